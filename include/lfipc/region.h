@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfipc/region.h - a shared-memory region and the named objects in it.
+ *
+ * A region is one MAP_SHARED mapping of a file descriptor: a named POSIX
+ * shared-memory object ("/name", shm_open) or an anonymous memfd that
+ * children inherit across fork() and that can be sent to another process
+ * over a Unix socket (SCM_RIGHTS). Each process may map it at a different
+ * address: nothing inside is a pointer.
+ *
+ * Every process that opens a region registers as a participant. Liveness is
+ * an open-file-description lock on the participant's byte of the region's
+ * file, which the kernel drops when the process dies, so PID reuse and
+ * zombies never fool it. Locks, queue slots and other things a participant
+ * owns in flight are tagged with its token; when it dies they are recovered
+ * by the next process that needs them, or explicitly by
+ * lfipc_region_recover().
+ *
+ * fork(): a child inherits its parent's handles. On its first operation the
+ * child registers itself as a new participant (it never takes over the
+ * parent's identity or drops the parent's liveness lock). A child created by
+ * a raw clone() that skips pthread_atfork handlers is not supported.
+ *
+ * Handles (lfipc_region *) may be used by any number of threads at once.
+ */
+#ifndef LFIPC_REGION_H
+#define LFIPC_REGION_H
+
+#include <lfipc/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lfipc_region lfipc_region;
+
+/** Smallest region size accepted by lfipc_region_create(). */
+#define LFIPC_REGION_MIN_SIZE ((size_t)256 * 1024)
+/** Default permission bits of a named region (mode 0 means this). */
+#define LFIPC_REGION_DEFAULT_MODE 0600
+
+/**
+ * Create a region of size bytes and map it.
+ *
+ * name: "/something" (POSIX shared-memory name, at most NAME_MAX bytes, one
+ * leading slash and no other) creates it exclusively (O_EXCL) with the
+ * permission bits mode (0 means LFIPC_REGION_DEFAULT_MODE, 0600; the umask
+ * does not apply: the bits are set with fchmod). NULL creates an anonymous
+ * region (memfd, sealed against resizing) that children inherit across
+ * fork() and that can be passed on with lfipc_region_fd(). size is rounded
+ * up to the page size. The region's pages are allocated up front, so a full
+ * /dev/shm is reported here as -ENOSPC rather than later as SIGBUS.
+ *
+ * Return: 0 and *out; -EINVAL bad name, size below LFIPC_REGION_MIN_SIZE or
+ * too large, or out NULL; -EEXIST the name exists; -EACCES; -ENOSPC not
+ * enough shared memory; -ENOMEM; -EMFILE; -EUSERS no free participant slot
+ * (cannot happen on a new region); other negative errno values from
+ * shm_open, memfd_create, mmap.
+ * Concurrency: any thread.
+ */
+LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
+				  lfipc_region **out);
+
+/**
+ * Open and map the existing named region name and register as a participant.
+ *
+ * The region is validated (magic, layout version, size, layout fields) and
+ * refused if anything does not match. If a creator is still initialising it,
+ * this waits up to about one second for it to finish.
+ *
+ * Return: 0 and *out; -ENOENT no such region; -EACCES permission denied;
+ * -EPROTO not an lfipc region, corrupt, or of another layout version;
+ * -EINVAL bad name; -EUSERS the participant table is full; -ENOMEM;
+ * other negative errno values from shm_open, mmap.
+ * Concurrency: any thread.
+ */
+LFIPC_API int lfipc_region_open(const char *name, lfipc_region **out);
+
+/**
+ * Map the region behind fd (for example received over SCM_RIGHTS) and
+ * register as a participant. fd is not consumed: the region keeps its own
+ * duplicate, and the caller may close fd afterwards.
+ *
+ * Return: as lfipc_region_open(), and -EBADF when fd is not open.
+ * Concurrency: any thread.
+ */
+LFIPC_API int lfipc_region_open_fd(int fd, lfipc_region **out);
+
+/**
+ * The region's file descriptor (close-on-exec), owned by the handle: pass
+ * it to another process with SCM_RIGHTS, never close it.
+ *
+ * Return: the fd; -EINVAL r is NULL.
+ */
+LFIPC_API int lfipc_region_fd(const lfipc_region *r);
+
+/**
+ * Unregister, unmap and free the handle. Anything this participant still
+ * owns (a held Lock, a half-done queue operation) is treated as owned by a
+ * dead process. Handles of objects opened in this region must not be used
+ * after this. NULL is a no-op. Does not unlink a named region.
+ * Concurrency: no other thread may use r or its objects at the same time.
+ */
+LFIPC_API void lfipc_region_close(lfipc_region *r);
+
+/**
+ * Remove the name of a named region (shm_unlink). Processes that have it
+ * mapped keep using it; it is freed when the last one closes it.
+ *
+ * Return: 0; -ENOENT; -EACCES; -EINVAL bad name.
+ */
+LFIPC_API int lfipc_region_unlink(const char *name);
+
+/**
+ * Recover everything owned by dead participants, now: locks they held,
+ * queue slots they were writing or reading, objects they were creating,
+ * semaphore units they held. Operations do this on their own when they meet
+ * a dead owner; a supervisor calls this to do it eagerly.
+ *
+ * Return: the number of items recovered (>= 0); -EPROTO the region is
+ * corrupt; -EINVAL r is NULL.
+ * May block briefly on the region's internal lock.
+ * Concurrency: any thread, concurrently with every other operation.
+ */
+LFIPC_API int lfipc_region_recover(lfipc_region *r);
+
+/** Region statistics; fields may be added at the end in later versions. */
+typedef struct lfipc_region_info {
+	size_t size;           /**< bytes mapped */
+	size_t bytes_free;     /**< bytes the allocator can still hand out */
+	unsigned objects;      /**< named objects in the directory */
+	unsigned participants; /**< live registered participants */
+} lfipc_region_info;
+
+/**
+ * Fill *out with statistics.
+ *
+ * Return: 0; -EINVAL NULL argument; -EPROTO the region is corrupt.
+ * May block briefly on the region's internal lock.
+ */
+LFIPC_API int lfipc_region_stats(const lfipc_region *r, lfipc_region_info *out);
+
+/**
+ * Remove the named object of any type and free its memory for reuse.
+ *
+ * Handles of the object that are still open anywhere must not be used
+ * afterwards (as with unlink-then-use of a file that is then overwritten,
+ * they see whatever reuses the memory; they never touch memory outside the
+ * region).
+ *
+ * Return: 0; -ENOENT no such object; -ENAMETOOLONG name longer than
+ * LFIPC_NAME_MAX; -EINVAL NULL or empty name; -EPROTO corrupt region.
+ * May block briefly on the region's internal lock.
+ */
+LFIPC_API int lfipc_object_remove(lfipc_region *r, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFIPC_REGION_H */

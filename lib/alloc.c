@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - the object directory and the heap allocator.
+ *
+ * The heap is an array of LFIPC_GRANULE-byte granules with one bit each in
+ * the bitmap (1 = used). Allocation is first fit over the bitmap, so freed
+ * neighbours coalesce by construction and create/remove churn cannot
+ * fragment the heap without bound: any run of free granules is usable.
+ * Create/remove are rare (they are not on any data path), so the linear
+ * scan (a few microseconds for a 64 MiB region) is the right trade.
+ *
+ * Everything here is guarded by the region lock (a robust mutex in the
+ * header). A holder that dies half-way is repaired by the next acquirer
+ * from the journal (jnl_*), written before any change:
+ *   CREATE: undo - clear its granules and its directory entry (the create
+ *           never returned, so the object never existed);
+ *   REMOVE: redo - clear its granules and its directory entry.
+ * Both are idempotent; afterwards the counters are recomputed from the
+ * bitmap and the directory, so they are exact whatever the holder had
+ * written.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/region.h>
+
+#include "internal/mutex.h"
+#include "internal/proc.h"
+#include "internal/region.h"
+
+static struct lfipc_dirent *dir_at(const lfipc_region *r, uint32_t i)
+{
+	return (struct lfipc_dirent *)(r->base + r->dir_off) + i;
+}
+
+static uint64_t *bitmap(const lfipc_region *r)
+{
+	return (uint64_t *)(r->base + r->bitmap_off);
+}
+
+static void bits_set(lfipc_region *r, uint64_t first, uint64_t n, bool on)
+{
+	uint64_t *bm = bitmap(r);
+	uint64_t i;
+
+	for (i = first; i < first + n; i++) {
+		if ((i & 63) == 0 && first + n - i >= 64) {
+			bm[i / 64] = on ? ~UINT64_C(0) : 0;
+			i += 63;
+			continue;
+		}
+		if (on)
+			bm[i / 64] |= UINT64_C(1) << (i & 63);
+		else
+			bm[i / 64] &= ~(UINT64_C(1) << (i & 63));
+	}
+}
+
+static uint64_t count_free(const lfipc_region *r)
+{
+	const uint64_t *bm = bitmap(r);
+	uint64_t words = r->heap_granules / 64, used = 0, i;
+	unsigned tail = r->heap_granules & 63;
+
+	for (i = 0; i < words; i++)
+		used += (uint64_t)__builtin_popcountll(bm[i]);
+	if (tail)
+		used += (uint64_t)__builtin_popcountll(
+			bm[words] & ((UINT64_C(1) << tail) - 1));
+	return r->heap_granules - used;
+}
+
+/* Does a directory entry describe a block inside the heap, on granules? */
+static bool dirent_sane(const lfipc_region *r, const struct lfipc_dirent *d)
+{
+	return d->size > 0 && lfipc__heap_range_ok(r, d->off, d->size) &&
+	       (d->off - r->heap_off) % LFIPC_GRANULE == 0 &&
+	       d->name_len <= LFIPC_NAME_MAX && d->name_len > 0;
+}
+
+static void entry_blocks(const lfipc_region *r, const struct lfipc_dirent *d,
+			 uint64_t *first, uint64_t *count)
+{
+	*first = (d->off - r->heap_off) / LFIPC_GRANULE;
+	*count = (d->size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
+}
+
+/* Repair after a holder died: apply the journal, recount. */
+static int repair(lfipc_region *r)
+{
+	struct lfipc_hdr *h = lfipc__hdr(r);
+	uint32_t op = h->jnl_op, di = h->jnl_dir, i, n = 0;
+	uint64_t first = h->jnl_first, count = h->jnl_count;
+
+	if (op == LFIPC_JNL_CREATE || op == LFIPC_JNL_REMOVE) {
+		if (di >= r->dir_cap || first > r->heap_granules ||
+		    count > r->heap_granules - first)
+			return -EPROTO;
+		bits_set(r, first, count, false);
+		memset(dir_at(r, di), 0, sizeof(struct lfipc_dirent));
+	}
+	h->jnl_op = LFIPC_JNL_NONE;
+	for (i = 0; i < r->dir_cap; i++) {
+		struct lfipc_dirent *d = dir_at(r, i);
+
+		if (d->type == LFIPC_OBJ_NONE)
+			continue;
+		/* an INIT entry outside the journal cannot exist; clear it
+		 * (and anything that points outside the heap) */
+		if (d->type == LFIPC_OBJ_INIT || !dirent_sane(r, d)) {
+			memset(d, 0, sizeof(*d));
+			continue;
+		}
+		n++;
+	}
+	h->nobjects = n;
+	h->granules_free = count_free(r);
+	h->dir_gen++;
+	return 0;
+}
+
+int lfipc__region_lock(lfipc_region *r)
+{
+	uint32_t self;
+	int rc = lfipc__self(r, &self);
+
+	if (rc < 0)
+		return rc;
+	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, self, LFIPC_DL_NEVER,
+			       100);
+	if (rc == -EOWNERDEAD) {
+		rc = repair(r);
+		if (rc < 0)
+			lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+	}
+	return rc;
+}
+
+void lfipc__region_unlock(lfipc_region *r)
+{
+	uint32_t self;
+
+	if (lfipc__self(r, &self) == 0)
+		lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+}
+
+int lfipc__name_check(const char *name)
+{
+	size_t n;
+
+	if (!name || !name[0])
+		return -EINVAL;
+	n = strnlen(name, LFIPC_NAME_MAX + 1);
+	return n > LFIPC_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Find the published entry called name; -1 if none. Lock held. */
+static int dir_find(lfipc_region *r, const char *name, size_t len)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->dir_cap; i++) {
+		struct lfipc_dirent *d = dir_at(r, i);
+
+		if (d->type != LFIPC_OBJ_NONE && d->type != LFIPC_OBJ_INIT &&
+		    d->name_len == len && memcmp(d->name, name, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* First fit of count granules whose start is a multiple of galign. */
+static int64_t heap_find(lfipc_region *r, uint64_t count, uint64_t galign)
+{
+	const uint64_t *bm = bitmap(r);
+	uint64_t i = 0, run = 0, start = 0;
+
+	while (i < r->heap_granules) {
+		if ((i & 63) == 0 && run == 0 && bm[i / 64] == ~UINT64_C(0)) {
+			i += 64;
+			continue;
+		}
+		if (bm[i / 64] & (UINT64_C(1) << (i & 63))) {
+			run = 0;
+			i++;
+			continue;
+		}
+		if (run == 0) {
+			if (i % galign) {
+				i++;
+				continue;
+			}
+			start = i;
+		}
+		if (++run == count)
+			return (int64_t)start;
+		i++;
+	}
+	return -1;
+}
+
+int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
+		      uint64_t size, uint64_t align,
+		      int (*init)(void *block, uint64_t size, void *arg),
+		      void *arg, uint64_t *off_out)
+{
+	struct lfipc_hdr *h;
+	struct lfipc_dirent *d;
+	uint64_t count, galign;
+	int64_t first;
+	uint32_t self, i, di = UINT32_MAX;
+	size_t len;
+	int rc;
+
+	if (!r || !off_out || type == LFIPC_OBJ_NONE ||
+	    type > LFIPC_OBJ_TYPE_MAX || size == 0)
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	if (align == 0)
+		align = LFIPC_HOT_ALIGN;
+	if ((align & (align - 1)) || align > 4096)
+		return -EINVAL;
+	if (size > r->heap_granules * LFIPC_GRANULE)
+		return -ENOSPC;
+	len = strlen(name);
+	count = (size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
+	galign = align > LFIPC_GRANULE ? align / LFIPC_GRANULE : 1;
+
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__self(r, &self);
+	if (rc < 0)
+		goto out;
+	h = lfipc__hdr(r);
+	if (dir_find(r, name, len) >= 0) {
+		rc = -EEXIST;
+		goto out;
+	}
+	for (i = 0; i < r->dir_cap; i++) {
+		if (dir_at(r, i)->type == LFIPC_OBJ_NONE) {
+			di = i;
+			break;
+		}
+	}
+	if (di == UINT32_MAX) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	first = heap_find(r, count, galign);
+	if (first < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	/* journal first, then the changes (undone if we die) */
+	h->jnl_dir = di;
+	h->jnl_first = (uint64_t)first;
+	h->jnl_count = count;
+	h->jnl_op = LFIPC_JNL_CREATE;
+	bits_set(r, (uint64_t)first, count, true);
+	d = dir_at(r, di);
+	memset(d, 0, sizeof(*d));
+	d->type = LFIPC_OBJ_INIT;
+	d->name_len = (uint32_t)len;
+	memcpy(d->name, name, len);
+	d->off = r->heap_off + (uint64_t)first * LFIPC_GRANULE;
+	d->size = size;
+	d->creator = self;
+	memset(r->base + d->off, 0, count * LFIPC_GRANULE);
+	if (init) {
+		rc = init(r->base + d->off, size, arg);
+		if (rc != 0) {
+			bits_set(r, (uint64_t)first, count, false);
+			memset(d, 0, sizeof(*d));
+			h->jnl_op = LFIPC_JNL_NONE;
+			goto out;
+		}
+	}
+	d->type = type;
+	d->gen = ++h->dir_gen;
+	h->granules_free -= count;
+	h->nobjects++;
+	h->jnl_op = LFIPC_JNL_NONE;
+	*off_out = d->off;
+	rc = 0;
+out:
+	lfipc__region_unlock(r);
+	return rc;
+}
+
+int lfipc__obj_open(lfipc_region *r, const char *name, unsigned type,
+		    uint64_t *off_out, uint64_t *size_out)
+{
+	struct lfipc_dirent *d;
+	int rc, i;
+
+	if (!r || !off_out || !size_out)
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	i = dir_find(r, name, strlen(name));
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d = dir_at(r, (uint32_t)i);
+	if (!dirent_sane(r, d)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	if (d->type != type) {
+		rc = -EINVAL;
+		goto out;
+	}
+	*off_out = d->off;
+	*size_out = d->size;
+	rc = 0;
+out:
+	lfipc__region_unlock(r);
+	return rc;
+}
+
+int lfipc_object_remove(lfipc_region *r, const char *name)
+{
+	struct lfipc_hdr *h;
+	struct lfipc_dirent *d;
+	uint64_t first, count;
+	int rc, i;
+
+	if (!r)
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	h = lfipc__hdr(r);
+	i = dir_find(r, name, strlen(name));
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d = dir_at(r, (uint32_t)i);
+	if (!dirent_sane(r, d)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	entry_blocks(r, d, &first, &count);
+	h->jnl_dir = (uint32_t)i;
+	h->jnl_first = first;
+	h->jnl_count = count;
+	h->jnl_op = LFIPC_JNL_REMOVE;
+	bits_set(r, first, count, false);
+	memset(d, 0, sizeof(*d));
+	h->granules_free += count;
+	h->nobjects--;
+	h->dir_gen++;
+	h->jnl_op = LFIPC_JNL_NONE;
+	rc = 0;
+out:
+	lfipc__region_unlock(r);
+	return rc;
+}
+
+int lfipc_region_stats(const lfipc_region *cr, lfipc_region_info *out)
+{
+	lfipc_region *r = (lfipc_region *)cr;
+	struct lfipc_hdr *h;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	h = lfipc__hdr(r);
+	memset(out, 0, sizeof(*out));
+	out->size = r->size;
+	out->bytes_free = h->granules_free <= r->heap_granules
+				  ? h->granules_free * LFIPC_GRANULE
+				  : 0;
+	out->objects = h->nobjects;
+	lfipc__region_unlock(r);
+	out->participants = lfipc__proc_count_live(r);
+	return 0;
+}
+
+struct snap {
+	unsigned type;
+	uint64_t off, size;
+};
+
+int lfipc__obj_foreach(lfipc_region *r,
+		       int (*fn)(lfipc_region *r, unsigned type, uint64_t off,
+				 uint64_t size, void *arg),
+		       void *arg)
+{
+	struct snap *s;
+	uint32_t i, n = 0;
+	int rc, total = 0;
+
+	s = calloc(r->dir_cap, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc = lfipc__region_lock(r);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	for (i = 0; i < r->dir_cap; i++) {
+		struct lfipc_dirent *d = dir_at(r, i);
+
+		if (d->type == LFIPC_OBJ_NONE || d->type == LFIPC_OBJ_INIT ||
+		    d->type > LFIPC_OBJ_TYPE_MAX || !dirent_sane(r, d))
+			continue;
+		s[n].type = d->type;
+		s[n].off = d->off;
+		s[n].size = d->size;
+		n++;
+	}
+	lfipc__region_unlock(r);
+	for (i = 0; i < n; i++) {
+		rc = fn(r, s[i].type, s[i].off, s[i].size, arg);
+		if (rc < 0) {
+			total = rc;
+			break;
+		}
+		total += rc;
+	}
+	free(s);
+	return total;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* futex.c - futex(2) wrappers and monotonic time helpers. See futex.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/futex.h"
+
+#if defined(__has_include)
+#if __has_include(<sanitizer/linux_syscall_hooks.h>)
+#include <sanitizer/linux_syscall_hooks.h>
+#endif
+#endif
+/* Newer sanitizer runtimes deliver signals during futex waits only when the
+ * call is announced; older ones (clang 14) have no such hook. */
+#ifndef __sanitizer_syscall_pre_futex
+#define __sanitizer_syscall_pre_futex(a, o, v, t, a2, v3) ((void)0)
+#define __sanitizer_syscall_post_futex(r, a, o, v, t, a2, v3) ((void)0)
+#endif
+
+int64_t lfipc__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+lfipc_deadline lfipc__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return LFIPC_DL_NEVER;
+	now = lfipc__now_ns();
+	if (timeout_ns > LFIPC_DL_NEVER - now)
+		return LFIPC_DL_NEVER;
+	return now + timeout_ns;
+}
+
+lfipc_deadline lfipc__slice_end(lfipc_deadline deadline, int64_t slice_ns)
+{
+	lfipc_deadline end = lfipc__deadline(slice_ns);
+
+	return end < deadline ? end : deadline;
+}
+
+bool lfipc__expired(lfipc_deadline deadline)
+{
+	return deadline != LFIPC_DL_NEVER && lfipc__now_ns() >= deadline;
+}
+
+int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+		      lfipc_deadline deadline)
+{
+	struct timespec ts, *tsp = NULL;
+	long rc;
+
+	if (deadline != LFIPC_DL_NEVER) {
+		if (deadline <= 0)
+			return -ETIMEDOUT;
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		tsp = &ts;
+	}
+	__sanitizer_syscall_pre_futex(word, FUTEX_WAIT_BITSET, expected, tsp,
+				      NULL, FUTEX_BITSET_MATCH_ANY);
+	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected,
+		     tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	__sanitizer_syscall_post_futex(rc, word, FUTEX_WAIT_BITSET, expected,
+				       tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (rc == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+		return -EAGAIN;
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	case EINTR:
+		return -EINTR;
+	default:
+		return -errno;
+	}
+}
+
+int lfipc__futex_wake(_Atomic uint32_t *word, int n)
+{
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL,
+			  NULL, 0);
+
+	return rc < 0 ? -errno : (int)rc;
+}
+
+int lfipc__ncpus(void)
+{
+	static _Atomic int cached;
+	/* C1: relaxed: a benign cache; every thread computes the same value. */
+	int n = atomic_load_explicit(&cached, memory_order_relaxed);
+	cpu_set_t set;
+
+	if (n > 0)
+		return n;
+	n = 1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = 1;
+	/* C1: relaxed, pairs with the load above (value only, no payload). */
+	atomic_store_explicit(&cached, n, memory_order_relaxed);
+	return n;
+}

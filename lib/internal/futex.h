@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal/futex.h - the only door to futex(2), and the time helpers.
+ *
+ * Every futex here is process-shared: FUTEX_PRIVATE_FLAG is never used, so a
+ * word in a MAP_SHARED region is matched across processes even when they map
+ * it at different addresses. Waits take an absolute CLOCK_MONOTONIC deadline
+ * (FUTEX_WAIT_BITSET), so a wait restarted after EINTR or a spurious wake-up
+ * keeps its deadline. Callers always re-check their condition in a loop: a
+ * return of 0 means "look again", never "the condition holds".
+ *
+ * The futex word is only a sleep/wake hint; ordering between threads comes
+ * from C11 atomics on the words themselves (ThreadSanitizer does not model
+ * futex(2)).
+ */
+#ifndef LFIPC_INTERNAL_FUTEX_H
+#define LFIPC_INTERNAL_FUTEX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Absolute CLOCK_MONOTONIC time in nanoseconds; LFIPC_DL_NEVER = no limit. */
+typedef int64_t lfipc_deadline;
+#define LFIPC_DL_NEVER INT64_MAX
+
+/* Default length of one sleep slice: after each slice a waiter re-checks
+ * the liveness of whoever it waits for. */
+#define LFIPC_SLICE_NS ((int64_t)10 * 1000 * 1000)
+
+/* Now on CLOCK_MONOTONIC, in nanoseconds. */
+int64_t lfipc__now_ns(void);
+
+/*
+ * Convert an API timeout (LFIPC_NOWAIT 0, negative = forever, else relative
+ * nanoseconds) into an absolute deadline. Saturates instead of overflowing.
+ * A timeout of 0 yields "now", so a single attempt then -EAGAIN.
+ */
+lfipc_deadline lfipc__deadline(int64_t timeout_ns);
+
+/* min(deadline, now + slice_ns): the end of the next sleep slice. */
+lfipc_deadline lfipc__slice_end(lfipc_deadline deadline, int64_t slice_ns);
+
+/* True when deadline has passed (LFIPC_DL_NEVER never passes). */
+bool lfipc__expired(lfipc_deadline deadline);
+
+/*
+ * Sleep while *word == expected, until woken or deadline (absolute
+ * CLOCK_MONOTONIC ns; LFIPC_DL_NEVER: no limit).
+ * Return: 0 woken (or spurious); -EAGAIN *word != expected on entry;
+ * -ETIMEDOUT; -EINTR a signal arrived. Never -EFAULT-like errors for a
+ * mapped word; any other kernel error is returned as is.
+ */
+int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+		      lfipc_deadline deadline);
+
+/* Wake up to n sleepers on word (INT32_MAX: all). Return: number woken. */
+int lfipc__futex_wake(_Atomic uint32_t *word, int n);
+
+/* One iteration of a spin-wait: a pause instruction on x86 (no memory
+ * effect, so no ThreadSanitizer concern). */
+static inline void lfipc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* How many CPUs this process may run on (cached; >= 1). Spinning before a
+ * sleep only pays when the peer can run at the same time. */
+int lfipc__ncpus(void);
+
+#endif /* LFIPC_INTERNAL_FUTEX_H */

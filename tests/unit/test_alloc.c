@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include <lfipc/region.h>
+
+#include "common/testhelp.h"
+
+Test(alloc, fresh_region_has_free_heap)
+{
+	lfipc_region *r;
+	lfipc_region_info info;
+
+	cr_assert_eq(lfipc_region_create(NULL, 1 << 20, 0, &r), 0);
+	cr_assert_eq(lfipc_region_stats(r, &info), 0);
+	cr_assert_gt(info.bytes_free, 512 * 1024);
+	cr_assert_eq(info.objects, 0);
+	lfipc_region_close(r);
+}
