@@ -13,8 +13,22 @@
 lfipc__recover_fn lfipc__recover_for_type(unsigned type)
 {
 	switch (type) {
+	case LFIPC_OBJ_QUEUE:
+		return lfipc__queue_recover;
+	case LFIPC_OBJ_LOCK:
+		return lfipc__lock_recover;
+	case LFIPC_OBJ_SEM:
+		return lfipc__sem_recover;
+	case LFIPC_OBJ_COND:
+		return lfipc__cond_recover;
+	case LFIPC_OBJ_BARRIER:
+		return lfipc__barrier_recover;
+	case LFIPC_OBJ_ARRAY:
+		return lfipc__array_recover;
+	case LFIPC_OBJ_PIPE:
+		return lfipc__pipe_recover;
 	default:
-		return NULL;
+		return NULL; /* Event: no owner, nothing to recover */
 	}
 }
 
@@ -24,7 +38,7 @@ static int recover_one(lfipc_region *r, unsigned type, uint64_t off,
 	lfipc__recover_fn fn = lfipc__recover_for_type(type);
 
 	(void)arg;
-	return fn ? fn(r, off, size) : 0;
+	return fn ? fn(r, off, size) : 0; /* weak: NULL until linked */
 }
 
 int lfipc_region_recover(lfipc_region *r)

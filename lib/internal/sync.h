@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal/sync.h - locks embedded in other objects.
+ *
+ * A Value/Array (and anything else that wants one) embeds a Lock in its own
+ * block instead of creating a named one: it reserves lfipc__lock_shm_size()
+ * bytes at a 64-byte-aligned offset of its block, initialises them with
+ * lfipc__lock_shm_init() inside its create-time init callback, and hands out
+ * a handle made by lfipc__lock_attach(). lfipc_lock_close() on such a handle
+ * frees only the handle.
+ */
+#ifndef LFIPC_INTERNAL_SYNC_H
+#define LFIPC_INTERNAL_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lfipc/sync.h>
+
+#include "internal/region.h"
+
+/* Bytes an embedded lock needs (a multiple of 64). */
+uint64_t lfipc__lock_shm_size(void);
+
+/* Initialise lock memory (already zeroed) as a Lock or an RLock. */
+void lfipc__lock_shm_init(void *mem, bool recursive);
+
+/* Make a handle for the lock memory at region offset off; validates it.
+ * Return: 0 and *out; -EPROTO not valid lock memory; -ENOMEM. */
+int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out);
+
+#endif /* LFIPC_INTERNAL_SYNC_H */
