@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,11 +89,39 @@ static void entry_blocks(const lfipc_region *r, const struct lfipc_dirent *d,
 	*count = (d->size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
 }
 
+/*
+ * The journal word. A holder may be killed at any instruction and the next
+ * holder reads the memory it left, so what counts is the order in which its
+ * stores reach memory, and the compiler must neither drop nor move them.
+ * With a plain field GCC removed the REMOVE store of lfipc_object_remove()
+ * altogether (dead store: nothing it could see read it before the final
+ * NONE), so a remover killed after clearing the bitmap left a published
+ * entry on free granules. The stores are atomic:
+ * J1: seq_cst store of the operation after the jnl_dir/first/count fields
+ *     and before any change (an atomic store is neither removed nor moved
+ *     across by the compiler, and on x86 it is a full barrier);
+ * J2: release store of NONE after every change; pairs with J3.
+ * J3: relaxed load in repair(): the region lock (acquired by takeover, M4)
+ *     orders it; a dead holder's stores are in memory in program order.
+ */
+static void jnl_begin(struct lfipc_hdr *h, uint32_t op)
+{
+	atomic_store(&h->jnl_op, op); /* J1 */
+}
+
+static void jnl_end(struct lfipc_hdr *h)
+{
+	/* J2: release, pairs with J3. */
+	atomic_store_explicit(&h->jnl_op, LFIPC_JNL_NONE, memory_order_release);
+}
+
 /* Repair after a holder died: apply the journal, recount. */
 static int repair(lfipc_region *r)
 {
 	struct lfipc_hdr *h = lfipc__hdr(r);
-	uint32_t op = h->jnl_op, di = h->jnl_dir, i, n = 0;
+	/* J3: relaxed, ordered by the region lock; see J2. */
+	uint32_t op = atomic_load_explicit(&h->jnl_op, memory_order_relaxed);
+	uint32_t di = h->jnl_dir, i, n = 0;
 	uint64_t first = h->jnl_first, count = h->jnl_count;
 
 	if (op == LFIPC_JNL_CREATE || op == LFIPC_JNL_REMOVE) {
@@ -102,7 +131,7 @@ static int repair(lfipc_region *r)
 		bits_set(r, first, count, false);
 		memset(dir_at(r, di), 0, sizeof(struct lfipc_dirent));
 	}
-	h->jnl_op = LFIPC_JNL_NONE;
+	jnl_end(h);
 	for (i = 0; i < r->dir_cap; i++) {
 		struct lfipc_dirent *d = dir_at(r, i);
 
@@ -129,6 +158,10 @@ int lfipc__region_lock(lfipc_region *r)
 
 	if (rc < 0)
 		return rc;
+	/* The word holds our process's token, shared by all our threads:
+	 * they take turns on lock_mu first (without it a second thread would
+	 * see itself as the owner and get -EDEADLK). */
+	pthread_mutex_lock(&r->lock_mu);
 	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, self, LFIPC_DL_NEVER,
 			       100);
 	if (rc == -EOWNERDEAD) {
@@ -136,6 +169,8 @@ int lfipc__region_lock(lfipc_region *r)
 		if (rc < 0)
 			lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
 	}
+	if (rc < 0)
+		pthread_mutex_unlock(&r->lock_mu);
 	return rc;
 }
 
@@ -145,6 +180,7 @@ void lfipc__region_unlock(lfipc_region *r)
 
 	if (lfipc__self(r, &self) == 0)
 		lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+	pthread_mutex_unlock(&r->lock_mu);
 }
 
 int lfipc__name_check(const char *name)
@@ -261,7 +297,7 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 	h->jnl_dir = di;
 	h->jnl_first = (uint64_t)first;
 	h->jnl_count = count;
-	h->jnl_op = LFIPC_JNL_CREATE;
+	jnl_begin(h, LFIPC_JNL_CREATE);
 	bits_set(r, (uint64_t)first, count, true);
 	d = dir_at(r, di);
 	memset(d, 0, sizeof(*d));
@@ -277,7 +313,7 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 		if (rc != 0) {
 			bits_set(r, (uint64_t)first, count, false);
 			memset(d, 0, sizeof(*d));
-			h->jnl_op = LFIPC_JNL_NONE;
+			jnl_end(h);
 			goto out;
 		}
 	}
@@ -285,7 +321,7 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 	d->gen = ++h->dir_gen;
 	h->granules_free -= count;
 	h->nobjects++;
-	h->jnl_op = LFIPC_JNL_NONE;
+	jnl_end(h);
 	*off_out = d->off;
 	rc = 0;
 out:
@@ -359,13 +395,13 @@ int lfipc_object_remove(lfipc_region *r, const char *name)
 	h->jnl_dir = (uint32_t)i;
 	h->jnl_first = first;
 	h->jnl_count = count;
-	h->jnl_op = LFIPC_JNL_REMOVE;
+	jnl_begin(h, LFIPC_JNL_REMOVE);
 	bits_set(r, first, count, false);
 	memset(d, 0, sizeof(*d));
 	h->granules_free += count;
 	h->nobjects--;
 	h->dir_gen++;
-	h->jnl_op = LFIPC_JNL_NONE;
+	jnl_end(h);
 	rc = 0;
 out:
 	lfipc__region_unlock(r);

@@ -47,16 +47,24 @@ static void atfork_prepare(void)
 	lfipc_region *r;
 
 	pthread_mutex_lock(&track_mu);
-	for (r = tracked; r; r = r->next)
+	/* lock_mu first: a thread holding it may still need reg_mu (in
+	 * lfipc__self), never the other way round. Holding lock_mu means no
+	 * thread of ours is inside the region lock at the fork, so the child
+	 * never inherits a region lock word that carries our token. */
+	for (r = tracked; r; r = r->next) {
+		pthread_mutex_lock(&r->lock_mu);
 		pthread_mutex_lock(&r->reg_mu);
+	}
 }
 
 static void atfork_parent(void)
 {
 	lfipc_region *r;
 
-	for (r = tracked; r; r = r->next)
+	for (r = tracked; r; r = r->next) {
 		pthread_mutex_unlock(&r->reg_mu);
+		pthread_mutex_unlock(&r->lock_mu);
+	}
 	pthread_mutex_unlock(&track_mu);
 }
 
@@ -72,6 +80,7 @@ static void atfork_child(void)
 		/* F1: relaxed: the child is single-threaded here. */
 		atomic_store_explicit(&r->token, 0, memory_order_relaxed);
 		pthread_mutex_unlock(&r->reg_mu);
+		pthread_mutex_unlock(&r->lock_mu);
 	}
 	/* F2: relaxed: single-threaded; later threads are created after it. */
 	atomic_fetch_add_explicit(&lfipc__fork_epoch, 1, memory_order_relaxed);

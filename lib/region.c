@@ -151,11 +151,13 @@ static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
 	r->heap_granules = L->heap_granules;
 	r->lock_fd = -1;
 	pthread_mutex_init(&r->reg_mu, NULL);
+	pthread_mutex_init(&r->lock_mu, NULL);
 	return r;
 }
 
 static void handle_free(lfipc_region *r)
 {
+	pthread_mutex_destroy(&r->lock_mu);
 	pthread_mutex_destroy(&r->reg_mu);
 	free(r);
 }

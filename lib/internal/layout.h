@@ -67,8 +67,10 @@ struct lfipc_hdr {
 	_Atomic uint32_t lock;
 	uint8_t pad1[128 - 4];
 
-	/* Guarded by lock (offset 256). */
-	uint32_t jnl_op;	/* LFIPC_JNL_* in progress */
+	/* Guarded by lock (offset 256). jnl_op is atomic only so that the
+	 * compiler keeps its stores, in order, around the changes they
+	 * announce (a holder may die at any instruction; see alloc.c). */
+	_Atomic uint32_t jnl_op; /* LFIPC_JNL_* in progress */
 	uint32_t jnl_dir;	/* directory index it touches */
 	uint64_t jnl_first;	/* first heap granule it touches */
 	uint64_t jnl_count;	/* number of granules */

@@ -42,6 +42,12 @@ struct lfipc_region {
 	uint64_t proc_off, dir_off, bitmap_off, heap_off, heap_granules;
 	uint32_t proc_cap, dir_cap;
 
+	/* Serialises this process's threads on the region lock: the shared
+	 * lock word holds a per-process token, so two threads of one process
+	 * cannot tell each other apart there. Taken before the shared lock;
+	 * held across fork by the atfork handlers (proc.c). */
+	pthread_mutex_t lock_mu;
+
 	/* participant identity; see proc.c */
 	pthread_mutex_t reg_mu;		/* serialises (re)registration */
 	_Atomic uint32_t token;		/* 0: not registered */

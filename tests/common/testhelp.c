@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,3 +110,201 @@ uint64_t th_sum(const void *p, size_t n)
 	}
 	return h;
 }
+
+int th_send_fd(int sock, int fd)
+{
+	char byte = 'F';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {0};
+	struct cmsghdr *c;
+
+	memset(&u, 0, sizeof(u));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	while (sendmsg(sock, &msg, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int th_recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {0};
+	struct cmsghdr *c;
+	ssize_t n;
+	int fd;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		return -EPROTO;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+char *th_helper_path(char *buf, size_t n, const char *prog)
+{
+	char exe[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (len < 0)
+		len = 0;
+	exe[len] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	/* libtool may run the real binary from .libs/ */
+	if (slash && strlen(exe) >= 6 &&
+	    strcmp(exe + strlen(exe) - 6, "/.libs") == 0)
+		exe[strlen(exe) - 6] = '\0';
+	snprintf(buf, n, "%s/%s", slash ? exe : ".", prog);
+	return buf;
+}
+
+static uint8_t pattern_byte(uint64_t seed, size_t i)
+{
+	uint64_t x = seed ^ ((uint64_t)(i / 8) * 0x9e3779b97f4a7c15ull);
+
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 32;
+	return (uint8_t)(x >> ((i & 7) * 8));
+}
+
+void th_fill(void *p, size_t n, uint64_t seed)
+{
+	uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = pattern_byte(seed, i);
+}
+
+long th_check(const void *p, size_t n, uint64_t seed)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != pattern_byte(seed, i))
+			return (long)i;
+	return -1;
+}
+
+int th_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int th_read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+
+	while (n > 0) {
+		ssize_t r = read(fd, c, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Criterion under ThreadSanitizer (Criterion issue #274): BoxFort maps its
+ * inheritable arena at an address it draws with rand_r() from
+ * [0x2000'0000'0000, 0x6000'0000'0000) and gives up after a few tries if
+ * the address is taken. ThreadSanitizer reserves almost all of that range
+ * (shadow, meta, protected gaps), so every Criterion binary aborts with
+ * "Could not initialize inheritable arena". In TSan builds the test
+ * programs (which all link this file) interpose rand_r() so the draw falls
+ * in [0x5600'0000'0000, 0x5680'0000'0000): application memory for TSan,
+ * unused by PIE binaries. Nothing else in the tests uses rand_r().
+ */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TH_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TH_TSAN 1
+#endif
+bool th_tsan(void)
+{
+#ifdef TH_TSAN
+	return true;
+#else
+	return false;
+#endif
+}
+
+#ifdef TH_TSAN
+int rand_r(unsigned int *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (int)(0x360000u + ((*seed >> 8) & 0x7fffu));
+}
+#endif
+
+/*
+ * LeakSanitizer: Criterion 2.4 leaks one small allocation of its own in the
+ * runner process; that is not ours to fix, so the test programs (which all
+ * link this file) suppress leaks whose stack is inside libcriterion.
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TH_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TH_ASAN 1
+#endif
+#ifdef TH_ASAN
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libcriterion.so\n";
+}
+#endif

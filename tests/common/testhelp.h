@@ -36,4 +36,35 @@ uint64_t th_rand(uint64_t *state);
 /* FNV-1a checksum of a buffer. */
 uint64_t th_sum(const void *p, size_t n);
 
+/* Send fd over the Unix socket sock with SCM_RIGHTS (one byte of payload).
+ * Return: 0, or -errno. */
+int th_send_fd(int sock, int fd);
+
+/* Receive one fd sent by th_send_fd. Return: the fd, or -errno. */
+int th_recv_fd(int sock);
+
+/*
+ * Path of a helper program that lives next to the running test executable
+ * (for fork+exec of an unrelated process). Writes into buf; returns buf.
+ */
+char *th_helper_path(char *buf, size_t n, const char *prog);
+
+/* Fill / check a buffer with a pattern derived from seed. th_check returns
+ * the index of the first wrong byte, or -1 when all match. */
+void th_fill(void *p, size_t n, uint64_t seed);
+long th_check(const void *p, size_t n, uint64_t seed);
+
+/*
+ * True in a ThreadSanitizer build. TSan cannot follow a fork() made while
+ * other threads exist (Criterion's test workers may have some), so a child
+ * of such a fork must not create threads: tests run their multi-threaded
+ * parts without forking, or fork single-threaded workers, when this holds.
+ */
+bool th_tsan(void);
+
+/* Write / read exactly n bytes on a pipe or socket (retrying EINTR and short
+ * transfers). Return: 0, or -1 on error or early EOF. */
+int th_write_all(int fd, const void *p, size_t n);
+int th_read_all(int fd, void *p, size_t n);
+
 #endif
