@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sync.c - Lock and RLock, named or embedded in another object's block.
+ *
+ * Lock memory (64 bytes, 64-byte aligned):
+ *   u32 magic        SYNC_LOCK_MAGIC, written once at init
+ *   u32 recursive    0 Lock, 1 RLock, written once at init
+ *   u32 word         the robust mutex word (internal/mutex.h encoding:
+ *                    owner process token | WAITERS bit 31)
+ *   u32 depth        RLock recursion depth; touched only by the owning
+ *                    thread while it holds word (0 when free)
+ *   u64 thread       owning thread's id within the owner process (address
+ *                    of a thread-local anchor); written only by the owner
+ *                    while it holds word, 0 when free
+ *   pad to 64
+ *
+ * Ownership is (process token in word, thread id in thread). A thread of
+ * the owning process that wants the lock finds its own token in the word
+ * (internal mutex says -EDEADLK); it then sleeps on the word itself, with
+ * WAITERS set so the releasing thread wakes it, and retakes the word with
+ * WAITERS set so later sleepers are not forgotten.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <lfipc/sync.h>
+
+#include "internal/futex.h"
+#include "internal/mutex.h"
+#include "internal/proc.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/sync.h"
+
+#define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
+#define SYNC_LOCK_SIZE 64u
+#define SYNC_SPIN 100u
+
+struct lock_shm {
+	uint32_t magic;
+	uint32_t recursive;
+	_Atomic uint32_t word;
+	_Atomic uint32_t depth;
+	_Atomic uint64_t thread;
+	uint8_t pad[SYNC_LOCK_SIZE - 24];
+};
+_Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
+
+struct lfipc_lock {
+	lfipc_region *r;
+	struct lock_shm *s;
+	bool recursive; /* cached at attach */
+};
+
+static _Thread_local char thread_anchor;
+
+static uint64_t thread_id(void)
+{
+	return (uint64_t)(uintptr_t)&thread_anchor;
+}
+
+uint64_t lfipc__lock_shm_size(void)
+{
+	return SYNC_LOCK_SIZE;
+}
+
+void lfipc__lock_shm_init(void *mem, bool recursive)
+{
+	struct lock_shm *s = mem;
+
+	s->magic = SYNC_LOCK_MAGIC;
+	s->recursive = recursive ? 1 : 0;
+}
+
+int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
+{
+	struct lock_shm *s;
+	lfipc_lock *l;
+
+	if (!r || !out)
+		return -EINVAL;
+	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	if (s->magic != SYNC_LOCK_MAGIC || s->recursive > 1)
+		return -EPROTO;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->r = r;
+	l->s = s;
+	l->recursive = s->recursive == 1;
+	*out = l;
+	return 0;
+}
+
+static int lock_init(void *block, uint64_t size, void *arg)
+{
+	if (size < SYNC_LOCK_SIZE)
+		return -EINVAL;
+	lfipc__lock_shm_init(block, *(bool *)arg);
+	return 0;
+}
+
+int lfipc_lock_create(lfipc_region *r, const char *name, bool recursive,
+		      lfipc_lock **out)
+{
+	uint64_t off;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_create(r, name, LFIPC_OBJ_LOCK, SYNC_LOCK_SIZE, 64,
+			       lock_init, &recursive, &off);
+	if (rc < 0)
+		return rc;
+	return lfipc__lock_attach(r, off, out);
+}
+
+int lfipc_lock_open(lfipc_region *r, const char *name, lfipc_lock **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !name || !out)
+		return -EINVAL;
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_LOCK, &off, &size);
+	if (rc < 0)
+		return rc;
+	if (size < SYNC_LOCK_SIZE)
+		return -EPROTO;
+	return lfipc__lock_attach(r, off, out);
+}
+
+void lfipc_lock_close(lfipc_lock *l)
+{
+	free(l);
+}
+
+/* Record the calling thread as owner after the word was taken. */
+static void took(struct lock_shm *s, uint64_t me)
+{
+	/* L1: relaxed; the word's acquire (M1 / mutex_lock) orders it after
+	 * the previous owner's L2, and our release of the word publishes it. */
+	atomic_store_explicit(&s->thread, me, memory_order_relaxed);
+	/* L3: relaxed, same ordering as L1. */
+	atomic_store_explicit(&s->depth, 1, memory_order_relaxed);
+}
+
+/* The lock is held by another thread of this process: sleep on the word
+ * until it changes, then try to take it with WAITERS set.
+ * Return 1 acquired, 0 retry, -ETIMEDOUT. */
+static int wait_sibling(struct lock_shm *s, uint32_t self,
+			lfipc_deadline deadline)
+{
+	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
+
+	if (LFIPC_MUTEX_OWNER(v) != self)
+		return 0;
+	if (!(v & LFIPC_MUTEX_WAITERS)) {
+		/* L4: relaxed CAS; only announces a sleeper, publishes no
+		 * data (the unlocker's exchange reads it). */
+		if (!atomic_compare_exchange_strong_explicit(
+			&s->word, &v, v | LFIPC_MUTEX_WAITERS,
+			memory_order_relaxed, memory_order_relaxed))
+			return 0;
+		v |= LFIPC_MUTEX_WAITERS;
+	}
+	if (lfipc__expired(deadline))
+		return -ETIMEDOUT;
+	lfipc__futex_wait(&s->word, v,
+			  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+	v = 0;
+	/* L5: acquire on success, pairs with M2 in lfipc__mutex_unlock(). */
+	if (atomic_compare_exchange_strong_explicit(
+		&s->word, &v, self | LFIPC_MUTEX_WAITERS, memory_order_acquire,
+		memory_order_relaxed))
+		return 1;
+	return lfipc__expired(deadline) ? -ETIMEDOUT : 0;
+}
+
+int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
+{
+	struct lock_shm *s;
+	lfipc_deadline deadline;
+	uint64_t me = thread_id();
+	uint32_t self, v, d;
+	unsigned spin;
+	int rc;
+
+	if (!l)
+		return -EINVAL;
+	s = l->s;
+	rc = lfipc__self(l->r, &self);
+	if (rc < 0)
+		return rc;
+	if (lfipc__mutex_trylock_fast(&s->word, self)) {
+		took(s, me);
+		return 0;
+	}
+	v = atomic_load_explicit(&s->word, memory_order_relaxed);
+	/* L6: relaxed; only this thread can have stored me (L1) there. */
+	if (LFIPC_MUTEX_OWNER(v) == self &&
+	    atomic_load_explicit(&s->thread, memory_order_relaxed) == me) {
+		if (!l->recursive)
+			return -EDEADLK;
+		d = atomic_load_explicit(&s->depth, memory_order_relaxed);
+		if (d == UINT32_MAX)
+			return -EOVERFLOW;
+		/* L7: relaxed; only the owning thread touches depth. */
+		atomic_store_explicit(&s->depth, d + 1, memory_order_relaxed);
+		return 0;
+	}
+	deadline = lfipc__deadline(timeout_ns);
+	spin = lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
+	for (;;) {
+		rc = lfipc__mutex_lock(l->r, &s->word, self, deadline, spin);
+		if (rc == 0 || rc == -EOWNERDEAD) {
+			took(s, me);
+			return rc;
+		}
+		if (rc == -EDEADLK) {
+			rc = wait_sibling(s, self, deadline);
+			if (rc == 1) {
+				took(s, me);
+				return 0;
+			}
+			if (rc == 0)
+				continue;
+		}
+		if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		return rc;
+	}
+}
+
+int lfipc_lock_release(lfipc_lock *l)
+{
+	struct lock_shm *s;
+	uint32_t self, v, d;
+
+	if (!l)
+		return -EINVAL;
+	s = l->s;
+	if (lfipc__self(l->r, &self) < 0)
+		return -EPERM;
+	v = atomic_load_explicit(&s->word, memory_order_relaxed);
+	if (LFIPC_MUTEX_OWNER(v) != self ||
+	    atomic_load_explicit(&s->thread, memory_order_relaxed) !=
+		thread_id())
+		return -EPERM;
+	d = atomic_load_explicit(&s->depth, memory_order_relaxed);
+	if (l->recursive && d > 1) {
+		atomic_store_explicit(&s->depth, d - 1, memory_order_relaxed);
+		return 0;
+	}
+	atomic_store_explicit(&s->depth, 0, memory_order_relaxed);
+	/* L2: relaxed; published by the release in lfipc__mutex_unlock. */
+	atomic_store_explicit(&s->thread, 0, memory_order_relaxed);
+	return lfipc__mutex_unlock(&s->word, self);
+}
+
+bool lfipc_lock_locked(const lfipc_lock *l)
+{
+	if (!l)
+		return false;
+	/* L8: relaxed; a snapshot, orders nothing. */
+	return LFIPC_MUTEX_OWNER(atomic_load_explicit(
+		   &l->s->word, memory_order_relaxed)) != 0;
+}
+
+bool lfipc_lock_is_recursive(const lfipc_lock *l)
+{
+	return l && l->recursive;
+}
+
+/* A dead owner's lock is recovered by its next acquirer (-EOWNERDEAD), who
+ * must learn about the death; recovery therefore leaves it alone. */
+int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	(void)r;
+	(void)off;
+	(void)size;
+	return 0;
+}
