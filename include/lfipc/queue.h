@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfipc/queue.h - Queue and JoinableQueue: a bounded multi-producer
+ * multi-consumer queue of byte messages living in a shared region.
+ *
+ * A queue is created by name in a region with a capacity (messages) and a
+ * maximum message size (bytes); every message is any length from 0 up to
+ * that size and is copied into a fixed-size slot of a ring. Any number of
+ * threads and processes may put and get at once, through handles from
+ * lfipc_queue_create() / lfipc_queue_open() (one handle may be shared by
+ * the threads of a process). Messages are delivered in FIFO order of their
+ * puts (per producer, strictly).
+ *
+ * Fast paths: a put into a queue that is not full and a get from a queue
+ * that is not empty make no system call when nobody sleeps. A caller that
+ * must wait spins briefly (only with more than one CPU), then sleeps on a
+ * futex in slices of about 10 ms, re-checking after each slice whether a
+ * participant it waits for has died.
+ *
+ * Timeouts (every call that may block): LFIPC_NOWAIT returns -EAGAIN at once
+ * where the call would wait; LFIPC_FOREVER waits until done; any other value
+ * is a relative CLOCK_MONOTONIC duration in nanoseconds and expiry returns
+ * -ETIMEDOUT.
+ *
+ * Crash safety: a producer killed in the middle of a put leaves no hole that
+ * blocks consumers (the put never returned, so its message may be dropped);
+ * a consumer killed in the middle of a get does not lose the message: it is
+ * delivered to another consumer. Dead participants are noticed by waiters at
+ * the end of a sleep slice and by lfipc_region_recover().
+ *
+ * Shared memory is untrusted: nonsense read from it yields -EPROTO, never
+ * an out-of-bounds access, crash or hang.
+ */
+#ifndef LFIPC_QUEUE_H
+#define LFIPC_QUEUE_H
+
+#include <lfipc/common.h>
+#include <lfipc/region.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A per-process handle to a queue. */
+typedef struct lfipc_queue lfipc_queue;
+
+/** lfipc_queue_create() flag: a JoinableQueue (task_done / join). */
+#define LFIPC_QUEUE_JOINABLE 0x1u
+
+/** Largest capacity accepted by lfipc_queue_create(). */
+#define LFIPC_QUEUE_MAX_CAPACITY ((size_t)1 << 30)
+/** Largest message size accepted by lfipc_queue_create(). */
+#define LFIPC_QUEUE_MAX_MSG_SIZE ((size_t)1 << 24)
+
+/**
+ * Create the queue name in region r holding up to capacity messages of up
+ * to msg_size bytes each. flags: 0 or LFIPC_QUEUE_JOINABLE.
+ *
+ * Return: 0 and *out; -EINVAL r, name or out NULL, capacity 0 or above
+ * LFIPC_QUEUE_MAX_CAPACITY, msg_size above LFIPC_QUEUE_MAX_MSG_SIZE, unknown
+ * flags; -EEXIST; -ENOSPC no room in the region; -ENAMETOOLONG; -ENOMEM;
+ * -EPROTO corrupt region; -EUSERS too many participants.
+ * Does not block (beyond the region lock). Thread-safe.
+ */
+LFIPC_API int lfipc_queue_create(lfipc_region *r, const char *name,
+				 size_t capacity, size_t msg_size,
+				 unsigned flags, lfipc_queue **out);
+
+/**
+ * Open the existing queue name in region r.
+ *
+ * Return: 0 and *out; -ENOENT; -EINVAL not a queue or NULL arguments;
+ * -ENAMETOOLONG; -EPROTO the queue's header makes no sense; -ENOMEM.
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_queue_open(lfipc_region *r, const char *name,
+			       lfipc_queue **out);
+
+/**
+ * Release this handle (not the queue; the queue lives until
+ * lfipc_object_remove()). NULL is a no-op. No call may be in progress on the
+ * handle, and a slot reserved or peeked through it must have been committed
+ * or released first.
+ */
+LFIPC_API void lfipc_queue_close(lfipc_queue *q);
+
+/**
+ * Copy len bytes at msg into the queue as one message, waiting for room up
+ * to timeout_ns.
+ *
+ * Return: 0 the message is in the queue; -EMSGSIZE len > msg_size; -EINVAL
+ * q NULL or msg NULL with len > 0; -EAGAIN full and LFIPC_NOWAIT;
+ * -ETIMEDOUT; -EPIPE the queue was shut down; -EPROTO corrupt queue; -EUSERS.
+ * May block. Safe against concurrent puts, gets, clears and crashes.
+ */
+LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
+			      int64_t timeout_ns);
+
+/**
+ * Take the oldest message, copying it into buf (buf_size bytes) and its
+ * length into *len (len may be NULL), waiting for one up to timeout_ns.
+ *
+ * Return: 0; -EMSGSIZE buf_size is smaller than msg_size (checked before
+ * anything is taken, so no message is ever truncated or lost); -EINVAL q or
+ * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the queue is
+ * shut down and empty; -EPROTO corrupt queue; -EUSERS.
+ * May block. Safe against concurrent puts, gets, clears and crashes.
+ */
+LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
+			      size_t *len, int64_t timeout_ns);
+
+/**
+ * Put up to n messages (msgs[i], lens[i]) in order. Waits (up to
+ * timeout_ns) only until the first message fits; then puts as many as fit
+ * without waiting.
+ *
+ * Return: how many were put (1..n; the first ones, in order), or -EMSGSIZE
+ * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0,
+ * NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO as lfipc_queue_put().
+ * May block. Safe like lfipc_queue_put().
+ */
+LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
+				   const size_t *lens, size_t n,
+				   int64_t timeout_ns);
+
+/**
+ * Get up to n messages: message i is copied to (char *)bufs + i * stride,
+ * its length to lens[i]. Waits (up to timeout_ns) only for the first.
+ *
+ * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size,
+ * -EINVAL (n 0, NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO as
+ * lfipc_queue_get(). May block. Safe like lfipc_queue_get().
+ */
+LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
+				   size_t *lens, size_t n, int64_t timeout_ns);
+
+/**
+ * Zero-copy put, step 1: claim the next free slot and return a pointer to
+ * its msg_size-byte payload in *slot. Write the message there, then call
+ * lfipc_queue_commit(). Messages behind an uncommitted slot wait for it, so
+ * commit promptly.
+ *
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * May block. If the process dies before commit, the slot is skipped.
+ */
+LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
+				  int64_t timeout_ns);
+
+/**
+ * Zero-copy put, step 2: publish the slot returned by lfipc_queue_reserve()
+ * with a message of len bytes.
+ *
+ * Return: 0 (also when a concurrent clear discarded the message); -EINVAL
+ * slot is not a slot of this queue reserved by this process; -EMSGSIZE len >
+ * msg_size (the slot stays reserved). Does not block.
+ */
+LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
+
+/**
+ * Zero-copy get, step 1: claim the oldest message and return a pointer to
+ * it in place (*msg) and its length (*len). Call lfipc_queue_release() when
+ * done with it; the slot is not reused before that.
+ *
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * May block. If the process dies before release, the message is delivered
+ * to another consumer.
+ */
+LFIPC_API int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
+			       int64_t timeout_ns);
+
+/**
+ * Zero-copy get, step 2: give back the slot returned by lfipc_queue_peek().
+ *
+ * Return: 0; -EINVAL msg is not a message of this queue peeked by this
+ * process. Does not block.
+ */
+LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
+
+/**
+ * Discard every message in the queue, in constant time whatever the number
+ * of messages, while producers and consumers keep running. Messages being
+ * put at the same moment are either discarded or stay in the queue; none is
+ * delivered twice or lost uncounted. For a JoinableQueue the discarded
+ * messages count as done.
+ *
+ * Return: the number of messages discarded (>= 0); -EINVAL; -EPROTO.
+ * Does not block (lock-free).
+ */
+LFIPC_API int64_t lfipc_queue_clear(lfipc_queue *q);
+
+/** Number of messages in the queue: exact when quiescent, always within
+ * [0, capacity]. Does not block. 0 for NULL. */
+LFIPC_API size_t lfipc_queue_qsize(const lfipc_queue *q);
+/** lfipc_queue_qsize() == 0. */
+LFIPC_API bool lfipc_queue_empty(const lfipc_queue *q);
+/** lfipc_queue_qsize() == capacity. */
+LFIPC_API bool lfipc_queue_full(const lfipc_queue *q);
+/** The capacity given at creation (0 for NULL). */
+LFIPC_API size_t lfipc_queue_capacity(const lfipc_queue *q);
+/** The maximum message size given at creation (0 for NULL). */
+LFIPC_API size_t lfipc_queue_msg_size(const lfipc_queue *q);
+
+/**
+ * Shut the queue down for good: later puts fail with -EPIPE, gets drain the
+ * messages left and then return -EPIPE instead of blocking; every waiter
+ * (put, get, join) wakes. Idempotent.
+ *
+ * Return: 0; -EINVAL. Does not block.
+ */
+LFIPC_API int lfipc_queue_shutdown(lfipc_queue *q);
+
+/**
+ * JoinableQueue: mark one message taken by a get as processed.
+ *
+ * Return: 0; -EINVAL not a joinable queue, or task_done called more times
+ * than messages were got (Python's ValueError). Does not block.
+ */
+LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
+
+/**
+ * JoinableQueue: wait until every message ever put has been got and marked
+ * done, or was discarded by a clear (or was dropped because its producer
+ * died mid-put).
+ *
+ * Return: 0; -EINVAL not joinable; -EAGAIN LFIPC_NOWAIT and not done;
+ * -ETIMEDOUT; -EPROTO. May block.
+ */
+LFIPC_API int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFIPC_QUEUE_H */

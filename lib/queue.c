@@ -1,0 +1,920 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue.c - Queue and JoinableQueue: a Vyukov-style bounded MPMC ring in a
+ * shared region whose every claim is visible, with its claimant's token, in
+ * the slot word itself (so a dead claimant can always be identified), with
+ * futex event counts for blocking and an O(1) clear. See doc/queue.md.
+ *
+ * Shared layout (struct qhdr, then N slots of stride bytes):
+ *
+ *   enq_pos, deq_pos  64-bit positions (monotonic; slot = pos & (N-1)), each
+ *                     on its own 128-byte block.
+ *   not_empty,        event counts: bit 31 = somebody sleeps (EV_WAIT), bits
+ *   not_full, joined  0..30 a counter bumped by every waker that saw EV_WAIT.
+ *   closed            0 open, 1 shut down.
+ *   orphans           number of slots in state ORPHAN (see below).
+ *   done              JoinableQueue: messages dropped (discarded by a clear
+ *                     or a dead producer's hole).
+ *   got               JoinableQueue: messages handed out by get.
+ *   tdone             JoinableQueue: task_done calls (never above got).
+ *   Unfinished tasks = enq_pos - done - tdone.
+ *
+ * Slot word (64 bits): low 32 bits seq, high 32 bits claim. For the slot at
+ * position p (mod 2^32, compared wrap-safely; N < 2^31):
+ *   FREE(p)        seq = p,     claim 0
+ *   WRITING(p, T)  seq = p,     claim T | CL_W
+ *   FULL(p)        seq = p + 1, claim 0
+ *   TOMB(p)        seq = p + 1, claim CL_W (token 0): a dead producer's hole
+ *   READING(p, T)  seq = p + 1, claim T | CL_R
+ *   CLEARING(p)    seq = p + 1, claim CL_W | CL_R (token 0): held by clear
+ *   ORPHAN(p)      seq = p + 1, claim CL_R (token 0): a dead consumer's
+ *                  message, behind deq_pos, waiting to be rescued
+ *   released       seq = p + N, claim 0 (= FREE(p + N))
+ * A FULL(p) or TOMB(p) slot with deq_pos > p was discarded by a clear: the
+ * producer of lap p + N may claim it directly.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/futex.h"
+#include "internal/proc.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+
+#define Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
+#define Q_VERSION 1u
+#define CL_W UINT32_C(0x40000000)
+#define CL_R UINT32_C(0x80000000)
+#define CL_TOK UINT32_C(0x3fffffff)
+#define TOMB CL_W
+#define CLEARING (CL_W | CL_R)
+#define ORPHAN CL_R
+#define EV_WAIT UINT32_C(0x80000000)
+#define SLOT_HDR 16u
+#define SPIN_MAX 2000
+
+/* Geometry: written once at create (under the region lock), read only at
+ * open and then cached in the handle. */
+struct qhdr {
+	uint64_t magic;
+	uint32_t version, flags;
+	uint64_t capacity, nslots, msg_size, stride, slots_off;
+	uint8_t pad0[128 - 56];
+	_Atomic uint64_t enq_pos;
+	uint8_t pad1[120];
+	_Atomic uint64_t deq_pos;
+	uint8_t pad2[120];
+	_Atomic uint32_t not_empty;
+	uint8_t pad3[124];
+	_Atomic uint32_t not_full;
+	uint8_t pad4[124];
+	_Atomic uint32_t closed;
+	_Atomic uint32_t orphans;
+	_Atomic uint32_t joined;
+	uint32_t pad5;
+	_Atomic uint64_t done;
+	_Atomic uint64_t got;
+	_Atomic uint64_t tdone;
+	uint8_t pad6[128 - 40];
+};
+
+struct qslot {
+	_Atomic uint64_t word;
+	uint64_t len;
+	unsigned char data[];
+};
+
+struct lfipc_queue {
+	lfipc_region *r;
+	struct qhdr *h;
+	unsigned char *slots;
+	uint64_t cap, n, mask, msg_size, stride, total;
+	bool joinable;
+};
+
+static inline uint64_t mkword(uint32_t seq, uint32_t claim)
+{
+	return (uint64_t)seq | ((uint64_t)claim << 32);
+}
+
+static inline uint32_t wseq(uint64_t w)
+{
+	return (uint32_t)w;
+}
+
+static inline uint32_t wclaim(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
+/* Signed distance a - b of two 32-bit sequence numbers. */
+static inline int32_t sdiff(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b);
+}
+
+static inline struct qslot *slot_at(const lfipc_queue *q, uint64_t pos)
+{
+	return (struct qslot *)(q->slots + (pos & q->mask) * q->stride);
+}
+
+/* ---- event counts ---------------------------------------------------- */
+
+static void ev_wake(_Atomic uint32_t *ev)
+{
+	uint32_t v = atomic_load(ev);
+
+	if (!(v & EV_WAIT))
+		return;
+	while (!atomic_compare_exchange_weak(ev, &v, (v + 1) & ~EV_WAIT)) {
+		if (!(v & EV_WAIT))
+			return;
+	}
+	lfipc__futex_wake(ev, INT32_MAX);
+}
+
+/* Announce a sleeper; returns the value to wait on. */
+static uint32_t ev_announce(_Atomic uint32_t *ev)
+{
+	return atomic_fetch_or(ev, EV_WAIT) | EV_WAIT;
+}
+
+/* ---- create / open --------------------------------------------------- */
+
+struct geom {
+	uint64_t cap, n, msg_size, stride;
+	unsigned flags;
+};
+
+static int q_init(void *block, uint64_t size, void *arg)
+{
+	const struct geom *g = arg;
+	struct qhdr *h = block;
+	unsigned char *slots = (unsigned char *)block + sizeof(*h);
+	uint64_t i;
+
+	if (size < sizeof(*h) + g->n * g->stride)
+		return -ENOSPC;
+	h->magic = Q_MAGIC;
+	h->version = Q_VERSION;
+	h->flags = g->flags;
+	h->capacity = g->cap;
+	h->nslots = g->n;
+	h->msg_size = g->msg_size;
+	h->stride = g->stride;
+	h->slots_off = sizeof(*h);
+	for (i = 0; i < g->n; i++) {
+		struct qslot *s = (struct qslot *)(slots + i * g->stride);
+
+		atomic_init(&s->word, mkword((uint32_t)i, 0));
+	}
+	return 0;
+}
+
+static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
+		    lfipc_queue **out)
+{
+	struct qhdr *h = lfipc__at(r, off);
+	lfipc_queue *q;
+	uint64_t n, stride, ms, cap;
+
+	if (size < sizeof(*h) || h->magic != Q_MAGIC ||
+	    h->version != Q_VERSION)
+		return -EPROTO;
+	n = h->nslots;
+	cap = h->capacity;
+	ms = h->msg_size;
+	stride = h->stride;
+	if (n == 0 || (n & (n - 1)) || n > (uint64_t)LFIPC_QUEUE_MAX_CAPACITY * 2 ||
+	    cap == 0 || cap > n || ms > LFIPC_QUEUE_MAX_MSG_SIZE ||
+	    stride < SLOT_HDR + ms || stride % 64 ||
+	    stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 ||
+	    h->slots_off != sizeof(*h) ||
+	    (size - sizeof(*h)) / stride < n || (h->flags & ~LFIPC_QUEUE_JOINABLE))
+		return -EPROTO;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->r = r;
+	q->h = h;
+	q->slots = (unsigned char *)h + sizeof(*h);
+	q->cap = cap;
+	q->n = n;
+	q->mask = n - 1;
+	q->msg_size = ms;
+	q->stride = stride;
+	q->total = n * stride;
+	q->joinable = h->flags & LFIPC_QUEUE_JOINABLE;
+	*out = q;
+	return 0;
+}
+
+int lfipc_queue_create(lfipc_region *r, const char *name, size_t capacity,
+		       size_t msg_size, unsigned flags, lfipc_queue **out)
+{
+	struct geom g;
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out || capacity == 0 ||
+	    capacity > LFIPC_QUEUE_MAX_CAPACITY ||
+	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
+	    (flags & ~LFIPC_QUEUE_JOINABLE))
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc)
+		return rc;
+	g.cap = capacity;
+	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
+	g.n = 2;
+	while (g.n < capacity)
+		g.n <<= 1;
+	g.msg_size = msg_size;
+	g.stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
+	g.flags = flags;
+	size = sizeof(struct qhdr) + g.n * g.stride;
+	rc = lfipc__obj_create(r, name, LFIPC_OBJ_QUEUE, size, 128, q_init, &g,
+			       &off);
+	if (rc)
+		return rc;
+	return q_handle(r, off, size, out);
+}
+
+int lfipc_queue_open(lfipc_region *r, const char *name, lfipc_queue **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_QUEUE, &off, &size);
+	if (rc)
+		return rc;
+	return q_handle(r, off, size, out);
+}
+
+void lfipc_queue_close(lfipc_queue *q)
+{
+	free(q);
+}
+
+/* ---- dead claimants -------------------------------------------------- */
+
+/* Slot s holds word w claimed by token tok (WRITING or READING) at lap
+ * seq: if the claimant is dead, turn it into TOMB / ORPHAN. Returns 1 when
+ * it repaired something. */
+static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
+{
+	uint32_t c = wclaim(w), tok = c & CL_TOK;
+	uint64_t nw;
+
+	if (tok == 0 || (c & (CL_W | CL_R)) == CLEARING)
+		return 0;
+	if (lfipc__token_alive(q->r, tok))
+		return 0;
+	if (c & CL_W)
+		nw = mkword(wseq(w) + 1, TOMB);
+	else
+		nw = mkword(wseq(w), ORPHAN);
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return 0;
+	if (c & CL_R)
+		atomic_fetch_add(&q->h->orphans, 1);
+	ev_wake(&q->h->not_empty);
+	return 1;
+}
+
+/* Scan every slot for dead claimants (slow path only). */
+static int scan_dead(lfipc_queue *q)
+{
+	uint64_t i;
+	int n = 0;
+
+	for (i = 0; i < q->n; i++) {
+		struct qslot *s = slot_at(q, i);
+		/* Q1: relaxed; repair() re-validates with a CAS. */
+		uint64_t w = atomic_load_explicit(&s->word,
+						  memory_order_relaxed);
+
+		if (wclaim(w) & CL_TOK)
+			n += repair(q, s, w);
+	}
+	return n;
+}
+
+int lfipc__queue_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	lfipc_queue *q;
+	int rc;
+
+	rc = q_handle(r, off, size, &q);
+	if (rc)
+		return rc;
+	rc = scan_dead(q);
+	free(q);
+	return rc;
+}
+
+/* ---- producer side --------------------------------------------------- */
+
+/* Claim slot s (word w, position p) for writing by tok and help enq_pos. */
+static bool put_cas(lfipc_queue *q, struct qslot *s, uint64_t w, uint64_t p,
+		    uint32_t tok)
+{
+	uint64_t p2 = p;
+
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)p, tok | CL_W)))
+		return false;
+	atomic_compare_exchange_strong(&q->h->enq_pos, &p2, p + 1);
+	return true;
+}
+
+/* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
+ * 0: full. */
+static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
+			 uint64_t *pos_out)
+{
+	struct qhdr *h = q->h;
+	uint64_t p = atomic_load(&h->enq_pos);
+
+	for (;;) {
+		struct qslot *s = slot_at(q, p);
+		uint64_t w = atomic_load(&s->word);
+		int32_t d = sdiff(wseq(w), (uint32_t)p);
+		uint32_t c = wclaim(w);
+		uint64_t p2;
+
+		if (q->cap != q->n &&
+		    (int64_t)(p - atomic_load(&h->deq_pos)) >= (int64_t)q->cap) {
+			p2 = atomic_load(&h->enq_pos);
+			if (p2 == p)
+				return 0;
+			p = p2;
+			continue;
+		}
+		if (d == 0 && c == 0) {
+			if (put_cas(q, s, w, p, tok)) {
+				*s_out = s;
+				*pos_out = p;
+				return 1;
+			}
+			continue;
+		}
+		if (d == sdiff((uint32_t)(p - q->n + 1), (uint32_t)p) &&
+		    (c == 0 || c == TOMB) &&
+		    (int64_t)(atomic_load(&h->deq_pos) - (p - q->n)) > 0) {
+			/* FULL / TOMB of the previous lap behind deq_pos:
+			 * discarded by a clear, free for this lap. */
+			if (put_cas(q, s, w, p, tok)) {
+				*s_out = s;
+				*pos_out = p;
+				return 1;
+			}
+			continue;
+		}
+		p2 = atomic_load(&h->enq_pos);
+		if (p2 != p) {
+			p = p2;
+			continue;
+		}
+		if (d < 0)
+			return 0; /* the previous lap still holds it: full */
+		/* slot p is claimed or beyond (its claimant has not moved
+		 * enq_pos yet): help. */
+		if (atomic_compare_exchange_strong(&h->enq_pos, &p2, p + 1))
+			p = p + 1;
+		else
+			p = p2;
+	}
+}
+
+static void publish(lfipc_queue *q, struct qslot *s, uint64_t p)
+{
+	/* Q2: seq_cst store (release for the payload; pairs with the
+	 * consumer's seq_cst load in try_claim_get(), and orders against the
+	 * waiter flag load in ev_wake). */
+	atomic_store(&s->word, mkword((uint32_t)(p + 1), 0));
+	ev_wake(&q->h->not_empty);
+}
+
+/* Claim one slot for a put, waiting until deadline. */
+static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
+		     int64_t timeout_ns)
+{
+	lfipc_deadline dl = 0;
+	bool dl_set = false;
+	uint32_t tok;
+	int rc, spins = 0;
+
+	rc = lfipc__self(q->r, &tok);
+	if (rc)
+		return rc;
+	for (;;) {
+		uint32_t v;
+
+		if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
+			return -EPIPE;
+		if (try_claim_put(q, tok, s, pos))
+			return 0;
+		if (timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		if (!dl_set) {
+			dl = lfipc__deadline(timeout_ns);
+			dl_set = true;
+		}
+		if (lfipc__ncpus() > 1 && spins < SPIN_MAX) {
+			spins++;
+			lfipc__cpu_relax();
+			continue;
+		}
+		v = ev_announce(&q->h->not_full);
+		if (atomic_load(&q->h->closed))
+			return -EPIPE;
+		if (try_claim_put(q, tok, s, pos))
+			return 0;
+		if (lfipc__expired(dl))
+			return -ETIMEDOUT;
+		rc = lfipc__futex_wait(&q->h->not_full, v,
+				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
+		if (rc == -ETIMEDOUT) {
+			/* slice end: a dead consumer may hold the queue */
+			scan_dead(q);
+			if (lfipc__expired(dl))
+				return -ETIMEDOUT;
+		}
+	}
+}
+
+int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
+		    int64_t timeout_ns)
+{
+	struct qslot *s;
+	uint64_t p;
+	int rc;
+
+	if (!q || (!msg && len))
+		return -EINVAL;
+	if (len > q->msg_size)
+		return -EMSGSIZE;
+	rc = claim_put(q, &s, &p, timeout_ns);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(s->data, msg, len);
+	s->len = len;
+	publish(q, s, p);
+	return 0;
+}
+
+int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
+			 const size_t *lens, size_t n, int64_t timeout_ns)
+{
+	size_t i;
+	int rc;
+
+	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (lens[i] > q->msg_size)
+			return -EMSGSIZE;
+		if (!msgs[i] && lens[i])
+			return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		rc = lfipc_queue_put(q, msgs[i], lens[i],
+				     i ? LFIPC_NOWAIT : timeout_ns);
+		if (rc)
+			return i ? (int)i : rc;
+	}
+	return (int)n;
+}
+
+/* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
+static struct qslot *slot_of(lfipc_queue *q, const void *data)
+{
+	const unsigned char *p = data;
+	uint64_t off;
+
+	if (!p || p < q->slots + SLOT_HDR || p >= q->slots + q->total)
+		return NULL;
+	off = (uint64_t)(p - q->slots);
+	if (off % q->stride != SLOT_HDR)
+		return NULL;
+	return (struct qslot *)(q->slots + off - SLOT_HDR);
+}
+
+int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
+{
+	struct qslot *s;
+	uint64_t p;
+	int rc;
+
+	if (!q || !slot)
+		return -EINVAL;
+	rc = claim_put(q, &s, &p, timeout_ns);
+	if (rc)
+		return rc;
+	*slot = s->data;
+	return 0;
+}
+
+int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
+{
+	struct qslot *s;
+	uint32_t tok;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, slot);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	if (wclaim(w) != (tok | CL_W))
+		return -EINVAL;
+	if (len > q->msg_size)
+		return -EMSGSIZE;
+	s->len = len;
+	/* The position of a claimed slot is its seq (mod 2^32). */
+	publish(q, s, wseq(w));
+	return 0;
+}
+
+/* ---- consumer side --------------------------------------------------- */
+
+/* Try to claim the oldest message. 1: claimed (*s_out); 0: empty. */
+static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out)
+{
+	struct qhdr *h = q->h;
+	uint64_t p;
+
+	/* Q4: relaxed; a rescue is a slow path, validated by the CAS. */
+	if (atomic_load_explicit(&h->orphans, memory_order_relaxed)) {
+		uint64_t i;
+
+		for (i = 0; i < q->n; i++) {
+			struct qslot *s = slot_at(q, i);
+			uint64_t w = atomic_load(&s->word);
+
+			if (wclaim(w) == ORPHAN &&
+			    atomic_compare_exchange_strong(
+				    &s->word, &w, mkword(wseq(w), tok | CL_R))) {
+				atomic_fetch_sub(&h->orphans, 1);
+				*s_out = s;
+				return 1;
+			}
+		}
+	}
+	p = atomic_load(&h->deq_pos);
+	for (;;) {
+		struct qslot *s = slot_at(q, p);
+		uint64_t w = atomic_load(&s->word);
+		int32_t d = sdiff(wseq(w), (uint32_t)(p + 1));
+		uint32_t c = wclaim(w);
+		uint64_t p2;
+
+		if (d == 0 && (c == 0 || c == TOMB)) {
+			if (!atomic_compare_exchange_strong(
+				    &s->word, &w,
+				    mkword((uint32_t)(p + 1), tok | CL_R)))
+				continue;
+			p2 = p;
+			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+			if (c == TOMB) {
+				/* a dead producer's hole: drop it */
+				atomic_store(&s->word,
+					     mkword((uint32_t)(p + q->n), 0));
+				if (q->joinable) {
+					atomic_fetch_add(&h->done, 1);
+					ev_wake(&h->joined);
+				}
+				ev_wake(&h->not_full);
+				p = p + 1;
+				continue;
+			}
+			*s_out = s;
+			return 1;
+		}
+		p2 = atomic_load(&h->deq_pos);
+		if (p2 != p) {
+			p = p2;
+			continue;
+		}
+		if (d < 0 || c == CLEARING)
+			return 0; /* empty, or the head is being written */
+		/* the head is claimed by a reader (or orphaned, or already
+		 * released) and deq_pos lags: help. */
+		if (atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1))
+			p = p + 1;
+		else
+			p = p2;
+	}
+}
+
+static void release_slot(lfipc_queue *q, struct qslot *s, uint64_t w)
+{
+	/* The slot was READING at seq = p + 1: free it for lap p + N.
+	 * Q3: seq_cst store; pairs with the producer's seq_cst load. */
+	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	if (q->joinable)
+		atomic_fetch_add(&q->h->got, 1);
+	ev_wake(&q->h->not_full);
+}
+
+static bool looks_empty(lfipc_queue *q)
+{
+	uint64_t e = atomic_load(&q->h->enq_pos);
+	uint64_t d = atomic_load(&q->h->deq_pos);
+
+	return (int64_t)(e - d) <= 0 &&
+	       !atomic_load_explicit(&q->h->orphans, memory_order_relaxed);
+}
+
+static int claim_get(lfipc_queue *q, struct qslot **s, int64_t timeout_ns)
+{
+	lfipc_deadline dl = 0;
+	bool dl_set = false;
+	uint32_t tok;
+	int rc, spins = 0;
+
+	rc = lfipc__self(q->r, &tok);
+	if (rc)
+		return rc;
+	for (;;) {
+		uint32_t v;
+
+		if (try_claim_get(q, tok, s))
+			return 0;
+		if (atomic_load(&q->h->closed) && looks_empty(q))
+			return -EPIPE;
+		if (timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		if (!dl_set) {
+			dl = lfipc__deadline(timeout_ns);
+			dl_set = true;
+		}
+		if (lfipc__ncpus() > 1 && spins < SPIN_MAX) {
+			spins++;
+			lfipc__cpu_relax();
+			continue;
+		}
+		v = ev_announce(&q->h->not_empty);
+		if (try_claim_get(q, tok, s))
+			return 0;
+		if (atomic_load(&q->h->closed) && looks_empty(q))
+			return -EPIPE;
+		if (lfipc__expired(dl))
+			return -ETIMEDOUT;
+		rc = lfipc__futex_wait(&q->h->not_empty, v,
+				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
+		if (rc == -ETIMEDOUT) {
+			scan_dead(q);
+			if (lfipc__expired(dl))
+				return -ETIMEDOUT;
+		}
+	}
+}
+
+int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
+		    int64_t timeout_ns)
+{
+	struct qslot *s;
+	uint64_t w, l;
+	int rc;
+
+	if (!q || !buf)
+		return -EINVAL;
+	if (buf_size < q->msg_size)
+		return -EMSGSIZE;
+	rc = claim_get(q, &s, timeout_ns);
+	if (rc)
+		return rc;
+	w = atomic_load(&s->word);
+	l = s->len;
+	if (l > q->msg_size) {
+		release_slot(q, s, w);
+		return -EPROTO;
+	}
+	memcpy(buf, s->data, l);
+	if (len)
+		*len = l;
+	release_slot(q, s, w);
+	return 0;
+}
+
+int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
+			 size_t *lens, size_t n, int64_t timeout_ns)
+{
+	size_t i;
+	int rc;
+
+	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	if (stride < q->msg_size)
+		return -EMSGSIZE;
+	for (i = 0; i < n; i++) {
+		rc = lfipc_queue_get(q, (char *)bufs + i * stride, stride,
+				     &lens[i], i ? LFIPC_NOWAIT : timeout_ns);
+		if (rc)
+			return i ? (int)i : rc;
+	}
+	return (int)n;
+}
+
+int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
+		     int64_t timeout_ns)
+{
+	struct qslot *s;
+	int rc;
+
+	if (!q || !msg || !len)
+		return -EINVAL;
+	rc = claim_get(q, &s, timeout_ns);
+	if (rc)
+		return rc;
+	if (s->len > q->msg_size) {
+		release_slot(q, s, atomic_load(&s->word));
+		return -EPROTO;
+	}
+	*msg = s->data;
+	*len = s->len;
+	return 0;
+}
+
+int lfipc_queue_release(lfipc_queue *q, const void *msg)
+{
+	struct qslot *s;
+	uint32_t tok;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, msg);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	if (wclaim(w) != (tok | CL_R))
+		return -EINVAL;
+	release_slot(q, s, w);
+	return 0;
+}
+
+/* ---- clear, sizes, shutdown, join ------------------------------------ */
+
+int64_t lfipc_queue_clear(lfipc_queue *q)
+{
+	struct qhdr *h;
+	int spins = 0;
+
+	if (!q)
+		return -EINVAL;
+	h = q->h;
+	for (;;) {
+		uint64_t d = atomic_load(&h->deq_pos);
+		uint64_t e = atomic_load(&h->enq_pos);
+		struct qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+		int32_t df = sdiff(wseq(w), (uint32_t)(d + 1));
+		uint32_t c = wclaim(w);
+		uint64_t d2 = d;
+
+		if ((int64_t)(e - d) <= 0)
+			return 0;
+		if (df == 0 && (c == 0 || c == TOMB)) {
+			uint64_t held = mkword((uint32_t)(d + 1), CLEARING);
+
+			if (!atomic_compare_exchange_strong(&s->word, &w, held))
+				continue;
+			e = atomic_load(&h->enq_pos);
+			if (!atomic_compare_exchange_strong(&h->deq_pos, &d2,
+							    e)) {
+				/* cannot happen while we hold the head */
+				atomic_store(&s->word, w);
+				continue;
+			}
+			atomic_store(&s->word, mkword((uint32_t)(d + q->n), 0));
+			if (q->joinable)
+				atomic_fetch_add(&h->done, e - d);
+			ev_wake(&h->not_full);
+			ev_wake(&h->joined);
+			return (int64_t)(e - d);
+		}
+		if (df == -1 && (c & CL_W)) {
+			/* head being written: wait for it (or repair a dead
+			 * producer) */
+			if (++spins % 1024 == 0)
+				repair(q, s, w);
+			lfipc__cpu_relax();
+			continue;
+		}
+		/* head being read, orphaned or released while deq_pos lags:
+		 * help it; being cleared by another clear: retry. */
+		if (d2 == atomic_load(&h->deq_pos) &&
+		    ((df == 0 && (c & CL_R) && c != CLEARING) || df > 0))
+			atomic_compare_exchange_strong(&h->deq_pos, &d2, d + 1);
+		lfipc__cpu_relax();
+	}
+}
+
+size_t lfipc_queue_qsize(const lfipc_queue *q)
+{
+	int64_t n;
+
+	if (!q)
+		return 0;
+	n = (int64_t)(atomic_load(&q->h->enq_pos) -
+		      atomic_load(&q->h->deq_pos));
+	if (n < 0)
+		return 0;
+	if ((uint64_t)n > q->cap)
+		return q->cap;
+	return (size_t)n;
+}
+
+bool lfipc_queue_empty(const lfipc_queue *q)
+{
+	return lfipc_queue_qsize(q) == 0;
+}
+
+bool lfipc_queue_full(const lfipc_queue *q)
+{
+	return q && lfipc_queue_qsize(q) == q->cap;
+}
+
+size_t lfipc_queue_capacity(const lfipc_queue *q)
+{
+	return q ? q->cap : 0;
+}
+
+size_t lfipc_queue_msg_size(const lfipc_queue *q)
+{
+	return q ? q->msg_size : 0;
+}
+
+int lfipc_queue_shutdown(lfipc_queue *q)
+{
+	if (!q)
+		return -EINVAL;
+	atomic_store(&q->h->closed, 1);
+	atomic_fetch_or(&q->h->not_empty, EV_WAIT);
+	atomic_fetch_or(&q->h->not_full, EV_WAIT);
+	ev_wake(&q->h->not_empty);
+	ev_wake(&q->h->not_full);
+	return 0;
+}
+
+int lfipc_queue_task_done(lfipc_queue *q)
+{
+	uint64_t td;
+
+	if (!q || !q->joinable)
+		return -EINVAL;
+	td = atomic_load(&q->h->tdone);
+	do {
+		if ((int64_t)(atomic_load(&q->h->got) - td) <= 0)
+			return -EINVAL;
+	} while (!atomic_compare_exchange_weak(&q->h->tdone, &td, td + 1));
+	ev_wake(&q->h->joined);
+	return 0;
+}
+
+static bool all_done(lfipc_queue *q)
+{
+	uint64_t e = atomic_load(&q->h->enq_pos);
+
+	return (int64_t)(e - atomic_load(&q->h->done) -
+			 atomic_load(&q->h->tdone)) <= 0;
+}
+
+int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
+{
+	lfipc_deadline dl;
+
+	if (!q || !q->joinable)
+		return -EINVAL;
+	dl = lfipc__deadline(timeout_ns);
+	for (;;) {
+		uint32_t v;
+
+		if (all_done(q))
+			return 0;
+		if (timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		v = ev_announce(&q->h->joined);
+		if (all_done(q))
+			return 0;
+		if (lfipc__expired(dl))
+			return -ETIMEDOUT;
+		if (lfipc__futex_wait(&q->h->joined, v,
+				      lfipc__slice_end(dl, LFIPC_SLICE_NS)) ==
+		    -ETIMEDOUT)
+			scan_dead(q);
+	}
+}
