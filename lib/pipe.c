@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipe.c - two connected ends carrying framed byte messages.
+ *
+ * Block layout (offsets from the block start):
+ *
+ *   0      struct pipe_geom (128 B)   immutable after creation
+ *   128    struct pipe_ends (128 B)   the two owner words
+ *   256    struct pipe_dir dir[0]     carries data to end 0 (from end 1)
+ *   512    struct pipe_dir dir[1]     carries data to end 1 (from end 0);
+ *                                     unused in a one-way pipe
+ *   768    ring 0 (cap bytes), then ring 1 (duplex only)
+ *
+ * Each direction is a single-producer single-consumer byte ring. Positions
+ * are 64-bit byte counters that only grow (they never wrap in practice; all
+ * comparisons are differences, so wrap-safe anyway): the reader's head,
+ * the writer's tail, tail - head <= cap always. A message is a frame that
+ * starts at a position that is a multiple of 8: an 8-byte header (bits
+ * 0..47 the length, bits 48..63 FRAME_TAG), the bytes, padding to a
+ * multiple of 8. A frame of at most cap bytes is written whole and
+ * published with one store of tail; a larger frame streams: the header and
+ * the first bytes, then more as the reader makes room, tail published after
+ * each chunk. A reader waits for the whole of a small frame (it is there as
+ * soon as its header is), and refuses a too-small buffer having consumed
+ * nothing, because the header arrives first.
+ *
+ * Owner word of end e (32 bits):
+ *   bits  0..29  token of the participant holding the end (0: nobody)
+ *   bit  30      OWN_CLOSED: closed, or its holder found dead; final
+ *   bit  31      OWN_CLAIMED: the holder has used the end (else it holds it
+ *                provisionally, as the creator does)
+ *
+ * Sleep flags (32-bit futex words, 0 or 1): rd_sleep, "the reader of this
+ * direction may be asleep", lives in the writer's block, which the writer
+ * reads after each publication; wr_sleep, "the writer may be asleep",
+ * lives in the reader's block. A sleeper stores 1, re-checks its condition
+ * and sleeps on the flag while it is 1; the other side stores its index,
+ * loads the flag and, when it is 1, clears it and wakes. Index stores, flag
+ * stores and the loads that pair with them are all seq_cst: that is the
+ * store-then-load (Dekker) pattern, so either the sleeper sees the new
+ * index or the other side sees the flag. Closing an end sets OWN_CLOSED
+ * (seq_cst) and then clears the peer's flags and wakes unconditionally; a
+ * dead holder cannot do that, so sleepers sleep in slices and check the
+ * holder's liveness in between.
+ *
+ * Everything read from shared memory (positions, headers, owner words) is
+ * validated before use; all ring accesses are masked, so a corrupt or
+ * misused pipe yields -EPROTO, never an access outside the block.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/pipe.h>
+
+#include "internal/futex.h"
+#include "internal/proc.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+
+#define PIPE_MAGIC UINT32_C(0x45504950) /* "PIPE" */
+#define PIPE_VERSION 1u
+#define PIPE_HOT 128u
+#define FRAME_HDR 8u
+#define FRAME_TAG UINT64_C(0x4c46)
+#define FRAME_LEN_MASK ((UINT64_C(1) << 48) - 1)
+
+#define OWN_CLOSED UINT32_C(0x40000000)
+#define OWN_CLAIMED UINT32_C(0x80000000)
+#define OWN_TOKEN(v) ((v)&LFIPC_TOKEN_MASK)
+
+/* How long a waiter polls before its first sleep, when the peer can run at
+ * the same time (waking a halted vCPU costs tens of microseconds here). */
+#define PIPE_SPIN_NS ((int64_t)30 * 1000)
+
+struct pipe_geom {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t duplex;
+	uint32_t pad0;
+	uint64_t cap;	      /* ring bytes of each direction, power of 2 */
+	uint64_t ring_off[2]; /* from the block start; [1] 0 if one-way */
+	uint64_t total;	      /* bytes of the block used */
+	uint64_t check;	      /* FNV-1a of the fields above */
+	uint8_t pad[PIPE_HOT - 56];
+};
+
+struct pipe_ends {
+	_Atomic uint32_t owner[2];
+	uint8_t pad[PIPE_HOT - 8];
+};
+
+struct pipe_dir {
+	/* The writer's block: written by the writer on every send. */
+	_Atomic uint64_t tail;
+	_Atomic uint32_t rd_sleep;
+	uint8_t pad0[PIPE_HOT - 12];
+	/* The reader's block: written by the reader on every receive. */
+	_Atomic uint64_t head;
+	_Atomic uint32_t wr_sleep;
+	uint8_t pad1[PIPE_HOT - 12];
+};
+
+struct pipe_shm {
+	struct pipe_geom geom;
+	struct pipe_ends ends;
+	struct pipe_dir dir[2];
+};
+
+_Static_assert(sizeof(struct pipe_geom) == PIPE_HOT, "geom size");
+_Static_assert(sizeof(struct pipe_dir) == 2 * PIPE_HOT, "dir size");
+_Static_assert(sizeof(struct pipe_shm) == 768, "pipe shm size");
+
+struct lfipc_conn {
+	lfipc_region *r;
+	struct pipe_shm *p;
+	int end;
+	uint64_t cap, mask;
+	struct pipe_dir *rx, *tx; /* NULL: this end cannot do that */
+	uint8_t *rx_ring, *tx_ring;
+	_Atomic uint32_t *mine, *peer;
+	uint32_t tok; /* token this handle holds its end under */
+	bool claimed; /* tok has OWN_CLAIMED on the end */
+	bool spin;    /* more than one CPU: spin before sleeping */
+};
+
+static uint64_t geom_check(const struct pipe_geom *g)
+{
+	const uint8_t *b = (const uint8_t *)g;
+	uint64_t x = UINT64_C(0xcbf29ce484222325);
+
+	for (size_t i = 0; i < offsetof(struct pipe_geom, check); i++)
+		x = (x ^ b[i]) * UINT64_C(0x100000001b3);
+	return x;
+}
+
+static uint64_t round8(uint64_t v)
+{
+	return (v + 7) & ~UINT64_C(7);
+}
+
+static uint64_t pipe_total(uint64_t cap, bool duplex)
+{
+	return sizeof(struct pipe_shm) + cap * (duplex ? 2 : 1);
+}
+
+static void ring_put(uint8_t *ring, uint64_t mask, uint64_t pos,
+		     const void *src, uint64_t n)
+{
+	uint64_t o = pos & mask, first = mask + 1 - o;
+
+	if (n == 0)
+		return; /* src may be NULL */
+	if (first > n)
+		first = n;
+	memcpy(ring + o, src, first);
+	if (n > first)
+		memcpy(ring, (const uint8_t *)src + first, n - first);
+}
+
+static void ring_get(const uint8_t *ring, uint64_t mask, uint64_t pos,
+		     void *dst, uint64_t n)
+{
+	uint64_t o = pos & mask, first = mask + 1 - o;
+
+	if (n == 0)
+		return; /* dst may be NULL */
+	if (first > n)
+		first = n;
+	memcpy(dst, ring + o, first);
+	if (n > first)
+		memcpy((uint8_t *)dst + first, ring, n - first);
+}
+
+static void wake_flag(_Atomic uint32_t *flag)
+{
+	atomic_store(flag, 0);
+	lfipc__futex_wake(flag, INT32_MAX);
+}
+
+/* After publishing an index: wake the other side if it announced a sleep.
+ * The seq_cst load pairs with the sleeper's seq_cst store of the flag. */
+static void wake_if_sleeping(_Atomic uint32_t *flag)
+{
+	if (atomic_load(flag))
+		wake_flag(flag);
+}
+
+/*
+ * Is the other end gone (closed, or its holder dead)? The liveness check
+ * costs a system call, so it is only made when live is true (before a
+ * sleep). A dead holder's end is marked closed, once, for everybody.
+ */
+static bool peer_gone(lfipc_conn *c, bool live)
+{
+	uint32_t v = atomic_load(c->peer), t = OWN_TOKEN(v);
+
+	if (v & OWN_CLOSED)
+		return true;
+	if (!live || t == 0 || lfipc__token_alive(c->r, t))
+		return false;
+	/* The CAS fails only if the word changed; either way it is gone. */
+	atomic_compare_exchange_strong(c->peer, &v, v | OWN_CLOSED);
+	return true;
+}
+
+/*
+ * Make sure this process holds c's end, claiming it if needed: the end is
+ * held by nobody, provisionally by us, or by the token this handle was
+ * made under (our parent, when we are a fork child using an inherited
+ * handle). Return: 0; -EBUSY another live process holds it; -EPIPE it was
+ * closed, or its holder died; -EUSERS and other errors of lfipc__self.
+ */
+static int own(lfipc_conn *c)
+{
+	uint32_t self, v, t;
+	int rc = lfipc__self(c->r, &self);
+
+	if (rc < 0)
+		return rc;
+	/* O1: relaxed: only our own identity is compared; the word changes
+	 * only when the end changes hands (claim, close, a dead holder), and
+	 * a stale view merely sends us to the CAS below. */
+	v = atomic_load_explicit(c->mine, memory_order_relaxed);
+	if (c->claimed && c->tok == self && v == (self | OWN_CLAIMED))
+		return 0;
+	for (;;) {
+		if (v & OWN_CLOSED)
+			return -EPIPE;
+		t = OWN_TOKEN(v);
+		if (t != 0 && t != self && t != c->tok)
+			return lfipc__token_alive(c->r, t) ? -EBUSY : -EPIPE;
+		if (atomic_compare_exchange_strong(c->mine, &v,
+						   self | OWN_CLAIMED))
+			break;
+	}
+	c->tok = self;
+	c->claimed = true;
+	return 0;
+}
+
+static bool spin_wanted(const lfipc_conn *c, lfipc_deadline dl)
+{
+	return c->spin && dl != 0 && !lfipc__expired(dl);
+}
+
+/* Sleep on flag (announced as 1) for at most one slice; the caller loops
+ * and re-checks everything, including the peer's liveness. */
+static void sleep_slice(_Atomic uint32_t *flag, lfipc_deadline dl)
+{
+	lfipc__futex_wait(flag, 1, lfipc__slice_end(dl, LFIPC_SLICE_NS));
+}
+
+static int expired_rc(int64_t timeout_ns)
+{
+	return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+}
+
+/* ---- writer side --------------------------------------------------------- */
+
+/*
+ * Wait until the ring has need bytes free for a writer at position pos.
+ * Return: 0 and *free; -EPIPE the reader's end is gone; -ETIMEDOUT the
+ * deadline passed; -EPROTO the reader's head makes no sense.
+ */
+static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
+		   lfipc_deadline dl, uint64_t *free)
+{
+	struct pipe_dir *d = c->tx;
+	int64_t spin_end = 0;
+	unsigned polls = 0;
+
+	for (;;) {
+		/* seq_cst: pairs with the reader's seq_cst store of head in
+		 * consume(): the bytes before head are no longer read. */
+		uint64_t h = atomic_load(&d->head), used = pos - h;
+
+		if (used > c->cap)
+			return -EPROTO;
+		if (c->cap - used >= need) {
+			*free = c->cap - used;
+			return 0;
+		}
+		if (spin_end == 0 && spin_wanted(c, dl))
+			spin_end = lfipc__now_ns() + PIPE_SPIN_NS;
+		if (spin_end > 0) {
+			/* Re-check after every pause, the clock every 16. */
+			lfipc__cpu_relax();
+			if ((++polls & 15) != 0 || lfipc__now_ns() < spin_end)
+				continue;
+		}
+		spin_end = -1;
+		if (peer_gone(c, true))
+			return -EPIPE;
+		if (lfipc__expired(dl))
+			return -ETIMEDOUT;
+		atomic_store(&d->wr_sleep, 1);
+		/* Re-check after announcing (Dekker with consume()). */
+		if (pos - atomic_load(&d->head) <= c->cap - need ||
+		    peer_gone(c, false))
+			continue;
+		sleep_slice(&d->wr_sleep, dl);
+	}
+}
+
+/* Publish the writer's new tail and wake a sleeping reader. */
+static void publish(lfipc_conn *c, uint64_t tail)
+{
+	atomic_store(&c->tx->tail, tail);
+	wake_if_sleeping(&c->tx->rd_sleep);
+}
+
+int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
+		    int64_t timeout_ns)
+{
+	uint64_t frame, pos, start, free, hdr, done, n;
+	lfipc_deadline dl;
+	int rc;
+
+	if (!c || (!msg && len > 0))
+		return -EINVAL;
+	if ((uint64_t)len > LFIPC_PIPE_MSG_MAX)
+		return -EMSGSIZE;
+	rc = own(c);
+	if (rc < 0)
+		return rc;
+	if (!c->tx)
+		return -EBADF;
+	if (peer_gone(c, false))
+		return -EPIPE;
+	frame = round8(FRAME_HDR + (uint64_t)len);
+	dl = lfipc__deadline(timeout_ns);
+	/* T1: relaxed: the tail is stored only by this end's writer, which
+	 * is us (several writers on one end are a misuse whose worst
+	 * outcome is garbage within the ring). */
+	start = atomic_load_explicit(&c->tx->tail, memory_order_relaxed);
+	if (start & 7)
+		return -EPROTO;
+	rc = tx_wait(c, start, frame <= c->cap ? frame : FRAME_HDR, dl, &free);
+	if (rc == -ETIMEDOUT)
+		return expired_rc(timeout_ns);
+	if (rc < 0)
+		return rc;
+	hdr = (uint64_t)len | (FRAME_TAG << 48);
+	ring_put(c->tx_ring, c->mask, start, &hdr, FRAME_HDR);
+	if (frame <= c->cap) {
+		ring_put(c->tx_ring, c->mask, start + FRAME_HDR, msg, len);
+		publish(c, start + frame);
+		return 0;
+	}
+	/* Larger than the ring: stream it. From here on the message is
+	 * finished, whatever the timeout, unless the reader goes away. */
+	done = FRAME_HDR;
+	pos = start + FRAME_HDR;
+	free -= FRAME_HDR;
+	for (;;) {
+		n = frame - done < free ? frame - done : free;
+		if (done < FRAME_HDR + len) {
+			uint64_t data = FRAME_HDR + len - done;
+
+			ring_put(c->tx_ring, c->mask, pos,
+				 (const uint8_t *)msg + (done - FRAME_HDR),
+				 n < data ? n : data);
+		}
+		done += n;
+		pos += n;
+		publish(c, pos);
+		if (done == frame)
+			return 0;
+		rc = tx_wait(c, pos, 1, LFIPC_DL_NEVER, &free);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* ---- reader side --------------------------------------------------------- */
+
+/* Release the bytes before head to the writer and wake it if it sleeps. */
+static void consume(lfipc_conn *c, uint64_t head)
+{
+	atomic_store(&c->rx->head, head);
+	wake_if_sleeping(&c->rx->wr_sleep);
+}
+
+/*
+ * Wait until need bytes are readable at pos. Return: 0 and *avail (the
+ * readable bytes, >= need); -EPIPE the writer's end is gone and fewer than
+ * need bytes are left (those are an unfinished frame: discarded);
+ * -ETIMEDOUT; -EPROTO the writer's tail makes no sense.
+ */
+static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
+		   lfipc_deadline dl, uint64_t *avail)
+{
+	struct pipe_dir *d = c->rx;
+	int64_t spin_end = 0;
+	unsigned polls = 0;
+
+	for (;;) {
+		/* seq_cst: pairs with the writer's seq_cst store of tail in
+		 * publish(): the bytes before tail are written. */
+		uint64_t t = atomic_load(&d->tail), a = t - pos;
+
+		if (a > c->cap)
+			return -EPROTO;
+		if (a >= need) {
+			*avail = a;
+			return 0;
+		}
+		if (spin_end == 0 && spin_wanted(c, dl))
+			spin_end = lfipc__now_ns() + PIPE_SPIN_NS;
+		if (spin_end > 0) {
+			/* Re-check after every pause, the clock every 16. */
+			lfipc__cpu_relax();
+			if ((++polls & 15) != 0 || lfipc__now_ns() < spin_end)
+				continue;
+		}
+		spin_end = -1;
+		if (peer_gone(c, true)) {
+			/* The writer's last tail store precedes its closing
+			 * store, so this load sees everything it sent. */
+			t = atomic_load(&d->tail);
+			a = t - pos;
+			if (a > c->cap)
+				return -EPROTO;
+			if (a >= need) {
+				*avail = a;
+				return 0;
+			}
+			if (a > 0)
+				consume(c, t); /* an unfinished frame */
+			return -EPIPE;
+		}
+		if (lfipc__expired(dl))
+			return -ETIMEDOUT;
+		atomic_store(&d->rd_sleep, 1);
+		/* Re-check after announcing (Dekker with publish()). */
+		if (atomic_load(&d->tail) - pos >= need || peer_gone(c, false))
+			continue;
+		sleep_slice(&d->rd_sleep, dl);
+	}
+}
+
+/* Common start of recv and poll. Return 0 and *head; or an error. */
+static int rx_begin(lfipc_conn *c, uint64_t *head)
+{
+	int rc = own(c);
+
+	if (rc < 0)
+		return rc;
+	if (!c->rx)
+		return -EBADF;
+	/* R1: relaxed: head is stored only by this end's reader (us). */
+	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
+	return (*head & 7) ? -EPROTO : 0;
+}
+
+int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
+		    int64_t timeout_ns)
+{
+	uint64_t h, avail, hdr, mlen, frame, done, n;
+	int rc;
+
+	if (!c || !len || (!buf && buf_size > 0))
+		return -EINVAL;
+	rc = rx_begin(c, &h);
+	if (rc < 0)
+		return rc;
+	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	if (rc == -ETIMEDOUT)
+		return expired_rc(timeout_ns);
+	if (rc < 0)
+		return rc;
+	ring_get(c->rx_ring, c->mask, h, &hdr, FRAME_HDR);
+	if ((hdr >> 48) != FRAME_TAG)
+		return -EPROTO;
+	mlen = hdr & FRAME_LEN_MASK;
+	if (mlen > SIZE_MAX)
+		return -EPROTO;
+	if (mlen > buf_size) {
+		*len = (size_t)mlen;
+		return -EMSGSIZE; /* nothing consumed */
+	}
+	frame = round8(FRAME_HDR + mlen);
+	if (frame <= c->cap) {
+		/* Written whole: its header is visible only with all of it. */
+		if (avail < frame)
+			return -EPROTO;
+		ring_get(c->rx_ring, c->mask, h + FRAME_HDR, buf, mlen);
+		consume(c, h + frame);
+		*len = (size_t)mlen;
+		return 0;
+	}
+	/* Stream it out of the ring; finished unless the writer goes away,
+	 * in which case the part already copied is discarded (EOF). */
+	done = 0;
+	for (;;) {
+		n = frame - done < avail ? frame - done : avail;
+		if (done + n > FRAME_HDR && done < FRAME_HDR + mlen) {
+			uint64_t from = done > FRAME_HDR ? done : FRAME_HDR;
+			uint64_t to = done + n < FRAME_HDR + mlen
+					  ? done + n
+					  : FRAME_HDR + mlen;
+
+			ring_get(c->rx_ring, c->mask, h + from,
+				 (uint8_t *)buf + (from - FRAME_HDR),
+				 to - from);
+		}
+		done += n;
+		consume(c, h + done);
+		if (done == frame)
+			break;
+		rc = rx_wait(c, h + done, 1, LFIPC_DL_NEVER, &avail);
+		if (rc < 0)
+			return rc;
+	}
+	*len = (size_t)mlen;
+	return 0;
+}
+
+int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns)
+{
+	uint64_t h, avail;
+	int rc;
+
+	if (!c)
+		return -EINVAL;
+	rc = rx_begin(c, &h);
+	if (rc < 0)
+		return rc;
+	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	if (rc == 0 || rc == -EPIPE)
+		return 1;
+	return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* ---- creation, attachment, closing -------------------------------------- */
+
+struct init_arg {
+	uint64_t cap;
+	bool duplex;
+	uint32_t owner;
+};
+
+/* Runs under the region lock on the zeroed block, before publication. */
+static int pipe_init(void *block, uint64_t size, void *argp)
+{
+	const struct init_arg *a = argp;
+	struct pipe_shm *p = block;
+	struct pipe_geom *g = &p->geom;
+
+	(void)size;
+	g->magic = PIPE_MAGIC;
+	g->version = PIPE_VERSION;
+	g->duplex = a->duplex;
+	g->cap = a->cap;
+	g->ring_off[0] = sizeof(struct pipe_shm);
+	g->ring_off[1] = a->duplex ? sizeof(struct pipe_shm) + a->cap : 0;
+	g->total = pipe_total(a->cap, a->duplex);
+	g->check = geom_check(g);
+	/* Both ends held provisionally by the creator. The block is
+	 * published by the region lock's release, after these stores. */
+	atomic_init(&p->ends.owner[0], a->owner);
+	atomic_init(&p->ends.owner[1], a->owner);
+	return 0;
+}
+
+static int make_conn(lfipc_region *r, struct pipe_shm *p, uint64_t cap,
+		     bool duplex, int end, uint32_t tok, bool claimed,
+		     lfipc_conn **out)
+{
+	lfipc_conn *c = calloc(1, sizeof(*c));
+	uint8_t *base = (uint8_t *)p;
+	int rx = end, tx = 1 - end;
+
+	if (!c)
+		return -ENOMEM;
+	c->r = r;
+	c->p = p;
+	c->end = end;
+	c->cap = cap;
+	c->mask = cap - 1;
+	if (duplex || rx == 0) {
+		c->rx = &p->dir[rx];
+		c->rx_ring =
+		    base + sizeof(struct pipe_shm) + (uint64_t)rx * cap;
+	}
+	if (duplex || tx == 0) {
+		c->tx = &p->dir[tx];
+		c->tx_ring =
+		    base + sizeof(struct pipe_shm) + (uint64_t)tx * cap;
+	}
+	c->mine = &p->ends.owner[end];
+	c->peer = &p->ends.owner[1 - end];
+	c->tok = tok;
+	c->claimed = claimed;
+	c->spin = lfipc__ncpus() > 1;
+	*out = c;
+	return 0;
+}
+
+static uint64_t ring_size(size_t ring_bytes)
+{
+	uint64_t cap = LFIPC_PIPE_MIN_RING;
+
+	if (ring_bytes == 0)
+		return LFIPC_PIPE_DEFAULT_RING;
+	while (cap < ring_bytes)
+		cap <<= 1;
+	return cap;
+}
+
+int lfipc_pipe_create(lfipc_region *r, const char *name, size_t ring_bytes,
+		      bool duplex, lfipc_conn **end0, lfipc_conn **end1)
+{
+	struct init_arg ia;
+	uint64_t off;
+	struct pipe_shm *p;
+	int rc;
+
+	if (end0)
+		*end0 = NULL;
+	if (end1)
+		*end1 = NULL;
+	if (!r || !end0 || !end1 || ring_bytes > LFIPC_PIPE_MAX_RING)
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__self(r, &ia.owner);
+	if (rc < 0)
+		return rc;
+	ia.cap = ring_size(ring_bytes);
+	ia.duplex = duplex;
+	rc = lfipc__obj_create(r, name, LFIPC_OBJ_PIPE,
+			       pipe_total(ia.cap, duplex), PIPE_HOT, pipe_init,
+			       &ia, &off);
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	rc = make_conn(r, p, ia.cap, duplex, 0, ia.owner, false, end0);
+	if (rc == 0)
+		rc = make_conn(r, p, ia.cap, duplex, 1, ia.owner, false, end1);
+	if (rc < 0) {
+		free(*end0);
+		*end0 = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/* Validate the geometry of the pipe at off (size bytes). Return 0 and the
+ * private copy; -EPROTO. */
+static int geom_load(lfipc_region *r, uint64_t off, uint64_t size,
+		     struct pipe_geom *g)
+{
+	if (size < sizeof(struct pipe_shm))
+		return -EPROTO;
+	memcpy(g, lfipc__at(r, off), sizeof(*g));
+	if (g->magic != PIPE_MAGIC || g->version != PIPE_VERSION ||
+	    g->check != geom_check(g) || g->duplex > 1 ||
+	    g->cap < LFIPC_PIPE_MIN_RING || g->cap > LFIPC_PIPE_MAX_RING ||
+	    (g->cap & (g->cap - 1)) != 0 ||
+	    g->ring_off[0] != sizeof(struct pipe_shm) ||
+	    g->ring_off[1] !=
+		(g->duplex ? sizeof(struct pipe_shm) + g->cap : 0) ||
+	    g->total != pipe_total(g->cap, g->duplex) || g->total > size ||
+	    !lfipc__heap_range_ok(r, off, g->total))
+		return -EPROTO;
+	return 0;
+}
+
+int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
+		    lfipc_conn **out)
+{
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	uint64_t off, size;
+	uint32_t self, v, t;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!r || !out || (end != 0 && end != 1))
+		return -EINVAL;
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_PIPE, &off, &size);
+	if (rc < 0)
+		return rc;
+	rc = geom_load(r, off, size, &g);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__self(r, &self);
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	v = atomic_load(&p->ends.owner[end]);
+	for (;;) {
+		if (v & OWN_CLOSED)
+			return -EPIPE;
+		t = OWN_TOKEN(v);
+		if (t == self)
+			return -EBUSY;
+		if (t != 0)
+			return lfipc__token_alive(r, t) ? -EBUSY : -EPIPE;
+		if (atomic_compare_exchange_strong(&p->ends.owner[end], &v,
+						   self | OWN_CLAIMED))
+			break;
+	}
+	rc = make_conn(r, p, g.cap, g.duplex, end, self, true, out);
+	if (rc < 0) {
+		/* Hand the end back: nobody used it. */
+		v = self | OWN_CLAIMED;
+		atomic_compare_exchange_strong(&p->ends.owner[end], &v, 0);
+	}
+	return rc;
+}
+
+/* Wake everybody who may sleep on pipe p (after an end closed). */
+static void wake_all(struct pipe_shm *p)
+{
+	for (int d = 0; d < 2; d++) {
+		wake_flag(&p->dir[d].rd_sleep);
+		wake_flag(&p->dir[d].wr_sleep);
+	}
+}
+
+void lfipc_conn_close(lfipc_conn *c)
+{
+	uint32_t self, v, nv;
+
+	if (!c)
+		return;
+	if (lfipc__self(c->r, &self) == 0 && self == c->tok) {
+		v = atomic_load(c->mine);
+		while (OWN_TOKEN(v) == self && !(v & OWN_CLOSED)) {
+			/* Claimed: close it. Provisional: hand it on. */
+			nv = (v & OWN_CLAIMED) ? (v | OWN_CLOSED) : 0;
+			if (atomic_compare_exchange_strong(c->mine, &v, nv)) {
+				if (nv)
+					wake_all(c->p);
+				break;
+			}
+		}
+	}
+	free(c);
+}
+
+int lfipc_conn_end(const lfipc_conn *c)
+{
+	return c ? c->end : -EINVAL;
+}
+
+/*
+ * Recovery: an end whose holder died is marked closed and everybody
+ * sleeping on the pipe is woken, so the peer sees end-of-file now rather
+ * than after its next sleep slice. An unfinished frame the dead writer left
+ * is discarded by the reader when it gets there.
+ */
+int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	int rc = geom_load(r, off, size, &g), n = 0;
+
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	for (int e = 0; e < 2; e++) {
+		uint32_t v = atomic_load(&p->ends.owner[e]);
+		uint32_t t = OWN_TOKEN(v);
+
+		if ((v & OWN_CLOSED) || t == 0 || lfipc__token_alive(r, t))
+			continue;
+		if (atomic_compare_exchange_strong(&p->ends.owner[e], &v,
+						   v | OWN_CLOSED)) {
+			wake_all(p);
+			n++;
+		}
+	}
+	return n;
+}

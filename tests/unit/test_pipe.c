@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <lfipc/pipe.h>
+#include <lfipc/region.h>
+
+#include "common/testhelp.h"
+
+#define RING ((size_t)64 * 1024)
+#define REGION_SIZE ((size_t)4 << 20)
+#define BIG ((size_t)64 << 20)
+#define REAP_MS 20000
+
+static lfipc_region *r;
+static lfipc_conn *e0, *e1;
+static char rname[64];
+
+static void setup_duplex(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "p", RING, true, &e0, &e1), 0);
+}
+
+static void setup_oneway(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "p", RING, false, &e0, &e1), 0);
+}
+
+static void teardown(void)
+{
+	lfipc_conn_close(e0);
+	lfipc_conn_close(e1);
+	e0 = e1 = NULL;
+	lfipc_region_close(r);
+	r = NULL;
+	if (rname[0])
+		lfipc_region_unlink(rname);
+	rname[0] = '\0';
+}
+
+static void fill(void *p, size_t n, uint64_t seed)
+{
+	uint64_t s = seed | 1;
+	uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(th_rand(&s) >> 56);
+}
+
+/* ---- child bodies ------------------------------------------------------ */
+
+/* Echo every message on end 1 back until end-of-file. */
+static int child_echo(void *arg)
+{
+	size_t cap = BIG, len;
+	uint8_t *buf = malloc(cap);
+	int rc;
+
+	(void)arg;
+	if (!buf)
+		return 10;
+	lfipc_conn_close(e0); /* the parent's end: only the handle goes */
+	e0 = NULL;
+	for (;;) {
+		rc = lfipc_conn_recv(e1, buf, cap, &len, LFIPC_FOREVER);
+		if (rc == -EPIPE)
+			break;
+		if (rc != 0)
+			return 11;
+		if (lfipc_conn_send(e1, buf, len, LFIPC_FOREVER) != 0)
+			return 12;
+	}
+	free(buf);
+	return 0;
+}
+
+Test(pipe, round_trips_of_edge_sizes_keep_their_checksums_across_processes,
+     .init = setup_duplex, .fini = teardown, .timeout = 120)
+{
+	const size_t sizes[] = {0,	  1,	    7,	      8,
+				RING - 8, RING - 9, RING - 1, RING,
+				RING + 1, 3 * RING, BIG};
+	uint8_t *out = malloc(BIG), *in = malloc(BIG);
+	pid_t pid;
+	size_t len;
+
+	cr_assert(out && in);
+	pid = th_fork(child_echo, NULL);
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1); /* provisional in the parent: handed on */
+	e1 = NULL;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+
+		fill(out, n, k + 1);
+		memset(in, 0xee, n);
+		cr_assert_eq(lfipc_conn_send(e0, out, n, LFIPC_FOREVER), 0,
+			     "send %zu", n);
+		cr_assert_eq(lfipc_conn_recv(e0, in, BIG, &len, LFIPC_FOREVER),
+			     0, "recv %zu", n);
+		cr_assert_eq(len, n);
+		cr_assert_eq(th_sum(in, n), th_sum(out, n), "checksum %zu", n);
+	}
+	lfipc_conn_close(e0);
+	e0 = NULL;
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	free(out);
+	free(in);
+}
+
+/* Send count messages of random sizes with sequence numbers, then close. */
+static int child_sender(void *arg)
+{
+	int count = *(int *)arg;
+	uint8_t buf[3000];
+	uint64_t s = 42;
+
+	lfipc_conn_close(e0);
+	e0 = NULL;
+	for (int i = 0; i < count; i++) {
+		size_t n = 8 + th_rand(&s) % (sizeof(buf) - 8);
+
+		fill(buf, n, (uint64_t)i + 7);
+		memcpy(buf, &i, sizeof(i));
+		if (lfipc_conn_send(e1, buf, n, LFIPC_FOREVER) != 0)
+			return 1;
+	}
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	return 0;
+}
+
+Test(pipe, messages_arrive_whole_and_in_order_then_eof, .init = setup_oneway,
+     .fini = teardown, .timeout = 900)
+{
+	int count = 20000 * th_scale(), i;
+	uint8_t buf[3000], ref[3000];
+	uint64_t s = 42;
+	size_t len;
+	pid_t pid = th_fork(child_sender, &count);
+
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	for (i = 0; i < count; i++) {
+		size_t n = 8 + th_rand(&s) % (sizeof(ref) - 8);
+		int seq;
+
+		fill(ref, n, (uint64_t)i + 7);
+		memcpy(ref, &i, sizeof(i));
+		cr_assert_eq(
+		    lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_FOREVER),
+		    0);
+		memcpy(&seq, buf, sizeof(seq));
+		cr_assert_eq(seq, i);
+		cr_assert_eq(len, n);
+		cr_assert_eq(memcmp(buf, ref, n), 0);
+	}
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_FOREVER),
+		     -EPIPE);
+	cr_assert_eq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 1, "EOF is readable");
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+}
+
+/* ---- end-of-file ------------------------------------------------------- */
+
+static int child_send_three_close(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 3; i++)
+		if (lfipc_conn_send(e1, &i, sizeof(i), LFIPC_FOREVER) != 0)
+			return 1;
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	return 0;
+}
+
+Test(pipe, close_gives_peer_the_rest_then_epipe_and_send_fails,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	pid_t pid = th_fork(child_send_three_close, NULL);
+	size_t len;
+	int v;
+
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(
+		    lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_FOREVER), 0);
+		cr_assert_eq(v, i);
+	}
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_FOREVER),
+		     -EPIPE);
+	cr_assert_eq(lfipc_conn_send(e0, &v, sizeof(v), LFIPC_FOREVER), -EPIPE);
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &e1), -EPIPE,
+		     "a closed end cannot be attached again");
+}
+
+static int child_send_one_then_hang(void *arg)
+{
+	int v = 7;
+
+	(void)arg;
+	if (lfipc_conn_send(e1, &v, sizeof(v), LFIPC_FOREVER) != 0)
+		return 1;
+	for (;;)
+		pause();
+	return 0;
+}
+
+Test(pipe, sigkill_of_peer_gives_eof_and_unblocks_a_sender,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	pid_t pid = th_fork(child_send_one_then_hang, NULL);
+	uint8_t blob[4096] = {0};
+	size_t len;
+	int v, rc, sends = 0;
+	int64_t t0;
+
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 5000000000), 0);
+	cr_assert_eq(v, 7);
+	/* The peer is blocked in nothing; a receive waits for it. */
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 20000000),
+		     -ETIMEDOUT);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_FOREVER),
+		     -EPIPE);
+	cr_assert_lt(th_now_ns() - t0, 2000000000LL);
+	/* A sender fails instead of filling the ring and blocking forever. */
+	do {
+		rc = lfipc_conn_send(e0, blob, sizeof(blob), LFIPC_FOREVER);
+	} while (rc == 0 && ++sends < 1000);
+	cr_assert_eq(rc, -EPIPE);
+}
+
+static int child_blocked_sender(void *arg)
+{
+	lfipc_conn *c = arg;
+	size_t n = 1 << 20;
+	uint8_t *big = calloc(1, n);
+	int small = 5;
+
+	if (!big)
+		return 1;
+	if (lfipc_conn_send(c, &small, sizeof(small), LFIPC_FOREVER) != 0)
+		return 2;
+	lfipc_conn_send(c, big, n, LFIPC_FOREVER); /* blocks mid-message */
+	return 3;
+}
+
+Test(pipe, sender_killed_mid_message_delivers_no_partial_message,
+     .init = setup_oneway, .fini = teardown, .timeout = 30)
+{
+	pid_t pid = th_fork(child_blocked_sender, e1);
+	size_t n = 1 << 20, len;
+	uint8_t *buf = malloc(n);
+	int64_t t0;
+
+	cr_assert(buf);
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_recv(e0, buf, n, &len, 5000000000), 0);
+	cr_assert_eq(len, sizeof(int));
+	cr_assert_eq(lfipc_conn_poll(e0, 5000000000), 1);
+	usleep(50000); /* let it fill the ring and block */
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	t0 = th_now_ns();
+	len = 0;
+	cr_assert_eq(lfipc_conn_recv(e0, buf, n, &len, LFIPC_FOREVER), -EPIPE);
+	cr_assert_eq(len, 0, "nothing delivered");
+	cr_assert_lt(th_now_ns() - t0, 2000000000LL);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, n, &len, LFIPC_NOWAIT), -EPIPE);
+	free(buf);
+}
+
+Test(pipe, region_recover_closes_a_dead_holders_end, .init = setup_duplex,
+     .fini = teardown, .timeout = 30)
+{
+	pid_t pid = th_fork(child_send_one_then_hang, NULL);
+	size_t len;
+	int v;
+
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 5000000000), 0);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_geq(lfipc_region_recover(r), 1);
+	cr_assert_eq(lfipc_conn_send(e0, &v, sizeof(v), LFIPC_NOWAIT), -EPIPE,
+		     "the closed mark is seen without a liveness check");
+}
+
+/* ---- buffers, timeouts, misuse ---------------------------------------- */
+
+Test(pipe, short_buffer_returns_emsgsize_and_keeps_the_message,
+     .init = setup_duplex, .fini = teardown)
+{
+	uint8_t msg[100], buf[100];
+	size_t len = 0;
+
+	fill(msg, sizeof(msg), 3);
+	cr_assert_eq(lfipc_conn_send(e1, msg, sizeof(msg), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, 10, &len, LFIPC_NOWAIT),
+		     -EMSGSIZE);
+	cr_assert_eq(len, sizeof(msg));
+	cr_assert_eq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 1);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(len, sizeof(msg));
+	cr_assert_eq(memcmp(buf, msg, sizeof(msg)), 0);
+}
+
+static int child_send_big(void *arg)
+{
+	size_t n = *(size_t *)arg;
+	uint8_t *b = malloc(n);
+
+	if (!b)
+		return 1;
+	fill(b, n, 99);
+	lfipc_conn_close(e0);
+	e0 = NULL;
+	return lfipc_conn_send(e1, b, n, LFIPC_FOREVER) == 0 ? 0 : 2;
+}
+
+Test(pipe, short_buffer_keeps_a_message_larger_than_the_ring,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	size_t n = 5 * RING + 3, len = 0;
+	uint8_t *buf = malloc(n), *ref = malloc(n), small[64];
+	pid_t pid;
+
+	cr_assert(buf && ref);
+	fill(ref, n, 99);
+	pid = th_fork(child_send_big, &n);
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_poll(e0, 5000000000), 1);
+	cr_assert_eq(
+	    lfipc_conn_recv(e0, small, sizeof(small), &len, LFIPC_NOWAIT),
+	    -EMSGSIZE);
+	cr_assert_eq(len, n);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, n, &len, LFIPC_FOREVER), 0);
+	cr_assert_eq(len, n);
+	cr_assert_eq(memcmp(buf, ref, n), 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	free(buf);
+	free(ref);
+}
+
+Test(pipe, nowait_and_timeouts_on_empty_and_full_rings, .init = setup_duplex,
+     .fini = teardown)
+{
+	uint8_t blob[1000] = {0};
+	size_t len;
+	int64_t t0;
+	int n = 0;
+
+	cr_assert_eq(
+	    lfipc_conn_recv(e0, blob, sizeof(blob), &len, LFIPC_NOWAIT),
+	    -EAGAIN);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_conn_recv(e0, blob, sizeof(blob), &len, 30000000),
+		     -ETIMEDOUT);
+	cr_assert_geq(th_now_ns() - t0, 29000000);
+	while (lfipc_conn_send(e1, blob, sizeof(blob), LFIPC_NOWAIT) == 0)
+		n++;
+	cr_assert_eq(n, RING / 1008, "a 1000-byte message costs 1008 bytes");
+	cr_assert_eq(lfipc_conn_send(e1, blob, sizeof(blob), LFIPC_NOWAIT),
+		     -EAGAIN);
+	cr_assert_eq(lfipc_conn_send(e1, blob, sizeof(blob), 20000000),
+		     -ETIMEDOUT);
+	cr_assert_eq(
+	    lfipc_conn_recv(e0, blob, sizeof(blob), &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_send(e1, blob, sizeof(blob), LFIPC_NOWAIT), 0);
+}
+
+static int child_send_after_delay(void *arg)
+{
+	int v = 1;
+
+	(void)arg;
+	usleep(100000);
+	return lfipc_conn_send(e1, &v, sizeof(v), LFIPC_FOREVER) == 0 ? 0 : 1;
+}
+
+Test(pipe, poll_times_out_then_wakes_when_a_message_arrives,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	int64_t t0 = th_now_ns(), dt;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_poll(e0, 50000000), 0);
+	dt = th_now_ns() - t0;
+	cr_assert_geq(dt, 49000000);
+	cr_assert_lt(dt, 2000000000LL);
+	pid = th_fork(child_send_after_delay, NULL);
+	cr_assert_gt(pid, 0);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_conn_poll(e0, 10000000000LL), 1);
+	dt = th_now_ns() - t0;
+	cr_assert_geq(dt, 50000000, "waited for the child");
+	cr_assert_lt(dt, 5000000000LL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+}
+
+Test(pipe, one_way_ends_refuse_the_wrong_direction_with_ebadf,
+     .init = setup_oneway, .fini = teardown)
+{
+	int v = 1;
+	size_t len;
+
+	cr_assert_eq(lfipc_conn_send(e0, &v, sizeof(v), LFIPC_NOWAIT), -EBADF);
+	cr_assert_eq(lfipc_conn_recv(e1, &v, sizeof(v), &len, LFIPC_NOWAIT),
+		     -EBADF);
+	cr_assert_eq(lfipc_conn_poll(e1, LFIPC_NOWAIT), -EBADF);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_end(e0), 0);
+	cr_assert_eq(lfipc_conn_end(e1), 1);
+}
+
+Test(pipe, bad_arguments_are_einval, .init = setup_duplex, .fini = teardown)
+{
+	lfipc_conn *a, *b;
+	size_t len;
+
+	cr_assert_eq(
+	    lfipc_pipe_create(r, "q", LFIPC_PIPE_MAX_RING + 1, true, &a, &b),
+	    -EINVAL);
+	cr_assert_eq(lfipc_pipe_create(r, "p", 0, true, &a, &b), -EEXIST);
+	cr_assert_eq(lfipc_pipe_open(r, "p", 2, &a), -EINVAL);
+	cr_assert_eq(lfipc_pipe_open(r, "nope", 0, &a), -ENOENT);
+	cr_assert_eq(lfipc_conn_send(e0, NULL, 3, LFIPC_NOWAIT), -EINVAL);
+	cr_assert_eq(lfipc_conn_recv(e0, NULL, 3, &len, LFIPC_NOWAIT), -EINVAL);
+	cr_assert_eq(lfipc_conn_send(e0, NULL, 0, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e1, NULL, 0, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(len, 0);
+}
+
+Test(pipe, an_end_held_by_a_live_process_cannot_be_attached_twice,
+     .init = setup_duplex, .fini = teardown)
+{
+	lfipc_conn *x;
+	int v = 3;
+	size_t len;
+
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &x), -EBUSY);
+	lfipc_conn_close(e1); /* provisional: handed on, not closed */
+	e1 = NULL;
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &e1), 0);
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &x), -EBUSY);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(v, 3);
+}
+
+/* A process that is not a fork child: opens the region and the end by
+ * name (it only inherits the name). */
+static int child_attach_by_name(void *arg)
+{
+	lfipc_region *o;
+	lfipc_conn *c;
+	char msg[] = "hello from afar";
+	size_t len;
+	int rc;
+
+	(void)arg;
+	if (lfipc_region_open(rname, &o) != 0)
+		return 1;
+	for (int i = 0; i < 500; i++) { /* the parent hands the end on */
+		rc = lfipc_pipe_open(o, "p", 1, &c);
+		if (rc != -EBUSY)
+			break;
+		usleep(2000);
+	}
+	if (rc != 0)
+		return 2;
+	if (lfipc_conn_send(c, msg, sizeof(msg), LFIPC_FOREVER) != 0)
+		return 3;
+	if (lfipc_conn_recv(c, msg, sizeof(msg), &len, LFIPC_FOREVER) != 0 ||
+	    strcmp(msg, "reply") != 0)
+		return 4;
+	lfipc_conn_close(c);
+	lfipc_region_close(o);
+	return 0;
+}
+
+Test(pipe, another_process_attaches_an_end_by_name, .fini = teardown,
+     .timeout = 30)
+{
+	char buf[64];
+	size_t len;
+	pid_t pid;
+
+	th_name(rname, sizeof(rname), "pipe");
+	cr_assert_eq(lfipc_region_create(rname, REGION_SIZE, 0600, &r), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "p", 0, true, &e0, &e1), 0);
+	pid = th_fork(child_attach_by_name, NULL);
+	cr_assert_gt(pid, 0);
+	usleep(20000);
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, 10000000000),
+		     0);
+	cr_assert_str_eq(buf, "hello from afar");
+	cr_assert_eq(lfipc_conn_send(e0, "reply", 6, LFIPC_FOREVER), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, 10000000000),
+		     -EPIPE);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+}
+
+/* ---- corrupt shared memory --------------------------------------------- */
+
+struct dir_words {
+	uint64_t tail;
+	uint32_t rd_sleep;
+	uint8_t pad0[128 - 12];
+	uint64_t head;
+	uint32_t wr_sleep;
+};
+
+/* Find the pipe's block in a second mapping of the region (the layout is
+ * documented in lib/pipe.c): its geometry starts with "PIPE", version 1. */
+static uint8_t *find_pipe(uint8_t *base, size_t size)
+{
+	for (size_t off = 0; off + 1024 <= size; off += 64) {
+		uint32_t w[2];
+
+		memcpy(w, base + off, sizeof(w));
+		if (w[0] == 0x45504950u && w[1] == 1u)
+			return base + off;
+	}
+	return NULL;
+}
+
+Test(pipe, corrupt_positions_and_headers_yield_eproto_not_a_crash,
+     .init = setup_duplex, .fini = teardown)
+{
+	uint8_t *base = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_SHARED, lfipc_region_fd(r), 0);
+	uint8_t *p, buf[256];
+	struct dir_words *d0;
+	uint64_t save, hdr;
+	size_t len;
+	int v = 1;
+
+	cr_assert_neq(base, MAP_FAILED);
+	p = find_pipe(base, REGION_SIZE);
+	cr_assert_not_null(p);
+	d0 = (struct dir_words *)(p + 256); /* data to end 0 */
+
+	save = d0->tail;
+	d0->tail = save + 10 * RING; /* beyond the ring */
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EPROTO);
+	cr_assert_eq(lfipc_conn_poll(e0, LFIPC_NOWAIT), -EPROTO);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), -EPROTO);
+	d0->tail = save;
+
+	d0->head = save + 3; /* not a frame boundary */
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EPROTO);
+	d0->head = save - 5 * RING; /* the writer sees a ring over-full */
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), -EPROTO);
+	d0->head = save;
+
+	/* A header with a bad tag, then one claiming a frame that is not
+	 * all there. */
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	memcpy(&hdr, p + 768 + (save & (RING - 1)), sizeof(hdr));
+	uint64_t bad = hdr ^ ((uint64_t)1 << 60);
+	memcpy(p + 768 + (save & (RING - 1)), &bad, sizeof(bad));
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EPROTO);
+	bad = hdr + 200;
+	memcpy(p + 768 + (save & (RING - 1)), &bad, sizeof(bad));
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EPROTO);
+	memcpy(p + 768 + (save & (RING - 1)), &hdr, sizeof(hdr));
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(len, sizeof(v));
+
+	/* A corrupt geometry is refused at open. */
+	p[16] ^= 0x40; /* cap */
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &e1), -EPROTO);
+	munmap(base, REGION_SIZE);
+}
+
+/* ---- threads (what ThreadSanitizer checks) ---------------------------- */
+
+static void *thread_echo(void *arg)
+{
+	lfipc_conn *c = arg;
+	uint8_t buf[5000];
+	size_t len;
+
+	while (lfipc_conn_recv(c, buf, sizeof(buf), &len, LFIPC_FOREVER) == 0)
+		if (lfipc_conn_send(c, buf, len, LFIPC_FOREVER) != 0)
+			break;
+	lfipc_conn_close(c);
+	return NULL;
+}
+
+Test(pipe, ping_pong_between_threads_keeps_every_byte, .init = setup_duplex,
+     .fini = teardown, .timeout = 900)
+{
+	pthread_t t;
+	uint8_t out[5000], in[5000];
+	uint64_t s = 5;
+	size_t len;
+	int n = 2000 * th_scale();
+
+	/* A small ring makes the larger messages stream. */
+	lfipc_conn_close(e0);
+	lfipc_conn_close(e1);
+	cr_assert_eq(lfipc_pipe_create(r, "small", 256, true, &e0, &e1), 0);
+	cr_assert_eq(pthread_create(&t, NULL, thread_echo, e1), 0);
+	e1 = NULL;
+	for (int i = 0; i < n; i++) {
+		size_t m = th_rand(&s) % sizeof(out);
+
+		fill(out, m, (uint64_t)i);
+		cr_assert_eq(lfipc_conn_send(e0, out, m, LFIPC_FOREVER), 0);
+		cr_assert_eq(
+		    lfipc_conn_recv(e0, in, sizeof(in), &len, LFIPC_FOREVER),
+		    0);
+		cr_assert_eq(len, m);
+		cr_assert_eq(memcmp(in, out, m), 0);
+	}
+	lfipc_conn_close(e0);
+	e0 = NULL;
+	pthread_join(t, NULL);
+}
+
+static int child_take_over_and_wait(void *arg)
+{
+	int v = 9;
+
+	(void)arg;
+	if (lfipc_conn_send(e1, &v, sizeof(v), LFIPC_FOREVER) != 0)
+		return 1;
+	usleep(300000);
+	return 0;
+}
+
+Test(pipe, a_fork_child_using_an_inherited_end_takes_it_over,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	size_t len;
+	int v = 0;
+	pid_t pid;
+
+	/* The parent uses end 1 first, then a child uses its copy. */
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_NOWAIT), 0);
+	pid = th_fork(child_take_over_and_wait, NULL);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 5000000000LL), 0);
+	cr_assert_eq(v, 9);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), -EBUSY,
+		     "the parent no longer holds end 1");
+	lfipc_conn_close(e1); /* frees the handle only */
+	e1 = NULL;
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 50000000),
+		     -ETIMEDOUT, "end 1 is still open in the child");
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 5000000000LL),
+		     -EPIPE, "the child exited: end-of-file");
+}
