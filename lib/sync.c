@@ -275,6 +275,55 @@ bool lfipc_lock_is_recursive(const lfipc_lock *l)
 	return l && l->recursive;
 }
 
+uint64_t lfipc__lock_off(const lfipc_lock *l)
+{
+	return lfipc__off(l->r, l->s);
+}
+
+lfipc_region *lfipc__lock_region(const lfipc_lock *l)
+{
+	return l->r;
+}
+
+bool lfipc__lock_held(const lfipc_lock *l)
+{
+	uint32_t self;
+
+	if (!l || lfipc__self(l->r, &self) < 0)
+		return false;
+	/* L9: relaxed; only this thread can have stored its own token and
+	 * id (M1/L1), and only this thread can remove them. */
+	return LFIPC_MUTEX_OWNER(atomic_load_explicit(
+		       &l->s->word, memory_order_relaxed)) == self &&
+	       atomic_load_explicit(&l->s->thread, memory_order_relaxed) ==
+		       thread_id();
+}
+
+int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
+{
+	uint32_t d;
+
+	if (!lfipc__lock_held(l))
+		return -EPERM;
+	/* L10: relaxed; only the owning thread touches depth (L7). */
+	d = atomic_load_explicit(&l->s->depth, memory_order_relaxed);
+	*depth = d ? d : 1;
+	if (l->recursive)
+		atomic_store_explicit(&l->s->depth, 1, memory_order_relaxed);
+	return lfipc_lock_release(l);
+}
+
+int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth)
+{
+	int rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+
+	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1)
+		/* L11: relaxed; we own the lock (same as L7). */
+		atomic_store_explicit(&l->s->depth, depth,
+				      memory_order_relaxed);
+	return rc;
+}
+
 /* A dead owner's lock is recovered by its next acquirer (-EOWNERDEAD), who
  * must learn about the death; recovery therefore leaves it alone. */
 int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size)

@@ -2,9 +2,8 @@
 /*
  * lfipc/sync.h - process-shared synchronisation primitives.
  *
- * This version provides Lock and RLock (Python's multiprocessing.Lock and
- * multiprocessing.RLock). The other sync types are declared as opaque types
- * only; their functions are not part of this build yet.
+ * Lock and RLock (Python's multiprocessing.Lock and RLock), Semaphore and
+ * BoundedSemaphore, Condition, Event and Barrier.
  *
  * Ownership is per thread: the lock word holds the owning process's token
  * and the handle records the owning thread, so a release by another thread
@@ -96,6 +95,14 @@ LFIPC_API bool lfipc_lock_locked(const lfipc_lock *l);
  * lfipc_lock_is_recursive() - true for an RLock. Thread-safe.
  */
 LFIPC_API bool lfipc_lock_is_recursive(const lfipc_lock *l);
+
+/* ---- Semaphore and BoundedSemaphore ---------------------------------- */
+
+/* ---- Event ------------------------------------------------------------ */
+
+/* ---- Condition -------------------------------------------------------- */
+
+/* ---- Barrier ---------------------------------------------------------- */
 
 #ifdef __cplusplus
 }

@@ -29,4 +29,22 @@ void lfipc__lock_shm_init(void *mem, bool recursive);
  * Return: 0 and *out; -EPROTO not valid lock memory; -ENOMEM. */
 int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out);
 
+/* Region offset of a lock's memory and the region it lives in (a Condition
+ * records the offset so that lfipc_cond_open can attach the same lock). */
+uint64_t lfipc__lock_off(const lfipc_lock *l);
+lfipc_region *lfipc__lock_region(const lfipc_lock *l);
+
+/* Does the calling thread hold l (at any depth)? */
+bool lfipc__lock_held(const lfipc_lock *l);
+
+/* Release l completely, whatever its depth, and store the depth released
+ * in *depth (1 for a Lock). Return: 0; -EPERM the calling thread does not
+ * hold it. A Condition's wait calls this before sleeping. */
+int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth);
+
+/* Acquire l with no time limit and restore depth (>= 1) saved by
+ * lfipc__lock_release_all. Return: 0; -EOWNERDEAD acquired from a dead
+ * owner (depth is restored all the same); -EUSERS/-errno registering. */
+int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth);
+
 #endif /* LFIPC_INTERNAL_SYNC_H */
