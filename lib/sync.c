@@ -53,7 +53,11 @@ struct lfipc_lock {
 	bool recursive; /* cached at attach */
 };
 
-static _Thread_local char thread_anchor;
+/* initial-exec: one %fs-relative address, no __tls_get_addr call on the
+ * fast path (the library is linked at start-up or dlopen()ed by programs
+ * with static TLS room to spare, as glibc reserves). */
+static _Thread_local char thread_anchor
+	__attribute__((tls_model("initial-exec")));
 
 static uint64_t thread_id(void)
 {
