@@ -81,6 +81,13 @@ LFIPC_API int lfipc_region_open(const char *name, lfipc_region **out);
  * register as a participant. fd is not consumed: the region keeps its own
  * duplicate, and the caller may close fd afterwards.
  *
+ * Registration reopens the file through /proc/self/fd (each participant
+ * needs its own open file description for its liveness lock), so the
+ * file's permission bits apply as they do to lfipc_region_open(): a 0600
+ * region received by a process of another user gives -EACCES. An fd whose
+ * file is still empty (its creator has not sized it yet) is waited for like
+ * an initialising region, then refused with -EPROTO.
+ *
  * Return: as lfipc_region_open(), and -EBADF when fd is not open.
  * Concurrency: any thread.
  */
