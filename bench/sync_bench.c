@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sync_bench - uncontended Lock acquire+release against process-shared
- * pthread mutexes and POSIX semaphores, and the time from a holder's SIGKILL
- * to the next acquirer's -EOWNERDEAD. Prints medians and min..max of 7 runs.
+ * sync_bench - uncontended Lock and Semaphore acquire+release against
+ * process-shared pthread mutexes and POSIX semaphores, a two-process
+ * semaphore ping-pong, and the time from a holder's SIGKILL to the next
+ * acquirer's -EOWNERDEAD. Prints medians and min..max of 7 runs.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -100,6 +101,78 @@ int main(void)
 		v[k] = (now() - t0) / ITERS;
 	}
 	report("sem_wait+sem_post (pshared)", v, "ns");
+
+	for (unsigned flags = 0; flags <= LFIPC_SEM_TRACK_HOLDERS;
+	     flags += LFIPC_SEM_TRACK_HOLDERS) {
+		lfipc_sem *ls;
+
+		if (lfipc_sem_create_ex(r, flags ? "tsem" : "sem", 1, flags,
+					&ls))
+			return 1;
+		for (int k = 0; k < RUNS; k++) {
+			t0 = now();
+			for (int i = 0; i < ITERS; i++) {
+				lfipc_sem_acquire(ls, LFIPC_FOREVER);
+				lfipc_sem_release(ls);
+			}
+			v[k] = (now() - t0) / ITERS;
+		}
+		report(flags ? "lfipc Semaphore (tracked) acq+rel"
+			     : "lfipc Semaphore acquire+release",
+		       v, "ns");
+		lfipc_sem_close(ls);
+	}
+
+	/* Ping-pong between two processes over two semaphores: one round
+	 * trip = two hand-offs. */
+	{
+		lfipc_sem *ping, *pong;
+		sem_t *pp = (sem_t *)(m + 4), *pq = pp + 1;
+		enum { RT = 20000 };
+
+		if (lfipc_sem_create(r, "ping", 0, false, &ping) ||
+		    lfipc_sem_create(r, "pong", 0, false, &pong))
+			return 1;
+		sem_init(pp, 1, 0);
+		sem_init(pq, 1, 0);
+		for (int lib = 0; lib < 2; lib++) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				for (int i = 0; i < RUNS * RT; i++) {
+					if (lib) {
+						sem_wait(pp);
+						sem_post(pq);
+					} else {
+						lfipc_sem_acquire(
+							ping, LFIPC_FOREVER);
+						lfipc_sem_release(pong);
+					}
+				}
+				_exit(0);
+			}
+			for (int k = 0; k < RUNS; k++) {
+				t0 = now();
+				for (int i = 0; i < RT; i++) {
+					if (lib) {
+						sem_post(pp);
+						sem_wait(pq);
+					} else {
+						lfipc_sem_release(ping);
+						lfipc_sem_acquire(
+							pong, LFIPC_FOREVER);
+					}
+				}
+				v[k] = (now() - t0) / RT;
+			}
+			waitpid(pid, NULL, 0);
+			report(lib ? "POSIX sem ping-pong round trip"
+				   : "lfipc Semaphore ping-pong round trip",
+			       v, "ns");
+		}
+		lfipc_sem_close(ping);
+		lfipc_sem_close(pong);
+	}
 
 	for (int k = 0; k < RUNS; k++) {
 		pid_t pid = fork();

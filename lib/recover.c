@@ -38,7 +38,7 @@ static int recover_one(lfipc_region *r, unsigned type, uint64_t off,
 	lfipc__recover_fn fn = lfipc__recover_for_type(type);
 
 	(void)arg;
-	return fn ? fn(r, off, size) : 0; /* weak: NULL until linked */
+	return fn ? fn(r, off, size) : 0;
 }
 
 int lfipc_region_recover(lfipc_region *r)

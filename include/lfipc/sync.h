@@ -5,11 +5,22 @@
  * Lock and RLock (Python's multiprocessing.Lock and RLock), Semaphore and
  * BoundedSemaphore, Condition, Event and Barrier.
  *
- * Ownership is per thread: the lock word holds the owning process's token
- * and the handle records the owning thread, so a release by another thread
- * (of any process) is -EPERM, like an error-checking pthread mutex.
+ * Every object lives in a region, is created and opened by name, and works
+ * between processes and between threads. Blocking calls sleep on futexes
+ * in 10 ms slices and check, between slices, the liveness of whoever they
+ * wait for; uncontended operations make no system call.
+ *
+ * Lock ownership is per thread: the lock word holds the owning process's
+ * token and the lock records the owning thread, so a release by another
+ * thread (of any process) is -EPERM, like an error-checking pthread mutex.
  * A lock whose owning process died while holding it is taken over by the
  * next acquirer, who gets -EOWNERDEAD (and then holds the lock).
+ *
+ * A Semaphore has no owner unless created with LFIPC_SEM_TRACK_HOLDERS. A
+ * Condition has no internal lock: its state changes only under the user's
+ * Lock/RLock. A Barrier breaks (-EPIPE) on abort, timeout, a failed action
+ * or a dead waiting party. Event.wait returns 0 if a set happened while it
+ * waited. See doc/sync.md for the design and the differences from Python.
  */
 #ifndef LFIPC_SYNC_H
 #define LFIPC_SYNC_H
@@ -98,11 +109,299 @@ LFIPC_API bool lfipc_lock_is_recursive(const lfipc_lock *l);
 
 /* ---- Semaphore and BoundedSemaphore ---------------------------------- */
 
+/** Flags for lfipc_sem_create_ex(). */
+#define LFIPC_SEM_BOUNDED 0x1u	     /* BoundedSemaphore: max = initial value */
+#define LFIPC_SEM_TRACK_HOLDERS 0x2u /* return units held by dead processes */
+
+/** Largest value a Semaphore can hold (Python's SEM_VALUE_MAX on Linux). */
+#define LFIPC_SEM_VALUE_MAX INT32_MAX
+
+/**
+ * lfipc_sem_create() - create the Semaphore (or BoundedSemaphore) name.
+ * @value:   initial value, 0..LFIPC_SEM_VALUE_MAX.
+ * @bounded: true for a BoundedSemaphore: a release that would raise the
+ *           value above the initial value fails with -EOVERFLOW.
+ *
+ * Same as lfipc_sem_create_ex(r, name, value, bounded ? LFIPC_SEM_BOUNDED
+ * : 0, out). A Semaphore has no owner: any thread or process may release
+ * what another acquired (the producer/consumer pattern).
+ *
+ * Return: 0; -EEXIST; -ENOSPC; -EINVAL bad argument or value too large;
+ * -ENAMETOOLONG; -ENOMEM; -EPROTO corrupt region; -EUSERS.
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_sem_create(lfipc_region *r, const char *name,
+			       unsigned value, bool bounded, lfipc_sem **out);
+
+/**
+ * lfipc_sem_create_ex() - lfipc_sem_create() with flags.
+ * @flags: LFIPC_SEM_BOUNDED and/or LFIPC_SEM_TRACK_HOLDERS.
+ *
+ * With LFIPC_SEM_TRACK_HOLDERS the semaphore records how many units each
+ * process holds. Units held by a process that dies are returned to the
+ * semaphore (by a waiter within a sleep slice, or by
+ * lfipc_region_recover()), and each acquire that takes such a unit returns
+ * -EOWNERDEAD instead of 0, once per unit. Units must then be released by
+ * the process that acquired them: a release by a process that holds none
+ * is -EPERM. Every change of a tracked semaphore goes through a small
+ * internal robust lock with a redo journal, so a process killed at any
+ * instruction neither loses nor duplicates a unit; an untracked semaphore
+ * is a single lock-free word.
+ *
+ * Return: as lfipc_sem_create(); -EINVAL unknown flags.
+ */
+LFIPC_API int lfipc_sem_create_ex(lfipc_region *r, const char *name,
+				  unsigned value, unsigned flags,
+				  lfipc_sem **out);
+
+/**
+ * lfipc_sem_open() - open the Semaphore called name.
+ *
+ * Return: 0; -ENOENT; -EINVAL not a semaphore; -ENAMETOOLONG; -EPROTO not
+ * valid semaphore memory; -ENOMEM. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_sem_open(lfipc_region *r, const char *name,
+			     lfipc_sem **out);
+
+/** lfipc_sem_close() - free the handle (units held stay held). NULL ok. */
+LFIPC_API void lfipc_sem_close(lfipc_sem *s);
+
+/**
+ * lfipc_sem_acquire() - take one unit, waiting while the value is 0.
+ * @timeout_ns: LFIPC_NOWAIT, LFIPC_FOREVER or a relative timeout.
+ *
+ * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
+ * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
+ * -EPROTO corrupt semaphore memory; -EUSERS/-errno registering.
+ * Blocks (futex, in 10 ms slices). Thread-safe.
+ */
+LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
+
+/**
+ * lfipc_sem_release() - return one unit, waking one waiter.
+ *
+ * Return: 0; -EOVERFLOW the value is already at its maximum (the initial
+ * value of a BoundedSemaphore, LFIPC_SEM_VALUE_MAX otherwise; Python's
+ * "released too many times"); -EPERM (tracked only) this process holds no
+ * unit. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_sem_release(lfipc_sem *s);
+
+/**
+ * lfipc_sem_value() - the current value (a snapshot, >= 0), or a negative
+ * errno for a NULL handle. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_sem_value(const lfipc_sem *s);
+
+/** lfipc_sem_max() - the largest value release may reach. Thread-safe. */
+LFIPC_API unsigned lfipc_sem_max(const lfipc_sem *s);
+
 /* ---- Event ------------------------------------------------------------ */
+
+/**
+ * lfipc_event_create() - create the Event name, initially clear.
+ *
+ * Return: 0; -EEXIST; -ENOSPC; -EINVAL; -ENAMETOOLONG; -ENOMEM; -EPROTO;
+ * -EUSERS. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_event_create(lfipc_region *r, const char *name,
+				 lfipc_event **out);
+
+/**
+ * lfipc_event_open() - open the Event called name.
+ * Return: 0; -ENOENT; -EINVAL not an event; -ENAMETOOLONG; -EPROTO; -ENOMEM.
+ */
+LFIPC_API int lfipc_event_open(lfipc_region *r, const char *name,
+			       lfipc_event **out);
+
+/** lfipc_event_close() - free the handle. NULL is ignored. */
+LFIPC_API void lfipc_event_close(lfipc_event *e);
+
+/**
+ * lfipc_event_set() - set the flag and wake every waiter. Setting a set
+ * event does nothing. Return: 0; -EINVAL. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_event_set(lfipc_event *e);
+
+/** lfipc_event_clear() - clear the flag. Return: 0; -EINVAL. */
+LFIPC_API int lfipc_event_clear(lfipc_event *e);
+
+/** lfipc_event_is_set() - the flag (a snapshot). Thread-safe. */
+LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
+
+/**
+ * lfipc_event_wait() - wait until the event is set.
+ *
+ * Returns 0 when the flag is set on entry, or when a set happened while
+ * waiting, even if it was cleared again before this waiter ran (the
+ * semantics of threading.Event: a set is never missed; Python's
+ * multiprocessing.Event re-reads the flag instead and may miss it).
+ *
+ * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
+ * Blocks (futex, in 10 ms slices, so a setter that dies between setting
+ * and waking delays nobody longer than a slice). Thread-safe.
+ */
+LFIPC_API int lfipc_event_wait(lfipc_event *e, int64_t timeout_ns);
 
 /* ---- Condition -------------------------------------------------------- */
 
+/** Most threads that can wait on one Condition at the same time. */
+#define LFIPC_COND_WAITERS_MAX 256
+
+/**
+ * lfipc_cond_create() - create the Condition name over lock.
+ * @lock: a Lock or RLock of the same region, or NULL for a new RLock
+ *        embedded in the Condition (Python's default); lfipc_cond_lock()
+ *        returns it.
+ *
+ * The Condition remembers where lock lives: lfipc_cond_open() in another
+ * process attaches the same lock. Remove a Condition before its Lock.
+ *
+ * Return: 0; -EEXIST; -ENOSPC; -EINVAL bad argument or lock in another
+ * region; -ENAMETOOLONG; -ENOMEM; -EPROTO; -EUSERS. Does not block.
+ */
+LFIPC_API int lfipc_cond_create(lfipc_region *r, const char *name,
+				lfipc_lock *lock, lfipc_cond **out);
+
+/**
+ * lfipc_cond_open() - open the Condition called name (and its lock).
+ * Return: 0; -ENOENT; -EINVAL not a condition; -ENAMETOOLONG; -EPROTO the
+ * condition or its lock is not valid memory; -ENOMEM.
+ */
+LFIPC_API int lfipc_cond_open(lfipc_region *r, const char *name,
+			      lfipc_cond **out);
+
+/** lfipc_cond_close() - free the handle (and its lock handle). NULL ok. */
+LFIPC_API void lfipc_cond_close(lfipc_cond *c);
+
+/**
+ * lfipc_cond_lock() - the Condition's lock, to acquire before wait and
+ * notify and release after. Owned by the condition handle: do not close it.
+ */
+LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
+
+/**
+ * lfipc_cond_wait() - release the lock, wait for a notify, re-acquire.
+ *
+ * The caller must hold the lock; every recursion level of an RLock is
+ * released and restored. On return the lock is held again, whatever the
+ * result (also after a timeout). There are no spurious wake-ups: 0 means
+ * a notify chose this waiter. A notify that chose this waiter after its
+ * timeout expired but before it re-took the lock still counts (0), so no
+ * notify is ever lost.
+ *
+ * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
+ * -EOWNERDEAD re-acquired the lock from a process that died holding it
+ * (notified or not: re-check the state); -EPERM the caller does not hold
+ * the lock; -EUSERS LFIPC_COND_WAITERS_MAX threads already wait;
+ * -EPROTO corrupt condition memory.
+ * Blocks (futex, in 10 ms slices). Thread-safe.
+ */
+LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
+
+/**
+ * lfipc_cond_wait_for() - wait until pred(arg) returns true.
+ *
+ * Calls pred with the lock held, first before waiting; waits and calls it
+ * again after each notify, until it is true or timeout_ns has passed in
+ * total. The lock is held on return.
+ *
+ * Return: 0 the predicate is true; -ETIMEDOUT it is still false at the
+ * deadline (-EAGAIN for LFIPC_NOWAIT); -EOWNERDEAD the lock was taken from
+ * a dead owner at some point (the predicate's last value is unknown to the
+ * caller: re-check); other errors as lfipc_cond_wait().
+ */
+LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
+				  void *arg, int64_t timeout_ns);
+
+/**
+ * lfipc_cond_notify() - wake at most n of the threads waiting now, oldest
+ * first. Waiters that died are skipped and do not count.
+ *
+ * Return: how many were woken (>= 0); -EPERM the caller does not hold the
+ * lock; -EPROTO corrupt condition memory. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_cond_notify(lfipc_cond *c, unsigned n);
+
+/** lfipc_cond_notify_all() - lfipc_cond_notify(c, UINT_MAX). */
+LFIPC_API int lfipc_cond_notify_all(lfipc_cond *c);
+
 /* ---- Barrier ---------------------------------------------------------- */
+
+/** Largest number of parties a Barrier can have. */
+#define LFIPC_BARRIER_PARTIES_MAX 65536u
+
+/**
+ * lfipc_barrier_create() - create the Barrier name for parties parties.
+ *
+ * Return: 0; -EEXIST; -ENOSPC; -EINVAL parties 0 or above
+ * LFIPC_BARRIER_PARTIES_MAX, or bad argument; -ENAMETOOLONG; -ENOMEM;
+ * -EPROTO; -EUSERS. Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_barrier_create(lfipc_region *r, const char *name,
+				   unsigned parties, lfipc_barrier **out);
+
+/**
+ * lfipc_barrier_open() - open the Barrier called name.
+ * Return: 0; -ENOENT; -EINVAL not a barrier; -ENAMETOOLONG; -EPROTO; -ENOMEM.
+ */
+LFIPC_API int lfipc_barrier_open(lfipc_region *r, const char *name,
+				 lfipc_barrier **out);
+
+/** lfipc_barrier_close() - free the handle. NULL is ignored. */
+LFIPC_API void lfipc_barrier_close(lfipc_barrier *b);
+
+/**
+ * lfipc_barrier_set_action() - run action(arg) in the party whose wait
+ * completes a cycle through this handle, before the others are released
+ * (Python's Barrier(action=)). The action belongs to the handle, not to
+ * the shared barrier: a process sets it on its own handle. A non-zero
+ * return breaks the barrier. NULL removes it. Not thread-safe against
+ * lfipc_barrier_wait() on the same handle.
+ */
+LFIPC_API void lfipc_barrier_set_action(lfipc_barrier *b,
+					int (*action)(void *arg), void *arg);
+
+/**
+ * lfipc_barrier_wait() - wait until parties threads have called wait.
+ *
+ * Return: the arrival index, 0..parties-1 (each exactly once per cycle;
+ * parties-1 is the one that completed it and ran the action); -EPIPE the
+ * barrier is or became broken (by lfipc_barrier_abort(), a reset while
+ * waiting, another party's timeout, a failed action, or a waiting party
+ * that died); -ETIMEDOUT this party's timeout expired, which breaks the
+ * barrier for the others (-EAGAIN for LFIPC_NOWAIT); -ECANCELED the
+ * action returned non-zero (the barrier is broken); -EPROTO corrupt
+ * barrier memory; -EUSERS/-errno registering.
+ *
+ * A party that dies while waiting breaks the barrier: the others notice
+ * within a sleep slice (10 ms), and the party that would complete the
+ * cycle checks every waiting party first. A party that dies before it
+ * arrives can only be covered by a timeout.
+ * Blocks (futex, in 10 ms slices). Thread-safe.
+ */
+LFIPC_API int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns);
+
+/**
+ * lfipc_barrier_abort() - break the barrier: current and future waits
+ * return -EPIPE until lfipc_barrier_reset(). Return: 0; -EPROTO; -EINVAL.
+ */
+LFIPC_API int lfipc_barrier_abort(lfipc_barrier *b);
+
+/**
+ * lfipc_barrier_reset() - return the barrier to its empty state; threads
+ * waiting now get -EPIPE. Return: 0; -EPROTO; -EINVAL.
+ */
+LFIPC_API int lfipc_barrier_reset(lfipc_barrier *b);
+
+/** lfipc_barrier_parties() - the number of parties. */
+LFIPC_API unsigned lfipc_barrier_parties(const lfipc_barrier *b);
+
+/** lfipc_barrier_n_waiting() - parties waiting now (0 when broken). */
+LFIPC_API unsigned lfipc_barrier_n_waiting(const lfipc_barrier *b);
+
+/** lfipc_barrier_broken() - is the barrier broken? */
+LFIPC_API bool lfipc_barrier_broken(const lfipc_barrier *b);
 
 #ifdef __cplusplus
 }

@@ -14,18 +14,12 @@
 
 #include "internal/region.h"
 
-/* LFIPC_RECOVER_WEAK: while components are being written in parallel,
- * a missing one links as NULL (see recover.c). */
-#ifndef LFIPC_RECOVER_WEAK
-#define LFIPC_RECOVER_WEAK __attribute__((weak))
-#endif
-
-LFIPC_RECOVER_WEAK int lfipc__queue_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size);
-LFIPC_RECOVER_WEAK int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__queue_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size);
 
 #endif /* LFIPC_INTERNAL_RECOVER_H */

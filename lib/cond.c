@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cond.c - Condition over a Lock or RLock, with exact notify(n).
+ *
+ * Block layout (offsets from the block start):
+ *   0    u32 magic     COND_MAGIC, written once at init
+ *   4    u32 nslots    LFIPC_COND_WAITERS_MAX, written once
+ *   8    u64 lock_off  region offset of the lock's memory, written once
+ *   16   u32 embedded  1: the lock is the RLock at block offset 64
+ *   20   u32 wseq      next ticket to hand to a waiter
+ *   24   u32 nwait     how many slots are WAITING (a hint that may only
+ *                      be too high, never too low; notify recounts it)
+ *   28   pad to 64
+ *   64   embedded lock memory (64 bytes; unused when not embedded)
+ *   128  slot ring[nslots], 16 bytes each:
+ *          u32 state   FREE 0 / WAITING 1 / SIGNALED 2; the waiter's
+ *                      futex word
+ *          u32 token   the waiting process's participant token
+ *          u32 ticket  the ticket the slot was taken with (age order)
+ *          u32 pad
+ *
+ * No internal lock: wseq, nwait and every slot field except a slot's
+ * state are changed only by threads that hold the user's lock, so a dead
+ * process can leave nothing half-locked. A waiter takes the next ticket
+ * and a FREE slot (or one a dead waiter left), marks it WAITING, releases
+ * the lock and sleeps on the slot's state. notify(n) collects the WAITING
+ * slots, and turns the n oldest of live waiters into SIGNALED, waking
+ * each; dead waiters' slots are freed and not counted. A woken (or
+ * timed-out) waiter re-takes the lock and frees its slot; it was notified
+ * exactly when its slot says SIGNALED. Hence notify(n) wakes at most n of
+ * the current waiters, oldest first, a waiter never returns 0 without a
+ * notify, and a notify that chose a waiter whose timeout had just expired
+ * is not lost (that waiter returns 0).
+ *
+ * Order of stores under the lock, so that a process killed between any
+ * two leaves nwait too high at worst: nwait++ before a slot becomes
+ * WAITING; a slot stops being WAITING before nwait--.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <lfipc/sync.h>
+
+#include "internal/futex.h"
+#include "internal/proc.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/sync.h"
+
+#define COND_MAGIC UINT32_C(0x444e4f43) /* "COND" */
+#define COND_LOCK_OFF 64u
+#define COND_RING_OFF 128u
+#define COND_NSLOTS ((uint32_t)LFIPC_COND_WAITERS_MAX)
+#define COND_SIZE (COND_RING_OFF + COND_NSLOTS * sizeof(struct cond_slot))
+
+enum { SLOT_FREE = 0, SLOT_WAITING = 1, SLOT_SIGNALED = 2 };
+
+struct cond_shm {
+	uint32_t magic;
+	uint32_t nslots;
+	uint64_t lock_off;
+	uint32_t embedded;
+	_Atomic uint32_t wseq;
+	_Atomic uint32_t nwait;
+	uint8_t pad[36];
+};
+_Static_assert(sizeof(struct cond_shm) == 64, "cond layout");
+
+struct cond_slot {
+	_Atomic uint32_t state;
+	_Atomic uint32_t token;
+	_Atomic uint32_t ticket;
+	uint32_t pad;
+};
+
+struct lfipc_cond {
+	lfipc_region *r;
+	struct cond_shm *s;
+	struct cond_slot *ring;
+	lfipc_lock *lock; /* our own handle on the lock's memory */
+};
+
+struct cond_init_arg {
+	uint64_t lock_off; /* 0: embed */
+	uint64_t self_off; /* unknown at init: computed from the block */
+	lfipc_region *r;
+};
+
+static int cond_init(void *block, uint64_t size, void *arg)
+{
+	struct cond_init_arg *a = arg;
+	struct cond_shm *s = block;
+
+	if (size < COND_SIZE)
+		return -EINVAL;
+	s->magic = COND_MAGIC;
+	s->nslots = COND_NSLOTS;
+	if (a->lock_off) {
+		s->lock_off = a->lock_off;
+	} else {
+		lfipc__lock_shm_init((char *)block + COND_LOCK_OFF, true);
+		s->embedded = 1;
+		s->lock_off = lfipc__off(a->r, block) + COND_LOCK_OFF;
+	}
+	return 0;
+}
+
+static int cond_attach(lfipc_region *r, uint64_t off, uint64_t size,
+		       lfipc_cond **out)
+{
+	struct cond_shm *s;
+	lfipc_cond *c;
+	int rc;
+
+	if (off % 64 != 0 || size < COND_SIZE ||
+	    !lfipc__heap_range_ok(r, off, COND_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	if (s->magic != COND_MAGIC || s->nslots != COND_NSLOTS ||
+	    s->embedded > 1 ||
+	    (s->embedded && s->lock_off != off + COND_LOCK_OFF))
+		return -EPROTO;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	rc = lfipc__lock_attach(r, s->lock_off, &c->lock);
+	if (rc < 0) {
+		free(c);
+		return rc == -EINVAL ? -EPROTO : rc;
+	}
+	c->r = r;
+	c->s = s;
+	c->ring = (struct cond_slot *)((char *)s + COND_RING_OFF);
+	*out = c;
+	return 0;
+}
+
+int lfipc_cond_create(lfipc_region *r, const char *name, lfipc_lock *lock,
+		      lfipc_cond **out)
+{
+	struct cond_init_arg a = {0, 0, r};
+	uint64_t off;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	if (lock) {
+		if (lfipc__lock_region(lock) != r)
+			return -EINVAL;
+		a.lock_off = lfipc__lock_off(lock);
+	}
+	rc = lfipc__obj_create(r, name, LFIPC_OBJ_COND, COND_SIZE, 64,
+			       cond_init, &a, &off);
+	if (rc < 0)
+		return rc;
+	return cond_attach(r, off, COND_SIZE, out);
+}
+
+int lfipc_cond_open(lfipc_region *r, const char *name, lfipc_cond **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !name || !out)
+		return -EINVAL;
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_COND, &off, &size);
+	if (rc < 0)
+		return rc;
+	return cond_attach(r, off, size, out);
+}
+
+void lfipc_cond_close(lfipc_cond *c)
+{
+	if (!c)
+		return;
+	lfipc_lock_close(c->lock);
+	free(c);
+}
+
+lfipc_lock *lfipc_cond_lock(lfipc_cond *c)
+{
+	return c ? c->lock : NULL;
+}
+
+/*
+ * Every access below to wseq, nwait and a slot's token and ticket is
+ * made with the user's lock held, whose acquire/release orders them:
+ * relaxed (C1). A slot's state is also read by its waiter without the
+ * lock: SIGNALED is stored with release (C2) and read with acquire (C3),
+ * so the notifier's work before notify happens before the waiter's return.
+ */
+
+static void nwait_add(struct cond_shm *s, int d)
+{
+	uint32_t n = atomic_load_explicit(&s->nwait, memory_order_relaxed);
+
+	if (d < 0 && n == 0)
+		return; /* corrupt; notify recounts */
+	atomic_store_explicit(&s->nwait, n + (uint32_t)d, memory_order_relaxed);
+}
+
+/* Take the next ticket and a free slot for the caller (or one a dead
+ * waiter left behind). Return: the slot; NULL all busy. */
+static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
+				   uint32_t *ticket)
+{
+	uint32_t t = atomic_load_explicit(&c->s->wseq, memory_order_relaxed);
+
+	for (uint32_t i = 0; i < COND_NSLOTS; i++) {
+		struct cond_slot *sl = &c->ring[(t + i) % COND_NSLOTS];
+		uint32_t st = atomic_load_explicit(&sl->state,
+						   memory_order_relaxed);
+		uint32_t tok = atomic_load_explicit(&sl->token,
+						    memory_order_relaxed);
+
+		if (st != SLOT_FREE &&
+		    (tok == self || lfipc__token_alive(c->r, tok)))
+			continue; /* a live waiter's */
+		if (st == SLOT_WAITING) {
+			/* a dead waiter's: drop it from the count */
+			atomic_store_explicit(&sl->state, SLOT_FREE,
+					      memory_order_relaxed);
+			nwait_add(c->s, -1);
+		}
+		atomic_store_explicit(&c->s->wseq, t + 1,
+				      memory_order_relaxed);
+		nwait_add(c->s, 1);
+		atomic_store_explicit(&sl->token, self, memory_order_relaxed);
+		atomic_store_explicit(&sl->ticket, t, memory_order_relaxed);
+		atomic_store_explicit(&sl->state, SLOT_WAITING,
+				      memory_order_relaxed);
+		*ticket = t;
+		return sl;
+	}
+	return NULL;
+}
+
+int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
+{
+	struct cond_slot *sl;
+	lfipc_deadline deadline;
+	uint32_t self, ticket, depth, st;
+	bool notified;
+	int rc;
+
+	if (!c)
+		return -EINVAL;
+	if (!lfipc__lock_held(c->lock))
+		return -EPERM;
+	rc = lfipc__self(c->r, &self);
+	if (rc < 0)
+		return rc;
+	deadline = lfipc__deadline(timeout_ns);
+	sl = take_slot(c, self, &ticket);
+	if (!sl)
+		return -EUSERS;
+	rc = lfipc__lock_release_all(c->lock, &depth);
+	if (rc < 0) {
+		atomic_store_explicit(&sl->state, SLOT_FREE,
+				      memory_order_relaxed);
+		nwait_add(c->s, -1);
+		return rc;
+	}
+	for (;;) {
+		/* C3: acquire, pairs with C2 in notify. */
+		if (atomic_load_explicit(&sl->state, memory_order_acquire) !=
+		    SLOT_WAITING)
+			break;
+		if (lfipc__expired(deadline))
+			break;
+		lfipc__futex_wait(&sl->state, SLOT_WAITING,
+				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+	}
+	rc = lfipc__lock_reacquire(c->lock, depth);
+	if (rc < 0 && rc != -EOWNERDEAD)
+		return rc; /* could not register again: lock not held */
+	/* C3 again: a notify that ran before we re-took the lock counts.
+	 * Our slot cannot have been reused: it is not FREE and we live. */
+	st = atomic_load_explicit(&sl->state, memory_order_acquire);
+	notified = st == SLOT_SIGNALED &&
+		   atomic_load_explicit(&sl->ticket, memory_order_relaxed) ==
+			   ticket;
+	if (atomic_load_explicit(&sl->ticket, memory_order_relaxed) ==
+		    ticket &&
+	    st != SLOT_FREE) {
+		atomic_store_explicit(&sl->state, SLOT_FREE,
+				      memory_order_relaxed);
+		if (st == SLOT_WAITING)
+			nwait_add(c->s, -1);
+	}
+	if (rc == -EOWNERDEAD)
+		return rc;
+	if (notified)
+		return 0;
+	return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
+}
+
+int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
+			int64_t timeout_ns)
+{
+	lfipc_deadline deadline;
+	bool owner_died = false;
+	int rc;
+
+	if (!c || !pred)
+		return -EINVAL;
+	if (!lfipc__lock_held(c->lock))
+		return -EPERM;
+	deadline = lfipc__deadline(timeout_ns);
+	while (!pred(arg)) {
+		int64_t left;
+
+		if (timeout_ns < 0) {
+			left = LFIPC_FOREVER;
+		} else {
+			left = deadline - lfipc__now_ns();
+			if (left <= 0)
+				return owner_died ? -EOWNERDEAD
+				       : timeout_ns == LFIPC_NOWAIT ? -EAGAIN
+								    : -ETIMEDOUT;
+		}
+		rc = lfipc_cond_wait(c, left);
+		if (rc == -EOWNERDEAD)
+			owner_died = true;
+		else if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN)
+			return rc;
+	}
+	return owner_died ? -EOWNERDEAD : 0;
+}
+
+int lfipc_cond_notify(lfipc_cond *c, unsigned n)
+{
+	struct {
+		uint32_t age, idx;
+	} w[COND_NSLOTS], tmp;
+	struct cond_shm *s;
+	uint32_t self, now, nw = 0, left;
+	int woken = 0;
+
+	if (!c)
+		return -EINVAL;
+	if (!lfipc__lock_held(c->lock))
+		return -EPERM;
+	if (lfipc__self(c->r, &self) < 0)
+		return -EPERM;
+	s = c->s;
+	/* C1: relaxed, under the lock. */
+	if (n == 0 || atomic_load_explicit(&s->nwait, memory_order_relaxed) == 0)
+		return 0;
+	now = atomic_load_explicit(&s->wseq, memory_order_relaxed);
+	for (uint32_t i = 0; i < COND_NSLOTS; i++) {
+		struct cond_slot *sl = &c->ring[i];
+
+		if (atomic_load_explicit(&sl->state, memory_order_relaxed) !=
+		    SLOT_WAITING)
+			continue;
+		tmp.age = now - atomic_load_explicit(&sl->ticket,
+						     memory_order_relaxed);
+		tmp.idx = i;
+		/* insertion sort, oldest (largest age) first */
+		uint32_t j = nw++;
+		while (j > 0 && w[j - 1].age < tmp.age) {
+			w[j] = w[j - 1];
+			j--;
+		}
+		w[j] = tmp;
+	}
+	left = nw;
+	for (uint32_t k = 0; k < nw && (unsigned)woken < n; k++) {
+		struct cond_slot *sl = &c->ring[w[k].idx];
+		uint32_t tok = atomic_load_explicit(&sl->token,
+						    memory_order_relaxed);
+
+		left--;
+		if (tok != self && !lfipc__token_alive(c->r, tok)) {
+			atomic_store_explicit(&sl->state, SLOT_FREE,
+					      memory_order_relaxed);
+			continue; /* died waiting: not counted */
+		}
+		/* C2: release, pairs with C3. */
+		atomic_store_explicit(&sl->state, SLOT_SIGNALED,
+				      memory_order_release);
+		lfipc__futex_wake(&sl->state, INT32_MAX);
+		woken++;
+	}
+	atomic_store_explicit(&s->nwait, left, memory_order_relaxed);
+	return woken;
+}
+
+int lfipc_cond_notify_all(lfipc_cond *c)
+{
+	return lfipc_cond_notify(c, UINT_MAX);
+}
+
+/* A dead waiter's slot can only be freed by someone holding the user's
+ * lock: notify and wait do that as they meet it. Nothing to do here. */
+int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	(void)r;
+	(void)off;
+	(void)size;
+	return 0;
+}

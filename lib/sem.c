@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sem.c - Semaphore and BoundedSemaphore.
+ *
+ * Block layout (offsets from the block start):
+ *   0   u32 magic       SEM_MAGIC, written once at init
+ *   4   u32 flags       LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS, once
+ *   8   u32 max         largest value, once (initial value when bounded)
+ *   12  u32 pad
+ *   16  u64 data        the semaphore word:
+ *                         bits  0..31  value (0..max), the futex word
+ *                         bits 32..63  nwaiters: threads that announced
+ *                                      they may sleep on the value
+ *   24  ..64 pad
+ * Tracked semaphores (LFIPC_SEM_TRACK_HOLDERS) add:
+ *   64  embedded Lock "guard" (internal/sync.h), serialising every change
+ *       of value, holders, recovered and the journal
+ *   128 struct track: recovered, journal, holders[LFIPC_PROC_SLOTS]
+ *
+ * Value and "someone may sleep" live in one 64-bit word (glibc's layout),
+ * so a release learns in the same atomic step that gives the unit whether
+ * it must wake anyone, and a waiter's announcement and a release are
+ * ordered by that one word's modification order: no lost wake-up. A
+ * waiter killed while announced leaves nwaiters one too high forever;
+ * that costs later releases a futex wake call each, nothing else.
+ *
+ * Tracked semaphores record per participant slot (token, units held).
+ * Every change goes through the guard with a redo journal: the new
+ * absolute values are written to the journal, the journal is marked
+ * active, the values are applied, the journal is cleared. Whoever takes
+ * the guard from a dead holder (-EOWNERDEAD) re-applies an active journal,
+ * which is idempotent. Units of dead holders are returned by reap(), run
+ * before a waiter sleeps, after each sleep slice and by
+ * lfipc_region_recover(); "recovered" counts them until acquirers take
+ * them, each with -EOWNERDEAD.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <lfipc/sync.h>
+
+#include "internal/futex.h"
+#include "internal/layout.h"
+#include "internal/proc.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/sync.h"
+
+#define SEM_MAGIC UINT32_C(0x4d455346) /* "FSEM" */
+#define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)
+#define SEM_GUARD_OFF 64u
+#define SEM_TRACK_OFF 128u
+#define SEM_WAITER (UINT64_C(1) << 32)
+#define SEM_VALUE(d) ((uint32_t)(d))
+#define SEM_NWAITERS(d) ((uint32_t)((d) >> 32))
+#define SEM_SPIN 2000u
+
+struct sem_shm {
+	uint32_t magic;
+	uint32_t flags;
+	uint32_t max;
+	uint32_t pad0;
+	_Atomic uint64_t data;
+	uint8_t pad1[40];
+};
+_Static_assert(sizeof(struct sem_shm) == 64, "sem layout");
+
+struct holder {
+	_Atomic uint32_t token; /* 0: none */
+	_Atomic uint32_t count; /* units held by token */
+};
+
+/* Every field is accessed only with the guard held, so relaxed atomics
+ * suffice for ordering between processes (the guard's acquire/release);
+ * they are atomics so that a recoverer may read a dead writer's words. */
+struct track {
+	_Atomic uint32_t recovered; /* units returned from dead holders, not
+				       yet handed out */
+	_Atomic uint32_t jactive;   /* journal below must be (re)applied */
+	_Atomic uint32_t jslot;     /* holder slot to set */
+	_Atomic uint32_t jtoken;    /* its new token */
+	_Atomic uint32_t jcount;    /* its new count */
+	_Atomic uint32_t jvalue;    /* new value */
+	_Atomic uint32_t jrecovered; /* new recovered */
+	uint32_t pad;
+	struct holder holders[LFIPC_PROC_SLOTS];
+};
+
+#define SEM_TRACKED_SIZE (SEM_TRACK_OFF + sizeof(struct track))
+
+struct lfipc_sem {
+	lfipc_region *r;
+	struct sem_shm *s;
+	struct track *t;  /* NULL when untracked */
+	lfipc_lock *guard; /* NULL when untracked */
+	uint32_t max;     /* cached at attach */
+};
+
+/* The futex word: the value half of data. */
+static _Atomic uint32_t *value_word(struct sem_shm *s)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (_Atomic uint32_t *)(void *)&s->data;
+#else
+	return (_Atomic uint32_t *)(void *)((char *)&s->data + 4);
+#endif
+}
+
+static uint64_t sem_size(unsigned flags)
+{
+	return (flags & LFIPC_SEM_TRACK_HOLDERS) ? SEM_TRACKED_SIZE
+						 : sizeof(struct sem_shm);
+}
+
+struct sem_init_arg {
+	unsigned value, flags;
+};
+
+static int sem_init(void *block, uint64_t size, void *arg)
+{
+	struct sem_init_arg *a = arg;
+	struct sem_shm *s = block;
+
+	if (size < sem_size(a->flags))
+		return -EINVAL;
+	s->magic = SEM_MAGIC;
+	s->flags = a->flags;
+	s->max = (a->flags & LFIPC_SEM_BOUNDED) ? a->value
+						: (uint32_t)LFIPC_SEM_VALUE_MAX;
+	atomic_init(&s->data, a->value);
+	if (a->flags & LFIPC_SEM_TRACK_HOLDERS)
+		lfipc__lock_shm_init((char *)block + SEM_GUARD_OFF, false);
+	return 0;
+}
+
+static int sem_attach(lfipc_region *r, uint64_t off, uint64_t size,
+		      lfipc_sem **out)
+{
+	struct sem_shm *s;
+	lfipc_sem *h;
+	int rc;
+
+	if (off % 64 != 0 || size < sizeof(struct sem_shm) ||
+	    !lfipc__heap_range_ok(r, off, sizeof(struct sem_shm)))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	if (s->magic != SEM_MAGIC || (s->flags & ~SEM_FLAGS) ||
+	    s->max > (uint32_t)LFIPC_SEM_VALUE_MAX ||
+	    ((s->flags & LFIPC_SEM_BOUNDED) == 0 &&
+	     s->max != (uint32_t)LFIPC_SEM_VALUE_MAX) ||
+	    size < sem_size(s->flags) ||
+	    !lfipc__heap_range_ok(r, off, sem_size(s->flags)))
+		return -EPROTO;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->r = r;
+	h->s = s;
+	h->max = s->max;
+	if (s->flags & LFIPC_SEM_TRACK_HOLDERS) {
+		rc = lfipc__lock_attach(r, off + SEM_GUARD_OFF, &h->guard);
+		if (rc < 0) {
+			free(h);
+			return rc;
+		}
+		h->t = (struct track *)((char *)s + SEM_TRACK_OFF);
+	}
+	*out = h;
+	return 0;
+}
+
+int lfipc_sem_create_ex(lfipc_region *r, const char *name, unsigned value,
+			unsigned flags, lfipc_sem **out)
+{
+	struct sem_init_arg a = {value, flags};
+	uint64_t off;
+	int rc;
+
+	if (!r || !out || (flags & ~SEM_FLAGS) ||
+	    value > (unsigned)LFIPC_SEM_VALUE_MAX)
+		return -EINVAL;
+	rc = lfipc__obj_create(r, name, LFIPC_OBJ_SEM, sem_size(flags), 64,
+			       sem_init, &a, &off);
+	if (rc < 0)
+		return rc;
+	return sem_attach(r, off, sem_size(flags), out);
+}
+
+int lfipc_sem_create(lfipc_region *r, const char *name, unsigned value,
+		     bool bounded, lfipc_sem **out)
+{
+	return lfipc_sem_create_ex(r, name, value,
+				   bounded ? LFIPC_SEM_BOUNDED : 0, out);
+}
+
+int lfipc_sem_open(lfipc_region *r, const char *name, lfipc_sem **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !name || !out)
+		return -EINVAL;
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_SEM, &off, &size);
+	if (rc < 0)
+		return rc;
+	return sem_attach(r, off, size, out);
+}
+
+void lfipc_sem_close(lfipc_sem *s)
+{
+	if (!s)
+		return;
+	lfipc_lock_close(s->guard);
+	free(s);
+}
+
+int lfipc_sem_value(const lfipc_sem *s)
+{
+	uint32_t v;
+
+	if (!s)
+		return -EINVAL;
+	/* S1: relaxed; a snapshot, orders nothing. */
+	v = SEM_VALUE(atomic_load_explicit(&s->s->data, memory_order_relaxed));
+	return v > (uint32_t)LFIPC_SEM_VALUE_MAX ? LFIPC_SEM_VALUE_MAX : (int)v;
+}
+
+unsigned lfipc_sem_max(const lfipc_sem *s)
+{
+	return s ? s->max : 0;
+}
+
+/* ---- untracked: one lock-free word ------------------------------------ */
+
+/* Take a unit if the value is positive, dropping one announced waiter if
+ * waiter. Return true when taken. */
+static bool try_take(struct sem_shm *s, bool waiter)
+{
+	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
+
+	while (SEM_VALUE(d) > 0) {
+		/* S2: acquire on success, pairs with S3 in release: what the
+		 * releaser did before releasing happens before our use. */
+		if (atomic_compare_exchange_weak_explicit(
+			&s->data, &d, d - 1 - (waiter ? SEM_WAITER : 0),
+			memory_order_acquire, memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+static int release_untracked(lfipc_sem *h)
+{
+	struct sem_shm *s = h->s;
+	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
+
+	do {
+		if (SEM_VALUE(d) >= h->max)
+			return -EOVERFLOW;
+		/* S3: release, pairs with S2 / S7. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&s->data, &d, d + 1, memory_order_release,
+		memory_order_relaxed));
+	if (SEM_NWAITERS(d))
+		lfipc__futex_wake(value_word(s), 1);
+	return 0;
+}
+
+/* ---- tracked: guard + journal ----------------------------------------- */
+
+static uint32_t token_slot(uint32_t tok)
+{
+	return ((tok & LFIPC_TOKEN_MASK) >> LFIPC_TOKEN_GEN_BITS) - 1;
+}
+
+/* Set the value half of data to v, keeping nwaiters. */
+static void set_value(struct sem_shm *s, uint32_t v)
+{
+	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
+
+	/* S7: release, pairs with S2 and S8: a unit made available here is
+	 * taken after everything its releaser did. */
+	while (!atomic_compare_exchange_weak_explicit(
+		&s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v,
+		memory_order_release, memory_order_relaxed))
+		;
+}
+
+/* Apply the active journal (again). Guard held. */
+static void journal_apply(struct sem_shm *s, struct track *t)
+{
+	/* J1..: relaxed; the guard orders them between processes, and the
+	 * signal fences keep the compiler from moving them across the
+	 * journal's activation and clearing (the order a dead process leaves
+	 * behind is its program order). */
+	uint32_t slot = atomic_load_explicit(&t->jslot, memory_order_relaxed);
+
+	if (slot < LFIPC_PROC_SLOTS) {
+		atomic_store_explicit(
+			&t->holders[slot].token,
+			atomic_load_explicit(&t->jtoken, memory_order_relaxed),
+			memory_order_relaxed);
+		atomic_store_explicit(
+			&t->holders[slot].count,
+			atomic_load_explicit(&t->jcount, memory_order_relaxed),
+			memory_order_relaxed);
+	}
+	atomic_store_explicit(
+		&t->recovered,
+		atomic_load_explicit(&t->jrecovered, memory_order_relaxed),
+		memory_order_relaxed);
+	set_value(s, atomic_load_explicit(&t->jvalue, memory_order_relaxed));
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&t->jactive, 0, memory_order_relaxed);
+}
+
+/* Log and apply one change. Guard held. */
+static void journal_do(struct sem_shm *s, struct track *t, uint32_t slot,
+		       uint32_t token, uint32_t count, uint32_t value,
+		       uint32_t recovered)
+{
+	atomic_store_explicit(&t->jslot, slot, memory_order_relaxed);
+	atomic_store_explicit(&t->jtoken, token, memory_order_relaxed);
+	atomic_store_explicit(&t->jcount, count, memory_order_relaxed);
+	atomic_store_explicit(&t->jvalue, value, memory_order_relaxed);
+	atomic_store_explicit(&t->jrecovered, recovered, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&t->jactive, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	journal_apply(s, t);
+}
+
+/* Take the guard; repair after a dead holder. Return 0 or -errno. */
+static int guard_lock(lfipc_sem *h)
+{
+	int rc = lfipc_lock_acquire(h->guard, LFIPC_FOREVER);
+
+	if (rc == -EOWNERDEAD) {
+		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
+			journal_apply(h->s, h->t);
+		rc = 0;
+	}
+	return rc;
+}
+
+static void guard_unlock(lfipc_sem *h)
+{
+	lfipc_lock_release(h->guard);
+}
+
+static uint32_t cur_value(struct sem_shm *s)
+{
+	return SEM_VALUE(atomic_load_explicit(&s->data, memory_order_relaxed));
+}
+
+/* Return units of dead holders. Guard held. Return: units returned. */
+static uint32_t reap(lfipc_sem *h, uint32_t self)
+{
+	struct track *t = h->t;
+	uint32_t total = 0;
+
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		uint32_t tok = atomic_load_explicit(&t->holders[i].token,
+						    memory_order_relaxed);
+		uint32_t n = atomic_load_explicit(&t->holders[i].count,
+						  memory_order_relaxed);
+		uint32_t v, rec;
+
+		if (tok == 0 || tok == self || lfipc__token_alive(h->r, tok))
+			continue;
+		v = cur_value(h->s);
+		/* Clamp: the books of a corrupt region must not overflow. */
+		if (n > h->max - v)
+			n = h->max - v;
+		rec = atomic_load_explicit(&t->recovered, memory_order_relaxed);
+		if (n > UINT32_MAX - rec)
+			n = UINT32_MAX - rec;
+		journal_do(h->s, t, i, 0, 0, v + n, rec + n);
+		total += n;
+	}
+	return total;
+}
+
+/* Try to take a unit of a tracked semaphore, reaping dead holders first
+ * when do_reap. Return: 1 taken, 2 taken a recovered unit, 0 none free,
+ * -errno. */
+static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
+{
+	struct track *t = h->t;
+	uint32_t slot = token_slot(self), tok, n, v, rec, woke = 0;
+	int rc = guard_lock(h);
+
+	if (rc < 0)
+		return rc;
+	if (do_reap)
+		woke = reap(h, self);
+	v = cur_value(h->s);
+	if (v == 0 || slot >= LFIPC_PROC_SLOTS) {
+		guard_unlock(h);
+		if (woke)
+			lfipc__futex_wake(value_word(h->s), (int)woke);
+		return slot >= LFIPC_PROC_SLOTS ? -EPROTO : 0;
+	}
+	tok = atomic_load_explicit(&t->holders[slot].token,
+				   memory_order_relaxed);
+	n = tok == self ? atomic_load_explicit(&t->holders[slot].count,
+					       memory_order_relaxed)
+			: 0; /* an earlier, dead owner of the slot was reaped
+				or held nothing */
+	rec = atomic_load_explicit(&t->recovered, memory_order_relaxed);
+	rc = rec > 0 ? 2 : 1;
+	journal_do(h->s, t, slot, self, n + 1, v - 1, rec > 0 ? rec - 1 : 0);
+	/* S8: the guard's acquire (and the S7 store we read) orders the
+	 * releaser's work before ours. */
+	guard_unlock(h);
+	if (woke > 1)
+		lfipc__futex_wake(value_word(h->s), (int)woke - 1);
+	return rc;
+}
+
+static int release_tracked(lfipc_sem *h)
+{
+	struct track *t = h->t;
+	uint32_t self, slot, tok, n, v;
+	int rc = lfipc__self(h->r, &self);
+
+	if (rc < 0)
+		return -EPERM;
+	slot = token_slot(self);
+	if (slot >= LFIPC_PROC_SLOTS)
+		return -EPERM;
+	rc = guard_lock(h);
+	if (rc < 0)
+		return rc;
+	tok = atomic_load_explicit(&t->holders[slot].token,
+				   memory_order_relaxed);
+	n = atomic_load_explicit(&t->holders[slot].count, memory_order_relaxed);
+	v = cur_value(h->s);
+	if (tok != self || n == 0) {
+		rc = -EPERM;
+	} else if (v >= h->max) {
+		rc = -EOVERFLOW;
+	} else {
+		journal_do(h->s, t, slot, n > 1 ? self : 0, n - 1, v + 1,
+			   atomic_load_explicit(&t->recovered,
+						memory_order_relaxed));
+	}
+	guard_unlock(h);
+	/* S9: relaxed; the wake is a hint, the value was published by S7. */
+	if (rc == 0 &&
+	    SEM_NWAITERS(atomic_load_explicit(&h->s->data,
+					      memory_order_relaxed)))
+		lfipc__futex_wake(value_word(h->s), 1);
+	return rc;
+}
+
+/* ---- acquire / release ------------------------------------------------ */
+
+int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
+{
+	struct sem_shm *s;
+	lfipc_deadline deadline;
+	uint32_t self = 0;
+	unsigned spin;
+	int rc;
+
+	if (!h)
+		return -EINVAL;
+	s = h->s;
+	if (h->t) {
+		rc = lfipc__self(h->r, &self);
+		if (rc < 0)
+			return rc;
+		rc = tracked_try(h, self, false);
+		if (rc != 0)
+			return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+	} else if (try_take(s, false)) {
+		return 0;
+	}
+	deadline = lfipc__deadline(timeout_ns);
+	/* Spin briefly while nobody sleeps: a release is often imminent. */
+	spin = lfipc__ncpus() > 1 ? SEM_SPIN : 0;
+	while (spin-- > 0 && !h->t) {
+		/* S4: relaxed poll; try_take's CAS does the ordering. */
+		uint64_t d = atomic_load_explicit(&s->data,
+						  memory_order_relaxed);
+
+		if (SEM_NWAITERS(d))
+			break;
+		if (SEM_VALUE(d) && try_take(s, false))
+			return 0;
+		lfipc__cpu_relax();
+	}
+	for (bool do_reap = true;;) {
+		if (h->t) {
+			rc = tracked_try(h, self, do_reap);
+			if (rc != 0)
+				return rc == 2 ? -EOWNERDEAD
+					       : rc < 0 ? rc : 0;
+			do_reap = false;
+		}
+		if (lfipc__expired(deadline))
+			return timeout_ns == LFIPC_NOWAIT ? -EAGAIN
+							  : -ETIMEDOUT;
+		/* S5: relaxed; announcing only needs the single word's
+		 * modification order (a release either sees us or we see its
+		 * unit). */
+		atomic_fetch_add_explicit(&s->data, SEM_WAITER,
+					  memory_order_relaxed);
+		for (;;) {
+			if (!h->t && try_take(s, true))
+				return 0;
+			if (h->t && cur_value(s) > 0)
+				break;
+			if (lfipc__expired(deadline))
+				break;
+			rc = lfipc__futex_wait(
+				value_word(s), 0,
+				lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+			if (h->t && rc == -ETIMEDOUT) {
+				do_reap = true; /* a slice passed */
+				break;
+			}
+		}
+		/* S6: relaxed, the counterpart of S5. */
+		atomic_fetch_sub_explicit(&s->data, SEM_WAITER,
+					  memory_order_relaxed);
+	}
+}
+
+int lfipc_sem_release(lfipc_sem *h)
+{
+	if (!h)
+		return -EINVAL;
+	return h->t ? release_tracked(h) : release_untracked(h);
+}
+
+/* lfipc_region_recover(): return units held by dead processes. */
+int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	lfipc_sem *h;
+	uint32_t self, n;
+	int rc = sem_attach(r, off, size, &h);
+
+	if (rc < 0)
+		return rc;
+	if (!h->t) {
+		lfipc_sem_close(h);
+		return 0;
+	}
+	rc = lfipc__self(r, &self);
+	if (rc == 0)
+		rc = guard_lock(h);
+	if (rc < 0) {
+		lfipc_sem_close(h);
+		return rc;
+	}
+	n = reap(h, self);
+	guard_unlock(h);
+	if (n)
+		lfipc__futex_wake(value_word(h->s), (int)n);
+	lfipc_sem_close(h);
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
