@@ -225,7 +225,7 @@ int lfipc_sem_value(const lfipc_sem *s)
 		return -EINVAL;
 	/* S1: relaxed; a snapshot, orders nothing. */
 	v = SEM_VALUE(atomic_load_explicit(&s->s->data, memory_order_relaxed));
-	return v > (uint32_t)LFIPC_SEM_VALUE_MAX ? LFIPC_SEM_VALUE_MAX : (int)v;
+	return v > s->max ? (int)s->max : (int)v; /* only if corrupt */
 }
 
 unsigned lfipc_sem_max(const lfipc_sem *s)

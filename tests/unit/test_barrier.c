@@ -343,3 +343,50 @@ Test(barrier, region_recover_breaks_a_barrier_with_a_dead_party)
 	cr_assert(lfipc_barrier_broken(b));
 	lfipc_barrier_close(b);
 }
+
+/* ---- random kills --------------------------------------------------------- */
+
+/* Wait cycle after cycle until the barrier breaks; exit 0 when it ended
+ * with -EPIPE (the partner died waiting) or -ETIMEDOUT (it died before
+ * arriving: only a timeout covers that), 1 otherwise. */
+static int cycle_until_broken(void *p)
+{
+	lfipc_barrier *b = p;
+
+	for (;;) {
+		int rc = lfipc_barrier_wait(b, 100 * MS);
+
+		if (rc == -EPIPE || rc == -ETIMEDOUT)
+			return 0;
+		if (rc < 0)
+			return 1;
+	}
+}
+
+Test(barrier, random_kills_of_a_party_always_break_it_never_hang,
+     .timeout = 240)
+{
+	int rounds = 100 * th_scale();
+	uint64_t seed = (uint64_t)getpid() * 131;
+	lfipc_barrier *b;
+	pid_t a, c;
+	int rc;
+
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	for (int i = 0; i < rounds; i++) {
+		cr_assert_eq(lfipc_barrier_reset(b), 0);
+		a = th_fork(cycle_until_broken, b);
+		c = th_fork(cycle_until_broken, b);
+		usleep((useconds_t)(th_rand(&seed) % 3000));
+		kill(a, SIGKILL);
+		rc = th_reap(a, REAP_MS);
+		cr_assert(rc == 128 + SIGKILL || rc == 0, "round %d: %d", i,
+			  rc);
+		/* The survivor must end with -EPIPE or its timeout, never
+		 * hang or see anything else. */
+		rc = th_reap(c, 5000);
+		cr_assert_eq(rc, 0, "round %d: survivor status %d", i, rc);
+		cr_assert(lfipc_barrier_broken(b));
+	}
+	lfipc_barrier_close(b);
+}

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -335,5 +336,97 @@ Test(cond, wait_for_a_false_predicate_times_out_holding_the_lock)
 					 LFIPC_NOWAIT),
 		     0);
 	cr_assert_eq(lfipc_lock_release(lfipc_cond_lock(c)), 0);
+	lfipc_cond_close(c);
+}
+
+/* ---- random kills --------------------------------------------------------- */
+
+struct kshared {
+	uint64_t counter; /* under the lock */
+	int inside;	  /* under the lock */
+	int bad;	  /* atomic */
+};
+
+static int cond_victim(void *p)
+{
+	lfipc_cond *c = p;
+	lfipc_lock *l = lfipc_cond_lock(c);
+	struct kshared *k = (struct kshared *)sh;
+	uint64_t seed = (uint64_t)getpid();
+	int rc;
+
+	for (;;) {
+		rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+		if (rc == -EOWNERDEAD)
+			k->inside = 0; /* repair after the dead holder */
+		else if (rc != 0)
+			return 1;
+		if (k->inside++ != 0)
+			__atomic_fetch_add(&k->bad, 1, __ATOMIC_RELAXED);
+		k->counter++;
+		if (th_rand(&seed) & 1) {
+			k->inside--;
+			rc = lfipc_cond_wait(c, 2 * MS);
+			if (rc == -EOWNERDEAD)
+				k->inside = 0;
+			if (k->inside++ != 0)
+				__atomic_fetch_add(&k->bad, 1,
+						   __ATOMIC_RELAXED);
+		} else {
+			lfipc_cond_notify(c, 1);
+		}
+		k->inside--;
+		if (lfipc_lock_release(l) != 0)
+			return 2;
+	}
+}
+
+Test(cond, random_kills_keep_the_lock_exclusive_and_notify_exact,
+     .timeout = 240)
+{
+	enum { LIVE = 3 };
+	int rounds = 200 * th_scale();
+	uint64_t seed = (uint64_t)getpid() * 31;
+	struct kshared *k = (struct kshared *)sh;
+	lfipc_cond *c;
+	lfipc_lock *l;
+	pid_t v[LIVE], pids[5];
+	int rc;
+
+	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
+	l = lfipc_cond_lock(c);
+	for (int i = 0; i < LIVE; i++)
+		v[i] = th_fork(cond_victim, c);
+	for (int i = 0; i < rounds; i++) {
+		int j = (int)(th_rand(&seed) % LIVE);
+
+		usleep((useconds_t)(th_rand(&seed) % 3000));
+		kill(v[j], SIGKILL);
+		rc = th_reap(v[j], REAP_MS);
+		cr_assert_eq(rc, 128 + SIGKILL, "round %d status %d", i, rc);
+		v[j] = th_fork(cond_victim, c);
+	}
+	for (int i = 0; i < LIVE; i++) {
+		kill(v[i], SIGKILL);
+		cr_assert_eq(th_reap(v[i], REAP_MS), 128 + SIGKILL);
+	}
+	cr_assert_eq(k->bad, 0);
+	cr_assert_gt(k->counter, 0);
+	/* The Condition still wakes exactly n of the live waiters. */
+	rc = lfipc_lock_acquire(l, 10000 * MS);
+	cr_assert(rc == 0 || rc == -EOWNERDEAD, "rc %d", rc);
+	memset(sh, 0, sizeof(*sh));
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	for (int i = 0; i < 5; i++)
+		pids[i] = th_fork(waiter, c);
+	await_waiters(l, 5);
+	cr_assert_eq(lfipc_cond_notify(c, 2), 2);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	usleep(100000);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+	cr_assert_eq(sh->woken, 2);
+	cr_assert_eq(lfipc_cond_notify_all(c), 3);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(th_reap_all(pids, 5, REAP_MS), 0);
 	lfipc_cond_close(c);
 }

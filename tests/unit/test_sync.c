@@ -360,7 +360,7 @@ static int kill_victim(void *p)
 Test(lock, random_kills_never_break_mutual_exclusion_or_hang, .timeout = 120)
 {
 	struct mx m = {0};
-	int rounds = 100 * th_scale();
+	int rounds = 200 * th_scale();
 	pid_t a, b;
 	int sa, sb;
 	uint64_t seed = (uint64_t)getpid();

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared memory is untrusted: Semaphore, Event, Condition and Barrier
+ * memory overwritten with garbage gives errors (-EPROTO at open, or a
+ * clean error or result from an operation), never a crash or a hang. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <lfipc/region.h>
+#include <lfipc/sync.h>
+
+#include "common/testhelp.h"
+
+#define REGION_SIZE ((size_t)1 << 20)
+#define MS ((int64_t)1000000)
+
+/* Block magics (first u32 of each block; lib/sem.c, event.c, cond.c,
+ * barrier.c). */
+#define SEM_MAGIC 0x4d455346u
+#define EVENT_MAGIC 0x54564546u
+#define COND_MAGIC 0x444e4f43u
+#define BARRIER_MAGIC 0x52524142u
+
+static lfipc_region *r;
+static uint8_t *base; /* a second mapping of the whole region */
+
+static void setup(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+	base = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    lfipc_region_fd(r), 0);
+	cr_assert_neq(base, MAP_FAILED);
+}
+
+static void teardown(void)
+{
+	munmap(base, REGION_SIZE);
+	lfipc_region_close(r);
+	r = NULL;
+}
+
+TestSuite(sync_corrupt, .init = setup, .fini = teardown, .timeout = 120);
+
+static uint8_t *find(uint32_t magic)
+{
+	for (size_t off = 0; off + 64 <= REGION_SIZE; off += 64) {
+		uint32_t w;
+
+		memcpy(&w, base + off, sizeof(w));
+		if (w == magic)
+			return base + off;
+	}
+	return NULL;
+}
+
+/* Overwrite one random 32-bit word among the first n bytes after the
+ * magic, with a random or an extreme value. */
+static void scribble(uint8_t *blk, size_t n, uint64_t *seed)
+{
+	static const uint32_t extremes[] = {0,	       1,	   0x7fffffffu,
+					    0x80000000u, 0xffffffffu, 0xfffffffeu};
+	size_t at = 4 + (th_rand(seed) % ((n - 4) / 4)) * 4;
+	uint32_t v = (th_rand(seed) & 1)
+			     ? (uint32_t)th_rand(seed)
+			     : extremes[th_rand(seed) % (sizeof(extremes) /
+							 sizeof(extremes[0]))];
+
+	memcpy(blk + at, &v, sizeof(v));
+}
+
+Test(sync_corrupt, bad_magic_is_eproto_for_every_type)
+{
+	lfipc_sem *s;
+	lfipc_event *e;
+	lfipc_cond *c;
+	lfipc_barrier *b;
+	uint32_t magics[] = {SEM_MAGIC, EVENT_MAGIC, COND_MAGIC, BARRIER_MAGIC};
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	for (size_t i = 0; i < 4; i++) {
+		uint8_t *blk = find(magics[i]);
+
+		cr_assert_not_null(blk, "magic %zu not found", i);
+		blk[0] ^= 0xff;
+	}
+	cr_assert_eq(lfipc_sem_open(r, "s", &s), -EPROTO);
+	cr_assert_eq(lfipc_event_open(r, "e", &e), -EPROTO);
+	cr_assert_eq(lfipc_cond_open(r, "c", &c), -EPROTO);
+	cr_assert_eq(lfipc_barrier_open(r, "b", &b), -EPROTO);
+}
+
+Test(sync_corrupt, a_condition_pointing_at_no_lock_is_eproto)
+{
+	lfipc_lock *l;
+	lfipc_cond *c;
+	uint8_t *blk;
+	uint64_t off;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	cr_assert_eq(lfipc_cond_create(r, "c", l, &c), 0);
+	lfipc_cond_close(c);
+	blk = find(COND_MAGIC);
+	cr_assert_not_null(blk);
+	off = (uint64_t)REGION_SIZE * 4; /* outside the region */
+	memcpy(blk + 8, &off, sizeof(off));
+	cr_assert_eq(lfipc_cond_open(r, "c", &c), -EPROTO);
+	off = (uint64_t)(blk - base) + 128; /* inside, but not a lock */
+	memcpy(blk + 8, &off, sizeof(off));
+	cr_assert_eq(lfipc_cond_open(r, "c", &c), -EPROTO);
+	lfipc_lock_close(l);
+}
+
+static void exercise_sem(void)
+{
+	lfipc_sem *s;
+
+	if (lfipc_sem_open(r, "s", &s) != 0)
+		return;
+	lfipc_sem_acquire(s, LFIPC_NOWAIT);
+	lfipc_sem_release(s);
+	lfipc_sem_acquire(s, 1 * MS);
+	cr_assert_geq(lfipc_sem_value(s), 0);
+	cr_assert_leq((unsigned)lfipc_sem_value(s), lfipc_sem_max(s));
+	lfipc_sem_close(s);
+}
+
+static void exercise_event(void)
+{
+	lfipc_event *e;
+
+	if (lfipc_event_open(r, "e", &e) != 0)
+		return;
+	lfipc_event_wait(e, 1 * MS);
+	lfipc_event_set(e);
+	cr_assert_eq(lfipc_event_wait(e, LFIPC_NOWAIT), 0);
+	lfipc_event_clear(e);
+	lfipc_event_close(e);
+}
+
+static void exercise_cond(void)
+{
+	lfipc_cond *c;
+	int rc;
+
+	if (lfipc_cond_open(r, "c", &c) != 0)
+		return;
+	rc = lfipc_lock_acquire(lfipc_cond_lock(c), 5 * MS);
+	if (rc == 0 || rc == -EOWNERDEAD) {
+		lfipc_cond_notify(c, 3);
+		lfipc_cond_wait(c, 1 * MS);
+		lfipc_cond_notify_all(c);
+		lfipc_lock_release(lfipc_cond_lock(c));
+	}
+	lfipc_cond_close(c);
+}
+
+static void exercise_barrier(void)
+{
+	lfipc_barrier *b;
+	int rc;
+
+	if (lfipc_barrier_open(r, "b", &b) != 0)
+		return;
+	rc = lfipc_barrier_wait(b, 1 * MS);
+	cr_assert(rc == 0 || rc == 1 || rc == -ETIMEDOUT || rc == -EPIPE ||
+			  rc == -EPROTO,
+		  "rc %d", rc);
+	lfipc_barrier_n_waiting(b);
+	lfipc_barrier_reset(b);
+	lfipc_barrier_abort(b);
+	lfipc_barrier_reset(b);
+	lfipc_barrier_close(b);
+}
+
+Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
+{
+	uint64_t seed = 0x5eed0001u;
+	lfipc_sem *s, *ts;
+	lfipc_event *e;
+	lfipc_cond *c;
+	lfipc_barrier *b;
+	uint8_t *blk[4];
+	uint8_t save[4][4096];
+	size_t span[4] = {64, 64, 128 + 4 * 16, 128 + 2 * 4};
+	int rounds = 500 * th_scale();
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
+	cr_assert_eq(lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS,
+					 &ts),
+		     0);
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	lfipc_sem_close(s);
+	lfipc_event_close(e);
+	lfipc_cond_close(c);
+	lfipc_barrier_close(b);
+	blk[0] = find(SEM_MAGIC);
+	blk[1] = find(EVENT_MAGIC);
+	blk[2] = find(COND_MAGIC);
+	blk[3] = find(BARRIER_MAGIC);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_not_null(blk[i]);
+		memcpy(save[i], blk[i], span[i]);
+	}
+	for (int k = 0; k < rounds; k++) {
+		int t = k % 4;
+
+		for (int n = 0; n < 3; n++)
+			scribble(blk[t], span[t], &seed);
+		switch (t) {
+		case 0: exercise_sem(); break;
+		case 1: exercise_event(); break;
+		case 2: exercise_cond(); break;
+		default: exercise_barrier(); break;
+		}
+		if (k % 16 == 15) /* start over from good memory now and then */
+			memcpy(blk[t], save[t], span[t]);
+	}
+	/* A tracked semaphore with garbage in its journal and holder table. */
+	uint8_t *tblk = NULL;
+	for (size_t off = 0; off + 64 <= REGION_SIZE; off += 64) {
+		uint32_t w[2];
+
+		memcpy(w, base + off, sizeof(w));
+		if (w[0] == SEM_MAGIC && w[1] == LFIPC_SEM_TRACK_HOLDERS)
+			tblk = base + off;
+	}
+	cr_assert_not_null(tblk);
+	for (int k = 0; k < 200; k++) {
+		uint32_t v = (uint32_t)th_rand(&seed);
+		size_t at = 128 + (th_rand(&seed) % 64) * 4;
+
+		memcpy(tblk + at, &v, sizeof(v));
+		cr_assert(lfipc_sem_acquire(ts, LFIPC_NOWAIT) <= 0);
+		lfipc_sem_release(ts);
+		int rc = lfipc_region_recover(r);
+
+		cr_assert(rc >= 0 || rc == -EPROTO, "recover: %d", rc);
+	}
+	lfipc_sem_close(ts);
+}
