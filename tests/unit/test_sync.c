@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -388,4 +393,71 @@ Test(lock, random_kills_never_break_mutual_exclusion_or_hang, .timeout = 120)
 	cr_assert_eq(lfipc_lock_release(m.l), 0);
 	munmap(m.sh, 4096);
 	lfipc_lock_close(m.l);
+}
+
+/* ---- fast paths make no system call -------------------------------------- */
+
+struct fast {
+	lfipc_lock *l, *rl;
+	lfipc_sem *s;
+	lfipc_event *e;
+};
+
+static int fast_child(void *p)
+{
+	struct fast *f = p;
+	/* Kill the process on futex(2) or fcntl(2) (the liveness check):
+	 * the uncontended paths must make neither. Other system calls are
+	 * allowed, so sanitizer runtimes may do their own work. */
+	struct sock_filter flt[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(flt) / sizeof(flt[0]), flt};
+	int bad = 0;
+
+	/* Register this fork child first (that makes system calls). */
+	if (lfipc_lock_acquire(f->l, LFIPC_NOWAIT) ||
+	    lfipc_lock_release(f->l))
+		return 2;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 3;
+	for (int i = 0; i < 1000; i++) {
+		bad |= lfipc_lock_acquire(f->l, LFIPC_FOREVER);
+		bad |= lfipc_lock_release(f->l);
+		bad |= lfipc_lock_acquire(f->rl, LFIPC_FOREVER);
+		bad |= lfipc_lock_acquire(f->rl, LFIPC_FOREVER);
+		bad |= lfipc_lock_release(f->rl);
+		bad |= lfipc_lock_release(f->rl);
+		bad |= lfipc_sem_acquire(f->s, LFIPC_FOREVER);
+		bad |= lfipc_sem_release(f->s);
+		bad |= lfipc_event_set(f->e);
+		bad |= lfipc_event_wait(f->e, LFIPC_FOREVER);
+		bad |= lfipc_event_clear(f->e);
+	}
+	return bad ? 4 : 0;
+}
+
+Test(lock, uncontended_lock_rlock_semaphore_and_event_make_no_futex_call)
+{
+	struct fast f;
+	pid_t pid;
+
+	if (th_tsan())
+		cr_skip_test("the TSan runtime's own futex use trips the filter");
+	cr_assert_eq(lfipc_lock_create(r, "fl", false, &f.l), 0);
+	cr_assert_eq(lfipc_lock_create(r, "frl", true, &f.rl), 0);
+	cr_assert_eq(lfipc_sem_create(r, "fs", 1, false, &f.s), 0);
+	cr_assert_eq(lfipc_event_create(r, "fe", &f.e), 0);
+	pid = th_fork(fast_child, &f);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	lfipc_lock_close(f.l);
+	lfipc_lock_close(f.rl);
+	lfipc_sem_close(f.s);
+	lfipc_event_close(f.e);
 }
