@@ -244,6 +244,10 @@ static int outcome(lfipc_barrier *b, uint32_t c, uint32_t seq)
 		return -EPIPE; /* too long ago to tell: assume the worst */
 	/* B4: relaxed; ordered after the cycle's end by the B3 load. */
 	hist = atomic_load_explicit(&b->s->hist, memory_order_relaxed);
+	/* B3 again: if 64 more cycles ended meanwhile, the bit is reused. */
+	seq = atomic_load_explicit(&b->s->seq, memory_order_acquire);
+	if (((SEQ_CYCLE(seq) - c) & (UINT32_MAX >> 1)) >= 64)
+		return -EPIPE;
 	return (hist >> (c % 64)) & 1 ? -EPIPE : 0;
 }
 

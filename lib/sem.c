@@ -356,31 +356,41 @@ static uint32_t cur_value(struct sem_shm *s)
 	return SEM_VALUE(atomic_load_explicit(&s->data, memory_order_relaxed));
 }
 
+/* Return the units of holder slot i if its token is dead (or, with
+ * force, whatever it is: the slot was reassigned, so that token is dead).
+ * Guard held. Return: units returned. */
+static uint32_t reap_slot(lfipc_sem *h, uint32_t i, uint32_t self, bool force)
+{
+	struct track *t = h->t;
+	uint32_t tok = atomic_load_explicit(&t->holders[i].token,
+					    memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&t->holders[i].count,
+					  memory_order_relaxed);
+	uint32_t v, rec;
+
+	if (tok == 0 || tok == self ||
+	    (!force && lfipc__token_alive(h->r, tok)))
+		return 0;
+	v = cur_value(h->s);
+	/* Clamp: the books of a corrupt region must not overflow. */
+	if (v > h->max)
+		v = h->max;
+	if (n > h->max - v)
+		n = h->max - v;
+	rec = atomic_load_explicit(&t->recovered, memory_order_relaxed);
+	if (n > UINT32_MAX - rec)
+		n = UINT32_MAX - rec;
+	journal_do(h->s, t, i, 0, 0, v + n, rec + n);
+	return n;
+}
+
 /* Return units of dead holders. Guard held. Return: units returned. */
 static uint32_t reap(lfipc_sem *h, uint32_t self)
 {
-	struct track *t = h->t;
 	uint32_t total = 0;
 
-	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
-		uint32_t tok = atomic_load_explicit(&t->holders[i].token,
-						    memory_order_relaxed);
-		uint32_t n = atomic_load_explicit(&t->holders[i].count,
-						  memory_order_relaxed);
-		uint32_t v, rec;
-
-		if (tok == 0 || tok == self || lfipc__token_alive(h->r, tok))
-			continue;
-		v = cur_value(h->s);
-		/* Clamp: the books of a corrupt region must not overflow. */
-		if (n > h->max - v)
-			n = h->max - v;
-		rec = atomic_load_explicit(&t->recovered, memory_order_relaxed);
-		if (n > UINT32_MAX - rec)
-			n = UINT32_MAX - rec;
-		journal_do(h->s, t, i, 0, 0, v + n, rec + n);
-		total += n;
-	}
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		total += reap_slot(h, i, self, false);
 	return total;
 }
 
@@ -404,12 +414,15 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
 			lfipc__futex_wake(value_word(h->s), (int)woke);
 		return slot >= LFIPC_PROC_SLOTS ? -EPROTO : 0;
 	}
+	/* Our participant slot may still list its previous, dead owner:
+	 * give its units back before we take the entry over. */
+	woke += reap_slot(h, slot, self, true);
+	v = cur_value(h->s);
 	tok = atomic_load_explicit(&t->holders[slot].token,
 				   memory_order_relaxed);
 	n = tok == self ? atomic_load_explicit(&t->holders[slot].count,
 					       memory_order_relaxed)
-			: 0; /* an earlier, dead owner of the slot was reaped
-				or held nothing */
+			: 0;
 	rec = atomic_load_explicit(&t->recovered, memory_order_relaxed);
 	rc = rec > 0 ? 2 : 1;
 	journal_do(h->s, t, slot, self, n + 1, v - 1, rec > 0 ? rec - 1 : 0);

@@ -430,3 +430,43 @@ Test(sem, random_kills_of_tracked_holders_neither_lose_nor_add_units,
 	cr_assert_eq(got, 2);
 	lfipc_sem_close(s);
 }
+
+static pid_t target_pid;
+
+/* Registers (and takes a unit) only when its pid maps to the same
+ * participant slot as target_pid (slots are tried from pid % 1024, see
+ * lib/proc.c); exits 2 otherwise. */
+static int take_one_in_same_slot(void *p)
+{
+	int rc;
+
+	if (getpid() % 1024 != target_pid % 1024)
+		return 2;
+	rc = lfipc_sem_acquire(p, LFIPC_NOWAIT);
+	/* Exits holding the unit: it is this process's until recovered. */
+	return rc == 0 || rc == -EOWNERDEAD ? 0 : 1;
+}
+
+Test(sem, a_new_process_in_a_dead_holders_slot_does_not_swallow_its_units)
+{
+	lfipc_sem *s;
+	pid_t pid;
+	int rc = 2;
+
+	cr_assert_eq(lfipc_sem_create_ex(r, "t", 3, LFIPC_SEM_TRACK_HOLDERS,
+					 &s),
+		     0);
+	target_pid = start_holder(s, 1);
+	kill(target_pid, SIGKILL);
+	cr_assert_eq(th_reap(target_pid, REAP_MS), 128 + SIGKILL);
+	/* A process that takes over the dead one's participant slot while
+	 * a unit is still free must not overwrite its books. */
+	for (int i = 0; i < 4096 && rc == 2; i++) {
+		pid = th_fork(take_one_in_same_slot, s);
+		rc = th_reap(pid, REAP_MS);
+	}
+	cr_assert_eq(rc, 0);
+	cr_assert_geq(lfipc_region_recover(r), 0);
+	cr_assert_eq(lfipc_sem_value(s), 3);
+	lfipc_sem_close(s);
+}
