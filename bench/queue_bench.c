@@ -6,7 +6,8 @@
  * shared memory; clear time for 10 and 1,000,000 messages and the first
  * put+get after it; ping-pong round trip (busy and sleeping).
  *
- * Usage: queue_bench [reps] [messages]   (medians over reps)
+ * Usage: queue_bench [reps] [messages]   (medians over reps, with the
+ * min..max of the reps after each)
  */
 #include <ck_ring.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sorts v: afterwards v[0] is the minimum and v[n - 1] the maximum. */
 static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_d);
@@ -77,8 +79,8 @@ struct ckq {
 };
 
 enum kind { K_LFIPC, K_SPSC, K_CK_SPSC, K_CK_MPMC };
-static const char *kname[] = { "lfipc_queue", "bare_spsc", "ck_ring_spsc",
-			       "ck_ring_mpmc" };
+static const char *kname[] = {"lfipc_queue", "bare_spsc", "ck_ring_spsc",
+			      "ck_ring_mpmc"};
 
 struct chan {
 	enum kind k;
@@ -96,10 +98,11 @@ static void ch_put(struct chan *ch, const void *m)
 			;
 		break;
 	case K_SPSC: {
-		uint64_t t = atomic_load_explicit(&ch->s->tail,
-						  memory_order_relaxed);
+		uint64_t t =
+		    atomic_load_explicit(&ch->s->tail, memory_order_relaxed);
 		while (t - atomic_load_explicit(&ch->s->head,
-						memory_order_acquire) >= RING)
+						memory_order_acquire) >=
+		       RING)
 			;
 		memcpy(ch->s->slot[t % RING], m, ch->msg);
 		atomic_store_explicit(&ch->s->tail, t + 1,
@@ -111,14 +114,14 @@ static void ch_put(struct chan *ch, const void *m)
 		void *idx;
 		bool mp = ch->k == K_CK_MPMC;
 
-		while (!(mp ? ck_ring_dequeue_mpmc(&ch->c->free, ch->c->fb, &idx)
-			    : ck_ring_dequeue_spsc(&ch->c->free, ch->c->fb,
-						   &idx)))
+		while (
+		    !(mp ? ck_ring_dequeue_mpmc(&ch->c->free, ch->c->fb, &idx)
+			 : ck_ring_dequeue_spsc(&ch->c->free, ch->c->fb, &idx)))
 			;
 		memcpy(ch->c->slot[(uintptr_t)idx], m, ch->msg);
-		while (!(mp ? ck_ring_enqueue_mpmc(&ch->c->ring, ch->c->rb, idx)
-			    : ck_ring_enqueue_spsc(&ch->c->ring, ch->c->rb,
-						   idx)))
+		while (
+		    !(mp ? ck_ring_enqueue_mpmc(&ch->c->ring, ch->c->rb, idx)
+			 : ck_ring_enqueue_spsc(&ch->c->ring, ch->c->rb, idx)))
 			;
 		break;
 	}
@@ -133,8 +136,8 @@ static void ch_get(struct chan *ch, void *m)
 			;
 		break;
 	case K_SPSC: {
-		uint64_t h = atomic_load_explicit(&ch->s->head,
-						  memory_order_relaxed);
+		uint64_t h =
+		    atomic_load_explicit(&ch->s->head, memory_order_relaxed);
 		while (atomic_load_explicit(&ch->s->tail,
 					    memory_order_acquire) == h)
 			;
@@ -148,14 +151,14 @@ static void ch_get(struct chan *ch, void *m)
 		void *idx;
 		bool mp = ch->k == K_CK_MPMC;
 
-		while (!(mp ? ck_ring_dequeue_mpmc(&ch->c->ring, ch->c->rb, &idx)
-			    : ck_ring_dequeue_spsc(&ch->c->ring, ch->c->rb,
-						   &idx)))
+		while (
+		    !(mp ? ck_ring_dequeue_mpmc(&ch->c->ring, ch->c->rb, &idx)
+			 : ck_ring_dequeue_spsc(&ch->c->ring, ch->c->rb, &idx)))
 			;
 		memcpy(m, ch->c->slot[(uintptr_t)idx], ch->msg);
-		while (!(mp ? ck_ring_enqueue_mpmc(&ch->c->free, ch->c->fb, idx)
-			    : ck_ring_enqueue_spsc(&ch->c->free, ch->c->fb,
-						   idx)))
+		while (
+		    !(mp ? ck_ring_enqueue_mpmc(&ch->c->free, ch->c->fb, idx)
+			 : ck_ring_enqueue_spsc(&ch->c->free, ch->c->fb, idx)))
 			;
 		break;
 	}
@@ -184,9 +187,19 @@ static void ch_make(struct chan *ch, enum kind k, size_t msg)
 		ch->c = shm(sizeof(*ch->c));
 		ck_ring_init(&ch->c->ring, RING);
 		ck_ring_init(&ch->c->free, RING);
-		/* a ck ring of size N holds N - 1 entries */
-		for (uintptr_t i = 0; i < RING - 1; i++)
-			ck_ring_enqueue_spsc(&ch->c->free, ch->c->fb, (void *)i);
+		/* A ck ring of size N holds N - 1 entries. Fill the free
+		 * list with the enqueue its users will use: the spsc one
+		 * moves only p_tail, and the mpmc one reserves through
+		 * p_head, so after an spsc fill every mpmc enqueue of a
+		 * returned index fails and the run never ends. */
+		for (uintptr_t i = 0; i < RING - 1; i++) {
+			if (k == K_CK_MPMC)
+				ck_ring_enqueue_mpmc(&ch->c->free, ch->c->fb,
+						     (void *)i);
+			else
+				ck_ring_enqueue_spsc(&ch->c->free, ch->c->fb,
+						     (void *)i);
+		}
 	}
 }
 
@@ -212,7 +225,7 @@ static double throughput(enum kind k, size_t msg, int np, int nc, long n)
 	for (int i = 0; i < np + nc; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			unsigned char m[MAXMSG] = { 1 };
+			unsigned char m[MAXMSG] = {1};
 			long cnt = i < np ? n / np : n / nc;
 
 			while (!atomic_load(go))
@@ -240,7 +253,7 @@ static double throughput(enum kind k, size_t msg, int np, int nc, long n)
 static double pingpong(bool sleeping, long n)
 {
 	lfipc_queue *a, *b;
-	char name[32], m[8] = { 0 };
+	char name[32], m[8] = {0};
 	pid_t pid;
 	int64_t t0;
 
@@ -252,7 +265,8 @@ static double pingpong(bool sleeping, long n)
 	if (pid == 0) {
 		for (long i = 0; i < n; i++) {
 			if (sleeping)
-				while (lfipc_queue_get(a, m, 8, NULL, LFIPC_FOREVER))
+				while (lfipc_queue_get(a, m, 8, NULL,
+						       LFIPC_FOREVER))
 					;
 			else
 				while (lfipc_queue_get(a, m, 8, NULL,
@@ -325,38 +339,52 @@ int main(int argc, char **argv)
 	}
 	printf("# put+get throughput, Mmsg/s, median of %d runs of %ld msgs\n",
 	       reps, n);
-	printf("%-14s %6s %5s %10s\n", "impl", "bytes", "PxC", "Mmsg/s");
-	size_t sizes[2] = { 8, 256 };
+	printf("%-14s %6s %5s %10s  %s\n", "impl", "bytes", "PxC", "Mmsg/s",
+	       "min..max");
+	size_t sizes[2] = {8, 256};
 	for (int si = 0; si < 2; si++) {
 		for (int pc = 1; pc <= 2; pc++) {
 			for (int k = 0; k < 4; k++) {
 				if (pc == 2 && (k == K_SPSC || k == K_CK_SPSC))
 					continue;
 				for (int i = 0; i < reps; i++)
-					v[i] = throughput((enum kind)k, sizes[si],
-							  pc, pc, n);
-				printf("%-14s %6zu %3dx%d %10.2f\n", kname[k],
-				       sizes[si], pc, pc, median(v, reps));
+					v[i] = throughput((enum kind)k,
+							  sizes[si], pc, pc, n);
+				double md = median(v, reps);
+
+				printf("%-14s %6zu %3dx%d %10.2f  %.2f..%.2f\n",
+				       kname[k], sizes[si], pc, pc, md, v[0],
+				       v[reps - 1]);
 				fflush(stdout);
 			}
 		}
 	}
-	size_t fills[2] = { 10, 1000000 };
+	size_t fills[2] = {10, 1000000};
 	for (int f = 0; f < 2; f++) {
 		double tc[64], tpg[64];
 
 		for (int i = 0; i < reps; i++)
 			clear_time(fills[f], &tc[i], &tpg[i]);
-		printf("clear of %7zu msgs: %8.0f ns; next put+get %6.0f ns\n",
-		       fills[f], median(tc, reps), median(tpg, reps));
+		double mc = median(tc, reps), mp = median(tpg, reps);
+
+		printf("clear of %7zu msgs: %8.0f ns (%.0f..%.0f); next "
+		       "put+get %6.0f ns (%.0f..%.0f)\n",
+		       fills[f], mc, tc[0], tc[reps - 1], mp, tpg[0],
+		       tpg[reps - 1]);
 	}
 	for (int i = 0; i < reps; i++)
 		v[i] = pingpong(false, 100000);
-	printf("ping-pong round trip busy:     %8.0f ns\n", median(v, reps));
+	double mb = median(v, reps);
+
+	printf("ping-pong round trip busy:     %8.0f ns (%.0f..%.0f)\n", mb,
+	       v[0], v[reps - 1]);
 	for (int i = 0; i < reps; i++)
 		v[i] = pingpong(true, 2000);
-	printf("ping-pong round trip sleeping: %8.0f ns (incl. 50 us pause)\n",
-	       median(v, reps));
+	double ms = median(v, reps);
+
+	printf("ping-pong round trip sleeping: %8.0f ns (%.0f..%.0f; incl. 50 "
+	       "us pause)\n",
+	       ms, v[0], v[reps - 1]);
 	lfipc_region_close(reg);
 	return 0;
 }

@@ -8,34 +8,57 @@
  * Shared layout (struct qhdr, then N slots of stride bytes):
  *
  *   enq_pos, deq_pos  64-bit positions (monotonic; slot = pos & (N-1)), each
- *                     on its own 128-byte block.
+ *                     on its own 128-byte block. Every position below
+ *                     enq_pos has been claimed by a producer; every position
+ *                     below deq_pos has been claimed by a consumer or
+ *                     discarded by a clear.
  *   not_empty,        event counts: bit 31 = somebody sleeps (EV_WAIT), bits
  *   not_full, joined  0..30 a counter bumped by every waker that saw EV_WAIT.
- *   closed            0 open, 1 shut down.
- *   orphans           number of slots in state ORPHAN (see below).
- *   done              JoinableQueue: messages dropped (discarded by a clear
- *                     or a dead producer's hole).
+ *   closed            0 open, anything else shut down.
+ *   orphans           upper bound on the number of slots in state ORPHAN.
+ *   clearer           token of the participant running a clear, 0 none (the
+ *                     clear lock: clears are serialised so that a dead
+ *                     clearer can be identified and its half-done work
+ *                     undone).
+ *   done              JoinableQueue: positions dropped (discarded by a clear
+ *                     or a dead producer's hole, or a corrupt message).
  *   got               JoinableQueue: messages handed out by get.
  *   tdone             JoinableQueue: task_done calls (never above got).
  *   Unfinished tasks = enq_pos - done - tdone.
  *
- * Slot word (64 bits): low 32 bits seq, high 32 bits claim. For the slot at
- * position p (mod 2^32, compared wrap-safely; N < 2^31):
+ * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
+ * (CL_R bit 31, CL_W bit 30) and a participant token T (bits 0..29, 0 =
+ * nobody). For the slot at position p (mod 2^32, compared wrap-safely;
+ * N <= 2^30):
  *   FREE(p)        seq = p,     claim 0
  *   WRITING(p, T)  seq = p,     claim T | CL_W
  *   FULL(p)        seq = p + 1, claim 0
- *   TOMB(p)        seq = p + 1, claim CL_W (token 0): a dead producer's hole
+ *   TOMB(p)        seq = p + 1, claim CL_W: a dead producer's hole
  *   READING(p, T)  seq = p + 1, claim T | CL_R
- *   CLEARING(p)    seq = p + 1, claim CL_W | CL_R (token 0): held by clear
- *   ORPHAN(p)      seq = p + 1, claim CL_R (token 0): a dead consumer's
- *                  message, behind deq_pos, waiting to be rescued
+ *   ORPHAN(p)      seq = p + 1, claim CL_R: a dead consumer's message,
+ *                  waiting to be rescued by a live consumer
+ *   CLR(p)         seq = p + 1, claim CL_W | CL_R: the message at p was
+ *                  discarded by a clear. While deq_pos == p the clear that
+ *                  made it (the clear-lock holder) still holds it; behind
+ *                  deq_pos it is free for lap p + N.
+ *   DISCARD(p, T)  seq = p,     claim T | CL_W | CL_R: a clear discarded
+ *                  position p while producer T was still writing it; T's
+ *                  publish turns it into CLR(p) instead of FULL(p).
  *   released       seq = p + N, claim 0 (= FREE(p + N))
- * A FULL(p) or TOMB(p) slot with deq_pos > p was discarded by a clear: the
- * producer of lap p + N may claim it directly.
+ * A FULL(p), TOMB(p) or CLR(p) slot with deq_pos > p was discarded by a
+ * clear: the producer of lap p + N may claim it directly.
+ *
+ * Memory order: every access to a slot word and to the positions is seq_cst
+ * (the payload is published by the seq_cst CAS that makes a slot FULL and
+ * acquired by the seq_cst CAS that claims it; the same total order gives
+ * the Dekker-style pairing of "change state, then look at EV_WAIT" with
+ * "set EV_WAIT, then look at the state" that makes lost wake-ups
+ * impossible). The few relaxed loads are labelled Q<n> below.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +74,16 @@
 #define Q_VERSION 1u
 #define CL_W UINT32_C(0x40000000)
 #define CL_R UINT32_C(0x80000000)
+#define CL_WR (CL_W | CL_R)
 #define CL_TOK UINT32_C(0x3fffffff)
 #define TOMB CL_W
-#define CLEARING (CL_W | CL_R)
 #define ORPHAN CL_R
+#define CLR CL_WR
 #define EV_WAIT UINT32_C(0x80000000)
 #define SLOT_HDR 16u
 #define SPIN_MAX 2000
+/* A clear waits at most this long for another live clearer. */
+#define CLEAR_WAIT_NS ((int64_t)1000 * 1000 * 1000)
 
 /* Geometry: written once at create (under the region lock), read only at
  * open and then cached in the handle. */
@@ -77,12 +103,14 @@ struct qhdr {
 	_Atomic uint32_t closed;
 	_Atomic uint32_t orphans;
 	_Atomic uint32_t joined;
-	uint32_t pad5;
+	_Atomic uint32_t clearer;
 	_Atomic uint64_t done;
 	_Atomic uint64_t got;
 	_Atomic uint64_t tdone;
 	uint8_t pad6[128 - 40];
 };
+
+_Static_assert(sizeof(struct qhdr) == 6 * 128, "qhdr layout");
 
 struct qslot {
 	_Atomic uint64_t word;
@@ -117,6 +145,14 @@ static inline uint32_t wclaim(uint64_t w)
 static inline int32_t sdiff(uint32_t a, uint32_t b)
 {
 	return (int32_t)(a - b);
+}
+
+/* The largest |sdiff| between a slot's seq and the position that the
+ * shared position word points at, in a queue that is not corrupt, is N + 1
+ * (see doc/queue.md); anything further means a peer wrote nonsense. */
+static inline bool seq_sane(const lfipc_queue *q, int32_t d)
+{
+	return d >= -(int64_t)q->n - 2 && d <= (int64_t)q->n + 2;
 }
 
 static inline struct qslot *slot_at(const lfipc_queue *q, uint64_t pos)
@@ -177,26 +213,33 @@ static int q_init(void *block, uint64_t size, void *arg)
 	return 0;
 }
 
+/* Validate the geometry of the queue at off (size bytes, inside the heap)
+ * and build a handle. Each shared field is read exactly once, so a peer
+ * changing them meanwhile cannot make a checked value differ from a used
+ * one; nothing here is read from shared memory again. */
 static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 		    lfipc_queue **out)
 {
 	struct qhdr *h = lfipc__at(r, off);
 	lfipc_queue *q;
-	uint64_t n, stride, ms, cap;
+	uint64_t n, stride, ms, cap, soff;
+	uint32_t flags;
 
-	if (size < sizeof(*h) || h->magic != Q_MAGIC ||
+	if (off % LFIPC_GRANULE || size < sizeof(*h) || h->magic != Q_MAGIC ||
 	    h->version != Q_VERSION)
 		return -EPROTO;
 	n = h->nslots;
 	cap = h->capacity;
 	ms = h->msg_size;
 	stride = h->stride;
-	if (n == 0 || (n & (n - 1)) || n > (uint64_t)LFIPC_QUEUE_MAX_CAPACITY * 2 ||
+	soff = h->slots_off;
+	flags = h->flags;
+	if (n < 2 || (n & (n - 1)) || n > (uint64_t)LFIPC_QUEUE_MAX_CAPACITY ||
 	    cap == 0 || cap > n || ms > LFIPC_QUEUE_MAX_MSG_SIZE ||
 	    stride < SLOT_HDR + ms || stride % 64 ||
-	    stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 ||
-	    h->slots_off != sizeof(*h) ||
-	    (size - sizeof(*h)) / stride < n || (h->flags & ~LFIPC_QUEUE_JOINABLE))
+	    stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 || soff != sizeof(*h) ||
+	    (size - sizeof(*h)) / stride < n ||
+	    (flags & ~(uint32_t)LFIPC_QUEUE_JOINABLE))
 		return -EPROTO;
 	q = calloc(1, sizeof(*q));
 	if (!q)
@@ -210,7 +253,7 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->msg_size = ms;
 	q->stride = stride;
 	q->total = n * stride;
-	q->joinable = h->flags & LFIPC_QUEUE_JOINABLE;
+	q->joinable = flags & LFIPC_QUEUE_JOINABLE;
 	*out = q;
 	return 0;
 }
@@ -266,28 +309,84 @@ void lfipc_queue_close(lfipc_queue *q)
 
 /* ---- dead claimants -------------------------------------------------- */
 
-/* Slot s holds word w claimed by token tok (WRITING or READING) at lap
- * seq: if the claimant is dead, turn it into TOMB / ORPHAN. Returns 1 when
- * it repaired something. */
+/* Slot s holds word w claimed by token tok (WRITING, DISCARD or READING):
+ * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
+ * clear already accounted for it) and READING into ORPHAN. Returns 1 when it
+ * repaired something. */
 static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
 {
 	uint32_t c = wclaim(w), tok = c & CL_TOK;
 	uint64_t nw;
 
-	if (tok == 0 || (c & (CL_W | CL_R)) == CLEARING)
+	if (tok == 0 || !(c & CL_WR))
 		return 0;
 	if (lfipc__token_alive(q->r, tok))
 		return 0;
-	if (c & CL_W)
+	if ((c & CL_WR) == CL_WR)
+		nw = mkword(wseq(w) + 1, CLR);
+	else if (c & CL_W)
 		nw = mkword(wseq(w) + 1, TOMB);
 	else
 		nw = mkword(wseq(w), ORPHAN);
-	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
-		return 0;
-	if (c & CL_R)
+	/* Count the orphan before it exists, so that the counter is never
+	 * below the number of ORPHAN slots (consumers scan while it is
+	 * non-zero). */
+	if (nw == mkword(wseq(w), ORPHAN))
 		atomic_fetch_add(&q->h->orphans, 1);
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw)) {
+		if (wclaim(nw) == ORPHAN)
+			atomic_fetch_sub(&q->h->orphans, 1);
+		return 0;
+	}
 	ev_wake(&q->h->not_empty);
+	ev_wake(&q->h->not_full);
 	return 1;
+}
+
+/* Undo what a clearer that died holding the clear lock left at the head:
+ * a head it had marked but not yet moved deq_pos past. Called with the
+ * lock taken over by the caller. A marked FULL/TOMB head (CLR at deq_pos)
+ * becomes TOMB, so the next get drops (and counts) it: that message was
+ * being discarded anyway. A DISCARD head goes back to WRITING for its
+ * producer. Returns 1 when it changed something. */
+static int clear_undo(lfipc_queue *q)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t d = atomic_load(&q->h->deq_pos);
+		struct qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+		uint32_t c = wclaim(w);
+		uint64_t nw;
+
+		if (wseq(w) == (uint32_t)(d + 1) && c == CLR)
+			nw = mkword(wseq(w), TOMB);
+		else if (wseq(w) == (uint32_t)d && (c & CL_WR) == CL_WR &&
+			 (c & CL_TOK))
+			nw = mkword(wseq(w), (c & CL_TOK) | CL_W);
+		else
+			return 0;
+		if (atomic_compare_exchange_strong(&s->word, &w, nw)) {
+			ev_wake(&q->h->not_empty);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* If the clear lock is held by a dead participant, take it over, undo its
+ * half-done work and release it. Returns 1 when it did. */
+static int clear_lock_repair(lfipc_queue *q, uint32_t holder)
+{
+	uint32_t tok;
+	int n;
+
+	if (holder == 0 || lfipc__token_alive(q->r, holder) ||
+	    lfipc__self(q->r, &tok) ||
+	    !atomic_compare_exchange_strong(&q->h->clearer, &holder, tok))
+		return 0;
+	n = clear_undo(q);
+	atomic_store(&q->h->clearer, 0);
+	return 1 + n;
 }
 
 /* Scan every slot for dead claimants (slow path only). */
@@ -296,11 +395,12 @@ static int scan_dead(lfipc_queue *q)
 	uint64_t i;
 	int n = 0;
 
+	n += clear_lock_repair(q, atomic_load(&q->h->clearer)) ? 1 : 0;
 	for (i = 0; i < q->n; i++) {
 		struct qslot *s = slot_at(q, i);
 		/* Q1: relaxed; repair() re-validates with a CAS. */
-		uint64_t w = atomic_load_explicit(&s->word,
-						  memory_order_relaxed);
+		uint64_t w =
+		    atomic_load_explicit(&s->word, memory_order_relaxed);
 
 		if (wclaim(w) & CL_TOK)
 			n += repair(q, s, w);
@@ -337,7 +437,7 @@ static bool put_cas(lfipc_queue *q, struct qslot *s, uint64_t w, uint64_t p,
 }
 
 /* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
- * 0: full. */
+ * 0: full; -EPROTO: the shared words make no sense. */
 static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 			 uint64_t *pos_out)
 {
@@ -351,8 +451,8 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 		uint32_t c = wclaim(w);
 		uint64_t p2;
 
-		if (q->cap != q->n &&
-		    (int64_t)(p - atomic_load(&h->deq_pos)) >= (int64_t)q->cap) {
+		if (q->cap != q->n && (int64_t)(p - atomic_load(&h->deq_pos)) >=
+					  (int64_t)q->cap) {
 			p2 = atomic_load(&h->enq_pos);
 			if (p2 == p)
 				return 0;
@@ -368,10 +468,10 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 			continue;
 		}
 		if (d == sdiff((uint32_t)(p - q->n + 1), (uint32_t)p) &&
-		    (c == 0 || c == TOMB) &&
+		    (c == 0 || c == TOMB || c == CLR) &&
 		    (int64_t)(atomic_load(&h->deq_pos) - (p - q->n)) > 0) {
-			/* FULL / TOMB of the previous lap behind deq_pos:
-			 * discarded by a clear, free for this lap. */
+			/* FULL / TOMB / CLR of the previous lap behind
+			 * deq_pos: discarded by a clear, free for this lap. */
 			if (put_cas(q, s, w, p, tok)) {
 				*s_out = s;
 				*pos_out = p;
@@ -384,6 +484,9 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 			p = p2;
 			continue;
 		}
+		/* enq_pos was p when w was loaded: w must be within a lap. */
+		if (!seq_sane(q, d))
+			return -EPROTO;
 		if (d < 0)
 			return 0; /* the previous lap still holds it: full */
 		/* slot p is claimed or beyond (its claimant has not moved
@@ -395,18 +498,71 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 	}
 }
 
-static void publish(lfipc_queue *q, struct qslot *s, uint64_t p)
+/* Publish the slot at position p claimed by tok. Returns 0 (also when a
+ * clear discarded it meanwhile) or -EPROTO when the word was overwritten. */
+static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
 {
-	/* Q2: seq_cst store (release for the payload; pairs with the
-	 * consumer's seq_cst load in try_claim_get(), and orders against the
+	uint64_t w = mkword((uint32_t)p, tok | CL_W);
+
+	/* Q2: seq_cst CAS (release for the payload; pairs with the
+	 * consumer's claiming CAS in try_claim_get(), and orders against the
 	 * waiter flag load in ev_wake). */
-	atomic_store(&s->word, mkword((uint32_t)(p + 1), 0));
+	if (atomic_compare_exchange_strong(&s->word, &w,
+					   mkword((uint32_t)(p + 1), 0))) {
+		ev_wake(&q->h->not_empty);
+		return 0;
+	}
+	/* A clear took the slot (DISCARD): the message is discarded; hand
+	 * the slot over as CLR, the clear has counted it. */
+	if (w == mkword((uint32_t)p, tok | CL_WR) &&
+	    atomic_compare_exchange_strong(&s->word, &w,
+					   mkword((uint32_t)(p + 1), CLR))) {
+		ev_wake(&q->h->not_full);
+		return 0;
+	}
+	return -EPROTO;
+}
+
+/* A put that claimed position p of slot s and then found the queue shut
+ * down gives the position up: TOMB(p), which the next get drops (and
+ * counts as done), as it would a dead producer's. Without this, a claim
+ * made just after a get saw "closed and empty" and returned -EPIPE would
+ * leave a message that no consumer is waiting for. */
+static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+{
+	uint64_t w = mkword((uint32_t)p, tok | CL_W);
+
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)(p + 1), TOMB)) &&
+	    w == mkword((uint32_t)p, tok | CL_WR))
+		atomic_compare_exchange_strong(&s->word, &w,
+					       mkword((uint32_t)(p + 1), CLR));
 	ev_wake(&q->h->not_empty);
+	return -EPIPE;
+}
+
+/* One claim attempt: 0 claimed, 1 full, or a negative errno. The seq_cst
+ * load of closed after the claim pairs with the seq_cst store in
+ * lfipc_queue_shutdown(): either the shutdown comes later in the total
+ * order (and a get that then sees "closed" also sees our enq_pos, so it
+ * waits for our message), or we see it and give the position up. */
+static int claim_once(lfipc_queue *q, uint32_t tok, struct qslot **s,
+		      uint64_t *pos)
+{
+	int rc = try_claim_put(q, tok, s, pos);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return 1;
+	if (atomic_load(&q->h->closed))
+		return put_closed(q, *s, *pos, tok);
+	return 0;
 }
 
 /* Claim one slot for a put, waiting until deadline. */
 static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
-		     int64_t timeout_ns)
+		     uint32_t *tok_out, int64_t timeout_ns)
 {
 	lfipc_deadline dl = 0;
 	bool dl_set = false;
@@ -416,13 +572,17 @@ static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
 	rc = lfipc__self(q->r, &tok);
 	if (rc)
 		return rc;
+	*tok_out = tok;
 	for (;;) {
 		uint32_t v;
 
+		/* Q3: relaxed: an early exit only; the authoritative check
+		 * is the seq_cst load after ev_announce() below. */
 		if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
 			return -EPIPE;
-		if (try_claim_put(q, tok, s, pos))
-			return 0;
+		rc = claim_once(q, tok, s, pos);
+		if (rc <= 0)
+			return rc;
 		if (timeout_ns == LFIPC_NOWAIT)
 			return -EAGAIN;
 		if (!dl_set) {
@@ -437,8 +597,9 @@ static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
 		v = ev_announce(&q->h->not_full);
 		if (atomic_load(&q->h->closed))
 			return -EPIPE;
-		if (try_claim_put(q, tok, s, pos))
-			return 0;
+		rc = claim_once(q, tok, s, pos);
+		if (rc <= 0)
+			return rc;
 		if (lfipc__expired(dl))
 			return -ETIMEDOUT;
 		rc = lfipc__futex_wait(&q->h->not_full, v,
@@ -457,20 +618,20 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 {
 	struct qslot *s;
 	uint64_t p;
+	uint32_t tok;
 	int rc;
 
 	if (!q || (!msg && len))
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
-	rc = claim_put(q, &s, &p, timeout_ns);
+	rc = claim_put(q, &s, &p, &tok, timeout_ns);
 	if (rc)
 		return rc;
 	if (len)
 		memcpy(s->data, msg, len);
 	s->len = len;
-	publish(q, s, p);
-	return 0;
+	return publish(q, s, p, tok);
 }
 
 int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
@@ -514,11 +675,12 @@ int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 {
 	struct qslot *s;
 	uint64_t p;
+	uint32_t tok;
 	int rc;
 
 	if (!q || !slot)
 		return -EINVAL;
-	rc = claim_put(q, &s, &p, timeout_ns);
+	rc = claim_put(q, &s, &p, &tok, timeout_ns);
 	if (rc)
 		return rc;
 	*slot = s->data;
@@ -528,7 +690,7 @@ int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 {
 	struct qslot *s;
-	uint32_t tok;
+	uint32_t tok, c;
 	uint64_t w;
 
 	if (!q)
@@ -537,20 +699,25 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 	if (!s || lfipc__self(q->r, &tok))
 		return -EINVAL;
 	w = atomic_load(&s->word);
-	if (wclaim(w) != (tok | CL_W))
+	c = wclaim(w);
+	/* ours: WRITING(p, tok) or DISCARD(p, tok) */
+	if ((c & ~CL_R) != (tok | CL_W))
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
 	s->len = len;
-	/* The position of a claimed slot is its seq (mod 2^32). */
-	publish(q, s, wseq(w));
-	return 0;
+	/* The position of a claimed slot is its seq (mod 2^32); publish()
+	 * uses only its low 32 bits. */
+	return publish(q, s, wseq(w), tok);
 }
 
 /* ---- consumer side --------------------------------------------------- */
 
-/* Try to claim the oldest message. 1: claimed (*s_out); 0: empty. */
-static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out)
+/* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out);
+ * 0: empty (or the head is in flight); -EPROTO: nonsense in shared
+ * memory. */
+static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
+			 uint64_t *w_out)
 {
 	struct qhdr *h = q->h;
 	uint64_t p;
@@ -562,12 +729,13 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out)
 		for (i = 0; i < q->n; i++) {
 			struct qslot *s = slot_at(q, i);
 			uint64_t w = atomic_load(&s->word);
+			uint64_t nw = mkword(wseq(w), tok | CL_R);
 
 			if (wclaim(w) == ORPHAN &&
-			    atomic_compare_exchange_strong(
-				    &s->word, &w, mkword(wseq(w), tok | CL_R))) {
+			    atomic_compare_exchange_strong(&s->word, &w, nw)) {
 				atomic_fetch_sub(&h->orphans, 1);
 				*s_out = s;
+				*w_out = nw;
 				return 1;
 			}
 		}
@@ -580,35 +748,45 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out)
 		uint32_t c = wclaim(w);
 		uint64_t p2;
 
-		if (d == 0 && (c == 0 || c == TOMB)) {
-			if (!atomic_compare_exchange_strong(
-				    &s->word, &w,
-				    mkword((uint32_t)(p + 1), tok | CL_R)))
+		if (d == 0 && c == 0) {
+			uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
+
+			if (!atomic_compare_exchange_strong(&s->word, &w, nw))
 				continue;
 			p2 = p;
 			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
-			if (c == TOMB) {
-				/* a dead producer's hole: drop it */
-				atomic_store(&s->word,
-					     mkword((uint32_t)(p + q->n), 0));
-				if (q->joinable) {
-					atomic_fetch_add(&h->done, 1);
-					ev_wake(&h->joined);
-				}
-				ev_wake(&h->not_full);
-				p = p + 1;
-				continue;
-			}
 			*s_out = s;
+			*w_out = nw;
 			return 1;
+		}
+		if (d == 0 && c == TOMB) {
+			/* A dead producer's hole: drop it. Straight to
+			 * FREE(p + N), never through READING, so that a
+			 * consumer dying here cannot turn the hole into an
+			 * ORPHAN that would be delivered as a message. */
+			if (!atomic_compare_exchange_strong(
+				&s->word, &w, mkword((uint32_t)(p + q->n), 0)))
+				continue;
+			p2 = p;
+			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+			if (q->joinable) {
+				atomic_fetch_add(&h->done, 1);
+				ev_wake(&h->joined);
+			}
+			ev_wake(&h->not_full);
+			p = p + 1;
+			continue;
 		}
 		p2 = atomic_load(&h->deq_pos);
 		if (p2 != p) {
 			p = p2;
 			continue;
 		}
-		if (d < 0 || c == CLEARING)
-			return 0; /* empty, or the head is being written */
+		/* deq_pos was p when w was loaded: w must be within a lap. */
+		if (!seq_sane(q, d))
+			return -EPROTO;
+		if (d < 0 || c == CLR)
+			return 0; /* empty, in flight, or held by a clear */
 		/* the head is claimed by a reader (or orphaned, or already
 		 * released) and deq_pos lags: help. */
 		if (atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1))
@@ -618,13 +796,23 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out)
 	}
 }
 
-static void release_slot(lfipc_queue *q, struct qslot *s, uint64_t w)
+/* Give back a slot claimed for reading (word w = READING(p, tok)): free
+ * it for lap p + N. delivered: the message was handed to the caller (a
+ * JoinableQueue counts it as got) rather than dropped as corrupt (counted
+ * as done). */
+static void release_slot(lfipc_queue *q, struct qslot *s, uint64_t w,
+			 bool delivered)
 {
-	/* The slot was READING at seq = p + 1: free it for lap p + N.
-	 * Q3: seq_cst store; pairs with the producer's seq_cst load. */
+	/* Q5: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
-	if (q->joinable)
-		atomic_fetch_add(&q->h->got, 1);
+	if (q->joinable) {
+		if (delivered) {
+			atomic_fetch_add(&q->h->got, 1);
+		} else {
+			atomic_fetch_add(&q->h->done, 1);
+			ev_wake(&q->h->joined);
+		}
+	}
 	ev_wake(&q->h->not_full);
 }
 
@@ -633,11 +821,13 @@ static bool looks_empty(lfipc_queue *q)
 	uint64_t e = atomic_load(&q->h->enq_pos);
 	uint64_t d = atomic_load(&q->h->deq_pos);
 
+	/* Q6: relaxed: a hint; a rescue is re-checked by try_claim_get. */
 	return (int64_t)(e - d) <= 0 &&
 	       !atomic_load_explicit(&q->h->orphans, memory_order_relaxed);
 }
 
-static int claim_get(lfipc_queue *q, struct qslot **s, int64_t timeout_ns)
+static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
+		     int64_t timeout_ns)
 {
 	lfipc_deadline dl = 0;
 	bool dl_set = false;
@@ -650,8 +840,9 @@ static int claim_get(lfipc_queue *q, struct qslot **s, int64_t timeout_ns)
 	for (;;) {
 		uint32_t v;
 
-		if (try_claim_get(q, tok, s))
-			return 0;
+		rc = try_claim_get(q, tok, s, w);
+		if (rc)
+			return rc < 0 ? rc : 0;
 		if (atomic_load(&q->h->closed) && looks_empty(q))
 			return -EPIPE;
 		if (timeout_ns == LFIPC_NOWAIT)
@@ -666,8 +857,9 @@ static int claim_get(lfipc_queue *q, struct qslot **s, int64_t timeout_ns)
 			continue;
 		}
 		v = ev_announce(&q->h->not_empty);
-		if (try_claim_get(q, tok, s))
-			return 0;
+		rc = try_claim_get(q, tok, s, w);
+		if (rc)
+			return rc < 0 ? rc : 0;
 		if (atomic_load(&q->h->closed) && looks_empty(q))
 			return -EPIPE;
 		if (lfipc__expired(dl))
@@ -693,19 +885,18 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		return -EINVAL;
 	if (buf_size < q->msg_size)
 		return -EMSGSIZE;
-	rc = claim_get(q, &s, timeout_ns);
+	rc = claim_get(q, &s, &w, timeout_ns);
 	if (rc)
 		return rc;
-	w = atomic_load(&s->word);
 	l = s->len;
 	if (l > q->msg_size) {
-		release_slot(q, s, w);
+		release_slot(q, s, w, false);
 		return -EPROTO;
 	}
 	memcpy(buf, s->data, l);
 	if (len)
 		*len = l;
-	release_slot(q, s, w);
+	release_slot(q, s, w, true);
 	return 0;
 }
 
@@ -732,19 +923,21 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 		     int64_t timeout_ns)
 {
 	struct qslot *s;
+	uint64_t w, l;
 	int rc;
 
 	if (!q || !msg || !len)
 		return -EINVAL;
-	rc = claim_get(q, &s, timeout_ns);
+	rc = claim_get(q, &s, &w, timeout_ns);
 	if (rc)
 		return rc;
-	if (s->len > q->msg_size) {
-		release_slot(q, s, atomic_load(&s->word));
+	l = s->len;
+	if (l > q->msg_size) {
+		release_slot(q, s, w, false);
 		return -EPROTO;
 	}
 	*msg = s->data;
-	*len = s->len;
+	*len = l;
 	return 0;
 }
 
@@ -762,66 +955,137 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	w = atomic_load(&s->word);
 	if (wclaim(w) != (tok | CL_R))
 		return -EINVAL;
-	release_slot(q, s, w);
+	release_slot(q, s, w, true);
 	return 0;
 }
 
-/* ---- clear, sizes, shutdown, join ------------------------------------ */
+/* ---- clear ----------------------------------------------------------- */
 
-int64_t lfipc_queue_clear(lfipc_queue *q)
+/* Take the clear lock for tok. 0; -EBUSY another live participant has held
+ * it for CLEAR_WAIT_NS (it is stopped, or the word is corrupt). */
+static int clear_lock(lfipc_queue *q, uint32_t tok)
 {
-	struct qhdr *h;
-	int spins = 0;
+	int64_t t0 = 0;
+	unsigned spins = 0;
 
-	if (!q)
-		return -EINVAL;
-	h = q->h;
+	for (;;) {
+		uint32_t c = 0;
+
+		if (atomic_compare_exchange_strong(&q->h->clearer, &c, tok))
+			return 0;
+		if (++spins % 256 == 0) {
+			int64_t now = lfipc__now_ns();
+
+			if (c != tok && clear_lock_repair(q, c))
+				continue;
+			if (t0 == 0)
+				t0 = now;
+			else if (now - t0 > CLEAR_WAIT_NS)
+				return -EBUSY;
+			sched_yield();
+		}
+		lfipc__cpu_relax();
+	}
+}
+
+/* The clear proper, with the clear lock held: hold the head slot in the
+ * slot word (CLR or DISCARD), move deq_pos past everything claimed so far,
+ * account for it, let go of the head. Returns the number discarded or
+ * -EPROTO. */
+static int64_t clear_locked(lfipc_queue *q)
+{
+	struct qhdr *h = q->h;
+
 	for (;;) {
 		uint64_t d = atomic_load(&h->deq_pos);
 		uint64_t e = atomic_load(&h->enq_pos);
 		struct qslot *s = slot_at(q, d);
 		uint64_t w = atomic_load(&s->word);
+		uint32_t c = wclaim(w), tok = c & CL_TOK, flags = c & CL_WR;
 		int32_t df = sdiff(wseq(w), (uint32_t)(d + 1));
-		uint32_t c = wclaim(w);
-		uint64_t d2 = d;
+		uint64_t held, d2 = d;
 
 		if ((int64_t)(e - d) <= 0)
 			return 0;
-		if (df == 0 && (c == 0 || c == TOMB)) {
-			uint64_t held = mkword((uint32_t)(d + 1), CLEARING);
-
-			if (!atomic_compare_exchange_strong(&s->word, &w, held))
-				continue;
-			e = atomic_load(&h->enq_pos);
-			if (!atomic_compare_exchange_strong(&h->deq_pos, &d2,
-							    e)) {
-				/* cannot happen while we hold the head */
-				atomic_store(&s->word, w);
-				continue;
-			}
-			atomic_store(&s->word, mkword((uint32_t)(d + q->n), 0));
-			if (q->joinable)
-				atomic_fetch_add(&h->done, e - d);
-			ev_wake(&h->not_full);
-			ev_wake(&h->joined);
-			return (int64_t)(e - d);
-		}
-		if (df == -1 && (c & CL_W)) {
-			/* head being written: wait for it (or repair a dead
-			 * producer) */
-			if (++spins % 1024 == 0)
-				repair(q, s, w);
-			lfipc__cpu_relax();
+		/* e - d <= N + 1 (N, plus one while a dropped TOMB's
+		 * consumer has not moved deq_pos yet). */
+		if ((uint64_t)(e - d) > q->n + 1) {
+			if (d == atomic_load(&h->deq_pos) &&
+			    e == atomic_load(&h->enq_pos))
+				return -EPROTO;
 			continue;
 		}
-		/* head being read, orphaned or released while deq_pos lags:
-		 * help it; being cleared by another clear: retry. */
-		if (d2 == atomic_load(&h->deq_pos) &&
-		    ((df == 0 && (c & CL_R) && c != CLEARING) || df > 0))
+		if (df == 0 && (c == 0 || c == TOMB)) {
+			held = mkword(wseq(w), CLR); /* FULL/TOMB -> CLR */
+		} else if (df == -1 && flags == CL_W && tok) {
+			/* WRITING -> DISCARD: the producer keeps writing and
+			 * hands the slot over as CLR when it publishes. */
+			held = mkword(wseq(w), tok | CL_WR);
+		} else if ((df == 0 && c == CLR) ||
+			   (df == -1 && flags == CL_WR && tok)) {
+			held = w; /* already ours (a retried attempt) */
+		} else if ((df == 0 && flags == CL_R) ||
+			   (df > 0 && df <= (int64_t)q->n + 1)) {
+			/* head being read, orphaned or released while
+			 * deq_pos lags: help it. */
 			atomic_compare_exchange_strong(&h->deq_pos, &d2, d + 1);
-		lfipc__cpu_relax();
+			continue;
+		} else {
+			/* Nothing legitimate looks like this at the head of
+			 * a non-empty queue, unless we read a stale mix. */
+			if (d == atomic_load(&h->deq_pos) &&
+			    e == atomic_load(&h->enq_pos) &&
+			    w == atomic_load(&s->word))
+				return -EPROTO;
+			continue;
+		}
+		if (held != w &&
+		    !atomic_compare_exchange_strong(&s->word, &w, held))
+			continue;
+		/* Nobody but us moves deq_pos while the head is held: every
+		 * message claimed up to now is discarded. */
+		e = atomic_load(&h->enq_pos);
+		if ((uint64_t)(e - d) > q->n + 1 ||
+		    !atomic_compare_exchange_strong(&h->deq_pos, &d2, e)) {
+			clear_undo(q);
+			return -EPROTO;
+		}
+		if (q->joinable)
+			atomic_fetch_add(&h->done, e - d);
+		/* Let go of the head: CLR(d) -> FREE(d + N). A DISCARD head
+		 * is left to its producer (it becomes CLR, which producers of
+		 * the next lap take because deq_pos is now past it). */
+		w = mkword((uint32_t)(d + 1), CLR);
+		atomic_compare_exchange_strong(&s->word, &w,
+					       mkword((uint32_t)(d + q->n), 0));
+		return (int64_t)(e - d);
 	}
 }
+
+int64_t lfipc_queue_clear(lfipc_queue *q)
+{
+	uint32_t tok;
+	int64_t n;
+	int rc;
+
+	if (!q)
+		return -EINVAL;
+	rc = lfipc__self(q->r, &tok);
+	if (rc)
+		return rc;
+	rc = clear_lock(q, tok);
+	if (rc)
+		return rc;
+	n = clear_locked(q);
+	atomic_store(&q->h->clearer, 0);
+	ev_wake(&q->h->not_full);
+	ev_wake(&q->h->joined);
+	/* consumers that saw the held head as "in flight" look again */
+	ev_wake(&q->h->not_empty);
+	return n;
+}
+
+/* ---- sizes, shutdown, join ------------------------------------------- */
 
 size_t lfipc_queue_qsize(const lfipc_queue *q)
 {

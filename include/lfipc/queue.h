@@ -25,8 +25,10 @@
  * Crash safety: a producer killed in the middle of a put leaves no hole that
  * blocks consumers (the put never returned, so its message may be dropped);
  * a consumer killed in the middle of a get does not lose the message: it is
- * delivered to another consumer. Dead participants are noticed by waiters at
- * the end of a sleep slice and by lfipc_region_recover().
+ * delivered to another consumer; a process killed inside a clear leaves
+ * no slot held (the next clear, waiter or recovery undoes its half-done
+ * step). Dead participants are noticed by waiters at the end of a sleep
+ * slice, by lfipc_queue_clear() and by lfipc_region_recover().
  *
  * Shared memory is untrusted: nonsense read from it yields -EPROTO, never
  * an out-of-bounds access, crash or hang.
@@ -103,7 +105,9 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * Return: 0; -EMSGSIZE buf_size is smaller than msg_size (checked before
  * anything is taken, so no message is ever truncated or lost); -EINVAL q or
  * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the queue is
- * shut down and empty; -EPROTO corrupt queue; -EUSERS.
+ * shut down and empty; -EPROTO corrupt queue (a message whose stored length
+ * exceeds msg_size is dropped, and counts as done in a JoinableQueue);
+ * -EUSERS.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
@@ -152,7 +156,8 @@ LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
  *
  * Return: 0 (also when a concurrent clear discarded the message); -EINVAL
  * slot is not a slot of this queue reserved by this process; -EMSGSIZE len >
- * msg_size (the slot stays reserved). Does not block.
+ * msg_size (the slot stays reserved); -EPROTO another process overwrote the
+ * slot's state. Does not block.
  */
 LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
 
@@ -180,11 +185,19 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  * Discard every message in the queue, in constant time whatever the number
  * of messages, while producers and consumers keep running. Messages being
  * put at the same moment are either discarded or stay in the queue; none is
- * delivered twice or lost uncounted. For a JoinableQueue the discarded
- * messages count as done.
+ * delivered twice or lost uncounted. A slot reserved but not yet committed
+ * is discarded too (its commit still returns 0): a clear never waits for a
+ * producer or a consumer. For a JoinableQueue the discarded messages count
+ * as done. A message whose consumer died in the middle of a get, waiting to
+ * be delivered again, is not discarded.
  *
- * Return: the number of messages discarded (>= 0); -EINVAL; -EPROTO.
- * Does not block (lock-free).
+ * Clears are serialised with each other (a short lock in the queue, taken
+ * over when its holder dies): a clear waits while another one runs.
+ *
+ * Return: the number of messages discarded (>= 0); -EINVAL; -EPROTO the
+ * queue's shared state makes no sense; -EBUSY another clear has been in
+ * progress for over a second (its process is stopped, or the lock word is
+ * corrupt); -EUSERS. Does not block otherwise.
  */
 LFIPC_API int64_t lfipc_queue_clear(lfipc_queue *q);
 
