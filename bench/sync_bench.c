@@ -145,7 +145,7 @@ int main(void)
 						sem_post(pq);
 					} else {
 						lfipc_sem_acquire(
-							ping, LFIPC_FOREVER);
+						    ping, LFIPC_FOREVER);
 						lfipc_sem_release(pong);
 					}
 				}
@@ -160,7 +160,7 @@ int main(void)
 					} else {
 						lfipc_sem_release(ping);
 						lfipc_sem_acquire(
-							pong, LFIPC_FOREVER);
+						    pong, LFIPC_FOREVER);
 					}
 				}
 				v[k] = (now() - t0) / RT;

@@ -109,8 +109,8 @@ static int barrier_attach(lfipc_region *r, uint64_t off, uint64_t size,
 	b->r = r;
 	b->s = s;
 	b->parties = s->parties;
-	b->waiters = (_Atomic uint32_t *)(void *)((char *)s +
-						  BARRIER_WAITERS_OFF);
+	b->waiters =
+	    (_Atomic uint32_t *)(void *)((char *)s + BARRIER_WAITERS_OFF);
 	*out = b;
 	return 0;
 }
@@ -131,8 +131,7 @@ int lfipc_barrier_create(lfipc_region *r, const char *name, unsigned parties,
 	return barrier_attach(r, off, barrier_size(p), out);
 }
 
-int lfipc_barrier_open(lfipc_region *r, const char *name,
-		       lfipc_barrier **out)
+int lfipc_barrier_open(lfipc_region *r, const char *name, lfipc_barrier **out)
 {
 	uint64_t off, size;
 	int rc;
@@ -198,8 +197,7 @@ static void next_cycle(lfipc_barrier *b, uint32_t seq, bool broken)
 	if (broken)
 		atomic_fetch_or_explicit(&s->hist, bit, memory_order_relaxed);
 	else
-		atomic_fetch_and_explicit(&s->hist, ~bit,
-					  memory_order_relaxed);
+		atomic_fetch_and_explicit(&s->hist, ~bit, memory_order_relaxed);
 	atomic_store_explicit(&s->count, 0, memory_order_relaxed);
 	/* B2: release, pairs with B3. */
 	atomic_store_explicit(&s->seq, (SEQ_CYCLE(seq) + 1) << 1,
@@ -226,8 +224,8 @@ static void guard_unlock(lfipc_barrier *b)
 
 static bool party_dead(lfipc_barrier *b, uint32_t i, uint32_t self)
 {
-	uint32_t tok = atomic_load_explicit(&b->waiters[i],
-					    memory_order_relaxed);
+	uint32_t tok =
+	    atomic_load_explicit(&b->waiters[i], memory_order_relaxed);
 
 	return tok != self && !lfipc__token_alive(b->r, tok);
 }
@@ -310,8 +308,8 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 			rc = guard_lock(b);
 			if (rc < 0)
 				return rc;
-			seq = atomic_load_explicit(&s->seq,
-						   memory_order_relaxed);
+			seq =
+			    atomic_load_explicit(&s->seq, memory_order_relaxed);
 			rc = outcome(b, c, seq);
 			if (rc == 1) {
 				break_locked(b);
@@ -323,16 +321,15 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 			guard_unlock(b);
 			return rc;
 		}
-		rc = lfipc__futex_wait(&s->seq, seq,
-				       lfipc__slice_end(deadline,
-							LFIPC_SLICE_NS));
+		rc = lfipc__futex_wait(
+		    &s->seq, seq, lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 		if (rc == -ETIMEDOUT && idx > 0) {
 			/* A slice passed: is the party before us alive? */
 			rc = guard_lock(b);
 			if (rc < 0)
 				return rc;
-			seq = atomic_load_explicit(&s->seq,
-						   memory_order_relaxed);
+			seq =
+			    atomic_load_explicit(&s->seq, memory_order_relaxed);
 			if (outcome(b, c, seq) == 1 &&
 			    party_dead(b, idx - 1, self))
 				break_locked(b);

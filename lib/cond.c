@@ -212,10 +212,10 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 
 	for (uint32_t i = 0; i < COND_NSLOTS; i++) {
 		struct cond_slot *sl = &c->ring[(t + i) % COND_NSLOTS];
-		uint32_t st = atomic_load_explicit(&sl->state,
-						   memory_order_relaxed);
-		uint32_t tok = atomic_load_explicit(&sl->token,
-						    memory_order_relaxed);
+		uint32_t st =
+		    atomic_load_explicit(&sl->state, memory_order_relaxed);
+		uint32_t tok =
+		    atomic_load_explicit(&sl->token, memory_order_relaxed);
 
 		if (st != SLOT_FREE &&
 		    (tok == self || lfipc__token_alive(c->r, tok)))
@@ -226,8 +226,7 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 					      memory_order_relaxed);
 			nwait_add(c->s, -1);
 		}
-		atomic_store_explicit(&c->s->wseq, t + 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(&c->s->wseq, t + 1, memory_order_relaxed);
 		nwait_add(c->s, 1);
 		atomic_store_explicit(&sl->token, self, memory_order_relaxed);
 		atomic_store_explicit(&sl->ticket, t, memory_order_relaxed);
@@ -281,11 +280,10 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	/* C3 again: a notify that ran before we re-took the lock counts.
 	 * Our slot cannot have been reused: it is not FREE and we live. */
 	st = atomic_load_explicit(&sl->state, memory_order_acquire);
-	notified = st == SLOT_SIGNALED &&
-		   atomic_load_explicit(&sl->ticket, memory_order_relaxed) ==
-			   ticket;
-	if (atomic_load_explicit(&sl->ticket, memory_order_relaxed) ==
-		    ticket &&
+	notified =
+	    st == SLOT_SIGNALED &&
+	    atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket;
+	if (atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket &&
 	    st != SLOT_FREE) {
 		atomic_store_explicit(&sl->state, SLOT_FREE,
 				      memory_order_relaxed);
@@ -320,8 +318,9 @@ int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
 			left = deadline - lfipc__now_ns();
 			if (left <= 0)
 				return owner_died ? -EOWNERDEAD
-				       : timeout_ns == LFIPC_NOWAIT ? -EAGAIN
-								    : -ETIMEDOUT;
+				       : timeout_ns == LFIPC_NOWAIT
+					   ? -EAGAIN
+					   : -ETIMEDOUT;
 		}
 		rc = lfipc_cond_wait(c, left);
 		if (rc == -EOWNERDEAD)
@@ -349,7 +348,8 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 		return -EPERM;
 	s = c->s;
 	/* C1: relaxed, under the lock. */
-	if (n == 0 || atomic_load_explicit(&s->nwait, memory_order_relaxed) == 0)
+	if (n == 0 ||
+	    atomic_load_explicit(&s->nwait, memory_order_relaxed) == 0)
 		return 0;
 	now = atomic_load_explicit(&s->wseq, memory_order_relaxed);
 	for (uint32_t i = 0; i < COND_NSLOTS; i++) {
@@ -372,8 +372,8 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 	left = nw;
 	for (uint32_t k = 0; k < nw && (unsigned)woken < n; k++) {
 		struct cond_slot *sl = &c->ring[w[k].idx];
-		uint32_t tok = atomic_load_explicit(&sl->token,
-						    memory_order_relaxed);
+		uint32_t tok =
+		    atomic_load_explicit(&sl->token, memory_order_relaxed);
 
 		left--;
 		if (tok != self && !lfipc__token_alive(c->r, tok)) {

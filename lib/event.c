@@ -121,8 +121,8 @@ int lfipc_event_set(lfipc_event *e)
 		/* E1: release, pairs with E3: what the setter did before
 		 * set() happens before a waiter returns. */
 	} while (!atomic_compare_exchange_weak_explicit(
-		&e->s->word, &v, ((v | EV_SET) & ~EV_WAITERS) + EV_GEN_ONE,
-		memory_order_release, memory_order_relaxed));
+	    &e->s->word, &v, ((v | EV_SET) & ~EV_WAITERS) + EV_GEN_ONE,
+	    memory_order_release, memory_order_relaxed));
 	if (v & EV_WAITERS)
 		lfipc__futex_wake(&e->s->word, INT32_MAX);
 	return 0;

@@ -77,13 +77,13 @@ struct holder {
  * suffice for ordering between processes (the guard's acquire/release);
  * they are atomics so that a recoverer may read a dead writer's words. */
 struct track {
-	_Atomic uint32_t recovered; /* units returned from dead holders, not
-				       yet handed out */
-	_Atomic uint32_t jactive;   /* journal below must be (re)applied */
-	_Atomic uint32_t jslot;     /* holder slot to set */
-	_Atomic uint32_t jtoken;    /* its new token */
-	_Atomic uint32_t jcount;    /* its new count */
-	_Atomic uint32_t jvalue;    /* new value */
+	_Atomic uint32_t recovered;  /* units returned from dead holders, not
+					yet handed out */
+	_Atomic uint32_t jactive;    /* journal below must be (re)applied */
+	_Atomic uint32_t jslot;	     /* holder slot to set */
+	_Atomic uint32_t jtoken;     /* its new token */
+	_Atomic uint32_t jcount;     /* its new count */
+	_Atomic uint32_t jvalue;     /* new value */
 	_Atomic uint32_t jrecovered; /* new recovered */
 	uint32_t pad;
 	struct holder holders[LFIPC_PROC_SLOTS];
@@ -94,9 +94,9 @@ struct track {
 struct lfipc_sem {
 	lfipc_region *r;
 	struct sem_shm *s;
-	struct track *t;  /* NULL when untracked */
+	struct track *t;   /* NULL when untracked */
 	lfipc_lock *guard; /* NULL when untracked */
-	uint32_t max;     /* cached at attach */
+	uint32_t max;	   /* cached at attach */
 };
 
 /* The futex word: the value half of data. */
@@ -262,8 +262,7 @@ static int release_untracked(lfipc_sem *h)
 			return -EOVERFLOW;
 		/* S3: release, pairs with S2 / S7. */
 	} while (!atomic_compare_exchange_weak_explicit(
-		&s->data, &d, d + 1, memory_order_release,
-		memory_order_relaxed));
+	    &s->data, &d, d + 1, memory_order_release, memory_order_relaxed));
 	if (SEM_NWAITERS(d))
 		lfipc__futex_wake(value_word(s), 1);
 	return 0;
@@ -284,8 +283,8 @@ static void set_value(struct sem_shm *s, uint32_t v)
 	/* S7: release, pairs with S2 and S8: a unit made available here is
 	 * taken after everything its releaser did. */
 	while (!atomic_compare_exchange_weak_explicit(
-		&s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v,
-		memory_order_release, memory_order_relaxed))
+	    &s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v, memory_order_release,
+	    memory_order_relaxed))
 		;
 }
 
@@ -300,18 +299,18 @@ static void journal_apply(struct sem_shm *s, struct track *t)
 
 	if (slot < LFIPC_PROC_SLOTS) {
 		atomic_store_explicit(
-			&t->holders[slot].token,
-			atomic_load_explicit(&t->jtoken, memory_order_relaxed),
-			memory_order_relaxed);
+		    &t->holders[slot].token,
+		    atomic_load_explicit(&t->jtoken, memory_order_relaxed),
+		    memory_order_relaxed);
 		atomic_store_explicit(
-			&t->holders[slot].count,
-			atomic_load_explicit(&t->jcount, memory_order_relaxed),
-			memory_order_relaxed);
+		    &t->holders[slot].count,
+		    atomic_load_explicit(&t->jcount, memory_order_relaxed),
+		    memory_order_relaxed);
 	}
 	atomic_store_explicit(
-		&t->recovered,
-		atomic_load_explicit(&t->jrecovered, memory_order_relaxed),
-		memory_order_relaxed);
+	    &t->recovered,
+	    atomic_load_explicit(&t->jrecovered, memory_order_relaxed),
+	    memory_order_relaxed);
 	set_value(s, atomic_load_explicit(&t->jvalue, memory_order_relaxed));
 	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&t->jactive, 0, memory_order_relaxed);
@@ -362,10 +361,10 @@ static uint32_t cur_value(struct sem_shm *s)
 static uint32_t reap_slot(lfipc_sem *h, uint32_t i, uint32_t self, bool force)
 {
 	struct track *t = h->t;
-	uint32_t tok = atomic_load_explicit(&t->holders[i].token,
-					    memory_order_relaxed);
-	uint32_t n = atomic_load_explicit(&t->holders[i].count,
-					  memory_order_relaxed);
+	uint32_t tok =
+	    atomic_load_explicit(&t->holders[i].token, memory_order_relaxed);
+	uint32_t n =
+	    atomic_load_explicit(&t->holders[i].count, memory_order_relaxed);
 	uint32_t v, rec;
 
 	if (tok == 0 || tok == self ||
@@ -418,8 +417,8 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
 	 * give its units back before we take the entry over. */
 	woke += reap_slot(h, slot, self, true);
 	v = cur_value(h->s);
-	tok = atomic_load_explicit(&t->holders[slot].token,
-				   memory_order_relaxed);
+	tok =
+	    atomic_load_explicit(&t->holders[slot].token, memory_order_relaxed);
 	n = tok == self ? atomic_load_explicit(&t->holders[slot].count,
 					       memory_order_relaxed)
 			: 0;
@@ -448,8 +447,8 @@ static int release_tracked(lfipc_sem *h)
 	rc = guard_lock(h);
 	if (rc < 0)
 		return rc;
-	tok = atomic_load_explicit(&t->holders[slot].token,
-				   memory_order_relaxed);
+	tok =
+	    atomic_load_explicit(&t->holders[slot].token, memory_order_relaxed);
 	n = atomic_load_explicit(&t->holders[slot].count, memory_order_relaxed);
 	v = cur_value(h->s);
 	if (tok != self || n == 0) {
@@ -457,15 +456,14 @@ static int release_tracked(lfipc_sem *h)
 	} else if (v >= h->max) {
 		rc = -EOVERFLOW;
 	} else {
-		journal_do(h->s, t, slot, n > 1 ? self : 0, n - 1, v + 1,
-			   atomic_load_explicit(&t->recovered,
-						memory_order_relaxed));
+		journal_do(
+		    h->s, t, slot, n > 1 ? self : 0, n - 1, v + 1,
+		    atomic_load_explicit(&t->recovered, memory_order_relaxed));
 	}
 	guard_unlock(h);
 	/* S9: relaxed; the wake is a hint, the value was published by S7. */
-	if (rc == 0 &&
-	    SEM_NWAITERS(atomic_load_explicit(&h->s->data,
-					      memory_order_relaxed)))
+	if (rc == 0 && SEM_NWAITERS(atomic_load_explicit(&h->s->data,
+							 memory_order_relaxed)))
 		lfipc__futex_wake(value_word(h->s), 1);
 	return rc;
 }
@@ -498,8 +496,8 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 	spin = lfipc__ncpus() > 1 ? SEM_SPIN : 0;
 	while (spin-- > 0 && !h->t) {
 		/* S4: relaxed poll; try_take's CAS does the ordering. */
-		uint64_t d = atomic_load_explicit(&s->data,
-						  memory_order_relaxed);
+		uint64_t d =
+		    atomic_load_explicit(&s->data, memory_order_relaxed);
 
 		if (SEM_NWAITERS(d))
 			break;
@@ -511,8 +509,7 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 		if (h->t) {
 			rc = tracked_try(h, self, do_reap);
 			if (rc != 0)
-				return rc == 2 ? -EOWNERDEAD
-					       : rc < 0 ? rc : 0;
+				return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
 			do_reap = false;
 		}
 		if (lfipc__expired(deadline))
@@ -531,8 +528,8 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 			if (lfipc__expired(deadline))
 				break;
 			rc = lfipc__futex_wait(
-				value_word(s), 0,
-				lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+			    value_word(s), 0,
+			    lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 			if (h->t && rc == -ETIMEDOUT) {
 				do_reap = true; /* a slice passed */
 				break;

@@ -50,9 +50,9 @@ Test(barrier, create_checks_parties_and_names)
 	lfipc_barrier *b;
 
 	cr_assert_eq(lfipc_barrier_create(r, "b", 0, &b), -EINVAL);
-	cr_assert_eq(lfipc_barrier_create(r, "b", LFIPC_BARRIER_PARTIES_MAX + 1,
-					  &b),
-		     -EINVAL);
+	cr_assert_eq(
+	    lfipc_barrier_create(r, "b", LFIPC_BARRIER_PARTIES_MAX + 1, &b),
+	    -EINVAL);
 	cr_assert_eq(lfipc_barrier_create(r, "b", 3, &b), 0);
 	cr_assert_eq(lfipc_barrier_parties(b), 3);
 	cr_assert_eq(lfipc_barrier_n_waiting(b), 0);
@@ -344,7 +344,8 @@ Test(barrier, region_recover_breaks_a_barrier_with_a_dead_party)
 	lfipc_barrier_close(b);
 }
 
-/* ---- random kills --------------------------------------------------------- */
+/* ---- random kills ---------------------------------------------------------
+ */
 
 /* Wait cycle after cycle until the barrier breaks; exit 0 when it ended
  * with -EPIPE (the partner died waiting) or -ETIMEDOUT (it died before

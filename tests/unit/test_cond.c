@@ -332,14 +332,15 @@ Test(cond, wait_for_a_false_predicate_times_out_holding_the_lock)
 	t0 = th_now_ns();
 	cr_assert_eq(lfipc_cond_wait_for(c, never, NULL, 60 * MS), -ETIMEDOUT);
 	cr_assert_geq(th_now_ns() - t0, 60 * MS);
-	cr_assert_eq(lfipc_cond_wait_for(c, has_items, &(struct box){.items = 1},
-					 LFIPC_NOWAIT),
+	cr_assert_eq(lfipc_cond_wait_for(
+			 c, has_items, &(struct box){.items = 1}, LFIPC_NOWAIT),
 		     0);
 	cr_assert_eq(lfipc_lock_release(lfipc_cond_lock(c)), 0);
 	lfipc_cond_close(c);
 }
 
-/* ---- random kills --------------------------------------------------------- */
+/* ---- random kills ---------------------------------------------------------
+ */
 
 struct kshared {
 	uint64_t counter; /* under the lock */

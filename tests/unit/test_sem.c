@@ -102,8 +102,9 @@ Test(sem, bad_arguments_names_and_types_are_rejected)
 	lfipc_sem *s;
 	lfipc_lock *l;
 
-	cr_assert_eq(lfipc_sem_create(r, "big", (unsigned)LFIPC_SEM_VALUE_MAX + 1,
-				      false, &s),
+	cr_assert_eq(lfipc_sem_create(r, "big",
+				      (unsigned)LFIPC_SEM_VALUE_MAX + 1, false,
+				      &s),
 		     -EINVAL);
 	cr_assert_eq(lfipc_sem_create_ex(r, "fl", 1, 0x80, &s), -EINVAL);
 	cr_assert_eq(lfipc_sem_create(r, "", 1, false, &s), -EINVAL);
@@ -203,8 +204,7 @@ static void mutex_stress(unsigned flags)
 	/* then threads of this process */
 	for (int i = 0; i < NT; i++) {
 		tm[i] = m;
-		cr_assert_eq(pthread_create(&t[i], NULL, mx_thread, &tm[i]),
-			     0);
+		cr_assert_eq(pthread_create(&t[i], NULL, mx_thread, &tm[i]), 0);
 	}
 	for (int i = 0; i < NT; i++) {
 		pthread_join(t[i], NULL);
@@ -286,7 +286,8 @@ Test(sem, bounded_producers_and_consumers_hand_over_every_unit)
 	lfipc_sem_close(a.slots);
 }
 
-/* ---- holder tracking ------------------------------------------------------ */
+/* ---- holder tracking ------------------------------------------------------
+ */
 
 static int hold_two(void *p)
 {
@@ -317,11 +318,10 @@ Test(sem, tracked_units_of_a_killed_holder_return_with_eownerdead)
 	pid_t pid;
 	int64_t t0, dt;
 
-	cr_assert_eq(lfipc_sem_create_ex(r, "t", 2,
-					 LFIPC_SEM_BOUNDED |
-						 LFIPC_SEM_TRACK_HOLDERS,
-					 &s),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(
+		r, "t", 2, LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS, &s),
+	    0);
 	pid = start_holder(s, 0);
 	/* A process holding nothing may not release. */
 	cr_assert_eq(lfipc_sem_release(s), -EPERM);
@@ -349,9 +349,8 @@ Test(sem, a_blocked_acquirer_gets_a_dead_holders_unit_within_a_slice)
 	pid_t pid;
 	int64_t t0, dt;
 
-	cr_assert_eq(lfipc_sem_create_ex(r, "t", 2, LFIPC_SEM_TRACK_HOLDERS,
-					 &s),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "t", 2, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
 	pid = start_holder(s, 0);
 	t0 = th_now_ns();
 	kill(pid, SIGKILL); /* not reaped yet: a zombie holds nothing */
@@ -367,9 +366,8 @@ Test(sem, region_recover_returns_the_units_of_dead_holders)
 	lfipc_sem *s;
 	pid_t pid;
 
-	cr_assert_eq(lfipc_sem_create_ex(r, "t", 3, LFIPC_SEM_TRACK_HOLDERS,
-					 &s),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "t", 3, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
 	pid = start_holder(s, 1);
 	kill(pid, SIGKILL);
 	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
@@ -402,11 +400,10 @@ Test(sem, random_kills_of_tracked_holders_neither_lose_nor_add_units,
 	pid_t a, b;
 	int rc, got = 0;
 
-	cr_assert_eq(lfipc_sem_create_ex(r, "t", 2,
-					 LFIPC_SEM_BOUNDED |
-						 LFIPC_SEM_TRACK_HOLDERS,
-					 &s),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(
+		r, "t", 2, LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS, &s),
+	    0);
 	a = th_fork(churn, s);
 	for (int i = 0; i < rounds; i++) {
 		b = th_fork(churn, s);
@@ -453,9 +450,8 @@ Test(sem, a_new_process_in_a_dead_holders_slot_does_not_swallow_its_units)
 	pid_t pid;
 	int rc = 2;
 
-	cr_assert_eq(lfipc_sem_create_ex(r, "t", 3, LFIPC_SEM_TRACK_HOLDERS,
-					 &s),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "t", 3, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
 	target_pid = start_holder(s, 1);
 	kill(target_pid, SIGKILL);
 	cr_assert_eq(th_reap(target_pid, REAP_MS), 128 + SIGKILL);

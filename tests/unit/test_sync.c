@@ -410,19 +410,18 @@ static int fast_child(void *p)
 	 * the uncontended paths must make neither. Other system calls are
 	 * allowed, so sanitizer runtimes may do their own work. */
 	struct sock_filter flt[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 1, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		     offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 1, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {sizeof(flt) / sizeof(flt[0]), flt};
 	int bad = 0;
 
 	/* Register this fork child first (that makes system calls). */
-	if (lfipc_lock_acquire(f->l, LFIPC_NOWAIT) ||
-	    lfipc_lock_release(f->l))
+	if (lfipc_lock_acquire(f->l, LFIPC_NOWAIT) || lfipc_lock_release(f->l))
 		return 2;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
@@ -449,7 +448,8 @@ Test(lock, uncontended_lock_rlock_semaphore_and_event_make_no_futex_call)
 	pid_t pid;
 
 	if (th_tsan())
-		cr_skip_test("the TSan runtime's own futex use trips the filter");
+		cr_skip_test(
+		    "the TSan runtime's own futex use trips the filter");
 	cr_assert_eq(lfipc_lock_create(r, "fl", false, &f.l), 0);
 	cr_assert_eq(lfipc_lock_create(r, "frl", true, &f.rl), 0);
 	cr_assert_eq(lfipc_sem_create(r, "fs", 1, false, &f.s), 0);

@@ -59,13 +59,13 @@ static uint8_t *find(uint32_t magic)
  * magic, with a random or an extreme value. */
 static void scribble(uint8_t *blk, size_t n, uint64_t *seed)
 {
-	static const uint32_t extremes[] = {0,	       1,	   0x7fffffffu,
-					    0x80000000u, 0xffffffffu, 0xfffffffeu};
+	static const uint32_t extremes[] = {
+	    0, 1, 0x7fffffffu, 0x80000000u, 0xffffffffu, 0xfffffffeu};
 	size_t at = 4 + (th_rand(seed) % ((n - 4) / 4)) * 4;
 	uint32_t v = (th_rand(seed) & 1)
-			     ? (uint32_t)th_rand(seed)
-			     : extremes[th_rand(seed) % (sizeof(extremes) /
-							 sizeof(extremes[0]))];
+			 ? (uint32_t)th_rand(seed)
+			 : extremes[th_rand(seed) %
+				    (sizeof(extremes) / sizeof(extremes[0]))];
 
 	memcpy(blk + at, &v, sizeof(v));
 }
@@ -168,7 +168,7 @@ static void exercise_barrier(void)
 		return;
 	rc = lfipc_barrier_wait(b, 1 * MS);
 	cr_assert(rc == 0 || rc == 1 || rc == -ETIMEDOUT || rc == -EPIPE ||
-			  rc == -EPROTO,
+		      rc == -EPROTO,
 		  "rc %d", rc);
 	lfipc_barrier_n_waiting(b);
 	lfipc_barrier_reset(b);
@@ -190,9 +190,8 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 	int rounds = 500 * th_scale();
 
 	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
-	cr_assert_eq(lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS,
-					 &ts),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS, &ts), 0);
 	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
 	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
 	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
@@ -214,10 +213,18 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 		for (int n = 0; n < 3; n++)
 			scribble(blk[t], span[t], &seed);
 		switch (t) {
-		case 0: exercise_sem(); break;
-		case 1: exercise_event(); break;
-		case 2: exercise_cond(); break;
-		default: exercise_barrier(); break;
+		case 0:
+			exercise_sem();
+			break;
+		case 1:
+			exercise_event();
+			break;
+		case 2:
+			exercise_cond();
+			break;
+		default:
+			exercise_barrier();
+			break;
 		}
 		if (k % 16 == 15) /* start over from good memory now and then */
 			memcpy(blk[t], save[t], span[t]);
