@@ -493,7 +493,7 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 	}
 	deadline = lfipc__deadline(timeout_ns);
 	/* Spin briefly while nobody sleeps: a release is often imminent. */
-	spin = lfipc__ncpus() > 1 ? SEM_SPIN : 0;
+	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SEM_SPIN : 0;
 	while (spin-- > 0 && !h->t) {
 		/* S4: relaxed poll; try_take's CAS does the ordering. */
 		uint64_t d =

@@ -57,7 +57,7 @@ struct lfipc_lock {
  * fast path (the library is linked at start-up or dlopen()ed by programs
  * with static TLS room to spare, as glibc reserves). */
 static _Thread_local char thread_anchor
-	__attribute__((tls_model("initial-exec")));
+    __attribute__((tls_model("initial-exec")));
 
 static uint64_t thread_id(void)
 {
@@ -217,7 +217,7 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		return 0;
 	}
 	deadline = lfipc__deadline(timeout_ns);
-	spin = lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
+	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
 	for (;;) {
 		rc = lfipc__mutex_lock(l->r, &s->word, self, deadline, spin);
 		if (rc == 0 || rc == -EOWNERDEAD) {
@@ -298,9 +298,9 @@ bool lfipc__lock_held(const lfipc_lock *l)
 	/* L9: relaxed; only this thread can have stored its own token and
 	 * id (M1/L1), and only this thread can remove them. */
 	return LFIPC_MUTEX_OWNER(atomic_load_explicit(
-		       &l->s->word, memory_order_relaxed)) == self &&
+		   &l->s->word, memory_order_relaxed)) == self &&
 	       atomic_load_explicit(&l->s->thread, memory_order_relaxed) ==
-		       thread_id();
+		   thread_id();
 }
 
 int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
