@@ -68,8 +68,9 @@ static inline void lfipc__cpu_relax(void)
 #endif
 }
 
-/* How many CPUs this process may run on (cached; >= 1). Spinning before a
- * sleep only pays when the peer can run at the same time. */
+/* How many CPUs are online (cached; >= 1). Spinning before a sleep only
+ * pays when the peer can run at the same time, on another CPU; a process
+ * pinned to one CPU still can, so its affinity is not what counts. */
 int lfipc__ncpus(void);
 
 #endif /* LFIPC_INTERNAL_FUTEX_H */
