@@ -12,6 +12,11 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 	uint32_t extra = 0; /* WAITERS once we have slept (Drepper) */
 	uint32_t v;
 	bool checked = false;
+	/* Sleep slices start short and double up to LFIPC_SLICE_NS: an owner
+	 * that dies soon after we start waiting (the usual case: it died in
+	 * its critical section) is noticed within about a millisecond, and a
+	 * long wait still costs only 100 wake-ups a second. */
+	int64_t slice = LFIPC_SLICE_NS / 16;
 
 	if (lfipc__mutex_trylock_fast(w, self))
 		return 0;
@@ -33,9 +38,8 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 		if (LFIPC_MUTEX_OWNER(v) == 0) {
 			/* M1': acquire, pairs with M2. Keep WAITERS. */
 			if (atomic_compare_exchange_weak_explicit(
-				    w, &v,
-				    self | extra | (v & LFIPC_MUTEX_WAITERS),
-				    memory_order_acquire, memory_order_relaxed))
+				w, &v, self | extra | (v & LFIPC_MUTEX_WAITERS),
+				memory_order_acquire, memory_order_relaxed))
 				return 0;
 			continue;
 		}
@@ -47,9 +51,8 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 			/* M4: acquire on success: we inherit whatever the dead
 			 * owner left; pairs with its last release store. */
 			if (atomic_compare_exchange_strong_explicit(
-				    w, &v,
-				    self | (v & LFIPC_MUTEX_WAITERS) | extra,
-				    memory_order_acquire, memory_order_relaxed))
+				w, &v, self | (v & LFIPC_MUTEX_WAITERS) | extra,
+				memory_order_acquire, memory_order_relaxed))
 				return -EOWNERDEAD;
 			continue;
 		}
@@ -58,17 +61,19 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 			return -ETIMEDOUT;
 		if (!(v & LFIPC_MUTEX_WAITERS)) {
 			if (!atomic_compare_exchange_weak_explicit(
-				    w, &v, v | LFIPC_MUTEX_WAITERS,
-				    memory_order_relaxed, memory_order_relaxed))
+				w, &v, v | LFIPC_MUTEX_WAITERS,
+				memory_order_relaxed, memory_order_relaxed))
 				continue;
 			v |= LFIPC_MUTEX_WAITERS;
 		}
 		extra = LFIPC_MUTEX_WAITERS;
 		if (lfipc__futex_wait(w, v,
-				      lfipc__slice_end(deadline,
-						       LFIPC_SLICE_NS)) ==
-		    -ETIMEDOUT)
+				      lfipc__slice_end(deadline, slice)) ==
+		    -ETIMEDOUT) {
 			checked = false; /* a slice ended: look at the owner */
+			if (slice < LFIPC_SLICE_NS)
+				slice *= 2;
+		}
 		if (lfipc__expired(deadline)) {
 			v = atomic_load_explicit(w, memory_order_relaxed);
 			if (LFIPC_MUTEX_OWNER(v) != 0 &&
