@@ -4,10 +4,12 @@
  * 256 B, 1P1C and 2P2C processes) of lfipc_queue against a bare SPSC ring
  * and Concurrency Kit's ck_ring (spsc, mpmc) placed in the same kind of
  * shared memory; clear time for 10 and 1,000,000 messages and the first
- * put+get after it; ping-pong round trip (busy and sleeping).
+ * put+get after it; ping-pong round trip (busy and sleeping); and
+ * lfipc_queue_put_many / get_many in bursts of 8 and 32 next to single
+ * put / get (8 B, 1P1C and 2P2C).
  *
- * Usage: queue_bench [reps] [messages]   (medians over reps, with the
- * min..max of the reps after each)
+ * Usage: queue_bench [reps] [messages] [bulk]   (medians over reps, with
+ * the min..max of the reps after each; "bulk" runs only the bulk table)
  */
 #include <ck_ring.h>
 #include <errno.h>
@@ -249,6 +251,94 @@ static double throughput(enum kind k, size_t msg, int np, int nc, long n)
 	return (double)(n / np * np) / ((double)(t1 - t0) / 1e3);
 }
 
+/* np producer and np consumer processes move n messages through an
+ * lfipc_queue in bursts of up to `burst` (1: put / get; otherwise put_many
+ * / get_many); Mmsg/s. */
+static double bulk_throughput(size_t msg, int np, int burst, long n)
+{
+	struct chan ch;
+	pid_t pids[16];
+	int64_t t0, t1;
+	_Atomic int *go = shm(4096);
+
+	ch_make(&ch, K_LFIPC, msg);
+	for (int i = 0; i < 2 * np; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			static unsigned char m[64][MAXMSG];
+			const void *mp[64];
+			size_t lens[64];
+			long cnt = n / np;
+
+			for (int j = 0; j < 64; j++) {
+				mp[j] = m[j];
+				lens[j] = msg;
+			}
+			while (!atomic_load(go))
+				;
+			for (long j = 0; j < cnt;) {
+				long b = cnt - j < burst ? cnt - j : burst;
+				int rc;
+
+				if (burst == 1 && i < np)
+					rc = lfipc_queue_put(ch.q, m[0], msg,
+							     LFIPC_FOREVER)
+						 ? -1
+						 : 1;
+				else if (burst == 1)
+					rc =
+					    lfipc_queue_get(ch.q, m[0], MAXMSG,
+							    NULL, LFIPC_FOREVER)
+						? -1
+						: 1;
+				else if (i < np)
+					rc = lfipc_queue_put_many(
+					    ch.q, mp, lens, (size_t)b,
+					    LFIPC_FOREVER);
+				else
+					rc = lfipc_queue_get_many(
+					    ch.q, m, MAXMSG, lens, (size_t)b,
+					    LFIPC_FOREVER);
+				if (rc > 0)
+					j += rc;
+			}
+			_exit(0);
+		}
+	}
+	t0 = now_ns();
+	atomic_store(go, 1);
+	for (int i = 0; i < 2 * np; i++)
+		waitpid(pids[i], NULL, 0);
+	t1 = now_ns();
+	ch_free(&ch);
+	munmap((void *)go, 4096);
+	return (double)(n / np * np) / ((double)(t1 - t0) / 1e3);
+}
+
+static void bulk_table(int reps, long n)
+{
+	double v[64];
+	int bursts[3] = {1, 8, 32};
+
+	printf("# lfipc_queue bulk: Mmsg/s, 8 B, median of %d runs of %ld "
+	       "msgs (burst 1 = put/get)\n",
+	       reps, n);
+	printf("%-14s %5s %6s %10s  %s\n", "impl", "PxC", "burst", "Mmsg/s",
+	       "min..max");
+	for (int pc = 1; pc <= 2; pc++) {
+		for (int b = 0; b < 3; b++) {
+			for (int i = 0; i < reps; i++)
+				v[i] = bulk_throughput(8, pc, bursts[b], n);
+			double md = median(v, reps);
+
+			printf("%-14s %3dx%d %6d %10.2f  %.2f..%.2f\n",
+			       bursts[b] == 1 ? "put/get" : "put/get_many", pc,
+			       pc, bursts[b], md, v[0], v[reps - 1]);
+			fflush(stdout);
+		}
+	}
+}
+
 /* ping-pong round trip through two lfipc queues, in ns. */
 static double pingpong(bool sleeping, long n)
 {
@@ -337,6 +427,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "region_create failed\n");
 		return 1;
 	}
+	if (argc > 3 && strcmp(argv[3], "bulk") == 0) {
+		bulk_table(reps, n);
+		lfipc_region_close(reg);
+		return 0;
+	}
 	printf("# put+get throughput, Mmsg/s, median of %d runs of %ld msgs\n",
 	       reps, n);
 	printf("%-14s %6s %5s %10s  %s\n", "impl", "bytes", "PxC", "Mmsg/s",
@@ -359,6 +454,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	bulk_table(reps, n);
 	size_t fills[2] = {10, 1000000};
 	for (int f = 0; f < 2; f++) {
 		double tc[64], tpg[64];

@@ -11,7 +11,9 @@
  *                     on its own 128-byte block. Every position below
  *                     enq_pos has been claimed by a producer; every position
  *                     below deq_pos has been claimed by a consumer or
- *                     discarded by a clear.
+ *                     discarded by a clear. A bulk call's run may claim
+ *                     consecutive positions beyond the word before moving
+ *                     it past all of them at once (see "bulk operations").
  *   not_empty,        event counts: bit 31 = somebody sleeps (EV_WAIT), bits
  *   not_full, joined  0..30 a counter bumped by every waker that saw EV_WAIT.
  *   closed            0 open, anything else shut down.
@@ -498,37 +500,47 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 	}
 }
 
-/* Publish the slot at position p claimed by tok. Returns 0 (also when a
- * clear discarded it meanwhile) or -EPROTO when the word was overwritten. */
-static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+/* Publish the slot at position p claimed by tok, without waking anybody.
+ * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
+ * meanwhile and it was handed over as CLR (the caller wakes not_full), or
+ * -EPROTO when the word was overwritten. */
+static int publish_slot(struct qslot *s, uint64_t p, uint32_t tok)
 {
 	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
 	/* Q2: seq_cst CAS (release for the payload; pairs with the
-	 * consumer's claiming CAS in try_claim_get(), and orders against the
-	 * waiter flag load in ev_wake). */
+	 * consumer's claiming CAS in try_claim_get() or get_run(), and orders
+	 * against the waiter flag load in ev_wake). */
 	if (atomic_compare_exchange_strong(&s->word, &w,
-					   mkword((uint32_t)(p + 1), 0))) {
-		ev_wake(&q->h->not_empty);
+					   mkword((uint32_t)(p + 1), 0)))
 		return 0;
-	}
 	/* A clear took the slot (DISCARD): the message is discarded; hand
 	 * the slot over as CLR, the clear has counted it. */
 	if (w == mkword((uint32_t)p, tok | CL_WR) &&
 	    atomic_compare_exchange_strong(&s->word, &w,
-					   mkword((uint32_t)(p + 1), CLR))) {
-		ev_wake(&q->h->not_full);
-		return 0;
-	}
+					   mkword((uint32_t)(p + 1), CLR)))
+		return 1;
 	return -EPROTO;
 }
 
-/* A put that claimed position p of slot s and then found the queue shut
- * down gives the position up: TOMB(p), which the next get drops (and
- * counts as done), as it would a dead producer's. Without this, a claim
- * made just after a get saw "closed and empty" and returned -EPIPE would
- * leave a message that no consumer is waiting for. */
-static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+/* Publish the slot at position p claimed by tok and wake whom it concerns.
+ * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
+static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+{
+	int rc = publish_slot(s, p, tok);
+
+	if (rc == 0)
+		ev_wake(&q->h->not_empty);
+	else if (rc == 1)
+		ev_wake(&q->h->not_full);
+	return rc < 0 ? rc : 0;
+}
+
+/* Give up position p of slot s, claimed by tok and not published: TOMB(p),
+ * which the next get drops (and counts as done), as it would a dead
+ * producer's; a slot a clear discarded meanwhile (DISCARD) becomes CLR.
+ * The caller wakes not_empty (a consumer may wait for this head). */
+static void give_up_slot(struct qslot *s, uint64_t p, uint32_t tok)
 {
 	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
@@ -537,6 +549,15 @@ static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
 	    w == mkword((uint32_t)p, tok | CL_WR))
 		atomic_compare_exchange_strong(&s->word, &w,
 					       mkword((uint32_t)(p + 1), CLR));
+}
+
+/* A put that claimed position p of slot s and then found the queue shut
+ * down gives the position up. Without this, a claim made just after a get
+ * saw "closed and empty" and returned -EPIPE would leave a message that no
+ * consumer is waiting for. */
+static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+{
+	give_up_slot(s, p, tok);
 	ev_wake(&q->h->not_empty);
 	return -EPIPE;
 }
@@ -634,11 +655,118 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	return publish(q, s, p, tok);
 }
 
+/* ---- bulk operations --------------------------------------------------
+ *
+ * A bulk call claims a run of consecutive positions p, p+1, ... after one
+ * ordinary claim of p (which waits, helps and checks closed exactly like a
+ * single put or get). Each further position is claimed by its own CAS on
+ * its slot word, carrying the claimant's token as always (so a dead
+ * claimant's slots are repaired one by one, exactly like a single put's or
+ * get's); only the shared position word is moved once for the whole run,
+ * and the event word is looked at once. A run stops at the first position
+ * that is not in the expected state (another participant won it, the queue
+ * is full or empty there, or the slot is in any unusual state); the next
+ * segment of the call then starts with an ordinary claim, which deals with
+ * whatever stopped the run. See doc/queue.md, "Bulk operations", for why a
+ * run may be ahead of the position word. */
+
+/* Claims per batch: the slots of one batch are held (claimed) together
+ * until the batch is copied and published or released. */
+#define BULK_MAX 64
+
+/* Move the position word *pos forward to `to`, never backwards (another
+ * participant may have helped it further). Every position below `to` that
+ * the word skips is claimed by the caller, so nobody else can be relying on
+ * the word staying at one of them (a clear holds only an unclaimed head). */
+static void pos_advance(_Atomic uint64_t *pos, uint64_t to)
+{
+	uint64_t v = atomic_load(pos);
+
+	while ((int64_t)(to - v) > 0 &&
+	       !atomic_compare_exchange_weak(pos, &v, to))
+		;
+}
+
+/* Extend a put run: claim position p, the one after the caller's previous
+ * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
+ * after the run's first claim (for the capacity test; a stale value only
+ * stops the run early). Returns the slot, or NULL when p is not free for
+ * us. */
+static struct qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
+				   uint32_t tok)
+{
+	struct qslot *s = slot_at(q, p);
+	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
+	uint32_t c;
+
+	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
+		return NULL;
+	/* FREE(p), the usual case: CAS without a load first (the line is
+	 * usually in the last consumer's cache: one transfer, not two). */
+	w = mkword((uint32_t)p, 0);
+	if (atomic_compare_exchange_strong(&s->word, &w, nw))
+		return s;
+	c = wclaim(w);
+	if (wseq(w) != (uint32_t)(p - q->n + 1) ||
+	    !(c == 0 || c == TOMB || c == CLR) ||
+	    (int64_t)(atomic_load(&q->h->deq_pos) - (p - q->n)) <= 0)
+		return NULL; /* neither FREE(p) nor discarded by a clear */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	return s;
+}
+
+/* Claim up to m positions for a put batch into pos[] (tok in *tok; first:
+ * the call's first batch, which may wait up to timeout_ns). Returns the
+ * number claimed (>= 1), or a negative errno when none was. Every position
+ * returned was claimed, enq_pos moved past it and then `closed` seen 0
+ * (seq_cst), so, as for a single put, no consumer can have given up on it. */
+static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
+			   uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		struct qslot *s;
+		uint64_t p, deq = 0;
+		int rc, start;
+
+		if (first && k == 0)
+			rc = claim_put(q, &s, &p, tok, timeout_ns);
+		else
+			rc = claim_once(q, *tok, &s, &p);
+		if (rc)
+			return k ? k : (rc == 1 ? -EAGAIN : rc);
+		/* p is claimed, enq_pos is past it and closed was 0 after. */
+		pos[k++] = p;
+		start = k;
+		if (q->cap != q->n)
+			deq = atomic_load(&q->h->deq_pos);
+		while (k < m && put_run_claim(q, p + 1, deq, *tok))
+			pos[k++] = ++p;
+		if (k == start)
+			continue;
+		pos_advance(&q->h->enq_pos, p + 1);
+		/* As in claim_once(): either our claims and enq_pos moving
+		 * past them come before the shutdown in the total order, or
+		 * we see it and give the run up (its first position was
+		 * checked already and stays). */
+		if (atomic_load(&q->h->closed)) {
+			for (int i = start; i < k; i++)
+				give_up_slot(slot_at(q, pos[i]), pos[i], *tok);
+			ev_wake(&q->h->not_empty);
+			return start;
+		}
+	}
+	return k;
+}
+
 int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 			 const size_t *lens, size_t n, int64_t timeout_ns)
 {
-	size_t i;
-	int rc;
+	uint64_t pos[BULK_MAX];
+	size_t i, done = 0;
+	uint32_t tok = 0;
 
 	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
@@ -648,13 +776,55 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		if (!msgs[i] && lens[i])
 			return -EINVAL;
 	}
-	for (i = 0; i < n; i++) {
-		rc = lfipc_queue_put(q, msgs[i], lens[i],
-				     i ? LFIPC_NOWAIT : timeout_ns);
-		if (rc)
-			return i ? (int)i : rc;
+	while (done < n) {
+		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
+		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
+		bool woke_e = false, woke_f = false;
+		int bad = -1;
+
+		if (k < 0)
+			return done ? (int)done : k;
+		for (int j = 0; j < k; j++) {
+			struct qslot *s = slot_at(q, pos[j]);
+
+			if (lens[done + j])
+				memcpy(s->data, msgs[done + j], lens[done + j]);
+			s->len = lens[done + j];
+		}
+		for (int j = 0; j < k; j++) {
+			struct qslot *s = slot_at(q, pos[j]);
+			int rc;
+
+			if (bad >= 0) {
+				/* after a corrupt slot: give the rest up, so
+				 * the count returned is exact */
+				give_up_slot(s, pos[j], tok);
+				woke_e = true;
+				continue;
+			}
+			rc = publish_slot(s, pos[j], tok);
+			if (rc < 0)
+				bad = j;
+			else if (rc == 0)
+				woke_e = true;
+			else
+				woke_f = true;
+		}
+		/* One look at each event word for the whole batch: it comes
+		 * after every state change above in the total order. */
+		if (woke_e)
+			ev_wake(&q->h->not_empty);
+		if (woke_f)
+			ev_wake(&q->h->not_full);
+		if (bad >= 0) {
+			done += (size_t)bad;
+			return done ? (int)done : -EPROTO;
+		}
+		done += (size_t)k;
+		if (k < m)
+			break;
 	}
-	return (int)n;
+	return (int)done;
 }
 
 /* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
@@ -713,11 +883,12 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 
 /* ---- consumer side --------------------------------------------------- */
 
-/* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out);
- * 0: empty (or the head is in flight); -EPROTO: nonsense in shared
- * memory. */
+/* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
+ * *head_out the position when it was claimed at the head, UINT64_MAX for a
+ * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
+ * in shared memory. */
 static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
-			 uint64_t *w_out)
+			 uint64_t *w_out, uint64_t *head_out)
 {
 	struct qhdr *h = q->h;
 	uint64_t p;
@@ -736,6 +907,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 				atomic_fetch_sub(&h->orphans, 1);
 				*s_out = s;
 				*w_out = nw;
+				*head_out = UINT64_MAX;
 				return 1;
 			}
 		}
@@ -757,6 +929,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 			*s_out = s;
 			*w_out = nw;
+			*head_out = p;
 			return 1;
 		}
 		if (d == 0 && c == TOMB) {
@@ -827,7 +1000,7 @@ static bool looks_empty(lfipc_queue *q)
 }
 
 static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
-		     int64_t timeout_ns)
+		     uint64_t *head, uint32_t *tok_out, int64_t timeout_ns)
 {
 	lfipc_deadline dl = 0;
 	bool dl_set = false;
@@ -837,10 +1010,11 @@ static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
 	rc = lfipc__self(q->r, &tok);
 	if (rc)
 		return rc;
+	*tok_out = tok;
 	for (;;) {
 		uint32_t v;
 
-		rc = try_claim_get(q, tok, s, w);
+		rc = try_claim_get(q, tok, s, w, head);
 		if (rc)
 			return rc < 0 ? rc : 0;
 		if (atomic_load(&q->h->closed) && looks_empty(q))
@@ -857,7 +1031,7 @@ static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
 			continue;
 		}
 		v = ev_announce(&q->h->not_empty);
-		rc = try_claim_get(q, tok, s, w);
+		rc = try_claim_get(q, tok, s, w, head);
 		if (rc)
 			return rc < 0 ? rc : 0;
 		if (atomic_load(&q->h->closed) && looks_empty(q))
@@ -878,14 +1052,15 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
 	struct qslot *s;
-	uint64_t w, l;
+	uint64_t w, l, head;
+	uint32_t tok;
 	int rc;
 
 	if (!q || !buf)
 		return -EINVAL;
 	if (buf_size < q->msg_size)
 		return -EMSGSIZE;
-	rc = claim_get(q, &s, &w, timeout_ns);
+	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;
 	l = s->len;
@@ -900,35 +1075,144 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 	return 0;
 }
 
+/* Extend a get run: claim position p, the one after the caller's previous
+ * claim, for tok if it is FULL(p), without touching deq_pos. Anything else
+ * (a hole, a clear's mark, another reader, nothing yet) ends the run and is
+ * left to try_claim_get(). Why this cannot take a message a clear
+ * discarded: the run's first position was claimed at the head, and every
+ * position before p is claimed by us, so a clear either holds one of them
+ * as its head (impossible: they are READING) or holds a later one, or its
+ * range ends before the run starts. */
+static struct qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
+				   uint64_t *w_out)
+{
+	struct qslot *s = slot_at(q, p);
+	uint64_t w = mkword((uint32_t)(p + 1), 0);
+	uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
+
+	/* A CAS from the exact FULL(p) word, without a load first (the line
+	 * is usually in the producer's cache: one transfer, not two). It
+	 * acquires the payload (pairs with Q2 in publish_slot()). */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	*w_out = nw;
+	return s;
+}
+
+/* Claim up to m messages for a get batch into s[], w[] (first: the call's
+ * first batch, which may wait up to timeout_ns). Returns the number claimed
+ * (>= 1) or a negative errno when none was. */
+static int get_batch_claim(lfipc_queue *q, struct qslot **s, uint64_t *w, int m,
+			   bool first, uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		uint64_t head;
+		int rc, start;
+
+		if (first && k == 0) {
+			rc = claim_get(q, &s[k], &w[k], &head, tok, timeout_ns);
+			if (rc)
+				return rc;
+		} else {
+			rc = try_claim_get(q, *tok, &s[k], &w[k], &head);
+			if (rc <= 0)
+				return k ? k : (rc ? rc : -EAGAIN);
+		}
+		k++;
+		if (head == UINT64_MAX)
+			continue; /* a rescued orphan: no run behind it */
+		start = k;
+		while (k < m &&
+		       (s[k] = get_run_claim(q, head + 1, *tok, &w[k]))) {
+			k++;
+			head++;
+		}
+		/* deq_pos is past the first claim already (try_claim_get
+		 * moved or saw it moved); move it past the run before any of
+		 * its slots is released. */
+		if (k > start)
+			pos_advance(&q->h->deq_pos, head + 1);
+	}
+	return k;
+}
+
 int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			 size_t *lens, size_t n, int64_t timeout_ns)
 {
-	size_t i;
-	int rc;
+	struct qslot *s[BULK_MAX];
+	uint64_t w[BULK_MAX];
+	size_t done = 0;
+	uint32_t tok = 0;
+	int corrupt = 0;
 
 	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
 	if (stride < q->msg_size)
 		return -EMSGSIZE;
-	for (i = 0; i < n; i++) {
-		rc = lfipc_queue_get(q, (char *)bufs + i * stride, stride,
-				     &lens[i], i ? LFIPC_NOWAIT : timeout_ns);
-		if (rc)
-			return i ? (int)i : rc;
+	/* corrupt messages taken count towards n, so a flood of them cannot
+	 * keep the call going */
+	while (done + (size_t)corrupt < n) {
+		size_t left = n - done - (size_t)corrupt;
+		int m = left > BULK_MAX ? BULK_MAX : (int)left;
+		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
+					timeout_ns);
+		int good = 0, bad = 0;
+
+		if (k < 0) {
+			if (done)
+				break;
+			return corrupt ? -EPROTO : k;
+		}
+		for (int j = 0; j < k; j++) {
+			uint64_t l = s[j]->len; /* read once */
+
+			if (l > q->msg_size) {
+				bad++;
+			} else {
+				memcpy((char *)bufs + (done + good) * stride,
+				       s[j]->data, l);
+				lens[done + good] = l;
+				good++;
+			}
+			/* Q5: seq_cst store; pairs with the producer's
+			 * claiming CAS (as in release_slot()). */
+			atomic_store(
+			    &s[j]->word,
+			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0));
+		}
+		if (q->joinable) {
+			if (good)
+				atomic_fetch_add(&q->h->got, (uint64_t)good);
+			if (bad) {
+				atomic_fetch_add(&q->h->done, (uint64_t)bad);
+				ev_wake(&q->h->joined);
+			}
+		}
+		/* one look at not_full for the whole batch */
+		ev_wake(&q->h->not_full);
+		done += (size_t)good;
+		corrupt += bad;
+		if (k < m)
+			break;
 	}
-	return (int)n;
+	if (done == 0)
+		return -EPROTO; /* only corrupt messages were taken */
+	return (int)done;
 }
 
 int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 		     int64_t timeout_ns)
 {
 	struct qslot *s;
-	uint64_t w, l;
+	uint64_t w, l, head;
+	uint32_t tok;
 	int rc;
 
 	if (!q || !msg || !len)
 		return -EINVAL;
-	rc = claim_get(q, &s, &w, timeout_ns);
+	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;
 	l = s->len;

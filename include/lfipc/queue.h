@@ -22,6 +22,11 @@
  * is a relative CLOCK_MONOTONIC duration in nanoseconds and expiry returns
  * -ETIMEDOUT.
  *
+ * Bulk: lfipc_queue_put_many() and lfipc_queue_get_many() move up to 64
+ * messages per pass over the shared positions and event words, each
+ * message still claimed in its own slot, so they keep every guarantee of
+ * the single calls (FIFO, crash safety, clear, shutdown).
+ *
  * Crash safety: a producer killed in the middle of a put leaves no hole that
  * blocks consumers (the put never returned, so its message may be dropped);
  * a consumer killed in the middle of a get does not lose the message: it is
@@ -114,26 +119,49 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
 			      size_t *len, int64_t timeout_ns);
 
 /**
- * Put up to n messages (msgs[i], lens[i]) in order. Waits (up to
- * timeout_ns) only until the first message fits; then puts as many as fit
- * without waiting.
+ * Put up to n messages (msgs[i], lens[i]) in order, as a bulk operation:
+ * the messages go into consecutive positions claimed slot by slot, while
+ * the queue's shared put position is moved and the sleeping consumers are
+ * looked for once per run of up to 64 messages (not once per message).
+ * Waits (up to timeout_ns) only until the first message fits; then puts as
+ * many as fit without waiting. The messages of one call are consecutive in
+ * the queue unless another producer's put lands between two runs; they are
+ * always in order.
  *
- * Return: how many were put (1..n; the first ones, in order), or -EMSGSIZE
- * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0,
- * NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO as lfipc_queue_put().
- * May block. Safe like lfipc_queue_put().
+ * Return: how many were put (1..n; the first ones, in order: messages
+ * msgs[0 .. ret-1] are in the queue, the others are not), or -EMSGSIZE
+ * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0
+ * or above INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO,
+ * -EUSERS as lfipc_queue_put() when none was put. A shutdown that comes
+ * during the call ends it early with the count put before it.
+ * May block (only for the first message). Safe like lfipc_queue_put(): a
+ * producer killed inside the call leaves no hole that blocks consumers; the
+ * messages it had not yet published are dropped (the call never returned,
+ * so none was acknowledged).
  */
 LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 				   const size_t *lens, size_t n,
 				   int64_t timeout_ns);
 
 /**
- * Get up to n messages: message i is copied to (char *)bufs + i * stride,
- * its length to lens[i]. Waits (up to timeout_ns) only for the first.
+ * Get up to n messages, oldest first, as a bulk operation: message i is
+ * copied to (char *)bufs + i * stride, its length to lens[i]. Consecutive
+ * messages are claimed slot by slot, while the queue's shared get position
+ * is moved, the sleeping producers are looked for and (JoinableQueue) the
+ * got counter is updated once per run of up to 64 messages. Waits (up to
+ * timeout_ns) only for the first; then takes what is there, up to n.
  *
- * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size,
- * -EINVAL (n 0, NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO as
- * lfipc_queue_get(). May block. Safe like lfipc_queue_get().
+ * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size
+ * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
+ * NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE (shut down and empty),
+ * -EPROTO, -EUSERS as lfipc_queue_get() when none was taken. A message
+ * whose stored length exceeds msg_size is dropped (counted as done in a
+ * JoinableQueue, and towards n) and the others close up over it; -EPROTO
+ * if only such messages were taken.
+ * May block (only for the first message). Safe like lfipc_queue_get(): if
+ * the process dies inside the call, every message it had claimed but not
+ * yet released is delivered to another consumer (a message already copied
+ * into bufs and released is gone with the process).
  */
 LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				   size_t *lens, size_t n, int64_t timeout_ns);
