@@ -70,7 +70,7 @@ static uint64_t count_free(const lfipc_region *r)
 		used += (uint64_t)__builtin_popcountll(bm[i]);
 	if (tail)
 		used += (uint64_t)__builtin_popcountll(
-			bm[words] & ((UINT64_C(1) << tail) - 1));
+		    bm[words] & ((UINT64_C(1) << tail) - 1));
 	return r->heap_granules - used;
 }
 
@@ -162,8 +162,8 @@ int lfipc__region_lock(lfipc_region *r)
 	 * they take turns on lock_mu first (without it a second thread would
 	 * see itself as the owner and get -EDEADLK). */
 	pthread_mutex_lock(&r->lock_mu);
-	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, self, LFIPC_DL_NEVER,
-			       100);
+	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, NULL, self,
+			       LFIPC_DL_NEVER, 100);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)
@@ -423,8 +423,8 @@ int lfipc_region_stats(const lfipc_region *cr, lfipc_region_info *out)
 	memset(out, 0, sizeof(*out));
 	out->size = r->size;
 	out->bytes_free = h->granules_free <= r->heap_granules
-				  ? h->granules_free * LFIPC_GRANULE
-				  : 0;
+			      ? h->granules_free * LFIPC_GRANULE
+			      : 0;
 	out->objects = h->nobjects;
 	lfipc__region_unlock(r);
 	out->participants = lfipc__proc_count_live(r);

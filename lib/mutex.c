@@ -6,12 +6,14 @@
 
 #include "internal/mutex.h"
 
-int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
+int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
+		      _Atomic uint32_t *nsleep, uint32_t self,
 		      lfipc_deadline deadline, unsigned spin)
 {
-	uint32_t extra = 0; /* WAITERS once we have slept (Drepper) */
+	/* Without nsleep: WAITERS once we have slept (Drepper's rule). */
+	uint32_t extra = 0;
 	uint32_t v;
-	bool checked = false;
+	bool checked = false, slept = false;
 	/* Sleep slices start short and double up to LFIPC_SLICE_NS: an owner
 	 * that dies soon after we start waiting (the usual case: it died in
 	 * its critical section) is noticed within about a millisecond, and a
@@ -28,7 +30,12 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 			v = atomic_load_explicit(w, memory_order_relaxed);
 			if (v == 0 && lfipc__mutex_trylock_fast(w, self))
 				return 0;
-			if (v & LFIPC_MUTEX_WAITERS)
+			/* M5: relaxed; only decides whether to go on
+			 * spinning (a WAITERS bit no sleeper stands behind
+			 * does not stop us). */
+			if ((v & LFIPC_MUTEX_WAITERS) &&
+			    (!nsleep || atomic_load_explicit(
+					    nsleep, memory_order_relaxed)))
 				break;
 			lfipc__cpu_relax();
 		}
@@ -36,11 +43,16 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 	for (;;) {
 		v = atomic_load_explicit(w, memory_order_relaxed);
 		if (LFIPC_MUTEX_OWNER(v) == 0) {
-			/* M1': acquire, pairs with M2. Keep WAITERS. */
-			if (atomic_compare_exchange_weak_explicit(
-				w, &v, self | extra | (v & LFIPC_MUTEX_WAITERS),
-				memory_order_acquire, memory_order_relaxed))
+			/* M1': seq_cst (acquire pairs with M2; seq_cst for
+			 * the Dekker pairing in lfipc__mutex_mark_sleepers).
+			 * Keep WAITERS. */
+			if (atomic_compare_exchange_weak(
+				w, &v,
+				self | extra | (v & LFIPC_MUTEX_WAITERS))) {
+				if (slept && nsleep)
+					lfipc__mutex_mark_sleepers(w, nsleep);
 				return 0;
+			}
 			continue;
 		}
 		if (LFIPC_MUTEX_OWNER(v) == self)
@@ -48,25 +60,37 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 		/* Check the owner's liveness before the first sleep and
 		 * after every slice (not on every spin: it is a syscall). */
 		if (!checked && !lfipc__token_alive(r, LFIPC_MUTEX_OWNER(v))) {
-			/* M4: acquire on success: we inherit whatever the dead
-			 * owner left; pairs with its last release store. */
-			if (atomic_compare_exchange_strong_explicit(
-				w, &v, self | (v & LFIPC_MUTEX_WAITERS) | extra,
-				memory_order_acquire, memory_order_relaxed))
+			/* M4: seq_cst (acquire: we inherit whatever the dead
+			 * owner left; pairs with its last release store). */
+			if (atomic_compare_exchange_strong(
+				w, &v,
+				self | (v & LFIPC_MUTEX_WAITERS) | extra)) {
+				if (slept && nsleep)
+					lfipc__mutex_mark_sleepers(w, nsleep);
 				return -EOWNERDEAD;
+			}
 			continue;
 		}
 		checked = true;
 		if (lfipc__expired(deadline))
 			return -ETIMEDOUT;
+		/* Count ourselves as a sleeper before announcing it in the
+		 * word (seq_cst, the other half of the Dekker pairing). */
+		if (nsleep)
+			atomic_fetch_add(nsleep, 1);
 		if (!(v & LFIPC_MUTEX_WAITERS)) {
-			if (!atomic_compare_exchange_weak_explicit(
-				w, &v, v | LFIPC_MUTEX_WAITERS,
-				memory_order_relaxed, memory_order_relaxed))
+			/* M6: seq_cst, see above. */
+			if (!atomic_compare_exchange_strong(
+				w, &v, v | LFIPC_MUTEX_WAITERS)) {
+				if (nsleep)
+					atomic_fetch_sub(nsleep, 1);
 				continue;
+			}
 			v |= LFIPC_MUTEX_WAITERS;
 		}
-		extra = LFIPC_MUTEX_WAITERS;
+		if (!nsleep)
+			extra = LFIPC_MUTEX_WAITERS;
+		slept = true;
 		if (lfipc__futex_wait(w, v,
 				      lfipc__slice_end(deadline, slice)) ==
 		    -ETIMEDOUT) {
@@ -74,6 +98,8 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
 			if (slice < LFIPC_SLICE_NS)
 				slice *= 2;
 		}
+		if (nsleep)
+			atomic_fetch_sub(nsleep, 1);
 		if (lfipc__expired(deadline)) {
 			v = atomic_load_explicit(w, memory_order_relaxed);
 			if (LFIPC_MUTEX_OWNER(v) != 0 &&
@@ -92,8 +118,9 @@ int lfipc__mutex_unlock(_Atomic uint32_t *w, uint32_t self)
 	 * only set WAITERS), so this check cannot go stale. */
 	if (LFIPC_MUTEX_OWNER(v) != self || self == 0)
 		return -EPERM;
-	/* M2: release, pairs with M1/M1'/M4. */
-	v = atomic_exchange_explicit(w, 0, memory_order_release);
+	/* M2: seq_cst (release pairs with M1/M1'/M4; seq_cst orders it in
+	 * the chain a sleeper's M6 -> this -> the next taker's M1'). */
+	v = atomic_exchange(w, 0);
 	if (v & LFIPC_MUTEX_WAITERS)
 		lfipc__futex_wake(w, 1);
 	return 0;

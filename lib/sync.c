@@ -12,6 +12,7 @@
  *   u64 thread       owning thread's id within the owner process (address
  *                    of a thread-local anchor); written only by the owner
  *                    while it holds word, 0 when free
+ *   u32 nsleep       threads asleep on word (internal/mutex.h); seq_cst
  *   pad to 64
  *
  * Ownership is (process token in word, thread id in thread). A thread of
@@ -43,7 +44,8 @@ struct lock_shm {
 	_Atomic uint32_t word;
 	_Atomic uint32_t depth;
 	_Atomic uint64_t thread;
-	uint8_t pad[SYNC_LOCK_SIZE - 24];
+	_Atomic uint32_t nsleep;
+	uint8_t pad[SYNC_LOCK_SIZE - 28];
 };
 _Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
@@ -162,25 +164,31 @@ static int wait_sibling(struct lock_shm *s, uint32_t self,
 
 	if (LFIPC_MUTEX_OWNER(v) != self)
 		return 0;
-	if (!(v & LFIPC_MUTEX_WAITERS)) {
-		/* L4: relaxed CAS; only announces a sleeper, publishes no
-		 * data (the unlocker's exchange reads it). */
-		if (!atomic_compare_exchange_strong_explicit(
-			&s->word, &v, v | LFIPC_MUTEX_WAITERS,
-			memory_order_relaxed, memory_order_relaxed))
-			return 0;
-		v |= LFIPC_MUTEX_WAITERS;
-	}
 	if (lfipc__expired(deadline))
 		return -ETIMEDOUT;
+	/* Counted as a sleeper before announcing it, as in mutex.c (all
+	 * seq_cst: the Dekker pairing with lfipc__mutex_mark_sleepers). */
+	atomic_fetch_add(&s->nsleep, 1);
+	if (!(v & LFIPC_MUTEX_WAITERS)) {
+		/* L4: seq_cst CAS; announces a sleeper, publishes no data
+		 * (the unlocker's exchange reads it). */
+		if (!atomic_compare_exchange_strong(&s->word, &v,
+						    v | LFIPC_MUTEX_WAITERS)) {
+			atomic_fetch_sub(&s->nsleep, 1);
+			return 0;
+		}
+		v |= LFIPC_MUTEX_WAITERS;
+	}
 	lfipc__futex_wait(&s->word, v,
 			  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+	atomic_fetch_sub(&s->nsleep, 1);
 	v = 0;
-	/* L5: acquire on success, pairs with M2 in lfipc__mutex_unlock(). */
-	if (atomic_compare_exchange_strong_explicit(
-		&s->word, &v, self | LFIPC_MUTEX_WAITERS, memory_order_acquire,
-		memory_order_relaxed))
+	/* L5: seq_cst (acquire on success pairs with M2 in
+	 * lfipc__mutex_unlock()); then WAITERS if others still sleep. */
+	if (atomic_compare_exchange_strong(&s->word, &v, self)) {
+		lfipc__mutex_mark_sleepers(&s->word, &s->nsleep);
 		return 1;
+	}
 	return lfipc__expired(deadline) ? -ETIMEDOUT : 0;
 }
 
@@ -219,7 +227,8 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 	deadline = lfipc__deadline(timeout_ns);
 	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
 	for (;;) {
-		rc = lfipc__mutex_lock(l->r, &s->word, self, deadline, spin);
+		rc = lfipc__mutex_lock(l->r, &s->word, &s->nsleep, self,
+				       deadline, spin);
 		if (rc == 0 || rc == -EOWNERDEAD) {
 			took(s, me);
 			return rc;

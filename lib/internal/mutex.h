@@ -35,13 +35,33 @@
  * Acquire *w for token self until deadline.
  * spin: how many relaxed polls to make before the first sleep while the
  * owner runs and nobody sleeps yet (0: none).
+ * nsleep: NULL, or a counter of the threads asleep on *w (zero-initialised
+ * shared memory next to the word). With it, a thread that slept and then
+ * takes the word sets WAITERS only when others still sleep, instead of
+ * always (Drepper's rule), so a two-party hand-off does not stay in
+ * sleep-and-wake mode once one sleep happened; and an arriving thread
+ * keeps spinning past a WAITERS bit that no sleeper stands behind. A
+ * sleeper that dies leaves the count too high: then every taker sets
+ * WAITERS, which is the behaviour without a counter (correct, slower).
  * Return: 0; -EOWNERDEAD acquired, the previous owner died holding it;
  * -ETIMEDOUT the deadline passed (callers turn this into -EAGAIN for
  * LFIPC_NOWAIT; a NOWAIT attempt still takes over a dead owner's word);
  * -EDEADLK self already owns it.
  */
-int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w, uint32_t self,
+int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
+		      _Atomic uint32_t *nsleep, uint32_t self,
 		      lfipc_deadline deadline, unsigned spin);
+
+/* After a thread that slept on *w took it (CAS without WAITERS): set
+ * WAITERS if others still sleep. All seq_cst: the taker's CAS then load of
+ * nsleep against a sleeper's increment then WAITERS-setting CAS (Dekker),
+ * so one of them sees the other and no sleeper is forgotten. */
+static inline void lfipc__mutex_mark_sleepers(_Atomic uint32_t *w,
+					      _Atomic uint32_t *nsleep)
+{
+	if (atomic_load(nsleep) != 0)
+		atomic_fetch_or(w, LFIPC_MUTEX_WAITERS);
+}
 
 /* Fast path of lfipc__mutex_lock; returns true when acquired. */
 static inline bool lfipc__mutex_trylock_fast(_Atomic uint32_t *w,
