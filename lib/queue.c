@@ -315,6 +315,23 @@ void lfipc_queue_close(lfipc_queue *q)
  * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
  * clear already accounted for it) and READING into ORPHAN. Returns 1 when it
  * repaired something. */
+static void pos_advance(_Atomic uint64_t *pos, uint64_t to);
+
+/* A dead consumer's READING(p) became ORPHAN(p). A get run claims a run
+ * of positions beyond deq_pos before moving it once; if its consumer died
+ * in between, p lies at or beyond deq_pos, and every position from
+ * deq_pos to p is that run's (now orphaned too). Move deq_pos past p, so
+ * that orphans lie behind deq_pos, as everything else assumes (clear's
+ * "enq_pos - deq_pos <= N + 1", the capacity test). */
+static void orphan_behind(lfipc_queue *q, uint32_t seq)
+{
+	uint64_t d = atomic_load(&q->h->deq_pos);
+	uint64_t p = d + (uint64_t)(int64_t)(int32_t)(seq - 1 - (uint32_t)d);
+
+	if ((int64_t)(p - d) >= 0 && p - d < q->n)
+		pos_advance(&q->h->deq_pos, p + 1);
+}
+
 static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
 {
 	uint32_t c = wclaim(w), tok = c & CL_TOK;
@@ -340,6 +357,8 @@ static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
 			atomic_fetch_sub(&q->h->orphans, 1);
 		return 0;
 	}
+	if (wclaim(nw) == ORPHAN)
+		orphan_behind(q, wseq(nw));
 	ev_wake(&q->h->not_empty);
 	ev_wake(&q->h->not_full);
 	return 1;
@@ -523,16 +542,30 @@ static int publish_slot(struct qslot *s, uint64_t p, uint32_t tok)
 	return -EPROTO;
 }
 
+/* A slot published at position p behind deq_pos (a clear passed it while
+ * it was being written) is free for the next lap at once, so producers
+ * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
+ * CAS, then these, against a sleeper's ev_announce, then its claim
+ * attempt (Dekker). The deq_pos line is read only when producers sleep. */
+static void wake_if_behind(lfipc_queue *q, uint64_t p)
+{
+	if ((atomic_load(&q->h->not_full) & EV_WAIT) &&
+	    (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0)
+		ev_wake(&q->h->not_full);
+}
+
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
 static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
 {
 	int rc = publish_slot(s, p, tok);
 
-	if (rc == 0)
+	if (rc == 0) {
 		ev_wake(&q->h->not_empty);
-	else if (rc == 1)
+		wake_if_behind(q, p);
+	} else if (rc == 1) {
 		ev_wake(&q->h->not_full);
+	}
 	return rc < 0 ? rc : 0;
 }
 
@@ -816,6 +849,8 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 			ev_wake(&q->h->not_empty);
 		if (woke_f)
 			ev_wake(&q->h->not_full);
+		else if (k > 0)
+			wake_if_behind(q, pos[0]);
 		if (bad >= 0) {
 			done += (size_t)bad;
 			return done ? (int)done : -EPROTO;
@@ -940,6 +975,12 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 			if (!atomic_compare_exchange_strong(
 				&s->word, &w, mkword((uint32_t)(p + q->n), 0)))
 				continue;
+			/* Its producer may have died before moving enq_pos
+			 * past it (and past the rest of its run): every
+			 * position up to p is claimed, so move it now, before
+			 * counting p as done, or join's "enq_pos - done -
+			 * tdone" would undercount. */
+			pos_advance(&h->enq_pos, p + 1);
 			p2 = p;
 			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 			if (q->joinable) {
@@ -1435,10 +1476,15 @@ int lfipc_queue_task_done(lfipc_queue *q)
 
 static bool all_done(lfipc_queue *q)
 {
+	/* tdone and done first, enq_pos last: each only grows, so a put,
+	 * get and task_done racing with these loads can only make the count
+	 * of unfinished tasks look higher (join returns late), never lower
+	 * (join returning while a task is outstanding). */
+	uint64_t td = atomic_load(&q->h->tdone);
+	uint64_t d = atomic_load(&q->h->done);
 	uint64_t e = atomic_load(&q->h->enq_pos);
 
-	return (int64_t)(e - atomic_load(&q->h->done) -
-			 atomic_load(&q->h->tdone)) <= 0;
+	return (int64_t)(e - d - td) <= 0;
 }
 
 int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
