@@ -311,10 +311,6 @@ void lfipc_queue_close(lfipc_queue *q)
 
 /* ---- dead claimants -------------------------------------------------- */
 
-/* Slot s holds word w claimed by token tok (WRITING, DISCARD or READING):
- * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
- * clear already accounted for it) and READING into ORPHAN. Returns 1 when it
- * repaired something. */
 static void pos_advance(_Atomic uint64_t *pos, uint64_t to);
 
 /* A dead consumer's READING(p) became ORPHAN(p). A get run claims a run
@@ -332,6 +328,10 @@ static void orphan_behind(lfipc_queue *q, uint32_t seq)
 		pos_advance(&q->h->deq_pos, p + 1);
 }
 
+/* Slot s holds word w claimed by token tok (WRITING, DISCARD or READING):
+ * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
+ * clear already accounted for it) and READING into ORPHAN (moving deq_pos
+ * past it, see orphan_behind). Returns 1 when it repaired something. */
 static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
 {
 	uint32_t c = wclaim(w), tok = c & CL_TOK;
