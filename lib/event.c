@@ -114,6 +114,8 @@ int lfipc_event_set(lfipc_event *e)
 
 	if (!e)
 		return -EINVAL;
+	/* E5: relaxed guess for the E1 CAS (also its failure order); a set
+	 * flag seen here needs no ordering: set() then does nothing. */
 	v = atomic_load_explicit(&e->s->word, memory_order_relaxed);
 	do {
 		if (v & EV_SET)

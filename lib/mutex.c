@@ -41,6 +41,7 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 		}
 	}
 	for (;;) {
+		/* M7: relaxed guess; every decision below is a CAS on w. */
 		v = atomic_load_explicit(w, memory_order_relaxed);
 		if (LFIPC_MUTEX_OWNER(v) == 0) {
 			/* M1': seq_cst (acquire pairs with M2; seq_cst for
@@ -101,6 +102,8 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 		if (nsleep)
 			atomic_fetch_sub(nsleep, 1);
 		if (lfipc__expired(deadline)) {
+			/* M8: relaxed; only picks whose liveness to check
+			 * before giving up (no data is taken). */
 			v = atomic_load_explicit(w, memory_order_relaxed);
 			if (LFIPC_MUTEX_OWNER(v) != 0 &&
 			    lfipc__token_alive(r, LFIPC_MUTEX_OWNER(v)))

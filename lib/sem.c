@@ -239,6 +239,8 @@ unsigned lfipc_sem_max(const lfipc_sem *s)
  * waiter. Return true when taken. */
 static bool try_take(struct sem_shm *s, bool waiter)
 {
+	/* S10: relaxed (also the CAS's failure order): only a guess for the
+	 * CAS below, which does the ordering (S2). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
 
 	while (SEM_VALUE(d) > 0) {
@@ -255,6 +257,7 @@ static bool try_take(struct sem_shm *s, bool waiter)
 static int release_untracked(lfipc_sem *h)
 {
 	struct sem_shm *s = h->s;
+	/* S10: relaxed guess for the S3 CAS (also its failure order). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
 
 	do {
@@ -278,6 +281,7 @@ static uint32_t token_slot(uint32_t tok)
 /* Set the value half of data to v, keeping nwaiters. */
 static void set_value(struct sem_shm *s, uint32_t v)
 {
+	/* S10: relaxed guess for the S7 CAS (also its failure order). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
 
 	/* S7: release, pairs with S2 and S8: a unit made available here is
@@ -350,6 +354,9 @@ static void guard_unlock(lfipc_sem *h)
 	lfipc_lock_release(h->guard);
 }
 
+/* S11: relaxed; with the guard held the value only changes under it
+ * (its acquire orders us after the last change); without it, a hint
+ * re-checked by a CAS or under the guard. */
 static uint32_t cur_value(struct sem_shm *s)
 {
 	return SEM_VALUE(atomic_load_explicit(&s->data, memory_order_relaxed));
