@@ -18,9 +18,13 @@
 void th_name(char *buf, size_t n, const char *tag)
 {
 	static _Atomic unsigned counter;
+	const char *run = getenv("LFIPC_TEST_RUN");
 
-	snprintf(buf, n, "/lfipc-t-%d-%u-%s", (int)getpid(),
-		 atomic_fetch_add(&counter, 1), tag ? tag : "r");
+	/* tests/run-all sets LFIPC_TEST_RUN so that it checks for leftovers
+	 * of its own run only, not of another run on the same machine. */
+	snprintf(buf, n, "/lfipc-t-%s%s%d-%u-%s", run ? run : "",
+		 run ? "-" : "", (int)getpid(), atomic_fetch_add(&counter, 1),
+		 tag ? tag : "r");
 }
 
 int th_scale(void)

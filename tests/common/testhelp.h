@@ -8,7 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A region name unique to this process and call: "/lfipc-t-<pid>-<n>-tag". */
+/* A region name unique to this process and call: "/lfipc-t-<pid>-<n>-tag",
+ * or "/lfipc-t-<run>-<pid>-<n>-tag" when LFIPC_TEST_RUN=<run> is set. */
 void th_name(char *buf, size_t n, const char *tag);
 
 /* Stress scale from LFIPC_STRESS_SCALE (>= 1; 1 in make check). */
