@@ -174,10 +174,27 @@ static int poll_fn(void *p, int64_t t)
 	return rc == 0 ? -ETIMEDOUT : rc;
 }
 
+/*
+ * A message of more than SMALL_MSG bytes may be larger than the ring (the
+ * smallest ring is LFIPC_PIPE_MIN_RING, each frame has an 8-byte header):
+ * sending or receiving it may wait for the other side even with
+ * LFIPC_NOWAIT, so it is never done holding the GIL (the other side may
+ * be a thread of this process).
+ */
+#define SMALL_MSG (LFIPC_PIPE_MIN_RING - 8)
+
 static int send_raw(lfipc_conn *c, const void *msg, size_t len)
 {
 	struct cop o = {.c = c, .msg = msg, .len = len};
-	int rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
+	int rc;
+
+	if (len <= SMALL_MSG) {
+		rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
+	} else {
+		Py_BEGIN_ALLOW_THREADS
+		rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
+		Py_END_ALLOW_THREADS
+	}
 
 	if (rc == -EAGAIN)
 		rc = lfpy_block(send_fn, &o, LFIPC_FOREVER);
@@ -262,8 +279,17 @@ static PyObject *conn_send(ConnObject *self, PyObject *obj)
 static int recv_into(lfipc_conn *c, void *buf, size_t bufsz, size_t *len)
 {
 	struct cop o = {.c = c, .buf = buf, .bufsz = bufsz, .lenp = len};
-	int rc = lfipc_conn_recv(c, buf, bufsz, len, LFIPC_NOWAIT);
+	size_t small = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
+	int rc;
 
+	/* a small message is taken holding the GIL; a larger one (-EMSGSIZE
+	 * here: nothing consumed) without it */
+	rc = lfipc_conn_recv(c, buf, small, len, LFIPC_NOWAIT);
+	if (rc == -EMSGSIZE && small < bufsz && *len <= bufsz) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = lfipc_conn_recv(c, buf, bufsz, len, LFIPC_NOWAIT);
+		Py_END_ALLOW_THREADS
+	}
 	if (rc == -EAGAIN)
 		rc = lfpy_block(recv_fn, &o, LFIPC_FOREVER);
 	return rc;
@@ -295,9 +321,14 @@ static PyObject *recv_bytes_impl(ConnObject *self, lfipc_conn *c,
 				 Py_ssize_t maxlength)
 {
 	char stack[STACK_BUF];
-	size_t len = 0;
+	size_t len = 0, bufsz = sizeof stack;
 	PyObject *b;
-	int rc = recv_into(c, stack, sizeof stack, &len);
+	int rc;
+
+	/* a message above maxlength must not be taken (EMSGSIZE) */
+	if (maxlength >= 0 && (size_t)maxlength < bufsz)
+		bufsz = (size_t)maxlength;
+	rc = recv_into(c, stack, bufsz, &len);
 
 	if (rc == 0)
 		return PyBytes_FromStringAndSize(stack, (Py_ssize_t)len);

@@ -125,7 +125,7 @@ def RawArray(typecode_or_type, size_or_initializer, *, region=None,
 
 
 def _check_lock(lock):
-    if lock not in (True, None) and not hasattr(lock, "acquire"):
+    if lock not in (True, False, None) and not hasattr(lock, "acquire"):
         raise AttributeError(f"{lock!r} has no method 'acquire'")
 
 
