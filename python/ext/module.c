@@ -47,6 +47,57 @@ int64_t lfpy_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int lfpy_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+	      PyObject *kwnames, int nreq, int n, const char *const *names,
+	      PyObject **out)
+{
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	unsigned seen = 0;
+
+	if (nargs > n) {
+		PyErr_Format(PyExc_TypeError,
+			     "%s() takes at most %d arguments (%zd given)",
+			     fname, n, nargs);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < nargs; i++) {
+		out[i] = args[i];
+		seen |= 1u << i;
+	}
+	for (Py_ssize_t k = 0; k < nkw; k++) {
+		PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+		int i;
+
+		for (i = 0; i < n; i++)
+			if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0)
+				break;
+		if (i == n) {
+			PyErr_Format(PyExc_TypeError,
+				     "%s() got an unexpected keyword argument "
+				     "'%U'",
+				     fname, key);
+			return -1;
+		}
+		if (seen & (1u << i)) {
+			PyErr_Format(PyExc_TypeError,
+				     "%s() got multiple values for argument "
+				     "'%s'",
+				     fname, names[i]);
+			return -1;
+		}
+		out[i] = args[nargs + k];
+		seen |= 1u << i;
+	}
+	for (int i = 0; i < nreq; i++)
+		if (!(seen & (1u << i))) {
+			PyErr_Format(PyExc_TypeError,
+				     "%s() missing required argument '%s'",
+				     fname, names[i]);
+			return -1;
+		}
+	return 0;
+}
+
 int lfpy_timeout1(PyObject *timeout, int64_t *out)
 {
 	double s;
@@ -79,7 +130,7 @@ int lfpy_timeout1(PyObject *timeout, int64_t *out)
 
 int lfpy_timeout(PyObject *block, PyObject *timeout, int64_t *out)
 {
-	if (block) {
+	if (block && block != Py_True) {
 		int b = PyObject_IsTrue(block);
 
 		if (b < 0)

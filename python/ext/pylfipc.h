@@ -84,6 +84,16 @@ extern PyTypeObject RegionType, QueueType, SimpleQueueType, JoinableQueueType,
 PyObject *lfpy_err(int rc);
 int lfpy_err_int(int rc); /* the same, returning -1 */
 
+/*
+ * Parse METH_FASTCALL | METH_KEYWORDS arguments: names[0..n) in order,
+ * the first nreq of them required; out[i] keeps the caller's default when
+ * the argument is absent (borrowed references). Return 0 or -1 with
+ * TypeError.
+ */
+int lfpy_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+	      PyObject *kwnames, int nreq, int n, const char *const *names,
+	      PyObject **out);
+
 /* Convert multiprocessing's (block, timeout) to a library timeout. A false
  * block means LFIPC_NOWAIT; a None timeout LFIPC_FOREVER; a number is
  * seconds (negative counts as 0). Return 0, or -1 with an exception. */

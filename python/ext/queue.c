@@ -515,28 +515,28 @@ static PyObject *get_obj(QueueObject *self, int64_t timeout)
 
 /* ---- methods -------------------------------------------------------------- */
 
-static PyObject *queue_put(QueueObject *self, PyObject *args, PyObject *kw)
+static const char *const put_names[] = {"obj", "block", "timeout"};
+
+static PyObject *queue_put(QueueObject *self, PyObject *const *args,
+			   Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"obj", "block", "timeout", NULL};
-	PyObject *obj, *block = Py_True, *timeout = Py_None;
+	PyObject *a[3] = {NULL, Py_True, Py_None};
 	int64_t t;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO:put", kwlist, &obj,
-					 &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0)
+	if (lfpy_args("put", args, nargs, kwnames, 1, 3, put_names, a) < 0 ||
+	    lfpy_timeout(a[1], a[2], &t) < 0)
 		return NULL;
-	return put_obj(self, obj, t);
+	return put_obj(self, a[0], t);
 }
 
-static PyObject *queue_get(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_get(QueueObject *self, PyObject *const *args,
+			   Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"block", "timeout", NULL};
-	PyObject *block = Py_True, *timeout = Py_None;
+	PyObject *a[2] = {Py_True, Py_None};
 	int64_t t;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:get", kwlist, &block,
-					 &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0)
+	if (lfpy_args("get", args, nargs, kwnames, 0, 2, put_names + 1, a) < 0 ||
+	    lfpy_timeout(a[0], a[1], &t) < 0)
 		return NULL;
 	return get_obj(self, t);
 }
@@ -919,14 +919,14 @@ static PyObject *queue_get_closed(QueueObject *self, void *c)
 
 #define QUEUE_COMMON_METHODS                                                  \
 	{"put", (PyCFunction)(void (*)(void))queue_put,                       \
-	 METH_VARARGS | METH_KEYWORDS,                                        \
+	 METH_FASTCALL | METH_KEYWORDS,                                       \
 	 "put(obj, block=True, timeout=None)\n\nPickle obj and append it. "   \
 	 "If the queue is full, wait (block) up to timeout seconds (None: "   \
 	 "forever) for room; raise queue.Full if there is none. Raises "      \
 	 "ShutDown after shutdown(), ValueError after close(). A pickle "     \
 	 "larger than msg_size goes through a spill block in the region."},   \
 	{"get", (PyCFunction)(void (*)(void))queue_get,                       \
-	 METH_VARARGS | METH_KEYWORDS,                                        \
+	 METH_FASTCALL | METH_KEYWORDS,                                       \
 	 "get(block=True, timeout=None)\n\nRemove and return the oldest "     \
 	 "item, waiting up to timeout seconds (None: forever) for one; "      \
 	 "raise queue.Empty if there is none. After shutdown(), the items "   \

@@ -217,16 +217,31 @@ static void lock_dealloc(LockObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *lock_acquire(LockObject *self, PyObject *args, PyObject *kw)
+static const char *const acquire_names[] = {"block", "timeout"};
+
+/* (block=True, timeout=None) of the acquire() methods. */
+static int acquire_args(PyObject *const *args, Py_ssize_t nargs,
+			PyObject *kwnames, int64_t *t)
 {
-	static char *kwlist[] = {"block", "timeout", NULL};
-	PyObject *block = Py_True, *timeout = Py_None;
+	PyObject *a[2] = {Py_True, Py_None};
+
+	if (nargs == 0 && !kwnames) {
+		*t = LFIPC_FOREVER;
+		return 0;
+	}
+	if (lfpy_args("acquire", args, nargs, kwnames, 0, 2, acquire_names,
+		      a) < 0)
+		return -1;
+	return lfpy_timeout(a[0], a[1], t);
+}
+
+static PyObject *lock_acquire(LockObject *self, PyObject *const *args,
+			      Py_ssize_t nargs, PyObject *kwnames)
+{
 	int64_t t;
 	int r;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:acquire", kwlist,
-					 &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0)
+	if (acquire_args(args, nargs, kwnames, &t) < 0)
 		return NULL;
 	r = acquire_impl(self->l, (PyObject *)self, t, &self->owner_died);
 	if (r < 0)
@@ -325,7 +340,7 @@ static PyObject *obj_get_region(PyObject *self, void *off)
 
 static PyMethodDef lock_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))lock_acquire,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "acquire(block=True, timeout=None) -> bool\n\nAcquire the lock, "
 	 "waiting up to timeout seconds (None: forever) if block. Returns "
 	 "whether it was acquired. If its previous owner process died "
@@ -517,16 +532,13 @@ static int sem_acquire_impl(SemObject *self, int64_t t)
 	return -1;
 }
 
-static PyObject *sem_acquire(SemObject *self, PyObject *args, PyObject *kw)
+static PyObject *sem_acquire(SemObject *self, PyObject *const *args,
+			     Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"block", "timeout", NULL};
-	PyObject *block = Py_True, *timeout = Py_None;
 	int64_t t;
 	int r;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:acquire", kwlist,
-					 &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0)
+	if (acquire_args(args, nargs, kwnames, &t) < 0)
 		return NULL;
 	r = sem_acquire_impl(self, t);
 	if (r < 0)
@@ -600,7 +612,7 @@ static PyObject *sem_get_name(SemObject *self, void *c)
 
 static PyMethodDef sem_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))sem_acquire,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "acquire(block=True, timeout=None) -> bool\n\nTake one unit, "
 	 "waiting up to timeout seconds (None: forever) while the value is "
 	 "0. Returns whether a unit was taken. Interruptible."},
@@ -925,16 +937,13 @@ static void cond_dealloc(CondObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *cond_acquire(CondObject *self, PyObject *args, PyObject *kw)
+static PyObject *cond_acquire(CondObject *self, PyObject *const *args,
+			      Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"block", "timeout", NULL};
-	PyObject *block = Py_True, *timeout = Py_None;
 	int64_t t;
 	int r;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:acquire", kwlist,
-					 &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0)
+	if (acquire_args(args, nargs, kwnames, &t) < 0)
 		return NULL;
 	r = acquire_impl(lfipc_cond_lock(self->c), (PyObject *)self, t,
 			 &self->owner_died);
@@ -1127,7 +1136,7 @@ static PyObject *cond_get_owner_died(CondObject *self, void *c)
 
 static PyMethodDef cond_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))cond_acquire,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "acquire(block=True, timeout=None) -> bool\n\nAcquire the "
 	 "condition's lock (see Lock.acquire)."},
 	{"release", (PyCFunction)cond_release, METH_NOARGS,
