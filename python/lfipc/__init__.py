@@ -67,7 +67,8 @@ __all__ = [
     "BufferTooShort", "Condition", "Connection", "Empty", "Event", "Full",
     "JoinableQueue", "Lock", "OwnerDeadWarning", "Pipe", "ProcessError",
     "Queue", "RLock", "RawArray", "RawValue", "Region", "Semaphore",
-    "ShutDown", "SimpleQueue", "TimeoutError", "Value", "default_region",
+    "ShutDown", "SimpleQueue", "Synchronized", "SynchronizedArray",
+    "SynchronizedString", "TimeoutError", "Value", "default_region",
     "open_connection", "set_default_region", "strerror", "unlink_region",
 ]
 
@@ -307,4 +308,12 @@ def set_default_region(region):
 _lfipc._set_hooks(_default_region, OwnerDeadWarning, ShutDown)
 
 # Value, Array and friends are ctypes objects over lfipc storage.
-from ._sharedctypes import Array, RawArray, RawValue, Value  # noqa: E402
+from ._sharedctypes import (  # noqa: E402
+    Array,
+    RawArray,
+    RawValue,
+    Synchronized,
+    SynchronizedArray,
+    SynchronizedString,
+    Value,
+)

@@ -131,3 +131,23 @@ def test_anonymous_region_object_sent_through_a_queue_to_a_child(shm_name):
     assert q_out.get(timeout=120) is True
     helpers.reap([p])
     assert not lock.locked()
+
+
+def test_the_typing_stubs_cover_the_public_names():
+    import ast
+    import os
+    stub = os.path.join(os.path.dirname(lfipc.__file__), "__init__.pyi")
+    tree = ast.parse(open(stub).read())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname for a in node.names if a.asname)
+    assert set(lfipc.__all__) <= names, set(lfipc.__all__) - names
+    for name in lfipc.__all__:
+        obj = getattr(lfipc, name)
+        if getattr(obj, "__module__", "").startswith("lfipc"):
+            assert obj.__doc__, f"{name} has no docstring"
