@@ -10,12 +10,9 @@
 #include <string.h>
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_array *a;
 	Py_ssize_t nbytes;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } ArrayObject;
 
 static PyObject *array_wrap(RegionObject *ro, lfipc_array *a,
@@ -28,12 +25,10 @@ static PyObject *array_wrap(RegionObject *ro, lfipc_array *a,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->a = a;
 	self->nbytes = (Py_ssize_t)(lfipc_array_len(a) *
 				    lfipc_type_size(lfipc_array_type(a)));
-	self->weakreflist = NULL;
-	snprintf(self->name, sizeof self->name, "%s", name);
 	return (PyObject *)self;
 }
 
@@ -123,13 +118,8 @@ static PyObject *array_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void array_dealloc(ArrayObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_array_close(self->a);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	PyObject_Free(self);
 }
 
@@ -186,16 +176,6 @@ static PyObject *array_get_nbytes(ArrayObject *self, void *c)
 	return PyLong_FromSsize_t(self->nbytes);
 }
 
-static PyObject *array_get_name(ArrayObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
-static PyObject *array_get_region(ArrayObject *self, void *c)
-{
-	return Py_NewRef((PyObject *)self->ro);
-}
-
 static PyMethodDef array_methods[] = {
 	{"create_memoryview", (PyCFunction)array_memoryview, METH_NOARGS,
 	 "create_memoryview() -> memoryview of the elements (in place)"},
@@ -209,8 +189,7 @@ static PyGetSetDef array_getset[] = {
 	{"type", (getter)array_get_type, NULL, "lfipc element type number"},
 	{"length", (getter)array_get_length, NULL, "number of elements"},
 	{"nbytes", (getter)array_get_nbytes, NULL, "size in bytes"},
-	{"name", (getter)array_get_name, NULL, "the name in the region"},
-	{"region", (getter)array_get_region, NULL, "the Region"},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 

@@ -524,6 +524,43 @@ RegionObject *lfpy_create(PyObject *region_arg, PyObject *name_arg, char kind,
 	return NULL;
 }
 
+void lfpy_obj_set(void *o, RegionObject *ro, const char *name)
+{
+	LfpyObject *self = o;
+
+	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	self->weakreflist = NULL;
+	snprintf(self->name, sizeof self->name, "%s", name ? name : "");
+}
+
+void lfpy_obj_clear(void *o)
+{
+	LfpyObject *self = o;
+
+	if (self->weakreflist)
+		PyObject_ClearWeakRefs((PyObject *)self);
+	if (self->ro) {
+		lfpy_region_unuse(self->ro);
+		Py_CLEAR(self->ro);
+	}
+}
+
+PyObject *lfpy_obj_get_name(PyObject *o, void *c)
+{
+	LfpyObject *self = (LfpyObject *)o;
+
+	if (!self->name[0])
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(self->name);
+}
+
+PyObject *lfpy_obj_get_region(PyObject *o, void *c)
+{
+	LfpyObject *self = (LfpyObject *)o;
+
+	return Py_NewRef(self->ro ? (PyObject *)self->ro : Py_None);
+}
+
 PyObject *lfpy_reduce(RegionObject *ro, char kind, const char *name,
 		      PyObject *extra)
 {

@@ -18,15 +18,12 @@
 #define STACK_BUF 4096
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_conn *c;	/* NULL when closed or handed on */
 	int end;
 	int readable, writable;
 	int closed;	/* close() was called */
 	int used;	/* a send, recv or poll went through this object */
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } ConnObject;
 
 static PyObject *conn_wrap(RegionObject *ro, lfipc_conn *c, const char *name,
@@ -39,15 +36,13 @@ static PyObject *conn_wrap(RegionObject *ro, lfipc_conn *c, const char *name,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->c = c;
 	self->end = end;
 	self->readable = readable;
 	self->writable = writable;
 	self->closed = 0;
 	self->used = 0;
-	self->weakreflist = NULL;
-	snprintf(self->name, sizeof self->name, "%s", name);
 	return (PyObject *)self;
 }
 
@@ -75,13 +70,8 @@ PyObject *lfpy_conn_open(RegionObject *ro, const char *name, int end,
 
 static void conn_dealloc(ConnObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_conn_close(self->c);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	PyObject_Free(self);
 }
 
@@ -573,11 +563,6 @@ static PyObject *conn_get_end(ConnObject *self, void *c)
 	return PyLong_FromLong(self->end);
 }
 
-static PyObject *conn_get_name(ConnObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
 static PyMethodDef conn_methods[] = {
 	{"send", (PyCFunction)conn_send, METH_O,
 	 "send(obj)\n\nSend a picklable object (any size: a message larger "
@@ -622,7 +607,7 @@ static PyGetSetDef conn_getset[] = {
 	{"readable", (getter)conn_get_readable, NULL, "can receive"},
 	{"writable", (getter)conn_get_writable, NULL, "can send"},
 	{"end", (getter)conn_get_end, NULL, "which end of the pipe: 0 or 1"},
-	{"name", (getter)conn_get_name, NULL, "the pipe's name in its region"},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 

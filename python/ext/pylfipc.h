@@ -55,6 +55,33 @@ typedef struct {
 	PyObject *dict;
 } RegionObject;
 
+/*
+ * The part every object of the binding (not Region) starts with. ro holds
+ * one use of the region (lfpy_region_use), released by lfpy_obj_clear()
+ * after the object's library handle is closed.
+ */
+#define LFPY_HEAD                                                            \
+	PyObject_HEAD                                                        \
+	RegionObject *ro;                                                    \
+	PyObject *weakreflist;                                               \
+	char name[LFIPC_NAME_MAX + 1]; /* "" for an embedded lock */
+
+typedef struct {
+	LFPY_HEAD
+} LfpyObject;
+
+/* Fill the common part of a new object: a reference to ro (whose use the
+ * caller took for it) and the name. */
+void lfpy_obj_set(void *self, RegionObject *ro, const char *name);
+/* The common part of a dealloc, after the library handle is closed. */
+void lfpy_obj_clear(void *self);
+/* Getters of the common part: "name" (None if empty) and "region". */
+PyObject *lfpy_obj_get_name(PyObject *self, void *c);
+PyObject *lfpy_obj_get_region(PyObject *self, void *c);
+#define LFPY_GETSET_COMMON                                                   \
+	{"name", lfpy_obj_get_name, NULL, "the object's name in its region"}, \
+	{"region", lfpy_obj_get_region, NULL, "the object's Region"}
+
 /* Module state (single-phase module: one interpreter). */
 struct lfpy_state {
 	PyObject *empty;	  /* queue.Empty */

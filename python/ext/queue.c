@@ -37,16 +37,13 @@
 enum { META_SPILLS, META_SEQ, META_SHUTDOWN };
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_queue *q;
 	lfipc_array *meta;
 	size_t msg_size, capacity;
 	unsigned spill_id;
 	char kind;
 	int closed;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } QueueObject;
 
 static int is_joinable(QueueObject *self)
@@ -97,12 +94,11 @@ static PyObject *queue_wrap(PyTypeObject *type, RegionObject *ro, char kind,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->q = q;
 	self->kind = kind;
 	self->msg_size = lfipc_queue_msg_size(q);
 	self->capacity = lfipc_queue_capacity(q);
-	snprintf(self->name, sizeof self->name, "%s", name);
 	self->spill_id = fnv1a(name);
 	rc = meta_attach(ro->r, name, &self->meta);
 	if (rc < 0) {
@@ -242,15 +238,10 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void queue_dealloc(QueueObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_array_close(self->meta);
 	if (self->q)
 		lfipc_queue_close(self->q);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -892,16 +883,6 @@ static PyObject *queue_repr(QueueObject *self)
 				    lfipc_queue_qsize(self->q), self->capacity);
 }
 
-static PyObject *queue_get_name(QueueObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
-static PyObject *queue_get_region(QueueObject *self, void *c)
-{
-	return Py_NewRef((PyObject *)self->ro);
-}
-
 static PyObject *queue_get_maxsize(QueueObject *self, void *c)
 {
 	return PyLong_FromSize_t(self->capacity);
@@ -990,8 +971,7 @@ static PyMethodDef queue_methods[] = {
 };
 
 static PyGetSetDef queue_getset[] = {
-	{"name", (getter)queue_get_name, NULL, "the queue's name in its region"},
-	{"region", (getter)queue_get_region, NULL, "the queue's Region"},
+	LFPY_GETSET_COMMON,
 	{"maxsize", (getter)queue_get_maxsize, NULL,
 	 "capacity in items (maxsize <= 0 at creation gives 16384)"},
 	{"msg_size", (getter)queue_get_msg_size, NULL,

@@ -19,14 +19,11 @@
 /* ---- Lock and RLock ------------------------------------------------------- */
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_lock *l;
 	PyObject *owner; /* the object whose handle owns l (embedded), or NULL */
 	char kind;
 	int owner_died;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } LockObject;
 
 static int lock_fn(void *p, int64_t t)
@@ -97,12 +94,11 @@ static PyObject *lock_wrap(PyTypeObject *type, RegionObject *ro,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->l = l;
 	self->owner = Py_XNewRef(owner);
 	self->kind = lfipc_lock_is_recursive(l) ? LFPY_KIND_RLOCK
 						: LFPY_KIND_LOCK;
-	snprintf(self->name, sizeof self->name, "%s", name ? name : "");
 	return (PyObject *)self;
 }
 
@@ -205,15 +201,10 @@ static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void lock_dealloc(LockObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	if (!self->owner && self->l)
 		lfipc_lock_close(self->l);
 	Py_XDECREF(self->owner);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -324,20 +315,6 @@ static PyObject *lock_get_owner_died(LockObject *self, void *c)
 	return PyBool_FromLong(self->owner_died);
 }
 
-static PyObject *lock_get_name(LockObject *self, void *c)
-{
-	if (!self->name[0])
-		Py_RETURN_NONE;
-	return PyUnicode_FromString(self->name);
-}
-
-static PyObject *obj_get_region(PyObject *self, void *off)
-{
-	PyObject *r = *(PyObject **)((char *)self + (size_t)off);
-
-	return Py_NewRef(r ? r : Py_None);
-}
-
 static PyMethodDef lock_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))lock_acquire,
 	 METH_FASTCALL | METH_KEYWORDS,
@@ -365,10 +342,7 @@ static PyGetSetDef lock_getset[] = {
 	{"owner_died", (getter)lock_get_owner_died, NULL,
 	 "True if the last acquire() through this object took the lock "
 	 "over from a process that died holding it"},
-	{"name", (getter)lock_get_name, NULL,
-	 "the name in the region (None for the lock of a Value or Condition)"},
-	{"region", (getter)obj_get_region, NULL, "the Region",
-	 (void *)offsetof(LockObject, ro)},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 
@@ -418,12 +392,9 @@ PyTypeObject RLockType = {
 /* ---- Semaphore and BoundedSemaphore ----------------------------------------- */
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_sem *s;
 	char kind;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } SemObject;
 
 static int sem_fn(void *p, int64_t t)
@@ -441,10 +412,9 @@ static PyObject *sem_wrap(PyTypeObject *type, RegionObject *ro, lfipc_sem *s,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->s = s;
 	self->kind = kind;
-	snprintf(self->name, sizeof self->name, "%s", name);
 	return (PyObject *)self;
 }
 
@@ -507,13 +477,8 @@ static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void sem_dealloc(SemObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_sem_close(self->s);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -605,11 +570,6 @@ static PyObject *sem_repr(SemObject *self)
 				    self->name, lfipc_sem_value(self->s));
 }
 
-static PyObject *sem_get_name(SemObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
 static PyMethodDef sem_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))sem_acquire,
 	 METH_FASTCALL | METH_KEYWORDS,
@@ -628,9 +588,7 @@ static PyMethodDef sem_methods[] = {
 };
 
 static PyGetSetDef sem_getset[] = {
-	{"name", (getter)sem_get_name, NULL, "the name in the region"},
-	{"region", (getter)obj_get_region, NULL, "the Region",
-	 (void *)offsetof(SemObject, ro)},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 
@@ -668,11 +626,8 @@ PyTypeObject BoundedSemaphoreType = {
 /* ---- Event ------------------------------------------------------------------ */
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_event *e;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } EventObject;
 
 static int event_fn(void *p, int64_t t)
@@ -690,9 +645,8 @@ static PyObject *event_wrap(PyTypeObject *type, RegionObject *ro,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->e = e;
-	snprintf(self->name, sizeof self->name, "%s", name);
 	return (PyObject *)self;
 }
 
@@ -729,13 +683,8 @@ static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void event_dealloc(EventObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_event_close(self->e);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -797,11 +746,6 @@ static PyObject *event_repr(EventObject *self)
 								: "unset");
 }
 
-static PyObject *event_get_name(EventObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
 static PyMethodDef event_methods[] = {
 	{"set", (PyCFunction)event_set, METH_NOARGS,
 	 "set()\n\nSet the flag and wake every waiter."},
@@ -820,9 +764,7 @@ static PyMethodDef event_methods[] = {
 };
 
 static PyGetSetDef event_getset[] = {
-	{"name", (getter)event_get_name, NULL, "the name in the region"},
-	{"region", (getter)obj_get_region, NULL, "the Region",
-	 (void *)offsetof(EventObject, ro)},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 
@@ -844,12 +786,9 @@ PyTypeObject EventType = {
 /* ---- Condition -------------------------------------------------------------- */
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_cond *c;
 	int owner_died;
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } CondObject;
 
 static PyObject *cond_wrap(PyTypeObject *type, RegionObject *ro,
@@ -862,9 +801,8 @@ static PyObject *cond_wrap(PyTypeObject *type, RegionObject *ro,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->c = c;
-	snprintf(self->name, sizeof self->name, "%s", name);
 	return (PyObject *)self;
 }
 
@@ -927,13 +865,8 @@ static PyObject *cond_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void cond_dealloc(CondObject *self)
 {
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	lfipc_cond_close(self->c);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1124,11 +1057,6 @@ static PyObject *cond_repr(CondObject *self)
 	return PyUnicode_FromFormat("<lfipc.Condition name='%s'>", self->name);
 }
 
-static PyObject *cond_get_name(CondObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
 static PyObject *cond_get_owner_died(CondObject *self, void *c)
 {
 	return PyBool_FromLong(self->owner_died);
@@ -1167,12 +1095,10 @@ static PyMethodDef cond_methods[] = {
 };
 
 static PyGetSetDef cond_getset[] = {
-	{"name", (getter)cond_get_name, NULL, "the name in the region"},
 	{"owner_died", (getter)cond_get_owner_died, NULL,
 	 "the last acquire (or wait's re-acquire) took the lock over from a "
 	 "dead process"},
-	{"region", (getter)obj_get_region, NULL, "the Region",
-	 (void *)offsetof(CondObject, ro)},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 
@@ -1196,13 +1122,10 @@ PyTypeObject ConditionType = {
 /* ---- Barrier ---------------------------------------------------------------- */
 
 typedef struct {
-	PyObject_HEAD
-	RegionObject *ro;
+	LFPY_HEAD
 	lfipc_barrier *b;
 	PyObject *action;
 	PyObject *timeout; /* default timeout (None or seconds) */
-	char name[LFIPC_NAME_MAX + 1];
-	PyObject *weakreflist;
 } BarrierObject;
 
 /*
@@ -1324,11 +1247,10 @@ static PyObject *barrier_wrap(PyTypeObject *type, RegionObject *ro,
 		lfpy_region_unuse(ro);
 		return NULL;
 	}
-	self->ro = (RegionObject *)Py_NewRef((PyObject *)ro);
+	lfpy_obj_set(self, ro, name);
 	self->b = b;
 	self->action = action == Py_None ? NULL : Py_XNewRef(action);
 	self->timeout = Py_NewRef(timeout ? timeout : Py_None);
-	snprintf(self->name, sizeof self->name, "%s", name);
 	if (self->action)
 		lfipc_barrier_set_action(b, action_cb, self);
 	return (PyObject *)self;
@@ -1415,14 +1337,9 @@ static int barrier_clear(BarrierObject *self)
 static void barrier_dealloc(BarrierObject *self)
 {
 	PyObject_GC_UnTrack(self);
-	if (self->weakreflist)
-		PyObject_ClearWeakRefs((PyObject *)self);
 	barrier_clear(self);
 	lfipc_barrier_close(self->b);
-	if (self->ro) {
-		lfpy_region_unuse(self->ro);
-		Py_DECREF(self->ro);
-	}
+	lfpy_obj_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1518,11 +1435,6 @@ static PyObject *barrier_get_broken(BarrierObject *self, void *c)
 	return PyBool_FromLong(lfipc_barrier_broken(self->b));
 }
 
-static PyObject *barrier_get_name(BarrierObject *self, void *c)
-{
-	return PyUnicode_FromString(self->name);
-}
-
 static PyMethodDef barrier_methods[] = {
 	{"wait", (PyCFunction)(void (*)(void))barrier_wait,
 	 METH_VARARGS | METH_KEYWORDS,
@@ -1548,9 +1460,7 @@ static PyGetSetDef barrier_getset[] = {
 	{"n_waiting", (getter)barrier_get_n_waiting, NULL,
 	 "parties waiting now"},
 	{"broken", (getter)barrier_get_broken, NULL, "is it broken?"},
-	{"name", (getter)barrier_get_name, NULL, "the name in the region"},
-	{"region", (getter)obj_get_region, NULL, "the Region",
-	 (void *)offsetof(BarrierObject, ro)},
+	LFPY_GETSET_COMMON,
 	{NULL},
 };
 
