@@ -37,6 +37,13 @@ int lfpy_err_int(int rc)
 	return -1;
 }
 
+PyObject *lfpy_none(int rc)
+{
+	if (rc < 0)
+		return lfpy_err(rc);
+	Py_RETURN_NONE;
+}
+
 /* ---- timeouts and blocking ---------------------------------------------- */
 
 int64_t lfpy_now_ns(void)

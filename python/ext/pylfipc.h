@@ -110,6 +110,8 @@ extern PyTypeObject RegionType, QueueType, SimpleQueueType, JoinableQueueType,
  * which Python maps to its subclass (FileExistsError, ...). Returns NULL. */
 PyObject *lfpy_err(int rc);
 int lfpy_err_int(int rc); /* the same, returning -1 */
+/* None for rc >= 0, else lfpy_err(rc). */
+PyObject *lfpy_none(int rc);
 
 /*
  * Parse METH_FASTCALL | METH_KEYWORDS arguments: names[0..n) in order,

@@ -690,20 +690,12 @@ static void event_dealloc(EventObject *self)
 
 static PyObject *event_set(EventObject *self, PyObject *unused)
 {
-	int rc = lfipc_event_set(self->e);
-
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
+	return lfpy_none(lfipc_event_set(self->e));
 }
 
 static PyObject *event_clear(EventObject *self, PyObject *unused)
 {
-	int rc = lfipc_event_clear(self->e);
-
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
+	return lfpy_none(lfipc_event_clear(self->e));
 }
 
 static PyObject *event_is_set(EventObject *self, PyObject *unused)
@@ -1381,20 +1373,12 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 
 static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
 {
-	int rc = lfipc_barrier_abort(self->b);
-
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
+	return lfpy_none(lfipc_barrier_abort(self->b));
 }
 
 static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 {
-	int rc = lfipc_barrier_reset(self->b);
-
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
+	return lfpy_none(lfipc_barrier_reset(self->b));
 }
 
 static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
