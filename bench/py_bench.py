@@ -16,7 +16,10 @@ throughput), so above 1 means lfipc is better. Scenarios:
              from this process to a consumer process, Queue(1024) both.
   pipe       round trip of a small object (send/recv) and of 8 bytes
              (send_bytes/recv_bytes) through a duplex Pipe to an echoing
-             process.
+             process; the object round trip also with the two processes
+             pinned to CPUs 0 and 1 (the scheduler otherwise tends to put
+             a woken process on its waker's CPU, where a waiter's brief
+             spin cannot see the peer run).
   lock       uncontended acquire+release in one process.
   value      `with v.get_lock(): v.value += 1` in one process.
   clear      100,000 items queued, then discarded: lfipc's clear();
@@ -95,7 +98,9 @@ def queue_tput(make_queue, make_event, n, runs):
 
 # ---- pipe round trip --------------------------------------------------------------
 
-def _echo(conn, n, use_bytes):
+def _echo(conn, n, use_bytes, cpu=None):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     if use_bytes:
         for _ in range(n):
             conn.send_bytes(conn.recv_bytes())
@@ -104,10 +109,14 @@ def _echo(conn, n, use_bytes):
             conn.send(conn.recv())
 
 
-def pipe_rtt(make_pipe, n, runs, use_bytes):
+def pipe_rtt(make_pipe, n, runs, use_bytes, pin=False):
     a, b = make_pipe()
-    p = CTX.Process(target=_echo, args=(b, n * runs + 1, use_bytes))
+    p = CTX.Process(target=_echo,
+                    args=(b, n * runs + 1, use_bytes, 1 if pin else None))
     p.start()
+    mask = os.sched_getaffinity(0)
+    if pin:
+        os.sched_setaffinity(0, {0})
     out = []
     if use_bytes:
         msg = b"12345678"
@@ -129,6 +138,7 @@ def pipe_rtt(make_pipe, n, runs, use_bytes):
                 a.recv()
             out.append((time.perf_counter_ns() - t0) / n)
     p.join()
+    os.sched_setaffinity(0, mask)
     return out
 
 
@@ -293,6 +303,10 @@ def main():
     row("Pipe round trip, 8 bytes (send_bytes)",
         pipe_rtt(lfipc.Pipe, n, runs, True),
         pipe_rtt(mp.Pipe, n // 5, runs, True), "ns")
+    if len(os.sched_getaffinity(0)) >= 2 and {0, 1} <= os.sched_getaffinity(0):
+        row("Pipe round trip, object, pinned to CPUs 0/1",
+            pipe_rtt(lfipc.Pipe, n, runs, False, True),
+            pipe_rtt(mp.Pipe, n // 5, runs, False, True), "ns")
     n = 200_000 * k
     row("Lock acquire+release, uncontended",
         lock_cost(lfipc.Lock(), n, runs), lock_cost(mp.Lock(), n, runs),
