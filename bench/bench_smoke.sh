@@ -3,13 +3,21 @@
 # the tool runs, that every sequence check passes (exit 0, no FAILED), that
 # the checks do fire on a damaged message (--corrupt-seq), that the csv
 # parses with one column count and the json parses, and, when gnuplot is
-# installed, that --plot draws its three PNG charts. Never gates on
-# performance.
+# installed, that --plot draws its PNG charts; and that --only rejects a
+# misspelt scenario name. Never gates on performance.
 set -e
 B=${builddir:-.}/bench/lfipc-bench
 [ -x "$B" ] || B=./bench/lfipc-bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+
+# 0. the command line: --version, and --only rejects a misspelt name
+"$B" --version | grep -q '^lfipc-bench ' || { echo "--version: no version line"; exit 1; }
+if "$B" --only latncy > /dev/null 2> "$out/only.err"; then
+	echo "--only latncy: accepted"; exit 1
+fi
+grep -q "unknown scenario 'latncy'" "$out/only.err" && grep -q 'latency' "$out/only.err" ||
+	{ echo "--only latncy: no error listing the valid names:"; cat "$out/only.err"; exit 1; }
 
 # 1. csv (and the plots from the same run)
 "$B" --tiny --format csv --plot "$out/plots" > "$out/r.csv" 2> "$out/r.err" || {
@@ -31,7 +39,9 @@ for r in data:
 tables = {r[0] for r in data}
 assert any(',' in t for t in tables), 'no quoted field was exercised'
 assert len(data) >= 40, 'too few rows: %d' % len(data)
-for must in ('lfipc Lock', 'lfipc RLock', 'pthread mutex (robust)'):
+for must in ('lfipc Lock', 'lfipc RLock', 'pthread mutex (robust)',
+             'bare cache line (floor)', 'bare futex lock (floor)',
+             'bare SPSC ring (floor)', 'cold cache line (floor)'):
     assert any(r[1] == must for r in data), must
 print('bench smoke: %d csv rows, %d columns each' % (len(data), len(head)))
 PY
@@ -62,13 +72,13 @@ echo "bench smoke: --corrupt-seq gives $nf FAILED rows and exit status 1"
 
 # 4. plots
 if command -v gnuplot > /dev/null; then
-	for f in throughput latency clear; do
+	for f in throughput throughput-kernel latency clear; do
 		p="$out/plots/$f.png"
 		[ -s "$p" ] || { echo "--plot: $p missing"; cat "$out/r.err"; exit 1; }
 		head -c 4 "$p" | od -An -c | grep -q 'P   N   G' ||
 			{ echo "--plot: $p is not a PNG"; exit 1; }
 	done
-	echo "bench smoke: --plot wrote 3 PNG charts"
+	echo "bench smoke: --plot wrote 4 PNG charts"
 else
 	echo "bench smoke: gnuplot not installed, --plot check skipped"
 fi
