@@ -54,13 +54,14 @@ struct bench_opt {
 	long hand_n; /* lock hand-off round trips per figure (all reps) */
 	int death_n; /* owner-death trials */
 	bool pin;
-	int fmt;	     /* 0 table, 1 csv, 2 json */
-	const char *plot;    /* --plot DIR */
-	const char *only;    /* --only: comma-separated scenario names */
-	bool tiny;	     /* --tiny: smoke test for make check */
-	bool quick;	     /* --quick */
-	long long corrupt;   /* --corrupt-seq N: test the checks (-1 off) */
-	double deadline;     /* seconds a streaming run may take */
+	int fmt;	   /* 0 table, 1 csv, 2 json */
+	const char *plot;  /* --plot DIR */
+	const char *only;  /* --only: comma-separated scenario names */
+	const char *peers; /* --peers: only peers whose name has one of these */
+	bool tiny;	   /* --tiny: smoke test for make check */
+	bool quick;	   /* --quick */
+	long long corrupt; /* --corrupt-seq N: test the checks (-1 off) */
+	double deadline;   /* seconds a streaming run may take */
 	const size_t *sizes; /* message sizes */
 	int nsz;
 	int npc, pcs[8][2]; /* --pc PxC */
@@ -80,8 +81,7 @@ enum peer_flags {
 	PF_LOCK = 1u << 5,     /* a lock: lock_open/acquire/release/... */
 	PF_ROBUST =
 	    1u << 6, /* lock: the next acquirer learns of a dead owner */
-	PF_NO_OWNER = 1u << 7, /* lock: a semaphore (hand-off runs as a pair) */
-	PF_SINGLE_PROC = 1u << 8 /* lock: uncontended table only */
+	PF_NO_OWNER = 1u << 7 /* lock: a semaphore (hand-off runs as a pair) */
 };
 
 /*
@@ -209,6 +209,7 @@ struct job {
 struct sync {
 	atomic_int ready, go, abort;
 	_Atomic uint64_t t_start, t_end; /* min start, max end (lock runs) */
+	atomic_uint waited; /* max share of a window spent waiting, per mille */
 };
 extern struct sync *sy;
 
@@ -223,6 +224,21 @@ void start_parent(int nchild);
 void note_start(void); /* min of the workers' start times */
 void note_end(void);   /* max of their end times */
 void spin_ns(uint64_t ns);
+
+/*
+ * How long the calling thread was runnable but not running (waiting for a
+ * CPU taken by another process) during a measured window: wait_start()
+ * at its start, wait_end() at its end records the share of the window in
+ * sy->waited (the largest of the run's workers). A busy-polling system
+ * whose partner waits for a CPU measures the scheduler, not itself; the
+ * report marks rows whose runs waited over 10% (LOADED).
+ */
+struct wclock {
+	int fd;
+	uint64_t rd, t;
+};
+void wait_start(struct wclock *w);
+void wait_end(struct wclock *w);
 
 /*
  * The escape of a run: a failing worker process sends SIGUSR1 (sets bad),
@@ -313,6 +329,7 @@ struct row {
 	bool failed, lower_better;
 	bool deadline;	/* a run was stopped at opt.deadline */
 	bool floor;	/* a physical limit, not a system */
+	double waited;	/* largest share of a run spent waiting for a CPU */
 	int order;	/* creation order */
 	int tord, pord; /* first row of the table / of table+param */
 };
@@ -321,6 +338,8 @@ extern int nrows;
 
 struct row *newrow(const char *table, const char *sys, const char *wait,
 		   const char *unit, const char *param);
+/* Note the run that just ended: how long its workers waited for a CPU. */
+void row_waited(struct row *r);
 /* Fill a one-value row from rep samples (sorted here); rep < 1 fails it. */
 void setrow(struct row *r, double *v, int rep);
 /* Percentiles over pooled samples, spread over the repetitions' p50s. */

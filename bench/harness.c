@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -93,9 +94,41 @@ void progress(const char *what, const char *sys, const char *param)
 			param);
 }
 
+/* Is part the exact name of a peer? */
+static bool peer_name(const char *part)
+{
+	for (int k = 0; k < bench_npeers; k++)
+		if (!strcmp(bench_peers[k]->name, part))
+			return true;
+	return false;
+}
+
+/*
+ * Is name selected by --peers: one of its comma-separated parts is the
+ * name, or is in the name and is no peer's exact name?
+ */
+static bool peer_selected(const char *name)
+{
+	char part[64];
+
+	if (!opt.peers)
+		return true;
+	for (const char *s = opt.peers; *s;) {
+		size_t l = strcspn(s, ",");
+
+		snprintf(part, sizeof(part), "%.*s", (int)l, s);
+		if (l && (!strcmp(name, part) ||
+			  (strstr(name, part) && !peer_name(part))))
+			return true;
+		s += l + (s[l] == ',');
+	}
+	return false;
+}
+
 bool peer_is(const struct peer *p, unsigned all, unsigned none)
 {
-	return !p->missing && (p->flags & all) == all && !(p->flags & none);
+	return !p->missing && (p->flags & all) == all && !(p->flags & none) &&
+	       peer_selected(p->name);
 }
 
 /* ---- sequence numbers ---------------------------------------------------- */
@@ -129,6 +162,43 @@ bool check(const char *b, size_t n, uint64_t seq)
 
 /* ---- workers ------------------------------------------------------------- */
 
+/* Time runnable but waiting for a CPU (ns), from the kernel's schedstat. */
+static uint64_t run_delay(int fd)
+{
+	char b[96];
+	unsigned long long run = 0, wait = 0;
+	ssize_t n = fd < 0 ? -1 : pread(fd, b, sizeof(b) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	return sscanf(b, "%llu %llu", &run, &wait) == 2 ? wait : 0;
+}
+
+void wait_start(struct wclock *w)
+{
+	w->fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	w->rd = run_delay(w->fd);
+	w->t = now_ns();
+}
+
+void wait_end(struct wclock *w)
+{
+	uint64_t rd = run_delay(w->fd), t = now_ns();
+	unsigned pm, e;
+
+	if (w->fd < 0)
+		return;
+	close(w->fd);
+	w->fd = -1;
+	if (t <= w->t || rd < w->rd)
+		return;
+	pm = (unsigned)((rd - w->rd) * 1000 / (t - w->t));
+	e = atomic_load(&sy->waited);
+	while (pm > e && !atomic_compare_exchange_weak(&sy->waited, &e, pm))
+		;
+}
+
 void reset_sync(void)
 {
 	atomic_store(&sy->ready, 0);
@@ -136,6 +206,7 @@ void reset_sync(void)
 	atomic_store(&sy->abort, 0);
 	atomic_store(&sy->t_start, 0);
 	atomic_store(&sy->t_end, 0);
+	atomic_store(&sy->waited, 0);
 }
 
 void set_deadline(double sec)

@@ -72,11 +72,14 @@ static int lock_worker(struct job *j)
 {
 	struct lrun *r = j->arg;
 	struct lk *lk = r->lk;
+	struct wclock w = {-1, 0, 0};
 
 	start_child(j->cpu);
 	for (long i = -j->warm; i < j->n; i++) {
-		if (i == 0)
+		if (i == 0) {
 			note_start();
+			wait_start(&w);
+		}
 		if (j->p->acquire(r->l[0]) != 0)
 			return -1;
 		/* relaxed: a check only; the lock orders */
@@ -89,6 +92,7 @@ static int lock_worker(struct job *j)
 		if (j->p->release(r->l[0]))
 			return -1;
 	}
+	wait_end(&w);
 	note_end();
 	return 0;
 }
@@ -176,6 +180,7 @@ static int ho_worker(struct job *j)
 	int me = j->cpu, other = 1 - me;
 	uint64_t delay = (uint64_t)j->warm;
 	long n = j->n;
+	struct wclock w;
 
 	if (me == 0) {
 		if (!r->l[1] && r->p->acquire(r->l[0]) != 0)
@@ -184,6 +189,7 @@ static int ho_worker(struct job *j)
 		atomic_store(&lk->holder, 0);
 	}
 	start_child(me);
+	wait_start(&w);
 	if (me == 0 && ho_release(r, me, delay, false))
 		return -1;
 	for (long i = 0; i < n; i++) {
@@ -208,6 +214,7 @@ static int ho_worker(struct job *j)
 		if (ho_release(r, me, delay, me == 0 && i == n - 1))
 			return -1;
 	}
+	wait_end(&w);
 	return 0;
 }
 

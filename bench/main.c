@@ -108,6 +108,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"                       (lock selects every lock-* "
 		"scenario)\n"
+		"                   [--peers TEXT,...]  only the systems whose "
+		"name contains one of these\n"
 		"                   [--deadline SEC]  limit of one streaming "
 		"run (default 5, --quick 1)\n"
 		"                   [--no-pin] [--corrupt-seq N] [--version]\n"
@@ -202,6 +204,8 @@ static int parse(int argc, char **argv)
 			opt.only = argv[++i];
 			if (check_only(opt.only))
 				return -2;
+		} else if (!strcmp(a, "--peers") && v) {
+			opt.peers = argv[++i];
 		} else if (!strcmp(a, "--corrupt-seq") && v) {
 			opt.corrupt = number(argv[++i]);
 			if (opt.corrupt < 0)

@@ -91,6 +91,14 @@ void pool_row(struct row *r, double *all, long total, double *p50s, int rep)
 	r->hi = p50s[rep - 1];
 }
 
+void row_waited(struct row *r)
+{
+	double w = atomic_load(&sy->waited) / 1000.0;
+
+	if (w > r->waited)
+		r->waited = w;
+}
+
 void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	    void *ctx)
 {
@@ -102,6 +110,13 @@ void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	for (rep = 0; rep < reps; rep++) {
 		bool dl = false;
 		double x = fn(ctx, &dl);
+
+		row_waited(r);
+		if (getenv("LFIPC_BENCH_TRACE"))
+			fprintf(stderr,
+				"run: %s | %s | %s | %.3f %s | waited %.1f%%\n",
+				r->table, r->sys, r->param, x, r->unit,
+				atomic_load(&sy->waited) / 10.0);
 
 		if (x < 0) {
 			r->failed = true;
@@ -312,10 +327,21 @@ static void sort_rows(void)
 	qsort(rows, (size_t)nrows, sizeof(rows[0]), cmprow);
 }
 
+/* A worker waited for a CPU over this share of a run: LOADED. */
+#define LOADED 0.10
+
+static const char *status(const struct row *r, bool wide)
+{
+	return r->deadline	     ? "deadline"
+	       : r->waited >= LOADED ? "ok-loaded"
+	       : wide		     ? "ok-wide"
+				     : "ok";
+}
+
 void print_results(void)
 {
 	const char *last = NULL;
-	bool first = true, anywide = false, anydl = false;
+	bool first = true, anywide = false, anydl = false, anyload = false;
 
 	sort_rows();
 
@@ -354,10 +380,7 @@ void print_results(void)
 				csv_field(x ? "" : num[1], false);
 				csv_field(x ? "" : num[2], false);
 				csv_field(x ? "" : rnum, false);
-				csv_field(r->deadline ? "deadline"
-					  : wide      ? "ok-wide"
-						      : "ok",
-					  true);
+				csv_field(status(r, wide), true);
 			}
 			continue;
 		}
@@ -382,11 +405,9 @@ void print_results(void)
 			} else {
 				printf("],\"status\":\"%s\",\"min\":%.3f,"
 				       "\"max\":%.3f,\"vs_lfipc\":%s,"
-				       "\"median\":[",
-				       r->deadline ? "deadline"
-				       : wide	   ? "ok-wide"
-						   : "ok",
-				       r->lo, r->hi, rnum[0] ? rnum : "null");
+				       "\"waited\":%.3f,\"median\":[",
+				       status(r, wide), r->lo, r->hi,
+				       rnum[0] ? rnum : "null", r->waited);
 				for (int x = 0; x < r->nv; x++)
 					printf("%s%.3f", x ? "," : "", r->v[x]);
 				printf("]}");
@@ -418,10 +439,13 @@ void print_results(void)
 		}
 		for (int x = 0; x < r->nv; x++)
 			printf(" %.*f |", dp, r->v[x]);
-		printf(" %.*f..%.*f%s%s | %s |\n", dp, r->lo, dp, r->hi,
-		       wide ? " WIDE" : "", r->deadline ? " DEADLINE" : "",
-		       ratio);
+		printf(" %.*f..%.*f%s%s", dp, r->lo, dp, r->hi,
+		       wide ? " WIDE" : "", r->deadline ? " DEADLINE" : "");
+		if (r->waited >= LOADED)
+			printf(" LOADED %.0f%%", r->waited * 100);
+		printf(" | %s |\n", ratio);
 		anydl |= r->deadline;
+		anyload |= r->waited >= LOADED;
 	}
 	if (opt.fmt == 2)
 		printf("\n]}\n");
@@ -431,6 +455,14 @@ void print_results(void)
 		if (anywide)
 			printf("WIDE: max/min over repetitions > 1.5; the "
 			       "machine was noisy, rerun.\n");
+		if (anyload)
+			printf(
+			    "LOADED: in some run of this row a worker waited "
+			    "for a CPU (runnable, not running) over %.0f%% of "
+			    "the measured time: other load on the machine. "
+			    "Busy-polling rows then measure the scheduler; "
+			    "rerun on an idle machine.\n",
+			    LOADED * 100);
 		if (anydl)
 			printf("DEADLINE: the run was still going after %g s "
 			       "(it collapsed); the figure is what was "

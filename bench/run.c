@@ -26,8 +26,10 @@ static int cmpd(const void *a, const void *b)
 static int pp_child(struct job *j)
 {
 	char m[MAXMSG];
+	struct wclock w;
 
 	start_child(j->cpu);
+	wait_start(&w);
 	for (long i = 0; i < j->warm + j->n; i++) {
 		if (j->p->recv(j->ch, 0, m, j->msz) ||
 		    !check(m, j->msz, (uint64_t)i))
@@ -35,6 +37,7 @@ static int pp_child(struct job *j)
 		if (j->p->send(j->ch, 1, m, j->msz))
 			return -1;
 	}
+	wait_end(&w);
 	return 0;
 }
 
@@ -51,6 +54,7 @@ int run_pingpong(const struct peer *p, size_t msz, long n, uint64_t delay,
 			.thr = p->flags & PF_THREADS};
 	volatile int bad = 0;
 	volatile long i = 0;
+	struct wclock w = {-1, 0, 0};
 
 	j.ch = p->open(msz);
 	if (!j.ch)
@@ -64,6 +68,7 @@ int run_pingpong(const struct peer *p, size_t msz, long n, uint64_t delay,
 	RUN_ARM(bad, bad, HANG_SEC);
 	if (!bad) {
 		start_parent(1);
+		wait_start(&w);
 		for (i = 0; i < j.warm + n && !bad; i++) {
 			uint64_t t0;
 
@@ -78,6 +83,7 @@ int run_pingpong(const struct peer *p, size_t msz, long n, uint64_t delay,
 			if (i >= j.warm)
 				lat[i - j.warm] = (double)(now_ns() - t0);
 		}
+		wait_end(&w);
 	}
 	RUN_DISARM();
 	if (bad)
@@ -291,6 +297,7 @@ static int consume(struct job *j, struct cstate *cs, uint64_t mark,
 static int stream_worker(struct job *j)
 {
 	int n = j->P + j->C;
+	struct wclock w;
 
 	start_child(j->cpu);
 	if (j->k < j->P) {
@@ -299,8 +306,12 @@ static int stream_worker(struct job *j)
 		if (atomic_fetch_add(&st->pwarm, 1) == j->P - 1 &&
 		    marks(j, WARM_MARK))
 			return -1;
-		if (barrier(n) || produce(j, j->warm, j->warm + j->n))
+		if (barrier(n))
 			return -1;
+		wait_start(&w);
+		if (produce(j, j->warm, j->warm + j->n))
+			return -1;
+		wait_end(&w);
 		if (atomic_fetch_add(&st->pdone, 1) == j->P - 1 &&
 		    marks(j, END_MARK))
 			return -1;
@@ -310,9 +321,12 @@ static int stream_worker(struct job *j)
 
 	for (int p = 0; p < j->P; p++)
 		cs.last[p] = UINT64_MAX; /* none yet; UINT64_MAX + 1 is 0 */
-	if (consume(j, &cs, WARM_MARK, false) || barrier(n) ||
-	    consume(j, &cs, END_MARK, true))
+	if (consume(j, &cs, WARM_MARK, false) || barrier(n))
 		return -1;
+	wait_start(&w);
+	if (consume(j, &cs, END_MARK, true))
+		return -1;
+	wait_end(&w);
 	atomic_fetch_add(&st->count, cs.cnt);
 	atomic_fetch_add(&st->sum, cs.sum);
 	note_end();

@@ -31,11 +31,14 @@ static int worker(struct job *j)
 	struct cnt *c = j->arg;
 	int64_t *d = lfipc_array_data(c->a);
 	lfipc_lock *l = lfipc_array_lock(c->a);
+	struct wclock w = {-1, 0, 0};
 
 	start_child(j->cpu);
 	for (long i = -j->warm; i < j->n; i++) {
-		if (i == 0)
+		if (i == 0) {
 			note_start();
+			wait_start(&w);
+		}
 		if (c->kind == C_FETCH_ADD) {
 			if (lfipc_array_fetch_add(c->a, 0, 1, NULL))
 				return -1;
@@ -49,6 +52,7 @@ static int worker(struct job *j)
 			atomic_fetch_add(c->bare, 1);
 		}
 	}
+	wait_end(&w);
 	note_end();
 	return 0;
 }

@@ -43,6 +43,7 @@ static void run(void)
 					r->failed = true;
 					break;
 				}
+				row_waited(r);
 				p50s[rep] = lat[per / 2];
 			}
 			pool_row(r, rt, per * rep, p50s, rep);
