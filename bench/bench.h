@@ -210,6 +210,7 @@ struct sync {
 	atomic_int ready, go, abort;
 	_Atomic uint64_t t_start, t_end; /* min start, max end (lock runs) */
 	atomic_uint waited; /* max share of a window spent waiting, per mille */
+	_Atomic uint64_t sleeps; /* voluntary context switches in the windows */
 };
 extern struct sync *sy;
 
@@ -231,11 +232,13 @@ void spin_ns(uint64_t ns);
  * at its start, wait_end() at its end records the share of the window in
  * sy->waited (the largest of the run's workers). A busy-polling system
  * whose partner waits for a CPU measures the scheduler, not itself; the
- * report marks rows whose runs waited over 10% (LOADED).
+ * report marks rows whose runs waited over 10% (LOADED). It also counts
+ * the thread's sleeps (voluntary context switches) into sy->sleeps.
  */
 struct wclock {
 	int fd;
 	uint64_t rd, t;
+	long nvcsw; /* voluntary context switches (sleeps) at the start */
 };
 void wait_start(struct wclock *w);
 void wait_end(struct wclock *w);

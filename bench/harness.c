@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -175,8 +176,16 @@ static uint64_t run_delay(int fd)
 	return sscanf(b, "%llu %llu", &run, &wait) == 2 ? wait : 0;
 }
 
+static long sleeps_now(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) ? 0 : ru.ru_nvcsw;
+}
+
 void wait_start(struct wclock *w)
 {
+	w->nvcsw = sleeps_now();
 	w->fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	w->rd = run_delay(w->fd);
 	w->t = now_ns();
@@ -187,6 +196,7 @@ void wait_end(struct wclock *w)
 	uint64_t rd = run_delay(w->fd), t = now_ns();
 	unsigned pm, e;
 
+	atomic_fetch_add(&sy->sleeps, (uint64_t)(sleeps_now() - w->nvcsw));
 	if (w->fd < 0)
 		return;
 	close(w->fd);
@@ -207,6 +217,7 @@ void reset_sync(void)
 	atomic_store(&sy->t_start, 0);
 	atomic_store(&sy->t_end, 0);
 	atomic_store(&sy->waited, 0);
+	atomic_store(&sy->sleeps, 0);
 }
 
 void set_deadline(double sec)

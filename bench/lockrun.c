@@ -72,7 +72,7 @@ static int lock_worker(struct job *j)
 {
 	struct lrun *r = j->arg;
 	struct lk *lk = r->lk;
-	struct wclock w = {-1, 0, 0};
+	struct wclock w = {.fd = -1};
 
 	start_child(j->cpu);
 	for (long i = -j->warm; i < j->n; i++) {

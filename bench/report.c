@@ -114,9 +114,11 @@ void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 		row_waited(r);
 		if (getenv("LFIPC_BENCH_TRACE"))
 			fprintf(stderr,
-				"run: %s | %s | %s | %.3f %s | waited %.1f%%\n",
+				"run: %s | %s | %s | %.3f %s | waited %.1f%% | "
+				"sleeps %llu\n",
 				r->table, r->sys, r->param, x, r->unit,
-				atomic_load(&sy->waited) / 10.0);
+				atomic_load(&sy->waited) / 10.0,
+				(unsigned long long)atomic_load(&sy->sleeps));
 
 		if (x < 0) {
 			r->failed = true;

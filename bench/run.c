@@ -54,7 +54,7 @@ int run_pingpong(const struct peer *p, size_t msz, long n, uint64_t delay,
 			.thr = p->flags & PF_THREADS};
 	volatile int bad = 0;
 	volatile long i = 0;
-	struct wclock w = {-1, 0, 0};
+	struct wclock w = {.fd = -1};
 
 	j.ch = p->open(msz);
 	if (!j.ch)

@@ -31,7 +31,7 @@ static int worker(struct job *j)
 	struct cnt *c = j->arg;
 	int64_t *d = lfipc_array_data(c->a);
 	lfipc_lock *l = lfipc_array_lock(c->a);
-	struct wclock w = {-1, 0, 0};
+	struct wclock w = {.fd = -1};
 
 	start_child(j->cpu);
 	for (long i = -j->warm; i < j->n; i++) {
