@@ -187,8 +187,9 @@ void wait_start(struct wclock *w)
 {
 	w->nvcsw = sleeps_now();
 	w->fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	w->rd = run_delay(w->fd);
+	/* the clock first: a wait counted in rd must lie inside the window */
 	w->t = now_ns();
+	w->rd = run_delay(w->fd);
 }
 
 void wait_end(struct wclock *w)
@@ -204,6 +205,8 @@ void wait_end(struct wclock *w)
 	if (t <= w->t || rd < w->rd)
 		return;
 	pm = (unsigned)((rd - w->rd) * 1000 / (t - w->t));
+	if (pm > 1000)
+		pm = 1000;
 	e = atomic_load(&sy->waited);
 	while (pm > e && !atomic_compare_exchange_weak(&sy->waited, &e, pm))
 		;
