@@ -348,11 +348,19 @@ void setrow(struct row *r, double *v, int rep);
 /* Percentiles over pooled samples, spread over the repetitions' p50s. */
 void pool_row(struct row *r, double *all, long total, double *p50s, int rep);
 
+/* A run of row r just returned x: note its CPU wait; trace it. */
+void row_ran(struct row *r, double x);
 /*
- * Measure one-value row r: fn(ctx) opt.reps times (reps if > 0); a
- * negative result fails the row; fn sets *dl when its run hit the
- * deadline: that figure is the row's, marked DEADLINE.
+ * Measure the one-value rows r[0..n): fn(ctx[i]) for row i, opt.reps times
+ * (reps if > 0), the repetitions outermost, so that every row's runs are
+ * spread over the same stretch of time (a change of load on the machine
+ * hits every row alike). A negative result fails the row; fn sets *dl when
+ * its run hit the deadline: that figure is the row's, marked DEADLINE, and
+ * the row runs no more.
  */
+void repeat_rows(struct row **r, void **ctx, int n, int reps,
+		 double (*fn)(void *ctx, bool *dl));
+/* repeat_rows() of one row. */
 void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	    void *ctx);
 

@@ -99,40 +99,60 @@ void row_waited(struct row *r)
 		r->waited = w;
 }
 
+void row_ran(struct row *r, double x)
+{
+	row_waited(r);
+	if (getenv("LFIPC_BENCH_TRACE"))
+		fprintf(stderr,
+			"run: %s | %s | %s | %.3f %s | waited %.1f%% | "
+			"sleeps %llu\n",
+			r->table, r->sys, r->param, x, r->unit,
+			atomic_load(&sy->waited) / 10.0,
+			(unsigned long long)atomic_load(&sy->sleeps));
+}
+
+void repeat_rows(struct row **r, void **ctx, int n, int reps,
+		 double (*fn)(void *ctx, bool *dl))
+{
+	double(*v)[64] = calloc((size_t)n, sizeof(*v));
+	int *k = calloc((size_t)n, sizeof(int));
+	bool *stop = calloc((size_t)n, sizeof(bool));
+
+	if (!v || !k || !stop) {
+		fprintf(stderr, "lfipc-bench: out of memory\n");
+		exit(2);
+	}
+	if (reps <= 0 || reps > 64)
+		reps = opt.reps;
+	for (int rep = 0; rep < reps; rep++)
+		for (int i = 0; i < n; i++) {
+			bool dl = false;
+			double x;
+
+			if (stop[i])
+				continue;
+			progress(r[i]->table, r[i]->sys, r[i]->param);
+			x = fn(ctx[i], &dl);
+			row_ran(r[i], x);
+			if (x < 0) {
+				r[i]->failed = stop[i] = true;
+				continue;
+			}
+			v[i][k[i]++] = x;
+			if (dl) /* collapsed: one run is the figure */
+				r[i]->deadline = stop[i] = true;
+		}
+	for (int i = 0; i < n; i++)
+		setrow(r[i], v[i], k[i]);
+	free(v);
+	free(k);
+	free(stop);
+}
+
 void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	    void *ctx)
 {
-	double v[64];
-	int rep;
-
-	if (reps <= 0 || reps > 64)
-		reps = opt.reps;
-	for (rep = 0; rep < reps; rep++) {
-		bool dl = false;
-		double x = fn(ctx, &dl);
-
-		row_waited(r);
-		if (getenv("LFIPC_BENCH_TRACE"))
-			fprintf(stderr,
-				"run: %s | %s | %s | %.3f %s | waited %.1f%% | "
-				"sleeps %llu\n",
-				r->table, r->sys, r->param, x, r->unit,
-				atomic_load(&sy->waited) / 10.0,
-				(unsigned long long)atomic_load(&sy->sleeps));
-
-		if (x < 0) {
-			r->failed = true;
-			break;
-		}
-		v[rep] = x;
-		if (dl) {
-			/* collapsed: one run is the figure */
-			r->deadline = true;
-			rep++;
-			break;
-		}
-	}
-	setrow(r, v, rep);
+	repeat_rows(&r, &ctx, 1, reps, fn);
 }
 
 /* ---- header -------------------------------------------------------------- */

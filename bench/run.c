@@ -101,40 +101,54 @@ void pingpong_table(const char *table, const size_t *sizes, int nsz, long n_all,
 		    uint64_t delay)
 {
 	long per = n_all / opt.reps > 100 ? n_all / opt.reps : 100;
-	double *all = malloc(sizeof(double) * (size_t)(per * opt.reps));
-	double p50s[64];
+	const struct peer *pp[64];
+	struct row *r[64];
+	double *all[64], p50s[64][64];
+	int done[64];
 
-	for (int s = 0; s < nsz && all; s++) {
+	for (int s = 0; s < nsz; s++) {
 		char param[32];
+		int n = 0;
 
 		snprintf(param, sizeof(param), "%zu B", sizes[s]);
-		for (int k = 0; k < bench_npeers; k++) {
+		for (int k = 0; k < bench_npeers && n < 64; k++) {
 			const struct peer *p = bench_peers[k];
-			struct row *r;
-			int rep;
 
 			if (!peer_is(p, PF_CHAN, 0) || p->burst ||
 			    (s && peer_is(p, PF_PINGPONG, PF_FLOOR)))
 				continue;
-			progress(table, p->name, param);
-			r = newrow(table, p->name, p->wait, "ns", param);
-			r->nv = 5;
-			r->lower_better = true;
-			r->floor = p->flags & PF_FLOOR;
-			for (rep = 0; rep < opt.reps; rep++) {
-				double *lat = all + per * rep;
+			pp[n] = p;
+			r[n] = newrow(table, p->name, p->wait, "ns", param);
+			r[n]->nv = 5;
+			r[n]->lower_better = true;
+			r[n]->floor = p->flags & PF_FLOOR;
+			all[n] =
+			    malloc(sizeof(double) * (size_t)(per * opt.reps));
+			r[n]->failed = !all[n];
+			done[n] = 0;
+			n++;
+		}
+		/* the repetitions outermost, as in repeat_rows() */
+		for (int rep = 0; rep < opt.reps; rep++)
+			for (int i = 0; i < n; i++) {
+				double *lat = all[i] + per * done[i];
 
-				if (run_pingpong(p, sizes[s], per, delay,
+				if (r[i]->failed)
+					continue;
+				progress(table, pp[i]->name, param);
+				if (run_pingpong(pp[i], sizes[s], per, delay,
 						 lat)) {
-					r->failed = true;
-					break;
+					r[i]->failed = true;
+					continue;
 				}
-				p50s[rep] = lat[per / 2];
+				row_ran(r[i], lat[per / 2]);
+				p50s[i][done[i]++] = lat[per / 2];
 			}
-			pool_row(r, all, per * rep, p50s, rep);
+		for (int i = 0; i < n; i++) {
+			pool_row(r[i], all[i], per * done[i], p50s[i], done[i]);
+			free(all[i]);
 		}
 	}
-	free(all);
 }
 
 /* ---- streaming ------------------------------------------------------------
@@ -450,25 +464,30 @@ static double stream_rep(void *ctx, bool *dl)
 void stream_table(const char *table, int P, int C, const size_t *sizes, int nsz,
 		  unsigned all, unsigned none, bool bare_param)
 {
+	static struct stream_ctx c[64];
+	struct row *r[64];
+	void *ctx[64];
+
 	for (int s = 0; s < nsz; s++) {
 		char param[40];
+		int n = 0;
 
 		if (bare_param)
 			snprintf(param, sizeof(param), "%zu B", sizes[s]);
 		else
 			snprintf(param, sizeof(param), "%dx%d %zu B", P, C,
 				 sizes[s]);
-		for (int k = 0; k < bench_npeers; k++) {
+		for (int k = 0; k < bench_npeers && n < 64; k++) {
 			const struct peer *p = bench_peers[k];
-			struct stream_ctx c = {p, sizes[s], P, C};
-			struct row *r;
 
 			if (!peer_is(p, PF_CHAN | all, PF_PINGPONG | none))
 				continue;
-			progress(table, p->name, param);
-			r = newrow(table, p->name, p->wait, "Mmsg/s", param);
-			r->floor = p->flags & PF_FLOOR;
-			repeat(r, 0, stream_rep, &c);
+			c[n] = (struct stream_ctx){p, sizes[s], P, C};
+			ctx[n] = &c[n];
+			r[n] = newrow(table, p->name, p->wait, "Mmsg/s", param);
+			r[n]->floor = p->flags & PF_FLOOR;
+			n++;
 		}
+		repeat_rows(r, ctx, n, 0, stream_rep);
 	}
 }

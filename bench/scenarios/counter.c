@@ -115,21 +115,23 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
+	static struct ctx x[C_N];
+	struct row *r[C_N];
+	void *ctx[C_N];
+
 	for (int procs = 1; procs <= 2; procs++) {
 		char param[32];
 
 		snprintf(param, sizeof(param), "%d process%s", procs,
 			 procs > 1 ? "es" : "");
 		for (int k = 0; k < C_N; k++) {
-			struct ctx x = {k, procs};
-			struct row *r;
-
-			progress("counter", names[k], param);
-			r = newrow("Shared counter increments, N processes",
-				   names[k], waits[k], "Mops/s", param);
-			r->floor = k == C_FLOOR;
-			repeat(r, 0, once, &x);
+			x[k] = (struct ctx){k, procs};
+			r[k] = newrow("Shared counter increments, N processes",
+				      names[k], waits[k], "Mops/s", param);
+			r[k]->floor = k == C_FLOOR;
+			ctx[k] = &x[k];
 		}
+		repeat_rows(r, ctx, C_N, 0, once);
 	}
 }
 

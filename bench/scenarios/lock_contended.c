@@ -22,22 +22,28 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
+	static struct ctx c[64];
+	struct row *r[64];
+	void *ctx[64];
+
 	for (int i = 0; i < opt.nlp; i++) {
 		char param[32];
+		int n = 0;
 
 		snprintf(param, sizeof(param), "%d processes", opt.lprocs[i]);
-		for (int k = 0; k < bench_npeers; k++) {
-			struct ctx c = {bench_peers[k], opt.lprocs[i]};
-			struct row *r;
+		for (int k = 0; k < bench_npeers && n < 64; k++) {
+			const struct peer *p = bench_peers[k];
 
-			if (!peer_is(c.p, PF_LOCK, 0))
+			if (!peer_is(p, PF_LOCK, 0))
 				continue;
-			progress("lock contended", c.p->name, param);
-			r = newrow("Lock contended throughput, N processes",
-				   c.p->name, c.p->wait, "Mops/s", param);
-			r->floor = c.p->flags & PF_FLOOR;
-			repeat(r, 0, once, &c);
+			c[n] = (struct ctx){p, opt.lprocs[i]};
+			r[n] = newrow("Lock contended throughput, N processes",
+				      p->name, p->wait, "Mops/s", param);
+			r[n]->floor = p->flags & PF_FLOOR;
+			ctx[n] = &c[n];
+			n++;
 		}
+		repeat_rows(r, ctx, n, 0, once);
 	}
 }
 

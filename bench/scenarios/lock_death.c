@@ -16,20 +16,22 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
-	for (int k = 0; k < bench_npeers; k++) {
+	struct row *r[64];
+	void *ctx[64];
+	int n = 0;
+
+	for (int k = 0; k < bench_npeers && n < 64; k++) {
 		const struct peer *p = bench_peers[k];
-		struct row *r;
 
 		if (!peer_is(p, PF_LOCK | PF_ROBUST, 0))
 			continue;
-		progress("lock owner death", p->name, "");
-		r = newrow("Lock owner SIGKILLed: time to the next acquirer's "
-			   "EOWNERDEAD",
-			   p->name, p->wait, "us", "holder SIGKILLed");
-		r->lower_better = true;
-		repeat(r, opt.death_n < 64 ? opt.death_n : 64, once,
-		       (void *)(uintptr_t)p);
+		r[n] = newrow("Lock owner SIGKILLed: time to the next "
+			      "acquirer's EOWNERDEAD",
+			      p->name, p->wait, "us", "holder SIGKILLed");
+		r[n]->lower_better = true;
+		ctx[n++] = (void *)(uintptr_t)p;
 	}
+	repeat_rows(r, ctx, n, opt.death_n < 64 ? opt.death_n : 64, once);
 }
 
 const struct scenario scen_lock_death = {

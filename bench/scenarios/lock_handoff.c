@@ -13,42 +13,57 @@
 static void run(void)
 {
 	long per = opt.hand_n / opt.reps > 50 ? opt.hand_n / opt.reps : 50;
-	double *rt = malloc(sizeof(double) * (size_t)(per * opt.reps));
-	double p50s[64];
 	static const uint64_t delays[2] = {0, 50000};
 	static const char *const dnames[2] = {"waiter arriving",
 					      "waiter asleep (50 us)"};
+	const struct peer *pp[64];
+	struct row *r[64];
+	double *rt[64], p50s[64][64];
+	int done[64];
 
-	for (int di = 0; di < 2 && rt; di++)
-		for (int k = 0; k < bench_npeers; k++) {
+	for (int di = 0; di < 2; di++) {
+		int n = 0;
+
+		for (int k = 0; k < bench_npeers && n < 64; k++) {
 			const struct peer *p = bench_peers[k];
-			struct row *r;
-			int rep;
 
 			if (!peer_is(p, PF_LOCK, 0))
 				continue;
-			progress("lock hand-off", p->name, dnames[di]);
-			r = newrow("Lock hand-off round trip, 2 processes",
-				   p->name,
-				   p->flags & PF_NO_OWNER ? "futex (sem pair)"
-							  : p->wait,
-				   "ns", dnames[di]);
-			r->nv = 5;
-			r->lower_better = true;
-			r->floor = p->flags & PF_FLOOR;
-			for (rep = 0; rep < opt.reps; rep++) {
-				double *lat = rt + per * rep;
-
-				if (handoff_run(p, per, delays[di], lat)) {
-					r->failed = true;
-					break;
-				}
-				row_waited(r);
-				p50s[rep] = lat[per / 2];
-			}
-			pool_row(r, rt, per * rep, p50s, rep);
+			pp[n] = p;
+			r[n] = newrow(
+			    "Lock hand-off round trip, 2 processes", p->name,
+			    p->flags & PF_NO_OWNER ? "futex (sem pair)"
+						   : p->wait,
+			    "ns", dnames[di]);
+			r[n]->nv = 5;
+			r[n]->lower_better = true;
+			r[n]->floor = p->flags & PF_FLOOR;
+			rt[n] =
+			    malloc(sizeof(double) * (size_t)(per * opt.reps));
+			r[n]->failed = !rt[n];
+			done[n++] = 0;
 		}
-	free(rt);
+		/* the repetitions outermost, as in repeat_rows() */
+		for (int rep = 0; rep < opt.reps; rep++)
+			for (int i = 0; i < n; i++) {
+				double *lat = rt[i] + per * done[i];
+
+				if (r[i]->failed)
+					continue;
+				progress("lock hand-off", pp[i]->name,
+					 dnames[di]);
+				if (handoff_run(pp[i], per, delays[di], lat)) {
+					r[i]->failed = true;
+					continue;
+				}
+				row_ran(r[i], lat[per / 2]);
+				p50s[i][done[i]++] = lat[per / 2];
+			}
+		for (int i = 0; i < n; i++) {
+			pool_row(r[i], rt[i], per * done[i], p50s[i], done[i]);
+			free(rt[i]);
+		}
+	}
 }
 
 const struct scenario scen_lock_handoff = {
