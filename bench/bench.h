@@ -81,7 +81,9 @@ enum peer_flags {
 	PF_LOCK = 1u << 5,     /* a lock: lock_open/acquire/release/... */
 	PF_ROBUST =
 	    1u << 6, /* lock: the next acquirer learns of a dead owner */
-	PF_NO_OWNER = 1u << 7 /* lock: a semaphore (hand-off runs as a pair) */
+	PF_NO_OWNER = 1u << 7, /* lock: a semaphore (hand-off runs as a pair) */
+	PF_BURST = 1u << 8,    /* channel: moves bursts (streaming only) */
+	PF_COUNT = 1u << 9     /* channel: carries an 8-byte count only */
 };
 
 /*
@@ -94,8 +96,8 @@ enum peer_flags {
  * after they were reaped. send/recv move exactly n bytes and return 0, or
  * -1 on any failure; a busy-polling peer must call bench_spin() in its
  * wait loop (it returns true when the run was aborted: give up with -1).
- * A peer with burst > 0 moves messages in bursts of up to burst through
- * send_many/recv_many, which return how many they moved (>= 1) or -1.
+ * A peer with burst > 0 (flag PF_BURST) moves messages in bursts of up to burst
+ * through send_many/recv_many, which return how many they moved (>= 1) or -1.
  *
  * Locks: lock_open() in the parent (shared state), acquire returns 0, 1
  * when it acquired from a dead owner (the lock is usable again), -1 on
@@ -313,6 +315,13 @@ double run_stream(const struct peer *p, size_t msz, int P, int C, long n,
 void stream_table(const char *table, int P, int C, const size_t *sizes, int nsz,
 		  unsigned all, unsigned none, bool bare_param);
 
+/*
+ * procs worker processes each run op(arg) n times after a warm-up of n /
+ * 10 (op returns 0, or -1 to fail the run): ns per op (procs 1) or the
+ * total Mops/s, or -1 (lockrun.c).
+ */
+double op_run(int procs, long n, int (*op)(void *arg), void *arg);
+
 /* Lock runners (lockrun.c), for lock peers. */
 /* n acquire+count+release per process: ns per pair (procs 1) or Mops/s. */
 double lock_run(const struct peer *p, int procs, long n);
@@ -360,6 +369,20 @@ void row_ran(struct row *r, double x);
  */
 void repeat_rows(struct row **r, void **ctx, int n, int reps,
 		 double (*fn)(void *ctx, bool *dl));
+/*
+ * The same for percentile rows: fn(ctx[i], lat) fills lat[0..per) with one
+ * run's samples (sorted) and returns 0 or -1; each row pools its
+ * repetitions' samples (pool_row).
+ */
+void repeat_pooled(struct row **r, void **ctx, int n, long per,
+		   int (*fn)(void *ctx, double *lat));
+/*
+ * A row of table for every peer with every flag in all and none in none
+ * (at most MAXPEERS): r[i], and ctx[i] = the peer. Returns how many.
+ */
+#define MAXPEERS 64
+int peer_rows(struct row **r, void **ctx, const char *table, const char *unit,
+	      const char *param, unsigned all, unsigned none);
 /* repeat_rows() of one row. */
 void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	    void *ctx);

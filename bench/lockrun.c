@@ -66,12 +66,16 @@ static void lk_teardown(struct lrun *r)
 	shmem_free(r->lk, r->size);
 }
 
-/* ---- acquire + count + release ------------------------------------------- */
+/* ---- n operations per process ------------------------------------------ */
 
-static int lock_worker(struct job *j)
+struct oprun {
+	int (*op)(void *arg);
+	void *arg;
+};
+
+static int op_worker(struct job *j)
 {
-	struct lrun *r = j->arg;
-	struct lk *lk = r->lk;
+	const struct oprun *o = j->arg;
 	struct wclock w = {.fd = -1};
 
 	start_child(j->cpu);
@@ -80,16 +84,7 @@ static int lock_worker(struct job *j)
 			note_start();
 			wait_start(&w);
 		}
-		if (j->p->acquire(r->l[0]) != 0)
-			return -1;
-		/* relaxed: a check only; the lock orders */
-		if (atomic_fetch_add_explicit(&lk->inside, 1,
-					      memory_order_relaxed) != 0)
-			return -1;
-		lk->count++;
-		atomic_fetch_sub_explicit(&lk->inside, 1,
-					  memory_order_relaxed); /* as above */
-		if (j->p->release(r->l[0]))
+		if (o->op(o->arg))
 			return -1;
 	}
 	wait_end(&w);
@@ -97,21 +92,20 @@ static int lock_worker(struct job *j)
 	return 0;
 }
 
-double lock_run(const struct peer *p, int procs, long n)
+double op_run(int procs, long n, int (*op)(void *arg), void *arg)
 {
 	static struct job j[MAXW];
-	struct lrun r;
+	struct oprun o = {op, arg};
 	bool bad = false;
 	double dt;
 	int started = 0;
 
-	if (procs > MAXW || lk_setup(&r, p, 0, false))
+	if (procs > MAXW)
 		return -1;
 	reset_sync();
 	for (int k = 0; k < procs; k++) {
-		j[k] = (struct job){.fn = lock_worker,
-				    .p = p,
-				    .arg = &r,
+		j[k] = (struct job){.fn = op_worker,
+				    .arg = &o,
 				    .n = n,
 				    .warm = n / 10,
 				    .cpu = k};
@@ -127,13 +121,42 @@ double lock_run(const struct peer *p, int procs, long n)
 		if (reap_deadline(j[k].pid, 600000))
 			bad = true;
 	dt = (double)(atomic_load(&sy->t_end) - atomic_load(&sy->t_start));
-	if (r.lk->count != (uint64_t)procs * (uint64_t)(n + n / 10))
-		bad = true;
-	lk_teardown(&r);
 	if (bad || dt <= 0)
 		return -1;
 	return procs == 1 ? dt / (double)n
 			  : (double)procs * (double)n / (dt / 1e3);
+}
+
+/* acquire, check mutual exclusion, count, release */
+static int lock_op(void *arg)
+{
+	struct lrun *r = arg;
+	struct lk *lk = r->lk;
+
+	if (r->p->acquire(r->l[0]) != 0)
+		return -1;
+	/* relaxed: a check only; the lock orders */
+	if (atomic_fetch_add_explicit(&lk->inside, 1, memory_order_relaxed) !=
+	    0)
+		return -1;
+	lk->count++;
+	atomic_fetch_sub_explicit(&lk->inside, 1,
+				  memory_order_relaxed); /* as above */
+	return r->p->release(r->l[0]);
+}
+
+double lock_run(const struct peer *p, int procs, long n)
+{
+	struct lrun r;
+	double x;
+
+	if (lk_setup(&r, p, 0, false))
+		return -1;
+	x = op_run(procs, n, lock_op, &r);
+	if (r.lk->count != (uint64_t)procs * (uint64_t)(n + n / 10))
+		x = -1;
+	lk_teardown(&r);
+	return x;
 }
 
 /* ---- hand-off ---------------------------------------------------------------

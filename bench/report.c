@@ -149,6 +149,62 @@ void repeat_rows(struct row **r, void **ctx, int n, int reps,
 	free(stop);
 }
 
+void repeat_pooled(struct row **r, void **ctx, int n, long per,
+		   int (*fn)(void *ctx, double *lat))
+{
+	double **all = calloc((size_t)n, sizeof(*all));
+	double(*p50s)[64] = calloc((size_t)n, sizeof(*p50s));
+	int *k = calloc((size_t)n, sizeof(int));
+
+	if (!all || !p50s || !k) {
+		fprintf(stderr, "lfipc-bench: out of memory\n");
+		exit(2);
+	}
+	for (int i = 0; i < n; i++) {
+		all[i] = malloc(sizeof(double) * (size_t)(per * opt.reps));
+		r[i]->failed |= !all[i];
+	}
+	for (int rep = 0; rep < opt.reps; rep++)
+		for (int i = 0; i < n; i++) {
+			double *lat;
+
+			if (r[i]->failed)
+				continue;
+			lat = all[i] + per * k[i];
+			progress(r[i]->table, r[i]->sys, r[i]->param);
+			if (fn(ctx[i], lat)) {
+				r[i]->failed = true;
+				continue;
+			}
+			row_ran(r[i], lat[per / 2]);
+			p50s[i][k[i]++] = lat[per / 2];
+		}
+	for (int i = 0; i < n; i++) {
+		pool_row(r[i], all[i], per * k[i], p50s[i], k[i]);
+		free(all[i]);
+	}
+	free(all);
+	free(p50s);
+	free(k);
+}
+
+int peer_rows(struct row **r, void **ctx, const char *table, const char *unit,
+	      const char *param, unsigned all, unsigned none)
+{
+	int n = 0;
+
+	for (int k = 0; k < bench_npeers && n < MAXPEERS; k++) {
+		const struct peer *p = bench_peers[k];
+
+		if (!peer_is(p, all, none))
+			continue;
+		r[n] = newrow(table, p->name, p->wait, unit, param);
+		r[n]->floor = p->flags & PF_FLOOR;
+		ctx[n++] = (void *)(uintptr_t)p;
+	}
+	return n;
+}
+
 void repeat(struct row *r, int reps, double (*fn)(void *ctx, bool *dl),
 	    void *ctx)
 {

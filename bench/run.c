@@ -97,57 +97,43 @@ int run_pingpong(const struct peer *p, size_t msz, long n, uint64_t delay,
 	return 0;
 }
 
+struct pp_ctx {
+	const struct peer *p;
+	size_t msz;
+	long n;
+	uint64_t delay;
+};
+
+static int pp_rep(void *ctx, double *lat)
+{
+	struct pp_ctx *c = ctx;
+
+	return run_pingpong(c->p, c->msz, c->n, c->delay, lat);
+}
+
 void pingpong_table(const char *table, const size_t *sizes, int nsz, long n_all,
 		    uint64_t delay)
 {
 	long per = n_all / opt.reps > 100 ? n_all / opt.reps : 100;
-	const struct peer *pp[64];
-	struct row *r[64];
-	double *all[64], p50s[64][64];
-	int done[64];
+	static struct pp_ctx c[MAXPEERS];
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
 
 	for (int s = 0; s < nsz; s++) {
 		char param[32];
-		int n = 0;
+		int n;
 
 		snprintf(param, sizeof(param), "%zu B", sizes[s]);
-		for (int k = 0; k < bench_npeers && n < 64; k++) {
-			const struct peer *p = bench_peers[k];
-
-			if (!peer_is(p, PF_CHAN, 0) || p->burst ||
-			    (s && peer_is(p, PF_PINGPONG, PF_FLOOR)))
-				continue;
-			pp[n] = p;
-			r[n] = newrow(table, p->name, p->wait, "ns", param);
-			r[n]->nv = 5;
-			r[n]->lower_better = true;
-			r[n]->floor = p->flags & PF_FLOOR;
-			all[n] =
-			    malloc(sizeof(double) * (size_t)(per * opt.reps));
-			r[n]->failed = !all[n];
-			done[n] = 0;
-			n++;
-		}
-		/* the repetitions outermost, as in repeat_rows() */
-		for (int rep = 0; rep < opt.reps; rep++)
-			for (int i = 0; i < n; i++) {
-				double *lat = all[i] + per * done[i];
-
-				if (r[i]->failed)
-					continue;
-				progress(table, pp[i]->name, param);
-				if (run_pingpong(pp[i], sizes[s], per, delay,
-						 lat)) {
-					r[i]->failed = true;
-					continue;
-				}
-				row_ran(r[i], lat[per / 2]);
-				p50s[i][done[i]++] = lat[per / 2];
-			}
+		/* a doorbell carries its 8-byte count: first size only */
+		n = peer_rows(r, ctx, table, "ns", param, PF_CHAN,
+			      PF_BURST | (s ? PF_COUNT : 0));
 		for (int i = 0; i < n; i++) {
-			pool_row(r[i], all[i], per * done[i], p50s[i], done[i]);
-			free(all[i]);
+			c[i] = (struct pp_ctx){ctx[i], sizes[s], per, delay};
+			ctx[i] = &c[i];
+			r[i]->nv = 5;
+			r[i]->lower_better = true;
 		}
+		repeat_pooled(r, ctx, n, per, pp_rep);
 	}
 }
 
@@ -464,29 +450,24 @@ static double stream_rep(void *ctx, bool *dl)
 void stream_table(const char *table, int P, int C, const size_t *sizes, int nsz,
 		  unsigned all, unsigned none, bool bare_param)
 {
-	static struct stream_ctx c[64];
-	struct row *r[64];
-	void *ctx[64];
+	static struct stream_ctx c[MAXPEERS];
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
 
 	for (int s = 0; s < nsz; s++) {
 		char param[40];
-		int n = 0;
+		int n;
 
 		if (bare_param)
 			snprintf(param, sizeof(param), "%zu B", sizes[s]);
 		else
 			snprintf(param, sizeof(param), "%dx%d %zu B", P, C,
 				 sizes[s]);
-		for (int k = 0; k < bench_npeers && n < 64; k++) {
-			const struct peer *p = bench_peers[k];
-
-			if (!peer_is(p, PF_CHAN | all, PF_PINGPONG | none))
-				continue;
-			c[n] = (struct stream_ctx){p, sizes[s], P, C};
-			ctx[n] = &c[n];
-			r[n] = newrow(table, p->name, p->wait, "Mmsg/s", param);
-			r[n]->floor = p->flags & PF_FLOOR;
-			n++;
+		n = peer_rows(r, ctx, table, "Mmsg/s", param, PF_CHAN | all,
+			      PF_PINGPONG | none);
+		for (int i = 0; i < n; i++) {
+			c[i] = (struct stream_ctx){ctx[i], sizes[s], P, C};
+			ctx[i] = &c[i];
 		}
 		repeat_rows(r, ctx, n, 0, stream_rep);
 	}

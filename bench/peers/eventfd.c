@@ -68,7 +68,7 @@ static void ev_close(void *ch)
 const struct peer peer_eventfd = {
     .name = "eventfd",
     .wait = "kernel",
-    .flags = PF_CHAN | PF_PINGPONG,
+    .flags = PF_CHAN | PF_PINGPONG | PF_COUNT,
     .open = ev_open,
     .send = ev_send,
     .recv = ev_recv,

@@ -138,7 +138,7 @@ const struct peer peer_lfipc_queue_busy = {
 const struct peer peer_lfipc_queue_burst8 = {
     .name = "lfipc queue burst 8",
     .wait = "spin+futex",
-    .flags = PF_CHAN | PF_MPMC,
+    .flags = PF_CHAN | PF_MPMC | PF_BURST,
     LQ_OPS,
     .send = lq_send,
     .recv = lq_recv,
@@ -150,7 +150,7 @@ const struct peer peer_lfipc_queue_burst8 = {
 const struct peer peer_lfipc_queue_burst32 = {
     .name = "lfipc queue burst 32",
     .wait = "spin+futex",
-    .flags = PF_CHAN | PF_MPMC,
+    .flags = PF_CHAN | PF_MPMC | PF_BURST,
     LQ_OPS,
     .send = lq_send,
     .recv = lq_recv,

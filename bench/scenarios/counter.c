@@ -26,35 +26,22 @@ struct cnt {
 	_Atomic int64_t *bare;
 };
 
-static int worker(struct job *j)
+static int add(void *arg)
 {
-	struct cnt *c = j->arg;
-	int64_t *d = lfipc_array_data(c->a);
-	lfipc_lock *l = lfipc_array_lock(c->a);
-	struct wclock w = {.fd = -1};
+	struct cnt *c = arg;
+	lfipc_lock *l;
 
-	start_child(j->cpu);
-	for (long i = -j->warm; i < j->n; i++) {
-		if (i == 0) {
-			note_start();
-			wait_start(&w);
-		}
-		if (c->kind == C_FETCH_ADD) {
-			if (lfipc_array_fetch_add(c->a, 0, 1, NULL))
-				return -1;
-		} else if (c->kind == C_LOCKED) {
-			if (lfipc_lock_acquire(l, LFIPC_FOREVER))
-				return -1;
-			d[0]++;
-			if (lfipc_lock_release(l))
-				return -1;
-		} else {
-			atomic_fetch_add(c->bare, 1);
-		}
+	if (c->kind == C_FETCH_ADD)
+		return lfipc_array_fetch_add(c->a, 0, 1, NULL) ? -1 : 0;
+	if (c->kind == C_FLOOR) {
+		atomic_fetch_add(c->bare, 1);
+		return 0;
 	}
-	wait_end(&w);
-	note_end();
-	return 0;
+	l = lfipc_array_lock(c->a);
+	if (lfipc_lock_acquire(l, LFIPC_FOREVER))
+		return -1;
+	((int64_t *)lfipc_array_data(c->a))[0]++;
+	return lfipc_lock_release(l) ? -1 : 0;
 }
 
 struct ctx {
@@ -65,13 +52,10 @@ static double once(void *ctx, bool *dl)
 {
 	struct ctx *x = ctx;
 	struct cnt c = {.kind = x->kind};
-	struct job j[2];
 	lfipc_region *reg;
 	long n = opt.lock_n;
 	int64_t v = -1;
-	bool bad = false;
-	int started = 0;
-	double dt;
+	double rate;
 
 	(void)dl;
 	if (lfipc_region_create(NULL, 1 << 20, 0, &reg))
@@ -81,36 +65,22 @@ static double once(void *ctx, bool *dl)
 		return -1;
 	}
 	c.bare = shmem(64);
-	reset_sync();
-	for (int k = 0; k < x->procs; k++) {
-		j[k] = (struct job){
-		    .fn = worker, .arg = &c, .n = n, .warm = n / 10, .cpu = k};
-		if (spawn(&j[k])) {
-			bad = true;
-			break;
-		}
-		started++;
-	}
-	if (!bad)
-		start_parent(x->procs);
-	for (int k = 0; k < started; k++)
-		if (reap_deadline(j[k].pid, 600000))
-			bad = true;
-	dt = (double)(atomic_load(&sy->t_end) - atomic_load(&sy->t_start));
+	rate = op_run(x->procs, n, add, &c);
 	if (x->kind == C_FLOOR)
 		v = atomic_load(c.bare);
 	else if (x->kind == C_LOCKED)
 		v = ((int64_t *)lfipc_array_data(c.a))[0];
 	else if (lfipc_array_load(c.a, 0, &v))
-		bad = true;
+		rate = -1;
 	if (v != (int64_t)x->procs * (n + n / 10))
-		bad = true;
+		rate = -1;
 	shmem_free(c.bare, 64);
 	lfipc_array_close(c.a);
 	lfipc_region_close(reg);
-	if (bad || dt <= 0)
+	if (rate < 0)
 		return -1;
-	return (double)x->procs * (double)n / (dt / 1e3);
+	/* op_run gives ns per add for one process: Mops/s throughout */
+	return x->procs == 1 ? 1e3 / rate : rate;
 }
 
 static void run(void)

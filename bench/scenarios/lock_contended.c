@@ -22,26 +22,20 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
-	static struct ctx c[64];
-	struct row *r[64];
-	void *ctx[64];
+	static struct ctx c[MAXPEERS];
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
 
 	for (int i = 0; i < opt.nlp; i++) {
 		char param[32];
-		int n = 0;
+		int n;
 
 		snprintf(param, sizeof(param), "%d processes", opt.lprocs[i]);
-		for (int k = 0; k < bench_npeers && n < 64; k++) {
-			const struct peer *p = bench_peers[k];
-
-			if (!peer_is(p, PF_LOCK, 0))
-				continue;
-			c[n] = (struct ctx){p, opt.lprocs[i]};
-			r[n] = newrow("Lock contended throughput, N processes",
-				      p->name, p->wait, "Mops/s", param);
-			r[n]->floor = p->flags & PF_FLOOR;
-			ctx[n] = &c[n];
-			n++;
+		n = peer_rows(r, ctx, "Lock contended throughput, N processes",
+			      "Mops/s", param, PF_LOCK, 0);
+		for (int k = 0; k < n; k++) {
+			c[k] = (struct ctx){ctx[k], opt.lprocs[i]};
+			ctx[k] = &c[k];
 		}
 		repeat_rows(r, ctx, n, 0, once);
 	}

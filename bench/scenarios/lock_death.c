@@ -16,21 +16,15 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
-	struct row *r[64];
-	void *ctx[64];
-	int n = 0;
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
+	int n = peer_rows(r, ctx,
+			  "Lock owner SIGKILLed: time to the next acquirer's "
+			  "EOWNERDEAD",
+			  "us", "holder SIGKILLed", PF_LOCK | PF_ROBUST, 0);
 
-	for (int k = 0; k < bench_npeers && n < 64; k++) {
-		const struct peer *p = bench_peers[k];
-
-		if (!peer_is(p, PF_LOCK | PF_ROBUST, 0))
-			continue;
-		r[n] = newrow("Lock owner SIGKILLed: time to the next "
-			      "acquirer's EOWNERDEAD",
-			      p->name, p->wait, "us", "holder SIGKILLed");
-		r[n]->lower_better = true;
-		ctx[n++] = (void *)(uintptr_t)p;
-	}
+	for (int i = 0; i < n; i++)
+		r[i]->lower_better = true;
 	repeat_rows(r, ctx, n, opt.death_n < 64 ? opt.death_n : 64, once);
 }
 

@@ -6,9 +6,20 @@
  */
 #include "config.h"
 
-#include <stdlib.h>
-
 #include "../bench.h"
+
+struct ho_ctx {
+	const struct peer *p;
+	long n;
+	uint64_t delay;
+};
+
+static int once(void *ctx, double *lat)
+{
+	struct ho_ctx *c = ctx;
+
+	return handoff_run(c->p, c->n, c->delay, lat);
+}
 
 static void run(void)
 {
@@ -16,53 +27,24 @@ static void run(void)
 	static const uint64_t delays[2] = {0, 50000};
 	static const char *const dnames[2] = {"waiter arriving",
 					      "waiter asleep (50 us)"};
-	const struct peer *pp[64];
-	struct row *r[64];
-	double *rt[64], p50s[64][64];
-	int done[64];
+	static struct ho_ctx c[MAXPEERS];
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
 
 	for (int di = 0; di < 2; di++) {
-		int n = 0;
+		int n =
+		    peer_rows(r, ctx, "Lock hand-off round trip, 2 processes",
+			      "ns", dnames[di], PF_LOCK, 0);
 
-		for (int k = 0; k < bench_npeers && n < 64; k++) {
-			const struct peer *p = bench_peers[k];
-
-			if (!peer_is(p, PF_LOCK, 0))
-				continue;
-			pp[n] = p;
-			r[n] = newrow(
-			    "Lock hand-off round trip, 2 processes", p->name,
-			    p->flags & PF_NO_OWNER ? "futex (sem pair)"
-						   : p->wait,
-			    "ns", dnames[di]);
-			r[n]->nv = 5;
-			r[n]->lower_better = true;
-			r[n]->floor = p->flags & PF_FLOOR;
-			rt[n] =
-			    malloc(sizeof(double) * (size_t)(per * opt.reps));
-			r[n]->failed = !rt[n];
-			done[n++] = 0;
-		}
-		/* the repetitions outermost, as in repeat_rows() */
-		for (int rep = 0; rep < opt.reps; rep++)
-			for (int i = 0; i < n; i++) {
-				double *lat = rt[i] + per * done[i];
-
-				if (r[i]->failed)
-					continue;
-				progress("lock hand-off", pp[i]->name,
-					 dnames[di]);
-				if (handoff_run(pp[i], per, delays[di], lat)) {
-					r[i]->failed = true;
-					continue;
-				}
-				row_ran(r[i], lat[per / 2]);
-				p50s[i][done[i]++] = lat[per / 2];
-			}
 		for (int i = 0; i < n; i++) {
-			pool_row(r[i], rt[i], per * done[i], p50s[i], done[i]);
-			free(rt[i]);
+			c[i] = (struct ho_ctx){ctx[i], per, delays[di]};
+			ctx[i] = &c[i];
+			r[i]->nv = 5;
+			r[i]->lower_better = true;
+			if (c[i].p->flags & PF_NO_OWNER)
+				r[i]->wait = "futex (sem pair)";
 		}
+		repeat_pooled(r, ctx, n, per, once);
 	}
 }
 

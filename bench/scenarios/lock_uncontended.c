@@ -16,21 +16,13 @@ static double once(void *ctx, bool *dl)
 
 static void run(void)
 {
-	struct row *r[64];
-	void *ctx[64];
-	int n = 0;
+	struct row *r[MAXPEERS];
+	void *ctx[MAXPEERS];
+	int n = peer_rows(r, ctx, "Lock acquire+release, uncontended", "ns",
+			  "1 process", PF_LOCK, 0);
 
-	for (int k = 0; k < bench_npeers && n < 64; k++) {
-		const struct peer *p = bench_peers[k];
-
-		if (!peer_is(p, PF_LOCK, 0))
-			continue;
-		r[n] = newrow("Lock acquire+release, uncontended", p->name,
-			      p->wait, "ns", "1 process");
-		r[n]->lower_better = true;
-		r[n]->floor = p->flags & PF_FLOOR;
-		ctx[n++] = (void *)(uintptr_t)p;
-	}
+	for (int i = 0; i < n; i++)
+		r[i]->lower_better = true;
 	repeat_rows(r, ctx, n, 0, once);
 }
 
