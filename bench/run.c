@@ -241,7 +241,7 @@ static int consume(struct job *j, struct cstate *cs, uint64_t mark,
 {
 	char m[MAXBURST][MAXMSG];
 	const struct peer *p = j->p;
-	uint64_t got_n = 0;
+	uint64_t got_n = 0, shown = 0;
 	int ci = j->k - j->P;
 
 	for (;;) {
@@ -264,8 +264,11 @@ static int consume(struct job *j, struct cstate *cs, uint64_t mark,
 			}
 			pr = (unsigned)(v >> 40);
 			i = v & SEQ_MASK;
-			if (cs->marks || pr >= (unsigned)j->P ||
-			    !check(m[x], j->msz, v) ||
+			if (pr >= (unsigned)j->P) {
+				atomic_store(&st->bad, 1);
+				continue;
+			}
+			if (cs->marks || !check(m[x], j->msz, v) ||
 			    (cs->one ? i != cs->last[pr] + 1
 				     : cs->last[pr] != UINT64_MAX &&
 					   i <= cs->last[pr]))
@@ -275,12 +278,14 @@ static int consume(struct job *j, struct cstate *cs, uint64_t mark,
 			cs->sum += v;
 			got_n++;
 		}
-		if (measured)
-			/* relaxed: a progress count the parent reads only
-			 * after the deadline, to compute a rate; it orders
-			 * nothing. */
+		if (measured && (got_n - shown >= 64 || cs->marks)) {
+			/* relaxed: a progress count (every 64 messages) the
+			 * parent reads only after the deadline, to compute a
+			 * rate; it orders nothing. */
 			atomic_store_explicit(&st->got[ci].n, got_n,
 					      memory_order_relaxed);
+			shown = got_n;
+		}
 		if (cs->marks) {
 			/* a burst took other consumers' marks: pass them on */
 			for (; cs->marks > 1; cs->marks--) {
