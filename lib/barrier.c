@@ -2,7 +2,8 @@
 /*
  * barrier.c - Barrier: parties threads meet, one cycle after another.
  *
- * Block layout (offsets from the block start):
+ * Block layout (offsets from the block start; struct barrier_shm in
+ * internal/sync_layout.h):
  *   0    u32 magic     BARRIER_MAGIC, written once at init
  *   4    u32 parties   written once at init (1..LFIPC_BARRIER_PARTIES_MAX)
  *   8    u32 seq       the futex word: bits 1..31 cycle number,
@@ -36,23 +37,12 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 
-#define BARRIER_MAGIC UINT32_C(0x52524142) /* "BARR" */
-#define BARRIER_GUARD_OFF 64u
-#define BARRIER_WAITERS_OFF 128u
 #define SEQ_BROKEN UINT32_C(1)
 #define SEQ_CYCLE(s) ((s) >> 1)
-
-struct barrier_shm {
-	uint32_t magic;
-	uint32_t parties;
-	_Atomic uint32_t seq;
-	_Atomic uint32_t count;
-	_Atomic uint64_t hist;
-	uint8_t pad[40];
-};
-_Static_assert(sizeof(struct barrier_shm) == 64, "barrier layout");
 
 struct lfipc_barrier {
 	lfipc_region *r;
@@ -87,16 +77,18 @@ static int barrier_attach(lfipc_region *r, uint64_t off, uint64_t size,
 {
 	struct barrier_shm *s;
 	lfipc_barrier *b;
+	uint32_t parties;
 	int rc;
 
 	if (off % 64 != 0 || size < BARRIER_WAITERS_OFF ||
 	    !lfipc__heap_range_ok(r, off, BARRIER_WAITERS_OFF))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != BARRIER_MAGIC || s->parties == 0 ||
-	    s->parties > LFIPC_BARRIER_PARTIES_MAX ||
-	    size < barrier_size(s->parties) ||
-	    !lfipc__heap_range_ok(r, off, barrier_size(s->parties)))
+	parties = lfipc__shm_ld32(&s->parties);
+	if (lfipc__shm_ld32(&s->magic) != BARRIER_MAGIC || parties == 0 ||
+	    parties > LFIPC_BARRIER_PARTIES_MAX ||
+	    size < barrier_size(parties) ||
+	    !lfipc__heap_range_ok(r, off, barrier_size(parties)))
 		return -EPROTO;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -108,7 +100,7 @@ static int barrier_attach(lfipc_region *r, uint64_t off, uint64_t size,
 	}
 	b->r = r;
 	b->s = s;
-	b->parties = s->parties;
+	b->parties = parties;
 	b->waiters =
 	    (_Atomic uint32_t *)(void *)((char *)s + BARRIER_WAITERS_OFF);
 	*out = b;

@@ -2,7 +2,8 @@
 /*
  * sync.c - Lock and RLock, named or embedded in another object's block.
  *
- * Lock memory (64 bytes, 64-byte aligned):
+ * Lock memory (64 bytes, 64-byte aligned; struct lock_shm in
+ * internal/sync_layout.h):
  *   u32 magic        SYNC_LOCK_MAGIC, written once at init
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
@@ -32,22 +33,11 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 
-#define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
-#define SYNC_LOCK_SIZE 64u
 #define SYNC_SPIN 100u
-
-struct lock_shm {
-	uint32_t magic;
-	uint32_t recursive;
-	_Atomic uint32_t word;
-	_Atomic uint32_t depth;
-	_Atomic uint64_t thread;
-	_Atomic uint32_t nsleep;
-	uint8_t pad[SYNC_LOCK_SIZE - 28];
-};
-_Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
 struct lfipc_lock {
 	lfipc_region *r;
@@ -83,20 +73,22 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
 {
 	struct lock_shm *s;
 	lfipc_lock *l;
+	uint32_t recursive;
 
 	if (!r || !out)
 		return -EINVAL;
 	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != SYNC_LOCK_MAGIC || s->recursive > 1)
+	recursive = lfipc__shm_ld32(&s->recursive);
+	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || recursive > 1)
 		return -EPROTO;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->r = r;
 	l->s = s;
-	l->recursive = s->recursive == 1;
+	l->recursive = recursive == 1;
 	*out = l;
 	return 0;
 }
