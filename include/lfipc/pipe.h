@@ -44,7 +44,10 @@
  * Several threads or processes using the same end at once is a misuse (as
  * in Python: messages may interleave or be lost), but it never touches
  * memory outside the pipe's block and never crashes: everything read from
- * shared memory is validated, and nonsense yields -EPROTO.
+ * shared memory is validated, and nonsense yields -EPROTO. The pipe
+ * recovers once the misuse stops: the receiver, on finding the ring
+ * inconsistent, drops what it holds and returns -EPROTO once; a sender
+ * that finds it inconsistent waits (within its timeout) for that repair.
  *
  * Timeouts: the timeout of lfipc_conn_send() covers waiting for room before
  * any byte of the message is written; a message that fits in the ring is
@@ -125,7 +128,9 @@ LFIPC_API int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
  * message, which the receiver then discards); -EBADF this is the receive
  * end of a one-way pipe; -EMSGSIZE len > LFIPC_PIPE_MSG_MAX; -EBUSY
  * another process holds this end; -EINVAL NULL c, or msg NULL with len > 0;
- * -EPROTO the pipe's memory makes no sense; -EUSERS.
+ * -EPROTO the pipe's memory makes no sense (several senders on this end,
+ * or corruption) and the receiver did not repair it before the timeout
+ * (nothing was sent; try again after the receiver's next call); -EUSERS.
  * Concurrency: one sender per end at a time (see the header comment).
  */
 LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
@@ -143,7 +148,9 @@ LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
  * the other end was closed or its holder died, and every complete message
  * it sent has been received; -EBADF this is the send end of a one-way
  * pipe; -EBUSY another process holds this end; -EINVAL NULL c or len, or
- * buf NULL with buf_size > 0; -EPROTO the pipe's memory makes no sense.
+ * buf NULL with buf_size > 0; -EPROTO the ring was inconsistent (several
+ * senders on the other end, or corruption): what it held was dropped and
+ * the pipe resynchronised, so the next call works.
  * Concurrency: one receiver per end at a time (see the header comment).
  */
 LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
@@ -156,7 +163,8 @@ LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
  *
  * Return: 1 readable; 0 not readable when the timeout expired (also for
  * LFIPC_NOWAIT); -EBADF the send end of a one-way pipe; -EBUSY another
- * process holds this end; -EINVAL NULL c; -EPROTO.
+ * process holds this end; -EINVAL NULL c; -EPROTO as lfipc_conn_recv()
+ * (the ring was dropped and resynchronised).
  * Concurrency: as lfipc_conn_recv().
  */
 LFIPC_API int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns);
