@@ -181,7 +181,11 @@ static int wait_sibling(struct lock_shm *s, uint32_t self,
 		lfipc__mutex_mark_sleepers(&s->word, &s->nsleep);
 		return 1;
 	}
-	return lfipc__expired(deadline) ? -ETIMEDOUT : 0;
+	if (!lfipc__expired(deadline))
+		return 0;
+	/* Giving up after a sleep: do not swallow a wake-up. */
+	lfipc__mutex_pass_on(&s->word, &s->nsleep);
+	return -ETIMEDOUT;
 }
 
 int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)

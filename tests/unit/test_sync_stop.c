@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stopped peers and lost wake-ups. A process stopped with SIGSTOP is alive
+ * (never taken for dead), but it must not make any call outlast its
+ * caller's timeout, wherever it stopped: inside a tracked Semaphore's or a
+ * Barrier's internal guard, holding a Lock, a Condition's lock, or as the
+ * peer of a Pipe. And a Lock waiter that gives up after being woken must
+ * pass the wake-up on.
+ *
+ * White-box (linked with the static library): a child takes an object's
+ * internal guard through the internal API and stops itself there, so the
+ * "stopped inside" state is reached every time, not by chance. A watchdog
+ * process continues it after WATCHDOG_MS, so a call that wrongly waits for
+ * the stopped peer returns late (and fails the check) instead of hanging.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/region.h>
+#include <lfipc/sync.h>
+
+#include "common/testhelp.h"
+#include "internal/mutex.h"
+#include "internal/region.h"
+#include "internal/sync.h"
+#include "internal/sync_layout.h"
+
+#define REGION_SIZE ((size_t)1 << 20)
+#define REAP_MS 30000
+#define MS ((int64_t)1000000)
+#define WATCHDOG_MS 3000
+/* A call honours its timeout when it returns within the timeout plus this
+ * (a sleep slice is 10 ms; the rest is scheduling on a loaded machine).
+ * A call that waits for the stopped peer takes WATCHDOG_MS or more. */
+#define SLACK (1000 * MS)
+
+static lfipc_region *r;
+
+static void setup(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+}
+
+static void teardown(void)
+{
+	lfipc_region_close(r);
+	r = NULL;
+}
+
+TestSuite(stop, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Region offset of the object name's block. */
+static uint64_t block_of(const char *name, unsigned type)
+{
+	uint64_t off, size;
+
+	cr_assert_eq(lfipc__obj_open(r, name, type, &off, &size), 0);
+	return off;
+}
+
+/* ---- a Lock waiter that gives up must pass its wake-up on --------------- */
+
+/* Is pid blocked in futex(2) on addr (per /proc/pid/syscall)? */
+static bool in_futex_on(pid_t pid, const void *addr)
+{
+	char path[64], line[256], want[64];
+	FILE *f;
+	bool yes = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	snprintf(want, sizeof(want), "%d %p ", SYS_futex, addr);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(line, sizeof(line), f))
+		yes = strncmp(line, want, strlen(want)) == 0;
+	fclose(f);
+	return yes;
+}
+
+static int acquire_timed(void *arg)
+{
+	int rc = lfipc_lock_acquire(arg, 300 * MS);
+
+	return rc == -ETIMEDOUT ? 0 : 20 + (rc < 0 ? -rc : rc) % 100;
+}
+
+/*
+ * W1 sleeps on the lock forever (stood for by its count in nsleep, so the
+ * kernel's wake-up cannot go to it); W2 sleeps with a timeout and is the
+ * one the release wakes. The owner releases and at once re-takes the lock
+ * on the fast path (no WAITERS). W2 then finds its deadline passed and the
+ * lock held: it gives up. If it does not pass the wake-up on (set WAITERS
+ * again), the owner's next release wakes nobody and W1 sleeps on for up
+ * to a slice (findings/sync/lock_lost_wakeup_timeout.c). To make the race
+ * certain, W2 is stopped while asleep in the futex and continued after
+ * the release, the re-take and its deadline.
+ */
+Test(stop, a_lock_waiter_giving_up_after_a_wake_passes_the_wake_on)
+{
+	struct lock_shm *ls;
+	lfipc_lock *l;
+	pid_t w2 = -1;
+	siginfo_t si;
+	int64_t end;
+	uint32_t v;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	ls = lfipc__at(r, block_of("l", LFIPC_OBJ_LOCK));
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+	atomic_fetch_add(&ls->nsleep, 1); /* W1 */
+	end = th_now_ns() + 20000 * MS;
+	for (;;) {
+		cr_assert_lt(th_now_ns(), end, "W2 never seen asleep");
+		if (w2 < 0)
+			w2 = th_fork(acquire_timed, l);
+		if (atomic_load(&ls->nsleep) < 2 ||
+		    !in_futex_on(w2, &ls->word)) {
+			usleep(100);
+			continue;
+		}
+		kill(w2, SIGSTOP);
+		cr_assert_eq(waitid(P_PID, w2, &si, WSTOPPED | WEXITED), 0);
+		if (si.si_code == CLD_STOPPED && in_futex_on(w2, &ls->word))
+			break;
+		/* it had just left the futex (a slice ended), or it exited:
+		 * start again */
+		kill(w2, SIGKILL);
+		th_reap(w2, REAP_MS);
+		w2 = -1;
+		cr_assert_eq(lfipc_lock_release(l), 0);
+		cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+		atomic_store(&ls->nsleep, 1);
+	}
+	cr_assert_eq(lfipc_lock_release(l), 0); /* WAITERS: wakes one */
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0); /* fast path */
+	cr_assert_eq(atomic_load(&ls->word) & LFIPC_MUTEX_WAITERS, 0);
+	usleep(400 * 1000); /* W2's deadline passes */
+	kill(w2, SIGCONT);
+	cr_assert_eq(th_reap(w2, REAP_MS), 0, "W2 did not time out");
+	/* W1 still sleeps: the word must say so, or its wake-up is lost. */
+	v = atomic_load(&ls->word);
+	cr_assert_neq(v & LFIPC_MUTEX_WAITERS, 0,
+		      "W1 is left asleep behind a word without WAITERS");
+	atomic_fetch_sub(&ls->nsleep, 1);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
