@@ -256,7 +256,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
 				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 	}
-	rc = lfipc__lock_reacquire(c->lock, depth);
+	rc = lfipc__lock_reacquire(c->lock, depth, LFIPC_DL_NEVER);
 	if (rc < 0 && rc != -EOWNERDEAD)
 		return rc; /* could not register again: lock not held */
 	/* C3 again: a notify that ran before we re-took the lock counts.

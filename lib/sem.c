@@ -311,10 +311,12 @@ static void journal_do(struct sem_shm *s, struct sem_track *t, uint32_t slot,
 	journal_apply(s, t);
 }
 
-/* Take the guard; repair after a dead holder. Return 0 or -errno. */
-static int guard_lock(lfipc_sem *h)
+/* Take the guard by deadline (a stopped process inside it must not make
+ * us outlast the caller's timeout); repair after a dead holder.
+ * Return: 0; -ETIMEDOUT; -errno. */
+static int guard_lock(lfipc_sem *h, lfipc_deadline deadline)
 {
-	int rc = lfipc_lock_acquire(h->guard, LFIPC_FOREVER);
+	int rc = lfipc__guard_acquire(h->guard, deadline);
 
 	if (rc == -EOWNERDEAD) {
 		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
@@ -377,12 +379,13 @@ static uint32_t reap(lfipc_sem *h, uint32_t self)
 
 /* Try to take a unit of a tracked semaphore, reaping dead holders first
  * when do_reap. Return: 1 taken, 2 taken a recovered unit, 0 none free,
- * -errno. */
-static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
+ * -ETIMEDOUT the guard was not free by the deadline, -errno. */
+static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
+		       lfipc_deadline deadline)
 {
 	struct sem_track *t = h->t;
 	uint32_t slot = token_slot(self), tok, n, v, rec, woke = 0;
-	int rc = guard_lock(h);
+	int rc = guard_lock(h, deadline);
 
 	if (rc < 0)
 		return rc;
@@ -426,7 +429,9 @@ static int release_tracked(lfipc_sem *h)
 	slot = token_slot(self);
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
-	rc = guard_lock(h);
+	/* No timeout to honour: waits while a live process is inside the
+	 * guard (documented in sync.h). */
+	rc = guard_lock(h, LFIPC_DL_NEVER);
 	if (rc < 0)
 		return rc;
 	tok =
@@ -452,6 +457,14 @@ static int release_tracked(lfipc_sem *h)
 
 /* ---- acquire / release ------------------------------------------------ */
 
+/* What acquire returns for a non-zero tracked_try() result. */
+static int tracked_rc(int rc, int64_t timeout_ns)
+{
+	if (rc == -ETIMEDOUT)
+		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
+	return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+}
+
 int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 {
 	struct sem_shm *s;
@@ -467,13 +480,15 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 		rc = lfipc__self(h->r, &self);
 		if (rc < 0)
 			return rc;
-		rc = tracked_try(h, self, false);
+		deadline = lfipc__deadline(timeout_ns);
+		rc = tracked_try(h, self, false, deadline);
 		if (rc != 0)
-			return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+			return tracked_rc(rc, timeout_ns);
 	} else if (try_take(s, false)) {
 		return 0;
+	} else {
+		deadline = lfipc__deadline(timeout_ns);
 	}
-	deadline = lfipc__deadline(timeout_ns);
 	/* Spin briefly while nobody sleeps: a release is often imminent. */
 	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SEM_SPIN : 0;
 	while (spin-- > 0 && !h->t) {
@@ -489,9 +504,14 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 	}
 	for (bool do_reap = true;;) {
 		if (h->t) {
-			rc = tracked_try(h, self, do_reap);
+			rc = tracked_try(h, self, do_reap, deadline);
+			/* Giving up on a busy guard with a unit there: a
+			 * release may have woken us for it, so pass the
+			 * wake-up on to another sleeper. */
+			if (rc == -ETIMEDOUT && cur_value(s) > 0)
+				lfipc__futex_wake(value_word(s), 1);
 			if (rc != 0)
-				return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+				return tracked_rc(rc, timeout_ns);
 			do_reap = false;
 		}
 		if (lfipc__expired(deadline))
@@ -543,12 +563,15 @@ int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
 		lfipc_sem_close(h);
 		return 0;
 	}
+	/* A live process inside the guard (perhaps stopped) must not hold
+	 * recovery up: give it a slice, then leave the reaping to the
+	 * semaphore's next waiter. */
 	rc = lfipc__self(r, &self);
 	if (rc == 0)
-		rc = guard_lock(h);
+		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS));
 	if (rc < 0) {
 		lfipc_sem_close(h);
-		return rc;
+		return rc == -ETIMEDOUT ? 0 : rc;
 	}
 	n = reap(h, self);
 	guard_unlock(h);

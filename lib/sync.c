@@ -188,18 +188,14 @@ static int wait_sibling(struct lock_shm *s, uint32_t self,
 	return -ETIMEDOUT;
 }
 
-int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
+int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
+			      unsigned spin)
 {
-	struct lock_shm *s;
-	lfipc_deadline deadline;
+	struct lock_shm *s = l->s;
 	uint64_t me = thread_id();
 	uint32_t self, v, d;
-	unsigned spin;
 	int rc;
 
-	if (!l)
-		return -EINVAL;
-	s = l->s;
 	rc = lfipc__self(l->r, &self);
 	if (rc < 0)
 		return rc;
@@ -220,8 +216,6 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		atomic_store_explicit(&s->depth, d + 1, memory_order_relaxed);
 		return 0;
 	}
-	deadline = lfipc__deadline(timeout_ns);
-	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
 	for (;;) {
 		rc = lfipc__mutex_lock(l->r, &s->word, &s->nsleep, self,
 				       deadline, spin);
@@ -238,10 +232,37 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 			if (rc == 0)
 				continue;
 		}
-		if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
-			return -EAGAIN;
 		return rc;
 	}
+}
+
+int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
+{
+	uint32_t self;
+	unsigned spin;
+	int rc;
+
+	if (!l)
+		return -EINVAL;
+	/* The uncontended path first: no clock read for the deadline. */
+	if (lfipc__self(l->r, &self) == 0 &&
+	    lfipc__mutex_trylock_fast(&l->s->word, self)) {
+		took(l->s, thread_id());
+		return 0;
+	}
+	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
+	rc = lfipc__lock_acquire_until(l, lfipc__deadline(timeout_ns), spin);
+	if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
+		return -EAGAIN;
+	return rc;
+}
+
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline)
+{
+	/* The guard is held for a few instructions by a running holder:
+	 * worth a short spin even for an LFIPC_NOWAIT caller. */
+	return lfipc__lock_acquire_until(
+	    guard, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -322,15 +343,22 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
 	return lfipc_lock_release(l);
 }
 
-int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth)
+int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
+			  lfipc_deadline deadline)
 {
-	int rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+	int rc = lfipc__lock_acquire_until(
+	    l, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
 
 	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1)
 		/* L11: relaxed; we own the lock (same as L7). */
 		atomic_store_explicit(&l->s->depth, depth,
 				      memory_order_relaxed);
 	return rc;
+}
+
+bool lfipc__lock_owner_dead(const lfipc_lock *l)
+{
+	return lfipc__mutex_owner_dead(l->r, &l->s->word);
 }
 
 /* A dead owner's lock is recovered by its next acquirer (-EOWNERDEAD), who

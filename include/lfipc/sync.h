@@ -173,6 +173,10 @@ LFIPC_API void lfipc_sem_close(lfipc_sem *s);
  * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
  * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
  * -EPROTO corrupt semaphore memory; -EUSERS/-errno registering.
+ * Tracked only: -EAGAIN/-ETIMEDOUT also when another process sits inside
+ * the semaphore's internal guard until the deadline (a running one leaves
+ * it within nanoseconds; a stopped one does not, and never makes this call
+ * outlast its timeout).
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
@@ -183,7 +187,9 @@ LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
  * Return: 0; -EOVERFLOW the value is already at its maximum (the initial
  * value of a BoundedSemaphore, LFIPC_SEM_VALUE_MAX otherwise; Python's
  * "released too many times"); -EPERM (tracked only) this process holds no
- * unit. Does not block. Thread-safe.
+ * unit. Does not block, except that a tracked release (it has no timeout)
+ * waits while another process is inside the internal guard: nanoseconds,
+ * but as long as that process is stopped (SIGSTOP). Thread-safe.
  */
 LFIPC_API int lfipc_sem_release(lfipc_sem *s);
 

@@ -57,7 +57,7 @@ static void teardown(void)
 
 TestSuite(stop, .init = setup, .fini = teardown, .timeout = 120);
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- a stopped process holding a lock ---------------------------------- */
 
 /* Region offset of the object name's block. */
 static uint64_t block_of(const char *name, unsigned type)
@@ -66,6 +66,113 @@ static uint64_t block_of(const char *name, unsigned type)
 
 	cr_assert_eq(lfipc__obj_open(r, name, type, &off, &size), 0);
 	return off;
+}
+
+static int hold_and_stop(void *arg)
+{
+	lfipc_lock *l;
+	int rc;
+
+	if (lfipc__lock_attach(r, *(uint64_t *)arg, &l) != 0)
+		return 10;
+	rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+	if (rc != 0 && rc != -EOWNERDEAD)
+		return 11;
+	raise(SIGSTOP); /* stopped inside */
+	if (lfipc_lock_release(l) != 0)
+		return 12;
+	lfipc_lock_close(l);
+	return 0;
+}
+
+static int continue_later(void *arg)
+{
+	usleep(WATCHDOG_MS * 1000);
+	kill(*(pid_t *)arg, SIGCONT);
+	return 0;
+}
+
+struct stopped {
+	pid_t holder, watchdog;
+};
+
+/* Fork a process that takes the lock memory at lock_off and stops while
+ * holding it, and a watchdog that continues it after WATCHDOG_MS. */
+static struct stopped stop_holding(uint64_t lock_off)
+{
+	static uint64_t off;
+	struct stopped s;
+	siginfo_t si;
+
+	off = lock_off;
+	s.holder = th_fork(hold_and_stop, &off);
+	cr_assert_gt(s.holder, 0);
+	memset(&si, 0, sizeof(si));
+	cr_assert_eq(waitid(P_PID, s.holder, &si, WSTOPPED | WEXITED), 0);
+	cr_assert_eq(si.si_code, CLD_STOPPED, "holder exited: %d",
+		     si.si_status);
+	s.watchdog = th_fork(continue_later, &s.holder);
+	return s;
+}
+
+static void resume(struct stopped s)
+{
+	kill(s.holder, SIGCONT);
+	cr_assert_eq(th_reap(s.holder, REAP_MS), 0);
+	kill(s.watchdog, SIGKILL);
+	th_reap(s.watchdog, REAP_MS);
+}
+
+/* Run the call, check it returned want within timeout + SLACK. */
+#define HONOURS(call, timeout, want)                                         \
+	do {                                                                 \
+		int64_t t0_ = th_now_ns(), dt_;                              \
+		int rc_ = (call);                                            \
+		dt_ = th_now_ns() - t0_;                                     \
+		cr_assert_eq(rc_, (want), "%s: %d", #call, rc_);             \
+		cr_assert_lt(dt_, (timeout) + SLACK,                         \
+			     "%s took %lld ms with a stopped peer", #call,   \
+			     (long long)(dt_ / MS));                         \
+	} while (0)
+
+Test(stop, tracked_semaphore_calls_honour_their_timeout_past_a_stopped_guard)
+{
+	lfipc_sem *s;
+	struct stopped st;
+
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "s", 2, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
+	st = stop_holding(block_of("s", LFIPC_OBJ_SEM) + SEM_GUARD_OFF);
+	/* Units are there, but the guard is held by a stopped process. */
+	HONOURS(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0, -EAGAIN);
+	HONOURS(lfipc_sem_acquire(s, 50 * MS), 50 * MS, -ETIMEDOUT);
+	/* Recovery skips it rather than waiting. */
+	HONOURS(lfipc_region_recover(r), LFIPC_SLICE_NS, 0);
+	resume(st);
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_sem_release(s), 0);
+	cr_assert_eq(lfipc_sem_value(s), 2);
+	lfipc_sem_close(s);
+}
+
+Test(stop, lock_and_rlock_acquire_honour_their_timeout_past_a_stopped_owner)
+{
+	lfipc_lock *l, *rl;
+	struct stopped st;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	cr_assert_eq(lfipc_lock_create(r, "rl", true, &rl), 0);
+	st = stop_holding(block_of("l", LFIPC_OBJ_LOCK));
+	HONOURS(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0, -EAGAIN);
+	HONOURS(lfipc_lock_acquire(l, 50 * MS), 50 * MS, -ETIMEDOUT);
+	resume(st);
+	st = stop_holding(block_of("rl", LFIPC_OBJ_LOCK));
+	HONOURS(lfipc_lock_acquire(rl, 50 * MS), 50 * MS, -ETIMEDOUT);
+	resume(st);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+	lfipc_lock_close(rl);
 }
 
 /* ---- a Lock waiter that gives up must pass its wake-up on --------------- */
