@@ -376,27 +376,33 @@ LFIPC_API void lfipc_barrier_set_action(lfipc_barrier *b,
  * barrier is or became broken (by lfipc_barrier_abort(), a reset while
  * waiting, another party's timeout, a failed action, or a waiting party
  * that died); -ETIMEDOUT this party's timeout expired, which breaks the
- * barrier for the others (-EAGAIN for LFIPC_NOWAIT); -ECANCELED the
- * action returned non-zero (the barrier is broken); -EPROTO corrupt
- * barrier memory; -EUSERS/-errno registering.
+ * barrier for the others (-EAGAIN for LFIPC_NOWAIT), also when it could
+ * not arrive because another process sat inside the barrier's internal
+ * guard until the deadline (e.g. a stopped one); -ECANCELED the action
+ * returned non-zero (the barrier is broken); -EPROTO corrupt barrier
+ * memory; -EUSERS/-errno registering.
  *
- * A party that dies while waiting breaks the barrier: the others notice
- * within a sleep slice (10 ms), and the party that would complete the
- * cycle checks every waiting party first. A party that dies before it
- * arrives can only be covered by a timeout.
+ * A party that dies while waiting, arriving or inside the action breaks
+ * the barrier: the others notice within a sleep slice (10 ms), and the
+ * party that would complete the cycle checks every waiting party first.
+ * A party that dies before it arrives can only be covered by a timeout.
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns);
 
 /**
  * lfipc_barrier_abort() - break the barrier: current and future waits
- * return -EPIPE until lfipc_barrier_reset(). Return: 0; -EPROTO; -EINVAL.
+ * return -EPIPE until lfipc_barrier_reset(). Return: 0; -EINVAL.
+ * Does not block (one atomic operation). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_abort(lfipc_barrier *b);
 
 /**
  * lfipc_barrier_reset() - return the barrier to its empty state; threads
- * waiting now get -EPIPE. Return: 0; -EPROTO; -EINVAL.
+ * waiting now get -EPIPE. Return: 0; -EINVAL; -EUSERS/-errno registering.
+ * Takes the internal guard (it has no timeout): waits while another
+ * process is inside it, nanoseconds, but as long as that process is
+ * stopped (SIGSTOP). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_reset(lfipc_barrier *b);
 

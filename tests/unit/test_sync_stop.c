@@ -155,6 +155,26 @@ Test(stop, tracked_semaphore_calls_honour_their_timeout_past_a_stopped_guard)
 	lfipc_sem_close(s);
 }
 
+Test(stop, barrier_wait_honours_its_timeout_past_a_stopped_guard)
+{
+	lfipc_barrier *b;
+	struct stopped st;
+
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	st = stop_holding(block_of("b", LFIPC_OBJ_BARRIER) + BARRIER_GUARD_OFF);
+	HONOURS(lfipc_barrier_wait(b, LFIPC_NOWAIT), 0, -EAGAIN);
+	/* A party that timed out breaks the barrier, even one that could
+	 * not arrive; abort needs no guard either. */
+	cr_assert(lfipc_barrier_broken(b));
+	HONOURS(lfipc_barrier_wait(b, 50 * MS), 50 * MS, -ETIMEDOUT);
+	HONOURS(lfipc_barrier_abort(b), 0, 0);
+	HONOURS(lfipc_region_recover(r), 0, 0);
+	resume(st);
+	cr_assert_eq(lfipc_barrier_reset(b), 0);
+	cr_assert(!lfipc_barrier_broken(b));
+	lfipc_barrier_close(b);
+}
+
 Test(stop, lock_and_rlock_acquire_honour_their_timeout_past_a_stopped_owner)
 {
 	lfipc_lock *l, *rl;
