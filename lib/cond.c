@@ -31,7 +31,10 @@
  * exactly when its slot says SIGNALED. Hence notify(n) wakes at most n of
  * the current waiters, oldest first, a waiter never returns 0 without a
  * notify, and a notify that chose a waiter whose timeout had just expired
- * is not lost (that waiter returns 0).
+ * is not lost (that waiter returns 0). A waiter re-takes the lock within
+ * its deadline plus one slice: if that passes first (the holder is slow,
+ * or a stopped process), it leaves without the lock, freeing its slot by
+ * a CAS that excludes notify's (see abandon()), and returns -ENOLCK.
  *
  * Order of stores under the lock, so that a process killed between any
  * two leaves nwait too high at worst: nwait++ before a slot becomes
@@ -220,6 +223,29 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 	return NULL;
 }
 
+/*
+ * The deadline passed before the waiter could re-take the lock, so it
+ * leaves without it and must not touch what the lock guards (wseq, nwait,
+ * tokens, tickets). Only its slot's state: WAITING -> FREE by CAS, which a
+ * notify's CAS WAITING -> SIGNALED (C2) excludes, so a notify never counts
+ * a waiter that left; a SIGNALED slot is touched by nobody but its live
+ * waiter, so a plain store frees it. nwait stays one too high, which it
+ * may (notify recounts it). Return: -ENOLCK.
+ */
+static int abandon(struct cond_slot *sl)
+{
+	uint32_t st = COND_SLOT_WAITING;
+
+	/* C4: relaxed; nothing is published by leaving (the CAS only has to
+	 * be atomic against C2). */
+	if (!atomic_compare_exchange_strong_explicit(
+		&sl->state, &st, COND_SLOT_FREE, memory_order_relaxed,
+		memory_order_relaxed))
+		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
+				      memory_order_relaxed);
+	return -ENOLCK;
+}
+
 int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 {
 	struct cond_slot *sl;
@@ -256,7 +282,17 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
 				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 	}
-	rc = lfipc__lock_reacquire(c->lock, depth, LFIPC_DL_NEVER);
+	/* Re-take the lock within the caller's deadline too, plus one
+	 * slice (a holder that is merely busy or preempted usually lets go
+	 * within that): a process stopped while holding it must not keep us
+	 * past our timeout. */
+	rc = lfipc__lock_reacquire(
+	    c->lock, depth,
+	    deadline > LFIPC_DL_NEVER - LFIPC_SLICE_NS
+		? LFIPC_DL_NEVER
+		: deadline + LFIPC_SLICE_NS);
+	if (rc == -ETIMEDOUT)
+		return abandon(sl);
 	if (rc < 0 && rc != -EOWNERDEAD)
 		return rc; /* could not register again: lock not held */
 	/* C3 again: a notify that ran before we re-took the lock counts.
@@ -308,7 +344,7 @@ int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
 		if (rc == -EOWNERDEAD)
 			owner_died = true;
 		else if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN)
-			return rc;
+			return rc; /* -ENOLCK included: the lock is not held */
 	}
 	return owner_died ? -EOWNERDEAD : 0;
 }
@@ -363,9 +399,15 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 					      memory_order_relaxed);
 			continue; /* died waiting: not counted */
 		}
-		/* C2: release, pairs with C3. */
-		atomic_store_explicit(&sl->state, COND_SLOT_SIGNALED,
-				      memory_order_release);
+		/* C2: release on success, pairs with C3; a CAS, because
+		 * a waiter whose deadline passed while it re-took the
+		 * lock may leave its slot (abandon()): then not counted. */
+		uint32_t st = COND_SLOT_WAITING;
+
+		if (!atomic_compare_exchange_strong_explicit(
+			&sl->state, &st, COND_SLOT_SIGNALED,
+			memory_order_release, memory_order_relaxed))
+			continue;
 		lfipc__futex_wake(&sl->state, INT32_MAX);
 		woken++;
 	}

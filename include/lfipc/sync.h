@@ -291,16 +291,22 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  *
  * The caller must hold the lock; every recursion level of an RLock is
  * released and restored. On return the lock is held again, whatever the
- * result (also after a timeout). There are no spurious wake-ups: 0 means
- * a notify chose this waiter. A notify that chose this waiter after its
- * timeout expired but before it re-took the lock still counts (0), so no
- * notify is ever lost.
+ * result (also after a timeout), except -ENOLCK: a timed wait re-takes the
+ * lock within its timeout plus a slice, so that nobody (not even a
+ * stopped process holding the lock) makes it outlast its timeout. There
+ * are no spurious wake-ups: 0 means a notify chose this waiter. A notify
+ * that chose this waiter after its timeout expired but before it re-took
+ * the lock still counts (0), so no notify is ever lost.
  *
  * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
  * -EOWNERDEAD re-acquired the lock from a process that died holding it
- * (notified or not: re-check the state); -EPERM the caller does not hold
- * the lock; -EUSERS LFIPC_COND_WAITERS_MAX threads already wait;
- * -EPROTO corrupt condition memory.
+ * (notified or not: re-check the state); -ENOLCK the lock could not be
+ * re-taken by the timeout plus one sleep slice (another thread holds it,
+ * e.g. a stopped process): the lock is NOT held on this return, and the
+ * wait may or may not have been notified (take the lock, re-check the
+ * state); -EPERM the caller does not hold the lock; -EUSERS
+ * LFIPC_COND_WAITERS_MAX threads already wait; -EPROTO corrupt condition
+ * memory. With LFIPC_FOREVER the lock is always re-taken.
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
@@ -315,7 +321,8 @@ LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
  * Return: 0 the predicate is true; -ETIMEDOUT it is still false at the
  * deadline (-EAGAIN for LFIPC_NOWAIT); -EOWNERDEAD the lock was taken from
  * a dead owner at some point (the predicate's last value is unknown to the
- * caller: re-check); other errors as lfipc_cond_wait().
+ * caller: re-check); -ENOLCK the lock could not be re-taken in time and is
+ * NOT held (see lfipc_cond_wait()); other errors as lfipc_cond_wait().
  */
 LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
 				  void *arg, int64_t timeout_ns);

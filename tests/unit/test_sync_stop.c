@@ -195,6 +195,54 @@ Test(stop, lock_and_rlock_acquire_honour_their_timeout_past_a_stopped_owner)
 	lfipc_lock_close(rl);
 }
 
+static int notify_one(void *arg)
+{
+	lfipc_cond *c = arg;
+	lfipc_lock *l = lfipc_cond_lock(c);
+	int rc;
+
+	if (lfipc_lock_acquire(l, 10000 * MS) != 0)
+		return 10;
+	rc = lfipc_cond_notify(c, 1);
+	lfipc_lock_release(l);
+	return rc == 1 ? 0 : 11;
+}
+
+Test(stop, condition_wait_honours_its_timeout_past_a_stopped_lock_holder)
+{
+	static uint64_t off;
+	lfipc_cond *c;
+	lfipc_lock *l;
+	struct stopped st;
+	siginfo_t si;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
+	l = lfipc_cond_lock(c);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+	/* A process waits for the lock; once our wait releases it, it takes
+	 * it and stops. Our timeout passes and we cannot re-take the lock:
+	 * -ENOLCK by the timeout plus a slice, without the lock. */
+	off = lfipc__lock_off(l);
+	st.holder = th_fork(hold_and_stop, &off);
+	st.watchdog = th_fork(continue_later, &st.holder);
+	HONOURS(lfipc_cond_wait(c, 500 * MS), 500 * MS, -ENOLCK);
+	memset(&si, 0, sizeof(si));
+	cr_assert_eq(waitid(P_PID, st.holder, &si, WSTOPPED | WEXITED), 0);
+	cr_assert_eq(si.si_code, CLD_STOPPED);
+	cr_assert(!lfipc__lock_held(l));
+	cr_assert_eq(lfipc_lock_release(l), -EPERM);
+	resume(st);
+	/* The slot it left is not counted by a notify: notify(1) reaches
+	 * the live waiter that comes next. */
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+	pid = th_fork(notify_one, c);
+	cr_assert_eq(lfipc_cond_wait(c, 10000 * MS), 0);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	lfipc_cond_close(c);
+}
+
 /* ---- a Lock waiter that gives up must pass its wake-up on --------------- */
 
 /* Is pid blocked in futex(2) on addr (per /proc/pid/syscall)? */
