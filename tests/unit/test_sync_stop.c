@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lfipc/pipe.h>
 #include <lfipc/region.h>
 #include <lfipc/sync.h>
 
@@ -241,6 +242,67 @@ Test(stop, condition_wait_honours_its_timeout_past_a_stopped_lock_holder)
 	cr_assert_eq(lfipc_lock_release(l), 0);
 	cr_assert_eq(th_reap(pid, REAP_MS), 0);
 	lfipc_cond_close(c);
+}
+
+/* ---- a stopped pipe peer ------------------------------------------------ */
+
+Test(stop, pipe_calls_honour_their_timeout_with_a_stopped_peer)
+{
+	lfipc_conn *e0, *e1;
+	uint8_t buf[256] = {0};
+	size_t len;
+	pid_t pid;
+	siginfo_t si;
+
+	cr_assert_eq(lfipc_pipe_create(r, "p", 256, true, &e0, &e1), 0);
+	/* The peer claims end 1, then stops (alive, holding it). */
+	pid = fork();
+	if (pid == 0) {
+		lfipc_conn_close(e0);
+		_exit(lfipc_conn_poll(e1, LFIPC_NOWAIT) == 0 &&
+			      raise(SIGSTOP) == 0
+			  ? 0
+			  : 1);
+	}
+	cr_assert_eq(waitid(P_PID, pid, &si, WSTOPPED | WEXITED), 0);
+	cr_assert_eq(si.si_code, CLD_STOPPED);
+	HONOURS(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT), 0,
+		-EAGAIN);
+	HONOURS(lfipc_conn_recv(e0, buf, sizeof(buf), &len, 50 * MS), 50 * MS,
+		-ETIMEDOUT);
+	HONOURS(lfipc_conn_poll(e0, 50 * MS), 50 * MS, 0);
+	/* Fill the ring, then a send that fits must wait, and time out. */
+	while (lfipc_conn_send(e0, buf, 64, LFIPC_NOWAIT) == 0)
+		;
+	HONOURS(lfipc_conn_send(e0, buf, 64, 50 * MS), 50 * MS, -ETIMEDOUT);
+	kill(pid, SIGCONT);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	lfipc_conn_close(e0);
+	lfipc_conn_close(e1);
+}
+
+/* ---- Event: no owner, nothing to wait for but the flag ------------------ */
+
+static int set_then_stop(void *arg)
+{
+	raise(SIGSTOP);
+	return lfipc_event_set(arg);
+}
+
+Test(stop, event_wait_honours_its_timeout_while_the_setter_is_stopped)
+{
+	lfipc_event *e;
+	pid_t pid;
+	siginfo_t si;
+
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	pid = th_fork(set_then_stop, e);
+	cr_assert_eq(waitid(P_PID, pid, &si, WSTOPPED | WEXITED), 0);
+	HONOURS(lfipc_event_wait(e, 50 * MS), 50 * MS, -ETIMEDOUT);
+	kill(pid, SIGCONT);
+	cr_assert_eq(lfipc_event_wait(e, 10000 * MS), 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	lfipc_event_close(e);
 }
 
 /* ---- a Lock waiter that gives up must pass its wake-up on --------------- */
