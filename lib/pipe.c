@@ -23,7 +23,11 @@
  * the first bytes, then more as the reader makes room, tail published after
  * each chunk. A reader waits for the whole of a small frame (it is there as
  * soon as its header is), and refuses a too-small buffer having consumed
- * nothing, because the header arrives first.
+ * nothing, because the header arrives first. A streaming call whose
+ * timeout passes gives the message up: the writer records where it stopped
+ * in its cut word (the reader drops the frame there), the reader records
+ * the frame's end in its skip word (its next call drops the rest); see
+ * doc/pipe.md.
  *
  * Owner word of end e (32 bits):
  *   bits  0..29  token of the participant holding the end (0: nobody)
@@ -240,10 +244,10 @@ static int expired_rc(int64_t timeout_ns)
  * Return: 0 and *free; -EPIPE the reader's end is gone; -ETIMEDOUT the
  * deadline passed; -EPROTO the reader's head makes no sense and did not
  * come right by the deadline (the reader repairs it: see the top comment;
- * a streaming writer, dl LFIPC_DL_NEVER, does not wait for that).
+ * a writer in the middle of a frame, streaming, does not wait for that).
  */
 static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
-		   lfipc_deadline dl, uint64_t *free)
+		   lfipc_deadline dl, bool streaming, uint64_t *free)
 {
 	struct pipe_dir *d = c->tx;
 	int64_t spin_end = 0;
@@ -256,7 +260,7 @@ static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		uint64_t h = atomic_load(&d->head), used = pos - h;
 
 		if (used > c->cap || (h & 7)) {
-			if (dl == LFIPC_DL_NEVER)
+			if (streaming)
 				return -EPROTO;
 			if (!bad) /* let a sleeping reader repair it */
 				wake_flag(&d->rd_sleep);
@@ -297,7 +301,7 @@ static void publish(lfipc_conn *c, uint64_t tail)
 int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		    int64_t timeout_ns)
 {
-	uint64_t frame, pos, start, free, hdr, done, n;
+	uint64_t frame, pos, start, free, hdr, done, n, cut = 0, need;
 	lfipc_deadline dl;
 	int rc;
 
@@ -320,11 +324,24 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 	 * a corrupt tail can be off a frame boundary: we own it, so round it
 	 * up (the reader then drops what lies before). */
 	start = round8(atomic_load_explicit(&c->tx->tail, memory_order_relaxed));
-	rc = tx_wait(c, start, frame <= c->cap ? frame : FRAME_HDR, dl, &free);
+	need = frame;
+	if (frame > c->cap) {
+		/* It must stream, so it would have to wait. */
+		if (timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		/* T2: relaxed: cut is ours too. A frame we abandoned must
+		 * be behind the reader before we may abandon another (the
+		 * reader knows one cut at a time): wait for an empty ring. */
+		cut = atomic_load_explicit(&c->tx->cut, memory_order_relaxed);
+		need = cut ? c->cap : FRAME_HDR;
+	}
+	rc = tx_wait(c, start, need, dl, false, &free);
 	if (rc == -ETIMEDOUT)
 		return expired_rc(timeout_ns);
 	if (rc < 0)
 		return rc;
+	if (cut)
+		atomic_store_explicit(&c->tx->cut, 0, memory_order_relaxed);
 	hdr = (uint64_t)len | (FRAME_TAG << 48);
 	ring_put(c->tx_ring, c->mask, start, &hdr, FRAME_HDR);
 	if (frame <= c->cap) {
@@ -332,8 +349,9 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		publish(c, start + frame);
 		return 0;
 	}
-	/* Larger than the ring: stream it. From here on the message is
-	 * finished, whatever the timeout, unless the reader goes away. */
+	/* Larger than the ring: stream it, in chunks of the free room (a
+	 * multiple of 8, so every published tail is a frame boundary or a
+	 * multiple of 8 inside one). */
 	done = FRAME_HDR;
 	pos = start + FRAME_HDR;
 	free -= FRAME_HDR;
@@ -351,7 +369,17 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		publish(c, pos);
 		if (done == frame)
 			return 0;
-		rc = tx_wait(c, pos, 1, LFIPC_DL_NEVER, &free);
+		rc = tx_wait(c, pos, 1, dl, true, &free);
+		if (rc == -ETIMEDOUT) {
+			/* Our timeout passed in the middle: abandon the
+			 * message here. The reader drops what it got of it
+			 * when it reaches pos, and our next frame starts at
+			 * pos. seq_cst store, then the seq_cst load of
+			 * rd_sleep: Dekker with rx_wait(). */
+			atomic_store(&c->tx->cut, pos);
+			wake_if_sleeping(&c->tx->rd_sleep);
+			return expired_rc(timeout_ns);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -376,15 +404,25 @@ static int rx_resync(lfipc_conn *c)
 	return -EPROTO;
 }
 
+/* Inside a frame at pos: did the writer abandon the frame here? (seq_cst:
+ * pairs with the writer's store of cut, made before it publishes the next
+ * frame, which starts at pos.) */
+static bool cut_at(lfipc_conn *c, uint64_t pos, bool inside)
+{
+	return inside && atomic_load(&c->rx->cut) == pos;
+}
+
 /*
- * Wait until need bytes are readable at pos. Return: 0 and *avail (the
+ * Wait until need bytes are readable at pos. inside: pos is inside a frame
+ * (streaming), where the writer may abandon it. Return: 0 and *avail (the
  * readable bytes, >= need); -EPIPE the writer's end is gone and fewer than
  * need bytes are left (those are an unfinished frame: discarded);
+ * -ECANCELED (inside only) the writer abandoned the frame at pos;
  * -ETIMEDOUT; -EPROTO the writer's tail makes no sense (the direction was
  * resynchronised).
  */
 static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
-		   lfipc_deadline dl, uint64_t *avail)
+		   lfipc_deadline dl, bool inside, uint64_t *avail)
 {
 	struct pipe_dir *d = c->rx;
 	int64_t spin_end = 0;
@@ -397,6 +435,9 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 
 		if (a > c->cap)
 			return rx_resync(c);
+		/* Before the bytes: what follows a cut is the next frame. */
+		if (cut_at(c, pos, inside))
+			return -ECANCELED;
 		if (a >= need) {
 			*avail = a;
 			return 0;
@@ -428,15 +469,59 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		if (lfipc__expired(dl))
 			return -ETIMEDOUT;
 		atomic_store(&d->rd_sleep, 1);
-		/* Re-check after announcing (Dekker with publish()). */
-		if (atomic_load(&d->tail) - pos >= need || peer_gone(c, false))
+		/* Re-check after announcing (Dekker with publish() and with
+		 * the writer's store of cut). */
+		if (atomic_load(&d->tail) - pos >= need ||
+		    cut_at(c, pos, inside) || peer_gone(c, false))
 			continue;
 		sleep_slice(&d->rd_sleep, dl);
 	}
 }
 
-/* Common start of recv and poll. Return 0 and *head; or an error. */
-static int rx_begin(lfipc_conn *c, uint64_t *head)
+/* Most bytes a frame can span (a message of LFIPC_PIPE_MSG_MAX bytes). */
+#define FRAME_MAX round8(FRAME_HDR + FRAME_LEN_MASK)
+
+/*
+ * Drop the rest of a frame that an earlier receive gave up in the middle
+ * of (its timeout passed): the bytes up to skip, as they arrive, until
+ * deadline dl, or up to where the writer abandoned it. Return: 0 and *head
+ * past it; -ETIMEDOUT (still to do: the next call goes on); -EPIPE;
+ * -EPROTO.
+ */
+static int rx_skip(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
+{
+	/* R2: relaxed: skip is ours (stored only by this end's reader). */
+	uint64_t to = atomic_load_explicit(&c->rx->skip, memory_order_relaxed);
+	uint64_t avail, n;
+	int rc = 0;
+
+	if (to == 0)
+		return 0;
+	/* Until head reaches to. Only a corrupt skip is off a frame
+	 * boundary or out of reach: then it is forgotten at once. */
+	while ((to & 7) == 0 && to - *head - 1 < FRAME_MAX) {
+		rc = rx_wait(c, *head, 1, dl, true, &avail);
+		if (rc == -ECANCELED) {
+			rc = 0; /* the writer abandoned it here */
+			break;
+		}
+		if (rc < 0)
+			break;
+		n = to - *head < avail ? to - *head : avail;
+		*head += n;
+		consume(c, *head);
+	}
+	if (rc == -ETIMEDOUT)
+		return rc;
+	atomic_store_explicit(&c->rx->skip, 0, memory_order_relaxed);
+	/* After -EPIPE or -EPROTO the position moved: read it again. */
+	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
+	return rc;
+}
+
+/* Common start of recv and poll: claim the end, drop what an earlier call
+ * gave up. Return 0 and *head; or an error. */
+static int rx_begin(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
 {
 	int rc = own(c);
 
@@ -446,21 +531,25 @@ static int rx_begin(lfipc_conn *c, uint64_t *head)
 		return -EBADF;
 	/* R1: relaxed: head is stored only by this end's reader (us). */
 	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
-	return (*head & 7) ? rx_resync(c) : 0;
+	if (*head & 7)
+		return rx_resync(c);
+	return rx_skip(c, head, dl);
 }
 
 int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
 	uint64_t h, avail, hdr, mlen, frame, done, n;
+	lfipc_deadline dl;
 	int rc;
 
 	if (!c || !len || (!buf && buf_size > 0))
 		return -EINVAL;
-	rc = rx_begin(c, &h);
-	if (rc < 0)
-		return rc;
-	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	dl = lfipc__deadline(timeout_ns);
+	rc = rx_begin(c, &h, dl);
+again:
+	if (rc == 0)
+		rc = rx_wait(c, h, FRAME_HDR, dl, false, &avail);
 	if (rc == -ETIMEDOUT)
 		return expired_rc(timeout_ns);
 	if (rc < 0)
@@ -488,8 +577,9 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 		*len = (size_t)mlen;
 		return 0;
 	}
-	/* Stream it out of the ring; finished unless the writer goes away,
-	 * in which case the part already copied is discarded (EOF). */
+	/* Stream it out of the ring until done or our deadline. If the
+	 * writer goes away, or abandons the message, the part copied is
+	 * discarded (then end-of-file, or the next message). */
 	done = 0;
 	for (;;) {
 		n = frame - done < avail ? frame - done : avail;
@@ -507,7 +597,19 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 		consume(c, h + done);
 		if (done == frame)
 			break;
-		rc = rx_wait(c, h + done, 1, LFIPC_DL_NEVER, &avail);
+		rc = rx_wait(c, h + done, 1, dl, true, &avail);
+		if (rc == -ECANCELED) {
+			h += done; /* abandoned: on to the next message */
+			rc = 0;
+			goto again;
+		}
+		if (rc == -ETIMEDOUT) {
+			/* R2: relaxed, ours. Give the message up: the next
+			 * call drops its rest. */
+			atomic_store_explicit(&c->rx->skip, h + frame,
+					      memory_order_relaxed);
+			return expired_rc(timeout_ns);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -517,15 +619,15 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 
 int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns)
 {
+	lfipc_deadline dl = lfipc__deadline(timeout_ns);
 	uint64_t h, avail;
 	int rc;
 
 	if (!c)
 		return -EINVAL;
-	rc = rx_begin(c, &h);
-	if (rc < 0)
-		return rc;
-	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	rc = rx_begin(c, &h, dl);
+	if (rc == 0)
+		rc = rx_wait(c, h, FRAME_HDR, dl, false, &avail);
 	if (rc == 0 || rc == -EPIPE)
 		return 1;
 	return rc == -ETIMEDOUT ? 0 : rc;

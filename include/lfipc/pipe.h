@@ -49,13 +49,16 @@
  * inconsistent, drops what it holds and returns -EPROTO once; a sender
  * that finds it inconsistent waits (within its timeout) for that repair.
  *
- * Timeouts: the timeout of lfipc_conn_send() covers waiting for room before
- * any byte of the message is written; a message that fits in the ring is
- * written all at once. A message larger than the free space of the ring,
- * once started, is finished (waiting for the receiver as long as it is
- * alive and attached), because half a message cannot be taken back; so even
- * LFIPC_NOWAIT may wait for a message larger than the ring. The same holds
- * for lfipc_conn_recv() of such a message once it started copying it.
+ * Timeouts are honoured by every call, also in the middle of a message
+ * larger than the ring and while the peer is stopped (SIGSTOP). A message
+ * that fits in the ring is written all at once. A larger one streams
+ * through it; if the sender's timeout passes in the middle, the message is
+ * given up: the receiver drops the part it got and never delivers it, and
+ * the next message gets through. If the receiver's timeout passes in the
+ * middle of such a message, the receiver gives it up: its next call drops
+ * the rest. LFIPC_NOWAIT cannot move a message larger than the ring: a
+ * send returns -EAGAIN at once (nothing written), a receive gives the
+ * message up as soon as it would have to wait; use a timeout for those.
  */
 #ifndef LFIPC_PIPE_H
 #define LFIPC_PIPE_H
@@ -121,9 +124,11 @@ LFIPC_API int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
  *
  * Blocks while the ring lacks room, up to timeout_ns (LFIPC_NOWAIT,
  * LFIPC_FOREVER or nanoseconds); see the header comment for messages
- * larger than the free space.
+ * larger than the ring.
  *
- * Return: 0; -EAGAIN no room and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the
+ * Return: 0; -EAGAIN no room and LFIPC_NOWAIT (always, for a message
+ * larger than the ring); -ETIMEDOUT (a message larger than the ring that
+ * was started is given up, never delivered); -EPIPE the
  * other end was closed or its holder died (also in the middle of a large
  * message, which the receiver then discards); -EBADF this is the receive
  * end of a one-way pipe; -EMSGSIZE len > LFIPC_PIPE_MSG_MAX; -EBUSY
@@ -144,7 +149,9 @@ LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
  * buffer. Blocks while no message is there, up to timeout_ns.
  *
  * Return: 0 and *len; -EMSGSIZE buffer too small (*len = size needed);
- * -EAGAIN nothing there and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE end-of-file:
+ * -EAGAIN nothing there and LFIPC_NOWAIT; -ETIMEDOUT (in the middle of a
+ * message larger than the ring, that message is given up: the next call
+ * drops its rest; buf may hold part of it); -EPIPE end-of-file:
  * the other end was closed or its holder died, and every complete message
  * it sent has been received; -EBADF this is the send end of a one-way
  * pipe; -EBUSY another process holds this end; -EINVAL NULL c or len, or

@@ -54,11 +54,17 @@ struct pipe_dir {
 	/* The writer's block: written by the writer on every send. */
 	_Atomic uint64_t tail;
 	_Atomic uint32_t rd_sleep;
-	uint8_t pad0[PIPE_HOT - 12];
+	uint32_t pad0a;
+	_Atomic uint64_t cut;	/* the writer abandoned the frame it was
+				   streaming here (0: none) */
+	uint8_t pad0[PIPE_HOT - 24];
 	/* The reader's block: written by the reader on every receive. */
 	_Atomic uint64_t head;
 	_Atomic uint32_t wr_sleep;
-	uint8_t pad1[PIPE_HOT - 12];
+	uint32_t pad1a;
+	_Atomic uint64_t skip;	/* the reader drops bytes up to here: the
+				   rest of a frame it gave up (0: none) */
+	uint8_t pad1[PIPE_HOT - 24];
 };
 
 struct pipe_shm {

@@ -281,6 +281,117 @@ Test(stop, pipe_calls_honour_their_timeout_with_a_stopped_peer)
 	lfipc_conn_close(e1);
 }
 
+/* Messages larger than the ring stream through it; a call in the middle
+ * of one honours its timeout too: the message is then given up and never
+ * delivered in part, and the next message gets through. */
+#define PRING 4096
+#define BIGMSG (3 * PRING)
+
+static lfipc_conn *p0, *p1;
+static uint8_t big[BIGMSG], got[BIGMSG];
+
+/* A stopped peer process for end 1: claim it, stop, then run fn. */
+static pid_t peer_stopped(int (*fn)(void))
+{
+	siginfo_t si;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		lfipc_conn_close(p0);
+		if (lfipc_conn_poll(p1, LFIPC_NOWAIT) != 0)
+			_exit(30);
+		raise(SIGSTOP);
+		_exit(fn());
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(waitid(P_PID, pid, &si, WSTOPPED | WEXITED), 0);
+	cr_assert_eq(si.si_code, CLD_STOPPED);
+	return pid;
+}
+
+/* The next message must be the small one (the big one was given up). */
+static int expect_small(void)
+{
+	uint64_t v = 0;
+	size_t len;
+	int rc = lfipc_conn_recv(p1, got, sizeof(got), &len, 20000 * MS);
+
+	if (rc != 0)
+		return 40 + (-rc % 50);
+	memcpy(&v, got, sizeof(v));
+	return len == sizeof(v) && v == 0x5eedull ? 0 : 31;
+}
+
+Test(stop, a_send_larger_than_the_ring_honours_its_timeout_and_is_given_up)
+{
+	uint64_t v = 0x5eedull;
+	pid_t pid, wd;
+
+	cr_assert_eq(lfipc_pipe_create(r, "p", PRING, true, &p0, &p1), 0);
+	th_fill(big, sizeof(big), 7);
+	pid = peer_stopped(expect_small);
+	wd = th_fork(continue_later, &pid);
+	/* NOWAIT cannot stream: nothing is written. */
+	HONOURS(lfipc_conn_send(p0, big, sizeof(big), LFIPC_NOWAIT), 0,
+		-EAGAIN);
+	/* A timed send fills the ring, then its timeout passes. */
+	HONOURS(lfipc_conn_send(p0, big, sizeof(big), 50 * MS), 50 * MS,
+		-ETIMEDOUT);
+	kill(pid, SIGCONT);
+	cr_assert_eq(lfipc_conn_send(p0, &v, sizeof(v), 20000 * MS), 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0, "the receiver got something else");
+	kill(wd, SIGKILL);
+	th_reap(wd, REAP_MS);
+	lfipc_conn_close(p0);
+	lfipc_conn_close(p1);
+}
+
+/* Send a big message, then a small one. */
+static int send_big_then_small(void *arg)
+{
+	uint64_t v = 0x5eedull;
+
+	(void)arg;
+	lfipc_conn_close(p1);
+	if (lfipc_conn_send(p0, big, sizeof(big), LFIPC_FOREVER) != 0)
+		return 1;
+	return lfipc_conn_send(p0, &v, sizeof(v), LFIPC_FOREVER) == 0 ? 0 : 2;
+}
+
+Test(stop, a_receive_larger_than_the_ring_honours_its_timeout_and_drops_it)
+{
+	struct stopped st;
+	siginfo_t si;
+	uint64_t v;
+	size_t len;
+
+	cr_assert_eq(lfipc_pipe_create(r, "p", PRING, true, &p0, &p1), 0);
+	th_fill(big, sizeof(big), 9);
+	cr_assert_eq(lfipc_conn_poll(p1, LFIPC_NOWAIT), 0); /* claim end 1 */
+	st.holder = th_fork(send_big_then_small, NULL);
+	/* The writer fills the ring with the start of the big message and
+	 * waits for room; stop it there. */
+	while (lfipc_conn_poll(p1, LFIPC_NOWAIT) != 1)
+		usleep(1000);
+	usleep(50000);
+	kill(st.holder, SIGSTOP);
+	cr_assert_eq(waitid(P_PID, st.holder, &si, WSTOPPED | WEXITED), 0);
+	cr_assert_eq(si.si_code, CLD_STOPPED);
+	st.watchdog = th_fork(continue_later, &st.holder);
+	HONOURS(lfipc_conn_recv(p1, got, sizeof(got), &len, 50 * MS), 50 * MS,
+		-ETIMEDOUT);
+	kill(st.holder, SIGCONT);
+	/* The rest of the big message is dropped; the small one arrives. */
+	cr_assert_eq(lfipc_conn_recv(p1, got, sizeof(got), &len, 20000 * MS),
+		     0);
+	cr_assert_eq(len, sizeof(v));
+	memcpy(&v, got, sizeof(v));
+	cr_assert_eq(v, 0x5eedull);
+	resume(st);
+	lfipc_conn_close(p0);
+	lfipc_conn_close(p1);
+}
+
 /* ---- Event: no owner, nothing to wait for but the flag ------------------ */
 
 static int set_then_stop(void *arg)
