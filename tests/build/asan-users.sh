@@ -12,6 +12,8 @@
 # library carries ASan and UBSan itself, and the programs link their
 # runtimes too; a ThreadSanitizer tree is skipped (ASan and TSan cannot
 # share a process).
+# Program lists are split into words on purpose:
+# shellcheck disable=SC2086
 . "$(dirname "$0")/users.sh"
 
 san=$(users_var SAN_LDFLAGS)

@@ -13,6 +13,8 @@
 # clang against the same gcc-built variant (the runtime comes with the
 # program). SKIP where liblfipc-tsan is not built (--disable-tsan-variant,
 # a --enable-sanitizer tree, a compiler without TSan).
+# Program lists are split into words on purpose:
+# shellcheck disable=SC2086
 . "$(dirname "$0")/users.sh"
 
 # Defects of the library these programs found, listed until lib/ is fixed
@@ -127,4 +129,5 @@ else
 	echo "note: no clang with -fsanitize=thread; the clang check is skipped"
 fi
 [ "$users_fail" -eq 0 ] || { echo "$users_fail failures"; exit 1; }
-echo "PASS: every edge is clean under TSan with liblfipc-tsan"
+xfail=$(printf '%s\n' "$known" | grep -c .)
+echo "PASS: every edge is clean under TSan with liblfipc-tsan ($xfail known defect(s) reported as expected)"

@@ -11,6 +11,7 @@ users_src=$(cd "$(dirname "$0")/users" && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 users_fail=0
 # The programs of tests/build/users: each hands data over one edge.
+# shellcheck disable=SC2034 # used by the scripts that source this
 users_programs="queue_put_get queue_many queue_zerocopy queue_clear
 queue_shutdown queue_join lock lock_ownerdead sem event cond barrier value
 pipe"
@@ -111,6 +112,7 @@ users_run() {
 	shift
 	for p in "$@"; do
 		[ -x "$tmp/$dir/$p" ] || continue
+		# shellcheck disable=SC2016 # expanded by that sh
 		users_job /dev/null sh -c \
 			'timeout 120 "$1" >"$1.out" 2>&1; echo $? >"$1.rc"' \
 			sh "$tmp/$dir/$p"
