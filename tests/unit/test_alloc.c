@@ -490,7 +490,7 @@ static void *lock_spinner(void *arg)
 	while (!atomic_load(&spin_stop)) {
 		snprintf(nm, sizeof(nm), "sp%d", i++ % 4);
 		if (lfipc__obj_create(r, nm, BLOB, 100, 0, NULL, NULL, &off) !=
-			    0 ||
+			0 ||
 		    lfipc_object_remove(r, nm) != 0)
 			return (void *)1;
 	}
@@ -589,9 +589,9 @@ static int init_entry_scribbler(void *arg)
 	(void)arg;
 	for (;;)
 		for (uint32_t i = 0; i < r->dir_cap; i++)
-			if (atomic_load_explicit((_Atomic uint32_t *)&dir[i].type,
-						 memory_order_relaxed) ==
-			    LFIPC_OBJ_INIT)
+			if (atomic_load_explicit(
+				(_Atomic uint32_t *)&dir[i].type,
+				memory_order_relaxed) == LFIPC_OBJ_INIT)
 				atomic_store_explicit(
 				    (_Atomic uint64_t *)&dir[i].off,
 				    HOSTILE_ABSURD, memory_order_relaxed);
@@ -700,8 +700,7 @@ static int victim_create(void *arg)
 			ok++;
 			rc = lfipc_object_remove(r, nm);
 		}
-		if (rc != 0 && rc != -EPROTO && rc != -EEXIST &&
-		    rc != -ENOSPC)
+		if (rc != 0 && rc != -EPROTO && rc != -EEXIST && rc != -ENOSPC)
 			return 2;
 	}
 	return ok > 0 ? 0 : 3;
