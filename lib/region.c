@@ -119,6 +119,15 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 	return 0;
 }
 
+/*
+ * A POSIX shared-memory name as glibc maps it to a file: shm_open() strips
+ * every leading '/' and opens /dev/shm/<rest> with O_NOFOLLOW, refusing an
+ * empty rest or one that contains '/'. So "x" and "//x" would name "/x"
+ * (we require exactly one leading slash, so each region has one spelling),
+ * and "/." and "/.." would name /dev/shm itself and /dev: directories,
+ * which O_CREAT | O_EXCL reports as -EEXIST and shm_unlink() would try to
+ * unlink. The file name (without the slash) is at most NAME_MAX - 1 bytes.
+ */
 static int name_check_shm(const char *name)
 {
 	size_t n;
@@ -127,6 +136,8 @@ static int name_check_shm(const char *name)
 		return -EINVAL;
 	n = strlen(name);
 	if (n < 2 || n > NAME_MAX || strchr(name + 1, '/'))
+		return -EINVAL;
+	if (strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
 		return -EINVAL;
 	return 0;
 }

@@ -247,6 +247,25 @@ Test(region, bad_names_sizes_and_null_arguments_return_einval)
 	cr_assert_eq(lfipc_region_create("noslash", RSIZE, 0, &o), -EINVAL);
 	cr_assert_eq(lfipc_region_create("/", RSIZE, 0, &o), -EINVAL);
 	cr_assert_eq(lfipc_region_create("/a/b", RSIZE, 0, &o), -EINVAL);
+	cr_assert_eq(lfipc_region_create("//a", RSIZE, 0, &o), -EINVAL);
+	/* shm_open would map these to /dev/shm itself and to /dev */
+	cr_assert_eq(lfipc_region_create("/.", RSIZE, 0, &o), -EINVAL);
+	cr_assert_eq(lfipc_region_create("/..", RSIZE, 0, &o), -EINVAL);
+	cr_assert_eq(lfipc_region_open("/.", &o), -EINVAL);
+	cr_assert_eq(lfipc_region_open("/..", &o), -EINVAL);
+	cr_assert_eq(lfipc_region_unlink("/."), -EINVAL);
+	cr_assert_eq(lfipc_region_unlink("/.."), -EINVAL);
+	cr_assert_eq(lfipc_region_unlink("/"), -EINVAL);
+	/* ... but a name that merely starts with dots is an ordinary file */
+	{
+		char nm[64], dots[80];
+
+		th_name(nm, sizeof(nm), "x");
+		snprintf(dots, sizeof(dots), "/..%s", nm + 1);
+		cr_assert_eq(lfipc_region_create(dots, RSIZE, 0, &o), 0);
+		lfipc_region_close(o);
+		cr_assert_eq(lfipc_region_unlink(dots), 0);
+	}
 	cr_assert_eq(lfipc_region_create(longname, RSIZE, 0, &o), -EINVAL);
 	cr_assert_eq(
 	    lfipc_region_create(NULL, LFIPC_REGION_MIN_SIZE - 4096, 0, &o),
