@@ -329,6 +329,29 @@ Test(region, strerror_describes_every_code)
 	cr_assert_not_null(lfipc_strerror(-EIO));
 }
 
+Test(region, strerror_is_true_for_every_call_that_returns_a_code)
+{
+	static const int codes[] = {
+	    EAGAIN,	  ETIMEDOUT, EPROTO, EOWNERDEAD, EPIPE, EMSGSIZE,
+	    ENOSPC,	  EUSERS,    EEXIST, ENOENT,	 EPERM, EOVERFLOW,
+	    ENAMETOOLONG, EINVAL,    ERANGE, EDEADLK,	 EBUSY, ECANCELED};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *s = lfipc_strerror(-codes[i]);
+
+		cr_assert_str_neq(s, "unknown error");
+		/* no component's name in a shared code's text */
+		cr_assert_null(strstr(s, "semaphore"), "%d: %s", codes[i], s);
+		cr_assert_null(strstr(s, "queue"), "%d: %s", codes[i], s);
+	}
+	/* lfipc_array_cas returns -EAGAIN when the element differed */
+	cr_assert_not_null(strstr(lfipc_strerror(-EAGAIN), "compared"));
+	/* lfipc_region_create returns -ENOSPC when /dev/shm is full */
+	cr_assert_not_null(strstr(lfipc_strerror(-ENOSPC), "system"));
+	/* lfipc_cond_wait returns -EUSERS when its waiter table is full */
+	cr_assert_not_null(strstr(lfipc_strerror(-EUSERS), "waiter"));
+}
+
 /* ---- corrupt regions ------------------------------------------------------
  */
 
