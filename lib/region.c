@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include "internal/futex.h"
+#include "internal/guard.h"
 #include "internal/proc.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
@@ -102,7 +104,7 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 
 	if (size < LFIPC_HDR_SIZE)
 		return -EPROTO;
-	memcpy(&copy, (const void *)h, sizeof(copy));
+	lfipc__shm_copy(&copy, h, sizeof(copy));
 	if (copy.version != LFIPC_LAYOUT_VERSION ||
 	    copy.hdr_size != sizeof(struct lfipc_hdr) || copy.size != size)
 		return -EPROTO;
@@ -142,6 +144,26 @@ static int name_check_shm(const char *name)
 	return 0;
 }
 
+/* Map size bytes of fd shared; unless the file is sealed against
+ * shrinking, watch the mapping for truncation (internal/guard.h).
+ * Return: the mapping, or MAP_FAILED with errno set. */
+static uint8_t *region_map(int fd, uint64_t size)
+{
+	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+
+	if (p != MAP_FAILED && !lfipc__guard_sealed(fd))
+		lfipc__guard_add(p, size, fd);
+	return p;
+}
+
+/* Undo region_map (before fd is closed). */
+static void region_unmap(uint8_t *base, uint64_t size)
+{
+	lfipc__guard_remove(base);
+	munmap(base, (size_t)size);
+}
+
 static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
 				bool named)
 {
@@ -179,7 +201,7 @@ static int attach(lfipc_region *r, lfipc_region **out)
 	int rc = lfipc__proc_register(r);
 
 	if (rc < 0) {
-		munmap(r->base, r->size);
+		region_unmap(r->base, r->size);
 		close(r->fd);
 		handle_free(r);
 		return rc;
@@ -240,7 +262,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	}
 	if (!name)
 		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = region_map(fd, size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		goto fail_unlink;
@@ -266,7 +288,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	r = handle_new(fd, base, &L, name != NULL);
 	if (!r) {
 		rc = -ENOMEM;
-		munmap(base, size);
+		region_unmap(base, size);
 		goto fail_unlink;
 	}
 	rc = attach(r, out);
@@ -309,8 +331,7 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 		rc = -EPROTO;
 		goto fail;
 	}
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-		    MAP_SHARED, fd, 0);
+	base = region_map(fd, (uint64_t)st.st_size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		goto fail;
@@ -340,7 +361,7 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 	return attach(r, out);
 
 fail_unmap:
-	munmap(base, (size_t)st.st_size);
+	region_unmap(base, (uint64_t)st.st_size);
 fail:
 	close(fd);
 	return rc;
@@ -387,7 +408,7 @@ void lfipc_region_close(lfipc_region *r)
 		return;
 	lfipc__proc_untrack(r);
 	lfipc__proc_unregister(r);
-	munmap(r->base, r->size);
+	region_unmap(r->base, r->size);
 	close(r->fd);
 	handle_free(r);
 }
