@@ -58,7 +58,7 @@ static uint64_t *bitmap(const lfipc_region *r)
 static void bits_set(lfipc_region *r, uint64_t first, uint64_t n, bool on)
 {
 	uint64_t *bm = bitmap(r);
-	uint64_t i;
+	uint64_t i, w, bit;
 
 	for (i = first; i < first + n; i++) {
 		if ((i & 63) == 0 && first + n - i >= 64) {
@@ -66,10 +66,9 @@ static void bits_set(lfipc_region *r, uint64_t first, uint64_t n, bool on)
 			i += 63;
 			continue;
 		}
-		if (on)
-			bm[i / 64] |= UINT64_C(1) << (i & 63);
-		else
-			bm[i / 64] &= ~(UINT64_C(1) << (i & 63));
+		w = lfipc__shm_ld64(&bm[i / 64]);
+		bit = UINT64_C(1) << (i & 63);
+		bm[i / 64] = on ? w | bit : w & ~bit;
 	}
 }
 
@@ -80,11 +79,29 @@ static uint64_t count_free(const lfipc_region *r)
 	unsigned tail = r->heap_granules & 63;
 
 	for (i = 0; i < words; i++)
-		used += (uint64_t)__builtin_popcountll(bm[i]);
+		used += (uint64_t)__builtin_popcountll(lfipc__shm_ld64(&bm[i]));
 	if (tail)
 		used += (uint64_t)__builtin_popcountll(
-		    bm[words] & ((UINT64_C(1) << tail) - 1));
+		    lfipc__shm_ld64(&bm[words]) & ((UINT64_C(1) << tail) - 1));
 	return r->heap_granules - used;
+}
+
+/* The lock holder's counter updates: each word read once. A hostile
+ * writer can make them lie (stats clamp what they report); repair()
+ * recomputes them from the bitmap and the directory. */
+static void counters_add(struct lfipc_hdr *h, int64_t granules, int objects)
+{
+	h->granules_free =
+	    lfipc__shm_ld64(&h->granules_free) + (uint64_t)granules;
+	h->nobjects = lfipc__shm_ld32(&h->nobjects) + (uint32_t)objects;
+}
+
+static uint32_t dir_gen_bump(struct lfipc_hdr *h)
+{
+	uint32_t g = lfipc__shm_ld32(&h->dir_gen) + 1;
+
+	h->dir_gen = g;
+	return g;
 }
 
 /*
@@ -189,7 +206,7 @@ static int repair(lfipc_region *r)
 	}
 	h->nobjects = n;
 	h->granules_free = count_free(r);
-	h->dir_gen++;
+	dir_gen_bump(h);
 	return 0;
 }
 
@@ -379,9 +396,8 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 		}
 	}
 	d->type = type;
-	d->gen = ++h->dir_gen;
-	h->granules_free -= count;
-	h->nobjects++;
+	d->gen = dir_gen_bump(h);
+	counters_add(h, -(int64_t)count, 1);
 	jnl_end(h);
 	*off_out = off;
 	rc = 0;
@@ -450,9 +466,8 @@ int lfipc_object_remove(lfipc_region *r, const char *name)
 	jnl_begin(h, LFIPC_JNL_REMOVE);
 	bits_set(r, first, count, false);
 	memset(dir_at(r, (uint32_t)i), 0, sizeof(struct lfipc_dirent));
-	h->granules_free += count;
-	h->nobjects--;
-	h->dir_gen++;
+	counters_add(h, (int64_t)count, -1);
+	dir_gen_bump(h);
 	jnl_end(h);
 	rc = 0;
 out:

@@ -149,8 +149,8 @@ static int name_check_shm(const char *name)
  * Return: the mapping, or MAP_FAILED with errno set. */
 static uint8_t *region_map(int fd, uint64_t size)
 {
-	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       fd, 0);
+	void *p =
+	    mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p != MAP_FAILED && !lfipc__guard_sealed(fd))
 		lfipc__guard_add(p, size, fd);
@@ -215,7 +215,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 			lfipc_region **out)
 {
 	struct layout L;
-	struct lfipc_hdr *h;
+	struct lfipc_hdr hdr, *h;
 	lfipc_region *r;
 	uint8_t *base;
 	long page = sysconf(_SC_PAGESIZE);
@@ -268,19 +268,25 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		goto fail_unlink;
 	}
 
+	/* The header is built privately and copied out: the file is visible
+	 * in /dev/shm already, so what is in it cannot be read back. */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = LFIPC_LAYOUT_VERSION;
+	hdr.hdr_size = sizeof(struct lfipc_hdr);
+	hdr.size = size;
+	hdr.proc_off = L.proc_off;
+	hdr.proc_cap = L.proc_cap;
+	hdr.dir_off = L.dir_off;
+	hdr.dir_cap = L.dir_cap;
+	hdr.bitmap_off = L.bitmap_off;
+	hdr.heap_off = L.heap_off;
+	hdr.heap_granules = L.heap_granules;
+	hdr.layout_sum = header_sum(&hdr);
+	hdr.granules_free = L.heap_granules;
 	h = (struct lfipc_hdr *)base;
-	h->version = LFIPC_LAYOUT_VERSION;
-	h->hdr_size = sizeof(struct lfipc_hdr);
-	h->size = size;
-	h->proc_off = L.proc_off;
-	h->proc_cap = L.proc_cap;
-	h->dir_off = L.dir_off;
-	h->dir_cap = L.dir_cap;
-	h->bitmap_off = L.bitmap_off;
-	h->heap_off = L.heap_off;
-	h->heap_granules = L.heap_granules;
-	h->layout_sum = header_sum(h);
-	h->granules_free = L.heap_granules;
+	memcpy((uint8_t *)h + sizeof(hdr.magic),
+	       (uint8_t *)&hdr + sizeof(hdr.magic),
+	       sizeof(hdr) - sizeof(hdr.magic));
 	/* H1: release: an opener that sees the magic (acquire, H2) sees the
 	 * initialised header. */
 	atomic_store_explicit(&h->magic, LFIPC_MAGIC, memory_order_release);
