@@ -727,53 +727,41 @@ static int against_peer(int (*hostile)(void *), void *harg,
 	return st;
 }
 
-static struct flip flip_of(const char *name, size_t field)
+/* Object "x" in place; a peer flips one field of its entry while victim
+ * runs; afterwards the good value is restored and the heap must be
+ * consistent (the victim never acted on the absurd value). */
+static void flip_entry_during(size_t field, int (*victim)(void *))
 {
-	struct lfipc_dirent *d = dirent_of(r, name);
+	struct lfipc_dirent *d;
 	struct flip f;
 
+	cr_assert_eq(mk("x", 1000, NULL), 0);
+	d = dirent_of(r, "x");
 	cr_assert_not_null(d);
 	f.word = (_Atomic uint64_t *)((uint8_t *)d + field);
 	f.good = atomic_load(f.word);
 	f.bad = HOSTILE_ABSURD;
-	return f;
+	cr_assert_eq(against_peer(flipper, &f, victim), 0);
+	atomic_store(f.word, f.good);
+	consistent(r);
 }
 
 Test(alloc, open_never_hands_out_an_offset_a_peer_rewrote_after_the_check,
      .timeout = 120)
 {
-	struct flip f;
-
-	cr_assert_eq(mk("x", 1000, NULL), 0);
-	f = flip_of("x", offsetof(struct lfipc_dirent, off));
-	cr_assert_eq(against_peer(flipper, &f, victim_open), 0);
-	atomic_store(f.word, f.good);
-	consistent(r);
+	flip_entry_during(offsetof(struct lfipc_dirent, off), victim_open);
 }
 
 Test(alloc, remove_never_frees_a_size_a_peer_rewrote_after_the_check,
      .timeout = 120)
 {
-	struct flip f;
-
-	cr_assert_eq(mk("x", 1000, NULL), 0);
-	f = flip_of("x", offsetof(struct lfipc_dirent, size));
-	cr_assert_eq(against_peer(flipper, &f, victim_remove), 0);
-	/* the entry of "x" is where the peer left it, with the good size */
-	atomic_store(f.word, f.good);
-	consistent(r);
+	flip_entry_during(offsetof(struct lfipc_dirent, size), victim_remove);
 }
 
 Test(alloc, recover_snapshot_never_holds_an_offset_a_peer_rewrote,
      .timeout = 120)
 {
-	struct flip f;
-
-	cr_assert_eq(mk("x", 1000, NULL), 0);
-	f = flip_of("x", offsetof(struct lfipc_dirent, off));
-	cr_assert_eq(against_peer(flipper, &f, victim_foreach), 0);
-	atomic_store(f.word, f.good);
-	consistent(r);
+	flip_entry_during(offsetof(struct lfipc_dirent, off), victim_foreach);
 }
 
 Test(alloc, create_hands_out_its_own_offset_whatever_a_peer_writes_there,
