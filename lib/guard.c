@@ -14,9 +14,9 @@
  *         else the mapping's address, published last;
  *   size, fd: valid while base is an address;
  *   busy  the number of handlers looking at the slot right now.
- * A remover clears base first and then waits until busy is 0, so a
- * handler that saw the address keeps a valid fd until it is done, and the
- * slot is reused only after that.
+ * A remover moves base from the address to 1 first and waits until busy
+ * is 0 before it frees the slot (base 0), so a handler that saw the
+ * address keeps a valid fd until it is done. All accesses are seq_cst.
  */
 #include "config.h"
 
@@ -42,7 +42,7 @@ struct guard_slot {
 };
 
 static struct guard_slot slots[GUARD_SLOTS];
-static struct sigaction prev_action; /* written once, before installing */
+static struct sigaction prev_action; /* read once, before installing */
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static uintptr_t page_size = 4096; /* set once, before installing */
 
@@ -130,7 +130,9 @@ static void install(void)
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &prev_action);
+	/* the previous action is complete before ours can run */
+	sigaction(SIGBUS, NULL, &prev_action);
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 bool lfipc__guard_add(void *base, uint64_t size, int fd)
