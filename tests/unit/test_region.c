@@ -974,10 +974,14 @@ Test(region, sigbus_outside_regions_still_kills_without_a_handler,
 {
 	pid_t p = th_fork(guarded_then_foreign, NULL);
 	int st = th_reap(p, 30000);
+	bool sanitizer = th_tsan();
 
 #if defined(__SANITIZE_ADDRESS__)
-	cr_assert(st != 0 && st != 2 && st != 3, "status %d", st);
-#else
-	cr_assert_eq(st, 128 + SIGBUS);
+	sanitizer = true;
 #endif
+	/* the sanitizers' own SIGBUS handlers report and exit their way */
+	if (sanitizer)
+		cr_assert(st > 3, "status %d: the fault was swallowed", st);
+	else
+		cr_assert_eq(st, 128 + SIGBUS);
 }
