@@ -250,8 +250,8 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->r = r;
 	q->h = h;
 	q->slots = (unsigned char *)h + sizeof(*h);
-	q->tasks = toff ? (struct lfipc_qtask *)((unsigned char *)h + toff)
-			: NULL;
+	q->tasks =
+	    toff ? (struct lfipc_qtask *)((unsigned char *)h + toff) : NULL;
 	q->cap = cap;
 	q->n = n;
 	q->mask = n - 1;
@@ -489,9 +489,9 @@ static int repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 			nw = mkword(wseq(w) + 1, CLR);
 		} else {
 			/* every TOMB lies below hole_hi: raise it first */
-			pos_advance(&q->h->hole_hi,
-				    pos_near(atomic_load(&q->h->enq_pos),
-					     wseq(w)) + 1);
+			pos_advance(
+			    &q->h->hole_hi,
+			    pos_near(atomic_load(&q->h->enq_pos), wseq(w)) + 1);
 			nw = mkword(wseq(w) + 1, TOMB);
 		}
 		if (!atomic_compare_exchange_strong(&s->word, &w, nw))
@@ -568,8 +568,10 @@ static int slice_check(lfipc_queue *q, uint32_t tok)
 static void poll_tick(lfipc_queue *q, uint32_t tok)
 {
 	/* Q7: relaxed (see struct lfipc_queue). */
-	if ((atomic_fetch_add_explicit(&q->polls, 1, memory_order_relaxed) +
-	     1) % POLL_CHECK == 0)
+	uint32_t k =
+	    atomic_fetch_add_explicit(&q->polls, 1, memory_order_relaxed) + 1;
+
+	if (k % POLL_CHECK == 0)
 		slice_check(q, tok);
 }
 
@@ -579,15 +581,16 @@ static void poll_tick(lfipc_queue *q, uint32_t tok)
  * (one system call per STUCK_CHECK attempts, none on a moving queue). */
 static bool stuck(lfipc_queue *q, uint64_t w)
 {
+	uint32_t k;
+
 	/* Q7: relaxed (see struct lfipc_queue). */
 	if (atomic_load_explicit(&q->stuck_w, memory_order_relaxed) != w) {
 		atomic_store_explicit(&q->stuck_w, w, memory_order_relaxed);
 		atomic_store_explicit(&q->stuck_n, 1, memory_order_relaxed);
 		return false;
 	}
-	return (atomic_fetch_add_explicit(&q->stuck_n, 1,
-					  memory_order_relaxed) +
-		1) % STUCK_CHECK == 0;
+	k = atomic_fetch_add_explicit(&q->stuck_n, 1, memory_order_relaxed) + 1;
+	return k % STUCK_CHECK == 0;
 }
 
 /* ---- JoinableQueue tasks --------------------------------------------- */
@@ -769,8 +772,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		if (d < 0) {
 			/* the previous lap still holds it: full, unless its
 			 * claimant is dead (checked now and then) */
-			if ((c & CL_TOK) && stuck(q, w) &&
-			    repair(q, tok, s, w))
+			if ((c & CL_TOK) && stuck(q, w) && repair(q, tok, s, w))
 				continue;
 			return 0;
 		}
@@ -1000,7 +1002,7 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * stops the run early). Returns the slot, or NULL when p is not free for
  * us. */
 static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
-				   uint32_t tok)
+			    uint32_t tok)
 {
 	qslot *s = slot_at(q, p);
 	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
@@ -1200,8 +1202,7 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
  * the lock, starting where the last one was found (a dead get_many leaves
  * a run of them). 1: claimed (*s_out, its new word *w_out); 0: none, or
  * the lock is busy (the next get tries again). */
-static int rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
-		  uint64_t *w_out)
+static int rescue(lfipc_queue *q, uint32_t tok, qslot **s_out, uint64_t *w_out)
 {
 	qhdr *h = q->h;
 	uint64_t start;
@@ -1293,8 +1294,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			/* Empty, in flight, or held by a clear. A head that
 			 * stays claimed is checked now and then: its
 			 * producer (or the clearer) may be dead. */
-			if ((c & CL_TOK) && stuck(q, w) &&
-			    repair(q, tok, s, w))
+			if ((c & CL_TOK) && stuck(q, w) && repair(q, tok, s, w))
 				continue;
 			if (c == CLR && stuck(q, w) && lock_repair(q, tok))
 				continue;

@@ -76,38 +76,38 @@ struct lfipc_qhdr {
 	 * the handle, never read again. */
 	uint64_t magic;
 	uint32_t version;
-	uint32_t flags;		/* LFIPC_QUEUE_JOINABLE or 0 */
-	uint64_t capacity;	/* messages, 1 <= capacity <= nslots */
-	uint64_t nslots;	/* N, a power of two >= max(capacity, 2) */
+	uint32_t flags;	   /* LFIPC_QUEUE_JOINABLE or 0 */
+	uint64_t capacity; /* messages, 1 <= capacity <= nslots */
+	uint64_t nslots;   /* N, a power of two >= max(capacity, 2) */
 	uint64_t msg_size;
-	uint64_t stride;	/* slot size: SLOT_HDR + msg_size, to 64 */
-	uint64_t slots_off;	/* sizeof(struct lfipc_qhdr) */
-	uint64_t tasks_off;	/* JoinableQueue: the task table; else 0 */
+	uint64_t stride;    /* slot size: SLOT_HDR + msg_size, to 64 */
+	uint64_t slots_off; /* sizeof(struct lfipc_qhdr) */
+	uint64_t tasks_off; /* JoinableQueue: the task table; else 0 */
 	uint8_t pad0[128 - 64];
 
 	/* Hot words, each on its own 128 bytes. */
-	_Atomic uint64_t enq_pos;	/* offset 128 */
+	_Atomic uint64_t enq_pos; /* offset 128 */
 	uint8_t pad1[120];
-	_Atomic uint64_t deq_pos;	/* offset 256 */
+	_Atomic uint64_t deq_pos; /* offset 256 */
 	uint8_t pad2[120];
-	_Atomic uint32_t not_empty;	/* offset 384 */
+	_Atomic uint32_t not_empty; /* offset 384 */
 	uint8_t pad3[124];
-	_Atomic uint32_t not_full;	/* offset 512 */
+	_Atomic uint32_t not_full; /* offset 512 */
 	uint8_t pad4[124];
 
 	/* Cold words (offset 640). */
-	_Atomic uint32_t closed;	/* 0 open, else shut down */
-	_Atomic uint32_t orphans;	/* ORPHAN slots; exact while `lock`
-					 * is free (changed only under it) */
-	_Atomic uint32_t joined;	/* event count join sleeps on */
-	_Atomic uint32_t lock;		/* token of the holder of the queue
-					 * lock (clear, orphan bookkeeping);
-					 * 0 free */
-	_Atomic uint64_t done;		/* JoinableQueue: positions dropped */
-	_Atomic uint64_t hole_hi;	/* every TOMB lies below this position */
-	_Atomic uint64_t sweep;		/* next slot a slice-end sweep looks at */
-	_Atomic uint64_t orphan_at;	/* where the last orphan was found */
-	_Atomic uint64_t abandoned;	/* JoinableQueue: tasks written off */
+	_Atomic uint32_t closed;    /* 0 open, else shut down */
+	_Atomic uint32_t orphans;   /* ORPHAN slots; exact while `lock`
+				     * is free (changed only under it) */
+	_Atomic uint32_t joined;    /* event count join sleeps on */
+	_Atomic uint32_t lock;	    /* token of the holder of the queue
+				     * lock (clear, orphan bookkeeping);
+				     * 0 free */
+	_Atomic uint64_t done;	    /* JoinableQueue: positions dropped */
+	_Atomic uint64_t hole_hi;   /* every TOMB lies below this position */
+	_Atomic uint64_t sweep;	    /* next slot a slice-end sweep looks at */
+	_Atomic uint64_t orphan_at; /* where the last orphan was found */
+	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
 	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
 	uint8_t pad6[128 - 64];
 };

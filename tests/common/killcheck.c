@@ -201,8 +201,8 @@ void kc_finish(struct kc_round *rd, int round)
 		if (!rd->ck[i])
 			cr_assert_eq(th_reap(rd->cons[i], KC_REAP_MS), 0,
 				     "round %d consumer %d", round, i);
-	while ((rc = lfipc_queue_get(kc_q, m, sizeof(m), &len,
-				     LFIPC_NOWAIT)) == 0)
+	while ((rc = lfipc_queue_get(kc_q, m, sizeof(m), &len, LFIPC_NOWAIT)) ==
+	       0)
 		kc_record(-1, m, len);
 	cr_assert_eq(rc, -EPIPE, "round %d: drain ended with %d", round, rc);
 	cr_assert_eq(atomic_load(&kc->bad), 0, "round %d: malformed", round);

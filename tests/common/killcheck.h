@@ -22,17 +22,17 @@
 
 #include <lfipc/queue.h>
 
-#define KC_P 2	   /* producers per round */
-#define KC_C 2	   /* consumers per round */
+#define KC_P 2	    /* producers per round */
+#define KC_C 2	    /* consumers per round */
 #define KC_MAX 4096 /* messages per producer */
-#define KC_B 8	   /* largest batch of the bulk workers */
+#define KC_B 8	    /* largest batch of the bulk workers */
 #define KC_REAP_MS 60000
 
 struct kc_ledger {
 	_Atomic uint32_t acked[KC_P];	 /* puts that returned success */
 	_Atomic uint32_t inflight[KC_C]; /* (p << 16 | seq) + 1 peeked */
 	_Atomic uint8_t seen[KC_P][KC_MAX];
-	_Atomic uint32_t bad;		 /* malformed messages got */
+	_Atomic uint32_t bad; /* malformed messages got */
 	/* bulk consumers get_many straight into here, so that after a kill
 	 * the parent can see what a consumer had taken but not recorded */
 	uint32_t cbuf[KC_C][KC_B][4];

@@ -78,15 +78,14 @@ static inline int get_ints(lfipc_queue *q, int n, int *next)
 #define QP_DEAD_TOKEN ((UINT32_C(2046) << 19) | 1u)
 
 struct qpeer {
-	uint8_t *base;		/* our own second mapping of the region */
+	uint8_t *base; /* our own second mapping of the region */
 	size_t len;
-	uint64_t off, size;	/* the queue's block */
-	uint8_t *q;		/* base + off */
-	struct lfipc_qhdr *h;	/* the header, in our mapping */
+	uint64_t off, size;   /* the queue's block */
+	uint8_t *q;	      /* base + off */
+	struct lfipc_qhdr *h; /* the header, in our mapping */
 };
 
-static inline void qp_open(lfipc_region *rg, const char *name,
-			   struct qpeer *qp)
+static inline void qp_open(lfipc_region *rg, const char *name, struct qpeer *qp)
 {
 	struct stat st;
 	const struct lfipc_hdr *h;

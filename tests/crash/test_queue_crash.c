@@ -31,8 +31,7 @@
 #include "common/qtest.h"
 #include "common/testhelp.h"
 
-TestSuite(queue_crash, .init = qt_setup, .fini = qt_teardown,
-	  .timeout = 300);
+TestSuite(queue_crash, .init = qt_setup, .fini = qt_teardown, .timeout = 300);
 
 /* ---- one participant killed at a known point ---------------------------- */
 
@@ -161,7 +160,8 @@ Test(queue_crash, qsize_counts_what_get_returns_after_a_crash)
 /* A JoinableQueue consumer killed between get and task_done: join does
  * not wait for it. Its task is written off when join notices the death,
  * join reports that once (-EOWNERDEAD), and the statistics count it. */
-Test(queue_crash, join_writes_off_the_task_of_a_consumer_killed_before_task_done)
+Test(queue_crash,
+     join_writes_off_the_task_of_a_consumer_killed_before_task_done)
 {
 	lfipc_queue *q;
 	char b[8];
@@ -341,15 +341,14 @@ Test(queue_crash, get_many_skips_a_dead_producers_hole_and_gets_the_rest)
 	lfipc_queue_close(q);
 }
 
-
 Test(queue_crash, a_clearer_killed_holding_a_full_head_does_not_wedge_the_queue)
 {
 	lfipc_queue *q;
 	struct qpeer qp;
 	char buf[8];
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
 	/* a clearer died right after taking the head: CLR(0), lock held */
@@ -372,7 +371,8 @@ Test(queue_crash, a_clearer_killed_holding_a_full_head_does_not_wedge_the_queue)
 	lfipc_queue_close(q);
 }
 
-Test(queue_crash, a_clear_takes_over_from_a_clearer_killed_holding_a_written_head)
+Test(queue_crash,
+     a_clear_takes_over_from_a_clearer_killed_holding_a_written_head)
 {
 	lfipc_queue *q;
 	struct qpeer qp;
@@ -386,7 +386,8 @@ Test(queue_crash, a_clear_takes_over_from_a_clearer_killed_holding_a_written_hea
 	/* a clearer died right after marking our reservation DISCARD */
 	qp_open(qt_r, "q", &qp);
 	w = atomic_load(qp_word(&qp, 0));
-	cr_assert_eq((uint32_t)(w >> 32) & LFIPC_Q_CL_WR, LFIPC_Q_CL_W, "WRITING");
+	cr_assert_eq((uint32_t)(w >> 32) & LFIPC_Q_CL_WR, LFIPC_Q_CL_W,
+		     "WRITING");
 	atomic_store(qp_word(&qp, 0), w | ((uint64_t)LFIPC_Q_CL_R << 32));
 	atomic_store(&qp.h->lock, QP_DEAD_TOKEN);
 	cr_assert_eq(lfipc_queue_clear(q), 2);
@@ -408,12 +409,13 @@ Test(queue_crash, a_put_many_killed_before_moving_enq_pos_leaves_only_holes)
 	struct qpeer qp;
 	int next = 0;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(put_ints(q, 0, 2, LFIPC_NOWAIT), 2);
 	qp_open(qt_r, "q", &qp);
 	for (uint32_t p = 2; p < 6; p++)
-		atomic_store(qp_word(&qp, p), qp_mkword(p, QP_DEAD_TOKEN | LFIPC_Q_CL_W));
+		atomic_store(qp_word(&qp, p),
+			     qp_mkword(p, QP_DEAD_TOKEN | LFIPC_Q_CL_W));
 	atomic_store(&qp.h->enq_pos, 3);
 	cr_assert_eq(lfipc_region_recover(qt_r), 4, "four holes");
 	cr_assert_eq(get_ints(q, 8, &next), 2, "the holes are skipped");
@@ -449,8 +451,8 @@ Test(queue_crash, a_get_many_killed_holding_a_run_hands_it_to_another_consumer)
 	struct qpeer qp;
 	int next = 0;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(put_ints(q, 0, 5, LFIPC_NOWAIT), 5);
 	qp_open(qt_r, "q", &qp);
 	for (uint32_t p = 0; p < 3; p++)
@@ -476,7 +478,8 @@ Test(queue_crash, a_get_many_killed_holding_a_run_hands_it_to_another_consumer)
 /* Single puts, and consumers that peek and release: a message a killed
  * consumer held in its peek is delivered again, so it may be seen twice;
  * nothing else may. */
-Test(queue_crash, sigkilled_producers_and_consumers_lose_no_acknowledged_message)
+Test(queue_crash,
+     sigkilled_producers_and_consumers_lose_no_acknowledged_message)
 {
 	int rounds = 150 * th_scale();
 	uint64_t rng = 12345, total = 0;

@@ -26,8 +26,7 @@
 /* Offset of a header field, for the tests that write bytes. */
 #define QF(f) offsetof(struct lfipc_qhdr, f)
 
-TestSuite(queue_hostile, .init = qt_setup, .fini = qt_teardown,
-	  .timeout = 240);
+TestSuite(queue_hostile, .init = qt_setup, .fini = qt_teardown, .timeout = 240);
 
 Test(queue_hostile, a_corrupt_message_length_is_eproto_and_counts_as_done)
 {
@@ -37,8 +36,8 @@ Test(queue_hostile, a_corrupt_message_length_is_eproto_and_counts_as_done)
 	const void *m;
 	size_t len;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(lfipc_queue_put(q, "abc", 3, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_queue_put(q, "def", 3, LFIPC_NOWAIT), 0);
 	qp_open(qt_r, "q", &qp);
@@ -63,8 +62,8 @@ Test(queue_hostile, get_many_drops_a_corrupt_message_and_closes_up_over_it)
 	int bufs[8][2];
 	size_t lens[8];
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
 	qp_open(qt_r, "q", &qp);
 	*qp_len(&qp, 1) = 99;
@@ -189,7 +188,8 @@ static uint32_t some_token(uint32_t self, uint64_t *seed)
 	}
 }
 
-static bool in_block(const void *p, const uint8_t *lfbase, const struct qpeer *qp)
+static bool in_block(const void *p, const uint8_t *lfbase,
+		     const struct qpeer *qp)
 {
 	const uint8_t *b = (const uint8_t *)p;
 
@@ -260,15 +260,13 @@ Test(queue_hostile, random_corruption_of_shared_words_never_crashes_or_hangs,
 			break;
 		case 1: /* positions */
 			if (th_rand(&seed) % 2)
-				atomic_store(
-				    &qp.h->enq_pos,
-				    near(atomic_load(&qp.h->enq_pos), n,
-					 &seed));
+				atomic_store(&qp.h->enq_pos,
+					     near(atomic_load(&qp.h->enq_pos),
+						  n, &seed));
 			if (th_rand(&seed) % 2)
-				atomic_store(
-				    &qp.h->deq_pos,
-				    near(atomic_load(&qp.h->deq_pos), n,
-					 &seed));
+				atomic_store(&qp.h->deq_pos,
+					     near(atomic_load(&qp.h->deq_pos),
+						  n, &seed));
 			break;
 		case 2: /* slot words: garbage, or plausible states with
 			 * live, dead or made-up claimants */
@@ -309,17 +307,17 @@ Test(queue_hostile, random_corruption_of_shared_words_never_crashes_or_hangs,
 			atomic_store(&qp.h->abandoned_seen, near(0, n, &seed));
 			atomic_store(&qp.h->not_empty,
 				     (uint32_t)th_rand(&seed));
-			atomic_store(&qp.h->not_full,
-				     (uint32_t)th_rand(&seed));
+			atomic_store(&qp.h->not_full, (uint32_t)th_rand(&seed));
 			atomic_store(&qp.h->joined, (uint32_t)th_rand(&seed));
 			for (int k = 0; k < 3; k++) {
-				struct lfipc_qtask *t = qp_task(
-				    &qp, (uint32_t)(th_rand(&seed) %
-						    LFIPC_PROC_SLOTS));
+				struct lfipc_qtask *t =
+				    qp_task(&qp, (uint32_t)(th_rand(&seed) %
+							    LFIPC_PROC_SLOTS));
 
 				atomic_store(&t->got, near(6, n, &seed));
 				atomic_store(&t->settled, near(3, n, &seed));
-				atomic_store(&t->owner, some_token(self, &seed));
+				atomic_store(&t->owner,
+					     some_token(self, &seed));
 			}
 			break;
 		case 5: /* geometry */
@@ -427,4 +425,3 @@ Test(queue_hostile, random_corruption_of_shared_words_never_crashes_or_hangs,
 	lfipc_queue_close(qh);
 	lfipc_region_close(rg);
 }
-

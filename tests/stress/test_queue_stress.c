@@ -23,8 +23,7 @@
 #include "common/qtest.h"
 #include "common/testhelp.h"
 
-TestSuite(queue_stress, .init = qt_setup, .fini = qt_teardown,
-	  .timeout = 300);
+TestSuite(queue_stress, .init = qt_setup, .fini = qt_teardown, .timeout = 300);
 
 /* ---- stress: producers x consumers, processes and threads ------------ */
 
@@ -189,8 +188,8 @@ static void run_stress(int np, int nc, bool with_clear)
 	nper = 20000 * th_scale();
 	if (nper > (1 << 17))
 		nper = 1 << 17;
-	cr_assert_eq(lfipc_queue_create(qt_r, "s", 64, sizeof(struct msg), 0, &sq),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "s", 64, sizeof(struct msg), 0, &sq), 0);
 	for (int i = 0; i < nc; i++)
 		cons[i] = th_fork(consumer, (void *)(uintptr_t)i);
 	for (int i = 0; i < np; i++)
@@ -230,7 +229,8 @@ Test(queue_stress, bulk_processes_2x2_deliver_everything_exactly_once_in_order)
 	run_stress(2, 2, false);
 }
 
-Test(queue_stress, bulk_processes_3x2_with_clears_never_duplicate_or_lose_uncounted)
+Test(queue_stress,
+     bulk_processes_3x2_with_clears_never_duplicate_or_lose_uncounted)
 {
 	bulk = true;
 	run_stress(3, 2, true);
@@ -319,7 +319,8 @@ Test(queue_stress, threads_2x2_with_clears_never_duplicate_or_lose_uncounted)
 	run_threads(2, 2, true);
 }
 
-Test(queue_stress, threads_zero_copy_puts_with_clears_keep_joinable_counts_exact)
+Test(queue_stress,
+     threads_zero_copy_puts_with_clears_keep_joinable_counts_exact)
 {
 	zero_copy = true;
 	joinable = true;
@@ -338,7 +339,6 @@ Test(queue_stress, bulk_threads_with_clears_keep_joinable_counts_exact)
 	joinable = true;
 	run_threads(2, 2, true);
 }
-
 
 /* ---- shutdown racing puts and gets ---------------------------------- */
 
@@ -416,7 +416,8 @@ static void run_shutdown_race(void)
 
 		snprintf(name, sizeof(name), "sd%d", round);
 		cr_assert_eq(lfipc_queue_create(qt_r, name, 4, 8,
-						LFIPC_QUEUE_JOINABLE, &q), 0);
+						LFIPC_QUEUE_JOINABLE, &q),
+			     0);
 		for (int i = 0; i < 2; i++) {
 			pa[i] = (struct sd_arg){q, 0, 0};
 			ga[i] = (struct sd_arg){q, 0, 0};

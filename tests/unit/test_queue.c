@@ -354,8 +354,8 @@ Test(queue, joinable_counts_task_done_and_clear_as_done)
 	lfipc_queue *q;
 	char buf[8];
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_queue_task_done(q), -EINVAL);
 	for (int i = 0; i < 5; i++)
@@ -445,8 +445,8 @@ Test(queue, clear_discards_a_reserved_head_without_waiting_for_its_commit)
 	char buf[8];
 	int64_t t0;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_queue_task_done(q), 0);
@@ -657,9 +657,9 @@ Test(queue, task_done_may_settle_a_task_another_process_got)
 	char b[8], x = 0;
 	pid_t pid;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE,
-					&ho.q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &ho.q),
+	    0);
 	cr_assert_eq(pipe(ho.to_parent), 0);
 	cr_assert_eq(pipe(ho.to_child), 0);
 	cr_assert_eq(lfipc_queue_put(ho.q, "a", 1, LFIPC_NOWAIT), 0);
@@ -766,8 +766,8 @@ Test(queue, a_sleeping_waiter_looks_at_a_bounded_number_of_slots_per_slice)
 	lfipc_queue *q;
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", BIG_CAP, 8, 0, &q), 0);
-	cr_assert_eq(th_reap(th_fork(wait_with_far_slots_unmapped, q),
-			     QT_REAP_MS),
-		     0, "a slice end looked at slots far from the head");
+	cr_assert_eq(
+	    th_reap(th_fork(wait_with_far_slots_unmapped, q), QT_REAP_MS), 0,
+	    "a slice end looked at slots far from the head");
 	lfipc_queue_close(q);
 }
