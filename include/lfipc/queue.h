@@ -279,9 +279,12 @@ LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
  * settled (task_done, or written off because the process that got it died;
  * see lfipc_queue_task_done()), or was discarded by a clear, or dropped as
  * a hole (its producer died mid-put, or its put failed at shutdown).
- * join never waits for a dead process: at the end of each sleep slice (and
- * at each LFIPC_NOWAIT call) it writes off the tasks of dead processes and
- * repairs a dead producer's hole at the head.
+ * join does not wait for a dead process: at the end of each sleep slice
+ * (and at each LFIPC_NOWAIT call) it writes off the tasks of dead
+ * processes and repairs a dead producer's hole at the head. (A process
+ * killed inside a few-instruction window of get, clear or a hole's drop
+ * can still leave one position uncounted: doc/queue.md, Crash recovery.)
+ * Any number of joiners, in any process.
  *
  * Return: 0; -EOWNERDEAD all done, but tasks were written off since the
  * last join that reported it (each write-off is reported to one join
