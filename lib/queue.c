@@ -917,9 +917,13 @@ static int claim_put(lfipc_queue *q, qslot **s, uint64_t *pos,
 	for (;;) {
 		uint32_t v;
 
-		/* Q4: relaxed: an early exit only; the authoritative check
-		 * is the seq_cst load after the claim (claim_once). */
-		if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
+		/* Q4: acquire, pairs with the seq_cst store of
+		 * lfipc_queue_shutdown(): a put that returns -EPIPE here
+		 * happens after the shutdown that made it fail (users' TSan
+		 * builds see that edge). Also an early exit only; the
+		 * authoritative check is the seq_cst load after the claim
+		 * (claim_once). */
+		if (atomic_load_explicit(&q->h->closed, memory_order_acquire))
 			return -EPIPE;
 		rc = claim_once(q, tok, s, pos);
 		if (rc <= 0)
