@@ -73,8 +73,11 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 			continue;
 		}
 		checked = true;
-		if (lfipc__expired(deadline))
+		if (lfipc__expired(deadline)) {
+			if (slept)
+				lfipc__mutex_pass_on(w, nsleep);
 			return -ETIMEDOUT;
+		}
 		/* Count ourselves as a sleeper before announcing it in the
 		 * word (seq_cst, the other half of the Dekker pairing). */
 		if (nsleep)
@@ -106,11 +109,32 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 			 * before giving up (no data is taken). */
 			v = atomic_load_explicit(w, memory_order_relaxed);
 			if (LFIPC_MUTEX_OWNER(v) != 0 &&
-			    lfipc__token_alive(r, LFIPC_MUTEX_OWNER(v)))
+			    lfipc__token_alive(r, LFIPC_MUTEX_OWNER(v))) {
+				lfipc__mutex_pass_on(w, nsleep);
 				return -ETIMEDOUT;
+			}
 			checked = false;
 		}
 	}
+}
+
+void lfipc__mutex_pass_on(_Atomic uint32_t *w, _Atomic uint32_t *nsleep)
+{
+	uint32_t v;
+
+	/* seq_cst: a sleeper counts itself (fetch_add) before it sleeps. */
+	if (nsleep && atomic_load(nsleep) == 0)
+		return; /* nobody else sleeps: nothing to pass on */
+	/* M9: seq_cst load and CAS; the CAS only adds WAITERS (no data is
+	 * published), seq_cst for the pairing with the owner's M2. */
+	v = atomic_load(w);
+	while (LFIPC_MUTEX_OWNER(v) != 0 && !(v & LFIPC_MUTEX_WAITERS)) {
+		if (atomic_compare_exchange_weak(w, &v,
+						 v | LFIPC_MUTEX_WAITERS))
+			return; /* the owner's release wakes one */
+	}
+	if (LFIPC_MUTEX_OWNER(v) == 0)
+		lfipc__futex_wake(w, 1); /* free now: let a sleeper take it */
 }
 
 int lfipc__mutex_unlock(_Atomic uint32_t *w, uint32_t self)

@@ -63,6 +63,18 @@ static inline void lfipc__mutex_mark_sleepers(_Atomic uint32_t *w,
 		atomic_fetch_or(w, LFIPC_MUTEX_WAITERS);
 }
 
+/*
+ * A thread that slept on *w and now gives up (its deadline passed) may have
+ * consumed the wake-up of a release that was meant for whoever takes the
+ * word next: an owner that re-took the word on the fast path (no WAITERS)
+ * would then release it without waking the sleepers left behind, who wait
+ * up to a slice. Pass the wake-up on: if others may sleep (nsleep != 0, or
+ * unknown without nsleep), set WAITERS while the word is owned, so its
+ * release wakes one; wake one at once if the word is free. All seq_cst:
+ * the same Dekker pairing as lfipc__mutex_mark_sleepers.
+ */
+void lfipc__mutex_pass_on(_Atomic uint32_t *w, _Atomic uint32_t *nsleep);
+
 /* Fast path of lfipc__mutex_lock; returns true when acquired. */
 static inline bool lfipc__mutex_trylock_fast(_Atomic uint32_t *w,
 					     uint32_t self)
