@@ -139,8 +139,7 @@ static PyObject *conn_raise(int rc)
 struct cop {
 	lfipc_conn *c;
 	const void *msg;
-	void *buf;
-	size_t len, bufsz, *lenp;
+	size_t len;
 };
 
 static int send_fn(void *p, int64_t t)
@@ -148,13 +147,6 @@ static int send_fn(void *p, int64_t t)
 	struct cop *o = p;
 
 	return lfipc_conn_send(o->c, o->msg, o->len, t);
-}
-
-static int recv_fn(void *p, int64_t t)
-{
-	struct cop *o = p;
-
-	return lfipc_conn_recv(o->c, o->buf, o->bufsz, o->lenp, t);
 }
 
 static int poll_fn(void *p, int64_t t)
@@ -179,15 +171,22 @@ static int send_raw(lfipc_conn *c, const void *msg, size_t len)
 	int rc;
 
 	if (len <= SMALL_MSG) {
+		/* fits every ring: all or nothing, so it may be waited for
+		 * in chunks (a chunk that times out wrote nothing) */
 		rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
-	} else {
-		Py_BEGIN_ALLOW_THREADS
-		rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
-		Py_END_ALLOW_THREADS
+		if (rc == -EAGAIN)
+			rc = lfpy_block(send_fn, &o, LFIPC_FOREVER);
+		return rc;
 	}
-
+	/* May be larger than the ring: a send whose timeout passes in the
+	 * middle gives the message up (lfipc/pipe.h), so after the first
+	 * try it is sent in one call without a timeout (no chunks: Ctrl-C
+	 * waits until the receiver has taken it, or is gone). */
+	Py_BEGIN_ALLOW_THREADS
+	rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
 	if (rc == -EAGAIN)
-		rc = lfpy_block(send_fn, &o, LFIPC_FOREVER);
+		rc = lfipc_conn_send(c, msg, len, LFIPC_FOREVER);
+	Py_END_ALLOW_THREADS
 	return rc;
 }
 
@@ -261,30 +260,6 @@ static PyObject *conn_send(ConnObject *self, PyObject *obj)
 
 /* ---- receive ------------------------------------------------------------- */
 
-/*
- * Receive one message into buf (bufsz bytes), waiting (interruptibly) for
- * one. Return 0 and *len; -EMSGSIZE (*len: the size needed; nothing
- * consumed); -EPIPE end of file; LFPY_EXC; other negative errno.
- */
-static int recv_into(lfipc_conn *c, void *buf, size_t bufsz, size_t *len)
-{
-	struct cop o = {.c = c, .buf = buf, .bufsz = bufsz, .lenp = len};
-	size_t small = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
-	int rc;
-
-	/* a small message is taken holding the GIL; a larger one (-EMSGSIZE
-	 * here: nothing consumed) without it */
-	rc = lfipc_conn_recv(c, buf, small, len, LFIPC_NOWAIT);
-	if (rc == -EMSGSIZE && small < bufsz && *len <= bufsz) {
-		Py_BEGIN_ALLOW_THREADS
-		rc = lfipc_conn_recv(c, buf, bufsz, len, LFIPC_NOWAIT);
-		Py_END_ALLOW_THREADS
-	}
-	if (rc == -EAGAIN)
-		rc = lfpy_block(recv_fn, &o, LFIPC_FOREVER);
-	return rc;
-}
-
 /* The rest of a message whose size is known to be need: it is there (its
  * header is), though a long one may still be streaming in. */
 static int recv_known(lfipc_conn *c, void *buf, size_t need, size_t *len)
@@ -294,6 +269,37 @@ static int recv_known(lfipc_conn *c, void *buf, size_t need, size_t *len)
 	Py_BEGIN_ALLOW_THREADS
 	rc = lfipc_conn_recv(c, buf, need, len, LFIPC_FOREVER);
 	Py_END_ALLOW_THREADS
+	return rc;
+}
+
+/*
+ * Receive one message into buf (bufsz bytes), waiting (interruptibly) for
+ * one. Return 0 and *len; -EMSGSIZE (*len: the size needed; nothing
+ * consumed); -EPIPE end of file; LFPY_EXC; other negative errno.
+ */
+static int recv_into(lfipc_conn *c, void *buf, size_t bufsz, size_t *len)
+{
+	size_t small = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
+	int rc;
+
+	/* With a buffer of at most SMALL_MSG bytes a receive never streams
+	 * (such a message fits every ring; a larger one is refused with
+	 * -EMSGSIZE, nothing consumed): it is tried holding the GIL, and
+	 * waited for by polling in chunks (a poll consumes nothing). A
+	 * larger message may be larger than the ring, and a receive whose
+	 * timeout passes in its middle gives it up (lfipc/pipe.h): it is
+	 * received in one call without a timeout, once its header is
+	 * there. */
+	for (;;) {
+		rc = lfipc_conn_recv(c, buf, small, len, LFIPC_NOWAIT);
+		if (rc != -EAGAIN)
+			break;
+		rc = lfpy_block(poll_fn, c, LFIPC_FOREVER);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc == -EMSGSIZE && small < bufsz && *len <= bufsz)
+		rc = recv_known(c, buf, bufsz, len);
 	return rc;
 }
 
