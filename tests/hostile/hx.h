@@ -36,6 +36,7 @@ struct hx_ctx {
 	 * documentation (the region lock; a Condition's lock after a wait). */
 	int64_t hold_ns;
 	const char *region_name; /* for lfipc_region_open(); NULL: none */
+	bool all_ends; /* a pipe open attaches both ends (one process) */
 	uint64_t rng;
 	/* Called on a violation (before HX_CALL returns); returns whether
 	 * it counts (false: excused, e.g. this process was stopped). */
@@ -58,8 +59,15 @@ struct hx_ctx {
 #define HX_ERRS(...) ((const int[]){__VA_ARGS__, 0})
 #define HX_NOERRS ((const int[]){0})
 
+/* Opening a region waits "up to about one second" for a creator that is
+ * still initialising it (a zero magic). */
+#define HX_REGION_OPEN_NS ((int64_t)1000 * 1000 * 1000)
+
 /* Budget of a call that takes cx->timeout_ns. */
 #define HX_TMO(cx) ((cx)->timeout_ns < 0 ? INT64_MAX : (cx)->timeout_ns)
+
+/* The why of a violation that is only an undocumented error code. */
+#define HX_WHY_ERRNO "undocumented error code"
 
 void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 	      const int *errs, int64_t rc, int64_t elapsed_ns);

@@ -47,7 +47,7 @@ void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 		for (const int *e = errs; !ok && *e; e++)
 			ok = rc == -*e;
 		if (!ok)
-			hx_fail(cx, call, rc, "undocumented error code");
+			hx_fail(cx, call, rc, HX_WHY_ERRNO);
 	}
 	if (budget_ns == INT64_MAX)
 		return;
@@ -758,8 +758,11 @@ static void p_send(struct hx_ctx *cx, struct hx_obj *o)
 
 static void p_recv(struct hx_ctx *cx, struct hx_obj *o)
 {
-	/* A buffer smaller or larger than the ring. */
-	size_t n = rnd(cx, 2) ? 64 : 2 * PIPE_RING, len = 0;
+	/* Never larger than the largest frame that fits in the ring: a
+	 * longer message streams through the ring, and its receiver waits
+	 * for the rest as long as the sender lives, whatever the timeout
+	 * (pipe.h), which a forged length header would make for ever. */
+	size_t n = rnd(cx, 2) ? 64 : PIPE_RING - 8, len = 0;
 	uint8_t *buf = malloc(n); /* exact: ASan sees overruns */
 	lfipc_conn *c = p_end(cx, o);
 	int64_t rc;
