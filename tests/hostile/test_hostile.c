@@ -10,9 +10,9 @@
  *    the words of object blocks (headers, slots, lengths, counters, ring
  *    bytes) between their real value and absurd ones: 0, all-ones, huge,
  *    off by one, just outside the heap or the region, another object's
- *    offset or size, a flipped bit; each target is flipped many times in
- *    a burst (the window between a check and a use) and then put back, or
- *    left absurd for a while;
+ *    offset or size, a flipped bit; each target is flipped for up to 10 ms
+ *    (the window between a check and a use) and then put back, or left
+ *    absurd for a while, and the victims turn to the object flipped;
  *  - victims (built with AddressSanitizer: the build's sanitizer, or in a
  *    build without one a sanitized copy of the library; see
  *    mk/hostile.am) that open the region by name and loop over random
@@ -61,6 +61,7 @@
 #include "internal/layout.h"
 #include "internal/proc.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 
 #include "hostile/hx.h"
 
@@ -94,6 +95,10 @@ struct vstate {
 
 struct shared {
 	_Atomic int stop;
+	/* hx_types index of the object the hostile writer is flipping now
+	 * (-1: none): victims turn to it half of the time, so that calls on
+	 * it meet the flips. */
+	_Atomic int focus;
 	_Atomic uint64_t nflips;
 	struct flip ring[FLIP_RING];
 	struct vstate v[NVICTIMS];
@@ -276,14 +281,19 @@ static int victim(int idx)
 		snprintf(objs[i].name, sizeof(objs[i].name), "%s",
 			 hx_types[i].name);
 	}
-	static const int64_t timeouts[] = {LFIPC_NOWAIT, 1 * MS, 3 * MS};
+	static const int64_t timeouts[] = {LFIPC_NOWAIT, LFIPC_NOWAIT,
+					   LFIPC_NOWAIT, 1 * MS, 3 * MS};
 	const char *only = getenv("LFIPC_HOSTILE_TYPES");
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		size_t k = th_rand(&cx.rng) % (hx_ntypes + 1);
+		int focus =
+		    atomic_load_explicit(&sh->focus, memory_order_relaxed);
+		size_t k = focus >= 0 && th_rand(&cx.rng) % 2
+			       ? (size_t)focus
+			       : th_rand(&cx.rng) % (hx_ntypes + 1);
 		struct hx_obj *o = &objs[k];
 		unsigned p = (unsigned)(th_rand(&cx.rng) % 100);
 
-		cx.timeout_ns = timeouts[th_rand(&cx.rng) % 3];
+		cx.timeout_ns = timeouts[th_rand(&cx.rng) % 5];
 		if (k < hx_ntypes && !type_wanted(only, o->t->name))
 			continue;
 		if (k == hx_ntypes) {
@@ -297,8 +307,8 @@ static int victim(int idx)
 				hx_create(&cx, o);
 		} else if (p == 0) {
 			hx_remove(&cx, o);
-		} else if (p < 3) {
-			hx_close(o);
+		} else if (p < 10) {
+			hx_close(o); /* opens are targets too */
 		} else {
 			hx_run_one(&cx, o);
 		}
@@ -402,7 +412,9 @@ static bool some_block(struct hostile *x, uint32_t *di, uint64_t *off,
 		uint64_t o = *(const volatile uint64_t *)&d->off;
 		uint64_t s = *(const volatile uint64_t *)&d->size;
 
-		if (type == 0 || type > LFIPC_OBJ_TYPE_MAX)
+		/* Entries being created (INIT) are targets too. */
+		if (type == 0 ||
+		    (type > LFIPC_OBJ_TYPE_MAX && type != LFIPC_OBJ_INIT))
 			continue;
 		if (o < x->h.heap_off || o > heap_end(x) || s == 0 ||
 		    s > heap_end(x) - o)
@@ -500,6 +512,22 @@ static uint64_t absurd(struct hostile *x, uint64_t real, uint64_t block_off)
 	}
 }
 
+/* Tell the victims which type directory entry di holds (by its name). */
+static void set_focus(struct hostile *x, uint32_t di)
+{
+	char name[LFIPC_NAME_MAX + 1];
+
+	lfipc__shm_copy(name,
+			x->map + x->h.dir_off +
+			    (uint64_t)di * sizeof(struct lfipc_dirent) +
+			    offsetof(struct lfipc_dirent, name),
+			LFIPC_NAME_MAX);
+	name[LFIPC_NAME_MAX] = 0;
+	for (size_t i = 0; i < hx_ntypes; i++)
+		if (strcmp(name, hx_types[i].name) == 0)
+			atomic_store(&sh->focus, (int)i);
+}
+
 /* Choose a target word: its offset, width and a name for the report. */
 static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		 uint64_t *block_off, char *what, size_t n)
@@ -509,6 +537,7 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 	const struct field *f;
 
 	*block_off = 0;
+	atomic_store(&sh->focus, -1);
 	if (k < 8) {
 		f = &hdr_fields[hrand(x, NELEM(hdr_fields))];
 		*off = f->off;
@@ -520,6 +549,7 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		f = &dirent_fields[hrand(x, NELEM(dirent_fields))];
 		*off = x->h.dir_off +
 		       (uint64_t)di * sizeof(struct lfipc_dirent) + f->off;
+		set_focus(x, di);
 		*width = (unsigned)f->width;
 		snprintf(what, n, "%s[%u]", f->name, di);
 	} else if (k < 33) {
@@ -551,6 +581,7 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 			return false;
 		*off = bo + at;
 		*block_off = bo;
+		set_focus(x, di);
 		snprintf(what, n, "block[%u]+%llu", di, (unsigned long long)at);
 	}
 	return true;
@@ -568,8 +599,9 @@ static int hostile(void *arg)
 		return 1;
 	memcpy(&x.h, x.map, sizeof(x.h));
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		uint64_t off, real, bad, block_off;
-		unsigned width, times = 1 + (unsigned)hrand(&x, 2000);
+		uint64_t off, real, bad, good, block_off;
+		unsigned width, times = 0;
+		int64_t until;
 		struct flip *f;
 		char what[40];
 
@@ -577,21 +609,27 @@ static int hostile(void *arg)
 			continue;
 		real = load(&x, off, width);
 		bad = safe(&x, absurd(&x, real, block_off), width);
+		good = safe(&x, real, width);
 		f = &sh->ring[atomic_fetch_add(&sh->nflips, 1) % FLIP_RING];
-		*f = (struct flip){off, bad, real, width, times, ""};
+		*f = (struct flip){off, bad, real, width, 0, ""};
 		snprintf(f->what, sizeof(f->what), "%s", what);
-		/* Between plausible and absurd, many times: the window
-		 * between a check and a use. */
-		for (unsigned i = 0; i < times; i++) {
-			store(&x, off, width, bad);
-			for (volatile int s = (int)hrand(&x, 200); s > 0; s--)
-				;
-			store(&x, off, width, safe(&x, real, width));
-		}
+		/* Between plausible and absurd, for 0.1 to 10 ms: the
+		 * window between a check and a use. */
+		until = th_now_ns() + (int64_t)(100 + hrand(&x, 10000)) * 1000;
+		do {
+			for (int i = 0; i < 64; i++, times++) {
+				store(&x, off, width, bad);
+				for (volatile int s = (int)hrand(&x, 200);
+				     s > 0; s--)
+					;
+				store(&x, off, width, good);
+			}
+		} while (th_now_ns() < until);
+		f->times = times;
 		if (hrand(&x, 4) == 0) { /* leave it absurd for a while */
 			store(&x, off, width, bad);
 			usleep((useconds_t)hrand(&x, 3000));
-			store(&x, off, width, safe(&x, real, width));
+			store(&x, off, width, good);
 		}
 		usleep(100); /* leave the CPUs to the victims */
 	}
@@ -651,6 +689,7 @@ int main(void)
 		lfipc_region_unlink(region_name);
 		return 1;
 	}
+	atomic_store(&sh->focus, -1);
 	/* One instance of every type; the handles are closed (a pipe's
 	 * ends are handed on, for the victims to attach). */
 	ctx_init(&cx, r, seed);
