@@ -12,7 +12,9 @@
  *    off by one, just outside the heap or the region, another object's
  *    offset or size, a flipped bit; each target is flipped for up to 10 ms
  *    (the window between a check and a use) and then put back, or left
- *    absurd for a while, and the victims turn to the object flipped;
+ *    absurd for a while; in phases of 0.1 to 0.4 s on one kind of target
+ *    (region-wide words, one object's directory entry, one object's
+ *    block), and the victims turn to the object flipped;
  *  - victims (built with AddressSanitizer: the build's sanitizer, or in a
  *    build without one a sanitized copy of the library; see
  *    mk/hostile.am) that open the region by name and loop over random
@@ -74,6 +76,8 @@
 #define HOLD_MS (STOP_MAX_MS + 40)
 #define WATCHDOG_MS 5000
 #define FLIP_RING 16
+#define PHASE_MIN_MS 100
+#define PHASE_MAX_MS 400
 #define EXIT_VIOLATION 3
 #define EXIT_HANG 4
 
@@ -95,9 +99,10 @@ struct vstate {
 
 struct shared {
 	_Atomic int stop;
-	/* hx_types index of the object the hostile writer is flipping now
-	 * (-1: none): victims turn to it half of the time, so that calls on
-	 * it meet the flips. */
+	/* The object the hostile writer is flipping now: 2 * its hx_types
+	 * index, + 1 when the flips are in its directory entry (-1: none).
+	 * Victims turn to it half of the time, so that calls meet the flips:
+	 * opens (and recovery) for a directory entry, operations otherwise. */
 	_Atomic int focus;
 	_Atomic uint64_t nflips;
 	struct flip ring[FLIP_RING];
@@ -247,6 +252,19 @@ static bool type_wanted(const char *only, const char *name)
 	return !only;
 }
 
+/* Does name start with one of the comma-separated prefixes (NULL: all)? */
+static bool prefix_wanted(const char *list, const char *name)
+{
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n && strncmp(p, name, n) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return !list;
+}
+
 static int victim(int idx)
 {
 	struct hx_obj objs[64];
@@ -287,15 +305,20 @@ static int victim(int idx)
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
 		int focus =
 		    atomic_load_explicit(&sh->focus, memory_order_relaxed);
-		size_t k = focus >= 0 && th_rand(&cx.rng) % 2
-			       ? (size_t)focus
-			       : th_rand(&cx.rng) % (hx_ntypes + 1);
+		bool focused = focus >= 0 && th_rand(&cx.rng) % 2;
+		size_t k = focused ? (size_t)focus / 2
+				   : th_rand(&cx.rng) % (hx_ntypes + 1);
 		struct hx_obj *o = &objs[k];
 		unsigned p = (unsigned)(th_rand(&cx.rng) % 100);
 
 		cx.timeout_ns = timeouts[th_rand(&cx.rng) % 5];
 		if (k < hx_ntypes && !type_wanted(only, o->t->name))
 			continue;
+		if (focused && (focus & 1)) { /* its directory entry */
+			if (p < 20)
+				hx_region_ops(&cx);
+			hx_close(o);
+		}
 		if (k == hx_ntypes) {
 			if (type_wanted(only, "region"))
 				hx_region_ops(&cx);
@@ -338,7 +361,16 @@ struct hostile {
 	struct lfipc_hdr h; /* the header as created: private geometry */
 	lfipc_region *r;    /* for lfipc__token_alive() */
 	uint64_t rng;
+	/* The current phase: PHASE_MIN_MS to PHASE_MAX_MS on one kind of
+	 * target (region-wide words, or one object's directory entry, or
+	 * one object's block), so that the victims' calls concentrate on
+	 * what is being flipped. */
+	int64_t phase_end;
+	int phase;
+	uint32_t phase_di;
 };
+
+enum { PH_REGION, PH_DIRENT, PH_BLOCK };
 
 #define FIELD(s, f, name)                                                      \
 	{                                                                      \
@@ -398,13 +430,14 @@ static uint64_t heap_end(const struct hostile *x)
 	return x->h.heap_off + x->h.heap_granules * LFIPC_GRANULE;
 }
 
-/* A used directory entry's block, checked against the private geometry
- * (the hostile writer trusts shared memory no more than the library). */
-static bool some_block(struct hostile *x, uint32_t *di, uint64_t *off,
-		       uint64_t *size)
+/* A used directory entry's block (entry *di if want, else a random one),
+ * checked against the private geometry (the hostile writer trusts shared
+ * memory no more than the library). */
+static bool some_block(struct hostile *x, bool want, uint32_t *di,
+		       uint64_t *off, uint64_t *size)
 {
-	for (int tries = 0; tries < 64; tries++) {
-		uint32_t i = (uint32_t)hrand(x, x->h.dir_cap);
+	for (int tries = 0; tries < (want ? 1 : 64); tries++) {
+		uint32_t i = want ? *di : (uint32_t)hrand(x, x->h.dir_cap);
 		const struct lfipc_dirent *d =
 		    (const void *)(x->map + x->h.dir_off +
 				   (uint64_t)i * sizeof(*d));
@@ -466,7 +499,7 @@ static uint64_t absurd(struct hostile *x, uint64_t real, uint64_t block_off)
 {
 	uint32_t di;
 	uint64_t o = 0, s = 0;
-	bool other = some_block(x, &di, &o, &s);
+	bool other = some_block(x, false, &di, &o, &s);
 
 	switch (hrand(x, 20)) {
 	case 0:
@@ -512,9 +545,12 @@ static uint64_t absurd(struct hostile *x, uint64_t real, uint64_t block_off)
 	}
 }
 
-/* Tell the victims which type directory entry di holds (by its name). */
-static void set_focus(struct hostile *x, uint32_t di)
+/* Tell the victims which type directory entry di holds (by its name).
+ * Return false when LFIPC_HOSTILE_TYPES leaves that type out: its memory
+ * is then no target either. */
+static bool set_focus(struct hostile *x, uint32_t di, bool dirent)
 {
+	const char *only = getenv("LFIPC_HOSTILE_TYPES");
 	char name[LFIPC_NAME_MAX + 1];
 
 	lfipc__shm_copy(name,
@@ -524,35 +560,55 @@ static void set_focus(struct hostile *x, uint32_t di)
 			LFIPC_NAME_MAX);
 	name[LFIPC_NAME_MAX] = 0;
 	for (size_t i = 0; i < hx_ntypes; i++)
-		if (strcmp(name, hx_types[i].name) == 0)
-			atomic_store(&sh->focus, (int)i);
+		if (strcmp(name, hx_types[i].name) == 0) {
+			atomic_store(&sh->focus, 2 * (int)i + dirent);
+			return type_wanted(only, name);
+		}
+	return only == NULL;
 }
 
 /* Choose a target word: its offset, width and a name for the report. */
 static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		 uint64_t *block_off, char *what, size_t n)
 {
-	uint64_t k = hrand(x, 100), bo, bs;
-	uint32_t di;
+	uint64_t k, bo, bs;
+	uint32_t di = x->phase_di;
 	const struct field *f;
+	int64_t now = th_now_ns();
 
 	*block_off = 0;
-	atomic_store(&sh->focus, -1);
-	if (k < 8) {
+	if (now >= x->phase_end ||
+	    (x->phase != PH_REGION && !some_block(x, true, &di, &bo, &bs))) {
+		k = hrand(x, 100);
+		x->phase = k < 15 ? PH_REGION : k < 50 ? PH_DIRENT : PH_BLOCK;
+		x->phase_end =
+		    now + (PHASE_MIN_MS +
+			   (int64_t)hrand(x, PHASE_MAX_MS - PHASE_MIN_MS)) *
+			      MS;
+		atomic_store(&sh->focus, -1);
+		if (x->phase != PH_REGION &&
+		    !some_block(x, false, &x->phase_di, &bo, &bs))
+			x->phase = PH_REGION;
+		di = x->phase_di;
+	}
+	k = x->phase == PH_REGION ? hrand(x, 100) : 100;
+	if (x->phase == PH_DIRENT) {
+		/* Half of the time off or size, the fields that place it. */
+		f = &dirent_fields[hrand(x, 2)
+				       ? 2 + hrand(x, 2)
+				       : hrand(x, NELEM(dirent_fields))];
+		*off = x->h.dir_off +
+		       (uint64_t)di * sizeof(struct lfipc_dirent) + f->off;
+		if (!set_focus(x, di, true))
+			return false;
+		*width = (unsigned)f->width;
+		snprintf(what, n, "%s[%u]", f->name, di);
+	} else if (k < 55) {
 		f = &hdr_fields[hrand(x, NELEM(hdr_fields))];
 		*off = f->off;
 		*width = (unsigned)f->width;
 		snprintf(what, n, "%s", f->name);
-	} else if (k < 28) {
-		if (!some_block(x, &di, &bo, &bs))
-			return false;
-		f = &dirent_fields[hrand(x, NELEM(dirent_fields))];
-		*off = x->h.dir_off +
-		       (uint64_t)di * sizeof(struct lfipc_dirent) + f->off;
-		set_focus(x, di);
-		*width = (unsigned)f->width;
-		snprintf(what, n, "%s[%u]", f->name, di);
-	} else if (k < 33) {
+	} else if (k < 85) {
 		uint64_t slot = hrand(x, 8);
 
 		f = &proc_fields[hrand(x, NELEM(proc_fields))];
@@ -561,7 +617,7 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		*width = (unsigned)f->width;
 		snprintf(what, n, "%s[%llu]", f->name,
 			 (unsigned long long)slot);
-	} else if (k < 36) {
+	} else if (k < 100) {
 		uint64_t words = (x->h.heap_granules + 63) / 64;
 
 		*off = x->h.bitmap_off + 8 * hrand(x, words);
@@ -571,8 +627,6 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 	} else {
 		uint64_t at;
 
-		if (!some_block(x, &di, &bo, &bs))
-			return false;
 		/* Half of the time in the first 1 KiB: object headers. */
 		at = hrand(x, (hrand(x, 2) && bs > 1024) ? 1024 : bs);
 		*width = hrand(x, 3) ? 8 : 4;
@@ -581,10 +635,13 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 			return false;
 		*off = bo + at;
 		*block_off = bo;
-		set_focus(x, di);
+		if (!set_focus(x, di, false))
+			return false;
 		snprintf(what, n, "block[%u]+%llu", di, (unsigned long long)at);
 	}
-	return true;
+	/* LFIPC_HOSTILE_FIELDS=dirent.off,hdr: only targets whose name
+	 * starts so (to study one finding). */
+	return prefix_wanted(getenv("LFIPC_HOSTILE_FIELDS"), what);
 }
 
 static int hostile(void *arg)
