@@ -13,10 +13,12 @@
  * Input: byte 0 chooses the target (mod 4), byte 1 the object type or
  * name, byte 2 holds flags (bit 0: put content in before the bytes are
  * changed; bit 1: copy the rest of the input verbatim over the target's
- * bytes instead of patching). Otherwise the rest is a list of patches,
- * each [offset: 2 bytes LE][width code: 1 byte][value: 1, 2, 4 or 8
- * bytes], applied to the target's bytes (offset modulo their length), so
- * that a small input changes a few fields of an otherwise valid object.
+ * bytes instead of patching; bit 2: the directory target's bytes are the
+ * whole directory and bitmap, not the entry of the object of byte 1). Otherwise
+ * the rest is a list of patches, each [offset: 2 bytes LE][width code: 1
+ * byte][value: 1, 2, 4 or 8 bytes], applied to the target's bytes (offset
+ * modulo their length), so that a small input changes a few fields of an
+ * otherwise valid object.
  *
  * Each input starts from the same pristine region (a private copy of it
  * is restored first), so inputs are independent and reproducible. Every
@@ -42,6 +44,7 @@ enum { T_HEADER, T_DIRECTORY, T_OBJECT, T_PIPE, T_COUNT };
 
 #define F_FILL 0x1u
 #define F_RAW 0x2u
+#define F_WHOLE 0x4u
 
 static lfipc_region *r;
 static uint8_t *pristine;
@@ -103,8 +106,10 @@ static int setup(void)
 	return 0;
 }
 
-/* The block of the object called name, from the pristine directory. */
-static bool block_of(const char *name, uint64_t *off, uint64_t *size)
+/* The directory entry (region offset) and the block of the object called
+ * name, from the pristine directory. */
+static bool block_of(const char *name, uint64_t *dirent, uint64_t *off,
+		     uint64_t *size)
 {
 	const struct lfipc_hdr *h = (const void *)pristine;
 
@@ -115,6 +120,7 @@ static bool block_of(const char *name, uint64_t *off, uint64_t *size)
 
 		if (d->type != LFIPC_OBJ_NONE &&
 		    strncmp(d->name, name, sizeof(d->name)) == 0) {
+			*dirent = h->dir_off + (uint64_t)i * sizeof(*d);
 			*off = d->off;
 			*size = d->size;
 			return true;
@@ -183,12 +189,17 @@ static void fuzz_directory(struct hx_ctx *cx, unsigned pick, const uint8_t *p,
 			   size_t n, unsigned flags)
 {
 	struct hx_obj o;
+	uint64_t d, off, size;
 
-	/* The directory and the bitmap behind it. */
-	apply(r->base + r->dir_off, r->heap_off - r->dir_off, p, n, flags);
+	obj_init(&o, pick);
+	if (!(flags & F_WHOLE) && block_of(o.name, &d, &off, &size))
+		/* The entry of the object of type pick. */
+		apply(r->base + d, sizeof(struct lfipc_dirent), p, n, flags);
+	else /* the directory and the bitmap behind it */
+		apply(r->base + r->dir_off, r->heap_off - r->dir_off, p, n,
+		      flags);
 	every_object(cx);
 	hx_region_ops(cx);
-	obj_init(&o, pick);
 	hx_remove(cx, &o);
 	snprintf(o.name, sizeof(o.name), "new");
 	if (hx_create(cx, &o) == 0)
@@ -200,11 +211,11 @@ static void fuzz_object(struct hx_ctx *cx, size_t type, const uint8_t *p,
 			size_t n, unsigned flags)
 {
 	struct hx_obj before, after;
-	uint64_t off, size;
+	uint64_t d, off, size;
 
 	obj_init(&before, type);
 	obj_init(&after, type);
-	if (!block_of(before.name, &off, &size))
+	if (!block_of(before.name, &d, &off, &size))
 		return;
 	/* Attached and with content before the bytes change: the handle's
 	 * private copies then disagree with shared memory. */

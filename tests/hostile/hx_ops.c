@@ -251,8 +251,10 @@ static void q_task_done(struct hx_ctx *cx, struct hx_obj *o)
 
 static void q_join(struct hx_ctx *cx, struct hx_obj *o)
 {
+	/* -EOWNERDEAD: tasks of dead consumers were written off (issue 9's
+	 * JoinableQueue decision; a peer that fakes deaths causes it). */
 	HX_CALL(cx, "queue_join", HX_TMO(cx),
-		HX_ERRS(EINVAL, EAGAIN, ETIMEDOUT),
+		HX_ERRS(EINVAL, EAGAIN, ETIMEDOUT, EOWNERDEAD, EUSERS),
 		lfipc_queue_join(o->h.q, cx->timeout_ns));
 }
 

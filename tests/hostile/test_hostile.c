@@ -600,7 +600,7 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		*off = x->h.dir_off +
 		       (uint64_t)di * sizeof(struct lfipc_dirent) + f->off;
 		if (!set_focus(x, di, true))
-			return false;
+			goto unwanted;
 		*width = (unsigned)f->width;
 		snprintf(what, n, "%s[%u]", f->name, di);
 	} else if (k < 55) {
@@ -636,12 +636,16 @@ static bool pick(struct hostile *x, uint64_t *off, unsigned *width,
 		*off = bo + at;
 		*block_off = bo;
 		if (!set_focus(x, di, false))
-			return false;
+			goto unwanted;
 		snprintf(what, n, "block[%u]+%llu", di, (unsigned long long)at);
 	}
 	/* LFIPC_HOSTILE_FIELDS=dirent.off,hdr: only targets whose name
 	 * starts so (to study one finding). */
-	return prefix_wanted(getenv("LFIPC_HOSTILE_FIELDS"), what);
+	if (prefix_wanted(getenv("LFIPC_HOSTILE_FIELDS"), what))
+		return true;
+unwanted:
+	x->phase_end = 0; /* this phase may offer none: choose another */
+	return false;
 }
 
 static int hostile(void *arg)
