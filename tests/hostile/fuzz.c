@@ -55,10 +55,10 @@ static bool on_violation(struct hx_ctx *cx, const char *call, int64_t rc,
 {
 	bool fatal = strict || strcmp(why, HX_WHY_ERRNO) != 0;
 
-	(void)cx;
 	fprintf(stderr,
-		"fuzz: %s: %s returned %lld (%.1f ms, budget %.1f ms)\n", why,
-		call, (long long)rc, elapsed_ns / 1e6, budget_ns / 1e6);
+		"fuzz: %s: %s (%s) returned %lld (%.1f ms, budget %.1f ms)\n",
+		why, call, cx->obj ? cx->obj : "-", (long long)rc,
+		elapsed_ns / 1e6, budget_ns / 1e6);
 	if (fatal)
 		abort();
 	return true;

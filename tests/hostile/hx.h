@@ -36,7 +36,8 @@ struct hx_ctx {
 	 * documentation (the region lock; a Condition's lock after a wait). */
 	int64_t hold_ns;
 	const char *region_name; /* for lfipc_region_open(); NULL: none */
-	bool all_ends; /* a pipe open attaches both ends (one process) */
+	bool all_ends;	 /* a pipe open attaches both ends (one process) */
+	const char *obj; /* the object of the running op (for reports) */
 	uint64_t rng;
 	/* Called on a violation (before HX_CALL returns); returns whether
 	 * it counts (false: excused, e.g. this process was stopped). */

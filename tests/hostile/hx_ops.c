@@ -85,6 +85,19 @@ static uint64_t rnd(struct hx_ctx *cx, uint64_t n)
 #define LOCK_ACQ_ERRS                                                          \
 	HX_ERRS(EOWNERDEAD, EAGAIN, ETIMEDOUT, EDEADLK, EOVERFLOW, EUSERS)
 
+/* The open and close of a type whose handle is one pointer, o->h.field. */
+#define OPEN_CLOSE(pfx, kind, field)                                           \
+	static int pfx##_open(struct hx_ctx *cx, struct hx_obj *o)             \
+	{                                                                      \
+		return (int)HX_CALL(                                           \
+		    cx, #kind "_open", cx->hold_ns, OPEN_ERRS,                 \
+		    lfipc_##kind##_open(cx->r, o->name, &o->h.field));         \
+	}                                                                      \
+	static void pfx##_close(struct hx_obj *o)                              \
+	{                                                                      \
+		lfipc_##kind##_close(o->h.field);                              \
+	}
+
 /* ---- Queue and JoinableQueue --------------------------------------------- */
 
 static int q_create(struct hx_ctx *cx, struct hx_obj *o)
@@ -96,16 +109,7 @@ static int q_create(struct hx_ctx *cx, struct hx_obj *o)
 	    lfipc_queue_create(cx->r, o->name, cap, Q_MSG, o->t->arg, &o->h.q));
 }
 
-static int q_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "queue_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_queue_open(cx->r, o->name, &o->h.q));
-}
-
-static void q_close(struct hx_obj *o)
-{
-	lfipc_queue_close(o->h.q);
-}
+OPEN_CLOSE(q, queue, q)
 
 #define Q_PUT_ERRS HX_ERRS(EAGAIN, ETIMEDOUT, EPIPE, EUSERS)
 
@@ -288,16 +292,7 @@ static int l_create(struct hx_ctx *cx, struct hx_obj *o)
 	    lfipc_lock_create(cx->r, o->name, o->t->arg, &o->h.l));
 }
 
-static int l_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "lock_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_lock_open(cx->r, o->name, &o->h.l));
-}
-
-static void l_close(struct hx_obj *o)
-{
-	lfipc_lock_close(o->h.l);
-}
+OPEN_CLOSE(l, lock, l)
 
 /* Acquire l (with cx's timeout), for an RLock once more, then release as
  * often as acquired. Shared by Lock, Condition and Array. */
@@ -354,16 +349,7 @@ static int s_create(struct hx_ctx *cx, struct hx_obj *o)
 	    lfipc_sem_create_ex(cx->r, o->name, SEM_INIT, o->t->arg, &o->h.s));
 }
 
-static int s_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "sem_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_sem_open(cx->r, o->name, &o->h.s));
-}
-
-static void s_close(struct hx_obj *o)
-{
-	lfipc_sem_close(o->h.s);
-}
+OPEN_CLOSE(s, sem, s)
 
 static void s_cycle(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -407,16 +393,7 @@ static int c_create(struct hx_ctx *cx, struct hx_obj *o)
 			    lfipc_cond_create(cx->r, o->name, NULL, &o->h.c));
 }
 
-static int c_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "cond_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_cond_open(cx->r, o->name, &o->h.c));
-}
-
-static void c_close(struct hx_obj *o)
-{
-	lfipc_cond_close(o->h.c);
-}
+OPEN_CLOSE(c, cond, c)
 
 /* Take the Condition's lock; true when held. */
 static bool c_lock(struct hx_ctx *cx, struct hx_obj *o)
@@ -495,16 +472,7 @@ static int e_create(struct hx_ctx *cx, struct hx_obj *o)
 			    lfipc_event_create(cx->r, o->name, &o->h.e));
 }
 
-static int e_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "event_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_event_open(cx->r, o->name, &o->h.e));
-}
-
-static void e_close(struct hx_obj *o)
-{
-	lfipc_event_close(o->h.e);
-}
+OPEN_CLOSE(e, event, e)
 
 static void e_set(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -541,16 +509,7 @@ static int b_create(struct hx_ctx *cx, struct hx_obj *o)
 	    lfipc_barrier_create(cx->r, o->name, o->t->arg, &o->h.b));
 }
 
-static int b_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "barrier_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_barrier_open(cx->r, o->name, &o->h.b));
-}
-
-static void b_close(struct hx_obj *o)
-{
-	lfipc_barrier_close(o->h.b);
-}
+OPEN_CLOSE(b, barrier, b)
 
 static void b_wait(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -606,16 +565,7 @@ static int a_create(struct hx_ctx *cx, struct hx_obj *o)
 					       arg & A_LOCK, &o->h.a));
 }
 
-static int a_open(struct hx_ctx *cx, struct hx_obj *o)
-{
-	return (int)HX_CALL(cx, "array_open", cx->hold_ns, OPEN_ERRS,
-			    lfipc_array_open(cx->r, o->name, &o->h.a));
-}
-
-static void a_close(struct hx_obj *o)
-{
-	lfipc_array_close(o->h.a);
-}
+OPEN_CLOSE(a, array, a)
 
 /* A slice [start, start + n) that is usually inside, sometimes not. */
 static void a_slice(struct hx_ctx *cx, size_t len, size_t *start, size_t *n)
@@ -823,71 +773,61 @@ static void p_fill(struct hx_ctx *cx, struct hx_obj *o)
 	}
 }
 
-/* ---- the table ------------------------------------------------------------
- */
+/* ---- the table ---------------------------------------------------------- */
 
-#define QUEUE(n, a)                                                            \
+/* A type entry: name, variant, the functions of prefix pfx, fill. */
+#define TYPE(name, arg, pfx, fill)                                             \
 	{                                                                      \
-		n, a, q_create, q_open, q_close, q_fill, q_ops                 \
-	}
-#define LOCK(n, a)                                                             \
-	{                                                                      \
-		n, a, l_create, l_open, l_close, NULL, l_ops                   \
-	}
-#define SEM(n, a)                                                              \
-	{                                                                      \
-		n, a, s_create, s_open, s_close, NULL, s_ops                   \
-	}
-#define ARRAY(n, a)                                                            \
-	{                                                                      \
-		n, a, a_create, a_open, a_close, a_fill, a_ops                 \
-	}
-#define PIPE(n, a)                                                             \
-	{                                                                      \
-		n, a, p_create, p_open, p_close, p_fill, p_ops                 \
+		name, arg, pfx##_create, pfx##_open, pfx##_close, fill,        \
+		    pfx##_ops                                                  \
 	}
 
 const struct hx_type hx_types[] = {
-    QUEUE("queue", 0),
-    QUEUE("jqueue", LFIPC_QUEUE_JOINABLE),
-    LOCK("lock", 0),
-    LOCK("rlock", 1),
-    SEM("sem", 0),
-    SEM("bsem", LFIPC_SEM_BOUNDED),
-    SEM("tsem", LFIPC_SEM_TRACK_HOLDERS),
-    SEM("tbsem", LFIPC_SEM_TRACK_HOLDERS | LFIPC_SEM_BOUNDED),
-    {"cond", 0, c_create, c_open, c_close, NULL, c_ops},
-    {"event", 0, e_create, e_open, e_close, NULL, e_ops},
-    {"barrier", 2, b_create, b_open, b_close, NULL, b_ops},
-    {"barrier1", 1, b_create, b_open, b_close, NULL, b_ops},
-    ARRAY("array", LFIPC_I64 | A_LOCK),
-    ARRAY("u8array", LFIPC_U8),
-    ARRAY("value", LFIPC_U16 | A_VALUE | A_LOCK),
-    ARRAY("farray", LFIPC_F64),
-    ARRAY("barray", LFIPC_BOOL),
-    PIPE("pipe", 1),
-    PIPE("pipe1w", 0),
+    TYPE("queue", 0, q, q_fill),
+    TYPE("jqueue", LFIPC_QUEUE_JOINABLE, q, q_fill),
+    TYPE("lock", 0, l, NULL),
+    TYPE("rlock", 1, l, NULL),
+    TYPE("sem", 0, s, NULL),
+    TYPE("bsem", LFIPC_SEM_BOUNDED, s, NULL),
+    TYPE("tsem", LFIPC_SEM_TRACK_HOLDERS, s, NULL),
+    TYPE("tbsem", LFIPC_SEM_TRACK_HOLDERS | LFIPC_SEM_BOUNDED, s, NULL),
+    TYPE("cond", 0, c, NULL),
+    TYPE("event", 0, e, NULL),
+    TYPE("barrier", 2, b, NULL),
+    TYPE("barrier1", 1, b, NULL),
+    TYPE("array", LFIPC_I64 | A_LOCK, a, a_fill),
+    TYPE("u8array", LFIPC_U8, a, a_fill),
+    TYPE("value", LFIPC_U16 | A_VALUE | A_LOCK, a, a_fill),
+    TYPE("farray", LFIPC_F64, a, a_fill),
+    TYPE("barray", LFIPC_BOOL, a, a_fill),
+    TYPE("pipe", 1, p, p_fill),
+    TYPE("pipe1w", 0, p, p_fill),
 };
 const size_t hx_ntypes = sizeof(hx_types) / sizeof(hx_types[0]);
 
 /* ---- generic ------------------------------------------------------------- */
 
-int hx_create(struct hx_ctx *cx, struct hx_obj *o)
+/* Create or open (fn) o; o->open says whether it worked. */
+static int attach(struct hx_ctx *cx, struct hx_obj *o,
+		  int (*fn)(struct hx_ctx *cx, struct hx_obj *o))
 {
-	int rc = o->t->create(cx, o);
+	int rc;
 
+	cx->obj = o->name;
+	rc = fn(cx, o);
 	o->open = rc == 0;
 	o->got = 0;
 	return rc;
 }
 
+int hx_create(struct hx_ctx *cx, struct hx_obj *o)
+{
+	return attach(cx, o, o->t->create);
+}
+
 int hx_open(struct hx_ctx *cx, struct hx_obj *o)
 {
-	int rc = o->t->open(cx, o);
-
-	o->open = rc == 0;
-	o->got = 0;
-	return rc;
+	return attach(cx, o, o->t->open);
 }
 
 void hx_close(struct hx_obj *o)
@@ -899,16 +839,19 @@ void hx_close(struct hx_obj *o)
 
 int hx_remove(struct hx_ctx *cx, struct hx_obj *o)
 {
-	int rc = (int)HX_CALL(cx, "object_remove", cx->hold_ns,
-			      HX_ERRS(ENOENT, ENAMETOOLONG, EINVAL),
-			      lfipc_object_remove(cx->r, o->name));
+	int rc;
 
+	cx->obj = o->name;
+	rc = (int)HX_CALL(cx, "object_remove", cx->hold_ns,
+			  HX_ERRS(ENOENT, ENAMETOOLONG, EINVAL),
+			  lfipc_object_remove(cx->r, o->name));
 	hx_close(o);
 	return rc;
 }
 
 void hx_run_all(struct hx_ctx *cx, struct hx_obj *o)
 {
+	cx->obj = o->name;
 	for (const struct hx_op *op = o->t->ops; op->run; op++)
 		op->run(cx, o);
 }
@@ -918,6 +861,7 @@ void hx_run_one(struct hx_ctx *cx, struct hx_obj *o)
 	unsigned total = 0, pick;
 	const struct hx_op *op;
 
+	cx->obj = o->name;
 	for (op = o->t->ops; op->run; op++)
 		total += op->weight;
 	pick = (unsigned)rnd(cx, total);
@@ -936,6 +880,7 @@ void hx_region_ops(struct hx_ctx *cx)
 	lfipc_region *r2;
 	int64_t rc;
 
+	cx->obj = "region";
 	rc = HX_CALL(cx, "region_stats", cx->hold_ns, HX_ERRS(EINVAL),
 		     lfipc_region_stats(cx->r, &info));
 	if (rc == 0 &&

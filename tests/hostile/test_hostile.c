@@ -112,8 +112,7 @@ struct shared {
 static struct shared *sh;
 static char region_name[64];
 
-/* ---- victims --------------------------------------------------------------
- */
+/* ---- victims ------------------------------------------------------------- */
 
 static struct vstate *me;
 static int64_t stopped_at_enter, delay_at_enter;
@@ -213,10 +212,10 @@ static bool v_violation(struct hx_ctx *cx, const char *call, int64_t rc,
 		return false;
 	}
 	fprintf(stderr,
-		"hostile: VIOLATION pid %d: %s returned %lld (%s): %s "
+		"hostile: VIOLATION pid %d: %s (%s) returned %lld (%s): %s "
 		"(%.1f ms, %.1f ms of it stopped or waiting for a CPU; "
 		"budget %.1f ms, timeout %lld ns)\n",
-		getpid(), call, (long long)rc,
+		getpid(), call, cx->obj ? cx->obj : "-", (long long)rc,
 		rc < 0 ? strerror((int)-rc) : "-", why, elapsed_ns / 1e6,
 		off_cpu / 1e6, budget_ns / 1e6, (long long)cx->timeout_ns);
 	return true;
