@@ -41,6 +41,11 @@
  * after the wait), which is not a defect.
  *
  * Duration: RUN_MS * LFIPC_STRESS_SCALE (LFIPC_HOSTILE_MS overrides).
+ * To study one finding: LFIPC_HOSTILE_TYPES=queue,lock (and "region")
+ * restricts victims and writer to those types, LFIPC_HOSTILE_FIELDS=
+ * dirent.off,hdr. the writer to targets whose name starts so (as printed
+ * in the list of the last flips), LFIPC_HOSTILE_VERBOSE=1 prints the
+ * calls that were excused. tests/hostile/findings/ has what it found.
  * Exit: 0 pass, 1 fail (automake test protocol).
  */
 #define _GNU_SOURCE
