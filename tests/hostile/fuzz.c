@@ -50,18 +50,17 @@ static lfipc_region *r;
 static uint8_t *pristine;
 static bool strict;
 
-static bool on_violation(struct hx_ctx *cx, const char *call, int64_t rc,
-			 int64_t elapsed_ns, int64_t budget_ns, const char *why)
+static void on_violation(struct hx_ctx *cx, const char *call, int64_t rc,
+			 int64_t elapsed_ns, int64_t off_cpu_ns,
+			 int64_t budget_ns, const char *why)
 {
-	bool fatal = strict || strcmp(why, HX_WHY_ERRNO) != 0;
-
 	fprintf(stderr,
-		"fuzz: %s: %s (%s) returned %lld (%.1f ms, budget %.1f ms)\n",
+		"fuzz: %s: %s (%s) returned %lld (%.1f ms, %.1f ms of it off "
+		"CPU, budget %.1f ms)\n",
 		why, call, cx->obj ? cx->obj : "-", (long long)rc,
-		elapsed_ns / 1e6, budget_ns / 1e6);
-	if (fatal)
+		elapsed_ns / 1e6, off_cpu_ns / 1e6, budget_ns / 1e6);
+	if (strict || strcmp(why, HX_WHY_ERRNO) != 0)
 		abort();
-	return true;
 }
 
 static void ctx_init(struct hx_ctx *cx, lfipc_region *reg, uint64_t seed)

@@ -9,7 +9,8 @@
  * undocumented code, or that blocks for longer than its budget (its
  * timeout, plus what its header comment allows beyond it) plus one sleep
  * slice plus a scheduling allowance, is a violation, reported through
- * hx_ctx.violation.
+ * hx_ctx.violation. The time the process spent stopped or waiting for a
+ * CPU during the call is not counted (hx_off_cpu_ns()).
  *
  * A new object type is one struct hx_type entry in hx_types[] (hx_ops.c);
  * a new operation is one function and one line in its type's op table.
@@ -39,18 +40,24 @@ struct hx_ctx {
 	bool all_ends;	 /* a pipe open attaches both ends (one process) */
 	const char *obj; /* the object of the running op (for reports) */
 	uint64_t rng;
-	/* Called on a violation (before HX_CALL returns); returns whether
-	 * it counts (false: excused, e.g. this process was stopped). */
-	bool (*violation)(struct hx_ctx *cx, const char *call, int64_t rc,
-			  int64_t elapsed_ns, int64_t budget_ns,
-			  const char *why);
+	/* Called on a violation (before HX_CALL returns). off_cpu_ns: the
+	 * part of elapsed_ns this process was stopped or waiting for a CPU,
+	 * which does not count against the budget. */
+	void (*violation)(struct hx_ctx *cx, const char *call, int64_t rc,
+			  int64_t elapsed_ns, int64_t off_cpu_ns,
+			  int64_t budget_ns, const char *why);
+	/* Nanoseconds this process has spent stopped so far (SIGSTOP by a
+	 * test), or NULL. */
+	int64_t (*stopped_ns)(struct hx_ctx *cx);
+	bool verbose; /* print the calls excused as off CPU too */
 	/* Called around every call (NULL: nothing), e.g. to arm a watchdog
 	 * and to tell a parent which call runs. */
 	void (*enter)(struct hx_ctx *cx, const char *call, int64_t budget_ns);
 	void (*leave)(struct hx_ctx *cx);
 	/* Statistics. */
 	uint64_t calls, errors, eproto, violations;
-	int64_t worst_over_ns; /* most a call ran past its budget */
+	uint64_t excused;      /* past the limit, but not net of off-CPU time */
+	int64_t worst_over_ns; /* most a call ran past its budget, raw */
 	const char *worst_call;
 	void *user;
 };
@@ -71,7 +78,14 @@ struct hx_ctx {
 #define HX_WHY_ERRNO "undocumented error code"
 
 void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
-	      const int *errs, int64_t rc, int64_t elapsed_ns);
+	      const int *errs, int64_t rc, int64_t elapsed_ns,
+	      int64_t off_cpu_ns);
+
+/* Time this process has spent off CPU so far although it wanted to run
+ * (runnable without a CPU: run_delay of /proc/thread-self/schedstat) or
+ * was stopped (cx->stopped_ns): on a loaded machine tens of milliseconds
+ * per call, not time the call blocked. */
+int64_t hx_off_cpu_ns(struct hx_ctx *cx);
 
 /* Run expr (a public call) timed and checked; evaluates to its result
  * (int64_t). budget_ns: how long it may block by its documentation. */
@@ -80,12 +94,15 @@ void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 		int64_t hx_b_ = (budget_ns);                                   \
 		if ((cx)->enter)                                               \
 			(cx)->enter((cx), (call), hx_b_);                      \
+		int64_t hx_o0_ = hx_off_cpu_ns(cx);                            \
 		int64_t hx_t0_ = th_now_ns();                                  \
 		int64_t hx_rc_ = (int64_t)(expr);                              \
 		int64_t hx_el_ = th_now_ns() - hx_t0_;                         \
+		int64_t hx_off_ = hx_off_cpu_ns(cx) - hx_o0_;                  \
 		if ((cx)->leave)                                               \
 			(cx)->leave((cx));                                     \
-		hx_check((cx), (call), hx_b_, (errs), hx_rc_, hx_el_);         \
+		hx_check((cx), (call), hx_b_, (errs), hx_rc_, hx_el_,          \
+			 hx_off_);                                             \
 		hx_rc_;                                                        \
 	})
 

@@ -50,7 +50,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <execinfo.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -120,7 +119,6 @@ static char region_name[64];
 /* ---- victims ------------------------------------------------------------- */
 
 static struct vstate *me;
-static int64_t stopped_at_enter, delay_at_enter;
 static const char *volatile cur_call;
 
 /* Provided by the sanitizer runtimes: a symbolised stack. */
@@ -144,34 +142,6 @@ static void on_watchdog(int sig)
 	_exit(EXIT_HANG);
 }
 
-/*
- * Time this thread spent runnable but waiting for a CPU (run_delay of
- * /proc/thread-self/schedstat, ns), or -1 where the kernel does not say.
- * On a loaded machine that can be tens of milliseconds per call; it is
- * not time the call blocked.
- */
-static int schedstat_fd = -2;
-
-static int64_t run_delay_ns(void)
-{
-	char buf[128];
-	unsigned long long cpu, delay;
-	ssize_t n;
-
-	if (schedstat_fd == -2)
-		schedstat_fd =
-		    open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	if (schedstat_fd < 0)
-		return -1;
-	n = pread(schedstat_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	if (sscanf(buf, "%llu %llu", &cpu, &delay) != 2)
-		return -1;
-	return (int64_t)delay;
-}
-
 static void v_enter(struct hx_ctx *cx, const char *call, int64_t budget_ns)
 {
 	int64_t ms =
@@ -181,8 +151,6 @@ static void v_enter(struct hx_ctx *cx, const char *call, int64_t budget_ns)
 	(void)cx;
 	cur_call = call;
 	snprintf(me->cur_call, sizeof(me->cur_call), "%s", call);
-	stopped_at_enter = atomic_load(&me->stopped_ns);
-	delay_at_enter = run_delay_ns();
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
@@ -194,36 +162,23 @@ static void v_leave(struct hx_ctx *cx)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-static bool v_violation(struct hx_ctx *cx, const char *call, int64_t rc,
-			int64_t elapsed_ns, int64_t budget_ns, const char *why)
+static void v_violation(struct hx_ctx *cx, const char *call, int64_t rc,
+			int64_t elapsed_ns, int64_t off_cpu_ns,
+			int64_t budget_ns, const char *why)
 {
-	int64_t d = run_delay_ns(), off_cpu;
-
-	/* Not the call's doing: the time this process was stopped, or
-	 * runnable without a CPU. What is left is the time it blocked. */
-	off_cpu = atomic_load(&me->stopped_ns) - stopped_at_enter;
-	if (d >= 0 && delay_at_enter >= 0)
-		off_cpu += d - delay_at_enter;
-	if (elapsed_ns &&
-	    elapsed_ns - off_cpu - budget_ns <= LFIPC_SLICE_NS + cx->slack_ns) {
-		atomic_fetch_add(&me->excused, 1);
-		if (getenv("LFIPC_HOSTILE_VERBOSE"))
-			fprintf(stderr,
-				"hostile: excused pid %d: %s returned %lld "
-				"after %.1f ms, %.1f ms of it stopped or "
-				"waiting for a CPU (budget %.1f ms)\n",
-				getpid(), call, (long long)rc, elapsed_ns / 1e6,
-				off_cpu / 1e6, budget_ns / 1e6);
-		return false;
-	}
 	fprintf(stderr,
 		"hostile: VIOLATION pid %d: %s (%s) returned %lld (%s): %s "
 		"(%.1f ms, %.1f ms of it stopped or waiting for a CPU; "
 		"budget %.1f ms, timeout %lld ns)\n",
 		getpid(), call, cx->obj ? cx->obj : "-", (long long)rc,
 		rc < 0 ? strerror((int)-rc) : "-", why, elapsed_ns / 1e6,
-		off_cpu / 1e6, budget_ns / 1e6, (long long)cx->timeout_ns);
-	return true;
+		off_cpu_ns / 1e6, budget_ns / 1e6, (long long)cx->timeout_ns);
+}
+
+static int64_t v_stopped_ns(struct hx_ctx *cx)
+{
+	(void)cx;
+	return atomic_load(&me->stopped_ns);
 }
 
 static int64_t slack_ns(void)
@@ -295,6 +250,8 @@ static int victim(int idx)
 	}
 	ctx_init(&cx, r, th_now_ns() ^ ((uint64_t)getpid() << 32));
 	cx.violation = v_violation;
+	cx.stopped_ns = v_stopped_ns;
+	cx.verbose = getenv("LFIPC_HOSTILE_VERBOSE") != NULL;
 	cx.enter = v_enter;
 	cx.leave = v_leave;
 	memset(objs, 0, sizeof(objs));
@@ -346,6 +303,7 @@ static int victim(int idx)
 	atomic_store(&me->calls, cx.calls);
 	atomic_store(&me->eproto, cx.eproto);
 	atomic_store(&me->violations, cx.violations);
+	atomic_store(&me->excused, cx.excused);
 	atomic_store(&me->worst_over_ns, cx.worst_over_ns);
 	snprintf(me->worst_call, sizeof(me->worst_call), "%s",
 		 cx.worst_call ? cx.worst_call : "-");
@@ -704,14 +662,15 @@ static int hostile(void *arg)
 
 /* ---- parent -------------------------------------------------------------- */
 
-static bool p_violation(struct hx_ctx *cx, const char *call, int64_t rc,
-			int64_t elapsed_ns, int64_t budget_ns, const char *why)
+static void p_violation(struct hx_ctx *cx, const char *call, int64_t rc,
+			int64_t elapsed_ns, int64_t off_cpu_ns,
+			int64_t budget_ns, const char *why)
 {
 	(void)cx;
+	(void)off_cpu_ns;
 	(void)budget_ns;
 	fprintf(stderr, "hostile: setup %s returned %lld: %s (%.1f ms)\n", call,
 		(long long)rc, why, elapsed_ns / 1e6);
-	return true;
 }
 
 static void print_flips(void)
