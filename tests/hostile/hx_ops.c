@@ -306,20 +306,22 @@ static void q_join(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_queue_join(o->h.q, cx->timeout_ns));
 }
 
+/* clang-format off */
 static const struct hx_op q_ops[] = {
-    {"put", 8, q_put},
-    {"get", 8, q_get},
-    {"put_many", 3, q_put_many},
-    {"get_many", 3, q_get_many},
-    {"reserve_commit", 3, q_reserve_commit},
-    {"peek_release", 3, q_peek_release},
-    {"clear", 2, q_clear},
-    {"sizes", 2, q_sizes},
-    {"shutdown", 1, q_shutdown},
-    {"task_done", 3, q_task_done},
-    {"join", 2, q_join},
-    {NULL, 0, NULL},
+	{"put", 8, q_put},
+	{"get", 8, q_get},
+	{"put_many", 3, q_put_many},
+	{"get_many", 3, q_get_many},
+	{"reserve_commit", 3, q_reserve_commit},
+	{"peek_release", 3, q_peek_release},
+	{"clear", 2, q_clear},
+	{"sizes", 2, q_sizes},
+	{"shutdown", 1, q_shutdown},
+	{"task_done", 3, q_task_done},
+	{"join", 2, q_join},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 static void q_fill(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -374,12 +376,14 @@ static void l_release_unheld(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_lock_release(o->h.l));
 }
 
+/* clang-format off */
 static const struct hx_op l_ops[] = {
-    {"cycle", 8, l_cycle},
-    {"query", 2, l_query},
-    {"release_unheld", 1, l_release_unheld},
-    {NULL, 0, NULL},
+	{"cycle", 8, l_cycle},
+	{"query", 2, l_query},
+	{"release_unheld", 1, l_release_unheld},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 /* ---- Semaphore, BoundedSemaphore, tracked -------------------------------- */
 
@@ -422,10 +426,15 @@ static void s_query(struct hx_ctx *cx, struct hx_obj *o)
 	HX_CALL(cx, "sem_max", 0, HX_NOERRS, (int64_t)lfipc_sem_max(o->h.s));
 }
 
+/* clang-format off */
 static const struct hx_op s_ops[] = {
-    {"cycle", 6, s_cycle}, {"acquire", 2, s_acquire}, {"release", 2, s_release},
-    {"query", 2, s_query}, {NULL, 0, NULL},
+	{"cycle", 6, s_cycle},
+	{"acquire", 2, s_acquire},
+	{"release", 2, s_release},
+	{"query", 2, s_query},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 /* ---- Condition (over its embedded RLock) --------------------------------- */
 
@@ -502,11 +511,15 @@ static void c_unheld(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_cond_notify(o->h.c, 1));
 }
 
+/* clang-format off */
 static const struct hx_op c_ops[] = {
-    {"wait", 4, c_wait},     {"wait_for", 2, c_wait_for},
-    {"notify", 4, c_notify}, {"notify_unheld", 1, c_unheld},
-    {NULL, 0, NULL},
+	{"wait", 4, c_wait},
+	{"wait_for", 2, c_wait_for},
+	{"notify", 4, c_notify},
+	{"notify_unheld", 1, c_unheld},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 /* ---- Event --------------------------------------------------------------- */
 
@@ -537,12 +550,14 @@ static void e_wait(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_event_wait(o->h.e, cx->timeout_ns));
 }
 
+/* clang-format off */
 static const struct hx_op e_ops[] = {
-    {"set", 3, e_set},
-    {"clear", 3, e_clear},
-    {"wait", 4, e_wait},
-    {NULL, 0, NULL},
+	{"set", 3, e_set},
+	{"clear", 3, e_clear},
+	{"wait", 4, e_wait},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 /* ---- Barrier ------------------------------------------------------------- */
 
@@ -586,10 +601,15 @@ static void b_query(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_barrier_broken(o->h.b));
 }
 
+/* clang-format off */
 static const struct hx_op b_ops[] = {
-    {"wait", 6, b_wait},   {"abort", 1, b_abort}, {"reset", 3, b_reset},
-    {"query", 2, b_query}, {NULL, 0, NULL},
+	{"wait", 6, b_wait},
+	{"abort", 1, b_abort},
+	{"reset", 3, b_reset},
+	{"query", 2, b_query},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 /* ---- Value and Array ----------------------------------------------------- */
 
@@ -688,10 +708,15 @@ static void a_lock(struct hx_ctx *cx, struct hx_obj *o)
 		lock_cycle(cx, l);
 }
 
+/* clang-format off */
 static const struct hx_op a_ops[] = {
-    {"copy", 4, a_copy}, {"atomic", 6, a_atomic}, {"data", 2, a_data},
-    {"lock", 2, a_lock}, {NULL, 0, NULL},
+	{"copy", 4, a_copy},
+	{"atomic", 6, a_atomic},
+	{"data", 2, a_data},
+	{"lock", 2, a_lock},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 static void a_fill(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -797,10 +822,15 @@ static void p_close_end(struct hx_ctx *cx, struct hx_obj *o)
 	o->h.end[end] = NULL;
 }
 
+/* clang-format off */
 static const struct hx_op p_ops[] = {
-    {"send", 6, p_send},	   {"recv", 6, p_recv}, {"poll", 3, p_poll},
-    {"close_end", 1, p_close_end}, {NULL, 0, NULL},
+	{"send", 6, p_send},
+	{"recv", 6, p_recv},
+	{"poll", 3, p_poll},
+	{"close_end", 1, p_close_end},
+	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 static void p_fill(struct hx_ctx *cx, struct hx_obj *o)
 {
