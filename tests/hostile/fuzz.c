@@ -14,18 +14,20 @@
  * name, byte 2 holds flags (bit 0: put content in before the bytes are
  * changed; bit 1: copy the rest of the input verbatim over the target's
  * bytes instead of patching; bit 2: the directory target's bytes are the
- * whole directory and bitmap, not the entry of the object of byte 1). Otherwise
- * the rest is a list of patches, each [offset: 2 bytes LE][width code: 1
- * byte][value: 1, 2, 4 or 8 bytes], applied to the target's bytes (offset
- * modulo their length), so that a small input changes a few fields of an
- * otherwise valid object.
+ * whole directory and bitmap, not the entry of the object of byte 1).
+ * Otherwise the rest is a list of patches, each [offset: 2 bytes LE]
+ * [width code: 1 byte][value: 1, 2, 4 or 8 bytes], applied to the
+ * target's bytes (offset modulo their length), so that a small input
+ * changes a few fields of an otherwise valid object.
  *
  * Each input starts from the same pristine region (a private copy of it
  * is restored first), so inputs are independent and reproducible. Every
- * call is checked as in the hostile-peer test: a result outside the
- * documented codes, or a pointer or length outside the region, aborts
- * (a crash for libFuzzer) when LFIPC_FUZZ_STRICT is set and is printed
- * otherwise; a call that blocks over a second aborts.
+ * call is checked as in the hostile-peer test. A pointer or a length
+ * outside the region, or a call that blocks a second past its budget (not
+ * counting time off CPU), aborts: a crash for libFuzzer. A result outside
+ * the documented codes is printed, and aborts too when LFIPC_FUZZ_STRICT
+ * is set (by default it does not, so that one known wrong code does not
+ * stop the search for crashes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
