@@ -46,6 +46,13 @@ const char *lfipc_strerror(int err)
 		return "name too long";
 	case EINVAL:
 		return "invalid argument (or object of another type)";
+	case EBUSY:
+		return "held by another process (a pipe end, or an internal "
+		       "lock held by a process that does not progress: "
+		       "try again later)";
+	case ENOLCK:
+		return "the lock could not be re-taken in time: it is not "
+		       "held on return";
 	default:
 		break;
 	}

@@ -388,7 +388,10 @@ static const struct hx_op l_ops[] = {
 /* ---- Semaphore, BoundedSemaphore, tracked -------------------------------- */
 
 #define SEM_ACQ_ERRS HX_ERRS(EOWNERDEAD, EAGAIN, ETIMEDOUT, EUSERS)
-#define SEM_REL_ERRS HX_ERRS(EOVERFLOW, EPERM)
+/* A tracked release waits for the guard at most LFIPC_SYNC_GRACE_NS
+ * (then -EBUSY). */
+#define SEM_REL_ERRS HX_ERRS(EOVERFLOW, EPERM, EBUSY)
+#define SEM_REL_BUDGET LFIPC_SYNC_GRACE_NS
 
 static int s_create(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -405,7 +408,7 @@ static void s_cycle(struct hx_ctx *cx, struct hx_obj *o)
 			     lfipc_sem_acquire(o->h.s, cx->timeout_ns));
 
 	if (rc == 0 || rc == -EOWNERDEAD)
-		HX_CALL(cx, "sem_release", 0, SEM_REL_ERRS,
+		HX_CALL(cx, "sem_release", SEM_REL_BUDGET, SEM_REL_ERRS,
 			lfipc_sem_release(o->h.s));
 }
 
@@ -417,7 +420,8 @@ static void s_acquire(struct hx_ctx *cx, struct hx_obj *o)
 
 static void s_release(struct hx_ctx *cx, struct hx_obj *o)
 {
-	HX_CALL(cx, "sem_release", 0, SEM_REL_ERRS, lfipc_sem_release(o->h.s));
+	HX_CALL(cx, "sem_release", SEM_REL_BUDGET, SEM_REL_ERRS,
+		lfipc_sem_release(o->h.s));
 }
 
 static void s_query(struct hx_ctx *cx, struct hx_obj *o)
@@ -438,7 +442,8 @@ static const struct hx_op s_ops[] = {
 
 /* ---- Condition (over its embedded RLock) --------------------------------- */
 
-#define COND_WAIT_ERRS HX_ERRS(ETIMEDOUT, EAGAIN, EOWNERDEAD, EPERM, EUSERS)
+#define COND_WAIT_ERRS                                                       \
+	HX_ERRS(ETIMEDOUT, EAGAIN, EOWNERDEAD, EPERM, EUSERS, ENOLCK)
 
 static int c_create(struct hx_ctx *cx, struct hx_obj *o)
 {
@@ -464,14 +469,24 @@ static void c_unlock(struct hx_ctx *cx, struct hx_obj *o)
 		lfipc_lock_release(lfipc_cond_lock(o->h.c)));
 }
 
+/* The budget of a Condition wait: its timeout, the grace of its re-take
+ * of the lock (sync.h: the larger of the timeout and
+ * LFIPC_SYNC_GRACE_NS), and as long as a holder holds the lock. */
+#define COND_BUDGET(cx)                                                       \
+	((cx)->timeout_ns < 0                                                  \
+	     ? INT64_MAX                                                       \
+	     : (cx)->timeout_ns + (cx)->hold_ns +                              \
+		   ((cx)->timeout_ns > LFIPC_SYNC_GRACE_NS                     \
+			? (cx)->timeout_ns                                     \
+			: LFIPC_SYNC_GRACE_NS))
+
 static void c_wait(struct hx_ctx *cx, struct hx_obj *o)
 {
 	if (!c_lock(cx, o))
 		return;
-	/* Re-taking the lock after the wait has no time limit ("on return
-	 * the lock is held again, whatever the result"): it may wait for a
-	 * holder beyond the timeout, as long as hold_ns. */
-	HX_CALL(cx, "cond_wait", HX_TMO(cx) + cx->hold_ns, COND_WAIT_ERRS,
+	/* Re-taking the lock after the wait may take a grace past the
+	 * timeout (then -ENOLCK, the lock not held: c_unlock's -EPERM). */
+	HX_CALL(cx, "cond_wait", COND_BUDGET(cx), COND_WAIT_ERRS,
 		lfipc_cond_wait(o->h.c, cx->timeout_ns));
 	c_unlock(cx, o);
 }
@@ -487,7 +502,7 @@ static void c_wait_for(struct hx_ctx *cx, struct hx_obj *o)
 
 	if (!c_lock(cx, o))
 		return;
-	HX_CALL(cx, "cond_wait_for", HX_TMO(cx) + cx->hold_ns, COND_WAIT_ERRS,
+	HX_CALL(cx, "cond_wait_for", COND_BUDGET(cx), COND_WAIT_ERRS,
 		lfipc_cond_wait_for(o->h.c, pred_third, &n, cx->timeout_ns));
 	c_unlock(cx, o);
 }
@@ -589,7 +604,7 @@ static void b_abort(struct hx_ctx *cx, struct hx_obj *o)
 
 static void b_reset(struct hx_ctx *cx, struct hx_obj *o)
 {
-	HX_CALL(cx, "barrier_reset", 0, HX_ERRS(EINVAL),
+	HX_CALL(cx, "barrier_reset", LFIPC_SYNC_GRACE_NS, HX_ERRS(EINVAL, EBUSY),
 		lfipc_barrier_reset(o->h.b));
 }
 
