@@ -28,6 +28,10 @@ for d in $docs; do
 		sys/* | linux/* | bits/*) continue ;; # system headers
 		esac
 		found=
+		# commands run from a build tree (build/release) say ../../x
+		q=$p
+		while [ "${q#../}" != "$q" ]; do q=${q#../}; done
+		[ -e "$q" ] && found=1
 		for base in . include lib bench tests "$dir"; do
 			# shellcheck disable=SC2086 # the path may be a glob
 			for f in $base/$p; do
