@@ -46,6 +46,14 @@ function strip(s) {
 	return s
 }
 
+# The roff of a "label: text" line: head (the macro that sets the label),
+# then the text after the colon.
+function labelled(head, m) {
+	m = substr(m, index(m, ":") + 1)
+	sub(/^[ \t]*/, "", m)
+	return head (m != "" ? esc(m) "\n" : "")
+}
+
 # Render a comment (lines separated by "\n") as roff text. Blank lines
 # separate paragraphs; "@arg: text" lines become a tagged list; "- item"
 # lines a bulleted one; "Return:" and "Concurrency:" start a paragraph.
@@ -76,11 +84,7 @@ function render(text, fname,    n, i, l, out, m, inlist, intag, ind, arg) {
 		sub(/^[ \t]*/, "", m)
 		if (m ~ /^@[A-Za-z_0-9]+:/) {
 			arg = substr(m, 2, index(m, ":") - 2)
-			m = substr(m, index(m, ":") + 1)
-			sub(/^[ \t]*/, "", m)
-			out = out ".TP\n.I " arg "\n"
-			if (m != "")
-				out = out esc(m) "\n"
+			out = out labelled(".TP\n.I " arg "\n", m)
 			intag = 1
 			inlist = 0
 			continue
@@ -94,12 +98,7 @@ function render(text, fname,    n, i, l, out, m, inlist, intag, ind, arg) {
 		if (m ~ /^(Return|Returns|Concurrency|Context|Note|Errors):/) {
 			if (out != "" && out !~ /\.PP\n$/)
 				out = out ".PP\n"
-			arg = substr(m, 1, index(m, ":"))
-			m = substr(m, index(m, ":") + 1)
-			sub(/^[ \t]*/, "", m)
-			out = out ".B " arg "\n"
-			if (m != "")
-				out = out esc(m) "\n"
+			out = out labelled(".B " substr(m, 1, index(m, ":")) "\n", m)
 			inlist = 0
 			intag = 0
 			continue
