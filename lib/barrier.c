@@ -37,6 +37,7 @@
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/sync.h"
+#include "internal/wait.h"
 
 #define BARRIER_MAGIC UINT32_C(0x52524142) /* "BARR" */
 #define BARRIER_GUARD_OFF 64u

@@ -50,6 +50,7 @@
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/sync.h"
+#include "internal/wait.h"
 
 #define COND_MAGIC UINT32_C(0x444e4f43) /* "COND" */
 #define COND_LOCK_OFF 64u

@@ -27,6 +27,7 @@
 
 #include "internal/futex.h"
 #include "internal/region.h"
+#include "internal/wait.h"
 
 #define EVENT_MAGIC UINT32_C(0x54564546) /* "FEVT" */
 #define EV_SET UINT32_C(1)

@@ -62,6 +62,7 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/wait.h"
 
 #define PIPE_MAGIC UINT32_C(0x45504950) /* "PIPE" */
 #define PIPE_VERSION 1u

@@ -71,6 +71,7 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/wait.h"
 
 #define Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
 #define Q_VERSION 1u

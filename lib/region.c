@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +27,9 @@
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
-	uint32_t proc_cap, dir_cap;
+	uint64_t death_off, poll_off;
+	uint32_t proc_cap, dir_cap, death_slots, poll_cap;
+	uint8_t uuid[16]; /* not a function of the size: copied, not computed */
 };
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -45,8 +48,23 @@ static int layout_compute(uint64_t size, struct layout *L)
 	L->size = size;
 	L->proc_off = LFIPC_HDR_SIZE;
 	L->proc_cap = LFIPC_PROC_SLOTS;
-	L->dir_off = L->proc_off +
-		     (uint64_t)LFIPC_PROC_SLOTS * sizeof(struct lfipc_proc_slot);
+	/* Death words for min(1024, max(16, size / 32 KiB)) slots, 3 per
+	 * page; a poll table of clamp(size / 64 KiB, 64, 1024) entries. */
+	L->death_off = align_up(L->proc_off + (uint64_t)LFIPC_PROC_SLOTS *
+						      sizeof(struct lfipc_proc_slot),
+				4096);
+	L->death_slots = (uint32_t)(size / 32768 < 16 ? 16
+				    : size / 32768 > LFIPC_PROC_SLOTS
+					? LFIPC_PROC_SLOTS
+					: size / 32768);
+	L->poll_off = L->death_off + (uint64_t)(L->death_slots + 2) /
+					     LFIPC_DEATH_PER_PAGE * 4096;
+	L->poll_cap = (uint32_t)(size / 65536 < 64 ? 64
+				 : size / 65536 > 1024 ? 1024
+						       : size / 65536);
+	L->dir_off = align_up(L->poll_off + (uint64_t)L->poll_cap *
+						    sizeof(struct lfipc_poll_entry),
+			      4096);
 	dir = size / 8192;
 	if (dir < LFIPC_DIR_MIN)
 		dir = LFIPC_DIR_MIN;
@@ -114,8 +132,11 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 	if (copy.proc_off != L->proc_off || copy.proc_cap != L->proc_cap ||
 	    copy.dir_off != L->dir_off || copy.dir_cap != L->dir_cap ||
 	    copy.bitmap_off != L->bitmap_off || copy.heap_off != L->heap_off ||
-	    copy.heap_granules != L->heap_granules)
+	    copy.heap_granules != L->heap_granules ||
+	    copy.death_off != L->death_off || copy.poll_off != L->poll_off ||
+	    copy.death_slots != L->death_slots || copy.poll_cap != L->poll_cap)
 		return -EPROTO;
+	memcpy(L->uuid, copy.uuid, sizeof(L->uuid));
 	return 0;
 }
 
@@ -149,6 +170,11 @@ static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
 	r->bitmap_off = L->bitmap_off;
 	r->heap_off = L->heap_off;
 	r->heap_granules = L->heap_granules;
+	r->death_off = L->death_off;
+	r->death_slots = L->death_slots;
+	r->poll_off = L->poll_off;
+	r->poll_cap = L->poll_cap;
+	memcpy(r->uuid, L->uuid, sizeof(r->uuid));
 	r->lock_fd = -1;
 	pthread_mutex_init(&r->reg_mu, NULL);
 	pthread_mutex_init(&r->lock_mu, NULL);
@@ -246,6 +272,19 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	h->bitmap_off = L.bitmap_off;
 	h->heap_off = L.heap_off;
 	h->heap_granules = L.heap_granules;
+	h->death_off = L.death_off;
+	h->poll_off = L.poll_off;
+	h->death_slots = L.death_slots;
+	h->poll_cap = L.poll_cap;
+	if (getrandom(L.uuid, sizeof(L.uuid), 0) != (ssize_t)sizeof(L.uuid)) {
+		/* no entropy source: time and pid still separate regions */
+		int64_t t = lfipc__now_ns();
+		pid_t pid = getpid();
+
+		memcpy(L.uuid, &t, sizeof(t));
+		memcpy(L.uuid + sizeof(t), &pid, sizeof(pid));
+	}
+	memcpy(h->uuid, L.uuid, sizeof(h->uuid));
 	h->layout_sum = header_sum(h);
 	h->granules_free = L.heap_granules;
 	/* H1: release: an opener that sees the magic (acquire, H2) sees the

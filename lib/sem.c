@@ -48,6 +48,7 @@
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/sync.h"
+#include "internal/wait.h"
 
 #define SEM_MAGIC UINT32_C(0x4d455346) /* "FSEM" */
 #define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)

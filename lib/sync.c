@@ -6,20 +6,19 @@
  *   u32 magic        SYNC_LOCK_MAGIC, written once at init
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
- *                    owner process token | WAITERS bit 31)
+ *                    owner process token, 0 = free)
  *   u32 depth        RLock recursion depth; touched only by the owning
  *                    thread while it holds word (0 when free)
  *   u64 thread       owning thread's id within the owner process (address
  *                    of a thread-local anchor); written only by the owner
  *                    while it holds word, 0 when free
- *   u32 nsleep       threads asleep on word (internal/mutex.h); seq_cst
+ *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
  *   pad to 64
  *
  * Ownership is (process token in word, thread id in thread). A thread of
- * the owning process that wants the lock finds its own token in the word
- * (internal mutex says -EDEADLK); it then sleeps on the word itself, with
- * WAITERS set so the releasing thread wakes it, and retakes the word with
- * WAITERS set so later sleepers are not forgotten.
+ * the owning process that wants the lock finds its own token in the word;
+ * the mutex then sleeps on the word until that sibling releases it (the
+ * same wait as for another process's owner, without a death to watch).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -27,7 +26,6 @@
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
 #include "internal/mutex.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
@@ -36,7 +34,6 @@
 
 #define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
 #define SYNC_LOCK_SIZE 64u
-#define SYNC_SPIN 100u
 
 struct lock_shm {
 	uint32_t magic;
@@ -44,8 +41,8 @@ struct lock_shm {
 	_Atomic uint32_t word;
 	_Atomic uint32_t depth;
 	_Atomic uint64_t thread;
-	_Atomic uint32_t nsleep;
-	uint8_t pad[SYNC_LOCK_SIZE - 28];
+	struct lfipc_wq wq;
+	uint8_t pad[SYNC_LOCK_SIZE - 40];
 };
 _Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
@@ -154,51 +151,11 @@ static void took(struct lock_shm *s, uint64_t me)
 	atomic_store_explicit(&s->depth, 1, memory_order_relaxed);
 }
 
-/* The lock is held by another thread of this process: sleep on the word
- * until it changes, then try to take it with WAITERS set.
- * Return 1 acquired, 0 retry, -ETIMEDOUT. */
-static int wait_sibling(struct lock_shm *s, uint32_t self,
-			lfipc_deadline deadline)
-{
-	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
-
-	if (LFIPC_MUTEX_OWNER(v) != self)
-		return 0;
-	if (lfipc__expired(deadline))
-		return -ETIMEDOUT;
-	/* Counted as a sleeper before announcing it, as in mutex.c (all
-	 * seq_cst: the Dekker pairing with lfipc__mutex_mark_sleepers). */
-	atomic_fetch_add(&s->nsleep, 1);
-	if (!(v & LFIPC_MUTEX_WAITERS)) {
-		/* L4: seq_cst CAS; announces a sleeper, publishes no data
-		 * (the unlocker's exchange reads it). */
-		if (!atomic_compare_exchange_strong(&s->word, &v,
-						    v | LFIPC_MUTEX_WAITERS)) {
-			atomic_fetch_sub(&s->nsleep, 1);
-			return 0;
-		}
-		v |= LFIPC_MUTEX_WAITERS;
-	}
-	lfipc__futex_wait(&s->word, v,
-			  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-	atomic_fetch_sub(&s->nsleep, 1);
-	v = 0;
-	/* L5: seq_cst (acquire on success pairs with M2 in
-	 * lfipc__mutex_unlock()); then WAITERS if others still sleep. */
-	if (atomic_compare_exchange_strong(&s->word, &v, self)) {
-		lfipc__mutex_mark_sleepers(&s->word, &s->nsleep);
-		return 1;
-	}
-	return lfipc__expired(deadline) ? -ETIMEDOUT : 0;
-}
-
 int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 {
 	struct lock_shm *s;
-	lfipc_deadline deadline;
 	uint64_t me = thread_id();
 	uint32_t self, v, d;
-	unsigned spin;
 	int rc;
 
 	if (!l)
@@ -224,28 +181,11 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		atomic_store_explicit(&s->depth, d + 1, memory_order_relaxed);
 		return 0;
 	}
-	deadline = lfipc__deadline(timeout_ns);
-	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
-	for (;;) {
-		rc = lfipc__mutex_lock(l->r, &s->word, &s->nsleep, self,
-				       deadline, spin);
-		if (rc == 0 || rc == -EOWNERDEAD) {
-			took(s, me);
-			return rc;
-		}
-		if (rc == -EDEADLK) {
-			rc = wait_sibling(s, self, deadline);
-			if (rc == 1) {
-				took(s, me);
-				return 0;
-			}
-			if (rc == 0)
-				continue;
-		}
-		if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
-			return -EAGAIN;
-		return rc;
-	}
+	rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self,
+			       lfipc__deadline(timeout_ns), 0, true);
+	if (rc == 0 || rc == -EOWNERDEAD)
+		took(s, me);
+	return rc;
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -271,7 +211,7 @@ int lfipc_lock_release(lfipc_lock *l)
 	atomic_store_explicit(&s->depth, 0, memory_order_relaxed);
 	/* L2: relaxed; published by the release in lfipc__mutex_unlock. */
 	atomic_store_explicit(&s->thread, 0, memory_order_relaxed);
-	return lfipc__mutex_unlock(&s->word, self);
+	return lfipc__mutex_unlock(l->r, &s->word, &s->wq, self);
 }
 
 bool lfipc_lock_locked(const lfipc_lock *l)
