@@ -45,7 +45,8 @@
 #define WQ_BAD_MASK (~((UINT64_C(1) << 56) - 1))
 
 static _Atomic int waitv_state; /* 0 unknown, 1 usable, -1 not */
-static _Atomic int forced;	/* -1 unknown, 0 no, 1 forced fallback */
+static _Atomic int forced = -1; /* -1 unknown, 0 no, 1 forced fallback */
+static _Atomic int64_t safety_ns = LFIPC_SAFETY_SLICE_NS;
 
 lfipc_deadline lfipc__deadline(int64_t timeout_ns)
 {
@@ -69,17 +70,21 @@ void lfipc__wait_force_fallback(bool on)
 	atomic_store_explicit(&forced, on ? 1 : 0, memory_order_relaxed);
 }
 
+void lfipc__wait_set_safety_slice(int64_t ns)
+{
+	/* V1: relaxed, a test switch. */
+	atomic_store_explicit(&safety_ns, ns > 0 ? ns : LFIPC_SAFETY_SLICE_NS,
+			      memory_order_relaxed);
+}
+
 static bool fallback_forced(void)
 {
 	/* V1: relaxed, as above. */
 	int f = atomic_load_explicit(&forced, memory_order_relaxed);
-	const char *e;
 
-	if (f >= 0 && atomic_load_explicit(&waitv_state,
-					   memory_order_relaxed) != 0)
-		return f == 1;
 	if (f < 0) {
-		e = getenv("LFIPC_WAIT_FALLBACK");
+		const char *e = getenv("LFIPC_WAIT_FALLBACK");
+
 		f = e && e[0] == '1';
 		atomic_store_explicit(&forced, f, memory_order_relaxed);
 	}
@@ -293,8 +298,10 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		}
 		first = false;
 		len = k == SL_HINT ? LFIPC_HINT_PROBE_NS
-		    : k == SL_SAFETY ? LFIPC_SAFETY_SLICE_NS
-				     : fb_slice;
+		    : k == SL_SAFETY
+			/* V1: relaxed, a test switch. */
+			? atomic_load_explicit(&safety_ns, memory_order_relaxed)
+			: fb_slice;
 		if (nfv > 1)
 			rc = lfipc__futex_waitv(fv, nfv,
 						lfipc__slice_end(dl, len));

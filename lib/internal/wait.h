@@ -174,6 +174,11 @@ void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
  */
 void lfipc__wait_force_fallback(bool on);
 
+/* Test switch: the safety slice (LFIPC_SAFETY_SLICE_NS by default; a
+ * test sets it very long so that a lost wake-up hangs instead of being
+ * hidden by the next slice). ns <= 0 restores the default. */
+void lfipc__wait_set_safety_slice(int64_t ns);
+
 /* Can this process sleep on several words at once (futex_waitv)? Decided
  * at the first use and cached; false under lfipc__wait_force_fallback. */
 bool lfipc__wait_have_waitv(void);

@@ -1,0 +1,701 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_wait.c - the wait layer (lib/wait.c) and death words (lib/death.c).
+ *
+ * White-box: links the static archive to reach the internal API. The
+ * death tests SIGKILL real processes; every child is reaped with a
+ * deadline. Tests that must not hide a lost wake-up set the safety slice
+ * to a minute, so a lost wake-up hangs (and fails) instead of being
+ * repaired by the next slice.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/region.h>
+#include <lfipc/sync.h>
+
+#include "common/testhelp.h"
+#include "internal/death.h"
+#include "internal/futex.h"
+#include "internal/mutex.h"
+#include "internal/proc.h"
+#include "internal/sync.h"
+#include "internal/wait.h"
+
+#define REGION_SIZE ((size_t)1 << 20)
+#define REAP_MS 30000
+#define MINUTE_NS ((int64_t)60 * 1000000000)
+
+static lfipc_region *r;
+
+/* The owner word of a Lock (offset 8 of its memory, lib/sync.c). */
+static _Atomic uint32_t *lock_word(lfipc_lock *l)
+{
+	return (_Atomic uint32_t *)((uint8_t *)lfipc__at(r, lfipc__lock_off(l)) +
+				    8);
+}
+
+static void setup(void)
+{
+	lfipc__wait_force_fallback(false);
+	lfipc__wait_set_safety_slice(0);
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+}
+
+static void teardown(void)
+{
+	lfipc_region_close(r);
+	r = NULL;
+	lfipc__wait_force_fallback(false);
+	lfipc__wait_set_safety_slice(0);
+}
+
+TestSuite(wait, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- deadlines ----------------------------------------------------------- */
+
+Test(wait, forever_is_exactly_minus_one_and_other_negatives_are_expired)
+{
+	int64_t now = lfipc__now_ns();
+
+	cr_assert_eq(lfipc__deadline(LFIPC_FOREVER), LFIPC_DL_NEVER);
+	cr_assert_eq(lfipc__deadline(LFIPC_NOWAIT), LFIPC_DL_NOW);
+	cr_assert_eq(lfipc__deadline(-2), LFIPC_DL_PAST);
+	cr_assert_eq(lfipc__deadline(INT64_MIN), LFIPC_DL_PAST);
+	cr_assert_eq(lfipc__deadline(INT64_MAX), LFIPC_DL_NEVER);
+	cr_assert_geq(lfipc__deadline(1000000), now + 1000000);
+	cr_assert(lfipc__expired(LFIPC_DL_PAST));
+	cr_assert(lfipc__expired(LFIPC_DL_NOW));
+	cr_assert_eq(lfipc__deadline_error(LFIPC_DL_NOW), -EAGAIN);
+	cr_assert_eq(lfipc__deadline_error(LFIPC_DL_PAST), -ETIMEDOUT);
+}
+
+static int hold_lock_then_wait(void *p)
+{
+	lfipc_lock *l = p;
+
+	if (lfipc_lock_acquire(l, LFIPC_FOREVER) != 0)
+		return 1;
+	for (;;)
+		pause();
+}
+
+static pid_t held_by_child(lfipc_lock *l)
+{
+	pid_t pid = th_fork(hold_lock_then_wait, l);
+	int64_t t0 = th_now_ns();
+
+	while (!lfipc_lock_locked(l) && th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert(lfipc_lock_locked(l));
+	return pid;
+}
+
+Test(wait, a_held_lock_gives_etimedout_at_once_for_minus_two_and_eagain_for_nowait)
+{
+	lfipc_lock *l;
+	pid_t pid;
+	int64_t t0;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	cr_assert_eq(lfipc_lock_acquire(l, -2), 0); /* free: taken */
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	pid = held_by_child(l);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_lock_acquire(l, -2), -ETIMEDOUT);
+	cr_assert_eq(lfipc_lock_acquire(l, INT64_MIN), -ETIMEDOUT);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), -EAGAIN);
+	/* none of them slept (a sleep would be a slice: >= 0.6 ms, and
+	 * forever for -2 before the fix) */
+	cr_assert_lt(th_now_ns() - t0, 5000000000LL);
+	cr_assert_eq(lfipc_lock_acquire(l, 20000000), -ETIMEDOUT);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), -EOWNERDEAD);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+/* ---- no lost wake-up ------------------------------------------------------ */
+
+/*
+ * A ring of NT threads passes a turn around: thread i proceeds when
+ * turn % NT == i, writes a plain payload, then K1 (seq_cst fetch_add) and
+ * lfipc__wake. Random delays and half of the waits without spinning put
+ * sleeps and wakes in every order. With the safety slice at a minute, a
+ * lost wake-up stops the ring and the test times out. The payload is a
+ * plain variable handed from thread to thread: ThreadSanitizer reports a
+ * race unless the wait layer's atomics order the hand-over.
+ */
+#define NT 4
+struct ring {
+	_Atomic uint32_t turn;	/* sleep-on-word variant */
+	_Atomic uint64_t turn64; /* sleep-on-seq variant: not a futex word */
+	struct lfipc_wq wq;
+	uint64_t payload; /* plain: ordered by the protocol only */
+	bool on_seq;
+	int iters;
+};
+
+struct ring_arg {
+	struct ring *g;
+	uint32_t me;
+	uint64_t rnd;
+};
+
+static int ring_ready(void *p, struct lfipc_sleep *s, bool check)
+{
+	struct ring_arg *a = p;
+	uint64_t t;
+
+	(void)check;
+	if (a->g->on_seq) {
+		/* W3: seq_cst */
+		t = atomic_load(&a->g->turn64);
+		if (t % NT == a->me)
+			return 1;
+		return 0; /* s->word NULL: sleep on wq.seq */
+	}
+	t = atomic_load(&a->g->turn);
+	if (t % NT == a->me)
+		return 1;
+	s->word = &a->g->turn;
+	s->val = (uint32_t)t;
+	return 0;
+}
+
+static void random_delay(uint64_t *rnd)
+{
+	uint64_t x = th_rand(rnd) % 100;
+
+	if (x < 60)
+		return;
+	if (x < 90) {
+		for (uint64_t i = th_rand(rnd) % 2000; i; i--)
+			lfipc__cpu_relax();
+		return;
+	}
+	usleep((useconds_t)(th_rand(rnd) % 200));
+}
+
+static void *ring_thread(void *p)
+{
+	struct ring_arg *a = p;
+	struct ring *g = a->g;
+
+	for (int i = 0; i < g->iters; i++) {
+		unsigned fl = (th_rand(&a->rnd) & 1) ? LFIPC_WAIT_NOSPIN : 0;
+		int rc = lfipc__wait_until(NULL, &g->wq, ring_ready, a,
+					   LFIPC_DL_NEVER, fl);
+
+		if (rc != 0)
+			return (void *)1;
+		if (g->payload != (uint64_t)i * NT + a->me)
+			return (void *)2;
+		g->payload++;
+		random_delay(&a->rnd);
+		/* K1: seq_cst */
+		if (g->on_seq)
+			atomic_fetch_add(&g->turn64, 1);
+		else
+			atomic_fetch_add(&g->turn, 1);
+		lfipc__wake(NULL, &g->wq, g->on_seq ? NULL : &g->turn,
+			    INT32_MAX);
+		random_delay(&a->rnd);
+	}
+	return NULL;
+}
+
+static void run_ring(bool on_seq)
+{
+	struct ring g;
+	struct ring_arg a[NT];
+	pthread_t t[NT];
+
+	memset(&g, 0, sizeof(g));
+	g.on_seq = on_seq;
+	g.iters = 2000 * th_scale();
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	for (uint32_t i = 0; i < NT; i++) {
+		a[i] = (struct ring_arg){&g, i, 0x9e3779b97f4a7c15ULL * (i + 1)};
+		cr_assert_eq(pthread_create(&t[i], NULL, ring_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < NT; i++) {
+		void *res;
+
+		cr_assert_eq(pthread_join(t[i], &res), 0);
+		cr_assert_null(res, "thread %d failed: %p", i, res);
+	}
+	cr_assert_eq(g.payload, (uint64_t)g.iters * NT);
+	cr_assert_eq(on_seq ? atomic_load(&g.turn64) : atomic_load(&g.turn),
+		     (uint64_t)g.iters * NT);
+	cr_assert_eq(atomic_load(&g.wq.waiters), 0);
+}
+
+Test(wait, a_ring_of_threads_sleeping_on_a_word_never_loses_a_wake_up,
+     .timeout = 120)
+{
+	run_ring(false);
+}
+
+Test(wait, a_ring_of_threads_sleeping_on_the_event_count_never_loses_a_wake_up,
+     .timeout = 120)
+{
+	run_ring(true);
+}
+
+/* Lock hand-offs between threads with random delays, safety slice at a
+ * minute: exact count, and no waiter left announced. */
+struct lockmix {
+	lfipc_lock *l;
+	uint64_t counter; /* plain, under the lock */
+	int iters;
+};
+
+static void *lock_thread(void *p)
+{
+	struct lockmix *m = p;
+	uint64_t rnd = (uint64_t)(uintptr_t)&rnd;
+
+	for (int i = 0; i < m->iters; i++) {
+		if (lfipc_lock_acquire(m->l, LFIPC_FOREVER) != 0)
+			return (void *)1;
+		m->counter++;
+		random_delay(&rnd);
+		if (lfipc_lock_release(m->l) != 0)
+			return (void *)2;
+		random_delay(&rnd);
+	}
+	return NULL;
+}
+
+Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
+{
+	struct lockmix m = {0};
+	pthread_t t[NT];
+
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "mix", false, &m.l), 0);
+	m.iters = 3000 * th_scale();
+	for (int i = 0; i < NT; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, lock_thread, &m), 0);
+	for (int i = 0; i < NT; i++) {
+		void *res;
+
+		cr_assert_eq(pthread_join(t[i], &res), 0);
+		cr_assert_null(res);
+	}
+	cr_assert_eq(m.counter, (uint64_t)m.iters * NT);
+	lfipc_lock_close(m.l);
+}
+
+/* ---- idle waiters --------------------------------------------------------- */
+
+/* A waiter blocked for 3 s on a lock whose owner process lives: with the
+ * push, one sleep per safety slice (<= 4 sleeping futex calls); with the
+ * fallback, the slices 0.625 ms doubling to 1 s (<= 14). */
+static void idle_waiter(bool fallback)
+{
+	lfipc_lock *l;
+	pid_t pid;
+	uint64_t before, n;
+
+	lfipc__wait_force_fallback(fallback);
+	cr_assert_eq(lfipc_lock_create(r, "idle", false, &l), 0);
+	pid = held_by_child(l);
+	(void)lfipc__wait_have_waitv(); /* its probe is not a sleep */
+	before = atomic_load(&lfipc__futex_sleeps);
+	cr_assert_eq(lfipc_lock_acquire(l, 3000000000LL), -ETIMEDOUT);
+	n = atomic_load(&lfipc__futex_sleeps) - before;
+	cr_assert_geq(n, 1);
+	cr_assert_leq(n, fallback ? 14u : 4u, "%ju sleeps in 3 s",
+		      (uintmax_t)n);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	lfipc_lock_close(l);
+}
+
+Test(wait, an_idle_waiter_with_the_push_wakes_at_most_once_a_second)
+{
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	idle_waiter(false);
+}
+
+Test(wait, an_idle_waiter_without_the_push_sleeps_in_growing_slices)
+{
+	idle_waiter(true);
+}
+
+/* ---- death push ----------------------------------------------------------- */
+
+/*
+ * SIGKILL the owner while we sleep in acquire: -EOWNERDEAD. With the push
+ * and the safety slice at a minute, only the kernel's mark can have woken
+ * us before the 20 s timeout; with the fallback, the slices find it.
+ */
+struct killer {
+	pid_t pid;
+	int delay_ms;
+};
+
+static void *kill_later(void *p)
+{
+	struct killer *k = p;
+
+	usleep((useconds_t)k->delay_ms * 1000);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+static void owner_killed_while_we_sleep(bool fallback)
+{
+	lfipc_lock *l;
+	struct killer k;
+	pthread_t t;
+	uint32_t tok, dw;
+	uint64_t before, n;
+
+	lfipc__wait_force_fallback(fallback);
+	if (!fallback)
+		lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "dk", false, &l), 0);
+	k.pid = held_by_child(l);
+	k.delay_ms = 100;
+	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(l)));
+	dw = atomic_load(
+	    lfipc__death_word_at(r, (tok >> LFIPC_TOKEN_GEN_BITS) - 1));
+	/* the owner armed its word unless the fallback is forced */
+	cr_assert_eq((dw & LFIPC_DW_TID) != 0, !fallback, "word %#x", dw);
+	(void)lfipc__wait_have_waitv();
+	before = atomic_load(&lfipc__futex_sleeps);
+	cr_assert_eq(pthread_create(&t, NULL, kill_later, &k), 0);
+	cr_assert_eq(lfipc_lock_acquire(l, 20000000000LL), -EOWNERDEAD);
+	n = atomic_load(&lfipc__futex_sleeps) - before;
+	/* the push: one sleep, ended by the kernel's mark (a second one if
+	 * the mark came between the announce and the sleep); the fallback:
+	 * a slice series (0.625 ms doubling: >= 6 slices for 100 ms) */
+	if (fallback)
+		cr_assert_geq(n, 6, "%ju sleeps", (uintmax_t)n);
+	else
+		cr_assert_leq(n, 2, "%ju sleeps", (uintmax_t)n);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(th_reap(k.pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+Test(wait, a_sigkilled_owner_wakes_its_waiter_through_the_death_word)
+{
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	owner_killed_while_we_sleep(false);
+}
+
+Test(wait, a_sigkilled_owner_is_found_by_the_fallback_slices)
+{
+	owner_killed_while_we_sleep(true);
+}
+
+/* Several waiters on one dead owner all learn it: the kernel wakes one
+ * sleeper on the death word; the pass-on (and the retiring prober's wake)
+ * reach the others. The owner holds three locks, one waiter process per
+ * lock, so no release can chain the wake-ups; safety slice a minute. */
+struct three {
+	lfipc_lock *l[3];
+	int i;
+};
+
+static int hold_three(void *p)
+{
+	struct three *t = p;
+
+	for (int i = 0; i < 3; i++)
+		if (lfipc_lock_acquire(t->l[i], LFIPC_FOREVER) != 0)
+			return 1;
+	for (;;)
+		pause();
+}
+
+static int wait_for_death(void *p)
+{
+	struct three *t = p;
+
+	return lfipc_lock_acquire(t->l[t->i], 20000000000LL) == -EOWNERDEAD
+		   ? 0
+		   : 10;
+}
+
+Test(wait, every_waiter_on_a_dead_owner_learns_it)
+{
+	struct three t;
+	pid_t owner, w[3];
+	int64_t t0;
+
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "m%d", i);
+		cr_assert_eq(lfipc_lock_create(r, name, false, &t.l[i]), 0);
+	}
+	owner = th_fork(hold_three, &t);
+	t0 = th_now_ns();
+	while (!lfipc_lock_locked(t.l[2]) && th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert(lfipc_lock_locked(t.l[2]));
+	for (t.i = 0; t.i < 3; t.i++)
+		w[t.i] = th_fork(wait_for_death, &t);
+	usleep(300000);
+	kill(owner, SIGKILL);
+	cr_assert_eq(th_reap(owner, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(th_reap_all(w, 3, REAP_MS), 0);
+	for (int i = 0; i < 3; i++)
+		lfipc_lock_close(t.l[i]);
+}
+
+/* ---- false alarms ----------------------------------------------------------- */
+
+struct fa {
+	lfipc_lock *l, *l2;
+	_Atomic int *step; /* shared memory */
+};
+
+static void *register_and_exit(void *p)
+{
+	struct fa *f = p;
+
+	/* first use of the token in this process: links the node here */
+	if (lfipc_lock_acquire(f->l2, LFIPC_FOREVER) != 0 ||
+	    lfipc_lock_release(f->l2) != 0)
+		return (void *)1;
+	return NULL; /* a normal thread exit: the destructor disarms */
+}
+
+static int thread_exits_then_hold(void *p)
+{
+	struct fa *f = p;
+	pthread_t t;
+	void *res;
+
+	if (pthread_create(&t, NULL, register_and_exit, f) ||
+	    pthread_join(t, &res) || res)
+		return 1;
+	if (lfipc_lock_acquire(f->l, LFIPC_FOREVER) != 0)
+		return 2;
+	atomic_store(f->step, 1);
+	for (;;)
+		pause();
+}
+
+Test(wait, a_thread_that_exits_normally_does_not_make_its_process_look_dead)
+{
+	struct fa f;
+	pid_t pid;
+	uint32_t tok;
+	int64_t t0;
+
+	if (th_tsan())
+		cr_skip_test("TSan: a fork child must not create threads");
+	cr_assert_eq(lfipc_lock_create(r, "fa1", false, &f.l), 0);
+	cr_assert_eq(lfipc_lock_create(r, "fa2", false, &f.l2), 0);
+	f.step = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(f.step, MAP_FAILED);
+	pid = th_fork(thread_exits_then_hold, &f);
+	t0 = th_now_ns();
+	while (!atomic_load(f.step) && th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert_eq(atomic_load(f.step), 1);
+	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(f.l)));
+	cr_assert_neq(tok, 0);
+	cr_assert(lfipc__token_alive(r, tok));
+	cr_assert_eq(lfipc_lock_acquire(f.l, 300000000), -ETIMEDOUT);
+	cr_assert(lfipc__token_alive(r, tok));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_acquire(f.l, 10000000000LL), -EOWNERDEAD);
+	cr_assert_eq(lfipc_lock_release(f.l), 0);
+	munmap(f.step, 4096);
+	lfipc_lock_close(f.l);
+	lfipc_lock_close(f.l2);
+}
+
+/* The linking thread registers, a second thread takes the lock (the slot
+ * becomes multi-threaded), then the linking thread ends by a raw SYS_exit,
+ * skipping the destructor: the kernel marks the death word although the
+ * process lives. */
+static void *register_then_raw_exit(void *p)
+{
+	struct fa *f = p;
+
+	if (lfipc_lock_acquire(f->l2, LFIPC_FOREVER) != 0 ||
+	    lfipc_lock_release(f->l2) != 0)
+		return (void *)1;
+	atomic_store(f->step, 1);
+	while (atomic_load(f->step) != 2)
+		usleep(1000);
+	syscall(SYS_exit, 0);
+	return NULL;
+}
+
+static int mt_owner(void *p)
+{
+	struct fa *f = p;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, register_then_raw_exit, f))
+		return 1;
+	while (atomic_load(f->step) != 1)
+		usleep(1000);
+	if (lfipc_lock_acquire(f->l, LFIPC_FOREVER) != 0)
+		return 2;
+	atomic_store(f->step, 2);
+	for (;;)
+		pause();
+}
+
+Test(wait, a_multi_threaded_owner_is_dead_only_when_its_ofd_lock_drops)
+{
+	struct fa f;
+	pid_t pid;
+	uint32_t tok, slot;
+	_Atomic uint32_t *dw;
+	int64_t t0;
+
+	if (th_tsan())
+		cr_skip_test("TSan: a fork child must not create threads");
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	cr_assert_eq(lfipc_lock_create(r, "mt1", false, &f.l), 0);
+	cr_assert_eq(lfipc_lock_create(r, "mt2", false, &f.l2), 0);
+	f.step = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(f.step, MAP_FAILED);
+	pid = th_fork(mt_owner, &f);
+	t0 = th_now_ns();
+	while (atomic_load(f.step) != 2 && th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert_eq(atomic_load(f.step), 2);
+	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(f.l)));
+	slot = (tok >> LFIPC_TOKEN_GEN_BITS) - 1;
+	dw = lfipc__death_word_at(r, slot);
+	cr_assert_not_null(dw);
+	/* the raw exit makes the kernel mark the word */
+	t0 = th_now_ns();
+	while (!(atomic_load(dw) & LFIPC_DW_DIED) &&
+	       th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert(atomic_load(dw) & LFIPC_DW_DIED, "word %#x",
+		  atomic_load(dw));
+	/* a hint only: the process still holds its OFD lock */
+	cr_assert(lfipc__token_alive(r, tok));
+	cr_assert_eq(lfipc_lock_acquire(f.l, 300000000), -ETIMEDOUT);
+	cr_assert(lfipc__token_alive(r, tok));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_acquire(f.l, 10000000000LL), -EOWNERDEAD);
+	cr_assert_eq(lfipc_lock_release(f.l), 0);
+	munmap(f.step, 4096);
+	lfipc_lock_close(f.l);
+	lfipc_lock_close(f.l2);
+}
+
+/* ---- a stopped owner is alive ------------------------------------------- */
+
+Test(wait, a_sigstopped_owner_is_alive_and_the_timeout_is_honoured)
+{
+	lfipc_lock *l;
+	pid_t pid;
+	int64_t t0, dt;
+
+	cr_assert_eq(lfipc_lock_create(r, "stop", false, &l), 0);
+	pid = held_by_child(l);
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_lock_acquire(l, 300000000), -ETIMEDOUT);
+	dt = th_now_ns() - t0;
+	cr_assert_geq(dt, 300000000);
+	cr_assert_lt(dt, 10000000000LL, "took %jd ns", (intmax_t)dt);
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	lfipc_lock_close(l);
+}
+
+/* ---- interruptible waits ------------------------------------------------- */
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+struct intr {
+	lfipc_lock *l;
+	unsigned flags;
+	_Atomic int started;
+	int rc;
+};
+
+/* A sibling thread of the holder waits through the mutex directly (the
+ * public API retries EINTR): no partner to watch, a signal handler runs. */
+static void *intr_waiter(void *p)
+{
+	struct intr *x = p;
+	uint32_t self;
+
+	if (lfipc__self(r, &self) != 0)
+		return NULL;
+	atomic_store(&x->started, 1);
+	x->rc = lfipc__mutex_lock(r, lock_word(x->l),
+				  (struct lfipc_wq *)((uint8_t *)lock_word(x->l) +
+						      16),
+				  self, lfipc__deadline(500000000), x->flags,
+				  true);
+	return NULL;
+}
+
+static void interrupted(unsigned flags, int want)
+{
+	struct sigaction sa;
+	struct intr x;
+	pthread_t t;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1; /* no SA_RESTART */
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	memset(&x, 0, sizeof(x));
+	x.flags = flags;
+	x.rc = 1;
+	cr_assert_eq(lfipc_lock_create(r, flags ? "i1" : "i0", false, &x.l),
+		     0);
+	cr_assert_eq(lfipc_lock_acquire(x.l, LFIPC_FOREVER), 0);
+	cr_assert_eq(pthread_create(&t, NULL, intr_waiter, &x), 0);
+	while (!atomic_load(&x.started))
+		usleep(1000);
+	usleep(100000);
+	pthread_kill(t, SIGUSR1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(x.rc, want, "rc %d", x.rc);
+	signal(SIGUSR1, SIG_DFL);
+	cr_assert_eq(lfipc_lock_release(x.l), 0);
+	lfipc_lock_close(x.l);
+}
+
+Test(wait, a_signal_ends_the_wait_with_eintr_only_when_asked)
+{
+	interrupted(LFIPC_WAIT_EINTR, -EINTR);
+	interrupted(0, -ETIMEDOUT);
+}
