@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal/futex.h"
+#include "internal/poll.h"
 #include "internal/proc.h"
 #include "internal/region.h"
 
@@ -414,6 +415,7 @@ void lfipc_region_close(lfipc_region *r)
 	if (!r)
 		return;
 	lfipc__proc_untrack(r);
+	lfipc__poll_cache_free(r);
 	lfipc__proc_unregister(r);
 	munmap(r->base, r->size);
 	close(r->fd);

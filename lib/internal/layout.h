@@ -140,20 +140,29 @@ struct lfipc_proc_slot {
 #define LFIPC_DW_WAITERS UINT32_C(0x80000000)
 
 /*
- * Poll table entry (poll.c), 16 bytes. Every field is read once and
+ * Poll table entry (poll.c), 32 bytes. Every field is read once and
  * validated; a forged entry can at most cause a 1-byte datagram to a
- * socket of this region's name space.
- *   gen      odd = in use; the registrant moves it even->odd, release moves
- *            it odd->even (+1); the socket name includes it
+ * socket of this region's name space (a spurious readiness).
+ *   state    gen (bits 0..31) | armed (bits 32..63). gen odd = in use;
+ *            claiming moves it even -> odd, freeing odd -> even (+1), and
+ *            the poller's socket name includes its home entry's gen.
+ *            armed 1 = ring the poller at the next change of obj_off's
+ *            queue. One 64-bit word, so that every change of armed is
+ *            conditional on the incarnation (a reclaimer never steals a
+ *            later poller's arm).
  *   obj_off  region offset of the polled wait queue (struct lfipc_wq)
  *   token    poller's participant token (a dead one's entry is reclaimed)
- *   armed    1 = ring me at the next change of obj_off's queue
+ *   home     index of the entry whose (index, gen) names the poller's
+ *            socket (itself for the first entry of a poller)
+ *   home_gen that entry's gen when the socket was bound
  */
 struct lfipc_poll_entry {
-	_Atomic uint32_t gen;
+	_Atomic uint64_t state;
 	_Atomic uint32_t obj_off;
 	_Atomic uint32_t token;
-	_Atomic uint32_t armed;
+	_Atomic uint32_t home;
+	_Atomic uint32_t home_gen;
+	uint8_t pad[8];
 };
 
 /* Directory entry; every field is guarded by the region lock. type 0 =
@@ -173,6 +182,6 @@ _Static_assert(sizeof(struct lfipc_hdr) <= LFIPC_HDR_SIZE, "header fits");
 _Static_assert(sizeof(struct lfipc_proc_slot) == 64, "proc slot size");
 _Static_assert(sizeof(struct lfipc_dirent) == 128, "dirent size");
 _Static_assert(sizeof(struct lfipc_wq) == 16, "wait queue size");
-_Static_assert(sizeof(struct lfipc_poll_entry) == 16, "poll entry size");
+_Static_assert(sizeof(struct lfipc_poll_entry) == 32, "poll entry size");
 
 #endif /* LFIPC_INTERNAL_LAYOUT_H */

@@ -10,13 +10,18 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +33,7 @@
 #include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/mutex.h"
+#include "internal/poll.h"
 #include "internal/proc.h"
 #include "internal/sync.h"
 #include "internal/wait.h"
@@ -698,4 +704,294 @@ Test(wait, a_signal_ends_the_wait_with_eintr_only_when_asked)
 {
 	interrupted(LFIPC_WAIT_EINTR, -EINTR);
 	interrupted(0, -ETIMEDOUT);
+}
+
+/* ---- fd pollers (doorbells) ------------------------------------------------ */
+
+TestSuite(poll, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A wait queue in the region's heap. */
+static struct lfipc_wq *new_wq(const char *name)
+{
+	uint64_t off;
+
+	cr_assert_eq(lfipc__obj_create(r, name, LFIPC_OBJ_EVENT, 64, 0, NULL,
+				       NULL, &off),
+		     0);
+	return lfipc__at(r, off);
+}
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	return poll(&pf, 1, ms) == 1 && (pf.revents & POLLIN);
+}
+
+static unsigned pollers(struct lfipc_wq *wq)
+{
+	return (unsigned)((atomic_load(&wq->waiters) >> 40) & 0xffff);
+}
+
+Test(poll, only_an_armed_poller_is_rung_and_arming_drains_it)
+{
+	struct lfipc_wq *wq = new_wq("q");
+	struct lfipc_poller *p;
+	int fd;
+
+	cr_assert_eq(lfipc__poller_open(r, wq, &p), 0);
+	fd = lfipc__poller_fd(p);
+	cr_assert_geq(fd, 0);
+	cr_assert_not(readable(fd, 0));
+	lfipc__wake(r, wq, NULL, 1); /* registered, not armed: no ring */
+	cr_assert_not(readable(fd, 0));
+	cr_assert_eq(atomic_load(&wq->waiters), 0);
+	lfipc__poller_arm(p);
+	cr_assert_eq(pollers(wq), 1);
+	cr_assert_not(readable(fd, 0));
+	lfipc__wake(r, wq, NULL, 1);
+	cr_assert(readable(fd, 0));
+	cr_assert_eq(pollers(wq), 0);
+	cr_assert(readable(fd, 0)); /* level-triggered until re-armed */
+	lfipc__wake(r, wq, NULL, 1); /* disarmed: no second ring */
+	lfipc__poller_arm(p);
+	cr_assert_not(readable(fd, 0));
+	lfipc__poller_close(p);
+	cr_assert_eq(atomic_load(&wq->waiters), 0);
+}
+
+Test(poll, two_pollers_of_one_queue_are_both_rung_and_others_are_not)
+{
+	struct lfipc_wq *wq = new_wq("q"), *other = new_wq("o");
+	struct lfipc_poller *a, *b, *c;
+
+	cr_assert_eq(lfipc__poller_open(r, wq, &a), 0);
+	cr_assert_eq(lfipc__poller_open(r, wq, &b), 0);
+	cr_assert_eq(lfipc__poller_open(r, other, &c), 0);
+	lfipc__poller_arm(a);
+	lfipc__poller_arm(b);
+	lfipc__poller_arm(c);
+	lfipc__wake(r, wq, NULL, 1);
+	cr_assert(readable(lfipc__poller_fd(a), 0));
+	cr_assert(readable(lfipc__poller_fd(b), 0));
+	cr_assert_not(readable(lfipc__poller_fd(c), 0));
+	cr_assert_eq(pollers(other), 1);
+	lfipc__poller_close(a);
+	lfipc__poller_close(b);
+	lfipc__poller_close(c);
+	cr_assert_eq(pollers(other), 0);
+}
+
+Test(poll, one_poller_watches_several_queues)
+{
+	struct lfipc_wq *q1 = new_wq("q1"), *q2 = new_wq("q2");
+	struct lfipc_poller *p;
+	int fd;
+
+	cr_assert_eq(lfipc__poller_open(r, q1, &p), 0);
+	cr_assert_eq(lfipc__poller_add(p, q2), 0);
+	fd = lfipc__poller_fd(p);
+	lfipc__poller_arm(p);
+	cr_assert_eq(pollers(q1), 1);
+	cr_assert_eq(pollers(q2), 1);
+	lfipc__wake(r, q2, NULL, 1);
+	cr_assert(readable(fd, 0));
+	lfipc__poller_arm(p);
+	cr_assert_not(readable(fd, 0));
+	lfipc__wake(r, q1, NULL, 1);
+	cr_assert(readable(fd, 0));
+	lfipc__poller_close(p);
+	cr_assert_eq(atomic_load(&q1->waiters), 0);
+	cr_assert_eq(atomic_load(&q2->waiters), 0);
+}
+
+struct pchild {
+	struct lfipc_wq *wq;
+	int up; /* write end: "armed" */
+};
+
+static int poll_in_child(void *p)
+{
+	struct pchild *c = p;
+	struct lfipc_poller *pl;
+	char x = 'a';
+
+	if (lfipc__poller_open(r, c->wq, &pl) != 0)
+		return 1;
+	lfipc__poller_arm(pl);
+	if (write(c->up, &x, 1) != 1)
+		return 2;
+	if (!readable(lfipc__poller_fd(pl), 10000))
+		return 3;
+	lfipc__poller_close(pl);
+	return 0;
+}
+
+Test(poll, a_poller_in_another_process_is_rung)
+{
+	struct pchild c;
+	int pfd[2];
+	pid_t pid;
+	char x;
+
+	c.wq = new_wq("q");
+	cr_assert_eq(pipe(pfd), 0);
+	c.up = pfd[1];
+	pid = th_fork(poll_in_child, &c);
+	cr_assert_eq(read(pfd[0], &x, 1), 1);
+	lfipc__wake(r, c.wq, NULL, 1);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	cr_assert_eq(atomic_load(&c.wq->waiters), 0);
+}
+
+static int arm_then_wait(void *p)
+{
+	struct pchild *c = p;
+	struct lfipc_poller *pl;
+	char x = 'a';
+
+	if (lfipc__poller_open(r, c->wq, &pl) != 0)
+		return 1;
+	lfipc__poller_arm(pl);
+	if (write(c->up, &x, 1) != 1)
+		return 2;
+	for (;;)
+		pause();
+}
+
+static uint32_t used_entries(void)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < r->poll_cap; i++)
+		n += (uint32_t)atomic_load(
+			 &((struct lfipc_poll_entry *)(r->base + r->poll_off) +
+			   i)
+			      ->state) &
+		     1u;
+	return n;
+}
+
+Test(poll, a_dead_pollers_registration_is_reclaimed_by_the_next_ring)
+{
+	struct pchild c;
+	int pfd[2];
+	pid_t pid;
+	char x;
+
+	c.wq = new_wq("q");
+	cr_assert_eq(pipe(pfd), 0);
+	c.up = pfd[1];
+	pid = th_fork(arm_then_wait, &c);
+	cr_assert_eq(read(pfd[0], &x, 1), 1);
+	cr_assert_eq(used_entries(), 1);
+	cr_assert_eq(pollers(c.wq), 1);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	lfipc__wake(r, c.wq, NULL, 1); /* refused, token dead: reclaimed */
+	cr_assert_eq(used_entries(), 0);
+	cr_assert_eq(atomic_load(&c.wq->waiters), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+Test(poll, a_dead_pollers_registration_is_reclaimed_by_a_sweep)
+{
+	struct pchild c;
+	int pfd[2];
+	pid_t pid;
+	char x;
+
+	c.wq = new_wq("q");
+	cr_assert_eq(pipe(pfd), 0);
+	c.up = pfd[1];
+	pid = th_fork(arm_then_wait, &c);
+	cr_assert_eq(read(pfd[0], &x, 1), 1);
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc__poll_reclaim(r), 1);
+	cr_assert_eq(used_entries(), 0);
+	cr_assert_eq(atomic_load(&c.wq->waiters), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+Test(poll, forged_registrations_cost_nothing_but_spurious_rings)
+{
+	struct lfipc_wq *wq = new_wq("q");
+	struct lfipc_poller *p;
+	struct lfipc_poll_entry *t =
+	    (struct lfipc_poll_entry *)(r->base + r->poll_off);
+	uint64_t rnd = 12345;
+	uint32_t off = (uint32_t)lfipc__off(r, wq);
+
+	cr_assert_eq(lfipc__poller_open(r, wq, &p), 0);
+	lfipc__poller_arm(p);
+	/* every other entry: random garbage, half of it aimed at wq */
+	for (uint32_t i = 1; i < r->poll_cap; i++) {
+		uint64_t x = th_rand(&rnd);
+
+		/* odd gen; armed 1 for half, garbage for the rest */
+		atomic_store(&t[i].state,
+			     ((x | 1u) & 0xffffffffu) |
+				 ((x >> 40) & 1 ? UINT64_C(1) << 32
+						: x & ~UINT64_C(0xffffffff)));
+		atomic_store(&t[i].obj_off,
+			     (x >> 8) & 1 ? off : (uint32_t)th_rand(&rnd));
+		atomic_store(&t[i].token, (uint32_t)th_rand(&rnd));
+		atomic_store(&t[i].home, (x >> 9) & 1 ? (uint32_t)th_rand(&rnd)
+						       : (uint32_t)(x % r->poll_cap));
+		atomic_store(&t[i].home_gen, (uint32_t)th_rand(&rnd));
+	}
+	atomic_fetch_add(&wq->waiters, 7 * LFIPC_WQ_POLLER);
+	lfipc__wake(r, wq, NULL, 1);
+	cr_assert(readable(lfipc__poller_fd(p), 0));
+	lfipc__wake(r, wq, NULL, 1);
+	lfipc__poller_arm(p);
+	/* the forged waiters count drains to zero pollers at most */
+	cr_assert_leq(pollers(wq), 7 + 1);
+	lfipc__poll_reclaim(r); /* no crash on garbage */
+	lfipc__poller_close(p);
+	memset(t, 0, sizeof(*t) * r->poll_cap);
+}
+
+/* A put nobody polls makes no system call: a child under a seccomp
+ * filter that kills it on send/sendto/sendmsg/futex wakes a queue that
+ * has a registered, disarmed poller 10000 times. */
+static int wake_unpolled(void *p)
+{
+	struct lfipc_wq *wq = p;
+	struct sock_filter flt[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		     offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 3, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, 2, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, 1, 0),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	};
+	struct sock_fprog prog = {sizeof(flt) / sizeof(flt[0]), flt};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 3;
+	for (int i = 0; i < 10000; i++)
+		lfipc__wake(r, wq, NULL, 1);
+	return 0;
+}
+
+Test(poll, a_wake_that_nobody_polls_or_sleeps_on_makes_no_system_call)
+{
+	struct lfipc_wq *wq = new_wq("q");
+	struct lfipc_poller *p;
+	pid_t pid;
+
+	if (th_tsan())
+		cr_skip_test("the TSan runtime's own futex use trips the filter");
+	cr_assert_eq(lfipc__poller_open(r, wq, &p), 0);
+	pid = th_fork(wake_unpolled, wq);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	lfipc__poller_close(p);
 }
