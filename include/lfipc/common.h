@@ -6,11 +6,14 @@
  *  - Functions that can fail return 0 (or a non-negative count) on success
  *    and a negative errno value on failure. errno is never the channel.
  *  - Blocking calls take a timeout_ns: LFIPC_NOWAIT (0) does not block and
- *    returns -EAGAIN where it would; LFIPC_FOREVER (any negative value) waits
- *    until done; any other value is a relative duration in nanoseconds on
- *    CLOCK_MONOTONIC (immune to wall-clock changes), and expiry returns
- *    -ETIMEDOUT. Waits restart internally after signals (EINTR is never
- *    returned) and keep the original deadline.
+ *    returns -EAGAIN where it would; LFIPC_FOREVER (exactly -1) waits until
+ *    done; any other negative value means "already expired" (a computed
+ *    "deadline - now" that went negative): the call makes its one attempt
+ *    and returns -ETIMEDOUT where it would block; a positive value is a
+ *    relative duration in nanoseconds on CLOCK_MONOTONIC (immune to
+ *    wall-clock changes), and expiry returns -ETIMEDOUT. Waits restart
+ *    internally after signals (EINTR is never returned) and keep the
+ *    original deadline.
  *  - The library never prints, never aborts on bad input and never exits.
  *  - Shared memory is untrusted: a region whose contents make no sense yields
  *    -EPROTO, never a crash or a hang.
@@ -35,7 +38,8 @@ extern "C" {
 
 /** Do not block: return -EAGAIN where the call would have to wait. */
 #define LFIPC_NOWAIT ((int64_t)0)
-/** Block until the call can complete (any negative timeout means this). */
+/** Block until the call can complete (exactly -1; any other negative
+ * timeout has already expired: -ETIMEDOUT after one attempt). */
 #define LFIPC_FOREVER ((int64_t)-1)
 
 /** Longest object name, in bytes, without the terminating NUL. */

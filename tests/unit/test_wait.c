@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lfipc/pipe.h>
+#include <lfipc/queue.h>
 #include <lfipc/region.h>
 #include <lfipc/sync.h>
 
@@ -129,6 +131,55 @@ Test(wait, a_held_lock_gives_etimedout_at_once_for_minus_two_and_eagain_for_nowa
 	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
 	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), -EOWNERDEAD);
 	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* Issue 11's papercut: a negative timeout other than LFIPC_FOREVER (a
+ * computed "deadline - now" gone negative) must not block forever. Every
+ * blocking call here would block: each must return -ETIMEDOUT at once
+ * (before the fix they waited forever and the suite's timeout failed). */
+Test(wait, no_negative_timeout_but_forever_blocks_in_any_primitive)
+{
+	lfipc_lock *l;
+	lfipc_sem *sem;
+	lfipc_event *ev;
+	lfipc_cond *cv;
+	lfipc_queue *q;
+	lfipc_conn *c0, *c1;
+	char buf[16];
+	size_t len;
+
+	cr_assert_eq(lfipc_lock_create(r, "nl", false, &l), 0);
+	cr_assert_eq(lfipc_sem_create(r, "ns", 0, false, &sem), 0);
+	cr_assert_eq(lfipc_event_create(r, "ne", &ev), 0);
+	cr_assert_eq(lfipc_cond_create(r, "nc", l, &cv), 0);
+	cr_assert_eq(lfipc_queue_create(r, "nq", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "np", 4096, false, &c0, &c1), 0);
+	for (int64_t t = -2; t >= -1000000000; t *= 1000) {
+		cr_assert_eq(lfipc_sem_acquire(sem, t), -ETIMEDOUT);
+		cr_assert_eq(lfipc_event_wait(ev, t), -ETIMEDOUT);
+		cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+		cr_assert_eq(lfipc_cond_wait(cv, t), -ETIMEDOUT);
+		cr_assert_eq(lfipc_cond_wait_for(cv, never, NULL, t),
+			     -ETIMEDOUT);
+		cr_assert_eq(lfipc_lock_release(l), 0);
+		cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, t),
+			     -ETIMEDOUT);
+		cr_assert_eq(lfipc_conn_recv(c0, buf, sizeof(buf), &len, t),
+			     -ETIMEDOUT);
+	}
+	lfipc_conn_close(c0);
+	lfipc_conn_close(c1);
+	lfipc_queue_close(q);
+	lfipc_cond_close(cv);
+	lfipc_event_close(ev);
+	lfipc_sem_close(sem);
 	lfipc_lock_close(l);
 }
 
