@@ -83,8 +83,11 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * depth 1); -EAGAIN LFIPC_NOWAIT and held by someone else; -ETIMEDOUT;
  * -EDEADLK a plain Lock already held by the calling thread; -EOVERFLOW RLock
  * depth would exceed UINT32_MAX; -EUSERS/-errno registering this process.
- * Blocks (futex, in slices of 0.6 ms growing to 10 ms that check the owner's
- * liveness). Thread-safe; handles may be shared by threads.
+ * Blocks (futex): a sleeping waiter is woken by the release, or by the
+ * kernel when the owner process dies (its death word, doc/architecture.md);
+ * where that push is unavailable it checks the owner's liveness in slices
+ * of 0.625 ms growing to 1 s. Thread-safe; handles may be shared by
+ * threads.
  */
 LFIPC_API int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns);
 

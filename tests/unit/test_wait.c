@@ -53,10 +53,11 @@ static _Atomic uint32_t *lock_word(lfipc_lock *l)
 				    8);
 }
 
+/* Each test runs in a process of its own: switches need no reset. With
+ * LFIPC_WAIT_FALLBACK=1 (tests/unit/fallback.sh) the push tests skip and
+ * everything else runs on the fallback path. */
 static void setup(void)
 {
-	lfipc__wait_force_fallback(false);
-	lfipc__wait_set_safety_slice(0);
 	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
 }
 
@@ -64,8 +65,6 @@ static void teardown(void)
 {
 	lfipc_region_close(r);
 	r = NULL;
-	lfipc__wait_force_fallback(false);
-	lfipc__wait_set_safety_slice(0);
 }
 
 TestSuite(wait, .init = setup, .fini = teardown, .timeout = 60);
@@ -367,7 +366,8 @@ static void idle_waiter(bool fallback)
 	pid_t pid;
 	uint64_t before, n;
 
-	lfipc__wait_force_fallback(fallback);
+	if (fallback)
+		lfipc__wait_force_fallback(true);
 	cr_assert_eq(lfipc_lock_create(r, "idle", false, &l), 0);
 	pid = held_by_child(l);
 	(void)lfipc__wait_have_waitv(); /* its probe is not a sleep */
@@ -423,8 +423,9 @@ static void owner_killed_while_we_sleep(bool fallback)
 	uint32_t tok, dw;
 	uint64_t before, n;
 
-	lfipc__wait_force_fallback(fallback);
-	if (!fallback)
+	if (fallback)
+		lfipc__wait_force_fallback(true);
+	else
 		lfipc__wait_set_safety_slice(MINUTE_NS);
 	cr_assert_eq(lfipc_lock_create(r, "dk", false, &l), 0);
 	k.pid = held_by_child(l);
