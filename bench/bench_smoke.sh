@@ -3,13 +3,21 @@
 # the tool runs, that every sequence check passes (exit 0, no FAILED), that
 # the checks do fire on a damaged message (--corrupt-seq), that the csv
 # parses with one column count and the json parses, and, when gnuplot is
-# installed, that --plot draws its three PNG charts. Never gates on
-# performance.
+# installed, that --plot draws its PNG charts; and that --only rejects a
+# misspelt scenario name. Never gates on performance.
 set -e
 B=${builddir:-.}/bench/lfipc-bench
 [ -x "$B" ] || B=./bench/lfipc-bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+
+# 0. the command line: --version, and --only rejects a misspelt name
+"$B" --version | grep -q '^lfipc-bench ' || { echo "--version: no version line"; exit 1; }
+if "$B" --only latncy > /dev/null 2> "$out/only.err"; then
+	echo "--only latncy: accepted"; exit 1
+fi
+grep -q "unknown scenario 'latncy'" "$out/only.err" && grep -q 'latency' "$out/only.err" ||
+	{ echo "--only latncy: no error listing the valid names:"; cat "$out/only.err"; exit 1; }
 
 # 1. csv (and the plots from the same run)
 "$B" --tiny --format csv --plot "$out/plots" > "$out/r.csv" 2> "$out/r.err" || {
@@ -26,12 +34,14 @@ bad = [r for r in data if len(r) != len(head)]
 assert not bad, 'inconsistent column count: %r' % bad[:3]
 for r in data:
     d = dict(zip(head, r))
-    assert d['status'] in ('ok', 'ok-wide', 'deadline'), r
+    assert d['status'] in ('ok', 'ok-wide', 'ok-loaded', 'deadline'), r
     float(d['value'])
 tables = {r[0] for r in data}
 assert any(',' in t for t in tables), 'no quoted field was exercised'
 assert len(data) >= 40, 'too few rows: %d' % len(data)
-for must in ('lfipc Lock', 'lfipc RLock', 'pthread mutex (robust)'):
+for must in ('lfipc Lock', 'lfipc RLock', 'pthread mutex (robust)',
+             'bare cache line (floor)', 'bare futex lock (floor)',
+             'bare SPSC ring (floor)', 'cold cache line (floor)'):
     assert any(r[1] == must for r in data), must
 print('bench smoke: %d csv rows, %d columns each' % (len(data), len(head)))
 PY
@@ -43,7 +53,7 @@ fi
 # 2. json
 "$B" --tiny --only clear,lock --format json > "$out/r.json" 2>/dev/null
 if command -v python3 > /dev/null; then
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["machine"]["cores"] >= 1; assert len(d["results"]) >= 10; assert all(r["status"] in ("ok", "ok-wide", "deadline") for r in d["results"])' "$out/r.json"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["machine"]["cores"] >= 1; assert len(d["results"]) >= 10; assert all(r["status"] in ("ok", "ok-wide", "ok-loaded", "deadline") for r in d["results"])' "$out/r.json"
 fi
 
 # 3. the checks fire: message 50 of every run is damaged by the sender
@@ -62,13 +72,13 @@ echo "bench smoke: --corrupt-seq gives $nf FAILED rows and exit status 1"
 
 # 4. plots
 if command -v gnuplot > /dev/null; then
-	for f in throughput latency clear; do
+	for f in throughput throughput-kernel latency clear; do
 		p="$out/plots/$f.png"
 		[ -s "$p" ] || { echo "--plot: $p missing"; cat "$out/r.err"; exit 1; }
 		head -c 4 "$p" | od -An -c | grep -q 'P   N   G' ||
 			{ echo "--plot: $p is not a PNG"; exit 1; }
 	done
-	echo "bench smoke: --plot wrote 3 PNG charts"
+	echo "bench smoke: --plot wrote 4 PNG charts"
 else
 	echo "bench smoke: gnuplot not installed, --plot check skipped"
 fi
