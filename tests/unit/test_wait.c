@@ -531,6 +531,49 @@ struct fa {
 	_Atomic int *step; /* shared memory */
 };
 
+/* Start child with two fresh locks; wait until it reports step want.
+ * Return: its pid; *tok: the owner token in f->l. */
+static pid_t fa_start(struct fa *f, int (*child)(void *), int want,
+		      uint32_t *tok)
+{
+	static int n;
+	char a[16], b[16];
+	pid_t pid;
+	int64_t t0;
+
+	snprintf(a, sizeof(a), "fa%d", n++);
+	snprintf(b, sizeof(b), "fa%d", n++);
+	cr_assert_eq(lfipc_lock_create(r, a, false, &f->l), 0);
+	cr_assert_eq(lfipc_lock_create(r, b, false, &f->l2), 0);
+	f->step = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(f->step, MAP_FAILED);
+	pid = th_fork(child, f);
+	t0 = th_now_ns();
+	while (atomic_load(f->step) != want &&
+	       th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	cr_assert_eq(atomic_load(f->step), want);
+	*tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(f->l)));
+	cr_assert_neq(*tok, 0);
+	return pid;
+}
+
+/* The owner is alive and keeps its lock; SIGKILL makes it dead. */
+static void fa_alive_then_kill(struct fa *f, pid_t pid, uint32_t tok)
+{
+	cr_assert(lfipc__token_alive(r, tok));
+	cr_assert_eq(lfipc_lock_acquire(f->l, 300000000), -ETIMEDOUT);
+	cr_assert(lfipc__token_alive(r, tok));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_acquire(f->l, 10000000000LL), -EOWNERDEAD);
+	cr_assert_eq(lfipc_lock_release(f->l), 0);
+	munmap(f->step, 4096);
+	lfipc_lock_close(f->l);
+	lfipc_lock_close(f->l2);
+}
+
 static void *register_and_exit(void *p)
 {
 	struct fa *f = p;
@@ -561,34 +604,13 @@ static int thread_exits_then_hold(void *p)
 Test(wait, a_thread_that_exits_normally_does_not_make_its_process_look_dead)
 {
 	struct fa f;
-	pid_t pid;
 	uint32_t tok;
-	int64_t t0;
+	pid_t pid;
 
 	if (th_tsan())
 		cr_skip_test("TSan: a fork child must not create threads");
-	cr_assert_eq(lfipc_lock_create(r, "fa1", false, &f.l), 0);
-	cr_assert_eq(lfipc_lock_create(r, "fa2", false, &f.l2), 0);
-	f.step = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(f.step, MAP_FAILED);
-	pid = th_fork(thread_exits_then_hold, &f);
-	t0 = th_now_ns();
-	while (!atomic_load(f.step) && th_now_ns() - t0 < 10000000000LL)
-		usleep(1000);
-	cr_assert_eq(atomic_load(f.step), 1);
-	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(f.l)));
-	cr_assert_neq(tok, 0);
-	cr_assert(lfipc__token_alive(r, tok));
-	cr_assert_eq(lfipc_lock_acquire(f.l, 300000000), -ETIMEDOUT);
-	cr_assert(lfipc__token_alive(r, tok));
-	kill(pid, SIGKILL);
-	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
-	cr_assert_eq(lfipc_lock_acquire(f.l, 10000000000LL), -EOWNERDEAD);
-	cr_assert_eq(lfipc_lock_release(f.l), 0);
-	munmap(f.step, 4096);
-	lfipc_lock_close(f.l);
-	lfipc_lock_close(f.l2);
+	pid = fa_start(&f, thread_exits_then_hold, 1, &tok);
+	fa_alive_then_kill(&f, pid, tok);
 }
 
 /* The linking thread registers, a second thread takes the lock (the slot
@@ -629,7 +651,7 @@ Test(wait, a_multi_threaded_owner_is_dead_only_when_its_ofd_lock_drops)
 {
 	struct fa f;
 	pid_t pid;
-	uint32_t tok, slot;
+	uint32_t tok;
 	_Atomic uint32_t *dw;
 	int64_t t0;
 
@@ -637,19 +659,8 @@ Test(wait, a_multi_threaded_owner_is_dead_only_when_its_ofd_lock_drops)
 		cr_skip_test("TSan: a fork child must not create threads");
 	if (!lfipc__death_push_ok())
 		cr_skip_test("no death push on this system");
-	cr_assert_eq(lfipc_lock_create(r, "mt1", false, &f.l), 0);
-	cr_assert_eq(lfipc_lock_create(r, "mt2", false, &f.l2), 0);
-	f.step = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(f.step, MAP_FAILED);
-	pid = th_fork(mt_owner, &f);
-	t0 = th_now_ns();
-	while (atomic_load(f.step) != 2 && th_now_ns() - t0 < 10000000000LL)
-		usleep(1000);
-	cr_assert_eq(atomic_load(f.step), 2);
-	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(f.l)));
-	slot = (tok >> LFIPC_TOKEN_GEN_BITS) - 1;
-	dw = lfipc__death_word_at(r, slot);
+	pid = fa_start(&f, mt_owner, 2, &tok);
+	dw = lfipc__death_word_at(r, (tok >> LFIPC_TOKEN_GEN_BITS) - 1);
 	cr_assert_not_null(dw);
 	/* the raw exit makes the kernel mark the word */
 	t0 = th_now_ns();
@@ -659,16 +670,7 @@ Test(wait, a_multi_threaded_owner_is_dead_only_when_its_ofd_lock_drops)
 	cr_assert(atomic_load(dw) & LFIPC_DW_DIED, "word %#x",
 		  atomic_load(dw));
 	/* a hint only: the process still holds its OFD lock */
-	cr_assert(lfipc__token_alive(r, tok));
-	cr_assert_eq(lfipc_lock_acquire(f.l, 300000000), -ETIMEDOUT);
-	cr_assert(lfipc__token_alive(r, tok));
-	kill(pid, SIGKILL);
-	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
-	cr_assert_eq(lfipc_lock_acquire(f.l, 10000000000LL), -EOWNERDEAD);
-	cr_assert_eq(lfipc_lock_release(f.l), 0);
-	munmap(f.step, 4096);
-	lfipc_lock_close(f.l);
-	lfipc_lock_close(f.l2);
+	fa_alive_then_kill(&f, pid, tok);
 }
 
 /* ---- a stopped owner is alive ------------------------------------------- */
