@@ -6,17 +6,9 @@
 
 #include "internal/mutex.h"
 
-struct lock_ctx {
-	lfipc_region *r;
-	_Atomic uint32_t *w;
-	uint32_t self;
-	bool siblings;
-};
-
-/* The lock's readiness callback for the wait layer (internal/wait.h). */
-static int lock_ready(void *p, struct lfipc_sleep *s, bool check)
+int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 {
-	struct lock_ctx *c = p;
+	struct lfipc_mutex_waiter *c = p;
 	/* M3: seq_cst: the W3 load of the wait protocol (wait.h). */
 	uint32_t v = atomic_load(c->w);
 
@@ -56,13 +48,13 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 		      struct lfipc_wq *wq, uint32_t self, lfipc_deadline dl,
 		      unsigned flags, bool siblings)
 {
-	struct lock_ctx c = {r, w, self, siblings};
+	struct lfipc_mutex_waiter c = {r, w, self, siblings};
 
 	if (lfipc__mutex_trylock_fast(w, self))
 		return 0;
 	if (dl == LFIPC_DL_NOW)
 		flags |= LFIPC_WAIT_NOSPIN;
-	return lfipc__wait_until(r, wq, lock_ready, &c, dl, flags);
+	return lfipc__wait_until(r, wq, lfipc__mutex_ready, &c, dl, flags);
 }
 
 int lfipc__mutex_unlock(lfipc_region *r, _Atomic uint32_t *w,

@@ -39,6 +39,7 @@
 
 #define WQ_ONE UINT64_C(1)
 #define WQ_ONE_MASK ((UINT64_C(1) << 24) - 1)
+#define WQ_ANY_ONE (UINT64_C(1) << 24)
 #define WQ_ANY_MASK (((UINT64_C(1) << 16) - 1) << 24)
 #define WQ_POLL_SHIFT 40
 #define WQ_POLL_MASK (((UINT64_C(1) << 16) - 1) << WQ_POLL_SHIFT)
@@ -350,4 +351,121 @@ leave:
 	if (woken)
 		lfipc__wake(r, wq, s.word, 1);
 	return rc;
+}
+
+/* Try every item once, in order. Return: the index of the first that
+ * completed or failed (*err: 0, or its negative return), or -1. */
+static int any_try(const struct lfipc_any *v, unsigned n,
+		   struct lfipc_sleep *s, bool check, int *err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int rc;
+
+		memset(&s[i], 0, sizeof(s[i]));
+		rc = v[i].ready(v[i].ctx, &s[i], check);
+		if (rc > 0)
+			return (int)i;
+		if (rc < 0) {
+			*err = rc;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void any_announce(const struct lfipc_any *v, unsigned n, bool on)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (on)
+			/* W1: seq_cst */
+			atomic_fetch_add(&v[i].wq->waiters, WQ_ANY_ONE);
+		else
+			/* W5: seq_cst */
+			atomic_fetch_sub(&v[i].wq->waiters, WQ_ANY_ONE);
+}
+
+int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
+		    lfipc_deadline dl, unsigned flags, int *result)
+{
+	struct lfipc_sleep s[LFIPC_WAIT_ANY_MAX];
+	struct lfipc_futex_wv fv[LFIPC_FUTEX_WV_MAX];
+	uint32_t e[LFIPC_WAIT_ANY_MAX];
+	struct wstate st;
+	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS;
+	bool check = false, first = true;
+	int i, err = 0, rc;
+
+	if (n == 0 || n > LFIPC_WAIT_ANY_MAX || !v || !result)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST || lfipc__expired(dl))
+		goto expired;
+	for (;;) {
+		enum slice_kind k = SL_SAFETY;
+		unsigned nfv = 0;
+		int64_t len;
+
+		any_announce(v, n, true);
+		for (unsigned j = 0; j < n; j++)
+			e[j] = atomic_load(&v[j].wq->seq); /* W2: seq_cst */
+		i = any_try(v, n, s, check, &err); /* W3 */
+		check = false;
+		if (i >= 0) {
+			any_announce(v, n, false);
+			*result = err;
+			return i;
+		}
+		for (unsigned j = 0; j < n; j++)
+			fv[nfv++] = s[j].word
+					? (struct lfipc_futex_wv){s[j].word,
+								  s[j].val}
+					: (struct lfipc_futex_wv){&v[j].wq->seq,
+								  e[j]};
+		for (unsigned j = 0; j < n; j++) {
+			enum slice_kind kj = partners(r, &s[j], &st, fv, &nfv,
+						      lfipc__now_ns());
+
+			if (kj > k)
+				k = kj;
+		}
+		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
+			any_announce(v, n, false);
+			check = true;
+			first = false;
+			continue;
+		}
+		first = false;
+		len = k == SL_HINT ? LFIPC_HINT_PROBE_NS
+		    : k == SL_SAFETY
+			/* V1: relaxed, a test switch. */
+			? atomic_load_explicit(&safety_ns, memory_order_relaxed)
+			: fb_slice;
+		if (lfipc__wait_have_waitv())
+			rc = lfipc__futex_waitv(fv, nfv,
+						lfipc__slice_end(dl, len));
+		else /* one word at a time: poll the others by slices */
+			rc = lfipc__futex_wait(fv[0].word, fv[0].val,
+					       lfipc__slice_end(
+						   dl, n > 1 ? fb_slice : len));
+		any_announce(v, n, false);
+		if (rc == -ETIMEDOUT || (!lfipc__wait_have_waitv() && n > 1)) {
+			check = true;
+			if (fb_slice < LFIPC_FALLBACK_SLICE_MAX_NS)
+				fb_slice *= 2;
+		} else if (rc >= (int)n) {
+			check = true; /* a death word */
+		} else if (rc == -EINTR && (flags & LFIPC_WAIT_EINTR)) {
+			return -EINTR;
+		}
+		if (lfipc__expired(dl))
+			goto expired;
+	}
+
+expired:
+	i = any_try(v, n, s, true, &err);
+	if (i >= 0) {
+		*result = err;
+		return i;
+	}
+	return lfipc__deadline_error(dl);
 }

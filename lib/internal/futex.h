@@ -56,7 +56,7 @@ struct lfipc_futex_wv {
 	_Atomic uint32_t *word;
 	uint32_t val;
 };
-#define LFIPC_FUTEX_WV_MAX 8
+#define LFIPC_FUTEX_WV_MAX 32
 
 /*
  * Sleep while every v[i].word == v[i].val (futex_waitv(2), Linux 5.16+),

@@ -47,6 +47,19 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 		      struct lfipc_wq *wq, uint32_t self, lfipc_deadline dl,
 		      unsigned flags, bool siblings);
 
+/*
+ * The mutex's readiness callback (internal/wait.h), for a wait-for-any
+ * that includes locks: ctx is a struct lfipc_mutex_waiter. Returns 1 when
+ * it took the word, -EOWNERDEAD when it took it from a dead owner.
+ */
+struct lfipc_mutex_waiter {
+	lfipc_region *r;
+	_Atomic uint32_t *w;
+	uint32_t self;
+	bool siblings;
+};
+int lfipc__mutex_ready(void *ctx, struct lfipc_sleep *s, bool check);
+
 /* Fast path of lfipc__mutex_lock; returns true when acquired. */
 static inline bool lfipc__mutex_trylock_fast(_Atomic uint32_t *w,
 					     uint32_t self)

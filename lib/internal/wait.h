@@ -151,6 +151,30 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
 
+/* One object of a wait-for-any: its queue and readiness callback. */
+struct lfipc_any {
+	struct lfipc_wq *wq;
+	lfipc_ready_fn ready;
+	void *ctx;
+};
+#define LFIPC_WAIT_ANY_MAX 8
+
+/*
+ * Wait until the first of v[0..n-1] completes (its ready() returned 1: the
+ * operation happened on that object only) or fails, or the deadline
+ * passes. The waiter announces itself on every queue as a wait-for-any
+ * waiter (so wakers wake all sleepers: a multiplexer never swallows the
+ * one wake-up a dedicated waiter needed) and sleeps on every object's word
+ * and its partners' death words at once. Items are tried in order, so an
+ * earlier item wins a tie. Blocks like lfipc__wait_until.
+ * Return: the index of the object whose ready() completed or failed, with
+ * *result = 0 or that ready()'s negative return (e.g. -EOWNERDEAD after a
+ * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR (LFIPC_WAIT_EINTR)
+ * when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
+ */
+int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
+		    lfipc_deadline dl, unsigned flags, int *result);
+
 /* Spin budget before a sleep, in nanoseconds: about half of a measured
  * sleeping hand-off (wake + sleep), so spinning never costs more than
  * about twice the best case. */

@@ -1049,3 +1049,119 @@ Test(poll, a_wake_that_nobody_polls_or_sleeps_on_makes_no_system_call)
 	cr_assert_eq(th_reap(pid, REAP_MS), 0);
 	lfipc__poller_close(p);
 }
+
+/* ---- wait-for-any ------------------------------------------------------- */
+
+struct flag {
+	_Atomic uint32_t word; /* 1: a unit to take */
+	uint32_t pad;
+	struct lfipc_wq wq;
+};
+
+static int flag_ready(void *p, struct lfipc_sleep *s, bool check)
+{
+	struct flag *f = p;
+	uint32_t one = 1;
+
+	(void)check;
+	/* W3: seq_cst */
+	if (atomic_compare_exchange_strong(&f->word, &one, 0))
+		return 1;
+	s->word = &f->word;
+	s->val = one;
+	return 0;
+}
+
+static void flag_post(struct flag *f)
+{
+	atomic_store(&f->word, 1); /* K1: seq_cst */
+	lfipc__wake(r, &f->wq, &f->word, 1);
+}
+
+struct anyw {
+	struct flag *f;
+	int idx, result;
+};
+
+static void *any_waiter(void *p)
+{
+	struct anyw *a = p;
+	struct lfipc_any v[2] = {{&a->f[0].wq, flag_ready, &a->f[0]},
+				 {&a->f[1].wq, flag_ready, &a->f[1]}};
+
+	a->idx = lfipc__wait_any(r, v, 2, LFIPC_DL_NEVER, 0, &a->result);
+	return NULL;
+}
+
+Test(wait, wait_any_returns_the_object_that_became_ready)
+{
+	struct flag f[2];
+	struct anyw a = {f, -100, -100};
+	struct lfipc_any v[2] = {{&f[0].wq, flag_ready, &f[0]},
+				 {&f[1].wq, flag_ready, &f[1]}};
+	pthread_t t;
+	int res;
+
+	memset(f, 0, sizeof(f));
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc__wait_any(r, v, 2, LFIPC_DL_NOW, 0, &res), -EAGAIN);
+	cr_assert_eq(lfipc__wait_any(r, v, 2, lfipc__deadline(20000000), 0,
+				     &res),
+		     -ETIMEDOUT);
+	cr_assert_eq(lfipc__wait_any(r, v, 0, LFIPC_DL_NOW, 0, &res), -EINVAL);
+	cr_assert_eq(pthread_create(&t, NULL, any_waiter, &a), 0);
+	usleep(50000); /* let it sleep (a missed wake-up would hang) */
+	flag_post(&f[1]);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(a.idx, 1);
+	cr_assert_eq(a.result, 0);
+	cr_assert_eq(atomic_load(&f[1].word), 0);
+	/* both ready: the first wins, the other keeps its unit */
+	flag_post(&f[0]);
+	flag_post(&f[1]);
+	cr_assert_eq(lfipc__wait_any(r, v, 2, LFIPC_DL_NEVER, 0, &res), 0);
+	cr_assert_eq(atomic_load(&f[1].word), 1);
+	cr_assert_eq(atomic_load(&f[0].wq.waiters), 0);
+	cr_assert_eq(atomic_load(&f[1].wq.waiters), 0);
+}
+
+/* wait-for-any over two Locks whose owners are two processes: SIGKILL of
+ * the second owner ends the wait on it with -EOWNERDEAD (the push, with
+ * the safety slice at a minute; or the fallback slices). */
+Test(wait, wait_any_over_locks_learns_a_dead_owner)
+{
+	lfipc_lock *l[2];
+	pid_t pid[2];
+	uint32_t self;
+	struct lfipc_mutex_waiter mw[2];
+	struct lfipc_any v[2];
+	struct killer k;
+	pthread_t t;
+	int res = 1;
+
+	if (lfipc__death_push_ok())
+		lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc__self(r, &self), 0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(lfipc_lock_create(r, i ? "a1" : "a0", false, &l[i]),
+			     0);
+		pid[i] = held_by_child(l[i]);
+		mw[i] = (struct lfipc_mutex_waiter){r, lock_word(l[i]), self,
+						    true};
+		v[i] = (struct lfipc_any){
+		    (struct lfipc_wq *)((uint8_t *)lock_word(l[i]) + 16),
+		    lfipc__mutex_ready, &mw[i]};
+	}
+	k = (struct killer){pid[1], 100};
+	cr_assert_eq(pthread_create(&t, NULL, kill_later, &k), 0);
+	cr_assert_eq(lfipc__wait_any(r, v, 2, lfipc__deadline(20000000000LL),
+				     0, &res),
+		     1);
+	cr_assert_eq(res, -EOWNERDEAD);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(th_reap(pid[1], REAP_MS), 128 + SIGKILL);
+	kill(pid[0], SIGKILL);
+	cr_assert_eq(th_reap(pid[0], REAP_MS), 128 + SIGKILL);
+	for (int i = 0; i < 2; i++)
+		lfipc_lock_close(l[i]);
+}
