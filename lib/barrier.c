@@ -2,7 +2,8 @@
 /*
  * barrier.c - Barrier: parties threads meet, one cycle after another.
  *
- * Block layout (offsets from the block start):
+ * Block layout (offsets from the block start; struct barrier_shm in
+ * internal/sync_layout.h):
  *   0    u32 magic     BARRIER_MAGIC, written once at init
  *   4    u32 parties   written once at init (1..LFIPC_BARRIER_PARTIES_MAX)
  *   8    u32 seq       the futex word: bits 1..31 cycle number,
@@ -13,16 +14,33 @@
  *   64   embedded Lock "guard" (internal/sync.h)
  *   128  u32 waiters[parties]  token of the party at each arrival index
  *
- * seq, count, hist and waiters change only with the guard held. A waiter
- * of cycle c sleeps on seq without the guard; it leaves when seq's cycle
- * moves past c (tripped, or reset: hist says which) or when seq says c is
- * broken. Cycles end in at most 2^31 steps apart, and a waiter reads its
- * cycle's hist bit within 64 cycles or reports the barrier broken.
+ * count, hist and waiters change only with the guard held, and so does
+ * seq, with one exception: BROKEN may be set without the guard, by CAS
+ * (break_cycle(), abort, a timed-out or watching waiter), so that no
+ * waiter ever needs the guard to leave: a process stopped (SIGSTOP) inside
+ * the guard cannot keep anyone past their timeout. So every change of seq
+ * under the guard is a CAS or an exchange too, and a trip that finds
+ * BROKEN set by then ends broken. A waiter of cycle c sleeps on seq; it
+ * leaves when seq's cycle moves past c (tripped, or reset: hist says which)
+ * or when seq says c is broken. Cycles end in at most 2^31 steps apart,
+ * and a waiter reads its cycle's hist bit within 64 cycles or reports the
+ * barrier broken. BROKEN set without the guard does not touch hist: a
+ * broken cycle only ends by reset, which records it in hist.
  *
- * Dead parties: a waiter checks its predecessor's liveness after each
- * sleep slice, and the party completing a cycle checks all of them; a dead
+ * Dead parties. After each sleep slice a waiter watches two words: the
+ * party that arrived before it (idx - 1), and, for the first arrival
+ * (idx 0), the latest arrival (count - 1) and the guard's holder. The
+ * watch relation is a ring over the waiting parties (0 watches the last,
+ * everyone else the one before), so whenever one waiting party is alive
+ * and another dead, some live party watches a dead one: a death is noticed
+ * within a slice at O(1) cost per waiter. The guard's holder covers a
+ * party killed while arriving or inside the action (which runs with the
+ * guard held). The party completing a cycle checks all of them; a dead
  * one breaks the barrier. Whoever takes the guard from a dead holder
  * (-EOWNERDEAD) breaks it too, since that holder's update may be half done.
+ * An arrival stores its token, then count with release (B6); a watcher
+ * loads count with acquire (B7), so the token it then reads is this
+ * cycle's.
  */
 #include "config.h"
 
@@ -36,24 +54,13 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 #include "internal/wait.h"
 
-#define BARRIER_MAGIC UINT32_C(0x52524142) /* "BARR" */
-#define BARRIER_GUARD_OFF 64u
-#define BARRIER_WAITERS_OFF 128u
 #define SEQ_BROKEN UINT32_C(1)
 #define SEQ_CYCLE(s) ((s) >> 1)
-
-struct barrier_shm {
-	uint32_t magic;
-	uint32_t parties;
-	_Atomic uint32_t seq;
-	_Atomic uint32_t count;
-	_Atomic uint64_t hist;
-	uint8_t pad[40];
-};
-_Static_assert(sizeof(struct barrier_shm) == 64, "barrier layout");
 
 struct lfipc_barrier {
 	lfipc_region *r;
@@ -88,16 +95,18 @@ static int barrier_attach(lfipc_region *r, uint64_t off, uint64_t size,
 {
 	struct barrier_shm *s;
 	lfipc_barrier *b;
+	uint32_t parties;
 	int rc;
 
 	if (off % 64 != 0 || size < BARRIER_WAITERS_OFF ||
 	    !lfipc__heap_range_ok(r, off, BARRIER_WAITERS_OFF))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != BARRIER_MAGIC || s->parties == 0 ||
-	    s->parties > LFIPC_BARRIER_PARTIES_MAX ||
-	    size < barrier_size(s->parties) ||
-	    !lfipc__heap_range_ok(r, off, barrier_size(s->parties)))
+	parties = lfipc__shm_ld32(&s->parties);
+	if (lfipc__shm_ld32(&s->magic) != BARRIER_MAGIC || parties == 0 ||
+	    parties > LFIPC_BARRIER_PARTIES_MAX ||
+	    size < barrier_size(parties) ||
+	    !lfipc__heap_range_ok(r, off, barrier_size(parties)))
 		return -EPROTO;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -109,7 +118,7 @@ static int barrier_attach(lfipc_region *r, uint64_t off, uint64_t size,
 	}
 	b->r = r;
 	b->s = s;
-	b->parties = s->parties;
+	b->parties = parties;
 	b->waiters =
 	    (_Atomic uint32_t *)(void *)((char *)s + BARRIER_WAITERS_OFF);
 	*out = b;
@@ -170,49 +179,84 @@ unsigned lfipc_barrier_parties(const lfipc_barrier *b)
 /*
  * With the guard held, every access is relaxed (B1): the guard's
  * acquire/release orders them. seq is also read without the guard by
- * waiters: every store of seq is a release (B2) and waiters load it with
+ * waiters: every change of seq is a release (B2) and waiters load it with
  * acquire (B3), which also orders the hist bit written before it.
  */
 
-/* Mark the current cycle broken and wake everyone. Guard held. */
-static void break_locked(lfipc_barrier *b)
+/* Set BROKEN in seq if it still says cycle c, unbroken, and wake everyone.
+ * Needs no guard. Return: true when this call broke it. */
+static bool break_cycle(lfipc_barrier *b, uint32_t c)
 {
 	struct barrier_shm *s = b->s;
-	uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	/* B3: acquire, pairs with B2 (only a guess for the CAS). */
+	uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
-	if (seq & SEQ_BROKEN)
-		return;
-	atomic_fetch_or_explicit(&s->hist, UINT64_C(1) << (SEQ_CYCLE(seq) % 64),
-				 memory_order_relaxed);
-	/* B2: release, pairs with B3. */
-	atomic_store_explicit(&s->seq, seq | SEQ_BROKEN, memory_order_release);
-	lfipc__futex_wake(&s->seq, INT32_MAX);
+	while (SEQ_CYCLE(seq) == c && !(seq & SEQ_BROKEN)) {
+		/* B2: release (nothing else to publish: hist is untouched);
+		 * acquire on failure, as B3. */
+		if (atomic_compare_exchange_weak_explicit(
+			&s->seq, &seq, seq | SEQ_BROKEN, memory_order_release,
+			memory_order_acquire)) {
+			lfipc__futex_wake(&s->seq, INT32_MAX);
+			return true;
+		}
+	}
+	return false;
 }
 
-/* End cycle c (tripped or not) and start c + 1. Guard held. */
-static void next_cycle(lfipc_barrier *b, uint32_t seq, bool broken)
+/* Mark the current cycle broken, whatever it is, and wake everyone. */
+static void break_now(lfipc_barrier *b)
+{
+	/* B2: release, pairs with B3. */
+	uint32_t seq = atomic_fetch_or_explicit(&b->s->seq, SEQ_BROKEN,
+						memory_order_release);
+
+	if (!(seq & SEQ_BROKEN))
+		lfipc__futex_wake(&b->s->seq, INT32_MAX);
+}
+
+/* End cycle SEQ_CYCLE(seq) and start the next one. Guard held. A trip
+ * (force false) expects seq unchanged and fails if a waiter set BROKEN
+ * meanwhile; a reset (force) ends the cycle whatever seq says.
+ * Return: true when the cycle ended. */
+static bool next_cycle(lfipc_barrier *b, uint32_t seq, bool broken, bool force)
 {
 	struct barrier_shm *s = b->s;
 	uint64_t bit = UINT64_C(1) << (SEQ_CYCLE(seq) % 64);
+	uint32_t next = (SEQ_CYCLE(seq) + 1) << 1;
 
+	/* The hist bit is written before seq moves past the cycle (B2). */
 	if (broken)
 		atomic_fetch_or_explicit(&s->hist, bit, memory_order_relaxed);
 	else
 		atomic_fetch_and_explicit(&s->hist, ~bit, memory_order_relaxed);
+	if (force) {
+		/* B2: release, pairs with B3. A BROKEN set without the guard
+		 * since the caller loaded seq is overwritten: with waiters in
+		 * the cycle the caller passed broken anyway, and without any
+		 * nobody reads the cycle's hist bit. */
+		atomic_store_explicit(&s->seq, next, memory_order_release);
+	} else if (!atomic_compare_exchange_strong_explicit(
+		       &s->seq, &seq, next, memory_order_release,
+		       memory_order_relaxed)) {
+		/* B2: release on success. Broken under our feet (a waiter
+		 * set BROKEN): the cycle stays, broken, until a reset. */
+		atomic_fetch_or_explicit(&s->hist, bit, memory_order_relaxed);
+		return false;
+	}
 	atomic_store_explicit(&s->count, 0, memory_order_relaxed);
-	/* B2: release, pairs with B3. */
-	atomic_store_explicit(&s->seq, (SEQ_CYCLE(seq) + 1) << 1,
-			      memory_order_release);
 	lfipc__futex_wake(&s->seq, INT32_MAX);
+	return true;
 }
 
-/* Take the guard; a dead previous holder breaks the barrier. */
-static int guard_lock(lfipc_barrier *b)
+/* Take the guard by deadline; a dead previous holder breaks the barrier.
+ * Return: 0; -ETIMEDOUT; -errno. */
+static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline)
 {
-	int rc = lfipc_lock_acquire(b->guard, LFIPC_FOREVER);
+	int rc = lfipc__guard_acquire(b->guard, deadline);
 
 	if (rc == -EOWNERDEAD) {
-		break_locked(b);
+		break_now(b);
 		rc = 0;
 	}
 	return rc;
@@ -225,6 +269,7 @@ static void guard_unlock(lfipc_barrier *b)
 
 static bool party_dead(lfipc_barrier *b, uint32_t i, uint32_t self)
 {
+	/* B1 (or after B7: acquire of count orders the token). */
 	uint32_t tok =
 	    atomic_load_explicit(&b->waiters[i], memory_order_relaxed);
 
@@ -250,6 +295,26 @@ static int outcome(lfipc_barrier *b, uint32_t c, uint32_t seq)
 	return (hist >> (c % 64)) & 1 ? -EPIPE : 0;
 }
 
+/* A slice passed for the waiter at idx of cycle c: break the cycle if a
+ * party it watches (see the top comment) died. No guard. */
+static void watch(lfipc_barrier *b, uint32_t c, uint32_t idx, uint32_t self)
+{
+	/* B7: acquire, pairs with B6: the tokens below count's are this
+	 * cycle's (if the cycle moved on, break_cycle(c) does nothing). */
+	uint32_t n = atomic_load_explicit(&b->s->count, memory_order_acquire);
+	bool dead;
+
+	if (n > b->parties)
+		n = b->parties; /* corrupt: stay inside the array */
+	if (idx > 0)
+		dead = party_dead(b, idx - 1, self);
+	else
+		dead = (n > 1 && party_dead(b, n - 1, self)) ||
+		       lfipc__lock_owner_dead(b->guard);
+	if (dead)
+		break_cycle(b, c);
+}
+
 int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 {
 	struct barrier_shm *s;
@@ -264,7 +329,14 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 	if (rc < 0)
 		return rc;
 	deadline = lfipc__deadline(timeout_ns);
-	rc = guard_lock(b);
+	rc = guard_lock(b, deadline);
+	if (rc == -ETIMEDOUT) {
+		/* Could not even arrive (the guard's holder is slow or
+		 * stopped): a timeout breaks the barrier all the same. */
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		break_cycle(b, SEQ_CYCLE(seq));
+		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
+	}
 	if (rc < 0)
 		return rc;
 	seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
@@ -275,28 +347,29 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 	c = SEQ_CYCLE(seq);
 	idx = atomic_load_explicit(&s->count, memory_order_relaxed);
 	if (idx >= b->parties) {
-		break_locked(b); /* count can only be this high if corrupt */
+		break_now(b); /* count can only be this high if corrupt */
 		guard_unlock(b);
 		return -EPROTO;
 	}
 	atomic_store_explicit(&b->waiters[idx], self, memory_order_relaxed);
-	atomic_store_explicit(&s->count, idx + 1, memory_order_relaxed);
+	/* B6: release, pairs with B7 in watch(): our token before count. */
+	atomic_store_explicit(&s->count, idx + 1, memory_order_release);
 	if (idx + 1 == b->parties) {
 		for (uint32_t i = 0; i < idx; i++) {
 			if (party_dead(b, i, self)) {
-				break_locked(b);
+				break_now(b);
 				guard_unlock(b);
 				return -EPIPE;
 			}
 		}
 		if (b->action && b->action(b->arg) != 0) {
-			break_locked(b);
+			break_now(b);
 			guard_unlock(b);
 			return -ECANCELED;
 		}
-		next_cycle(b, seq, false);
+		rc = next_cycle(b, seq, false, false) ? (int)idx : -EPIPE;
 		guard_unlock(b);
-		return (int)idx;
+		return rc;
 	}
 	guard_unlock(b);
 	for (;;) {
@@ -306,50 +379,24 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 		if (rc <= 0)
 			return rc == 0 ? (int)idx : rc;
 		if (lfipc__expired(deadline)) {
-			rc = guard_lock(b);
-			if (rc < 0)
-				return rc;
-			seq =
-			    atomic_load_explicit(&s->seq, memory_order_relaxed);
-			rc = outcome(b, c, seq);
-			if (rc == 1) {
-				break_locked(b);
-				rc = timeout_ns == LFIPC_NOWAIT ? -EAGAIN
-								: -ETIMEDOUT;
-			} else if (rc == 0) {
-				rc = (int)idx;
-			}
-			guard_unlock(b);
-			return rc;
+			/* Break our cycle; if it ended first, say how. */
+			if (break_cycle(b, c))
+				return timeout_ns == LFIPC_NOWAIT ? -EAGAIN
+								  : -ETIMEDOUT;
+			continue;
 		}
 		rc = lfipc__futex_wait(
 		    &s->seq, seq, lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-		if (rc == -ETIMEDOUT && idx > 0) {
-			/* A slice passed: is the party before us alive? */
-			rc = guard_lock(b);
-			if (rc < 0)
-				return rc;
-			seq =
-			    atomic_load_explicit(&s->seq, memory_order_relaxed);
-			if (outcome(b, c, seq) == 1 &&
-			    party_dead(b, idx - 1, self))
-				break_locked(b);
-			guard_unlock(b);
-		}
+		if (rc == -ETIMEDOUT)
+			watch(b, c, idx, self); /* a slice passed */
 	}
 }
 
 int lfipc_barrier_abort(lfipc_barrier *b)
 {
-	int rc;
-
 	if (!b)
 		return -EINVAL;
-	rc = guard_lock(b);
-	if (rc < 0)
-		return rc;
-	break_locked(b);
-	guard_unlock(b);
+	break_now(b); /* no guard needed: see the top comment */
 	return 0;
 }
 
@@ -360,13 +407,15 @@ int lfipc_barrier_reset(lfipc_barrier *b)
 
 	if (!b)
 		return -EINVAL;
-	rc = guard_lock(b);
+	/* No timeout to honour: waits while a live process is inside the
+	 * guard (documented in sync.h). */
+	rc = guard_lock(b, LFIPC_DL_NEVER);
 	if (rc < 0)
 		return rc;
 	seq = atomic_load_explicit(&b->s->seq, memory_order_relaxed);
 	count = atomic_load_explicit(&b->s->count, memory_order_relaxed);
 	/* Waiters of this cycle (if any) learn it ended broken. */
-	next_cycle(b, seq, (seq & SEQ_BROKEN) || count > 0);
+	next_cycle(b, seq, (seq & SEQ_BROKEN) || count > 0, true);
 	guard_unlock(b);
 	return 0;
 }
@@ -390,34 +439,34 @@ bool lfipc_barrier_broken(const lfipc_barrier *b)
 		     SEQ_BROKEN);
 }
 
-/* lfipc_region_recover(): break a barrier with a dead waiting party. */
+/* lfipc_region_recover(): break a barrier with a dead waiting party (or
+ * a dead guard holder). Needs no guard, so a stopped process inside it
+ * does not hold recovery up. */
 int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size)
 {
 	lfipc_barrier *b;
 	uint32_t self, seq, n;
 	int rc = barrier_attach(r, off, size, &b), broke = 0;
+	bool dead;
 
 	if (rc < 0)
 		return rc;
 	rc = lfipc__self(r, &self);
-	if (rc == 0)
-		rc = guard_lock(b);
 	if (rc < 0) {
 		lfipc_barrier_close(b);
 		return rc;
 	}
-	seq = atomic_load_explicit(&b->s->seq, memory_order_relaxed);
-	n = atomic_load_explicit(&b->s->count, memory_order_relaxed);
+	/* B3 then B7: the tokens below count belong to seq's cycle, or the
+	 * cycle moved on and break_cycle() does nothing. */
+	seq = atomic_load_explicit(&b->s->seq, memory_order_acquire);
+	n = atomic_load_explicit(&b->s->count, memory_order_acquire);
 	if (n > b->parties)
 		n = b->parties;
-	for (uint32_t i = 0; !(seq & SEQ_BROKEN) && i < n; i++) {
-		if (party_dead(b, i, self)) {
-			break_locked(b);
-			broke = 1;
-			break;
-		}
-	}
-	guard_unlock(b);
+	dead = !(seq & SEQ_BROKEN) && lfipc__lock_owner_dead(b->guard);
+	for (uint32_t i = 0; !(seq & SEQ_BROKEN) && !dead && i < n; i++)
+		dead = party_dead(b, i, self);
+	if (dead && break_cycle(b, SEQ_CYCLE(seq)))
+		broke = 1;
 	lfipc_barrier_close(b);
 	return broke;
 }

@@ -2,7 +2,8 @@
 /*
  * cond.c - Condition over a Lock or RLock, with exact notify(n).
  *
- * Block layout (offsets from the block start):
+ * Block layout (offsets from the block start; struct cond_shm and
+ * struct cond_slot in internal/sync_layout.h):
  *   0    u32 magic     COND_MAGIC, written once at init
  *   4    u32 nslots    LFIPC_COND_WAITERS_MAX, written once
  *   8    u64 lock_off  region offset of the lock's memory, written once
@@ -30,7 +31,10 @@
  * exactly when its slot says SIGNALED. Hence notify(n) wakes at most n of
  * the current waiters, oldest first, a waiter never returns 0 without a
  * notify, and a notify that chose a waiter whose timeout had just expired
- * is not lost (that waiter returns 0).
+ * is not lost (that waiter returns 0). A waiter re-takes the lock within
+ * its deadline plus one slice: if that passes first (the holder is slow,
+ * or a stopped process), it leaves without the lock, freeing its slot by
+ * a CAS that excludes notify's (see abandon()), and returns -ENOLCK.
  *
  * Order of stores under the lock, so that a process killed between any
  * two leaves nwait too high at worst: nwait++ before a slot becomes
@@ -49,34 +53,11 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 #include "internal/wait.h"
 
-#define COND_MAGIC UINT32_C(0x444e4f43) /* "COND" */
-#define COND_LOCK_OFF 64u
-#define COND_RING_OFF 128u
-#define COND_NSLOTS ((uint32_t)LFIPC_COND_WAITERS_MAX)
-#define COND_SIZE (COND_RING_OFF + COND_NSLOTS * sizeof(struct cond_slot))
-
-enum { SLOT_FREE = 0, SLOT_WAITING = 1, SLOT_SIGNALED = 2 };
-
-struct cond_shm {
-	uint32_t magic;
-	uint32_t nslots;
-	uint64_t lock_off;
-	uint32_t embedded;
-	_Atomic uint32_t wseq;
-	_Atomic uint32_t nwait;
-	uint8_t pad[36];
-};
-_Static_assert(sizeof(struct cond_shm) == 64, "cond layout");
-
-struct cond_slot {
-	_Atomic uint32_t state;
-	_Atomic uint32_t token;
-	_Atomic uint32_t ticket;
-	uint32_t pad;
-};
 
 struct lfipc_cond {
 	lfipc_region *r;
@@ -115,20 +96,24 @@ static int cond_attach(lfipc_region *r, uint64_t off, uint64_t size,
 {
 	struct cond_shm *s;
 	lfipc_cond *c;
+	uint64_t lock_off;
+	uint32_t embedded;
 	int rc;
 
 	if (off % 64 != 0 || size < COND_SIZE ||
 	    !lfipc__heap_range_ok(r, off, COND_SIZE))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != COND_MAGIC || s->nslots != COND_NSLOTS ||
-	    s->embedded > 1 ||
-	    (s->embedded && s->lock_off != off + COND_LOCK_OFF))
+	lock_off = lfipc__shm_ld64(&s->lock_off);
+	embedded = lfipc__shm_ld32(&s->embedded);
+	if (lfipc__shm_ld32(&s->magic) != COND_MAGIC ||
+	    lfipc__shm_ld32(&s->nslots) != COND_NSLOTS || embedded > 1 ||
+	    (embedded && lock_off != off + COND_LOCK_OFF))
 		return -EPROTO;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	rc = lfipc__lock_attach(r, s->lock_off, &c->lock);
+	rc = lfipc__lock_attach(r, lock_off, &c->lock);
 	if (rc < 0) {
 		free(c);
 		return rc == -EINVAL ? -EPROTO : rc;
@@ -218,12 +203,12 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 		uint32_t tok =
 		    atomic_load_explicit(&sl->token, memory_order_relaxed);
 
-		if (st != SLOT_FREE &&
+		if (st != COND_SLOT_FREE &&
 		    (tok == self || lfipc__token_alive(c->r, tok)))
 			continue; /* a live waiter's */
-		if (st == SLOT_WAITING) {
+		if (st == COND_SLOT_WAITING) {
 			/* a dead waiter's: drop it from the count */
-			atomic_store_explicit(&sl->state, SLOT_FREE,
+			atomic_store_explicit(&sl->state, COND_SLOT_FREE,
 					      memory_order_relaxed);
 			nwait_add(c->s, -1);
 		}
@@ -231,12 +216,35 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 		nwait_add(c->s, 1);
 		atomic_store_explicit(&sl->token, self, memory_order_relaxed);
 		atomic_store_explicit(&sl->ticket, t, memory_order_relaxed);
-		atomic_store_explicit(&sl->state, SLOT_WAITING,
+		atomic_store_explicit(&sl->state, COND_SLOT_WAITING,
 				      memory_order_relaxed);
 		*ticket = t;
 		return sl;
 	}
 	return NULL;
+}
+
+/*
+ * The deadline passed before the waiter could re-take the lock, so it
+ * leaves without it and must not touch what the lock guards (wseq, nwait,
+ * tokens, tickets). Only its slot's state: WAITING -> FREE by CAS, which a
+ * notify's CAS WAITING -> SIGNALED (C2) excludes, so a notify never counts
+ * a waiter that left; a SIGNALED slot is touched by nobody but its live
+ * waiter, so a plain store frees it. nwait stays one too high, which it
+ * may (notify recounts it). Return: -ENOLCK.
+ */
+static int abandon(struct cond_slot *sl)
+{
+	uint32_t st = COND_SLOT_WAITING;
+
+	/* C4: relaxed; nothing is published by leaving (the CAS only has to
+	 * be atomic against C2). */
+	if (!atomic_compare_exchange_strong_explicit(
+		&sl->state, &st, COND_SLOT_FREE, memory_order_relaxed,
+		memory_order_relaxed))
+		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
+				      memory_order_relaxed);
+	return -ENOLCK;
 }
 
 int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
@@ -260,7 +268,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		return -EUSERS;
 	rc = lfipc__lock_release_all(c->lock, &depth);
 	if (rc < 0) {
-		atomic_store_explicit(&sl->state, SLOT_FREE,
+		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
 				      memory_order_relaxed);
 		nwait_add(c->s, -1);
 		return rc;
@@ -268,27 +276,37 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	for (;;) {
 		/* C3: acquire, pairs with C2 in notify. */
 		if (atomic_load_explicit(&sl->state, memory_order_acquire) !=
-		    SLOT_WAITING)
+		    COND_SLOT_WAITING)
 			break;
 		if (lfipc__expired(deadline))
 			break;
-		lfipc__futex_wait(&sl->state, SLOT_WAITING,
+		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
 				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 	}
-	rc = lfipc__lock_reacquire(c->lock, depth);
+	/* Re-take the lock within the caller's deadline too, plus one
+	 * slice (a holder that is merely busy or preempted usually lets go
+	 * within that): a process stopped while holding it must not keep us
+	 * past our timeout. */
+	rc = lfipc__lock_reacquire(
+	    c->lock, depth,
+	    deadline > LFIPC_DL_NEVER - LFIPC_SLICE_NS
+		? LFIPC_DL_NEVER
+		: deadline + LFIPC_SLICE_NS);
+	if (rc == -ETIMEDOUT)
+		return abandon(sl);
 	if (rc < 0 && rc != -EOWNERDEAD)
 		return rc; /* could not register again: lock not held */
 	/* C3 again: a notify that ran before we re-took the lock counts.
 	 * Our slot cannot have been reused: it is not FREE and we live. */
 	st = atomic_load_explicit(&sl->state, memory_order_acquire);
 	notified =
-	    st == SLOT_SIGNALED &&
+	    st == COND_SLOT_SIGNALED &&
 	    atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket;
 	if (atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket &&
-	    st != SLOT_FREE) {
-		atomic_store_explicit(&sl->state, SLOT_FREE,
+	    st != COND_SLOT_FREE) {
+		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
 				      memory_order_relaxed);
-		if (st == SLOT_WAITING)
+		if (st == COND_SLOT_WAITING)
 			nwait_add(c->s, -1);
 	}
 	if (rc == -EOWNERDEAD)
@@ -327,7 +345,7 @@ int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
 		if (rc == -EOWNERDEAD)
 			owner_died = true;
 		else if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN)
-			return rc;
+			return rc; /* -ENOLCK included: the lock is not held */
 	}
 	return owner_died ? -EOWNERDEAD : 0;
 }
@@ -357,7 +375,7 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 		struct cond_slot *sl = &c->ring[i];
 
 		if (atomic_load_explicit(&sl->state, memory_order_relaxed) !=
-		    SLOT_WAITING)
+		    COND_SLOT_WAITING)
 			continue;
 		tmp.age = now - atomic_load_explicit(&sl->ticket,
 						     memory_order_relaxed);
@@ -378,13 +396,19 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 
 		left--;
 		if (tok != self && !lfipc__token_alive(c->r, tok)) {
-			atomic_store_explicit(&sl->state, SLOT_FREE,
+			atomic_store_explicit(&sl->state, COND_SLOT_FREE,
 					      memory_order_relaxed);
 			continue; /* died waiting: not counted */
 		}
-		/* C2: release, pairs with C3. */
-		atomic_store_explicit(&sl->state, SLOT_SIGNALED,
-				      memory_order_release);
+		/* C2: release on success, pairs with C3; a CAS, because
+		 * a waiter whose deadline passed while it re-took the
+		 * lock may leave its slot (abandon()): then not counted. */
+		uint32_t st = COND_SLOT_WAITING;
+
+		if (!atomic_compare_exchange_strong_explicit(
+			&sl->state, &st, COND_SLOT_SIGNALED,
+			memory_order_release, memory_order_relaxed))
+			continue;
 		lfipc__futex_wake(&sl->state, INT32_MAX);
 		woken++;
 	}

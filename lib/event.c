@@ -2,7 +2,7 @@
 /*
  * event.c - Event: a flag that threads and processes wait for.
  *
- * Block layout (64 bytes):
+ * Block layout (64 bytes; struct event_shm in internal/sync_layout.h):
  *   0  u32 magic   EVENT_MAGIC, written once at init
  *   4  u32 word    the event word, also the futex word:
  *                    bit  0     SET
@@ -27,19 +27,13 @@
 
 #include "internal/futex.h"
 #include "internal/region.h"
+#include "internal/shm.h"
+#include "internal/sync_layout.h"
 #include "internal/wait.h"
 
-#define EVENT_MAGIC UINT32_C(0x54564546) /* "FEVT" */
 #define EV_SET UINT32_C(1)
 #define EV_WAITERS UINT32_C(2)
 #define EV_GEN_ONE UINT32_C(4)
-
-struct event_shm {
-	uint32_t magic;
-	_Atomic uint32_t word;
-	uint8_t pad[56];
-};
-_Static_assert(sizeof(struct event_shm) == 64, "event layout");
 
 struct lfipc_event {
 	struct event_shm *s;
@@ -66,7 +60,7 @@ static int event_attach(lfipc_region *r, uint64_t off, uint64_t size,
 	    !lfipc__heap_range_ok(r, off, sizeof(*s)))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != EVENT_MAGIC)
+	if (lfipc__shm_ld32(&s->magic) != EVENT_MAGIC)
 		return -EPROTO;
 	e = calloc(1, sizeof(*e));
 	if (!e)

@@ -2,7 +2,8 @@
 /*
  * pipe.c - two connected ends carrying framed byte messages.
  *
- * Block layout (offsets from the block start):
+ * Block layout (offsets from the block start; the structures are in
+ * internal/pipe_layout.h):
  *
  *   0      struct pipe_geom (128 B)   immutable after creation
  *   128    struct pipe_ends (128 B)   the two owner words
@@ -22,7 +23,11 @@
  * the first bytes, then more as the reader makes room, tail published after
  * each chunk. A reader waits for the whole of a small frame (it is there as
  * soon as its header is), and refuses a too-small buffer having consumed
- * nothing, because the header arrives first.
+ * nothing, because the header arrives first. A streaming call whose
+ * timeout passes gives the message up: the writer records where it stopped
+ * in its cut word (the reader drops the frame there), the reader records
+ * the frame's end in its skip word (its next call drops the rest); see
+ * doc/pipe.md.
  *
  * Owner word of end e (32 bits):
  *   bits  0..29  token of the participant holding the end (0: nobody)
@@ -44,8 +49,24 @@
  * holder's liveness in between.
  *
  * Everything read from shared memory (positions, headers, owner words) is
- * validated before use; all ring accesses are masked, so a corrupt or
- * misused pipe yields -EPROTO, never an access outside the block.
+ * read once into a local, validated, and only the local is used; all ring
+ * accesses are masked, so a corrupt or misused pipe yields -EPROTO, never
+ * an access outside the block.
+ *
+ * Resynchronisation. Several senders (or receivers) on one end are a
+ * misuse that leaves the positions or frames inconsistent: a stale tail
+ * published after a newer one puts tail behind head, two frames written at
+ * the same place leave a header that does not match what follows. The
+ * receiver owns the repair, so that two parties never repair at once: when
+ * it finds tail - head outside 0..cap, a position off a frame boundary, a
+ * header with a bad tag, or a small frame that is not all there, it drops
+ * whatever the ring holds (head := tail rounded up to a frame boundary,
+ * waking the writer) and returns -EPROTO once; the pipe works again from
+ * the next message. A writer that finds the positions inconsistent does
+ * not touch head: it wakes the receiver and waits (within its timeout) for
+ * the repair, returning -EPROTO if its timeout passes first; a misaligned
+ * tail (only a corrupt one can be) is rounded up by the writer, which owns
+ * it. So once the misuse stops, each side gets at most one -EPROTO.
  */
 #include "config.h"
 
@@ -59,63 +80,18 @@
 #include <lfipc/pipe.h>
 
 #include "internal/futex.h"
+#include "internal/pipe_layout.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/wait.h"
 
-#define PIPE_MAGIC UINT32_C(0x45504950) /* "PIPE" */
-#define PIPE_VERSION 1u
-#define PIPE_HOT 128u
-#define FRAME_HDR 8u
-#define FRAME_TAG UINT64_C(0x4c46)
-#define FRAME_LEN_MASK ((UINT64_C(1) << 48) - 1)
-
-#define OWN_CLOSED UINT32_C(0x40000000)
-#define OWN_CLAIMED UINT32_C(0x80000000)
 #define OWN_TOKEN(v) ((v)&LFIPC_TOKEN_MASK)
 
 /* How long a waiter polls before its first sleep, when the peer can run at
  * the same time (waking a halted vCPU costs tens of microseconds here). */
 #define PIPE_SPIN_NS ((int64_t)30 * 1000)
-
-struct pipe_geom {
-	uint32_t magic;
-	uint32_t version;
-	uint32_t duplex;
-	uint32_t pad0;
-	uint64_t cap;	      /* ring bytes of each direction, power of 2 */
-	uint64_t ring_off[2]; /* from the block start; [1] 0 if one-way */
-	uint64_t total;	      /* bytes of the block used */
-	uint64_t check;	      /* FNV-1a of the fields above */
-	uint8_t pad[PIPE_HOT - 56];
-};
-
-struct pipe_ends {
-	_Atomic uint32_t owner[2];
-	uint8_t pad[PIPE_HOT - 8];
-};
-
-struct pipe_dir {
-	/* The writer's block: written by the writer on every send. */
-	_Atomic uint64_t tail;
-	_Atomic uint32_t rd_sleep;
-	uint8_t pad0[PIPE_HOT - 12];
-	/* The reader's block: written by the reader on every receive. */
-	_Atomic uint64_t head;
-	_Atomic uint32_t wr_sleep;
-	uint8_t pad1[PIPE_HOT - 12];
-};
-
-struct pipe_shm {
-	struct pipe_geom geom;
-	struct pipe_ends ends;
-	struct pipe_dir dir[2];
-};
-
-_Static_assert(sizeof(struct pipe_geom) == PIPE_HOT, "geom size");
-_Static_assert(sizeof(struct pipe_dir) == 2 * PIPE_HOT, "dir size");
-_Static_assert(sizeof(struct pipe_shm) == 768, "pipe shm size");
 
 struct lfipc_conn {
 	lfipc_region *r;
@@ -267,23 +243,30 @@ static int expired_rc(int64_t timeout_ns)
 /*
  * Wait until the ring has need bytes free for a writer at position pos.
  * Return: 0 and *free; -EPIPE the reader's end is gone; -ETIMEDOUT the
- * deadline passed; -EPROTO the reader's head makes no sense.
+ * deadline passed; -EPROTO the reader's head makes no sense and did not
+ * come right by the deadline (the reader repairs it: see the top comment;
+ * a writer in the middle of a frame, streaming, does not wait for that).
  */
 static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
-		   lfipc_deadline dl, uint64_t *free)
+		   lfipc_deadline dl, bool streaming, uint64_t *free)
 {
 	struct pipe_dir *d = c->tx;
 	int64_t spin_end = 0;
 	unsigned polls = 0;
+	bool bad = false;
 
 	for (;;) {
 		/* seq_cst: pairs with the reader's seq_cst store of head in
 		 * consume(): the bytes before head are no longer read. */
 		uint64_t h = atomic_load(&d->head), used = pos - h;
 
-		if (used > c->cap)
-			return -EPROTO;
-		if (c->cap - used >= need) {
+		if (used > c->cap || (h & 7)) {
+			if (streaming)
+				return -EPROTO;
+			if (!bad) /* let a sleeping reader repair it */
+				wake_flag(&d->rd_sleep);
+			bad = true;
+		} else if (c->cap - used >= need) {
 			*free = c->cap - used;
 			return 0;
 		}
@@ -299,7 +282,7 @@ static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		if (peer_gone(c, true))
 			return -EPIPE;
 		if (lfipc__expired(dl))
-			return -ETIMEDOUT;
+			return bad ? -EPROTO : -ETIMEDOUT;
 		atomic_store(&d->wr_sleep, 1);
 		/* Re-check after announcing (Dekker with consume()). */
 		if (pos - atomic_load(&d->head) <= c->cap - need ||
@@ -319,7 +302,7 @@ static void publish(lfipc_conn *c, uint64_t tail)
 int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		    int64_t timeout_ns)
 {
-	uint64_t frame, pos, start, free, hdr, done, n;
+	uint64_t frame, pos, start, free, hdr, done, n, cut = 0, need;
 	lfipc_deadline dl;
 	int rc;
 
@@ -338,15 +321,28 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 	dl = lfipc__deadline(timeout_ns);
 	/* T1: relaxed: the tail is stored only by this end's writer, which
 	 * is us (several writers on one end are a misuse whose worst
-	 * outcome is garbage within the ring). */
-	start = atomic_load_explicit(&c->tx->tail, memory_order_relaxed);
-	if (start & 7)
-		return -EPROTO;
-	rc = tx_wait(c, start, frame <= c->cap ? frame : FRAME_HDR, dl, &free);
+	 * outcome is garbage within the ring, which the reader drops). Only
+	 * a corrupt tail can be off a frame boundary: we own it, so round it
+	 * up (the reader then drops what lies before). */
+	start = round8(atomic_load_explicit(&c->tx->tail, memory_order_relaxed));
+	need = frame;
+	if (frame > c->cap) {
+		/* It must stream, so it would have to wait. */
+		if (timeout_ns == LFIPC_NOWAIT)
+			return -EAGAIN;
+		/* T2: relaxed: cut is ours too. A frame we abandoned must
+		 * be behind the reader before we may abandon another (the
+		 * reader knows one cut at a time): wait for an empty ring. */
+		cut = atomic_load_explicit(&c->tx->cut, memory_order_relaxed);
+		need = cut ? c->cap : FRAME_HDR;
+	}
+	rc = tx_wait(c, start, need, dl, false, &free);
 	if (rc == -ETIMEDOUT)
 		return expired_rc(timeout_ns);
 	if (rc < 0)
 		return rc;
+	if (cut)
+		atomic_store_explicit(&c->tx->cut, 0, memory_order_relaxed);
 	hdr = (uint64_t)len | (FRAME_TAG << 48);
 	ring_put(c->tx_ring, c->mask, start, &hdr, FRAME_HDR);
 	if (frame <= c->cap) {
@@ -354,8 +350,9 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		publish(c, start + frame);
 		return 0;
 	}
-	/* Larger than the ring: stream it. From here on the message is
-	 * finished, whatever the timeout, unless the reader goes away. */
+	/* Larger than the ring: stream it, in chunks of the free room (a
+	 * multiple of 8, so every published tail is a frame boundary or a
+	 * multiple of 8 inside one). */
 	done = FRAME_HDR;
 	pos = start + FRAME_HDR;
 	free -= FRAME_HDR;
@@ -373,7 +370,17 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		publish(c, pos);
 		if (done == frame)
 			return 0;
-		rc = tx_wait(c, pos, 1, LFIPC_DL_NEVER, &free);
+		rc = tx_wait(c, pos, 1, dl, true, &free);
+		if (rc == -ETIMEDOUT) {
+			/* Our timeout passed in the middle: abandon the
+			 * message here. The reader drops what it got of it
+			 * when it reaches pos, and our next frame starts at
+			 * pos. seq_cst store, then the seq_cst load of
+			 * rd_sleep: Dekker with rx_wait(). */
+			atomic_store(&c->tx->cut, pos);
+			wake_if_sleeping(&c->tx->rd_sleep);
+			return expired_rc(timeout_ns);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -388,14 +395,35 @@ static void consume(lfipc_conn *c, uint64_t head)
 	wake_if_sleeping(&c->rx->wr_sleep);
 }
 
+/* The receiver's repair of an inconsistent direction (see the top
+ * comment): drop everything up to the writer's tail, rounded up to a frame
+ * boundary. Return: -EPROTO, for the caller to pass on. */
+static int rx_resync(lfipc_conn *c)
+{
+	/* seq_cst, as every load of tail (pairs with publish()). */
+	consume(c, round8(atomic_load(&c->rx->tail)));
+	return -EPROTO;
+}
+
+/* Inside a frame at pos: did the writer abandon the frame here? (seq_cst:
+ * pairs with the writer's store of cut, made before it publishes the next
+ * frame, which starts at pos.) */
+static bool cut_at(lfipc_conn *c, uint64_t pos, bool inside)
+{
+	return inside && atomic_load(&c->rx->cut) == pos;
+}
+
 /*
- * Wait until need bytes are readable at pos. Return: 0 and *avail (the
+ * Wait until need bytes are readable at pos. inside: pos is inside a frame
+ * (streaming), where the writer may abandon it. Return: 0 and *avail (the
  * readable bytes, >= need); -EPIPE the writer's end is gone and fewer than
  * need bytes are left (those are an unfinished frame: discarded);
- * -ETIMEDOUT; -EPROTO the writer's tail makes no sense.
+ * -ECANCELED (inside only) the writer abandoned the frame at pos;
+ * -ETIMEDOUT; -EPROTO the writer's tail makes no sense (the direction was
+ * resynchronised).
  */
 static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
-		   lfipc_deadline dl, uint64_t *avail)
+		   lfipc_deadline dl, bool inside, uint64_t *avail)
 {
 	struct pipe_dir *d = c->rx;
 	int64_t spin_end = 0;
@@ -407,7 +435,10 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		uint64_t t = atomic_load(&d->tail), a = t - pos;
 
 		if (a > c->cap)
-			return -EPROTO;
+			return rx_resync(c);
+		/* Before the bytes: what follows a cut is the next frame. */
+		if (cut_at(c, pos, inside))
+			return -ECANCELED;
 		if (a >= need) {
 			*avail = a;
 			return 0;
@@ -427,7 +458,7 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 			t = atomic_load(&d->tail);
 			a = t - pos;
 			if (a > c->cap)
-				return -EPROTO;
+				return rx_resync(c);
 			if (a >= need) {
 				*avail = a;
 				return 0;
@@ -439,15 +470,59 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		if (lfipc__expired(dl))
 			return -ETIMEDOUT;
 		atomic_store(&d->rd_sleep, 1);
-		/* Re-check after announcing (Dekker with publish()). */
-		if (atomic_load(&d->tail) - pos >= need || peer_gone(c, false))
+		/* Re-check after announcing (Dekker with publish() and with
+		 * the writer's store of cut). */
+		if (atomic_load(&d->tail) - pos >= need ||
+		    cut_at(c, pos, inside) || peer_gone(c, false))
 			continue;
 		sleep_slice(&d->rd_sleep, dl);
 	}
 }
 
-/* Common start of recv and poll. Return 0 and *head; or an error. */
-static int rx_begin(lfipc_conn *c, uint64_t *head)
+/* Most bytes a frame can span (a message of LFIPC_PIPE_MSG_MAX bytes). */
+#define FRAME_MAX round8(FRAME_HDR + FRAME_LEN_MASK)
+
+/*
+ * Drop the rest of a frame that an earlier receive gave up in the middle
+ * of (its timeout passed): the bytes up to skip, as they arrive, until
+ * deadline dl, or up to where the writer abandoned it. Return: 0 and *head
+ * past it; -ETIMEDOUT (still to do: the next call goes on); -EPIPE;
+ * -EPROTO.
+ */
+static int rx_skip(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
+{
+	/* R2: relaxed: skip is ours (stored only by this end's reader). */
+	uint64_t to = atomic_load_explicit(&c->rx->skip, memory_order_relaxed);
+	uint64_t avail, n;
+	int rc = 0;
+
+	if (to == 0)
+		return 0;
+	/* Until head reaches to. Only a corrupt skip is off a frame
+	 * boundary or out of reach: then it is forgotten at once. */
+	while ((to & 7) == 0 && to - *head - 1 < FRAME_MAX) {
+		rc = rx_wait(c, *head, 1, dl, true, &avail);
+		if (rc == -ECANCELED) {
+			rc = 0; /* the writer abandoned it here */
+			break;
+		}
+		if (rc < 0)
+			break;
+		n = to - *head < avail ? to - *head : avail;
+		*head += n;
+		consume(c, *head);
+	}
+	if (rc == -ETIMEDOUT)
+		return rc;
+	atomic_store_explicit(&c->rx->skip, 0, memory_order_relaxed);
+	/* After -EPIPE or -EPROTO the position moved: read it again. */
+	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
+	return rc;
+}
+
+/* Common start of recv and poll: claim the end, drop what an earlier call
+ * gave up. Return 0 and *head; or an error. */
+static int rx_begin(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
 {
 	int rc = own(c);
 
@@ -457,31 +532,38 @@ static int rx_begin(lfipc_conn *c, uint64_t *head)
 		return -EBADF;
 	/* R1: relaxed: head is stored only by this end's reader (us). */
 	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
-	return (*head & 7) ? -EPROTO : 0;
+	if (*head & 7)
+		return rx_resync(c);
+	return rx_skip(c, head, dl);
 }
 
 int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
 	uint64_t h, avail, hdr, mlen, frame, done, n;
+	lfipc_deadline dl;
 	int rc;
 
 	if (!c || !len || (!buf && buf_size > 0))
 		return -EINVAL;
-	rc = rx_begin(c, &h);
-	if (rc < 0)
-		return rc;
-	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	dl = lfipc__deadline(timeout_ns);
+	rc = rx_begin(c, &h, dl);
+again:
+	if (rc == 0)
+		rc = rx_wait(c, h, FRAME_HDR, dl, false, &avail);
 	if (rc == -ETIMEDOUT)
 		return expired_rc(timeout_ns);
 	if (rc < 0)
 		return rc;
-	ring_get(c->rx_ring, c->mask, h, &hdr, FRAME_HDR);
+	/* The header is read once (a volatile load: the compiler may not
+	 * fetch it again) and only this copy is checked and used. h is a
+	 * multiple of 8 and the ring's size too, so it does not wrap. */
+	hdr = lfipc__shm_ld64(c->rx_ring + (h & c->mask));
 	if ((hdr >> 48) != FRAME_TAG)
-		return -EPROTO;
+		return rx_resync(c);
 	mlen = hdr & FRAME_LEN_MASK;
 	if (mlen > SIZE_MAX)
-		return -EPROTO;
+		return rx_resync(c);
 	if (mlen > buf_size) {
 		*len = (size_t)mlen;
 		return -EMSGSIZE; /* nothing consumed */
@@ -490,14 +572,15 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 	if (frame <= c->cap) {
 		/* Written whole: its header is visible only with all of it. */
 		if (avail < frame)
-			return -EPROTO;
+			return rx_resync(c);
 		ring_get(c->rx_ring, c->mask, h + FRAME_HDR, buf, mlen);
 		consume(c, h + frame);
 		*len = (size_t)mlen;
 		return 0;
 	}
-	/* Stream it out of the ring; finished unless the writer goes away,
-	 * in which case the part already copied is discarded (EOF). */
+	/* Stream it out of the ring until done or our deadline. If the
+	 * writer goes away, or abandons the message, the part copied is
+	 * discarded (then end-of-file, or the next message). */
 	done = 0;
 	for (;;) {
 		n = frame - done < avail ? frame - done : avail;
@@ -515,7 +598,19 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 		consume(c, h + done);
 		if (done == frame)
 			break;
-		rc = rx_wait(c, h + done, 1, LFIPC_DL_NEVER, &avail);
+		rc = rx_wait(c, h + done, 1, dl, true, &avail);
+		if (rc == -ECANCELED) {
+			h += done; /* abandoned: on to the next message */
+			rc = 0;
+			goto again;
+		}
+		if (rc == -ETIMEDOUT) {
+			/* R2: relaxed, ours. Give the message up: the next
+			 * call drops its rest. */
+			atomic_store_explicit(&c->rx->skip, h + frame,
+					      memory_order_relaxed);
+			return expired_rc(timeout_ns);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -525,15 +620,15 @@ int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size, size_t *len,
 
 int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns)
 {
+	lfipc_deadline dl = lfipc__deadline(timeout_ns);
 	uint64_t h, avail;
 	int rc;
 
 	if (!c)
 		return -EINVAL;
-	rc = rx_begin(c, &h);
-	if (rc < 0)
-		return rc;
-	rc = rx_wait(c, h, FRAME_HDR, lfipc__deadline(timeout_ns), &avail);
+	rc = rx_begin(c, &h, dl);
+	if (rc == 0)
+		rc = rx_wait(c, h, FRAME_HDR, dl, false, &avail);
 	if (rc == 0 || rc == -EPIPE)
 		return 1;
 	return rc == -ETIMEDOUT ? 0 : rc;
@@ -655,13 +750,16 @@ int lfipc_pipe_create(lfipc_region *r, const char *name, size_t ring_bytes,
 }
 
 /* Validate the geometry of the pipe at off (size bytes). Return 0 and the
- * private copy; -EPROTO. */
+ * private copy; -EPROTO. The copy is made once, byte by byte through
+ * volatile loads (a memcpy may be turned into loads the compiler repeats),
+ * and only the copy is checked and used. */
 static int geom_load(lfipc_region *r, uint64_t off, uint64_t size,
 		     struct pipe_geom *g)
 {
-	if (size < sizeof(struct pipe_shm))
+	if (size < sizeof(struct pipe_shm) ||
+	    !lfipc__heap_range_ok(r, off, sizeof(struct pipe_shm)))
 		return -EPROTO;
-	memcpy(g, lfipc__at(r, off), sizeof(*g));
+	lfipc__shm_copy(g, lfipc__at(r, off), sizeof(*g));
 	if (g->magic != PIPE_MAGIC || g->version != PIPE_VERSION ||
 	    g->check != geom_check(g) || g->duplex > 1 ||
 	    g->cap < LFIPC_PIPE_MIN_RING || g->cap > LFIPC_PIPE_MAX_RING ||

@@ -15,7 +15,7 @@
  * Tracked semaphores (LFIPC_SEM_TRACK_HOLDERS) add:
  *   64  embedded Lock "guard" (internal/sync.h), serialising every change
  *       of value, holders, recovered and the journal
- *   128 struct track: recovered, journal, holders[LFIPC_PROC_SLOTS]
+ *   128 struct sem_track: recovered, journal, holders[LFIPC_PROC_SLOTS]
  *
  * Value and "someone may sleep" live in one 64-bit word (glibc's layout),
  * so a release learns in the same atomic step that gives the unit whether
@@ -47,55 +47,27 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 #include "internal/wait.h"
 
-#define SEM_MAGIC UINT32_C(0x4d455346) /* "FSEM" */
 #define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)
-#define SEM_GUARD_OFF 64u
-#define SEM_TRACK_OFF 128u
 #define SEM_WAITER (UINT64_C(1) << 32)
 #define SEM_VALUE(d) ((uint32_t)(d))
 #define SEM_NWAITERS(d) ((uint32_t)((d) >> 32))
 #define SEM_SPIN 2000u
 
-struct sem_shm {
-	uint32_t magic;
-	uint32_t flags;
-	uint32_t max;
-	uint32_t pad0;
-	_Atomic uint64_t data;
-	uint8_t pad1[40];
-};
-_Static_assert(sizeof(struct sem_shm) == 64, "sem layout");
-
-struct holder {
-	_Atomic uint32_t token; /* 0: none */
-	_Atomic uint32_t count; /* units held by token */
-};
-
-/* Every field is accessed only with the guard held, so relaxed atomics
- * suffice for ordering between processes (the guard's acquire/release);
- * they are atomics so that a recoverer may read a dead writer's words. */
-struct track {
-	_Atomic uint32_t recovered;  /* units returned from dead holders, not
-					yet handed out */
-	_Atomic uint32_t jactive;    /* journal below must be (re)applied */
-	_Atomic uint32_t jslot;	     /* holder slot to set */
-	_Atomic uint32_t jtoken;     /* its new token */
-	_Atomic uint32_t jcount;     /* its new count */
-	_Atomic uint32_t jvalue;     /* new value */
-	_Atomic uint32_t jrecovered; /* new recovered */
-	uint32_t pad;
-	struct holder holders[LFIPC_PROC_SLOTS];
-};
-
-#define SEM_TRACKED_SIZE (SEM_TRACK_OFF + sizeof(struct track))
+/* struct sem_shm and struct sem_track: internal/sync_layout.h. Every
+ * field of sem_track is accessed only with the guard held, so relaxed
+ * atomics suffice for ordering between processes (the guard's
+ * acquire/release); they are atomics so that a recoverer may read a dead
+ * writer's words. */
 
 struct lfipc_sem {
 	lfipc_region *r;
 	struct sem_shm *s;
-	struct track *t;   /* NULL when untracked */
+	struct sem_track *t;   /* NULL when untracked */
 	lfipc_lock *guard; /* NULL when untracked */
 	uint32_t max;	   /* cached at attach */
 };
@@ -142,32 +114,35 @@ static int sem_attach(lfipc_region *r, uint64_t off, uint64_t size,
 {
 	struct sem_shm *s;
 	lfipc_sem *h;
+	uint32_t flags, max;
 	int rc;
 
 	if (off % 64 != 0 || size < sizeof(struct sem_shm) ||
 	    !lfipc__heap_range_ok(r, off, sizeof(struct sem_shm)))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != SEM_MAGIC || (s->flags & ~SEM_FLAGS) ||
-	    s->max > (uint32_t)LFIPC_SEM_VALUE_MAX ||
-	    ((s->flags & LFIPC_SEM_BOUNDED) == 0 &&
-	     s->max != (uint32_t)LFIPC_SEM_VALUE_MAX) ||
-	    size < sem_size(s->flags) ||
-	    !lfipc__heap_range_ok(r, off, sem_size(s->flags)))
+	flags = lfipc__shm_ld32(&s->flags);
+	max = lfipc__shm_ld32(&s->max);
+	if (lfipc__shm_ld32(&s->magic) != SEM_MAGIC || (flags & ~SEM_FLAGS) ||
+	    max > (uint32_t)LFIPC_SEM_VALUE_MAX ||
+	    ((flags & LFIPC_SEM_BOUNDED) == 0 &&
+	     max != (uint32_t)LFIPC_SEM_VALUE_MAX) ||
+	    size < sem_size(flags) ||
+	    !lfipc__heap_range_ok(r, off, sem_size(flags)))
 		return -EPROTO;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	h->r = r;
 	h->s = s;
-	h->max = s->max;
-	if (s->flags & LFIPC_SEM_TRACK_HOLDERS) {
+	h->max = max;
+	if (flags & LFIPC_SEM_TRACK_HOLDERS) {
 		rc = lfipc__lock_attach(r, off + SEM_GUARD_OFF, &h->guard);
 		if (rc < 0) {
 			free(h);
 			return rc;
 		}
-		h->t = (struct track *)((char *)s + SEM_TRACK_OFF);
+		h->t = (struct sem_track *)((char *)s + SEM_TRACK_OFF);
 	}
 	*out = h;
 	return 0;
@@ -294,7 +269,7 @@ static void set_value(struct sem_shm *s, uint32_t v)
 }
 
 /* Apply the active journal (again). Guard held. */
-static void journal_apply(struct sem_shm *s, struct track *t)
+static void journal_apply(struct sem_shm *s, struct sem_track *t)
 {
 	/* J1..: relaxed; the guard orders them between processes, and the
 	 * signal fences keep the compiler from moving them across the
@@ -322,7 +297,7 @@ static void journal_apply(struct sem_shm *s, struct track *t)
 }
 
 /* Log and apply one change. Guard held. */
-static void journal_do(struct sem_shm *s, struct track *t, uint32_t slot,
+static void journal_do(struct sem_shm *s, struct sem_track *t, uint32_t slot,
 		       uint32_t token, uint32_t count, uint32_t value,
 		       uint32_t recovered)
 {
@@ -337,10 +312,12 @@ static void journal_do(struct sem_shm *s, struct track *t, uint32_t slot,
 	journal_apply(s, t);
 }
 
-/* Take the guard; repair after a dead holder. Return 0 or -errno. */
-static int guard_lock(lfipc_sem *h)
+/* Take the guard by deadline (a stopped process inside it must not make
+ * us outlast the caller's timeout); repair after a dead holder.
+ * Return: 0; -ETIMEDOUT; -errno. */
+static int guard_lock(lfipc_sem *h, lfipc_deadline deadline)
 {
-	int rc = lfipc_lock_acquire(h->guard, LFIPC_FOREVER);
+	int rc = lfipc__guard_acquire(h->guard, deadline);
 
 	if (rc == -EOWNERDEAD) {
 		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
@@ -368,7 +345,7 @@ static uint32_t cur_value(struct sem_shm *s)
  * Guard held. Return: units returned. */
 static uint32_t reap_slot(lfipc_sem *h, uint32_t i, uint32_t self, bool force)
 {
-	struct track *t = h->t;
+	struct sem_track *t = h->t;
 	uint32_t tok =
 	    atomic_load_explicit(&t->holders[i].token, memory_order_relaxed);
 	uint32_t n =
@@ -403,12 +380,13 @@ static uint32_t reap(lfipc_sem *h, uint32_t self)
 
 /* Try to take a unit of a tracked semaphore, reaping dead holders first
  * when do_reap. Return: 1 taken, 2 taken a recovered unit, 0 none free,
- * -errno. */
-static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
+ * -ETIMEDOUT the guard was not free by the deadline, -errno. */
+static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
+		       lfipc_deadline deadline)
 {
-	struct track *t = h->t;
+	struct sem_track *t = h->t;
 	uint32_t slot = token_slot(self), tok, n, v, rec, woke = 0;
-	int rc = guard_lock(h);
+	int rc = guard_lock(h, deadline);
 
 	if (rc < 0)
 		return rc;
@@ -443,7 +421,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap)
 
 static int release_tracked(lfipc_sem *h)
 {
-	struct track *t = h->t;
+	struct sem_track *t = h->t;
 	uint32_t self, slot, tok, n, v;
 	int rc = lfipc__self(h->r, &self);
 
@@ -452,7 +430,9 @@ static int release_tracked(lfipc_sem *h)
 	slot = token_slot(self);
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
-	rc = guard_lock(h);
+	/* No timeout to honour: waits while a live process is inside the
+	 * guard (documented in sync.h). */
+	rc = guard_lock(h, LFIPC_DL_NEVER);
 	if (rc < 0)
 		return rc;
 	tok =
@@ -478,6 +458,14 @@ static int release_tracked(lfipc_sem *h)
 
 /* ---- acquire / release ------------------------------------------------ */
 
+/* What acquire returns for a non-zero tracked_try() result. */
+static int tracked_rc(int rc, int64_t timeout_ns)
+{
+	if (rc == -ETIMEDOUT)
+		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
+	return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+}
+
 int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 {
 	struct sem_shm *s;
@@ -493,13 +481,15 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 		rc = lfipc__self(h->r, &self);
 		if (rc < 0)
 			return rc;
-		rc = tracked_try(h, self, false);
+		deadline = lfipc__deadline(timeout_ns);
+		rc = tracked_try(h, self, false, deadline);
 		if (rc != 0)
-			return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+			return tracked_rc(rc, timeout_ns);
 	} else if (try_take(s, false)) {
 		return 0;
+	} else {
+		deadline = lfipc__deadline(timeout_ns);
 	}
-	deadline = lfipc__deadline(timeout_ns);
 	/* Spin briefly while nobody sleeps: a release is often imminent. */
 	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SEM_SPIN : 0;
 	while (spin-- > 0 && !h->t) {
@@ -515,9 +505,14 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 	}
 	for (bool do_reap = true;;) {
 		if (h->t) {
-			rc = tracked_try(h, self, do_reap);
+			rc = tracked_try(h, self, do_reap, deadline);
+			/* Giving up on a busy guard with a unit there: a
+			 * release may have woken us for it, so pass the
+			 * wake-up on to another sleeper. */
+			if (rc == -ETIMEDOUT && cur_value(s) > 0)
+				lfipc__futex_wake(value_word(s), 1);
 			if (rc != 0)
-				return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+				return tracked_rc(rc, timeout_ns);
 			do_reap = false;
 		}
 		if (lfipc__expired(deadline))
@@ -569,12 +564,15 @@ int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
 		lfipc_sem_close(h);
 		return 0;
 	}
+	/* A live process inside the guard (perhaps stopped) must not hold
+	 * recovery up: give it a slice, then leave the reaping to the
+	 * semaphore's next waiter. */
 	rc = lfipc__self(r, &self);
 	if (rc == 0)
-		rc = guard_lock(h);
+		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS));
 	if (rc < 0) {
 		lfipc_sem_close(h);
-		return rc;
+		return rc == -ETIMEDOUT ? 0 : rc;
 	}
 	n = reap(h, self);
 	guard_unlock(h);

@@ -2,7 +2,8 @@
 /*
  * sync.c - Lock and RLock, named or embedded in another object's block.
  *
- * Lock memory (64 bytes, 64-byte aligned):
+ * Lock memory (64 bytes, 64-byte aligned; struct lock_shm in
+ * internal/sync_layout.h):
  *   u32 magic        SYNC_LOCK_MAGIC, written once at init
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
@@ -30,21 +31,10 @@
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/sync_layout.h"
 
-#define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
-#define SYNC_LOCK_SIZE 64u
-
-struct lock_shm {
-	uint32_t magic;
-	uint32_t recursive;
-	_Atomic uint32_t word;
-	_Atomic uint32_t depth;
-	_Atomic uint64_t thread;
-	struct lfipc_wq wq;
-	uint8_t pad[SYNC_LOCK_SIZE - 40];
-};
-_Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
 struct lfipc_lock {
 	lfipc_region *r;
@@ -80,20 +70,22 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
 {
 	struct lock_shm *s;
 	lfipc_lock *l;
+	uint32_t recursive;
 
 	if (!r || !out)
 		return -EINVAL;
 	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
 		return -EPROTO;
 	s = lfipc__at(r, off);
-	if (s->magic != SYNC_LOCK_MAGIC || s->recursive > 1)
+	recursive = lfipc__shm_ld32(&s->recursive);
+	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || recursive > 1)
 		return -EPROTO;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->r = r;
 	l->s = s;
-	l->recursive = s->recursive == 1;
+	l->recursive = recursive == 1;
 	*out = l;
 	return 0;
 }
@@ -151,16 +143,14 @@ static void took(struct lock_shm *s, uint64_t me)
 	atomic_store_explicit(&s->depth, 1, memory_order_relaxed);
 }
 
-int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
+int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
+			      unsigned flags)
 {
-	struct lock_shm *s;
+	struct lock_shm *s = l->s;
 	uint64_t me = thread_id();
 	uint32_t self, v, d;
 	int rc;
 
-	if (!l)
-		return -EINVAL;
-	s = l->s;
 	rc = lfipc__self(l->r, &self);
 	if (rc < 0)
 		return rc;
@@ -181,11 +171,38 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		atomic_store_explicit(&s->depth, d + 1, memory_order_relaxed);
 		return 0;
 	}
-	rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self,
-			       lfipc__deadline(timeout_ns), 0, true);
+	/* A sibling thread's hold (our token, another thread) is waited
+	 * for like any other owner's, without a death to watch. */
+	rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self, deadline, flags,
+			       true);
 	if (rc == 0 || rc == -EOWNERDEAD)
 		took(s, me);
 	return rc;
+}
+
+int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
+{
+	uint32_t self;
+
+	if (!l)
+		return -EINVAL;
+	/* The uncontended path first: no clock read for the deadline. */
+	if (lfipc__self(l->r, &self) == 0 &&
+	    lfipc__mutex_trylock_fast(&l->s->word, self)) {
+		took(l->s, thread_id());
+		return 0;
+	}
+	return lfipc__lock_acquire_until(l, lfipc__deadline(timeout_ns), 0);
+}
+
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline)
+{
+	/* The guard is held for a few instructions by a running holder:
+	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
+	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
+	if (deadline != LFIPC_DL_NEVER && lfipc__expired(deadline))
+		deadline = lfipc__now_ns() + LFIPC_SPIN_NS;
+	return lfipc__lock_acquire_until(guard, deadline, 0);
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -266,15 +283,21 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
 	return lfipc_lock_release(l);
 }
 
-int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth)
+int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
+			  lfipc_deadline deadline)
 {
-	int rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+	int rc = lfipc__lock_acquire_until(l, deadline, 0);
 
 	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1)
 		/* L11: relaxed; we own the lock (same as L7). */
 		atomic_store_explicit(&l->s->depth, depth,
 				      memory_order_relaxed);
 	return rc;
+}
+
+bool lfipc__lock_owner_dead(const lfipc_lock *l)
+{
+	return lfipc__mutex_owner_dead(l->r, &l->s->word);
 }
 
 /* A dead owner's lock is recovered by its next acquirer (-EOWNERDEAD), who

@@ -44,15 +44,21 @@
  * Several threads or processes using the same end at once is a misuse (as
  * in Python: messages may interleave or be lost), but it never touches
  * memory outside the pipe's block and never crashes: everything read from
- * shared memory is validated, and nonsense yields -EPROTO.
+ * shared memory is validated, and nonsense yields -EPROTO. The pipe
+ * recovers once the misuse stops: the receiver, on finding the ring
+ * inconsistent, drops what it holds and returns -EPROTO once; a sender
+ * that finds it inconsistent waits (within its timeout) for that repair.
  *
- * Timeouts: the timeout of lfipc_conn_send() covers waiting for room before
- * any byte of the message is written; a message that fits in the ring is
- * written all at once. A message larger than the free space of the ring,
- * once started, is finished (waiting for the receiver as long as it is
- * alive and attached), because half a message cannot be taken back; so even
- * LFIPC_NOWAIT may wait for a message larger than the ring. The same holds
- * for lfipc_conn_recv() of such a message once it started copying it.
+ * Timeouts are honoured by every call, also in the middle of a message
+ * larger than the ring and while the peer is stopped (SIGSTOP). A message
+ * that fits in the ring is written all at once. A larger one streams
+ * through it; if the sender's timeout passes in the middle, the message is
+ * given up: the receiver drops the part it got and never delivers it, and
+ * the next message gets through. If the receiver's timeout passes in the
+ * middle of such a message, the receiver gives it up: its next call drops
+ * the rest. LFIPC_NOWAIT cannot move a message larger than the ring: a
+ * send returns -EAGAIN at once (nothing written), a receive gives the
+ * message up as soon as it would have to wait; use a timeout for those.
  */
 #ifndef LFIPC_PIPE_H
 #define LFIPC_PIPE_H
@@ -118,14 +124,18 @@ LFIPC_API int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
  *
  * Blocks while the ring lacks room, up to timeout_ns (LFIPC_NOWAIT,
  * LFIPC_FOREVER or nanoseconds); see the header comment for messages
- * larger than the free space.
+ * larger than the ring.
  *
- * Return: 0; -EAGAIN no room and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the
+ * Return: 0; -EAGAIN no room and LFIPC_NOWAIT (always, for a message
+ * larger than the ring); -ETIMEDOUT (a message larger than the ring that
+ * was started is given up, never delivered); -EPIPE the
  * other end was closed or its holder died (also in the middle of a large
  * message, which the receiver then discards); -EBADF this is the receive
  * end of a one-way pipe; -EMSGSIZE len > LFIPC_PIPE_MSG_MAX; -EBUSY
  * another process holds this end; -EINVAL NULL c, or msg NULL with len > 0;
- * -EPROTO the pipe's memory makes no sense; -EUSERS.
+ * -EPROTO the pipe's memory makes no sense (several senders on this end,
+ * or corruption) and the receiver did not repair it before the timeout
+ * (nothing was sent; try again after the receiver's next call); -EUSERS.
  * Concurrency: one sender per end at a time (see the header comment).
  */
 LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
@@ -139,11 +149,15 @@ LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
  * buffer. Blocks while no message is there, up to timeout_ns.
  *
  * Return: 0 and *len; -EMSGSIZE buffer too small (*len = size needed);
- * -EAGAIN nothing there and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE end-of-file:
+ * -EAGAIN nothing there and LFIPC_NOWAIT; -ETIMEDOUT (in the middle of a
+ * message larger than the ring, that message is given up: the next call
+ * drops its rest; buf may hold part of it); -EPIPE end-of-file:
  * the other end was closed or its holder died, and every complete message
  * it sent has been received; -EBADF this is the send end of a one-way
  * pipe; -EBUSY another process holds this end; -EINVAL NULL c or len, or
- * buf NULL with buf_size > 0; -EPROTO the pipe's memory makes no sense.
+ * buf NULL with buf_size > 0; -EPROTO the ring was inconsistent (several
+ * senders on the other end, or corruption): what it held was dropped and
+ * the pipe resynchronised, so the next call works.
  * Concurrency: one receiver per end at a time (see the header comment).
  */
 LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
@@ -156,7 +170,8 @@ LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
  *
  * Return: 1 readable; 0 not readable when the timeout expired (also for
  * LFIPC_NOWAIT); -EBADF the send end of a one-way pipe; -EBUSY another
- * process holds this end; -EINVAL NULL c; -EPROTO.
+ * process holds this end; -EINVAL NULL c; -EPROTO as lfipc_conn_recv()
+ * (the ring was dropped and resynchronised).
  * Concurrency: as lfipc_conn_recv().
  */
 LFIPC_API int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns);

@@ -176,6 +176,10 @@ LFIPC_API void lfipc_sem_close(lfipc_sem *s);
  * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
  * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
  * -EPROTO corrupt semaphore memory; -EUSERS/-errno registering.
+ * Tracked only: -EAGAIN/-ETIMEDOUT also when another process sits inside
+ * the semaphore's internal guard until the deadline (a running one leaves
+ * it within nanoseconds; a stopped one does not, and never makes this call
+ * outlast its timeout).
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
@@ -186,7 +190,9 @@ LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
  * Return: 0; -EOVERFLOW the value is already at its maximum (the initial
  * value of a BoundedSemaphore, LFIPC_SEM_VALUE_MAX otherwise; Python's
  * "released too many times"); -EPERM (tracked only) this process holds no
- * unit. Does not block. Thread-safe.
+ * unit. Does not block, except that a tracked release (it has no timeout)
+ * waits while another process is inside the internal guard: nanoseconds,
+ * but as long as that process is stopped (SIGSTOP). Thread-safe.
  */
 LFIPC_API int lfipc_sem_release(lfipc_sem *s);
 
@@ -288,16 +294,22 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  *
  * The caller must hold the lock; every recursion level of an RLock is
  * released and restored. On return the lock is held again, whatever the
- * result (also after a timeout). There are no spurious wake-ups: 0 means
- * a notify chose this waiter. A notify that chose this waiter after its
- * timeout expired but before it re-took the lock still counts (0), so no
- * notify is ever lost.
+ * result (also after a timeout), except -ENOLCK: a timed wait re-takes the
+ * lock within its timeout plus a slice, so that nobody (not even a
+ * stopped process holding the lock) makes it outlast its timeout. There
+ * are no spurious wake-ups: 0 means a notify chose this waiter. A notify
+ * that chose this waiter after its timeout expired but before it re-took
+ * the lock still counts (0), so no notify is ever lost.
  *
  * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
  * -EOWNERDEAD re-acquired the lock from a process that died holding it
- * (notified or not: re-check the state); -EPERM the caller does not hold
- * the lock; -EUSERS LFIPC_COND_WAITERS_MAX threads already wait;
- * -EPROTO corrupt condition memory.
+ * (notified or not: re-check the state); -ENOLCK the lock could not be
+ * re-taken by the timeout plus one sleep slice (another thread holds it,
+ * e.g. a stopped process): the lock is NOT held on this return, and the
+ * wait may or may not have been notified (take the lock, re-check the
+ * state); -EPERM the caller does not hold the lock; -EUSERS
+ * LFIPC_COND_WAITERS_MAX threads already wait; -EPROTO corrupt condition
+ * memory. With LFIPC_FOREVER the lock is always re-taken.
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
@@ -312,7 +324,8 @@ LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
  * Return: 0 the predicate is true; -ETIMEDOUT it is still false at the
  * deadline (-EAGAIN for LFIPC_NOWAIT); -EOWNERDEAD the lock was taken from
  * a dead owner at some point (the predicate's last value is unknown to the
- * caller: re-check); other errors as lfipc_cond_wait().
+ * caller: re-check); -ENOLCK the lock could not be re-taken in time and is
+ * NOT held (see lfipc_cond_wait()); other errors as lfipc_cond_wait().
  */
 LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
 				  void *arg, int64_t timeout_ns);
@@ -373,27 +386,33 @@ LFIPC_API void lfipc_barrier_set_action(lfipc_barrier *b,
  * barrier is or became broken (by lfipc_barrier_abort(), a reset while
  * waiting, another party's timeout, a failed action, or a waiting party
  * that died); -ETIMEDOUT this party's timeout expired, which breaks the
- * barrier for the others (-EAGAIN for LFIPC_NOWAIT); -ECANCELED the
- * action returned non-zero (the barrier is broken); -EPROTO corrupt
- * barrier memory; -EUSERS/-errno registering.
+ * barrier for the others (-EAGAIN for LFIPC_NOWAIT), also when it could
+ * not arrive because another process sat inside the barrier's internal
+ * guard until the deadline (e.g. a stopped one); -ECANCELED the action
+ * returned non-zero (the barrier is broken); -EPROTO corrupt barrier
+ * memory; -EUSERS/-errno registering.
  *
- * A party that dies while waiting breaks the barrier: the others notice
- * within a sleep slice (10 ms), and the party that would complete the
- * cycle checks every waiting party first. A party that dies before it
- * arrives can only be covered by a timeout.
+ * A party that dies while waiting, arriving or inside the action breaks
+ * the barrier: the others notice within a sleep slice (10 ms), and the
+ * party that would complete the cycle checks every waiting party first.
+ * A party that dies before it arrives can only be covered by a timeout.
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns);
 
 /**
  * lfipc_barrier_abort() - break the barrier: current and future waits
- * return -EPIPE until lfipc_barrier_reset(). Return: 0; -EPROTO; -EINVAL.
+ * return -EPIPE until lfipc_barrier_reset(). Return: 0; -EINVAL.
+ * Does not block (one atomic operation). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_abort(lfipc_barrier *b);
 
 /**
  * lfipc_barrier_reset() - return the barrier to its empty state; threads
- * waiting now get -EPIPE. Return: 0; -EPROTO; -EINVAL.
+ * waiting now get -EPIPE. Return: 0; -EINVAL; -EUSERS/-errno registering.
+ * Takes the internal guard (it has no timeout): waits while another
+ * process is inside it, nanoseconds, but as long as that process is
+ * stopped (SIGSTOP). Thread-safe.
  */
 LFIPC_API int lfipc_barrier_reset(lfipc_barrier *b);
 

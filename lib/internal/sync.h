@@ -17,7 +17,9 @@
 
 #include <lfipc/sync.h>
 
+#include "internal/futex.h"
 #include "internal/region.h"
+#include "internal/wait.h"
 
 /* Bytes an embedded lock needs (a multiple of 64). */
 uint64_t lfipc__lock_shm_size(void);
@@ -42,9 +44,34 @@ bool lfipc__lock_held(const lfipc_lock *l);
  * hold it. A Condition's wait calls this before sleeping. */
 int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth);
 
-/* Acquire l with no time limit and restore depth (>= 1) saved by
- * lfipc__lock_release_all. Return: 0; -EOWNERDEAD acquired from a dead
- * owner (depth is restored all the same); -EUSERS/-errno registering. */
-int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth);
+/* Acquire l until deadline (LFIPC_DL_NEVER: no limit) and restore depth
+ * (>= 1) saved by lfipc__lock_release_all. Return: 0; -EOWNERDEAD acquired
+ * from a dead owner (depth is restored all the same); -ETIMEDOUT not
+ * acquired by the deadline (the lock is not held); -EUSERS/-errno
+ * registering. */
+int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
+			  lfipc_deadline deadline);
+
+/* lfipc_lock_acquire() with an absolute deadline (lfipc__deadline()) and
+ * LFIPC_WAIT_* flags (see lfipc__mutex_lock). Return: as
+ * lfipc_lock_acquire(): -EAGAIN for LFIPC_DL_NOW, -ETIMEDOUT for any other
+ * deadline that passed. */
+int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
+			      unsigned flags);
+
+/*
+ * Take the internal guard Lock of an object (a tracked Semaphore, a
+ * Barrier) on behalf of a caller whose deadline is deadline: the guard
+ * never makes a call outlast its caller's timeout, also while a stopped
+ * (SIGSTOP) process sits inside it. Spins briefly first, even when the
+ * deadline is now (LFIPC_NOWAIT): a running holder leaves within
+ * nanoseconds. Return: 0; -EOWNERDEAD taken from a dead holder (repair
+ * what it left); -ETIMEDOUT not taken by the deadline; -EUSERS/-errno.
+ */
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline);
+
+/* Is l held by a process that died (a takeover would succeed)? One
+ * liveness check (a system call) when l is held. */
+bool lfipc__lock_owner_dead(const lfipc_lock *l);
 
 #endif /* LFIPC_INTERNAL_SYNC_H */

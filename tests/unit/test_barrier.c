@@ -173,6 +173,32 @@ static void wait_for_waiters(lfipc_barrier *b, unsigned n)
 	}
 }
 
+/* Start a thread waiting on b (20 s) and wait until n parties wait. */
+static void start_waiter(lfipc_barrier *b, struct tw *a, pthread_t *t,
+			 unsigned n)
+{
+	*a = (struct tw){.b = b, .timeout = 20000 * MS, .rc = 1};
+	cr_assert_eq(pthread_create(t, NULL, wait_thread, a), 0);
+	wait_for_waiters(b, n);
+}
+
+/* SIGKILL the waiting party pid: the waiter thread t must notice within a
+ * second (-EPIPE), and the barrier is broken. */
+static void kill_and_see_it_broken(lfipc_barrier *b, pid_t pid, pthread_t t,
+				   struct tw *a)
+{
+	int64_t t0 = th_now_ns(), dt;
+
+	kill(pid, SIGKILL);
+	pthread_join(t, NULL);
+	dt = th_now_ns() - t0;
+	cr_assert_eq(a->rc, -EPIPE);
+	cr_assert_lt(dt, 1000 * MS, "noticed after %lld ms",
+		     (long long)(dt / MS));
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert(lfipc_barrier_broken(b));
+}
+
 Test(barrier, a_timeout_breaks_it_and_reset_repairs_it)
 {
 	struct tw a;
@@ -294,22 +320,12 @@ Test(barrier, a_party_killed_while_waiting_breaks_it_for_the_others)
 	pthread_t t;
 	lfipc_barrier *b;
 	pid_t pid;
-	int64_t t0, dt;
 
 	cr_assert_eq(lfipc_barrier_create(r, "b", 3, &b), 0);
 	pid = th_fork(wait_forever, b);
 	wait_for_waiters(b, 1);
-	a = (struct tw){.b = b, .timeout = 20000 * MS, .rc = 1};
-	cr_assert_eq(pthread_create(&t, NULL, wait_thread, &a), 0);
-	wait_for_waiters(b, 2);
-	t0 = th_now_ns();
-	kill(pid, SIGKILL);
-	pthread_join(t, NULL);
-	dt = th_now_ns() - t0;
-	cr_assert_eq(a.rc, -EPIPE);
-	cr_assert_lt(dt, 1000 * MS, "noticed after %lld ns", (long long)dt);
-	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
-	cr_assert(lfipc_barrier_broken(b));
+	start_waiter(b, &a, &t, 2);
+	kill_and_see_it_broken(b, pid, t, &a);
 	cr_assert_eq(lfipc_barrier_reset(b), 0);
 	lfipc_barrier_close(b);
 }
@@ -326,6 +342,66 @@ Test(barrier, the_last_party_does_not_trip_over_a_dead_one)
 	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
 	cr_assert_eq(lfipc_barrier_wait(b, 10000 * MS), -EPIPE);
 	cr_assert(lfipc_barrier_broken(b));
+	lfipc_barrier_close(b);
+}
+
+/* The latest arrival is watched too: before, each waiter watched only the
+ * party that arrived before it, so nobody watched the last one and the
+ * first waiter slept until its own timeout
+ * (findings/sync/barrier_last_arrival_death.c). */
+Test(barrier, the_death_of_the_latest_arrival_is_noticed_by_the_first)
+{
+	struct tw a;
+	pthread_t t;
+	lfipc_barrier *b;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_barrier_create(r, "b", 3, &b), 0);
+	start_waiter(b, &a, &t, 1);
+	pid = th_fork(wait_forever, b); /* arrival index 1: the latest */
+	wait_for_waiters(b, 2);
+	kill_and_see_it_broken(b, pid, t, &a);
+	cr_assert_eq(lfipc_barrier_reset(b), 0);
+	lfipc_barrier_close(b);
+}
+
+static int hang(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int complete_with_hanging_action(void *p)
+{
+	lfipc_barrier *b = p;
+
+	lfipc_barrier_set_action(b, hang, NULL);
+	lfipc_barrier_wait(b, LFIPC_FOREVER);
+	return 3;
+}
+
+/* The completing party runs the action holding the internal guard; killed
+ * there, it is noticed by the first waiter (it watches the guard's holder
+ * and the latest arrival; before, the first waiter watched nobody), and
+ * the next user of the guard finds the barrier broken. */
+Test(barrier, a_party_killed_inside_the_action_breaks_it_for_the_others)
+{
+	struct tw a;
+	pthread_t t;
+	lfipc_barrier *b;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	start_waiter(b, &a, &t, 1);
+	pid = th_fork(complete_with_hanging_action, b);
+	wait_for_waiters(b, 2); /* it arrived and is in its action */
+	usleep(20000);
+	kill_and_see_it_broken(b, pid, t, &a);
+	cr_assert_eq(lfipc_barrier_wait(b, 10 * MS), -EPIPE);
+	cr_assert_eq(lfipc_barrier_reset(b), 0);
+	cr_assert(!lfipc_barrier_broken(b));
 	lfipc_barrier_close(b);
 }
 

@@ -368,8 +368,12 @@ static int cond_victim(void *p)
 		if (th_rand(&seed) & 1) {
 			k->inside--;
 			rc = lfipc_cond_wait(c, 2 * MS);
+			if (rc == -ENOLCK) /* timed out re-taking the lock */
+				rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
 			if (rc == -EOWNERDEAD)
 				k->inside = 0;
+			else if (rc != 0 && rc != -ETIMEDOUT)
+				return 3;
 			if (k->inside++ != 0)
 				__atomic_fetch_add(&k->bad, 1,
 						   __ATOMIC_RELAXED);

@@ -12,16 +12,10 @@
 #include <lfipc/sync.h>
 
 #include "common/testhelp.h"
+#include "internal/sync_layout.h"
 
 #define REGION_SIZE ((size_t)1 << 20)
 #define MS ((int64_t)1000000)
-
-/* Block magics (first u32 of each block; lib/sem.c, event.c, cond.c,
- * barrier.c). */
-#define SEM_MAGIC 0x4d455346u
-#define EVENT_MAGIC 0x54564546u
-#define COND_MAGIC 0x444e4f43u
-#define BARRIER_MAGIC 0x52524142u
 
 static lfipc_region *r;
 static uint8_t *base; /* a second mapping of the whole region */
@@ -107,10 +101,10 @@ Test(sync_corrupt, a_condition_pointing_at_no_lock_is_eproto)
 	blk = find(COND_MAGIC);
 	cr_assert_not_null(blk);
 	off = (uint64_t)REGION_SIZE * 4; /* outside the region */
-	memcpy(blk + 8, &off, sizeof(off));
+	((struct cond_shm *)(void *)blk)->lock_off = off;
 	cr_assert_eq(lfipc_cond_open(r, "c", &c), -EPROTO);
-	off = (uint64_t)(blk - base) + 128; /* inside, but not a lock */
-	memcpy(blk + 8, &off, sizeof(off));
+	off = (uint64_t)(blk - base) + COND_RING_OFF; /* inside, not a lock */
+	((struct cond_shm *)(void *)blk)->lock_off = off;
 	cr_assert_eq(lfipc_cond_open(r, "c", &c), -EPROTO);
 	lfipc_lock_close(l);
 }
@@ -186,7 +180,11 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 	lfipc_barrier *b;
 	uint8_t *blk[4];
 	uint8_t save[4][4096];
-	size_t span[4] = {64, 64, 128 + 4 * 16, 128 + 2 * 4};
+	/* The header words of each, and of the Condition its first four
+	 * slots, of the Barrier its first two arrival tokens. */
+	size_t span[4] = {sizeof(struct sem_shm), sizeof(struct event_shm),
+			  COND_RING_OFF + 4 * sizeof(struct cond_slot),
+			  BARRIER_WAITERS_OFF + 2 * sizeof(uint32_t)};
 	int rounds = 500 * th_scale();
 
 	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
@@ -232,16 +230,18 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 	/* A tracked semaphore with garbage in its journal and holder table. */
 	uint8_t *tblk = NULL;
 	for (size_t off = 0; off + 64 <= REGION_SIZE; off += 64) {
-		uint32_t w[2];
+		struct sem_shm sh;
 
-		memcpy(w, base + off, sizeof(w));
-		if (w[0] == SEM_MAGIC && w[1] == LFIPC_SEM_TRACK_HOLDERS)
+		memcpy(&sh, base + off, sizeof(sh));
+		if (sh.magic == SEM_MAGIC &&
+		    sh.flags == LFIPC_SEM_TRACK_HOLDERS)
 			tblk = base + off;
 	}
 	cr_assert_not_null(tblk);
 	for (int k = 0; k < 200; k++) {
 		uint32_t v = (uint32_t)th_rand(&seed);
-		size_t at = 128 + (th_rand(&seed) % 64) * 4;
+		/* the journal and the first holder entries */
+		size_t at = SEM_TRACK_OFF + (th_rand(&seed) % 64) * 4;
 
 		memcpy(tblk + at, &v, sizeof(v));
 		cr_assert(lfipc_sem_acquire(ts, LFIPC_NOWAIT) <= 0);
