@@ -231,6 +231,17 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 	return k;
 }
 
+/* Length of the next sleep for slice kind k. */
+static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
+{
+	if (k == SL_HINT)
+		return LFIPC_HINT_PROBE_NS;
+	if (k == SL_SAFETY)
+		/* V1: relaxed, a test switch. */
+		return atomic_load_explicit(&safety_ns, memory_order_relaxed);
+	return fb_slice;
+}
+
 int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		      lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
 		      unsigned flags)
@@ -298,11 +309,7 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 			continue;
 		}
 		first = false;
-		len = k == SL_HINT ? LFIPC_HINT_PROBE_NS
-		    : k == SL_SAFETY
-			/* V1: relaxed, a test switch. */
-			? atomic_load_explicit(&safety_ns, memory_order_relaxed)
-			: fb_slice;
+		len = slice_len(k, fb_slice);
 		if (nfv > 1)
 			rc = lfipc__futex_waitv(fv, nfv,
 						lfipc__slice_end(dl, len));
@@ -435,11 +442,7 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 			continue;
 		}
 		first = false;
-		len = k == SL_HINT ? LFIPC_HINT_PROBE_NS
-		    : k == SL_SAFETY
-			/* V1: relaxed, a test switch. */
-			? atomic_load_explicit(&safety_ns, memory_order_relaxed)
-			: fb_slice;
+		len = slice_len(k, fb_slice);
 		if (lfipc__wait_have_waitv())
 			rc = lfipc__futex_waitv(fv, nfv,
 						lfipc__slice_end(dl, len));
