@@ -18,6 +18,18 @@
  * Both are idempotent; afterwards the counters are recomputed from the
  * bitmap and the directory, so they are exact whatever the holder had
  * written.
+ *
+ * The lock orders well-behaved processes only: any process that maps the
+ * region can rewrite a directory entry, the journal or the bitmap at any
+ * moment. So every word of them is read once (internal/shm.h) into a
+ * local, the local is validated, and only the local is used: a directory
+ * entry becomes a struct dent snapshot, and every offset and length handed
+ * to memset, bits_set, a component's init callback or a caller is a
+ * validated local (or computed here from local values), never re-read.
+ * What a hostile writer can still do is make the directory or the counters
+ * lie (wrong objects found, space leaked or handed out twice): that is
+ * corruption, reported as -EPROTO where it is detected, never a write
+ * outside the heap.
  */
 #include "config.h"
 
@@ -31,6 +43,7 @@
 #include "internal/mutex.h"
 #include "internal/proc.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 
 static struct lfipc_dirent *dir_at(const lfipc_region *r, uint32_t i)
 {
@@ -45,7 +58,7 @@ static uint64_t *bitmap(const lfipc_region *r)
 static void bits_set(lfipc_region *r, uint64_t first, uint64_t n, bool on)
 {
 	uint64_t *bm = bitmap(r);
-	uint64_t i;
+	uint64_t i, w, bit;
 
 	for (i = first; i < first + n; i++) {
 		if ((i & 63) == 0 && first + n - i >= 64) {
@@ -53,10 +66,9 @@ static void bits_set(lfipc_region *r, uint64_t first, uint64_t n, bool on)
 			i += 63;
 			continue;
 		}
-		if (on)
-			bm[i / 64] |= UINT64_C(1) << (i & 63);
-		else
-			bm[i / 64] &= ~(UINT64_C(1) << (i & 63));
+		w = lfipc__shm_ld64(&bm[i / 64]);
+		bit = UINT64_C(1) << (i & 63);
+		bm[i / 64] = on ? w | bit : w & ~bit;
 	}
 }
 
@@ -67,26 +79,71 @@ static uint64_t count_free(const lfipc_region *r)
 	unsigned tail = r->heap_granules & 63;
 
 	for (i = 0; i < words; i++)
-		used += (uint64_t)__builtin_popcountll(bm[i]);
+		used += (uint64_t)__builtin_popcountll(lfipc__shm_ld64(&bm[i]));
 	if (tail)
 		used += (uint64_t)__builtin_popcountll(
-		    bm[words] & ((UINT64_C(1) << tail) - 1));
+		    lfipc__shm_ld64(&bm[words]) & ((UINT64_C(1) << tail) - 1));
 	return r->heap_granules - used;
 }
 
-/* Does a directory entry describe a block inside the heap, on granules? */
-static bool dirent_sane(const lfipc_region *r, const struct lfipc_dirent *d)
+/* The lock holder's counter updates: each word read once. A hostile
+ * writer can make them lie (stats clamp what they report); repair()
+ * recomputes them from the bitmap and the directory. */
+static void counters_add(struct lfipc_hdr *h, int64_t granules, int objects)
 {
-	return d->size > 0 && lfipc__heap_range_ok(r, d->off, d->size) &&
-	       (d->off - r->heap_off) % LFIPC_GRANULE == 0 &&
-	       d->name_len <= LFIPC_NAME_MAX && d->name_len > 0;
+	h->granules_free =
+	    lfipc__shm_ld64(&h->granules_free) + (uint64_t)granules;
+	h->nobjects = lfipc__shm_ld32(&h->nobjects) + (uint32_t)objects;
 }
 
-static void entry_blocks(const lfipc_region *r, const struct lfipc_dirent *d,
-			 uint64_t *first, uint64_t *count)
+static uint32_t dir_gen_bump(struct lfipc_hdr *h)
 {
-	*first = (d->off - r->heap_off) / LFIPC_GRANULE;
-	*count = (d->size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
+	uint32_t g = lfipc__shm_ld32(&h->dir_gen) + 1;
+
+	h->dir_gen = g;
+	return g;
+}
+
+/*
+ * A private snapshot of one directory entry: each field loaded exactly once
+ * from shared memory. Validate the snapshot (dent_sane), then use only it.
+ */
+struct dent {
+	uint32_t type;
+	uint32_t name_len;
+	uint64_t off;
+	uint64_t size;
+};
+
+static void dent_load(const lfipc_region *r, uint32_t i, struct dent *e)
+{
+	const struct lfipc_dirent *d = dir_at(r, i);
+
+	e->type = lfipc__shm_ld32(&d->type);
+	e->name_len = lfipc__shm_ld32(&d->name_len);
+	e->off = lfipc__shm_ld64(&d->off);
+	e->size = lfipc__shm_ld64(&d->size);
+}
+
+static bool dent_published(const struct dent *e)
+{
+	return e->type != LFIPC_OBJ_NONE && e->type != LFIPC_OBJ_INIT;
+}
+
+/* Does a snapshot describe a block inside the heap, on granules? */
+static bool dent_sane(const lfipc_region *r, const struct dent *e)
+{
+	return e->size > 0 && lfipc__heap_range_ok(r, e->off, e->size) &&
+	       (e->off - r->heap_off) % LFIPC_GRANULE == 0 &&
+	       e->name_len <= LFIPC_NAME_MAX && e->name_len > 0;
+}
+
+/* The granules of a sane snapshot. */
+static void dent_blocks(const lfipc_region *r, const struct dent *e,
+			uint64_t *first, uint64_t *count)
+{
+	*first = (e->off - r->heap_off) / LFIPC_GRANULE;
+	*count = (e->size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
 }
 
 /*
@@ -121,8 +178,9 @@ static int repair(lfipc_region *r)
 	struct lfipc_hdr *h = lfipc__hdr(r);
 	/* J3: relaxed, ordered by the region lock; see J2. */
 	uint32_t op = atomic_load_explicit(&h->jnl_op, memory_order_relaxed);
-	uint32_t di = h->jnl_dir, i, n = 0;
-	uint64_t first = h->jnl_first, count = h->jnl_count;
+	uint32_t di = lfipc__shm_ld32(&h->jnl_dir), i, n = 0;
+	uint64_t first = lfipc__shm_ld64(&h->jnl_first);
+	uint64_t count = lfipc__shm_ld64(&h->jnl_count);
 
 	if (op == LFIPC_JNL_CREATE || op == LFIPC_JNL_REMOVE) {
 		if (di >= r->dir_cap || first > r->heap_granules ||
@@ -133,21 +191,22 @@ static int repair(lfipc_region *r)
 	}
 	jnl_end(h);
 	for (i = 0; i < r->dir_cap; i++) {
-		struct lfipc_dirent *d = dir_at(r, i);
+		struct dent e;
 
-		if (d->type == LFIPC_OBJ_NONE)
+		dent_load(r, i, &e);
+		if (e.type == LFIPC_OBJ_NONE)
 			continue;
 		/* an INIT entry outside the journal cannot exist; clear it
 		 * (and anything that points outside the heap) */
-		if (d->type == LFIPC_OBJ_INIT || !dirent_sane(r, d)) {
-			memset(d, 0, sizeof(*d));
+		if (e.type == LFIPC_OBJ_INIT || !dent_sane(r, &e)) {
+			memset(dir_at(r, i), 0, sizeof(struct lfipc_dirent));
 			continue;
 		}
 		n++;
 	}
 	h->nobjects = n;
 	h->granules_free = count_free(r);
-	h->dir_gen++;
+	dir_gen_bump(h);
 	return 0;
 }
 
@@ -195,17 +254,39 @@ int lfipc__name_check(const char *name)
 	return n > LFIPC_NAME_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* Find the published entry called name; -1 if none. Lock held. */
-static int dir_find(lfipc_region *r, const char *name, size_t len)
+/* Does entry d hold the name name[0..len)? Each byte is loaded once and
+ * only compared (a copy into a buffer and memcmp cost 3x more: byte stores
+ * then wide loads stall store forwarding). */
+static bool name_is(const struct lfipc_dirent *d, const char *name, size_t len)
+{
+	for (size_t k = 0; k < len; k++)
+		if (lfipc__shm_ld8(&d->name[k]) != (uint8_t)name[k])
+			return false;
+	return true;
+}
+
+/* Find the published entry called name and snapshot it into *e; -1 if
+ * none. Lock held. The snapshot is not validated yet. Each field is loaded
+ * once, and only as far as needed to rule the entry out. */
+static int dir_find(lfipc_region *r, const char *name, size_t len,
+		    struct dent *e)
 {
 	uint32_t i;
 
 	for (i = 0; i < r->dir_cap; i++) {
-		struct lfipc_dirent *d = dir_at(r, i);
+		const struct lfipc_dirent *d = dir_at(r, i);
 
-		if (d->type != LFIPC_OBJ_NONE && d->type != LFIPC_OBJ_INIT &&
-		    d->name_len == len && memcmp(d->name, name, len) == 0)
-			return (int)i;
+		e->type = lfipc__shm_ld32(&d->type);
+		if (!dent_published(e))
+			continue;
+		e->name_len = lfipc__shm_ld32(&d->name_len);
+		if (e->name_len != len)
+			continue;
+		if (!name_is(d, name, len))
+			continue;
+		e->off = lfipc__shm_ld64(&d->off);
+		e->size = lfipc__shm_ld64(&d->size);
+		return (int)i;
 	}
 	return -1;
 }
@@ -216,12 +297,16 @@ static int64_t heap_find(lfipc_region *r, uint64_t count, uint64_t galign)
 	const uint64_t *bm = bitmap(r);
 	uint64_t i = 0, run = 0, start = 0;
 
+	/* start + count <= heap_granules whatever the bitmap says: the
+	 * result is bounded by the loop, not by shared memory. */
 	while (i < r->heap_granules) {
-		if ((i & 63) == 0 && run == 0 && bm[i / 64] == ~UINT64_C(0)) {
+		uint64_t w = lfipc__shm_ld64(&bm[i / 64]);
+
+		if ((i & 63) == 0 && run == 0 && w == ~UINT64_C(0)) {
 			i += 64;
 			continue;
 		}
-		if (bm[i / 64] & (UINT64_C(1) << (i & 63))) {
+		if (w & (UINT64_C(1) << (i & 63))) {
 			run = 0;
 			i++;
 			continue;
@@ -247,7 +332,8 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 {
 	struct lfipc_hdr *h;
 	struct lfipc_dirent *d;
-	uint64_t count, galign;
+	struct dent e;
+	uint64_t count, galign, off;
 	int64_t first;
 	uint32_t self, i, di = UINT32_MAX;
 	size_t len;
@@ -276,12 +362,12 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 	if (rc < 0)
 		goto out;
 	h = lfipc__hdr(r);
-	if (dir_find(r, name, len) >= 0) {
+	if (dir_find(r, name, len, &e) >= 0) {
 		rc = -EEXIST;
 		goto out;
 	}
 	for (i = 0; i < r->dir_cap; i++) {
-		if (dir_at(r, i)->type == LFIPC_OBJ_NONE) {
+		if (lfipc__shm_ld32(&dir_at(r, i)->type) == LFIPC_OBJ_NONE) {
 			di = i;
 			break;
 		}
@@ -295,6 +381,16 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 		rc = -ENOSPC;
 		goto out;
 	}
+	/* The block is computed here from local values and checked once
+	 * more; it is what init, the zeroing and the caller get. The copy
+	 * written into the entry below is for other processes only and is
+	 * never read back. */
+	off = r->heap_off + (uint64_t)first * LFIPC_GRANULE;
+	if (!lfipc__heap_range_ok(r, off, count * LFIPC_GRANULE) ||
+	    off % align != 0) {
+		rc = -EPROTO;
+		goto out;
+	}
 	/* journal first, then the changes (undone if we die) */
 	h->jnl_dir = di;
 	h->jnl_first = (uint64_t)first;
@@ -306,12 +402,12 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 	d->type = LFIPC_OBJ_INIT;
 	d->name_len = (uint32_t)len;
 	memcpy(d->name, name, len);
-	d->off = r->heap_off + (uint64_t)first * LFIPC_GRANULE;
+	d->off = off;
 	d->size = size;
 	d->creator = self;
-	memset(r->base + d->off, 0, count * LFIPC_GRANULE);
+	memset(lfipc__at(r, off), 0, count * LFIPC_GRANULE);
 	if (init) {
-		rc = init(r->base + d->off, size, arg);
+		rc = init(lfipc__at(r, off), size, arg);
 		if (rc != 0) {
 			bits_set(r, (uint64_t)first, count, false);
 			memset(d, 0, sizeof(*d));
@@ -320,11 +416,10 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 		}
 	}
 	d->type = type;
-	d->gen = ++h->dir_gen;
-	h->granules_free -= count;
-	h->nobjects++;
+	d->gen = dir_gen_bump(h);
+	counters_add(h, -(int64_t)count, 1);
 	jnl_end(h);
-	*off_out = d->off;
+	*off_out = off;
 	rc = 0;
 out:
 	lfipc__region_unlock(r);
@@ -334,8 +429,8 @@ out:
 int lfipc__obj_open(lfipc_region *r, const char *name, unsigned type,
 		    uint64_t *off_out, uint64_t *size_out)
 {
-	struct lfipc_dirent *d;
-	int rc, i;
+	struct dent e;
+	int rc;
 
 	if (!r || !off_out || !size_out)
 		return -EINVAL;
@@ -345,32 +440,24 @@ int lfipc__obj_open(lfipc_region *r, const char *name, unsigned type,
 	rc = lfipc__region_lock(r);
 	if (rc < 0)
 		return rc;
-	i = dir_find(r, name, strlen(name));
-	if (i < 0) {
+	if (dir_find(r, name, strlen(name), &e) < 0)
 		rc = -ENOENT;
-		goto out;
-	}
-	d = dir_at(r, (uint32_t)i);
-	if (!dirent_sane(r, d)) {
+	else if (!dent_sane(r, &e))
 		rc = -EPROTO;
-		goto out;
-	}
-	if (d->type != type) {
+	else if (e.type != type)
 		rc = -EINVAL;
-		goto out;
-	}
-	*off_out = d->off;
-	*size_out = d->size;
-	rc = 0;
-out:
 	lfipc__region_unlock(r);
+	if (rc == 0) {
+		*off_out = e.off;
+		*size_out = e.size;
+	}
 	return rc;
 }
 
 int lfipc_object_remove(lfipc_region *r, const char *name)
 {
 	struct lfipc_hdr *h;
-	struct lfipc_dirent *d;
+	struct dent e;
 	uint64_t first, count;
 	int rc, i;
 
@@ -383,26 +470,24 @@ int lfipc_object_remove(lfipc_region *r, const char *name)
 	if (rc < 0)
 		return rc;
 	h = lfipc__hdr(r);
-	i = dir_find(r, name, strlen(name));
+	i = dir_find(r, name, strlen(name), &e);
 	if (i < 0) {
 		rc = -ENOENT;
 		goto out;
 	}
-	d = dir_at(r, (uint32_t)i);
-	if (!dirent_sane(r, d)) {
+	if (!dent_sane(r, &e)) {
 		rc = -EPROTO;
 		goto out;
 	}
-	entry_blocks(r, d, &first, &count);
+	dent_blocks(r, &e, &first, &count);
 	h->jnl_dir = (uint32_t)i;
 	h->jnl_first = first;
 	h->jnl_count = count;
 	jnl_begin(h, LFIPC_JNL_REMOVE);
 	bits_set(r, first, count, false);
-	memset(d, 0, sizeof(*d));
-	h->granules_free += count;
-	h->nobjects--;
-	h->dir_gen++;
+	memset(dir_at(r, (uint32_t)i), 0, sizeof(struct lfipc_dirent));
+	counters_add(h, (int64_t)count, -1);
+	dir_gen_bump(h);
 	jnl_end(h);
 	rc = 0;
 out:
@@ -414,6 +499,7 @@ int lfipc_region_stats(const lfipc_region *cr, lfipc_region_info *out)
 {
 	lfipc_region *r = (lfipc_region *)cr;
 	struct lfipc_hdr *h;
+	uint64_t free_g;
 	int rc;
 
 	if (!r || !out)
@@ -422,28 +508,23 @@ int lfipc_region_stats(const lfipc_region *cr, lfipc_region_info *out)
 	if (rc < 0)
 		return rc;
 	h = lfipc__hdr(r);
+	free_g = lfipc__shm_ld64(&h->granules_free);
 	memset(out, 0, sizeof(*out));
 	out->size = r->size;
-	out->bytes_free = h->granules_free <= r->heap_granules
-			      ? h->granules_free * LFIPC_GRANULE
-			      : 0;
-	out->objects = h->nobjects;
+	out->bytes_free =
+	    free_g <= r->heap_granules ? free_g * LFIPC_GRANULE : 0;
+	out->objects = lfipc__shm_ld32(&h->nobjects);
 	lfipc__region_unlock(r);
 	out->participants = lfipc__proc_count_live(r);
 	return 0;
 }
-
-struct snap {
-	unsigned type;
-	uint64_t off, size;
-};
 
 int lfipc__obj_foreach(lfipc_region *r,
 		       int (*fn)(lfipc_region *r, unsigned type, uint64_t off,
 				 uint64_t size, void *arg),
 		       void *arg)
 {
-	struct snap *s;
+	struct dent *s;
 	uint32_t i, n = 0;
 	int rc, total = 0;
 
@@ -456,15 +537,10 @@ int lfipc__obj_foreach(lfipc_region *r,
 		return rc;
 	}
 	for (i = 0; i < r->dir_cap; i++) {
-		struct lfipc_dirent *d = dir_at(r, i);
-
-		if (d->type == LFIPC_OBJ_NONE || d->type == LFIPC_OBJ_INIT ||
-		    d->type > LFIPC_OBJ_TYPE_MAX || !dirent_sane(r, d))
-			continue;
-		s[n].type = d->type;
-		s[n].off = d->off;
-		s[n].size = d->size;
-		n++;
+		dent_load(r, i, &s[n]);
+		if (dent_published(&s[n]) && s[n].type <= LFIPC_OBJ_TYPE_MAX &&
+		    dent_sane(r, &s[n]))
+			n++;
 	}
 	lfipc__region_unlock(r);
 	for (i = 0; i < n; i++) {

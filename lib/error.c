@@ -11,41 +11,60 @@ const char *lfipc_strerror(int err)
 {
 	if (err < 0)
 		err = -err;
+	/*
+	 * Each text must be true of every call that returns the code: one
+	 * errno serves several components (-EOVERFLOW is a value that does not
+	 * fit an Array element and a bounded semaphore released once too
+	 * often; -EAGAIN is LFIPC_NOWAIT and a failed compare-and-swap). What
+	 * a code means for one call is in that call's header comment.
+	 */
 	switch (err) {
 	case 0:
 		return "success";
 	case EAGAIN:
-		return "operation would block (LFIPC_NOWAIT)";
+		return "not done now: the call would have to wait "
+		       "(LFIPC_NOWAIT), or a compared value differed";
 	case ETIMEDOUT:
 		return "timed out";
 	case EPROTO:
-		return "region or object is corrupt, not lfipc's, or of "
-		       "another layout version";
+		return "shared memory makes no sense: corrupt, not lfipc's, "
+		       "or of another layout version";
 	case EOWNERDEAD:
-		return "acquired; the previous owner died holding it";
+		return "done, taking over from a process that died holding "
+		       "what was acquired";
 	case EPIPE:
-		return "closed: the queue was shut down, the peer closed or "
+		return "closed or broken: shut down, the other end closed or "
 		       "died, or the barrier is broken";
 	case EMSGSIZE:
-		return "message too large for the queue, or buffer too small "
-		       "for the message";
+		return "message too large, or buffer too small for the message";
 	case ENOSPC:
-		return "no space left in the region (or the directory is full)";
+		return "no space left (in the region, its directory, or the "
+		       "system's shared memory)";
 	case EUSERS:
-		return "too many participants attached to the region";
+		return "too many users: the participant table or a waiter "
+		       "table is full";
 	case EEXIST:
 		return "an object or region of that name exists";
 	case ENOENT:
 		return "no object or region of that name";
 	case EPERM:
-		return "not the owner";
+		return "not permitted: the caller does not hold what the "
+		       "operation needs";
 	case EOVERFLOW:
-		return "released more times than acquired (bounded semaphore "
-		       "or counter limit)";
+		return "value or count out of range (too large for its type "
+		       "or its limit)";
 	case ENAMETOOLONG:
 		return "name too long";
 	case EINVAL:
 		return "invalid argument (or object of another type)";
+	case ERANGE:
+		return "index or slice outside the object";
+	case EDEADLK:
+		return "would deadlock: the calling thread already holds it";
+	case EBUSY:
+		return "busy: in use by another process or operation";
+	case ECANCELED:
+		return "cancelled: an action failed";
 	default:
 		break;
 	}

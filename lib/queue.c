@@ -5,57 +5,51 @@
  * the slot word itself (so a dead claimant can always be identified), with
  * futex event counts for blocking and an O(1) clear. See doc/queue.md.
  *
- * Shared layout (struct qhdr, then N slots of stride bytes):
+ * The shared layout and the slot-word encoding are in
+ * internal/queue_layout.h (shared with the tests). The shared words:
  *
- *   enq_pos, deq_pos  64-bit positions (monotonic; slot = pos & (N-1)), each
- *                     on its own 128-byte block. Every position below
- *                     enq_pos has been claimed by a producer; every position
- *                     below deq_pos has been claimed by a consumer or
- *                     discarded by a clear. A bulk call's run may claim
- *                     consecutive positions beyond the word before moving
- *                     it past all of them at once (see "bulk operations").
+ *   enq_pos, deq_pos  64-bit positions (monotonic; slot = pos & (N-1)).
+ *                     Every position below enq_pos has been claimed by a
+ *                     producer; every position below deq_pos has been
+ *                     claimed by a consumer, dropped as a hole or discarded
+ *                     by a clear. A bulk call's run may claim consecutive
+ *                     positions beyond the word before moving it past all
+ *                     of them at once (see "bulk operations").
  *   not_empty,        event counts: bit 31 = somebody sleeps (EV_WAIT), bits
  *   not_full, joined  0..30 a counter bumped by every waker that saw EV_WAIT.
  *   closed            0 open, anything else shut down.
- *   orphans           upper bound on the number of slots in state ORPHAN.
- *   clearer           token of the participant running a clear, 0 none (the
- *                     clear lock: clears are serialised so that a dead
- *                     clearer can be identified and its half-done work
- *                     undone).
+ *   lock              the queue lock: token of its holder, 0 free. Held by
+ *                     a clear, and by whoever changes the set of ORPHAN
+ *                     slots (a repair making one, a rescue taking one).
+ *                     Taken over from a dead holder, which undoes a
+ *                     half-done clear and recounts the orphans.
+ *   orphans           the number of ORPHAN slots: changed only by the lock
+ *                     holder, so it is exact whenever the lock is free
+ *                     (a holder killed in between is followed by a
+ *                     take-over, which recounts).
+ *   hole_hi           every TOMB lies below this position (raised before a
+ *                     TOMB is made); qsize() counts holes only below it.
+ *   sweep             where the next slice-end sweep for dead claimants
+ *                     starts (each sweep looks at SWEEP_SLOTS slots).
+ *   orphan_at         slot index where the last rescue found an orphan.
  *   done              JoinableQueue: positions dropped (discarded by a clear
- *                     or a dead producer's hole, or a corrupt message).
- *   got               JoinableQueue: messages handed out by get.
- *   tdone             JoinableQueue: task_done calls (never above got).
- *   Unfinished tasks = enq_pos - done - tdone.
+ *                     or a hole, or a corrupt message).
+ *   abandoned(_seen)  JoinableQueue: tasks written off because the process
+ *                     that got them died (and how many join has reported).
+ *   task table        JoinableQueue: per participant, messages got and
+ *                     tasks settled. Unfinished tasks = enq_pos - done -
+ *                     sum(settled).
  *
- * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
- * (CL_R bit 31, CL_W bit 30) and a participant token T (bits 0..29, 0 =
- * nobody). For the slot at position p (mod 2^32, compared wrap-safely;
- * N <= 2^30):
- *   FREE(p)        seq = p,     claim 0
- *   WRITING(p, T)  seq = p,     claim T | CL_W
- *   FULL(p)        seq = p + 1, claim 0
- *   TOMB(p)        seq = p + 1, claim CL_W: a dead producer's hole
- *   READING(p, T)  seq = p + 1, claim T | CL_R
- *   ORPHAN(p)      seq = p + 1, claim CL_R: a dead consumer's message,
- *                  waiting to be rescued by a live consumer
- *   CLR(p)         seq = p + 1, claim CL_W | CL_R: the message at p was
- *                  discarded by a clear. While deq_pos == p the clear that
- *                  made it (the clear-lock holder) still holds it; behind
- *                  deq_pos it is free for lap p + N.
- *   DISCARD(p, T)  seq = p,     claim T | CL_W | CL_R: a clear discarded
- *                  position p while producer T was still writing it; T's
- *                  publish turns it into CLR(p) instead of FULL(p).
- *   released       seq = p + N, claim 0 (= FREE(p + N))
- * A FULL(p), TOMB(p) or CLR(p) slot with deq_pos > p was discarded by a
- * clear: the producer of lap p + N may claim it directly.
+ * Memory order: every access to a slot word, a position, the lock and the
+ * counters is seq_cst (the payload is published by the seq_cst CAS that
+ * makes a slot FULL and acquired by the seq_cst CAS that claims it; the
+ * same total order gives the Dekker-style pairing of "change state, then
+ * look at EV_WAIT" with "set EV_WAIT, then look at the state" that makes
+ * lost wake-ups impossible). The few relaxed accesses are labelled Q<n>.
  *
- * Memory order: every access to a slot word and to the positions is seq_cst
- * (the payload is published by the seq_cst CAS that makes a slot FULL and
- * acquired by the seq_cst CAS that claims it; the same total order gives
- * the Dekker-style pairing of "change state, then look at EV_WAIT" with
- * "set EV_WAIT, then look at the state" that makes lost wake-ups
- * impossible). The few relaxed loads are labelled Q<n> below.
+ * Shared memory is untrusted: every shared word is read once into a local
+ * (an atomic load, or lfipc__shm_ld* for the plain fields), the local is
+ * validated and only the local is used.
  */
 #include "config.h"
 
@@ -69,85 +63,65 @@
 
 #include "internal/futex.h"
 #include "internal/proc.h"
+#include "internal/queue_layout.h"
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/wait.h"
 
-#define Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
-#define Q_VERSION 1u
-#define CL_W UINT32_C(0x40000000)
-#define CL_R UINT32_C(0x80000000)
-#define CL_WR (CL_W | CL_R)
-#define CL_TOK UINT32_C(0x3fffffff)
-#define TOMB CL_W
-#define ORPHAN CL_R
-#define CLR CL_WR
-#define EV_WAIT UINT32_C(0x80000000)
-#define SLOT_HDR 16u
+#define CL_W LFIPC_Q_CL_W
+#define CL_R LFIPC_Q_CL_R
+#define CL_WR LFIPC_Q_CL_WR
+#define CL_TOK LFIPC_Q_CL_TOK
+#define TOMB LFIPC_Q_TOMB
+#define ORPHAN LFIPC_Q_ORPHAN
+#define CLR LFIPC_Q_CLR
+#define EV_WAIT LFIPC_Q_EV_WAIT
+#define SLOT_HDR LFIPC_Q_SLOT_HDR
 #define SPIN_MAX 2000
 /* A clear waits at most this long for another live clearer. */
 #define CLEAR_WAIT_NS ((int64_t)1000 * 1000 * 1000)
+/* Slots a slice-end sweep looks at: bounds a slice's work whatever N. */
+#define SWEEP_SLOTS 1024u
+/* A head seen unchanged and claimed this many times in a row has its
+ * claimant's liveness checked (a dead producer's hole is then repaired). */
+#define STUCK_CHECK 64u
+/* Every this many fruitless LFIPC_NOWAIT calls, do a slice's checks. */
+#define POLL_CHECK 1024u
 
-/* Geometry: written once at create (under the region lock), read only at
- * open and then cached in the handle. */
-struct qhdr {
-	uint64_t magic;
-	uint32_t version, flags;
-	uint64_t capacity, nslots, msg_size, stride, slots_off;
-	uint8_t pad0[128 - 56];
-	_Atomic uint64_t enq_pos;
-	uint8_t pad1[120];
-	_Atomic uint64_t deq_pos;
-	uint8_t pad2[120];
-	_Atomic uint32_t not_empty;
-	uint8_t pad3[124];
-	_Atomic uint32_t not_full;
-	uint8_t pad4[124];
-	_Atomic uint32_t closed;
-	_Atomic uint32_t orphans;
-	_Atomic uint32_t joined;
-	_Atomic uint32_t clearer;
-	_Atomic uint64_t done;
-	_Atomic uint64_t got;
-	_Atomic uint64_t tdone;
-	uint8_t pad6[128 - 40];
-};
-
-_Static_assert(sizeof(struct qhdr) == 6 * 128, "qhdr layout");
-
-struct qslot {
-	_Atomic uint64_t word;
-	uint64_t len;
-	unsigned char data[];
-};
+typedef struct lfipc_qhdr qhdr;
+typedef struct lfipc_qslot qslot;
 
 struct lfipc_queue {
 	lfipc_region *r;
-	struct qhdr *h;
+	qhdr *h;
 	unsigned char *slots;
+	struct lfipc_qtask *tasks; /* JoinableQueue: the task table */
 	uint64_t cap, n, mask, msg_size, stride, total;
 	bool joinable;
+	/* Private to this process (the threads sharing the handle): the
+	 * last in-flight head word seen and how often in a row, and the
+	 * fruitless NOWAIT calls. Q7: relaxed, counters only; no ordering
+	 * with anything else is needed. */
+	_Atomic uint64_t stuck_w;
+	_Atomic uint32_t stuck_n;
+	_Atomic uint32_t polls;
 };
 
-static inline uint64_t mkword(uint32_t seq, uint32_t claim)
-{
-	return (uint64_t)seq | ((uint64_t)claim << 32);
-}
-
-static inline uint32_t wseq(uint64_t w)
-{
-	return (uint32_t)w;
-}
-
-static inline uint32_t wclaim(uint64_t w)
-{
-	return (uint32_t)(w >> 32);
-}
+#define mkword lfipc__qword
+#define wseq lfipc__qseq
+#define wclaim lfipc__qclaim
 
 /* Signed distance a - b of two 32-bit sequence numbers. */
 static inline int32_t sdiff(uint32_t a, uint32_t b)
 {
 	return (int32_t)(a - b);
+}
+
+/* The 64-bit position with low 32 bits seq that is nearest to ref. */
+static inline uint64_t pos_near(uint64_t ref, uint32_t seq)
+{
+	return ref + (uint64_t)(int64_t)sdiff(seq, (uint32_t)ref);
 }
 
 /* The largest |sdiff| between a slot's seq and the position that the
@@ -158,9 +132,20 @@ static inline bool seq_sane(const lfipc_queue *q, int32_t d)
 	return d >= -(int64_t)q->n - 2 && d <= (int64_t)q->n + 2;
 }
 
-static inline struct qslot *slot_at(const lfipc_queue *q, uint64_t pos)
+static inline qslot *slot_at(const lfipc_queue *q, uint64_t pos)
 {
-	return (struct qslot *)(q->slots + (pos & q->mask) * q->stride);
+	return (qslot *)(q->slots + (pos & q->mask) * q->stride);
+}
+
+/* Move the position word *pos forward to `to`, never backwards (another
+ * participant may have helped it further). */
+static void pos_advance(_Atomic uint64_t *pos, uint64_t to)
+{
+	uint64_t v = atomic_load(pos);
+
+	while ((int64_t)(to - v) > 0 &&
+	       !atomic_compare_exchange_weak(pos, &v, to))
+		;
 }
 
 /* ---- event counts ---------------------------------------------------- */
@@ -191,25 +176,34 @@ struct geom {
 	unsigned flags;
 };
 
+static uint64_t block_size(const struct geom *g)
+{
+	return sizeof(qhdr) + g->n * g->stride +
+	       ((g->flags & LFIPC_QUEUE_JOINABLE) ? LFIPC_Q_TASKS_SIZE : 0);
+}
+
 static int q_init(void *block, uint64_t size, void *arg)
 {
 	const struct geom *g = arg;
-	struct qhdr *h = block;
+	qhdr *h = block;
 	unsigned char *slots = (unsigned char *)block + sizeof(*h);
 	uint64_t i;
 
-	if (size < sizeof(*h) + g->n * g->stride)
+	if (size < block_size(g))
 		return -ENOSPC;
-	h->magic = Q_MAGIC;
-	h->version = Q_VERSION;
+	h->magic = LFIPC_Q_MAGIC;
+	h->version = LFIPC_Q_VERSION;
 	h->flags = g->flags;
 	h->capacity = g->cap;
 	h->nslots = g->n;
 	h->msg_size = g->msg_size;
 	h->stride = g->stride;
 	h->slots_off = sizeof(*h);
+	h->tasks_off = (g->flags & LFIPC_QUEUE_JOINABLE)
+			   ? sizeof(*h) + g->n * g->stride
+			   : 0;
 	for (i = 0; i < g->n; i++) {
-		struct qslot *s = (struct qslot *)(slots + i * g->stride);
+		qslot *s = (qslot *)(slots + i * g->stride);
 
 		atomic_init(&s->word, mkword((uint32_t)i, 0));
 	}
@@ -217,32 +211,39 @@ static int q_init(void *block, uint64_t size, void *arg)
 }
 
 /* Validate the geometry of the queue at off (size bytes, inside the heap)
- * and build a handle. Each shared field is read exactly once, so a peer
- * changing them meanwhile cannot make a checked value differ from a used
- * one; nothing here is read from shared memory again. */
+ * and build a handle. Each shared field is read exactly once (a volatile
+ * load), so a peer changing them meanwhile cannot make a checked value
+ * differ from a used one; nothing here is read from shared memory again. */
 static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 		    lfipc_queue **out)
 {
-	struct qhdr *h = lfipc__at(r, off);
+	qhdr *h = lfipc__at(r, off);
 	lfipc_queue *q;
-	uint64_t n, stride, ms, cap, soff;
-	uint32_t flags;
+	uint64_t n, stride, ms, cap, soff, toff, slots_end;
+	uint32_t flags, version;
 
-	if (off % LFIPC_GRANULE || size < sizeof(*h) || h->magic != Q_MAGIC ||
-	    h->version != Q_VERSION)
+	if (off % LFIPC_GRANULE || size < sizeof(*h) ||
+	    lfipc__shm_ld64(&h->magic) != LFIPC_Q_MAGIC)
 		return -EPROTO;
-	n = h->nslots;
-	cap = h->capacity;
-	ms = h->msg_size;
-	stride = h->stride;
-	soff = h->slots_off;
-	flags = h->flags;
-	if (n < 2 || (n & (n - 1)) || n > (uint64_t)LFIPC_QUEUE_MAX_CAPACITY ||
-	    cap == 0 || cap > n || ms > LFIPC_QUEUE_MAX_MSG_SIZE ||
-	    stride < SLOT_HDR + ms || stride % 64 ||
-	    stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 || soff != sizeof(*h) ||
-	    (size - sizeof(*h)) / stride < n ||
+	version = lfipc__shm_ld32(&h->version);
+	n = lfipc__shm_ld64(&h->nslots);
+	cap = lfipc__shm_ld64(&h->capacity);
+	ms = lfipc__shm_ld64(&h->msg_size);
+	stride = lfipc__shm_ld64(&h->stride);
+	soff = lfipc__shm_ld64(&h->slots_off);
+	toff = lfipc__shm_ld64(&h->tasks_off);
+	flags = lfipc__shm_ld32(&h->flags);
+	if (version != LFIPC_Q_VERSION || n < 2 || (n & (n - 1)) ||
+	    n > (uint64_t)LFIPC_QUEUE_MAX_CAPACITY || cap == 0 || cap > n ||
+	    ms > LFIPC_QUEUE_MAX_MSG_SIZE || stride < SLOT_HDR + ms ||
+	    stride % 64 || stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 ||
+	    soff != sizeof(*h) || (size - sizeof(*h)) / stride < n ||
 	    (flags & ~(uint32_t)LFIPC_QUEUE_JOINABLE))
+		return -EPROTO;
+	slots_end = sizeof(*h) + n * stride; /* <= size, no overflow */
+	if ((flags & LFIPC_QUEUE_JOINABLE)
+		? (toff != slots_end || size - slots_end < LFIPC_Q_TASKS_SIZE)
+		: toff != 0)
 		return -EPROTO;
 	q = calloc(1, sizeof(*q));
 	if (!q)
@@ -250,6 +251,8 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->r = r;
 	q->h = h;
 	q->slots = (unsigned char *)h + sizeof(*h);
+	q->tasks =
+	    toff ? (struct lfipc_qtask *)((unsigned char *)h + toff) : NULL;
 	q->cap = cap;
 	q->n = n;
 	q->mask = n - 1;
@@ -284,7 +287,7 @@ int lfipc_queue_create(lfipc_region *r, const char *name, size_t capacity,
 	g.msg_size = msg_size;
 	g.stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
 	g.flags = flags;
-	size = sizeof(struct qhdr) + g.n * g.stride;
+	size = block_size(&g);
 	rc = lfipc__obj_create(r, name, LFIPC_OBJ_QUEUE, size, 128, q_init, &g,
 			       &off);
 	if (rc)
@@ -310,9 +313,127 @@ void lfipc_queue_close(lfipc_queue *q)
 	free(q);
 }
 
-/* ---- dead claimants -------------------------------------------------- */
+/* ---- the queue lock and the orphan count ----------------------------- */
 
-static void pos_advance(_Atomic uint64_t *pos, uint64_t to);
+/* Count the ORPHAN slots and store the count. Only the lock holder calls
+ * it, and only the lock holder makes or takes orphans, so the count is
+ * exact when it stores it. O(N): run after a take-over from a dead holder
+ * (which may have died between changing a slot and the count) and when a
+ * rescue found the count too high. */
+static void orphans_recount(lfipc_queue *q)
+{
+	uint32_t k = 0;
+
+	for (uint64_t i = 0; i < q->n; i++)
+		if (wclaim(atomic_load(&slot_at(q, i)->word)) == ORPHAN)
+			k++;
+	atomic_store(&q->h->orphans, k);
+}
+
+/* Undo what a clearer that died holding the lock left at the head: a head
+ * it had marked but not yet moved deq_pos past. A marked FULL/TOMB head
+ * (CLR at deq_pos) becomes TOMB, so that the next get (or drop_holes())
+ * drops and counts it: that message was being discarded anyway. A DISCARD
+ * head goes back to WRITING for its producer, whose publish retries (see
+ * publish_slot()). Called with the lock taken over. */
+static void clear_undo(lfipc_queue *q)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t d = atomic_load(&q->h->deq_pos);
+		qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+		uint32_t c = wclaim(w);
+		uint64_t nw;
+
+		if (wseq(w) == (uint32_t)(d + 1) && c == CLR) {
+			pos_advance(&q->h->hole_hi, d + 1);
+			nw = mkword(wseq(w), TOMB);
+		} else if (wseq(w) == (uint32_t)d && (c & CL_WR) == CL_WR &&
+			   (c & CL_TOK)) {
+			nw = mkword(wseq(w), (c & CL_TOK) | CL_W);
+		} else {
+			return;
+		}
+		if (atomic_compare_exchange_strong(&s->word, &w, nw)) {
+			ev_wake(&q->h->not_empty);
+			return;
+		}
+	}
+}
+
+/* The lock was held by a dead participant and is now ours: undo its
+ * half-done clear and recount the orphans it may have been changing. */
+static void lock_recover(lfipc_queue *q)
+{
+	clear_undo(q);
+	orphans_recount(q);
+}
+
+/* Take the lock for tok if it is free, or held by a dead participant (then
+ * recover first). Never waits. */
+static bool lock_try(lfipc_queue *q, uint32_t tok)
+{
+	uint32_t c = 0;
+
+	if (atomic_compare_exchange_strong(&q->h->lock, &c, tok))
+		return true;
+	/* c == tok: another thread of this process holds it */
+	if (c == tok || lfipc__token_alive(q->r, c) ||
+	    !atomic_compare_exchange_strong(&q->h->lock, &c, tok))
+		return false;
+	lock_recover(q);
+	return true;
+}
+
+static void lock_release(lfipc_queue *q)
+{
+	atomic_store(&q->h->lock, 0);
+}
+
+/* ---- holes ------------------------------------------------------------ */
+
+/* Drop the hole TOMB(p) (word w) of slot s at deq_pos: straight to
+ * FREE(p + N), never through READING, so that a participant dying here
+ * cannot turn the hole into an ORPHAN that would be delivered as a
+ * message. Its producer may have died before moving enq_pos past it (and
+ * past the rest of its run): every position up to p is claimed, so move
+ * it now, before counting p as done, or join's count would undercount.
+ * Returns false when the word changed meanwhile. */
+static bool drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p)
+{
+	qhdr *h = q->h;
+	uint64_t p2 = p;
+
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)(p + q->n), 0)))
+		return false;
+	pos_advance(&h->enq_pos, p + 1);
+	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+	if (q->joinable) {
+		atomic_fetch_add(&h->done, 1);
+		ev_wake(&h->joined);
+	}
+	ev_wake(&h->not_full);
+	return true;
+}
+
+/* Drop every hole at the head. Whoever makes a TOMB calls this after, so a
+ * hole at the head never waits for a consumer (none may come: a put that
+ * gives its slot up at shutdown may be the last participant). */
+static void drop_holes(lfipc_queue *q)
+{
+	for (uint64_t i = 0; i <= q->n; i++) {
+		uint64_t d = atomic_load(&q->h->deq_pos);
+		qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+
+		if (w != mkword((uint32_t)(d + 1), TOMB))
+			return;
+		drop_hole(q, s, w, d);
+	}
+}
+
+/* ---- dead claimants -------------------------------------------------- */
 
 /* A dead consumer's READING(p) became ORPHAN(p). A get run claims a run
  * of positions beyond deq_pos before moving it once; if its consumer died
@@ -323,130 +444,270 @@ static void pos_advance(_Atomic uint64_t *pos, uint64_t to);
 static void orphan_behind(lfipc_queue *q, uint32_t seq)
 {
 	uint64_t d = atomic_load(&q->h->deq_pos);
-	uint64_t p = d + (uint64_t)(int64_t)(int32_t)(seq - 1 - (uint32_t)d);
+	uint64_t p = pos_near(d, seq - 1);
 
 	if ((int64_t)(p - d) >= 0 && p - d < q->n)
 		pos_advance(&q->h->deq_pos, p + 1);
 }
 
-/* Slot s holds word w claimed by token tok (WRITING, DISCARD or READING):
- * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
- * clear already accounted for it) and READING into ORPHAN (moving deq_pos
- * past it, see orphan_behind). Returns 1 when it repaired something. */
-static int repair(lfipc_queue *q, struct qslot *s, uint64_t w)
+/* Slot s holds READING (word w) of a dead consumer: make it ORPHAN under
+ * the lock, counting it first (a kill in between leaves the lock to a
+ * take-over, which recounts). */
+static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 {
-	uint32_t c = wclaim(w), tok = c & CL_TOK;
-	uint64_t nw;
+	qhdr *h = q->h;
+	uint64_t nw = mkword(wseq(w), ORPHAN);
 
-	if (tok == 0 || !(c & CL_WR))
-		return 0;
-	if (lfipc__token_alive(q->r, tok))
-		return 0;
-	if ((c & CL_WR) == CL_WR)
-		nw = mkword(wseq(w) + 1, CLR);
-	else if (c & CL_W)
-		nw = mkword(wseq(w) + 1, TOMB);
-	else
-		nw = mkword(wseq(w), ORPHAN);
-	/* Count the orphan before it exists, so that the counter is never
-	 * below the number of ORPHAN slots (consumers scan while it is
-	 * non-zero). */
-	if (nw == mkword(wseq(w), ORPHAN))
-		atomic_fetch_add(&q->h->orphans, 1);
+	if (!lock_try(q, tok))
+		return 0; /* busy: the next slice tries again */
+	atomic_fetch_add(&h->orphans, 1);
 	if (!atomic_compare_exchange_strong(&s->word, &w, nw)) {
-		if (wclaim(nw) == ORPHAN)
-			atomic_fetch_sub(&q->h->orphans, 1);
+		atomic_fetch_sub(&h->orphans, 1);
+		lock_release(q);
 		return 0;
 	}
-	if (wclaim(nw) == ORPHAN)
-		orphan_behind(q, wseq(nw));
+	orphan_behind(q, wseq(nw));
+	lock_release(q);
+	return 1;
+}
+
+/* Slot s holds word w claimed by a token (WRITING, DISCARD or READING):
+ * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
+ * clear already accounted for it) and READING into ORPHAN. tok is the
+ * caller's token. Returns 1 when it repaired something. */
+static int repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+{
+	uint32_t c = wclaim(w), who = c & CL_TOK;
+	uint64_t nw;
+
+	if (who == 0 || !(c & CL_WR) || lfipc__token_alive(q->r, who))
+		return 0;
+	if ((c & CL_WR) == CL_R) {
+		if (!orphan(q, tok, s, w))
+			return 0;
+	} else {
+		if ((c & CL_WR) == CL_WR) {
+			nw = mkword(wseq(w) + 1, CLR);
+		} else {
+			/* every TOMB lies below hole_hi: raise it first */
+			pos_advance(
+			    &q->h->hole_hi,
+			    pos_near(atomic_load(&q->h->enq_pos), wseq(w)) + 1);
+			nw = mkword(wseq(w) + 1, TOMB);
+		}
+		if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+			return 0;
+	}
 	ev_wake(&q->h->not_empty);
 	ev_wake(&q->h->not_full);
 	return 1;
 }
 
-/* Undo what a clearer that died holding the clear lock left at the head:
- * a head it had marked but not yet moved deq_pos past. Called with the
- * lock taken over by the caller. A marked FULL/TOMB head (CLR at deq_pos)
- * becomes TOMB, so the next get drops (and counts) it: that message was
- * being discarded anyway. A DISCARD head goes back to WRITING for its
- * producer. Returns 1 when it changed something. */
-static int clear_undo(lfipc_queue *q)
+/* If the lock is held by a dead participant, take it over, recover and
+ * release it. Returns 1 when it did. */
+static int lock_repair(lfipc_queue *q, uint32_t tok)
 {
-	for (int tries = 0; tries < 64; tries++) {
-		uint64_t d = atomic_load(&q->h->deq_pos);
-		struct qslot *s = slot_at(q, d);
-		uint64_t w = atomic_load(&s->word);
-		uint32_t c = wclaim(w);
-		uint64_t nw;
+	uint32_t holder = atomic_load(&q->h->lock);
 
-		if (wseq(w) == (uint32_t)(d + 1) && c == CLR)
-			nw = mkword(wseq(w), TOMB);
-		else if (wseq(w) == (uint32_t)d && (c & CL_WR) == CL_WR &&
-			 (c & CL_TOK))
-			nw = mkword(wseq(w), (c & CL_TOK) | CL_W);
-		else
-			return 0;
-		if (atomic_compare_exchange_strong(&s->word, &w, nw)) {
-			ev_wake(&q->h->not_empty);
-			return 1;
-		}
+	if (holder == 0 || holder == tok || lfipc__token_alive(q->r, holder) ||
+	    !atomic_compare_exchange_strong(&q->h->lock, &holder, tok))
+		return 0;
+	lock_recover(q);
+	lock_release(q);
+	drop_holes(q);
+	return 1;
+}
+
+/* Repair the slot of position pos if its claimant is dead. */
+static int check_slot(lfipc_queue *q, uint32_t tok, uint64_t pos)
+{
+	qslot *s = slot_at(q, pos);
+	uint64_t w = atomic_load(&s->word);
+
+	if ((wclaim(w) & CL_TOK) && repair(q, tok, s, w)) {
+		drop_holes(q);
+		return 1;
 	}
 	return 0;
 }
 
-/* If the clear lock is held by a dead participant, take it over, undo its
- * half-done work and release it. Returns 1 when it did. */
-static int clear_lock_repair(lfipc_queue *q, uint32_t holder)
+/*
+ * What a waiter does at the end of a sleep slice, in O(1) whatever N: take
+ * over a dead holder's lock; repair the head (a dead producer's hole there
+ * blocks consumers and join) and the slot producers claim next (a dead
+ * consumer's slot of the previous lap blocks them); and sweep SWEEP_SLOTS
+ * more slots for dead readers, from a cursor shared by every waiter of the
+ * queue, so that their messages are found and delivered again (within
+ * N / SWEEP_SLOTS slices of one waiter).
+ */
+static int slice_check(lfipc_queue *q, uint32_t tok)
 {
-	uint32_t tok;
-	int n;
-
-	if (holder == 0 || lfipc__token_alive(q->r, holder) ||
-	    lfipc__self(q->r, &tok) ||
-	    !atomic_compare_exchange_strong(&q->h->clearer, &holder, tok))
-		return 0;
-	n = clear_undo(q);
-	atomic_store(&q->h->clearer, 0);
-	return 1 + n;
-}
-
-/* Scan every slot for dead claimants (slow path only). */
-static int scan_dead(lfipc_queue *q)
-{
-	uint64_t i;
+	uint64_t i0, k = q->n < SWEEP_SLOTS ? q->n : SWEEP_SLOTS;
 	int n = 0;
 
-	n += clear_lock_repair(q, atomic_load(&q->h->clearer)) ? 1 : 0;
-	for (i = 0; i < q->n; i++) {
-		struct qslot *s = slot_at(q, i);
-		/* Q1: relaxed; repair() re-validates with a CAS. */
+	n += lock_repair(q, tok);
+	n += check_slot(q, tok, atomic_load(&q->h->deq_pos));
+	n += check_slot(q, tok, atomic_load(&q->h->enq_pos));
+	/* Q1: relaxed: a cursor only; any value sweeps some slots. */
+	i0 = atomic_fetch_add_explicit(&q->h->sweep, k, memory_order_relaxed);
+	for (uint64_t i = 0; i < k; i++) {
+		qslot *s = slot_at(q, i0 + i);
+		/* Q2: relaxed; repair() re-validates with a CAS. */
 		uint64_t w =
 		    atomic_load_explicit(&s->word, memory_order_relaxed);
 
-		if (wclaim(w) & CL_TOK)
-			n += repair(q, s, w);
+		if ((wclaim(w) & CL_TOK) && (wclaim(w) & CL_WR))
+			n += repair(q, tok, s, w);
 	}
+	drop_holes(q);
+	return n;
+}
+
+/* A fruitless LFIPC_NOWAIT call: every POLL_CHECK of them in this process
+ * does a slice's checks, so that a caller that only polls is not blocked
+ * for ever by a dead participant, at O(1) amortised cost. */
+static void poll_tick(lfipc_queue *q, uint32_t tok)
+{
+	/* Q7: relaxed (see struct lfipc_queue). */
+	uint32_t k =
+	    atomic_fetch_add_explicit(&q->polls, 1, memory_order_relaxed) + 1;
+
+	if (k % POLL_CHECK == 0)
+		slice_check(q, tok);
+}
+
+/* The word w of a slot that keeps a caller waiting (a head in flight, a
+ * slot still held by the previous lap) was seen again. True every
+ * STUCK_CHECK-th time in a row: time to look whether its claimant lives
+ * (one system call per STUCK_CHECK attempts, none on a moving queue). */
+static bool stuck(lfipc_queue *q, uint64_t w)
+{
+	uint32_t k;
+
+	/* Q7: relaxed (see struct lfipc_queue). */
+	if (atomic_load_explicit(&q->stuck_w, memory_order_relaxed) != w) {
+		atomic_store_explicit(&q->stuck_w, w, memory_order_relaxed);
+		atomic_store_explicit(&q->stuck_n, 1, memory_order_relaxed);
+		return false;
+	}
+	k = atomic_fetch_add_explicit(&q->stuck_n, 1, memory_order_relaxed) + 1;
+	return k % STUCK_CHECK == 0;
+}
+
+/* ---- JoinableQueue tasks --------------------------------------------- */
+
+static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
+{
+	return &q->tasks[((tok >> LFIPC_TOKEN_GEN_BITS) - 1) %
+			 LFIPC_PROC_SLOTS];
+}
+
+/* Settle every task of entry t not settled yet (its participants are
+ * dead): raise settled to the value of got read first. Idempotent, so any
+ * number of participants may do it at once, and a kill anywhere leaves
+ * either nothing or all of it done. */
+static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
+{
+	uint64_t s = atomic_load(&t->settled);
+
+	while ((int64_t)(g - s) > 0) {
+		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
+			/* statistics only: a kill here under-counts them */
+			atomic_fetch_add(&q->h->abandoned, g - s);
+			ev_wake(&q->h->joined);
+			return;
+		}
+	}
+}
+
+/* Messages delivered to tok: count them in its entry. The entry of a new
+ * incarnation of a participant slot still holds its dead predecessor's
+ * tasks: write them off before adopting it. */
+static void tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k)
+{
+	struct lfipc_qtask *t = task_of(q, tok);
+
+	if (atomic_load(&t->owner) != tok) {
+		write_off(q, t, atomic_load(&t->got));
+		atomic_store(&t->owner, tok);
+	}
+	atomic_fetch_add(&t->got, k);
+}
+
+/* Write off the unsettled tasks of every dead participant. got is loaded
+ * before owner: a new incarnation stores owner before its first got
+ * increment, so a got value that includes its tasks is always followed by
+ * the live owner, never by its dead predecessor. O(participants). */
+static int tasks_reap(lfipc_queue *q)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		struct lfipc_qtask *t = &q->tasks[i];
+		uint64_t g = atomic_load(&t->got);
+
+		if ((int64_t)(g - atomic_load(&t->settled)) <= 0)
+			continue;
+		if (!lfipc__token_alive(q->r, atomic_load(&t->owner))) {
+			write_off(q, t, g);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Settle one task of entry t; false when it has none outstanding. */
+static bool task_settle(struct lfipc_qtask *t)
+{
+	uint64_t s = atomic_load(&t->settled);
+
+	while ((int64_t)(atomic_load(&t->got) - s) > 0)
+		if (atomic_compare_exchange_weak(&t->settled, &s, s + 1))
+			return true;
+	return false;
+}
+
+/* ---- recovery -------------------------------------------------------- */
+
+/* Repair every dead claimant's slot, O(N): for an explicit recovery, and
+ * once before a get reports a shut-down queue as drained (a dead reader's
+ * message nobody has noticed yet must not be left behind). */
+static int check_all(lfipc_queue *q, uint32_t tok)
+{
+	int n = lock_repair(q, tok);
+
+	for (uint64_t i = 0; i < q->n; i++)
+		n += check_slot(q, tok, i);
+	drop_holes(q);
 	return n;
 }
 
 int lfipc__queue_recover(lfipc_region *r, uint64_t off, uint64_t size)
 {
 	lfipc_queue *q;
-	int rc;
+	uint32_t tok;
+	int rc, n;
 
 	rc = q_handle(r, off, size, &q);
 	if (rc)
 		return rc;
-	rc = scan_dead(q);
+	rc = lfipc__self(r, &tok);
+	if (rc) {
+		free(q);
+		return rc;
+	}
+	/* A supervisor's explicit call: look at every slot. */
+	n = check_all(q, tok);
+	if (q->joinable)
+		n += tasks_reap(q);
 	free(q);
-	return rc;
+	return n;
 }
 
 /* ---- producer side --------------------------------------------------- */
 
 /* Claim slot s (word w, position p) for writing by tok and help enq_pos. */
-static bool put_cas(lfipc_queue *q, struct qslot *s, uint64_t w, uint64_t p,
+static bool put_cas(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 		    uint32_t tok)
 {
 	uint64_t p2 = p;
@@ -460,14 +721,14 @@ static bool put_cas(lfipc_queue *q, struct qslot *s, uint64_t w, uint64_t p,
 
 /* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
  * 0: full; -EPROTO: the shared words make no sense. */
-static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
+static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 uint64_t *pos_out)
 {
-	struct qhdr *h = q->h;
+	qhdr *h = q->h;
 	uint64_t p = atomic_load(&h->enq_pos);
 
 	for (;;) {
-		struct qslot *s = slot_at(q, p);
+		qslot *s = slot_at(q, p);
 		uint64_t w = atomic_load(&s->word);
 		int32_t d = sdiff(wseq(w), (uint32_t)p);
 		uint32_t c = wclaim(w);
@@ -509,8 +770,13 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 		/* enq_pos was p when w was loaded: w must be within a lap. */
 		if (!seq_sane(q, d))
 			return -EPROTO;
-		if (d < 0)
-			return 0; /* the previous lap still holds it: full */
+		if (d < 0) {
+			/* the previous lap still holds it: full, unless its
+			 * claimant is dead (checked now and then) */
+			if ((c & CL_TOK) && stuck(q, w) && repair(q, tok, s, w))
+				continue;
+			return 0;
+		}
 		/* slot p is claimed or beyond (its claimant has not moved
 		 * enq_pos yet): help. */
 		if (atomic_compare_exchange_strong(&h->enq_pos, &p2, p + 1))
@@ -523,24 +789,34 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 /* Publish the slot at position p claimed by tok, without waking anybody.
  * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
  * meanwhile and it was handed over as CLR (the caller wakes not_full), or
- * -EPROTO when the word was overwritten. */
-static int publish_slot(struct qslot *s, uint64_t p, uint32_t tok)
+ * -EPROTO when the word was overwritten. The word may go WRITING ->
+ * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
+ * number of times while we look: retry while it is ours in either form. */
+static int publish_slot(qslot *s, uint64_t p, uint32_t tok)
 {
-	uint64_t w = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
+	uint64_t w = mine;
 
-	/* Q2: seq_cst CAS (release for the payload; pairs with the
-	 * consumer's claiming CAS in try_claim_get() or get_run(), and orders
-	 * against the waiter flag load in ev_wake). */
-	if (atomic_compare_exchange_strong(&s->word, &w,
-					   mkword((uint32_t)(p + 1), 0)))
-		return 0;
-	/* A clear took the slot (DISCARD): the message is discarded; hand
-	 * the slot over as CLR, the clear has counted it. */
-	if (w == mkword((uint32_t)p, tok | CL_WR) &&
-	    atomic_compare_exchange_strong(&s->word, &w,
-					   mkword((uint32_t)(p + 1), CLR)))
-		return 1;
-	return -EPROTO;
+	for (;;) {
+		/* Q3: seq_cst CAS (release for the payload; pairs with the
+		 * consumer's claiming CAS in try_claim_get() or
+		 * get_run_claim(), and orders against the waiter flag load
+		 * in ev_wake). */
+		if (w == mine &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), 0)))
+			return 0;
+		/* A clear took the slot (DISCARD): the message is
+		 * discarded; hand the slot over as CLR, the clear has
+		 * counted it. */
+		if (w == disc &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
+			return 1;
+		if (w != mine && w != disc)
+			return -EPROTO;
+	}
 }
 
 /* A slot published at position p behind deq_pos (a clear passed it while
@@ -557,7 +833,7 @@ static void wake_if_behind(lfipc_queue *q, uint64_t p)
 
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
-static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+static int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
 	int rc = publish_slot(s, p, tok);
 
@@ -571,27 +847,39 @@ static int publish(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
 }
 
 /* Give up position p of slot s, claimed by tok and not published: TOMB(p),
- * which the next get drops (and counts as done), as it would a dead
- * producer's; a slot a clear discarded meanwhile (DISCARD) becomes CLR.
- * The caller wakes not_empty (a consumer may wait for this head). */
-static void give_up_slot(struct qslot *s, uint64_t p, uint32_t tok)
+ * as a dead producer's (a slot a clear discarded meanwhile, DISCARD,
+ * becomes CLR). Retries like publish_slot(). The caller then drops the
+ * holes at the head (drop_holes()) and wakes not_empty. */
+static void give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	uint64_t w = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
+	uint64_t w = mine;
 
-	if (!atomic_compare_exchange_strong(&s->word, &w,
-					    mkword((uint32_t)(p + 1), TOMB)) &&
-	    w == mkword((uint32_t)p, tok | CL_WR))
-		atomic_compare_exchange_strong(&s->word, &w,
-					       mkword((uint32_t)(p + 1), CLR));
+	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
+	for (;;) {
+		if (w == mine &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), TOMB)))
+			return;
+		if (w == disc &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
+			return;
+		if (w != mine && w != disc)
+			return; /* overwritten: nothing of ours left */
+	}
 }
 
 /* A put that claimed position p of slot s and then found the queue shut
- * down gives the position up. Without this, a claim made just after a get
- * saw "closed and empty" and returned -EPIPE would leave a message that no
- * consumer is waiting for. */
-static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
+ * down gives the position up. The hole it leaves is dropped at once if it
+ * is at the head: the consumers may all have returned -EPIPE already (they
+ * saw the queue closed and empty before our claim), and a hole nobody
+ * drops would keep join waiting and qsize() above 0 for ever. */
+static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	give_up_slot(s, p, tok);
+	give_up_slot(q, s, p, tok);
+	drop_holes(q);
 	ev_wake(&q->h->not_empty);
 	return -EPIPE;
 }
@@ -601,8 +889,7 @@ static int put_closed(lfipc_queue *q, struct qslot *s, uint64_t p, uint32_t tok)
  * lfipc_queue_shutdown(): either the shutdown comes later in the total
  * order (and a get that then sees "closed" also sees our enq_pos, so it
  * waits for our message), or we see it and give the position up. */
-static int claim_once(lfipc_queue *q, uint32_t tok, struct qslot **s,
-		      uint64_t *pos)
+static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos)
 {
 	int rc = try_claim_put(q, tok, s, pos);
 
@@ -616,7 +903,7 @@ static int claim_once(lfipc_queue *q, uint32_t tok, struct qslot **s,
 }
 
 /* Claim one slot for a put, waiting until deadline. */
-static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
+static int claim_put(lfipc_queue *q, qslot **s, uint64_t *pos,
 		     uint32_t *tok_out, int64_t timeout_ns)
 {
 	lfipc_deadline dl = 0;
@@ -631,15 +918,21 @@ static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
 	for (;;) {
 		uint32_t v;
 
-		/* Q3: relaxed: an early exit only; the authoritative check
-		 * is the seq_cst load after ev_announce() below. */
-		if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
+		/* Q4: acquire, pairs with the seq_cst store of
+		 * lfipc_queue_shutdown(): a put that returns -EPIPE here
+		 * happens after the shutdown that made it fail (users' TSan
+		 * builds see that edge). Also an early exit only; the
+		 * authoritative check is the seq_cst load after the claim
+		 * (claim_once). */
+		if (atomic_load_explicit(&q->h->closed, memory_order_acquire))
 			return -EPIPE;
 		rc = claim_once(q, tok, s, pos);
 		if (rc <= 0)
 			return rc;
-		if (timeout_ns == LFIPC_NOWAIT)
+		if (timeout_ns == LFIPC_NOWAIT) {
+			poll_tick(q, tok);
 			return -EAGAIN;
+		}
 		if (!dl_set) {
 			dl = lfipc__deadline(timeout_ns);
 			dl_set = true;
@@ -661,7 +954,7 @@ static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
 				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
 		if (rc == -ETIMEDOUT) {
 			/* slice end: a dead consumer may hold the queue */
-			scan_dead(q);
+			slice_check(q, tok);
 			if (lfipc__expired(dl))
 				return -ETIMEDOUT;
 		}
@@ -671,7 +964,7 @@ static int claim_put(lfipc_queue *q, struct qslot **s, uint64_t *pos,
 int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 		    int64_t timeout_ns)
 {
-	struct qslot *s;
+	qslot *s;
 	uint64_t p;
 	uint32_t tok;
 	int rc;
@@ -708,28 +1001,15 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * until the batch is copied and published or released. */
 #define BULK_MAX 64
 
-/* Move the position word *pos forward to `to`, never backwards (another
- * participant may have helped it further). Every position below `to` that
- * the word skips is claimed by the caller, so nobody else can be relying on
- * the word staying at one of them (a clear holds only an unclaimed head). */
-static void pos_advance(_Atomic uint64_t *pos, uint64_t to)
-{
-	uint64_t v = atomic_load(pos);
-
-	while ((int64_t)(to - v) > 0 &&
-	       !atomic_compare_exchange_weak(pos, &v, to))
-		;
-}
-
 /* Extend a put run: claim position p, the one after the caller's previous
  * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
  * after the run's first claim (for the capacity test; a stale value only
  * stops the run early). Returns the slot, or NULL when p is not free for
  * us. */
-static struct qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
-				   uint32_t tok)
+static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
+			    uint32_t tok)
 {
-	struct qslot *s = slot_at(q, p);
+	qslot *s = slot_at(q, p);
 	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
 	uint32_t c;
 
@@ -761,7 +1041,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 	int k = 0;
 
 	while (k < m) {
-		struct qslot *s;
+		qslot *s;
 		uint64_t p, deq = 0;
 		int rc, start;
 
@@ -787,7 +1067,9 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		 * checked already and stays). */
 		if (atomic_load(&q->h->closed)) {
 			for (int i = start; i < k; i++)
-				give_up_slot(slot_at(q, pos[i]), pos[i], *tok);
+				give_up_slot(q, slot_at(q, pos[i]), pos[i],
+					     *tok);
+			drop_holes(q);
 			ev_wake(&q->h->not_empty);
 			return start;
 		}
@@ -819,20 +1101,20 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		if (k < 0)
 			return done ? (int)done : k;
 		for (int j = 0; j < k; j++) {
-			struct qslot *s = slot_at(q, pos[j]);
+			qslot *s = slot_at(q, pos[j]);
 
 			if (lens[done + j])
 				memcpy(s->data, msgs[done + j], lens[done + j]);
 			s->len = lens[done + j];
 		}
 		for (int j = 0; j < k; j++) {
-			struct qslot *s = slot_at(q, pos[j]);
+			qslot *s = slot_at(q, pos[j]);
 			int rc;
 
 			if (bad >= 0) {
 				/* after a corrupt slot: give the rest up, so
 				 * the count returned is exact */
-				give_up_slot(s, pos[j], tok);
+				give_up_slot(q, s, pos[j], tok);
 				woke_e = true;
 				continue;
 			}
@@ -853,6 +1135,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		else if (k > 0)
 			wake_if_behind(q, pos[0]);
 		if (bad >= 0) {
+			drop_holes(q);
 			done += (size_t)bad;
 			return done ? (int)done : -EPROTO;
 		}
@@ -864,7 +1147,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 }
 
 /* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
-static struct qslot *slot_of(lfipc_queue *q, const void *data)
+static qslot *slot_of(lfipc_queue *q, const void *data)
 {
 	const unsigned char *p = data;
 	uint64_t off;
@@ -874,12 +1157,12 @@ static struct qslot *slot_of(lfipc_queue *q, const void *data)
 	off = (uint64_t)(p - q->slots);
 	if (off % q->stride != SLOT_HDR)
 		return NULL;
-	return (struct qslot *)(q->slots + off - SLOT_HDR);
+	return (qslot *)(q->slots + off - SLOT_HDR);
 }
 
 int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 {
-	struct qslot *s;
+	qslot *s;
 	uint64_t p;
 	uint32_t tok;
 	int rc;
@@ -895,7 +1178,7 @@ int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 
 int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 {
-	struct qslot *s;
+	qslot *s;
 	uint32_t tok, c;
 	uint64_t w;
 
@@ -912,45 +1195,71 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 	if (len > q->msg_size)
 		return -EMSGSIZE;
 	s->len = len;
-	/* The position of a claimed slot is its seq (mod 2^32); publish()
-	 * uses only its low 32 bits. */
-	return publish(q, s, wseq(w), tok);
+	/* The position of a claimed slot is its seq (mod 2^32), within a
+	 * lap of enq_pos. */
+	return publish(q, s, pos_near(atomic_load(&q->h->enq_pos), wseq(w)),
+		       tok);
 }
 
 /* ---- consumer side --------------------------------------------------- */
+
+/* Take an ORPHAN (a message whose consumer died mid-get) for tok, under
+ * the lock, starting where the last one was found (a dead get_many leaves
+ * a run of them). 1: claimed (*s_out, its new word *w_out); 0: none, or
+ * the lock is busy (the next get tries again). */
+static int rescue(lfipc_queue *q, uint32_t tok, qslot **s_out, uint64_t *w_out)
+{
+	qhdr *h = q->h;
+	uint64_t start;
+
+	if (!lock_try(q, tok))
+		return 0;
+	if (atomic_load(&h->orphans) == 0) {
+		lock_release(q);
+		return 0;
+	}
+	start = atomic_load(&h->orphan_at);
+	for (uint64_t i = 0; i < q->n; i++) {
+		qslot *s = slot_at(q, start + i);
+		uint64_t w = atomic_load(&s->word);
+		uint64_t nw = mkword(wseq(w), tok | CL_R);
+
+		if (wclaim(w) == ORPHAN &&
+		    atomic_compare_exchange_strong(&s->word, &w, nw)) {
+			atomic_store(&h->orphan_at, start + i + 1);
+			atomic_fetch_sub(&h->orphans, 1);
+			lock_release(q);
+			*s_out = s;
+			*w_out = nw;
+			return 1;
+		}
+	}
+	/* None left: the count was too high (a peer wrote it). We hold the
+	 * lock, so the true count is 0. */
+	atomic_store(&h->orphans, 0);
+	lock_release(q);
+	return 0;
+}
 
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
  * in shared memory. */
-static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
+static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 uint64_t *w_out, uint64_t *head_out)
 {
-	struct qhdr *h = q->h;
+	qhdr *h = q->h;
 	uint64_t p;
 
-	/* Q4: relaxed; a rescue is a slow path, validated by the CAS. */
-	if (atomic_load_explicit(&h->orphans, memory_order_relaxed)) {
-		uint64_t i;
-
-		for (i = 0; i < q->n; i++) {
-			struct qslot *s = slot_at(q, i);
-			uint64_t w = atomic_load(&s->word);
-			uint64_t nw = mkword(wseq(w), tok | CL_R);
-
-			if (wclaim(w) == ORPHAN &&
-			    atomic_compare_exchange_strong(&s->word, &w, nw)) {
-				atomic_fetch_sub(&h->orphans, 1);
-				*s_out = s;
-				*w_out = nw;
-				*head_out = UINT64_MAX;
-				return 1;
-			}
-		}
+	/* Q5: relaxed; a hint, re-read under the lock by rescue(). */
+	if (atomic_load_explicit(&h->orphans, memory_order_relaxed) &&
+	    rescue(q, tok, s_out, w_out)) {
+		*head_out = UINT64_MAX;
+		return 1;
 	}
 	p = atomic_load(&h->deq_pos);
 	for (;;) {
-		struct qslot *s = slot_at(q, p);
+		qslot *s = slot_at(q, p);
 		uint64_t w = atomic_load(&s->word);
 		int32_t d = sdiff(wseq(w), (uint32_t)(p + 1));
 		uint32_t c = wclaim(w);
@@ -963,33 +1272,19 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 				continue;
 			p2 = p;
 			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+			/* With capacity < N, a producer's room is positional
+			 * (enq_pos - deq_pos < capacity): moving deq_pos made
+			 * room, also for a peek that releases much later. */
+			if (q->cap != q->n)
+				ev_wake(&h->not_full);
 			*s_out = s;
 			*w_out = nw;
 			*head_out = p;
 			return 1;
 		}
 		if (d == 0 && c == TOMB) {
-			/* A dead producer's hole: drop it. Straight to
-			 * FREE(p + N), never through READING, so that a
-			 * consumer dying here cannot turn the hole into an
-			 * ORPHAN that would be delivered as a message. */
-			if (!atomic_compare_exchange_strong(
-				&s->word, &w, mkword((uint32_t)(p + q->n), 0)))
-				continue;
-			/* Its producer may have died before moving enq_pos
-			 * past it (and past the rest of its run): every
-			 * position up to p is claimed, so move it now, before
-			 * counting p as done, or join's "enq_pos - done -
-			 * tdone" would undercount. */
-			pos_advance(&h->enq_pos, p + 1);
-			p2 = p;
-			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
-			if (q->joinable) {
-				atomic_fetch_add(&h->done, 1);
-				ev_wake(&h->joined);
-			}
-			ev_wake(&h->not_full);
-			p = p + 1;
+			if (drop_hole(q, s, w, p))
+				p = p + 1;
 			continue;
 		}
 		p2 = atomic_load(&h->deq_pos);
@@ -1000,8 +1295,16 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 		/* deq_pos was p when w was loaded: w must be within a lap. */
 		if (!seq_sane(q, d))
 			return -EPROTO;
-		if (d < 0 || c == CLR)
-			return 0; /* empty, in flight, or held by a clear */
+		if (d < 0 || c == CLR) {
+			/* Empty, in flight, or held by a clear. A head that
+			 * stays claimed is checked now and then: its
+			 * producer (or the clearer) may be dead. */
+			if ((c & CL_TOK) && stuck(q, w) && repair(q, tok, s, w))
+				continue;
+			if (c == CLR && stuck(q, w) && lock_repair(q, tok))
+				continue;
+			return 0;
+		}
 		/* the head is claimed by a reader (or orphaned, or already
 		 * released) and deq_pos lags: help. */
 		if (atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1))
@@ -1011,18 +1314,18 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, struct qslot **s_out,
 	}
 }
 
-/* Give back a slot claimed for reading (word w = READING(p, tok)): free
- * it for lap p + N. delivered: the message was handed to the caller (a
- * JoinableQueue counts it as got) rather than dropped as corrupt (counted
- * as done). */
-static void release_slot(lfipc_queue *q, struct qslot *s, uint64_t w,
+/* Give back a slot claimed for reading by tok (word w = READING(p, tok)):
+ * free it for lap p + N. delivered: the message was handed to the caller
+ * (a JoinableQueue counts it as got by tok) rather than dropped as
+ * corrupt (counted as done). */
+static void release_slot(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 			 bool delivered)
 {
-	/* Q5: seq_cst store; pairs with the producer's claiming CAS. */
+	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
 	if (q->joinable) {
 		if (delivered) {
-			atomic_fetch_add(&q->h->got, 1);
+			tasks_got(q, tok, 1);
 		} else {
 			atomic_fetch_add(&q->h->done, 1);
 			ev_wake(&q->h->joined);
@@ -1036,13 +1339,21 @@ static bool looks_empty(lfipc_queue *q)
 	uint64_t e = atomic_load(&q->h->enq_pos);
 	uint64_t d = atomic_load(&q->h->deq_pos);
 
-	/* Q6: relaxed: a hint; a rescue is re-checked by try_claim_get. */
-	return (int64_t)(e - d) <= 0 &&
-	       !atomic_load_explicit(&q->h->orphans, memory_order_relaxed);
+	return (int64_t)(e - d) <= 0 && !atomic_load(&q->h->orphans);
 }
 
-static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
-		     uint64_t *head, uint32_t *tok_out, int64_t timeout_ns)
+/* Shut down and nothing left for a get: -EPIPE. Before saying so, make
+ * sure no dead consumer holds a message that nobody has noticed yet (it
+ * would become an orphan for the next get). */
+static bool drained(lfipc_queue *q, uint32_t tok)
+{
+	if (!atomic_load(&q->h->closed) || !looks_empty(q))
+		return false;
+	return check_all(q, tok) == 0 || looks_empty(q);
+}
+
+static int claim_get(lfipc_queue *q, qslot **s, uint64_t *w, uint64_t *head,
+		     uint32_t *tok_out, int64_t timeout_ns)
 {
 	lfipc_deadline dl = 0;
 	bool dl_set = false;
@@ -1059,10 +1370,12 @@ static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
 		rc = try_claim_get(q, tok, s, w, head);
 		if (rc)
 			return rc < 0 ? rc : 0;
-		if (atomic_load(&q->h->closed) && looks_empty(q))
+		if (drained(q, tok))
 			return -EPIPE;
-		if (timeout_ns == LFIPC_NOWAIT)
+		if (timeout_ns == LFIPC_NOWAIT) {
+			poll_tick(q, tok);
 			return -EAGAIN;
+		}
 		if (!dl_set) {
 			dl = lfipc__deadline(timeout_ns);
 			dl_set = true;
@@ -1076,14 +1389,14 @@ static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
 		rc = try_claim_get(q, tok, s, w, head);
 		if (rc)
 			return rc < 0 ? rc : 0;
-		if (atomic_load(&q->h->closed) && looks_empty(q))
+		if (drained(q, tok))
 			return -EPIPE;
 		if (lfipc__expired(dl))
 			return -ETIMEDOUT;
 		rc = lfipc__futex_wait(&q->h->not_empty, v,
 				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
 		if (rc == -ETIMEDOUT) {
-			scan_dead(q);
+			slice_check(q, tok);
 			if (lfipc__expired(dl))
 				return -ETIMEDOUT;
 		}
@@ -1093,7 +1406,7 @@ static int claim_get(lfipc_queue *q, struct qslot **s, uint64_t *w,
 int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
-	struct qslot *s;
+	qslot *s;
 	uint64_t w, l, head;
 	uint32_t tok;
 	int rc;
@@ -1105,15 +1418,15 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;
-	l = s->len;
+	l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
 	if (l > q->msg_size) {
-		release_slot(q, s, w, false);
+		release_slot(q, s, w, tok, false);
 		return -EPROTO;
 	}
 	memcpy(buf, s->data, l);
 	if (len)
 		*len = l;
-	release_slot(q, s, w, true);
+	release_slot(q, s, w, tok, true);
 	return 0;
 }
 
@@ -1125,16 +1438,16 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
  * position before p is claimed by us, so a clear either holds one of them
  * as its head (impossible: they are READING) or holds a later one, or its
  * range ends before the run starts. */
-static struct qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
-				   uint64_t *w_out)
+static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
+			    uint64_t *w_out)
 {
-	struct qslot *s = slot_at(q, p);
+	qslot *s = slot_at(q, p);
 	uint64_t w = mkword((uint32_t)(p + 1), 0);
 	uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
 
 	/* A CAS from the exact FULL(p) word, without a load first (the line
 	 * is usually in the producer's cache: one transfer, not two). It
-	 * acquires the payload (pairs with Q2 in publish_slot()). */
+	 * acquires the payload (pairs with Q3 in publish_slot()). */
 	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
 		return NULL;
 	*w_out = nw;
@@ -1144,7 +1457,7 @@ static struct qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
 /* Claim up to m messages for a get batch into s[], w[] (first: the call's
  * first batch, which may wait up to timeout_ns). Returns the number claimed
  * (>= 1) or a negative errno when none was. */
-static int get_batch_claim(lfipc_queue *q, struct qslot **s, uint64_t *w, int m,
+static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			   bool first, uint32_t *tok, int64_t timeout_ns)
 {
 	int k = 0;
@@ -1183,7 +1496,7 @@ static int get_batch_claim(lfipc_queue *q, struct qslot **s, uint64_t *w, int m,
 int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			 size_t *lens, size_t n, int64_t timeout_ns)
 {
-	struct qslot *s[BULK_MAX];
+	qslot *s[BULK_MAX];
 	uint64_t w[BULK_MAX];
 	size_t done = 0;
 	uint32_t tok = 0;
@@ -1208,7 +1521,8 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			return corrupt ? -EPROTO : k;
 		}
 		for (int j = 0; j < k; j++) {
-			uint64_t l = s[j]->len; /* read once */
+			/* once: checked, then used */
+			uint64_t l = lfipc__shm_ld64(&s[j]->len);
 
 			if (l > q->msg_size) {
 				bad++;
@@ -1218,7 +1532,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				lens[done + good] = l;
 				good++;
 			}
-			/* Q5: seq_cst store; pairs with the producer's
+			/* Q6: seq_cst store; pairs with the producer's
 			 * claiming CAS (as in release_slot()). */
 			atomic_store(
 			    &s[j]->word,
@@ -1226,7 +1540,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 		}
 		if (q->joinable) {
 			if (good)
-				atomic_fetch_add(&q->h->got, (uint64_t)good);
+				tasks_got(q, tok, (uint64_t)good);
 			if (bad) {
 				atomic_fetch_add(&q->h->done, (uint64_t)bad);
 				ev_wake(&q->h->joined);
@@ -1247,7 +1561,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 		     int64_t timeout_ns)
 {
-	struct qslot *s;
+	qslot *s;
 	uint64_t w, l, head;
 	uint32_t tok;
 	int rc;
@@ -1257,9 +1571,9 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;
-	l = s->len;
+	l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
 	if (l > q->msg_size) {
-		release_slot(q, s, w, false);
+		release_slot(q, s, w, tok, false);
 		return -EPROTO;
 	}
 	*msg = s->data;
@@ -1269,7 +1583,7 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 
 int lfipc_queue_release(lfipc_queue *q, const void *msg)
 {
-	struct qslot *s;
+	qslot *s;
 	uint32_t tok;
 	uint64_t w;
 
@@ -1281,14 +1595,14 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	w = atomic_load(&s->word);
 	if (wclaim(w) != (tok | CL_R))
 		return -EINVAL;
-	release_slot(q, s, w, true);
+	release_slot(q, s, w, tok, true);
 	return 0;
 }
 
 /* ---- clear ----------------------------------------------------------- */
 
-/* Take the clear lock for tok. 0; -EBUSY another live participant has held
- * it for CLEAR_WAIT_NS (it is stopped, or the word is corrupt). */
+/* Take the lock for tok. 0; -EBUSY another live participant has held it
+ * for CLEAR_WAIT_NS (it is stopped, or the word is corrupt). */
 static int clear_lock(lfipc_queue *q, uint32_t tok)
 {
 	int64_t t0 = 0;
@@ -1297,13 +1611,13 @@ static int clear_lock(lfipc_queue *q, uint32_t tok)
 	for (;;) {
 		uint32_t c = 0;
 
-		if (atomic_compare_exchange_strong(&q->h->clearer, &c, tok))
+		if (atomic_compare_exchange_strong(&q->h->lock, &c, tok))
 			return 0;
 		if (++spins % 256 == 0) {
 			int64_t now = lfipc__now_ns();
 
-			if (c != tok && clear_lock_repair(q, c))
-				continue;
+			if (c != tok && lock_try(q, tok))
+				return 0; /* taken over from a dead holder */
 			if (t0 == 0)
 				t0 = now;
 			else if (now - t0 > CLEAR_WAIT_NS)
@@ -1314,18 +1628,18 @@ static int clear_lock(lfipc_queue *q, uint32_t tok)
 	}
 }
 
-/* The clear proper, with the clear lock held: hold the head slot in the
- * slot word (CLR or DISCARD), move deq_pos past everything claimed so far,
+/* The clear proper, with the lock held: hold the head slot in the slot
+ * word (CLR or DISCARD), move deq_pos past everything claimed so far,
  * account for it, let go of the head. Returns the number discarded or
  * -EPROTO. */
 static int64_t clear_locked(lfipc_queue *q)
 {
-	struct qhdr *h = q->h;
+	qhdr *h = q->h;
 
 	for (;;) {
 		uint64_t d = atomic_load(&h->deq_pos);
 		uint64_t e = atomic_load(&h->enq_pos);
-		struct qslot *s = slot_at(q, d);
+		qslot *s = slot_at(q, d);
 		uint64_t w = atomic_load(&s->word);
 		uint32_t c = wclaim(w), tok = c & CL_TOK, flags = c & CL_WR;
 		int32_t df = sdiff(wseq(w), (uint32_t)(d + 1));
@@ -1403,7 +1717,8 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 	if (rc)
 		return rc;
 	n = clear_locked(q);
-	atomic_store(&q->h->clearer, 0);
+	lock_release(q);
+	drop_holes(q); /* a take-over may have left the head a TOMB */
 	ev_wake(&q->h->not_full);
 	ev_wake(&q->h->joined);
 	/* consumers that saw the held head as "in flight" look again */
@@ -1415,12 +1730,31 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 
 size_t lfipc_queue_qsize(const lfipc_queue *q)
 {
+	uint64_t e, d, hh;
 	int64_t n;
 
 	if (!q)
 		return 0;
-	n = (int64_t)(atomic_load(&q->h->enq_pos) -
-		      atomic_load(&q->h->deq_pos));
+	e = atomic_load(&q->h->enq_pos);
+	d = atomic_load(&q->h->deq_pos);
+	hh = atomic_load(&q->h->hole_hi);
+	n = (int64_t)(e - d);
+	if (n < 0)
+		n = 0;
+	/* Holes (TOMB) are not messages. They lie below hole_hi, so in a
+	 * queue that never had one below deq_pos this costs nothing; else
+	 * the positions up to hole_hi are looked at (at most N + 1). */
+	if ((int64_t)(hh - d) > 0) {
+		uint64_t end = (int64_t)(hh - e) < 0 ? hh : e;
+
+		for (uint64_t x = d; (int64_t)(end - x) > 0 && x - d <= q->n;
+		     x++)
+			if (atomic_load(&slot_at(q, x)->word) ==
+			    mkword((uint32_t)(x + 1), TOMB))
+				n--;
+	}
+	/* Orphans (behind deq_pos) are messages still to be delivered. */
+	n += atomic_load(&q->h->orphans);
 	if (n < 0)
 		return 0;
 	if ((uint64_t)n > q->cap)
@@ -1462,54 +1796,93 @@ int lfipc_queue_shutdown(lfipc_queue *q)
 
 int lfipc_queue_task_done(lfipc_queue *q)
 {
-	uint64_t td;
+	uint32_t tok;
 
-	if (!q || !q->joinable)
+	if (!q || !q->joinable || lfipc__self(q->r, &tok))
 		return -EINVAL;
-	td = atomic_load(&q->h->tdone);
-	do {
-		if ((int64_t)(atomic_load(&q->h->got) - td) <= 0)
+	/* The caller's own task first; else one another process got (the
+	 * task was handed over, as Python allows). */
+	if (!task_settle(task_of(q, tok))) {
+		uint32_t i;
+
+		for (i = 0; i < LFIPC_PROC_SLOTS; i++)
+			if (task_settle(&q->tasks[i]))
+				break;
+		if (i == LFIPC_PROC_SLOTS)
 			return -EINVAL;
-	} while (!atomic_compare_exchange_weak(&q->h->tdone, &td, td + 1));
+	}
 	ev_wake(&q->h->joined);
 	return 0;
 }
 
 static bool all_done(lfipc_queue *q)
 {
-	/* tdone and done first, enq_pos last: each only grows, so a put,
+	/* settled and done first, enq_pos last: each only grows, so a put,
 	 * get and task_done racing with these loads can only make the count
 	 * of unfinished tasks look higher (join returns late), never lower
 	 * (join returning while a task is outstanding). */
-	uint64_t td = atomic_load(&q->h->tdone);
-	uint64_t d = atomic_load(&q->h->done);
-	uint64_t e = atomic_load(&q->h->enq_pos);
+	uint64_t sum = 0, d, e;
 
-	return (int64_t)(e - d - td) <= 0;
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		sum += atomic_load(&q->tasks[i].settled);
+	d = atomic_load(&q->h->done);
+	e = atomic_load(&q->h->enq_pos);
+	return (int64_t)(e - d - sum) <= 0;
+}
+
+/* All done: 0, or -EOWNERDEAD the first time after tasks were written off
+ * (reported to one join only). */
+static int join_result(lfipc_queue *q)
+{
+	uint64_t a = atomic_load(&q->h->abandoned);
+	uint64_t seen = atomic_load(&q->h->abandoned_seen);
+
+	while (seen != a) {
+		if (atomic_compare_exchange_weak(&q->h->abandoned_seen, &seen,
+						 a))
+			return -EOWNERDEAD;
+	}
+	return 0;
 }
 
 int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
 {
 	lfipc_deadline dl;
+	uint32_t tok;
+	int rc;
 
 	if (!q || !q->joinable)
 		return -EINVAL;
+	rc = lfipc__self(q->r, &tok);
+	if (rc)
+		return rc;
 	dl = lfipc__deadline(timeout_ns);
 	for (;;) {
 		uint32_t v;
 
 		if (all_done(q))
-			return 0;
-		if (timeout_ns == LFIPC_NOWAIT)
+			return join_result(q);
+		if (timeout_ns == LFIPC_NOWAIT) {
+			/* a poller must see the dead written off too */
+			if (tasks_reap(q) + slice_check(q, tok) && all_done(q))
+				return join_result(q);
 			return -EAGAIN;
+		}
 		v = ev_announce(&q->h->joined);
 		if (all_done(q))
-			return 0;
+			return join_result(q);
 		if (lfipc__expired(dl))
 			return -ETIMEDOUT;
 		if (lfipc__futex_wait(&q->h->joined, v,
 				      lfipc__slice_end(dl, LFIPC_SLICE_NS)) ==
-		    -ETIMEDOUT)
-			scan_dead(q);
+		    -ETIMEDOUT) {
+			tasks_reap(q);
+			slice_check(q, tok);
+		}
 	}
+}
+
+uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q)
+{
+	return q && q->joinable ? atomic_load(&q->h->abandoned) : 0;
 }

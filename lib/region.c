@@ -23,8 +23,10 @@
 
 #include "internal/futex.h"
 #include "internal/poll.h"
+#include "internal/guard.h"
 #include "internal/proc.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
@@ -121,7 +123,7 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 
 	if (size < LFIPC_HDR_SIZE)
 		return -EPROTO;
-	memcpy(&copy, (const void *)h, sizeof(copy));
+	lfipc__shm_copy(&copy, h, sizeof(copy));
 	if (copy.version != LFIPC_LAYOUT_VERSION ||
 	    copy.hdr_size != sizeof(struct lfipc_hdr) || copy.size != size)
 		return -EPROTO;
@@ -141,6 +143,15 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 	return 0;
 }
 
+/*
+ * A POSIX shared-memory name as glibc maps it to a file: shm_open() strips
+ * every leading '/' and opens /dev/shm/<rest> with O_NOFOLLOW, refusing an
+ * empty rest or one that contains '/'. So "x" and "//x" would name "/x"
+ * (we require exactly one leading slash, so each region has one spelling),
+ * and "/." and "/.." would name /dev/shm itself and /dev: directories,
+ * which O_CREAT | O_EXCL reports as -EEXIST and shm_unlink() would try to
+ * unlink. The file name (without the slash) is at most NAME_MAX - 1 bytes.
+ */
 static int name_check_shm(const char *name)
 {
 	size_t n;
@@ -150,7 +161,29 @@ static int name_check_shm(const char *name)
 	n = strlen(name);
 	if (n < 2 || n > NAME_MAX || strchr(name + 1, '/'))
 		return -EINVAL;
+	if (strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+		return -EINVAL;
 	return 0;
+}
+
+/* Map size bytes of fd shared; unless the file is sealed against
+ * shrinking, watch the mapping for truncation (internal/guard.h).
+ * Return: the mapping, or MAP_FAILED with errno set. */
+static uint8_t *region_map(int fd, uint64_t size)
+{
+	void *p =
+	    mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p != MAP_FAILED && !lfipc__guard_sealed(fd))
+		lfipc__guard_add(p, size, fd);
+	return p;
+}
+
+/* Undo region_map (before fd is closed). */
+static void region_unmap(uint8_t *base, uint64_t size)
+{
+	lfipc__guard_remove(base);
+	munmap(base, (size_t)size);
 }
 
 static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
@@ -195,7 +228,7 @@ static int attach(lfipc_region *r, lfipc_region **out)
 	int rc = lfipc__proc_register(r);
 
 	if (rc < 0) {
-		munmap(r->base, r->size);
+		region_unmap(r->base, r->size);
 		close(r->fd);
 		handle_free(r);
 		return rc;
@@ -209,7 +242,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 			lfipc_region **out)
 {
 	struct layout L;
-	struct lfipc_hdr *h;
+	struct lfipc_hdr hdr, *h;
 	lfipc_region *r;
 	uint8_t *base;
 	long page = sysconf(_SC_PAGESIZE);
@@ -256,27 +289,29 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	}
 	if (!name)
 		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = region_map(fd, size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		goto fail_unlink;
 	}
 
-	h = (struct lfipc_hdr *)base;
-	h->version = LFIPC_LAYOUT_VERSION;
-	h->hdr_size = sizeof(struct lfipc_hdr);
-	h->size = size;
-	h->proc_off = L.proc_off;
-	h->proc_cap = L.proc_cap;
-	h->dir_off = L.dir_off;
-	h->dir_cap = L.dir_cap;
-	h->bitmap_off = L.bitmap_off;
-	h->heap_off = L.heap_off;
-	h->heap_granules = L.heap_granules;
-	h->death_off = L.death_off;
-	h->poll_off = L.poll_off;
-	h->death_slots = L.death_slots;
-	h->poll_cap = L.poll_cap;
+	/* The header is built privately and copied out: the file is visible
+	 * in /dev/shm already, so what is in it cannot be read back. */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = LFIPC_LAYOUT_VERSION;
+	hdr.hdr_size = sizeof(struct lfipc_hdr);
+	hdr.size = size;
+	hdr.proc_off = L.proc_off;
+	hdr.proc_cap = L.proc_cap;
+	hdr.dir_off = L.dir_off;
+	hdr.dir_cap = L.dir_cap;
+	hdr.bitmap_off = L.bitmap_off;
+	hdr.heap_off = L.heap_off;
+	hdr.heap_granules = L.heap_granules;
+	hdr.death_off = L.death_off;
+	hdr.poll_off = L.poll_off;
+	hdr.death_slots = L.death_slots;
+	hdr.poll_cap = L.poll_cap;
 	if (getrandom(L.uuid, sizeof(L.uuid), 0) != (ssize_t)sizeof(L.uuid)) {
 		/* no entropy source: time and pid still separate regions */
 		int64_t t = lfipc__now_ns();
@@ -285,9 +320,13 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		memcpy(L.uuid, &t, sizeof(t));
 		memcpy(L.uuid + sizeof(t), &pid, sizeof(pid));
 	}
-	memcpy(h->uuid, L.uuid, sizeof(h->uuid));
-	h->layout_sum = header_sum(h);
-	h->granules_free = L.heap_granules;
+	memcpy(hdr.uuid, L.uuid, sizeof(hdr.uuid));
+	hdr.layout_sum = header_sum(&hdr);
+	hdr.granules_free = L.heap_granules;
+	h = (struct lfipc_hdr *)base;
+	memcpy((uint8_t *)h + sizeof(hdr.magic),
+	       (uint8_t *)&hdr + sizeof(hdr.magic),
+	       sizeof(hdr) - sizeof(hdr.magic));
 	/* H1: release: an opener that sees the magic (acquire, H2) sees the
 	 * initialised header. */
 	atomic_store_explicit(&h->magic, LFIPC_MAGIC, memory_order_release);
@@ -295,7 +334,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	r = handle_new(fd, base, &L, name != NULL);
 	if (!r) {
 		rc = -ENOMEM;
-		munmap(base, size);
+		region_unmap(base, size);
 		goto fail_unlink;
 	}
 	rc = attach(r, out);
@@ -338,8 +377,7 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 		rc = -EPROTO;
 		goto fail;
 	}
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-		    MAP_SHARED, fd, 0);
+	base = region_map(fd, (uint64_t)st.st_size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		goto fail;
@@ -369,7 +407,7 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 	return attach(r, out);
 
 fail_unmap:
-	munmap(base, (size_t)st.st_size);
+	region_unmap(base, (uint64_t)st.st_size);
 fail:
 	close(fd);
 	return rc;
@@ -417,7 +455,7 @@ void lfipc_region_close(lfipc_region *r)
 	lfipc__proc_untrack(r);
 	lfipc__poll_cache_free(r);
 	lfipc__proc_unregister(r);
-	munmap(r->base, r->size);
+	region_unmap(r->base, r->size);
 	close(r->fd);
 	handle_free(r);
 }

@@ -2,18 +2,11 @@
 /*
  * value.c - Value and Array: typed C scalars in place in the region.
  *
- * Block layout (offsets from the block start; every field is written once,
- * by the create-time init callback under the region lock, before the object
- * is published, and only read afterwards):
- *
- *   0                 struct array_hdr (64 bytes)
- *   ARRAY_HDR_SIZE    embedded lock memory (lfipc__lock_shm_size() bytes),
- *                     only when created with a lock
- *   data_off          len elements of the C type, data_off % 64 == 0
- *
- * An opener recomputes the layout from (type, len, lock) and refuses a
- * header that disagrees with it or with the block size (-EPROTO). The
- * elements are the only mutable shared words: plain C scalars, accessed
+ * The block layout is in internal/value.h. An opener (and recovery) copies
+ * the header once out of shared memory, recomputes the layout from (type,
+ * len, lock) and refuses a header that disagrees with it or with the block
+ * size (-EPROTO); the handle keeps the validated copy. The elements are
+ * the only mutable shared words: plain C scalars, accessed
  * either plainly (get/set/data, under the user's own synchronisation) or
  * through C11 atomics of the same size (load/store/...; all seq_cst, so
  * there are no weaker orders to pair).
@@ -33,12 +26,10 @@
 
 #include "internal/recover.h"
 #include "internal/region.h"
+#include "internal/shm.h"
 #include "internal/sync.h"
+#include "internal/value.h"
 
-#define ARRAY_MAGIC UINT32_C(0x59415241) /* "ARAY" */
-#define ARRAY_VERSION 1u
-#define ARRAY_HDR_SIZE 64u
-#define ARRAY_DATA_ALIGN 64u
 #define ARRAY_NTYPES 12u
 
 /* An element is accessed through the _Atomic type of the same size; that is
@@ -55,19 +46,6 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4 && _Alignof(_Atomic uint32_t) == 4,
 	       "atomic u32 layout");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8,
 	       "atomic u64 layout");
-
-struct array_hdr {
-	uint32_t magic;	    /* ARRAY_MAGIC */
-	uint32_t version;   /* ARRAY_VERSION */
-	uint32_t type;	    /* lfipc_type */
-	uint32_t elem_size; /* sizeof the C type */
-	uint64_t len;	    /* number of elements, >= 1 */
-	uint64_t lock_off;  /* from the block start; 0: no lock */
-	uint64_t data_off;  /* from the block start */
-	uint64_t check;	    /* FNV-1a of the fields above */
-	uint8_t pad[ARRAY_HDR_SIZE - 48];
-};
-_Static_assert(sizeof(struct array_hdr) == ARRAY_HDR_SIZE, "array hdr");
 
 struct lfipc_array {
 	lfipc_region *r;
@@ -146,16 +124,6 @@ static bool type_signed(lfipc_type t)
 	}
 }
 
-static uint64_t hdr_check(const struct array_hdr *h)
-{
-	const uint8_t *p = (const uint8_t *)h;
-	uint64_t x = UINT64_C(0xcbf29ce484222325);
-
-	for (size_t i = 0; i < offsetof(struct array_hdr, check); i++)
-		x = (x ^ p[i]) * UINT64_C(0x100000001b3);
-	return x;
-}
-
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
@@ -165,18 +133,19 @@ static uint64_t round_up(uint64_t v, uint64_t a)
 static int layout(lfipc_type type, uint64_t len, bool with_lock,
 		  uint64_t *lock_off, uint64_t *data_off, uint64_t *total)
 {
-	uint64_t esize = type_size[type], off = ARRAY_HDR_SIZE, bytes;
+	uint64_t esize = type_size[type], off = LFIPC_ARRAY_HDR_SIZE, bytes;
 
 	*lock_off = 0;
 	if (with_lock) {
 		*lock_off = off;
-		off = round_up(off + lfipc__lock_shm_size(), ARRAY_DATA_ALIGN);
+		off = round_up(off + lfipc__lock_shm_size(),
+			       LFIPC_ARRAY_DATA_ALIGN);
 	}
 	*data_off = off;
 	if (len > (UINT64_MAX / 2 - off) / esize)
 		return -EOVERFLOW;
 	bytes = len * esize;
-	*total = round_up(off + bytes, ARRAY_DATA_ALIGN);
+	*total = round_up(off + bytes, LFIPC_ARRAY_DATA_ALIGN);
 	return 0;
 }
 
@@ -189,17 +158,17 @@ struct init_arg {
 static int array_init(void *block, uint64_t size, void *argp)
 {
 	const struct init_arg *a = argp;
-	struct array_hdr *h = block;
+	struct lfipc_array_hdr *h = block;
 
 	(void)size;
-	h->magic = ARRAY_MAGIC;
-	h->version = ARRAY_VERSION;
+	h->magic = LFIPC_ARRAY_MAGIC;
+	h->version = LFIPC_ARRAY_VERSION;
 	h->type = (uint32_t)a->type;
 	h->elem_size = type_size[a->type];
 	h->len = a->len;
 	h->lock_off = a->lock_off;
 	h->data_off = a->data_off;
-	h->check = hdr_check(h);
+	h->check = lfipc__array_hdr_check(h);
 	if (a->lock_off)
 		lfipc__lock_shm_init((uint8_t *)block + a->lock_off, true);
 	return 0;
@@ -253,38 +222,57 @@ int lfipc_array_create(lfipc_region *r, const char *name, lfipc_type type,
 	ia.type = type;
 	ia.len = len;
 	rc = lfipc__obj_create(r, name, LFIPC_OBJ_ARRAY, total,
-			       ARRAY_DATA_ALIGN, array_init, &ia, &off);
+			       LFIPC_ARRAY_DATA_ALIGN, array_init, &ia, &off);
 	if (rc < 0)
 		return rc;
 	return make_handle(r, off, type, len, ia.lock_off, ia.data_off, out);
 }
 
+/*
+ * Copy the header of the block [off, off + size) out of shared memory, once,
+ * and validate the copy; the layout it describes goes to *h, *lock_off and
+ * *data_off. off and size are checked here too, whoever passed them.
+ * Return: 0; -EPROTO.
+ */
+static int hdr_load(lfipc_region *r, uint64_t off, uint64_t size,
+		    struct lfipc_array_hdr *h, uint64_t *lock_off,
+		    uint64_t *data_off)
+{
+	uint64_t total;
+
+	if (size < sizeof(*h) || !lfipc__heap_range_ok(r, off, size))
+		return -EPROTO;
+	lfipc__shm_copy(h, lfipc__at(r, off), sizeof(*h));
+	if (h->magic != LFIPC_ARRAY_MAGIC ||
+	    h->version != LFIPC_ARRAY_VERSION || h->type >= ARRAY_NTYPES ||
+	    h->elem_size != type_size[h->type] || h->len == 0 ||
+	    h->len > SIZE_MAX || h->check != lfipc__array_hdr_check(h))
+		return -EPROTO;
+	if (layout((lfipc_type)h->type, h->len, h->lock_off != 0, lock_off,
+		   data_off, &total) < 0)
+		return -EPROTO;
+	if (*lock_off != h->lock_off || *data_off != h->data_off ||
+	    total > size)
+		return -EPROTO;
+	return 0;
+}
+
 int lfipc_array_open(lfipc_region *r, const char *name, lfipc_array **out)
 {
-	struct array_hdr h;
-	uint64_t off, size, lock_off, data_off, total;
+	struct lfipc_array_hdr h;
+	uint64_t off, size, lock_off, data_off;
+	int rc;
 
 	if (out)
 		*out = NULL;
 	if (!r || !out)
 		return -EINVAL;
-	int rc = lfipc__obj_open(r, name, LFIPC_OBJ_ARRAY, &off, &size);
+	rc = lfipc__obj_open(r, name, LFIPC_OBJ_ARRAY, &off, &size);
 	if (rc < 0)
 		return rc;
-	if (size < sizeof(h))
-		return -EPROTO;
-	/* One private copy; everything below looks only at the copy. */
-	memcpy(&h, lfipc__at(r, off), sizeof(h));
-	if (h.magic != ARRAY_MAGIC || h.version != ARRAY_VERSION ||
-	    h.type >= ARRAY_NTYPES || h.elem_size != type_size[h.type] ||
-	    h.len == 0 || h.len > SIZE_MAX || h.check != hdr_check(&h))
-		return -EPROTO;
-	if (layout((lfipc_type)h.type, h.len, h.lock_off != 0, &lock_off,
-		   &data_off, &total) < 0)
-		return -EPROTO;
-	if (lock_off != h.lock_off || data_off != h.data_off || total > size ||
-	    !lfipc__heap_range_ok(r, off, total))
-		return -EPROTO;
+	rc = hdr_load(r, off, size, &h, &lock_off, &data_off);
+	if (rc < 0)
+		return rc;
 	return make_handle(r, off, (lfipc_type)h.type, h.len, lock_off,
 			   data_off, out);
 }
@@ -499,12 +487,8 @@ int lfipc_array_cas(lfipc_array *a, size_t i, int64_t expected, int64_t desired)
  */
 int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size)
 {
-	struct array_hdr h;
+	struct lfipc_array_hdr h;
+	uint64_t lock_off, data_off;
 
-	if (size < sizeof(h))
-		return -EPROTO;
-	memcpy(&h, lfipc__at(r, off), sizeof(h));
-	if (h.magic != ARRAY_MAGIC || h.check != hdr_check(&h))
-		return -EPROTO;
-	return 0;
+	return hdr_load(r, off, size, &h, &lock_off, &data_off);
 }

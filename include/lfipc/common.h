@@ -49,8 +49,10 @@ extern "C" {
  * Describe an error code returned by lfipc.
  *
  * err is a negative errno value as returned by lfipc functions (a positive
- * value is accepted too). Codes with an lfipc-specific meaning (-EPROTO,
- * -EOWNERDEAD, -EPIPE, ...) get a message that says what they mean here.
+ * value is accepted too). Codes that lfipc returns get a message that is
+ * true of every lfipc call that returns them (-EPROTO, -EOWNERDEAD, -EPIPE,
+ * ...); what a code means for one particular call is in that call's
+ * comment. Other codes get the C library's description.
  *
  * Return: a static string, never NULL. Thread-safe.
  */

@@ -32,8 +32,10 @@
  * a consumer killed in the middle of a get does not lose the message: it is
  * delivered to another consumer; a process killed inside a clear leaves
  * no slot held (the next clear, waiter or recovery undoes its half-done
- * step). Dead participants are noticed by waiters at the end of a sleep
- * slice, by lfipc_queue_clear() and by lfipc_region_recover().
+ * step). Dead participants are noticed by a caller that keeps finding the
+ * same slot claimed (also with LFIPC_NOWAIT), by waiters at the end of a
+ * sleep slice (whose work is bounded, whatever the capacity), by
+ * lfipc_queue_clear() and by lfipc_region_recover().
  *
  * Shared memory is untrusted: nonsense read from it yields -EPROTO, never
  * an out-of-bounds access, crash or hang.
@@ -229,7 +231,10 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  */
 LFIPC_API int64_t lfipc_queue_clear(lfipc_queue *q);
 
-/** Number of messages in the queue: exact when quiescent, always within
+/** Number of messages a get would return (holes left by dead producers are
+ * not counted, messages of dead consumers waiting to be delivered again
+ * are): exact when quiescent, also after a crash once the dead participant
+ * was noticed (lfipc_region_recover() does it at once); always within
  * [0, capacity]. Does not block. 0 for NULL. */
 LFIPC_API size_t lfipc_queue_qsize(const lfipc_queue *q);
 /** lfipc_queue_qsize() == 0. */
@@ -251,22 +256,50 @@ LFIPC_API size_t lfipc_queue_msg_size(const lfipc_queue *q);
 LFIPC_API int lfipc_queue_shutdown(lfipc_queue *q);
 
 /**
- * JoinableQueue: mark one message taken by a get as processed.
+ * JoinableQueue: mark one task (a message taken by a get) as processed.
  *
- * Return: 0; -EINVAL not a joinable queue, or task_done called more times
- * than messages were got (Python's ValueError). Does not block.
+ * Every task is charged to the process that got it. task_done settles one
+ * of the caller's own outstanding tasks; when the caller has none, it
+ * settles one that another process got (a task handed over to the caller,
+ * which Python allows). When a process dies (or closes the region) with
+ * tasks it got and nobody settled, they are written off as done once the
+ * death is noticed (by join, at the end of each of its sleep slices or at
+ * each LFIPC_NOWAIT call, or by lfipc_region_recover()); a process that
+ * was handed one of them and calls task_done for it later gets -EINVAL if
+ * nothing else is outstanding.
+ *
+ * Return: 0; -EINVAL not a joinable queue, or no task outstanding (called
+ * more times than messages were got: Python's ValueError); -EUSERS.
+ * Does not block. Thread- and process-safe.
  */
 LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
 
 /**
- * JoinableQueue: wait until every message ever put has been got and marked
- * done, or was discarded by a clear (or was dropped because its producer
- * died mid-put).
+ * JoinableQueue: wait until every message ever put has been got and
+ * settled (task_done, or written off because the process that got it died;
+ * see lfipc_queue_task_done()), or was discarded by a clear, or dropped as
+ * a hole (its producer died mid-put, or its put failed at shutdown).
+ * join does not wait for a dead process: at the end of each sleep slice
+ * (and at each LFIPC_NOWAIT call) it writes off the tasks of dead
+ * processes and repairs a dead producer's hole at the head. (A process
+ * killed inside a few-instruction window of get, clear or a hole's drop
+ * can still leave one position uncounted: doc/queue.md, Crash recovery.)
+ * Any number of joiners, in any process.
  *
- * Return: 0; -EINVAL not joinable; -EAGAIN LFIPC_NOWAIT and not done;
- * -ETIMEDOUT; -EPROTO. May block.
+ * Return: 0; -EOWNERDEAD all done, but tasks were written off since the
+ * last join that reported it (each write-off is reported to one join
+ * only; lfipc_queue_tasks_abandoned() counts them); -EINVAL not joinable;
+ * -EAGAIN LFIPC_NOWAIT and not done; -ETIMEDOUT; -EUSERS. May block.
  */
 LFIPC_API int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns);
+
+/**
+ * JoinableQueue statistics: the number of tasks written off so far because
+ * the process that got them died before they were settled (0 for a plain
+ * Queue or NULL). A process killed in the middle of a write-off may leave
+ * it a few low. Does not block.
+ */
+LFIPC_API uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q);
 
 #ifdef __cplusplus
 }

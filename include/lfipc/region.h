@@ -43,7 +43,8 @@ typedef struct lfipc_region lfipc_region;
  * Create a region of size bytes and map it.
  *
  * name: "/something" (POSIX shared-memory name, at most NAME_MAX bytes, one
- * leading slash and no other) creates it exclusively (O_EXCL) with the
+ * leading slash and no other, neither "/." nor "/..", which shm_open()
+ * would take for directories) creates it exclusively (O_EXCL) with the
  * permission bits mode (0 means LFIPC_REGION_DEFAULT_MODE, 0600; the umask
  * does not apply: the bits are set with fchmod). NULL creates an anonymous
  * region (memfd, sealed against resizing) that children inherit across

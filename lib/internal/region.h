@@ -106,6 +106,11 @@ int lfipc__name_check(const char *name);
  * object becomes visible to lfipc__obj_open only when all of this is done;
  * a creator that dies half-way leaves nothing behind (journal).
  *
+ * *off_out is the offset this call computed and checked itself ([off,
+ * off + size) lies inside the heap, aligned to align); it is never read
+ * back from the directory, so a caller may use it without re-checking
+ * whatever another process writes into the region meanwhile.
+ *
  * Return: 0 and *off_out; -EEXIST; -ENOSPC no room in the heap or the
  * directory; -EINVAL; -ENAMETOOLONG; -EPROTO corrupt region; -EUSERS.
  */
@@ -117,6 +122,8 @@ int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
 /*
  * Find the object name. On success *off_out and *size_out describe a block
  * that lies inside the heap (the component then validates its contents).
+ * They come from one snapshot of the directory entry, validated before it
+ * is returned: never re-read from shared memory.
  *
  * Return: 0; -ENOENT; -EINVAL the object has another type (or bad name);
  * -ENAMETOOLONG; -EPROTO the directory entry points outside the heap.
@@ -126,7 +133,8 @@ int lfipc__obj_open(lfipc_region *r, const char *name, unsigned type,
 
 /*
  * Run fn(r, type, off, size, arg) for each published object, with the
- * region lock NOT held (a snapshot is taken first). Used by
+ * region lock NOT held (a snapshot is taken first: each entry read once
+ * and validated, so off and size lie inside the heap). Used by
  * lfipc_region_recover(). Returns the sum of fn's non-negative returns, or
  * the first negative one.
  */

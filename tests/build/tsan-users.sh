@@ -21,11 +21,7 @@
 # (PROG:PATTERN, PATTERN a grep -E pattern of the report's SUMMARY line): the
 # report is then an expected failure (XFAIL); a listed program that runs
 # clean fails the test (XPASS) until its line is removed here.
-#  - shutdown -> a put, put_many or reserve returning -EPIPE: claim_put()
-#    in lib/queue.c returns -EPIPE on a relaxed load of `closed` (Q3), which
-#    does not synchronise with lfipc_queue_shutdown(); an acquire load
-#    would (checked: then queue_shutdown runs clean).
-known="queue_shutdown:queue_shutdown\.c:[0-9]+ in putter"
+known=""
 edges=$users_programs
 [ "$(users_var TSAN_VARIANT)" = yes ] ||
 	users_skip "liblfipc-tsan is not built in this tree (configure: TSAN_VARIANT=$(users_var TSAN_VARIANT))"

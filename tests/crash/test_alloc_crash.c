@@ -179,8 +179,9 @@ Test(crash, processes_killed_at_random_inside_the_allocator_do_not_wedge_it)
 	pid_t pids[NWORK];
 	int ids[NWORK], next_id = 0, kills = 0, in_lock = 0;
 	int64_t end = th_now_ns() + 2000000000LL * th_scale();
-	/* Keep going (up to a limit) until a kill has landed inside the
-	 * allocator: on a slow (sanitizer) build two seconds may not do. */
+	/* Keep going (up to a limit) until more than ten kills have been
+	 * made and one has landed inside the allocator: on a slow
+	 * (sanitizer) build or a loaded machine two seconds may not do. */
 	int64_t hard_end = end + 60000000000LL;
 	uint64_t rnd = 77;
 	long before[NWORK];
@@ -190,9 +191,9 @@ Test(crash, processes_killed_at_random_inside_the_allocator_do_not_wedge_it)
 		ids[w] = next_id++;
 		pids[w] = spawn(w, ids[w]);
 	}
-	while (
-	    (th_now_ns() < end || (in_lock == 0 && th_now_ns() < hard_end)) &&
-	    !atomic_load(&bd->errors)) {
+	while ((th_now_ns() < end ||
+		((in_lock == 0 || kills <= 10) && th_now_ns() < hard_end)) &&
+	       !atomic_load(&bd->errors)) {
 		int w = (int)(th_rand(&rnd) % NWORK);
 
 		usleep(1000 + (useconds_t)(th_rand(&rnd) % 8000));

@@ -11,6 +11,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -488,7 +490,7 @@ static void *lock_spinner(void *arg)
 	while (!atomic_load(&spin_stop)) {
 		snprintf(nm, sizeof(nm), "sp%d", i++ % 4);
 		if (lfipc__obj_create(r, nm, BLOB, 100, 0, NULL, NULL, &off) !=
-			    0 ||
+			0 ||
 		    lfipc_object_remove(r, nm) != 0)
 			return (void *)1;
 	}
@@ -528,4 +530,243 @@ Test(alloc, fork_while_another_thread_holds_the_region_lock_is_safe,
 	cr_assert_eq(nobjects(r), 0);
 	cr_assert_eq(bytes_free(r), free0);
 	consistent(r);
+}
+
+/* ---- hostile peer: directory fields rewritten between two reads --------
+ *
+ * Regression tests of issue 9 (findings sync/hostile_create_off.c,
+ * sync/toctou_dirent_reload.c, queue/dirent_toctou.c): a peer process that
+ * maps the region flips one field of a directory entry between a plausible
+ * and an absurd value, as fast as it can, while a victim process loops one
+ * operation for a while. The victim must never be handed (or use) a block
+ * outside the heap: it checks every block it gets and touches its first and
+ * last byte. Both run as children, so a crash is an exit status, and both
+ * are reaped with a deadline.
+ */
+
+#define HOSTILE_ABSURD (UINT64_C(1) << 44) /* far outside any mapping */
+
+static struct lfipc_dirent *dirent_of(lfipc_region *rg, const char *name)
+{
+	struct lfipc_dirent *dir =
+	    (struct lfipc_dirent *)((uint8_t *)rg->base + rg->dir_off);
+
+	for (uint32_t i = 0; i < rg->dir_cap; i++)
+		if (dir[i].type != LFIPC_OBJ_NONE &&
+		    strcmp(dir[i].name, name) == 0)
+			return &dir[i];
+	return NULL;
+}
+
+struct flip {
+	_Atomic uint64_t *word; /* the field (a plain uint64_t in the layout) */
+	uint64_t good, bad;
+};
+
+/* The hostile peer: flips *word until killed. */
+static int flipper(void *arg)
+{
+	const struct flip *f = arg;
+
+	for (;;) {
+		atomic_store_explicit(f->word, f->bad, memory_order_relaxed);
+		for (volatile int s = 0; s < 3; s++)
+			;
+		atomic_store_explicit(f->word, f->good, memory_order_relaxed);
+		for (volatile int s = 0; s < 3; s++)
+			;
+	}
+	return 0;
+}
+
+/* The hostile peer of the create path: rewrites the offset of every entry
+ * that is being created (type INIT) until killed. */
+static int init_entry_scribbler(void *arg)
+{
+	struct lfipc_dirent *dir =
+	    (struct lfipc_dirent *)((uint8_t *)r->base + r->dir_off);
+
+	(void)arg;
+	for (;;)
+		for (uint32_t i = 0; i < r->dir_cap; i++)
+			if (atomic_load_explicit(
+				(_Atomic uint32_t *)&dir[i].type,
+				memory_order_relaxed) == LFIPC_OBJ_INIT)
+				atomic_store_explicit(
+				    (_Atomic uint64_t *)&dir[i].off,
+				    HOSTILE_ABSURD, memory_order_relaxed);
+	return 0;
+}
+
+/* A block handed out must lie inside the heap; touch both ends. */
+static bool block_ok(uint64_t off, uint64_t size)
+{
+	if (size == 0 || !lfipc__heap_range_ok(r, off, size))
+		return false;
+	*(volatile uint8_t *)lfipc__at(r, off) += 0;
+	*(volatile uint8_t *)lfipc__at(r, off + size - 1) += 0;
+	return true;
+}
+
+static int64_t victim_end(void)
+{
+	return th_now_ns() + (int64_t)th_scale() * 1000000000;
+}
+
+/* Exit codes: 0 fine, 1 a block outside the heap, 2 an unexpected code. */
+static int victim_open(void *arg)
+{
+	int64_t end = victim_end();
+	long ok = 0;
+
+	(void)arg;
+	while (th_now_ns() < end) {
+		uint64_t off, size;
+		int rc = lfipc__obj_open(r, "x", BLOB, &off, &size);
+
+		if (rc == 0 && !block_ok(off, size))
+			return 1;
+		if (rc != 0 && rc != -EPROTO)
+			return 2;
+		ok += rc == 0;
+	}
+	return ok > 0 ? 0 : 3;
+}
+
+static int victim_remove(void *arg)
+{
+	int64_t end = victim_end();
+
+	(void)arg;
+	while (th_now_ns() < end) {
+		uint64_t off;
+		int rc = lfipc_object_remove(r, "x");
+
+		if (rc != 0 && rc != -EPROTO)
+			return 2;
+		if (rc == 0) {
+			rc = mk("x", 1000, &off);
+			if (rc != 0)
+				return 2;
+			if (!block_ok(off, 1000))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int check_snapshot(lfipc_region *rg, unsigned type, uint64_t off,
+			  uint64_t size, void *arg)
+{
+	(void)rg, (void)type, (void)arg;
+	return block_ok(off, size) ? 0 : -EFAULT;
+}
+
+static int victim_foreach(void *arg)
+{
+	int64_t end = victim_end();
+
+	(void)arg;
+	while (th_now_ns() < end) {
+		int rc = lfipc__obj_foreach(r, check_snapshot, NULL);
+
+		if (rc == -EFAULT)
+			return 1;
+		if (rc != 0)
+			return 2;
+	}
+	return 0;
+}
+
+static int victim_create(void *arg)
+{
+	int64_t end = victim_end();
+	long ok = 0;
+	int k = 0;
+
+	(void)arg;
+	while (th_now_ns() < end) {
+		char nm[16];
+		uint64_t off;
+		int rc;
+
+		/* a fresh name each time: a remove may meet an entry the
+		 * peer has rewritten (-EPROTO) */
+		snprintf(nm, sizeof(nm), "big%d", k++ % 8);
+		rc = mk(nm, RSIZE / 16, &off);
+		if (rc == 0) {
+			if (!block_ok(off, RSIZE / 16))
+				return 1;
+			ok++;
+			rc = lfipc_object_remove(r, nm);
+		}
+		if (rc != 0 && rc != -EPROTO && rc != -EEXIST && rc != -ENOSPC)
+			return 2;
+	}
+	return ok > 0 ? 0 : 3;
+}
+
+/* Run victim against hostile; return the victim's th_reap status. */
+static int against_peer(int (*hostile)(void *), void *harg,
+			int (*victim)(void *))
+{
+	pid_t h = th_fork(hostile, harg), v;
+	int st;
+
+	cr_assert_gt(h, 0);
+	v = th_fork(victim, NULL);
+	cr_assert_gt(v, 0);
+	st = th_reap(v, 30000 * th_scale());
+	kill(h, SIGKILL);
+	cr_assert_eq(th_reap(h, 10000), 128 + SIGKILL);
+	cr_expect_eq(st, 0,
+		     "victim status %d (1: a block outside the heap, 2: an "
+		     "unexpected error code, 3: never succeeded, 128+n: "
+		     "killed by signal n)",
+		     st);
+	return st;
+}
+
+/* Object "x" in place; a peer flips one field of its entry while victim
+ * runs; afterwards the good value is restored and the heap must be
+ * consistent (the victim never acted on the absurd value). */
+static void flip_entry_during(size_t field, int (*victim)(void *))
+{
+	struct lfipc_dirent *d;
+	struct flip f;
+
+	cr_assert_eq(mk("x", 1000, NULL), 0);
+	d = dirent_of(r, "x");
+	cr_assert_not_null(d);
+	f.word = (_Atomic uint64_t *)((uint8_t *)d + field);
+	f.good = atomic_load(f.word);
+	f.bad = HOSTILE_ABSURD;
+	cr_assert_eq(against_peer(flipper, &f, victim), 0);
+	atomic_store(f.word, f.good);
+	consistent(r);
+}
+
+Test(alloc, open_never_hands_out_an_offset_a_peer_rewrote_after_the_check,
+     .timeout = 120)
+{
+	flip_entry_during(offsetof(struct lfipc_dirent, off), victim_open);
+}
+
+Test(alloc, remove_never_frees_a_size_a_peer_rewrote_after_the_check,
+     .timeout = 120)
+{
+	flip_entry_during(offsetof(struct lfipc_dirent, size), victim_remove);
+}
+
+Test(alloc, recover_snapshot_never_holds_an_offset_a_peer_rewrote,
+     .timeout = 120)
+{
+	flip_entry_during(offsetof(struct lfipc_dirent, off), victim_foreach);
+}
+
+Test(alloc, create_hands_out_its_own_offset_whatever_a_peer_writes_there,
+     .timeout = 120)
+{
+	cr_assert_eq(against_peer(init_entry_scribbler, NULL, victim_create),
+		     0);
 }

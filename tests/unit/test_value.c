@@ -15,6 +15,9 @@
 #include <lfipc/value.h>
 
 #include "common/testhelp.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/value.h"
 
 #define REGION_SIZE ((size_t)4 << 20)
 #define REAP_MS 30000
@@ -381,34 +384,70 @@ Test(value, another_process_opens_the_array_by_name_and_shares_it,
 	lfipc_array_close(a);
 }
 
+/* The header of an Array created without a lock: it sits just before the
+ * data (internal/value.h). */
+static struct lfipc_array_hdr *hdr_of(lfipc_array *a)
+{
+	return (struct lfipc_array_hdr *)((uint8_t *)lfipc_array_data(a) -
+					  LFIPC_ARRAY_HDR_SIZE);
+}
+
 Test(value, open_refuses_a_corrupt_header_with_eproto, .init = setup,
      .fini = teardown)
 {
+	struct lfipc_array_hdr *h;
 	lfipc_array *a, *b;
-	uint8_t *hdr;
-	uint64_t len;
 
 	cr_assert_eq(lfipc_array_create(r, "c", LFIPC_I32, 8, false, &a), 0);
-	/* Without a lock the 64-byte header sits just before the data
-	 * (layout in lib/value.c): type at byte 8, len at byte 16. */
-	hdr = (uint8_t *)lfipc_array_data(a) - 64;
-	memcpy(&len, hdr + 16, sizeof(len));
-	cr_assert_eq(len, 8);
+	h = hdr_of(a);
+	cr_assert_eq(h->magic, LFIPC_ARRAY_MAGIC);
+	cr_assert_eq(h->len, 8);
 	cr_assert_eq(lfipc_array_open(r, "c", &b), 0);
 	lfipc_array_close(b);
 
-	len = UINT64_C(1) << 40; /* runs past the block */
-	memcpy(hdr + 16, &len, sizeof(len));
+	h->len = UINT64_C(1) << 40; /* runs past the block */
 	cr_assert_eq(lfipc_array_open(r, "c", &b), -EPROTO);
-	len = 8;
-	memcpy(hdr + 16, &len, sizeof(len));
-	hdr[8] = 99; /* no such type */
+	h->check = lfipc__array_hdr_check(h); /* even with a valid sum */
 	cr_assert_eq(lfipc_array_open(r, "c", &b), -EPROTO);
-	hdr[8] = LFIPC_I64; /* a valid type, but not this size or checksum */
+	h->len = 8;
+	h->check = lfipc__array_hdr_check(h);
+	h->type = 99; /* no such type */
 	cr_assert_eq(lfipc_array_open(r, "c", &b), -EPROTO);
-	hdr[8] = LFIPC_I32;
+	h->type = LFIPC_I64; /* a valid type, but not this size or checksum */
+	cr_assert_eq(lfipc_array_open(r, "c", &b), -EPROTO);
+	h->type = LFIPC_I32;
 	cr_assert_eq(lfipc_array_open(r, "c", &b), 0);
 	lfipc_array_close(b);
+	lfipc_array_close(a);
+}
+
+Test(value, recover_checks_the_block_and_the_whole_header, .init = setup,
+     .fini = teardown)
+{
+	struct lfipc_array_hdr *h;
+	lfipc_array *a;
+	uint64_t off, size;
+
+	cr_assert_eq(lfipc_array_create(r, "c", LFIPC_I32, 8, false, &a), 0);
+	cr_assert_eq(lfipc__obj_open(r, "c", LFIPC_OBJ_ARRAY, &off, &size), 0);
+	cr_assert_eq(lfipc__array_recover(r, off, size), 0);
+	cr_assert_eq(lfipc_region_recover(r), 0);
+	/* a block outside the heap, or too small for a header: refused
+	 * before anything is read */
+	cr_assert_eq(lfipc__array_recover(r, UINT64_C(1) << 44, size), -EPROTO);
+	cr_assert_eq(lfipc__array_recover(r, off, size + (UINT64_C(1) << 44)),
+		     -EPROTO);
+	cr_assert_eq(lfipc__array_recover(r, off, 8), -EPROTO);
+	/* a header with a valid magic and checksum that describes more
+	 * elements than the block holds */
+	h = hdr_of(a);
+	h->len = UINT64_C(1) << 40;
+	h->check = lfipc__array_hdr_check(h);
+	cr_assert_eq(lfipc__array_recover(r, off, size), -EPROTO);
+	cr_assert_eq(lfipc_region_recover(r), -EPROTO);
+	h->len = 8;
+	h->check = lfipc__array_hdr_check(h);
+	cr_assert_eq(lfipc_region_recover(r), 0);
 	lfipc_array_close(a);
 }
 

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal/queue_layout.h - the shared layout of a Queue (layout version 2)
+ * and the encoding of its slot words. lib/queue.c and the tests that look
+ * at a queue from outside (crash and hostile tests) include this one
+ * definition, so no offset is typed twice. doc/queue.md explains every
+ * field and state; this header is the reference for the bytes.
+ *
+ * A queue is one block in the region (128-byte aligned):
+ *
+ *   0                 struct lfipc_qhdr (768 bytes)
+ *   slots_off         nslots slots of stride bytes (struct lfipc_qslot)
+ *   tasks_off         JoinableQueue only: struct lfipc_qtask[LFIPC_PROC_SLOTS]
+ *                     (0 in a plain Queue)
+ */
+#ifndef LFIPC_INTERNAL_QUEUE_LAYOUT_H
+#define LFIPC_INTERNAL_QUEUE_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal/layout.h"
+
+#define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
+#define LFIPC_Q_VERSION 2u
+
+/*
+ * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
+ * and a participant token (internal/proc.h; 0 = nobody). For the slot of
+ * position p (seq compared mod 2^32):
+ *
+ *   FREE(p)        seq p,     claim 0
+ *   WRITING(p, T)  seq p,     claim T | CL_W
+ *   FULL(p)        seq p + 1, claim 0
+ *   TOMB(p)        seq p + 1, claim CL_W           a hole (no message)
+ *   READING(p, T)  seq p + 1, claim T | CL_R
+ *   ORPHAN(p)      seq p + 1, claim CL_R           a dead reader's message
+ *   CLR(p)         seq p + 1, claim CL_W | CL_R    discarded by a clear
+ *   DISCARD(p, T)  seq p,     claim T | CL_W | CL_R
+ *   released       seq p + N, claim 0              = FREE(p + N)
+ */
+#define LFIPC_Q_CL_W UINT32_C(0x40000000)
+#define LFIPC_Q_CL_R UINT32_C(0x80000000)
+#define LFIPC_Q_CL_WR (LFIPC_Q_CL_W | LFIPC_Q_CL_R)
+#define LFIPC_Q_CL_TOK UINT32_C(0x3fffffff)
+#define LFIPC_Q_TOMB LFIPC_Q_CL_W
+#define LFIPC_Q_ORPHAN LFIPC_Q_CL_R
+#define LFIPC_Q_CLR LFIPC_Q_CL_WR
+
+/* Event counts (not_empty, not_full, joined): bit 31 somebody may sleep on
+ * the word, bits 0..30 a counter of wake-ups. */
+#define LFIPC_Q_EV_WAIT UINT32_C(0x80000000)
+
+/* Bytes before a slot's payload: the word and the length. */
+#define LFIPC_Q_SLOT_HDR 16u
+
+static inline uint64_t lfipc__qword(uint32_t seq, uint32_t claim)
+{
+	return (uint64_t)seq | ((uint64_t)claim << 32);
+}
+
+static inline uint32_t lfipc__qseq(uint64_t w)
+{
+	return (uint32_t)w;
+}
+
+static inline uint32_t lfipc__qclaim(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
+struct lfipc_qhdr {
+	/* Geometry: written once at creation, before the directory entry
+	 * publishes the block; read once by open, validated and cached in
+	 * the handle, never read again. */
+	uint64_t magic;
+	uint32_t version;
+	uint32_t flags;	   /* LFIPC_QUEUE_JOINABLE or 0 */
+	uint64_t capacity; /* messages, 1 <= capacity <= nslots */
+	uint64_t nslots;   /* N, a power of two >= max(capacity, 2) */
+	uint64_t msg_size;
+	uint64_t stride;    /* slot size: SLOT_HDR + msg_size, to 64 */
+	uint64_t slots_off; /* sizeof(struct lfipc_qhdr) */
+	uint64_t tasks_off; /* JoinableQueue: the task table; else 0 */
+	uint8_t pad0[128 - 64];
+
+	/* Hot words, each on its own 128 bytes. */
+	_Atomic uint64_t enq_pos; /* offset 128 */
+	uint8_t pad1[120];
+	_Atomic uint64_t deq_pos; /* offset 256 */
+	uint8_t pad2[120];
+	_Atomic uint32_t not_empty; /* offset 384 */
+	uint8_t pad3[124];
+	_Atomic uint32_t not_full; /* offset 512 */
+	uint8_t pad4[124];
+
+	/* Cold words (offset 640). */
+	_Atomic uint32_t closed;    /* 0 open, else shut down */
+	_Atomic uint32_t orphans;   /* ORPHAN slots; exact while `lock`
+				     * is free (changed only under it) */
+	_Atomic uint32_t joined;    /* event count join sleeps on */
+	_Atomic uint32_t lock;	    /* token of the holder of the queue
+				     * lock (clear, orphan bookkeeping);
+				     * 0 free */
+	_Atomic uint64_t done;	    /* JoinableQueue: positions dropped */
+	_Atomic uint64_t hole_hi;   /* every TOMB lies below this position */
+	_Atomic uint64_t sweep;	    /* next slot a slice-end sweep looks at */
+	_Atomic uint64_t orphan_at; /* where the last orphan was found */
+	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
+	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
+	uint8_t pad6[128 - 64];
+};
+
+struct lfipc_qslot {
+	_Atomic uint64_t word;
+	uint64_t len;
+	unsigned char data[];
+};
+
+/*
+ * JoinableQueue task entry of the participant in proc slot i (the entry
+ * index is the token's slot index). got counts the messages delivered to
+ * that slot's participants, settled the tasks settled for them (by their
+ * own task_done, by another process's task_done, or written off after
+ * their death); both only grow and settled <= got. owner is the token of
+ * the participant that last got through this entry: when it is dead, its
+ * outstanding tasks (got - settled) are written off (settled := got).
+ * Unfinished tasks = enq_pos - done - sum(settled).
+ */
+struct lfipc_qtask {
+	_Atomic uint64_t got;
+	_Atomic uint64_t settled;
+	_Atomic uint32_t owner;
+	uint8_t pad[32 - 20];
+};
+
+_Static_assert(offsetof(struct lfipc_qhdr, enq_pos) == 128, "enq_pos");
+_Static_assert(offsetof(struct lfipc_qhdr, deq_pos) == 256, "deq_pos");
+_Static_assert(offsetof(struct lfipc_qhdr, not_empty) == 384, "not_empty");
+_Static_assert(offsetof(struct lfipc_qhdr, not_full) == 512, "not_full");
+_Static_assert(offsetof(struct lfipc_qhdr, closed) == 640, "closed");
+_Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
+_Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
+_Static_assert(sizeof(struct lfipc_qtask) == 32, "task entry size");
+
+/* Size of a JoinableQueue's task table. */
+#define LFIPC_Q_TASKS_SIZE ((uint64_t)LFIPC_PROC_SLOTS * 32u)
+
+#endif /* LFIPC_INTERNAL_QUEUE_LAYOUT_H */

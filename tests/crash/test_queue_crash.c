@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_queue_crash.c - a queue survives the death of any participant at
+ * any instruction.
+ *
+ * First the states a kill leaves, one by one: some made by SIGKILLing a
+ * real process at a known point (holding a reservation or a peek, between
+ * get and task_done), some written into the queue directly through the
+ * shared layout (a kill between two instructions of the library that no
+ * signal can be aimed at). Then the torture rounds of the kill-and-check
+ * harness (tests/common/killcheck.h): producers, consumers and clearers
+ * SIGKILLed at random moments, every acknowledged message delivered
+ * exactly once.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/killcheck.h"
+#include "common/qtest.h"
+#include "common/testhelp.h"
+
+TestSuite(queue_crash, .init = qt_setup, .fini = qt_teardown, .timeout = 300);
+
+/* ---- one participant killed at a known point ---------------------------- */
+
+enum hold { HOLD_RESERVE, HOLD_PEEK, HOLD_GET };
+
+struct holder {
+	lfipc_queue *q;
+	enum hold what;
+	int fd[2];
+};
+
+/* Reserve a slot, peek a message or get one, tell the parent, wait. */
+static int hold_and_wait(void *arg)
+{
+	struct holder *ho = arg;
+	const void *m;
+	void *slot;
+	size_t len;
+	char b[16], x = 1;
+	int rc;
+
+	switch (ho->what) {
+	case HOLD_RESERVE:
+		rc = lfipc_queue_reserve(ho->q, &slot, LFIPC_NOWAIT);
+		break;
+	case HOLD_PEEK:
+		rc = lfipc_queue_peek(ho->q, &m, &len, LFIPC_NOWAIT);
+		break;
+	default:
+		rc = lfipc_queue_get(ho->q, b, sizeof(b), NULL, LFIPC_NOWAIT);
+		break;
+	}
+	if (rc || th_write_all(ho->fd[1], &x, 1))
+		return 1;
+	pause();
+	return 0;
+}
+
+/* Fork a child that holds what, and SIGKILL it while it holds it. */
+static void kill_holding(lfipc_queue *q, enum hold what)
+{
+	struct holder ho = {q, what, {-1, -1}};
+	char x;
+	pid_t pid;
+
+	cr_assert_eq(pipe(ho.fd), 0);
+	pid = th_fork(hold_and_wait, &ho);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_read_all(ho.fd[0], &x, 1), 0, "the child holds it");
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+	close(ho.fd[0]);
+	close(ho.fd[1]);
+}
+
+/* A consumer that only polls with LFIPC_NOWAIT never sleeps, so it never
+ * reaches a slice end: it must notice the dead producer's hole itself, at
+ * the cost of a liveness check every few dozen polls. */
+Test(queue_crash, a_polling_consumer_gets_past_a_dead_producers_hole)
+{
+	lfipc_queue *q;
+	uint64_t m = 42, b = 0;
+	int rc = -EAGAIN, polls;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, 0, &q), 0);
+	kill_holding(q, HOLD_RESERVE);
+	cr_assert_eq(lfipc_queue_put(q, &m, sizeof(m), LFIPC_NOWAIT), 0);
+	for (polls = 0; polls < 100000 && rc == -EAGAIN; polls++)
+		rc = lfipc_queue_get(q, &b, sizeof(b), NULL, LFIPC_NOWAIT);
+	cr_assert_eq(rc, 0, "after %d polls", polls);
+	cr_assert_eq(b, 42);
+	cr_assert_leq(polls, 1000, "O(1) amortised: %d polls", polls);
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	lfipc_queue_close(q);
+}
+
+/* qsize() counts what a get would return: not a dead producer's hole, but
+ * the message of a dead consumer waiting to be delivered again. */
+Test(queue_crash, qsize_counts_what_get_returns_after_a_crash)
+{
+	lfipc_queue *q;
+	uint64_t m, b;
+
+	/* a consumer killed holding the only message */
+	cr_assert_eq(lfipc_queue_create(qt_r, "a", 8, 8, 0, &q), 0);
+	m = 7;
+	cr_assert_eq(lfipc_queue_put(q, &m, 8, LFIPC_NOWAIT), 0);
+	kill_holding(q, HOLD_PEEK);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	cr_assert_eq(lfipc_queue_qsize(q), 1);
+	cr_assert(!lfipc_queue_empty(q));
+	cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), 0);
+	cr_assert_eq(b, 7);
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	cr_assert(lfipc_queue_empty(q));
+	lfipc_queue_close(q);
+
+	/* a producer killed mid-put, nothing else queued */
+	cr_assert_eq(lfipc_queue_create(qt_r, "b", 8, 8, 0, &q), 0);
+	kill_holding(q, HOLD_RESERVE);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	cr_assert(lfipc_queue_empty(q));
+	cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), -EAGAIN);
+	lfipc_queue_close(q);
+
+	/* a producer killed mid-put between two messages: a hole in the
+	 * middle of the queue */
+	cr_assert_eq(lfipc_queue_create(qt_r, "c", 8, 8, 0, &q), 0);
+	m = 1;
+	cr_assert_eq(lfipc_queue_put(q, &m, 8, LFIPC_NOWAIT), 0);
+	kill_holding(q, HOLD_RESERVE);
+	m = 2;
+	cr_assert_eq(lfipc_queue_put(q, &m, 8, LFIPC_NOWAIT), 0);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	cr_assert_eq(lfipc_queue_qsize(q), 2);
+	for (uint64_t want = 1; want <= 2; want++) {
+		cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), 0);
+		cr_assert_eq(b, want);
+	}
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	cr_assert(lfipc_queue_empty(q));
+	lfipc_queue_close(q);
+}
+
+/* A JoinableQueue consumer killed between get and task_done: join does
+ * not wait for it. Its task is written off when join notices the death,
+ * join reports that once (-EOWNERDEAD), and the statistics count it. */
+Test(queue_crash,
+     join_writes_off_the_task_of_a_consumer_killed_before_task_done)
+{
+	lfipc_queue *q;
+	char b[8];
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+	kill_holding(q, HOLD_GET);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(lfipc_queue_get(q, b, 8, NULL, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	}
+	cr_assert_eq(lfipc_queue_join(q, 30000000000), -EOWNERDEAD);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "reported once");
+	cr_assert_eq(lfipc_queue_tasks_abandoned(q), 1);
+	cr_assert_eq(lfipc_queue_task_done(q), -EINVAL, "nothing left");
+	/* the queue goes on counting exactly */
+	cr_assert_eq(lfipc_queue_put(q, "x", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_get(q, b, 8, NULL, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(q);
+}
+
+/* Two consumers killed between get and task_done, one of their tasks
+ * settled by another process (as for a task handed over to it): only the
+ * other is written off. */
+Test(queue_crash, join_writes_off_only_what_nobody_settled)
+{
+	lfipc_queue *q;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+	kill_holding(q, HOLD_GET);
+	kill_holding(q, HOLD_GET);
+	cr_assert_eq(lfipc_queue_task_done(q), 0, "a handed-over task");
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), -EOWNERDEAD);
+	cr_assert_eq(lfipc_queue_tasks_abandoned(q), 1);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(q);
+}
+
+/* The orphan count is changed only under the queue lock. A consumer killed
+ * right after its rescue CAS, before it lowered the count, leaves the lock
+ * held by a dead token, the count one too high and the message READING by
+ * the dead: the next get takes the lock over and recounts, the next slice
+ * (here: recover) makes the message an orphan again, it is delivered, and
+ * the count is exact again, so gets stop looking for orphans. */
+Test(queue_crash, an_orphan_count_left_too_high_by_a_kill_corrects_itself)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	uint64_t m = 5, b = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 1024, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, &m, 8, LFIPC_NOWAIT), 0);
+	kill_holding(q, HOLD_PEEK);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	qp_open(qt_r, "q", &qp);
+	cr_assert_eq(atomic_load(&qp.h->orphans), 1);
+	/* the rescuer's CAS, then its death */
+	atomic_store(qp_word(&qp, 0),
+		     qp_mkword(1, QP_DEAD_TOKEN | LFIPC_Q_CL_R));
+	atomic_store(&qp.h->lock, QP_DEAD_TOKEN);
+	cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(atomic_load(&qp.h->orphans), 0, "recounted");
+	cr_assert_eq(atomic_load(&qp.h->lock), 0);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), 0);
+	cr_assert_eq(b, 5, "delivered again");
+	cr_assert_eq(atomic_load(&qp.h->orphans), 0);
+	/* a count too high with the lock free (a peer wrote it) */
+	atomic_store(&qp.h->orphans, 5);
+	cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(atomic_load(&qp.h->orphans), 0, "corrected");
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(lfipc_queue_put(q, &m, 8, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_queue_get(q, &b, 8, NULL, LFIPC_NOWAIT), 0);
+	}
+	cr_assert_eq(atomic_load(&qp.h->orphans), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A clear holds a head that is still being written (WRITING -> DISCARD);
+ * the clearer dies; the take-over undoes it (DISCARD -> WRITING). Both may
+ * happen between the two CASes of the producer's publish, any number of
+ * times: the publish must still succeed (found by the SPIN model,
+ * shared/model/recovery.pml). A thread plays clear and undo in a loop. */
+struct flip {
+	_Atomic uint64_t *word;
+	uint64_t writing, discard;
+	_Atomic uint64_t flips;
+};
+
+static void *flip_writing_discard(void *arg)
+{
+	struct flip *f = arg;
+
+	for (;;) {
+		uint64_t w = f->writing;
+
+		if (!atomic_compare_exchange_strong(f->word, &w, f->discard)) {
+			w = f->discard;
+			if (!atomic_compare_exchange_strong(f->word, &w,
+							    f->writing))
+				return NULL; /* published: neither form */
+		}
+		atomic_fetch_add(&f->flips, 1);
+	}
+}
+
+Test(queue_crash, a_commit_racing_a_dead_clearers_undo_still_publishes,
+     .timeout = 900)
+{
+	int rounds = 3000 * th_scale();
+	lfipc_queue *q;
+	struct qpeer qp;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 2, 8, 0, &q), 0);
+	qp_open(qt_r, "q", &qp);
+	for (int round = 0; round < rounds; round++) {
+		uint64_t p = atomic_load(&qp.h->enq_pos), w;
+		struct flip f;
+		pthread_t t;
+		void *slot;
+		char b[8];
+
+		cr_assert_eq(lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT), 0);
+		f.word = qp_word(&qp, p & 1);
+		f.writing = atomic_load(f.word);
+		f.discard = f.writing | ((uint64_t)LFIPC_Q_CL_R << 32);
+		atomic_init(&f.flips, 0);
+		cr_assert_eq(pthread_create(&t, NULL, flip_writing_discard, &f),
+			     0);
+		/* commit while the word flips */
+		while (atomic_load(&f.flips) < 64)
+			sched_yield();
+		cr_assert_eq(lfipc_queue_commit(q, slot, 1), 0, "round %d",
+			     round);
+		pthread_join(t, NULL);
+		w = atomic_load(f.word);
+		if (w == qp_mkword((uint32_t)p + 1, 0)) {
+			cr_assert_eq(
+			    lfipc_queue_get(q, b, 8, NULL, LFIPC_NOWAIT), 0);
+			continue;
+		}
+		/* discarded (CLR): finish the clear the flipper played */
+		cr_assert_eq(w, qp_mkword((uint32_t)p + 1, LFIPC_Q_CL_WR),
+			     "round %d: %llx", round, (unsigned long long)w);
+		atomic_store(f.word, qp_mkword((uint32_t)p + 2, 0));
+		atomic_store(&qp.h->deq_pos, p + 1);
+	}
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+static int reserve_and_die(void *arg)
+{
+	void *slot;
+
+	return lfipc_queue_reserve(arg, &slot, LFIPC_NOWAIT) ? 1 : 0;
+}
+
+Test(queue_crash, get_many_skips_a_dead_producers_hole_and_gets_the_rest)
+{
+	lfipc_queue *q;
+	int next = 0;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 16, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 3, LFIPC_NOWAIT), 3);
+	cr_assert_eq(th_reap(th_fork(reserve_and_die, q), QT_REAP_MS), 0);
+	cr_assert_eq(put_ints(q, 3, 7, LFIPC_NOWAIT), 4);
+	cr_assert_geq(lfipc_region_recover(qt_r), 1, "the hole was repaired");
+	cr_assert_eq(get_ints(q, 16, &next), 7, "the hole is not a message");
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "hole = done");
+	lfipc_queue_close(q);
+}
+
+Test(queue_crash, a_clearer_killed_holding_a_full_head_does_not_wedge_the_queue)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	char buf[8];
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 4, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+	/* a clearer died right after taking the head: CLR(0), lock held */
+	qp_open(qt_r, "q", &qp);
+	atomic_store(qp_word(&qp, 0), qp_mkword(1, LFIPC_Q_CL_WR));
+	atomic_store(&qp.h->lock, QP_DEAD_TOKEN);
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), -EAGAIN,
+		     "the held head is in flight");
+	/* a waiting get notices the dead clearer at its slice end; the
+	 * message it was discarding is dropped, the rest come out */
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, 2000000000), 0);
+	cr_assert_eq(buf[0], 1);
+	cr_assert_eq(atomic_load(&qp.h->lock), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), 0);
+	cr_assert_eq(buf[0], 2);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "exact count");
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+Test(queue_crash,
+     a_clear_takes_over_from_a_clearer_killed_holding_a_written_head)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	void *slot;
+	char buf[8];
+	uint64_t w;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "b", 1, LFIPC_NOWAIT), 0);
+	/* a clearer died right after marking our reservation DISCARD */
+	qp_open(qt_r, "q", &qp);
+	w = atomic_load(qp_word(&qp, 0));
+	cr_assert_eq((uint32_t)(w >> 32) & LFIPC_Q_CL_WR, LFIPC_Q_CL_W,
+		     "WRITING");
+	atomic_store(qp_word(&qp, 0), w | ((uint64_t)LFIPC_Q_CL_R << 32));
+	atomic_store(&qp.h->lock, QP_DEAD_TOKEN);
+	cr_assert_eq(lfipc_queue_clear(q), 2);
+	cr_assert_eq(atomic_load(&qp.h->lock), 0);
+	cr_assert_eq(lfipc_queue_commit(q, slot, 1), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), -EAGAIN);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), 0);
+		cr_assert_eq(buf[0], (char)i);
+	}
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+Test(queue_crash, a_put_many_killed_before_moving_enq_pos_leaves_only_holes)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	int next = 0;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 2, LFIPC_NOWAIT), 2);
+	qp_open(qt_r, "q", &qp);
+	for (uint32_t p = 2; p < 6; p++)
+		atomic_store(qp_word(&qp, p),
+			     qp_mkword(p, QP_DEAD_TOKEN | LFIPC_Q_CL_W));
+	atomic_store(&qp.h->enq_pos, 3);
+	cr_assert_eq(lfipc_region_recover(qt_r), 4, "four holes");
+	cr_assert_eq(get_ints(q, 8, &next), 2, "the holes are skipped");
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 6);
+	/* dropping the holes moved enq_pos past them too, so join still
+	 * counts the two messages got and not yet done */
+	cr_assert_eq(atomic_load(&qp.h->enq_pos), 6);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	cr_assert_eq(get_ints(q, 8, &next), -EAGAIN);
+	cr_assert_eq(lfipc_queue_clear(q), 0);
+	/* producers help enq_pos past the holes; the queue is whole again */
+	cr_assert_eq(put_ints(q, 2, 12, LFIPC_NOWAIT), 8);
+	cr_assert(lfipc_queue_full(q));
+	cr_assert_eq(get_ints(q, 8, &next), 8);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0,
+		     "10 got + 4 holes = 14 positions");
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A get_many killed holding a run (positions 0..2 READING, deq_pos moved
+ * past the first only). */
+Test(queue_crash, a_get_many_killed_holding_a_run_hands_it_to_another_consumer)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	int next = 0;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 5, LFIPC_NOWAIT), 5);
+	qp_open(qt_r, "q", &qp);
+	for (uint32_t p = 0; p < 3; p++)
+		atomic_store(qp_word(&qp, p),
+			     qp_mkword(p + 1, QP_DEAD_TOKEN | LFIPC_Q_CL_R));
+	atomic_store(&qp.h->deq_pos, 1);
+	cr_assert_eq(lfipc_region_recover(qt_r), 3, "three orphans");
+	/* orphans lie behind deq_pos, as clear's bound assumes */
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 3);
+	cr_assert_eq(get_ints(q, 8, &next), 5, "orphans first, then the rest");
+	cr_assert_eq(atomic_load(&qp.h->orphans), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	cr_assert_eq(put_ints(q, 5, 13, LFIPC_NOWAIT), 8);
+	cr_assert_eq(get_ints(q, 8, &next), 8);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* ---- torture: SIGKILL at random moments (tests/common/killcheck.h) ------ */
+
+/* Single puts, and consumers that peek and release: a message a killed
+ * consumer held in its peek is delivered again, so it may be seen twice;
+ * nothing else may. */
+Test(queue_crash,
+     sigkilled_producers_and_consumers_lose_no_acknowledged_message)
+{
+	int rounds = 150 * th_scale();
+	uint64_t rng = 12345, total = 0;
+
+	kc_init();
+	for (int round = 0; round < rounds; round++) {
+		struct kc_round rd;
+		char name[32];
+
+		snprintf(name, sizeof(name), "c%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 8, 16, 0, &kc_q),
+			     0);
+		kc_start(&rd, kc_producer, kc_consumer);
+		kc_kill(&rd, &rng, true);
+		cr_assert_geq(lfipc_region_recover(qt_r), 0);
+		kc_finish(&rd, round);
+		total += kc_check(&rd, round, kc_dup_if_peeked, NULL);
+		lfipc_queue_close(kc_q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
+	cr_assert_gt(total, (uint64_t)rounds, "messages flowed");
+	kc_fini();
+}
+
+/* put_many and get_many of random sizes, on queues of every capacity from
+ * 1 to 12: nothing is delivered twice (a get_many records only after it
+ * returned, and by then its slots are released); an acknowledged message
+ * is missing only when a killed consumer had copied it into its buffer. */
+Test(queue_crash,
+     sigkilled_bulk_producers_and_consumers_lose_no_acknowledged_message)
+{
+	int rounds = 150 * th_scale();
+	uint64_t rng = 4242, total = 0, lost_to_dead = 0;
+
+	kc_init();
+	for (int round = 0; round < rounds; round++) {
+		struct kc_round rd;
+		char name[32];
+
+		snprintf(name, sizeof(name), "b%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 1 + round % 12, 16,
+						LFIPC_QUEUE_JOINABLE, &kc_q),
+			     0);
+		kc_start(&rd, kc_bulk_producer, kc_bulk_consumer);
+		kc_kill(&rd, &rng, true);
+		/* half the rounds leave the dead to the survivors' slices */
+		if (round % 2)
+			cr_assert_geq(lfipc_region_recover(qt_r), 0);
+		kc_finish(&rd, round);
+		total += kc_check(&rd, round, kc_lost_if_copied, &lost_to_dead);
+		lfipc_queue_close(kc_q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
+	cr_assert_gt(total, (uint64_t)rounds, "messages flowed");
+	cr_log_info("bulk torture: %llu acked, %llu taken by killed consumers",
+		    (unsigned long long)total,
+		    (unsigned long long)lost_to_dead);
+	cr_assert_leq(lost_to_dead, (uint64_t)rounds * KC_B);
+	kc_fini();
+}
+
+/* Clears discard messages, so an acknowledged message may be missing. */
+static bool discarded(const struct kc_round *rd, uint32_t p, uint32_t i,
+		      unsigned n)
+{
+	(void)rd;
+	(void)p;
+	(void)i;
+	return n == 0;
+}
+
+/*
+ * A clearer SIGKILLed at a random point (possibly holding the lock and the
+ * head slot) must not wedge the queue: live consumers notice (at a slice
+ * end, or after polling the same held head), or lfipc_region_recover()
+ * does; the queue drains, shutdown reaches every consumer, nothing is
+ * delivered that was not put or delivered twice, and the lock is free.
+ */
+Test(queue_crash, sigkilled_clearers_never_wedge_the_queue)
+{
+	int rounds = 60 * th_scale();
+	uint64_t rng = 777;
+
+	kc_init();
+	for (int round = 0; round < rounds; round++) {
+		struct kc_round rd;
+		char name[32];
+		pid_t clr;
+
+		snprintf(name, sizeof(name), "k%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 8, 16,
+						LFIPC_QUEUE_JOINABLE, &kc_q),
+			     0);
+		kc_start(&rd, kc_producer, kc_consumer);
+		clr = th_fork(kc_clearer, NULL);
+		cr_assert_gt(clr, 0);
+		usleep((useconds_t)(500 + th_rand(&rng) % 3000));
+		kill(clr, SIGKILL);
+		cr_assert_eq(th_reap(clr, QT_REAP_MS), 128 + SIGKILL);
+		kc_kill(&rd, &rng, false);
+		if (round % 2)
+			cr_assert_geq(lfipc_region_recover(qt_r), 0);
+		kc_finish(&rd, round);
+		kc_check(&rd, round, discarded, NULL);
+		/* the lock is free again: a clear works at once */
+		cr_assert_geq(lfipc_queue_clear(kc_q), 0);
+		lfipc_queue_close(kc_q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
+	kc_fini();
+}

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_queue_stress.c - many producers and consumers, processes and
+ * threads, single and bulk calls, zero-copy, clears and shutdowns at
+ * once: every message is delivered exactly once and in order per
+ * producer (or counted as cleared), and JoinableQueue counts stay exact.
+ * Checked by sequence numbers, checksums and counts. The scale comes from
+ * LFIPC_STRESS_SCALE (short in `make check`, long in `make stress`).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/qtest.h"
+#include "common/testhelp.h"
+
+TestSuite(queue_stress, .init = qt_setup, .fini = qt_teardown, .timeout = 300);
+
+/* ---- stress: producers x consumers, processes and threads ------------ */
+
+struct msg {
+	uint32_t pid, seq;
+	uint64_t sum;
+	char pad[40];
+};
+
+struct shared {
+	_Atomic uint64_t received;
+	_Atomic uint64_t cleared;
+	_Atomic uint32_t stop;
+	_Atomic uint32_t bad;
+	uint32_t last[64][8]; /* per consumer, per producer: last seq + 1 */
+	_Atomic uint8_t seen[8][1 << 17];
+};
+
+static struct shared *sh;
+static lfipc_queue *sq;
+static int nper;
+static bool zero_copy; /* odd messages go through reserve/commit */
+static bool joinable;  /* consumers call task_done */
+static bool bulk;      /* put_many / get_many in bursts of 1..32 */
+
+static uint64_t msum(const struct msg *m)
+{
+	return th_sum(m->pad, sizeof(m->pad)) ^ ((uint64_t)m->pid << 40) ^
+	       m->seq;
+}
+
+#define BURST 32
+
+static int bulk_producer(uint32_t id)
+{
+	struct msg m[BURST];
+	const void *mp[BURST];
+	size_t lens[BURST];
+	uint64_t rng = id + 1;
+
+	for (int i = 0; i < nper;) {
+		int b = 1 + (int)(th_rand(&rng) % BURST), rc;
+
+		if (b > nper - i)
+			b = nper - i;
+		for (int j = 0; j < b; j++) {
+			m[j].pid = id;
+			m[j].seq = (uint32_t)(i + j);
+			th_fill(m[j].pad, sizeof(m[j].pad),
+				(uint64_t)id << 32 | (uint64_t)(i + j));
+			m[j].sum = msum(&m[j]);
+			mp[j] = &m[j];
+			lens[j] = sizeof(m[j]);
+		}
+		rc = lfipc_queue_put_many(sq, mp, lens, (size_t)b,
+					  LFIPC_FOREVER);
+		if (rc < 1 || rc > b)
+			return 1;
+		i += rc;
+	}
+	return 0;
+}
+
+static int producer(void *arg)
+{
+	struct msg m;
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+
+	if (bulk)
+		return bulk_producer(id);
+	for (int i = 0; i < nper; i++) {
+		m.pid = id;
+		m.seq = (uint32_t)i;
+		th_fill(m.pad, sizeof(m.pad), (uint64_t)id << 32 | (uint64_t)i);
+		m.sum = msum(&m);
+		if (zero_copy && (i & 1)) {
+			void *slot;
+
+			if (lfipc_queue_reserve(sq, &slot, LFIPC_FOREVER))
+				return 1;
+			memcpy(slot, &m, sizeof(m));
+			if (lfipc_queue_commit(sq, slot, sizeof(m)))
+				return 1;
+			continue;
+		}
+		if (lfipc_queue_put(sq, &m, sizeof(m), LFIPC_FOREVER))
+			return 1;
+	}
+	return 0;
+}
+
+/* One message got by consumer cid: checksum, per-producer order, seen
+ * exactly once. */
+static void consumed(uint32_t cid, const struct msg *m, size_t len)
+{
+	if (joinable && lfipc_queue_task_done(sq) != 0)
+		atomic_fetch_add(&sh->bad, 1);
+	if (len != sizeof(*m) || m->pid >= 8 || m->seq >= (uint32_t)nper ||
+	    m->sum != msum(m) || m->seq < sh->last[cid][m->pid] ||
+	    atomic_fetch_add(&sh->seen[m->pid][m->seq], 1) != 0) {
+		atomic_fetch_add(&sh->bad, 1);
+		return;
+	}
+	sh->last[cid][m->pid] = m->seq + 1;
+	atomic_fetch_add(&sh->received, 1);
+}
+
+static int consumer(void *arg)
+{
+	uint32_t cid = (uint32_t)(uintptr_t)arg;
+	struct msg m[BURST];
+	size_t len[BURST];
+	uint64_t rng = cid + 100;
+	int rc;
+
+	for (;;) {
+		if (bulk)
+			rc = lfipc_queue_get_many(sq, m, sizeof(m[0]), len,
+						  1 + th_rand(&rng) % BURST,
+						  20000000);
+		else
+			rc = lfipc_queue_get(sq, &m[0], sizeof(m[0]), &len[0],
+					     20000000);
+		if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+			if (atomic_load(&sh->stop))
+				return 0;
+			continue;
+		}
+		if (rc == -EPIPE)
+			return 0;
+		if (rc < 0 || rc > BURST) {
+			atomic_fetch_add(&sh->bad, 1);
+			continue;
+		}
+		for (int j = 0; j < (bulk ? rc : 1); j++)
+			consumed(cid, &m[j], len[j]);
+	}
+}
+
+static int clearer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&sh->stop)) {
+		int64_t n = lfipc_queue_clear(sq);
+
+		if (n < 0)
+			atomic_fetch_add(&sh->bad, 1);
+		else
+			atomic_fetch_add(&sh->cleared, (uint64_t)n);
+		usleep(200);
+	}
+	return 0;
+}
+
+static void run_stress(int np, int nc, bool with_clear)
+{
+	pid_t prod[8], cons[8], clr = 0;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	nper = 20000 * th_scale();
+	if (nper > (1 << 17))
+		nper = 1 << 17;
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "s", 64, sizeof(struct msg), 0, &sq), 0);
+	for (int i = 0; i < nc; i++)
+		cons[i] = th_fork(consumer, (void *)(uintptr_t)i);
+	for (int i = 0; i < np; i++)
+		prod[i] = th_fork(producer, (void *)(uintptr_t)i);
+	if (with_clear)
+		clr = th_fork(clearer, NULL);
+	cr_assert_eq(th_reap_all(prod, np, QT_REAP_MS), 0);
+	atomic_store(&sh->stop, 1);
+	if (with_clear)
+		cr_assert_eq(th_reap(clr, QT_REAP_MS), 0);
+	lfipc_queue_shutdown(sq);
+	cr_assert_eq(th_reap_all(cons, nc, QT_REAP_MS), 0);
+	cr_assert_eq(atomic_load(&sh->bad), 0);
+	cr_assert_eq(atomic_load(&sh->received) + atomic_load(&sh->cleared),
+		     (uint64_t)np * (uint64_t)nper);
+	if (!with_clear)
+		for (int p = 0; p < np; p++)
+			for (int i = 0; i < nper; i++)
+				cr_assert_eq(sh->seen[p][i], 1);
+	lfipc_queue_close(sq);
+	munmap(sh, sizeof(*sh));
+}
+
+Test(queue_stress, processes_2x2_deliver_everything_exactly_once_in_order)
+{
+	run_stress(2, 2, false);
+}
+
+Test(queue_stress, processes_3x2_with_clears_never_duplicate_or_lose_uncounted)
+{
+	run_stress(3, 2, true);
+}
+
+Test(queue_stress, bulk_processes_2x2_deliver_everything_exactly_once_in_order)
+{
+	bulk = true;
+	run_stress(2, 2, false);
+}
+
+Test(queue_stress,
+     bulk_processes_3x2_with_clears_never_duplicate_or_lose_uncounted)
+{
+	bulk = true;
+	run_stress(3, 2, true);
+}
+
+struct targ {
+	int id;
+	int rc;
+};
+
+static void *tprod(void *a)
+{
+	struct targ *t = a;
+
+	t->rc = producer((void *)(uintptr_t)t->id);
+	return NULL;
+}
+
+static void *tcons(void *a)
+{
+	struct targ *t = a;
+
+	t->rc = consumer((void *)(uintptr_t)t->id);
+	return NULL;
+}
+
+static void *tclear(void *a)
+{
+	struct targ *t = a;
+
+	t->rc = clearer(NULL);
+	return NULL;
+}
+
+static void run_threads(int np, int nc, bool with_clear)
+{
+	pthread_t pt[8], ct[8], clt;
+	struct targ pa[8], ca[8], cla = {0, 0};
+
+	sh = calloc(1, sizeof(*sh));
+	cr_assert_not_null(sh);
+	nper = 5000 * th_scale();
+	if (nper > (1 << 17))
+		nper = 1 << 17;
+	cr_assert_eq(lfipc_queue_create(qt_r, "t", 16, sizeof(struct msg),
+					joinable ? LFIPC_QUEUE_JOINABLE : 0,
+					&sq),
+		     0);
+	for (int i = 0; i < nc; i++) {
+		ca[i] = (struct targ){i, 0};
+		pthread_create(&ct[i], NULL, tcons, &ca[i]);
+	}
+	for (int i = 0; i < np; i++) {
+		pa[i] = (struct targ){i, 0};
+		pthread_create(&pt[i], NULL, tprod, &pa[i]);
+	}
+	if (with_clear)
+		pthread_create(&clt, NULL, tclear, &cla);
+	for (int i = 0; i < np; i++) {
+		pthread_join(pt[i], NULL);
+		cr_assert_eq(pa[i].rc, 0);
+	}
+	atomic_store(&sh->stop, 1);
+	if (with_clear)
+		pthread_join(clt, NULL);
+	lfipc_queue_shutdown(sq);
+	for (int i = 0; i < nc; i++)
+		pthread_join(ct[i], NULL);
+	cr_assert_eq(atomic_load(&sh->bad), 0);
+	cr_assert_eq(atomic_load(&sh->received) + atomic_load(&sh->cleared),
+		     (uint64_t)np * (uint64_t)nper);
+	if (joinable)
+		cr_assert_eq(lfipc_queue_join(sq, LFIPC_NOWAIT), 0,
+			     "got + task_done + cleared == put, exactly");
+	lfipc_queue_close(sq);
+	free(sh);
+}
+
+Test(queue_stress, threads_3x3_deliver_everything_exactly_once_in_order)
+{
+	run_threads(3, 3, false);
+}
+
+Test(queue_stress, threads_2x2_with_clears_never_duplicate_or_lose_uncounted)
+{
+	run_threads(2, 2, true);
+}
+
+Test(queue_stress,
+     threads_zero_copy_puts_with_clears_keep_joinable_counts_exact)
+{
+	zero_copy = true;
+	joinable = true;
+	run_threads(3, 2, true);
+}
+
+Test(queue_stress, bulk_threads_3x3_deliver_everything_exactly_once_in_order)
+{
+	bulk = true;
+	run_threads(3, 3, false);
+}
+
+Test(queue_stress, bulk_threads_with_clears_keep_joinable_counts_exact)
+{
+	bulk = true;
+	joinable = true;
+	run_threads(2, 2, true);
+}
+
+/* ---- shutdown racing puts and gets ---------------------------------- */
+
+struct sd_arg {
+	lfipc_queue *q;
+	long n;
+	int bad;
+};
+
+static bool sd_bulk; /* put_many / get_many of 3 */
+
+static void *sd_put(void *a)
+{
+	struct sd_arg *s = a;
+	const void *mp[3] = {&s->n, &s->n, &s->n};
+	size_t lens[3] = {sizeof(s->n), sizeof(s->n), sizeof(s->n)};
+
+	for (;;) {
+		int rc = sd_bulk ? lfipc_queue_put_many(s->q, mp, lens, 3,
+							LFIPC_FOREVER)
+				 : lfipc_queue_put(s->q, &s->n, sizeof(s->n),
+						   LFIPC_FOREVER);
+
+		if (rc == -EPIPE)
+			return NULL;
+		if (rc < 0 || rc > 3) {
+			s->bad++;
+			return NULL;
+		}
+		s->n += sd_bulk ? rc : 1;
+	}
+}
+
+static void *sd_get(void *a)
+{
+	struct sd_arg *s = a;
+	char buf[3][8];
+	size_t lens[3];
+
+	for (;;) {
+		int rc = sd_bulk ? lfipc_queue_get_many(s->q, buf, 8, lens, 3,
+							LFIPC_FOREVER)
+				 : lfipc_queue_get(s->q, buf[0], sizeof(buf[0]),
+						   NULL, LFIPC_FOREVER);
+
+		if (rc == -EPIPE)
+			return NULL;
+		if (rc < 0 || rc > 3) {
+			s->bad++;
+			return NULL;
+		}
+		for (int i = 0; i < (sd_bulk ? rc : 1); i++)
+			if (lfipc_queue_task_done(s->q))
+				s->bad++;
+		s->n += sd_bulk ? rc : 1;
+	}
+}
+
+/* Every put that returned 0 is got, even when it raced with the shutdown
+ * that made the consumers stop; and a put that failed with -EPIPE leaves
+ * nothing behind: once everybody has returned, join has nothing to wait
+ * for and qsize() is 0 (a put that claimed a slot after the last consumer
+ * saw the queue closed and empty used to leave a hole nobody dropped). */
+static void run_shutdown_race(void)
+{
+	int rounds = 150 * th_scale();
+	uint64_t rng = 99;
+
+	for (int round = 0; round < rounds; round++) {
+		struct sd_arg pa[2], ga[2];
+		pthread_t pt[2], gt[2];
+		lfipc_queue *q;
+		char name[32];
+		long put = 0, got = 0;
+
+		snprintf(name, sizeof(name), "sd%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 4, 8,
+						LFIPC_QUEUE_JOINABLE, &q),
+			     0);
+		for (int i = 0; i < 2; i++) {
+			pa[i] = (struct sd_arg){q, 0, 0};
+			ga[i] = (struct sd_arg){q, 0, 0};
+			cr_assert_eq(
+			    pthread_create(&gt[i], NULL, sd_get, &ga[i]), 0);
+			cr_assert_eq(
+			    pthread_create(&pt[i], NULL, sd_put, &pa[i]), 0);
+		}
+		usleep((useconds_t)(th_rand(&rng) % 500));
+		cr_assert_eq(lfipc_queue_shutdown(q), 0);
+		for (int i = 0; i < 2; i++) {
+			pthread_join(pt[i], NULL);
+			pthread_join(gt[i], NULL);
+			cr_assert_eq(pa[i].bad + ga[i].bad, 0);
+			put += pa[i].n;
+			got += ga[i].n;
+		}
+		cr_assert_eq(put, got, "round %d: %ld put, %ld got", round, put,
+			     got);
+		cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "round %d",
+			     round);
+		cr_assert_eq(lfipc_queue_qsize(q), 0, "round %d", round);
+		lfipc_queue_close(q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
+}
+
+Test(queue_stress, a_put_racing_a_shutdown_either_fails_or_is_got)
+{
+	run_shutdown_race();
+}
+
+Test(queue_stress, a_put_many_racing_a_shutdown_is_got_as_far_as_it_counted)
+{
+	sd_bulk = true;
+	run_shutdown_race();
+}
