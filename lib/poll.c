@@ -40,6 +40,8 @@ struct doorbell_ops {
 	int (*ring)(int fd);
 	/* Empty the doorbell (P1). */
 	void (*drain)(int fd);
+	/* Make the doorbell fd readable (its owner rings itself). */
+	void (*ring_self)(int fd);
 };
 
 static int sock_open(const struct sockaddr_un *a, socklen_t len)
@@ -88,8 +90,19 @@ static void sock_drain(int fd)
 		;
 }
 
-static const struct doorbell_ops doorbell = {sock_open, sock_connect,
-					     sock_ring, sock_drain};
+static void sock_ring_self(int fd)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+
+	/* our own bound name: a datagram to it makes fd readable */
+	if (getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		sendto(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+		       (const struct sockaddr *)&a, len);
+}
+
+static const struct doorbell_ops doorbell = {
+    sock_open, sock_connect, sock_ring, sock_drain, sock_ring_self};
 
 static socklen_t doorbell_name(const lfipc_region *r, uint32_t home,
 			       uint32_t gen, struct sockaddr_un *a)
@@ -289,6 +302,36 @@ void lfipc__poller_arm(struct lfipc_poller *p)
 			/* P2': seq_cst, before the caller's P3 loads. */
 			atomic_fetch_add(&wq->waiters, LFIPC_WQ_POLLER);
 	}
+}
+
+int lfipc__poller_fd_once(lfipc_region *r, struct lfipc_wq *wq,
+			  _Atomic(struct lfipc_poller *) *slot,
+			  pthread_mutex_t *mu, bool (*now_ready)(void *),
+			  void *ctx)
+{
+	struct lfipc_poller *p;
+	int rc = 0;
+
+	/* F1: acquire, pairs with F2: the poller is complete. */
+	p = atomic_load_explicit(slot, memory_order_acquire);
+	if (p)
+		return p->fd;
+	pthread_mutex_lock(mu);
+	/* F1': relaxed: under mu, which orders it with F2. */
+	p = atomic_load_explicit(slot, memory_order_relaxed);
+	if (!p) {
+		rc = lfipc__poller_open(r, wq, &p);
+		if (rc == 0) {
+			lfipc__poller_arm(p);
+			/* P3 of the first arm: ready already -> readable */
+			if (now_ready(ctx))
+				doorbell.ring_self(p->fd);
+			/* F2: release, pairs with F1. */
+			atomic_store_explicit(slot, p, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return rc < 0 ? rc : p->fd;
 }
 
 void lfipc__poller_close(struct lfipc_poller *p)

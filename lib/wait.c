@@ -360,6 +360,23 @@ leave:
 	return rc;
 }
 
+int lfipc__wait_poll(lfipc_region *r, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		     unsigned flags, struct lfipc_poller *p)
+{
+	struct lfipc_sleep s;
+	int rc = lfipc__wait_until(r, wq, ready, ctx, dl, flags), rc2;
+
+	if (!p || (rc != -EAGAIN && rc != -ETIMEDOUT))
+		return rc;
+	lfipc__poller_arm(p); /* P1, P2 */
+	memset(&s, 0, sizeof(s));
+	rc2 = ready(ctx, &s, false); /* P3 */
+	if (rc2 != 0)
+		return rc2 > 0 ? 0 : rc2;
+	return rc;
+}
+
 /* Try every item once, in order. Return: the index of the first that
  * completed or failed (*err: 0, or its negative return), or -1. */
 static int any_try(const struct lfipc_any *v, unsigned n,

@@ -42,6 +42,30 @@ extern "C" {
  * timeout has already expired: -ETIMEDOUT after one attempt). */
 #define LFIPC_FOREVER ((int64_t)-1)
 
+/**
+ * Pollable file descriptors (lfipc_queue_fd, lfipc_conn_fd, lfipc_event_fd)
+ * follow one level-triggered contract. Each fd watches one operation of
+ * one object: LFIPC_FD_GET (a get, a recv, an event wait) or LFIPC_FD_PUT
+ * (a put, a send). It reports POLLIN (EPOLLIN; readable for select) when
+ * that operation would not block: the operation is possible, or the object
+ * is shut down or (a Pipe) its peer is gone, so the operation returns an
+ * error at once. It may also be readable spuriously (another process took
+ * the message first). It stops being readable only when the operation,
+ * called through this same handle, returns -EAGAIN or -ETIMEDOUT (that
+ * call drains the fd); then it becomes readable again at the next change
+ * that may let the operation proceed (a put, a get, a send, a recv, a set,
+ * a shutdown, a close; a Pipe peer's death only where the header says so).
+ * So an event loop, on readiness, calls the operation with LFIPC_NOWAIT
+ * until -EAGAIN. POLLOUT of the fd means nothing (use LFIPC_FD_PUT).
+ * The fd belongs to the handle: it is the same fd at every call, closed by
+ * the handle's close; never close it yourself. It works with epoll, poll
+ * and select, in any process that opened the region, within one network
+ * namespace (it is an abstract AF_UNIX datagram socket). An object nobody
+ * polls pays nothing: its operations make no extra system call.
+ */
+#define LFIPC_FD_GET 0
+#define LFIPC_FD_PUT 1
+
 /** Longest object name, in bytes, without the terminating NUL. */
 #define LFIPC_NAME_MAX 63
 

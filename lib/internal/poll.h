@@ -50,6 +50,8 @@
 #ifndef LFIPC_INTERNAL_POLL_H
 #define LFIPC_INTERNAL_POLL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -83,6 +85,18 @@ int lfipc__poller_fd(const struct lfipc_poller *p);
  * re-checks readiness (P3) before it reports "would block".
  */
 void lfipc__poller_arm(struct lfipc_poller *p);
+
+/*
+ * The fd of the poller in *slot, made on first use (mu serialises the
+ * making; *slot is published with release): open a poller of wq, arm it
+ * and, when now_ready(ctx) says the operation would not block (P3 of that
+ * first arm), make it readable at once. Later calls return the same fd.
+ * Return: the fd (>= 0); the errors of lfipc__poller_open.
+ */
+int lfipc__poller_fd_once(lfipc_region *r, struct lfipc_wq *wq,
+			  _Atomic(struct lfipc_poller *) *slot,
+			  pthread_mutex_t *mu, bool (*now_ready)(void *),
+			  void *ctx);
 
 /* Disarm, free the entries (gen -> even), close the doorbell, free p. */
 void lfipc__poller_close(struct lfipc_poller *p);

@@ -151,6 +151,21 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
 
+struct lfipc_poller;
+
+/*
+ * lfipc__wait_until, for an object that may have an fd poller p (NULL:
+ * none): when the wait ends with "not ready" (-EAGAIN or -ETIMEDOUT), arm
+ * p (poll.h P1, P2: the fd stops being readable) and attempt once more
+ * (P3); if that attempt completes, return its result instead, else the
+ * error (the fd then becomes readable at the next wake of wq). This is the
+ * level-triggered contract of every public fd: readable until an
+ * operation reports "would block".
+ */
+int lfipc__wait_poll(lfipc_region *r, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		     unsigned flags, struct lfipc_poller *p);
+
 /* One object of a wait-for-any: its queue and readiness callback. */
 struct lfipc_any {
 	struct lfipc_wq *wq;
