@@ -308,6 +308,21 @@ bool lfipc__token_alive(lfipc_region *r, uint32_t token)
 	return false;
 }
 
+pid_t lfipc__token_pid(lfipc_region *r, uint32_t token)
+{
+	uint32_t slot;
+
+	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
+		return 0;
+	slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
+	if (slot >= r->proc_cap)
+		return 0;
+	/* L2: relaxed: a hint (diagnostics, pidfd_open); the caller
+	 * confirms the token alive afterwards. */
+	return (pid_t)atomic_load_explicit(&slot_at(r, slot)->pid,
+					   memory_order_relaxed);
+}
+
 unsigned lfipc__proc_count_live(lfipc_region *r)
 {
 	unsigned n = 0;

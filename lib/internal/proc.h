@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "internal/death.h"
 #include "internal/region.h"
@@ -74,5 +75,12 @@ bool lfipc__token_alive(lfipc_region *r, uint32_t token);
 
 /* Count live participants (stats). */
 unsigned lfipc__proc_count_live(lfipc_region *r);
+
+/* The pid its slot records for token (as its holder saw it: in another
+ * pid namespace it names another process), or 0 for a bad token. A hint:
+ * a caller that opens a pidfd from it must confirm the token alive after
+ * pidfd_open (then the pid still named the holder when the pidfd was
+ * made: the OFD lock drops before the process can be reaped). */
+pid_t lfipc__token_pid(lfipc_region *r, uint32_t token);
 
 #endif /* LFIPC_INTERNAL_PROC_H */
