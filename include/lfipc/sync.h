@@ -247,10 +247,27 @@ LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
  * multiprocessing.Event re-reads the flag instead and may miss it).
  *
  * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
- * Blocks (futex, in 10 ms slices, so a setter that dies between setting
- * and waking delays nobody longer than a slice). Thread-safe.
+ * Blocks (through the wait layer: an idle waiter wakes at most once a
+ * second, so a setter that dies between setting and waking delays nobody
+ * longer than that). Thread-safe.
  */
 LFIPC_API int lfipc_event_wait(lfipc_event *e, int64_t timeout_ns);
+
+/**
+ * lfipc_event_fd() - a pollable file descriptor that is readable when the
+ * event is set (see LFIPC_FD_GET in lfipc/common.h for the contract every
+ * lfipc fd follows). It stops being readable when lfipc_event_wait()
+ * through this handle returns -EAGAIN or -ETIMEDOUT (so a clear alone
+ * does not make it unreadable: the loop's wait(LFIPC_NOWAIT) does), and
+ * becomes readable again at the next set. Made at the first call, then
+ * the same fd; lfipc_event_close() closes it.
+ *
+ * Return: the fd (>= 0); -EINVAL e is NULL; -ENOSPC the region's poll
+ * table is full; -EADDRINUSE the socket name was taken 8 times; -ENOMEM;
+ * -EUSERS; -EMFILE or another negative errno of socket(2) or bind(2).
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_event_fd(lfipc_event *e);
 
 /* ---- Condition -------------------------------------------------------- */
 

@@ -84,8 +84,9 @@ struct sem_track {
 
 struct event_shm {
 	uint32_t magic;	       /* EVENT_MAGIC */
-	_Atomic uint32_t word; /* SET | WAITERS | generation */
-	uint8_t pad[56];
+	_Atomic uint32_t word; /* SET | generation (lib/event.c) */
+	struct lfipc_wq wq;    /* waiters and pollers (internal/wait.h) */
+	uint8_t pad[40];
 };
 _Static_assert(sizeof(struct event_shm) == 64, "event layout");
 
