@@ -200,6 +200,30 @@ static bool event_now(void *ctx)
 	return lfipc_event_is_set(ctx);
 }
 
+/* Non-consuming readiness callback for lfipc_wait_any (wait_any.c). */
+static int event_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	lfipc_event *e = ctx;
+	/* E3'': seq_cst (W3; acquire pairs with E1). */
+	uint32_t v = atomic_load(&e->s->word);
+
+	(void)check;
+	if (v & EV_SET)
+		return 1;
+	sl->word = &e->s->word;
+	sl->val = v;
+	return 0;
+}
+
+int lfipc__event_any(lfipc_event *e, struct lfipc_any *a, lfipc_region **r)
+{
+	a->wq = &e->s->wq;
+	a->ready = event_peek;
+	a->ctx = e;
+	*r = e->r;
+	return 0;
+}
+
 int lfipc_event_fd(lfipc_event *e)
 {
 	if (!e)

@@ -908,7 +908,8 @@ void lfipc_conn_close(lfipc_conn *c)
 	free(c);
 }
 
-/* Would a recv (a send) not block now? For a new fd's first state. */
+/* Would a recv (a send of a small message) not block now? Nothing is
+ * consumed (fds, wait-for-any). seq_cst loads (W3). */
 static bool rx_now(void *ctx)
 {
 	lfipc_conn *c = ctx;
@@ -922,8 +923,47 @@ static bool tx_now(void *ctx)
 	lfipc_conn *c = ctx;
 
 	return peer_gone(c, false) ||
-	       atomic_load(&c->tx->tail) - atomic_load(&c->tx->head) <
-		   c->cap;
+	       c->cap - (atomic_load(&c->tx->tail) -
+			 atomic_load(&c->tx->head)) >= 2 * FRAME_HDR;
+}
+
+/* Non-consuming readiness callbacks for lfipc_wait_any (wait_any.c). */
+static int peek_ready(lfipc_conn *c, bool (*now)(void *),
+		      struct lfipc_sleep *sl, bool check)
+{
+	if (now(c) || (check && peer_gone(c, true)))
+		return 1;
+	sl->partner[0] = peer_token(c);
+	return 0;
+}
+
+static int rx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	return peek_ready(ctx, rx_now, sl, check);
+}
+
+static int tx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	return peek_ready(ctx, tx_now, sl, check);
+}
+
+int lfipc__conn_any(lfipc_conn *c, int side, struct lfipc_any *a,
+		    lfipc_region **r)
+{
+	int rc;
+
+	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
+		return -EINVAL;
+	if (!(side == LFIPC_FD_GET ? c->rx : c->tx))
+		return -EBADF;
+	rc = own(c);
+	if (rc < 0)
+		return rc;
+	a->wq = side == LFIPC_FD_GET ? &c->rx->rd_wq : &c->tx->wr_wq;
+	a->ready = side == LFIPC_FD_GET ? rx_peek : tx_peek;
+	a->ctx = c;
+	*r = c->r;
+	return 0;
 }
 
 int lfipc_conn_fd(lfipc_conn *c, int side)

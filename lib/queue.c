@@ -1807,19 +1807,103 @@ int lfipc_queue_shutdown(lfipc_queue *q)
 	return 0;
 }
 
-/* Would a get (a put) not block now? For a new fd's first state. */
+/* Positions a readiness look steps over (slots whose claimant has not
+ * moved the position word yet); beyond, it answers "not ready". */
+#define PEEK_STEPS 64u
+
+/*
+ * Would a get (a put) not block now? Nothing is claimed (fds, wait-for-any):
+ * a get would not block when the queue is shut down, holds an orphan, or
+ * its head slot is FULL; a put when the queue is shut down or the slot at
+ * its position is free for this lap within the capacity. Slots already
+ * claimed at the position (the claimant has not moved the position word
+ * yet) and holes are stepped over. seq_cst loads (W3 of a wait-for-any).
+ */
 static bool get_now(void *ctx)
 {
 	lfipc_queue *q = ctx;
+	uint64_t p;
 
-	return atomic_load(&q->h->closed) || !looks_empty(q);
+	if (atomic_load(&q->h->closed) || atomic_load(&q->h->orphans))
+		return true;
+	p = atomic_load(&q->h->deq_pos);
+	for (unsigned i = 0; i < PEEK_STEPS; i++, p++) {
+		uint64_t w = atomic_load(&slot_at(q, p)->word);
+
+		if (wseq(w) != (uint32_t)(p + 1))
+			return false; /* empty or being written */
+		if (wclaim(w) == 0)
+			return true; /* FULL */
+		if (wclaim(w) == CLR)
+			return false; /* held by a clear */
+		/* READING, ORPHAN, TOMB: look at the next position */
+	}
+	return false;
 }
 
 static bool put_now(void *ctx)
 {
 	lfipc_queue *q = ctx;
+	uint64_t p;
 
-	return atomic_load(&q->h->closed) || !lfipc_queue_full(q);
+	if (atomic_load(&q->h->closed))
+		return true;
+	p = atomic_load(&q->h->enq_pos);
+	for (unsigned i = 0; i < PEEK_STEPS; i++, p++) {
+		uint64_t w = atomic_load(&slot_at(q, p)->word);
+
+		if ((int64_t)(p - atomic_load(&q->h->deq_pos)) >=
+		    (int64_t)q->cap)
+			return false;
+		if (wseq(w) != (uint32_t)p)
+			return false; /* the previous lap holds it */
+		if (wclaim(w) == 0)
+			return true;
+		/* claimed for this lap: look at the next position */
+	}
+	return false;
+}
+
+/* Non-consuming readiness callbacks for lfipc_wait_any (wait_any.c). */
+static int peek_ready(lfipc_queue *q, bool now, uint64_t pos,
+		      struct lfipc_sleep *sl, bool check)
+{
+	uint32_t tok;
+
+	if (check && lfipc__self(q->r, &tok) == 0)
+		slice_check(q, tok);
+	if (now)
+		return 1;
+	sl->partner[0] = blocker(q, pos);
+	return 0;
+}
+
+static int get_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	lfipc_queue *q = ctx;
+
+	return peek_ready(q, get_now(q), atomic_load(&q->h->deq_pos), sl,
+			  check);
+}
+
+static int put_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	lfipc_queue *q = ctx;
+
+	return peek_ready(q, put_now(q), atomic_load(&q->h->enq_pos), sl,
+			  check);
+}
+
+int lfipc__queue_any(lfipc_queue *q, int side, struct lfipc_any *a,
+		     lfipc_region **r)
+{
+	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
+		return -EINVAL;
+	a->wq = side == LFIPC_FD_GET ? &q->h->not_empty : &q->h->not_full;
+	a->ready = side == LFIPC_FD_GET ? get_peek : put_peek;
+	a->ctx = q;
+	*r = q->r;
+	return 0;
 }
 
 int lfipc_queue_fd(lfipc_queue *q, int side)

@@ -175,6 +175,22 @@ struct lfipc_any {
 #define LFIPC_WAIT_ANY_MAX 8
 
 /*
+ * The public lfipc_wait_any() (lib/wait_any.c) asks each primitive for a
+ * non-consuming readiness callback of one of its handles: it fills *a
+ * (ctx = the handle) and *r. Return: 0; -EINVAL bad side; -EBADF; -EBUSY
+ * and the like from claiming a connection's end.
+ */
+struct lfipc_queue;
+struct lfipc_conn;
+struct lfipc_event;
+int lfipc__queue_any(struct lfipc_queue *q, int side, struct lfipc_any *a,
+		     lfipc_region **r);
+int lfipc__conn_any(struct lfipc_conn *c, int side, struct lfipc_any *a,
+		    lfipc_region **r);
+int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
+		     lfipc_region **r);
+
+/*
  * Wait until the first of v[0..n-1] completes (its ready() returned 1: the
  * operation happened on that object only) or fails, or the deadline
  * passes. The waiter announces itself on every queue as a wait-for-any
