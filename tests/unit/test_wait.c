@@ -465,6 +465,131 @@ Test(wait, a_sigkilled_owner_is_found_by_the_fallback_slices)
 	owner_killed_while_we_sleep(true);
 }
 
+/*
+ * The same for a queue consumer blocked behind a dead producer's slot and
+ * for a pipe reader whose writer dies: the child holds the slot (reserve)
+ * or the write end, we sleep, a thread SIGKILLs the child after 100 ms.
+ * With the push and the safety slice at a minute, only the kernel's mark
+ * can end the sleep before the 20 s timeout; the fallback's slices find it.
+ */
+static int reserve_then_wait(void *arg)
+{
+	lfipc_queue *q = arg;
+	void *slot;
+
+	if (lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT))
+		return 10;
+	pause(); /* until killed, the slot WRITING */
+	return 0;
+}
+
+static int send_then_wait(void *arg)
+{
+	if (lfipc_conn_send(arg, "h", 1, LFIPC_NOWAIT))
+		return 10;
+	pause();
+	return 0;
+}
+
+static void expect_push(uint64_t before, bool fallback)
+{
+	uint64_t n = atomic_load(&lfipc__futex_sleeps) - before;
+
+	if (fallback)
+		cr_assert_geq(n, 6, "%ju sleeps", (uintmax_t)n);
+	else
+		cr_assert_leq(n, 2, "%ju sleeps", (uintmax_t)n);
+}
+
+static void producer_killed_while_we_get(bool fallback)
+{
+	lfipc_queue *q;
+	struct killer k = {0, 100};
+	pthread_t t;
+	char buf[8];
+	size_t len;
+	uint64_t before;
+	int64_t t0;
+
+	if (fallback)
+		lfipc__wait_force_fallback(true);
+	else
+		lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_queue_create(r, "dq", 4, 8, 0, &q), 0);
+	k.pid = th_fork(reserve_then_wait, q);
+	t0 = th_now_ns();
+	while (lfipc_queue_qsize(q) == 0 && th_now_ns() - t0 < 10000000000LL)
+		usleep(1000); /* until the child holds the head */
+	cr_assert_eq(lfipc_queue_put(q, "2", 1, LFIPC_NOWAIT), 0);
+	(void)lfipc__wait_have_waitv();
+	before = atomic_load(&lfipc__futex_sleeps);
+	cr_assert_eq(pthread_create(&t, NULL, kill_later, &k), 0);
+	/* the head is the child's: nothing to get until its death */
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, 20000000000LL),
+		     0);
+	cr_assert_eq(buf[0], '2');
+	expect_push(before, fallback);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(th_reap(k.pid, REAP_MS), 128 + SIGKILL);
+	lfipc_queue_close(q);
+}
+
+Test(wait, a_sigkilled_producer_wakes_a_consumer_behind_its_slot)
+{
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	producer_killed_while_we_get(false);
+}
+
+Test(wait, a_sigkilled_producer_is_found_by_a_consumers_fallback_slices)
+{
+	producer_killed_while_we_get(true);
+}
+
+static void writer_killed_while_we_recv(bool fallback)
+{
+	lfipc_conn *c0, *c1;
+	struct killer k = {0, 100};
+	pthread_t t;
+	char buf[8];
+	size_t len;
+	uint64_t before;
+
+	if (fallback)
+		lfipc__wait_force_fallback(true);
+	else
+		lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_pipe_create(r, "dp", 4096, false, &c0, &c1), 0);
+	k.pid = th_fork(send_then_wait, c1);
+	/* its message: the child holds the write end now */
+	cr_assert_eq(lfipc_conn_recv(c0, buf, sizeof(buf), &len,
+				     20000000000LL),
+		     0);
+	(void)lfipc__wait_have_waitv();
+	before = atomic_load(&lfipc__futex_sleeps);
+	cr_assert_eq(pthread_create(&t, NULL, kill_later, &k), 0);
+	cr_assert_eq(lfipc_conn_recv(c0, buf, sizeof(buf), &len,
+				     20000000000LL),
+		     -EPIPE);
+	expect_push(before, fallback);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(th_reap(k.pid, REAP_MS), 128 + SIGKILL);
+	lfipc_conn_close(c0);
+	lfipc_conn_close(c1);
+}
+
+Test(wait, a_sigkilled_writer_wakes_its_pipe_reader)
+{
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	writer_killed_while_we_recv(false);
+}
+
+Test(wait, a_sigkilled_writer_is_found_by_the_readers_fallback_slices)
+{
+	writer_killed_while_we_recv(true);
+}
+
 /* Several waiters on one dead owner all learn it: the kernel wakes one
  * sleeper on the death word; the pass-on (and the retiring prober's wake)
  * reach the others. The owner holds three locks, one waiter process per
