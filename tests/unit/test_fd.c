@@ -8,10 +8,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,4 +442,121 @@ Test(fd, wait_any_wakes_at_a_peers_death)
 	peer_close(&p);
 	lfipc_conn_close(c0);
 	lfipc_event_close(e);
+}
+
+/* ---- idle waiters cost nothing ------------------------------------------- */
+
+/* Voluntary context switches of thread tid so far (each sleep that ends
+ * counts one). */
+static long vcsw(pid_t tid)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	cr_assert_geq(n, 0);
+	return n;
+}
+
+struct idle {
+	int kind; /* 0 queue get, 1 pipe recv, 2 event wait, 3 queue put */
+	lfipc_queue *q;
+	lfipc_conn *c;
+	lfipc_event *e;
+	_Atomic pid_t tid;
+	int rc;
+};
+
+static void *idle_wait(void *arg)
+{
+	struct idle *w = arg;
+	char buf[8];
+	size_t len;
+
+	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+	switch (w->kind) {
+	case 0:
+		w->rc = lfipc_queue_get(w->q, buf, sizeof(buf), &len,
+					LFIPC_FOREVER);
+		break;
+	case 1:
+		w->rc = lfipc_conn_recv(w->c, buf, sizeof(buf), &len,
+					LFIPC_FOREVER);
+		break;
+	case 2:
+		w->rc = lfipc_event_wait(w->e, LFIPC_FOREVER);
+		break;
+	default:
+		w->rc = lfipc_queue_put(w->q, "x", 1, LFIPC_FOREVER);
+	}
+	return NULL;
+}
+
+/*
+ * A waiter blocked on a healthy object whose partners live makes at most
+ * one wake-up a second (issue 10): count the voluntary context switches
+ * of a thread blocked in get, recv, event wait and put (full queue) over
+ * 2 s, after 1.5 s of warm-up (the fallback's growing slices reach 1 s
+ * within it). Before the wait layer: about 200 in 2 s (10 ms slices).
+ */
+Test(fd, an_idle_waiter_wakes_at_most_once_a_second, .timeout = 120)
+{
+	lfipc_queue *q;
+	lfipc_conn *c0, *c1;
+	lfipc_event *e;
+
+	cr_assert_eq(lfipc_queue_create(r, "q", 1, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "p", 4096, false, &c0, &c1), 0);
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	/* both ends claimed by this (live) process: the peer is alive */
+	cr_assert_eq(lfipc_conn_send(c1, "", 0, 0), 0);
+	for (int kind = 0; kind < 4; kind++) {
+		struct idle w = {kind, q, c0, e, 0, 1};
+		char buf[8];
+		size_t len;
+		pthread_t t;
+		long n0, n;
+
+		if (kind == 1) /* the empty message that claimed c1 */
+			cr_assert_eq(
+			    lfipc_conn_recv(c0, buf, sizeof(buf), &len, 0), 0);
+		if (kind == 3) /* full */
+			cr_assert_eq(lfipc_queue_put(q, "f", 1, 0), 0);
+		cr_assert_eq(pthread_create(&t, NULL, idle_wait, &w), 0);
+		while (atomic_load(&w.tid) == 0)
+			usleep(1000);
+		usleep(1500 * 1000);
+		n0 = vcsw(atomic_load(&w.tid));
+		usleep(2000 * 1000);
+		n = vcsw(atomic_load(&w.tid)) - n0;
+		cr_log_info("kind %d: %ld wake-ups in 2 s", kind, n);
+		cr_assert_leq(n, 4, "kind %d: %ld wake-ups in 2 s", kind, n);
+		cr_assert_eq(w.rc, 1, "kind %d still blocked", kind);
+		/* release it */
+		if (kind == 0)
+			cr_assert_eq(lfipc_queue_put(q, "a", 1, 0), 0);
+		else if (kind == 1)
+			cr_assert_eq(lfipc_conn_send(c1, "a", 1, 0), 0);
+		else if (kind == 2)
+			cr_assert_eq(lfipc_event_set(e), 0);
+		else
+			cr_assert_eq(
+			    lfipc_queue_get(q, buf, sizeof(buf), &len, 0), 0);
+		cr_assert_eq(pthread_join(t, NULL), 0);
+		cr_assert_eq(w.rc, 0, "kind %d: %d", kind, w.rc);
+		if (kind == 3)
+			cr_assert_eq(
+			    lfipc_queue_get(q, buf, sizeof(buf), &len, 0), 0);
+	}
+	lfipc_event_close(e);
+	lfipc_conn_close(c0);
+	lfipc_conn_close(c1);
+	lfipc_queue_close(q);
 }
