@@ -947,16 +947,22 @@ static int tx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
 	return peek_ready(ctx, tx_now, sl, check);
 }
 
-int lfipc__conn_any(lfipc_conn *c, int side, struct lfipc_any *a,
-		    lfipc_region **r)
+/* The checks of an fd or wait-for-any side: a side this end can do,
+ * claimed like a recv/send. Return: 0; -EINVAL; -EBADF; own()'s errors. */
+static int side_own(lfipc_conn *c, int side)
 {
-	int rc;
-
 	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
 		return -EINVAL;
 	if (!(side == LFIPC_FD_GET ? c->rx : c->tx))
 		return -EBADF;
-	rc = own(c);
+	return own(c);
+}
+
+int lfipc__conn_any(lfipc_conn *c, int side, struct lfipc_any *a,
+		    lfipc_region **r)
+{
+	int rc = side_own(c, side);
+
 	if (rc < 0)
 		return rc;
 	a->wq = side == LFIPC_FD_GET ? &c->rx->rd_wq : &c->tx->wr_wq;
@@ -971,11 +977,9 @@ int lfipc_conn_fd(lfipc_conn *c, int side)
 	struct epoll_event ev = {.events = EPOLLIN};
 	int fd, rc;
 
-	if (!c || (side != LFIPC_FD_GET && side != LFIPC_FD_PUT))
+	if (!c)
 		return -EINVAL;
-	if (!(side == LFIPC_FD_GET ? c->rx : c->tx))
-		return -EBADF;
-	rc = own(c);
+	rc = side_own(c, side);
 	if (rc < 0)
 		return rc;
 	fd = lfipc__poller_fd_once(

@@ -181,6 +181,7 @@ Test(fd, event_fd_is_readable_when_set)
 struct peer {
 	int cmd[2]; /* parent -> child */
 	int ack[2]; /* child -> parent */
+	bool send;  /* hold_end: send a message first */
 };
 
 static void peer_open(struct peer *p)
@@ -247,7 +248,9 @@ Test(fd, a_put_in_another_process_wakes_an_epoll_loop)
 	lfipc_queue_close(q);
 }
 
-static int send_then_hold(void *arg)
+/* The child: attach end 1 of pipe "p" (and send "hello" if p->send),
+ * say so, and hold the end until killed. */
+static int hold_end(void *arg)
 {
 	struct peer *p = arg;
 	lfipc_region *cr;
@@ -256,9 +259,9 @@ static int send_then_hold(void *arg)
 
 	if (lfipc_region_open(rname, &cr) || lfipc_pipe_open(cr, "p", 1, &c))
 		return 10;
-	if (lfipc_conn_send(c, "hello", 5, LFIPC_FOREVER))
+	if (p->send && lfipc_conn_send(c, "hello", 5, LFIPC_FOREVER))
 		return 11;
-	if (write(p->ack[1], "s", 1) != 1)
+	if (write(p->ack[1], "h", 1) != 1)
 		return 12;
 	read(p->cmd[0], &b, 1); /* until killed */
 	return 0;
@@ -283,7 +286,8 @@ Test(fd, conn_fd_is_readable_at_a_message_and_at_the_peers_death)
 	ep = epoll_of(fd);
 	cr_assert(!epoll_ready(ep, 0));
 	peer_open(&p);
-	pid = th_fork(send_then_hold, &p);
+	p.send = true;
+	pid = th_fork(hold_end, &p);
 	cr_assert(epoll_ready(ep, READY_MS), "the message");
 	cr_assert_eq(read(p.ack[0], &b, 1), 1);
 	cr_assert_eq(lfipc_conn_recv(c0, buf, sizeof(buf), &len, 0), 0);
@@ -399,21 +403,6 @@ Test(fd, wait_any_reports_the_first_ready_object_of_any_kind)
 	lfipc_queue_close(q);
 }
 
-static int hold_then_die(void *arg)
-{
-	struct peer *p = arg;
-	lfipc_region *cr;
-	lfipc_conn *c;
-	char b;
-
-	if (lfipc_region_open(rname, &cr) || lfipc_pipe_open(cr, "p", 1, &c))
-		return 10;
-	if (write(p->ack[1], "h", 1) != 1)
-		return 12;
-	read(p->cmd[0], &b, 1); /* until killed */
-	return 0;
-}
-
 /* A connection whose peer is SIGKILLed while wait_any sleeps: the death
  * ends the wait (the peer's end is then gone: recv says end-of-file). */
 Test(fd, wait_any_wakes_at_a_peers_death)
@@ -430,7 +419,8 @@ Test(fd, wait_any_wakes_at_a_peers_death)
 	cr_assert_eq(lfipc_pipe_create(r, "p", 4096, false, &c0, &c1), 0);
 	lfipc_conn_close(c1);
 	peer_open(&p);
-	pid = th_fork(hold_then_die, &p);
+	p.send = false;
+	pid = th_fork(hold_end, &p);
 	cr_assert_eq(read(p.ack[0], &b, 1), 1);
 	v[0] = (struct lfipc_waitable){LFIPC_WAIT_EVENT, 0, e};
 	v[1] = (struct lfipc_waitable){LFIPC_WAIT_CONN, LFIPC_FD_GET, c0};
