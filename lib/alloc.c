@@ -221,12 +221,13 @@ int lfipc__region_lock(lfipc_region *r)
 	 * they take turns on lock_mu first (without it a second thread would
 	 * see itself as the owner and get -EDEADLK). */
 	pthread_mutex_lock(&r->lock_mu);
-	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, NULL, self,
-			       LFIPC_DL_NEVER, 100);
+	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, &lfipc__hdr(r)->lock_wq,
+			       self, LFIPC_DL_NEVER, 0, false);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)
-			lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+			lfipc__mutex_unlock(r, &lfipc__hdr(r)->lock,
+					    &lfipc__hdr(r)->lock_wq, self);
 	}
 	if (rc < 0)
 		pthread_mutex_unlock(&r->lock_mu);
@@ -238,7 +239,8 @@ void lfipc__region_unlock(lfipc_region *r)
 	uint32_t self;
 
 	if (lfipc__self(r, &self) == 0)
-		lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+		lfipc__mutex_unlock(r, &lfipc__hdr(r)->lock,
+				    &lfipc__hdr(r)->lock_wq, self);
 	pthread_mutex_unlock(&r->lock_mu);
 }
 

@@ -57,6 +57,7 @@
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 #define SEQ_BROKEN UINT32_C(1)
 #define SEQ_CYCLE(s) ((s) >> 1)

@@ -57,6 +57,7 @@
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 
 struct lfipc_cond {
@@ -344,7 +345,7 @@ int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
 	while (!pred(arg)) {
 		int64_t left;
 
-		if (timeout_ns < 0) {
+		if (timeout_ns == LFIPC_FOREVER) {
 			left = LFIPC_FOREVER;
 		} else {
 			left = deadline - lfipc__now_ns();

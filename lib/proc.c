@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/proc.h"
 
@@ -152,7 +153,8 @@ static int claim_slot(lfipc_region *r)
 	fd = open_own_description(r);
 	if (fd < 0)
 		return fd;
-	start = (uint32_t)getpid() % r->proc_cap;
+	/* From slot 0: the low slots have death words (internal/death.h). */
+	start = 0;
 	for (i = 0; i < r->proc_cap; i++) {
 		struct lfipc_proc_slot *s;
 		uint32_t g;
@@ -166,6 +168,9 @@ static int claim_slot(lfipc_region *r)
 			return rc;
 		}
 		s = slot_at(r, slot);
+		r->slot = slot;
+		/* Death word and flags of the new incarnation, before R1. */
+		lfipc__death_arm(r, slot);
 		/* R1: acq_rel CAS; pairs with the acquire load in
 		 * lfipc__token_alive(): whoever sees the new generation sees
 		 * the pid written below too (diagnostics only). A dead
@@ -177,6 +182,9 @@ static int claim_slot(lfipc_region *r)
 			memory_order_relaxed))
 			;
 		g = (g | 1u) + 2u;
+		/* Sleepers still watching the previous incarnation's word
+		 * look again (they now see the generation mismatch). */
+		lfipc__death_wake(r, slot);
 		/* R2: relaxed: diagnostics, never used for decisions. */
 		atomic_store_explicit(&s->pid, (uint32_t)getpid(),
 				      memory_order_relaxed);
@@ -217,6 +225,8 @@ int lfipc__proc_reregister(lfipc_region *r, uint32_t *tok)
 			atomic_store_explicit(&r->fork_epoch, epoch,
 					      memory_order_release);
 	}
+	if (rc == 0)
+		lfipc__death_other_thread(r);
 	*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
 	pthread_mutex_unlock(&r->reg_mu);
 	return rc;
@@ -240,7 +250,10 @@ void lfipc__proc_unregister(lfipc_region *r)
 		    atomic_load_explicit(&lfipc__fork_epoch,
 					 memory_order_relaxed)) {
 		struct lfipc_proc_slot *s = slot_at(r, r->slot);
-		uint32_t g = atomic_load_explicit(&s->gen, memory_order_relaxed);
+		uint32_t g;
+
+		lfipc__death_disarm(r);
+		g = atomic_load_explicit(&s->gen, memory_order_relaxed);
 
 		/* U1: release: everything this participant did happens before
 		 * a checker's acquire load (R1's partner) that sees it gone. */
@@ -275,16 +288,39 @@ bool lfipc__token_alive(lfipc_region *r, uint32_t token)
 	if (!(g & 1u) ||
 	    (g & LFIPC_TOKEN_GEN_MASK) != (token & LFIPC_TOKEN_GEN_MASK))
 		return false;
-	rc = live_lock(r->fd, F_OFD_GETLK, F_WRLCK, slot, &fl);
-	if (rc < 0 || fl.l_type != F_UNLCK)
-		return true; /* held, or undecidable: never declare death */
-	/* Nobody holds the byte: the incarnation is gone. Retire it so later
-	 * checks of its tokens need no system call. A registrant racing with
-	 * us moves gen on, and then this CAS fails harmlessly. */
-	atomic_compare_exchange_strong_explicit(&s->gen, &g, g + 1,
-						memory_order_acq_rel,
-						memory_order_relaxed);
+	/* The kernel marked the death word of this incarnation's linking
+	 * thread, and no other thread of it ever used the token: dead
+	 * (death.c; the marks of a multi-threaded slot are only hints). */
+	if (!lfipc__death_marked(r, slot)) {
+		rc = live_lock(r->fd, F_OFD_GETLK, F_WRLCK, slot, &fl);
+		if (rc < 0 || fl.l_type != F_UNLCK)
+			return true; /* held, or undecidable: never death */
+	}
+	/* The incarnation is gone. Retire it so later checks of its tokens
+	 * need no system call, and wake every sleeper on its death word so
+	 * they all learn it now (the kernel wakes one; a death found by the
+	 * OFD probe wakes none). A registrant racing with us moves gen on,
+	 * and then this CAS fails harmlessly. */
+	if (atomic_compare_exchange_strong_explicit(&s->gen, &g, g + 1,
+						    memory_order_acq_rel,
+						    memory_order_relaxed))
+		lfipc__death_wake(r, slot);
 	return false;
+}
+
+pid_t lfipc__token_pid(lfipc_region *r, uint32_t token)
+{
+	uint32_t slot;
+
+	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
+		return 0;
+	slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
+	if (slot >= r->proc_cap)
+		return 0;
+	/* L2: relaxed: a hint (diagnostics, pidfd_open); the caller
+	 * confirms the token alive afterwards. */
+	return (pid_t)atomic_load_explicit(&slot_at(r, slot)->pid,
+					   memory_order_relaxed);
 }
 
 unsigned lfipc__proc_count_live(lfipc_region *r)

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal/futex.h"
+#include "internal/poll.h"
 #include "internal/guard.h"
 #include "internal/proc.h"
 #include "internal/region.h"
@@ -28,7 +30,9 @@
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
-	uint32_t proc_cap, dir_cap;
+	uint64_t death_off, poll_off;
+	uint32_t proc_cap, dir_cap, death_slots, poll_cap;
+	uint8_t uuid[16]; /* not a function of the size: copied, not computed */
 };
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -47,8 +51,23 @@ static int layout_compute(uint64_t size, struct layout *L)
 	L->size = size;
 	L->proc_off = LFIPC_HDR_SIZE;
 	L->proc_cap = LFIPC_PROC_SLOTS;
-	L->dir_off = L->proc_off +
-		     (uint64_t)LFIPC_PROC_SLOTS * sizeof(struct lfipc_proc_slot);
+	/* Death words for min(1024, max(16, size / 32 KiB)) slots, 3 per
+	 * page; a poll table of clamp(size / 64 KiB, 64, 1024) entries. */
+	L->death_off = align_up(L->proc_off + (uint64_t)LFIPC_PROC_SLOTS *
+						      sizeof(struct lfipc_proc_slot),
+				4096);
+	L->death_slots = (uint32_t)(size / 32768 < 16 ? 16
+				    : size / 32768 > LFIPC_PROC_SLOTS
+					? LFIPC_PROC_SLOTS
+					: size / 32768);
+	L->poll_off = L->death_off + (uint64_t)(L->death_slots + 2) /
+					     LFIPC_DEATH_PER_PAGE * 4096;
+	L->poll_cap = (uint32_t)(size / 65536 < 64 ? 64
+				 : size / 65536 > 1024 ? 1024
+						       : size / 65536);
+	L->dir_off = align_up(L->poll_off + (uint64_t)L->poll_cap *
+						    sizeof(struct lfipc_poll_entry),
+			      4096);
 	dir = size / 8192;
 	if (dir < LFIPC_DIR_MIN)
 		dir = LFIPC_DIR_MIN;
@@ -116,8 +135,11 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 	if (copy.proc_off != L->proc_off || copy.proc_cap != L->proc_cap ||
 	    copy.dir_off != L->dir_off || copy.dir_cap != L->dir_cap ||
 	    copy.bitmap_off != L->bitmap_off || copy.heap_off != L->heap_off ||
-	    copy.heap_granules != L->heap_granules)
+	    copy.heap_granules != L->heap_granules ||
+	    copy.death_off != L->death_off || copy.poll_off != L->poll_off ||
+	    copy.death_slots != L->death_slots || copy.poll_cap != L->poll_cap)
 		return -EPROTO;
+	memcpy(L->uuid, copy.uuid, sizeof(L->uuid));
 	return 0;
 }
 
@@ -182,6 +204,11 @@ static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
 	r->bitmap_off = L->bitmap_off;
 	r->heap_off = L->heap_off;
 	r->heap_granules = L->heap_granules;
+	r->death_off = L->death_off;
+	r->death_slots = L->death_slots;
+	r->poll_off = L->poll_off;
+	r->poll_cap = L->poll_cap;
+	memcpy(r->uuid, L->uuid, sizeof(r->uuid));
 	r->lock_fd = -1;
 	pthread_mutex_init(&r->reg_mu, NULL);
 	pthread_mutex_init(&r->lock_mu, NULL);
@@ -281,6 +308,19 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	hdr.bitmap_off = L.bitmap_off;
 	hdr.heap_off = L.heap_off;
 	hdr.heap_granules = L.heap_granules;
+	hdr.death_off = L.death_off;
+	hdr.poll_off = L.poll_off;
+	hdr.death_slots = L.death_slots;
+	hdr.poll_cap = L.poll_cap;
+	if (getrandom(L.uuid, sizeof(L.uuid), 0) != (ssize_t)sizeof(L.uuid)) {
+		/* no entropy source: time and pid still separate regions */
+		int64_t t = lfipc__now_ns();
+		pid_t pid = getpid();
+
+		memcpy(L.uuid, &t, sizeof(t));
+		memcpy(L.uuid + sizeof(t), &pid, sizeof(pid));
+	}
+	memcpy(hdr.uuid, L.uuid, sizeof(hdr.uuid));
 	hdr.layout_sum = header_sum(&hdr);
 	hdr.granules_free = L.heap_granules;
 	h = (struct lfipc_hdr *)base;
@@ -334,7 +374,7 @@ static bool init_wait(lfipc_deadline deadline)
 static int map_and_validate(int fd, bool named, lfipc_region **out)
 {
 	/* One deadline for both waits below. */
-	lfipc_deadline deadline = lfipc__deadline(INIT_WAIT_NS);
+	lfipc_deadline deadline = lfipc__now_ns() + INIT_WAIT_NS;
 	struct layout L;
 	struct stat st;
 	lfipc_region *r;
@@ -434,6 +474,7 @@ void lfipc_region_close(lfipc_region *r)
 	if (!r)
 		return;
 	lfipc__proc_untrack(r);
+	lfipc__poll_cache_free(r);
 	lfipc__proc_unregister(r);
 	region_unmap(r->base, r->size);
 	close(r->fd);

@@ -50,6 +50,7 @@
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 #define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)
 #define SEM_WAITER (UINT64_C(1) << 32)

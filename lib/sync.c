@@ -7,10 +7,10 @@
  *   u32 magic        SYNC_LOCK_MAGIC, written once at init
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
- *                    owner process token | WAITERS bit 31)
+ *                    owner process token, 0 = free)
  *   u32 unused       (was the RLock depth; written by nobody)
  *   u64 unused       (was the owning thread; written by nobody)
- *   u32 nsleep       threads asleep on word (internal/mutex.h); seq_cst
+ *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
  *   pad to 64
  *
  * Ownership is (process token in word, thread and depth in the owning
@@ -23,9 +23,9 @@
  * and left the lock held for ever by a live process
  * (tests/hostile/findings/lock_thread_field.c). A thread of the owning
  * process that wants the lock finds its own token in the word but no
- * entry in its set (internal mutex says -EDEADLK); it then sleeps on the
- * word itself, with WAITERS set so the releasing thread wakes it, and
- * retakes the word with WAITERS set so later sleepers are not forgotten.
+ * entry in its set; the mutex then sleeps on the word until that sibling
+ * releases it (the same wait through the wait layer as for another
+ * process's owner, without a death to watch).
  */
 #include "config.h"
 
@@ -37,7 +37,6 @@
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
 #include "internal/mutex.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
@@ -46,7 +45,6 @@
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
 
-#define SYNC_SPIN 100u
 
 struct lfipc_lock {
 	lfipc_region *r;
@@ -270,73 +268,19 @@ void lfipc_lock_close(lfipc_lock *l)
 	free(l);
 }
 
-/* The lock is held by another thread of this process: sleep on the word
- * until it changes, then try to take it with WAITERS set.
- * Return 1 acquired, 0 retry, -ETIMEDOUT. */
-static int wait_sibling(struct lock_shm *s, uint32_t self,
-			lfipc_deadline deadline)
-{
-	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
-
-	if (LFIPC_MUTEX_OWNER(v) != self)
-		return 0;
-	if (lfipc__expired(deadline))
-		return -ETIMEDOUT;
-	/* Counted as a sleeper before announcing it, as in mutex.c (all
-	 * seq_cst: the Dekker pairing with lfipc__mutex_mark_sleepers). */
-	atomic_fetch_add(&s->nsleep, 1);
-	if (!(v & LFIPC_MUTEX_WAITERS)) {
-		/* L4: seq_cst CAS; announces a sleeper, publishes no data
-		 * (the unlocker's exchange reads it). */
-		if (!atomic_compare_exchange_strong(&s->word, &v,
-						    v | LFIPC_MUTEX_WAITERS)) {
-			atomic_fetch_sub(&s->nsleep, 1);
-			return 0;
-		}
-		v |= LFIPC_MUTEX_WAITERS;
-	}
-	lfipc__futex_wait(&s->word, v,
-			  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-	atomic_fetch_sub(&s->nsleep, 1);
-	v = 0;
-	/* L5: seq_cst (acquire on success pairs with M2 in
-	 * lfipc__mutex_unlock()); then WAITERS if others still sleep. */
-	if (atomic_compare_exchange_strong(&s->word, &v, self)) {
-		lfipc__mutex_mark_sleepers(&s->word, &s->nsleep);
-		return 1;
-	}
-	if (!lfipc__expired(deadline))
-		return 0;
-	/* Giving up after a sleep: do not swallow a wake-up. */
-	lfipc__mutex_pass_on(&s->word, &s->nsleep);
-	return -ETIMEDOUT;
-}
-
-/* Acquire l (held set h, token self) until deadline: the slow path. */
+/* Acquire l (held set h, token self) until deadline: the slow path. A
+ * sibling thread's hold (our token, not in our set) is waited for like
+ * any other owner's, without a death to watch (siblings = true). */
 static int acquire_slow(lfipc_lock *l, struct held_set *h, uint32_t self,
-			lfipc_deadline deadline, unsigned spin)
+			lfipc_deadline deadline, unsigned flags)
 {
 	struct lock_shm *s = l->s;
-	int rc;
+	int rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self, deadline,
+				   flags, true);
 
-	for (;;) {
-		rc = lfipc__mutex_lock(l->r, &s->word, &s->nsleep, self,
-				       deadline, spin);
-		if (rc == 0 || rc == -EOWNERDEAD) {
-			held_push(h, s);
-			return rc;
-		}
-		if (rc == -EDEADLK) {
-			rc = wait_sibling(s, self, deadline);
-			if (rc == 1) {
-				held_push(h, s);
-				return 0;
-			}
-			if (rc == 0)
-				continue;
-		}
-		return rc;
-	}
+	if (rc == 0 || rc == -EOWNERDEAD)
+		held_push(h, s);
+	return rc;
 }
 
 /* What both acquire paths do first: the token, a re-acquire by the
@@ -364,7 +308,7 @@ static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
 }
 
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
-			      unsigned spin)
+			      unsigned flags)
 {
 	struct held_set *h = held_set();
 	uint32_t self;
@@ -376,14 +320,13 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 		held_push(h, l->s);
 		return 0;
 	}
-	return acquire_slow(l, h, self, deadline, spin);
+	return acquire_slow(l, h, self, deadline, flags);
 }
 
 int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 {
 	struct held_set *h;
 	uint32_t self;
-	unsigned spin;
 	int rc;
 
 	if (!l)
@@ -397,19 +340,17 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		held_push(h, l->s);
 		return 0;
 	}
-	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
-	rc = acquire_slow(l, h, self, lfipc__deadline(timeout_ns), spin);
-	if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
-		return -EAGAIN;
-	return rc;
+	return acquire_slow(l, h, self, lfipc__deadline(timeout_ns), 0);
 }
 
 int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline)
 {
 	/* The guard is held for a few instructions by a running holder:
-	 * worth a short spin even for an LFIPC_NOWAIT caller. */
-	return lfipc__lock_acquire_until(
-	    guard, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
+	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
+	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
+	if (deadline != LFIPC_DL_NEVER && lfipc__expired(deadline))
+		deadline = lfipc__now_ns() + LFIPC_SPIN_NS;
+	return lfipc__lock_acquire_until(guard, deadline, 0);
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -435,7 +376,7 @@ int lfipc_lock_release(lfipc_lock *l)
 	held_drop(h, i);
 	/* Nothing shared but the word: no peer can make this fail, short
 	 * of rewriting the word itself (then the lock is not ours). */
-	return lfipc__mutex_unlock(&l->s->word, self);
+	return lfipc__mutex_unlock(l->r, &l->s->word, &l->s->wq, self);
 }
 
 bool lfipc_lock_locked(const lfipc_lock *l)
@@ -491,8 +432,7 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
 int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 			  lfipc_deadline deadline)
 {
-	int rc = lfipc__lock_acquire_until(
-	    l, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
+	int rc = lfipc__lock_acquire_until(l, deadline, 0);
 	struct held_set *h = held_set();
 	int i;
 

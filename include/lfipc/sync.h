@@ -100,9 +100,12 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
  * than 4 locks at once and its record of them could not grow;
  * -EUSERS/-errno registering this process.
- * Blocks (futex, in slices of 0.6 ms growing to 10 ms that check the owner's
- * liveness). Thread-safe; handles may be shared by threads, and ownership
- * is the thread's across every handle of the lock in its process.
+ * Blocks (futex): a sleeping waiter is woken by the release, or by the
+ * kernel when the owner process dies (its death word, doc/architecture.md);
+ * where that push is unavailable it checks the owner's liveness in slices
+ * of 0.625 ms growing to 1 s. Thread-safe; handles may be shared by
+ * threads, and ownership is the thread's across every handle of the lock
+ * in its process.
  */
 LFIPC_API int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns);
 
@@ -268,10 +271,27 @@ LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
  * multiprocessing.Event re-reads the flag instead and may miss it).
  *
  * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
- * Blocks (futex, in 10 ms slices, so a setter that dies between setting
- * and waking delays nobody longer than a slice). Thread-safe.
+ * Blocks (through the wait layer: an idle waiter wakes at most once a
+ * second, so a setter that dies between setting and waking delays nobody
+ * longer than that). Thread-safe.
  */
 LFIPC_API int lfipc_event_wait(lfipc_event *e, int64_t timeout_ns);
+
+/**
+ * lfipc_event_fd() - a pollable file descriptor that is readable when the
+ * event is set (see LFIPC_FD_GET in lfipc/common.h for the contract every
+ * lfipc fd follows). It stops being readable when lfipc_event_wait()
+ * through this handle returns -EAGAIN or -ETIMEDOUT (so a clear alone
+ * does not make it unreadable: the loop's wait(LFIPC_NOWAIT) does), and
+ * becomes readable again at the next set. Made at the first call, then
+ * the same fd; lfipc_event_close() closes it.
+ *
+ * Return: the fd (>= 0); -EINVAL e is NULL; -ENOSPC the region's poll
+ * table is full; -EADDRINUSE the socket name was taken 8 times; -ENOMEM;
+ * -EUSERS; -EMFILE or another negative errno of socket(2) or bind(2).
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_event_fd(lfipc_event *e);
 
 /* ---- Condition -------------------------------------------------------- */
 

@@ -23,7 +23,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "internal/death.h"
 #include "internal/region.h"
 
 #define LFIPC_TOKEN_MASK UINT32_C(0x3fffffff)
@@ -52,7 +54,14 @@ static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
 	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed)) {
 		/* P3: relaxed, ordered by P1. */
 		*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
-		if (*tok != 0)
+		/* P4: relaxed; only this process writes it (death.c). A
+		 * thread other than the one whose robust list carries our
+		 * death word takes the slow path once, which marks the slot
+		 * multi-threaded before it hands out the token. */
+		uintptr_t t = atomic_load_explicit(&r->death_thread,
+						   memory_order_relaxed);
+		if (*tok != 0 && (t == lfipc__thread_id() ||
+				  t == LFIPC_DEATH_ANY_THREAD))
 			return 0;
 	}
 	return lfipc__proc_reregister(r, tok);
@@ -66,5 +75,12 @@ bool lfipc__token_alive(lfipc_region *r, uint32_t token);
 
 /* Count live participants (stats). */
 unsigned lfipc__proc_count_live(lfipc_region *r);
+
+/* The pid its slot records for token (as its holder saw it: in another
+ * pid namespace it names another process), or 0 for a bad token. A hint:
+ * a caller that opens a pidfd from it must confirm the token alive after
+ * pidfd_open (then the pid still named the holder when the pidfd was
+ * made: the OFD lock drops before the process can be reaped). */
+pid_t lfipc__token_pid(lfipc_region *r, uint32_t token);
 
 #endif /* LFIPC_INTERNAL_PROC_H */

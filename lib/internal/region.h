@@ -41,6 +41,9 @@ struct lfipc_region {
 	/* validated layout */
 	uint64_t proc_off, dir_off, bitmap_off, heap_off, heap_granules;
 	uint32_t proc_cap, dir_cap;
+	uint64_t death_off, poll_off;
+	uint32_t death_slots, poll_cap;
+	uint8_t uuid[16];
 
 	/* Serialises this process's threads on the region lock: the shared
 	 * lock word holds a per-process token, so two threads of one process
@@ -54,6 +57,12 @@ struct lfipc_region {
 	_Atomic unsigned fork_epoch;	/* lfipc__fork_epoch at registration */
 	int lock_fd;			/* our own open file description */
 	uint32_t slot;
+	/* death word of our slot (death.c): the TLS anchor of the thread
+	 * whose robust list links it, LFIPC_DEATH_ANY_THREAD once the slot is
+	 * marked multi-threaded or has no push, 0 = re-arm on the next call */
+	_Atomic uintptr_t death_thread;
+	struct lfipc_death_rec *death_rec; /* guarded by death.c's lock */
+	struct lfipc_poll_cache *poll_cache; /* poll.c: connected sockets */
 
 	struct lfipc_region *next;	/* list of open regions, for atfork */
 };
