@@ -130,6 +130,7 @@ enum {
 #define DEF_RESEND_NS INT64_C(500000000)
 #define SLICE_NS INT64_C(100000000)
 #define ZAP_EP "inproc://zeromq.zap.01"
+#define MON_EP "inproc://lfipc-bridge-monitor"
 
 struct flight {
 	const void *msg; /* peeked slot; NULL: a VOID record */
@@ -143,7 +144,7 @@ struct lfipc_bridge {
 	lfipc_queue *q;
 	lfipc_array *st;
 	_Atomic uint64_t *w;
-	void *ctx, *sock, *zap;
+	void *ctx, *sock, *zap, *mon;
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -153,6 +154,8 @@ struct lfipc_bridge {
 	uint64_t a, b, sent_upto, max_sent;
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent;
+	bool probing, probe_out; /* resending after silence: one batch
+				  * (probe_out once sent) until news */
 	unsigned char *buf;
 	size_t bufcap;
 	/* receiver */
@@ -536,7 +539,13 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL, 50)) ||
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL_MAX, 1000)))
 		goto fail;
-	if (zmq_connect(b->sock, endpoint)) {
+	/* Each new connection (the receiver restarted, or the network
+	 * came back) gets everything unacknowledged again at once: what was
+	 * in flight on the old one is gone. */
+	if (zmq_socket_monitor(b->sock, MON_EP,
+			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ||
+	    !(b->mon = zmq_socket(b->ctx, ZMQ_PAIR)) ||
+	    zmq_connect(b->mon, MON_EP) || zmq_connect(b->sock, endpoint)) {
 		rc = zerr();
 		goto fail;
 	}
@@ -656,6 +665,26 @@ static int tx_poll_acks(lfipc_bridge *b)
 	unsigned char p[ACK_LEN];
 	int rc, n;
 
+	for (;;) { /* new connections: two frames (event, address) each */
+		zmq_msg_t f;
+		int more;
+
+		zmq_msg_init(&f);
+		n = zmq_msg_recv(&f, b->mon, ZMQ_DONTWAIT);
+		more = n >= 0 && zmq_msg_more(&f);
+		zmq_msg_close(&f);
+		if (n < 0)
+			break;
+		if (more) {
+			zmq_msg_init(&f);
+			zmq_msg_recv(&f, b->mon, 0);
+			zmq_msg_close(&f);
+		}
+		b->sent_upto = b->a;
+		b->probing = b->probe_out = false;
+		b->news_at = now_ns();
+		b->resend_ivl = b->o.resend_ns;
+	}
 	for (;;) {
 		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
 		if (n < 0)
@@ -665,6 +694,7 @@ static int tx_poll_acks(lfipc_bridge *b)
 			continue; /* not ours: ignore */
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
+		b->probing = b->probe_out = false;
 		if ((rc = tx_ack(b, get64(p + 16))))
 			return rc;
 		if (p[5] & ACK_NACK) {
@@ -712,8 +742,14 @@ static int tx_run(lfipc_bridge *b)
 			if (b->b - b->sent_upto >= b->o.batch)
 				break;
 		}
-		while ((rc = tx_send(b)) > 0)
+		rc = 0;
+		while (!b->probe_out && (rc = tx_send(b)) > 0) {
 			busy = true;
+			if (b->probing) {
+				b->probe_out = true;
+				break;
+			}
+		}
 		if (rc < 0)
 			return rc;
 		if ((rc = tx_poll_acks(b)) < 0)
@@ -723,7 +759,12 @@ static int tx_run(lfipc_bridge *b)
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {
-			b->sent_upto = b->a; /* nothing heard: send it again */
+			/* Nothing heard: send again, one batch as a probe (what
+			 * went before may still sit in ZeroMQ's queues) and
+			 * the rest once the receiver answers. */
+			b->sent_upto = b->a;
+			b->probing = true;
+			b->probe_out = false;
 			b->news_at = t;
 			if (b->resend_ivl < 8 * b->o.resend_ns)
 				b->resend_ivl *= 2;
@@ -1082,6 +1123,8 @@ void lfipc_bridge_close(lfipc_bridge *b)
 		zmq_close(b->sock);
 	if (b->zap)
 		zmq_close(b->zap);
+	if (b->mon)
+		zmq_close(b->mon);
 	if (b->ctx)
 		zmq_ctx_term(b->ctx);
 	if (b->w)
