@@ -10,7 +10,8 @@
  * own ZeroMQ context) move them to a second Queue; a consumer thread takes
  * them. Raw ZeroMQ moves the same messages from a PUSH to a PULL socket,
  * one ZeroMQ message per message, and packed the way the bridge packs them
- * (up to 256 per ZeroMQ message). Latency: one message at a time, the next
+ * (up to 256 messages or 256 KiB per ZeroMQ message). Raw ZeroMQ gets a
+ * context (I/O thread) per side, as two hosts have. Latency: one message at a time, the next
  * sent when the last arrived; one-way time from before the put (send) to
  * after the get (recv) on CLOCK_MONOTONIC. Each figure is the median of
  * the repeats, with min..max.
@@ -30,6 +31,7 @@
 #include <lfipc/bridge.h>
 
 #define BATCH 256
+#define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
 
 static int64_t now_ns(void)
 {
@@ -187,8 +189,9 @@ static double bridge_lat(size_t size, int samples, double *p99)
 
 /* ---- raw ZeroMQ PUSH/PULL ------------------------------------------------ */
 
+/* Two contexts, as two hosts have: each side its own I/O thread. */
 struct raw {
-	void *ctx, *push, *pull;
+	void *ctx, *ctx2, *push, *pull;
 };
 
 static void raw_up(struct raw *z)
@@ -197,7 +200,8 @@ static void raw_up(struct raw *z)
 	size_t len = sizeof(ep);
 
 	z->ctx = zmq_ctx_new();
-	z->push = zmq_socket(z->ctx, ZMQ_PUSH);
+	z->ctx2 = zmq_ctx_new();
+	z->push = zmq_socket(z->ctx2, ZMQ_PUSH);
 	z->pull = zmq_socket(z->ctx, ZMQ_PULL);
 	if (zmq_bind(z->pull, "tcp://127.0.0.1:*") ||
 	    zmq_getsockopt(z->pull, ZMQ_LAST_ENDPOINT, ep, &len) ||
@@ -213,6 +217,7 @@ static void raw_down(struct raw *z)
 	zmq_close(z->push);
 	zmq_close(z->pull);
 	zmq_ctx_term(z->ctx);
+	zmq_ctx_term(z->ctx2);
 }
 
 struct rawp {
@@ -231,7 +236,9 @@ static void *raw_sender(void *arg)
 	for (long i = 0; i < p->n;) {
 		int k = 0;
 
-		while (k < p->batch && i < p->n) {
+		/* the bridge's limits: BATCH messages, BATCH_BYTES bytes */
+		while (k < p->batch && i < p->n &&
+		       (k == 0 || (size_t)(k + 1) * p->size <= BATCH_BYTES)) {
 			uint32_t l = (uint32_t)p->size;
 
 			memcpy(buf + (size_t)k * rec, &l, 4);
