@@ -452,12 +452,19 @@ static int tx_recover(lfipc_bridge *b)
 		b->fl[s % TX_TABLE].msg = NULL; /* VOID until matched */
 	lfipc_region_recover(b->r); /* orphan the dead one's slots now */
 	left = n;
-	while (left > 0) {
+	for (int empty = 0; left > 0;) {
 		const void *msg;
 		size_t len;
 		struct rent key, *hit;
 
 		rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+		if ((rc == -EAGAIN || rc == -EPIPE) && ++empty < 10) {
+			/* orphans not handed out yet (a rescue that found
+			 * the queue lock busy): look again, briefly */
+			lfipc_region_recover(b->r);
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			continue;
+		}
 		if (rc == -EAGAIN || rc == -EPIPE) {
 			rc = 0;
 			break;
@@ -483,8 +490,12 @@ static int tx_recover(lfipc_bridge *b)
 		tx_record(b, msg, len); /* a new message: recovery is over */
 		break;
 	}
-	/* Entries left unmatched stay VOID records (their messages went to
-	 * another consumer): the receiver skips their numbers. */
+	/* Entries left unmatched are VOID records (their messages went to
+	 * another consumer): the receiver skips their numbers. Forget their
+	 * offsets, which a later message may occupy. */
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].seq != 0)
+			atomic_store(&entry(b, ents[i].seq)[0], 0);
 	free(ents);
 	b->sent_upto = b->a;
 	b->max_sent = b->b; /* anything below may have been sent before */
