@@ -55,6 +55,19 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The median of the n samples v (and their 99th percentile in *p99);
+ * frees v. */
+static double p50_free(double *v, int n, double *p99)
+{
+	double p50;
+
+	qsort(v, (size_t)n, sizeof(double), cmp_d);
+	p50 = v[n / 2];
+	*p99 = v[n * 99 / 100];
+	free(v);
+	return p50;
+}
+
 /* ---- the bridge ----------------------------------------------------------- */
 
 struct world {
@@ -163,7 +176,7 @@ static double bridge_tput(size_t size, long n)
 static double bridge_lat(size_t size, int samples, double *p99)
 {
 	struct world w;
-	double *v = malloc(sizeof(double) * (size_t)samples), p50;
+	double *v = malloc(sizeof(double) * (size_t)samples);
 	char *buf = calloc(1, size);
 	size_t len;
 
@@ -179,12 +192,8 @@ static double bridge_lat(size_t size, int samples, double *p99)
 			v[i] = (double)(now_ns() - t0) / 1000.0;
 	}
 	world_down(&w);
-	qsort(v, (size_t)samples, sizeof(double), cmp_d);
-	p50 = v[samples / 2];
-	*p99 = v[samples * 99 / 100];
-	free(v);
 	free(buf);
-	return p50;
+	return p50_free(v, samples, p99);
 }
 
 /* ---- raw ZeroMQ PUSH/PULL ------------------------------------------------ */
@@ -308,7 +317,7 @@ static double raw_tput(size_t size, long n, int batch)
 static double raw_lat(size_t size, int samples, double *p99)
 {
 	struct raw z;
-	double *v = malloc(sizeof(double) * (size_t)samples), p50;
+	double *v = malloc(sizeof(double) * (size_t)samples);
 	char *buf = calloc(1, size);
 
 	raw_up(&z);
@@ -322,12 +331,8 @@ static double raw_lat(size_t size, int samples, double *p99)
 			v[i] = (double)(now_ns() - t0) / 1000.0;
 	}
 	raw_down(&z);
-	qsort(v, (size_t)samples, sizeof(double), cmp_d);
-	p50 = v[samples / 2];
-	*p99 = v[samples * 99 / 100];
-	free(v);
 	free(buf);
-	return p50;
+	return p50_free(v, samples, p99);
 }
 
 /* ---- report ------------------------------------------------------------- */

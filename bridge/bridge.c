@@ -370,6 +370,32 @@ static lfipc_bridge *bridge_new(lfipc_region *r, bool tx,
 	return b;
 }
 
+/* What both sides start with: checked arguments, the handle, the queue,
+ * and the state Array "<queue><suffix>" with its Lock held. */
+static int bridge_open(lfipc_region *r, const char *queue,
+		       const char *endpoint, const lfipc_bridge_opts *opts,
+		       bool tx, lfipc_bridge **out)
+{
+	lfipc_bridge_opts none = {0};
+	const lfipc_bridge_opts *o = opts ? opts : &none;
+	lfipc_bridge *b;
+	int rc;
+
+	*out = NULL;
+	if (!r || !queue || !endpoint)
+		return -EINVAL;
+	if ((rc = check_opts(o, tx)))
+		return rc;
+	b = bridge_new(r, tx, o);
+	if (!b)
+		return -ENOMEM;
+	*out = b;
+	if ((rc = lfipc_queue_open(r, queue, &b->q)))
+		return rc;
+	return tx ? state_open(b, queue, ".btx", TX_WORDS)
+		  : state_open(b, queue, ".brx", RX_WORDS);
+}
+
 /* ---- sender -------------------------------------------------------------- */
 
 static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
@@ -506,18 +532,13 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 			   const char *endpoint, const lfipc_bridge_opts *opts,
 			   lfipc_bridge **out)
 {
-	lfipc_bridge_opts none = {0};
-	const lfipc_bridge_opts *o = opts ? opts : &none;
 	lfipc_bridge *b;
 	int rc;
 
-	if (!r || !queue || !endpoint || !out)
+	if (!out)
 		return -EINVAL;
-	if ((rc = check_opts(o, true)))
-		return rc;
-	b = bridge_new(r, true, o);
-	if (!b)
-		return -ENOMEM;
+	if ((rc = bridge_open(r, queue, endpoint, opts, true, &b)))
+		goto fail;
 	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
 	b->bufcap = HDR_LEN + b->o.batch_bytes + 4 * (size_t)b->o.batch;
 	b->buf = malloc(b->bufcap);
@@ -525,9 +546,6 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = lfipc_queue_open(r, queue, &b->q)) ||
-	    (rc = state_open(b, queue, ".btx", TX_WORDS)))
-		goto fail;
 	if (ld(b, TX_MAGIC_W) == 0) {
 		uint64_t id = 0;
 
@@ -545,7 +563,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	count(b, TX_SESSIONS, 1);
 	if ((rc = tx_recover(b)))
 		goto fail;
-	if ((rc = sock_open(b, ZMQ_DEALER, o)) ||
+	if ((rc = sock_open(b, ZMQ_DEALER, opts)) ||
 	    (rc = set_int(b->sock, ZMQ_IMMEDIATE, 1)) ||
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL, 50)) ||
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL_MAX, 1000)))
@@ -805,21 +823,13 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 			   const char *endpoint, const lfipc_bridge_opts *opts,
 			   lfipc_bridge **out)
 {
-	lfipc_bridge_opts none = {0};
-	const lfipc_bridge_opts *o = opts ? opts : &none;
 	lfipc_bridge *b;
 	size_t len;
 	int rc;
 
-	if (!r || !queue || !endpoint || !out)
+	if (!out)
 		return -EINVAL;
-	if ((rc = check_opts(o, false)))
-		return rc;
-	b = bridge_new(r, false, o);
-	if (!b)
-		return -ENOMEM;
-	if ((rc = lfipc_queue_open(r, queue, &b->q)) ||
-	    (rc = state_open(b, queue, ".brx", RX_WORDS)))
+	if ((rc = bridge_open(r, queue, endpoint, opts, false, &b)))
 		goto fail;
 	if (ld(b, RX_MAGIC_W) == 0) {
 		st(b, RX_MAGIC_W, RX_MAGIC);
@@ -836,7 +846,7 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 			count(b, RX_DUP_POSSIBLE, 1); /* died in a put */
 		atomic_store(&s[2], 0);
 	}
-	if ((rc = sock_open(b, ZMQ_ROUTER, o)) ||
+	if ((rc = sock_open(b, ZMQ_ROUTER, opts)) ||
 	    (rc = zmq_setsockopt(b->sock, ZMQ_MAXMSGSIZE, &(int64_t){MAX_WIRE},
 				 sizeof(int64_t))
 		      ? zerr()

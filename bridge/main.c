@@ -162,33 +162,35 @@ static int stat_cmd(lfipc_region *r, const char *queue)
 			lfipc_strerror(rc));
 		return 1;
 	}
+	const struct {
+		bool on;
+		const char *name;
+		uint64_t v;
+	} row[] = {
+		{s.has_tx, "tx.next_seq", s.tx_next_seq},
+		{s.has_tx, "tx.inflight", s.tx_inflight},
+		{s.has_tx, "tx.sent", s.tx_sent},
+		{s.has_tx, "tx.resent", s.tx_resent},
+		{s.has_tx, "tx.acked", s.tx_acked},
+		{s.has_tx, "tx.batches", s.tx_batches},
+		{s.has_tx, "tx.sessions", s.tx_sessions},
+		{s.has_tx, "tx.dup_possible", s.tx_dup_possible},
+		{s.has_rx, "rx.received", s.rx_received},
+		{s.has_rx, "rx.dup_dropped", s.rx_dup_dropped},
+		{s.has_rx, "rx.out_of_order", s.rx_out_of_order},
+		{s.has_rx, "rx.batches", s.rx_batches},
+		{s.has_rx, "rx.sessions", s.rx_sessions},
+		{s.has_rx, "rx.streams", s.rx_streams},
+		{s.has_rx, "rx.auth_denied", s.rx_auth_denied},
+		{s.has_rx, "rx.dup_possible", s.rx_dup_possible},
+	};
+
 	if (s.has_tx)
-		printf("tx.stream %016llx\ntx.next_seq %llu\ntx.inflight %llu\n"
-		       "tx.sent %llu\ntx.resent %llu\ntx.acked %llu\n"
-		       "tx.batches %llu\ntx.sessions %llu\n"
-		       "tx.dup_possible %llu\n",
-		       (unsigned long long)s.tx_stream,
-		       (unsigned long long)s.tx_next_seq,
-		       (unsigned long long)s.tx_inflight,
-		       (unsigned long long)s.tx_sent,
-		       (unsigned long long)s.tx_resent,
-		       (unsigned long long)s.tx_acked,
-		       (unsigned long long)s.tx_batches,
-		       (unsigned long long)s.tx_sessions,
-		       (unsigned long long)s.tx_dup_possible);
-	if (s.has_rx)
-		printf("rx.received %llu\nrx.dup_dropped %llu\n"
-		       "rx.out_of_order %llu\nrx.batches %llu\n"
-		       "rx.sessions %llu\nrx.streams %llu\n"
-		       "rx.auth_denied %llu\nrx.dup_possible %llu\n",
-		       (unsigned long long)s.rx_received,
-		       (unsigned long long)s.rx_dup_dropped,
-		       (unsigned long long)s.rx_out_of_order,
-		       (unsigned long long)s.rx_batches,
-		       (unsigned long long)s.rx_sessions,
-		       (unsigned long long)s.rx_streams,
-		       (unsigned long long)s.rx_auth_denied,
-		       (unsigned long long)s.rx_dup_possible);
+		printf("tx.stream %016llx\n", (unsigned long long)s.tx_stream);
+	for (size_t i = 0; i < sizeof(row) / sizeof(row[0]); i++)
+		if (row[i].on)
+			printf("%s %llu\n", row[i].name,
+			       (unsigned long long)row[i].v);
 	printf("dup_possible %llu\n", (unsigned long long)s.dup_possible);
 	return 0;
 }
