@@ -160,6 +160,7 @@ struct lfipc_bridge {
 	size_t bufcap;
 	/* receiver */
 	bool fin_done;
+	int64_t fin_until; /* answers repeated FINs until then */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -284,9 +285,13 @@ static int sock_open(lfipc_bridge *b, int type, const lfipc_bridge_opts *o)
 	b->sock = zmq_socket(b->ctx, type);
 	if (!b->sock)
 		return zerr();
+	/* Data frames: a high-water mark of 16, so ZeroMQ holds little.
+	 * Acknowledgements (24 bytes) flow the other way: a high one, as a
+	 * ROUTER drops what meets a full pipe, and a lost acknowledgement of
+	 * the end of stream would leave the sender waiting. */
 	if ((rc = set_int(b->sock, ZMQ_LINGER, 1000)) ||
-	    (rc = set_int(b->sock, ZMQ_SNDHWM, 16)) ||
-	    (rc = set_int(b->sock, ZMQ_RCVHWM, 16)) ||
+	    (rc = set_int(b->sock, ZMQ_SNDHWM, b->tx ? 16 : 4096)) ||
+	    (rc = set_int(b->sock, ZMQ_RCVHWM, b->tx ? 4096 : 16)) ||
 	    (rc = set_int(b->sock, ZMQ_HEARTBEAT_IVL, 1000)) ||
 	    (rc = set_int(b->sock, ZMQ_HEARTBEAT_TIMEOUT, 5000)))
 		return rc;
@@ -959,10 +964,15 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 		if (first > next)
 			atomic_store(&s[1], first);
 		lfipc_queue_shutdown(b->q);
-		count(b, RX_FINS, 1);
-		b->fin_done = true;
+		if (!b->fin_done) {
+			count(b, RX_FINS, 1);
+			b->fin_done = true;
+			b->fin_until = now_ns() + 2 * SLICE_NS * 10;
+		}
 		return rx_reply(b, id, stream, atomic_load(&s[1]), ACK_FIN);
 	}
+	if (b->fin_done)
+		return 0; /* the queue is shut down: nothing goes in */
 	for (uint32_t i = 0; i < cnt; i++) {
 		uint64_t seq = first + i;
 		uint32_t len;
@@ -1067,7 +1077,9 @@ static int rx_run(lfipc_bridge *b)
 
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
-	while (!b->fin_done) {
+	/* After an end of stream, stay (up to 2 s) to answer the sender's
+	 * repeated FIN if the acknowledgement was lost with a connection. */
+	while (!b->fin_done || now_ns() < b->fin_until) {
 		zmq_pollitem_t it[2] = {{b->sock, 0, ZMQ_POLLIN, 0},
 					{b->zap, 0, ZMQ_POLLIN, 0}};
 
@@ -1086,7 +1098,7 @@ static int rx_run(lfipc_bridge *b)
 			break;
 		if (!(it[0].revents & ZMQ_POLLIN))
 			continue;
-		while (!b->fin_done) {
+		for (;;) {
 			if (zmq_msg_recv(&id, b->sock, ZMQ_DONTWAIT) < 0) {
 				if (zmq_errno() != EAGAIN)
 					rc = zerr();

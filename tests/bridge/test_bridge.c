@@ -114,8 +114,15 @@ static pid_t spawn(const char *const *args)
 	if (pid == 0) {
 		int fd = open("/dev/null", O_WRONLY);
 
+		char log[300];
+
 		if (fd >= 0)
 			dup2(fd, 1);
+		/* errors of every bridge process, for failure messages */
+		snprintf(log, sizeof(log), "%s/log", W.dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
 		execv(BRIDGE_PROG, (char *const *)argv);
 		_exit(127);
 	}
@@ -157,8 +164,22 @@ static void start_rx(const char *const *extra)
 			snprintf(W.ep, sizeof(W.ep), "%s", line);
 			return;
 		}
-		cr_assert_eq(waitpid(W.rx, &st, WNOHANG), 0,
-			     "receiver exited before listening");
+		if (waitpid(W.rx, &st, WNOHANG) != 0) {
+			char log[300], text[1024] = "";
+			FILE *lf;
+
+			W.rx = 0;
+			snprintf(log, sizeof(log), "%s/log", W.dir);
+			lf = fopen(log, "r");
+			if (lf) {
+				size_t k = fread(text, 1, sizeof(text) - 1, lf);
+
+				text[k] = '\0';
+				fclose(lf);
+			}
+			cr_assert_fail("receiver exited before listening: %s",
+				       text);
+		}
 		cr_assert_lt(th_now_ns(), end, "receiver never listened");
 		usleep(2000);
 	}
@@ -288,6 +309,22 @@ static void expect_exit0(pid_t *pid, const char *who)
 	int st = th_reap(*pid, 120000);
 
 	*pid = 0;
+	if (st != 0) { /* say where the stream stood */
+		lfipc_bridge_stats a = {0}, b = {0};
+
+		lfipc_bridge_stats_read(W.rs, "q", &a);
+		lfipc_bridge_stats_read(W.rd, "q", &b);
+		cr_log_error("tx next %llu inflight %llu acked %llu; rx "
+			     "received %llu dropped %llu out_of_order %llu; "
+			     "source qsize %zu, destination qsize %zu",
+			     (unsigned long long)a.tx_next_seq,
+			     (unsigned long long)a.tx_inflight,
+			     (unsigned long long)a.tx_acked,
+			     (unsigned long long)b.rx_received,
+			     (unsigned long long)b.rx_dup_dropped,
+			     (unsigned long long)b.rx_out_of_order,
+			     lfipc_queue_qsize(W.qs), lfipc_queue_qsize(W.qd));
+	}
 	cr_assert_eq(st, 0, "%s ended with %d", who, st);
 }
 
