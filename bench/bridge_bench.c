@@ -11,10 +11,10 @@
  * them. Raw ZeroMQ moves the same messages from a PUSH to a PULL socket,
  * one ZeroMQ message per message, and packed the way the bridge packs them
  * (up to 256 messages or 256 KiB per ZeroMQ message). Raw ZeroMQ gets a
- * context (I/O thread) per side, as two hosts have. Latency: one message at a time, the next
- * sent when the last arrived; one-way time from before the put (send) to
- * after the get (recv) on CLOCK_MONOTONIC. Each figure is the median of
- * the repeats, with min..max.
+ * context (I/O thread) per side, as two hosts have. Latency: one message at a
+ * time, the next sent when the last arrived; one-way time from before the put
+ * (send) to after the get (recv) on CLOCK_MONOTONIC. Each figure is the median
+ * of the repeats, with min..max.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -68,7 +68,8 @@ static double p50_free(double *v, int n, double *p99)
 	return p50;
 }
 
-/* ---- the bridge ----------------------------------------------------------- */
+/* ---- the bridge -----------------------------------------------------------
+ */
 
 struct world {
 	char src[64], dst[64];
@@ -360,9 +361,15 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "n:r:l:")) != -1) {
 		switch (c) {
-		case 'n': n = atol(optarg); break;
-		case 'r': reps = atoi(optarg); break;
-		case 'l': samples = atoi(optarg); break;
+		case 'n':
+			n = atol(optarg);
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			break;
+		case 'l':
+			samples = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: bridge_bench [-n MESSAGES] "
 					"[-r REPEATS] [-l LATENCY_SAMPLES]\n");

@@ -82,11 +82,11 @@
 #define RX_MAGIC UINT64_C(0x3130585242464c4c) /* "LLFBRX01" */
 
 enum {
-	TX_MAGIC_W,      /* TX_MAGIC once initialised, 0 before */
-	TX_STREAM,       /* random non-zero stream id */
-	TX_NEXT,         /* next sequence number to give (>= 1) */
-	TX_RELEASING,    /* seq being released, 0 none */
-	TX_SENT,         /* counters from here on (relaxed) */
+	TX_MAGIC_W,   /* TX_MAGIC once initialised, 0 before */
+	TX_STREAM,    /* random non-zero stream id */
+	TX_NEXT,      /* next sequence number to give (>= 1) */
+	TX_RELEASING, /* seq being released, 0 none */
+	TX_SENT,      /* counters from here on (relaxed) */
 	TX_RESENT,
 	TX_ACKED,
 	TX_BATCHES,
@@ -113,7 +113,8 @@ enum {
 	RX_WORDS = RX_ST + 4 * LFIPC_BRIDGE_MAX_STREAMS
 };
 
-/* ---- wire format ----------------------------------------------------------- */
+/* ---- wire format -----------------------------------------------------------
+ */
 
 #define WIRE_MAGIC UINT32_C(0x3142464c) /* "LFB1" */
 #define HDR_LEN 40
@@ -320,8 +321,7 @@ static int sock_open(lfipc_bridge *b, int type, const lfipc_bridge_opts *o)
 		if (!b->allow)
 			return -ENOMEM;
 		for (size_t i = 0; i < n; i++)
-			if (strlen(o->curve_allow[i]) !=
-				    LFIPC_BRIDGE_KEY_LEN ||
+			if (strlen(o->curve_allow[i]) != LFIPC_BRIDGE_KEY_LEN ||
 			    !zmq_z85_decode(b->allow[i], o->curve_allow[i]))
 				return -EINVAL;
 		b->nallow = n;
@@ -377,9 +377,9 @@ static lfipc_bridge *bridge_new(lfipc_region *r, bool tx,
 
 /* What both sides start with: checked arguments, the handle, the queue,
  * and the state Array "<queue><suffix>" with its Lock held. */
-static int bridge_open(lfipc_region *r, const char *queue,
-		       const char *endpoint, const lfipc_bridge_opts *opts,
-		       bool tx, lfipc_bridge **out)
+static int bridge_open(lfipc_region *r, const char *queue, const char *endpoint,
+		       const lfipc_bridge_opts *opts, bool tx,
+		       lfipc_bridge **out)
 {
 	lfipc_bridge_opts none = {0};
 	const lfipc_bridge_opts *o = opts ? opts : &none;
@@ -503,8 +503,8 @@ static int tx_recover(lfipc_bridge *b)
 		if (rc)
 			break;
 		key.off = offset_of(b, msg);
-		hit = n ? bsearch(&key, ents, n, sizeof(*ents), rent_cmp)
-			: NULL;
+		hit =
+		    n ? bsearch(&key, ents, n, sizeof(*ents), rent_cmp) : NULL;
 		if (hit && hit->seq != 0) {
 			b->fl[hit->seq % TX_TABLE].msg = msg;
 			b->fl[hit->seq % TX_TABLE].len = len;
@@ -643,7 +643,8 @@ static int tx_send(lfipc_bridge *b)
 	if (zmq_send(b->sock, b->buf, used, ZMQ_DONTWAIT) < 0)
 		return zmq_errno() == EAGAIN ? 0 : zerr();
 	if (s > b->max_sent) {
-		uint64_t fresh = s - (first > b->max_sent ? first : b->max_sent);
+		uint64_t fresh =
+		    s - (first > b->max_sent ? first : b->max_sent);
 
 		count(b, TX_SENT, fresh);
 		count(b, TX_RESENT, n - fresh);
@@ -926,8 +927,8 @@ static int rx_put(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 			return rc;
 		if (atomic_load(&b->stop))
 			return -EINTR;
-		if ((rc = rx_reply(b, id, stream, atomic_load(&s[1]),
-				   ACK_BUSY)))
+		if ((rc =
+			 rx_reply(b, id, stream, atomic_load(&s[1]), ACK_BUSY)))
 			return rc;
 	}
 }
@@ -1093,8 +1094,7 @@ static int rx_run(lfipc_bridge *b)
 			rc = zerr();
 			break;
 		}
-		if (b->zap && (it[1].revents & ZMQ_POLLIN) &&
-		    (rc = rx_zap(b)))
+		if (b->zap && (it[1].revents & ZMQ_POLLIN) && (rc = rx_zap(b)))
 			break;
 		if (!(it[0].revents & ZMQ_POLLIN))
 			continue;
@@ -1123,7 +1123,8 @@ static int rx_run(lfipc_bridge *b)
 	return rc;
 }
 
-/* ---- common ---------------------------------------------------------------- */
+/* ---- common ----------------------------------------------------------------
+ */
 
 int lfipc_bridge_run(lfipc_bridge *b)
 {
@@ -1251,8 +1252,7 @@ int lfipc_bridge_keypair(char pub[LFIPC_BRIDGE_KEY_LEN + 1],
 	return zmq_curve_keypair(pub, sec) ? zerr() : 0;
 }
 
-int lfipc_bridge_public_key(const char *sec,
-			    char pub[LFIPC_BRIDGE_KEY_LEN + 1])
+int lfipc_bridge_public_key(const char *sec, char pub[LFIPC_BRIDGE_KEY_LEN + 1])
 {
 	if (!sec || !pub || strlen(sec) != LFIPC_BRIDGE_KEY_LEN)
 		return -EINVAL;

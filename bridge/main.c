@@ -35,23 +35,24 @@ static void on_signal(int sig)
 
 static int usage(void)
 {
-	fputs("usage:\n"
-	      "  lfipc-bridge send --region R --queue Q --to ENDPOINT [opts]\n"
-	      "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q [opts]\n"
-	      "  lfipc-bridge stat --region R --queue Q\n"
-	      "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
-	      "options:\n"
-	      "  --curve-key FILE     this side's secret key (from keygen)\n"
-	      "  --curve-server FILE  send: the receiver's public key\n"
-	      "  --curve-allow FILE   recv: accepted senders' public keys,\n"
-	      "                       one per line (default: any that knows\n"
-	      "                       the receiver's public key)\n"
-	      "  --insecure           plain TCP: no encryption, no "
-	      "authentication\n"
-	      "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
-	      "  --endpoint-file F    recv: write the bound endpoint to F\n"
-	      "  --quiet\n",
-	      stderr);
+	fputs(
+	    "usage:\n"
+	    "  lfipc-bridge send --region R --queue Q --to ENDPOINT [opts]\n"
+	    "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q [opts]\n"
+	    "  lfipc-bridge stat --region R --queue Q\n"
+	    "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
+	    "options:\n"
+	    "  --curve-key FILE     this side's secret key (from keygen)\n"
+	    "  --curve-server FILE  send: the receiver's public key\n"
+	    "  --curve-allow FILE   recv: accepted senders' public keys,\n"
+	    "                       one per line (default: any that knows\n"
+	    "                       the receiver's public key)\n"
+	    "  --insecure           plain TCP: no encryption, no "
+	    "authentication\n"
+	    "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
+	    "  --endpoint-file F    recv: write the bound endpoint to F\n"
+	    "  --quiet\n",
+	    stderr);
 	return 2;
 }
 
@@ -167,22 +168,22 @@ static int stat_cmd(lfipc_region *r, const char *queue)
 		const char *name;
 		uint64_t v;
 	} row[] = {
-		{s.has_tx, "tx.next_seq", s.tx_next_seq},
-		{s.has_tx, "tx.inflight", s.tx_inflight},
-		{s.has_tx, "tx.sent", s.tx_sent},
-		{s.has_tx, "tx.resent", s.tx_resent},
-		{s.has_tx, "tx.acked", s.tx_acked},
-		{s.has_tx, "tx.batches", s.tx_batches},
-		{s.has_tx, "tx.sessions", s.tx_sessions},
-		{s.has_tx, "tx.dup_possible", s.tx_dup_possible},
-		{s.has_rx, "rx.received", s.rx_received},
-		{s.has_rx, "rx.dup_dropped", s.rx_dup_dropped},
-		{s.has_rx, "rx.out_of_order", s.rx_out_of_order},
-		{s.has_rx, "rx.batches", s.rx_batches},
-		{s.has_rx, "rx.sessions", s.rx_sessions},
-		{s.has_rx, "rx.streams", s.rx_streams},
-		{s.has_rx, "rx.auth_denied", s.rx_auth_denied},
-		{s.has_rx, "rx.dup_possible", s.rx_dup_possible},
+	    {s.has_tx, "tx.next_seq", s.tx_next_seq},
+	    {s.has_tx, "tx.inflight", s.tx_inflight},
+	    {s.has_tx, "tx.sent", s.tx_sent},
+	    {s.has_tx, "tx.resent", s.tx_resent},
+	    {s.has_tx, "tx.acked", s.tx_acked},
+	    {s.has_tx, "tx.batches", s.tx_batches},
+	    {s.has_tx, "tx.sessions", s.tx_sessions},
+	    {s.has_tx, "tx.dup_possible", s.tx_dup_possible},
+	    {s.has_rx, "rx.received", s.rx_received},
+	    {s.has_rx, "rx.dup_dropped", s.rx_dup_dropped},
+	    {s.has_rx, "rx.out_of_order", s.rx_out_of_order},
+	    {s.has_rx, "rx.batches", s.rx_batches},
+	    {s.has_rx, "rx.sessions", s.rx_sessions},
+	    {s.has_rx, "rx.streams", s.rx_streams},
+	    {s.has_rx, "rx.auth_denied", s.rx_auth_denied},
+	    {s.has_rx, "rx.dup_possible", s.rx_dup_possible},
 	};
 
 	if (s.has_tx)
@@ -207,25 +208,38 @@ static long num(const char *s, long lo, long hi, bool *bad)
 
 int main(int argc, char **argv)
 {
-	enum { O_REGION = 256, O_QUEUE, O_TO, O_BIND, O_KEY, O_SERVER,
-	       O_ALLOW, O_INSECURE, O_WINDOW, O_BATCH, O_BATCH_BYTES,
-	       O_RESEND, O_EPFILE, O_QUIET };
+	enum {
+		O_REGION = 256,
+		O_QUEUE,
+		O_TO,
+		O_BIND,
+		O_KEY,
+		O_SERVER,
+		O_ALLOW,
+		O_INSECURE,
+		O_WINDOW,
+		O_BATCH,
+		O_BATCH_BYTES,
+		O_RESEND,
+		O_EPFILE,
+		O_QUIET
+	};
 	static const struct option longopts[] = {
-		{"region", required_argument, NULL, O_REGION},
-		{"queue", required_argument, NULL, O_QUEUE},
-		{"to", required_argument, NULL, O_TO},
-		{"bind", required_argument, NULL, O_BIND},
-		{"curve-key", required_argument, NULL, O_KEY},
-		{"curve-server", required_argument, NULL, O_SERVER},
-		{"curve-allow", required_argument, NULL, O_ALLOW},
-		{"insecure", no_argument, NULL, O_INSECURE},
-		{"window", required_argument, NULL, O_WINDOW},
-		{"batch", required_argument, NULL, O_BATCH},
-		{"batch-bytes", required_argument, NULL, O_BATCH_BYTES},
-		{"resend-ms", required_argument, NULL, O_RESEND},
-		{"endpoint-file", required_argument, NULL, O_EPFILE},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{NULL, 0, NULL, 0}};
+	    {"region", required_argument, NULL, O_REGION},
+	    {"queue", required_argument, NULL, O_QUEUE},
+	    {"to", required_argument, NULL, O_TO},
+	    {"bind", required_argument, NULL, O_BIND},
+	    {"curve-key", required_argument, NULL, O_KEY},
+	    {"curve-server", required_argument, NULL, O_SERVER},
+	    {"curve-allow", required_argument, NULL, O_ALLOW},
+	    {"insecure", no_argument, NULL, O_INSECURE},
+	    {"window", required_argument, NULL, O_WINDOW},
+	    {"batch", required_argument, NULL, O_BATCH},
+	    {"batch-bytes", required_argument, NULL, O_BATCH_BYTES},
+	    {"resend-ms", required_argument, NULL, O_RESEND},
+	    {"endpoint-file", required_argument, NULL, O_EPFILE},
+	    {"quiet", no_argument, NULL, O_QUIET},
+	    {NULL, 0, NULL, 0}};
 	const char *cmd, *region = NULL, *queue = NULL, *to = NULL;
 	const char *bind = NULL, *keyf = NULL, *serverf = NULL;
 	const char *allowf = NULL, *epfile = NULL;
@@ -244,14 +258,30 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_REGION: region = optarg; break;
-		case O_QUEUE: queue = optarg; break;
-		case O_TO: to = optarg; break;
-		case O_BIND: bind = optarg; break;
-		case O_KEY: keyf = optarg; break;
-		case O_SERVER: serverf = optarg; break;
-		case O_ALLOW: allowf = optarg; break;
-		case O_INSECURE: o.insecure = true; break;
+		case O_REGION:
+			region = optarg;
+			break;
+		case O_QUEUE:
+			queue = optarg;
+			break;
+		case O_TO:
+			to = optarg;
+			break;
+		case O_BIND:
+			bind = optarg;
+			break;
+		case O_KEY:
+			keyf = optarg;
+			break;
+		case O_SERVER:
+			serverf = optarg;
+			break;
+		case O_ALLOW:
+			allowf = optarg;
+			break;
+		case O_INSECURE:
+			o.insecure = true;
+			break;
 		case O_WINDOW:
 			o.window = (unsigned)num(optarg, 1,
 						 LFIPC_BRIDGE_MAX_WINDOW, &bad);
@@ -265,9 +295,14 @@ int main(int argc, char **argv)
 		case O_RESEND:
 			o.resend_ns = num(optarg, 1, 3600000, &bad) * 1000000;
 			break;
-		case O_EPFILE: epfile = optarg; break;
-		case O_QUIET: quiet = true; break;
-		default: return usage();
+		case O_EPFILE:
+			epfile = optarg;
+			break;
+		case O_QUIET:
+			quiet = true;
+			break;
+		default:
+			return usage();
 		}
 	}
 	if (bad || optind != argc || !region || !queue)

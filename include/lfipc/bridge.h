@@ -161,24 +161,24 @@ LFIPC_API void lfipc_bridge_close(lfipc_bridge *b);
 
 /** Counters of a queue's bridge sides, read from its state Arrays. */
 typedef struct lfipc_bridge_stats {
-	bool has_tx;           /**< a sender ran on this queue */
-	bool has_rx;           /**< a receiver ran on this queue */
-	uint64_t tx_stream;    /**< the sender's stream id */
-	uint64_t tx_next_seq;  /**< next sequence number to give */
-	uint64_t tx_inflight;  /**< peeked, not yet acknowledged */
-	uint64_t tx_sent;      /**< messages sent (first time) */
-	uint64_t tx_resent;    /**< messages sent again */
-	uint64_t tx_acked;     /**< acknowledged and released */
-	uint64_t tx_batches;   /**< ZeroMQ messages sent */
-	uint64_t tx_sessions;  /**< sender starts on this queue */
+	bool has_tx;		  /**< a sender ran on this queue */
+	bool has_rx;		  /**< a receiver ran on this queue */
+	uint64_t tx_stream;	  /**< the sender's stream id */
+	uint64_t tx_next_seq;	  /**< next sequence number to give */
+	uint64_t tx_inflight;	  /**< peeked, not yet acknowledged */
+	uint64_t tx_sent;	  /**< messages sent (first time) */
+	uint64_t tx_resent;	  /**< messages sent again */
+	uint64_t tx_acked;	  /**< acknowledged and released */
+	uint64_t tx_batches;	  /**< ZeroMQ messages sent */
+	uint64_t tx_sessions;	  /**< sender starts on this queue */
 	uint64_t tx_dup_possible; /**< see lfipc_bridge_stats::dup_possible */
-	uint64_t rx_received;  /**< messages put into the destination */
-	uint64_t rx_dup_dropped; /**< copies recognised and dropped */
+	uint64_t rx_received;	  /**< messages put into the destination */
+	uint64_t rx_dup_dropped;  /**< copies recognised and dropped */
 	uint64_t rx_out_of_order; /**< batches refused for a gap (re-sent) */
-	uint64_t rx_batches;   /**< ZeroMQ messages received */
-	uint64_t rx_sessions;  /**< receiver starts on this queue */
-	uint64_t rx_auth_denied; /**< CURVE clients refused */
-	uint64_t rx_streams;   /**< senders known */
+	uint64_t rx_batches;	  /**< ZeroMQ messages received */
+	uint64_t rx_sessions;	  /**< receiver starts on this queue */
+	uint64_t rx_auth_denied;  /**< CURVE clients refused */
+	uint64_t rx_streams;	  /**< senders known */
 	uint64_t rx_dup_possible; /**< see below */
 	/** Messages that may have been delivered twice: tx_dup_possible +
 	 * rx_dup_possible (each is one crash inside its window). */

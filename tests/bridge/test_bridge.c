@@ -58,11 +58,9 @@ static void world_up(size_t src_cap, size_t dst_cap, size_t msg_size)
 	snprintf(W.epfile, sizeof(W.epfile), "%s/ep", W.dir);
 	cr_assert_eq(lfipc_region_create(W.src, REGION_SIZE, 0600, &W.rs), 0);
 	cr_assert_eq(lfipc_region_create(W.dst, REGION_SIZE, 0600, &W.rd), 0);
-	cr_assert_eq(lfipc_queue_create(W.rs, "q", src_cap, msg_size, 0,
-					&W.qs),
+	cr_assert_eq(lfipc_queue_create(W.rs, "q", src_cap, msg_size, 0, &W.qs),
 		     0);
-	cr_assert_eq(lfipc_queue_create(W.rd, "q", dst_cap, msg_size, 0,
-					&W.qd),
+	cr_assert_eq(lfipc_queue_create(W.rd, "q", dst_cap, msg_size, 0, &W.qd),
 		     0);
 }
 
@@ -141,10 +139,16 @@ static void push(const char **v, int *n, const char *const *extra)
  * on a restart) and wait until it listens. */
 static void start_rx(const char *const *extra)
 {
-	const char *v[32] = {"recv", "--bind",
+	const char *v[32] = {"recv",
+			     "--bind",
 			     W.ep[0] ? W.ep : "tcp://127.0.0.1:*",
-			     "--region", W.dst, "--queue", "q",
-			     "--endpoint-file", W.epfile, "--quiet"};
+			     "--region",
+			     W.dst,
+			     "--queue",
+			     "q",
+			     "--endpoint-file",
+			     W.epfile,
+			     "--quiet"};
 	int n = 10;
 	int64_t end = th_now_ns() + INT64_C(20000000000);
 
@@ -187,8 +191,8 @@ static void start_rx(const char *const *extra)
 
 static void start_tx(const char *const *extra)
 {
-	const char *v[32] = {"send", "--to", W.ep, "--region", W.src,
-			     "--queue", "q", "--quiet"};
+	const char *v[32] = {"send", "--to",	W.ep, "--region",
+			     W.src,  "--queue", "q",  "--quiet"};
 	int n = 8;
 
 	push(v, &n, extra);
@@ -206,8 +210,8 @@ static void stats(lfipc_region *r, lfipc_bridge_stats *s)
 
 struct prod {
 	const char *region;
-	uint64_t n;          /* messages to put; 0: until ctl[0] is set */
-	size_t size;         /* message size (>= 16) */
+	uint64_t n;  /* messages to put; 0: until ctl[0] is set */
+	size_t size; /* message size (>= 16) */
 };
 
 /* Put n numbered messages, then shut the source queue down. Counts in the
@@ -245,8 +249,7 @@ static lfipc_array *ctl_create(void)
 {
 	lfipc_array *ctl;
 
-	cr_assert_eq(lfipc_array_create(W.rs, "ctl", LFIPC_I64, 2, false,
-					&ctl),
+	cr_assert_eq(lfipc_array_create(W.rs, "ctl", LFIPC_I64, 2, false, &ctl),
 		     0);
 	return ctl;
 }
@@ -330,8 +333,8 @@ static void expect_exit0(pid_t *pid, const char *who)
 
 /* ---- tests --------------------------------------------------------------- */
 
-Test(bridge, moves_a_million_messages_in_order_exactly_once,
-     .fini = fini, .timeout = 300)
+Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
+     .timeout = 300)
 {
 	uint64_t n = th_tsan() ? 200000 : 1000000, got = 0;
 	struct prod p = {W.src, 0, MSG};
@@ -379,8 +382,8 @@ static int rounds(void)
 	return r > 200 ? 200 : r;
 }
 
-Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message,
-     .fini = fini, .timeout = 900)
+Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message, .fini = fini,
+     .timeout = 900)
 {
 	const uint64_t max = (uint64_t)8 << 20;
 	struct prod p = {NULL, 0, MSG};
@@ -394,9 +397,8 @@ Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message,
 	world_up(1024, 256, MSG);
 	p.region = W.src;
 	ctl = ctl_create();
-	cr_assert_eq(lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false,
-					&seenv),
-		     0);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false, &seenv), 0);
 	start_rx(INSECURE);
 	start_tx(INSECURE);
 	W.prod = th_fork(producer, &p);
@@ -438,10 +440,10 @@ Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message,
 	stats(W.rd, &t);
 	/* (tx.acked is a statistic: a kill between a release and its count
 	 * leaves it one low, so it is not compared with produced here) */
-	cr_assert_leq(dups, s.tx_dup_possible + t.rx_dup_possible,
-		      "%llu duplicates, %llu counted", (unsigned long long)dups,
-		      (unsigned long long)(s.tx_dup_possible +
-					   t.rx_dup_possible));
+	cr_assert_leq(
+	    dups, s.tx_dup_possible + t.rx_dup_possible,
+	    "%llu duplicates, %llu counted", (unsigned long long)dups,
+	    (unsigned long long)(s.tx_dup_possible + t.rx_dup_possible));
 	cr_log_info("%d kills per side, %llu messages, %llu duplicates "
 		    "delivered (%llu counted possible), %llu copies dropped",
 		    nr, (unsigned long long)produced, (unsigned long long)dups,
@@ -534,14 +536,13 @@ static bool one_arrives(int ms)
 	char buf[MSG] = "hello";
 	size_t len;
 
-	cr_assert_eq(lfipc_queue_put(W.qs, buf, sizeof(buf), LFIPC_NOWAIT),
-		     0);
+	cr_assert_eq(lfipc_queue_put(W.qs, buf, sizeof(buf), LFIPC_NOWAIT), 0);
 	return lfipc_queue_get(W.qd, buf, sizeof(buf), &len,
 			       (int64_t)ms * 1000000) == 0;
 }
 
-Test(bridge, curve_round_trip_works_and_a_wrong_key_is_refused,
-     .fini = fini, .timeout = 120)
+Test(bridge, curve_round_trip_works_and_a_wrong_key_is_refused, .fini = fini,
+     .timeout = 120)
 {
 	char skey[256], spub[256], ckey[256], cpub[256], wkey[256], opub[256];
 	const char *rxo[] = {"--curve-key", skey, "--curve-allow", cpub, NULL};
@@ -598,11 +599,12 @@ Test(bridge, curve_round_trip_works_and_a_wrong_key_is_refused,
 	cr_assert(lfipc_queue_empty(W.qd));
 }
 
-Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters,
-     .fini = fini, .timeout = 60)
+Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
+     .timeout = 60)
 {
-	const char *noflag[] = {"send", "--to", "tcp://127.0.0.1:1",
-				"--region", NULL, "--queue", "q", NULL};
+	const char *noflag[] = {"send",	    "--to", "tcp://127.0.0.1:1",
+				"--region", NULL,   "--queue",
+				"q",	    NULL};
 	char path[256], line[256];
 	int fd, st;
 	bool found = false;
@@ -626,7 +628,7 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters,
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
 		const char *v[] = {BRIDGE_PROG, "stat", "--region", W.dst,
-				   "--queue", "q", NULL};
+				   "--queue",	"q",	NULL};
 
 		execv(BRIDGE_PROG, (char *const *)v);
 		_exit(127);
