@@ -881,3 +881,22 @@ int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	}
 	return n;
 }
+
+/*
+ * Which ends of the pipe at off are finished for good: bit e set when end e
+ * is closed, or its holder died (then it is marked closed here, as
+ * recovery does). An end held by nobody (handed on) is not finished.
+ */
+int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	struct pipe_shm *p;
+	int rc = lfipc__pipe_recover(r, off, size), done = 0;
+
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	for (int e = 0; e < 2; e++)
+		if (atomic_load(&p->ends.owner[e]) & OWN_CLOSED)
+			done |= 1 << e;
+	return done;
+}

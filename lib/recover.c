@@ -27,6 +27,8 @@ lfipc__recover_fn lfipc__recover_for_type(unsigned type)
 		return lfipc__array_recover;
 	case LFIPC_OBJ_PIPE:
 		return lfipc__pipe_recover;
+	case LFIPC_OBJ_LISTENER:
+		return lfipc__listener_recover;
 	default:
 		return NULL; /* Event: no owner, nothing to recover */
 	}

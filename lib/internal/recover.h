@@ -21,5 +21,10 @@ int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size);
+int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size);
+
+/* Bit e set: end e of the pipe at off is closed, or its holder died
+ * (marked closed now); -EPROTO. Used by the listener. */
+int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size);
 
 #endif /* LFIPC_INTERNAL_RECOVER_H */

@@ -26,7 +26,8 @@ enum lfipc_obj_type {
 	LFIPC_OBJ_BARRIER = 6,
 	LFIPC_OBJ_ARRAY = 7,
 	LFIPC_OBJ_PIPE = 8,
-	LFIPC_OBJ_TYPE_MAX = 8,
+	LFIPC_OBJ_LISTENER = 9,
+	LFIPC_OBJ_TYPE_MAX = 9,
 	/* a directory entry being created (journalled, not openable) */
 	LFIPC_OBJ_INIT = 0xff
 };
