@@ -9,5 +9,6 @@
 #include <lfipc/queue.h>
 #include <lfipc/value.h>
 #include <lfipc/pipe.h>
+#include <lfipc/inspect.h>
 
 #endif /* LFIPC_H */
