@@ -10,5 +10,6 @@
 #include <lfipc/value.h>
 #include <lfipc/pipe.h>
 #include <lfipc/listener.h>
+#include <lfipc/inspect.h>
 
 #endif /* LFIPC_H */

@@ -11,26 +11,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/region.h>
 
 #include "internal/layout.h"
 
-/* Object types in the directory. Never renumber: they are in the layout. */
-enum lfipc_obj_type {
-	LFIPC_OBJ_NONE = 0,
-	LFIPC_OBJ_QUEUE = 1,
-	LFIPC_OBJ_LOCK = 2,
-	LFIPC_OBJ_SEM = 3,
-	LFIPC_OBJ_COND = 4,
-	LFIPC_OBJ_EVENT = 5,
-	LFIPC_OBJ_BARRIER = 6,
-	LFIPC_OBJ_ARRAY = 7,
-	LFIPC_OBJ_PIPE = 8,
-	LFIPC_OBJ_LISTENER = 9,
-	LFIPC_OBJ_TYPE_MAX = 9,
-	/* a directory entry being created (journalled, not openable) */
-	LFIPC_OBJ_INIT = 0xff
-};
+/* Object types in the directory: the public lfipc_obj_type
+ * (lfipc/inspect.h; values 1..LFIPC_OBJ_TYPE_MAX) and two internal values.
+ * Never renumber: they are in the layout. */
+#define LFIPC_OBJ_NONE 0u
+#define LFIPC_OBJ_TYPE_MAX 9u
+/* a directory entry being created (journalled, not openable) */
+#define LFIPC_OBJ_INIT 0xffu
 
 /* The per-process handle. The layout fields are private copies made when
  * the region was validated: never re-read from shared memory. */
