@@ -649,6 +649,59 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 	return rc;
 }
 
+/* ---- status ---------------------------------------------------------------- */
+
+/* pid registered under token tok (diagnostic only; 0 if none). The slot
+ * table's layout is internal/layout.h's; the token's slot index is
+ * internal/proc.h's encoding. */
+static pid_t token_pid(lfipc_region *r, uint32_t tok)
+{
+	uint32_t slot = ((tok & LFIPC_TOKEN_MASK) >> LFIPC_TOKEN_GEN_BITS);
+	const struct lfipc_proc_slot *ps;
+
+	if (tok == 0 || slot == 0 || slot > r->proc_cap)
+		return 0;
+	ps = (const struct lfipc_proc_slot *)lfipc__at(r, r->proc_off) +
+	     (slot - 1);
+	return (pid_t)atomic_load(&ps->pid);
+}
+
+int lfipc_listener_stat(lfipc_region *r, const char *name,
+			lfipc_listener_status *st)
+{
+	struct lfipc_listener h;
+	size_t n;
+	lfipc_listener_status s;
+	uint32_t srv;
+	int rc;
+
+	if (!st || st->struct_size < offsetof(lfipc_listener_status,
+					      ring_bytes) +
+					     sizeof(size_t))
+		return -EINVAL;
+	rc = attach(r, name, &h);
+	if (rc < 0)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	srv = atomic_load(&h.p->ctl.server);
+	s.serving = srv != 0;
+	s.server_pid = token_pid(r, srv);
+	s.server_alive = srv != 0 && lfipc__token_alive(r, srv);
+	s.backlog = h.backlog;
+	s.max_conns = h.nrec;
+	s.ring_bytes = h.ring ? h.ring : LFIPC_PIPE_DEFAULT_RING;
+	for (uint32_t i = 0; i < h.nrec; i++) {
+		uint32_t v = atomic_load(&h.p->rec[i].state);
+
+		s.waiting += REC_TAG(v) == REC_PEND;
+		s.connections += REC_TAG(v) == REC_CONN;
+	}
+	n = st->struct_size < sizeof(s) ? st->struct_size : sizeof(s);
+	s.struct_size = st->struct_size;
+	memcpy(st, &s, n);
+	return 0;
+}
+
 /* ---- recovery ------------------------------------------------------------------ */
 
 int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size)

@@ -297,6 +297,18 @@ Test(listener, a_full_backlog_refuses_with_ebusy_until_one_is_accepted,
 		usleep(1000);
 	}
 	cr_assert_eq(rc, -EBUSY);
+	{
+		lfipc_listener_status st;
+
+		st.struct_size = sizeof(st);
+		cr_assert_eq(lfipc_listener_stat(r, "L", &st), 0);
+		cr_assert_eq(st.waiting, 2);
+		cr_assert_eq(st.connections, 0);
+		cr_assert_eq(st.backlog, 2);
+		cr_assert_eq(st.max_conns, 4);
+		cr_assert(st.serving && st.server_alive);
+		cr_assert_eq(st.server_pid, getpid());
+	}
 	serve_ping(l);
 	serve_ping(l);
 	cr_assert_eq(th_reap_all(pids, 2, REAP_MS), 0);
@@ -344,6 +356,16 @@ Test(listener, clients_see_the_server_die_and_a_restarted_server_takes_over,
 	cr_assert(wait_objects(3)); /* listener, two Pipes */
 	kill(srv, SIGKILL);
 	cr_assert_eq(th_reap(srv, REAP_MS), 128 + SIGKILL);
+	{
+		lfipc_listener_status st;
+
+		st.struct_size = sizeof(st);
+		cr_assert_eq(lfipc_listener_stat(r, "L", &st), 0);
+		cr_assert(st.serving);
+		cr_assert_not(st.server_alive);
+		cr_assert_eq(st.server_pid, srv);
+		cr_assert_eq(st.connections, 1);
+	}
 	/* The accepted connection reads end-of-file; the waiting client and
 	 * a new one are refused. */
 	cr_assert_eq(lfipc_conn_recv(c, &ch, 1, &len, 10 * SEC), -EPIPE);
