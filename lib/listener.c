@@ -205,15 +205,26 @@ static void pipe_name(const struct lfipc_listener *h, uint32_t id,
 
 /* ---- the lock -------------------------------------------------------------- */
 
+/* Take the turn until dl. pthread_mutex_clocklock() would take the
+ * monotonic deadline as it is, but ThreadSanitizer does not intercept it
+ * (it then reports every unlock as one of an unlocked mutex); so the
+ * deadline is converted to CLOCK_REALTIME for pthread_mutex_timedlock().
+ * A wall-clock step during the wait moves this one deadline; the turn is
+ * only ever held for the few microseconds of a record update. */
 static int timed_turn(lfipc_deadline dl)
 {
 	struct timespec ts;
+	int64_t left, at;
 
 	if (dl == LFIPC_DL_NEVER)
 		return -pthread_mutex_lock(&turn_mu);
-	ts.tv_sec = dl / 1000000000;
-	ts.tv_nsec = dl % 1000000000;
-	return -pthread_mutex_clocklock(&turn_mu, CLOCK_MONOTONIC, &ts);
+	left = dl - lfipc__now_ns();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+	     (left > 0 ? left : 0);
+	ts.tv_sec = at / 1000000000;
+	ts.tv_nsec = at % 1000000000;
+	return -pthread_mutex_timedlock(&turn_mu, &ts);
 }
 
 /* Take the listener lock for self until dl. A dead holder's lock is taken

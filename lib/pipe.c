@@ -30,7 +30,8 @@
  * doc/pipe.md.
  *
  * Owner word of end e (32 bits):
- *   bits  0..29  token of the participant holding the end (0: nobody)
+ *   bits  0..29  token of the participant holding the end (0: nobody;
+ *                with OWN_CLOSED: the closer no longer touches the pipe)
  *   bit  30      OWN_CLOSED: closed, or its holder found dead; final
  *   bit  31      OWN_CLAIMED: the holder has used the end (else it holds it
  *                provisionally, as the creator does)
@@ -838,8 +839,13 @@ void lfipc_conn_close(lfipc_conn *c)
 			/* Claimed: close it. Provisional: hand it on. */
 			nv = (v & OWN_CLAIMED) ? (v | OWN_CLOSED) : 0;
 			if (atomic_compare_exchange_strong(c->mine, &v, nv)) {
-				if (nv)
-					wake_all(c->p);
+				if (!nv)
+					break;
+				wake_all(c->p);
+				/* C2: release the end: token 0 says this
+				 * process touches the pipe no more, so it may
+				 * be removed (lfipc__pipe_ends_done). */
+				atomic_store(c->mine, OWN_CLOSED | OWN_CLAIMED);
 				break;
 			}
 		}
@@ -884,8 +890,10 @@ int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
 
 /*
  * Which ends of the pipe at off are finished for good: bit e set when end e
- * is closed, or its holder died (then it is marked closed here, as
- * recovery does). An end held by nobody (handed on) is not finished.
+ * was closed and its closer is done with the pipe (C2 in
+ * lfipc_conn_close() cleared the token), or its holder died (then it is
+ * marked closed here, as recovery does). An end held by nobody (handed on)
+ * is not finished; nor is one whose live closer is still waking the peer.
  */
 int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
 {
@@ -895,8 +903,14 @@ int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
 	if (rc < 0)
 		return rc;
 	p = lfipc__at(r, off);
-	for (int e = 0; e < 2; e++)
-		if (atomic_load(&p->ends.owner[e]) & OWN_CLOSED)
+	for (int e = 0; e < 2; e++) {
+		/* C3: seq_cst; pairs with C2: the closer's last writes to
+		 * the pipe happen before a token-0 word is seen. */
+		uint32_t v = atomic_load(&p->ends.owner[e]);
+		uint32_t t = OWN_TOKEN(v);
+
+		if ((v & OWN_CLOSED) && (t == 0 || !lfipc__token_alive(r, t)))
 			done |= 1 << e;
+	}
 	return done;
 }
