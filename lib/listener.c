@@ -197,6 +197,15 @@ static int attach(lfipc_region *r, const char *name, struct lfipc_listener *h)
 	return 0;
 }
 
+/* attach() and this process's token. */
+static int attach_self(lfipc_region *r, const char *name,
+		       struct lfipc_listener *h, uint32_t *self)
+{
+	int rc = attach(r, name, h);
+
+	return rc < 0 ? rc : lfipc__self(r, self);
+}
+
 static void pipe_name(const struct lfipc_listener *h, uint32_t id,
 		      char buf[LFIPC_NAME_MAX + 1])
 {
@@ -415,10 +424,7 @@ int lfipc_listener_open(lfipc_region *r, const char *name,
 		*out = NULL;
 	if (!out)
 		return -EINVAL;
-	rc = attach(r, name, &h);
-	if (rc < 0)
-		return rc;
-	rc = lfipc__self(r, &self);
+	rc = attach_self(r, name, &h, &self);
 	if (rc < 0)
 		return rc;
 	v = atomic_load(&h.p->ctl.server);
@@ -506,7 +512,10 @@ int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
 		if (rc < 0)
 			return rc;
 		gc(l);
-		while ((i = oldest_pending(l)) >= 0) {
+		/* Each pass attaches one record or frees one: at most nrec
+		 * passes, even if a hostile peer keeps making records. */
+		for (uint32_t pass = 0;
+		     pass < l->nrec && (i = oldest_pending(l)) >= 0; pass++) {
 			struct lsn_rec *rec = &l->p->rec[i];
 
 			v = atomic_load(&rec->state);
@@ -596,10 +605,7 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 		*out = NULL;
 	if (!out)
 		return -EINVAL;
-	rc = attach(r, name, &h);
-	if (rc < 0)
-		return rc;
-	rc = lfipc__self(r, &self);
+	rc = attach_self(r, name, &h, &self);
 	if (rc < 0)
 		return rc;
 	rc = lock(&h, self, dl);

@@ -889,16 +889,16 @@ int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
 }
 
 /*
- * Which ends of the pipe at off are finished for good: bit e set when end e
- * was closed and its closer is done with the pipe (C2 in
- * lfipc_conn_close() cleared the token), or its holder died (then it is
- * marked closed here, as recovery does). An end held by nobody (handed on)
+ * Which ends of the pipe at off are finished for good: bit e set when the
+ * holder of end e died, or closed it and is done with the pipe (C2 in
+ * lfipc_conn_close() cleared the token). An end held by nobody (handed on)
  * is not finished; nor is one whose live closer is still waking the peer.
  */
 int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
 {
+	struct pipe_geom g;
 	struct pipe_shm *p;
-	int rc = lfipc__pipe_recover(r, off, size), done = 0;
+	int rc = geom_load(r, off, size, &g), done = 0;
 
 	if (rc < 0)
 		return rc;
@@ -909,7 +909,8 @@ int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
 		uint32_t v = atomic_load(&p->ends.owner[e]);
 		uint32_t t = OWN_TOKEN(v);
 
-		if ((v & OWN_CLOSED) && (t == 0 || !lfipc__token_alive(r, t)))
+		if (t == 0 ? (v & OWN_CLOSED) != 0
+			   : !lfipc__token_alive(r, t))
 			done |= 1 << e;
 	}
 	return done;

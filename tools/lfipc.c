@@ -176,6 +176,18 @@ static const char *shm_name(const char *arg, char *buf, size_t n)
 	return buf;
 }
 
+/* Open REGION (a command-line argument) into *r; its "/name" goes into
+ * name. Return: EX_OK, or EX_FAIL with a message. */
+static int open_region(const char *arg, char name[NAME_MAX + 2],
+		       lfipc_region **r)
+{
+	int rc;
+
+	shm_name(arg, name, NAME_MAX + 2);
+	rc = lfipc_region_open(name, r);
+	return rc < 0 ? fail("cannot open region", name, rc) : EX_OK;
+}
+
 static double age_s(int64_t since_ns)
 {
 	struct timespec ts;
@@ -579,10 +591,8 @@ static int cmd_show(const char *region, const char *object)
 	bool first = true;
 	int rc;
 
-	shm_name(region, name, sizeof(name));
-	rc = lfipc_region_open(name, &r);
-	if (rc < 0)
-		return fail("cannot open region", name, rc);
+	if (open_region(region, name, &r) != EX_OK)
+		return EX_FAIL;
 	LFIPC_STATUS_INIT(st);
 	rc = lfipc_region_stat(r, &st);
 	if (rc < 0) {
@@ -640,10 +650,8 @@ static int cmd_ps(const char *region)
 	unsigned cursor = 0;
 	int rc, n = 0;
 
-	shm_name(region, name, sizeof(name));
-	rc = lfipc_region_open(name, &r);
-	if (rc < 0)
-		return fail("cannot open region", name, rc);
+	if (open_region(region, name, &r) != EX_OK)
+		return EX_FAIL;
 	if (json)
 		putchar('[');
 	else
@@ -685,10 +693,8 @@ static int cmd_recover(const char *region)
 	lfipc_region *r;
 	int rc;
 
-	shm_name(region, name, sizeof(name));
-	rc = lfipc_region_open(name, &r);
-	if (rc < 0)
-		return fail("cannot open region", name, rc);
+	if (open_region(region, name, &r) != EX_OK)
+		return EX_FAIL;
 	rc = lfipc_region_recover(r);
 	lfipc_region_close(r);
 	if (rc < 0)
@@ -712,10 +718,8 @@ static int cmd_clear(const char *region, const char *queue)
 	int64_t n;
 	int rc;
 
-	shm_name(region, name, sizeof(name));
-	rc = lfipc_region_open(name, &r);
-	if (rc < 0)
-		return fail("cannot open region", name, rc);
+	if (open_region(region, name, &r) != EX_OK)
+		return EX_FAIL;
 	rc = lfipc_queue_open(r, queue, &q);
 	if (rc < 0) {
 		lfipc_region_close(r);
