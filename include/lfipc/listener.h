@@ -125,8 +125,11 @@ LFIPC_API int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
  * Stop serving and free the handle. Clients waiting to be accepted, and
  * later connects, get -ECONNREFUSED until a server takes the listener over
  * with lfipc_listener_open(); connections already accepted are not
- * affected. The listener stays in the region until lfipc_object_remove().
- * NULL is a no-op.
+ * affected. The listener stays in the region until lfipc_object_remove(),
+ * which does not remove the Pipes of connections that still exist (they
+ * are named "<listener>#<hex id>": remove them too, or wait until they are
+ * closed and a last connect or accept has reclaimed them). NULL is a
+ * no-op.
  * Concurrency: no other thread may use l at the same time.
  */
 LFIPC_API void lfipc_listener_close(lfipc_listener *l);
