@@ -26,6 +26,7 @@
 #include <lfipc/sync.h>
 
 #include "internal/futex.h"
+#include "internal/objtype.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 #include "internal/sync_layout.h"
@@ -173,4 +174,97 @@ int lfipc_event_wait(lfipc_event *e, int64_t timeout_ns)
 		/* E3: acquire, pairs with E1. */
 		v = atomic_load_explicit(&e->s->word, memory_order_acquire);
 	}
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t event_size(const void *shape)
+{
+	(void)shape;
+	return sizeof(struct event_shm);
+}
+
+static int event_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			    const void *shape)
+{
+	(void)shape;
+	if (size < sizeof(struct event_shm) ||
+	    lfipc__shm_ld32(lfipc__at(r, off)) != EVENT_MAGIC)
+		return -EPROTO;
+	return 0;
+}
+
+static int event_status(lfipc_region *r, uint64_t off, uint64_t size,
+			void *out)
+{
+	lfipc_event_status *st = out;
+	struct event_shm *s;
+	uint32_t w;
+
+	if (off % 64 != 0 || size < sizeof(*s) ||
+	    !lfipc__heap_range_ok(r, off, sizeof(*s)))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	if (lfipc__shm_ld32(&s->magic) != EVENT_MAGIC)
+		return -EPROTO;
+	/* E6: relaxed: a diagnostic snapshot. */
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	st->set = (w & EV_SET) != 0;
+	st->waiters = (w & EV_WAITERS) != 0;
+	return 0;
+}
+
+static uint64_t event_size_arg(unsigned arg)
+{
+	(void)arg;
+	return sizeof(struct event_shm);
+}
+
+const struct lfipc__objtype lfipc__event_type = {
+	.type = LFIPC_OBJ_EVENT,
+	.name = "event",
+	.align = 64,
+	.size = event_size,
+	.size_arg = event_size_arg,
+	.init = event_init,
+	.same_shape = event_same_shape,
+	.recover = NULL, /* no owner: nothing to recover */
+	.status = event_status,
+	.status_size = sizeof(lfipc_event_status),
+	.status_min = sizeof(lfipc_event_status),
+};
+
+int lfipc_event_stat(const lfipc_event *e, lfipc_event_status *st)
+{
+	if (!e)
+		return -EINVAL;
+	/* event_status() does not use r beyond the range check, which a
+	 * handle's own memory passes; the handle keeps no region. */
+	if (!st)
+		return -EINVAL;
+	{
+		lfipc_event_status tmp = {sizeof(tmp), false, false};
+		/* E6: relaxed: a diagnostic snapshot. */
+		uint32_t w =
+		    atomic_load_explicit(&e->s->word, memory_order_relaxed);
+
+		tmp.set = (w & EV_SET) != 0;
+		tmp.waiters = (w & EV_WAITERS) != 0;
+		return lfipc__status_out(st, &tmp, sizeof(tmp), sizeof(tmp));
+	}
+}
+
+int lfipc_event_open_or_create(lfipc_region *r, const char *name,
+			       lfipc_event **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__event_type, NULL,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return event_attach(r, off, size, out);
 }

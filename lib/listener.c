@@ -58,6 +58,7 @@
 
 #include "internal/futex.h"
 #include "internal/mutex.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
@@ -118,6 +119,8 @@ struct lfipc_listener {
 	char name[LFIPC_LISTENER_NAME_MAX + 1];
 };
 
+extern const struct lfipc__objtype lfipc__listener_type;
+
 /* ---- the process-wide turn (see the top comment) ------------------------ */
 
 static pthread_mutex_t turn_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -160,11 +163,41 @@ static uint64_t lsn_total(uint32_t nrec)
 	return sizeof(struct lsn_shm) + (uint64_t)nrec * sizeof(struct lsn_rec);
 }
 
+/* Is the private copy g of a geometry sane for a block of size bytes? */
+static bool geom_ok(const struct lsn_geom *g, uint64_t size)
+{
+	return g->magic == LSN_MAGIC && g->version == LSN_VERSION &&
+	       g->check == geom_check(g) && g->nrec != 0 &&
+	       g->nrec <= LFIPC_LISTENER_MAX_CONNS && g->backlog != 0 &&
+	       g->backlog <= g->nrec && g->ring <= LFIPC_PIPE_MAX_RING &&
+	       size >= sizeof(struct lsn_shm) && lsn_total(g->nrec) <= size;
+}
+
+/* Copy and validate the geometry of the block at off (size bytes, inside
+ * the heap) and make a view of it; -EPROTO. */
+static int view(lfipc_region *r, uint64_t off, uint64_t size,
+		struct lfipc_listener *h)
+{
+	struct lsn_geom g;
+
+	if (size < sizeof(g))
+		return -EPROTO;
+	lfipc__shm_copy(&g, lfipc__at(r, off), sizeof(g));
+	if (!geom_ok(&g, size))
+		return -EPROTO;
+	memset(h, 0, sizeof(*h));
+	h->r = r;
+	h->p = lfipc__at(r, off);
+	h->backlog = g.backlog;
+	h->nrec = g.nrec;
+	h->ring = g.ring;
+	return 0;
+}
+
 /* Find and validate the listener name; fill *h (not its tok). The
  * geometry is copied once and only the copy is used. */
 static int attach(lfipc_region *r, const char *name, struct lfipc_listener *h)
 {
-	struct lsn_geom g;
 	uint64_t off, size;
 	int rc;
 
@@ -175,26 +208,14 @@ static int attach(lfipc_region *r, const char *name, struct lfipc_listener *h)
 		return rc;
 	if (strlen(name) > LFIPC_LISTENER_NAME_MAX)
 		return -ENAMETOOLONG;
-	rc = lfipc__obj_open(r, name, LFIPC_OBJ_LISTENER, &off, &size);
+	rc = lfipc__obj_get(r, name, &lfipc__listener_type, NULL,
+			    LFIPC__GET_OPEN, &off, &size, NULL);
 	if (rc < 0)
 		return rc;
-	if (size < sizeof(struct lsn_shm))
-		return -EPROTO;
-	lfipc__shm_copy(&g, lfipc__at(r, off), sizeof(g));
-	if (g.magic != LSN_MAGIC || g.version != LSN_VERSION ||
-	    g.check != geom_check(&g) || g.nrec == 0 ||
-	    g.nrec > LFIPC_LISTENER_MAX_CONNS || g.backlog == 0 ||
-	    g.backlog > g.nrec || g.ring > LFIPC_PIPE_MAX_RING ||
-	    lsn_total(g.nrec) > size)
-		return -EPROTO;
-	h->r = r;
-	h->p = lfipc__at(r, off);
-	h->backlog = g.backlog;
-	h->nrec = g.nrec;
-	h->ring = g.ring;
-	h->tok = 0;
-	strcpy(h->name, name);
-	return 0;
+	rc = view(r, off, size, h);
+	if (rc == 0)
+		strcpy(h->name, name);
+	return rc;
 }
 
 /* attach() and this process's token. */
@@ -339,16 +360,37 @@ struct init_arg {
 	uint32_t server;
 };
 
-/* Runs under the region lock on the zeroed block, before publication. */
-static int lsn_init(void *block, uint64_t size, void *argp)
+static uint64_t lsn_size(const void *shape)
 {
-	const struct init_arg *a = argp;
+	const struct init_arg *a = shape;
+
+	return lsn_total(a->g.nrec);
+}
+
+/* Runs under the region lock on the zeroed block, before publication. */
+static int lsn_init(void *block, uint64_t size, void *shape)
+{
+	const struct init_arg *a = shape;
 	struct lsn_shm *p = block;
 
 	(void)size;
 	p->geom = a->g;
 	atomic_init(&p->ctl.server, a->server);
 	return 0;
+}
+
+static int lsn_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			  const void *shape)
+{
+	const struct init_arg *a = shape;
+	struct lfipc_listener h;
+
+	if (view(r, off, size, &h) < 0)
+		return -EPROTO;
+	return h.backlog == a->g.backlog && h.nrec == a->g.nrec &&
+		       h.ring == a->g.ring
+		   ? 0
+		   : -EEXIST;
 }
 
 static int handle_new(const struct lfipc_listener *h, uint32_t tok,
@@ -370,7 +412,7 @@ int lfipc_listener_create(lfipc_region *r, const char *name, unsigned backlog,
 {
 	struct init_arg ia;
 	struct lfipc_listener h;
-	uint64_t off;
+	uint64_t off, size;
 	int rc;
 
 	if (out)
@@ -400,15 +442,13 @@ int lfipc_listener_create(lfipc_region *r, const char *name, unsigned backlog,
 	ia.g.nrec = max_conns;
 	ia.g.ring = ring_bytes;
 	ia.g.check = geom_check(&ia.g);
-	rc = lfipc__obj_create(r, name, LFIPC_OBJ_LISTENER, lsn_total(max_conns),
-			       LSN_HOT, lsn_init, &ia, &off);
+	rc = lfipc__obj_get(r, name, &lfipc__listener_type, &ia,
+			    LFIPC__GET_CREATE, &off, &size, NULL);
 	if (rc < 0)
 		return rc;
-	h.r = r;
-	h.p = lfipc__at(r, off);
-	h.backlog = backlog;
-	h.nrec = max_conns;
-	h.ring = ring_bytes;
+	rc = view(r, off, size, &h);
+	if (rc < 0)
+		return rc;
 	strcpy(h.name, name);
 	return handle_new(&h, ia.server, out);
 }
@@ -668,81 +708,45 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 
 /* ---- status ---------------------------------------------------------------- */
 
-/* pid registered under token tok (diagnostic only; 0 if none). The slot
- * table's layout is internal/layout.h's; the token's slot index is
- * internal/proc.h's encoding. */
-static pid_t token_pid(lfipc_region *r, uint32_t tok)
+static int lsn_status(lfipc_region *r, uint64_t off, uint64_t size, void *out)
 {
-	uint32_t slot = ((tok & LFIPC_TOKEN_MASK) >> LFIPC_TOKEN_GEN_BITS);
-	const struct lfipc_proc_slot *ps;
-
-	if (tok == 0 || slot == 0 || slot > r->proc_cap)
-		return 0;
-	ps = (const struct lfipc_proc_slot *)lfipc__at(r, r->proc_off) +
-	     (slot - 1);
-	return (pid_t)atomic_load(&ps->pid);
-}
-
-int lfipc_listener_stat(lfipc_region *r, const char *name,
-			lfipc_listener_status *st)
-{
+	lfipc_listener_status *st = out;
 	struct lfipc_listener h;
-	size_t n;
-	lfipc_listener_status s;
-	uint32_t srv;
-	int rc;
+	lfipc_holder srv;
+	int rc = view(r, off, size, &h);
 
-	if (!st || st->struct_size < offsetof(lfipc_listener_status,
-					      ring_bytes) +
-					     sizeof(size_t))
-		return -EINVAL;
-	rc = attach(r, name, &h);
 	if (rc < 0)
 		return rc;
-	memset(&s, 0, sizeof(s));
-	srv = atomic_load(&h.p->ctl.server);
-	s.serving = srv != 0;
-	s.server_pid = token_pid(r, srv);
-	s.server_alive = srv != 0 && lfipc__token_alive(r, srv);
-	s.backlog = h.backlog;
-	s.max_conns = h.nrec;
-	s.ring_bytes = h.ring ? h.ring : LFIPC_PIPE_DEFAULT_RING;
+	/* S1: seq_cst loads; a snapshot for people and supervisors. */
+	lfipc__holder(r, atomic_load(&h.p->ctl.server), &srv);
+	st->serving = atomic_load(&h.p->ctl.server) != 0;
+	st->server_pid = srv.pid;
+	st->server_alive = srv.alive;
+	st->backlog = h.backlog;
+	st->max_conns = h.nrec;
+	st->ring_bytes = h.ring ? h.ring : LFIPC_PIPE_DEFAULT_RING;
 	for (uint32_t i = 0; i < h.nrec; i++) {
 		uint32_t v = atomic_load(&h.p->rec[i].state);
 
-		s.waiting += REC_TAG(v) == REC_PEND;
-		s.connections += REC_TAG(v) == REC_CONN;
+		st->waiting += REC_TAG(v) == REC_PEND;
+		st->connections += REC_TAG(v) == REC_CONN;
 	}
-	n = st->struct_size < sizeof(s) ? st->struct_size : sizeof(s);
-	s.struct_size = st->struct_size;
-	memcpy(st, &s, n);
 	return 0;
 }
 
 /* ---- recovery ------------------------------------------------------------------ */
 
-int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size)
+static int lsn_recover(lfipc_region *r, uint64_t off, uint64_t size)
 {
 	struct lfipc_listener h;
-	struct lsn_geom g;
 	uint32_t self, s;
-	int rc, n = 0;
+	int rc = view(r, off, size, &h), n = 0;
 
-	if (size < sizeof(struct lsn_shm) ||
-	    !lfipc__heap_range_ok(r, off, sizeof(struct lsn_shm)))
-		return -EPROTO;
-	lfipc__shm_copy(&g, lfipc__at(r, off), sizeof(g));
-	if (g.magic != LSN_MAGIC || g.version != LSN_VERSION ||
-	    g.check != geom_check(&g) || g.nrec == 0 ||
-	    g.nrec > LFIPC_LISTENER_MAX_CONNS || lsn_total(g.nrec) > size)
-		return -EPROTO;
-	memset(&h, 0, sizeof(h));
-	h.r = r;
-	h.p = lfipc__at(r, off);
-	h.nrec = g.nrec;
-	/* h.name is needed to remove Pipes by name; recovery has only the
-	 * block, so it frees the server word of a dead server and leaves the
-	 * records to the next connect or accept. */
+	if (rc < 0)
+		return rc;
+	/* Pipes are removed by name, which recovery does not have (it has
+	 * the block): it frees a dead server's word and a dead holder's
+	 * mutex, and leaves the records to the next connect or accept. */
 	s = atomic_load(&h.p->ctl.server);
 	if (s != 0 && !lfipc__token_alive(r, s) &&
 	    atomic_compare_exchange_strong(&h.p->ctl.server, &s, 0))
@@ -750,7 +754,7 @@ int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	rc = lfipc__self(r, &self);
 	if (rc < 0)
 		return rc;
-	/* A lock whose holder died is taken over and released at once, so
+	/* A mutex whose holder died is taken over and released at once, so
 	 * the next holder does not wait for a slice first. */
 	if (lfipc__mutex_owner_dead(r, &h.p->ctl.lock) &&
 	    lock(&h, self, lfipc__deadline(LFIPC_NOWAIT)) == 0) {
@@ -759,3 +763,16 @@ int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	}
 	return n;
 }
+
+const struct lfipc__objtype lfipc__listener_type = {
+	.type = LFIPC_OBJ_LISTENER,
+	.name = "listener",
+	.align = LSN_HOT,
+	.size = lsn_size,
+	.init = lsn_init,
+	.same_shape = lsn_same_shape,
+	.recover = lsn_recover,
+	.status = lsn_status,
+	.status_size = sizeof(lfipc_listener_status),
+	.status_min = sizeof(lfipc_listener_status),
+};

@@ -10,8 +10,9 @@
  *                    owner process token | WAITERS bit 31)
  *   u32 depth        RLock recursion depth; touched only by the owning
  *                    thread while it holds word (0 when free)
- *   u64 thread       owning thread's id within the owner process (address
- *                    of a thread-local anchor); written only by the owner
+ *   u64 thread       owning thread's id within the owner process (its
+ *                    gettid() << 32 | low bits of a thread-local anchor's
+ *                    address; see thread_id()); written only by the owner
  *                    while it holds word, 0 when free
  *   u32 nsleep       threads asleep on word (internal/mutex.h); seq_cst
  *   pad to 64
@@ -25,11 +26,14 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <lfipc/sync.h>
 
 #include "internal/futex.h"
 #include "internal/mutex.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
@@ -51,9 +55,29 @@ struct lfipc_lock {
 static _Thread_local char thread_anchor
     __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's id as the thread field stores it: its kernel thread
+ * id (gettid) in bits 32..63, for status reports, and the low 32 bits of
+ * its anchor's address, so ids stay distinct among the live threads of a
+ * process even if a fork child's forking thread still carries its
+ * parent's tid (lfipc__thread_id_reset() refreshes that in the child). */
+static _Thread_local uint64_t thread_key
+    __attribute__((tls_model("initial-exec")));
+
+void lfipc__thread_id_reset(void)
+{
+	thread_key = 0;
+}
+
 static uint64_t thread_id(void)
 {
-	return (uint64_t)(uintptr_t)&thread_anchor;
+	uint64_t k = thread_key;
+
+	if (__builtin_expect(k == 0, 0)) {
+		k = (uint64_t)(uint32_t)syscall(SYS_gettid) << 32 |
+		    (uint32_t)(uintptr_t)&thread_anchor;
+		thread_key = k;
+	}
+	return k;
 }
 
 uint64_t lfipc__lock_shm_size(void)
@@ -369,4 +393,106 @@ int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	(void)off;
 	(void)size;
 	return 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t lock_size(const void *shape)
+{
+	(void)shape;
+	return SYNC_LOCK_SIZE;
+}
+
+static int lock_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct lock_shm *s = lfipc__at(r, off);
+	uint32_t rec;
+
+	if (size < SYNC_LOCK_SIZE ||
+	    lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC)
+		return -EPROTO;
+	rec = lfipc__shm_ld32(&s->recursive);
+	return rec == (*(const bool *)shape ? 1u : 0u) ? 0 : -EEXIST;
+}
+
+/* Status of the lock memory at off (named or embedded). Each word once. */
+int lfipc__lock_status_at(lfipc_region *r, uint64_t off,
+			  lfipc_lock_status *st)
+{
+	struct lock_shm *s;
+	uint32_t rec, w, depth;
+
+	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	rec = lfipc__shm_ld32(&s->recursive);
+	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || rec > 1)
+		return -EPROTO;
+	st->struct_size = sizeof(*st);
+	st->recursive = rec == 1;
+	/* S1: relaxed: a diagnostic snapshot; no data is read through it. */
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	depth = atomic_load_explicit(&s->depth, memory_order_relaxed);
+	st->waiters = atomic_load_explicit(&s->nsleep, memory_order_relaxed);
+	st->locked = LFIPC_MUTEX_OWNER(w) != 0;
+	if (st->locked) {
+		lfipc__holder(r, LFIPC_MUTEX_OWNER(w), &st->holder);
+		st->holder.tid = (pid_t)(uint32_t)(atomic_load_explicit(
+					     &s->thread, memory_order_relaxed) >>
+					 32);
+		st->depth = rec ? depth : 1;
+		st->owner_died = !st->holder.alive;
+	}
+	return 0;
+}
+
+static int lock_status(lfipc_region *r, uint64_t off, uint64_t size, void *st)
+{
+	if (size < SYNC_LOCK_SIZE)
+		return -EPROTO;
+	return lfipc__lock_status_at(r, off, st);
+}
+
+static uint64_t lock_size_arg(unsigned arg)
+{
+	(void)arg;
+	return SYNC_LOCK_SIZE;
+}
+
+const struct lfipc__objtype lfipc__lock_type = {
+	.type = LFIPC_OBJ_LOCK,
+	.name = "lock",
+	.align = 64,
+	.size = lock_size,
+	.size_arg = lock_size_arg,
+	.init = lock_init,
+	.same_shape = lock_same_shape,
+	.recover = NULL, /* the next acquirer recovers (-EOWNERDEAD) */
+	.status = lock_status,
+	.status_size = sizeof(lfipc_lock_status),
+	.status_min = sizeof(lfipc_lock_status),
+};
+
+int lfipc_lock_stat(const lfipc_lock *l, lfipc_lock_status *st)
+{
+	if (!l)
+		return -EINVAL;
+	return lfipc__obj_status(l->r, &lfipc__lock_type,
+				 lfipc__off(l->r, l->s), SYNC_LOCK_SIZE, st);
+}
+
+int lfipc_lock_open_or_create(lfipc_region *r, const char *name,
+			      bool recursive, lfipc_lock **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__lock_type, &recursive,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return lfipc__lock_attach(r, off, out);
 }

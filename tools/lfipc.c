@@ -235,7 +235,11 @@ static int foreach_region(const char *pat,
 		    (ents[i]->d_type == DT_REG || ents[i]->d_type == DT_UNKNOWN)) {
 			snprintf(name, sizeof(name), "/%s", ents[i]->d_name);
 			LFIPC_STATUS_INIT(st);
-			if (lfipc_region_probe(name, &st) == 0 && rc == 0)
+			/* An empty file probes as a region being created:
+			 * it cannot be told from any other empty file, so
+			 * it is not listed. */
+			if (lfipc_region_probe(name, &st) == 0 && rc == 0 &&
+			    !(st.initialising && st.size == 0))
 				rc = fn(name, &st, arg);
 		}
 		free(ents[i]);
@@ -523,7 +527,7 @@ static int object_kvs(lfipc_region *r, const char *name, int type,
 		lfipc_listener_status *s = &buf->n;
 
 		s->struct_size = sizeof(*s);
-		rc = lfipc_listener_stat(r, name, s);
+		rc = lfipc_object_stat(r, name, type, s);
 		if (rc < 0)
 			return rc;
 		kv_i(k, "server_pid", s->server_pid);
@@ -540,12 +544,6 @@ static int object_kvs(lfipc_region *r, const char *name, int type,
 	}
 }
 
-static const char *type_name(int type)
-{
-	return type == LFIPC_OBJ_LISTENER ? "listener"
-					  : lfipc_obj_type_name(type);
-}
-
 static void show_object(lfipc_region *r, const lfipc_object_entry *e,
 			bool *first)
 {
@@ -558,7 +556,7 @@ static void show_object(lfipc_region *r, const lfipc_object_entry *e,
 		printf("{\"name\":");
 		json_str(e->name);
 		printf(",\"type\":");
-		json_str(type_name(e->type));
+		json_str(lfipc_obj_type_name(e->type));
 		printf(",\"bytes\":%zu,\"creator_pid\":%d,", e->bytes,
 		       (int)e->creator_pid);
 		if (rc < 0) {
@@ -570,7 +568,7 @@ static void show_object(lfipc_region *r, const lfipc_object_entry *e,
 		}
 		putchar('}');
 	} else {
-		printf("%-20s %-9s %9zu  ", e->name, type_name(e->type),
+		printf("%-20s %-9s %9zu  ", e->name, lfipc_obj_type_name(e->type),
 		       e->bytes);
 		if (rc < 0)
 			printf("error: %s", lfipc_strerror(rc));

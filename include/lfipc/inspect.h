@@ -71,8 +71,8 @@ typedef enum lfipc_obj_type {
 
 /**
  * The lower-case name of an object type ("queue", "lock", "semaphore",
- * "condition", "event", "barrier", "array", "pipe"), or "unknown" for a
- * value this library does not know. Never NULL. Thread-safe.
+ * "condition", "event", "barrier", "array", "pipe", "listener"), or
+ * "unknown" for a value this library does not know. Never NULL. Thread-safe.
  */
 LFIPC_API const char *lfipc_obj_type_name(int type);
 
@@ -346,7 +346,8 @@ LFIPC_API int lfipc_conn_stat(const lfipc_conn *c, lfipc_pipe_status *st);
  * Status of the object called name, without opening a handle (a Pipe end
  * is not claimed): st points to the status structure of the object's type
  * (lfipc_queue_status for LFIPC_OBJ_QUEUE, ..., lfipc_pipe_status for
- * LFIPC_OBJ_PIPE), with struct_size set; type says which one it is and
+ * LFIPC_OBJ_PIPE, lfipc_listener_status of lfipc/listener.h for
+ * LFIPC_OBJ_LISTENER), with struct_size set; type says which one it is and
  * must be the object's type (take it from lfipc_object_find() or
  * lfipc_object_next()).
  *

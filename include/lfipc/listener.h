@@ -154,8 +154,13 @@ LFIPC_API void lfipc_listener_close(lfipc_listener *l);
 LFIPC_API int lfipc_listener_connect(lfipc_region *r, const char *name,
 				     int64_t timeout_ns, lfipc_conn **out);
 
-/** Listener status (lfipc_listener_stat()); extensible as the structures
- * of lfipc/inspect.h: the caller sets struct_size. */
+/**
+ * Listener status: lfipc_object_stat(r, name, LFIPC_OBJ_LISTENER, &st)
+ * (lfipc/inspect.h) fills it without serving or connecting; the caller
+ * sets struct_size, as for every status structure there. Connections
+ * closed by both sides but not yet reclaimed (the next connect or accept
+ * does that) still count in connections.
+ */
 typedef struct lfipc_listener_status {
 	size_t struct_size;   /**< set by the caller: sizeof(this struct) */
 	bool serving;	      /**< a process is its server (maybe dead) */
@@ -165,23 +170,8 @@ typedef struct lfipc_listener_status {
 	unsigned max_conns;   /**< connections that may exist at once */
 	unsigned waiting;     /**< clients waiting to be accepted */
 	unsigned connections; /**< accepted, not yet closed by both sides */
-	size_t ring_bytes;    /**< ring size asked for each connection */
+	size_t ring_bytes;    /**< ring size of each connection's Pipe */
 } lfipc_listener_status;
-
-/**
- * Fill *st with a snapshot of the listener name in r, without serving it
- * or connecting. Connections closed by both sides but not yet reclaimed
- * (the next connect or accept does that) still count in connections.
- *
- * Return: 0; -ENOENT no such object; -EINVAL not a listener, NULL argument
- * or struct_size too small; -ENAMETOOLONG; -EPROTO the listener's memory
- * makes no sense.
- * May block briefly on the region's internal lock; does not wait for the
- * listener's.
- * Concurrency: any thread, concurrently with every other operation.
- */
-LFIPC_API int lfipc_listener_stat(lfipc_region *r, const char *name,
-				  lfipc_listener_status *st);
 
 #ifdef __cplusplus
 }

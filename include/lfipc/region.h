@@ -90,12 +90,13 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
  * regions (name NULL) ignore both flags.
  *
  * Return: as lfipc_region_create(), and: -EEXIST the name exists and is
- * not taken (no flag; OPEN_OR_CREATE with another size; TAKEOVER alone
- * and a live participant); -EPROTO OPEN_OR_CREATE found a file that is
- * not a valid lfipc region (and TAKEOVER was not given or it is not an
- * lfipc region at all); -EBUSY TAKEOVER and a creator is still setting
- * the region up; -EINVAL unknown flags. A size below
- * LFIPC_REGION_MIN_SIZE is -EINVAL as for lfipc_region_create().
+ * not taken (no flag; OPEN_OR_CREATE and a region of another size;
+ * TAKEOVER alone and a live participant or a creator still setting it
+ * up, or a file that is not an lfipc region); -EPROTO OPEN_OR_CREATE
+ * found a file that is not a valid lfipc region; -EBUSY OPEN_OR_CREATE
+ * and the region was removed and recreated under it again and again;
+ * -EINVAL unknown flags. A size below LFIPC_REGION_MIN_SIZE is -EINVAL
+ * as for lfipc_region_create().
  * Concurrency: any thread; any number of processes at once.
  */
 LFIPC_API int lfipc_region_create_ex(const char *name, size_t size,

@@ -34,6 +34,16 @@
 #define LFIPC_REGION_MAX_SIZE ((uint64_t)1 << 40)
 /* Liveness byte of participant slot i: LFIPC_LIVE_BASE + i, far past EOF. */
 #define LFIPC_LIVE_BASE ((int64_t)1 << 42)
+/*
+ * The gate byte, just below the liveness bytes (OFD locks, see proc.c):
+ *   - a creator holds it write-locked until the region is initialised,
+ *     then read-locked until it is registered;
+ *   - a registrant holds it read-locked while it claims its slot;
+ *   - a remover (lfipc_region_remove, takeover) write-locks the gate and
+ *     every liveness byte in one fcntl: granted only when nobody is alive,
+ *     creating or registering, and nobody can start while it holds them.
+ */
+#define LFIPC_GATE_BYTE (LFIPC_LIVE_BASE - 1)
 
 /* Journal operations of the region lock holder (see alloc.c). */
 enum { LFIPC_JNL_NONE = 0, LFIPC_JNL_CREATE = 1, LFIPC_JNL_REMOVE = 2 };

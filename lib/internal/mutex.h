@@ -26,6 +26,7 @@
 
 #include "internal/futex.h"
 #include "internal/proc.h"
+#include "internal/region.h"
 
 #define LFIPC_MUTEX_WAITERS UINT32_C(0x80000000)
 #define LFIPC_MUTEX_OWNER_DIED UINT32_C(0x40000000)

@@ -109,7 +109,10 @@ struct lfipc_qhdr {
 	_Atomic uint64_t orphan_at; /* where the last orphan was found */
 	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
 	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
-	uint8_t pad6[128 - 64];
+	_Atomic uint64_t cleared;   /* messages discarded by clear so far
+				     * (statistics; zero in queues made
+				     * before it existed) */
+	uint8_t pad6[128 - 72];
 };
 
 struct lfipc_qslot {

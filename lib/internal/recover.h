@@ -21,7 +21,6 @@ int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size);
-int lfipc__listener_recover(lfipc_region *r, uint64_t off, uint64_t size);
 
 /* Bit e set: end e of the pipe at off is finished for good (its holder
  * died, or closed it and no longer touches the pipe); -EPROTO. Used by the

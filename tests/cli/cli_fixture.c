@@ -8,8 +8,9 @@
  *	a Barrier "bar", an Array "arr", a Pipe "pipe" and a Listener "lsn";
  *	close it and exit 0 (nobody is left registered).
  *   cli_fixture hold REGION
- *	Open REGION, acquire "lock", print "ready <pid>", then wait to be
- *	killed.
+ *	Open REGION, acquire "lock", attach end 1 of "pipe", become the
+ *	server of "lsn" (each if still free), print "ready <pid>", then
+ *	wait to be killed.
  *   cli_fixture send REGION LISTENER MESSAGE
  *	Open REGION, connect to LISTENER (waiting up to 10 s to be
  *	accepted), send MESSAGE, wait for the server to close; exit 0.
@@ -67,13 +68,24 @@ static int hold(const char *name)
 {
 	lfipc_region *r;
 	lfipc_lock *l;
+	lfipc_conn *c;
+	lfipc_listener *n;
 	int rc;
 
 	if ((rc = lfipc_region_open(name, &r)) < 0)
 		return die("open", rc);
-	if ((rc = lfipc_lock_open(r, "lock", &l)) < 0 ||
-	    (rc = lfipc_lock_acquire(l, LFIPC_NOWAIT)) < 0)
+	/* The first holder gets all three; later ones whatever is free. */
+	if ((rc = lfipc_lock_open(r, "lock", &l)) < 0)
 		return die("lock", rc);
+	rc = lfipc_lock_acquire(l, LFIPC_NOWAIT);
+	if (rc < 0 && rc != -EAGAIN && rc != -EOWNERDEAD)
+		return die("acquire", rc);
+	rc = lfipc_pipe_open(r, "pipe", 1, &c);
+	if (rc < 0 && rc != -EBUSY && rc != -EPIPE)
+		return die("pipe", rc);
+	rc = lfipc_listener_open(r, "lsn", &n);
+	if (rc < 0 && rc != -EBUSY)
+		return die("listener", rc);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	for (;;)

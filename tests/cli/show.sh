@@ -24,7 +24,8 @@ json_check "[o for o in j['objects'] if o['name'] == 'sem'][0]['status']['value'
 json_check "[o for o in j['objects'] if o['name'] == 'bar'][0]['status']['parties'] == 3"
 json_check "[o for o in j['objects'] if o['name'] == 'arr'][0]['status']['length'] == 4"
 json_check "[o for o in j['objects'] if o['name'] == 'lsn'][0]['status']['backlog'] == 2"
-json_check "[o for o in j['objects'] if o['name'] == 'lsn'][0]['status']['server_pid'] == 0"
+json_check "[o for o in j['objects'] if o['name'] == 'lsn'][0]['status']['server_pid'] == $HOLDER"
+json_check "[o for o in j['objects'] if o['name'] == 'pipe'][0]['status']['end1_pid'] == $HOLDER"
 
 kill9 "$HOLDER"
 run 0 "$LFIPC" --json show "$R" lock

@@ -24,5 +24,5 @@ run 1 "$LFIPC" ps "$P-none"
 run 1 "$LFIPC" recover "$P-none"
 run 1 "$LFIPC" clear "$P-none" q
 run 1 "$LFIPC" rm "$P-none"
-grep -q "No such file" "$T/err" || fail "rm error: $(cat "$T/err")"
+grep -q "$P-none: " "$T/err" || fail "rm error: $(cat "$T/err")"
 exit 0

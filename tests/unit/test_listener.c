@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/listener.h>
 #include <lfipc/region.h>
 
@@ -301,7 +302,7 @@ Test(listener, a_full_backlog_refuses_with_ebusy_until_one_is_accepted,
 		lfipc_listener_status st;
 
 		st.struct_size = sizeof(st);
-		cr_assert_eq(lfipc_listener_stat(r, "L", &st), 0);
+		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
 		cr_assert_eq(st.waiting, 2);
 		cr_assert_eq(st.connections, 0);
 		cr_assert_eq(st.backlog, 2);
@@ -360,7 +361,7 @@ Test(listener, clients_see_the_server_die_and_a_restarted_server_takes_over,
 		lfipc_listener_status st;
 
 		st.struct_size = sizeof(st);
-		cr_assert_eq(lfipc_listener_stat(r, "L", &st), 0);
+		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
 		cr_assert(st.serving);
 		cr_assert_not(st.server_alive);
 		cr_assert_eq(st.server_pid, srv);
