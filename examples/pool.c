@@ -13,7 +13,8 @@
  * sends "stop"), then sets "stop", reaps the workers, checks that every
  * result arrived and is right, and removes the region.
  *
- * Prints "ready <pid>" on stdout once the region is set up. Exit status 0
+ * Prints "ready <pid>" on stdout once the region is set up and every
+ * worker has registered in it (up to 5 s). Exit status 0
  * when every result was right, 1 otherwise.
  */
 #include <errno.h>
@@ -139,6 +140,16 @@ int main(int argc, char **argv)
 		pids[i] = fork();
 		if (pids[i] == 0)
 			_exit(worker(r, i));
+	}
+	/* Ready once every worker has registered (on its first call). */
+	for (int i = 0; i < 5000; i++) {
+		lfipc_region_status st;
+
+		LFIPC_STATUS_INIT(st);
+		if (lfipc_region_stat(r, &st) == 0 &&
+		    st.participants >= workers + 1)
+			break;
+		usleep(1000);
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
