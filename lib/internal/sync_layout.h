@@ -37,8 +37,8 @@ struct lock_shm {
 	uint32_t magic;		 /* SYNC_LOCK_MAGIC */
 	uint32_t recursive;	 /* 0 Lock, 1 RLock */
 	_Atomic uint32_t word;	 /* robust mutex word (internal/mutex.h) */
-	uint32_t unused0;	 /* was the RLock depth */
-	uint64_t unused1;	 /* was the owning thread */
+	_Atomic uint32_t depth_hint; /* diagnostics only (sync.c) */
+	_Atomic uint64_t tid_hint;   /* diagnostics only (sync.c) */
 	struct lfipc_wq wq;	 /* sleepers on word (internal/wait.h) */
 	uint8_t pad[SYNC_LOCK_SIZE - 40];
 };
