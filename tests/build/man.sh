@@ -94,7 +94,9 @@ if command -v man >/dev/null 2>&1; then
 else
 	echo "SKIP: no man command, lookups not tried"
 fi
-$MAKE uninstall DESTDIR="$tmp" >/dev/null 2>&1
+# -k: install-data put no programs in bindir, so uninstall-binPROGRAMS
+# fails (no such directory); the data must still all go.
+$MAKE -k uninstall DESTDIR="$tmp" >/dev/null 2>&1
 left=$(find "$mroot" -type f 2>/dev/null | head -5)
 [ -z "$left" ] || { echo "FAIL: make uninstall left $left"; fail=1; }
 [ "$fail" -eq 0 ] && echo "PASS: man pages"
