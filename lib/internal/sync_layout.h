@@ -32,13 +32,14 @@
 
 /* The owning thread and an RLock's depth are not shared: the owner keeps
  * them in its own memory (lib/sync.c), where no peer can rewrite them. The
- * two fields that held them stay in the layout, written by nobody. */
+ * field that held the depth stays in the layout, written by nobody; the
+ * one that held the thread now holds the instance's generation. */
 struct lock_shm {
 	uint32_t magic;		 /* SYNC_LOCK_MAGIC */
 	uint32_t recursive;	 /* 0 Lock, 1 RLock */
 	_Atomic uint32_t word;	 /* robust mutex word (internal/mutex.h) */
 	uint32_t unused0;	 /* was the RLock depth */
-	uint64_t unused1;	 /* was the owning thread */
+	uint64_t gen;		 /* instance generation, written at init */
 	struct lfipc_wq wq;	 /* sleepers on word (internal/wait.h) */
 	uint8_t pad[SYNC_LOCK_SIZE - 40];
 };
