@@ -13,13 +13,22 @@
  *   u64 tid_hint     diagnostics only: the owning thread's kernel id
  *                    (gettid), 0 free; written by the owning thread
  *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
+ *   u64 gen          the instance's generation: random, written once at
+ *                    init, offset 40
  *   pad to 64
  *
  * Ownership is (process token in word, thread and depth in the owning
  * thread's own memory). The word is the only shared state: which of the
  * owning process's threads holds the lock, and how deep, is recorded in
- * a thread-local set of held locks (keyed by the lock memory's address,
- * so across handles of one lock), which no other process can rewrite.
+ * a thread-local set of held locks (keyed by the lock memory's address
+ * and the instance's generation, so across handles of one lock), which no
+ * other process can rewrite. The generation tells apart two locks that
+ * sit at one address in turn (the region was closed while a thread held
+ * its lock and another was mapped there; the lock was removed while held
+ * and a new one made in its block): an entry of the old lock must not
+ * match the new one, which another thread of this process may hold
+ * (tests/hostile/findings/held_set_stale_address.c). Each handle reads
+ * it once at attach; a peer that rewrites it later changes nothing.
  * Before, the thread and the depth were words of the lock's memory: a
  * peer that rewrote the thread made the owner's release fail with -EPERM
  * and left the lock held for ever by a live process
@@ -41,6 +50,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,14 +69,16 @@
 struct lfipc_lock {
 	lfipc_region *r;
 	struct lock_shm *s;
+	uint64_t gen;	/* s->gen, read once at attach */
 	bool recursive; /* cached at attach */
 };
 
 /* ---- the calling thread's held locks --------------------------------- */
 
 /*
- * Each thread records the locks it holds: the address of the lock memory
- * and the depth. Plain thread-local memory, touched by its thread only.
+ * Each thread records the locks it holds: the address of the lock memory,
+ * its generation and the depth. Plain thread-local memory, touched by its
+ * thread only.
  * The first HELD_INLINE entries live in static TLS (initial-exec: one
  * %fs-relative address, no __tls_get_addr call on the fast path; the
  * library is linked at start-up or dlopen()ed by programs with static TLS
@@ -74,12 +86,15 @@ struct lfipc_lock {
  * moves them to the heap (freed at thread exit). Entries copied into a
  * fork child belong to its parent: the set is emptied at the first use
  * after a fork (lfipc__fork_epoch). An entry whose word no longer carries
- * the process's token (a peer rewrote it) is stale: dropped when found.
+ * the process's token (a peer rewrote it), or whose generation is not the
+ * lock's at that address (the lock it was made for is gone), is stale:
+ * dropped when found.
  */
 #define HELD_INLINE 4u
 
 struct held {
 	const struct lock_shm *s;
+	uint64_t gen;
 	uint32_t depth;
 };
 
@@ -132,20 +147,28 @@ static struct held *held_at(struct held_set *h, uint32_t i)
 	return h->heap ? &h->heap[i] : &h->inl[i];
 }
 
-/* Index of the entry for lock memory s, or -1. Latest first: locks are
- * mostly released in the reverse order of taking them. */
-static int held_find(struct held_set *h, const struct lock_shm *s)
-{
-	for (uint32_t i = h->n; i-- > 0;)
-		if (held_at(h, i)->s == s)
-			return (int)i;
-	return -1;
-}
-
 static void held_drop(struct held_set *h, int i)
 {
 	*held_at(h, (uint32_t)i) = *held_at(h, h->n - 1);
 	h->n--;
+}
+
+/* Index of the entry for lock l, or -1. Latest first: locks are mostly
+ * released in the reverse order of taking them. An entry at l's address
+ * of another generation belongs to a lock that is gone: dropped. */
+static int held_find(struct held_set *h, const lfipc_lock *l)
+{
+	for (uint32_t i = h->n; i-- > 0;) {
+		const struct held *e = held_at(h, i);
+
+		if (e->s != l->s)
+			continue;
+		if (e->gen == l->gen)
+			return (int)i;
+		held_drop(h, (int)i);
+		return -1;
+	}
+	return -1;
 }
 
 /* Make room for one more entry, before the lock is taken (so that taking
@@ -199,11 +222,11 @@ static void hint(struct lock_shm *s, uint32_t depth)
 			      memory_order_relaxed);
 }
 
-/* Record lock memory s as taken by the calling thread (room was made). */
-static void held_push(struct held_set *h, struct lock_shm *s)
+/* Record lock l as taken by the calling thread (room was made). */
+static void held_push(struct held_set *h, const lfipc_lock *l)
 {
-	*held_at(h, h->n++) = (struct held){s, 1};
-	hint(s, 1);
+	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1};
+	hint(l->s, 1);
 }
 
 /*
@@ -213,7 +236,7 @@ static void held_push(struct held_set *h, struct lock_shm *s)
  */
 static int held_by_me(struct held_set *h, const lfipc_lock *l, uint32_t self)
 {
-	int i = held_find(h, l->s);
+	int i = held_find(h, l);
 
 	/* L6: relaxed; only our own token is compared, which only a thread
 	 * of this process stores (M1), and which stays until one of ours
@@ -231,12 +254,28 @@ uint64_t lfipc__lock_shm_size(void)
 	return SYNC_LOCK_SIZE;
 }
 
+/* A new instance's generation: random, so that no other lock that ever
+ * sits at the same address (made by any process) shares it, short of a
+ * 2^-64 chance; without entropy, the clock and a count. */
+static uint64_t lock_gen_new(void)
+{
+	static _Atomic uint64_t seq;
+	uint64_t g;
+
+	if (getrandom(&g, sizeof(g), GRND_NONBLOCK) == (ssize_t)sizeof(g))
+		return g;
+	/* G1: relaxed; a count, orders nothing. */
+	return (uint64_t)lfipc__now_ns() +
+	       atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed);
+}
+
 void lfipc__lock_shm_init(void *mem, bool recursive)
 {
 	struct lock_shm *s = mem;
 
 	s->magic = SYNC_LOCK_MAGIC;
 	s->recursive = recursive ? 1 : 0;
+	s->gen = lock_gen_new();
 }
 
 int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
@@ -244,6 +283,7 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
 	struct lock_shm *s;
 	lfipc_lock *l;
 	uint32_t recursive;
+	uint64_t gen;
 
 	if (!r || !out)
 		return -EINVAL;
@@ -251,6 +291,7 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
 		return -EPROTO;
 	s = lfipc__at(r, off);
 	recursive = lfipc__shm_ld32(&s->recursive);
+	gen = lfipc__shm_ld64(&s->gen);
 	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || recursive > 1)
 		return -EPROTO;
 	l = calloc(1, sizeof(*l));
@@ -258,6 +299,7 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out)
 		return -ENOMEM;
 	l->r = r;
 	l->s = s;
+	l->gen = gen;
 	l->recursive = recursive == 1;
 	*out = l;
 	return 0;
@@ -317,7 +359,7 @@ static int acquire_slow(lfipc_lock *l, struct held_set *h, uint32_t self,
 				   flags, true);
 
 	if (rc == 0 || rc == -EOWNERDEAD)
-		held_push(h, s);
+		held_push(h, l);
 	return rc;
 }
 
@@ -356,7 +398,7 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 	if (rc != 1)
 		return rc;
 	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
-		held_push(h, l->s);
+		held_push(h, l);
 		return 0;
 	}
 	return acquire_slow(l, h, self, deadline, flags);
@@ -376,7 +418,7 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		return rc;
 	/* The uncontended path first: no clock read for the deadline. */
 	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
-		held_push(h, l->s);
+		held_push(h, l);
 		return 0;
 	}
 	return acquire_slow(l, h, self, lfipc__deadline(timeout_ns), 0);
@@ -478,7 +520,7 @@ int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 	int i;
 
 	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1) {
-		i = held_find(h, l->s);
+		i = held_find(h, l);
 		if (i >= 0) {
 			held_at(h, (uint32_t)i)->depth = depth;
 			hint(l->s, depth);

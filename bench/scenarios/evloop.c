@@ -289,7 +289,11 @@ static const char *const death_name[NDEATH] = {
 
 struct killer {
 	pid_t pid;
-	uint64_t t_kill;
+	/* Written by the killer thread, read by the waiter once the death
+	 * woke it: the kernel's wake-up (futex, epoll) is an edge TSan does
+	 * not see, so the time travels in an atomic. E1: release, pairs
+	 * with E2 in death_trial(). */
+	_Atomic uint64_t t_kill;
 	int delay_us;
 };
 
@@ -298,7 +302,7 @@ static void *kill_after(void *p)
 	struct killer *k = p;
 
 	usleep((useconds_t)k->delay_us);
-	k->t_kill = now_ns();
+	atomic_store_explicit(&k->t_kill, now_ns(), memory_order_release); /* E1 */
 	kill(k->pid, SIGKILL);
 	return NULL;
 }
@@ -373,7 +377,10 @@ static double death_trial(int kind, unsigned seed)
 	} else if (epoll_wait(ep, &ev, 1, 10000) != 1) {
 		goto out;
 	}
-	us = (double)(now_ns() - k.t_kill) / 1000.0;
+	/* E2: acquire, pairs with E1 in kill_after(). */
+	us = (double)(now_ns() - atomic_load_explicit(&k.t_kill,
+						      memory_order_acquire)) /
+	     1000.0;
 	if (kind == D_PIPE_FD &&
 	    lfipc_conn_recv(c0, buf, sizeof(buf), &len, LFIPC_NOWAIT) !=
 		-EPIPE)

@@ -24,7 +24,7 @@ case ${LFIPC_SANITIZER:-} in
 	asan=$(${CC:-cc} -print-file-name=libasan.so)
 	[ -f "$asan" ] || skip "no libasan.so to preload"
 	LD_PRELOAD=$asan; export LD_PRELOAD
-	ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"; export ASAN_OPTIONS
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"; export ASAN_OPTIONS
 	PYTHONMALLOC=malloc; export PYTHONMALLOC ;;
 esac
 PYTHONPATH=$LFIPC_PY_BUILDDIR/python${PYTHONPATH:+:$PYTHONPATH}

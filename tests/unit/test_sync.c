@@ -403,6 +403,77 @@ struct fast {
 	lfipc_event *e;
 };
 
+/*
+ * R2-1 (tests/hostile/findings/held_set_stale_address.c): thread T holds
+ * RLock A; A goes (its region closed, or the lock removed) and a new
+ * RLock B sits at the same address, held by the main thread U. T's entry
+ * for A must not let it into B, nor release U's hold.
+ */
+static lfipc_lock *stale_a, *stale_b;
+static pthread_barrier_t stale_pb;
+static int stale_acq, stale_rel;
+
+static void *stale_thread(void *p)
+{
+	(void)p;
+	cr_assert_eq(lfipc_lock_acquire(stale_a, LFIPC_FOREVER), 0);
+	pthread_barrier_wait(&stale_pb); /* T holds A */
+	pthread_barrier_wait(&stale_pb); /* A gone, B made, U holds B */
+	stale_acq = lfipc_lock_acquire(stale_b, 200 * 1000000LL);
+	stale_rel = lfipc_lock_release(stale_b);
+	return NULL;
+}
+
+/* Run T against B (made and held by the caller); check, release B. */
+static void stale_check(pthread_t t)
+{
+	pthread_barrier_wait(&stale_pb); /* U holds B */
+	pthread_join(t, NULL);
+	cr_expect_eq(stale_acq, -ETIMEDOUT, "T entered U's lock: %d",
+		     stale_acq);
+	cr_expect_eq(stale_rel, -EPERM, "T released U's lock: %d", stale_rel);
+	cr_assert(lfipc_lock_locked(stale_b));
+	cr_assert_eq(lfipc_lock_release(stale_b), 0);
+	cr_assert(!lfipc_lock_locked(stale_b));
+	pthread_barrier_destroy(&stale_pb);
+}
+
+Test(lock, entry_of_a_closed_region_lock_does_not_match_a_new_one)
+{
+	lfipc_region *ra, *rb;
+	pthread_t t;
+
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &ra), 0);
+	cr_assert_eq(lfipc_lock_create(ra, "l", true, &stale_a), 0);
+	pthread_barrier_init(&stale_pb, NULL, 2);
+	cr_assert_eq(pthread_create(&t, NULL, stale_thread, NULL), 0);
+	pthread_barrier_wait(&stale_pb); /* T holds A */
+	lfipc_lock_close(stale_a);
+	lfipc_region_close(ra); /* held by T: mmap reuses the hole for rb */
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &rb), 0);
+	cr_assert_eq(lfipc_lock_create(rb, "l", true, &stale_b), 0);
+	cr_assert_eq(lfipc_lock_acquire(stale_b, LFIPC_FOREVER), 0);
+	stale_check(t);
+	lfipc_lock_close(stale_b);
+	lfipc_region_close(rb);
+}
+
+Test(lock, entry_of_a_removed_lock_does_not_match_one_made_in_its_block)
+{
+	pthread_t t;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", true, &stale_a), 0);
+	pthread_barrier_init(&stale_pb, NULL, 2);
+	cr_assert_eq(pthread_create(&t, NULL, stale_thread, NULL), 0);
+	pthread_barrier_wait(&stale_pb); /* T holds A */
+	lfipc_lock_close(stale_a);
+	cr_assert_eq(lfipc_object_remove(r, "l"), 0);
+	cr_assert_eq(lfipc_lock_create(r, "m", true, &stale_b), 0);
+	cr_assert_eq(lfipc_lock_acquire(stale_b, LFIPC_FOREVER), 0);
+	stale_check(t);
+	lfipc_lock_close(stale_b);
+}
+
 static int fast_child(void *p)
 {
 	struct fast *f = p;
