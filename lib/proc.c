@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,64 +209,117 @@ static int claim_slot(struct lfipc__proc *p)
 	return rc;
 }
 
-static int claim_slot_gated(struct lfipc__proc *p, int fd)
+/* Take slot if nobody live holds it, as the new incarnation of p.
+ * Return: 0 taken; 1 held by a live participant; -errno from fcntl. */
+static int try_slot(struct lfipc__proc *p, int fd, uint32_t slot)
 {
+	struct lfipc_proc_slot *s;
 	struct flock fl;
-	uint32_t i, slot;
+	uint32_t g;
 	int rc;
 
-	/* From slot 0: the low slots have death words (internal/death.h).
-	 * Slots that name no pid (never used, or closed cleanly) first, so a
-	 * dead participant's slot stays listed as dead (inspect.c) until the
-	 * table has no other room. */
-	for (i = 0; i < 2 * p->cap; i++) {
-		struct lfipc_proc_slot *s;
-		uint32_t g;
+	rc = live_lock(fd, F_OFD_SETLK, F_WRLCK, slot, &fl);
+	if (rc == -EAGAIN || rc == -EACCES)
+		return 1; /* a live participant holds it */
+	if (rc < 0)
+		return rc;
+	s = slot_at(p, slot);
+	p->slot = slot;
+	/* Death word and flags of the new incarnation, before R1. */
+	lfipc__death_arm(lfipc__proc_region(p), slot);
+	/* R1: acq_rel CAS; pairs with the acquire load in
+	 * lfipc__token_alive(): whoever sees the new generation sees the pid
+	 * written below too (diagnostics only). A dead predecessor's odd
+	 * generation is retired by skipping past it, so its tokens never
+	 * match again. */
+	g = atomic_load_explicit(&s->gen, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+		&s->gen, &g, (g | 1u) + 2u, memory_order_acq_rel,
+		memory_order_relaxed))
+		;
+	g = (g | 1u) + 2u;
+	/* Sleepers still watching the previous incarnation's word look
+	 * again (they now see the generation mismatch). */
+	lfipc__death_wake(lfipc__proc_region(p), slot);
+	/* R2: relaxed: diagnostics, never used for decisions. */
+	atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&s->since_ns, lfipc__now_ns(),
+			      memory_order_relaxed);
+	p->lock_fd = fd;
+	p->slot = slot;
+	/* R3: relaxed; published by P2 (release on fork_epoch). */
+	atomic_store_explicit(&p->token,
+			      ((slot + 1) << LFIPC_TOKEN_GEN_BITS) |
+				      (g & LFIPC_TOKEN_GEN_MASK),
+			      memory_order_relaxed);
+	return 0;
+}
 
-		slot = i % p->cap;
-		/* R0: relaxed: a preference only; the OFD lock decides. */
-		if (i < p->cap &&
-		    atomic_load_explicit(&slot_at(p, slot)->pid,
-					 memory_order_relaxed) != 0)
-			continue;
-		rc = live_lock(fd, F_OFD_SETLK, F_WRLCK, slot, &fl);
-		if (rc == -EAGAIN || rc == -EACCES)
-			continue; /* a live participant holds it */
-		if (rc < 0)
-			return rc;
-		s = slot_at(p, slot);
-		p->slot = slot;
-		/* Death word and flags of the new incarnation, before R1. */
-		lfipc__death_arm(lfipc__proc_region(p), slot);
-		/* R1: acq_rel CAS; pairs with the acquire load in
-		 * lfipc__token_alive(): whoever sees the new generation sees
-		 * the pid written below too (diagnostics only). A dead
-		 * predecessor's odd generation is retired by skipping past
-		 * it, so its tokens never match again. */
-		g = atomic_load_explicit(&s->gen, memory_order_relaxed);
-		while (!atomic_compare_exchange_weak_explicit(
-			&s->gen, &g, (g | 1u) + 2u, memory_order_acq_rel,
-			memory_order_relaxed))
-			;
-		g = (g | 1u) + 2u;
-		/* Sleepers still watching the previous incarnation's word
-		 * look again (they now see the generation mismatch). */
-		lfipc__death_wake(lfipc__proc_region(p), slot);
-		/* R2: relaxed: diagnostics, never used for decisions. */
-		atomic_store_explicit(&s->pid, (uint32_t)getpid(),
-				      memory_order_relaxed);
-		atomic_store_explicit(&s->since_ns, lfipc__now_ns(),
-				      memory_order_relaxed);
-		p->lock_fd = fd;
-		p->slot = slot;
-		/* R3: relaxed; published by P2 (release on fork_epoch). */
-		atomic_store_explicit(&p->token,
-				      ((slot + 1) << LFIPC_TOKEN_GEN_BITS) |
-					      (g & LFIPC_TOKEN_GEN_MASK),
-				      memory_order_relaxed);
-		return 0;
+struct slot_age {
+	int64_t since_ns;
+	uint32_t slot;
+};
+
+static int slot_age_cmp(const void *a, const void *b)
+{
+	const struct slot_age *x = a, *y = b;
+
+	if (x->since_ns != y->since_ns)
+		return x->since_ns < y->since_ns ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/*
+ * The slot rule (doc/architecture.md, "Participants and liveness"), in
+ * order:
+ *   1. a dead participant's slot that names this process's own pid: its
+ *      entry would read as this process in a listing, so it goes first
+ *      (this is also where a reused PID meets its predecessor's slot);
+ *   2. a slot that names no pid (never used, or left by a clean close);
+ *   3. a dead participant's slot, the oldest registration first.
+ * So a dead participant stays listed (lfipc_participant_next) until the
+ * table has no free slot left or its pid registers again. The pids and
+ * times read here are a preference only (R0: relaxed, read once each,
+ * never trusted): the OFD lock in try_slot() decides. Slot order within a
+ * pass is from slot 0: the low slots have death words (internal/death.h).
+ */
+static int claim_slot_gated(struct lfipc__proc *p, int fd)
+{
+	uint32_t me = (uint32_t)getpid(), pass, slot, n;
+	struct slot_age *age;
+	int rc;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (slot = 0; slot < p->cap; slot++) {
+			uint32_t pid = atomic_load_explicit(
+				&slot_at(p, slot)->pid, memory_order_relaxed);
+
+			if (pid != (pass == 0 ? me : 0))
+				continue;
+			rc = try_slot(p, fd, slot);
+			if (rc <= 0)
+				return rc;
+		}
 	}
-	return -EUSERS;
+	age = malloc(p->cap * sizeof(*age));
+	for (slot = 0, n = 0; slot < p->cap; slot++) {
+		if (age) {
+			age[n].since_ns = atomic_load_explicit(
+				&slot_at(p, slot)->since_ns,
+				memory_order_relaxed);
+			age[n++].slot = slot;
+		} else if ((rc = try_slot(p, fd, slot)) <= 0) {
+			return rc; /* no memory to sort: slot order */
+		}
+	}
+	rc = 1;
+	if (age) {
+		qsort(age, n, sizeof(*age), slot_age_cmp);
+		for (slot = 0; slot < n && rc > 0; slot++)
+			rc = try_slot(p, fd, age[slot].slot);
+		free(age);
+	}
+	return rc > 0 ? -EUSERS : rc;
 }
 
 int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok)

@@ -189,7 +189,12 @@ typedef struct lfipc_participant_info {
  * slots and participants that closed are skipped). Liveness is decided by
  * the kernel's lock on the participant's liveness byte, so a SIGSTOPped
  * process is alive and a zombie is dead. A dead participant is listed
- * until its slot is reused by a new registration.
+ * until its slot is reused by a new registration, which takes, in order:
+ * a dead slot that names the registrant's own pid (a reused PID), a free
+ * slot, then the dead slot registered longest ago; so a dead participant
+ * stays listed until its pid registers again or the table (1024 slots) has
+ * no free slot left. A reused slot never makes the dead one look alive:
+ * liveness is its incarnation's lock, never its pid.
  *
  * Return: 1 *out filled; 0 no more; -EINVAL NULL argument or struct_size
  * too small. Does not block (one fcntl per registered slot).

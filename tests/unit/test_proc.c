@@ -299,8 +299,8 @@ Test(proc, sigkilled_participant_stays_dead_after_its_pid_is_reused)
 	cr_assert_eq(th_reap(again, 10000), 128 + SIGKILL);
 
 	/* 2: a second participant killed, then a process with its PID that
-	 * registers (and lands in the dead one's slot: slots are searched
-	 * from pid % capacity) */
+	 * registers (and lands in the dead one's slot: a registrant takes a
+	 * dead slot that names its own pid before any free one, proc.c) */
 	pid = registered_child(r, &tc, &ctl);
 	cr_assert_eq(kill(pid, SIGKILL), 0);
 	cr_assert_eq(th_reap(pid, 10000), 128 + SIGKILL);
