@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <lfipc/common.h>
+#include <lfipc/region.h>
 
 const char *lfipc_strerror(int err)
 {
@@ -18,6 +19,8 @@ const char *lfipc_strerror(int err)
 	 * often; -EAGAIN is LFIPC_NOWAIT and a failed compare-and-swap). What
 	 * a code means for one call is in that call's header comment.
 	 */
+	_Static_assert(LFIPC_REGION_MIN_SIZE == 262144,
+		       "the ERANGE text names the minimum");
 	switch (err) {
 	case 0:
 		return "success";
@@ -58,7 +61,9 @@ const char *lfipc_strerror(int err)
 	case EINVAL:
 		return "invalid argument (or object of another type)";
 	case ERANGE:
-		return "index or slice outside the object";
+		return "out of range: an index or slice outside the object, or "
+		       "a region size below the minimum of 262144 bytes "
+		       "(LFIPC_REGION_MIN_SIZE, 256 KiB) or above 1 TiB";
 	case EDEADLK:
 		return "would deadlock: the calling thread already holds it";
 	case EBUSY:

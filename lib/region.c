@@ -48,7 +48,7 @@ static int layout_compute(uint64_t size, struct layout *L)
 	uint64_t dir;
 
 	if (size < LFIPC_REGION_MIN_SIZE || size > LFIPC_REGION_MAX_SIZE)
-		return -EINVAL;
+		return -ERANGE;
 	memset(L, 0, sizeof(*L));
 	L->size = size;
 	L->proc_off = LFIPC_HDR_SIZE;
@@ -256,7 +256,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	if (name && name_check_shm(name) < 0)
 		return -EINVAL;
 	if (size > LFIPC_REGION_MAX_SIZE)
-		return -EINVAL;
+		return -ERANGE;
 	size = (size_t)align_up(size, page > 0 ? (uint64_t)page : 4096);
 	rc = layout_compute(size, &L);
 	if (rc < 0)

@@ -34,7 +34,10 @@ extern "C" {
 
 typedef struct lfipc_region lfipc_region;
 
-/** Smallest region size accepted by lfipc_region_create(). */
+/** Smallest region size accepted by lfipc_region_create() (a smaller one
+ * is -ERANGE). lfipc_region_size_for(0, 0) (lfipc/inspect.h) returns it
+ * rounded up to the page size; lfipc_region_size_for(bytes, n) the size a
+ * region needs for given objects. */
 #define LFIPC_REGION_MIN_SIZE ((size_t)256 * 1024)
 /** Default permission bits of a named region (mode 0 means this). */
 #define LFIPC_REGION_DEFAULT_MODE 0600
@@ -52,8 +55,9 @@ typedef struct lfipc_region lfipc_region;
  * up to the page size. The region's pages are allocated up front, so a full
  * /dev/shm is reported here as -ENOSPC rather than later as SIGBUS.
  *
- * Return: 0 and *out; -EINVAL bad name, size below LFIPC_REGION_MIN_SIZE or
- * too large, or out NULL; -EEXIST the name exists; -EACCES; -ENOSPC not
+ * Return: 0 and *out; -ERANGE size below LFIPC_REGION_MIN_SIZE (256 KiB)
+ * or above 1 TiB (lfipc_strerror() names both limits);
+ * -EINVAL bad name or out NULL; -EEXIST the name exists; -EACCES; -ENOSPC not
  * enough shared memory; -ENOMEM; -EMFILE; -EUSERS no free participant slot
  * (cannot happen on a new region); other negative errno values from
  * shm_open, memfd_create, mmap.
@@ -95,7 +99,7 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
  * up, or a file that is not an lfipc region); -EPROTO OPEN_OR_CREATE
  * found a file that is not a valid lfipc region; -EBUSY OPEN_OR_CREATE
  * and the region was removed and recreated under it again and again;
- * -EINVAL unknown flags. A size below LFIPC_REGION_MIN_SIZE is -EINVAL
+ * -EINVAL unknown flags. A size below LFIPC_REGION_MIN_SIZE is -ERANGE
  * as for lfipc_region_create().
  * Concurrency: any thread; any number of processes at once.
  */

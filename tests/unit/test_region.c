@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/region.h>
 
 #include "common/heapcheck.h"
@@ -269,11 +270,8 @@ Test(region, bad_names_sizes_and_null_arguments_return_einval)
 		cr_assert_eq(lfipc_region_unlink(dots), 0);
 	}
 	cr_assert_eq(lfipc_region_create(longname, RSIZE, 0, &o), -EINVAL);
-	cr_assert_eq(
-	    lfipc_region_create(NULL, LFIPC_REGION_MIN_SIZE - 4096, 0, &o),
-	    -EINVAL);
 	cr_assert_eq(lfipc_region_create(NULL, (size_t)1 << 41, 0, &o),
-		     -EINVAL);
+		     -ERANGE);
 	cr_assert_eq(lfipc_region_create(NULL, RSIZE, 0, NULL), -EINVAL);
 	cr_assert_eq(lfipc_region_open(NULL, &o), -EINVAL);
 	cr_assert_eq(lfipc_region_open("x", &o), -EINVAL);
@@ -1015,4 +1013,30 @@ Test(region, sigbus_outside_regions_still_kills_without_a_handler,
 		cr_skip_test("the sanitizer's SIGBUS handler comes first");
 	p = th_fork(guarded_then_foreign, NULL);
 	cr_assert_eq(th_reap(p, 30000), 128 + SIGBUS);
+}
+
+/* Issue 11 item 7: a size below the minimum is its own error, and the
+ * caller can learn the minimum (the macro, lfipc_region_size_for(0, 0))
+ * and read it in the error text. */
+Test(region, too_small_size_is_erange_and_names_the_minimum)
+{
+	lfipc_region *o = NULL;
+	size_t min = lfipc_region_size_for(0, 0);
+	char nm[64];
+
+	th_name(nm, sizeof(nm), "small");
+	cr_assert_eq(
+	    lfipc_region_create(NULL, LFIPC_REGION_MIN_SIZE - 4096, 0, &o),
+	    -ERANGE);
+	cr_assert_null(o);
+	cr_assert_eq(lfipc_region_create(nm, 4096, 0, &o), -ERANGE);
+	cr_assert_eq(lfipc_region_create_ex(nm, 1, 0,
+					    LFIPC_REGION_OPEN_OR_CREATE, &o),
+		     -ERANGE);
+	cr_assert_eq(lfipc_region_unlink(nm), -ENOENT, "nothing was made");
+	cr_assert_geq(min, LFIPC_REGION_MIN_SIZE);
+	cr_assert_lt(min, LFIPC_REGION_MIN_SIZE + (size_t)sysconf(_SC_PAGESIZE));
+	cr_assert_eq(lfipc_region_create(NULL, min, 0, &o), 0);
+	lfipc_region_close(o);
+	cr_assert_not_null(strstr(lfipc_strerror(-ERANGE), "262144"));
 }
