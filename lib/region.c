@@ -240,6 +240,42 @@ static int attach(lfipc_region *r, lfipc_region **out)
 	return 0;
 }
 
+/* The file glibc's shm_open() gives name (checked by name_check_shm). */
+static void shm_path(const char *name, char path[NAME_MAX + 16])
+{
+	snprintf(path, NAME_MAX + 16, "/dev/shm%s", name);
+}
+
+/*
+ * A named region is made in a file that has no name yet (O_TMPFILE in
+ * /dev/shm, where glibc's shm_open() keeps its names), sized, initialised
+ * and registered in, and only then linked to its name (publish()); the
+ * link fails if the name exists, which is the O_EXCL of a creation. So no
+ * other process ever sees a region of ours half made (an empty or
+ * unlocked file that a remover or a takeover would take for a stale
+ * region and unlink under us), and a creator that loses, fails or dies
+ * never unlinks anything: the nameless file goes with its last fd.
+ */
+static int shm_nameless(mode_t mode)
+{
+	int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Give the nameless file behind fd the name. Return: 0; -EEXIST the name
+ * exists; other negative errno values from linkat(). */
+static int publish(int fd, const char *name)
+{
+	char src[64], dst[NAME_MAX + 16];
+
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	shm_path(name, dst);
+	return linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0
+		   ? 0
+		   : -errno;
+}
+
 int lfipc_region_create(const char *name, size_t size, mode_t mode,
 			lfipc_region **out)
 {
@@ -248,6 +284,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	lfipc_region *r;
 	uint8_t *base;
 	long page = sysconf(_SC_PAGESIZE);
+	char path[NAME_MAX + 16];
 	int fd, rc;
 
 	if (!out)
@@ -265,19 +302,16 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		mode = LFIPC_REGION_DEFAULT_MODE;
 
 	if (name) {
-		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			      mode & 07777);
+		/* Fail early for a name that exists (publish() decides). */
+		shm_path(name, path);
+		if (access(path, F_OK) == 0)
+			return -EEXIST;
+		fd = shm_nameless(mode);
 		if (fd < 0)
-			return -errno;
-		/* Nobody can hold a lock on a file that did not exist: this
-		 * never waits. Until we are registered, a remover or a
-		 * takeover sees the gate held (not stale). */
-		rc = lfipc__gate_lock(fd, F_WRLCK, 0);
-		if (rc < 0)
-			goto fail_unlink;
+			return fd;
 		if (fchmod(fd, mode & 07777) < 0) {
 			rc = -errno;
-			goto fail_unlink;
+			goto fail;
 		}
 	} else {
 		fd = memfd_create("lfipc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -286,25 +320,24 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	}
 	if (ftruncate(fd, (off_t)size) < 0) {
 		rc = -errno;
-		goto fail_unlink;
+		goto fail;
 	}
 	/* Allocate the pages now: a full /dev/shm is -ENOSPC here, not a
 	 * SIGBUS at some later store. */
 	rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
 		rc = -rc;
-		goto fail_unlink;
+		goto fail;
 	}
 	if (!name)
 		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	base = region_map(fd, size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
-		goto fail_unlink;
+		goto fail;
 	}
 
-	/* The header is built privately and copied out: the file is visible
-	 * in /dev/shm already, so what is in it cannot be read back. */
+	/* The header is built privately and copied out, magic last. */
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.version = LFIPC_LAYOUT_VERSION;
 	hdr.hdr_size = sizeof(struct lfipc_hdr);
@@ -343,23 +376,22 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	if (!r) {
 		rc = -ENOMEM;
 		region_unmap(base, size);
-		goto fail_unlink;
+		goto fail;
 	}
-	/* Read-locked, the gate lets our own registration (and openers)
-	 * through but still keeps removers out until we are registered. */
-	if (name)
-		lfipc__gate_lock(fd, F_RDLCK, 0);
-	rc = attach(r, out);
-	if (rc < 0 && name)
-		shm_unlink(name);
-	else if (name)
-		lfipc__gate_lock(fd, F_UNLCK, 0);
+	rc = attach(r, out); /* on failure: unmapped and closed */
+	if (rc < 0 || !name)
+		return rc;
+	/* Registered: from its first instant under the name, the region has
+	 * a live participant, so no remover or takeover can take it. */
+	rc = publish(fd, name);
+	if (rc < 0) {
+		lfipc_region_close(*out);
+		*out = NULL;
+	}
 	return rc;
 
-fail_unlink:
+fail:
 	close(fd);
-	if (name)
-		shm_unlink(name);
 	return rc;
 }
 
@@ -563,7 +595,7 @@ static int unlink_if_same(const char *name, int fd)
 	char path[NAME_MAX + 16];
 	struct stat a, b;
 
-	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	shm_path(name, path);
 	if (fstat(fd, &a) < 0)
 		return -errno;
 	if (stat(path, &b) < 0)

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lfipc.h>
@@ -458,6 +461,73 @@ Test(lifecycle, remove_leaves_files_that_are_not_regions_alone)
 	fd = shm_open(rname, O_RDONLY, 0);
 	cr_assert_geq(fd, 0);
 	close(fd);
+}
+
+/* Half the processes take over one name again and again while the other
+ * half remove it (unforced: stale only) in a loop. A winner's region must
+ * keep its name while it lives, and no two winners may live at once
+ * (review11 takeover_race.c: the creator's empty, unlocked file was taken
+ * for a stale one and unlinked under it). */
+struct tk_shared {
+	_Atomic int live, two, unlinked, wins, stop;
+};
+
+static struct tk_shared *tk;
+
+static int tk_winner(void *arg)
+{
+	const char *name = arg;
+	int64_t end = th_now_ns() + (int64_t)600 * 1000000;
+
+	while (th_now_ns() < end) {
+		lfipc_region *r;
+		struct stat st;
+
+		if (lfipc_region_create_ex(name, 256 * 1024, 0600,
+					   LFIPC_REGION_TAKEOVER, &r) != 0)
+			continue;
+		atomic_fetch_add(&tk->wins, 1);
+		if (atomic_fetch_add(&tk->live, 1) != 0)
+			atomic_fetch_add(&tk->two, 1);
+		if (fstat(lfipc_region_fd(r), &st) == 0 && st.st_nlink == 0)
+			atomic_fetch_add(&tk->unlinked, 1);
+		usleep(50);
+		if (fstat(lfipc_region_fd(r), &st) == 0 && st.st_nlink == 0)
+			atomic_fetch_add(&tk->unlinked, 1);
+		atomic_fetch_sub(&tk->live, 1);
+		lfipc_region_close(r);
+	}
+	return 0;
+}
+
+static int tk_remover(void *arg)
+{
+	while (!atomic_load(&tk->stop))
+		(void)lfipc_region_remove(arg, 0);
+	return 0;
+}
+
+Test(lifecycle, racing_takeovers_and_removers_never_unlink_a_live_region)
+{
+	pid_t w[2], rm[2];
+
+	tk = mmap(NULL, sizeof(*tk), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(tk, MAP_FAILED);
+	for (int i = 0; i < 2; i++) {
+		w[i] = th_fork(tk_winner, rname);
+		rm[i] = th_fork(tk_remover, rname);
+	}
+	cr_assert_eq(th_reap_all(w, 2, REAP_MS), 0);
+	atomic_store(&tk->stop, 1);
+	cr_assert_eq(th_reap_all(rm, 2, REAP_MS), 0);
+	cr_assert_gt(atomic_load(&tk->wins), 0);
+	cr_assert_eq(atomic_load(&tk->unlinked), 0,
+		     "%d winners found their region unlinked (%d wins)",
+		     atomic_load(&tk->unlinked), atomic_load(&tk->wins));
+	cr_assert_eq(atomic_load(&tk->two), 0, "two live winners %d times",
+		     atomic_load(&tk->two));
+	munmap(tk, sizeof(*tk));
 }
 
 /* Racers take over one stale region at once: exactly one region results
