@@ -568,22 +568,37 @@ static int remover_lock(int fd, short type)
 	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
-/* Is the file behind fd an lfipc region (or an empty file, which a
- * creator that died before sizing it leaves)? 0 yes; -EPROTO no. A region
- * whose header is corrupt still counts: its magic says it is ours. */
+/*
+ * Is the file behind fd an lfipc region? Return: 0 yes, it carries the
+ * magic (a corrupt header still counts: its magic says it is ours); 1
+ * perhaps: a regular file of a region's size (a page multiple within the
+ * region size limits) whose whole header page is zero, which is what a
+ * creator of an older lfipc (one that made the file visible before
+ * writing it) left when it died; the caller counts it as ours only while
+ * its remover lock proves that nobody is creating or registered in it;
+ * -EPROTO no (anything else, including empty files, FIFOs and other
+ * files that are not regular).
+ */
 static int looks_ours(int fd)
 {
+	static const uint8_t zero[LFIPC_HDR_SIZE];
+	uint8_t head[LFIPC_HDR_SIZE];
 	struct stat st;
-	uint64_t magic = 0;
+	uint64_t magic;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size == 0)
-		return 0;
-	if (st.st_size < (off_t)LFIPC_HDR_SIZE ||
-	    pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)LFIPC_HDR_SIZE ||
+	    pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
 		return -EPROTO;
-	return magic == LFIPC_MAGIC || magic == 0 ? 0 : -EPROTO;
+	memcpy(&magic, head, sizeof(magic));
+	if (magic == LFIPC_MAGIC)
+		return 0;
+	if ((uint64_t)st.st_size < LFIPC_REGION_MIN_SIZE ||
+	    (uint64_t)st.st_size > LFIPC_REGION_MAX_SIZE ||
+	    st.st_size % 4096 != 0 || memcmp(head, zero, sizeof(head)) != 0)
+		return -EPROTO;
+	return 1;
 }
 
 /* Unlink name if it still names the file behind fd. Called with the
@@ -607,18 +622,21 @@ static int unlink_if_same(const char *name, int fd)
 
 static int remove_named(const char *name, unsigned flags)
 {
-	int fd, rc;
+	int fd, rc, ours;
 
 	for (int tries = 0; tries < 100; tries++) {
-		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd < 0)
 			return -errno;
-		rc = looks_ours(fd);
-		if (rc == 0) {
-			rc = remover_lock(fd, F_WRLCK);
-			if (rc == -EBUSY && (flags & LFIPC_REGION_FORCE))
-				rc = 0;
-		}
+		/* Locked first, so that what looks_ours() reads is not being
+		 * written by a creator. */
+		rc = remover_lock(fd, F_WRLCK);
+		ours = rc == 0 || rc == -EBUSY ? looks_ours(fd) : rc;
+		if (ours < 0)
+			rc = ours;
+		else if (rc == -EBUSY && ours == 0 &&
+			 (flags & LFIPC_REGION_FORCE))
+			rc = 0; /* forced; never for a zero file (ours 1) */
 		if (rc == 0)
 			rc = unlink_if_same(name, fd);
 		close(fd); /* drops our locks */

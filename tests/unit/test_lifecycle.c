@@ -463,6 +463,74 @@ Test(lifecycle, remove_leaves_files_that_are_not_regions_alone)
 	close(fd);
 }
 
+/* Files that are not lfipc regions but start with zeros, and a FIFO:
+ * neither remove (even forced) nor takeover touches them (review11
+ * rm_not_ours.sh: an empty file or a zero first word counted as ours). */
+static void make_file(const char *name, size_t size, const char *after_zero)
+{
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	if (after_zero)
+		cr_assert_eq(pwrite(fd, after_zero, strlen(after_zero), 8),
+			     (ssize_t)strlen(after_zero));
+	close(fd);
+}
+
+static void assert_left_alone(const char *name)
+{
+	char path[128];
+	lfipc_region *r;
+
+	cr_assert_eq(lfipc_region_remove(name, 0), -EPROTO, "%s", name);
+	cr_assert_eq(lfipc_region_remove(name, LFIPC_REGION_FORCE), -EPROTO,
+		     "%s", name);
+	cr_assert_eq(lfipc_region_create_ex(name, REGION_SIZE, 0,
+					    LFIPC_REGION_TAKEOVER, &r),
+		     -EEXIST, "%s", name);
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	cr_assert_eq(access(path, F_OK), 0, "%s was removed", name);
+}
+
+Test(lifecycle, files_that_start_with_zeros_and_fifos_are_not_regions)
+{
+	char path[128];
+
+	make_file(rname, 0, NULL); /* empty */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	make_file(rname, 65536, NULL); /* zeros, not a region's size */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	make_file(rname, REGION_SIZE, "other program data"); /* word 0 is 0 */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	snprintf(path, sizeof(path), "/dev/shm%s", rname);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+}
+
+/* What an older lfipc's creator left when it died before writing the
+ * header (a region-sized file of zeros, nobody holding its locks) is
+ * removed, but only when the locks prove nobody is in it: not forced. */
+Test(lifecycle, a_zero_region_left_by_a_dead_creator_is_removed_unforced)
+{
+	char path[128];
+	lfipc_region *r;
+
+	make_file(rname, REGION_SIZE, NULL);
+	cr_assert_eq(lfipc_region_remove(rname, 0), 0);
+	snprintf(path, sizeof(path), "/dev/shm%s", rname);
+	cr_assert_eq(access(path, F_OK), -1);
+	make_file(rname, REGION_SIZE, NULL);
+	cr_assert_eq(lfipc_region_create_ex(rname, REGION_SIZE, 0,
+					    LFIPC_REGION_TAKEOVER, &r),
+		     0);
+	lfipc_region_close(r);
+}
+
 /* Half the processes take over one name again and again while the other
  * half remove it (unforced: stale only) in a loop. A winner's region must
  * keep its name while it lives, and no two winners may live at once
