@@ -698,13 +698,43 @@ int lfipc_region_create_ex(const char *name, size_t size, mode_t mode,
 	return -EBUSY;
 }
 
+/* Count the live and dead participants of the region behind fd (layout
+ * L) into s, from a private copy of the participant table. Return: 0;
+ * -EPROTO the file is shorter than its layout; -ENOMEM. */
+static int probe_slots(int fd, const struct layout *L, lfipc_region_status *s)
+{
+	size_t n = (size_t)L->proc_cap * sizeof(struct lfipc_proc_slot);
+	void *table = malloc(n);
+	int rc = 0;
+
+	if (!table)
+		return -ENOMEM;
+	if (pread(fd, table, n, (off_t)L->proc_off) != (ssize_t)n) {
+		rc = -EPROTO;
+		goto out;
+	}
+	for (uint32_t i = 0; i < L->proc_cap; i++) {
+		struct lfipc__slotinfo si;
+
+		if (lfipc__slot_probe(fd, table, L->proc_cap, i, &si) < 0)
+			continue;
+		if (si.state == LFIPC_SLOT_ALIVE)
+			s->participants++;
+		else if (si.state == LFIPC_SLOT_DEAD)
+			s->dead++;
+	}
+out:
+	free(table);
+	return rc;
+}
+
 int lfipc_region_probe(const char *name, lfipc_region_status *st)
 {
 	lfipc_region_status s;
 	struct layout L;
 	struct stat fs;
 	const struct lfipc_hdr *h;
-	uint8_t *base;
+	uint8_t head[LFIPC_HDR_SIZE];
 	uint64_t magic, free_g;
 	size_t want;
 	int fd, rc = 0;
@@ -733,23 +763,19 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 		rc = -EPROTO;
 		goto out;
 	}
-	/* Read-only, private to this call; a truncation by another process
-	 * while we read would be SIGBUS, so only the header page and the
-	 * participant table are read, and the file was sized when created
-	 * (a named region is never shrunk by lfipc). */
-	base = mmap(NULL, (size_t)fs.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		rc = -errno;
+	/* Read with pread() into private copies, never through a mapping:
+	 * another process may shrink the file at any moment (which would
+	 * make a mapped read SIGBUS); a short read is -EPROTO. */
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+		rc = -EPROTO;
 		goto out;
 	}
-	h = (const struct lfipc_hdr *)base;
-	/* H2: acquire, pairs with H1. */
-	magic = atomic_load_explicit(&((struct lfipc_hdr *)base)->magic,
-				     memory_order_acquire);
+	h = (const struct lfipc_hdr *)head;
+	memcpy(&magic, head, sizeof(magic));
 	if (magic == 0) {
 		s.initialising = true;
 	} else if (magic != LFIPC_MAGIC ||
-		   validate(base, (uint64_t)fs.st_size, &L) < 0) {
+		   validate(head, (uint64_t)fs.st_size, &L) < 0) {
 		rc = -EPROTO;
 	} else {
 		s.layout_version = LFIPC_LAYOUT_VERSION;
@@ -762,19 +788,8 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 		s.objects = lfipc__shm_ld32(&h->nobjects);
 		if (s.objects > L.dir_cap)
 			s.objects = L.dir_cap;
-		for (uint32_t i = 0; i < L.proc_cap; i++) {
-			struct lfipc__slotinfo si;
-
-			if (lfipc__slot_probe(fd, base + L.proc_off,
-					      L.proc_cap, i, &si) < 0)
-				continue;
-			if (si.state == LFIPC_SLOT_ALIVE)
-				s.participants++;
-			else if (si.state == LFIPC_SLOT_DEAD)
-				s.dead++;
-		}
+		rc = probe_slots(fd, &L, &s);
 	}
-	munmap(base, (size_t)fs.st_size);
 	if (rc < 0)
 		goto out;
 liveness:

@@ -598,6 +598,54 @@ Test(lifecycle, racing_takeovers_and_removers_never_unlink_a_live_region)
 	munmap(tk, sizeof(*tk));
 }
 
+/* lfipc_region_probe() reads a file that a peer keeps shrinking and
+ * growing back: -EPROTO or a status, never a SIGBUS (review11
+ * probe_truncate_sigbus.c: it read the header through a raw mapping). */
+static int probe_loop(void *arg)
+{
+	int64_t end = th_now_ns() + (int64_t)500 * 1000000;
+	int n = 0;
+
+	while (th_now_ns() < end || n < 1000) {
+		lfipc_region_status s;
+		int rc;
+
+		LFIPC_STATUS_INIT(s);
+		rc = lfipc_region_probe(arg, &s);
+		if (rc != 0 && rc != -EPROTO)
+			return 1;
+		n++;
+	}
+	return 0;
+}
+
+static int truncate_loop(void *arg)
+{
+	int fd = shm_open(arg, O_RDWR, 0);
+
+	if (fd < 0)
+		return 1;
+	for (;;) {
+		/* keep the header page, drop the rest, restore */
+		(void)!ftruncate(fd, 4096);
+		(void)!ftruncate(fd, (off_t)REGION_SIZE);
+	}
+}
+
+Test(lifecycle, probe_of_a_file_being_truncated_is_never_a_crash)
+{
+	lfipc_region *r;
+	pid_t flipper, prober;
+
+	cr_assert_eq(lfipc_region_create(rname, REGION_SIZE, 0600, &r), 0);
+	lfipc_region_close(r);
+	flipper = th_fork(truncate_loop, rname);
+	prober = th_fork(probe_loop, rname);
+	cr_assert_eq(th_reap(prober, REAP_MS), 0, "the prober died or failed");
+	kill(flipper, SIGKILL);
+	cr_assert_eq(th_reap(flipper, REAP_MS), 128 + SIGKILL);
+}
+
 /* Racers take over one stale region at once: exactly one region results
  * and every racer ends up in it (open-or-create + takeover). */
 struct race2 {
