@@ -211,7 +211,24 @@ static int repair(lfipc_region *r)
 	return 0;
 }
 
+/* The deadline of this thread's region-lock waits (lfipc__region_lock_
+ * deadline()): LFIPC_DL_NEVER except inside a call that bounds them. */
+static _Thread_local lfipc_deadline region_dl = LFIPC_DL_NEVER;
+
+lfipc_deadline lfipc__region_lock_deadline(lfipc_deadline dl)
+{
+	lfipc_deadline old = region_dl;
+
+	region_dl = dl;
+	return old;
+}
+
 int lfipc__region_lock(lfipc_region *r)
+{
+	return lfipc__region_lock_until(r, region_dl);
+}
+
+int lfipc__region_lock_until(lfipc_region *r, lfipc_deadline dl)
 {
 	uint32_t self;
 	int rc = lfipc__self(r, &self);
@@ -221,9 +238,11 @@ int lfipc__region_lock(lfipc_region *r)
 	/* The word holds our process's token, shared by all our threads:
 	 * they take turns on lock_mu first (without it a second thread would
 	 * see itself as the owner and get -EDEADLK). */
-	pthread_mutex_lock(&r->lock_mu);
+	rc = lfipc__pthread_lock_until(&r->lock_mu, dl);
+	if (rc < 0)
+		return rc;
 	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, &lfipc__hdr(r)->lock_wq,
-			       self, LFIPC_DL_NEVER, 0, false);
+			       self, dl, 0, false);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)

@@ -237,38 +237,16 @@ static void pipe_name(const struct lfipc_listener *h, uint32_t id,
 
 /* ---- the lock -------------------------------------------------------------- */
 
-/* Take the turn until dl. pthread_mutex_clocklock() would take the
- * monotonic deadline as it is, but ThreadSanitizer does not intercept it
- * (it then reports every unlock as one of an unlocked mutex); so the
- * deadline is converted to CLOCK_REALTIME for pthread_mutex_timedlock().
- * A wall-clock step during the wait moves this one deadline; the turn is
- * only ever held for the few microseconds of a record update. */
-static int timed_turn(lfipc_deadline dl)
-{
-	struct timespec ts;
-	int64_t left, at;
-
-	if (dl == LFIPC_DL_NEVER)
-		return -pthread_mutex_lock(&turn_mu);
-	left = dl - lfipc__now_ns();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
-	     (left > 0 ? left : 0);
-	ts.tv_sec = at / 1000000000;
-	ts.tv_nsec = at % 1000000000;
-	return -pthread_mutex_timedlock(&turn_mu, &ts);
-}
-
 /* Take the listener lock for self until dl. A dead holder's lock is taken
  * over: the garbage collection that every holder runs first repairs what
- * it left. Return: 0; -ETIMEDOUT; -EDEADLK (cannot happen: the turn
- * serialises our threads). */
+ * it left. Return: 0; -ETIMEDOUT; -EAGAIN (dl is LFIPC_DL_NOW); -EDEADLK
+ * (cannot happen: the turn serialises our threads). */
 static int lock(struct lfipc_listener *h, uint32_t self, lfipc_deadline dl)
 {
 	int rc;
 
 	pthread_once(&turn_once, turn_init);
-	rc = timed_turn(dl);
+	rc = lfipc__pthread_lock_until(&turn_mu, dl);
 	if (rc < 0)
 		return rc;
 	rc = lfipc__mutex_lock(h->r, &h->p->ctl.lock, &h->p->ctl.lock_wq, self,
@@ -288,17 +266,31 @@ static void unlock(struct lfipc_listener *h, uint32_t self)
 
 /* ---- records (all under the lock) ------------------------------------------ */
 
-/* Remove record i's Pipe (if it exists) and free the record. */
-static void rec_drop(struct lfipc_listener *h, uint32_t i)
+/* A region-lock wait that the caller's deadline ended (the region lock
+ * waits until the deadline connect and accept set: see
+ * lfipc__region_lock_deadline()). */
+static bool lock_expired(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EAGAIN;
+}
+
+/* Remove record i's Pipe (if it exists) and free the record. Return: 0;
+ * -ETIMEDOUT/-EAGAIN the region lock was not had by the caller's
+ * deadline: the record is left as it is, for a later collection. */
+static int rec_drop(struct lfipc_listener *h, uint32_t i)
 {
 	struct lsn_rec *rec = &h->p->rec[i];
 	char pn[LFIPC_NAME_MAX + 1];
+	int rc;
 
 	pipe_name(h, lfipc__shm_ld32(&rec->id), pn);
-	(void)lfipc_object_remove(h->r, pn); /* -ENOENT: never made */
+	rc = lfipc_object_remove(h->r, pn); /* -ENOENT: never made */
+	if (lock_expired(rc))
+		return rc;
 	atomic_store(&rec->state, REC_FREE);
 	/* Whoever sleeps on the word (a waiting client) looks again. */
 	lfipc__futex_wake(&rec->state, INT32_MAX);
+	return 0;
 }
 
 /* Which ends of record i's Pipe are finished (internal/recover.h); a
@@ -314,10 +306,11 @@ static int rec_done(struct lfipc_listener *h, uint32_t i)
 	return d < 0 ? 3 : d;
 }
 
-/* Garbage collection (see the top comment). Returns records freed. */
+/* Garbage collection (see the top comment). Returns records freed, or
+ * -ETIMEDOUT/-EAGAIN (rec_drop()) with the rest left for later. */
 static int gc(struct lfipc_listener *h)
 {
-	int n = 0;
+	int n = 0, rc;
 
 	for (uint32_t i = 0; i < h->nrec; i++) {
 		uint32_t v = atomic_load(&h->p->rec[i].state);
@@ -337,7 +330,9 @@ static int gc(struct lfipc_listener *h)
 			drop = false;
 		}
 		if (drop) {
-			rec_drop(h, i);
+			rc = rec_drop(h, i);
+			if (rc < 0)
+				return rc;
 			n++;
 		}
 	}
@@ -525,10 +520,9 @@ static int64_t oldest_pending(struct lfipc_listener *h)
 	return best;
 }
 
-int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
-			  lfipc_conn **out)
+static int accept_until(lfipc_listener *l, lfipc_deadline dl,
+			int64_t timeout_ns, lfipc_conn **out)
 {
-	lfipc_deadline dl = lfipc__deadline(timeout_ns);
 	char pn[LFIPC_NAME_MAX + 1];
 	uint32_t self, bell, v;
 	int64_t i;
@@ -554,7 +548,11 @@ int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
 			return expired_rc(timeout_ns);
 		if (rc < 0)
 			return rc;
-		gc(l);
+		rc = gc(l);
+		if (rc < 0) {
+			unlock(l, self);
+			return rc;
+		}
 		/* Each pass attaches one record or frees one: at most nrec
 		 * passes, even if a hostile peer keeps making records. */
 		for (uint32_t pass = 0;
@@ -571,20 +569,39 @@ int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
 				lfipc__futex_wake(&rec->state, INT32_MAX);
 				return 0;
 			}
-			if (rc == -ENOMEM || rc == -EUSERS) {
+			if (rc == -ENOMEM || rc == -EUSERS ||
+			    lock_expired(rc)) {
 				unlock(l, self);
 				return rc;
 			}
 			/* The record's Pipe is gone or not what it should
 			 * be: drop it (its client is told it was refused)
 			 * and take the next one. */
-			rec_drop(l, (uint32_t)i);
+			rc = rec_drop(l, (uint32_t)i);
+			if (rc < 0) {
+				unlock(l, self);
+				return rc;
+			}
 		}
 		unlock(l, self);
 		if (lfipc__expired(dl))
 			return expired_rc(timeout_ns);
 		lfipc__futex_wait(&l->p->ctl.bell, bell, dl);
 	}
+}
+
+int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
+			  lfipc_conn **out)
+{
+	lfipc_deadline dl = lfipc__deadline(timeout_ns);
+	/* Every region-lock wait on the way (Pipe open, removals) ends by
+	 * our deadline too: a stopped peer inside a create or remove holds
+	 * the region lock. */
+	lfipc_deadline old = lfipc__region_lock_deadline(dl);
+	int rc = accept_until(l, dl, timeout_ns, out);
+
+	lfipc__region_lock_deadline(old);
+	return rc;
 }
 
 /* ---- connect ----------------------------------------------------------------- */
@@ -630,14 +647,16 @@ static int make_pending(struct lfipc_listener *h, uint32_t i, uint32_t self,
 	atomic_store(&rec->state, REC(REC_PEND, self));
 	return 0;
 fail:
-	rec_drop(h, i);
+	/* If the region lock is not had in time, the record stays in
+	 * REC_SETUP, which the next collection drops. */
+	(void)rec_drop(h, i);
 	return rc;
 }
 
-int lfipc_listener_connect(lfipc_region *r, const char *name,
-			   int64_t timeout_ns, lfipc_conn **out)
+static int connect_until(lfipc_region *r, const char *name,
+			 lfipc_deadline dl, int64_t timeout_ns,
+			 lfipc_conn **out)
 {
-	lfipc_deadline dl = lfipc__deadline(timeout_ns);
 	struct lfipc_listener h;
 	struct lsn_rec *rec;
 	lfipc_conn *e1;
@@ -656,7 +675,11 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 		return expired_rc(timeout_ns);
 	if (rc < 0)
 		return rc;
-	gc(&h);
+	rc = gc(&h);
+	if (rc < 0) {
+		unlock(&h, self);
+		return rc;
+	}
 	if (!server_alive(&h)) {
 		unlock(&h, self);
 		return -ECONNREFUSED;
@@ -706,6 +729,19 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 	 * next garbage collection reclaims it; a server that accepted it at
 	 * this very moment reads end-of-file. */
 	lfipc_conn_close(e1);
+	return rc;
+}
+
+int lfipc_listener_connect(lfipc_region *r, const char *name,
+			   int64_t timeout_ns, lfipc_conn **out)
+{
+	lfipc_deadline dl = lfipc__deadline(timeout_ns);
+	/* As in accept: the lookup, the collection and the Pipe's creation
+	 * wait for the region lock until our deadline only. */
+	lfipc_deadline old = lfipc__region_lock_deadline(dl);
+	int rc = connect_until(r, name, dl, timeout_ns, out);
+
+	lfipc__region_lock_deadline(old);
 	return rc;
 }
 

@@ -240,6 +240,42 @@ static int attach(lfipc_region *r, lfipc_region **out)
 	return 0;
 }
 
+/* The file glibc's shm_open() gives name (checked by name_check_shm). */
+static void shm_path(const char *name, char path[NAME_MAX + 16])
+{
+	snprintf(path, NAME_MAX + 16, "/dev/shm%s", name);
+}
+
+/*
+ * A named region is made in a file that has no name yet (O_TMPFILE in
+ * /dev/shm, where glibc's shm_open() keeps its names), sized, initialised
+ * and registered in, and only then linked to its name (publish()); the
+ * link fails if the name exists, which is the O_EXCL of a creation. So no
+ * other process ever sees a region of ours half made (an empty or
+ * unlocked file that a remover or a takeover would take for a stale
+ * region and unlink under us), and a creator that loses, fails or dies
+ * never unlinks anything: the nameless file goes with its last fd.
+ */
+static int shm_nameless(mode_t mode)
+{
+	int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Give the nameless file behind fd the name. Return: 0; -EEXIST the name
+ * exists; other negative errno values from linkat(). */
+static int publish(int fd, const char *name)
+{
+	char src[64], dst[NAME_MAX + 16];
+
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	shm_path(name, dst);
+	return linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0
+		   ? 0
+		   : -errno;
+}
+
 int lfipc_region_create(const char *name, size_t size, mode_t mode,
 			lfipc_region **out)
 {
@@ -248,6 +284,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	lfipc_region *r;
 	uint8_t *base;
 	long page = sysconf(_SC_PAGESIZE);
+	char path[NAME_MAX + 16];
 	int fd, rc;
 
 	if (!out)
@@ -265,19 +302,16 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		mode = LFIPC_REGION_DEFAULT_MODE;
 
 	if (name) {
-		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			      mode & 07777);
+		/* Fail early for a name that exists (publish() decides). */
+		shm_path(name, path);
+		if (access(path, F_OK) == 0)
+			return -EEXIST;
+		fd = shm_nameless(mode);
 		if (fd < 0)
-			return -errno;
-		/* Nobody can hold a lock on a file that did not exist: this
-		 * never waits. Until we are registered, a remover or a
-		 * takeover sees the gate held (not stale). */
-		rc = lfipc__gate_lock(fd, F_WRLCK, 0);
-		if (rc < 0)
-			goto fail_unlink;
+			return fd;
 		if (fchmod(fd, mode & 07777) < 0) {
 			rc = -errno;
-			goto fail_unlink;
+			goto fail;
 		}
 	} else {
 		fd = memfd_create("lfipc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -286,25 +320,24 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	}
 	if (ftruncate(fd, (off_t)size) < 0) {
 		rc = -errno;
-		goto fail_unlink;
+		goto fail;
 	}
 	/* Allocate the pages now: a full /dev/shm is -ENOSPC here, not a
 	 * SIGBUS at some later store. */
 	rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
 		rc = -rc;
-		goto fail_unlink;
+		goto fail;
 	}
 	if (!name)
 		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	base = region_map(fd, size);
 	if (base == MAP_FAILED) {
 		rc = -errno;
-		goto fail_unlink;
+		goto fail;
 	}
 
-	/* The header is built privately and copied out: the file is visible
-	 * in /dev/shm already, so what is in it cannot be read back. */
+	/* The header is built privately and copied out, magic last. */
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.version = LFIPC_LAYOUT_VERSION;
 	hdr.hdr_size = sizeof(struct lfipc_hdr);
@@ -343,23 +376,22 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	if (!r) {
 		rc = -ENOMEM;
 		region_unmap(base, size);
-		goto fail_unlink;
+		goto fail;
 	}
-	/* Read-locked, the gate lets our own registration (and openers)
-	 * through but still keeps removers out until we are registered. */
-	if (name)
-		lfipc__gate_lock(fd, F_RDLCK, 0);
-	rc = attach(r, out);
-	if (rc < 0 && name)
-		shm_unlink(name);
-	else if (name)
-		lfipc__gate_lock(fd, F_UNLCK, 0);
+	rc = attach(r, out); /* on failure: unmapped and closed */
+	if (rc < 0 || !name)
+		return rc;
+	/* Registered: from its first instant under the name, the region has
+	 * a live participant, so no remover or takeover can take it. */
+	rc = publish(fd, name);
+	if (rc < 0) {
+		lfipc_region_close(*out);
+		*out = NULL;
+	}
 	return rc;
 
-fail_unlink:
+fail:
 	close(fd);
-	if (name)
-		shm_unlink(name);
 	return rc;
 }
 
@@ -536,22 +568,37 @@ static int remover_lock(int fd, short type)
 	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
-/* Is the file behind fd an lfipc region (or an empty file, which a
- * creator that died before sizing it leaves)? 0 yes; -EPROTO no. A region
- * whose header is corrupt still counts: its magic says it is ours. */
+/*
+ * Is the file behind fd an lfipc region? Return: 0 yes, it carries the
+ * magic (a corrupt header still counts: its magic says it is ours); 1
+ * perhaps: a regular file of a region's size (a page multiple within the
+ * region size limits) whose whole header page is zero, which is what a
+ * creator of an older lfipc (one that made the file visible before
+ * writing it) left when it died; the caller counts it as ours only while
+ * its remover lock proves that nobody is creating or registered in it;
+ * -EPROTO no (anything else, including empty files, FIFOs and other
+ * files that are not regular).
+ */
 static int looks_ours(int fd)
 {
+	static const uint8_t zero[LFIPC_HDR_SIZE];
+	uint8_t head[LFIPC_HDR_SIZE];
 	struct stat st;
-	uint64_t magic = 0;
+	uint64_t magic;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size == 0)
-		return 0;
-	if (st.st_size < (off_t)LFIPC_HDR_SIZE ||
-	    pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)LFIPC_HDR_SIZE ||
+	    pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
 		return -EPROTO;
-	return magic == LFIPC_MAGIC || magic == 0 ? 0 : -EPROTO;
+	memcpy(&magic, head, sizeof(magic));
+	if (magic == LFIPC_MAGIC)
+		return 0;
+	if ((uint64_t)st.st_size < LFIPC_REGION_MIN_SIZE ||
+	    (uint64_t)st.st_size > LFIPC_REGION_MAX_SIZE ||
+	    st.st_size % 4096 != 0 || memcmp(head, zero, sizeof(head)) != 0)
+		return -EPROTO;
+	return 1;
 }
 
 /* Unlink name if it still names the file behind fd. Called with the
@@ -563,7 +610,7 @@ static int unlink_if_same(const char *name, int fd)
 	char path[NAME_MAX + 16];
 	struct stat a, b;
 
-	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	shm_path(name, path);
 	if (fstat(fd, &a) < 0)
 		return -errno;
 	if (stat(path, &b) < 0)
@@ -575,18 +622,21 @@ static int unlink_if_same(const char *name, int fd)
 
 static int remove_named(const char *name, unsigned flags)
 {
-	int fd, rc;
+	int fd, rc, ours;
 
 	for (int tries = 0; tries < 100; tries++) {
-		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd < 0)
 			return -errno;
-		rc = looks_ours(fd);
-		if (rc == 0) {
-			rc = remover_lock(fd, F_WRLCK);
-			if (rc == -EBUSY && (flags & LFIPC_REGION_FORCE))
-				rc = 0;
-		}
+		/* Locked first, so that what looks_ours() reads is not being
+		 * written by a creator. */
+		rc = remover_lock(fd, F_WRLCK);
+		ours = rc == 0 || rc == -EBUSY ? looks_ours(fd) : rc;
+		if (ours < 0)
+			rc = ours;
+		else if (rc == -EBUSY && ours == 0 &&
+			 (flags & LFIPC_REGION_FORCE))
+			rc = 0; /* forced; never for a zero file (ours 1) */
 		if (rc == 0)
 			rc = unlink_if_same(name, fd);
 		close(fd); /* drops our locks */
@@ -648,13 +698,43 @@ int lfipc_region_create_ex(const char *name, size_t size, mode_t mode,
 	return -EBUSY;
 }
 
+/* Count the live and dead participants of the region behind fd (layout
+ * L) into s, from a private copy of the participant table. Return: 0;
+ * -EPROTO the file is shorter than its layout; -ENOMEM. */
+static int probe_slots(int fd, const struct layout *L, lfipc_region_status *s)
+{
+	size_t n = (size_t)L->proc_cap * sizeof(struct lfipc_proc_slot);
+	void *table = malloc(n);
+	int rc = 0;
+
+	if (!table)
+		return -ENOMEM;
+	if (pread(fd, table, n, (off_t)L->proc_off) != (ssize_t)n) {
+		rc = -EPROTO;
+		goto out;
+	}
+	for (uint32_t i = 0; i < L->proc_cap; i++) {
+		struct lfipc__slotinfo si;
+
+		if (lfipc__slot_probe(fd, table, L->proc_cap, i, &si) < 0)
+			continue;
+		if (si.state == LFIPC_SLOT_ALIVE)
+			s->participants++;
+		else if (si.state == LFIPC_SLOT_DEAD)
+			s->dead++;
+	}
+out:
+	free(table);
+	return rc;
+}
+
 int lfipc_region_probe(const char *name, lfipc_region_status *st)
 {
 	lfipc_region_status s;
 	struct layout L;
 	struct stat fs;
 	const struct lfipc_hdr *h;
-	uint8_t *base;
+	uint8_t head[LFIPC_HDR_SIZE];
 	uint64_t magic, free_g;
 	size_t want;
 	int fd, rc = 0;
@@ -683,23 +763,19 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 		rc = -EPROTO;
 		goto out;
 	}
-	/* Read-only, private to this call; a truncation by another process
-	 * while we read would be SIGBUS, so only the header page and the
-	 * participant table are read, and the file was sized when created
-	 * (a named region is never shrunk by lfipc). */
-	base = mmap(NULL, (size_t)fs.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		rc = -errno;
+	/* Read with pread() into private copies, never through a mapping:
+	 * another process may shrink the file at any moment (which would
+	 * make a mapped read SIGBUS); a short read is -EPROTO. */
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+		rc = -EPROTO;
 		goto out;
 	}
-	h = (const struct lfipc_hdr *)base;
-	/* H2: acquire, pairs with H1. */
-	magic = atomic_load_explicit(&((struct lfipc_hdr *)base)->magic,
-				     memory_order_acquire);
+	h = (const struct lfipc_hdr *)head;
+	memcpy(&magic, head, sizeof(magic));
 	if (magic == 0) {
 		s.initialising = true;
 	} else if (magic != LFIPC_MAGIC ||
-		   validate(base, (uint64_t)fs.st_size, &L) < 0) {
+		   validate(head, (uint64_t)fs.st_size, &L) < 0) {
 		rc = -EPROTO;
 	} else {
 		s.layout_version = LFIPC_LAYOUT_VERSION;
@@ -712,19 +788,8 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 		s.objects = lfipc__shm_ld32(&h->nobjects);
 		if (s.objects > L.dir_cap)
 			s.objects = L.dir_cap;
-		for (uint32_t i = 0; i < L.proc_cap; i++) {
-			struct lfipc__slotinfo si;
-
-			if (lfipc__slot_probe(fd, base + L.proc_off,
-					      L.proc_cap, i, &si) < 0)
-				continue;
-			if (si.state == LFIPC_SLOT_ALIVE)
-				s.participants++;
-			else if (si.state == LFIPC_SLOT_DEAD)
-				s.dead++;
-		}
+		rc = probe_slots(fd, &L, &s);
 	}
-	munmap(base, (size_t)fs.st_size);
 	if (rc < 0)
 		goto out;
 liveness:

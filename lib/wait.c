@@ -30,6 +30,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal/death.h"
 #include "internal/futex.h"
@@ -63,6 +64,29 @@ lfipc_deadline lfipc__deadline(int64_t timeout_ns)
 	if (timeout_ns > LFIPC_DL_NEVER - now)
 		return LFIPC_DL_NEVER;
 	return now + timeout_ns;
+}
+
+/* pthread_mutex_clocklock() would take the monotonic deadline as it is,
+ * but ThreadSanitizer does not intercept it (it then reports every unlock
+ * as one of an unlocked mutex); so the deadline is converted to
+ * CLOCK_REALTIME for pthread_mutex_timedlock(). A wall-clock step during
+ * the wait moves this one deadline. */
+int lfipc__pthread_lock_until(pthread_mutex_t *mu, lfipc_deadline dl)
+{
+	struct timespec ts;
+	int64_t left, at;
+
+	if (dl == LFIPC_DL_NEVER)
+		return -pthread_mutex_lock(mu);
+	left = dl - lfipc__now_ns();
+	if (left <= 0)
+		return pthread_mutex_trylock(mu) == 0 ? 0
+						       : lfipc__deadline_error(dl);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
+	ts.tv_sec = at / 1000000000;
+	ts.tv_nsec = at % 1000000000;
+	return pthread_mutex_timedlock(mu, &ts) == 0 ? 0 : -ETIMEDOUT;
 }
 
 void lfipc__wait_force_fallback(bool on)

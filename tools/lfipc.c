@@ -44,18 +44,89 @@ static const char *prog = "lfipc";
 
 /* ---- output ---------------------------------------------------------------- */
 
+/* Names (of regions and objects) are any bytes: another process chose
+ * them. Both outputs print them so that they cannot break the output. */
+
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: shortest
+ * form, no surrogates, at most U+10FFFF), or 0 if p does not start one. */
+static int utf8_len(const unsigned char *p)
+{
+	int n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (p[0] == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (p[0] == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (p[0] == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0; /* also stops at the terminating NUL */
+	return n;
+}
+
+/* A JSON string (RFC 8259) of s: '"', '\\' and control bytes escaped,
+ * well-formed UTF-8 copied, and each byte that is not part of well-formed
+ * UTF-8 written as \udcXX (XX: the byte), the lone low surrogate of
+ * Python's "surrogateescape" convention: the output is valid JSON and
+ * s.encode('utf-8', 'surrogateescape') in Python gives the bytes back
+ * (doc/cli.md). */
 static void json_str(const char *s)
 {
 	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n = utf8_len(p);
+
+		if (n == 0)
+			printf("\\udc%02x", *p);
+		else if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			printf("\\u%04x", *p);
 		else
-			putchar(*p);
+			fwrite(p, 1, (size_t)n, stdout);
+		p += n ? n : 1;
 	}
 	putchar('"');
+}
+
+/* s for text output: printable ASCII as it is, '\\' doubled, every other
+ * byte (control characters, ESC, newlines, bytes >= 0x80) as \xXX, so a
+ * name can neither add lines nor reach the terminal as a control sequence.
+ * The result lives in one of a few static buffers, reused in turn (enough
+ * for the names of one printf). */
+static const char *text(const char *s)
+{
+	static char buf[4][4 * (NAME_MAX + 2) + 1];
+	static int turn;
+	char *out = buf[turn++ % 4], *o = out;
+
+	for (const unsigned char *p = (const unsigned char *)s;
+	     *p && o + 5 <= out + sizeof(buf[0]); p++) {
+		if (*p == '\\')
+			o += sprintf(o, "\\\\");
+		else if (*p < 0x20 || *p >= 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
 }
 
 /* A list of key/value pairs: the status of one object, printed either as
@@ -157,7 +228,7 @@ static void kvs_print(const struct kvs *k)
 			fputs(v->key, stdout);
 			break;
 		default:
-			printf("%s=%s", v->key, v->s);
+			printf("%s=%s", v->key, text(v->s));
 		}
 	}
 }
@@ -165,7 +236,7 @@ static void kvs_print(const struct kvs *k)
 static int fail(const char *what, const char *name, int rc)
 {
 	fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, name ? " " : "",
-		name ? name : "", lfipc_strerror(rc));
+		name ? text(name) : "", lfipc_strerror(rc));
 	return EX_FAIL;
 }
 
@@ -276,7 +347,7 @@ static int ls_one(const char *name, const lfipc_region_status *st,
 		if (*count == 0)
 			printf("%-32s %12s %7s %6s %5s  %s\n", "REGION", "SIZE",
 			       "OBJECTS", "ALIVE", "DEAD", "STATE");
-		printf("%-32s %12zu %7u %6u %5u  %s\n", name, st->size,
+		printf("%-32s %12zu %7u %6u %5u  %s\n", text(name), st->size,
 		       st->objects, st->participants, st->dead,
 		       st->initialising ? "initialising"
 		       : st->stale	 ? "stale"
@@ -329,7 +400,7 @@ static int gc_one(const char *name, const lfipc_region_status *st, void *arg)
 		putchar('}');
 	} else if (rc == 0) {
 		printf("%s %s\n", g->dry_run ? "would remove" : "removed",
-		       name);
+		       text(name));
 	} else {
 		fail("cannot remove", name, rc);
 	}
@@ -568,8 +639,8 @@ static void show_object(lfipc_region *r, const lfipc_object_entry *e,
 		}
 		putchar('}');
 	} else {
-		printf("%-20s %-9s %9zu  ", e->name, lfipc_obj_type_name(e->type),
-		       e->bytes);
+		printf("%-20s %-9s %9zu  ", text(e->name),
+		       lfipc_obj_type_name(e->type), e->bytes);
 		if (rc < 0)
 			printf("error: %s", lfipc_strerror(rc));
 		else
@@ -617,7 +688,7 @@ static int cmd_show(const char *region, const char *object)
 	} else {
 		printf("region %s: %zu bytes, %zu free, %u objects, %u "
 		       "participants alive, %u dead%s\n",
-		       name, st.size, st.bytes_free, st.objects,
+		       text(name), st.size, st.bytes_free, st.objects,
 		       st.participants, st.dead, st.stale ? ", stale" : "");
 		printf("%-20s %-9s %9s  %s\n", "OBJECT", "TYPE", "BYTES",
 		       "STATUS");
@@ -702,7 +773,7 @@ static int cmd_recover(const char *region)
 		json_str(name);
 		printf(",\"recovered\":%d}\n", rc);
 	} else {
-		printf("%s: recovered %d item%s\n", name, rc,
+		printf("%s: recovered %d item%s\n", text(name), rc,
 		       rc == 1 ? "" : "s");
 	}
 	return EX_OK;
@@ -735,8 +806,8 @@ static int cmd_clear(const char *region, const char *queue)
 		json_str(queue);
 		printf(",\"cleared\":%" PRId64 "}\n", n);
 	} else {
-		printf("%s %s: cleared %" PRId64 " message%s\n", name, queue,
-		       n, n == 1 ? "" : "s");
+		printf("%s %s: cleared %" PRId64 " message%s\n", text(name),
+		       text(queue), n, n == 1 ? "" : "s");
 	}
 	return EX_OK;
 }
@@ -752,7 +823,7 @@ static int cmd_rm(const char *region, bool force)
 		fprintf(stderr,
 			"%s: %s has live participants (see lfipc ps %s); "
 			"use --force to remove it anyway\n",
-			prog, name, name);
+			prog, text(name), text(name));
 		return EX_REFUSED;
 	}
 	if (rc < 0)
@@ -762,7 +833,7 @@ static int cmd_rm(const char *region, bool force)
 		json_str(name);
 		puts("}");
 	} else {
-		printf("removed %s\n", name);
+		printf("removed %s\n", text(name));
 	}
 	return EX_OK;
 }

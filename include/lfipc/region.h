@@ -47,8 +47,10 @@ typedef struct lfipc_region lfipc_region;
  *
  * name: "/something" (POSIX shared-memory name, at most NAME_MAX bytes, one
  * leading slash and no other, neither "/." nor "/..", which shm_open()
- * would take for directories) creates it exclusively (O_EXCL) with the
- * permission bits mode (0 means LFIPC_REGION_DEFAULT_MODE, 0600; the umask
+ * would take for directories) creates it exclusively (as O_EXCL: the
+ * region is built and registered in a file without a name, then linked to
+ * the name, which fails if the name exists; no process ever sees it half
+ * made) with the permission bits mode (0 means LFIPC_REGION_DEFAULT_MODE, 0600; the umask
  * does not apply: the bits are set with fchmod). NULL creates an anonymous
  * region (memfd, sealed against resizing) that children inherit across
  * fork() and that can be passed on with lfipc_region_fd(). size is rounded
@@ -60,7 +62,7 @@ typedef struct lfipc_region lfipc_region;
  * -EINVAL bad name or out NULL; -EEXIST the name exists; -EACCES; -ENOSPC not
  * enough shared memory; -ENOMEM; -EMFILE; -EUSERS no free participant slot
  * (cannot happen on a new region); other negative errno values from
- * shm_open, memfd_create, mmap.
+ * open (O_TMPFILE in /dev/shm), linkat, memfd_create, mmap.
  * Concurrency: any thread.
  */
 LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,

@@ -63,8 +63,8 @@ static inline unsigned lfipc__wq_sleepers(struct lfipc_wq *wq)
 #define LFIPC_LIVE_BASE ((int64_t)1 << 42)
 /*
  * The gate byte, just below the liveness bytes (OFD locks, see proc.c):
- *   - a creator holds it write-locked until the region is initialised,
- *     then read-locked until it is registered;
+ *   - a creator of an older lfipc held it until it was registered (a
+ *     creator now registers before its file has a name: region.c);
  *   - a registrant holds it read-locked while it claims its slot;
  *   - a remover (lfipc_region_remove, takeover) write-locks the gate and
  *     every liveness byte in one fcntl: granted only when nobody is alive,

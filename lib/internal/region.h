@@ -15,6 +15,7 @@
 #include <lfipc/inspect.h>
 #include <lfipc/region.h>
 
+#include "internal/futex.h"
 #include "internal/layout.h"
 #include "internal/proc.h"
 
@@ -183,8 +184,23 @@ int lfipc__dir_lookup(lfipc_region *r, const char *name,
 uint64_t lfipc__heap_largest_free(lfipc_region *r);
 
 /* Take / drop the region lock (robust; recovers the journal on owner death).
- * Return: 0; -EUSERS; -EPROTO. */
+ * It waits until this thread's region-lock deadline, which is
+ * LFIPC_DL_NEVER unless set (below). Return: 0; -EUSERS; -EPROTO; with a
+ * deadline set, -EAGAIN (LFIPC_DL_NOW) or -ETIMEDOUT. */
 int lfipc__region_lock(lfipc_region *r);
+
+/* lfipc__region_lock() until dl (lfipc__deadline()), whatever this
+ * thread's region-lock deadline: 0; -EUSERS; -EPROTO; -EAGAIN (dl is
+ * LFIPC_DL_NOW); -ETIMEDOUT. A stopped process holding the region lock
+ * (SIGSTOP inside a create or remove) holds the caller no longer than dl. */
+int lfipc__region_lock_until(lfipc_region *r, lfipc_deadline dl);
+
+/* Set this thread's region-lock deadline to dl and return the one it
+ * replaces. A call with a timeout sets it around the library calls it
+ * makes (object lookup, create, remove), so that every region-lock wait
+ * on its path is bounded by its own deadline, and restores it before it
+ * returns; those calls then return -ETIMEDOUT/-EAGAIN from the lock. */
+lfipc_deadline lfipc__region_lock_deadline(lfipc_deadline dl);
 void lfipc__region_unlock(lfipc_region *r);
 
 

@@ -83,6 +83,11 @@ static inline int lfipc__deadline_error(lfipc_deadline dl)
 	return dl == LFIPC_DL_NOW ? -EAGAIN : -ETIMEDOUT;
 }
 
+/* Lock the process-local mutex mu until dl. Return: 0; -EAGAIN (dl is
+ * LFIPC_DL_NOW) or -ETIMEDOUT when dl passed first; for LFIPC_DL_NEVER
+ * the result of pthread_mutex_lock(), negated. */
+int lfipc__pthread_lock_until(pthread_mutex_t *mu, lfipc_deadline dl);
+
 /* What a not-ready attempt tells the wait layer to sleep on. */
 #define LFIPC_WAIT_PARTNERS 2
 struct lfipc_sleep {

@@ -14,6 +14,11 @@
  *   cli_fixture send REGION LISTENER MESSAGE
  *	Open REGION, connect to LISTENER (waiting up to 10 s to be
  *	accepted), send MESSAGE, wait for the server to close; exit 0.
+ *   cli_fixture names REGION
+ *	Create the named region REGION with Events whose names are bytes
+ *	no output may print raw: quote"back\slash<LF>nl<ESC>[31mred,
+ *	caf<E9> (Latin-1), ok<C3 A9> (UTF-8), <FF> and x<ED A0 80> (a
+ *	UTF-8 surrogate); close it and exit 0.
  *
  * Exit status 1 (with a message) on any failure.
  */
@@ -115,10 +120,30 @@ static int send_msg(const char *name, const char *lsn, const char *msg)
 	return 0;
 }
 
+static int names(const char *name)
+{
+	static const char *const ev[] = {
+	    "quote\"back\\slash\nnl\x1b[31mred", "caf\xe9", "ok\xc3\xa9",
+	    "\xff", "x\xed\xa0\x80"};
+	lfipc_region *r;
+	lfipc_event *e;
+	int rc;
+
+	if ((rc = lfipc_region_create(name, 1 << 20, 0, &r)) < 0)
+		return die("region", rc);
+	for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+		if ((rc = lfipc_event_create(r, ev[i], &e)) < 0)
+			return die("create", rc);
+	lfipc_region_close(r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "create") == 0)
 		return create(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "names") == 0)
+		return names(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "hold") == 0)
 		return hold(argv[2]);
 	if (argc == 5 && strcmp(argv[1], "send") == 0)

@@ -30,4 +30,16 @@ head -c 4096 /dev/urandom >"/dev/shm/$P-junk"
 run 1 "$LFIPC" rm "$P-junk"
 run 1 "$LFIPC" rm --force "$P-junk"
 [ -e "/dev/shm/$P-junk" ] || fail "rm removed a file that is not a region"
+# Files that start with zeros (another program's fresh segment, one whose
+# first word is 0) and a FIFO are not regions either (review11).
+head -c 65536 /dev/zero >"/dev/shm/$P-zero"
+printf '\0\0\0\0\0\0\0\0other program data' >"/dev/shm/$P-other"
+truncate -s 1048576 "/dev/shm/$P-other"
+: >"/dev/shm/$P-empty"
+mkfifo "/dev/shm/$P-fifo"
+for f in zero other empty fifo; do
+	run 1 "$LFIPC" rm "$P-$f"
+	run 1 "$LFIPC" rm --force "$P-$f"
+	[ -e "/dev/shm/$P-$f" ] || fail "rm removed $P-$f, not a region"
+done
 exit 0

@@ -12,6 +12,10 @@
  *   region_peer register NAME
  *	Open the region by name, register, write "<pid> <token>\n" to stdout,
  *	then wait until stdin reaches EOF; exit 0.
+ *   region_peer holdlock NAME
+ *	Open the region by name, take the region lock, write "locked\n" to
+ *	stdout, then hold it until stdin reaches EOF (the test stops or
+ *	kills it meanwhile: a peer stopped inside a create or remove).
  */
 #include "config.h"
 
@@ -47,6 +51,21 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		while (read(0, &c, 1) > 0)
 			;
+		lfipc_region_close(r);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "holdlock") == 0) {
+		char c;
+
+		if (lfipc_region_open(argv[2], &r) < 0)
+			return 10;
+		if (lfipc__region_lock(r) < 0)
+			return 11;
+		printf("locked\n");
+		fflush(stdout);
+		while (read(0, &c, 1) > 0)
+			;
+		lfipc__region_unlock(r);
 		lfipc_region_close(r);
 		return 0;
 	}

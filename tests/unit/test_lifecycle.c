@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lfipc.h>
@@ -458,6 +461,189 @@ Test(lifecycle, remove_leaves_files_that_are_not_regions_alone)
 	fd = shm_open(rname, O_RDONLY, 0);
 	cr_assert_geq(fd, 0);
 	close(fd);
+}
+
+/* Files that are not lfipc regions but start with zeros, and a FIFO:
+ * neither remove (even forced) nor takeover touches them (review11
+ * rm_not_ours.sh: an empty file or a zero first word counted as ours). */
+static void make_file(const char *name, size_t size, const char *after_zero)
+{
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	if (after_zero)
+		cr_assert_eq(pwrite(fd, after_zero, strlen(after_zero), 8),
+			     (ssize_t)strlen(after_zero));
+	close(fd);
+}
+
+static void assert_left_alone(const char *name)
+{
+	char path[128];
+	lfipc_region *r;
+
+	cr_assert_eq(lfipc_region_remove(name, 0), -EPROTO, "%s", name);
+	cr_assert_eq(lfipc_region_remove(name, LFIPC_REGION_FORCE), -EPROTO,
+		     "%s", name);
+	cr_assert_eq(lfipc_region_create_ex(name, REGION_SIZE, 0,
+					    LFIPC_REGION_TAKEOVER, &r),
+		     -EEXIST, "%s", name);
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	cr_assert_eq(access(path, F_OK), 0, "%s was removed", name);
+}
+
+Test(lifecycle, files_that_start_with_zeros_and_fifos_are_not_regions)
+{
+	char path[128];
+
+	make_file(rname, 0, NULL); /* empty */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	make_file(rname, 65536, NULL); /* zeros, not a region's size */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	make_file(rname, REGION_SIZE, "other program data"); /* word 0 is 0 */
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+	snprintf(path, sizeof(path), "/dev/shm%s", rname);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	assert_left_alone(rname);
+	lfipc_region_unlink(rname);
+}
+
+/* What an older lfipc's creator left when it died before writing the
+ * header (a region-sized file of zeros, nobody holding its locks) is
+ * removed, but only when the locks prove nobody is in it: not forced. */
+Test(lifecycle, a_zero_region_left_by_a_dead_creator_is_removed_unforced)
+{
+	char path[128];
+	lfipc_region *r;
+
+	make_file(rname, REGION_SIZE, NULL);
+	cr_assert_eq(lfipc_region_remove(rname, 0), 0);
+	snprintf(path, sizeof(path), "/dev/shm%s", rname);
+	cr_assert_eq(access(path, F_OK), -1);
+	make_file(rname, REGION_SIZE, NULL);
+	cr_assert_eq(lfipc_region_create_ex(rname, REGION_SIZE, 0,
+					    LFIPC_REGION_TAKEOVER, &r),
+		     0);
+	lfipc_region_close(r);
+}
+
+/* Half the processes take over one name again and again while the other
+ * half remove it (unforced: stale only) in a loop. A winner's region must
+ * keep its name while it lives, and no two winners may live at once
+ * (review11 takeover_race.c: the creator's empty, unlocked file was taken
+ * for a stale one and unlinked under it). */
+struct tk_shared {
+	_Atomic int live, two, unlinked, wins, stop;
+};
+
+static struct tk_shared *tk;
+
+static int tk_winner(void *arg)
+{
+	const char *name = arg;
+	int64_t end = th_now_ns() + (int64_t)600 * 1000000;
+
+	while (th_now_ns() < end) {
+		lfipc_region *r;
+		struct stat st;
+
+		if (lfipc_region_create_ex(name, 256 * 1024, 0600,
+					   LFIPC_REGION_TAKEOVER, &r) != 0)
+			continue;
+		atomic_fetch_add(&tk->wins, 1);
+		if (atomic_fetch_add(&tk->live, 1) != 0)
+			atomic_fetch_add(&tk->two, 1);
+		if (fstat(lfipc_region_fd(r), &st) == 0 && st.st_nlink == 0)
+			atomic_fetch_add(&tk->unlinked, 1);
+		usleep(50);
+		if (fstat(lfipc_region_fd(r), &st) == 0 && st.st_nlink == 0)
+			atomic_fetch_add(&tk->unlinked, 1);
+		atomic_fetch_sub(&tk->live, 1);
+		lfipc_region_close(r);
+	}
+	return 0;
+}
+
+static int tk_remover(void *arg)
+{
+	while (!atomic_load(&tk->stop))
+		(void)lfipc_region_remove(arg, 0);
+	return 0;
+}
+
+Test(lifecycle, racing_takeovers_and_removers_never_unlink_a_live_region)
+{
+	pid_t w[2], rm[2];
+
+	tk = mmap(NULL, sizeof(*tk), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(tk, MAP_FAILED);
+	for (int i = 0; i < 2; i++) {
+		w[i] = th_fork(tk_winner, rname);
+		rm[i] = th_fork(tk_remover, rname);
+	}
+	cr_assert_eq(th_reap_all(w, 2, REAP_MS), 0);
+	atomic_store(&tk->stop, 1);
+	cr_assert_eq(th_reap_all(rm, 2, REAP_MS), 0);
+	cr_assert_gt(atomic_load(&tk->wins), 0);
+	cr_assert_eq(atomic_load(&tk->unlinked), 0,
+		     "%d winners found their region unlinked (%d wins)",
+		     atomic_load(&tk->unlinked), atomic_load(&tk->wins));
+	cr_assert_eq(atomic_load(&tk->two), 0, "two live winners %d times",
+		     atomic_load(&tk->two));
+	munmap(tk, sizeof(*tk));
+}
+
+/* lfipc_region_probe() reads a file that a peer keeps shrinking and
+ * growing back: -EPROTO or a status, never a SIGBUS (review11
+ * probe_truncate_sigbus.c: it read the header through a raw mapping). */
+static int probe_loop(void *arg)
+{
+	int64_t end = th_now_ns() + (int64_t)500 * 1000000;
+	int n = 0;
+
+	while (th_now_ns() < end || n < 1000) {
+		lfipc_region_status s;
+		int rc;
+
+		LFIPC_STATUS_INIT(s);
+		rc = lfipc_region_probe(arg, &s);
+		if (rc != 0 && rc != -EPROTO)
+			return 1;
+		n++;
+	}
+	return 0;
+}
+
+static int truncate_loop(void *arg)
+{
+	int fd = shm_open(arg, O_RDWR, 0);
+
+	if (fd < 0)
+		return 1;
+	for (;;) {
+		/* keep the header page, drop the rest, restore */
+		(void)!ftruncate(fd, 4096);
+		(void)!ftruncate(fd, (off_t)REGION_SIZE);
+	}
+}
+
+Test(lifecycle, probe_of_a_file_being_truncated_is_never_a_crash)
+{
+	lfipc_region *r;
+	pid_t flipper, prober;
+
+	cr_assert_eq(lfipc_region_create(rname, REGION_SIZE, 0600, &r), 0);
+	lfipc_region_close(r);
+	flipper = th_fork(truncate_loop, rname);
+	prober = th_fork(probe_loop, rname);
+	cr_assert_eq(th_reap(prober, REAP_MS), 0, "the prober died or failed");
+	kill(flipper, SIGKILL);
+	cr_assert_eq(th_reap(flipper, REAP_MS), 128 + SIGKILL);
 }
 
 /* Racers take over one stale region at once: exactly one region results

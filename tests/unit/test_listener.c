@@ -263,6 +263,84 @@ Test(listener, a_client_killed_while_waiting_is_skipped_and_reclaimed,
 	cr_assert_eq(nobjects(), 1);
 }
 
+/* A process stopped while it holds the region lock (SIGSTOP inside any
+ * object create or remove) holds connect and accept no longer than their
+ * timeouts: -ETIMEDOUT, and -EAGAIN for LFIPC_NOWAIT (review11
+ * listener_timeout_stopped.c: the lookup, the collection and the Pipe's
+ * creation and opening waited for the region lock with no deadline). The
+ * server is a child: its accept would otherwise hang the test. */
+static int stop_ready[2], stop_go[2];
+
+static int child_server_accept(void *arg)
+{
+	lfipc_listener *mine;
+	lfipc_conn *c;
+	char ch = 'r';
+	int rc;
+
+	(void)arg;
+	if (lfipc_listener_create(r, "L", 2, 4, RING, &mine) != 0)
+		return 1;
+	if (write(stop_ready[1], &ch, 1) != 1 || read(stop_go[0], &ch, 1) != 1)
+		return 2;
+	rc = lfipc_listener_accept(mine, 100 * MS, &c);
+	return rc == 0 ? 3 : -rc;
+}
+
+Test(listener, a_stopped_region_lock_holder_delays_no_call_past_its_timeout,
+     .init = setup, .fini = teardown, .timeout = 120)
+{
+	char path[4096], line[16] = "";
+	int to_peer[2], from_peer[2];
+	pid_t srv, client, holder, x, x0;
+	FILE *f;
+	char ch;
+
+	cr_assert_eq(pipe(stop_ready), 0);
+	cr_assert_eq(pipe(stop_go), 0);
+	srv = th_fork(child_server_accept, NULL);
+	cr_assert_eq(read(stop_ready[0], &ch, 1), 1);
+	/* a client waiting to be accepted: accept will open its Pipe */
+	client = th_fork(child_connect_and_hang, NULL);
+	cr_assert(wait_objects(2));
+	/* an unrelated process takes the region lock and is stopped */
+	cr_assert_eq(pipe(to_peer), 0);
+	cr_assert_eq(pipe(from_peer), 0);
+	th_helper_path(path, sizeof(path), "region_peer");
+	holder = fork();
+	cr_assert_geq(holder, 0);
+	if (holder == 0) {
+		dup2(to_peer[0], 0);
+		dup2(from_peer[1], 1);
+		execl(path, path, "holdlock", rname, (char *)NULL);
+		_exit(127);
+	}
+	close(to_peer[0]);
+	close(from_peer[1]);
+	f = fdopen(from_peer[0], "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert_str_eq(line, "locked\n");
+	kill(holder, SIGSTOP);
+
+	x = th_fork(child_connect_rc, (void *)(intptr_t)(100 * MS));
+	x0 = th_fork(child_connect_rc, (void *)(intptr_t)LFIPC_NOWAIT);
+	cr_assert_eq(write(stop_go[1], &ch, 1), 1);
+	/* 100 ms calls: 5 s is far beyond any scheduling delay; without a
+	 * bound they would block as long as the holder stays stopped */
+	cr_assert_eq(th_reap(x, 5000), ETIMEDOUT, "connect(100 ms)");
+	cr_assert_eq(th_reap(x0, 5000), EAGAIN, "connect(NOWAIT)");
+	cr_assert_eq(th_reap(srv, 5000), ETIMEDOUT, "accept(100 ms)");
+
+	kill(holder, SIGKILL);
+	cr_assert_eq(th_reap(holder, REAP_MS), 128 + SIGKILL);
+	/* the client saw its server exit (-ECONNREFUSED) or is killed */
+	kill(client, SIGKILL);
+	cr_assert_geq(th_reap(client, REAP_MS), 0);
+	fclose(f);
+	close(to_peer[1]);
+}
+
 Test(listener, connect_that_times_out_leaves_nothing_behind,
      .init = setup_listener, .fini = teardown)
 {
