@@ -86,12 +86,24 @@ static inline int lfipc__deadline_error(lfipc_deadline dl)
 /* What a not-ready attempt tells the wait layer to sleep on. */
 #define LFIPC_WAIT_PARTNERS 2
 struct lfipc_sleep {
-	/* Sleep while *word == val; NULL: sleep on the queue's seq. */
+	/* Sleep while *word == val; NULL: sleep on the queue's seq (never
+	 * NULL when the wait has no queue). */
 	_Atomic uint32_t *word;
 	uint32_t val;
 	/* Tokens whose death must end the sleep (0: none). The primitive
 	 * checks their liveness itself when called with check = true. */
 	uint32_t partner[LFIPC_WAIT_PARTNERS];
+	/* A second word whose change ends the sleep too (NULL: none), for a
+	 * waiter whose partners change while it sleeps (a Barrier's first
+	 * party watches the latest arrival). Its waker wakes it with
+	 * lfipc__wake(); a wake-up on it is not a hand-off (no check, no
+	 * pass-on). Without futex_waitv it is polled by fallback slices. */
+	_Atomic uint32_t *word2;
+	uint32_t val2;
+	/* Some partners whose death matters are not named (more than
+	 * LFIPC_WAIT_PARTNERS): poll them by fallback slices, calling
+	 * ready() with check = true at the end of each. */
+	bool unwatched;
 };
 
 /*
@@ -144,6 +156,13 @@ bool lfipc__wait_eintr(unsigned flags);
  * pushed, or for the fallback slices (0.625 ms doubling to 1 s) when not.
  * Blocks unless dl is LFIPC_DL_NOW or LFIPC_DL_PAST.
  *
+ * wq may be NULL for a word that has no wait queue (a Condition waiter's
+ * slot, a Listener's bell): the waiter then neither announces itself nor
+ * spins, ready() must name s.word, and the waker must call
+ * lfipc__wake_word() after every change of that word, unconditionally
+ * (the lost-wake-up argument is then the kernel's alone: the futex
+ * compare-and-queue on the very word the waker changed).
+ *
  * Return: 0 (ready returned 1); ready()'s negative return; -EAGAIN not
  * ready and dl == LFIPC_DL_NOW; -ETIMEDOUT the deadline passed; -EINTR a
  * signal handler interrupted a sleep and lfipc__wait_eintr(flags): ready()
@@ -165,6 +184,13 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
  */
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
+
+/*
+ * Wake up to n sleepers on word, which has no wait queue (the waiters
+ * passed wq = NULL), or is a death word: always one system call. Call it
+ * after the change of word that the sleepers wait for.
+ */
+void lfipc__wake_word(_Atomic uint32_t *word, int n);
 
 struct lfipc_poller;
 
