@@ -242,7 +242,8 @@ int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
  * Return: the index of the object whose ready() completed or failed, with
  * *result = 0 or that ready()'s negative return (e.g. -EOWNERDEAD after a
  * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR
- * (lfipc__wait_eintr(flags)) when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
+ * (lfipc__wait_eintr(flags)) when none did; -EINVAL n is 0 or above
+ * LFIPC_WAIT_ANY_MAX.
  */
 int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 		    lfipc_deadline dl, unsigned flags, int *result);
