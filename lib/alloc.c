@@ -242,7 +242,7 @@ int lfipc__region_lock_until(lfipc_region *r, lfipc_deadline dl)
 	if (rc < 0)
 		return rc;
 	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, &lfipc__hdr(r)->lock_wq,
-			       self, dl, 0, false);
+			       self, dl, LFIPC_WAIT_NOINTR, false);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)

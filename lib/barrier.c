@@ -27,19 +27,34 @@
  * barrier broken. BROKEN set without the guard does not touch hist: a
  * broken cycle only ends by reset, which records it in hist.
  *
- * Dead parties. After each sleep slice a waiter watches two words: the
- * party that arrived before it (idx - 1), and, for the first arrival
- * (idx 0), the latest arrival (count - 1) and the guard's holder. The
- * watch relation is a ring over the waiting parties (0 watches the last,
- * everyone else the one before), so whenever one waiting party is alive
- * and another dead, some live party watches a dead one: a death is noticed
- * within a slice at O(1) cost per waiter. The guard's holder covers a
- * party killed while arriving or inside the action (which runs with the
- * guard held). The party completing a cycle checks all of them; a dead
- * one breaks the barrier. Whoever takes the guard from a dead holder
- * (-EOWNERDEAD) breaks it too, since that holder's update may be half done.
- * An arrival stores its token, then count with release (B6); a watcher
- * loads count with acquire (B7), so the token it then reads is this
+ * Waiting goes through the wait layer (lib/wait.c, which holds the
+ * lost-wake-up argument): a waiter sleeps on seq (barrier_ready() is its
+ * readiness callback, whose seq_cst loads are W3), and every change of seq
+ * is seq_cst (K1) followed by lfipc__wake() on wq.
+ *
+ * Dead parties. Each waiter names the parties it watches to the wait
+ * layer, which sleeps on their death words too, so the kernel wakes the
+ * watcher when one dies (or, without that push, the watcher checks them
+ * at the end of each fallback slice): the party that arrived before it
+ * (idx - 1), and, for the first arrival (idx 0), the latest arrival
+ * (count - 1) and the guard's holder. The watch relation is a ring over
+ * the waiting parties (0 watches the last, everyone else the one before),
+ * so whenever one waiting party is alive and another dead, some live party
+ * watches a dead one, at O(1) cost per waiter. The latest arrival changes
+ * while the first party sleeps: the first party sleeps on count too
+ * (struct lfipc_sleep.word2), and every arrival, after its count store,
+ * wakes it to watch the newcomer (one FUTEX_WAKE per arrival while anyone
+ * sleeps; the completing party's only when an action runs). The guard's
+ * holder covers a party killed while arriving or inside the action (which
+ * runs with the guard held); one killed inside the guard before its count
+ * store is pushed to nobody (the first party watched the guard's previous
+ * holder): it is found at the first party's next safety slice (1 s), or
+ * at once by the next arrival, which takes the guard with -EOWNERDEAD. The
+ * party completing a cycle checks all of them; a dead one breaks the
+ * barrier. Whoever takes the guard from a dead holder (-EOWNERDEAD) breaks
+ * it too, since that holder's update may be half done. An arrival stores
+ * its token, then count with seq_cst (B6, release would pair); a watcher
+ * loads count with seq_cst (B7), so the token it then reads is this
  * cycle's.
  */
 #include "config.h"
@@ -50,7 +65,7 @@
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
+#include "internal/mutex.h"
 #include "internal/proc.h"
 #include "internal/objtype.h"
 #include "internal/recover.h"
@@ -180,9 +195,16 @@ unsigned lfipc_barrier_parties(const lfipc_barrier *b)
 /*
  * With the guard held, every access is relaxed (B1): the guard's
  * acquire/release orders them. seq is also read without the guard by
- * waiters: every change of seq is a release (B2) and waiters load it with
- * acquire (B3), which also orders the hist bit written before it.
+ * waiters: every change of seq is seq_cst (B2: K1 of the wait protocol;
+ * its release part pairs with B3) and waiters load it with acquire or
+ * seq_cst (B3), which also orders the hist bit written before it.
  */
+
+/* Wake every waiter after a change of seq (B2). */
+static void wake_all(lfipc_barrier *b)
+{
+	lfipc__wake(b->r, &b->s->wq, &b->s->seq, INT32_MAX);
+}
 
 /* Set BROKEN in seq if it still says cycle c, unbroken, and wake everyone.
  * Needs no guard. Return: true when this call broke it. */
@@ -193,12 +215,12 @@ static bool break_cycle(lfipc_barrier *b, uint32_t c)
 	uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
 	while (SEQ_CYCLE(seq) == c && !(seq & SEQ_BROKEN)) {
-		/* B2: release (nothing else to publish: hist is untouched);
-		 * acquire on failure, as B3. */
+		/* B2: seq_cst (nothing else to publish: hist is
+		 * untouched); acquire on failure, as B3. */
 		if (atomic_compare_exchange_weak_explicit(
-			&s->seq, &seq, seq | SEQ_BROKEN, memory_order_release,
+			&s->seq, &seq, seq | SEQ_BROKEN, memory_order_seq_cst,
 			memory_order_acquire)) {
-			lfipc__futex_wake(&s->seq, INT32_MAX);
+			wake_all(b);
 			return true;
 		}
 	}
@@ -208,12 +230,11 @@ static bool break_cycle(lfipc_barrier *b, uint32_t c)
 /* Mark the current cycle broken, whatever it is, and wake everyone. */
 static void break_now(lfipc_barrier *b)
 {
-	/* B2: release, pairs with B3. */
-	uint32_t seq = atomic_fetch_or_explicit(&b->s->seq, SEQ_BROKEN,
-						memory_order_release);
+	/* B2: seq_cst, pairs with B3. */
+	uint32_t seq = atomic_fetch_or(&b->s->seq, SEQ_BROKEN);
 
 	if (!(seq & SEQ_BROKEN))
-		lfipc__futex_wake(&b->s->seq, INT32_MAX);
+		wake_all(b);
 }
 
 /* End cycle SEQ_CYCLE(seq) and start the next one. Guard held. A trip
@@ -232,29 +253,30 @@ static bool next_cycle(lfipc_barrier *b, uint32_t seq, bool broken, bool force)
 	else
 		atomic_fetch_and_explicit(&s->hist, ~bit, memory_order_relaxed);
 	if (force) {
-		/* B2: release, pairs with B3. A BROKEN set without the guard
+		/* B2: seq_cst, pairs with B3. A BROKEN set without the guard
 		 * since the caller loaded seq is overwritten: with waiters in
 		 * the cycle the caller passed broken anyway, and without any
 		 * nobody reads the cycle's hist bit. */
-		atomic_store_explicit(&s->seq, next, memory_order_release);
+		atomic_store(&s->seq, next);
 	} else if (!atomic_compare_exchange_strong_explicit(
-		       &s->seq, &seq, next, memory_order_release,
+		       &s->seq, &seq, next, memory_order_seq_cst,
 		       memory_order_relaxed)) {
-		/* B2: release on success. Broken under our feet (a waiter
+		/* B2: seq_cst on success. Broken under our feet (a waiter
 		 * set BROKEN): the cycle stays, broken, until a reset. */
 		atomic_fetch_or_explicit(&s->hist, bit, memory_order_relaxed);
 		return false;
 	}
 	atomic_store_explicit(&s->count, 0, memory_order_relaxed);
-	lfipc__futex_wake(&s->seq, INT32_MAX);
+	wake_all(b);
 	return true;
 }
 
 /* Take the guard by deadline; a dead previous holder breaks the barrier.
- * Return: 0; -ETIMEDOUT; -errno. */
-static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline)
+ * flags: LFIPC_WAIT_*. Return: 0; -ETIMEDOUT; -EINTR; -errno. */
+static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline,
+		      unsigned flags)
 {
-	int rc = lfipc__guard_acquire(b->guard, deadline);
+	int rc = lfipc__guard_acquire(b->guard, deadline, flags);
 
 	if (rc == -EOWNERDEAD) {
 		break_now(b);
@@ -318,8 +340,70 @@ static void watch(lfipc_barrier *b, uint32_t c, uint32_t idx, uint32_t self)
 		break_cycle(b, c);
 }
 
+/* A waiter of cycle c at arrival index idx, for its readiness callback. */
+struct bwait {
+	lfipc_barrier *b;
+	uint32_t c, idx, self;
+};
+
+/* The token of the guard's holder (0: free); a hint of whom to watch. */
+static uint32_t guard_holder(lfipc_barrier *b)
+{
+	struct lock_shm *g =
+	    (struct lock_shm *)(void *)((char *)b->s + BARRIER_GUARD_OFF);
+
+	/* B8: relaxed: only names a death word to sleep on; watch()
+	 * decides. */
+	return LFIPC_MUTEX_OWNER(
+	    atomic_load_explicit(&g->word, memory_order_relaxed));
+}
+
+/*
+ * Readiness callback of a waiter (internal/wait.h): done when the cycle
+ * tripped (1) or broke (-EPIPE); when asked to check, watch the parties
+ * (see the top comment) and break the cycle if one died. Not ready: sleep
+ * on seq, on the death words of the watched parties and, for the first
+ * party, on count (a new latest arrival to watch).
+ */
+static int barrier_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct bwait *w = ctx;
+	lfipc_barrier *b = w->b;
+	/* B3: seq_cst (W3; acquire pairs with B2). */
+	uint32_t seq = atomic_load(&b->s->seq), n;
+	int rc = outcome(b, w->c, seq);
+
+	if (rc == 1 && check) {
+		watch(b, w->c, w->idx, w->self);
+		seq = atomic_load(&b->s->seq); /* B3 */
+		rc = outcome(b, w->c, seq);
+	}
+	if (rc <= 0)
+		return rc == 0 ? 1 : rc;
+	sl->word = &b->s->seq;
+	sl->val = seq;
+	if (w->idx > 0) {
+		/* B1: our arrival under the guard came after theirs. */
+		sl->partner[0] = atomic_load_explicit(&b->waiters[w->idx - 1],
+						      memory_order_relaxed);
+		return 0;
+	}
+	/* B7': seq_cst (W3 for word2; acquire pairs with B6). */
+	n = atomic_load(&b->s->count);
+	sl->word2 = &b->s->count;
+	sl->val2 = n;
+	if (n > b->parties)
+		n = b->parties; /* corrupt: stay inside the array */
+	if (n > 1)
+		sl->partner[0] = atomic_load_explicit(&b->waiters[n - 1],
+						      memory_order_relaxed);
+	sl->partner[1] = guard_holder(b);
+	return 0;
+}
+
 int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 {
+	struct bwait w;
 	struct barrier_shm *s;
 	lfipc_deadline deadline;
 	uint32_t self, seq, c, idx;
@@ -332,12 +416,15 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 	if (rc < 0)
 		return rc;
 	deadline = lfipc__deadline(timeout_ns);
-	rc = guard_lock(b, deadline);
-	if (rc == -ETIMEDOUT) {
+	rc = guard_lock(b, deadline, 0);
+	if (rc == -ETIMEDOUT || rc == -EINTR) {
 		/* Could not even arrive (the guard's holder is slow or
-		 * stopped): a timeout breaks the barrier all the same. */
+		 * stopped): a timeout (or an interrupt) breaks the barrier
+		 * all the same. */
 		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 		break_cycle(b, SEQ_CYCLE(seq));
+		if (rc == -EINTR)
+			return rc;
 		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
 	}
 	if (rc < 0)
@@ -355,9 +442,14 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 		return -EPROTO;
 	}
 	atomic_store_explicit(&b->waiters[idx], self, memory_order_relaxed);
-	/* B6: release, pairs with B7 in watch(): our token before count. */
-	atomic_store_explicit(&s->count, idx + 1, memory_order_release);
+	/* B6: seq_cst (K1 for the first party's sleep on count; release
+	 * pairs with B7 in watch(): our token before count). */
+	atomic_store(&s->count, idx + 1);
 	if (idx + 1 == b->parties) {
+		/* The first party watches the guard's holder: us, while
+		 * the action runs. */
+		if (b->action)
+			lfipc__wake(b->r, &s->wq, &s->count, 1);
 		for (uint32_t i = 0; i < idx; i++) {
 			if (party_dead(b, i, self)) {
 				break_now(b);
@@ -375,24 +467,22 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 		return rc;
 	}
 	guard_unlock(b);
-	for (;;) {
-		/* B3: acquire, pairs with B2. */
-		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-		rc = outcome(b, c, seq);
-		if (rc <= 0)
-			return rc == 0 ? (int)idx : rc;
-		if (lfipc__expired(deadline)) {
-			/* Break our cycle; if it ended first, say how. */
-			if (break_cycle(b, c))
-				return timeout_ns == LFIPC_NOWAIT ? -EAGAIN
-								  : -ETIMEDOUT;
-			continue;
-		}
-		rc = lfipc__futex_wait(
-		    &s->seq, seq, lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-		if (rc == -ETIMEDOUT)
-			watch(b, c, idx, self); /* a slice passed */
-	}
+	/* The first party now watches us (the newest arrival). */
+	if (idx > 0)
+		lfipc__wake(b->r, &s->wq, &s->count, 1);
+	w = (struct bwait){b, c, idx, self};
+	rc = lfipc__wait_until(b->r, &s->wq, barrier_ready, &w, deadline, 0);
+	if (rc == 0)
+		return (int)idx;
+	if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR)
+		return rc;
+	/* Our timeout passed (or a signal interrupted us): break our
+	 * cycle; if it ended first, say how. */
+	if (break_cycle(b, c))
+		return rc;
+	/* B3: acquire, pairs with B2. */
+	rc = outcome(b, c, atomic_load_explicit(&s->seq, memory_order_acquire));
+	return rc == 0 ? (int)idx : rc < 0 ? rc : -EPIPE;
 }
 
 int lfipc_barrier_abort(lfipc_barrier *b)
@@ -411,7 +501,8 @@ int lfipc_barrier_reset(lfipc_barrier *b)
 	if (!b)
 		return -EINVAL;
 	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
-	rc = guard_lock(b, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
+	rc = guard_lock(b, lfipc__deadline(LFIPC_SYNC_GRACE_NS),
+			LFIPC_WAIT_NOINTR);
 	if (rc < 0)
 		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	seq = atomic_load_explicit(&b->s->seq, memory_order_relaxed);

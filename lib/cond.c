@@ -24,7 +24,10 @@
  * state are changed only by threads that hold the user's lock, so a dead
  * process can leave nothing half-locked. A waiter takes the next ticket
  * and a FREE slot (or one a dead waiter left), marks it WAITING, releases
- * the lock and sleeps on the slot's state. notify(n) collects the WAITING
+ * the lock and sleeps on the slot's state (through the wait layer,
+ * lib/wait.c, as a wait without a queue: notify always wakes the slots it
+ * signals, so there is no sleeper count to get wrong; an idle waiter
+ * wakes once a second). notify(n) collects the WAITING
  * slots, and turns the n oldest of live waiters into SIGNALED, waking
  * each; dead waiters' slots are freed and not counted. A woken (or
  * timed-out) waiter re-takes the lock and frees its slot; it was notified
@@ -50,7 +53,6 @@
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
 #include "internal/proc.h"
 #include "internal/objtype.h"
 #include "internal/recover.h"
@@ -269,12 +271,29 @@ static lfipc_deadline retake_deadline(lfipc_deadline deadline,
 	return deadline + grace;
 }
 
+/* Readiness callback of a waiter (internal/wait.h): its slot is no
+ * longer WAITING. Nobody's death to watch: a notifier that dies notifies
+ * nobody, and the lock's holder is the lock's business. */
+static int slot_ready(void *ctx, struct lfipc_sleep *s, bool check)
+{
+	struct cond_slot *sl = ctx;
+	/* C3: seq_cst (acquire pairs with C2 in notify). */
+	uint32_t st = atomic_load(&sl->state);
+
+	(void)check;
+	if (st != COND_SLOT_WAITING)
+		return 1;
+	s->word = &sl->state;
+	s->val = st;
+	return 0;
+}
+
 int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 {
 	struct cond_slot *sl;
 	lfipc_deadline deadline;
 	uint32_t self, ticket, depth, st;
-	bool notified;
+	bool notified, intr = false;
 	int rc;
 
 	if (!c)
@@ -295,16 +314,11 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		nwait_add(c->s, -1);
 		return rc;
 	}
-	for (;;) {
-		/* C3: acquire, pairs with C2 in notify. */
-		if (atomic_load_explicit(&sl->state, memory_order_acquire) !=
-		    COND_SLOT_WAITING)
-			break;
-		if (lfipc__expired(deadline))
-			break;
-		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
-				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-	}
+	/* Sleep through the wait layer until the slot leaves WAITING (a
+	 * notify), the deadline passes or a signal interrupts us (when the
+	 * thread is interruptible); the slot is ours alone: no wait queue. */
+	intr = lfipc__wait_until(c->r, NULL, slot_ready, sl, deadline, 0) ==
+	       -EINTR;
 	rc = lfipc__lock_reacquire(c->lock, depth,
 				   retake_deadline(deadline, timeout_ns));
 	if (rc == -ETIMEDOUT)
@@ -327,7 +341,9 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	if (rc == -EOWNERDEAD)
 		return rc;
 	if (notified)
-		return 0;
+		return 0; /* also when interrupted: the notify counts */
+	if (intr)
+		return -EINTR;
 	return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
 }
 
@@ -424,7 +440,8 @@ int lfipc_cond_notify(lfipc_cond *c, unsigned n)
 			&sl->state, &st, COND_SLOT_SIGNALED,
 			memory_order_release, memory_order_relaxed))
 			continue;
-		lfipc__futex_wake(&sl->state, INT32_MAX);
+		/* The slot's word has no wait queue: always wake. */
+		lfipc__wake_word(&sl->state, INT32_MAX);
 		woken++;
 	}
 	atomic_store_explicit(&s->nwait, left, memory_order_relaxed);

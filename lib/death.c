@@ -54,7 +54,6 @@
 #include <unistd.h>
 
 #include "internal/death.h"
-#include "internal/futex.h"
 #include "internal/proc.h"
 #include "internal/wait.h"
 
@@ -231,7 +230,7 @@ static void rec_disarm(struct lfipc_death_rec *d)
 
 	/* D3: seq_cst store; the wake below makes sleepers re-read it. */
 	atomic_store(w, 0);
-	lfipc__futex_wake(w, INT_MAX);
+	lfipc__wake_word(w, INT_MAX);
 	r->proc.death_rec = NULL;
 	d->r = NULL;
 }
@@ -399,7 +398,7 @@ void lfipc__death_other_thread(lfipc_region *r)
 			else
 				atomic_store(w, 0);
 			pthread_mutex_unlock(&death_mu);
-			lfipc__futex_wake(w, INT_MAX);
+			lfipc__wake_word(w, INT_MAX);
 		} else if (t != 0 && r->proc.slot < r->proc_cap) {
 			/* A second thread uses the token. D9: seq_cst: set
 			 * before this thread receives the token, so before
@@ -444,7 +443,7 @@ void lfipc__death_wake(lfipc_region *r, uint32_t slot)
 	_Atomic uint32_t *w = lfipc__death_word_at(r, slot);
 
 	if (w)
-		lfipc__futex_wake(w, INT_MAX);
+		lfipc__wake_word(w, INT_MAX);
 }
 
 enum lfipc_death_state lfipc__death_peek(lfipc_region *r, uint32_t token,

@@ -17,8 +17,10 @@
  *   ctl.server  token of the server process; 0 when nobody serves. Changed
  *               by CAS only (create, open's takeover, close).
  *   ctl.bell    a counter bumped by each client that made a record waiting
- *               (PEND); accept sleeps on it (futex), so an idle accept
- *               never wakes up by itself.
+ *               (PEND), and by the server's close; accept and waiting
+ *               clients sleep on it through the wait layer (lib/wait.c,
+ *               a word without a wait queue: every bump wakes), so an
+ *               idle accept wakes once a second (the safety slice).
  *   rec.state   bits 30..31 the record's state, bits 0..29 a participant
  *               token (internal/proc.h):
  *                 FREE  0            unused
@@ -57,7 +59,6 @@
 
 #include <lfipc/listener.h>
 
-#include "internal/futex.h"
 #include "internal/mutex.h"
 #include "internal/objtype.h"
 #include "internal/proc.h"
@@ -289,7 +290,7 @@ static int rec_drop(struct lfipc_listener *h, uint32_t i)
 		return rc;
 	atomic_store(&rec->state, REC_FREE);
 	/* Whoever sleeps on the word (a waiting client) looks again. */
-	lfipc__futex_wake(&rec->state, INT32_MAX);
+	lfipc__wake_word(&rec->state, INT32_MAX);
 	return 0;
 }
 
@@ -488,12 +489,11 @@ void lfipc_listener_close(lfipc_listener *l)
 		return;
 	v = l->tok;
 	if (atomic_compare_exchange_strong(&l->p->ctl.server, &v, 0)) {
-		/* Waiting clients look again now and see nobody serves. */
-		for (uint32_t i = 0; i < l->nrec; i++)
-			if (REC_TAG(atomic_load(&l->p->rec[i].state)) ==
-			    REC_PEND)
-				lfipc__futex_wake(&l->p->rec[i].state,
-						  INT32_MAX);
+		/* Waiting clients look again now and see nobody serves:
+		 * they sleep on the bell too (C2 in connect), which moves
+		 * after the store above (B2: seq_cst). */
+		atomic_fetch_add(&l->p->ctl.bell, 1);
+		lfipc__wake_word(&l->p->ctl.bell, INT32_MAX);
 	}
 	free(l);
 }
@@ -520,9 +520,34 @@ static int64_t oldest_pending(struct lfipc_listener *h)
 	return best;
 }
 
+/* A server waiting for the bell to move from what it saw before its scan
+ * (A1). */
+struct bell_wait {
+	_Atomic uint32_t *bell;
+	uint32_t seen;
+};
+
+/* Readiness callback of accept (internal/wait.h): a client rang. The bell
+ * has no wait queue: a client always wakes it (B1). Whose death would we
+ * watch? Nobody's: a dying client is reclaimed at the next scan. */
+static int bell_ready(void *ctx, struct lfipc_sleep *s, bool check)
+{
+	struct bell_wait *w = ctx;
+	/* A2: seq_cst; pairs with B1, as A1. */
+	uint32_t v = atomic_load(w->bell);
+
+	(void)check;
+	if (v != w->seen)
+		return 1;
+	s->word = w->bell;
+	s->val = v;
+	return 0;
+}
+
 static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 			int64_t timeout_ns, lfipc_conn **out)
 {
+	struct bell_wait w;
 	char pn[LFIPC_NAME_MAX + 1];
 	uint32_t self, bell, v;
 	int64_t i;
@@ -566,7 +591,7 @@ static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 				atomic_store(&rec->state,
 					     REC(REC_CONN, REC_TOK(v)));
 				unlock(l, self);
-				lfipc__futex_wake(&rec->state, INT32_MAX);
+				lfipc__wake_word(&rec->state, INT32_MAX);
 				return 0;
 			}
 			if (rc == -ENOMEM || rc == -EUSERS ||
@@ -584,9 +609,14 @@ static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 			}
 		}
 		unlock(l, self);
-		if (lfipc__expired(dl))
+		/* Until a client rings (or the deadline, or a signal when
+		 * the thread is interruptible). */
+		w = (struct bell_wait){&l->p->ctl.bell, bell};
+		rc = lfipc__wait_until(l->r, NULL, bell_ready, &w, dl, 0);
+		if (rc == -EAGAIN || rc == -ETIMEDOUT)
 			return expired_rc(timeout_ns);
-		lfipc__futex_wait(&l->p->ctl.bell, bell, dl);
+		if (rc < 0)
+			return rc;
 	}
 }
 
@@ -653,12 +683,49 @@ fail:
 	return rc;
 }
 
+/* A client waiting for the server to take its record. */
+struct accepted_wait {
+	struct lfipc_listener *h;
+	struct lsn_rec *rec;
+	uint32_t self;
+};
+
+/*
+ * Readiness callback of connect (internal/wait.h): the server took the
+ * record (1), dropped it or stopped serving (-ECONNREFUSED). Not ready:
+ * sleep on the record's state, on the bell (which the server's close
+ * moves after clearing ctl.server: the state does not change then), and
+ * on the server's death word.
+ */
+static int accepted_ready(void *ctx, struct lfipc_sleep *s, bool check)
+{
+	struct accepted_wait *w = ctx;
+	/* C2: seq_cst, before the load of server (pairs with B2). */
+	uint32_t bell = atomic_load(&w->h->p->ctl.bell);
+	/* C3: seq_cst (W3); the server stores REC_CONN, then wakes. */
+	uint32_t v = atomic_load(&w->rec->state);
+	uint32_t srv = atomic_load(&w->h->p->ctl.server);
+
+	if (v == REC(REC_CONN, w->self))
+		return 1;
+	if (v != REC(REC_PEND, w->self) || srv == 0)
+		return -ECONNREFUSED; /* dropped, or nobody serves */
+	if (check && !lfipc__token_alive(w->h->r, srv))
+		return -ECONNREFUSED;
+	s->word = &w->rec->state;
+	s->val = v;
+	s->word2 = &w->h->p->ctl.bell;
+	s->val2 = bell;
+	s->partner[0] = srv;
+	return 0;
+}
+
 static int connect_until(lfipc_region *r, const char *name,
 			 lfipc_deadline dl, int64_t timeout_ns,
 			 lfipc_conn **out)
 {
 	struct lfipc_listener h;
-	struct lsn_rec *rec;
+	struct accepted_wait w;
 	lfipc_conn *e1;
 	uint32_t self, v, pending = 0, free_i = UINT32_MAX;
 	int rc;
@@ -701,30 +768,16 @@ static int connect_until(lfipc_region *r, const char *name,
 		return rc;
 	/* B1: seq_cst; pairs with A1 in lfipc_listener_accept(). */
 	atomic_fetch_add(&h.p->ctl.bell, 1);
-	lfipc__futex_wake(&h.p->ctl.bell, INT32_MAX);
+	lfipc__wake_word(&h.p->ctl.bell, INT32_MAX);
 
-	rec = &h.p->rec[free_i];
-	for (;;) {
-		v = atomic_load(&rec->state);
-		if (v == REC(REC_CONN, self)) {
-			*out = e1;
-			return 0;
-		}
-		if (v != REC(REC_PEND, self)) {
-			rc = -ECONNREFUSED; /* dropped by the server */
-			break;
-		}
-		if (!server_alive(&h)) {
-			rc = -ECONNREFUSED;
-			break;
-		}
-		if (lfipc__expired(dl)) {
-			rc = expired_rc(timeout_ns);
-			break;
-		}
-		lfipc__futex_wait(&rec->state, v,
-				  lfipc__slice_end(dl, LFIPC_SLICE_NS));
+	w = (struct accepted_wait){&h, &h.p->rec[free_i], self};
+	rc = lfipc__wait_until(r, NULL, accepted_ready, &w, dl, 0);
+	if (rc == 0) {
+		*out = e1;
+		return 0;
 	}
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		rc = expired_rc(timeout_ns);
 	/* Give up: closing our claimed end finishes the connection, so the
 	 * next garbage collection reclaims it; a server that accepted it at
 	 * this very moment reads end-of-file. */

@@ -2,27 +2,30 @@
 /*
  * sem.c - Semaphore and BoundedSemaphore.
  *
- * Block layout (offsets from the block start):
+ * Block layout (offsets from the block start; struct sem_shm in
+ * internal/sync_layout.h):
  *   0   u32 magic       SEM_MAGIC, written once at init
  *   4   u32 flags       LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS, once
  *   8   u32 max         largest value, once (initial value when bounded)
  *   12  u32 pad
- *   16  u64 data        the semaphore word:
- *                         bits  0..31  value (0..max), the futex word
- *                         bits 32..63  nwaiters: threads that announced
- *                                      they may sleep on the value
- *   24  ..64 pad
+ *   16  u64 data        bits 0..31: the value (0..max), the word waiters
+ *                       sleep on; bits 32..63 unused (0; they counted
+ *                       sleepers before the wait layer)
+ *   24  wq              the wait queue of acquirers (internal/wait.h)
+ *   40  ..64 pad
  * Tracked semaphores (LFIPC_SEM_TRACK_HOLDERS) add:
  *   64  embedded Lock "guard" (internal/sync.h), serialising every change
  *       of value, holders, recovered and the journal
  *   128 struct sem_track: recovered, journal, holders[LFIPC_PROC_SLOTS]
  *
- * Value and "someone may sleep" live in one 64-bit word (glibc's layout),
- * so a release learns in the same atomic step that gives the unit whether
- * it must wake anyone, and a waiter's announcement and a release are
- * ordered by that one word's modification order: no lost wake-up. A
- * waiter killed while announced leaves nwaiters one too high forever;
- * that costs later releases a futex wake call each, nothing else.
+ * Waiting goes through the wait layer (lib/wait.c, which holds the
+ * lost-wake-up argument): an acquirer that finds the value 0 sleeps on it
+ * (sem_ready() is its readiness callback, whose seq_cst load of the value
+ * is W3); every change that adds units (a release, units returned from a
+ * dead holder) is a seq_cst CAS (K1) followed by lfipc__wake() on wq,
+ * which costs one load and no system call while nobody sleeps. A waiter
+ * killed while announced leaves wq's count one too high; that costs later
+ * releases a futex wake call each, nothing else.
  *
  * Tracked semaphores record per participant slot (token, units held).
  * Every change goes through the guard with a redo journal: the new
@@ -30,9 +33,12 @@
  * active, the values are applied, the journal is cleared. Whoever takes
  * the guard from a dead holder (-EOWNERDEAD) re-applies an active journal,
  * which is idempotent. Units of dead holders are returned by reap(), run
- * before a waiter sleeps, after each sleep slice and by
- * lfipc_region_recover(); "recovered" counts them until acquirers take
- * them, each with -EOWNERDEAD.
+ * when the wait layer asks for a liveness check (check = true: a holder's
+ * death word woke the waiter, a slice ended, or the holders could not all
+ * be watched) and by lfipc_region_recover(); "recovered" counts them until
+ * acquirers take them, each with -EOWNERDEAD. A sleeping acquirer names up
+ * to LFIPC_WAIT_PARTNERS holders as the partners whose death the kernel
+ * pushes to it; with more holders it polls by the fallback slices.
  */
 #include "config.h"
 
@@ -42,7 +48,6 @@
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
 #include "internal/layout.h"
 #include "internal/proc.h"
 #include "internal/objtype.h"
@@ -54,10 +59,7 @@
 #include "internal/wait.h"
 
 #define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)
-#define SEM_WAITER (UINT64_C(1) << 32)
 #define SEM_VALUE(d) ((uint32_t)(d))
-#define SEM_NWAITERS(d) ((uint32_t)((d) >> 32))
-#define SEM_SPIN 2000u
 
 /* struct sem_shm and struct sem_track: internal/sync_layout.h. Every
  * field of sem_track is accessed only with the guard held, so relaxed
@@ -212,9 +214,9 @@ unsigned lfipc_sem_max(const lfipc_sem *s)
 
 /* ---- untracked: one lock-free word ------------------------------------ */
 
-/* Take a unit if the value is positive, dropping one announced waiter if
- * waiter. Return true when taken. */
-static bool try_take(struct sem_shm *s, bool waiter)
+/* Take a unit if the value is positive (the fast path: no clock, no
+ * system call). Return true when taken. */
+static bool try_take(struct sem_shm *s)
 {
 	/* S10: relaxed (also the CAS's failure order): only a guess for the
 	 * CAS below, which does the ordering (S2). */
@@ -224,11 +226,19 @@ static bool try_take(struct sem_shm *s, bool waiter)
 		/* S2: acquire on success, pairs with S3 in release: what the
 		 * releaser did before releasing happens before our use. */
 		if (atomic_compare_exchange_weak_explicit(
-			&s->data, &d, d - 1 - (waiter ? SEM_WAITER : 0),
-			memory_order_acquire, memory_order_relaxed))
+			&s->data, &d, d - 1, memory_order_acquire,
+			memory_order_relaxed))
 			return true;
 	}
 	return false;
+}
+
+/* Wake up to n acquirers after units were added (K1 done, seq_cst). */
+static void wake_acquirers(lfipc_sem *h, uint32_t n)
+{
+	if (n)
+		lfipc__wake(h->r, &h->s->wq, value_word(h->s),
+			    n > INT32_MAX ? INT32_MAX : (int)n);
 }
 
 static int release_untracked(lfipc_sem *h)
@@ -240,11 +250,10 @@ static int release_untracked(lfipc_sem *h)
 	do {
 		if (SEM_VALUE(d) >= h->max)
 			return -EOVERFLOW;
-		/* S3: release, pairs with S2 / S7. */
-	} while (!atomic_compare_exchange_weak_explicit(
-	    &s->data, &d, d + 1, memory_order_release, memory_order_relaxed));
-	if (SEM_NWAITERS(d))
-		lfipc__futex_wake(value_word(s), 1);
+		/* S3 = K1 of the wait protocol: seq_cst (release pairs with
+		 * S2 / S4; seq_cst orders it before K2 in lfipc__wake). */
+	} while (!atomic_compare_exchange_weak(&s->data, &d, d + 1));
+	wake_acquirers(h, 1);
 	return 0;
 }
 
@@ -261,11 +270,11 @@ static void set_value(struct sem_shm *s, uint32_t v)
 	/* S10: relaxed guess for the S7 CAS (also its failure order). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
 
-	/* S7: release, pairs with S2 and S8: a unit made available here is
-	 * taken after everything its releaser did. */
-	while (!atomic_compare_exchange_weak_explicit(
-	    &s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v, memory_order_release,
-	    memory_order_relaxed))
+	/* S7 = K1 of the wait protocol: seq_cst (release pairs with S2, S4
+	 * and S8: a unit made available here is taken after everything its
+	 * releaser did; seq_cst orders it before K2 in lfipc__wake). */
+	while (!atomic_compare_exchange_weak(
+	    &s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v))
 		;
 }
 
@@ -314,11 +323,12 @@ static void journal_do(struct sem_shm *s, struct sem_track *t, uint32_t slot,
 }
 
 /* Take the guard by deadline (a stopped process inside it must not make
- * us outlast the caller's timeout); repair after a dead holder.
- * Return: 0; -ETIMEDOUT; -errno. */
-static int guard_lock(lfipc_sem *h, lfipc_deadline deadline)
+ * us outlast the caller's timeout); repair after a dead holder. flags:
+ * LFIPC_WAIT_NOINTR where -EINTR is not an answer (release, recovery).
+ * Return: 0; -ETIMEDOUT; -EINTR; -errno. */
+static int guard_lock(lfipc_sem *h, lfipc_deadline deadline, unsigned flags)
 {
-	int rc = lfipc__guard_acquire(h->guard, deadline);
+	int rc = lfipc__guard_acquire(h->guard, deadline, flags);
 
 	if (rc == -EOWNERDEAD) {
 		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
@@ -389,7 +399,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
 {
 	struct sem_track *t = h->t;
 	uint32_t slot = token_slot(self), tok, n, v, rec, woke = 0;
-	int rc = guard_lock(h, deadline);
+	int rc = guard_lock(h, deadline, 0);
 
 	if (rc < 0)
 		return rc;
@@ -398,8 +408,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
 	v = cur_value(h->s);
 	if (v == 0 || slot >= LFIPC_PROC_SLOTS) {
 		guard_unlock(h);
-		if (woke)
-			lfipc__futex_wake(value_word(h->s), (int)woke);
+		wake_acquirers(h, woke);
 		return slot >= LFIPC_PROC_SLOTS ? -EPROTO : 0;
 	}
 	/* Our participant slot may still list its previous, dead owner:
@@ -418,7 +427,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
 	 * releaser's work before ours. */
 	guard_unlock(h);
 	if (woke > 1)
-		lfipc__futex_wake(value_word(h->s), (int)woke - 1);
+		wake_acquirers(h, woke - 1);
 	return rc;
 }
 
@@ -434,7 +443,8 @@ static int release_tracked(lfipc_sem *h)
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
 	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
-	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
+	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS),
+			LFIPC_WAIT_NOINTR);
 	if (rc < 0)
 		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	tok =
@@ -451,99 +461,108 @@ static int release_tracked(lfipc_sem *h)
 		    atomic_load_explicit(&t->recovered, memory_order_relaxed));
 	}
 	guard_unlock(h);
-	/* S9: relaxed; the wake is a hint, the value was published by S7. */
-	if (rc == 0 && SEM_NWAITERS(atomic_load_explicit(&h->s->data,
-							 memory_order_relaxed)))
-		lfipc__futex_wake(value_word(h->s), 1);
+	if (rc == 0)
+		wake_acquirers(h, 1); /* after S7 (K1) */
 	return rc;
 }
 
 /* ---- acquire / release ------------------------------------------------ */
 
-/* What acquire returns for a non-zero tracked_try() result. */
-static int tracked_rc(int rc, int64_t timeout_ns)
+/* An acquirer, for the wait layer's readiness callback. */
+struct sem_wait {
+	lfipc_sem *h;
+	uint32_t self;	   /* tracked: our token */
+	lfipc_deadline dl; /* tracked: the guard's deadline (the caller's) */
+};
+
+/* Name up to LFIPC_WAIT_PARTNERS holders of units (other than us) as the
+ * partners whose death ends our sleep; with more of them, poll (the wait
+ * layer's fallback slices). Read without the guard: only a hint of whom
+ * to watch, the reap under the guard decides. */
+static void watch_holders(lfipc_sem *h, uint32_t self, struct lfipc_sleep *sl)
 {
-	if (rc == -ETIMEDOUT)
-		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
-	return rc == 2 ? -EOWNERDEAD : rc < 0 ? rc : 0;
+	int k = 0;
+
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		/* S12: relaxed: a hint, see above. */
+		uint32_t tok = atomic_load_explicit(&h->t->holders[i].token,
+						    memory_order_relaxed);
+		uint32_t n = atomic_load_explicit(&h->t->holders[i].count,
+						  memory_order_relaxed);
+
+		if (tok == 0 || n == 0 || tok == self)
+			continue;
+		if (k == LFIPC_WAIT_PARTNERS) {
+			sl->unwatched = true;
+			return;
+		}
+		sl->partner[k++] = tok;
+	}
+}
+
+/*
+ * Readiness callback of an acquire (internal/wait.h): take a unit if there
+ * is one; a tracked semaphore also returns dead holders' units first when
+ * asked to check (check = true). Not ready: sleep while the value is 0.
+ */
+static int sem_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct sem_wait *w = ctx;
+	lfipc_sem *h = w->h;
+	/* S4: seq_cst: W3 of the wait protocol, against S3 / S7 (K1). */
+	uint64_t d = atomic_load(&h->s->data);
+	int rc;
+
+	if (!h->t) {
+		/* S2': seq_cst CAS (its acquire pairs with S3). */
+		while (SEM_VALUE(d) > 0)
+			if (atomic_compare_exchange_weak(&h->s->data, &d,
+							 d - 1))
+				return 1;
+	} else if (SEM_VALUE(d) > 0 || check) {
+		/* Under the guard, whose acquire orders us after the last
+		 * S7: a value 0 read there is either older than a release
+		 * whose K2 then sees us announced (W1 came before our guard
+		 * acquisition), or the futex compare below sees the unit. */
+		rc = tracked_try(h, w->self, check, w->dl);
+		if (rc == 2)
+			return -EOWNERDEAD; /* a unit of a dead holder */
+		if (rc != 0)
+			return rc > 0 ? 1 : rc;
+	}
+	sl->word = value_word(h->s);
+	sl->val = 0;
+	if (h->t)
+		watch_holders(h, w->self, sl);
+	return 0;
 }
 
 int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 {
-	struct sem_shm *s;
-	lfipc_deadline deadline;
-	uint32_t self = 0;
-	unsigned spin;
+	struct sem_wait w = {h, 0, 0};
 	int rc;
 
 	if (!h)
 		return -EINVAL;
-	s = h->s;
-	if (h->t) {
-		rc = lfipc__self(h->r, &self);
+	if (!h->t) {
+		if (try_take(h->s))
+			return 0;
+	} else {
+		rc = lfipc__self(h->r, &w.self);
 		if (rc < 0)
 			return rc;
-		deadline = lfipc__deadline(timeout_ns);
-		rc = tracked_try(h, self, false, deadline);
-		if (rc != 0)
-			return tracked_rc(rc, timeout_ns);
-	} else if (try_take(s, false)) {
-		return 0;
-	} else {
-		deadline = lfipc__deadline(timeout_ns);
 	}
-	/* Spin briefly while nobody sleeps: a release is often imminent. */
-	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SEM_SPIN : 0;
-	while (spin-- > 0 && !h->t) {
-		/* S4: relaxed poll; try_take's CAS does the ordering. */
-		uint64_t d =
-		    atomic_load_explicit(&s->data, memory_order_relaxed);
-
-		if (SEM_NWAITERS(d))
-			break;
-		if (SEM_VALUE(d) && try_take(s, false))
-			return 0;
-		lfipc__cpu_relax();
-	}
-	for (bool do_reap = true;;) {
-		if (h->t) {
-			rc = tracked_try(h, self, do_reap, deadline);
-			/* Giving up on a busy guard with a unit there: a
-			 * release may have woken us for it, so pass the
-			 * wake-up on to another sleeper. */
-			if (rc == -ETIMEDOUT && cur_value(s) > 0)
-				lfipc__futex_wake(value_word(s), 1);
-			if (rc != 0)
-				return tracked_rc(rc, timeout_ns);
-			do_reap = false;
-		}
-		if (lfipc__expired(deadline))
-			return timeout_ns == LFIPC_NOWAIT ? -EAGAIN
-							  : -ETIMEDOUT;
-		/* S5: relaxed; announcing only needs the single word's
-		 * modification order (a release either sees us or we see its
-		 * unit). */
-		atomic_fetch_add_explicit(&s->data, SEM_WAITER,
-					  memory_order_relaxed);
-		for (;;) {
-			if (!h->t && try_take(s, true))
-				return 0;
-			if (h->t && cur_value(s) > 0)
-				break;
-			if (lfipc__expired(deadline))
-				break;
-			rc = lfipc__futex_wait(
-			    value_word(s), 0,
-			    lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-			if (h->t && rc == -ETIMEDOUT) {
-				do_reap = true; /* a slice passed */
-				break;
-			}
-		}
-		/* S6: relaxed, the counterpart of S5. */
-		atomic_fetch_sub_explicit(&s->data, SEM_WAITER,
-					  memory_order_relaxed);
-	}
+	w.dl = lfipc__deadline(timeout_ns);
+	rc = lfipc__wait_until(h->r, &h->s->wq, sem_ready, &w, w.dl, 0);
+	/* Giving up on a busy guard with a unit there: a release may have
+	 * woken us for it, so pass the wake-up on to another sleeper (the
+	 * wait layer passes on the wake-ups of its own sleeps). */
+	if (h->t && (rc == -ETIMEDOUT || rc == -EINTR) && cur_value(h->s) > 0)
+		wake_acquirers(h, 1);
+	/* The guard's timeout for an LFIPC_NOWAIT caller. */
+	if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
+		rc = -EAGAIN;
+	return rc;
 }
 
 int lfipc_sem_release(lfipc_sem *h)
@@ -571,15 +590,15 @@ int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	 * semaphore's next waiter. */
 	rc = lfipc__self(r, &self);
 	if (rc == 0)
-		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS));
+		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS),
+				LFIPC_WAIT_NOINTR);
 	if (rc < 0) {
 		lfipc_sem_close(h);
 		return rc == -ETIMEDOUT ? 0 : rc;
 	}
 	n = reap(h, self);
 	guard_unlock(h);
-	if (n)
-		lfipc__futex_wake(value_word(h->s), (int)n);
+	wake_acquirers(h, n);
 	lfipc_sem_close(h);
 	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
@@ -635,7 +654,7 @@ static int sem_status(lfipc_region *r, uint64_t off, uint64_t size, void *out)
 	/* S9: relaxed: a diagnostic snapshot. */
 	d = atomic_load_explicit(&s->data, memory_order_relaxed);
 	st->value = (uint32_t)d <= max ? (uint32_t)d : max;
-	st->waiters = SEM_NWAITERS(d);
+	st->waiters = lfipc__wq_sleepers(&s->wq);
 	st->max = max;
 	st->bounded = (flags & LFIPC_SEM_BOUNDED) != 0;
 	st->tracked = (flags & LFIPC_SEM_TRACK_HOLDERS) != 0;

@@ -32,6 +32,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <lfipc/common.h>
+
 #include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/poll.h"
@@ -47,6 +49,9 @@
 #define WQ_BAD_MASK (~((UINT64_C(1) << 56) - 1))
 
 static _Atomic int waitv_state; /* 0 unknown, 1 usable, -1 not */
+/* lfipc_thread_set_interruptible(): this thread's switch, read by the
+ * thread only. */
+static _Thread_local bool interruptible;
 static _Atomic int forced = -1; /* -1 unknown, 0 no, 1 forced fallback */
 static _Atomic int64_t safety_ns = LFIPC_SAFETY_SLICE_NS;
 
@@ -87,6 +92,21 @@ int lfipc__pthread_lock_until(pthread_mutex_t *mu, lfipc_deadline dl)
 	ts.tv_sec = at / 1000000000;
 	ts.tv_nsec = at % 1000000000;
 	return pthread_mutex_timedlock(mu, &ts) == 0 ? 0 : -ETIMEDOUT;
+}
+
+int lfipc_thread_set_interruptible(int on)
+{
+	bool was = interruptible;
+
+	interruptible = on != 0;
+	return was;
+}
+
+bool lfipc__wait_eintr(unsigned flags)
+{
+	if (flags & LFIPC_WAIT_NOINTR)
+		return false;
+	return (flags & LFIPC_WAIT_EINTR) || interruptible;
 }
 
 void lfipc__wait_force_fallback(bool on)
@@ -157,6 +177,19 @@ void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		lfipc__poll_ring(r, wq);
 }
 
+void lfipc__wake_word(_Atomic uint32_t *word, int n)
+{
+	lfipc__futex_wake(word, n);
+}
+
+/* W5: leave wq (NULL: a wait without a queue). seq_cst (release would
+ * do). */
+static void unannounce(struct lfipc_wq *wq)
+{
+	if (wq)
+		atomic_fetch_sub(&wq->waiters, WQ_ONE);
+}
+
 /* State of one wait_until call (the per-partner hint windows). */
 struct wstate {
 	uint32_t hint_tok[LFIPC_WAIT_PARTNERS];
@@ -194,7 +227,7 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 				struct wstate *st, struct lfipc_futex_wv *fv,
 				unsigned *nfv, int64_t now)
 {
-	enum slice_kind k = SL_SAFETY;
+	enum slice_kind k = s->unwatched ? SL_FALLBACK : SL_SAFETY;
 	bool waitv = lfipc__wait_have_waitv();
 
 	for (int i = 0; i < LFIPC_WAIT_PARTNERS; i++) {
@@ -255,6 +288,23 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 	return k;
 }
 
+/* Add s->word2 to fv. Without futex_waitv it cannot be slept on: poll
+ * it by fallback slices (*k). Return: its index in fv, or 0 (none). */
+static unsigned add_word2(const struct lfipc_sleep *s,
+			  struct lfipc_futex_wv *fv, unsigned *nfv,
+			  enum slice_kind *k)
+{
+	if (!s->word2)
+		return 0;
+	if (lfipc__wait_have_waitv() && *nfv < LFIPC_FUTEX_WV_MAX) {
+		fv[*nfv] = (struct lfipc_futex_wv){s->word2, s->val2};
+		return (*nfv)++;
+	}
+	if (*k == SL_SAFETY)
+		*k = SL_FALLBACK;
+	return 0;
+}
+
 /* Length of the next sleep for slice kind k. */
 static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
 {
@@ -283,8 +333,9 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST || lfipc__expired(dl))
 		goto expired;
 	/* Spin while nobody sleeps yet: a hand-off on another CPU is then
-	 * near (one time-based policy for every primitive). */
-	if (!(flags & LFIPC_WAIT_NOSPIN) && lfipc__ncpus() > 1 &&
+	 * near (one time-based policy for every primitive). Without a queue
+	 * we cannot tell: no spin. */
+	if (!(flags & LFIPC_WAIT_NOSPIN) && wq && lfipc__ncpus() > 1 &&
 	    /* V3: relaxed: only decides whether to spin. */
 	    atomic_load_explicit(&wq->waiters, memory_order_relaxed) == 0) {
 		int64_t t0 = lfipc__now_ns();
@@ -301,33 +352,38 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 	}
 	memset(&st, 0, sizeof(st));
 	for (;;) {
-		struct lfipc_futex_wv fv[1 + LFIPC_WAIT_PARTNERS];
-		unsigned nfv = 1;
+		struct lfipc_futex_wv fv[2 + LFIPC_WAIT_PARTNERS];
+		unsigned nfv = 1, w2;
 		enum slice_kind k;
 		int64_t len;
-		uint32_t e;
+		uint32_t e = 0;
 
-		/* W1: seq_cst: announce before looking at the state. */
-		atomic_fetch_add(&wq->waiters, WQ_ONE);
-		/* W2: seq_cst, before W3. */
-		e = atomic_load(&wq->seq);
+		if (wq) {
+			/* W1: seq_cst: announce before looking at the
+			 * state. */
+			atomic_fetch_add(&wq->waiters, WQ_ONE);
+			/* W2: seq_cst, before W3. */
+			e = atomic_load(&wq->seq);
+		}
 		memset(&s, 0, sizeof(s));
 		/* W3: ready()'s seq_cst state loads. */
 		rc = ready(ctx, &s, check);
 		check = false;
+		if (rc == 0 && !wq && !s.word)
+			rc = -EINVAL; /* nothing to sleep on: a bug */
 		if (rc != 0) {
-			/* W5: seq_cst (release would do). */
-			atomic_fetch_sub(&wq->waiters, WQ_ONE);
+			unannounce(wq); /* W5 */
 			return rc > 0 ? 0 : rc;
 		}
 		fv[0] = s.word ? (struct lfipc_futex_wv){s.word, s.val}
 			       : (struct lfipc_futex_wv){&wq->seq, e};
 		now = lfipc__now_ns();
 		k = partners(r, &s, &st, fv, &nfv, now);
+		w2 = add_word2(&s, fv, &nfv, &k);
 		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
 			/* a dead partner, or no push: decide liveness
 			 * before sleeping */
-			atomic_fetch_sub(&wq->waiters, WQ_ONE); /* W5 */
+			unannounce(wq); /* W5 */
 			check = true;
 			first = false;
 			continue;
@@ -340,10 +396,9 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		else
 			rc = lfipc__futex_wait(fv[0].word, fv[0].val,
 					       lfipc__slice_end(dl, len));
-		/* W5: seq_cst (release would do). */
-		atomic_fetch_sub(&wq->waiters, WQ_ONE);
+		unannounce(wq); /* W5 */
 		woken = rc == 0;
-		if (rc > 0) {
+		if (rc > 0 && (unsigned)rc != w2) {
 			check = true; /* a death word woke us */
 		} else if (rc == -ETIMEDOUT) {
 			if (lfipc__expired(dl))
@@ -353,10 +408,8 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 			    fb_slice < LFIPC_FALLBACK_SLICE_MAX_NS)
 				fb_slice *= 2;
 		} else if (rc == -EINTR) {
-			if (flags & LFIPC_WAIT_EINTR) {
-				rc = -EINTR;
-				goto leave;
-			}
+			if (lfipc__wait_eintr(flags))
+				goto leave; /* ready() did not complete */
 		} else if (rc == -ENOSYS || rc == -EPERM) {
 			/* futex_waitv refused after all: never again */
 			atomic_store_explicit(&waitv_state, -1,
@@ -379,8 +432,10 @@ expired:
 leave:
 	/* We may have consumed a wake-up meant for whoever goes next (a
 	 * hand-off to one waiter): pass it on. */
-	if (woken)
+	if (woken && wq)
 		lfipc__wake(r, wq, s.word, 1);
+	else if (woken && s.word)
+		lfipc__wake_word(s.word, 1);
 	return rc;
 }
 
@@ -473,6 +528,9 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 			enum slice_kind kj = partners(r, &s[j], &st, fv, &nfv,
 						      lfipc__now_ns());
 
+			/* a wake-up on it counts as a death word's below:
+			 * one extra check */
+			add_word2(&s[j], fv, &nfv, &kj);
 			if (kj > k)
 				k = kj;
 		}
@@ -498,8 +556,8 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 				fb_slice *= 2;
 		} else if (rc >= (int)n) {
 			check = true; /* a death word */
-		} else if (rc == -EINTR && (flags & LFIPC_WAIT_EINTR)) {
-			return -EINTR;
+		} else if (rc == -EINTR && lfipc__wait_eintr(flags)) {
+			return -EINTR; /* nothing was taken */
 		}
 		if (lfipc__expired(dl))
 			goto expired;

@@ -6,9 +6,12 @@
  * BoundedSemaphore, Condition, Event and Barrier.
  *
  * Every object lives in a region, is created and opened by name, and works
- * between processes and between threads. Blocking calls sleep on futexes
- * in 10 ms slices and check, between slices, the liveness of whoever they
- * wait for; uncontended operations make no system call.
+ * between processes and between threads. Blocking calls sleep through the
+ * library's wait layer (lib/wait.c, which also holds the argument that no
+ * wake-up is lost): on the object's futex word and, at once, on the death
+ * words of whoever they wait for, so the kernel wakes them when that
+ * process dies (doc/architecture.md, "Waiting"); an idle waiter wakes at
+ * most once a second. Uncontended operations make no system call.
  *
  * Lock ownership is per thread: the lock word holds the owning process's
  * token, and the owning thread records the lock (and an RLock's depth) in
@@ -96,7 +99,9 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * Return: 0 acquired; -EOWNERDEAD acquired, the previous owner process died
  * holding it (the protected data may be inconsistent; an RLock restarts at
  * depth 1); -EAGAIN LFIPC_NOWAIT and held by someone else; -ETIMEDOUT;
- * -EDEADLK a plain Lock already held by the calling thread; -EOVERFLOW RLock
+ * -EINTR not acquired (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EDEADLK a plain Lock already held
+ * by the calling thread; -EOVERFLOW RLock
  * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
  * than 4 locks at once and its record of them could not grow;
  * -EUSERS/-errno registering this process.
@@ -162,7 +167,9 @@ LFIPC_API int lfipc_sem_create(lfipc_region *r, const char *name,
  *
  * With LFIPC_SEM_TRACK_HOLDERS the semaphore records how many units each
  * process holds. Units held by a process that dies are returned to the
- * semaphore (by a waiter within a sleep slice, or by
+ * semaphore (by a waiter, which the holder's death wakes where the kernel
+ * pushes deaths and while at most two processes hold units, else within
+ * its sleep slices of 0.625 ms growing to 1 s; or by
  * lfipc_region_recover()), and each acquire that takes such a unit returns
  * -EOWNERDEAD instead of 0, once per unit. Units must then be released by
  * the process that acquired them: a release by a process that holds none
@@ -195,12 +202,16 @@ LFIPC_API void lfipc_sem_close(lfipc_sem *s);
  *
  * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
  * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
- * -EPROTO corrupt semaphore memory; -EUSERS/-errno registering.
+ * -EINTR no unit taken (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EPROTO corrupt semaphore memory;
+ * -EUSERS/-errno registering.
  * Tracked only: -EAGAIN/-ETIMEDOUT also when another process sits inside
  * the semaphore's internal guard until the deadline (a running one leaves
  * it within nanoseconds; a stopped one does not, and never makes this call
  * outlast its timeout).
- * Blocks (futex, in 10 ms slices). Thread-safe.
+ * Blocks through the wait layer: woken by a release (no system call on
+ * the release while nobody sleeps); an idle waiter wakes at most once a
+ * second. Thread-safe.
  */
 LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
 
@@ -270,7 +281,9 @@ LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
  * semantics of threading.Event: a set is never missed; Python's
  * multiprocessing.Event re-reads the flag instead and may miss it).
  *
- * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
+ * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set;
+ * -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EINVAL.
  * Blocks (through the wait layer: an idle waiter wakes at most once a
  * second, so a setter that dies between setting and waking delays nobody
  * longer than that). Thread-safe.
@@ -351,6 +364,8 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  * returned.
  *
  * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
+ * -EINTR not notified, the lock held again (an interruptible thread only:
+ * see lfipc_thread_set_interruptible());
  * -EOWNERDEAD re-acquired the lock from a process that died holding it
  * (notified or not: re-check the state); -ENOLCK the lock could not be
  * re-taken within the grace: the lock is NOT held on this return (do not
@@ -359,7 +374,9 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  * after a timeout; -EPERM the caller does not hold the lock; -EUSERS
  * LFIPC_COND_WAITERS_MAX threads already wait; -EPROTO corrupt condition
  * memory; -EUSERS/-errno registering (the lock is then not held).
- * Blocks (futex, in 10 ms slices). Thread-safe.
+ * Blocks through the wait layer, on the waiter's own slot (a notify wakes
+ * exactly the waiters it chose); an idle waiter wakes at most once a
+ * second. Thread-safe.
  */
 LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
 
@@ -375,7 +392,9 @@ LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
  * a dead owner at some point (the predicate's last value is unknown to the
  * caller: re-check); -ENOLCK the lock could not be re-taken within the
  * grace and is NOT held (see lfipc_cond_wait(); each wait inside gets its
- * own grace); other errors as lfipc_cond_wait().
+ * own grace); -EINTR a wait inside was interrupted (an interruptible
+ * thread only: see lfipc_thread_set_interruptible()), the lock is held;
+ * other errors as lfipc_cond_wait().
  */
 LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
 				  void *arg, int64_t timeout_ns);
@@ -438,15 +457,20 @@ LFIPC_API void lfipc_barrier_set_action(lfipc_barrier *b,
  * that died); -ETIMEDOUT this party's timeout expired, which breaks the
  * barrier for the others (-EAGAIN for LFIPC_NOWAIT), also when it could
  * not arrive because another process sat inside the barrier's internal
- * guard until the deadline (e.g. a stopped one); -ECANCELED the action
+ * guard until the deadline (e.g. a stopped one); -EINTR (an interruptible
+ * thread only: see lfipc_thread_set_interruptible()) as -ETIMEDOUT, the
+ * barrier is broken; -ECANCELED the action
  * returned non-zero (the barrier is broken); -EPROTO corrupt barrier
  * memory; -EUSERS/-errno registering.
  *
  * A party that dies while waiting, arriving or inside the action breaks
- * the barrier: the others notice within a sleep slice (10 ms), and the
- * party that would complete the cycle checks every waiting party first.
- * A party that dies before it arrives can only be covered by a timeout.
- * Blocks (futex, in 10 ms slices). Thread-safe.
+ * the barrier: the party that watches it (doc/sync.md) is woken by the
+ * kernel at the death where deaths are pushed (else it finds it within
+ * its sleep slices of 0.625 ms growing to 1 s) and breaks the barrier,
+ * and the party that would complete the cycle checks every waiting party
+ * first. A party that dies before it arrives can only be covered by a
+ * timeout. Blocks through the wait layer; an idle waiter wakes at most
+ * once a second. Thread-safe.
  */
 LFIPC_API int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns);
 

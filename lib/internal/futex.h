@@ -27,8 +27,10 @@
 typedef int64_t lfipc_deadline;
 #define LFIPC_DL_NEVER INT64_MAX
 
-/* Default length of one sleep slice: after each slice a waiter re-checks
- * the liveness of whoever it waits for. */
+/* A short bound (10 ms): how long lfipc_region_recover() gives a busy
+ * guard. (It was the sleep slice of every waiter before the wait layer,
+ * whose slices are in internal/wait.h; tests still use it as a
+ * tolerance.) */
 #define LFIPC_SLICE_NS ((int64_t)10 * 1000 * 1000)
 
 /* Now on CLOCK_MONOTONIC, in nanoseconds. */

@@ -57,8 +57,9 @@ struct sem_shm {
 	uint32_t flags;	      /* LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS */
 	uint32_t max;	      /* largest value */
 	uint32_t pad0;
-	_Atomic uint64_t data; /* value (bits 0..31) | nwaiters (32..63) */
-	uint8_t pad1[40];
+	_Atomic uint64_t data; /* value (bits 0..31); bits 32..63 unused (0) */
+	struct lfipc_wq wq;    /* sleepers on the value (internal/wait.h) */
+	uint8_t pad1[24];
 };
 _Static_assert(sizeof(struct sem_shm) == 64, "sem layout");
 
@@ -109,7 +110,7 @@ struct cond_shm {
 	uint32_t embedded;	/* 1: the lock is at COND_LOCK_OFF */
 	_Atomic uint32_t wseq;	/* next ticket */
 	_Atomic uint32_t nwait; /* WAITING slots (may only be too high) */
-	uint8_t pad[36];
+	uint8_t pad[36];	/* (waiters sleep on their slot: no wq) */
 };
 _Static_assert(sizeof(struct cond_shm) == 64, "cond layout");
 
@@ -136,7 +137,8 @@ struct barrier_shm {
 	_Atomic uint32_t seq;	/* cycle << 1 | BROKEN */
 	_Atomic uint32_t count; /* parties waiting in the current cycle */
 	_Atomic uint64_t hist;	/* bit c % 64: cycle c ended broken */
-	uint8_t pad[40];
+	struct lfipc_wq wq;	/* sleepers on seq (and count) */
+	uint8_t pad[24];
 };
 _Static_assert(sizeof(struct barrier_shm) == 64, "barrier layout");
 

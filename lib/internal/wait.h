@@ -91,12 +91,24 @@ int lfipc__pthread_lock_until(pthread_mutex_t *mu, lfipc_deadline dl);
 /* What a not-ready attempt tells the wait layer to sleep on. */
 #define LFIPC_WAIT_PARTNERS 2
 struct lfipc_sleep {
-	/* Sleep while *word == val; NULL: sleep on the queue's seq. */
+	/* Sleep while *word == val; NULL: sleep on the queue's seq (never
+	 * NULL when the wait has no queue). */
 	_Atomic uint32_t *word;
 	uint32_t val;
 	/* Tokens whose death must end the sleep (0: none). The primitive
 	 * checks their liveness itself when called with check = true. */
 	uint32_t partner[LFIPC_WAIT_PARTNERS];
+	/* A second word whose change ends the sleep too (NULL: none), for a
+	 * waiter whose partners change while it sleeps (a Barrier's first
+	 * party watches the latest arrival). Its waker wakes it with
+	 * lfipc__wake(); a wake-up on it is not a hand-off (no check, no
+	 * pass-on). Without futex_waitv it is polled by fallback slices. */
+	_Atomic uint32_t *word2;
+	uint32_t val2;
+	/* Some partners whose death matters are not named (more than
+	 * LFIPC_WAIT_PARTNERS): poll them by fallback slices, calling
+	 * ready() with check = true at the end of each. */
+	bool unwatched;
 };
 
 /*
@@ -118,12 +130,26 @@ typedef int (*lfipc_ready_fn)(void *ctx, struct lfipc_sleep *s, bool check);
 
 /* Flags of lfipc__wait_until. */
 enum {
-	/* Return -EINTR when a signal handler ran during a sleep (default:
-	 * go on sleeping until the same deadline). */
+	/* Return -EINTR when a signal handler ran during a sleep, whatever
+	 * the thread's switch says (lfipc_thread_set_interruptible). */
 	LFIPC_WAIT_EINTR = 1u << 0,
 	/* Do not spin before sleeping. */
 	LFIPC_WAIT_NOSPIN = 1u << 1,
+	/* Never return -EINTR, whatever the thread's switch says: for the
+	 * internal waits whose caller cannot undo what it did before (a
+	 * Condition re-taking its lock, the region lock, a release taking
+	 * its object's guard). */
+	LFIPC_WAIT_NOINTR = 1u << 2,
 };
+
+/*
+ * Does a sleep that a signal handler interrupted end a wait with these
+ * flags? LFIPC_WAIT_NOINTR: no; LFIPC_WAIT_EINTR: yes; else the calling
+ * thread's switch (lfipc_thread_set_interruptible, default off). The
+ * default (go on sleeping until the same deadline) is what every public
+ * call did before the switch existed.
+ */
+bool lfipc__wait_eintr(unsigned flags);
 
 /*
  * The only wait loop. Calls ready(ctx, &s, false) first (the caller has
@@ -135,9 +161,17 @@ enum {
  * pushed, or for the fallback slices (0.625 ms doubling to 1 s) when not.
  * Blocks unless dl is LFIPC_DL_NOW or LFIPC_DL_PAST.
  *
+ * wq may be NULL for a word that has no wait queue (a Condition waiter's
+ * slot, a Listener's bell): the waiter then neither announces itself nor
+ * spins, ready() must name s.word, and the waker must call
+ * lfipc__wake_word() after every change of that word, unconditionally
+ * (the lost-wake-up argument is then the kernel's alone: the futex
+ * compare-and-queue on the very word the waker changed).
+ *
  * Return: 0 (ready returned 1); ready()'s negative return; -EAGAIN not
  * ready and dl == LFIPC_DL_NOW; -ETIMEDOUT the deadline passed; -EINTR a
- * signal handler ran and flags has LFIPC_WAIT_EINTR.
+ * signal handler interrupted a sleep and lfipc__wait_eintr(flags): ready()
+ * did not complete, and a wake-up the sleep consumed is passed on.
  * Concurrency: any number of threads and processes; r may be NULL only
  * when ready() never names a partner.
  */
@@ -155,6 +189,13 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
  */
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
+
+/*
+ * Wake up to n sleepers on word, which has no wait queue (the waiters
+ * passed wq = NULL), or is a death word: always one system call. Call it
+ * after the change of word that the sleepers wait for.
+ */
+void lfipc__wake_word(_Atomic uint32_t *word, int n);
 
 struct lfipc_poller;
 
@@ -205,8 +246,9 @@ int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
  * earlier item wins a tie. Blocks like lfipc__wait_until.
  * Return: the index of the object whose ready() completed or failed, with
  * *result = 0 or that ready()'s negative return (e.g. -EOWNERDEAD after a
- * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR (LFIPC_WAIT_EINTR)
- * when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
+ * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR
+ * (lfipc__wait_eintr(flags)) when none did; -EINVAL n is 0 or above
+ * LFIPC_WAIT_ANY_MAX.
  */
 int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 		    lfipc_deadline dl, unsigned flags, int *result);

@@ -550,3 +550,94 @@ Test(fd, an_idle_waiter_wakes_at_most_once_a_second, .timeout = 120)
 	lfipc_conn_close(c1);
 	lfipc_queue_close(q);
 }
+
+/* ---- idle Semaphore, Condition and Barrier waiters -------------------------- */
+
+struct idle_sync {
+	int kind; /* 0 sem, 1 tracked sem, 2 cond wait, 3 barrier wait */
+	lfipc_sem *s;
+	lfipc_cond *c;
+	lfipc_barrier *b;
+	_Atomic pid_t tid;
+	int rc;
+};
+
+static void *idle_sync_wait(void *arg)
+{
+	struct idle_sync *w = arg;
+
+	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+	if (w->kind <= 1) {
+		w->rc = lfipc_sem_acquire(w->s, LFIPC_FOREVER);
+	} else if (w->kind == 2) {
+		lfipc_lock *l = lfipc_cond_lock(w->c);
+		int rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+
+		if (rc == 0)
+			rc = lfipc_cond_wait(w->c, LFIPC_FOREVER);
+		if (rc == 0)
+			rc = lfipc_lock_release(l);
+		w->rc = rc;
+	} else {
+		w->rc = lfipc_barrier_wait(w->b, LFIPC_FOREVER);
+	}
+	return NULL;
+}
+
+/*
+ * As above, for the primitives that slept in 10 ms slices of their own
+ * before they waited through the wait layer (about 200 wake-ups in 2 s):
+ * an acquire of a semaphore at 0 (untracked, and tracked with a live
+ * holder: this process), a Condition wait and the first party of a
+ * Barrier of two.
+ */
+Test(fd, an_idle_sem_cond_or_barrier_waiter_wakes_at_most_once_a_second,
+     .timeout = 120)
+{
+	lfipc_sem *s, *ts;
+	lfipc_cond *c;
+	lfipc_barrier *b;
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 0, false, &s), 0);
+	cr_assert_eq(lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS,
+					 &ts),
+		     0);
+	cr_assert_eq(lfipc_sem_acquire(ts, LFIPC_NOWAIT), 0); /* held */
+	cr_assert_eq(lfipc_cond_create(r, "c", NULL, &c), 0);
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	for (int kind = 0; kind < 4; kind++) {
+		struct idle_sync w = {kind, kind ? ts : s, c, b, 0, 1};
+		pthread_t t;
+		long n0, n;
+
+		cr_assert_eq(pthread_create(&t, NULL, idle_sync_wait, &w), 0);
+		while (atomic_load(&w.tid) == 0)
+			usleep(1000);
+		usleep(1500 * 1000);
+		n0 = vcsw(atomic_load(&w.tid));
+		usleep(2000 * 1000);
+		n = vcsw(atomic_load(&w.tid)) - n0;
+		cr_log_info("kind %d: %ld wake-ups in 2 s", kind, n);
+		cr_assert_leq(n, 4, "kind %d: %ld wake-ups in 2 s", kind, n);
+		cr_assert_eq(w.rc, 1, "kind %d still blocked", kind);
+		if (kind == 0) {
+			cr_assert_eq(lfipc_sem_release(s), 0);
+		} else if (kind == 1) {
+			cr_assert_eq(lfipc_sem_release(ts), 0);
+		} else if (kind == 2) {
+			lfipc_lock *l = lfipc_cond_lock(c);
+
+			cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
+			cr_assert_eq(lfipc_cond_notify(c, 1), 1);
+			cr_assert_eq(lfipc_lock_release(l), 0);
+		} else {
+			cr_assert_eq(lfipc_barrier_wait(b, LFIPC_FOREVER), 1);
+		}
+		cr_assert_eq(pthread_join(t, NULL), 0);
+		cr_assert_eq(w.rc, 0, "kind %d: %d", kind, w.rc); /* index 0 */
+	}
+	lfipc_barrier_close(b);
+	lfipc_cond_close(c);
+	lfipc_sem_close(ts);
+	lfipc_sem_close(s);
+}
