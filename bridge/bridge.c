@@ -146,6 +146,7 @@ struct lfipc_bridge {
 	lfipc_array *st;
 	_Atomic uint64_t *w;
 	void *ctx, *sock, *zap, *mon;
+	int qfd; /* sender: the source queue's LFIPC_FD_GET */
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -568,6 +569,8 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	count(b, TX_SESSIONS, 1);
 	if ((rc = tx_recover(b)))
 		goto fail;
+	if ((rc = b->qfd = lfipc_queue_fd(b->q, LFIPC_FD_GET)) < 0)
+		goto fail;
 	if ((rc = sock_open(b, ZMQ_DEALER, opts)) ||
 	    (rc = set_int(b->sock, ZMQ_IMMEDIATE, 1)) ||
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL, 50)) ||
@@ -743,6 +746,34 @@ static int tx_poll_acks(lfipc_bridge *b)
 	}
 }
 
+/* The sender's one place of waiting: until the source queue has a message
+ * (when the window has room for one), an acknowledgement or a connection
+ * event arrives, ZeroMQ has room for a batch that is waiting, or the next
+ * timer (resend, FIN) is due; at most one slice, so that a stop request
+ * and a producer's death inside a put (which does not make the fd
+ * readable) are seen. */
+static int tx_wait(lfipc_bridge *b, int64_t t)
+{
+	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
+				{b->mon, 0, ZMQ_POLLIN, 0},
+				{NULL, b->qfd, ZMQ_POLLIN, 0}};
+	int64_t due = t + SLICE_NS;
+	int n = 2;
+
+	if (b->sent_upto < b->b && !b->probe_out)
+		it[0].events |= ZMQ_POLLOUT; /* a batch met a full pipe */
+	if (!b->src_done && b->b - b->a < b->o.window)
+		n = 3;
+	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
+		due = b->news_at + b->resend_ivl;
+	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
+		due = b->fin_at + b->resend_ivl;
+	due = due > t ? (due - t + 999999) / 1000000 : 0;
+	if (zmq_poll(it, n, (long)due) < 0 && zmq_errno() != EINTR)
+		return zerr();
+	return 0;
+}
+
 static int tx_run(lfipc_bridge *b)
 {
 	int rc;
@@ -754,17 +785,15 @@ static int tx_run(lfipc_bridge *b)
 
 		if (atomic_load(&b->stop))
 			return -EINTR;
-		/* Fill the window: wait for the first message only when there
-		 * is nothing else to do. */
+		/* Take what the source holds, without waiting (a NOWAIT peek
+		 * that finds nothing also drains the queue's fd): a backlog
+		 * fills a batch, a lone message goes alone, at once. */
 		while (!b->src_done && b->b - b->a < b->o.window) {
 			const void *msg;
 			size_t len;
-			int64_t wait = 0;
 
-			if (!busy && b->sent_upto == b->b)
-				wait = b->a == b->b ? SLICE_NS : 1000000;
-			rc = lfipc_queue_peek(b->q, &msg, &len, wait);
-			if (rc == -EAGAIN || rc == -ETIMEDOUT)
+			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (rc == -EAGAIN)
 				break;
 			if (rc == -EPIPE) {
 				b->src_done = true;
@@ -809,17 +838,8 @@ static int tx_run(lfipc_bridge *b)
 			if ((rc = tx_fin(b)))
 				return rc;
 		}
-		if (busy)
-			continue;
-		/* Nothing moved: wait for the network when the window is full
-		 * or the source is finished (a peek above waited otherwise). */
-		if (b->src_done || b->b - b->a >= b->o.window ||
-		    b->sent_upto < b->b) {
-			zmq_pollitem_t it = {b->sock, 0, ZMQ_POLLIN, 0};
-
-			if (zmq_poll(&it, 1, 10) < 0 && zmq_errno() != EINTR)
-				return zerr();
-		}
+		if (!busy && (rc = tx_wait(b, t)))
+			return rc;
 	}
 }
 
