@@ -130,6 +130,8 @@ enum {
 #define DEF_BATCH_BYTES ((size_t)256 << 10)
 #define DEF_RESEND_NS INT64_C(500000000)
 #define SLICE_NS INT64_C(100000000)
+#define ACK_DELAY_NS INT64_C(1000000)
+#define ACK_DELAY_MAX 32u
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
@@ -163,6 +165,11 @@ struct lfipc_bridge {
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
+	/* a delayed acknowledgement (ack_stream 0: none): see rx_ack() */
+	zmq_msg_t ack_id;
+	uint64_t ack_stream, ack_next;
+	unsigned ack_n;
+	int64_t ack_due;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -936,6 +943,45 @@ static int rx_reply(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 	return 0;
 }
 
+/* Send the delayed acknowledgement, if any. */
+static int rx_flush(lfipc_bridge *b)
+{
+	uint64_t stream = b->ack_stream;
+
+	b->ack_stream = 0;
+	return stream ? rx_reply(b, &b->ack_id, stream, b->ack_next, 0) : 0;
+}
+
+/* Acknowledge a frame of n records. A lone message (the sender has no
+ * backlog) is acknowledged up to ACK_DELAY_NS later, or after
+ * ACK_DELAY_MAX of them, with what follows it from the same stream: else
+ * the acknowledgement of each message wakes three threads (this one's
+ * send, both sides' ZeroMQ I/O threads, then the sender) just as the
+ * consumer of the destination is being woken. Anything else (a batch, a
+ * NACK, a FIN, another stream) goes at once. Acknowledgements are
+ * cumulative: a later one replaces a delayed one of the same stream. */
+static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
+		  uint64_t next, unsigned flags, uint32_t n)
+{
+	int rc;
+
+	if (b->ack_stream && b->ack_stream != stream && (rc = rx_flush(b)))
+		return rc;
+	if (flags || n != 1) {
+		b->ack_stream = 0;
+		return rx_reply(b, id, stream, next, flags);
+	}
+	if (!b->ack_stream) {
+		if (zmq_msg_copy(&b->ack_id, id))
+			return rx_reply(b, id, stream, next, 0);
+		b->ack_stream = stream;
+		b->ack_n = 0;
+		b->ack_due = now_ns() + ACK_DELAY_NS;
+	}
+	b->ack_next = next;
+	return ++b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
+}
+
 /* Put one message, waiting in slices; tells the sender it is alive. */
 static int rx_put(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		  _Atomic uint64_t *s, const void *p, size_t len)
@@ -990,7 +1036,7 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 			b->fin_done = true;
 			b->fin_until = now_ns() + 2 * SLICE_NS * 10;
 		}
-		return rx_reply(b, id, stream, atomic_load(&s[1]), ACK_FIN);
+		return rx_ack(b, id, stream, atomic_load(&s[1]), ACK_FIN, 0);
 	}
 	if (b->fin_done)
 		return 0; /* the queue is shut down: nothing goes in */
@@ -1030,7 +1076,7 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	if (rc && rc != -EINTR)
 		return rc;
 	{
-		int rc2 = rx_reply(b, id, stream, next, flags);
+		int rc2 = rx_ack(b, id, stream, next, flags, cnt);
 
 		return rc ? rc : rc2;
 	}
@@ -1098,17 +1144,24 @@ static int rx_run(lfipc_bridge *b)
 
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
+	zmq_msg_init(&b->ack_id);
 	/* After an end of stream, stay (up to 2 s) to answer the sender's
 	 * repeated FIN if the acknowledgement was lost with a connection. */
 	while (!b->fin_done || now_ns() < b->fin_until) {
 		zmq_pollitem_t it[2] = {{b->sock, 0, ZMQ_POLLIN, 0},
 					{b->zap, 0, ZMQ_POLLIN, 0}};
+		long ms = SLICE_NS / 1000000;
+		int64_t t = now_ns();
 
 		if (atomic_load(&b->stop)) {
 			rc = -EINTR;
 			break;
 		}
-		if (zmq_poll(it, b->zap ? 2 : 1, SLICE_NS / 1000000) < 0) {
+		if (b->ack_stream && t >= b->ack_due && (rc = rx_flush(b)))
+			break;
+		if (b->ack_stream)
+			ms = (long)((b->ack_due - t + 999999) / 1000000);
+		if (zmq_poll(it, b->zap ? 2 : 1, ms) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			rc = zerr();
@@ -1138,6 +1191,12 @@ static int rx_run(lfipc_bridge *b)
 		if (rc)
 			break;
 	}
+	if (rc == 0 || rc == -EINTR) {
+		int rc2 = rx_flush(b);
+
+		rc = rc ? rc : rc2;
+	}
+	zmq_msg_close(&b->ack_id);
 	zmq_msg_close(&id);
 	zmq_msg_close(&body);
 	return rc;
