@@ -130,6 +130,8 @@ enum {
 #define DEF_BATCH_BYTES ((size_t)256 << 10)
 #define DEF_RESEND_NS INT64_C(500000000)
 #define SLICE_NS INT64_C(100000000)
+#define ACK_DELAY_NS INT64_C(1000000)
+#define ACK_DELAY_MAX 32u
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
@@ -146,6 +148,7 @@ struct lfipc_bridge {
 	lfipc_array *st;
 	_Atomic uint64_t *w;
 	void *ctx, *sock, *zap, *mon;
+	int qfd; /* sender: the source queue's LFIPC_FD_GET */
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -162,6 +165,11 @@ struct lfipc_bridge {
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
+	/* a delayed acknowledgement (ack_stream 0: none): see rx_ack() */
+	zmq_msg_t ack_id;
+	uint64_t ack_stream, ack_next;
+	unsigned ack_n;
+	int64_t ack_due;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -568,6 +576,8 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	count(b, TX_SESSIONS, 1);
 	if ((rc = tx_recover(b)))
 		goto fail;
+	if ((rc = b->qfd = lfipc_queue_fd(b->q, LFIPC_FD_GET)) < 0)
+		goto fail;
 	if ((rc = sock_open(b, ZMQ_DEALER, opts)) ||
 	    (rc = set_int(b->sock, ZMQ_IMMEDIATE, 1)) ||
 	    (rc = set_int(b->sock, ZMQ_RECONNECT_IVL, 50)) ||
@@ -743,6 +753,34 @@ static int tx_poll_acks(lfipc_bridge *b)
 	}
 }
 
+/* The sender's one place of waiting: until the source queue has a message
+ * (when the window has room for one), an acknowledgement or a connection
+ * event arrives, ZeroMQ has room for a batch that is waiting, or the next
+ * timer (resend, FIN) is due; at most one slice, so that a stop request
+ * and a producer's death inside a put (which does not make the fd
+ * readable) are seen. */
+static int tx_wait(lfipc_bridge *b, int64_t t)
+{
+	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
+				{b->mon, 0, ZMQ_POLLIN, 0},
+				{NULL, b->qfd, ZMQ_POLLIN, 0}};
+	int64_t due = t + SLICE_NS;
+	int n = 2;
+
+	if (b->sent_upto < b->b && !b->probe_out)
+		it[0].events |= ZMQ_POLLOUT; /* a batch met a full pipe */
+	if (!b->src_done && b->b - b->a < b->o.window)
+		n = 3;
+	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
+		due = b->news_at + b->resend_ivl;
+	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
+		due = b->fin_at + b->resend_ivl;
+	due = due > t ? (due - t + 999999) / 1000000 : 0;
+	if (zmq_poll(it, n, (long)due) < 0 && zmq_errno() != EINTR)
+		return zerr();
+	return 0;
+}
+
 static int tx_run(lfipc_bridge *b)
 {
 	int rc;
@@ -754,17 +792,15 @@ static int tx_run(lfipc_bridge *b)
 
 		if (atomic_load(&b->stop))
 			return -EINTR;
-		/* Fill the window: wait for the first message only when there
-		 * is nothing else to do. */
+		/* Take what the source holds, without waiting (a NOWAIT peek
+		 * that finds nothing also drains the queue's fd): a backlog
+		 * fills a batch, a lone message goes alone, at once. */
 		while (!b->src_done && b->b - b->a < b->o.window) {
 			const void *msg;
 			size_t len;
-			int64_t wait = 0;
 
-			if (!busy && b->sent_upto == b->b)
-				wait = b->a == b->b ? SLICE_NS : 1000000;
-			rc = lfipc_queue_peek(b->q, &msg, &len, wait);
-			if (rc == -EAGAIN || rc == -ETIMEDOUT)
+			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (rc == -EAGAIN)
 				break;
 			if (rc == -EPIPE) {
 				b->src_done = true;
@@ -809,17 +845,8 @@ static int tx_run(lfipc_bridge *b)
 			if ((rc = tx_fin(b)))
 				return rc;
 		}
-		if (busy)
-			continue;
-		/* Nothing moved: wait for the network when the window is full
-		 * or the source is finished (a peek above waited otherwise). */
-		if (b->src_done || b->b - b->a >= b->o.window ||
-		    b->sent_upto < b->b) {
-			zmq_pollitem_t it = {b->sock, 0, ZMQ_POLLIN, 0};
-
-			if (zmq_poll(&it, 1, 10) < 0 && zmq_errno() != EINTR)
-				return zerr();
-		}
+		if (!busy && (rc = tx_wait(b, t)))
+			return rc;
 	}
 }
 
@@ -916,6 +943,45 @@ static int rx_reply(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 	return 0;
 }
 
+/* Send the delayed acknowledgement, if any. */
+static int rx_flush(lfipc_bridge *b)
+{
+	uint64_t stream = b->ack_stream;
+
+	b->ack_stream = 0;
+	return stream ? rx_reply(b, &b->ack_id, stream, b->ack_next, 0) : 0;
+}
+
+/* Acknowledge a frame of n records. A lone message (the sender has no
+ * backlog) is acknowledged up to ACK_DELAY_NS later, or after
+ * ACK_DELAY_MAX of them, with what follows it from the same stream: else
+ * the acknowledgement of each message wakes three threads (this one's
+ * send, both sides' ZeroMQ I/O threads, then the sender) just as the
+ * consumer of the destination is being woken. Anything else (a batch, a
+ * NACK, a FIN, another stream) goes at once. Acknowledgements are
+ * cumulative: a later one replaces a delayed one of the same stream. */
+static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
+		  uint64_t next, unsigned flags, uint32_t n)
+{
+	int rc;
+
+	if (b->ack_stream && b->ack_stream != stream && (rc = rx_flush(b)))
+		return rc;
+	if (flags || n != 1) {
+		b->ack_stream = 0;
+		return rx_reply(b, id, stream, next, flags);
+	}
+	if (!b->ack_stream) {
+		if (zmq_msg_copy(&b->ack_id, id))
+			return rx_reply(b, id, stream, next, 0);
+		b->ack_stream = stream;
+		b->ack_n = 0;
+		b->ack_due = now_ns() + ACK_DELAY_NS;
+	}
+	b->ack_next = next;
+	return ++b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
+}
+
 /* Put one message, waiting in slices; tells the sender it is alive. */
 static int rx_put(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		  _Atomic uint64_t *s, const void *p, size_t len)
@@ -970,7 +1036,7 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 			b->fin_done = true;
 			b->fin_until = now_ns() + 2 * SLICE_NS * 10;
 		}
-		return rx_reply(b, id, stream, atomic_load(&s[1]), ACK_FIN);
+		return rx_ack(b, id, stream, atomic_load(&s[1]), ACK_FIN, 0);
 	}
 	if (b->fin_done)
 		return 0; /* the queue is shut down: nothing goes in */
@@ -1010,7 +1076,7 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	if (rc && rc != -EINTR)
 		return rc;
 	{
-		int rc2 = rx_reply(b, id, stream, next, flags);
+		int rc2 = rx_ack(b, id, stream, next, flags, cnt);
 
 		return rc ? rc : rc2;
 	}
@@ -1078,17 +1144,24 @@ static int rx_run(lfipc_bridge *b)
 
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
+	zmq_msg_init(&b->ack_id);
 	/* After an end of stream, stay (up to 2 s) to answer the sender's
 	 * repeated FIN if the acknowledgement was lost with a connection. */
 	while (!b->fin_done || now_ns() < b->fin_until) {
 		zmq_pollitem_t it[2] = {{b->sock, 0, ZMQ_POLLIN, 0},
 					{b->zap, 0, ZMQ_POLLIN, 0}};
+		long ms = SLICE_NS / 1000000;
+		int64_t t = now_ns();
 
 		if (atomic_load(&b->stop)) {
 			rc = -EINTR;
 			break;
 		}
-		if (zmq_poll(it, b->zap ? 2 : 1, SLICE_NS / 1000000) < 0) {
+		if (b->ack_stream && t >= b->ack_due && (rc = rx_flush(b)))
+			break;
+		if (b->ack_stream)
+			ms = (long)((b->ack_due - t + 999999) / 1000000);
+		if (zmq_poll(it, b->zap ? 2 : 1, ms) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			rc = zerr();
@@ -1118,6 +1191,12 @@ static int rx_run(lfipc_bridge *b)
 		if (rc)
 			break;
 	}
+	if (rc == 0 || rc == -EINTR) {
+		int rc2 = rx_flush(b);
+
+		rc = rc ? rc : rc2;
+	}
+	zmq_msg_close(&b->ack_id);
 	zmq_msg_close(&id);
 	zmq_msg_close(&body);
 	return rc;
