@@ -52,6 +52,7 @@ struct shared {
 	_Atomic uint64_t calls, eproto;
 	_Atomic int where;
 	_Atomic uint64_t site_calls[16], site_err[16];
+	_Atomic int site_last[16];
 };
 
 static char name[64];
@@ -62,8 +63,10 @@ static void call(int rc, int where)
 	atomic_store(&sh->where, where);
 	atomic_fetch_add(&sh->calls, 1);
 	atomic_fetch_add(&sh->site_calls[where], 1);
-	if (rc < 0)
+	if (rc < 0) {
 		atomic_fetch_add(&sh->site_err[where], 1);
+		atomic_store(&sh->site_last[where], rc);
+	}
 	if (rc == -EPROTO)
 		atomic_fetch_add(&sh->eproto, 1);
 	atomic_store(&sh->beat, now_ns());
@@ -335,9 +338,10 @@ int main(int argc, char **argv)
 	printf("lfipc tool rounds (show, ps, ls): %llu\n",
 	       (unsigned long long)atomic_load(&sh->site_calls[13]));
 	for (int i = 1; i < 13; i++)
-		printf("call site %d: %llu calls, %llu errors\n", i,
-		       (unsigned long long)atomic_load(&sh->site_calls[i]),
-		       (unsigned long long)atomic_load(&sh->site_err[i]));
+		printf("call site %d: %llu calls, %llu errors (last: %s)\n",
+		       i, (unsigned long long)atomic_load(&sh->site_calls[i]),
+		       (unsigned long long)atomic_load(&sh->site_err[i]),
+		       lfipc_strerror(atomic_load(&sh->site_last[i])));
 	printf("%d s, %d victims, %llu calls (%llu -EPROTO): %s\n", seconds,
 	       victims, (unsigned long long)atomic_load(&sh->calls),
 	       (unsigned long long)atomic_load(&sh->eproto),
