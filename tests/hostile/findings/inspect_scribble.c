@@ -18,6 +18,8 @@
  *      -o /tmp/inspect_scribble tests/hostile/findings/inspect_scribble.c \
  *      build/asan/.libs/liblfipc.a -lpthread
  * Run: ASAN_OPTIONS=detect_leaks=0 /tmp/inspect_scribble [seconds]
+ * With TOOL=build/asan/tools/lfipc it also runs `lfipc --json show/ps/ls`
+ * on the region every 100 ms and checks exit status and JSON.
  */
 #define _GNU_SOURCE
 #include <lfipc.h>
@@ -50,6 +52,7 @@ struct shared {
 	_Atomic uint64_t calls, eproto;
 	_Atomic int where;
 	_Atomic uint64_t site_calls[16], site_err[16];
+	_Atomic int site_last[16];
 };
 
 static char name[64];
@@ -60,8 +63,10 @@ static void call(int rc, int where)
 	atomic_store(&sh->where, where);
 	atomic_fetch_add(&sh->calls, 1);
 	atomic_fetch_add(&sh->site_calls[where], 1);
-	if (rc < 0)
+	if (rc < 0) {
 		atomic_fetch_add(&sh->site_err[where], 1);
+		atomic_store(&sh->site_last[where], rc);
+	}
 	if (rc == -EPROTO)
 		atomic_fetch_add(&sh->eproto, 1);
 	atomic_store(&sh->beat, now_ns());
@@ -264,6 +269,28 @@ int main(int argc, char **argv)
 			victims++;
 			last_calls_t = now_ns();
 		}
+		if (getenv("TOOL")) {
+			/* TOOL=path/to/lfipc (an ASan build): show, ps and ls
+			 * with --json must exit 0 or 1 with valid JSON of
+			 * bounded size, within 10 s */
+			char cmd[512];
+			int rc;
+
+			snprintf(cmd, sizeof(cmd),
+				 "for v in 'show %s' 'ps %s' 'ls lfipc-review11-is-*'; do "
+				 "timeout 10 %s --json $v > /tmp/r11-tool.out 2>/tmp/r11-tool.err; "
+				 "rc=$?; [ $rc -le 1 ] || { echo \"BUG: lfipc --json $v "
+				 "exit $rc\"; cat /tmp/r11-tool.err | head -20; exit 1; }; "
+				 "[ $rc = 1 ] || python3 -c 'import json,sys; "
+				 "d=open(\"/tmp/r11-tool.out\",\"rb\").read(); "
+				 "assert len(d) < 1<<20; json.loads(d)' || "
+				 "{ echo \"BUG: lfipc --json $v: bad JSON\"; exit 1; }; done",
+				 name, name, getenv("TOOL"));
+			rc = system(cmd);
+			atomic_fetch_add(&sh->site_calls[13], 1);
+			if (rc != 0)
+				bugs++;
+		}
 		usleep(100000);
 		if (waitpid(vic, &st, WNOHANG) == vic) {
 			if (WIFSIGNALED(st) || WEXITSTATUS(st) != 3) {
@@ -308,10 +335,13 @@ int main(int argc, char **argv)
 	kill(scrib, SIGKILL);
 	waitpid(scrib, NULL, 0);
 	lfipc_region_unlink(name);
+	printf("lfipc tool rounds (show, ps, ls): %llu\n",
+	       (unsigned long long)atomic_load(&sh->site_calls[13]));
 	for (int i = 1; i < 13; i++)
-		printf("call site %d: %llu calls, %llu errors\n", i,
-		       (unsigned long long)atomic_load(&sh->site_calls[i]),
-		       (unsigned long long)atomic_load(&sh->site_err[i]));
+		printf("call site %d: %llu calls, %llu errors (last: %s)\n",
+		       i, (unsigned long long)atomic_load(&sh->site_calls[i]),
+		       (unsigned long long)atomic_load(&sh->site_err[i]),
+		       lfipc_strerror(atomic_load(&sh->site_last[i])));
 	printf("%d s, %d victims, %llu calls (%llu -EPROTO): %s\n", seconds,
 	       victims, (unsigned long long)atomic_load(&sh->calls),
 	       (unsigned long long)atomic_load(&sh->eproto),

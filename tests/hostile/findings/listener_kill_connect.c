@@ -11,13 +11,16 @@
  *   cc -O2 -Iinclude -o /tmp/listener_kill_connect \
  *      tests/hostile/findings/listener_kill_connect.c \
  *      build/normal/.libs/liblfipc.a -lpthread
- * Run: /tmp/listener_kill_connect [rounds]
+ * Run: /tmp/listener_kill_connect [rounds] [server]
+ * With "server", the server is SIGKILLed at a random point of each round
+ * too, and a new one takes the listener over (lfipc_listener_open).
  */
 #define _GNU_SOURCE
 #include <lfipc.h>
 #include <lfipc/inspect.h>
 #include <lfipc/listener.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +46,33 @@ static int client(lfipc_region *r, int64_t timeout)
 	return rc;
 }
 
+/* A server process: takes the listener over (its predecessor closed it
+ * or died), then accepts, answers one message and closes, for ever. */
+static pid_t serve(lfipc_region *r)
+{
+	pid_t pid = fork();
+	lfipc_listener *l2;
+
+	if (pid != 0)
+		return pid;
+	while (lfipc_listener_open(r, "lsn", &l2) < 0)
+		usleep(1000);
+	for (;;) {
+		lfipc_conn *c;
+		char buf[16];
+		size_t n;
+
+		if (lfipc_listener_accept(l2, LFIPC_FOREVER, &c) < 0)
+			continue;
+		if (lfipc_conn_recv(c, buf, sizeof(buf), &n, 100 * MS) == 0)
+			lfipc_conn_send(c, "pong", 4, 100 * MS);
+		lfipc_conn_close(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	bool kill_server = argc > 2 && argv[2][0] == 's';
 	int rounds = argc > 1 ? atoi(argv[1]) : 100;
 	char name[64];
 	lfipc_region *r;
@@ -59,28 +87,7 @@ int main(int argc, char **argv)
 
 		if (lfipc_listener_create(r, "lsn", 4, 8, 4096, &l) < 0)
 			return 2;
-		server = fork();
-		if (server == 0) {
-			lfipc_listener *l2;
-
-			/* the child takes the listener over (the parent
-			 * closes its handle first) */
-			while (lfipc_listener_open(r, "lsn", &l2) < 0)
-				usleep(1000);
-			for (;;) {
-				lfipc_conn *c;
-				char buf[16];
-				size_t n;
-
-				if (lfipc_listener_accept(l2, LFIPC_FOREVER,
-							  &c) < 0)
-					continue;
-				if (lfipc_conn_recv(c, buf, sizeof(buf), &n,
-						    100 * MS) == 0)
-					lfipc_conn_send(c, "pong", 4, 100 * MS);
-				lfipc_conn_close(c);
-			}
-		}
+		server = serve(r);
 		lfipc_listener_close(l);
 	}
 	for (int i = 0; i < rounds && !bugs; i++) {
@@ -96,8 +103,20 @@ int main(int argc, char **argv)
 			usleep(rand() % 3000);
 			kill(kids[k], SIGKILL);
 			waitpid(kids[k], NULL, 0);
+			if (kill_server && k == 2) {
+				kill(server, SIGKILL);
+				waitpid(server, NULL, 0);
+				server = serve(r);
+			}
 		}
-		rc = client(r, 2000 * MS);
+		/* a restarted server may not have taken over yet: refused
+		 * is right until it has (up to 2 s) */
+		for (int t = 0; t < 200; t++) {
+			rc = client(r, 2000 * MS);
+			if (rc != -ECONNREFUSED)
+				break;
+			usleep(10000);
+		}
 		if (rc < 0) {
 			printf("BUG: round %d: a fresh client failed: %s\n", i,
 			       lfipc_strerror(rc));
