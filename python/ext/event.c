@@ -117,6 +117,23 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 	return lfpy_reduce(self->ro, LFPY_KIND_EVENT, self->name, NULL);
 }
 
+static PyObject *event_fileno(EventObject *self, PyObject *unused)
+{
+	int fd = lfipc_event_fd(self->e);
+
+	return fd < 0 ? lfpy_err(fd) : PyLong_FromLong(fd);
+}
+
+int lfpy_event_waitable(PyObject *o, struct lfipc_waitable *w)
+{
+	if (!PyObject_TypeCheck(o, &EventType))
+		return 0;
+	*w = (struct lfipc_waitable){.kind = LFIPC_WAIT_EVENT,
+				     .side = LFIPC_FD_GET,
+				     .obj = ((EventObject *)o)->e};
+	return 1;
+}
+
 static PyObject *event_repr(EventObject *self)
 {
 	return PyUnicode_FromFormat("<lfipc.Event name='%s' %s>", self->name,
@@ -137,6 +154,13 @@ static PyMethodDef event_methods[] = {
 	 "timeout seconds (None: forever). Returns True if it was set "
 	 "(also if a set() happened while waiting and a clear() since), "
 	 "False on timeout. Interruptible."},
+	{"fileno", (PyCFunction)event_fileno, METH_NOARGS,
+	 "fileno() -> int\n\nA file descriptor that is readable while the "
+	 "flag is set, for selectors, select and asyncio's add_reader. It "
+	 "stays readable after a clear() until a wait(0) (or a wait that "
+	 "times out) through this object returns False; a set event keeps "
+	 "it readable (remove it from the loop once seen). Closed when the "
+	 "object is freed (never close it yourself)."},
 	{"__reduce__", (PyCFunction)event_reduce, METH_NOARGS, NULL},
 	{NULL},
 };

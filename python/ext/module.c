@@ -814,7 +814,6 @@ static int import_state(void)
 						 "BrokenBarrierError")) ||
 	    !(lfpy.buffer_too_short = import_attr("multiprocessing",
 						   "BufferTooShort")) ||
-	    !(lfpy.unsupported = import_attr("io", "UnsupportedOperation")) ||
 	    !(lfpy.loads = import_attr("pickle", "loads")) ||
 	    !(lfpy.pickler_type = import_attr("pickle", "Pickler")) ||
 	    !(lfpy.copyreg_table = import_attr("copyreg", "dispatch_table")))
@@ -863,7 +862,8 @@ PyMODINIT_FUNC PyInit__lfipc(void)
 			   sizeof sync_types / sizeof *sync_types) ||
 	    lfpy_array_type_init(m) || lfpy_pipe_types_init(m))
 		goto fail;
-	if (PyModule_AddFunctions(m, lfpy_pipe_functions))
+	if (PyModule_AddFunctions(m, lfpy_pipe_functions) ||
+	    PyModule_AddFunctions(m, lfpy_wait_functions))
 		goto fail;
 	pthread_atfork(NULL, NULL, name_atfork_child);
 #define ADD_INT(n) PyModule_AddIntConstant(m, #n, n)

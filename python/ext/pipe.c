@@ -499,15 +499,49 @@ static PyObject *conn_exit(ConnObject *self, PyObject *args)
 	return conn_close(self, NULL);
 }
 
+/* The side fileno() and wait() watch: receiving, or sending for the send
+ * end of a one-way pipe. */
+static int conn_side(ConnObject *self)
+{
+	return self->readable ? LFIPC_FD_GET : LFIPC_FD_PUT;
+}
+
+/* The library's fd of one side (lfipc/common.h LFIPC_FD_GET), made at the
+ * first call (which claims the end, as a recv does), closed by close(). */
+static PyObject *conn_fd(ConnObject *self, int side)
+{
+	lfipc_conn *c = side == LFIPC_FD_GET ? readable(self) : writable(self);
+	int fd;
+
+	if (!c)
+		return NULL;
+	fd = lfipc_conn_fd(c, side);
+	return fd < 0 ? conn_raise(fd) : PyLong_FromLong(fd);
+}
+
 static PyObject *conn_fileno(ConnObject *self, PyObject *unused)
 {
-	if (self->closed) {
-		PyErr_SetString(PyExc_OSError, "handle is closed");
-		return NULL;
-	}
-	PyErr_SetString(lfpy.unsupported,
-			"lfipc connections have no file descriptor yet");
-	return NULL;
+	return conn_fd(self, conn_side(self));
+}
+
+static PyObject *conn_send_fileno(ConnObject *self, PyObject *unused)
+{
+	return conn_fd(self, LFIPC_FD_PUT);
+}
+
+int lfpy_conn_waitable(PyObject *o, struct lfipc_waitable *w)
+{
+	ConnObject *self = (ConnObject *)o;
+	lfipc_conn *c;
+
+	if (!PyObject_TypeCheck(o, &ConnectionType))
+		return 0;
+	c = handle(self);
+	if (!c)
+		return -1;
+	*w = (struct lfipc_waitable){.kind = LFIPC_WAIT_CONN,
+				     .side = conn_side(self), .obj = c};
+	return 1;
 }
 
 static PyObject *conn_reduce(ConnObject *self, PyObject *unused)
@@ -590,7 +624,19 @@ static PyMethodDef conn_methods[] = {
 	 "close()\n\nClose this end (the other end gets EOFError after "
 	 "what is left, if this process used it)."},
 	{"fileno", (PyCFunction)conn_fileno, METH_NOARGS,
-	 "fileno()\n\nNot available yet: raises io.UnsupportedOperation."},
+	 "fileno() -> int\n\nA file descriptor that is readable while a "
+	 "recv() would not block (a message, or end of file: the other end "
+	 "closed or its process died), for selectors, select, asyncio's "
+	 "add_reader and multiprocessing.connection.wait. On the send end of "
+	 "a one-way pipe it watches send() instead (see send_fileno). "
+	 "Level-triggered: it stays readable after a recv() until a recv "
+	 "or poll() through this object finds nothing (poll() returns "
+	 "False), so on readiness receive while poll() is True. Claims the "
+	 "end as a recv does; closed by close()."},
+	{"send_fileno", (PyCFunction)conn_send_fileno, METH_NOARGS,
+	 "send_fileno() -> int\n\nAs fileno(), for send(): readable while "
+	 "a send() of a message that fits the free room would not block "
+	 "(room, or the other end is gone)."},
 	{"__enter__", (PyCFunction)conn_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)conn_exit, METH_VARARGS, NULL},
 	{"__reduce__", (PyCFunction)conn_reduce, METH_NOARGS, NULL},

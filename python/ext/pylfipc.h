@@ -90,7 +90,6 @@ struct lfpy_state {
 	PyObject *broken_barrier; /* threading.BrokenBarrierError */
 	PyObject *buffer_too_short; /* multiprocessing.BufferTooShort */
 	PyObject *owner_dead_warning; /* lfipc.OwnerDeadWarning */
-	PyObject *unsupported;	  /* io.UnsupportedOperation */
 	PyObject *loads;	  /* pickle.loads */
 	PyObject *pickler_type;	  /* pickle.Pickler (_pickle's) */
 	PyObject *copyreg_table;  /* copyreg.dispatch_table */
@@ -272,6 +271,15 @@ PyObject *lfpy_array_open(RegionObject *ro, const char *name);
 PyObject *lfpy_conn_open(RegionObject *ro, const char *name, int end,
 			 int readable, int writable);
 
+/*
+ * The lfipc_waitable of o (its get/recv side, as its fileno() watches) if
+ * o is an object lfipc_wait_any() can wait for: 1 and *w filled; 0 o is
+ * of another type; -1 with an exception (closed).
+ */
+int lfpy_queue_waitable(PyObject *o, struct lfipc_waitable *w);
+int lfpy_conn_waitable(PyObject *o, struct lfipc_waitable *w);
+int lfpy_event_waitable(PyObject *o, struct lfipc_waitable *w);
+
 /* PyType_Ready and add to module m each of types[0..n). 0 or -1. */
 int lfpy_add_types(PyObject *m, PyTypeObject *const *types, size_t n);
 
@@ -280,5 +288,6 @@ int lfpy_queue_types_init(PyObject *m);
 int lfpy_array_type_init(PyObject *m);
 int lfpy_pipe_types_init(PyObject *m);
 extern PyMethodDef lfpy_pipe_functions[];
+extern PyMethodDef lfpy_wait_functions[];
 
 #endif /* PYLFIPC_H */

@@ -820,11 +820,40 @@ static PyObject *queue_join(QueueObject *self, PyObject *const *args,
 	return lfpy_waited(lfpy_call(join_fn, &o, t));
 }
 
+/* fileno() and put_fileno(): the library's fd of one side (lfipc/common.h
+ * LFIPC_FD_GET), made at the first call, closed with the object. */
+static PyObject *queue_fd(QueueObject *self, int side)
+{
+	int fd;
+
+	if (check_open(self) < 0)
+		return NULL;
+	fd = lfipc_queue_fd(self->q, side);
+	return fd < 0 ? lfpy_err(fd) : PyLong_FromLong(fd);
+}
+
 static PyObject *queue_fileno(QueueObject *self, PyObject *unused)
 {
-	PyErr_SetString(lfpy.unsupported,
-			"lfipc queues have no file descriptor yet");
-	return NULL;
+	return queue_fd(self, LFIPC_FD_GET);
+}
+
+static PyObject *queue_put_fileno(QueueObject *self, PyObject *unused)
+{
+	return queue_fd(self, LFIPC_FD_PUT);
+}
+
+int lfpy_queue_waitable(PyObject *o, struct lfipc_waitable *w)
+{
+	QueueObject *self = (QueueObject *)o;
+
+	if (!PyObject_TypeCheck(o, &QueueType) &&
+	    !PyObject_TypeCheck(o, &SimpleQueueType))
+		return 0;
+	if (check_open(self) < 0)
+		return -1;
+	*w = (struct lfipc_waitable){.kind = LFIPC_WAIT_QUEUE,
+				     .side = LFIPC_FD_GET, .obj = self->q};
+	return 1;
 }
 
 static PyObject *queue_reduce(QueueObject *self, PyObject *unused)
@@ -875,7 +904,18 @@ static PyObject *queue_get_closed(QueueObject *self, void *c)
 	 "multiprocessing). Other processes are not affected."},              \
 	{"__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL},         \
 	{"fileno", (PyCFunction)queue_fileno, METH_NOARGS,                    \
-	 "fileno()\n\nNot available yet: raises io.UnsupportedOperation."}
+	 "fileno() -> int\n\nA file descriptor that is readable while a "      \
+	 "get() would not block (an item is there, or the queue is shut "     \
+	 "down), for selectors, select and asyncio's add_reader. "            \
+	 "Level-triggered, and may be readable spuriously (another process "  \
+	 "took the item): on readiness call get_nowait() until it raises "    \
+	 "queue.Empty, which is also what makes the fd unreadable again. "    \
+	 "The same fd at every call; it belongs to this object and is "       \
+	 "closed when the object is freed (never close it yourself)."},        \
+	{"put_fileno", (PyCFunction)queue_put_fileno, METH_NOARGS,            \
+	 "put_fileno() -> int\n\nAs fileno(), for put(): readable while a "    \
+	 "put() would not block (room, or shut down); a put_nowait() that "   \
+	 "raises queue.Full makes it unreadable again."}
 
 static PyMethodDef queue_methods[] = {
 	QUEUE_COMMON_METHODS,
