@@ -10,5 +10,7 @@
 #include <lfipc/value.h>
 #include <lfipc/pipe.h>
 #include <lfipc/wait.h>
+#include <lfipc/listener.h>
+#include <lfipc/inspect.h>
 
 #endif /* LFIPC_H */

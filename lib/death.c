@@ -115,9 +115,9 @@ static void atfork_child(void)
 	for (d = recs; d; d = nx) {
 		nx = d->next;
 		if (d->r) {
-			d->r->death_rec = NULL;
+			d->r->proc.death_rec = NULL;
 			/* D1: relaxed: the child is single-threaded here. */
-			atomic_store_explicit(&d->r->death_thread, 0,
+			atomic_store_explicit(&d->r->proc.death_thread, 0,
 					      memory_order_relaxed);
 		}
 		munmap(d->map, 8192);
@@ -227,12 +227,12 @@ static void rec_destroy(struct lfipc_death_rec *d)
 static void rec_disarm(struct lfipc_death_rec *d)
 {
 	lfipc_region *r = d->r;
-	_Atomic uint32_t *w = lfipc__death_word_at(r, r->slot);
+	_Atomic uint32_t *w = lfipc__death_word_at(r, r->proc.slot);
 
 	/* D3: seq_cst store; the wake below makes sleepers re-read it. */
 	atomic_store(w, 0);
 	lfipc__futex_wake(w, INT_MAX);
-	r->death_rec = NULL;
+	r->proc.death_rec = NULL;
 	d->r = NULL;
 }
 
@@ -269,7 +269,7 @@ static void thread_exit(void *arg)
 			/* D4: relaxed: the next lfipc__self of any thread
 			 * takes the slow path (reg_mu) and re-arms; an
 			 * exchange, as lfipc__death_other_thread CASes. */
-			atomic_exchange_explicit(&r->death_thread, 0,
+			atomic_exchange_explicit(&r->proc.death_thread, 0,
 						 memory_order_relaxed);
 		}
 		rec_destroy(d);
@@ -312,7 +312,7 @@ static struct lfipc_death_rec *link_new(lfipc_region *r, uint32_t slot)
 	if (recs)
 		recs->prev = d;
 	recs = d;
-	r->death_rec = d;
+	r->proc.death_rec = d;
 	/* Destructor runs only for threads whose key value is non-NULL. */
 	pthread_setspecific(exit_key, (void *)1);
 	return d;
@@ -345,7 +345,8 @@ void lfipc__death_arm(lfipc_region *r, uint32_t slot)
 	}
 	/* D6: relaxed: read by this process's lfipc__self (P4), published
 	 * with the token by P2 (release). */
-	atomic_store_explicit(&r->death_thread, thread, memory_order_relaxed);
+	atomic_store_explicit(&r->proc.death_thread, thread,
+			      memory_order_relaxed);
 }
 
 void lfipc__death_disarm(lfipc_region *r)
@@ -354,7 +355,7 @@ void lfipc__death_disarm(lfipc_region *r)
 	pid_t tid = self_tid();
 
 	pthread_mutex_lock(&death_mu);
-	d = r->death_rec;
+	d = r->proc.death_rec;
 	if (d) {
 		rec_disarm(d);
 		if (d->tid == tid) {
@@ -374,12 +375,12 @@ void lfipc__death_disarm(lfipc_region *r)
 void lfipc__death_other_thread(lfipc_region *r)
 {
 	uintptr_t me = lfipc__thread_id();
-	_Atomic uint32_t *w = lfipc__death_word_at(r, r->slot);
+	_Atomic uint32_t *w = lfipc__death_word_at(r, r->proc.slot);
 
 	for (;;) {
 		/* D7: relaxed; written under reg_mu (held) or, to 0 only, by
 		 * the linking thread's exit (D4), hence the CAS below. */
-		uintptr_t t = atomic_load_explicit(&r->death_thread,
+		uintptr_t t = atomic_load_explicit(&r->proc.death_thread,
 						   memory_order_relaxed);
 		uintptr_t want = LFIPC_DEATH_ANY_THREAD;
 
@@ -393,13 +394,13 @@ void lfipc__death_other_thread(lfipc_region *r)
 			reap_orphans(self_tid());
 			/* D8: seq_cst, then wake: sleepers see it armed. */
 			atomic_store(w, (uint32_t)self_tid() & LFIPC_DW_TID);
-			if (link_new(r, r->slot))
+			if (link_new(r, r->proc.slot))
 				want = me;
 			else
 				atomic_store(w, 0);
 			pthread_mutex_unlock(&death_mu);
 			lfipc__futex_wake(w, INT_MAX);
-		} else if (t != 0 && r->slot < r->proc_cap) {
+		} else if (t != 0 && r->proc.slot < r->proc_cap) {
 			/* A second thread uses the token. D9: seq_cst: set
 			 * before this thread receives the token, so before
 			 * any write it makes under the token; a checker
@@ -407,12 +408,12 @@ void lfipc__death_other_thread(lfipc_region *r)
 			atomic_fetch_or(
 			    &((struct lfipc_proc_slot *)(r->base +
 							 r->proc_off) +
-			      r->slot)
+			      r->proc.slot)
 				 ->flags,
 			    LFIPC_SLOT_MT);
 		}
 		if (atomic_compare_exchange_strong_explicit(
-			&r->death_thread, &t, want, memory_order_relaxed,
+			&r->proc.death_thread, &t, want, memory_order_relaxed,
 			memory_order_relaxed))
 			return;
 		/* the linking thread exited meanwhile (D4): look again */

@@ -28,6 +28,7 @@
 
 #include <lfipc/sync.h>
 
+#include "internal/objtype.h"
 #include "internal/poll.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -230,4 +231,86 @@ int lfipc_event_fd(lfipc_event *e)
 		return -EINVAL;
 	return lfipc__poller_fd_once(e->r, &e->s->wq, &e->poller,
 				     &e->poller_mu, event_now, e);
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t event_size(const void *shape)
+{
+	(void)shape;
+	return sizeof(struct event_shm);
+}
+
+static int event_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			    const void *shape)
+{
+	(void)shape;
+	if (size < sizeof(struct event_shm) ||
+	    lfipc__shm_ld32(lfipc__at(r, off)) != EVENT_MAGIC)
+		return -EPROTO;
+	return 0;
+}
+
+static int event_status(lfipc_region *r, uint64_t off, uint64_t size,
+			void *out)
+{
+	lfipc_event_status *st = out;
+	struct event_shm *s;
+	uint32_t w;
+
+	if (off % 64 != 0 || size < sizeof(*s) ||
+	    !lfipc__heap_range_ok(r, off, sizeof(*s)))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	if (lfipc__shm_ld32(&s->magic) != EVENT_MAGIC)
+		return -EPROTO;
+	/* E6: relaxed: a diagnostic snapshot. */
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	st->set = (w & EV_SET) != 0;
+	st->waiters = lfipc__wq_sleepers(&s->wq) != 0;
+	return 0;
+}
+
+static uint64_t event_size_arg(unsigned arg)
+{
+	(void)arg;
+	return sizeof(struct event_shm);
+}
+
+const struct lfipc__objtype lfipc__event_type = {
+	.type = LFIPC_OBJ_EVENT,
+	.name = "event",
+	.align = 64,
+	.size = event_size,
+	.size_arg = event_size_arg,
+	.init = event_init,
+	.same_shape = event_same_shape,
+	.recover = NULL, /* no owner: nothing to recover */
+	.status = event_status,
+	.status_size = sizeof(lfipc_event_status),
+	.status_min = sizeof(lfipc_event_status),
+};
+
+int lfipc_event_stat(const lfipc_event *e, lfipc_event_status *st)
+{
+	if (!e)
+		return -EINVAL;
+	return lfipc__obj_status(e->r, &lfipc__event_type,
+				 lfipc__off(e->r, e->s), sizeof(struct event_shm),
+				 st);
+}
+
+int lfipc_event_open_or_create(lfipc_region *r, const char *name,
+			       lfipc_event **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__event_type, NULL,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return event_attach(r, off, size, out);
 }

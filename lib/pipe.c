@@ -30,7 +30,8 @@
  * doc/pipe.md.
  *
  * Owner word of end e (32 bits):
- *   bits  0..29  token of the participant holding the end (0: nobody)
+ *   bits  0..29  token of the participant holding the end (0: nobody;
+ *                with OWN_CLOSED: the closer no longer touches the pipe)
  *   bit  30      OWN_CLOSED: closed, or its holder found dead; final
  *   bit  31      OWN_CLAIMED: the holder has used the end (else it holds it
  *                provisionally, as the creator does)
@@ -85,6 +86,7 @@
 #include "internal/pipe_layout.h"
 #include "internal/poll.h"
 #include "internal/proc.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -688,6 +690,8 @@ struct init_arg {
 	uint64_t cap;
 	bool duplex;
 	uint32_t owner;
+	int only; /* -1: the creator holds both ends; 0 or 1: it claims only
+		     that end, the other is free (open-or-create) */
 };
 
 /* Runs under the region lock on the zeroed block, before publication. */
@@ -708,8 +712,12 @@ static int pipe_init(void *block, uint64_t size, void *argp)
 	g->check = geom_check(g);
 	/* Both ends held provisionally by the creator. The block is
 	 * published by the region lock's release, after these stores. */
-	atomic_init(&p->ends.owner[0], a->owner);
-	atomic_init(&p->ends.owner[1], a->owner);
+	if (a->only < 0) {
+		atomic_init(&p->ends.owner[0], a->owner);
+		atomic_init(&p->ends.owner[1], a->owner);
+	} else {
+		atomic_init(&p->ends.owner[a->only], a->owner | OWN_CLAIMED);
+	}
 	return 0;
 }
 
@@ -782,6 +790,7 @@ int lfipc_pipe_create(lfipc_region *r, const char *name, size_t ring_bytes,
 		return rc;
 	ia.cap = ring_size(ring_bytes);
 	ia.duplex = duplex;
+	ia.only = -1;
 	rc = lfipc__obj_create(r, name, LFIPC_OBJ_PIPE,
 			       pipe_total(ia.cap, duplex), PIPE_HOT, pipe_init,
 			       &ia, &off);
@@ -823,13 +832,17 @@ static int geom_load(lfipc_region *r, uint64_t off, uint64_t size,
 	return 0;
 }
 
+static int claim_end(lfipc_region *r, struct pipe_shm *p,
+		     const struct pipe_geom *g, int end, uint32_t self,
+		     lfipc_conn **out);
+
 int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 		    lfipc_conn **out)
 {
 	struct pipe_geom g;
 	struct pipe_shm *p;
 	uint64_t off, size;
-	uint32_t self, v, t;
+	uint32_t self;
 	int rc;
 
 	if (out)
@@ -846,6 +859,17 @@ int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 	if (rc < 0)
 		return rc;
 	p = lfipc__at(r, off);
+	return claim_end(r, p, &g, end, self, out);
+}
+
+/* Claim end of the validated pipe p for self and make its connection. */
+static int claim_end(lfipc_region *r, struct pipe_shm *p,
+		     const struct pipe_geom *g, int end, uint32_t self,
+		     lfipc_conn **out)
+{
+	uint32_t v, t;
+	int rc;
+
 	v = atomic_load(&p->ends.owner[end]);
 	for (;;) {
 		if (v & OWN_CLOSED)
@@ -859,7 +883,7 @@ int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 						   self | OWN_CLAIMED))
 			break;
 	}
-	rc = make_conn(r, p, g.cap, g.duplex, end, self, true, out);
+	rc = make_conn(r, p, g->cap, g->duplex, end, self, true, out);
 	if (rc < 0) {
 		/* Hand the end back: nobody used it. */
 		v = self | OWN_CLAIMED;
@@ -889,8 +913,13 @@ void lfipc_conn_close(lfipc_conn *c)
 			/* Claimed: close it. Provisional: hand it on. */
 			nv = (v & OWN_CLAIMED) ? (v | OWN_CLOSED) : 0;
 			if (atomic_compare_exchange_strong(c->mine, &v, nv)) {
-				if (nv)
-					wake_all(c->r, c->p);
+				if (!nv)
+					break;
+				wake_all(c->r, c->p);
+				/* C2: release the end: token 0 says this
+				 * process touches the pipe no more, so it may
+				 * be removed (lfipc__pipe_ends_done). */
+				atomic_store(c->mine, OWN_CLOSED | OWN_CLAIMED);
 				break;
 			}
 		}
@@ -1041,4 +1070,159 @@ int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
 		}
 	}
 	return n;
+}
+
+/*
+ * Which ends of the pipe at off are finished for good: bit e set when the
+ * holder of end e died, or closed it and is done with the pipe (C2 in
+ * lfipc_conn_close() cleared the token). An end held by nobody (handed on)
+ * is not finished; nor is one whose live closer is still waking the peer.
+ */
+int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	int rc = geom_load(r, off, size, &g), done = 0;
+
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	for (int e = 0; e < 2; e++) {
+		/* C3: seq_cst; pairs with C2: the closer's last writes to
+		 * the pipe happen before a token-0 word is seen. */
+		uint32_t v = atomic_load(&p->ends.owner[e]);
+		uint32_t t = OWN_TOKEN(v);
+
+		if (t == 0 ? (v & OWN_CLOSED) != 0
+			   : !lfipc__token_alive(r, t))
+			done |= 1 << e;
+	}
+	return done;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t pipe_size(const void *shape)
+{
+	const struct init_arg *a = shape;
+
+	return pipe_total(a->cap, a->duplex);
+}
+
+static int pipe_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct init_arg *a = shape;
+	struct pipe_geom g;
+
+	if (geom_load(r, off, size, &g) < 0)
+		return -EPROTO;
+	return g.cap == a->cap && (g.duplex != 0) == a->duplex ? 0 : -EEXIST;
+}
+
+static int pipe_status(lfipc_region *r, uint64_t off, uint64_t size,
+		       void *out)
+{
+	lfipc_pipe_status *st = out;
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	int rc;
+
+	rc = geom_load(r, off, size, &g);
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	st->duplex = g.duplex != 0;
+	st->ring_bytes = (size_t)g.cap;
+	for (int e = 0; e < 2; e++) {
+		lfipc_pipe_end_status *es = &st->end[e];
+		struct pipe_dir *d = &p->dir[e];
+		/* P9: relaxed loads: a diagnostic snapshot for people. */
+		uint32_t v = atomic_load_explicit(&p->ends.owner[e],
+						  memory_order_relaxed);
+
+		es->closed = (v & OWN_CLOSED) != 0;
+		es->held = OWN_TOKEN(v) != 0 && !es->closed;
+		lfipc__holder(r, OWN_TOKEN(v), &es->holder);
+		if (!g.duplex && e == 1)
+			continue; /* nothing is ever sent to end 1 */
+		{
+			uint64_t tail = atomic_load_explicit(
+			    &d->tail, memory_order_relaxed);
+			uint64_t head = atomic_load_explicit(
+			    &d->head, memory_order_relaxed);
+
+			es->bytes_buffered =
+			    tail - head <= g.cap ? (size_t)(tail - head) : 0;
+		}
+		es->reader_sleeping = lfipc__wq_sleepers(&d->rd_wq) != 0;
+		es->writer_sleeping = lfipc__wq_sleepers(&d->wr_wq) != 0;
+	}
+	return 0;
+}
+
+const struct lfipc__objtype lfipc__pipe_type = {
+	.type = LFIPC_OBJ_PIPE,
+	.name = "pipe",
+	.align = PIPE_HOT,
+	.size = pipe_size,
+	.init = pipe_init,
+	.same_shape = pipe_same_shape,
+	.recover = lfipc__pipe_recover,
+	.status = pipe_status,
+	.status_size = sizeof(lfipc_pipe_status),
+	.status_min = sizeof(lfipc_pipe_status),
+};
+
+int lfipc_conn_stat(const lfipc_conn *c, lfipc_pipe_status *st)
+{
+	if (!c)
+		return -EINVAL;
+	return lfipc__obj_status(c->r, &lfipc__pipe_type,
+				 lfipc__off(c->r, c->p),
+				 pipe_total(c->cap, c->rx && c->tx), st);
+}
+
+size_t lfipc_pipe_bytes(size_t ring_bytes, bool duplex)
+{
+	struct init_arg ia = {0, duplex, 0, -1};
+
+	if (ring_bytes > LFIPC_PIPE_MAX_RING)
+		return 0;
+	ia.cap = ring_size(ring_bytes);
+	return lfipc__obj_bytes(&lfipc__pipe_type, &ia);
+}
+
+int lfipc_pipe_open_or_create(lfipc_region *r, const char *name,
+			      size_t ring_bytes, bool duplex, int end,
+			      lfipc_conn **out)
+{
+	struct init_arg ia;
+	struct pipe_geom g;
+	uint64_t off, size;
+	bool created;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!r || !out || (end != 0 && end != 1) ||
+	    ring_bytes > LFIPC_PIPE_MAX_RING)
+		return -EINVAL;
+	rc = lfipc__self(r, &ia.owner);
+	if (rc < 0)
+		return rc;
+	ia.cap = ring_size(ring_bytes);
+	ia.duplex = duplex;
+	ia.only = end;
+	rc = lfipc__obj_get(r, name, &lfipc__pipe_type, &ia, LFIPC__GET_EITHER,
+			    &off, &size, &created);
+	if (rc < 0)
+		return rc;
+	rc = geom_load(r, off, size, &g);
+	if (rc < 0)
+		return rc;
+	if (created)
+		return make_conn(r, lfipc__at(r, off), g.cap, g.duplex, end,
+				 ia.owner, true, out);
+	return claim_end(r, lfipc__at(r, off), &g, end, ia.owner, out);
 }

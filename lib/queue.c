@@ -66,6 +66,7 @@
 #include "internal/poll.h"
 #include "internal/proc.h"
 #include "internal/queue_layout.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -1735,6 +1736,11 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 	if (rc)
 		return rc;
 	n = clear_locked(q);
+	/* Q10: relaxed: a statistics counter (lfipc_queue_stat), ordered
+	 * with nothing. */
+	if (n > 0)
+		atomic_fetch_add_explicit(&q->h->cleared, (uint64_t)n,
+					  memory_order_relaxed);
 	lock_release(q);
 	drop_holes(q); /* a take-over may have left the head a TOMB */
 	ev_wake(q, &q->h->not_full);
@@ -2003,4 +2009,167 @@ int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
 uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q)
 {
 	return q && q->joinable ? atomic_load(&q->h->abandoned) : 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+/* The geometry of a queue of this shape, or -EINVAL. */
+static int q_geom(size_t capacity, size_t msg_size, unsigned flags,
+		  struct geom *g)
+{
+	if (capacity == 0 || capacity > LFIPC_QUEUE_MAX_CAPACITY ||
+	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
+	    (flags & ~LFIPC_QUEUE_JOINABLE))
+		return -EINVAL;
+	g->cap = capacity;
+	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
+	g->n = 2;
+	while (g->n < capacity)
+		g->n <<= 1;
+	g->msg_size = msg_size;
+	g->stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
+	g->flags = flags;
+	return 0;
+}
+
+static uint64_t q_size(const void *shape)
+{
+	return block_size(shape);
+}
+
+static int q_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			const void *shape)
+{
+	const struct geom *g = shape;
+	lfipc_queue *q;
+	int rc = q_handle(r, off, size, &q);
+
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -EPROTO;
+	rc = q->cap == g->cap && q->msg_size == g->msg_size &&
+		     q->joinable == ((g->flags & LFIPC_QUEUE_JOINABLE) != 0)
+		 ? 0
+		 : -EEXIST;
+	free(q);
+	return rc;
+}
+
+/* Status through a validated handle. Diagnostic snapshot: every shared
+ * word is read once, relaxed (Q11), and nothing is derived from a word
+ * beyond counting. */
+static void q_fill(const lfipc_queue *q, lfipc_queue_status *st)
+{
+	qhdr *h = q->h;
+
+	st->depth = lfipc_queue_qsize(q);
+	st->capacity = q->cap;
+	st->msg_size = q->msg_size;
+	st->joinable = q->joinable;
+	/* Q11: relaxed loads: a snapshot for people, ordered with nothing. */
+	st->shut_down =
+	    atomic_load_explicit(&h->closed, memory_order_relaxed) != 0;
+	st->consumers_sleeping = lfipc__wq_sleepers(&h->not_empty) != 0;
+	st->producers_sleeping = lfipc__wq_sleepers(&h->not_full) != 0;
+	st->puts = atomic_load_explicit(&h->enq_pos, memory_order_relaxed);
+	st->gets = atomic_load_explicit(&h->deq_pos, memory_order_relaxed);
+	st->cleared = atomic_load_explicit(&h->cleared, memory_order_relaxed);
+	for (uint64_t i = 0; i < q->n; i++) {
+		uint32_t c = wclaim(atomic_load_explicit(
+		    &slot_at(q, i)->word, memory_order_relaxed));
+		uint32_t tok = c & LFIPC_Q_CL_TOK;
+
+		if (c == TOMB) {
+			st->holes++;
+		} else if (c == ORPHAN) {
+			st->orphans++;
+		} else if (tok != 0 && (c & CL_WR) != CL_WR) {
+			if (!lfipc__token_alive(q->r, tok))
+				st->dead_claims++;
+			else if (c & CL_W)
+				st->writing++;
+			else
+				st->reading++;
+		}
+	}
+	if (q->joinable) {
+		uint64_t settled = 0;
+
+		for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+			settled += atomic_load_explicit(&q->tasks[i].settled,
+							memory_order_relaxed);
+		st->tasks_unfinished =
+		    st->puts -
+		    atomic_load_explicit(&h->done, memory_order_relaxed) -
+		    settled;
+		if ((int64_t)st->tasks_unfinished < 0)
+			st->tasks_unfinished = 0;
+		st->tasks_abandoned =
+		    atomic_load_explicit(&h->abandoned, memory_order_relaxed);
+	}
+}
+
+static int q_status(lfipc_region *r, uint64_t off, uint64_t size, void *st)
+{
+	lfipc_queue *q;
+	int rc = q_handle(r, off, size, &q);
+
+	if (rc < 0)
+		return rc;
+	q_fill(q, st);
+	free(q);
+	return 0;
+}
+
+const struct lfipc__objtype lfipc__queue_type = {
+	.type = LFIPC_OBJ_QUEUE,
+	.name = "queue",
+	.align = 128,
+	.size = q_size,
+	.init = q_init,
+	.same_shape = q_same_shape,
+	.recover = lfipc__queue_recover,
+	.status = q_status,
+	.status_size = sizeof(lfipc_queue_status),
+	.status_min = sizeof(lfipc_queue_status),
+};
+
+int lfipc_queue_stat(const lfipc_queue *q, lfipc_queue_status *st)
+{
+	lfipc_queue_status tmp;
+
+	if (!q)
+		return -EINVAL;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.struct_size = sizeof(tmp);
+	q_fill(q, &tmp);
+	return lfipc__status_out(st, &tmp, sizeof(tmp), sizeof(tmp));
+}
+
+size_t lfipc_queue_bytes(size_t capacity, size_t msg_size, unsigned flags)
+{
+	struct geom g;
+
+	if (q_geom(capacity, msg_size, flags, &g) < 0)
+		return 0;
+	return lfipc__obj_bytes(&lfipc__queue_type, &g);
+}
+
+int lfipc_queue_open_or_create(lfipc_region *r, const char *name,
+			       size_t capacity, size_t msg_size,
+			       unsigned flags, lfipc_queue **out)
+{
+	struct geom g;
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = q_geom(capacity, msg_size, flags, &g);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__obj_get(r, name, &lfipc__queue_type, &g, LFIPC__GET_EITHER,
+			    &off, &size, NULL);
+	if (rc)
+		return rc;
+	return q_handle(r, off, size, out);
 }

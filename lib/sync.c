@@ -8,10 +8,13 @@
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
  *                    owner process token, 0 = free)
- *   u32 unused       (was the RLock depth; written by nobody)
- *   u64 gen          the instance's generation: random, written once at
- *                    init (was the owning thread)
+ *   u32 depth_hint   diagnostics only: RLock recursion depth, 1 for a
+ *                    held Lock, 0 free; written by the owning thread
+ *   u64 tid_hint     diagnostics only: the owning thread's kernel id
+ *                    (gettid), 0 free; written by the owning thread
  *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
+ *   u64 gen          the instance's generation: random, written once at
+ *                    init, offset 40
  *   pad to 64
  *
  * Ownership is (process token in word, thread and depth in the owning
@@ -34,6 +37,11 @@
  * entry in its set; the mutex then sleeps on the word until that sibling
  * releases it (the same wait through the wait layer as for another
  * process's owner, without a death to watch).
+ *
+ * For status reports (lfipc_lock_stat, the lfipc command) the owning
+ * thread also writes its kernel thread id and its depth into the two
+ * hint words while it holds the lock. Nothing decides on them: a peer
+ * that rewrites them falsifies a status report, nothing more.
  */
 #include "config.h"
 
@@ -43,10 +51,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <lfipc/sync.h>
 
 #include "internal/mutex.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
@@ -184,10 +195,38 @@ static int held_room(struct held_set *h)
 	return 0;
 }
 
+/* The calling thread's kernel id, cached; forgotten in a fork child (its
+ * forking thread has a new one: lfipc__thread_id_reset, from proc.c). */
+static _Thread_local pid_t my_tid __attribute__((tls_model("initial-exec")));
+
+void lfipc__thread_id_reset(void)
+{
+	my_tid = 0;
+}
+
+/* Publish the calling thread's hold of s at depth (0: released) in the
+ * hint words, for status reports only. */
+static void hint(struct lock_shm *s, uint32_t depth)
+{
+	pid_t t = 0;
+
+	if (depth != 0) {
+		if (__builtin_expect(my_tid == 0, 0))
+			my_tid = (pid_t)syscall(SYS_gettid);
+		t = my_tid;
+	}
+	/* L9: relaxed, both; read once by lfipc__lock_status_at (S1), never
+	 * for a decision: only diagnostics depend on them. */
+	atomic_store_explicit(&s->depth_hint, depth, memory_order_relaxed);
+	atomic_store_explicit(&s->tid_hint, (uint64_t)(uint32_t)t,
+			      memory_order_relaxed);
+}
+
 /* Record lock l as taken by the calling thread (room was made). */
 static void held_push(struct held_set *h, const lfipc_lock *l)
 {
 	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1};
+	hint(l->s, 1);
 }
 
 /*
@@ -342,6 +381,7 @@ static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
 		if (e->depth == UINT32_MAX)
 			return -EOVERFLOW;
 		e->depth++;
+		hint(l->s, e->depth);
 		return 0;
 	}
 	rc = held_room(h);
@@ -412,9 +452,11 @@ int lfipc_lock_release(lfipc_lock *l)
 	e = held_at(h, (uint32_t)i);
 	if (e->depth > 1) {
 		e->depth--;
+		hint(l->s, e->depth);
 		return 0;
 	}
 	held_drop(h, i);
+	hint(l->s, 0);
 	/* Nothing shared but the word: no peer can make this fail, short
 	 * of rewriting the word itself (then the lock is not ours). */
 	return lfipc__mutex_unlock(l->r, &l->s->word, &l->s->wq, self);
@@ -479,8 +521,10 @@ int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 
 	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1) {
 		i = held_find(h, l);
-		if (i >= 0)
+		if (i >= 0) {
 			held_at(h, (uint32_t)i)->depth = depth;
+			hint(l->s, depth);
+		}
 	}
 	return rc;
 }
@@ -498,4 +542,108 @@ int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	(void)off;
 	(void)size;
 	return 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t lock_size(const void *shape)
+{
+	(void)shape;
+	return SYNC_LOCK_SIZE;
+}
+
+static int lock_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct lock_shm *s = lfipc__at(r, off);
+	uint32_t rec;
+
+	if (size < SYNC_LOCK_SIZE ||
+	    lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC)
+		return -EPROTO;
+	rec = lfipc__shm_ld32(&s->recursive);
+	return rec == (*(const bool *)shape ? 1u : 0u) ? 0 : -EEXIST;
+}
+
+/* Status of the lock memory at off (named or embedded). Each word once. */
+int lfipc__lock_status_at(lfipc_region *r, uint64_t off,
+			  lfipc_lock_status *st)
+{
+	struct lock_shm *s;
+	uint32_t rec, w, depth;
+	uint64_t tid;
+
+	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	rec = lfipc__shm_ld32(&s->recursive);
+	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || rec > 1)
+		return -EPROTO;
+	st->struct_size = sizeof(*st);
+	st->recursive = rec == 1;
+	/* S1: relaxed: a diagnostic snapshot; no data is read through it. */
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	depth = atomic_load_explicit(&s->depth_hint, memory_order_relaxed);
+	tid = atomic_load_explicit(&s->tid_hint, memory_order_relaxed);
+	st->waiters = lfipc__wq_sleepers(&s->wq);
+	st->locked = LFIPC_MUTEX_OWNER(w) != 0;
+	if (st->locked) {
+		lfipc__holder(r, LFIPC_MUTEX_OWNER(w), &st->holder);
+		/* hints: the holder's thread, or 0 (a peer's lie, or read
+		 * between its taking the word and writing them) */
+		st->holder.tid = tid <= INT32_MAX ? (pid_t)tid : 0;
+		st->depth = rec ? (depth ? depth : 1) : 1;
+		st->owner_died = !st->holder.alive;
+	}
+	return 0;
+}
+
+static int lock_status(lfipc_region *r, uint64_t off, uint64_t size, void *st)
+{
+	if (size < SYNC_LOCK_SIZE)
+		return -EPROTO;
+	return lfipc__lock_status_at(r, off, st);
+}
+
+static uint64_t lock_size_arg(unsigned arg)
+{
+	(void)arg;
+	return SYNC_LOCK_SIZE;
+}
+
+const struct lfipc__objtype lfipc__lock_type = {
+	.type = LFIPC_OBJ_LOCK,
+	.name = "lock",
+	.align = 64,
+	.size = lock_size,
+	.size_arg = lock_size_arg,
+	.init = lock_init,
+	.same_shape = lock_same_shape,
+	.recover = NULL, /* the next acquirer recovers (-EOWNERDEAD) */
+	.status = lock_status,
+	.status_size = sizeof(lfipc_lock_status),
+	.status_min = sizeof(lfipc_lock_status),
+};
+
+int lfipc_lock_stat(const lfipc_lock *l, lfipc_lock_status *st)
+{
+	if (!l)
+		return -EINVAL;
+	return lfipc__obj_status(l->r, &lfipc__lock_type,
+				 lfipc__off(l->r, l->s), SYNC_LOCK_SIZE, st);
+}
+
+int lfipc_lock_open_or_create(lfipc_region *r, const char *name,
+			      bool recursive, lfipc_lock **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__lock_type, &recursive,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return lfipc__lock_attach(r, off, out);
 }

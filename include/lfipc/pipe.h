@@ -226,6 +226,26 @@ LFIPC_API void lfipc_conn_close(lfipc_conn *c);
  */
 LFIPC_API int lfipc_conn_end(const lfipc_conn *c);
 
+/**
+ * lfipc_pipe_open_or_create() - a rendezvous on a named Pipe: take end
+ * `end` (0 or 1) of the pipe name, creating the pipe if needed. A
+ * creation here claims only that end and leaves the other free for
+ * lfipc_pipe_open() or another lfipc_pipe_open_or_create() (unlike
+ * lfipc_pipe_create(), which hands out both ends).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another ring size or direction); -EBUSY a live
+ * participant holds that end; -EPIPE that end was closed or its holder
+ * died (the pipe is spent: remove it and make a new one).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_pipe_open_or_create(lfipc_region *r, const char *name,
+					size_t ring_bytes, bool duplex, int end,
+					lfipc_conn **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -329,6 +329,22 @@ LFIPC_API int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns);
  */
 LFIPC_API uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q);
 
+/**
+ * lfipc_queue_open_or_create() - open the Queue name, or create it with
+ * lfipc_queue_create(r, name, capacity, msg_size, flags, out).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another capacity, message size or
+ * JoinableQueue flag).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_queue_open_or_create(lfipc_region *r, const char *name,
+					 size_t capacity, size_t msg_size,
+					 unsigned flags, lfipc_queue **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -478,6 +478,76 @@ LFIPC_API unsigned lfipc_barrier_n_waiting(const lfipc_barrier *b);
 /** lfipc_barrier_broken() - is the barrier broken? */
 LFIPC_API bool lfipc_barrier_broken(const lfipc_barrier *b);
 
+/**
+ * lfipc_lock_open_or_create() - open the Lock/RLock name, or create it.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (a Lock where an RLock was asked, or the reverse).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_lock_open_or_create(lfipc_region *r, const char *name,
+					bool recursive, lfipc_lock **out);
+
+/**
+ * lfipc_sem_open_or_create() - open the Semaphore name, or create it
+ * with lfipc_sem_create_ex(r, name, value, flags, out).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (other flags, or a BoundedSemaphore of another maximum; the value of
+ * an existing unbounded semaphore is its state, not its shape).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_sem_open_or_create(lfipc_region *r, const char *name,
+				       unsigned value, unsigned flags,
+				       lfipc_sem **out);
+
+/**
+ * lfipc_event_open_or_create() - open the Event name, or create it clear.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape.
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_event_open_or_create(lfipc_region *r, const char *name,
+					 lfipc_event **out);
+
+/**
+ * lfipc_cond_open_or_create() - open the Condition name, or create it
+ * as lfipc_cond_create() does.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another lock: a given one where an own one exists, or the reverse).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_cond_open_or_create(lfipc_region *r, const char *name,
+					lfipc_lock *lock, lfipc_cond **out);
+
+/**
+ * lfipc_barrier_open_or_create() - open the Barrier name, or create it.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another number of parties).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_barrier_open_or_create(lfipc_region *r,
+					   const char *name, unsigned parties,
+					   lfipc_barrier **out);
+
 #ifdef __cplusplus
 }
 #endif

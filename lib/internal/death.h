@@ -26,19 +26,8 @@
 #include "internal/layout.h"
 #include "internal/region.h"
 
-/* region handle's death_thread: every thread may use the token without
- * the slow path (slot marked multi-threaded, or no push in this process). */
-#define LFIPC_DEATH_ANY_THREAD ((uintptr_t)1)
-
-/* The calling thread's identity for death_thread (address of a TLS byte;
- * initial-exec: one %fs-relative lea). */
-extern _Thread_local char lfipc__thread_anchor
-    __attribute__((tls_model("initial-exec")));
-
-static inline uintptr_t lfipc__thread_id(void)
-{
-	return (uintptr_t)&lfipc__thread_anchor;
-}
+/* LFIPC_DEATH_ANY_THREAD and lfipc__thread_id() (the participant's
+ * death_thread) are in internal/proc.h, which lfipc__proc_self needs. */
 
 /* Death word of slot, or NULL when the slot has none. */
 static inline _Atomic uint32_t *lfipc__death_word_at(const lfipc_region *r,

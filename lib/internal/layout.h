@@ -40,6 +40,15 @@ struct lfipc_wq {
 	_Atomic uint64_t waiters;
 };
 
+/* Threads announced on wq (single-object and wait-for-any waits), for
+ * status reports: one relaxed load, a snapshot that orders nothing. */
+static inline unsigned lfipc__wq_sleepers(struct lfipc_wq *wq)
+{
+	uint64_t w = atomic_load_explicit(&wq->waiters, memory_order_relaxed);
+
+	return (unsigned)(w & 0xffffffu) + (unsigned)((w >> 24) & 0xffffu);
+}
+
 #define LFIPC_MAGIC UINT64_C(0x314752435049464c) /* "LFIPCRG1" */
 #define LFIPC_LAYOUT_VERSION 2u
 #define LFIPC_HDR_SIZE 4096u
@@ -52,6 +61,16 @@ struct lfipc_wq {
 #define LFIPC_REGION_MAX_SIZE ((uint64_t)1 << 40)
 /* Liveness byte of participant slot i: LFIPC_LIVE_BASE + i, far past EOF. */
 #define LFIPC_LIVE_BASE ((int64_t)1 << 42)
+/*
+ * The gate byte, just below the liveness bytes (OFD locks, see proc.c):
+ *   - a creator holds it write-locked until the region is initialised,
+ *     then read-locked until it is registered;
+ *   - a registrant holds it read-locked while it claims its slot;
+ *   - a remover (lfipc_region_remove, takeover) write-locks the gate and
+ *     every liveness byte in one fcntl: granted only when nobody is alive,
+ *     creating or registering, and nobody can start while it holds them.
+ */
+#define LFIPC_GATE_BYTE (LFIPC_LIVE_BASE - 1)
 
 /* Journal operations of the region lock holder (see alloc.c). */
 enum { LFIPC_JNL_NONE = 0, LFIPC_JNL_CREATE = 1, LFIPC_JNL_REMOVE = 2 };

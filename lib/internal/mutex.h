@@ -27,6 +27,7 @@
 
 #include "internal/proc.h"
 #include "internal/wait.h"
+#include "internal/region.h"
 
 #define LFIPC_MUTEX_OWNER(v) ((v) & LFIPC_TOKEN_MASK)
 

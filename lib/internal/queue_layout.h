@@ -108,7 +108,9 @@ struct lfipc_qhdr {
 	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
 	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
 	struct lfipc_wq joined;	    /* offset 704: join waits on it */
-	uint8_t pad6[128 - 80];
+	_Atomic uint64_t cleared;   /* offset 720: messages discarded by
+				     * clear so far (statistics) */
+	uint8_t pad6[128 - 88];
 };
 
 struct lfipc_qslot {
@@ -140,6 +142,7 @@ _Static_assert(offsetof(struct lfipc_qhdr, not_empty) == 384, "not_empty");
 _Static_assert(offsetof(struct lfipc_qhdr, not_full) == 512, "not_full");
 _Static_assert(offsetof(struct lfipc_qhdr, closed) == 640, "closed");
 _Static_assert(offsetof(struct lfipc_qhdr, joined) == 704, "joined");
+_Static_assert(offsetof(struct lfipc_qhdr, cleared) == 720, "cleared");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
 _Static_assert(sizeof(struct lfipc_qtask) == 32, "task entry size");

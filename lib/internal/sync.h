@@ -34,6 +34,10 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out);
 /* Region offset of a lock's memory and the region it lives in (a Condition
  * records the offset so that lfipc_cond_open can attach the same lock). */
 uint64_t lfipc__lock_off(const lfipc_lock *l);
+/* Status of the lock memory at off (named or embedded; lfipc/inspect.h):
+ * fills *st including struct_size. Return: 0; -EPROTO. */
+int lfipc__lock_status_at(lfipc_region *r, uint64_t off,
+			  lfipc_lock_status *st);
 lfipc_region *lfipc__lock_region(const lfipc_lock *l);
 
 /* Does the calling thread hold l (at any depth)? */

@@ -30,18 +30,19 @@
 #define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
 #define SYNC_LOCK_SIZE 64u
 
-/* The owning thread and an RLock's depth are not shared: the owner keeps
- * them in its own memory (lib/sync.c), where no peer can rewrite them. The
- * field that held the depth stays in the layout, written by nobody; the
- * one that held the thread now holds the instance's generation. */
+/* The owning thread and an RLock's depth are not shared state: the owner
+ * keeps them in its own memory (lib/sync.c), where no peer can rewrite
+ * them. It also copies them into the two hint words for status reports
+ * only; nothing decides on those. gen is the instance's generation. */
 struct lock_shm {
 	uint32_t magic;		 /* SYNC_LOCK_MAGIC */
 	uint32_t recursive;	 /* 0 Lock, 1 RLock */
 	_Atomic uint32_t word;	 /* robust mutex word (internal/mutex.h) */
-	uint32_t unused0;	 /* was the RLock depth */
-	uint64_t gen;		 /* instance generation, written at init */
+	_Atomic uint32_t depth_hint; /* diagnostics only (sync.c) */
+	_Atomic uint64_t tid_hint;   /* diagnostics only (sync.c) */
 	struct lfipc_wq wq;	 /* sleepers on word (internal/wait.h) */
-	uint8_t pad[SYNC_LOCK_SIZE - 40];
+	uint64_t gen;		 /* instance generation, written at init */
+	uint8_t pad[SYNC_LOCK_SIZE - 48];
 };
 _Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
