@@ -223,7 +223,7 @@ int lfipc__region_lock(lfipc_region *r)
 	 * see itself as the owner and get -EDEADLK). */
 	pthread_mutex_lock(&r->lock_mu);
 	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, &lfipc__hdr(r)->lock_wq,
-			       self, LFIPC_DL_NEVER, 0, false);
+			       self, LFIPC_DL_NEVER, LFIPC_WAIT_NOINTR, false);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)

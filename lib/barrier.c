@@ -251,10 +251,11 @@ static bool next_cycle(lfipc_barrier *b, uint32_t seq, bool broken, bool force)
 }
 
 /* Take the guard by deadline; a dead previous holder breaks the barrier.
- * Return: 0; -ETIMEDOUT; -errno. */
-static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline)
+ * flags: LFIPC_WAIT_*. Return: 0; -ETIMEDOUT; -EINTR; -errno. */
+static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline,
+		      unsigned flags)
 {
-	int rc = lfipc__guard_acquire(b->guard, deadline);
+	int rc = lfipc__guard_acquire(b->guard, deadline, flags);
 
 	if (rc == -EOWNERDEAD) {
 		break_now(b);
@@ -332,12 +333,15 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 	if (rc < 0)
 		return rc;
 	deadline = lfipc__deadline(timeout_ns);
-	rc = guard_lock(b, deadline);
-	if (rc == -ETIMEDOUT) {
+	rc = guard_lock(b, deadline, 0);
+	if (rc == -ETIMEDOUT || rc == -EINTR) {
 		/* Could not even arrive (the guard's holder is slow or
-		 * stopped): a timeout breaks the barrier all the same. */
+		 * stopped): a timeout (or an interrupt) breaks the barrier
+		 * all the same. */
 		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 		break_cycle(b, SEQ_CYCLE(seq));
+		if (rc == -EINTR)
+			return rc;
 		return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
 	}
 	if (rc < 0)
@@ -392,6 +396,9 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 		    &s->seq, seq, lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 		if (rc == -ETIMEDOUT)
 			watch(b, c, idx, self); /* a slice passed */
+		else if (rc == -EINTR && lfipc__wait_eintr(0) &&
+			 break_cycle(b, c))
+			return -EINTR; /* as a timeout: the barrier breaks */
 	}
 }
 
@@ -411,7 +418,8 @@ int lfipc_barrier_reset(lfipc_barrier *b)
 	if (!b)
 		return -EINVAL;
 	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
-	rc = guard_lock(b, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
+	rc = guard_lock(b, lfipc__deadline(LFIPC_SYNC_GRACE_NS),
+			LFIPC_WAIT_NOINTR);
 	if (rc < 0)
 		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	seq = atomic_load_explicit(&b->s->seq, memory_order_relaxed);

@@ -274,7 +274,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	struct cond_slot *sl;
 	lfipc_deadline deadline;
 	uint32_t self, ticket, depth, st;
-	bool notified;
+	bool notified, intr = false;
 	int rc;
 
 	if (!c)
@@ -302,8 +302,14 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 			break;
 		if (lfipc__expired(deadline))
 			break;
-		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
-				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
+		if (lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
+				      lfipc__slice_end(deadline,
+						       LFIPC_SLICE_NS)) ==
+			-EINTR &&
+		    lfipc__wait_eintr(0)) {
+			intr = true;
+			break;
+		}
 	}
 	rc = lfipc__lock_reacquire(c->lock, depth,
 				   retake_deadline(deadline, timeout_ns));
@@ -327,7 +333,9 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	if (rc == -EOWNERDEAD)
 		return rc;
 	if (notified)
-		return 0;
+		return 0; /* also when interrupted: the notify counts */
+	if (intr)
+		return -EINTR;
 	return timeout_ns == LFIPC_NOWAIT ? -EAGAIN : -ETIMEDOUT;
 }
 

@@ -583,7 +583,9 @@ int lfipc_listener_accept(lfipc_listener *l, int64_t timeout_ns,
 		unlock(l, self);
 		if (lfipc__expired(dl))
 			return expired_rc(timeout_ns);
-		lfipc__futex_wait(&l->p->ctl.bell, bell, dl);
+		if (lfipc__futex_wait(&l->p->ctl.bell, bell, dl) == -EINTR &&
+		    lfipc__wait_eintr(0))
+			return -EINTR;
 	}
 }
 
@@ -699,8 +701,13 @@ int lfipc_listener_connect(lfipc_region *r, const char *name,
 			rc = expired_rc(timeout_ns);
 			break;
 		}
-		lfipc__futex_wait(&rec->state, v,
-				  lfipc__slice_end(dl, LFIPC_SLICE_NS));
+		if (lfipc__futex_wait(&rec->state, v,
+				      lfipc__slice_end(dl, LFIPC_SLICE_NS)) ==
+			-EINTR &&
+		    lfipc__wait_eintr(0)) {
+			rc = -EINTR;
+			break;
+		}
 	}
 	/* Give up: closing our claimed end finishes the connection, so the
 	 * next garbage collection reclaims it; a server that accepted it at

@@ -432,15 +432,16 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		if (done == frame)
 			return 0;
 		rc = tx_wait(c, pos, 1, dl, true, &free);
-		if (rc == -ETIMEDOUT) {
-			/* Our timeout passed in the middle: abandon the
-			 * message here. The reader drops what it got of it
-			 * when it reaches pos, and our next frame starts at
-			 * pos. seq_cst store (K1), then wake (K2) against
+		if (rc == -ETIMEDOUT || rc == -EINTR) {
+			/* Our timeout passed (or a signal interrupted us,
+			 * lfipc_thread_set_interruptible) in the middle:
+			 * abandon the message here. The reader drops what
+			 * it got of it when it reaches pos, and our next
+			 * frame starts at pos. seq_cst store (K1), then wake (K2) against
 			 * rx_ready()'s load of cut (W3). */
 			atomic_store(&c->tx->cut, pos);
 			wake_wq(c, &c->tx->rd_wq);
-			return expired_rc(timeout_ns);
+			return rc == -EINTR ? rc : expired_rc(timeout_ns);
 		}
 		if (rc < 0)
 			return rc;
@@ -536,8 +537,8 @@ static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
  * Drop the rest of a frame that an earlier receive gave up in the middle
  * of (its timeout passed): the bytes up to skip, as they arrive, until
  * deadline dl, or up to where the writer abandoned it. Return: 0 and *head
- * past it; -ETIMEDOUT (still to do: the next call goes on); -EPIPE;
- * -EPROTO.
+ * past it; -ETIMEDOUT or -EINTR (still to do: the next call goes on);
+ * -EPIPE; -EPROTO.
  */
 static int rx_skip(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
 {
@@ -562,8 +563,8 @@ static int rx_skip(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
 		*head += n;
 		consume(c, *head);
 	}
-	if (rc == -ETIMEDOUT)
-		return rc;
+	if (rc == -ETIMEDOUT || rc == -EINTR)
+		return rc; /* still to do: the next call goes on */
 	atomic_store_explicit(&c->rx->skip, 0, memory_order_relaxed);
 	/* After -EPIPE or -EPROTO the position moved: read it again. */
 	*head = atomic_load_explicit(&c->rx->head, memory_order_relaxed);
@@ -654,12 +655,13 @@ again:
 			rc = 0;
 			goto again;
 		}
-		if (rc == -ETIMEDOUT) {
-			/* R2: relaxed, ours. Give the message up: the next
-			 * call drops its rest. */
+		if (rc == -ETIMEDOUT || rc == -EINTR) {
+			/* R2: relaxed, ours. Give the message up (as at a
+			 * timeout, also when a signal interrupted us): the
+			 * next call drops its rest. */
 			atomic_store_explicit(&c->rx->skip, h + frame,
 					      memory_order_relaxed);
-			return expired_rc(timeout_ns);
+			return rc == -EINTR ? rc : expired_rc(timeout_ns);
 		}
 		if (rc < 0)
 			return rc;

@@ -314,11 +314,12 @@ static void journal_do(struct sem_shm *s, struct sem_track *t, uint32_t slot,
 }
 
 /* Take the guard by deadline (a stopped process inside it must not make
- * us outlast the caller's timeout); repair after a dead holder.
- * Return: 0; -ETIMEDOUT; -errno. */
-static int guard_lock(lfipc_sem *h, lfipc_deadline deadline)
+ * us outlast the caller's timeout); repair after a dead holder. flags:
+ * LFIPC_WAIT_NOINTR where -EINTR is not an answer (release, recovery).
+ * Return: 0; -ETIMEDOUT; -EINTR; -errno. */
+static int guard_lock(lfipc_sem *h, lfipc_deadline deadline, unsigned flags)
 {
-	int rc = lfipc__guard_acquire(h->guard, deadline);
+	int rc = lfipc__guard_acquire(h->guard, deadline, flags);
 
 	if (rc == -EOWNERDEAD) {
 		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
@@ -389,7 +390,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
 {
 	struct sem_track *t = h->t;
 	uint32_t slot = token_slot(self), tok, n, v, rec, woke = 0;
-	int rc = guard_lock(h, deadline);
+	int rc = guard_lock(h, deadline, 0);
 
 	if (rc < 0)
 		return rc;
@@ -434,7 +435,8 @@ static int release_tracked(lfipc_sem *h)
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
 	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
-	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
+	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS),
+			LFIPC_WAIT_NOINTR);
 	if (rc < 0)
 		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	tok =
@@ -511,7 +513,8 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 			/* Giving up on a busy guard with a unit there: a
 			 * release may have woken us for it, so pass the
 			 * wake-up on to another sleeper. */
-			if (rc == -ETIMEDOUT && cur_value(s) > 0)
+			if ((rc == -ETIMEDOUT || rc == -EINTR) &&
+			    cur_value(s) > 0)
 				lfipc__futex_wake(value_word(s), 1);
 			if (rc != 0)
 				return tracked_rc(rc, timeout_ns);
@@ -539,10 +542,19 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 				do_reap = true; /* a slice passed */
 				break;
 			}
+			if (rc == -EINTR && lfipc__wait_eintr(0))
+				break;
 		}
 		/* S6: relaxed, the counterpart of S5. */
 		atomic_fetch_sub_explicit(&s->data, SEM_WAITER,
 					  memory_order_relaxed);
+		if (rc == -EINTR && lfipc__wait_eintr(0)) {
+			/* Nothing taken; a release may have meant its
+			 * wake-up for us: pass it on. */
+			if (cur_value(s) > 0)
+				lfipc__futex_wake(value_word(s), 1);
+			return -EINTR;
+		}
 	}
 }
 
@@ -571,7 +583,8 @@ int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	 * semaphore's next waiter. */
 	rc = lfipc__self(r, &self);
 	if (rc == 0)
-		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS));
+		rc = guard_lock(h, lfipc__deadline(LFIPC_SLICE_NS),
+				LFIPC_WAIT_NOINTR);
 	if (rc < 0) {
 		lfipc_sem_close(h);
 		return rc == -ETIMEDOUT ? 0 : rc;

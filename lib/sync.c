@@ -424,14 +424,15 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 	return acquire_slow(l, h, self, lfipc__deadline(timeout_ns), 0);
 }
 
-int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline)
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
+			 unsigned flags)
 {
 	/* The guard is held for a few instructions by a running holder:
 	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
 	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
 	if (deadline != LFIPC_DL_NEVER && lfipc__expired(deadline))
 		deadline = lfipc__now_ns() + LFIPC_SPIN_NS;
-	return lfipc__lock_acquire_until(guard, deadline, 0);
+	return lfipc__lock_acquire_until(guard, deadline, flags);
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -515,7 +516,8 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
 int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 			  lfipc_deadline deadline)
 {
-	int rc = lfipc__lock_acquire_until(l, deadline, 0);
+	/* Never interrupted: a Condition returns with its lock held. */
+	int rc = lfipc__lock_acquire_until(l, deadline, LFIPC_WAIT_NOINTR);
 	struct held_set *h = held_set();
 	int i;
 

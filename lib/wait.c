@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lfipc/common.h>
+
 #include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/poll.h"
@@ -46,6 +48,9 @@
 #define WQ_BAD_MASK (~((UINT64_C(1) << 56) - 1))
 
 static _Atomic int waitv_state; /* 0 unknown, 1 usable, -1 not */
+/* lfipc_thread_set_interruptible(): this thread's switch, read by the
+ * thread only. */
+static _Thread_local bool interruptible;
 static _Atomic int forced = -1; /* -1 unknown, 0 no, 1 forced fallback */
 static _Atomic int64_t safety_ns = LFIPC_SAFETY_SLICE_NS;
 
@@ -63,6 +68,21 @@ lfipc_deadline lfipc__deadline(int64_t timeout_ns)
 	if (timeout_ns > LFIPC_DL_NEVER - now)
 		return LFIPC_DL_NEVER;
 	return now + timeout_ns;
+}
+
+int lfipc_thread_set_interruptible(int on)
+{
+	bool was = interruptible;
+
+	interruptible = on != 0;
+	return was;
+}
+
+bool lfipc__wait_eintr(unsigned flags)
+{
+	if (flags & LFIPC_WAIT_NOINTR)
+		return false;
+	return (flags & LFIPC_WAIT_EINTR) || interruptible;
 }
 
 void lfipc__wait_force_fallback(bool on)
@@ -329,10 +349,8 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 			    fb_slice < LFIPC_FALLBACK_SLICE_MAX_NS)
 				fb_slice *= 2;
 		} else if (rc == -EINTR) {
-			if (flags & LFIPC_WAIT_EINTR) {
-				rc = -EINTR;
-				goto leave;
-			}
+			if (lfipc__wait_eintr(flags))
+				goto leave; /* ready() did not complete */
 		} else if (rc == -ENOSYS || rc == -EPERM) {
 			/* futex_waitv refused after all: never again */
 			atomic_store_explicit(&waitv_state, -1,
@@ -474,8 +492,8 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 				fb_slice *= 2;
 		} else if (rc >= (int)n) {
 			check = true; /* a death word */
-		} else if (rc == -EINTR && (flags & LFIPC_WAIT_EINTR)) {
-			return -EINTR;
+		} else if (rc == -EINTR && lfipc__wait_eintr(flags)) {
+			return -EINTR; /* nothing was taken */
 		}
 		if (lfipc__expired(dl))
 			goto expired;

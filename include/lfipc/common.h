@@ -12,8 +12,9 @@
  *    and returns -ETIMEDOUT where it would block; a positive value is a
  *    relative duration in nanoseconds on CLOCK_MONOTONIC (immune to
  *    wall-clock changes), and expiry returns -ETIMEDOUT. Waits restart
- *    internally after signals (EINTR is never returned) and keep the
- *    original deadline.
+ *    internally after signals and keep the original deadline: EINTR is
+ *    never returned, unless the calling thread asked for it with
+ *    lfipc_thread_set_interruptible() (below).
  *  - The library never prints, never aborts on bad input and never exits.
  *  - Shared memory is untrusted: a region whose contents make no sense yields
  *    -EPROTO, never a crash or a hang.
@@ -65,6 +66,63 @@ extern "C" {
  */
 #define LFIPC_FD_GET 0
 #define LFIPC_FD_PUT 1
+
+/**
+ * Make the calling thread's blocking lfipc calls interruptible by signals
+ * (on != 0), or restore the default (on == 0).
+ *
+ * Off (the default for every thread): a signal handler that runs while a
+ * call sleeps does not end the call; it goes on sleeping until it
+ * completes or its original deadline passes, and never returns -EINTR.
+ * On: when a signal handler interrupts the call's sleep, the call returns
+ * -EINTR at once, having done nothing: nothing taken, put, sent, received
+ * or acquired, and a wake-up the sleep consumed is passed on to another
+ * waiter. A language binding turns this on, sleeps in the call with an
+ * unlimited timeout, and runs its own signal handling (KeyboardInterrupt)
+ * when the call returns -EINTR, instead of sleeping in short slices.
+ *
+ * The calls it concerns, and what -EINTR leaves behind (everything else
+ * as after an -ETIMEDOUT of the same call):
+ *  - lfipc_queue_put, _get, _peek, _put_many, _get_many, _join: nothing
+ *    moved (the _many forms return -EINTR only when none had moved yet;
+ *    later they return the count, as at a timeout);
+ *  - lfipc_conn_send, lfipc_conn_recv, lfipc_conn_poll: nothing sent or
+ *    taken; except for a message larger than the ring, interrupted while
+ *    it streams: it is abandoned exactly as at a timeout (the receiver
+ *    never sees it; a receiver drops the rest of it at its next call);
+ *  - lfipc_lock_acquire: not acquired; lfipc_sem_acquire: no unit taken;
+ *    lfipc_event_wait: nothing; lfipc_wait_any: nothing;
+ *  - lfipc_cond_wait (and lfipc_cond_wait_for, which returns it): the lock
+ *    is held again at return, as for every return of lfipc_cond_wait
+ *    except -ENOLCK; a notify that chose this waiter before it left wins
+ *    (the call returns 0), so no notify is lost;
+ *  - lfipc_barrier_wait: like its timeout, the interrupted wait breaks the
+ *    barrier (the other parties get -EPIPE, as Python's
+ *    threading.Barrier does when a wait raises), unless the cycle had
+ *    already tripped (then the call returns its index);
+ *  - lfipc_listener_accept: no connection taken; lfipc_listener_connect:
+ *    no connection made (a request the server had not taken yet is
+ *    withdrawn).
+ * Internal waits that must finish what they started (a Condition
+ * re-taking its lock, the region's allocation lock, a release or a reset
+ * taking an object's guard) are never interrupted; they are bounded by
+ * LFIPC_SYNC_GRACE_NS or by the caller's timeout.
+ *
+ * Only a signal whose handler runs while the call sleeps in the kernel
+ * ends it: one that arrives just before the call goes to sleep, or while
+ * it runs, is not seen by the call (the window every EINTR-based design
+ * has: CPython's own lock acquisition has it too); a binding that must
+ * never miss one checks its pending signals before each call. A handler
+ * installed with SA_RESTART may also let the kernel restart the sleep
+ * instead of interrupting it; install it without SA_RESTART (Python's
+ * handlers are). Calls made with LFIPC_NOWAIT never sleep, so never
+ * return -EINTR.
+ *
+ * Return: the previous setting (0 or 1). Never blocks; never fails.
+ * Concurrency: the setting belongs to the calling thread (thread-local);
+ * other threads and processes are unaffected.
+ */
+LFIPC_API int lfipc_thread_set_interruptible(int on);
 
 /** Longest object name, in bytes, without the terminating NUL. */
 #define LFIPC_NAME_MAX 63

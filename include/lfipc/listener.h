@@ -112,7 +112,8 @@ LFIPC_API int lfipc_listener_open(lfipc_region *r, const char *name,
  * Blocks while no client waits, up to timeout_ns (LFIPC_NOWAIT,
  * LFIPC_FOREVER or nanoseconds). An idle wait makes no periodic wake-ups.
  *
- * Return: 0 and *out; -EAGAIN nobody waits and LFIPC_NOWAIT; -ETIMEDOUT;
+ * Return: 0 and *out; -EAGAIN nobody waits and LFIPC_NOWAIT; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible());
  * -EPERM this process is not the listener's server (a fork child with an
  * inherited handle); -EINVAL NULL argument; -EPROTO the listener's memory
  * makes no sense; -ENOMEM; -EUSERS.
@@ -145,7 +146,8 @@ LFIPC_API void lfipc_listener_close(lfipc_listener *l);
  * Return: 0 and *out; -ECONNREFUSED the listener has no live server, or
  * its server died or closed it while we waited; -EBUSY the backlog is full
  * or max_conns connections exist (at once, whatever the timeout); -EAGAIN
- * not accepted at once and LFIPC_NOWAIT; -ETIMEDOUT; -ENOENT no such object;
+ * not accepted at once and LFIPC_NOWAIT; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -ENOENT no such object;
  * -EINVAL the object is not a listener, or a NULL argument; -ENAMETOOLONG;
  * -ENOSPC no room in the region for the connection's Pipe; -EPROTO the
  * listener's memory makes no sense; -ENOMEM; -EUSERS.

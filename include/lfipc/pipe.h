@@ -131,7 +131,8 @@ LFIPC_API int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
  *
  * Return: 0; -EAGAIN no room and LFIPC_NOWAIT (always, for a message
  * larger than the ring); -ETIMEDOUT (a message larger than the ring that
- * was started is given up, never delivered); -EPIPE the
+ * was started is given up, never delivered); -EINTR (an interruptible
+ * thread only: see lfipc_thread_set_interruptible(); as -ETIMEDOUT); -EPIPE the
  * other end was closed or its holder died (also in the middle of a large
  * message, which the receiver then discards), or this handle's own end
  * was closed or its holder died; -EBADF this is the receive
@@ -155,7 +156,8 @@ LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
  * Return: 0 and *len; -EMSGSIZE buffer too small (*len = size needed);
  * -EAGAIN nothing there and LFIPC_NOWAIT; -ETIMEDOUT (in the middle of a
  * message larger than the ring, that message is given up: the next call
- * drops its rest; buf may hold part of it); -EPIPE end-of-file:
+ * drops its rest; buf may hold part of it); -EINTR (an interruptible
+ * thread only: see lfipc_thread_set_interruptible(); as -ETIMEDOUT); -EPIPE end-of-file:
  * the other end was closed or its holder died, and every complete message
  * it sent has been received (also when this handle's own end was closed,
  * or its holder died: e.g. a fork child's inherited handle to an end that
@@ -177,7 +179,8 @@ LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
  * Return: 1 readable, which includes every case in which the next
  * lfipc_conn_recv() returns -EPIPE at once (end-of-file, or this handle's
  * own end was closed or its holder died: poll never returns -EPIPE); 0 not
- * readable when the timeout expired (also for LFIPC_NOWAIT); -EBADF the send end of a one-way pipe; -EBUSY another
+ * readable when the timeout expired (also for LFIPC_NOWAIT); -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EBADF the send end of a one-way pipe; -EBUSY another
  * process holds this end; -EINVAL NULL c; -EPROTO as lfipc_conn_recv()
  * (the ring was dropped and resynchronised).
  * Concurrency: as lfipc_conn_recv().

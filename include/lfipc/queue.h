@@ -102,7 +102,8 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  *
  * Return: 0 the message is in the queue; -EMSGSIZE len > msg_size; -EINVAL
  * q NULL or msg NULL with len > 0; -EAGAIN full and LFIPC_NOWAIT;
- * -ETIMEDOUT; -EPIPE the queue was shut down; -EPROTO corrupt queue; -EUSERS.
+ * -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EPIPE the queue was shut down; -EPROTO corrupt queue; -EUSERS.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -114,7 +115,8 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  *
  * Return: 0; -EMSGSIZE buf_size is smaller than msg_size (checked before
  * anything is taken, so no message is ever truncated or lost); -EINVAL q or
- * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the queue is
+ * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EPIPE the queue is
  * shut down and empty; -EPROTO corrupt queue (a message whose stored length
  * exceeds msg_size is dropped, and counts as done in a JoinableQueue);
  * -EUSERS.
@@ -136,7 +138,8 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
  * Return: how many were put (1..n; the first ones, in order: messages
  * msgs[0 .. ret-1] are in the queue, the others are not), or -EMSGSIZE
  * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0
- * or above INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO,
+ * or above INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()), -EPIPE, -EPROTO,
  * -EUSERS as lfipc_queue_put() when none was put. A shutdown that comes
  * during the call ends it early with the count put before it.
  * May block (only for the first message). Safe like lfipc_queue_put(): a
@@ -158,7 +161,8 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  *
  * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size
  * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
- * NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE (shut down and empty),
+ * NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()), -EPIPE (shut down and empty),
  * -EPROTO, -EUSERS as lfipc_queue_get() when none was taken. A message
  * whose stored length exceeds msg_size is dropped (counted as done in a
  * JoinableQueue, and towards n) and the others close up over it; -EPROTO
@@ -177,7 +181,8 @@ LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
  * lfipc_queue_commit(). Messages behind an uncommitted slot wait for it, so
  * commit promptly.
  *
- * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS.
  * May block. If the process dies before commit, the slot is skipped.
  */
 LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
@@ -201,7 +206,8 @@ LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
  * it in place (*msg) and its length (*len). Call lfipc_queue_release() when
  * done with it; the slot is not reused before that.
  *
- * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS.
  * May block. If the process dies before release, the message is delivered
  * to another consumer.
  */
@@ -317,7 +323,8 @@ LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
  * Return: 0; -EOWNERDEAD all done, but tasks were written off since the
  * last join that reported it (each write-off is reported to one join
  * only; lfipc_queue_tasks_abandoned() counts them); -EINVAL not joinable;
- * -EAGAIN LFIPC_NOWAIT and not done; -ETIMEDOUT; -EUSERS. May block.
+ * -EAGAIN LFIPC_NOWAIT and not done; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EUSERS. May block.
  */
 LFIPC_API int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns);
 

@@ -95,7 +95,8 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  *
  * Return: 0 acquired; -EOWNERDEAD acquired, the previous owner process died
  * holding it (the protected data may be inconsistent; an RLock restarts at
- * depth 1); -EAGAIN LFIPC_NOWAIT and held by someone else; -ETIMEDOUT;
+ * depth 1); -EAGAIN LFIPC_NOWAIT and held by someone else; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible());
  * -EDEADLK a plain Lock already held by the calling thread; -EOVERFLOW RLock
  * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
  * than 4 locks at once and its record of them could not grow;
@@ -194,7 +195,8 @@ LFIPC_API void lfipc_sem_close(lfipc_sem *s);
  * @timeout_ns: LFIPC_NOWAIT, LFIPC_FOREVER or a relative timeout.
  *
  * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
- * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
+ * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT; -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible());
  * -EPROTO corrupt semaphore memory; -EUSERS/-errno registering.
  * Tracked only: -EAGAIN/-ETIMEDOUT also when another process sits inside
  * the semaphore's internal guard until the deadline (a running one leaves
@@ -270,7 +272,9 @@ LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
  * semantics of threading.Event: a set is never missed; Python's
  * multiprocessing.Event re-reads the flag instead and may miss it).
  *
- * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
+ * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set;
+ * -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible()); -EINVAL.
  * Blocks (through the wait layer: an idle waiter wakes at most once a
  * second, so a setter that dies between setting and waking delays nobody
  * longer than that). Thread-safe.
@@ -351,6 +355,8 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  * returned.
  *
  * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
+ * -EINTR not notified, the lock held again (an interruptible thread only:
+ * see lfipc_thread_set_interruptible());
  * -EOWNERDEAD re-acquired the lock from a process that died holding it
  * (notified or not: re-check the state); -ENOLCK the lock could not be
  * re-taken within the grace: the lock is NOT held on this return (do not
@@ -375,7 +381,9 @@ LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
  * a dead owner at some point (the predicate's last value is unknown to the
  * caller: re-check); -ENOLCK the lock could not be re-taken within the
  * grace and is NOT held (see lfipc_cond_wait(); each wait inside gets its
- * own grace); other errors as lfipc_cond_wait().
+ * own grace); -EINTR a wait inside was interrupted (an interruptible
+ * thread only: see lfipc_thread_set_interruptible()), the lock is held;
+ * other errors as lfipc_cond_wait().
  */
 LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
 				  void *arg, int64_t timeout_ns);
@@ -438,7 +446,9 @@ LFIPC_API void lfipc_barrier_set_action(lfipc_barrier *b,
  * that died); -ETIMEDOUT this party's timeout expired, which breaks the
  * barrier for the others (-EAGAIN for LFIPC_NOWAIT), also when it could
  * not arrive because another process sat inside the barrier's internal
- * guard until the deadline (e.g. a stopped one); -ECANCELED the action
+ * guard until the deadline (e.g. a stopped one); -EINTR (an interruptible
+ * thread only: see lfipc_thread_set_interruptible()) as -ETIMEDOUT, the
+ * barrier is broken; -ECANCELED the action
  * returned non-zero (the barrier is broken); -EPROTO corrupt barrier
  * memory; -EUSERS/-errno registering.
  *

@@ -52,6 +52,8 @@ struct lfipc_waitable {
  *
  * Return: the index (>= 0) of a ready object; -EAGAIN none was ready and
  * timeout_ns was LFIPC_NOWAIT; -ETIMEDOUT none became ready in time;
+ * -EINTR (an interruptible thread only: see
+ * lfipc_thread_set_interruptible());
  * -EINVAL v is NULL, n is 0 or above LFIPC_WAIT_ANY_MAX, an entry's kind
  * or side is not one of the above, its obj is NULL, or the objects are
  * not all in one region; -EBADF a connection cannot do that side (a

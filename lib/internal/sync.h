@@ -52,7 +52,7 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth);
  * (>= 1) saved by lfipc__lock_release_all. Return: 0; -EOWNERDEAD acquired
  * from a dead owner (depth is restored all the same); -ETIMEDOUT not
  * acquired by the deadline (the lock is not held); -EUSERS/-errno
- * registering. */
+ * registering. Never -EINTR (LFIPC_WAIT_NOINTR). */
 int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 			  lfipc_deadline deadline);
 
@@ -69,10 +69,14 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
  * never makes a call outlast its caller's timeout, also while a stopped
  * (SIGSTOP) process sits inside it. Spins briefly first, even when the
  * deadline is now (LFIPC_NOWAIT): a running holder leaves within
- * nanoseconds. Return: 0; -EOWNERDEAD taken from a dead holder (repair
- * what it left); -ETIMEDOUT not taken by the deadline; -EUSERS/-errno.
+ * nanoseconds. flags: LFIPC_WAIT_* (LFIPC_WAIT_NOINTR for a caller that
+ * must not fail with -EINTR: a release, a reset, a recovery). Return: 0;
+ * -EOWNERDEAD taken from a dead holder (repair what it left); -ETIMEDOUT
+ * not taken by the deadline; -EINTR (lfipc__wait_eintr(flags));
+ * -EUSERS/-errno.
  */
-int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline);
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
+			 unsigned flags);
 
 /* Is l held by a process that died (a takeover would succeed)? One
  * liveness check (a system call) when l is held. */

@@ -113,12 +113,26 @@ typedef int (*lfipc_ready_fn)(void *ctx, struct lfipc_sleep *s, bool check);
 
 /* Flags of lfipc__wait_until. */
 enum {
-	/* Return -EINTR when a signal handler ran during a sleep (default:
-	 * go on sleeping until the same deadline). */
+	/* Return -EINTR when a signal handler ran during a sleep, whatever
+	 * the thread's switch says (lfipc_thread_set_interruptible). */
 	LFIPC_WAIT_EINTR = 1u << 0,
 	/* Do not spin before sleeping. */
 	LFIPC_WAIT_NOSPIN = 1u << 1,
+	/* Never return -EINTR, whatever the thread's switch says: for the
+	 * internal waits whose caller cannot undo what it did before (a
+	 * Condition re-taking its lock, the region lock, a release taking
+	 * its object's guard). */
+	LFIPC_WAIT_NOINTR = 1u << 2,
 };
+
+/*
+ * Does a sleep that a signal handler interrupted end a wait with these
+ * flags? LFIPC_WAIT_NOINTR: no; LFIPC_WAIT_EINTR: yes; else the calling
+ * thread's switch (lfipc_thread_set_interruptible, default off). The
+ * default (go on sleeping until the same deadline) is what every public
+ * call did before the switch existed.
+ */
+bool lfipc__wait_eintr(unsigned flags);
 
 /*
  * The only wait loop. Calls ready(ctx, &s, false) first (the caller has
@@ -132,7 +146,8 @@ enum {
  *
  * Return: 0 (ready returned 1); ready()'s negative return; -EAGAIN not
  * ready and dl == LFIPC_DL_NOW; -ETIMEDOUT the deadline passed; -EINTR a
- * signal handler ran and flags has LFIPC_WAIT_EINTR.
+ * signal handler interrupted a sleep and lfipc__wait_eintr(flags): ready()
+ * did not complete, and a wake-up the sleep consumed is passed on.
  * Concurrency: any number of threads and processes; r may be NULL only
  * when ready() never names a partner.
  */
@@ -200,8 +215,8 @@ int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
  * earlier item wins a tie. Blocks like lfipc__wait_until.
  * Return: the index of the object whose ready() completed or failed, with
  * *result = 0 or that ready()'s negative return (e.g. -EOWNERDEAD after a
- * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR (LFIPC_WAIT_EINTR)
- * when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
+ * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR
+ * (lfipc__wait_eintr(flags)) when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
  */
 int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 		    lfipc_deadline dl, unsigned flags, int *result);
