@@ -44,6 +44,22 @@ PyObject *lfpy_none(int rc)
 	Py_RETURN_NONE;
 }
 
+PyObject *lfpy_bool(int r)
+{
+	return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+PyObject *lfpy_waited(int rc)
+{
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		Py_RETURN_FALSE;
+	if (rc == LFPY_EXC)
+		return NULL;
+	if (rc < 0)
+		return lfpy_err(rc);
+	Py_RETURN_TRUE;
+}
+
 /* ---- timeouts and blocking ---------------------------------------------- */
 
 int64_t lfpy_now_ns(void)
@@ -148,6 +164,47 @@ int lfpy_timeout(PyObject *block, PyObject *timeout, int64_t *out)
 		}
 	}
 	return lfpy_timeout1(timeout, out);
+}
+
+int lfpy_parse_block_timeout(const char *fname, PyObject *const *args,
+			     Py_ssize_t nargs, PyObject *kwnames,
+			     const char *lead, PyObject **lead_out, int64_t *t)
+{
+	const char *names[3] = {lead, "block", "timeout"};
+	PyObject *a[3] = {lead_out ? *lead_out : NULL, Py_True, Py_None};
+	int skip = lead ? 0 : 1;
+
+	if (nargs == 0 && !kwnames && !lead) {
+		*t = LFIPC_FOREVER; /* the common acquire() and get() */
+		return 0;
+	}
+	if (lfpy_args(fname, args, nargs, kwnames, lead && !a[0] ? 1 : 0,
+		      3 - skip, names + skip, a + skip) < 0)
+		return -1;
+	if (lead)
+		*lead_out = a[0];
+	return lfpy_timeout(a[1], a[2], t);
+}
+
+int lfpy_parse_timeout(const char *fname, PyObject *const *args,
+		       Py_ssize_t nargs, PyObject *kwnames,
+		       PyObject **timeout_out, int64_t *t)
+{
+	static const char *const names[] = {"timeout"};
+
+	if (lfpy_args(fname, args, nargs, kwnames, 0, 1, names, timeout_out) <
+	    0)
+		return -1;
+	return lfpy_timeout1(*timeout_out, t);
+}
+
+int lfpy_call(lfpy_waitfn fn, void *ctx, int64_t timeout)
+{
+	int rc = fn(ctx, LFIPC_NOWAIT);
+
+	if (rc == -EAGAIN && timeout != LFIPC_NOWAIT)
+		rc = lfpy_block(fn, ctx, timeout);
+	return rc;
 }
 
 int lfpy_block(lfpy_waitfn fn, void *ctx, int64_t timeout)
@@ -584,6 +641,46 @@ int lfpy_warn_owner_dead(PyObject *lock)
 		lock);
 }
 
+PyObject *lfpy_open_by_name(PyTypeObject *type, PyObject *region,
+			    PyObject *name, char kind, size_t maxname,
+			    PyObject *extra, lfpy_openfn open)
+{
+	char oname[LFIPC_NAME_MAX + 1];
+	RegionObject *ro;
+	PyObject *res;
+
+	if (!name || name == Py_None) {
+		PyErr_SetString(PyExc_ValueError,
+				"create=False needs the object's name");
+		return NULL;
+	}
+	if (lfpy_name_arg(name, kind, oname, maxname ? maxname
+						     : LFIPC_NAME_MAX) < 0)
+		return NULL;
+	ro = lfpy_region_arg(region, 0, false);
+	if (!ro)
+		return NULL;
+	res = open(type, ro, kind, oname, extra);
+	Py_DECREF(ro);
+	return res;
+}
+
+int lfpy_add_types(PyObject *m, PyTypeObject *const *types, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = strrchr(types[i]->tp_name, '.') + 1;
+
+		if (PyType_Ready(types[i]) < 0)
+			return -1;
+		Py_INCREF(types[i]);
+		if (PyModule_AddObject(m, name, (PyObject *)types[i]) < 0) {
+			Py_DECREF(types[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* _rebuild(region, kind, name, extra): the unpickler of every object. */
 static PyObject *mod_rebuild(PyObject *mod, PyObject *args)
 {
@@ -591,6 +688,7 @@ static PyObject *mod_rebuild(PyObject *mod, PyObject *args)
 	int kind;
 	const char *name;
 	PyObject *extra;
+	lfpy_openfn open;
 
 	if (!PyArg_ParseTuple(args, "O!CsO:_rebuild", &RegionType, &ro, &kind,
 			      &name, &extra))
@@ -599,16 +697,25 @@ static PyObject *mod_rebuild(PyObject *mod, PyObject *args)
 	case LFPY_KIND_QUEUE:
 	case LFPY_KIND_SIMPLEQUEUE:
 	case LFPY_KIND_JQUEUE:
-		return lfpy_queue_open(ro, (char)kind, name);
+		open = lfpy_queue_open;
+		break;
 	case LFPY_KIND_LOCK:
 	case LFPY_KIND_RLOCK:
-		return lfpy_lock_open(ro, (char)kind, name);
+		open = lfpy_lock_open;
+		break;
 	case LFPY_KIND_SEM:
 	case LFPY_KIND_BSEM:
+		open = lfpy_sem_open;
+		break;
 	case LFPY_KIND_EVENT:
+		open = lfpy_event_open;
+		break;
 	case LFPY_KIND_COND:
+		open = lfpy_cond_open;
+		break;
 	case LFPY_KIND_BARRIER:
-		return lfpy_sync_open(ro, (char)kind, name, extra);
+		open = lfpy_barrier_open;
+		break;
 	case LFPY_KIND_ARRAY:
 		return lfpy_array_open(ro, name);
 	case LFPY_KIND_CONN: {
@@ -618,9 +725,12 @@ static PyObject *mod_rebuild(PyObject *mod, PyObject *args)
 			return NULL;
 		return lfpy_conn_open(ro, name, end, rd, wr);
 	}
+	default:
+		PyErr_Format(PyExc_ValueError, "unknown lfipc object kind %c",
+			     kind);
+		return NULL;
 	}
-	PyErr_Format(PyExc_ValueError, "unknown lfipc object kind %c", kind);
-	return NULL;
+	return open(NULL, ro, (char)kind, name, extra);
 }
 
 static PyObject *mod_set_hooks(PyObject *mod, PyObject *args)
@@ -704,7 +814,6 @@ static int import_state(void)
 						 "BrokenBarrierError")) ||
 	    !(lfpy.buffer_too_short = import_attr("multiprocessing",
 						   "BufferTooShort")) ||
-	    !(lfpy.unsupported = import_attr("io", "UnsupportedOperation")) ||
 	    !(lfpy.loads = import_attr("pickle", "loads")) ||
 	    !(lfpy.pickler_type = import_attr("pickle", "Pickler")) ||
 	    !(lfpy.copyreg_table = import_attr("copyreg", "dispatch_table")))
@@ -732,6 +841,10 @@ PyMODINIT_FUNC PyInit__lfipc(void);
 
 PyMODINIT_FUNC PyInit__lfipc(void)
 {
+	static PyTypeObject *const sync_types[] = {
+		&LockType,	&RLockType, &SemaphoreType, &BoundedSemaphoreType,
+		&EventType, &ConditionType, &BarrierType,
+	};
 	PyObject *m;
 
 	if (PyType_Ready(&SinkType) < 0)
@@ -745,10 +858,12 @@ PyMODINIT_FUNC PyInit__lfipc(void)
 	if (!lfpy.rebuild)
 		goto fail;
 	if (lfpy_region_type_init(m) || lfpy_queue_types_init(m) ||
-	    lfpy_sync_types_init(m) || lfpy_array_type_init(m) ||
-	    lfpy_pipe_types_init(m))
+	    lfpy_add_types(m, sync_types,
+			   sizeof sync_types / sizeof *sync_types) ||
+	    lfpy_array_type_init(m) || lfpy_pipe_types_init(m))
 		goto fail;
-	if (PyModule_AddFunctions(m, lfpy_pipe_functions))
+	if (PyModule_AddFunctions(m, lfpy_pipe_functions) ||
+	    PyModule_AddFunctions(m, lfpy_wait_functions))
 		goto fail;
 	pthread_atfork(NULL, NULL, name_atfork_child);
 #define ADD_INT(n) PyModule_AddIntConstant(m, #n, n)

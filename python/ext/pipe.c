@@ -312,25 +312,75 @@ static PyObject *recv_error(int rc)
 	return conn_raise(rc);
 }
 
-/* The next message as bytes (maxlength < 0: any length), or NULL. */
-static PyObject *recv_bytes_impl(ConnObject *self, lfipc_conn *c,
-				 Py_ssize_t maxlength)
+/*
+ * The one receive path: the next message, into buf (bufsz bytes) when it
+ * fits, else, if it is at most maxlen bytes, into a new bytes object
+ * *big. Return 0 (*len: its length; *big NULL or the bytes); -EMSGSIZE
+ * it is longer than maxlen (*len: its length; nothing consumed); -1 with
+ * an exception (recv_error's at end of file and on errors).
+ */
+static int recv_msg(lfipc_conn *c, void *buf, size_t bufsz, size_t maxlen,
+		    size_t *len, PyObject **big)
 {
+	int rc = recv_into(c, buf, bufsz, len);
+
+	*big = NULL;
+	if (rc == 0)
+		return 0;
+	if (rc != -EMSGSIZE) {
+		recv_error(rc);
+		return -1;
+	}
+	if (*len > maxlen)
+		return -EMSGSIZE;
+	if (*len > PY_SSIZE_T_MAX) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	*big = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)*len);
+	if (!*big)
+		return -1;
+	rc = recv_known(c, PyBytes_AS_STRING(*big), *len, len);
+	if (rc < 0) {
+		Py_CLEAR(*big);
+		recv_error(rc);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *conn_recv_bytes(ConnObject *self, PyObject *args,
+				 PyObject *kw)
+{
+	static char *kwlist[] = {"maxlength", NULL};
 	char stack[STACK_BUF];
-	size_t len = 0, bufsz = sizeof stack;
-	PyObject *b;
+	size_t len = 0, bufsz = sizeof stack, maxlen = SIZE_MAX;
+	PyObject *maxo = Py_None, *big;
+	lfipc_conn *c;
 	int rc;
 
-	/* a message above maxlength must not be taken (EMSGSIZE) */
-	if (maxlength >= 0 && (size_t)maxlength < bufsz)
-		bufsz = (size_t)maxlength;
-	rc = recv_into(c, stack, bufsz, &len);
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:recv_bytes", kwlist,
+					 &maxo))
+		return NULL;
+	c = readable(self);
+	if (!c)
+		return NULL;
+	if (maxo != Py_None) {
+		Py_ssize_t m = PyLong_AsSsize_t(maxo);
 
-	if (rc == 0)
-		return PyBytes_FromStringAndSize(stack, (Py_ssize_t)len);
-	if (rc != -EMSGSIZE)
-		return recv_error(rc);
-	if (maxlength >= 0 && len > (size_t)maxlength) {
+		if (m == -1 && PyErr_Occurred())
+			return NULL;
+		if (m < 0) {
+			PyErr_SetString(PyExc_ValueError, "negative maxlength");
+			return NULL;
+		}
+		maxlen = (size_t)m;
+		/* a message above maxlength must not be taken */
+		if (maxlen < bufsz)
+			bufsz = maxlen;
+	}
+	rc = recv_msg(c, stack, bufsz, maxlen, &len, &big);
+	if (rc == -EMSGSIZE) {
 		/* as multiprocessing: the connection becomes unusable for
 		 * receiving (here the message stays where it was) */
 		if (self->writable)
@@ -343,43 +393,9 @@ static PyObject *recv_bytes_impl(ConnObject *self, lfipc_conn *c,
 		PyErr_SetString(PyExc_OSError, "bad message length");
 		return NULL;
 	}
-	if (len > PY_SSIZE_T_MAX)
-		return PyErr_NoMemory();
-	b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-	if (!b)
+	if (rc < 0)
 		return NULL;
-	rc = recv_known(c, PyBytes_AS_STRING(b), len, &len);
-	if (rc < 0) {
-		Py_DECREF(b);
-		return recv_error(rc);
-	}
-	return b;
-}
-
-static PyObject *conn_recv_bytes(ConnObject *self, PyObject *args,
-				 PyObject *kw)
-{
-	static char *kwlist[] = {"maxlength", NULL};
-	PyObject *maxo = Py_None;
-	Py_ssize_t maxlength = -1;
-	lfipc_conn *c;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:recv_bytes", kwlist,
-					 &maxo))
-		return NULL;
-	c = readable(self);
-	if (!c)
-		return NULL;
-	if (maxo != Py_None) {
-		maxlength = PyLong_AsSsize_t(maxo);
-		if (maxlength == -1 && PyErr_Occurred())
-			return NULL;
-		if (maxlength < 0) {
-			PyErr_SetString(PyExc_ValueError, "negative maxlength");
-			return NULL;
-		}
-	}
-	return recv_bytes_impl(self, c, maxlength);
+	return big ? big : PyBytes_FromStringAndSize(stack, (Py_ssize_t)len);
 }
 
 static PyObject *conn_recv(ConnObject *self, PyObject *unused)
@@ -387,26 +403,12 @@ static PyObject *conn_recv(ConnObject *self, PyObject *unused)
 	char stack[STACK_BUF];
 	lfipc_conn *c = readable(self);
 	size_t len = 0;
-	PyObject *b, *r;
-	int rc;
+	PyObject *big, *r;
 
-	if (!c)
+	if (!c || recv_msg(c, stack, sizeof stack, SIZE_MAX, &len, &big) < 0)
 		return NULL;
-	rc = recv_into(c, stack, sizeof stack, &len);
-	if (rc == 0)
-		return lfpy_loads(stack, len);
-	if (rc != -EMSGSIZE)
-		return recv_error(rc);
-	b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-	if (!b)
-		return NULL;
-	rc = recv_known(c, PyBytes_AS_STRING(b), len, &len);
-	if (rc < 0) {
-		Py_DECREF(b);
-		return recv_error(rc);
-	}
-	r = lfpy_loads(PyBytes_AS_STRING(b), len);
-	Py_DECREF(b);
+	r = lfpy_loads(big ? PyBytes_AS_STRING(big) : stack, len);
+	Py_XDECREF(big);
 	return r;
 }
 
@@ -415,51 +417,38 @@ static PyObject *conn_recv_bytes_into(ConnObject *self, PyObject *args,
 {
 	static char *kwlist[] = {"buf", "offset", NULL};
 	Py_ssize_t offset = 0;
+	PyObject *big, *r = NULL;
 	lfipc_conn *c;
 	Py_buffer view;
 	size_t len = 0;
-	PyObject *b;
-	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "w*|n:recv_bytes_into",
 					 kwlist, &view, &offset))
 		return NULL;
 	c = readable(self);
 	if (!c)
-		goto fail;
+		goto out;
 	if (offset < 0) {
 		PyErr_SetString(PyExc_ValueError, "negative offset");
-		goto fail;
+		goto out;
 	}
 	if (offset > view.len) {
 		PyErr_SetString(PyExc_ValueError, "offset too large");
-		goto fail;
+		goto out;
 	}
-	rc = recv_into(c, (char *)view.buf + offset,
-		       (size_t)(view.len - offset), &len);
-	if (rc == 0) {
-		PyBuffer_Release(&view);
-		return PyLong_FromSize_t(len);
+	if (recv_msg(c, (char *)view.buf + offset,
+		     (size_t)(view.len - offset), SIZE_MAX, &len, &big) < 0)
+		goto out;
+	if (big) {
+		/* too small: the whole message goes with the exception */
+		PyErr_SetObject(lfpy.buffer_too_short, big);
+		Py_DECREF(big);
+		goto out;
 	}
-	if (rc != -EMSGSIZE) {
-		recv_error(rc);
-		goto fail;
-	}
-	/* too small: take the message and hand it over in the exception */
-	b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-	if (!b)
-		goto fail;
-	rc = recv_known(c, PyBytes_AS_STRING(b), len, &len);
-	if (rc < 0) {
-		Py_DECREF(b);
-		recv_error(rc);
-		goto fail;
-	}
-	PyErr_SetObject(lfpy.buffer_too_short, b);
-	Py_DECREF(b);
-fail:
+	r = PyLong_FromSize_t(len);
+out:
 	PyBuffer_Release(&view);
-	return NULL;
+	return r;
 }
 
 static PyObject *conn_poll(ConnObject *self, PyObject *args, PyObject *kw)
@@ -510,15 +499,49 @@ static PyObject *conn_exit(ConnObject *self, PyObject *args)
 	return conn_close(self, NULL);
 }
 
+/* The side fileno() and wait() watch: receiving, or sending for the send
+ * end of a one-way pipe. */
+static int conn_side(ConnObject *self)
+{
+	return self->readable ? LFIPC_FD_GET : LFIPC_FD_PUT;
+}
+
+/* The library's fd of one side (lfipc/common.h LFIPC_FD_GET), made at the
+ * first call (which claims the end, as a recv does), closed by close(). */
+static PyObject *conn_fd(ConnObject *self, int side)
+{
+	lfipc_conn *c = side == LFIPC_FD_GET ? readable(self) : writable(self);
+	int fd;
+
+	if (!c)
+		return NULL;
+	fd = lfipc_conn_fd(c, side);
+	return fd < 0 ? conn_raise(fd) : PyLong_FromLong(fd);
+}
+
 static PyObject *conn_fileno(ConnObject *self, PyObject *unused)
 {
-	if (self->closed) {
-		PyErr_SetString(PyExc_OSError, "handle is closed");
-		return NULL;
-	}
-	PyErr_SetString(lfpy.unsupported,
-			"lfipc connections have no file descriptor yet");
-	return NULL;
+	return conn_fd(self, conn_side(self));
+}
+
+static PyObject *conn_send_fileno(ConnObject *self, PyObject *unused)
+{
+	return conn_fd(self, LFIPC_FD_PUT);
+}
+
+int lfpy_conn_waitable(PyObject *o, struct lfipc_waitable *w)
+{
+	ConnObject *self = (ConnObject *)o;
+	lfipc_conn *c;
+
+	if (!PyObject_TypeCheck(o, &ConnectionType))
+		return 0;
+	c = handle(self);
+	if (!c)
+		return -1;
+	*w = (struct lfipc_waitable){.kind = LFIPC_WAIT_CONN,
+				     .side = conn_side(self), .obj = c};
+	return 1;
 }
 
 static PyObject *conn_reduce(ConnObject *self, PyObject *unused)
@@ -601,7 +624,19 @@ static PyMethodDef conn_methods[] = {
 	 "close()\n\nClose this end (the other end gets EOFError after "
 	 "what is left, if this process used it)."},
 	{"fileno", (PyCFunction)conn_fileno, METH_NOARGS,
-	 "fileno()\n\nNot available yet: raises io.UnsupportedOperation."},
+	 "fileno() -> int\n\nA file descriptor that is readable while a "
+	 "recv() would not block (a message, or end of file: the other end "
+	 "closed or its process died), for selectors, select, asyncio's "
+	 "add_reader and multiprocessing.connection.wait. On the send end of "
+	 "a one-way pipe it watches send() instead (see send_fileno). "
+	 "Level-triggered: it stays readable after a recv() until a recv "
+	 "or poll() through this object finds nothing (poll() returns "
+	 "False), so on readiness receive while poll() is True. Claims the "
+	 "end as a recv does; closed by close()."},
+	{"send_fileno", (PyCFunction)conn_send_fileno, METH_NOARGS,
+	 "send_fileno() -> int\n\nAs fileno(), for send(): readable while "
+	 "a send() of a message that fits the free room would not block "
+	 "(room, or the other end is gone)."},
 	{"__enter__", (PyCFunction)conn_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)conn_exit, METH_VARARGS, NULL},
 	{"__reduce__", (PyCFunction)conn_reduce, METH_NOARGS, NULL},

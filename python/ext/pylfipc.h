@@ -90,7 +90,6 @@ struct lfpy_state {
 	PyObject *broken_barrier; /* threading.BrokenBarrierError */
 	PyObject *buffer_too_short; /* multiprocessing.BufferTooShort */
 	PyObject *owner_dead_warning; /* lfipc.OwnerDeadWarning */
-	PyObject *unsupported;	  /* io.UnsupportedOperation */
 	PyObject *loads;	  /* pickle.loads */
 	PyObject *pickler_type;	  /* pickle.Pickler (_pickle's) */
 	PyObject *copyreg_table;  /* copyreg.dispatch_table */
@@ -112,6 +111,13 @@ PyObject *lfpy_err(int rc);
 int lfpy_err_int(int rc); /* the same, returning -1 */
 /* None for rc >= 0, else lfpy_err(rc). */
 PyObject *lfpy_none(int rc);
+/* The tail of a call returning a bool from r: 1 True, 0 False, < 0 NULL
+ * (the exception is already set). */
+PyObject *lfpy_bool(int r);
+/* The result of a wait that returns whether it happened (Event.wait,
+ * JoinableQueue.join): True for rc >= 0, False for -EAGAIN/-ETIMEDOUT,
+ * NULL for LFPY_EXC (exception set) or another error (lfpy_err). */
+PyObject *lfpy_waited(int rc);
 
 /*
  * Parse METH_FASTCALL | METH_KEYWORDS arguments: names[0..n) in order,
@@ -130,6 +136,22 @@ int lfpy_timeout(PyObject *block, PyObject *timeout, int64_t *out);
 /* Only a timeout (None = forever). */
 int lfpy_timeout1(PyObject *timeout, int64_t *out);
 
+/*
+ * Parse the arguments of multiprocessing's blocking calls (METH_FASTCALL |
+ * METH_KEYWORDS): "([lead,] block=True, timeout=None)" into a library
+ * timeout *t (lfpy_timeout). lead names a leading argument (NULL: none);
+ * it is required when *lead_out is NULL, else *lead_out is its default.
+ * Return 0, or -1 with an exception.
+ */
+int lfpy_parse_block_timeout(const char *fname, PyObject *const *args,
+			     Py_ssize_t nargs, PyObject *kwnames,
+			     const char *lead, PyObject **lead_out, int64_t *t);
+/* The same for "(timeout=...)": *timeout_out keeps the caller's default
+ * when the argument is absent; *t is lfpy_timeout1 of the result. */
+int lfpy_parse_timeout(const char *fname, PyObject *const *args,
+		       Py_ssize_t nargs, PyObject *kwnames,
+		       PyObject **timeout_out, int64_t *t);
+
 int64_t lfpy_now_ns(void);
 
 typedef int (*lfpy_waitfn)(void *ctx, int64_t timeout_ns);
@@ -143,6 +165,9 @@ typedef int (*lfpy_waitfn)(void *ctx, int64_t timeout_ns);
  */
 #define LFPY_EXC (-100000)
 int lfpy_block(lfpy_waitfn fn, void *ctx, int64_t timeout_ns);
+/* fn(ctx, LFIPC_NOWAIT) holding the GIL, then, if it returned -EAGAIN and
+ * timeout_ns is not LFIPC_NOWAIT, lfpy_block(fn, ctx, timeout_ns). */
+int lfpy_call(lfpy_waitfn fn, void *ctx, int64_t timeout_ns);
 
 /* Pickle obj with multiprocessing's reducers (Connections, sockets, shared
  * ctypes, ...) as multiprocessing does, protocol 5. New bytes or NULL. */
@@ -187,24 +212,82 @@ PyObject *lfpy_reduce(RegionObject *ro, char kind, const char *name,
  * Return 0, or -1 if the warning was turned into an exception. */
 int lfpy_warn_owner_dead(PyObject *lock);
 
-/* ---- per-type constructors used by _rebuild and by other types ------- */
-PyObject *lfpy_queue_open(RegionObject *ro, char kind, const char *name);
-PyObject *lfpy_lock_open(RegionObject *ro, char kind, const char *name);
+/* ---- opening objects by name ---------------------------------------- */
+
+/*
+ * Open the existing object name of kind in ro as a Python object of type
+ * (NULL: the kind's own type); extra is what its __reduce__ pickled
+ * (None if nothing). The openers of _rebuild and of create=False.
+ * New reference, or NULL with an exception.
+ */
+typedef PyObject *(*lfpy_openfn)(PyTypeObject *type, RegionObject *ro,
+				 char kind, const char *name, PyObject *extra);
+PyObject *lfpy_queue_open(PyTypeObject *type, RegionObject *ro, char kind,
+			  const char *name, PyObject *extra);
+PyObject *lfpy_lock_open(PyTypeObject *type, RegionObject *ro, char kind,
+			 const char *name, PyObject *extra);
+PyObject *lfpy_sem_open(PyTypeObject *type, RegionObject *ro, char kind,
+			const char *name, PyObject *extra);
+PyObject *lfpy_event_open(PyTypeObject *type, RegionObject *ro, char kind,
+			  const char *name, PyObject *extra);
+PyObject *lfpy_cond_open(PyTypeObject *type, RegionObject *ro, char kind,
+			 const char *name, PyObject *extra);
+PyObject *lfpy_barrier_open(PyTypeObject *type, RegionObject *ro, char kind,
+			    const char *name, PyObject *extra);
+/*
+ * A constructor's create=False: the name argument is required (ValueError
+ * otherwise; at most maxname bytes, 0: LFIPC_NAME_MAX), region as for
+ * lfpy_region_arg, then open(type, region, kind, name, extra).
+ */
+PyObject *lfpy_open_by_name(PyTypeObject *type, PyObject *region,
+			    PyObject *name, char kind, size_t maxname,
+			    PyObject *extra, lfpy_openfn open);
+
+/* The keyword paragraph of the synchronisation types' docstrings. */
+#define LFPY_SYNC_KW_DOC                                                     \
+	"Keywords: region (an lfipc.Region; default: the process's default "  \
+	"region), name (default: automatic), create=False to open an "        \
+	"existing object by name. Picklable: a child process gets the same "  \
+	"object."
+
+/* ---- used across types ------------------------------------------------ */
+
+/*
+ * acquire() of Lock, RLock and Condition (their lfipc_lock l, shown as
+ * who in messages): 1 acquired, 0 not, -1 error (an exception is set; if
+ * it comes from an OwnerDeadWarning turned into an error, the lock is
+ * held). *owner_died reports a dead previous owner.
+ */
+int lfpy_lock_acquire(lfipc_lock *l, PyObject *who, int64_t t,
+		      int *owner_died);
+/* release() of Lock, RLock and Condition: 0, or -1 with the exception
+ * multiprocessing raises. */
+int lfpy_lock_release(lfipc_lock *l, PyObject *who);
 PyObject *lfpy_lock_wrap(RegionObject *ro, lfipc_lock *l, PyObject *owner,
 			 PyObject *owner_name);
 lfipc_lock *lfpy_lock_handle(PyObject *lock); /* NULL if not our Lock */
 void lfpy_lock_set_owner_died(PyObject *lock, int died);
-PyObject *lfpy_sync_open(RegionObject *ro, char kind, const char *name,
-			 PyObject *extra);
 PyObject *lfpy_array_open(RegionObject *ro, const char *name);
 PyObject *lfpy_conn_open(RegionObject *ro, const char *name, int end,
 			 int readable, int writable);
 
+/*
+ * The lfipc_waitable of o (its get/recv side, as its fileno() watches) if
+ * o is an object lfipc_wait_any() can wait for: 1 and *w filled; 0 o is
+ * of another type; -1 with an exception (closed).
+ */
+int lfpy_queue_waitable(PyObject *o, struct lfipc_waitable *w);
+int lfpy_conn_waitable(PyObject *o, struct lfipc_waitable *w);
+int lfpy_event_waitable(PyObject *o, struct lfipc_waitable *w);
+
+/* PyType_Ready and add to module m each of types[0..n). 0 or -1. */
+int lfpy_add_types(PyObject *m, PyTypeObject *const *types, size_t n);
+
 int lfpy_region_type_init(PyObject *m);
 int lfpy_queue_types_init(PyObject *m);
-int lfpy_sync_types_init(PyObject *m);
 int lfpy_array_type_init(PyObject *m);
 int lfpy_pipe_types_init(PyObject *m);
 extern PyMethodDef lfpy_pipe_functions[];
+extern PyMethodDef lfpy_wait_functions[];
 
 #endif /* PYLFIPC_H */

@@ -117,8 +117,8 @@ static PyTypeObject *kind_type(char kind)
 	return &QueueType;
 }
 
-static PyObject *queue_open_typed(PyTypeObject *type, RegionObject *ro,
-				  char kind, const char *name)
+PyObject *lfpy_queue_open(PyTypeObject *type, RegionObject *ro, char kind,
+			  const char *name, PyObject *extra)
 {
 	lfipc_queue *q;
 	int rc;
@@ -130,12 +130,7 @@ static PyObject *queue_open_typed(PyTypeObject *type, RegionObject *ro,
 		lfpy_region_unuse(ro);
 		return lfpy_err(rc);
 	}
-	return queue_wrap(type, ro, kind, name, q);
-}
-
-PyObject *lfpy_queue_open(RegionObject *ro, char kind, const char *name)
-{
-	return queue_open_typed(kind_type(kind), ro, kind, name);
+	return queue_wrap(type ? type : kind_type(kind), ro, kind, name, q);
 }
 
 struct qcreate {
@@ -193,23 +188,10 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	cr = PyObject_IsTrue(create);
 	if (cr < 0)
 		return NULL;
-	if (!cr) {
-		if (name == Py_None) {
-			PyErr_SetString(PyExc_ValueError,
-					"create=False needs the name of the queue");
-			return NULL;
-		}
-		ro = lfpy_region_arg(region, 0, false);
-		if (!ro)
-			return NULL;
-		if (lfpy_name_arg(name, kind, qname, LFIPC_NAME_MAX - 2) < 0) {
-			Py_DECREF(ro);
-			return NULL;
-		}
-		res = queue_open_typed(type, ro, kind, qname);
-		Py_DECREF(ro);
-		return res;
-	}
+	if (!cr)
+		return lfpy_open_by_name(type, region, name, kind,
+					 LFIPC_NAME_MAX - 2, NULL,
+					 lfpy_queue_open);
 	if (msg_size < MIN_MSG_SIZE ||
 	    (size_t)msg_size > LFIPC_QUEUE_MAX_MSG_SIZE) {
 		PyErr_Format(PyExc_ValueError, "msg_size must be %d to %zu",
@@ -325,11 +307,8 @@ static int put_raw(QueueObject *self, const void *msg, size_t len,
 		   int64_t timeout)
 {
 	struct qop o = {.q = self->q, .msg = msg, .len = len};
-	int rc = lfipc_queue_put(self->q, msg, len, LFIPC_NOWAIT);
 
-	if (rc == -EAGAIN && timeout != LFIPC_NOWAIT)
-		rc = lfpy_block(put_fn, &o, timeout);
-	return rc;
+	return lfpy_call(put_fn, &o, timeout);
 }
 
 static void spill_name(QueueObject *self, int64_t seq, char *buf, size_t n)
@@ -489,12 +468,9 @@ static PyObject *get_obj(QueueObject *self, int64_t timeout)
 		if (!buf)
 			return PyErr_NoMemory();
 	}
-	rc = lfipc_queue_get(self->q, buf, self->msg_size, &len, LFIPC_NOWAIT);
-	if (rc == -EAGAIN && timeout != LFIPC_NOWAIT) {
-		o = (struct qop){.q = self->q, .buf = buf,
-				 .bufsz = self->msg_size, .lenp = &len};
-		rc = lfpy_block(get_fn, &o, timeout);
-	}
+	o = (struct qop){.q = self->q, .buf = buf, .bufsz = self->msg_size,
+			 .lenp = &len};
+	rc = lfpy_call(get_fn, &o, timeout);
 	if (rc < 0)
 		r = queue_raise(self, rc, 0);
 	else
@@ -506,28 +482,25 @@ static PyObject *get_obj(QueueObject *self, int64_t timeout)
 
 /* ---- methods -------------------------------------------------------------- */
 
-static const char *const put_names[] = {"obj", "block", "timeout"};
-
 static PyObject *queue_put(QueueObject *self, PyObject *const *args,
 			   Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *a[3] = {NULL, Py_True, Py_None};
+	PyObject *obj = NULL;
 	int64_t t;
 
-	if (lfpy_args("put", args, nargs, kwnames, 1, 3, put_names, a) < 0 ||
-	    lfpy_timeout(a[1], a[2], &t) < 0)
+	if (lfpy_parse_block_timeout("put", args, nargs, kwnames, "obj", &obj,
+				     &t) < 0)
 		return NULL;
-	return put_obj(self, a[0], t);
+	return put_obj(self, obj, t);
 }
 
 static PyObject *queue_get(QueueObject *self, PyObject *const *args,
 			   Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *a[2] = {Py_True, Py_None};
 	int64_t t;
 
-	if (lfpy_args("get", args, nargs, kwnames, 0, 2, put_names + 1, a) < 0 ||
-	    lfpy_timeout(a[0], a[1], &t) < 0)
+	if (lfpy_parse_block_timeout("get", args, nargs, kwnames, NULL, NULL,
+				     &t) < 0)
 		return NULL;
 	return get_obj(self, t);
 }
@@ -542,11 +515,10 @@ static PyObject *queue_get_nowait(QueueObject *self, PyObject *unused)
 	return get_obj(self, LFIPC_NOWAIT);
 }
 
-static PyObject *queue_put_many(QueueObject *self, PyObject *args,
-				PyObject *kw)
+static PyObject *queue_put_many(QueueObject *self, PyObject *const *args,
+				Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"items", "block", "timeout", NULL};
-	PyObject *items, *block = Py_True, *timeout = Py_None;
+	PyObject *items = NULL;
 	PyObject *seq = NULL, *datas = NULL;
 	unsigned char(*descs)[MIN_MSG_SIZE] = NULL;
 	const void **msgs = NULL;
@@ -556,9 +528,9 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *args,
 	PyObject *res = NULL;
 	int rc = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO:put_many", kwlist,
-					 &items, &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0 || check_open(self) < 0)
+	if (lfpy_parse_block_timeout("put_many", args, nargs, kwnames,
+				     "items", &items, &t) < 0 ||
+	    check_open(self) < 0)
 		return NULL;
 	seq = PySequence_Fast(items, "put_many() needs an iterable");
 	if (!seq)
@@ -637,22 +609,27 @@ out:
 	return res;
 }
 
-static PyObject *queue_get_many(QueueObject *self, PyObject *args,
-				PyObject *kw)
+static PyObject *queue_get_many(QueueObject *self, PyObject *const *args,
+				Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"max_items", "block", "timeout", NULL};
-	PyObject *block = Py_True, *timeout = Py_None, *list = NULL;
+	PyObject *max_o = Py_None, *list = NULL;
 	PyObject *err_type = NULL, *err_val = NULL, *err_tb = NULL;
 	Py_ssize_t max_items = 64;
 	unsigned char *bufs;
+	struct qop o;
 	size_t *lens;
 	int64_t t;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|nOO:get_many", kwlist,
-					 &max_items, &block, &timeout) ||
-	    lfpy_timeout(block, timeout, &t) < 0 || check_open(self) < 0)
+	if (lfpy_parse_block_timeout("get_many", args, nargs, kwnames,
+				     "max_items", &max_o, &t) < 0 ||
+	    check_open(self) < 0)
 		return NULL;
+	if (max_o != Py_None) {
+		max_items = PyLong_AsSsize_t(max_o);
+		if (max_items == -1 && PyErr_Occurred())
+			return NULL;
+	}
 	if (max_items < 1 || max_items > INT32_MAX) {
 		PyErr_SetString(PyExc_ValueError, "max_items must be >= 1");
 		return NULL;
@@ -666,15 +643,9 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args,
 		PyMem_Free(lens);
 		return PyErr_NoMemory();
 	}
-	rc = lfipc_queue_get_many(self->q, bufs, self->msg_size, lens,
-				  (size_t)max_items, LFIPC_NOWAIT);
-	if (rc == -EAGAIN && t != LFIPC_NOWAIT) {
-		struct qop o = {.q = self->q, .buf = bufs,
-				.bufsz = self->msg_size, .lenp = lens,
-				.n = (size_t)max_items};
-
-		rc = lfpy_block(get_many_fn, &o, t);
-	}
+	o = (struct qop){.q = self->q, .buf = bufs, .bufsz = self->msg_size,
+			 .lenp = lens, .n = (size_t)max_items};
+	rc = lfpy_call(get_many_fn, &o, t);
 	if (rc < 0) {
 		queue_raise(self, rc, 0);
 		goto out;
@@ -682,7 +653,7 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args,
 	list = PyList_New(0);
 	for (int i = 0; i < rc; i++) {
 		unsigned char *m = bufs + (size_t)i * self->msg_size;
-		PyObject *o;
+		PyObject *item;
 
 		if (!list || err_type) {
 			/* after a failure, still free the spill blocks */
@@ -690,10 +661,10 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args,
 				spill_drop(self, m, lens[i]);
 			continue;
 		}
-		o = decode(self, m, lens[i]);
-		if (!o || PyList_Append(list, o) < 0)
+		item = decode(self, m, lens[i]);
+		if (!item || PyList_Append(list, item) < 0)
 			PyErr_Fetch(&err_type, &err_val, &err_tb);
-		Py_XDECREF(o);
+		Py_XDECREF(item);
 	}
 	if (err_type) {
 		Py_CLEAR(list);
@@ -808,12 +779,11 @@ static PyObject *queue_shutdown(QueueObject *self, PyObject *args,
 	if (rc < 0)
 		return lfpy_err(rc);
 	if (immediate) {
-		int64_t n = clear_impl(self);
+		PyObject *n = queue_clear(self, NULL);
 
-		if (n == LFPY_EXC)
+		if (!n)
 			return NULL;
-		if (n < 0)
-			return lfpy_err((int)n);
+		Py_DECREF(n);
 	}
 	Py_RETURN_NONE;
 }
@@ -835,40 +805,55 @@ static PyObject *queue_task_done(QueueObject *self, PyObject *unused)
 				"task_done() called too many times");
 		return NULL;
 	}
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
+	return lfpy_none(rc);
 }
 
-static PyObject *queue_join(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_join(QueueObject *self, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = {"timeout", NULL};
 	PyObject *timeout = Py_None;
 	struct qop o = {.q = self->q};
 	int64_t t;
-	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist,
-					 &timeout) ||
-	    lfpy_timeout1(timeout, &t) < 0)
+	if (lfpy_parse_timeout("join", args, nargs, kwnames, &timeout, &t) < 0)
 		return NULL;
-	rc = lfipc_queue_join(self->q, LFIPC_NOWAIT);
-	if (rc == -EAGAIN && t != LFIPC_NOWAIT)
-		rc = lfpy_block(join_fn, &o, t);
-	if (rc == -EAGAIN || rc == -ETIMEDOUT)
-		Py_RETURN_FALSE;
-	if (rc == LFPY_EXC)
+	return lfpy_waited(lfpy_call(join_fn, &o, t));
+}
+
+/* fileno() and put_fileno(): the library's fd of one side (lfipc/common.h
+ * LFIPC_FD_GET), made at the first call, closed with the object. */
+static PyObject *queue_fd(QueueObject *self, int side)
+{
+	int fd;
+
+	if (check_open(self) < 0)
 		return NULL;
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_TRUE;
+	fd = lfipc_queue_fd(self->q, side);
+	return fd < 0 ? lfpy_err(fd) : PyLong_FromLong(fd);
 }
 
 static PyObject *queue_fileno(QueueObject *self, PyObject *unused)
 {
-	PyErr_SetString(lfpy.unsupported,
-			"lfipc queues have no file descriptor yet");
-	return NULL;
+	return queue_fd(self, LFIPC_FD_GET);
+}
+
+static PyObject *queue_put_fileno(QueueObject *self, PyObject *unused)
+{
+	return queue_fd(self, LFIPC_FD_PUT);
+}
+
+int lfpy_queue_waitable(PyObject *o, struct lfipc_waitable *w)
+{
+	QueueObject *self = (QueueObject *)o;
+
+	if (!PyObject_TypeCheck(o, &QueueType) &&
+	    !PyObject_TypeCheck(o, &SimpleQueueType))
+		return 0;
+	if (check_open(self) < 0)
+		return -1;
+	*w = (struct lfipc_waitable){.kind = LFIPC_WAIT_QUEUE,
+				     .side = LFIPC_FD_GET, .obj = self->q};
+	return 1;
 }
 
 static PyObject *queue_reduce(QueueObject *self, PyObject *unused)
@@ -919,7 +904,18 @@ static PyObject *queue_get_closed(QueueObject *self, void *c)
 	 "multiprocessing). Other processes are not affected."},              \
 	{"__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL},         \
 	{"fileno", (PyCFunction)queue_fileno, METH_NOARGS,                    \
-	 "fileno()\n\nNot available yet: raises io.UnsupportedOperation."}
+	 "fileno() -> int\n\nA file descriptor that is readable while a "      \
+	 "get() would not block (an item is there, or the queue is shut "     \
+	 "down), for selectors, select and asyncio's add_reader. "            \
+	 "Level-triggered, and may be readable spuriously (another process "  \
+	 "took the item): on readiness call get_nowait() until it raises "    \
+	 "queue.Empty, which is also what makes the fd unreadable again. "    \
+	 "The same fd at every call; it belongs to this object and is "       \
+	 "closed when the object is freed (never close it yourself)."},        \
+	{"put_fileno", (PyCFunction)queue_put_fileno, METH_NOARGS,            \
+	 "put_fileno() -> int\n\nAs fileno(), for put(): readable while a "    \
+	 "put() would not block (room, or shut down); a put_nowait() that "   \
+	 "raises queue.Full makes it unreadable again."}
 
 static PyMethodDef queue_methods[] = {
 	QUEUE_COMMON_METHODS,
@@ -928,13 +924,13 @@ static PyMethodDef queue_methods[] = {
 	{"get_nowait", (PyCFunction)queue_get_nowait, METH_NOARGS,
 	 "get_nowait()\n\nget(False)."},
 	{"put_many", (PyCFunction)(void (*)(void))queue_put_many,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "put_many(items, block=True, timeout=None) -> int\n\nPut the items "
 	 "in order, in bulk; wait for room as put() does. Returns how many "
 	 "were put (fewer than given only when the timeout passed or block "
 	 "is false); raises queue.Full if none could be."},
 	{"get_many", (PyCFunction)(void (*)(void))queue_get_many,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "get_many(max_items=64, block=True, timeout=None) -> list\n\nTake "
 	 "up to max_items items, oldest first, in bulk; wait (as get()) only "
 	 "for the first. Raises queue.Empty if none came."},
@@ -988,7 +984,7 @@ static PyMethodDef jqueue_methods[] = {
 	 "task_done()\n\nMark one item taken by get() as processed; raises "
 	 "ValueError when called more times than items were taken."},
 	{"join", (PyCFunction)(void (*)(void))queue_join,
-	 METH_VARARGS | METH_KEYWORDS,
+	 METH_FASTCALL | METH_KEYWORDS,
 	 "join(timeout=None) -> bool\n\nWait until every item put has been "
 	 "processed (task_done) or discarded by clear(). Returns False if "
 	 "the timeout (an lfipc addition) passed first. Interruptible."},

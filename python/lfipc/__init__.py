@@ -38,9 +38,11 @@ moves to another process by fork, or by pickling before its first use.
 import os
 import queue as _queue
 import threading as _threading
+import time as _time
 import weakref as _weakref
 
 from multiprocessing import BufferTooShort, ProcessError, TimeoutError
+from multiprocessing import connection as _mpconnection
 from multiprocessing import context as _mpcontext
 from multiprocessing import reduction as _reduction
 
@@ -70,6 +72,7 @@ __all__ = [
     "ShutDown", "SimpleQueue", "Synchronized", "SynchronizedArray",
     "SynchronizedString", "TimeoutError", "Value", "default_region",
     "open_connection", "set_default_region", "strerror", "unlink_region",
+    "wait",
 ]
 
 __version__ = "0.1.0"
@@ -303,6 +306,52 @@ def set_default_region(region):
         raise TypeError("region must be an lfipc.Region or None")
     with _default_lock:
         _default = region
+
+
+# ---- waiting for several objects -------------------------------------------
+
+
+def wait(object_list, timeout=None):
+    """Wait until at least one of object_list is ready, or timeout seconds
+    (None: forever) pass; return the list of those ready (empty on
+    timeout), as multiprocessing.connection.wait() does.
+
+    Ready means what the object's fileno() watches: a Queue (any kind)
+    whose get() would not block (an item, or shut down), a Connection
+    whose recv() would not block (a message, or end of file; the send end
+    of a one-way pipe: whose send() would not block), an Event that is
+    set. Nothing is taken: call get_nowait() / recv() afterwards, and
+    expect queue.Empty now and then when other processes compete for the
+    same queue.
+
+    Up to 8 lfipc objects of one region are waited for by the library
+    itself (lfipc_wait_any: no file descriptor is made). Other lists may
+    mix in anything multiprocessing.connection.wait() accepts
+    (connections and sockets of multiprocessing, process sentinels, fds)
+    and are waited for with selectors over fileno(); then a Queue's
+    readiness can be stale (its fd stays readable until a get through it
+    found it empty), so treat it as a hint. Interruptible (Ctrl-C)."""
+    objs = list(object_list)
+    ready = _lfipc._wait_any(objs, timeout) if objs else NotImplemented
+    if ready is not NotImplemented:
+        return ready
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0,
+                                                 deadline - _time.monotonic())
+        # Connections and Events are checked again through the object,
+        # which also makes a stale fd unreadable (so this never spins).
+        ready = [o for o in _mpconnection.wait(objs, left) if _ready(o)]
+        if ready or (deadline is not None and _time.monotonic() >= deadline):
+            return ready
+
+
+def _ready(obj):
+    if isinstance(obj, Connection) and obj.readable:
+        return obj.poll()
+    if isinstance(obj, Event):
+        return obj.wait(0)
+    return True
 
 
 _lfipc._set_hooks(_default_region, OwnerDeadWarning, ShutDown)

@@ -4,6 +4,7 @@ with KeyboardInterrupt. The library retries EINTR itself, so the binding
 waits in chunks of at most 20 ms and runs signal handlers in between:
 the tests bound the delay generously (1 s, the machine is shared);
 bench/py_bench.py measures it."""
+import os
 import signal
 import threading
 import time
@@ -70,7 +71,20 @@ CASES = {
     "Event.wait": lambda r: r.Event().wait,
     "Connection.recv": lambda r: r.Pipe()[0].recv,
     "Connection.poll": lambda r: lambda: r.Pipe()[0].poll(None),
+    "wait": lambda r: lambda: lfipc.wait([r.Queue(2), r.Event()]),
+    "wait with an fd": lambda r: lambda: lfipc.wait([r.Queue(2),
+                                                     _idle_fd()]),
 }
+
+
+_fds = []
+
+
+def _idle_fd():
+    """The read end of a pipe nobody writes (closed at exit)."""
+    if not _fds:
+        _fds.extend(os.pipe())
+    return _fds[0]
 
 
 def _joinable_pending(region):

@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Pipe and Connection: multiprocessing.connection's semantics."""
 import array
-import io
 import pickle
 
 import pytest
@@ -154,12 +153,6 @@ def test_messages_larger_than_the_ring_stream_through(region):
     t.start()
     assert b.recv() == obj
     t.join(30)
-
-
-def test_fileno_is_not_available_yet(region):
-    a, b = region.Pipe()
-    with pytest.raises(io.UnsupportedOperation):
-        a.fileno()
 
 
 def test_a_used_connection_does_not_pickle(region):

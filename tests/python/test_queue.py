@@ -405,12 +405,6 @@ def test_help_documents_the_methods():
     assert "queue.Full" in lfipc.Queue.put.__doc__
 
 
-def test_fileno_is_not_available_yet(region):
-    import io
-    with pytest.raises(io.UnsupportedOperation):
-        region.Queue(2).fileno()
-
-
 # ---- across processes -------------------------------------------------------
 
 NPROD, NCONS, PER = 3, 2, 3000
