@@ -651,7 +651,10 @@ static int make_pending(struct lfipc_listener *h, uint32_t i, uint32_t self,
 	/* An id can still be taken after 2^32 connections only by one that
 	 * never ended: skip it. */
 	for (int tries = 0;; tries++) {
-		id = h->p->ctl.next_id++;
+		/* one load of the shared counter (a peer may rewrite it:
+		 * any id will do, a clash is -EEXIST and retried) */
+		id = lfipc__shm_ld32(&h->p->ctl.next_id);
+		h->p->ctl.next_id = id + 1;
 		rec->id = id;
 		atomic_store(&rec->state, REC(REC_SETUP, self));
 		pipe_name(h, id, pn);

@@ -17,7 +17,13 @@ python3 tests/tools/shm-reads --build "$build" lib/alloc.c lib/region.c \
 	lib/value.c lib/proc.c lib/recover.c lib/guard.c lib/error.c || exit 1
 types=$(sed -n 's/^struct \([a-z_]*\) {.*/--shared-type \1/p' \
 	lib/internal/*_layout.h | grep -v 'pipe_geom$' | sort -u)
+# The Listener keeps its layout in lib/listener.c (struct lsn_*); the
+# object table, inspection and the lfipc command read through the same
+# pointers (tools/lfipc.c only through the public API, audited anyway: a
+# hostile region must not crash `lfipc show`).
 # shellcheck disable=SC2086 # one word per option
-exec python3 tests/tools/shm-reads --build "$build" $types lib/queue.c \
-	lib/pipe.c lib/sync.c lib/sem.c lib/cond.c lib/barrier.c lib/event.c \
-	lib/mutex.c lib/wait.c lib/death.c lib/poll.c
+exec python3 tests/tools/shm-reads --build "$build" $types \
+	--shared-type lsn_shm --shared-type lsn_ctl --shared-type lsn_rec \
+	lib/queue.c lib/pipe.c lib/sync.c lib/sem.c lib/cond.c lib/barrier.c \
+	lib/event.c lib/mutex.c lib/wait.c lib/death.c lib/poll.c \
+	lib/listener.c lib/types.c lib/inspect.c lib/wait_any.c tools/lfipc.c

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
+
 #include "internal/futex.h"
 #include "internal/region.h"
 
@@ -963,6 +965,54 @@ void hx_run_one(struct hx_ctx *cx, struct hx_obj *o)
 	}
 }
 
+/* What `lfipc show` and `lfipc ps` call, over whatever the region holds:
+ * every listed object's status through a buffer larger than any status
+ * struct (struct_size says so), the participants and the summary. Each
+ * call ends with a documented code; the counts bound the loops, so a
+ * directory or table that lies cannot make them endless. */
+static void inspect_ops(struct hx_ctx *cx)
+{
+	union {
+		size_t struct_size;
+		unsigned char bytes[4096];
+	} st;
+	lfipc_object_entry e;
+	lfipc_participant_info p;
+	lfipc_region_status rs;
+	unsigned cur = 0, n;
+	int64_t rc;
+
+	LFIPC_STATUS_INIT(rs);
+	HX_CALL(cx, "region_stat", cx->hold_ns, HX_ERRS(EUSERS),
+		lfipc_region_stat(cx->r, &rs));
+	for (n = 0; n < 4096; n++) {
+		LFIPC_STATUS_INIT(e);
+		rc = HX_CALL(cx, "object_next", cx->hold_ns, HX_ERRS(EUSERS),
+			     lfipc_object_next(cx->r, &cur, &e));
+		if (rc != 1)
+			break;
+		if (memchr(e.name, 0, sizeof(e.name)) == NULL)
+			hx_fail(cx, "object_next", rc, "name not terminated");
+		memset(&st, 0, sizeof(st));
+		st.struct_size = sizeof(st);
+		HX_CALL(cx, "object_stat", cx->hold_ns,
+			HX_ERRS(ENOENT, EMEDIUMTYPE, EINVAL, EUSERS),
+			lfipc_object_stat(cx->r, e.name, e.type, &st));
+	}
+	if (n == 4096)
+		hx_fail(cx, "object_next", rc, "more objects than a region has");
+	cur = 0;
+	for (n = 0; n <= LFIPC_PROC_SLOTS; n++) {
+		LFIPC_STATUS_INIT(p);
+		rc = HX_CALL(cx, "participant_next", cx->hold_ns, HX_NOERRS,
+			     lfipc_participant_next(cx->r, &cur, &p));
+		if (rc != 1)
+			break;
+	}
+	if (n > LFIPC_PROC_SLOTS)
+		hx_fail(cx, "participant_next", rc, "more than a table holds");
+}
+
 void hx_region_ops(struct hx_ctx *cx)
 {
 	lfipc_region_info info;
@@ -975,6 +1025,7 @@ void hx_region_ops(struct hx_ctx *cx)
 	if (rc == 0 &&
 	    (info.size != cx->r->size || info.bytes_free > info.size))
 		hx_fail(cx, "region_stats", rc, "statistics out of range");
+	inspect_ops(cx);
 	HX_CALL(cx, "region_recover", cx->hold_ns, HX_ERRS(EINVAL),
 		lfipc_region_recover(cx->r));
 	rc = HX_CALL(
