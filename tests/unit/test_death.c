@@ -446,6 +446,16 @@ Test(death, wait_any_over_locks_learns_a_dead_owner)
 
 /* ---- Barrier parties and Semaphore holders ---------------------------------- */
 
+/* Until the barrier counts n waiting parties (10 s at most). */
+static void await_waiting(lfipc_barrier *b, unsigned n)
+{
+	int64_t t0 = th_now_ns();
+
+	while (lfipc_barrier_n_waiting(b) < n &&
+	       th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+}
+
 /* SIGKILL pid once the barrier counts n waiting parties. */
 struct bkiller {
 	lfipc_barrier *b;
@@ -456,11 +466,8 @@ struct bkiller {
 static void *kill_when_waiting(void *p)
 {
 	struct bkiller *k = p;
-	int64_t t0 = th_now_ns();
 
-	while (lfipc_barrier_n_waiting(k->b) < k->n &&
-	       th_now_ns() - t0 < 10000000000LL)
-		usleep(1000);
+	await_waiting(k->b, k->n);
 	usleep(50000); /* let the watcher sleep again, watching */
 	kill(k->pid, SIGKILL);
 	return NULL;
@@ -474,13 +481,8 @@ static int barrier_party(void *p)
 
 static int arrive_after_one(void *p)
 {
-	lfipc_barrier *b = p;
-	int64_t t0 = th_now_ns();
-
-	while (lfipc_barrier_n_waiting(b) < 1 &&
-	       th_now_ns() - t0 < 10000000000LL)
-		usleep(1000);
-	return barrier_party(b);
+	await_waiting(p, 1);
+	return barrier_party(p);
 }
 
 /*
@@ -497,7 +499,6 @@ static void party_killed_while_we_wait(bool child_first, bool fallback)
 	struct bkiller k;
 	pthread_t t;
 	uint64_t before, n;
-	int64_t t0;
 
 	if (fallback)
 		lfipc__wait_force_fallback(true);
@@ -508,10 +509,7 @@ static void party_killed_while_we_wait(bool child_first, bool fallback)
 	k = (struct bkiller){b, 0, 2};
 	if (child_first) {
 		k.pid = th_fork(barrier_party, b);
-		t0 = th_now_ns();
-		while (lfipc_barrier_n_waiting(b) < 1 &&
-		       th_now_ns() - t0 < 10000000000LL)
-			usleep(1000);
+		await_waiting(b, 1);
 	} else {
 		k.pid = th_fork(arrive_after_one, b);
 	}
