@@ -281,7 +281,8 @@ def main():
     k = 1 if args.quick else 4
     print(f"# py_bench: Python {sys.version.split()[0]} "
           f"({sys.executable}), {os.cpu_count()} CPUs, {runs} runs, "
-          f"start method fork", flush=True)
+          f"start method fork, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     rows = []
 
@@ -324,6 +325,8 @@ def main():
         interrupt_latency(mp.Queue(2), 3 * runs), "ns")
 
     print()
+    print(f"load average at the end: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| scenario | lfipc | multiprocessing | lfipc advantage |")
     print("|---|---:|---:|---:|")
     for name, a, b, ratio in rows:

@@ -5,8 +5,6 @@
 #include "pylfipc.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <time.h>
 
 typedef struct {
 	LFPY_HEAD
@@ -16,19 +14,18 @@ typedef struct {
 } BarrierObject;
 
 /*
- * One wait, run by a helper thread: a barrier wait cannot be cut into
- * chunks (a party's timeout breaks the barrier), so the calling thread
- * waits for the helper instead, checking for signals; on Ctrl-C it aborts
- * the barrier (which wakes the helper) and raises.
+ * One wait. It is one library call with the whole timeout (a barrier
+ * wait cannot be cut into pieces: a party's timeout breaks the barrier),
+ * interruptible: a signal handler that runs while it sleeps breaks the
+ * barrier (lfipc_thread_set_interruptible), as an exception in
+ * threading.Barrier.wait does; the handler's exception (KeyboardInterrupt)
+ * is raised, or, if it raised nothing, the next attempt finds the barrier
+ * broken (BrokenBarrierError). The action runs inside the call, in the
+ * party that completes the cycle, and takes the GIL to run.
  */
 struct bwait {
 	lfipc_barrier *b;
-	int64_t timeout;
-	int rc, done;
-	BarrierObject *self;
 	PyObject *exc_type, *exc_val, *exc_tb; /* the action's exception */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
 };
 
 static _Thread_local struct bwait *cur_wait;
@@ -53,74 +50,33 @@ static int action_cb(void *arg)
 	return rc;
 }
 
-static void *bwait_main(void *p)
+static int bwait_fn(void *p, int64_t t)
 {
 	struct bwait *w = p;
 	int rc;
 
 	cur_wait = w;
-	rc = lfipc_barrier_wait(w->b, w->timeout);
+	rc = lfipc_barrier_wait(w->b, t);
 	cur_wait = NULL;
-	pthread_mutex_lock(&w->mu);
-	w->rc = rc;
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
+	return rc;
 }
 
 static int barrier_wait_impl(BarrierObject *self, int64_t t, struct bwait *w)
 {
-	pthread_condattr_t ca;
-	pthread_t th;
-	int interrupted = 0;
+	int rc;
 
-	*w = (struct bwait){.b = self->b, .timeout = t, .self = self};
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&th, NULL, bwait_main, w) != 0) {
-		/* no thread: wait here, not interruptible */
-		Py_BEGIN_ALLOW_THREADS
-		bwait_main(w);
-		Py_END_ALLOW_THREADS
-		goto out;
+	*w = (struct bwait){.b = self->b};
+	/* no try holding the GIL first: a wait is not undone */
+	if (t == LFIPC_NOWAIT)
+		rc = lfpy_uninterruptible(bwait_fn, w, t);
+	else
+		rc = lfpy_block(bwait_fn, w, t);
+	if (rc == LFPY_EXC) {
+		Py_CLEAR(w->exc_type);
+		Py_CLEAR(w->exc_val);
+		Py_CLEAR(w->exc_tb);
 	}
-	Py_BEGIN_ALLOW_THREADS
-	pthread_mutex_lock(&w->mu);
-	while (!w->done) {
-		struct timespec ts;
-		int64_t end = lfpy_now_ns() + LFPY_CHUNK_NS;
-
-		ts.tv_sec = end / 1000000000;
-		ts.tv_nsec = end % 1000000000;
-		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-		if (w->done || interrupted)
-			continue;
-		pthread_mutex_unlock(&w->mu);
-		Py_BLOCK_THREADS
-		if (PyErr_CheckSignals()) {
-			interrupted = 1;
-			lfipc_barrier_abort(self->b);
-		}
-		Py_UNBLOCK_THREADS
-		pthread_mutex_lock(&w->mu);
-	}
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(th, NULL);
-	Py_END_ALLOW_THREADS
-out:
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	if (interrupted) {
-		Py_XDECREF(w->exc_type);
-		Py_XDECREF(w->exc_val);
-		Py_XDECREF(w->exc_tb);
-		return LFPY_EXC;
-	}
-	return w->rc;
+	return rc;
 }
 
 static PyObject *barrier_wrap(PyTypeObject *type, RegionObject *ro,

@@ -156,9 +156,9 @@ static int cond_wait_impl(CondObject *self, int64_t t)
 		rc = lfipc_cond_wait(self->c, LFIPC_NOWAIT);
 		Py_END_ALLOW_THREADS
 	} else {
-		/* Waiting again after a chunk's timeout loses no notify: the
-		 * wait returns with the lock held, and a notifier must hold
-		 * it. */
+		/* Waiting again after an interruption (-EINTR) loses no
+		 * notify: the wait returns with the lock held, and a notify
+		 * that chose this waiter wins over the interruption. */
 		rc = lfpy_block(cond_fn, self->c, t);
 	}
 	switch (rc) {

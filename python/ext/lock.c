@@ -33,8 +33,8 @@ static int sleep_fn(void *p, int64_t t)
 	struct timespec ts = {.tv_sec = t / 1000000000,
 			      .tv_nsec = t % 1000000000};
 
-	nanosleep(&ts, NULL);
-	return -ETIMEDOUT;
+	/* the time left is the caller's business (lfpy_block) */
+	return nanosleep(&ts, NULL) ? -EINTR : -ETIMEDOUT;
 }
 
 int lfpy_lock_acquire(lfipc_lock *l, PyObject *who, int64_t t,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * module.c - the lfipc._lfipc module: errors, timeouts, interruptible
- * blocking, pickling, object names and unpickling (_rebuild).
+ * blocking (lfpy_block), pickling, object names and unpickling (_rebuild).
  */
 #include "pylfipc.h"
 
@@ -212,25 +212,39 @@ int lfpy_block(lfpy_waitfn fn, void *ctx, int64_t timeout)
 	int64_t deadline = timeout < 0 ? 0 : lfpy_now_ns() + timeout;
 
 	for (;;) {
-		int64_t t = LFPY_CHUNK_NS;
-		int rc;
+		int64_t t = timeout;
+		int rc, prev;
 
 		if (timeout >= 0) {
-			int64_t rem = deadline - lfpy_now_ns();
-
-			if (rem <= 0)
+			t = deadline - lfpy_now_ns();
+			if (t <= 0)
 				return -ETIMEDOUT;
-			if (rem < t)
-				t = rem;
 		}
-		Py_BEGIN_ALLOW_THREADS
-		rc = fn(ctx, t);
-		Py_END_ALLOW_THREADS
-		if (rc != -ETIMEDOUT && rc != -EAGAIN)
-			return rc;
+		/* A signal that came before the call sleeps does not end
+		 * the sleep (lfipc_thread_set_interruptible): run the
+		 * handlers of those that came so far. */
 		if (PyErr_CheckSignals())
 			return LFPY_EXC;
+		Py_BEGIN_ALLOW_THREADS
+		prev = lfipc_thread_set_interruptible(1);
+		rc = fn(ctx, t);
+		lfipc_thread_set_interruptible(prev);
+		Py_END_ALLOW_THREADS
+		if (rc != -EINTR)
+			return rc;
 	}
+}
+
+int lfpy_uninterruptible(lfpy_waitfn fn, void *ctx, int64_t timeout)
+{
+	int rc, prev;
+
+	Py_BEGIN_ALLOW_THREADS
+	prev = lfipc_thread_set_interruptible(0);
+	rc = fn(ctx, timeout);
+	lfipc_thread_set_interruptible(prev);
+	Py_END_ALLOW_THREADS
+	return rc;
 }
 
 /* ---- pickling ------------------------------------------------------------ */
@@ -876,8 +890,7 @@ PyMODINIT_FUNC PyInit__lfipc(void)
 			       PyLong_FromSize_t(LFIPC_QUEUE_MAX_MSG_SIZE)) ||
 	    PyModule_AddObject(m, "BARRIER_PARTIES_MAX",
 			       PyLong_FromUnsignedLong(LFIPC_BARRIER_PARTIES_MAX)) ||
-	    ADD_INT(LFIPC_SEM_VALUE_MAX) || ADD_INT(LFIPC_COND_WAITERS_MAX) ||
-	    PyModule_AddIntConstant(m, "CHUNK_NS", (long)LFPY_CHUNK_NS))
+	    ADD_INT(LFIPC_SEM_VALUE_MAX) || ADD_INT(LFIPC_COND_WAITERS_MAX))
 		goto fail;
 #undef ADD_INT
 	return m;

@@ -136,10 +136,13 @@ static PyObject *conn_raise(int rc)
 
 /* ---- send -------------------------------------------------------------- */
 
+/* One send or receive, for lfpy_block and lfpy_uninterruptible. */
 struct cop {
 	lfipc_conn *c;
-	const void *msg;
-	size_t len;
+	const void *msg; /* send */
+	void *buf;	 /* receive */
+	size_t len;	 /* the message's length; the buffer's size */
+	size_t *lenp;	 /* receive: the length received or needed */
 };
 
 static int send_fn(void *p, int64_t t)
@@ -147,6 +150,13 @@ static int send_fn(void *p, int64_t t)
 	struct cop *o = p;
 
 	return lfipc_conn_send(o->c, o->msg, o->len, t);
+}
+
+static int recv_fn(void *p, int64_t t)
+{
+	struct cop *o = p;
+
+	return lfipc_conn_recv(o->c, o->buf, o->len, o->lenp, t);
 }
 
 static int poll_fn(void *p, int64_t t)
@@ -157,37 +167,26 @@ static int poll_fn(void *p, int64_t t)
 }
 
 /*
- * A message of more than SMALL_MSG bytes may be larger than the ring (the
- * smallest ring is LFIPC_PIPE_MIN_RING, each frame has an 8-byte header):
- * sending or receiving it may wait for the other side even with
- * LFIPC_NOWAIT, so it is never done holding the GIL (the other side may
- * be a thread of this process).
+ * A message of at most SMALL_MSG bytes fits every ring (the smallest ring
+ * is LFIPC_PIPE_MIN_RING, each frame has an 8-byte header), so it moves
+ * all or nothing: it is tried holding the GIL and waited for
+ * interruptibly (an interrupted call moved nothing). A longer one may be
+ * larger than the ring: it may wait for the other side even with
+ * LFIPC_NOWAIT, and a call that is interrupted (or whose timeout passes)
+ * while it streams gives the message up (lfipc/pipe.h). So it is moved
+ * in one call without the GIL (the other side may be a thread of this
+ * process), without a timeout and not interruptible: while it streams,
+ * Ctrl-C waits until the other side has taken it, or is gone.
  */
 #define SMALL_MSG (LFIPC_PIPE_MIN_RING - 8)
 
 static int send_raw(lfipc_conn *c, const void *msg, size_t len)
 {
 	struct cop o = {.c = c, .msg = msg, .len = len};
-	int rc;
 
-	if (len <= SMALL_MSG) {
-		/* fits every ring: all or nothing, so it may be waited for
-		 * in chunks (a chunk that times out wrote nothing) */
-		rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
-		if (rc == -EAGAIN)
-			rc = lfpy_block(send_fn, &o, LFIPC_FOREVER);
-		return rc;
-	}
-	/* May be larger than the ring: a send whose timeout passes in the
-	 * middle gives the message up (lfipc/pipe.h), so after the first
-	 * try it is sent in one call without a timeout (no chunks: Ctrl-C
-	 * waits until the receiver has taken it, or is gone). */
-	Py_BEGIN_ALLOW_THREADS
-	rc = lfipc_conn_send(c, msg, len, LFIPC_NOWAIT);
-	if (rc == -EAGAIN)
-		rc = lfipc_conn_send(c, msg, len, LFIPC_FOREVER);
-	Py_END_ALLOW_THREADS
-	return rc;
+	if (len <= SMALL_MSG)
+		return lfpy_call(send_fn, &o, LFIPC_FOREVER);
+	return lfpy_uninterruptible(send_fn, &o, LFIPC_FOREVER);
 }
 
 static PyObject *conn_send_bytes(ConnObject *self, PyObject *args,
@@ -264,41 +263,26 @@ static PyObject *conn_send(ConnObject *self, PyObject *obj)
  * header is), though a long one may still be streaming in. */
 static int recv_known(lfipc_conn *c, void *buf, size_t need, size_t *len)
 {
-	int rc;
+	struct cop o = {.c = c, .buf = buf, .len = need, .lenp = len};
 
-	Py_BEGIN_ALLOW_THREADS
-	rc = lfipc_conn_recv(c, buf, need, len, LFIPC_FOREVER);
-	Py_END_ALLOW_THREADS
-	return rc;
+	return lfpy_uninterruptible(recv_fn, &o, LFIPC_FOREVER);
 }
 
 /*
- * Receive one message into buf (bufsz bytes), waiting (interruptibly) for
- * one. Return 0 and *len; -EMSGSIZE (*len: the size needed; nothing
- * consumed); -EPIPE end of file; LFPY_EXC; other negative errno.
+ * Receive one message into buf (bufsz bytes), waiting for one. Return 0
+ * and *len; -EMSGSIZE (*len: the size needed; nothing consumed); -EPIPE
+ * end of file; LFPY_EXC; other negative errno.
  */
 static int recv_into(lfipc_conn *c, void *buf, size_t bufsz, size_t *len)
 {
-	size_t small = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
+	struct cop o = {.c = c, .buf = buf, .lenp = len};
 	int rc;
 
-	/* With a buffer of at most SMALL_MSG bytes a receive never streams
-	 * (such a message fits every ring; a larger one is refused with
-	 * -EMSGSIZE, nothing consumed): it is tried holding the GIL, and
-	 * waited for by polling in chunks (a poll consumes nothing). A
-	 * larger message may be larger than the ring, and a receive whose
-	 * timeout passes in its middle gives it up (lfipc/pipe.h): it is
-	 * received in one call without a timeout, once its header is
-	 * there. */
-	for (;;) {
-		rc = lfipc_conn_recv(c, buf, small, len, LFIPC_NOWAIT);
-		if (rc != -EAGAIN)
-			break;
-		rc = lfpy_block(poll_fn, c, LFIPC_FOREVER);
-		if (rc < 0)
-			return rc;
-	}
-	if (rc == -EMSGSIZE && small < bufsz && *len <= bufsz)
+	/* With at most SMALL_MSG bytes of buffer the receive never streams
+	 * (a longer message is refused with -EMSGSIZE, nothing consumed). */
+	o.len = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
+	rc = lfpy_call(recv_fn, &o, LFIPC_FOREVER);
+	if (rc == -EMSGSIZE && o.len < bufsz && *len <= bufsz)
 		rc = recv_known(c, buf, bufsz, len);
 	return rc;
 }

@@ -9,11 +9,13 @@
  * uses it (RegionObject.nobjs), so a handle never outlives its mapping.
  *
  * Blocking: a call first tries without waiting, holding the GIL; when it
- * would block it releases the GIL and waits in chunks of at most
- * LFPY_CHUNK_NS, checking for signals (PyErr_CheckSignals) between chunks,
- * so Ctrl-C raises KeyboardInterrupt promptly. The library's own waits
- * restart after EINTR; an interruptible wait in the library would make the
- * chunks unnecessary.
+ * would block it releases the GIL and makes one library call with the
+ * caller's whole timeout, with the thread made interruptible
+ * (lfipc_thread_set_interruptible): a signal whose handler runs during
+ * the sleep ends the call with -EINTR, having done nothing; the binding
+ * then runs Python's handlers (PyErr_CheckSignals), raises what they
+ * raise (KeyboardInterrupt) or calls again with the time left. An idle
+ * waiter so wakes no more often than the library's own waits do.
  */
 #ifndef PYLFIPC_H
 #define PYLFIPC_H
@@ -25,9 +27,6 @@
 #include <stdint.h>
 
 #include <lfipc.h>
-
-/* Longest chunk of one blocking library call between signal checks. */
-#define LFPY_CHUNK_NS ((int64_t)20 * 1000 * 1000)
 
 /* Object kinds, as stored in pickles (one character each). */
 #define LFPY_KIND_QUEUE 'Q'
@@ -156,15 +155,20 @@ int64_t lfpy_now_ns(void);
 
 typedef int (*lfpy_waitfn)(void *ctx, int64_t timeout_ns);
 /*
- * Run fn(ctx, t) until it returns something other than -EAGAIN or
- * -ETIMEDOUT or timeout_ns has passed, releasing the GIL during each call
- * and checking for signals between calls of at most LFPY_CHUNK_NS. The
- * caller has already tried with LFIPC_NOWAIT. Return: fn's result,
- * -ETIMEDOUT when the timeout passed, or LFPY_EXC with a Python exception
- * set (a signal handler raised).
+ * Call fn(ctx, t) without the GIL, interruptible, with t the time left of
+ * timeout_ns (LFIPC_FOREVER: forever), until it returns something other
+ * than -EINTR; after an -EINTR run the signal handlers. fn must do nothing
+ * when it returns -EINTR (every library call honours that, except a pipe
+ * message larger than the ring: see pipe.c). The caller has already tried
+ * with LFIPC_NOWAIT. Return: fn's result (-ETIMEDOUT when the timeout
+ * passed), or LFPY_EXC with a Python exception set (a signal handler
+ * raised).
  */
 #define LFPY_EXC (-100000)
 int lfpy_block(lfpy_waitfn fn, void *ctx, int64_t timeout_ns);
+/* fn(ctx, timeout_ns) once without the GIL, not interruptible (for what
+ * must not be abandoned half-way). Return fn's result. */
+int lfpy_uninterruptible(lfpy_waitfn fn, void *ctx, int64_t timeout_ns);
 /* fn(ctx, LFIPC_NOWAIT) holding the GIL, then, if it returned -EAGAIN and
  * timeout_ns is not LFIPC_NOWAIT, lfpy_block(fn, ctx, timeout_ns). */
 int lfpy_call(lfpy_waitfn fn, void *ctx, int64_t timeout_ns);
