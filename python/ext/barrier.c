@@ -137,7 +137,7 @@ static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	static char *kwlist[] = {"parties", "action", "timeout", "region",
 				 "name", "create", NULL};
 	PyObject *action = Py_None, *timeout = Py_None, *region = Py_None;
-	PyObject *name = Py_None, *create = Py_True, *res;
+	PyObject *name = Py_None, *create = Py_True, *res, *extra;
 	char bname[LFIPC_NAME_MAX + 1];
 	struct barrier_create c;
 	Py_ssize_t parties = 0;
@@ -155,19 +155,15 @@ static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	}
 	if (lfpy_timeout1(timeout, &t) < 0)
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
+	extra = Py_BuildValue("(OO)", action, timeout);
+	if (!extra)
 		return NULL;
-	if (!cr) {
-		PyObject *extra = Py_BuildValue("(OO)", action, timeout);
-
-		if (!extra)
-			return NULL;
-		res = lfpy_open_by_name(type, region, name, LFPY_KIND_BARRIER,
-					0, extra, lfpy_barrier_open);
-		Py_DECREF(extra);
+	cr = lfpy_open_unless_create(create, type, region, name,
+				     LFPY_KIND_BARRIER, 0, extra,
+				     lfpy_barrier_open, &res);
+	Py_DECREF(extra);
+	if (cr)
 		return res;
-	}
 	if (parties < 1 || parties > (Py_ssize_t)LFIPC_BARRIER_PARTIES_MAX) {
 		PyErr_Format(PyExc_ValueError, "parties must be 1 to %u",
 			     LFIPC_BARRIER_PARTIES_MAX);
@@ -318,11 +314,8 @@ static PyGetSetDef barrier_getset[] = {
 };
 
 PyTypeObject BarrierType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Barrier",
-	.tp_basicsize = sizeof(BarrierObject),
-	.tp_dealloc = (destructor)barrier_dealloc,
-	.tp_repr = (reprfunc)barrier_repr,
+	LFPY_TYPE_HEAD("lfipc.Barrier", BarrierObject, barrier_dealloc,
+		       barrier_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
 		    Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "Barrier(parties, action=None, timeout=None, *, region=None, "
@@ -330,7 +323,6 @@ PyTypeObject BarrierType = {
 		  "(multiprocessing.Barrier). The action runs in the party "
 		  "that completes a cycle; it is pickled by reference with "
 		  "the barrier. " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(BarrierObject, weakreflist),
 	.tp_traverse = (traverseproc)barrier_traverse,
 	.tp_clear = (inquiry)barrier_clear,
 	.tp_methods = barrier_methods,

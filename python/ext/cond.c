@@ -64,17 +64,13 @@ static PyObject *cond_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	char cname[LFIPC_NAME_MAX + 1];
 	struct cond_create cc = {0};
 	RegionObject *ro;
-	int cr;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOO", kwlist, &lock,
 					 &region, &name, &create))
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
-		return NULL;
-	if (!cr)
-		return lfpy_open_by_name(type, region, name, LFPY_KIND_COND, 0,
-					 NULL, lfpy_cond_open);
+	if (lfpy_open_unless_create(create, type, region, name, LFPY_KIND_COND,
+				    0, NULL, lfpy_cond_open, &res))
+		return res;
 	if (lock != Py_None) {
 		PyObject *lock_region;
 
@@ -326,17 +322,13 @@ static PyGetSetDef cond_getset[] = {
 };
 
 PyTypeObject ConditionType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Condition",
-	.tp_basicsize = sizeof(CondObject),
-	.tp_dealloc = (destructor)cond_dealloc,
-	.tp_repr = (reprfunc)cond_repr,
+	LFPY_TYPE_HEAD("lfipc.Condition", CondObject, cond_dealloc,
+		       cond_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Condition(lock=None, *, region=None, name=None, "
 		  "create=True)\n--\n\nA process-shared condition variable "
 		  "(multiprocessing.Condition) over an lfipc Lock or RLock "
 		  "(default: a new RLock). No spurious wake-ups. " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(CondObject, weakreflist),
 	.tp_methods = cond_methods,
 	.tp_getset = cond_getset,
 	.tp_new = cond_new,

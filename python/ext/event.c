@@ -59,17 +59,13 @@ static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	char ename[LFIPC_NAME_MAX + 1];
 	lfipc_event *e;
 	RegionObject *ro;
-	int cr;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOO", kwlist, &region,
 					 &name, &create))
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
-		return NULL;
-	if (!cr)
-		return lfpy_open_by_name(type, region, name, LFPY_KIND_EVENT, 0,
-					 NULL, lfpy_event_open);
+	if (lfpy_open_unless_create(create, type, region, name, LFPY_KIND_EVENT,
+				    0, NULL, lfpy_event_open, &res))
+		return res;
 	ro = lfpy_create(region, name, LFPY_KIND_EVENT, 4096, LFIPC_NAME_MAX,
 			 event_create_fn, &e, ename);
 	if (!ro)
@@ -171,15 +167,11 @@ static PyGetSetDef event_getset[] = {
 };
 
 PyTypeObject EventType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Event",
-	.tp_basicsize = sizeof(EventObject),
-	.tp_dealloc = (destructor)event_dealloc,
-	.tp_repr = (reprfunc)event_repr,
+	LFPY_TYPE_HEAD("lfipc.Event", EventObject, event_dealloc,
+		       event_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Event(*, region=None, name=None, create=True)\n--\n\n"
 		  "A process-shared flag (multiprocessing.Event). " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(EventObject, weakreflist),
 	.tp_methods = event_methods,
 	.tp_getset = event_getset,
 	.tp_new = event_new,

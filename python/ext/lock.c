@@ -153,17 +153,13 @@ static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	lfipc_lock *l = NULL;
 	void *c[2] = {&rec, &l};
 	RegionObject *ro;
-	int cr;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOO", kwlist, &region,
 					 &name, &create))
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
-		return NULL;
-	if (!cr)
-		return lfpy_open_by_name(type, region, name, kind, 0, NULL,
-					 lfpy_lock_open);
+	if (lfpy_open_unless_create(create, type, region, name, kind,
+				    0, NULL, lfpy_lock_open, &res))
+		return res;
 	ro = lfpy_create(region, name, kind, 4096, LFIPC_NAME_MAX,
 			 lock_create_fn, c, lname);
 	if (!ro)
@@ -296,11 +292,8 @@ static PyGetSetDef lock_getset[] = {
 };
 
 PyTypeObject LockType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Lock",
-	.tp_basicsize = sizeof(LockObject),
-	.tp_dealloc = (destructor)lock_dealloc,
-	.tp_repr = (reprfunc)lock_repr,
+	LFPY_TYPE_HEAD("lfipc.Lock", LockObject, lock_dealloc,
+		       lock_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Lock(*, region=None, name=None, create=True)\n--\n\n"
 		  "A process-shared non-recursive lock (multiprocessing.Lock) "
@@ -309,25 +302,20 @@ PyTypeObject LockType = {
 		  "(owner_died, OwnerDeadWarning). Re-acquiring it from the "
 		  "owning thread without a timeout raises RuntimeError "
 		  "instead of deadlocking. " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(LockObject, weakreflist),
 	.tp_methods = lock_methods,
 	.tp_getset = lock_getset,
 	.tp_new = lock_new,
 };
 
 PyTypeObject RLockType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.RLock",
-	.tp_basicsize = sizeof(LockObject),
-	.tp_dealloc = (destructor)lock_dealloc,
-	.tp_repr = (reprfunc)lock_repr,
+	LFPY_TYPE_HEAD("lfipc.RLock", LockObject, lock_dealloc,
+		       lock_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "RLock(*, region=None, name=None, create=True)\n--\n\n"
 		  "A process-shared recursive lock (multiprocessing.RLock): "
 		  "the owning thread may acquire it again and must release it "
 		  "as many times. A dead owner is handled as for Lock. "
 		  LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(LockObject, weakreflist),
 	.tp_base = &LockType,
 	.tp_new = lock_new,
 };

@@ -655,28 +655,34 @@ int lfpy_warn_owner_dead(PyObject *lock)
 		lock);
 }
 
-PyObject *lfpy_open_by_name(PyTypeObject *type, PyObject *region,
-			    PyObject *name, char kind, size_t maxname,
-			    PyObject *extra, lfpy_openfn open)
+int lfpy_open_unless_create(PyObject *create, PyTypeObject *type,
+			    PyObject *region, PyObject *name, char kind,
+			    size_t maxname, PyObject *extra, lfpy_openfn open,
+			    PyObject **res)
 {
 	char oname[LFIPC_NAME_MAX + 1];
+	int cr = PyObject_IsTrue(create);
 	RegionObject *ro;
-	PyObject *res;
 
+	*res = NULL;
+	if (cr > 0)
+		return 0;
+	if (cr < 0)
+		return 1;
 	if (!name || name == Py_None) {
 		PyErr_SetString(PyExc_ValueError,
 				"create=False needs the object's name");
-		return NULL;
+		return 1;
 	}
 	if (lfpy_name_arg(name, kind, oname, maxname ? maxname
 						     : LFIPC_NAME_MAX) < 0)
-		return NULL;
+		return 1;
 	ro = lfpy_region_arg(region, 0, false);
 	if (!ro)
-		return NULL;
-	res = open(type, ro, kind, oname, extra);
+		return 1;
+	*res = open(type, ro, kind, oname, extra);
 	Py_DECREF(ro);
-	return res;
+	return 1;
 }
 
 int lfpy_add_types(PyObject *m, PyTypeObject *const *types, size_t n)

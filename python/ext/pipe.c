@@ -637,17 +637,13 @@ static PyGetSetDef conn_getset[] = {
 };
 
 PyTypeObject ConnectionType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Connection",
-	.tp_basicsize = sizeof(ConnObject),
-	.tp_dealloc = (destructor)conn_dealloc,
-	.tp_repr = (reprfunc)conn_repr,
+	LFPY_TYPE_HEAD("lfipc.Connection", ConnObject, conn_dealloc,
+		       conn_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "One end of an lfipc Pipe "
 		  "(multiprocessing.connection.Connection's interface). Made "
 		  "by Pipe(); picklable before its first use (the end then "
 		  "moves to the unpickling process).",
-	.tp_weaklistoffset = offsetof(ConnObject, weakreflist),
 	.tp_methods = conn_methods,
 	.tp_getset = conn_getset,
 };

@@ -69,6 +69,15 @@ typedef struct {
 	LFPY_HEAD
 } LfpyObject;
 
+/* The first fields of the PyTypeObject of an object type with LFPY_HEAD
+ * (Python name, C struct, dealloc and repr functions). */
+#define LFPY_TYPE_HEAD(pyname, obj, dealloc, repr)                           \
+	PyVarObject_HEAD_INIT(NULL, 0) /* ends with a comma */             \
+	.tp_name = pyname,                                                    \
+	.tp_basicsize = sizeof(obj), .tp_dealloc = (destructor)(dealloc),     \
+	.tp_repr = (reprfunc)(repr),                                          \
+	.tp_weaklistoffset = offsetof(obj, weakreflist)
+
 /* Fill the common part of a new object: a reference to ro (whose use the
  * caller took for it) and the name. */
 void lfpy_obj_set(void *self, RegionObject *ro, const char *name);
@@ -239,13 +248,17 @@ PyObject *lfpy_cond_open(PyTypeObject *type, RegionObject *ro, char kind,
 PyObject *lfpy_barrier_open(PyTypeObject *type, RegionObject *ro, char kind,
 			    const char *name, PyObject *extra);
 /*
- * A constructor's create=False: the name argument is required (ValueError
- * otherwise; at most maxname bytes, 0: LFIPC_NAME_MAX), region as for
- * lfpy_region_arg, then open(type, region, kind, name, extra).
+ * A constructor's create argument: if it is false, open the existing
+ * object instead: the name argument is required (ValueError otherwise;
+ * at most maxname bytes, 0: LFIPC_NAME_MAX), region as for
+ * lfpy_region_arg, then *res = open(type, region, kind, name, extra).
+ * Return 1 when the constructor is done (*res: the object, or NULL with
+ * an exception), 0 when it is to create the object.
  */
-PyObject *lfpy_open_by_name(PyTypeObject *type, PyObject *region,
-			    PyObject *name, char kind, size_t maxname,
-			    PyObject *extra, lfpy_openfn open);
+int lfpy_open_unless_create(PyObject *create, PyTypeObject *type,
+			    PyObject *region, PyObject *name, char kind,
+			    size_t maxname, PyObject *extra, lfpy_openfn open,
+			    PyObject **res);
 
 /* The keyword paragraph of the synchronisation types' docstrings. */
 #define LFPY_SYNC_KW_DOC                                                     \

@@ -180,18 +180,13 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	RegionObject *ro;
 	PyObject *res;
 	size_t n, stride;
-	int cr;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|n$OOOn", kwlist, &maxsize,
 					 &region, &name, &create, &msg_size))
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
-		return NULL;
-	if (!cr)
-		return lfpy_open_by_name(type, region, name, kind,
-					 LFIPC_NAME_MAX - 2, NULL,
-					 lfpy_queue_open);
+	if (lfpy_open_unless_create(create, type, region, name, kind,
+				    LFIPC_NAME_MAX - 2, NULL, lfpy_queue_open, &res))
+		return res;
 	if (msg_size < MIN_MSG_SIZE ||
 	    (size_t)msg_size > LFIPC_QUEUE_MAX_MSG_SIZE) {
 		PyErr_Format(PyExc_ValueError, "msg_size must be %d to %zu",
@@ -1009,11 +1004,8 @@ static PyMethodDef squeue_methods[] = {
 	"process gets the same queue."
 
 PyTypeObject QueueType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Queue",
-	.tp_basicsize = sizeof(QueueObject),
-	.tp_dealloc = (destructor)queue_dealloc,
-	.tp_repr = (reprfunc)queue_repr,
+	LFPY_TYPE_HEAD("lfipc.Queue", QueueObject, queue_dealloc,
+		       queue_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Queue(maxsize=0, *, region=None, name=None, create=True, "
 		  "msg_size=240)\n--\n\n"
@@ -1021,41 +1013,32 @@ PyTypeObject QueueType = {
 		  "multiprocessing.Queue's interface plus clear(), exact "
 		  "qsize(), shutdown(), put_many() and get_many()."
 		  QUEUE_DOC_TAIL,
-	.tp_weaklistoffset = offsetof(QueueObject, weakreflist),
 	.tp_methods = queue_methods,
 	.tp_getset = queue_getset,
 	.tp_new = queue_new,
 };
 
 PyTypeObject SimpleQueueType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.SimpleQueue",
-	.tp_basicsize = sizeof(QueueObject),
-	.tp_dealloc = (destructor)queue_dealloc,
-	.tp_repr = (reprfunc)queue_repr,
+	LFPY_TYPE_HEAD("lfipc.SimpleQueue", QueueObject, queue_dealloc,
+		       queue_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "SimpleQueue(*, region=None, name=None, create=True, "
 		  "msg_size=240)\n--\n\n"
 		  "multiprocessing.SimpleQueue: put(), get(), empty(), close()."
 		  QUEUE_DOC_TAIL,
-	.tp_weaklistoffset = offsetof(QueueObject, weakreflist),
 	.tp_methods = squeue_methods,
 	.tp_getset = queue_getset,
 	.tp_new = queue_new,
 };
 
 PyTypeObject JoinableQueueType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.JoinableQueue",
-	.tp_basicsize = sizeof(QueueObject),
-	.tp_dealloc = (destructor)queue_dealloc,
-	.tp_repr = (reprfunc)queue_repr,
+	LFPY_TYPE_HEAD("lfipc.JoinableQueue", QueueObject, queue_dealloc,
+		       queue_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "JoinableQueue(maxsize=0, *, region=None, name=None, "
 		  "create=True, msg_size=240)\n--\n\n"
 		  "A Queue with task_done() and join(), as "
 		  "multiprocessing.JoinableQueue." QUEUE_DOC_TAIL,
-	.tp_weaklistoffset = offsetof(QueueObject, weakreflist),
 	.tp_methods = jqueue_methods,
 	.tp_base = &QueueType,
 	.tp_new = queue_new,

@@ -76,17 +76,13 @@ static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	long long value = 1;
 	struct sem_create c;
 	RegionObject *ro;
-	int cr;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|L$OOO", kwlist, &value,
 					 &region, &name, &create))
 		return NULL;
-	cr = PyObject_IsTrue(create);
-	if (cr < 0)
-		return NULL;
-	if (!cr)
-		return lfpy_open_by_name(type, region, name, kind, 0, NULL,
-					 lfpy_sem_open);
+	if (lfpy_open_unless_create(create, type, region, name, kind,
+				    0, NULL, lfpy_sem_open, &res))
+		return res;
 	if (value < 0) {
 		PyErr_SetString(PyExc_ValueError,
 				"semaphore initial value must be >= 0");
@@ -215,32 +211,24 @@ static PyGetSetDef sem_getset[] = {
 };
 
 PyTypeObject SemaphoreType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.Semaphore",
-	.tp_basicsize = sizeof(SemObject),
-	.tp_dealloc = (destructor)sem_dealloc,
-	.tp_repr = (reprfunc)sem_repr,
+	LFPY_TYPE_HEAD("lfipc.Semaphore", SemObject, sem_dealloc,
+		       sem_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Semaphore(value=1, *, region=None, name=None, create=True)"
 		  "\n--\n\nA process-shared counting semaphore "
 		  "(multiprocessing.Semaphore), without owner. " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(SemObject, weakreflist),
 	.tp_methods = sem_methods,
 	.tp_getset = sem_getset,
 	.tp_new = sem_new,
 };
 
 PyTypeObject BoundedSemaphoreType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "lfipc.BoundedSemaphore",
-	.tp_basicsize = sizeof(SemObject),
-	.tp_dealloc = (destructor)sem_dealloc,
-	.tp_repr = (reprfunc)sem_repr,
+	LFPY_TYPE_HEAD("lfipc.BoundedSemaphore", SemObject, sem_dealloc,
+		       sem_repr),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "BoundedSemaphore(value=1, *, region=None, name=None, "
 		  "create=True)\n--\n\nA Semaphore whose release() above the "
 		  "initial value raises ValueError. " LFPY_SYNC_KW_DOC,
-	.tp_weaklistoffset = offsetof(SemObject, weakreflist),
 	.tp_base = &SemaphoreType,
 	.tp_new = sem_new,
 };
