@@ -95,7 +95,9 @@ typedef struct lfipc_bridge_opts {
  * this queue; -ENAMETOOLONG queue name too long for "<queue>.btx"; -EPROTO
  * the state Array is not a bridge's or makes no sense; -ENOTSUP libzmq
  * without CURVE; -ENOMEM; other negative errno values from ZeroMQ (bad
- * endpoint) or lfipc (region full).
+ * endpoint) or lfipc (region full; from lfipc_queue_fd(), which gives the
+ * sender the source queue's pollable fd: -ENOSPC the region's poll table
+ * is full, -EMFILE).
  * Does not block (beyond lfipc's short internal locks).
  */
 LFIPC_API int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
