@@ -87,6 +87,10 @@
 #define STUCK_CHECK 64u
 /* Every this many fruitless LFIPC_NOWAIT calls, do a slice's checks. */
 #define POLL_CHECK 1024u
+/* Flags lfipc_queue_create() accepts and a queue header may hold. */
+#define QUEUE_FLAGS                                                          \
+	(LFIPC_QUEUE_JOINABLE | LFIPC_QUEUE_SINGLE_PRODUCER |                \
+	 LFIPC_QUEUE_SINGLE_CONSUMER)
 
 typedef struct lfipc_qhdr qhdr;
 typedef struct lfipc_qslot qslot;
@@ -98,6 +102,11 @@ struct lfipc_queue {
 	struct lfipc_qtask *tasks; /* JoinableQueue: the task table */
 	uint64_t cap, n, mask, msg_size, stride, total;
 	bool joinable;
+	bool single[2]; /* [LFIPC_Q_ROLE_PUT], [LFIPC_Q_ROLE_GET]: the mode */
+	/* The role word value taken through this handle (0 none), given
+	 * back by lfipc_queue_close(). Q10: relaxed: read by close, which
+	 * runs after every call on the handle. */
+	_Atomic uint64_t role_held[2];
 	/* Private to this process (the threads sharing the handle): the
 	 * last in-flight head word seen and how often in a row, and the
 	 * fruitless NOWAIT calls. Q7: relaxed, counters only; no ordering
@@ -237,7 +246,7 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	    ms > LFIPC_QUEUE_MAX_MSG_SIZE || stride < SLOT_HDR + ms ||
 	    stride % 64 || stride > LFIPC_QUEUE_MAX_MSG_SIZE + 128 ||
 	    soff != sizeof(*h) || (size - sizeof(*h)) / stride < n ||
-	    (flags & ~(uint32_t)LFIPC_QUEUE_JOINABLE))
+	    (flags & ~(uint32_t)QUEUE_FLAGS))
 		return -EPROTO;
 	slots_end = sizeof(*h) + n * stride; /* <= size, no overflow */
 	if ((flags & LFIPC_QUEUE_JOINABLE)
@@ -259,6 +268,8 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->stride = stride;
 	q->total = n * stride;
 	q->joinable = flags & LFIPC_QUEUE_JOINABLE;
+	q->single[LFIPC_Q_ROLE_PUT] = flags & LFIPC_QUEUE_SINGLE_PRODUCER;
+	q->single[LFIPC_Q_ROLE_GET] = flags & LFIPC_QUEUE_SINGLE_CONSUMER;
 	*out = q;
 	return 0;
 }
@@ -273,7 +284,7 @@ int lfipc_queue_create(lfipc_region *r, const char *name, size_t capacity,
 	if (!r || !out || capacity == 0 ||
 	    capacity > LFIPC_QUEUE_MAX_CAPACITY ||
 	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
-	    (flags & ~LFIPC_QUEUE_JOINABLE))
+	    (flags & ~QUEUE_FLAGS))
 		return -EINVAL;
 	rc = lfipc__name_check(name);
 	if (rc)
@@ -309,7 +320,69 @@ int lfipc_queue_open(lfipc_region *r, const char *name, lfipc_queue **out)
 
 void lfipc_queue_close(lfipc_queue *q)
 {
+	if (!q)
+		return;
+	for (int i = 0; i < 2; i++) {
+		/* Q10: relaxed (see struct lfipc_queue). */
+		uint64_t v = atomic_load_explicit(&q->role_held[i],
+						  memory_order_relaxed);
+
+		/* still ours: give it back (a dead holder's successor may
+		 * have it by now, then this fails and leaves it) */
+		if (v)
+			atomic_compare_exchange_strong(&q->h->role[i], &v, 0);
+	}
 	free(q);
+}
+
+/* ---- single-producer / single-consumer roles ------------------------ */
+
+/* The role word o of role i is not the caller's (me = its token and
+ * thread tag): take the role if nobody holds it or its holder's process is
+ * dead (a half-done put or get of it is repaired as a dead participant's
+ * in a multi-producer or multi-consumer queue), else -EBUSY. A holder that
+ * is another thread of the caller's process counts as alive. A nonsense
+ * word names a dead token (lfipc__token_alive()), so it is taken over. */
+static int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o)
+{
+	uint32_t tok = (uint32_t)(me >> 32);
+
+	for (;;) {
+		uint32_t ot = (uint32_t)(o >> 32);
+
+		if (o != 0 && (ot == tok || lfipc__token_alive(q->r, ot)))
+			return -EBUSY;
+		if (atomic_compare_exchange_strong(&q->h->role[i], &o, me)) {
+			/* Q10: relaxed (see struct lfipc_queue). */
+			atomic_store_explicit(&q->role_held[i], me,
+					      memory_order_relaxed);
+			return 0;
+		}
+		if (o == me)
+			return 0;
+	}
+}
+
+/* Before a put (i = LFIPC_Q_ROLE_PUT) or a get (LFIPC_Q_ROLE_GET) by tok:
+ * in a queue with that single role, hold it. 0 or -EBUSY. One load of a
+ * line nobody writes while the role stays put. */
+static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
+{
+	uint64_t me, o;
+
+	if (!q->single[i])
+		return 0;
+	me = LFIPC_Q_ROLE(tok, lfipc__thread_tag());
+	o = atomic_load(&q->h->role[i]);
+	return o == me ? 0 : role_take(q, i, me, o);
+}
+
+/* The token of the caller, holding role i if the queue has it single. */
+static int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
+{
+	int rc = lfipc__self(q->r, tok);
+
+	return rc ? rc : role_hold(q, i, *tok);
 }
 
 /* ---- the queue lock and the orphan count ----------------------------- */
@@ -718,6 +791,41 @@ static bool put_cas(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 	return true;
 }
 
+/*
+ * Single-producer mode: claim slot s, FREE(p), for the role holder tok. In
+ * this mode nobody but the role holder claims a FREE slot (consumers,
+ * clears and repairs only act on claimed slots and on positions below
+ * enq_pos), so after seeing FREE(p) the claim is a plain store, not a CAS.
+ * Q9: relaxed: ordered before the seq_cst store of enq_pos that follows
+ * (sp_advance()); whoever relies on "below enq_pos means claimed" loads
+ * enq_pos first (seq_cst), and to anybody else FREE(p) and WRITING(p) look
+ * alike ("not published yet"). Checked with tests/model/queue_recovery.pml
+ * (SPFAST=1). Returns s, or NULL when slot p is not FREE(p) or the queue is
+ * full at p (the caller then takes the general way).
+ */
+static qslot *sp_claim(lfipc_queue *q, uint64_t p, uint64_t deq, uint32_t tok)
+{
+	qslot *s = slot_at(q, p);
+
+	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
+		return NULL;
+	if (atomic_load(&s->word) != mkword((uint32_t)p, 0))
+		return NULL;
+	atomic_store_explicit(&s->word, mkword((uint32_t)p, tok | CL_W),
+			      memory_order_relaxed);
+	return s;
+}
+
+/* Single-producer mode: move enq_pos to `to` after the role holder's own
+ * claims. Nobody else moves it past a position the holder has not claimed
+ * (a consumer dropping a hole moves it at most past that hole, which lies
+ * below the holder's claims), so a store does, never moving it backwards.
+ * seq_cst: the Dekker pairing with shutdown (claim_once()). */
+static void sp_advance(lfipc_queue *q, uint64_t to)
+{
+	atomic_store(&q->h->enq_pos, to);
+}
+
 /* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
  * 0: full; -EPROTO: the shared words make no sense. */
 static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
@@ -726,6 +834,19 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	qhdr *h = q->h;
 	uint64_t p = atomic_load(&h->enq_pos);
 
+	if (q->single[LFIPC_Q_ROLE_PUT]) {
+		qslot *s = sp_claim(q, p,
+				    q->cap != q->n ? atomic_load(&h->deq_pos)
+						   : 0,
+				    tok);
+
+		if (s) {
+			sp_advance(q, p + 1);
+			*s_out = s;
+			*pos_out = p;
+			return 1;
+		}
+	}
 	for (;;) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = atomic_load(&s->word);
@@ -972,6 +1093,9 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
 	rc = claim_put(q, &s, &p, &tok, timeout_ns);
 	if (rc)
 		return rc;
@@ -1012,6 +1136,8 @@ static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
 	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
 	uint32_t c;
 
+	if (q->single[LFIPC_Q_ROLE_PUT])
+		return sp_claim(q, p, deq, tok);
 	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
 		return NULL;
 	/* FREE(p), the usual case: CAS without a load first (the line is
@@ -1059,7 +1185,10 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 			pos[k++] = ++p;
 		if (k == start)
 			continue;
-		pos_advance(&q->h->enq_pos, p + 1);
+		if (q->single[LFIPC_Q_ROLE_PUT])
+			sp_advance(q, p + 1);
+		else
+			pos_advance(&q->h->enq_pos, p + 1);
 		/* As in claim_once(): either our claims and enq_pos moving
 		 * past them come before the shutdown in the total order, or
 		 * we see it and give the run up (its first position was
@@ -1082,6 +1211,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 	uint64_t pos[BULK_MAX];
 	size_t i, done = 0;
 	uint32_t tok = 0;
+	int rc;
 
 	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
@@ -1091,6 +1221,9 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		if (!msgs[i] && lens[i])
 			return -EINVAL;
 	}
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
 	while (done < n) {
 		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
 		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
@@ -1108,7 +1241,6 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		}
 		for (int j = 0; j < k; j++) {
 			qslot *s = slot_at(q, pos[j]);
-			int rc;
 
 			if (bad >= 0) {
 				/* after a corrupt slot: give the rest up, so
@@ -1168,6 +1300,9 @@ int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 
 	if (!q || !slot)
 		return -EINVAL;
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
 	rc = claim_put(q, &s, &p, &tok, timeout_ns);
 	if (rc)
 		return rc;
@@ -1414,6 +1549,9 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		return -EINVAL;
 	if (buf_size < q->msg_size)
 		return -EMSGSIZE;
+	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	if (rc)
+		return rc;
 	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;
@@ -1499,12 +1637,15 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 	uint64_t w[BULK_MAX];
 	size_t done = 0;
 	uint32_t tok = 0;
-	int corrupt = 0;
+	int corrupt = 0, rc;
 
 	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
 	if (stride < q->msg_size)
 		return -EMSGSIZE;
+	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	if (rc)
+		return rc;
 	/* corrupt messages taken count towards n, so a flood of them cannot
 	 * keep the call going */
 	while (done + (size_t)corrupt < n) {
@@ -1567,6 +1708,9 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 
 	if (!q || !msg || !len)
 		return -EINVAL;
+	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	if (rc)
+		return rc;
 	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
 	if (rc)
 		return rc;

@@ -5,8 +5,9 @@
  *
  * A queue is created by name in a region with a capacity (messages) and a
  * maximum message size (bytes); every message is any length from 0 up to
- * that size and is copied into a fixed-size slot of a ring. Any number of
- * threads and processes may put and get at once, through handles from
+ * that size and is copied into a fixed-size slot of a ring. Unless created
+ * with LFIPC_QUEUE_SINGLE_PRODUCER or LFIPC_QUEUE_SINGLE_CONSUMER, any number
+ * of threads and processes may put and get at once, through handles from
  * lfipc_queue_create() / lfipc_queue_open() (one handle may be shared by
  * the threads of a process). Messages are delivered in FIFO order of their
  * puts (per producer, strictly).
@@ -56,6 +57,26 @@ typedef struct lfipc_queue lfipc_queue;
 /** lfipc_queue_create() flag: a JoinableQueue (task_done / join). */
 #define LFIPC_QUEUE_JOINABLE 0x1u
 
+/**
+ * lfipc_queue_create() flag: a single-producer queue. One thread at a time
+ * holds the producer role: the first that puts (put, put_many, reserve)
+ * takes it, and keeps it until it closes the handle it took it through or
+ * its process dies (then the next producer takes it over, and a put the dead
+ * one left half-done is repaired as in a multi-producer queue). A put from
+ * any other thread or process meanwhile fails with -EBUSY, without
+ * touching the queue. In exchange a put claims its slot and moves the put
+ * position with plain stores instead of compare-and-swap loops.
+ */
+#define LFIPC_QUEUE_SINGLE_PRODUCER 0x2u
+/**
+ * lfipc_queue_create() flag: a single-consumer queue; the consumer role
+ * (get, get_many, peek) is held like the producer role of
+ * LFIPC_QUEUE_SINGLE_PRODUCER, and a get from anybody else fails with
+ * -EBUSY. A killed consumer's claimed messages are delivered to the next
+ * one, as in a multi-consumer queue.
+ */
+#define LFIPC_QUEUE_SINGLE_CONSUMER 0x4u
+
 /** Largest capacity accepted by lfipc_queue_create(). */
 #define LFIPC_QUEUE_MAX_CAPACITY ((size_t)1 << 30)
 /** Largest message size accepted by lfipc_queue_create(). */
@@ -63,7 +84,8 @@ typedef struct lfipc_queue lfipc_queue;
 
 /**
  * Create the queue name in region r holding up to capacity messages of up
- * to msg_size bytes each. flags: 0 or LFIPC_QUEUE_JOINABLE.
+ * to msg_size bytes each. flags: 0 or any of LFIPC_QUEUE_JOINABLE,
+ * LFIPC_QUEUE_SINGLE_PRODUCER, LFIPC_QUEUE_SINGLE_CONSUMER.
  *
  * Return: 0 and *out; -EINVAL r, name or out NULL, capacity 0 or above
  * LFIPC_QUEUE_MAX_CAPACITY, msg_size above LFIPC_QUEUE_MAX_MSG_SIZE, unknown
@@ -87,7 +109,8 @@ LFIPC_API int lfipc_queue_open(lfipc_region *r, const char *name,
 
 /**
  * Release this handle (not the queue; the queue lives until
- * lfipc_object_remove()). NULL is a no-op. No call may be in progress on the
+ * lfipc_object_remove()), and the producer or consumer role of a
+ * single-producer or single-consumer queue that was taken through it. NULL is a no-op. No call may be in progress on the
  * handle, and a slot reserved or peeked through it must have been committed
  * or released first.
  */
@@ -99,7 +122,9 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  *
  * Return: 0 the message is in the queue; -EMSGSIZE len > msg_size; -EINVAL
  * q NULL or msg NULL with len > 0; -EAGAIN full and LFIPC_NOWAIT;
- * -ETIMEDOUT; -EPIPE the queue was shut down; -EPROTO corrupt queue; -EUSERS.
+ * -ETIMEDOUT; -EPIPE the queue was shut down; -EPROTO corrupt queue; -EUSERS;
+ * -EBUSY a single-producer queue whose producer role another live thread or
+ * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -114,7 +139,8 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EPIPE the queue is
  * shut down and empty; -EPROTO corrupt queue (a message whose stored length
  * exceeds msg_size is dropped, and counts as done in a JoinableQueue);
- * -EUSERS.
+ * -EUSERS; -EBUSY a single-consumer queue whose consumer role another live
+ * thread or process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
@@ -134,7 +160,7 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
  * msgs[0 .. ret-1] are in the queue, the others are not), or -EMSGSIZE
  * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0
  * or above INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE, -EPROTO,
- * -EUSERS as lfipc_queue_put() when none was put. A shutdown that comes
+ * -EUSERS, -EBUSY as lfipc_queue_put() when none was put. A shutdown that comes
  * during the call ends it early with the count put before it.
  * May block (only for the first message). Safe like lfipc_queue_put(): a
  * producer killed inside the call leaves no hole that blocks consumers; the
@@ -156,7 +182,7 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size
  * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
  * NULL arguments), -EAGAIN, -ETIMEDOUT, -EPIPE (shut down and empty),
- * -EPROTO, -EUSERS as lfipc_queue_get() when none was taken. A message
+ * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_get() when none was taken. A message
  * whose stored length exceeds msg_size is dropped (counted as done in a
  * JoinableQueue, and towards n) and the others close up over it; -EPROTO
  * if only such messages were taken.
@@ -174,7 +200,8 @@ LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
  * lfipc_queue_commit(). Messages behind an uncommitted slot wait for it, so
  * commit promptly.
  *
- * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS; -EBUSY
+ * (as lfipc_queue_put()).
  * May block. If the process dies before commit, the slot is skipped.
  */
 LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
@@ -196,7 +223,8 @@ LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
  * it in place (*msg) and its length (*len). Call lfipc_queue_release() when
  * done with it; the slot is not reused before that.
  *
- * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS.
+ * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EPIPE; -EPROTO; -EUSERS; -EBUSY
+ * (as lfipc_queue_get()).
  * May block. If the process dies before release, the message is delivered
  * to another consumer.
  */

@@ -64,6 +64,24 @@ static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
  * is retired so later checks of it make no system call. */
 bool lfipc__token_alive(lfipc_region *r, uint32_t token);
 
+/*
+ * A tag of the calling thread, unique among the threads this process has
+ * run (a counter, never 0; 2^32 - 1 thread creations before it wraps). A
+ * fork child's thread keeps its parent thread's tag, which is enough: its
+ * token differs. For owner words that name a thread of a participant
+ * (token, tag), e.g. a queue's single-producer role.
+ */
+uint32_t lfipc__thread_tag_slow(void);
+extern _Thread_local uint32_t lfipc__thread_tag_v
+    __attribute__((tls_model("initial-exec")));
+
+static inline uint32_t lfipc__thread_tag(void)
+{
+	uint32_t t = lfipc__thread_tag_v;
+
+	return t ? t : lfipc__thread_tag_slow();
+}
+
 /* Count live participants (stats). */
 unsigned lfipc__proc_count_live(lfipc_region *r);
 
