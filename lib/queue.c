@@ -1672,12 +1672,22 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				lens[done + good] = l;
 				good++;
 			}
-			/* Q6: seq_cst store; pairs with the producer's
-			 * claiming CAS (as in release_slot()). */
-			atomic_store(
+			/* Q11: release store; pairs with the producer's
+			 * claiming CAS or load (acquire: our copy of the
+			 * payload above is done before it writes a new one).
+			 * The seq_cst fence below orders the batch's stores
+			 * before the one look at not_full. */
+			atomic_store_explicit(
 			    &s[j]->word,
-			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0));
+			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
+			    memory_order_release);
 		}
+		/* Q11: one full fence for the batch instead of a seq_cst
+		 * store per slot: a producer that announced itself on
+		 * not_full (seq_cst) before this fence in the total order
+		 * is seen by ev_wake() below; one after it sees every slot
+		 * released (the Dekker pairing of release_slot()). */
+		atomic_thread_fence(memory_order_seq_cst);
 		if (q->joinable) {
 			if (good)
 				tasks_got(q, tok, (uint64_t)good);
