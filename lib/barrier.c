@@ -261,9 +261,11 @@ static int guard_lock(lfipc_barrier *b, lfipc_deadline deadline)
 	return rc;
 }
 
+/* The release fails only if a peer rewrote the guard's word: then it is
+ * not ours any more, and there is nothing to give back. */
 static void guard_unlock(lfipc_barrier *b)
 {
-	lfipc_lock_release(b->guard);
+	(void)lfipc_lock_release(b->guard);
 }
 
 static bool party_dead(lfipc_barrier *b, uint32_t i, uint32_t self)
@@ -406,11 +408,10 @@ int lfipc_barrier_reset(lfipc_barrier *b)
 
 	if (!b)
 		return -EINVAL;
-	/* No timeout to honour: waits while a live process is inside the
-	 * guard (documented in sync.h). */
-	rc = guard_lock(b, LFIPC_DL_NEVER);
+	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
+	rc = guard_lock(b, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
 	if (rc < 0)
-		return rc;
+		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	seq = atomic_load_explicit(&b->s->seq, memory_order_relaxed);
 	count = atomic_load_explicit(&b->s->count, memory_order_relaxed);
 	/* Waiters of this cycle (if any) learn it ended broken. */

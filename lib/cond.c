@@ -32,8 +32,9 @@
  * the current waiters, oldest first, a waiter never returns 0 without a
  * notify, and a notify that chose a waiter whose timeout had just expired
  * is not lost (that waiter returns 0). A waiter re-takes the lock within
- * its deadline plus one slice: if that passes first (the holder is slow,
- * or a stopped process), it leaves without the lock, freeing its slot by
+ * a grace after its deadline (its timeout or LFIPC_SYNC_GRACE_NS, the
+ * larger): if that passes first (the holder does not progress: a stopped
+ * process), it leaves without the lock, freeing its slot by
  * a CAS that excludes notify's (see abandon()), and returns -ENOLCK.
  *
  * Order of stores under the lock, so that a process killed between any
@@ -246,6 +247,26 @@ static int abandon(struct cond_slot *sl)
 	return -ENOLCK;
 }
 
+/*
+ * Until when a wait whose own deadline is deadline may re-take its lock:
+ * a grace of its timeout or LFIPC_SYNC_GRACE_NS, whichever is larger,
+ * after the deadline. Ordinary contention (a holder that is busy,
+ * preempted, or has a queue of waiters ahead of us) lets go well within
+ * that, so -ENOLCK means a holder that does not progress: a stopped
+ * process, or a thread that keeps the lock for ever. Without a limit
+ * (LFIPC_FOREVER), none.
+ */
+static lfipc_deadline retake_deadline(lfipc_deadline deadline,
+				      int64_t timeout_ns)
+{
+	int64_t grace = timeout_ns > LFIPC_SYNC_GRACE_NS ? timeout_ns
+							 : LFIPC_SYNC_GRACE_NS;
+
+	if (deadline > LFIPC_DL_NEVER - grace)
+		return LFIPC_DL_NEVER;
+	return deadline + grace;
+}
+
 int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 {
 	struct cond_slot *sl;
@@ -282,15 +303,8 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		lfipc__futex_wait(&sl->state, COND_SLOT_WAITING,
 				  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
 	}
-	/* Re-take the lock within the caller's deadline too, plus one
-	 * slice (a holder that is merely busy or preempted usually lets go
-	 * within that): a process stopped while holding it must not keep us
-	 * past our timeout. */
-	rc = lfipc__lock_reacquire(
-	    c->lock, depth,
-	    deadline > LFIPC_DL_NEVER - LFIPC_SLICE_NS
-		? LFIPC_DL_NEVER
-		: deadline + LFIPC_SLICE_NS);
+	rc = lfipc__lock_reacquire(c->lock, depth,
+				   retake_deadline(deadline, timeout_ns));
 	if (rc == -ETIMEDOUT)
 		return abandon(sl);
 	if (rc < 0 && rc != -EOWNERDEAD)

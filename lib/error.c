@@ -62,9 +62,14 @@ const char *lfipc_strerror(int err)
 	case EDEADLK:
 		return "would deadlock: the calling thread already holds it";
 	case EBUSY:
-		return "busy: in use by another process or operation";
+		return "busy: in use by another process or operation (a pipe "
+		       "end, or an internal lock held by a process that does "
+		       "not progress: try again later)";
 	case ECANCELED:
 		return "cancelled: an action failed";
+	case ENOLCK:
+		return "the lock could not be re-taken in time: it is not "
+		       "held on return";
 	default:
 		break;
 	}

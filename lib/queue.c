@@ -1323,9 +1323,11 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 		return -EINVAL;
 	w = atomic_load(&s->word);
 	c = wclaim(w);
-	/* ours: WRITING(p, tok) or DISCARD(p, tok) */
+	/* ours: WRITING(p, tok) or DISCARD(p, tok). Anything else is not
+	 * the caller's: a word rewritten by another process, or a slot
+	 * committed already (the word cannot tell the two apart). */
 	if ((c & ~CL_R) != (tok | CL_W))
-		return -EINVAL;
+		return -EPROTO;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
 	s->len = len;
@@ -1746,8 +1748,9 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	if (!s || lfipc__self(q->r, &tok))
 		return -EINVAL;
 	w = atomic_load(&s->word);
+	/* ours: READING(p, tok); anything else, as in commit. */
 	if (wclaim(w) != (tok | CL_R))
-		return -EINVAL;
+		return -EPROTO;
 	release_slot(q, s, w, tok, true);
 	return 0;
 }

@@ -311,27 +311,48 @@ fail_unlink:
 
 /* Map fd (ours) and validate it; waits a little for a creator that has
  * sized the file but not yet written the magic. */
+/* How long an open waits, in all, for a creator still initialising the
+ * region (region.h: "up to about one second"). */
+#define INIT_WAIT_NS ((int64_t)1000000000)
+#define INIT_POLL_NS 1000000 /* between two looks */
+
+/* Sleep a little before looking again, if deadline has not passed (then:
+ * false). The wait is bounded by the clock, not by a count of sleeps,
+ * which a loaded machine or a large timer slack stretches. */
+static bool init_wait(lfipc_deadline deadline)
+{
+	int64_t left = deadline - lfipc__now_ns();
+
+	if (left <= 0)
+		return false;
+	if (left > INIT_POLL_NS)
+		left = INIT_POLL_NS;
+	nanosleep(&(struct timespec){0, (long)left}, NULL);
+	return true;
+}
+
 static int map_and_validate(int fd, bool named, lfipc_region **out)
 {
+	/* One deadline for both waits below. */
+	lfipc_deadline deadline = lfipc__deadline(INIT_WAIT_NS);
 	struct layout L;
 	struct stat st;
 	lfipc_region *r;
 	uint8_t *base;
-	int tries, rc;
+	int rc;
 
-	for (tries = 0;; tries++) {
+	for (;;) {
 		if (fstat(fd, &st) < 0) {
 			rc = -errno;
 			goto fail;
 		}
 		if (st.st_size >= (off_t)LFIPC_HDR_SIZE)
 			break;
-		if (st.st_size != 0 || tries >= 1000) {
+		/* being created (ftruncate has not happened yet), or not */
+		if (st.st_size != 0 || !init_wait(deadline)) {
 			rc = -EPROTO;
 			goto fail;
 		}
-		/* being created: ftruncate has not happened yet */
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	}
 	if ((uint64_t)st.st_size > LFIPC_REGION_MAX_SIZE) {
 		rc = -EPROTO;
@@ -342,7 +363,7 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 		rc = -errno;
 		goto fail;
 	}
-	for (tries = 0;; tries++) {
+	for (;;) {
 		/* H2: acquire, pairs with H1. */
 		uint64_t m = atomic_load_explicit(
 			&((struct lfipc_hdr *)base)->magic,
@@ -350,11 +371,11 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 
 		if (m == LFIPC_MAGIC)
 			break;
-		if (m != 0 || tries >= 1000) {
+		/* being initialised (magic still 0), or not */
+		if (m != 0 || !init_wait(deadline)) {
 			rc = -EPROTO;
 			goto fail_unmap;
 		}
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	}
 	rc = validate(base, (uint64_t)st.st_size, &L);
 	if (rc < 0)

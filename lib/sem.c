@@ -326,9 +326,11 @@ static int guard_lock(lfipc_sem *h, lfipc_deadline deadline)
 	return rc;
 }
 
+/* The release fails only if a peer rewrote the guard's word: then it is
+ * not ours any more, and there is nothing to give back. */
 static void guard_unlock(lfipc_sem *h)
 {
-	lfipc_lock_release(h->guard);
+	(void)lfipc_lock_release(h->guard);
 }
 
 /* S11: relaxed; with the guard held the value only changes under it
@@ -429,11 +431,10 @@ static int release_tracked(lfipc_sem *h)
 	slot = token_slot(self);
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
-	/* No timeout to honour: waits while a live process is inside the
-	 * guard (documented in sync.h). */
-	rc = guard_lock(h, LFIPC_DL_NEVER);
+	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
+	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS));
 	if (rc < 0)
-		return rc;
+		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	tok =
 	    atomic_load_explicit(&t->holders[slot].token, memory_order_relaxed);
 	n = atomic_load_explicit(&t->holders[slot].count, memory_order_relaxed);

@@ -130,7 +130,8 @@ LFIPC_API int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
  * larger than the ring); -ETIMEDOUT (a message larger than the ring that
  * was started is given up, never delivered); -EPIPE the
  * other end was closed or its holder died (also in the middle of a large
- * message, which the receiver then discards); -EBADF this is the receive
+ * message, which the receiver then discards), or this handle's own end
+ * was closed or its holder died; -EBADF this is the receive
  * end of a one-way pipe; -EMSGSIZE len > LFIPC_PIPE_MSG_MAX; -EBUSY
  * another process holds this end; -EINVAL NULL c, or msg NULL with len > 0;
  * -EPROTO the pipe's memory makes no sense (several senders on this end,
@@ -153,7 +154,9 @@ LFIPC_API int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
  * message larger than the ring, that message is given up: the next call
  * drops its rest; buf may hold part of it); -EPIPE end-of-file:
  * the other end was closed or its holder died, and every complete message
- * it sent has been received; -EBADF this is the send end of a one-way
+ * it sent has been received (also when this handle's own end was closed,
+ * or its holder died: e.g. a fork child's inherited handle to an end that
+ * the parent closed); -EBADF this is the send end of a one-way
  * pipe; -EBUSY another process holds this end; -EINVAL NULL c or len, or
  * buf NULL with buf_size > 0; -EPROTO the ring was inconsistent (several
  * senders on the other end, or corruption): what it held was dropped and
@@ -168,8 +171,10 @@ LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
  * reached (both count as readable: the next lfipc_conn_recv() does not
  * wait for a message to start).
  *
- * Return: 1 readable; 0 not readable when the timeout expired (also for
- * LFIPC_NOWAIT); -EBADF the send end of a one-way pipe; -EBUSY another
+ * Return: 1 readable, which includes every case in which the next
+ * lfipc_conn_recv() returns -EPIPE at once (end-of-file, or this handle's
+ * own end was closed or its holder died: poll never returns -EPIPE); 0 not
+ * readable when the timeout expired (also for LFIPC_NOWAIT); -EBADF the send end of a one-way pipe; -EBUSY another
  * process holds this end; -EINVAL NULL c; -EPROTO as lfipc_conn_recv()
  * (the ring was dropped and resynchronised).
  * Concurrency: as lfipc_conn_recv().

@@ -212,9 +212,11 @@ LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
  * with a message of len bytes.
  *
  * Return: 0 (also when a concurrent clear discarded the message); -EINVAL
- * slot is not a slot of this queue reserved by this process; -EMSGSIZE len >
- * msg_size (the slot stays reserved); -EPROTO another process overwrote the
- * slot's state. Does not block.
+ * slot is not a slot of this queue (or q is NULL); -EMSGSIZE len >
+ * msg_size (the slot stays reserved); -EPROTO the slot's state is not
+ * "reserved by this process": another process overwrote it, or the slot
+ * was committed already (a caller error that the shared state cannot tell
+ * from corruption). Does not block.
  */
 LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
 
@@ -234,8 +236,11 @@ LFIPC_API int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 /**
  * Zero-copy get, step 2: give back the slot returned by lfipc_queue_peek().
  *
- * Return: 0; -EINVAL msg is not a message of this queue peeked by this
- * process. Does not block.
+ * Return: 0; -EINVAL msg is not a message of this queue (or q is NULL);
+ * -EPROTO the slot's state is not "peeked by this process": another
+ * process overwrote it, or the message was released already (a caller
+ * error that the shared state cannot tell from corruption); nothing was
+ * changed. Does not block.
  */
 LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
 

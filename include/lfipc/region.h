@@ -67,7 +67,7 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
  *
  * The region is validated (magic, layout version, size, layout fields) and
  * refused if anything does not match. If a creator is still initialising it,
- * this waits up to about one second for it to finish.
+ * this waits up to about one second (by the clock) for it to finish.
  *
  * Return: 0 and *out; -ENOENT no such region; -EACCES permission denied;
  * -EPROTO not an lfipc region, corrupt, or of another layout version;

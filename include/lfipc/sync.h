@@ -11,8 +11,11 @@
  * wait for; uncontended operations make no system call.
  *
  * Lock ownership is per thread: the lock word holds the owning process's
- * token and the lock records the owning thread, so a release by another
- * thread (of any process) is -EPERM, like an error-checking pthread mutex.
+ * token, and the owning thread records the lock (and an RLock's depth) in
+ * its own memory, where no other process can change it; so a release by
+ * another thread (of any process) is -EPERM, like an error-checking
+ * pthread mutex, and nothing another process writes into the lock's
+ * memory, short of its word, can make the owner's release fail.
  * A lock whose owning process died while holding it is taken over by the
  * next acquirer, who gets -EOWNERDEAD (and then holds the lock).
  *
@@ -40,6 +43,18 @@ typedef struct lfipc_sem lfipc_sem;   /* Semaphore, BoundedSemaphore */
 typedef struct lfipc_cond lfipc_cond;
 typedef struct lfipc_event lfipc_event;
 typedef struct lfipc_barrier lfipc_barrier;
+
+/**
+ * LFIPC_SYNC_GRACE_NS - the grace period (1 s) of the calls that take no
+ * timeout but may have to wait for another process: a tracked
+ * lfipc_sem_release() and lfipc_barrier_reset() wait at most this long for
+ * the object's internal guard (which a running process holds for
+ * nanoseconds) and then give up with -EBUSY, having changed nothing; the
+ * guard stays held that long only by a process that does not progress
+ * (stopped with SIGSTOP, or hostile). lfipc_cond_wait() gives itself at
+ * least this long after its timeout to re-take its lock (-ENOLCK).
+ */
+#define LFIPC_SYNC_GRACE_NS ((int64_t)1000000000)
 
 /**
  * lfipc_lock_create() - create the Lock (or RLock) called name in r.
@@ -82,16 +97,21 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * holding it (the protected data may be inconsistent; an RLock restarts at
  * depth 1); -EAGAIN LFIPC_NOWAIT and held by someone else; -ETIMEDOUT;
  * -EDEADLK a plain Lock already held by the calling thread; -EOVERFLOW RLock
- * depth would exceed UINT32_MAX; -EUSERS/-errno registering this process.
+ * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
+ * than 4 locks at once and its record of them could not grow;
+ * -EUSERS/-errno registering this process.
  * Blocks (futex, in slices of 0.6 ms growing to 10 ms that check the owner's
- * liveness). Thread-safe; handles may be shared by threads.
+ * liveness). Thread-safe; handles may be shared by threads, and ownership
+ * is the thread's across every handle of the lock in its process.
  */
 LFIPC_API int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns);
 
 /**
  * lfipc_lock_release() - release the lock (one level of an RLock).
  *
- * Return: 0; -EPERM the calling thread does not hold it.
+ * Return: 0; -EPERM the calling thread does not hold it (also when another
+ * process rewrote the lock's word since it was taken: it is then not the
+ * caller's any more).
  * Does not block. Thread-safe.
  */
 LFIPC_API int lfipc_lock_release(lfipc_lock *l);
@@ -187,9 +207,13 @@ LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
  * Return: 0; -EOVERFLOW the value is already at its maximum (the initial
  * value of a BoundedSemaphore, LFIPC_SEM_VALUE_MAX otherwise; Python's
  * "released too many times"); -EPERM (tracked only) this process holds no
- * unit. Does not block, except that a tracked release (it has no timeout)
- * waits while another process is inside the internal guard: nanoseconds,
- * but as long as that process is stopped (SIGSTOP). Thread-safe.
+ * unit; -EBUSY (tracked only) another process held the semaphore's internal
+ * guard for LFIPC_SYNC_GRACE_NS (it is stopped, or does not progress):
+ * nothing changed, the unit is still the caller's (release it again
+ * later); -ENOMEM/-EUSERS/-errno (tracked only) as lfipc_lock_acquire().
+ * Does not block, except that a tracked release (it has no timeout) waits
+ * while another process is inside the internal guard: nanoseconds, at most
+ * LFIPC_SYNC_GRACE_NS. Thread-safe.
  */
 LFIPC_API int lfipc_sem_release(lfipc_sem *s);
 
@@ -291,22 +315,30 @@ LFIPC_API lfipc_lock *lfipc_cond_lock(lfipc_cond *c);
  *
  * The caller must hold the lock; every recursion level of an RLock is
  * released and restored. On return the lock is held again, whatever the
- * result (also after a timeout), except -ENOLCK: a timed wait re-takes the
- * lock within its timeout plus a slice, so that nobody (not even a
- * stopped process holding the lock) makes it outlast its timeout. There
- * are no spurious wake-ups: 0 means a notify chose this waiter. A notify
- * that chose this waiter after its timeout expired but before it re-took
- * the lock still counts (0), so no notify is ever lost.
+ * result (also after a timeout), except -ENOLCK. There are no spurious
+ * wake-ups: 0 means a notify chose this waiter. A notify that chose this
+ * waiter after its timeout expired but before it re-took the lock still
+ * counts (0), so no notify is ever lost.
+ *
+ * Re-taking the lock: after a notify or the timeout, the wait re-takes
+ * the lock, waiting for it for at most a grace of timeout_ns or
+ * LFIPC_SYNC_GRACE_NS (1 s), whichever is larger, past its timeout; so a
+ * wait returns within twice its timeout or its timeout plus 1 s, even
+ * when a process stopped (SIGSTOP) while holding the lock. Ordinary
+ * contention lets go far sooner: -ENOLCK means that another thread held
+ * the lock all that time without progress (stopped, or holding it for
+ * ever). With LFIPC_FOREVER the lock is always re-taken, and -ENOLCK never
+ * returned.
  *
  * Return: 0 notified; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not notified;
  * -EOWNERDEAD re-acquired the lock from a process that died holding it
  * (notified or not: re-check the state); -ENOLCK the lock could not be
- * re-taken by the timeout plus one sleep slice (another thread holds it,
- * e.g. a stopped process): the lock is NOT held on this return, and the
- * wait may or may not have been notified (take the lock, re-check the
- * state); -EPERM the caller does not hold the lock; -EUSERS
+ * re-taken within the grace: the lock is NOT held on this return (do not
+ * release it), and the wait may or may not have been notified: acquire
+ * the lock (with a timeout of your choice), then re-check the state, as
+ * after a timeout; -EPERM the caller does not hold the lock; -EUSERS
  * LFIPC_COND_WAITERS_MAX threads already wait; -EPROTO corrupt condition
- * memory. With LFIPC_FOREVER the lock is always re-taken.
+ * memory; -EUSERS/-errno registering (the lock is then not held).
  * Blocks (futex, in 10 ms slices). Thread-safe.
  */
 LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
@@ -321,8 +353,9 @@ LFIPC_API int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns);
  * Return: 0 the predicate is true; -ETIMEDOUT it is still false at the
  * deadline (-EAGAIN for LFIPC_NOWAIT); -EOWNERDEAD the lock was taken from
  * a dead owner at some point (the predicate's last value is unknown to the
- * caller: re-check); -ENOLCK the lock could not be re-taken in time and is
- * NOT held (see lfipc_cond_wait()); other errors as lfipc_cond_wait().
+ * caller: re-check); -ENOLCK the lock could not be re-taken within the
+ * grace and is NOT held (see lfipc_cond_wait(); each wait inside gets its
+ * own grace); other errors as lfipc_cond_wait().
  */
 LFIPC_API int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *),
 				  void *arg, int64_t timeout_ns);
@@ -406,10 +439,13 @@ LFIPC_API int lfipc_barrier_abort(lfipc_barrier *b);
 
 /**
  * lfipc_barrier_reset() - return the barrier to its empty state; threads
- * waiting now get -EPIPE. Return: 0; -EINVAL; -EUSERS/-errno registering.
+ * waiting now get -EPIPE. Return: 0; -EINVAL; -EBUSY another process held
+ * the barrier's internal guard for LFIPC_SYNC_GRACE_NS (it is stopped, or
+ * does not progress): nothing changed (call it again later);
+ * -ENOMEM/-EUSERS/-errno as lfipc_lock_acquire().
  * Takes the internal guard (it has no timeout): waits while another
- * process is inside it, nanoseconds, but as long as that process is
- * stopped (SIGSTOP). Thread-safe.
+ * process is inside it, nanoseconds, at most LFIPC_SYNC_GRACE_NS.
+ * Thread-safe.
  */
 LFIPC_API int lfipc_barrier_reset(lfipc_barrier *b);
 

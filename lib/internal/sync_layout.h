@@ -30,12 +30,15 @@
 #define SYNC_LOCK_MAGIC UINT32_C(0x4c4b4c46) /* "FLKL" */
 #define SYNC_LOCK_SIZE 64u
 
+/* The owning thread and an RLock's depth are not shared: the owner keeps
+ * them in its own memory (lib/sync.c), where no peer can rewrite them. The
+ * two fields that held them stay in the layout, written by nobody. */
 struct lock_shm {
 	uint32_t magic;		 /* SYNC_LOCK_MAGIC */
 	uint32_t recursive;	 /* 0 Lock, 1 RLock */
 	_Atomic uint32_t word;	 /* robust mutex word (internal/mutex.h) */
-	_Atomic uint32_t depth;	 /* RLock depth, owning thread only */
-	_Atomic uint64_t thread; /* owning thread's id, 0 when free */
+	uint32_t unused0;	 /* was the RLock depth */
+	uint64_t unused1;	 /* was the owning thread */
 	_Atomic uint32_t nsleep; /* threads asleep on word */
 	uint8_t pad[SYNC_LOCK_SIZE - 28];
 };

@@ -891,3 +891,80 @@ Test(pipe, a_fork_child_using_an_inherited_end_takes_it_over,
 	cr_assert_eq(lfipc_conn_recv(e0, &v, sizeof(v), &len, 5000000000LL),
 		     -EPIPE, "the child exited: end-of-file");
 }
+
+static int child_poll_closed_end(void *arg)
+{
+	int *go = arg;
+	size_t len;
+	char c;
+	int v, rc;
+
+	if (read(go[0], &c, 1) != 1)
+		return 2;
+	rc = lfipc_conn_poll(e0, LFIPC_NOWAIT);
+	if (rc != 1)
+		return 10 + (rc < 0 ? -rc : rc) % 100;
+	rc = lfipc_conn_recv(e0, &v, sizeof(v), &len, LFIPC_NOWAIT);
+	return rc == -EPIPE ? 0 : 120;
+}
+
+/*
+ * tests/hostile/findings/pipe_poll_epipe.c: a fork child polling through
+ * an inherited handle after the parent closed that end got -EPIPE, which
+ * poll's header did not list. Poll says readable (1): the next receive
+ * does not wait, it returns -EPIPE (pipe.h).
+ */
+Test(pipe, poll_on_an_end_its_holder_closed_is_readable_then_recv_is_epipe,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	int go[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 0, "claims end 0");
+	pid = th_fork(child_poll_closed_end, go);
+	cr_assert_gt(pid, 0);
+	lfipc_conn_close(e0); /* the parent holds end 0: closes it */
+	e0 = NULL;
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	close(go[0]);
+	close(go[1]);
+}
+
+/*
+ * A forged frame length (a frame larger than the ring, that never comes)
+ * held a receiver whose buffer was large enough for as long as the sender
+ * lived, whatever its timeout. Now the receive gives the frame up at its
+ * timeout; the calls after it drop the rest of the forged frame within
+ * their own timeouts.
+ */
+Test(pipe, a_forged_frame_length_holds_a_receiver_no_longer_than_its_timeout,
+     .init = setup_duplex, .fini = teardown, .timeout = 60)
+{
+	uint8_t *base = map_region();
+	struct pipe_shm *p = find_pipe(base, REGION_SIZE);
+	size_t big = 4 * RING, len;
+	uint8_t *buf = malloc(big);
+	uint64_t at, hdr;
+	int64_t t0, dt;
+	int v = 5;
+
+	cr_assert_not_null(p);
+	cr_assert_not_null(buf);
+	at = atomic_load(&p->dir[0].tail);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	hdr = (uint64_t)big | (FRAME_TAG << 48);
+	memcpy(hdr_at(p, at), &hdr, sizeof(hdr));
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_conn_recv(e0, buf, big, &len, 100 * 1000000LL),
+		     -ETIMEDOUT);
+	dt = th_now_ns() - t0;
+	cr_assert_lt(dt, 2000 * 1000000LL, "took %lld ms",
+		     (long long)(dt / 1000000));
+	cr_assert_eq(lfipc_conn_recv(e0, buf, big, &len, LFIPC_NOWAIT),
+		     -EAGAIN);
+	cr_assert_eq(lfipc_conn_poll(e0, 10 * 1000000LL), 0);
+	free(buf);
+	munmap(base, REGION_SIZE);
+}

@@ -290,6 +290,41 @@ Test(queue, put_many_after_shutdown_fails_and_get_many_drains_then_epipe)
 	lfipc_queue_close(q);
 }
 
+/* The slot word: the first 8 bytes of the slot header before a payload
+ * (struct lfipc_qslot in lib/internal/queue_layout.h: word, len, data). */
+#define SLOT_WORD(payload) ((_Atomic uint64_t *)((char *)(payload)-16))
+
+/*
+ * tests/hostile/findings/queue_release_einval.c: release and commit of a
+ * slot whose word another process rewrote returned -EINVAL, the code of
+ * a pointer that is no slot of the queue. Corrupt shared state is -EPROTO.
+ */
+Test(queue, release_and_commit_of_a_rewritten_slot_are_eproto)
+{
+	lfipc_queue *q;
+	void *slot;
+	const void *msg;
+	size_t len;
+	uint64_t w;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "hello", 5, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_peek(q, &msg, &len, LFIPC_NOWAIT), 0);
+	w = atomic_load(SLOT_WORD(msg));
+	atomic_store(SLOT_WORD(msg), UINT64_C(0xdeadbeefdeadbeef));
+	cr_assert_eq(lfipc_queue_release(q, msg), -EPROTO);
+	atomic_store(SLOT_WORD(msg), w);
+	cr_assert_eq(lfipc_queue_release(q, msg), 0);
+	cr_assert_eq(lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT), 0);
+	w = atomic_load(SLOT_WORD(slot));
+	atomic_store(SLOT_WORD(slot), w ^ (UINT64_C(1) << 40));
+	cr_assert_eq(lfipc_queue_commit(q, slot, 1), -EPROTO);
+	atomic_store(SLOT_WORD(slot), w);
+	cr_assert_eq(lfipc_queue_commit(q, slot, 1), 0);
+	cr_assert_eq(lfipc_queue_qsize(q), 1);
+	lfipc_queue_close(q);
+}
+
 Test(queue, zero_copy_reserve_commit_and_peek_release_round_trip)
 {
 	lfipc_queue *q;
@@ -304,13 +339,13 @@ Test(queue, zero_copy_reserve_commit_and_peek_release_round_trip)
 	cr_assert_eq(lfipc_queue_commit(q, &x, 5), -EINVAL);
 	cr_assert_eq(lfipc_queue_commit(q, slot, 17), -EMSGSIZE);
 	cr_assert_eq(lfipc_queue_commit(q, slot, 5), 0);
-	cr_assert_eq(lfipc_queue_commit(q, slot, 5), -EINVAL, "twice");
+	cr_assert_eq(lfipc_queue_commit(q, slot, 5), -EPROTO, "twice");
 	cr_assert_eq(lfipc_queue_peek(q, &msg, &len, LFIPC_NOWAIT), 0);
 	cr_assert_eq(len, 5);
 	cr_assert_eq(memcmp(msg, "hello", 5), 0);
 	cr_assert_eq(lfipc_queue_release(q, &x), -EINVAL);
 	cr_assert_eq(lfipc_queue_release(q, msg), 0);
-	cr_assert_eq(lfipc_queue_release(q, msg), -EINVAL, "twice");
+	cr_assert_eq(lfipc_queue_release(q, msg), -EPROTO, "twice");
 	cr_assert(lfipc_queue_empty(q));
 	lfipc_queue_close(q);
 }
@@ -461,7 +496,7 @@ Test(queue, clear_discards_a_reserved_head_without_waiting_for_its_commit)
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "3 counted done");
 	memcpy(slot, "x", 1);
 	cr_assert_eq(lfipc_queue_commit(q, slot, 1), 0, "discarded commit");
-	cr_assert_eq(lfipc_queue_commit(q, slot, 1), -EINVAL, "twice");
+	cr_assert_eq(lfipc_queue_commit(q, slot, 1), -EPROTO, "twice");
 	cr_assert_eq(lfipc_queue_get(q, buf, 8, NULL, LFIPC_NOWAIT), -EAGAIN,
 		     "the discarded message never comes out");
 	/* every slot, the discarded head's too, is reused in order */

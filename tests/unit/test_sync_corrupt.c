@@ -4,9 +4,12 @@
  * clean error or result from an operation), never a crash or a hang. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <lfipc/region.h>
 #include <lfipc/sync.h>
@@ -251,4 +254,134 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 		cr_assert(rc >= 0 || rc == -EPROTO, "recover: %d", rc);
 	}
 	lfipc_sem_close(ts);
+}
+
+/* ---- finding 1: the lock memory around the word ---------------------- */
+
+/* The bytes of a lock's memory between its word and its sleeper count:
+ * where the owning thread and an RLock's depth used to be shared. */
+#define LOCK_OWNER_AT (offsetof(struct lock_shm, word) + 4)
+#define LOCK_OWNER_END offsetof(struct lock_shm, nsleep)
+
+static void scribble_owner(uint8_t *lk, uint64_t *seed)
+{
+	for (size_t at = LOCK_OWNER_AT; at < LOCK_OWNER_END; at += 4) {
+		uint32_t v = (uint32_t)th_rand(seed);
+
+		__atomic_store_n((uint32_t *)(lk + at), v, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * tests/hostile/findings/lock_thread_field.c: a peer rewrote the owning
+ * thread recorded in the lock's memory while the lock was held, and the
+ * owner's release failed with -EPERM, leaving the lock held for ever.
+ * Nothing but the word may decide who holds a lock.
+ */
+Test(sync_corrupt, a_rewritten_lock_memory_does_not_stop_the_owner_releasing)
+{
+	uint64_t seed = 0x5eed0002u;
+	lfipc_lock *l;
+	uint8_t *lk;
+
+	for (int recursive = 0; recursive < 2; recursive++) {
+		char name[8] = {'l', (char)('0' + recursive), 0};
+
+		cr_assert_eq(lfipc_lock_create(r, name, recursive, &l), 0);
+		lk = find(SYNC_LOCK_MAGIC);
+		cr_assert_not_null(lk);
+		cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+		if (recursive)
+			cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+		scribble_owner(lk, &seed);
+		cr_assert_eq(lfipc_lock_release(l), 0, "recursive %d",
+			     recursive);
+		if (recursive) {
+			cr_assert(lfipc_lock_locked(l));
+			scribble_owner(lk, &seed);
+			cr_assert_eq(lfipc_lock_release(l), 0);
+		}
+		cr_assert_not(lfipc_lock_locked(l));
+		cr_assert_eq(lfipc_lock_release(l), -EPERM);
+		lfipc_lock_close(l);
+		cr_assert_eq(lfipc_object_remove(r, name), 0);
+	}
+}
+
+static uint8_t *guards[2];
+
+/* The hostile peer: rewrites both guards' owner bytes, without end. */
+static int rewrite_guards(void *arg)
+{
+	uint64_t seed = 0x5eed0003u;
+
+	(void)arg;
+	for (;;)
+		for (int i = 0; i < 2; i++)
+			scribble_owner(guards[i], &seed);
+	return 0;
+}
+
+/* The victim: every call that takes a Barrier's or a tracked
+ * Semaphore's internal guard, for 300 ms. */
+static int take_guards(void *arg)
+{
+	lfipc_barrier *b;
+	lfipc_sem *s;
+	int64_t end = th_now_ns() + 300 * MS;
+	long n = 0;
+
+	(void)arg;
+	if (lfipc_barrier_open(r, "b", &b) || lfipc_sem_open(r, "ts", &s))
+		return 2;
+	while (th_now_ns() < end || n < 100) {
+		if (lfipc_barrier_abort(b) != 0 || lfipc_barrier_reset(b) != 0)
+			return 3;
+		if (lfipc_barrier_wait(b, LFIPC_NOWAIT) != -EAGAIN)
+			return 4;
+		if (lfipc_sem_acquire(s, LFIPC_NOWAIT) != 0 ||
+		    lfipc_sem_release(s) != 0)
+			return 5;
+		if (lfipc_region_recover(r) < 0)
+			return 6;
+		n++;
+	}
+	return 0;
+}
+
+/*
+ * The same rewrite while a Barrier's and a tracked Semaphore's internal
+ * guard are held: their release failed, the guard stayed held by a live
+ * process, and every later call (abort, reset, recover, even a NOWAIT
+ * acquire) hung. Every call must succeed, and the victim finish.
+ */
+Test(sync_corrupt, rewriting_a_guard_while_held_hangs_no_call)
+{
+	lfipc_barrier *b;
+	lfipc_sem *s;
+	pid_t hostile, victim;
+	int rc;
+
+	cr_assert_eq(lfipc_barrier_create(r, "b", 2, &b), 0);
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
+	guards[0] = NULL;
+	for (size_t off = 0, n = 0; off + 64 <= REGION_SIZE && n < 2;
+	     off += 64) {
+		uint32_t w;
+
+		memcpy(&w, base + off, sizeof(w));
+		if (w == SYNC_LOCK_MAGIC)
+			guards[n++] = base + off;
+	}
+	cr_assert_not_null(guards[0]);
+	cr_assert_not_null(guards[1]);
+	hostile = th_fork(rewrite_guards, NULL);
+	victim = th_fork(take_guards, NULL);
+	rc = th_reap(victim, 20000);
+	kill(hostile, SIGKILL);
+	th_reap(hostile, 5000);
+	cr_assert_eq(rc, 0, "victim: %d (-1: hung in a guard)", rc);
+	lfipc_barrier_close(b);
+	lfipc_sem_close(s);
 }

@@ -142,17 +142,23 @@ Test(stop, tracked_semaphore_calls_honour_their_timeout_past_a_stopped_guard)
 	struct stopped st;
 
 	cr_assert_eq(
-	    lfipc_sem_create_ex(r, "s", 2, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
+	    lfipc_sem_create_ex(r, "s", 3, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
 	st = stop_holding(block_of("s", LFIPC_OBJ_SEM) + SEM_GUARD_OFF);
 	/* Units are there, but the guard is held by a stopped process. */
 	HONOURS(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0, -EAGAIN);
 	HONOURS(lfipc_sem_acquire(s, 50 * MS), 50 * MS, -ETIMEDOUT);
+	/* A release (no timeout) gives up after the grace, changing
+	 * nothing: the unit is still ours. */
+	HONOURS(lfipc_sem_release(s), LFIPC_SYNC_GRACE_NS, -EBUSY);
+	cr_assert_eq(lfipc_sem_value(s), 2);
 	/* Recovery skips it rather than waiting. */
 	HONOURS(lfipc_region_recover(r), LFIPC_SLICE_NS, 0);
 	resume(st);
+	cr_assert_eq(lfipc_sem_release(s), 0, "the unit was still ours");
 	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_sem_release(s), 0);
-	cr_assert_eq(lfipc_sem_value(s), 2);
+	cr_assert_eq(lfipc_sem_value(s), 3);
 	lfipc_sem_close(s);
 }
 
@@ -170,6 +176,9 @@ Test(stop, barrier_wait_honours_its_timeout_past_a_stopped_guard)
 	HONOURS(lfipc_barrier_wait(b, 50 * MS), 50 * MS, -ETIMEDOUT);
 	HONOURS(lfipc_barrier_abort(b), 0, 0);
 	HONOURS(lfipc_region_recover(r), 0, 0);
+	/* A reset (no timeout) gives up after the grace, changing nothing. */
+	HONOURS(lfipc_barrier_reset(b), LFIPC_SYNC_GRACE_NS, -EBUSY);
+	cr_assert(lfipc_barrier_broken(b));
 	resume(st);
 	cr_assert_eq(lfipc_barrier_reset(b), 0);
 	cr_assert(!lfipc_barrier_broken(b));
@@ -223,11 +232,13 @@ Test(stop, condition_wait_honours_its_timeout_past_a_stopped_lock_holder)
 	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_FOREVER), 0);
 	/* A process waits for the lock; once our wait releases it, it takes
 	 * it and stops. Our timeout passes and we cannot re-take the lock:
-	 * -ENOLCK by the timeout plus a slice, without the lock. */
+	 * -ENOLCK after the timeout and its grace (1 s: the larger of
+	 * the timeout and LFIPC_SYNC_GRACE_NS), without the lock. */
 	off = lfipc__lock_off(l);
 	st.holder = th_fork(hold_and_stop, &off);
 	st.watchdog = th_fork(continue_later, &st.holder);
-	HONOURS(lfipc_cond_wait(c, 500 * MS), 500 * MS, -ENOLCK);
+	HONOURS(lfipc_cond_wait(c, 500 * MS), 500 * MS + LFIPC_SYNC_GRACE_NS,
+		-ENOLCK);
 	memset(&si, 0, sizeof(si));
 	cr_assert_eq(waitid(P_PID, st.holder, &si, WSTOPPED | WEXITED), 0);
 	cr_assert_eq(si.si_code, CLD_STOPPED);
