@@ -320,16 +320,21 @@ int lfipc_queue_open(lfipc_region *r, const char *name, lfipc_queue **out)
 
 void lfipc_queue_close(lfipc_queue *q)
 {
+	uint32_t tok;
+
 	if (!q)
 		return;
-	for (int i = 0; i < 2; i++) {
+	/* A fork child closing a handle it inherited has another token (or
+	 * none yet): the role taken through it is its parent's, not given
+	 * back here. */
+	for (int i = 0; i < 2 && lfipc__self_known(q->r, &tok); i++) {
 		/* Q10: relaxed (see struct lfipc_queue). */
 		uint64_t v = atomic_load_explicit(&q->role_held[i],
 						  memory_order_relaxed);
 
 		/* still ours: give it back (a dead holder's successor may
 		 * have it by now, then this fails and leaves it) */
-		if (v)
+		if (v && (uint32_t)(v >> 32) == tok)
 			atomic_compare_exchange_strong(&q->h->role[i], &v, 0);
 	}
 	free(q);

@@ -44,17 +44,24 @@ int lfipc__proc_reregister(lfipc_region *r, uint32_t *tok);
  * has not done so yet. Return: 0 and *tok; -EUSERS no free slot; other
  * negative errno from open/fcntl.
  */
-static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
+/* This process's token in r if it has one already (false in a fork child
+ * that has not registered yet): never registers, never a system call. */
+static inline bool lfipc__self_known(lfipc_region *r, uint32_t *tok)
 {
 	/* P1: acquire, pairs with P2 in lfipc__proc_reregister(): the token
 	 * read below belongs to this fork epoch. */
-	if (atomic_load_explicit(&r->fork_epoch, memory_order_acquire) ==
-	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed)) {
-		/* P3: relaxed, ordered by P1. */
-		*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
-		if (*tok != 0)
-			return 0;
-	}
+	if (atomic_load_explicit(&r->fork_epoch, memory_order_acquire) !=
+	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed))
+		return false;
+	/* P3: relaxed, ordered by P1. */
+	*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
+	return *tok != 0;
+}
+
+static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
+{
+	if (lfipc__self_known(r, tok))
+		return 0;
 	return lfipc__proc_reregister(r, tok);
 }
 

@@ -1016,3 +1016,36 @@ Test(queue, single_sided_queues_keep_clear_shutdown_and_join)
 		lfipc_queue_close(q);
 	}
 }
+
+/* Close the inherited handle, then try to put through a fresh one. */
+static int close_inherited_then_put(void *arg)
+{
+	lfipc_queue *q = arg, *q2;
+	int rc;
+
+	lfipc_queue_close(q);
+	if (lfipc_queue_open(qt_r, "q", &q2))
+		return 2;
+	rc = lfipc_queue_put(q2, "c", 1, LFIPC_NOWAIT);
+	lfipc_queue_close(q2);
+	return rc == -EBUSY ? 0 : 1;
+}
+
+Test(queue, a_fork_child_closing_an_inherited_handle_keeps_the_parents_role)
+{
+	lfipc_queue *q;
+	char buf[16];
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, SPSC, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
+	pid = th_fork(close_inherited_then_put, q);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 0,
+		     "the child's put was refused: the role stayed ours");
+	cr_assert_eq(lfipc_queue_put(q, "b", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), NULL, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(buf[0], 'a');
+	lfipc_queue_close(q);
+}
