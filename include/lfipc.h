@@ -9,5 +9,8 @@
 #include <lfipc/queue.h>
 #include <lfipc/value.h>
 #include <lfipc/pipe.h>
+#include <lfipc/wait.h>
+#include <lfipc/listener.h>
+#include <lfipc/inspect.h>
 
 #endif /* LFIPC_H */

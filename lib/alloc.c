@@ -41,6 +41,7 @@
 #include <lfipc/region.h>
 
 #include "internal/mutex.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -221,12 +222,13 @@ int lfipc__region_lock(lfipc_region *r)
 	 * they take turns on lock_mu first (without it a second thread would
 	 * see itself as the owner and get -EDEADLK). */
 	pthread_mutex_lock(&r->lock_mu);
-	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, NULL, self,
-			       LFIPC_DL_NEVER, 100);
+	rc = lfipc__mutex_lock(r, &lfipc__hdr(r)->lock, &lfipc__hdr(r)->lock_wq,
+			       self, LFIPC_DL_NEVER, 0, false);
 	if (rc == -EOWNERDEAD) {
 		rc = repair(r);
 		if (rc < 0)
-			lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+			lfipc__mutex_unlock(r, &lfipc__hdr(r)->lock,
+					    &lfipc__hdr(r)->lock_wq, self);
 	}
 	if (rc < 0)
 		pthread_mutex_unlock(&r->lock_mu);
@@ -238,7 +240,8 @@ void lfipc__region_unlock(lfipc_region *r)
 	uint32_t self;
 
 	if (lfipc__self(r, &self) == 0)
-		lfipc__mutex_unlock(&lfipc__hdr(r)->lock, self);
+		lfipc__mutex_unlock(r, &lfipc__hdr(r)->lock,
+				    &lfipc__hdr(r)->lock_wq, self);
 	pthread_mutex_unlock(&r->lock_mu);
 }
 
@@ -323,103 +326,122 @@ static int64_t heap_find(lfipc_region *r, uint64_t count, uint64_t galign)
 	return -1;
 }
 
-int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
-		      uint64_t size, uint64_t align,
-		      int (*init)(void *block, uint64_t size, void *arg),
-		      void *arg, uint64_t *off_out)
+/* Arguments of a creation, checked before the region lock is taken. */
+struct mk {
+	unsigned type;
+	uint64_t size, align, count, galign;
+	int (*init)(void *block, uint64_t size, void *arg);
+	void *arg;
+};
+
+static int mk_check(lfipc_region *r, const char *name, struct mk *m)
 {
-	struct lfipc_hdr *h;
+	if (!lfipc__objtype(m->type) || m->size == 0)
+		return -EINVAL;
+	if (m->align == 0)
+		m->align = LFIPC_HOT_ALIGN;
+	if ((m->align & (m->align - 1)) || m->align > 4096)
+		return -EINVAL;
+	if (m->size > r->heap_granules * LFIPC_GRANULE)
+		return -ENOSPC;
+	(void)name;
+	m->count = (m->size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
+	m->galign = m->align > LFIPC_GRANULE ? m->align / LFIPC_GRANULE : 1;
+	return 0;
+}
+
+/* Create name (not in the directory: the caller looked) with the region
+ * lock held. */
+static int create_locked(lfipc_region *r, const char *name, size_t len,
+			 const struct mk *m, uint64_t *off_out)
+{
+	struct lfipc_hdr *h = lfipc__hdr(r);
 	struct lfipc_dirent *d;
-	struct dent e;
-	uint64_t count, galign, off;
+	uint64_t off;
 	int64_t first;
 	uint32_t self, i, di = UINT32_MAX;
-	size_t len;
 	int rc;
 
-	if (!r || !off_out || type == LFIPC_OBJ_NONE ||
-	    type > LFIPC_OBJ_TYPE_MAX || size == 0)
-		return -EINVAL;
-	rc = lfipc__name_check(name);
-	if (rc < 0)
-		return rc;
-	if (align == 0)
-		align = LFIPC_HOT_ALIGN;
-	if ((align & (align - 1)) || align > 4096)
-		return -EINVAL;
-	if (size > r->heap_granules * LFIPC_GRANULE)
-		return -ENOSPC;
-	len = strlen(name);
-	count = (size + LFIPC_GRANULE - 1) / LFIPC_GRANULE;
-	galign = align > LFIPC_GRANULE ? align / LFIPC_GRANULE : 1;
-
-	rc = lfipc__region_lock(r);
-	if (rc < 0)
-		return rc;
 	rc = lfipc__self(r, &self);
 	if (rc < 0)
-		goto out;
-	h = lfipc__hdr(r);
-	if (dir_find(r, name, len, &e) >= 0) {
-		rc = -EEXIST;
-		goto out;
-	}
+		return rc;
 	for (i = 0; i < r->dir_cap; i++) {
 		if (lfipc__shm_ld32(&dir_at(r, i)->type) == LFIPC_OBJ_NONE) {
 			di = i;
 			break;
 		}
 	}
-	if (di == UINT32_MAX) {
-		rc = -ENOSPC;
-		goto out;
-	}
-	first = heap_find(r, count, galign);
-	if (first < 0) {
-		rc = -ENOSPC;
-		goto out;
-	}
+	if (di == UINT32_MAX)
+		return -ENOSPC;
+	first = heap_find(r, m->count, m->galign);
+	if (first < 0)
+		return -ENOSPC;
 	/* The block is computed here from local values and checked once
 	 * more; it is what init, the zeroing and the caller get. The copy
 	 * written into the entry below is for other processes only and is
 	 * never read back. */
 	off = r->heap_off + (uint64_t)first * LFIPC_GRANULE;
-	if (!lfipc__heap_range_ok(r, off, count * LFIPC_GRANULE) ||
-	    off % align != 0) {
-		rc = -EPROTO;
-		goto out;
-	}
+	if (!lfipc__heap_range_ok(r, off, m->count * LFIPC_GRANULE) ||
+	    off % m->align != 0)
+		return -EPROTO;
 	/* journal first, then the changes (undone if we die) */
 	h->jnl_dir = di;
 	h->jnl_first = (uint64_t)first;
-	h->jnl_count = count;
+	h->jnl_count = m->count;
 	jnl_begin(h, LFIPC_JNL_CREATE);
-	bits_set(r, (uint64_t)first, count, true);
+	bits_set(r, (uint64_t)first, m->count, true);
 	d = dir_at(r, di);
 	memset(d, 0, sizeof(*d));
 	d->type = LFIPC_OBJ_INIT;
 	d->name_len = (uint32_t)len;
 	memcpy(d->name, name, len);
 	d->off = off;
-	d->size = size;
+	d->size = m->size;
 	d->creator = self;
-	memset(lfipc__at(r, off), 0, count * LFIPC_GRANULE);
-	if (init) {
-		rc = init(lfipc__at(r, off), size, arg);
+	memset(lfipc__at(r, off), 0, m->count * LFIPC_GRANULE);
+	if (m->init) {
+		rc = m->init(lfipc__at(r, off), m->size, m->arg);
 		if (rc != 0) {
-			bits_set(r, (uint64_t)first, count, false);
+			bits_set(r, (uint64_t)first, m->count, false);
 			memset(d, 0, sizeof(*d));
 			jnl_end(h);
-			goto out;
+			return rc;
 		}
 	}
-	d->type = type;
+	d->type = m->type;
 	d->gen = dir_gen_bump(h);
-	counters_add(h, -(int64_t)count, 1);
+	counters_add(h, -(int64_t)m->count, 1);
 	jnl_end(h);
 	*off_out = off;
-	rc = 0;
-out:
+	return 0;
+}
+
+int lfipc__obj_create(lfipc_region *r, const char *name, unsigned type,
+		      uint64_t size, uint64_t align,
+		      int (*init)(void *block, uint64_t size, void *arg),
+		      void *arg, uint64_t *off_out)
+{
+	struct mk m = {type, size, align, 0, 0, init, arg};
+	struct dent e;
+	size_t len;
+	int rc;
+
+	if (!r || !off_out)
+		return -EINVAL;
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = mk_check(r, name, &m);
+	if (rc < 0)
+		return rc;
+	len = strlen(name);
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	if (dir_find(r, name, len, &e) >= 0)
+		rc = -EEXIST;
+	else
+		rc = create_locked(r, name, len, &m, off_out);
 	lfipc__region_unlock(r);
 	return rc;
 }
@@ -449,6 +471,62 @@ int lfipc__obj_open(lfipc_region *r, const char *name, unsigned type,
 		*off_out = e.off;
 		*size_out = e.size;
 	}
+	return rc;
+}
+
+int lfipc__obj_get(lfipc_region *r, const char *name,
+		   const struct lfipc__objtype *t, void *shape, int mode,
+		   uint64_t *off_out, uint64_t *size_out, bool *created)
+{
+	struct mk m = {0};
+	struct dent e;
+	size_t len;
+	int rc;
+
+	if (created)
+		*created = false;
+	if (!r || !t || !off_out || !size_out)
+		return -EINVAL;
+	if (mode == LFIPC__GET_OPEN)
+		return lfipc__obj_open(r, name, t->type, off_out, size_out);
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	m.type = t->type;
+	m.size = t->size(shape);
+	m.align = t->align;
+	m.init = t->init;
+	m.arg = shape;
+	if (m.size == 0)
+		return -EINVAL;
+	rc = mk_check(r, name, &m);
+	if (rc < 0)
+		return rc;
+	len = strlen(name);
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	if (dir_find(r, name, len, &e) < 0) {
+		rc = create_locked(r, name, len, &m, off_out);
+		if (rc == 0) {
+			*size_out = m.size;
+			if (created)
+				*created = true;
+		}
+	} else if (mode != LFIPC__GET_EITHER) {
+		rc = -EEXIST;
+	} else if (!dent_sane(r, &e)) {
+		rc = -EPROTO;
+	} else if (e.type != t->type) {
+		rc = -EEXIST;
+	} else {
+		rc = t->same_shape ? t->same_shape(r, e.off, e.size, shape) : 0;
+		if (rc == 0) {
+			*off_out = e.off;
+			*size_out = e.size;
+		}
+	}
+	lfipc__region_unlock(r);
 	return rc;
 }
 
@@ -513,7 +591,7 @@ int lfipc_region_stats(const lfipc_region *cr, lfipc_region_info *out)
 	    free_g <= r->heap_granules ? free_g * LFIPC_GRANULE : 0;
 	out->objects = lfipc__shm_ld32(&h->nobjects);
 	lfipc__region_unlock(r);
-	out->participants = lfipc__proc_count_live(r);
+	out->participants = lfipc__proc_count_live(&r->proc);
 	return 0;
 }
 
@@ -536,7 +614,7 @@ int lfipc__obj_foreach(lfipc_region *r,
 	}
 	for (i = 0; i < r->dir_cap; i++) {
 		dent_load(r, i, &s[n]);
-		if (dent_published(&s[n]) && s[n].type <= LFIPC_OBJ_TYPE_MAX &&
+		if (dent_published(&s[n]) && lfipc__objtype(s[n].type) &&
 		    dent_sane(r, &s[n]))
 			n++;
 	}
@@ -551,4 +629,86 @@ int lfipc__obj_foreach(lfipc_region *r,
 	}
 	free(s);
 	return total;
+}
+
+/* Snapshot the published entry i into *out if it is sane. Lock held. */
+static bool dir_info(lfipc_region *r, uint32_t i, struct lfipc__dirinfo *out)
+{
+	const struct lfipc_dirent *d = dir_at(r, i);
+	struct dent e;
+
+	dent_load(r, i, &e);
+	if (!dent_published(&e) || !dent_sane(r, &e))
+		return false;
+	out->type = e.type;
+	out->off = e.off;
+	out->size = e.size;
+	out->creator = lfipc__shm_ld32(&d->creator);
+	/* name_len <= LFIPC_NAME_MAX: checked by dent_sane */
+	for (uint32_t k = 0; k < e.name_len; k++)
+		out->name[k] = (char)lfipc__shm_ld8(&d->name[k]);
+	out->name[e.name_len] = '\0';
+	return true;
+}
+
+int lfipc__dir_next(lfipc_region *r, uint32_t *cursor,
+		    struct lfipc__dirinfo *out)
+{
+	uint32_t i;
+	int rc;
+
+	if (*cursor >= r->dir_cap)
+		return 0;
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	for (i = *cursor; i < r->dir_cap; i++)
+		if (dir_info(r, i, out))
+			break;
+	lfipc__region_unlock(r);
+	*cursor = i < r->dir_cap ? i + 1 : r->dir_cap;
+	return i < r->dir_cap ? 1 : 0;
+}
+
+int lfipc__dir_lookup(lfipc_region *r, const char *name,
+		      struct lfipc__dirinfo *out)
+{
+	struct dent e;
+	int rc, i;
+
+	rc = lfipc__name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__region_lock(r);
+	if (rc < 0)
+		return rc;
+	i = dir_find(r, name, strlen(name), &e);
+	if (i < 0)
+		rc = -ENOENT;
+	else if (!dir_info(r, (uint32_t)i, out))
+		rc = -EPROTO;
+	lfipc__region_unlock(r);
+	return rc;
+}
+
+/* The largest run of free granules, in bytes (region status). Lock held. */
+uint64_t lfipc__heap_largest_free(lfipc_region *r)
+{
+	const uint64_t *bm = bitmap(r);
+	uint64_t i, run = 0, best = 0;
+
+	for (i = 0; i < r->heap_granules; i++) {
+		uint64_t w = lfipc__shm_ld64(&bm[i / 64]);
+
+		if ((i & 63) == 0 && w == ~UINT64_C(0)) {
+			run = 0;
+			i += 63;
+			continue;
+		}
+		if (w & (UINT64_C(1) << (i & 63)))
+			run = 0;
+		else if (++run > best)
+			best = run;
+	}
+	return best * LFIPC_GRANULE;
 }

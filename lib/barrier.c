@@ -52,11 +52,13 @@
 
 #include "internal/futex.h"
 #include "internal/proc.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 #define SEQ_BROKEN UINT32_C(1)
 #define SEQ_CYCLE(s) ((s) >> 1)
@@ -469,4 +471,94 @@ int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size)
 		broke = 1;
 	lfipc_barrier_close(b);
 	return broke;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t barrier_shape_size(const void *shape)
+{
+	uint32_t p = *(const uint32_t *)shape;
+
+	return p == 0 || p > LFIPC_BARRIER_PARTIES_MAX ? 0 : barrier_size(p);
+}
+
+static int barrier_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			      const void *shape)
+{
+	struct barrier_shm *s = lfipc__at(r, off);
+
+	if (size < sizeof(*s) || lfipc__shm_ld32(&s->magic) != BARRIER_MAGIC)
+		return -EPROTO;
+	return lfipc__shm_ld32(&s->parties) == *(const uint32_t *)shape
+		       ? 0
+		       : -EEXIST;
+}
+
+static int barrier_status(lfipc_region *r, uint64_t off, uint64_t size,
+			  void *out)
+{
+	lfipc_barrier_status *st = out;
+	struct barrier_shm *s;
+	uint32_t parties, seq, count;
+
+	if (off % 64 != 0 || size < BARRIER_WAITERS_OFF ||
+	    !lfipc__heap_range_ok(r, off, BARRIER_WAITERS_OFF))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	parties = lfipc__shm_ld32(&s->parties);
+	if (lfipc__shm_ld32(&s->magic) != BARRIER_MAGIC || parties == 0 ||
+	    parties > LFIPC_BARRIER_PARTIES_MAX)
+		return -EPROTO;
+	/* B9: relaxed: a diagnostic snapshot. */
+	seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	count = atomic_load_explicit(&s->count, memory_order_relaxed);
+	st->parties = parties;
+	st->waiting = count <= parties ? count : parties;
+	st->broken = (seq & SEQ_BROKEN) != 0;
+	st->cycle = SEQ_CYCLE(seq);
+	return 0;
+}
+
+static uint64_t barrier_size_arg(unsigned parties)
+{
+	return barrier_shape_size(&parties);
+}
+
+const struct lfipc__objtype lfipc__barrier_type = {
+	.type = LFIPC_OBJ_BARRIER,
+	.name = "barrier",
+	.align = 64,
+	.size = barrier_shape_size,
+	.size_arg = barrier_size_arg,
+	.init = barrier_init,
+	.same_shape = barrier_same_shape,
+	.recover = lfipc__barrier_recover,
+	.status = barrier_status,
+	.status_size = sizeof(lfipc_barrier_status),
+	.status_min = sizeof(lfipc_barrier_status),
+};
+
+int lfipc_barrier_stat(const lfipc_barrier *b, lfipc_barrier_status *st)
+{
+	if (!b)
+		return -EINVAL;
+	return lfipc__obj_status(b->r, &lfipc__barrier_type,
+				 lfipc__off(b->r, b->s),
+				 barrier_size(b->parties), st);
+}
+
+int lfipc_barrier_open_or_create(lfipc_region *r, const char *name,
+				 unsigned parties, lfipc_barrier **out)
+{
+	uint32_t p = parties;
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out || parties == 0 || parties > LFIPC_BARRIER_PARTIES_MAX)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__barrier_type, &p,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return barrier_attach(r, off, size, out);
 }

@@ -52,11 +52,13 @@
 
 #include "internal/futex.h"
 #include "internal/proc.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 
 struct lfipc_cond {
@@ -344,7 +346,7 @@ int lfipc_cond_wait_for(lfipc_cond *c, bool (*pred)(void *), void *arg,
 	while (!pred(arg)) {
 		int64_t left;
 
-		if (timeout_ns < 0) {
+		if (timeout_ns == LFIPC_FOREVER) {
 			left = LFIPC_FOREVER;
 		} else {
 			left = deadline - lfipc__now_ns();
@@ -442,4 +444,117 @@ int lfipc__cond_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	(void)off;
 	(void)size;
 	return 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t cond_size(const void *shape)
+{
+	(void)shape;
+	return COND_SIZE;
+}
+
+/* Same shape: same lock (a given one, or an embedded one). */
+static int cond_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct cond_init_arg *a = shape;
+	struct cond_shm *s = lfipc__at(r, off);
+	uint64_t lock_off = lfipc__shm_ld64(&s->lock_off);
+	uint32_t embedded = lfipc__shm_ld32(&s->embedded);
+
+	if (size < COND_SIZE || lfipc__shm_ld32(&s->magic) != COND_MAGIC)
+		return -EPROTO;
+	if (a->lock_off == 0)
+		return embedded == 1 ? 0 : -EEXIST;
+	return embedded == 0 && lock_off == a->lock_off ? 0 : -EEXIST;
+}
+
+static int cond_status(lfipc_region *r, uint64_t off, uint64_t size,
+		       void *out)
+{
+	lfipc_cond_status *st = out;
+	struct cond_shm *s;
+	struct cond_slot *ring;
+	uint64_t lock_off;
+	uint32_t embedded;
+
+	if (off % 64 != 0 || size < COND_SIZE ||
+	    !lfipc__heap_range_ok(r, off, COND_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	lock_off = lfipc__shm_ld64(&s->lock_off);
+	embedded = lfipc__shm_ld32(&s->embedded);
+	if (lfipc__shm_ld32(&s->magic) != COND_MAGIC ||
+	    lfipc__shm_ld32(&s->nslots) != COND_NSLOTS || embedded > 1)
+		return -EPROTO;
+	st->own_lock = embedded == 1;
+	st->waiters_max = COND_NSLOTS;
+	ring = (struct cond_slot *)((char *)s + COND_RING_OFF);
+	for (uint32_t i = 0; i < COND_NSLOTS; i++) {
+		/* C9: relaxed: a diagnostic snapshot of each slot. */
+		uint32_t state = atomic_load_explicit(&ring[i].state,
+						      memory_order_relaxed);
+		uint32_t tok = atomic_load_explicit(&ring[i].token,
+						    memory_order_relaxed);
+
+		if (state == COND_SLOT_WAITING) {
+			if (lfipc__token_alive(r, tok))
+				st->waiters++;
+			else
+				st->dead_waiters++;
+		} else if (state == COND_SLOT_SIGNALED) {
+			st->notified++;
+		}
+	}
+	return lfipc__lock_status_at(r, lock_off, &st->lock);
+}
+
+static uint64_t cond_size_arg(unsigned arg)
+{
+	(void)arg;
+	return COND_SIZE;
+}
+
+const struct lfipc__objtype lfipc__cond_type = {
+	.type = LFIPC_OBJ_COND,
+	.name = "condition",
+	.align = 64,
+	.size = cond_size,
+	.size_arg = cond_size_arg,
+	.init = cond_init,
+	.same_shape = cond_same_shape,
+	.recover = lfipc__cond_recover,
+	.status = cond_status,
+	.status_size = sizeof(lfipc_cond_status),
+	.status_min = sizeof(lfipc_cond_status),
+};
+
+int lfipc_cond_stat(const lfipc_cond *c, lfipc_cond_status *st)
+{
+	if (!c)
+		return -EINVAL;
+	return lfipc__obj_status(c->r, &lfipc__cond_type,
+				 lfipc__off(c->r, c->s), COND_SIZE, st);
+}
+
+int lfipc_cond_open_or_create(lfipc_region *r, const char *name,
+			      lfipc_lock *lock, lfipc_cond **out)
+{
+	struct cond_init_arg a = {0, 0, r};
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	if (lock) {
+		if (lfipc__lock_region(lock) != r)
+			return -EINVAL;
+		a.lock_off = lfipc__lock_off(lock);
+	}
+	rc = lfipc__obj_get(r, name, &lfipc__cond_type, &a, LFIPC__GET_EITHER,
+			    &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return cond_attach(r, off, size, out);
 }

@@ -8,6 +8,10 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449 /* the same number on every architecture */
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -33,21 +37,9 @@ int64_t lfipc__now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-lfipc_deadline lfipc__deadline(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return LFIPC_DL_NEVER;
-	now = lfipc__now_ns();
-	if (timeout_ns > LFIPC_DL_NEVER - now)
-		return LFIPC_DL_NEVER;
-	return now + timeout_ns;
-}
-
 lfipc_deadline lfipc__slice_end(lfipc_deadline deadline, int64_t slice_ns)
 {
-	lfipc_deadline end = lfipc__deadline(slice_ns);
+	lfipc_deadline end = lfipc__now_ns() + slice_ns; /* slice_ns < 2^40 */
 
 	return end < deadline ? end : deadline;
 }
@@ -57,27 +49,21 @@ bool lfipc__expired(lfipc_deadline deadline)
 	return deadline != LFIPC_DL_NEVER && lfipc__now_ns() >= deadline;
 }
 
-int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
-		      lfipc_deadline deadline)
-{
-	struct timespec ts, *tsp = NULL;
-	long rc;
+_Atomic uint64_t lfipc__futex_sleeps;
 
-	if (deadline != LFIPC_DL_NEVER) {
-		if (deadline <= 0)
-			return -ETIMEDOUT;
-		ts.tv_sec = deadline / 1000000000;
-		ts.tv_nsec = deadline % 1000000000;
-		tsp = &ts;
-	}
-	__sanitizer_syscall_pre_futex(word, FUTEX_WAIT_BITSET, expected, tsp,
-				      NULL, FUTEX_BITSET_MATCH_ANY);
-	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected,
-		     tsp, NULL, FUTEX_BITSET_MATCH_ANY);
-	__sanitizer_syscall_post_futex(rc, word, FUTEX_WAIT_BITSET, expected,
-				       tsp, NULL, FUTEX_BITSET_MATCH_ANY);
-	if (rc == 0)
-		return 0;
+/* The timespec of an absolute deadline; NULL for LFIPC_DL_NEVER. */
+static struct timespec *deadline_ts(lfipc_deadline deadline,
+				    struct timespec *ts)
+{
+	if (deadline == LFIPC_DL_NEVER)
+		return NULL;
+	ts->tv_sec = deadline / 1000000000;
+	ts->tv_nsec = deadline % 1000000000;
+	return ts;
+}
+
+static int errno_result(void)
+{
 	switch (errno) {
 	case EAGAIN:
 		return -EAGAIN;
@@ -88,6 +74,52 @@ int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
 	default:
 		return -errno;
 	}
+}
+
+int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+		      lfipc_deadline deadline)
+{
+	struct timespec ts, *tsp;
+	long rc;
+
+	if (deadline <= 0)
+		return -ETIMEDOUT;
+	tsp = deadline_ts(deadline, &ts);
+	/* C2: relaxed: a statistic (tests count sleeps), orders nothing. */
+	atomic_fetch_add_explicit(&lfipc__futex_sleeps, 1,
+				  memory_order_relaxed);
+	__sanitizer_syscall_pre_futex(word, FUTEX_WAIT_BITSET, expected, tsp,
+				      NULL, FUTEX_BITSET_MATCH_ANY);
+	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected,
+		     tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	__sanitizer_syscall_post_futex(rc, word, FUTEX_WAIT_BITSET, expected,
+				       tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	return rc == 0 ? 0 : errno_result();
+}
+
+int lfipc__futex_waitv(const struct lfipc_futex_wv *v, unsigned n,
+		       lfipc_deadline deadline)
+{
+	struct futex_waitv fv[LFIPC_FUTEX_WV_MAX];
+	struct timespec ts, *tsp;
+	long rc;
+
+	if (n == 0 || n > LFIPC_FUTEX_WV_MAX)
+		return -EINVAL;
+	if (deadline <= 0)
+		return -ETIMEDOUT;
+	for (unsigned i = 0; i < n; i++) {
+		/* No FUTEX_PRIVATE_FLAG: matched across processes. */
+		fv[i] = (struct futex_waitv){.val = v[i].val,
+					     .uaddr = (uintptr_t)v[i].word,
+					     .flags = FUTEX_32};
+	}
+	tsp = deadline_ts(deadline, &ts);
+	/* C2: relaxed, as in lfipc__futex_wait. */
+	atomic_fetch_add_explicit(&lfipc__futex_sleeps, 1,
+				  memory_order_relaxed);
+	rc = syscall(SYS_futex_waitv, fv, n, 0, tsp, CLOCK_MONOTONIC);
+	return rc >= 0 ? (int)rc : errno_result();
 }
 
 int lfipc__futex_wake(_Atomic uint32_t *word, int n)

@@ -30,23 +30,23 @@
  * doc/pipe.md.
  *
  * Owner word of end e (32 bits):
- *   bits  0..29  token of the participant holding the end (0: nobody)
+ *   bits  0..29  token of the participant holding the end (0: nobody;
+ *                with OWN_CLOSED: the closer no longer touches the pipe)
  *   bit  30      OWN_CLOSED: closed, or its holder found dead; final
  *   bit  31      OWN_CLAIMED: the holder has used the end (else it holds it
  *                provisionally, as the creator does)
  *
- * Sleep flags (32-bit futex words, 0 or 1): rd_sleep, "the reader of this
- * direction may be asleep", lives in the writer's block, which the writer
- * reads after each publication; wr_sleep, "the writer may be asleep",
- * lives in the reader's block. A sleeper stores 1, re-checks its condition
- * and sleeps on the flag while it is 1; the other side stores its index,
- * loads the flag and, when it is 1, clears it and wakes. Index stores, flag
- * stores and the loads that pair with them are all seq_cst: that is the
- * store-then-load (Dekker) pattern, so either the sleeper sees the new
- * index or the other side sees the flag. Closing an end sets OWN_CLOSED
- * (seq_cst) and then clears the peer's flags and wakes unconditionally; a
- * dead holder cannot do that, so sleepers sleep in slices and check the
- * holder's liveness in between.
+ * Waiting goes through the wait layer (internal/wait.h): rd_wq, where the
+ * reader of a direction waits, lives in the writer's block, which the
+ * writer touches on each publication; wr_wq, where the writer waits, in
+ * the reader's block. The readiness callbacks (tx_ready, rx_ready) load
+ * the other side's index with seq_cst (W3); the other side stores its
+ * index with seq_cst (K1) and then calls lfipc__wake (K2), so no wake-up
+ * is lost (the argument is in wait.h). Closing an end sets OWN_CLOSED
+ * (seq_cst) and then wakes every wait queue of the pipe. The peer's token
+ * is the waiter's partner: its death word ends the sleep at once where
+ * the death is pushed (else the fallback slices find it), and the check
+ * the wait layer then asks for marks the end closed.
  *
  * Everything read from shared memory (positions, headers, owner words) is
  * read once into a local, validated, and only the local is used; all ring
@@ -71,26 +71,28 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <lfipc/pipe.h>
 
-#include "internal/futex.h"
 #include "internal/pipe_layout.h"
+#include "internal/poll.h"
 #include "internal/proc.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
+#include "internal/wait.h"
 
 #define OWN_TOKEN(v) ((v)&LFIPC_TOKEN_MASK)
-
-/* How long a waiter polls before its first sleep, when the peer can run at
- * the same time (waking a halted vCPU costs tens of microseconds here). */
-#define PIPE_SPIN_NS ((int64_t)30 * 1000)
 
 struct lfipc_conn {
 	lfipc_region *r;
@@ -102,7 +104,15 @@ struct lfipc_conn {
 	_Atomic uint32_t *mine, *peer;
 	uint32_t tok; /* token this handle holds its end under */
 	bool claimed; /* tok has OWN_CLAIMED on the end */
-	bool spin;    /* more than one CPU: spin before sleeping */
+	/* fd pollers (lfipc_conn_fd), made on first use: [0] recv, [1]
+	 * send. C1: acquire / release: complete before seen. */
+	_Atomic(struct lfipc_poller *) poller[2];
+	pthread_mutex_t poller_mu; /* guards the fields below */
+	/* The public fds (lfipc_conn_fd): an epoll set of the poller's
+	 * doorbell and a pidfd of the peer's process, so that the peer's
+	 * death makes it readable too; -1 until made. */
+	int epfd[2], pidfd[2];
+	uint32_t watched[2]; /* the peer token pidfd[] watches */
 };
 
 static uint64_t geom_check(const struct pipe_geom *g)
@@ -153,18 +163,11 @@ static void ring_get(const uint8_t *ring, uint64_t mask, uint64_t pos,
 		memcpy((uint8_t *)dst + first, ring, n - first);
 }
 
-static void wake_flag(_Atomic uint32_t *flag)
+/* After a seq_cst state change (K1: an index, cut, an owner word): wake
+ * whoever waits or polls on wq (no system call when nobody does). */
+static void wake_wq(lfipc_conn *c, struct lfipc_wq *wq)
 {
-	atomic_store(flag, 0);
-	lfipc__futex_wake(flag, INT32_MAX);
-}
-
-/* After publishing an index: wake the other side if it announced a sleep.
- * The seq_cst load pairs with the sleeper's seq_cst store of the flag. */
-static void wake_if_sleeping(_Atomic uint32_t *flag)
-{
-	if (atomic_load(flag))
-		wake_flag(flag);
+	lfipc__wake(c->r, wq, NULL, INT32_MAX);
 }
 
 /*
@@ -220,16 +223,85 @@ static int own(lfipc_conn *c)
 	return 0;
 }
 
-static bool spin_wanted(const lfipc_conn *c, lfipc_deadline dl)
+/* The peer's token, for the wait layer to watch its death word. */
+static uint32_t peer_token(lfipc_conn *c)
 {
-	return c->spin && dl != 0 && !lfipc__expired(dl);
+	/* C2: relaxed: a hint; peer_gone() decides (seq_cst). */
+	return OWN_TOKEN(atomic_load_explicit(c->peer, memory_order_relaxed));
 }
 
-/* Sleep on flag (announced as 1) for at most one slice; the caller loops
- * and re-checks everything, including the peer's liveness. */
-static void sleep_slice(_Atomic uint32_t *flag, lfipc_deadline dl)
+/*
+ * Keep the side's public fd watching the current peer's process (called
+ * after the fd was armed, so a peer that took the end over since is
+ * watched): replace the pidfd when the peer's token changed. The order
+ * matters (pidfd_open, then the token confirmed alive): a pid reused by
+ * another process after the peer died and was reaped is then never
+ * watched in its place. A peer found dead makes the fd readable at once
+ * (its doorbell rung by peer_gone's wake-up or here).
+ */
+static void watch_peer(lfipc_conn *c, int side)
 {
-	lfipc__futex_wait(flag, 1, lfipc__slice_end(dl, LFIPC_SLICE_NS));
+	uint32_t t;
+	int fd;
+
+	pthread_mutex_lock(&c->poller_mu);
+	t = peer_token(c);
+	if (c->epfd[side] < 0 || t == c->watched[side])
+		goto out;
+	if (c->pidfd[side] >= 0) {
+		epoll_ctl(c->epfd[side], EPOLL_CTL_DEL, c->pidfd[side], NULL);
+		close(c->pidfd[side]);
+		c->pidfd[side] = -1;
+	}
+	c->watched[side] = t;
+	if (t == 0)
+		goto out;
+	fd = (int)syscall(SYS_pidfd_open, lfipc__token_pid(c->r, t), 0);
+	if (fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		if (!lfipc__token_alive(c->r, t) ||
+		    epoll_ctl(c->epfd[side], EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			fd = -1;
+		}
+		c->pidfd[side] = fd;
+	}
+	/* No pidfd (another pid namespace, an old kernel, a dead peer):
+	 * the peer's close still rings, its death is found by the next
+	 * operation; a dead peer is marked closed by peer_gone(). */
+	if (fd < 0 && peer_gone(c, true))
+		lfipc__wake(c->r, side == LFIPC_FD_GET ? &c->rx->rd_wq
+						       : &c->tx->wr_wq,
+			    NULL, INT32_MAX);
+out:
+	pthread_mutex_unlock(&c->poller_mu);
+}
+
+/* A waiter of this handle: what its readiness callback needs. */
+struct pwait {
+	lfipc_conn *c;
+	uint64_t pos, need;
+	bool flag;   /* tx: streaming (in a frame); rx: inside a frame */
+	bool bad;    /* tx: the reader's head made no sense */
+	uint64_t *out;
+};
+
+/* Wait through the wait layer for ready(w), arming the side's fd poller
+ * when the wait reports "would block". Return as lfipc__wait_until, with
+ * -EAGAIN (LFIPC_NOWAIT) reported as -ETIMEDOUT: the callers map it back
+ * with expired_rc(), which knows the caller's timeout. */
+static int pwait_run(struct pwait *w, int side, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, lfipc_deadline dl)
+{
+	/* C1: acquire, pairs with the release in lfipc__poller_fd_once. */
+	struct lfipc_poller *p =
+	    atomic_load_explicit(&w->c->poller[side], memory_order_acquire);
+	int rc = lfipc__wait_poll(w->c->r, wq, ready, w, dl, 0, p);
+
+	if (p && (rc == -EAGAIN || rc == -ETIMEDOUT))
+		watch_peer(w->c, side);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
 }
 
 static int expired_rc(int64_t timeout_ns)
@@ -238,6 +310,32 @@ static int expired_rc(int64_t timeout_ns)
 }
 
 /* ---- writer side --------------------------------------------------------- */
+
+/* Readiness callback of a writer (internal/wait.h). */
+static int tx_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct pwait *w = ctx;
+	lfipc_conn *c = w->c;
+	struct pipe_dir *d = c->tx;
+	/* seq_cst (W3): pairs with the reader's seq_cst store of head in
+	 * consume(): the bytes before head are no longer read. */
+	uint64_t h = atomic_load(&d->head), used = w->pos - h;
+
+	if (used > c->cap || (h & 7)) {
+		if (w->flag)
+			return -EPROTO;
+		if (!w->bad) /* let a sleeping reader repair it */
+			wake_wq(c, &d->rd_wq);
+		w->bad = true;
+	} else if (c->cap - used >= w->need) {
+		*w->out = c->cap - used;
+		return 1;
+	}
+	if (peer_gone(c, check))
+		return -EPIPE;
+	sl->partner[0] = peer_token(c);
+	return 0;
+}
 
 /*
  * Wait until the ring has need bytes free for a writer at position pos.
@@ -249,53 +347,17 @@ static int expired_rc(int64_t timeout_ns)
 static int tx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		   lfipc_deadline dl, bool streaming, uint64_t *free)
 {
-	struct pipe_dir *d = c->tx;
-	int64_t spin_end = 0;
-	unsigned polls = 0;
-	bool bad = false;
+	struct pwait w = {c, pos, need, streaming, false, free};
+	int rc = pwait_run(&w, LFIPC_FD_PUT, &c->tx->wr_wq, tx_ready, dl);
 
-	for (;;) {
-		/* seq_cst: pairs with the reader's seq_cst store of head in
-		 * consume(): the bytes before head are no longer read. */
-		uint64_t h = atomic_load(&d->head), used = pos - h;
-
-		if (used > c->cap || (h & 7)) {
-			if (streaming)
-				return -EPROTO;
-			if (!bad) /* let a sleeping reader repair it */
-				wake_flag(&d->rd_sleep);
-			bad = true;
-		} else if (c->cap - used >= need) {
-			*free = c->cap - used;
-			return 0;
-		}
-		if (spin_end == 0 && spin_wanted(c, dl))
-			spin_end = lfipc__now_ns() + PIPE_SPIN_NS;
-		if (spin_end > 0) {
-			/* Re-check after every pause, the clock every 16. */
-			lfipc__cpu_relax();
-			if ((++polls & 15) != 0 || lfipc__now_ns() < spin_end)
-				continue;
-		}
-		spin_end = -1;
-		if (peer_gone(c, true))
-			return -EPIPE;
-		if (lfipc__expired(dl))
-			return bad ? -EPROTO : -ETIMEDOUT;
-		atomic_store(&d->wr_sleep, 1);
-		/* Re-check after announcing (Dekker with consume()). */
-		if (pos - atomic_load(&d->head) <= c->cap - need ||
-		    peer_gone(c, false))
-			continue;
-		sleep_slice(&d->wr_sleep, dl);
-	}
+	return rc == -ETIMEDOUT && w.bad ? -EPROTO : rc;
 }
 
 /* Publish the writer's new tail and wake a sleeping reader. */
 static void publish(lfipc_conn *c, uint64_t tail)
 {
-	atomic_store(&c->tx->tail, tail);
-	wake_if_sleeping(&c->tx->rd_sleep);
+	atomic_store(&c->tx->tail, tail); /* K1: seq_cst */
+	wake_wq(c, &c->tx->rd_wq);
 }
 
 int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
@@ -374,10 +436,10 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 			/* Our timeout passed in the middle: abandon the
 			 * message here. The reader drops what it got of it
 			 * when it reaches pos, and our next frame starts at
-			 * pos. seq_cst store, then the seq_cst load of
-			 * rd_sleep: Dekker with rx_wait(). */
+			 * pos. seq_cst store (K1), then wake (K2) against
+			 * rx_ready()'s load of cut (W3). */
 			atomic_store(&c->tx->cut, pos);
-			wake_if_sleeping(&c->tx->rd_sleep);
+			wake_wq(c, &c->tx->rd_wq);
 			return expired_rc(timeout_ns);
 		}
 		if (rc < 0)
@@ -390,8 +452,8 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 /* Release the bytes before head to the writer and wake it if it sleeps. */
 static void consume(lfipc_conn *c, uint64_t head)
 {
-	atomic_store(&c->rx->head, head);
-	wake_if_sleeping(&c->rx->wr_sleep);
+	atomic_store(&c->rx->head, head); /* K1: seq_cst */
+	wake_wq(c, &c->rx->wr_wq);
 }
 
 /* The receiver's repair of an inconsistent direction (see the top
@@ -412,6 +474,44 @@ static bool cut_at(lfipc_conn *c, uint64_t pos, bool inside)
 	return inside && atomic_load(&c->rx->cut) == pos;
 }
 
+/* Readiness callback of a reader (internal/wait.h). */
+static int rx_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct pwait *w = ctx;
+	lfipc_conn *c = w->c;
+	struct pipe_dir *d = c->rx;
+	/* seq_cst (W3): pairs with the writer's seq_cst store of tail in
+	 * publish(): the bytes before tail are written. */
+	uint64_t t = atomic_load(&d->tail), a = t - w->pos;
+
+	if (a > c->cap)
+		return rx_resync(c);
+	/* Before the bytes: what follows a cut is the next frame. */
+	if (cut_at(c, w->pos, w->flag))
+		return -ECANCELED;
+	if (a >= w->need) {
+		*w->out = a;
+		return 1;
+	}
+	if (peer_gone(c, check)) {
+		/* The writer's last tail store precedes its closing store,
+		 * so this load sees everything it sent. */
+		t = atomic_load(&d->tail);
+		a = t - w->pos;
+		if (a > c->cap)
+			return rx_resync(c);
+		if (a >= w->need) {
+			*w->out = a;
+			return 1;
+		}
+		if (a > 0)
+			consume(c, t); /* an unfinished frame */
+		return -EPIPE;
+	}
+	sl->partner[0] = peer_token(c);
+	return 0;
+}
+
 /*
  * Wait until need bytes are readable at pos. inside: pos is inside a frame
  * (streaming), where the writer may abandon it. Return: 0 and *avail (the
@@ -424,58 +524,9 @@ static bool cut_at(lfipc_conn *c, uint64_t pos, bool inside)
 static int rx_wait(lfipc_conn *c, uint64_t pos, uint64_t need,
 		   lfipc_deadline dl, bool inside, uint64_t *avail)
 {
-	struct pipe_dir *d = c->rx;
-	int64_t spin_end = 0;
-	unsigned polls = 0;
+	struct pwait w = {c, pos, need, inside, false, avail};
 
-	for (;;) {
-		/* seq_cst: pairs with the writer's seq_cst store of tail in
-		 * publish(): the bytes before tail are written. */
-		uint64_t t = atomic_load(&d->tail), a = t - pos;
-
-		if (a > c->cap)
-			return rx_resync(c);
-		/* Before the bytes: what follows a cut is the next frame. */
-		if (cut_at(c, pos, inside))
-			return -ECANCELED;
-		if (a >= need) {
-			*avail = a;
-			return 0;
-		}
-		if (spin_end == 0 && spin_wanted(c, dl))
-			spin_end = lfipc__now_ns() + PIPE_SPIN_NS;
-		if (spin_end > 0) {
-			/* Re-check after every pause, the clock every 16. */
-			lfipc__cpu_relax();
-			if ((++polls & 15) != 0 || lfipc__now_ns() < spin_end)
-				continue;
-		}
-		spin_end = -1;
-		if (peer_gone(c, true)) {
-			/* The writer's last tail store precedes its closing
-			 * store, so this load sees everything it sent. */
-			t = atomic_load(&d->tail);
-			a = t - pos;
-			if (a > c->cap)
-				return rx_resync(c);
-			if (a >= need) {
-				*avail = a;
-				return 0;
-			}
-			if (a > 0)
-				consume(c, t); /* an unfinished frame */
-			return -EPIPE;
-		}
-		if (lfipc__expired(dl))
-			return -ETIMEDOUT;
-		atomic_store(&d->rd_sleep, 1);
-		/* Re-check after announcing (Dekker with publish() and with
-		 * the writer's store of cut). */
-		if (atomic_load(&d->tail) - pos >= need ||
-		    cut_at(c, pos, inside) || peer_gone(c, false))
-			continue;
-		sleep_slice(&d->rd_sleep, dl);
-	}
+	return pwait_run(&w, LFIPC_FD_GET, &c->rx->rd_wq, rx_ready, dl);
 }
 
 /* Most bytes a frame can span (a message of LFIPC_PIPE_MSG_MAX bytes). */
@@ -639,6 +690,8 @@ struct init_arg {
 	uint64_t cap;
 	bool duplex;
 	uint32_t owner;
+	int only; /* -1: the creator holds both ends; 0 or 1: it claims only
+		     that end, the other is free (open-or-create) */
 };
 
 /* Runs under the region lock on the zeroed block, before publication. */
@@ -659,8 +712,12 @@ static int pipe_init(void *block, uint64_t size, void *argp)
 	g->check = geom_check(g);
 	/* Both ends held provisionally by the creator. The block is
 	 * published by the region lock's release, after these stores. */
-	atomic_init(&p->ends.owner[0], a->owner);
-	atomic_init(&p->ends.owner[1], a->owner);
+	if (a->only < 0) {
+		atomic_init(&p->ends.owner[0], a->owner);
+		atomic_init(&p->ends.owner[1], a->owner);
+	} else {
+		atomic_init(&p->ends.owner[a->only], a->owner | OWN_CLAIMED);
+	}
 	return 0;
 }
 
@@ -693,7 +750,9 @@ static int make_conn(lfipc_region *r, struct pipe_shm *p, uint64_t cap,
 	c->peer = &p->ends.owner[1 - end];
 	c->tok = tok;
 	c->claimed = claimed;
-	c->spin = lfipc__ncpus() > 1;
+	pthread_mutex_init(&c->poller_mu, NULL);
+	for (int i = 0; i < 2; i++)
+		c->epfd[i] = c->pidfd[i] = -1;
 	*out = c;
 	return 0;
 }
@@ -731,6 +790,7 @@ int lfipc_pipe_create(lfipc_region *r, const char *name, size_t ring_bytes,
 		return rc;
 	ia.cap = ring_size(ring_bytes);
 	ia.duplex = duplex;
+	ia.only = -1;
 	rc = lfipc__obj_create(r, name, LFIPC_OBJ_PIPE,
 			       pipe_total(ia.cap, duplex), PIPE_HOT, pipe_init,
 			       &ia, &off);
@@ -772,13 +832,17 @@ static int geom_load(lfipc_region *r, uint64_t off, uint64_t size,
 	return 0;
 }
 
+static int claim_end(lfipc_region *r, struct pipe_shm *p,
+		     const struct pipe_geom *g, int end, uint32_t self,
+		     lfipc_conn **out);
+
 int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 		    lfipc_conn **out)
 {
 	struct pipe_geom g;
 	struct pipe_shm *p;
 	uint64_t off, size;
-	uint32_t self, v, t;
+	uint32_t self;
 	int rc;
 
 	if (out)
@@ -795,6 +859,17 @@ int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 	if (rc < 0)
 		return rc;
 	p = lfipc__at(r, off);
+	return claim_end(r, p, &g, end, self, out);
+}
+
+/* Claim end of the validated pipe p for self and make its connection. */
+static int claim_end(lfipc_region *r, struct pipe_shm *p,
+		     const struct pipe_geom *g, int end, uint32_t self,
+		     lfipc_conn **out)
+{
+	uint32_t v, t;
+	int rc;
+
 	v = atomic_load(&p->ends.owner[end]);
 	for (;;) {
 		if (v & OWN_CLOSED)
@@ -808,7 +883,7 @@ int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 						   self | OWN_CLAIMED))
 			break;
 	}
-	rc = make_conn(r, p, g.cap, g.duplex, end, self, true, out);
+	rc = make_conn(r, p, g->cap, g->duplex, end, self, true, out);
 	if (rc < 0) {
 		/* Hand the end back: nobody used it. */
 		v = self | OWN_CLAIMED;
@@ -818,11 +893,11 @@ int lfipc_pipe_open(lfipc_region *r, const char *name, int end,
 }
 
 /* Wake everybody who may sleep on pipe p (after an end closed). */
-static void wake_all(struct pipe_shm *p)
+static void wake_all(lfipc_region *r, struct pipe_shm *p)
 {
 	for (int d = 0; d < 2; d++) {
-		wake_flag(&p->dir[d].rd_sleep);
-		wake_flag(&p->dir[d].wr_sleep);
+		lfipc__wake(r, &p->dir[d].rd_wq, NULL, INT32_MAX);
+		lfipc__wake(r, &p->dir[d].wr_wq, NULL, INT32_MAX);
 	}
 }
 
@@ -838,13 +913,128 @@ void lfipc_conn_close(lfipc_conn *c)
 			/* Claimed: close it. Provisional: hand it on. */
 			nv = (v & OWN_CLAIMED) ? (v | OWN_CLOSED) : 0;
 			if (atomic_compare_exchange_strong(c->mine, &v, nv)) {
-				if (nv)
-					wake_all(c->p);
+				if (!nv)
+					break;
+				wake_all(c->r, c->p);
+				/* C2: release the end: token 0 says this
+				 * process touches the pipe no more, so it may
+				 * be removed (lfipc__pipe_ends_done). */
+				atomic_store(c->mine, OWN_CLOSED | OWN_CLAIMED);
 				break;
 			}
 		}
 	}
+	for (int i = 0; i < 2; i++) {
+		if (c->pidfd[i] >= 0)
+			close(c->pidfd[i]);
+		if (c->epfd[i] >= 0)
+			close(c->epfd[i]);
+		/* C1': relaxed: closing excludes every other use. */
+		lfipc__poller_close(
+		    atomic_load_explicit(&c->poller[i], memory_order_relaxed));
+	}
+	pthread_mutex_destroy(&c->poller_mu);
 	free(c);
+}
+
+/* Would a recv (a send of a small message) not block now? Nothing is
+ * consumed (fds, wait-for-any). seq_cst loads (W3). */
+static bool rx_now(void *ctx)
+{
+	lfipc_conn *c = ctx;
+
+	return peer_gone(c, false) ||
+	       atomic_load(&c->rx->tail) != atomic_load(&c->rx->head);
+}
+
+static bool tx_now(void *ctx)
+{
+	lfipc_conn *c = ctx;
+
+	return peer_gone(c, false) ||
+	       c->cap - (atomic_load(&c->tx->tail) -
+			 atomic_load(&c->tx->head)) >= 2 * FRAME_HDR;
+}
+
+/* Non-consuming readiness callbacks for lfipc_wait_any (wait_any.c). */
+static int peek_ready(lfipc_conn *c, bool (*now)(void *),
+		      struct lfipc_sleep *sl, bool check)
+{
+	if (now(c) || (check && peer_gone(c, true)))
+		return 1;
+	sl->partner[0] = peer_token(c);
+	return 0;
+}
+
+static int rx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	return peek_ready(ctx, rx_now, sl, check);
+}
+
+static int tx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	return peek_ready(ctx, tx_now, sl, check);
+}
+
+/* The checks of an fd or wait-for-any side: a side this end can do,
+ * claimed like a recv/send. Return: 0; -EINVAL; -EBADF; own()'s errors. */
+static int side_own(lfipc_conn *c, int side)
+{
+	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
+		return -EINVAL;
+	if (!(side == LFIPC_FD_GET ? c->rx : c->tx))
+		return -EBADF;
+	return own(c);
+}
+
+int lfipc__conn_any(lfipc_conn *c, int side, struct lfipc_any *a,
+		    lfipc_region **r)
+{
+	int rc = side_own(c, side);
+
+	if (rc < 0)
+		return rc;
+	a->wq = side == LFIPC_FD_GET ? &c->rx->rd_wq : &c->tx->wr_wq;
+	a->ready = side == LFIPC_FD_GET ? rx_peek : tx_peek;
+	a->ctx = c;
+	*r = c->r;
+	return 0;
+}
+
+int lfipc_conn_fd(lfipc_conn *c, int side)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int fd, rc;
+
+	if (!c)
+		return -EINVAL;
+	rc = side_own(c, side);
+	if (rc < 0)
+		return rc;
+	fd = lfipc__poller_fd_once(
+	    c->r, side == LFIPC_FD_GET ? &c->rx->rd_wq : &c->tx->wr_wq,
+	    &c->poller[side], &c->poller_mu, side == LFIPC_FD_GET ? rx_now
+								   : tx_now,
+	    c);
+	if (fd < 0)
+		return fd;
+	pthread_mutex_lock(&c->poller_mu);
+	rc = c->epfd[side];
+	if (rc < 0) {
+		rc = epoll_create1(EPOLL_CLOEXEC);
+		if (rc < 0 || epoll_ctl(rc, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			int e = -errno;
+
+			if (rc >= 0)
+				close(rc);
+			pthread_mutex_unlock(&c->poller_mu);
+			return e;
+		}
+		c->epfd[side] = rc;
+	}
+	pthread_mutex_unlock(&c->poller_mu);
+	watch_peer(c, side);
+	return rc;
 }
 
 int lfipc_conn_end(const lfipc_conn *c)
@@ -875,9 +1065,164 @@ int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size)
 			continue;
 		if (atomic_compare_exchange_strong(&p->ends.owner[e], &v,
 						   v | OWN_CLOSED)) {
-			wake_all(p);
+			wake_all(r, p);
 			n++;
 		}
 	}
 	return n;
+}
+
+/*
+ * Which ends of the pipe at off are finished for good: bit e set when the
+ * holder of end e died, or closed it and is done with the pipe (C2 in
+ * lfipc_conn_close() cleared the token). An end held by nobody (handed on)
+ * is not finished; nor is one whose live closer is still waking the peer.
+ */
+int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	int rc = geom_load(r, off, size, &g), done = 0;
+
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	for (int e = 0; e < 2; e++) {
+		/* C3: seq_cst; pairs with C2: the closer's last writes to
+		 * the pipe happen before a token-0 word is seen. */
+		uint32_t v = atomic_load(&p->ends.owner[e]);
+		uint32_t t = OWN_TOKEN(v);
+
+		if (t == 0 ? (v & OWN_CLOSED) != 0
+			   : !lfipc__token_alive(r, t))
+			done |= 1 << e;
+	}
+	return done;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t pipe_size(const void *shape)
+{
+	const struct init_arg *a = shape;
+
+	return pipe_total(a->cap, a->duplex);
+}
+
+static int pipe_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct init_arg *a = shape;
+	struct pipe_geom g;
+
+	if (geom_load(r, off, size, &g) < 0)
+		return -EPROTO;
+	return g.cap == a->cap && (g.duplex != 0) == a->duplex ? 0 : -EEXIST;
+}
+
+static int pipe_status(lfipc_region *r, uint64_t off, uint64_t size,
+		       void *out)
+{
+	lfipc_pipe_status *st = out;
+	struct pipe_geom g;
+	struct pipe_shm *p;
+	int rc;
+
+	rc = geom_load(r, off, size, &g);
+	if (rc < 0)
+		return rc;
+	p = lfipc__at(r, off);
+	st->duplex = g.duplex != 0;
+	st->ring_bytes = (size_t)g.cap;
+	for (int e = 0; e < 2; e++) {
+		lfipc_pipe_end_status *es = &st->end[e];
+		struct pipe_dir *d = &p->dir[e];
+		/* P9: relaxed loads: a diagnostic snapshot for people. */
+		uint32_t v = atomic_load_explicit(&p->ends.owner[e],
+						  memory_order_relaxed);
+
+		es->closed = (v & OWN_CLOSED) != 0;
+		es->held = OWN_TOKEN(v) != 0 && !es->closed;
+		lfipc__holder(r, OWN_TOKEN(v), &es->holder);
+		if (!g.duplex && e == 1)
+			continue; /* nothing is ever sent to end 1 */
+		{
+			uint64_t tail = atomic_load_explicit(
+			    &d->tail, memory_order_relaxed);
+			uint64_t head = atomic_load_explicit(
+			    &d->head, memory_order_relaxed);
+
+			es->bytes_buffered =
+			    tail - head <= g.cap ? (size_t)(tail - head) : 0;
+		}
+		es->reader_sleeping = lfipc__wq_sleepers(&d->rd_wq) != 0;
+		es->writer_sleeping = lfipc__wq_sleepers(&d->wr_wq) != 0;
+	}
+	return 0;
+}
+
+const struct lfipc__objtype lfipc__pipe_type = {
+	.type = LFIPC_OBJ_PIPE,
+	.name = "pipe",
+	.align = PIPE_HOT,
+	.size = pipe_size,
+	.init = pipe_init,
+	.same_shape = pipe_same_shape,
+	.recover = lfipc__pipe_recover,
+	.status = pipe_status,
+	.status_size = sizeof(lfipc_pipe_status),
+	.status_min = sizeof(lfipc_pipe_status),
+};
+
+int lfipc_conn_stat(const lfipc_conn *c, lfipc_pipe_status *st)
+{
+	if (!c)
+		return -EINVAL;
+	return lfipc__obj_status(c->r, &lfipc__pipe_type,
+				 lfipc__off(c->r, c->p),
+				 pipe_total(c->cap, c->rx && c->tx), st);
+}
+
+size_t lfipc_pipe_bytes(size_t ring_bytes, bool duplex)
+{
+	struct init_arg ia = {0, duplex, 0, -1};
+
+	if (ring_bytes > LFIPC_PIPE_MAX_RING)
+		return 0;
+	ia.cap = ring_size(ring_bytes);
+	return lfipc__obj_bytes(&lfipc__pipe_type, &ia);
+}
+
+int lfipc_pipe_open_or_create(lfipc_region *r, const char *name,
+			      size_t ring_bytes, bool duplex, int end,
+			      lfipc_conn **out)
+{
+	struct init_arg ia;
+	struct pipe_geom g;
+	uint64_t off, size;
+	bool created;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!r || !out || (end != 0 && end != 1) ||
+	    ring_bytes > LFIPC_PIPE_MAX_RING)
+		return -EINVAL;
+	rc = lfipc__self(r, &ia.owner);
+	if (rc < 0)
+		return rc;
+	ia.cap = ring_size(ring_bytes);
+	ia.duplex = duplex;
+	ia.only = end;
+	rc = lfipc__obj_get(r, name, &lfipc__pipe_type, &ia, LFIPC__GET_EITHER,
+			    &off, &size, &created);
+	if (rc < 0)
+		return rc;
+	rc = geom_load(r, off, size, &g);
+	if (rc < 0)
+		return rc;
+	if (created)
+		return make_conn(r, lfipc__at(r, off), g.cap, g.duplex, end,
+				 ia.owner, true, out);
+	return claim_end(r, lfipc__at(r, off), &g, end, ia.owner, out);
 }

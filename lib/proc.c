@@ -9,7 +9,7 @@
  * The kernel drops the lock when the last descriptor of that description is
  * closed, which happens when the process dies (SIGKILL included, zombie or
  * not), so a checker that finds the byte unlocked knows the participant is
- * gone. Checkers probe through r->fd, a description that never holds a
+ * gone. Checkers probe through p->fd, a description that never holds a
  * liveness lock, so every registered participant (this process included)
  * shows up as a conflicting lock.
  *
@@ -31,8 +31,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/proc.h"
 
@@ -58,49 +60,53 @@ uint32_t lfipc__thread_tag_slow(void)
 }
 
 static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
-static lfipc_region *tracked;
+static struct lfipc__proc *tracked;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_prepare(void)
 {
-	lfipc_region *r;
+	struct lfipc__proc *p;
 
 	pthread_mutex_lock(&track_mu);
 	/* lock_mu first: a thread holding it may still need reg_mu (in
 	 * lfipc__self), never the other way round. Holding lock_mu means no
 	 * thread of ours is inside the region lock at the fork, so the child
 	 * never inherits a region lock word that carries our token. */
-	for (r = tracked; r; r = r->next) {
-		pthread_mutex_lock(&r->lock_mu);
-		pthread_mutex_lock(&r->reg_mu);
+	for (p = tracked; p; p = p->next) {
+		if (p->fork_hold)
+			pthread_mutex_lock(p->fork_hold);
+		pthread_mutex_lock(&p->reg_mu);
 	}
 }
 
 static void atfork_parent(void)
 {
-	lfipc_region *r;
+	struct lfipc__proc *p;
 
-	for (r = tracked; r; r = r->next) {
-		pthread_mutex_unlock(&r->reg_mu);
-		pthread_mutex_unlock(&r->lock_mu);
+	for (p = tracked; p; p = p->next) {
+		pthread_mutex_unlock(&p->reg_mu);
+		if (p->fork_hold)
+			pthread_mutex_unlock(p->fork_hold);
 	}
 	pthread_mutex_unlock(&track_mu);
 }
 
 static void atfork_child(void)
 {
-	lfipc_region *r;
+	struct lfipc__proc *p;
 
-	for (r = tracked; r; r = r->next) {
+	for (p = tracked; p; p = p->next) {
 		/* Close, never F_UNLCK: the parent keeps its lock. */
-		if (r->lock_fd >= 0)
-			close(r->lock_fd);
-		r->lock_fd = -1;
+		if (p->lock_fd >= 0)
+			close(p->lock_fd);
+		p->lock_fd = -1;
 		/* F1: relaxed: the child is single-threaded here. */
-		atomic_store_explicit(&r->token, 0, memory_order_relaxed);
-		pthread_mutex_unlock(&r->reg_mu);
-		pthread_mutex_unlock(&r->lock_mu);
+		atomic_store_explicit(&p->token, 0, memory_order_relaxed);
+		pthread_mutex_unlock(&p->reg_mu);
+		if (p->fork_hold)
+			pthread_mutex_unlock(p->fork_hold);
 	}
+	lfipc__thread_id_reset(); /* the forking thread has a new tid */
 	/* F2: relaxed: single-threaded; later threads are created after it. */
 	atomic_fetch_add_explicit(&lfipc__fork_epoch, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&track_mu);
@@ -111,32 +117,48 @@ static void atfork_install(void)
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-void lfipc__proc_track(lfipc_region *r)
+void lfipc__proc_init(struct lfipc__proc *p, int fd, void *table,
+		      uint32_t cap, pthread_mutex_t *fork_hold)
+{
+	p->fd = fd;
+	p->table = table;
+	p->cap = cap;
+	p->fork_hold = fork_hold;
+	p->lock_fd = -1;
+	pthread_mutex_init(&p->reg_mu, NULL);
+}
+
+void lfipc__proc_destroy(struct lfipc__proc *p)
+{
+	pthread_mutex_destroy(&p->reg_mu);
+}
+
+void lfipc__proc_track(struct lfipc__proc *p)
 {
 	pthread_once(&atfork_once, atfork_install);
 	pthread_mutex_lock(&track_mu);
-	r->next = tracked;
-	tracked = r;
+	p->next = tracked;
+	tracked = p;
 	pthread_mutex_unlock(&track_mu);
 }
 
-void lfipc__proc_untrack(lfipc_region *r)
+void lfipc__proc_untrack(struct lfipc__proc *p)
 {
-	lfipc_region **pp;
+	struct lfipc__proc **pp;
 
 	pthread_mutex_lock(&track_mu);
 	for (pp = &tracked; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
+		if (*pp == p) {
+			*pp = p->next;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&track_mu);
 }
 
-static struct lfipc_proc_slot *slot_at(const lfipc_region *r, uint32_t i)
+static struct lfipc_proc_slot *slot_at(const struct lfipc__proc *p, uint32_t i)
 {
-	return (struct lfipc_proc_slot *)(r->base + r->proc_off) + i;
+	return (struct lfipc_proc_slot *)p->table + i;
 }
 
 static int live_lock(int fd, int cmd, short type, uint32_t slot,
@@ -151,40 +173,89 @@ static int live_lock(int fd, int cmd, short type, uint32_t slot,
 }
 
 /* Open a description of our own on the region's file. */
-static int open_own_description(const lfipc_region *r)
+static int open_own_description(const struct lfipc__proc *p)
 {
 	char path[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd >= 0 ? fd : -errno;
 }
 
-/* Claim a slot: called with reg_mu held. */
-static int claim_slot(lfipc_region *r)
+static int claim_slot_gated(struct lfipc__proc *p, int fd);
+
+int lfipc__gate_lock(int fd, short type, int wait_ms)
 {
 	struct flock fl;
-	uint32_t i, start, slot;
+
+	for (int i = 0;; i++) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = type;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = LFIPC_GATE_BYTE;
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if ((errno != EAGAIN && errno != EACCES) || i >= wait_ms)
+			return errno == EACCES ? -EAGAIN : -errno;
+		/* a creator initialising or a remover deciding: both are
+		 * quick unless stopped */
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+}
+
+/* Claim a slot: called with reg_mu held. The gate is read-locked around
+ * the claim, so a remover (which write-locks the gate and every liveness
+ * byte at once) sees either no registrant or a registered one. */
+static int claim_slot(struct lfipc__proc *p)
+{
 	int fd, rc;
 
-	fd = open_own_description(r);
+	fd = open_own_description(p);
 	if (fd < 0)
 		return fd;
-	start = (uint32_t)getpid() % r->proc_cap;
-	for (i = 0; i < r->proc_cap; i++) {
+	rc = lfipc__gate_lock(fd, F_RDLCK, 1000);
+	if (rc < 0) {
+		close(fd);
+		return rc == -EAGAIN ? -EBUSY : rc;
+	}
+	rc = claim_slot_gated(p, fd);
+	lfipc__gate_lock(fd, F_UNLCK, 0);
+	if (rc < 0)
+		close(fd);
+	return rc;
+}
+
+static int claim_slot_gated(struct lfipc__proc *p, int fd)
+{
+	struct flock fl;
+	uint32_t i, slot;
+	int rc;
+
+	/* From slot 0: the low slots have death words (internal/death.h).
+	 * Slots that name no pid (never used, or closed cleanly) first, so a
+	 * dead participant's slot stays listed as dead (inspect.c) until the
+	 * table has no other room. */
+	for (i = 0; i < 2 * p->cap; i++) {
 		struct lfipc_proc_slot *s;
 		uint32_t g;
 
-		slot = (start + i) % r->proc_cap;
+		slot = i % p->cap;
+		/* R0: relaxed: a preference only; the OFD lock decides. */
+		if (i < p->cap &&
+		    atomic_load_explicit(&slot_at(p, slot)->pid,
+					 memory_order_relaxed) != 0)
+			continue;
 		rc = live_lock(fd, F_OFD_SETLK, F_WRLCK, slot, &fl);
 		if (rc == -EAGAIN || rc == -EACCES)
 			continue; /* a live participant holds it */
-		if (rc < 0) {
-			close(fd);
+		if (rc < 0)
 			return rc;
-		}
-		s = slot_at(r, slot);
+		s = slot_at(p, slot);
+		p->slot = slot;
+		/* Death word and flags of the new incarnation, before R1. */
+		lfipc__death_arm(lfipc__proc_region(p), slot);
 		/* R1: acq_rel CAS; pairs with the acquire load in
 		 * lfipc__token_alive(): whoever sees the new generation sees
 		 * the pid written below too (diagnostics only). A dead
@@ -196,87 +267,97 @@ static int claim_slot(lfipc_region *r)
 			memory_order_relaxed))
 			;
 		g = (g | 1u) + 2u;
+		/* Sleepers still watching the previous incarnation's word
+		 * look again (they now see the generation mismatch). */
+		lfipc__death_wake(lfipc__proc_region(p), slot);
 		/* R2: relaxed: diagnostics, never used for decisions. */
 		atomic_store_explicit(&s->pid, (uint32_t)getpid(),
 				      memory_order_relaxed);
 		atomic_store_explicit(&s->since_ns, lfipc__now_ns(),
 				      memory_order_relaxed);
-		r->lock_fd = fd;
-		r->slot = slot;
+		p->lock_fd = fd;
+		p->slot = slot;
 		/* R3: relaxed; published by P2 (release on fork_epoch). */
-		atomic_store_explicit(&r->token,
+		atomic_store_explicit(&p->token,
 				      ((slot + 1) << LFIPC_TOKEN_GEN_BITS) |
 					      (g & LFIPC_TOKEN_GEN_MASK),
 				      memory_order_relaxed);
 		return 0;
 	}
-	close(fd);
 	return -EUSERS;
 }
 
-int lfipc__proc_reregister(lfipc_region *r, uint32_t *tok)
+int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok)
 {
 	unsigned epoch;
 	int rc = 0;
 
-	pthread_mutex_lock(&r->reg_mu);
+	pthread_mutex_lock(&p->reg_mu);
 	epoch = atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed);
-	if (atomic_load_explicit(&r->fork_epoch, memory_order_relaxed) !=
+	if (atomic_load_explicit(&p->fork_epoch, memory_order_relaxed) !=
 		    epoch ||
-	    atomic_load_explicit(&r->token, memory_order_relaxed) == 0) {
-		if (r->lock_fd >= 0) {
+	    atomic_load_explicit(&p->token, memory_order_relaxed) == 0) {
+		if (p->lock_fd >= 0) {
 			/* inherited from the parent: close, never unlock */
-			close(r->lock_fd);
-			r->lock_fd = -1;
+			close(p->lock_fd);
+			p->lock_fd = -1;
 		}
-		atomic_store_explicit(&r->token, 0, memory_order_relaxed);
-		rc = claim_slot(r);
+		atomic_store_explicit(&p->token, 0, memory_order_relaxed);
+		rc = claim_slot(p);
 		/* P2: release, pairs with P1 in lfipc__self(). */
 		if (rc == 0)
-			atomic_store_explicit(&r->fork_epoch, epoch,
+			atomic_store_explicit(&p->fork_epoch, epoch,
 					      memory_order_release);
 	}
-	*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
-	pthread_mutex_unlock(&r->reg_mu);
+	if (rc == 0)
+		lfipc__death_other_thread(lfipc__proc_region(p));
+	*tok = atomic_load_explicit(&p->token, memory_order_relaxed);
+	pthread_mutex_unlock(&p->reg_mu);
 	return rc;
 }
 
-int lfipc__proc_register(lfipc_region *r)
+int lfipc__proc_register(struct lfipc__proc *p)
 {
 	uint32_t tok;
 
-	r->lock_fd = -1;
-	return lfipc__proc_reregister(r, &tok);
+	p->lock_fd = -1;
+	return lfipc__proc_reregister(p, &tok);
 }
 
-void lfipc__proc_unregister(lfipc_region *r)
+void lfipc__proc_unregister(struct lfipc__proc *p)
 {
-	uint32_t tok = atomic_load_explicit(&r->token, memory_order_relaxed);
+	uint32_t tok = atomic_load_explicit(&p->token, memory_order_relaxed);
 
-	pthread_mutex_lock(&r->reg_mu);
-	if (tok != 0 && r->lock_fd >= 0 &&
-	    atomic_load_explicit(&r->fork_epoch, memory_order_relaxed) ==
+	pthread_mutex_lock(&p->reg_mu);
+	if (tok != 0 && p->lock_fd >= 0 &&
+	    atomic_load_explicit(&p->fork_epoch, memory_order_relaxed) ==
 		    atomic_load_explicit(&lfipc__fork_epoch,
 					 memory_order_relaxed)) {
-		struct lfipc_proc_slot *s = slot_at(r, r->slot);
-		uint32_t g = atomic_load_explicit(&s->gen, memory_order_relaxed);
+		struct lfipc_proc_slot *s = slot_at(p, p->slot);
+		uint32_t g;
+
+		lfipc__death_disarm(lfipc__proc_region(p));
+		g = atomic_load_explicit(&s->gen, memory_order_relaxed);
 
 		/* U1: release: everything this participant did happens before
 		 * a checker's acquire load (R1's partner) that sees it gone. */
+		/* R2 again: pid 0 marks a slot left by a clean close, so a
+		 * listing tells it apart from a dead participant's. */
+		atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
 		if ((g & LFIPC_TOKEN_GEN_MASK) == (tok & LFIPC_TOKEN_GEN_MASK) &&
 		    (g & 1u))
 			atomic_compare_exchange_strong_explicit(
 				&s->gen, &g, g + 1, memory_order_release,
 				memory_order_relaxed);
 	}
-	if (r->lock_fd >= 0)
-		close(r->lock_fd);
-	r->lock_fd = -1;
-	atomic_store_explicit(&r->token, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&r->reg_mu);
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	p->lock_fd = -1;
+	atomic_store_explicit(&p->token, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&p->reg_mu);
 }
 
-bool lfipc__token_alive(lfipc_region *r, uint32_t token)
+bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 {
 	struct lfipc_proc_slot *s;
 	struct flock fl;
@@ -286,39 +367,100 @@ bool lfipc__token_alive(lfipc_region *r, uint32_t token)
 	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
 		return false;
 	slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
-	if (slot >= r->proc_cap)
+	if (slot >= p->cap)
 		return false;
-	s = slot_at(r, slot);
+	s = slot_at(p, slot);
 	/* L1: acquire, pairs with R1/U1. */
 	g = atomic_load_explicit(&s->gen, memory_order_acquire);
 	if (!(g & 1u) ||
 	    (g & LFIPC_TOKEN_GEN_MASK) != (token & LFIPC_TOKEN_GEN_MASK))
 		return false;
-	rc = live_lock(r->fd, F_OFD_GETLK, F_WRLCK, slot, &fl);
-	if (rc < 0 || fl.l_type != F_UNLCK)
-		return true; /* held, or undecidable: never declare death */
-	/* Nobody holds the byte: the incarnation is gone. Retire it so later
-	 * checks of its tokens need no system call. A registrant racing with
-	 * us moves gen on, and then this CAS fails harmlessly. */
-	atomic_compare_exchange_strong_explicit(&s->gen, &g, g + 1,
-						memory_order_acq_rel,
-						memory_order_relaxed);
+	/* The kernel marked the death word of this incarnation's linking
+	 * thread, and no other thread of it ever used the token: dead
+	 * (death.c; the marks of a multi-threaded slot are only hints). */
+	if (!lfipc__death_marked(lfipc__proc_region(p), slot)) {
+		rc = live_lock(p->fd, F_OFD_GETLK, F_WRLCK, slot, &fl);
+		if (rc < 0 || fl.l_type != F_UNLCK)
+			return true; /* held, or undecidable: never death */
+	}
+	/* The incarnation is gone. Retire it so later checks of its tokens
+	 * need no system call, and wake every sleeper on its death word so
+	 * they all learn it now (the kernel wakes one; a death found by the
+	 * OFD probe wakes none). A registrant racing with us moves gen on,
+	 * and then this CAS fails harmlessly. */
+	if (atomic_compare_exchange_strong_explicit(&s->gen, &g, g + 1,
+						    memory_order_acq_rel,
+						    memory_order_relaxed))
+		lfipc__death_wake(lfipc__proc_region(p), slot);
 	return false;
 }
 
-unsigned lfipc__proc_count_live(lfipc_region *r)
+pid_t lfipc__proc_token_pid(struct lfipc__proc *p, uint32_t token)
+{
+	uint32_t slot;
+
+	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
+		return 0;
+	slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
+	if (slot >= p->cap)
+		return 0;
+	/* L2: relaxed: a hint (diagnostics, pidfd_open); the caller
+	 * confirms the token alive afterwards. */
+	return (pid_t)atomic_load_explicit(&slot_at(p, slot)->pid,
+					   memory_order_relaxed);
+}
+
+unsigned lfipc__proc_count_live(struct lfipc__proc *p)
 {
 	unsigned n = 0;
 	uint32_t i;
 
-	for (i = 0; i < r->proc_cap; i++) {
-		struct lfipc_proc_slot *s = slot_at(r, i);
+	for (i = 0; i < p->cap; i++) {
+		struct lfipc_proc_slot *s = slot_at(p, i);
 		uint32_t g = atomic_load_explicit(&s->gen, memory_order_acquire);
 
 		if ((g & 1u) &&
-		    lfipc__token_alive(r, ((i + 1) << LFIPC_TOKEN_GEN_BITS) |
+		    lfipc__proc_alive(p, ((i + 1) << LFIPC_TOKEN_GEN_BITS) |
 						  (g & LFIPC_TOKEN_GEN_MASK)))
 			n++;
 	}
 	return n;
+}
+
+int lfipc__slot_probe(int fd, const void *table, uint32_t cap, uint32_t i,
+		      struct lfipc__slotinfo *out)
+{
+	const struct lfipc_proc_slot *s =
+	    (const struct lfipc_proc_slot *)table + i;
+	struct flock fl;
+	uint32_t g;
+	int rc;
+
+	if (i >= cap)
+		return -EINVAL;
+	/* L1: acquire, pairs with R1/U1 (and R2 is read after it). */
+	g = atomic_load_explicit(&((struct lfipc_proc_slot *)s)->gen,
+				 memory_order_acquire);
+	/* R2: relaxed, diagnostics only. */
+	out->pid = atomic_load_explicit(&((struct lfipc_proc_slot *)s)->pid,
+					memory_order_relaxed);
+	out->since_ns = atomic_load_explicit(
+	    &((struct lfipc_proc_slot *)s)->since_ns, memory_order_relaxed);
+	out->gen = g;
+	rc = live_lock(fd, F_OFD_GETLK, F_WRLCK, i, &fl);
+	if (rc < 0)
+		return rc;
+	if (fl.l_type != F_UNLCK)
+		out->state = LFIPC_SLOT_ALIVE; /* locked: a live holder */
+	else if ((g & 1u) || out->pid != 0)
+		out->state = LFIPC_SLOT_DEAD;
+	else
+		out->state = LFIPC_SLOT_FREE;
+	return 0;
+}
+
+int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
+			  struct lfipc__slotinfo *out)
+{
+	return lfipc__slot_probe(p->fd, p->table, p->cap, i, out);
 }

@@ -15,8 +15,8 @@
  *                     by a clear. A bulk call's run may claim consecutive
  *                     positions beyond the word before moving it past all
  *                     of them at once (see "bulk operations").
- *   not_empty,        event counts: bit 31 = somebody sleeps (EV_WAIT), bits
- *   not_full, joined  0..30 a counter bumped by every waker that saw EV_WAIT.
+ *   not_empty,        wait queues (struct lfipc_wq, internal/wait.h): get,
+ *   not_full, joined  put and join wait on them through the wait layer.
  *   closed            0 open, anything else shut down.
  *   lock              the queue lock: token of its holder, 0 free. Held by
  *                     a clear, and by whoever changes the set of ORPHAN
@@ -43,9 +43,10 @@
  * Memory order: every access to a slot word, a position, the lock and the
  * counters is seq_cst (the payload is published by the seq_cst CAS that
  * makes a slot FULL and acquired by the seq_cst CAS that claims it; the
- * same total order gives the Dekker-style pairing of "change state, then
- * look at EV_WAIT" with "set EV_WAIT, then look at the state" that makes
- * lost wake-ups impossible). The few relaxed accesses are labelled Q<n>.
+ * same total order gives the wait layer's pairing of "change state (K1),
+ * then look for sleepers (K2)" with "announce (W1), then look at the state
+ * (W3)" that makes lost wake-ups impossible: internal/wait.h). The few
+ * relaxed accesses are labelled Q<n>.
  *
  * Shared memory is untrusted: every shared word is read once into a local
  * (an atomic load, or lfipc__shm_ld* for the plain fields), the local is
@@ -54,6 +55,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -61,12 +63,14 @@
 
 #include <lfipc/queue.h>
 
-#include "internal/futex.h"
+#include "internal/poll.h"
 #include "internal/proc.h"
 #include "internal/queue_layout.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
+#include "internal/wait.h"
 
 #define CL_W LFIPC_Q_CL_W
 #define CL_R LFIPC_Q_CL_R
@@ -75,9 +79,7 @@
 #define TOMB LFIPC_Q_TOMB
 #define ORPHAN LFIPC_Q_ORPHAN
 #define CLR LFIPC_Q_CLR
-#define EV_WAIT LFIPC_Q_EV_WAIT
 #define SLOT_HDR LFIPC_Q_SLOT_HDR
-#define SPIN_MAX 2000
 /* A clear waits at most this long for another live clearer. */
 #define CLEAR_WAIT_NS ((int64_t)1000 * 1000 * 1000)
 /* Slots a slice-end sweep looks at: bounds a slice's work whatever N. */
@@ -114,6 +116,10 @@ struct lfipc_queue {
 	_Atomic uint64_t stuck_w;
 	_Atomic uint32_t stuck_n;
 	_Atomic uint32_t polls;
+	/* fd pollers (lfipc_queue_fd), made on first use: [0] get, [1] put.
+	 * Q9: acquire / release: the poller is complete before it is seen. */
+	_Atomic(struct lfipc_poller *) poller[2];
+	pthread_mutex_t poller_mu; /* serialises their creation */
 };
 
 #define mkword lfipc__qword
@@ -156,25 +162,19 @@ static void pos_advance(_Atomic uint64_t *pos, uint64_t to)
 		;
 }
 
-/* ---- event counts ---------------------------------------------------- */
+/* ---- waking ---------------------------------------------------------- */
 
-static void ev_wake(_Atomic uint32_t *ev)
+/*
+ * After a state change (K1, seq_cst: every change of a slot word, position,
+ * closed or task counter in this file is): wake the waiters of wq, all of
+ * them. One is not enough: a get woken by the publication of position p+1
+ * cannot take it while p is still being written, and the wake-up of p's
+ * publication may then go to another sleeper, leaving p+1 to nobody. No
+ * system call when nobody waits or polls (wait.h, K2).
+ */
+static void ev_wake(lfipc_queue *q, struct lfipc_wq *wq)
 {
-	uint32_t v = atomic_load(ev);
-
-	if (!(v & EV_WAIT))
-		return;
-	while (!atomic_compare_exchange_weak(ev, &v, (v + 1) & ~EV_WAIT)) {
-		if (!(v & EV_WAIT))
-			return;
-	}
-	lfipc__futex_wake(ev, INT32_MAX);
-}
-
-/* Announce a sleeper; returns the value to wait on. */
-static uint32_t ev_announce(_Atomic uint32_t *ev)
-{
-	return atomic_fetch_or(ev, EV_WAIT) | EV_WAIT;
+	lfipc__wake(q->r, wq, NULL, INT32_MAX);
 }
 
 /* ---- create / open --------------------------------------------------- */
@@ -270,6 +270,7 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->joinable = flags & LFIPC_QUEUE_JOINABLE;
 	q->single[LFIPC_Q_ROLE_PUT] = flags & LFIPC_QUEUE_SINGLE_PRODUCER;
 	q->single[LFIPC_Q_ROLE_GET] = flags & LFIPC_QUEUE_SINGLE_CONSUMER;
+	pthread_mutex_init(&q->poller_mu, NULL);
 	*out = q;
 	return 0;
 }
@@ -324,10 +325,16 @@ void lfipc_queue_close(lfipc_queue *q)
 
 	if (!q)
 		return;
+	for (int i = 0; i < 2; i++)
+		/* Q9': relaxed: closing excludes every other use. */
+		lfipc__poller_close(atomic_load_explicit(
+		    &q->poller[i], memory_order_relaxed));
+	pthread_mutex_destroy(&q->poller_mu);
 	/* A fork child closing a handle it inherited has another token (or
 	 * none yet): the role taken through it is its parent's, not given
 	 * back here. */
-	for (int i = 0; i < 2 && lfipc__self_known(q->r, &tok); i++) {
+	for (int i = 0; i < 2 && lfipc__proc_self_known(&q->r->proc, &tok);
+	     i++) {
 		/* Q10: relaxed (see struct lfipc_queue). */
 		uint64_t v = atomic_load_explicit(&q->role_held[i],
 						  memory_order_relaxed);
@@ -432,7 +439,7 @@ static void clear_undo(lfipc_queue *q)
 			return;
 		}
 		if (atomic_compare_exchange_strong(&s->word, &w, nw)) {
-			ev_wake(&q->h->not_empty);
+			ev_wake(q, &q->h->not_empty);
 			return;
 		}
 	}
@@ -488,9 +495,9 @@ static bool drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p)
 	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 	if (q->joinable) {
 		atomic_fetch_add(&h->done, 1);
-		ev_wake(&h->joined);
+		ev_wake(q, &h->joined);
 	}
-	ev_wake(&h->not_full);
+	ev_wake(q, &h->not_full);
 	return true;
 }
 
@@ -575,8 +582,8 @@ static int repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 		if (!atomic_compare_exchange_strong(&s->word, &w, nw))
 			return 0;
 	}
-	ev_wake(&q->h->not_empty);
-	ev_wake(&q->h->not_full);
+	ev_wake(q, &q->h->not_empty);
+	ev_wake(q, &q->h->not_full);
 	return 1;
 }
 
@@ -691,7 +698,7 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
 		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
 			/* statistics only: a kill here under-counts them */
 			atomic_fetch_add(&q->h->abandoned, g - s);
-			ev_wake(&q->h->joined);
+			ev_wake(q, &q->h->joined);
 			return;
 		}
 	}
@@ -947,13 +954,13 @@ static int publish_slot(qslot *s, uint64_t p, uint32_t tok)
 /* A slot published at position p behind deq_pos (a clear passed it while
  * it was being written) is free for the next lap at once, so producers
  * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
- * CAS, then these, against a sleeper's ev_announce, then its claim
- * attempt (Dekker). The deq_pos line is read only when producers sleep. */
+ * CAS (K1), then the K2 load of the waiters word (internal/wait.h). The
+ * deq_pos line is read only when producers wait or poll. */
 static void wake_if_behind(lfipc_queue *q, uint64_t p)
 {
-	if ((atomic_load(&q->h->not_full) & EV_WAIT) &&
+	if (atomic_load(&q->h->not_full.waiters) &&
 	    (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0)
-		ev_wake(&q->h->not_full);
+		ev_wake(q, &q->h->not_full);
 }
 
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
@@ -963,10 +970,10 @@ static int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 	int rc = publish_slot(s, p, tok);
 
 	if (rc == 0) {
-		ev_wake(&q->h->not_empty);
+		ev_wake(q, &q->h->not_empty);
 		wake_if_behind(q, p);
 	} else if (rc == 1) {
-		ev_wake(&q->h->not_full);
+		ev_wake(q, &q->h->not_full);
 	}
 	return rc < 0 ? rc : 0;
 }
@@ -1005,7 +1012,7 @@ static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
 	give_up_slot(q, s, p, tok);
 	drop_holes(q);
-	ev_wake(&q->h->not_empty);
+	ev_wake(q, &q->h->not_empty);
 	return -EPIPE;
 }
 
@@ -1027,63 +1034,94 @@ static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos)
 	return 0;
 }
 
-/* Claim one slot for a put, waiting until deadline. */
+/* The token of the participant whose claim on the slot of position pos
+ * keeps a waiter waiting (a producer writing the head, a consumer of the
+ * previous lap still reading the slot producers need), or 0: the wait
+ * layer sleeps on its death word too, so its death ends the sleep. */
+static uint32_t blocker(const lfipc_queue *q, uint64_t pos)
+{
+	/* Q10: relaxed: a hint; the checks re-read the word (slice_check). */
+	uint64_t w = atomic_load_explicit(&slot_at(q, pos)->word,
+					  memory_order_relaxed);
+
+	return wclaim(w) & CL_TOK;
+}
+
+/* A waiter of this handle: what its readiness callback needs. */
+struct qwait {
+	lfipc_queue *q;
+	uint32_t tok;
+	bool nowait;
+	qslot **s;
+	uint64_t *pos, *w, *head;
+};
+
+/* The checks a waiter makes when the wait layer asks for them (check:
+ * before the first sleep without the death push, after a partner's death
+ * word woke it, at each slice end): O(1) whatever N (slice_check); a
+ * caller that only polls makes them every POLL_CHECK attempts. */
+static void qwait_check(struct qwait *c)
+{
+	if (c->nowait)
+		poll_tick(c->q, c->tok);
+	else
+		slice_check(c->q, c->tok);
+}
+
+/* Readiness callback of a put (internal/wait.h). */
+static int put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check)
+		qwait_check(c);
+	/* Q4: seq_cst: the W3 load of the wait protocol against the store of
+	 * lfipc_queue_shutdown() (K1). Also an early exit only; the
+	 * authoritative check is the seq_cst load after the claim
+	 * (claim_once). */
+	if (atomic_load(&c->q->h->closed))
+		return -EPIPE;
+	rc = claim_once(c->q, c->tok, c->s, c->pos);
+	if (rc <= 0)
+		return rc == 0 ? 1 : rc;
+	sl->partner[0] = blocker(c->q, atomic_load(&c->q->h->enq_pos));
+	return 0;
+}
+
+/* The poller of side (0 get, 1 put), or NULL when nobody made an fd. */
+static struct lfipc_poller *poller_of(lfipc_queue *q, int side)
+{
+	/* Q9: acquire, pairs with the release in lfipc_queue_fd(). */
+	return atomic_load_explicit(&q->poller[side], memory_order_acquire);
+}
+
+/* Wait through the wait layer on wq until ready() completes, the call
+ * fails or timeout_ns passes. The first attempt reads no clock. */
+static int qwait_run(struct qwait *c, int side, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, int64_t timeout_ns)
+{
+	struct lfipc_sleep sl = {0};
+	int rc = ready(c, &sl, false);
+
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	return lfipc__wait_poll(c->q->r, wq, ready, c,
+				lfipc__deadline(timeout_ns), 0,
+				side < 0 ? NULL : poller_of(c->q, side));
+}
+
+/* Claim one slot for a put, waiting until timeout_ns passes. */
 static int claim_put(lfipc_queue *q, qslot **s, uint64_t *pos,
 		     uint32_t *tok_out, int64_t timeout_ns)
 {
-	lfipc_deadline dl = 0;
-	bool dl_set = false;
-	uint32_t tok;
-	int rc, spins = 0;
+	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, pos, NULL, NULL};
+	int rc = lfipc__self(q->r, &c.tok);
 
-	rc = lfipc__self(q->r, &tok);
 	if (rc)
 		return rc;
-	*tok_out = tok;
-	for (;;) {
-		uint32_t v;
-
-		/* Q4: acquire, pairs with the seq_cst store of
-		 * lfipc_queue_shutdown(): a put that returns -EPIPE here
-		 * happens after the shutdown that made it fail (users' TSan
-		 * builds see that edge). Also an early exit only; the
-		 * authoritative check is the seq_cst load after the claim
-		 * (claim_once). */
-		if (atomic_load_explicit(&q->h->closed, memory_order_acquire))
-			return -EPIPE;
-		rc = claim_once(q, tok, s, pos);
-		if (rc <= 0)
-			return rc;
-		if (timeout_ns == LFIPC_NOWAIT) {
-			poll_tick(q, tok);
-			return -EAGAIN;
-		}
-		if (!dl_set) {
-			dl = lfipc__deadline(timeout_ns);
-			dl_set = true;
-		}
-		if (lfipc__ncpus() > 1 && spins < SPIN_MAX) {
-			spins++;
-			lfipc__cpu_relax();
-			continue;
-		}
-		v = ev_announce(&q->h->not_full);
-		if (atomic_load(&q->h->closed))
-			return -EPIPE;
-		rc = claim_once(q, tok, s, pos);
-		if (rc <= 0)
-			return rc;
-		if (lfipc__expired(dl))
-			return -ETIMEDOUT;
-		rc = lfipc__futex_wait(&q->h->not_full, v,
-				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
-		if (rc == -ETIMEDOUT) {
-			/* slice end: a dead consumer may hold the queue */
-			slice_check(q, tok);
-			if (lfipc__expired(dl))
-				return -ETIMEDOUT;
-		}
-	}
+	*tok_out = c.tok;
+	return qwait_run(&c, 1, &q->h->not_full, put_ready, timeout_ns);
 }
 
 int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -1203,7 +1241,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 				give_up_slot(q, slot_at(q, pos[i]), pos[i],
 					     *tok);
 			drop_holes(q);
-			ev_wake(&q->h->not_empty);
+			ev_wake(q, &q->h->not_empty);
 			return start;
 		}
 	}
@@ -1265,9 +1303,9 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		/* One look at each event word for the whole batch: it comes
 		 * after every state change above in the total order. */
 		if (woke_e)
-			ev_wake(&q->h->not_empty);
+			ev_wake(q, &q->h->not_empty);
 		if (woke_f)
-			ev_wake(&q->h->not_full);
+			ev_wake(q, &q->h->not_full);
 		else if (k > 0)
 			wake_if_behind(q, pos[0]);
 		if (bad >= 0) {
@@ -1417,7 +1455,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 * (enq_pos - deq_pos < capacity): moving deq_pos made
 			 * room, also for a peek that releases much later. */
 			if (q->cap != q->n)
-				ev_wake(&h->not_full);
+				ev_wake(q, &h->not_full);
 			*s_out = s;
 			*w_out = nw;
 			*head_out = p;
@@ -1469,10 +1507,10 @@ static void release_slot(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 			tasks_got(q, tok, 1);
 		} else {
 			atomic_fetch_add(&q->h->done, 1);
-			ev_wake(&q->h->joined);
+			ev_wake(q, &q->h->joined);
 		}
 	}
-	ev_wake(&q->h->not_full);
+	ev_wake(q, &q->h->not_full);
 }
 
 static bool looks_empty(lfipc_queue *q)
@@ -1493,55 +1531,33 @@ static bool drained(lfipc_queue *q, uint32_t tok)
 	return check_all(q, tok) == 0 || looks_empty(q);
 }
 
+/* Readiness callback of a get (internal/wait.h). */
+static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check)
+		qwait_check(c);
+	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head);
+	if (rc)
+		return rc;
+	if (drained(c->q, c->tok))
+		return -EPIPE;
+	sl->partner[0] = blocker(c->q, atomic_load(&c->q->h->deq_pos));
+	return 0;
+}
+
 static int claim_get(lfipc_queue *q, qslot **s, uint64_t *w, uint64_t *head,
 		     uint32_t *tok_out, int64_t timeout_ns)
 {
-	lfipc_deadline dl = 0;
-	bool dl_set = false;
-	uint32_t tok;
-	int rc, spins = 0;
+	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, NULL, w, head};
+	int rc = lfipc__self(q->r, &c.tok);
 
-	rc = lfipc__self(q->r, &tok);
 	if (rc)
 		return rc;
-	*tok_out = tok;
-	for (;;) {
-		uint32_t v;
-
-		rc = try_claim_get(q, tok, s, w, head);
-		if (rc)
-			return rc < 0 ? rc : 0;
-		if (drained(q, tok))
-			return -EPIPE;
-		if (timeout_ns == LFIPC_NOWAIT) {
-			poll_tick(q, tok);
-			return -EAGAIN;
-		}
-		if (!dl_set) {
-			dl = lfipc__deadline(timeout_ns);
-			dl_set = true;
-		}
-		if (lfipc__ncpus() > 1 && spins < SPIN_MAX) {
-			spins++;
-			lfipc__cpu_relax();
-			continue;
-		}
-		v = ev_announce(&q->h->not_empty);
-		rc = try_claim_get(q, tok, s, w, head);
-		if (rc)
-			return rc < 0 ? rc : 0;
-		if (drained(q, tok))
-			return -EPIPE;
-		if (lfipc__expired(dl))
-			return -ETIMEDOUT;
-		rc = lfipc__futex_wait(&q->h->not_empty, v,
-				       lfipc__slice_end(dl, LFIPC_SLICE_NS));
-		if (rc == -ETIMEDOUT) {
-			slice_check(q, tok);
-			if (lfipc__expired(dl))
-				return -ETIMEDOUT;
-		}
-	}
+	*tok_out = c.tok;
+	return qwait_run(&c, 0, &q->h->not_empty, get_ready, timeout_ns);
 }
 
 int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
@@ -1700,11 +1716,11 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				tasks_got(q, tok, (uint64_t)good);
 			if (bad) {
 				atomic_fetch_add(&q->h->done, (uint64_t)bad);
-				ev_wake(&q->h->joined);
+				ev_wake(q, &q->h->joined);
 			}
 		}
 		/* one look at not_full for the whole batch */
-		ev_wake(&q->h->not_full);
+		ev_wake(q, &q->h->not_full);
 		done += (size_t)good;
 		corrupt += bad;
 		if (k < m)
@@ -1878,12 +1894,17 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 	if (rc)
 		return rc;
 	n = clear_locked(q);
+	/* Q10: relaxed: a statistics counter (lfipc_queue_stat), ordered
+	 * with nothing. */
+	if (n > 0)
+		atomic_fetch_add_explicit(&q->h->cleared, (uint64_t)n,
+					  memory_order_relaxed);
 	lock_release(q);
 	drop_holes(q); /* a take-over may have left the head a TOMB */
-	ev_wake(&q->h->not_full);
-	ev_wake(&q->h->joined);
+	ev_wake(q, &q->h->not_full);
+	ev_wake(q, &q->h->joined);
 	/* consumers that saw the held head as "in flight" look again */
-	ev_wake(&q->h->not_empty);
+	ev_wake(q, &q->h->not_empty);
 	return n;
 }
 
@@ -1948,11 +1969,118 @@ int lfipc_queue_shutdown(lfipc_queue *q)
 	if (!q)
 		return -EINVAL;
 	atomic_store(&q->h->closed, 1);
-	atomic_fetch_or(&q->h->not_empty, EV_WAIT);
-	atomic_fetch_or(&q->h->not_full, EV_WAIT);
-	ev_wake(&q->h->not_empty);
-	ev_wake(&q->h->not_full);
+	ev_wake(q, &q->h->not_empty);
+	ev_wake(q, &q->h->not_full);
 	return 0;
+}
+
+/* Positions a readiness look steps over (slots whose claimant has not
+ * moved the position word yet); beyond, it answers "not ready". */
+#define PEEK_STEPS 64u
+
+/*
+ * Would a get (a put) not block now? Nothing is claimed (fds, wait-for-any):
+ * a get would not block when the queue is shut down, holds an orphan, or
+ * its head slot is FULL; a put when the queue is shut down or the slot at
+ * its position is free for this lap within the capacity. Slots already
+ * claimed at the position (the claimant has not moved the position word
+ * yet) and holes are stepped over. seq_cst loads (W3 of a wait-for-any).
+ */
+static bool get_now(void *ctx)
+{
+	lfipc_queue *q = ctx;
+	uint64_t p;
+
+	if (atomic_load(&q->h->closed) || atomic_load(&q->h->orphans))
+		return true;
+	p = atomic_load(&q->h->deq_pos);
+	for (unsigned i = 0; i < PEEK_STEPS; i++, p++) {
+		uint64_t w = atomic_load(&slot_at(q, p)->word);
+
+		if (wseq(w) != (uint32_t)(p + 1))
+			return false; /* empty or being written */
+		if (wclaim(w) == 0)
+			return true; /* FULL */
+		if (wclaim(w) == CLR)
+			return false; /* held by a clear */
+		/* READING, ORPHAN, TOMB: look at the next position */
+	}
+	return false;
+}
+
+static bool put_now(void *ctx)
+{
+	lfipc_queue *q = ctx;
+	uint64_t p;
+
+	if (atomic_load(&q->h->closed))
+		return true;
+	p = atomic_load(&q->h->enq_pos);
+	for (unsigned i = 0; i < PEEK_STEPS; i++, p++) {
+		uint64_t w = atomic_load(&slot_at(q, p)->word);
+
+		if ((int64_t)(p - atomic_load(&q->h->deq_pos)) >=
+		    (int64_t)q->cap)
+			return false;
+		if (wseq(w) != (uint32_t)p)
+			return false; /* the previous lap holds it */
+		if (wclaim(w) == 0)
+			return true;
+		/* claimed for this lap: look at the next position */
+	}
+	return false;
+}
+
+/* Non-consuming readiness callbacks for lfipc_wait_any (wait_any.c). */
+static int peek_ready(lfipc_queue *q, bool now, uint64_t pos,
+		      struct lfipc_sleep *sl, bool check)
+{
+	uint32_t tok;
+
+	if (check && lfipc__self(q->r, &tok) == 0)
+		slice_check(q, tok);
+	if (now)
+		return 1;
+	sl->partner[0] = blocker(q, pos);
+	return 0;
+}
+
+static int get_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	lfipc_queue *q = ctx;
+
+	return peek_ready(q, get_now(q), atomic_load(&q->h->deq_pos), sl,
+			  check);
+}
+
+static int put_peek(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	lfipc_queue *q = ctx;
+
+	return peek_ready(q, put_now(q), atomic_load(&q->h->enq_pos), sl,
+			  check);
+}
+
+int lfipc__queue_any(lfipc_queue *q, int side, struct lfipc_any *a,
+		     lfipc_region **r)
+{
+	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
+		return -EINVAL;
+	a->wq = side == LFIPC_FD_GET ? &q->h->not_empty : &q->h->not_full;
+	a->ready = side == LFIPC_FD_GET ? get_peek : put_peek;
+	a->ctx = q;
+	*r = q->r;
+	return 0;
+}
+
+int lfipc_queue_fd(lfipc_queue *q, int side)
+{
+	if (!q || (side != LFIPC_FD_GET && side != LFIPC_FD_PUT))
+		return -EINVAL;
+	return lfipc__poller_fd_once(
+	    q->r, side == LFIPC_FD_GET ? &q->h->not_empty : &q->h->not_full,
+	    &q->poller[side], &q->poller_mu,
+	    side == LFIPC_FD_GET ? get_now : put_now, q);
 }
 
 int lfipc_queue_task_done(lfipc_queue *q)
@@ -1972,7 +2100,7 @@ int lfipc_queue_task_done(lfipc_queue *q)
 		if (i == LFIPC_PROC_SLOTS)
 			return -EINVAL;
 	}
-	ev_wake(&q->h->joined);
+	ev_wake(q, &q->h->joined);
 	return 0;
 }
 
@@ -2006,44 +2134,200 @@ static int join_result(lfipc_queue *q)
 	return 0;
 }
 
+/* Readiness callback of a join (internal/wait.h): a poller must see the
+ * dead written off too, so its checks reap dead task holders. */
+static int join_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check) {
+		tasks_reap(c->q);
+		slice_check(c->q, c->tok);
+	}
+	if (!all_done(c->q))
+		return 0;
+	rc = join_result(c->q);
+	return rc ? rc : 1;
+}
+
 int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
 {
-	lfipc_deadline dl;
-	uint32_t tok;
+	struct qwait c = {q, 0, false, NULL, NULL, NULL, NULL};
 	int rc;
 
 	if (!q || !q->joinable)
 		return -EINVAL;
-	rc = lfipc__self(q->r, &tok);
+	rc = lfipc__self(q->r, &c.tok);
 	if (rc)
 		return rc;
-	dl = lfipc__deadline(timeout_ns);
-	for (;;) {
-		uint32_t v;
-
-		if (all_done(q))
-			return join_result(q);
-		if (timeout_ns == LFIPC_NOWAIT) {
-			/* a poller must see the dead written off too */
-			if (tasks_reap(q) + slice_check(q, tok) && all_done(q))
-				return join_result(q);
-			return -EAGAIN;
-		}
-		v = ev_announce(&q->h->joined);
-		if (all_done(q))
-			return join_result(q);
-		if (lfipc__expired(dl))
-			return -ETIMEDOUT;
-		if (lfipc__futex_wait(&q->h->joined, v,
-				      lfipc__slice_end(dl, LFIPC_SLICE_NS)) ==
-		    -ETIMEDOUT) {
-			tasks_reap(q);
-			slice_check(q, tok);
-		}
-	}
+	return qwait_run(&c, -1, &q->h->joined, join_ready, timeout_ns);
 }
 
 uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q)
 {
 	return q && q->joinable ? atomic_load(&q->h->abandoned) : 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+/* The geometry of a queue of this shape, or -EINVAL. */
+static int q_geom(size_t capacity, size_t msg_size, unsigned flags,
+		  struct geom *g)
+{
+	if (capacity == 0 || capacity > LFIPC_QUEUE_MAX_CAPACITY ||
+	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
+	    (flags & ~LFIPC_QUEUE_JOINABLE))
+		return -EINVAL;
+	g->cap = capacity;
+	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
+	g->n = 2;
+	while (g->n < capacity)
+		g->n <<= 1;
+	g->msg_size = msg_size;
+	g->stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
+	g->flags = flags;
+	return 0;
+}
+
+static uint64_t q_size(const void *shape)
+{
+	return block_size(shape);
+}
+
+static int q_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			const void *shape)
+{
+	const struct geom *g = shape;
+	lfipc_queue *q;
+	int rc = q_handle(r, off, size, &q);
+
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -EPROTO;
+	rc = q->cap == g->cap && q->msg_size == g->msg_size &&
+		     q->joinable == ((g->flags & LFIPC_QUEUE_JOINABLE) != 0)
+		 ? 0
+		 : -EEXIST;
+	free(q);
+	return rc;
+}
+
+/* Status through a validated handle. Diagnostic snapshot: every shared
+ * word is read once, relaxed (Q11), and nothing is derived from a word
+ * beyond counting. */
+static void q_fill(const lfipc_queue *q, lfipc_queue_status *st)
+{
+	qhdr *h = q->h;
+
+	st->depth = lfipc_queue_qsize(q);
+	st->capacity = q->cap;
+	st->msg_size = q->msg_size;
+	st->joinable = q->joinable;
+	/* Q11: relaxed loads: a snapshot for people, ordered with nothing. */
+	st->shut_down =
+	    atomic_load_explicit(&h->closed, memory_order_relaxed) != 0;
+	st->consumers_sleeping = lfipc__wq_sleepers(&h->not_empty) != 0;
+	st->producers_sleeping = lfipc__wq_sleepers(&h->not_full) != 0;
+	st->puts = atomic_load_explicit(&h->enq_pos, memory_order_relaxed);
+	st->gets = atomic_load_explicit(&h->deq_pos, memory_order_relaxed);
+	st->cleared = atomic_load_explicit(&h->cleared, memory_order_relaxed);
+	for (uint64_t i = 0; i < q->n; i++) {
+		uint32_t c = wclaim(atomic_load_explicit(
+		    &slot_at(q, i)->word, memory_order_relaxed));
+		uint32_t tok = c & LFIPC_Q_CL_TOK;
+
+		if (c == TOMB) {
+			st->holes++;
+		} else if (c == ORPHAN) {
+			st->orphans++;
+		} else if (tok != 0 && (c & CL_WR) != CL_WR) {
+			if (!lfipc__token_alive(q->r, tok))
+				st->dead_claims++;
+			else if (c & CL_W)
+				st->writing++;
+			else
+				st->reading++;
+		}
+	}
+	if (q->joinable) {
+		uint64_t settled = 0;
+
+		for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+			settled += atomic_load_explicit(&q->tasks[i].settled,
+							memory_order_relaxed);
+		st->tasks_unfinished =
+		    st->puts -
+		    atomic_load_explicit(&h->done, memory_order_relaxed) -
+		    settled;
+		if ((int64_t)st->tasks_unfinished < 0)
+			st->tasks_unfinished = 0;
+		st->tasks_abandoned =
+		    atomic_load_explicit(&h->abandoned, memory_order_relaxed);
+	}
+}
+
+static int q_status(lfipc_region *r, uint64_t off, uint64_t size, void *st)
+{
+	lfipc_queue *q;
+	int rc = q_handle(r, off, size, &q);
+
+	if (rc < 0)
+		return rc;
+	q_fill(q, st);
+	free(q);
+	return 0;
+}
+
+const struct lfipc__objtype lfipc__queue_type = {
+	.type = LFIPC_OBJ_QUEUE,
+	.name = "queue",
+	.align = 128,
+	.size = q_size,
+	.init = q_init,
+	.same_shape = q_same_shape,
+	.recover = lfipc__queue_recover,
+	.status = q_status,
+	.status_size = sizeof(lfipc_queue_status),
+	.status_min = sizeof(lfipc_queue_status),
+};
+
+int lfipc_queue_stat(const lfipc_queue *q, lfipc_queue_status *st)
+{
+	lfipc_queue_status tmp;
+
+	if (!q)
+		return -EINVAL;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.struct_size = sizeof(tmp);
+	q_fill(q, &tmp);
+	return lfipc__status_out(st, &tmp, sizeof(tmp), sizeof(tmp));
+}
+
+size_t lfipc_queue_bytes(size_t capacity, size_t msg_size, unsigned flags)
+{
+	struct geom g;
+
+	if (q_geom(capacity, msg_size, flags, &g) < 0)
+		return 0;
+	return lfipc__obj_bytes(&lfipc__queue_type, &g);
+}
+
+int lfipc_queue_open_or_create(lfipc_region *r, const char *name,
+			       size_t capacity, size_t msg_size,
+			       unsigned flags, lfipc_queue **out)
+{
+	struct geom g;
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = q_geom(capacity, msg_size, flags, &g);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__obj_get(r, name, &lfipc__queue_type, &g, LFIPC__GET_EITHER,
+			    &off, &size, NULL);
+	if (rc)
+		return rc;
+	return q_handle(r, off, size, out);
 }

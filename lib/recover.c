@@ -1,44 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * recover.c - lfipc_region_recover(): the one place that knows every object
- * type, so that region.c and alloc.c need not know any of them.
+ * recover.c - lfipc_region_recover(): each object's descriptor
+ * (internal/objtype.h) repairs what dead participants left in it.
  */
 #include "config.h"
 
 #include <errno.h>
 
-#include "internal/recover.h"
+#include "internal/objtype.h"
 #include "internal/region.h"
-
-lfipc__recover_fn lfipc__recover_for_type(unsigned type)
-{
-	switch (type) {
-	case LFIPC_OBJ_QUEUE:
-		return lfipc__queue_recover;
-	case LFIPC_OBJ_LOCK:
-		return lfipc__lock_recover;
-	case LFIPC_OBJ_SEM:
-		return lfipc__sem_recover;
-	case LFIPC_OBJ_COND:
-		return lfipc__cond_recover;
-	case LFIPC_OBJ_BARRIER:
-		return lfipc__barrier_recover;
-	case LFIPC_OBJ_ARRAY:
-		return lfipc__array_recover;
-	case LFIPC_OBJ_PIPE:
-		return lfipc__pipe_recover;
-	default:
-		return NULL; /* Event: no owner, nothing to recover */
-	}
-}
 
 static int recover_one(lfipc_region *r, unsigned type, uint64_t off,
 		       uint64_t size, void *arg)
 {
-	lfipc__recover_fn fn = lfipc__recover_for_type(type);
+	const struct lfipc__objtype *t = lfipc__objtype(type);
 
 	(void)arg;
-	return fn ? fn(r, off, size) : 0;
+	return t && t->recover ? t->recover(r, off, size) : 0;
 }
 
 int lfipc_region_recover(lfipc_region *r)

@@ -13,22 +13,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal/futex.h"
+#include "internal/poll.h"
 #include "internal/guard.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
-	uint32_t proc_cap, dir_cap;
+	uint64_t death_off, poll_off;
+	uint32_t proc_cap, dir_cap, death_slots, poll_cap;
+	uint8_t uuid[16]; /* not a function of the size: copied, not computed */
 };
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -47,8 +53,23 @@ static int layout_compute(uint64_t size, struct layout *L)
 	L->size = size;
 	L->proc_off = LFIPC_HDR_SIZE;
 	L->proc_cap = LFIPC_PROC_SLOTS;
-	L->dir_off = L->proc_off +
-		     (uint64_t)LFIPC_PROC_SLOTS * sizeof(struct lfipc_proc_slot);
+	/* Death words for min(1024, max(16, size / 32 KiB)) slots, 3 per
+	 * page; a poll table of clamp(size / 64 KiB, 64, 1024) entries. */
+	L->death_off = align_up(L->proc_off + (uint64_t)LFIPC_PROC_SLOTS *
+						      sizeof(struct lfipc_proc_slot),
+				4096);
+	L->death_slots = (uint32_t)(size / 32768 < 16 ? 16
+				    : size / 32768 > LFIPC_PROC_SLOTS
+					? LFIPC_PROC_SLOTS
+					: size / 32768);
+	L->poll_off = L->death_off + (uint64_t)(L->death_slots + 2) /
+					     LFIPC_DEATH_PER_PAGE * 4096;
+	L->poll_cap = (uint32_t)(size / 65536 < 64 ? 64
+				 : size / 65536 > 1024 ? 1024
+						       : size / 65536);
+	L->dir_off = align_up(L->poll_off + (uint64_t)L->poll_cap *
+						    sizeof(struct lfipc_poll_entry),
+			      4096);
 	dir = size / 8192;
 	if (dir < LFIPC_DIR_MIN)
 		dir = LFIPC_DIR_MIN;
@@ -116,8 +137,11 @@ static int validate(const uint8_t *base, uint64_t size, struct layout *L)
 	if (copy.proc_off != L->proc_off || copy.proc_cap != L->proc_cap ||
 	    copy.dir_off != L->dir_off || copy.dir_cap != L->dir_cap ||
 	    copy.bitmap_off != L->bitmap_off || copy.heap_off != L->heap_off ||
-	    copy.heap_granules != L->heap_granules)
+	    copy.heap_granules != L->heap_granules ||
+	    copy.death_off != L->death_off || copy.poll_off != L->poll_off ||
+	    copy.death_slots != L->death_slots || copy.poll_cap != L->poll_cap)
 		return -EPROTO;
+	memcpy(L->uuid, copy.uuid, sizeof(L->uuid));
 	return 0;
 }
 
@@ -182,23 +206,28 @@ static lfipc_region *handle_new(int fd, uint8_t *base, const struct layout *L,
 	r->bitmap_off = L->bitmap_off;
 	r->heap_off = L->heap_off;
 	r->heap_granules = L->heap_granules;
-	r->lock_fd = -1;
-	pthread_mutex_init(&r->reg_mu, NULL);
+	r->death_off = L->death_off;
+	r->death_slots = L->death_slots;
+	r->poll_off = L->poll_off;
+	r->poll_cap = L->poll_cap;
+	memcpy(r->uuid, L->uuid, sizeof(r->uuid));
 	pthread_mutex_init(&r->lock_mu, NULL);
+	lfipc__proc_init(&r->proc, fd, base + L->proc_off, L->proc_cap,
+			 &r->lock_mu);
 	return r;
 }
 
 static void handle_free(lfipc_region *r)
 {
+	lfipc__proc_destroy(&r->proc);
 	pthread_mutex_destroy(&r->lock_mu);
-	pthread_mutex_destroy(&r->reg_mu);
 	free(r);
 }
 
 /* Register, track for fork, hand out. On failure unmaps and closes. */
 static int attach(lfipc_region *r, lfipc_region **out)
 {
-	int rc = lfipc__proc_register(r);
+	int rc = lfipc__proc_register(&r->proc);
 
 	if (rc < 0) {
 		region_unmap(r->base, r->size);
@@ -206,7 +235,7 @@ static int attach(lfipc_region *r, lfipc_region **out)
 		handle_free(r);
 		return rc;
 	}
-	lfipc__proc_track(r);
+	lfipc__proc_track(&r->proc);
 	*out = r;
 	return 0;
 }
@@ -240,6 +269,12 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 			      mode & 07777);
 		if (fd < 0)
 			return -errno;
+		/* Nobody can hold a lock on a file that did not exist: this
+		 * never waits. Until we are registered, a remover or a
+		 * takeover sees the gate held (not stale). */
+		rc = lfipc__gate_lock(fd, F_WRLCK, 0);
+		if (rc < 0)
+			goto fail_unlink;
 		if (fchmod(fd, mode & 07777) < 0) {
 			rc = -errno;
 			goto fail_unlink;
@@ -281,6 +316,19 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	hdr.bitmap_off = L.bitmap_off;
 	hdr.heap_off = L.heap_off;
 	hdr.heap_granules = L.heap_granules;
+	hdr.death_off = L.death_off;
+	hdr.poll_off = L.poll_off;
+	hdr.death_slots = L.death_slots;
+	hdr.poll_cap = L.poll_cap;
+	if (getrandom(L.uuid, sizeof(L.uuid), 0) != (ssize_t)sizeof(L.uuid)) {
+		/* no entropy source: time and pid still separate regions */
+		int64_t t = lfipc__now_ns();
+		pid_t pid = getpid();
+
+		memcpy(L.uuid, &t, sizeof(t));
+		memcpy(L.uuid + sizeof(t), &pid, sizeof(pid));
+	}
+	memcpy(hdr.uuid, L.uuid, sizeof(hdr.uuid));
 	hdr.layout_sum = header_sum(&hdr);
 	hdr.granules_free = L.heap_granules;
 	h = (struct lfipc_hdr *)base;
@@ -297,9 +345,15 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		region_unmap(base, size);
 		goto fail_unlink;
 	}
+	/* Read-locked, the gate lets our own registration (and openers)
+	 * through but still keeps removers out until we are registered. */
+	if (name)
+		lfipc__gate_lock(fd, F_RDLCK, 0);
 	rc = attach(r, out);
 	if (rc < 0 && name)
 		shm_unlink(name);
+	else if (name)
+		lfipc__gate_lock(fd, F_UNLCK, 0);
 	return rc;
 
 fail_unlink:
@@ -334,7 +388,7 @@ static bool init_wait(lfipc_deadline deadline)
 static int map_and_validate(int fd, bool named, lfipc_region **out)
 {
 	/* One deadline for both waits below. */
-	lfipc_deadline deadline = lfipc__deadline(INIT_WAIT_NS);
+	lfipc_deadline deadline = lfipc__now_ns() + INIT_WAIT_NS;
 	struct layout L;
 	struct stat st;
 	lfipc_region *r;
@@ -394,19 +448,36 @@ fail:
 	return rc;
 }
 
+/* Was the file behind r's fd removed (or replaced) while we attached? */
+static bool unlinked(const lfipc_region *r)
+{
+	struct stat st;
+
+	return fstat(r->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int lfipc_region_open(const char *name, lfipc_region **out)
 {
-	int fd;
+	int fd, rc;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	if (name_check_shm(name) < 0)
 		return -EINVAL;
-	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	return map_and_validate(fd, true, out);
+	for (int tries = 0;; tries++) {
+		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		rc = map_and_validate(fd, true, out);
+		/* A remover or a takeover unlinked the name between our
+		 * shm_open and our registration (it held the gate): what we
+		 * registered in is gone; open what the name is now. */
+		if (rc < 0 || !unlinked(*out) || tries >= 100)
+			return rc;
+		lfipc_region_close(*out);
+		*out = NULL;
+	}
 }
 
 int lfipc_region_open_fd(int fd, lfipc_region **out)
@@ -433,8 +504,9 @@ void lfipc_region_close(lfipc_region *r)
 {
 	if (!r)
 		return;
-	lfipc__proc_untrack(r);
-	lfipc__proc_unregister(r);
+	lfipc__proc_untrack(&r->proc);
+	lfipc__poll_cache_free(r);
+	lfipc__proc_unregister(&r->proc);
 	region_unmap(r->base, r->size);
 	close(r->fd);
 	handle_free(r);
@@ -445,4 +517,262 @@ int lfipc_region_unlink(const char *name)
 	if (name_check_shm(name) < 0)
 		return -EINVAL;
 	return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+/* ---- lifecycle: open-or-create, takeover, remove, probe ----------------- */
+
+/* The OFD lock a remover takes: the gate and every liveness byte. */
+static int remover_lock(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = LFIPC_GATE_BYTE;
+	fl.l_len = 1 + (off_t)LFIPC_PROC_SLOTS;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
+/* Is the file behind fd an lfipc region (or an empty file, which a
+ * creator that died before sizing it leaves)? 0 yes; -EPROTO no. A region
+ * whose header is corrupt still counts: its magic says it is ours. */
+static int looks_ours(int fd)
+{
+	struct stat st;
+	uint64_t magic = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size == 0)
+		return 0;
+	if (st.st_size < (off_t)LFIPC_HDR_SIZE ||
+	    pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return -EPROTO;
+	return magic == LFIPC_MAGIC || magic == 0 ? 0 : -EPROTO;
+}
+
+/* Unlink name if it still names the file behind fd. Called with the
+ * remover lock held on fd, so among lock-respecting removers nobody else
+ * can unlink or replace the name in between. Return: 0; -EAGAIN the name
+ * now names another file (start again); -ENOENT. */
+static int unlink_if_same(const char *name, int fd)
+{
+	char path[NAME_MAX + 16];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (fstat(fd, &a) < 0)
+		return -errno;
+	if (stat(path, &b) < 0)
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EAGAIN;
+	return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+static int remove_named(const char *name, unsigned flags)
+{
+	int fd, rc;
+
+	for (int tries = 0; tries < 100; tries++) {
+		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		rc = looks_ours(fd);
+		if (rc == 0) {
+			rc = remover_lock(fd, F_WRLCK);
+			if (rc == -EBUSY && (flags & LFIPC_REGION_FORCE))
+				rc = 0;
+		}
+		if (rc == 0)
+			rc = unlink_if_same(name, fd);
+		close(fd); /* drops our locks */
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	return -EBUSY;
+}
+
+int lfipc_region_remove(const char *name, unsigned flags)
+{
+	if (name_check_shm(name) < 0 || (flags & ~LFIPC_REGION_FORCE))
+		return -EINVAL;
+	return remove_named(name, flags);
+}
+
+#define CREATE_FLAGS (LFIPC_REGION_OPEN_OR_CREATE | LFIPC_REGION_TAKEOVER)
+
+int lfipc_region_create_ex(const char *name, size_t size, mode_t mode,
+			   unsigned flags, lfipc_region **out)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (flags & ~CREATE_FLAGS)
+		return -EINVAL;
+	if (!name || !flags)
+		return lfipc_region_create(name, size, mode, out);
+	for (int tries = 0; tries < 100; tries++) {
+		rc = lfipc_region_create(name, size, mode, out);
+		if (rc != -EEXIST)
+			return rc;
+		if (flags & LFIPC_REGION_TAKEOVER) {
+			/* Removed only if stale: decided under the remover
+			 * lock (every liveness byte and the gate). */
+			rc = remove_named(name, 0);
+			if (rc == 0 || rc == -ENOENT)
+				continue; /* gone: create it afresh */
+			if (rc != -EBUSY && rc != -EPROTO)
+				return rc;
+		}
+		if (!(flags & LFIPC_REGION_OPEN_OR_CREATE))
+			return -EEXIST;
+		rc = lfipc_region_open(name, out);
+		if (rc == -ENOENT)
+			continue; /* removed meanwhile: create it */
+		if (rc < 0)
+			return rc;
+		if ((*out)->size ==
+		    align_up(size, page > 0 ? (uint64_t)page : 4096))
+			return 0;
+		lfipc_region_close(*out);
+		*out = NULL;
+		return -EEXIST;
+	}
+	return -EBUSY;
+}
+
+int lfipc_region_probe(const char *name, lfipc_region_status *st)
+{
+	lfipc_region_status s;
+	struct layout L;
+	struct stat fs;
+	const struct lfipc_hdr *h;
+	uint8_t *base;
+	uint64_t magic, free_g;
+	size_t want;
+	int fd, rc = 0;
+
+	if (name_check_shm(name) < 0 || !st)
+		return -EINVAL;
+	memcpy(&want, st, sizeof(want));
+	if (want < sizeof(s))
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.struct_size = sizeof(s);
+	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &fs) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	s.size = (size_t)fs.st_size;
+	if (fs.st_size == 0) {
+		s.initialising = true;
+		goto liveness;
+	}
+	if (fs.st_size < (off_t)LFIPC_HDR_SIZE ||
+	    (uint64_t)fs.st_size > LFIPC_REGION_MAX_SIZE) {
+		rc = -EPROTO;
+		goto out;
+	}
+	/* Read-only, private to this call; a truncation by another process
+	 * while we read would be SIGBUS, so only the header page and the
+	 * participant table are read, and the file was sized when created
+	 * (a named region is never shrunk by lfipc). */
+	base = mmap(NULL, (size_t)fs.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		rc = -errno;
+		goto out;
+	}
+	h = (const struct lfipc_hdr *)base;
+	/* H2: acquire, pairs with H1. */
+	magic = atomic_load_explicit(&((struct lfipc_hdr *)base)->magic,
+				     memory_order_acquire);
+	if (magic == 0) {
+		s.initialising = true;
+	} else if (magic != LFIPC_MAGIC ||
+		   validate(base, (uint64_t)fs.st_size, &L) < 0) {
+		rc = -EPROTO;
+	} else {
+		s.layout_version = LFIPC_LAYOUT_VERSION;
+		s.objects_max = L.dir_cap;
+		s.participants_max = L.proc_cap;
+		free_g = lfipc__shm_ld64(&h->granules_free);
+		s.bytes_free = free_g <= L.heap_granules
+				       ? (size_t)(free_g * LFIPC_GRANULE)
+				       : 0;
+		s.objects = lfipc__shm_ld32(&h->nobjects);
+		if (s.objects > L.dir_cap)
+			s.objects = L.dir_cap;
+		for (uint32_t i = 0; i < L.proc_cap; i++) {
+			struct lfipc__slotinfo si;
+
+			if (lfipc__slot_probe(fd, base + L.proc_off,
+					      L.proc_cap, i, &si) < 0)
+				continue;
+			if (si.state == LFIPC_SLOT_ALIVE)
+				s.participants++;
+			else if (si.state == LFIPC_SLOT_DEAD)
+				s.dead++;
+		}
+	}
+	munmap(base, (size_t)fs.st_size);
+	if (rc < 0)
+		goto out;
+liveness:
+	/* Creating: a creator holds the gate until it is registered. */
+	{
+		struct flock fl;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = LFIPC_GATE_BYTE;
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+		    s.participants == 0)
+			s.initialising = true;
+	}
+	s.stale = s.participants == 0 && !s.initialising;
+	rc = lfipc__status_out(st, &s, sizeof(s), sizeof(s));
+out:
+	close(fd);
+	return rc;
+}
+
+size_t lfipc_region_size_for(size_t object_bytes, unsigned nobjects)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t page = pg > 0 ? (uint64_t)pg : 4096;
+	uint64_t lo = align_up(LFIPC_REGION_MIN_SIZE, page);
+	uint64_t hi = LFIPC_REGION_MAX_SIZE;
+	struct layout L;
+
+	if (object_bytes > LFIPC_REGION_MAX_SIZE || nobjects > LFIPC_DIR_MAX)
+		return 0;
+	/* The heap grows with the size: binary search on pages. */
+	if (layout_compute(hi, &L) < 0 ||
+	    L.heap_granules * LFIPC_GRANULE < object_bytes)
+		return 0;
+	while (lo < hi) {
+		uint64_t mid = align_up(lo + (hi - lo) / 2, page);
+
+		if (mid >= hi)
+			mid = lo;
+		if (layout_compute(mid, &L) == 0 &&
+		    L.heap_granules * LFIPC_GRANULE >= object_bytes &&
+		    L.dir_cap >= nobjects)
+			hi = mid;
+		else
+			lo = mid + page;
+	}
+	return (size_t)lo;
 }

@@ -45,11 +45,13 @@
 #include "internal/futex.h"
 #include "internal/layout.h"
 #include "internal/proc.h"
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 #define SEM_FLAGS (LFIPC_SEM_BOUNDED | LFIPC_SEM_TRACK_HOLDERS)
 #define SEM_WAITER (UINT64_C(1) << 32)
@@ -580,4 +582,127 @@ int lfipc__sem_recover(lfipc_region *r, uint64_t off, uint64_t size)
 		lfipc__futex_wake(value_word(h->s), (int)n);
 	lfipc_sem_close(h);
 	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t sem_shape_size(const void *shape)
+{
+	const struct sem_init_arg *a = shape;
+
+	if ((a->flags & ~SEM_FLAGS) || a->value > (unsigned)LFIPC_SEM_VALUE_MAX)
+		return 0;
+	return sem_size(a->flags);
+}
+
+/* Same shape: same flags, and for a BoundedSemaphore the same maximum (the
+ * initial value); an unbounded semaphore's value is its state, not its
+ * shape. */
+static int sem_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			  const void *shape)
+{
+	const struct sem_init_arg *a = shape;
+	struct sem_shm *s = lfipc__at(r, off);
+	uint32_t flags, max;
+
+	if (size < sizeof(*s) || lfipc__shm_ld32(&s->magic) != SEM_MAGIC)
+		return -EPROTO;
+	flags = lfipc__shm_ld32(&s->flags);
+	max = lfipc__shm_ld32(&s->max);
+	if (flags != a->flags)
+		return -EEXIST;
+	return !(flags & LFIPC_SEM_BOUNDED) || max == a->value ? 0 : -EEXIST;
+}
+
+static int sem_status(lfipc_region *r, uint64_t off, uint64_t size, void *out)
+{
+	lfipc_sem_status *st = out;
+	struct sem_shm *s;
+	struct sem_track *t;
+	uint32_t flags, max;
+	uint64_t d;
+
+	if (off % 64 != 0 || size < sizeof(*s) ||
+	    !lfipc__heap_range_ok(r, off, sizeof(*s)))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	flags = lfipc__shm_ld32(&s->flags);
+	max = lfipc__shm_ld32(&s->max);
+	if (lfipc__shm_ld32(&s->magic) != SEM_MAGIC || (flags & ~SEM_FLAGS) ||
+	    max > (uint32_t)LFIPC_SEM_VALUE_MAX || size < sem_size(flags) ||
+	    !lfipc__heap_range_ok(r, off, sem_size(flags)))
+		return -EPROTO;
+	/* S9: relaxed: a diagnostic snapshot. */
+	d = atomic_load_explicit(&s->data, memory_order_relaxed);
+	st->value = (uint32_t)d <= max ? (uint32_t)d : max;
+	st->waiters = SEM_NWAITERS(d);
+	st->max = max;
+	st->bounded = (flags & LFIPC_SEM_BOUNDED) != 0;
+	st->tracked = (flags & LFIPC_SEM_TRACK_HOLDERS) != 0;
+	if (!st->tracked)
+		return 0;
+	t = (struct sem_track *)((char *)s + SEM_TRACK_OFF);
+	st->recovered =
+	    atomic_load_explicit(&t->recovered, memory_order_relaxed);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		uint32_t tok = atomic_load_explicit(&t->holders[i].token,
+						    memory_order_relaxed);
+		uint32_t n = atomic_load_explicit(&t->holders[i].count,
+						  memory_order_relaxed);
+
+		if (tok == 0 || n == 0)
+			continue;
+		if (lfipc__token_alive(r, tok)) {
+			st->holders++;
+			st->held += n;
+		} else {
+			st->dead_held += n;
+		}
+	}
+	return 0;
+}
+
+static uint64_t sem_size_arg(unsigned flags)
+{
+	return (flags & ~SEM_FLAGS) ? 0 : sem_size(flags);
+}
+
+const struct lfipc__objtype lfipc__sem_type = {
+	.type = LFIPC_OBJ_SEM,
+	.name = "semaphore",
+	.align = 64,
+	.size = sem_shape_size,
+	.size_arg = sem_size_arg,
+	.init = sem_init,
+	.same_shape = sem_same_shape,
+	.recover = lfipc__sem_recover,
+	.status = sem_status,
+	.status_size = sizeof(lfipc_sem_status),
+	.status_min = sizeof(lfipc_sem_status),
+};
+
+int lfipc_sem_stat(const lfipc_sem *s, lfipc_sem_status *st)
+{
+	if (!s)
+		return -EINVAL;
+	return lfipc__obj_status(s->r, &lfipc__sem_type,
+				 lfipc__off(s->r, s->s),
+				 sem_size(s->t ? LFIPC_SEM_TRACK_HOLDERS : 0), st);
+}
+
+int lfipc_sem_open_or_create(lfipc_region *r, const char *name,
+			     unsigned value, unsigned flags, lfipc_sem **out)
+{
+	struct sem_init_arg a = {value, flags};
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out || (flags & ~SEM_FLAGS) ||
+	    value > (unsigned)LFIPC_SEM_VALUE_MAX)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__sem_type, &a, LFIPC__GET_EITHER,
+			    &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return sem_attach(r, off, size, out);
 }

@@ -7,10 +7,12 @@
  *   u32 magic        SYNC_LOCK_MAGIC, written once at init
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
- *                    owner process token | WAITERS bit 31)
- *   u32 unused       (was the RLock depth; written by nobody)
- *   u64 unused       (was the owning thread; written by nobody)
- *   u32 nsleep       threads asleep on word (internal/mutex.h); seq_cst
+ *                    owner process token, 0 = free)
+ *   u32 depth_hint   diagnostics only: RLock recursion depth, 1 for a
+ *                    held Lock, 0 free; written by the owning thread
+ *   u64 tid_hint     diagnostics only: the owning thread's kernel id
+ *                    (gettid), 0 free; written by the owning thread
+ *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
  *   pad to 64
  *
  * Ownership is (process token in word, thread and depth in the owning
@@ -23,9 +25,14 @@
  * and left the lock held for ever by a live process
  * (tests/hostile/findings/lock_thread_field.c). A thread of the owning
  * process that wants the lock finds its own token in the word but no
- * entry in its set (internal mutex says -EDEADLK); it then sleeps on the
- * word itself, with WAITERS set so the releasing thread wakes it, and
- * retakes the word with WAITERS set so later sleepers are not forgotten.
+ * entry in its set; the mutex then sleeps on the word until that sibling
+ * releases it (the same wait through the wait layer as for another
+ * process's owner, without a death to watch).
+ *
+ * For status reports (lfipc_lock_stat, the lfipc command) the owning
+ * thread also writes its kernel thread id and its depth into the two
+ * hint words while it holds the lock. Nothing decides on them: a peer
+ * that rewrites them falsifies a status report, nothing more.
  */
 #include "config.h"
 
@@ -34,11 +41,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <lfipc/sync.h>
 
-#include "internal/futex.h"
 #include "internal/mutex.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/recover.h"
 #include "internal/region.h"
@@ -46,7 +55,6 @@
 #include "internal/sync.h"
 #include "internal/sync_layout.h"
 
-#define SYNC_SPIN 100u
 
 struct lfipc_lock {
 	lfipc_region *r;
@@ -164,10 +172,38 @@ static int held_room(struct held_set *h)
 	return 0;
 }
 
+/* The calling thread's kernel id, cached; forgotten in a fork child (its
+ * forking thread has a new one: lfipc__thread_id_reset, from proc.c). */
+static _Thread_local pid_t my_tid __attribute__((tls_model("initial-exec")));
+
+void lfipc__thread_id_reset(void)
+{
+	my_tid = 0;
+}
+
+/* Publish the calling thread's hold of s at depth (0: released) in the
+ * hint words, for status reports only. */
+static void hint(struct lock_shm *s, uint32_t depth)
+{
+	pid_t t = 0;
+
+	if (depth != 0) {
+		if (__builtin_expect(my_tid == 0, 0))
+			my_tid = (pid_t)syscall(SYS_gettid);
+		t = my_tid;
+	}
+	/* L9: relaxed, both; read once by lfipc__lock_status_at (S1), never
+	 * for a decision: only diagnostics depend on them. */
+	atomic_store_explicit(&s->depth_hint, depth, memory_order_relaxed);
+	atomic_store_explicit(&s->tid_hint, (uint64_t)(uint32_t)t,
+			      memory_order_relaxed);
+}
+
 /* Record lock memory s as taken by the calling thread (room was made). */
-static void held_push(struct held_set *h, const struct lock_shm *s)
+static void held_push(struct held_set *h, struct lock_shm *s)
 {
 	*held_at(h, h->n++) = (struct held){s, 1};
+	hint(s, 1);
 }
 
 /*
@@ -270,73 +306,19 @@ void lfipc_lock_close(lfipc_lock *l)
 	free(l);
 }
 
-/* The lock is held by another thread of this process: sleep on the word
- * until it changes, then try to take it with WAITERS set.
- * Return 1 acquired, 0 retry, -ETIMEDOUT. */
-static int wait_sibling(struct lock_shm *s, uint32_t self,
-			lfipc_deadline deadline)
-{
-	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
-
-	if (LFIPC_MUTEX_OWNER(v) != self)
-		return 0;
-	if (lfipc__expired(deadline))
-		return -ETIMEDOUT;
-	/* Counted as a sleeper before announcing it, as in mutex.c (all
-	 * seq_cst: the Dekker pairing with lfipc__mutex_mark_sleepers). */
-	atomic_fetch_add(&s->nsleep, 1);
-	if (!(v & LFIPC_MUTEX_WAITERS)) {
-		/* L4: seq_cst CAS; announces a sleeper, publishes no data
-		 * (the unlocker's exchange reads it). */
-		if (!atomic_compare_exchange_strong(&s->word, &v,
-						    v | LFIPC_MUTEX_WAITERS)) {
-			atomic_fetch_sub(&s->nsleep, 1);
-			return 0;
-		}
-		v |= LFIPC_MUTEX_WAITERS;
-	}
-	lfipc__futex_wait(&s->word, v,
-			  lfipc__slice_end(deadline, LFIPC_SLICE_NS));
-	atomic_fetch_sub(&s->nsleep, 1);
-	v = 0;
-	/* L5: seq_cst (acquire on success pairs with M2 in
-	 * lfipc__mutex_unlock()); then WAITERS if others still sleep. */
-	if (atomic_compare_exchange_strong(&s->word, &v, self)) {
-		lfipc__mutex_mark_sleepers(&s->word, &s->nsleep);
-		return 1;
-	}
-	if (!lfipc__expired(deadline))
-		return 0;
-	/* Giving up after a sleep: do not swallow a wake-up. */
-	lfipc__mutex_pass_on(&s->word, &s->nsleep);
-	return -ETIMEDOUT;
-}
-
-/* Acquire l (held set h, token self) until deadline: the slow path. */
+/* Acquire l (held set h, token self) until deadline: the slow path. A
+ * sibling thread's hold (our token, not in our set) is waited for like
+ * any other owner's, without a death to watch (siblings = true). */
 static int acquire_slow(lfipc_lock *l, struct held_set *h, uint32_t self,
-			lfipc_deadline deadline, unsigned spin)
+			lfipc_deadline deadline, unsigned flags)
 {
 	struct lock_shm *s = l->s;
-	int rc;
+	int rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self, deadline,
+				   flags, true);
 
-	for (;;) {
-		rc = lfipc__mutex_lock(l->r, &s->word, &s->nsleep, self,
-				       deadline, spin);
-		if (rc == 0 || rc == -EOWNERDEAD) {
-			held_push(h, s);
-			return rc;
-		}
-		if (rc == -EDEADLK) {
-			rc = wait_sibling(s, self, deadline);
-			if (rc == 1) {
-				held_push(h, s);
-				return 0;
-			}
-			if (rc == 0)
-				continue;
-		}
-		return rc;
-	}
+	if (rc == 0 || rc == -EOWNERDEAD)
+		held_push(h, s);
+	return rc;
 }
 
 /* What both acquire paths do first: the token, a re-acquire by the
@@ -357,6 +339,7 @@ static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
 		if (e->depth == UINT32_MAX)
 			return -EOVERFLOW;
 		e->depth++;
+		hint(l->s, e->depth);
 		return 0;
 	}
 	rc = held_room(h);
@@ -364,7 +347,7 @@ static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
 }
 
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
-			      unsigned spin)
+			      unsigned flags)
 {
 	struct held_set *h = held_set();
 	uint32_t self;
@@ -376,14 +359,13 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 		held_push(h, l->s);
 		return 0;
 	}
-	return acquire_slow(l, h, self, deadline, spin);
+	return acquire_slow(l, h, self, deadline, flags);
 }
 
 int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 {
 	struct held_set *h;
 	uint32_t self;
-	unsigned spin;
 	int rc;
 
 	if (!l)
@@ -397,19 +379,17 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 		held_push(h, l->s);
 		return 0;
 	}
-	spin = timeout_ns != LFIPC_NOWAIT && lfipc__ncpus() > 1 ? SYNC_SPIN : 0;
-	rc = acquire_slow(l, h, self, lfipc__deadline(timeout_ns), spin);
-	if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
-		return -EAGAIN;
-	return rc;
+	return acquire_slow(l, h, self, lfipc__deadline(timeout_ns), 0);
 }
 
 int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline)
 {
 	/* The guard is held for a few instructions by a running holder:
-	 * worth a short spin even for an LFIPC_NOWAIT caller. */
-	return lfipc__lock_acquire_until(
-	    guard, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
+	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
+	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
+	if (deadline != LFIPC_DL_NEVER && lfipc__expired(deadline))
+		deadline = lfipc__now_ns() + LFIPC_SPIN_NS;
+	return lfipc__lock_acquire_until(guard, deadline, 0);
 }
 
 int lfipc_lock_release(lfipc_lock *l)
@@ -430,12 +410,14 @@ int lfipc_lock_release(lfipc_lock *l)
 	e = held_at(h, (uint32_t)i);
 	if (e->depth > 1) {
 		e->depth--;
+		hint(l->s, e->depth);
 		return 0;
 	}
 	held_drop(h, i);
+	hint(l->s, 0);
 	/* Nothing shared but the word: no peer can make this fail, short
 	 * of rewriting the word itself (then the lock is not ours). */
-	return lfipc__mutex_unlock(&l->s->word, self);
+	return lfipc__mutex_unlock(l->r, &l->s->word, &l->s->wq, self);
 }
 
 bool lfipc_lock_locked(const lfipc_lock *l)
@@ -491,15 +473,16 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth)
 int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 			  lfipc_deadline deadline)
 {
-	int rc = lfipc__lock_acquire_until(
-	    l, deadline, lfipc__ncpus() > 1 ? SYNC_SPIN : 0);
+	int rc = lfipc__lock_acquire_until(l, deadline, 0);
 	struct held_set *h = held_set();
 	int i;
 
 	if ((rc == 0 || rc == -EOWNERDEAD) && l->recursive && depth > 1) {
 		i = held_find(h, l->s);
-		if (i >= 0)
+		if (i >= 0) {
 			held_at(h, (uint32_t)i)->depth = depth;
+			hint(l->s, depth);
+		}
 	}
 	return rc;
 }
@@ -517,4 +500,108 @@ int lfipc__lock_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	(void)off;
 	(void)size;
 	return 0;
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t lock_size(const void *shape)
+{
+	(void)shape;
+	return SYNC_LOCK_SIZE;
+}
+
+static int lock_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			   const void *shape)
+{
+	const struct lock_shm *s = lfipc__at(r, off);
+	uint32_t rec;
+
+	if (size < SYNC_LOCK_SIZE ||
+	    lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC)
+		return -EPROTO;
+	rec = lfipc__shm_ld32(&s->recursive);
+	return rec == (*(const bool *)shape ? 1u : 0u) ? 0 : -EEXIST;
+}
+
+/* Status of the lock memory at off (named or embedded). Each word once. */
+int lfipc__lock_status_at(lfipc_region *r, uint64_t off,
+			  lfipc_lock_status *st)
+{
+	struct lock_shm *s;
+	uint32_t rec, w, depth;
+	uint64_t tid;
+
+	if (off % 64 != 0 || !lfipc__heap_range_ok(r, off, SYNC_LOCK_SIZE))
+		return -EPROTO;
+	s = lfipc__at(r, off);
+	rec = lfipc__shm_ld32(&s->recursive);
+	if (lfipc__shm_ld32(&s->magic) != SYNC_LOCK_MAGIC || rec > 1)
+		return -EPROTO;
+	st->struct_size = sizeof(*st);
+	st->recursive = rec == 1;
+	/* S1: relaxed: a diagnostic snapshot; no data is read through it. */
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	depth = atomic_load_explicit(&s->depth_hint, memory_order_relaxed);
+	tid = atomic_load_explicit(&s->tid_hint, memory_order_relaxed);
+	st->waiters = lfipc__wq_sleepers(&s->wq);
+	st->locked = LFIPC_MUTEX_OWNER(w) != 0;
+	if (st->locked) {
+		lfipc__holder(r, LFIPC_MUTEX_OWNER(w), &st->holder);
+		/* hints: the holder's thread, or 0 (a peer's lie, or read
+		 * between its taking the word and writing them) */
+		st->holder.tid = tid <= INT32_MAX ? (pid_t)tid : 0;
+		st->depth = rec ? (depth ? depth : 1) : 1;
+		st->owner_died = !st->holder.alive;
+	}
+	return 0;
+}
+
+static int lock_status(lfipc_region *r, uint64_t off, uint64_t size, void *st)
+{
+	if (size < SYNC_LOCK_SIZE)
+		return -EPROTO;
+	return lfipc__lock_status_at(r, off, st);
+}
+
+static uint64_t lock_size_arg(unsigned arg)
+{
+	(void)arg;
+	return SYNC_LOCK_SIZE;
+}
+
+const struct lfipc__objtype lfipc__lock_type = {
+	.type = LFIPC_OBJ_LOCK,
+	.name = "lock",
+	.align = 64,
+	.size = lock_size,
+	.size_arg = lock_size_arg,
+	.init = lock_init,
+	.same_shape = lock_same_shape,
+	.recover = NULL, /* the next acquirer recovers (-EOWNERDEAD) */
+	.status = lock_status,
+	.status_size = sizeof(lfipc_lock_status),
+	.status_min = sizeof(lfipc_lock_status),
+};
+
+int lfipc_lock_stat(const lfipc_lock *l, lfipc_lock_status *st)
+{
+	if (!l)
+		return -EINVAL;
+	return lfipc__obj_status(l->r, &lfipc__lock_type,
+				 lfipc__off(l->r, l->s), SYNC_LOCK_SIZE, st);
+}
+
+int lfipc_lock_open_or_create(lfipc_region *r, const char *name,
+			      bool recursive, lfipc_lock **out)
+{
+	uint64_t off, size;
+	int rc;
+
+	if (!r || !out)
+		return -EINVAL;
+	rc = lfipc__obj_get(r, name, &lfipc__lock_type, &recursive,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return lfipc__lock_attach(r, off, out);
 }

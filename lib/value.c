@@ -24,6 +24,7 @@
 #include <lfipc/sync.h>
 #include <lfipc/value.h>
 
+#include "internal/objtype.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -152,6 +153,7 @@ static int layout(lfipc_type type, uint64_t len, bool with_lock,
 struct init_arg {
 	lfipc_type type;
 	uint64_t len, lock_off, data_off;
+	uint64_t total; /* block size, from layout() */
 };
 
 /* Runs under the region lock, on the zeroed block, before publication. */
@@ -491,4 +493,125 @@ int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size)
 	uint64_t lock_off, data_off;
 
 	return hdr_load(r, off, size, &h, &lock_off, &data_off);
+}
+
+/* ---- descriptor, status, open-or-create ------------------------------ */
+
+static uint64_t array_size(const void *shape)
+{
+	return ((const struct init_arg *)shape)->total;
+}
+
+static int array_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
+			    const void *shape)
+{
+	const struct init_arg *a = shape;
+	struct lfipc_array_hdr h;
+	uint64_t lock_off, data_off;
+
+	if (hdr_load(r, off, size, &h, &lock_off, &data_off) < 0)
+		return -EPROTO;
+	return h.type == (uint32_t)a->type && h.len == a->len &&
+		       (lock_off != 0) == (a->lock_off != 0)
+		   ? 0
+		   : -EEXIST;
+}
+
+static int array_status(lfipc_region *r, uint64_t off, uint64_t size,
+			void *out)
+{
+	lfipc_array_status *st = out;
+	struct lfipc_array_hdr h;
+	uint64_t lock_off, data_off;
+	int rc;
+
+	rc = hdr_load(r, off, size, &h, &lock_off, &data_off);
+	if (rc < 0)
+		return rc;
+	st->type = (lfipc_type)h.type;
+	st->length = (size_t)h.len;
+	st->elem_size = h.elem_size;
+	st->has_lock = lock_off != 0;
+	if (lock_off)
+		return lfipc__lock_status_at(r, off + lock_off, &st->lock);
+	return 0;
+}
+
+const struct lfipc__objtype lfipc__array_type = {
+	.type = LFIPC_OBJ_ARRAY,
+	.name = "array",
+	.align = LFIPC_ARRAY_DATA_ALIGN,
+	.size = array_size,
+	.init = array_init,
+	.same_shape = array_same_shape,
+	.recover = lfipc__array_recover,
+	.status = array_status,
+	.status_size = sizeof(lfipc_array_status),
+	.status_min = sizeof(lfipc_array_status),
+};
+
+int lfipc_array_stat(const lfipc_array *a, lfipc_array_status *st)
+{
+	lfipc_array_status tmp;
+
+	if (!a)
+		return -EINVAL;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.struct_size = sizeof(tmp);
+	tmp.type = a->type;
+	tmp.length = a->len;
+	tmp.elem_size = a->esize;
+	tmp.has_lock = a->lock != NULL;
+	if (a->lock) {
+		int rc = lfipc__lock_status_at(a->r, lfipc__lock_off(a->lock),
+					       &tmp.lock);
+		if (rc < 0)
+			return rc;
+	}
+	return lfipc__status_out(st, &tmp, sizeof(tmp), sizeof(tmp));
+}
+
+/* The shape of an array: its layout, or -EINVAL. */
+static int array_shape(lfipc_type type, size_t len, bool with_lock,
+		       struct init_arg *ia)
+{
+	if ((unsigned)type >= ARRAY_NTYPES || len == 0)
+		return -EINVAL;
+	if (layout(type, len, with_lock, &ia->lock_off, &ia->data_off,
+		   &ia->total) < 0)
+		return -EINVAL;
+	ia->type = type;
+	ia->len = len;
+	return 0;
+}
+
+size_t lfipc_array_bytes(lfipc_type type, size_t len, bool with_lock)
+{
+	struct init_arg ia;
+
+	if (array_shape(type, len, with_lock, &ia) < 0)
+		return 0;
+	return lfipc__obj_bytes(&lfipc__array_type, &ia);
+}
+
+int lfipc_array_open_or_create(lfipc_region *r, const char *name,
+			       lfipc_type type, size_t len, bool with_lock,
+			       lfipc_array **out)
+{
+	struct init_arg ia;
+	uint64_t off, size;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!r || !out)
+		return -EINVAL;
+	rc = array_shape(type, len, with_lock, &ia);
+	if (rc < 0)
+		return rc;
+	rc = lfipc__obj_get(r, name, &lfipc__array_type, &ia,
+			    LFIPC__GET_EITHER, &off, &size, NULL);
+	if (rc < 0)
+		return rc;
+	return make_handle(r, off, type, len, ia.lock_off, ia.data_off, out);
 }

@@ -6,11 +6,14 @@
  *  - Functions that can fail return 0 (or a non-negative count) on success
  *    and a negative errno value on failure. errno is never the channel.
  *  - Blocking calls take a timeout_ns: LFIPC_NOWAIT (0) does not block and
- *    returns -EAGAIN where it would; LFIPC_FOREVER (any negative value) waits
- *    until done; any other value is a relative duration in nanoseconds on
- *    CLOCK_MONOTONIC (immune to wall-clock changes), and expiry returns
- *    -ETIMEDOUT. Waits restart internally after signals (EINTR is never
- *    returned) and keep the original deadline.
+ *    returns -EAGAIN where it would; LFIPC_FOREVER (exactly -1) waits until
+ *    done; any other negative value means "already expired" (a computed
+ *    "deadline - now" that went negative): the call makes its one attempt
+ *    and returns -ETIMEDOUT where it would block; a positive value is a
+ *    relative duration in nanoseconds on CLOCK_MONOTONIC (immune to
+ *    wall-clock changes), and expiry returns -ETIMEDOUT. Waits restart
+ *    internally after signals (EINTR is never returned) and keep the
+ *    original deadline.
  *  - The library never prints, never aborts on bad input and never exits.
  *  - Shared memory is untrusted: a region whose contents make no sense yields
  *    -EPROTO, never a crash or a hang.
@@ -35,8 +38,33 @@ extern "C" {
 
 /** Do not block: return -EAGAIN where the call would have to wait. */
 #define LFIPC_NOWAIT ((int64_t)0)
-/** Block until the call can complete (any negative timeout means this). */
+/** Block until the call can complete (exactly -1; any other negative
+ * timeout has already expired: -ETIMEDOUT after one attempt). */
 #define LFIPC_FOREVER ((int64_t)-1)
+
+/**
+ * Pollable file descriptors (lfipc_queue_fd, lfipc_conn_fd, lfipc_event_fd)
+ * follow one level-triggered contract. Each fd watches one operation of
+ * one object: LFIPC_FD_GET (a get, a recv, an event wait) or LFIPC_FD_PUT
+ * (a put, a send). It reports POLLIN (EPOLLIN; readable for select) when
+ * that operation would not block: the operation is possible, or the object
+ * is shut down or (a Pipe) its peer is gone, so the operation returns an
+ * error at once. It may also be readable spuriously (another process took
+ * the message first). It stops being readable only when the operation,
+ * called through this same handle, returns -EAGAIN or -ETIMEDOUT (that
+ * call drains the fd); then it becomes readable again at the next change
+ * that may let the operation proceed (a put, a get, a send, a recv, a set,
+ * a shutdown, a close; a Pipe peer's death only where the header says so).
+ * So an event loop, on readiness, calls the operation with LFIPC_NOWAIT
+ * until -EAGAIN. POLLOUT of the fd means nothing (use LFIPC_FD_PUT).
+ * The fd belongs to the handle: it is the same fd at every call, closed by
+ * the handle's close; never close it yourself. It works with epoll, poll
+ * and select, in any process that opened the region, within one network
+ * namespace (it is an abstract AF_UNIX datagram socket). An object nobody
+ * polls pays nothing: its operations make no extra system call.
+ */
+#define LFIPC_FD_GET 0
+#define LFIPC_FD_PUT 1
 
 /** Longest object name, in bytes, without the terminating NUL. */
 #define LFIPC_NAME_MAX 63

@@ -12,8 +12,9 @@
  * LFIPC_PIPE_MSG_MAX) may be sent: one larger than the ring streams through
  * it while the receiver drains it. The fast paths (a send that fits, a
  * receive of a message that is there) make no system call; a waiting side
- * spins briefly (only with more than one CPU) and then sleeps on a futex,
- * and is woken only when it announced itself.
+ * spins briefly (only with more than one CPU) and then sleeps through the
+ * wait layer, and is woken only when it announced itself; an idle waiter
+ * whose peer lives wakes at most once a second.
  *
  * Ownership of the ends. Each end is held by one participant (process) at a
  * time, which is what makes crash detection possible:
@@ -35,8 +36,10 @@
  *    provisionally (never used it) or no longer holds (a fork child took it
  *    over) just frees the handle and hands the end on: it does not close it.
  *  - When the holder of an end dies (even by SIGKILL, even in the middle of
- *    a send), the peer sees end-of-file the same way: within a sleep slice
- *    (about 10 ms) if it is waiting, at once otherwise. A message that the
+ *    a send), the peer sees end-of-file the same way: at once if it is
+ *    waiting and the kernel pushes the death (glibc's robust list and
+ *    futex_waitv), else within the growing fallback slices (0.6 ms to
+ *    1 s), at its next call otherwise. A message that the
  *    dead writer had not finished is discarded, never delivered in part.
  *  - An end that nobody holds (created, handed on, not yet attached) is not
  *    closed: the peer waits for it to be attached and used.
@@ -182,6 +185,33 @@ LFIPC_API int lfipc_conn_recv(lfipc_conn *c, void *buf, size_t buf_size,
 LFIPC_API int lfipc_conn_poll(lfipc_conn *c, int64_t timeout_ns);
 
 /**
+ * A pollable file descriptor for this end (see LFIPC_FD_GET in
+ * lfipc/common.h for the contract every lfipc fd follows): side
+ * LFIPC_FD_GET is readable when lfipc_conn_recv() would not block (a
+ * message, or end-of-file: the peer closed its end or died);
+ * LFIPC_FD_PUT when lfipc_conn_send() of a message that fits the free
+ * room would not block (room, or the peer is gone: -EPIPE). The peer's
+ * death makes it readable at once where the kernel has pidfd_open(2)
+ * (Linux 5.3+) and the peer runs in this pid namespace; else the next
+ * recv/send finds it. The fd is an epoll set (of a doorbell socket and the
+ * peer's pidfd), so it can itself be added to epoll, poll or select. It
+ * is made at the first call for that side, then the same; the handle's
+ * close closes it. It stops being readable when a recv (send) through
+ * this handle returns -EAGAIN or -ETIMEDOUT. Claims the end like a
+ * recv/send does.
+ *
+ * Return: the fd (>= 0); -EINVAL c is NULL or side is neither
+ * LFIPC_FD_GET nor LFIPC_FD_PUT; -EBADF this end cannot do that (the send
+ * end of a one-way pipe asked for LFIPC_FD_GET, or the receive end for
+ * LFIPC_FD_PUT); -EBUSY another process holds this end; -EPIPE this end
+ * was closed; -ENOSPC the region's poll table is full; -EADDRINUSE the
+ * socket name was taken 8 times; -ENOMEM; -EUSERS; -EMFILE or another
+ * negative errno of socket(2), bind(2) or epoll_create1(2).
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_conn_fd(lfipc_conn *c, int side);
+
+/**
  * Close this handle. If this process holds the end and has claimed it
  * (used it, or attached it with lfipc_pipe_open()), the end is closed: the
  * peer receives what is left, then -EPIPE, and its sends fail with -EPIPE.
@@ -195,6 +225,26 @@ LFIPC_API void lfipc_conn_close(lfipc_conn *c);
  * Which end c is: 0 or 1; -EINVAL when c is NULL.
  */
 LFIPC_API int lfipc_conn_end(const lfipc_conn *c);
+
+/**
+ * lfipc_pipe_open_or_create() - a rendezvous on a named Pipe: take end
+ * `end` (0 or 1) of the pipe name, creating the pipe if needed. A
+ * creation here claims only that end and leaves the other free for
+ * lfipc_pipe_open() or another lfipc_pipe_open_or_create() (unlike
+ * lfipc_pipe_create(), which hands out both ends).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another ring size or direction); -EBUSY a live
+ * participant holds that end; -EPIPE that end was closed or its holder
+ * died (the pipe is spent: remove it and make a new one).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_pipe_open_or_create(lfipc_region *r, const char *name,
+					size_t ring_bytes, bool duplex, int end,
+					lfipc_conn **out);
 
 #ifdef __cplusplus
 }

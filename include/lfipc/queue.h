@@ -14,9 +14,12 @@
  *
  * Fast paths: a put into a queue that is not full and a get from a queue
  * that is not empty make no system call when nobody sleeps. A caller that
- * must wait spins briefly (only with more than one CPU), then sleeps on a
- * futex in slices of about 10 ms, re-checking after each slice whether a
- * participant it waits for has died.
+ * must wait spins briefly (only with more than one CPU), then sleeps
+ * through the wait layer: a waiter on a healthy queue wakes at most once a
+ * second when nothing happens; the death of the producer whose message it
+ * waits for (or of the consumer whose slot a put needs) wakes it at once
+ * where the kernel supports it (glibc robust list and futex_waitv), else
+ * within growing slices of 0.6 ms to 1 s.
  *
  * Timeouts (every call that may block): LFIPC_NOWAIT returns -EAGAIN at once
  * where the call would wait; LFIPC_FOREVER waits until done; any other value
@@ -289,6 +292,26 @@ LFIPC_API size_t lfipc_queue_msg_size(const lfipc_queue *q);
 LFIPC_API int lfipc_queue_shutdown(lfipc_queue *q);
 
 /**
+ * A pollable file descriptor for the queue (see LFIPC_FD_GET in
+ * lfipc/common.h for the contract every lfipc fd follows): side
+ * LFIPC_FD_GET is readable when a get would not block (a message is there,
+ * or the queue is shut down); LFIPC_FD_PUT when a put would not block
+ * (room, or shut down). The fd is made at the first call for that side
+ * (a socket and an entry of the region's poll table) and is the same at
+ * later calls; lfipc_queue_close() closes it. It stops being readable when
+ * a get (a put) through this handle returns -EAGAIN or -ETIMEDOUT. Not
+ * made readable by a producer's death inside a put (the next get repairs
+ * that: call it with LFIPC_NOWAIT now and then if that matters).
+ *
+ * Return: the fd (>= 0); -EINVAL q is NULL or side is neither
+ * LFIPC_FD_GET nor LFIPC_FD_PUT; -ENOSPC the region's poll table is full;
+ * -EADDRINUSE the socket name was taken by someone else 8 times; -ENOMEM;
+ * -EUSERS (no participant slot); another negative errno of socket(2) or
+ * bind(2) (e.g. -EAFNOSUPPORT, -EMFILE). Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_queue_fd(lfipc_queue *q, int side);
+
+/**
  * JoinableQueue: mark one task (a message taken by a get) as processed.
  *
  * Every task is charged to the process that got it. task_done settles one
@@ -333,6 +356,22 @@ LFIPC_API int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns);
  * it a few low. Does not block.
  */
 LFIPC_API uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q);
+
+/**
+ * lfipc_queue_open_or_create() - open the Queue name, or create it with
+ * lfipc_queue_create(r, name, capacity, msg_size, flags, out).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another capacity, message size or
+ * JoinableQueue flag).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_queue_open_or_create(lfipc_region *r, const char *name,
+					 size_t capacity, size_t msg_size,
+					 unsigned flags, lfipc_queue **out);
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,47 @@ typedef struct lfipc_region lfipc_region;
 LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
 				  lfipc_region **out);
 
+/** lfipc_region_create_ex() flag: open the region if it exists already. */
+#define LFIPC_REGION_OPEN_OR_CREATE 0x1u
+/** lfipc_region_create_ex() flag: replace a stale region of that name. */
+#define LFIPC_REGION_TAKEOVER 0x2u
+
+/**
+ * lfipc_region_create() with flags (0 is exactly lfipc_region_create()).
+ *
+ * LFIPC_REGION_OPEN_OR_CREATE: if the named region exists, open it as
+ * lfipc_region_open() does, provided it has the same size (size rounded up
+ * to the page size as for a creation); any number of processes may race
+ * to open-or-create one name: exactly one creates it, the others open
+ * what it created (they wait for it to finish initialising).
+ *
+ * LFIPC_REGION_TAKEOVER: if the named region exists and is stale (every
+ * participant that ever registered has died, and no creator is still
+ * setting it up), remove it and create a fresh one in its place (a region
+ * of another size or a corrupt lfipc region is replaced too; a file that
+ * is not an lfipc region is not). Staleness is decided race-free with the
+ * participants' liveness locks: a region with a live participant, even a
+ * stopped (SIGSTOP) one, is never taken over, and a process that opens the
+ * region at the same moment either registers before (then the region is
+ * live and not taken) or ends up in the new region.
+ *
+ * With both flags: open a live region, take over a stale one. Anonymous
+ * regions (name NULL) ignore both flags.
+ *
+ * Return: as lfipc_region_create(), and: -EEXIST the name exists and is
+ * not taken (no flag; OPEN_OR_CREATE and a region of another size;
+ * TAKEOVER alone and a live participant or a creator still setting it
+ * up, or a file that is not an lfipc region); -EPROTO OPEN_OR_CREATE
+ * found a file that is not a valid lfipc region; -EBUSY OPEN_OR_CREATE
+ * and the region was removed and recreated under it again and again;
+ * -EINVAL unknown flags. A size below LFIPC_REGION_MIN_SIZE is -EINVAL
+ * as for lfipc_region_create().
+ * Concurrency: any thread; any number of processes at once.
+ */
+LFIPC_API int lfipc_region_create_ex(const char *name, size_t size,
+				     mode_t mode, unsigned flags,
+				     lfipc_region **out);
+
 /**
  * Open and map the existing named region name and register as a participant.
  *
@@ -119,6 +160,27 @@ LFIPC_API void lfipc_region_close(lfipc_region *r);
  */
 LFIPC_API int lfipc_region_unlink(const char *name);
 
+/** lfipc_region_remove() flag: remove even while participants live. */
+#define LFIPC_REGION_FORCE 0x1u
+
+/**
+ * Remove the named region name if nobody uses it any more: unlike
+ * lfipc_region_unlink(), this refuses (-EBUSY) while a live participant
+ * (a stopped one included) is registered or a creator is still setting
+ * the region up, unless flags has LFIPC_REGION_FORCE. The decision is
+ * race-free: it holds every participant's liveness lock while it unlinks,
+ * so no process registers in between (an opener racing with it fails
+ * with -ENOENT or opens a region created afterwards). The caller's own
+ * open handle of the region counts as live: close it first.
+ *
+ * Return: 0 removed; -EBUSY live participants (without FORCE); -ENOENT;
+ * -EACCES; -EINVAL bad name or unknown flags; -EPROTO the file is not an
+ * lfipc region (it is left alone, even with FORCE: see
+ * lfipc_region_unlink()). Does not block.
+ * Concurrency: any thread; any number of processes.
+ */
+LFIPC_API int lfipc_region_remove(const char *name, unsigned flags);
+
 /**
  * Recover everything owned by dead participants, now: locks they held,
  * queue slots they were writing or reading, objects they were creating,
@@ -132,7 +194,11 @@ LFIPC_API int lfipc_region_unlink(const char *name);
  */
 LFIPC_API int lfipc_region_recover(lfipc_region *r);
 
-/** Region statistics; fields may be added at the end in later versions. */
+/**
+ * Region statistics. This structure never grows (so that a caller's
+ * sizeof stays right); lfipc_region_stat() in lfipc/inspect.h reports
+ * more, in an extensible structure.
+ */
 typedef struct lfipc_region_info {
 	size_t size;           /**< bytes mapped */
 	size_t bytes_free;     /**< bytes the allocator can still hand out */

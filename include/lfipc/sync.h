@@ -100,9 +100,12 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
  * than 4 locks at once and its record of them could not grow;
  * -EUSERS/-errno registering this process.
- * Blocks (futex, in slices of 0.6 ms growing to 10 ms that check the owner's
- * liveness). Thread-safe; handles may be shared by threads, and ownership
- * is the thread's across every handle of the lock in its process.
+ * Blocks (futex): a sleeping waiter is woken by the release, or by the
+ * kernel when the owner process dies (its death word, doc/architecture.md);
+ * where that push is unavailable it checks the owner's liveness in slices
+ * of 0.625 ms growing to 1 s. Thread-safe; handles may be shared by
+ * threads, and ownership is the thread's across every handle of the lock
+ * in its process.
  */
 LFIPC_API int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns);
 
@@ -268,10 +271,27 @@ LFIPC_API bool lfipc_event_is_set(const lfipc_event *e);
  * multiprocessing.Event re-reads the flag instead and may miss it).
  *
  * Return: 0; -ETIMEDOUT (-EAGAIN for LFIPC_NOWAIT) not set; -EINVAL.
- * Blocks (futex, in 10 ms slices, so a setter that dies between setting
- * and waking delays nobody longer than a slice). Thread-safe.
+ * Blocks (through the wait layer: an idle waiter wakes at most once a
+ * second, so a setter that dies between setting and waking delays nobody
+ * longer than that). Thread-safe.
  */
 LFIPC_API int lfipc_event_wait(lfipc_event *e, int64_t timeout_ns);
+
+/**
+ * lfipc_event_fd() - a pollable file descriptor that is readable when the
+ * event is set (see LFIPC_FD_GET in lfipc/common.h for the contract every
+ * lfipc fd follows). It stops being readable when lfipc_event_wait()
+ * through this handle returns -EAGAIN or -ETIMEDOUT (so a clear alone
+ * does not make it unreadable: the loop's wait(LFIPC_NOWAIT) does), and
+ * becomes readable again at the next set. Made at the first call, then
+ * the same fd; lfipc_event_close() closes it.
+ *
+ * Return: the fd (>= 0); -EINVAL e is NULL; -ENOSPC the region's poll
+ * table is full; -EADDRINUSE the socket name was taken 8 times; -ENOMEM;
+ * -EUSERS; -EMFILE or another negative errno of socket(2) or bind(2).
+ * Does not block. Thread-safe.
+ */
+LFIPC_API int lfipc_event_fd(lfipc_event *e);
 
 /* ---- Condition -------------------------------------------------------- */
 
@@ -457,6 +477,76 @@ LFIPC_API unsigned lfipc_barrier_n_waiting(const lfipc_barrier *b);
 
 /** lfipc_barrier_broken() - is the barrier broken? */
 LFIPC_API bool lfipc_barrier_broken(const lfipc_barrier *b);
+
+/**
+ * lfipc_lock_open_or_create() - open the Lock/RLock name, or create it.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (a Lock where an RLock was asked, or the reverse).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_lock_open_or_create(lfipc_region *r, const char *name,
+					bool recursive, lfipc_lock **out);
+
+/**
+ * lfipc_sem_open_or_create() - open the Semaphore name, or create it
+ * with lfipc_sem_create_ex(r, name, value, flags, out).
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (other flags, or a BoundedSemaphore of another maximum; the value of
+ * an existing unbounded semaphore is its state, not its shape).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_sem_open_or_create(lfipc_region *r, const char *name,
+				       unsigned value, unsigned flags,
+				       lfipc_sem **out);
+
+/**
+ * lfipc_event_open_or_create() - open the Event name, or create it clear.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape.
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_event_open_or_create(lfipc_region *r, const char *name,
+					 lfipc_event **out);
+
+/**
+ * lfipc_cond_open_or_create() - open the Condition name, or create it
+ * as lfipc_cond_create() does.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another lock: a given one where an own one exists, or the reverse).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_cond_open_or_create(lfipc_region *r, const char *name,
+					lfipc_lock *lock, lfipc_cond **out);
+
+/**
+ * lfipc_barrier_open_or_create() - open the Barrier name, or create it.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another number of parties).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_barrier_open_or_create(lfipc_region *r,
+					   const char *name, unsigned parties,
+					   lfipc_barrier **out);
 
 #ifdef __cplusplus
 }

@@ -41,13 +41,11 @@
 
 #include <lfipc/common.h>
 #include <lfipc/region.h>
+#include <lfipc/sync.h> /* lfipc_lock, for lfipc_array_lock() */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The Lock type of lfipc/sync.h (declared identically there). */
-typedef struct lfipc_lock lfipc_lock;
 
 /** Element types. Never renumbered: they are stored in shared memory. */
 typedef enum {
@@ -213,6 +211,21 @@ LFIPC_API int lfipc_array_fetch_add(lfipc_array *a, size_t i, int64_t delta,
  */
 LFIPC_API int lfipc_array_cas(lfipc_array *a, size_t i, int64_t expected,
 			      int64_t desired);
+
+/**
+ * lfipc_array_open_or_create() - open the Array name, or create it.
+ *
+ * Open-or-create: if the object exists with this type and shape, open
+ * it; if the name is free, create it; one atomic step under the region
+ * lock, so any number of processes and threads may race on one name and
+ * all get the same object. Return: as the create call, except that
+ * -EEXIST means the name exists with another type or shape (another element type, length, or
+ * lock choice).
+ * Does not block (beyond the region's internal lock). Thread-safe.
+ */
+LFIPC_API int lfipc_array_open_or_create(lfipc_region *r, const char *name,
+					 lfipc_type type, size_t len,
+					 bool with_lock, lfipc_array **out);
 
 #ifdef __cplusplus
 }

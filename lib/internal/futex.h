@@ -20,7 +20,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Absolute CLOCK_MONOTONIC time in nanoseconds; LFIPC_DL_NEVER = no limit. */
+/* Absolute CLOCK_MONOTONIC time in nanoseconds; LFIPC_DL_NEVER = no limit.
+ * Values <= 0 are in the past (internal/wait.h gives two of them a meaning:
+ * LFIPC_DL_NOW for LFIPC_NOWAIT, LFIPC_DL_PAST for an expired timeout). API
+ * timeouts become deadlines only through lfipc__deadline() (wait.c). */
 typedef int64_t lfipc_deadline;
 #define LFIPC_DL_NEVER INT64_MAX
 
@@ -31,14 +34,8 @@ typedef int64_t lfipc_deadline;
 /* Now on CLOCK_MONOTONIC, in nanoseconds. */
 int64_t lfipc__now_ns(void);
 
-/*
- * Convert an API timeout (LFIPC_NOWAIT 0, negative = forever, else relative
- * nanoseconds) into an absolute deadline. Saturates instead of overflowing.
- * A timeout of 0 yields "now", so a single attempt then -EAGAIN.
- */
-lfipc_deadline lfipc__deadline(int64_t timeout_ns);
-
-/* min(deadline, now + slice_ns): the end of the next sleep slice. */
+/* min(deadline, now + slice_ns): the end of the next sleep slice
+ * (0 <= slice_ns < 2^40). */
 lfipc_deadline lfipc__slice_end(lfipc_deadline deadline, int64_t slice_ns);
 
 /* True when deadline has passed (LFIPC_DL_NEVER never passes). */
@@ -53,6 +50,28 @@ bool lfipc__expired(lfipc_deadline deadline);
  */
 int lfipc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
 		      lfipc_deadline deadline);
+
+/* One word of a vectored wait: sleep while *word == val. */
+struct lfipc_futex_wv {
+	_Atomic uint32_t *word;
+	uint32_t val;
+};
+#define LFIPC_FUTEX_WV_MAX 32
+
+/*
+ * Sleep while every v[i].word == v[i].val (futex_waitv(2), Linux 5.16+),
+ * until one of them is woken or changes, or deadline passes.
+ * Return: index of the word that was woken (>= 0; may be spurious);
+ * -EAGAIN one of the words differed on entry; -ETIMEDOUT; -EINTR;
+ * -ENOSYS / -EPERM the call is unavailable (a sandbox may refuse it: the
+ * caller falls back to lfipc__futex_wait); -EINVAL n is 0 or too large.
+ */
+int lfipc__futex_waitv(const struct lfipc_futex_wv *v, unsigned n,
+		       lfipc_deadline deadline);
+
+/* Number of sleeping futex calls made by this process (waits and vectored
+ * waits), for tests that count an idle waiter's wake-ups. */
+extern _Atomic uint64_t lfipc__futex_sleeps;
 
 /* Wake up to n sleepers on word (INT32_MAX: all). Return: number woken. */
 int lfipc__futex_wake(_Atomic uint32_t *word, int n);

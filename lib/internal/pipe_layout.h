@@ -3,8 +3,8 @@
  * internal/pipe_layout.h - the shared-memory layout of a Pipe.
  *
  * One definition for lib/pipe.c and the white-box tests (offsetof(), never
- * hand-typed offsets). The protocol is described in lib/pipe.c. Part of
- * region layout version 1: never reorder fields.
+ * hand-typed offsets). The protocol is described in lib/pipe.c. Pipe
+ * layout version 2 (the wait queues): never reorder fields.
  *
  *   0      struct pipe_geom (128 B)   immutable after creation
  *   128    struct pipe_ends (128 B)   the two owner words
@@ -19,8 +19,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "internal/layout.h"
+
 #define PIPE_MAGIC UINT32_C(0x45504950) /* "PIPE" */
-#define PIPE_VERSION 1u
+#define PIPE_VERSION 2u
 #define PIPE_HOT 128u
 
 /* A frame: an 8-byte header (bits 0..47 length, 48..63 FRAME_TAG), the
@@ -53,18 +55,16 @@ struct pipe_ends {
 struct pipe_dir {
 	/* The writer's block: written by the writer on every send. */
 	_Atomic uint64_t tail;
-	_Atomic uint32_t rd_sleep;
-	uint32_t pad0a;
+	struct lfipc_wq rd_wq;	/* the reader waits here (internal/wait.h) */
 	_Atomic uint64_t cut;	/* the writer abandoned the frame it was
 				   streaming here (0: none) */
-	uint8_t pad0[PIPE_HOT - 24];
+	uint8_t pad0[PIPE_HOT - 32];
 	/* The reader's block: written by the reader on every receive. */
 	_Atomic uint64_t head;
-	_Atomic uint32_t wr_sleep;
-	uint32_t pad1a;
+	struct lfipc_wq wr_wq;	/* the writer waits here */
 	_Atomic uint64_t skip;	/* the reader drops bytes up to here: the
 				   rest of a frame it gave up (0: none) */
-	uint8_t pad1[PIPE_HOT - 24];
+	uint8_t pad1[PIPE_HOT - 32];
 };
 
 struct pipe_shm {

@@ -16,15 +16,23 @@
  * comes back only after 2^18 registrations of one slot).
  *
  * Only proc.c decides liveness.
+ *
+ * Layering: proc knows nothing of the region handle. Its state is a
+ * struct lfipc__proc, embedded in the handle (internal/region.h), which
+ * hands it what it needs of the mapping at init (the participant table,
+ * its capacity, the probing fd). region.h wraps the calls for a handle
+ * (lfipc__self(r, ...), lfipc__token_alive(r, ...)).
  */
 #ifndef LFIPC_INTERNAL_PROC_H
 #define LFIPC_INTERNAL_PROC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#include "internal/region.h"
+#include "internal/layout.h"
 
 #define LFIPC_TOKEN_MASK UINT32_C(0x3fffffff)
 #define LFIPC_TOKEN_GEN_BITS 19
@@ -32,44 +40,122 @@
 
 extern _Atomic unsigned lfipc__fork_epoch;
 
-int lfipc__proc_register(lfipc_region *r);   /* at open/create: 0/-EUSERS/... */
-void lfipc__proc_unregister(lfipc_region *r); /* at close */
-void lfipc__proc_track(lfipc_region *r);      /* add to the atfork list */
-void lfipc__proc_untrack(lfipc_region *r);
+/* death_thread below: every thread may use the token without the slow
+ * path (slot marked multi-threaded, or no push in this process). */
+#define LFIPC_DEATH_ANY_THREAD ((uintptr_t)1)
 
-int lfipc__proc_reregister(lfipc_region *r, uint32_t *tok);
+/* The calling thread's identity for death_thread (address of a TLS byte;
+ * initial-exec: one %fs-relative lea). Defined in death.c. */
+extern _Thread_local char lfipc__thread_anchor
+    __attribute__((tls_model("initial-exec")));
+
+static inline uintptr_t lfipc__thread_id(void)
+{
+	return (uintptr_t)&lfipc__thread_anchor;
+}
+
+struct lfipc_death_rec;
+
+/* A handle's participant state (one per open region handle). */
+struct lfipc__proc {
+	/* from the mapping, set by lfipc__proc_init */
+	int fd;			/* probing description: holds no lock */
+	struct lfipc_proc_slot *table;
+	uint32_t cap;
+	pthread_mutex_t *fork_hold; /* the owner's lock to hold across fork
+				       (taken before reg_mu), or NULL */
+	/* participant identity */
+	pthread_mutex_t reg_mu;		/* serialises (re)registration */
+	_Atomic uint32_t token;		/* 0: not registered */
+	_Atomic unsigned fork_epoch;	/* lfipc__fork_epoch at registration */
+	int lock_fd;			/* our own open file description */
+	uint32_t slot;
+	/* death word of our slot (death.c): the TLS anchor of the thread
+	 * whose robust list links it, LFIPC_DEATH_ANY_THREAD once the slot is
+	 * marked multi-threaded or has no push, 0 = re-arm on the next call */
+	_Atomic uintptr_t death_thread;
+	struct lfipc_death_rec *death_rec; /* guarded by death.c's lock */
+	struct lfipc__proc *next;	/* list of open handles, for atfork */
+};
+
+void lfipc__proc_init(struct lfipc__proc *p, int fd, void *table,
+		      uint32_t cap, pthread_mutex_t *fork_hold);
+void lfipc__proc_destroy(struct lfipc__proc *p);
+int lfipc__proc_register(struct lfipc__proc *p); /* 0/-EUSERS/-EBUSY/... */
+void lfipc__proc_unregister(struct lfipc__proc *p); /* at close */
+void lfipc__proc_track(struct lfipc__proc *p);	/* add to the atfork list */
+void lfipc__proc_untrack(struct lfipc__proc *p);
+
+int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok);
 
 /*
- * This process's token in r, registering first if this is a fork child that
+ * This process's token, registering first if this is a fork child that
  * has not done so yet. Return: 0 and *tok; -EUSERS no free slot; other
  * negative errno from open/fcntl.
  */
-/* This process's token in r if it has one already (false in a fork child
+/* This process's token in p if it has one already (false in a fork child
  * that has not registered yet): never registers, never a system call. */
-static inline bool lfipc__self_known(lfipc_region *r, uint32_t *tok)
+static inline bool lfipc__proc_self_known(struct lfipc__proc *p, uint32_t *tok)
 {
 	/* P1: acquire, pairs with P2 in lfipc__proc_reregister(): the token
 	 * read below belongs to this fork epoch. */
-	if (atomic_load_explicit(&r->fork_epoch, memory_order_acquire) !=
+	if (atomic_load_explicit(&p->fork_epoch, memory_order_acquire) !=
 	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed))
 		return false;
 	/* P3: relaxed, ordered by P1. */
-	*tok = atomic_load_explicit(&r->token, memory_order_relaxed);
+	*tok = atomic_load_explicit(&p->token, memory_order_relaxed);
 	return *tok != 0;
 }
 
-static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
+static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
 {
-	if (lfipc__self_known(r, tok))
-		return 0;
-	return lfipc__proc_reregister(r, tok);
+	if (lfipc__proc_self_known(p, tok)) {
+		/* P4: relaxed; only this process writes it (death.c). A
+		 * thread other than the one whose robust list carries our
+		 * death word takes the slow path once, which marks the slot
+		 * multi-threaded before it hands out the token. */
+		uintptr_t t = atomic_load_explicit(&p->death_thread,
+						   memory_order_relaxed);
+		if (t == lfipc__thread_id() || t == LFIPC_DEATH_ANY_THREAD)
+			return 0;
+	}
+	return lfipc__proc_reregister(p, tok);
 }
 
 /* Is the participant behind token alive? Tokens that are malformed, refer to
  * a slot out of range, or to an old generation are dead. Costs one
  * F_OFD_GETLK (about 0.2 us) when the generation matches; a token found dead
  * is retired so later checks of it make no system call. */
-bool lfipc__token_alive(lfipc_region *r, uint32_t token);
+bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token);
+
+/* What a participant slot says, for listings (inspect.c): liveness from
+ * its lock, pid and since_ns as registered (diagnostics). A slot whose
+ * owner closed cleanly is FREE; one whose owner died is DEAD until a new
+ * registration reuses it (unregistration clears pid; death does not). */
+enum { LFIPC_SLOT_FREE = 0, LFIPC_SLOT_ALIVE = 1, LFIPC_SLOT_DEAD = 2 };
+struct lfipc__slotinfo {
+	int state;
+	uint32_t gen, pid;
+	int64_t since_ns;
+};
+
+/* Probe slot i of the participant table at table (cap slots) of the file
+ * behind fd, a description that holds no liveness lock itself (it may be
+ * read-only: a probe tests, it never locks). Return: 0; -EINVAL; -errno
+ * from fcntl. */
+int lfipc__slot_probe(int fd, const void *table, uint32_t cap, uint32_t i,
+		      struct lfipc__slotinfo *out);
+int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
+			  struct lfipc__slotinfo *out);
+
+/* Forget the calling thread's cached lock-owner id (sync.c); called in a
+ * fork child. */
+void lfipc__thread_id_reset(void);
+
+/* Lock the gate byte (LFIPC_GATE_BYTE) of the file behind fd with type
+ * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond for up to
+ * wait_ms. Return: 0; -EAGAIN still held by another; -errno. */
+int lfipc__gate_lock(int fd, short type, int wait_ms);
 
 /*
  * A tag of the calling thread, unique among the threads this process has
@@ -90,6 +176,13 @@ static inline uint32_t lfipc__thread_tag(void)
 }
 
 /* Count live participants (stats). */
-unsigned lfipc__proc_count_live(lfipc_region *r);
+unsigned lfipc__proc_count_live(struct lfipc__proc *p);
+
+/* The pid its slot records for token (as its holder saw it: in another
+ * pid namespace it names another process), or 0 for a bad token. A hint:
+ * a caller that opens a pidfd from it must confirm the token alive after
+ * pidfd_open (then the pid still named the holder when the pidfd was
+ * made: the OFD lock drops before the process can be reaped). */
+pid_t lfipc__proc_token_pid(struct lfipc__proc *p, uint32_t token);
 
 #endif /* LFIPC_INTERNAL_PROC_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal/queue_layout.h - the shared layout of a Queue (layout version 3)
+ * internal/queue_layout.h - the shared layout of a Queue (layout version 4)
  * and the encoding of its slot words. lib/queue.c and the tests that look
  * at a queue from outside (crash and hostile tests) include this one
  * definition, so no offset is typed twice. doc/queue.md explains every
@@ -23,7 +23,7 @@
 #include "internal/layout.h"
 
 #define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
-#define LFIPC_Q_VERSION 3u
+#define LFIPC_Q_VERSION 4u
 
 /*
  * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
@@ -47,10 +47,6 @@
 #define LFIPC_Q_TOMB LFIPC_Q_CL_W
 #define LFIPC_Q_ORPHAN LFIPC_Q_CL_R
 #define LFIPC_Q_CLR LFIPC_Q_CL_WR
-
-/* Event counts (not_empty, not_full, joined): bit 31 somebody may sleep on
- * the word, bits 0..30 a counter of wake-ups. */
-#define LFIPC_Q_EV_WAIT UINT32_C(0x80000000)
 
 /* Role word value: participant token (high 32 bits) and a per-thread tag
  * of that process (low 32 bits, never 0; internal/proc.h). */
@@ -91,7 +87,7 @@ struct lfipc_qhdr {
 	uint64_t slots_off; /* sizeof(struct lfipc_qhdr) */
 	uint64_t tasks_off; /* JoinableQueue: the task table; else 0 */
 	/* Role words of a single-producer / single-consumer queue (offset
-	 * 64, 72; layout version 3): the holder of the role as
+	 * 64, 72; layout version 4): the holder of the role as
 	 * LFIPC_Q_ROLE(token, thread tag), 0 nobody. Written only when the
 	 * role changes hands, so this line stays shared in every cache. */
 	_Atomic uint64_t role[2];
@@ -102,16 +98,18 @@ struct lfipc_qhdr {
 	uint8_t pad1[120];
 	_Atomic uint64_t deq_pos; /* offset 256 */
 	uint8_t pad2[120];
-	_Atomic uint32_t not_empty; /* offset 384 */
-	uint8_t pad3[124];
-	_Atomic uint32_t not_full; /* offset 512 */
-	uint8_t pad4[124];
+	/* Wait queues (internal/layout.h, internal/wait.h): gets wait on
+	 * not_empty, puts on not_full, join on joined. */
+	struct lfipc_wq not_empty; /* offset 384 */
+	uint8_t pad3[128 - 16];
+	struct lfipc_wq not_full; /* offset 512 */
+	uint8_t pad4[128 - 16];
 
 	/* Cold words (offset 640). */
 	_Atomic uint32_t closed;    /* 0 open, else shut down */
 	_Atomic uint32_t orphans;   /* ORPHAN slots; exact while `lock`
 				     * is free (changed only under it) */
-	_Atomic uint32_t joined;    /* event count join sleeps on */
+	uint32_t unused;	    /* 0 (was join's event count) */
 	_Atomic uint32_t lock;	    /* token of the holder of the queue
 				     * lock (clear, orphan bookkeeping);
 				     * 0 free */
@@ -121,7 +119,10 @@ struct lfipc_qhdr {
 	_Atomic uint64_t orphan_at; /* where the last orphan was found */
 	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
 	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
-	uint8_t pad6[128 - 64];
+	struct lfipc_wq joined;	    /* offset 704: join waits on it */
+	_Atomic uint64_t cleared;   /* offset 720: messages discarded by
+				     * clear so far (statistics) */
+	uint8_t pad6[128 - 88];
 };
 
 struct lfipc_qslot {
@@ -153,6 +154,8 @@ _Static_assert(offsetof(struct lfipc_qhdr, deq_pos) == 256, "deq_pos");
 _Static_assert(offsetof(struct lfipc_qhdr, not_empty) == 384, "not_empty");
 _Static_assert(offsetof(struct lfipc_qhdr, not_full) == 512, "not_full");
 _Static_assert(offsetof(struct lfipc_qhdr, closed) == 640, "closed");
+_Static_assert(offsetof(struct lfipc_qhdr, joined) == 704, "joined");
+_Static_assert(offsetof(struct lfipc_qhdr, cleared) == 720, "cleared");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
 _Static_assert(sizeof(struct lfipc_qtask) == 32, "task entry size");

@@ -22,4 +22,9 @@ int lfipc__barrier_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__array_recover(lfipc_region *r, uint64_t off, uint64_t size);
 int lfipc__pipe_recover(lfipc_region *r, uint64_t off, uint64_t size);
 
+/* Bit e set: end e of the pipe at off is finished for good (its holder
+ * died, or closed it and no longer touches the pipe); -EPROTO. Used by the
+ * listener to know when a connection's Pipe may be removed. */
+int lfipc__pipe_ends_done(lfipc_region *r, uint64_t off, uint64_t size);
+
 #endif /* LFIPC_INTERNAL_RECOVER_H */

@@ -9,30 +9,26 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/region.h>
 
 #include "internal/layout.h"
+#include "internal/proc.h"
 
-/* Object types in the directory. Never renumber: they are in the layout. */
-enum lfipc_obj_type {
-	LFIPC_OBJ_NONE = 0,
-	LFIPC_OBJ_QUEUE = 1,
-	LFIPC_OBJ_LOCK = 2,
-	LFIPC_OBJ_SEM = 3,
-	LFIPC_OBJ_COND = 4,
-	LFIPC_OBJ_EVENT = 5,
-	LFIPC_OBJ_BARRIER = 6,
-	LFIPC_OBJ_ARRAY = 7,
-	LFIPC_OBJ_PIPE = 8,
-	LFIPC_OBJ_TYPE_MAX = 8,
-	/* a directory entry being created (journalled, not openable) */
-	LFIPC_OBJ_INIT = 0xff
-};
+/* Object types in the directory: the public lfipc_obj_type
+ * (lfipc/inspect.h; the table in lib/types.c says which values exist) and
+ * two internal values. Never renumber: they are in the layout. */
+#define LFIPC_OBJ_NONE 0u
+/* a directory entry being created (journalled, not openable) */
+#define LFIPC_OBJ_INIT 0xffu
 
-/* The per-process handle. The layout fields are private copies made when
- * the region was validated: never re-read from shared memory. */
+/* The per-process handle: the mapping (region.c), the region lock's
+ * process-local half (alloc.c) and the participant state (proc.c). The
+ * layout fields are private copies made when the region was validated:
+ * never re-read from shared memory. */
 struct lfipc_region {
 	uint8_t *base;
 	uint64_t size;
@@ -41,22 +37,49 @@ struct lfipc_region {
 	/* validated layout */
 	uint64_t proc_off, dir_off, bitmap_off, heap_off, heap_granules;
 	uint32_t proc_cap, dir_cap;
+	uint64_t death_off, poll_off;
+	uint32_t death_slots, poll_cap;
+	uint8_t uuid[16];
 
 	/* Serialises this process's threads on the region lock: the shared
 	 * lock word holds a per-process token, so two threads of one process
 	 * cannot tell each other apart there. Taken before the shared lock;
-	 * held across fork by the atfork handlers (proc.c). */
+	 * held across fork by proc's atfork handlers (proc.fork_hold). */
 	pthread_mutex_t lock_mu;
 
-	/* participant identity; see proc.c */
-	pthread_mutex_t reg_mu;		/* serialises (re)registration */
-	_Atomic uint32_t token;		/* 0: not registered */
-	_Atomic unsigned fork_epoch;	/* lfipc__fork_epoch at registration */
-	int lock_fd;			/* our own open file description */
-	uint32_t slot;
-
-	struct lfipc_region *next;	/* list of open regions, for atfork */
+	struct lfipc__proc proc; /* participant identity; see proc.c */
+	struct lfipc_poll_cache *poll_cache; /* poll.c: connected sockets */
 };
+
+/* This process's token in r (internal/proc.h, lfipc__proc_self). */
+static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
+{
+	return lfipc__proc_self(&r->proc, tok);
+}
+
+/* Is the participant behind token alive? Tokens that are malformed, refer to
+ * a slot out of range, or to an old generation are dead. Costs one
+ * F_OFD_GETLK (about 0.2 us) when the generation matches; a token found dead
+ * is retired so later checks of it make no system call. */
+static inline bool lfipc__token_alive(lfipc_region *r, uint32_t token)
+{
+	return lfipc__proc_alive(&r->proc, token);
+}
+
+/* The pid its slot records for token (internal/proc.h,
+ * lfipc__proc_token_pid: a hint), or 0 for a bad token. */
+static inline pid_t lfipc__token_pid(lfipc_region *r, uint32_t token)
+{
+	return lfipc__proc_token_pid(&r->proc, token);
+}
+
+/* The handle a participant state is embedded in. Only for the death-word
+ * hooks proc.c calls (death.c works on the mapping); every handle's
+ * struct lfipc__proc is its proc member. */
+static inline lfipc_region *lfipc__proc_region(struct lfipc__proc *p)
+{
+	return (lfipc_region *)((char *)p - offsetof(struct lfipc_region, proc));
+}
 
 static inline struct lfipc_hdr *lfipc__hdr(const lfipc_region *r)
 {
@@ -134,18 +157,35 @@ int lfipc__obj_foreach(lfipc_region *r,
 				 uint64_t size, void *arg),
 		       void *arg);
 
+/* One published directory entry, snapshotted under the region lock and
+ * validated (off and size lie inside the heap, name is NUL-terminated). */
+struct lfipc__dirinfo {
+	unsigned type;
+	uint64_t off, size;
+	uint32_t creator; /* token of the creating participant */
+	char name[LFIPC_NAME_MAX + 1];
+};
+
+/*
+ * The first published, sane entry at directory index >= *cursor; *cursor
+ * moves past it. Return: 1 and *out; 0 none left; -EUSERS/-EPROTO taking
+ * the region lock.
+ */
+int lfipc__dir_next(lfipc_region *r, uint32_t *cursor,
+		    struct lfipc__dirinfo *out);
+
+/* The published entry called name. Return: 0; -ENOENT; -EPROTO not sane;
+ * -EINVAL/-ENAMETOOLONG bad name; errors of the region lock. */
+int lfipc__dir_lookup(lfipc_region *r, const char *name,
+		      struct lfipc__dirinfo *out);
+
+/* The largest free run of the heap, in bytes. Region lock held. */
+uint64_t lfipc__heap_largest_free(lfipc_region *r);
+
 /* Take / drop the region lock (robust; recovers the journal on owner death).
  * Return: 0; -EUSERS; -EPROTO. */
 int lfipc__region_lock(lfipc_region *r);
 void lfipc__region_unlock(lfipc_region *r);
 
-/*
- * Per-type recovery, called by lfipc_region_recover() for each object:
- * returns the number of items recovered from dead participants (>= 0) or a
- * negative errno. Defined by each component; a component with nothing to
- * recover does not define one (see recover.c).
- */
-typedef int (*lfipc__recover_fn)(lfipc_region *r, uint64_t off, uint64_t size);
-lfipc__recover_fn lfipc__recover_for_type(unsigned type);
 
 #endif /* LFIPC_INTERNAL_REGION_H */

@@ -19,6 +19,7 @@
 
 #include "internal/futex.h"
 #include "internal/region.h"
+#include "internal/wait.h"
 
 /* Bytes an embedded lock needs (a multiple of 64). */
 uint64_t lfipc__lock_shm_size(void);
@@ -33,6 +34,10 @@ int lfipc__lock_attach(lfipc_region *r, uint64_t off, lfipc_lock **out);
 /* Region offset of a lock's memory and the region it lives in (a Condition
  * records the offset so that lfipc_cond_open can attach the same lock). */
 uint64_t lfipc__lock_off(const lfipc_lock *l);
+/* Status of the lock memory at off (named or embedded; lfipc/inspect.h):
+ * fills *st including struct_size. Return: 0; -EPROTO. */
+int lfipc__lock_status_at(lfipc_region *r, uint64_t off,
+			  lfipc_lock_status *st);
 lfipc_region *lfipc__lock_region(const lfipc_lock *l);
 
 /* Does the calling thread hold l (at any depth)? */
@@ -51,11 +56,12 @@ int lfipc__lock_release_all(lfipc_lock *l, uint32_t *depth);
 int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 			  lfipc_deadline deadline);
 
-/* lfipc_lock_acquire() with an absolute deadline and a spin count (see
- * lfipc__mutex_lock). Return: as lfipc_lock_acquire(), but -ETIMEDOUT
- * (never -EAGAIN) when the deadline passed. */
+/* lfipc_lock_acquire() with an absolute deadline (lfipc__deadline()) and
+ * LFIPC_WAIT_* flags (see lfipc__mutex_lock). Return: as
+ * lfipc_lock_acquire(): -EAGAIN for LFIPC_DL_NOW, -ETIMEDOUT for any other
+ * deadline that passed. */
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
-			      unsigned spin);
+			      unsigned flags);
 
 /*
  * Take the internal guard Lock of an object (a tracked Semaphore, a

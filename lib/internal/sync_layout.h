@@ -8,8 +8,8 @@
  * a test finds a field with offsetof() on these structures, never by a
  * hand-typed offset. The protocol of each object (who writes which word,
  * with which memory order) is described in its .c file; this header only
- * fixes the bytes. Every structure is part of region layout version 1:
- * never reorder fields.
+ * fixes the bytes. Every structure is part of the region layout version
+ * (internal/layout.h): never reorder fields without bumping it.
  *
  * Plain (non-atomic) fields are immutable after creation; a reader loads
  * each of them once with lfipc__shm_ld32/64 (internal/shm.h) and validates
@@ -37,10 +37,10 @@ struct lock_shm {
 	uint32_t magic;		 /* SYNC_LOCK_MAGIC */
 	uint32_t recursive;	 /* 0 Lock, 1 RLock */
 	_Atomic uint32_t word;	 /* robust mutex word (internal/mutex.h) */
-	uint32_t unused0;	 /* was the RLock depth */
-	uint64_t unused1;	 /* was the owning thread */
-	_Atomic uint32_t nsleep; /* threads asleep on word */
-	uint8_t pad[SYNC_LOCK_SIZE - 28];
+	_Atomic uint32_t depth_hint; /* diagnostics only (sync.c) */
+	_Atomic uint64_t tid_hint;   /* diagnostics only (sync.c) */
+	struct lfipc_wq wq;	 /* sleepers on word (internal/wait.h) */
+	uint8_t pad[SYNC_LOCK_SIZE - 40];
 };
 _Static_assert(sizeof(struct lock_shm) == SYNC_LOCK_SIZE, "lock layout");
 
@@ -87,8 +87,9 @@ struct sem_track {
 
 struct event_shm {
 	uint32_t magic;	       /* EVENT_MAGIC */
-	_Atomic uint32_t word; /* SET | WAITERS | generation */
-	uint8_t pad[56];
+	_Atomic uint32_t word; /* SET | generation (lib/event.c) */
+	struct lfipc_wq wq;    /* waiters and pollers (internal/wait.h) */
+	uint8_t pad[40];
 };
 _Static_assert(sizeof(struct event_shm) == 64, "event layout");
 

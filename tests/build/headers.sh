@@ -1,5 +1,5 @@
 #!/bin/sh
-# Each public header compiles alone, as C11 and as C++11, with warnings as
+# Each public header compiles alone, as C11, C99 and as C++11, with warnings as
 # errors: no header depends on another being included first. All of them
 # together (the umbrella lfipc.h) compile too. While a component is still
 # being written, lfipc.h may name a header that does not exist yet: that is
@@ -30,6 +30,10 @@ for h in "$top"/include/lfipc.h "$top"/include/lfipc/*.h; do
 	n=$((n + 1))
 	if ! compile c c11 "$rel" "$CC"; then
 		echo "FAIL (C): $rel"; fail=$((fail + 1))
+	fi
+	# C99 too: no C11-only construct such as a repeated typedef.
+	if ! compile c c99 "$rel" "$CC"; then
+		echo "FAIL (C99): $rel"; fail=$((fail + 1))
 	fi
 	if command -v "$CXX" >/dev/null 2>&1; then
 		if ! compile c++ c++11 "$rel" "$CXX"; then

@@ -37,7 +37,11 @@ users_install() {
 	[ -f Makefile ] || { echo "run from the build directory"; exit 99; }
 	tmp=$(mktemp -d "/tmp/lfipc-$1.XXXXXX") || exit 99
 	trap 'rm -rf "$tmp"' EXIT
-	if ! $MAKE install DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1; then
+	# Tests that install run in parallel in one build tree: libtool's
+	# relinking of one would race with another's (install.lock, shared
+	# with tests/python/test_install.py).
+	if ! flock install.lock $MAKE install DESTDIR="$tmp/root" \
+		>"$tmp/install.log" 2>&1; then
 		cat "$tmp/install.log"
 		echo "FAIL: make install"
 		exit 1

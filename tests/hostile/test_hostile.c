@@ -65,6 +65,7 @@
 
 #include "internal/futex.h"
 #include "internal/layout.h"
+#include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/region.h"
 #include "internal/shm.h"
@@ -409,7 +410,7 @@ static bool some_block(struct hostile *x, bool want, uint32_t *di,
 
 		/* Entries being created (INIT) are targets too. */
 		if (type == 0 ||
-		    (type > LFIPC_OBJ_TYPE_MAX && type != LFIPC_OBJ_INIT))
+		    (!lfipc__objtype(type) && type != LFIPC_OBJ_INIT))
 			continue;
 		if (o < x->h.heap_off || o > heap_end(x) || s == 0 ||
 		    s > heap_end(x) - o)

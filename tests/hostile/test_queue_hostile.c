@@ -305,10 +305,14 @@ Test(queue_hostile, random_corruption_of_shared_words_never_crashes_or_hangs,
 			atomic_store(&qp.h->orphan_at, th_rand(&seed));
 			atomic_store(&qp.h->abandoned, near(0, n, &seed));
 			atomic_store(&qp.h->abandoned_seen, near(0, n, &seed));
-			atomic_store(&qp.h->not_empty,
+			/* wait queues: a forged count costs wake-ups and
+			 * poll-table scans, never safety */
+			atomic_store(&qp.h->not_empty.seq,
 				     (uint32_t)th_rand(&seed));
-			atomic_store(&qp.h->not_full, (uint32_t)th_rand(&seed));
-			atomic_store(&qp.h->joined, (uint32_t)th_rand(&seed));
+			atomic_store(&qp.h->not_full.waiters,
+				     (uint64_t)th_rand(&seed) << 20);
+			atomic_store(&qp.h->joined.waiters,
+				     (uint64_t)th_rand(&seed) << 36);
 			for (int k = 0; k < 3; k++) {
 				struct lfipc_qtask *t =
 				    qp_task(&qp, (uint32_t)(th_rand(&seed) %

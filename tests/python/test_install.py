@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """`make install` installs a package that the configured interpreter
 imports, with its typing stubs and without libtool's .la file."""
+import fcntl
 import os
 import subprocess
 import sys
@@ -15,9 +16,13 @@ def test_make_install_gives_an_importable_package():
     if not build or not os.path.exists(os.path.join(build, "Makefile")):
         pytest.skip("needs the build tree (run by make check)")
     with tempfile.TemporaryDirectory(prefix="lfipc-pyinst.") as dest:
-        r = subprocess.run([os.environ.get("MAKE", "make"), "-s", "-C", build,
-                            "install", f"DESTDIR={dest}"],
-                           capture_output=True, text=True, timeout=500)
+        # other tests install from this build tree in parallel: libtool's
+        # relinking races without the lock tests/build/users.sh takes too
+        with open(os.path.join(build, "install.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            r = subprocess.run([os.environ.get("MAKE", "make"), "-s", "-C",
+                                build, "install", f"DESTDIR={dest}"],
+                               capture_output=True, text=True, timeout=500)
         assert r.returncode == 0, r.stdout + r.stderr
         pkgs = [root for root, dirs, files in os.walk(dest)
                 if "__init__.py" in files and root.endswith("/lfipc")]

@@ -5,6 +5,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lfipc/region.h>
@@ -102,14 +106,49 @@ Test(event, set_wakes_every_waiting_process)
 struct twait {
 	lfipc_event *e;
 	int rc;
+	_Atomic pid_t tid;
 };
 
 static void *wait_thread(void *p)
 {
 	struct twait *a = p;
 
+	a->tid = (pid_t)syscall(SYS_gettid);
 	a->rc = lfipc_event_wait(a->e, 10000 * MS);
 	return NULL;
+}
+
+/* Wait (up to 20 s) until thread tid of this process sleeps in a futex
+ * system call (futex or futex_waitv): a fixed sleep is no guarantee on a
+ * loaded machine. */
+static void until_in_futex(_Atomic pid_t *tidp)
+{
+	struct timespec t0, t;
+	char path[64], buf[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t tid = *tidp;
+		FILE *f;
+
+		if (tid != 0) {
+			snprintf(path, sizeof(path), "/proc/self/task/%d/syscall",
+				 (int)tid);
+			f = fopen(path, "r");
+			if (f) {
+				size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+				fclose(f);
+				buf[n] = 0;
+				if (strncmp(buf, "202 ", 4) == 0 ||
+				    strncmp(buf, "449 ", 4) == 0)
+					return;
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		cr_assert_lt(t.tv_sec - t0.tv_sec, 20, "waiter never slept");
+		usleep(1000);
+	}
 }
 
 Test(event, a_set_cleared_at_once_still_releases_the_waiters)
@@ -125,7 +164,8 @@ Test(event, a_set_cleared_at_once_still_releases_the_waiters)
 		cr_assert_eq(pthread_create(&t[i], NULL, wait_thread, &a[i]),
 			     0);
 	}
-	usleep(30000);
+	for (int i = 0; i < N; i++)
+		until_in_futex(&a[i].tid);
 	cr_assert_eq(lfipc_event_set(e), 0);
 	cr_assert_eq(lfipc_event_clear(e), 0);
 	for (int i = 0; i < N; i++) {

@@ -758,7 +758,7 @@ Test(region, random_directory_and_bitmap_corruption_never_crashes,
 				uint32_t s =
 				    (uint32_t)(th_rand(&seed) % a->proc_cap);
 
-				if (s != a->slot)
+				if (s != a->proc.slot)
 					((struct lfipc_proc_slot
 					      *)(a->base + a->proc_off))[s]
 					    .gen = (uint32_t)th_rand(&seed);

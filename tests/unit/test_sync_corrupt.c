@@ -258,10 +258,10 @@ Test(sync_corrupt, random_garbage_in_shared_words_never_crashes_or_hangs)
 
 /* ---- finding 1: the lock memory around the word ---------------------- */
 
-/* The bytes of a lock's memory between its word and its sleeper count:
+/* The bytes of a lock's memory between its word and its wait queue:
  * where the owning thread and an RLock's depth used to be shared. */
 #define LOCK_OWNER_AT (offsetof(struct lock_shm, word) + 4)
-#define LOCK_OWNER_END offsetof(struct lock_shm, nsleep)
+#define LOCK_OWNER_END offsetof(struct lock_shm, wq)
 
 static void scribble_owner(uint8_t *lk, uint64_t *seed)
 {

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfipc-bridge - move the messages of a local Queue to a Queue on another
+ * host over ZeroMQ, at-least-once (see doc/bridge.md).
+ *
+ *   lfipc-bridge send --region R --queue Q --to tcp://host:port [opts]
+ *   lfipc-bridge recv --bind tcp://0.0.0.0:port --region R --queue Q [opts]
+ *   lfipc-bridge stat --region R --queue Q
+ *   lfipc-bridge keygen FILE
+ *
+ * Exit status: 0 done (end of stream) or stopped by SIGTERM / SIGINT;
+ * 1 an error; 2 a usage error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lfipc/bridge.h>
+#include <lfipc/region.h>
+
+static lfipc_bridge *volatile running;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	lfipc_bridge_stop(running); /* async-signal-safe */
+}
+
+static int usage(void)
+{
+	fputs(
+	    "usage:\n"
+	    "  lfipc-bridge send --region R --queue Q --to ENDPOINT [opts]\n"
+	    "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q [opts]\n"
+	    "  lfipc-bridge stat --region R --queue Q\n"
+	    "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
+	    "options:\n"
+	    "  --curve-key FILE     this side's secret key (from keygen)\n"
+	    "  --curve-server FILE  send: the receiver's public key\n"
+	    "  --curve-allow FILE   recv: accepted senders' public keys,\n"
+	    "                       one per line (default: any that knows\n"
+	    "                       the receiver's public key)\n"
+	    "  --insecure           plain TCP: no encryption, no "
+	    "authentication\n"
+	    "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
+	    "  --endpoint-file F    recv: write the bound endpoint to F\n"
+	    "  --quiet\n",
+	    stderr);
+	return 2;
+}
+
+/* Read the keys (40-character Z85 lines; '#' comments) of path into a
+ * NULL-terminated array of strings. */
+static char **read_keys(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[256], **v = NULL;
+	size_t n = 0;
+
+	if (!f) {
+		fprintf(stderr, "lfipc-bridge: %s: %s\n", path,
+			strerror(errno));
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t l = strcspn(line, " \t\r\n");
+		char **nv;
+
+		if (line[0] == '#' || l == 0)
+			continue;
+		if (l != LFIPC_BRIDGE_KEY_LEN) {
+			fprintf(stderr, "lfipc-bridge: %s: not a key: %.*s\n",
+				path, (int)l, line);
+			goto bad;
+		}
+		line[l] = '\0';
+		nv = realloc(v, (n + 2) * sizeof(*v));
+		if (!nv)
+			goto bad;
+		v = nv;
+		v[n] = strdup(line);
+		if (!v[n])
+			goto bad;
+		v[++n] = NULL;
+	}
+	fclose(f);
+	if (n == 0)
+		fprintf(stderr, "lfipc-bridge: %s: no key\n", path);
+	return v;
+bad:
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
+static void free_keys(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+	char tmp[4096];
+	int fd;
+	size_t len = strlen(text);
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || close(fd)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return rename(tmp, path) ? -errno : 0;
+}
+
+static int keygen(const char *path)
+{
+	char pub[LFIPC_BRIDGE_KEY_LEN + 1], sec[LFIPC_BRIDGE_KEY_LEN + 1];
+	char text[LFIPC_BRIDGE_KEY_LEN + 2], pubpath[4096];
+	int rc = lfipc_bridge_keypair(pub, sec);
+
+	if (rc) {
+		fprintf(stderr, "lfipc-bridge: keygen: %s\n",
+			lfipc_strerror(rc));
+		return 1;
+	}
+	snprintf(pubpath, sizeof(pubpath), "%s.pub", path);
+	snprintf(text, sizeof(text), "%s\n", sec);
+	if ((rc = write_file(path, text, 0600)) == 0) {
+		snprintf(text, sizeof(text), "%s\n", pub);
+		rc = write_file(pubpath, text, 0644);
+	}
+	if (rc) {
+		fprintf(stderr, "lfipc-bridge: keygen %s: %s\n", path,
+			strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+static int stat_cmd(lfipc_region *r, const char *queue)
+{
+	lfipc_bridge_stats s;
+	int rc = lfipc_bridge_stats_read(r, queue, &s);
+
+	if (rc) {
+		fprintf(stderr, "lfipc-bridge: stat %s: %s\n", queue,
+			lfipc_strerror(rc));
+		return 1;
+	}
+	const struct {
+		bool on;
+		const char *name;
+		uint64_t v;
+	} row[] = {
+	    {s.has_tx, "tx.next_seq", s.tx_next_seq},
+	    {s.has_tx, "tx.inflight", s.tx_inflight},
+	    {s.has_tx, "tx.sent", s.tx_sent},
+	    {s.has_tx, "tx.resent", s.tx_resent},
+	    {s.has_tx, "tx.acked", s.tx_acked},
+	    {s.has_tx, "tx.batches", s.tx_batches},
+	    {s.has_tx, "tx.sessions", s.tx_sessions},
+	    {s.has_tx, "tx.dup_possible", s.tx_dup_possible},
+	    {s.has_rx, "rx.received", s.rx_received},
+	    {s.has_rx, "rx.dup_dropped", s.rx_dup_dropped},
+	    {s.has_rx, "rx.out_of_order", s.rx_out_of_order},
+	    {s.has_rx, "rx.batches", s.rx_batches},
+	    {s.has_rx, "rx.sessions", s.rx_sessions},
+	    {s.has_rx, "rx.streams", s.rx_streams},
+	    {s.has_rx, "rx.auth_denied", s.rx_auth_denied},
+	    {s.has_rx, "rx.dup_possible", s.rx_dup_possible},
+	};
+
+	if (s.has_tx)
+		printf("tx.stream %016llx\n", (unsigned long long)s.tx_stream);
+	for (size_t i = 0; i < sizeof(row) / sizeof(row[0]); i++)
+		if (row[i].on)
+			printf("%s %llu\n", row[i].name,
+			       (unsigned long long)row[i].v);
+	printf("dup_possible %llu\n", (unsigned long long)s.dup_possible);
+	return 0;
+}
+
+static long num(const char *s, long lo, long hi, bool *bad)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+		*bad = true;
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		O_REGION = 256,
+		O_QUEUE,
+		O_TO,
+		O_BIND,
+		O_KEY,
+		O_SERVER,
+		O_ALLOW,
+		O_INSECURE,
+		O_WINDOW,
+		O_BATCH,
+		O_BATCH_BYTES,
+		O_RESEND,
+		O_EPFILE,
+		O_QUIET
+	};
+	static const struct option longopts[] = {
+	    {"region", required_argument, NULL, O_REGION},
+	    {"queue", required_argument, NULL, O_QUEUE},
+	    {"to", required_argument, NULL, O_TO},
+	    {"bind", required_argument, NULL, O_BIND},
+	    {"curve-key", required_argument, NULL, O_KEY},
+	    {"curve-server", required_argument, NULL, O_SERVER},
+	    {"curve-allow", required_argument, NULL, O_ALLOW},
+	    {"insecure", no_argument, NULL, O_INSECURE},
+	    {"window", required_argument, NULL, O_WINDOW},
+	    {"batch", required_argument, NULL, O_BATCH},
+	    {"batch-bytes", required_argument, NULL, O_BATCH_BYTES},
+	    {"resend-ms", required_argument, NULL, O_RESEND},
+	    {"endpoint-file", required_argument, NULL, O_EPFILE},
+	    {"quiet", no_argument, NULL, O_QUIET},
+	    {NULL, 0, NULL, 0}};
+	const char *cmd, *region = NULL, *queue = NULL, *to = NULL;
+	const char *bind = NULL, *keyf = NULL, *serverf = NULL;
+	const char *allowf = NULL, *epfile = NULL;
+	char **key = NULL, **server = NULL, **allow = NULL;
+	lfipc_bridge_opts o = {0};
+	lfipc_region *r = NULL;
+	lfipc_bridge *b = NULL;
+	bool bad = false, quiet = false, tx;
+	int c, rc, status = 1;
+
+	if (argc < 2)
+		return usage();
+	cmd = argv[1];
+	if (strcmp(cmd, "keygen") == 0)
+		return argc == 3 ? keygen(argv[2]) : usage();
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_REGION:
+			region = optarg;
+			break;
+		case O_QUEUE:
+			queue = optarg;
+			break;
+		case O_TO:
+			to = optarg;
+			break;
+		case O_BIND:
+			bind = optarg;
+			break;
+		case O_KEY:
+			keyf = optarg;
+			break;
+		case O_SERVER:
+			serverf = optarg;
+			break;
+		case O_ALLOW:
+			allowf = optarg;
+			break;
+		case O_INSECURE:
+			o.insecure = true;
+			break;
+		case O_WINDOW:
+			o.window = (unsigned)num(optarg, 1,
+						 LFIPC_BRIDGE_MAX_WINDOW, &bad);
+			break;
+		case O_BATCH:
+			o.batch = (unsigned)num(optarg, 1, 65536, &bad);
+			break;
+		case O_BATCH_BYTES:
+			o.batch_bytes = (size_t)num(optarg, 1, 1 << 26, &bad);
+			break;
+		case O_RESEND:
+			o.resend_ns = num(optarg, 1, 3600000, &bad) * 1000000;
+			break;
+		case O_EPFILE:
+			epfile = optarg;
+			break;
+		case O_QUIET:
+			quiet = true;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (bad || optind != argc || !region || !queue)
+		return usage();
+	if (strcmp(cmd, "stat") == 0) {
+		rc = lfipc_region_open(region, &r);
+		if (rc) {
+			fprintf(stderr, "lfipc-bridge: region %s: %s\n", region,
+				lfipc_strerror(rc));
+			return 1;
+		}
+		status = stat_cmd(r, queue);
+		lfipc_region_close(r);
+		return status;
+	}
+	if (strcmp(cmd, "send") == 0 && to && !bind)
+		tx = true;
+	else if (strcmp(cmd, "recv") == 0 && bind && !to)
+		tx = false;
+	else
+		return usage();
+	if (!keyf && !o.insecure) {
+		fputs("lfipc-bridge: give --curve-key (see keygen), or "
+		      "--insecure for plain TCP\n",
+		      stderr);
+		return 2;
+	}
+	if ((keyf && !(key = read_keys(keyf))) ||
+	    (serverf && !(server = read_keys(serverf))) ||
+	    (allowf && !(allow = read_keys(allowf))))
+		goto out;
+	if (key) {
+		o.curve_secret = key[0];
+		o.insecure = false;
+		if (tx && !server) {
+			fputs("lfipc-bridge: send with --curve-key needs "
+			      "--curve-server\n",
+			      stderr);
+			status = 2;
+			goto out;
+		}
+		o.curve_server = server ? server[0] : NULL;
+		o.curve_allow = (const char *const *)allow;
+	}
+	rc = lfipc_region_open(region, &r);
+	if (rc) {
+		fprintf(stderr, "lfipc-bridge: region %s: %s\n", region,
+			lfipc_strerror(rc));
+		goto out;
+	}
+	rc = tx ? lfipc_bridge_send_open(r, queue, to, &o, &b)
+		: lfipc_bridge_recv_open(r, queue, bind, &o, &b);
+	if (rc) {
+		fprintf(stderr, "lfipc-bridge: %s %s: %s\n", cmd, queue,
+			lfipc_strerror(rc));
+		goto out;
+	}
+	running = b;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	if (!tx) {
+		char ep[256];
+
+		lfipc_bridge_endpoint(b, ep, sizeof(ep));
+		if (!quiet)
+			fprintf(stderr, "lfipc-bridge: listening on %s\n", ep);
+		if (epfile) {
+			strncat(ep, "\n", sizeof(ep) - strlen(ep) - 1);
+			if ((rc = write_file(epfile, ep, 0644))) {
+				fprintf(stderr, "lfipc-bridge: %s: %s\n",
+					epfile, strerror(-rc));
+				goto out;
+			}
+		}
+	}
+	rc = lfipc_bridge_run(b);
+	if (rc == 0 || rc == -EINTR) {
+		status = 0;
+		if (!quiet)
+			fprintf(stderr, "lfipc-bridge: %s\n",
+				rc ? "stopped" : "end of stream");
+	} else {
+		fprintf(stderr, "lfipc-bridge: %s %s: %s\n", cmd, queue,
+			lfipc_strerror(rc));
+	}
+out:
+	running = NULL;
+	lfipc_bridge_close(b);
+	lfipc_region_close(r);
+	free_keys(key);
+	free_keys(server);
+	free_keys(allow);
+	return status;
+}

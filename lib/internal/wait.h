@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal/wait.h - the wait layer: the only place that sleeps.
+ *
+ * Layers: futex (system calls) -> wait (this) -> primitives. A primitive
+ * keeps its fast path (no system call) and describes everything else to
+ * this layer:
+ *
+ *   - a wait queue (struct lfipc_wq, internal/layout.h) per waitable side
+ *     of the object, in shared memory next to the object's hot word;
+ *   - a readiness callback (lfipc_ready_fn) that attempts the operation
+ *     once and, when it cannot complete, says which 32-bit word to sleep on
+ *     and whose death should end the sleep (struct lfipc_sleep);
+ *   - one call to lfipc__wake() after every state change that may let a
+ *     waiter proceed.
+ *
+ * lfipc__wait_until() then owns the rest: the NOWAIT and timeout mapping,
+ * the one spin-then-sleep policy, the announce / re-check / sleep protocol
+ * that cannot lose a wake-up, sleeping on the partners' death words
+ * together with the object word (so a partner's death wakes the waiter at
+ * once), the fallback slices when a death cannot be pushed, signals, and
+ * passing a consumed wake-up on when the waiter leaves without using it.
+ *
+ * The lost-wake-up argument (labels W1-W5 and K1-K3 in wait.c):
+ *
+ *   sleeper: W1 waiters += 1    (seq_cst RMW on wq->waiters)
+ *            W2 e = wq->seq     (seq_cst load)
+ *            W3 ready()         (its state loads are seq_cst)
+ *            W4 futex_waitv(word == val [or seq == e], death words ...)
+ *            W5 waiters -= 1    (seq_cst RMW)
+ *   waker:   K1 state change    (seq_cst store or RMW, in the primitive)
+ *            K2 n = wq->waiters (seq_cst load, in lfipc__wake)
+ *            K3 if n: seq += 1, FUTEX_WAKE, ring armed pollers
+ *
+ * In the single total order S of seq_cst operations either K2 <S W1, so
+ * K1 <S W3 and W3 sees the change (no sleep), or W1 <S K2, so the waker
+ * sees n >= 1 and wakes; the kernel's compare-and-queue in W4 is atomic
+ * with respect to FUTEX_WAKE, so either W4 sees the new word / seq (returns
+ * at once) or it is queued before the wake. A primitive's K1 must
+ * therefore be seq_cst, and its ready() must read the state with seq_cst
+ * loads (an acquire load after a seq_cst RMW is not ordered in S). On
+ * x86-64 both cost nothing extra. ThreadSanitizer does not model futexes:
+ * every happens-before edge comes from these atomics alone.
+ *
+ * Sides whose state is one 32-bit word that changes at every relevant
+ * transition (a Lock word, a semaphore count, an event word) sleep on that
+ * word (struct lfipc_sleep.word) and the waker passes it as wake_word;
+ * sides whose state is elsewhere (queue positions, pipe positions) leave
+ * word NULL and sleep on wq->seq, which lfipc__wake bumps.
+ */
+#ifndef LFIPC_INTERNAL_WAIT_H
+#define LFIPC_INTERNAL_WAIT_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal/futex.h"
+#include "internal/region.h"
+
+/* Deadlines with a meaning (besides absolute times and LFIPC_DL_NEVER):
+ * LFIPC_DL_NOW  LFIPC_NOWAIT: one attempt, then -EAGAIN;
+ * LFIPC_DL_PAST a timeout that had already expired (a negative one other
+ *               than LFIPC_FOREVER): one attempt, then -ETIMEDOUT. */
+#define LFIPC_DL_NOW ((lfipc_deadline)-1)
+#define LFIPC_DL_PAST ((lfipc_deadline)0)
+
+/*
+ * The one mapping of an API timeout to a deadline: LFIPC_NOWAIT (0) ->
+ * LFIPC_DL_NOW; LFIPC_FOREVER (exactly -1) -> LFIPC_DL_NEVER; any other
+ * negative value (e.g. a computed "deadline - now" that went negative) ->
+ * LFIPC_DL_PAST; else now + timeout_ns, saturating at LFIPC_DL_NEVER.
+ * Call it once at API entry: the same deadline survives spurious wake-ups
+ * and signals.
+ */
+lfipc_deadline lfipc__deadline(int64_t timeout_ns);
+
+/* The one mapping of "not ready when the deadline passed" to an error:
+ * -EAGAIN for LFIPC_DL_NOW, -ETIMEDOUT otherwise. */
+static inline int lfipc__deadline_error(lfipc_deadline dl)
+{
+	return dl == LFIPC_DL_NOW ? -EAGAIN : -ETIMEDOUT;
+}
+
+/* What a not-ready attempt tells the wait layer to sleep on. */
+#define LFIPC_WAIT_PARTNERS 2
+struct lfipc_sleep {
+	/* Sleep while *word == val; NULL: sleep on the queue's seq. */
+	_Atomic uint32_t *word;
+	uint32_t val;
+	/* Tokens whose death must end the sleep (0: none). The primitive
+	 * checks their liveness itself when called with check = true. */
+	uint32_t partner[LFIPC_WAIT_PARTNERS];
+};
+
+/*
+ * A primitive's readiness callback: attempt the operation once.
+ * Return: 1 done (the operation happened; lfipc__wait_until returns 0);
+ * 0 not ready (fill *s: wait_until zeroes it before each call); < 0 an
+ * error that wait_until returns as is (also -EOWNERDEAD after a takeover,
+ * which is a success for the caller).
+ * check = true asks the primitive to decide its partners' liveness now
+ * (lfipc__token_alive, which may cost a system call) and to recover from a
+ * dead partner inside the callback (take over, skip, break). wait_until
+ * asks for it before the first sleep unless every partner's death is
+ * pushed, after a death-word wake-up, at the end of each fallback slice and
+ * once more before it returns -ETIMEDOUT / -EAGAIN (so NOWAIT still takes
+ * over a dead owner's lock).
+ * State loads that decide "not ready" must be seq_cst (W3).
+ */
+typedef int (*lfipc_ready_fn)(void *ctx, struct lfipc_sleep *s, bool check);
+
+/* Flags of lfipc__wait_until. */
+enum {
+	/* Return -EINTR when a signal handler ran during a sleep (default:
+	 * go on sleeping until the same deadline). */
+	LFIPC_WAIT_EINTR = 1u << 0,
+	/* Do not spin before sleeping. */
+	LFIPC_WAIT_NOSPIN = 1u << 1,
+};
+
+/*
+ * The only wait loop. Calls ready(ctx, &s, false) first (the caller has
+ * already failed its fast path), then, until ready() completes or fails or
+ * the deadline passes: spins up to LFIPC_SPIN_NS while nobody sleeps on wq
+ * (and more than one CPU is online), then announces itself on wq and
+ * sleeps on s.word (or wq->seq) and on the death words of s.partner[] at
+ * once, for at most one safety slice (1 s) when every partner's death is
+ * pushed, or for the fallback slices (0.625 ms doubling to 1 s) when not.
+ * Blocks unless dl is LFIPC_DL_NOW or LFIPC_DL_PAST.
+ *
+ * Return: 0 (ready returned 1); ready()'s negative return; -EAGAIN not
+ * ready and dl == LFIPC_DL_NOW; -ETIMEDOUT the deadline passed; -EINTR a
+ * signal handler ran and flags has LFIPC_WAIT_EINTR.
+ * Concurrency: any number of threads and processes; r may be NULL only
+ * when ready() never names a partner.
+ */
+int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
+		      lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		      unsigned flags);
+
+/*
+ * Waker side, after the state change K1 (which must be seq_cst): one load
+ * of wq->waiters; nothing more when it is 0 (no system call: the zero-cost
+ * rule). Else bump wq->seq, FUTEX_WAKE up to n sleepers (all when any
+ * wait-for-any waiter is announced) on wake_word (the primitive's state
+ * word, or NULL for wq->seq), and ring the armed fd pollers of wq.
+ * n: 1 for a hand-off to one waiter, INT32_MAX for a broadcast.
+ */
+void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
+		 _Atomic uint32_t *wake_word, int n);
+
+struct lfipc_poller;
+
+/*
+ * lfipc__wait_until, for an object that may have an fd poller p (NULL:
+ * none): when the wait ends with "not ready" (-EAGAIN or -ETIMEDOUT), arm
+ * p (poll.h P1, P2: the fd stops being readable) and attempt once more
+ * (P3); if that attempt completes, return its result instead, else the
+ * error (the fd then becomes readable at the next wake of wq). This is the
+ * level-triggered contract of every public fd: readable until an
+ * operation reports "would block".
+ */
+int lfipc__wait_poll(lfipc_region *r, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		     unsigned flags, struct lfipc_poller *p);
+
+/* One object of a wait-for-any: its queue and readiness callback. */
+struct lfipc_any {
+	struct lfipc_wq *wq;
+	lfipc_ready_fn ready;
+	void *ctx;
+};
+#define LFIPC_WAIT_ANY_MAX 8
+
+/*
+ * The public lfipc_wait_any() (lib/wait_any.c) asks each primitive for a
+ * non-consuming readiness callback of one of its handles: it fills *a
+ * (ctx = the handle) and *r. Return: 0; -EINVAL bad side; -EBADF; -EBUSY
+ * and the like from claiming a connection's end.
+ */
+struct lfipc_queue;
+struct lfipc_conn;
+struct lfipc_event;
+int lfipc__queue_any(struct lfipc_queue *q, int side, struct lfipc_any *a,
+		     lfipc_region **r);
+int lfipc__conn_any(struct lfipc_conn *c, int side, struct lfipc_any *a,
+		    lfipc_region **r);
+int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
+		     lfipc_region **r);
+
+/*
+ * Wait until the first of v[0..n-1] completes (its ready() returned 1: the
+ * operation happened on that object only) or fails, or the deadline
+ * passes. The waiter announces itself on every queue as a wait-for-any
+ * waiter (so wakers wake all sleepers: a multiplexer never swallows the
+ * one wake-up a dedicated waiter needed) and sleeps on every object's word
+ * and its partners' death words at once. Items are tried in order, so an
+ * earlier item wins a tie. Blocks like lfipc__wait_until.
+ * Return: the index of the object whose ready() completed or failed, with
+ * *result = 0 or that ready()'s negative return (e.g. -EOWNERDEAD after a
+ * takeover); -EAGAIN (LFIPC_DL_NOW), -ETIMEDOUT, -EINTR (LFIPC_WAIT_EINTR)
+ * when none did; -EINVAL n is 0 or above LFIPC_WAIT_ANY_MAX.
+ */
+int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
+		    lfipc_deadline dl, unsigned flags, int *result);
+
+/* Spin budget before a sleep, in nanoseconds: about half of a measured
+ * sleeping hand-off (wake + sleep), so spinning never costs more than
+ * about twice the best case. */
+#define LFIPC_SPIN_NS 4000
+/* Safety slice while every partner's death is pushed (issue 10: an idle
+ * waiter wakes at most once a second). */
+#define LFIPC_SAFETY_SLICE_NS ((int64_t)1000000000)
+/* Fallback slices: first and maximum length. */
+#define LFIPC_FALLBACK_SLICE0_NS ((int64_t)625000)
+#define LFIPC_FALLBACK_SLICE_MAX_NS ((int64_t)1000000000)
+/* A death-word wake-up for a multi-threaded owner is a hint: probe its
+ * liveness every LFIPC_HINT_PROBE_NS for up to LFIPC_HINT_WINDOW_NS, then
+ * treat it as a false alarm and fall back to slices for that owner. */
+#define LFIPC_HINT_PROBE_NS ((int64_t)50000)
+#define LFIPC_HINT_WINDOW_NS ((int64_t)20000000)
+
+/*
+ * Test switch: true forces the fallback (no death push, no futex_waitv)
+ * for the whole process, as if the kernel or the C library lacked them.
+ * The environment variable LFIPC_WAIT_FALLBACK=1 sets it at start-up.
+ */
+void lfipc__wait_force_fallback(bool on);
+
+/* Test switch: the safety slice (LFIPC_SAFETY_SLICE_NS by default; a
+ * test sets it very long so that a lost wake-up hangs instead of being
+ * hidden by the next slice). ns <= 0 restores the default. */
+void lfipc__wait_set_safety_slice(int64_t ns);
+
+/* Can this process sleep on several words at once (futex_waitv)? Decided
+ * at the first use and cached; false under lfipc__wait_force_fallback. */
+bool lfipc__wait_have_waitv(void);
+
+#endif /* LFIPC_INTERNAL_WAIT_H */

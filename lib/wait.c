@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wait.c - the only wait loop; see internal/wait.h for the contract and
+ * the lost-wake-up argument (labels W1-W5, K1-K3 below).
+ *
+ * Per sleep, a waiter sleeps on up to 1 + LFIPC_WAIT_PARTNERS words with
+ * futex_waitv: the object word (or the queue's seq) and the death word of
+ * each partner (internal/death.h). What it learns from each death word
+ * chooses the slice:
+ *
+ *   ARMED  the kernel will mark and wake it at the partner's death: no
+ *          polling; the waiter sets WAITERS (the kernel wakes a sleeper
+ *          only then) and sleeps up to the safety slice (1 s);
+ *   DIED / GONE  the partner is dead by proc.c's verdict: call ready()
+ *          with check = true (it takes over / skips / breaks);
+ *   HINT   marked, but the slot was used by several threads: probe the
+ *          OFD lock every 50 us for up to 20 ms, then call it a false
+ *          alarm (a raw SYS_exit of the linking thread) and fall back;
+ *   OFF / NONE  no push: fallback slices, 0.625 ms doubling to 1 s, with
+ *          a liveness check at the end of each. A death word that exists
+ *          is still slept on, so that the process that finds the death
+ *          by probing wakes everybody (proc.c, lfipc__death_wake).
+ *
+ * The kernel wakes one sleeper per mark; a waiter that finds a word marked
+ * wakes all the others on it (pass-on), so every waiter learns it at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/death.h"
+#include "internal/futex.h"
+#include "internal/poll.h"
+#include "internal/proc.h"
+#include "internal/wait.h"
+
+#define WQ_ONE UINT64_C(1)
+#define WQ_ONE_MASK ((UINT64_C(1) << 24) - 1)
+#define WQ_ANY_ONE (UINT64_C(1) << 24)
+#define WQ_ANY_MASK (((UINT64_C(1) << 16) - 1) << 24)
+#define WQ_POLL_SHIFT 40
+#define WQ_POLL_MASK (((UINT64_C(1) << 16) - 1) << WQ_POLL_SHIFT)
+#define WQ_BAD_MASK (~((UINT64_C(1) << 56) - 1))
+
+static _Atomic int waitv_state; /* 0 unknown, 1 usable, -1 not */
+static _Atomic int forced = -1; /* -1 unknown, 0 no, 1 forced fallback */
+static _Atomic int64_t safety_ns = LFIPC_SAFETY_SLICE_NS;
+
+lfipc_deadline lfipc__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns == LFIPC_NOWAIT)
+		return LFIPC_DL_NOW;
+	if (timeout_ns == LFIPC_FOREVER)
+		return LFIPC_DL_NEVER;
+	if (timeout_ns < 0)
+		return LFIPC_DL_PAST;
+	now = lfipc__now_ns();
+	if (timeout_ns > LFIPC_DL_NEVER - now)
+		return LFIPC_DL_NEVER;
+	return now + timeout_ns;
+}
+
+void lfipc__wait_force_fallback(bool on)
+{
+	/* V1: relaxed: a test switch, set while nothing waits. */
+	atomic_store_explicit(&forced, on ? 1 : 0, memory_order_relaxed);
+}
+
+void lfipc__wait_set_safety_slice(int64_t ns)
+{
+	/* V1: relaxed, a test switch. */
+	atomic_store_explicit(&safety_ns, ns > 0 ? ns : LFIPC_SAFETY_SLICE_NS,
+			      memory_order_relaxed);
+}
+
+static bool fallback_forced(void)
+{
+	/* V1: relaxed, as above. */
+	int f = atomic_load_explicit(&forced, memory_order_relaxed);
+
+	if (f < 0) {
+		const char *e = getenv("LFIPC_WAIT_FALLBACK");
+
+		f = e && e[0] == '1';
+		atomic_store_explicit(&forced, f, memory_order_relaxed);
+	}
+	return f == 1;
+}
+
+bool lfipc__wait_have_waitv(void)
+{
+	/* V2: relaxed: a cache of what the kernel said. */
+	int st = atomic_load_explicit(&waitv_state, memory_order_relaxed);
+
+	if (fallback_forced())
+		return false;
+	if (st == 0) {
+		/* A word that differs: futex_waitv returns at once with
+		 * EAGAIN where it exists and is allowed. */
+		_Atomic uint32_t probe = 1;
+		struct lfipc_futex_wv v = {&probe, 0};
+
+		st = lfipc__futex_waitv(&v, 1, LFIPC_DL_NEVER) == -EAGAIN ? 1
+									   : -1;
+		atomic_store_explicit(&waitv_state, st, memory_order_relaxed);
+	}
+	return st > 0;
+}
+
+void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
+		 _Atomic uint32_t *wake_word, int n)
+{
+	/* K2: seq_cst, after the caller's seq_cst K1. */
+	uint64_t w = atomic_load(&wq->waiters);
+
+	if (w == 0)
+		return; /* nobody sleeps, nobody polls: no system call */
+	if (w & (WQ_ONE_MASK | WQ_ANY_MASK | WQ_BAD_MASK)) {
+		/* K3: seq_cst: sleepers on seq compare it in W4. */
+		atomic_fetch_add(&wq->seq, 1);
+		/* A wait-for-any waiter must not swallow the one wake-up a
+		 * dedicated waiter needed: wake them all then. */
+		if (w & (WQ_ANY_MASK | WQ_BAD_MASK))
+			n = INT_MAX;
+		lfipc__futex_wake(wake_word ? wake_word : &wq->seq, n);
+	}
+	if (r && (w & (WQ_POLL_MASK | WQ_BAD_MASK)))
+		lfipc__poll_ring(r, wq);
+}
+
+/* State of one wait_until call (the per-partner hint windows). */
+struct wstate {
+	uint32_t hint_tok[LFIPC_WAIT_PARTNERS];
+	int64_t hint_end[LFIPC_WAIT_PARTNERS];
+	uint32_t alarm_tok[LFIPC_WAIT_PARTNERS]; /* false alarms: slices */
+	uint32_t checked_tok[LFIPC_WAIT_PARTNERS];
+};
+
+static bool tok_in(const uint32_t *v, uint32_t t)
+{
+	for (int i = 0; i < LFIPC_WAIT_PARTNERS; i++)
+		if (v[i] == t)
+			return true;
+	return false;
+}
+
+static void tok_put(uint32_t *v, uint32_t t)
+{
+	for (int i = 0; i < LFIPC_WAIT_PARTNERS; i++)
+		if (v[i] == 0 || v[i] == t) {
+			v[i] = t;
+			return;
+		}
+	v[0] = t;
+}
+
+/* Slice policy of one sleep, from the partners' death words. */
+enum slice_kind { SL_SAFETY, SL_FALLBACK, SL_HINT, SL_CHECK };
+
+/*
+ * Add the partners' death words to fv (after fv[0]) and decide the slice.
+ * SL_CHECK: a partner is dead by the verdict: call ready(check) first.
+ */
+static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
+				struct wstate *st, struct lfipc_futex_wv *fv,
+				unsigned *nfv, int64_t now)
+{
+	enum slice_kind k = SL_SAFETY;
+	bool waitv = lfipc__wait_have_waitv();
+
+	for (int i = 0; i < LFIPC_WAIT_PARTNERS; i++) {
+		uint32_t p = s->partner[i], v;
+		_Atomic uint32_t *w;
+		enum lfipc_death_state ds;
+
+		if (p == 0)
+			continue;
+		ds = lfipc__death_peek(r, p, &w, &v);
+		if (ds == LFIPC_DEATH_DIED || ds == LFIPC_DEATH_GONE) {
+			if (!tok_in(st->checked_tok, p)) {
+				if (ds == LFIPC_DEATH_DIED)
+					/* pass-on: the kernel woke one */
+					lfipc__futex_wake(w, INT_MAX);
+				tok_put(st->checked_tok, p);
+				return SL_CHECK;
+			}
+			/* checked already and still not resolved (the
+			 * primitive moved on, or the word is forged) */
+			k = SL_FALLBACK;
+		} else if (ds == LFIPC_DEATH_HINT && !tok_in(st->alarm_tok, p)) {
+			int j;
+
+			for (j = 0; j < LFIPC_WAIT_PARTNERS; j++)
+				if (st->hint_tok[j] == p)
+					break;
+			if (j == LFIPC_WAIT_PARTNERS) {
+				lfipc__futex_wake(w, INT_MAX); /* pass-on */
+				j = st->hint_tok[0] ? 1 : 0;
+				st->hint_tok[j] = p;
+				st->hint_end[j] = now + LFIPC_HINT_WINDOW_NS;
+			}
+			if (now < st->hint_end[j]) {
+				if (k != SL_FALLBACK)
+					k = SL_HINT;
+			} else {
+				/* a false alarm: the partner lives on
+				 * with a marked word; poll it by slices */
+				tok_put(st->alarm_tok, p);
+				k = SL_FALLBACK;
+			}
+		} else if (ds == LFIPC_DEATH_ARMED && waitv) {
+			/* The kernel wakes a sleeper only with WAITERS set.
+			 * W1b: seq_cst CAS; a failure means the word moved
+			 * (mark, disarm, re-arm): sleep on what we saw, the
+			 * futex compare then returns at once. */
+			if (!(v & LFIPC_DW_WAITERS) &&
+			    atomic_compare_exchange_strong(
+				w, &v, v | LFIPC_DW_WAITERS))
+				v |= LFIPC_DW_WAITERS;
+		} else {
+			k = SL_FALLBACK;
+		}
+		if (w && waitv && *nfv < LFIPC_FUTEX_WV_MAX)
+			fv[(*nfv)++] = (struct lfipc_futex_wv){w, v};
+	}
+	return k;
+}
+
+/* Length of the next sleep for slice kind k. */
+static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
+{
+	if (k == SL_HINT)
+		return LFIPC_HINT_PROBE_NS;
+	if (k == SL_SAFETY)
+		/* V1: relaxed, a test switch. */
+		return atomic_load_explicit(&safety_ns, memory_order_relaxed);
+	return fb_slice;
+}
+
+int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
+		      lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		      unsigned flags)
+{
+	struct lfipc_sleep s;
+	struct wstate st;
+	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS, now;
+	bool check = false, woken = false, first = true;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	rc = ready(ctx, &s, false);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST || lfipc__expired(dl))
+		goto expired;
+	/* Spin while nobody sleeps yet: a hand-off on another CPU is then
+	 * near (one time-based policy for every primitive). */
+	if (!(flags & LFIPC_WAIT_NOSPIN) && lfipc__ncpus() > 1 &&
+	    /* V3: relaxed: only decides whether to spin. */
+	    atomic_load_explicit(&wq->waiters, memory_order_relaxed) == 0) {
+		int64_t t0 = lfipc__now_ns();
+
+		for (unsigned i = 1;; i++) {
+			lfipc__cpu_relax();
+			if ((i & 63) == 0 && lfipc__now_ns() - t0 >= LFIPC_SPIN_NS)
+				break;
+			memset(&s, 0, sizeof(s));
+			rc = ready(ctx, &s, false);
+			if (rc != 0)
+				return rc > 0 ? 0 : rc;
+		}
+	}
+	memset(&st, 0, sizeof(st));
+	for (;;) {
+		struct lfipc_futex_wv fv[1 + LFIPC_WAIT_PARTNERS];
+		unsigned nfv = 1;
+		enum slice_kind k;
+		int64_t len;
+		uint32_t e;
+
+		/* W1: seq_cst: announce before looking at the state. */
+		atomic_fetch_add(&wq->waiters, WQ_ONE);
+		/* W2: seq_cst, before W3. */
+		e = atomic_load(&wq->seq);
+		memset(&s, 0, sizeof(s));
+		/* W3: ready()'s seq_cst state loads. */
+		rc = ready(ctx, &s, check);
+		check = false;
+		if (rc != 0) {
+			/* W5: seq_cst (release would do). */
+			atomic_fetch_sub(&wq->waiters, WQ_ONE);
+			return rc > 0 ? 0 : rc;
+		}
+		fv[0] = s.word ? (struct lfipc_futex_wv){s.word, s.val}
+			       : (struct lfipc_futex_wv){&wq->seq, e};
+		now = lfipc__now_ns();
+		k = partners(r, &s, &st, fv, &nfv, now);
+		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
+			/* a dead partner, or no push: decide liveness
+			 * before sleeping */
+			atomic_fetch_sub(&wq->waiters, WQ_ONE); /* W5 */
+			check = true;
+			first = false;
+			continue;
+		}
+		first = false;
+		len = slice_len(k, fb_slice);
+		if (nfv > 1)
+			rc = lfipc__futex_waitv(fv, nfv,
+						lfipc__slice_end(dl, len));
+		else
+			rc = lfipc__futex_wait(fv[0].word, fv[0].val,
+					       lfipc__slice_end(dl, len));
+		/* W5: seq_cst (release would do). */
+		atomic_fetch_sub(&wq->waiters, WQ_ONE);
+		woken = rc == 0;
+		if (rc > 0) {
+			check = true; /* a death word woke us */
+		} else if (rc == -ETIMEDOUT) {
+			if (lfipc__expired(dl))
+				goto expired;
+			check = true; /* slice end: probe the partners */
+			if (k == SL_FALLBACK &&
+			    fb_slice < LFIPC_FALLBACK_SLICE_MAX_NS)
+				fb_slice *= 2;
+		} else if (rc == -EINTR) {
+			if (flags & LFIPC_WAIT_EINTR) {
+				rc = -EINTR;
+				goto leave;
+			}
+		} else if (rc == -ENOSYS || rc == -EPERM) {
+			/* futex_waitv refused after all: never again */
+			atomic_store_explicit(&waitv_state, -1,
+					      memory_order_relaxed);
+		} else if (rc < 0 && rc != -EAGAIN) {
+			goto leave; /* -EFAULT and the like: not our words */
+		}
+		if (lfipc__expired(dl))
+			goto expired;
+	}
+
+expired:
+	/* One attempt that decides the partners' liveness: NOWAIT takes
+	 * over a dead owner's lock; a timeout does not hide a death. */
+	memset(&s, 0, sizeof(s));
+	rc = ready(ctx, &s, true);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	rc = lfipc__deadline_error(dl);
+leave:
+	/* We may have consumed a wake-up meant for whoever goes next (a
+	 * hand-off to one waiter): pass it on. */
+	if (woken)
+		lfipc__wake(r, wq, s.word, 1);
+	return rc;
+}
+
+int lfipc__wait_poll(lfipc_region *r, struct lfipc_wq *wq,
+		     lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
+		     unsigned flags, struct lfipc_poller *p)
+{
+	struct lfipc_sleep s;
+	int rc = lfipc__wait_until(r, wq, ready, ctx, dl, flags), rc2;
+
+	if (!p || (rc != -EAGAIN && rc != -ETIMEDOUT))
+		return rc;
+	lfipc__poller_arm(p); /* P1, P2 */
+	memset(&s, 0, sizeof(s));
+	rc2 = ready(ctx, &s, false); /* P3 */
+	if (rc2 != 0)
+		return rc2 > 0 ? 0 : rc2;
+	return rc;
+}
+
+/* Try every item once, in order. Return: the index of the first that
+ * completed or failed (*err: 0, or its negative return), or -1. */
+static int any_try(const struct lfipc_any *v, unsigned n,
+		   struct lfipc_sleep *s, bool check, int *err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int rc;
+
+		memset(&s[i], 0, sizeof(s[i]));
+		rc = v[i].ready(v[i].ctx, &s[i], check);
+		if (rc > 0)
+			return (int)i;
+		if (rc < 0) {
+			*err = rc;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void any_announce(const struct lfipc_any *v, unsigned n, bool on)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (on)
+			/* W1: seq_cst */
+			atomic_fetch_add(&v[i].wq->waiters, WQ_ANY_ONE);
+		else
+			/* W5: seq_cst */
+			atomic_fetch_sub(&v[i].wq->waiters, WQ_ANY_ONE);
+}
+
+int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
+		    lfipc_deadline dl, unsigned flags, int *result)
+{
+	struct lfipc_sleep s[LFIPC_WAIT_ANY_MAX];
+	struct lfipc_futex_wv fv[LFIPC_FUTEX_WV_MAX];
+	uint32_t e[LFIPC_WAIT_ANY_MAX];
+	struct wstate st;
+	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS;
+	bool check = false, first = true;
+	int i, err = 0, rc;
+
+	if (n == 0 || n > LFIPC_WAIT_ANY_MAX || !v || !result)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST || lfipc__expired(dl))
+		goto expired;
+	for (;;) {
+		enum slice_kind k = SL_SAFETY;
+		unsigned nfv = 0;
+		int64_t len;
+
+		any_announce(v, n, true);
+		for (unsigned j = 0; j < n; j++)
+			e[j] = atomic_load(&v[j].wq->seq); /* W2: seq_cst */
+		i = any_try(v, n, s, check, &err); /* W3 */
+		check = false;
+		if (i >= 0) {
+			any_announce(v, n, false);
+			*result = err;
+			return i;
+		}
+		for (unsigned j = 0; j < n; j++)
+			fv[nfv++] = s[j].word
+					? (struct lfipc_futex_wv){s[j].word,
+								  s[j].val}
+					: (struct lfipc_futex_wv){&v[j].wq->seq,
+								  e[j]};
+		for (unsigned j = 0; j < n; j++) {
+			enum slice_kind kj = partners(r, &s[j], &st, fv, &nfv,
+						      lfipc__now_ns());
+
+			if (kj > k)
+				k = kj;
+		}
+		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
+			any_announce(v, n, false);
+			check = true;
+			first = false;
+			continue;
+		}
+		first = false;
+		len = slice_len(k, fb_slice);
+		if (lfipc__wait_have_waitv())
+			rc = lfipc__futex_waitv(fv, nfv,
+						lfipc__slice_end(dl, len));
+		else /* one word at a time: poll the others by slices */
+			rc = lfipc__futex_wait(fv[0].word, fv[0].val,
+					       lfipc__slice_end(
+						   dl, n > 1 ? fb_slice : len));
+		any_announce(v, n, false);
+		if (rc == -ETIMEDOUT || (!lfipc__wait_have_waitv() && n > 1)) {
+			check = true;
+			if (fb_slice < LFIPC_FALLBACK_SLICE_MAX_NS)
+				fb_slice *= 2;
+		} else if (rc >= (int)n) {
+			check = true; /* a death word */
+		} else if (rc == -EINTR && (flags & LFIPC_WAIT_EINTR)) {
+			return -EINTR;
+		}
+		if (lfipc__expired(dl))
+			goto expired;
+	}
+
+expired:
+	i = any_try(v, n, s, true, &err);
+	if (i >= 0) {
+		*result = err;
+		return i;
+	}
+	return lfipc__deadline_error(dl);
+}

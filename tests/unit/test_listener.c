@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/inspect.h>
+#include <lfipc/listener.h>
+#include <lfipc/region.h>
+
+#include "common/testhelp.h"
+
+#define REGION_SIZE ((size_t)4 << 20)
+#define RING ((size_t)4096)
+#define REAP_MS 20000
+#define MS ((int64_t)1000 * 1000)
+#define SEC ((int64_t)1000 * MS)
+
+static lfipc_region *r;
+static lfipc_listener *l;
+static char rname[64];
+
+static void setup(void)
+{
+	th_name(rname, sizeof(rname), "lsn");
+	cr_assert_eq(lfipc_region_create(rname, REGION_SIZE, 0, &r), 0);
+}
+
+static void setup_listener(void)
+{
+	setup();
+	cr_assert_eq(lfipc_listener_create(r, "L", 2, 4, RING, &l), 0);
+}
+
+static void teardown(void)
+{
+	lfipc_listener_close(l);
+	l = NULL;
+	lfipc_region_close(r);
+	r = NULL;
+	lfipc_region_unlink(rname);
+}
+
+static unsigned nobjects(void)
+{
+	lfipc_region_info info;
+
+	cr_assert_eq(lfipc_region_stats(r, &info), 0);
+	return info.objects;
+}
+
+/* Wait (up to 10 s) until the region holds n objects. */
+static bool wait_objects(unsigned n)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (nobjects() == n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* ---- children ------------------------------------------------------------ */
+
+/* Connect, send "ping <arg>", expect "pong <arg>", close. */
+static int child_ping(void *arg)
+{
+	long id = (long)(intptr_t)arg;
+	char buf[32], want[32];
+	lfipc_conn *c;
+	size_t len;
+	int rc;
+
+	rc = lfipc_listener_connect(r, "L", 10 * SEC, &c);
+	if (rc != 0)
+		return 10;
+	snprintf(buf, sizeof(buf), "ping %ld", id);
+	if (lfipc_conn_send(c, buf, strlen(buf), 10 * SEC) != 0)
+		return 11;
+	if (lfipc_conn_recv(c, buf, sizeof(buf) - 1, &len, 10 * SEC) != 0)
+		return 12;
+	buf[len] = '\0';
+	snprintf(want, sizeof(want), "pong %ld", id);
+	if (strcmp(buf, want) != 0)
+		return 13;
+	lfipc_conn_close(c);
+	return 0;
+}
+
+/* Connect, send "hello", then wait to be killed. */
+static int child_connect_and_hang(void *arg)
+{
+	lfipc_conn *c;
+
+	(void)arg;
+	if (lfipc_listener_connect(r, "L", 10 * SEC, &c) != 0)
+		return 10;
+	if (lfipc_conn_send(c, "hello", 5, 10 * SEC) != 0)
+		return 11;
+	for (;;)
+		pause();
+}
+
+/* Connect and report the result as the exit status (errno value). */
+static int child_connect_rc(void *arg)
+{
+	lfipc_conn *c;
+	int rc = lfipc_listener_connect(r, "L", (int64_t)(intptr_t)arg, &c);
+
+	if (rc == 0) {
+		lfipc_conn_close(c);
+		return 0;
+	}
+	return -rc;
+}
+
+/* Serve one ping: accept, receive "ping N", answer "pong N". */
+static void serve_ping(lfipc_listener *srv)
+{
+	char buf[32];
+	lfipc_conn *c;
+	size_t len;
+
+	cr_assert_eq(lfipc_listener_accept(srv, 10 * SEC, &c), 0);
+	cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf) - 1, &len, 10 * SEC),
+		     0);
+	buf[len] = '\0';
+	cr_assert_eq(strncmp(buf, "ping ", 5), 0);
+	buf[1] = 'o';
+	cr_assert_eq(lfipc_conn_send(c, buf, len, 10 * SEC), 0);
+	/* The client closes first; then ours reads end-of-file. */
+	cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf), &len, 10 * SEC),
+		     -EPIPE);
+	lfipc_conn_close(c);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+Test(listener, create_checks_its_arguments, .init = setup, .fini = teardown)
+{
+	char longname[LFIPC_LISTENER_NAME_MAX + 2];
+
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	cr_assert_eq(lfipc_listener_create(r, longname, 0, 0, 0, &l),
+		     -ENAMETOOLONG);
+	cr_assert_eq(lfipc_listener_create(r, "L", 5, 4, 0, &l), -EINVAL);
+	cr_assert_eq(lfipc_listener_create(r, "L", 1,
+					   LFIPC_LISTENER_MAX_CONNS + 1, 0, &l),
+		     -EINVAL);
+	cr_assert_eq(lfipc_listener_create(NULL, "L", 0, 0, 0, &l), -EINVAL);
+	cr_assert_eq(lfipc_listener_create(r, "L", 0, 0, 0, &l), 0);
+	cr_assert_eq(lfipc_listener_create(r, "L", 0, 0, 0, &l), -EEXIST);
+	cr_assert_null(l);
+}
+
+Test(listener, accept_without_clients_returns_eagain_or_times_out,
+     .init = setup_listener, .fini = teardown)
+{
+	lfipc_conn *c = (lfipc_conn *)&c;
+	int64_t t0;
+
+	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_null(c);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_listener_accept(l, 50 * MS, &c), -ETIMEDOUT);
+	cr_assert_geq(th_now_ns() - t0, 50 * MS);
+}
+
+Test(listener, connect_to_nothing_or_to_a_closed_listener_is_refused,
+     .init = setup_listener, .fini = teardown)
+{
+	lfipc_conn *c;
+
+	cr_assert_eq(lfipc_listener_connect(r, "none", SEC, &c), -ENOENT);
+	lfipc_listener_close(l);
+	l = NULL;
+	cr_assert_eq(lfipc_listener_connect(r, "L", SEC, &c), -ECONNREFUSED);
+	/* A new server takes it over; then it serves again. */
+	cr_assert_eq(lfipc_listener_open(r, "L", &l), 0);
+	{
+		lfipc_listener *l2;
+
+		cr_assert_eq(lfipc_listener_open(r, "L", &l2), -EBUSY);
+	}
+	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c),
+		     -EAGAIN);
+}
+
+Test(listener, clients_connect_one_after_another_each_with_a_fresh_pipe,
+     .init = setup_listener, .fini = teardown, .timeout = 60)
+{
+	/* max_conns is 4: eight connections one after another need the
+	 * records and Pipes of finished ones to be reused. */
+	for (long i = 0; i < 8; i++) {
+		pid_t pid = th_fork(child_ping, (void *)(intptr_t)i);
+
+		cr_assert_gt(pid, 0);
+		serve_ping(l);
+		cr_assert_eq(th_reap(pid, REAP_MS), 0, "client %ld", i);
+	}
+	/* Once both sides closed, the next accept reclaims the last Pipe. */
+	{
+		lfipc_conn *c;
+
+		cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c),
+			     -EAGAIN);
+	}
+	cr_assert_eq(nobjects(), 1);
+}
+
+Test(listener, a_sigkilled_client_frees_its_connection_and_a_new_one_connects,
+     .init = setup, .fini = teardown, .timeout = 60)
+{
+	lfipc_conn *c;
+	char buf[16];
+	size_t len;
+	pid_t pid;
+
+	/* One connection in all: the second client gets in only if the
+	 * dead one's connection is freed. */
+	cr_assert_eq(lfipc_listener_create(r, "L", 1, 1, RING, &l), 0);
+	for (int round = 0; round < 3; round++) {
+		pid = th_fork(child_connect_and_hang, NULL);
+		cr_assert_gt(pid, 0);
+		cr_assert_eq(lfipc_listener_accept(l, 10 * SEC, &c), 0);
+		cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf), &len,
+					     10 * SEC),
+			     0);
+		cr_assert_eq(len, 5);
+		cr_assert_eq(memcmp(buf, "hello", 5), 0);
+		kill(pid, SIGKILL);
+		cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+		cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf), &len,
+					     10 * SEC),
+			     -EPIPE);
+		lfipc_conn_close(c);
+	}
+	/* A restarted client of the ordinary kind. */
+	pid = th_fork(child_ping, (void *)(intptr_t)7);
+	serve_ping(l);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+}
+
+Test(listener, a_client_killed_while_waiting_is_skipped_and_reclaimed,
+     .init = setup_listener, .fini = teardown, .timeout = 60)
+{
+	lfipc_conn *c;
+	pid_t pid;
+
+	pid = th_fork(child_connect_and_hang, NULL);
+	cr_assert_gt(pid, 0);
+	/* Its Pipe appears when it waits to be accepted. */
+	cr_assert(wait_objects(2));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_eq(nobjects(), 1);
+}
+
+Test(listener, connect_that_times_out_leaves_nothing_behind,
+     .init = setup_listener, .fini = teardown)
+{
+	lfipc_conn *c;
+	int64_t t0 = th_now_ns();
+
+	cr_assert_eq(lfipc_listener_connect(r, "L", 30 * MS, &c),
+		     -ETIMEDOUT);
+	cr_assert_geq(th_now_ns() - t0, 30 * MS);
+	cr_assert_null(c);
+	/* The server never sees it, and its Pipe goes. */
+	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_eq(nobjects(), 1);
+}
+
+Test(listener, a_full_backlog_refuses_with_ebusy_until_one_is_accepted,
+     .init = setup_listener, .fini = teardown, .timeout = 60)
+{
+	pid_t pids[2];
+	lfipc_conn *c;
+	int rc = 0;
+
+	/* Backlog 2: two clients wait, a third is turned away. */
+	for (long i = 0; i < 2; i++) {
+		pids[i] = th_fork(child_ping, (void *)(intptr_t)i);
+		cr_assert_gt(pids[i], 0);
+	}
+	for (int i = 0; i < 10000; i++) {
+		rc = lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c);
+		if (rc == -EBUSY)
+			break;
+		cr_assert_eq(rc, -EAGAIN);
+		usleep(1000);
+	}
+	cr_assert_eq(rc, -EBUSY);
+	{
+		lfipc_listener_status st;
+
+		st.struct_size = sizeof(st);
+		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
+		cr_assert_eq(st.waiting, 2);
+		cr_assert_eq(st.connections, 0);
+		cr_assert_eq(st.backlog, 2);
+		cr_assert_eq(st.max_conns, 4);
+		cr_assert(st.serving && st.server_alive);
+		cr_assert_eq(st.server_pid, getpid());
+	}
+	serve_ping(l);
+	serve_ping(l);
+	cr_assert_eq(th_reap_all(pids, 2, REAP_MS), 0);
+	/* Room again: a connect is only not accepted at once. */
+	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c),
+		     -EAGAIN);
+}
+
+static int srv_pipe[2];
+
+/* A server in its own process: create the listener, say so, accept one
+ * connection and keep it, then wait to be killed. */
+static int child_server(void *arg)
+{
+	lfipc_listener *srv;
+	lfipc_conn *c;
+
+	(void)arg;
+	if (lfipc_listener_create(r, "L", 4, 8, RING, &srv) != 0)
+		return 10;
+	if (write(srv_pipe[1], "r", 1) != 1)
+		return 11;
+	if (lfipc_listener_accept(srv, 10 * SEC, &c) != 0)
+		return 12;
+	for (;;)
+		pause();
+}
+
+Test(listener, clients_see_the_server_die_and_a_restarted_server_takes_over,
+     .init = setup, .fini = teardown, .timeout = 60)
+{
+	lfipc_conn *c;
+	pid_t srv, waiter, pid;
+	char ch;
+	size_t len;
+
+	cr_assert_eq(pipe(srv_pipe), 0);
+	srv = th_fork(child_server, NULL);
+	cr_assert_gt(srv, 0);
+	cr_assert_eq(read(srv_pipe[0], &ch, 1), 1);
+	cr_assert_eq(lfipc_listener_connect(r, "L", 10 * SEC, &c), 0);
+	/* A second client waits to be accepted: the server never does. */
+	waiter = th_fork(child_connect_rc, (void *)(intptr_t)(20 * SEC));
+	cr_assert_gt(waiter, 0);
+	cr_assert(wait_objects(3)); /* listener, two Pipes */
+	kill(srv, SIGKILL);
+	cr_assert_eq(th_reap(srv, REAP_MS), 128 + SIGKILL);
+	{
+		lfipc_listener_status st;
+
+		st.struct_size = sizeof(st);
+		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
+		cr_assert(st.serving);
+		cr_assert_not(st.server_alive);
+		cr_assert_eq(st.server_pid, srv);
+		cr_assert_eq(st.connections, 1);
+	}
+	/* The accepted connection reads end-of-file; the waiting client and
+	 * a new one are refused. */
+	cr_assert_eq(lfipc_conn_recv(c, &ch, 1, &len, 10 * SEC), -EPIPE);
+	cr_assert_eq(th_reap(waiter, REAP_MS), ECONNREFUSED);
+	{
+		lfipc_conn *c2;
+
+		cr_assert_eq(lfipc_listener_connect(r, "L", SEC, &c2),
+			     -ECONNREFUSED);
+	}
+	lfipc_conn_close(c);
+	/* A restarted server takes the listener over and serves. */
+	cr_assert_eq(lfipc_listener_open(r, "L", &l), 0);
+	pid = th_fork(child_ping, (void *)(intptr_t)3);
+	serve_ping(l);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	close(srv_pipe[0]);
+	close(srv_pipe[1]);
+	/* Everything the dead server's connections used is reclaimed. */
+	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_eq(nobjects(), 1);
+}
+
+Test(listener, a_fork_child_with_the_handle_is_not_the_server,
+     .init = setup_listener, .fini = teardown)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		lfipc_conn *c;
+
+		_exit(lfipc_listener_accept(l, LFIPC_NOWAIT, &c) == -EPERM
+			      ? 0
+			      : 1);
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+}
+
+#define PEERS 6
+#define MSGS 200
+
+Test(listener, unrelated_processes_each_get_their_own_connection,
+     .init = setup, .fini = teardown, .timeout = 120)
+{
+	pid_t pids[PEERS];
+	char path[4096];
+	int seen[PEERS] = {0};
+
+	cr_assert_eq(lfipc_listener_create(r, "L", PEERS, PEERS, RING, &l), 0);
+	th_helper_path(path, sizeof(path), "listener_peer");
+	for (int i = 0; i < PEERS; i++) {
+		char id[16], count[16];
+
+		snprintf(id, sizeof(id), "%d", i);
+		snprintf(count, sizeof(count), "%d", MSGS);
+		pids[i] = fork();
+		cr_assert_geq(pids[i], 0);
+		if (pids[i] == 0) {
+			execl(path, path, rname, "L", id, count, (char *)NULL);
+			_exit(127);
+		}
+	}
+	/* One connection at a time: its messages arrive whole, in order,
+	 * all from one client. */
+	for (int k = 0; k < PEERS; k++) {
+		lfipc_conn *c;
+		char buf[64];
+		size_t len;
+		long id = -1, seq;
+		long long sum = 0;
+
+		cr_assert_eq(lfipc_listener_accept(l, 20 * SEC, &c), 0);
+		for (long i = 0; i < MSGS; i++) {
+			long cid;
+
+			cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf) - 1,
+						     &len, 20 * SEC),
+				     0);
+			buf[len] = '\0';
+			cr_assert_eq(sscanf(buf, "%ld %ld", &cid, &seq), 2);
+			if (i == 0)
+				id = cid;
+			cr_assert_eq(cid, id);
+			cr_assert_eq(seq, i);
+			sum += seq;
+		}
+		cr_assert(id >= 0 && id < PEERS);
+		cr_assert_eq(seen[id]++, 0, "client %ld twice", id);
+		len = (size_t)snprintf(buf, sizeof(buf), "%lld", sum + id);
+		cr_assert_eq(lfipc_conn_send(c, buf, len, 20 * SEC), 0);
+		cr_assert_eq(lfipc_conn_recv(c, buf, sizeof(buf), &len,
+					     20 * SEC),
+			     -EPIPE);
+		lfipc_conn_close(c);
+	}
+	cr_assert_eq(th_reap_all(pids, PEERS, REAP_MS), 0);
+}
+
+/* ---- threads (no fork: also runs meaningfully under TSan) ---------------- */
+
+#define THREADS 4
+#define ROUNDS 25
+
+static void *thread_client(void *arg)
+{
+	long id = (long)(intptr_t)arg;
+
+	for (long k = 0; k < ROUNDS; k++) {
+		lfipc_conn *c;
+		int rc;
+		long v = id * 1000 + k, back;
+		size_t len;
+
+		while ((rc = lfipc_listener_connect(r, "L", 10 * SEC, &c)) ==
+		       -EBUSY)
+			usleep(100);
+		if (rc != 0)
+			return (void *)1;
+		if (lfipc_conn_send(c, &v, sizeof(v), 10 * SEC) != 0 ||
+		    lfipc_conn_recv(c, &back, sizeof(back), &len, 10 * SEC) !=
+			    0 ||
+		    back != v + 1)
+			return (void *)2;
+		lfipc_conn_close(c);
+	}
+	return NULL;
+}
+
+static void *thread_server(void *arg)
+{
+	long *served = arg;
+
+	while (__atomic_load_n(served, __ATOMIC_RELAXED) < THREADS * ROUNDS) {
+		lfipc_conn *c;
+		long v;
+		size_t len;
+		int rc = lfipc_listener_accept(l, 50 * MS, &c);
+
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc != 0)
+			return (void *)1;
+		if (lfipc_conn_recv(c, &v, sizeof(v), &len, 10 * SEC) == 0) {
+			v++;
+			if (lfipc_conn_send(c, &v, sizeof(v), 10 * SEC) == 0)
+				__atomic_fetch_add(served, 1,
+						   __ATOMIC_RELAXED);
+		}
+		lfipc_conn_close(c);
+	}
+	return NULL;
+}
+
+Test(listener, threads_connect_and_accept_at_once_with_exact_counts,
+     .init = setup_listener, .fini = teardown, .timeout = 120)
+{
+	pthread_t cl[THREADS], sv[2];
+	long served = 0;
+	void *ret;
+
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&sv[i], NULL, thread_server,
+					    &served),
+			     0);
+	for (long i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&cl[i], NULL, thread_client,
+					    (void *)(intptr_t)i),
+			     0);
+	for (int i = 0; i < THREADS; i++) {
+		cr_assert_eq(pthread_join(cl[i], &ret), 0);
+		cr_assert_null(ret, "client %d", i);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_join(sv[i], &ret), 0);
+		cr_assert_null(ret, "server %d", i);
+	}
+	cr_assert_eq(served, THREADS * ROUNDS);
+	{
+		lfipc_conn *c;
+
+		cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c),
+			     -EAGAIN);
+	}
+	cr_assert_eq(nobjects(), 1);
+}
