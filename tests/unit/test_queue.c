@@ -290,9 +290,12 @@ Test(queue, put_many_after_shutdown_fails_and_get_many_drains_then_epipe)
 	lfipc_queue_close(q);
 }
 
-/* The slot word: the first 8 bytes of the slot header before a payload
- * (struct lfipc_qslot in lib/internal/queue_layout.h: word, len, data). */
-#define SLOT_WORD(payload) ((_Atomic uint64_t *)((char *)(payload)-16))
+/* The slot word of the slot whose payload is at payload (struct
+ * lfipc_qslot in lib/internal/queue_layout.h, through common/qtest.h). */
+#define SLOT_WORD(payload)                                                   \
+	(&((struct lfipc_qslot *)((char *)(payload) -                         \
+				  offsetof(struct lfipc_qslot, data)))        \
+	      ->word)
 
 /*
  * tests/hostile/findings/queue_release_einval.c: release and commit of a
