@@ -103,6 +103,7 @@ struct lfipc_queue {
 	unsigned char *slots;
 	struct lfipc_qtask *tasks; /* JoinableQueue: the task table */
 	uint64_t cap, n, mask, msg_size, stride, total;
+	unsigned flags; /* as created (QUEUE_FLAGS) */
 	bool joinable;
 	bool single[2]; /* [LFIPC_Q_ROLE_PUT], [LFIPC_Q_ROLE_GET]: the mode */
 	/* The role word value taken through this handle (0 none), given
@@ -183,6 +184,25 @@ struct geom {
 	uint64_t cap, n, msg_size, stride;
 	unsigned flags;
 };
+
+/* The geometry of a queue of this shape, or -EINVAL. */
+static int q_geom(size_t capacity, size_t msg_size, unsigned flags,
+		  struct geom *g)
+{
+	if (capacity == 0 || capacity > LFIPC_QUEUE_MAX_CAPACITY ||
+	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
+	    (flags & ~QUEUE_FLAGS))
+		return -EINVAL;
+	g->cap = capacity;
+	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
+	g->n = 2;
+	while (g->n < capacity)
+		g->n <<= 1;
+	g->msg_size = msg_size;
+	g->stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
+	g->flags = flags;
+	return 0;
+}
 
 static uint64_t block_size(const struct geom *g)
 {
@@ -267,6 +287,7 @@ static int q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->msg_size = ms;
 	q->stride = stride;
 	q->total = n * stride;
+	q->flags = flags;
 	q->joinable = flags & LFIPC_QUEUE_JOINABLE;
 	q->single[LFIPC_Q_ROLE_PUT] = flags & LFIPC_QUEUE_SINGLE_PRODUCER;
 	q->single[LFIPC_Q_ROLE_GET] = flags & LFIPC_QUEUE_SINGLE_CONSUMER;
@@ -282,22 +303,14 @@ int lfipc_queue_create(lfipc_region *r, const char *name, size_t capacity,
 	uint64_t off, size;
 	int rc;
 
-	if (!r || !out || capacity == 0 ||
-	    capacity > LFIPC_QUEUE_MAX_CAPACITY ||
-	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
-	    (flags & ~QUEUE_FLAGS))
+	if (!r || !out)
 		return -EINVAL;
+	rc = q_geom(capacity, msg_size, flags, &g);
+	if (rc)
+		return rc;
 	rc = lfipc__name_check(name);
 	if (rc)
 		return rc;
-	g.cap = capacity;
-	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
-	g.n = 2;
-	while (g.n < capacity)
-		g.n <<= 1;
-	g.msg_size = msg_size;
-	g.stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
-	g.flags = flags;
 	size = block_size(&g);
 	rc = lfipc__obj_create(r, name, LFIPC_OBJ_QUEUE, size, 128, q_init, &g,
 			       &off);
@@ -2171,25 +2184,6 @@ uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q)
 
 /* ---- descriptor, status, open-or-create ------------------------------ */
 
-/* The geometry of a queue of this shape, or -EINVAL. */
-static int q_geom(size_t capacity, size_t msg_size, unsigned flags,
-		  struct geom *g)
-{
-	if (capacity == 0 || capacity > LFIPC_QUEUE_MAX_CAPACITY ||
-	    msg_size > LFIPC_QUEUE_MAX_MSG_SIZE ||
-	    (flags & ~LFIPC_QUEUE_JOINABLE))
-		return -EINVAL;
-	g->cap = capacity;
-	/* at least 2 slots: with one, FULL(p) and FREE(p + 1) look alike */
-	g->n = 2;
-	while (g->n < capacity)
-		g->n <<= 1;
-	g->msg_size = msg_size;
-	g->stride = (SLOT_HDR + msg_size + 63) & ~(uint64_t)63;
-	g->flags = flags;
-	return 0;
-}
-
 static uint64_t q_size(const void *shape)
 {
 	return block_size(shape);
@@ -2205,7 +2199,7 @@ static int q_same_shape(lfipc_region *r, uint64_t off, uint64_t size,
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -EPROTO;
 	rc = q->cap == g->cap && q->msg_size == g->msg_size &&
-		     q->joinable == ((g->flags & LFIPC_QUEUE_JOINABLE) != 0)
+		     q->flags == g->flags
 		 ? 0
 		 : -EEXIST;
 	free(q);

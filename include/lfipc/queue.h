@@ -365,8 +365,9 @@ LFIPC_API uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q);
  * it; if the name is free, create it; one atomic step under the region
  * lock, so any number of processes and threads may race on one name and
  * all get the same object. Return: as the create call, except that
- * -EEXIST means the name exists with another type or shape (another capacity, message size or
- * JoinableQueue flag).
+ * -EEXIST means the name exists with another type or shape (another
+ * capacity, message size or flags: JoinableQueue, single-producer,
+ * single-consumer).
  * Does not block (beyond the region's internal lock). Thread-safe.
  */
 LFIPC_API int lfipc_queue_open_or_create(lfipc_region *r, const char *name,

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
@@ -856,6 +857,27 @@ static int try_roles_child(void *arg)
 	if (t.put_rc == -EBUSY && t.get_rc == -EBUSY)
 		return 0;
 	return t.put_rc == 0 && t.get_rc == 0 ? 1 : 2;
+}
+
+Test(queue, open_or_create_takes_the_mode_and_refuses_another_mode)
+{
+	lfipc_queue *q, *q2;
+
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, SPSC, &q),
+		     0);
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, SPSC, &q2),
+		     0);
+	lfipc_queue_close(q2);
+	cr_assert_eq(lfipc_queue_open_or_create(
+			 qt_r, "q", 4, 16, LFIPC_QUEUE_SINGLE_PRODUCER, &q2),
+		     -EEXIST);
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, 0, &q2),
+		     -EEXIST);
+	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
+	/* the mode costs no bytes */
+	cr_assert_eq(lfipc_queue_bytes(4, 16, SPSC),
+		     lfipc_queue_bytes(4, 16, 0));
+	lfipc_queue_close(q);
 }
 
 Test(queue, a_second_producer_or_consumer_is_refused_with_ebusy)
