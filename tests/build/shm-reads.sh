@@ -19,5 +19,6 @@ types=$(sed -n 's/^struct \([a-z_]*\) {.*/--shared-type \1/p' \
 	lib/internal/*_layout.h | grep -v 'pipe_geom$' | sort -u)
 # shellcheck disable=SC2086 # one word per option
 exec python3 tests/tools/shm-reads --build "$build" $types lib/queue.c \
+	lib/queue_putget.c lib/queue_recover.c lib/queue_tasks.c \
 	lib/pipe.c lib/sync.c lib/sem.c lib/cond.c lib/barrier.c lib/event.c \
 	lib/mutex.c lib/wait.c lib/death.c lib/poll.c
