@@ -805,11 +805,33 @@ static int claim_get(lfipc_queue *q, qslot **s, uint64_t *w, uint64_t *head,
 				 timeout_ns);
 }
 
+/* Claim the oldest message for a get or a peek by the caller (in its
+ * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
+ * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
+static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
+		   uint64_t *len, int64_t timeout_ns)
+{
+	uint64_t head;
+	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
+
+	if (rc)
+		return rc;
+	rc = claim_get(q, s, w, &head, tok, timeout_ns);
+	if (rc)
+		return rc;
+	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
+	if (*len > q->msg_size) {
+		release_slot(q, *s, *w, *tok, false);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
 	qslot *s;
-	uint64_t w, l, head;
+	uint64_t w, l;
 	uint32_t tok;
 	int rc;
 
@@ -817,17 +839,9 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		return -EINVAL;
 	if (buf_size < q->msg_size)
 		return -EMSGSIZE;
-	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
 	if (rc)
 		return rc;
-	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
-	if (rc)
-		return rc;
-	l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
-	if (l > q->msg_size) {
-		release_slot(q, s, w, tok, false);
-		return -EPROTO;
-	}
 	memcpy(buf, s->data, l);
 	if (len)
 		*len = l;
@@ -980,23 +994,15 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 		     int64_t timeout_ns)
 {
 	qslot *s;
-	uint64_t w, l, head;
+	uint64_t w, l;
 	uint32_t tok;
 	int rc;
 
 	if (!q || !msg || !len)
 		return -EINVAL;
-	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
 	if (rc)
 		return rc;
-	rc = claim_get(q, &s, &w, &head, &tok, timeout_ns);
-	if (rc)
-		return rc;
-	l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
-	if (l > q->msg_size) {
-		release_slot(q, s, w, tok, false);
-		return -EPROTO;
-	}
 	*msg = s->data;
 	*len = l;
 	return 0;
