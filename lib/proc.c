@@ -41,6 +41,25 @@
 
 _Atomic unsigned lfipc__fork_epoch = 1;
 
+/* initial-exec: one %fs-relative load, no __tls_get_addr call (see
+ * thread_anchor in sync.c). */
+_Thread_local uint32_t lfipc__thread_tag_v
+    __attribute__((tls_model("initial-exec")));
+
+uint32_t lfipc__thread_tag_slow(void)
+{
+	static _Atomic uint32_t next;
+	uint32_t t;
+
+	/* R4: relaxed: only uniqueness matters. */
+	do
+		t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) +
+		    1;
+	while (t == 0);
+	lfipc__thread_tag_v = t;
+	return t;
+}
+
 static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct lfipc__proc *tracked;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;

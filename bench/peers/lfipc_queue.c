@@ -4,7 +4,10 @@
  * anonymous region. "spin+futex" waits with LFIPC_FOREVER (the library
  * spins briefly, then sleeps on a futex); "busy" polls with LFIPC_NOWAIT
  * as a busy-polling ring user would; the burst variants move runs of 8 or
- * 32 messages with lfipc_queue_put_many / get_many.
+ * 32 messages with lfipc_queue_put_many / get_many. The "SPSC" rows use
+ * queues created with LFIPC_QUEUE_SINGLE_PRODUCER | _SINGLE_CONSUMER (one
+ * sender and one receiver per direction, as the SPSC rings they are
+ * compared with).
  */
 #include "config.h"
 
@@ -21,7 +24,7 @@ struct lq {
 	lfipc_queue *q[2];
 };
 
-static void *lq_open(size_t msz)
+static void *lq_open_mode(size_t msz, unsigned flags)
 {
 	struct lq *c = calloc(1, sizeof(*c));
 	size_t rsz = 2 * RCAP * (msz + 64) + (4 << 20);
@@ -32,13 +35,24 @@ static void *lq_open(size_t msz)
 		free(c);
 		return NULL;
 	}
-	if (lfipc_queue_create(c->r, "q0", RCAP, msz, 0, &c->q[0]) ||
-	    lfipc_queue_create(c->r, "q1", RCAP, msz, 0, &c->q[1])) {
+	if (lfipc_queue_create(c->r, "q0", RCAP, msz, flags, &c->q[0]) ||
+	    lfipc_queue_create(c->r, "q1", RCAP, msz, flags, &c->q[1])) {
 		lfipc_region_close(c->r);
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+static void *lq_open(size_t msz)
+{
+	return lq_open_mode(msz, 0);
+}
+
+static void *lq_open_spsc(size_t msz)
+{
+	return lq_open_mode(msz, LFIPC_QUEUE_SINGLE_PRODUCER |
+				     LFIPC_QUEUE_SINGLE_CONSUMER);
 }
 
 static void lq_close(void *ch)
@@ -152,6 +166,39 @@ const struct peer peer_lfipc_queue_burst32 = {
     .wait = "spin+futex",
     .flags = PF_CHAN | PF_MPMC | PF_BURST,
     LQ_OPS,
+    .send = lq_send,
+    .recv = lq_recv,
+    .burst = 32,
+    .send_many = lq_send_many,
+    .recv_many = lq_recv_many,
+};
+
+const struct peer peer_lfipc_queue_spsc = {
+    .name = "lfipc queue SPSC",
+    .wait = "spin+futex",
+    .flags = PF_CHAN,
+    .open = lq_open_spsc,
+    .close = lq_close,
+    .send = lq_send,
+    .recv = lq_recv,
+};
+
+const struct peer peer_lfipc_queue_spsc_busy = {
+    .name = "lfipc queue SPSC busy",
+    .wait = "busy",
+    .flags = PF_CHAN,
+    .open = lq_open_spsc,
+    .close = lq_close,
+    .send = lq_send_busy,
+    .recv = lq_recv_busy,
+};
+
+const struct peer peer_lfipc_queue_spsc_burst32 = {
+    .name = "lfipc queue SPSC burst 32",
+    .wait = "spin+futex",
+    .flags = PF_CHAN | PF_BURST,
+    .open = lq_open_spsc,
+    .close = lq_close,
     .send = lq_send,
     .recv = lq_recv,
     .burst = 32,

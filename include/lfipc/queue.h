@@ -5,8 +5,9 @@
  *
  * A queue is created by name in a region with a capacity (messages) and a
  * maximum message size (bytes); every message is any length from 0 up to
- * that size and is copied into a fixed-size slot of a ring. Any number of
- * threads and processes may put and get at once, through handles from
+ * that size and is copied into a fixed-size slot of a ring. Unless created
+ * with LFIPC_QUEUE_SINGLE_PRODUCER or LFIPC_QUEUE_SINGLE_CONSUMER, any number
+ * of threads and processes may put and get at once, through handles from
  * lfipc_queue_create() / lfipc_queue_open() (one handle may be shared by
  * the threads of a process). Messages are delivered in FIFO order of their
  * puts (per producer, strictly).
@@ -59,6 +60,26 @@ typedef struct lfipc_queue lfipc_queue;
 /** lfipc_queue_create() flag: a JoinableQueue (task_done / join). */
 #define LFIPC_QUEUE_JOINABLE 0x1u
 
+/**
+ * lfipc_queue_create() flag: a single-producer queue. One thread at a time
+ * holds the producer role: the first that puts (put, put_many, reserve)
+ * takes it, and keeps it until it closes the handle it took it through or
+ * its process dies (then the next producer takes it over, and a put the dead
+ * one left half-done is repaired as in a multi-producer queue). A put from
+ * any other thread or process meanwhile fails with -EBUSY, without
+ * touching the queue. In exchange a put claims its slot and moves the put
+ * position with plain stores instead of compare-and-swap loops.
+ */
+#define LFIPC_QUEUE_SINGLE_PRODUCER 0x2u
+/**
+ * lfipc_queue_create() flag: a single-consumer queue; the consumer role
+ * (get, get_many, peek) is held like the producer role of
+ * LFIPC_QUEUE_SINGLE_PRODUCER, and a get from anybody else fails with
+ * -EBUSY. A killed consumer's claimed messages are delivered to the next
+ * one, as in a multi-consumer queue.
+ */
+#define LFIPC_QUEUE_SINGLE_CONSUMER 0x4u
+
 /** Largest capacity accepted by lfipc_queue_create(). */
 #define LFIPC_QUEUE_MAX_CAPACITY ((size_t)1 << 30)
 /** Largest message size accepted by lfipc_queue_create(). */
@@ -66,7 +87,8 @@ typedef struct lfipc_queue lfipc_queue;
 
 /**
  * Create the queue name in region r holding up to capacity messages of up
- * to msg_size bytes each. flags: 0 or LFIPC_QUEUE_JOINABLE.
+ * to msg_size bytes each. flags: 0 or any of LFIPC_QUEUE_JOINABLE,
+ * LFIPC_QUEUE_SINGLE_PRODUCER, LFIPC_QUEUE_SINGLE_CONSUMER.
  *
  * Return: 0 and *out; -EINVAL r, name or out NULL, capacity 0 or above
  * LFIPC_QUEUE_MAX_CAPACITY, msg_size above LFIPC_QUEUE_MAX_MSG_SIZE, unknown
@@ -90,7 +112,8 @@ LFIPC_API int lfipc_queue_open(lfipc_region *r, const char *name,
 
 /**
  * Release this handle (not the queue; the queue lives until
- * lfipc_object_remove()). NULL is a no-op. No call may be in progress on the
+ * lfipc_object_remove()), and the producer or consumer role of a
+ * single-producer or single-consumer queue that was taken through it. NULL is a no-op. No call may be in progress on the
  * handle, and a slot reserved or peeked through it must have been committed
  * or released first.
  */
@@ -104,7 +127,8 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  * q NULL or msg NULL with len > 0; -EAGAIN full and LFIPC_NOWAIT;
  * -ETIMEDOUT; -EINTR (an interruptible thread only: see
  * lfipc_thread_set_interruptible()); -EPIPE the queue was shut down; -EPROTO
- * corrupt queue; -EUSERS.
+ * corrupt queue; -EUSERS; -EBUSY a single-producer queue whose producer role
+ * another live thread or process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -120,7 +144,8 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * interruptible thread only: see lfipc_thread_set_interruptible()); -EPIPE
  * the queue is shut down and empty; -EPROTO corrupt queue (a message whose
  * stored length exceeds msg_size is dropped, and counts as done in a
- * JoinableQueue); -EUSERS.
+ * JoinableQueue); -EUSERS; -EBUSY a single-consumer queue whose consumer
+ * role another live thread or process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
@@ -141,8 +166,9 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
  * (some lens[i] > msg_size, checked before anything is put), -EINVAL (n 0
  * or above INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR (an
  * interruptible thread only: see lfipc_thread_set_interruptible()), -EPIPE,
- * -EPROTO, -EUSERS as lfipc_queue_put() when none was put. A shutdown that
- * comes during the call ends it early with the count put before it.
+ * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_put() when none was put. A
+ * shutdown that comes during the call ends it early with the count put
+ * before it.
  * May block (only for the first message). Safe like lfipc_queue_put(): a
  * producer killed inside the call leaves no hole that blocks consumers; the
  * messages it had not yet published are dropped (the call never returned,
@@ -164,10 +190,10 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
  * NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR (an interruptible thread
  * only: see lfipc_thread_set_interruptible()), -EPIPE (shut down and empty),
- * -EPROTO, -EUSERS as lfipc_queue_get() when none was taken. A message whose
- * stored length exceeds msg_size is dropped (counted as done in a
- * JoinableQueue, and towards n) and the others close up over it; -EPROTO if
- * only such messages were taken.
+ * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_get() when none was taken. A
+ * message whose stored length exceeds msg_size is dropped (counted as done
+ * in a JoinableQueue, and towards n) and the others close up over it;
+ * -EPROTO if only such messages were taken.
  * May block (only for the first message). Safe like lfipc_queue_get(): if
  * the process dies inside the call, every message it had claimed but not
  * yet released is delivered to another consumer (a message already copied
@@ -183,7 +209,8 @@ LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
  * commit promptly.
  *
  * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EINTR (an interruptible thread
- * only: see lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS.
+ * only: see lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS;
+ * -EBUSY (as lfipc_queue_put()).
  * May block. If the process dies before commit, the slot is skipped.
  */
 LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
@@ -208,7 +235,8 @@ LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
  * done with it; the slot is not reused before that.
  *
  * Return: 0; -EINVAL; -EAGAIN; -ETIMEDOUT; -EINTR (an interruptible thread
- * only: see lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS.
+ * only: see lfipc_thread_set_interruptible()); -EPIPE; -EPROTO; -EUSERS;
+ * -EBUSY (as lfipc_queue_get()).
  * May block. If the process dies before release, the message is delivered
  * to another consumer.
  */
@@ -345,8 +373,9 @@ LFIPC_API uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q);
  * it; if the name is free, create it; one atomic step under the region
  * lock, so any number of processes and threads may race on one name and
  * all get the same object. Return: as the create call, except that
- * -EEXIST means the name exists with another type or shape (another capacity, message size or
- * JoinableQueue flag).
+ * -EEXIST means the name exists with another type or shape (another
+ * capacity, message size or flags: JoinableQueue, single-producer,
+ * single-consumer).
  * Does not block (beyond the region's internal lock). Thread-safe.
  */
 LFIPC_API int lfipc_queue_open_or_create(lfipc_region *r, const char *name,

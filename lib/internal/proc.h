@@ -93,22 +93,30 @@ int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok);
  * has not done so yet. Return: 0 and *tok; -EUSERS no free slot; other
  * negative errno from open/fcntl.
  */
-static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+/* This process's token in p if it has one already (false in a fork child
+ * that has not registered yet): never registers, never a system call. */
+static inline bool lfipc__proc_self_known(struct lfipc__proc *p, uint32_t *tok)
 {
 	/* P1: acquire, pairs with P2 in lfipc__proc_reregister(): the token
 	 * read below belongs to this fork epoch. */
-	if (atomic_load_explicit(&p->fork_epoch, memory_order_acquire) ==
-	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed)) {
-		/* P3: relaxed, ordered by P1. */
-		*tok = atomic_load_explicit(&p->token, memory_order_relaxed);
+	if (atomic_load_explicit(&p->fork_epoch, memory_order_acquire) !=
+	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed))
+		return false;
+	/* P3: relaxed, ordered by P1. */
+	*tok = atomic_load_explicit(&p->token, memory_order_relaxed);
+	return *tok != 0;
+}
+
+static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+{
+	if (lfipc__proc_self_known(p, tok)) {
 		/* P4: relaxed; only this process writes it (death.c). A
 		 * thread other than the one whose robust list carries our
 		 * death word takes the slow path once, which marks the slot
 		 * multi-threaded before it hands out the token. */
 		uintptr_t t = atomic_load_explicit(&p->death_thread,
 						   memory_order_relaxed);
-		if (*tok != 0 && (t == lfipc__thread_id() ||
-				  t == LFIPC_DEATH_ANY_THREAD))
+		if (t == lfipc__thread_id() || t == LFIPC_DEATH_ANY_THREAD)
 			return 0;
 	}
 	return lfipc__proc_reregister(p, tok);
@@ -148,6 +156,24 @@ void lfipc__thread_id_reset(void);
  * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond for up to
  * wait_ms. Return: 0; -EAGAIN still held by another; -errno. */
 int lfipc__gate_lock(int fd, short type, int wait_ms);
+
+/*
+ * A tag of the calling thread, unique among the threads this process has
+ * run (a counter, never 0; 2^32 - 1 thread creations before it wraps). A
+ * fork child's thread keeps its parent thread's tag, which is enough: its
+ * token differs. For owner words that name a thread of a participant
+ * (token, tag), e.g. a queue's single-producer role.
+ */
+uint32_t lfipc__thread_tag_slow(void);
+extern _Thread_local uint32_t lfipc__thread_tag_v
+    __attribute__((tls_model("initial-exec")));
+
+static inline uint32_t lfipc__thread_tag(void)
+{
+	uint32_t t = lfipc__thread_tag_v;
+
+	return t ? t : lfipc__thread_tag_slow();
+}
 
 /* Count live participants (stats). */
 unsigned lfipc__proc_count_live(struct lfipc__proc *p);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal/queue_layout.h - the shared layout of a Queue (layout version 3)
+ * internal/queue_layout.h - the shared layout of a Queue (layout version 4)
  * and the encoding of its slot words. lib/queue.c and the tests that look
  * at a queue from outside (crash and hostile tests) include this one
  * definition, so no offset is typed twice. doc/queue.md explains every
@@ -23,7 +23,7 @@
 #include "internal/layout.h"
 
 #define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
-#define LFIPC_Q_VERSION 3u
+#define LFIPC_Q_VERSION 4u
 
 /*
  * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
@@ -47,6 +47,12 @@
 #define LFIPC_Q_TOMB LFIPC_Q_CL_W
 #define LFIPC_Q_ORPHAN LFIPC_Q_CL_R
 #define LFIPC_Q_CLR LFIPC_Q_CL_WR
+
+/* Role word value: participant token (high 32 bits) and a per-thread tag
+ * of that process (low 32 bits, never 0; internal/proc.h). */
+#define LFIPC_Q_ROLE(tok, tag) (((uint64_t)(tok) << 32) | (uint32_t)(tag))
+#define LFIPC_Q_ROLE_PUT 0 /* index in role[]: the single producer */
+#define LFIPC_Q_ROLE_GET 1 /* the single consumer */
 
 /* Bytes before a slot's payload: the word and the length. */
 #define LFIPC_Q_SLOT_HDR 16u
@@ -72,14 +78,20 @@ struct lfipc_qhdr {
 	 * the handle, never read again. */
 	uint64_t magic;
 	uint32_t version;
-	uint32_t flags;	   /* LFIPC_QUEUE_JOINABLE or 0 */
+	uint32_t flags;	   /* LFIPC_QUEUE_JOINABLE, _SINGLE_PRODUCER,
+			    * _SINGLE_CONSUMER (or 0) */
 	uint64_t capacity; /* messages, 1 <= capacity <= nslots */
 	uint64_t nslots;   /* N, a power of two >= max(capacity, 2) */
 	uint64_t msg_size;
 	uint64_t stride;    /* slot size: SLOT_HDR + msg_size, to 64 */
 	uint64_t slots_off; /* sizeof(struct lfipc_qhdr) */
 	uint64_t tasks_off; /* JoinableQueue: the task table; else 0 */
-	uint8_t pad0[128 - 64];
+	/* Role words of a single-producer / single-consumer queue (offset
+	 * 64, 72; layout version 4): the holder of the role as
+	 * LFIPC_Q_ROLE(token, thread tag), 0 nobody. Written only when the
+	 * role changes hands, so this line stays shared in every cache. */
+	_Atomic uint64_t role[2];
+	uint8_t pad0[128 - 80];
 
 	/* Hot words, each on its own 128 bytes. */
 	_Atomic uint64_t enq_pos; /* offset 128 */
@@ -136,6 +148,7 @@ struct lfipc_qtask {
 	uint8_t pad[32 - 20];
 };
 
+_Static_assert(offsetof(struct lfipc_qhdr, role) == 64, "role");
 _Static_assert(offsetof(struct lfipc_qhdr, enq_pos) == 128, "enq_pos");
 _Static_assert(offsetof(struct lfipc_qhdr, deq_pos) == 256, "deq_pos");
 _Static_assert(offsetof(struct lfipc_qhdr, not_empty) == 384, "not_empty");

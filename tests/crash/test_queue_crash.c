@@ -567,7 +567,7 @@ static bool discarded(const struct kc_round *rd, uint32_t p, uint32_t i,
  */
 Test(queue_crash, sigkilled_clearers_never_wedge_the_queue)
 {
-	int rounds = 60 * th_scale();
+	int rounds = 40 * th_scale();
 	uint64_t rng = 777;
 
 	kc_init();
@@ -596,5 +596,117 @@ Test(queue_crash, sigkilled_clearers_never_wedge_the_queue)
 		lfipc_queue_close(kc_q);
 		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
 	}
+	kc_fini();
+}
+
+/* ---- single-producer / single-consumer queues: the role's holder killed -- */
+
+/* A consumer that peeks and releases, checking that every producer's
+ * messages come in strictly increasing order (one consumer: FIFO per
+ * producer), except for one message in a successor (consumer 1): the one
+ * its killed predecessor held in a peek (maybe before recording it), which
+ * is delivered again once the death is noticed, maybe after newer ones. */
+static int spsc_consumer_role(void *arg)
+{
+	int cid = (int)(uintptr_t)arg;
+	int64_t last[KC_P] = {-1, -1};
+	int late = 0;
+
+	for (;;) {
+		const uint32_t *m;
+		const void *msg;
+		size_t len;
+		int rc = lfipc_queue_peek(kc_q, &msg, &len, 2000000000);
+
+		if (rc == -EPIPE)
+			return 0;
+		if (rc)
+			return 1;
+		m = msg;
+		kc_record(cid, msg, len);
+		if (len == 16 && m[0] < KC_P) {
+			if ((int64_t)m[1] > last[m[0]])
+				last[m[0]] = m[1];
+			else if (cid == 0 || late++)
+				return 3; /* out of order */
+		}
+		if (lfipc_queue_release(kc_q, msg))
+			return 2;
+		atomic_store(&kc->inflight[cid], 0);
+	}
+}
+
+/* SIGKILL the single producer (and, every other round, the single
+ * consumer) of a single-producer single-consumer queue at a random moment;
+ * a new producer (consumer) then takes the role over, and every
+ * acknowledged message is delivered exactly once (a killed consumer's
+ * peeked message at most twice), in order per producer. While the first
+ * producer lives, a put from here is refused with -EBUSY. */
+Test(queue_crash, a_killed_single_producer_or_consumer_is_taken_over)
+{
+	int rounds = 40 * th_scale();
+	uint64_t rng = 777, total = 0;
+
+	kc_init();
+	for (int round = 0; round < rounds; round++) {
+		struct kc_round rd;
+		int (*prod)(void *) = round % 2 ? kc_bulk_producer : kc_producer;
+		uint32_t m[4] = {0};
+		char name[32];
+		int64_t t0;
+		int rc;
+
+		snprintf(name, sizeof(name), "s%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 1 + round % 9, 16,
+						LFIPC_QUEUE_SINGLE_PRODUCER |
+						    LFIPC_QUEUE_SINGLE_CONSUMER |
+						    (round % 3 ? 0
+							       : LFIPC_QUEUE_JOINABLE),
+						&kc_q),
+			     0);
+		memset(kc, 0, sizeof(*kc));
+		memset(&rd, 0, sizeof(rd));
+		rd.prod[0] = th_fork(prod, (void *)(uintptr_t)0);
+		cr_assert_gt(rd.prod[0], 0);
+		/* Once producer 0 has put something it holds the role; with
+		 * no consumer yet it cannot finish (and give the role up by
+		 * exiting) before it fills the queue. */
+		t0 = th_now_ns();
+		while (atomic_load(&kc->acked[0]) == 0 &&
+		       th_now_ns() - t0 < (int64_t)QT_REAP_MS * 1000000)
+			usleep(100);
+		cr_assert_gt(atomic_load(&kc->acked[0]), 0);
+		cr_assert_eq(lfipc_queue_put(kc_q, m, sizeof(m), LFIPC_NOWAIT),
+			     -EBUSY, "round %d: a second producer", round);
+		rd.cons[0] = th_fork(spsc_consumer_role, (void *)(uintptr_t)0);
+		cr_assert_gt(rd.cons[0], 0);
+		usleep((useconds_t)(th_rand(&rng) % 3000));
+		kill(rd.prod[0], SIGKILL);
+		rd.pk[0] = true;
+		cr_assert_eq(waitpid(rd.prod[0], NULL, 0), rd.prod[0]);
+		if (round % 2 == 0) {
+			kill(rd.cons[0], SIGKILL);
+			rd.ck[0] = true;
+			cr_assert_eq(waitpid(rd.cons[0], NULL, 0), rd.cons[0]);
+			rd.cons[1] = th_fork(spsc_consumer_role,
+					     (void *)(uintptr_t)1);
+			cr_assert_gt(rd.cons[1], 0);
+		} else {
+			rd.ck[1] = true; /* no second consumer this round */
+		}
+		/* the successor takes the producer role over and puts all
+		 * of its messages */
+		rd.prod[1] = th_fork(prod, (void *)(uintptr_t)1);
+		cr_assert_gt(rd.prod[1], 0);
+		rc = th_reap(rd.prod[1], KC_REAP_MS);
+		cr_assert_eq(rc, 0, "round %d: the new producer failed (%d)",
+			     round, rc);
+		cr_assert_eq(atomic_load(&kc->acked[1]), KC_MAX);
+		kc_finish(&rd, round);
+		total += kc_check(&rd, round, kc_dup_if_peeked, NULL);
+		lfipc_queue_close(kc_q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
+	cr_assert_gt(total, (uint64_t)rounds * KC_MAX, "messages flowed");
 	kc_fini();
 }

@@ -147,6 +147,12 @@
 #ifndef ORPHLOCK
 #define ORPHLOCK 0
 #endif
+#ifndef SPFAST
+#define SPFAST 0	/* 1: single-producer mode (issue 13): see sp_claim */
+#endif
+#ifndef NOROLE
+#define NOROLE 0	/* 1: SPFAST without the role (negative control) */
+#endif
 #ifndef NORECOUNT
 #define NORECOUNT 0	/* 1: a take-over does not recount (negative control) */
 #endif
@@ -418,15 +424,41 @@ inline publish() {                                /* publish_slot 526-541 */
 #endif
 }
 
+/* Single-producer mode (SPFAST, lib/queue_putget.c sp_claim()): the producer holds
+ * the role, so nobody else claims a FREE slot or moves enq_pos forward
+ * past a position it has not claimed: a FREE(enq) slot is claimed by a
+ * plain store after the load (no CAS) and enq_pos moved by a plain store;
+ * anything else goes the general way (try_claim_put). */
+inline sp_claim() {
+	p = enq;
+	d_step { s = p % N; es = ws[s]; ec = wc[s] };
+	if
+	:: es == p && ec == 0 ->
+		d_step { ws[s] = p; wc[s] = tok | CW; msg_at[p] = m };
+		enq = p + 1; rc = 1
+	:: else -> try_claim_put()
+	fi
+}
+
 proctype producer(byte tok; byte pi)
 {
 	LOCALS; byte k = 0;
 	{
+#if SPFAST && !NOROLE
+		/* the role passes to producer 2 only when producer 1 is
+		 * dead or done (its handle closed) */
+		if :: pi == 1 -> (!alive[1] || !running[1]) :: else fi;
+#endif
 		do
 		:: k < NV ->
 			m = pi * NV + k; tries = 0;
 			do
-			:: try_claim_put();
+			:: 
+#if SPFAST
+				sp_claim();
+#else
+				try_claim_put();
+#endif
 				if
 				:: rc == 1 -> break
 				:: else ->

@@ -48,6 +48,9 @@ static int nper;
 static bool zero_copy; /* odd messages go through reserve/commit */
 static bool joinable;  /* consumers call task_done */
 static bool bulk;      /* put_many / get_many in bursts of 1..32 */
+static bool mixed;     /* every call kind at random, message by message */
+static bool exact;     /* one consumer, no clear: seq must be last + 1 */
+static unsigned qflags; /* extra lfipc_queue_create() flags */
 
 static uint64_t msum(const struct msg *m)
 {
@@ -87,6 +90,59 @@ static int bulk_producer(uint32_t id)
 	return 0;
 }
 
+static void mkmsg(struct msg *m, uint32_t id, int i)
+{
+	m->pid = id;
+	m->seq = (uint32_t)i;
+	th_fill(m->pad, sizeof(m->pad), (uint64_t)id << 32 | (uint64_t)i);
+	m->sum = msum(m);
+}
+
+/* put, reserve + commit and put_many of 1..BURST, chosen at random. */
+static int mixed_producer(uint32_t id)
+{
+	struct msg m[BURST];
+	const void *mp[BURST];
+	size_t lens[BURST];
+	uint64_t rng = id * 977 + 5;
+	void *slot;
+
+	for (int i = 0; i < nper;) {
+		int b = 1 + (int)(th_rand(&rng) % BURST), rc;
+
+		if (b > nper - i)
+			b = nper - i;
+		for (int j = 0; j < b; j++) {
+			mkmsg(&m[j], id, i + j);
+			mp[j] = &m[j];
+			lens[j] = sizeof(m[j]);
+		}
+		switch (th_rand(&rng) % 3) {
+		case 0:
+			rc = lfipc_queue_put(sq, &m[0], sizeof(m[0]),
+					     LFIPC_FOREVER) ? -1 : 1;
+			break;
+		case 1:
+			rc = lfipc_queue_reserve(sq, &slot, LFIPC_FOREVER);
+			if (rc == 0) {
+				memcpy(slot, &m[0], sizeof(m[0]));
+				rc = lfipc_queue_commit(sq, slot, sizeof(m[0]))
+					 ? -1
+					 : 1;
+			}
+			break;
+		default:
+			rc = lfipc_queue_put_many(sq, mp, lens, (size_t)b,
+						  LFIPC_FOREVER);
+			break;
+		}
+		if (rc < 1 || rc > b)
+			return 1;
+		i += rc;
+	}
+	return 0;
+}
+
 static int producer(void *arg)
 {
 	struct msg m;
@@ -94,6 +150,8 @@ static int producer(void *arg)
 
 	if (bulk)
 		return bulk_producer(id);
+	if (mixed)
+		return mixed_producer(id);
 	for (int i = 0; i < nper; i++) {
 		m.pid = id;
 		m.seq = (uint32_t)i;
@@ -123,6 +181,7 @@ static void consumed(uint32_t cid, const struct msg *m, size_t len)
 		atomic_fetch_add(&sh->bad, 1);
 	if (len != sizeof(*m) || m->pid >= 8 || m->seq >= (uint32_t)nper ||
 	    m->sum != msum(m) || m->seq < sh->last[cid][m->pid] ||
+	    (exact && m->seq != sh->last[cid][m->pid]) ||
 	    atomic_fetch_add(&sh->seen[m->pid][m->seq], 1) != 0) {
 		atomic_fetch_add(&sh->bad, 1);
 		return;
@@ -140,7 +199,20 @@ static int consumer(void *arg)
 	int rc;
 
 	for (;;) {
-		if (bulk)
+		uint64_t how = mixed ? th_rand(&rng) % 3 : bulk ? 2 : 0;
+		const void *pm;
+
+		if (how == 1) {
+			/* peek + release: copy out, then give the slot back */
+			rc = lfipc_queue_peek(sq, &pm, &len[0], 20000000);
+			if (rc == 0) {
+				memcpy(&m[0], pm,
+				       len[0] < sizeof(m[0]) ? len[0]
+							     : sizeof(m[0]));
+				if (lfipc_queue_release(sq, pm))
+					atomic_fetch_add(&sh->bad, 1);
+			}
+		} else if (how == 2)
 			rc = lfipc_queue_get_many(sq, m, sizeof(m[0]), len,
 						  1 + th_rand(&rng) % BURST,
 						  20000000);
@@ -158,7 +230,7 @@ static int consumer(void *arg)
 			atomic_fetch_add(&sh->bad, 1);
 			continue;
 		}
-		for (int j = 0; j < (bulk ? rc : 1); j++)
+		for (int j = 0; j < (how == 2 ? rc : 1); j++)
 			consumed(cid, &m[j], len[j]);
 	}
 }
@@ -188,8 +260,9 @@ static void run_stress(int np, int nc, bool with_clear)
 	nper = 20000 * th_scale();
 	if (nper > (1 << 17))
 		nper = 1 << 17;
-	cr_assert_eq(
-	    lfipc_queue_create(qt_r, "s", 64, sizeof(struct msg), 0, &sq), 0);
+	cr_assert_eq(lfipc_queue_create(qt_r, "s", 64, sizeof(struct msg),
+					qflags, &sq),
+		     0);
 	for (int i = 0; i < nc; i++)
 		cons[i] = th_fork(consumer, (void *)(uintptr_t)i);
 	for (int i = 0; i < np; i++)
@@ -236,6 +309,39 @@ Test(queue_stress,
 	run_stress(3, 2, true);
 }
 
+/* ---- single-producer / single-consumer queues ----------------------- */
+
+#define SPSC (LFIPC_QUEUE_SINGLE_PRODUCER | LFIPC_QUEUE_SINGLE_CONSUMER)
+
+Test(queue_stress, spsc_processes_mixing_every_call_deliver_in_exact_sequence)
+{
+	qflags = SPSC;
+	mixed = true;
+	exact = true;
+	run_stress(1, 1, false);
+}
+
+Test(queue_stress, spsc_processes_with_clears_never_duplicate_or_reorder)
+{
+	qflags = SPSC;
+	mixed = true;
+	run_stress(1, 1, true);
+}
+
+Test(queue_stress, a_single_producer_feeds_3_consumers_exactly_once_in_order)
+{
+	qflags = LFIPC_QUEUE_SINGLE_PRODUCER;
+	mixed = true;
+	run_stress(1, 3, false);
+}
+
+Test(queue_stress, a_single_consumer_drains_3_producers_exactly_once_in_order)
+{
+	qflags = LFIPC_QUEUE_SINGLE_CONSUMER;
+	mixed = true;
+	run_stress(3, 1, true);
+}
+
 struct targ {
 	int id;
 	int rc;
@@ -276,7 +382,8 @@ static void run_threads(int np, int nc, bool with_clear)
 	if (nper > (1 << 17))
 		nper = 1 << 17;
 	cr_assert_eq(lfipc_queue_create(qt_r, "t", 16, sizeof(struct msg),
-					joinable ? LFIPC_QUEUE_JOINABLE : 0,
+					qflags | (joinable ? LFIPC_QUEUE_JOINABLE
+							   : 0),
 					&sq),
 		     0);
 	for (int i = 0; i < nc; i++) {
@@ -454,4 +561,11 @@ Test(queue_stress, a_put_many_racing_a_shutdown_is_got_as_far_as_it_counted)
 {
 	sd_bulk = true;
 	run_shutdown_race();
+}
+Test(queue_stress, spsc_threads_keep_joinable_counts_exact_with_clears)
+{
+	qflags = SPSC;
+	mixed = true;
+	joinable = true;
+	run_threads(1, 1, true);
 }

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
@@ -663,6 +664,18 @@ Test(queue, put_and_get_make_no_system_call_when_nobody_sleeps)
 	cr_assert_gt(pid, 0);
 	cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGSYS);
 	lfipc_queue_close(q);
+	/* the same in a single-producer, single-consumer queue: holding the
+	 * roles costs no system call either */
+	cr_assert_eq(lfipc_queue_create(qt_r, "s", 4, 16,
+					LFIPC_QUEUE_SINGLE_PRODUCER |
+					    LFIPC_QUEUE_SINGLE_CONSUMER,
+					&q),
+		     0);
+	pid = th_fork(fast_path_child, q);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 0,
+		     "a single-producer/consumer fast path made a system call");
+	lfipc_queue_close(q);
 }
 
 /* ---- JoinableQueue: who may call task_done ---------------------------- */
@@ -810,5 +823,257 @@ Test(queue, a_sleeping_waiter_looks_at_a_bounded_number_of_slots_per_slice)
 	cr_assert_eq(
 	    th_reap(th_fork(wait_with_far_slots_unmapped, q), QT_REAP_MS), 0,
 	    "a slice end looked at slots far from the head");
+	lfipc_queue_close(q);
+}
+
+/* ---- single-producer / single-consumer queues -------------------------- */
+
+#define SPSC (LFIPC_QUEUE_SINGLE_PRODUCER | LFIPC_QUEUE_SINGLE_CONSUMER)
+
+struct role_try {
+	lfipc_queue *q;
+	int put_rc, get_rc;
+};
+
+/* From another thread of this process: try a put and a get. */
+static void *try_roles(void *arg)
+{
+	struct role_try *t = arg;
+	char buf[16];
+
+	t->put_rc = lfipc_queue_put(t->q, "t", 1, LFIPC_NOWAIT);
+	t->get_rc = lfipc_queue_get(t->q, buf, sizeof(buf), NULL,
+				    LFIPC_NOWAIT);
+	return NULL;
+}
+
+/* From another process: try a put and a get; exit status 0 when both were
+ * refused with -EBUSY, 1 when both worked, else 2. */
+static int try_roles_child(void *arg)
+{
+	struct role_try t = {arg, 0, 0};
+
+	try_roles(&t);
+	if (t.put_rc == -EBUSY && t.get_rc == -EBUSY)
+		return 0;
+	return t.put_rc == 0 && t.get_rc == 0 ? 1 : 2;
+}
+
+Test(queue, open_or_create_takes_the_mode_and_refuses_another_mode)
+{
+	lfipc_queue *q, *q2;
+
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, SPSC, &q),
+		     0);
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, SPSC, &q2),
+		     0);
+	lfipc_queue_close(q2);
+	cr_assert_eq(lfipc_queue_open_or_create(
+			 qt_r, "q", 4, 16, LFIPC_QUEUE_SINGLE_PRODUCER, &q2),
+		     -EEXIST);
+	cr_assert_eq(lfipc_queue_open_or_create(qt_r, "q", 4, 16, 0, &q2),
+		     -EEXIST);
+	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
+	/* the mode costs no bytes */
+	cr_assert_eq(lfipc_queue_bytes(4, 16, SPSC),
+		     lfipc_queue_bytes(4, 16, 0));
+	lfipc_queue_close(q);
+}
+
+Test(queue, a_second_producer_or_consumer_is_refused_with_ebusy)
+{
+	lfipc_queue *q, *q2;
+	struct role_try t;
+	pthread_t th;
+	char buf[16];
+	size_t len;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, SPSC, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "b", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	/* another thread of this process, through the same handle */
+	t = (struct role_try){q, 0, 0};
+	cr_assert_eq(pthread_create(&th, NULL, try_roles, &t), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(t.put_rc, -EBUSY);
+	cr_assert_eq(t.get_rc, -EBUSY);
+	/* another process, through its own handle */
+	cr_assert_eq(lfipc_queue_open(qt_r, "q", &q2), 0);
+	pid = th_fork(try_roles_child, q2);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 0, "refused with -EBUSY");
+	/* the holders keep working, in order */
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(buf[0], 'b');
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EAGAIN);
+	lfipc_queue_close(q2);
+	lfipc_queue_close(q);
+}
+
+struct bulk_try {
+	lfipc_queue *q;
+	int rc[4];
+};
+
+/* From another thread: put_many, reserve, get_many, peek. */
+static void *try_bulk_roles(void *arg)
+{
+	struct bulk_try *t = arg;
+	const void *m[1] = {"x"};
+	size_t l[1] = {1}, lens[2];
+	char bufs[2][16];
+	const void *msg;
+	void *slot;
+	size_t len;
+
+	t->rc[0] = lfipc_queue_put_many(t->q, m, l, 1, LFIPC_NOWAIT);
+	t->rc[1] = lfipc_queue_reserve(t->q, &slot, LFIPC_NOWAIT);
+	t->rc[2] = lfipc_queue_get_many(t->q, bufs, 16, lens, 2, LFIPC_NOWAIT);
+	t->rc[3] = lfipc_queue_peek(t->q, &msg, &len, LFIPC_NOWAIT);
+	return NULL;
+}
+
+Test(queue, bulk_and_zero_copy_calls_respect_the_roles)
+{
+	lfipc_queue *q;
+	struct bulk_try t = {0};
+	pthread_t th;
+	int next = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, SPSC, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 3, LFIPC_NOWAIT), 3);
+	cr_assert_eq(get_ints(q, 1, &next), 1);
+	t.q = q;
+	cr_assert_eq(pthread_create(&th, NULL, try_bulk_roles, &t), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(t.rc[i], -EBUSY, "call %d: %d", i, t.rc[i]);
+	cr_assert_eq(lfipc_queue_qsize(q), 2, "nothing was touched");
+	cr_assert_eq(get_ints(q, 8, &next), 2);
+	lfipc_queue_close(q);
+}
+
+/* Take both roles (a put and a get), then exit without closing. */
+static int take_roles_and_die(void *arg)
+{
+	lfipc_queue *q = arg;
+	char buf[16];
+
+	if (lfipc_queue_put(q, "d", 1, LFIPC_NOWAIT) ||
+	    lfipc_queue_put(q, "e", 1, LFIPC_NOWAIT) ||
+	    lfipc_queue_get(q, buf, sizeof(buf), NULL, LFIPC_NOWAIT))
+		return 1;
+	return buf[0] == 'd' ? 0 : 2;
+}
+
+Test(queue, the_roles_pass_on_when_their_holder_closes_or_dies)
+{
+	lfipc_queue *q, *q2;
+	char buf[16];
+	size_t len;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, SPSC, &q), 0);
+	/* a process that held both roles died without closing */
+	pid = th_fork(take_roles_and_die, q);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 0);
+	cr_assert_eq(lfipc_queue_put(q, "f", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(buf[0], 'e');
+	/* closing the handle the roles were taken through gives them back:
+	 * a second handle of this thread, then another process, take them */
+	lfipc_queue_close(q);
+	cr_assert_eq(lfipc_queue_open(qt_r, "q", &q2), 0);
+	pid = th_fork(try_roles_child, q2);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 1, "the roles were free");
+	/* that child (it got 'f', put 't') died holding them: ours again */
+	cr_assert_eq(lfipc_queue_get(q2, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(buf[0], 't');
+	cr_assert_eq(lfipc_queue_put(q2, "g", 1, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(q2);
+}
+
+Test(queue, single_sided_queues_keep_clear_shutdown_and_join)
+{
+	const unsigned modes[] = {LFIPC_QUEUE_SINGLE_PRODUCER,
+				  LFIPC_QUEUE_SINGLE_CONSUMER, SPSC};
+
+	for (int m = 0; m < 3; m++) {
+		lfipc_queue *q;
+		char name[8];
+		int next = 0;
+
+		snprintf(name, sizeof(name), "q%d", m);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, 5, 8,
+						modes[m] | LFIPC_QUEUE_JOINABLE,
+						&q),
+			     0);
+		/* the ring goes round several laps, with clears between */
+		for (int lap = 0; lap < 6; lap++) {
+			cr_assert_eq(put_ints(q, next, next + 5, LFIPC_NOWAIT),
+				     5);
+			cr_assert(lfipc_queue_full(q));
+			cr_assert_eq(put_ints(q, 0, 1, LFIPC_NOWAIT), -EAGAIN);
+			cr_assert_eq(get_ints(q, 2, &next), 2);
+			cr_assert_eq(lfipc_queue_clear(q), 3);
+			next += 3;
+			for (int i = 0; i < 2; i++)
+				cr_assert_eq(lfipc_queue_task_done(q), 0);
+			cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+		}
+		cr_assert_eq(lfipc_queue_put(q, &next, sizeof(next),
+					     LFIPC_NOWAIT),
+			     0);
+		cr_assert_eq(lfipc_queue_shutdown(q), 0);
+		cr_assert_eq(lfipc_queue_put(q, &next, sizeof(next),
+					     LFIPC_NOWAIT),
+			     -EPIPE);
+		cr_assert_eq(get_ints(q, 4, &next), 1);
+		cr_assert_eq(get_ints(q, 4, &next), -EPIPE);
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+		cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+		lfipc_queue_close(q);
+	}
+}
+
+/* Close the inherited handle, then try to put through a fresh one. */
+static int close_inherited_then_put(void *arg)
+{
+	lfipc_queue *q = arg, *q2;
+	int rc;
+
+	lfipc_queue_close(q);
+	if (lfipc_queue_open(qt_r, "q", &q2))
+		return 2;
+	rc = lfipc_queue_put(q2, "c", 1, LFIPC_NOWAIT);
+	lfipc_queue_close(q2);
+	return rc == -EBUSY ? 0 : 1;
+}
+
+Test(queue, a_fork_child_closing_an_inherited_handle_keeps_the_parents_role)
+{
+	lfipc_queue *q;
+	char buf[16];
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, SPSC, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "a", 1, LFIPC_NOWAIT), 0);
+	pid = th_fork(close_inherited_then_put, q);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 0,
+		     "the child's put was refused: the role stayed ours");
+	cr_assert_eq(lfipc_queue_put(q, "b", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), NULL, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(buf[0], 'a');
 	lfipc_queue_close(q);
 }

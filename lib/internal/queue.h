@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal/queue.h - what the files of the Queue share (private). A Queue
+ * (and JoinableQueue) is a Vyukov-style bounded MPMC ring in a shared
+ * region whose every claim is visible, with its claimant's token, in the
+ * slot word itself (so a dead claimant can always be identified), with
+ * futex event counts for blocking and an O(1) clear. See doc/queue.md.
+ *
+ * The files: queue.c (create, open, close, clear, sizes, shutdown,
+ * readiness, status), queue_putget.c (the put and get paths, bulk,
+ * zero-copy, the single-producer/consumer roles, waiting),
+ * queue_recover.c (the queue lock, holes, dead claimants, orphans,
+ * explicit recovery) and queue_tasks.c (JoinableQueue counting, join).
+ *
+ * The shared layout and the slot-word encoding are in
+ * internal/queue_layout.h (shared with the tests). The shared words:
+ *
+ *   enq_pos, deq_pos  64-bit positions (monotonic; slot = pos & (N-1)).
+ *                     Every position below enq_pos has been claimed by a
+ *                     producer; every position below deq_pos has been
+ *                     claimed by a consumer, dropped as a hole or discarded
+ *                     by a clear. A bulk call's run may claim consecutive
+ *                     positions beyond the word before moving it past all
+ *                     of them at once (see "bulk operations").
+ *   not_empty,        wait queues (struct lfipc_wq, internal/wait.h): get,
+ *   not_full, joined  put and join wait on them through the wait layer.
+ *   closed            0 open, anything else shut down.
+ *   lock              the queue lock: token of its holder, 0 free. Held by
+ *                     a clear, and by whoever changes the set of ORPHAN
+ *                     slots (a repair making one, a rescue taking one).
+ *                     Taken over from a dead holder, which undoes a
+ *                     half-done clear and recounts the orphans.
+ *   orphans           the number of ORPHAN slots: changed only by the lock
+ *                     holder, so it is exact whenever the lock is free
+ *                     (a holder killed in between is followed by a
+ *                     take-over, which recounts).
+ *   hole_hi           every TOMB lies below this position (raised before a
+ *                     TOMB is made); qsize() counts holes only below it.
+ *   sweep             where the next slice-end sweep for dead claimants
+ *                     starts (each sweep looks at SWEEP_SLOTS slots).
+ *   orphan_at         slot index where the last rescue found an orphan.
+ *   done              JoinableQueue: positions dropped (discarded by a clear
+ *                     or a hole, or a corrupt message).
+ *   abandoned(_seen)  JoinableQueue: tasks written off because the process
+ *                     that got them died (and how many join has reported).
+ *   task table        JoinableQueue: per participant, messages got and
+ *                     tasks settled. Unfinished tasks = enq_pos - done -
+ *                     sum(settled).
+ *
+ * Memory order: every access to a slot word, a position, the lock and the
+ * counters is seq_cst (the payload is published by the seq_cst CAS that
+ * makes a slot FULL and acquired by the seq_cst CAS that claims it; the
+ * same total order gives the wait layer's pairing of "change state (K1),
+ * then look for sleepers (K2)" with "announce (W1), then look at the state
+ * (W3)" that makes lost wake-ups impossible: internal/wait.h). The few
+ * relaxed accesses are labelled Q<n>.
+ *
+ * Shared memory is untrusted: every shared word is read once into a local
+ * (an atomic load, or lfipc__shm_ld* for the plain fields), the local is
+ * validated and only the local is used.
+ */
+#ifndef LFIPC_INTERNAL_QUEUE_H
+#define LFIPC_INTERNAL_QUEUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/poll.h"
+#include "internal/queue_layout.h"
+#include "internal/region.h"
+#include "internal/wait.h"
+
+#define CL_W LFIPC_Q_CL_W
+#define CL_R LFIPC_Q_CL_R
+#define CL_WR LFIPC_Q_CL_WR
+#define CL_TOK LFIPC_Q_CL_TOK
+#define TOMB LFIPC_Q_TOMB
+#define ORPHAN LFIPC_Q_ORPHAN
+#define CLR LFIPC_Q_CLR
+#define SLOT_HDR LFIPC_Q_SLOT_HDR
+/* A clear waits at most this long for another live clearer. */
+#define CLEAR_WAIT_NS ((int64_t)1000 * 1000 * 1000)
+/* Slots a slice-end sweep looks at: bounds a slice's work whatever N. */
+#define SWEEP_SLOTS 1024u
+/* A head seen unchanged and claimed this many times in a row has its
+ * claimant's liveness checked (a dead producer's hole is then repaired). */
+#define STUCK_CHECK 64u
+/* Every this many fruitless LFIPC_NOWAIT calls, do a slice's checks. */
+#define POLL_CHECK 1024u
+/* Flags lfipc_queue_create() accepts and a queue header may hold. */
+#define QUEUE_FLAGS                                                            \
+	(LFIPC_QUEUE_JOINABLE | LFIPC_QUEUE_SINGLE_PRODUCER |                  \
+	 LFIPC_QUEUE_SINGLE_CONSUMER)
+
+typedef struct lfipc_qhdr qhdr;
+typedef struct lfipc_qslot qslot;
+
+struct lfipc_queue {
+	lfipc_region *r;
+	qhdr *h;
+	unsigned char *slots;
+	struct lfipc_qtask *tasks; /* JoinableQueue: the task table */
+	uint64_t cap, n, mask, msg_size, stride, total;
+	unsigned flags; /* as created (QUEUE_FLAGS) */
+	bool joinable;
+	bool single[2]; /* [LFIPC_Q_ROLE_PUT], [LFIPC_Q_ROLE_GET]: the mode */
+	/* The role word value taken through this handle (0 none), given
+	 * back by lfipc_queue_close(). Q10: relaxed: read by close, which
+	 * runs after every call on the handle. */
+	_Atomic uint64_t role_held[2];
+	/* Private to this process (the threads sharing the handle): the
+	 * last in-flight head word seen and how often in a row, and the
+	 * fruitless NOWAIT calls. Q7: relaxed, counters only; no ordering
+	 * with anything else is needed. */
+	_Atomic uint64_t stuck_w;
+	_Atomic uint32_t stuck_n;
+	_Atomic uint32_t polls;
+	/* fd pollers (lfipc_queue_fd), made on first use: [0] get, [1] put.
+	 * Q9: acquire / release: the poller is complete before it is seen. */
+	_Atomic(struct lfipc_poller *) poller[2];
+	pthread_mutex_t poller_mu; /* serialises their creation */
+};
+
+#define mkword lfipc__qword
+#define wseq lfipc__qseq
+#define wclaim lfipc__qclaim
+
+/* Signed distance a - b of two 32-bit sequence numbers. */
+static inline int32_t sdiff(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b);
+}
+
+/* The 64-bit position with low 32 bits seq that is nearest to ref. */
+static inline uint64_t pos_near(uint64_t ref, uint32_t seq)
+{
+	return ref + (uint64_t)(int64_t)sdiff(seq, (uint32_t)ref);
+}
+
+/* The largest |sdiff| between a slot's seq and the position that the
+ * shared position word points at, in a queue that is not corrupt, is N + 1
+ * (see doc/queue.md); anything further means a peer wrote nonsense. */
+static inline bool seq_sane(const lfipc_queue *q, int32_t d)
+{
+	return d >= -(int64_t)q->n - 2 && d <= (int64_t)q->n + 2;
+}
+
+static inline qslot *slot_at(const lfipc_queue *q, uint64_t pos)
+{
+	return (qslot *)(q->slots + (pos & q->mask) * q->stride);
+}
+
+/* Move the position word *pos forward to `to`, never backwards (another
+ * participant may have helped it further). */
+static inline void pos_advance(_Atomic uint64_t *pos, uint64_t to)
+{
+	uint64_t v = atomic_load(pos);
+
+	while ((int64_t)(to - v) > 0 &&
+	       !atomic_compare_exchange_weak(pos, &v, to))
+		;
+}
+
+/*
+ * After a state change (K1, seq_cst: every change of a slot word, position,
+ * closed or task counter in this file is): wake the waiters of wq, all of
+ * them. One is not enough: a get woken by the publication of position p+1
+ * cannot take it while p is still being written, and the wake-up of p's
+ * publication may then go to another sleeper, leaving p+1 to nobody. No
+ * system call when nobody waits or polls (wait.h, K2).
+ */
+static inline void ev_wake(lfipc_queue *q, struct lfipc_wq *wq)
+{
+	lfipc__wake(q->r, wq, NULL, INT32_MAX);
+}
+
+/* A waiter of this handle: what its readiness callback needs. */
+struct qwait {
+	lfipc_queue *q;
+	uint32_t tok;
+	bool nowait;
+	qslot **s;
+	uint64_t *pos, *w, *head;
+};
+
+/* queue.c: the object (each function's comment is at its definition) */
+int lfipc__q_handle(lfipc_region *r, uint64_t off, uint64_t size,
+		    lfipc_queue **out);
+
+/* queue_putget.c: put and get (each function's comment is at its definition) */
+uint32_t lfipc__q_blocker(const lfipc_queue *q, uint64_t pos);
+int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
+		      lfipc_ready_fn ready, int64_t timeout_ns);
+
+/* queue_recover.c: recovery (each function's comment is at its definition) */
+void lfipc__q_clear_undo(lfipc_queue *q);
+bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok);
+void lfipc__q_lock_release(lfipc_queue *q);
+bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p);
+void lfipc__q_drop_holes(lfipc_queue *q);
+int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
+int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok);
+int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok);
+void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok);
+bool lfipc__q_stuck(lfipc_queue *q, uint64_t w);
+int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
+		    uint64_t *w_out);
+int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
+
+/* queue_tasks.c: JoinableQueue counting (each function's comment is at its
+ * definition) */
+void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k);
+int lfipc__q_tasks_reap(lfipc_queue *q);
+
+#endif /* LFIPC_INTERNAL_QUEUE_H */

@@ -1,0 +1,1028 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue_putget.c - the put and get paths of a Queue: claiming a slot,
+ * publishing and releasing it, waiting through the wait layer, bulk runs,
+ * zero-copy reserve/commit and peek/release, and the single-producer /
+ * single-consumer roles. internal/queue.h describes the shared words.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/objtype.h"
+#include "internal/proc.h"
+#include "internal/queue.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/shm.h"
+#include "internal/wait.h"
+
+/* ---- single-producer / single-consumer roles ------------------------ */
+
+/* The role word o of role i is not the caller's (me = its token and
+ * thread tag): take the role if nobody holds it or its holder's process is
+ * dead (a half-done put or get of it is repaired as a dead participant's
+ * in a multi-producer or multi-consumer queue), else -EBUSY. A holder that
+ * is another thread of the caller's process counts as alive. A nonsense
+ * word names a dead token (lfipc__token_alive()), so it is taken over. */
+static int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o)
+{
+	uint32_t tok = (uint32_t)(me >> 32);
+
+	for (;;) {
+		uint32_t ot = (uint32_t)(o >> 32);
+
+		if (o != 0 && (ot == tok || lfipc__token_alive(q->r, ot)))
+			return -EBUSY;
+		if (atomic_compare_exchange_strong(&q->h->role[i], &o, me)) {
+			/* Q10: relaxed (see struct lfipc_queue). */
+			atomic_store_explicit(&q->role_held[i], me,
+					      memory_order_relaxed);
+			return 0;
+		}
+		if (o == me)
+			return 0;
+	}
+}
+
+/* Before a put (i = LFIPC_Q_ROLE_PUT) or a get (LFIPC_Q_ROLE_GET) by tok:
+ * in a queue with that single role, hold it. 0 or -EBUSY. One load of a
+ * line nobody writes while the role stays put. */
+static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
+{
+	uint64_t me, o;
+
+	if (!q->single[i])
+		return 0;
+	me = LFIPC_Q_ROLE(tok, lfipc__thread_tag());
+	o = atomic_load(&q->h->role[i]);
+	return o == me ? 0 : role_take(q, i, me, o);
+}
+
+/* The token of the caller, holding role i if the queue has it single. */
+static int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
+{
+	int rc = lfipc__self(q->r, tok);
+
+	return rc ? rc : role_hold(q, i, *tok);
+}
+
+/* ---- producer side --------------------------------------------------- */
+
+/* Claim slot s (word w, position p) for writing by tok and help enq_pos. */
+static bool put_cas(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
+		    uint32_t tok)
+{
+	uint64_t p2 = p;
+
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)p, tok | CL_W)))
+		return false;
+	atomic_compare_exchange_strong(&q->h->enq_pos, &p2, p + 1);
+	return true;
+}
+
+/*
+ * Single-producer mode: claim slot s, FREE(p), for the role holder tok. In
+ * this mode nobody but the role holder claims a FREE slot (consumers,
+ * clears and repairs only act on claimed slots and on positions below
+ * enq_pos), so after seeing FREE(p) the claim is a plain store, not a CAS.
+ * Q15: relaxed: ordered before the seq_cst store of enq_pos that follows
+ * (sp_advance()); whoever relies on "below enq_pos means claimed" loads
+ * enq_pos first (seq_cst), and to anybody else FREE(p) and WRITING(p) look
+ * alike ("not published yet"). Checked with tests/model/queue_recovery.pml
+ * (SPFAST=1). Returns s, or NULL when slot p is not FREE(p) or the queue is
+ * full at p (the caller then takes the general way).
+ */
+static qslot *sp_claim(lfipc_queue *q, uint64_t p, uint64_t deq, uint32_t tok)
+{
+	qslot *s = slot_at(q, p);
+
+	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
+		return NULL;
+	if (atomic_load(&s->word) != mkword((uint32_t)p, 0))
+		return NULL;
+	atomic_store_explicit(&s->word, mkword((uint32_t)p, tok | CL_W),
+			      memory_order_relaxed);
+	return s;
+}
+
+/* Single-producer mode: move enq_pos to `to` after the role holder's own
+ * claims. Nobody else moves it past a position the holder has not claimed
+ * (a consumer dropping a hole moves it at most past that hole, which lies
+ * below the holder's claims), so a store does, never moving it backwards.
+ * seq_cst: the Dekker pairing with shutdown (claim_once()). */
+static void sp_advance(lfipc_queue *q, uint64_t to)
+{
+	atomic_store(&q->h->enq_pos, to);
+}
+
+/* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
+ * 0: full; -EPROTO: the shared words make no sense. */
+static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
+			 uint64_t *pos_out)
+{
+	qhdr *h = q->h;
+	uint64_t p = atomic_load(&h->enq_pos);
+
+	if (q->single[LFIPC_Q_ROLE_PUT]) {
+		qslot *s = sp_claim(
+		    q, p, q->cap != q->n ? atomic_load(&h->deq_pos) : 0, tok);
+
+		if (s) {
+			sp_advance(q, p + 1);
+			*s_out = s;
+			*pos_out = p;
+			return 1;
+		}
+	}
+	for (;;) {
+		qslot *s = slot_at(q, p);
+		uint64_t w = atomic_load(&s->word);
+		int32_t d = sdiff(wseq(w), (uint32_t)p);
+		uint32_t c = wclaim(w);
+		uint64_t p2;
+
+		if (q->cap != q->n && (int64_t)(p - atomic_load(&h->deq_pos)) >=
+					  (int64_t)q->cap) {
+			p2 = atomic_load(&h->enq_pos);
+			if (p2 == p)
+				return 0;
+			p = p2;
+			continue;
+		}
+		if (d == 0 && c == 0) {
+			if (put_cas(q, s, w, p, tok)) {
+				*s_out = s;
+				*pos_out = p;
+				return 1;
+			}
+			continue;
+		}
+		if (d == sdiff((uint32_t)(p - q->n + 1), (uint32_t)p) &&
+		    (c == 0 || c == TOMB || c == CLR) &&
+		    (int64_t)(atomic_load(&h->deq_pos) - (p - q->n)) > 0) {
+			/* FULL / TOMB / CLR of the previous lap behind
+			 * deq_pos: discarded by a clear, free for this lap. */
+			if (put_cas(q, s, w, p, tok)) {
+				*s_out = s;
+				*pos_out = p;
+				return 1;
+			}
+			continue;
+		}
+		p2 = atomic_load(&h->enq_pos);
+		if (p2 != p) {
+			p = p2;
+			continue;
+		}
+		/* enq_pos was p when w was loaded: w must be within a lap. */
+		if (!seq_sane(q, d))
+			return -EPROTO;
+		if (d < 0) {
+			/* the previous lap still holds it: full, unless its
+			 * claimant is dead (checked now and then) */
+			if ((c & CL_TOK) && lfipc__q_stuck(q, w) &&
+			    lfipc__q_repair(q, tok, s, w))
+				continue;
+			return 0;
+		}
+		/* slot p is claimed or beyond (its claimant has not moved
+		 * enq_pos yet): help. */
+		if (atomic_compare_exchange_strong(&h->enq_pos, &p2, p + 1))
+			p = p + 1;
+		else
+			p = p2;
+	}
+}
+
+/* Publish the slot at position p claimed by tok, without waking anybody.
+ * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
+ * meanwhile and it was handed over as CLR (the caller wakes not_full), or
+ * -EPROTO when the word was overwritten. The word may go WRITING ->
+ * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
+ * number of times while we look: retry while it is ours in either form. */
+static int publish_slot(qslot *s, uint64_t p, uint32_t tok)
+{
+	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
+	uint64_t w = mine;
+
+	for (;;) {
+		/* Q3: seq_cst CAS (release for the payload; pairs with the
+		 * consumer's claiming CAS in try_claim_get() or
+		 * get_run_claim(), and orders against the waiter flag load
+		 * in ev_wake). */
+		if (w == mine &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), 0)))
+			return 0;
+		/* A clear took the slot (DISCARD): the message is
+		 * discarded; hand the slot over as CLR, the clear has
+		 * counted it. */
+		if (w == disc &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
+			return 1;
+		if (w != mine && w != disc)
+			return -EPROTO;
+	}
+}
+
+/* A slot published at position p behind deq_pos (a clear passed it while
+ * it was being written) is free for the next lap at once, so producers
+ * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
+ * CAS (K1), then the K2 load of the waiters word (internal/wait.h). The
+ * deq_pos line is read only when producers wait or poll. */
+static void wake_if_behind(lfipc_queue *q, uint64_t p)
+{
+	if (atomic_load(&q->h->not_full.waiters) &&
+	    (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0)
+		ev_wake(q, &q->h->not_full);
+}
+
+/* Publish the slot at position p claimed by tok and wake whom it concerns.
+ * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
+static int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+{
+	int rc = publish_slot(s, p, tok);
+
+	if (rc == 0) {
+		ev_wake(q, &q->h->not_empty);
+		wake_if_behind(q, p);
+	} else if (rc == 1) {
+		ev_wake(q, &q->h->not_full);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/* Give up position p of slot s, claimed by tok and not published: TOMB(p),
+ * as a dead producer's (a slot a clear discarded meanwhile, DISCARD,
+ * becomes CLR). Retries like publish_slot(). The caller then drops the
+ * holes at the head (lfipc__q_drop_holes()) and wakes not_empty. */
+static void give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+{
+	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
+	uint64_t w = mine;
+
+	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
+	for (;;) {
+		if (w == mine &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), TOMB)))
+			return;
+		if (w == disc &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
+			return;
+		if (w != mine && w != disc)
+			return; /* overwritten: nothing of ours left */
+	}
+}
+
+/* A put that claimed position p of slot s and then found the queue shut
+ * down gives the position up. The hole it leaves is dropped at once if it
+ * is at the head: the consumers may all have returned -EPIPE already (they
+ * saw the queue closed and empty before our claim), and a hole nobody
+ * drops would keep join waiting and qsize() above 0 for ever. */
+static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+{
+	give_up_slot(q, s, p, tok);
+	lfipc__q_drop_holes(q);
+	ev_wake(q, &q->h->not_empty);
+	return -EPIPE;
+}
+
+/* One claim attempt: 0 claimed, 1 full, or a negative errno. The seq_cst
+ * load of closed after the claim pairs with the seq_cst store in
+ * lfipc_queue_shutdown(): either the shutdown comes later in the total
+ * order (and a get that then sees "closed" also sees our enq_pos, so it
+ * waits for our message), or we see it and give the position up. */
+static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos)
+{
+	int rc = try_claim_put(q, tok, s, pos);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return 1;
+	if (atomic_load(&q->h->closed))
+		return put_closed(q, *s, *pos, tok);
+	return 0;
+}
+
+/* ---- waiting --------------------------------------------------------- */
+
+/* The token of the participant whose claim on the slot of position pos
+ * keeps a waiter waiting (a producer writing the head, a consumer of the
+ * previous lap still reading the slot producers need), or 0: the wait
+ * layer sleeps on its death word too, so its death ends the sleep. */
+uint32_t lfipc__q_blocker(const lfipc_queue *q, uint64_t pos)
+{
+	/* Q12: relaxed: a hint; the checks re-read the word (slice_check). */
+	uint64_t w =
+	    atomic_load_explicit(&slot_at(q, pos)->word, memory_order_relaxed);
+
+	return wclaim(w) & CL_TOK;
+}
+
+/* The checks a waiter makes when the wait layer asks for them (check:
+ * before the first sleep without the death push, after a partner's death
+ * word woke it, at each slice end): O(1) whatever N (slice_check); a
+ * caller that only polls makes them every POLL_CHECK attempts. */
+static void qwait_check(struct qwait *c)
+{
+	if (c->nowait)
+		lfipc__q_poll_tick(c->q, c->tok);
+	else
+		lfipc__q_slice_check(c->q, c->tok);
+}
+
+/* Readiness callback of a put (internal/wait.h). */
+static int put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check)
+		qwait_check(c);
+	/* Q4: seq_cst: the W3 load of the wait protocol against the store of
+	 * lfipc_queue_shutdown() (K1). Also an early exit only; the
+	 * authoritative check is the seq_cst load after the claim
+	 * (claim_once). */
+	if (atomic_load(&c->q->h->closed))
+		return -EPIPE;
+	rc = claim_once(c->q, c->tok, c->s, c->pos);
+	if (rc <= 0)
+		return rc == 0 ? 1 : rc;
+	sl->partner[0] = lfipc__q_blocker(c->q, atomic_load(&c->q->h->enq_pos));
+	return 0;
+}
+
+/* The poller of side (0 get, 1 put), or NULL when nobody made an fd. */
+static struct lfipc_poller *poller_of(lfipc_queue *q, int side)
+{
+	/* Q9: acquire, pairs with the release in lfipc_queue_fd(). */
+	return atomic_load_explicit(&q->poller[side], memory_order_acquire);
+}
+
+/* Wait through the wait layer on wq until ready() completes, the call
+ * fails or timeout_ns passes. The first attempt reads no clock. */
+int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
+		      lfipc_ready_fn ready, int64_t timeout_ns)
+{
+	struct lfipc_sleep sl = {0};
+	int rc = ready(c, &sl, false);
+
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	return lfipc__wait_poll(c->q->r, wq, ready, c,
+				lfipc__deadline(timeout_ns), 0,
+				side < 0 ? NULL : poller_of(c->q, side));
+}
+
+/* Claim one slot for a put, waiting until timeout_ns passes. */
+static int claim_put(lfipc_queue *q, qslot **s, uint64_t *pos,
+		     uint32_t *tok_out, int64_t timeout_ns)
+{
+	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, pos, NULL, NULL};
+	int rc = lfipc__self(q->r, &c.tok);
+
+	if (rc)
+		return rc;
+	*tok_out = c.tok;
+	return lfipc__q_wait_run(&c, 1, &q->h->not_full, put_ready, timeout_ns);
+}
+
+int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
+		    int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t p;
+	uint32_t tok;
+	int rc;
+
+	if (!q || (!msg && len))
+		return -EINVAL;
+	if (len > q->msg_size)
+		return -EMSGSIZE;
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
+	rc = claim_put(q, &s, &p, &tok, timeout_ns);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(s->data, msg, len);
+	s->len = len;
+	return publish(q, s, p, tok);
+}
+
+/* ---- bulk operations --------------------------------------------------
+ *
+ * A bulk call claims a run of consecutive positions p, p+1, ... after one
+ * ordinary claim of p (which waits, helps and checks closed exactly like a
+ * single put or get). Each further position is claimed by its own CAS on
+ * its slot word, carrying the claimant's token as always (so a dead
+ * claimant's slots are repaired one by one, exactly like a single put's or
+ * get's); only the shared position word is moved once for the whole run,
+ * and the event word is looked at once. A run stops at the first position
+ * that is not in the expected state (another participant won it, the queue
+ * is full or empty there, or the slot is in any unusual state); the next
+ * segment of the call then starts with an ordinary claim, which deals with
+ * whatever stopped the run. See doc/queue.md, "Bulk operations", for why a
+ * run may be ahead of the position word. */
+
+/* Claims per batch: the slots of one batch are held (claimed) together
+ * until the batch is copied and published or released. */
+#define BULK_MAX 64
+
+/* Extend a put run: claim position p, the one after the caller's previous
+ * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
+ * after the run's first claim (for the capacity test; a stale value only
+ * stops the run early). Returns the slot, or NULL when p is not free for
+ * us. */
+static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
+			    uint32_t tok)
+{
+	qslot *s = slot_at(q, p);
+	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
+	uint32_t c;
+
+	if (q->single[LFIPC_Q_ROLE_PUT])
+		return sp_claim(q, p, deq, tok);
+	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
+		return NULL;
+	/* FREE(p), the usual case: CAS without a load first (the line is
+	 * usually in the last consumer's cache: one transfer, not two). */
+	w = mkword((uint32_t)p, 0);
+	if (atomic_compare_exchange_strong(&s->word, &w, nw))
+		return s;
+	c = wclaim(w);
+	if (wseq(w) != (uint32_t)(p - q->n + 1) ||
+	    !(c == 0 || c == TOMB || c == CLR) ||
+	    (int64_t)(atomic_load(&q->h->deq_pos) - (p - q->n)) <= 0)
+		return NULL; /* neither FREE(p) nor discarded by a clear */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	return s;
+}
+
+/* Claim up to m positions for a put batch into pos[] (tok in *tok; first:
+ * the call's first batch, which may wait up to timeout_ns). Returns the
+ * number claimed (>= 1), or a negative errno when none was. Every position
+ * returned was claimed, enq_pos moved past it and then `closed` seen 0
+ * (seq_cst), so, as for a single put, no consumer can have given up on it. */
+static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
+			   uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		qslot *s;
+		uint64_t p, deq = 0;
+		int rc, start;
+
+		if (first && k == 0)
+			rc = claim_put(q, &s, &p, tok, timeout_ns);
+		else
+			rc = claim_once(q, *tok, &s, &p);
+		if (rc)
+			return k ? k : (rc == 1 ? -EAGAIN : rc);
+		/* p is claimed, enq_pos is past it and closed was 0 after. */
+		pos[k++] = p;
+		start = k;
+		if (q->cap != q->n)
+			deq = atomic_load(&q->h->deq_pos);
+		while (k < m && put_run_claim(q, p + 1, deq, *tok))
+			pos[k++] = ++p;
+		if (k == start)
+			continue;
+		if (q->single[LFIPC_Q_ROLE_PUT])
+			sp_advance(q, p + 1);
+		else
+			pos_advance(&q->h->enq_pos, p + 1);
+		/* As in claim_once(): either our claims and enq_pos moving
+		 * past them come before the shutdown in the total order, or
+		 * we see it and give the run up (its first position was
+		 * checked already and stays). */
+		if (atomic_load(&q->h->closed)) {
+			for (int i = start; i < k; i++)
+				give_up_slot(q, slot_at(q, pos[i]), pos[i],
+					     *tok);
+			lfipc__q_drop_holes(q);
+			ev_wake(q, &q->h->not_empty);
+			return start;
+		}
+	}
+	return k;
+}
+
+int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
+			 const size_t *lens, size_t n, int64_t timeout_ns)
+{
+	uint64_t pos[BULK_MAX];
+	size_t i, done = 0;
+	uint32_t tok = 0;
+	int rc;
+
+	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (lens[i] > q->msg_size)
+			return -EMSGSIZE;
+		if (!msgs[i] && lens[i])
+			return -EINVAL;
+	}
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
+	while (done < n) {
+		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
+		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
+		bool woke_e = false, woke_f = false;
+		int bad = -1;
+
+		if (k < 0)
+			return done ? (int)done : k;
+		for (int j = 0; j < k; j++) {
+			qslot *s = slot_at(q, pos[j]);
+
+			if (lens[done + j])
+				memcpy(s->data, msgs[done + j], lens[done + j]);
+			s->len = lens[done + j];
+		}
+		for (int j = 0; j < k; j++) {
+			qslot *s = slot_at(q, pos[j]);
+
+			if (bad >= 0) {
+				/* after a corrupt slot: give the rest up, so
+				 * the count returned is exact */
+				give_up_slot(q, s, pos[j], tok);
+				woke_e = true;
+				continue;
+			}
+			rc = publish_slot(s, pos[j], tok);
+			if (rc < 0)
+				bad = j;
+			else if (rc == 0)
+				woke_e = true;
+			else
+				woke_f = true;
+		}
+		/* One look at each event word for the whole batch: it comes
+		 * after every state change above in the total order. */
+		if (woke_e)
+			ev_wake(q, &q->h->not_empty);
+		if (woke_f)
+			ev_wake(q, &q->h->not_full);
+		else if (k > 0)
+			wake_if_behind(q, pos[0]);
+		if (bad >= 0) {
+			lfipc__q_drop_holes(q);
+			done += (size_t)bad;
+			return done ? (int)done : -EPROTO;
+		}
+		done += (size_t)k;
+		if (k < m)
+			break;
+	}
+	return (int)done;
+}
+
+/* ---- zero-copy ------------------------------------------------------- */
+
+/* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
+static qslot *slot_of(lfipc_queue *q, const void *data)
+{
+	const unsigned char *p = data;
+	uint64_t off;
+
+	if (!p || p < q->slots + SLOT_HDR || p >= q->slots + q->total)
+		return NULL;
+	off = (uint64_t)(p - q->slots);
+	if (off % q->stride != SLOT_HDR)
+		return NULL;
+	return (qslot *)(q->slots + off - SLOT_HDR);
+}
+
+int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t p;
+	uint32_t tok;
+	int rc;
+
+	if (!q || !slot)
+		return -EINVAL;
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	if (rc)
+		return rc;
+	rc = claim_put(q, &s, &p, &tok, timeout_ns);
+	if (rc)
+		return rc;
+	*slot = s->data;
+	return 0;
+}
+
+int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
+{
+	qslot *s;
+	uint32_t tok, c;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, slot);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	c = wclaim(w);
+	/* ours: WRITING(p, tok) or DISCARD(p, tok). Anything else is not
+	 * the caller's: a word rewritten by another process, or a slot
+	 * committed already (the word cannot tell the two apart). */
+	if ((c & ~CL_R) != (tok | CL_W))
+		return -EPROTO;
+	if (len > q->msg_size)
+		return -EMSGSIZE;
+	s->len = len;
+	/* The position of a claimed slot is its seq (mod 2^32), within a
+	 * lap of enq_pos. */
+	return publish(q, s, pos_near(atomic_load(&q->h->enq_pos), wseq(w)),
+		       tok);
+}
+
+/* ---- consumer side --------------------------------------------------- */
+
+/* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
+ * *head_out the position when it was claimed at the head, UINT64_MAX for a
+ * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
+ * in shared memory. */
+static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
+			 uint64_t *w_out, uint64_t *head_out)
+{
+	qhdr *h = q->h;
+	uint64_t p;
+
+	/* Q5: relaxed; a hint, re-read under the lock by lfipc__q_rescue(). */
+	if (atomic_load_explicit(&h->orphans, memory_order_relaxed) &&
+	    lfipc__q_rescue(q, tok, s_out, w_out)) {
+		*head_out = UINT64_MAX;
+		return 1;
+	}
+	p = atomic_load(&h->deq_pos);
+	for (;;) {
+		qslot *s = slot_at(q, p);
+		uint64_t w = atomic_load(&s->word);
+		int32_t d = sdiff(wseq(w), (uint32_t)(p + 1));
+		uint32_t c = wclaim(w);
+		uint64_t p2;
+
+		if (d == 0 && c == 0) {
+			uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
+
+			if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+				continue;
+			p2 = p;
+			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+			/* With capacity < N, a producer's room is positional
+			 * (enq_pos - deq_pos < capacity): moving deq_pos made
+			 * room, also for a peek that releases much later. */
+			if (q->cap != q->n)
+				ev_wake(q, &h->not_full);
+			*s_out = s;
+			*w_out = nw;
+			*head_out = p;
+			return 1;
+		}
+		if (d == 0 && c == TOMB) {
+			if (lfipc__q_drop_hole(q, s, w, p))
+				p = p + 1;
+			continue;
+		}
+		p2 = atomic_load(&h->deq_pos);
+		if (p2 != p) {
+			p = p2;
+			continue;
+		}
+		/* deq_pos was p when w was loaded: w must be within a lap. */
+		if (!seq_sane(q, d))
+			return -EPROTO;
+		if (d < 0 || c == CLR) {
+			/* Empty, in flight, or held by a clear. A head that
+			 * stays claimed is checked now and then: its
+			 * producer (or the clearer) may be dead. */
+			if ((c & CL_TOK) && lfipc__q_stuck(q, w) &&
+			    lfipc__q_repair(q, tok, s, w))
+				continue;
+			if (c == CLR && lfipc__q_stuck(q, w) &&
+			    lfipc__q_lock_repair(q, tok))
+				continue;
+			return 0;
+		}
+		/* the head is claimed by a reader (or orphaned, or already
+		 * released) and deq_pos lags: help. */
+		if (atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1))
+			p = p + 1;
+		else
+			p = p2;
+	}
+}
+
+/* Give back a slot claimed for reading by tok (word w = READING(p, tok)):
+ * free it for lap p + N. delivered: the message was handed to the caller
+ * (a JoinableQueue counts it as got by tok) rather than dropped as
+ * corrupt (counted as done). */
+static void release_slot(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
+			 bool delivered)
+{
+	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
+	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	if (q->joinable) {
+		if (delivered) {
+			lfipc__q_tasks_got(q, tok, 1);
+		} else {
+			atomic_fetch_add(&q->h->done, 1);
+			ev_wake(q, &q->h->joined);
+		}
+	}
+	ev_wake(q, &q->h->not_full);
+}
+
+static bool looks_empty(lfipc_queue *q)
+{
+	uint64_t e = atomic_load(&q->h->enq_pos);
+	uint64_t d = atomic_load(&q->h->deq_pos);
+
+	return (int64_t)(e - d) <= 0 && !atomic_load(&q->h->orphans);
+}
+
+/* Shut down and nothing left for a get: -EPIPE. Before saying so, make
+ * sure no dead consumer holds a message that nobody has noticed yet (it
+ * would become an orphan for the next get). */
+static bool drained(lfipc_queue *q, uint32_t tok)
+{
+	if (!atomic_load(&q->h->closed) || !looks_empty(q))
+		return false;
+	return lfipc__q_check_all(q, tok) == 0 || looks_empty(q);
+}
+
+/* Readiness callback of a get (internal/wait.h). */
+static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check)
+		qwait_check(c);
+	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head);
+	if (rc)
+		return rc;
+	if (drained(c->q, c->tok))
+		return -EPIPE;
+	sl->partner[0] = lfipc__q_blocker(c->q, atomic_load(&c->q->h->deq_pos));
+	return 0;
+}
+
+static int claim_get(lfipc_queue *q, qslot **s, uint64_t *w, uint64_t *head,
+		     uint32_t *tok_out, int64_t timeout_ns)
+{
+	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, NULL, w, head};
+	int rc = lfipc__self(q->r, &c.tok);
+
+	if (rc)
+		return rc;
+	*tok_out = c.tok;
+	return lfipc__q_wait_run(&c, 0, &q->h->not_empty, get_ready,
+				 timeout_ns);
+}
+
+/* Claim the oldest message for a get or a peek by the caller (in its
+ * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
+ * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
+static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
+		   uint64_t *len, int64_t timeout_ns)
+{
+	uint64_t head;
+	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
+
+	if (rc)
+		return rc;
+	rc = claim_get(q, s, w, &head, tok, timeout_ns);
+	if (rc)
+		return rc;
+	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
+	if (*len > q->msg_size) {
+		release_slot(q, *s, *w, *tok, false);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
+		    int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t w, l;
+	uint32_t tok;
+	int rc;
+
+	if (!q || !buf)
+		return -EINVAL;
+	if (buf_size < q->msg_size)
+		return -EMSGSIZE;
+	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
+	if (rc)
+		return rc;
+	memcpy(buf, s->data, l);
+	if (len)
+		*len = l;
+	release_slot(q, s, w, tok, true);
+	return 0;
+}
+
+/* Extend a get run: claim position p, the one after the caller's previous
+ * claim, for tok if it is FULL(p), without touching deq_pos. Anything else
+ * (a hole, a clear's mark, another reader, nothing yet) ends the run and is
+ * left to try_claim_get(). Why this cannot take a message a clear
+ * discarded: the run's first position was claimed at the head, and every
+ * position before p is claimed by us, so a clear either holds one of them
+ * as its head (impossible: they are READING) or holds a later one, or its
+ * range ends before the run starts. */
+static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
+			    uint64_t *w_out)
+{
+	qslot *s = slot_at(q, p);
+	uint64_t w = mkword((uint32_t)(p + 1), 0);
+	uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
+
+	/* A CAS from the exact FULL(p) word, without a load first (the line
+	 * is usually in the producer's cache: one transfer, not two). It
+	 * acquires the payload (pairs with Q3 in publish_slot()). */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	*w_out = nw;
+	return s;
+}
+
+/* Claim up to m messages for a get batch into s[], w[] (first: the call's
+ * first batch, which may wait up to timeout_ns). Returns the number claimed
+ * (>= 1) or a negative errno when none was. */
+static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+			   bool first, uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		uint64_t head;
+		int rc, start;
+
+		if (first && k == 0) {
+			rc = claim_get(q, &s[k], &w[k], &head, tok, timeout_ns);
+			if (rc)
+				return rc;
+		} else {
+			rc = try_claim_get(q, *tok, &s[k], &w[k], &head);
+			if (rc <= 0)
+				return k ? k : (rc ? rc : -EAGAIN);
+		}
+		k++;
+		if (head == UINT64_MAX)
+			continue; /* a rescued orphan: no run behind it */
+		start = k;
+		while (k < m &&
+		       (s[k] = get_run_claim(q, head + 1, *tok, &w[k]))) {
+			k++;
+			head++;
+		}
+		/* deq_pos is past the first claim already (try_claim_get
+		 * moved or saw it moved); move it past the run before any of
+		 * its slots is released. */
+		if (k > start)
+			pos_advance(&q->h->deq_pos, head + 1);
+	}
+	return k;
+}
+
+int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
+			 size_t *lens, size_t n, int64_t timeout_ns)
+{
+	qslot *s[BULK_MAX];
+	uint64_t w[BULK_MAX];
+	size_t done = 0;
+	uint32_t tok = 0;
+	int corrupt = 0, rc;
+
+	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	if (stride < q->msg_size)
+		return -EMSGSIZE;
+	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
+	if (rc)
+		return rc;
+	/* corrupt messages taken count towards n, so a flood of them cannot
+	 * keep the call going */
+	while (done + (size_t)corrupt < n) {
+		size_t left = n - done - (size_t)corrupt;
+		int m = left > BULK_MAX ? BULK_MAX : (int)left;
+		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
+					timeout_ns);
+		int good = 0, bad = 0;
+
+		if (k < 0) {
+			if (done)
+				break;
+			return corrupt ? -EPROTO : k;
+		}
+		for (int j = 0; j < k; j++) {
+			/* once: checked, then used */
+			uint64_t l = lfipc__shm_ld64(&s[j]->len);
+
+			if (l > q->msg_size) {
+				bad++;
+			} else {
+				memcpy((char *)bufs + (done + good) * stride,
+				       s[j]->data, l);
+				lens[done + good] = l;
+				good++;
+			}
+			/* Q11: release store; pairs with the producer's
+			 * claiming CAS or load (acquire: our copy of the
+			 * payload above is done before it writes a new one).
+			 * The seq_cst fence below orders the batch's stores
+			 * before the one look at not_full. */
+			atomic_store_explicit(
+			    &s[j]->word,
+			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
+			    memory_order_release);
+		}
+		/* Q11: one full fence for the batch instead of a seq_cst
+		 * store per slot: a producer that announced itself on
+		 * not_full (seq_cst) before this fence in the total order
+		 * is seen by ev_wake() below; one after it sees every slot
+		 * released (the Dekker pairing of release_slot()). */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (q->joinable) {
+			if (good)
+				lfipc__q_tasks_got(q, tok, (uint64_t)good);
+			if (bad) {
+				atomic_fetch_add(&q->h->done, (uint64_t)bad);
+				ev_wake(q, &q->h->joined);
+			}
+		}
+		/* one look at not_full for the whole batch */
+		ev_wake(q, &q->h->not_full);
+		done += (size_t)good;
+		corrupt += bad;
+		if (k < m)
+			break;
+	}
+	if (done == 0)
+		return -EPROTO; /* only corrupt messages were taken */
+	return (int)done;
+}
+
+int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
+		     int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t w, l;
+	uint32_t tok;
+	int rc;
+
+	if (!q || !msg || !len)
+		return -EINVAL;
+	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
+	if (rc)
+		return rc;
+	*msg = s->data;
+	*len = l;
+	return 0;
+}
+
+int lfipc_queue_release(lfipc_queue *q, const void *msg)
+{
+	qslot *s;
+	uint32_t tok;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, msg);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	/* ours: READING(p, tok); anything else, as in commit. */
+	if (wclaim(w) != (tok | CL_R))
+		return -EPROTO;
+	release_slot(q, s, w, tok, true);
+	return 0;
+}

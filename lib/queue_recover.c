@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue_recover.c - how a Queue survives a participant killed at any
+ * instruction: the queue lock (taken over from a dead holder), holes left
+ * by dead or giving-up producers, dead claimants found at slice ends,
+ * orphaned messages delivered again, and explicit recovery.
+ * internal/queue.h describes the shared words.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/objtype.h"
+#include "internal/proc.h"
+#include "internal/queue.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/shm.h"
+#include "internal/wait.h"
+
+/* ---- the queue lock and the orphan count ----------------------------- */
+
+/* Count the ORPHAN slots and store the count. Only the lock holder calls
+ * it, and only the lock holder makes or takes orphans, so the count is
+ * exact when it stores it. O(N): run after a take-over from a dead holder
+ * (which may have died between changing a slot and the count) and when a
+ * rescue found the count too high. */
+static void orphans_recount(lfipc_queue *q)
+{
+	uint32_t k = 0;
+
+	for (uint64_t i = 0; i < q->n; i++)
+		if (wclaim(atomic_load(&slot_at(q, i)->word)) == ORPHAN)
+			k++;
+	atomic_store(&q->h->orphans, k);
+}
+
+/* Undo what a clearer that died holding the lock left at the head: a head
+ * it had marked but not yet moved deq_pos past. A marked FULL/TOMB head
+ * (CLR at deq_pos) becomes TOMB, so that the next get (or
+ * lfipc__q_drop_holes()) drops and counts it: that message was being discarded
+ * anyway. A DISCARD head goes back to WRITING for its producer, whose publish
+ * retries (see publish_slot()). Called with the lock taken over. */
+void lfipc__q_clear_undo(lfipc_queue *q)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t d = atomic_load(&q->h->deq_pos);
+		qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+		uint32_t c = wclaim(w);
+		uint64_t nw;
+
+		if (wseq(w) == (uint32_t)(d + 1) && c == CLR) {
+			pos_advance(&q->h->hole_hi, d + 1);
+			nw = mkword(wseq(w), TOMB);
+		} else if (wseq(w) == (uint32_t)d && (c & CL_WR) == CL_WR &&
+			   (c & CL_TOK)) {
+			nw = mkword(wseq(w), (c & CL_TOK) | CL_W);
+		} else {
+			return;
+		}
+		if (atomic_compare_exchange_strong(&s->word, &w, nw)) {
+			ev_wake(q, &q->h->not_empty);
+			return;
+		}
+	}
+}
+
+/* The lock was held by a dead participant and is now ours: undo its
+ * half-done clear and recount the orphans it may have been changing. */
+static void lock_recover(lfipc_queue *q)
+{
+	lfipc__q_clear_undo(q);
+	orphans_recount(q);
+}
+
+/* Take the lock for tok if it is free, or held by a dead participant (then
+ * recover first). Never waits. */
+bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok)
+{
+	uint32_t c = 0;
+
+	if (atomic_compare_exchange_strong(&q->h->lock, &c, tok))
+		return true;
+	/* c == tok: another thread of this process holds it */
+	if (c == tok || lfipc__token_alive(q->r, c) ||
+	    !atomic_compare_exchange_strong(&q->h->lock, &c, tok))
+		return false;
+	lock_recover(q);
+	return true;
+}
+
+void lfipc__q_lock_release(lfipc_queue *q)
+{
+	atomic_store(&q->h->lock, 0);
+}
+
+/* ---- holes ------------------------------------------------------------ */
+
+/* Drop the hole TOMB(p) (word w) of slot s at deq_pos: straight to
+ * FREE(p + N), never through READING, so that a participant dying here
+ * cannot turn the hole into an ORPHAN that would be delivered as a
+ * message. Its producer may have died before moving enq_pos past it (and
+ * past the rest of its run): every position up to p is claimed, so move
+ * it now, before counting p as done, or join's count would undercount.
+ * Returns false when the word changed meanwhile. */
+bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p)
+{
+	qhdr *h = q->h;
+	uint64_t p2 = p;
+
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)(p + q->n), 0)))
+		return false;
+	pos_advance(&h->enq_pos, p + 1);
+	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+	if (q->joinable) {
+		atomic_fetch_add(&h->done, 1);
+		ev_wake(q, &h->joined);
+	}
+	ev_wake(q, &h->not_full);
+	return true;
+}
+
+/* Drop every hole at the head. Whoever makes a TOMB calls this after, so a
+ * hole at the head never waits for a consumer (none may come: a put that
+ * gives its slot up at shutdown may be the last participant). */
+void lfipc__q_drop_holes(lfipc_queue *q)
+{
+	for (uint64_t i = 0; i <= q->n; i++) {
+		uint64_t d = atomic_load(&q->h->deq_pos);
+		qslot *s = slot_at(q, d);
+		uint64_t w = atomic_load(&s->word);
+
+		if (w != mkword((uint32_t)(d + 1), TOMB))
+			return;
+		lfipc__q_drop_hole(q, s, w, d);
+	}
+}
+
+/* ---- dead claimants -------------------------------------------------- */
+
+/* A dead consumer's READING(p) became ORPHAN(p). A get run claims a run
+ * of positions beyond deq_pos before moving it once; if its consumer died
+ * in between, p lies at or beyond deq_pos, and every position from
+ * deq_pos to p is that run's (now orphaned too). Move deq_pos past p, so
+ * that orphans lie behind deq_pos, as everything else assumes (clear's
+ * "enq_pos - deq_pos <= N + 1", the capacity test). */
+static void orphan_behind(lfipc_queue *q, uint32_t seq)
+{
+	uint64_t d = atomic_load(&q->h->deq_pos);
+	uint64_t p = pos_near(d, seq - 1);
+
+	if ((int64_t)(p - d) >= 0 && p - d < q->n)
+		pos_advance(&q->h->deq_pos, p + 1);
+}
+
+/* Slot s holds READING (word w) of a dead consumer: make it ORPHAN under
+ * the lock, counting it first (a kill in between leaves the lock to a
+ * take-over, which recounts). */
+static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+{
+	qhdr *h = q->h;
+	uint64_t nw = mkword(wseq(w), ORPHAN);
+
+	if (!lfipc__q_lock_try(q, tok))
+		return 0; /* busy: the next slice tries again */
+	atomic_fetch_add(&h->orphans, 1);
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw)) {
+		atomic_fetch_sub(&h->orphans, 1);
+		lfipc__q_lock_release(q);
+		return 0;
+	}
+	orphan_behind(q, wseq(nw));
+	lfipc__q_lock_release(q);
+	return 1;
+}
+
+/* Slot s holds word w claimed by a token (WRITING, DISCARD or READING):
+ * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
+ * clear already accounted for it) and READING into ORPHAN. tok is the
+ * caller's token. Returns 1 when it repaired something. */
+int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+{
+	uint32_t c = wclaim(w), who = c & CL_TOK;
+	uint64_t nw;
+
+	if (who == 0 || !(c & CL_WR) || lfipc__token_alive(q->r, who))
+		return 0;
+	if ((c & CL_WR) == CL_R) {
+		if (!orphan(q, tok, s, w))
+			return 0;
+	} else {
+		if ((c & CL_WR) == CL_WR) {
+			nw = mkword(wseq(w) + 1, CLR);
+		} else {
+			/* every TOMB lies below hole_hi: raise it first */
+			pos_advance(
+			    &q->h->hole_hi,
+			    pos_near(atomic_load(&q->h->enq_pos), wseq(w)) + 1);
+			nw = mkword(wseq(w) + 1, TOMB);
+		}
+		if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+			return 0;
+	}
+	ev_wake(q, &q->h->not_empty);
+	ev_wake(q, &q->h->not_full);
+	return 1;
+}
+
+/* If the lock is held by a dead participant, take it over, recover and
+ * release it. Returns 1 when it did. */
+int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok)
+{
+	uint32_t holder = atomic_load(&q->h->lock);
+
+	if (holder == 0 || holder == tok || lfipc__token_alive(q->r, holder) ||
+	    !atomic_compare_exchange_strong(&q->h->lock, &holder, tok))
+		return 0;
+	lock_recover(q);
+	lfipc__q_lock_release(q);
+	lfipc__q_drop_holes(q);
+	return 1;
+}
+
+/* Repair the slot of position pos if its claimant is dead. */
+static int check_slot(lfipc_queue *q, uint32_t tok, uint64_t pos)
+{
+	qslot *s = slot_at(q, pos);
+	uint64_t w = atomic_load(&s->word);
+
+	if ((wclaim(w) & CL_TOK) && lfipc__q_repair(q, tok, s, w)) {
+		lfipc__q_drop_holes(q);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * What a waiter does at the end of a sleep slice, in O(1) whatever N: take
+ * over a dead holder's lock; repair the head (a dead producer's hole there
+ * blocks consumers and join) and the slot producers claim next (a dead
+ * consumer's slot of the previous lap blocks them); and sweep SWEEP_SLOTS
+ * more slots for dead readers, from a cursor shared by every waiter of the
+ * queue, so that their messages are found and delivered again (within
+ * N / SWEEP_SLOTS slices of one waiter).
+ */
+int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok)
+{
+	uint64_t i0, k = q->n < SWEEP_SLOTS ? q->n : SWEEP_SLOTS;
+	int n = 0;
+
+	n += lfipc__q_lock_repair(q, tok);
+	n += check_slot(q, tok, atomic_load(&q->h->deq_pos));
+	n += check_slot(q, tok, atomic_load(&q->h->enq_pos));
+	/* Q1: relaxed: a cursor only; any value sweeps some slots. */
+	i0 = atomic_fetch_add_explicit(&q->h->sweep, k, memory_order_relaxed);
+	for (uint64_t i = 0; i < k; i++) {
+		qslot *s = slot_at(q, i0 + i);
+		/* Q2: relaxed; lfipc__q_repair() re-validates with a CAS. */
+		uint64_t w =
+		    atomic_load_explicit(&s->word, memory_order_relaxed);
+
+		if ((wclaim(w) & CL_TOK) && (wclaim(w) & CL_WR))
+			n += lfipc__q_repair(q, tok, s, w);
+	}
+	lfipc__q_drop_holes(q);
+	return n;
+}
+
+/* A fruitless LFIPC_NOWAIT call: every POLL_CHECK of them in this process
+ * does a slice's checks, so that a caller that only polls is not blocked
+ * for ever by a dead participant, at O(1) amortised cost. */
+void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok)
+{
+	/* Q7: relaxed (see struct lfipc_queue). */
+	uint32_t k =
+	    atomic_fetch_add_explicit(&q->polls, 1, memory_order_relaxed) + 1;
+
+	if (k % POLL_CHECK == 0)
+		lfipc__q_slice_check(q, tok);
+}
+
+/* The word w of a slot that keeps a caller waiting (a head in flight, a
+ * slot still held by the previous lap) was seen again. True every
+ * STUCK_CHECK-th time in a row: time to look whether its claimant lives
+ * (one system call per STUCK_CHECK attempts, none on a moving queue). */
+bool lfipc__q_stuck(lfipc_queue *q, uint64_t w)
+{
+	uint32_t k;
+
+	/* Q7: relaxed (see struct lfipc_queue). */
+	if (atomic_load_explicit(&q->stuck_w, memory_order_relaxed) != w) {
+		atomic_store_explicit(&q->stuck_w, w, memory_order_relaxed);
+		atomic_store_explicit(&q->stuck_n, 1, memory_order_relaxed);
+		return false;
+	}
+	k = atomic_fetch_add_explicit(&q->stuck_n, 1, memory_order_relaxed) + 1;
+	return k % STUCK_CHECK == 0;
+}
+
+/* ---- orphans delivered again ------------------------------------------ */
+
+/* Take an ORPHAN (a message whose consumer died mid-get) for tok, under
+ * the lock, starting where the last one was found (a dead get_many leaves
+ * a run of them). 1: claimed (*s_out, its new word *w_out); 0: none, or
+ * the lock is busy (the next get tries again). */
+int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
+		    uint64_t *w_out)
+{
+	qhdr *h = q->h;
+	uint64_t start;
+
+	if (!lfipc__q_lock_try(q, tok))
+		return 0;
+	if (atomic_load(&h->orphans) == 0) {
+		lfipc__q_lock_release(q);
+		return 0;
+	}
+	start = atomic_load(&h->orphan_at);
+	for (uint64_t i = 0; i < q->n; i++) {
+		qslot *s = slot_at(q, start + i);
+		uint64_t w = atomic_load(&s->word);
+		uint64_t nw = mkword(wseq(w), tok | CL_R);
+
+		if (wclaim(w) == ORPHAN &&
+		    atomic_compare_exchange_strong(&s->word, &w, nw)) {
+			atomic_store(&h->orphan_at, start + i + 1);
+			atomic_fetch_sub(&h->orphans, 1);
+			lfipc__q_lock_release(q);
+			*s_out = s;
+			*w_out = nw;
+			return 1;
+		}
+	}
+	/* None left: the count was too high (a peer wrote it). We hold the
+	 * lock, so the true count is 0. */
+	atomic_store(&h->orphans, 0);
+	lfipc__q_lock_release(q);
+	return 0;
+}
+
+/* ---- recovery -------------------------------------------------------- */
+
+/* Repair every dead claimant's slot, O(N): for an explicit recovery, and
+ * once before a get reports a shut-down queue as drained (a dead reader's
+ * message nobody has noticed yet must not be left behind). */
+int lfipc__q_check_all(lfipc_queue *q, uint32_t tok)
+{
+	int n = lfipc__q_lock_repair(q, tok);
+
+	for (uint64_t i = 0; i < q->n; i++)
+		n += check_slot(q, tok, i);
+	lfipc__q_drop_holes(q);
+	return n;
+}
+
+int lfipc__queue_recover(lfipc_region *r, uint64_t off, uint64_t size)
+{
+	lfipc_queue *q;
+	uint32_t tok;
+	int rc, n;
+
+	rc = lfipc__q_handle(r, off, size, &q);
+	if (rc)
+		return rc;
+	rc = lfipc__self(r, &tok);
+	if (rc) {
+		free(q);
+		return rc;
+	}
+	/* A supervisor's explicit call: look at every slot. */
+	n = lfipc__q_check_all(q, tok);
+	if (q->joinable)
+		n += lfipc__q_tasks_reap(q);
+	free(q);
+	return n;
+}

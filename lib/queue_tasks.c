@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue_tasks.c - JoinableQueue counting: the per-participant task
+ * table (messages got, tasks settled), write-off of dead participants'
+ * tasks, task_done and join. internal/queue.h describes the shared words.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/objtype.h"
+#include "internal/proc.h"
+#include "internal/queue.h"
+#include "internal/recover.h"
+#include "internal/region.h"
+#include "internal/shm.h"
+#include "internal/wait.h"
+
+static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
+{
+	return &q->tasks[((tok >> LFIPC_TOKEN_GEN_BITS) - 1) %
+			 LFIPC_PROC_SLOTS];
+}
+
+/* Settle every task of entry t not settled yet (its participants are
+ * dead): raise settled to the value of got read first. Idempotent, so any
+ * number of participants may do it at once, and a kill anywhere leaves
+ * either nothing or all of it done. */
+static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
+{
+	uint64_t s = atomic_load(&t->settled);
+
+	while ((int64_t)(g - s) > 0) {
+		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
+			/* statistics only: a kill here under-counts them */
+			atomic_fetch_add(&q->h->abandoned, g - s);
+			ev_wake(q, &q->h->joined);
+			return;
+		}
+	}
+}
+
+/* Messages delivered to tok: count them in its entry. The entry of a new
+ * incarnation of a participant slot still holds its dead predecessor's
+ * tasks: write them off before adopting it. */
+void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k)
+{
+	struct lfipc_qtask *t = task_of(q, tok);
+
+	if (atomic_load(&t->owner) != tok) {
+		write_off(q, t, atomic_load(&t->got));
+		atomic_store(&t->owner, tok);
+	}
+	atomic_fetch_add(&t->got, k);
+}
+
+/* Write off the unsettled tasks of every dead participant. got is loaded
+ * before owner: a new incarnation stores owner before its first got
+ * increment, so a got value that includes its tasks is always followed by
+ * the live owner, never by its dead predecessor. O(participants). */
+int lfipc__q_tasks_reap(lfipc_queue *q)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		struct lfipc_qtask *t = &q->tasks[i];
+		uint64_t g = atomic_load(&t->got);
+
+		if ((int64_t)(g - atomic_load(&t->settled)) <= 0)
+			continue;
+		if (!lfipc__token_alive(q->r, atomic_load(&t->owner))) {
+			write_off(q, t, g);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Settle one task of entry t; false when it has none outstanding. */
+static bool task_settle(struct lfipc_qtask *t)
+{
+	uint64_t s = atomic_load(&t->settled);
+
+	while ((int64_t)(atomic_load(&t->got) - s) > 0)
+		if (atomic_compare_exchange_weak(&t->settled, &s, s + 1))
+			return true;
+	return false;
+}
+
+int lfipc_queue_task_done(lfipc_queue *q)
+{
+	uint32_t tok;
+
+	if (!q || !q->joinable || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	/* The caller's own task first; else one another process got (the
+	 * task was handed over, as Python allows). */
+	if (!task_settle(task_of(q, tok))) {
+		uint32_t i;
+
+		for (i = 0; i < LFIPC_PROC_SLOTS; i++)
+			if (task_settle(&q->tasks[i]))
+				break;
+		if (i == LFIPC_PROC_SLOTS)
+			return -EINVAL;
+	}
+	ev_wake(q, &q->h->joined);
+	return 0;
+}
+
+static bool all_done(lfipc_queue *q)
+{
+	/* settled and done first, enq_pos last: each only grows, so a put,
+	 * get and task_done racing with these loads can only make the count
+	 * of unfinished tasks look higher (join returns late), never lower
+	 * (join returning while a task is outstanding). */
+	uint64_t sum = 0, d, e;
+
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		sum += atomic_load(&q->tasks[i].settled);
+	d = atomic_load(&q->h->done);
+	e = atomic_load(&q->h->enq_pos);
+	return (int64_t)(e - d - sum) <= 0;
+}
+
+/* All done: 0, or -EOWNERDEAD the first time after tasks were written off
+ * (reported to one join only). */
+static int join_result(lfipc_queue *q)
+{
+	uint64_t a = atomic_load(&q->h->abandoned);
+	uint64_t seen = atomic_load(&q->h->abandoned_seen);
+
+	while (seen != a) {
+		if (atomic_compare_exchange_weak(&q->h->abandoned_seen, &seen,
+						 a))
+			return -EOWNERDEAD;
+	}
+	return 0;
+}
+
+/* Readiness callback of a join (internal/wait.h): a poller must see the
+ * dead written off too, so its checks reap dead task holders. */
+static int join_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct qwait *c = ctx;
+	int rc;
+
+	if (check) {
+		lfipc__q_tasks_reap(c->q);
+		lfipc__q_slice_check(c->q, c->tok);
+	}
+	if (!all_done(c->q))
+		return 0;
+	rc = join_result(c->q);
+	return rc ? rc : 1;
+}
+
+int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
+{
+	struct qwait c = {q, 0, false, NULL, NULL, NULL, NULL};
+	int rc;
+
+	if (!q || !q->joinable)
+		return -EINVAL;
+	rc = lfipc__self(q->r, &c.tok);
+	if (rc)
+		return rc;
+	return lfipc__q_wait_run(&c, -1, &q->h->joined, join_ready, timeout_ns);
+}
+
+uint64_t lfipc_queue_tasks_abandoned(const lfipc_queue *q)
+{
+	return q && q->joinable ? atomic_load(&q->h->abandoned) : 0;
+}
