@@ -746,11 +746,18 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 		return -EINVAL;
 	memset(&s, 0, sizeof(s));
 	s.struct_size = sizeof(s);
-	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	/* O_NONBLOCK: a FIFO put under the name must not hold the probe
+	 * until a writer comes ("does not block"); only a regular file can
+	 * be a region. */
+	fd = shm_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &fs) < 0) {
 		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(fs.st_mode)) {
+		rc = -EPROTO;
 		goto out;
 	}
 	s.size = (size_t)fs.st_size;

@@ -512,6 +512,30 @@ Test(lifecycle, files_that_start_with_zeros_and_fifos_are_not_regions)
 	lfipc_region_unlink(rname);
 }
 
+/* A FIFO under a region's name: the probe (`lfipc ls`, `lfipc gc`) says
+ * -EPROTO at once instead of waiting for a writer (review11's R3). The
+ * probe runs in a child reaped with a deadline, so a regression fails. */
+static int child_probe(void *arg)
+{
+	lfipc_region_status st;
+
+	st.struct_size = sizeof(st);
+	return lfipc_region_probe(arg, &st) == -EPROTO ? 0 : 1;
+}
+
+Test(lifecycle, the_probe_of_a_fifo_is_eproto_and_does_not_block)
+{
+	char path[128];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", rname);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	pid = th_fork(child_probe, (void *)rname);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, 5000), 0, "the probe blocked or failed");
+	lfipc_region_unlink(rname);
+}
+
 /* What an older lfipc's creator left when it died before writing the
  * header (a region-sized file of zeros, nobody holding its locks) is
  * removed, but only when the locks prove nobody is in it: not forced. */
