@@ -4,8 +4,10 @@
  * fork+exec, so it shares nothing with the test but what it opens).
  *
  *   listener_peer REGION LISTENER ID COUNT
- *	Open the region by name, connect to the listener (waiting up to 20 s
- *	to be accepted), send COUNT messages "<ID> <seq>" with sequence
+ *	Open the region by name, connect to the listener (waiting up to 60 s
+ *	to be accepted: the test serves its peers one after another, so the
+ *	last waits for all the others' exchanges, which a loaded sanitizer
+ *	build makes slow), send COUNT messages "<ID> <seq>" with sequence
  *	numbers 0..COUNT-1, then receive one reply and check that it is the
  *	decimal sum of the sequence numbers plus ID; close. Exit 0 on success,
  *	10+n on failure n.
@@ -20,7 +22,7 @@
 #include <lfipc/listener.h>
 #include <lfipc/region.h>
 
-#define WAIT_NS ((int64_t)20 * 1000 * 1000 * 1000)
+#define WAIT_NS ((int64_t)60 * 1000 * 1000 * 1000)
 
 int main(int argc, char **argv)
 {

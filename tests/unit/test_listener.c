@@ -18,6 +18,10 @@
 #define REGION_SIZE ((size_t)4 << 20)
 #define RING ((size_t)4096)
 #define REAP_MS 20000
+/* How long a test waits for a state it expects (a client waiting, a Pipe
+ * made): far beyond any delay of a loaded sanitizer build, and only spent
+ * when the state never comes, i.e. on a failure. */
+#define STATE_WAIT_NS ((int64_t)20 * 1000 * 1000 * 1000)
 #define MS ((int64_t)1000 * 1000)
 #define SEC ((int64_t)1000 * MS)
 
@@ -54,15 +58,44 @@ static unsigned nobjects(void)
 	return info.objects;
 }
 
-/* Wait (up to 10 s) until the region holds n objects. */
+/* Wait (up to STATE_WAIT_NS) until the region holds n objects. */
 static bool wait_objects(unsigned n)
 {
-	for (int i = 0; i < 10000; i++) {
+	int64_t end = th_now_ns() + STATE_WAIT_NS;
+
+	for (;;) {
 		if (nobjects() == n)
 			return true;
+		if (th_now_ns() > end)
+			return false;
 		usleep(1000);
 	}
-	return false;
+}
+
+static lfipc_listener_status listener_stat(void)
+{
+	lfipc_listener_status st;
+
+	memset(&st, 0, sizeof(st));
+	st.struct_size = sizeof(st);
+	cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
+	return st;
+}
+
+/* Wait (up to STATE_WAIT_NS) until n clients wait to be accepted. It only
+ * looks (lfipc_object_stat): a probing connect would itself take a place
+ * in the backlog while it tries. */
+static bool wait_waiting(unsigned n)
+{
+	int64_t end = th_now_ns() + STATE_WAIT_NS;
+
+	for (;;) {
+		if (listener_stat().waiting == n)
+			return true;
+		if (th_now_ns() > end)
+			return false;
+		usleep(1000);
+	}
 }
 
 /* ---- children ------------------------------------------------------------ */
@@ -326,11 +359,13 @@ Test(listener, a_stopped_region_lock_holder_delays_no_call_past_its_timeout,
 	x = th_fork(child_connect_rc, (void *)(intptr_t)(100 * MS));
 	x0 = th_fork(child_connect_rc, (void *)(intptr_t)LFIPC_NOWAIT);
 	cr_assert_eq(write(stop_go[1], &ch, 1), 1);
-	/* 100 ms calls: 5 s is far beyond any scheduling delay; without a
-	 * bound they would block as long as the holder stays stopped */
-	cr_assert_eq(th_reap(x, 5000), ETIMEDOUT, "connect(100 ms)");
-	cr_assert_eq(th_reap(x0, 5000), EAGAIN, "connect(NOWAIT)");
-	cr_assert_eq(th_reap(srv, 5000), ETIMEDOUT, "accept(100 ms)");
+	/* 100 ms calls. The holder stays stopped until they are reaped:
+	 * without a bound they would block for ever, so the reap deadline
+	 * can be as long as any loaded sanitizer build needs to fork, run
+	 * and exit (the exit codes say the calls timed out, not failed). */
+	cr_assert_eq(th_reap(x, REAP_MS), ETIMEDOUT, "connect(100 ms)");
+	cr_assert_eq(th_reap(x0, REAP_MS), EAGAIN, "connect(NOWAIT)");
+	cr_assert_eq(th_reap(srv, REAP_MS), ETIMEDOUT, "accept(100 ms)");
 
 	kill(holder, SIGKILL);
 	cr_assert_eq(th_reap(holder, REAP_MS), 128 + SIGKILL);
@@ -361,26 +396,21 @@ Test(listener, a_full_backlog_refuses_with_ebusy_until_one_is_accepted,
 {
 	pid_t pids[2];
 	lfipc_conn *c;
-	int rc = 0;
 
-	/* Backlog 2: two clients wait, a third is turned away. */
+	/* Backlog 2: two clients wait, a third is turned away. The test
+	 * waits for the two by looking at the status, not by connecting:
+	 * a connect that tries while one client waits holds the second
+	 * place itself, and the other client is refused (-EBUSY). */
 	for (long i = 0; i < 2; i++) {
 		pids[i] = th_fork(child_ping, (void *)(intptr_t)i);
 		cr_assert_gt(pids[i], 0);
 	}
-	for (int i = 0; i < 10000; i++) {
-		rc = lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c);
-		if (rc == -EBUSY)
-			break;
-		cr_assert_eq(rc, -EAGAIN);
-		usleep(1000);
-	}
-	cr_assert_eq(rc, -EBUSY);
+	cr_assert(wait_waiting(2));
+	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c), -EBUSY);
+	cr_assert_eq(lfipc_listener_connect(r, "L", 10 * SEC, &c), -EBUSY);
 	{
-		lfipc_listener_status st;
+		lfipc_listener_status st = listener_stat();
 
-		st.struct_size = sizeof(st);
-		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
 		cr_assert_eq(st.waiting, 2);
 		cr_assert_eq(st.connections, 0);
 		cr_assert_eq(st.backlog, 2);
@@ -436,10 +466,8 @@ Test(listener, clients_see_the_server_die_and_a_restarted_server_takes_over,
 	kill(srv, SIGKILL);
 	cr_assert_eq(th_reap(srv, REAP_MS), 128 + SIGKILL);
 	{
-		lfipc_listener_status st;
+		lfipc_listener_status st = listener_stat();
 
-		st.struct_size = sizeof(st);
-		cr_assert_eq(lfipc_object_stat(r, "L", LFIPC_OBJ_LISTENER, &st), 0);
 		cr_assert(st.serving);
 		cr_assert_not(st.server_alive);
 		cr_assert_eq(st.server_pid, srv);
