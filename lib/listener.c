@@ -500,21 +500,23 @@ void lfipc_listener_close(lfipc_listener *l)
 
 /* ---- accept ------------------------------------------------------------------ */
 
-/* The waiting record with the oldest id (wrap-safe), or -1. */
-static int64_t oldest_pending(struct lfipc_listener *h)
+/* The waiting record with the oldest id (wrap-safe), or -1; its state
+ * and id as they were read (once) in *state and *id. */
+static int64_t oldest_pending(struct lfipc_listener *h, uint32_t *state,
+			      uint32_t *id)
 {
 	int64_t best = -1;
-	uint32_t best_id = 0;
 
 	for (uint32_t i = 0; i < h->nrec; i++) {
-		uint32_t id;
+		uint32_t v = atomic_load(&h->p->rec[i].state), n;
 
-		if (REC_TAG(atomic_load(&h->p->rec[i].state)) != REC_PEND)
+		if (REC_TAG(v) != REC_PEND)
 			continue;
-		id = lfipc__shm_ld32(&h->p->rec[i].id);
-		if (best < 0 || (int32_t)(id - best_id) < 0) {
+		n = lfipc__shm_ld32(&h->p->rec[i].id);
+		if (best < 0 || (int32_t)(n - *id) < 0) {
 			best = i;
-			best_id = id;
+			*state = v;
+			*id = n;
 		}
 	}
 	return best;
@@ -549,7 +551,7 @@ static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 {
 	struct bell_wait w;
 	char pn[LFIPC_NAME_MAX + 1];
-	uint32_t self, bell, v;
+	uint32_t self, bell, v = 0, id = 0;
 	int64_t i;
 	int rc;
 
@@ -581,11 +583,13 @@ static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 		/* Each pass attaches one record or frees one: at most nrec
 		 * passes, even if a hostile peer keeps making records. */
 		for (uint32_t pass = 0;
-		     pass < l->nrec && (i = oldest_pending(l)) >= 0; pass++) {
+		     pass < l->nrec && (i = oldest_pending(l, &v, &id)) >= 0;
+		     pass++) {
 			struct lsn_rec *rec = &l->p->rec[i];
 
-			v = atomic_load(&rec->state);
-			pipe_name(l, lfipc__shm_ld32(&rec->id), pn);
+			/* v and id are the words oldest_pending() read and
+			 * checked (a PEND record): only they are used. */
+			pipe_name(l, id, pn);
 			rc = lfipc_pipe_open(l->r, pn, 0, out);
 			if (rc == 0) {
 				atomic_store(&rec->state,
@@ -808,13 +812,17 @@ static int lsn_status(lfipc_region *r, uint64_t off, uint64_t size, void *out)
 	lfipc_listener_status *st = out;
 	struct lfipc_listener h;
 	lfipc_holder srv;
+	uint32_t server;
 	int rc = view(r, off, size, &h);
 
 	if (rc < 0)
 		return rc;
-	/* S1: seq_cst loads; a snapshot for people and supervisors. */
-	lfipc__holder(r, atomic_load(&h.p->ctl.server), &srv);
-	st->serving = atomic_load(&h.p->ctl.server) != 0;
+	/* S1: seq_cst loads; a snapshot for people and supervisors. The
+	 * server word is read once: serving and the holder's pid and
+	 * liveness describe the same token. */
+	server = atomic_load(&h.p->ctl.server);
+	lfipc__holder(r, server, &srv);
+	st->serving = server != 0;
 	st->server_pid = srv.pid;
 	st->server_alive = srv.alive;
 	st->backlog = h.backlog;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -658,4 +659,55 @@ Test(listener, threads_connect_and_accept_at_once_with_exact_counts,
 			     -EAGAIN);
 	}
 	cr_assert_eq(nobjects(), 1);
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+static _Atomic int toggling;
+
+/* Stop and start serving, over and over: the server word goes from our
+ * token to 0 and back. */
+static void *toggle_server(void *arg)
+{
+	lfipc_listener *mine = arg;
+
+	for (int i = 0; i < 2000; i++) {
+		lfipc_listener_close(mine);
+		if (lfipc_listener_open(r, "L", &mine) != 0) {
+			atomic_store(&toggling, 0);
+			return (void *)1;
+		}
+	}
+	lfipc_listener_close(mine);
+	atomic_store(&toggling, 0);
+	return NULL;
+}
+
+Test(listener, status_describes_one_server_while_servers_come_and_go,
+     .init = setup, .fini = teardown, .timeout = 120)
+{
+	lfipc_listener *mine;
+	pthread_t t;
+	void *ret;
+	long looks = 0;
+
+	cr_assert_eq(lfipc_listener_create(r, "L", 2, 4, RING, &mine), 0);
+	atomic_store(&toggling, 1);
+	cr_assert_eq(pthread_create(&t, NULL, toggle_server, mine), 0);
+	/* serving, server_pid and server_alive come from one read of the
+	 * server word: never "serving" without a pid, nor a pid without
+	 * "serving". */
+	while (atomic_load(&toggling)) {
+		lfipc_listener_status st = listener_stat();
+
+		cr_assert_eq(st.serving, st.server_pid != 0, "look %ld", looks);
+		cr_assert_eq(st.serving, st.server_alive, "look %ld", looks);
+		if (st.serving)
+			cr_assert_eq(st.server_pid, getpid());
+		looks++;
+	}
+	cr_assert_eq(pthread_join(t, &ret), 0);
+	cr_assert_null(ret);
+	cr_assert_gt(looks, 0);
+	cr_assert_not(listener_stat().serving);
 }
