@@ -188,9 +188,13 @@ static int claim_slot_gated(struct lfipc__proc *p, int fd);
 
 int lfipc__gate_lock(int fd, short type, int wait_ms)
 {
+	/* A deadline on CLOCK_MONOTONIC, not a count of sleeps: on a loaded
+	 * machine each 1 ms sleep lasts longer, and 1000 of them would wait
+	 * far past wait_ms. */
+	int64_t end = lfipc__now_ns() + (int64_t)wait_ms * 1000000;
 	struct flock fl;
 
-	for (int i = 0;; i++) {
+	for (;;) {
 		memset(&fl, 0, sizeof(fl));
 		fl.l_type = type;
 		fl.l_whence = SEEK_SET;
@@ -198,7 +202,8 @@ int lfipc__gate_lock(int fd, short type, int wait_ms)
 		fl.l_len = 1;
 		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 			return 0;
-		if ((errno != EAGAIN && errno != EACCES) || i >= wait_ms)
+		if ((errno != EAGAIN && errno != EACCES) ||
+		    lfipc__now_ns() >= end)
 			return errno == EACCES ? -EAGAIN : -errno;
 		/* a creator initialising or a remover deciding: both are
 		 * quick unless stopped */

@@ -153,8 +153,9 @@ int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
 void lfipc__thread_id_reset(void);
 
 /* Lock the gate byte (LFIPC_GATE_BYTE) of the file behind fd with type
- * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond for up to
- * wait_ms. Return: 0; -EAGAIN still held by another; -errno. */
+ * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond until wait_ms
+ * have passed on CLOCK_MONOTONIC. Return: 0; -EAGAIN still held by
+ * another; -errno. */
 int lfipc__gate_lock(int fd, short type, int wait_ms);
 
 /*
