@@ -193,6 +193,15 @@ static void nwait_add(struct cond_shm *s, int d)
 	atomic_store_explicit(&s->nwait, n + (uint32_t)d, memory_order_relaxed);
 }
 
+/* Free slot sl (under the lock), and count one waiter fewer if its state
+ * st, as read, still counted it as waiting. */
+static void put_slot(lfipc_cond *c, struct cond_slot *sl, uint32_t st)
+{
+	atomic_store_explicit(&sl->state, COND_SLOT_FREE, memory_order_relaxed);
+	if (st == COND_SLOT_WAITING)
+		nwait_add(c->s, -1);
+}
+
 /* Take the next ticket and a free slot for the caller (or one a dead
  * waiter left behind). Return: the slot; NULL all busy. */
 static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
@@ -210,12 +219,7 @@ static struct cond_slot *take_slot(lfipc_cond *c, uint32_t self,
 		if (st != COND_SLOT_FREE &&
 		    (tok == self || lfipc__token_alive(c->r, tok)))
 			continue; /* a live waiter's */
-		if (st == COND_SLOT_WAITING) {
-			/* a dead waiter's: drop it from the count */
-			atomic_store_explicit(&sl->state, COND_SLOT_FREE,
-					      memory_order_relaxed);
-			nwait_add(c->s, -1);
-		}
+		put_slot(c, sl, st); /* a dead waiter's is not counted */
 		atomic_store_explicit(&c->s->wseq, t + 1, memory_order_relaxed);
 		nwait_add(c->s, 1);
 		atomic_store_explicit(&sl->token, self, memory_order_relaxed);
@@ -293,7 +297,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	struct cond_slot *sl;
 	lfipc_deadline deadline;
 	uint32_t self, ticket, depth, st;
-	bool notified, intr = false;
+	bool mine, notified, intr = false;
 	int rc;
 
 	if (!c)
@@ -309,9 +313,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		return -EUSERS;
 	rc = lfipc__lock_release_all(c->lock, &depth);
 	if (rc < 0) {
-		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
-				      memory_order_relaxed);
-		nwait_add(c->s, -1);
+		put_slot(c, sl, COND_SLOT_WAITING);
 		return rc;
 	}
 	/* Sleep through the wait layer until the slot leaves WAITING (a
@@ -328,16 +330,12 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 	/* C3 again: a notify that ran before we re-took the lock counts.
 	 * Our slot cannot have been reused: it is not FREE and we live. */
 	st = atomic_load_explicit(&sl->state, memory_order_acquire);
-	notified =
-	    st == COND_SLOT_SIGNALED &&
-	    atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket;
-	if (atomic_load_explicit(&sl->ticket, memory_order_relaxed) == ticket &&
-	    st != COND_SLOT_FREE) {
-		atomic_store_explicit(&sl->state, COND_SLOT_FREE,
-				      memory_order_relaxed);
-		if (st == COND_SLOT_WAITING)
-			nwait_add(c->s, -1);
-	}
+	/* The slot's ticket, read once (C1): still the one we took? */
+	mine = atomic_load_explicit(&sl->ticket, memory_order_relaxed) ==
+	       ticket;
+	notified = mine && st == COND_SLOT_SIGNALED;
+	if (mine && st != COND_SLOT_FREE)
+		put_slot(c, sl, st);
 	if (rc == -EOWNERDEAD)
 		return rc;
 	if (notified)
