@@ -275,6 +275,16 @@ static bool lock_expired(int rc)
 	return rc == -ETIMEDOUT || rc == -EAGAIN;
 }
 
+/* Free record i (its Pipe is gone or was never ours). */
+static void rec_free(struct lfipc_listener *h, uint32_t i)
+{
+	struct lsn_rec *rec = &h->p->rec[i];
+
+	atomic_store(&rec->state, REC_FREE);
+	/* Whoever sleeps on the word (a waiting client) looks again. */
+	lfipc__wake_word(&rec->state, INT32_MAX);
+}
+
 /* Remove record i's Pipe (if it exists) and free the record. Return: 0;
  * -ETIMEDOUT/-EAGAIN the region lock was not had by the caller's
  * deadline: the record is left as it is, for a later collection. */
@@ -288,9 +298,7 @@ static int rec_drop(struct lfipc_listener *h, uint32_t i)
 	rc = lfipc_object_remove(h->r, pn); /* -ENOENT: never made */
 	if (lock_expired(rc))
 		return rc;
-	atomic_store(&rec->state, REC_FREE);
-	/* Whoever sleeps on the word (a waiting client) looks again. */
-	lfipc__wake_word(&rec->state, INT32_MAX);
+	rec_free(h, i);
 	return 0;
 }
 
@@ -666,8 +674,17 @@ static int make_pending(struct lfipc_listener *h, uint32_t i, uint32_t self,
 		if (rc != -EEXIST || tries == 8)
 			break;
 	}
-	if (rc < 0)
-		goto fail;
+	/* Nine names in a row taken by Pipes that no record knows (left by
+	 * an earlier listener of this name, or made by somebody else):
+	 * connections cannot be made now, as when max_conns exist. The ids
+	 * moved past them, so a later connect tries fresh names. */
+	if (rc == -EEXIST)
+		rc = -EBUSY;
+	if (rc < 0) {
+		/* No Pipe of ours: the name may be another object's. */
+		rec_free(h, i);
+		return rc;
+	}
 	/* Claim end 1 (a poll claims), so that our death or close finishes
 	 * it; hand end 0 on to whoever accepts. */
 	rc = lfipc_conn_poll(*e1, LFIPC_NOWAIT);

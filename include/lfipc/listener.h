@@ -149,7 +149,11 @@ LFIPC_API void lfipc_listener_close(lfipc_listener *l);
  *
  * Return: 0 and *out; -ECONNREFUSED the listener has no live server, or
  * its server died or closed it while we waited; -EBUSY the backlog is full
- * or max_conns connections exist (at once, whatever the timeout); -EAGAIN
+ * or max_conns connections exist, or the names of new connections'
+ * Pipes ("<listener>#<hex id>", nine in a row) are taken by objects that
+ * are no connection of this listener, such as the Pipes an earlier
+ * listener of the same name left (at once, whatever the timeout; a later
+ * connect tries other names); -EAGAIN
  * not accepted at once and LFIPC_NOWAIT; -ETIMEDOUT; -EINTR (an
  * interruptible thread only: see lfipc_thread_set_interruptible());
  * -ENOENT no such object;

@@ -711,3 +711,31 @@ Test(listener, status_describes_one_server_while_servers_come_and_go,
 	cr_assert_gt(looks, 0);
 	cr_assert_not(listener_stat().serving);
 }
+
+/* ---- leftover Pipes ------------------------------------------------------ */
+
+Test(listener, pipes_left_under_connection_names_make_connect_busy_not_eexist,
+     .init = setup_listener, .fini = teardown)
+{
+	lfipc_conn *e0, *e1, *c;
+	char pn[LFIPC_NAME_MAX + 1];
+
+	/* Pipes named as the next connections would be ("L#0".."L#8"),
+	 * as an earlier listener "L" removed with its connections still
+	 * there leaves them: no record of this listener knows them. */
+	for (unsigned id = 0; id < 9; id++) {
+		snprintf(pn, sizeof(pn), "L#%x", id);
+		cr_assert_eq(lfipc_pipe_create(r, pn, RING, true, &e0, &e1), 0);
+		lfipc_conn_close(e0);
+		lfipc_conn_close(e1);
+	}
+	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c), -EBUSY);
+	cr_assert_null(c);
+	/* Nothing of ours was left, and the leftovers are untouched. */
+	cr_assert_eq(nobjects(), 10);
+	cr_assert_eq(listener_stat().waiting, 0);
+	/* The next connect tries names past them. */
+	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
+	cr_assert_eq(nobjects(), 10);
+}
