@@ -59,6 +59,10 @@ struct hx_ctx {
 	uint64_t excused;      /* past the limit, but not net of off-CPU time */
 	int64_t worst_over_ns; /* most a call ran past its budget, raw */
 	const char *worst_call;
+	/* Most a call ran past its budget less its time off CPU: what the
+	 * limit (one slice plus slack_ns) is compared with. */
+	int64_t worst_net_ns;
+	const char *worst_net_call;
 	void *user;
 };
 

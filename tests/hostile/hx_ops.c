@@ -92,6 +92,10 @@ void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 		cx->worst_over_ns = over;
 		cx->worst_call = call;
 	}
+	if (over - off_cpu_ns > cx->worst_net_ns) {
+		cx->worst_net_ns = over - off_cpu_ns;
+		cx->worst_net_call = call;
+	}
 	if (over <= limit)
 		return;
 	if (over - off_cpu_ns <= limit) {
