@@ -259,6 +259,60 @@ static int open_region(const char *arg, char name[NAME_MAX + 2],
 	return rc < 0 ? fail("cannot open region", name, rc) : EX_OK;
 }
 
+/* ---- listings: ls, show and ps ---------------------------------------------- */
+
+/* A listing: a JSON array of items, or a table under its header line. */
+struct listing {
+	const char *indent; /* JSON: the indentation of each item */
+	int n;		    /* items printed so far */
+};
+
+/* Start an item: in JSON, the separator from the item before. */
+static void listing_item(struct listing *ls)
+{
+	if (json)
+		printf("%s\n%s", ls->n ? "," : "", ls->indent);
+	ls->n++;
+}
+
+/* End the listing: in JSON, a line break after the last item and end
+ * (what closes the array). */
+static void listing_end(const struct listing *ls, const char *end)
+{
+	if (json)
+		printf("%s%s\n", ls->n ? "\n" : "", end);
+}
+
+/*
+ * The items of the open region r (named name), one after another: next
+ * fetches the one at *cursor into it (1; 0 after the last; a negative
+ * errno), show prints it (calling listing_item() for each item it
+ * prints). Then the listing's end (JSON) and r is closed. Return: EX_OK,
+ * or EX_FAIL with "cannot list <what> of <name>".
+ */
+static int walk_region(lfipc_region *r, const char *name, const char *what,
+		       int (*next)(lfipc_region *r, unsigned *cursor,
+				   void *it),
+		       void (*show)(lfipc_region *r, void *it,
+				    struct listing *ls),
+		       void *it, struct listing *ls, const char *end)
+{
+	unsigned cursor = 0;
+	int rc;
+
+	while ((rc = next(r, &cursor, it)) == 1)
+		show(r, it, ls);
+	listing_end(ls, end);
+	lfipc_region_close(r);
+	if (rc < 0) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "cannot list %s of", what);
+		return fail(msg, name, rc);
+	}
+	return EX_OK;
+}
+
 static double age_s(int64_t since_ns)
 {
 	struct timespec ts;
@@ -335,38 +389,36 @@ static void region_kvs(struct kvs *k, const char *name,
 static int ls_one(const char *name, const lfipc_region_status *st,
 		  void *arg)
 {
-	int *count = arg;
+	struct listing *ls = arg;
 
+	if (!json && ls->n == 0)
+		printf("%-32s %12s %7s %6s %5s  %s\n", "REGION", "SIZE",
+		       "OBJECTS", "ALIVE", "DEAD", "STATE");
+	listing_item(ls);
 	if (json) {
 		struct kvs k = {0};
 
 		region_kvs(&k, name, st);
-		fputs(*count ? ",\n " : "\n ", stdout);
 		kvs_print(&k);
 	} else {
-		if (*count == 0)
-			printf("%-32s %12s %7s %6s %5s  %s\n", "REGION", "SIZE",
-			       "OBJECTS", "ALIVE", "DEAD", "STATE");
 		printf("%-32s %12zu %7u %6u %5u  %s\n", text(name), st->size,
 		       st->objects, st->participants, st->dead,
 		       st->initialising ? "initialising"
 		       : st->stale	 ? "stale"
 					 : "live");
 	}
-	(*count)++;
 	return 0;
 }
 
 static int cmd_ls(const char *pat)
 {
-	int count = 0;
+	struct listing ls = {" ", 0};
 
 	if (json)
 		putchar('[');
-	if (foreach_region(pat, ls_one, &count) < 0)
+	if (foreach_region(pat, ls_one, &ls) < 0)
 		return EX_FAIL;
-	if (json)
-		puts(count ? "\n]" : "]");
+	listing_end(&ls, "]");
 	return EX_OK;
 }
 
@@ -615,15 +667,15 @@ static int object_kvs(lfipc_region *r, const char *name, int type,
 	}
 }
 
-static void show_object(lfipc_region *r, const lfipc_object_entry *e,
-			bool *first)
+static void show_object(lfipc_region *r, void *it, struct listing *ls)
 {
+	const lfipc_object_entry *e = it;
 	union status_buf buf;
 	struct kvs k = {0};
 	int rc = object_kvs(r, e->name, e->type, &buf, &k);
 
+	listing_item(ls);
 	if (json) {
-		fputs(*first ? "\n  " : ",\n  ", stdout);
 		printf("{\"name\":");
 		json_str(e->name);
 		printf(",\"type\":");
@@ -647,7 +699,23 @@ static void show_object(lfipc_region *r, const lfipc_object_entry *e,
 			kvs_print(&k);
 		putchar('\n');
 	}
-	*first = false;
+}
+
+/* walk_region()'s next for every object of the region. */
+static int next_object(lfipc_region *r, unsigned *cursor, void *it)
+{
+	lfipc_object_entry *e = it;
+
+	LFIPC_STATUS_INIT(*e);
+	return lfipc_object_next(r, cursor, e);
+}
+
+/* walk_region()'s next for the one object found already in it. */
+static int one_object(lfipc_region *r, unsigned *cursor, void *it)
+{
+	(void)r;
+	(void)it;
+	return (*cursor)++ == 0;
 }
 
 static int cmd_show(const char *region, const char *object)
@@ -656,8 +724,7 @@ static int cmd_show(const char *region, const char *object)
 	lfipc_region *r;
 	lfipc_region_status st;
 	lfipc_object_entry e;
-	unsigned cursor = 0;
-	bool first = true;
+	struct listing ls = {"  ", 0};
 	int rc;
 
 	if (open_region(region, name, &r) != EX_OK)
@@ -693,31 +760,45 @@ static int cmd_show(const char *region, const char *object)
 		printf("%-20s %-9s %9s  %s\n", "OBJECT", "TYPE", "BYTES",
 		       "STATUS");
 	}
-	if (object) {
-		show_object(r, &e, &first);
-	} else {
-		while ((rc = lfipc_object_next(r, &cursor, &e)) == 1) {
-			show_object(r, &e, &first);
-			LFIPC_STATUS_INIT(e);
-		}
-	}
-	if (json)
-		puts(first ? "]}" : "\n]}");
-	lfipc_region_close(r);
-	if (rc < 0)
-		return fail("cannot list objects of", name, rc);
-	return EX_OK;
+	return walk_region(r, name, "objects",
+			   object ? one_object : next_object, show_object, &e,
+			   &ls, "]}");
 }
 
 /* ---- ps ------------------------------------------------------------------------ */
+
+static int next_participant(lfipc_region *r, unsigned *cursor, void *it)
+{
+	lfipc_participant_info *p = it;
+
+	LFIPC_STATUS_INIT(*p);
+	return lfipc_participant_next(r, cursor, p);
+}
+
+static void show_participant(lfipc_region *r, void *it, struct listing *ls)
+{
+	const lfipc_participant_info *p = it;
+	const char *state = p->state == LFIPC_PART_ALIVE ? "alive" : "dead";
+
+	(void)r;
+	if (p->self)
+		return; /* this command */
+	listing_item(ls);
+	if (json)
+		printf("{\"slot\":%u,\"pid\":%d,\"state\":\"%s\","
+		       "\"age_s\":%.3f}",
+		       p->slot, (int)p->pid, state, age_s(p->since_ns));
+	else
+		printf("%5u %8d %-6s %10.1f\n", p->slot, (int)p->pid, state,
+		       age_s(p->since_ns));
+}
 
 static int cmd_ps(const char *region)
 {
 	char name[NAME_MAX + 2];
 	lfipc_region *r;
 	lfipc_participant_info p;
-	unsigned cursor = 0;
-	int rc, n = 0;
+	struct listing ls = {" ", 0};
 
 	if (open_region(region, name, &r) != EX_OK)
 		return EX_FAIL;
@@ -725,33 +806,8 @@ static int cmd_ps(const char *region)
 		putchar('[');
 	else
 		printf("%5s %8s %-6s %10s\n", "SLOT", "PID", "STATE", "AGE(s)");
-	for (;;) {
-		LFIPC_STATUS_INIT(p);
-		rc = lfipc_participant_next(r, &cursor, &p);
-		if (rc <= 0)
-			break;
-		if (p.self)
-			continue; /* this command */
-		if (json) {
-			fputs(n ? ",\n " : "\n ", stdout);
-			printf("{\"slot\":%u,\"pid\":%d,\"state\":\"%s\","
-			       "\"age_s\":%.3f}",
-			       p.slot, (int)p.pid,
-			       p.state == LFIPC_PART_ALIVE ? "alive" : "dead",
-			       age_s(p.since_ns));
-		} else {
-			printf("%5u %8d %-6s %10.1f\n", p.slot, (int)p.pid,
-			       p.state == LFIPC_PART_ALIVE ? "alive" : "dead",
-			       age_s(p.since_ns));
-		}
-		n++;
-	}
-	if (json)
-		puts(n ? "\n]" : "]");
-	lfipc_region_close(r);
-	if (rc < 0)
-		return fail("cannot list participants of", name, rc);
-	return EX_OK;
+	return walk_region(r, name, "participants", next_participant,
+			   show_participant, &p, &ls, "]");
 }
 
 /* ---- recover / clear / rm ----------------------------------------------------- */
