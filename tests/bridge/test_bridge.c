@@ -515,13 +515,35 @@ static long rss_kib(pid_t pid)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Wait until pid is stopped (kill() only queues the SIGSTOP). */
+static void wait_stopped(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int64_t end = th_now_ns() + INT64_C(120000000000);
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	for (;; usleep(1000)) {
+		FILE *f = fopen(path, "r");
+		size_t k;
+
+		cr_assert(f);
+		k = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[k] = '\0';
+		p = strrchr(buf, ')'); /* the state follows the name */
+		if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
+			return;
+		cr_assert_lt(th_now_ns(), end, "%ld never stopped", (long)pid);
+	}
+}
+
 Test(bridge, stopped_receiver_blocks_producers_and_sender_memory_stays_flat,
      .fini = fini, .timeout = 900)
 {
 	struct prod p = {NULL, 0, 4096};
-	lfipc_bridge_stats s;
+	lfipc_bridge_stats s, t;
 	lfipc_array *ctl;
-	int64_t a, b;
+	int64_t b;
 	long r1, r2;
 	uint64_t got;
 	uint8_t *seen;
@@ -538,35 +560,35 @@ Test(bridge, stopped_receiver_blocks_producers_and_sender_memory_stays_flat,
 	     !lfipc_queue_full(W.qd); usleep(1000))
 		cr_assert_lt(th_now_ns(), end, "the destination never filled");
 	cr_assert_eq(kill(W.rx, SIGSTOP), 0);
+	wait_stopped(W.rx);
+	stats(W.rd, &t); /* frozen now: the receiver is stopped */
 	/* Everything fills up: the source (the sender's window holds peeked
-	 * slots: they count as taken), and every put the producer made is
-	 * counted (acknowledged, or in the source), so that the producer is
-	 * in the put that cannot complete. Waited for, however slow the
+	 * slots: they count as taken). Waited for, however slow the
 	 * machine: no fixed sleep decides it. */
 	for (int64_t end = th_now_ns() + INT64_C(120000000000);;
 	     usleep(10000)) {
 		stats(W.rs, &s);
-		cr_assert_eq(lfipc_array_load(ctl, 1, &a), 0);
 		if (lfipc_queue_qsize(W.qs) + s.tx_inflight ==
-			lfipc_queue_capacity(W.qs) &&
-		    (uint64_t)a == s.tx_acked + lfipc_queue_capacity(W.qs))
+		    lfipc_queue_capacity(W.qs))
 			break;
 		cr_assert_lt(th_now_ns(), end,
-			     "the source never filled: %zu + %llu in it, %lld "
-			     "put, %llu acknowledged",
+			     "the source never filled: %zu + %llu in it",
 			     lfipc_queue_qsize(W.qs),
-			     (unsigned long long)s.tx_inflight, (long long)a,
-			     (unsigned long long)s.tx_acked);
+			     (unsigned long long)s.tx_inflight);
 	}
 	r1 = rss_kib(W.tx);
 	usleep(2500000); /* resends meet a stopped peer */
 	r2 = rss_kib(W.tx);
+	/* Back-pressure, exactly: a put beyond the source's capacity needs a
+	 * release, a release an acknowledgement, and the stopped receiver
+	 * has acknowledged at most what it put. (Acknowledgements it sent
+	 * before it stopped may still land: no equality over time.) */
 	cr_assert_eq(lfipc_array_load(ctl, 1, &b), 0);
-	cr_assert_eq(a, b, "producer not blocked: %lld then %lld puts",
-		     (long long)a, (long long)b);
-	stats(W.rs, &s);
-	cr_assert_eq(lfipc_queue_qsize(W.qs) + s.tx_inflight,
-		     lfipc_queue_capacity(W.qs), "source queue not full");
+	cr_assert_leq((uint64_t)b,
+		      lfipc_queue_capacity(W.qs) + t.rx_received,
+		      "producer not blocked: %lld puts, %zu + %llu possible",
+		      (long long)b, lfipc_queue_capacity(W.qs),
+		      (unsigned long long)t.rx_received);
 	cr_assert_lt(r2 - r1, 1024, "sender RSS grew from %ld to %ld KiB", r1,
 		     r2);
 	cr_log_info("sender RSS %ld -> %ld KiB while the receiver was stopped",
