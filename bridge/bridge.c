@@ -709,13 +709,16 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 	return 0;
 }
 
-/* Handle every acknowledgement waiting. 1 if the FIN was acknowledged. */
-static int tx_poll_acks(lfipc_bridge *b)
+/* Handle every connection event (mon: the monitor said it has one) and
+ * every acknowledgement (acks: the socket said it has one) waiting. 1 if
+ * the FIN was acknowledged. Each look costs ZeroMQ a system call or two:
+ * only where zmq_poll saw something. */
+static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 {
 	unsigned char p[ACK_LEN];
 	int rc, n;
 
-	for (;;) { /* new connections: two frames (event, address) each */
+	for (; mon;) { /* new connections: two frames (event, address) each */
 		zmq_msg_t f;
 		int more;
 
@@ -735,7 +738,7 @@ static int tx_poll_acks(lfipc_bridge *b)
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 	}
-	for (;;) {
+	for (; acks;) {
 		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
 		if (n < 0)
 			return zmq_errno() == EAGAIN ? 0 : zerr();
@@ -756,6 +759,7 @@ static int tx_poll_acks(lfipc_bridge *b)
 		if ((p[5] & ACK_FIN) && b->fin_sent)
 			return 1;
 	}
+	return 0;
 }
 
 /* The sender's one place of waiting: until the source queue has a message
@@ -763,8 +767,10 @@ static int tx_poll_acks(lfipc_bridge *b)
  * event arrives, ZeroMQ has room for a batch that is waiting, or the next
  * timer (resend, FIN) is due; at most one slice, so that a stop request
  * and a producer's death inside a put (which does not make the fd
- * readable) are seen. */
-static int tx_wait(lfipc_bridge *b, int64_t t)
+ * readable) are seen. busy: work is known to wait (a full batch was
+ * taken), so only look. Then handles the acknowledgements and connection
+ * events it saw: 1 if the FIN was acknowledged. */
+static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
 	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
 				{b->mon, 0, ZMQ_POLLIN, 0},
@@ -780,10 +786,14 @@ static int tx_wait(lfipc_bridge *b, int64_t t)
 		due = b->news_at + b->resend_ivl;
 	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
 		due = b->fin_at + b->resend_ivl;
-	due = due > t ? (due - t + 999999) / 1000000 : 0;
-	if (zmq_poll(it, n, (long)due) < 0 && zmq_errno() != EINTR)
-		return zerr();
-	return 0;
+	due = busy ? 0 : due > t ? (due - t + 999999) / 1000000 : 0;
+	if (zmq_poll(it, n, (long)due) < 0) {
+		if (zmq_errno() != EINTR)
+			return zerr();
+		it[0].revents = it[1].revents = ZMQ_POLLIN; /* look anyway */
+	}
+	return tx_poll_acks(b, it[1].revents & ZMQ_POLLIN,
+			    it[0].revents & ZMQ_POLLIN);
 }
 
 static int tx_run(lfipc_bridge *b)
@@ -792,7 +802,7 @@ static int tx_run(lfipc_bridge *b)
 
 	st(b, TX_INFLIGHT, b->b - b->a);
 	for (;;) {
-		bool busy = false;
+		bool more = false;
 		int64_t t;
 
 		if (atomic_load(&b->stop))
@@ -814,13 +824,13 @@ static int tx_run(lfipc_bridge *b)
 			if (rc)
 				return rc;
 			tx_record(b, msg, len);
-			busy = true;
-			if (b->b - b->sent_upto >= b->o.batch)
+			if (b->b - b->sent_upto >= b->o.batch) {
+				more = true; /* the source may hold more */
 				break;
+			}
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
-			busy = true;
 			if (b->probing) {
 				b->probe_out = true;
 				break;
@@ -828,10 +838,6 @@ static int tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
-		if ((rc = tx_poll_acks(b)) < 0)
-			return rc;
-		if (rc == 1)
-			return 0; /* end of stream acknowledged */
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {
@@ -844,14 +850,17 @@ static int tx_run(lfipc_bridge *b)
 			b->news_at = t;
 			if (b->resend_ivl < 8 * b->o.resend_ns)
 				b->resend_ivl *= 2;
+			more = true;
 		}
 		if (b->src_done && b->a == b->b &&
 		    (!b->fin_sent || t - b->fin_at > b->resend_ivl)) {
 			if ((rc = tx_fin(b)))
 				return rc;
 		}
-		if (!busy && (rc = tx_wait(b, t)))
+		if ((rc = tx_wait(b, t, more)) < 0)
 			return rc;
+		if (rc == 1)
+			return 0; /* end of stream acknowledged */
 	}
 }
 
