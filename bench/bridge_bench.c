@@ -3,7 +3,11 @@
  * bridge_bench - lfipc-bridge against raw ZeroMQ PUSH/PULL over loopback
  * TCP, in one run (doc/bridge.md, Numbers).
  *
- *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES]
+ *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
+ *                [-t | -L]
+ *
+ * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
+ * latency only (for profiling one of them).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue; the bridge's sender and receiver (threads, each with its
@@ -83,7 +87,7 @@ struct path {
 
 struct ops {
 	const char *name;
-	void (*up)(struct path *p);
+	void (*up)(struct path *p); /* allocates buf and sbuf */
 	void (*down)(struct path *p);
 	/* send n messages (the sending thread) */
 	void (*send)(struct path *p, long n);
@@ -137,8 +141,6 @@ static void bridge_down(struct path *p)
 	lfipc_region_close(p->rd);
 	lfipc_region_unlink(p->src);
 	lfipc_region_unlink(p->dst);
-	free(p->buf);
-	free(p->sbuf);
 }
 
 static void bridge_send(struct path *p, long n)
@@ -189,8 +191,6 @@ static void raw_down(struct path *p)
 	zmq_close(p->pull);
 	zmq_ctx_term(p->ctx);
 	zmq_ctx_term(p->ctx2);
-	free(p->buf);
-	free(p->sbuf);
 }
 
 /* Pack records { len u32, message } the way the bridge does (up to BATCH
@@ -288,6 +288,8 @@ static double tput(const struct ops *o, size_t size, int batch, long n,
 	if (per_batch && lfipc_bridge_stats_read(p.rs, "q", &st) == 0)
 		*per_batch = (double)st.tx_sent / (double)st.tx_batches;
 	o->down(&p);
+	free(p.buf);
+	free(p.sbuf);
 	return (double)n * 1e9 / (double)t0;
 }
 
@@ -310,6 +312,8 @@ static double lat(const struct ops *o, size_t size, int samples, double *p99)
 			v[i] = (double)(now_ns() - t0) / 1000.0;
 	}
 	o->down(&p);
+	free(p.buf);
+	free(p.sbuf);
 	qsort(v, (size_t)samples, sizeof(double), cmp_d);
 	p50 = v[samples / 2];
 	*p99 = v[samples * 99 / 100];
@@ -332,6 +336,13 @@ static struct fig summarise(double *v, int r)
 	f.lo = v[0];
 	f.hi = v[r - 1];
 	return f;
+}
+
+/* The median and range of each of n rows of r samples. */
+static void summarise_rows(struct fig *f, double *const *rows, int n, int r)
+{
+	for (int i = 0; i < n; i++)
+		f[i] = summarise(rows[i], r);
 }
 
 static void usage(void)
@@ -401,34 +412,31 @@ int main(int argc, char **argv)
 		printf("\n%zu-byte messages (%ld per throughput run)\n", size,
 		       ns);
 		if (do_tput) {
-			struct fig fb = summarise(b, reps);
-			struct fig fbb = summarise(rb, reps);
-			struct fig f1 = summarise(r1, reps);
-			struct fig fp = summarise(per, reps);
+			struct fig f[4];
 
+			summarise_rows(f, (double *[]){b, rb, r1, per}, 4, reps);
 			printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]"
 			       "  raw batched %.3f [%.3f..%.3f]  raw "
 			       "one-per-message %.3f [%.3f..%.3f]\n",
-			       fb.med, fb.lo, fb.hi, fbb.med, fbb.lo, fbb.hi,
-			       f1.med, f1.lo, f1.hi);
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[2].med, f[2].lo, f[2].hi);
 			printf("  bridge / raw batched = %.2f   bridge / raw "
 			       "one-per-message = %.2f   bridge messages per "
 			       "batch %.1f [%.1f..%.1f]\n",
-			       fb.med / fbb.med, fb.med / f1.med, fp.med, fp.lo,
-			       fp.hi);
+			       f[0].med / f[1].med, f[0].med / f[2].med,
+			       f[3].med, f[3].lo, f[3].hi);
 		}
 		if (do_lat) {
-			struct fig fbl = summarise(bl, reps);
-			struct fig frl = summarise(rl, reps);
-			struct fig fb99 = summarise(b99, reps);
-			struct fig fr99 = summarise(r99, reps);
+			struct fig f[4];
 
+			summarise_rows(f, (double *[]){bl, rl, b99, r99}, 4,
+				       reps);
 			printf("  latency p50, us: bridge %.1f [%.1f..%.1f]  "
 			       "raw %.1f [%.1f..%.1f]  added %.1f\n",
-			       fbl.med, fbl.lo, fbl.hi, frl.med, frl.lo,
-			       frl.hi, fbl.med - frl.med);
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[0].med - f[1].med);
 			printf("  latency p99, us: bridge %.1f  raw %.1f\n",
-			       fb99.med, fr99.med);
+			       f[2].med, f[3].med);
 		}
 	}
 	return 0;
