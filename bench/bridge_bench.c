@@ -213,9 +213,9 @@ static void raw_send(struct path *p, long n)
 			k++;
 			i++;
 		}
-		if (p->batch == 1 ? zmq_send(p->push, buf + 4, p->size, 0) < 0
-				  : zmq_send(p->push, buf, (size_t)k * rec,
-					     0) < 0)
+		if (p->batch == 1
+			? zmq_send(p->push, buf + 4, p->size, 0) < 0
+			: zmq_send(p->push, buf, (size_t)k * rec, 0) < 0)
 			die("zmq_send", 1);
 	}
 }
@@ -247,8 +247,8 @@ static long raw_recv(struct path *p)
 	return got;
 }
 
-static const struct ops BRIDGE = {"bridge", bridge_up, bridge_down,
-				  bridge_send, bridge_recv};
+static const struct ops BRIDGE = {"bridge", bridge_up, bridge_down, bridge_send,
+				  bridge_recv};
 static const struct ops RAW = {"raw ZeroMQ", raw_up, raw_down, raw_send,
 			       raw_recv};
 
@@ -399,8 +399,8 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
 			if (do_tput) {
-				b[i] = tput(&BRIDGE, size, BATCH, ns,
-					    &per[i]) / 1e6;
+				b[i] = tput(&BRIDGE, size, BATCH, ns, &per[i]) /
+				       1e6;
 				rb[i] = tput(&RAW, size, BATCH, ns, NULL) / 1e6;
 				r1[i] = tput(&RAW, size, 1, ns, NULL) / 1e6;
 			}
@@ -414,7 +414,8 @@ int main(int argc, char **argv)
 		if (do_tput) {
 			struct fig f[4];
 
-			summarise_rows(f, (double *[]){b, rb, r1, per}, 4, reps);
+			summarise_rows(f, (double *[]){b, rb, r1, per}, 4,
+				       reps);
 			printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]"
 			       "  raw batched %.3f [%.3f..%.3f]  raw "
 			       "one-per-message %.3f [%.3f..%.3f]\n",

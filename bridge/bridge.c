@@ -889,9 +889,10 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 		_Atomic uint64_t *s = &b->w[RX_ST + 4 * i];
 		uint64_t c = atomic_load(&s[2]), k = atomic_load(&s[3]);
 
+		if (k == 0 || k > RUN_MAX) /* state from before runs; junk */
+			k = k ? RUN_MAX : 1;
 		if (c != 0 && c == atomic_load(&s[1])) /* died in a put */
-			count(b, RX_DUP_POSSIBLE,
-			      k == 0 ? 1 : k > RUN_MAX ? RUN_MAX : k);
+			count(b, RX_DUP_POSSIBLE, k);
 		atomic_store(&s[2], 0);
 	}
 	if ((rc = sock_open(b, ZMQ_ROUTER, opts)) ||
@@ -1105,7 +1106,8 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 		if (seq < next + run.n) {
 			count(b, RX_DUP_DROPPED, len != VOID_LEN);
 		} else if (len == VOID_LEN) {
-			if (run.n && (rc = rx_put(b, id, stream, s, &run, &next)))
+			if (run.n &&
+			    (rc = rx_put(b, id, stream, s, &run, &next)))
 				break;
 			atomic_store(&s[1], ++next);
 		} else {

@@ -414,11 +414,12 @@ static void expect_alive(pid_t *pid, const char *who)
 {
 	int st;
 
-	if (*pid > 0 && waitpid(*pid, &st, WNOHANG) == *pid &&
-	    ((*pid = 0) || true))
-		cr_assert_fail("%s ended early, status %d (signal %d)", who,
-			       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-			       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	if (*pid <= 0 || waitpid(*pid, &st, WNOHANG) != *pid)
+		return;
+	*pid = 0; /* reaped: fini() must not kill the number again */
+	cr_assert_fail("%s ended early, status %d (signal %d)", who,
+		       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+		       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 static int rounds(void)
@@ -584,8 +585,7 @@ Test(bridge, stopped_receiver_blocks_producers_and_sender_memory_stays_flat,
 	 * has acknowledged at most what it put. (Acknowledgements it sent
 	 * before it stopped may still land: no equality over time.) */
 	cr_assert_eq(lfipc_array_load(ctl, 1, &b), 0);
-	cr_assert_leq((uint64_t)b,
-		      lfipc_queue_capacity(W.qs) + t.rx_received,
+	cr_assert_leq((uint64_t)b, lfipc_queue_capacity(W.qs) + t.rx_received,
 		      "producer not blocked: %lld puts, %zu + %llu possible",
 		      (long long)b, lfipc_queue_capacity(W.qs),
 		      (unsigned long long)t.rx_received);
@@ -745,13 +745,12 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
 Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
      .fini = fini, .timeout = 900)
 {
-	const char *tx[] = {"send",	"--to", "tcp://127.0.0.1:1",
-			    "--region", NULL,	"--queue",
+	const char *tx[] = {"send",	"--to",	      "tcp://127.0.0.1:1",
+			    "--region", NULL,	      "--queue",
 			    "q",	"--insecure", NULL};
-	const char *rx[] = {"recv",	"--bind", "tcp://127.0.0.1:*",
-			    "--region", NULL,	  "--queue",
-			    "q",	"--insecure", "--quiet",
-			    NULL};
+	const char *rx[] = {
+	    "recv",    "--bind", "tcp://127.0.0.1:*", "--region", NULL,
+	    "--queue", "q",	 "--insecure",	      "--quiet",  NULL};
 	uint64_t seed = (uint64_t)getpid() * 104729;
 
 	world_up(64, 64, MSG);
@@ -767,8 +766,9 @@ Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
 		usleep(th_rand(&seed) % 20000);
 		cr_assert_eq(kill(pid, SIGTERM), 0);
 		st = th_reap(pid, 120000);
-		cr_assert_eq(st, 0, "%s, SIGTERM after start-up %d: status %d; "
-				    "log: %s",
+		cr_assert_eq(st, 0,
+			     "%s, SIGTERM after start-up %d: status %d; "
+			     "log: %s",
 			     send ? "sender" : "receiver", i, st, log_tail());
 	}
 }
