@@ -3,7 +3,11 @@
  * bridge_bench - lfipc-bridge against raw ZeroMQ PUSH/PULL over loopback
  * TCP, in one run (doc/bridge.md, Numbers).
  *
- *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES]
+ *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
+ *                [-t | -L]
+ *
+ * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
+ * latency only (for profiling one of them).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue; the bridge's sender and receiver (threads, each with its
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,28 +60,40 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of the n samples v (and their 99th percentile in *p99);
- * frees v. */
-static double p50_free(double *v, int n, double *p99)
-{
-	double p50;
-
-	qsort(v, (size_t)n, sizeof(double), cmp_d);
-	p50 = v[n / 2];
-	*p99 = v[n * 99 / 100];
-	free(v);
-	return p50;
-}
-
-/* ---- the bridge -----------------------------------------------------------
+/* ---- the two paths, behind one interface ----------------------------------
+ *
+ * A path moves messages of one size from a sending thread to a receiving
+ * one: the bridge (put into a Queue, lfipc-bridge's sender and receiver,
+ * get from a second Queue) or raw ZeroMQ (a PUSH and a PULL socket, each
+ * in its own context: its own I/O thread, as two hosts have). The
+ * throughput and latency loops below are the same for both.
  */
-
-struct world {
+struct path {
+	/* bridge */
 	char src[64], dst[64];
 	lfipc_region *rs, *rd;
 	lfipc_queue *qs, *qd;
 	lfipc_bridge *tx, *rx;
 	pthread_t ttx, trx;
+	/* raw ZeroMQ */
+	void *ctx, *ctx2, *push, *pull;
+	zmq_msg_t m;
+	int batch; /* messages per ZeroMQ message (1: one per message) */
+	/* both */
+	size_t size;
+	char *buf;  /* the receiver's: one message, or 64 for the bridge */
+	char *sbuf; /* the sender's: one message, or one packed batch */
+};
+
+struct ops {
+	const char *name;
+	void (*up)(struct path *p); /* allocates buf and sbuf */
+	void (*down)(struct path *p);
+	/* send n messages (the sending thread) */
+	void (*send)(struct path *p, long n);
+	/* wait for at least one message, take what is there, return how
+	 * many (the receiving thread) */
+	long (*recv)(struct path *p);
 };
 
 static void *run_bridge(void *arg)
@@ -88,166 +105,106 @@ static void *run_bridge(void *arg)
 	return NULL;
 }
 
-static void world_up(struct world *w, size_t size)
+static void bridge_up(struct path *p)
 {
 	lfipc_bridge_opts o = {.insecure = true, .batch = BATCH};
 	char ep[256];
 	int rc;
 
-	snprintf(w->src, sizeof(w->src), "/lfipc-bb-%ld-s", (long)getpid());
-	snprintf(w->dst, sizeof(w->dst), "/lfipc-bb-%ld-d", (long)getpid());
-	if ((rc = lfipc_region_create(w->src, 64 << 20, 0600, &w->rs)) ||
-	    (rc = lfipc_region_create(w->dst, 64 << 20, 0600, &w->rd)) ||
-	    (rc = lfipc_queue_create(w->rs, "q", 4096, size, 0, &w->qs)) ||
-	    (rc = lfipc_queue_create(w->rd, "q", 4096, size, 0, &w->qd)) ||
-	    (rc = lfipc_bridge_recv_open(w->rd, "q", "tcp://127.0.0.1:*", &o,
-					 &w->rx)) ||
-	    (rc = lfipc_bridge_endpoint(w->rx, ep, sizeof(ep))) ||
-	    (rc = lfipc_bridge_send_open(w->rs, "q", ep, &o, &w->tx)))
+	snprintf(p->src, sizeof(p->src), "/lfipc-bb-%ld-s", (long)getpid());
+	snprintf(p->dst, sizeof(p->dst), "/lfipc-bb-%ld-d", (long)getpid());
+	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
+	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
+	    (rc = lfipc_queue_create(p->rs, "q", 4096, p->size, 0, &p->qs)) ||
+	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)) ||
+	    (rc = lfipc_bridge_recv_open(p->rd, "q", "tcp://127.0.0.1:*", &o,
+					 &p->rx)) ||
+	    (rc = lfipc_bridge_endpoint(p->rx, ep, sizeof(ep))) ||
+	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)))
 		die("set up the bridge", rc);
-	pthread_create(&w->trx, NULL, run_bridge, w->rx);
-	pthread_create(&w->ttx, NULL, run_bridge, w->tx);
+	p->buf = malloc(64 * p->size);
+	p->sbuf = calloc(1, p->size);
+	pthread_create(&p->trx, NULL, run_bridge, p->rx);
+	pthread_create(&p->ttx, NULL, run_bridge, p->tx);
 }
 
-static void world_down(struct world *w)
+static void bridge_down(struct path *p)
 {
-	lfipc_queue_shutdown(w->qs); /* the end of stream stops both */
-	pthread_join(w->ttx, NULL);
-	pthread_join(w->trx, NULL);
-	lfipc_bridge_close(w->tx);
-	lfipc_bridge_close(w->rx);
-	lfipc_queue_close(w->qs);
-	lfipc_queue_close(w->qd);
-	lfipc_region_close(w->rs);
-	lfipc_region_close(w->rd);
-	lfipc_region_unlink(w->src);
-	lfipc_region_unlink(w->dst);
+	lfipc_queue_shutdown(p->qs); /* the end of stream stops both */
+	pthread_join(p->ttx, NULL);
+	pthread_join(p->trx, NULL);
+	lfipc_bridge_close(p->tx);
+	lfipc_bridge_close(p->rx);
+	lfipc_queue_close(p->qs);
+	lfipc_queue_close(p->qd);
+	lfipc_region_close(p->rs);
+	lfipc_region_close(p->rd);
+	lfipc_region_unlink(p->src);
+	lfipc_region_unlink(p->dst);
 }
 
-struct prod {
-	lfipc_queue *q;
-	long n;
-	size_t size;
-};
-
-static void *producer(void *arg)
+static void bridge_send(struct path *p, long n)
 {
-	struct prod *p = arg;
-	char *buf = calloc(1, p->size);
-
-	for (long i = 0; i < p->n; i++) {
-		memcpy(buf, &i, sizeof(i));
-		if (lfipc_queue_put(p->q, buf, p->size, LFIPC_FOREVER))
+	for (long i = 0; i < n; i++) {
+		memcpy(p->sbuf, &i, sizeof(i));
+		if (lfipc_queue_put(p->qs, p->sbuf, p->size, LFIPC_FOREVER))
 			die("put", -EIO);
 	}
-	free(buf);
-	return NULL;
 }
 
-/* Messages per second through the bridge. */
-static double bridge_tput(size_t size, long n)
+static long bridge_recv(struct path *p)
 {
-	struct world w;
-	struct prod p;
-	pthread_t t;
-	char *bufs = malloc(64 * size);
 	size_t lens[64];
-	long got = 0;
-	int64_t t0;
+	int k = lfipc_queue_get_many(p->qd, p->buf, p->size, lens, 64,
+				     INT64_C(30000000000));
 
-	world_up(&w, size);
-	p = (struct prod){w.qs, n, size};
-	t0 = now_ns();
-	pthread_create(&t, NULL, producer, &p);
-	while (got < n) {
-		int k = lfipc_queue_get_many(w.qd, bufs, size, lens, 64,
-					     INT64_C(30000000000));
-
-		if (k < 0)
-			die("get", k);
-		got += k;
-	}
-	t0 = now_ns() - t0;
-	pthread_join(t, NULL);
-	world_down(&w);
-	free(bufs);
-	return (double)n * 1e9 / (double)t0;
+	if (k < 0)
+		die("get", k);
+	return k;
 }
 
-static double bridge_lat(size_t size, int samples, double *p99)
-{
-	struct world w;
-	double *v = malloc(sizeof(double) * (size_t)samples);
-	char *buf = calloc(1, size);
-	size_t len;
-
-	world_up(&w, size);
-	for (int i = -100; i < samples; i++) { /* 100 to warm up */
-		int64_t t0 = now_ns();
-
-		if (lfipc_queue_put(w.qs, buf, size, LFIPC_FOREVER) ||
-		    lfipc_queue_get(w.qd, buf, size, &len,
-				    INT64_C(30000000000)))
-			die("latency", -EIO);
-		if (i >= 0)
-			v[i] = (double)(now_ns() - t0) / 1000.0;
-	}
-	world_down(&w);
-	free(buf);
-	return p50_free(v, samples, p99);
-}
-
-/* ---- raw ZeroMQ PUSH/PULL ------------------------------------------------ */
-
-/* Two contexts, as two hosts have: each side its own I/O thread. */
-struct raw {
-	void *ctx, *ctx2, *push, *pull;
-};
-
-static void raw_up(struct raw *z)
+static void raw_up(struct path *p)
 {
 	char ep[256];
 	size_t len = sizeof(ep);
 
-	z->ctx = zmq_ctx_new();
-	z->ctx2 = zmq_ctx_new();
-	z->push = zmq_socket(z->ctx2, ZMQ_PUSH);
-	z->pull = zmq_socket(z->ctx, ZMQ_PULL);
-	if (zmq_bind(z->pull, "tcp://127.0.0.1:*") ||
-	    zmq_getsockopt(z->pull, ZMQ_LAST_ENDPOINT, ep, &len) ||
-	    zmq_connect(z->push, ep))
+	p->ctx = zmq_ctx_new();
+	p->ctx2 = zmq_ctx_new();
+	p->push = zmq_socket(p->ctx2, ZMQ_PUSH);
+	p->pull = zmq_socket(p->ctx, ZMQ_PULL);
+	if (zmq_bind(p->pull, "tcp://127.0.0.1:*") ||
+	    zmq_getsockopt(p->pull, ZMQ_LAST_ENDPOINT, ep, &len) ||
+	    zmq_connect(p->push, ep))
 		die("zmq set up", 1);
+	zmq_msg_init(&p->m);
+	p->buf = malloc(p->size);
+	p->sbuf = calloc((size_t)p->batch, 4 + p->size);
 }
 
-static void raw_down(struct raw *z)
+static void raw_down(struct path *p)
 {
 	int zero = 0;
 
-	zmq_setsockopt(z->push, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_close(z->push);
-	zmq_close(z->pull);
-	zmq_ctx_term(z->ctx);
-	zmq_ctx_term(z->ctx2);
+	zmq_msg_close(&p->m);
+	zmq_setsockopt(p->push, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_close(p->push);
+	zmq_close(p->pull);
+	zmq_ctx_term(p->ctx);
+	zmq_ctx_term(p->ctx2);
 }
 
-struct rawp {
-	void *push;
-	long n;
-	size_t size;
-	int batch;
-};
-
-static void *raw_sender(void *arg)
+/* Pack records { len u32, message } the way the bridge does (up to BATCH
+ * messages and BATCH_BYTES bytes per ZeroMQ message), or send each
+ * message alone (batch 1). */
+static void raw_send(struct path *p, long n)
 {
-	struct rawp *p = arg;
 	size_t rec = 4 + p->size;
-	char *buf = calloc((size_t)p->batch, rec);
+	char *buf = p->sbuf;
 
-	for (long i = 0; i < p->n;) {
+	for (long i = 0; i < n;) {
 		int k = 0;
 
-		/* the bridge's limits: BATCH messages, BATCH_BYTES bytes */
-		while (k < p->batch && i < p->n &&
+		while (k < p->batch && i < n &&
 		       (k == 0 || (size_t)(k + 1) * p->size <= BATCH_BYTES)) {
 			uint32_t l = (uint32_t)p->size;
 
@@ -256,84 +213,112 @@ static void *raw_sender(void *arg)
 			k++;
 			i++;
 		}
-		if (p->batch == 1) {
-			if (zmq_send(p->push, buf + 4, p->size, 0) < 0)
-				die("zmq_send", 1);
-		} else if (zmq_send(p->push, buf, (size_t)k * rec, 0) < 0) {
+		if (p->batch == 1
+			? zmq_send(p->push, buf + 4, p->size, 0) < 0
+			: zmq_send(p->push, buf, (size_t)k * rec, 0) < 0)
 			die("zmq_send", 1);
-		}
 	}
-	free(buf);
+}
+
+/* One ZeroMQ message; the receiver copies each message out of it, as a
+ * consumer of the bridge gets a copy of each. */
+static long raw_recv(struct path *p)
+{
+	const char *d;
+	size_t len, at = 0;
+	long got = 0;
+
+	if (zmq_msg_recv(&p->m, p->pull, 0) < 0)
+		die("zmq_recv", 1);
+	d = zmq_msg_data(&p->m);
+	len = zmq_msg_size(&p->m);
+	if (p->batch == 1) {
+		memcpy(p->buf, d, len);
+		return 1;
+	}
+	while (at + 4 <= len) {
+		uint32_t l;
+
+		memcpy(&l, d + at, 4);
+		memcpy(p->buf, d + at + 4, l);
+		at += 4 + l;
+		got++;
+	}
+	return got;
+}
+
+static const struct ops BRIDGE = {"bridge", bridge_up, bridge_down, bridge_send,
+				  bridge_recv};
+static const struct ops RAW = {"raw ZeroMQ", raw_up, raw_down, raw_send,
+			       raw_recv};
+
+struct sender {
+	const struct ops *o;
+	struct path *p;
+	long n;
+};
+
+static void *sender(void *arg)
+{
+	struct sender *s = arg;
+
+	s->o->send(s->p, s->n);
 	return NULL;
 }
 
-/* Messages per second through PUSH/PULL, batch messages per ZeroMQ
- * message; the receiver unpacks (copies out) each one, as a consumer of
- * the bridge gets each one. */
-static double raw_tput(size_t size, long n, int batch)
+/* Messages per second: a thread sends n, this one receives them. The
+ * bridge's messages per batch (its sender's count) go to *per_batch. */
+static double tput(const struct ops *o, size_t size, int batch, long n,
+		   double *per_batch)
 {
-	struct raw z;
-	struct rawp p;
+	struct path p = {.size = size, .batch = batch};
+	struct sender s = {o, &p, n};
+	lfipc_bridge_stats st;
 	pthread_t t;
-	zmq_msg_t m;
-	char *out = malloc(size);
 	long got = 0;
 	int64_t t0;
 
-	raw_up(&z);
-	p = (struct rawp){z.push, n, size, batch};
-	zmq_msg_init(&m);
+	o->up(&p);
 	t0 = now_ns();
-	pthread_create(&t, NULL, raw_sender, &p);
-	while (got < n) {
-		const char *d;
-		size_t len, at = 0;
-
-		if (zmq_msg_recv(&m, z.pull, 0) < 0)
-			die("zmq_recv", 1);
-		d = zmq_msg_data(&m);
-		len = zmq_msg_size(&m);
-		if (batch == 1) {
-			memcpy(out, d, len);
-			got++;
-			continue;
-		}
-		while (at + 4 <= len) {
-			uint32_t l;
-
-			memcpy(&l, d + at, 4);
-			memcpy(out, d + at + 4, l);
-			at += 4 + l;
-			got++;
-		}
-	}
+	pthread_create(&t, NULL, sender, &s);
+	while (got < n)
+		got += o->recv(&p);
 	t0 = now_ns() - t0;
 	pthread_join(t, NULL);
-	zmq_msg_close(&m);
-	raw_down(&z);
-	free(out);
+	if (per_batch && lfipc_bridge_stats_read(p.rs, "q", &st) == 0)
+		*per_batch = (double)st.tx_sent / (double)st.tx_batches;
+	o->down(&p);
+	free(p.buf);
+	free(p.sbuf);
 	return (double)n * 1e9 / (double)t0;
 }
 
-static double raw_lat(size_t size, int samples, double *p99)
+/* One-way latency of one message at a time, the next sent when the last
+ * arrived, in microseconds: the median, and the 99th percentile in *p99. */
+static double lat(const struct ops *o, size_t size, int samples, double *p99)
 {
-	struct raw z;
+	struct path p = {.size = size, .batch = 1};
 	double *v = malloc(sizeof(double) * (size_t)samples);
-	char *buf = calloc(1, size);
+	double p50;
 
-	raw_up(&z);
-	for (int i = -100; i < samples; i++) {
+	o->up(&p);
+	for (int i = -100; i < samples; i++) { /* 100 to warm up */
 		int64_t t0 = now_ns();
 
-		if (zmq_send(z.push, buf, size, 0) < 0 ||
-		    zmq_recv(z.pull, buf, size, 0) < 0)
-			die("zmq latency", 1);
+		o->send(&p, 1);
+		if (o->recv(&p) != 1)
+			die("latency: not one message", -EIO);
 		if (i >= 0)
 			v[i] = (double)(now_ns() - t0) / 1000.0;
 	}
-	raw_down(&z);
-	free(buf);
-	return p50_free(v, samples, p99);
+	o->down(&p);
+	free(p.buf);
+	free(p.sbuf);
+	qsort(v, (size_t)samples, sizeof(double), cmp_d);
+	p50 = v[samples / 2];
+	*p99 = v[samples * 99 / 100];
+	free(v);
+	return p50;
 }
 
 /* ---- report ------------------------------------------------------------- */
@@ -353,13 +338,28 @@ static struct fig summarise(double *v, int r)
 	return f;
 }
 
+/* The median and range of each of n rows of r samples. */
+static void summarise_rows(struct fig *f, double *const *rows, int n, int r)
+{
+	for (int i = 0; i < n; i++)
+		f[i] = summarise(rows[i], r);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
+			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L]\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	long n = 1000000;
-	int reps = 5, samples = 5000, c;
-	const size_t sizes[] = {64, 4096};
+	int reps = 5, samples = 5000, c, nsizes = 2;
+	size_t sizes[2] = {64, 4096};
+	bool do_tput = true, do_lat = true;
 
-	while ((c = getopt(argc, argv, "n:r:l:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tL")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -370,56 +370,75 @@ int main(int argc, char **argv)
 		case 'l':
 			samples = atoi(optarg);
 			break;
+		case 's': /* one size only */
+			sizes[0] = (size_t)atol(optarg);
+			nsizes = 1;
+			break;
+		case 't': /* throughput only */
+			do_lat = false;
+			break;
+		case 'L': /* latency only */
+			do_tput = false;
+			break;
 		default:
-			fprintf(stderr, "usage: bridge_bench [-n MESSAGES] "
-					"[-r REPEATS] [-l LATENCY_SAMPLES]\n");
-			return 2;
+			usage();
 		}
 	}
-	if (n < 1 || reps < 1 || samples < 100)
-		return 2;
+	if (n < 1 || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
+	    sizes[0] > (1 << 20))
+		usage();
 	printf("# lfipc-bridge vs raw ZeroMQ PUSH/PULL, tcp://127.0.0.1, "
 	       "%ld messages x %d repeats, %d latency samples; "
 	       "median [min..max]\n",
 	       n, reps, samples);
-	for (size_t s = 0; s < 2; s++) {
+	for (int s = 0; s < nsizes; s++) {
 		size_t size = sizes[s];
 		double b[64], r1[64], rb[64], bl[64], rl[64], b99[64], r99[64];
-		struct fig fb, f1, fbb, fbl, frl, fb99, fr99;
+		double per[64];
 		long ns = size > 1024 ? n / 4 : n;
 
-		if (reps > 64)
-			reps = 64;
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
-			b[i] = bridge_tput(size, ns) / 1e6;
-			rb[i] = raw_tput(size, ns, BATCH) / 1e6;
-			r1[i] = raw_tput(size, ns, 1) / 1e6;
-			bl[i] = bridge_lat(size, samples, &b99[i]);
-			rl[i] = raw_lat(size, samples, &r99[i]);
+			if (do_tput) {
+				b[i] = tput(&BRIDGE, size, BATCH, ns, &per[i]) /
+				       1e6;
+				rb[i] = tput(&RAW, size, BATCH, ns, NULL) / 1e6;
+				r1[i] = tput(&RAW, size, 1, ns, NULL) / 1e6;
+			}
+			if (do_lat) {
+				bl[i] = lat(&BRIDGE, size, samples, &b99[i]);
+				rl[i] = lat(&RAW, size, samples, &r99[i]);
+			}
 		}
-		fb = summarise(b, reps);
-		fbb = summarise(rb, reps);
-		f1 = summarise(r1, reps);
-		fbl = summarise(bl, reps);
-		frl = summarise(rl, reps);
-		fb99 = summarise(b99, reps);
-		fr99 = summarise(r99, reps);
 		printf("\n%zu-byte messages (%ld per throughput run)\n", size,
 		       ns);
-		printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]  "
-		       "raw batched %.3f [%.3f..%.3f]  raw one-per-message "
-		       "%.3f [%.3f..%.3f]\n",
-		       fb.med, fb.lo, fb.hi, fbb.med, fbb.lo, fbb.hi, f1.med,
-		       f1.lo, f1.hi);
-		printf("  bridge / raw batched = %.2f   bridge / raw "
-		       "one-per-message = %.2f\n",
-		       fb.med / fbb.med, fb.med / f1.med);
-		printf("  latency p50, us: bridge %.1f [%.1f..%.1f]  raw %.1f "
-		       "[%.1f..%.1f]  added %.1f\n",
-		       fbl.med, fbl.lo, fbl.hi, frl.med, frl.lo, frl.hi,
-		       fbl.med - frl.med);
-		printf("  latency p99, us: bridge %.1f  raw %.1f\n", fb99.med,
-		       fr99.med);
+		if (do_tput) {
+			struct fig f[4];
+
+			summarise_rows(f, (double *[]){b, rb, r1, per}, 4,
+				       reps);
+			printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]"
+			       "  raw batched %.3f [%.3f..%.3f]  raw "
+			       "one-per-message %.3f [%.3f..%.3f]\n",
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[2].med, f[2].lo, f[2].hi);
+			printf("  bridge / raw batched = %.2f   bridge / raw "
+			       "one-per-message = %.2f   bridge messages per "
+			       "batch %.1f [%.1f..%.1f]\n",
+			       f[0].med / f[1].med, f[0].med / f[2].med,
+			       f[3].med, f[3].lo, f[3].hi);
+		}
+		if (do_lat) {
+			struct fig f[4];
+
+			summarise_rows(f, (double *[]){bl, rl, b99, r99}, 4,
+				       reps);
+			printf("  latency p50, us: bridge %.1f [%.1f..%.1f]  "
+			       "raw %.1f [%.1f..%.1f]  added %.1f\n",
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[0].med - f[1].med);
+			printf("  latency p99, us: bridge %.1f  raw %.1f\n",
+			       f[2].med, f[3].med);
+		}
 	}
 	return 0;
 }

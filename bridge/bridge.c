@@ -51,11 +51,15 @@
  * a new sequence number and counts in TX_DUP_POSSIBLE (never a loss).
  *
  * Receiver state "<queue>.brx": per stream (RX_ST + 4 * i) its id, next
- * (every sequence number below is in the queue) and committing:
- *   committing = s; lfipc_queue_put(); next = s + 1; committing = 0.
- * A crash between the put and `next = s + 1` leaves committing == next:
- * the put may have happened; the restarted receiver takes the message
- * again when it is re-sent (never a loss) and counts RX_DUP_POSSIBLE.
+ * (every sequence number below is in the queue), committing and its count
+ * k (1..RUN_MAX; 0 in state written before runs existed: one message).
+ * The in-order messages of a frame go in runs of up to RUN_MAX:
+ *   k = n; committing = s; m = lfipc_queue_put_many(n messages);
+ *   next = s + m; committing = 0.
+ * A crash between the put and `next = s + m` leaves committing == next:
+ * up to k of the messages may be in the queue; the restarted receiver
+ * takes them again when they are re-sent (never a loss) and counts k in
+ * RX_DUP_POSSIBLE.
  */
 #include "config.h"
 
@@ -109,7 +113,7 @@ enum {
 	RX_AUTH_DENIED,
 	RX_FINS,
 	RX_SESSIONS,
-	RX_ST = 16, /* per stream: id, next, committing, spare */
+	RX_ST = 16, /* per stream: id, next, committing, its count */
 	RX_WORDS = RX_ST + 4 * LFIPC_BRIDGE_MAX_STREAMS
 };
 
@@ -132,6 +136,7 @@ enum {
 #define SLICE_NS INT64_C(100000000)
 #define ACK_DELAY_NS INT64_C(1000000)
 #define ACK_DELAY_MAX 32u
+#define RUN_MAX 64 /* messages per put into the destination */
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
@@ -704,13 +709,16 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 	return 0;
 }
 
-/* Handle every acknowledgement waiting. 1 if the FIN was acknowledged. */
-static int tx_poll_acks(lfipc_bridge *b)
+/* Handle every connection event (mon: the monitor said it has one) and
+ * every acknowledgement (acks: the socket said it has one) waiting. 1 if
+ * the FIN was acknowledged. Each look costs ZeroMQ a system call or two:
+ * only where zmq_poll saw something. */
+static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 {
 	unsigned char p[ACK_LEN];
 	int rc, n;
 
-	for (;;) { /* new connections: two frames (event, address) each */
+	for (; mon;) { /* new connections: two frames (event, address) each */
 		zmq_msg_t f;
 		int more;
 
@@ -730,7 +738,7 @@ static int tx_poll_acks(lfipc_bridge *b)
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 	}
-	for (;;) {
+	for (; acks;) {
 		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
 		if (n < 0)
 			return zmq_errno() == EAGAIN ? 0 : zerr();
@@ -751,6 +759,7 @@ static int tx_poll_acks(lfipc_bridge *b)
 		if ((p[5] & ACK_FIN) && b->fin_sent)
 			return 1;
 	}
+	return 0;
 }
 
 /* The sender's one place of waiting: until the source queue has a message
@@ -758,8 +767,10 @@ static int tx_poll_acks(lfipc_bridge *b)
  * event arrives, ZeroMQ has room for a batch that is waiting, or the next
  * timer (resend, FIN) is due; at most one slice, so that a stop request
  * and a producer's death inside a put (which does not make the fd
- * readable) are seen. */
-static int tx_wait(lfipc_bridge *b, int64_t t)
+ * readable) are seen. busy: work is known to wait (a full batch was
+ * taken), so only look. Then handles the acknowledgements and connection
+ * events it saw: 1 if the FIN was acknowledged. */
+static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
 	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
 				{b->mon, 0, ZMQ_POLLIN, 0},
@@ -775,10 +786,14 @@ static int tx_wait(lfipc_bridge *b, int64_t t)
 		due = b->news_at + b->resend_ivl;
 	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
 		due = b->fin_at + b->resend_ivl;
-	due = due > t ? (due - t + 999999) / 1000000 : 0;
-	if (zmq_poll(it, n, (long)due) < 0 && zmq_errno() != EINTR)
-		return zerr();
-	return 0;
+	due = busy ? 0 : due > t ? (due - t + 999999) / 1000000 : 0;
+	if (zmq_poll(it, n, (long)due) < 0) {
+		if (zmq_errno() != EINTR)
+			return zerr();
+		it[0].revents = it[1].revents = ZMQ_POLLIN; /* look anyway */
+	}
+	return tx_poll_acks(b, it[1].revents & ZMQ_POLLIN,
+			    it[0].revents & ZMQ_POLLIN);
 }
 
 static int tx_run(lfipc_bridge *b)
@@ -787,7 +802,7 @@ static int tx_run(lfipc_bridge *b)
 
 	st(b, TX_INFLIGHT, b->b - b->a);
 	for (;;) {
-		bool busy = false;
+		bool more = false;
 		int64_t t;
 
 		if (atomic_load(&b->stop))
@@ -809,13 +824,13 @@ static int tx_run(lfipc_bridge *b)
 			if (rc)
 				return rc;
 			tx_record(b, msg, len);
-			busy = true;
-			if (b->b - b->sent_upto >= b->o.batch)
+			if (b->b - b->sent_upto >= b->o.batch) {
+				more = true; /* the source may hold more */
 				break;
+			}
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
-			busy = true;
 			if (b->probing) {
 				b->probe_out = true;
 				break;
@@ -823,10 +838,6 @@ static int tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
-		if ((rc = tx_poll_acks(b)) < 0)
-			return rc;
-		if (rc == 1)
-			return 0; /* end of stream acknowledged */
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {
@@ -839,14 +850,17 @@ static int tx_run(lfipc_bridge *b)
 			b->news_at = t;
 			if (b->resend_ivl < 8 * b->o.resend_ns)
 				b->resend_ivl *= 2;
+			more = true;
 		}
 		if (b->src_done && b->a == b->b &&
 		    (!b->fin_sent || t - b->fin_at > b->resend_ivl)) {
 			if ((rc = tx_fin(b)))
 				return rc;
 		}
-		if (!busy && (rc = tx_wait(b, t)))
+		if ((rc = tx_wait(b, t, more)) < 0)
 			return rc;
+		if (rc == 1)
+			return 0; /* end of stream acknowledged */
 	}
 }
 
@@ -873,10 +887,12 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 	count(b, RX_SESSIONS, 1);
 	for (int i = 0; i < LFIPC_BRIDGE_MAX_STREAMS; i++) {
 		_Atomic uint64_t *s = &b->w[RX_ST + 4 * i];
-		uint64_t c = atomic_load(&s[2]);
+		uint64_t c = atomic_load(&s[2]), k = atomic_load(&s[3]);
 
-		if (c != 0 && c == atomic_load(&s[1]))
-			count(b, RX_DUP_POSSIBLE, 1); /* died in a put */
+		if (k == 0 || k > RUN_MAX) /* state from before runs; junk */
+			k = k ? RUN_MAX : 1;
+		if (c != 0 && c == atomic_load(&s[1])) /* died in a put */
+			count(b, RX_DUP_POSSIBLE, k);
 		atomic_store(&s[2], 0);
 	}
 	if ((rc = sock_open(b, ZMQ_ROUTER, opts)) ||
@@ -982,21 +998,50 @@ static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 	return ++b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
 }
 
-/* Put one message, waiting in slices; tells the sender it is alive. */
-static int rx_put(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
-		  _Atomic uint64_t *s, const void *p, size_t len)
-{
-	for (;;) {
-		int rc = lfipc_queue_put(b->q, p, len, SLICE_NS);
+/* The run of in-order messages of one frame waiting to go into the
+ * destination queue, put together (lfipc_queue_put_many: one wake-up of
+ * the destination's consumers per run, not one per message). */
+struct run {
+	const void *msg[RUN_MAX];
+	size_t len[RUN_MAX];
+	unsigned n;
+};
 
+/* Put the run's messages as sequence numbers *next, *next + 1, ..., waiting
+ * in slices (telling the sender it is alive meanwhile): committing = *next
+ * and its count (what a crash inside the put may have put), the put, then
+ * next advanced over what went in, committing = 0. */
+static int rx_put(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
+		  _Atomic uint64_t *s, struct run *r, uint64_t *next)
+{
+	unsigned done = 0;
+
+	while (done < r->n) {
+		int rc;
+
+		atomic_store(&s[3], r->n - done);
+		atomic_store(&s[2], *next);
+		rc = lfipc_queue_put_many(b->q, r->msg + done, r->len + done,
+					  r->n - done, SLICE_NS);
+		if (rc > 0) {
+			done += (unsigned)rc;
+			*next += (unsigned)rc;
+			atomic_store(&s[1], *next);
+		}
+		atomic_store(&s[2], 0);
+		if (rc > 0) {
+			count(b, RX_RECEIVED, (unsigned)rc);
+			continue;
+		}
 		if (rc != -ETIMEDOUT)
 			return rc;
 		if (atomic_load(&b->stop))
 			return -EINTR;
-		if ((rc =
-			 rx_reply(b, id, stream, atomic_load(&s[1]), ACK_BUSY)))
+		if ((rc = rx_reply(b, id, stream, *next, ACK_BUSY)))
 			return rc;
 	}
+	r->n = 0;
+	return 0;
 }
 
 static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
@@ -1007,8 +1052,10 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	unsigned flags = 0;
 	_Atomic uint64_t *s;
 	size_t at = HDR_LEN;
+	struct run run;
 	int rc = 0;
 
+	run.n = 0;
 	if (n < HDR_LEN || get32(p) != WIRE_MAGIC ||
 	    (p[4] != 'D' && p[4] != 'F'))
 		return 0; /* not ours: ignore */
@@ -1040,7 +1087,8 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	}
 	if (b->fin_done)
 		return 0; /* the queue is shut down: nothing goes in */
-	for (uint32_t i = 0; i < cnt; i++) {
+	/* next + run.n: the sequence number the next record must have */
+	for (uint32_t i = 0; i < cnt && rc == 0; i++) {
 		uint64_t seq = first + i;
 		uint32_t len;
 
@@ -1050,29 +1098,29 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 		at += 4;
 		if (len != VOID_LEN && len > n - at)
 			break; /* truncated: take what came whole */
-		if (seq > next) {
+		if (seq > next + run.n) {
 			count(b, RX_OUT_OF_ORDER, 1);
 			flags |= ACK_NACK;
 			break;
 		}
-		if (seq < next) {
+		if (seq < next + run.n) {
 			count(b, RX_DUP_DROPPED, len != VOID_LEN);
 		} else if (len == VOID_LEN) {
+			if (run.n &&
+			    (rc = rx_put(b, id, stream, s, &run, &next)))
+				break;
 			atomic_store(&s[1], ++next);
 		} else {
-			atomic_store(&s[2], seq);
-			rc = rx_put(b, id, stream, s, p + at, len);
-			if (rc) {
-				atomic_store(&s[2], 0);
-				break;
-			}
-			atomic_store(&s[1], ++next);
-			atomic_store(&s[2], 0);
-			count(b, RX_RECEIVED, 1);
+			run.msg[run.n] = p + at;
+			run.len[run.n++] = len;
+			if (run.n == RUN_MAX)
+				rc = rx_put(b, id, stream, s, &run, &next);
 		}
 		if (len != VOID_LEN)
 			at += len;
 	}
+	if (rc == 0 && run.n)
+		rc = rx_put(b, id, stream, s, &run, &next);
 	if (rc && rc != -EINTR)
 		return rc;
 	{

@@ -26,11 +26,32 @@
 #include <lfipc/region.h>
 
 static lfipc_bridge *volatile running;
+static volatile sig_atomic_t stop_asked;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	lfipc_bridge_stop(running); /* async-signal-safe */
+	stop_asked = 1;
+	lfipc_bridge_stop(running); /* async-signal-safe; NULL: no-op */
+}
+
+/* Catch SIGTERM and SIGINT from the start, and unblock them (a parent may
+ * have blocked them, as the tests do): one that comes while the side
+ * opens stops it as soon as it runs, instead of killing it. */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static int usage(void)
@@ -324,6 +345,7 @@ int main(int argc, char **argv)
 		tx = false;
 	else
 		return usage();
+	catch_stop_signals();
 	if (!keyf && !o.insecure) {
 		fputs("lfipc-bridge: give --curve-key (see keygen), or "
 		      "--insecure for plain TCP\n",
@@ -361,8 +383,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	running = b;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	if (stop_asked) /* a signal before running was set */
+		lfipc_bridge_stop(b);
 	if (!tx) {
 		char ep[256];
 
