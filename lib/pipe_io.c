@@ -232,6 +232,47 @@ struct pwait {
 	uint64_t *out;
 };
 
+/*
+ * Spinning before a sleep pays only when the other side answers within
+ * the spin (LFIPC_SPIN_NS). A peer that takes longer (a Python program
+ * between two calls, a peer without a CPU of its own on a loaded machine)
+ * makes every spin a loss: its CPU time is taken from the peer that should
+ * answer, and the waiter sleeps anyway. So each side of a handle keeps a
+ * hint (lfipc_conn.spin): after SPIN_MISSES waits in a row that lasted
+ * longer than the spin, it waits without spinning (LFIPC_WAIT_NOSPIN),
+ * except every SPIN_PROBE-th wait, which spins to find out whether the
+ * peer has become quick again. A wait that ends after SPIN_QUICK_NS but
+ * within the spin was caught by it and clears the misses; a shorter one
+ * (ready at the first look) says nothing.
+ */
+#define SPIN_MISSES 4u
+#define SPIN_PROBE 16u
+#define SPIN_QUICK_NS 250
+
+static unsigned spin_flags(lfipc_conn *c, int side)
+{
+	/* S1: relaxed, a heuristic (see lfipc_conn.spin). */
+	uint32_t h = atomic_load_explicit(&c->spin[side], memory_order_relaxed);
+
+	return (h & 0xff) >= SPIN_MISSES && (h >> 8) % SPIN_PROBE != 0
+		   ? LFIPC_WAIT_NOSPIN
+		   : 0;
+}
+
+static void spin_learn(lfipc_conn *c, int side, int64_t waited)
+{
+	/* S1: relaxed, a heuristic (see lfipc_conn.spin). */
+	uint32_t h = atomic_load_explicit(&c->spin[side], memory_order_relaxed);
+	uint32_t m = h & 0xff;
+
+	if (waited > LFIPC_SPIN_NS)
+		m = m < SPIN_MISSES ? m + 1 : m;
+	else if (waited > SPIN_QUICK_NS)
+		m = 0;
+	atomic_store_explicit(&c->spin[side], (h & ~UINT32_C(0xff)) + 0x100 + m,
+			      memory_order_relaxed);
+}
+
 /* Wait through the wait layer for ready(w), arming the side's fd poller
  * when the wait reports "would block". Return as lfipc__wait_until, with
  * -EAGAIN (LFIPC_NOWAIT) reported as -ETIMEDOUT: the callers map it back
@@ -242,8 +283,13 @@ static int pwait_run(struct pwait *w, int side, struct lfipc_wq *wq,
 	/* C1: acquire, pairs with the release in lfipc__poller_fd_once. */
 	struct lfipc_poller *p =
 	    atomic_load_explicit(&w->c->poller[side], memory_order_acquire);
-	int rc = lfipc__wait_poll(w->c->r, wq, ready, w, dl, 0, p);
+	bool blocking = dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST;
+	int64_t t0 = blocking ? lfipc__now_ns() : 0;
+	int rc = lfipc__wait_poll(w->c->r, wq, ready, w, dl,
+				  blocking ? spin_flags(w->c, side) : 0, p);
 
+	if (blocking && rc == 0)
+		spin_learn(w->c, side, lfipc__now_ns() - t0);
 	if (p && (rc == -EAGAIN || rc == -ETIMEDOUT))
 		watch_peer(w->c, side);
 	return rc == -EAGAIN ? -ETIMEDOUT : rc;

@@ -60,6 +60,13 @@ struct lfipc_conn {
 	 * death makes it readable too; -1 until made. */
 	int epfd[2], pidfd[2];
 	uint32_t watched[2]; /* the peer token pidfd[] watches */
+	/* Spin-or-sleep hint of each side ([LFIPC_FD_GET] receiving,
+	 * [LFIPC_FD_PUT] sending), private to this handle: bits 0..7 how
+	 * many blocking waits in a row outlasted the wait layer's spin
+	 * (saturating at SPIN_MISSES), bits 8..31 a count of blocking
+	 * waits. S1: relaxed loads and stores: a heuristic; a lost update
+	 * between two threads of one end only costs a spin or a sleep. */
+	_Atomic uint32_t spin[2];
 };
 
 #endif /* LFIPC_INTERNAL_PIPE_H */
