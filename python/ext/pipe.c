@@ -281,7 +281,13 @@ static int recv_into(lfipc_conn *c, void *buf, size_t bufsz, size_t *len)
 	/* With at most SMALL_MSG bytes of buffer the receive never streams
 	 * (a longer message is refused with -EMSGSIZE, nothing consumed). */
 	o.len = bufsz < SMALL_MSG ? bufsz : SMALL_MSG;
-	rc = lfpy_call(recv_fn, &o, LFIPC_FOREVER);
+	/* Straight to the blocking call, without a first LFIPC_NOWAIT
+	 * attempt holding the GIL: in a request/reply exchange the reply is
+	 * rarely there yet, and a NOWAIT receive that finds nothing must
+	 * decide whether the writer still lives before it says -EAGAIN (a
+	 * system call, as much as the whole wait). The library's wait tries
+	 * once, spins briefly, then sleeps. */
+	rc = lfpy_block(recv_fn, &o, LFIPC_FOREVER);
 	if (rc == -EMSGSIZE && o.len < bufsz && *len <= bufsz)
 		rc = recv_known(c, buf, bufsz, len);
 	return rc;
