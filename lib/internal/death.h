@@ -90,6 +90,11 @@ void lfipc__death_disarm(lfipc_region *r);
  */
 void lfipc__death_other_thread(lfipc_region *r);
 
+/* How many of r's slots (from slot 0) can have their death pushed: the
+ * slots with a death word, or 0 when !lfipc__death_push_ok(). proc.c
+ * prefers them when it claims a slot. */
+uint32_t lfipc__death_pushed_slots(const lfipc_region *r);
+
 /* Can this process link death words (glibc robust list with the expected
  * offset, futex_waitv, no forced fallback)? Cached. */
 bool lfipc__death_push_ok(void);
