@@ -156,6 +156,11 @@ bool lfipc__death_push_ok(void)
 	return st > 0 && lfipc__wait_have_waitv();
 }
 
+uint32_t lfipc__death_pushed_slots(const lfipc_region *r)
+{
+	return lfipc__death_push_ok() ? r->death_slots : 0;
+}
+
 /* Link / unlink node E into / out of the calling thread's list, as glibc's
  * ENQUEUE_MUTEX_BOTH / DEQUEUE_MUTEX do (entries point at their `next`
  * field; an entry's `prev` is the word before it; low bit 0 = not PI). */

@@ -17,13 +17,21 @@
  * A remover moves base from the address to 1 first and waits until busy
  * is 0 before it frees the slot (base 0), so a handler that saw the
  * address keeps a valid fd until it is done. All accesses are seq_cst.
+ *
+ * The remover sleeps in the wait layer on busy (remove_wait); a handler
+ * that leaves a slot whose base is 1 wakes it. The pairing: the handler's
+ * G5 decrement, then its G6 load of base; the remover's G3' store of 1,
+ * then its load of busy in busy_ready (all seq_cst). Either G6 sees 1 and
+ * the handler wakes (after the decrement, so the futex compare fails or
+ * the sleeper is queued), or G6 precedes the store and so does G5, which
+ * the remover's load then sees.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -31,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal/guard.h"
+#include "internal/wait.h"
 
 #define GUARD_SLOTS 256
 
@@ -38,7 +47,7 @@ struct guard_slot {
 	_Atomic uintptr_t base;
 	_Atomic uint64_t size;
 	_Atomic int fd;
-	_Atomic unsigned busy;
+	_Atomic uint32_t busy; /* also a futex word: see remove_wait() */
 };
 
 static struct guard_slot slots[GUARD_SLOTS];
@@ -87,7 +96,11 @@ static bool repair(uintptr_t addr)
 			    fallocate(fd, 0, page, (off_t)page_size) == 0)
 				fixed = true;
 		}
-		atomic_fetch_sub(&s->busy, 1);
+		atomic_fetch_sub(&s->busy, 1); /* G5 */
+		/* G6: a remover waits for busy to drop: wake it (a system
+		 * call, async-signal-safe; only while a remove is on). */
+		if (atomic_load(&s->base) == 1)
+			lfipc__wake_word(&s->busy, INT_MAX);
 	}
 	return fixed;
 }
@@ -153,6 +166,20 @@ bool lfipc__guard_add(void *base, uint64_t size, int fd)
 	return false;
 }
 
+/* Readiness of a remover: no handler looks at the slot any more. */
+static int busy_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+{
+	struct guard_slot *s = ctx;
+	uint32_t v = atomic_load(&s->busy); /* W3 */
+
+	(void)check;
+	if (v == 0)
+		return 1;
+	sl->word = &s->busy;
+	sl->val = v;
+	return 0;
+}
+
 void lfipc__guard_remove(void *base)
 {
 	for (int i = 0; i < GUARD_SLOTS; i++) {
@@ -161,9 +188,10 @@ void lfipc__guard_remove(void *base)
 
 		if (!atomic_compare_exchange_strong(&s->base, &b, 1))
 			continue;
-		/* G4: wait out handlers that saw the address (G1/G2). */
-		while (atomic_load(&s->busy) != 0)
-			sched_yield();
+		/* G4: wait out handlers that saw the address (G1/G2); the
+		 * CAS above is G3' of the wake-up pairing. */
+		lfipc__wait_until(NULL, NULL, busy_ready, s, LFIPC_DL_NEVER,
+				  LFIPC_WAIT_NOINTR | LFIPC_WAIT_NOSPIN);
 		atomic_store(&s->base, 0);
 		return;
 	}

@@ -229,7 +229,7 @@ static int clear_lock(lfipc_queue *q, uint32_t tok)
 				t0 = now;
 			else if (now - t0 > CLEAR_WAIT_NS)
 				return -EBUSY;
-			sched_yield();
+			lfipc__wait_yield(); /* bounded: CLEAR_WAIT_NS */
 		}
 		lfipc__cpu_relax();
 	}

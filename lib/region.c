@@ -29,6 +29,7 @@
 #include "internal/proc.h"
 #include "internal/region.h"
 #include "internal/shm.h"
+#include "internal/wait.h"
 
 struct layout {
 	uint64_t size, proc_off, dir_off, bitmap_off, heap_off, heap_granules;
@@ -404,17 +405,14 @@ fail:
 
 /* Sleep a little before looking again, if deadline has not passed (then:
  * false). The wait is bounded by the clock, not by a count of sleeps,
- * which a loaded machine or a large timer slack stretches. */
+ * which a loaded machine or a large timer slack stretches. It polls, in
+ * the wait layer's one pause (lfipc__wait_pause_until), because there is
+ * nothing to sleep on: until the creator has sized the file there is no
+ * page to hold a futex word, and a creator does not know who waits. Only
+ * an open that races with a create ever gets here. */
 static bool init_wait(lfipc_deadline deadline)
 {
-	int64_t left = deadline - lfipc__now_ns();
-
-	if (left <= 0)
-		return false;
-	if (left > INIT_POLL_NS)
-		left = INIT_POLL_NS;
-	nanosleep(&(struct timespec){0, (long)left}, NULL);
-	return true;
+	return lfipc__wait_pause_until(deadline, INIT_POLL_NS);
 }
 
 static int map_and_validate(int fd, bool named, lfipc_region **out)

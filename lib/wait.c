@@ -571,3 +571,27 @@ expired:
 	}
 	return lfipc__deadline_error(dl);
 }
+
+/* ---- waits on no shared word -------------------------------------------- */
+
+/* Here rather than at the top: this section is appended to the file so
+ * that it merges with concurrent edits of the functions above. */
+#include <sched.h>
+
+bool lfipc__wait_pause_until(lfipc_deadline dl, int64_t step_ns)
+{
+	int64_t left = dl - lfipc__now_ns();
+
+	if (left <= 0)
+		return false;
+	if (left > step_ns)
+		left = step_ns;
+	nanosleep(&(struct timespec){left / 1000000000, left % 1000000000},
+		  NULL);
+	return true;
+}
+
+void lfipc__wait_yield(void)
+{
+	sched_yield();
+}

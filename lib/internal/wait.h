@@ -285,4 +285,23 @@ void lfipc__wait_set_safety_slice(int64_t ns);
  * at the first use and cached; false under lfipc__wait_force_fallback. */
 bool lfipc__wait_have_waitv(void);
 
+/*
+ * Waits on no shared word. The only two, for the waits that have nothing
+ * to sleep on and no waker that could wake them; every other wait names a
+ * word (lfipc__wait_until).
+ *
+ * lfipc__wait_pause_until: sleep step_ns, or until dl if that is sooner;
+ * return false (no sleep) when dl has passed. For a poll whose condition
+ * is not in shared memory yet: an open waiting for the creator to size
+ * the region's file (lib/region.c), where no page exists to put a futex
+ * word on. The caller's loop re-checks its condition after each pause.
+ *
+ * lfipc__wait_yield: give the CPU up once, for a spin on a holder that is
+ * running a short, bounded critical section and never wakes anybody (the
+ * queue's clear lock, lib/queue.c); the spin itself must be bounded by a
+ * deadline.
+ */
+bool lfipc__wait_pause_until(lfipc_deadline dl, int64_t step_ns);
+void lfipc__wait_yield(void);
+
 #endif /* LFIPC_INTERNAL_WAIT_H */

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer-death: a participant the waiter depends on is SIGKILLed while the
+ * waiter sleeps (issue 10, "Death is pushed to the waiters"); time from
+ * the kill to the waiter's call returning with the death handled:
+ *
+ *   queue   a Queue get blocked behind the dead producer's reserved slot
+ *           (it then gets the next message, put after the reserve);
+ *   pipe    a Pipe recv whose writer died (-EPIPE);
+ *   barrier a Barrier party (3 parties) whose earlier arrival died
+ *           (-EPIPE: broken);
+ *   robust  the kernel's own push, in the same run: a glibc robust
+ *           process-shared pthread mutex whose owner died (EOWNERDEAD).
+ *
+ * Per trial: a fresh 1 MiB region, a child that holds its part and says
+ * so, a killer thread that waits 2-5 ms (the waiter is asleep by then),
+ * stamps the time and SIGKILLs the child. The Lock's figure is
+ * lock-death's; evloop has the fd waiters'.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <lfipc/pipe.h>
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+#include <lfipc/sync.h>
+
+#include "../bench.h"
+
+enum { K_QUEUE, K_PIPE, K_BARRIER, K_ROBUST, NKIND };
+static const char *const kind_name[NKIND] = {
+    "lfipc queue get (dead producer's slot)", "lfipc pipe recv (dead writer)",
+    "lfipc barrier wait (dead party)", "pthread robust mutex (kernel push)"};
+
+struct killer {
+	pid_t pid;
+	/* K1: release, pairs with K2 in trial(): the kernel's wake-up is an
+	 * edge TSan does not see, so the time travels in an atomic. */
+	_Atomic uint64_t t_kill;
+	int delay_us;
+};
+
+static void *kill_after(void *p)
+{
+	struct killer *k = p;
+
+	usleep((useconds_t)k->delay_us);
+	atomic_store_explicit(&k->t_kill, now_ns(), memory_order_release);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+struct objs {
+	lfipc_region *reg;
+	lfipc_queue *q;
+	lfipc_conn *c[2];
+	lfipc_barrier *b;
+	pthread_mutex_t *mu; /* shared anonymous page */
+};
+
+/* The child: take what the waiter depends on, say so, wait to die. */
+static void holder(int kind, struct objs *o, int ackfd)
+{
+	void *slot;
+	int rc = 0;
+
+	if (kind == K_QUEUE)
+		rc = lfipc_queue_reserve(o->q, &slot, LFIPC_NOWAIT);
+	else if (kind == K_PIPE)
+		rc = lfipc_conn_send(o->c[1], "h", 1, LFIPC_NOWAIT);
+	else if (kind == K_ROBUST)
+		rc = pthread_mutex_lock(o->mu);
+	if (rc || write(ackfd, "k", 1) != 1)
+		_exit(1);
+	if (kind == K_BARRIER)
+		lfipc_barrier_wait(o->b, LFIPC_FOREVER); /* never trips */
+	for (;;)
+		pause();
+}
+
+static int setup(int kind, struct objs *o)
+{
+	pthread_mutexattr_t ma;
+
+	if (kind == K_ROBUST) {
+		o->mu = mmap(NULL, sizeof(*o->mu), PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (o->mu == MAP_FAILED) {
+			o->mu = NULL;
+			return -1;
+		}
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+		return pthread_mutex_init(o->mu, &ma) ? -1 : 0;
+	}
+	if (lfipc_region_create(NULL, 1 << 20, 0, &o->reg))
+		return -1;
+	if (kind == K_QUEUE)
+		return lfipc_queue_create(o->reg, "d", 4, 8, 0, &o->q);
+	if (kind == K_PIPE)
+		return lfipc_pipe_create(o->reg, "d", 4096, false, &o->c[0],
+					 &o->c[1]);
+	return lfipc_barrier_create(o->reg, "d", 3, &o->b);
+}
+
+static void teardown(struct objs *o)
+{
+	lfipc_conn_close(o->c[0]);
+	lfipc_conn_close(o->c[1]);
+	if (o->q)
+		lfipc_queue_close(o->q);
+	lfipc_barrier_close(o->b);
+	if (o->reg)
+		lfipc_region_close(o->reg);
+	if (o->mu) {
+		pthread_mutex_destroy(o->mu);
+		munmap(o->mu, sizeof(*o->mu));
+	}
+}
+
+/* Before the kill: what the waiter does first; then the blocking call.
+ * Return: 0 the call saw the death as expected, else -1. */
+static int before(int kind, struct objs *o)
+{
+	char buf[16];
+	size_t len;
+	int64_t t0 = (int64_t)now_ns();
+
+	if (kind == K_QUEUE)
+		return lfipc_queue_put(o->q, "n", 1, LFIPC_NOWAIT) ? -1 : 0;
+	if (kind == K_PIPE)
+		return lfipc_conn_recv(o->c[0], buf, sizeof(buf), &len,
+				       LFIPC_NOWAIT)
+			   ? -1
+			   : 0;
+	if (kind == K_BARRIER) /* the child arrives first (index 0) */
+		while (lfipc_barrier_n_waiting(o->b) < 1)
+			if ((int64_t)now_ns() - t0 > 10000000000 ||
+			    sched_yield())
+				return -1;
+	return 0;
+}
+
+static int blocking(int kind, struct objs *o)
+{
+	char buf[16];
+	size_t len;
+	int rc;
+
+	switch (kind) {
+	case K_QUEUE:
+		return lfipc_queue_get(o->q, buf, sizeof(buf), &len,
+				       (int64_t)10000000000) == 0 &&
+			       buf[0] == 'n'
+			   ? 0
+			   : -1;
+	case K_PIPE:
+		return lfipc_conn_recv(o->c[0], buf, sizeof(buf), &len,
+				       (int64_t)10000000000) == -EPIPE
+			   ? 0
+			   : -1;
+	case K_BARRIER:
+		return lfipc_barrier_wait(o->b, (int64_t)10000000000) == -EPIPE
+			   ? 0
+			   : -1;
+	default:
+		rc = pthread_mutex_lock(o->mu);
+		if (rc != EOWNERDEAD)
+			return -1;
+		pthread_mutex_consistent(o->mu);
+		pthread_mutex_unlock(o->mu);
+		return 0;
+	}
+}
+
+/* One trial: us from the kill to the waiter's return, or -1. */
+static double trial(int kind, unsigned seed)
+{
+	struct objs o = {0};
+	struct killer k = {-1, 0, 2000 + (int)(seed % 3000)};
+	pthread_t t;
+	bool th = false;
+	double us = -1;
+	int ack[2] = {-1, -1};
+	char b;
+
+	if (setup(kind, &o) || pipe(ack))
+		goto out;
+	k.pid = fork();
+	if (k.pid == 0)
+		holder(kind, &o, ack[1]);
+	if (k.pid < 0 || read(ack[0], &b, 1) != 1 || before(kind, &o))
+		goto out;
+	if (pthread_create(&t, NULL, kill_after, &k))
+		goto out;
+	th = true;
+	if (blocking(kind, &o) == 0)
+		/* K2: acquire, pairs with K1 in kill_after(). */
+		us = (double)(now_ns() -
+			      atomic_load_explicit(&k.t_kill,
+						   memory_order_acquire)) /
+		     1000.0;
+out:
+	if (th)
+		pthread_join(t, NULL);
+	if (k.pid > 0) {
+		kill(k.pid, SIGKILL);
+		reap_deadline(k.pid, 10000);
+	}
+	for (int i = 0; i < 2; i++)
+		if (ack[i] >= 0)
+			close(ack[i]);
+	teardown(&o);
+	return us;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int kind_fn(void *ctx, double *lat)
+{
+	int kind = (int)(intptr_t)ctx;
+	long n = opt.death_n;
+
+	for (long i = 0; i < n; i++) {
+		lat[i] = trial(kind, (unsigned)(i * 7919 + 13));
+		if (lat[i] < 0)
+			return -1;
+	}
+	qsort(lat, (size_t)n, sizeof(*lat), cmp);
+	return 0;
+}
+
+static void run(void)
+{
+	struct row *r[NKIND];
+	void *ctx[NKIND];
+
+	for (int d = 0; d < NKIND; d++) {
+		r[d] = newrow("Peer SIGKILLed while the waiter sleeps: time to "
+			      "the waiter's return",
+			      kind_name[d], d == K_ROBUST ? "futex" : "spin+futex",
+			      "us", "peer SIGKILLed");
+		r[d]->lower_better = true;
+		ctx[d] = (void *)(intptr_t)d;
+	}
+	repeat_pooled(r, ctx, NKIND, opt.death_n, kind_fn);
+}
+
+const struct scenario scen_peer_death = {
+    .name = "peer-death",
+    .what = "peer SIGKILLed: queue get, pipe recv, barrier wait vs robust "
+	    "pthread mutex (us)",
+    .run = run,
+};
