@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -316,6 +317,85 @@ static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
 	return fb_slice;
 }
 
+/*
+ * The spin policy: spin only while spinning pays. Spinning pays when the
+ * partner runs on another CPU and acts within the budget; it wastes the
+ * CPU the partner needs when cores are oversubscribed (more runnable
+ * threads than cores: the partner is preempted, often by the spinner
+ * itself). Each thread learns from its own spins (spin-failure feedback,
+ * as glibc's adaptive mutex does):
+ *   - a spin that ends with the operation done doubles the budget, up
+ *     to LFIPC_SPIN_NS;
+ *   - a spin that runs out halves it; below LFIPC_SPIN_MIN_NS the thread
+ *     stops spinning and sleeps at once;
+ *   - a spin during which the thread itself was preempted (a gap of
+ *     LFIPC_SPIN_PREEMPT_NS between two clock reads that are 64 pauses
+ *     apart) is oversubscription: the budget drops to 0 at once;
+ *   - a thread that does not spin tries again with LFIPC_SPIN_MIN_NS
+ *     every LFIPC_SPIN_PROBE-th wait, so it learns when cores free up.
+ * Thread-local, read and written by its thread only.
+ */
+static _Thread_local int64_t spin_ns = LFIPC_SPIN_NS;
+static _Thread_local unsigned spin_skipped;
+
+static int64_t spin_budget(void)
+{
+	if (spin_ns >= LFIPC_SPIN_MIN_NS)
+		return spin_ns;
+	if (++spin_skipped % LFIPC_SPIN_PROBE != 0)
+		return 0;
+	return LFIPC_SPIN_MIN_NS; /* a probe */
+}
+
+/* Spin up to budget ns calling ready(); adapt spin_ns to the outcome.
+ * Return: ready()'s non-zero return, or 0 (ran out). */
+static int spin(lfipc_ready_fn ready, void *ctx, struct lfipc_sleep *s,
+		int64_t budget)
+{
+	int64_t t0 = lfipc__now_ns(), last = t0;
+	int rc;
+
+	for (unsigned i = 1;; i++) {
+		lfipc__cpu_relax();
+		if ((i & 63) == 0) {
+			int64_t now = lfipc__now_ns();
+
+			if (now - last >= LFIPC_SPIN_PREEMPT_NS) {
+				spin_ns = 0; /* preempted: oversubscribed */
+				return 0;
+			}
+			last = now;
+			if (now - t0 >= budget)
+				break;
+		}
+		memset(s, 0, sizeof(*s));
+		rc = ready(ctx, s, false);
+		if (rc != 0) {
+			spin_ns = budget >= LFIPC_SPIN_NS / 2 ? LFIPC_SPIN_NS
+							      : 2 * budget;
+			return rc;
+		}
+	}
+	spin_ns = budget / 2;
+	return 0;
+}
+
+/*
+ * A caller that polls with LFIPC_NOWAIT never sleeps here; when it polls
+ * in a loop on oversubscribed cores it keeps the CPU from the partner it
+ * waits for until the scheduler preempts it (the busy-polling collapse).
+ * Every LFIPC_NOWAIT_YIELD-th failed NOWAIT attempt of a thread yields
+ * the CPU: nothing when no other thread is runnable (one system call per
+ * LFIPC_NOWAIT_YIELD failures), the partner's turn when one is.
+ */
+static _Thread_local unsigned nowait_fails;
+
+static void nowait_failed(void)
+{
+	if (++nowait_fails % LFIPC_NOWAIT_YIELD == 0)
+		sched_yield();
+}
+
 int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		      lfipc_ready_fn ready, void *ctx, lfipc_deadline dl,
 		      unsigned flags)
@@ -332,20 +412,17 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		return rc > 0 ? 0 : rc;
 	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST || lfipc__expired(dl))
 		goto expired;
-	/* Spin while nobody sleeps yet: a hand-off on another CPU is then
-	 * near (one time-based policy for every primitive). Without a queue
-	 * we cannot tell: no spin. */
+	/* Spin while nobody sleeps yet and recent spins paid: a hand-off on
+	 * another CPU is then near (one time-based policy for every
+	 * primitive, spin_budget()). Without a queue we cannot tell: no
+	 * spin. */
 	if (!(flags & LFIPC_WAIT_NOSPIN) && wq && lfipc__ncpus() > 1 &&
 	    /* V3: relaxed: only decides whether to spin. */
 	    atomic_load_explicit(&wq->waiters, memory_order_relaxed) == 0) {
-		int64_t t0 = lfipc__now_ns();
+		int64_t budget = spin_budget();
 
-		for (unsigned i = 1;; i++) {
-			lfipc__cpu_relax();
-			if ((i & 63) == 0 && lfipc__now_ns() - t0 >= LFIPC_SPIN_NS)
-				break;
-			memset(&s, 0, sizeof(s));
-			rc = ready(ctx, &s, false);
+		if (budget > 0) {
+			rc = spin(ready, ctx, &s, budget);
 			if (rc != 0)
 				return rc > 0 ? 0 : rc;
 		}
@@ -429,6 +506,8 @@ expired:
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
 	rc = lfipc__deadline_error(dl);
+	if (dl == LFIPC_DL_NOW)
+		nowait_failed();
 leave:
 	/* We may have consumed a wake-up meant for whoever goes next (a
 	 * hand-off to one waiter): pass it on. */

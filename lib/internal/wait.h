@@ -255,8 +255,18 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 
 /* Spin budget before a sleep, in nanoseconds: about half of a measured
  * sleeping hand-off (wake + sleep), so spinning never costs more than
- * about twice the best case. */
+ * about twice the best case. It is the most a thread spins: each thread
+ * halves its budget after a spin that ran out and stops spinning below
+ * LFIPC_SPIN_MIN_NS or when it was preempted while spinning
+ * (LFIPC_SPIN_PREEMPT_NS: oversubscribed cores), probing again every
+ * LFIPC_SPIN_PROBE-th wait (wait.c, spin_budget). */
 #define LFIPC_SPIN_NS 4000
+#define LFIPC_SPIN_MIN_NS 250
+#define LFIPC_SPIN_PREEMPT_NS ((int64_t)50000)
+#define LFIPC_SPIN_PROBE 16u
+/* A thread yields the CPU at every LFIPC_NOWAIT_YIELD-th failed NOWAIT
+ * attempt (busy pollers on oversubscribed cores). */
+#define LFIPC_NOWAIT_YIELD 64u
 /* Safety slice while every partner's death is pushed (issue 10: an idle
  * waiter wakes at most once a second). */
 #define LFIPC_SAFETY_SLICE_NS ((int64_t)1000000000)
