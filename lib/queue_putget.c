@@ -927,7 +927,8 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 		int rc, start;
 
 		if (first && k == 0) {
-			struct qwait c = {.s = &s[k], .w = &w[k], .head = &head};
+			struct qwait c = {
+			    .s = &s[k], .w = &w[k], .head = &head};
 
 			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
 			*tok = c.tok;
