@@ -389,17 +389,72 @@ int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
 				side < 0 ? NULL : poller_of(c->q, side));
 }
 
-/* Claim one slot for a put, waiting until timeout_ns passes. */
-static int claim_put(lfipc_queue *q, qslot **s, uint64_t *pos,
-		     uint32_t *tok_out, int64_t timeout_ns)
-{
-	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, pos, NULL, NULL};
-	int rc = lfipc__self(q->r, &c.tok);
+static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check);
 
-	if (rc)
-		return rc;
-	*tok_out = c.tok;
-	return lfipc__q_wait_run(&c, 1, &q->h->not_full, put_ready, timeout_ns);
+/* The first claim of every put-side or get-side call, single or bulk
+ * (role LFIPC_Q_ROLE_PUT or LFIPC_Q_ROLE_GET), by c->tok, waiting up to
+ * timeout_ns: the claim lands in c->s and c->pos (put) or c->s, c->w and
+ * c->head (get). */
+static int claim_wait(lfipc_queue *q, int role, struct qwait *c,
+		      int64_t timeout_ns)
+{
+	bool put = role == LFIPC_Q_ROLE_PUT;
+
+	c->q = q;
+	c->nowait = timeout_ns == LFIPC_NOWAIT;
+	return lfipc__q_wait_run(c, put ? 1 : 0,
+				 put ? &q->h->not_full : &q->h->not_empty,
+				 put ? put_ready : get_ready, timeout_ns);
+}
+
+/* The prologue of every put, get, reserve, peek and bulk call: the
+ * caller's token in c->tok (holding the role when the queue has that side
+ * single), then claim_wait(). */
+static int claim_first(lfipc_queue *q, int role, struct qwait *c,
+		       int64_t timeout_ns)
+{
+	int rc = self_in_role(q, role, &c->tok);
+
+	return rc ? rc : claim_wait(q, role, c, timeout_ns);
+}
+
+/*
+ * Single-producer mode, the common case of a put: slot p = enq_pos is
+ * FREE(p) (nobody but the role holder tok claims a FREE slot, sp_claim()),
+ * so the payload is written before the claim, and the claim, the move of
+ * enq_pos and the publication follow at once: the slot's line is written
+ * in one short burst instead of being claimed, given up to a polling
+ * consumer's read and fetched back for the payload and the publication.
+ * The payload of a FREE slot is read by nobody (a consumer reads it only
+ * after its claiming CAS, which comes after our publishing CAS; the last
+ * reader's copy came before its release store, which our seq_cst load of
+ * FREE(p) saw). A death before the claim leaves FREE(p) with stray bytes
+ * that the next producer overwrites. Returns 1 when the fast way does not
+ * apply (the caller takes the general way, which writes the payload
+ * again), else what a put returns.
+ */
+static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
+{
+	uint64_t p = atomic_load(&q->h->enq_pos);
+	qslot *s = slot_at(q, p);
+
+	if (q->cap != q->n &&
+	    (int64_t)(p - atomic_load(&q->h->deq_pos)) >= (int64_t)q->cap)
+		return 1;
+	if (atomic_load(&s->word) != mkword((uint32_t)p, 0))
+		return 1;
+	if (len)
+		memcpy(s->data, msg, len);
+	s->len = len;
+	/* Q15 (sp_claim()): relaxed, ordered before the seq_cst store of
+	 * enq_pos. */
+	atomic_store_explicit(&s->word, mkword((uint32_t)p, tok | CL_W),
+			      memory_order_relaxed);
+	sp_advance(q, p + 1);
+	/* The Dekker pairing with shutdown, as in claim_once(). */
+	if (atomic_load(&q->h->closed))
+		return put_closed(q, s, p, tok);
+	return publish(q, s, p, tok);
 }
 
 int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -407,23 +462,26 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 {
 	qslot *s;
 	uint64_t p;
-	uint32_t tok;
+	struct qwait c = {.s = &s, .pos = &p};
 	int rc;
 
 	if (!q || (!msg && len))
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
-	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &c.tok);
 	if (rc)
 		return rc;
-	rc = claim_put(q, &s, &p, &tok, timeout_ns);
+	if (q->single[LFIPC_Q_ROLE_PUT] &&
+	    (rc = sp_put(q, c.tok, msg, len)) <= 0)
+		return rc;
+	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 	if (rc)
 		return rc;
 	if (len)
 		memcpy(s->data, msg, len);
 	s->len = len;
-	return publish(q, s, p, tok);
+	return publish(q, s, p, c.tok);
 }
 
 /* ---- bulk operations --------------------------------------------------
@@ -491,9 +549,12 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		uint64_t p, deq = 0;
 		int rc, start;
 
-		if (first && k == 0)
-			rc = claim_put(q, &s, &p, tok, timeout_ns);
-		else
+		if (first && k == 0) {
+			struct qwait c = {.s = &s, .pos = &p};
+
+			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
+			*tok = c.tok;
+		} else
 			rc = claim_once(q, *tok, &s, &p);
 		if (rc)
 			return k ? k : (rc == 1 ? -EAGAIN : rc);
@@ -542,9 +603,6 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		if (!msgs[i] && lens[i])
 			return -EINVAL;
 	}
-	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
-	if (rc)
-		return rc;
 	while (done < n) {
 		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
 		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
@@ -618,15 +676,12 @@ int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
 {
 	qslot *s;
 	uint64_t p;
-	uint32_t tok;
+	struct qwait c = {.s = &s, .pos = &p};
 	int rc;
 
 	if (!q || !slot)
 		return -EINVAL;
-	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok);
-	if (rc)
-		return rc;
-	rc = claim_put(q, &s, &p, &tok, timeout_ns);
+	rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 	if (rc)
 		return rc;
 	*slot = s->data;
@@ -792,19 +847,6 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	return 0;
 }
 
-static int claim_get(lfipc_queue *q, qslot **s, uint64_t *w, uint64_t *head,
-		     uint32_t *tok_out, int64_t timeout_ns)
-{
-	struct qwait c = {q, 0, timeout_ns == LFIPC_NOWAIT, s, NULL, w, head};
-	int rc = lfipc__self(q->r, &c.tok);
-
-	if (rc)
-		return rc;
-	*tok_out = c.tok;
-	return lfipc__q_wait_run(&c, 0, &q->h->not_empty, get_ready,
-				 timeout_ns);
-}
-
 /* Claim the oldest message for a get or a peek by the caller (in its
  * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
  * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
@@ -812,11 +854,10 @@ static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		   uint64_t *len, int64_t timeout_ns)
 {
 	uint64_t head;
-	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
+	struct qwait c = {.s = s, .w = w, .head = &head};
+	int rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
 
-	if (rc)
-		return rc;
-	rc = claim_get(q, s, w, &head, tok, timeout_ns);
+	*tok = c.tok;
 	if (rc)
 		return rc;
 	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
@@ -886,7 +927,11 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 		int rc, start;
 
 		if (first && k == 0) {
-			rc = claim_get(q, &s[k], &w[k], &head, tok, timeout_ns);
+			struct qwait c = {
+			    .s = &s[k], .w = &w[k], .head = &head};
+
+			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+			*tok = c.tok;
 			if (rc)
 				return rc;
 		} else {
@@ -919,15 +964,12 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 	uint64_t w[BULK_MAX];
 	size_t done = 0;
 	uint32_t tok = 0;
-	int corrupt = 0, rc;
+	int corrupt = 0;
 
 	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
 	if (stride < q->msg_size)
 		return -EMSGSIZE;
-	rc = self_in_role(q, LFIPC_Q_ROLE_GET, &tok);
-	if (rc)
-		return rc;
 	/* corrupt messages taken count towards n, so a flood of them cannot
 	 * keep the call going */
 	while (done + (size_t)corrupt < n) {

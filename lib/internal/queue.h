@@ -175,7 +175,12 @@ static inline void pos_advance(_Atomic uint64_t *pos, uint64_t to)
  */
 static inline void ev_wake(lfipc_queue *q, struct lfipc_wq *wq)
 {
-	lfipc__wake(q->r, wq, NULL, INT32_MAX);
+	/* K2: seq_cst, after the caller's K1; lfipc__wake() loads the word
+	 * again. Looked at here first so that the fast path makes no call
+	 * when nobody sleeps or polls: one load of a line that stays shared
+	 * while the waiters word does not change. */
+	if (atomic_load(&wq->waiters))
+		lfipc__wake(q->r, wq, NULL, INT32_MAX);
 }
 
 /* A waiter of this handle: what its readiness callback needs. */

@@ -1077,3 +1077,30 @@ Test(queue, a_fork_child_closing_an_inherited_handle_keeps_the_parents_role)
 	cr_assert_eq(buf[0], 'a');
 	lfipc_queue_close(q);
 }
+
+/* A single producer writes a message into its slot before claiming it
+ * (lib/queue_putget.c, sp_put): never into a slot whose previous message
+ * is still held by a peek, whose bytes must stay as they were. */
+Test(queue, a_single_producer_leaves_a_peeked_slot_alone)
+{
+	lfipc_queue *q;
+	const void *m;
+	size_t len;
+	char buf[8];
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 2, 8, SPSC, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_peek(q, &m, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_str_eq(buf, "bbbbbbb");
+	/* the next slot is the peeked one: full until it is released */
+	cr_assert_eq(lfipc_queue_put(q, "ccccccc", 8, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_str_eq((const char *)m, "aaaaaaa");
+	cr_assert_eq(lfipc_queue_release(q, m), 0);
+	cr_assert_eq(lfipc_queue_put(q, "ddddddd", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_str_eq(buf, "ddddddd");
+	cr_assert_eq(len, 8);
+	lfipc_queue_close(q);
+}
