@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
@@ -274,14 +275,17 @@ static double big_stream(void *ctx, bool *dl)
  * cache line in a buffer of bsz bytes of ordinary or huge pages (a
  * pointer chase through every line in one random cycle, Sattolo's
  * shuffle), so that each load misses the caches and, with ordinary pages
- * once the buffer outgrows the TLB's reach, the TLB. Returns -1 when the
- * buffer cannot be had.
+ * once the buffer outgrows the TLB's reach, the TLB. Timed in the
+ * thread's CPU time: a chase of a million loads lasts long enough to be
+ * preempted on a loaded machine, and time spent waiting for a CPU is not
+ * a load's cost. Returns -1 when the buffer cannot be had.
  */
 static double chase_ns(size_t bsz, bool huge, long steps)
 {
 	size_t n = bsz / 64;
 	uint64_t *b = huge ? huge_buf(bsz) : shmem(bsz);
-	uint64_t seed = 0x9e3779b97f4a7c15u, t0, t1;
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	struct timespec t0, t1;
 	size_t at = 0;
 
 	if (!b)
@@ -295,12 +299,15 @@ static double chase_ns(size_t bsz, bool huge, long steps)
 		j = (size_t)(seed % i);
 		t = b[i * 8], b[i * 8] = b[j * 8], b[j * 8] = t;
 	}
-	t0 = now_ns();
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	for (long k = 0; k < steps; k++)
 		at = *(volatile uint64_t *)&b[at * 8];
-	t1 = now_ns();
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 	munmap(b, bsz);
-	return at < n ? (double)(t1 - t0) / (double)steps : -1;
+	return at < n ? ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+			 (double)(t1.tv_nsec - t0.tv_nsec)) /
+			    (double)steps
+		      : -1;
 }
 
 /* Can a region of size bytes have huge pages now? */
