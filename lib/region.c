@@ -432,7 +432,7 @@ static int region_file(const char *name, mode_t mode, unsigned flags,
 		       uint64_t *size, char path[PATH_MAX], bool *huge)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	uint64_t page = pg > 0 ? (uint64_t)pg : 4096;
+	uint64_t page = pg > 0 ? (uint64_t)pg : 4096, want = *size;
 	char dir[PATH_MAX];
 	int fd, rc;
 
@@ -499,6 +499,7 @@ fallback:
 	if (!(flags & LFIPC_REGION_HUGE_PREFER) ||
 	    (rc != -ENOMEM && rc != -EOPNOTSUPP))
 		return rc;
+	*size = want; /* rounded to the ordinary page size instead */
 	return region_file(name, mode, 0, size, path, huge);
 }
 
