@@ -84,13 +84,18 @@ static void gp_title(FILE *g, const char *s)
 }
 
 /*
- * Eight colours that stay apart on white (and for the common colour
- * blindnesses, as far as eight can), cycled with three dash patterns: 24
- * series before a style repeats; each series also has its own point.
+ * Sixteen colours that stay apart on white (the first eight also for the
+ * common colour blindnesses, as far as eight can): a chart of up to 16
+ * lines (the largest, user-space throughput, has 15) gives each its own
+ * colour; past 16 the colours come round again with another dash
+ * pattern, so 48 series pass before a colour and a dash repeat together.
+ * Each series also has its own point type.
  */
-static const char *const palette[8] = {"#0072b2", "#d55e00", "#009e73",
-				       "#cc79a7", "#e69f00", "#56b4e9",
-				       "#000000", "#999933"};
+#define NPAL 16
+static const char *const palette[NPAL] = {
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
+    "#000000", "#999933", "#882255", "#44aa99", "#aa4499", "#117733",
+    "#6a3d9a", "#b15928", "#888888", "#ff1f5b"};
 
 int plot_series(struct plot *pl, const char *table, const char *dat,
 		bool (*keep)(const struct row *r))
@@ -122,8 +127,8 @@ int plot_series(struct plot *pl, const char *table, const char *dat,
 		fprintf(pl->gp,
 			"%s'%s' index %d using 1:2 with linespoints "
 			"lc rgb '%s' dt %d pt %d lw %s title ",
-			nd ? ", \\\n     " : "plot ", dat, nd, palette[nd % 8],
-			1 + (nd / 8) % 3, 1 + nd % 13,
+			nd ? ", \\\n     " : "plot ", dat, nd,
+			palette[nd % NPAL], 1 + (nd / NPAL) % 3, 1 + nd % 13,
 			lf	   ? "3"
 			: r->floor ? "2"
 				   : "1.5");

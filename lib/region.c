@@ -13,12 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +249,124 @@ static void shm_path(const char *name, char path[NAME_MAX + 16])
 	snprintf(path, NAME_MAX + 16, "/dev/shm%s", name);
 }
 
+/* ---- huge pages -------------------------------------------------------- */
+
+#define HUGETLBFS_MAGIC_ 0x958458f6 /* linux/magic.h HUGETLBFS_MAGIC */
+#define HUGE_FLAGS (LFIPC_REGION_HUGE | LFIPC_REGION_HUGE_PREFER)
+#define CREATE_FLAGS (LFIPC_REGION_OPEN_OR_CREATE | LFIPC_REGION_TAKEOVER)
+
+/* The default huge page size (/proc/meminfo "Hugepagesize:"), in bytes;
+ * 0 when the kernel has none. */
+static uint64_t huge_default_size(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+/*
+ * Named huge regions live in a hugetlbfs mount: the first one in
+ * /proc/self/mounts whose page size is the default huge page size (such
+ * as /dev/hugepages), looked up afresh each time (mounts come and go).
+ * Fills dir (PATH_MAX bytes) and *page. Return: 0; -EOPNOTSUPP none.
+ */
+static int huge_mount(char *dir, uint64_t *page)
+{
+	uint64_t want = huge_default_size();
+	struct mntent ent, *m;
+	char buf[1024];
+	FILE *f;
+	int rc = -EOPNOTSUPP;
+
+	if (want == 0)
+		return -EOPNOTSUPP;
+	f = setmntent("/proc/self/mounts", "re");
+	if (!f)
+		return -EOPNOTSUPP;
+	while ((m = getmntent_r(f, &ent, buf, sizeof(buf)))) {
+		struct statfs sf;
+
+		if (strcmp(m->mnt_type, "hugetlbfs") != 0 ||
+		    strlen(m->mnt_dir) >= PATH_MAX - NAME_MAX - 2 ||
+		    statfs(m->mnt_dir, &sf) < 0 ||
+		    sf.f_type != HUGETLBFS_MAGIC_ || (uint64_t)sf.f_bsize != want)
+			continue;
+		snprintf(dir, PATH_MAX, "%s", m->mnt_dir);
+		*page = want;
+		rc = 0;
+		break;
+	}
+	endmntent(f);
+	return rc;
+}
+
+/* The file of name (checked) in the hugetlbfs mount. Return: 0;
+ * -EOPNOTSUPP no mount. */
+static int huge_path(const char *name, char path[PATH_MAX])
+{
+	uint64_t page;
+	int rc = huge_mount(path, &page);
+
+	if (rc == 0)
+		strcat(path, name); /* room kept by huge_mount() */
+	return rc;
+}
+
+/*
+ * Named regions have one namespace over two directories: /dev/shm (where
+ * shm_open() looks) and the hugetlbfs mount. A name is looked up in
+ * /dev/shm first, then in the hugetlbfs mount. Both are opened with
+ * O_NOFOLLOW, as shm_open() does; callers refuse what is not a regular
+ * file. Fills path (PATH_MAX bytes) with the file opened. Return: the fd;
+ * -ENOENT in neither; other negative errno values from open().
+ */
+static int named_open(const char *name, int flags, char *path)
+{
+	int fd;
+
+	shm_path(name, path);
+	fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	if (huge_path(name, path) < 0)
+		return -ENOENT;
+	fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Does name exist in the other directory than the one huge says? */
+static bool name_elsewhere(const char *name, bool huge)
+{
+	char path[PATH_MAX];
+
+	if (huge)
+		shm_path(name, path);
+	else if (huge_path(name, path) < 0)
+		return false;
+	return access(path, F_OK) == 0;
+}
+
+size_t lfipc_region_page_size(const lfipc_region *r)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct statfs sf;
+
+	if (!r)
+		return 0;
+	if (fstatfs(r->fd, &sf) == 0 && sf.f_type == HUGETLBFS_MAGIC_ &&
+	    sf.f_bsize > 0)
+		return (size_t)sf.f_bsize;
+	return pg > 0 ? (size_t)pg : 4096;
+}
+
 /*
  * A named region is made in a file that has no name yet (O_TMPFILE in
  * /dev/shm, where glibc's shm_open() keeps its names), sized, initialised
@@ -257,35 +377,153 @@ static void shm_path(const char *name, char path[NAME_MAX + 16])
  * region and unlink under us), and a creator that loses, fails or dies
  * never unlinks anything: the nameless file goes with its last fd.
  */
-static int shm_nameless(mode_t mode)
+static int nameless_in(const char *dir, mode_t mode)
 {
-	int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
 
 	return fd >= 0 ? fd : -errno;
 }
 
-/* Give the nameless file behind fd the name. Return: 0; -EEXIST the name
- * exists; other negative errno values from linkat(). */
-static int publish(int fd, const char *name)
+/* Give the nameless file behind fd the name path. Return: 0; -EEXIST the
+ * name exists; other negative errno values from linkat(). */
+static int publish(int fd, const char *path)
 {
-	char src[64], dst[NAME_MAX + 16];
+	char src[64];
 
 	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
-	shm_path(name, dst);
-	return linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0
+	return linkat(AT_FDCWD, src, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0
 		   ? 0
 		   : -errno;
 }
 
-int lfipc_region_create(const char *name, size_t size, mode_t mode,
-			lfipc_region **out)
+/*
+ * The name is one namespace over /dev/shm and the hugetlbfs mount
+ * (named_open()), but a link is exclusive in one directory only. So a
+ * creator links first, then looks in the other directory, and yields
+ * (unlinks its own file again: it is registered, so no remover took it
+ * meanwhile, and an opener that got in sees it unlinked and looks again)
+ * if the name is there too. Of two creators racing in both directories
+ * at least one sees the other, so at most one keeps the name (both may
+ * yield: both report -EEXIST). Return: 0; -EEXIST.
+ */
+static int publish_unique(int fd, const char *path, const char *name,
+			  bool huge)
+{
+	struct stat a, b;
+	int rc = publish(fd, path);
+
+	if (rc < 0 || !name_elsewhere(name, huge))
+		return rc;
+	if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		unlink(path);
+	return -EEXIST;
+}
+
+/*
+ * Make the region's file: named (nameless until published) or anonymous,
+ * in hugetlbfs when *huge, sized and allocated. LFIPC_REGION_HUGE_PREFER
+ * that finds no huge pages clears *huge and makes an ordinary file.
+ * Fills path (named) and *size (rounded to the page size in use).
+ * Return: the fd; -ENOMEM not enough free huge pages; -EOPNOTSUPP no
+ * huge pages in the kernel, or (named) no hugetlbfs mount; -ENOSPC;
+ * other negative errno values.
+ */
+static int region_file(const char *name, mode_t mode, unsigned flags,
+		       uint64_t *size, char path[PATH_MAX], bool *huge)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t page = pg > 0 ? (uint64_t)pg : 4096, want = *size;
+	char dir[PATH_MAX];
+	int fd, rc;
+
+	*huge = (flags & HUGE_FLAGS) != 0;
+	if (*huge) {
+		rc = name ? huge_mount(dir, &page) : 0;
+		if (!name)
+			page = huge_default_size();
+		if (rc == 0 && page == 0)
+			rc = -EOPNOTSUPP;
+		if (rc < 0)
+			goto fallback;
+		if (name)
+			snprintf(path, PATH_MAX, "%s%s", dir, name);
+	} else if (name) {
+		shm_path(name, path);
+	}
+	*size = align_up(*size, page);
+	if (*size > LFIPC_REGION_MAX_SIZE)
+		return -ERANGE;
+	if (name) {
+		/* Fail early for a name that exists (publish() decides). */
+		if (access(path, F_OK) == 0 || name_elsewhere(name, *huge))
+			return -EEXIST;
+		fd = nameless_in(*huge ? dir : "/dev/shm", mode);
+		if (fd >= 0 && fchmod(fd, mode & 07777) < 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+	} else {
+		fd = memfd_create("lfipc", MFD_CLOEXEC | MFD_ALLOW_SEALING |
+						   (*huge ? MFD_HUGETLB : 0));
+		fd = fd >= 0 ? fd : -errno;
+	}
+	if (fd < 0) {
+		rc = *huge && (fd == -EINVAL || fd == -EOPNOTSUPP)
+			     ? -EOPNOTSUPP
+			     : fd;
+		goto fail_huge;
+	}
+	if (ftruncate(fd, (off_t)*size) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* Allocate the pages now: a full /dev/shm is -ENOSPC here, not a
+	 * SIGBUS at some later store. In hugetlbfs this takes the huge
+	 * pages out of the pool; too few is ENOSPC there, -ENOMEM to us. */
+	rc = posix_fallocate(fd, 0, (off_t)*size);
+	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+		rc = *huge && rc == ENOSPC ? -ENOMEM : -rc;
+		goto fail;
+	}
+	if (!name)
+		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	return fd;
+
+fail:
+	close(fd);
+fail_huge:
+	if (!*huge)
+		return rc;
+fallback:
+	if (!(flags & LFIPC_REGION_HUGE_PREFER) ||
+	    (rc != -ENOMEM && rc != -EOPNOTSUPP))
+		return rc;
+	*size = want; /* rounded to the ordinary page size instead */
+	return region_file(name, mode, 0, size, path, huge);
+}
+
+/* LFIPC_REGION_HUGE_PREFER without hugetlbfs: ask for transparent huge
+ * pages (shmem THP, where shmem_enabled or the mount's huge= option
+ * allow "advise"). The pages are allocated already; khugepaged may
+ * collapse them later. Advice only: errors are ignored. */
+static void advise_huge(void *base, uint64_t size, unsigned flags, bool huge)
+{
+	if ((flags & LFIPC_REGION_HUGE_PREFER) && !huge)
+		(void)madvise(base, (size_t)size, MADV_HUGEPAGE);
+}
+
+static int region_create(const char *name, size_t size_in, mode_t mode,
+			 unsigned flags, lfipc_region **out)
 {
 	struct layout L;
 	struct lfipc_hdr hdr, *h;
 	lfipc_region *r;
 	uint8_t *base;
-	long page = sysconf(_SC_PAGESIZE);
-	char path[NAME_MAX + 16];
+	uint64_t size = size_in;
+	char path[PATH_MAX];
+	bool huge;
 	int fd, rc;
 
 	if (!out)
@@ -295,48 +533,25 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		return -EINVAL;
 	if (size > LFIPC_REGION_MAX_SIZE)
 		return -ERANGE;
-	size = (size_t)align_up(size, page > 0 ? (uint64_t)page : 4096);
-	rc = layout_compute(size, &L);
-	if (rc < 0)
-		return rc;
+	if (flags & ~(CREATE_FLAGS | HUGE_FLAGS))
+		return -EINVAL;
+	/* Too small whatever the page size (rounding only grows it). */
+	if (align_up(size, 4096) < LFIPC_REGION_MIN_SIZE)
+		return -ERANGE;
 	if (mode == 0)
 		mode = LFIPC_REGION_DEFAULT_MODE;
-
-	if (name) {
-		/* Fail early for a name that exists (publish() decides). */
-		shm_path(name, path);
-		if (access(path, F_OK) == 0)
-			return -EEXIST;
-		fd = shm_nameless(mode);
-		if (fd < 0)
-			return fd;
-		if (fchmod(fd, mode & 07777) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-	} else {
-		fd = memfd_create("lfipc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		if (fd < 0)
-			return -errno;
-	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		rc = -errno;
+	fd = region_file(name, mode, flags, &size, path, &huge);
+	if (fd < 0)
+		return fd;
+	rc = layout_compute(size, &L);
+	if (rc < 0)
 		goto fail;
-	}
-	/* Allocate the pages now: a full /dev/shm is -ENOSPC here, not a
-	 * SIGBUS at some later store. */
-	rc = posix_fallocate(fd, 0, (off_t)size);
-	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
-		rc = -rc;
-		goto fail;
-	}
-	if (!name)
-		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	base = region_map(fd, size);
 	if (base == MAP_FAILED) {
-		rc = -errno;
+		rc = huge && errno == ENOMEM ? -ENOMEM : -errno;
 		goto fail;
 	}
+	advise_huge(base, size, flags, huge);
 
 	/* The header is built privately and copied out, magic last. */
 	memset(&hdr, 0, sizeof(hdr));
@@ -384,7 +599,7 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 		return rc;
 	/* Registered: from its first instant under the name, the region has
 	 * a live participant, so no remover or takeover can take it. */
-	rc = publish(fd, name);
+	rc = publish_unique(fd, path, name, huge);
 	if (rc < 0) {
 		lfipc_region_close(*out);
 		*out = NULL;
@@ -394,6 +609,12 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 fail:
 	close(fd);
 	return rc;
+}
+
+int lfipc_region_create(const char *name, size_t size, mode_t mode,
+			lfipc_region **out)
+{
+	return region_create(name, size, mode, 0, out);
 }
 
 /* Map fd (ours) and validate it; waits a little for a creator that has
@@ -488,6 +709,7 @@ static bool unlinked(const lfipc_region *r)
 
 int lfipc_region_open(const char *name, lfipc_region **out)
 {
+	char path[PATH_MAX];
 	int fd, rc;
 
 	if (!out)
@@ -496,9 +718,9 @@ int lfipc_region_open(const char *name, lfipc_region **out)
 	if (name_check_shm(name) < 0)
 		return -EINVAL;
 	for (int tries = 0;; tries++) {
-		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		fd = named_open(name, O_RDWR, path);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		rc = map_and_validate(fd, true, out);
 		/* A remover or a takeover unlinked the name between our
 		 * shm_open and our registration (it held the gate): what we
@@ -544,9 +766,15 @@ void lfipc_region_close(lfipc_region *r)
 
 int lfipc_region_unlink(const char *name)
 {
+	char path[PATH_MAX];
+
 	if (name_check_shm(name) < 0)
 		return -EINVAL;
-	return shm_unlink(name) == 0 ? 0 : -errno;
+	if (shm_unlink(name) == 0)
+		return 0;
+	if (errno != ENOENT || huge_path(name, path) < 0)
+		return -errno;
+	return unlink(path) == 0 ? 0 : -errno;
 }
 
 /* ---- lifecycle: open-or-create, takeover, remove, probe ----------------- */
@@ -603,29 +831,28 @@ static int looks_ours(int fd)
  * remover lock held on fd, so among lock-respecting removers nobody else
  * can unlink or replace the name in between. Return: 0; -EAGAIN the name
  * now names another file (start again); -ENOENT. */
-static int unlink_if_same(const char *name, int fd)
+static int unlink_if_same(const char *path, int fd)
 {
-	char path[NAME_MAX + 16];
 	struct stat a, b;
 
-	shm_path(name, path);
 	if (fstat(fd, &a) < 0)
 		return -errno;
 	if (stat(path, &b) < 0)
 		return -errno;
 	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return -EAGAIN;
-	return shm_unlink(name) == 0 ? 0 : -errno;
+	return unlink(path) == 0 ? 0 : -errno;
 }
 
 static int remove_named(const char *name, unsigned flags)
 {
+	char path[PATH_MAX];
 	int fd, rc, ours;
 
 	for (int tries = 0; tries < 100; tries++) {
-		fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NONBLOCK, 0);
+		fd = named_open(name, O_RDWR | O_NONBLOCK, path);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		/* Locked first, so that what looks_ours() reads is not being
 		 * written by a creator. */
 		rc = remover_lock(fd, F_WRLCK);
@@ -636,7 +863,7 @@ static int remove_named(const char *name, unsigned flags)
 			 (flags & LFIPC_REGION_FORCE))
 			rc = 0; /* forced; never for a zero file (ours 1) */
 		if (rc == 0)
-			rc = unlink_if_same(name, fd);
+			rc = unlink_if_same(path, fd);
 		close(fd); /* drops our locks */
 		if (rc != -EAGAIN)
 			return rc;
@@ -651,23 +878,22 @@ int lfipc_region_remove(const char *name, unsigned flags)
 	return remove_named(name, flags);
 }
 
-#define CREATE_FLAGS (LFIPC_REGION_OPEN_OR_CREATE | LFIPC_REGION_TAKEOVER)
-
 int lfipc_region_create_ex(const char *name, size_t size, mode_t mode,
 			   unsigned flags, lfipc_region **out)
 {
 	long page = sysconf(_SC_PAGESIZE);
+	uint64_t hpage;
 	int rc;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (flags & ~CREATE_FLAGS)
+	if (flags & ~(CREATE_FLAGS | HUGE_FLAGS))
 		return -EINVAL;
-	if (!name || !flags)
-		return lfipc_region_create(name, size, mode, out);
+	if (!name || !(flags & CREATE_FLAGS))
+		return region_create(name, size, mode, flags, out);
 	for (int tries = 0; tries < 100; tries++) {
-		rc = lfipc_region_create(name, size, mode, out);
+		rc = region_create(name, size, mode, flags, out);
 		if (rc != -EEXIST)
 			return rc;
 		if (flags & LFIPC_REGION_TAKEOVER) {
@@ -686,8 +912,12 @@ int lfipc_region_create_ex(const char *name, size_t size, mode_t mode,
 			continue; /* removed meanwhile: create it */
 		if (rc < 0)
 			return rc;
+		/* The same size as we would have made (in huge pages or,
+		 * for a region that fell back or has none, in pages). */
+		hpage = flags & HUGE_FLAGS ? huge_default_size() : 0;
 		if ((*out)->size ==
-		    align_up(size, page > 0 ? (uint64_t)page : 4096))
+			align_up(size, page > 0 ? (uint64_t)page : 4096) ||
+		    (hpage && (*out)->size == align_up(size, hpage)))
 			return 0;
 		lfipc_region_close(*out);
 		*out = NULL;
@@ -733,6 +963,7 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 	struct stat fs;
 	const struct lfipc_hdr *h;
 	uint8_t head[LFIPC_HDR_SIZE];
+	char path[PATH_MAX];
 	uint64_t magic, free_g;
 	size_t want;
 	int fd, rc = 0;
@@ -747,9 +978,9 @@ int lfipc_region_probe(const char *name, lfipc_region_status *st)
 	/* O_NONBLOCK: a FIFO put under the name must not hold the probe
 	 * until a writer comes ("does not block"); only a regular file can
 	 * be a region. */
-	fd = shm_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+	fd = named_open(name, O_RDONLY | O_NONBLOCK, path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &fs) < 0) {
 		rc = -errno;
 		goto out;

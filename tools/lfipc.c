@@ -13,7 +13,8 @@
  * See doc/cli.md (verbs, output, exit codes). Everything here goes through
  * the public API (lfipc/inspect.h and friends): the command knows nothing
  * of the region's layout. Regions are found in /dev/shm, where shm_open()
- * names live; a file there that is not an lfipc region is only probed
+ * names live, and named huge regions in the hugetlbfs mount the library
+ * uses for them; a file there that is not an lfipc region is only probed
  * (opened read-only) and never changed.
  */
 #include "config.h"
@@ -23,11 +24,14 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lfipc.h>
 
@@ -331,33 +335,68 @@ static const char *shm_dir(void)
 	return "/dev/shm";
 }
 
-/* Call fn for each lfipc region in the shm directory whose name (without
+/*
+ * Named huge regions (LFIPC_REGION_HUGE) are files in the first hugetlbfs
+ * mount of the default huge page size, where the library looks for a
+ * name after /dev/shm (lfipc/region.h). Fills dir; false: none.
+ */
+static bool huge_dir(char *dir, size_t n)
+{
+	unsigned long long kb = 0;
+	char line[128], buf[1024];
+	struct mntent ent, *m;
+	bool found = false;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f) &&
+	       sscanf(line, "Hugepagesize: %llu kB", &kb) != 1)
+		;
+	if (f)
+		fclose(f);
+	f = kb ? setmntent("/proc/self/mounts", "re") : NULL;
+	while (f && !found && (m = getmntent_r(f, &ent, buf, sizeof(buf)))) {
+		struct statfs sf;
+
+		if (!strcmp(m->mnt_type, "hugetlbfs") &&
+		    statfs(m->mnt_dir, &sf) == 0 &&
+		    (unsigned long long)sf.f_bsize == kb * 1024) {
+			snprintf(dir, n, "%s", m->mnt_dir);
+			found = true;
+		}
+	}
+	if (f)
+		endmntent(f);
+	return found;
+}
+
+/* Call fn for each lfipc region in the directory dir whose name (without
  * its leading '/') matches the shell pattern pat (NULL: all), in name
- * order. Files that are not lfipc regions are skipped without being
- * touched beyond the read-only probe. */
-static int foreach_region(const char *pat,
-			  int (*fn)(const char *name,
-				    const lfipc_region_status *st, void *arg),
-			  void *arg)
+ * order; in the hugetlbfs directory (shadowed true), only names that
+ * /dev/shm does not have (a name is looked up there first). Files that
+ * are not lfipc regions are skipped without being touched beyond the
+ * read-only probe. */
+static int foreach_in(const char *dir, bool shadowed, const char *pat,
+		      int (*fn)(const char *name,
+				const lfipc_region_status *st, void *arg),
+		      void *arg)
 {
 	struct dirent **ents;
-	int n = scandir(shm_dir(), &ents, NULL, alphasort), rc = 0;
-
-	if (pat && pat[0] == '/')
-		pat++;
+	int n = scandir(dir, &ents, NULL, alphasort), rc = 0;
 
 	if (n < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, shm_dir(),
-			strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		char name[NAME_MAX + 2];
+		char name[NAME_MAX + 2], path[NAME_MAX + 16];
 		lfipc_region_status st;
 
+		snprintf(path, sizeof(path), "%s/%s", shm_dir(),
+			 ents[i]->d_name);
 		if (ents[i]->d_name[0] != '.' &&
 		    (!pat || fnmatch(pat, ents[i]->d_name, 0) == 0) &&
-		    (ents[i]->d_type == DT_REG || ents[i]->d_type == DT_UNKNOWN)) {
+		    (ents[i]->d_type == DT_REG || ents[i]->d_type == DT_UNKNOWN) &&
+		    (!shadowed || access(path, F_OK) != 0)) {
 			snprintf(name, sizeof(name), "/%s", ents[i]->d_name);
 			LFIPC_STATUS_INIT(st);
 			/* An empty file probes as a region being created:
@@ -370,6 +409,23 @@ static int foreach_region(const char *pat,
 		free(ents[i]);
 	}
 	free(ents);
+	return rc;
+}
+
+/* foreach_in() /dev/shm, then the hugetlbfs mount if there is one. */
+static int foreach_region(const char *pat,
+			  int (*fn)(const char *name,
+				    const lfipc_region_status *st, void *arg),
+			  void *arg)
+{
+	char huge[4096];
+	int rc;
+
+	if (pat && pat[0] == '/')
+		pat++;
+	rc = foreach_in(shm_dir(), false, pat, fn, arg);
+	if (rc == 0 && huge_dir(huge, sizeof(huge)))
+		rc = foreach_in(huge, true, pat, fn, arg);
 	return rc;
 }
 

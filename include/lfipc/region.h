@@ -72,6 +72,12 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
 #define LFIPC_REGION_OPEN_OR_CREATE 0x1u
 /** lfipc_region_create_ex() flag: replace a stale region of that name. */
 #define LFIPC_REGION_TAKEOVER 0x2u
+/** lfipc_region_create_ex() flag: back the region with huge pages
+ * (hugetlbfs), or fail. */
+#define LFIPC_REGION_HUGE 0x4u
+/** lfipc_region_create_ex() flag: huge pages if there are any, else
+ * ordinary pages, silently. */
+#define LFIPC_REGION_HUGE_PREFER 0x8u
 
 /**
  * lfipc_region_create() with flags (0 is exactly lfipc_region_create()).
@@ -95,6 +101,36 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
  * With both flags: open a live region, take over a stale one. Anonymous
  * regions (name NULL) ignore both flags.
  *
+ * LFIPC_REGION_HUGE: back the region with explicit huge pages of the
+ * default huge page size (Hugepagesize in /proc/meminfo, 2 MiB on
+ * x86-64), taken from the kernel's hugetlb pool (vm.nr_hugepages) when
+ * the region is created, never later; size is rounded up to the huge page
+ * size. An anonymous region is a memfd_create(MFD_HUGETLB). A named one is
+ * a file in the first hugetlbfs mount of the default page size (such as
+ * /dev/hugepages; looked up in /proc/self/mounts at each call), created
+ * and published as in /dev/shm (nameless, then linked). Names are one
+ * namespace over /dev/shm and that mount: lfipc_region_open(),
+ * lfipc_region_unlink(), lfipc_region_remove(), lfipc_region_probe()
+ * and the TAKEOVER flag look in /dev/shm first, then in the hugetlbfs
+ * mount, and a name cannot be created in one while it exists in the
+ * other (-EEXIST; two creators racing for one name in both may both get
+ * -EEXIST). Every process that uses a named huge region must see the same
+ * mount. Openers need no flag: they map what the name is.
+ * Errors of this flag: -ENOMEM the pool has fewer free huge pages than the
+ * region needs (reserve more: vm.nr_hugepages); -EOPNOTSUPP the kernel has
+ * no huge pages, or a named region and no hugetlbfs mount.
+ *
+ * LFIPC_REGION_HUGE_PREFER: as LFIPC_REGION_HUGE, but where that would
+ * fail with -ENOMEM or -EOPNOTSUPP, the region is created as without the
+ * flag (size rounded to the ordinary page size), silently, and the
+ * creator's mapping is advised MADV_HUGEPAGE (shmem transparent huge
+ * pages, which only /sys/kernel/mm/transparent_hugepage/shmem_enabled or
+ * the tmpfs mount's huge= option can allow; the pages are allocated at
+ * creation, so in "advise" mode only khugepaged may collapse them later).
+ * lfipc_region_page_size() tells which the region got. With
+ * OPEN_OR_CREATE, an existing region of the size rounded either way is
+ * opened, whatever its pages.
+ *
  * Return: as lfipc_region_create(), and: -EEXIST the name exists and is
  * not taken (no flag; OPEN_OR_CREATE and a region of another size;
  * TAKEOVER alone and a live participant or a creator still setting it
@@ -108,6 +144,17 @@ LFIPC_API int lfipc_region_create(const char *name, size_t size, mode_t mode,
 LFIPC_API int lfipc_region_create_ex(const char *name, size_t size,
 				     mode_t mode, unsigned flags,
 				     lfipc_region **out);
+
+/**
+ * The size of the pages behind the region: the huge page size for a
+ * region in hugetlbfs (LFIPC_REGION_HUGE, or HUGE_PREFER that found huge
+ * pages), else the ordinary page size (transparent huge pages are not
+ * reported: the kernel may split or collapse them at any time).
+ *
+ * Return: the page size in bytes; 0 when r is NULL.
+ * Concurrency: any thread. Does not block.
+ */
+LFIPC_API size_t lfipc_region_page_size(const lfipc_region *r);
 
 /**
  * Open and map the existing named region name and register as a participant.
