@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal/layout.h - the byte layout of a region (layout version 2).
+ * internal/layout.h - the byte layout of a region (layout version 3: the Lock moved its generation word).
  *
  * All multi-byte fields are native-endian; all offsets are from the region
  * base. Nothing in the region is a pointer.
@@ -50,7 +50,7 @@ static inline unsigned lfipc__wq_sleepers(struct lfipc_wq *wq)
 }
 
 #define LFIPC_MAGIC UINT64_C(0x314752435049464c) /* "LFIPCRG1" */
-#define LFIPC_LAYOUT_VERSION 2u
+#define LFIPC_LAYOUT_VERSION 3u
 #define LFIPC_HDR_SIZE 4096u
 #define LFIPC_GRANULE 64u	/* allocation unit and minimum alignment */
 #define LFIPC_CACHELINE 64u
