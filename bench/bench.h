@@ -354,6 +354,14 @@ struct row *newrow(const char *table, const char *sys, const char *wait,
 void row_waited(struct row *r);
 /* Fill a one-value row from rep samples (sorted here); rep < 1 fails it. */
 void setrow(struct row *r, double *v, int rep);
+/* Sort samples ascending. */
+void sort_samples(double *v, long n);
+/*
+ * n trials of trial(kind, seed), seeds i * 7919 + 13, into lat[] sorted:
+ * 0, or -1 as soon as a trial fails (returns < 0).
+ */
+int run_trials(double (*trial)(int kind, unsigned seed), int kind, long n,
+	       double *lat);
 /* Percentiles over pooled samples, spread over the repetitions' p50s. */
 void pool_row(struct row *r, double *all, long total, double *p50s, int rep);
 

@@ -28,6 +28,23 @@ static int cmpd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void sort_samples(double *v, long n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmpd);
+}
+
+int run_trials(double (*trial)(int kind, unsigned seed), int kind, long n,
+	       double *lat)
+{
+	for (long i = 0; i < n; i++) {
+		lat[i] = trial(kind, (unsigned)(i * 7919 + 13));
+		if (lat[i] < 0)
+			return -1;
+	}
+	sort_samples(lat, n);
+	return 0;
+}
+
 static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmpd);

@@ -181,13 +181,6 @@ static int ev_get(struct evch *c, struct evsh *sh, uint64_t *v)
 	return 0;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The producer process: for each trial, wait until the consumer is about
  * to sleep, 100 us more, then put. */
 static void producer(struct evch *c, struct evsh *sh, long n)
@@ -263,7 +256,7 @@ out:
 	ev_close(&c);
 	shmem_free(sh, sizeof(*sh));
 	if (rc == 0)
-		qsort(lat, (size_t)n, sizeof(*lat), cmp_d);
+		sort_samples(lat, n);
 	return rc;
 }
 
@@ -408,16 +401,7 @@ out:
 
 static int death_fn(void *ctx, double *lat)
 {
-	int kind = (int)(intptr_t)ctx;
-	long n = opt.death_n;
-
-	for (long i = 0; i < n; i++) {
-		lat[i] = death_trial(kind, (unsigned)(i * 7919 + 13));
-		if (lat[i] < 0)
-			return -1;
-	}
-	qsort(lat, (size_t)n, sizeof(*lat), cmp_d);
-	return 0;
+	return run_trials(death_trial, (int)(intptr_t)ctx, opt.death_n, lat);
 }
 
 static void run(void)

@@ -221,25 +221,9 @@ out:
 	return us;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int kind_fn(void *ctx, double *lat)
 {
-	int kind = (int)(intptr_t)ctx;
-	long n = opt.death_n;
-
-	for (long i = 0; i < n; i++) {
-		lat[i] = trial(kind, (unsigned)(i * 7919 + 13));
-		if (lat[i] < 0)
-			return -1;
-	}
-	qsort(lat, (size_t)n, sizeof(*lat), cmp);
-	return 0;
+	return run_trials(trial, (int)(intptr_t)ctx, opt.death_n, lat);
 }
 
 static void run(void)
