@@ -43,9 +43,10 @@
  * turns the dead process's peeked slots into orphans, which the queue
  * hands out first, in the same slots: a peeked message whose offset is an
  * entry's is that entry's message and keeps its sequence number, so the
- * receiver drops it if it had it. The first message at no entry's offset
- * ends recovery (entries left are messages gone elsewhere: they become
- * VOID records). A crash between `releasing = s` and `entry.seq = 0`
+ * receiver drops it if it had it. Recovery ends when the queue holds no
+ * orphans and no dead claims any more (or after RECOVER_NS, counting what
+ * is still missing in TX_DUP_POSSIBLE); entries left are messages gone
+ * elsewhere: they become VOID records. A crash between `releasing = s` and `entry.seq = 0`
  * leaves s ambiguous (released or not, and its slot maybe reused): it is
  * not matched; if a message turns up at its offset during recovery it gets
  * a new sequence number and counts in TX_DUP_POSSIBLE (never a loss).
@@ -76,6 +77,7 @@
 #include <zmq.h>
 
 #include <lfipc/bridge.h>
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/sync.h>
 #include <lfipc/value.h>
@@ -446,6 +448,24 @@ static int rent_cmp(const void *x, const void *y)
 	return p->off < q->off ? -1 : p->off > q->off;
 }
 
+/* How long a new sender waits for the dead one's peeked messages to come
+ * back (its claims rescued into orphans, and the orphans handed out). */
+#define RECOVER_NS ((int64_t)5 * 1000 * 1000 * 1000)
+
+/* Does the source queue still hold orphans, or claims of dead consumers
+ * not yet turned into orphans? (An error of the status call says yes:
+ * recovery then waits, to RECOVER_NS at most.) */
+static bool dead_ones_pending(lfipc_bridge *b)
+{
+	lfipc_queue_status st;
+
+	memset(&st, 0, sizeof(st));
+	st.struct_size = sizeof(st);
+	if (lfipc_queue_stat(b->q, &st) < 0)
+		return true;
+	return st.orphans > 0 || st.dead_claims > 0;
+}
+
 /* After a crash or stop: take back the predecessor's messages (see the
  * file comment, Recovery). */
 static int tx_recover(lfipc_bridge *b)
@@ -494,24 +514,30 @@ static int tx_recover(lfipc_bridge *b)
 	b->b = next;
 	for (uint64_t s = b->a; s < next; s++)
 		b->fl[s % TX_TABLE].msg = NULL; /* VOID until matched */
-	lfipc_region_recover(b->r); /* orphan the dead one's slots now */
+	/* Every message the dead sender had peeked comes back as an orphan,
+	 * and the queue hands orphans out before anything else; but a rescue
+	 * that finds the queue lock busy leaves the slot for a later one, so
+	 * "nothing to peek" and "a message at no entry's offset" (one the
+	 * dead sender peeked before writing its entry) end nothing while the
+	 * queue still holds orphans or dead claims: recovery ends when it
+	 * holds neither. It waits RECOVER_NS at most for them (a stopped
+	 * clearer holding the queue lock would otherwise keep us here). */
 	left = n;
-	for (int empty = 0; left > 0;) {
+	for (int64_t until = now_ns() + RECOVER_NS;;) {
 		const void *msg;
 		size_t len;
 		struct rent key, *hit;
 
+		if (left == 0 && !have_amb)
+			break; /* nothing of the dead one's can turn up */
 		rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
-		if ((rc == -EAGAIN || rc == -EPIPE) && ++empty < 10) {
-			/* orphans not handed out yet (a rescue that found
-			 * the queue lock busy): look again, briefly */
-			lfipc_region_recover(b->r);
-			nanosleep(&(struct timespec){0, 10000000}, NULL);
-			continue;
-		}
 		if (rc == -EAGAIN || rc == -EPIPE) {
 			rc = 0;
-			break;
+			lfipc_region_recover(b->r);
+			if (!dead_ones_pending(b) || now_ns() >= until)
+				break;
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+			continue;
 		}
 		if (rc)
 			break;
@@ -528,12 +554,16 @@ static int tx_recover(lfipc_bridge *b)
 		if (have_amb && key.off == amb_off) {
 			count(b, TX_DUP_POSSIBLE, 1);
 			have_amb = false;
-			tx_record(b, msg, len);
-			continue;
 		}
-		tx_record(b, msg, len); /* a new message: recovery is over */
-		break;
+		tx_record(b, msg, len); /* a new sequence number */
+		if (!dead_ones_pending(b))
+			break; /* a new message: recovery is over */
 	}
+	/* Given up with orphans or dead claims left (RECOVER_NS passed):
+	 * each unmatched entry's message may still come, under a new
+	 * number, so each counts as a possible duplicate. */
+	if (left > 0 && dead_ones_pending(b))
+		count(b, TX_DUP_POSSIBLE, left);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their
 	 * offsets, which a later message may occupy. */

@@ -13,7 +13,8 @@
  * their own region (the names "<queue>.btx" and "<queue>.brx"), so a
  * restarted side resumes where the dead one stopped and the receiver drops
  * re-sent copies. A duplicate can reach the destination queue only when a
- * side is killed inside one of two windows of a few instructions
+ * side is killed inside one of two windows of a few instructions, or when
+ * a restarted sender gives up waiting (5 s) for its predecessor's messages
  * (doc/bridge.md, Duplicates); each such event is counted
  * (lfipc_bridge_stats::dup_possible).
  *
