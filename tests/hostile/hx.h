@@ -80,6 +80,7 @@ struct hx_ctx {
 
 /* The why of a violation that is only an undocumented error code. */
 #define HX_WHY_ERRNO "undocumented error code"
+#define HX_WHY_BLOCKED "blocked past its budget plus a slice"
 
 void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 	      const int *errs, int64_t rc, int64_t elapsed_ns,

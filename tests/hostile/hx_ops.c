@@ -112,7 +112,7 @@ void hx_check(struct hx_ctx *cx, const char *call, int64_t budget_ns,
 	cx->violations++;
 	if (cx->violation)
 		cx->violation(cx, call, rc, elapsed_ns, off_cpu_ns, budget_ns,
-			      "blocked past its budget plus a slice");
+			      HX_WHY_BLOCKED);
 }
 
 bool hx_in_region(const struct hx_ctx *cx, const void *p, size_t n)
