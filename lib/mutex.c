@@ -30,7 +30,11 @@ int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 			s->val = v;
 			return 0;
 		}
-		if (check && !lfipc__token_alive(c->r, owner)) {
+		/* owner 0 in a non-zero word (bits 30..31 only) names
+		 * nobody: no death word to sleep on, no verdict to wait
+		 * for; taken over at once, like a dead owner's word. */
+		if ((owner == 0 || check) &&
+		    !lfipc__token_alive(c->r, owner)) {
 			/* M5: seq_cst CAS (acquire: we inherit whatever the
 			 * dead owner left; pairs with its last release). */
 			if (atomic_compare_exchange_strong(c->w, &v, c->self))

@@ -7,7 +7,9 @@
  *   0                    free
  *   bits  0..29          owner token (internal/proc.h)
  *   bits 30..31          0 (a word with them set is taken over like any
- *                        other owner's: the whole word is replaced by CAS)
+ *                        other owner's: the whole word is replaced by CAS;
+ *                        with owner bits 0 as well it names nobody, and
+ *                        the first waiter takes it over, -EOWNERDEAD)
  *
  * Ownership changes only by one CAS that writes the new owner's token into
  * the word (never "take, then record who"), so there is no instant at which

@@ -648,3 +648,35 @@ Test(death, a_registrant_reuses_a_dead_slot_that_has_a_death_word)
 	cr_assert_lt((uint32_t)slot, ds, "slot %d of %u", slot, ds);
 	cr_assert_neq(lfipc__death_word_at(r, (uint32_t)slot), NULL);
 }
+
+/*
+ * A lock word with only bits 30..31 set names no owner (found by make
+ * fuzz: the region lock's top byte rewritten). There is no death word to
+ * sleep on and no verdict to wait for: the first waiter takes the word
+ * over at once. Before, it slept a whole safety slice (1 s) first; with
+ * the slice at a minute, both calls here slept to their deadline (and
+ * took the word only then): no sleep at all is allowed.
+ */
+Test(death, a_lock_word_that_names_no_owner_is_taken_over_at_once)
+{
+	lfipc_region_info info;
+	lfipc_deadline old;
+	lfipc_lock *l;
+	uint64_t before;
+
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "noowner", false, &l), 0);
+	atomic_store(lock_word(l), UINT32_C(0x40000000));
+	before = atomic_load(&lfipc__futex_sleeps);
+	cr_assert_eq(lfipc_lock_acquire(l, 5000000000LL), -EOWNERDEAD);
+	cr_assert_eq(atomic_load(&lfipc__futex_sleeps), before);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+
+	atomic_store(&lfipc__hdr(r)->lock, UINT32_C(0xc0000000));
+	old = lfipc__region_lock_deadline(lfipc__deadline(5000000000LL));
+	cr_assert_eq(lfipc_region_stats(r, &info), 0);
+	lfipc__region_lock_deadline(old);
+	cr_assert_eq(atomic_load(&lfipc__futex_sleeps), before);
+	cr_assert_eq(atomic_load(&lfipc__hdr(r)->lock), 0);
+}
