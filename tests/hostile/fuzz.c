@@ -28,8 +28,7 @@
  * blocked does so only if it blocks again when the same input runs once
  * more (an input decides everything the library sees, so a hang of the
  * library repeats; a stall of the machine, such as a paused VM, which no
- * per-thread clock shows, does not. CI once saw region_stats return 0
- * after 1.8 s, and the fuzzer has not found that input again). A result
+ * per-thread clock shows, does not). A result
  * outside the documented codes is printed, and aborts too when
  * LFIPC_FUZZ_STRICT is set (by default it does not, so that one known
  * wrong code does not stop the search for crashes).
