@@ -452,18 +452,22 @@ static int rent_cmp(const void *x, const void *y)
  * back (its claims rescued into orphans, and the orphans handed out). */
 #define RECOVER_NS ((int64_t)5 * 1000 * 1000 * 1000)
 
-/* Does the source queue still hold orphans, or claims of dead consumers
- * not yet turned into orphans? (An error of the status call says yes:
- * recovery then waits, to RECOVER_NS at most.) */
-static bool dead_ones_pending(lfipc_bridge *b)
+/* The source queue's orphans and dead claims (lfipc_queue_stat(); a scan
+ * of its slots, so called once per round of recovery, not per message).
+ * An error of the status call reads as one dead claim: recovery then
+ * waits, RECOVER_NS at most. */
+static void dead_ones(lfipc_bridge *b, size_t *orphans, size_t *dead_claims)
 {
 	lfipc_queue_status st;
 
 	memset(&st, 0, sizeof(st));
 	st.struct_size = sizeof(st);
-	if (lfipc_queue_stat(b->q, &st) < 0)
-		return true;
-	return st.orphans > 0 || st.dead_claims > 0;
+	if (lfipc_queue_stat(b->q, &st) < 0) {
+		st.orphans = 0;
+		st.dead_claims = 1;
+	}
+	*orphans = st.orphans;
+	*dead_claims = st.dead_claims;
 }
 
 /* After a crash or stop: take back the predecessor's messages (see the
@@ -473,7 +477,7 @@ static int tx_recover(lfipc_bridge *b)
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
 	uint64_t amb_off = 0, lo = UINT64_MAX;
 	struct rent *ents;
-	size_t n = 0, left;
+	size_t n = 0, left, orphans = 0, dead_claims = 0;
 	bool have_amb = false;
 	int rc = 0;
 
@@ -516,53 +520,62 @@ static int tx_recover(lfipc_bridge *b)
 		b->fl[s % TX_TABLE].msg = NULL; /* VOID until matched */
 	/* Every message the dead sender had peeked comes back as an orphan,
 	 * and the queue hands orphans out before anything else; but a rescue
-	 * that finds the queue lock busy leaves the slot for a later one, so
-	 * "nothing to peek" and "a message at no entry's offset" (one the
-	 * dead sender peeked before writing its entry) end nothing while the
-	 * queue still holds orphans or dead claims: recovery ends when it
-	 * holds neither. It waits RECOVER_NS at most for them (a stopped
-	 * clearer holding the queue lock would otherwise keep us here). */
+	 * that finds the queue lock busy leaves the slot for a later one.
+	 * So recovery goes by rounds: while the queue holds orphans, take
+	 * that many (each is the dead sender's: matched to its entry, or, if
+	 * it peeked the message before writing the entry, recorded under a
+	 * new number); while it holds no orphan but dead claims, peek nothing
+	 * (a peek would hand out a new message ahead of them) and let the
+	 * region's recovery rescue them. It ends when the queue holds
+	 * neither, or after RECOVER_NS (a stopped clearer holding the queue
+	 * lock would keep us here), and records no more messages than the
+	 * orphans it took. */
 	left = n;
 	for (int64_t until = now_ns() + RECOVER_NS;;) {
 		const void *msg;
-		size_t len;
+		size_t len, k;
 		struct rent key, *hit;
 
 		if (left == 0 && !have_amb)
 			break; /* nothing of the dead one's can turn up */
-		rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
-		if (rc == -EAGAIN || rc == -EPIPE) {
-			rc = 0;
-			lfipc_region_recover(b->r);
-			if (!dead_ones_pending(b) || now_ns() >= until)
+		dead_ones(b, &orphans, &dead_claims);
+		if (orphans == 0) {
+			if (dead_claims == 0 || now_ns() >= until)
 				break;
+			lfipc_region_recover(b->r);
 			nanosleep(&(struct timespec){0, 1000000}, NULL);
 			continue;
 		}
+		for (k = 0; k < orphans; k++) {
+			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (rc)
+				break; /* -EAGAIN: a clear took the orphans */
+			key.off = offset_of(b, msg);
+			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
+					  rent_cmp)
+				: NULL;
+			if (hit && hit->seq != 0) {
+				b->fl[hit->seq % TX_TABLE].msg = msg;
+				b->fl[hit->seq % TX_TABLE].len = len;
+				hit->seq = 0;
+				left--;
+				continue;
+			}
+			if (have_amb && key.off == amb_off) {
+				count(b, TX_DUP_POSSIBLE, 1);
+				have_amb = false;
+			}
+			tx_record(b, msg, len); /* a new sequence number */
+		}
+		if (rc == -EAGAIN || rc == -EPIPE)
+			rc = 0;
 		if (rc)
 			break;
-		key.off = offset_of(b, msg);
-		hit =
-		    n ? bsearch(&key, ents, n, sizeof(*ents), rent_cmp) : NULL;
-		if (hit && hit->seq != 0) {
-			b->fl[hit->seq % TX_TABLE].msg = msg;
-			b->fl[hit->seq % TX_TABLE].len = len;
-			hit->seq = 0;
-			left--;
-			continue;
-		}
-		if (have_amb && key.off == amb_off) {
-			count(b, TX_DUP_POSSIBLE, 1);
-			have_amb = false;
-		}
-		tx_record(b, msg, len); /* a new sequence number */
-		if (!dead_ones_pending(b))
-			break; /* a new message: recovery is over */
 	}
 	/* Given up with orphans or dead claims left (RECOVER_NS passed):
 	 * each unmatched entry's message may still come, under a new
 	 * number, so each counts as a possible duplicate. */
-	if (left > 0 && dead_ones_pending(b))
+	if (rc == 0 && left > 0 && (orphans > 0 || dead_claims > 0))
 		count(b, TX_DUP_POSSIBLE, left);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their

@@ -755,6 +755,102 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
 /* A SIGTERM at any moment of a side's start-up (before it has opened its
  * region, while it connects or binds, once it runs) stops it cleanly with
  * status 0: it is never killed by it, nor left running. */
+/* ---- a restarted sender while dead claims cannot be rescued ------------- */
+
+static int clear_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		lfipc_queue_clear(W.qs);
+	return 0;
+}
+
+/* A sender that peeks its window towards an endpoint nobody listens on. */
+static int send_nowhere(void *arg)
+{
+	lfipc_bridge *b;
+
+	if (lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", arg, &b))
+		return 3;
+	lfipc_bridge_run(b);
+	return 4;
+}
+
+static void qstat(lfipc_queue_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = sizeof(*st);
+	cr_assert_eq(lfipc_queue_stat(W.qs, st), 0);
+}
+
+/*
+ * Found by a hostile review: a clearer stopped while it holds the source
+ * queue's lock keeps a dead sender's peeked slots from becoming orphans
+ * (a rescue only tries the lock). The restarted sender's recovery then
+ * peeked every new message while it waited for them (5,984 of 6,000,
+ * beyond its 4,160-entry table: messages forgotten, others sent twice).
+ * It must peek nothing new while dead claims wait, give up after its 5 s,
+ * and count each of the dead sender's messages as a possible duplicate.
+ */
+Test(bridge, a_restarted_sender_peeks_nothing_new_while_dead_claims_wait,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o;
+	lfipc_queue_status st;
+	lfipc_bridge_stats s;
+	lfipc_bridge *b;
+	int tries = 0;
+	uint64_t seed = (uint64_t)getpid();
+
+	world_up(8192, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	/* a clearer stopped while it holds the queue lock: our own clear
+	 * then says -EBUSY (busy for over a second: a few tries) */
+	W.prod = th_fork(clear_forever, NULL);
+	for (;;) {
+		int st_;
+
+		usleep(2000 + th_rand(&seed) % 3000);
+		kill(W.prod, SIGSTOP);
+		cr_assert_eq(waitpid(W.prod, &st_, WUNTRACED), W.prod);
+		if (lfipc_queue_clear(W.qs) == -EBUSY)
+			break;
+		kill(W.prod, SIGCONT);
+		if (++tries == 300)
+			cr_skip_test("never caught the clearer holding the lock");
+	}
+	for (uint64_t i = 0; i < 6000; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	/* sender A peeks its window, then dies: 16 dead claims */
+	W.tx = th_fork(send_nowhere, &o);
+	for (int i = 0;; i++) {
+		qstat(&st);
+		if (st.reading >= 16)
+			break;
+		cr_assert_lt(i, 20000, "sender A peeked %zu", st.reading);
+		usleep(1000);
+	}
+	usleep(50000);
+	kill_reap(&W.tx);
+	qstat(&st);
+	cr_assert_eq(st.dead_claims, 16);
+	cr_assert_eq(st.reading, 0);
+	/* sender B: recovery waits (the lock stays held), peeks nothing */
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1",
+					    &o, &b),
+		     0);
+	qstat(&st);
+	cr_assert_eq(st.reading, 0, "sender B peeked %zu", st.reading);
+	cr_assert_eq(st.dead_claims, 16);
+	lfipc_bridge_close(b);
+	stats(W.rs, &s);
+	cr_assert_eq(s.tx_dup_possible, 16);
+	kill_reap(&W.prod);
+}
+
 Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
      .fini = fini, .timeout = 900)
 {
