@@ -48,19 +48,34 @@ static int rent_cmp(const void *x, const void *y)
 	return p->off < q->off ? -1 : p->off > q->off;
 }
 
+/* Remove off from v[0 .. *n-1] if it is there: true if it was. */
+static bool take_off(uint64_t *v, size_t *n, uint64_t off)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == off) {
+			v[i] = v[--*n];
+			return true;
+		}
+	return false;
+}
+
 /* After a crash or stop: take back the predecessor's messages (see the
  * file comment, Recovery). */
 static int tx_recover(lfipc_bridge *b)
 {
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
-	uint64_t amb_off = 0, lo = UINT64_MAX;
+	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
+	uint64_t amb_off[REL_MAX];
 	struct rent *ents;
-	size_t n = 0, left;
-	bool have_amb = false;
+	size_t n = 0, left, namb = 0;
 	int rc = 0;
 
 	if (next == 0)
 		return -EPROTO;
+	/* the ambiguous run [amb, amb_end): one number in state from before
+	 * runs (amb_end 0), and in nonsense */
+	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)
+		amb_end = amb + 1;
 	ents = malloc(sizeof(*ents) * TX_TABLE);
 	if (!ents)
 		return -ENOMEM;
@@ -75,9 +90,8 @@ static int tx_recover(lfipc_bridge *b)
 			atomic_store(&e[0], 0); /* nonsense: forget it */
 			continue;
 		}
-		if (s == amb) {
-			have_amb = true;
-			amb_off = off;
+		if (amb && s >= amb && s < amb_end) {
+			amb_off[namb++] = off;
 			atomic_store(&e[0], 0);
 			continue;
 		}
@@ -127,9 +141,8 @@ static int tx_recover(lfipc_bridge *b)
 			left--;
 			continue;
 		}
-		if (have_amb && key.off == amb_off) {
+		if (take_off(amb_off, &namb, key.off)) {
 			count(b, TX_DUP_POSSIBLE, 1);
-			have_amb = false;
 			tx_record(b, msg, len);
 			continue;
 		}
@@ -286,25 +299,33 @@ static int tx_fin(lfipc_bridge *b)
 	return 0;
 }
 
-/* Release everything below next (an acknowledgement). */
+/* Release everything below next (an acknowledgement), in runs of up to
+ * REL_MAX with one lfipc_queue_release_many() each: one wake-up of the
+ * source's producers per run, not one per message. */
 static int tx_ack(lfipc_bridge *b, uint64_t next)
 {
-	int rc;
-
 	if (next > b->b)
 		return 0; /* not a number we gave: ignore */
 	while (b->a < next) {
-		uint64_t s = b->a;
-		struct flight *f = &b->fl[s % TX_TABLE];
+		uint64_t s = b->a, e = next - s > REL_MAX ? s + REL_MAX : next;
+		const void *m[REL_MAX];
+		int k = 0, rc;
 
+		for (uint64_t i = s; i < e; i++)
+			if (b->fl[i % TX_TABLE].msg)
+				m[k++] = b->fl[i % TX_TABLE].msg;
+		st(b, TX_RELEASING_END, e);
 		st(b, TX_RELEASING, s);
-		if (f->msg && (rc = lfipc_queue_release(b->q, f->msg)))
-			return rc;
-		atomic_store(&entry(b, s)[0], 0);
+		if (k &&
+		    (rc = lfipc_queue_release_many(b->q, m, (size_t)k)) != k)
+			return rc < 0 ? rc : -EPROTO;
+		for (uint64_t i = s; i < e; i++) {
+			atomic_store(&entry(b, i)[0], 0);
+			b->fl[i % TX_TABLE].msg = NULL;
+		}
 		st(b, TX_RELEASING, 0);
-		f->msg = NULL;
-		b->a = s + 1;
-		count(b, TX_ACKED, 1);
+		b->a = e;
+		count(b, TX_ACKED, e - s);
 	}
 	if (b->sent_upto < b->a)
 		b->sent_upto = b->a;

@@ -43,18 +43,24 @@
  * offset is the same in every process). In-flight sequence numbers are
  * always one contiguous range [A, next), at most TX_TABLE long.
  *   peek:    entry.off = off; entry.seq = s; next = s + 1; then send.
- *   ack:     releasing = s; lfipc_queue_release(); entry.seq = 0;
- *            releasing = 0.
+ *   ack:     per run [s, e) of up to REL_MAX acknowledged numbers:
+ *            releasing_end = e; releasing = s;
+ *            lfipc_queue_release_many(their messages);
+ *            entry.seq = 0 for each; releasing = 0.
  * Recovery (a new sender after a crash or a stop): the region's recovery
  * turns the dead process's peeked slots into orphans, which the queue
  * hands out first, in the same slots: a peeked message whose offset is an
  * entry's is that entry's message and keeps its sequence number, so the
  * receiver drops it if it had it. The first message at no entry's offset
  * ends recovery (entries left are messages gone elsewhere: they become
- * VOID records). A crash between `releasing = s` and `entry.seq = 0`
- * leaves s ambiguous (released or not, and its slot maybe reused): it is
- * not matched; if a message turns up at its offset during recovery it gets
- * a new sequence number and counts in TX_DUP_POSSIBLE (never a loss).
+ * VOID records). A crash between `releasing = s` and `releasing = 0`
+ * leaves every number of the run [s, e) ambiguous (released or not, and
+ * its slot maybe reused): they are not matched; a message that turns up
+ * at one of their offsets during recovery gets a new sequence number and
+ * counts in TX_DUP_POSSIBLE (never a loss). releasing_end is read only
+ * while releasing is set, and written before it: a crash between the two
+ * leaves releasing 0 (nothing released yet). State written before runs
+ * has releasing_end 0: the run is s alone.
  *
  * Receiver state "<queue>.brx": per stream (RX_ST + 4 * i) its id, next
  * (every sequence number below is in the queue), committing and its count
@@ -93,13 +99,14 @@ enum {
 	TX_STREAM,    /* random non-zero stream id */
 	TX_NEXT,      /* next sequence number to give (>= 1) */
 	TX_RELEASING, /* seq being released, 0 none */
-	TX_SENT,      /* counters from here on (relaxed) */
+	TX_SENT,      /* counters up to TX_INFLIGHT (relaxed) */
 	TX_RESENT,
 	TX_ACKED,
 	TX_BATCHES,
 	TX_SESSIONS,
 	TX_DUP_POSSIBLE,
 	TX_INFLIGHT,
+	TX_RELEASING_END, /* end (exclusive) of the run being released */
 	TX_ENT = 16,
 	/* room for a full window, plus the two messages recovery may add */
 	TX_TABLE = LFIPC_BRIDGE_MAX_WINDOW + 64,
@@ -139,6 +146,7 @@ enum {
 #define ACK_DELAY_NS INT64_C(1000000)
 #define ACK_DELAY_MAX 32u
 #define RUN_MAX 64 /* messages per put into the destination */
+#define REL_MAX 64 /* messages per release from the source */
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
