@@ -744,6 +744,21 @@ static void *put_forever(void *arg)
 	return (void *)(intptr_t)lfipc_queue_put(arg, "p", 1, LFIPC_FOREVER);
 }
 
+/* Wait until a producer has announced itself asleep on the queue's
+ * not_full (sleepers: wait.c's low 24 bits of the waiters word). */
+static void producer_sleeps(struct qpeer *qp)
+{
+	const uint64_t sleepers = (UINT64_C(1) << 24) - 1;
+
+	for (int i = 0; i < 5000; i++) {
+		if (atomic_load(&qp->h->not_full.waiters) & sleepers)
+			break;
+		usleep(1000);
+	}
+	cr_assert(atomic_load(&qp->h->not_full.waiters) & sleepers,
+		  "the producer sleeps");
+}
+
 /* With a capacity below the slot count, room is positional: a peek (which
  * moves the consumers' position but keeps its slot) makes room and must
  * wake a producer asleep on the full queue, as a get does. The wait
@@ -757,22 +772,12 @@ Test(queue, peek_on_a_full_queue_of_odd_capacity_wakes_a_sleeping_producer)
 	size_t len;
 	uint32_t ev;
 	void *rc;
-	/* sleepers announced on the wait queue (wait.c's low 24 bits) */
-	const uint64_t sleepers = (UINT64_C(1) << 24) - 1;
-
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", 3, 8, 0, &q), 0);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
 	qp_open(qt_r, "q", &qp);
 	cr_assert_eq(pthread_create(&t, NULL, put_forever, q), 0);
-	/* until the producer has announced itself asleep */
-	for (int i = 0; i < 5000; i++) {
-		if (atomic_load(&qp.h->not_full.waiters) & sleepers)
-			break;
-		usleep(1000);
-	}
-	cr_assert(atomic_load(&qp.h->not_full.waiters) & sleepers,
-		  "the producer sleeps");
+	producer_sleeps(&qp);
 	ev = atomic_load(&qp.h->not_full.seq);
 	cr_assert_eq(lfipc_queue_peek(q, &m, &len, LFIPC_NOWAIT), 0);
 	cr_assert_neq(atomic_load(&qp.h->not_full.seq), ev,
@@ -1200,20 +1205,13 @@ Test(queue, release_many_wakes_a_sleeping_producer_once_for_the_run)
 	const void *m[4];
 	uint32_t ev;
 	void *rc;
-	const uint64_t sleepers = (UINT64_C(1) << 24) - 1;
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, 0, &q), 0);
 	cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
 	peek_n(q, m, 4);
 	qp_open(qt_r, "q", &qp);
 	cr_assert_eq(pthread_create(&t, NULL, put_forever, q), 0);
-	for (int i = 0; i < 5000; i++) {
-		if (atomic_load(&qp.h->not_full.waiters) & sleepers)
-			break;
-		usleep(1000);
-	}
-	cr_assert(atomic_load(&qp.h->not_full.waiters) & sleepers,
-		  "the producer sleeps");
+	producer_sleeps(&qp);
 	ev = atomic_load(&qp.h->not_full.seq);
 	cr_assert_eq(lfipc_queue_release_many(q, m, 4), 4);
 	pthread_join(t, &rc);
