@@ -1068,3 +1068,42 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	release_slot(q, s, w, tok, true);
 	return 0;
 }
+
+/* Each slot is released by its own store, exactly as release_slot() does
+ * it: a crash after some of them leaves the others READING by a dead
+ * token, which recovery orphans and delivers again, the state that as
+ * many single releases leave. What a run shares is what get_many shares:
+ * one look at not_full (and at most one wake) and one JoinableQueue got
+ * increment. Each word is checked just before its store, so a pointer
+ * given twice stops the run at its second occurrence (its slot is free by
+ * then) instead of freeing a slot a producer may have claimed since. */
+int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
+{
+	uint32_t tok;
+	size_t k;
+
+	if (!q || !msgs || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!slot_of(q, msgs[i]))
+			return -EINVAL;
+	if (lfipc__self(q->r, &tok))
+		return -EINVAL;
+	for (k = 0; k < n; k++) {
+		qslot *s = slot_of(q, msgs[k]);
+		uint64_t w = atomic_load(&s->word);
+
+		if (wclaim(w) != (tok | CL_R))
+			break;
+		/* Q6 (as in release_slot()): seq_cst store; pairs with the
+		 * producer's claiming CAS, and each comes before the one
+		 * seq_cst look at not_full below (K1 before K2). */
+		atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	}
+	if (k == 0)
+		return -EPROTO;
+	if (q->joinable)
+		lfipc__q_tasks_got(q, tok, (uint64_t)k);
+	ev_wake(q, &q->h->not_full);
+	return (int)k;
+}

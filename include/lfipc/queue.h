@@ -255,6 +255,32 @@ LFIPC_API int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
 
 /**
+ * Zero-copy get, step 2 for many: give back the slots of msgs[0 .. n-1],
+ * each returned by lfipc_queue_peek() to this process and not released
+ * yet, in that order, as a bulk operation: each slot is released by its
+ * own store, as lfipc_queue_release() does it, while the sleeping
+ * producers are looked for (and woken) once and, in a JoinableQueue, the
+ * caller's count of messages got is updated once for the whole call.
+ *
+ * Return: how many were released (1..n; the first ones: msgs[0 .. ret-1]
+ * are released; if ret < n, msgs[ret] is not "peeked by this process and
+ * not released" and neither it nor any after it was changed), or -EINVAL
+ * (q or msgs NULL, n 0 or above INT32_MAX, or some msgs[i] is not a
+ * message of this queue: checked before anything is released), -EPROTO
+ * (msgs[0] is not peeked by this process, as for lfipc_queue_release():
+ * nothing was changed). A pointer given twice stops the call at its second
+ * occurrence.
+ * Does not block. Concurrency: as lfipc_queue_release(). Crash safety: a
+ * process killed inside the call leaves the messages it had not released
+ * yet as peeked by a dead process, so they are delivered to another
+ * consumer (those released before are gone, as after single releases); in
+ * a JoinableQueue a kill between the releases and the count update leaves
+ * up to n tasks uncounted, as a kill inside lfipc_queue_get_many() does.
+ */
+LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
+				       size_t n);
+
+/**
  * Discard every message in the queue, in constant time whatever the number
  * of messages, while producers and consumers keep running. Messages being
  * put at the same moment are either discarded or stay in the queue; none is

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bridge_tx.c - the sending side of lfipc-bridge: taking messages from the
+ * source queue with peek, recovery of a predecessor's in-flight messages,
+ * DATA and FIN frames, the window of unacknowledged messages and its
+ * release on acknowledgements, resends, and the sender's one wait. The
+ * protocol and the state words are described in internal.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
+{
+	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
+}
+
+/* Record the peeked message as sequence number b->b and advance. */
+static void tx_record(lfipc_bridge *b, const void *msg, size_t len)
+{
+	uint64_t s = b->b;
+	_Atomic uint64_t *e = entry(b, s);
+
+	atomic_store(&e[1], offset_of(b, msg));
+	atomic_store(&e[0], s);
+	st(b, TX_NEXT, s + 1);
+	b->fl[s % TX_TABLE].msg = msg;
+	b->fl[s % TX_TABLE].len = len;
+	b->b = s + 1;
+}
+
+struct rent {
+	uint64_t off, seq;
+};
+
+static int rent_cmp(const void *x, const void *y)
+{
+	const struct rent *p = x, *q = y;
+
+	return p->off < q->off ? -1 : p->off > q->off;
+}
+
+/* Remove off from v[0 .. *n-1] if it is there: true if it was. */
+static bool take_off(uint64_t *v, size_t *n, uint64_t off)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == off) {
+			v[i] = v[--*n];
+			return true;
+		}
+	return false;
+}
+
+/* How long a new sender waits for the dead one's peeked messages to come
+ * back (its claims rescued into orphans, and the orphans handed out). */
+#define RECOVER_NS ((int64_t)5 * 1000 * 1000 * 1000)
+
+/* The source queue's orphans and dead claims (lfipc_queue_stat(); a scan
+ * of its slots, so called once per round of recovery, not per message).
+ * An error of the status call reads as one dead claim: recovery then
+ * waits, RECOVER_NS at most. */
+static void dead_ones(lfipc_bridge *b, size_t *orphans, size_t *dead_claims)
+{
+	lfipc_queue_status st;
+
+	memset(&st, 0, sizeof(st));
+	st.struct_size = sizeof(st);
+	if (lfipc_queue_stat(b->q, &st) < 0) {
+		st.orphans = 0;
+		st.dead_claims = 1;
+	}
+	*orphans = st.orphans;
+	*dead_claims = st.dead_claims;
+}
+
+/* After a crash or stop: take back the predecessor's messages (see the
+ * file comment, Recovery). */
+static int tx_recover(lfipc_bridge *b)
+{
+	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
+	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
+	uint64_t amb_off[REL_MAX];
+	struct rent *ents;
+	size_t n = 0, left, namb = 0, orphans = 0, dead_claims = 0;
+	int rc = 0;
+
+	if (next == 0)
+		return -EPROTO;
+	/* the ambiguous run [amb, amb_end): one number in state from before
+	 * runs (amb_end 0), and in nonsense */
+	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)
+		amb_end = amb + 1;
+	ents = malloc(sizeof(*ents) * TX_TABLE);
+	if (!ents)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < TX_TABLE; i++) {
+		_Atomic uint64_t *e = &b->w[TX_ENT + 2 * i];
+		uint64_t s = atomic_load(&e[0]), off = atomic_load(&e[1]);
+
+		if (s == 0)
+			continue;
+		if (s % TX_TABLE != i || s >= next + 1 ||
+		    (next > TX_TABLE + 1 && s < next - TX_TABLE - 1)) {
+			atomic_store(&e[0], 0); /* nonsense: forget it */
+			continue;
+		}
+		if (amb && s >= amb && s < amb_end) {
+			amb_off[namb++] = off;
+			atomic_store(&e[0], 0);
+			continue;
+		}
+		ents[n].off = off;
+		ents[n].seq = s;
+		n++;
+		if (s < lo)
+			lo = s;
+		if (s + 1 > next)
+			next = s + 1; /* died between entry and next */
+	}
+	st(b, TX_RELEASING, 0);
+	st(b, TX_NEXT, next);
+	qsort(ents, n, sizeof(*ents), rent_cmp);
+	b->a = n ? lo : next;
+	b->b = next;
+	for (uint64_t s = b->a; s < next; s++)
+		b->fl[s % TX_TABLE].msg = NULL; /* VOID until matched */
+	/* Every message the dead sender had peeked comes back as an orphan,
+	 * and the queue hands orphans out before anything else; but a rescue
+	 * that finds the queue lock busy leaves the slot for a later one.
+	 * So recovery goes by rounds: while the queue holds orphans, take
+	 * that many (each is the dead sender's: matched to its entry, or, if
+	 * it peeked the message before writing the entry, recorded under a
+	 * new number); while it holds no orphan but dead claims, peek nothing
+	 * (a peek would hand out a new message ahead of them) and let the
+	 * region's recovery rescue them. It ends when the queue holds
+	 * neither, or after RECOVER_NS (a stopped clearer holding the queue
+	 * lock would keep us here), and records no more messages than the
+	 * orphans it took. */
+	left = n;
+	for (int64_t until = now_ns() + RECOVER_NS;;) {
+		const void *msg;
+		size_t len, k;
+		struct rent key, *hit;
+
+		if (left == 0 && namb == 0)
+			break; /* nothing of the dead one's can turn up */
+		dead_ones(b, &orphans, &dead_claims);
+		if (orphans == 0) {
+			if (dead_claims == 0 || now_ns() >= until)
+				break;
+			lfipc_region_recover(b->r);
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+			continue;
+		}
+		for (k = 0; k < orphans; k++) {
+			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (rc)
+				break; /* -EAGAIN: a clear took the orphans */
+			key.off = offset_of(b, msg);
+			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
+					  rent_cmp)
+				: NULL;
+			if (hit && hit->seq != 0) {
+				b->fl[hit->seq % TX_TABLE].msg = msg;
+				b->fl[hit->seq % TX_TABLE].len = len;
+				hit->seq = 0;
+				left--;
+				continue;
+			}
+			if (take_off(amb_off, &namb, key.off))
+				count(b, TX_DUP_POSSIBLE, 1);
+			tx_record(b, msg, len); /* a new sequence number */
+		}
+		if (rc == -EAGAIN || rc == -EPIPE)
+			rc = 0;
+		if (rc)
+			break;
+	}
+	/* Given up with orphans or dead claims left (RECOVER_NS passed):
+	 * each unmatched entry's message may still come, under a new
+	 * number, so each counts as a possible duplicate. */
+	if (rc == 0 && left > 0 && (orphans > 0 || dead_claims > 0))
+		count(b, TX_DUP_POSSIBLE, left);
+	/* Entries left unmatched are VOID records (their messages went to
+	 * another consumer): the receiver skips their numbers. Forget their
+	 * offsets, which a later message may occupy. */
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].seq != 0)
+			atomic_store(&entry(b, ents[i].seq)[0], 0);
+	free(ents);
+	b->sent_upto = b->a;
+	b->max_sent = b->b; /* anything below may have been sent before */
+	return rc;
+}
+
+int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
+			   const char *endpoint, const lfipc_bridge_opts *opts,
+			   lfipc_bridge **out)
+{
+	lfipc_bridge *b;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
+		goto fail;
+	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
+	b->bufcap = HDR_LEN + b->o.batch_bytes + 4 * (size_t)b->o.batch;
+	b->buf = malloc(b->bufcap);
+	if (!b->fl || !b->buf) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (ld(b, TX_MAGIC_W) == 0) {
+		uint64_t id = 0;
+
+		while (id == 0)
+			if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+				id = (uint64_t)now_ns() ^
+				     ((uint64_t)getpid() << 32);
+		st(b, TX_STREAM, id);
+		st(b, TX_NEXT, 1);
+		st(b, TX_MAGIC_W, TX_MAGIC);
+	} else if (ld(b, TX_MAGIC_W) != TX_MAGIC || ld(b, TX_STREAM) == 0) {
+		rc = -EPROTO;
+		goto fail;
+	}
+	count(b, TX_SESSIONS, 1);
+	if ((rc = tx_recover(b)))
+		goto fail;
+	if ((rc = b->qfd = lfipc_queue_fd(b->q, LFIPC_FD_GET)) < 0)
+		goto fail;
+	if ((rc = lfipc__bridge_sock_open(b, ZMQ_DEALER, opts)) ||
+	    (rc = lfipc__bridge_set_int(b->sock, ZMQ_IMMEDIATE, 1)) ||
+	    (rc = lfipc__bridge_set_int(b->sock, ZMQ_RECONNECT_IVL, 50)) ||
+	    (rc = lfipc__bridge_set_int(b->sock, ZMQ_RECONNECT_IVL_MAX, 1000)))
+		goto fail;
+	/* Each new connection (the receiver restarted, or the network
+	 * came back) gets everything unacknowledged again at once: what was
+	 * in flight on the old one is gone. */
+	if (zmq_socket_monitor(b->sock, MON_EP,
+			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ||
+	    !(b->mon = zmq_socket(b->ctx, ZMQ_PAIR)) ||
+	    zmq_connect(b->mon, MON_EP) || zmq_connect(b->sock, endpoint)) {
+		rc = zerr();
+		goto fail;
+	}
+	snprintf(b->endpoint, sizeof(b->endpoint), "%s", endpoint);
+	b->news_at = now_ns();
+	b->resend_ivl = b->o.resend_ns;
+	*out = b;
+	return 0;
+fail:
+	lfipc_bridge_close(b);
+	return rc;
+}
+
+static void hdr(unsigned char *p, uint8_t type, uint8_t flags, uint64_t stream,
+		uint64_t low, uint64_t first, uint32_t n)
+{
+	put32(p, WIRE_MAGIC);
+	p[4] = type;
+	p[5] = flags;
+	p[6] = p[7] = 0;
+	put64(p + 8, stream);
+	put64(p + 16, low);
+	put64(p + 24, first);
+	put32(p + 32, n);
+	put32(p + 36, 0);
+}
+
+/* Send one batch from sent_upto. 1 sent, 0 nothing to send or no room in
+ * ZeroMQ (EAGAIN), negative on error. */
+static int tx_send(lfipc_bridge *b)
+{
+	uint64_t s = b->sent_upto, first = s;
+	size_t used = HDR_LEN, bytes = 0;
+	uint32_t n = 0;
+
+	while (s < b->b && n < b->o.batch) {
+		const struct flight *f = &b->fl[s % TX_TABLE];
+		size_t len = f->msg ? f->len : 0;
+
+		if (n > 0 && bytes + len > b->o.batch_bytes)
+			break;
+		if (used + 4 + len > b->bufcap) {
+			unsigned char *nb = realloc(b->buf, used + 4 + len);
+
+			if (!nb)
+				return -ENOMEM;
+			b->buf = nb;
+			b->bufcap = used + 4 + len;
+		}
+		put32(b->buf + used, f->msg ? (uint32_t)len : VOID_LEN);
+		if (len)
+			memcpy(b->buf + used + 4, f->msg, len);
+		used += 4 + len;
+		bytes += len;
+		n++;
+		s++;
+	}
+	if (n == 0)
+		return 0;
+	hdr(b->buf, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	if (zmq_send(b->sock, b->buf, used, ZMQ_DONTWAIT) < 0)
+		return zmq_errno() == EAGAIN ? 0 : zerr();
+	if (s > b->max_sent) {
+		uint64_t fresh =
+		    s - (first > b->max_sent ? first : b->max_sent);
+
+		count(b, TX_SENT, fresh);
+		count(b, TX_RESENT, n - fresh);
+		b->max_sent = s;
+	} else {
+		count(b, TX_RESENT, n);
+	}
+	count(b, TX_BATCHES, 1);
+	b->sent_upto = s;
+	return 1;
+}
+
+static int tx_fin(lfipc_bridge *b)
+{
+	unsigned char p[HDR_LEN];
+
+	hdr(p, 'F', 0, ld(b, TX_STREAM), b->a, b->b, 0);
+	if (zmq_send(b->sock, p, sizeof(p), ZMQ_DONTWAIT) < 0)
+		return zmq_errno() == EAGAIN ? 0 : zerr();
+	b->fin_sent = true;
+	b->fin_at = now_ns();
+	return 0;
+}
+
+/* Release everything below next (an acknowledgement), in runs of up to
+ * REL_MAX with one lfipc_queue_release_many() each: one wake-up of the
+ * source's producers per run, not one per message. */
+static int tx_ack(lfipc_bridge *b, uint64_t next)
+{
+	if (next > b->b)
+		return 0; /* not a number we gave: ignore */
+	while (b->a < next) {
+		uint64_t s = b->a, e = next - s > REL_MAX ? s + REL_MAX : next;
+		const void *m[REL_MAX];
+		int k = 0, rc;
+
+		for (uint64_t i = s; i < e; i++)
+			if (b->fl[i % TX_TABLE].msg)
+				m[k++] = b->fl[i % TX_TABLE].msg;
+		st(b, TX_RELEASING_END, e);
+		st(b, TX_RELEASING, s);
+		if (k &&
+		    (rc = lfipc_queue_release_many(b->q, m, (size_t)k)) != k)
+			return rc < 0 ? rc : -EPROTO;
+		for (uint64_t i = s; i < e; i++) {
+			atomic_store(&entry(b, i)[0], 0);
+			b->fl[i % TX_TABLE].msg = NULL;
+		}
+		st(b, TX_RELEASING, 0);
+		b->a = e;
+		count(b, TX_ACKED, e - s);
+	}
+	if (b->sent_upto < b->a)
+		b->sent_upto = b->a;
+	return 0;
+}
+
+/* Handle every connection event (mon: the monitor said it has one) and
+ * every acknowledgement (acks: the socket said it has one) waiting. 1 if
+ * the FIN was acknowledged. Each look costs ZeroMQ a system call or two:
+ * only where zmq_poll saw something. */
+static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
+{
+	unsigned char p[ACK_LEN];
+	int rc, n;
+
+	for (; mon;) { /* new connections: two frames (event, address) each */
+		zmq_msg_t f;
+		int more;
+
+		zmq_msg_init(&f);
+		n = zmq_msg_recv(&f, b->mon, ZMQ_DONTWAIT);
+		more = n >= 0 && zmq_msg_more(&f);
+		zmq_msg_close(&f);
+		if (n < 0)
+			break;
+		if (more) {
+			zmq_msg_init(&f);
+			zmq_msg_recv(&f, b->mon, 0);
+			zmq_msg_close(&f);
+		}
+		b->sent_upto = b->a;
+		b->probing = b->probe_out = false;
+		b->news_at = now_ns();
+		b->resend_ivl = b->o.resend_ns;
+	}
+	for (; acks;) {
+		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
+		if (n < 0)
+			return zmq_errno() == EAGAIN ? 0 : zerr();
+		if (n != ACK_LEN || get32(p) != WIRE_MAGIC || p[4] != 'A' ||
+		    get64(p + 8) != ld(b, TX_STREAM))
+			continue; /* not ours: ignore */
+		b->news_at = now_ns();
+		b->resend_ivl = b->o.resend_ns;
+		b->probing = b->probe_out = false;
+		if ((rc = tx_ack(b, get64(p + 16))))
+			return rc;
+		if (p[5] & ACK_NACK) {
+			uint64_t from = get64(p + 16);
+
+			if (from >= b->a && from < b->sent_upto)
+				b->sent_upto = from;
+		}
+		if ((p[5] & ACK_FIN) && b->fin_sent)
+			return 1;
+	}
+	return 0;
+}
+
+/* The sender's one place of waiting: until the source queue has a message
+ * (when the window has room for one), an acknowledgement or a connection
+ * event arrives, ZeroMQ has room for a batch that is waiting, or the next
+ * timer (resend, FIN) is due; at most one slice, so that a stop request
+ * and a producer's death inside a put (which does not make the fd
+ * readable) are seen. busy: work is known to wait (a full batch was
+ * taken), so only look. Then handles the acknowledgements and connection
+ * events it saw: 1 if the FIN was acknowledged. */
+static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
+{
+	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
+				{b->mon, 0, ZMQ_POLLIN, 0},
+				{NULL, b->qfd, ZMQ_POLLIN, 0}};
+	int64_t due = t + SLICE_NS;
+	int n = 2;
+
+	if (b->sent_upto < b->b && !b->probe_out)
+		it[0].events |= ZMQ_POLLOUT; /* a batch met a full pipe */
+	if (!b->src_done && b->b - b->a < b->o.window)
+		n = 3;
+	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
+		due = b->news_at + b->resend_ivl;
+	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
+		due = b->fin_at + b->resend_ivl;
+	due = busy ? 0 : due > t ? (due - t + 999999) / 1000000 : 0;
+	if (zmq_poll(it, n, (long)due) < 0) {
+		if (zmq_errno() != EINTR)
+			return zerr();
+		it[0].revents = it[1].revents = ZMQ_POLLIN; /* look anyway */
+	}
+	return tx_poll_acks(b, it[1].revents & ZMQ_POLLIN,
+			    it[0].revents & ZMQ_POLLIN);
+}
+
+int lfipc__bridge_tx_run(lfipc_bridge *b)
+{
+	int rc;
+
+	st(b, TX_INFLIGHT, b->b - b->a);
+	for (;;) {
+		bool more = false;
+		int64_t t;
+
+		if (atomic_load(&b->stop))
+			return -EINTR;
+		/* Take what the source holds, without waiting (a NOWAIT peek
+		 * that finds nothing also drains the queue's fd): a backlog
+		 * fills a batch, a lone message goes alone, at once. */
+		while (!b->src_done && b->b - b->a < b->o.window) {
+			const void *msg;
+			size_t len;
+
+			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (rc == -EAGAIN)
+				break;
+			if (rc == -EPIPE) {
+				b->src_done = true;
+				break;
+			}
+			if (rc)
+				return rc;
+			tx_record(b, msg, len);
+			if (b->b - b->sent_upto >= b->o.batch) {
+				more = true; /* the source may hold more */
+				break;
+			}
+		}
+		rc = 0;
+		while (!b->probe_out && (rc = tx_send(b)) > 0) {
+			if (b->probing) {
+				b->probe_out = true;
+				break;
+			}
+		}
+		if (rc < 0)
+			return rc;
+		st(b, TX_INFLIGHT, b->b - b->a);
+		t = now_ns();
+		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {
+			/* Nothing heard: send again, one batch as a probe (what
+			 * went before may still sit in ZeroMQ's queues) and
+			 * the rest once the receiver answers. */
+			b->sent_upto = b->a;
+			b->probing = true;
+			b->probe_out = false;
+			b->news_at = t;
+			if (b->resend_ivl < 8 * b->o.resend_ns)
+				b->resend_ivl *= 2;
+			more = true;
+		}
+		if (b->src_done && b->a == b->b &&
+		    (!b->fin_sent || t - b->fin_at > b->resend_ivl)) {
+			if ((rc = tx_fin(b)))
+				return rc;
+		}
+		if ((rc = tx_wait(b, t, more)) < 0)
+			return rc;
+		if (rc == 1)
+			return 0; /* end of stream acknowledged */
+	}
+}

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bridge/internal.h - what the files of liblfipc-bridge share (never
+ * installed): the protocol, the layout of the shared state words, the
+ * handle, small helpers and the functions one file calls in another.
+ *   bridge.c       opening, the state Arrays, run/stop/close, statistics
+ *   bridge_tx.c    the sender: recovery, batches, the acknowledgement window
+ *   bridge_rx.c    the receiver: streams, runs into the queue, acknowledgements
+ *   bridge_sock.c  ZeroMQ sockets and options, CURVE, the ZAP handler, keys
+ *
+ * Public API of liblfipc only (queue, value, sync, region): this library
+ * lives beside liblfipc, not inside it.
+ *
+ * Wire format (little-endian, one ZeroMQ frame each; the receiver's ROUTER
+ * adds the sender's identity frame in front):
+ *   DATA  magic u32 "LFB1", type u8 'D', flags u8, u16 0, stream u64,
+ *         low u64, first u64, count u32, u32 0, then count records
+ *         { len u32, len bytes } with sequence numbers first, first+1, ...
+ *         A record of len VOID_LEN carries no message (a sequence number
+ *         whose message is gone: see "Recovery" below).
+ *   FIN   the same header, type 'F', count 0: first is the sender's next
+ *         sequence number; every earlier one is acknowledged.
+ *   ACK   magic, type 'A', flags (ACK_BUSY, ACK_NACK, ACK_FIN), u16 0,
+ *         stream u64, next u64: every sequence number below next is in the
+ *         destination queue (cumulative).
+ * low is the sender's oldest unacknowledged sequence number: everything
+ * below it was acknowledged once, by this receiver or by one whose state
+ * was lost, so a receiver whose next is lower may jump to it.
+ *
+ * Shared state. Both sides keep an Array of uint64_t in their own region,
+ * accessed with C11 atomics on the elements (the Array's elements are
+ * plain uint64_t of 8-byte alignment, which _Atomic uint64_t matches on
+ * every target lfipc supports). State words are written and read seq_cst:
+ * their order against the queue operations around them is what makes a
+ * crash recoverable, and only a restarted process reads them. Counters are
+ * relaxed: they order nothing and only `lfipc-bridge stat` reads them.
+ * A crash is the only concurrency on the state words (one sender, one
+ * receiver per queue, held by the Array's Lock); stat only reads.
+ *
+ * Sender state "<queue>.btx" (TX_* below): entry (TX_ENT + 2 * (seq %
+ * TX_TABLE)) holds seq (0 = empty) and, at +1, the offset of the peeked
+ * message from the Array's data (both in one mapping of one region, so the
+ * offset is the same in every process). In-flight sequence numbers are
+ * always one contiguous range [A, next), at most TX_TABLE long.
+ *   peek:    entry.off = off; entry.seq = s; next = s + 1; then send.
+ *   ack:     per run [s, e) of up to REL_MAX acknowledged numbers:
+ *            releasing_end = e; releasing = s;
+ *            lfipc_queue_release_many(their messages);
+ *            entry.seq = 0 for each; releasing = 0.
+ * Recovery (a new sender after a crash or a stop): the region's recovery
+ * turns the dead process's peeked slots into orphans, which the queue
+ * hands out first, in the same slots: a peeked message whose offset is an
+ * entry's is that entry's message and keeps its sequence number, so the
+ * receiver drops it if it had it. Recovery ends when the queue holds no
+ * orphans and no dead claims any more (or after RECOVER_NS, counting what
+ * is still missing in TX_DUP_POSSIBLE); entries left are messages gone
+ * elsewhere: they become VOID records. A crash between `releasing = s` and `releasing = 0`
+ * leaves every number of the run [s, e) ambiguous (released or not, and
+ * its slot maybe reused): they are not matched; a message that turns up
+ * at one of their offsets during recovery gets a new sequence number and
+ * counts in TX_DUP_POSSIBLE (never a loss). releasing_end is read only
+ * while releasing is set, and written before it: a crash between the two
+ * leaves releasing 0 (nothing released yet). State written before runs
+ * has releasing_end 0: the run is s alone.
+ *
+ * Receiver state "<queue>.brx": per stream (RX_ST + 4 * i) its id, next
+ * (every sequence number below is in the queue), committing and its count
+ * k (1..RUN_MAX; 0 in state written before runs existed: one message).
+ * The in-order messages of a frame go in runs of up to RUN_MAX:
+ *   k = n; committing = s; m = lfipc_queue_put_many(n messages);
+ *   next = s + m; committing = 0.
+ * A crash between the put and `next = s + m` leaves committing == next:
+ * up to k of the messages may be in the queue; the restarted receiver
+ * takes them again when they are re-sent (never a loss) and counts k in
+ * RX_DUP_POSSIBLE.
+ */
+#ifndef LFIPC_BRIDGE_INTERNAL_H
+#define LFIPC_BRIDGE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include <lfipc/bridge.h>
+#include <lfipc/inspect.h>
+#include <lfipc/queue.h>
+#include <lfipc/sync.h>
+#include <lfipc/value.h>
+
+/* ---- shared state layout ------------------------------------------------ */
+
+#define TX_MAGIC UINT64_C(0x3130585442464c4c) /* "LLFBTX01" */
+#define RX_MAGIC UINT64_C(0x3130585242464c4c) /* "LLFBRX01" */
+
+enum {
+	TX_MAGIC_W,   /* TX_MAGIC once initialised, 0 before */
+	TX_STREAM,    /* random non-zero stream id */
+	TX_NEXT,      /* next sequence number to give (>= 1) */
+	TX_RELEASING, /* seq being released, 0 none */
+	TX_SENT,      /* counters up to TX_INFLIGHT (relaxed) */
+	TX_RESENT,
+	TX_ACKED,
+	TX_BATCHES,
+	TX_SESSIONS,
+	TX_DUP_POSSIBLE,
+	TX_INFLIGHT,
+	TX_RELEASING_END, /* end (exclusive) of the run being released */
+	TX_ENT = 16,
+	/* room for a full window, plus the two messages recovery may add */
+	TX_TABLE = LFIPC_BRIDGE_MAX_WINDOW + 64,
+	TX_WORDS = TX_ENT + 2 * TX_TABLE
+};
+
+enum {
+	RX_MAGIC_W,
+	RX_RECEIVED, /* counters (relaxed) */
+	RX_DUP_DROPPED,
+	RX_DUP_POSSIBLE,
+	RX_OUT_OF_ORDER,
+	RX_BATCHES,
+	RX_AUTH_DENIED,
+	RX_FINS,
+	RX_SESSIONS,
+	RX_ST = 16, /* per stream: id, next, committing, its count */
+	RX_WORDS = RX_ST + 4 * LFIPC_BRIDGE_MAX_STREAMS
+};
+
+/* ---- wire format ------------------------------------------------------- */
+
+#define WIRE_MAGIC UINT32_C(0x3142464c) /* "LFB1" */
+#define HDR_LEN 40
+#define ACK_LEN 24
+#define VOID_LEN UINT32_MAX
+#define ACK_BUSY 0x1u
+#define ACK_NACK 0x2u
+#define ACK_FIN 0x4u
+#define MAX_WIRE ((int64_t)64 << 20)
+
+#define DEF_WINDOW 1024u
+#define DEF_BATCH 256u
+#define DEF_BATCH_BYTES ((size_t)256 << 10)
+#define DEF_RESEND_NS INT64_C(500000000)
+#define SLICE_NS INT64_C(100000000)
+#define ACK_DELAY_NS INT64_C(1000000)
+#define ACK_DELAY_MAX 32u
+#define RUN_MAX 64 /* messages per put into the destination */
+#define REL_MAX 64 /* messages per release from the source */
+#define ZAP_EP "inproc://zeromq.zap.01"
+#define MON_EP "inproc://lfipc-bridge-monitor"
+
+struct flight {
+	const void *msg; /* peeked slot; NULL: a VOID record */
+	size_t len;
+};
+
+struct lfipc_bridge {
+	bool tx;
+	atomic_int stop;
+	lfipc_region *r;
+	lfipc_queue *q;
+	lfipc_array *st;
+	_Atomic uint64_t *w;
+	void *ctx, *sock, *zap, *mon;
+	int qfd; /* sender: the source queue's LFIPC_FD_GET */
+	char endpoint[256];
+	lfipc_bridge_opts o;
+	unsigned char (*allow)[32];
+	size_t nallow;
+	/* sender */
+	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
+	uint64_t a, b, sent_upto, max_sent;
+	int64_t news_at, resend_ivl, fin_at;
+	bool src_done, fin_sent;
+	bool probing, probe_out; /* resending after silence: one batch
+				  * (probe_out once sent) until news */
+	unsigned char *buf;
+	size_t bufcap;
+	/* receiver */
+	bool fin_done;
+	int64_t fin_until; /* answers repeated FINs until then */
+	/* a delayed acknowledgement (ack_stream 0: none): see rx_ack() */
+	zmq_msg_t ack_id;
+	uint64_t ack_stream, ack_next;
+	unsigned ack_n;
+	int64_t ack_due;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline int zerr(void)
+{
+	int e = zmq_errno();
+
+	return e > 0 ? -e : -EIO;
+}
+
+static inline uint64_t ld(lfipc_bridge *b, int i)
+{
+	return atomic_load(&b->w[i]);
+}
+
+static inline void st(lfipc_bridge *b, int i, uint64_t v)
+{
+	atomic_store(&b->w[i], v);
+}
+
+static inline void count(lfipc_bridge *b, int i, uint64_t n)
+{
+	/* relaxed: a statistic; read only by lfipc_bridge_stats_read(). */
+	atomic_fetch_add_explicit(&b->w[i], n, memory_order_relaxed);
+}
+
+static inline uint64_t offset_of(lfipc_bridge *b, const void *p)
+{
+	return (uint64_t)((uintptr_t)p - (uintptr_t)b->w);
+}
+
+/* bridge.c: checked arguments, the handle, the queue and the state Array
+ * "<queue>.btx" (tx) or "<queue>.brx" with its Lock held. */
+int lfipc__bridge_open(lfipc_region *r, const char *queue, const char *endpoint,
+		       const lfipc_bridge_opts *opts, bool tx,
+		       lfipc_bridge **out);
+/* bridge_sock.c */
+int lfipc__bridge_set_int(void *sock, int opt, int v);
+int lfipc__bridge_sock_open(lfipc_bridge *b, int type,
+			    const lfipc_bridge_opts *o);
+int lfipc__bridge_zap(lfipc_bridge *b);
+/* bridge_tx.c, bridge_rx.c: the loops of lfipc_bridge_run() */
+int lfipc__bridge_tx_run(lfipc_bridge *b);
+int lfipc__bridge_rx_run(lfipc_bridge *b);
+
+#endif
