@@ -429,6 +429,28 @@ static int publish_unique(int fd, const char *path, const char *name,
  * huge pages in the kernel, or (named) no hugetlbfs mount; -ENOSPC;
  * other negative errno values.
  */
+/* Bytes of memory the kernel could still give a tmpfs file: MemAvailable
+ * plus SwapFree from /proc/meminfo; UINT64_MAX when it does not say. */
+static uint64_t mem_room(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kb;
+	uint64_t room = 0;
+	char line[128];
+	int seen = 0;
+
+	if (!f)
+		return UINT64_MAX;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
+		    sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
+			room += (uint64_t)kb * 1024;
+			seen++;
+		}
+	fclose(f);
+	return seen == 2 ? room : UINT64_MAX;
+}
+
 static int region_file(const char *name, mode_t mode, unsigned flags,
 		       uint64_t *size, char path[PATH_MAX], bool *huge)
 {
@@ -481,7 +503,15 @@ static int region_file(const char *name, mode_t mode, unsigned flags,
 	}
 	/* Allocate the pages now: a full /dev/shm is -ENOSPC here, not a
 	 * SIGBUS at some later store. In hugetlbfs this takes the huge
-	 * pages out of the pool; too few is ENOSPC there, -ENOMEM to us. */
+	 * pages out of the pool; too few is ENOSPC there, -ENOMEM to us.
+	 * Ordinary pages come out of memory: a size that memory and swap
+	 * cannot hold is -ENOMEM before any is taken (tmpfs is often as big
+	 * as memory, so fallocate would fill memory and wake the OOM killer
+	 * before it said ENOSPC). */
+	if (!*huge && *size > mem_room()) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	rc = posix_fallocate(fd, 0, (off_t)*size);
 	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
 		rc = *huge && rc == ENOSPC ? -ENOMEM : -rc;

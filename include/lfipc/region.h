@@ -60,7 +60,9 @@ typedef struct lfipc_region lfipc_region;
  * Return: 0 and *out; -ERANGE size below LFIPC_REGION_MIN_SIZE (256 KiB)
  * or above 1 TiB (lfipc_strerror() names both limits);
  * -EINVAL bad name or out NULL; -EEXIST the name exists; -EACCES; -ENOSPC not
- * enough shared memory; -ENOMEM; -EMFILE; -EUSERS no free participant slot
+ * enough shared memory; -ENOMEM (also: size above what memory and swap
+ * can hold now, MemAvailable + SwapFree, checked before any page is
+ * taken); -EMFILE; -EUSERS no free participant slot
  * (cannot happen on a new region); other negative errno values from
  * open (O_TMPFILE in /dev/shm), linkat, memfd_create, mmap.
  * Concurrency: any thread.

@@ -1040,3 +1040,33 @@ Test(region, too_small_size_is_erange_and_names_the_minimum)
 	lfipc_region_close(o);
 	cr_assert_not_null(strstr(lfipc_strerror(-ERANGE), "262144"));
 }
+
+/* Found by a hostile review: the largest size (1 TiB) on a machine whose
+ * /dev/shm is as big as its memory filled memory in posix_fallocate, and
+ * the OOM killer ended the caller (and others) before ENOSPC came back.
+ * A size that memory and swap cannot hold is -ENOMEM before any page is
+ * taken, named or anonymous, and nothing is left behind. */
+Test(region, a_size_memory_cannot_hold_is_enomem_before_any_page_is_taken)
+{
+	lfipc_region *o = NULL;
+	unsigned long long kb, room = 0;
+	char nm[64], line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
+		    sscanf(line, "SwapFree: %llu kB", &kb) == 1)
+			room += kb * 1024;
+	fclose(f);
+	if (room >= LFIPC_REGION_MAX_SIZE)
+		cr_skip_test("memory and swap hold 1 TiB here");
+	th_name(nm, sizeof(nm), "huge-size");
+	cr_assert_eq(lfipc_region_create(nm, LFIPC_REGION_MAX_SIZE, 0, &o),
+		     -ENOMEM);
+	cr_assert_null(o);
+	cr_assert_eq(lfipc_region_unlink(nm), -ENOENT, "nothing was made");
+	cr_assert_eq(
+	    lfipc_region_create(NULL, LFIPC_REGION_MAX_SIZE, 0, &o), -ENOMEM);
+	cr_assert_null(o);
+}
