@@ -99,7 +99,11 @@ typedef struct lfipc_bridge_opts {
  * endpoint) or lfipc (region full; from lfipc_queue_fd(), which gives the
  * sender the source queue's pollable fd: -ENOSPC the region's poll table
  * is full, -EMFILE).
- * Does not block (beyond lfipc's short internal locks).
+ * Blocks only after a predecessor's death, while the source queue still
+ * holds its peeked messages as claims not yet turned into orphans (their
+ * rescue needs the queue's lock): 5 s at most, after which each message
+ * still missing counts in tx_dup_possible (doc/bridge.md). Otherwise it
+ * does not block (beyond lfipc's short internal locks).
  */
 LFIPC_API int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 				     const char *endpoint,
