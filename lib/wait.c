@@ -48,6 +48,7 @@
 #define WQ_POLL_SHIFT 40
 #define WQ_POLL_MASK (((UINT64_C(1) << 16) - 1) << WQ_POLL_SHIFT)
 #define WQ_BAD_MASK (~((UINT64_C(1) << 56) - 1))
+#define WQ_SEQ_ARMED 1u /* bit 0 of wq->seq (internal/layout.h) */
 
 static _Atomic int waitv_state; /* 0 unknown, 1 usable, -1 not */
 /* lfipc_thread_set_interruptible(): this thread's switch, read by the
@@ -157,6 +158,40 @@ bool lfipc__wait_have_waitv(void)
 	return st > 0;
 }
 
+/*
+ * W2 for a sleeper that may sleep on wq->seq: arm the word (bit 0, the
+ * encoding is in internal/layout.h) and return its armed value, which the
+ * sleep compares. seq_cst: read-modify-write or load, before W3.
+ */
+static uint32_t seq_arm(struct lfipc_wq *wq)
+{
+	uint32_t e = atomic_load(&wq->seq);
+
+	while (!(e & WQ_SEQ_ARMED))
+		if (atomic_compare_exchange_strong(&wq->seq, &e,
+						   e | WQ_SEQ_ARMED))
+			return e | WQ_SEQ_ARMED;
+	return e;
+}
+
+/*
+ * K3 of a broadcast on wq->seq: disarm it (armed value + 1). Return false
+ * when it was not armed: every thread that slept on it since the last
+ * broadcast has been woken by that broadcast already (a woken waiter that
+ * has not run yet still counts in wq->waiters: without this, every state
+ * change until it runs would cost a system call), and whoever arms it
+ * again (W2) looks at the state after our K1.
+ */
+static bool seq_disarm(struct lfipc_wq *wq)
+{
+	uint32_t e = atomic_load(&wq->seq);
+
+	while (e & WQ_SEQ_ARMED)
+		if (atomic_compare_exchange_strong(&wq->seq, &e, e + 1))
+			return true;
+	return false;
+}
+
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n)
 {
@@ -166,13 +201,22 @@ void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 	if (w == 0)
 		return; /* nobody sleeps, nobody polls: no system call */
 	if (w & (WQ_ONE_MASK | WQ_ANY_MASK | WQ_BAD_MASK)) {
-		/* K3: seq_cst: sleepers on seq compare it in W4. */
-		atomic_fetch_add(&wq->seq, 1);
 		/* A wait-for-any waiter must not swallow the one wake-up a
 		 * dedicated waiter needed: wake them all then. */
 		if (w & (WQ_ANY_MASK | WQ_BAD_MASK))
 			n = INT_MAX;
-		lfipc__futex_wake(wake_word ? wake_word : &wq->seq, n);
+		if (!wake_word && n >= INT32_MAX) {
+			/* K3: seq_cst: a broadcast on seq, only when a
+			 * sleeper armed it since the last one. */
+			if (seq_disarm(wq))
+				lfipc__futex_wake(&wq->seq, INT_MAX);
+		} else {
+			/* K3: seq_cst: sleepers on seq compare it in W4;
+			 * a wake of some of them leaves it armed. */
+			atomic_fetch_add(&wq->seq, 2);
+			lfipc__futex_wake(wake_word ? wake_word : &wq->seq,
+					  n);
+		}
 	}
 	if (r && (w & (WQ_POLL_MASK | WQ_BAD_MASK)))
 		lfipc__poll_ring(r, wq);
@@ -440,7 +484,7 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 			 * state. */
 			atomic_fetch_add(&wq->waiters, WQ_ONE);
 			/* W2: seq_cst, before W3. */
-			e = atomic_load(&wq->seq);
+			e = seq_arm(wq);
 		}
 		memset(&s, 0, sizeof(s));
 		/* W3: ready()'s seq_cst state loads. */
@@ -589,7 +633,7 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 
 		any_announce(v, n, true);
 		for (unsigned j = 0; j < n; j++)
-			e[j] = atomic_load(&v[j].wq->seq); /* W2: seq_cst */
+			e[j] = seq_arm(v[j].wq); /* W2: seq_cst */
 		i = any_try(v, n, s, check, &err); /* W3 */
 		check = false;
 		if (i >= 0) {

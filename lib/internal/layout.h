@@ -27,8 +27,14 @@
 /*
  * Wait queue: one per waitable side of an object (internal/wait.h has the
  * protocol). Zeroed memory is an empty queue.
- *   seq      event count: bumped by a waker that saw waiters, the futex
- *            word of sides whose state is not one 32-bit word
+ *   seq      the futex word of sides whose state is not one 32-bit word
+ *            bit 0   armed: a thread may sleep on seq; set by every
+ *                    sleeper before it looks at the state (W2)
+ *            the word changes at every wake by a waker that saw waiters
+ *            (K3): a broadcast on seq adds 1 to an armed word (clearing
+ *            bit 0) and makes the system call, and skips both when the
+ *            word is not armed (nobody slept on it since the last
+ *            broadcast); every other wake adds 2
  *   waiters  bits  0..23  threads announced in a single-object wait
  *            bits 24..39  threads announced in a wait-for-any
  *            bits 40..55  armed fd pollers of this side
@@ -50,7 +56,7 @@ static inline unsigned lfipc__wq_sleepers(struct lfipc_wq *wq)
 }
 
 #define LFIPC_MAGIC UINT64_C(0x314752435049464c) /* "LFIPCRG1" */
-#define LFIPC_LAYOUT_VERSION 3u
+#define LFIPC_LAYOUT_VERSION 4u
 #define LFIPC_HDR_SIZE 4096u
 #define LFIPC_GRANULE 64u	/* allocation unit and minimum alignment */
 #define LFIPC_CACHELINE 64u

@@ -24,19 +24,27 @@
  * The lost-wake-up argument (labels W1-W5 and K1-K3 in wait.c):
  *
  *   sleeper: W1 waiters += 1    (seq_cst RMW on wq->waiters)
- *            W2 e = wq->seq     (seq_cst load)
+ *            W2 e = wq->seq     (seq_cst load; arm it: CAS bit 0 on)
  *            W3 ready()         (its state loads are seq_cst)
  *            W4 futex_waitv(word == val [or seq == e], death words ...)
  *            W5 waiters -= 1    (seq_cst RMW)
  *   waker:   K1 state change    (seq_cst store or RMW, in the primitive)
  *            K2 n = wq->waiters (seq_cst load, in lfipc__wake)
- *            K3 if n: seq += 1, FUTEX_WAKE, ring armed pollers
+ *            K3 if n: seq += 2, FUTEX_WAKE, ring armed pollers; a
+ *               broadcast on seq instead: if seq is armed, seq += 1
+ *               (disarmed) and FUTEX_WAKE all, else no system call
  *
  * In the single total order S of seq_cst operations either K2 <S W1, so
  * K1 <S W3 and W3 sees the change (no sleep), or W1 <S K2, so the waker
  * sees n >= 1 and wakes; the kernel's compare-and-queue in W4 is atomic
  * with respect to FUTEX_WAKE, so either W4 sees the new word / seq (returns
- * at once) or it is queued before the wake. A primitive's K1 must
+ * at once) or it is queued before the wake. A broadcast that finds seq
+ * disarmed at K3 skips the wake: a sleeper whose W1 preceded K2 armed seq
+ * at W2 with the value e; if W2 <S K3, a broadcast disarmed it after W2,
+ * so seq != e from then on (W4 returns at once) and that broadcast wakes
+ * every thread queued before it; if K3 <S W2, then K1 <S W3 and W3 sees the
+ * change. Only broadcasts disarm, so a wake of some sleepers never hides
+ * the others. A primitive's K1 must
  * therefore be seq_cst, and its ready() must read the state with seq_cst
  * loads (an acquire load after a seq_cst RMW is not ordered in S). On
  * x86-64 both cost nothing extra. ThreadSanitizer does not model futexes:
@@ -184,7 +192,10 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
  * of wq->waiters; nothing more when it is 0 (no system call: the zero-cost
  * rule). Else bump wq->seq, FUTEX_WAKE up to n sleepers (all when any
  * wait-for-any waiter is announced) on wake_word (the primitive's state
- * word, or NULL for wq->seq), and ring the armed fd pollers of wq.
+ * word, or NULL for wq->seq), and ring the armed fd pollers of wq. A
+ * broadcast on wq->seq (wake_word NULL, n INT32_MAX) makes the system
+ * call only when a sleeper armed seq since the last one: waiters that
+ * were woken but have not run yet cost nothing more.
  * n: 1 for a hand-off to one waiter, INT32_MAX for a broadcast.
  */
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,

@@ -195,7 +195,7 @@ Test(inspect, probe_sees_participants_without_joining)
 	cr_assert_eq(lfipc_region_probe(rname, &st), 0);
 	cr_assert_eq(st.participants, 1);
 	cr_assert_eq(st.size, REGION_SIZE);
-	cr_assert_eq(st.layout_version, 3);
+	cr_assert_eq(st.layout_version, 4);
 	cr_assert(!st.stale);
 	cr_assert(!st.initialising);
 	/* the probe did not register: still one */

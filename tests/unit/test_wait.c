@@ -768,3 +768,56 @@ Test(wait, wait_any_returns_the_object_that_became_ready)
 	cr_assert_eq(atomic_load(&f[0].wq.waiters), 0);
 	cr_assert_eq(atomic_load(&f[1].wq.waiters), 0);
 }
+
+/* ---- system calls a wake or a poll can skip -------------------------------- */
+
+/* Broadcasts that a child under a seccomp filter killing it on futex makes:
+ * the event count is disarmed, so none of them makes a system call. */
+static int broadcast_disarmed(void *p)
+{
+	struct lfipc_wq *wq = p;
+	struct sock_filter flt[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		     offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(flt) / sizeof(flt[0]), flt};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 3;
+	for (int i = 0; i < 10000; i++)
+		lfipc__wake(r, wq, NULL, INT32_MAX);
+	return 0;
+}
+
+/* A woken waiter that has not run yet still counts in waiters: the
+ * broadcasts after the one that woke it (nobody armed the event count
+ * since) make no system call and leave the count alone; a sleeper's
+ * arming makes the next one wake again, and a wake of one sleeper keeps
+ * the count armed for the others. */
+Test(poll, broadcasts_while_nobody_armed_the_event_count_make_no_system_call)
+{
+	struct lfipc_wq *wq = new_wq("q");
+	pid_t pid;
+
+	atomic_store(&wq->seq, 41);	   /* armed by a sleeper (W2) */
+	atomic_fetch_add(&wq->waiters, 1); /* which has not left (W5) */
+	lfipc__wake(r, wq, NULL, INT32_MAX);
+	cr_assert_eq(atomic_load(&wq->seq), 42); /* disarmed, woken */
+	lfipc__wake(r, wq, NULL, INT32_MAX);
+	cr_assert_eq(atomic_load(&wq->seq), 42); /* skipped */
+	if (!th_tsan()) {
+		pid = th_fork(broadcast_disarmed, wq);
+		cr_assert_eq(th_reap(pid, REAP_MS), 0);
+		cr_assert_eq(atomic_load(&wq->seq), 42);
+	}
+	atomic_fetch_or(&wq->seq, 1); /* armed again */
+	lfipc__wake(r, wq, NULL, 1);  /* one: the others stay armed */
+	cr_assert_eq(atomic_load(&wq->seq), 45);
+	lfipc__wake(r, wq, NULL, INT32_MAX);
+	cr_assert_eq(atomic_load(&wq->seq), 46);
+	atomic_fetch_sub(&wq->waiters, 1);
+}
