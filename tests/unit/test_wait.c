@@ -655,12 +655,10 @@ Test(poll, forged_registrations_cost_nothing_but_spurious_rings)
 	memset(t, 0, sizeof(*t) * r->poll_cap);
 }
 
-/* A put nobody polls makes no system call: a child under a seccomp
- * filter that kills it on send/sendto/sendmsg/futex wakes a queue that
- * has a registered, disarmed poller 10000 times. */
-static int wake_unpolled(void *p)
+/* Install a seccomp filter that kills this process on futex, sendto or
+ * sendmsg (a wake-up or a poller's ring). Returns 0, or -1. */
+static int deny_wake_calls(void)
 {
-	struct lfipc_wq *wq = p;
 	struct sock_filter flt[] = {
 	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		     offsetof(struct seccomp_data, nr)),
@@ -674,6 +672,17 @@ static int wake_unpolled(void *p)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return -1;
+	return 0;
+}
+
+/* A put nobody polls makes no system call: a child under deny_wake_calls()
+ * wakes a queue that has a registered, disarmed poller 10000 times. */
+static int wake_unpolled(void *p)
+{
+	struct lfipc_wq *wq = p;
+
+	if (deny_wake_calls())
 		return 3;
 	for (int i = 0; i < 10000; i++)
 		lfipc__wake(r, wq, NULL, 1);
@@ -771,22 +780,13 @@ Test(wait, wait_any_returns_the_object_that_became_ready)
 
 /* ---- system calls a wake or a poll can skip -------------------------------- */
 
-/* Broadcasts that a child under a seccomp filter killing it on futex makes:
- * the event count is disarmed, so none of them makes a system call. */
+/* Broadcasts that a child under deny_wake_calls() makes: the event count
+ * is disarmed, so none of them makes a system call. */
 static int broadcast_disarmed(void *p)
 {
 	struct lfipc_wq *wq = p;
-	struct sock_filter flt[] = {
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		     offsetof(struct seccomp_data, nr)),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 1),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {sizeof(flt) / sizeof(flt[0]), flt};
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+	if (deny_wake_calls())
 		return 3;
 	for (int i = 0; i < 10000; i++)
 		lfipc__wake(r, wq, NULL, INT32_MAX);
