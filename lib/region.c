@@ -420,15 +420,6 @@ static int publish_unique(int fd, const char *path, const char *name,
 	return -EEXIST;
 }
 
-/*
- * Make the region's file: named (nameless until published) or anonymous,
- * in hugetlbfs when *huge, sized and allocated. LFIPC_REGION_HUGE_PREFER
- * that finds no huge pages clears *huge and makes an ordinary file.
- * Fills path (named) and *size (rounded to the page size in use).
- * Return: the fd; -ENOMEM not enough free huge pages; -EOPNOTSUPP no
- * huge pages in the kernel, or (named) no hugetlbfs mount; -ENOSPC;
- * other negative errno values.
- */
 /* Bytes of memory the kernel could still give a tmpfs file: MemAvailable
  * plus SwapFree from /proc/meminfo; UINT64_MAX when it does not say. */
 static uint64_t mem_room(void)
@@ -451,6 +442,16 @@ static uint64_t mem_room(void)
 	return seen == 2 ? room : UINT64_MAX;
 }
 
+/*
+ * Make the region's file: named (nameless until published) or anonymous,
+ * in hugetlbfs when *huge, sized and allocated. LFIPC_REGION_HUGE_PREFER
+ * that finds no huge pages clears *huge and makes an ordinary file.
+ * Fills path (named) and *size (rounded to the page size in use).
+ * Return: the fd; -ENOMEM not enough free huge pages, or a size above
+ * what memory and swap hold now (mem_room()); -EOPNOTSUPP no huge pages
+ * in the kernel, or (named) no hugetlbfs mount; -ENOSPC; other negative
+ * errno values.
+ */
 static int region_file(const char *name, mode_t mode, unsigned flags,
 		       uint64_t *size, char path[PATH_MAX], bool *huge)
 {
