@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
@@ -142,5 +143,26 @@ static inline struct lfipc_qtask *qp_task(struct qpeer *qp, uint32_t i)
 }
 
 #define qp_mkword lfipc__qword
+
+/* A producer thread: one put of "p" that may block forever. */
+static inline void *put_forever(void *arg)
+{
+	return (void *)(intptr_t)lfipc_queue_put(arg, "p", 1, LFIPC_FOREVER);
+}
+
+/* Wait until a producer has announced itself asleep on the queue's
+ * not_full (sleepers: wait.c's low 24 bits of the waiters word). */
+static inline void producer_sleeps(struct qpeer *qp)
+{
+	const uint64_t sleepers = (UINT64_C(1) << 24) - 1;
+
+	for (int i = 0; i < 5000; i++) {
+		if (atomic_load(&qp->h->not_full.waiters) & sleepers)
+			break;
+		usleep(1000);
+	}
+	cr_assert(atomic_load(&qp->h->not_full.waiters) & sleepers,
+		  "the producer sleeps");
+}
 
 #endif

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_queue_release.c - lfipc_queue_release_many(): exact slots, where a
+ * run stops, JoinableQueue counts, one wake-up per run, and a consumer
+ * SIGKILLed inside runs. Part of the test_queue program (its own suite).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <lfipc/inspect.h>
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/qtest.h"
+#include "common/testhelp.h"
+
+TestSuite(queue_release, .init = qt_setup, .fini = qt_teardown,
+	  .timeout = 120);
+
+/* ---- release_many -------------------------------------------------------- */
+
+/* Peek n messages of a queue into m[]; their payloads are the ints
+ * 0..n-1 put in order. */
+static void peek_n(lfipc_queue *q, const void **m, int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len;
+		int v;
+
+		cr_assert_eq(lfipc_queue_peek(q, &m[i], &len, LFIPC_NOWAIT), 0);
+		cr_assert_eq(len, sizeof(int));
+		memcpy(&v, m[i], sizeof(v));
+		cr_assert_eq(v, i);
+	}
+}
+
+Test(queue_release, release_many_frees_exactly_the_slots_of_the_run_it_is_given)
+{
+	lfipc_queue *q;
+	const void *m[8];
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 16, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 8, LFIPC_NOWAIT), 8);
+	peek_n(q, m, 8);
+	cr_assert_eq(lfipc_queue_put(q, "x", 1, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 5), 5);
+	/* exactly five slots came free, the other three stay peeked */
+	cr_assert_eq(put_ints(q, 100, 108, LFIPC_NOWAIT), 5);
+	cr_assert_eq(lfipc_queue_put(q, "x", 1, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 1), -EPROTO, "twice");
+	cr_assert_eq(lfipc_queue_release_many(q, m + 5, 3), 3);
+	cr_assert_eq(lfipc_queue_qsize(q), 5);
+	lfipc_queue_close(q);
+}
+
+Test(queue_release, release_many_stops_at_the_first_message_it_may_not_release)
+{
+	lfipc_queue *q;
+	const void *m[4], *bad[3];
+	char x = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
+	peek_n(q, m, 4);
+	/* checked before anything is released: nothing changes */
+	bad[0] = m[0];
+	bad[1] = &x;
+	cr_assert_eq(lfipc_queue_release_many(q, bad, 2), -EINVAL);
+	cr_assert_eq(lfipc_queue_release_many(q, NULL, 2), -EINVAL);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 0), -EINVAL);
+	cr_assert_eq(lfipc_queue_release_many(NULL, m, 1), -EINVAL);
+	/* m[1] released alone: a run m[0], m[1], m[2] stops before it */
+	cr_assert_eq(lfipc_queue_release(q, m[1]), 0);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 3), 1);
+	cr_assert_eq(lfipc_queue_release(q, m[2]), 0, "m[2] left alone");
+	/* the same pointer twice: the second stops the run */
+	bad[0] = m[3];
+	bad[1] = m[3];
+	cr_assert_eq(lfipc_queue_release_many(q, bad, 2), 1);
+	cr_assert(lfipc_queue_empty(q));
+	cr_assert_eq(put_ints(q, 0, 5, LFIPC_NOWAIT), 4, "all four free");
+	lfipc_queue_close(q);
+}
+
+Test(queue_release, release_many_counts_its_run_as_got_in_a_joinable_queue)
+{
+	lfipc_queue *q;
+	const void *m[6];
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 16, LFIPC_QUEUE_JOINABLE, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 6, LFIPC_NOWAIT), 6);
+	peek_n(q, m, 6);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 6), 6);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), -EAGAIN);
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	}
+	cr_assert_eq(lfipc_queue_task_done(q), -EINVAL, "none left");
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_tasks_abandoned(q), 0);
+	lfipc_queue_close(q);
+}
+
+/* One look at not_full and one wake for the run, not one per message: the
+ * sleeping producer armed the wait queue's event count (seq, odd); the
+ * run's one broadcast disarms it (+1), and the woken producer may arm it
+ * once more (+1) before it finds room. A wake per message would not add
+ * more now (a broadcast on a disarmed count is skipped), so what this
+ * checks is that the run woke the producer through seq exactly once. */
+Test(queue_release, release_many_wakes_a_sleeping_producer_once_for_the_run)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	pthread_t t;
+	const void *m[4];
+	uint32_t ev;
+	void *rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
+	peek_n(q, m, 4);
+	qp_open(qt_r, "q", &qp);
+	cr_assert_eq(pthread_create(&t, NULL, put_forever, q), 0);
+	producer_sleeps(&qp);
+	ev = atomic_load(&qp.h->not_full.seq);
+	cr_assert_eq(ev & 1, 1, "the sleeping producer armed seq");
+	cr_assert_eq(lfipc_queue_release_many(q, m, 4), 4);
+	pthread_join(t, &rc);
+	cr_assert_eq((intptr_t)rc, 0);
+	cr_assert(atomic_load(&qp.h->not_full.seq) == ev + 1 ||
+		      atomic_load(&qp.h->not_full.seq) == ev + 2,
+		  "one wake for four releases: seq %u -> %u", ev,
+		  atomic_load(&qp.h->not_full.seq));
+	cr_assert_eq(lfipc_queue_qsize(q), 1);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+#define RMK_N 4096 /* messages peeked by the child, the queue's capacity */
+#define RMK_RUN 512
+
+struct rmkill {
+	lfipc_queue *q;
+	int ready[2];
+};
+
+/* Peek every message, say so, then release them in runs until killed. */
+static int peek_all_then_release_in_runs(void *arg)
+{
+	struct rmkill *k = arg;
+	static const void *m[RMK_N];
+	size_t len;
+	char x = 1;
+
+	for (int i = 0; i < RMK_N; i++)
+		if (lfipc_queue_peek(k->q, &m[i], &len, LFIPC_NOWAIT))
+			return 1;
+	if (th_write_all(k->ready[1], &x, 1))
+		return 2;
+	for (int i = 0; i < RMK_N; i += RMK_RUN)
+		if (lfipc_queue_release_many(k->q, m + i, RMK_RUN) != RMK_RUN)
+			return 3;
+	pause();
+	return 0;
+}
+
+/* A consumer killed with SIGKILL at random moments while it releases
+ * peeked messages in runs: what it released is free, and everything else
+ * is delivered again, exactly once. Releases go in order, so the messages
+ * that come back are exactly a suffix of what was put, and afterwards the
+ * queue takes its full capacity again (no slot lost). */
+Test(queue_release, a_consumer_killed_inside_release_many_loses_and_repeats_nothing,
+     .timeout = 300)
+{
+	struct rmkill k;
+	static int v[RMK_N];
+	static const void *mp[RMK_N];
+	static size_t lens[RMK_N];
+	static unsigned char seen[RMK_N];
+	int rounds = 40 * th_scale(), inside = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", RMK_N, 8, 0, &k.q), 0);
+	for (int i = 0; i < RMK_N; i++) {
+		v[i] = i;
+		mp[i] = &v[i];
+		lens[i] = sizeof(int);
+	}
+	srand(1234);
+	for (int r = 0; r < rounds; r++) {
+		int first = -1, got = 0, b;
+		char x, buf[8];
+		pid_t pid;
+		size_t len;
+
+		for (int done = 0; done < RMK_N;) {
+			int rc = lfipc_queue_put_many(
+			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
+			    LFIPC_NOWAIT);
+
+			cr_assert_gt(rc, 0);
+			done += rc;
+		}
+		cr_assert_eq(pipe(k.ready), 0);
+		pid = th_fork(peek_all_then_release_in_runs, &k);
+		cr_assert_gt(pid, 0);
+		cr_assert_eq(th_read_all(k.ready[0], &x, 1), 0, "child ready");
+		usleep((useconds_t)(rand() % 100));
+		kill(pid, SIGKILL);
+		cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+		close(k.ready[0]);
+		close(k.ready[1]);
+		cr_assert_geq(lfipc_region_recover(qt_r), 0);
+		memset(seen, 0, sizeof(seen));
+		while (lfipc_queue_get(k.q, buf, sizeof(buf), &len,
+				       LFIPC_NOWAIT) == 0) {
+			cr_assert_eq(len, sizeof(int));
+			memcpy(&b, buf, sizeof(b));
+			cr_assert(b >= 0 && b < RMK_N);
+			cr_assert_eq(seen[b], 0, "message %d delivered twice",
+				     b);
+			seen[b] = 1;
+			got++;
+			if (first < 0 || b < first)
+				first = b;
+		}
+		cr_assert(lfipc_queue_empty(k.q));
+		if (got > 0) {
+			/* a suffix: first .. RMK_N-1, nothing missing */
+			cr_assert_eq(got, RMK_N - first, "round %d", r);
+			inside += got % RMK_RUN != 0;
+		}
+		/* every slot is free again */
+		for (int done = 0; done < RMK_N;) {
+			int rc = lfipc_queue_put_many(
+			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
+			    LFIPC_NOWAIT);
+
+			cr_assert_gt(rc, 0, "slot lost at %d", done);
+			done += rc;
+		}
+		cr_assert_eq(lfipc_queue_put(k.q, "x", 1, LFIPC_NOWAIT),
+			     -EAGAIN);
+		cr_assert_eq(lfipc_queue_clear(k.q), RMK_N);
+	}
+	cr_log_info("%d of %d kills landed inside a release_many call", inside,
+		    rounds);
+	lfipc_queue_close(k.q);
+}
