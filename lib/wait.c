@@ -158,6 +158,9 @@ bool lfipc__wait_have_waitv(void)
 	return st > 0;
 }
 
+/* CAS attempts on wq->seq before seq_arm/seq_disarm stop retrying. */
+#define SEQ_CAS_TRIES 64
+
 /*
  * W2 for a sleeper that may sleep on wq->seq: arm the word (bit 0, the
  * encoding is in internal/layout.h) and return its armed value, which the
@@ -167,7 +170,13 @@ static uint32_t seq_arm(struct lfipc_wq *wq)
 {
 	uint32_t e = atomic_load(&wq->seq);
 
-	while (!(e & WQ_SEQ_ARMED))
+	/* Bounded: a peer that rewrites the word without end must not
+	 * keep us here past the caller's deadline. After SEQ_CAS_TRIES
+	 * failures the value is returned unarmed: the sleep on it ends at
+	 * once if the word moves again, or at the slice's end (capped by
+	 * the deadline), at worst one slice late if a broadcast skipped
+	 * it; only a peer that scribbles on the word can cause that. */
+	for (int i = 0; !(e & WQ_SEQ_ARMED) && i < SEQ_CAS_TRIES; i++)
 		if (atomic_compare_exchange_strong(&wq->seq, &e,
 						   e | WQ_SEQ_ARMED))
 			return e | WQ_SEQ_ARMED;
@@ -186,9 +195,12 @@ static bool seq_disarm(struct lfipc_wq *wq)
 {
 	uint32_t e = atomic_load(&wq->seq);
 
-	while (e & WQ_SEQ_ARMED)
+	for (int i = 0; e & WQ_SEQ_ARMED; i++) {
+		if (i == SEQ_CAS_TRIES)
+			return true; /* a peer rewrites it: wake anyway */
 		if (atomic_compare_exchange_strong(&wq->seq, &e, e + 1))
 			return true;
+	}
 	return false;
 }
 

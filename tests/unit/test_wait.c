@@ -821,3 +821,53 @@ Test(poll, broadcasts_while_nobody_armed_the_event_count_make_no_system_call)
 	cr_assert_eq(atomic_load(&wq->seq), 46);
 	atomic_fetch_sub(&wq->waiters, 1);
 }
+
+/*
+ * A peer that rewrites the event count without end (here a thread storing
+ * ever new unarmed values) must not keep a sleeper arming it past its
+ * deadline: seq_arm gives up after a bounded number of CAS failures and
+ * the wait ends with -ETIMEDOUT (before the bound, the CAS loop could
+ * spin for as long as the scribbler ran).
+ */
+struct scribbler {
+	struct lfipc_wq *wq;
+	_Atomic bool stop;
+};
+
+static void *scribble_seq(void *p)
+{
+	struct scribbler *s = p;
+	uint32_t v = 0;
+
+	/* S1: relaxed: a hostile peer's stores; no order is promised. */
+	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		v += 2;
+		atomic_store_explicit(&s->wq->seq, v, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static int never_ready(void *p, struct lfipc_sleep *s, bool check)
+{
+	(void)p, (void)s, (void)check;
+	return 0; /* sleep on wq.seq */
+}
+
+Test(wait, a_peer_rewriting_the_event_count_cannot_hold_a_sleeper_past_its_deadline,
+     .timeout = 60)
+{
+	struct lfipc_wq wq;
+	struct scribbler s = {&wq, false};
+	pthread_t t;
+
+	memset(&wq, 0, sizeof(wq));
+	cr_assert_eq(pthread_create(&t, NULL, scribble_seq, &s), 0);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(lfipc__wait_until(NULL, &wq, never_ready, NULL,
+					       lfipc__deadline(20000000),
+					       LFIPC_WAIT_NOSPIN),
+			     -ETIMEDOUT);
+	atomic_store_explicit(&s.stop, true, memory_order_relaxed);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(atomic_load(&wq.waiters), 0);
+}
