@@ -253,6 +253,10 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = zerr();
 		goto fail;
 	}
+	if ((rc = b->sfd = lfipc__bridge_fd(b->sock)) < 0 ||
+	    (rc = b->xfd = lfipc__bridge_fd(b->mon)) < 0)
+		goto fail;
+	b->sdirty = b->qready = true;
 	snprintf(b->endpoint, sizeof(b->endpoint), "%s", endpoint);
 	b->news_at = now_ns();
 	b->resend_ivl = b->o.resend_ns;
@@ -310,6 +314,7 @@ static int tx_send(lfipc_bridge *b)
 	if (n == 0)
 		return 0;
 	hdr(b->buf, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	b->sdirty = true;
 	if (zmq_send(b->sock, b->buf, used, ZMQ_DONTWAIT) < 0)
 		return zmq_errno() == EAGAIN ? 0 : zerr();
 	if (s > b->max_sent) {
@@ -332,6 +337,7 @@ static int tx_fin(lfipc_bridge *b)
 	unsigned char p[HDR_LEN];
 
 	hdr(p, 'F', 0, ld(b, TX_STREAM), b->a, b->b, 0);
+	b->sdirty = true;
 	if (zmq_send(b->sock, p, sizeof(p), ZMQ_DONTWAIT) < 0)
 		return zmq_errno() == EAGAIN ? 0 : zerr();
 	b->fin_sent = true;
@@ -372,18 +378,15 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 	return 0;
 }
 
-/* Handle every connection event (mon: the monitor said it has one) and
- * every acknowledgement (acks: the socket said it has one) waiting. 1 if
- * the FIN was acknowledged. Each look costs ZeroMQ a system call or two:
- * only where zmq_poll saw something. */
-static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
+/* Handle every connection event waiting: each new connection (the
+ * receiver restarted, the network came back) gets everything
+ * unacknowledged again at once. Only called when the monitor's fd said
+ * something happened; read until EAGAIN, so its fd tells the next. */
+static void tx_mon(lfipc_bridge *b)
 {
-	unsigned char p[ACK_LEN];
-	int rc, n;
-
-	for (; mon;) { /* new connections: two frames (event, address) each */
+	for (;;) { /* new connections: two frames (event, address) each */
 		zmq_msg_t f;
-		int more;
+		int n, more;
 
 		zmq_msg_init(&f);
 		n = zmq_msg_recv(&f, b->mon, ZMQ_DONTWAIT);
@@ -401,13 +404,29 @@ static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 	}
-	for (; acks;) {
+}
+
+/* Handle every acknowledgement waiting, reading until EAGAIN (which also
+ * takes in every command ZeroMQ's I/O thread left for the socket, so its
+ * fd tells the next change: sdirty false). The number handled, or a
+ * negative errno; b->fin_acked once the FIN is acknowledged. */
+static int tx_acks(lfipc_bridge *b)
+{
+	unsigned char p[ACK_LEN];
+	int rc, n, got = 0;
+
+	for (;;) {
 		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
-		if (n < 0)
-			return zmq_errno() == EAGAIN ? 0 : zerr();
+		if (n < 0) {
+			if (zmq_errno() != EAGAIN)
+				return zerr();
+			b->sdirty = false;
+			return got;
+		}
 		if (n != ACK_LEN || get32(p) != WIRE_MAGIC || p[4] != 'A' ||
 		    get64(p + 8) != ld(b, TX_STREAM))
 			continue; /* not ours: ignore */
+		got++;
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 		b->probing = b->probe_out = false;
@@ -420,43 +439,49 @@ static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 				b->sent_upto = from;
 		}
 		if ((p[5] & ACK_FIN) && b->fin_sent)
-			return 1;
+			b->fin_acked = true;
 	}
-	return 0;
 }
 
 /* The sender's one place of waiting: until the source queue has a message
  * (when the window has room for one), an acknowledgement or a connection
- * event arrives, ZeroMQ has room for a batch that is waiting, or the next
- * timer (resend, FIN) is due; at most one slice, so that a stop request
- * and a producer's death inside a put (which does not make the fd
- * readable) are seen. busy: work is known to wait (a full batch was
- * taken), so only look. Then handles the acknowledgements and connection
- * events it saw: 1 if the FIN was acknowledged. */
+ * event arrives, ZeroMQ has room for a batch that met a full pipe (the
+ * socket's fd signals that too), or the next timer (resend, FIN) is due;
+ * at most one slice, so that a stop request and a producer's death inside
+ * a put (which does not make the fd readable) are seen. busy: work is
+ * known to wait (a full batch was taken), so only look. A send since the
+ * last look at the acknowledgements (sdirty) may have taken in the
+ * socket's news without its fd saying so: read them first, and sleep only
+ * if there were none. Then handles what it saw. */
 static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
-	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
-				{b->mon, 0, ZMQ_POLLIN, 0},
-				{NULL, b->qfd, ZMQ_POLLIN, 0}};
 	int64_t due = t + SLICE_NS;
-	int n = 2;
+	short ev[3];
+	int rc;
 
-	if (b->sent_upto < b->b && !b->probe_out)
-		it[0].events |= ZMQ_POLLOUT; /* a batch met a full pipe */
-	if (!b->src_done && b->b - b->a < b->o.window)
-		n = 3;
+	if (b->sdirty && (rc = tx_acks(b)) != 0) {
+		if (rc < 0)
+			return rc;
+		busy = true; /* news: back to work after a look at the rest */
+	}
 	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
 		due = b->news_at + b->resend_ivl;
 	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
 		due = b->fin_at + b->resend_ivl;
-	due = busy ? 0 : due > t ? (due - t + 999999) / 1000000 : 0;
-	if (zmq_poll(it, n, (long)due) < 0) {
-		if (zmq_errno() != EINTR)
-			return zerr();
-		it[0].revents = it[1].revents = ZMQ_POLLIN; /* look anyway */
-	}
-	return tx_poll_acks(b, it[1].revents & ZMQ_POLLIN,
-			    it[0].revents & ZMQ_POLLIN);
+	if ((rc = lfipc__bridge_poll(
+		 b->sfd, b->xfd,
+		 !b->src_done && b->b - b->a < b->o.window ? b->qfd : -1,
+		 busy ? 0 : due - t, ev)))
+		return rc;
+	/* The queue's fd, or a whole slice without news: look at the
+	 * queue (a producer that died inside a put leaves the fd silent). */
+	if (ev[2] || (!busy && !ev[0] && !ev[1]))
+		b->qready = true;
+	if (ev[1])
+		tx_mon(b);
+	if (ev[0] && (rc = tx_acks(b)) < 0)
+		return rc;
+	return 0;
 }
 
 int lfipc__bridge_tx_run(lfipc_bridge *b)
@@ -471,15 +496,19 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		if (atomic_load(&b->stop))
 			return -EINTR;
 		/* Take what the source holds, without waiting (a NOWAIT peek
-		 * that finds nothing also drains the queue's fd): a backlog
-		 * fills a batch, a lone message goes alone, at once. */
-		while (!b->src_done && b->b - b->a < b->o.window) {
+		 * that finds nothing also drains the queue's fd, a system
+		 * call: so only when the fd said there is something, qready):
+		 * a backlog fills a batch, a lone message goes alone, at
+		 * once. */
+		while (b->qready && !b->src_done && b->b - b->a < b->o.window) {
 			const void *msg;
 			size_t len;
 
 			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
-			if (rc == -EAGAIN)
+			if (rc == -EAGAIN) {
+				b->qready = false; /* the fd tells the next */
 				break;
+			}
 			if (rc == -EPIPE) {
 				b->src_done = true;
 				break;
@@ -522,7 +551,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if ((rc = tx_wait(b, t, more)) < 0)
 			return rc;
-		if (rc == 1)
+		if (b->fin_acked)
 			return 0; /* end of stream acknowledged */
 	}
 }

@@ -165,7 +165,15 @@ struct lfipc_bridge {
 	lfipc_array *st;
 	_Atomic uint64_t *w;
 	void *ctx, *sock, *zap, *mon;
-	int qfd; /* sender: the source queue's LFIPC_FD_GET */
+	/* The one wait of each side is a poll(2) on plain fds: the sockets'
+	 * ZMQ_FD (sfd; xfd: the sender's monitor, the receiver's ZAP handler,
+	 * or -1) and the sender's source queue (qfd, its LFIPC_FD_GET).
+	 * ZMQ_FD only says that the socket's state may have changed, and a
+	 * send can take that news in without saying so: sdirty (set by every
+	 * send on sock) means "read sock until EAGAIN before sleeping". */
+	int qfd, sfd, xfd;
+	bool sdirty;
+	bool qready; /* sender: peek (qfd readable, or not asked since) */
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -174,7 +182,7 @@ struct lfipc_bridge {
 	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
 	uint64_t a, b, sent_upto, max_sent;
 	int64_t news_at, resend_ivl, fin_at;
-	bool src_done, fin_sent;
+	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
 	unsigned char *buf;
@@ -267,6 +275,9 @@ int lfipc__bridge_set_int(void *sock, int opt, int v);
 int lfipc__bridge_sock_open(lfipc_bridge *b, int type,
 			    const lfipc_bridge_opts *o);
 int lfipc__bridge_zap(lfipc_bridge *b);
+int lfipc__bridge_fd(void *sock);
+int lfipc__bridge_poll(int sfd, int xfd, int qfd, int64_t timeout_ns,
+		       short revents[3]);
 /* bridge_tx.c, bridge_rx.c: the loops of lfipc_bridge_run() */
 int lfipc__bridge_tx_run(lfipc_bridge *b);
 int lfipc__bridge_rx_run(lfipc_bridge *b);
