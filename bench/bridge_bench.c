@@ -7,8 +7,9 @@
  *                [-t | -L]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
- * latency only, -B the bridge only (raw ZeroMQ's rows read 0): for
- * profiling one of them.
+ * latency only, -B the bridge only, -Z raw ZeroMQ only (the rows not run
+ * read 0): for profiling one of them. -w the bridge's window (default:
+ * the bridge's default).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue; the bridge's sender and receiver (threads, each with its
@@ -39,6 +40,8 @@
 
 #define BATCH 256
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
+
+static unsigned window; /* -w; 0: the bridge's default */
 
 static int64_t now_ns(void)
 {
@@ -109,8 +112,8 @@ static void *run_bridge(void *arg)
 
 static void bridge_up(struct path *p)
 {
-	lfipc_bridge_opts o = {.insecure = true, .batch = BATCH,
-				 .window = getenv("BB_WINDOW") ? (unsigned)atoi(getenv("BB_WINDOW")) : 0};
+	lfipc_bridge_opts o = {
+	    .insecure = true, .batch = BATCH, .window = window};
 	char ep[256];
 	int rc;
 
@@ -273,24 +276,36 @@ static void *sender(void *arg)
 	return NULL;
 }
 
+static int64_t cpu_ns(void) /* of the whole process: every thread */
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Messages per second: a thread sends n, this one receives them. The
- * bridge's messages per batch (its sender's count) go to *per_batch. */
+ * CPU time the process spent per message meanwhile (every thread: less
+ * sensitive to other load than the rate) goes to *cpu, the bridge's
+ * messages per batch (its sender's count) to *per_batch. */
 static double tput(const struct ops *o, size_t size, int batch, long n,
-		   double *per_batch)
+		   double *cpu, double *per_batch)
 {
 	struct path p = {.size = size, .batch = batch};
 	struct sender s = {o, &p, n};
 	lfipc_bridge_stats st;
 	pthread_t t;
 	long got = 0;
-	int64_t t0;
+	int64_t t0, c0;
 
 	o->up(&p);
 	t0 = now_ns();
+	c0 = cpu_ns();
 	pthread_create(&t, NULL, sender, &s);
 	while (got < n)
 		got += o->recv(&p);
 	t0 = now_ns() - t0;
+	*cpu = (double)(cpu_ns() - c0) / (double)n;
 	pthread_join(t, NULL);
 	if (per_batch && lfipc_bridge_stats_read(p.rs, "q", &st) == 0)
 		*per_batch = (double)st.tx_sent / (double)st.tx_batches;
@@ -355,7 +370,8 @@ static void summarise_rows(struct fig *f, double *const *rows, int n, int r)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
-			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B]\n");
+			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
+			"[-w WINDOW]\n");
 	exit(2);
 }
 
@@ -364,9 +380,9 @@ int main(int argc, char **argv)
 	long n = 1000000;
 	int reps = 5, samples = 5000, c, nsizes = 2;
 	size_t sizes[2] = {64, 4096};
-	bool do_tput = true, do_lat = true, do_raw = true;
+	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLB")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZw:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -390,6 +406,12 @@ int main(int argc, char **argv)
 		case 'B': /* the bridge only */
 			do_raw = false;
 			break;
+		case 'Z': /* raw ZeroMQ only */
+			do_br = false;
+			break;
+		case 'w':
+			window = (unsigned)atoi(optarg);
+			break;
 		default:
 			usage();
 		}
@@ -404,36 +426,37 @@ int main(int argc, char **argv)
 	for (int s = 0; s < nsizes; s++) {
 		size_t size = sizes[s];
 		double b[64], r1[64], rb[64], bl[64], rl[64], b99[64], r99[64];
-		double per[64];
+		double per[64], cb[64], crb[64], cr1[64];
 		long ns = size > 1024 ? n / 4 : n;
 
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
-			if (do_tput) {
-				b[i] = tput(&BRIDGE, size, BATCH, ns, &per[i]) /
+			b[i] = rb[i] = r1[i] = per[i] = 0;
+			cb[i] = crb[i] = cr1[i] = 0;
+			bl[i] = rl[i] = b99[i] = r99[i] = 0;
+			if (do_tput && do_br)
+				b[i] = tput(&BRIDGE, size, BATCH, ns, &cb[i],
+					    &per[i]) /
 				       1e6;
-				rb[i] = r1[i] = 0;
-				if (do_raw) {
-					rb[i] = tput(&RAW, size, BATCH, ns,
-						     NULL) / 1e6;
-					r1[i] = tput(&RAW, size, 1, ns, NULL) /
-						1e6;
-				}
+			if (do_tput && do_raw) {
+				rb[i] = tput(&RAW, size, BATCH, ns, &crb[i],
+					     NULL) /
+					1e6;
+				r1[i] = tput(&RAW, size, 1, ns, &cr1[i], NULL) /
+					1e6;
 			}
-			if (do_lat) {
+			if (do_lat && do_br)
 				bl[i] = lat(&BRIDGE, size, samples, &b99[i]);
-				rl[i] = r99[i] = 0;
-				if (do_raw)
-					rl[i] = lat(&RAW, size, samples,
-						    &r99[i]);
-			}
+			if (do_lat && do_raw)
+				rl[i] = lat(&RAW, size, samples, &r99[i]);
 		}
 		printf("\n%zu-byte messages (%ld per throughput run)\n", size,
 		       ns);
 		if (do_tput) {
-			struct fig f[4];
+			struct fig f[7];
 
-			summarise_rows(f, (double *[]){b, rb, r1, per}, 4,
-				       reps);
+			summarise_rows(f,
+				       (double *[]){b, rb, r1, per, cb, crb, cr1},
+				       7, reps);
 			printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]"
 			       "  raw batched %.3f [%.3f..%.3f]  raw "
 			       "one-per-message %.3f [%.3f..%.3f]\n",
@@ -444,6 +467,12 @@ int main(int argc, char **argv)
 			       "batch %.1f [%.1f..%.1f]\n",
 			       f[0].med / f[1].med, f[0].med / f[2].med,
 			       f[3].med, f[3].lo, f[3].hi);
+			printf("  CPU time per message (all threads), ns: "
+			       "bridge %.0f [%.0f..%.0f]  raw batched %.0f "
+			       "[%.0f..%.0f]  raw one-per-message %.0f "
+			       "[%.0f..%.0f]\n",
+			       f[4].med, f[4].lo, f[4].hi, f[5].med, f[5].lo,
+			       f[5].hi, f[6].med, f[6].lo, f[6].hi);
 		}
 		if (do_lat) {
 			struct fig f[4];

@@ -23,18 +23,35 @@ static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
 	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
 }
 
-/* Record the peeked message as sequence number b->b and advance. */
+/* Record the peeked message as sequence number b->b and advance. TX_NEXT
+ * follows once per batch (tx_publish(), before anything is sent): a
+ * restarted sender forgets entries above the TX_NEXT it reads (their
+ * messages come back as orphans and get new numbers: never sent, so never
+ * a duplicate) and takes the one at TX_NEXT (tx_recover()). */
 static void tx_record(lfipc_bridge *b, const void *msg, size_t len)
 {
 	uint64_t s = b->b;
 	_Atomic uint64_t *e = entry(b, s);
 
-	atomic_store(&e[1], offset_of(b, msg));
-	atomic_store(&e[0], s);
-	st(b, TX_NEXT, s + 1);
+	/* relaxed: the release store of the entry's seq orders it */
+	atomic_store_explicit(&e[1], offset_of(b, msg), memory_order_relaxed);
+	/* release: partner the seq_cst load of the seq in tx_recover(),
+	 * which reads the offset after it (a crash is the only concurrency:
+	 * this orders the two stores for whoever reads them after it) */
+	atomic_store_explicit(&e[0], s, memory_order_release);
 	b->fl[s % TX_TABLE].msg = msg;
 	b->fl[s % TX_TABLE].len = len;
 	b->b = s + 1;
+}
+
+/* TX_NEXT = b->b, once per batch instead of once per message: before any
+ * frame that carries the numbers recorded since goes out. */
+static void tx_publish(lfipc_bridge *b)
+{
+	if (b->published != b->b) {
+		st(b, TX_NEXT, b->b);
+		b->published = b->b;
+	}
 }
 
 struct rent {
@@ -127,6 +144,7 @@ static int tx_recover(lfipc_bridge *b)
 	}
 	st(b, TX_RELEASING, 0);
 	st(b, TX_NEXT, next);
+	b->published = next;
 	qsort(ents, n, sizeof(*ents), rent_cmp);
 	b->a = n ? lo : next;
 	b->b = next;
@@ -196,6 +214,7 @@ static int tx_recover(lfipc_bridge *b)
 		if (ents[i].seq != 0)
 			atomic_store(&entry(b, ents[i].seq)[0], 0);
 	free(ents);
+	tx_publish(b);
 	b->sent_upto = b->a;
 	b->max_sent = b->b; /* anything below may have been sent before */
 	return rc;
@@ -213,9 +232,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
 		goto fail;
 	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
-	b->bufcap = HDR_LEN + b->o.batch_bytes + 4 * (size_t)b->o.batch;
-	b->buf = malloc(b->bufcap);
-	if (!b->fl || !b->buf) {
+	if (!b->fl) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -288,35 +305,44 @@ static int tx_send(lfipc_bridge *b)
 	uint64_t s = b->sent_upto, first = s;
 	size_t used = HDR_LEN, bytes = 0;
 	uint32_t n = 0;
+	unsigned char *p;
+	zmq_msg_t m;
 
-	while (s < b->b && n < b->o.batch) {
-		const struct flight *f = &b->fl[s % TX_TABLE];
+	/* What fits, then the frame built in place in ZeroMQ's message
+	 * (zmq_send() would copy a buffer of ours once more). */
+	while (s + n < b->b && n < b->o.batch) {
+		const struct flight *f = &b->fl[(s + n) % TX_TABLE];
 		size_t len = f->msg ? f->len : 0;
 
 		if (n > 0 && bytes + len > b->o.batch_bytes)
 			break;
-		if (used + 4 + len > b->bufcap) {
-			unsigned char *nb = realloc(b->buf, used + 4 + len);
-
-			if (!nb)
-				return -ENOMEM;
-			b->buf = nb;
-			b->bufcap = used + 4 + len;
-		}
-		put32(b->buf + used, f->msg ? (uint32_t)len : VOID_LEN);
-		if (len)
-			memcpy(b->buf + used + 4, f->msg, len);
 		used += 4 + len;
 		bytes += len;
 		n++;
-		s++;
 	}
 	if (n == 0)
 		return 0;
-	hdr(b->buf, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	if (zmq_msg_init_size(&m, used))
+		return zerr();
+	p = zmq_msg_data(&m);
+	hdr(p, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	p += HDR_LEN;
+	for (uint32_t i = 0; i < n; i++, s++) {
+		const struct flight *f = &b->fl[s % TX_TABLE];
+
+		put32(p, f->msg ? (uint32_t)f->len : VOID_LEN);
+		if (f->msg && f->len)
+			memcpy(p + 4, f->msg, f->len);
+		p += 4 + (f->msg ? f->len : 0);
+	}
+	tx_publish(b);
 	b->sdirty = true;
-	if (zmq_send(b->sock, b->buf, used, ZMQ_DONTWAIT) < 0)
-		return zmq_errno() == EAGAIN ? 0 : zerr();
+	if (zmq_msg_send(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+
+		zmq_msg_close(&m);
+		return e == EAGAIN ? 0 : e > 0 ? -e : -EIO;
+	}
 	if (s > b->max_sent) {
 		uint64_t fresh =
 		    s - (first > b->max_sent ? first : b->max_sent);
@@ -366,7 +392,11 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 		    (rc = lfipc_queue_release_many(b->q, m, (size_t)k)) != k)
 			return rc < 0 ? rc : -EPROTO;
 		for (uint64_t i = s; i < e; i++) {
-			atomic_store(&entry(b, i)[0], 0);
+			/* relaxed: ordered before the seq_cst store of
+			 * TX_RELEASING = 0, which is what a restarted sender
+			 * reads first */
+			atomic_store_explicit(&entry(b, i)[0], 0,
+					      memory_order_relaxed);
 			b->fl[i % TX_TABLE].msg = NULL;
 		}
 		st(b, TX_RELEASING, 0);

@@ -140,7 +140,7 @@ enum {
 #define ACK_FIN 0x4u
 #define MAX_WIRE ((int64_t)64 << 20)
 
-#define DEF_WINDOW 1024u
+#define DEF_WINDOW 4096u /* at most: see lfipc__bridge_open() */
 #define DEF_BATCH 256u
 #define DEF_BATCH_BYTES ((size_t)256 << 10)
 #define DEF_RESEND_NS INT64_C(500000000)
@@ -181,12 +181,11 @@ struct lfipc_bridge {
 	/* sender */
 	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
 	uint64_t a, b, sent_upto, max_sent;
+	uint64_t published; /* the TX_NEXT last stored */
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
-	unsigned char *buf;
-	size_t bufcap;
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
