@@ -550,6 +550,11 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				more = true; /* the source may hold more */
 				break;
 			}
+			/* The last one there: send it now, and let the peek
+			 * that finds the queue empty (two system calls to
+			 * drain the fd) come after, off the latency path. */
+			if (lfipc_queue_empty(b->q))
+				break;
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
