@@ -107,6 +107,7 @@ static int tx_recover(lfipc_bridge *b)
 	uint64_t amb_off[REL_MAX];
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, orphans = 0, dead_claims = 0;
+	size_t unsent = 0;
 	int rc = 0;
 
 	if (next == 0)
@@ -124,6 +125,9 @@ static int tx_recover(lfipc_bridge *b)
 
 		if (s == 0)
 			continue;
+		/* recorded after the last TX_NEXT, never sent: its message
+		 * comes back as an orphan and gets a new number */
+		unsent += s % TX_TABLE == i && s > next && s - next < TX_TABLE;
 		if (s % TX_TABLE != i || s >= next + 1 ||
 		    (next > TX_TABLE + 1 && s < next - TX_TABLE - 1)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
@@ -168,7 +172,7 @@ static int tx_recover(lfipc_bridge *b)
 		size_t len, k;
 		struct rent key, *hit;
 
-		if (left == 0 && namb == 0)
+		if (left == 0 && namb == 0 && unsent == 0)
 			break; /* nothing of the dead one's can turn up */
 		dead_ones(b, &orphans, &dead_claims);
 		if (orphans == 0) {

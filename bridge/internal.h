@@ -30,10 +30,13 @@
  * Shared state. Both sides keep an Array of uint64_t in their own region,
  * accessed with C11 atomics on the elements (the Array's elements are
  * plain uint64_t of 8-byte alignment, which _Atomic uint64_t matches on
- * every target lfipc supports). State words are written and read seq_cst:
- * their order against the queue operations around them is what makes a
- * crash recoverable, and only a restarted process reads them. Counters are
- * relaxed: they order nothing and only `lfipc-bridge stat` reads them.
+ * every target lfipc supports). State words are written and read seq_cst
+ * (their order against the queue operations around them is what makes a
+ * crash recoverable, and only a restarted process reads them), except the
+ * sender's entries, written once per message: their words are ordered by
+ * the seq_cst store that follows them (TX_NEXT, TX_RELEASING = 0) and the
+ * entry's seq is a release store after its offset. Counters are relaxed:
+ * they order nothing and only `lfipc-bridge stat` reads them.
  * A crash is the only concurrency on the state words (one sender, one
  * receiver per queue, held by the Array's Lock); stat only reads.
  *
@@ -42,7 +45,12 @@
  * message from the Array's data (both in one mapping of one region, so the
  * offset is the same in every process). In-flight sequence numbers are
  * always one contiguous range [A, next), at most TX_TABLE long.
- *   peek:    entry.off = off; entry.seq = s; next = s + 1; then send.
+ *   peek:    entry.off = off; entry.seq = s (per message); then, once
+ *            per batch, next = the batch's last s + 1; then send.
+ *            Entries at or above next are unsent: a restarted sender
+ *            takes the one at next (died between it and next) and
+ *            forgets the others (their messages come back as orphans
+ *            and get new numbers).
  *   ack:     per run [s, e) of up to REL_MAX acknowledged numbers:
  *            releasing_end = e; releasing = s;
  *            lfipc_queue_release_many(their messages);
