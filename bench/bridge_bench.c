@@ -4,22 +4,31 @@
  * TCP, in one run (doc/bridge.md, Numbers).
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
- *                [-t | -L]
+ *                [-t | -L] [-B | -Z] [-w WINDOW]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
- * latency only (for profiling one of them).
+ * latency only, -B the bridge only, -Z raw ZeroMQ only (the rows not run
+ * read 0): for profiling one of them; -w the bridge's window (default:
+ * the bridge's own).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
- * into a Queue; the bridge's sender and receiver (threads, each with its
- * own ZeroMQ context) move them to a second Queue; a consumer thread takes
- * them. Raw ZeroMQ moves the same messages from a PUSH to a PULL socket,
- * one ZeroMQ message per message, and packed the way the bridge packs them
- * (up to 256 messages or 256 KiB per ZeroMQ message). Raw ZeroMQ gets a
- * context (I/O thread) per side, as two hosts have. Latency: one message at a
- * time, the next sent when the last arrived; one-way time from before the put
- * (send) to after the get (recv) on CLOCK_MONOTONIC. Each figure is the median
- * of the repeats, with min..max.
+ * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
+ * receiver (threads, each with its own ZeroMQ context) move them to a
+ * second Queue; a consumer thread takes them, 64 per
+ * lfipc_queue_get_many. Raw ZeroMQ moves the same messages from a PUSH to
+ * a PULL socket, one ZeroMQ message per message, and packed the way the
+ * bridge packs them (up to 256 messages or 256 KiB per ZeroMQ message,
+ * the same records { u32 length, bytes }), its receiver copying each
+ * message out as a consumer of the bridge gets a copy. Raw ZeroMQ gets a
+ * context (I/O thread) per side, as two hosts have, and its default
+ * high-water marks. Also the CPU time of the whole process per message
+ * (all its threads), less sensitive to other load than the rates.
+ * Latency: one message at a time, the next sent when the last arrived;
+ * one-way time from before the put (send) to after the get (recv) on
+ * CLOCK_MONOTONIC. Each figure is the median of the repeats, with
+ * min..max.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +46,8 @@
 
 #define BATCH 256
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
+
+static unsigned window; /* -w; 0: the bridge's default */
 
 static int64_t now_ns(void)
 {
@@ -82,7 +93,7 @@ struct path {
 	/* both */
 	size_t size;
 	char *buf;  /* the receiver's: one message, or 64 for the bridge */
-	char *sbuf; /* the sender's: one message, or one packed batch */
+	char *sbuf; /* the sender's: 64 messages, or one packed batch */
 };
 
 struct ops {
@@ -107,7 +118,8 @@ static void *run_bridge(void *arg)
 
 static void bridge_up(struct path *p)
 {
-	lfipc_bridge_opts o = {.insecure = true, .batch = BATCH};
+	lfipc_bridge_opts o = {
+	    .insecure = true, .batch = BATCH, .window = window};
 	char ep[256];
 	int rc;
 
@@ -123,9 +135,11 @@ static void bridge_up(struct path *p)
 	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)))
 		die("set up the bridge", rc);
 	p->buf = malloc(64 * p->size);
-	p->sbuf = calloc(1, p->size);
+	p->sbuf = calloc(64, p->size);
 	pthread_create(&p->trx, NULL, run_bridge, p->rx);
 	pthread_create(&p->ttx, NULL, run_bridge, p->tx);
+	pthread_setname_np(p->trx, "bb-recv"); /* for perf and top */
+	pthread_setname_np(p->ttx, "bb-send");
 }
 
 static void bridge_down(struct path *p)
@@ -143,12 +157,29 @@ static void bridge_down(struct path *p)
 	lfipc_region_unlink(p->dst);
 }
 
+/* Up to 64 messages per lfipc_queue_put_many, as the consumer takes them
+ * 64 at a time (bridge_recv) and raw ZeroMQ's sender hands a whole batch
+ * to ZeroMQ at once: neither end of either path pays a call per message. */
 static void bridge_send(struct path *p, long n)
 {
-	for (long i = 0; i < n; i++) {
-		memcpy(p->sbuf, &i, sizeof(i));
-		if (lfipc_queue_put(p->qs, p->sbuf, p->size, LFIPC_FOREVER))
-			die("put", -EIO);
+	const void *m[64];
+	size_t lens[64];
+
+	for (long i = 0; i < n;) {
+		int k = 0, rc;
+
+		for (; k < 64 && i + k < n; k++) {
+			long v = i + k;
+
+			m[k] = p->sbuf + (size_t)k * p->size;
+			lens[k] = p->size;
+			memcpy(p->sbuf + (size_t)k * p->size, &v, sizeof(v));
+		}
+		rc = lfipc_queue_put_many(p->qs, m, lens, (size_t)k,
+					  LFIPC_FOREVER);
+		if (rc < 1)
+			die("put", rc < 0 ? rc : -EIO);
+		i += rc; /* the loop builds the rest again */
 	}
 }
 
@@ -262,28 +293,42 @@ static void *sender(void *arg)
 {
 	struct sender *s = arg;
 
+	pthread_setname_np(pthread_self(), "bb-producer");
+	
 	s->o->send(s->p, s->n);
 	return NULL;
 }
 
+static int64_t cpu_ns(void) /* of the whole process: every thread */
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Messages per second: a thread sends n, this one receives them. The
- * bridge's messages per batch (its sender's count) go to *per_batch. */
+ * CPU time the process spent per message meanwhile (every thread: less
+ * sensitive to other load than the rate) goes to *cpu, the bridge's
+ * messages per batch (its sender's count) to *per_batch. */
 static double tput(const struct ops *o, size_t size, int batch, long n,
-		   double *per_batch)
+		   double *cpu, double *per_batch)
 {
 	struct path p = {.size = size, .batch = batch};
 	struct sender s = {o, &p, n};
 	lfipc_bridge_stats st;
 	pthread_t t;
 	long got = 0;
-	int64_t t0;
+	int64_t t0, c0;
 
 	o->up(&p);
 	t0 = now_ns();
+	c0 = cpu_ns();
 	pthread_create(&t, NULL, sender, &s);
 	while (got < n)
 		got += o->recv(&p);
 	t0 = now_ns() - t0;
+	*cpu = (double)(cpu_ns() - c0) / (double)n;
 	pthread_join(t, NULL);
 	if (per_batch && lfipc_bridge_stats_read(p.rs, "q", &st) == 0)
 		*per_batch = (double)st.tx_sent / (double)st.tx_batches;
@@ -348,7 +393,8 @@ static void summarise_rows(struct fig *f, double *const *rows, int n, int r)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
-			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L]\n");
+			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
+			"[-w WINDOW]\n");
 	exit(2);
 }
 
@@ -357,9 +403,9 @@ int main(int argc, char **argv)
 	long n = 1000000;
 	int reps = 5, samples = 5000, c, nsizes = 2;
 	size_t sizes[2] = {64, 4096};
-	bool do_tput = true, do_lat = true;
+	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tL")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZw:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -380,6 +426,15 @@ int main(int argc, char **argv)
 		case 'L': /* latency only */
 			do_tput = false;
 			break;
+		case 'B': /* the bridge only */
+			do_raw = false;
+			break;
+		case 'Z': /* raw ZeroMQ only */
+			do_br = false;
+			break;
+		case 'w':
+			window = (unsigned)atoi(optarg);
+			break;
 		default:
 			usage();
 		}
@@ -394,28 +449,37 @@ int main(int argc, char **argv)
 	for (int s = 0; s < nsizes; s++) {
 		size_t size = sizes[s];
 		double b[64], r1[64], rb[64], bl[64], rl[64], b99[64], r99[64];
-		double per[64];
+		double per[64], cb[64], crb[64], cr1[64];
 		long ns = size > 1024 ? n / 4 : n;
 
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
-			if (do_tput) {
-				b[i] = tput(&BRIDGE, size, BATCH, ns, &per[i]) /
+			b[i] = rb[i] = r1[i] = per[i] = 0;
+			cb[i] = crb[i] = cr1[i] = 0;
+			bl[i] = rl[i] = b99[i] = r99[i] = 0;
+			if (do_tput && do_br)
+				b[i] = tput(&BRIDGE, size, BATCH, ns, &cb[i],
+					    &per[i]) /
 				       1e6;
-				rb[i] = tput(&RAW, size, BATCH, ns, NULL) / 1e6;
-				r1[i] = tput(&RAW, size, 1, ns, NULL) / 1e6;
+			if (do_tput && do_raw) {
+				rb[i] = tput(&RAW, size, BATCH, ns, &crb[i],
+					     NULL) /
+					1e6;
+				r1[i] = tput(&RAW, size, 1, ns, &cr1[i], NULL) /
+					1e6;
 			}
-			if (do_lat) {
+			if (do_lat && do_br)
 				bl[i] = lat(&BRIDGE, size, samples, &b99[i]);
+			if (do_lat && do_raw)
 				rl[i] = lat(&RAW, size, samples, &r99[i]);
-			}
 		}
 		printf("\n%zu-byte messages (%ld per throughput run)\n", size,
 		       ns);
 		if (do_tput) {
-			struct fig f[4];
+			struct fig f[7];
 
-			summarise_rows(f, (double *[]){b, rb, r1, per}, 4,
-				       reps);
+			summarise_rows(f,
+				       (double *[]){b, rb, r1, per, cb, crb, cr1},
+				       7, reps);
 			printf("  throughput, M msg/s: bridge %.3f [%.3f..%.3f]"
 			       "  raw batched %.3f [%.3f..%.3f]  raw "
 			       "one-per-message %.3f [%.3f..%.3f]\n",
@@ -426,6 +490,12 @@ int main(int argc, char **argv)
 			       "batch %.1f [%.1f..%.1f]\n",
 			       f[0].med / f[1].med, f[0].med / f[2].med,
 			       f[3].med, f[3].lo, f[3].hi);
+			printf("  CPU time per message (all threads), ns: "
+			       "bridge %.0f [%.0f..%.0f]  raw batched %.0f "
+			       "[%.0f..%.0f]  raw one-per-message %.0f "
+			       "[%.0f..%.0f]\n",
+			       f[4].med, f[4].lo, f[4].hi, f[5].med, f[5].lo,
+			       f[5].hi, f[6].med, f[6].lo, f[6].hi);
 		}
 		if (do_lat) {
 			struct fig f[4];

@@ -67,8 +67,6 @@ static lfipc_bridge *bridge_new(lfipc_region *r, bool tx,
 	b->o.curve_secret = NULL; /* not kept: the caller owns the strings */
 	b->o.curve_server = NULL;
 	b->o.curve_allow = NULL;
-	if (!b->o.window)
-		b->o.window = DEF_WINDOW;
 	if (!b->o.batch)
 		b->o.batch = DEF_BATCH;
 	if (!b->o.batch_bytes)
@@ -101,6 +99,17 @@ int lfipc__bridge_open(lfipc_region *r, const char *queue, const char *endpoint,
 	*out = b;
 	if ((rc = lfipc_queue_open(r, queue, &b->q)))
 		return rc;
+	if (!b->o.window) {
+		/* Three quarters of the source queue, at most DEF_WINDOW:
+		 * while the window is in flight, the producers fill the last
+		 * quarter, which the sender takes the moment an
+		 * acknowledgement opens the window again. */
+		size_t cap = lfipc_queue_capacity(b->q);
+
+		cap -= cap / 4;
+		b->o.window = cap < 1 ? 1 : cap > DEF_WINDOW ? DEF_WINDOW
+							     : (unsigned)cap;
+	}
 	return tx ? state_open(b, queue, ".btx", TX_WORDS)
 		  : state_open(b, queue, ".brx", RX_WORDS);
 }
@@ -146,7 +155,6 @@ void lfipc_bridge_close(lfipc_bridge *b)
 	lfipc_queue_close(b->q);
 	free(b->allow);
 	free(b->fl);
-	free(b->buf);
 	free(b);
 }
 

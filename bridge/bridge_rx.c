@@ -55,6 +55,11 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 		rc = zerr();
 		goto fail;
 	}
+	b->xfd = -1;
+	if ((rc = b->sfd = lfipc__bridge_fd(b->sock)) < 0 ||
+	    (b->zap && (rc = b->xfd = lfipc__bridge_fd(b->zap)) < 0))
+		goto fail;
+	b->sdirty = true;
 	len = sizeof(b->endpoint);
 	if (zmq_getsockopt(b->sock, ZMQ_LAST_ENDPOINT, b->endpoint, &len))
 		snprintf(b->endpoint, sizeof(b->endpoint), "%s", endpoint);
@@ -98,6 +103,7 @@ static int rx_reply(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 	p[6] = p[7] = 0;
 	put64(p + 8, stream);
 	put64(p + 16, next);
+	b->sdirty = true; /* see internal.h: read sock before sleeping */
 	if (zmq_send(b->sock, zmq_msg_data(id), zmq_msg_size(id),
 		     ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_send(b->sock, p, sizeof(p), ZMQ_DONTWAIT) < 0) {
@@ -291,10 +297,8 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 	/* After an end of stream, stay (up to 2 s) to answer the sender's
 	 * repeated FIN if the acknowledgement was lost with a connection. */
 	while (!b->fin_done || now_ns() < b->fin_until) {
-		zmq_pollitem_t it[2] = {{b->sock, 0, ZMQ_POLLIN, 0},
-					{b->zap, 0, ZMQ_POLLIN, 0}};
-		long ms = SLICE_NS / 1000000;
-		int64_t t = now_ns();
+		int64_t t = now_ns(), due = t + SLICE_NS;
+		short ev[3];
 
 		if (atomic_load(&b->stop)) {
 			rc = -EINTR;
@@ -303,22 +307,27 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 		if (b->ack_stream && t >= b->ack_due && (rc = rx_flush(b)))
 			break;
 		if (b->ack_stream)
-			ms = (long)((b->ack_due - t + 999999) / 1000000);
-		if (zmq_poll(it, b->zap ? 2 : 1, ms) < 0) {
-			if (zmq_errno() == EINTR)
-				continue;
-			rc = zerr();
+			due = b->ack_due;
+		/* After a send on sock (an acknowledgement), its fd may not
+		 * tell what came meanwhile: read first, sleep after. */
+		if ((rc = lfipc__bridge_poll(b->sfd, b->xfd, -1,
+					     b->sdirty ? 0 : due - t, ev)))
 			break;
-		}
-		if (b->zap && (it[1].revents & ZMQ_POLLIN) &&
-		    (rc = lfipc__bridge_zap(b)))
+		while (ev[1] && (rc = lfipc__bridge_zap(b)) == 1)
+			;
+		if (rc < 0)
 			break;
-		if (!(it[0].revents & ZMQ_POLLIN))
+		if (!ev[0] && !b->sdirty)
 			continue;
+		/* Every frame waiting, until EAGAIN: that also takes in the
+		 * commands ZeroMQ's I/O thread left, so the fd tells the
+		 * next arrival. */
 		for (;;) {
 			if (zmq_msg_recv(&id, b->sock, ZMQ_DONTWAIT) < 0) {
 				if (zmq_errno() != EAGAIN)
 					rc = zerr();
+				else
+					b->sdirty = false;
 				break;
 			}
 			if (!zmq_msg_more(&id) ||

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +97,42 @@ int lfipc__bridge_sock_open(lfipc_bridge *b, int type,
 	return 0;
 }
 
+/* The fd that signals a change of sock's state (ZMQ_FD). */
+int lfipc__bridge_fd(void *sock)
+{
+	int fd;
+	size_t len = sizeof(fd);
+
+	return zmq_getsockopt(sock, ZMQ_FD, &fd, &len) ? zerr() : fd;
+}
+
+/* The one wait of either side: poll(2) on sfd, xfd and qfd (each < 0:
+ * not watched) for up to timeout_ns (0: only look), rounded up to whole
+ * milliseconds. revents[i] is what each had (after a signal, POLLIN
+ * for each watched: look at everything). ZeroMQ's own zmq_poll() asks each socket for its
+ * state before and after the system call (two more system calls per
+ * socket, each time): the callers know when they must ask. 0, or a
+ * negative errno of poll(2). */
+int lfipc__bridge_poll(int sfd, int xfd, int qfd, int64_t timeout_ns,
+		       short revents[3])
+{
+	struct pollfd pf[3] = {
+	    {sfd, POLLIN, 0}, {xfd, POLLIN, 0}, {qfd, POLLIN, 0}};
+	int ms = timeout_ns <= 0 ? 0 : (int)((timeout_ns + 999999) / 1000000);
+
+	if (poll(pf, 3, ms) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		for (int i = 0; i < 3; i++)
+			pf[i].revents = pf[i].fd >= 0 ? POLLIN : 0;
+	}
+	for (int i = 0; i < 3; i++)
+		revents[i] = pf[i].revents;
+	return 0;
+}
+
 /* Answer one ZAP request (RFC 27): accept a CURVE client whose key is in
- * the allow list. */
+ * the allow list. 1 answered, 0 none waiting, or a negative errno. */
 int lfipc__bridge_zap(lfipc_bridge *b)
 {
 	zmq_msg_t f[8];
@@ -114,6 +149,7 @@ int lfipc__bridge_zap(lfipc_bridge *b)
 		more = zmq_msg_more(&f[nf]);
 		nf++;
 	}
+	rc = 1;
 	while (more) { /* more frames than RFC 27 has: drain them */
 		zmq_msg_t x;
 

@@ -23,18 +23,35 @@ static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
 	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
 }
 
-/* Record the peeked message as sequence number b->b and advance. */
+/* Record the peeked message as sequence number b->b and advance. TX_NEXT
+ * follows once per batch (tx_publish(), before anything is sent): a
+ * restarted sender forgets entries above the TX_NEXT it reads (their
+ * messages come back as orphans and get new numbers: never sent, so never
+ * a duplicate) and takes the one at TX_NEXT (tx_recover()). */
 static void tx_record(lfipc_bridge *b, const void *msg, size_t len)
 {
 	uint64_t s = b->b;
 	_Atomic uint64_t *e = entry(b, s);
 
-	atomic_store(&e[1], offset_of(b, msg));
-	atomic_store(&e[0], s);
-	st(b, TX_NEXT, s + 1);
+	/* relaxed: the release store of the entry's seq orders it */
+	atomic_store_explicit(&e[1], offset_of(b, msg), memory_order_relaxed);
+	/* release: partner the seq_cst load of the seq in tx_recover(),
+	 * which reads the offset after it (a crash is the only concurrency:
+	 * this orders the two stores for whoever reads them after it) */
+	atomic_store_explicit(&e[0], s, memory_order_release);
 	b->fl[s % TX_TABLE].msg = msg;
 	b->fl[s % TX_TABLE].len = len;
 	b->b = s + 1;
+}
+
+/* TX_NEXT = b->b, once per batch instead of once per message: before any
+ * frame that carries the numbers recorded since goes out. */
+static void tx_publish(lfipc_bridge *b)
+{
+	if (b->published != b->b) {
+		st(b, TX_NEXT, b->b);
+		b->published = b->b;
+	}
 }
 
 struct rent {
@@ -90,6 +107,7 @@ static int tx_recover(lfipc_bridge *b)
 	uint64_t amb_off[REL_MAX];
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, orphans = 0, dead_claims = 0;
+	size_t unsent = 0;
 	int rc = 0;
 
 	if (next == 0)
@@ -107,6 +125,9 @@ static int tx_recover(lfipc_bridge *b)
 
 		if (s == 0)
 			continue;
+		/* recorded after the last TX_NEXT, never sent: its message
+		 * comes back as an orphan and gets a new number */
+		unsent += s % TX_TABLE == i && s > next && s - next < TX_TABLE;
 		if (s % TX_TABLE != i || s >= next + 1 ||
 		    (next > TX_TABLE + 1 && s < next - TX_TABLE - 1)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
@@ -127,6 +148,7 @@ static int tx_recover(lfipc_bridge *b)
 	}
 	st(b, TX_RELEASING, 0);
 	st(b, TX_NEXT, next);
+	b->published = next;
 	qsort(ents, n, sizeof(*ents), rent_cmp);
 	b->a = n ? lo : next;
 	b->b = next;
@@ -150,7 +172,7 @@ static int tx_recover(lfipc_bridge *b)
 		size_t len, k;
 		struct rent key, *hit;
 
-		if (left == 0 && namb == 0)
+		if (left == 0 && namb == 0 && unsent == 0)
 			break; /* nothing of the dead one's can turn up */
 		dead_ones(b, &orphans, &dead_claims);
 		if (orphans == 0) {
@@ -196,6 +218,7 @@ static int tx_recover(lfipc_bridge *b)
 		if (ents[i].seq != 0)
 			atomic_store(&entry(b, ents[i].seq)[0], 0);
 	free(ents);
+	tx_publish(b);
 	b->sent_upto = b->a;
 	b->max_sent = b->b; /* anything below may have been sent before */
 	return rc;
@@ -213,9 +236,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
 		goto fail;
 	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
-	b->bufcap = HDR_LEN + b->o.batch_bytes + 4 * (size_t)b->o.batch;
-	b->buf = malloc(b->bufcap);
-	if (!b->fl || !b->buf) {
+	if (!b->fl) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -253,6 +274,10 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = zerr();
 		goto fail;
 	}
+	if ((rc = b->sfd = lfipc__bridge_fd(b->sock)) < 0 ||
+	    (rc = b->xfd = lfipc__bridge_fd(b->mon)) < 0)
+		goto fail;
+	b->sdirty = b->qready = true;
 	snprintf(b->endpoint, sizeof(b->endpoint), "%s", endpoint);
 	b->news_at = now_ns();
 	b->resend_ivl = b->o.resend_ns;
@@ -284,34 +309,44 @@ static int tx_send(lfipc_bridge *b)
 	uint64_t s = b->sent_upto, first = s;
 	size_t used = HDR_LEN, bytes = 0;
 	uint32_t n = 0;
+	unsigned char *p;
+	zmq_msg_t m;
 
-	while (s < b->b && n < b->o.batch) {
-		const struct flight *f = &b->fl[s % TX_TABLE];
+	/* What fits, then the frame built in place in ZeroMQ's message
+	 * (zmq_send() would copy a buffer of ours once more). */
+	while (s + n < b->b && n < b->o.batch) {
+		const struct flight *f = &b->fl[(s + n) % TX_TABLE];
 		size_t len = f->msg ? f->len : 0;
 
 		if (n > 0 && bytes + len > b->o.batch_bytes)
 			break;
-		if (used + 4 + len > b->bufcap) {
-			unsigned char *nb = realloc(b->buf, used + 4 + len);
-
-			if (!nb)
-				return -ENOMEM;
-			b->buf = nb;
-			b->bufcap = used + 4 + len;
-		}
-		put32(b->buf + used, f->msg ? (uint32_t)len : VOID_LEN);
-		if (len)
-			memcpy(b->buf + used + 4, f->msg, len);
 		used += 4 + len;
 		bytes += len;
 		n++;
-		s++;
 	}
 	if (n == 0)
 		return 0;
-	hdr(b->buf, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
-	if (zmq_send(b->sock, b->buf, used, ZMQ_DONTWAIT) < 0)
-		return zmq_errno() == EAGAIN ? 0 : zerr();
+	if (zmq_msg_init_size(&m, used))
+		return zerr();
+	p = zmq_msg_data(&m);
+	hdr(p, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	p += HDR_LEN;
+	for (uint32_t i = 0; i < n; i++, s++) {
+		const struct flight *f = &b->fl[s % TX_TABLE];
+
+		put32(p, f->msg ? (uint32_t)f->len : VOID_LEN);
+		if (f->msg && f->len)
+			memcpy(p + 4, f->msg, f->len);
+		p += 4 + (f->msg ? f->len : 0);
+	}
+	tx_publish(b);
+	b->sdirty = true;
+	if (zmq_msg_send(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+
+		zmq_msg_close(&m);
+		return e == EAGAIN ? 0 : e > 0 ? -e : -EIO;
+	}
 	if (s > b->max_sent) {
 		uint64_t fresh =
 		    s - (first > b->max_sent ? first : b->max_sent);
@@ -332,6 +367,7 @@ static int tx_fin(lfipc_bridge *b)
 	unsigned char p[HDR_LEN];
 
 	hdr(p, 'F', 0, ld(b, TX_STREAM), b->a, b->b, 0);
+	b->sdirty = true;
 	if (zmq_send(b->sock, p, sizeof(p), ZMQ_DONTWAIT) < 0)
 		return zmq_errno() == EAGAIN ? 0 : zerr();
 	b->fin_sent = true;
@@ -360,7 +396,11 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 		    (rc = lfipc_queue_release_many(b->q, m, (size_t)k)) != k)
 			return rc < 0 ? rc : -EPROTO;
 		for (uint64_t i = s; i < e; i++) {
-			atomic_store(&entry(b, i)[0], 0);
+			/* relaxed: ordered before the seq_cst store of
+			 * TX_RELEASING = 0, which is what a restarted sender
+			 * reads first */
+			atomic_store_explicit(&entry(b, i)[0], 0,
+					      memory_order_relaxed);
 			b->fl[i % TX_TABLE].msg = NULL;
 		}
 		st(b, TX_RELEASING, 0);
@@ -372,18 +412,15 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 	return 0;
 }
 
-/* Handle every connection event (mon: the monitor said it has one) and
- * every acknowledgement (acks: the socket said it has one) waiting. 1 if
- * the FIN was acknowledged. Each look costs ZeroMQ a system call or two:
- * only where zmq_poll saw something. */
-static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
+/* Handle every connection event waiting: each new connection (the
+ * receiver restarted, the network came back) gets everything
+ * unacknowledged again at once. Only called when the monitor's fd said
+ * something happened; read until EAGAIN, so its fd tells the next. */
+static void tx_mon(lfipc_bridge *b)
 {
-	unsigned char p[ACK_LEN];
-	int rc, n;
-
-	for (; mon;) { /* new connections: two frames (event, address) each */
+	for (;;) { /* new connections: two frames (event, address) each */
 		zmq_msg_t f;
-		int more;
+		int n, more;
 
 		zmq_msg_init(&f);
 		n = zmq_msg_recv(&f, b->mon, ZMQ_DONTWAIT);
@@ -401,13 +438,29 @@ static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 	}
-	for (; acks;) {
+}
+
+/* Handle every acknowledgement waiting, reading until EAGAIN (which also
+ * takes in every command ZeroMQ's I/O thread left for the socket, so its
+ * fd tells the next change: sdirty false). The number handled, or a
+ * negative errno; b->fin_acked once the FIN is acknowledged. */
+static int tx_acks(lfipc_bridge *b)
+{
+	unsigned char p[ACK_LEN];
+	int rc, n, got = 0;
+
+	for (;;) {
 		n = zmq_recv(b->sock, p, sizeof(p), ZMQ_DONTWAIT);
-		if (n < 0)
-			return zmq_errno() == EAGAIN ? 0 : zerr();
+		if (n < 0) {
+			if (zmq_errno() != EAGAIN)
+				return zerr();
+			b->sdirty = false;
+			return got;
+		}
 		if (n != ACK_LEN || get32(p) != WIRE_MAGIC || p[4] != 'A' ||
 		    get64(p + 8) != ld(b, TX_STREAM))
 			continue; /* not ours: ignore */
+		got++;
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
 		b->probing = b->probe_out = false;
@@ -420,43 +473,49 @@ static int tx_poll_acks(lfipc_bridge *b, bool mon, bool acks)
 				b->sent_upto = from;
 		}
 		if ((p[5] & ACK_FIN) && b->fin_sent)
-			return 1;
+			b->fin_acked = true;
 	}
-	return 0;
 }
 
 /* The sender's one place of waiting: until the source queue has a message
  * (when the window has room for one), an acknowledgement or a connection
- * event arrives, ZeroMQ has room for a batch that is waiting, or the next
- * timer (resend, FIN) is due; at most one slice, so that a stop request
- * and a producer's death inside a put (which does not make the fd
- * readable) are seen. busy: work is known to wait (a full batch was
- * taken), so only look. Then handles the acknowledgements and connection
- * events it saw: 1 if the FIN was acknowledged. */
+ * event arrives, ZeroMQ has room for a batch that met a full pipe (the
+ * socket's fd signals that too), or the next timer (resend, FIN) is due;
+ * at most one slice, so that a stop request and a producer's death inside
+ * a put (which does not make the fd readable) are seen. busy: work is
+ * known to wait (a full batch was taken), so only look. A send since the
+ * last look at the acknowledgements (sdirty) may have taken in the
+ * socket's news without its fd saying so: read them first, and sleep only
+ * if there were none. Then handles what it saw. */
 static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
-	zmq_pollitem_t it[3] = {{b->sock, 0, ZMQ_POLLIN, 0},
-				{b->mon, 0, ZMQ_POLLIN, 0},
-				{NULL, b->qfd, ZMQ_POLLIN, 0}};
 	int64_t due = t + SLICE_NS;
-	int n = 2;
+	short ev[3];
+	int rc;
 
-	if (b->sent_upto < b->b && !b->probe_out)
-		it[0].events |= ZMQ_POLLOUT; /* a batch met a full pipe */
-	if (!b->src_done && b->b - b->a < b->o.window)
-		n = 3;
+	if (b->sdirty && (rc = tx_acks(b)) != 0) {
+		if (rc < 0)
+			return rc;
+		busy = true; /* news: back to work after a look at the rest */
+	}
 	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
 		due = b->news_at + b->resend_ivl;
 	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
 		due = b->fin_at + b->resend_ivl;
-	due = busy ? 0 : due > t ? (due - t + 999999) / 1000000 : 0;
-	if (zmq_poll(it, n, (long)due) < 0) {
-		if (zmq_errno() != EINTR)
-			return zerr();
-		it[0].revents = it[1].revents = ZMQ_POLLIN; /* look anyway */
-	}
-	return tx_poll_acks(b, it[1].revents & ZMQ_POLLIN,
-			    it[0].revents & ZMQ_POLLIN);
+	if ((rc = lfipc__bridge_poll(
+		 b->sfd, b->xfd,
+		 !b->src_done && b->b - b->a < b->o.window ? b->qfd : -1,
+		 busy ? 0 : due - t, ev)))
+		return rc;
+	/* The queue's fd, or a whole slice without news: look at the
+	 * queue (a producer that died inside a put leaves the fd silent). */
+	if (ev[2] || (!busy && !ev[0] && !ev[1]))
+		b->qready = true;
+	if (ev[1])
+		tx_mon(b);
+	if (ev[0] && (rc = tx_acks(b)) < 0)
+		return rc;
+	return 0;
 }
 
 int lfipc__bridge_tx_run(lfipc_bridge *b)
@@ -471,15 +530,19 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		if (atomic_load(&b->stop))
 			return -EINTR;
 		/* Take what the source holds, without waiting (a NOWAIT peek
-		 * that finds nothing also drains the queue's fd): a backlog
-		 * fills a batch, a lone message goes alone, at once. */
-		while (!b->src_done && b->b - b->a < b->o.window) {
+		 * that finds nothing also drains the queue's fd, a system
+		 * call: so only when the fd said there is something, qready):
+		 * a backlog fills a batch, a lone message goes alone, at
+		 * once. */
+		while (b->qready && !b->src_done && b->b - b->a < b->o.window) {
 			const void *msg;
 			size_t len;
 
 			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
-			if (rc == -EAGAIN)
+			if (rc == -EAGAIN) {
+				b->qready = false; /* the fd tells the next */
 				break;
+			}
 			if (rc == -EPIPE) {
 				b->src_done = true;
 				break;
@@ -491,6 +554,11 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				more = true; /* the source may hold more */
 				break;
 			}
+			/* The last one there: send it now, and let the peek
+			 * that finds the queue empty (two system calls to
+			 * drain the fd) come after, off the latency path. */
+			if (lfipc_queue_empty(b->q))
+				break;
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
@@ -522,7 +590,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if ((rc = tx_wait(b, t, more)) < 0)
 			return rc;
-		if (rc == 1)
+		if (b->fin_acked)
 			return 0; /* end of stream acknowledged */
 	}
 }

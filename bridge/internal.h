@@ -30,10 +30,13 @@
  * Shared state. Both sides keep an Array of uint64_t in their own region,
  * accessed with C11 atomics on the elements (the Array's elements are
  * plain uint64_t of 8-byte alignment, which _Atomic uint64_t matches on
- * every target lfipc supports). State words are written and read seq_cst:
- * their order against the queue operations around them is what makes a
- * crash recoverable, and only a restarted process reads them. Counters are
- * relaxed: they order nothing and only `lfipc-bridge stat` reads them.
+ * every target lfipc supports). State words are written and read seq_cst
+ * (their order against the queue operations around them is what makes a
+ * crash recoverable, and only a restarted process reads them), except the
+ * sender's entries, written once per message: their words are ordered by
+ * the seq_cst store that follows them (TX_NEXT, TX_RELEASING = 0) and the
+ * entry's seq is a release store after its offset. Counters are relaxed:
+ * they order nothing and only `lfipc-bridge stat` reads them.
  * A crash is the only concurrency on the state words (one sender, one
  * receiver per queue, held by the Array's Lock); stat only reads.
  *
@@ -42,7 +45,12 @@
  * message from the Array's data (both in one mapping of one region, so the
  * offset is the same in every process). In-flight sequence numbers are
  * always one contiguous range [A, next), at most TX_TABLE long.
- *   peek:    entry.off = off; entry.seq = s; next = s + 1; then send.
+ *   peek:    entry.off = off; entry.seq = s (per message); then, once
+ *            per batch, next = the batch's last s + 1; then send.
+ *            Entries at or above next are unsent: a restarted sender
+ *            takes the one at next (died between it and next) and
+ *            forgets the others (their messages come back as orphans
+ *            and get new numbers).
  *   ack:     per run [s, e) of up to REL_MAX acknowledged numbers:
  *            releasing_end = e; releasing = s;
  *            lfipc_queue_release_many(their messages);
@@ -140,7 +148,7 @@ enum {
 #define ACK_FIN 0x4u
 #define MAX_WIRE ((int64_t)64 << 20)
 
-#define DEF_WINDOW 1024u
+#define DEF_WINDOW 4096u /* at most: see lfipc__bridge_open() */
 #define DEF_BATCH 256u
 #define DEF_BATCH_BYTES ((size_t)256 << 10)
 #define DEF_RESEND_NS INT64_C(500000000)
@@ -165,7 +173,15 @@ struct lfipc_bridge {
 	lfipc_array *st;
 	_Atomic uint64_t *w;
 	void *ctx, *sock, *zap, *mon;
-	int qfd; /* sender: the source queue's LFIPC_FD_GET */
+	/* The one wait of each side is a poll(2) on plain fds: the sockets'
+	 * ZMQ_FD (sfd; xfd: the sender's monitor, the receiver's ZAP handler,
+	 * or -1) and the sender's source queue (qfd, its LFIPC_FD_GET).
+	 * ZMQ_FD only says that the socket's state may have changed, and a
+	 * send can take that news in without saying so: sdirty (set by every
+	 * send on sock) means "read sock until EAGAIN before sleeping". */
+	int qfd, sfd, xfd;
+	bool sdirty;
+	bool qready; /* sender: peek (qfd readable, or not asked since) */
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -173,12 +189,11 @@ struct lfipc_bridge {
 	/* sender */
 	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
 	uint64_t a, b, sent_upto, max_sent;
+	uint64_t published; /* the TX_NEXT last stored */
 	int64_t news_at, resend_ivl, fin_at;
-	bool src_done, fin_sent;
+	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
-	unsigned char *buf;
-	size_t bufcap;
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
@@ -267,6 +282,9 @@ int lfipc__bridge_set_int(void *sock, int opt, int v);
 int lfipc__bridge_sock_open(lfipc_bridge *b, int type,
 			    const lfipc_bridge_opts *o);
 int lfipc__bridge_zap(lfipc_bridge *b);
+int lfipc__bridge_fd(void *sock);
+int lfipc__bridge_poll(int sfd, int xfd, int qfd, int64_t timeout_ns,
+		       short revents[3]);
 /* bridge_tx.c, bridge_rx.c: the loops of lfipc_bridge_run() */
 int lfipc__bridge_tx_run(lfipc_bridge *b);
 int lfipc__bridge_rx_run(lfipc_bridge *b);

@@ -58,8 +58,9 @@ typedef struct lfipc_bridge lfipc_bridge;
  * Fields may be added at the end in later versions.
  */
 typedef struct lfipc_bridge_opts {
-	/** Sender: most unacknowledged messages (default 1024, at most
-	 * LFIPC_BRIDGE_MAX_WINDOW). */
+	/** Sender: most unacknowledged messages (at most
+	 * LFIPC_BRIDGE_MAX_WINDOW; default three quarters of the source
+	 * queue's capacity, at most LFIPC_BRIDGE_MAX_WINDOW). */
 	unsigned window;
 	/** Sender: most messages in one ZeroMQ message (default 256). */
 	unsigned batch;
