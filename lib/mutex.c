@@ -70,10 +70,7 @@ int lfipc__mutex_unlock(lfipc_region *r, _Atomic uint32_t *w,
 
 	if (LFIPC_MUTEX_OWNER(v) != self || self == 0)
 		return -EPERM;
-	/* M2 = K1 of the wait protocol: seq_cst (release pairs with M1/M4/
-	 * M5; seq_cst orders it before K2 in lfipc__wake). */
-	atomic_store(w, 0);
-	lfipc__wake(r, wq, w, 1);
+	lfipc__mutex_release(r, w, wq);
 	return 0;
 }
 

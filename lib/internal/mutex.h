@@ -75,6 +75,22 @@ static inline bool lfipc__mutex_trylock_fast(_Atomic uint32_t *w,
 }
 
 /*
+ * Release *w, which the caller holds (it saw its token in the word), and
+ * wake one sleeper of wq if one is due (no call when nobody sleeps).
+ */
+static inline void lfipc__mutex_release(lfipc_region *r, _Atomic uint32_t *w,
+					struct lfipc_wq *wq)
+{
+	/* M2 = K1 of the wait protocol: seq_cst (release pairs with M1/M4/
+	 * M5; seq_cst orders it before K2). */
+	atomic_store(w, 0);
+	/* K2: seq_cst, after K1; looked at here so that the uncontended
+	 * release makes no call (lfipc__wake loads it again). */
+	if (atomic_load(&wq->waiters))
+		lfipc__wake(r, wq, w, 1);
+}
+
+/*
  * Release *w held by self and wake one sleeper of wq if any (no system
  * call when nobody sleeps). Return: 0; -EPERM self does not hold it.
  */
