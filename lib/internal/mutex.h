@@ -15,10 +15,15 @@
  * the word (never "take, then record who"), so there is no instant at which
  * the owner is unknown. Waiting goes through the wait layer (wait.c): a
  * waiter announces itself on the lock's wait queue (no WAITERS bit in the
- * word), sleeps on the word together with the owner's death word, and a
- * dead owner's word is taken over by CAS, the taker being told
- * -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and wakes one
- * sleeper only when the wait queue says someone sleeps (K2).
+ * word), sleeps on the queue's event count together with the owner's
+ * death word, and a dead owner's word is taken over by CAS, the taker
+ * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and
+ * wakes one sleeper only when the wait queue says someone sleeps (K2)
+ * and no sleeper it woke before is still on its way (K3,
+ * lfipc__wake_one): the releaser re-takes the lock at no cost meanwhile,
+ * as glibc's mutex lets it. A waiter spins first, and stops at once when
+ * it saw the word free but lost it to another thread (the releaser
+ * re-taking it): a spinner only slows a winner that is running.
  */
 #ifndef LFIPC_INTERNAL_MUTEX_H
 #define LFIPC_INTERNAL_MUTEX_H
@@ -87,7 +92,7 @@ static inline void lfipc__mutex_release(lfipc_region *r, _Atomic uint32_t *w,
 	/* K2: seq_cst, after K1; looked at here so that the uncontended
 	 * release makes no call (lfipc__wake loads it again). */
 	if (atomic_load(&wq->waiters))
-		lfipc__wake(r, wq, w, 1);
+		lfipc__wake_one(r, wq);
 }
 
 /*

@@ -117,6 +117,10 @@ struct lfipc_sleep {
 	 * LFIPC_WAIT_PARTNERS): poll them by fallback slices, calling
 	 * ready() with check = true at the end of each. */
 	bool unwatched;
+	/* This attempt found the object ready but another thread took it
+	 * first (a lost race: a Lock re-taken by its releaser). Spinning
+	 * then only takes the line from the winner: the spin stops. */
+	bool lost;
 };
 
 /*
@@ -200,6 +204,22 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
  */
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
+
+/*
+ * Hand-off wake for a side whose sleepers sleep on wq->seq (s.word NULL)
+ * and take the object for themselves (a Lock): after K1, wake one sleeper
+ * only when a sleeper armed seq since the last such wake (K3: disarm,
+ * then FUTEX_WAKE one). A woken sleeper that has not run yet still counts
+ * in wq->waiters; the releases until it runs make no system call (the
+ * releaser re-taking the lock meanwhile pays nothing), and the woken one
+ * arms seq again before it looks at the state (W2) or leaves, so that the
+ * next release wakes the next sleeper (Drepper's rule for the woken
+ * waiter, through the event count). Wait-for-any waiters and armed fd
+ * pollers get lfipc__wake(). A sleeper on the object word instead of seq
+ * could miss the release after a skipped one: the same owner re-taking
+ * the word makes it look unchanged to the futex compare.
+ */
+void lfipc__wake_one(lfipc_region *r, struct lfipc_wq *wq);
 
 /*
  * Wake up to n sleepers on word, which has no wait queue (the waiters
