@@ -51,10 +51,12 @@
  * every happens-before edge comes from these atomics alone.
  *
  * Sides whose state is one 32-bit word that changes at every relevant
- * transition (a Lock word, a semaphore count, an event word) sleep on that
- * word (struct lfipc_sleep.word) and the waker passes it as wake_word;
- * sides whose state is elsewhere (queue positions, pipe positions) leave
- * word NULL and sleep on wq->seq, which lfipc__wake bumps.
+ * transition (a semaphore count, an event word) sleep on that word
+ * (struct lfipc_sleep.word) and the waker passes it as wake_word; sides
+ * whose state is elsewhere (queue positions, pipe positions), or whose
+ * word can come back to the value a sleeper read (a Lock word re-taken by
+ * the same owner, which lfipc__wake_one relies on) leave word NULL and
+ * sleep on wq->seq, which every wake that makes a system call changes.
  */
 #ifndef LFIPC_INTERNAL_WAIT_H
 #define LFIPC_INTERNAL_WAIT_H

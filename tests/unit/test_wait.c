@@ -258,16 +258,17 @@ static void *lock_thread(void *p)
 	return NULL;
 }
 
-Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
+/* n threads run body on one Lock, iters each: exact count. */
+static void run_lockmix(const char *name, void *(*body)(void *), int iters)
 {
 	struct lockmix m = {0};
 	pthread_t t[NT];
 
 	lfipc__wait_set_safety_slice(MINUTE_NS);
-	cr_assert_eq(lfipc_lock_create(r, "mix", false, &m.l), 0);
-	m.iters = 3000 * th_scale();
+	cr_assert_eq(lfipc_lock_create(r, name, false, &m.l), 0);
+	m.iters = iters;
 	for (int i = 0; i < NT; i++)
-		cr_assert_eq(pthread_create(&t[i], NULL, lock_thread, &m), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, body, &m), 0);
 	for (int i = 0; i < NT; i++) {
 		void *res;
 
@@ -276,6 +277,11 @@ Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
 	}
 	cr_assert_eq(m.counter, (uint64_t)m.iters * NT);
 	lfipc_lock_close(m.l);
+}
+
+Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
+{
+	run_lockmix("mix", lock_thread, 3000 * th_scale());
 }
 
 /* The same with short timeouts: a waiter that a release woke and whose
@@ -307,23 +313,7 @@ static void *lock_thread_timed(void *p)
 Test(wait, lock_waiters_timing_out_after_a_wake_lose_no_wake_up,
      .timeout = 120)
 {
-	struct lockmix m = {0};
-	pthread_t t[NT];
-
-	lfipc__wait_set_safety_slice(MINUTE_NS);
-	cr_assert_eq(lfipc_lock_create(r, "mixt", false, &m.l), 0);
-	m.iters = 2000 * th_scale();
-	for (int i = 0; i < NT; i++)
-		cr_assert_eq(
-		    pthread_create(&t[i], NULL, lock_thread_timed, &m), 0);
-	for (int i = 0; i < NT; i++) {
-		void *res;
-
-		cr_assert_eq(pthread_join(t[i], &res), 0);
-		cr_assert_null(res);
-	}
-	cr_assert_eq(m.counter, (uint64_t)m.iters * NT);
-	lfipc_lock_close(m.l);
+	run_lockmix("mixt", lock_thread_timed, 2000 * th_scale());
 }
 
 /* ---- idle waiters --------------------------------------------------------- */
