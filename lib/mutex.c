@@ -19,15 +19,18 @@ int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 			/* M4: seq_cst CAS (acquire pairs with M2). */
 			if (atomic_compare_exchange_strong(c->w, &v, c->self))
 				return 1;
+			s->lost = true;
 			continue; /* v reloaded by the failed CAS */
 		}
+		/* Sleepers sleep on the wait queue's seq (s->word NULL), not
+		 * on the word: the release wakes through lfipc__wake_one,
+		 * which skips the wake while a woken sleeper has not looked
+		 * yet (internal/wait.h). */
 		if (owner == c->self) {
 			if (!c->siblings)
 				return -EDEADLK;
 			/* Another thread of this process holds it: sleep
-			 * until the word changes; nobody's death to watch. */
-			s->word = c->w;
-			s->val = v;
+			 * until it releases; nobody's death to watch. */
 			return 0;
 		}
 		/* owner 0 in a non-zero word (bits 30..31 only) names
@@ -41,8 +44,6 @@ int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 				return -EOWNERDEAD;
 			continue;
 		}
-		s->word = c->w;
-		s->val = v;
 		s->partner[0] = owner;
 		return 0;
 	}
@@ -70,10 +71,7 @@ int lfipc__mutex_unlock(lfipc_region *r, _Atomic uint32_t *w,
 
 	if (LFIPC_MUTEX_OWNER(v) != self || self == 0)
 		return -EPERM;
-	/* M2 = K1 of the wait protocol: seq_cst (release pairs with M1/M4/
-	 * M5; seq_cst orders it before K2 in lfipc__wake). */
-	atomic_store(w, 0);
-	lfipc__wake(r, wq, w, 1);
+	lfipc__mutex_release(r, w, wq);
 	return 0;
 }
 

@@ -8,8 +8,9 @@
  *   u32 recursive    0 Lock, 1 RLock, written once at init
  *   u32 word         the robust mutex word (internal/mutex.h encoding:
  *                    owner process token, 0 = free)
- *   u32 depth_hint   diagnostics only: RLock recursion depth, 1 for a
- *                    held Lock, 0 free; written by the owning thread
+ *   u32 depth_hint   diagnostics only: RLock recursion depth, 0 free;
+ *                    written by the owning thread (a Lock leaves it 0:
+ *                    held, its depth is 1)
  *   u64 tid_hint     diagnostics only: the owning thread's kernel id
  *                    (gettid), 0 free; written by the owning thread
  *   wq (16 bytes)    the word's wait queue (internal/wait.h), offset 24
@@ -128,7 +129,7 @@ static void held_key_make(void)
 }
 
 /* The calling thread's set, emptied first if it was copied by fork(). */
-static struct held_set *held_set(void)
+static inline struct held_set *held_set(void)
 {
 	/* H1: relaxed; only compared with our own copy, and bumped in the
 	 * fork child by its only thread (proc.c atfork_child). */
@@ -142,28 +143,36 @@ static struct held_set *held_set(void)
 	return &held;
 }
 
-static struct held *held_at(struct held_set *h, uint32_t i)
+/* The entries: inline, or on the heap once the set has grown. */
+static inline struct held *held_v(struct held_set *h)
 {
-	return h->heap ? &h->heap[i] : &h->inl[i];
+	return h->heap ? h->heap : h->inl;
 }
 
-static void held_drop(struct held_set *h, int i)
+static inline struct held *held_at(struct held_set *h, uint32_t i)
 {
-	*held_at(h, (uint32_t)i) = *held_at(h, h->n - 1);
-	h->n--;
+	return &held_v(h)[i];
+}
+
+static inline void held_drop(struct held_set *h, int i)
+{
+	struct held *v = held_v(h);
+
+	if ((uint32_t)i != --h->n)
+		v[i] = v[h->n];
 }
 
 /* Index of the entry for lock l, or -1. Latest first: locks are mostly
  * released in the reverse order of taking them. An entry at l's address
  * of another generation belongs to a lock that is gone: dropped. */
-static int held_find(struct held_set *h, const lfipc_lock *l)
+static inline int held_find(struct held_set *h, const lfipc_lock *l)
 {
-	for (uint32_t i = h->n; i-- > 0;) {
-		const struct held *e = held_at(h, i);
+	const struct held *v = held_v(h);
 
-		if (e->s != l->s)
+	for (uint32_t i = h->n; i-- > 0;) {
+		if (v[i].s != l->s)
 			continue;
-		if (e->gen == l->gen)
+		if (v[i].gen == l->gen)
 			return (int)i;
 		held_drop(h, (int)i);
 		return -1;
@@ -204,9 +213,11 @@ void lfipc__thread_id_reset(void)
 	my_tid = 0;
 }
 
-/* Publish the calling thread's hold of s at depth (0: released) in the
- * hint words, for status reports only. */
-static void hint(struct lock_shm *s, uint32_t depth)
+/* Publish the calling thread's hold of l at depth (0: released) in the
+ * hint words, for status reports only. A Lock's depth is 1 whenever it is
+ * held (lfipc__lock_status_at does not read depth_hint for it): only an
+ * RLock stores it. */
+static inline void hint(const lfipc_lock *l, uint32_t depth)
 {
 	pid_t t = 0;
 
@@ -217,16 +228,18 @@ static void hint(struct lock_shm *s, uint32_t depth)
 	}
 	/* L9: relaxed, both; read once by lfipc__lock_status_at (S1), never
 	 * for a decision: only diagnostics depend on them. */
-	atomic_store_explicit(&s->depth_hint, depth, memory_order_relaxed);
-	atomic_store_explicit(&s->tid_hint, (uint64_t)(uint32_t)t,
+	if (l->recursive)
+		atomic_store_explicit(&l->s->depth_hint, depth,
+				      memory_order_relaxed);
+	atomic_store_explicit(&l->s->tid_hint, (uint64_t)(uint32_t)t,
 			      memory_order_relaxed);
 }
 
 /* Record lock l as taken by the calling thread (room was made). */
-static void held_push(struct held_set *h, const lfipc_lock *l)
+static inline void held_push(struct held_set *h, const lfipc_lock *l)
 {
 	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1};
-	hint(l->s, 1);
+	hint(l, 1);
 }
 
 /*
@@ -234,7 +247,7 @@ static void held_push(struct held_set *h, const lfipc_lock *l)
  * word still carries this process's token self. A stale entry (the word
  * says otherwise: a peer rewrote it) is dropped. Return: the index, -1.
  */
-static int held_by_me(struct held_set *h, const lfipc_lock *l, uint32_t self)
+static inline int held_by_me(struct held_set *h, const lfipc_lock *l, uint32_t self)
 {
 	int i = held_find(h, l);
 
@@ -363,17 +376,14 @@ static int acquire_slow(lfipc_lock *l, struct held_set *h, uint32_t self,
 	return rc;
 }
 
-/* What both acquire paths do first: the token, a re-acquire by the
- * owning thread, room for the entry. Return: 1 go on and take the word;
- * 0 or a negative errno: the result. */
-static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
+/* The part of acquire_begin() for a thread that holds locks already. */
+static __attribute__((noinline)) int acquire_begin_held(lfipc_lock *l,
+							struct held_set *h,
+							uint32_t self)
 {
 	struct held *e;
-	int rc = lfipc__self(l->r, self), i;
+	int i = held_by_me(h, l, self), rc;
 
-	if (rc < 0)
-		return rc;
-	i = held_by_me(h, l, *self);
 	if (i >= 0) {
 		if (!l->recursive)
 			return -EDEADLK;
@@ -381,11 +391,28 @@ static int acquire_begin(lfipc_lock *l, struct held_set *h, uint32_t *self)
 		if (e->depth == UINT32_MAX)
 			return -EOVERFLOW;
 		e->depth++;
-		hint(l->s, e->depth);
+		hint(l, e->depth);
 		return 0;
 	}
 	rc = held_room(h);
 	return rc < 0 ? rc : 1;
+}
+
+/* What both acquire paths do first: the token, a re-acquire by the
+ * owning thread, room for the entry. A thread that holds no lock (its
+ * set is empty: the common case) has nothing to look up: it cannot hold
+ * l, no stale entry of l can exist, and the inline entries have room.
+ * Return: 1 go on and take the word; 0 or a negative errno: the result. */
+static inline int acquire_begin(lfipc_lock *l, struct held_set *h,
+				uint32_t *self)
+{
+	int rc = lfipc__self(l->r, self);
+
+	if (rc < 0)
+		return rc;
+	if (__builtin_expect(h->n == 0, 1))
+		return 1;
+	return acquire_begin_held(l, h, *self);
 }
 
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
@@ -453,14 +480,15 @@ int lfipc_lock_release(lfipc_lock *l)
 	e = held_at(h, (uint32_t)i);
 	if (e->depth > 1) {
 		e->depth--;
-		hint(l->s, e->depth);
+		hint(l, e->depth);
 		return 0;
 	}
 	held_drop(h, i);
-	hint(l->s, 0);
-	/* Nothing shared but the word: no peer can make this fail, short
-	 * of rewriting the word itself (then the lock is not ours). */
-	return lfipc__mutex_unlock(l->r, &l->s->word, &l->s->wq, self);
+	hint(l, 0);
+	/* held_by_me() saw our token in the word, which only we change
+	 * while we live: ours to release (no second look). */
+	lfipc__mutex_release(l->r, &l->s->word, &l->s->wq);
+	return 0;
 }
 
 bool lfipc_lock_locked(const lfipc_lock *l)
@@ -525,7 +553,7 @@ int lfipc__lock_reacquire(lfipc_lock *l, uint32_t depth,
 		i = held_find(h, l);
 		if (i >= 0) {
 			held_at(h, (uint32_t)i)->depth = depth;
-			hint(l->s, depth);
+			hint(l, depth);
 		}
 	}
 	return rc;

@@ -234,6 +234,24 @@ void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		lfipc__poll_ring(r, wq);
 }
 
+void lfipc__wake_one(lfipc_region *r, struct lfipc_wq *wq)
+{
+	/* K2: seq_cst, after the caller's seq_cst K1. */
+	uint64_t w = atomic_load(&wq->waiters);
+
+	if (w == 0)
+		return;
+	if (w & ~WQ_ONE_MASK) {
+		/* wait-for-any waiters, pollers, a corrupt word */
+		lfipc__wake(r, wq, NULL, 1);
+		return;
+	}
+	/* K3: seq_cst: disarm, then wake one; nothing when it was not
+	 * armed (the last sleeper woken has not looked yet). */
+	if (seq_disarm(wq))
+		lfipc__futex_wake(&wq->seq, 1);
+}
+
 void lfipc__wake_word(_Atomic uint32_t *word, int n)
 {
 	lfipc__futex_wake(word, n);
@@ -431,6 +449,8 @@ static int spin(lfipc_ready_fn ready, void *ctx, struct lfipc_sleep *s,
 							      : 2 * budget;
 			return rc;
 		}
+		if (s->lost)
+			break; /* a winner runs on: a spin only slows it */
 	}
 	spin_ns = budget / 2;
 	return 0;
@@ -555,6 +575,11 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 	}
 
 expired:
+	/* A woken waiter that leaves without looping again arms seq first
+	 * (W2), as the loop would: a hand-off wake (lfipc__wake_one) that
+	 * woke it skips the next ones until it has. */
+	if (woken && wq)
+		(void)seq_arm(wq);
 	/* One attempt that decides the partners' liveness: NOWAIT takes
 	 * over a dead owner's lock; a timeout does not hide a death. */
 	memset(&s, 0, sizeof(s));

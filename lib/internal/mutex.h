@@ -15,10 +15,15 @@
  * the word (never "take, then record who"), so there is no instant at which
  * the owner is unknown. Waiting goes through the wait layer (wait.c): a
  * waiter announces itself on the lock's wait queue (no WAITERS bit in the
- * word), sleeps on the word together with the owner's death word, and a
- * dead owner's word is taken over by CAS, the taker being told
- * -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and wakes one
- * sleeper only when the wait queue says someone sleeps (K2).
+ * word), sleeps on the queue's event count together with the owner's
+ * death word, and a dead owner's word is taken over by CAS, the taker
+ * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and
+ * wakes one sleeper only when the wait queue says someone sleeps (K2)
+ * and no sleeper it woke before is still on its way (K3,
+ * lfipc__wake_one): the releaser re-takes the lock at no cost meanwhile,
+ * as glibc's mutex lets it. A waiter spins first, and stops at once when
+ * it saw the word free but lost it to another thread (the releaser
+ * re-taking it): a spinner only slows a winner that is running.
  */
 #ifndef LFIPC_INTERNAL_MUTEX_H
 #define LFIPC_INTERNAL_MUTEX_H
@@ -72,6 +77,22 @@ static inline bool lfipc__mutex_trylock_fast(_Atomic uint32_t *w,
 	/* M1: acquire on success, pairs with M2 in lfipc__mutex_unlock(). */
 	return atomic_compare_exchange_strong_explicit(
 		w, &zero, self, memory_order_acquire, memory_order_relaxed);
+}
+
+/*
+ * Release *w, which the caller holds (it saw its token in the word), and
+ * wake one sleeper of wq if one is due (no call when nobody sleeps).
+ */
+static inline void lfipc__mutex_release(lfipc_region *r, _Atomic uint32_t *w,
+					struct lfipc_wq *wq)
+{
+	/* M2 = K1 of the wait protocol: seq_cst (release pairs with M1/M4/
+	 * M5; seq_cst orders it before K2). */
+	atomic_store(w, 0);
+	/* K2: seq_cst, after K1; looked at here so that the uncontended
+	 * release makes no call (lfipc__wake loads it again). */
+	if (atomic_load(&wq->waiters))
+		lfipc__wake_one(r, wq);
 }
 
 /*

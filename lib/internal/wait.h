@@ -51,10 +51,12 @@
  * every happens-before edge comes from these atomics alone.
  *
  * Sides whose state is one 32-bit word that changes at every relevant
- * transition (a Lock word, a semaphore count, an event word) sleep on that
- * word (struct lfipc_sleep.word) and the waker passes it as wake_word;
- * sides whose state is elsewhere (queue positions, pipe positions) leave
- * word NULL and sleep on wq->seq, which lfipc__wake bumps.
+ * transition (a semaphore count, an event word) sleep on that word
+ * (struct lfipc_sleep.word) and the waker passes it as wake_word; sides
+ * whose state is elsewhere (queue positions, pipe positions), or whose
+ * word can come back to the value a sleeper read (a Lock word re-taken by
+ * the same owner, which lfipc__wake_one relies on) leave word NULL and
+ * sleep on wq->seq, which every wake that makes a system call changes.
  */
 #ifndef LFIPC_INTERNAL_WAIT_H
 #define LFIPC_INTERNAL_WAIT_H
@@ -117,6 +119,10 @@ struct lfipc_sleep {
 	 * LFIPC_WAIT_PARTNERS): poll them by fallback slices, calling
 	 * ready() with check = true at the end of each. */
 	bool unwatched;
+	/* This attempt found the object ready but another thread took it
+	 * first (a lost race: a Lock re-taken by its releaser). Spinning
+	 * then only takes the line from the winner: the spin stops. */
+	bool lost;
 };
 
 /*
@@ -200,6 +206,22 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
  */
 void lfipc__wake(lfipc_region *r, struct lfipc_wq *wq,
 		 _Atomic uint32_t *wake_word, int n);
+
+/*
+ * Hand-off wake for a side whose sleepers sleep on wq->seq (s.word NULL)
+ * and take the object for themselves (a Lock): after K1, wake one sleeper
+ * only when a sleeper armed seq since the last such wake (K3: disarm,
+ * then FUTEX_WAKE one). A woken sleeper that has not run yet still counts
+ * in wq->waiters; the releases until it runs make no system call (the
+ * releaser re-taking the lock meanwhile pays nothing), and the woken one
+ * arms seq again before it looks at the state (W2) or leaves, so that the
+ * next release wakes the next sleeper (Drepper's rule for the woken
+ * waiter, through the event count). Wait-for-any waiters and armed fd
+ * pollers get lfipc__wake(). A sleeper on the object word instead of seq
+ * could miss the release after a skipped one: the same owner re-taking
+ * the word makes it look unchanged to the futex compare.
+ */
+void lfipc__wake_one(lfipc_region *r, struct lfipc_wq *wq);
 
 /*
  * Wake up to n sleepers on word, which has no wait queue (the waiters

@@ -121,6 +121,44 @@ Test(lock, rlock_nests_and_unlocks_after_as_many_releases)
 	lfipc_lock_close(l);
 }
 
+/* The uncontended path skips the held-set lookup only for a thread that
+ * holds no lock: with other locks held (some, then more than the inline
+ * entries), a re-acquire is still -EDEADLK or a nested level, released
+ * in any order. */
+Test(lock, reacquire_is_detected_whatever_else_the_thread_holds)
+{
+	lfipc_lock *l[6], *rl;
+
+	cr_assert_eq(lfipc_lock_create(r, uname(), true, &rl), 0);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(lfipc_lock_create(r, uname(), false, &l[i]), 0);
+		cr_assert_eq(lfipc_lock_acquire(l[i], LFIPC_NOWAIT), 0);
+		for (int j = 0; j <= i; j++)
+			cr_assert_eq(lfipc_lock_acquire(l[j], LFIPC_NOWAIT),
+				     -EDEADLK);
+		cr_assert_eq(lfipc_lock_acquire(rl, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_lock_acquire(rl, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_lock_release(rl), 0);
+		cr_assert(lfipc_lock_locked(rl));
+		cr_assert_eq(lfipc_lock_release(rl), 0);
+		cr_assert(!lfipc_lock_locked(rl));
+		cr_assert_eq(lfipc_lock_release(rl), -EPERM);
+	}
+	for (int i = 0; i < 6; i++) { /* not in reverse order */
+		int k = (i * 5) % 6;
+
+		cr_assert_eq(lfipc_lock_release(l[k]), 0);
+		cr_assert(!lfipc_lock_locked(l[k]));
+		cr_assert_eq(lfipc_lock_release(l[k]), -EPERM);
+	}
+	cr_assert_eq(lfipc_lock_acquire(l[0], LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_lock_acquire(l[0], LFIPC_NOWAIT), -EDEADLK);
+	cr_assert_eq(lfipc_lock_release(l[0]), 0);
+	for (int i = 0; i < 6; i++)
+		lfipc_lock_close(l[i]);
+	lfipc_lock_close(rl);
+}
+
 struct tharg {
 	lfipc_lock *l;
 	int rc1, rc2;

@@ -258,16 +258,17 @@ static void *lock_thread(void *p)
 	return NULL;
 }
 
-Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
+/* n threads run body on one Lock, iters each: exact count. */
+static void run_lockmix(const char *name, void *(*body)(void *), int iters)
 {
 	struct lockmix m = {0};
 	pthread_t t[NT];
 
 	lfipc__wait_set_safety_slice(MINUTE_NS);
-	cr_assert_eq(lfipc_lock_create(r, "mix", false, &m.l), 0);
-	m.iters = 3000 * th_scale();
+	cr_assert_eq(lfipc_lock_create(r, name, false, &m.l), 0);
+	m.iters = iters;
 	for (int i = 0; i < NT; i++)
-		cr_assert_eq(pthread_create(&t[i], NULL, lock_thread, &m), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, body, &m), 0);
 	for (int i = 0; i < NT; i++) {
 		void *res;
 
@@ -276,6 +277,43 @@ Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
 	}
 	cr_assert_eq(m.counter, (uint64_t)m.iters * NT);
 	lfipc_lock_close(m.l);
+}
+
+Test(wait, lock_hand_offs_with_random_delays_lose_no_wake_up, .timeout = 120)
+{
+	run_lockmix("mix", lock_thread, 3000 * th_scale());
+}
+
+/* The same with short timeouts: a waiter that a release woke and whose
+ * deadline then passed leaves without sleeping again; it arms the event
+ * count first, or the next release would skip its wake and the others
+ * would sleep to the end of the (minute-long) slice. */
+static void *lock_thread_timed(void *p)
+{
+	struct lockmix *m = p;
+	uint64_t rnd = (uint64_t)(uintptr_t)&rnd;
+
+	for (int i = 0; i < m->iters; i++) {
+		int rc;
+
+		do
+			rc = lfipc_lock_acquire(
+			    m->l, (int64_t)(th_rand(&rnd) % 100000) + 1);
+		while (rc == -ETIMEDOUT);
+		if (rc != 0)
+			return (void *)1;
+		m->counter++;
+		random_delay(&rnd);
+		if (lfipc_lock_release(m->l) != 0)
+			return (void *)2;
+	}
+	return NULL;
+}
+
+Test(wait, lock_waiters_timing_out_after_a_wake_lose_no_wake_up,
+     .timeout = 120)
+{
+	run_lockmix("mixt", lock_thread_timed, 2000 * th_scale());
 }
 
 /* ---- idle waiters --------------------------------------------------------- */
@@ -701,6 +739,61 @@ Test(poll, a_wake_that_nobody_polls_or_sleeps_on_makes_no_system_call)
 	pid = th_fork(wake_unpolled, wq);
 	cr_assert_eq(th_reap(pid, REAP_MS), 0);
 	lfipc__poller_close(p);
+}
+
+/* The wait queue of a Lock (offset 24 of its memory, lib/sync.c). */
+static struct lfipc_wq *lock_wq(lfipc_lock *l)
+{
+	return (struct lfipc_wq *)((uint8_t *)lock_word(l) + 16);
+}
+
+/* Lock cycles in a child under deny_wake_calls(), registered first
+ * (registering wakes its death word). */
+static int cycle_lock_no_calls(void *p)
+{
+	lfipc_lock *l = p;
+
+	if (lfipc_lock_acquire(l, LFIPC_NOWAIT) || lfipc_lock_release(l))
+		return 2;
+	if (deny_wake_calls())
+		return 3;
+	for (int i = 0; i < 10000; i++)
+		if (lfipc_lock_acquire(l, LFIPC_NOWAIT) || lfipc_lock_release(l))
+			return 4;
+	return 0;
+}
+
+/* A release wakes one sleeper when a sleeper armed the event count since
+ * the last wake, and then disarms it: the releases until the woken one
+ * has looked again (and armed it, W2) make no system call, however many;
+ * the one after that wakes again. */
+Test(poll, lock_releases_while_the_woken_sleeper_has_not_looked_make_no_call)
+{
+	struct lfipc_wq *wq;
+	lfipc_lock *l;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_lock_create(r, "hl", false, &l), 0);
+	wq = lock_wq(l);
+	atomic_store(&wq->seq, 41);	   /* armed by a sleeper (W2) */
+	atomic_fetch_add(&wq->waiters, 1); /* which sleeps (not at W5) */
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(atomic_load(&wq->seq), 42); /* disarmed, woken */
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(atomic_load(&wq->seq), 42); /* skipped */
+	if (!th_tsan()) {
+		pid = th_fork(cycle_lock_no_calls, l);
+		cr_assert_eq(th_reap(pid, REAP_MS), 0);
+		cr_assert_eq(atomic_load(&wq->seq), 42);
+	}
+	atomic_fetch_or(&wq->seq, 1); /* the woken one armed it again */
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(atomic_load(&wq->seq), 44);
+	atomic_fetch_sub(&wq->waiters, 1);
+	lfipc_lock_close(l);
 }
 
 /* ---- wait-for-any ------------------------------------------------------- */
