@@ -23,10 +23,12 @@
  * robust row's child does too, with a Lock it takes and gives back), and
  * a waiter that slept, not ran, while the child got ready. The barrier's
  * waiter used to wait for the child's arrival in a sched_yield() loop;
- * a waiter that burnt its CPU share just before the trial is woken by
- * the death with a worse place in the scheduler's queue (EEVDF keeps a
- * task's lag across its sleep) and, on the dying child's CPU, then waited
- * for the child's whole exit instead of preempting it.
+ * a waiter that burnt its CPU share just before the trial gets a worse
+ * place in the scheduler's queue when the death wakes it (EEVDF keeps a
+ * task's lag across its sleep): under load, in 100 interleaved trials
+ * each, it waited for a CPU p50 648 us after the wake-up, against 403 us
+ * for one that slept. On the dying child's CPU such a waiter waits for
+ * the child's whole exit (0.8 ms) instead of preempting it.
  */
 #include "config.h"
 
