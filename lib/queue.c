@@ -235,13 +235,47 @@ static int clear_lock(lfipc_queue *q, uint32_t tok)
 	}
 }
 
+/*
+ * Single-consumer mode: the head d is READING(d, tok) with deq_pos == d,
+ * so the role holder has claimed it and stores deq_pos = d + 1 next
+ * (sc_advance(): it moves deq_pos with a store, so nobody else may move it
+ * past a head it holds). Wait for that store if tok lives; orphan the
+ * message if it is dead (we hold the lock, as orphan() would). 0: look
+ * again; -EBUSY: the consumer is alive but has not moved for
+ * CLEAR_WAIT_NS (it is stopped between its claim and its store).
+ */
+static int clear_wait_consumer(lfipc_queue *q, qslot *s, uint64_t w,
+			       uint64_t d, uint32_t tok, int64_t *t0)
+{
+	for (unsigned spins = 1;; spins++) {
+		if (atomic_load(&q->h->deq_pos) != d ||
+		    atomic_load(&s->word) != w)
+			return 0;
+		if (spins % 256 == 0) {
+			int64_t now = lfipc__now_ns();
+
+			if (!lfipc__token_alive(q->r, tok)) {
+				lfipc__q_orphan_locked(q, s, w);
+				return 0;
+			}
+			if (*t0 == 0)
+				*t0 = now;
+			else if (now - *t0 > CLEAR_WAIT_NS)
+				return -EBUSY;
+			lfipc__wait_yield(); /* bounded: CLEAR_WAIT_NS */
+		}
+		lfipc__cpu_relax();
+	}
+}
+
 /* The clear proper, with the lock held: hold the head slot in the slot
  * word (CLR or DISCARD), move deq_pos past everything claimed so far,
- * account for it, let go of the head. Returns the number discarded or
- * -EPROTO. */
+ * account for it, let go of the head. Returns the number discarded,
+ * -EPROTO or -EBUSY (clear_wait_consumer()). */
 static int64_t clear_locked(lfipc_queue *q)
 {
 	qhdr *h = q->h;
+	int64_t t0 = 0;
 
 	for (;;) {
 		uint64_t d = atomic_load(&h->deq_pos);
@@ -271,6 +305,13 @@ static int64_t clear_locked(lfipc_queue *q)
 		} else if ((df == 0 && c == CLR) ||
 			   (df == -1 && flags == CL_WR && tok)) {
 			held = w; /* already ours (a retried attempt) */
+		} else if (df == 0 && flags == CL_R && tok &&
+			   q->single[LFIPC_Q_ROLE_GET]) {
+			int rc = clear_wait_consumer(q, s, w, d, tok, &t0);
+
+			if (rc)
+				return rc;
+			continue;
 		} else if ((df == 0 && flags == CL_R) ||
 			   (df > 0 && df <= (int64_t)q->n + 1)) {
 			/* head being read, orphaned or released while

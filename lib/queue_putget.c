@@ -717,6 +717,34 @@ int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
 
 /* ---- consumer side --------------------------------------------------- */
 
+/*
+ * Single-consumer mode: after the role holder's claim of the head p (its
+ * CAS FULL(p) -> READING(p, tok) found deq_pos == p: nothing moves deq_pos
+ * past an unclaimed FULL head but a clear holding it, which our CAS would
+ * have failed on), move deq_pos to p + 1 with a store instead of a CAS.
+ * Nobody else moves deq_pos past a head that a live consumer holds
+ * READING: a clear waits for this store (clear_locked()), a repair moves
+ * it only for a dead consumer, holes are dropped only at a TOMB head, a
+ * rescued orphan is put behind deq_pos by the rescue (lfipc__q_rescue()),
+ * and there is no other consumer to help. So the store never moves it
+ * backwards. Checked with tests/model/queue_recovery.pml (SCFAST=1).
+ * Q16: release with capacity == N: readers that act on deq_pos either
+ * load the slot word first (a producer's "behind deq_pos" test, put_now())
+ * and so see it through our seq_cst release of the slot, or CAS it (a
+ * clear, holes, repairs: an RMW reads the latest value), or only need it
+ * eventually (a clear waiting for it, qsize). With capacity < N it is
+ * seq_cst: a producer's room is positional, and the wake of not_full
+ * after it is the Dekker pairing with a producer's announce.
+ */
+static void sc_advance(lfipc_queue *q, uint64_t to)
+{
+	if (q->cap != q->n)
+		atomic_store(&q->h->deq_pos, to);
+	else
+		atomic_store_explicit(&q->h->deq_pos, to,
+				      memory_order_release);
+}
+
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
@@ -734,9 +762,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		return 1;
 	}
 	p = atomic_load(&h->deq_pos);
-	for (;;) {
+	/* Single consumer: the first attempt is a CAS from FULL(p) without
+	 * a load first (the line is usually in the producer's cache: one
+	 * transfer, not a read and then an upgrade); on failure the loop
+	 * loads the word. */
+	for (bool blind = q->single[LFIPC_Q_ROLE_GET];; blind = false) {
 		qslot *s = slot_at(q, p);
-		uint64_t w = atomic_load(&s->word);
+		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
+				   : atomic_load(&s->word);
 		int32_t d = sdiff(wseq(w), (uint32_t)(p + 1));
 		uint32_t c = wclaim(w);
 		uint64_t p2;
@@ -747,7 +780,11 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			if (!atomic_compare_exchange_strong(&s->word, &w, nw))
 				continue;
 			p2 = p;
-			atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+			if (q->single[LFIPC_Q_ROLE_GET])
+				sc_advance(q, p + 1);
+			else
+				atomic_compare_exchange_strong(&h->deq_pos,
+							       &p2, p + 1);
 			/* With capacity < N, a producer's room is positional
 			 * (enq_pos - deq_pos < capacity): moving deq_pos made
 			 * room, also for a peek that releases much later. */

@@ -162,25 +162,33 @@ static void orphan_behind(lfipc_queue *q, uint32_t seq)
 		pos_advance(&q->h->deq_pos, p + 1);
 }
 
-/* Slot s holds READING (word w) of a dead consumer: make it ORPHAN under
- * the lock, counting it first (a kill in between leaves the lock to a
- * take-over, which recounts). */
-static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+/* Slot s holds READING (word w) of a dead consumer and the caller holds
+ * the lock: make it ORPHAN, counting it first (a kill in between leaves
+ * the lock to a take-over, which recounts). 1 done, 0 the word changed. */
+int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w)
 {
 	qhdr *h = q->h;
 	uint64_t nw = mkword(wseq(w), ORPHAN);
 
-	if (!lfipc__q_lock_try(q, tok))
-		return 0; /* busy: the next slice tries again */
 	atomic_fetch_add(&h->orphans, 1);
 	if (!atomic_compare_exchange_strong(&s->word, &w, nw)) {
 		atomic_fetch_sub(&h->orphans, 1);
-		lfipc__q_lock_release(q);
 		return 0;
 	}
 	orphan_behind(q, wseq(nw));
-	lfipc__q_lock_release(q);
 	return 1;
+}
+
+/* The same, taking the lock (busy: 0, the next slice tries again). */
+static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+{
+	int rc;
+
+	if (!lfipc__q_lock_try(q, tok))
+		return 0;
+	rc = lfipc__q_orphan_locked(q, s, w);
+	lfipc__q_lock_release(q);
+	return rc;
 }
 
 /* Slot s holds word w claimed by a token (WRITING, DISCARD or READING):
@@ -334,6 +342,12 @@ int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		    atomic_compare_exchange_strong(&s->word, &w, nw)) {
 			atomic_store(&h->orphan_at, start + i + 1);
 			atomic_fetch_sub(&h->orphans, 1);
+			/* An orphan whose maker died before moving deq_pos
+			 * past it may sit at deq_pos: put it behind, so that
+			 * a reader's head with deq_pos lagging is always a
+			 * head claim whose consumer moves deq_pos next (the
+			 * single-consumer mode relies on it, sc_advance()). */
+			orphan_behind(q, wseq(nw));
 			lfipc__q_lock_release(q);
 			*s_out = s;
 			*w_out = nw;

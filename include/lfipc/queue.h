@@ -76,7 +76,10 @@ typedef struct lfipc_queue lfipc_queue;
  * (get, get_many, peek) is held like the producer role of
  * LFIPC_QUEUE_SINGLE_PRODUCER, and a get from anybody else fails with
  * -EBUSY. A killed consumer's claimed messages are delivered to the next
- * one, as in a multi-consumer queue.
+ * one, as in a multi-consumer queue. In exchange a get moves the get
+ * position with a store instead of a compare-and-swap; a clear waits for
+ * the consumer over the few instructions between its claim and that store
+ * (see lfipc_queue_clear()).
  */
 #define LFIPC_QUEUE_SINGLE_CONSUMER 0x4u
 
@@ -286,7 +289,11 @@ LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
  * put at the same moment are either discarded or stay in the queue; none is
  * delivered twice or lost uncounted. A slot reserved but not yet committed
  * is discarded too (its commit still returns 0): a clear never waits for a
- * producer or a consumer. For a JoinableQueue the discarded messages count
+ * producer or a consumer, except in a LFIPC_QUEUE_SINGLE_CONSUMER queue for
+ * a consumer between its claim of the oldest message and its move of the
+ * get position (a few instructions; if that consumer dies there, the clear
+ * leaves its message to be delivered again, as a killed consumer's).
+ * For a JoinableQueue the discarded messages count
  * as done. A message whose consumer died in the middle of a get, waiting to
  * be delivered again, is not discarded.
  *
@@ -296,7 +303,9 @@ LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
  * Return: the number of messages discarded (>= 0); -EINVAL; -EPROTO the
  * queue's shared state makes no sense; -EBUSY another clear has been in
  * progress for over a second (its process is stopped, or the lock word is
- * corrupt); -EUSERS. Does not block otherwise.
+ * corrupt), or, in a single-consumer queue, the consumer has been stopped
+ * for over a second between its claim and its move of the get position;
+ * -EUSERS. Does not block otherwise.
  */
 LFIPC_API int64_t lfipc_queue_clear(lfipc_queue *q);
 

@@ -208,6 +208,7 @@ void lfipc__q_lock_release(lfipc_queue *q);
 bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p);
 void lfipc__q_drop_holes(lfipc_queue *q);
 int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
+int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w);
 int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok);
 int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok);
 void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok);

@@ -98,6 +98,8 @@
  *  P5 end: no slot claimed by a token, no ORPHAN, clear lock free, queue
  *     drained; also no -EPROTO from put (counted in eproto; STRICT_EPROTO).
  *  P6 end: enq == deq and enq == done + got (qsize and join count exact).
+ *  P8 (SCFAST) nobody moves deq_pos between the single consumer's head
+ *     claim and its store of deq_pos (SC_ADVANCE).
  */
 
 #ifndef N
@@ -152,6 +154,13 @@
 #endif
 #ifndef NOROLE
 #define NOROLE 0	/* 1: SPFAST without the role (negative control) */
+#endif
+#ifndef SCFAST
+#define SCFAST 0	/* 1: single-consumer mode (issue 13): see SC_ADVANCE */
+#endif
+#ifndef SCHELP
+#define SCHELP 0	/* 1: SCFAST, but the clear helps deq_pos past a live
+			 * reader's head as in MPMC mode (negative control) */
 #endif
 #ifndef NORECOUNT
 #define NORECOUNT 0	/* 1: a take-over does not recount (negative control) */
@@ -482,6 +491,16 @@ proctype producer(byte tok; byte pi)
 
 /* ---- consumer side --------------------------------------------------- */
 
+/* The move of deq_pos after a head claim. MPMC: a CAS p -> p + 1 (others
+ * may have helped). SCFAST (lib/queue_putget.c sc_advance()): a plain store;
+ * P8 asserts that nobody moved deq_pos between the claim and the store
+ * (else the store would move it backwards). */
+#if SCFAST
+#define SC_ADVANCE() d_step { assert(deq == p); deq = p + 1 }
+#else
+#define SC_ADVANCE() d_step { if :: deq == p -> deq = p + 1 :: else fi }
+#endif
+
 inline try_claim_get() {                          /* 925-1010 */
 	rc = 0;
 	if
@@ -506,7 +525,16 @@ inline try_claim_get() {                          /* 925-1010 */
 					fi
 				:: else -> break
 				od; skip;
-				if :: rc == 0 -> orphans = 0 :: else fi
+				if :: rc == 0 -> orphans = 0
+				   :: else ->
+					/* SCFAST: a rescued orphan lies behind
+					 * deq_pos (lfipc__q_rescue()), so a
+					 * reader's head with deq_pos lagging is
+					 * always a head claim whose consumer
+					 * stores deq_pos next */
+					if :: SCFAST -> ns = es; orphan_behind()
+					   :: else fi
+				fi
 			:: else
 			fi;
 			clearer = 0; lk = 0
@@ -544,8 +572,7 @@ inline try_claim_get() {                          /* 925-1010 */
 						lastk[m / NV] = m % NV + 1
 					    :: else -> ok = 0 fi };
 				if
-				:: ok -> d_step { if :: deq == p -> deq = p + 1 :: else fi };
-					rc = 1; break
+				:: ok -> SC_ADVANCE(); rc = 1; break
 				:: else
 				fi
 			:: dd == 0 && ec == CW ->                /* TOMB: drop */
@@ -607,6 +634,11 @@ proctype consumer(byte tok)
 {
 	LOCALS; byte g = 0;
 	{
+#if SCFAST
+		/* the role passes to consumer 4 only when consumer 3 is
+		 * dead or done (its handle closed) */
+		if :: tok == 4 -> (!alive[3] || !running[3]) :: else fi;
+#endif
 		do
 		:: g < NG ->
 			tries = 0;
@@ -652,7 +684,24 @@ inline clear_locked() {                           /* 1320-1388 */
 			:: (dd == 0 && ec == CWR) ||
 			   (dd == -1 && (ec & CWR) == CWR && (ec & TOKM) != 0) ->
 				hs = es; hc = ec
-			:: (dd == 0 && (ec & CWR) == CR) || (dd > 0 && dd <= N + 1) ->
+			:: SCFAST && !SCHELP && dd == 0 && ec != CR &&
+			   (ec & CWR) == CR && alive[ec & TOKM] ->
+				/* SCFAST: the live consumer claimed the head
+				 * and stores deq_pos next: wait for it */
+				hs = NONE
+			:: SCFAST && !SCHELP && dd == 0 && ec != CR &&
+			   (ec & CWR) == CR && !alive[ec & TOKM] ->
+				/* dead: orphan it (we hold the lock) */
+				hs = NONE;
+				orphans++;
+				d_step { if :: ws[s] == es && wc[s] == ec -> wc[s] = CR; ok = 1
+					    :: else -> ok = 0 fi };
+				if :: ok -> ns = es; orphan_behind()
+				   :: else -> orphans--
+				fi
+			:: (dd == 0 && (ec & CWR) == CR &&
+			    !(SCFAST && !SCHELP && ec != CR)) ||
+			   (dd > 0 && dd <= N + 1) ->
 				hs = NONE;
 				d_step { if :: deq == d0 -> deq = d0 + 1 :: else fi }
 			:: else ->

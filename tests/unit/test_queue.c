@@ -1089,3 +1089,77 @@ Test(queue, a_single_producer_leaves_a_peeked_slot_alone)
 	cr_assert_eq(len, 8);
 	lfipc_queue_close(q);
 }
+
+/* A child that peeks the head of queue "q" (taking the consumer role),
+ * tells the parent through the pipe arg and waits to be killed. */
+static int peek_and_wait(void *arg)
+{
+	int *fds = arg;
+	lfipc_queue *q;
+	const void *m;
+	size_t len;
+
+	if (lfipc_queue_open(qt_r, "q", &q) ||
+	    lfipc_queue_peek(q, &m, &len, LFIPC_NOWAIT))
+		return 1;
+	if (write(fds[1], "p", 1) != 1)
+		return 2;
+	for (;;)
+		pause();
+}
+
+/*
+ * Single-consumer mode: the consumer moves deq_pos with a store after its
+ * claim (lib/queue_putget.c, sc_advance()), so a clear must never move
+ * deq_pos past a head the consumer holds while deq_pos still points at it.
+ * The window (a consumer stopped or killed between its claim and that
+ * store) is made here by putting deq_pos back over a message a child holds
+ * in a peek: the clear waits for the live consumer (-EBUSY after a
+ * second), orphans the message of the dead one, and every count stays
+ * exact.
+ */
+Test(queue, a_clear_waits_for_a_single_consumer_between_claim_and_store)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	int fds[2], next = 0;
+	char c, buf[8];
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8,
+					LFIPC_QUEUE_SINGLE_CONSUMER |
+					    LFIPC_QUEUE_JOINABLE,
+					&q),
+		     0);
+	cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
+	cr_assert_eq(pipe(fds), 0);
+	pid = th_fork(peek_and_wait, fds);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(read(fds[0], &c, 1), 1);
+	qp_open(qt_r, "q", &qp);
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 1);
+	atomic_store(&qp.h->deq_pos, 0); /* claimed, deq_pos not moved yet */
+	/* the consumer lives (stopped there): the clear gives up, having
+	 * changed nothing */
+	cr_assert_eq(lfipc_queue_clear(q), -EBUSY);
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 0);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), NULL, LFIPC_NOWAIT),
+		     -EBUSY, "the child holds the consumer role");
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+	/* dead: its message becomes an orphan, the other three are cleared */
+	cr_assert_eq(lfipc_queue_clear(q), 3);
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 4);
+	cr_assert_eq(lfipc_queue_qsize(q), 1);
+	cr_assert_eq(get_ints(q, 1, &next), 1, "the orphan is message 0");
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	cr_assert_eq(put_ints(q, 4, 8, LFIPC_NOWAIT), 4);
+	cr_assert_eq(lfipc_queue_clear(q), 4);
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	qp_close(&qp);
+	close(fds[0]);
+	close(fds[1]);
+	lfipc_queue_close(q);
+}
