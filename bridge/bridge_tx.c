@@ -498,6 +498,19 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 			return rc;
 		busy = true; /* news: back to work after a look at the rest */
 	}
+	if (!busy && b->sent_upto < b->b && !b->probe_out) {
+		/* A batch met a full pipe, and the room made since may have
+		 * been taken in (by the send, or by tx_acks()) without the
+		 * fd saying so: ask the socket (two system calls, only
+		 * here). */
+		int zev;
+		size_t l = sizeof(zev);
+
+		if (zmq_getsockopt(b->sock, ZMQ_EVENTS, &zev, &l))
+			return zerr();
+		if (zev & (ZMQ_POLLIN | ZMQ_POLLOUT))
+			busy = b->sdirty = true; /* read and send first */
+	}
 	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
 		due = b->news_at + b->resend_ivl;
 	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
