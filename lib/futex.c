@@ -50,7 +50,6 @@ bool lfipc__expired(lfipc_deadline deadline)
 }
 
 _Atomic uint64_t lfipc__futex_sleeps;
-_Atomic uint64_t lfipc__futex_wakes;
 
 /* The timespec of an absolute deadline; NULL for LFIPC_DL_NEVER. */
 static struct timespec *deadline_ts(lfipc_deadline deadline,
@@ -125,12 +124,8 @@ int lfipc__futex_waitv(const struct lfipc_futex_wv *v, unsigned n,
 
 int lfipc__futex_wake(_Atomic uint32_t *word, int n)
 {
-	long rc;
-
-	/* C2: relaxed: a statistic (tests count wake calls). */
-	atomic_fetch_add_explicit(&lfipc__futex_wakes, 1, memory_order_relaxed);
-	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL,
-		     0);
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL,
+			  NULL, 0);
 
 	return rc < 0 ? -errno : (int)rc;
 }

@@ -511,21 +511,6 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		int64_t len;
 		uint32_t e = 0;
 
-		if (check) {
-			/* Decide the partners' liveness (and recover: skip,
-			 * take over, break) before announcing, as the first
-			 * attempt above is made: the recovery's wake-up then
-			 * counts only the other sleepers, and makes no
-			 * system call when there are none (a death woke us:
-			 * the kernel's wake plus the retired word's pass-on
-			 * is all it costs). Not ready: announce and look
-			 * again (W1-W3) before sleeping. */
-			memset(&s, 0, sizeof(s));
-			rc = ready(ctx, &s, true);
-			check = false;
-			if (rc != 0)
-				return rc > 0 ? 0 : rc;
-		}
 		if (wq) {
 			/* W1: seq_cst: announce before looking at the
 			 * state. */
@@ -535,7 +520,8 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		}
 		memset(&s, 0, sizeof(s));
 		/* W3: ready()'s seq_cst state loads. */
-		rc = ready(ctx, &s, false);
+		rc = ready(ctx, &s, check);
+		check = false;
 		if (rc == 0 && !wq && !s.word)
 			rc = -EINVAL; /* nothing to sleep on: a bug */
 		if (rc != 0) {

@@ -75,10 +75,6 @@ int lfipc__futex_waitv(const struct lfipc_futex_wv *v, unsigned n,
  * waits), for tests that count an idle waiter's wake-ups. */
 extern _Atomic uint64_t lfipc__futex_sleeps;
 
-/* Number of FUTEX_WAKE calls made by this process, for tests that count
- * the system calls of a path (a wake that finds nobody is one too). */
-extern _Atomic uint64_t lfipc__futex_wakes;
-
 /* Wake up to n sleepers on word (INT32_MAX: all). Return: number woken. */
 int lfipc__futex_wake(_Atomic uint32_t *word, int n);
 

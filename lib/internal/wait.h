@@ -137,11 +137,7 @@ struct lfipc_sleep {
  * asks for it before the first sleep unless every partner's death is
  * pushed, after a death-word wake-up, at the end of each fallback slice and
  * once more before it returns -ETIMEDOUT / -EAGAIN (so NOWAIT still takes
- * over a dead owner's lock). A call with check = true is made before the
- * waiter announces itself (as the first attempt is), so a recovery's
- * lfipc__wake() finds only the other sleepers; after one that returns 0,
- * wait_until announces and calls ready(false) again (W1-W3) before it
- * sleeps.
+ * over a dead owner's lock).
  * State loads that decide "not ready" must be seq_cst (W3).
  */
 typedef int (*lfipc_ready_fn)(void *ctx, struct lfipc_sleep *s, bool check);
