@@ -471,8 +471,15 @@ static bool get_now(void *ctx)
 	p = atomic_load(&q->h->deq_pos);
 	for (unsigned i = 0; i < PEEK_STEPS; i++, p++) {
 		uint64_t w = atomic_load(&slot_at(q, p)->word);
+		int32_t d = sdiff(wseq(w), (uint32_t)(p + 1));
 
-		if (wseq(w) != (uint32_t)(p + 1))
+		/* Released for a later lap: position p was consumed after
+		 * our load of deq_pos (another consumer): what counts is
+		 * further on; stopping here would call a queue that holds
+		 * messages empty, and a poller would sleep on it. */
+		if (d > 0)
+			continue;
+		if (d < 0)
 			return false; /* empty or being written */
 		if (wclaim(w) == 0)
 			return true; /* FULL */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1161,5 +1162,42 @@ Test(queue, a_clear_waits_for_a_single_consumer_between_claim_and_store)
 	qp_close(&qp);
 	close(fds[0]);
 	close(fds[1]);
+	lfipc_queue_close(q);
+}
+
+/*
+ * The get fd's readiness check loads deq_pos, then the slot there. When
+ * another consumer takes that message in between, the slot is already
+ * released for a later lap: the check must look further on, not call the
+ * queue empty while it holds messages (an event loop would then sleep with
+ * a message in the queue). The stale load is made here by putting deq_pos
+ * back over a consumed message.
+ */
+Test(queue, the_get_fd_looks_past_a_message_consumed_under_its_check)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	struct pollfd pf;
+	char buf[8];
+	size_t len;
+	int fd;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 2, LFIPC_NOWAIT), 2);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	qp_open(qt_r, "q", &qp);
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 1);
+	atomic_store(&qp.h->deq_pos, 0); /* as loaded before that get */
+	fd = lfipc_queue_fd(q, LFIPC_FD_GET);
+	cr_assert_geq(fd, 0);
+	pf = (struct pollfd){.fd = fd, .events = POLLIN};
+	cr_assert_eq(poll(&pf, 1, 0), 1, "one message is in the queue");
+	atomic_store(&qp.h->deq_pos, 1);
+	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(len, sizeof(int));
+	cr_assert_eq(*(int *)buf, 1);
+	qp_close(&qp);
 	lfipc_queue_close(q);
 }
