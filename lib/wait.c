@@ -241,13 +241,20 @@ void lfipc__wake_one(lfipc_region *r, struct lfipc_wq *wq)
 
 	if (w == 0)
 		return;
-	if (w & ~WQ_ONE_MASK) {
-		/* wait-for-any waiters, pollers, a corrupt word */
+	/* Wait-for-any waiters, pollers, a corrupt word; or more than one
+	 * counted sleeper: the one woken last may not run for long (stopped
+	 * or killed before it re-arms, or just not scheduled yet) and still
+	 * counts, so skipping the wake until it re-arms would leave the
+	 * others asleep for up to a safety slice (findings/
+	 * lock_woken_stopped.c on branch review6: ~750 ms). Then wake one
+	 * and leave the count armed, as every release did before. */
+	if (w & ~WQ_ONE_MASK || (w & WQ_ONE_MASK) > WQ_ONE) {
 		lfipc__wake(r, wq, NULL, 1);
 		return;
 	}
-	/* K3: seq_cst: disarm, then wake one; nothing when it was not
-	 * armed (the last sleeper woken has not looked yet). */
+	/* K3: seq_cst: one counted sleeper: disarm, then wake it; nothing
+	 * when it was not armed (woken already, it has not looked yet:
+	 * nobody else sleeps, and a new sleeper arms again in W2). */
 	if (seq_disarm(wq))
 		lfipc__futex_wake(&wq->seq, 1);
 }

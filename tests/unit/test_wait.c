@@ -796,6 +796,46 @@ Test(poll, lock_releases_while_the_woken_sleeper_has_not_looked_make_no_call)
 	lfipc_lock_close(l);
 }
 
+static int acquire_forever(void *p)
+{
+	return lfipc_lock_acquire(p, LFIPC_FOREVER) == 0 ? 0 : 1;
+}
+
+/* The sleeper woken last still counts until it runs; stopped or killed
+ * before it re-arms, it never does. With another sleeper counted, a
+ * release must wake again instead of skipping (findings/
+ * lock_woken_stopped.c, branch review6: ~750 ms per stopped sleeper).
+ * Here that woken sleeper is made by hand (counted, the count disarmed);
+ * with the safety slice at a minute, a skipped wake leaves the real
+ * sleeper asleep past the reap deadline. */
+Test(poll, a_release_wakes_a_sleeper_while_one_woken_earlier_has_not_run)
+{
+	struct lfipc_wq *wq;
+	lfipc_lock *l;
+	int64_t t0;
+	uint32_t e;
+	pid_t pid;
+
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "hw", false, &l), 0);
+	wq = lock_wq(l);
+	cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+	pid = th_fork(acquire_forever, l);
+	t0 = th_now_ns();
+	while (!(atomic_load(&wq->waiters) == 1 && (atomic_load(&wq->seq) & 1)) &&
+	       th_now_ns() - t0 < 10000000000LL)
+		usleep(1000);
+	usleep(20000); /* from its W2 into its futex sleep */
+	e = atomic_load(&wq->seq);
+	cr_assert(e & 1, "the sleeper armed the count");
+	atomic_fetch_add(&wq->waiters, 1); /* woken earlier, not run */
+	atomic_store(&wq->seq, e + 1);	   /* its wake disarmed it */
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0, "the sleeper got the lock");
+	atomic_fetch_sub(&wq->waiters, 1);
+	lfipc_lock_close(l);
+}
+
 /* ---- wait-for-any ------------------------------------------------------- */
 
 struct flag {
