@@ -51,8 +51,8 @@ int kc_producer(void *arg)
 		rc = lfipc_queue_put(kc_q, m, sizeof(m), KC_WAIT_NS);
 		if (rc == -EPIPE)
 			return 0;
-		if (rc)
-			return 1;
+		if (rc) /* the exit status names the error: 10 + errno */
+			return rc < 0 && rc > -100 ? 10 - rc : 1;
 		atomic_store(&kc->acked[id], i + 1);
 	}
 	return 0;
@@ -80,6 +80,8 @@ int kc_bulk_producer(void *arg)
 		rc = lfipc_queue_put_many(kc_q, mp, lens, b, KC_WAIT_NS);
 		if (rc == -EPIPE)
 			return 0;
+		if (rc < 0 && rc > -100)
+			return 10 - rc; /* the exit status names the error */
 		if (rc < 1 || (uint32_t)rc > b)
 			return 1;
 		i += (uint32_t)rc;
