@@ -412,8 +412,12 @@ static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
  *   - a spin during which the thread itself was preempted (a gap of
  *     LFIPC_SPIN_PREEMPT_NS between two clock reads that are 64 pauses
  *     apart) is oversubscription: the budget drops to 0 at once;
- *   - a thread that does not spin tries again with LFIPC_SPIN_MIN_NS
- *     every LFIPC_SPIN_PROBE-th wait, so it learns when cores free up.
+ *   - a thread that does not spin tries again every LFIPC_SPIN_PROBE-th
+ *     wait, so it learns when cores free up: with the whole LFIPC_SPIN_NS
+ *     (a partner that answers in more than LFIPC_SPIN_MIN_NS, a pipe's
+ *     round trip, would fail every short probe and the thread would sleep
+ *     at every wait for good); a probe that runs out leaves the budget
+ *     as it was.
  * Thread-local, read and written by its thread only.
  */
 static _Thread_local int64_t spin_ns = LFIPC_SPIN_NS;
@@ -425,7 +429,7 @@ static int64_t spin_budget(void)
 		return spin_ns;
 	if (++spin_skipped % LFIPC_SPIN_PROBE != 0)
 		return 0;
-	return LFIPC_SPIN_MIN_NS; /* a probe */
+	return LFIPC_SPIN_NS; /* a probe */
 }
 
 /* Spin up to budget ns calling ready(); adapt spin_ns to the outcome.
@@ -433,6 +437,7 @@ static int64_t spin_budget(void)
 static int spin(lfipc_ready_fn ready, void *ctx, struct lfipc_sleep *s,
 		int64_t budget)
 {
+	bool probe = spin_ns < LFIPC_SPIN_MIN_NS;
 	int64_t t0 = lfipc__now_ns(), last = t0;
 	int rc;
 
@@ -459,8 +464,20 @@ static int spin(lfipc_ready_fn ready, void *ctx, struct lfipc_sleep *s,
 		if (s->lost)
 			break; /* a winner runs on: a spin only slows it */
 	}
-	spin_ns = budget / 2;
+	if (!probe)
+		spin_ns = budget / 2;
 	return 0;
+}
+
+int64_t lfipc__wait_spin_budget(void)
+{
+	return spin_ns;
+}
+
+void lfipc__wait_set_spin_budget(int64_t ns)
+{
+	spin_ns = ns;
+	spin_skipped = LFIPC_SPIN_PROBE - 1; /* the next wait may probe */
 }
 
 /*

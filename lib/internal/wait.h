@@ -292,7 +292,8 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
  * halves its budget after a spin that ran out and stops spinning below
  * LFIPC_SPIN_MIN_NS or when it was preempted while spinning
  * (LFIPC_SPIN_PREEMPT_NS: oversubscribed cores), probing again every
- * LFIPC_SPIN_PROBE-th wait (wait.c, spin_budget). */
+ * LFIPC_SPIN_PROBE-th wait with the whole LFIPC_SPIN_NS (wait.c,
+ * spin_budget). */
 #define LFIPC_SPIN_NS 4000
 #define LFIPC_SPIN_MIN_NS 250
 #define LFIPC_SPIN_PREEMPT_NS ((int64_t)50000)
@@ -323,6 +324,12 @@ void lfipc__wait_force_fallback(bool on);
  * test sets it very long so that a lost wake-up hangs instead of being
  * hidden by the next slice). ns <= 0 restores the default. */
 void lfipc__wait_set_safety_slice(int64_t ns);
+
+/* Test switches: the calling thread's spin budget (wait.c, spin_budget);
+ * setting it also makes the thread's next wait a probe when the budget is
+ * below LFIPC_SPIN_MIN_NS. */
+int64_t lfipc__wait_spin_budget(void);
+void lfipc__wait_set_spin_budget(int64_t ns);
 
 /* Can this process sleep on several words at once (futex_waitv)? Decided
  * at the first use and cached; false under lfipc__wait_force_fallback. */

@@ -836,6 +836,52 @@ Test(poll, a_release_wakes_a_sleeper_while_one_woken_earlier_has_not_run)
 	lfipc_lock_close(l);
 }
 
+/* Ready on its k-th call (a partner that answers after some spinning). */
+struct after_k {
+	int calls, k;
+	_Atomic uint32_t word;
+};
+
+static int ready_after_k(void *p, struct lfipc_sleep *s, bool check)
+{
+	struct after_k *a = p;
+
+	(void)check;
+	if (++a->calls >= a->k)
+		return 1;
+	s->word = &a->word;
+	s->val = 0;
+	return 0;
+}
+
+/* A thread that stopped spinning probes every LFIPC_SPIN_PROBE-th wait;
+ * the probe must be long enough for a partner that answers after more
+ * than LFIPC_SPIN_MIN_NS (a pipe's round trip), or the thread sleeps at
+ * every wait for good (the Pipe's ping-pong went from 2 to 24 us so). A
+ * partner ready on the 100th look (more than the first 64 pauses, after
+ * which a 250 ns probe had given up) restores the whole budget. The
+ * count of calls, not a time, decides; a preemption in the probe would
+ * drop the budget to 0, so the probe is retried a few times. */
+Test(wait, a_probe_that_meets_a_slow_partner_restores_spinning)
+{
+	struct lfipc_wq wq;
+	bool restored = false;
+
+	if (th_tsan())
+		return; /* TSan slows the probe's calls past its budget */
+	for (int round = 0; round < 20 && !restored; round++) {
+		struct after_k a = {0, 100, 0};
+
+		memset(&wq, 0, sizeof(wq));
+		lfipc__wait_set_spin_budget(0);
+		(void)lfipc__wait_until(NULL, &wq, ready_after_k, &a,
+					lfipc__deadline(1000000), 0);
+		restored = lfipc__wait_spin_budget() == LFIPC_SPIN_NS;
+	}
+	cr_assert(restored, "budget %lld after the probes",
+		  (long long)lfipc__wait_spin_budget());
+}
+
 /* ---- wait-for-any ------------------------------------------------------- */
 
 struct flag {
