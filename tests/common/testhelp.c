@@ -52,6 +52,62 @@ int64_t th_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Read a small /proc/<pid>/<what> file into buf (NUL-terminated, the
+ * newlines but the last turned into " | "); "" when it cannot. */
+static void proc_read(pid_t pid, const char *what, char *buf, size_t n)
+{
+	char path[64];
+	FILE *f;
+	size_t len;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	len = fread(buf, 1, n - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	for (char *c = buf; *c; c++)
+		if (*c == '\n')
+			*c = ';';
+}
+
+/*
+ * Say on stderr where a child that outlived its deadline is, before it is
+ * killed, so that a failure seen once in CI tells a hang from a crawl:
+ * its state (R runnable, S sleeping, D, T stopped), the time it ran and
+ * the time it waited for a CPU while runnable (schedstat: a starved child
+ * has waited long, a spinning one has run long, a sleeper has done
+ * neither), the kernel function it sleeps in, its system call (number
+ * and arguments) and, when readable, its kernel stack.
+ */
+static void reap_report(pid_t pid, int timeout_ms)
+{
+	char stat[512], sched[128], wchan[128], sys[256], stack[1024];
+	const char *st = "";
+	long long run_ns = -1, wait_ns = -1;
+
+	proc_read(pid, "stat", stat, sizeof(stat));
+	proc_read(pid, "schedstat", sched, sizeof(sched));
+	proc_read(pid, "wchan", wchan, sizeof(wchan));
+	proc_read(pid, "syscall", sys, sizeof(sys));
+	proc_read(pid, "stack", stack, sizeof(stack));
+	if (strrchr(stat, ')'))
+		st = strrchr(stat, ')') + 2; /* "S ppid ..." */
+	if (sscanf(sched, "%lld %lld", &run_ns, &wait_ns) != 2)
+		run_ns = wait_ns = -1;
+	fprintf(stderr,
+		"th_reap: pid %d still there after %d ms: state %.1s, ran "
+		"%lld us, waited for a CPU %lld us, wchan %s, syscall %s, "
+		"stack %s\n",
+		(int)pid, timeout_ms, st, run_ns / 1000, wait_ns / 1000,
+		wchan[0] ? wchan : "?", sys[0] ? sys : "?",
+		stack[0] ? stack : "?");
+}
+
 int th_reap(pid_t pid, int timeout_ms)
 {
 	int64_t end = th_now_ns() + (int64_t)timeout_ms * 1000000;
@@ -65,6 +121,7 @@ int th_reap(pid_t pid, int timeout_ms)
 		if (w < 0 && errno != EINTR)
 			return -2;
 		if (th_now_ns() >= end) {
+			reap_report(pid, timeout_ms);
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return -1;

@@ -19,7 +19,9 @@ int th_scale(void);
 pid_t th_fork(int (*fn)(void *arg), void *arg);
 
 /*
- * Wait for pid until timeout_ms; past it, SIGKILL and reap it.
+ * Wait for pid until timeout_ms; past it, say on stderr where the child is
+ * (its state, run and runqueue times, wchan, system call, kernel stack:
+ * a hang and a starved child look different), SIGKILL and reap it.
  * Return: its exit status (0..255) when it exited, 128+sig when a signal
  * ended it, -1 when the deadline passed (it was killed), -2 on error.
  */
