@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,19 +109,41 @@ static void reap_report(pid_t pid, int timeout_ms)
 		stack[0] ? stack : "?");
 }
 
-int th_reap(pid_t pid, int timeout_ms)
+/* The time pid's main thread has spent runnable but waiting for a CPU
+ * (the second field of /proc/<pid>/schedstat, which counts a cgroup's
+ * throttled time too), in ns; -1 when it cannot be read. */
+static long long run_delay_ns(pid_t pid)
 {
-	int64_t end = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	char buf[128];
+	long long run, delay;
+
+	proc_read(pid, "schedstat", buf, sizeof(buf));
+	return sscanf(buf, "%lld %lld", &run, &delay) == 2 ? delay : -1;
+}
+
+/* th_reap and th_reap_run: starved_ok says whether the time the child
+ * waited for a CPU is left out of timeout_ms (up to 20 x timeout_ms). */
+static int reap(pid_t pid, int timeout_ms, bool starved_ok)
+{
+	int64_t start = th_now_ns(), budget = (int64_t)timeout_ms * 1000000;
+	long long d0 = starved_ok ? run_delay_ns(pid) : -1;
 	int st;
 
 	for (;;) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
+		int64_t used = th_now_ns() - start;
 
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR)
 			return -2;
-		if (th_now_ns() >= end) {
+		if (used >= budget && d0 >= 0 && used < 20 * budget) {
+			long long d = run_delay_ns(pid);
+
+			if (d >= d0)
+				used -= d - d0;
+		}
+		if (used >= budget) {
 			reap_report(pid, timeout_ms);
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -133,6 +156,16 @@ int th_reap(pid_t pid, int timeout_ms)
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return -2;
+}
+
+int th_reap(pid_t pid, int timeout_ms)
+{
+	return reap(pid, timeout_ms, false);
+}
+
+int th_reap_run(pid_t pid, int timeout_ms)
+{
+	return reap(pid, timeout_ms, true);
 }
 
 int th_reap_all(const pid_t *pids, int n, int timeout_ms)

@@ -27,6 +27,18 @@ pid_t th_fork(int (*fn)(void *arg), void *arg);
  */
 int th_reap(pid_t pid, int timeout_ms);
 
+/*
+ * th_reap for a bound on what the child does, not on how much CPU the
+ * machine gives it: the time the child's main thread spent runnable but
+ * waiting for a CPU (its schedstat run delay, a throttled cgroup's time
+ * included) does not count against timeout_ms, up to 20 x timeout_ms in
+ * all. A child that sleeps or spins past its bound still fails at
+ * timeout_ms (on a loaded machine a spinner may get up to the 20 x);
+ * one that is starved on a loaded CI machine gets the time it was
+ * denied. Without /proc/<pid>/schedstat it is th_reap.
+ */
+int th_reap_run(pid_t pid, int timeout_ms);
+
 /* Reap n children; return how many did not exit with status 0. */
 int th_reap_all(const pid_t *pids, int n, int timeout_ms);
 
