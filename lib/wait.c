@@ -302,6 +302,19 @@ static void tok_put(uint32_t *v, uint32_t t)
 enum slice_kind { SL_SAFETY, SL_FALLBACK, SL_HINT, SL_CHECK };
 
 /*
+ * Checks a wait makes without sleeping in between, for a wait on n
+ * objects: one per partner the death words say died (SL_CHECK), plus one
+ * before the first sleep without the push. checked_tok remembers only
+ * LFIPC_WAIT_PARTNERS tokens, so partners that keep changing among more
+ * dead tokens than that (a word rewritten by a peer, owners that die one
+ * after another) would make every pass an SL_CHECK: the loop then never
+ * slept and never looked at the deadline. Past this many, the wait sleeps
+ * a fallback slice and checks at its end; every pass looks at the
+ * deadline.
+ */
+#define QUICK_CHECKS(n) (1u + (unsigned)(n) * LFIPC_WAIT_PARTNERS)
+
+/*
  * Add the partners' death words to fv (after fv[0]) and decide the slice.
  * SL_CHECK: a partner is dead by the verdict: call ready(check) first.
  */
@@ -504,6 +517,7 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 	struct wstate st;
 	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS, now;
 	bool check = false, woken = false, first = true;
+	unsigned quick = 0; /* checks without a sleep since the last sleep */
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -557,15 +571,22 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		now = lfipc__now_ns();
 		k = partners(r, &s, &st, fv, &nfv, now);
 		w2 = add_word2(&s, fv, &nfv, &k);
-		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
+		if ((k == SL_CHECK || (first && k == SL_FALLBACK)) &&
+		    quick < QUICK_CHECKS(1)) {
 			/* a dead partner, or no push: decide liveness
 			 * before sleeping */
 			unannounce(wq); /* W5 */
 			check = true;
 			first = false;
+			quick++;
+			if (lfipc__expired(dl))
+				goto expired;
 			continue;
 		}
+		if (k == SL_CHECK)
+			k = SL_FALLBACK; /* see QUICK_CHECKS */
 		first = false;
+		quick = 0;
 		len = slice_len(k, fb_slice);
 		if (nfv > 1)
 			rc = lfipc__futex_waitv(fv, nfv,
@@ -680,6 +701,7 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 	struct wstate st;
 	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS;
 	bool check = false, first = true;
+	unsigned quick = 0; /* as in lfipc__wait_until */
 	int i, err = 0, rc;
 
 	if (n == 0 || n > LFIPC_WAIT_ANY_MAX || !v || !result)
@@ -718,13 +740,20 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
 			if (kj > k)
 				k = kj;
 		}
-		if (k == SL_CHECK || (first && k == SL_FALLBACK)) {
+		if ((k == SL_CHECK || (first && k == SL_FALLBACK)) &&
+		    quick < QUICK_CHECKS(n)) {
 			any_announce(v, n, false);
 			check = true;
 			first = false;
+			quick++;
+			if (lfipc__expired(dl))
+				goto expired;
 			continue;
 		}
+		if (k == SL_CHECK)
+			k = SL_FALLBACK; /* see QUICK_CHECKS */
 		first = false;
+		quick = 0;
 		len = slice_len(k, fb_slice);
 		if (lfipc__wait_have_waitv())
 			rc = lfipc__futex_waitv(fv, nfv,

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +53,98 @@ int64_t th_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int th_reap(pid_t pid, int timeout_ms)
+/* Read a small /proc/<pid>/<what> file into buf (NUL-terminated, the
+ * newlines but the last turned into " | "); "" when it cannot. */
+static void proc_read(pid_t pid, const char *what, char *buf, size_t n)
 {
-	int64_t end = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	char path[64];
+	FILE *f;
+	size_t len;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	len = fread(buf, 1, n - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	for (char *c = buf; *c; c++)
+		if (*c == '\n')
+			*c = ';';
+}
+
+/*
+ * Say on stderr where a child that outlived its deadline is, before it is
+ * killed, so that a failure seen once in CI tells a hang from a crawl:
+ * its state (R runnable, S sleeping, D, T stopped), the time it ran and
+ * the time it waited for a CPU while runnable (schedstat: a starved child
+ * has waited long, a spinning one has run long, a sleeper has done
+ * neither), the kernel function it sleeps in, its system call (number
+ * and arguments) and, when readable, its kernel stack.
+ */
+static void reap_report(pid_t pid, int timeout_ms)
+{
+	char stat[512], sched[128], wchan[128], sys[256], stack[1024];
+	const char *st = "";
+	long long run_ns = -1, wait_ns = -1;
+
+	proc_read(pid, "stat", stat, sizeof(stat));
+	proc_read(pid, "schedstat", sched, sizeof(sched));
+	proc_read(pid, "wchan", wchan, sizeof(wchan));
+	proc_read(pid, "syscall", sys, sizeof(sys));
+	proc_read(pid, "stack", stack, sizeof(stack));
+	if (strrchr(stat, ')'))
+		st = strrchr(stat, ')') + 2; /* "S ppid ..." */
+	if (sscanf(sched, "%lld %lld", &run_ns, &wait_ns) != 2)
+		run_ns = wait_ns = -1;
+	fprintf(stderr,
+		"th_reap: pid %d still there after %d ms: state %.1s, ran "
+		"%lld us, waited for a CPU %lld us, wchan %s, syscall %s, "
+		"stack %s\n",
+		(int)pid, timeout_ms, st, run_ns / 1000, wait_ns / 1000,
+		wchan[0] ? wchan : "?", sys[0] ? sys : "?",
+		stack[0] ? stack : "?");
+}
+
+/* The time pid's main thread has spent runnable but waiting for a CPU
+ * (the second field of /proc/<pid>/schedstat, which counts a cgroup's
+ * throttled time too), in ns; -1 when it cannot be read. */
+static long long run_delay_ns(pid_t pid)
+{
+	char buf[128];
+	long long run, delay;
+
+	proc_read(pid, "schedstat", buf, sizeof(buf));
+	return sscanf(buf, "%lld %lld", &run, &delay) == 2 ? delay : -1;
+}
+
+/* th_reap and th_reap_run: starved_ok says whether the time the child
+ * waited for a CPU is left out of timeout_ms (up to 20 x timeout_ms). */
+static int reap(pid_t pid, int timeout_ms, bool starved_ok)
+{
+	int64_t start = th_now_ns(), budget = (int64_t)timeout_ms * 1000000;
+	long long d0 = starved_ok ? run_delay_ns(pid) : -1;
 	int st;
 
 	for (;;) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
+		int64_t used = th_now_ns() - start;
 
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR)
 			return -2;
-		if (th_now_ns() >= end) {
+		if (used >= budget && d0 >= 0 && used < 20 * budget) {
+			long long d = run_delay_ns(pid);
+
+			if (d >= d0)
+				used -= d - d0;
+		}
+		if (used >= budget) {
+			reap_report(pid, timeout_ms);
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return -1;
@@ -76,6 +156,16 @@ int th_reap(pid_t pid, int timeout_ms)
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return -2;
+}
+
+int th_reap(pid_t pid, int timeout_ms)
+{
+	return reap(pid, timeout_ms, false);
+}
+
+int th_reap_run(pid_t pid, int timeout_ms)
+{
+	return reap(pid, timeout_ms, true);
 }
 
 int th_reap_all(const pid_t *pids, int n, int timeout_ms)

@@ -19,11 +19,25 @@ int th_scale(void);
 pid_t th_fork(int (*fn)(void *arg), void *arg);
 
 /*
- * Wait for pid until timeout_ms; past it, SIGKILL and reap it.
+ * Wait for pid until timeout_ms; past it, say on stderr where the child is
+ * (its state, run and runqueue times, wchan, system call, kernel stack:
+ * a hang and a starved child look different), SIGKILL and reap it.
  * Return: its exit status (0..255) when it exited, 128+sig when a signal
  * ended it, -1 when the deadline passed (it was killed), -2 on error.
  */
 int th_reap(pid_t pid, int timeout_ms);
+
+/*
+ * th_reap for a bound on what the child does, not on how much CPU the
+ * machine gives it: the time the child's main thread spent runnable but
+ * waiting for a CPU (its schedstat run delay, a throttled cgroup's time
+ * included) does not count against timeout_ms, up to 20 x timeout_ms in
+ * all. A child that sleeps or spins past its bound still fails at
+ * timeout_ms (on a loaded machine a spinner may get up to the 20 x);
+ * one that is starved on a loaded CI machine gets the time it was
+ * denied. Without /proc/<pid>/schedstat it is th_reap.
+ */
+int th_reap_run(pid_t pid, int timeout_ms);
 
 /* Reap n children; return how many did not exit with status 0. */
 int th_reap_all(const pid_t *pids, int n, int timeout_ms);

@@ -1050,3 +1050,56 @@ Test(wait, a_peer_rewriting_the_event_count_cannot_hold_a_sleeper_past_its_deadl
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	cr_assert_eq(atomic_load(&wq.waiters), 0);
 }
+
+/* A readiness callback whose partner is a dead token that is never one
+ * the wait remembers as checked (it remembers LFIPC_WAIT_PARTNERS, and
+ * once they are full it replaces the first): the tokens of slots 1 and 2
+ * first, then those of slots 3 and 4 in turn. Nobody registered in those
+ * slots of this region, so their generation is even and every token
+ * naming them is dead (GONE). */
+struct rotor {
+	unsigned calls;
+};
+
+static int rotating_dead_partner(void *p, struct lfipc_sleep *s, bool check)
+{
+	struct rotor *ro = p;
+	unsigned k = ro->calls++;
+	uint32_t slot = k <= 2 ? k : 3 + k % 2;
+
+	(void)check;
+	s->partner[0] = ((slot + 1) << LFIPC_TOKEN_GEN_BITS) | 1;
+	return 0;
+}
+
+/* Every dead partner is checked before the next sleep; before the fix, a
+ * partner that was a new dead token at every pass made the loop check
+ * again without sleeping and without looking at the deadline, for ever.
+ * The wait runs in a child, reaped with a deadline, so that bug fails
+ * instead of hanging the suite. */
+Test(wait, partners_that_keep_dying_cannot_hold_a_waiter_past_its_deadline)
+{
+	pid_t pid;
+	int rc;
+
+	cr_assert_lt(4u, r->death_slots, "slots 1-4 have death words");
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct lfipc_wq wq;
+		struct rotor ro = {0};
+
+		memset(&wq, 0, sizeof(wq));
+		rc = lfipc__wait_until(r, &wq, rotating_dead_partner, &ro,
+				       lfipc__deadline(50000000),
+				       LFIPC_WAIT_NOSPIN);
+		/* It slept between the rounds of checks: fallback slices
+		 * of at least 0.625 ms in 50 ms, a few checks each. */
+		_exit(rc != -ETIMEDOUT ? 1 : ro.calls >= 1000 ? 2 : 0);
+	}
+	rc = th_reap(pid, 10000);
+	cr_assert_eq(rc, 0,
+		     "child status %d (-1: still waiting after 10 s; 1: not "
+		     "-ETIMEDOUT; 2: checked without sleeping)",
+		     rc);
+}
