@@ -802,9 +802,10 @@ static void sc_advance(lfipc_queue *q, uint64_t to)
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
- * in shared memory. */
+ * in shared memory. blind: a single consumer's first attempt may CAS the
+ * head from FULL without loading it first (see below). */
 static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			 uint64_t *w_out, uint64_t *head_out)
+			 uint64_t *w_out, uint64_t *head_out, bool blind)
 {
 	qhdr *h = q->h;
 	uint64_t p;
@@ -816,11 +817,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		return 1;
 	}
 	p = atomic_load(&h->deq_pos);
-	/* Single consumer: the first attempt is a CAS from FULL(p) without
-	 * a load first (the line is usually in the producer's cache: one
-	 * transfer, not a read and then an upgrade); on failure the loop
-	 * loads the word. */
-	for (bool blind = q->single[LFIPC_Q_ROLE_GET];; blind = false) {
+	/* Single consumer: the first attempt of a call is a CAS from FULL(p)
+	 * without a load first (the line is usually in the producer's cache:
+	 * one transfer, not a read and then an upgrade); on failure the loop
+	 * loads the word. Not in a spin's later attempts (blind false): the
+	 * queue was empty a moment ago, the head is the slot the producer
+	 * writes next, and a failing CAS takes its line away exclusively
+	 * where a load only shares it. */
+	for (blind = blind && q->single[LFIPC_Q_ROLE_GET];; blind = false) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
 				   : atomic_load(&s->word);
@@ -929,7 +933,7 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 	if (check)
 		qwait_check(c);
-	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head);
+	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head, c->tries++ == 0);
 	if (rc)
 		return rc;
 	if (drained(c->q, c->tok))
@@ -1026,7 +1030,7 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			if (rc)
 				return rc;
 		} else {
-			rc = try_claim_get(q, *tok, &s[k], &w[k], &head);
+			rc = try_claim_get(q, *tok, &s[k], &w[k], &head, true);
 			if (rc <= 0)
 				return k ? k : (rc ? rc : -EAGAIN);
 		}
