@@ -799,6 +799,36 @@ static void sc_advance(lfipc_queue *q, uint64_t to)
 				      memory_order_release);
 }
 
+/* Single consumer, the common case of a get: the head p = deq_pos is
+ * FULL(p). Claim it with a CAS from FULL(p) without loading it first and
+ * move deq_pos past it, exactly as try_claim_get()'s first attempt does,
+ * without the way there (try_claim_get() handles orphans, holes, helping
+ * and recovery; it is called when this does not apply). True: *s_out and
+ * *w_out (READING(p, tok)) claimed. */
+static inline bool sc_claim_head(lfipc_queue *q, uint32_t tok, qslot **s_out,
+				 uint64_t *w_out)
+{
+	qhdr *h = q->h;
+	uint64_t p, w, nw;
+	qslot *s;
+
+	/* Q5 (try_claim_get()): relaxed, a hint. */
+	if (atomic_load_explicit(&h->orphans, memory_order_relaxed))
+		return false;
+	p = atomic_load(&h->deq_pos);
+	s = slot_at(q, p);
+	w = mkword((uint32_t)(p + 1), 0);
+	nw = mkword((uint32_t)(p + 1), tok | CL_R);
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return false;
+	sc_advance(q, p + 1);
+	if (q->cap != q->n)
+		ev_wake(q, &h->not_full);
+	*s_out = s;
+	*w_out = nw;
+	return true;
+}
+
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
@@ -942,26 +972,35 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	return 0;
 }
 
+/* The claim of get_msg() when the head is not simply FULL (or in MPMC
+ * mode; a single consumer's blind claim was sc_claim_head(), so this
+ * attempt loads the head first): the first attempt directly, as the wait layer's first call of
+ * get_ready() would make it (the way through the wait layer costs a third
+ * of a get's instructions), then through the wait layer. */
+static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
+			  int64_t timeout_ns)
+{
+	uint64_t head;
+	struct qwait c = {.s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
+	int rc = try_claim_get(q, tok, s, w, &head, false);
+
+	if (rc < 0)
+		return rc;
+	return rc ? 0 : claim_wait(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+}
+
 /* Claim the oldest message for a get or a peek by the caller (in its
  * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
  * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
 static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		   uint64_t *len, int64_t timeout_ns)
 {
-	uint64_t head;
-	struct qwait c = {.s = s, .w = w, .head = &head, .tries = 1};
-	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, &c.tok);
+	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
 
-	*tok = c.tok;
 	if (rc)
 		return rc;
-	/* The first attempt directly, as the wait layer's first call of
-	 * get_ready() would make it (the queue is usually not empty): the
-	 * way through the wait layer costs a third of a get's instructions. */
-	rc = try_claim_get(q, c.tok, s, w, &head, true);
-	if (rc < 0)
-		return rc;
-	if (rc == 0 && (rc = claim_wait(q, LFIPC_Q_ROLE_GET, &c, timeout_ns)))
+	if (!(q->single[LFIPC_Q_ROLE_GET] && sc_claim_head(q, *tok, s, w)) &&
+	    (rc = get_claim_wait(q, s, w, *tok, timeout_ns)))
 		return rc;
 	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
 	if (*len > q->msg_size) {
