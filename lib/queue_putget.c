@@ -67,7 +67,7 @@ static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
 }
 
 /* The token of the caller, holding role i if the queue has it single. */
-static int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
+static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
 {
 	int rc = lfipc__self(q->r, tok);
 
@@ -250,7 +250,7 @@ static void wake_if_behind(lfipc_queue *q, uint64_t p)
 
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
-static int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+static inline int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
 	int rc = publish_slot(s, p, tok);
 
@@ -974,14 +974,16 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 /* The claim of get_msg() when the head is not simply FULL (or in MPMC
  * mode; a single consumer's blind claim was sc_claim_head(), so this
- * attempt loads the head first): the first attempt directly, as the wait layer's first call of
- * get_ready() would make it (the way through the wait layer costs a third
- * of a get's instructions), then through the wait layer. */
+ * attempt loads the head first): the first attempt directly, as the wait
+ * layer's first call of get_ready() would make it (the way through the
+ * wait layer costs a third of a get's instructions), then through the
+ * wait layer. */
 static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 			  int64_t timeout_ns)
 {
 	uint64_t head;
-	struct qwait c = {.s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
+	struct qwait c = {
+	    .s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
 	int rc = try_claim_get(q, tok, s, w, &head, false);
 
 	if (rc < 0)
