@@ -67,7 +67,7 @@ static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
 }
 
 /* The token of the caller, holding role i if the queue has it single. */
-static int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
+static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
 {
 	int rc = lfipc__self(q->r, tok);
 
@@ -250,7 +250,7 @@ static void wake_if_behind(lfipc_queue *q, uint64_t p)
 
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
-static int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+static inline int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
 	int rc = publish_slot(s, p, tok);
 
@@ -457,6 +457,54 @@ static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
 	return publish(q, s, p, tok);
 }
 
+/*
+ * Single-producer mode, sp_put() found the queue full (slot p = enq_pos
+ * still holds the previous lap): the consumer works on that very slot
+ * next, and every look at it (each attempt of the wait layer's spin loads
+ * its word) takes the line away from the consumer in the middle of its
+ * claim, copy and release. At small messages the producer is the faster
+ * side, the ring sits full, and those looks cost the consumer more than
+ * its own work (doc/perf.md). So before the wait layer's attempts, wait
+ * (spinning, bounded) until the slot SP_RUN - 1 further on is free for
+ * this lap: the consumer is then SP_RUN slots ahead, and the producer
+ * fills the run behind it without touching a line the consumer is on.
+ * Only a heuristic: it reads one slot word (Q17: relaxed, a hint; the
+ * claim that follows re-reads everything), writes nothing, returns after
+ * at most the thread's spin budget (lfipc__wait_spin_budget(), 0 when
+ * spinning does not pay on this machine now), and whatever it sees, the
+ * caller then takes the ordinary way (sp_put(), then the wait layer).
+ */
+#define SP_RUN 32
+
+static void sp_await_run(lfipc_queue *q)
+{
+	uint64_t run = q->n / 4 < SP_RUN ? q->n / 4 : SP_RUN;
+	int64_t budget = lfipc__wait_spin_budget(), t0;
+	uint64_t p, want;
+	_Atomic uint64_t *word;
+
+	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS)
+		return;
+	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
+	p = atomic_load_explicit(&q->h->enq_pos, memory_order_relaxed);
+	/* Only when slot p holds the previous lap: the queue is full. */
+	if (sdiff(wseq(atomic_load_explicit(&slot_at(q, p)->word,
+					    memory_order_relaxed)),
+		  (uint32_t)p) >= 0)
+		return;
+	word = &slot_at(q, p + run - 1)->word;
+	want = mkword((uint32_t)(p + run - 1), 0);
+	t0 = lfipc__now_ns();
+	for (unsigned i = 1;; i++) {
+		/* Q17: relaxed, a hint (see above). */
+		if (atomic_load_explicit(word, memory_order_relaxed) == want)
+			return;
+		lfipc__cpu_relax();
+		if ((i & 63) == 0 && lfipc__now_ns() - t0 >= budget)
+			return;
+	}
+}
+
 int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 		    int64_t timeout_ns)
 {
@@ -472,9 +520,15 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &c.tok);
 	if (rc)
 		return rc;
-	if (q->single[LFIPC_Q_ROLE_PUT] &&
-	    (rc = sp_put(q, c.tok, msg, len)) <= 0)
-		return rc;
+	if (q->single[LFIPC_Q_ROLE_PUT]) {
+		if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
+			return rc;
+		if (timeout_ns != LFIPC_NOWAIT) {
+			sp_await_run(q);
+			if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
+				return rc;
+		}
+	}
 	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 	if (rc)
 		return rc;
@@ -745,12 +799,43 @@ static void sc_advance(lfipc_queue *q, uint64_t to)
 				      memory_order_release);
 }
 
+/* Single consumer, the common case of a get: the head p = deq_pos is
+ * FULL(p). Claim it with a CAS from FULL(p) without loading it first and
+ * move deq_pos past it, exactly as try_claim_get()'s first attempt does,
+ * without the way there (try_claim_get() handles orphans, holes, helping
+ * and recovery; it is called when this does not apply). True: *s_out and
+ * *w_out (READING(p, tok)) claimed. */
+static inline bool sc_claim_head(lfipc_queue *q, uint32_t tok, qslot **s_out,
+				 uint64_t *w_out)
+{
+	qhdr *h = q->h;
+	uint64_t p, w, nw;
+	qslot *s;
+
+	/* Q5 (try_claim_get()): relaxed, a hint. */
+	if (atomic_load_explicit(&h->orphans, memory_order_relaxed))
+		return false;
+	p = atomic_load(&h->deq_pos);
+	s = slot_at(q, p);
+	w = mkword((uint32_t)(p + 1), 0);
+	nw = mkword((uint32_t)(p + 1), tok | CL_R);
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return false;
+	sc_advance(q, p + 1);
+	if (q->cap != q->n)
+		ev_wake(q, &h->not_full);
+	*s_out = s;
+	*w_out = nw;
+	return true;
+}
+
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
- * in shared memory. */
+ * in shared memory. blind: a single consumer's first attempt may CAS the
+ * head from FULL without loading it first (see below). */
 static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			 uint64_t *w_out, uint64_t *head_out)
+			 uint64_t *w_out, uint64_t *head_out, bool blind)
 {
 	qhdr *h = q->h;
 	uint64_t p;
@@ -762,11 +847,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		return 1;
 	}
 	p = atomic_load(&h->deq_pos);
-	/* Single consumer: the first attempt is a CAS from FULL(p) without
-	 * a load first (the line is usually in the producer's cache: one
-	 * transfer, not a read and then an upgrade); on failure the loop
-	 * loads the word. */
-	for (bool blind = q->single[LFIPC_Q_ROLE_GET];; blind = false) {
+	/* Single consumer: the first attempt of a call is a CAS from FULL(p)
+	 * without a load first (the line is usually in the producer's cache:
+	 * one transfer, not a read and then an upgrade); on failure the loop
+	 * loads the word. Not in a spin's later attempts (blind false): the
+	 * queue was empty a moment ago, the head is the slot the producer
+	 * writes next, and a failing CAS takes its line away exclusively
+	 * where a load only shares it. */
+	for (blind = blind && q->single[LFIPC_Q_ROLE_GET];; blind = false) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
 				   : atomic_load(&s->word);
@@ -875,7 +963,7 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 	if (check)
 		qwait_check(c);
-	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head);
+	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head, c->tries++ == 0);
 	if (rc)
 		return rc;
 	if (drained(c->q, c->tok))
@@ -884,18 +972,37 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	return 0;
 }
 
+/* The claim of get_msg() when the head is not simply FULL (or in MPMC
+ * mode; a single consumer's blind claim was sc_claim_head(), so this
+ * attempt loads the head first): the first attempt directly, as the wait
+ * layer's first call of get_ready() would make it (the way through the
+ * wait layer costs a third of a get's instructions), then through the
+ * wait layer. */
+static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
+			  int64_t timeout_ns)
+{
+	uint64_t head;
+	struct qwait c = {
+	    .s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
+	int rc = try_claim_get(q, tok, s, w, &head, false);
+
+	if (rc < 0)
+		return rc;
+	return rc ? 0 : claim_wait(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+}
+
 /* Claim the oldest message for a get or a peek by the caller (in its
  * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
  * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
 static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		   uint64_t *len, int64_t timeout_ns)
 {
-	uint64_t head;
-	struct qwait c = {.s = s, .w = w, .head = &head};
-	int rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
 
-	*tok = c.tok;
 	if (rc)
+		return rc;
+	if (!(q->single[LFIPC_Q_ROLE_GET] && sc_claim_head(q, *tok, s, w)) &&
+	    (rc = get_claim_wait(q, s, w, *tok, timeout_ns)))
 		return rc;
 	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
 	if (*len > q->msg_size) {
@@ -972,7 +1079,7 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			if (rc)
 				return rc;
 		} else {
-			rc = try_claim_get(q, *tok, &s[k], &w[k], &head);
+			rc = try_claim_get(q, *tok, &s[k], &w[k], &head, true);
 			if (rc <= 0)
 				return k ? k : (rc ? rc : -EAGAIN);
 		}

@@ -164,7 +164,7 @@ static int join_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
 {
-	struct qwait c = {q, 0, false, NULL, NULL, NULL, NULL};
+	struct qwait c = {.q = q};
 	int rc;
 
 	if (!q || !q->joinable)

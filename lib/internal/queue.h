@@ -188,6 +188,8 @@ struct qwait {
 	lfipc_queue *q;
 	uint32_t tok;
 	bool nowait;
+	unsigned tries; /* readiness calls made so far (get: the first
+			 * may claim blind, try_claim_get()) */
 	qslot **s;
 	uint64_t *pos, *w, *head;
 };

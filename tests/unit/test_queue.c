@@ -1089,3 +1089,67 @@ Test(queue, a_single_producer_leaves_a_peeked_slot_alone)
 	cr_assert_eq(len, 8);
 	lfipc_queue_close(q);
 }
+
+/* A single producer that finds the queue full first waits (bounded) for a
+ * run of free slots before it looks at the head again (sp_await_run() in
+ * lib/queue_putget.c): a heuristic that must never keep a put from taking
+ * the one slot a consumer frees. The producer thread fills a queue of 256
+ * (large enough for the run wait to apply), then puts once more without
+ * a timeout; the consumer frees one slot and holds the next one peeked, so
+ * no run ever frees: the put must still complete, and order holds. */
+struct run_fill {
+	lfipc_queue *q;
+	atomic_int filled, done;
+	int rc;
+};
+
+static void *fill_then_put(void *arg)
+{
+	struct run_fill *f = arg;
+	uint32_t v;
+
+	for (v = 0; v < 256; v++)
+		if (lfipc_queue_put(f->q, &v, sizeof(v), LFIPC_NOWAIT)) {
+			f->rc = -1000;
+			atomic_store(&f->filled, 1);
+			return NULL;
+		}
+	atomic_store(&f->filled, 1);
+	f->rc = lfipc_queue_put(f->q, &v, sizeof(v), LFIPC_FOREVER);
+	atomic_store(&f->done, 1);
+	return NULL;
+}
+
+Test(queue, a_single_producer_takes_a_single_freed_slot_of_a_full_queue)
+{
+	struct run_fill f = {.rc = 1};
+	const void *m;
+	uint32_t v;
+	size_t len;
+	pthread_t t;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 256, 8, SPSC, &f.q), 0);
+	cr_assert_eq(pthread_create(&t, NULL, fill_then_put, &f), 0);
+	while (!atomic_load(&f.filled))
+		usleep(1000);
+	usleep(20000); /* let the producer find the queue full */
+	cr_assert_eq(lfipc_queue_get(f.q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(lfipc_queue_peek(f.q, &m, &len, LFIPC_NOWAIT), 0);
+	for (int ms = 0; !atomic_load(&f.done) && ms < QT_REAP_MS; ms++)
+		usleep(1000);
+	cr_assert(atomic_load(&f.done), "the put did not take the freed slot");
+	pthread_join(t, NULL);
+	cr_assert_eq(f.rc, 0);
+	memcpy(&v, m, sizeof(v));
+	cr_assert_eq(v, 1);
+	cr_assert_eq(lfipc_queue_release(f.q, m), 0);
+	for (uint32_t i = 2; i <= 256; i++) {
+		cr_assert_eq(lfipc_queue_get(f.q, &v, 8, &len, LFIPC_NOWAIT),
+			     0);
+		cr_assert_eq(v, i);
+	}
+	cr_assert_eq(lfipc_queue_get(f.q, &v, 8, &len, LFIPC_NOWAIT),
+		     -EAGAIN);
+	lfipc_queue_close(f.q);
+}
