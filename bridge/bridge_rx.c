@@ -129,9 +129,13 @@ static int rx_flush(lfipc_bridge *b)
  * ACK_DELAY_MAX of them, with what follows it from the same stream: else
  * the acknowledgement of each message wakes three threads (this one's
  * send, both sides' ZeroMQ I/O threads, then the sender) just as the
- * consumer of the destination is being woken. Anything else (a batch, a
- * NACK, a FIN, another stream) goes at once. Acknowledgements are
- * cumulative: a later one replaces a delayed one of the same stream. */
+ * consumer of the destination is being woken. A batch (the sender has a
+ * backlog) is acknowledged once the frames waiting are read (the read
+ * loop of lfipc__bridge_rx_run() ends with EAGAIN: ack_due 0), or after
+ * ACK_BATCH_MAX frames: one acknowledgement for the frames of one wake-up,
+ * not one per frame. Anything else (a NACK, a FIN, another stream) goes
+ * at once. Acknowledgements are cumulative: a later one replaces a
+ * delayed one of the same stream. */
 static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		  uint64_t next, unsigned flags, uint32_t n)
 {
@@ -139,7 +143,7 @@ static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 
 	if (b->ack_stream && b->ack_stream != stream && (rc = rx_flush(b)))
 		return rc;
-	if (flags || n != 1) {
+	if (flags) {
 		b->ack_stream = 0;
 		return rx_reply(b, id, stream, next, flags);
 	}
@@ -151,7 +155,13 @@ static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		b->ack_due = now_ns() + ACK_DELAY_NS;
 	}
 	b->ack_next = next;
-	return ++b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
+	if (n != 1) {
+		b->ack_due = 0; /* a batch: at the end of this read */
+		b->ack_n += ACK_DELAY_MAX / ACK_BATCH_MAX;
+	} else {
+		b->ack_n++;
+	}
+	return b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
 }
 
 /* The run of in-order messages of one frame waiting to go into the

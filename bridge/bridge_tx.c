@@ -526,6 +526,18 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		b->qready = true;
 	if (ev[1])
 		tx_mon(b);
+	/* A message waits (and the window has room, or qfd was not
+	 * watched): peek and send it first, and read the acknowledgements
+	 * after it, before the next sleep (sdirty): else the message waits
+	 * for the commands ZeroMQ's I/O thread left for the socket (a
+	 * mailbox read: three to six system calls), which on a loaded
+	 * machine, with every thread of the path on one CPU, is latency.
+	 * Connection events are not put off: a new connection must get
+	 * the window again before anything newer. */
+	if (ev[0] && ev[2]) {
+		b->sdirty = true;
+		return 0;
+	}
 	if (ev[0] && (rc = tx_acks(b)) < 0)
 		return rc;
 	return 0;
