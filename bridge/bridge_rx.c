@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,13 +130,9 @@ static int rx_flush(lfipc_bridge *b)
  * ACK_DELAY_MAX of them, with what follows it from the same stream: else
  * the acknowledgement of each message wakes three threads (this one's
  * send, both sides' ZeroMQ I/O threads, then the sender) just as the
- * consumer of the destination is being woken. A batch (the sender has a
- * backlog) is acknowledged once the frames waiting are read (the read
- * loop of lfipc__bridge_rx_run() ends with EAGAIN: ack_due 0), or after
- * ACK_BATCH_MAX frames: one acknowledgement for the frames of one wake-up,
- * not one per frame. Anything else (a NACK, a FIN, another stream) goes
- * at once. Acknowledgements are cumulative: a later one replaces a
- * delayed one of the same stream. */
+ * consumer of the destination is being woken. Anything else (a batch, a
+ * NACK, a FIN, another stream) goes at once. Acknowledgements are
+ * cumulative: a later one replaces a delayed one of the same stream. */
 static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		  uint64_t next, unsigned flags, uint32_t n)
 {
@@ -143,7 +140,7 @@ static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 
 	if (b->ack_stream && b->ack_stream != stream && (rc = rx_flush(b)))
 		return rc;
-	if (flags) {
+	if (flags || n != 1) {
 		b->ack_stream = 0;
 		return rx_reply(b, id, stream, next, flags);
 	}
@@ -155,13 +152,7 @@ static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
 		b->ack_due = now_ns() + ACK_DELAY_NS;
 	}
 	b->ack_next = next;
-	if (n != 1) {
-		b->ack_due = 0; /* a batch: at the end of this read */
-		b->ack_n += ACK_DELAY_MAX / ACK_BATCH_MAX;
-	} else {
-		b->ack_n++;
-	}
-	return b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
+	return ++b->ack_n >= ACK_DELAY_MAX ? rx_flush(b) : 0;
 }
 
 /* The run of in-order messages of one frame waiting to go into the
@@ -285,8 +276,15 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 		if (len != VOID_LEN)
 			at += len;
 	}
-	if (rc == 0 && run.n)
+	if (rc == 0 && run.n) {
 		rc = rx_put(b, id, stream, s, &run, &next);
+		/* A lone message: its put woke the destination's consumer;
+		 * on a loaded machine it may share this thread's CPU, and
+		 * what this thread does next (reading the socket to EAGAIN,
+		 * then its poll) is its latency: let it go first. */
+		if (rc == 0 && cnt == 1)
+			sched_yield();
+	}
 	if (rc && rc != -EINTR)
 		return rc;
 	{

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -549,7 +550,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 
 	st(b, TX_INFLIGHT, b->b - b->a);
 	for (;;) {
-		bool more = false;
+		bool more = false, emptied = false, sent = false;
 		int64_t t;
 
 		if (atomic_load(&b->stop))
@@ -582,11 +583,14 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			/* The last one there: send it now, and let the peek
 			 * that finds the queue empty (two system calls to
 			 * drain the fd) come after, off the latency path. */
-			if (lfipc_queue_empty(b->q))
+			if (lfipc_queue_empty(b->q)) {
+				emptied = true;
 				break;
+			}
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
+			sent = true;
 			if (b->probing) {
 				b->probe_out = true;
 				break;
@@ -594,6 +598,13 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
+		/* The frame just sent woke ZeroMQ's I/O thread; what this
+		 * thread does next (reading acknowledgements, the peek that
+		 * drains the queue's fd: five system calls or more) is off
+		 * the message's path only if the I/O thread runs on another
+		 * CPU. On a loaded machine it may not: let it go first. */
+		if (sent && emptied)
+			sched_yield();
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {

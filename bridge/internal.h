@@ -155,7 +155,6 @@ enum {
 #define SLICE_NS INT64_C(100000000)
 #define ACK_DELAY_NS INT64_C(1000000)
 #define ACK_DELAY_MAX 32u
-#define ACK_BATCH_MAX 4u /* batches per acknowledgement, at most */
 #define RUN_MAX 64 /* messages per put into the destination */
 #define REL_MAX 64 /* messages per release from the source */
 #define ZAP_EP "inproc://zeromq.zap.01"
