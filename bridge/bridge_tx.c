@@ -603,8 +603,13 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		 * drains the queue's fd: five system calls or more) is off
 		 * the message's path only if the I/O thread runs on another
 		 * CPU. On a loaded machine it may not: let it go first. */
-		if (sent && emptied)
+		if (sent && emptied) {
 			sched_yield();
+			/* Straight back to the peek, which drains the queue's
+			 * fd (or finds the next message): a poll first would
+			 * only report that fd, still readable. */
+			continue;
+		}
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {
