@@ -220,10 +220,9 @@ static void *run_relay(void *arg)
 		for (int i = 0; i < k; i++)
 			m[i] = buf + (size_t)i * p->size;
 		for (int done = 0; done < k;) {
-			int rc = lfipc_queue_put_many(p->qd, m + done,
-						      lens + done,
-						      (size_t)(k - done),
-						      LFIPC_FOREVER);
+			int rc = lfipc_queue_put_many(
+			    p->qd, m + done, lens + done, (size_t)(k - done),
+			    LFIPC_FOREVER);
 
 			if (rc < 1)
 				die("relay put", rc < 0 ? rc : -EIO);
