@@ -4,12 +4,12 @@
  * TCP, in one run (doc/bridge.md, Numbers).
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
- *                [-t | -L] [-B | -Z] [-w WINDOW]
+ *                [-t | -L] [-B | -Z] [-R] [-w WINDOW]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only (the rows not run
  * read 0): for profiling one of them; -w the bridge's window (default:
- * the bridge's own).
+ * the bridge's own); -R also the relay (below).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
@@ -85,7 +85,7 @@ struct path {
 	lfipc_region *rs, *rd;
 	lfipc_queue *qs, *qd;
 	lfipc_bridge *tx, *rx;
-	pthread_t ttx, trx;
+	pthread_t ttx, trx; /* trx: also the relay's thread */
 	/* raw ZeroMQ */
 	void *ctx, *ctx2, *push, *pull;
 	zmq_msg_t m;
@@ -194,6 +194,73 @@ static long bridge_recv(struct path *p)
 	return k;
 }
 
+/* The relay (-R): the bridge's path with ZeroMQ and the network taken
+ * out. One thread moves messages from the source Queue to the
+ * destination Queue, 64 per lfipc_queue_get_many and put_many: the same
+ * two queue hops, the same two sleeping hand-offs (producer to the
+ * mover, mover to the consumer) and as many copies as the bridge's
+ * sender and receiver make. What the bridge costs above raw ZeroMQ
+ * cannot be less than what this costs. */
+static void *run_relay(void *arg)
+{
+	struct path *p = arg;
+	const void *m[64];
+	size_t lens[64];
+	char *buf = malloc(64 * p->size);
+
+	pthread_setname_np(pthread_self(), "bb-relay");
+	for (;;) {
+		int k = lfipc_queue_get_many(p->qs, buf, p->size, lens, 64,
+					     LFIPC_FOREVER);
+
+		if (k == -EPIPE)
+			break;
+		if (k < 0)
+			die("relay get", k);
+		for (int i = 0; i < k; i++)
+			m[i] = buf + (size_t)i * p->size;
+		for (int done = 0; done < k;) {
+			int rc = lfipc_queue_put_many(
+			    p->qd, m + done, lens + done, (size_t)(k - done),
+			    LFIPC_FOREVER);
+
+			if (rc < 1)
+				die("relay put", rc < 0 ? rc : -EIO);
+			done += rc;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void relay_up(struct path *p)
+{
+	int rc;
+
+	snprintf(p->src, sizeof(p->src), "/lfipc-bb-%ld-s", (long)getpid());
+	snprintf(p->dst, sizeof(p->dst), "/lfipc-bb-%ld-d", (long)getpid());
+	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
+	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
+	    (rc = lfipc_queue_create(p->rs, "q", 4096, p->size, 0, &p->qs)) ||
+	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)))
+		die("set up the relay", rc);
+	p->buf = malloc(64 * p->size);
+	p->sbuf = calloc(64, p->size);
+	pthread_create(&p->trx, NULL, run_relay, p);
+}
+
+static void relay_down(struct path *p)
+{
+	lfipc_queue_shutdown(p->qs);
+	pthread_join(p->trx, NULL);
+	lfipc_queue_close(p->qs);
+	lfipc_queue_close(p->qd);
+	lfipc_region_close(p->rs);
+	lfipc_region_close(p->rd);
+	lfipc_region_unlink(p->src);
+	lfipc_region_unlink(p->dst);
+}
+
 static void raw_up(struct path *p)
 {
 	char ep[256];
@@ -280,6 +347,8 @@ static long raw_recv(struct path *p)
 
 static const struct ops BRIDGE = {"bridge", bridge_up, bridge_down, bridge_send,
 				  bridge_recv};
+static const struct ops RELAY = {"relay", relay_up, relay_down, bridge_send,
+				 bridge_recv};
 static const struct ops RAW = {"raw ZeroMQ", raw_up, raw_down, raw_send,
 			       raw_recv};
 
@@ -394,7 +463,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
-			"[-w WINDOW]\n");
+			"[-R] [-w WINDOW]\n");
 	exit(2);
 }
 
@@ -404,8 +473,9 @@ int main(int argc, char **argv)
 	int reps = 5, samples = 5000, c, nsizes = 2;
 	size_t sizes[2] = {64, 4096};
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
+	bool do_relay = false;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZw:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZRw:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -432,6 +502,9 @@ int main(int argc, char **argv)
 		case 'Z': /* raw ZeroMQ only */
 			do_br = false;
 			break;
+		case 'R': /* also the relay: two queue hops, no network */
+			do_relay = true;
+			break;
 		case 'w':
 			window = (unsigned)atoi(optarg);
 			break;
@@ -450,12 +523,20 @@ int main(int argc, char **argv)
 		size_t size = sizes[s];
 		double b[64], r1[64], rb[64], bl[64], rl[64], b99[64], r99[64];
 		double per[64], cb[64], crb[64], cr1[64];
+		double qt[64], cq[64], ql[64], q99[64];
 		long ns = size > 1024 ? n / 4 : n;
 
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
 			b[i] = rb[i] = r1[i] = per[i] = 0;
 			cb[i] = crb[i] = cr1[i] = 0;
 			bl[i] = rl[i] = b99[i] = r99[i] = 0;
+			qt[i] = cq[i] = ql[i] = q99[i] = 0;
+			if (do_tput && do_relay)
+				qt[i] = tput(&RELAY, size, BATCH, ns, &cq[i],
+					     NULL) /
+					1e6;
+			if (do_lat && do_relay)
+				ql[i] = lat(&RELAY, size, samples, &q99[i]);
 			if (do_tput && do_br)
 				b[i] = tput(&BRIDGE, size, BATCH, ns, &cb[i],
 					    &per[i]) /
@@ -508,6 +589,18 @@ int main(int argc, char **argv)
 			       f[1].hi, f[0].med - f[1].med);
 			printf("  latency p99, us: bridge %.1f  raw %.1f\n",
 			       f[2].med, f[3].med);
+		}
+		if (do_relay) {
+			struct fig f[4];
+
+			summarise_rows(f, (double *[]){qt, cq, ql, q99}, 4,
+				       reps);
+			printf("  relay (two queue hops, no network): "
+			       "throughput %.3f [%.3f..%.3f] M msg/s, CPU per "
+			       "message %.0f [%.0f..%.0f] ns, latency p50 %.1f "
+			       "[%.1f..%.1f] us, p99 %.1f us\n",
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[2].med, f[2].lo, f[2].hi, f[3].med);
 		}
 	}
 	return 0;

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,8 +276,15 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 		if (len != VOID_LEN)
 			at += len;
 	}
-	if (rc == 0 && run.n)
+	if (rc == 0 && run.n) {
 		rc = rx_put(b, id, stream, s, &run, &next);
+		/* A lone message: its put woke the destination's consumer;
+		 * on a loaded machine it may share this thread's CPU, and
+		 * what this thread does next (reading the socket to EAGAIN,
+		 * then its poll) is its latency: let it go first. */
+		if (rc == 0 && cnt == 1)
+			sched_yield();
+	}
 	if (rc && rc != -EINTR)
 		return rc;
 	{

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,6 +527,18 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		b->qready = true;
 	if (ev[1])
 		tx_mon(b);
+	/* A message waits (and the window has room, or qfd was not
+	 * watched): peek and send it first, and read the acknowledgements
+	 * after it, before the next sleep (sdirty): else the message waits
+	 * for the commands ZeroMQ's I/O thread left for the socket (a
+	 * mailbox read: three to six system calls), which on a loaded
+	 * machine, with every thread of the path on one CPU, is latency.
+	 * Connection events are not put off: a new connection must get
+	 * the window again before anything newer. */
+	if (ev[0] && ev[2]) {
+		b->sdirty = true;
+		return 0;
+	}
 	if (ev[0] && (rc = tx_acks(b)) < 0)
 		return rc;
 	return 0;
@@ -537,7 +550,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 
 	st(b, TX_INFLIGHT, b->b - b->a);
 	for (;;) {
-		bool more = false;
+		bool more = false, emptied = false, sent = false;
 		int64_t t;
 
 		if (atomic_load(&b->stop))
@@ -570,11 +583,14 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			/* The last one there: send it now, and let the peek
 			 * that finds the queue empty (two system calls to
 			 * drain the fd) come after, off the latency path. */
-			if (lfipc_queue_empty(b->q))
+			if (lfipc_queue_empty(b->q)) {
+				emptied = true;
 				break;
+			}
 		}
 		rc = 0;
 		while (!b->probe_out && (rc = tx_send(b)) > 0) {
+			sent = true;
 			if (b->probing) {
 				b->probe_out = true;
 				break;
@@ -582,6 +598,18 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
+		/* The frame just sent woke ZeroMQ's I/O thread; what this
+		 * thread does next (reading acknowledgements, the peek that
+		 * drains the queue's fd: five system calls or more) is off
+		 * the message's path only if the I/O thread runs on another
+		 * CPU. On a loaded machine it may not: let it go first. */
+		if (sent && emptied) {
+			sched_yield();
+			/* Straight back to the peek, which drains the queue's
+			 * fd (or finds the next message): a poll first would
+			 * only report that fd, still readable. */
+			continue;
+		}
 		st(b, TX_INFLIGHT, b->b - b->a);
 		t = now_ns();
 		if (b->a < b->sent_upto && t - b->news_at > b->resend_ivl) {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,21 @@
 #include <lfipc/bridge.h>
 #include <lfipc/region.h>
 
-static lfipc_bridge *volatile running;
-static volatile sig_atomic_t stop_asked;
+/* The handler may run on any thread that has the signals unblocked,
+ * ZeroMQ's I/O threads included, so both words are atomics (lock-free,
+ * so async-signal-safe), not volatile: a volatile word read by another
+ * thread is a data race. Both seq_cst: the main thread stores running
+ * then loads stop_asked, the handler stores stop_asked then loads
+ * running, so at least one of the two sees the other's store. */
+static _Atomic(lfipc_bridge *) running;
+static atomic_int stop_asked;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_asked = 1;
-	lfipc_bridge_stop(running); /* async-signal-safe; NULL: no-op */
+	atomic_store(&stop_asked, 1);
+	/* async-signal-safe (an atomic store); NULL: no-op */
+	lfipc_bridge_stop(atomic_load(&running));
 }
 
 /* Catch SIGTERM and SIGINT from the start, and unblock them (a parent may
@@ -382,8 +390,8 @@ int main(int argc, char **argv)
 			lfipc_strerror(rc));
 		goto out;
 	}
-	running = b;
-	if (stop_asked) /* a signal before running was set */
+	atomic_store(&running, b);
+	if (atomic_load(&stop_asked)) /* a signal before running was set */
 		lfipc_bridge_stop(b);
 	if (!tx) {
 		char ep[256];
@@ -411,7 +419,7 @@ int main(int argc, char **argv)
 			lfipc_strerror(rc));
 	}
 out:
-	running = NULL;
+	atomic_store(&running, NULL);
 	lfipc_bridge_close(b);
 	lfipc_region_close(r);
 	free_keys(key);
