@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,13 +35,29 @@
  * running, so at least one of the two sees the other's store. */
 static _Atomic(lfipc_bridge *) running;
 static atomic_int stop_asked;
+/* Handlers between their look at running and their stop: main, having
+ * set running to NULL, waits for 0 before it frees the bridge (seq_cst
+ * both ways, the same Dekker pairing: the handler counts itself, then
+ * loads running; main stores NULL, then loads the count). Without it a
+ * handler on a ZeroMQ thread could store into a bridge main had freed. */
+static atomic_int in_handler;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	atomic_store(&stop_asked, 1);
+	atomic_fetch_add(&in_handler, 1);
 	/* async-signal-safe (an atomic store); NULL: no-op */
 	lfipc_bridge_stop(atomic_load(&running));
+	atomic_fetch_sub(&in_handler, 1);
+}
+
+/* No handler uses the bridge after this returns (see in_handler). */
+static void stop_handlers_using(void)
+{
+	atomic_store(&running, NULL);
+	while (atomic_load(&in_handler) != 0)
+		sched_yield(); /* a handler runs a few instructions */
 }
 
 /* Catch SIGTERM and SIGINT from the start, and unblock them (a parent may
@@ -419,7 +436,7 @@ int main(int argc, char **argv)
 			lfipc_strerror(rc));
 	}
 out:
-	atomic_store(&running, NULL);
+	stop_handlers_using();
 	lfipc_bridge_close(b);
 	lfipc_region_close(r);
 	free_keys(key);
