@@ -468,8 +468,8 @@ static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
  * (spinning, bounded) until the slot SP_RUN - 1 further on is free for
  * this lap: the consumer is then SP_RUN slots ahead, and the producer
  * fills the run behind it without touching a line the consumer is on.
- * Only a heuristic: it reads one slot word (Q17: relaxed, a hint; the
- * claim that follows re-reads everything), writes nothing, returns after
+ * Only a heuristic: it reads slot words and deq_pos (Q17: relaxed, hints;
+ * the claim that follows re-reads everything), writes nothing, returns after
  * at most the thread's spin budget (lfipc__wait_spin_budget(), 0 when
  * spinning does not pay on this machine now), and whatever it sees, the
  * caller then takes the ordinary way (sp_put(), then the wait layer).
@@ -480,17 +480,29 @@ static void sp_await_run(lfipc_queue *q)
 {
 	uint64_t run = q->n / 4 < SP_RUN ? q->n / 4 : SP_RUN;
 	int64_t budget = lfipc__wait_spin_budget(), t0;
-	uint64_t p, want;
+	uint64_t p, w, want;
+	uint32_t c;
 	_Atomic uint64_t *word;
 
 	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS)
 		return;
 	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
 	p = atomic_load_explicit(&q->h->enq_pos, memory_order_relaxed);
+	/* Q17: relaxed, a hint. */
+	w = atomic_load_explicit(&slot_at(q, p)->word, memory_order_relaxed);
 	/* Only when slot p holds the previous lap: the queue is full. */
-	if (sdiff(wseq(atomic_load_explicit(&slot_at(q, p)->word,
-					    memory_order_relaxed)),
-		  (uint32_t)p) >= 0)
+	if (sdiff(wseq(w), (uint32_t)p) >= 0)
+		return;
+	/* Unless no reader holds it and deq_pos is past it: a clear
+	 * discarded it (FULL, CLR) or a consumer dropped it (TOMB), and
+	 * try_claim_put() takes it at once. Its run is discarded too and
+	 * never turns FREE: without this, every put of the lap after a clear
+	 * spun the whole budget for nothing. Q17: relaxed, a hint. */
+	c = wclaim(w);
+	if ((c == 0 || c == TOMB || c == CLR) &&
+	    (int64_t)(atomic_load_explicit(&q->h->deq_pos,
+					   memory_order_relaxed) -
+		      (p - q->n)) > 0)
 		return;
 	word = &slot_at(q, p + run - 1)->word;
 	want = mkword((uint32_t)(p + run - 1), 0);

@@ -882,6 +882,64 @@ Test(wait, a_probe_that_meets_a_slow_partner_restores_spinning)
 		  (long long)lfipc__wait_spin_budget());
 }
 
+/* A single producer that finds its next slot of the previous lap waits
+ * for a run of free slots (sp_await_run(), lib/queue_putget.c), spinning
+ * up to the thread's spin budget. After a clear the slots of the previous
+ * lap are discarded, not FREE: the run never comes and the put must not
+ * wait for it (it spun the whole budget at every put of the lap). With the
+ * budget set to ten minutes, the lap of puts after a clear must complete
+ * well within the reaping deadline, and the messages come out in order. */
+struct clr_put {
+	lfipc_queue *q;
+	atomic_int done;
+	int rc;
+};
+
+static void *puts_after_clear(void *arg)
+{
+	struct clr_put *c = arg;
+
+	lfipc__wait_set_spin_budget(10 * MINUTE_NS);
+	for (uint64_t v = 0; v < 256; v++)
+		if ((c->rc = lfipc_queue_put(c->q, &v, 8, LFIPC_FOREVER)))
+			break;
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+Test(wait, a_single_producer_does_not_wait_for_a_run_after_a_clear)
+{
+	struct clr_put c = {.rc = 1};
+	pthread_t t;
+	uint64_t v;
+	size_t len;
+
+	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER |
+					    LFIPC_QUEUE_SINGLE_CONSUMER,
+					&c.q),
+		     0);
+	for (v = 0; v < 256; v++)
+		cr_assert_eq(lfipc_queue_put(c.q, &v, 8, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(c.q); /* the producer role goes to the thread */
+	cr_assert_eq(lfipc_queue_open(r, "spq", &c.q), 0);
+	cr_assert_eq(lfipc_queue_clear(c.q), 256);
+	cr_assert_eq(pthread_create(&t, NULL, puts_after_clear, &c), 0);
+	for (int ms = 0; !atomic_load(&c.done) && ms < REAP_MS; ms++)
+		usleep(1000);
+	cr_assert(atomic_load(&c.done), "the puts after the clear spun");
+	pthread_join(t, NULL);
+	cr_assert_eq(c.rc, 0);
+	for (uint64_t i = 0; i < 256; i++) {
+		cr_assert_eq(lfipc_queue_get(c.q, &v, 8, &len, LFIPC_NOWAIT),
+			     0);
+		cr_assert_eq(v, i);
+	}
+	cr_assert_eq(lfipc_queue_get(c.q, &v, 8, &len, LFIPC_NOWAIT),
+		     -EAGAIN);
+	lfipc_queue_close(c.q);
+}
+
 /* ---- wait-for-any ------------------------------------------------------- */
 
 struct flag {
