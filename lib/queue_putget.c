@@ -471,28 +471,37 @@ static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
  * Only a heuristic: it reads slot words and deq_pos (Q17: relaxed, hints;
  * the claim that follows re-reads everything), writes nothing, returns after
  * at most the thread's spin budget (lfipc__wait_spin_budget(), 0 when
- * spinning does not pay on this machine now), and whatever it sees, the
- * caller then takes the ordinary way (sp_put(), then the wait layer).
+ * spinning does not pay on this machine now) and never past the caller's
+ * timeout_ns (none for an expired one: such a call makes one attempt),
+ * and whatever it sees, the caller then takes the ordinary way (sp_put(),
+ * then the wait layer) with what is left of its timeout. Returns the time
+ * it spun, 0 when it did not or timeout_ns is LFIPC_FOREVER.
  */
 #define SP_RUN 32
 
-static void sp_await_run(lfipc_queue *q)
+static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 {
 	uint64_t run = q->n / 4 < SP_RUN ? q->n / 4 : SP_RUN;
-	int64_t budget = lfipc__wait_spin_budget(), t0;
+	int64_t budget = lfipc__wait_spin_budget(), t0, t;
 	uint64_t p, w, want;
 	uint32_t c;
 	_Atomic uint64_t *word;
 
+	if (timeout_ns != LFIPC_FOREVER) {
+		if (timeout_ns <= 0)
+			return 0; /* NOWAIT or expired: one attempt */
+		if (timeout_ns < budget)
+			budget = timeout_ns;
+	}
 	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS)
-		return;
+		return 0;
 	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
 	p = atomic_load_explicit(&q->h->enq_pos, memory_order_relaxed);
 	/* Q17: relaxed, a hint. */
 	w = atomic_load_explicit(&slot_at(q, p)->word, memory_order_relaxed);
 	/* Only when slot p holds the previous lap: the queue is full. */
 	if (sdiff(wseq(w), (uint32_t)p) >= 0)
-		return;
+		return 0;
 	/* Unless no reader holds it and deq_pos is past it: a clear
 	 * discarded it (FULL, CLR) or a consumer dropped it (TOMB), and
 	 * try_claim_put() takes it at once. Its run is discarded too and
@@ -503,17 +512,19 @@ static void sp_await_run(lfipc_queue *q)
 	    (int64_t)(atomic_load_explicit(&q->h->deq_pos,
 					   memory_order_relaxed) -
 		      (p - q->n)) > 0)
-		return;
+		return 0;
 	word = &slot_at(q, p + run - 1)->word;
 	want = mkword((uint32_t)(p + run - 1), 0);
 	t0 = lfipc__now_ns();
 	for (unsigned i = 1;; i++) {
 		/* Q17: relaxed, a hint (see above). */
 		if (atomic_load_explicit(word, memory_order_relaxed) == want)
-			return;
+			return timeout_ns == LFIPC_FOREVER
+				   ? 0
+				   : lfipc__now_ns() - t0;
 		lfipc__cpu_relax();
-		if ((i & 63) == 0 && lfipc__now_ns() - t0 >= budget)
-			return;
+		if ((i & 63) == 0 && (t = lfipc__now_ns() - t0) >= budget)
+			return t;
 	}
 }
 
@@ -536,9 +547,16 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 		if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
 			return rc;
 		if (timeout_ns != LFIPC_NOWAIT) {
-			sp_await_run(q);
+			int64_t spent = sp_await_run(q, timeout_ns);
+
 			if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
 				return rc;
+			/* What is left of the timeout; none left: a negative
+			 * value other than LFIPC_FOREVER, expired. */
+			if (timeout_ns > 0)
+				timeout_ns = timeout_ns > spent
+						 ? timeout_ns - spent
+						 : LFIPC_FOREVER - 1;
 		}
 	}
 	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);

@@ -940,6 +940,56 @@ Test(wait, a_single_producer_does_not_wait_for_a_run_after_a_clear)
 	lfipc_queue_close(c.q);
 }
 
+/* The same run wait must not outlast the caller's timeout: a put with an
+ * expired timeout (a negative one other than LFIPC_FOREVER) makes one
+ * attempt, and a short one spins at most its length (the wait had spun
+ * the whole budget in both). Budget ten minutes; nobody consumes. */
+struct short_put {
+	lfipc_queue *q;
+	atomic_int done;
+	int rc[3];
+};
+
+static void *short_puts_on_a_full_queue(void *arg)
+{
+	struct short_put *c = arg;
+	uint64_t v = 0;
+
+	lfipc__wait_set_spin_budget(10 * MINUTE_NS);
+	c->rc[0] = lfipc_queue_put(c->q, &v, 8, -2);
+	c->rc[1] = lfipc_queue_put(c->q, &v, 8, 1000);
+	c->rc[2] = lfipc_queue_put(c->q, &v, 8, LFIPC_NOWAIT);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+Test(wait, a_single_producer_waits_for_a_run_within_its_timeout)
+{
+	struct short_put c = {.rc = {1, 1, 1}};
+	pthread_t t;
+
+	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER |
+					    LFIPC_QUEUE_SINGLE_CONSUMER,
+					&c.q),
+		     0);
+	for (uint64_t v = 0; v < 256; v++)
+		cr_assert_eq(lfipc_queue_put(c.q, &v, 8, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(c.q); /* the producer role goes to the thread */
+	cr_assert_eq(lfipc_queue_open(r, "spq", &c.q), 0);
+	cr_assert_eq(pthread_create(&t, NULL, short_puts_on_a_full_queue, &c),
+		     0);
+	for (int ms = 0; !atomic_load(&c.done) && ms < REAP_MS; ms++)
+		usleep(1000);
+	cr_assert(atomic_load(&c.done), "a short put spun past its timeout");
+	pthread_join(t, NULL);
+	cr_assert_eq(c.rc[0], -ETIMEDOUT);
+	cr_assert_eq(c.rc[1], -ETIMEDOUT);
+	cr_assert_eq(c.rc[2], -EAGAIN);
+	cr_assert_eq(lfipc_queue_qsize(c.q), 256);
+	lfipc_queue_close(c.q);
+}
+
 /* ---- wait-for-any ------------------------------------------------------- */
 
 struct flag {
