@@ -468,14 +468,14 @@ static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
  * (spinning, bounded) until the slot SP_RUN - 1 further on is free for
  * this lap: the consumer is then SP_RUN slots ahead, and the producer
  * fills the run behind it without touching a line the consumer is on.
- * Only a heuristic: it reads slot words and deq_pos (Q17: relaxed, hints;
- * the claim that follows re-reads everything), writes nothing, returns after
- * at most the thread's spin budget (lfipc__wait_spin_budget(), 0 when
- * spinning does not pay on this machine now) and never past the caller's
- * timeout_ns (none for an expired one: such a call makes one attempt),
- * and whatever it sees, the caller then takes the ordinary way (sp_put(),
- * then the wait layer) with what is left of its timeout. Returns the time
- * it spun, 0 when it did not or timeout_ns is LFIPC_FOREVER.
+ * Only a heuristic: it reads slot words, deq_pos and closed (Q17: relaxed,
+ * hints; the claim that follows re-reads everything), writes nothing,
+ * returns after at most the thread's spin budget (lfipc__wait_spin_budget(),
+ * 0 when spinning does not pay on this machine now) and never past the
+ * caller's timeout_ns (none for an expired one: such a call makes one
+ * attempt), and whatever it sees, the caller then takes the ordinary way
+ * (sp_put(), then the wait layer) with what is left of its timeout. Returns
+ * the time it spun, 0 when it did not or timeout_ns is LFIPC_FOREVER.
  */
 #define SP_RUN 32
 
@@ -494,6 +494,11 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 			budget = timeout_ns;
 	}
 	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS)
+		return 0;
+	/* Shut down: the put fails with -EPIPE, no run will come for it
+	 * (the wait had spun the whole budget at every such put). Q17:
+	 * relaxed, a hint; put_ready() and claim_once() decide (seq_cst). */
+	if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
 		return 0;
 	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
 	p = atomic_load_explicit(&q->h->enq_pos, memory_order_relaxed);
@@ -523,7 +528,10 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 				   ? 0
 				   : lfipc__now_ns() - t0;
 		lfipc__cpu_relax();
-		if ((i & 63) == 0 && (t = lfipc__now_ns() - t0) >= budget)
+		if ((i & 63) == 0 &&
+		    ((t = lfipc__now_ns() - t0) >= budget ||
+		     /* Q17: relaxed, a hint (see above). */
+		     atomic_load_explicit(&q->h->closed, memory_order_relaxed)))
 			return t;
 	}
 }

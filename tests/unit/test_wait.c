@@ -935,8 +935,7 @@ Test(wait, a_single_producer_does_not_wait_for_a_run_after_a_clear)
 			     0);
 		cr_assert_eq(v, i);
 	}
-	cr_assert_eq(lfipc_queue_get(c.q, &v, 8, &len, LFIPC_NOWAIT),
-		     -EAGAIN);
+	cr_assert_eq(lfipc_queue_get(c.q, &v, 8, &len, LFIPC_NOWAIT), -EAGAIN);
 	lfipc_queue_close(c.q);
 }
 
@@ -986,6 +985,46 @@ Test(wait, a_single_producer_waits_for_a_run_within_its_timeout)
 	cr_assert_eq(c.rc[0], -ETIMEDOUT);
 	cr_assert_eq(c.rc[1], -ETIMEDOUT);
 	cr_assert_eq(c.rc[2], -EAGAIN);
+	cr_assert_eq(lfipc_queue_qsize(c.q), 256);
+	lfipc_queue_close(c.q);
+}
+
+/* Nor may it delay the -EPIPE of a put on a shut-down full queue (it had
+ * spun the whole budget at every such put). Budget ten minutes. */
+static void *put_after_shutdown(void *arg)
+{
+	struct short_put *c = arg;
+	uint64_t v = 0;
+
+	lfipc__wait_set_spin_budget(10 * MINUTE_NS);
+	c->rc[0] = lfipc_queue_put(c->q, &v, 8, LFIPC_FOREVER);
+	c->rc[1] = lfipc_queue_put(c->q, &v, 8, MINUTE_NS);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+Test(wait, a_single_producer_does_not_wait_for_a_run_after_a_shutdown)
+{
+	struct short_put c = {.rc = {1, 1, 1}};
+	pthread_t t;
+
+	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER |
+					    LFIPC_QUEUE_SINGLE_CONSUMER,
+					&c.q),
+		     0);
+	for (uint64_t v = 0; v < 256; v++)
+		cr_assert_eq(lfipc_queue_put(c.q, &v, 8, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(c.q); /* the producer role goes to the thread */
+	cr_assert_eq(lfipc_queue_open(r, "spq", &c.q), 0);
+	cr_assert_eq(lfipc_queue_shutdown(c.q), 0);
+	cr_assert_eq(pthread_create(&t, NULL, put_after_shutdown, &c), 0);
+	for (int ms = 0; !atomic_load(&c.done) && ms < REAP_MS; ms++)
+		usleep(1000);
+	cr_assert(atomic_load(&c.done), "a put after the shutdown spun");
+	pthread_join(t, NULL);
+	cr_assert_eq(c.rc[0], -EPIPE);
+	cr_assert_eq(c.rc[1], -EPIPE);
 	cr_assert_eq(lfipc_queue_qsize(c.q), 256);
 	lfipc_queue_close(c.q);
 }
