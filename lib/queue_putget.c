@@ -493,7 +493,10 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 		if (timeout_ns < budget)
 			budget = timeout_ns;
 	}
-	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS)
+	/* One CPU: the consumer cannot run while we spin. The wait layer
+	 * does not spin there either, so it never lowers the budget. */
+	if (run < 2 || q->cap != q->n || budget < LFIPC_SPIN_MIN_NS ||
+	    lfipc__ncpus() < 2)
 		return 0;
 	/* Shut down: the put fails with -EPIPE, no run will come for it
 	 * (the wait had spun the whole budget at every such put). Q17:
