@@ -438,8 +438,7 @@ static void random_corruption(unsigned flags, size_t capacity)
 			rc = lfipc_region_recover(rg);
 			cr_assert(rc >= 0 || rc == -EPROTO, "recover %d", rc);
 		}
-		cr_assert_lt(th_now_ns() - t0,
-			     single ? 3000000000 : 1000000000,
+		cr_assert_lt(th_now_ns() - t0, single ? 3000000000 : 1000000000,
 			     "iteration %d kind %d took too long", it, kind);
 		lfipc_queue_close(q2);
 	}
