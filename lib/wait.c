@@ -317,13 +317,17 @@ enum slice_kind { SL_SAFETY, SL_FALLBACK, SL_HINT, SL_CHECK };
 /*
  * Add the partners' death words to fv (after fv[0]) and decide the slice.
  * SL_CHECK: a partner is dead by the verdict: call ready(check) first.
+ * Every partner's word is added even then: past QUICK_CHECKS the caller
+ * sleeps instead of checking, and a live partner's death must still wake
+ * that sleep (before, a dead partner ahead of it left its word out, and
+ * its death was seen at the slice's end: up to 1 s late).
  */
 static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 				struct wstate *st, struct lfipc_futex_wv *fv,
 				unsigned *nfv, int64_t now)
 {
 	enum slice_kind k = s->unwatched ? SL_FALLBACK : SL_SAFETY;
-	bool waitv = lfipc__wait_have_waitv();
+	bool waitv = lfipc__wait_have_waitv(), dead = false;
 
 	for (int i = 0; i < LFIPC_WAIT_PARTNERS; i++) {
 		uint32_t p = s->partner[i], v;
@@ -339,11 +343,13 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 					/* pass-on: the kernel woke one */
 					lfipc__futex_wake(w, INT_MAX);
 				tok_put(st->checked_tok, p);
-				return SL_CHECK;
+				dead = true;
+			} else {
+				/* checked already and still not resolved
+				 * (the primitive moved on, or the word is
+				 * forged) */
+				k = SL_FALLBACK;
 			}
-			/* checked already and still not resolved (the
-			 * primitive moved on, or the word is forged) */
-			k = SL_FALLBACK;
 		} else if (ds == LFIPC_DEATH_HINT && !tok_in(st->alarm_tok, p)) {
 			int j;
 
@@ -380,7 +386,7 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 		if (w && waitv && *nfv < LFIPC_FUTEX_WV_MAX)
 			fv[(*nfv)++] = (struct lfipc_futex_wv){w, v};
 	}
-	return k;
+	return dead ? SL_CHECK : k;
 }
 
 /* Add s->word2 to fv. Without futex_waitv it cannot be slept on: poll

@@ -1250,3 +1250,84 @@ Test(wait, partners_that_keep_dying_cannot_hold_a_waiter_past_its_deadline)
 		     "-ETIMEDOUT; 2: checked without sleeping)",
 		     rc);
 }
+
+/* A waiter whose partner[0] keeps naming new dead tokens (as above) and
+ * whose partner[1] is a live process. Past QUICK_CHECKS it sleeps a
+ * fallback slice, which has grown to 1 s after 2.5 s of this; the live
+ * partner is killed 50 ms into such a sleep. */
+struct churn {
+	uint32_t live;
+	unsigned calls;
+	int64_t t0, t_kill;
+	pid_t pid;
+	pthread_t killer;
+	bool started;
+};
+
+static void *kill_and_note(void *p)
+{
+	struct churn *c = p;
+
+	usleep(50000);
+	__atomic_store_n(&c->t_kill, th_now_ns(), __ATOMIC_SEQ_CST);
+	kill(c->pid, SIGKILL);
+	return NULL;
+}
+
+static int churn_then_death(void *p, struct lfipc_sleep *s, bool check)
+{
+	struct churn *c = p;
+	unsigned k = c->calls++;
+	uint32_t slot = k <= 2 ? k : 3 + k % 2;
+
+	if (check && !lfipc__token_alive(r, c->live))
+		return 1;
+	if (!c->started && th_now_ns() - c->t0 > INT64_C(2500000000)) {
+		c->started = true;
+		cr_assert_eq(pthread_create(&c->killer, NULL, kill_and_note, c),
+			     0);
+	}
+	s->partner[0] = ((slot + 1) << LFIPC_TOKEN_GEN_BITS) | 1;
+	s->partner[1] = c->live;
+	return 0;
+}
+
+/* The sleep past QUICK_CHECKS still sleeps on every partner's death word:
+ * the live partner's death wakes it. Before, partners() stopped at the
+ * first dead token and left the others' words out, so the death was seen
+ * at the slice's end, up to 1 s late (950 ms here). */
+Test(wait, a_death_wakes_a_waiter_that_sleeps_past_its_quick_checks,
+     .timeout = 60)
+{
+	struct churn c = {0};
+	struct lfipc_wq wq;
+	lfipc_lock *l;
+	int64_t late;
+	int rc;
+
+	if (!lfipc__death_push_ok() || !lfipc__wait_have_waitv())
+		cr_skip_test("no death push or futex_waitv on this system");
+	cr_assert_lt(4u, r->death_slots, "slots 1-4 have death words");
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	c.pid = held_by_child(l);
+	c.live = LFIPC_MUTEX_OWNER(atomic_load(lock_word(l)));
+	cr_assert(c.live != 0 && lfipc__token_alive(r, c.live));
+	memset(&wq, 0, sizeof(wq));
+	c.t0 = th_now_ns();
+	rc = lfipc__wait_until(r, &wq, churn_then_death, &c,
+			       lfipc__deadline(30 * INT64_C(1000000000)),
+			       LFIPC_WAIT_NOSPIN);
+	late = th_now_ns();
+	cr_assert(c.started);
+	cr_assert_eq(pthread_join(c.killer, NULL), 0);
+	late -= __atomic_load_n(&c.t_kill, __ATOMIC_SEQ_CST);
+	cr_assert_eq(th_reap(c.pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(rc, 0);
+	/* Woken by the death word: a few hundred µs. Seen at the slice's
+	 * end instead: 950 ms. The bound between them leaves room for a
+	 * loaded machine. */
+	cr_assert_lt(late, INT64_C(600000000),
+		     "the death was seen %lld ms after the kill",
+		     (long long)(late / 1000000));
+	lfipc_lock_close(l);
+}
