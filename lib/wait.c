@@ -432,11 +432,12 @@ static int64_t slice_len(enum slice_kind k, int64_t fb_slice)
  *     LFIPC_SPIN_PREEMPT_NS between two clock reads that are 64 pauses
  *     apart) is oversubscription: the budget drops to 0 at once;
  *   - a thread that does not spin tries again every LFIPC_SPIN_PROBE-th
- *     wait, so it learns when cores free up: with the whole LFIPC_SPIN_NS
- *     (a partner that answers in more than LFIPC_SPIN_MIN_NS, a pipe's
- *     round trip, would fail every short probe and the thread would sleep
- *     at every wait for good); a probe that runs out leaves the budget
- *     as it was.
+ *     wait, so it learns when cores free up: with LFIPC_SPIN_PROBE_NS,
+ *     more than a partner's wake-up (a partner that answers in more than
+ *     the probe, a pipe's round trip or one waking from a futex sleep,
+ *     would fail every short probe and the thread would sleep at every
+ *     wait for good); a probe that runs out leaves the budget as it
+ *     was.
  * Thread-local, read and written by its thread only.
  */
 static _Thread_local int64_t spin_ns = LFIPC_SPIN_NS;
@@ -448,7 +449,7 @@ static int64_t spin_budget(void)
 		return spin_ns;
 	if (++spin_skipped % LFIPC_SPIN_PROBE != 0)
 		return 0;
-	return LFIPC_SPIN_NS; /* a probe */
+	return LFIPC_SPIN_PROBE_NS; /* a probe */
 }
 
 /* Spin up to budget ns calling ready(); adapt spin_ns to the outcome.

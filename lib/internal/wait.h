@@ -292,12 +292,20 @@ int lfipc__wait_any(lfipc_region *r, const struct lfipc_any *v, unsigned n,
  * halves its budget after a spin that ran out and stops spinning below
  * LFIPC_SPIN_MIN_NS or when it was preempted while spinning
  * (LFIPC_SPIN_PREEMPT_NS: oversubscribed cores), probing again every
- * LFIPC_SPIN_PROBE-th wait with the whole LFIPC_SPIN_NS (wait.c,
+ * LFIPC_SPIN_PROBE-th wait with LFIPC_SPIN_PROBE_NS (wait.c,
  * spin_budget). */
 #define LFIPC_SPIN_NS 4000
 #define LFIPC_SPIN_MIN_NS 250
 #define LFIPC_SPIN_PREEMPT_NS ((int64_t)50000)
 #define LFIPC_SPIN_PROBE 16u
+/* A probe's budget: longer than LFIPC_SPIN_NS, so that it outlasts a
+ * partner's wake-up from a futex sleep (12 to 35 us on this VM,
+ * depending on the host's phase). Two threads that hand messages to each
+ * other and have both stopped spinning each find the other asleep at
+ * every wait, and only a spin that outlasts the other's wake-up gets
+ * them out: with a 4 us probe they stayed asleep for good whenever the
+ * wake-up took longer than that (a ping-pong at 50 us instead of 0.25). */
+#define LFIPC_SPIN_PROBE_NS ((int64_t)64000)
 /* A thread yields the CPU at every LFIPC_NOWAIT_YIELD-th failed NOWAIT
  * attempt (busy pollers on oversubscribed cores). */
 #define LFIPC_NOWAIT_YIELD 64u
