@@ -2,8 +2,9 @@
 /*
  * queue_putget.c - the put and get paths of a Queue: claiming a slot,
  * publishing and releasing it, waiting through the wait layer, bulk runs,
- * zero-copy reserve/commit and peek/release, and the single-producer /
- * single-consumer roles. internal/queue.h describes the shared words.
+ * and the single-producer / single-consumer roles (zero-copy reserve/
+ * commit and peek/release are in queue_zerocopy.c, on the functions at
+ * the end of this file). internal/queue.h describes the shared words.
  */
 #include "config.h"
 
@@ -751,65 +752,6 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 	return (int)done;
 }
 
-/* ---- zero-copy ------------------------------------------------------- */
-
-/* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
-static qslot *slot_of(lfipc_queue *q, const void *data)
-{
-	const unsigned char *p = data;
-	uint64_t off;
-
-	if (!p || p < q->slots + SLOT_HDR || p >= q->slots + q->total)
-		return NULL;
-	off = (uint64_t)(p - q->slots);
-	if (off % q->stride != SLOT_HDR)
-		return NULL;
-	return (qslot *)(q->slots + off - SLOT_HDR);
-}
-
-int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
-{
-	qslot *s;
-	uint64_t p;
-	struct qwait c = {.s = &s, .pos = &p};
-	int rc;
-
-	if (!q || !slot)
-		return -EINVAL;
-	rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
-	if (rc)
-		return rc;
-	*slot = s->data;
-	return 0;
-}
-
-int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
-{
-	qslot *s;
-	uint32_t tok, c;
-	uint64_t w;
-
-	if (!q)
-		return -EINVAL;
-	s = slot_of(q, slot);
-	if (!s || lfipc__self(q->r, &tok))
-		return -EINVAL;
-	w = atomic_load(&s->word);
-	c = wclaim(w);
-	/* ours: WRITING(p, tok) or DISCARD(p, tok). Anything else is not
-	 * the caller's: a word rewritten by another process, or a slot
-	 * committed already (the word cannot tell the two apart). */
-	if ((c & ~CL_R) != (tok | CL_W))
-		return -EPROTO;
-	if (len > q->msg_size)
-		return -EMSGSIZE;
-	s->len = len;
-	/* The position of a claimed slot is its seq (mod 2^32), within a
-	 * lap of enq_pos. */
-	return publish(q, s, pos_near(atomic_load(&q->h->enq_pos), wseq(w)),
-		       tok);
-}
-
 /* ---- consumer side --------------------------------------------------- */
 
 /*
@@ -1217,78 +1159,31 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 	return (int)done;
 }
 
-int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
-		     int64_t timeout_ns)
-{
-	qslot *s;
-	uint64_t w, l;
-	uint32_t tok;
-	int rc;
+/* ---- for the zero-copy calls (queue_zerocopy.c) ----------------------- */
 
-	if (!q || !msg || !len)
-		return -EINVAL;
-	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
-	if (rc)
-		return rc;
-	*msg = s->data;
-	*len = l;
-	return 0;
+/* Claim a slot for a put by the caller in its role, waiting up to
+ * timeout_ns: 0 and *c's slot and position. */
+int lfipc__q_claim_put(lfipc_queue *q, struct qwait *c, int64_t timeout_ns)
+{
+	return claim_first(q, LFIPC_Q_ROLE_PUT, c, timeout_ns);
 }
 
-int lfipc_queue_release(lfipc_queue *q, const void *msg)
+/* publish() for a slot written in place. */
+int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	qslot *s;
-	uint32_t tok;
-	uint64_t w;
-
-	if (!q)
-		return -EINVAL;
-	s = slot_of(q, msg);
-	if (!s || lfipc__self(q->r, &tok))
-		return -EINVAL;
-	w = atomic_load(&s->word);
-	/* ours: READING(p, tok); anything else, as in commit. */
-	if (wclaim(w) != (tok | CL_R))
-		return -EPROTO;
-	release_slot(q, s, w, tok, true);
-	return 0;
+	return publish(q, s, p, tok);
 }
 
-/* Each slot is released by its own store, exactly as release_slot() does
- * it: a crash after some of them leaves the others READING by a dead
- * token, which recovery orphans and delivers again, the state that as
- * many single releases leave. What a run shares is what get_many shares:
- * one look at not_full (and at most one wake) and one JoinableQueue got
- * increment. Each word is checked just before its store, so a pointer
- * given twice stops the run at its second occurrence (its slot is free by
- * then) instead of freeing a slot a producer may have claimed since. */
-int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
+/* get_msg() for a peek. */
+int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
+		     uint64_t *len, int64_t timeout_ns)
 {
-	uint32_t tok;
-	size_t k;
+	return get_msg(q, s, w, tok, len, timeout_ns);
+}
 
-	if (!q || !msgs || n == 0 || n > INT32_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!slot_of(q, msgs[i]))
-			return -EINVAL;
-	if (lfipc__self(q->r, &tok))
-		return -EINVAL;
-	for (k = 0; k < n; k++) {
-		qslot *s = slot_of(q, msgs[k]);
-		uint64_t w = atomic_load(&s->word);
-
-		if (wclaim(w) != (tok | CL_R))
-			break;
-		/* Q6 (as in release_slot()): seq_cst store; pairs with the
-		 * producer's claiming CAS, and each comes before the one
-		 * seq_cst look at not_full below (K1 before K2). */
-		atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
-	}
-	if (k == 0)
-		return -EPROTO;
-	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, (uint64_t)k);
-	ev_wake(q, &q->h->not_full);
-	return (int)k;
+/* release_slot() for a release. */
+void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
+		      bool count)
+{
+	release_slot(q, s, w, tok, count);
 }

@@ -202,6 +202,12 @@ int lfipc__q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 uint32_t lfipc__q_blocker(const lfipc_queue *q, uint64_t pos);
 int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
 		      lfipc_ready_fn ready, int64_t timeout_ns);
+int lfipc__q_claim_put(lfipc_queue *q, struct qwait *c, int64_t timeout_ns);
+int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok);
+int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
+		     uint64_t *len, int64_t timeout_ns);
+void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
+		      bool count);
 
 /* queue_recover.c: recovery (each function's comment is at its definition) */
 void lfipc__q_clear_undo(lfipc_queue *q);

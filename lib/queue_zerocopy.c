@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue_zerocopy.c - a Queue's zero-copy calls: reserve/commit (a put
+ * written in the slot) and peek/release (a get read in the slot, one or
+ * many released). The claims, the publication and the release are the
+ * put and get paths' own (queue_putget.c, through lfipc__q_claim_put,
+ * lfipc__q_publish, lfipc__q_get_msg and lfipc__q_release);
+ * internal/queue.h describes the shared words.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/proc.h"
+#include "internal/queue.h"
+
+/* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
+static qslot *slot_of(lfipc_queue *q, const void *data)
+{
+	const unsigned char *p = data;
+	uint64_t off;
+
+	if (!p || p < q->slots + SLOT_HDR || p >= q->slots + q->total)
+		return NULL;
+	off = (uint64_t)(p - q->slots);
+	if (off % q->stride != SLOT_HDR)
+		return NULL;
+	return (qslot *)(q->slots + off - SLOT_HDR);
+}
+
+int lfipc_queue_reserve(lfipc_queue *q, void **slot, int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t p;
+	struct qwait c = {.s = &s, .pos = &p};
+	int rc;
+
+	if (!q || !slot)
+		return -EINVAL;
+	rc = lfipc__q_claim_put(q, &c, timeout_ns);
+	if (rc)
+		return rc;
+	*slot = s->data;
+	return 0;
+}
+
+int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len)
+{
+	qslot *s;
+	uint32_t tok, c;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, slot);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	c = wclaim(w);
+	/* ours: WRITING(p, tok) or DISCARD(p, tok). Anything else is not
+	 * the caller's: a word rewritten by another process, or a slot
+	 * committed already (the word cannot tell the two apart). */
+	if ((c & ~CL_R) != (tok | CL_W))
+		return -EPROTO;
+	if (len > q->msg_size)
+		return -EMSGSIZE;
+	s->len = len;
+	/* The position of a claimed slot is its seq (mod 2^32), within a
+	 * lap of enq_pos. */
+	return lfipc__q_publish(q, s, pos_near(atomic_load(&q->h->enq_pos), wseq(w)),
+		       tok);
+}
+
+int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
+		     int64_t timeout_ns)
+{
+	qslot *s;
+	uint64_t w, l;
+	uint32_t tok;
+	int rc;
+
+	if (!q || !msg || !len)
+		return -EINVAL;
+	rc = lfipc__q_get_msg(q, &s, &w, &tok, &l, timeout_ns);
+	if (rc)
+		return rc;
+	*msg = s->data;
+	*len = l;
+	return 0;
+}
+
+int lfipc_queue_release(lfipc_queue *q, const void *msg)
+{
+	qslot *s;
+	uint32_t tok;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	s = slot_of(q, msg);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	/* ours: READING(p, tok); anything else, as in commit. */
+	if (wclaim(w) != (tok | CL_R))
+		return -EPROTO;
+	lfipc__q_release(q, s, w, tok, true);
+	return 0;
+}
+
+/* Each slot is released by its own store, exactly as release_slot() does
+ * it: a crash after some of them leaves the others READING by a dead
+ * token, which recovery orphans and delivers again, the state that as
+ * many single releases leave. What a run shares is what get_many shares:
+ * one look at not_full (and at most one wake) and one JoinableQueue got
+ * increment. Each word is checked just before its store, so a pointer
+ * given twice stops the run at its second occurrence (its slot is free by
+ * then) instead of freeing a slot a producer may have claimed since. */
+int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
+{
+	uint32_t tok;
+	size_t k;
+
+	if (!q || !msgs || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!slot_of(q, msgs[i]))
+			return -EINVAL;
+	if (lfipc__self(q->r, &tok))
+		return -EINVAL;
+	for (k = 0; k < n; k++) {
+		qslot *s = slot_of(q, msgs[k]);
+		uint64_t w = atomic_load(&s->word);
+
+		if (wclaim(w) != (tok | CL_R))
+			break;
+		/* Q6 (as in release_slot()): seq_cst store; pairs with the
+		 * producer's claiming CAS, and each comes before the one
+		 * seq_cst look at not_full below (K1 before K2). */
+		atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	}
+	if (k == 0)
+		return -EPROTO;
+	if (q->joinable)
+		lfipc__q_tasks_got(q, tok, (uint64_t)k);
+	ev_wake(q, &q->h->not_full);
+	return (int)k;
+}
