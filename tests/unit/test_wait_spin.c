@@ -12,22 +12,45 @@
 
 TestSuite(wait_spin, .init = setup, .fini = teardown, .timeout = 60);
 
-/* Ready on its k-th call (a partner that answers after some spinning). */
-struct after_k {
+/* A partner that answers late: ready on its k-th look (k > 0), or ns
+ * after t0 (a partner waking from a futex sleep). */
+struct late {
 	int calls, k;
+	int64_t t0, ns;
 	_Atomic uint32_t word;
 };
 
-static int ready_after_k(void *p, struct lfipc_sleep *s, bool check)
+static int ready_late(void *p, struct lfipc_sleep *s, bool check)
 {
-	struct after_k *a = p;
+	struct late *a = p;
 
 	(void)check;
-	if (++a->calls >= a->k)
+	if (a->k > 0 ? ++a->calls >= a->k : th_now_ns() - a->t0 >= a->ns)
 		return 1;
 	s->word = &a->word;
 	s->val = 0;
 	return 0;
+}
+
+/* Waits of up to 1 ms on such a partner, each right after the budget was
+ * set to 0 (so the wait probes), until one restores the whole budget or
+ * rounds ran out; a preemption in a probe drops the budget to 0, so a few
+ * rounds are needed. Return: the budget restored. */
+static bool probes_restore(int rounds, int k, int64_t ns)
+{
+	struct lfipc_wq wq;
+
+	for (int round = 0; round < rounds; round++) {
+		struct late a = {0, k, th_now_ns(), ns, 0};
+
+		memset(&wq, 0, sizeof(wq));
+		lfipc__wait_set_spin_budget(0);
+		(void)lfipc__wait_until(NULL, &wq, ready_late, &a,
+					lfipc__deadline(1000000), 0);
+		if (lfipc__wait_spin_budget() == LFIPC_SPIN_NS)
+			return true;
+	}
+	return false;
 }
 
 /* A thread that stopped spinning probes every LFIPC_SPIN_PROBE-th wait;
@@ -36,45 +59,13 @@ static int ready_after_k(void *p, struct lfipc_sleep *s, bool check)
  * every wait for good (the Pipe's ping-pong went from 2 to 24 us so). A
  * partner ready on the 100th look (more than the first 64 pauses, after
  * which a 250 ns probe had given up) restores the whole budget. The
- * count of calls, not a time, decides; a preemption in the probe would
- * drop the budget to 0, so the probe is retried a few times. */
+ * count of calls, not a time, decides. */
 Test(wait_spin, a_probe_that_meets_a_slow_partner_restores_spinning)
 {
-	struct lfipc_wq wq;
-	bool restored = false;
-
 	if (th_tsan())
 		return; /* TSan slows the probe's calls past its budget */
-	for (int round = 0; round < 20 && !restored; round++) {
-		struct after_k a = {0, 100, 0};
-
-		memset(&wq, 0, sizeof(wq));
-		lfipc__wait_set_spin_budget(0);
-		(void)lfipc__wait_until(NULL, &wq, ready_after_k, &a,
-					lfipc__deadline(1000000), 0);
-		restored = lfipc__wait_spin_budget() == LFIPC_SPIN_NS;
-	}
-	cr_assert(restored, "budget %lld after the probes",
+	cr_assert(probes_restore(20, 100, 0), "budget %lld after the probes",
 		  (long long)lfipc__wait_spin_budget());
-}
-
-/* Ready ns after t0 (a partner that answers after waking from a futex
- * sleep). */
-struct after_ns {
-	int64_t t0, ns;
-	_Atomic uint32_t word;
-};
-
-static int ready_after_ns(void *p, struct lfipc_sleep *s, bool check)
-{
-	struct after_ns *a = p;
-
-	(void)check;
-	if (th_now_ns() - a->t0 >= a->ns)
-		return 1;
-	s->word = &a->word;
-	s->val = 0;
-	return 0;
 }
 
 /* Two threads that hand messages to each other and have both stopped
@@ -83,25 +74,12 @@ static int ready_after_ns(void *p, struct lfipc_sleep *s, bool check)
  * VM) gets them spinning again. With a 4 us probe the lfipc ping-pong
  * stayed at 50 us a round trip (a sleep each way) instead of 0.25 in the
  * runs where it had once stopped spinning. A partner that answers 45 us
- * into the wait must restore the budget at a probe; a preemption in the
- * probe drops the budget to 0, so the rounds go on a while. */
+ * into the wait must restore the budget at a probe. */
 Test(wait_spin, a_probe_outlasts_a_partner_waking_from_a_sleep)
 {
-	struct lfipc_wq wq;
-	bool restored = false;
-
 	if (th_tsan())
 		return; /* TSan's calls are slow enough to look like preemption */
-	for (int round = 0; round < 64 && !restored; round++) {
-		struct after_ns a = {th_now_ns(), 45000, 0};
-
-		memset(&wq, 0, sizeof(wq));
-		lfipc__wait_set_spin_budget(0);
-		(void)lfipc__wait_until(NULL, &wq, ready_after_ns, &a,
-					lfipc__deadline(1000000), 0);
-		restored = lfipc__wait_spin_budget() == LFIPC_SPIN_NS;
-	}
-	cr_assert(restored, "budget %lld after the probes",
+	cr_assert(probes_restore(64, 0, 45000), "budget %lld after the probes",
 		  (long long)lfipc__wait_spin_budget());
 }
 
