@@ -116,11 +116,10 @@ static void *run_bridge(void *arg)
 	return NULL;
 }
 
-static void bridge_up(struct path *p)
+/* The source and destination regions and queues of a path, and the
+ * producer's and consumer's buffers. Return: 0 or -errno. */
+static int queues_up(struct path *p)
 {
-	lfipc_bridge_opts o = {
-	    .insecure = true, .batch = BATCH, .window = window};
-	char ep[256];
 	int rc;
 
 	snprintf(p->src, sizeof(p->src), "/lfipc-bb-%ld-s", (long)getpid());
@@ -128,14 +127,26 @@ static void bridge_up(struct path *p)
 	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
 	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
 	    (rc = lfipc_queue_create(p->rs, "q", 4096, p->size, 0, &p->qs)) ||
-	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)) ||
+	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)))
+		return rc;
+	p->buf = malloc(64 * p->size);
+	p->sbuf = calloc(64, p->size);
+	return 0;
+}
+
+static void bridge_up(struct path *p)
+{
+	lfipc_bridge_opts o = {
+	    .insecure = true, .batch = BATCH, .window = window};
+	char ep[256];
+	int rc;
+
+	if ((rc = queues_up(p)) ||
 	    (rc = lfipc_bridge_recv_open(p->rd, "q", "tcp://127.0.0.1:*", &o,
 					 &p->rx)) ||
 	    (rc = lfipc_bridge_endpoint(p->rx, ep, sizeof(ep))) ||
 	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)))
 		die("set up the bridge", rc);
-	p->buf = malloc(64 * p->size);
-	p->sbuf = calloc(64, p->size);
 	pthread_create(&p->trx, NULL, run_bridge, p->rx);
 	pthread_create(&p->ttx, NULL, run_bridge, p->tx);
 	pthread_setname_np(p->trx, "bb-recv"); /* for perf and top */
@@ -235,17 +246,10 @@ static void *run_relay(void *arg)
 
 static void relay_up(struct path *p)
 {
-	int rc;
+	int rc = queues_up(p);
 
-	snprintf(p->src, sizeof(p->src), "/lfipc-bb-%ld-s", (long)getpid());
-	snprintf(p->dst, sizeof(p->dst), "/lfipc-bb-%ld-d", (long)getpid());
-	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
-	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
-	    (rc = lfipc_queue_create(p->rs, "q", 4096, p->size, 0, &p->qs)) ||
-	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)))
+	if (rc)
 		die("set up the relay", rc);
-	p->buf = malloc(64 * p->size);
-	p->sbuf = calloc(64, p->size);
 	pthread_create(&p->trx, NULL, run_relay, p);
 }
 
