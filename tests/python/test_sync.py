@@ -436,3 +436,44 @@ def test_barrier_across_processes(method):
     others = [q.get(timeout=120) for _ in range(2)]
     helpers.reap(procs)
     assert sorted(others + [mine]) == [0, 1, 2]
+
+
+# ---- set_thread_slice ----------------------------------------------------------
+
+def _slice_ns():
+    try:
+        with open("/proc/thread-self/sched") as f:
+            for line in f:
+                if line.startswith("se.slice"):
+                    return int(line.split(":")[1])
+    except OSError:
+        pass
+    return None
+
+
+def test_set_thread_slice_sets_this_thread_only_and_restores():
+    import errno
+    before = _slice_ns()
+    try:
+        lfipc.set_thread_slice(0.0002)
+    except OSError as e:
+        if e.errno == errno.EOPNOTSUPP:
+            pytest.skip("this kernel has no per-task slices (< 6.12)")
+        raise
+    try:
+        if before is not None:
+            assert _slice_ns() == 200000
+            seen = []
+            t = threading.Thread(target=lambda: seen.append(_slice_ns()))
+            t.start()
+            t.join()
+            # a thread created now inherits it; its own call is its own
+            assert seen == [200000]
+        for bad in (0.00005, 0.2, -1.0, float("nan")):
+            with pytest.raises(OSError) as ei:
+                lfipc.set_thread_slice(bad)
+            assert ei.value.errno == errno.EINVAL
+    finally:
+        lfipc.set_thread_slice(0)
+    if before is not None:
+        assert _slice_ns() == before
