@@ -135,9 +135,10 @@ LFIPC_API int lfipc_thread_set_interruptible(int on);
  * what delays a waiter whose peer died: the kernel wakes it from the
  * dying process's exit, on that process's CPU, and the waiter then
  * waits for the whole exit (the address-space teardown) before it runs.
- * Measured here (lfipc-bench --only peer-death, 2 vCPUs): a Barrier
- * party learned of a dead party's death after 840 us p50 with default
- * slices and 60-70 us when the parties had a 100 us slice. A thread that
+ * Measured (lfipc-bench --only peer-death, 2 vCPUs, Linux 6.18, 3 runs
+ * on a loaded machine): a Barrier party learned of a dead party's death
+ * after 217-325 us p50 with default slices, 91-115 us when the parties
+ * had a 0.1 ms slice (a Queue consumer's figure: 106-136). A thread that
  * mostly waits for lfipc objects (a consumer, a server loop) loses little
  * by a short slice; a thread that computes for long stretches is
  * preempted more often with one. The library never changes a thread's
