@@ -231,7 +231,7 @@ int lfipc__region_lock(lfipc_region *r)
 int lfipc__region_lock_until(lfipc_region *r, lfipc_deadline dl)
 {
 	uint32_t self;
-	int rc = lfipc__self(r, &self);
+	int rc = lfipc__self_until(r, &self, dl);
 
 	if (rc < 0)
 		return rc;

@@ -412,7 +412,7 @@ int lfipc_barrier_wait(lfipc_barrier *b, int64_t timeout_ns)
 	if (!b)
 		return -EINVAL;
 	s = b->s;
-	rc = lfipc__self(b->r, &self);
+	rc = lfipc__self_timed(b->r, &self, &timeout_ns);
 	if (rc < 0)
 		return rc;
 	deadline = lfipc__deadline(timeout_ns);

@@ -304,7 +304,7 @@ int lfipc_cond_wait(lfipc_cond *c, int64_t timeout_ns)
 		return -EINVAL;
 	if (!lfipc__lock_held(c->lock))
 		return -EPERM;
-	rc = lfipc__self(c->r, &self);
+	rc = lfipc__self_timed(c->r, &self, &timeout_ns);
 	if (rc < 0)
 		return rc;
 	deadline = lfipc__deadline(timeout_ns);

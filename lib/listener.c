@@ -567,7 +567,7 @@ static int accept_until(lfipc_listener *l, lfipc_deadline dl,
 		*out = NULL;
 	if (!l || !out)
 		return -EINVAL;
-	rc = lfipc__self(l->r, &self);
+	rc = lfipc__self_until(l->r, &self, dl);
 	if (rc < 0)
 		return rc;
 	if (self != l->tok || atomic_load(&l->p->ctl.server) != self)

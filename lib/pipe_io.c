@@ -137,12 +137,13 @@ static bool peer_gone(lfipc_conn *c, bool live)
  * held by nobody, provisionally by us, or by the token this handle was
  * made under (our parent, when we are a fork child using an inherited
  * handle). Return: 0; -EBUSY another live process holds it; -EPIPE it was
- * closed, or its holder died; -EUSERS and other errors of lfipc__self.
+ * closed, or its holder died; -EUSERS and other errors of
+ * lfipc__self_until (a fork child's registration waits until dl at most).
  */
-static int own(lfipc_conn *c)
+static int own(lfipc_conn *c, lfipc_deadline dl)
 {
 	uint32_t self, v, t;
-	int rc = lfipc__self(c->r, &self);
+	int rc = lfipc__self_until(c->r, &self, dl);
 
 	if (rc < 0)
 		return rc;
@@ -362,7 +363,8 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		return -EINVAL;
 	if ((uint64_t)len > LFIPC_PIPE_MSG_MAX)
 		return -EMSGSIZE;
-	rc = own(c);
+	dl = lfipc__deadline(timeout_ns);
+	rc = own(c, dl);
 	if (rc < 0)
 		return rc;
 	if (!c->tx)
@@ -370,7 +372,6 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 	if (peer_gone(c, false))
 		return -EPIPE;
 	frame = round8(FRAME_HDR + (uint64_t)len);
-	dl = lfipc__deadline(timeout_ns);
 	/* T1: relaxed: the tail is stored only by this end's writer, which
 	 * is us (several writers on one end are a misuse whose worst
 	 * outcome is garbage within the ring, which the reader drops). Only
@@ -566,7 +567,7 @@ static int rx_skip(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
  * gave up. Return 0 and *head; or an error. */
 static int rx_begin(lfipc_conn *c, uint64_t *head, lfipc_deadline dl)
 {
-	int rc = own(c);
+	int rc = own(c, dl);
 
 	if (rc < 0)
 		return rc;
@@ -717,20 +718,21 @@ static int tx_peek(void *ctx, struct lfipc_sleep *sl, bool check)
 }
 
 /* The checks of an fd or wait-for-any side: a side this end can do,
- * claimed like a recv/send. Return: 0; -EINVAL; -EBADF; own()'s errors. */
-static int side_own(lfipc_conn *c, int side)
+ * claimed like a recv/send (by dl). Return: 0; -EINVAL; -EBADF; own()'s
+ * errors. */
+static int side_own(lfipc_conn *c, int side, lfipc_deadline dl)
 {
 	if (side != LFIPC_FD_GET && side != LFIPC_FD_PUT)
 		return -EINVAL;
 	if (!(side == LFIPC_FD_GET ? c->rx : c->tx))
 		return -EBADF;
-	return own(c);
+	return own(c, dl);
 }
 
-int lfipc__conn_any(lfipc_conn *c, int side, struct lfipc_any *a,
-		    lfipc_region **r)
+int lfipc__conn_any(lfipc_conn *c, int side, lfipc_deadline dl,
+		    struct lfipc_any *a, lfipc_region **r)
 {
-	int rc = side_own(c, side);
+	int rc = side_own(c, side, dl);
 
 	if (rc < 0)
 		return rc;
@@ -748,7 +750,7 @@ int lfipc_conn_fd(lfipc_conn *c, int side)
 
 	if (!c)
 		return -EINVAL;
-	rc = side_own(c, side);
+	rc = side_own(c, side, LFIPC_DL_NEVER);
 	if (rc < 0)
 		return rc;
 	fd = lfipc__poller_fd_once(

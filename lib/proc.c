@@ -38,6 +38,7 @@
 #include "internal/death.h"
 #include "internal/futex.h"
 #include "internal/proc.h"
+#include "internal/wait.h"
 
 _Atomic unsigned lfipc__fork_epoch = 1;
 
@@ -186,48 +187,70 @@ static int open_own_description(const struct lfipc__proc *p)
 
 static int claim_slot_gated(struct lfipc__proc *p, int fd);
 
-int lfipc__gate_lock(int fd, short type, int wait_ms)
+/* One attempt at the gate lock for lfipc__wait_retry: 1 taken, 0 held by
+ * another description, -errno. */
+struct gate_try {
+	int fd;
+	short type;
+};
+
+static int gate_try(void *ctx, bool check)
 {
-	/* A deadline on CLOCK_MONOTONIC, not a count of sleeps: on a loaded
-	 * machine each 1 ms sleep lasts longer, and 1000 of them would wait
-	 * far past wait_ms. */
-	int64_t end = lfipc__now_ns() + (int64_t)wait_ms * 1000000;
+	const struct gate_try *g = ctx;
 	struct flock fl;
 
-	for (;;) {
-		memset(&fl, 0, sizeof(fl));
-		fl.l_type = type;
-		fl.l_whence = SEEK_SET;
-		fl.l_start = LFIPC_GATE_BYTE;
-		fl.l_len = 1;
-		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-			return 0;
-		if ((errno != EAGAIN && errno != EACCES) ||
-		    lfipc__now_ns() >= end)
-			return errno == EACCES ? -EAGAIN : -errno;
-		/* a creator initialising or a remover deciding: both are
-		 * quick unless stopped */
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	}
+	(void)check; /* the attempt is the liveness test: a dead holder's
+			lock is gone */
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = g->type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = LFIPC_GATE_BYTE;
+	fl.l_len = 1;
+	if (fcntl(g->fd, F_OFD_SETLK, &fl) == 0)
+		return 1;
+	return errno == EAGAIN || errno == EACCES ? 0 : -errno;
+}
+
+/*
+ * The gate is held (write-locked) only by a remover deciding whether a
+ * region is stale, which takes a few system calls, unless it is stopped.
+ * Nothing wakes a waiter when it lets go, and the kernel's own wait
+ * (F_OFD_SETLKW) has no timeout (wait.c, lfipc__wait_retry, says why a
+ * signal or a helper thread to bound it is not an option): so the wait is
+ * the wait layer's back-off, which spins a few microseconds, then sleeps
+ * 20 us doubling to 1 ms, each attempt a non-blocking F_OFD_SETLK, until
+ * the caller's deadline. A SIGKILLed holder's lock is dropped by the
+ * kernel, and the next attempt takes it.
+ */
+int lfipc__gate_lock(int fd, short type, lfipc_deadline dl)
+{
+	struct gate_try g = {fd, type};
+
+	return lfipc__wait_retry(gate_try, &g, dl);
 }
 
 /* Claim a slot: called with reg_mu held. The gate is read-locked around
  * the claim, so a remover (which write-locks the gate and every liveness
- * byte at once) sees either no registrant or a registered one. */
-static int claim_slot(struct lfipc__proc *p)
+ * byte at once) sees either no registrant or a registered one. The wait
+ * for the gate ends at dl (the caller's deadline: -EAGAIN for
+ * LFIPC_DL_NOW, -ETIMEDOUT); an untimed registration (LFIPC_DL_NEVER)
+ * waits up to LFIPC_GATE_WAIT_NS, then fails with -EBUSY. */
+static int claim_slot(struct lfipc__proc *p, lfipc_deadline dl)
 {
+	lfipc_deadline gdl =
+	    dl == LFIPC_DL_NEVER ? lfipc__deadline(LFIPC_GATE_WAIT_NS) : dl;
 	int fd, rc;
 
 	fd = open_own_description(p);
 	if (fd < 0)
 		return fd;
-	rc = lfipc__gate_lock(fd, F_RDLCK, 1000);
+	rc = lfipc__gate_lock(fd, F_RDLCK, gdl);
 	if (rc < 0) {
 		close(fd);
-		return rc == -EAGAIN ? -EBUSY : rc;
+		return rc == -ETIMEDOUT && dl == LFIPC_DL_NEVER ? -EBUSY : rc;
 	}
 	rc = claim_slot_gated(p, fd);
-	lfipc__gate_lock(fd, F_UNLCK, 0);
+	lfipc__gate_lock(fd, F_UNLCK, LFIPC_DL_NOW);
 	if (rc < 0)
 		close(fd);
 	return rc;
@@ -372,12 +395,35 @@ static int claim_slot_gated(struct lfipc__proc *p, int fd)
 	return rc > 0 ? -EUSERS : rc;
 }
 
-int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok)
+/*
+ * Take reg_mu for a caller with deadline dl. Its holders are quick (a
+ * thread's first use of the token, a close, a fork's handlers) except a
+ * thread registering this process, which may wait at the gate up to its
+ * own deadline: only while this process has no token is our wait for it
+ * bounded by dl. (A bound in every case would make a thread's first
+ * LFIPC_NOWAIT call fail with -EAGAIN whenever another thread of ours
+ * happened to be in its own first call.)
+ */
+static int reg_lock(struct lfipc__proc *p, lfipc_deadline dl)
+{
+	uint32_t tok;
+
+	if (pthread_mutex_trylock(&p->reg_mu) == 0)
+		return 0;
+	if (dl == LFIPC_DL_NEVER || lfipc__proc_self_known(p, &tok))
+		return -pthread_mutex_lock(&p->reg_mu);
+	return lfipc__pthread_lock_until(&p->reg_mu, dl);
+}
+
+int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
+			   lfipc_deadline dl)
 {
 	unsigned epoch;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&p->reg_mu);
+	rc = reg_lock(p, dl);
+	if (rc < 0)
+		return rc;
 	epoch = atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed);
 	if (atomic_load_explicit(&p->fork_epoch, memory_order_relaxed) !=
 		    epoch ||
@@ -388,7 +434,7 @@ int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok)
 			p->lock_fd = -1;
 		}
 		atomic_store_explicit(&p->token, 0, memory_order_relaxed);
-		rc = claim_slot(p);
+		rc = claim_slot(p, dl);
 		/* P2: release, pairs with P1 in lfipc__self(). */
 		if (rc == 0)
 			atomic_store_explicit(&p->fork_epoch, epoch,
@@ -401,12 +447,30 @@ int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok)
 	return rc;
 }
 
+int lfipc__proc_self_timed(struct lfipc__proc *p, uint32_t *tok,
+			   int64_t *timeout_ns)
+{
+	lfipc_deadline dl = lfipc__deadline(*timeout_ns);
+	int64_t left;
+	int rc = lfipc__proc_reregister(p, tok, dl);
+
+	if (rc < 0 || dl == LFIPC_DL_NOW || dl == LFIPC_DL_NEVER ||
+	    dl == LFIPC_DL_PAST)
+		return rc;
+	/* What is left for the call's own wait; none left: a negative
+	 * value other than LFIPC_FOREVER, which lfipc__deadline() maps to
+	 * "already expired". */
+	left = dl - lfipc__now_ns();
+	*timeout_ns = left > 0 ? left : -2;
+	return rc;
+}
+
 int lfipc__proc_register(struct lfipc__proc *p)
 {
 	uint32_t tok;
 
 	p->lock_fd = -1;
-	return lfipc__proc_reregister(p, &tok);
+	return lfipc__proc_reregister(p, &tok, LFIPC_DL_NEVER);
 }
 
 void lfipc__proc_unregister(struct lfipc__proc *p)

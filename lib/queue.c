@@ -208,31 +208,63 @@ void lfipc_queue_close(lfipc_queue *q)
 
 /* ---- clear ----------------------------------------------------------- */
 
-/* Take the lock for tok. 0; -EBUSY another live participant has held it
- * for CLEAR_WAIT_NS (it is stopped, or the word is corrupt). */
-static int clear_lock(lfipc_queue *q, uint32_t tok)
+/*
+ * The clear's two waits are for a holder that runs a few instructions and
+ * never wakes anybody: another clearer (the lock) and the single consumer
+ * between its claim and its move of deq_pos (a 64-bit word: no futex can
+ * sleep on it). Both go through the wait layer's back-off
+ * (lfipc__wait_retry: a few microseconds of spinning, then sleeps of 20 us
+ * doubling to 1 ms), with the holder's liveness checked before each sleep.
+ * A clear has no timeout: both waits together end at one deadline,
+ * CLEAR_WAIT_NS (1 s) after the call started, so a stopped holder costs
+ * the caller at most about a second, then -EBUSY.
+ */
+struct clear_wait {
+	lfipc_queue *q;
+	uint32_t tok;
+	/* clear_wait_consumer: the head slot, its READING word and d */
+	qslot *s;
+	uint64_t w, d;
+	uint32_t holder; /* the single consumer */
+};
+
+/* One attempt at the lock: the CAS; with check, also the takeover from a
+ * dead holder (lfipc__q_lock_try). */
+static int clear_lock_try(void *ctx, bool check)
 {
-	int64_t t0 = 0;
-	unsigned spins = 0;
+	struct clear_wait *c = ctx;
+	uint32_t v = 0;
 
-	for (;;) {
-		uint32_t c = 0;
+	if (atomic_compare_exchange_strong(&c->q->h->lock, &v, c->tok))
+		return 1;
+	return check && lfipc__q_lock_try(c->q, c->tok) ? 1 : 0;
+}
 
-		if (atomic_compare_exchange_strong(&q->h->lock, &c, tok))
-			return 0;
-		if (++spins % 256 == 0) {
-			int64_t now = lfipc__now_ns();
+/* Take the lock for tok by dl. 0; -EBUSY another live participant held it
+ * until dl (it is stopped, or the word is corrupt). */
+static int clear_lock(lfipc_queue *q, uint32_t tok, lfipc_deadline dl)
+{
+	struct clear_wait c = {.q = q, .tok = tok};
+	int rc = lfipc__wait_retry(clear_lock_try, &c, dl);
 
-			if (c != tok && lfipc__q_lock_try(q, tok))
-				return 0; /* taken over from a dead holder */
-			if (t0 == 0)
-				t0 = now;
-			else if (now - t0 > CLEAR_WAIT_NS)
-				return -EBUSY;
-			lfipc__wait_yield(); /* bounded: CLEAR_WAIT_NS */
-		}
-		lfipc__cpu_relax();
+	return rc == -ETIMEDOUT ? -EBUSY : rc;
+}
+
+/* Has the single consumer moved on from the head we saw (1), or died
+ * there (with check: its message orphaned, we hold the lock as orphan()
+ * would; 1)? Else 0. */
+static int consumer_moved(void *ctx, bool check)
+{
+	struct clear_wait *c = ctx;
+
+	if (atomic_load(&c->q->h->deq_pos) != c->d ||
+	    atomic_load(&c->s->word) != c->w)
+		return 1;
+	if (check && !lfipc__token_alive(c->q->r, c->holder)) {
+		lfipc__q_orphan_locked(c->q, c->s, c->w);
+		return 1;
 	}
+	return 0;
 }
 
 /*
@@ -241,41 +273,25 @@ static int clear_lock(lfipc_queue *q, uint32_t tok)
  * (sc_advance(): it moves deq_pos with a store, so nobody else may move it
  * past a head it holds). Wait for that store if tok lives; orphan the
  * message if it is dead (we hold the lock, as orphan() would). 0: look
- * again; -EBUSY: the consumer is alive but has not moved for
- * CLEAR_WAIT_NS (it is stopped between its claim and its store).
+ * again; -EBUSY: the consumer is alive but has not moved by dl (it is
+ * stopped between its claim and its store).
  */
 static int clear_wait_consumer(lfipc_queue *q, qslot *s, uint64_t w,
-			       uint64_t d, uint32_t tok, int64_t *t0)
+			       uint64_t d, uint32_t tok, lfipc_deadline dl)
 {
-	for (unsigned spins = 1;; spins++) {
-		if (atomic_load(&q->h->deq_pos) != d ||
-		    atomic_load(&s->word) != w)
-			return 0;
-		if (spins % 256 == 0) {
-			int64_t now = lfipc__now_ns();
+	struct clear_wait c = {.q = q, .s = s, .w = w, .d = d, .holder = tok};
+	int rc = lfipc__wait_retry(consumer_moved, &c, dl);
 
-			if (!lfipc__token_alive(q->r, tok)) {
-				lfipc__q_orphan_locked(q, s, w);
-				return 0;
-			}
-			if (*t0 == 0)
-				*t0 = now;
-			else if (now - *t0 > CLEAR_WAIT_NS)
-				return -EBUSY;
-			lfipc__wait_yield(); /* bounded: CLEAR_WAIT_NS */
-		}
-		lfipc__cpu_relax();
-	}
+	return rc == -ETIMEDOUT ? -EBUSY : rc;
 }
 
 /* The clear proper, with the lock held: hold the head slot in the slot
  * word (CLR or DISCARD), move deq_pos past everything claimed so far,
  * account for it, let go of the head. Returns the number discarded,
  * -EPROTO or -EBUSY (clear_wait_consumer()). */
-static int64_t clear_locked(lfipc_queue *q)
+static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 {
 	qhdr *h = q->h;
-	int64_t t0 = 0;
 
 	for (;;) {
 		uint64_t d = atomic_load(&h->deq_pos);
@@ -307,7 +323,7 @@ static int64_t clear_locked(lfipc_queue *q)
 			held = w; /* already ours (a retried attempt) */
 		} else if (df == 0 && flags == CL_R && tok &&
 			   q->single[LFIPC_Q_ROLE_GET]) {
-			int rc = clear_wait_consumer(q, s, w, d, tok, &t0);
+			int rc = clear_wait_consumer(q, s, w, d, tok, dl);
 
 			if (rc)
 				return rc;
@@ -352,6 +368,7 @@ static int64_t clear_locked(lfipc_queue *q)
 
 int64_t lfipc_queue_clear(lfipc_queue *q)
 {
+	lfipc_deadline dl;
 	uint32_t tok;
 	int64_t n;
 	int rc;
@@ -361,10 +378,11 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 	rc = lfipc__self(q->r, &tok);
 	if (rc)
 		return rc;
-	rc = clear_lock(q, tok);
+	dl = lfipc__deadline(CLEAR_WAIT_NS); /* see struct clear_wait */
+	rc = clear_lock(q, tok, dl);
 	if (rc)
 		return rc;
-	n = clear_locked(q);
+	n = clear_locked(q, dl);
 	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered
 	 * with nothing. */
 	if (n > 0)
@@ -519,7 +537,10 @@ static int peek_ready(lfipc_queue *q, bool now, uint64_t pos,
 {
 	uint32_t tok;
 
-	if (check && lfipc__self(q->r, &tok) == 0)
+	/* LFIPC_DL_NOW: a fork child that has not registered yet must not
+	 * wait at the gate inside the wait layer's loop; its check waits for
+	 * the next slice. */
+	if (check && lfipc__self_until(q->r, &tok, LFIPC_DL_NOW) == 0)
 		lfipc__q_slice_check(q, tok);
 	if (now)
 		return 1;

@@ -67,10 +67,13 @@ static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
 	return o == me ? 0 : role_take(q, i, me, o);
 }
 
-/* The token of the caller, holding role i if the queue has it single. */
-static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok)
+/* The token of the caller, holding role i if the queue has it single. A
+ * fork child's registration waits within *timeout_ns and leaves in it what
+ * is left (lfipc__self_timed). */
+static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok,
+			       int64_t *timeout_ns)
 {
-	int rc = lfipc__self(q->r, tok);
+	int rc = lfipc__self_timed(q->r, tok, timeout_ns);
 
 	return rc ? rc : role_hold(q, i, *tok);
 }
@@ -414,7 +417,7 @@ static int claim_wait(lfipc_queue *q, int role, struct qwait *c,
 static int claim_first(lfipc_queue *q, int role, struct qwait *c,
 		       int64_t timeout_ns)
 {
-	int rc = self_in_role(q, role, &c->tok);
+	int rc = self_in_role(q, role, &c->tok, &timeout_ns);
 
 	return rc ? rc : claim_wait(q, role, c, timeout_ns);
 }
@@ -552,7 +555,7 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
-	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &c.tok);
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &c.tok, &timeout_ns);
 	if (rc)
 		return rc;
 	if (q->single[LFIPC_Q_ROLE_PUT]) {
@@ -980,7 +983,7 @@ static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		   uint64_t *len, int64_t timeout_ns)
 {
-	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok);
+	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok, &timeout_ns);
 
 	if (rc)
 		return rc;

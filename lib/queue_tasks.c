@@ -169,7 +169,7 @@ int lfipc_queue_join(lfipc_queue *q, int64_t timeout_ns)
 
 	if (!q || !q->joinable)
 		return -EINVAL;
-	rc = lfipc__self(q->r, &c.tok);
+	rc = lfipc__self_timed(q->r, &c.tok, &timeout_ns);
 	if (rc)
 		return rc;
 	return lfipc__q_wait_run(&c, -1, &q->h->joined, join_ready, timeout_ns);

@@ -648,47 +648,72 @@ int lfipc_region_create(const char *name, size_t size, mode_t mode,
 	return region_create(name, size, mode, 0, out);
 }
 
-/* Map fd (ours) and validate it; waits a little for a creator that has
- * sized the file but not yet written the magic. */
 /* How long an open waits, in all, for a creator still initialising the
  * region (region.h: "up to about one second"). */
 #define INIT_WAIT_NS ((int64_t)1000000000)
-#define INIT_POLL_NS 1000000 /* between two looks */
 
-/* Sleep a little before looking again, if deadline has not passed (then:
- * false). The wait is bounded by the clock, not by a count of sleeps,
- * which a loaded machine or a large timer slack stretches. It polls, in
- * the wait layer's one pause (lfipc__wait_pause_until), because there is
- * nothing to sleep on: until the creator has sized the file there is no
- * page to hold a futex word, and a creator does not know who waits. Only
- * an open that races with a create ever gets here. */
-static bool init_wait(lfipc_deadline deadline)
+/*
+ * An open that races with a create waits for the creator to size the file
+ * and then to write the magic. It polls, through the wait layer's back-off
+ * (lfipc__wait_retry), because there is nothing to sleep on: until the
+ * creator has sized the file there is no page to hold a futex word, and a
+ * creator does not know who waits. Only an open that races with a create
+ * ever gets past the first attempt. The wait is bounded by the clock, not
+ * by a count of sleeps, which a loaded machine or a large timer slack
+ * stretches.
+ */
+struct init_look {
+	int fd;
+	struct stat *st;
+	const uint8_t *base;
+};
+
+/* The file is sized: 1; still empty (ftruncate has not happened yet): 0;
+ * anything else: -EPROTO. */
+static int init_sized(void *ctx, bool check)
 {
-	return lfipc__wait_pause_until(deadline, INIT_POLL_NS);
+	struct init_look *l = ctx;
+
+	(void)check;
+	if (fstat(l->fd, l->st) < 0)
+		return -errno;
+	if (l->st->st_size >= (off_t)LFIPC_HDR_SIZE)
+		return 1;
+	return l->st->st_size == 0 ? 0 : -EPROTO;
 }
 
+/* The magic is written: 1; still 0 (being initialised): 0; else
+ * -EPROTO. */
+static int init_magic(void *ctx, bool check)
+{
+	struct init_look *l = ctx;
+	/* H2: acquire, pairs with H1. */
+	uint64_t m = atomic_load_explicit(
+	    &((struct lfipc_hdr *)l->base)->magic, memory_order_acquire);
+
+	(void)check;
+	if (m == LFIPC_MAGIC)
+		return 1;
+	return m == 0 ? 0 : -EPROTO;
+}
+
+/* Map fd (ours) and validate it; waits a little for a creator that has
+ * not yet sized the file or written the magic. */
 static int map_and_validate(int fd, bool named, lfipc_region **out)
 {
 	/* One deadline for both waits below. */
 	lfipc_deadline deadline = lfipc__now_ns() + INIT_WAIT_NS;
 	struct layout L;
 	struct stat st;
+	struct init_look look = {fd, &st, NULL};
 	lfipc_region *r;
 	uint8_t *base;
 	int rc;
 
-	for (;;) {
-		if (fstat(fd, &st) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (st.st_size >= (off_t)LFIPC_HDR_SIZE)
-			break;
-		/* being created (ftruncate has not happened yet), or not */
-		if (st.st_size != 0 || !init_wait(deadline)) {
-			rc = -EPROTO;
-			goto fail;
-		}
+	rc = lfipc__wait_retry(init_sized, &look, deadline);
+	if (rc < 0) {
+		rc = rc == -ETIMEDOUT ? -EPROTO : rc;
+		goto fail;
 	}
 	if ((uint64_t)st.st_size > LFIPC_REGION_MAX_SIZE) {
 		rc = -EPROTO;
@@ -699,19 +724,11 @@ static int map_and_validate(int fd, bool named, lfipc_region **out)
 		rc = -errno;
 		goto fail;
 	}
-	for (;;) {
-		/* H2: acquire, pairs with H1. */
-		uint64_t m = atomic_load_explicit(
-			&((struct lfipc_hdr *)base)->magic,
-			memory_order_acquire);
-
-		if (m == LFIPC_MAGIC)
-			break;
-		/* being initialised (magic still 0), or not */
-		if (m != 0 || !init_wait(deadline)) {
-			rc = -EPROTO;
-			goto fail_unmap;
-		}
+	look.base = base;
+	rc = lfipc__wait_retry(init_magic, &look, deadline);
+	if (rc < 0) {
+		rc = rc == -ETIMEDOUT ? -EPROTO : rc;
+		goto fail_unmap;
 	}
 	rc = validate(base, (uint64_t)st.st_size, &L);
 	if (rc < 0)

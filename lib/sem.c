@@ -548,7 +548,7 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 		if (try_take(h->s))
 			return 0;
 	} else {
-		rc = lfipc__self(h->r, &w.self);
+		rc = lfipc__self_timed(h->r, &w.self, &timeout_ns);
 		if (rc < 0)
 			return rc;
 	}

@@ -398,21 +398,18 @@ static __attribute__((noinline)) int acquire_begin_held(lfipc_lock *l,
 	return rc < 0 ? rc : 1;
 }
 
-/* What both acquire paths do first: the token, a re-acquire by the
- * owning thread, room for the entry. A thread that holds no lock (its
- * set is empty: the common case) has nothing to look up: it cannot hold
- * l, no stale entry of l can exist, and the inline entries have room.
+/* What both acquire paths do after getting the token (self; a fork
+ * child's registration waits within the caller's deadline): a re-acquire
+ * by the owning thread, room for the entry. A thread that holds no lock
+ * (its set is empty: the common case) has nothing to look up: it cannot
+ * hold l, no stale entry of l can exist, and the inline entries have room.
  * Return: 1 go on and take the word; 0 or a negative errno: the result. */
 static inline int acquire_begin(lfipc_lock *l, struct held_set *h,
-				uint32_t *self)
+				uint32_t self)
 {
-	int rc = lfipc__self(l->r, self);
-
-	if (rc < 0)
-		return rc;
 	if (__builtin_expect(h->n == 0, 1))
 		return 1;
-	return acquire_begin_held(l, h, *self);
+	return acquire_begin_held(l, h, self);
 }
 
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
@@ -420,8 +417,12 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 {
 	struct held_set *h = held_set();
 	uint32_t self;
-	int rc = acquire_begin(l, h, &self);
+	int rc;
 
+	rc = lfipc__self_until(l->r, &self, deadline);
+	if (rc < 0)
+		return rc;
+	rc = acquire_begin(l, h, self);
 	if (rc != 1)
 		return rc;
 	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
@@ -440,7 +441,10 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 	if (!l)
 		return -EINVAL;
 	h = held_set();
-	rc = acquire_begin(l, h, &self);
+	rc = lfipc__self_timed(l->r, &self, &timeout_ns);
+	if (rc < 0)
+		return rc;
+	rc = acquire_begin(l, h, self);
 	if (rc != 1)
 		return rc;
 	/* The uncontended path first: no clock read for the deadline. */

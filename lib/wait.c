@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wait.c - the only wait loop; see internal/wait.h for the contract and
- * the lost-wake-up argument (labels W1-W5, K1-K3 below).
+ * wait.c - the only wait loops: lfipc__wait_until (and its wait-for-any
+ * form) for the waits on a word, lfipc__wait_retry, the back-off for the
+ * few that have no word and no waker (at the end of the file). See
+ * internal/wait.h for the contract and the lost-wake-up argument (labels
+ * W1-W5, K1-K3 below).
  *
  * Per sleep, a waiter sleeps on up to 1 + LFIPC_WAIT_PARTNERS words with
  * futex_waitv: the object word (or the queue's seq) and the death word of
@@ -853,24 +856,64 @@ expired:
 
 /* ---- waits on no shared word -------------------------------------------- */
 
-/* Here rather than at the top: this section is appended to the file so
- * that it merges with concurrent edits of the functions above. */
-#include <sched.h>
-
-bool lfipc__wait_pause_until(lfipc_deadline dl, int64_t step_ns)
+/*
+ * Back-off for a condition without a waker (internal/wait.h). Why not a
+ * kernel wait: the only such condition with a kernel-side wait is the
+ * registration gate, an OFD lock, and F_OFD_SETLKW has no timeout: the
+ * only ways to end it at a deadline are a signal (a timer signal and a
+ * handler the library would install in the application: not acceptable)
+ * or a thread of our own blocked in it and cancelled (a background thread
+ * per wait, and a cancellation that has to be joined: more costly than
+ * what it saves). A stopped holder would keep F_OFD_SETLKW asleep for good.
+ * The holders it waits for are short (a remover deciding, a registrant
+ * claiming a slot) unless stopped, so polling with a back-off that grows
+ * to 1 ms costs at most about a millisecond of latency after the release
+ * (or the kernel's drop of a dead holder's lock), and at most about a
+ * thousand attempts a second while a stopped holder lasts, each bounded by
+ * the caller's deadline.
+ */
+int lfipc__wait_retry(lfipc_try_fn try, void *ctx, lfipc_deadline dl)
 {
-	int64_t left = dl - lfipc__now_ns();
+	int64_t sleep_ns = LFIPC_RETRY_SLEEP0_NS, now, left;
+	int rc = try(ctx, false);
 
-	if (left <= 0)
-		return false;
-	if (left > step_ns)
-		left = step_ns;
-	nanosleep(&(struct timespec){left / 1000000000, left % 1000000000},
-		  NULL);
-	return true;
-}
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST)
+		goto expired;
+	if (lfipc__ncpus() > 1) {
+		int64_t t0 = lfipc__now_ns();
 
-void lfipc__wait_yield(void)
-{
-	sched_yield();
+		for (;;) {
+			lfipc__cpu_relax();
+			if (lfipc__now_ns() - t0 >= LFIPC_RETRY_SPIN_NS)
+				break;
+			rc = try(ctx, false);
+			if (rc != 0)
+				return rc > 0 ? 0 : rc;
+		}
+	}
+	for (;;) {
+		rc = try(ctx, true);
+		if (rc != 0)
+			return rc > 0 ? 0 : rc;
+		now = lfipc__now_ns();
+		if (now >= dl)
+			break;
+		left = dl - now;
+		if (left > sleep_ns)
+			left = sleep_ns;
+		nanosleep(&(struct timespec){left / 1000000000,
+					     left % 1000000000},
+			  NULL);
+		if (sleep_ns < LFIPC_RETRY_SLEEP_MAX_NS)
+			sleep_ns = sleep_ns * 2 < LFIPC_RETRY_SLEEP_MAX_NS
+					   ? sleep_ns * 2
+					   : LFIPC_RETRY_SLEEP_MAX_NS;
+	}
+expired:
+	rc = try(ctx, true);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	return lfipc__deadline_error(dl);
 }

@@ -18,10 +18,14 @@ int lfipc_wait_any(const struct lfipc_waitable *v, unsigned n,
 {
 	struct lfipc_any a[LFIPC_WAIT_ANY_MAX];
 	lfipc_region *r = NULL, *ri;
+	lfipc_deadline dl;
 	int rc, result;
 
 	if (!v || n == 0 || n > LFIPC_WAIT_ANY_MAX)
 		return -EINVAL;
+	/* Once, here: claiming a connection's end may register a fork child,
+	 * which waits within the same deadline. */
+	dl = lfipc__deadline(timeout_ns);
 	for (unsigned i = 0; i < n; i++) {
 		if (!v[i].obj)
 			return -EINVAL;
@@ -30,7 +34,8 @@ int lfipc_wait_any(const struct lfipc_waitable *v, unsigned n,
 			rc = lfipc__queue_any(v[i].obj, v[i].side, &a[i], &ri);
 			break;
 		case LFIPC_WAIT_CONN:
-			rc = lfipc__conn_any(v[i].obj, v[i].side, &a[i], &ri);
+			rc = lfipc__conn_any(v[i].obj, v[i].side, dl, &a[i],
+					     &ri);
 			break;
 		case LFIPC_WAIT_EVENT:
 			rc = lfipc__event_any(v[i].obj, &a[i], &ri);
@@ -44,8 +49,7 @@ int lfipc_wait_any(const struct lfipc_waitable *v, unsigned n,
 			return -EINVAL; /* partners' tokens are per region */
 		r = ri;
 	}
-	rc = lfipc__wait_any(r, a, n, lfipc__deadline(timeout_ns), 0,
-			     &result);
+	rc = lfipc__wait_any(r, a, n, dl, 0, &result);
 	/* A peek never fails: result is 0 whenever rc is an index. */
 	return rc;
 }

@@ -19,7 +19,12 @@
  * fork(): a child inherits its parent's handles. On its first operation the
  * child registers itself as a new participant (it never takes over the
  * parent's identity or drops the parent's liveness lock). A child created by
- * a raw clone() that skips pthread_atfork handlers is not supported.
+ * a raw clone() that skips pthread_atfork handlers is not supported. That
+ * registration may wait for a process deciding whether the region can be
+ * removed (lfipc_region_remove(), quick unless it is stopped): within the
+ * operation's timeout (LFIPC_NOWAIT: -EAGAIN without sleeping; a timeout:
+ * -ETIMEDOUT at the deadline), or, for an operation without a timeout and
+ * for LFIPC_FOREVER, up to about one second, then -EBUSY.
  *
  * Handles (lfipc_region *) may be used by any number of threads at once.
  */

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "internal/futex.h"
 #include "internal/layout.h"
 
 #define LFIPC_TOKEN_MASK UINT32_C(0x3fffffff)
@@ -81,18 +82,33 @@ struct lfipc__proc {
 void lfipc__proc_init(struct lfipc__proc *p, int fd, void *table,
 		      uint32_t cap, pthread_mutex_t *fork_hold);
 void lfipc__proc_destroy(struct lfipc__proc *p);
-int lfipc__proc_register(struct lfipc__proc *p); /* 0/-EUSERS/-EBUSY/... */
+/* Register at open (untimed: the gate wait is LFIPC_GATE_WAIT_NS at most).
+ * Return: 0; -EUSERS; -EBUSY the gate stayed held; -errno. */
+int lfipc__proc_register(struct lfipc__proc *p);
 void lfipc__proc_unregister(struct lfipc__proc *p); /* at close */
 void lfipc__proc_track(struct lfipc__proc *p);	/* add to the atfork list */
 void lfipc__proc_untrack(struct lfipc__proc *p);
 
-int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok);
-
 /*
- * This process's token, registering first if this is a fork child that
- * has not done so yet. Return: 0 and *tok; -EUSERS no free slot; other
- * negative errno from open/fcntl.
+ * The slow path of lfipc__proc_self_until: register if this process has no
+ * token in p yet (a fork child's first call), else hand out the token
+ * (and arm this thread's death word, death.c). Waits for another thread
+ * of ours registering (reg_mu) and for the region's gate (proc.c,
+ * claim_slot) until dl: a registration never makes a call exceed its
+ * caller's deadline, and with LFIPC_DL_NOW it never sleeps.
+ * LFIPC_DL_NEVER (an untimed call, or LFIPC_FOREVER) waits for the gate
+ * up to LFIPC_GATE_WAIT_NS. Return: 0 and *tok; -EAGAIN (LFIPC_DL_NOW)
+ * or -ETIMEDOUT the gate or reg_mu stayed held until dl; -EBUSY the gate
+ * stayed held for LFIPC_GATE_WAIT_NS (LFIPC_DL_NEVER); -EUSERS no free
+ * slot; other negative errno from open/fcntl.
  */
+int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
+			   lfipc_deadline dl);
+
+/* How long an untimed registration waits for the gate (a remover deciding
+ * is quick unless stopped). */
+#define LFIPC_GATE_WAIT_NS ((int64_t)1000000000)
+
 /* This process's token in p if it has one already (false in a fork child
  * that has not registered yet): never registers, never a system call. */
 static inline bool lfipc__proc_self_known(struct lfipc__proc *p, uint32_t *tok)
@@ -107,7 +123,10 @@ static inline bool lfipc__proc_self_known(struct lfipc__proc *p, uint32_t *tok)
 	return *tok != 0;
 }
 
-static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+/* The fast path of every lfipc__proc_self*: this process has its token
+ * in p and this thread may use it without the slow path. No system call,
+ * no clock. */
+static inline bool lfipc__proc_self_fast(struct lfipc__proc *p, uint32_t *tok)
 {
 	if (lfipc__proc_self_known(p, tok)) {
 		/* P4: relaxed; only this process writes it (death.c). A
@@ -117,10 +136,38 @@ static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
 		uintptr_t t = atomic_load_explicit(&p->death_thread,
 						   memory_order_relaxed);
 		if (t == lfipc__thread_id() || t == LFIPC_DEATH_ANY_THREAD)
-			return 0;
+			return true;
 	}
-	return lfipc__proc_reregister(p, tok);
+	return false;
 }
+
+/*
+ * This process's token, registering first if this is a fork child that
+ * has not done so yet, waiting for that until dl (lfipc__proc_reregister
+ * gives the errors).
+ */
+static inline int lfipc__proc_self_until(struct lfipc__proc *p, uint32_t *tok,
+					 lfipc_deadline dl)
+{
+	return lfipc__proc_self_fast(p, tok) ? 0
+					     : lfipc__proc_reregister(p, tok, dl);
+}
+
+/* lfipc__proc_self_until for an untimed call (LFIPC_DL_NEVER). */
+static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+{
+	return lfipc__proc_self_until(p, tok, LFIPC_DL_NEVER);
+}
+
+/*
+ * The slow path of lfipc__self_timed (internal/region.h): register until
+ * the deadline of *timeout_ns (an API timeout: LFIPC_NOWAIT, LFIPC_FOREVER
+ * or nanoseconds), then leave in *timeout_ns what is left of it for the
+ * call's own wait (a negative value other than LFIPC_FOREVER when nothing
+ * is: already expired). Return: as lfipc__proc_reregister.
+ */
+int lfipc__proc_self_timed(struct lfipc__proc *p, uint32_t *tok,
+			   int64_t *timeout_ns);
 
 /* Is the participant behind token alive? Tokens that are malformed, refer to
  * a slot out of range, or to an old generation are dead. Costs one
@@ -153,10 +200,11 @@ int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
 void lfipc__thread_id_reset(void);
 
 /* Lock the gate byte (LFIPC_GATE_BYTE) of the file behind fd with type
- * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond until wait_ms
- * have passed on CLOCK_MONOTONIC. Return: 0; -EAGAIN still held by
- * another; -errno. */
-int lfipc__gate_lock(int fd, short type, int wait_ms);
+ * (F_RDLCK, F_WRLCK, F_UNLCK), retrying with the wait layer's back-off
+ * (lfipc__wait_retry) until dl (LFIPC_DL_NOW: one attempt, no sleep).
+ * Return: 0; -EAGAIN (LFIPC_DL_NOW) or -ETIMEDOUT still held by another
+ * at dl; -errno. */
+int lfipc__gate_lock(int fd, short type, lfipc_deadline dl);
 
 /*
  * A tag of the calling thread, unique among the threads this process has

@@ -52,10 +52,33 @@ struct lfipc_region {
 	struct lfipc_poll_cache *poll_cache; /* poll.c: connected sockets */
 };
 
-/* This process's token in r (internal/proc.h, lfipc__proc_self). */
+/* This process's token in r (internal/proc.h, lfipc__proc_self), for a
+ * call without a timeout: a fork child's registration waits for the gate
+ * up to LFIPC_GATE_WAIT_NS, then fails with -EBUSY. */
 static inline int lfipc__self(lfipc_region *r, uint32_t *tok)
 {
 	return lfipc__proc_self(&r->proc, tok);
+}
+
+/* The same for a call with a deadline dl: a registration waits until dl
+ * at most (-EAGAIN for LFIPC_DL_NOW, -ETIMEDOUT). */
+static inline int lfipc__self_until(lfipc_region *r, uint32_t *tok,
+				    lfipc_deadline dl)
+{
+	return lfipc__proc_self_until(&r->proc, tok, dl);
+}
+
+/* The same for a call with an API timeout (LFIPC_NOWAIT, LFIPC_FOREVER or
+ * nanoseconds) that computes its deadline later: a registration waits
+ * within the timeout and leaves in *timeout_ns what is left of it
+ * (internal/proc.h, lfipc__proc_self_timed). The fast path leaves
+ * *timeout_ns alone and reads no clock. */
+static inline int lfipc__self_timed(lfipc_region *r, uint32_t *tok,
+				    int64_t *timeout_ns)
+{
+	if (lfipc__proc_self_fast(&r->proc, tok))
+		return 0;
+	return lfipc__proc_self_timed(&r->proc, tok, timeout_ns);
 }
 
 /* Is the participant behind token alive? Tokens that are malformed, refer to

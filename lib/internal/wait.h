@@ -257,15 +257,16 @@ struct lfipc_any {
  * The public lfipc_wait_any() (lib/wait_any.c) asks each primitive for a
  * non-consuming readiness callback of one of its handles: it fills *a
  * (ctx = the handle) and *r. Return: 0; -EINVAL bad side; -EBADF; -EBUSY
- * and the like from claiming a connection's end.
+ * and the like from claiming a connection's end (which may register a
+ * fork child: that waits until dl at most).
  */
 struct lfipc_queue;
 struct lfipc_conn;
 struct lfipc_event;
 int lfipc__queue_any(struct lfipc_queue *q, int side, struct lfipc_any *a,
 		     lfipc_region **r);
-int lfipc__conn_any(struct lfipc_conn *c, int side, struct lfipc_any *a,
-		    lfipc_region **r);
+int lfipc__conn_any(struct lfipc_conn *c, int side, lfipc_deadline dl,
+		    struct lfipc_any *a, lfipc_region **r);
 int lfipc__event_any(struct lfipc_event *e, struct lfipc_any *a,
 		     lfipc_region **r);
 
@@ -344,22 +345,46 @@ void lfipc__wait_set_spin_budget(int64_t ns);
 bool lfipc__wait_have_waitv(void);
 
 /*
- * Waits on no shared word. The only two, for the waits that have nothing
- * to sleep on and no waker that could wake them; every other wait names a
- * word (lfipc__wait_until).
- *
- * lfipc__wait_pause_until: sleep step_ns, or until dl if that is sooner;
- * return false (no sleep) when dl has passed. For a poll whose condition
- * is not in shared memory yet: an open waiting for the creator to size
- * the region's file (lib/region.c), where no page exists to put a futex
- * word on. The caller's loop re-checks its condition after each pause.
- *
- * lfipc__wait_yield: give the CPU up once, for a spin on a holder that is
- * running a short, bounded critical section and never wakes anybody (the
- * queue's clear lock, lib/queue.c); the spin itself must be bounded by a
- * deadline.
+ * A non-blocking attempt for lfipc__wait_retry: 1 done, 0 not yet (try
+ * again later), < 0 an error that lfipc__wait_retry returns as is. check
+ * = false during the spin: only the cheap attempt (a CAS, a few loads);
+ * true before each sleep and once more at the deadline: the attempt may
+ * also make system calls (a liveness probe, and the recovery from a dead
+ * holder it decides).
  */
-bool lfipc__wait_pause_until(lfipc_deadline dl, int64_t step_ns);
-void lfipc__wait_yield(void);
+typedef int (*lfipc_try_fn)(void *ctx, bool check);
+
+/* lfipc__wait_retry's policy: spin (re-attempt with a pause) for up to
+ * LFIPC_RETRY_SPIN_NS, then sleep LFIPC_RETRY_SLEEP0_NS, doubling up to
+ * LFIPC_RETRY_SLEEP_MAX_NS between attempts. */
+#define LFIPC_RETRY_SPIN_NS ((int64_t)4000)
+#define LFIPC_RETRY_SLEEP0_NS ((int64_t)20000)
+#define LFIPC_RETRY_SLEEP_MAX_NS ((int64_t)1000000)
+
+/*
+ * Retry try(ctx) with back-off until it completes or fails or dl passes. The
+ * only wait on no shared word (every other wait names a word and goes through
+ * lfipc__wait_until): the wait for a condition that no waker announces and
+ * that has no futex word: an OFD lock held by another process (proc.c's
+ * registration gate); a holder of a short critical section that never wakes
+ * anybody (the queue's clear lock and its single consumer's move of the get
+ * position, lib/queue.c); an open waiting for a creator to size the region's
+ * file, where no page exists yet to put a futex word on (lib/region.c). One
+ * attempt first; nothing more when dl is LFIPC_DL_NOW or LFIPC_DL_PAST (no
+ * sleep at all); then, with more than one CPU online, attempts with a pause
+ * between them for up to LFIPC_RETRY_SPIN_NS (a holder on another CPU that is
+ * about to let go costs no sleep); then an attempt with check = true before
+ * each sleep, the sleeps growing from LFIPC_RETRY_SLEEP0_NS to
+ * LFIPC_RETRY_SLEEP_MAX_NS (a holder that lets go after a few microseconds
+ * costs tens of microseconds, a long hold at most about one attempt a
+ * millisecond), each one cut at dl; and a last attempt with check = true at
+ * dl. Signals do not end it (a nanosleep that a handler interrupts is followed
+ * by one more attempt). Why a back-off rather than a kernel wait: wait.c,
+ * above lfipc__wait_retry.
+ * Return: 0 (try returned 1); try's negative return; -EAGAIN (dl is
+ * LFIPC_DL_NOW) or -ETIMEDOUT when dl passed first. Concurrency: any thread;
+ * touches nothing but what try() touches.
+ */
+int lfipc__wait_retry(lfipc_try_fn try, void *ctx, lfipc_deadline dl);
 
 #endif /* LFIPC_INTERNAL_WAIT_H */

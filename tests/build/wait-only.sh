@@ -16,6 +16,19 @@ if [ -n "$bad" ]; then
 	echo "$bad"
 	exit 1
 fi
-# The check itself must be able to fail: wait.c does call the futex layer.
+# Nor a sleep or a yield of its own: the waits without a futex word (the
+# registration gate, the queue clear's waits, an open racing with a
+# create) go through lfipc__wait_retry(), wait.c's back-off.
+bad=$(grep -nE '\<(nanosleep|clock_nanosleep|usleep|sleep|sched_yield|pause|poll|ppoll|select|epoll_wait)[[:space:]]*\(' \
+	*.c internal/*.h | grep -vE '^(wait\.c|futex\.c):' |
+	grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+if [ -n "$bad" ]; then
+	echo "FAIL: sleeping outside lib/wait.c:"
+	echo "$bad"
+	exit 1
+fi
+# The checks themselves must be able to fail: wait.c does call the futex
+# layer, and does sleep.
 grep -qE 'lfipc__futex_(wait|wake)\>' wait.c || { echo "FAIL: the pattern matches nothing in wait.c"; exit 1; }
-echo "only lib/wait.c calls the futex layer"
+grep -qE '\<nanosleep[[:space:]]*\(' wait.c || { echo "FAIL: the sleep pattern matches nothing in wait.c"; exit 1; }
+echo "only lib/wait.c calls the futex layer and sleeps"

@@ -6,6 +6,7 @@
  * under it. Part of the test_queue program (its own suite).
  */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -48,8 +49,9 @@ static int peek_and_wait(void *arg)
  * deq_pos past a head the consumer holds while deq_pos still points at it.
  * The window (a consumer stopped or killed between its claim and that
  * store) is made here by putting deq_pos back over a message a child holds
- * in a peek: the clear waits for the live consumer (-EBUSY after a
- * second), orphans the message of the dead one, and every count stays
+ * in a peek: the clear waits for the live consumer, SIGSTOPped there
+ * (-EBUSY after its bound of a second, not sooner and not much later),
+ * orphans the message of the dead one, and every count stays
  * exact.
  */
 Test(queue_midget, a_clear_waits_for_a_single_consumer_between_claim_and_store)
@@ -58,6 +60,7 @@ Test(queue_midget, a_clear_waits_for_a_single_consumer_between_claim_and_store)
 	struct qpeer qp;
 	int fds[2], next = 0;
 	char c, buf[8];
+	int64_t t;
 	pid_t pid;
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8,
@@ -73,9 +76,16 @@ Test(queue_midget, a_clear_waits_for_a_single_consumer_between_claim_and_store)
 	qp_open(qt_r, "q", &qp);
 	cr_assert_eq(atomic_load(&qp.h->deq_pos), 1);
 	atomic_store(&qp.h->deq_pos, 0); /* claimed, deq_pos not moved yet */
-	/* the consumer lives (stopped there): the clear gives up, having
-	 * changed nothing */
+	/* the consumer lives (stopped there): the clear waits for it up to
+	 * its bound (CLEAR_WAIT_NS, 1 s: a clear has no timeout), then
+	 * gives up, having changed nothing */
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	t = th_now_ns();
 	cr_assert_eq(lfipc_queue_clear(q), -EBUSY);
+	t = th_now_ns() - t;
+	cr_log_info("the clear gave up after %.1f ms", t / 1e6);
+	cr_assert_geq(t, 900 * 1000000LL, "it waited for the consumer");
+	cr_assert_lt(t, 5000 * 1000000LL, "for its bound, not more");
 	cr_assert_eq(atomic_load(&qp.h->deq_pos), 0);
 	cr_assert_eq(lfipc_queue_get(q, buf, sizeof(buf), NULL, LFIPC_NOWAIT),
 		     -EBUSY, "the child holds the consumer role");
