@@ -107,7 +107,10 @@ static inline bool lfipc__proc_self_known(struct lfipc__proc *p, uint32_t *tok)
 	return *tok != 0;
 }
 
-static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+/* lfipc__proc_self() without its slow path: true and *tok when the
+ * calling thread may use the token at once; false when it must call
+ * lfipc__proc_self() (never a system call, never registers). */
+static inline bool lfipc__proc_self_fast(struct lfipc__proc *p, uint32_t *tok)
 {
 	if (lfipc__proc_self_known(p, tok)) {
 		/* P4: relaxed; only this process writes it (death.c). A
@@ -117,8 +120,27 @@ static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
 		uintptr_t t = atomic_load_explicit(&p->death_thread,
 						   memory_order_relaxed);
 		if (t == lfipc__thread_id() || t == LFIPC_DEATH_ANY_THREAD)
-			return 0;
+			return true;
 	}
+	return false;
+}
+
+/* p's token as it stands (0: none), never registering: only to confirm
+ * that a token the calling thread took earlier (and wrote into a word)
+ * is still p's, not to hand one out. */
+static inline uint32_t lfipc__proc_token_now(struct lfipc__proc *p)
+{
+	/* P5: relaxed: a token changes only from 0 (registration) or to 0
+	 * (unregistration at close, the atfork child handler); the thread
+	 * that took one earlier saw it set (P1/P3), and compares it with
+	 * its own earlier reading: no data is read through it. */
+	return atomic_load_explicit(&p->token, memory_order_relaxed);
+}
+
+static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
+{
+	if (lfipc__proc_self_fast(p, tok))
+		return 0;
 	return lfipc__proc_reregister(p, tok);
 }
 
@@ -148,9 +170,10 @@ int lfipc__slot_probe(int fd, const void *table, uint32_t cap, uint32_t i,
 int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
 			  struct lfipc__slotinfo *out);
 
-/* Forget the calling thread's cached lock-owner id (sync.c); called in a
- * fork child. */
-void lfipc__thread_id_reset(void);
+/* In a fork child, on its only thread (the atfork child handler): empty
+ * the calling thread's set of held locks (the parent's holds) and forget
+ * its cached kernel thread id (sync.c). */
+void lfipc__sync_fork_child(void);
 
 /* Lock the gate byte (LFIPC_GATE_BYTE) of the file behind fd with type
  * (F_RDLCK, F_WRLCK, F_UNLCK), retrying every millisecond until wait_ms
