@@ -212,24 +212,34 @@ static __attribute__((noinline, cold)) pid_t tid_slow(void)
 /* Publish the calling thread's hold of l at depth (0: released) in the
  * hint words, for status reports only. A Lock's depth is 1 whenever it is
  * held (lfipc__lock_status_at does not read depth_hint for it): only an
- * RLock stores it. */
-static inline void hint(const lfipc_lock *l, uint32_t depth)
+ * RLock stores it. tid: the thread's kernel id (held.tid once the thread
+ * has an entry: hint_take made it), or 0. */
+static inline void hint_tid(const lfipc_lock *l, uint32_t depth, pid_t tid)
 {
-	pid_t t = 0;
-
-	if (depth != 0) {
-		t = held.tid;
-		if (__builtin_expect(t == 0, 0))
-			t = tid_slow();
-	}
 	/* L9: relaxed, both; read once by lfipc__lock_status_at (S1), never
 	 * for a decision: only diagnostics depend on them. A release stores
 	 * them before its M2, so the next owner's stores come after. */
 	if (l->recursive)
 		atomic_store_explicit(&l->s->depth_hint, depth,
 				      memory_order_relaxed);
-	atomic_store_explicit(&l->s->tid_hint, (uint64_t)(uint32_t)t,
+	atomic_store_explicit(&l->s->tid_hint, (uint64_t)(uint32_t)tid,
 			      memory_order_relaxed);
+}
+
+/* A depth change of a held lock: the thread's id is cached. */
+static inline void hint(const lfipc_lock *l, uint32_t depth)
+{
+	hint_tid(l, depth, depth ? held.tid : 0);
+}
+
+/* The first hold of l by the calling thread (depth 1). */
+static inline void hint_take(const lfipc_lock *l)
+{
+	pid_t t = held.tid;
+
+	if (__builtin_expect(t == 0, 0))
+		t = tid_slow();
+	hint_tid(l, 1, t);
 }
 
 /* Record lock l as taken by the calling thread with token self (room was
@@ -238,7 +248,7 @@ static inline void held_push(struct held_set *h, const lfipc_lock *l,
 			     uint32_t self)
 {
 	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1, self};
-	hint(l, 1);
+	hint_take(l);
 }
 
 /*
@@ -366,13 +376,14 @@ void lfipc_lock_close(lfipc_lock *l)
  * the inline entries have room) and has its token at hand
  * (lfipc__self_fast) takes a free word with one CAS (M1) and records
  * entry 0; no clock read, no call. Release: the thread's latest entry,
- * an inline one, is l's (same memory, same generation), carries the
- * handle's current token, and the word still carries it: then it is ours
- * to release, with M2 (an exchange) and a look at the wait queue. Every
- * other case (a thread that holds locks already, the first call of a
- * thread or of a fork child, a busy word, a release out of order, a
- * stale entry, misuse) takes the general path below, which decides as
- * before.
+ * an inline one, is l's (same memory, same generation) and carries the
+ * handle's current token; at depth 1, one CAS of the word from exactly
+ * that token to 0 (M2', lfipc__mutex_release_mine) both checks that the
+ * word is still ours and releases it, then a look at the wait queue.
+ * Every other case (a thread that holds locks already, the first call of
+ * a thread or of a fork child, a busy word, a release out of order, a
+ * stale entry, a word a peer rewrote, misuse) takes the general path
+ * below, which decides as before.
  */
 
 /* Record l as the calling thread's only entry, taken with token self. */
@@ -380,7 +391,7 @@ static inline void take_first(const lfipc_lock *l, uint32_t self)
 {
 	held.inl[0] = (struct held){l->s, l->gen, 1, self};
 	held.n = 1;
-	hint(l, 1);
+	hint_take(l);
 }
 
 /* Acquire l (token self) until deadline: the word was not free. A
@@ -487,24 +498,41 @@ int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 	return acquire_general(l, timeout_ns, 0, false, 0);
 }
 
-int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
-			 unsigned flags)
+/* The fast path of lfipc_lock_acquire() alone: true taken (depth 1);
+ * false not taken, nothing done. */
+static inline bool take_fast(lfipc_lock *l)
 {
 	uint32_t self;
 
-	/* A free guard first: no clock read. */
-	if (__builtin_expect(held.n == 0 && lfipc__self_fast(guard->r, &self),
-			     1) &&
-	    lfipc__mutex_trylock_fast(&guard->s->word, self)) {
-		take_first(guard, self);
-		return 0;
+	if (__builtin_expect(held.n == 0 && lfipc__self_fast(l->r, &self), 1) &&
+	    lfipc__mutex_trylock_fast(&l->s->word, self)) {
+		take_first(l, self);
+		return true;
 	}
+	return false;
+}
+
+int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
+			 unsigned flags)
+{
+	/* A free guard first: no clock read. */
+	if (take_fast(guard))
+		return 0;
 	/* The guard is held for a few instructions by a running holder:
 	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
 	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
 	if (deadline != LFIPC_DL_NEVER && lfipc__expired(deadline))
 		deadline = lfipc__now_ns() + LFIPC_SPIN_NS;
 	return lfipc__lock_acquire_until(guard, deadline, flags);
+}
+
+int lfipc__guard_acquire_for(lfipc_lock *guard, int64_t timeout_ns,
+			     unsigned flags)
+{
+	/* A free guard: no clock read for the deadline. */
+	if (take_fast(guard))
+		return 0;
+	return lfipc__guard_acquire(guard, lfipc__deadline(timeout_ns), flags);
 }
 
 /* The general release (the fast one is in lfipc_lock_release). */
@@ -535,35 +563,49 @@ static __attribute__((noinline)) int release_general(lfipc_lock *l)
 	return 0;
 }
 
+/* The wake-up of a release that found sleepers (K3). */
+static __attribute__((noinline)) int release_wake(lfipc_lock *l)
+{
+	lfipc__wake_one(l->r, &l->s->wq);
+	return 0;
+}
+
 int lfipc_lock_release(lfipc_lock *l)
 {
 	struct held *e;
-	uint32_t n;
+	uint32_t n, tok;
+	int rc;
 
 	if (!l)
 		return -EINVAL;
 	n = held.n;
 	if (__builtin_expect(n - 1 < HELD_INLINE, 1)) {
 		e = &held.inl[n - 1];
-		/* L6 (see held_by_me) for the word; the token is the one
-		 * lfipc__self would give now (lfipc__self_peek): a handle
-		 * that registered again (another region handle on the same
-		 * memory) does not own what the old registration took. */
+		tok = e->tok;
+		/* The token is the one lfipc__self would give now
+		 * (lfipc__self_peek): a handle that registered again
+		 * (another region handle on the same memory) does not own
+		 * what the old registration took. */
 		if (e->s == l->s && e->gen == l->gen &&
-		    e->tok == lfipc__self_peek(l->r) &&
-		    LFIPC_MUTEX_OWNER(atomic_load_explicit(
-			&l->s->word, memory_order_relaxed)) == e->tok) {
-			if (e->depth > 1) {
+		    tok == lfipc__self_peek(l->r)) {
+			if (e->depth == 1) {
+				hint(l, 0);
+				held.n = n - 1;
+				rc = lfipc__mutex_release_mine(&l->s->word,
+							       &l->s->wq, tok);
+				if (rc == 0)
+					return 0;
+				if (rc > 0)
+					return release_wake(l);
+				held.n = n; /* not ours: the general path */
+			} else if (LFIPC_MUTEX_OWNER(atomic_load_explicit(
+					   &l->s->word,
+					   memory_order_relaxed)) == tok) {
+				/* L6 (see held_by_me) */
 				e->depth--;
 				hint(l, e->depth);
 				return 0;
 			}
-			held.n = n - 1;
-			hint(l, 0);
-			/* our token in the word, which only we change
-			 * while we live: ours to release */
-			lfipc__mutex_release(l->r, &l->s->word, &l->s->wq);
-			return 0;
 		}
 	}
 	return release_general(l);
