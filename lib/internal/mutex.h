@@ -17,7 +17,9 @@
  * waiter announces itself on the lock's wait queue (no WAITERS bit in the
  * word), sleeps on the queue's event count together with the owner's
  * death word, and a dead owner's word is taken over by CAS, the taker
- * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and
+ * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1; the
+ * Lock's fast release instead CASes it from exactly its token to 0, which
+ * checks and releases in one RMW, lfipc__mutex_release_mine) and
  * wakes one sleeper only when the wait queue says someone sleeps (K2)
  * and no sleeper it woke before is still on its way (K3,
  * lfipc__wake_one): the releaser re-takes the lock at no cost meanwhile,
