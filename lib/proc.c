@@ -108,7 +108,9 @@ static void atfork_child(void)
 		if (p->fork_hold)
 			pthread_mutex_unlock(p->fork_hold);
 	}
-	lfipc__thread_id_reset(); /* the forking thread has a new tid */
+	/* the forking thread's held locks are the parent's, and it has a
+	 * new tid */
+	lfipc__sync_fork_child();
 	/* F2: relaxed: single-threaded; later threads are created after it. */
 	atomic_fetch_add_explicit(&lfipc__fork_epoch, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&track_mu);

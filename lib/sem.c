@@ -216,7 +216,7 @@ unsigned lfipc_sem_max(const lfipc_sem *s)
 
 /* Take a unit if the value is positive (the fast path: no clock, no
  * system call). Return true when taken. */
-static bool try_take(struct sem_shm *s)
+static inline bool try_take(struct sem_shm *s)
 {
 	/* S10: relaxed (also the CAS's failure order): only a guess for the
 	 * CAS below, which does the ordering (S2). */
@@ -241,7 +241,14 @@ static void wake_acquirers(lfipc_sem *h, uint32_t n)
 			    n > INT32_MAX ? INT32_MAX : (int)n);
 }
 
-static int release_untracked(lfipc_sem *h)
+/* The wake-up of a release that found sleepers (K3 in lfipc__wake). */
+static __attribute__((noinline)) int release_wake(lfipc_sem *h)
+{
+	wake_acquirers(h, 1);
+	return 0;
+}
+
+static inline int release_untracked(lfipc_sem *h)
 {
 	struct sem_shm *s = h->s;
 	/* S10: relaxed guess for the S3 CAS (also its failure order). */
@@ -251,9 +258,12 @@ static int release_untracked(lfipc_sem *h)
 		if (SEM_VALUE(d) >= h->max)
 			return -EOVERFLOW;
 		/* S3 = K1 of the wait protocol: seq_cst (release pairs with
-		 * S2 / S4; seq_cst orders it before K2 in lfipc__wake). */
+		 * S2 / S4; seq_cst orders it before K2). */
 	} while (!atomic_compare_exchange_weak(&s->data, &d, d + 1));
-	wake_acquirers(h, 1);
+	/* K2: seq_cst, after K1; looked at here so that a release nobody
+	 * waits for makes no call (lfipc__wake loads it again). */
+	if (atomic_load(&s->wq.waiters))
+		return release_wake(h);
 	return 0;
 }
 
@@ -322,20 +332,34 @@ static void journal_do(struct sem_shm *s, struct sem_track *t, uint32_t slot,
 	journal_apply(s, t);
 }
 
-/* Take the guard by deadline (a stopped process inside it must not make
- * us outlast the caller's timeout); repair after a dead holder. flags:
- * LFIPC_WAIT_NOINTR where -EINTR is not an answer (release, recovery).
- * Return: 0; -ETIMEDOUT; -EINTR; -errno. */
-static int guard_lock(lfipc_sem *h, lfipc_deadline deadline, unsigned flags)
+/* What guard_lock returns after lfipc__guard_acquire*'s rc: a dead
+ * holder's journal is re-applied. */
+static int guard_repair(lfipc_sem *h, int rc)
 {
-	int rc = lfipc__guard_acquire(h->guard, deadline, flags);
-
 	if (rc == -EOWNERDEAD) {
 		if (atomic_load_explicit(&h->t->jactive, memory_order_relaxed))
 			journal_apply(h->s, h->t);
 		rc = 0;
 	}
 	return rc;
+}
+
+/* Take the guard by deadline (a stopped process inside it must not make
+ * us outlast the caller's timeout); repair after a dead holder. flags:
+ * LFIPC_WAIT_NOINTR where -EINTR is not an answer (release, recovery).
+ * Return: 0; -ETIMEDOUT; -EINTR; -errno. */
+static int guard_lock(lfipc_sem *h, lfipc_deadline deadline, unsigned flags)
+{
+	return guard_repair(h,
+			    lfipc__guard_acquire(h->guard, deadline, flags));
+}
+
+/* guard_lock() with a timeout from now: a free guard costs no clock
+ * read. */
+static int guard_lock_for(lfipc_sem *h, int64_t timeout_ns, unsigned flags)
+{
+	return guard_repair(
+	    h, lfipc__guard_acquire_for(h->guard, timeout_ns, flags));
 }
 
 /* The release fails only if a peer rewrote the guard's word: then it is
@@ -431,7 +455,7 @@ static int tracked_try(lfipc_sem *h, uint32_t self, bool do_reap,
 	return rc;
 }
 
-static int release_tracked(lfipc_sem *h)
+static __attribute__((noinline)) int release_tracked(lfipc_sem *h)
 {
 	struct sem_track *t = h->t;
 	uint32_t self, slot, tok, n, v;
@@ -443,8 +467,7 @@ static int release_tracked(lfipc_sem *h)
 	if (slot >= LFIPC_PROC_SLOTS)
 		return -EPERM;
 	/* No timeout to honour: a grace period, then -EBUSY (sync.h). */
-	rc = guard_lock(h, lfipc__deadline(LFIPC_SYNC_GRACE_NS),
-			LFIPC_WAIT_NOINTR);
+	rc = guard_lock_for(h, LFIPC_SYNC_GRACE_NS, LFIPC_WAIT_NOINTR);
 	if (rc < 0)
 		return rc == -ETIMEDOUT ? -EBUSY : rc;
 	tok =
@@ -537,17 +560,15 @@ static int sem_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	return 0;
 }
 
-int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
+/* The acquire that found no unit to take at once, or a tracked one. */
+static __attribute__((noinline)) int acquire_wait(lfipc_sem *h,
+						  int64_t timeout_ns)
 {
 	struct sem_wait w = {h, 0, 0};
 	int rc;
 
-	if (!h)
-		return -EINVAL;
-	if (!h->t) {
-		if (try_take(h->s))
-			return 0;
-	} else {
+	if (h->t) {
+		/* a fork child's registration waits within the timeout */
 		rc = lfipc__self_timed(h->r, &w.self, &timeout_ns);
 		if (rc < 0)
 			return rc;
@@ -563,6 +584,16 @@ int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
 	if (rc == -ETIMEDOUT && timeout_ns == LFIPC_NOWAIT)
 		rc = -EAGAIN;
 	return rc;
+}
+
+int lfipc_sem_acquire(lfipc_sem *h, int64_t timeout_ns)
+{
+	if (!h)
+		return -EINVAL;
+	/* The uncontended path first: no clock read, no call. */
+	if (!h->t && try_take(h->s))
+		return 0;
+	return acquire_wait(h, timeout_ns);
 }
 
 int lfipc_sem_release(lfipc_sem *h)

@@ -78,18 +78,22 @@ struct lfipc_lock {
 
 /*
  * Each thread records the locks it holds: the address of the lock memory,
- * its generation and the depth. Plain thread-local memory, touched by its
- * thread only.
- * The first HELD_INLINE entries live in static TLS (initial-exec: one
+ * its generation, the depth and the token it wrote into the word. Plain
+ * thread-local memory, touched by its thread only.
+ * Entries 0..HELD_INLINE-1 always live in static TLS (initial-exec: one
  * %fs-relative address, no __tls_get_addr call on the fast path; the
  * library is linked at start-up or dlopen()ed by programs with static TLS
  * room to spare, as glibc reserves); a thread that holds more at once
- * moves them to the heap (freed at thread exit). Entries copied into a
- * fork child belong to its parent: the set is emptied at the first use
- * after a fork (lfipc__fork_epoch). An entry whose word no longer carries
- * the process's token (a peer rewrote it), or whose generation is not the
- * lock's at that address (the lock it was made for is gone), is stale:
- * dropped when found.
+ * keeps the entries from HELD_INLINE on in a heap array (freed at thread
+ * exit). So the fast paths below, for a thread that holds at most
+ * HELD_INLINE locks, never look at the heap. Entries copied into a fork
+ * child belong to its parent: the child's only thread empties its set in
+ * proc.c's atfork child handler (lfipc__sync_fork_child), which is
+ * installed before any lock can be taken (by the first region handle,
+ * lfipc__proc_track). An entry whose word no longer carries the process's
+ * token (a peer rewrote it), or whose generation is not the lock's at
+ * that address (the lock it was made for is gone), is stale: dropped when
+ * found.
  */
 #define HELD_INLINE 4u
 
@@ -97,12 +101,14 @@ struct held {
 	const struct lock_shm *s;
 	uint64_t gen;
 	uint32_t depth;
+	uint32_t tok; /* the token our take wrote into the word */
 };
 
 struct held_set {
-	unsigned epoch;	   /* lfipc__fork_epoch the entries belong to */
-	uint32_t n, cap;   /* entries; room on the heap (0: inline) */
-	struct held *heap; /* NULL: the entries are in inl */
+	uint32_t n;	   /* entries */
+	uint32_t cap;	   /* room on the heap (entries HELD_INLINE..) */
+	pid_t tid;	   /* the thread's kernel id, cached; 0 not yet */
+	struct held *heap; /* entries HELD_INLINE.., or NULL */
 	struct held inl[HELD_INLINE];
 };
 
@@ -128,38 +134,30 @@ static void held_key_make(void)
 	held_key_ok = pthread_key_create(&held_key, held_exit) == 0;
 }
 
-/* The calling thread's set, emptied first if it was copied by fork(). */
-static inline struct held_set *held_set(void)
+/* In a fork child, on its only thread (proc.c's atfork child handler):
+ * the entries are the parent's holds, and the forking thread has a new
+ * kernel id. The heap array stays: the child's copy of it is its own. */
+void lfipc__sync_fork_child(void)
 {
-	/* H1: relaxed; only compared with our own copy, and bumped in the
-	 * fork child by its only thread (proc.c atfork_child). */
-	unsigned e =
-	    atomic_load_explicit(&lfipc__fork_epoch, memory_order_relaxed);
-
-	if (held.epoch != e) {
-		held.epoch = e;
-		held.n = 0;
-	}
-	return &held;
+	held.n = 0;
+	held.tid = 0;
 }
 
-/* The entries: inline, or on the heap once the set has grown. */
-static inline struct held *held_v(struct held_set *h)
+/* The calling thread's set. */
+static inline struct held_set *held_set(void)
 {
-	return h->heap ? h->heap : h->inl;
+	return &held;
 }
 
 static inline struct held *held_at(struct held_set *h, uint32_t i)
 {
-	return &held_v(h)[i];
+	return i < HELD_INLINE ? &h->inl[i] : &h->heap[i - HELD_INLINE];
 }
 
 static inline void held_drop(struct held_set *h, int i)
 {
-	struct held *v = held_v(h);
-
 	if ((uint32_t)i != --h->n)
-		v[i] = v[h->n];
+		*held_at(h, (uint32_t)i) = *held_at(h, h->n);
 }
 
 /* Index of the entry for lock l, or -1. Latest first: locks are mostly
@@ -167,12 +165,12 @@ static inline void held_drop(struct held_set *h, int i)
  * of another generation belongs to a lock that is gone: dropped. */
 static inline int held_find(struct held_set *h, const lfipc_lock *l)
 {
-	const struct held *v = held_v(h);
-
 	for (uint32_t i = h->n; i-- > 0;) {
-		if (v[i].s != l->s)
+		const struct held *e = held_at(h, i);
+
+		if (e->s != l->s)
 			continue;
-		if (v[i].gen == l->gen)
+		if (e->gen == l->gen)
 			return (int)i;
 		held_drop(h, (int)i);
 		return -1;
@@ -184,62 +182,73 @@ static inline int held_find(struct held_set *h, const lfipc_lock *l)
  * it cannot fail for want of room). Return: 0; -ENOMEM. */
 static int held_room(struct held_set *h)
 {
-	uint32_t cap = h->heap ? h->cap : HELD_INLINE;
+	uint32_t cap = h->cap ? 2 * h->cap : HELD_INLINE;
 	struct held *v;
 
-	if (h->n < cap)
+	if (h->n < HELD_INLINE + h->cap)
 		return 0;
-	if (cap > UINT32_MAX / 2 / sizeof(*v))
+	if (h->cap > UINT32_MAX / 4 / sizeof(*v))
 		return -ENOMEM;
-	v = malloc(2 * (size_t)cap * sizeof(*v));
+	v = malloc((size_t)cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, h->heap ? h->heap : h->inl, h->n * sizeof(*v));
+	if (h->heap)
+		memcpy(v, h->heap, (h->n - HELD_INLINE) * sizeof(*v));
 	pthread_once(&held_once, held_key_make);
 	free(h->heap);
 	h->heap = v;
-	h->cap = 2 * cap;
+	h->cap = cap;
 	if (held_key_ok)
 		pthread_setspecific(held_key, v);
 	return 0;
 }
 
-/* The calling thread's kernel id, cached; forgotten in a fork child (its
- * forking thread has a new one: lfipc__thread_id_reset, from proc.c). */
-static _Thread_local pid_t my_tid __attribute__((tls_model("initial-exec")));
-
-void lfipc__thread_id_reset(void)
+static __attribute__((noinline, cold)) pid_t tid_slow(void)
 {
-	my_tid = 0;
+	held.tid = (pid_t)syscall(SYS_gettid);
+	return held.tid;
 }
 
 /* Publish the calling thread's hold of l at depth (0: released) in the
  * hint words, for status reports only. A Lock's depth is 1 whenever it is
  * held (lfipc__lock_status_at does not read depth_hint for it): only an
- * RLock stores it. */
-static inline void hint(const lfipc_lock *l, uint32_t depth)
+ * RLock stores it. tid: the thread's kernel id (held.tid once the thread
+ * has an entry: hint_take made it), or 0. */
+static inline void hint_tid(const lfipc_lock *l, uint32_t depth, pid_t tid)
 {
-	pid_t t = 0;
-
-	if (depth != 0) {
-		if (__builtin_expect(my_tid == 0, 0))
-			my_tid = (pid_t)syscall(SYS_gettid);
-		t = my_tid;
-	}
 	/* L9: relaxed, both; read once by lfipc__lock_status_at (S1), never
-	 * for a decision: only diagnostics depend on them. */
+	 * for a decision: only diagnostics depend on them. A release stores
+	 * them before its M2, so the next owner's stores come after. */
 	if (l->recursive)
 		atomic_store_explicit(&l->s->depth_hint, depth,
 				      memory_order_relaxed);
-	atomic_store_explicit(&l->s->tid_hint, (uint64_t)(uint32_t)t,
+	atomic_store_explicit(&l->s->tid_hint, (uint64_t)(uint32_t)tid,
 			      memory_order_relaxed);
 }
 
-/* Record lock l as taken by the calling thread (room was made). */
-static inline void held_push(struct held_set *h, const lfipc_lock *l)
+/* A depth change of a held lock: the thread's id is cached. */
+static inline void hint(const lfipc_lock *l, uint32_t depth)
 {
-	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1};
-	hint(l, 1);
+	hint_tid(l, depth, depth ? held.tid : 0);
+}
+
+/* The first hold of l by the calling thread (depth 1). */
+static inline void hint_take(const lfipc_lock *l)
+{
+	pid_t t = held.tid;
+
+	if (__builtin_expect(t == 0, 0))
+		t = tid_slow();
+	hint_tid(l, 1, t);
+}
+
+/* Record lock l as taken by the calling thread with token self (room was
+ * made). */
+static inline void held_push(struct held_set *h, const lfipc_lock *l,
+			     uint32_t self)
+{
+	*held_at(h, h->n++) = (struct held){l->s, l->gen, 1, self};
+	hint_take(l);
 }
 
 /*
@@ -361,25 +370,56 @@ void lfipc_lock_close(lfipc_lock *l)
 	free(l);
 }
 
-/* Acquire l (held set h, token self) until deadline: the slow path. A
+/*
+ * The fast paths. Acquire: a thread that holds no lock (its set is empty:
+ * nothing to look up, it cannot hold l, no stale entry of l can exist,
+ * the inline entries have room) and has its token at hand
+ * (lfipc__self_fast) takes a free word with one CAS (M1) and records
+ * entry 0; no clock read, no call. Release: the thread's latest entry,
+ * an inline one, is l's (same memory, same generation) and carries the
+ * handle's current token; at depth 1, one CAS of the word from exactly
+ * that token to 0 (M2', lfipc__mutex_release_mine) both checks that the
+ * word is still ours and releases it, then a look at the wait queue.
+ * Every other case (a thread that holds locks already, the first call of
+ * a thread or of a fork child, a busy word, a release out of order, a
+ * stale entry, a word a peer rewrote, misuse) takes the general path
+ * below, which decides as before.
+ */
+
+/* Record l as the calling thread's only entry, taken with token self. */
+static inline void take_first(const lfipc_lock *l, uint32_t self)
+{
+	held.inl[0] = (struct held){l->s, l->gen, 1, self};
+	held.n = 1;
+	hint_take(l);
+}
+
+/* Acquire l (token self) until deadline: the word was not free. A
  * sibling thread's hold (our token, not in our set) is waited for like
- * any other owner's, without a death to watch (siblings = true). */
-static int acquire_slow(lfipc_lock *l, struct held_set *h, uint32_t self,
-			lfipc_deadline deadline, unsigned flags)
+ * any other owner's, without a death to watch (siblings = true). Room
+ * for the entry was made. */
+static __attribute__((noinline)) int acquire_slow(lfipc_lock *l, uint32_t self,
+						  lfipc_deadline deadline,
+						  unsigned flags)
 {
 	struct lock_shm *s = l->s;
 	int rc = lfipc__mutex_lock(l->r, &s->word, &s->wq, self, deadline,
 				   flags, true);
 
 	if (rc == 0 || rc == -EOWNERDEAD)
-		held_push(h, l);
+		held_push(held_set(), l, self);
 	return rc;
 }
 
-/* The part of acquire_begin() for a thread that holds locks already. */
-static __attribute__((noinline)) int acquire_begin_held(lfipc_lock *l,
-							struct held_set *h,
-							uint32_t self)
+/* lfipc_lock_acquire()'s busy word: the deadline is made only now. */
+static __attribute__((noinline)) int acquire_busy(lfipc_lock *l, uint32_t self,
+						  int64_t timeout_ns)
+{
+	return acquire_slow(l, self, lfipc__deadline(timeout_ns), 0);
+}
+
+/* The part of acquire_general() for a thread that holds locks already. */
+static int acquire_begin_held(lfipc_lock *l, struct held_set *h, uint32_t self)
 {
 	struct held *e;
 	int i = held_by_me(h, l, self), rc;
@@ -398,66 +438,88 @@ static __attribute__((noinline)) int acquire_begin_held(lfipc_lock *l,
 	return rc < 0 ? rc : 1;
 }
 
-/* What both acquire paths do after getting the token (self; a fork
- * child's registration waits within the caller's deadline): a re-acquire
- * by the owning thread, room for the entry. A thread that holds no lock
- * (its set is empty: the common case) has nothing to look up: it cannot
- * hold l, no stale entry of l can exist, and the inline entries have room.
- * Return: 1 go on and take the word; 0 or a negative errno: the result. */
-static inline int acquire_begin(lfipc_lock *l, struct held_set *h,
-				uint32_t self)
+/* The general acquire: the token (registering first if need be), a
+ * re-acquire by the owning thread, room for the entry, then the word.
+ * The deadline is dl when have_dl, else made from timeout_ns only when
+ * the word is busy (an uncontended acquire reads no clock). */
+static __attribute__((noinline)) int acquire_general(lfipc_lock *l,
+						     int64_t timeout_ns,
+						     lfipc_deadline dl,
+						     bool have_dl,
+						     unsigned flags)
 {
-	if (__builtin_expect(h->n == 0, 1))
-		return 1;
-	return acquire_begin_held(l, h, self);
+	struct held_set *h = held_set();
+	uint32_t self;
+	/* A fork child's registration waits within the caller's deadline. */
+	int rc = have_dl ? lfipc__self_until(l->r, &self, dl)
+			 : lfipc__self_timed(l->r, &self, &timeout_ns);
+
+	if (rc < 0)
+		return rc;
+	if (h->n != 0) {
+		rc = acquire_begin_held(l, h, self);
+		if (rc != 1)
+			return rc;
+	}
+	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
+		held_push(h, l, self);
+		return 0;
+	}
+	return acquire_slow(l, self, have_dl ? dl : lfipc__deadline(timeout_ns),
+			    flags);
 }
 
 int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 			      unsigned flags)
 {
-	struct held_set *h = held_set();
 	uint32_t self;
-	int rc;
 
-	rc = lfipc__self_until(l->r, &self, deadline);
-	if (rc < 0)
-		return rc;
-	rc = acquire_begin(l, h, self);
-	if (rc != 1)
-		return rc;
-	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
-		held_push(h, l);
-		return 0;
+	if (__builtin_expect(held.n == 0 && lfipc__self_fast(l->r, &self), 1)) {
+		if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
+			take_first(l, self);
+			return 0;
+		}
+		return acquire_slow(l, self, deadline, flags);
 	}
-	return acquire_slow(l, h, self, deadline, flags);
+	return acquire_general(l, 0, deadline, true, flags);
 }
 
 int lfipc_lock_acquire(lfipc_lock *l, int64_t timeout_ns)
 {
-	struct held_set *h;
 	uint32_t self;
-	int rc;
 
 	if (!l)
 		return -EINVAL;
-	h = held_set();
-	rc = lfipc__self_timed(l->r, &self, &timeout_ns);
-	if (rc < 0)
-		return rc;
-	rc = acquire_begin(l, h, self);
-	if (rc != 1)
-		return rc;
-	/* The uncontended path first: no clock read for the deadline. */
-	if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
-		held_push(h, l);
-		return 0;
+	if (__builtin_expect(held.n == 0 && lfipc__self_fast(l->r, &self), 1)) {
+		if (lfipc__mutex_trylock_fast(&l->s->word, self)) {
+			take_first(l, self);
+			return 0;
+		}
+		return acquire_busy(l, self, timeout_ns);
 	}
-	return acquire_slow(l, h, self, lfipc__deadline(timeout_ns), 0);
+	return acquire_general(l, timeout_ns, 0, false, 0);
+}
+
+/* The fast path of lfipc_lock_acquire() alone: true taken (depth 1);
+ * false not taken, nothing done. */
+static inline bool take_fast(lfipc_lock *l)
+{
+	uint32_t self;
+
+	if (__builtin_expect(held.n == 0 && lfipc__self_fast(l->r, &self), 1) &&
+	    lfipc__mutex_trylock_fast(&l->s->word, self)) {
+		take_first(l, self);
+		return true;
+	}
+	return false;
 }
 
 int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
 			 unsigned flags)
 {
+	/* A free guard first: no clock read. */
+	if (take_fast(guard))
+		return 0;
 	/* The guard is held for a few instructions by a running holder:
 	 * worth a short spin even for an LFIPC_NOWAIT caller, so an expired
 	 * deadline becomes "now plus the spin budget" (and -ETIMEDOUT). */
@@ -466,15 +528,23 @@ int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
 	return lfipc__lock_acquire_until(guard, deadline, flags);
 }
 
-int lfipc_lock_release(lfipc_lock *l)
+int lfipc__guard_acquire_for(lfipc_lock *guard, int64_t timeout_ns,
+			     unsigned flags)
+{
+	/* A free guard: no clock read for the deadline. */
+	if (take_fast(guard))
+		return 0;
+	return lfipc__guard_acquire(guard, lfipc__deadline(timeout_ns), flags);
+}
+
+/* The general release (the fast one is in lfipc_lock_release). */
+static __attribute__((noinline)) int release_general(lfipc_lock *l)
 {
 	struct held_set *h;
 	struct held *e;
 	uint32_t self;
 	int i;
 
-	if (!l)
-		return -EINVAL;
 	if (lfipc__self(l->r, &self) < 0)
 		return -EPERM;
 	h = held_set();
@@ -493,6 +563,54 @@ int lfipc_lock_release(lfipc_lock *l)
 	 * while we live: ours to release (no second look). */
 	lfipc__mutex_release(l->r, &l->s->word, &l->s->wq);
 	return 0;
+}
+
+/* The wake-up of a release that found sleepers (K3). */
+static __attribute__((noinline)) int release_wake(lfipc_lock *l)
+{
+	lfipc__wake_one(l->r, &l->s->wq);
+	return 0;
+}
+
+int lfipc_lock_release(lfipc_lock *l)
+{
+	struct held *e;
+	uint32_t n, tok;
+	int rc;
+
+	if (!l)
+		return -EINVAL;
+	n = held.n;
+	if (__builtin_expect(n - 1 < HELD_INLINE, 1)) {
+		e = &held.inl[n - 1];
+		tok = e->tok;
+		/* The token is the one lfipc__self would give now
+		 * (lfipc__self_peek): a handle that registered again
+		 * (another region handle on the same memory) does not own
+		 * what the old registration took. */
+		if (e->s == l->s && e->gen == l->gen &&
+		    tok == lfipc__self_peek(l->r)) {
+			if (e->depth == 1) {
+				hint(l, 0);
+				held.n = n - 1;
+				rc = lfipc__mutex_release_mine(&l->s->word,
+							       &l->s->wq, tok);
+				if (rc == 0)
+					return 0;
+				if (rc > 0)
+					return release_wake(l);
+				held.n = n; /* not ours: the general path */
+			} else if (LFIPC_MUTEX_OWNER(atomic_load_explicit(
+					   &l->s->word,
+					   memory_order_relaxed)) == tok) {
+				/* L6 (see held_by_me) */
+				e->depth--;
+				hint(l, e->depth);
+				return 0;
+			}
+		}
+	}
+	return release_general(l);
 }
 
 bool lfipc_lock_locked(const lfipc_lock *l)

@@ -17,7 +17,9 @@
  * waiter announces itself on the lock's wait queue (no WAITERS bit in the
  * word), sleeps on the queue's event count together with the owner's
  * death word, and a dead owner's word is taken over by CAS, the taker
- * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1) and
+ * being told -EOWNERDEAD. The releaser exchanges the word to 0 (K1; the
+ * Lock's fast release instead CASes it from exactly its token to 0, which
+ * checks and releases in one RMW, lfipc__mutex_release_mine) and
  * wakes one sleeper only when the wait queue says someone sleeps (K2)
  * and no sleeper it woke before is still on its way (K3,
  * lfipc__wake_one): the releaser re-takes the lock at no cost meanwhile,
@@ -28,6 +30,7 @@
 #ifndef LFIPC_INTERNAL_MUTEX_H
 #define LFIPC_INTERNAL_MUTEX_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -93,6 +96,26 @@ static inline void lfipc__mutex_release(lfipc_region *r, _Atomic uint32_t *w,
 	 * release makes no call (lfipc__wake loads it again). */
 	if (atomic_load(&wq->waiters))
 		lfipc__wake_one(r, wq);
+}
+
+/*
+ * Release *w if it is exactly self (the caller's token, which the caller
+ * took). Return: 0 released, nobody sleeps; 1 released, and a sleeper of
+ * wq may be due a wake: the caller calls lfipc__wake_one(r, wq) (left to
+ * it so that the uncontended release needs no stack frame for the call);
+ * -EPERM the word is not self (rewritten by a peer, or flag bits set): it
+ * is left as it is, for the caller's general path to judge.
+ */
+static inline int lfipc__mutex_release_mine(_Atomic uint32_t *w,
+					    struct lfipc_wq *wq, uint32_t self)
+{
+	/* M2' = K1 of the wait protocol, as M2: a seq_cst CAS self -> 0
+	 * (release pairs with M1/M4/M5; seq_cst orders it before K2). The
+	 * check that the word is ours and the release are one RMW. */
+	if (!atomic_compare_exchange_strong(w, &self, 0))
+		return -EPERM;
+	/* K2: seq_cst, after K1 (as in lfipc__mutex_release). */
+	return atomic_load(&wq->waiters) != 0;
 }
 
 /*

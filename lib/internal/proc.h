@@ -141,6 +141,18 @@ static inline bool lfipc__proc_self_fast(struct lfipc__proc *p, uint32_t *tok)
 	return false;
 }
 
+/* p's token as it stands (0: none), never registering: only to confirm
+ * that a token the calling thread took earlier (and wrote into a word)
+ * is still p's, not to hand one out. */
+static inline uint32_t lfipc__proc_token_now(struct lfipc__proc *p)
+{
+	/* P5: relaxed: a token changes only from 0 (registration) or to 0
+	 * (unregistration at close, the atfork child handler); the thread
+	 * that took one earlier saw it set (P1/P3), and compares it with
+	 * its own earlier reading: no data is read through it. */
+	return atomic_load_explicit(&p->token, memory_order_relaxed);
+}
+
 /*
  * This process's token, registering first if this is a fork child that
  * has not done so yet, waiting for that until dl (lfipc__proc_reregister
@@ -195,9 +207,10 @@ int lfipc__slot_probe(int fd, const void *table, uint32_t cap, uint32_t i,
 int lfipc__proc_slot_info(struct lfipc__proc *p, uint32_t i,
 			  struct lfipc__slotinfo *out);
 
-/* Forget the calling thread's cached lock-owner id (sync.c); called in a
- * fork child. */
-void lfipc__thread_id_reset(void);
+/* In a fork child, on its only thread (the atfork child handler): empty
+ * the calling thread's set of held locks (the parent's holds) and forget
+ * its cached kernel thread id (sync.c). */
+void lfipc__sync_fork_child(void);
 
 /* Lock the gate byte (LFIPC_GATE_BYTE) of the file behind fd with type
  * (F_RDLCK, F_WRLCK, F_UNLCK), retrying with the wait layer's back-off

@@ -81,6 +81,19 @@ static inline int lfipc__self_timed(lfipc_region *r, uint32_t *tok,
 	return lfipc__proc_self_timed(&r->proc, tok, timeout_ns);
 }
 
+/* r's token as it stands, never registering (lfipc__proc_token_now). */
+static inline uint32_t lfipc__self_peek(lfipc_region *r)
+{
+	return lfipc__proc_token_now(&r->proc);
+}
+
+/* lfipc__self() without its slow path (lfipc__proc_self_fast): true and
+ * *tok, or false: call lfipc__self(). */
+static inline bool lfipc__self_fast(lfipc_region *r, uint32_t *tok)
+{
+	return lfipc__proc_self_fast(&r->proc, tok);
+}
+
 /* Is the participant behind token alive? Tokens that are malformed, refer to
  * a slot out of range, or to an old generation are dead. Costs one
  * F_OFD_GETLK (about 0.2 us) when the generation matches; a token found dead

@@ -78,6 +78,11 @@ int lfipc__lock_acquire_until(lfipc_lock *l, lfipc_deadline deadline,
 int lfipc__guard_acquire(lfipc_lock *guard, lfipc_deadline deadline,
 			 unsigned flags);
 
+/* lfipc__guard_acquire() for a caller with a timeout (lfipc__deadline)
+ * instead of a deadline: a free guard is taken without a clock read. */
+int lfipc__guard_acquire_for(lfipc_lock *guard, int64_t timeout_ns,
+			     unsigned flags);
+
 /* Is l held by a process that died (a takeover would succeed)? One
  * liveness check (a system call) when l is held. */
 bool lfipc__lock_owner_dead(const lfipc_lock *l);

@@ -512,6 +512,45 @@ Test(lock, entry_of_a_removed_lock_does_not_match_one_made_in_its_block)
 	lfipc_lock_close(stale_b);
 }
 
+/*
+ * A thread that closed a region handle while holding one of its locks,
+ * then opened the region again, does not own the lock through the new
+ * handle (a new registration, a new token), though the lock memory may
+ * sit at the same address with the same generation, where the thread's
+ * entry for it still is: its release is -EPERM, and the next acquirer is
+ * told that the owner is gone (the closed handle's hold counts as a dead
+ * process's, region.h).
+ */
+Test(lock, a_hold_through_a_closed_region_handle_is_not_the_new_handles)
+{
+	for (int recursive = 0; recursive < 2; recursive++) {
+		lfipc_region *ra, *rb;
+		lfipc_lock *a, *b;
+		int fd;
+
+		cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &ra), 0);
+		fd = dup(lfipc_region_fd(ra));
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(lfipc_lock_create(ra, "l", recursive, &a), 0);
+		for (int d = 0; d <= recursive; d++)
+			cr_assert_eq(lfipc_lock_acquire(a, LFIPC_NOWAIT), 0);
+		lfipc_lock_close(a);
+		lfipc_region_close(ra);
+		cr_assert_eq(lfipc_region_open_fd(fd, &rb), 0);
+		close(fd);
+		cr_assert_eq(lfipc_lock_open(rb, "l", &b), 0);
+		cr_assert(lfipc_lock_locked(b));
+		cr_assert_eq(lfipc_lock_release(b), -EPERM, "recursive %d",
+			     recursive);
+		cr_assert(lfipc_lock_locked(b));
+		cr_assert_eq(lfipc_lock_acquire(b, LFIPC_NOWAIT), -EOWNERDEAD);
+		cr_assert_eq(lfipc_lock_release(b), 0);
+		cr_assert_not(lfipc_lock_locked(b));
+		lfipc_lock_close(b);
+		lfipc_region_close(rb);
+	}
+}
+
 static int fast_child(void *p)
 {
 	struct fast *f = p;

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -303,6 +304,78 @@ Test(sync_corrupt, a_rewritten_lock_memory_does_not_stop_the_owner_releasing)
 		}
 		cr_assert_not(lfipc_lock_locked(l));
 		cr_assert_eq(lfipc_lock_release(l), -EPERM);
+		lfipc_lock_close(l);
+		cr_assert_eq(lfipc_object_remove(r, name), 0);
+	}
+}
+
+/* The word of the held lock of kind recursive (its magic, its kind, a
+ * non-zero word: the only lock of the test region held at the time). */
+static _Atomic uint32_t *held_word(int recursive)
+{
+	for (size_t off = 0; off + 64 <= REGION_SIZE; off += 64) {
+		struct lock_shm *s = (struct lock_shm *)(base + off);
+
+		if (__atomic_load_n(&s->magic, __ATOMIC_RELAXED) ==
+			SYNC_LOCK_MAGIC &&
+		    __atomic_load_n(&s->recursive, __ATOMIC_RELAXED) ==
+			(uint32_t)recursive &&
+		    atomic_load(&s->word) != 0)
+			return &s->word;
+	}
+	return NULL;
+}
+
+/*
+ * The owner's release frees the word with one CAS from exactly the token
+ * its acquire wrote; a word that a peer rewrote meanwhile is judged as
+ * before by its owner bits (internal/mutex.h): flag bits 30..31 set beside
+ * our token leave it ours (released); another token, or 0, is not ours
+ * (-EPERM, and the word is left as the peer wrote it). Each at depth 1
+ * and, for an RLock, at depth 2.
+ */
+Test(sync_corrupt, a_rewritten_lock_word_is_judged_by_its_owner_bits)
+{
+	for (int recursive = 0; recursive < 2; recursive++) {
+		char name[8] = {'w', (char)('0' + recursive), 0};
+		_Atomic uint32_t *w;
+		uint32_t tok, other;
+		lfipc_lock *l;
+
+		cr_assert_eq(lfipc_lock_create(r, name, recursive, &l), 0);
+		/* flag bits beside our token: still ours */
+		for (int d = 0; d <= recursive; d++)
+			cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+		w = held_word(recursive);
+		cr_assert_not_null(w);
+		tok = atomic_load(w);
+		cr_assert_eq(tok & 0xc0000000u, 0);
+		for (int d = recursive; d >= 0; d--) {
+			atomic_store(w, tok | (d ? 0x40000000u : 0xc0000000u));
+			cr_assert_eq(lfipc_lock_release(l), 0, "recursive %d",
+				     recursive);
+		}
+		cr_assert_eq(atomic_load(w), 0);
+		/* another token (the next slot), then 0: not ours */
+		other = (tok + (UINT32_C(1) << 19)) & 0x3fffffffu;
+		for (int k = 0; k < 2; k++) {
+			uint32_t v = k ? 0 : other;
+
+			for (int d = 0; d <= recursive; d++)
+				cr_assert_eq(
+				    lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+			cr_assert_eq(atomic_load(w), tok);
+			atomic_store(w, v);
+			cr_assert_eq(lfipc_lock_release(l), -EPERM);
+			cr_assert_eq(atomic_load(w), v);
+			cr_assert_eq(lfipc_lock_release(l), -EPERM);
+			atomic_store(w, 0); /* the peer lets go */
+		}
+		/* the thread's set was left clean: the fast paths again */
+		cr_assert_eq(lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
+		cr_assert_eq(atomic_load(w), tok);
+		cr_assert_eq(lfipc_lock_release(l), 0);
+		cr_assert_eq(atomic_load(w), 0);
 		lfipc_lock_close(l);
 		cr_assert_eq(lfipc_object_remove(r, name), 0);
 	}
