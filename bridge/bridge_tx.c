@@ -310,27 +310,44 @@ static int tx_send(lfipc_bridge *b)
 	uint64_t s = b->sent_upto, first = s;
 	size_t used = HDR_LEN, bytes = 0;
 	uint32_t n = 0;
+	unsigned flags = 0;
+	bool full = false;
 	unsigned char *p;
 	zmq_msg_t m;
 
 	/* What fits, then the frame built in place in ZeroMQ's message
 	 * (zmq_send() would copy a buffer of ours once more). */
-	while (s + n < b->b && n < b->o.batch) {
+	while (s + n < b->b) {
 		const struct flight *f = &b->fl[(s + n) % TX_TABLE];
 		size_t len = f->msg ? f->len : 0;
 
-		if (n > 0 && bytes + len > b->o.batch_bytes)
+		if (n == b->o.batch ||
+		    (n > 0 && bytes + len > b->o.batch_bytes)) {
+			full = true;
 			break;
+		}
 		used += 4 + len;
 		bytes += len;
 		n++;
 	}
 	if (n == 0)
 		return 0;
+	full = full || n == b->o.batch;
+	/* A full frame (a backlog) whose acknowledgement the window can do
+	 * without for now: the receiver may fold it into a later one. An
+	 * acknowledgement wakes four threads on the way back (the
+	 * receiver's ZeroMQ I/O thread, the sender's, then this one); one
+	 * per frame cost more CPU than the frame's records. Asked for at
+	 * once (no flag) when the window is past half full and no earlier
+	 * ask is still unanswered, and for every partial frame (no
+	 * backlog) and probe. */
+	if (full && !b->probing &&
+	    ((s + n - b->a) * 2 <= b->o.window || b->ack_asked > b->a))
+		flags = DATA_LAZY;
 	if (zmq_msg_init_size(&m, used))
 		return zerr();
 	p = zmq_msg_data(&m);
-	hdr(p, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
 	p += HDR_LEN;
 	for (uint32_t i = 0; i < n; i++, s++) {
 		const struct flight *f = &b->fl[s % TX_TABLE];
@@ -359,6 +376,8 @@ static int tx_send(lfipc_bridge *b)
 		count(b, TX_RESENT, n);
 	}
 	count(b, TX_BATCHES, 1);
+	if (!flags)
+		b->ack_asked = s;
 	b->sent_upto = s;
 	return 1;
 }
@@ -435,6 +454,7 @@ static void tx_mon(lfipc_bridge *b)
 			zmq_msg_close(&f);
 		}
 		b->sent_upto = b->a;
+		b->ack_asked = 0;
 		b->probing = b->probe_out = false;
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
@@ -617,6 +637,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			 * went before may still sit in ZeroMQ's queues) and
 			 * the rest once the receiver answers. */
 			b->sent_upto = b->a;
+			b->ack_asked = 0;
 			b->probing = true;
 			b->probe_out = false;
 			b->news_at = t;

@@ -17,7 +17,12 @@
  *         low u64, first u64, count u32, u32 0, then count records
  *         { len u32, len bytes } with sequence numbers first, first+1, ...
  *         A record of len VOID_LEN carries no message (a sequence number
- *         whose message is gone: see "Recovery" below).
+ *         whose message is gone: see "Recovery" below). Flag DATA_LAZY:
+ *         the sender's window keeps room for as much again after this
+ *         frame, so its acknowledgement may wait (the receiver folds it
+ *         into a later one, ACK_DELAY_NS at most); without it the
+ *         receiver acknowledges at once (as one that does not know the
+ *         flag always does).
  *   FIN   the same header, type 'F', count 0: first is the sender's next
  *         sequence number; every earlier one is acknowledged.
  *   ACK   magic, type 'A', flags (ACK_BUSY, ACK_NACK, ACK_FIN), u16 0,
@@ -146,6 +151,7 @@ enum {
 #define ACK_BUSY 0x1u
 #define ACK_NACK 0x2u
 #define ACK_FIN 0x4u
+#define DATA_LAZY 0x1u /* DATA flag: the sender has room, ack may wait */
 #define MAX_WIRE ((int64_t)64 << 20)
 
 #define DEF_WINDOW 4096u /* at most: see lfipc__bridge_open() */
@@ -190,6 +196,7 @@ struct lfipc_bridge {
 	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */
+	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
