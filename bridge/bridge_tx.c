@@ -19,6 +19,9 @@
 
 #include "internal.h"
 
+/* Messages per lfipc_queue_peek_many() of the sender. */
+#define PEEK_MAX 64
+
 static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
 {
 	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
@@ -581,10 +584,23 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		 * a backlog fills a batch, a lone message goes alone, at
 		 * once. */
 		while (b->qready && !b->src_done && b->b - b->a < b->o.window) {
-			const void *msg;
-			size_t len;
+			const void *msg[PEEK_MAX];
+			size_t len[PEEK_MAX], want;
 
-			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (b->b - b->sent_upto >= b->o.batch) {
+				more = true; /* the source may hold more */
+				break;
+			}
+			/* as many as the batch and the window take, in runs
+			 * (lfipc_queue_peek_many: one move of the queue's get
+			 * position per run, not one per message) */
+			want = b->o.batch - (b->b - b->sent_upto);
+			if (want > b->o.window - (b->b - b->a))
+				want = b->o.window - (b->b - b->a);
+			if (want > PEEK_MAX)
+				want = PEEK_MAX;
+			rc = lfipc_queue_peek_many(b->q, msg, len, want,
+						   LFIPC_NOWAIT);
 			if (rc == -EAGAIN) {
 				b->qready = false; /* the fd tells the next */
 				break;
@@ -593,17 +609,15 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				b->src_done = true;
 				break;
 			}
-			if (rc)
+			if (rc < 0)
 				return rc;
-			tx_record(b, msg, len);
-			if (b->b - b->sent_upto >= b->o.batch) {
-				more = true; /* the source may hold more */
-				break;
-			}
-			/* The last one there: send it now, and let the peek
-			 * that finds the queue empty (two system calls to
-			 * drain the fd) come after, off the latency path. */
-			if (lfipc_queue_empty(b->q)) {
+			for (int i = 0; i < rc; i++)
+				tx_record(b, msg[i], len[i]);
+			/* Fewer than asked for: the last ones there. Send them
+			 * now, and let the peek that finds the queue empty
+			 * (two system calls to drain the fd) come after, off
+			 * the latency path. */
+			if ((size_t)rc < want) {
 				emptied = true;
 				break;
 			}
