@@ -240,7 +240,8 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
 		goto fail;
 	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
-	if (!b->fl) {
+	b->pool = calloc(1, sizeof(*b->pool));
+	if (!b->fl || !b->pool) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -258,6 +259,9 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = -EPROTO;
 		goto fail;
 	}
+	for (int i = 0; i < POOL_N; i++)
+		atomic_init(&b->pool->buf[i], NULL);
+	b->pool->cap = HDR_LEN + 4 * (size_t)b->o.batch + b->o.batch_bytes;
 	count(b, TX_SESSIONS, 1);
 	if ((rc = tx_recover(b)))
 		goto fail;
@@ -290,6 +294,49 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 fail:
 	lfipc_bridge_close(b);
 	return rc;
+}
+
+/* An idle frame buffer (see struct frame_pool), a new one while fewer than
+ * POOL_N are made, or NULL: then the frame takes a buffer of ZeroMQ's. */
+static void *frame_get(struct frame_pool *fp)
+{
+	void *p;
+
+	for (int i = 0; i < POOL_N; i++) {
+		/* relaxed: a hint; the exchange decides */
+		if (!atomic_load_explicit(&fp->buf[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in frame_free(): what
+		 * ZeroMQ's I/O thread did with the buffer (wrote it to the
+		 * socket) comes before our writes into it */
+		p = atomic_exchange_explicit(&fp->buf[i], NULL,
+					     memory_order_acquire);
+		if (p)
+			return p;
+	}
+	if (fp->made == POOL_N || !(p = malloc(fp->cap)))
+		return NULL;
+	fp->made++;
+	return p;
+}
+
+/* ZeroMQ's free function for a frame in a pooled buffer (called by its I/O
+ * thread once the frame is written, or by zmq_msg_close()): back to an
+ * empty entry, which there always is (see struct frame_pool). */
+static void frame_free(void *data, void *hint)
+{
+	struct frame_pool *fp = hint;
+
+	for (int i = 0; i < POOL_N; i++) {
+		void *none = NULL;
+
+		/* release: pairs with the acquire exchange in frame_get() */
+		if (atomic_compare_exchange_strong_explicit(
+			&fp->buf[i], &none, data, memory_order_release,
+			memory_order_relaxed))
+			return;
+	}
+	free(data); /* not reached: at most POOL_N buffers exist */
 }
 
 static void hdr(unsigned char *p, uint8_t type, uint8_t flags, uint64_t stream,
@@ -347,9 +394,19 @@ static int tx_send(lfipc_bridge *b)
 	if (full && !b->probing &&
 	    ((s + n - b->a) * 2 <= b->o.window || b->ack_asked > b->a))
 		flags = DATA_LAZY;
-	if (zmq_msg_init_size(&m, used))
+	/* In a buffer of ours, reused (a fresh 256 KiB buffer per frame
+	 * came from mmap: its pages faulted in and zeroed, then unmapped,
+	 * each time), or of ZeroMQ's for an outsized frame. */
+	p = used <= b->pool->cap ? frame_get(b->pool) : NULL;
+	if (p && zmq_msg_init_data(&m, p, used, frame_free, b->pool)) {
+		frame_free(p, b->pool);
 		return zerr();
-	p = zmq_msg_data(&m);
+	}
+	if (!p) {
+		if (zmq_msg_init_size(&m, used))
+			return zerr();
+		p = zmq_msg_data(&m);
+	}
 	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
 	p += HDR_LEN;
 	for (uint32_t i = 0; i < n; i++, s++) {

@@ -166,6 +166,24 @@ enum {
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
+/* Frame buffers of the sender, reused: a frame handed to ZeroMQ is freed
+ * by ZeroMQ's I/O thread once written (frame_free()), which puts it back
+ * here. Each entry is NULL or an idle buffer of FRAME_CAP bytes; a thread
+ * takes one with an exchange to NULL and gives one back with a CAS from
+ * NULL, so neither can take a buffer twice (no ABA: nothing is compared
+ * but NULL). At most POOL_N buffers are ever made (a frame that finds none
+ * idle when all are made gets a buffer of ZeroMQ's own), so a buffer given
+ * back always finds an entry, and every buffer is back once ZeroMQ's
+ * context is terminated: lfipc_bridge_close() frees them. POOL_N covers
+ * what ZeroMQ holds (SNDHWM data frames) and the one being written. */
+#define POOL_N 24
+
+struct frame_pool {
+	_Atomic(void *) buf[POOL_N];
+	size_t cap;  /* bytes of each buffer */
+	unsigned made; /* buffers made (the sender's thread only) */
+};
+
 struct flight {
 	const void *msg; /* peeked slot; NULL: a VOID record */
 	size_t len;
@@ -197,6 +215,7 @@ struct lfipc_bridge {
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */
 	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */
+	struct frame_pool *pool; /* frames: see struct frame_pool */
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
