@@ -50,8 +50,12 @@
  * message from the Array's data (both in one mapping of one region, so the
  * offset is the same in every process). In-flight sequence numbers are
  * always one contiguous range [A, next), at most TX_TABLE long.
- *   peek:    entry.off = off; entry.seq = s (per message); then, once
- *            per batch, next = the batch's last s + 1; then send.
+ *   peek:    a run of up to 64 (lfipc_queue_peek_many), then per
+ *            message entry.off = off; entry.seq = s; then, once per
+ *            batch, next = the batch's last s + 1; then send. (A crash
+ *            between the peek and the entries leaves up to 64 peeked
+ *            messages without one: orphans that get new numbers, never
+ *            sent, so never duplicates.)
  *            Entries at or above next are unsent: a restarted sender
  *            takes the one at next (died between it and next) and
  *            forgets the others (their messages come back as orphans
