@@ -160,16 +160,14 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	return 0;
 }
 
-/* Each slot is released by its own store, as release_slot() and get_many
- * do it: a crash after some of them leaves the others READING by a dead
+/* Each slot is released by its own store, exactly as release_slot() does
+ * it: a crash after some of them leaves the others READING by a dead
  * token, which recovery orphans and delivers again, the state that as
  * many single releases leave. What a run shares is what get_many shares:
- * release stores and one full fence instead of a seq_cst store per slot,
  * one look at not_full (and at most one wake) and one JoinableQueue got
  * increment. Each word is checked just before its store, so a pointer
  * given twice stops the run at its second occurrence (its slot is free by
- * then: our own store, which our load sees) instead of freeing a slot a
- * producer may have claimed since. */
+ * then) instead of freeing a slot a producer may have claimed since. */
 int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 {
 	uint32_t tok;
@@ -188,23 +186,13 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 
 		if (wclaim(w) != (tok | CL_R))
 			break;
-		/* Q11 (as in get_many): release store; pairs with the
-		 * producer's claiming CAS or load (acquire: the caller's
-		 * reads of the message are done before it writes a new
-		 * one). The fence below orders the run's stores before the
-		 * one look at not_full. */
-		atomic_store_explicit(
-		    &s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0),
-		    memory_order_release);
+		/* Q6 (as in release_slot()): seq_cst store; pairs with the
+		 * producer's claiming CAS, and each comes before the one
+		 * seq_cst look at not_full below (K1 before K2). */
+		atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
 	}
 	if (k == 0)
 		return -EPROTO;
-	/* Q11 (as in get_many): one full fence for the run instead of a
-	 * seq_cst store per slot: a producer that announced itself on
-	 * not_full (seq_cst) before this fence in the total order is seen by
-	 * ev_wake() below; one after it sees every slot released (the Dekker
-	 * pairing of release_slot()). */
-	atomic_thread_fence(memory_order_seq_cst);
 	if (q->joinable)
 		lfipc__q_tasks_got(q, tok, (uint64_t)k);
 	ev_wake(q, &q->h->not_full);
