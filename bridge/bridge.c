@@ -153,6 +153,10 @@ void lfipc_bridge_close(lfipc_bridge *b)
 		lfipc_lock_release(lfipc_array_lock(b->st));
 	lfipc_array_close(b->st);
 	lfipc_queue_close(b->q);
+	if (b->pool) /* every frame is back once the context is gone */
+		for (int i = 0; i < POOL_N; i++)
+			free(atomic_load(&b->pool->buf[i]));
+	free(b->pool);
 	free(b->allow);
 	free(b->fl);
 	free(b);

@@ -130,17 +130,18 @@ static int rx_flush(lfipc_bridge *b)
  * ACK_DELAY_MAX of them, with what follows it from the same stream: else
  * the acknowledgement of each message wakes three threads (this one's
  * send, both sides' ZeroMQ I/O threads, then the sender) just as the
- * consumer of the destination is being woken. Anything else (a batch, a
- * NACK, a FIN, another stream) goes at once. Acknowledgements are
+ * consumer of the destination is being woken. So is a frame the sender
+ * marked DATA_LAZY (lazy: its window has room). Anything else (a batch,
+ * a NACK, a FIN, another stream) goes at once. Acknowledgements are
  * cumulative: a later one replaces a delayed one of the same stream. */
 static int rx_ack(lfipc_bridge *b, zmq_msg_t *id, uint64_t stream,
-		  uint64_t next, unsigned flags, uint32_t n)
+		  uint64_t next, unsigned flags, uint32_t n, bool lazy)
 {
 	int rc;
 
 	if (b->ack_stream && b->ack_stream != stream && (rc = rx_flush(b)))
 		return rc;
-	if (flags || n != 1) {
+	if (flags || (n != 1 && !lazy)) {
 		b->ack_stream = 0;
 		return rx_reply(b, id, stream, next, flags);
 	}
@@ -240,7 +241,8 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 			b->fin_done = true;
 			b->fin_until = now_ns() + 2 * SLICE_NS * 10;
 		}
-		return rx_ack(b, id, stream, atomic_load(&s[1]), ACK_FIN, 0);
+		return rx_ack(b, id, stream, atomic_load(&s[1]), ACK_FIN, 0,
+			      false);
 	}
 	if (b->fin_done)
 		return 0; /* the queue is shut down: nothing goes in */
@@ -288,7 +290,8 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	if (rc && rc != -EINTR)
 		return rc;
 	{
-		int rc2 = rx_ack(b, id, stream, next, flags, cnt);
+		int rc2 = rx_ack(b, id, stream, next, flags, cnt,
+				 (p[5] & DATA_LAZY) != 0);
 
 		return rc ? rc : rc2;
 	}

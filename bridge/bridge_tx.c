@@ -19,6 +19,9 @@
 
 #include "internal.h"
 
+/* Messages per lfipc_queue_peek_many() of the sender. */
+#define PEEK_MAX 64
+
 static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
 {
 	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
@@ -237,7 +240,8 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
 		goto fail;
 	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
-	if (!b->fl) {
+	b->pool = calloc(1, sizeof(*b->pool));
+	if (!b->fl || !b->pool) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -255,6 +259,9 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = -EPROTO;
 		goto fail;
 	}
+	for (int i = 0; i < POOL_N; i++)
+		atomic_init(&b->pool->buf[i], NULL);
+	b->pool->cap = HDR_LEN + 4 * (size_t)b->o.batch + b->o.batch_bytes;
 	count(b, TX_SESSIONS, 1);
 	if ((rc = tx_recover(b)))
 		goto fail;
@@ -289,6 +296,49 @@ fail:
 	return rc;
 }
 
+/* An idle frame buffer (see struct frame_pool), a new one while fewer than
+ * POOL_N are made, or NULL: then the frame takes a buffer of ZeroMQ's. */
+static void *frame_get(struct frame_pool *fp)
+{
+	void *p;
+
+	for (int i = 0; i < POOL_N; i++) {
+		/* relaxed: a hint; the exchange decides */
+		if (!atomic_load_explicit(&fp->buf[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in frame_free(): what
+		 * ZeroMQ's I/O thread did with the buffer (wrote it to the
+		 * socket) comes before our writes into it */
+		p = atomic_exchange_explicit(&fp->buf[i], NULL,
+					     memory_order_acquire);
+		if (p)
+			return p;
+	}
+	if (fp->made == POOL_N || !(p = malloc(fp->cap)))
+		return NULL;
+	fp->made++;
+	return p;
+}
+
+/* ZeroMQ's free function for a frame in a pooled buffer (called by its I/O
+ * thread once the frame is written, or by zmq_msg_close()): back to an
+ * empty entry, which there always is (see struct frame_pool). */
+static void frame_free(void *data, void *hint)
+{
+	struct frame_pool *fp = hint;
+
+	for (int i = 0; i < POOL_N; i++) {
+		void *none = NULL;
+
+		/* release: pairs with the acquire exchange in frame_get() */
+		if (atomic_compare_exchange_strong_explicit(
+			&fp->buf[i], &none, data, memory_order_release,
+			memory_order_relaxed))
+			return;
+	}
+	free(data); /* not reached: at most POOL_N buffers exist */
+}
+
 static void hdr(unsigned char *p, uint8_t type, uint8_t flags, uint64_t stream,
 		uint64_t low, uint64_t first, uint32_t n)
 {
@@ -310,27 +360,54 @@ static int tx_send(lfipc_bridge *b)
 	uint64_t s = b->sent_upto, first = s;
 	size_t used = HDR_LEN, bytes = 0;
 	uint32_t n = 0;
+	unsigned flags = 0;
+	bool full = false;
 	unsigned char *p;
 	zmq_msg_t m;
 
 	/* What fits, then the frame built in place in ZeroMQ's message
 	 * (zmq_send() would copy a buffer of ours once more). */
-	while (s + n < b->b && n < b->o.batch) {
+	while (s + n < b->b) {
 		const struct flight *f = &b->fl[(s + n) % TX_TABLE];
 		size_t len = f->msg ? f->len : 0;
 
-		if (n > 0 && bytes + len > b->o.batch_bytes)
+		if (n == b->o.batch ||
+		    (n > 0 && bytes + len > b->o.batch_bytes)) {
+			full = true;
 			break;
+		}
 		used += 4 + len;
 		bytes += len;
 		n++;
 	}
 	if (n == 0)
 		return 0;
-	if (zmq_msg_init_size(&m, used))
+	full = full || n == b->o.batch;
+	/* A full frame (a backlog) whose acknowledgement the window can do
+	 * without for now: the receiver may fold it into a later one. An
+	 * acknowledgement wakes four threads on the way back (the
+	 * receiver's ZeroMQ I/O thread, the sender's, then this one); one
+	 * per frame cost more CPU than the frame's records. Asked for at
+	 * once (no flag) when the window is past half full and no earlier
+	 * ask is still unanswered, and for every partial frame (no
+	 * backlog) and probe. */
+	if (full && !b->probing &&
+	    ((s + n - b->a) * 2 <= b->o.window || b->ack_asked > b->a))
+		flags = DATA_LAZY;
+	/* In a buffer of ours, reused (a fresh 256 KiB buffer per frame
+	 * came from mmap: its pages faulted in and zeroed, then unmapped,
+	 * each time), or of ZeroMQ's for an outsized frame. */
+	p = used <= b->pool->cap ? frame_get(b->pool) : NULL;
+	if (p && zmq_msg_init_data(&m, p, used, frame_free, b->pool)) {
+		frame_free(p, b->pool);
 		return zerr();
-	p = zmq_msg_data(&m);
-	hdr(p, 'D', 0, ld(b, TX_STREAM), b->a, first, n);
+	}
+	if (!p) {
+		if (zmq_msg_init_size(&m, used))
+			return zerr();
+		p = zmq_msg_data(&m);
+	}
+	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
 	p += HDR_LEN;
 	for (uint32_t i = 0; i < n; i++, s++) {
 		const struct flight *f = &b->fl[s % TX_TABLE];
@@ -359,6 +436,8 @@ static int tx_send(lfipc_bridge *b)
 		count(b, TX_RESENT, n);
 	}
 	count(b, TX_BATCHES, 1);
+	if (!flags)
+		b->ack_asked = s;
 	b->sent_upto = s;
 	return 1;
 }
@@ -435,6 +514,7 @@ static void tx_mon(lfipc_bridge *b)
 			zmq_msg_close(&f);
 		}
 		b->sent_upto = b->a;
+		b->ack_asked = 0;
 		b->probing = b->probe_out = false;
 		b->news_at = now_ns();
 		b->resend_ivl = b->o.resend_ns;
@@ -561,10 +641,23 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		 * a backlog fills a batch, a lone message goes alone, at
 		 * once. */
 		while (b->qready && !b->src_done && b->b - b->a < b->o.window) {
-			const void *msg;
-			size_t len;
+			const void *msg[PEEK_MAX];
+			size_t len[PEEK_MAX], want;
 
-			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
+			if (b->b - b->sent_upto >= b->o.batch) {
+				more = true; /* the source may hold more */
+				break;
+			}
+			/* as many as the batch and the window take, in runs
+			 * (lfipc_queue_peek_many: one move of the queue's get
+			 * position per run, not one per message) */
+			want = b->o.batch - (b->b - b->sent_upto);
+			if (want > b->o.window - (b->b - b->a))
+				want = b->o.window - (b->b - b->a);
+			if (want > PEEK_MAX)
+				want = PEEK_MAX;
+			rc = lfipc_queue_peek_many(b->q, msg, len, want,
+						   LFIPC_NOWAIT);
 			if (rc == -EAGAIN) {
 				b->qready = false; /* the fd tells the next */
 				break;
@@ -573,17 +666,15 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				b->src_done = true;
 				break;
 			}
-			if (rc)
+			if (rc < 0)
 				return rc;
-			tx_record(b, msg, len);
-			if (b->b - b->sent_upto >= b->o.batch) {
-				more = true; /* the source may hold more */
-				break;
-			}
-			/* The last one there: send it now, and let the peek
-			 * that finds the queue empty (two system calls to
-			 * drain the fd) come after, off the latency path. */
-			if (lfipc_queue_empty(b->q)) {
+			for (int i = 0; i < rc; i++)
+				tx_record(b, msg[i], len[i]);
+			/* Fewer than asked for: the last ones there. Send them
+			 * now, and let the peek that finds the queue empty
+			 * (two system calls to drain the fd) come after, off
+			 * the latency path. */
+			if ((size_t)rc < want) {
 				emptied = true;
 				break;
 			}
@@ -617,6 +708,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			 * went before may still sit in ZeroMQ's queues) and
 			 * the rest once the receiver answers. */
 			b->sent_upto = b->a;
+			b->ack_asked = 0;
 			b->probing = true;
 			b->probe_out = false;
 			b->news_at = t;

@@ -17,7 +17,12 @@
  *         low u64, first u64, count u32, u32 0, then count records
  *         { len u32, len bytes } with sequence numbers first, first+1, ...
  *         A record of len VOID_LEN carries no message (a sequence number
- *         whose message is gone: see "Recovery" below).
+ *         whose message is gone: see "Recovery" below). Flag DATA_LAZY:
+ *         the sender's window keeps room for as much again after this
+ *         frame, so its acknowledgement may wait (the receiver folds it
+ *         into a later one, ACK_DELAY_NS at most); without it the
+ *         receiver acknowledges at once (as one that does not know the
+ *         flag always does).
  *   FIN   the same header, type 'F', count 0: first is the sender's next
  *         sequence number; every earlier one is acknowledged.
  *   ACK   magic, type 'A', flags (ACK_BUSY, ACK_NACK, ACK_FIN), u16 0,
@@ -45,8 +50,12 @@
  * message from the Array's data (both in one mapping of one region, so the
  * offset is the same in every process). In-flight sequence numbers are
  * always one contiguous range [A, next), at most TX_TABLE long.
- *   peek:    entry.off = off; entry.seq = s (per message); then, once
- *            per batch, next = the batch's last s + 1; then send.
+ *   peek:    a run of up to 64 (lfipc_queue_peek_many), then per
+ *            message entry.off = off; entry.seq = s; then, once per
+ *            batch, next = the batch's last s + 1; then send. (A crash
+ *            between the peek and the entries leaves up to 64 peeked
+ *            messages without one: orphans that get new numbers, never
+ *            sent, so never duplicates.)
  *            Entries at or above next are unsent: a restarted sender
  *            takes the one at next (died between it and next) and
  *            forgets the others (their messages come back as orphans
@@ -146,6 +155,7 @@ enum {
 #define ACK_BUSY 0x1u
 #define ACK_NACK 0x2u
 #define ACK_FIN 0x4u
+#define DATA_LAZY 0x1u /* DATA flag: the sender has room, ack may wait */
 #define MAX_WIRE ((int64_t)64 << 20)
 
 #define DEF_WINDOW 4096u /* at most: see lfipc__bridge_open() */
@@ -159,6 +169,24 @@ enum {
 #define REL_MAX 64 /* messages per release from the source */
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
+
+/* Frame buffers of the sender, reused: a frame handed to ZeroMQ is freed
+ * by ZeroMQ's I/O thread once written (frame_free()), which puts it back
+ * here. Each entry is NULL or an idle buffer of FRAME_CAP bytes; a thread
+ * takes one with an exchange to NULL and gives one back with a CAS from
+ * NULL, so neither can take a buffer twice (no ABA: nothing is compared
+ * but NULL). At most POOL_N buffers are ever made (a frame that finds none
+ * idle when all are made gets a buffer of ZeroMQ's own), so a buffer given
+ * back always finds an entry, and every buffer is back once ZeroMQ's
+ * context is terminated: lfipc_bridge_close() frees them. POOL_N covers
+ * what ZeroMQ holds (SNDHWM data frames) and the one being written. */
+#define POOL_N 24
+
+struct frame_pool {
+	_Atomic(void *) buf[POOL_N];
+	size_t cap;  /* bytes of each buffer */
+	unsigned made; /* buffers made (the sender's thread only) */
+};
 
 struct flight {
 	const void *msg; /* peeked slot; NULL: a VOID record */
@@ -190,6 +218,8 @@ struct lfipc_bridge {
 	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */
+	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */
+	struct frame_pool *pool; /* frames: see struct frame_pool */
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch

@@ -598,10 +598,6 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * whatever stopped the run. See doc/queue.md, "Bulk operations", for why a
  * run may be ahead of the position word. */
 
-/* Claims per batch: the slots of one batch are held (claimed) together
- * until the batch is copied and published or released. */
-#define BULK_MAX 64
-
 /* Extend a put run: claim position p, the one after the caller's previous
  * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
  * after the run's first claim (for the capacity test; a stale value only
@@ -1182,6 +1178,13 @@ int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		     uint64_t *len, int64_t timeout_ns)
 {
 	return get_msg(q, s, w, tok, len, timeout_ns);
+}
+
+/* get_batch_claim() for a peek of many. */
+int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+		       bool first, uint32_t *tok, int64_t timeout_ns)
+{
+	return get_batch_claim(q, s, w, m, first, tok, timeout_ns);
 }
 
 /* release_slot() for a release. */

@@ -17,6 +17,7 @@
 
 #include "internal/proc.h"
 #include "internal/queue.h"
+#include "internal/shm.h"
 
 /* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
 static qslot *slot_of(lfipc_queue *q, const void *data)
@@ -91,6 +92,53 @@ int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 	*msg = s->data;
 	*len = l;
 	return 0;
+}
+
+/* The claims are get_many's (get_batch_claim(): runs of consecutive FULL
+ * slots, the shared get position moved and not_full looked at once per
+ * run), without its copies and releases: each slot stays READING by the
+ * caller, exactly as after as many single peeks, so a crash after the
+ * call, or inside it, leaves them to recovery as it leaves peeked ones. */
+int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
+			  size_t n, int64_t timeout_ns)
+{
+	qslot *s[BULK_MAX];
+	uint64_t w[BULK_MAX];
+	size_t done = 0, corrupt = 0;
+	uint32_t tok = 0;
+
+	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	/* corrupt messages count towards n, as in get_many */
+	while (done + corrupt < n) {
+		size_t left = n - done - corrupt;
+		int m = left > BULK_MAX ? BULK_MAX : (int)left;
+		int k = lfipc__q_get_batch(q, s, w, m, done == 0 && !corrupt,
+					   &tok, timeout_ns);
+
+		if (k < 0) {
+			if (done)
+				break;
+			return corrupt ? -EPROTO : k;
+		}
+		for (int j = 0; j < k; j++) {
+			/* once: checked, then used */
+			uint64_t l = lfipc__shm_ld64(&s[j]->len);
+
+			if (l > q->msg_size) {
+				lfipc__q_release(q, s[j], w[j], tok, false);
+				corrupt++;
+				continue;
+			}
+			msgs[done] = s[j]->data;
+			lens[done++] = l;
+		}
+		if (k < m)
+			break;
+	}
+	if (done == 0)
+		return -EPROTO; /* only corrupt messages were claimed */
+	return (int)done;
 }
 
 int lfipc_queue_release(lfipc_queue *q, const void *msg)

@@ -247,6 +247,29 @@ LFIPC_API int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
 			       int64_t timeout_ns);
 
 /**
+ * Zero-copy get, step 1 for many: claim up to n of the oldest messages, as
+ * lfipc_queue_peek() does one, and return pointers to them in place
+ * (msgs[i]) and their lengths (lens[i]), in queue order. Consecutive
+ * messages are claimed slot by slot while the queue's shared get position
+ * is moved and the sleeping producers are looked for once per run of up
+ * to 64, as lfipc_queue_get_many() does. Waits (up to timeout_ns) only for
+ * the first; then takes what is there, up to n. Give each back with
+ * lfipc_queue_release() or lfipc_queue_release_many().
+ *
+ * Return: how many were claimed (1..n), or -EINVAL (n 0 or above
+ * INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR, -EPIPE, -EPROTO,
+ * -EUSERS, -EBUSY as lfipc_queue_peek() when none was claimed. A message
+ * whose stored length exceeds msg_size is dropped (counted as done in a
+ * JoinableQueue, and towards n) and the others close up over it; -EPROTO
+ * if only such messages were claimed.
+ * May block (only for the first message). If the process dies before
+ * releasing them, the messages are delivered to another consumer, as
+ * after lfipc_queue_peek().
+ */
+LFIPC_API int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs,
+				    size_t *lens, size_t n, int64_t timeout_ns);
+
+/**
  * Zero-copy get, step 2: give back the slot returned by lfipc_queue_peek().
  *
  * Return: 0; -EINVAL msg is not a message of this queue (or q is NULL);

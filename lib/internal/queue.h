@@ -194,6 +194,11 @@ struct qwait {
 	uint64_t *pos, *w, *head;
 };
 
+/* Claims per batch of the bulk calls (queue_putget.c, queue_zerocopy.c):
+ * the slots of one batch are held (claimed) together until the batch is
+ * copied and published or released. */
+#define BULK_MAX 64
+
 /* queue.c: the object (each function's comment is at its definition) */
 int lfipc__q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 		    lfipc_queue **out);
@@ -206,6 +211,8 @@ int lfipc__q_claim_put(lfipc_queue *q, struct qwait *c, int64_t timeout_ns);
 int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok);
 int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		     uint64_t *len, int64_t timeout_ns);
+int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+		       bool first, uint32_t *tok, int64_t timeout_ns);
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count);
 

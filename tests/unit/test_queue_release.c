@@ -2,7 +2,9 @@
 /*
  * test_queue_release.c - lfipc_queue_release_many(): exact slots, where a
  * run stops, JoinableQueue counts, one wake-up per run, and a consumer
- * SIGKILLed inside runs. Part of the test_queue program (its own suite).
+ * SIGKILLed inside runs; lfipc_queue_peek_many(): order, runs, errors, and
+ * a consumer SIGKILLed while it peeks many. Part of the test_queue program
+ * (its own suite).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -259,5 +261,188 @@ Test(queue_release, a_consumer_killed_inside_release_many_loses_and_repeats_noth
 	}
 	cr_log_info("%d of %d kills landed inside a release_many call", inside,
 		    rounds);
+	lfipc_queue_close(k.q);
+}
+
+/* ---- peek_many ------------------------------------------------------------ */
+
+Test(queue_release, peek_many_claims_the_oldest_messages_in_order_up_to_n)
+{
+	lfipc_queue *q;
+	const void *m[8];
+	size_t lens[8];
+	int v;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 16, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 8, LFIPC_NOWAIT), 8);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 5, LFIPC_NOWAIT), 5);
+	cr_assert_eq(lfipc_queue_peek_many(q, m + 5, lens + 5, 8,
+					   LFIPC_NOWAIT),
+		     3, "what is there, not n");
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(lens[i], sizeof(int));
+		memcpy(&v, m[i], sizeof(v));
+		cr_assert_eq(v, i);
+	}
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 1, LFIPC_NOWAIT),
+		     -EAGAIN);
+	/* peeked, so still taken: no room until released */
+	cr_assert_eq(lfipc_queue_put(q, "x", 1, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 8), 8);
+	cr_assert_eq(put_ints(q, 0, 9, LFIPC_NOWAIT), 8);
+	lfipc_queue_close(q);
+}
+
+Test(queue_release, peek_many_takes_runs_longer_than_a_batch_across_the_ring)
+{
+	lfipc_queue *q;
+	const void *m[300];
+	size_t lens[300];
+	int v, got = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 256, 16, 0, &q), 0);
+	/* start the ring part way round, so runs wrap */
+	cr_assert_eq(put_ints(q, 0, 100, LFIPC_NOWAIT), 100);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 100, LFIPC_NOWAIT),
+		     100);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 100), 100);
+	cr_assert_eq(put_ints(q, 0, 256, LFIPC_NOWAIT), 256);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 300, LFIPC_NOWAIT),
+		     256);
+	for (int i = 0; i < 256; i++) {
+		memcpy(&v, m[i], sizeof(v));
+		cr_assert_eq(v, i, "message %d", i);
+	}
+	for (int i = 0; i < 256; i += got) {
+		got = lfipc_queue_release_many(q, m + i, 64);
+		cr_assert_eq(got, 64);
+	}
+	cr_assert(lfipc_queue_empty(q));
+	lfipc_queue_close(q);
+}
+
+Test(queue_release, peek_many_rejects_bad_arguments_and_waits_only_for_the_first)
+{
+	lfipc_queue *q;
+	const void *m[4];
+	size_t lens[4];
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 16, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_peek_many(NULL, m, lens, 1, LFIPC_NOWAIT),
+		     -EINVAL);
+	cr_assert_eq(lfipc_queue_peek_many(q, NULL, lens, 1, LFIPC_NOWAIT),
+		     -EINVAL);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, NULL, 1, LFIPC_NOWAIT),
+		     -EINVAL);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 0, LFIPC_NOWAIT),
+		     -EINVAL);
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 4, 1000000),
+		     -ETIMEDOUT);
+	cr_assert_eq(put_ints(q, 0, 1, LFIPC_NOWAIT), 1);
+	/* one there: taken at once, no waiting for the other three */
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 4, LFIPC_FOREVER), 1);
+	cr_assert_eq(lfipc_queue_shutdown(q), 0);
+	cr_assert_eq(lfipc_queue_peek_many(q, m + 1, lens + 1, 4,
+					   LFIPC_FOREVER),
+		     -EPIPE);
+	cr_assert_eq(lfipc_queue_release(q, m[0]), 0);
+	lfipc_queue_close(q);
+}
+
+/* Peek every message in calls of PMK_CALL, saying so after the first
+ * call, then wait to be killed. */
+#define PMK_CALL 100
+
+static int peek_many_until_killed(void *arg)
+{
+	struct rmkill *k = arg;
+	static const void *m[RMK_N];
+	static size_t lens[RMK_N];
+	char x = 1;
+	int done = 0;
+
+	while (done < RMK_N) {
+		int rc = lfipc_queue_peek_many(k->q, m + done, lens + done,
+					       PMK_CALL, LFIPC_NOWAIT);
+
+		if (rc <= 0)
+			return 1;
+		if (done == 0 && th_write_all(k->ready[1], &x, 1))
+			return 2;
+		done += rc;
+	}
+	pause();
+	return 0;
+}
+
+/* A consumer killed with SIGKILL at random moments while (or after) it
+ * peeks many: every message it had claimed is delivered again after
+ * recovery, with the ones it had not reached, each exactly once, and the
+ * queue takes its full capacity again. */
+Test(queue_release, a_consumer_killed_while_it_peeks_many_leaves_every_message_to_recovery,
+     .timeout = 300)
+{
+	struct rmkill k;
+	static int v[RMK_N];
+	static const void *mp[RMK_N];
+	static size_t lens[RMK_N];
+	static unsigned char seen[RMK_N];
+	int rounds = 20 * th_scale();
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", RMK_N, 8, 0, &k.q), 0);
+	for (int i = 0; i < RMK_N; i++) {
+		v[i] = i;
+		mp[i] = &v[i];
+		lens[i] = sizeof(int);
+	}
+	srand(4321);
+	for (int r = 0; r < rounds; r++) {
+		int got = 0, b;
+		char x, buf[8];
+		pid_t pid;
+		size_t len;
+
+		for (int done = 0; done < RMK_N;) {
+			int rc = lfipc_queue_put_many(
+			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
+			    LFIPC_NOWAIT);
+
+			cr_assert_gt(rc, 0);
+			done += rc;
+		}
+		cr_assert_eq(pipe(k.ready), 0);
+		pid = th_fork(peek_many_until_killed, &k);
+		cr_assert_gt(pid, 0);
+		cr_assert_eq(th_read_all(k.ready[0], &x, 1), 0, "child ready");
+		usleep((useconds_t)(rand() % 200));
+		kill(pid, SIGKILL);
+		cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+		close(k.ready[0]);
+		close(k.ready[1]);
+		cr_assert_geq(lfipc_region_recover(qt_r), 0);
+		memset(seen, 0, sizeof(seen));
+		while (lfipc_queue_get(k.q, buf, sizeof(buf), &len,
+				       LFIPC_NOWAIT) == 0) {
+			cr_assert_eq(len, sizeof(int));
+			memcpy(&b, buf, sizeof(b));
+			cr_assert(b >= 0 && b < RMK_N);
+			cr_assert_eq(seen[b], 0, "message %d delivered twice",
+				     b);
+			seen[b] = 1;
+			got++;
+		}
+		cr_assert_eq(got, RMK_N, "round %d: messages lost", r);
+		for (int done = 0; done < RMK_N;) {
+			int rc = lfipc_queue_put_many(
+			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
+			    LFIPC_NOWAIT);
+
+			cr_assert_gt(rc, 0, "slot lost at %d", done);
+			done += rc;
+		}
+		cr_assert_eq(lfipc_queue_put(k.q, "x", 1, LFIPC_NOWAIT),
+			     -EAGAIN);
+		cr_assert_eq(lfipc_queue_clear(k.q), RMK_N);
+	}
 	lfipc_queue_close(k.q);
 }
