@@ -137,6 +137,7 @@ int lfipc__q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 	q->joinable = flags & LFIPC_QUEUE_JOINABLE;
 	q->single[LFIPC_Q_ROLE_PUT] = flags & LFIPC_QUEUE_SINGLE_PRODUCER;
 	q->single[LFIPC_Q_ROLE_GET] = flags & LFIPC_QUEUE_SINGLE_CONSUMER;
+	atomic_init(&q->put_pref, 1);
 	pthread_mutex_init(&q->poller_mu, NULL);
 	*out = q;
 	return 0;

@@ -128,13 +128,38 @@ static void sp_advance(lfipc_queue *q, uint64_t to)
 	atomic_store(&q->h->enq_pos, to);
 }
 
+/* Before the first look of a put call at slot s: prefetch it for writing
+ * (bytes of payload) unless the first attempt of the handle's last put
+ * call found the queue full (put_pref). */
+static inline void put_prefetch(lfipc_queue *q, const qslot *s, uint64_t bytes)
+{
+	/* Q18: relaxed, a hint (struct lfipc_queue). */
+	if (atomic_load_explicit(&q->put_pref, memory_order_relaxed))
+		slot_prefetch_w(q, s, bytes);
+}
+
+/* Record whether the first attempt of a put call found its slot free
+ * (see put_pref). */
+static inline void put_pref_set(lfipc_queue *q, bool free_slot)
+{
+	/* Q18: relaxed, a hint; written only when it changes. */
+	if (atomic_load_explicit(&q->put_pref, memory_order_relaxed) !=
+	    free_slot)
+		atomic_store_explicit(&q->put_pref, free_slot,
+				      memory_order_relaxed);
+}
+
 /* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
- * 0: full; -EPROTO: the shared words make no sense. */
+ * 0: full; -EPROTO: the shared words make no sense. first: the call's
+ * first attempt, which may prefetch the slot (len bytes of payload). */
 static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			 uint64_t *pos_out)
+			 uint64_t *pos_out, uint64_t len, bool first)
 {
 	qhdr *h = q->h;
 	uint64_t p = atomic_load(&h->enq_pos);
+
+	if (first)
+		put_prefetch(q, slot_at(q, p), len);
 
 	if (q->single[LFIPC_Q_ROLE_PUT]) {
 		qslot *s = sp_claim(
@@ -310,12 +335,15 @@ static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
  * lfipc_queue_shutdown(): either the shutdown comes later in the total
  * order (and a get that then sees "closed" also sees our enq_pos, so it
  * waits for our message), or we see it and give the position up. */
-static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos)
+static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
+		      uint64_t len, bool first)
 {
-	int rc = try_claim_put(q, tok, s, pos);
+	int rc = try_claim_put(q, tok, s, pos, len, first);
 
 	if (rc < 0)
 		return rc;
+	if (first)
+		put_pref_set(q, rc > 0);
 	if (rc == 0)
 		return 1;
 	if (atomic_load(&q->h->closed))
@@ -364,7 +392,8 @@ static int put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	 * (claim_once). */
 	if (atomic_load(&c->q->h->closed))
 		return -EPIPE;
-	rc = claim_once(c->q, c->tok, c->s, c->pos);
+	rc = claim_once(c->q, c->tok, c->s, c->pos, c->len,
+			c->tries++ == 0 && c->pref);
 	if (rc <= 0)
 		return rc == 0 ? 1 : rc;
 	sl->partner[0] = lfipc__q_blocker(c->q, atomic_load(&c->q->h->enq_pos));
@@ -437,7 +466,8 @@ static int claim_first(lfipc_queue *q, int role, struct qwait *c,
  * apply (the caller takes the general way, which writes the payload
  * again), else what a put returns.
  */
-static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
+static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len,
+		  bool first)
 {
 	uint64_t p = atomic_load(&q->h->enq_pos);
 	qslot *s = slot_at(q, p);
@@ -445,10 +475,16 @@ static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len)
 	if (q->cap != q->n &&
 	    (int64_t)(p - atomic_load(&q->h->deq_pos)) >= (int64_t)q->cap)
 		return 1;
-	if (atomic_load(&s->word) != mkword((uint32_t)p, 0))
+	if (first)
+		put_prefetch(q, s, len);
+	if (atomic_load(&s->word) != mkword((uint32_t)p, 0)) {
+		if (first)
+			put_pref_set(q, false);
 		return 1;
-	if (len)
-		memcpy(s->data, msg, len);
+	}
+	if (first)
+		put_pref_set(q, true);
+	msg_copy(s->data, msg, len);
 	s->len = len;
 	/* Q15 (sp_claim()): relaxed, ordered before the seq_cst store of
 	 * enq_pos. */
@@ -548,7 +584,7 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 {
 	qslot *s;
 	uint64_t p;
-	struct qwait c = {.s = &s, .pos = &p};
+	struct qwait c = {.s = &s, .pos = &p, .len = len, .pref = true};
 	int rc;
 
 	if (!q || (!msg && len))
@@ -559,12 +595,13 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	if (rc)
 		return rc;
 	if (q->single[LFIPC_Q_ROLE_PUT]) {
-		if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
+		if ((rc = sp_put(q, c.tok, msg, len, true)) <= 0)
 			return rc;
+		c.tries = 1; /* the call's first attempt is made */
 		if (timeout_ns != LFIPC_NOWAIT) {
 			int64_t spent = sp_await_run(q, timeout_ns);
 
-			if ((rc = sp_put(q, c.tok, msg, len)) <= 0)
+			if ((rc = sp_put(q, c.tok, msg, len, false)) <= 0)
 				return rc;
 			/* What is left of the timeout; none left: a negative
 			 * value other than LFIPC_FOREVER, expired. */
@@ -577,8 +614,7 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 	if (rc)
 		return rc;
-	if (len)
-		memcpy(s->data, msg, len);
+	msg_copy(s->data, msg, len);
 	s->len = len;
 	return publish(q, s, p, c.tok);
 }
@@ -650,7 +686,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 			*tok = c.tok;
 		} else
-			rc = claim_once(q, *tok, &s, &p);
+			rc = claim_once(q, *tok, &s, &p, 0, false);
 		if (rc)
 			return k ? k : (rc == 1 ? -EAGAIN : rc);
 		/* p is claimed, enq_pos is past it and closed was 0 after. */
@@ -709,8 +745,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 		for (int j = 0; j < k; j++) {
 			qslot *s = slot_at(q, pos[j]);
 
-			if (lens[done + j])
-				memcpy(s->data, msgs[done + j], lens[done + j]);
+			msg_copy(s->data, msgs[done + j], lens[done + j]);
 			s->len = lens[done + j];
 		}
 		for (int j = 0; j < k; j++) {
@@ -814,8 +849,8 @@ static inline bool sc_claim_head(lfipc_queue *q, uint32_t tok, qslot **s_out,
 /* Try to claim the oldest message. 1: claimed (*s_out, its word *w_out;
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
- * in shared memory. blind: a single consumer's first attempt may CAS the
- * head from FULL without loading it first (see below). */
+ * in shared memory. blind: the first attempt may CAS the head from FULL
+ * without loading it first (see below). */
 static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 uint64_t *w_out, uint64_t *head_out, bool blind)
 {
@@ -829,14 +864,22 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		return 1;
 	}
 	p = atomic_load(&h->deq_pos);
-	/* Single consumer: the first attempt of a call is a CAS from FULL(p)
-	 * without a load first (the line is usually in the producer's cache:
-	 * one transfer, not a read and then an upgrade); on failure the loop
-	 * loads the word. Not in a spin's later attempts (blind false): the
-	 * queue was empty a moment ago, the head is the slot the producer
-	 * writes next, and a failing CAS takes its line away exclusively
-	 * where a load only shares it. */
-	for (blind = blind && q->single[LFIPC_Q_ROLE_GET];; blind = false) {
+	/* blind: the first look at the head is a CAS from FULL(p) without
+	 * a load first (the line is usually in the producer's cache: one
+	 * exclusive transfer, not a shared one and then an upgrade); on
+	 * failure the CAS has loaded the word and the loop goes on with it.
+	 * Made by the first attempt of a single get in any mode
+	 * (get_claim_wait(); a caller that polls with LFIPC_NOWAIT thus
+	 * makes every call's attempt blind, as a single consumer's
+	 * sc_claim_head() does) and by a single consumer's bulk segments.
+	 * Not in the wait layer's later attempts (get_ready()): the queue
+	 * was empty a moment ago, the head is the slot the producer writes
+	 * next, and a failing CAS takes its line away exclusively where a
+	 * load only shares it (doc/perf.md). An MPMC get_many loads first
+	 * as before (not measured alone; a variant that also made the wait
+	 * layer's attempts blind and prefetched runs lost a quarter of
+	 * burst 8's throughput, doc/perf.md "Round trip and bursts"). */
+	for (;; blind = false) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
 				   : atomic_load(&s->word);
@@ -945,7 +988,8 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 	if (check)
 		qwait_check(c);
-	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head, c->tries++ == 0);
+	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head,
+			   c->tries++ == 0 && c->q->single[LFIPC_Q_ROLE_GET]);
 	if (rc)
 		return rc;
 	if (drained(c->q, c->tok))
@@ -954,19 +998,19 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	return 0;
 }
 
-/* The claim of get_msg() when the head is not simply FULL (or in MPMC
- * mode; a single consumer's blind claim was sc_claim_head(), so this
- * attempt loads the head first): the first attempt directly, as the wait
- * layer's first call of get_ready() would make it (the way through the
- * wait layer costs a third of a get's instructions), then through the
- * wait layer. */
+/* The claim of get_msg() in MPMC mode, or when a single consumer's head
+ * is not simply FULL (its blind claim was sc_claim_head(), so this attempt
+ * loads the head first): the first attempt directly, as the wait layer's
+ * first call of get_ready() would make it (the way through the wait layer
+ * costs a third of a get's instructions), then through the wait layer. */
 static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 			  int64_t timeout_ns)
 {
 	uint64_t head;
 	struct qwait c = {
 	    .s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
-	int rc = try_claim_get(q, tok, s, w, &head, false);
+	int rc = try_claim_get(q, tok, s, w, &head,
+			       !q->single[LFIPC_Q_ROLE_GET]);
 
 	if (rc < 0)
 		return rc;
@@ -1009,7 +1053,7 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
 	if (rc)
 		return rc;
-	memcpy(buf, s->data, l);
+	msg_copy(buf, s->data, l);
 	if (len)
 		*len = l;
 	release_slot(q, s, w, tok, true);
@@ -1061,7 +1105,8 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			if (rc)
 				return rc;
 		} else {
-			rc = try_claim_get(q, *tok, &s[k], &w[k], &head, true);
+			rc = try_claim_get(q, *tok, &s[k], &w[k], &head,
+					   q->single[LFIPC_Q_ROLE_GET]);
 			if (rc <= 0)
 				return k ? k : (rc ? rc : -EAGAIN);
 		}
@@ -1117,8 +1162,8 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			if (l > q->msg_size) {
 				bad++;
 			} else {
-				memcpy((char *)bufs + (done + good) * stride,
-				       s[j]->data, l);
+				msg_copy((char *)bufs + (done + good) * stride,
+					 s[j]->data, l);
 				lens[done + good] = l;
 				good++;
 			}
