@@ -591,6 +591,12 @@ int lfipc_lock_release(lfipc_lock *l)
 		if (e->s == l->s && e->gen == l->gen &&
 		    tok == lfipc__self_peek(l->r)) {
 			if (e->depth == 1) {
+				/* L10: relaxed: diagnostics, what a release
+				 * that turns out not to be ours puts back
+				 * (the hints go before M2', see hint_tid). */
+				uint64_t was = atomic_load_explicit(
+					&l->s->tid_hint, memory_order_relaxed);
+
 				hint(l, 0);
 				held.n = n - 1;
 				rc = lfipc__mutex_release_mine(&l->s->word,
@@ -599,7 +605,16 @@ int lfipc_lock_release(lfipc_lock *l)
 					return 0;
 				if (rc > 0)
 					return release_wake(l);
-				held.n = n; /* not ours: the general path */
+				/* not ours (a peer rewrote the word): the
+				 * holder's hints back, the general path
+				 * judges (L10: relaxed, as L9) */
+				held.n = n;
+				atomic_store_explicit(&l->s->tid_hint, was,
+						      memory_order_relaxed);
+				if (l->recursive)
+					atomic_store_explicit(
+						&l->s->depth_hint, 1,
+						memory_order_relaxed);
 			} else if (LFIPC_MUTEX_OWNER(atomic_load_explicit(
 					   &l->s->word,
 					   memory_order_relaxed)) == tok) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <lfipc/region.h>
+#include <lfipc/inspect.h>
 #include <lfipc/sync.h>
 
 #include "common/testhelp.h"
@@ -338,9 +339,11 @@ Test(sync_corrupt, a_rewritten_lock_word_is_judged_by_its_owner_bits)
 {
 	for (int recursive = 0; recursive < 2; recursive++) {
 		char name[8] = {'w', (char)('0' + recursive), 0};
+		lfipc_lock_status st = {.struct_size = sizeof(st)};
 		_Atomic uint32_t *w;
 		uint32_t tok, other;
 		lfipc_lock *l;
+		pid_t mine;
 
 		cr_assert_eq(lfipc_lock_create(r, name, recursive, &l), 0);
 		/* flag bits beside our token: still ours */
@@ -365,9 +368,22 @@ Test(sync_corrupt, a_rewritten_lock_word_is_judged_by_its_owner_bits)
 				cr_assert_eq(
 				    lfipc_lock_acquire(l, LFIPC_NOWAIT), 0);
 			cr_assert_eq(atomic_load(w), tok);
+			cr_assert_eq(lfipc_object_stat(r, name, LFIPC_OBJ_LOCK,
+						       &st),
+				     0);
+			mine = st.holder.tid;
+			cr_assert_neq(mine, 0);
 			atomic_store(w, v);
 			cr_assert_eq(lfipc_lock_release(l), -EPERM);
 			cr_assert_eq(atomic_load(w), v);
+			/* a refused release leaves the holder's hints
+			 * (with v = 0 the lock reads free: no holder) */
+			cr_assert_eq(lfipc_object_stat(r, name, LFIPC_OBJ_LOCK,
+						       &st),
+				     0);
+			cr_assert_eq(st.holder.tid, v ? mine : 0,
+				     "tid %d, was %d", (int)st.holder.tid,
+				     (int)mine);
 			cr_assert_eq(lfipc_lock_release(l), -EPERM);
 			atomic_store(w, 0); /* the peer lets go */
 		}
