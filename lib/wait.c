@@ -147,8 +147,9 @@ int lfipc_thread_set_slice(int64_t slice_ns)
 	rc = get_attr(&a);
 	if (rc < 0)
 		return rc;
-	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH &&
-	    a.policy != SCHED_IDLE)
+	/* The kernel gives a slice of its own to SCHED_OTHER and
+	 * SCHED_BATCH threads only. */
+	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH)
 		return -EOPNOTSUPP;
 	a.size = sizeof(a);
 	a.flags &= SCHED_FLAG_RESET_ON_FORK_; /* no clamp or keep flags */

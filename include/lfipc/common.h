@@ -146,10 +146,12 @@ LFIPC_API int lfipc_thread_set_interruptible(int on);
  *
  * slice_ns: 0 (the default slice), or 100,000 to 100,000,000 (0.1 to
  * 100 ms, the kernel's bounds). The thread's policy, nice value and
- * reset-on-fork flag are kept; a fork()ed child inherits the slice.
+ * reset-on-fork flag are kept; threads it creates and fork()ed children
+ * inherit the slice (with the reset-on-fork flag set, a child starts
+ * with the default one).
  *
  * Return: 0; -EINVAL slice_ns outside those bounds; -EOPNOTSUPP the
- * thread's policy has no slice (a real-time or deadline thread) or the
+ * thread's policy has no slice (SCHED_IDLE, real-time or deadline) or the
  * kernel has no per-task slices (before 6.12: it ignores the request);
  * -EPERM or another -errno from sched_setattr(2). Never blocks.
  * Concurrency: concerns the calling thread only.

@@ -794,8 +794,9 @@ static PyObject *mod_set_thread_slice(PyObject *mod, PyObject *arg)
 
 	if (sec == -1.0 && PyErr_Occurred())
 		return NULL;
-	/* out of range (also NaN): the library's -EINVAL */
-	if (!(sec >= 0.0 && sec <= 1.0))
+	/* out of range (also NaN), before rounding: a tiny value must not
+	 * round to 0, the default */
+	if (!(sec == 0.0 || (sec >= 1e-4 && sec <= 0.1)))
 		return lfpy_err(-EINVAL);
 	rc = lfipc_thread_set_slice((int64_t)(sec * 1e9 + 0.5));
 	if (rc < 0)

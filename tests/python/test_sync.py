@@ -469,7 +469,7 @@ def test_set_thread_slice_sets_this_thread_only_and_restores():
             t.join()
             # a thread created now inherits it; its own call is its own
             assert seen == [200000]
-        for bad in (0.00005, 0.2, -1.0, float("nan")):
+        for bad in (0.00005, 1e-10, 0.2, -1.0, float("nan")):
             with pytest.raises(OSError) as ei:
                 lfipc.set_thread_slice(bad)
             assert ei.value.errno == errno.EINVAL

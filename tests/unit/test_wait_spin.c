@@ -480,6 +480,16 @@ Test(wait_spin, a_thread_slice_is_set_kept_apart_from_nice_and_restored)
 	cr_assert_eq(a.nice, 3);
 }
 
+/* A SCHED_IDLE thread has no slice of its own: refused. */
+Test(wait_spin, an_idle_policy_thread_has_no_slice_to_set)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	cr_assert_eq(sched_setscheduler(0, SCHED_IDLE, &sp), 0);
+	cr_assert_eq(lfipc_thread_set_slice(200000), -EOPNOTSUPP);
+	cr_assert_eq(thread_attr().policy, (uint32_t)SCHED_IDLE);
+}
+
 /* A real-time thread has no slice: refused, its policy untouched. */
 Test(wait_spin, a_real_time_thread_has_no_slice_to_set)
 {
