@@ -236,11 +236,14 @@ int lfipc__gate_lock(int fd, short type, lfipc_deadline dl)
  * byte at once) sees either no registrant or a registered one. The wait
  * for the gate ends at dl (the caller's deadline: -EAGAIN for
  * LFIPC_DL_NOW, -ETIMEDOUT); an untimed registration (LFIPC_DL_NEVER)
- * waits up to LFIPC_GATE_WAIT_NS, then fails with -EBUSY. */
-static int claim_slot(struct lfipc__proc *p, lfipc_deadline dl)
+ * waits up to LFIPC_GATE_WAIT_NS, then fails with -EBUSY, unless forever
+ * (a call made with LFIPC_FOREVER: it waits as long as the gate is held,
+ * as the call itself would). */
+static int claim_slot(struct lfipc__proc *p, lfipc_deadline dl, bool forever)
 {
-	lfipc_deadline gdl =
-	    dl == LFIPC_DL_NEVER ? lfipc__deadline(LFIPC_GATE_WAIT_NS) : dl;
+	lfipc_deadline gdl = dl == LFIPC_DL_NEVER && !forever
+				     ? lfipc__deadline(LFIPC_GATE_WAIT_NS)
+				     : dl;
 	int fd, rc;
 
 	fd = open_own_description(p);
@@ -417,8 +420,8 @@ static int reg_lock(struct lfipc__proc *p, lfipc_deadline dl)
 	return lfipc__pthread_lock_until(&p->reg_mu, dl);
 }
 
-int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
-			   lfipc_deadline dl)
+static int reregister(struct lfipc__proc *p, uint32_t *tok,
+		      lfipc_deadline dl, bool forever)
 {
 	unsigned epoch;
 	int rc;
@@ -436,7 +439,7 @@ int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
 			p->lock_fd = -1;
 		}
 		atomic_store_explicit(&p->token, 0, memory_order_relaxed);
-		rc = claim_slot(p, dl);
+		rc = claim_slot(p, dl, forever);
 		/* P2: release, pairs with P1 in lfipc__self(). */
 		if (rc == 0)
 			atomic_store_explicit(&p->fork_epoch, epoch,
@@ -449,12 +452,18 @@ int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
 	return rc;
 }
 
+int lfipc__proc_reregister(struct lfipc__proc *p, uint32_t *tok,
+			   lfipc_deadline dl)
+{
+	return reregister(p, tok, dl, false);
+}
+
 int lfipc__proc_self_timed(struct lfipc__proc *p, uint32_t *tok,
 			   int64_t *timeout_ns)
 {
 	lfipc_deadline dl = lfipc__deadline(*timeout_ns);
 	int64_t left;
-	int rc = lfipc__proc_reregister(p, tok, dl);
+	int rc = reregister(p, tok, dl, *timeout_ns == LFIPC_FOREVER);
 
 	if (rc < 0 || dl == LFIPC_DL_NOW || dl == LFIPC_DL_NEVER ||
 	    dl == LFIPC_DL_PAST)

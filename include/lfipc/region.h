@@ -23,8 +23,9 @@
  * registration may wait for a process deciding whether the region can be
  * removed (lfipc_region_remove(), quick unless it is stopped): within the
  * operation's timeout (LFIPC_NOWAIT: -EAGAIN without sleeping; a timeout:
- * -ETIMEDOUT at the deadline), or, for an operation without a timeout and
- * for LFIPC_FOREVER, up to about one second, then -EBUSY.
+ * -ETIMEDOUT at the deadline; LFIPC_FOREVER: as long as the gate is
+ * held, as the operation itself would wait), or, for an operation without
+ * a timeout, up to about one second, then -EBUSY.
  *
  * Handles (lfipc_region *) may be used by any number of threads at once.
  */

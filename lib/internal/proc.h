@@ -176,7 +176,8 @@ static inline int lfipc__proc_self(struct lfipc__proc *p, uint32_t *tok)
  * the deadline of *timeout_ns (an API timeout: LFIPC_NOWAIT, LFIPC_FOREVER
  * or nanoseconds), then leave in *timeout_ns what is left of it for the
  * call's own wait (a negative value other than LFIPC_FOREVER when nothing
- * is: already expired). Return: as lfipc__proc_reregister.
+ * is: already expired). LFIPC_FOREVER waits at the gate as long as it is
+ * held (no LFIPC_GATE_WAIT_NS bound). Return: as lfipc__proc_reregister.
  */
 int lfipc__proc_self_timed(struct lfipc__proc *p, uint32_t *tok,
 			   int64_t *timeout_ns);

@@ -317,3 +317,51 @@ Test(gate, a_holder_killed_while_holding_the_gate_frees_it)
 	cr_assert_lt(rp.ns[0], 9000 * MS, "the death ended the wait");
 	close_holder(&h);
 }
+
+/* A first call with LFIPC_FOREVER on a queue that holds a message. */
+static int forever_get(void *arg)
+{
+	struct report rp = {{0}, {0}, {0}};
+	char buf[8];
+	int64_t t;
+
+	t = th_now_ns();
+	rp.rc[0] = lfipc_queue_get(gq, buf, sizeof(buf), NULL, LFIPC_FOREVER);
+	rp.end[0] = th_now_ns();
+	rp.ns[0] = rp.end[0] - t;
+	rp.rc[1] = rp.rc[0] == 0 && memcmp(buf, "m", 2) == 0 ? 0 : -1;
+	return send_report(*(int *)arg, &rp);
+}
+
+/*
+ * LFIPC_FOREVER means what it says at the gate too: a child's first call
+ * waits as long as a stopped holder keeps the gate (here 1.5 s, past the
+ * untimed bound of 1 s, where it used to fail with -EBUSY), and completes
+ * once the holder is gone.
+ */
+Test(gate, a_child_first_call_with_forever_outwaits_a_stopped_holder)
+{
+	struct holder h;
+	struct report rp;
+	int64_t t_kill;
+	pid_t hp, cp;
+	int rd;
+
+	cr_assert_eq(lfipc_queue_put(gq, "m", 2, LFIPC_NOWAIT), 0);
+	hp = start_holder(&h, -1);
+	cr_assert_eq(kill(hp, SIGSTOP), 0);
+	cp = child_report(forever_get, &rd);
+	usleep(1500000);
+	t_kill = th_now_ns();
+	kill(hp, SIGKILL);
+	cr_assert_eq(th_reap(hp, REAP_MS), 128 + SIGKILL);
+	holder_pid = 0;
+	cr_assert_eq(th_read_all(rd, &rp, sizeof(rp)), 0);
+	close(rd);
+	cr_assert_eq(th_reap(cp, REAP_MS), 0);
+	cr_log_info("got %d after %.1f ms", rp.rc[0], rp.ns[0] / 1e6);
+	cr_assert_eq(rp.rc[0], 0, "LFIPC_FOREVER gave up (%d)", rp.rc[0]);
+	cr_assert_eq(rp.rc[1], 0, "the message");
+	cr_assert_geq(rp.end[0], t_kill, "it waited for the holder");
+	close_holder(&h);
+}
