@@ -265,18 +265,21 @@ Test(gate, a_gate_held_for_a_moment_is_taken_when_let_go)
 	close_holder(&h);
 }
 
-/* A first call with a 10 s timeout on a queue that holds a message, after
- * saying so on the holder's go pipe. */
-static int long_get(void *arg)
+/* A first call with get_timeout on a queue that holds a message, after
+ * saying so on the holder's go pipe if there is one to tell (cur_holder
+ * NULL: nobody to tell). */
+static int64_t get_timeout;
+
+static int first_get(void *arg)
 {
 	struct report rp = {{0}, {0}, {0}};
 	char buf[8];
 	int64_t t;
 
-	if (write(cur_holder->go[1], "x", 1) != 1)
+	if (cur_holder && write(cur_holder->go[1], "x", 1) != 1)
 		return 8;
 	t = th_now_ns();
-	rp.rc[0] = lfipc_queue_get(gq, buf, sizeof(buf), NULL, 10000 * MS);
+	rp.rc[0] = lfipc_queue_get(gq, buf, sizeof(buf), NULL, get_timeout);
 	rp.end[0] = th_now_ns();
 	rp.ns[0] = rp.end[0] - t;
 	rp.rc[1] = rp.rc[0] == 0 && memcmp(buf, "m", 2) == 0 ? 0 : -1;
@@ -300,7 +303,8 @@ Test(gate, a_holder_killed_while_holding_the_gate_frees_it)
 	cr_assert_eq(lfipc_queue_put(gq, "m", 2, LFIPC_NOWAIT), 0);
 	hp = start_holder(&h, -1);
 	cur_holder = &h;
-	cp = child_report(long_get, &rd);
+	get_timeout = 10000 * MS;
+	cp = child_report(first_get, &rd);
 	cr_assert_eq(read(h.go[0], &c, 1), 1, "the child starts its get");
 	usleep(50000); /* let the child wait at the gate */
 	t_kill = th_now_ns();
@@ -316,21 +320,6 @@ Test(gate, a_holder_killed_while_holding_the_gate_frees_it)
 	cr_assert_geq(rp.end[0], t_kill, "it waited for the holder");
 	cr_assert_lt(rp.ns[0], 9000 * MS, "the death ended the wait");
 	close_holder(&h);
-}
-
-/* A first call with LFIPC_FOREVER on a queue that holds a message. */
-static int forever_get(void *arg)
-{
-	struct report rp = {{0}, {0}, {0}};
-	char buf[8];
-	int64_t t;
-
-	t = th_now_ns();
-	rp.rc[0] = lfipc_queue_get(gq, buf, sizeof(buf), NULL, LFIPC_FOREVER);
-	rp.end[0] = th_now_ns();
-	rp.ns[0] = rp.end[0] - t;
-	rp.rc[1] = rp.rc[0] == 0 && memcmp(buf, "m", 2) == 0 ? 0 : -1;
-	return send_report(*(int *)arg, &rp);
 }
 
 /*
@@ -350,7 +339,9 @@ Test(gate, a_child_first_call_with_forever_outwaits_a_stopped_holder)
 	cr_assert_eq(lfipc_queue_put(gq, "m", 2, LFIPC_NOWAIT), 0);
 	hp = start_holder(&h, -1);
 	cr_assert_eq(kill(hp, SIGSTOP), 0);
-	cp = child_report(forever_get, &rd);
+	cur_holder = NULL;
+	get_timeout = LFIPC_FOREVER;
+	cp = child_report(first_get, &rd);
 	usleep(1500000);
 	t_kill = th_now_ns();
 	kill(hp, SIGKILL);

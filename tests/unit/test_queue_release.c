@@ -181,6 +181,79 @@ static int peek_all_then_release_in_runs(void *arg)
 	return 0;
 }
 
+/* The messages the kill tests put: RMK_N ints 0..RMK_N-1. */
+static int rmk_v[RMK_N];
+static const void *rmk_mp[RMK_N];
+static size_t rmk_lens[RMK_N];
+
+/* Fill k's queue with rmk_v, in as many put_many calls as it takes
+ * (each must move some; what names the failure). */
+static void rmk_fill(struct rmkill *k, const char *what)
+{
+	for (int i = 0; i < RMK_N; i++) {
+		rmk_v[i] = i;
+		rmk_mp[i] = &rmk_v[i];
+		rmk_lens[i] = sizeof(int);
+	}
+	for (int done = 0; done < RMK_N;) {
+		int rc = lfipc_queue_put_many(k->q, rmk_mp + done,
+					      rmk_lens + done,
+					      (size_t)(RMK_N - done),
+					      LFIPC_NOWAIT);
+
+		cr_assert_gt(rc, 0, "%s at %d", what, done);
+		done += rc;
+	}
+}
+
+/* One round: child (a forked consumer) says it is ready, is SIGKILLed up
+ * to max_us later and reaped; the region is recovered and the queue
+ * drained. seen[b] marks each message b delivered (twice is a failure);
+ * *first is the smallest (-1: none). Return: how many were delivered. */
+static int rmk_kill_and_drain(struct rmkill *k, int (*child)(void *),
+			      int max_us, unsigned char *seen, int *first)
+{
+	int got = 0, b;
+	char x, buf[8];
+	size_t len;
+	pid_t pid;
+
+	cr_assert_eq(pipe(k->ready), 0);
+	pid = th_fork(child, k);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_read_all(k->ready[0], &x, 1), 0, "child ready");
+	usleep((useconds_t)(rand() % max_us));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+	close(k->ready[0]);
+	close(k->ready[1]);
+	cr_assert_geq(lfipc_region_recover(qt_r), 0);
+	memset(seen, 0, RMK_N);
+	*first = -1;
+	while (lfipc_queue_get(k->q, buf, sizeof(buf), &len, LFIPC_NOWAIT) ==
+	       0) {
+		cr_assert_eq(len, sizeof(int));
+		memcpy(&b, buf, sizeof(b));
+		cr_assert(b >= 0 && b < RMK_N);
+		cr_assert_eq(seen[b], 0, "message %d delivered twice", b);
+		seen[b] = 1;
+		got++;
+		if (*first < 0 || b < *first)
+			*first = b;
+	}
+	cr_assert(lfipc_queue_empty(k->q));
+	return got;
+}
+
+/* After a round: every slot is free again (the queue takes exactly its
+ * capacity); then empty it. */
+static void rmk_all_slots_free(struct rmkill *k)
+{
+	rmk_fill(k, "slot lost");
+	cr_assert_eq(lfipc_queue_put(k->q, "x", 1, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_clear(k->q), RMK_N);
+}
+
 /* A consumer killed with SIGKILL at random moments while it releases
  * peeked messages in runs: what it released is free, and everything else
  * is delivered again, exactly once. Releases go in order, so the messages
@@ -190,74 +263,23 @@ Test(queue_release, a_consumer_killed_inside_release_many_loses_and_repeats_noth
      .timeout = 300)
 {
 	struct rmkill k;
-	static int v[RMK_N];
-	static const void *mp[RMK_N];
-	static size_t lens[RMK_N];
 	static unsigned char seen[RMK_N];
 	int rounds = 40 * th_scale(), inside = 0;
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", RMK_N, 8, 0, &k.q), 0);
-	for (int i = 0; i < RMK_N; i++) {
-		v[i] = i;
-		mp[i] = &v[i];
-		lens[i] = sizeof(int);
-	}
 	srand(1234);
 	for (int r = 0; r < rounds; r++) {
-		int first = -1, got = 0, b;
-		char x, buf[8];
-		pid_t pid;
-		size_t len;
+		int first, got;
 
-		for (int done = 0; done < RMK_N;) {
-			int rc = lfipc_queue_put_many(
-			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
-			    LFIPC_NOWAIT);
-
-			cr_assert_gt(rc, 0);
-			done += rc;
-		}
-		cr_assert_eq(pipe(k.ready), 0);
-		pid = th_fork(peek_all_then_release_in_runs, &k);
-		cr_assert_gt(pid, 0);
-		cr_assert_eq(th_read_all(k.ready[0], &x, 1), 0, "child ready");
-		usleep((useconds_t)(rand() % 100));
-		kill(pid, SIGKILL);
-		cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
-		close(k.ready[0]);
-		close(k.ready[1]);
-		cr_assert_geq(lfipc_region_recover(qt_r), 0);
-		memset(seen, 0, sizeof(seen));
-		while (lfipc_queue_get(k.q, buf, sizeof(buf), &len,
-				       LFIPC_NOWAIT) == 0) {
-			cr_assert_eq(len, sizeof(int));
-			memcpy(&b, buf, sizeof(b));
-			cr_assert(b >= 0 && b < RMK_N);
-			cr_assert_eq(seen[b], 0, "message %d delivered twice",
-				     b);
-			seen[b] = 1;
-			got++;
-			if (first < 0 || b < first)
-				first = b;
-		}
-		cr_assert(lfipc_queue_empty(k.q));
+		rmk_fill(&k, "put");
+		got = rmk_kill_and_drain(&k, peek_all_then_release_in_runs, 100,
+					 seen, &first);
 		if (got > 0) {
 			/* a suffix: first .. RMK_N-1, nothing missing */
 			cr_assert_eq(got, RMK_N - first, "round %d", r);
 			inside += got % RMK_RUN != 0;
 		}
-		/* every slot is free again */
-		for (int done = 0; done < RMK_N;) {
-			int rc = lfipc_queue_put_many(
-			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
-			    LFIPC_NOWAIT);
-
-			cr_assert_gt(rc, 0, "slot lost at %d", done);
-			done += rc;
-		}
-		cr_assert_eq(lfipc_queue_put(k.q, "x", 1, LFIPC_NOWAIT),
-			     -EAGAIN);
-		cr_assert_eq(lfipc_queue_clear(k.q), RMK_N);
+		rmk_all_slots_free(&k);
 	}
 	cr_log_info("%d of %d kills landed inside a release_many call", inside,
 		    rounds);
@@ -383,66 +405,19 @@ Test(queue_release, a_consumer_killed_while_it_peeks_many_leaves_every_message_t
      .timeout = 300)
 {
 	struct rmkill k;
-	static int v[RMK_N];
-	static const void *mp[RMK_N];
-	static size_t lens[RMK_N];
 	static unsigned char seen[RMK_N];
 	int rounds = 20 * th_scale();
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", RMK_N, 8, 0, &k.q), 0);
-	for (int i = 0; i < RMK_N; i++) {
-		v[i] = i;
-		mp[i] = &v[i];
-		lens[i] = sizeof(int);
-	}
 	srand(4321);
 	for (int r = 0; r < rounds; r++) {
-		int got = 0, b;
-		char x, buf[8];
-		pid_t pid;
-		size_t len;
+		int first;
 
-		for (int done = 0; done < RMK_N;) {
-			int rc = lfipc_queue_put_many(
-			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
-			    LFIPC_NOWAIT);
-
-			cr_assert_gt(rc, 0);
-			done += rc;
-		}
-		cr_assert_eq(pipe(k.ready), 0);
-		pid = th_fork(peek_many_until_killed, &k);
-		cr_assert_gt(pid, 0);
-		cr_assert_eq(th_read_all(k.ready[0], &x, 1), 0, "child ready");
-		usleep((useconds_t)(rand() % 200));
-		kill(pid, SIGKILL);
-		cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
-		close(k.ready[0]);
-		close(k.ready[1]);
-		cr_assert_geq(lfipc_region_recover(qt_r), 0);
-		memset(seen, 0, sizeof(seen));
-		while (lfipc_queue_get(k.q, buf, sizeof(buf), &len,
-				       LFIPC_NOWAIT) == 0) {
-			cr_assert_eq(len, sizeof(int));
-			memcpy(&b, buf, sizeof(b));
-			cr_assert(b >= 0 && b < RMK_N);
-			cr_assert_eq(seen[b], 0, "message %d delivered twice",
-				     b);
-			seen[b] = 1;
-			got++;
-		}
-		cr_assert_eq(got, RMK_N, "round %d: messages lost", r);
-		for (int done = 0; done < RMK_N;) {
-			int rc = lfipc_queue_put_many(
-			    k.q, mp + done, lens + done, (size_t)(RMK_N - done),
-			    LFIPC_NOWAIT);
-
-			cr_assert_gt(rc, 0, "slot lost at %d", done);
-			done += rc;
-		}
-		cr_assert_eq(lfipc_queue_put(k.q, "x", 1, LFIPC_NOWAIT),
-			     -EAGAIN);
-		cr_assert_eq(lfipc_queue_clear(k.q), RMK_N);
+		rmk_fill(&k, "put");
+		cr_assert_eq(rmk_kill_and_drain(&k, peek_many_until_killed, 200,
+						seen, &first),
+			     RMK_N, "round %d: messages lost", r);
+		rmk_all_slots_free(&k);
 	}
 	lfipc_queue_close(k.q);
 }
