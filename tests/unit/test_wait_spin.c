@@ -502,4 +502,61 @@ Test(wait_spin, a_real_time_thread_has_no_slice_to_set)
 	cr_assert_eq(thread_attr().policy, (uint32_t)SCHED_FIFO);
 	sp.sched_priority = 0;
 	cr_assert_eq(sched_setscheduler(0, SCHED_OTHER, &sp), 0);
+
+/* A producer that streams until it is stopped. */
+static int put_until_stopped(void *p)
+{
+	for (uint64_t v = 0;; v++)
+		if (lfipc_queue_put(p, &v, 8, LFIPC_FOREVER))
+			return 1;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* No spinning against a stopped partner: a consumer whose spins paid
+ * while its producer streamed, then finds that producer stopped
+ * (SIGSTOP), waits 100 times 2 ms for a message that never comes. Its
+ * spins run out, the budget halves each time and it sleeps at once,
+ * probing every LFIPC_SPIN_PROBE-th wait: its budget ends below
+ * LFIPC_SPIN_MIN_NS, and it uses less than a quarter of that time on the
+ * CPU (about 2% here; a waiter that spun to
+ * its deadline would use all of it). */
+Test(wait_spin, a_waiter_stops_spinning_against_a_stopped_partner)
+{
+	int64_t cpu0, wall0, cpu, wall;
+	lfipc_queue *q;
+	uint64_t v;
+	size_t n;
+	pid_t pid;
+
+	cr_assert_eq(lfipc_queue_create(r, "sq", 64, 8, 0, &q), 0);
+	pid = th_fork(put_until_stopped, q);
+	cr_assert_gt(pid, 0);
+	for (int i = 0; i < 10000; i++)
+		cr_assert_eq(lfipc_queue_get(q, &v, 8, &n, 10000000000LL), 0);
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	usleep(20000);
+	while (lfipc_queue_get(q, &v, 8, &n, LFIPC_NOWAIT) == 0)
+		;
+	cpu0 = thread_cpu_ns();
+	wall0 = th_now_ns();
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(lfipc_queue_get(q, &v, 8, &n, 2000000), -ETIMEDOUT);
+	cpu = thread_cpu_ns() - cpu0;
+	wall = th_now_ns() - wall0;
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_lt(lfipc__wait_spin_budget(), LFIPC_SPIN_MIN_NS,
+		     "the waiter still spins %lld ns",
+		     (long long)lfipc__wait_spin_budget());
+	cr_assert_lt(cpu, wall / 4, "on the CPU %lld of %lld ns",
+		     (long long)cpu, (long long)wall);
+	lfipc_queue_close(q);
 }
