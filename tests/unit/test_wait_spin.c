@@ -12,6 +12,10 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#ifndef SCHED_IDLE
+#define SCHED_IDLE 5 /* <linux/sched.h>; glibc shows it with _GNU_SOURCE */
+#endif
+
 TestSuite(wait_spin, .init = setup, .fini = teardown, .timeout = 60);
 
 /* A partner that answers late: ready on its k-th look (k > 0), or ns
@@ -502,6 +506,7 @@ Test(wait_spin, a_real_time_thread_has_no_slice_to_set)
 	cr_assert_eq(thread_attr().policy, (uint32_t)SCHED_FIFO);
 	sp.sched_priority = 0;
 	cr_assert_eq(sched_setscheduler(0, SCHED_OTHER, &sp), 0);
+}
 
 /* A producer that streams until it is stopped. */
 static int put_until_stopped(void *p)
