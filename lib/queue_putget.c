@@ -867,7 +867,8 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	/* blind: the first look at the head is a CAS from FULL(p) without
 	 * a load first (the line is usually in the producer's cache: one
 	 * exclusive transfer, not a shared one and then an upgrade); on
-	 * failure the CAS has loaded the word and the loop goes on with it.
+	 * failure the loop looks again with a load (not blind), which the
+	 * failed CAS has made a cache hit.
 	 * Made by the first attempt of a single get in any mode
 	 * (get_claim_wait(); a caller that polls with LFIPC_NOWAIT thus
 	 * makes every call's attempt blind, as a single consumer's
