@@ -34,9 +34,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <lfipc/common.h>
 
@@ -107,64 +105,6 @@ int lfipc_thread_set_interruptible(int on)
 
 	interruptible = on != 0;
 	return was;
-}
-
-/* sched_setattr(2)'s argument, as the kernel defines it (glibc has no
- * wrapper and no declaration of it). */
-struct sched_attr_v1 {
-	uint32_t size;
-	uint32_t policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime; /* a fair-class thread's slice (6.12+), ns */
-	uint64_t deadline;
-	uint64_t period;
-	uint32_t util_min;
-	uint32_t util_max;
-};
-
-#define SLICE_MIN_NS 100000LL    /* the kernel's clamp, 0.1 ms */
-#define SLICE_MAX_NS 100000000LL /* and 100 ms */
-#define SCHED_FLAG_RESET_ON_FORK_ 0x01
-
-static int get_attr(struct sched_attr_v1 *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (syscall(SYS_sched_getattr, 0, a, sizeof(*a), 0) != 0)
-		return -errno;
-	return 0;
-}
-
-int lfipc_thread_set_slice(int64_t slice_ns)
-{
-	struct sched_attr_v1 a;
-	int rc;
-
-	if (slice_ns != 0 &&
-	    (slice_ns < SLICE_MIN_NS || slice_ns > SLICE_MAX_NS))
-		return -EINVAL;
-	rc = get_attr(&a);
-	if (rc < 0)
-		return rc;
-	/* The kernel gives a slice of its own to SCHED_OTHER and
-	 * SCHED_BATCH threads only. */
-	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH)
-		return -EOPNOTSUPP;
-	a.size = sizeof(a);
-	a.flags &= SCHED_FLAG_RESET_ON_FORK_; /* no clamp or keep flags */
-	a.runtime = (uint64_t)slice_ns;
-	a.deadline = a.period = 0;
-	if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
-		return -errno;
-	/* A kernel without per-task slices accepts the call and ignores
-	 * runtime for a fair-class thread; it then reports 0 back. */
-	rc = get_attr(&a);
-	if (rc < 0)
-		return rc;
-	if (slice_ns != 0 && a.runtime != (uint64_t)slice_ns)
-		return -EOPNOTSUPP;
-	return 0;
 }
 
 bool lfipc__wait_eintr(unsigned flags)

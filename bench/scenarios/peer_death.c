@@ -28,10 +28,7 @@
  * task's lag across its sleep): under load, in 100 interleaved trials
  * each, it waited for a CPU p50 648 us after the wake-up, against 403 us
  * for one that slept. On the dying child's CPU such a waiter waits for
- * the child's whole exit (0.8 ms) instead of preempting it. The last
- * row is the barrier's with both parties on a 0.1 ms slice
- * (lfipc_thread_set_slice; Linux 6.12+, the row is left out before),
- * which lets the woken waiter preempt the dying child.
+ * the child's whole exit (0.8 ms) instead of preempting it.
  */
 #include "config.h"
 
@@ -50,16 +47,10 @@
 
 #include "../bench.h"
 
-enum { K_QUEUE, K_PIPE, K_BARRIER, K_ROBUST, K_BARRIER_SLICE, NKIND };
+enum { K_QUEUE, K_PIPE, K_BARRIER, K_ROBUST, NKIND };
 static const char *const kind_name[NKIND] = {
     "lfipc queue get (dead producer's slot)", "lfipc pipe recv (dead writer)",
-    "lfipc barrier wait (dead party)", "pthread robust mutex (kernel push)",
-    "lfipc barrier wait, parties with 0.1 ms slices"};
-
-/* The slice row's parties (waiter and victim) run with a 0.1 ms
- * scheduler slice (lfipc_thread_set_slice): woken on the dying victim's
- * CPU, the waiter then preempts it instead of waiting for its exit. */
-#define PARTY_SLICE_NS 100000
+    "lfipc barrier wait (dead party)", "pthread robust mutex (kernel push)"};
 
 struct killer {
 	pid_t pid;
@@ -218,18 +209,13 @@ static double trial(int kind, unsigned seed)
 {
 	struct objs o = {0};
 	struct killer k = {-1, 0, 2000 + (int)(seed % 3000)};
-	bool slice = kind == K_BARRIER_SLICE;
 	pthread_t t;
 	bool th = false;
 	double us = -1;
 	int ack[2] = {-1, -1};
 	char b;
 
-	if (slice)
-		kind = K_BARRIER;
-	/* inherited by the child */
-	if ((slice && lfipc_thread_set_slice(PARTY_SLICE_NS)) ||
-	    setup(kind, &o) || pipe(ack))
+	if (setup(kind, &o) || pipe(ack))
 		goto out;
 	k.pid = fork();
 	if (k.pid == 0)
@@ -256,8 +242,6 @@ out:
 		if (ack[i] >= 0)
 			close(ack[i]);
 	teardown(&o);
-	if (slice)
-		lfipc_thread_set_slice(0);
 	return us;
 }
 
@@ -270,11 +254,8 @@ static void run(void)
 {
 	struct row *r[NKIND];
 	void *ctx[NKIND];
-	int n = lfipc_thread_set_slice(PARTY_SLICE_NS) == 0 ? NKIND
-							     : NKIND - 1;
 
-	lfipc_thread_set_slice(0);
-	for (int d = 0; d < n; d++) {
+	for (int d = 0; d < NKIND; d++) {
 		r[d] = newrow("Peer SIGKILLed while the waiter sleeps: time to "
 			      "the waiter's return",
 			      kind_name[d], d == K_ROBUST ? "futex" : "spin+futex",
@@ -282,12 +263,12 @@ static void run(void)
 		r[d]->lower_better = true;
 		ctx[d] = (void *)(intptr_t)d;
 	}
-	repeat_pooled(r, ctx, n, opt.death_n, kind_fn);
+	repeat_pooled(r, ctx, NKIND, opt.death_n, kind_fn);
 }
 
 const struct scenario scen_peer_death = {
     .name = "peer-death",
-    .what = "peer SIGKILLed: queue get, pipe recv, barrier wait (also with "
-	    "0.1 ms slices) vs robust pthread mutex (us)",
+    .what = "peer SIGKILLed: queue get, pipe recv, barrier wait vs robust "
+	    "pthread mutex (us)",
     .run = run,
 };

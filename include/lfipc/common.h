@@ -124,40 +124,6 @@ extern "C" {
  */
 LFIPC_API int lfipc_thread_set_interruptible(int on);
 
-/**
- * Give the calling thread a scheduler time slice of slice_ns (Linux 6.12
- * and later, the EEVDF scheduler's per-task slice), or restore the
- * system's default slice (slice_ns == 0).
- *
- * Why: on those kernels a thread woken from a sleep does not preempt the
- * thread running on its CPU until that one's slice ends (up to a few
- * milliseconds), unless the woken thread's slice is shorter. That is
- * what delays a waiter whose peer died: the kernel wakes it from the
- * dying process's exit, on that process's CPU, and the waiter then
- * waits for the whole exit (the address-space teardown) before it runs.
- * Measured (lfipc-bench --only peer-death, 2 vCPUs, Linux 6.18, 3 runs
- * on a loaded machine): a Barrier party learned of a dead party's death
- * after 217-325 us p50 with default slices, 91-115 us when the parties
- * had a 0.1 ms slice (a Queue consumer's figure: 106-136). A thread that
- * mostly waits for lfipc objects (a consumer, a server loop) loses little
- * by a short slice; a thread that computes for long stretches is
- * preempted more often with one. The library never changes a thread's
- * slice by itself.
- *
- * slice_ns: 0 (the default slice), or 100,000 to 100,000,000 (0.1 to
- * 100 ms, the kernel's bounds). The thread's policy, nice value and
- * reset-on-fork flag are kept; threads it creates and fork()ed children
- * inherit the slice (with the reset-on-fork flag set, a child starts
- * with the default one).
- *
- * Return: 0; -EINVAL slice_ns outside those bounds; -EOPNOTSUPP the
- * thread's policy has no slice (SCHED_IDLE, real-time or deadline) or the
- * kernel has no per-task slices (before 6.12: it ignores the request);
- * -EPERM or another -errno from sched_setattr(2). Never blocks.
- * Concurrency: concerns the calling thread only.
- */
-LFIPC_API int lfipc_thread_set_slice(int64_t slice_ns);
-
 /** Longest object name, in bytes, without the terminating NUL. */
 #define LFIPC_NAME_MAX 63
 

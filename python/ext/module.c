@@ -787,23 +787,6 @@ static PyObject *mod_unlink_region(PyObject *mod, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
-static PyObject *mod_set_thread_slice(PyObject *mod, PyObject *arg)
-{
-	double sec = PyFloat_AsDouble(arg);
-	int rc;
-
-	if (sec == -1.0 && PyErr_Occurred())
-		return NULL;
-	/* out of range (also NaN), before rounding: a tiny value must not
-	 * round to 0, the default */
-	if (!(sec == 0.0 || (sec >= 1e-4 && sec <= 0.1)))
-		return lfpy_err(-EINVAL);
-	rc = lfipc_thread_set_slice((int64_t)(sec * 1e9 + 0.5));
-	if (rc < 0)
-		return lfpy_err(rc);
-	Py_RETURN_NONE;
-}
-
 static PyObject *mod_dumps(PyObject *mod, PyObject *obj)
 {
 	return lfpy_dumps(obj);
@@ -819,11 +802,6 @@ static PyMethodDef module_methods[] = {
 	 "strerror(errno) -> str: lfipc's description of an error number."},
 	{"_unlink_region", mod_unlink_region, METH_O,
 	 "_unlink_region(name): shm_unlink a region's name."},
-	{"set_thread_slice", mod_set_thread_slice, METH_O,
-	 "set_thread_slice(seconds): give the calling thread a scheduler "
-	 "slice of seconds (0.0001 to 0.1; 0 restores the default), so that "
-	 "its wake-ups preempt the running thread (Linux 6.12+; see "
-	 "lfipc_thread_set_slice in lfipc/common.h)."},
 	{"_dumps", mod_dumps, METH_O,
 	 "_dumps(obj) -> bytes: pickle as the queues and pipes do."},
 	{NULL},

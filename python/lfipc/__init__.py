@@ -61,7 +61,6 @@ from ._lfipc import (
     Semaphore,
     SimpleQueue,
     open_connection,
-    set_thread_slice,
     strerror,
 )
 
@@ -72,8 +71,8 @@ __all__ = [
     "Queue", "RLock", "RawArray", "RawValue", "Region", "Semaphore",
     "ShutDown", "SimpleQueue", "Synchronized", "SynchronizedArray",
     "SynchronizedString", "TimeoutError", "Value", "default_region",
-    "open_connection", "set_default_region", "set_thread_slice", "strerror",
-    "unlink_region", "wait",
+    "open_connection", "set_default_region", "strerror", "unlink_region",
+    "wait",
 ]
 
 __version__ = "0.1.0"

@@ -9,12 +9,6 @@
 #include "wait_common.h"
 
 #include <lfipc/queue.h>
-#include <sched.h>
-#include <sys/resource.h>
-
-#ifndef SCHED_IDLE
-#define SCHED_IDLE 5 /* <linux/sched.h>; glibc shows it with _GNU_SOURCE */
-#endif
 
 TestSuite(wait_spin, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -418,94 +412,6 @@ Test(wait_spin, a_death_wakes_a_waiter_that_sleeps_past_its_quick_checks,
 		     "the death was seen %lld ms after the kill",
 		     (long long)(late / 1000000));
 	lfipc_lock_close(l);
-}
-
-/* ---- lfipc_thread_set_slice ------------------------------------------ */
-
-struct attr_v1 {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-	uint32_t util_min, util_max;
-};
-
-static struct attr_v1 thread_attr(void)
-{
-	struct attr_v1 a;
-
-	memset(&a, 0, sizeof(a));
-	cr_assert_eq(syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0), 0);
-	return a;
-}
-
-/* The slice is set, the thread's nice value and policy kept, and 0 gives
- * back the slice the thread had by default; a fork()ed child inherits
- * it. Out-of-range values are refused without a change. */
-Test(wait_spin, a_thread_slice_is_set_kept_apart_from_nice_and_restored)
-{
-	struct attr_v1 before, a;
-	int rc, st;
-	pid_t pid;
-
-	cr_assert_eq(setpriority(PRIO_PROCESS, 0, 3), 0);
-	before = thread_attr();
-	rc = lfipc_thread_set_slice(200000);
-	if (rc == -EOPNOTSUPP)
-		cr_skip_test("this kernel has no per-task slices (< 6.12)");
-	cr_assert_eq(rc, 0);
-	a = thread_attr();
-	cr_assert_eq(a.runtime, 200000u);
-	cr_assert_eq(a.nice, 3);
-	cr_assert_eq(a.policy, before.policy);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		struct attr_v1 c;
-
-		memset(&c, 0, sizeof(c));
-		_exit(syscall(SYS_sched_getattr, 0, &c, sizeof(c), 0) == 0 &&
-			      c.runtime == 200000u
-		      ? 0
-		      : 1);
-	}
-	st = th_reap(pid, REAP_MS);
-	cr_assert_eq(st, 0, "the child's slice was not inherited (%d)", st);
-	cr_assert_eq(lfipc_thread_set_slice(99999), -EINVAL);
-	cr_assert_eq(lfipc_thread_set_slice(100000001), -EINVAL);
-	cr_assert_eq(lfipc_thread_set_slice(-1), -EINVAL);
-	cr_assert_eq(thread_attr().runtime, 200000u, "a refusal changed it");
-	cr_assert_eq(lfipc_thread_set_slice(0), 0);
-	a = thread_attr();
-	cr_assert_eq(a.runtime, before.runtime, "default %llu, now %llu",
-		     (unsigned long long)before.runtime,
-		     (unsigned long long)a.runtime);
-	cr_assert_eq(a.nice, 3);
-}
-
-/* A SCHED_IDLE thread has no slice of its own: refused. */
-Test(wait_spin, an_idle_policy_thread_has_no_slice_to_set)
-{
-	struct sched_param sp = {.sched_priority = 0};
-
-	cr_assert_eq(sched_setscheduler(0, SCHED_IDLE, &sp), 0);
-	cr_assert_eq(lfipc_thread_set_slice(200000), -EOPNOTSUPP);
-	cr_assert_eq(thread_attr().policy, (uint32_t)SCHED_IDLE);
-}
-
-/* A real-time thread has no slice: refused, its policy untouched. */
-Test(wait_spin, a_real_time_thread_has_no_slice_to_set)
-{
-	struct sched_param sp = {.sched_priority = 1};
-
-	if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
-		cr_skip_test("cannot make this thread SCHED_FIFO (%s)",
-			     strerror(errno));
-	cr_assert_eq(lfipc_thread_set_slice(200000), -EOPNOTSUPP);
-	cr_assert_eq(thread_attr().policy, (uint32_t)SCHED_FIFO);
-	sp.sched_priority = 0;
-	cr_assert_eq(sched_setscheduler(0, SCHED_OTHER, &sp), 0);
 }
 
 /* A producer that streams until it is stopped. */
