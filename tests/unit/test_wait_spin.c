@@ -150,6 +150,37 @@ struct short_put {
 	int rc[3];
 };
 
+/* A full 256-slot single-producer/single-consumer queue "spq" whose
+ * producer role is free for another thread (the handle that filled it is
+ * closed and opened again); shut down first if asked. */
+static void full_sp_queue(struct short_put *c, bool shut)
+{
+	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER |
+					    LFIPC_QUEUE_SINGLE_CONSUMER,
+					&c->q),
+		     0);
+	for (uint64_t v = 0; v < 256; v++)
+		cr_assert_eq(lfipc_queue_put(c->q, &v, 8, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(c->q); /* the producer role goes to the thread */
+	cr_assert_eq(lfipc_queue_open(r, "spq", &c->q), 0);
+	if (shut)
+		cr_assert_eq(lfipc_queue_shutdown(c->q), 0);
+}
+
+/* Run fn(c) in a thread; it must be done within REAP_MS (else what). */
+static void put_thread_done(struct short_put *c, void *(*fn)(void *),
+			    const char *what)
+{
+	pthread_t t;
+
+	cr_assert_eq(pthread_create(&t, NULL, fn, c), 0);
+	for (int ms = 0; !atomic_load(&c->done) && ms < REAP_MS; ms++)
+		usleep(1000);
+	cr_assert(atomic_load(&c->done), "%s", what);
+	pthread_join(t, NULL);
+}
+
 static void *short_puts_on_a_full_queue(void *arg)
 {
 	struct short_put *c = arg;
@@ -166,23 +197,10 @@ static void *short_puts_on_a_full_queue(void *arg)
 Test(wait_spin, a_single_producer_waits_for_a_run_within_its_timeout)
 {
 	struct short_put c = {.rc = {1, 1, 1}};
-	pthread_t t;
 
-	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
-					LFIPC_QUEUE_SINGLE_PRODUCER |
-					    LFIPC_QUEUE_SINGLE_CONSUMER,
-					&c.q),
-		     0);
-	for (uint64_t v = 0; v < 256; v++)
-		cr_assert_eq(lfipc_queue_put(c.q, &v, 8, LFIPC_NOWAIT), 0);
-	lfipc_queue_close(c.q); /* the producer role goes to the thread */
-	cr_assert_eq(lfipc_queue_open(r, "spq", &c.q), 0);
-	cr_assert_eq(pthread_create(&t, NULL, short_puts_on_a_full_queue, &c),
-		     0);
-	for (int ms = 0; !atomic_load(&c.done) && ms < REAP_MS; ms++)
-		usleep(1000);
-	cr_assert(atomic_load(&c.done), "a short put spun past its timeout");
-	pthread_join(t, NULL);
+	full_sp_queue(&c, false);
+	put_thread_done(&c, short_puts_on_a_full_queue,
+			"a short put spun past its timeout");
 	cr_assert_eq(c.rc[0], -ETIMEDOUT);
 	cr_assert_eq(c.rc[1], -ETIMEDOUT);
 	cr_assert_eq(c.rc[2], -EAGAIN);
@@ -207,23 +225,9 @@ static void *put_after_shutdown(void *arg)
 Test(wait_spin, a_single_producer_does_not_wait_for_a_run_after_a_shutdown)
 {
 	struct short_put c = {.rc = {1, 1, 1}};
-	pthread_t t;
 
-	cr_assert_eq(lfipc_queue_create(r, "spq", 256, 8,
-					LFIPC_QUEUE_SINGLE_PRODUCER |
-					    LFIPC_QUEUE_SINGLE_CONSUMER,
-					&c.q),
-		     0);
-	for (uint64_t v = 0; v < 256; v++)
-		cr_assert_eq(lfipc_queue_put(c.q, &v, 8, LFIPC_NOWAIT), 0);
-	lfipc_queue_close(c.q); /* the producer role goes to the thread */
-	cr_assert_eq(lfipc_queue_open(r, "spq", &c.q), 0);
-	cr_assert_eq(lfipc_queue_shutdown(c.q), 0);
-	cr_assert_eq(pthread_create(&t, NULL, put_after_shutdown, &c), 0);
-	for (int ms = 0; !atomic_load(&c.done) && ms < REAP_MS; ms++)
-		usleep(1000);
-	cr_assert(atomic_load(&c.done), "a put after the shutdown spun");
-	pthread_join(t, NULL);
+	full_sp_queue(&c, true);
+	put_thread_done(&c, put_after_shutdown, "a put after the shutdown spun");
 	cr_assert_eq(c.rc[0], -EPIPE);
 	cr_assert_eq(c.rc[1], -EPIPE);
 	cr_assert_eq(lfipc_queue_qsize(c.q), 256);
