@@ -4,12 +4,14 @@
  * TCP, in one run (doc/bridge.md, Numbers).
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
- *                [-t | -L] [-B | -Z] [-R] [-w WINDOW]
+ *                [-t | -L] [-B | -Z] [-P] [-R] [-w WINDOW] [-b BATCH]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
- * latency only, -B the bridge only, -Z raw ZeroMQ only (the rows not run
- * read 0): for profiling one of them; -w the bridge's window (default:
- * the bridge's own); -R also the relay (below).
+ * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
+ * only the packed row (the rows not run read 0): for profiling one of
+ * them; -w the bridge's window (default:
+ * the bridge's own); -b messages per ZeroMQ message of both the bridge
+ * and raw ZeroMQ packed (default 256, the bridge's own default); -R also the relay (below).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
@@ -44,10 +46,11 @@
 #include <lfipc.h>
 #include <lfipc/bridge.h>
 
-#define BATCH 256
+#define BATCH_DEF 256
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
 
 static unsigned window; /* -w; 0: the bridge's default */
+static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
 
 static int64_t now_ns(void)
 {
@@ -137,7 +140,7 @@ static int queues_up(struct path *p)
 static void bridge_up(struct path *p)
 {
 	lfipc_bridge_opts o = {
-	    .insecure = true, .batch = BATCH, .window = window};
+	    .insecure = true, .batch = pack, .window = window};
 	char ep[256];
 	int rc;
 
@@ -295,7 +298,7 @@ static void raw_down(struct path *p)
 	zmq_ctx_term(p->ctx2);
 }
 
-/* Pack records { len u32, message } the way the bridge does (up to BATCH
+/* Pack records { len u32, message } the way the bridge does (up to pack
  * messages and BATCH_BYTES bytes per ZeroMQ message), or send each
  * message alone (batch 1). */
 static void raw_send(struct path *p, long n)
@@ -467,7 +470,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
-			"[-R] [-w WINDOW]\n");
+			"[-P] [-R] [-w WINDOW] [-b BATCH]\n");
 	exit(2);
 }
 
@@ -477,9 +480,9 @@ int main(int argc, char **argv)
 	int reps = 5, samples = 5000, c, nsizes = 2;
 	size_t sizes[2] = {64, 4096};
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
-	bool do_relay = false;
+	bool do_relay = false, do_r1 = true;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZRw:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRw:b:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -506,17 +509,23 @@ int main(int argc, char **argv)
 		case 'Z': /* raw ZeroMQ only */
 			do_br = false;
 			break;
+		case 'P': /* raw ZeroMQ: the packed row only */
+			do_r1 = false;
+			break;
 		case 'R': /* also the relay: two queue hops, no network */
 			do_relay = true;
 			break;
 		case 'w':
 			window = (unsigned)atoi(optarg);
 			break;
+		case 'b': /* batch of both paths (default 256) */
+			pack = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (n < 1 || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
+	if (pack < 1 || n < 1 || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
 	    sizes[0] > (1 << 20))
 		usage();
 	printf("# lfipc-bridge vs raw ZeroMQ PUSH/PULL, tcp://127.0.0.1, "
@@ -536,21 +545,23 @@ int main(int argc, char **argv)
 			bl[i] = rl[i] = b99[i] = r99[i] = 0;
 			qt[i] = cq[i] = ql[i] = q99[i] = 0;
 			if (do_tput && do_relay)
-				qt[i] = tput(&RELAY, size, BATCH, ns, &cq[i],
+				qt[i] = tput(&RELAY, size, pack, ns, &cq[i],
 					     NULL) /
 					1e6;
 			if (do_lat && do_relay)
 				ql[i] = lat(&RELAY, size, samples, &q99[i]);
 			if (do_tput && do_br)
-				b[i] = tput(&BRIDGE, size, BATCH, ns, &cb[i],
+				b[i] = tput(&BRIDGE, size, pack, ns, &cb[i],
 					    &per[i]) /
 				       1e6;
 			if (do_tput && do_raw) {
-				rb[i] = tput(&RAW, size, BATCH, ns, &crb[i],
+				rb[i] = tput(&RAW, size, pack, ns, &crb[i],
 					     NULL) /
 					1e6;
-				r1[i] = tput(&RAW, size, 1, ns, &cr1[i], NULL) /
-					1e6;
+				if (do_r1)
+					r1[i] = tput(&RAW, size, 1, ns,
+						     &cr1[i], NULL) /
+						1e6;
 			}
 			if (do_lat && do_br)
 				bl[i] = lat(&BRIDGE, size, samples, &b99[i]);
