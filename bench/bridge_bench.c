@@ -4,14 +4,17 @@
  * TCP, in one run (doc/bridge.md, Numbers).
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
- *                [-t | -L] [-B | -Z] [-P] [-R] [-w WINDOW] [-b BATCH]
+ *                [-t | -L] [-B | -Z] [-P] [-R] [-T] [-w WINDOW] [-b BATCH]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
  * only the packed row (the rows not run read 0): for profiling one of
  * them; -w the bridge's window (default:
  * the bridge's own); -b messages per ZeroMQ message of both the bridge
- * and raw ZeroMQ packed (default 256, the bridge's own default); -R also the relay (below).
+ * and raw ZeroMQ packed (default 256, the bridge's own default); -T
+ * after each throughput run, the CPU time per message and the context
+ * switches of each thread (by name: ZeroMQ's I/O threads are
+ * "ZMQbg/IO/0", the consumer is the main thread), from /proc; -R also the relay (below).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
@@ -37,7 +40,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +55,7 @@
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
 
 static unsigned window; /* -w; 0: the bridge's default */
+static bool per_thread; /* -T: each throughput run's CPU time by thread */
 static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
 
 static int64_t now_ns(void)
@@ -363,16 +369,131 @@ struct sender {
 	const struct ops *o;
 	struct path *p;
 	long n;
+	int64_t cpu_ns; /* the producer's CPU time, and its context */
+	long switches;	/* switches, taken before it exits (for -T) */
 };
 
 static void *sender(void *arg)
 {
 	struct sender *s = arg;
+	struct timespec ts;
+	struct rusage ru;
 
 	pthread_setname_np(pthread_self(), "bb-producer");
-	
 	s->o->send(s->p, s->n);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	s->cpu_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (getrusage(RUSAGE_THREAD, &ru) == 0)
+		s->switches = ru.ru_nvcsw + ru.ru_nivcsw;
 	return NULL;
+}
+
+/* -T: the CPU time (schedstat's first field, ns) and context switches
+ * (voluntary and not) of every thread of the process, from
+ * /proc/self/task, by thread id and name. */
+#define TASKS_MAX 64
+
+struct tasks {
+	int n;
+	struct {
+		long tid;
+		char comm[20];
+		long long ns, sw;
+	} t[TASKS_MAX];
+};
+
+static long long task_read(long tid, const char *file, const char *key)
+{
+	char path[96], line[256];
+	long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/%s", tid, file);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!key) {
+			v = atoll(line);
+			break;
+		}
+		if (!strncmp(line, key, strlen(key)))
+			v += atoll(line + strlen(key));
+	}
+	fclose(f);
+	return v;
+}
+
+static void tasks_snap(struct tasks *s)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	s->n = 0;
+	while (d && (e = readdir(d)) && s->n < TASKS_MAX) {
+		long tid = atol(e->d_name);
+		char path[96];
+		FILE *f;
+
+		if (tid <= 0)
+			continue;
+		s->t[s->n].tid = tid;
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+		s->t[s->n].comm[0] = 0;
+		if ((f = fopen(path, "r"))) {
+			if (fgets(s->t[s->n].comm, sizeof(s->t[s->n].comm), f))
+				s->t[s->n].comm[strcspn(s->t[s->n].comm, "\n")] =
+				    0;
+			fclose(f);
+		}
+		s->t[s->n].ns = task_read(tid, "schedstat", NULL);
+		s->t[s->n].sw =
+		    task_read(tid, "status", "voluntary_ctxt_switches:") +
+		    task_read(tid, "status", "nonvoluntary_ctxt_switches:");
+		s->n++;
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Print b - a by thread name (threads of one name added up; a thread
+ * not in a started after it, from 0), per message: CPU ns, and context
+ * switches per 1000 messages; the producer's (gone by then) from *s. */
+static void tasks_print(const char *name, size_t size, const struct tasks *a,
+			const struct tasks *b, const struct sender *s, long n)
+{
+	char seen[TASKS_MAX] = {0};
+	double tns = 0;
+
+	printf("  -T %s %zu B: ns per message (context switches per 1000 "
+	       "messages) by thread:",
+	       name, size);
+	for (int i = 0; i < b->n; i++) {
+		long long ns = 0, sw = 0;
+
+		if (seen[i])
+			continue;
+		for (int j = i; j < b->n; j++) {
+			if (strcmp(b->t[j].comm, b->t[i].comm))
+				continue;
+			seen[j] = 1;
+			ns += b->t[j].ns;
+			sw += b->t[j].sw;
+			for (int k = 0; k < a->n; k++)
+				if (a->t[k].tid == b->t[j].tid) {
+					ns -= a->t[k].ns;
+					sw -= a->t[k].sw;
+				}
+		}
+		if (ns * 2 < n) /* under 0.5 ns per message: idle */
+			continue;
+		tns += (double)ns / (double)n;
+		printf(" %s %.0f (%.1f)", b->t[i].comm, (double)ns / (double)n,
+		       (double)sw * 1000 / (double)n);
+	}
+	tns += (double)s->cpu_ns / (double)n;
+	printf(" bb-producer %.0f (%.1f); total %.0f\n",
+	       (double)s->cpu_ns / (double)n,
+	       (double)s->switches * 1000 / (double)n, tns);
 }
 
 static int64_t cpu_ns(void) /* of the whole process: every thread */
@@ -391,13 +512,17 @@ static double tput(const struct ops *o, size_t size, int batch, long n,
 		   double *cpu, double *per_batch)
 {
 	struct path p = {.size = size, .batch = batch};
-	struct sender s = {o, &p, n};
+	struct sender s = {o, &p, n, 0, 0};
 	lfipc_bridge_stats st;
 	pthread_t t;
 	long got = 0;
 	int64_t t0, c0;
 
+	struct tasks ta, tb;
+
 	o->up(&p);
+	if (per_thread)
+		tasks_snap(&ta);
 	t0 = now_ns();
 	c0 = cpu_ns();
 	pthread_create(&t, NULL, sender, &s);
@@ -406,6 +531,11 @@ static double tput(const struct ops *o, size_t size, int batch, long n,
 	t0 = now_ns() - t0;
 	*cpu = (double)(cpu_ns() - c0) / (double)n;
 	pthread_join(t, NULL);
+	if (per_thread) {
+		tasks_snap(&tb);
+		tasks_print(batch > 1 ? o->name : "raw ZeroMQ one-per-message",
+			    size, &ta, &tb, &s, n);
+	}
 	if (per_batch && lfipc_bridge_stats_read(p.rs, "q", &st) == 0)
 		*per_batch = (double)st.tx_sent / (double)st.tx_batches;
 	o->down(&p);
@@ -470,7 +600,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
-			"[-P] [-R] [-w WINDOW] [-b BATCH]\n");
+			"[-P] [-R] [-T] [-w WINDOW] [-b BATCH]\n");
 	exit(2);
 }
 
@@ -482,7 +612,7 @@ int main(int argc, char **argv)
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
 	bool do_relay = false, do_r1 = true;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRw:b:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRTw:b:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -508,6 +638,9 @@ int main(int argc, char **argv)
 			break;
 		case 'Z': /* raw ZeroMQ only */
 			do_br = false;
+			break;
+		case 'T': /* per thread: CPU time and context switches */
+			per_thread = true;
 			break;
 		case 'P': /* raw ZeroMQ: the packed row only */
 			do_r1 = false;
