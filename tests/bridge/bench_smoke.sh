@@ -9,3 +9,9 @@ echo "$out"
 echo "$out" | grep -q "bridge / raw batched" || exit 1
 echo "$out" | grep -q "latency p50" || exit 1
 echo "$out" | grep -q "relay (two queue hops" || exit 1
+# -T (CPU time by thread), -P (raw packed only), -b (batch of both paths)
+out=$(./bench/bridge_bench -t -P -T -b 64 -n 3000 -r 1 -s 64) || exit 1
+echo "$out"
+echo "$out" | grep -q -- "-T bridge 64 B: .*bb-send [0-9]" || exit 1
+echo "$out" | grep -q -- "-T raw ZeroMQ 64 B: .*ZMQbg/IO/0 [0-9]" || exit 1
+echo "$out" | grep -q "raw one-per-message 0.000" || exit 1
