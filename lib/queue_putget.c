@@ -1021,7 +1021,10 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
  * is not simply FULL (its blind claim was sc_claim_head(), so this attempt
  * loads the head first): the first attempt directly, as the wait layer's
  * first call of get_ready() would make it (the way through the wait layer
- * costs a third of a get's instructions), then through the wait layer. */
+ * costs a third of a get's instructions), then through the wait layer.
+ * Out of line, so that a single consumer's get whose blind claim succeeds
+ * (get_msg(), inlined into lfipc_queue_get()) sets up no struct qwait and
+ * saves no registers for it. */
 static __attribute__((noinline)) int
 get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 	       int64_t timeout_ns)

@@ -200,8 +200,9 @@ static inline void slot_prefetch_w(const lfipc_queue *q, const qslot *s,
  * bytes, the common small cases, are copied with two fixed-size, possibly
  * overlapping, moves (of 4, 8, 16 or 32 bytes) that the compiler inlines
  * instead of a call of the C library's memcpy, which dominated a burst's
- * per-message cost at 8 bytes and was a tenth of an SPSC put+get's
- * instructions at 64 bytes (doc/perf.md, "SPSC 64 and 256 B").
+ * per-message cost at 8 bytes, and whose two calls cost 22 of an SPSC
+ * put+get's 408 instructions at 64 bytes (doc/perf.md, "SPSC 64 and
+ * 256 B").
  * Every byte read lies in [src, src + n).
  *
  * Not while an AddressSanitizer runtime is in the process (a user's ASan
