@@ -580,42 +580,54 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 	}
 }
 
-/* The rest of a put after the single producer's first sp_put() (or, in
- * MPMC mode, every put): the run wait, another sp_put(), then the general
- * claim through the wait layer. Out of line, so that the common case of a
- * single producer's put (one sp_put() that succeeds) sets up no struct
- * qwait and saves no registers for it. */
-static __attribute__((noinline)) int put_slow(lfipc_queue *q, uint32_t tok,
-					      const void *msg, size_t len,
-					      int64_t timeout_ns)
+/* A put's claim through the wait layer, the copy and the publication:
+ * every MPMC put, and a single producer's put that found no room at once.
+ * tries: attempts the call has made already (a single producer's first
+ * sp_put() counts as one). */
+static inline __attribute__((always_inline)) int
+put_wait(lfipc_queue *q, uint32_t tok, const void *msg, size_t len,
+	 int64_t timeout_ns, unsigned tries)
 {
 	qslot *s;
 	uint64_t p;
-	struct qwait c = {
-	    .s = &s, .pos = &p, .len = len, .pref = true, .tok = tok};
-	int rc;
+	struct qwait c = {.s = &s,
+			  .pos = &p,
+			  .len = len,
+			  .pref = true,
+			  .tok = tok,
+			  .tries = tries};
+	int rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 
-	if (q->single[LFIPC_Q_ROLE_PUT]) {
-		c.tries = 1; /* the call's first attempt is made */
-		if (timeout_ns != LFIPC_NOWAIT) {
-			int64_t spent = sp_await_run(q, timeout_ns);
-
-			if ((rc = sp_put(q, c.tok, msg, len, false)) <= 0)
-				return rc;
-			/* What is left of the timeout; none left: a negative
-			 * value other than LFIPC_FOREVER, expired. */
-			if (timeout_ns > 0)
-				timeout_ns = timeout_ns > spent
-						 ? timeout_ns - spent
-						 : LFIPC_FOREVER - 1;
-		}
-	}
-	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 	if (rc)
 		return rc;
 	msg_copy(s->data, msg, len);
 	s->len = len;
 	return publish(q, s, p, c.tok);
+}
+
+/* The rest of a single producer's put after a first sp_put() that found
+ * no room: the run wait, another sp_put(), then the wait layer. Out of
+ * line, so that the common case (one sp_put() that succeeds) sets up no
+ * struct qwait and saves no registers for it. */
+static __attribute__((noinline)) int sp_put_slow(lfipc_queue *q, uint32_t tok,
+						 const void *msg, size_t len,
+						 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns != LFIPC_NOWAIT) {
+		int64_t spent = sp_await_run(q, timeout_ns);
+
+		if ((rc = sp_put(q, tok, msg, len, false)) <= 0)
+			return rc;
+		/* What is left of the timeout; none left: a negative value
+		 * other than LFIPC_FOREVER, expired. */
+		if (timeout_ns > 0)
+			timeout_ns = timeout_ns > spent ? timeout_ns - spent
+							: LFIPC_FOREVER - 1;
+	}
+	/* the call's first attempt is made */
+	return put_wait(q, tok, msg, len, timeout_ns, 1);
 }
 
 int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -631,10 +643,12 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok, &timeout_ns);
 	if (rc)
 		return rc;
-	if (q->single[LFIPC_Q_ROLE_PUT] &&
-	    (rc = sp_put(q, tok, msg, len, true)) <= 0)
-		return rc;
-	return put_slow(q, tok, msg, len, timeout_ns);
+	if (q->single[LFIPC_Q_ROLE_PUT]) {
+		if ((rc = sp_put(q, tok, msg, len, true)) <= 0)
+			return rc;
+		return sp_put_slow(q, tok, msg, len, timeout_ns);
+	}
+	return put_wait(q, tok, msg, len, timeout_ns, 0);
 }
 
 /* ---- bulk operations --------------------------------------------------
