@@ -224,19 +224,25 @@ static inline void msg_copy(void *dst, const void *src, uint64_t n)
 			memcpy(d, s, n);
 		return;
 	}
-	if (n > 32 && n <= 64) {
-		memcpy(d, s, 32);
-		memcpy(d + n - 32, s + n - 32, 32);
-	} else if (n > 16 && n <= 32) {
+	/* Up to 16 bytes first: an 8-byte message pays two comparisons, as
+	 * before the 17-64 byte cases were added. */
+	if (n <= 16) {
+		if (n >= 8) {
+			memcpy(d, s, 8);
+			memcpy(d + n - 8, s + n - 8, 8);
+		} else if (n >= 4) {
+			memcpy(d, s, 4);
+			memcpy(d + n - 4, s + n - 4, 4);
+		} else if (n) {
+			memcpy(d, s, n);
+		}
+	} else if (n <= 32) {
 		memcpy(d, s, 16);
 		memcpy(d + n - 16, s + n - 16, 16);
-	} else if (n >= 8 && n <= 16) {
-		memcpy(d, s, 8);
-		memcpy(d + n - 8, s + n - 8, 8);
-	} else if (n >= 4 && n < 8) {
-		memcpy(d, s, 4);
-		memcpy(d + n - 4, s + n - 4, 4);
-	} else if (n) {
+	} else if (n <= 64) {
+		memcpy(d, s, 32);
+		memcpy(d + n - 32, s + n - 32, 32);
+	} else {
 		memcpy(d, s, n);
 	}
 }
