@@ -238,7 +238,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
  * -EPROTO when the word was overwritten. The word may go WRITING ->
  * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
  * number of times while we look: retry while it is ours in either form. */
-static int publish_slot(qslot *s, uint64_t p, uint32_t tok)
+static inline int publish_slot(qslot *s, uint64_t p, uint32_t tok)
 {
 	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
 	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
@@ -270,7 +270,7 @@ static int publish_slot(qslot *s, uint64_t p, uint32_t tok)
  * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
  * CAS (K1), then the K2 load of the waiters word (internal/wait.h). The
  * deq_pos line is read only when producers wait or poll. */
-static void wake_if_behind(lfipc_queue *q, uint64_t p)
+static inline void wake_if_behind(lfipc_queue *q, uint64_t p)
 {
 	if (atomic_load(&q->h->not_full.waiters) &&
 	    (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0)
@@ -279,7 +279,8 @@ static void wake_if_behind(lfipc_queue *q, uint64_t p)
 
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
-static inline int publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+static inline __attribute__((always_inline)) int
+publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
 	int rc = publish_slot(s, p, tok);
 
@@ -466,8 +467,8 @@ static int claim_first(lfipc_queue *q, int role, struct qwait *c,
  * apply (the caller takes the general way, which writes the payload
  * again), else what a put returns.
  */
-static int sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len,
-		  bool first)
+static inline __attribute__((always_inline)) int
+sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len, bool first)
 {
 	uint64_t p = atomic_load(&q->h->enq_pos);
 	qslot *s = slot_at(q, p);
@@ -579,44 +580,75 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 	}
 }
 
-int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
-		    int64_t timeout_ns)
+/* A put's claim through the wait layer, the copy and the publication:
+ * every MPMC put, and a single producer's put that found no room at once.
+ * tries: attempts the call has made already (a single producer's first
+ * sp_put() counts as one). */
+static inline __attribute__((always_inline)) int
+put_wait(lfipc_queue *q, uint32_t tok, const void *msg, size_t len,
+	 int64_t timeout_ns, unsigned tries)
 {
 	qslot *s;
 	uint64_t p;
-	struct qwait c = {.s = &s, .pos = &p, .len = len, .pref = true};
+	struct qwait c = {.s = &s,
+			  .pos = &p,
+			  .len = len,
+			  .pref = true,
+			  .tok = tok,
+			  .tries = tries};
+	int rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
+
+	if (rc)
+		return rc;
+	msg_copy(s->data, msg, len);
+	s->len = len;
+	return publish(q, s, p, c.tok);
+}
+
+/* The rest of a single producer's put after a first sp_put() that found
+ * no room: the run wait, another sp_put(), then the wait layer. Out of
+ * line, so that the common case (one sp_put() that succeeds) sets up no
+ * struct qwait and saves no registers for it. */
+static __attribute__((noinline)) int sp_put_slow(lfipc_queue *q, uint32_t tok,
+						 const void *msg, size_t len,
+						 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns != LFIPC_NOWAIT) {
+		int64_t spent = sp_await_run(q, timeout_ns);
+
+		if ((rc = sp_put(q, tok, msg, len, false)) <= 0)
+			return rc;
+		/* What is left of the timeout; none left: a negative value
+		 * other than LFIPC_FOREVER, expired. */
+		if (timeout_ns > 0)
+			timeout_ns = timeout_ns > spent ? timeout_ns - spent
+							: LFIPC_FOREVER - 1;
+	}
+	/* the call's first attempt is made */
+	return put_wait(q, tok, msg, len, timeout_ns, 1);
+}
+
+int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
+		    int64_t timeout_ns)
+{
+	uint32_t tok;
 	int rc;
 
 	if (!q || (!msg && len))
 		return -EINVAL;
 	if (len > q->msg_size)
 		return -EMSGSIZE;
-	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &c.tok, &timeout_ns);
+	rc = self_in_role(q, LFIPC_Q_ROLE_PUT, &tok, &timeout_ns);
 	if (rc)
 		return rc;
 	if (q->single[LFIPC_Q_ROLE_PUT]) {
-		if ((rc = sp_put(q, c.tok, msg, len, true)) <= 0)
+		if ((rc = sp_put(q, tok, msg, len, true)) <= 0)
 			return rc;
-		c.tries = 1; /* the call's first attempt is made */
-		if (timeout_ns != LFIPC_NOWAIT) {
-			int64_t spent = sp_await_run(q, timeout_ns);
-
-			if ((rc = sp_put(q, c.tok, msg, len, false)) <= 0)
-				return rc;
-			/* What is left of the timeout; none left: a negative
-			 * value other than LFIPC_FOREVER, expired. */
-			if (timeout_ns > 0)
-				timeout_ns = timeout_ns > spent
-						 ? timeout_ns - spent
-						 : LFIPC_FOREVER - 1;
-		}
+		return sp_put_slow(q, tok, msg, len, timeout_ns);
 	}
-	rc = claim_wait(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
-	if (rc)
-		return rc;
-	msg_copy(s->data, msg, len);
-	s->len = len;
-	return publish(q, s, p, c.tok);
+	return put_wait(q, tok, msg, len, timeout_ns, 0);
 }
 
 /* ---- bulk operations --------------------------------------------------
@@ -947,8 +979,8 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
  * free it for lap p + N. delivered: the message was handed to the caller
  * (a JoinableQueue counts it as got by tok) rather than dropped as
  * corrupt (counted as done). */
-static void release_slot(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
-			 bool delivered)
+static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
+				uint32_t tok, bool delivered)
 {
 	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
@@ -1003,9 +1035,13 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
  * is not simply FULL (its blind claim was sc_claim_head(), so this attempt
  * loads the head first): the first attempt directly, as the wait layer's
  * first call of get_ready() would make it (the way through the wait layer
- * costs a third of a get's instructions), then through the wait layer. */
-static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
-			  int64_t timeout_ns)
+ * costs a third of a get's instructions), then through the wait layer.
+ * Out of line, so that a single consumer's get whose blind claim succeeds
+ * (get_msg(), inlined into lfipc_queue_get()) sets up no struct qwait and
+ * saves no registers for it. */
+static __attribute__((noinline)) int
+get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
+	       int64_t timeout_ns)
 {
 	uint64_t head;
 	struct qwait c = {
@@ -1021,8 +1057,9 @@ static int get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 /* Claim the oldest message for a get or a peek by the caller (in its
  * role), waiting up to timeout_ns: 0 and *s, *w, *tok, *len (read once
  * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
-static int get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
-		   uint64_t *len, int64_t timeout_ns)
+static inline __attribute__((always_inline)) int
+get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok, uint64_t *len,
+	int64_t timeout_ns)
 {
 	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok, &timeout_ns);
 

@@ -2,8 +2,9 @@
 /*
  * test_queue_lengths.c - message lengths through every copy path of the
  * Queue: single and bulk calls, MPMC and single-producer/consumer modes,
- * the small messages the library copies with fixed-size moves (4-16
- * bytes) and the longer ones it hands to memcpy. Part of the test_queue
+ * the small messages the library copies with fixed-size moves (4-64
+ * bytes, in steps of 4, 8, 16 and 32) and the longer ones it hands to
+ * memcpy. Part of the test_queue
  * program (its own suite).
  */
 #include <criterion/criterion.h>
@@ -26,7 +27,7 @@ Test(queue_lengths, every_length_up_to_the_message_size_comes_out_intact)
 {
 	static const unsigned modes[] = {
 	    0, LFIPC_QUEUE_SINGLE_PRODUCER | LFIPC_QUEUE_SINGLE_CONSUMER};
-	enum { MS = 40 };
+	enum { MS = 80 };
 
 	for (int m = 0; m < 2; m++) {
 		lfipc_queue *q;
@@ -37,7 +38,7 @@ Test(queue_lengths, every_length_up_to_the_message_size_comes_out_intact)
 
 		snprintf(name, sizeof(name), "q%d", m);
 		cr_assert_eq(
-		    lfipc_queue_create(qt_r, name, 64, MS, modes[m], &q), 0);
+		    lfipc_queue_create(qt_r, name, 128, MS, modes[m], &q), 0);
 		for (int n = 0; n <= MS; n++) {
 			for (int i = 0; i < MS; i++)
 				in[n][i] = (unsigned char)(n * 31 + i + 1);
