@@ -234,9 +234,9 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			if (rc)
 				return rc;
 		} else {
-			rc = lfipc__q_try_claim_get(
-			    q, *tok, &s[k], &w[k], &head,
-			    q->single[LFIPC_Q_ROLE_GET]);
+			rc =
+			    lfipc__q_try_claim_get(q, *tok, &s[k], &w[k], &head,
+						   q->single[LFIPC_Q_ROLE_GET]);
 			if (rc <= 0)
 				return k ? k : (rc ? rc : -EAGAIN);
 		}

@@ -6,8 +6,8 @@
  * peek/release are in queue_zerocopy.c, the bulk calls put_many and
  * get_many in queue_bulk.c, both on the functions at the end of this
  * file; what this file and queue_bulk.c both make on every call or slot,
- * the role check, the single producer's claim, the publication of a slot
- * and the first claim of a call, is in internal/queue_fast.h).
+ * the role check, the single producer's claim, publishing or giving up a
+ * slot and the first claim of a call, is in internal/queue_fast.h).
  * internal/queue.h describes the shared words.
  */
 #include "config.h"

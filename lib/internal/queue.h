@@ -8,12 +8,12 @@
  *
  * The files: queue.c (create, open, close, clear, sizes, shutdown,
  * readiness, status), queue_putget.c (the put and get paths, the
- * single-producer/consumer roles, waiting; their per-call and per-slot
- * pieces that queue_bulk.c makes too are inline in internal/queue_fast.h),
- * queue_bulk.c (put_many, get_many), queue_zerocopy.c (reserve/commit,
- * peek/release),
+ * single-producer/consumer roles, waiting), queue_bulk.c (put_many and
+ * get_many), queue_zerocopy.c (reserve/commit, peek/release),
  * queue_recover.c (the queue lock, holes, dead claimants, orphans,
  * explicit recovery) and queue_tasks.c (JoinableQueue counting, join).
+ * What queue_putget.c and queue_bulk.c both make on every call or slot is
+ * inline in internal/queue_fast.h.
  *
  * The shared layout and the slot-word encoding are in
  * internal/queue_layout.h (shared with the tests). The shared words:

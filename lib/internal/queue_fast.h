@@ -4,12 +4,18 @@
  * both queue_putget.c (single put and get) and queue_bulk.c (put_many,
  * get_many) make on every call or every slot: the single-producer /
  * single-consumer role check, the single producer's claim of a FREE slot,
- * the publication of a slot, and the first claim of a call through the
- * wait layer. They are static inline so that each file's fast paths keep
- * them inlined, as when both were one file (doc/perf.md, "Instructions per
- * put+get, one thread"); the slow paths stay out of line in
- * queue_putget.c. Private; internal/queue.h describes the shared words and
- * their memory order.
+ * the publication of a slot or giving it up, and the first claim of a
+ * call through the wait layer. Included by those two files only.
+ *
+ * Each function keeps the inlining it had when both files were one
+ * (doc/perf.md, "Instructions per put+get, one thread"): the static
+ * inline ones are inlined into each file's fast paths; sp_claim() and
+ * give_up_slot(), which gcc kept out of line then, are static noinline
+ * (unused: an includer may not call them), so each file has its own local
+ * copy, a call whose clobbered registers the caller knows. The rest of
+ * the way (the readiness callbacks, the general claims, the waiting) is
+ * out of line in queue_putget.c. Private; internal/queue.h describes the
+ * shared words and their memory order.
  */
 #ifndef LFIPC_INTERNAL_QUEUE_FAST_H
 #define LFIPC_INTERNAL_QUEUE_FAST_H
@@ -208,10 +214,9 @@ static inline int claim_wait(lfipc_queue *q, int role, struct qwait *c,
 
 	c->q = q;
 	c->nowait = timeout_ns == LFIPC_NOWAIT;
-	return lfipc__q_wait_run(c, put ? 1 : 0,
-				 put ? &q->h->not_full : &q->h->not_empty,
-				 put ? lfipc__q_put_ready : lfipc__q_get_ready,
-				 timeout_ns);
+	return lfipc__q_wait_run(
+	    c, put ? 1 : 0, put ? &q->h->not_full : &q->h->not_empty,
+	    put ? lfipc__q_put_ready : lfipc__q_get_ready, timeout_ns);
 }
 
 /* The prologue of every put, get, reserve, peek and bulk call: the
