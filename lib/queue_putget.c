@@ -359,7 +359,8 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 		return 0;
 	/* Shut down: the put fails with -EPIPE, no run will come for it
 	 * (the wait had spun the whole budget at every such put). Q17:
-	 * relaxed, a hint; put_ready() and claim_once() decide (seq_cst). */
+	 * relaxed, a hint; lfipc__q_put_ready() and claim_once() decide
+	 * (seq_cst). */
 	if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
 		return 0;
 	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
@@ -556,13 +557,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	 * (get_claim_wait(); a caller that polls with LFIPC_NOWAIT thus
 	 * makes every call's attempt blind, as a single consumer's
 	 * sc_claim_head() does) and by a single consumer's bulk segments.
-	 * Not in the wait layer's later attempts (get_ready()): the queue
-	 * was empty a moment ago, the head is the slot the producer writes
-	 * next, and a failing CAS takes its line away exclusively where a
-	 * load only shares it (doc/perf.md). An MPMC get_many loads first
-	 * as before (not measured alone; a variant that also made the wait
-	 * layer's attempts blind and prefetched runs lost a quarter of
-	 * burst 8's throughput, doc/perf.md "Round trip and bursts"). */
+	 * Not in the wait layer's later attempts (lfipc__q_get_ready()):
+	 * the queue was empty a moment ago, the head is the slot the
+	 * producer writes next, and a failing CAS takes its line away
+	 * exclusively where a load only shares it (doc/perf.md). An MPMC
+	 * get_many loads first as before (not measured alone; a variant
+	 * that also made the wait layer's attempts blind and prefetched
+	 * runs lost a quarter of burst 8's throughput, doc/perf.md "Round
+	 * trip and bursts"). */
 	for (;; blind = false) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
@@ -685,8 +687,9 @@ int lfipc__q_get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 /* The claim of get_msg() in MPMC mode, or when a single consumer's head
  * is not simply FULL (its blind claim was sc_claim_head(), so this attempt
  * loads the head first): the first attempt directly, as the wait layer's
- * first call of get_ready() would make it (the way through the wait layer
- * costs a third of a get's instructions), then through the wait layer.
+ * first call of lfipc__q_get_ready() would make it (the way through the
+ * wait layer costs a third of a get's instructions), then through the
+ * wait layer.
  * Out of line, so that a single consumer's get whose blind claim succeeds
  * (get_msg(), inlined into lfipc_queue_get()) sets up no struct qwait and
  * saves no registers for it. */
