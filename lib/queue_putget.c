@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * queue_putget.c - the put and get paths of a Queue: claiming a slot,
- * publishing and releasing it, waiting through the wait layer, bulk runs,
- * and the single-producer / single-consumer roles (zero-copy reserve/
- * commit and peek/release are in queue_zerocopy.c, on the functions at
- * the end of this file). internal/queue.h describes the shared words.
+ * publishing and releasing it, waiting through the wait layer, and the
+ * single-producer / single-consumer roles (zero-copy reserve/commit and
+ * peek/release are in queue_zerocopy.c, the bulk calls put_many and
+ * get_many in queue_bulk.c, both on the functions at the end of this
+ * file; what this file and queue_bulk.c both make on every call or slot,
+ * the role check, the single producer's claim, publishing or giving up a
+ * slot and the first claim of a call, is in internal/queue_fast.h).
+ * internal/queue.h describes the shared words.
  */
 #include "config.h"
 
@@ -20,63 +24,11 @@
 #include "internal/objtype.h"
 #include "internal/proc.h"
 #include "internal/queue.h"
+#include "internal/queue_fast.h"
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
 #include "internal/wait.h"
-
-/* ---- single-producer / single-consumer roles ------------------------ */
-
-/* The role word o of role i is not the caller's (me = its token and
- * thread tag): take the role if nobody holds it or its holder's process is
- * dead (a half-done put or get of it is repaired as a dead participant's
- * in a multi-producer or multi-consumer queue), else -EBUSY. A holder that
- * is another thread of the caller's process counts as alive. A nonsense
- * word names a dead token (lfipc__token_alive()), so it is taken over. */
-static int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o)
-{
-	uint32_t tok = (uint32_t)(me >> 32);
-
-	for (;;) {
-		uint32_t ot = (uint32_t)(o >> 32);
-
-		if (o != 0 && (ot == tok || lfipc__token_alive(q->r, ot)))
-			return -EBUSY;
-		if (atomic_compare_exchange_strong(&q->h->role[i], &o, me)) {
-			/* Q10: relaxed (see struct lfipc_queue). */
-			atomic_store_explicit(&q->role_held[i], me,
-					      memory_order_relaxed);
-			return 0;
-		}
-		if (o == me)
-			return 0;
-	}
-}
-
-/* Before a put (i = LFIPC_Q_ROLE_PUT) or a get (LFIPC_Q_ROLE_GET) by tok:
- * in a queue with that single role, hold it. 0 or -EBUSY. One load of a
- * line nobody writes while the role stays put. */
-static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
-{
-	uint64_t me, o;
-
-	if (!q->single[i])
-		return 0;
-	me = LFIPC_Q_ROLE(tok, lfipc__thread_tag());
-	o = atomic_load(&q->h->role[i]);
-	return o == me ? 0 : role_take(q, i, me, o);
-}
-
-/* The token of the caller, holding role i if the queue has it single. A
- * fork child's registration waits within *timeout_ns and leaves in it what
- * is left (lfipc__self_timed). */
-static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok,
-			       int64_t *timeout_ns)
-{
-	int rc = lfipc__self_timed(q->r, tok, timeout_ns);
-
-	return rc ? rc : role_hold(q, i, *tok);
-}
 
 /* ---- producer side --------------------------------------------------- */
 
@@ -91,41 +43,6 @@ static bool put_cas(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 		return false;
 	atomic_compare_exchange_strong(&q->h->enq_pos, &p2, p + 1);
 	return true;
-}
-
-/*
- * Single-producer mode: claim slot s, FREE(p), for the role holder tok. In
- * this mode nobody but the role holder claims a FREE slot (consumers,
- * clears and repairs only act on claimed slots and on positions below
- * enq_pos), so after seeing FREE(p) the claim is a plain store, not a CAS.
- * Q15: relaxed: ordered before the seq_cst store of enq_pos that follows
- * (sp_advance()); whoever relies on "below enq_pos means claimed" loads
- * enq_pos first (seq_cst), and to anybody else FREE(p) and WRITING(p) look
- * alike ("not published yet"). Checked with tests/model/queue_recovery.pml
- * (SPFAST=1). Returns s, or NULL when slot p is not FREE(p) or the queue is
- * full at p (the caller then takes the general way).
- */
-static qslot *sp_claim(lfipc_queue *q, uint64_t p, uint64_t deq, uint32_t tok)
-{
-	qslot *s = slot_at(q, p);
-
-	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
-		return NULL;
-	if (atomic_load(&s->word) != mkword((uint32_t)p, 0))
-		return NULL;
-	atomic_store_explicit(&s->word, mkword((uint32_t)p, tok | CL_W),
-			      memory_order_relaxed);
-	return s;
-}
-
-/* Single-producer mode: move enq_pos to `to` after the role holder's own
- * claims. Nobody else moves it past a position the holder has not claimed
- * (a consumer dropping a hole moves it at most past that hole, which lies
- * below the holder's claims), so a store does, never moving it backwards.
- * seq_cst: the Dekker pairing with shutdown (claim_once()). */
-static void sp_advance(lfipc_queue *q, uint64_t to)
-{
-	atomic_store(&q->h->enq_pos, to);
 }
 
 /* Before the first look of a put call at slot s: prefetch it for writing
@@ -232,51 +149,6 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	}
 }
 
-/* Publish the slot at position p claimed by tok, without waking anybody.
- * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
- * meanwhile and it was handed over as CLR (the caller wakes not_full), or
- * -EPROTO when the word was overwritten. The word may go WRITING ->
- * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
- * number of times while we look: retry while it is ours in either form. */
-static inline int publish_slot(qslot *s, uint64_t p, uint32_t tok)
-{
-	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
-	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
-	uint64_t w = mine;
-
-	for (;;) {
-		/* Q3: seq_cst CAS (release for the payload; pairs with the
-		 * consumer's claiming CAS in try_claim_get() or
-		 * get_run_claim(), and orders against the waiter flag load
-		 * in ev_wake). */
-		if (w == mine &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), 0)))
-			return 0;
-		/* A clear took the slot (DISCARD): the message is
-		 * discarded; hand the slot over as CLR, the clear has
-		 * counted it. */
-		if (w == disc &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
-			return 1;
-		if (w != mine && w != disc)
-			return -EPROTO;
-	}
-}
-
-/* A slot published at position p behind deq_pos (a clear passed it while
- * it was being written) is free for the next lap at once, so producers
- * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
- * CAS (K1), then the K2 load of the waiters word (internal/wait.h). The
- * deq_pos line is read only when producers wait or poll. */
-static inline void wake_if_behind(lfipc_queue *q, uint64_t p)
-{
-	if (atomic_load(&q->h->not_full.waiters) &&
-	    (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0)
-		ev_wake(q, &q->h->not_full);
-}
-
 /* Publish the slot at position p claimed by tok and wake whom it concerns.
  * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
 static inline __attribute__((always_inline)) int
@@ -291,31 +163,6 @@ publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 		ev_wake(q, &q->h->not_full);
 	}
 	return rc < 0 ? rc : 0;
-}
-
-/* Give up position p of slot s, claimed by tok and not published: TOMB(p),
- * as a dead producer's (a slot a clear discarded meanwhile, DISCARD,
- * becomes CLR). Retries like publish_slot(). The caller then drops the
- * holes at the head (lfipc__q_drop_holes()) and wakes not_empty. */
-static void give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
-{
-	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
-	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
-	uint64_t w = mine;
-
-	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
-	for (;;) {
-		if (w == mine &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), TOMB)))
-			return;
-		if (w == disc &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
-			return;
-		if (w != mine && w != disc)
-			return; /* overwritten: nothing of ours left */
-	}
 }
 
 /* A put that claimed position p of slot s and then found the queue shut
@@ -380,7 +227,7 @@ static void qwait_check(struct qwait *c)
 }
 
 /* Readiness callback of a put (internal/wait.h). */
-static int put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+int lfipc__q_put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 {
 	struct qwait *c = ctx;
 	int rc;
@@ -421,35 +268,6 @@ int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
 	return lfipc__wait_poll(c->q->r, wq, ready, c,
 				lfipc__deadline(timeout_ns), 0,
 				side < 0 ? NULL : poller_of(c->q, side));
-}
-
-static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check);
-
-/* The first claim of every put-side or get-side call, single or bulk
- * (role LFIPC_Q_ROLE_PUT or LFIPC_Q_ROLE_GET), by c->tok, waiting up to
- * timeout_ns: the claim lands in c->s and c->pos (put) or c->s, c->w and
- * c->head (get). */
-static int claim_wait(lfipc_queue *q, int role, struct qwait *c,
-		      int64_t timeout_ns)
-{
-	bool put = role == LFIPC_Q_ROLE_PUT;
-
-	c->q = q;
-	c->nowait = timeout_ns == LFIPC_NOWAIT;
-	return lfipc__q_wait_run(c, put ? 1 : 0,
-				 put ? &q->h->not_full : &q->h->not_empty,
-				 put ? put_ready : get_ready, timeout_ns);
-}
-
-/* The prologue of every put, get, reserve, peek and bulk call: the
- * caller's token in c->tok (holding the role when the queue has that side
- * single), then claim_wait(). */
-static int claim_first(lfipc_queue *q, int role, struct qwait *c,
-		       int64_t timeout_ns)
-{
-	int rc = self_in_role(q, role, &c->tok, &timeout_ns);
-
-	return rc ? rc : claim_wait(q, role, c, timeout_ns);
 }
 
 /*
@@ -541,7 +359,8 @@ static int64_t sp_await_run(lfipc_queue *q, int64_t timeout_ns)
 		return 0;
 	/* Shut down: the put fails with -EPIPE, no run will come for it
 	 * (the wait had spun the whole budget at every such put). Q17:
-	 * relaxed, a hint; put_ready() and claim_once() decide (seq_cst). */
+	 * relaxed, a hint; lfipc__q_put_ready() and claim_once() decide
+	 * (seq_cst). */
 	if (atomic_load_explicit(&q->h->closed, memory_order_relaxed))
 		return 0;
 	/* Q17: relaxed, enq_pos is ours to move (sp_advance()). */
@@ -651,173 +470,6 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	return put_wait(q, tok, msg, len, timeout_ns, 0);
 }
 
-/* ---- bulk operations --------------------------------------------------
- *
- * A bulk call claims a run of consecutive positions p, p+1, ... after one
- * ordinary claim of p (which waits, helps and checks closed exactly like a
- * single put or get). Each further position is claimed by its own CAS on
- * its slot word, carrying the claimant's token as always (so a dead
- * claimant's slots are repaired one by one, exactly like a single put's or
- * get's); only the shared position word is moved once for the whole run,
- * and the event word is looked at once. A run stops at the first position
- * that is not in the expected state (another participant won it, the queue
- * is full or empty there, or the slot is in any unusual state); the next
- * segment of the call then starts with an ordinary claim, which deals with
- * whatever stopped the run. See doc/queue.md, "Bulk operations", for why a
- * run may be ahead of the position word. */
-
-/* Extend a put run: claim position p, the one after the caller's previous
- * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
- * after the run's first claim (for the capacity test; a stale value only
- * stops the run early). Returns the slot, or NULL when p is not free for
- * us. */
-static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
-			    uint32_t tok)
-{
-	qslot *s = slot_at(q, p);
-	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
-	uint32_t c;
-
-	if (q->single[LFIPC_Q_ROLE_PUT])
-		return sp_claim(q, p, deq, tok);
-	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
-		return NULL;
-	/* FREE(p), the usual case: CAS without a load first (the line is
-	 * usually in the last consumer's cache: one transfer, not two). */
-	w = mkword((uint32_t)p, 0);
-	if (atomic_compare_exchange_strong(&s->word, &w, nw))
-		return s;
-	c = wclaim(w);
-	if (wseq(w) != (uint32_t)(p - q->n + 1) ||
-	    !(c == 0 || c == TOMB || c == CLR) ||
-	    (int64_t)(atomic_load(&q->h->deq_pos) - (p - q->n)) <= 0)
-		return NULL; /* neither FREE(p) nor discarded by a clear */
-	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
-		return NULL;
-	return s;
-}
-
-/* Claim up to m positions for a put batch into pos[] (tok in *tok; first:
- * the call's first batch, which may wait up to timeout_ns). Returns the
- * number claimed (>= 1), or a negative errno when none was. Every position
- * returned was claimed, enq_pos moved past it and then `closed` seen 0
- * (seq_cst), so, as for a single put, no consumer can have given up on it. */
-static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
-			   uint32_t *tok, int64_t timeout_ns)
-{
-	int k = 0;
-
-	while (k < m) {
-		qslot *s;
-		uint64_t p, deq = 0;
-		int rc, start;
-
-		if (first && k == 0) {
-			struct qwait c = {.s = &s, .pos = &p};
-
-			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
-			*tok = c.tok;
-		} else
-			rc = claim_once(q, *tok, &s, &p, 0, false);
-		if (rc)
-			return k ? k : (rc == 1 ? -EAGAIN : rc);
-		/* p is claimed, enq_pos is past it and closed was 0 after. */
-		pos[k++] = p;
-		start = k;
-		if (q->cap != q->n)
-			deq = atomic_load(&q->h->deq_pos);
-		while (k < m && put_run_claim(q, p + 1, deq, *tok))
-			pos[k++] = ++p;
-		if (k == start)
-			continue;
-		if (q->single[LFIPC_Q_ROLE_PUT])
-			sp_advance(q, p + 1);
-		else
-			pos_advance(&q->h->enq_pos, p + 1);
-		/* As in claim_once(): either our claims and enq_pos moving
-		 * past them come before the shutdown in the total order, or
-		 * we see it and give the run up (its first position was
-		 * checked already and stays). */
-		if (atomic_load(&q->h->closed)) {
-			for (int i = start; i < k; i++)
-				give_up_slot(q, slot_at(q, pos[i]), pos[i],
-					     *tok);
-			lfipc__q_drop_holes(q);
-			ev_wake(q, &q->h->not_empty);
-			return start;
-		}
-	}
-	return k;
-}
-
-int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
-			 const size_t *lens, size_t n, int64_t timeout_ns)
-{
-	uint64_t pos[BULK_MAX];
-	size_t i, done = 0;
-	uint32_t tok = 0;
-	int rc;
-
-	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (lens[i] > q->msg_size)
-			return -EMSGSIZE;
-		if (!msgs[i] && lens[i])
-			return -EINVAL;
-	}
-	while (done < n) {
-		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
-		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
-		bool woke_e = false, woke_f = false;
-		int bad = -1;
-
-		if (k < 0)
-			return done ? (int)done : k;
-		for (int j = 0; j < k; j++) {
-			qslot *s = slot_at(q, pos[j]);
-
-			msg_copy(s->data, msgs[done + j], lens[done + j]);
-			s->len = lens[done + j];
-		}
-		for (int j = 0; j < k; j++) {
-			qslot *s = slot_at(q, pos[j]);
-
-			if (bad >= 0) {
-				/* after a corrupt slot: give the rest up, so
-				 * the count returned is exact */
-				give_up_slot(q, s, pos[j], tok);
-				woke_e = true;
-				continue;
-			}
-			rc = publish_slot(s, pos[j], tok);
-			if (rc < 0)
-				bad = j;
-			else if (rc == 0)
-				woke_e = true;
-			else
-				woke_f = true;
-		}
-		/* One look at each event word for the whole batch: it comes
-		 * after every state change above in the total order. */
-		if (woke_e)
-			ev_wake(q, &q->h->not_empty);
-		if (woke_f)
-			ev_wake(q, &q->h->not_full);
-		else if (k > 0)
-			wake_if_behind(q, pos[0]);
-		if (bad >= 0) {
-			lfipc__q_drop_holes(q);
-			done += (size_t)bad;
-			return done ? (int)done : -EPROTO;
-		}
-		done += (size_t)k;
-		if (k < m)
-			break;
-	}
-	return (int)done;
-}
-
 /* ---- consumer side --------------------------------------------------- */
 
 /*
@@ -905,13 +557,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	 * (get_claim_wait(); a caller that polls with LFIPC_NOWAIT thus
 	 * makes every call's attempt blind, as a single consumer's
 	 * sc_claim_head() does) and by a single consumer's bulk segments.
-	 * Not in the wait layer's later attempts (get_ready()): the queue
-	 * was empty a moment ago, the head is the slot the producer writes
-	 * next, and a failing CAS takes its line away exclusively where a
-	 * load only shares it (doc/perf.md). An MPMC get_many loads first
-	 * as before (not measured alone; a variant that also made the wait
-	 * layer's attempts blind and prefetched runs lost a quarter of
-	 * burst 8's throughput, doc/perf.md "Round trip and bursts"). */
+	 * Not in the wait layer's later attempts (lfipc__q_get_ready()):
+	 * the queue was empty a moment ago, the head is the slot the
+	 * producer writes next, and a failing CAS takes its line away
+	 * exclusively where a load only shares it (doc/perf.md). An MPMC
+	 * get_many loads first as before (not measured alone; a variant
+	 * that also made the wait layer's attempts blind and prefetched
+	 * runs lost a quarter of burst 8's throughput, doc/perf.md "Round
+	 * trip and bursts"). */
 	for (;; blind = false) {
 		qslot *s = slot_at(q, p);
 		uint64_t w = blind ? mkword((uint32_t)(p + 1), 0)
@@ -1014,7 +667,7 @@ static bool drained(lfipc_queue *q, uint32_t tok)
 }
 
 /* Readiness callback of a get (internal/wait.h). */
-static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
+int lfipc__q_get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 {
 	struct qwait *c = ctx;
 	int rc;
@@ -1034,8 +687,9 @@ static int get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 /* The claim of get_msg() in MPMC mode, or when a single consumer's head
  * is not simply FULL (its blind claim was sc_claim_head(), so this attempt
  * loads the head first): the first attempt directly, as the wait layer's
- * first call of get_ready() would make it (the way through the wait layer
- * costs a third of a get's instructions), then through the wait layer.
+ * first call of lfipc__q_get_ready() would make it (the way through the
+ * wait layer costs a third of a get's instructions), then through the
+ * wait layer.
  * Out of line, so that a single consumer's get whose blind claim succeeds
  * (get_msg(), inlined into lfipc_queue_get()) sets up no struct qwait and
  * saves no registers for it. */
@@ -1098,149 +752,6 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 	return 0;
 }
 
-/* Extend a get run: claim position p, the one after the caller's previous
- * claim, for tok if it is FULL(p), without touching deq_pos. Anything else
- * (a hole, a clear's mark, another reader, nothing yet) ends the run and is
- * left to try_claim_get(). Why this cannot take a message a clear
- * discarded: the run's first position was claimed at the head, and every
- * position before p is claimed by us, so a clear either holds one of them
- * as its head (impossible: they are READING) or holds a later one, or its
- * range ends before the run starts. */
-static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
-			    uint64_t *w_out)
-{
-	qslot *s = slot_at(q, p);
-	uint64_t w = mkword((uint32_t)(p + 1), 0);
-	uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
-
-	/* A CAS from the exact FULL(p) word, without a load first (the line
-	 * is usually in the producer's cache: one transfer, not two). It
-	 * acquires the payload (pairs with Q3 in publish_slot()). */
-	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
-		return NULL;
-	*w_out = nw;
-	return s;
-}
-
-/* Claim up to m messages for a get batch into s[], w[] (first: the call's
- * first batch, which may wait up to timeout_ns). Returns the number claimed
- * (>= 1) or a negative errno when none was. */
-static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-			   bool first, uint32_t *tok, int64_t timeout_ns)
-{
-	int k = 0;
-
-	while (k < m) {
-		uint64_t head;
-		int rc, start;
-
-		if (first && k == 0) {
-			struct qwait c = {
-			    .s = &s[k], .w = &w[k], .head = &head};
-
-			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
-			*tok = c.tok;
-			if (rc)
-				return rc;
-		} else {
-			rc = try_claim_get(q, *tok, &s[k], &w[k], &head,
-					   q->single[LFIPC_Q_ROLE_GET]);
-			if (rc <= 0)
-				return k ? k : (rc ? rc : -EAGAIN);
-		}
-		k++;
-		if (head == UINT64_MAX)
-			continue; /* a rescued orphan: no run behind it */
-		start = k;
-		while (k < m &&
-		       (s[k] = get_run_claim(q, head + 1, *tok, &w[k]))) {
-			k++;
-			head++;
-		}
-		/* deq_pos is past the first claim already (try_claim_get
-		 * moved or saw it moved); move it past the run before any of
-		 * its slots is released. */
-		if (k > start)
-			pos_advance(&q->h->deq_pos, head + 1);
-	}
-	return k;
-}
-
-int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
-			 size_t *lens, size_t n, int64_t timeout_ns)
-{
-	qslot *s[BULK_MAX];
-	uint64_t w[BULK_MAX];
-	size_t done = 0;
-	uint32_t tok = 0;
-	int corrupt = 0;
-
-	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
-		return -EINVAL;
-	if (stride < q->msg_size)
-		return -EMSGSIZE;
-	/* corrupt messages taken count towards n, so a flood of them cannot
-	 * keep the call going */
-	while (done + (size_t)corrupt < n) {
-		size_t left = n - done - (size_t)corrupt;
-		int m = left > BULK_MAX ? BULK_MAX : (int)left;
-		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
-					timeout_ns);
-		int good = 0, bad = 0;
-
-		if (k < 0) {
-			if (done)
-				break;
-			return corrupt ? -EPROTO : k;
-		}
-		for (int j = 0; j < k; j++) {
-			/* once: checked, then used */
-			uint64_t l = lfipc__shm_ld64(&s[j]->len);
-
-			if (l > q->msg_size) {
-				bad++;
-			} else {
-				msg_copy((char *)bufs + (done + good) * stride,
-					 s[j]->data, l);
-				lens[done + good] = l;
-				good++;
-			}
-			/* Q11: release store; pairs with the producer's
-			 * claiming CAS or load (acquire: our copy of the
-			 * payload above is done before it writes a new one).
-			 * The seq_cst fence below orders the batch's stores
-			 * before the one look at not_full. */
-			atomic_store_explicit(
-			    &s[j]->word,
-			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
-			    memory_order_release);
-		}
-		/* Q11: one full fence for the batch instead of a seq_cst
-		 * store per slot: a producer that announced itself on
-		 * not_full (seq_cst) before this fence in the total order
-		 * is seen by ev_wake() below; one after it sees every slot
-		 * released (the Dekker pairing of release_slot()). */
-		atomic_thread_fence(memory_order_seq_cst);
-		if (q->joinable) {
-			if (good)
-				lfipc__q_tasks_got(q, tok, (uint64_t)good);
-			if (bad) {
-				atomic_fetch_add(&q->h->done, (uint64_t)bad);
-				ev_wake(q, &q->h->joined);
-			}
-		}
-		/* one look at not_full for the whole batch */
-		ev_wake(q, &q->h->not_full);
-		done += (size_t)good;
-		corrupt += bad;
-		if (k < m)
-			break;
-	}
-	if (done == 0)
-		return -EPROTO; /* only corrupt messages were taken */
-	return (int)done;
-}
-
 /* ---- for the zero-copy calls (queue_zerocopy.c) ----------------------- */
 
 /* Claim a slot for a put by the caller in its role, waiting up to
@@ -1263,16 +774,25 @@ int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 	return get_msg(q, s, w, tok, len, timeout_ns);
 }
 
-/* get_batch_claim() for a peek of many. */
-int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns)
-{
-	return get_batch_claim(q, s, w, m, first, tok, timeout_ns);
-}
-
 /* release_slot() for a release. */
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count)
 {
 	release_slot(q, s, w, tok, count);
+}
+
+/* ---- for the bulk calls (queue_bulk.c) -------------------------------- */
+
+/* claim_once() for a bulk put's later segments. */
+int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
+			uint64_t len, bool first)
+{
+	return claim_once(q, tok, s, pos, len, first);
+}
+
+/* try_claim_get() for a bulk get's later segments. */
+int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
+			   uint64_t *w_out, uint64_t *head_out, bool blind)
+{
+	return try_claim_get(q, tok, s_out, w_out, head_out, blind);
 }

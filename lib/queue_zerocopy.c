@@ -4,7 +4,8 @@
  * written in the slot) and peek/release (a get read in the slot, one or
  * many released). The claims, the publication and the release are the
  * put and get paths' own (queue_putget.c, through lfipc__q_claim_put,
- * lfipc__q_publish, lfipc__q_get_msg and lfipc__q_release);
+ * lfipc__q_publish, lfipc__q_get_msg and lfipc__q_release; a peek of many
+ * claims its batches as get_many does, queue_bulk.c, lfipc__q_get_batch);
  * internal/queue.h describes the shared words.
  */
 #include "config.h"

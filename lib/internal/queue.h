@@ -7,10 +7,13 @@
  * futex event counts for blocking and an O(1) clear. See doc/queue.md.
  *
  * The files: queue.c (create, open, close, clear, sizes, shutdown,
- * readiness, status), queue_putget.c (the put and get paths, bulk,
- * zero-copy, the single-producer/consumer roles, waiting),
+ * readiness, status), queue_putget.c (the put and get paths, the
+ * single-producer/consumer roles, waiting), queue_bulk.c (put_many and
+ * get_many), queue_zerocopy.c (reserve/commit, peek/release),
  * queue_recover.c (the queue lock, holes, dead claimants, orphans,
  * explicit recovery) and queue_tasks.c (JoinableQueue counting, join).
+ * What queue_putget.c and queue_bulk.c both make on every call or slot is
+ * inline in internal/queue_fast.h.
  *
  * The shared layout and the slot-word encoding are in
  * internal/queue_layout.h (shared with the tests). The shared words:
@@ -292,7 +295,7 @@ struct qwait {
 	uint64_t *pos, *w, *head;
 };
 
-/* Claims per batch of the bulk calls (queue_putget.c, queue_zerocopy.c):
+/* Claims per batch of the bulk calls (queue_bulk.c, queue_zerocopy.c):
  * the slots of one batch are held (claimed) together until the batch is
  * copied and published or released. */
 #define BULK_MAX 64
@@ -303,16 +306,25 @@ int lfipc__q_handle(lfipc_region *r, uint64_t off, uint64_t size,
 
 /* queue_putget.c: put and get (each function's comment is at its definition) */
 uint32_t lfipc__q_blocker(const lfipc_queue *q, uint64_t pos);
+int lfipc__q_put_ready(void *ctx, struct lfipc_sleep *sl, bool check);
+int lfipc__q_get_ready(void *ctx, struct lfipc_sleep *sl, bool check);
 int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
 		      lfipc_ready_fn ready, int64_t timeout_ns);
 int lfipc__q_claim_put(lfipc_queue *q, struct qwait *c, int64_t timeout_ns);
 int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok);
 int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		     uint64_t *len, int64_t timeout_ns);
-int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns);
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count);
+int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
+			uint64_t len, bool first);
+int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
+			   uint64_t *w_out, uint64_t *head_out, bool blind);
+
+/* queue_bulk.c: the bulk calls (each function's comment is at its
+ * definition) */
+int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+		       bool first, uint32_t *tok, int64_t timeout_ns);
 
 /* queue_recover.c: recovery (each function's comment is at its definition) */
 void lfipc__q_clear_undo(lfipc_queue *q);

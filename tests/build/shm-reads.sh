@@ -24,8 +24,8 @@ types=$(sed -n 's/^struct \([a-z_]*\) {.*/--shared-type \1/p' \
 # shellcheck disable=SC2086 # one word per option
 exec python3 tests/tools/shm-reads --build "$build" $types \
 	--shared-type lsn_shm --shared-type lsn_ctl --shared-type lsn_rec \
-	lib/queue.c lib/queue_putget.c lib/queue_zerocopy.c lib/queue_recover.c \
-	lib/queue_tasks.c \
+	lib/queue.c lib/queue_putget.c lib/queue_bulk.c lib/queue_zerocopy.c \
+	lib/queue_recover.c lib/queue_tasks.c \
 	lib/pipe.c lib/pipe_io.c lib/sync.c lib/sem.c lib/cond.c lib/barrier.c \
 	lib/event.c lib/mutex.c lib/wait.c lib/death.c lib/poll.c \
 	lib/listener.c lib/types.c lib/inspect.c lib/wait_any.c tools/lfipc.c

@@ -433,7 +433,7 @@ inline publish() {                                /* publish_slot 526-541 */
 #endif
 }
 
-/* Single-producer mode (SPFAST, lib/queue_putget.c sp_claim()): the producer holds
+/* Single-producer mode (SPFAST, lib/internal/queue_fast.h sp_claim()): the producer holds
  * the role, so nobody else claims a FREE slot or moves enq_pos forward
  * past a position it has not claimed: a FREE(enq) slot is claimed by a
  * plain store after the load (no CAS) and enq_pos moved by a plain store;

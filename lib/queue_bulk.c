@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue_bulk.c - a Queue's bulk calls, put_many and get_many: runs of
+ * consecutive positions claimed after one ordinary claim, copied and
+ * published or released as a batch (the zero-copy peek_many in
+ * queue_zerocopy.c claims its batches here too). The single put and get,
+ * the waiting and the roles are in queue_putget.c; what both files make on
+ * every call or slot is in internal/queue_fast.h. internal/queue.h
+ * describes the shared words.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <lfipc/queue.h>
+
+#include "internal/queue.h"
+#include "internal/queue_fast.h"
+#include "internal/shm.h"
+
+/* ---- bulk operations --------------------------------------------------
+ *
+ * A bulk call claims a run of consecutive positions p, p+1, ... after one
+ * ordinary claim of p (which waits, helps and checks closed exactly like a
+ * single put or get). Each further position is claimed by its own CAS on
+ * its slot word, carrying the claimant's token as always (so a dead
+ * claimant's slots are repaired one by one, exactly like a single put's or
+ * get's); only the shared position word is moved once for the whole run,
+ * and the event word is looked at once. A run stops at the first position
+ * that is not in the expected state (another participant won it, the queue
+ * is full or empty there, or the slot is in any unusual state); the next
+ * segment of the call then starts with an ordinary claim, which deals with
+ * whatever stopped the run. See doc/queue.md, "Bulk operations", for why a
+ * run may be ahead of the position word. */
+
+/* Extend a put run: claim position p, the one after the caller's previous
+ * claim, for tok without touching enq_pos. deq is a value deq_pos had at or
+ * after the run's first claim (for the capacity test; a stale value only
+ * stops the run early). Returns the slot, or NULL when p is not free for
+ * us. */
+static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
+			    uint32_t tok)
+{
+	qslot *s = slot_at(q, p);
+	uint64_t w, nw = mkword((uint32_t)p, tok | CL_W);
+	uint32_t c;
+
+	if (q->single[LFIPC_Q_ROLE_PUT])
+		return sp_claim(q, p, deq, tok);
+	if (q->cap != q->n && (int64_t)(p - deq) >= (int64_t)q->cap)
+		return NULL;
+	/* FREE(p), the usual case: CAS without a load first (the line is
+	 * usually in the last consumer's cache: one transfer, not two). */
+	w = mkword((uint32_t)p, 0);
+	if (atomic_compare_exchange_strong(&s->word, &w, nw))
+		return s;
+	c = wclaim(w);
+	if (wseq(w) != (uint32_t)(p - q->n + 1) ||
+	    !(c == 0 || c == TOMB || c == CLR) ||
+	    (int64_t)(atomic_load(&q->h->deq_pos) - (p - q->n)) <= 0)
+		return NULL; /* neither FREE(p) nor discarded by a clear */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	return s;
+}
+
+/* Claim up to m positions for a put batch into pos[] (tok in *tok; first:
+ * the call's first batch, which may wait up to timeout_ns). Returns the
+ * number claimed (>= 1), or a negative errno when none was. Every position
+ * returned was claimed, enq_pos moved past it and then `closed` seen 0
+ * (seq_cst), so, as for a single put, no consumer can have given up on it. */
+static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
+			   uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		qslot *s;
+		uint64_t p, deq = 0;
+		int rc, start;
+
+		if (first && k == 0) {
+			struct qwait c = {.s = &s, .pos = &p};
+
+			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
+			*tok = c.tok;
+		} else
+			rc = lfipc__q_claim_once(q, *tok, &s, &p, 0, false);
+		if (rc)
+			return k ? k : (rc == 1 ? -EAGAIN : rc);
+		/* p is claimed, enq_pos is past it and closed was 0 after. */
+		pos[k++] = p;
+		start = k;
+		if (q->cap != q->n)
+			deq = atomic_load(&q->h->deq_pos);
+		while (k < m && put_run_claim(q, p + 1, deq, *tok))
+			pos[k++] = ++p;
+		if (k == start)
+			continue;
+		if (q->single[LFIPC_Q_ROLE_PUT])
+			sp_advance(q, p + 1);
+		else
+			pos_advance(&q->h->enq_pos, p + 1);
+		/* As in claim_once(): either our claims and enq_pos moving
+		 * past them come before the shutdown in the total order, or
+		 * we see it and give the run up (its first position was
+		 * checked already and stays). */
+		if (atomic_load(&q->h->closed)) {
+			for (int i = start; i < k; i++)
+				give_up_slot(q, slot_at(q, pos[i]), pos[i],
+					     *tok);
+			lfipc__q_drop_holes(q);
+			ev_wake(q, &q->h->not_empty);
+			return start;
+		}
+	}
+	return k;
+}
+
+int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
+			 const size_t *lens, size_t n, int64_t timeout_ns)
+{
+	uint64_t pos[BULK_MAX];
+	size_t i, done = 0;
+	uint32_t tok = 0;
+	int rc;
+
+	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (lens[i] > q->msg_size)
+			return -EMSGSIZE;
+		if (!msgs[i] && lens[i])
+			return -EINVAL;
+	}
+	while (done < n) {
+		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
+		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
+		bool woke_e = false, woke_f = false;
+		int bad = -1;
+
+		if (k < 0)
+			return done ? (int)done : k;
+		for (int j = 0; j < k; j++) {
+			qslot *s = slot_at(q, pos[j]);
+
+			msg_copy(s->data, msgs[done + j], lens[done + j]);
+			s->len = lens[done + j];
+		}
+		for (int j = 0; j < k; j++) {
+			qslot *s = slot_at(q, pos[j]);
+
+			if (bad >= 0) {
+				/* after a corrupt slot: give the rest up, so
+				 * the count returned is exact */
+				give_up_slot(q, s, pos[j], tok);
+				woke_e = true;
+				continue;
+			}
+			rc = publish_slot(s, pos[j], tok);
+			if (rc < 0)
+				bad = j;
+			else if (rc == 0)
+				woke_e = true;
+			else
+				woke_f = true;
+		}
+		/* One look at each event word for the whole batch: it comes
+		 * after every state change above in the total order. */
+		if (woke_e)
+			ev_wake(q, &q->h->not_empty);
+		if (woke_f)
+			ev_wake(q, &q->h->not_full);
+		else if (k > 0)
+			wake_if_behind(q, pos[0]);
+		if (bad >= 0) {
+			lfipc__q_drop_holes(q);
+			done += (size_t)bad;
+			return done ? (int)done : -EPROTO;
+		}
+		done += (size_t)k;
+		if (k < m)
+			break;
+	}
+	return (int)done;
+}
+
+/* ---- get side ------------------------------------------------------- */
+
+/* Extend a get run: claim position p, the one after the caller's previous
+ * claim, for tok if it is FULL(p), without touching deq_pos. Anything else
+ * (a hole, a clear's mark, another reader, nothing yet) ends the run and is
+ * left to try_claim_get(). Why this cannot take a message a clear
+ * discarded: the run's first position was claimed at the head, and every
+ * position before p is claimed by us, so a clear either holds one of them
+ * as its head (impossible: they are READING) or holds a later one, or its
+ * range ends before the run starts. */
+static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
+			    uint64_t *w_out)
+{
+	qslot *s = slot_at(q, p);
+	uint64_t w = mkword((uint32_t)(p + 1), 0);
+	uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
+
+	/* A CAS from the exact FULL(p) word, without a load first (the line
+	 * is usually in the producer's cache: one transfer, not two). It
+	 * acquires the payload (pairs with Q3 in publish_slot()). */
+	if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+		return NULL;
+	*w_out = nw;
+	return s;
+}
+
+/* Claim up to m messages for a get batch into s[], w[] (first: the call's
+ * first batch, which may wait up to timeout_ns). Returns the number claimed
+ * (>= 1) or a negative errno when none was. */
+static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+			   bool first, uint32_t *tok, int64_t timeout_ns)
+{
+	int k = 0;
+
+	while (k < m) {
+		uint64_t head;
+		int rc, start;
+
+		if (first && k == 0) {
+			struct qwait c = {
+			    .s = &s[k], .w = &w[k], .head = &head};
+
+			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+			*tok = c.tok;
+			if (rc)
+				return rc;
+		} else {
+			rc =
+			    lfipc__q_try_claim_get(q, *tok, &s[k], &w[k], &head,
+						   q->single[LFIPC_Q_ROLE_GET]);
+			if (rc <= 0)
+				return k ? k : (rc ? rc : -EAGAIN);
+		}
+		k++;
+		if (head == UINT64_MAX)
+			continue; /* a rescued orphan: no run behind it */
+		start = k;
+		while (k < m &&
+		       (s[k] = get_run_claim(q, head + 1, *tok, &w[k]))) {
+			k++;
+			head++;
+		}
+		/* deq_pos is past the first claim already (try_claim_get
+		 * moved or saw it moved); move it past the run before any of
+		 * its slots is released. */
+		if (k > start)
+			pos_advance(&q->h->deq_pos, head + 1);
+	}
+	return k;
+}
+
+int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
+			 size_t *lens, size_t n, int64_t timeout_ns)
+{
+	qslot *s[BULK_MAX];
+	uint64_t w[BULK_MAX];
+	size_t done = 0;
+	uint32_t tok = 0;
+	int corrupt = 0;
+
+	if (!q || !bufs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	if (stride < q->msg_size)
+		return -EMSGSIZE;
+	/* corrupt messages taken count towards n, so a flood of them cannot
+	 * keep the call going */
+	while (done + (size_t)corrupt < n) {
+		size_t left = n - done - (size_t)corrupt;
+		int m = left > BULK_MAX ? BULK_MAX : (int)left;
+		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
+					timeout_ns);
+		int good = 0, bad = 0;
+
+		if (k < 0) {
+			if (done)
+				break;
+			return corrupt ? -EPROTO : k;
+		}
+		for (int j = 0; j < k; j++) {
+			/* once: checked, then used */
+			uint64_t l = lfipc__shm_ld64(&s[j]->len);
+
+			if (l > q->msg_size) {
+				bad++;
+			} else {
+				msg_copy((char *)bufs + (done + good) * stride,
+					 s[j]->data, l);
+				lens[done + good] = l;
+				good++;
+			}
+			/* Q11: release store; pairs with the producer's
+			 * claiming CAS or load (acquire: our copy of the
+			 * payload above is done before it writes a new one).
+			 * The seq_cst fence below orders the batch's stores
+			 * before the one look at not_full. */
+			atomic_store_explicit(
+			    &s[j]->word,
+			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
+			    memory_order_release);
+		}
+		/* Q11: one full fence for the batch instead of a seq_cst
+		 * store per slot: a producer that announced itself on
+		 * not_full (seq_cst) before this fence in the total order
+		 * is seen by ev_wake() below; one after it sees every slot
+		 * released (the Dekker pairing of release_slot()). */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (q->joinable) {
+			if (good)
+				lfipc__q_tasks_got(q, tok, (uint64_t)good);
+			if (bad) {
+				atomic_fetch_add(&q->h->done, (uint64_t)bad);
+				ev_wake(q, &q->h->joined);
+			}
+		}
+		/* one look at not_full for the whole batch */
+		ev_wake(q, &q->h->not_full);
+		done += (size_t)good;
+		corrupt += bad;
+		if (k < m)
+			break;
+	}
+	if (done == 0)
+		return -EPROTO; /* only corrupt messages were taken */
+	return (int)done;
+}
+
+/* ---- for the zero-copy calls (queue_zerocopy.c) ----------------------- */
+
+/* get_batch_claim() for a peek of many. */
+int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
+		       bool first, uint32_t *tok, int64_t timeout_ns)
+{
+	return get_batch_claim(q, s, w, m, first, tok, timeout_ns);
+}
