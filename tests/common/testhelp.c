@@ -76,18 +76,9 @@ static void proc_read(pid_t pid, const char *what, char *buf, size_t n)
 			*c = ';';
 }
 
-/*
- * Say on stderr where a child that outlived its deadline is, before it is
- * killed, so that a failure seen once in CI tells a hang from a crawl:
- * its state (R runnable, S sleeping, D, T stopped), the time it ran and
- * the time it waited for a CPU while runnable (schedstat: a starved child
- * has waited long, a spinning one has run long, a sleeper has done
- * neither), the kernel function it sleeps in, its system call (number
- * and arguments) and, when readable, its kernel stack.
- */
-static void reap_report(pid_t pid, int timeout_ms)
+void th_proc_state(pid_t pid, char *buf, size_t n)
 {
-	char stat[512], sched[128], wchan[128], sys[256], stack[1024];
+	char stat[512], sched[128], wchan[128], sys[256];
 	const char *st = "";
 	long long run_ns = -1, wait_ns = -1;
 
@@ -95,18 +86,30 @@ static void reap_report(pid_t pid, int timeout_ms)
 	proc_read(pid, "schedstat", sched, sizeof(sched));
 	proc_read(pid, "wchan", wchan, sizeof(wchan));
 	proc_read(pid, "syscall", sys, sizeof(sys));
-	proc_read(pid, "stack", stack, sizeof(stack));
 	if (strrchr(stat, ')'))
 		st = strrchr(stat, ')') + 2; /* "S ppid ..." */
 	if (sscanf(sched, "%lld %lld", &run_ns, &wait_ns) != 2)
 		run_ns = wait_ns = -1;
-	fprintf(stderr,
-		"th_reap: pid %d still there after %d ms: state %.1s, ran "
-		"%lld us, waited for a CPU %lld us, wchan %s, syscall %s, "
-		"stack %s\n",
-		(int)pid, timeout_ms, st, run_ns / 1000, wait_ns / 1000,
-		wchan[0] ? wchan : "?", sys[0] ? sys : "?",
-		stack[0] ? stack : "?");
+	snprintf(buf, n,
+		 "state %.1s, ran %lld us, waited for a CPU %lld us, wchan "
+		 "%s, syscall %s",
+		 st, run_ns / 1000, wait_ns / 1000, wchan[0] ? wchan : "?",
+		 sys[0] ? sys : "?");
+}
+
+/*
+ * Say on stderr where a child that outlived its deadline is, before it is
+ * killed, so that a failure seen once in CI tells a hang from a crawl
+ * (th_proc_state), and, when readable, its kernel stack.
+ */
+static void reap_report(pid_t pid, int timeout_ms)
+{
+	char state[600], stack[1024];
+
+	th_proc_state(pid, state, sizeof(state));
+	proc_read(pid, "stack", stack, sizeof(stack));
+	fprintf(stderr, "th_reap: pid %d still there after %d ms: %s, stack %s\n",
+		(int)pid, timeout_ms, state, stack[0] ? stack : "?");
 }
 
 /* The time pid's main thread has spent runnable but waiting for a CPU

@@ -39,6 +39,17 @@ int th_reap(pid_t pid, int timeout_ms);
  */
 int th_reap_run(pid_t pid, int timeout_ms);
 
+/*
+ * Where process pid is, in one line for a failure message, so that a
+ * failure seen once in CI tells a hang from a crawl: its state (R
+ * runnable, S sleeping, D, T stopped), the time it ran and the time it
+ * waited for a CPU while runnable (schedstat: a starved process has
+ * waited long, a spinning one has run long, a sleeper has done neither),
+ * the kernel function it sleeps in and its system call (number and
+ * arguments). Fields that cannot be read show as "?" or -1.
+ */
+void th_proc_state(pid_t pid, char *buf, size_t n);
+
 /* Reap n children; return how many did not exit with status 0. */
 int th_reap_all(const pid_t *pids, int n, int timeout_ms);
 
