@@ -36,13 +36,16 @@
  * blocking call). It used to differ: the queue, pipe and robust waiters
  * woke on the child's ack and ran while the child, preempted, had not yet
  * reached pause(); the barrier's child was asleep in the barrier before
- * its waiter arrived. That order alone decided whether the kernel's wake
+ * its waiter arrived. That order decided whether the kernel's wake
  * of the waiter preempted the dying child on a shared CPU (ftrace,
  * sched_wakeup without / with need-resched; branch barrier10): queue,
  * pipe and robust 7-11 of 11 trials, the barrier 1 of 11; a 1 ms sleep
  * of the waiter after the ack made queue, pipe and robust 0 of 11 and
  * as slow as the barrier (p50 ~350 us each). The kernel's push came as
- * early in every row (40-90 us after the kill).
+ * early in every row (40-90 us after the kill). So the child also runs
+ * on another CPU than the waiter (when there are two and pinning is on):
+ * the figure is the push and the waiter's wake-up, not the dying child's
+ * exit on the waiter's CPU, which no row can preempt reliably.
  */
 #include "config.h"
 
@@ -102,6 +105,7 @@ static void holder(int kind, struct objs *o, int ackfd)
 	void *slot;
 	int rc = 0;
 
+	pin(1); /* off the waiter's CPU (see the top comment) */
 	if (kind == K_QUEUE)
 		rc = lfipc_queue_reserve(o->q, &slot, LFIPC_NOWAIT);
 	else if (kind == K_PIPE)
@@ -292,6 +296,7 @@ static void run(void)
 	struct row *r[NKIND];
 	void *ctx[NKIND];
 
+	pin(0); /* the waiter; each child runs on CPU 1 */
 	for (int d = 0; d < NKIND; d++) {
 		r[d] = newrow("Peer SIGKILLed while the waiter sleeps: time to "
 			      "the waiter's return",
