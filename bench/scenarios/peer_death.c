@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +296,8 @@ static void run(void)
 {
 	struct row *r[NKIND];
 	void *ctx[NKIND];
+	cpu_set_t was;
+	bool restore = sched_getaffinity(0, sizeof(was), &was) == 0;
 
 	pin(0); /* the waiter; each child runs on CPU 1 */
 	for (int d = 0; d < NKIND; d++) {
@@ -306,6 +309,8 @@ static void run(void)
 		ctx[d] = (void *)(intptr_t)d;
 	}
 	repeat_pooled(r, ctx, NKIND, opt.death_n, kind_fn);
+	if (restore) /* the scenarios after this one run as before */
+		sched_setaffinity(0, sizeof(was), &was);
 }
 
 const struct scenario scen_peer_death = {
