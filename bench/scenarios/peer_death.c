@@ -29,13 +29,34 @@
  * each, it waited for a CPU p50 648 us after the wake-up, against 403 us
  * for one that slept. On the dying child's CPU such a waiter waits for
  * the child's whole exit (0.8 ms) instead of preempting it.
+ *
+ * The order of the last steps before the kill is the same for every row
+ * too: the child is asleep in its call (pause() or the barrier) before
+ * the waiter takes its own last steps (the put, the killer thread, the
+ * blocking call). It used to differ: the queue, pipe and robust waiters
+ * woke on the child's ack and ran while the child, preempted, had not yet
+ * reached pause(); the barrier's child was asleep in the barrier before
+ * its waiter arrived. That order decided whether the kernel's wake
+ * of the waiter preempted the dying child on a shared CPU (ftrace,
+ * sched_wakeup without / with need-resched; branch barrier10): queue,
+ * pipe and robust 7-11 of 11 trials, the barrier 1 of 11; a 1 ms sleep
+ * of the waiter after the ack made queue, pipe and robust 0 of 11 and
+ * as slow as the barrier (p50 ~350 us each). The kernel's push came as
+ * early in every row (40-90 us after the kill). So the child also runs
+ * on another CPU than the waiter (when there are two and pinning is on):
+ * the figure is the push and the waiter's wake-up, not the dying child's
+ * exit on the waiter's CPU, which no row can preempt reliably.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +106,7 @@ static void holder(int kind, struct objs *o, int ackfd)
 	void *slot;
 	int rc = 0;
 
+	pin(1); /* off the waiter's CPU (see the top comment) */
 	if (kind == K_QUEUE)
 		rc = lfipc_queue_reserve(o->q, &slot, LFIPC_NOWAIT);
 	else if (kind == K_PIPE)
@@ -146,14 +168,42 @@ static void teardown(struct objs *o)
 	}
 }
 
+/* Is the process asleep (state S in /proc)? false when unknown. */
+static bool asleep(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
 /* Before the kill: what the waiter does first; then the blocking call.
+ * The waiter sleeps (20 us at a time) until the child is asleep in its
+ * call, the barrier's child in the barrier, so that the waiter's last
+ * steps come after it in every row (see the top comment).
  * Return: 0 the call saw the death as expected, else -1. */
-static int before(int kind, struct objs *o)
+static int before(int kind, struct objs *o, pid_t child)
 {
 	char buf[16];
 	size_t len;
 	int64_t t0 = (int64_t)now_ns();
 
+	while ((kind == K_BARRIER && lfipc_barrier_n_waiting(o->b) < 1) ||
+	       !asleep(child))
+		if ((int64_t)now_ns() - t0 > 10000000000 ||
+		    nanosleep(&(struct timespec){0, 20000}, NULL))
+			return -1;
 	if (kind == K_QUEUE)
 		return lfipc_queue_put(o->q, "n", 1, LFIPC_NOWAIT) ? -1 : 0;
 	if (kind == K_PIPE)
@@ -161,15 +211,7 @@ static int before(int kind, struct objs *o)
 				       LFIPC_NOWAIT)
 			   ? -1
 			   : 0;
-	/* The child arrives first (index 0). Poll by sleeping, as the
-	 * other rows' waiters sleep in read() while their child gets
-	 * ready (see the top comment). */
-	if (kind == K_BARRIER)
-		while (lfipc_barrier_n_waiting(o->b) < 1)
-			if ((int64_t)now_ns() - t0 > 10000000000 ||
-			    nanosleep(&(struct timespec){0, 20000}, NULL))
-				return -1;
-	return 0;
+	return 0; /* the barrier: the child arrived first (index 0) */
 }
 
 static int blocking(int kind, struct objs *o)
@@ -220,7 +262,7 @@ static double trial(int kind, unsigned seed)
 	k.pid = fork();
 	if (k.pid == 0)
 		holder(kind, &o, ack[1]);
-	if (k.pid < 0 || read(ack[0], &b, 1) != 1 || before(kind, &o))
+	if (k.pid < 0 || read(ack[0], &b, 1) != 1 || before(kind, &o, k.pid))
 		goto out;
 	if (pthread_create(&t, NULL, kill_after, &k))
 		goto out;
@@ -254,7 +296,10 @@ static void run(void)
 {
 	struct row *r[NKIND];
 	void *ctx[NKIND];
+	cpu_set_t was;
+	bool restore = sched_getaffinity(0, sizeof(was), &was) == 0;
 
+	pin(0); /* the waiter; each child runs on CPU 1 */
 	for (int d = 0; d < NKIND; d++) {
 		r[d] = newrow("Peer SIGKILLed while the waiter sleeps: time to "
 			      "the waiter's return",
@@ -264,6 +309,8 @@ static void run(void)
 		ctx[d] = (void *)(intptr_t)d;
 	}
 	repeat_pooled(r, ctx, NKIND, opt.death_n, kind_fn);
+	if (restore) /* the scenarios after this one run as before */
+		sched_setaffinity(0, sizeof(was), &was);
 }
 
 const struct scenario scen_peer_death = {
