@@ -4,17 +4,19 @@
  * TCP, in one run (doc/bridge.md, Numbers).
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
- *                [-t | -L] [-B | -Z] [-P] [-R] [-T] [-w WINDOW] [-b BATCH]
+ *                [-t | -L] [-B | -Z] [-P] [-R] [-F] [-T] [-q SLOTS]
+ *                [-w WINDOW] [-b BATCH]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
  * only the packed row (the rows not run read 0): for profiling one of
- * them; -w the bridge's window (default:
- * the bridge's own); -b messages per ZeroMQ message of both the bridge
- * and raw ZeroMQ packed (default 256, the bridge's own default); -T
- * after each throughput run, the CPU time per message and the context
- * switches of each thread (by name: ZeroMQ's I/O threads are
- * "ZMQbg/IO/0", the consumer is the main thread), from /proc; -R also the relay (below).
+ * them; -q the slots of every Queue of the bench (default 4096); -w the
+ * bridge's window (default: the bridge's own); -b messages per ZeroMQ
+ * message of both the bridge and raw ZeroMQ packed (default 256, the
+ * bridge's own default); -T after each throughput run, the CPU time per
+ * message and the context switches of each thread (by name: ZeroMQ's
+ * I/O threads are "ZMQbg/IO/0", the consumer is the main thread), from
+ * /proc; -R also the relay, -F also the floor (both below).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
@@ -56,6 +58,7 @@
 
 static unsigned window; /* -w; 0: the bridge's default */
 static bool per_thread; /* -T: each throughput run's CPU time by thread */
+static long qslots = 4096;
 static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
 
 static int64_t now_ns(void)
@@ -135,8 +138,8 @@ static int queues_up(struct path *p)
 	snprintf(p->dst, sizeof(p->dst), "/lfipc-bb-%ld-d", (long)getpid());
 	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
 	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
-	    (rc = lfipc_queue_create(p->rs, "q", 4096, p->size, 0, &p->qs)) ||
-	    (rc = lfipc_queue_create(p->rd, "q", 4096, p->size, 0, &p->qd)))
+	    (rc = lfipc_queue_create(p->rs, "q", qslots, p->size, 0, &p->qs)) ||
+	    (rc = lfipc_queue_create(p->rd, "q", qslots, p->size, 0, &p->qd)))
 		return rc;
 	p->buf = malloc(64 * p->size);
 	p->sbuf = calloc(64, p->size);
@@ -274,7 +277,118 @@ static void relay_down(struct path *p)
 	lfipc_region_unlink(p->dst);
 }
 
-static void raw_up(struct path *p)
+/* The floor (-F): the bridge's path without the bridge. Two threads,
+ * each with its own ZeroMQ context, move messages from the source Queue
+ * to the destination Queue over a PUSH/PULL pair: the sender takes up to
+ * the batch's messages with lfipc_queue_get_many (64 per call, waiting
+ * only for the first) straight into one frame, { messages at a stride of
+ * the size, then one u32 length each }, and sends it; the receiver puts
+ * a frame's messages with lfipc_queue_put_many, 64 per call, from the
+ * ZeroMQ message itself. No window, no acknowledgement, no sequence
+ * numbers, no peek: it loses messages if a side dies, which the bridge
+ * must not. The same queue hops, ZeroMQ's same work and the same
+ * sleeping hand-offs as the bridge; what the bridge costs above it is
+ * its own logic. An empty frame ends the stream. */
+static void frame_free(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
+static void *run_floor_tx(void *arg)
+{
+	struct path *p = arg;
+	size_t cap = BATCH_BYTES / p->size, lens[64];
+	uint32_t *l32;
+
+	if (cap < 1)
+		cap = 1;
+	if (cap > (size_t)pack)
+		cap = (size_t)pack;
+	l32 = malloc(cap * 4);
+	pthread_setname_np(pthread_self(), "bb-fsend");
+	for (;;) {
+		/* taken straight into the frame: one copy, as the bridge's
+		 * sender makes (from a peeked slot into its frame) */
+		char *frame = malloc(cap * (p->size + 4));
+		size_t k = 0;
+		zmq_msg_t m;
+		int rc = 0;
+
+		while (k < cap) {
+			size_t want = cap - k < 64 ? cap - k : 64;
+
+			rc = lfipc_queue_get_many(p->qs, frame + k * p->size,
+						  p->size, lens, want,
+						  k ? LFIPC_NOWAIT
+						    : LFIPC_FOREVER);
+			if (rc <= 0)
+				break;
+			for (int i = 0; i < rc; i++)
+				l32[k + (size_t)i] = (uint32_t)lens[i];
+			k += (size_t)rc;
+		}
+		if (rc < 0 && rc != -EAGAIN && rc != -EPIPE)
+			die("floor get", rc);
+		if (!k) {
+			free(frame);
+			break; /* shut down and empty */
+		}
+		/* the lengths follow the messages */
+		memcpy(frame + k * p->size, l32, k * 4);
+		if (zmq_msg_init_data(&m, frame, k * (p->size + 4), frame_free,
+				      NULL) ||
+		    zmq_msg_send(&m, p->push, 0) < 0)
+			die("floor zmq_send", 1);
+	}
+	zmq_send(p->push, "", 0, 0);
+	free(l32);
+	return NULL;
+}
+
+static void *run_floor_rx(void *arg)
+{
+	struct path *p = arg;
+	zmq_msg_t m;
+
+	pthread_setname_np(pthread_self(), "bb-frecv");
+	zmq_msg_init(&m);
+	for (;;) {
+		const char *d;
+		size_t len, k;
+		const void *ms[64];
+		size_t lens[64];
+
+		if (zmq_msg_recv(&m, p->pull, 0) < 0)
+			die("floor zmq_recv", 1);
+		d = zmq_msg_data(&m);
+		len = zmq_msg_size(&m);
+		if (!len)
+			break;
+		k = len / (p->size + 4);
+		for (size_t done = 0; done < k;) {
+			size_t c = k - done < 64 ? k - done : 64;
+			int rc;
+
+			for (size_t i = 0; i < c; i++) {
+				uint32_t l;
+
+				memcpy(&l, d + k * p->size + (done + i) * 4, 4);
+				ms[i] = d + (done + i) * p->size;
+				lens[i] = l;
+			}
+			rc = lfipc_queue_put_many(p->qd, ms, lens, c,
+						  LFIPC_FOREVER);
+			if (rc < 1)
+				die("floor put", rc < 0 ? rc : -EIO);
+			done += (size_t)rc;
+		}
+	}
+	zmq_msg_close(&m);
+	return NULL;
+}
+
+static void zmq_pair_up(struct path *p)
 {
 	char ep[256];
 	size_t len = sizeof(ep);
@@ -287,6 +401,47 @@ static void raw_up(struct path *p)
 	    zmq_getsockopt(p->pull, ZMQ_LAST_ENDPOINT, ep, &len) ||
 	    zmq_connect(p->push, ep))
 		die("zmq set up", 1);
+}
+
+static void zmq_pair_down(struct path *p)
+{
+	int zero = 0;
+
+	zmq_setsockopt(p->push, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_close(p->push);
+	zmq_close(p->pull);
+	zmq_ctx_term(p->ctx);
+	zmq_ctx_term(p->ctx2);
+}
+
+static void floor_up(struct path *p)
+{
+	int rc = queues_up(p);
+
+	if (rc)
+		die("set up the floor", rc);
+	zmq_pair_up(p);
+	pthread_create(&p->ttx, NULL, run_floor_tx, p);
+	pthread_create(&p->trx, NULL, run_floor_rx, p);
+}
+
+static void floor_down(struct path *p)
+{
+	lfipc_queue_shutdown(p->qs); /* the sender's empty frame stops both */
+	pthread_join(p->ttx, NULL);
+	pthread_join(p->trx, NULL);
+	zmq_pair_down(p);
+	lfipc_queue_close(p->qs);
+	lfipc_queue_close(p->qd);
+	lfipc_region_close(p->rs);
+	lfipc_region_close(p->rd);
+	lfipc_region_unlink(p->src);
+	lfipc_region_unlink(p->dst);
+}
+
+static void raw_up(struct path *p)
+{
+	zmq_pair_up(p);
 	zmq_msg_init(&p->m);
 	p->buf = malloc(p->size);
 	p->sbuf = calloc((size_t)p->batch, 4 + p->size);
@@ -294,14 +449,8 @@ static void raw_up(struct path *p)
 
 static void raw_down(struct path *p)
 {
-	int zero = 0;
-
 	zmq_msg_close(&p->m);
-	zmq_setsockopt(p->push, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_close(p->push);
-	zmq_close(p->pull);
-	zmq_ctx_term(p->ctx);
-	zmq_ctx_term(p->ctx2);
+	zmq_pair_down(p);
 }
 
 /* Pack records { len u32, message } the way the bridge does (up to pack
@@ -361,6 +510,8 @@ static long raw_recv(struct path *p)
 static const struct ops BRIDGE = {"bridge", bridge_up, bridge_down, bridge_send,
 				  bridge_recv};
 static const struct ops RELAY = {"relay", relay_up, relay_down, bridge_send,
+				 bridge_recv};
+static const struct ops FLOOR = {"floor", floor_up, floor_down, bridge_send,
 				 bridge_recv};
 static const struct ops RAW = {"raw ZeroMQ", raw_up, raw_down, raw_send,
 			       raw_recv};
@@ -600,7 +751,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
-			"[-P] [-R] [-T] [-w WINDOW] [-b BATCH]\n");
+			"[-P] [-R] [-F] [-T] [-q SLOTS] [-w WINDOW] "
+			"[-b BATCH]\n");
 	exit(2);
 }
 
@@ -610,9 +762,9 @@ int main(int argc, char **argv)
 	int reps = 5, samples = 5000, c, nsizes = 2;
 	size_t sizes[2] = {64, 4096};
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
-	bool do_relay = false, do_r1 = true;
+	bool do_relay = false, do_r1 = true, do_floor = false;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRTw:b:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRFTw:b:q:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -648,6 +800,12 @@ int main(int argc, char **argv)
 		case 'R': /* also the relay: two queue hops, no network */
 			do_relay = true;
 			break;
+		case 'F': /* also the floor: queues and ZeroMQ, no bridge */
+			do_floor = true;
+			break;
+		case 'q': /* slots of both queues (default 4096) */
+			qslots = atol(optarg);
+			break;
 		case 'w':
 			window = (unsigned)atoi(optarg);
 			break;
@@ -658,7 +816,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (pack < 1 || n < 1 || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
+	if (pack < 1 || n < 1 || qslots < 1 || qslots > (1 << 24) || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
 	    sizes[0] > (1 << 20))
 		usage();
 	printf("# lfipc-bridge vs raw ZeroMQ PUSH/PULL, tcp://127.0.0.1, "
@@ -670,6 +828,7 @@ int main(int argc, char **argv)
 		double b[64], r1[64], rb[64], bl[64], rl[64], b99[64], r99[64];
 		double per[64], cb[64], crb[64], cr1[64];
 		double qt[64], cq[64], ql[64], q99[64];
+		double ft[64], cf[64], fl[64], f99[64];
 		long ns = size > 1024 ? n / 4 : n;
 
 		for (int i = 0; i < reps; i++) { /* interleaved: same load */
@@ -677,12 +836,19 @@ int main(int argc, char **argv)
 			cb[i] = crb[i] = cr1[i] = 0;
 			bl[i] = rl[i] = b99[i] = r99[i] = 0;
 			qt[i] = cq[i] = ql[i] = q99[i] = 0;
+			ft[i] = cf[i] = fl[i] = f99[i] = 0;
 			if (do_tput && do_relay)
 				qt[i] = tput(&RELAY, size, pack, ns, &cq[i],
 					     NULL) /
 					1e6;
 			if (do_lat && do_relay)
 				ql[i] = lat(&RELAY, size, samples, &q99[i]);
+			if (do_tput && do_floor)
+				ft[i] = tput(&FLOOR, size, pack, ns, &cf[i],
+					     NULL) /
+					1e6;
+			if (do_lat && do_floor)
+				fl[i] = lat(&FLOOR, size, samples, &f99[i]);
 			if (do_tput && do_br)
 				b[i] = tput(&BRIDGE, size, pack, ns, &cb[i],
 					    &per[i]) /
@@ -737,6 +903,30 @@ int main(int argc, char **argv)
 			       f[1].hi, f[0].med - f[1].med);
 			printf("  latency p99, us: bridge %.1f  raw %.1f\n",
 			       f[2].med, f[3].med);
+		}
+		if (do_floor) {
+			struct fig f[4], fb, fr, fbl, frl;
+
+			summarise_rows(f, (double *[]){ft, cf, fl, f99}, 4,
+				       reps);
+			fb = summarise(b, reps);
+			fr = summarise(rb, reps);
+			fbl = summarise(bl, reps);
+			frl = summarise(rl, reps);
+			printf("  floor (queue hops and ZeroMQ, no bridge "
+			       "logic): throughput %.3f [%.3f..%.3f] M msg/s, "
+			       "CPU per message %.0f [%.0f..%.0f] ns, latency "
+			       "p50 %.1f [%.1f..%.1f] us, p99 %.1f us\n",
+			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
+			       f[1].hi, f[2].med, f[2].lo, f[2].hi, f[3].med);
+			if (do_tput && do_raw && do_br)
+				printf("  floor / raw batched = %.2f   bridge / "
+				       "floor = %.2f\n",
+				       f[0].med / fr.med, fb.med / f[0].med);
+			if (do_lat && do_raw && do_br)
+				printf("  latency p50 added: floor %.1f  bridge "
+				       "above the floor %.1f us\n",
+				       f[2].med - frl.med, fbl.med - f[2].med);
 		}
 		if (do_relay) {
 			struct fig f[4];
