@@ -15,3 +15,11 @@ echo "$out"
 echo "$out" | grep -q -- "-T bridge 64 B: .*bb-send [0-9]" || exit 1
 echo "$out" | grep -q -- "-T raw ZeroMQ 64 B: .*ZMQbg/IO/0 [0-9]" || exit 1
 echo "$out" | grep -q "raw one-per-message 0.000" || exit 1
+# -F (the floor: the queue hops and ZeroMQ without the bridge) with -T and
+# -q (smaller queues than the default 4096 slots)
+out=$(./bench/bridge_bench -F -T -q 1024 -n 3000 -r 1 -l 200 -s 64) || exit 1
+echo "$out"
+echo "$out" | grep -q "floor (queue hops and ZeroMQ, no bridge logic): throughput [0-9]" || exit 1
+echo "$out" | grep -q "floor / raw batched = [0-9]" || exit 1
+echo "$out" | grep -q "bridge above the floor" || exit 1
+echo "$out" | grep -q -- "-T floor 64 B: .*bb-fsend [0-9]" || exit 1
