@@ -20,16 +20,20 @@
 #include "internal/queue.h"
 #include "internal/shm.h"
 
-/* Find the slot of a zero-copy pointer; NULL if it is not one of ours. */
+/* Find the slot of a zero-copy pointer; NULL if it is not one of ours.
+ * The stride (a multiple of 64, from the handle) is usually a power of
+ * two: a mask then, not a 64-bit division (tens of cycles, per message of
+ * a release_many). */
 static qslot *slot_of(lfipc_queue *q, const void *data)
 {
 	const unsigned char *p = data;
-	uint64_t off;
+	uint64_t off, st = q->stride;
 
 	if (!p || p < q->slots + SLOT_HDR || p >= q->slots + q->total)
 		return NULL;
 	off = (uint64_t)(p - q->slots);
-	if (off % q->stride != SLOT_HDR)
+	if ((st & (st - 1)) == 0 ? (off & (st - 1)) != SLOT_HDR
+				 : off % st != SLOT_HDR)
 		return NULL;
 	return (qslot *)(q->slots + off - SLOT_HDR);
 }
@@ -161,8 +165,9 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	return 0;
 }
 
-/* Each slot is released by its own store, exactly as release_slot() does
- * it: a crash after some of them leaves the others READING by a dead
+/* Each slot is released by its own store, as release_slot() does it but
+ * with release order and one fence per run (Q11, as get_many): a crash
+ * after some of them leaves the others READING by a dead
  * token, which recovery orphans and delivers again, the state that as
  * many single releases leave. What a run shares is what get_many shares:
  * one look at not_full (and at most one wake) and one JoinableQueue got
@@ -171,29 +176,46 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
  * then) instead of freeing a slot a producer may have claimed since. */
 int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 {
+	qslot *first[BULK_MAX]; /* the slots of msgs[0 .. BULK_MAX-1] */
 	uint32_t tok;
 	size_t k;
 
 	if (!q || !msgs || n == 0 || n > INT32_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!slot_of(q, msgs[i]))
+	for (size_t i = 0; i < n; i++) {
+		qslot *s = slot_of(q, msgs[i]);
+
+		if (!s)
 			return -EINVAL;
+		if (i < BULK_MAX)
+			first[i] = s;
+	}
 	if (lfipc__self(q->r, &tok))
 		return -EINVAL;
 	for (k = 0; k < n; k++) {
-		qslot *s = slot_of(q, msgs[k]);
+		qslot *s = k < BULK_MAX ? first[k] : slot_of(q, msgs[k]);
 		uint64_t w = atomic_load(&s->word);
 
 		if (wclaim(w) != (tok | CL_R))
 			break;
-		/* Q6 (as in release_slot()): seq_cst store; pairs with the
-		 * producer's claiming CAS, and each comes before the one
-		 * seq_cst look at not_full below (K1 before K2). */
-		atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+		/* Q11 (as get_many's batch, queue_bulk.c; release_slot()'s
+		 * Q6 is a seq_cst store per slot): release store; pairs with
+		 * the producer's claiming CAS or load (acquire: the caller's
+		 * reads of the payload are done before it writes a new one).
+		 * The seq_cst fence below orders the run's stores before the
+		 * one look at not_full. The check above still sees its own
+		 * earlier stores: a pointer given twice stops the run. */
+		atomic_store_explicit(&s->word,
+				      mkword(wseq(w) - 1 + (uint32_t)q->n, 0),
+				      memory_order_release);
 	}
 	if (k == 0)
 		return -EPROTO;
+	/* Q11: one full fence for the run instead of a seq_cst store per
+	 * slot (K1 before K2): a producer that announced itself on not_full
+	 * (seq_cst) before this fence in the total order is seen by
+	 * ev_wake() below; one after it sees every slot released. */
+	atomic_thread_fence(memory_order_seq_cst);
 	if (q->joinable)
 		lfipc__q_tasks_got(q, tok, (uint64_t)k);
 	ev_wake(q, &q->h->not_full);

@@ -12,9 +12,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 users_fail=0
 # The programs of tests/build/users: each hands data over one edge.
 # shellcheck disable=SC2034 # used by the scripts that source this
-users_programs="queue_put_get queue_many queue_zerocopy queue_clear
-queue_shutdown queue_join lock lock_ownerdead sem event cond barrier value
-pipe"
+users_programs="queue_put_get queue_many queue_zerocopy queue_release_many
+queue_clear queue_shutdown queue_join lock lock_ownerdead sem event cond
+barrier value pipe"
 
 users_skip() {
 	echo "SKIP: $*"

@@ -98,6 +98,60 @@ Test(queue_release, release_many_stops_at_the_first_message_it_may_not_release)
 	lfipc_queue_close(q);
 }
 
+/* slot_of(): a mask for a power-of-two stride, a division otherwise; and
+ * runs longer than the slots release_many finds once (BULK_MAX, 64). */
+Test(queue_release, release_many_finds_slots_for_any_stride_and_run_length)
+{
+	/* 16 + 16 -> stride 64, a power of two; 16 + 150 -> 192, not one */
+	static const size_t sizes[] = {16, 150};
+
+	for (size_t z = 0; z < 2; z++) {
+		lfipc_queue *q;
+		const void *m[4], *bad[1];
+
+		cr_assert_eq(lfipc_queue_create(qt_r, z ? "q1" : "q0", 4,
+						sizes[z], 0, &q),
+			     0);
+		cr_assert_eq(put_ints(q, 0, 4, LFIPC_NOWAIT), 4);
+		peek_n(q, m, 4);
+		bad[0] = (const char *)m[1] + 1;
+		cr_assert_eq(lfipc_queue_release_many(q, bad, 1), -EINVAL);
+		if (z) { /* inside the slot, at multiples of 64 */
+			bad[0] = (const char *)m[1] + 64;
+			cr_assert_eq(lfipc_queue_release_many(q, bad, 1),
+				     -EINVAL);
+			bad[0] = (const char *)m[1] + 128;
+			cr_assert_eq(lfipc_queue_release_many(q, bad, 1),
+				     -EINVAL);
+		}
+		cr_assert_eq(lfipc_queue_release_many(q, m, 4), 4);
+		cr_assert(lfipc_queue_empty(q));
+		cr_assert_eq(put_ints(q, 0, 5, LFIPC_NOWAIT), 4, "all free");
+		lfipc_queue_close(q);
+	}
+	{
+		lfipc_queue *q;
+		const void *m[100], *held;
+
+		cr_assert_eq(lfipc_queue_create(qt_r, "q2", 128, 16, 0, &q),
+			     0);
+		cr_assert_eq(put_ints(q, 0, 100, LFIPC_NOWAIT), 100);
+		peek_n(q, m, 100);
+		/* past the first 64: the second occurrence of m[80] stops
+		 * the run there */
+		held = m[90];
+		m[90] = m[80];
+		cr_assert_eq(lfipc_queue_release_many(q, m, 100), 90);
+		cr_assert_eq(lfipc_queue_release_many(q, m + 91, 9), 9);
+		/* m[90]'s own slot was in neither run: still ours */
+		cr_assert_eq(lfipc_queue_release(q, held), 0);
+		cr_assert(lfipc_queue_empty(q));
+		cr_assert_eq(put_ints(q, 0, 200, LFIPC_NOWAIT), 128,
+			     "all free");
+		lfipc_queue_close(q);
+	}
+}
+
 Test(queue_release, release_many_counts_its_run_as_got_in_a_joinable_queue)
 {
 	lfipc_queue *q;
