@@ -4,7 +4,7 @@
 # sender and the receiver as two threads of one process, so TSan checks the
 # bridge's own code across threads (libzmq's internals are suppressed:
 # bridge/tsan_zmq.c).
-out=$(./bench/bridge_bench -n 3000 -r 1 -l 200 -R) || exit 1
+out=$(./bench/bridge_bench -n 3000 -r 1 -l 200 -R -q 256) || exit 1
 echo "$out"
 echo "$out" | grep -q "bridge / raw batched" || exit 1
 echo "$out" | grep -q "latency p50" || exit 1
