@@ -290,9 +290,19 @@ static void relay_down(struct path *p)
  * must not. The same queue hops, ZeroMQ's same work and the same
  * sleeping hand-offs as the bridge; what the bridge costs above it is
  * its own logic. An empty frame ends the stream. */
+/* Frames handed to ZeroMQ, counted by the floor's sender after it wrote
+ * each (release) and read by frame_free() on ZeroMQ's I/O thread before
+ * it frees one (acquire). ZeroMQ hands the frame over in code that
+ * ThreadSanitizer does not see (bridge/tsan_zmq.c); this pair makes the
+ * hand-off visible to it, one atomic per frame, as the bridge's frame
+ * pool does. Encoding: a count of frames, never read for its value. */
+static atomic_ulong floor_frames;
+
 static void frame_free(void *data, void *hint)
 {
 	(void)hint;
+	/* acquire: pairs with the release increment in run_floor_tx() */
+	(void)atomic_load_explicit(&floor_frames, memory_order_acquire);
 	free(data);
 }
 
@@ -337,6 +347,9 @@ static void *run_floor_tx(void *arg)
 		}
 		/* the lengths follow the messages */
 		memcpy(frame + k * p->size, l32, k * 4);
+		/* release: pairs with the acquire load in frame_free() */
+		atomic_fetch_add_explicit(&floor_frames, 1,
+					  memory_order_release);
 		if (zmq_msg_init_data(&m, frame, k * (p->size + 4), frame_free,
 				      NULL) ||
 		    zmq_msg_send(&m, p->push, 0) < 0)
