@@ -161,19 +161,34 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	/* ours: READING(p, tok); anything else, as in commit. */
 	if (wclaim(w) != (tok | CL_R))
 		return -EPROTO;
-	lfipc__q_release(q, s, w, tok, true);
+	/* Q6 (as release_slot()), but a seq_cst CAS from the word checked,
+	 * not a store: another thread of this process (the same token)
+	 * releasing the same message at the same time then loses with
+	 * -EPROTO, instead of storing a stale FREE over the claim of a
+	 * producer that took the slot after the first release. */
+	if (!atomic_compare_exchange_strong(
+		    &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0)))
+		return -EPROTO;
+	if (q->joinable)
+		lfipc__q_tasks_got(q, tok, 1);
+	ev_wake(q, &q->h->not_full);
 	return 0;
 }
 
-/* Each slot is released by its own store, as release_slot() does it but
- * with release order and one fence per run (Q11, as get_many): a crash
- * after some of them leaves the others READING by a dead
+/* Each slot is released by its own CAS, as lfipc_queue_release() does it
+ * but with release order and one fence per run (Q11, as get_many): a
+ * crash after some of them leaves the others READING by a dead
  * token, which recovery orphans and delivers again, the state that as
  * many single releases leave. What a run shares is what get_many shares:
  * one look at not_full (and at most one wake) and one JoinableQueue got
- * increment. Each word is checked just before its store, so a pointer
- * given twice stops the run at its second occurrence (its slot is free by
- * then) instead of freeing a slot a producer may have claimed since. */
+ * increment. Each word is checked just before its CAS, from the word
+ * checked: a pointer given twice stops the run at its second occurrence
+ * (its slot is free by then), and of two threads of this process
+ * releasing the same slot at once only one does; neither frees a slot a
+ * producer may have claimed since. What a check cannot see: a pointer
+ * given twice whose slot another thread of this process peeked again
+ * between the two occurrences (the token is the process's): that
+ * thread's message is released (include/lfipc/queue.h). */
 int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 {
 	qslot *first[BULK_MAX]; /* the slots of msgs[0 .. BULK_MAX-1] */
@@ -198,20 +213,24 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 
 		if (wclaim(w) != (tok | CL_R))
 			break;
-		/* Q11 (as get_many's batch, queue_bulk.c; release_slot()'s
-		 * Q6 is a seq_cst store per slot): release store; pairs with
-		 * the producer's claiming CAS or load (acquire: the caller's
-		 * reads of the payload are done before it writes a new one).
-		 * The seq_cst fence below orders the run's stores before the
-		 * one look at not_full. The check above still sees its own
-		 * earlier stores: a pointer given twice stops the run. */
-		atomic_store_explicit(&s->word,
-				      mkword(wseq(w) - 1 + (uint32_t)q->n, 0),
-				      memory_order_release);
+		/* Q11 (as get_many's batch, queue_bulk.c; a single
+		 * release's Q6 is a seq_cst CAS): release CAS from the word
+		 * checked; pairs with the producer's claiming CAS or load
+		 * (acquire: the caller's reads of the payload are done
+		 * before it writes a new one). Failure (relaxed: nothing is
+		 * read from it) means another thread of this process
+		 * released the slot first: stop, as for any slot not ours.
+		 * The seq_cst fence below orders the run's CASes before
+		 * the one look at not_full. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &s->word, &w,
+			    mkword(wseq(w) - 1 + (uint32_t)q->n, 0),
+			    memory_order_release, memory_order_relaxed))
+			break;
 	}
 	if (k == 0)
 		return -EPROTO;
-	/* Q11: one full fence for the run instead of a seq_cst store per
+	/* Q11: one full fence for the run instead of a seq_cst CAS per
 	 * slot (K1 before K2): a producer that announced itself on not_full
 	 * (seq_cst) before this fence in the total order is seen by
 	 * ev_wake() below; one after it sees every slot released. */

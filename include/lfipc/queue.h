@@ -275,8 +275,9 @@ LFIPC_API int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs,
  * Return: 0; -EINVAL msg is not a message of this queue (or q is NULL);
  * -EPROTO the slot's state is not "peeked by this process": another
  * process overwrote it, or the message was released already (a caller
- * error that the shared state cannot tell from corruption); nothing was
- * changed. Does not block.
+ * error that the shared state cannot tell from corruption), or another
+ * thread of this process released it at the same time (only one of them
+ * releases it); nothing was changed. Does not block.
  */
 LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
 
@@ -295,7 +296,10 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  * message of this queue: checked before anything is released), -EPROTO
  * (msgs[0] is not peeked by this process, as for lfipc_queue_release():
  * nothing was changed). A pointer given twice stops the call at its second
- * occurrence.
+ * occurrence, and of two threads releasing the same slots at once only one
+ * releases each slot; but ownership is the process's: if another thread
+ * of this process peeked a slot again between the two occurrences of its
+ * pointer, that thread's message is released. Never give a pointer twice.
  * Does not block. Concurrency: as lfipc_queue_release(). Crash safety: a
  * process killed inside the call leaves the messages it had not released
  * yet as peeked by a dead process, so they are delivered to another

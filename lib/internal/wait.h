@@ -194,7 +194,8 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 		      unsigned flags);
 
 /*
- * Waker side, after the state change K1 (which must be seq_cst): one load
+ * Waker side, after the state change K1 (which must be seq_cst, or
+ * release stores followed by one seq_cst fence: Q11, doc/queue.md): one load
  * of wq->waiters; nothing more when it is 0 (no system call: the zero-cost
  * rule). Else bump wq->seq, FUTEX_WAKE up to n sleepers (all when any
  * wait-for-any waiter is announced) on wake_word (the primitive's state
