@@ -607,15 +607,19 @@ again:
 	mlen = hdr & FRAME_LEN_MASK;
 	if (mlen > SIZE_MAX)
 		return rx_resync(c);
+	frame = round8(FRAME_HDR + mlen);
+	/* A frame the ring holds whole is written whole: its header is
+	 * visible only with all of it. One that is not all there was torn
+	 * (two senders on one end) or forged: resynchronise, before the
+	 * -EMSGSIZE below, which consumes nothing and so would stop a
+	 * reader with a shorter buffer at this header for good. */
+	if (frame <= c->cap && avail < frame)
+		return rx_resync(c);
 	if (mlen > buf_size) {
 		*len = (size_t)mlen;
 		return -EMSGSIZE; /* nothing consumed */
 	}
-	frame = round8(FRAME_HDR + mlen);
 	if (frame <= c->cap) {
-		/* Written whole: its header is visible only with all of it. */
-		if (avail < frame)
-			return rx_resync(c);
 		ring_get(c->rx_ring, c->mask, h + FRAME_HDR, buf, mlen);
 		consume(c, h + frame);
 		*len = (size_t)mlen;

@@ -954,6 +954,40 @@ Test(pipe, poll_on_an_end_its_holder_closed_is_readable_then_recv_is_epipe,
 }
 
 /*
+ * A header whose frame would fit the ring but is not all there (torn by
+ * two senders on one end, or forged) announcing more than the reader's
+ * buffer holds: -EMSGSIZE consumes nothing, so a reader with a short
+ * buffer met the same header on every call, for good (the misuse test
+ * above spun on it for 45 minutes). The reader resynchronises instead,
+ * and the next message gets through.
+ */
+Test(pipe, a_torn_header_longer_than_the_buffer_is_resynchronised,
+     .init = setup_duplex, .fini = teardown)
+{
+	uint8_t *base = map_region();
+	struct pipe_shm *p = find_pipe(base, REGION_SIZE);
+	uint8_t buf[64];
+	uint64_t at, hdr;
+	size_t len = 0;
+	int v = 5, w = 0;
+
+	cr_assert_not_null(p);
+	at = atomic_load(&p->dir[0].tail);
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	/* 16 bytes published; the header claims a 208-byte frame */
+	hdr = (uint64_t)200 | (FRAME_TAG << 48);
+	memcpy(hdr_at(p, at), &hdr, sizeof(hdr));
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, LFIPC_NOWAIT),
+		     -EPROTO);
+	v = 6;
+	cr_assert_eq(lfipc_conn_send(e1, &v, sizeof(v), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &w, sizeof(w), &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(len, sizeof(w));
+	cr_assert_eq(w, 6);
+	munmap(base, REGION_SIZE);
+}
+
+/*
  * A forged frame length (a frame larger than the ring, that never comes)
  * held a receiver whose buffer was large enough for as long as the sender
  * lived, whatever its timeout. Now the receive gives the frame up at its
