@@ -147,6 +147,17 @@ static int queues_up(struct path *p)
 	return 0;
 }
 
+/* Undo queues_up()'s regions and queues (the buffers are the caller's). */
+static void queues_down(struct path *p)
+{
+	lfipc_queue_close(p->qs);
+	lfipc_queue_close(p->qd);
+	lfipc_region_close(p->rs);
+	lfipc_region_close(p->rd);
+	lfipc_region_unlink(p->src);
+	lfipc_region_unlink(p->dst);
+}
+
 static void bridge_up(struct path *p)
 {
 	lfipc_bridge_opts o = {
@@ -173,12 +184,7 @@ static void bridge_down(struct path *p)
 	pthread_join(p->trx, NULL);
 	lfipc_bridge_close(p->tx);
 	lfipc_bridge_close(p->rx);
-	lfipc_queue_close(p->qs);
-	lfipc_queue_close(p->qd);
-	lfipc_region_close(p->rs);
-	lfipc_region_close(p->rd);
-	lfipc_region_unlink(p->src);
-	lfipc_region_unlink(p->dst);
+	queues_down(p);
 }
 
 /* Up to 64 messages per lfipc_queue_put_many, as the consumer takes them
@@ -270,12 +276,7 @@ static void relay_down(struct path *p)
 {
 	lfipc_queue_shutdown(p->qs);
 	pthread_join(p->trx, NULL);
-	lfipc_queue_close(p->qs);
-	lfipc_queue_close(p->qd);
-	lfipc_region_close(p->rs);
-	lfipc_region_close(p->rd);
-	lfipc_region_unlink(p->src);
-	lfipc_region_unlink(p->dst);
+	queues_down(p);
 }
 
 /* The floor (-F): the bridge's path without the bridge. Two threads,
@@ -445,12 +446,7 @@ static void floor_down(struct path *p)
 	pthread_join(p->ttx, NULL);
 	pthread_join(p->trx, NULL);
 	zmq_pair_down(p);
-	lfipc_queue_close(p->qs);
-	lfipc_queue_close(p->qd);
-	lfipc_region_close(p->rs);
-	lfipc_region_close(p->rd);
-	lfipc_region_unlink(p->src);
-	lfipc_region_unlink(p->dst);
+	queues_down(p);
 }
 
 static void raw_up(struct path *p)
