@@ -385,7 +385,13 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 			return -EAGAIN;
 		/* T2: relaxed: cut is ours too. A frame we abandoned must
 		 * be behind the reader before we may abandon another (the
-		 * reader knows one cut at a time): wait for an empty ring. */
+		 * reader knows one cut at a time): wait for an empty ring.
+		 * cut stays where it is (it is never reset to 0): a reader
+		 * that has consumed up to it but not yet looked at it
+		 * (cut_at()) must still find it there, and a cut behind the
+		 * reader is ignored by it. So once a frame has been
+		 * abandoned, every later streaming send waits for an empty
+		 * ring first. */
 		cut = atomic_load_explicit(&c->tx->cut, memory_order_relaxed);
 		need = cut ? c->cap : FRAME_HDR;
 	}
@@ -394,8 +400,6 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		return expired_rc(timeout_ns);
 	if (rc < 0)
 		return rc;
-	if (cut)
-		atomic_store_explicit(&c->tx->cut, 0, memory_order_relaxed);
 	hdr = (uint64_t)len | (FRAME_TAG << 48);
 	ring_put(c->tx_ring, c->mask, start, &hdr, FRAME_HDR);
 	if (frame <= c->cap) {
@@ -467,6 +471,23 @@ static bool cut_at(lfipc_conn *c, uint64_t pos, bool inside)
 	return inside && atomic_load(&c->rx->cut) == pos;
 }
 
+/* The a bytes readable at pos, but not past a cut ahead of pos: the
+ * bytes after a cut are the next frame, not the rest of the abandoned
+ * one. A reader whose last look at tail came before the writer's last
+ * chunk is still behind the cut when the writer abandons the frame and
+ * publishes its next (small) frame there; without this it copied that
+ * frame into the abandoned one and returned it as good. Read after tail
+ * (seq_cst both: the writer stores cut before it publishes what follows
+ * it, so a tail past a cut comes with that cut). cut is read once; one
+ * behind pos (or at it, handled by cut_at()) is a cut already passed. A
+ * forged cut can only make the reader stop early (then -EPROTO). */
+static uint64_t rx_upto_cut(lfipc_conn *c, uint64_t pos, uint64_t a)
+{
+	uint64_t k = atomic_load(&c->rx->cut) - pos;
+
+	return k > 0 && k < a ? k : a;
+}
+
 /* Readiness callback of a reader (internal/wait.h). */
 static int rx_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 {
@@ -479,6 +500,7 @@ static int rx_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 
 	if (a > c->cap)
 		return rx_resync(c);
+	a = rx_upto_cut(c, w->pos, a);
 	/* Before the bytes: what follows a cut is the next frame. */
 	if (cut_at(c, w->pos, w->flag))
 		return -ECANCELED;
@@ -493,6 +515,7 @@ static int rx_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 		a = t - w->pos;
 		if (a > c->cap)
 			return rx_resync(c);
+		a = rx_upto_cut(c, w->pos, a);
 		if (a >= w->need) {
 			*w->out = a;
 			return 1;

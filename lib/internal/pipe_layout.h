@@ -56,8 +56,8 @@ struct pipe_dir {
 	/* The writer's block: written by the writer on every send. */
 	_Atomic uint64_t tail;
 	struct lfipc_wq rd_wq;	/* the reader waits here (internal/wait.h) */
-	_Atomic uint64_t cut;	/* the writer abandoned the frame it was
-				   streaming here (0: none) */
+	_Atomic uint64_t cut;	/* the writer last abandoned the frame it
+				   was streaming here (0: never) */
 	uint8_t pad0[PIPE_HOT - 32];
 	/* The reader's block: written by the reader on every receive. */
 	_Atomic uint64_t head;

@@ -988,6 +988,49 @@ Test(pipe, a_torn_header_longer_than_the_buffer_is_resynchronised,
 }
 
 /*
+ * A writer abandoned a frame larger than the ring at its timeout (cut)
+ * and published its next, small, frame there, before the reader looked:
+ * the reader's first look at tail shows the abandoned frame's bytes and
+ * the next frame's together. It must stop at the cut, drop the abandoned
+ * part and return the small message; it copied the small frame into the
+ * abandoned one instead (a hostile review's stress test, one thread per
+ * end: a message returned with another's bytes in it, then -EPROTO). The
+ * state is what such a writer leaves, written here directly.
+ */
+Test(pipe, a_reader_behind_a_cut_stops_at_it_and_gets_the_next_message,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	uint8_t *base = map_region();
+	struct pipe_shm *p = find_pipe(base, REGION_SIZE);
+	size_t big = 2 * RING, len = 0;
+	uint8_t *buf = malloc(big);
+	uint64_t at, hdr;
+	int v = 7, w = 0;
+
+	cr_assert_not_null(p);
+	cr_assert_not_null(buf);
+	at = atomic_load(&p->dir[0].tail);
+	/* the abandoned frame: its header and 56 bytes, then the cut */
+	hdr = (uint64_t)big | (FRAME_TAG << 48);
+	memcpy(hdr_at(p, at), &hdr, sizeof(hdr));
+	memset(hdr_at(p, at + 8), 0xee, 56);
+	atomic_store(&p->dir[0].cut, at + 64);
+	/* the next frame, at the cut: 4 bytes */
+	hdr = (uint64_t)sizeof(v) | (FRAME_TAG << 48);
+	memcpy(hdr_at(p, at + 64), &hdr, sizeof(hdr));
+	memcpy(hdr_at(p, at + 72), &v, sizeof(v));
+	atomic_store(&p->dir[0].tail, at + 80);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, big, &len, 100 * 1000000LL), 0);
+	cr_assert_eq(len, sizeof(v));
+	memcpy(&w, buf, sizeof(w));
+	cr_assert_eq(w, 7);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, big, &len, LFIPC_NOWAIT),
+		     -EAGAIN);
+	free(buf);
+	munmap(base, REGION_SIZE);
+}
+
+/*
  * A forged frame length (a frame larger than the ring, that never comes)
  * held a receiver whose buffer was large enough for as long as the sender
  * lived, whatever its timeout. Now the receive gives the frame up at its
