@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_queue_release.c - lfipc_queue_release_many(): exact slots, where a
- * run stops, two threads releasing the same run, JoinableQueue counts, one wake-up per run, and a consumer
- * SIGKILLed inside runs; lfipc_queue_peek_many(): order, runs, errors, and
- * a consumer SIGKILLed while it peeks many. Part of the test_queue program
- * (its own suite).
+ * run stops, two threads releasing the same run, JoinableQueue counts, one
+ * wake-up per run, and a consumer SIGKILLed inside runs;
+ * lfipc_queue_peek_many(): order, runs, errors, and a consumer SIGKILLed
+ * while it peeks many. Part of the test_queue program (its own suite).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -174,6 +174,9 @@ static void *dr_thread(void *arg)
 	int me = (int)(intptr_t)arg;
 
 	for (int r = 1; r <= DR_ROUNDS; r++) {
+		/* a bare spin: both start the round within nanoseconds
+		 * (with sched_yield() here the old check-then-store was
+		 * caught in 1 run of 3, not 3 of 3) */
 		while (atomic_load(&dr_round) != r)
 			;
 		dr_ret[me] = r % 4 ? lfipc_queue_release_many(dr_q, dr_m[me],
