@@ -279,6 +279,14 @@ static void relay_down(struct path *p)
 	queues_down(p);
 }
 
+/* Frames handed to ZeroMQ, counted by the floor's sender after it wrote
+ * each (release) and read by frame_free() on ZeroMQ's I/O thread before
+ * it frees one (acquire). ZeroMQ hands the frame over in code that
+ * ThreadSanitizer does not see (bridge/tsan_zmq.c); this pair makes the
+ * hand-off visible to it, one atomic per frame, as the bridge's frame
+ * pool does. Encoding: a count of frames, never read for its value. */
+static atomic_ulong floor_frames;
+
 /* The floor (-F): the bridge's path without the bridge. Two threads,
  * each with its own ZeroMQ context, move messages from the source Queue
  * to the destination Queue over a PUSH/PULL pair: the sender takes up to
@@ -291,14 +299,6 @@ static void relay_down(struct path *p)
  * must not. The same queue hops, ZeroMQ's same work and the same
  * sleeping hand-offs as the bridge; what the bridge costs above it is
  * its own logic. An empty frame ends the stream. */
-/* Frames handed to ZeroMQ, counted by the floor's sender after it wrote
- * each (release) and read by frame_free() on ZeroMQ's I/O thread before
- * it frees one (acquire). ZeroMQ hands the frame over in code that
- * ThreadSanitizer does not see (bridge/tsan_zmq.c); this pair makes the
- * hand-off visible to it, one atomic per frame, as the bridge's frame
- * pool does. Encoding: a count of frames, never read for its value. */
-static atomic_ulong floor_frames;
-
 static void frame_free(void *data, void *hint)
 {
 	(void)hint;
