@@ -10,10 +10,12 @@
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
  * only the packed row (the rows not run read 0): for profiling one of
- * them; -q the slots of every Queue of the bench (default 4096); -w the
- * bridge's window (default: the bridge's own); -b messages per ZeroMQ
- * message of both the bridge and raw ZeroMQ packed (default 256, the
- * bridge's own default); -T after each throughput run, the CPU time per
+ * them; -q the slots of every Queue of the bench (default: 32768, at
+ * most 16 MiB of payload: 4096 at 4 KiB; the bridge's default window,
+ * three quarters of the source queue up to 16384, is then 16384 and
+ * 3072); -w the bridge's window (default: the bridge's own); -b messages
+ * per ZeroMQ message of both the bridge and raw ZeroMQ packed (default
+ * 1024, the bridge's own default); -T after each throughput run, the CPU time per
  * message and the context switches of each thread (by name: ZeroMQ's
  * I/O threads are "ZMQbg/IO/0", the consumer is the main thread), from
  * /proc; -R also the relay, -F also the floor (both below).
@@ -24,7 +26,7 @@
  * second Queue; a consumer thread takes them, 64 per
  * lfipc_queue_get_many. Raw ZeroMQ moves the same messages from a PUSH to
  * a PULL socket, one ZeroMQ message per message, and packed the way the
- * bridge packs them (up to 256 messages or 256 KiB per ZeroMQ message,
+ * bridge packs them (up to 1024 messages or 256 KiB per ZeroMQ message,
  * the same records { u32 length, bytes }), its receiver copying each
  * message out as a consumer of the bridge gets a copy. Raw ZeroMQ gets a
  * context (I/O thread) per side, as two hosts have, and its default
@@ -54,12 +56,12 @@
 #include <lfipc.h>
 #include <lfipc/bridge.h>
 
-#define BATCH_DEF 256
+#define BATCH_DEF 1024
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
 
 static unsigned window; /* -w; 0: the bridge's default */
 static bool per_thread; /* -T: each throughput run's CPU time by thread */
-static long qslots = 4096;
+static long qslots; /* -q; 0: slots_for() */
 static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
 
 static int64_t now_ns(void)
@@ -129,6 +131,20 @@ static void *run_bridge(void *arg)
 	return NULL;
 }
 
+/* Slots of each Queue for messages of size bytes: -q, or 32768 up to
+ * 16 MiB of payload (room for the bridge's default window of 16384 at
+ * 64 B, 4096 slots at 4 KiB). */
+static long slots_for(size_t size)
+{
+	long s = 32768;
+
+	if (qslots)
+		return qslots;
+	while ((size_t)s * size > ((size_t)16 << 20) && s > 64)
+		s /= 2;
+	return s;
+}
+
 /* The source and destination regions and queues of a path, and the
  * producer's and consumer's buffers. Return: 0 or -errno. */
 static int queues_up(struct path *p)
@@ -139,8 +155,10 @@ static int queues_up(struct path *p)
 	snprintf(p->dst, sizeof(p->dst), "/lfipc-bb-%ld-d", (long)getpid());
 	if ((rc = lfipc_region_create(p->src, 64 << 20, 0600, &p->rs)) ||
 	    (rc = lfipc_region_create(p->dst, 64 << 20, 0600, &p->rd)) ||
-	    (rc = lfipc_queue_create(p->rs, "q", qslots, p->size, 0, &p->qs)) ||
-	    (rc = lfipc_queue_create(p->rd, "q", qslots, p->size, 0, &p->qd)))
+	    (rc = lfipc_queue_create(p->rs, "q", slots_for(p->size), p->size, 0,
+				     &p->qs)) ||
+	    (rc = lfipc_queue_create(p->rd, "q", slots_for(p->size), p->size, 0,
+				     &p->qd)))
 		return rc;
 	p->buf = malloc(64 * p->size);
 	p->sbuf = calloc(64, p->size);
@@ -717,7 +735,7 @@ static double lat(const struct ops *o, size_t size, int samples, double *p99)
 {
 	struct path p = {.size = size, .batch = 1};
 	double *v = malloc(sizeof(double) * (size_t)samples);
-	int warm = 100 + (int)qslots;
+	int warm = 100 + (int)slots_for(size);
 	double p50;
 
 	o->up(&p);
@@ -820,20 +838,20 @@ int main(int argc, char **argv)
 		case 'F': /* also the floor: queues and ZeroMQ, no bridge */
 			do_floor = true;
 			break;
-		case 'q': /* slots of both queues (default 4096) */
+		case 'q': /* slots of both queues (default: slots_for()) */
 			qslots = atol(optarg);
 			break;
 		case 'w':
 			window = (unsigned)atoi(optarg);
 			break;
-		case 'b': /* batch of both paths (default 256) */
+		case 'b': /* batch of both paths (default BATCH_DEF) */
 			pack = atoi(optarg);
 			break;
 		default:
 			usage();
 		}
 	}
-	if (pack < 1 || n < 1 || qslots < 1 || qslots > (1 << 24) || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
+	if (pack < 1 || n < 1 || qslots < 0 || qslots > (1 << 24) || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
 	    sizes[0] > (1 << 20))
 		usage();
 	printf("# lfipc-bridge vs raw ZeroMQ PUSH/PULL, tcp://127.0.0.1, "

@@ -15,11 +15,20 @@
 
 #include "internal.h"
 
-/* Open or create the state Array name (words elements of U64, with a
- * Lock) and take its lock without waiting. */
-static int state_open(lfipc_bridge *b, const char *queue, const char *suffix,
-		      size_t words)
+/* Whether len is the length of a state Array of that side. */
+static bool state_len_ok(bool tx, size_t len)
 {
+	return tx ? tx_table(len) != 0 : len == RX_WORDS;
+}
+
+/* Open or create the state Array "<queue>.btx" (tx) or "<queue>.brx", of
+ * U64 with a Lock (made with room for the sender's window), and take its
+ * lock without waiting. A sender takes its table from the Array's length
+ * and keeps its window within it. */
+static int state_open(lfipc_bridge *b, const char *queue, bool tx)
+{
+	const char *suffix = tx ? ".btx" : ".brx";
+	size_t words = tx ? tx_words(b->o.window) : RX_WORDS;
 	char name[LFIPC_NAME_MAX + 2];
 	int rc;
 
@@ -31,9 +40,15 @@ static int state_open(lfipc_bridge *b, const char *queue, const char *suffix,
 		rc = lfipc_array_open(b->r, name, &b->st);
 	if (rc)
 		return rc;
-	if (lfipc_array_type(b->st) != LFIPC_U64 ||
-	    lfipc_array_len(b->st) != words || !lfipc_array_lock(b->st))
+	words = lfipc_array_len(b->st);
+	if (lfipc_array_type(b->st) != LFIPC_U64 || !state_len_ok(tx, words) ||
+	    !lfipc_array_lock(b->st))
 		return -EPROTO;
+	if (tx) {
+		b->table = tx_table(words);
+		if (b->o.window > b->table - TX_SPARE)
+			b->o.window = (unsigned)(b->table - TX_SPARE);
+	}
 	rc = lfipc_lock_acquire(lfipc_array_lock(b->st), LFIPC_NOWAIT);
 	if (rc == -EAGAIN)
 		return -EBUSY;
@@ -110,8 +125,7 @@ int lfipc__bridge_open(lfipc_region *r, const char *queue, const char *endpoint,
 		b->o.window = cap < 1 ? 1 : cap > DEF_WINDOW ? DEF_WINDOW
 							     : (unsigned)cap;
 	}
-	return tx ? state_open(b, queue, ".btx", TX_WORDS)
-		  : state_open(b, queue, ".brx", RX_WORDS);
+	return state_open(b, queue, tx);
 }
 
 int lfipc_bridge_run(lfipc_bridge *b)
@@ -162,9 +176,11 @@ void lfipc_bridge_close(lfipc_bridge *b)
 	free(b);
 }
 
-static int stats_open(lfipc_region *r, const char *queue, const char *suffix,
-		      size_t words, uint64_t magic, lfipc_array **a)
+static int stats_open(lfipc_region *r, const char *queue, bool tx,
+		      lfipc_array **a)
 {
+	const char *suffix = tx ? ".btx" : ".brx";
+	uint64_t magic = tx ? TX_MAGIC : RX_MAGIC;
 	char name[LFIPC_NAME_MAX + 2];
 	int64_t m;
 	int rc;
@@ -175,7 +191,8 @@ static int stats_open(lfipc_region *r, const char *queue, const char *suffix,
 	rc = lfipc_array_open(r, name, a);
 	if (rc)
 		return rc;
-	if (lfipc_array_type(*a) != LFIPC_U64 || lfipc_array_len(*a) != words ||
+	if (lfipc_array_type(*a) != LFIPC_U64 ||
+	    !state_len_ok(tx, lfipc_array_len(*a)) ||
 	    lfipc_array_load(*a, 0, &m) || (m != 0 && (uint64_t)m != magic)) {
 		lfipc_array_close(*a);
 		*a = NULL;
@@ -193,7 +210,7 @@ int lfipc_bridge_stats_read(lfipc_region *r, const char *queue,
 	if (!r || !queue || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	rc = stats_open(r, queue, ".btx", TX_WORDS, TX_MAGIC, &a);
+	rc = stats_open(r, queue, true, &a);
 	if (rc == 0) {
 		_Atomic uint64_t *w = (_Atomic uint64_t *)lfipc_array_data(a);
 
@@ -211,7 +228,7 @@ int lfipc_bridge_stats_read(lfipc_region *r, const char *queue,
 	} else if (rc != -ENOENT) {
 		return rc;
 	}
-	rc = stats_open(r, queue, ".brx", RX_WORDS, RX_MAGIC, &a);
+	rc = stats_open(r, queue, false, &a);
 	if (rc == 0) {
 		_Atomic uint64_t *w = (_Atomic uint64_t *)lfipc_array_data(a);
 

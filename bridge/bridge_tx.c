@@ -24,7 +24,7 @@
 
 static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
 {
-	return &b->w[TX_ENT + 2 * (seq % TX_TABLE)];
+	return &b->w[TX_ENT + 2 * (seq % b->table)];
 }
 
 /* Record the peeked message as sequence number b->b and advance. TX_NEXT
@@ -43,8 +43,8 @@ static void tx_record(lfipc_bridge *b, const void *msg, size_t len)
 	 * which reads the offset after it (a crash is the only concurrency:
 	 * this orders the two stores for whoever reads them after it) */
 	atomic_store_explicit(&e[0], s, memory_order_release);
-	b->fl[s % TX_TABLE].msg = msg;
-	b->fl[s % TX_TABLE].len = len;
+	b->fl[s % b->table].msg = msg;
+	b->fl[s % b->table].len = len;
 	b->b = s + 1;
 }
 
@@ -120,10 +120,10 @@ static int tx_recover(lfipc_bridge *b)
 	 * runs (amb_end 0), and in nonsense */
 	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)
 		amb_end = amb + 1;
-	ents = malloc(sizeof(*ents) * TX_TABLE);
+	ents = malloc(sizeof(*ents) * b->table);
 	if (!ents)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < TX_TABLE; i++) {
+	for (uint64_t i = 0; i < b->table; i++) {
 		_Atomic uint64_t *e = &b->w[TX_ENT + 2 * i];
 		uint64_t s = atomic_load(&e[0]), off = atomic_load(&e[1]);
 
@@ -131,9 +131,9 @@ static int tx_recover(lfipc_bridge *b)
 			continue;
 		/* recorded after the last TX_NEXT, never sent: its message
 		 * comes back as an orphan and gets a new number */
-		unsent += s % TX_TABLE == i && s > next && s - next < TX_TABLE;
-		if (s % TX_TABLE != i || s >= next + 1 ||
-		    (next > TX_TABLE + 1 && s < next - TX_TABLE - 1)) {
+		unsent += s % b->table == i && s > next && s - next < b->table;
+		if (s % b->table != i || s >= next + 1 ||
+		    (next > b->table + 1 && s < next - b->table - 1)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
 			continue;
 		}
@@ -157,7 +157,7 @@ static int tx_recover(lfipc_bridge *b)
 	b->a = n ? lo : next;
 	b->b = next;
 	for (uint64_t s = b->a; s < next; s++)
-		b->fl[s % TX_TABLE].msg = NULL; /* VOID until matched */
+		b->fl[s % b->table].msg = NULL; /* VOID until matched */
 	/* Every message the dead sender had peeked comes back as an orphan,
 	 * and the queue hands orphans out before anything else; but a rescue
 	 * that finds the queue lock busy leaves the slot for a later one.
@@ -195,8 +195,8 @@ static int tx_recover(lfipc_bridge *b)
 					  rent_cmp)
 				: NULL;
 			if (hit && hit->seq != 0) {
-				b->fl[hit->seq % TX_TABLE].msg = msg;
-				b->fl[hit->seq % TX_TABLE].len = len;
+				b->fl[hit->seq % b->table].msg = msg;
+				b->fl[hit->seq % b->table].len = len;
 				hit->seq = 0;
 				left--;
 				continue;
@@ -239,7 +239,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		return -EINVAL;
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, true, &b)))
 		goto fail;
-	b->fl = calloc(TX_TABLE, sizeof(*b->fl));
+	b->fl = calloc(b->table, sizeof(*b->fl));
 	b->pool = calloc(1, sizeof(*b->pool));
 	if (!b->fl || !b->pool) {
 		rc = -ENOMEM;
@@ -368,7 +368,7 @@ static int tx_send(lfipc_bridge *b)
 	/* What fits, then the frame built in place in ZeroMQ's message
 	 * (zmq_send() would copy a buffer of ours once more). */
 	while (s + n < b->b) {
-		const struct flight *f = &b->fl[(s + n) % TX_TABLE];
+		const struct flight *f = &b->fl[(s + n) % b->table];
 		size_t len = f->msg ? f->len : 0;
 
 		if (n == b->o.batch ||
@@ -410,7 +410,7 @@ static int tx_send(lfipc_bridge *b)
 	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
 	p += HDR_LEN;
 	for (uint32_t i = 0; i < n; i++, s++) {
-		const struct flight *f = &b->fl[s % TX_TABLE];
+		const struct flight *f = &b->fl[s % b->table];
 
 		put32(p, f->msg ? (uint32_t)f->len : VOID_LEN);
 		if (f->msg && f->len)
@@ -468,8 +468,8 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 		int k = 0, rc;
 
 		for (uint64_t i = s; i < e; i++)
-			if (b->fl[i % TX_TABLE].msg)
-				m[k++] = b->fl[i % TX_TABLE].msg;
+			if (b->fl[i % b->table].msg)
+				m[k++] = b->fl[i % b->table].msg;
 		st(b, TX_RELEASING_END, e);
 		st(b, TX_RELEASING, s);
 		if (k &&
@@ -481,7 +481,7 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 			 * reads first */
 			atomic_store_explicit(&entry(b, i)[0], 0,
 					      memory_order_relaxed);
-			b->fl[i % TX_TABLE].msg = NULL;
+			b->fl[i % b->table].msg = NULL;
 		}
 		st(b, TX_RELEASING, 0);
 		b->a = e;

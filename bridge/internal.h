@@ -46,10 +46,13 @@
  * receiver per queue, held by the Array's Lock); stat only reads.
  *
  * Sender state "<queue>.btx" (TX_* below): entry (TX_ENT + 2 * (seq %
- * TX_TABLE)) holds seq (0 = empty) and, at +1, the offset of the peeked
+ * table)) holds seq (0 = empty) and, at +1, the offset of the peeked
  * message from the Array's data (both in one mapping of one region, so the
  * offset is the same in every process). In-flight sequence numbers are
- * always one contiguous range [A, next), at most TX_TABLE long.
+ * always one contiguous range [A, next), at most table long. The table
+ * has window + TX_SPARE entries for the window of the sender that made
+ * the Array; every later sender reads table from the Array's length
+ * (tx_table()) and keeps its window below table - TX_SPARE.
  *   peek:    a run of up to 64 (lfipc_queue_peek_many), then per
  *            message entry.off = off; entry.seq = s; then, once per
  *            batch, next = the batch's last s + 1; then send. (A crash
@@ -127,10 +130,25 @@ enum {
 	TX_INFLIGHT,
 	TX_RELEASING_END, /* end (exclusive) of the run being released */
 	TX_ENT = 16,
-	/* room for a full window, plus the two messages recovery may add */
-	TX_TABLE = LFIPC_BRIDGE_MAX_WINDOW + 64,
-	TX_WORDS = TX_ENT + 2 * TX_TABLE
+	/* entries beyond the window: room for what recovery may add */
+	TX_SPARE = 64
 };
+
+/* Words of a sender's state Array whose table has room for window. */
+static inline size_t tx_words(unsigned window)
+{
+	return TX_ENT + 2 * ((size_t)window + TX_SPARE);
+}
+
+/* The table of a sender's state Array of len words, or 0 if no sender
+ * makes an Array of that length (a peer's, or junk). */
+static inline uint64_t tx_table(size_t len)
+{
+	if (len < tx_words(1) || len > tx_words(LFIPC_BRIDGE_MAX_WINDOW) ||
+	    (len - TX_ENT) % 2 != 0)
+		return 0;
+	return (len - TX_ENT) / 2;
+}
 
 enum {
 	RX_MAGIC_W,
@@ -158,8 +176,8 @@ enum {
 #define DATA_LAZY 0x1u /* DATA flag: the sender has room, ack may wait */
 #define MAX_WIRE ((int64_t)64 << 20)
 
-#define DEF_WINDOW 4096u /* at most: see lfipc__bridge_open() */
-#define DEF_BATCH 256u
+#define DEF_WINDOW 16384u /* at most: see lfipc__bridge_open() */
+#define DEF_BATCH 1024u
 #define DEF_BATCH_BYTES ((size_t)256 << 10)
 #define DEF_RESEND_NS INT64_C(500000000)
 #define SLICE_NS INT64_C(100000000)
@@ -215,7 +233,8 @@ struct lfipc_bridge {
 	unsigned char (*allow)[32];
 	size_t nallow;
 	/* sender */
-	struct flight *fl; /* [TX_TABLE], index seq % TX_TABLE */
+	uint64_t table;    /* entries of the state's table: tx_table() */
+	struct flight *fl; /* [table], index seq % table */
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */
 	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */

@@ -49,7 +49,7 @@ typedef struct lfipc_bridge lfipc_bridge;
 /** Senders one receiver keeps state for. */
 #define LFIPC_BRIDGE_MAX_STREAMS 16
 /** Largest window (unacknowledged messages per sender). */
-#define LFIPC_BRIDGE_MAX_WINDOW 4096
+#define LFIPC_BRIDGE_MAX_WINDOW 65536
 /** Length of a CURVE key in Z85 text, without the terminating NUL. */
 #define LFIPC_BRIDGE_KEY_LEN 40
 
@@ -60,9 +60,12 @@ typedef struct lfipc_bridge lfipc_bridge;
 typedef struct lfipc_bridge_opts {
 	/** Sender: most unacknowledged messages (at most
 	 * LFIPC_BRIDGE_MAX_WINDOW; default three quarters of the source
-	 * queue's capacity, at most LFIPC_BRIDGE_MAX_WINDOW). */
+	 * queue's capacity, at most 16384). The sender's state in the
+	 * source region is sized for the window of its first start (16
+	 * bytes per message); a later start with a larger window gets the
+	 * first one's. */
 	unsigned window;
-	/** Sender: most messages in one ZeroMQ message (default 256). */
+	/** Sender: most messages in one ZeroMQ message (default 1024). */
 	unsigned batch;
 	/** Sender: most payload bytes in one ZeroMQ message (default 256 KiB;
 	 * a single larger message is still sent, alone). */

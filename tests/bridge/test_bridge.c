@@ -868,6 +868,96 @@ Test(bridge, a_restarted_sender_peeks_nothing_new_while_dead_claims_wait,
 	kill_reap(&W.prod);
 }
 
+/* The sender's state is sized for the window of the sender that made it
+ * (16 bytes per message in the source region): a later sender asking for
+ * more keeps to it, and peeks no more than it holds. */
+Test(bridge, a_sender_keeps_to_the_window_its_state_was_made_for,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o;
+	lfipc_queue_status st;
+	lfipc_bridge *b;
+	lfipc_array *a;
+
+	world_up(1024, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b),
+		     0);
+	lfipc_bridge_close(b);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
+	cr_assert_eq(lfipc_array_len(a), 16 + 2 * (16 + 64));
+	lfipc_array_close(a);
+	for (uint64_t i = 0; i < 500; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	o.window = 400;
+	W.tx = th_fork(send_nowhere, &o);
+	for (int i = 0;; i++) {
+		qstat(&st);
+		if (st.reading >= 16)
+			break;
+		cr_assert_lt(i, 20000, "the sender peeked %zu", st.reading);
+		usleep(1000);
+	}
+	usleep(200000);
+	qstat(&st);
+	cr_assert_eq(st.reading, 16, "window 16 made the state, peeked %zu",
+		     st.reading);
+	kill_reap(&W.tx);
+}
+
+/* A state Array no sender makes (another length, another type: a peer's
+ * doing, or junk) is refused with -EPROTO, by a sender and by stat; one
+ * an earlier version made (a table of 4096 + 64) is taken as it is. */
+Test(bridge, a_state_array_of_a_foreign_shape_is_refused, .fini = fini,
+     .timeout = 60)
+{
+	static const struct {
+		lfipc_type type;
+		size_t len;
+		int want;
+	} c[] = {
+	    {LFIPC_U64, 17, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 64, -EPROTO},	     /* no room for one */
+	    {LFIPC_U64, 16 + 2 * (16 + 64) + 1, -EPROTO}, /* odd table */
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 65), -EPROTO},
+	    {LFIPC_I64, 16 + 2 * (16 + 64), -EPROTO},
+	    {LFIPC_U64, 16 + 2 * (4096 + 64), 0}, /* an earlier version's */
+	};
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s;
+
+	world_up(64, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		lfipc_array *a;
+		lfipc_bridge *b = NULL;
+
+		cr_assert_eq(lfipc_array_create(W.rs, "q.btx", c[i].type,
+						c[i].len, true, &a),
+			     0);
+		cr_assert_eq(lfipc_bridge_send_open(W.rs, "q",
+						    "tcp://127.0.0.1:1", &o,
+						    &b),
+			     c[i].want, "case %zu", i);
+		if (c[i].want == 0) {
+			lfipc_bridge_close(b);
+			stats(W.rs, &s);
+			cr_assert(s.has_tx);
+		} else {
+			cr_assert_null(b);
+			cr_assert_eq(lfipc_bridge_stats_read(W.rs, "q", &s),
+				     -EPROTO, "case %zu", i);
+		}
+		lfipc_array_close(a);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	}
+}
+
 Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
      .fini = fini, .timeout = 900)
 {
