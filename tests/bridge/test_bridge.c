@@ -800,6 +800,21 @@ static void qstat(lfipc_queue_status *st)
 	cr_assert_eq(lfipc_queue_stat(W.qs, st), 0);
 }
 
+/* Wait (20 s at most) until the source queue has n messages peeked. */
+static void wait_peeked(size_t n)
+{
+	lfipc_queue_status st;
+
+	for (int i = 0;; i++) {
+		qstat(&st);
+		if (st.reading >= n)
+			break;
+		cr_assert_lt(i, 20000, "the sender peeked %zu of %zu",
+			     st.reading, n);
+		usleep(1000);
+	}
+}
+
 /*
  * Found by a hostile review: a clearer stopped while it holds the source
  * queue's lock keeps a dead sender's peeked slots from becoming orphans
@@ -843,13 +858,7 @@ Test(bridge, a_restarted_sender_peeks_nothing_new_while_dead_claims_wait,
 			     0);
 	/* sender A peeks its window, then dies: 16 dead claims */
 	W.tx = th_fork(send_nowhere, &o);
-	for (int i = 0;; i++) {
-		qstat(&st);
-		if (st.reading >= 16)
-			break;
-		cr_assert_lt(i, 20000, "sender A peeked %zu", st.reading);
-		usleep(1000);
-	}
+	wait_peeked(16);
 	usleep(50000);
 	kill_reap(&W.tx);
 	qstat(&st);
@@ -895,13 +904,7 @@ Test(bridge, a_sender_keeps_to_the_window_its_state_was_made_for,
 			     0);
 	o.window = 400;
 	W.tx = th_fork(send_nowhere, &o);
-	for (int i = 0;; i++) {
-		qstat(&st);
-		if (st.reading >= 16)
-			break;
-		cr_assert_lt(i, 20000, "the sender peeked %zu", st.reading);
-		usleep(1000);
-	}
+	wait_peeked(16);
 	usleep(200000);
 	qstat(&st);
 	cr_assert_eq(st.reading, 16, "window 16 made the state, peeked %zu",
