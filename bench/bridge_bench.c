@@ -15,10 +15,11 @@
  * three quarters of the source queue up to 16384, is then 16384 and
  * 3072); -w the bridge's window (default: the bridge's own); -b messages
  * per ZeroMQ message of both the bridge and raw ZeroMQ packed (default
- * 1024, the bridge's own default); -T after each throughput run, the CPU time per
- * message and the context switches of each thread (by name: ZeroMQ's
- * I/O threads are "ZMQbg/IO/0", the consumer is the main thread), from
- * /proc; -R also the relay, -F also the floor (both below).
+ * 1024, the bridge's own default); -T after each throughput run, the
+ * CPU time per message and the context switches of each thread (by
+ * name: ZeroMQ's I/O threads are "ZMQbg/IO/0", the consumer is the main
+ * thread), from /proc; -R also the relay, -F also the floor (both
+ * below).
  *
  * Throughput: a producer thread puts n messages of 64 B, then of 4 KiB,
  * into a Queue, 64 per lfipc_queue_put_many; the bridge's sender and
