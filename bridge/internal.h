@@ -52,7 +52,7 @@
  * always one contiguous range [A, next), at most table long. The table
  * has window + TX_SPARE entries for the window of the sender that made
  * the Array; every later sender reads table from the Array's length
- * (tx_table()) and keeps its window below table - TX_SPARE.
+ * (tx_table()) and keeps its window at most table - TX_SPARE.
  *   peek:    a run of up to 64 (lfipc_queue_peek_many), then per
  *            message entry.off = off; entry.seq = s; then, once per
  *            batch, next = the batch's last s + 1; then send. (A crash
