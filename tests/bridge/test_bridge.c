@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,11 +449,63 @@ static int rounds(void)
 	return r > 200 ? 200 : r;
 }
 
+/* SIGKILL rounds of either side between a source queue of src_cap slots
+ * of msg_size bytes and a destination of dst_cap; windows[] (0-ended,
+ * NULL: the default) are the --window of the successive senders. */
+static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
+			   const char *const *windows);
+
 Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message, .fini = fini,
      .timeout = 900)
 {
+	sigkill_rounds(1024, 256, MSG, NULL);
+}
+
+/* The default window of a big source queue (32768 slots: 16384, 16 KiB
+ * batches of 64 B messages), as lfipc-bridge runs by default. */
+Test(bridge, sigkill_with_the_default_big_window_loses_nothing,
+     .fini = fini, .timeout = 900)
+{
+	sigkill_rounds(32768, 4096, 64, NULL);
+}
+
+/* Each restarted sender asks for another window than the one that made
+ * the state (smaller, bigger, the default). */
+Test(bridge, sigkill_with_changing_windows_loses_nothing, .fini = fini,
+     .timeout = 900)
+{
+	static const char *const w[] = {"16", "16384", "0", "1", "3000",
+					"65536", "100", NULL};
+
+	sigkill_rounds(32768, 4096, 64, w);
+}
+
+static void start_tx_window(const char *const *windows, int i)
+{
+	const char *v[4] = {"--insecure", NULL, NULL, NULL};
+	const char *wv;
+	int n = 0;
+
+	if (!windows) {
+		start_tx(INSECURE);
+		return;
+	}
+	while (windows[n])
+		n++;
+	wv = windows[i % n];
+	if (strcmp(wv, "0") != 0) {
+		v[1] = "--window";
+		v[2] = wv;
+	}
+	start_tx(v);
+}
+
+static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
+			   const char *const *windows)
+{
 	const uint64_t max = (uint64_t)8 << 20;
-	struct prod p = {NULL, 0, MSG, 0};
+	struct prod p = {NULL, 0, msg_size, 0};
+	int ntx = 0;
 	lfipc_array *ctl, *seenv;
 	lfipc_bridge_stats s, t;
 	uint64_t seed = (uint64_t)getpid() * 7919, produced = 0, dups = 0;
@@ -460,7 +513,7 @@ Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message, .fini = fini,
 	int nr = rounds();
 	uint8_t *seen;
 
-	world_up(1024, 256, MSG);
+	world_up(src_cap, dst_cap, msg_size);
 	p.region = W.src;
 	/* a bridge moving over 400,000 messages a second fills the record
 	 * in the 200 rounds of make stress */
@@ -469,7 +522,7 @@ Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message, .fini = fini,
 	cr_assert_eq(
 	    lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false, &seenv), 0);
 	start_rx(INSECURE);
-	start_tx(INSECURE);
+	start_tx_window(windows, ntx++);
 	W.prod = th_fork(producer, &p);
 	W.cons = th_fork(consumer, W.dst);
 	for (int i = 0; i < 2 * nr; i++) {
@@ -485,7 +538,7 @@ Test(bridge, sigkill_of_either_side_loses_no_acknowledged_message, .fini = fini,
 		cr_assert_lt((uint64_t)v, max - 100000, "too many messages");
 		if (tx) {
 			kill_reap(&W.tx);
-			start_tx(INSECURE);
+			start_tx_window(windows, ntx++);
 		} else {
 			kill_reap(&W.rx);
 			start_rx(INSECURE);
@@ -560,10 +613,25 @@ static void wait_stopped(pid_t pid)
 	}
 }
 
+static void stopped_receiver(size_t src_cap, size_t dst_cap, size_t size);
+
 Test(bridge, stopped_receiver_blocks_producers_and_sender_memory_stays_flat,
      .fini = fini, .timeout = 900)
 {
-	struct prod p = {NULL, 0, 4096, 0};
+	stopped_receiver(256, 64, 4096);
+}
+
+/* The same with the default window of a big source queue: 16384 messages
+ * of 64 B in flight, each resend a whole 1 MiB window. */
+Test(bridge, stopped_receiver_with_the_big_default_window, .fini = fini,
+     .timeout = 900)
+{
+	stopped_receiver(32768, 4096, 64);
+}
+
+static void stopped_receiver(size_t src_cap, size_t dst_cap, size_t size)
+{
+	struct prod p = {NULL, 0, size, 0};
 	lfipc_bridge_stats s, t;
 	lfipc_array *ctl;
 	int64_t b;
@@ -572,7 +640,7 @@ Test(bridge, stopped_receiver_blocks_producers_and_sender_memory_stays_flat,
 	uint8_t *seen;
 	const uint64_t max = (uint64_t)4 << 20;
 
-	world_up(256, 64, 4096);
+	world_up(src_cap, dst_cap, size);
 	W.live_rss = true;
 	p.region = W.src;
 	ctl = ctl_create();
@@ -959,6 +1027,188 @@ Test(bridge, a_state_array_of_a_foreign_shape_is_refused, .fini = fini,
 		lfipc_array_close(a);
 		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
 	}
+}
+
+/* A state Array of a sender's shape but scribbled by a hostile peer: every
+ * table length at and near the limits, TX_NEXT at 0, 1 and near 2^64,
+ * entries pointing anywhere, TX_RELEASING runs of any width. A sender
+ * refuses it (-EPROTO) or recovers and runs; it never crashes, hangs or
+ * touches memory out of bounds (run under AddressSanitizer). */
+struct scribble {
+	size_t table;
+	uint64_t next, rel, rel_end, seed;
+	int mode; /* 0 random words, 1 entries around next, 2 all at next */
+};
+
+static void *stop_after(void *arg)
+{
+	usleep(150000);
+	lfipc_bridge_stop(arg);
+	return NULL;
+}
+
+static int send_scribbled(void *arg)
+{
+	lfipc_bridge_opts o;
+	lfipc_bridge *b;
+	pthread_t t;
+	int rc;
+
+	(void)arg;
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o, &b);
+	if (rc == -EPROTO)
+		return 3;
+	if (rc) {
+		fprintf(stderr, "send_open: %s\n", strerror(-rc));
+		return 5;
+	}
+	pthread_create(&t, NULL, stop_after, b);
+	rc = lfipc_bridge_run(b);
+	pthread_join(t, NULL);
+	lfipc_bridge_close(b);
+	return 0;
+}
+
+Test(bridge, a_scribbled_state_is_refused_or_recovered, .fini = fini,
+     .timeout = 600)
+{
+	const uint64_t top = UINT64_MAX;
+	const struct scribble c[] = {
+	    {1 + 64, 1, 0, 0, 1, 0},
+	    {1 + 64, 0, 0, 0, 2, 0},
+	    {1 + 64, top, 0, 0, 3, 1},
+	    {1 + 64, top - 1, top - 3, top, 4, 2},
+	    {16 + 64, 1000, 990, 2000, 5, 1},
+	    {16 + 64, 1000, 990, 995, 6, 2},
+	    {16 + 64, 3, 1, 0, 7, 1},
+	    {16 + 64, top, 1, top, 8, 0},
+	    {4096 + 64, 100000, 99000, 99999, 9, 1},
+	    {4096 + 64, top - 10, top - 4000, top - 20, 10, 1},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, 1ull << 40, (1ull << 40) - 100,
+	     (1ull << 40) + 100, 11, 1},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, top, top - 70000, top, 12, 2},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, 5, 0, 0, 13, 0},
+	    {16 + 64, 200, 150, 250, 14, 3},
+	};
+
+	world_up(1024, 16, 16);
+	for (uint64_t i = 0; i < 500; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t len = 16 + 2 * c[i].table;
+		uint64_t seed = c[i].seed, *w;
+		lfipc_array *a;
+		pid_t pid;
+		int st;
+
+		cr_assert_eq(lfipc_array_create(W.rs, "q.btx", LFIPC_U64, len,
+						true, &a),
+			     0, "case %zu", i);
+		w = lfipc_array_data(a);
+		for (size_t k = 0; k < len; k++)
+			w[k] = th_rand(&seed);
+		w[0] = 0x3130585442464c4cull;
+		w[1] = seed | 1;
+		w[2] = c[i].next;
+		w[3] = c[i].rel;
+		w[11] = c[i].rel_end;
+		for (size_t k = 0; k < c[i].table; k++) {
+			uint64_t s = th_rand(&seed);
+
+			if (c[i].mode == 1) /* a plausible seq, any offset */
+				s = c[i].next - (th_rand(&seed) % (c[i].table + 3));
+			if (c[i].mode == 2)
+				s = c[i].next - k;
+			if (c[i].mode == 3) /* consistent: seq at its index */
+				s = c[i].next - c[i].table - 1 +
+				    ((k - (c[i].next - c[i].table - 1)) %
+				     c[i].table);
+			w[16 + 2 * k] = s;
+		}
+		pid = th_fork(send_scribbled, NULL);
+		st = th_reap(pid, 60000);
+		cr_expect(st == 0 || st == 3, "case %zu: sender ended with %d",
+			  i, st);
+		cr_log_info("case %zu: %s", i, st == 0 ? "recovered, ran"
+					       : st == 3 ? "refused"
+							 : "FAILED");
+		lfipc_array_close(a);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+		/* give back what the dead or closed sender held */
+		lfipc_region_recover(W.rs);
+	}
+}
+
+/* The lengths at and next to the limits of what a sender makes, the other
+ * element types, an Array without its Lock, and another kind of object
+ * under the name: accepted exactly when a sender could have made it. */
+Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
+{
+	static const struct {
+		lfipc_type type;
+		size_t len;
+		bool lock;
+		int want;
+	} c[] = {
+	    {LFIPC_U64, 1, true, -EPROTO},
+	    {LFIPC_U64, 16, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 - 2, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 - 1, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65, true, 0}, /* window 1 */
+	    {LFIPC_U64, 16 + 2 * 65 + 1, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 + 2, true, 0},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) - 1, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64), true, 0},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) + 2, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 2 * (16 + 64), false, -EPROTO}, /* no Lock */
+	    {LFIPC_U8, 16 + 2 * (16 + 64), true, -EPROTO},
+	    {LFIPC_U32, 16 + 2 * (16 + 64), true, -EPROTO},
+	    {LFIPC_F64, 16 + 2 * (16 + 64), true, -EPROTO},
+	};
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s;
+	lfipc_queue *q;
+	lfipc_bridge *b = NULL;
+	int rc;
+
+	world_up(64, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		lfipc_array *a;
+
+		b = NULL;
+		rc = lfipc_array_create(W.rs, "q.btx", c[i].type, c[i].len,
+					c[i].lock, &a);
+		cr_assert_eq(rc, 0, "case %zu: create %d", i, rc);
+		rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b);
+		cr_expect_eq(rc, c[i].want, "case %zu: %d", i, rc);
+		if (rc == 0) {
+			lfipc_bridge_close(b);
+			stats(W.rs, &s);
+			cr_assert(s.has_tx);
+		} else if (c[i].lock) {
+			/* (stat reads the counters of one without a Lock) */
+			cr_expect_eq(lfipc_bridge_stats_read(W.rs, "q", &s),
+				     c[i].want, "case %zu", i);
+		}
+		lfipc_array_close(a);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	}
+	/* a Queue under the state's name */
+	cr_assert_eq(lfipc_queue_create(W.rs, "q.btx", 4, 16, 0, &q), 0);
+	rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o, &b);
+	cr_expect_neq(rc, 0);
+	cr_log_info("a Queue named q.btx: send_open %d (%s)", rc,
+		    strerror(-rc));
+	lfipc_queue_close(q);
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
 }
 
 /* A sender's state scribbled by a peer (every word but the Array's shape:
