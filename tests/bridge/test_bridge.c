@@ -1211,6 +1211,92 @@ Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
 	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
 }
 
+/* With the big default window (16384 in flight), either side SIGSTOPped
+ * for seconds: the other one, asked to stop (SIGTERM), still stops within
+ * a few resend intervals, its memory flat meanwhile; restarted and let go
+ * on, nothing is lost. */
+static void stop_reap_within(pid_t *pid, const char *who, int ms)
+{
+	int64_t t0 = th_now_ns();
+	int st;
+
+	cr_assert_eq(kill(*pid, SIGTERM), 0);
+	st = th_reap(*pid, ms);
+	*pid = 0;
+	cr_assert_eq(st, 0, "%s asked to stop ended with %d after %lld ms; "
+		     "log: %s", who, st,
+		     (long long)((th_now_ns() - t0) / 1000000), log_tail());
+	cr_log_info("%s stopped in %lld ms while its peer was stopped", who,
+		    (long long)((th_now_ns() - t0) / 1000000));
+}
+
+Test(bridge, a_side_stops_on_request_while_the_big_window_peer_is_stopped,
+     .fini = fini, .timeout = 600)
+{
+	const uint64_t max = (uint64_t)8 << 20;
+	struct prod p = {NULL, 0, 64, 0};
+	lfipc_array *ctl, *seenv;
+	lfipc_bridge_stats s;
+	int64_t v;
+	long r1, r2;
+	uint8_t *seen;
+
+	world_up(32768, 4096, 64);
+	W.live_rss = true;
+	p.region = W.src;
+	p.cap = max - 200000;
+	ctl = ctl_create();
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false, &seenv), 0);
+	start_rx(INSECURE);
+	start_tx(INSECURE);
+	W.prod = th_fork(producer, &p);
+	W.cons = th_fork(consumer, W.dst);
+	for (int64_t end = th_now_ns() + INT64_C(60000000000);; usleep(10000)) {
+		if (lfipc_bridge_stats_read(W.rs, "q", &s) == 0 &&
+		    s.tx_inflight >= 8192)
+			break;
+		cr_assert_lt(th_now_ns(), end, "never 8192 in flight");
+	}
+	/* the receiver stopped: the sender resends into it, then is asked
+	 * to stop */
+	cr_assert_eq(kill(W.rx, SIGSTOP), 0);
+	wait_stopped(W.rx);
+	usleep(1000000);
+	r1 = rss_kib(W.tx);
+	usleep(2000000);
+	r2 = rss_kib(W.tx);
+	cr_expect_lt(r2 - r1, 1024, "sender RSS %ld -> %ld KiB", r1, r2);
+	stop_reap_within(&W.tx, "sender", 3000);
+	start_tx(INSECURE);
+	cr_assert_eq(kill(W.rx, SIGCONT), 0);
+	usleep(500000);
+	/* the sender stopped: the receiver is asked to stop */
+	cr_assert_eq(kill(W.tx, SIGSTOP), 0);
+	wait_stopped(W.tx);
+	usleep(1000000);
+	r1 = rss_kib(W.rx);
+	usleep(2000000);
+	r2 = rss_kib(W.rx);
+	cr_expect_lt(r2 - r1, 1024, "receiver RSS %ld -> %ld KiB", r1, r2);
+	stop_reap_within(&W.rx, "receiver", 3000);
+	start_rx(INSECURE);
+	cr_assert_eq(kill(W.tx, SIGCONT), 0);
+	usleep(1000000);
+	cr_assert_eq(lfipc_array_store(ctl, 0, 1), 0); /* producer: stop */
+	expect_exit0(&W.prod, "producer");
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+	cr_assert_eq(lfipc_array_load(ctl, 1, &v), 0);
+	seen = lfipc_array_data(seenv);
+	for (uint64_t i = 0; i < (uint64_t)v; i++)
+		cr_assert_geq(seen[i], 1, "message %llu of %lld lost",
+			      (unsigned long long)i, (long long)v);
+	lfipc_array_close(seenv);
+	lfipc_array_close(ctl);
+}
+
 /* A sender's state scribbled by a peer (every word but the Array's shape:
  * the magic word, the stream, TX_NEXT, the ambiguous run and each entry
  * random, or small numbers near the table's size) costs a clear error or
