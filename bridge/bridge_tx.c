@@ -132,8 +132,12 @@ static int tx_recover(lfipc_bridge *b)
 		/* recorded after the last TX_NEXT, never sent: its message
 		 * comes back as an orphan and gets a new number */
 		unsent += s % b->table == i && s > next && s - next < b->table;
+		/* kept: [next - table, next], whose numbers from the oldest
+		 * to next are at most table (one entry per index): one
+		 * further back would share its flight with next - 1 and
+		 * send one message under two numbers */
 		if (s % b->table != i || s >= next + 1 ||
-		    (next > b->table + 1 && s < next - b->table - 1)) {
+		    (next > b->table && s < next - b->table)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
 			continue;
 		}

@@ -1297,6 +1297,99 @@ Test(bridge, a_side_stops_on_request_while_the_big_window_peer_is_stopped,
 	lfipc_array_close(ctl);
 }
 
+/* A scribbled state whose oldest entry is one number further back than
+ * any sender leaves (TX_NEXT - table - 1, at the index of TX_NEXT - 1):
+ * recovery must not send one message under two numbers. */
+struct alias_arg {
+	size_t table;
+};
+
+static int peek_and_scribble(void *arg)
+{
+	const struct alias_arg *x = arg;
+	lfipc_region *r;
+	lfipc_queue *q;
+	lfipc_array *a;
+	const void *m1, *m2;
+	size_t l;
+	uint64_t *w, next = 200;
+
+	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
+	    lfipc_array_open(r, "q.btx", &a))
+		return 10;
+	if (lfipc_queue_peek(q, &m1, &l, LFIPC_NOWAIT) ||
+	    lfipc_queue_peek(q, &m2, &l, LFIPC_NOWAIT))
+		return 11;
+	w = lfipc_array_data(a);
+	w[2] = next;
+	w[16 + 2 * ((next - 1) % x->table)] = next - x->table - 1;
+	w[17 + 2 * ((next - 1) % x->table)] =
+	    (uint64_t)((uintptr_t)m1 - (uintptr_t)w);
+	w[16 + 2 * ((next - 2) % x->table)] = next - 2;
+	w[17 + 2 * ((next - 2) % x->table)] =
+	    (uint64_t)((uintptr_t)m2 - (uintptr_t)w);
+	_exit(0); /* dies holding the two peeks */
+}
+
+Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
+     .fini = fini, .timeout = 120)
+{
+	static const char *const win[] = {"--insecure", "--window", "16",
+					  NULL};
+	struct alias_arg x = {16 + 64};
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s, t;
+	lfipc_bridge *b;
+	lfipc_array *seenv;
+	uint8_t *seen;
+	pid_t pid;
+
+	world_up(1024, 1024, MSG);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b),
+		     0);
+	lfipc_bridge_close(b);
+	for (uint64_t i = 0; i < 10; i++) {
+		struct msg m = {i, check_of(i)};
+
+		cr_assert_eq(
+		    lfipc_queue_put(W.qs, &m, sizeof(m), LFIPC_NOWAIT), 0);
+	}
+	pid = th_fork(peek_and_scribble, &x);
+	cr_assert_eq(th_reap(pid, 10000), 0);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seenv), 0);
+	start_rx(INSECURE);
+	start_tx(win);
+	W.cons = th_fork(consumer, W.dst);
+	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || i < 100; i++) {
+		cr_assert_lt(i, 10000, "not all sent");
+		usleep(1000);
+	}
+	usleep(1500000);
+	lfipc_queue_shutdown(W.qs);
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+	seen = lfipc_array_data(seenv);
+	stats(W.rs, &s);
+	stats(W.rd, &t);
+	for (uint64_t i = 0; i < 10; i++) {
+		cr_expect_geq(seen[i], 1, "message %llu lost",
+			      (unsigned long long)i);
+		cr_expect(seen[i] <= 1 + s.tx_dup_possible + t.rx_dup_possible,
+			  "message %llu delivered %u times (%llu counted "
+			  "possible)",
+			  (unsigned long long)i, seen[i],
+			  (unsigned long long)(s.tx_dup_possible +
+					       t.rx_dup_possible));
+	}
+	lfipc_array_close(seenv);
+}
+
 /* A sender's state scribbled by a peer (every word but the Array's shape:
  * the magic word, the stream, TX_NEXT, the ambiguous run and each entry
  * random, or small numbers near the table's size) costs a clear error or
