@@ -22,30 +22,52 @@
 /* Messages per lfipc_queue_peek_many() of the sender. */
 #define PEEK_MAX 64
 
-static _Atomic uint64_t *entry(lfipc_bridge *b, uint64_t seq)
+/* The index of seq in the table (and in b->fl): seq % table. table is
+ * read from the state's length at start (any size, not a power of two),
+ * so a division: the loops over consecutive numbers take it once and
+ * then step with next_ix() (a run-time 64-bit division per message and
+ * use was a tenth of the sender's time at 64 B). */
+static inline uint64_t ix_of(const lfipc_bridge *b, uint64_t seq)
 {
-	return &b->w[TX_ENT + 2 * (seq % b->table)];
+	return seq % b->table;
 }
 
-/* Record the peeked message as sequence number b->b and advance. TX_NEXT
- * follows once per batch (tx_publish(), before anything is sent): a
- * restarted sender forgets entries above the TX_NEXT it reads (their
- * messages come back as orphans and get new numbers: never sent, so never
- * a duplicate) and takes the one at TX_NEXT (tx_recover()). */
-static void tx_record(lfipc_bridge *b, const void *msg, size_t len)
+static inline uint64_t next_ix(const lfipc_bridge *b, uint64_t i)
 {
-	uint64_t s = b->b;
-	_Atomic uint64_t *e = entry(b, s);
+	return i + 1 == b->table ? 0 : i + 1;
+}
 
-	/* relaxed: the release store of the entry's seq orders it */
-	atomic_store_explicit(&e[1], offset_of(b, msg), memory_order_relaxed);
-	/* release: partner the seq_cst load of the seq in tx_recover(),
-	 * which reads the offset after it (a crash is the only concurrency:
-	 * this orders the two stores for whoever reads them after it) */
-	atomic_store_explicit(&e[0], s, memory_order_release);
-	b->fl[s % b->table].msg = msg;
-	b->fl[s % b->table].len = len;
-	b->b = s + 1;
+static _Atomic uint64_t *entry_at(lfipc_bridge *b, uint64_t i)
+{
+	return &b->w[TX_ENT + 2 * i];
+}
+
+/* Record the n peeked messages as sequence numbers b->b, b->b + 1, ...
+ * and advance. TX_NEXT follows once per batch (tx_publish(), before
+ * anything is sent): a restarted sender forgets entries above the TX_NEXT
+ * it reads (their messages come back as orphans and get new numbers:
+ * never sent, so never a duplicate) and takes the one at TX_NEXT
+ * (tx_recover()). */
+static void tx_record(lfipc_bridge *b, const void *const *msg,
+		      const size_t *len, int n)
+{
+	uint64_t s = b->b, i = ix_of(b, s);
+
+	for (int k = 0; k < n; k++, s++, i = next_ix(b, i)) {
+		_Atomic uint64_t *e = entry_at(b, i);
+
+		/* relaxed: the release store of the entry's seq orders it */
+		atomic_store_explicit(&e[1], offset_of(b, msg[k]),
+				      memory_order_relaxed);
+		/* release: partner the seq_cst load of the seq in
+		 * tx_recover(), which reads the offset after it (a crash is
+		 * the only concurrency: this orders the two stores for
+		 * whoever reads them after it) */
+		atomic_store_explicit(&e[0], s, memory_order_release);
+		b->fl[i].msg = msg[k];
+		b->fl[i].len = len[k];
+	}
+	b->b = s;
 }
 
 /* TX_NEXT = b->b, once per batch instead of once per message: before any
@@ -131,12 +153,12 @@ static int tx_recover(lfipc_bridge *b)
 			continue;
 		/* recorded after the last TX_NEXT, never sent: its message
 		 * comes back as an orphan and gets a new number */
-		unsent += s % b->table == i && s > next && s - next < b->table;
+		unsent += ix_of(b, s) == i && s > next && s - next < b->table;
 		/* kept: [next - table, next], whose numbers from the oldest
 		 * to next are at most table (one entry per index): one
 		 * further back would share its flight with next - 1 and
 		 * send one message under two numbers */
-		if (s % b->table != i || s >= next + 1 ||
+		if (ix_of(b, s) != i || s >= next + 1 ||
 		    (next > b->table && s < next - b->table)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
 			continue;
@@ -161,7 +183,7 @@ static int tx_recover(lfipc_bridge *b)
 	b->a = n ? lo : next;
 	b->b = next;
 	for (uint64_t s = b->a; s < next; s++)
-		b->fl[s % b->table].msg = NULL; /* VOID until matched */
+		b->fl[ix_of(b, s)].msg = NULL; /* VOID until matched */
 	/* Every message the dead sender had peeked comes back as an orphan,
 	 * and the queue hands orphans out before anything else; but a rescue
 	 * that finds the queue lock busy leaves the slot for a later one.
@@ -199,15 +221,15 @@ static int tx_recover(lfipc_bridge *b)
 					  rent_cmp)
 				: NULL;
 			if (hit && hit->seq != 0) {
-				b->fl[hit->seq % b->table].msg = msg;
-				b->fl[hit->seq % b->table].len = len;
+				b->fl[ix_of(b, hit->seq)].msg = msg;
+				b->fl[ix_of(b, hit->seq)].len = len;
 				hit->seq = 0;
 				left--;
 				continue;
 			}
 			if (take_off(amb_off, &namb, key.off))
 				count(b, TX_DUP_POSSIBLE, 1);
-			tx_record(b, msg, len); /* a new sequence number */
+			tx_record(b, &msg, &len, 1); /* a new number */
 		}
 		if (rc == -EAGAIN || rc == -EPIPE)
 			rc = 0;
@@ -224,7 +246,7 @@ static int tx_recover(lfipc_bridge *b)
 	 * offsets, which a later message may occupy. */
 	for (size_t i = 0; i < n; i++)
 		if (ents[i].seq != 0)
-			atomic_store(&entry(b, ents[i].seq)[0], 0);
+			atomic_store(&entry_at(b, ix_of(b, ents[i].seq))[0], 0);
 	free(ents);
 	tx_publish(b);
 	b->sent_upto = b->a;
@@ -361,7 +383,7 @@ static void hdr(unsigned char *p, uint8_t type, uint8_t flags, uint64_t stream,
  * ZeroMQ (EAGAIN), negative on error. */
 static int tx_send(lfipc_bridge *b)
 {
-	uint64_t s = b->sent_upto, first = s;
+	uint64_t s = b->sent_upto, first = s, i0 = ix_of(b, s), i = i0;
 	size_t used = HDR_LEN, bytes = 0;
 	uint32_t n = 0;
 	unsigned flags = 0;
@@ -371,8 +393,8 @@ static int tx_send(lfipc_bridge *b)
 
 	/* What fits, then the frame built in place in ZeroMQ's message
 	 * (zmq_send() would copy a buffer of ours once more). */
-	while (s + n < b->b) {
-		const struct flight *f = &b->fl[(s + n) % b->table];
+	for (; s + n < b->b; i = next_ix(b, i)) {
+		const struct flight *f = &b->fl[i];
 		size_t len = f->msg ? f->len : 0;
 
 		if (n == b->o.batch ||
@@ -413,8 +435,9 @@ static int tx_send(lfipc_bridge *b)
 	}
 	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
 	p += HDR_LEN;
-	for (uint32_t i = 0; i < n; i++, s++) {
-		const struct flight *f = &b->fl[s % b->table];
+	i = i0;
+	for (uint32_t k = 0; k < n; k++, s++, i = next_ix(b, i)) {
+		const struct flight *f = &b->fl[i];
 
 		put32(p, f->msg ? (uint32_t)f->len : VOID_LEN);
 		if (f->msg && f->len)
@@ -469,23 +492,25 @@ static int tx_ack(lfipc_bridge *b, uint64_t next)
 	while (b->a < next) {
 		uint64_t s = b->a, e = next - s > REL_MAX ? s + REL_MAX : next;
 		const void *m[REL_MAX];
+		uint64_t i0 = ix_of(b, s), i = i0;
 		int k = 0, rc;
 
-		for (uint64_t i = s; i < e; i++)
-			if (b->fl[i % b->table].msg)
-				m[k++] = b->fl[i % b->table].msg;
+		for (uint64_t t = s; t < e; t++, i = next_ix(b, i))
+			if (b->fl[i].msg)
+				m[k++] = b->fl[i].msg;
 		st(b, TX_RELEASING_END, e);
 		st(b, TX_RELEASING, s);
 		if (k &&
 		    (rc = lfipc_queue_release_many(b->q, m, (size_t)k)) != k)
 			return rc < 0 ? rc : -EPROTO;
-		for (uint64_t i = s; i < e; i++) {
+		i = i0;
+		for (uint64_t t = s; t < e; t++, i = next_ix(b, i)) {
 			/* relaxed: ordered before the seq_cst store of
 			 * TX_RELEASING = 0, which is what a restarted sender
 			 * reads first */
-			atomic_store_explicit(&entry(b, i)[0], 0,
+			atomic_store_explicit(&entry_at(b, i)[0], 0,
 					      memory_order_relaxed);
-			b->fl[i % b->table].msg = NULL;
+			b->fl[i].msg = NULL;
 		}
 		st(b, TX_RELEASING, 0);
 		b->a = e;
@@ -672,8 +697,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			}
 			if (rc < 0)
 				return rc;
-			for (int i = 0; i < rc; i++)
-				tx_record(b, msg[i], len[i]);
+			tx_record(b, msg, len, rc);
 			/* Fewer than asked for: the last ones there. Send them
 			 * now, and let the peek that finds the queue empty
 			 * (two system calls to drain the fd) come after, off
