@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_bridge_state.c - the sender's state Array "<queue>.btx" against a
+ * hostile peer and dead claims: a restarted sender that must not peek past
+ * dead claims, a window kept to the state's table, scribbled states (in
+ * process and through the real program), every shape at and near the
+ * limits, and a scribbled entry one table back. The world is world.h's,
+ * the binary test_bridge's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <lfipc.h>
+#include <lfipc/bridge.h>
+
+#include "bridge/world.h"
+#include "common/testhelp.h"
+
+/* ---- a restarted sender while dead claims cannot be rescued ------------- */
+
+static int clear_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		lfipc_queue_clear(W.qs);
+	return 0;
+}
+
+/* A sender that peeks its window towards an endpoint nobody listens on. */
+static int send_nowhere(void *arg)
+{
+	lfipc_bridge *b;
+
+	if (lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", arg, &b))
+		return 3;
+	lfipc_bridge_run(b);
+	return 4;
+}
+
+static void qstat(lfipc_queue_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = sizeof(*st);
+	cr_assert_eq(lfipc_queue_stat(W.qs, st), 0);
+}
+
+/* Wait (20 s at most) until the source queue has n messages peeked. */
+static void wait_peeked(size_t n)
+{
+	lfipc_queue_status st;
+
+	for (int i = 0;; i++) {
+		qstat(&st);
+		if (st.reading >= n)
+			break;
+		cr_assert_lt(i, 20000, "the sender peeked %zu of %zu",
+			     st.reading, n);
+		usleep(1000);
+	}
+}
+
+/*
+ * Found by a hostile review: a clearer stopped while it holds the source
+ * queue's lock keeps a dead sender's peeked slots from becoming orphans
+ * (a rescue only tries the lock). The restarted sender's recovery then
+ * peeked every new message while it waited for them (5,984 of 6,000,
+ * beyond its 4,160-entry table: messages forgotten, others sent twice).
+ * It must peek nothing new while dead claims wait, give up after its 5 s,
+ * and count each of the dead sender's messages as a possible duplicate.
+ */
+Test(bridge, a_restarted_sender_peeks_nothing_new_while_dead_claims_wait,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o;
+	lfipc_queue_status st;
+	lfipc_bridge_stats s;
+	lfipc_bridge *b;
+	int tries = 0;
+	uint64_t seed = (uint64_t)getpid();
+
+	world_up(8192, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	/* a clearer stopped while it holds the queue lock: our own clear
+	 * then says -EBUSY (busy for over a second: a few tries) */
+	W.prod = th_fork(clear_forever, NULL);
+	for (;;) {
+		int st_;
+
+		usleep(2000 + th_rand(&seed) % 3000);
+		kill(W.prod, SIGSTOP);
+		cr_assert_eq(waitpid(W.prod, &st_, WUNTRACED), W.prod);
+		if (lfipc_queue_clear(W.qs) == -EBUSY)
+			break;
+		kill(W.prod, SIGCONT);
+		if (++tries == 300)
+			cr_skip_test("never caught the clearer holding the lock");
+	}
+	for (uint64_t i = 0; i < 6000; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	/* sender A peeks its window, then dies: 16 dead claims */
+	W.tx = th_fork(send_nowhere, &o);
+	wait_peeked(16);
+	usleep(50000);
+	kill_reap(&W.tx);
+	qstat(&st);
+	cr_assert_eq(st.dead_claims, 16);
+	cr_assert_eq(st.reading, 0);
+	/* sender B: recovery waits (the lock stays held), peeks nothing */
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1",
+					    &o, &b),
+		     0);
+	qstat(&st);
+	cr_assert_eq(st.reading, 0, "sender B peeked %zu", st.reading);
+	cr_assert_eq(st.dead_claims, 16);
+	lfipc_bridge_close(b);
+	stats(W.rs, &s);
+	cr_assert_eq(s.tx_dup_possible, 16);
+	kill_reap(&W.prod);
+}
+
+/* Make the source queue's sender state as a sender with options *o does
+ * (opened and closed at once, towards nowhere). */
+static void make_state(const lfipc_bridge_opts *o)
+{
+	lfipc_bridge *b;
+
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", o,
+					    &b),
+		     0);
+	lfipc_bridge_close(b);
+}
+
+/* The sender's state is sized for the window of the sender that made it
+ * (16 bytes per message in the source region): a later sender asking for
+ * more keeps to it, and peeks no more than it holds. */
+Test(bridge, a_sender_keeps_to_the_window_its_state_was_made_for,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o;
+	lfipc_queue_status st;
+	lfipc_array *a;
+
+	world_up(1024, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	make_state(&o);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
+	cr_assert_eq(lfipc_array_len(a), 16 + 2 * (16 + 64));
+	lfipc_array_close(a);
+	for (uint64_t i = 0; i < 500; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	o.window = 400;
+	W.tx = th_fork(send_nowhere, &o);
+	wait_peeked(16);
+	usleep(200000);
+	qstat(&st);
+	cr_assert_eq(st.reading, 16, "window 16 made the state, peeked %zu",
+		     st.reading);
+	kill_reap(&W.tx);
+}
+
+/* A state Array of a sender's shape but scribbled by a hostile peer: every
+ * table length at and near the limits, TX_NEXT at 0, 1 and near 2^64,
+ * entries pointing anywhere, TX_RELEASING runs of any width. A sender
+ * refuses it (-EPROTO) or recovers and runs; it never crashes, hangs or
+ * touches memory out of bounds (run under AddressSanitizer). */
+struct scribble {
+	size_t table;
+	uint64_t next, rel, rel_end, seed;
+	int mode; /* 0 random words, 1 entries around next, 2 all at next */
+};
+
+/* The real program on the scribbled state, to nowhere, stopped by SIGTERM
+ * after a while (forked children that make threads meet ThreadSanitizer's
+ * "dup thread with used id"): 0 recovered and ran, 3 refused. */
+static int run_scribbled(void)
+{
+	const char *v[] = {"send",  "--to",	"tcp://127.0.0.1:1",
+			   "--region", W.src, "--queue", "q",
+			   "--insecure", NULL};
+	const char *log;
+	char path[300];
+	pid_t pid;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/log", W.dir);
+	unlink(path);
+	pid = spawn(v);
+	usleep(300000);
+	kill(pid, SIGTERM);
+	st = th_reap(pid, 30000);
+	log = log_tail();
+	if (strstr(log, "Sanitizer") || strstr(log, "runtime error"))
+		return 100;
+	if (st == 1 && strstr(log, "makes no sense"))
+		return 3;
+	return st;
+}
+
+Test(bridge, a_scribbled_state_is_refused_or_recovered, .fini = fini,
+     .timeout = 600)
+{
+	const uint64_t top = UINT64_MAX;
+	const struct scribble c[] = {
+	    {1 + 64, 1, 0, 0, 1, 0},
+	    {1 + 64, 0, 0, 0, 2, 0},
+	    {1 + 64, top, 0, 0, 3, 1},
+	    {1 + 64, top - 1, top - 3, top, 4, 2},
+	    {16 + 64, 1000, 990, 2000, 5, 1},
+	    {16 + 64, 1000, 990, 995, 6, 2},
+	    {16 + 64, 3, 1, 0, 7, 1},
+	    {16 + 64, top, 1, top, 8, 0},
+	    {4096 + 64, 100000, 99000, 99999, 9, 1},
+	    {4096 + 64, top - 10, top - 4000, top - 20, 10, 1},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, 1ull << 40, (1ull << 40) - 100,
+	     (1ull << 40) + 100, 11, 1},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, top, top - 70000, top, 12, 2},
+	    {LFIPC_BRIDGE_MAX_WINDOW + 64, 5, 0, 0, 13, 0},
+	    {16 + 64, 200, 150, 250, 14, 3},
+	};
+
+	world_up(1024, 16, 16);
+	for (uint64_t i = 0; i < 500; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t len = 16 + 2 * c[i].table;
+		uint64_t seed = c[i].seed, *w;
+		lfipc_array *a;
+		int st;
+
+		cr_assert_eq(lfipc_array_create(W.rs, "q.btx", LFIPC_U64, len,
+						true, &a),
+			     0, "case %zu", i);
+		w = lfipc_array_data(a);
+		for (size_t k = 0; k < len; k++)
+			w[k] = th_rand(&seed);
+		w[0] = 0x3130585442464c4cull;
+		w[1] = seed | 1;
+		w[2] = c[i].next;
+		w[3] = c[i].rel;
+		w[11] = c[i].rel_end;
+		for (size_t k = 0; k < c[i].table; k++) {
+			uint64_t s = th_rand(&seed);
+
+			if (c[i].mode == 1) /* a plausible seq, any offset */
+				s = c[i].next - (th_rand(&seed) % (c[i].table + 3));
+			if (c[i].mode == 2)
+				s = c[i].next - k;
+			if (c[i].mode == 3) /* consistent: seq at its index */
+				s = c[i].next - c[i].table - 1 +
+				    ((k - (c[i].next - c[i].table - 1)) %
+				     c[i].table);
+			w[16 + 2 * k] = s;
+		}
+		st = run_scribbled();
+		cr_expect(st == 0 || st == 3,
+			  "case %zu: sender ended with %d; log: %s", i, st,
+			  log_tail());
+		cr_log_info("case %zu: %s", i, st == 0 ? "recovered, ran"
+					       : st == 3 ? "refused"
+							 : "FAILED");
+		lfipc_array_close(a);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+		/* give back what the dead or closed sender held */
+		lfipc_region_recover(W.rs);
+	}
+}
+
+/* The lengths at and next to the limits of what a sender makes, the fixed
+ * length of the versions before round 11, the other element types, an
+ * Array without its Lock, and another kind of object
+ * under the name: accepted exactly when a sender could have made it. */
+Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
+{
+	static const struct {
+		lfipc_type type;
+		size_t len;
+		bool lock;
+		int want;
+	} c[] = {
+	    {LFIPC_U64, 1, true, -EPROTO},
+	    {LFIPC_U64, 16, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 - 2, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 - 1, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65, true, 0}, /* window 1 */
+	    {LFIPC_U64, 16 + 2 * 65 + 1, true, -EPROTO},
+	    {LFIPC_U64, 16 + 2 * 65 + 2, true, 0},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) - 1, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64), true, 0},
+	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) + 2, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 2 * (4096 + 64), true, 0}, /* before round 11 */
+	    {LFIPC_U64, 16 + 2 * (16 + 64), false, -EPROTO}, /* no Lock */
+	    {LFIPC_U8, 16 + 2 * (16 + 64), true, -EPROTO},
+	    {LFIPC_U32, 16 + 2 * (16 + 64), true, -EPROTO},
+	    {LFIPC_F64, 16 + 2 * (16 + 64), true, -EPROTO},
+	};
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s;
+	lfipc_queue *q;
+	lfipc_bridge *b = NULL;
+	int rc;
+
+	world_up(64, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		lfipc_array *a;
+
+		b = NULL;
+		rc = lfipc_array_create(W.rs, "q.btx", c[i].type, c[i].len,
+					c[i].lock, &a);
+		cr_assert_eq(rc, 0, "case %zu: create %d", i, rc);
+		rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b);
+		cr_expect_eq(rc, c[i].want, "case %zu: %d", i, rc);
+		if (rc == 0) {
+			lfipc_bridge_close(b);
+			stats(W.rs, &s);
+			cr_assert(s.has_tx);
+		} else if (c[i].lock) {
+			/* (stat reads the counters of one without a Lock) */
+			cr_expect_eq(lfipc_bridge_stats_read(W.rs, "q", &s),
+				     c[i].want, "case %zu", i);
+		}
+		lfipc_array_close(a);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	}
+	/* a Queue under the state's name */
+	cr_assert_eq(lfipc_queue_create(W.rs, "q.btx", 4, 16, 0, &q), 0);
+	rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o, &b);
+	cr_expect_neq(rc, 0);
+	cr_log_info("a Queue named q.btx: send_open %d (%s)", rc,
+		    strerror(-rc));
+	lfipc_queue_close(q);
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+}
+
+/* A scribbled state whose oldest entry is one number further back than
+ * any sender leaves (TX_NEXT - table - 1, at the index of TX_NEXT - 1):
+ * recovery must not send one message under two numbers. */
+struct alias_arg {
+	size_t table;
+};
+
+static int peek_and_scribble(void *arg)
+{
+	const struct alias_arg *x = arg;
+	lfipc_region *r;
+	lfipc_queue *q;
+	lfipc_array *a;
+	const void *m1, *m2;
+	size_t l;
+	uint64_t *w, next = 200;
+
+	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
+	    lfipc_array_open(r, "q.btx", &a))
+		return 10;
+	if (lfipc_queue_peek(q, &m1, &l, LFIPC_NOWAIT) ||
+	    lfipc_queue_peek(q, &m2, &l, LFIPC_NOWAIT))
+		return 11;
+	w = lfipc_array_data(a);
+	w[2] = next;
+	w[16 + 2 * ((next - 1) % x->table)] = next - x->table - 1;
+	w[17 + 2 * ((next - 1) % x->table)] =
+	    (uint64_t)((uintptr_t)m1 - (uintptr_t)w);
+	w[16 + 2 * ((next - 2) % x->table)] = next - 2;
+	w[17 + 2 * ((next - 2) % x->table)] =
+	    (uint64_t)((uintptr_t)m2 - (uintptr_t)w);
+	_exit(0); /* dies holding the two peeks */
+}
+
+Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
+     .fini = fini, .timeout = 120)
+{
+	static const char *const win[] = {"--insecure", "--window", "16",
+					  NULL};
+	struct alias_arg x = {16 + 64};
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s, t;
+	lfipc_array *seenv;
+	uint8_t *seen;
+	pid_t pid;
+
+	world_up(1024, 1024, MSG);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	make_state(&o);
+	for (uint64_t i = 0; i < 10; i++) {
+		struct msg m = {i, check_of(i)};
+
+		cr_assert_eq(
+		    lfipc_queue_put(W.qs, &m, sizeof(m), LFIPC_NOWAIT), 0);
+	}
+	pid = th_fork(peek_and_scribble, &x);
+	cr_assert_eq(th_reap(pid, 10000), 0);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seenv), 0);
+	start_rx(INSECURE);
+	start_tx(win);
+	W.cons = th_fork(consumer, W.dst);
+	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || i < 100; i++) {
+		cr_assert_lt(i, 10000, "not all sent");
+		usleep(1000);
+	}
+	usleep(1500000);
+	lfipc_queue_shutdown(W.qs);
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+	seen = lfipc_array_data(seenv);
+	stats(W.rs, &s);
+	stats(W.rd, &t);
+	for (uint64_t i = 0; i < 10; i++) {
+		cr_expect_geq(seen[i], 1, "message %llu lost",
+			      (unsigned long long)i);
+		cr_expect(seen[i] <= 1 + s.tx_dup_possible + t.rx_dup_possible,
+			  "message %llu delivered %u times (%llu counted "
+			  "possible)",
+			  (unsigned long long)i, seen[i],
+			  (unsigned long long)(s.tx_dup_possible +
+					       t.rx_dup_possible));
+	}
+	lfipc_array_close(seenv);
+}
+
+/* A sender's state scribbled by a peer (every word but the Array's shape:
+ * the magic word, the stream, TX_NEXT, the ambiguous run and each entry
+ * random, or small numbers near the table's size) costs a clear error or
+ * a recovery, never a crash or a read out of bounds (run-all runs this
+ * under AddressSanitizer). */
+Test(bridge, a_scribbled_sender_state_costs_an_error_or_a_recovery,
+     .fini = fini, .timeout = 300)
+{
+	lfipc_bridge_opts o;
+	lfipc_bridge_stats s;
+	uint64_t seed = (uint64_t)getpid() * 2654435761u;
+	int opened = 0;
+
+	world_up(64, 16, 16);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = 16;
+	for (uint64_t i = 0; i < 40; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
+			     0);
+	for (int round = 0; round < 300; round++) {
+		lfipc_bridge *b = NULL;
+		lfipc_array *a;
+		size_t len;
+		int rc;
+
+		cr_assert_eq(lfipc_bridge_send_open(W.rs, "q",
+						    "tcp://127.0.0.1:1", &o,
+						    &b),
+			     0, "round %d: a fresh state", round);
+		lfipc_bridge_close(b);
+		cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
+		len = lfipc_array_len(a);
+		for (size_t i = round % 3 == 0 ? 0 : 1; i < len; i++) {
+			uint64_t r = th_rand(&seed);
+			int64_t v = (int64_t)(round % 2 ? r : r % (3 * len));
+
+			if (th_rand(&seed) % 4 != 0)
+				cr_assert_eq(lfipc_array_store(a, i, v), 0);
+		}
+		lfipc_array_close(a);
+		b = NULL;
+		rc = lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b);
+		cr_assert(rc == 0 || rc == -EPROTO, "round %d: %d", round, rc);
+		if (rc == 0) {
+			opened++;
+			lfipc_bridge_close(b);
+		} else {
+			cr_assert_null(b);
+		}
+		rc = lfipc_bridge_stats_read(W.rs, "q", &s);
+		cr_assert(rc == 0 || rc == -EPROTO, "round %d: stat %d",
+			  round, rc);
+		cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	}
+	cr_log_info("scribbled states: %d recovered from, %d refused", opened,
+		    300 - opened);
+	cr_assert_gt(opened, 0);
+}
