@@ -125,51 +125,39 @@ Test(bridge, sigkill_with_changing_windows_loses_nothing, .fini = fini,
 	sigkill_rounds(32768, 4096, 64, w);
 }
 
-static void start_tx_window(const char *const *windows, int i)
+/* The arguments of the i-th sender of windows (see sigkill_rounds()), in
+ * v. */
+static const char *const *window_args(const char *const *windows, int i,
+				      const char *v[4])
 {
-	const char *v[4] = {"--insecure", NULL, NULL, NULL};
-	const char *wv;
 	int n = 0;
 
-	if (!windows) {
-		start_tx(INSECURE);
-		return;
-	}
+	v[0] = "--insecure";
+	v[1] = v[2] = v[3] = NULL;
+	if (!windows)
+		return v;
 	while (windows[n])
 		n++;
-	wv = windows[i % n];
-	if (strcmp(wv, "0") != 0) {
+	if (strcmp(windows[i % n], "0") != 0) {
 		v[1] = "--window";
-		v[2] = wv;
+		v[2] = windows[i % n];
 	}
-	start_tx(v);
+	return v;
 }
 
 static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
 			   const char *const *windows)
 {
-	const uint64_t max = (uint64_t)8 << 20;
-	struct prod p = {NULL, 0, msg_size, 0};
+	struct stream str;
+	const char *wv[4];
 	int ntx = 0;
-	lfipc_array *ctl, *seenv;
 	lfipc_bridge_stats s, t;
-	uint64_t seed = (uint64_t)getpid() * 7919, produced = 0, dups = 0;
+	uint64_t seed = (uint64_t)getpid() * 7919, produced, dups;
 	int64_t v;
 	int nr = rounds();
-	uint8_t *seen;
 
 	world_up(src_cap, dst_cap, msg_size);
-	p.region = W.src;
-	/* a bridge moving over 400,000 messages a second fills the record
-	 * in the 200 rounds of make stress */
-	p.cap = max - 200000;
-	ctl = ctl_create();
-	cr_assert_eq(
-	    lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false, &seenv), 0);
-	start_rx(INSECURE);
-	start_tx_window(windows, ntx++);
-	W.prod = th_fork(producer, &p);
-	W.cons = th_fork(consumer, W.dst);
+	stream_up(&str, msg_size, window_args(windows, ntx++, wv));
 	for (int i = 0; i < 2 * nr; i++) {
 		bool tx = (th_rand(&seed) & 1) ? i % 2 == 0 : i % 2 == 1;
 
@@ -179,32 +167,17 @@ static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
 		usleep(10000 + th_rand(&seed) % 140000);
 		expect_alive(&W.prod, "producer");
 		expect_alive(&W.cons, "consumer");
-		cr_assert_eq(lfipc_array_load(ctl, 1, &v), 0);
-		cr_assert_lt((uint64_t)v, max - 100000, "too many messages");
+		cr_assert_eq(lfipc_array_load(str.ctl, 1, &v), 0);
+		cr_assert_lt((uint64_t)v, str.max - 100000, "too many messages");
 		if (tx) {
 			kill_reap(&W.tx);
-			start_tx_window(windows, ntx++);
+			start_tx(window_args(windows, ntx++, wv));
 		} else {
 			kill_reap(&W.rx);
 			start_rx(INSECURE);
 		}
 	}
-	cr_assert_eq(lfipc_array_store(ctl, 0, 1), 0); /* producer: stop */
-	expect_exit0(&W.prod, "producer");
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
-	expect_exit0(&W.cons, "consumer");
-	cr_assert_eq(lfipc_array_load(ctl, 1, &v), 0);
-	produced = (uint64_t)v;
-	seen = lfipc_array_data(seenv);
-	for (uint64_t i = 0; i < produced; i++) {
-		cr_assert_geq(seen[i], 1, "message %llu of %llu lost",
-			      (unsigned long long)i,
-			      (unsigned long long)produced);
-		dups += seen[i] - 1u;
-	}
-	for (uint64_t i = produced; i < max; i++)
-		cr_assert_eq(seen[i], 0);
+	produced = stream_down(&str, &dups);
 	stats(W.rs, &s);
 	stats(W.rd, &t);
 	/* (tx.acked is a statistic: a kill between a release and its count
@@ -218,8 +191,6 @@ static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
 		    nr, (unsigned long long)produced, (unsigned long long)dups,
 		    (unsigned long long)(s.tx_dup_possible + t.rx_dup_possible),
 		    (unsigned long long)t.rx_dup_dropped);
-	lfipc_array_close(seenv);
-	lfipc_array_close(ctl);
 }
 
 static long rss_kib(pid_t pid)
@@ -528,24 +499,13 @@ static void stop_while_the_peer_is_stopped(bool rx)
 Test(bridge, a_side_stops_on_request_while_the_big_window_peer_is_stopped,
      .fini = fini, .timeout = 600)
 {
-	const uint64_t max = (uint64_t)8 << 20;
-	struct prod p = {NULL, 0, 64, 0};
-	lfipc_array *ctl, *seenv;
+	struct stream str;
 	lfipc_bridge_stats s;
-	int64_t v;
-	uint8_t *seen;
+	uint64_t dups;
 
 	world_up(32768, 4096, 64);
 	W.live_rss = true;
-	p.region = W.src;
-	p.cap = max - 200000;
-	ctl = ctl_create();
-	cr_assert_eq(
-	    lfipc_array_create(W.rd, "seen", LFIPC_U8, max, false, &seenv), 0);
-	start_rx(INSECURE);
-	start_tx(INSECURE);
-	W.prod = th_fork(producer, &p);
-	W.cons = th_fork(consumer, W.dst);
+	stream_up(&str, 64, INSECURE);
 	for (int64_t end = th_now_ns() + INT64_C(60000000000);; usleep(10000)) {
 		if (lfipc_bridge_stats_read(W.rs, "q", &s) == 0 &&
 		    s.tx_inflight >= 8192)
@@ -558,18 +518,7 @@ Test(bridge, a_side_stops_on_request_while_the_big_window_peer_is_stopped,
 	usleep(500000);
 	stop_while_the_peer_is_stopped(false);
 	usleep(1000000);
-	cr_assert_eq(lfipc_array_store(ctl, 0, 1), 0); /* producer: stop */
-	expect_exit0(&W.prod, "producer");
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
-	expect_exit0(&W.cons, "consumer");
-	cr_assert_eq(lfipc_array_load(ctl, 1, &v), 0);
-	seen = lfipc_array_data(seenv);
-	for (uint64_t i = 0; i < (uint64_t)v; i++)
-		cr_assert_geq(seen[i], 1, "message %llu of %lld lost",
-			      (unsigned long long)i, (long long)v);
-	lfipc_array_close(seenv);
-	lfipc_array_close(ctl);
+	stream_down(&str, &dups);
 }
 
 /* A SIGTERM at any moment of a side's start-up (before it has opened its

@@ -352,3 +352,54 @@ void expect_exit0(pid_t *pid, const char *who)
 	}
 	cr_assert_eq(st, 0, "%s ended with %d; log: %s", who, st, log_tail());
 }
+
+/* ---- a stream between the two sides ------------------------------------- */
+
+/* The record of sequence numbers: a bridge moving over 400,000 messages a
+ * second fills it in the 200 rounds of make stress, so the producer stops
+ * putting 200,000 below. */
+#define STREAM_MAX ((uint64_t)8 << 20)
+
+void stream_up(struct stream *s, size_t msg_size, const char *const *tx_extra)
+{
+	struct prod p = {W.src, 0, msg_size, STREAM_MAX - 200000};
+
+	s->max = STREAM_MAX;
+	s->ctl = ctl_create();
+	cr_assert_eq(lfipc_array_create(W.rd, "seen", LFIPC_U8, s->max, false,
+					&s->seen),
+		     0);
+	start_rx(INSECURE);
+	start_tx(tx_extra);
+	W.prod = th_fork(producer, &p);
+	W.cons = th_fork(consumer, W.dst);
+}
+
+uint64_t stream_down(struct stream *s, uint64_t *dups)
+{
+	const uint8_t *seen = lfipc_array_data(s->seen);
+	uint64_t produced;
+	int64_t v;
+
+	cr_assert_eq(lfipc_array_store(s->ctl, 0, 1), 0); /* producer: stop */
+	expect_exit0(&W.prod, "producer");
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+	cr_assert_eq(lfipc_array_load(s->ctl, 1, &v), 0);
+	produced = (uint64_t)v;
+	*dups = 0;
+	for (uint64_t i = 0; i < produced; i++) {
+		cr_assert_geq(seen[i], 1, "message %llu of %llu lost",
+			      (unsigned long long)i,
+			      (unsigned long long)produced);
+		*dups += seen[i] - 1u;
+	}
+	for (uint64_t i = produced; i < s->max; i++)
+		cr_assert_eq(seen[i], 0, "message %llu seen, %llu put",
+			     (unsigned long long)i,
+			     (unsigned long long)produced);
+	lfipc_array_close(s->seen);
+	lfipc_array_close(s->ctl);
+	return produced;
+}

@@ -115,4 +115,26 @@ int consumer(void *arg);
  * does not. Sets *pid to 0. */
 void expect_exit0(pid_t *pid, const char *who);
 
+/* A stream as the SIGKILL and SIGSTOP tests run it, between the sides of
+ * W: a producer child puts numbered messages into the source until it is
+ * told to stop, and a consumer child counts each number it takes from the
+ * destination. */
+struct stream {
+	lfipc_array *ctl;  /* the producer's (producer()): [0] stop, [1] put */
+	lfipc_array *seen; /* "seen" of the destination: U8 per number */
+	uint64_t max;      /* numbers seen holds (the producer stops putting
+			    * 200,000 below) */
+};
+
+/* After world_up() (and W.live_rss, if wanted): make s's Arrays, start
+ * the receiver, the sender with tx_extra (start_tx()), the producer of
+ * msg_size-byte messages and the consumer. */
+void stream_up(struct stream *s, size_t msg_size, const char *const *tx_extra);
+
+/* Stop the producer; wait for it, both sides and the consumer to exit 0;
+ * check that every message put was seen at least once and no other
+ * number at all; close s's Arrays. Returns the messages put, and in *dups
+ * the extra copies seen. */
+uint64_t stream_down(struct stream *s, uint64_t *dups);
+
 #endif
