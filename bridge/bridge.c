@@ -15,10 +15,27 @@
 
 #include "internal.h"
 
-/* Whether len is the length of a state Array of that side. */
-static bool state_len_ok(bool tx, size_t len)
+/* Open the Array name of a side's state. The arguments are valid here
+ * (the caller made name), so an -EINVAL of lfipc_array_open() means that
+ * another kind of object holds the name (a peer's, or junk): -EPROTO,
+ * like an Array of the wrong shape. */
+static int state_array_open(lfipc_region *r, const char *name, lfipc_array **a)
 {
-	return tx ? tx_table(len) != 0 : len == RX_WORDS;
+	int rc = lfipc_array_open(r, name, a);
+
+	return rc == -EINVAL ? -EPROTO : rc;
+}
+
+/* Whether a has the shape of a state Array of that side: U64 elements,
+ * the length such a side makes, and its Lock. Opening the side and
+ * reading its counters accept exactly the same Arrays. */
+static bool state_shape_ok(lfipc_array *a, bool tx)
+{
+	size_t len = lfipc_array_len(a);
+
+	return lfipc_array_type(a) == LFIPC_U64 &&
+	       (tx ? tx_table(len) != 0 : len == RX_WORDS) &&
+	       lfipc_array_lock(a) != NULL;
 }
 
 /* Open or create the state Array "<queue>.btx" (tx) or "<queue>.brx", of
@@ -37,15 +54,13 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		return -ENAMETOOLONG;
 	rc = lfipc_array_create(b->r, name, LFIPC_U64, words, true, &b->st);
 	if (rc == -EEXIST)
-		rc = lfipc_array_open(b->r, name, &b->st);
+		rc = state_array_open(b->r, name, &b->st);
 	if (rc)
 		return rc;
-	words = lfipc_array_len(b->st);
-	if (lfipc_array_type(b->st) != LFIPC_U64 || !state_len_ok(tx, words) ||
-	    !lfipc_array_lock(b->st))
+	if (!state_shape_ok(b->st, tx))
 		return -EPROTO;
 	if (tx) {
-		b->table = tx_table(words);
+		b->table = tx_table(lfipc_array_len(b->st));
 		if (b->o.window > b->table - TX_SPARE)
 			b->o.window = (unsigned)(b->table - TX_SPARE);
 	}
@@ -54,7 +69,10 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		return -EBUSY;
 	if (rc && rc != -EOWNERDEAD)
 		return rc;
+	/* From here lfipc_bridge_close() releases the lock. */
 	b->w = (_Atomic uint64_t *)lfipc_array_data(b->st);
+	if (tx && !tx_next_ok(atomic_load(&b->w[TX_NEXT])))
+		return -EPROTO;
 	return 0;
 }
 
@@ -188,12 +206,11 @@ static int stats_open(lfipc_region *r, const char *queue, bool tx,
 	if (snprintf(name, sizeof(name), "%s%s", queue, suffix) >
 	    LFIPC_NAME_MAX)
 		return -ENAMETOOLONG;
-	rc = lfipc_array_open(r, name, a);
+	rc = state_array_open(r, name, a);
 	if (rc)
 		return rc;
-	if (lfipc_array_type(*a) != LFIPC_U64 ||
-	    !state_len_ok(tx, lfipc_array_len(*a)) ||
-	    lfipc_array_load(*a, 0, &m) || (m != 0 && (uint64_t)m != magic)) {
+	if (!state_shape_ok(*a, tx) || lfipc_array_load(*a, 0, &m) ||
+	    (m != 0 && (uint64_t)m != magic)) {
 		lfipc_array_close(*a);
 		*a = NULL;
 		return -EPROTO;
@@ -213,10 +230,15 @@ int lfipc_bridge_stats_read(lfipc_region *r, const char *queue,
 	rc = stats_open(r, queue, true, &a);
 	if (rc == 0) {
 		_Atomic uint64_t *w = (_Atomic uint64_t *)lfipc_array_data(a);
+		uint64_t next = atomic_load(&w[TX_NEXT]); /* read once */
 
+		if (!tx_next_ok(next)) {
+			lfipc_array_close(a);
+			return -EPROTO;
+		}
 		out->has_tx = true;
 		out->tx_stream = atomic_load(&w[TX_STREAM]);
-		out->tx_next_seq = atomic_load(&w[TX_NEXT]);
+		out->tx_next_seq = next;
 		out->tx_inflight = atomic_load(&w[TX_INFLIGHT]);
 		out->tx_sent = atomic_load(&w[TX_SENT]);
 		out->tx_resent = atomic_load(&w[TX_RESENT]);

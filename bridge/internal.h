@@ -83,6 +83,31 @@
  * leaves releasing 0 (nothing released yet). State written before runs
  * has releasing_end 0: the run is s alone.
  *
+ * Limits of the sender's words, which a reader checks before it trusts
+ * them (shared memory is a peer's output):
+ *   the Array: U64, with its Lock, of tx_words(w) words for a window w of
+ *            1..LFIPC_BRIDGE_MAX_WINDOW (tx_table() > 0); anything else,
+ *            or another kind of object under the name, is -EPROTO.
+ *   magic:   0 (not made yet: a sender makes the words) or TX_MAGIC.
+ *   stream:  non-zero once magic is set.
+ *   next:    0 before magic is set, then 1..TX_NEXT_MAX = 2^63. A
+ *            sender that starts at 1 and numbers 10^9 messages a second
+ *            reaches 2^63 in 292 years; the upper half of the range keeps
+ *            next + table, s + 1 and the wire's numbers from wrapping
+ *            past 2^64. Above it: -EPROTO, from lfipc_bridge_send_open()
+ *            and lfipc_bridge_stats_read() alike. Each reads the word
+ *            once and checks what it read; send_open checks it with the
+ *            Lock held, before tx_recover() reads it again (a peer that
+ *            writes it regardless of the Lock between the two is not
+ *            caught: tx_recover() should take the checked value).
+ *   entries: seq in [next - table, next] at index seq % table; any other
+ *            is forgotten by recovery (its message comes back as an
+ *            orphan). An offset is only compared with those of peeked
+ *            messages, never followed.
+ *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
+ *            of at most REL_MAX numbers; any other end is taken as the
+ *            one number releasing.
+ *
  * Receiver state "<queue>.brx": per stream (RX_ST + 4 * i) its id, next
  * (every sequence number below is in the queue), committing and its count
  * k (1..RUN_MAX; 0 in state written before runs existed: one message).
@@ -119,7 +144,7 @@
 enum {
 	TX_MAGIC_W,   /* TX_MAGIC once initialised, 0 before */
 	TX_STREAM,    /* random non-zero stream id */
-	TX_NEXT,      /* next sequence number to give (>= 1) */
+	TX_NEXT,      /* next sequence number to give: 1..TX_NEXT_MAX */
 	TX_RELEASING, /* seq being released, 0 none */
 	TX_SENT,      /* counters up to TX_INFLIGHT (relaxed) */
 	TX_RESENT,
@@ -133,6 +158,16 @@ enum {
 	/* entries beyond the window: room for what recovery may add */
 	TX_SPARE = 64
 };
+
+/* The largest TX_NEXT a sender's state may hold (the limits above). */
+#define TX_NEXT_MAX (UINT64_C(1) << 63)
+
+/* Whether next, a TX_NEXT read once, is within its limits (0 included:
+ * the word of a state whose magic is not set yet). */
+static inline bool tx_next_ok(uint64_t next)
+{
+	return next <= TX_NEXT_MAX;
+}
 
 /* Words of a sender's state Array whose table has room for window. */
 static inline size_t tx_words(unsigned window)

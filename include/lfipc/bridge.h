@@ -98,7 +98,9 @@ typedef struct lfipc_bridge_opts {
  * Return: 0 and *out; -EINVAL NULL argument, bad option, or neither CURVE
  * keys nor insecure; -ENOENT no such queue; -EBUSY another sender runs on
  * this queue; -ENAMETOOLONG queue name too long for "<queue>.btx"; -EPROTO
- * the state Array is not a bridge's or makes no sense; -ENOTSUP libzmq
+ * the state is not a bridge's or makes no sense (another kind of object
+ * under its name, an Array of another element type or length or without
+ * its Lock, a next sequence number above 2^63); -ENOTSUP libzmq
  * without CURVE; -ENOMEM; other negative errno values from ZeroMQ (bad
  * endpoint) or lfipc (region full; from lfipc_queue_fd(), which gives the
  * sender the source queue's pollable fd: -ENOSPC the region's poll table
@@ -200,7 +202,10 @@ typedef struct lfipc_bridge_stats {
  * Read the counters of the bridge sides of the queue named queue in r.
  *
  * Return: 0 (has_tx / has_rx say which sides exist); -ENOENT neither
- * exists; -EINVAL NULL argument; -EPROTO a state Array is not a bridge's.
+ * exists; -EINVAL NULL argument; -EPROTO a state is not a bridge's
+ * (another kind of object under its name, an Array of another element
+ * type or length or without its Lock, another magic word, a sender's next
+ * sequence number above 2^63).
  * Does not block. Any thread or process, while the bridge runs.
  */
 LFIPC_API int lfipc_bridge_stats_read(lfipc_region *r, const char *queue,

@@ -168,7 +168,8 @@ static void sigkill_rounds(size_t src_cap, size_t dst_cap, size_t msg_size,
 		expect_alive(&W.prod, "producer");
 		expect_alive(&W.cons, "consumer");
 		cr_assert_eq(lfipc_array_load(str.ctl, 1, &v), 0);
-		cr_assert_lt((uint64_t)v, str.max - 100000, "too many messages");
+		cr_assert_lt((uint64_t)v, str.max - 100000,
+			     "too many messages");
 		if (tx) {
 			kill_reap(&W.tx);
 			start_tx(window_args(windows, ntx++, wv));

@@ -4,11 +4,15 @@
  * hostile peer and dead claims: a restarted sender that must not peek past
  * dead claims, a window kept to the state's table, scribbled states (in
  * process and through the real program), every shape at and near the
- * limits, and a scribbled entry one table back. The world is world.h's,
- * the binary test_bridge's.
+ * limits, a scribbled entry one table back, and the exact error for
+ * another kind of object under the state's name, a state without its
+ * Lock and a TX_NEXT above its limit. The world is world.h's, the binary
+ * test_bridge's.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,8 +337,7 @@ Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
 			lfipc_bridge_close(b);
 			stats(W.rs, &s);
 			cr_assert(s.has_tx);
-		} else if (c[i].lock) {
-			/* (stat reads the counters of one without a Lock) */
+		} else { /* stat refuses what send_open refuses */
 			cr_expect_eq(lfipc_bridge_stats_read(W.rs, "q", &s),
 				     c[i].want, "case %zu", i);
 		}
@@ -499,4 +502,196 @@ Test(bridge, a_scribbled_sender_state_costs_an_error_or_a_recovery,
 	cr_log_info("scribbled states: %d recovered from, %d refused", opened,
 		    300 - opened);
 	cr_assert_gt(opened, 0);
+}
+
+/* ---- hostile state objects: the exact error ---------------------------- */
+
+#define STATE_TX_MAGIC 0x3130585442464c4cull /* word 0 of a sender's state */
+#define STATE_TX_NEXT 2 /* the word of the sender's next sequence number */
+
+static const char *const NOWHERE = "tcp://127.0.0.1:1";
+
+/* The options of a side over plain TCP with window (0: the default). */
+static lfipc_bridge_opts plain(unsigned window)
+{
+	lfipc_bridge_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	o.window = window;
+	return o;
+}
+
+/* The objects in region r: a refused open must have made none. */
+static unsigned objects_in(lfipc_region *r)
+{
+	lfipc_object_entry e;
+	unsigned cursor = 0, n = 0;
+	int rc;
+
+	LFIPC_STATUS_INIT(e);
+	while ((rc = lfipc_object_next(r, &cursor, &e)) == 1)
+		n++;
+	cr_assert_eq(rc, 0);
+	return n;
+}
+
+/* Take the world down now (the test's .fini then does nothing more) and
+ * check that nothing of it is left in /dev/shm. */
+static void expect_nothing_left(void)
+{
+	char src[sizeof(W.src)], dst[sizeof(W.dst)];
+	struct dirent *d;
+	DIR *shm;
+
+	memcpy(src, W.src, sizeof(src)); /* "/name": /dev/shm/name */
+	memcpy(dst, W.dst, sizeof(dst));
+	cr_assert(src[0] == '/' && dst[0] == '/');
+	fini();
+	shm = opendir("/dev/shm");
+	cr_assert(shm);
+	while ((d = readdir(shm)))
+		cr_expect(!strstr(d->d_name, src + 1) &&
+			      !strstr(d->d_name, dst + 1),
+			  "left in /dev/shm: %s", d->d_name);
+	closedir(shm);
+}
+
+/* Another kind of object under the name of a side's state (a peer's, or
+ * junk) is refused as an Array of the wrong shape is, with -EPROTO (it
+ * was -EINVAL, the error of a bad argument), by the side's open and by
+ * stat alike; the refusals make no object. */
+Test(bridge, a_queue_under_the_state_name_is_refused_with_eproto, .fini = fini,
+     .timeout = 60)
+{
+	lfipc_bridge_opts o = plain(0);
+	lfipc_bridge_stats s;
+	lfipc_bridge *b;
+	lfipc_queue *q, *q2;
+
+	world_up(64, 16, 16);
+	cr_assert_eq(lfipc_queue_create(W.rs, "q.btx", 4, 16, 0, &q), 0);
+	b = NULL;
+	cr_expect_eq(lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b),
+		     -EPROTO);
+	cr_expect_null(b);
+	cr_expect_eq(lfipc_bridge_stats_read(W.rs, "q", &s), -EPROTO);
+	/* the receiver's state, "q.brx", the same (refused before a bind) */
+	cr_assert_eq(lfipc_queue_create(W.rd, "q.brx", 4, 16, 0, &q2), 0);
+	b = NULL;
+	cr_expect_eq(
+	    lfipc_bridge_recv_open(W.rd, "q", "tcp://127.0.0.1:*", &o, &b),
+	    -EPROTO);
+	cr_expect_null(b);
+	cr_expect_eq(lfipc_bridge_stats_read(W.rd, "q", &s), -EPROTO);
+	lfipc_queue_close(q);
+	lfipc_queue_close(q2);
+	cr_expect_eq(objects_in(W.rs), 2, "the source: q and q.btx alone");
+	cr_expect_eq(objects_in(W.rd), 2, "the destination: q and q.brx alone");
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	cr_assert_eq(lfipc_object_remove(W.rd, "q.brx"), 0);
+	expect_nothing_left();
+}
+
+/* A state Array of a sender's element type and length, whose words are a
+ * sender's, but made without its Lock: stat refuses it exactly as
+ * send_open does (it used to read its counters). */
+Test(bridge, a_state_without_its_lock_is_refused_by_send_open_and_stat_alike,
+     .fini = fini, .timeout = 60)
+{
+	lfipc_bridge_opts o = plain(0);
+	lfipc_bridge_stats s;
+	lfipc_bridge *b = NULL;
+	lfipc_array *a;
+	uint64_t *w;
+	int rc, rs;
+
+	world_up(64, 16, 16);
+	cr_assert_eq(lfipc_array_create(W.rs, "q.btx", LFIPC_U64,
+					16 + 2 * (16 + 64), false, &a),
+		     0);
+	w = lfipc_array_data(a);
+	w[0] = STATE_TX_MAGIC;
+	w[1] = 12345; /* the stream */
+	w[STATE_TX_NEXT] = 1;
+	rc = lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b);
+	rs = lfipc_bridge_stats_read(W.rs, "q", &s);
+	cr_expect_eq(rc, -EPROTO, "send_open %d", rc);
+	cr_expect_null(b);
+	cr_expect_eq(rs, rc, "stat %d, send_open %d", rs, rc);
+	lfipc_array_close(a);
+	cr_expect_eq(objects_in(W.rs), 2, "the source: q and q.btx alone");
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	expect_nothing_left();
+}
+
+static void *take_and_give(void *lock)
+{
+	int rc = lfipc_lock_acquire(lock, LFIPC_NOWAIT);
+
+	if (rc == 0)
+		lfipc_lock_release(lock);
+	return (void *)(intptr_t)rc;
+}
+
+/* Whether the Lock of a is free: another thread of this process (a Lock
+ * is owned by a thread) takes it at once, and gives it back. */
+static bool lock_free(lfipc_array *a)
+{
+	pthread_t t;
+	void *rc;
+
+	cr_assert_eq(
+	    pthread_create(&t, NULL, take_and_give, lfipc_array_lock(a)), 0);
+	cr_assert_eq(pthread_join(t, &rc), 0);
+	return rc == NULL;
+}
+
+/* The sender's next sequence number (TX_NEXT) is at most 2^63 (the
+ * limits in bridge/internal.h). A state at the limit opens and reads; one
+ * above it is refused with -EPROTO by send_open and stat alike, and a
+ * refused open leaves the state's Lock free. */
+Test(bridge, a_tx_next_above_2_63_is_refused_by_send_open_and_stat,
+     .fini = fini, .timeout = 60)
+{
+	static const struct {
+		uint64_t next;
+		int want;
+	} c[] = {
+	    {UINT64_C(1) << 63, 0},
+	    {(UINT64_C(1) << 63) + 1, -EPROTO},
+	    {UINT64_MAX, -EPROTO},
+	    {UINT64_MAX - 1, -EPROTO},
+	    {1, 0},
+	};
+	lfipc_bridge_opts o = plain(16);
+	lfipc_bridge_stats s;
+	lfipc_array *a;
+	uint64_t *w;
+
+	world_up(64, 16, 16);
+	make_state(&o);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
+	w = lfipc_array_data(a);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		lfipc_bridge *b = NULL;
+		int rc;
+
+		w[STATE_TX_NEXT] = c[i].next;
+		rc = lfipc_bridge_stats_read(W.rs, "q", &s);
+		cr_expect_eq(rc, c[i].want, "case %zu: stat %d", i, rc);
+		if (rc == 0)
+			cr_expect_eq(s.tx_next_seq, c[i].next, "case %zu", i);
+		rc = lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b);
+		cr_expect_eq(rc, c[i].want, "case %zu: send_open %d", i, rc);
+		if (rc == 0)
+			lfipc_bridge_close(b);
+		else
+			cr_expect_null(b);
+		cr_expect(lock_free(a), "case %zu: the Lock is left held", i);
+	}
+	lfipc_array_close(a);
+	cr_expect_eq(objects_in(W.rs), 2, "the source: q and q.btx alone");
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	expect_nothing_left();
 }

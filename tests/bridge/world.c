@@ -68,6 +68,8 @@ static void world_down(void)
 	lfipc_queue_close(W.qd);
 	lfipc_region_close(W.rs);
 	lfipc_region_close(W.rd);
+	W.qs = W.qd = NULL; /* a second fini() closes nothing twice */
+	W.rs = W.rd = NULL;
 	lfipc_region_unlink(W.src);
 	lfipc_region_unlink(W.dst);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", W.dir);
@@ -366,9 +368,9 @@ void stream_up(struct stream *s, size_t msg_size, const char *const *tx_extra)
 
 	s->max = STREAM_MAX;
 	s->ctl = ctl_create();
-	cr_assert_eq(lfipc_array_create(W.rd, "seen", LFIPC_U8, s->max, false,
-					&s->seen),
-		     0);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, s->max, false, &s->seen),
+	    0);
 	start_rx(INSECURE);
 	start_tx(tx_extra);
 	W.prod = th_fork(producer, &p);

@@ -59,7 +59,8 @@ void world_up(size_t src_cap, size_t dst_cap, size_t msg_size);
 void kill_reap(pid_t *pid);
 
 /* The tests' .fini: kill and reap W's children, close and unlink both
- * regions, remove the test's directory. */
+ * regions, remove the test's directory. A test may call it first (to
+ * check what is left); the .fini after it then does no harm. */
 void fini(void);
 
 /* The last 2 KiB of what the bridge processes wrote to stderr (their log),
@@ -122,7 +123,7 @@ void expect_exit0(pid_t *pid, const char *who);
 struct stream {
 	lfipc_array *ctl;  /* the producer's (producer()): [0] stop, [1] put */
 	lfipc_array *seen; /* "seen" of the destination: U8 per number */
-	uint64_t max;      /* numbers seen holds (the producer stops putting
+	uint64_t max;	   /* numbers seen holds (the producer stops putting
 			    * 200,000 below) */
 };
 
