@@ -71,8 +71,6 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		return rc;
 	/* From here lfipc_bridge_close() releases the lock. */
 	b->w = (_Atomic uint64_t *)lfipc_array_data(b->st);
-	if (tx && !tx_next_ok(atomic_load(&b->w[TX_NEXT])))
-		return -EPROTO;
 	return 0;
 }
 

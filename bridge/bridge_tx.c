@@ -136,8 +136,8 @@ static int tx_recover(lfipc_bridge *b)
 	size_t unsent = 0;
 	int rc = 0;
 
-	if (next == 0)
-		return -EPROTO;
+	if (next == 0 || !tx_next_ok(next))
+		return -EPROTO; /* read once, checked, used */
 	/* the ambiguous run [amb, amb_end): one number in state from before
 	 * runs (amb_end 0), and in nonsense */
 	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)

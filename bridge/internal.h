@@ -96,10 +96,8 @@
  *            next + table, s + 1 and the wire's numbers from wrapping
  *            past 2^64. Above it: -EPROTO, from lfipc_bridge_send_open()
  *            and lfipc_bridge_stats_read() alike. Each reads the word
- *            once and checks what it read; send_open checks it with the
- *            Lock held, before tx_recover() reads it again (a peer that
- *            writes it regardless of the Lock between the two is not
- *            caught: tx_recover() should take the checked value).
+ *            once and checks what it read: send_open in tx_recover(),
+ *            with the Lock held, on the value it then uses.
  *   entries: seq in [next - table, next] at index seq % table; any other
  *            is forgotten by recovery (its message comes back as an
  *            orphan). An offset is only compared with those of peeked
