@@ -637,6 +637,11 @@ bool lfipc_lock_locked(const lfipc_lock *l)
 		   &l->s->word, memory_order_relaxed)) != 0;
 }
 
+bool lfipc_lock_owned(const lfipc_lock *l)
+{
+	return lfipc__lock_held(l);
+}
+
 bool lfipc_lock_is_recursive(const lfipc_lock *l)
 {
 	return l && l->recursive;

@@ -131,6 +131,15 @@ LFIPC_API int lfipc_lock_release(lfipc_lock *l);
 LFIPC_API bool lfipc_lock_locked(const lfipc_lock *l);
 
 /**
+ * lfipc_lock_owned() - does the calling thread hold the lock (through this
+ * handle's region)? For an RLock this tells whether an acquire would be a
+ * re-entry, which lfipc_lock_acquire() grants with 0 like a first hold
+ * (Python's RLock._is_owned()). False for NULL.
+ * Does not block. Thread-safe.
+ */
+LFIPC_API bool lfipc_lock_owned(const lfipc_lock *l);
+
+/**
  * lfipc_lock_is_recursive() - true for an RLock. Thread-safe.
  */
 LFIPC_API bool lfipc_lock_is_recursive(const lfipc_lock *l);

@@ -136,12 +136,16 @@ Test(lock, reacquire_is_detected_whatever_else_the_thread_holds)
 		for (int j = 0; j <= i; j++)
 			cr_assert_eq(lfipc_lock_acquire(l[j], LFIPC_NOWAIT),
 				     -EDEADLK);
+		cr_assert_not(lfipc_lock_owned(rl));
 		cr_assert_eq(lfipc_lock_acquire(rl, LFIPC_NOWAIT), 0);
+		cr_assert(lfipc_lock_owned(rl));
 		cr_assert_eq(lfipc_lock_acquire(rl, LFIPC_NOWAIT), 0);
 		cr_assert_eq(lfipc_lock_release(rl), 0);
 		cr_assert(lfipc_lock_locked(rl));
+		cr_assert(lfipc_lock_owned(rl));
 		cr_assert_eq(lfipc_lock_release(rl), 0);
 		cr_assert(!lfipc_lock_locked(rl));
+		cr_assert_not(lfipc_lock_owned(rl));
 		cr_assert_eq(lfipc_lock_release(rl), -EPERM);
 	}
 	for (int i = 0; i < 6; i++) { /* not in reverse order */
@@ -162,6 +166,7 @@ Test(lock, reacquire_is_detected_whatever_else_the_thread_holds)
 struct tharg {
 	lfipc_lock *l;
 	int rc1, rc2;
+	bool owned;
 	int64_t waited;
 };
 
@@ -170,6 +175,7 @@ static void *other_thread(void *p)
 	struct tharg *a = p;
 	int64_t t0;
 
+	a->owned = lfipc_lock_owned(a->l);
 	a->rc1 = lfipc_lock_release(a->l);
 	t0 = now_ns();
 	a->rc2 = lfipc_lock_acquire(a->l, 50 * 1000 * 1000);
@@ -186,6 +192,8 @@ Test(lock, another_thread_cannot_release_and_times_out_acquiring)
 	cr_assert_eq(lfipc_lock_acquire(a.l, LFIPC_FOREVER), 0);
 	cr_assert_eq(pthread_create(&t, NULL, other_thread, &a), 0);
 	pthread_join(t, NULL);
+	cr_assert_not(a.owned, "held by the main thread, not by this one");
+	cr_assert(lfipc_lock_owned(a.l));
 	cr_assert_eq(a.rc1, -EPERM);
 	cr_assert_eq(a.rc2, -ETIMEDOUT);
 	cr_assert_geq(a.waited, 45 * 1000 * 1000);
@@ -202,6 +210,8 @@ static int child_try(void *p)
 		return 1;
 	if (lfipc_lock_release(l) != -EPERM)
 		return 2;
+	if (lfipc_lock_owned(l))
+		return 3;
 	return 0;
 }
 
