@@ -64,6 +64,10 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		if (b->o.window > b->table - TX_SPARE)
 			b->o.window = (unsigned)(b->table - TX_SPARE);
 	}
+	/* The Array's Lock is an RLock: a second side of the same thread
+	 * would be granted it again. */
+	if (lfipc_lock_owned(lfipc_array_lock(b->st)))
+		return -EBUSY;
 	rc = lfipc_lock_acquire(lfipc_array_lock(b->st), LFIPC_NOWAIT);
 	if (rc == -EAGAIN)
 		return -EBUSY;

@@ -97,7 +97,7 @@ typedef struct lfipc_bridge_opts {
  *
  * Return: 0 and *out; -EINVAL NULL argument, bad option, or neither CURVE
  * keys nor insecure; -ENOENT no such queue; -EBUSY another sender runs on
- * this queue; -ENAMETOOLONG queue name too long for "<queue>.btx"; -EPROTO
+ * this queue (also one this thread opened); -ENAMETOOLONG queue name too long for "<queue>.btx"; -EPROTO
  * the state is not a bridge's or makes no sense (another kind of object
  * under its name, an Array of another element type or length or without
  * its Lock, a next sequence number above 2^63); -ENOTSUP libzmq

@@ -695,3 +695,35 @@ Test(bridge, a_tx_next_above_2_63_is_refused_by_send_open_and_stat,
 	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
 	expect_nothing_left();
 }
+
+/* The state's Lock is an RLock, which grants its holder a second acquire:
+ * a second sender (or receiver) opened by the thread that runs the first
+ * must still get -EBUSY, and the first's close must leave the state free
+ * for the next. */
+Test(bridge, a_second_side_of_the_same_thread_is_busy, .fini = fini,
+     .timeout = 60)
+{
+	lfipc_bridge_opts o = plain(16);
+	lfipc_bridge *b1 = NULL, *b2 = NULL;
+
+	world_up(64, 16, 16);
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b1), 0);
+	cr_expect_eq(lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b2),
+		     -EBUSY);
+	cr_expect_null(b2);
+	lfipc_bridge_close(b1);
+	b1 = NULL;
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b1), 0);
+	lfipc_bridge_close(b1);
+
+	cr_assert_eq(
+	    lfipc_bridge_recv_open(W.rd, "q", "tcp://127.0.0.1:*", &o, &b1), 0);
+	cr_expect_eq(
+	    lfipc_bridge_recv_open(W.rd, "q", "tcp://127.0.0.1:*", &o, &b2),
+	    -EBUSY);
+	cr_expect_null(b2);
+	lfipc_bridge_close(b1);
+	cr_assert_eq(lfipc_object_remove(W.rs, "q.btx"), 0);
+	cr_assert_eq(lfipc_object_remove(W.rd, "q.brx"), 0);
+	expect_nothing_left();
+}
