@@ -657,11 +657,17 @@ lfipc_region *lfipc__lock_region(const lfipc_lock *l)
 	return l->r;
 }
 
+/* A thread that holds no lock (an empty set: a fork child's, whose set
+ * is emptied at fork, or one that never took one) holds not l: no, at
+ * once, without lfipc__self(), which in a fork child that has not
+ * registered yet is a registration (a participant slot taken by a
+ * question, and a wait at the region's gate, up to a second behind a
+ * stopped remover, in a call that says it does not block). */
 bool lfipc__lock_held(const lfipc_lock *l)
 {
 	uint32_t self;
 
-	if (!l || lfipc__self(l->r, &self) < 0)
+	if (!l || held_set()->n == 0 || lfipc__self(l->r, &self) < 0)
 		return false;
 	return held_by_me(held_set(), l, self) >= 0;
 }

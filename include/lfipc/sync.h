@@ -134,7 +134,8 @@ LFIPC_API bool lfipc_lock_locked(const lfipc_lock *l);
  * lfipc_lock_owned() - does the calling thread hold the lock (through this
  * handle's region)? For an RLock this tells whether an acquire would be a
  * re-entry, which lfipc_lock_acquire() grants with 0 like a first hold
- * (Python's RLock._is_owned()). False for NULL.
+ * (Python's RLock._is_owned()). False for NULL. Never registers the
+ * process (a fork child's first call: false, at once).
  * Does not block. Thread-safe.
  */
 LFIPC_API bool lfipc_lock_owned(const lfipc_lock *l);

@@ -4,7 +4,8 @@
  * gate (lib/proc.c, claim_slot): a timed or NOWAIT first call gives up at
  * its own deadline while a stopped process holds the gate, an untimed one
  * at the default bound (-EBUSY), a gate held for a moment is taken as
- * soon as it is let go, and a holder's death frees it. Part of the
+ * soon as it is let go, and a holder's death frees it; a question that
+ * needs no token (lfipc_lock_owned) does not wait there. Part of the
  * test_proc program (its own suite).
  *
  * The holder takes the gate as a remover does (an OFD write lock on the
@@ -24,6 +25,7 @@
 
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
+#include <lfipc/sync.h>
 
 #include "common/testhelp.h"
 #include "internal/layout.h"
@@ -355,4 +357,56 @@ Test(gate, a_child_first_call_with_forever_outwaits_a_stopped_holder)
 	cr_assert_eq(rp.rc[1], 0, "the message");
 	cr_assert_geq(rp.end[0], t_kill, "it waited for the holder");
 	close_holder(&h);
+}
+
+/* The lock of the running test, for the child that asks about it. */
+static lfipc_lock *glock;
+
+/* lfipc_lock_owned() on glock (held by the parent) as the child's first
+ * call. */
+static int first_owned(void *arg)
+{
+	struct report rp = {{0}, {0}, {0}};
+	int64_t t;
+
+	t = th_now_ns();
+	rp.rc[0] = lfipc_lock_owned(glock);
+	rp.ns[0] = th_now_ns() - t;
+	return send_report(*(int *)arg, &rp);
+}
+
+/*
+ * Found by a hostile review: lfipc_lock_owned() ("does not block") asked
+ * for the process's token, which in a fork child that had not registered
+ * yet is a registration: a participant slot taken by a question, and a
+ * wait at the gate, 1 s behind a stopped holder. A fork child holds no
+ * lock (its set of held locks is emptied at fork): the answer is false,
+ * at once, and the parent, which holds the lock, still owns it.
+ */
+Test(gate, lock_owned_in_a_child_does_not_wait_at_the_gate)
+{
+	struct holder h;
+	struct report rp;
+	pid_t hp, cp;
+	int rd;
+
+	cr_assert_eq(lfipc_lock_create(gr, "l", true, &glock), 0);
+	cr_assert_eq(lfipc_lock_acquire(glock, LFIPC_NOWAIT), 0);
+	hp = start_holder(&h, -1);
+	cr_assert_eq(kill(hp, SIGSTOP), 0);
+	cp = child_report(first_owned, &rd);
+	cr_assert_eq(th_read_all(rd, &rp, sizeof(rp)), 0);
+	close(rd);
+	cr_assert_eq(th_reap(cp, REAP_MS), 0);
+	cr_log_info("owned %d in %.3f ms", rp.rc[0], rp.ns[0] / 1e6);
+	cr_assert_eq(rp.rc[0], 0, "a fork child holds no lock");
+	cr_assert_lt(rp.ns[0], 200 * MS, "it waited at the gate");
+	cr_assert(lfipc_lock_owned(glock), "the parent holds it");
+	kill(hp, SIGKILL);
+	cr_assert_eq(th_reap(hp, REAP_MS), 128 + SIGKILL);
+	holder_pid = 0;
+	close_holder(&h);
+	cr_assert_eq(lfipc_lock_release(glock), 0);
+	lfipc_lock_close(glock);
+	glock = NULL;
 }
