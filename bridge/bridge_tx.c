@@ -134,6 +134,7 @@ static int tx_recover(lfipc_bridge *b)
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, orphans = 0, dead_claims = 0;
 	size_t unsent = 0;
+	bool full = false;
 	int rc = 0;
 
 	if (next == 0 || !tx_next_ok(next))
@@ -213,6 +214,19 @@ static int tx_recover(lfipc_bridge *b)
 			continue;
 		}
 		for (k = 0; k < orphans; k++) {
+			/* An orphan that matches no entry takes a new number,
+			 * and the numbers in flight [a, b) must stay within
+			 * the table (one index each: one number further would
+			 * share its flight with a, one message sent under
+			 * two numbers). A sender's own orphans never get
+			 * there (window + TX_SPARE); a scribbled state's or
+			 * a foreign consumer's may: with table numbers in
+			 * flight, peek no more, and leave the orphans left to
+			 * the run (new messages, within its window). */
+			if (b->b - b->a >= b->table) {
+				full = true;
+				break;
+			}
 			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
 			if (rc)
 				break; /* -EAGAIN: a clear took the orphans */
@@ -233,12 +247,12 @@ static int tx_recover(lfipc_bridge *b)
 		}
 		if (rc == -EAGAIN || rc == -EPIPE)
 			rc = 0;
-		if (rc)
+		if (rc || full)
 			break;
 	}
-	/* Given up with orphans or dead claims left (RECOVER_NS passed):
-	 * each unmatched entry's message may still come, under a new
-	 * number, so each counts as a possible duplicate. */
+	/* Given up with orphans or dead claims left (RECOVER_NS passed, or
+	 * the table full): each unmatched entry's message may still come,
+	 * under a new number, so each counts as a possible duplicate. */
 	if (rc == 0 && left > 0 && (orphans > 0 || dead_claims > 0))
 		count(b, TX_DUP_POSSIBLE, left);
 	/* Entries left unmatched are VOID records (their messages went to
