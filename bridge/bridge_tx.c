@@ -273,6 +273,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 			   lfipc_bridge **out)
 {
 	lfipc_bridge *b;
+	uint64_t magic;
 	int rc;
 
 	if (!out)
@@ -285,7 +286,13 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (ld(b, TX_MAGIC_W) == 0) {
+	/* The magic word and the stream, each read once: the stream goes
+	 * into every frame and decides which acknowledgements are ours, and
+	 * a peer that rewrites the word while we run must change neither
+	 * (stream 0 made the receiver drop every frame, another id made it
+	 * take the re-sent window as a new stream's). */
+	magic = ld(b, TX_MAGIC_W);
+	if (magic == 0) {
 		uint64_t id = 0;
 
 		while (id == 0)
@@ -295,9 +302,13 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 		st(b, TX_STREAM, id);
 		st(b, TX_NEXT, 1);
 		st(b, TX_MAGIC_W, TX_MAGIC);
-	} else if (ld(b, TX_MAGIC_W) != TX_MAGIC || ld(b, TX_STREAM) == 0) {
-		rc = -EPROTO;
-		goto fail;
+		b->stream = id;
+	} else {
+		b->stream = ld(b, TX_STREAM);
+		if (magic != TX_MAGIC || b->stream == 0) {
+			rc = -EPROTO;
+			goto fail;
+		}
 	}
 	for (int i = 0; i < POOL_N; i++)
 		atomic_init(&b->pool->buf[i], NULL);
@@ -447,7 +458,7 @@ static int tx_send(lfipc_bridge *b)
 			return zerr();
 		p = zmq_msg_data(&m);
 	}
-	hdr(p, 'D', (uint8_t)flags, ld(b, TX_STREAM), b->a, first, n);
+	hdr(p, 'D', (uint8_t)flags, b->stream, b->a, first, n);
 	p += HDR_LEN;
 	i = i0;
 	for (uint32_t k = 0; k < n; k++, s++, i = next_ix(b, i)) {
@@ -487,7 +498,7 @@ static int tx_fin(lfipc_bridge *b)
 {
 	unsigned char p[HDR_LEN];
 
-	hdr(p, 'F', 0, ld(b, TX_STREAM), b->a, b->b, 0);
+	hdr(p, 'F', 0, b->stream, b->a, b->b, 0);
 	b->sdirty = true;
 	if (zmq_send(b->sock, p, sizeof(p), ZMQ_DONTWAIT) < 0)
 		return zmq_errno() == EAGAIN ? 0 : zerr();
@@ -582,7 +593,7 @@ static int tx_acks(lfipc_bridge *b)
 			return got;
 		}
 		if (n != ACK_LEN || get32(p) != WIRE_MAGIC || p[4] != 'A' ||
-		    get64(p + 8) != ld(b, TX_STREAM))
+		    get64(p + 8) != b->stream)
 			continue; /* not ours: ignore */
 		got++;
 		b->news_at = now_ns();

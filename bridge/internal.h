@@ -89,7 +89,9 @@
  *            1..LFIPC_BRIDGE_MAX_WINDOW (tx_table() > 0); anything else,
  *            or another kind of object under the name, is -EPROTO.
  *   magic:   0 (not made yet: a sender makes the words) or TX_MAGIC.
- *   stream:  non-zero once magic is set.
+ *   stream:  non-zero once magic is set. A sender reads it once, at
+ *            open, and uses what it read: a rewrite while it runs changes
+ *            neither its frames nor the acknowledgements it takes.
  *   next:    0 before magic is set, then 1..TX_NEXT_MAX = 2^63. A
  *            sender that starts at 1 and numbers 10^9 messages a second
  *            reaches 2^63 in 292 years; the upper half of the range keeps
@@ -270,6 +272,7 @@ struct lfipc_bridge {
 	struct flight *fl; /* [table], index seq % table */
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */
+	uint64_t stream;    /* TX_STREAM, read once at open (non-zero) */
 	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */
 	struct frame_pool *pool; /* frames: see struct frame_pool */
 	int64_t news_at, resend_ivl, fin_at;

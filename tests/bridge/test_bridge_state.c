@@ -6,8 +6,9 @@
  * process and through the real program), every shape at and near the
  * limits, a scribbled entry one table back, and the exact error for
  * another kind of object under the state's name, a state without its
- * Lock and a TX_NEXT above its limit, and more orphans than the table
- * holds. The world is world.h's, the binary test_bridge's.
+ * Lock and a TX_NEXT above its limit, more orphans than the table holds,
+ * and the stream id rewritten while the sender runs. The world is
+ * world.h's, the binary test_bridge's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -728,7 +729,29 @@ Test(bridge, a_second_side_of_the_same_thread_is_busy, .fini = fini,
 	expect_nothing_left();
 }
 
-/* ---- more orphans than the table holds ---------------------------------- */
+/* ---- a pile of orphans, and the stream rewritten while the sender runs -- */
+
+/* Whether every number in [from, to) is in "seen" (delivered at least
+ * once), waiting up to ms for it. */
+static bool seen_all(lfipc_array *seen, uint64_t from, uint64_t to, int ms)
+{
+	for (int i = 0;; i++) {
+		uint64_t k = from;
+
+		for (; k < to; k++) {
+			int64_t v;
+
+			cr_assert_eq(lfipc_array_load(seen, k, &v), 0);
+			if (v == 0)
+				break;
+		}
+		if (k == to)
+			return true;
+		if (i == ms)
+			return false;
+		usleep(1000);
+	}
+}
 
 /* Put the messages numbered [from, to) into the source. */
 static void put_range(uint64_t from, uint64_t to)
@@ -838,5 +861,47 @@ Test(bridge, more_orphans_than_the_table_holds_send_no_message_twice,
 	expect_exit0(&W.rx, "receiver");
 	expect_exit0(&W.cons, "consumer");
 	expect_each_once(seen, (uint64_t)x.n);
+	lfipc_array_close(seen);
+}
+
+/*
+ * Found by a hostile review: the sender read its stream id from the state
+ * for every frame and every acknowledgement. A peer that rewrote the word
+ * while it ran stalled the stream (0: the receiver drops every frame) or
+ * made the receiver take the window re-sent under the new id as a new
+ * stream's. The sender reads it once, at open: rewrites change nothing.
+ */
+Test(bridge, a_stream_id_rewritten_while_the_sender_runs_changes_nothing,
+     .fini = fini, .timeout = 120)
+{
+	static const char *const win[] = {"--insecure", "--window", "16", NULL};
+	static const uint64_t junk[] = {0, 0x5eed5eed};
+	lfipc_bridge_opts o = plain(16);
+	lfipc_array *seen, *st;
+	uint64_t *w;
+
+	world_up(1024, 1024, MSG);
+	make_state(&o);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
+	w = lfipc_array_data(st);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seen), 0);
+	start_rx(INSECURE);
+	start_tx(win);
+	W.cons = th_fork(consumer, W.dst);
+	for (uint64_t round = 0; round <= 2; round++) {
+		if (round > 0)
+			__atomic_store_n(&w[1], junk[round - 1],
+					 __ATOMIC_SEQ_CST);
+		put_range(10 * round, 10 * round + 10);
+		cr_assert(seen_all(seen, 10 * round, 10 * round + 10, 10000),
+			  "round %llu: not delivered", (unsigned long long)round);
+	}
+	lfipc_queue_shutdown(W.qs);
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+	expect_each_once(seen, 30);
+	lfipc_array_close(st);
 	lfipc_array_close(seen);
 }
