@@ -22,6 +22,7 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 			   lfipc_bridge **out)
 {
 	lfipc_bridge *b;
+	uint64_t magic;
 	size_t len;
 	int rc;
 
@@ -29,9 +30,10 @@ int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 		return -EINVAL;
 	if ((rc = lfipc__bridge_open(r, queue, endpoint, opts, false, &b)))
 		goto fail;
-	if (ld(b, RX_MAGIC_W) == 0) {
+	magic = ld(b, RX_MAGIC_W); /* read once, checked, used */
+	if (magic == 0) {
 		st(b, RX_MAGIC_W, RX_MAGIC);
-	} else if (ld(b, RX_MAGIC_W) != RX_MAGIC) {
+	} else if (magic != RX_MAGIC) {
 		rc = -EPROTO;
 		goto fail;
 	}
