@@ -362,30 +362,52 @@ struct alias_arg {
 	size_t table;
 };
 
-static int peek_and_scribble(void *arg)
+/* In a forked hostile peer: open the source queue and the sender's state,
+ * peek n messages (into m[], if m), and return the state's words (NULL on
+ * any failure). The peer then scribbles and dies holding the peeks. */
+static uint64_t *peer_peeks(const void **m, int n)
 {
-	const struct alias_arg *x = arg;
 	lfipc_region *r;
 	lfipc_queue *q;
 	lfipc_array *a;
-	const void *m1, *m2;
+	const void *p;
 	size_t l;
-	uint64_t *w, next = 200;
 
 	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
 	    lfipc_array_open(r, "q.btx", &a))
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		if (lfipc_queue_peek(q, &p, &l, LFIPC_NOWAIT))
+			return NULL;
+		if (m)
+			m[i] = p;
+	}
+	return lfipc_array_data(a);
+}
+
+/* Write the entry at the index of number at in a table of table entries
+ * (the entries start at word 16, two words each): number seq, offset
+ * off. */
+static void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
+		      uint64_t off)
+{
+	w[16 + 2 * (at % table)] = seq;
+	w[17 + 2 * (at % table)] = off;
+}
+
+static int peek_and_scribble(void *arg)
+{
+	const struct alias_arg *x = arg;
+	const void *m[2];
+	uint64_t *w, next = 200;
+
+	if (!(w = peer_peeks(m, 2)))
 		return 10;
-	if (lfipc_queue_peek(q, &m1, &l, LFIPC_NOWAIT) ||
-	    lfipc_queue_peek(q, &m2, &l, LFIPC_NOWAIT))
-		return 11;
-	w = lfipc_array_data(a);
 	w[2] = next;
-	w[16 + 2 * ((next - 1) % x->table)] = next - x->table - 1;
-	w[17 + 2 * ((next - 1) % x->table)] =
-	    (uint64_t)((uintptr_t)m1 - (uintptr_t)w);
-	w[16 + 2 * ((next - 2) % x->table)] = next - 2;
-	w[17 + 2 * ((next - 2) % x->table)] =
-	    (uint64_t)((uintptr_t)m2 - (uintptr_t)w);
+	put_entry(w, x->table, next - 1, next - x->table - 1,
+		  (uint64_t)((uintptr_t)m[0] - (uintptr_t)w));
+	put_entry(w, x->table, next - 2, next - 2,
+		  (uint64_t)((uintptr_t)m[1] - (uintptr_t)w));
 	_exit(0); /* dies holding the two peeks */
 }
 
@@ -802,23 +824,12 @@ struct pile_arg {
 static int peek_pile_and_scribble(void *arg)
 {
 	const struct pile_arg *x = arg;
-	lfipc_region *r;
-	lfipc_queue *q;
-	lfipc_array *a;
-	const void *m;
-	size_t l;
 	uint64_t *w, next = 10;
 
-	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
-	    lfipc_array_open(r, "q.btx", &a))
+	if (!(w = peer_peeks(NULL, x->n)))
 		return 10;
-	for (int i = 0; i < x->n; i++)
-		if (lfipc_queue_peek(q, &m, &l, LFIPC_NOWAIT))
-			return 11;
-	w = lfipc_array_data(a);
 	w[STATE_TX_NEXT] = next;
-	w[16 + 2 * ((next - 1) % x->table)] = next - 1;
-	w[17 + 2 * ((next - 1) % x->table)] = 8; /* no message's offset */
+	put_entry(w, x->table, next - 1, next - 1, 8); /* no message's offset */
 	_exit(0);
 }
 
