@@ -395,6 +395,33 @@ static void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
 	w[17 + 2 * (at % table)] = off;
 }
 
+/* Run the hostile peer in a child and reap it, then start both sides
+ * (the sender with args) and the consumer, which marks what arrives in
+ * the returned Array "seen" of the destination. */
+static lfipc_array *after_a_peer(int (*peer)(void *), void *arg,
+				 const char *const *args)
+{
+	lfipc_array *seen;
+
+	cr_assert_eq(th_reap(th_fork(peer, arg), 10000), 0);
+	cr_assert_eq(
+	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seen), 0);
+	start_rx(INSECURE);
+	start_tx(args);
+	W.cons = th_fork(consumer, W.dst);
+	return seen;
+}
+
+/* Shut the source down and expect both sides and the consumer to end
+ * cleanly. */
+static void shut_down_all(void)
+{
+	lfipc_queue_shutdown(W.qs);
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+	expect_exit0(&W.cons, "consumer");
+}
+
 static int peek_and_scribble(void *arg)
 {
 	const struct alias_arg *x = arg;
@@ -421,7 +448,6 @@ Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
 	lfipc_bridge_stats s, t;
 	lfipc_array *seenv;
 	uint8_t *seen;
-	pid_t pid;
 
 	world_up(1024, 1024, MSG);
 	memset(&o, 0, sizeof(o));
@@ -434,22 +460,13 @@ Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
 		cr_assert_eq(
 		    lfipc_queue_put(W.qs, &m, sizeof(m), LFIPC_NOWAIT), 0);
 	}
-	pid = th_fork(peek_and_scribble, &x);
-	cr_assert_eq(th_reap(pid, 10000), 0);
-	cr_assert_eq(
-	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seenv), 0);
-	start_rx(INSECURE);
-	start_tx(win);
-	W.cons = th_fork(consumer, W.dst);
+	seenv = after_a_peer(peek_and_scribble, &x, win);
 	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || i < 100; i++) {
 		cr_assert_lt(i, 10000, "not all sent");
 		usleep(1000);
 	}
 	usleep(1500000);
-	lfipc_queue_shutdown(W.qs);
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
-	expect_exit0(&W.cons, "consumer");
+	shut_down_all();
 	seen = lfipc_array_data(seenv);
 	stats(W.rs, &s);
 	stats(W.rd, &t);
@@ -850,27 +867,17 @@ Test(bridge, more_orphans_than_the_table_holds_send_no_message_twice,
 	struct pile_arg x = {1 + 64, 200};
 	lfipc_bridge_opts o = plain(1);
 	lfipc_array *seen;
-	pid_t pid;
 
 	world_up(1024, 1024, MSG);
 	make_state(&o);
 	put_range(0, (uint64_t)x.n);
-	pid = th_fork(peek_pile_and_scribble, &x);
-	cr_assert_eq(th_reap(pid, 10000), 0);
-	cr_assert_eq(
-	    lfipc_array_create(W.rd, "seen", LFIPC_U8, 1024, false, &seen), 0);
-	start_rx(INSECURE);
-	start_tx(win);
-	W.cons = th_fork(consumer, W.dst);
+	seen = after_a_peer(peek_pile_and_scribble, &x, win);
 	for (int i = 0; lfipc_queue_qsize(W.qs) > 0; i++) {
 		cr_assert_lt(i, 20000, "%zu messages never left the source",
 			     lfipc_queue_qsize(W.qs));
 		usleep(1000);
 	}
-	lfipc_queue_shutdown(W.qs);
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
-	expect_exit0(&W.cons, "consumer");
+	shut_down_all();
 	expect_each_once(seen, (uint64_t)x.n);
 	lfipc_array_close(seen);
 }
@@ -908,10 +915,7 @@ Test(bridge, a_stream_id_rewritten_while_the_sender_runs_changes_nothing,
 		cr_assert(seen_all(seen, 10 * round, 10 * round + 10, 10000),
 			  "round %llu: not delivered", (unsigned long long)round);
 	}
-	lfipc_queue_shutdown(W.qs);
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
-	expect_exit0(&W.cons, "consumer");
+	shut_down_all();
 	expect_each_once(seen, 30);
 	lfipc_array_close(st);
 	lfipc_array_close(seen);
