@@ -97,14 +97,14 @@ typedef struct lfipc_bridge_opts {
  *
  * Return: 0 and *out; -EINVAL NULL argument, bad option, or neither CURVE
  * keys nor insecure; -ENOENT no such queue; -EBUSY another sender runs on
- * this queue (also one this thread opened); -ENAMETOOLONG queue name too long for "<queue>.btx"; -EPROTO
- * the state is not a bridge's or makes no sense (another kind of object
- * under its name, an Array of another element type or length or without
- * its Lock, a next sequence number above 2^63); -ENOTSUP libzmq
- * without CURVE; -ENOMEM; other negative errno values from ZeroMQ (bad
- * endpoint) or lfipc (region full; from lfipc_queue_fd(), which gives the
- * sender the source queue's pollable fd: -ENOSPC the region's poll table
- * is full, -EMFILE).
+ * this queue (also one this thread opened); -ENAMETOOLONG queue name too
+ * long for "<queue>.btx"; -EPROTO the state is not a bridge's or makes no
+ * sense (another kind of object under its name, an Array of another
+ * element type or length or without its Lock, a next sequence number
+ * above 2^63); -ENOTSUP libzmq without CURVE; -ENOMEM; other negative
+ * errno values from ZeroMQ (bad endpoint) or lfipc (region full; from
+ * lfipc_queue_fd(), which gives the sender the source queue's pollable
+ * fd: -ENOSPC the region's poll table is full, -EMFILE).
  * Blocks only after a predecessor's death, while the source queue still
  * holds its peeked messages as claims not yet turned into orphans (their
  * rescue needs the queue's lock): 5 s at most, after which each message
