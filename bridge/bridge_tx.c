@@ -130,9 +130,9 @@ static int tx_recover(lfipc_bridge *b)
 {
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
 	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
-	uint64_t amb_off[REL_MAX];
+	uint64_t amb_off[REL_MAX], amb_seq[REL_MAX], oldest;
 	struct rent *ents;
-	size_t n = 0, left, namb = 0, orphans = 0, dead_claims = 0;
+	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
 	size_t unsent = 0;
 	bool full = false;
 	int rc = 0;
@@ -165,8 +165,10 @@ static int tx_recover(lfipc_bridge *b)
 			continue;
 		}
 		if (amb && s >= amb && s < amb_end) {
+			/* kept in the state until recovery ends (a sender
+			 * dying in it leaves the run to the next one) */
+			amb_seq[namb] = s;
 			amb_off[namb++] = off;
-			atomic_store(&e[0], 0);
 			continue;
 		}
 		ents[n].off = off;
@@ -177,12 +179,17 @@ static int tx_recover(lfipc_bridge *b)
 		if (s + 1 > next)
 			next = s + 1; /* died between entry and next */
 	}
-	st(b, TX_RELEASING, 0);
 	st(b, TX_NEXT, next);
 	b->published = next;
 	qsort(ents, n, sizeof(*ents), rent_cmp);
 	b->a = n ? lo : next;
 	b->b = next;
+	/* the oldest number with an entry: the run's kept ones included */
+	oldest = b->a;
+	for (size_t i = 0; i < namb; i++)
+		if (amb_seq[i] < oldest)
+			oldest = amb_seq[i];
+	namb0 = namb;
 	for (uint64_t s = b->a; s < next; s++)
 		b->fl[ix_of(b, s)].msg = NULL; /* VOID until matched */
 	/* Every message the dead sender had peeked comes back as an orphan,
@@ -218,12 +225,14 @@ static int tx_recover(lfipc_bridge *b)
 			 * and the numbers in flight [a, b) must stay within
 			 * the table (one index each: one number further would
 			 * share its flight with a, one message sent under
-			 * two numbers). A sender's own orphans never get
-			 * there (window + TX_SPARE); a scribbled state's or
+			 * two numbers; the entries of the ambiguous run, kept
+			 * until the end, count too). A sender's own orphans
+			 * never get there (window + TX_SPARE); a scribbled
+			 * state's or
 			 * a foreign consumer's may: with table numbers in
 			 * flight, peek no more, and leave the orphans left to
 			 * the run (new messages, within its window). */
-			if (b->b - b->a >= b->table) {
+			if (b->b - oldest >= b->table) {
 				full = true;
 				break;
 			}
@@ -251,10 +260,11 @@ static int tx_recover(lfipc_bridge *b)
 			break;
 	}
 	/* Given up with orphans or dead claims left (RECOVER_NS passed, or
-	 * the table full): each unmatched entry's message may still come,
-	 * under a new number, so each counts as a possible duplicate. */
-	if (rc == 0 && left > 0 && (orphans > 0 || dead_claims > 0))
-		count(b, TX_DUP_POSSIBLE, left);
+	 * the table full): each unmatched entry's message, and each of the
+	 * ambiguous run's not seen yet, may still come under a new number,
+	 * so each counts as a possible duplicate. */
+	if (rc == 0 && left + namb > 0 && (orphans > 0 || dead_claims > 0))
+		count(b, TX_DUP_POSSIBLE, left + namb);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their
 	 * offsets, which a later message may occupy. */
@@ -263,6 +273,19 @@ static int tx_recover(lfipc_bridge *b)
 			atomic_store(&entry_at(b, ix_of(b, ents[i].seq))[0], 0);
 	free(ents);
 	tx_publish(b);
+	/* Only now, with every number recovery gave published, forget the
+	 * ambiguous run: first its entries (those a new number has not taken
+	 * over), then the word. A sender dying before this leaves both, and
+	 * the next one counts what turns up at the run's offsets again. An
+	 * error leaves them to the next sender too. */
+	for (size_t i = 0; rc == 0 && i < namb0; i++) {
+		uint64_t x = amb_seq[i];
+
+		atomic_compare_exchange_strong(&entry_at(b, ix_of(b, x))[0],
+					       &x, 0);
+	}
+	if (rc == 0)
+		st(b, TX_RELEASING, 0);
 	b->sent_upto = b->a;
 	b->max_sent = b->b; /* anything below may have been sent before */
 	return rc;

@@ -78,7 +78,12 @@
  * leaves every number of the run [s, e) ambiguous (released or not, and
  * its slot maybe reused): they are not matched; a message that turns up
  * at one of their offsets during recovery gets a new sequence number and
- * counts in TX_DUP_POSSIBLE (never a loss). releasing_end is read only
+ * counts in TX_DUP_POSSIBLE (never a loss). The run stays in the state
+ * (releasing, releasing_end and its entries) until recovery ends, so that
+ * a sender killed in its recovery leaves it to the next; recovery keeps
+ * the numbers from the run's oldest to its last new one within the table,
+ * and clears the run's entries, then releasing, after it published its
+ * new numbers. releasing_end is read only
  * while releasing is set, and written before it: a crash between the two
  * leaves releasing 0 (nothing released yet). State written before runs
  * has releasing_end 0: the run is s alone.
