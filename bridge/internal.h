@@ -74,19 +74,19 @@
  * receiver drops it if it had it. Recovery ends when the queue holds no
  * orphans and no dead claims any more (or after RECOVER_NS, counting what
  * is still missing in TX_DUP_POSSIBLE); entries left are messages gone
- * elsewhere: they become VOID records. A crash between `releasing = s` and `releasing = 0`
- * leaves every number of the run [s, e) ambiguous (released or not, and
- * its slot maybe reused): they are not matched; a message that turns up
- * at one of their offsets during recovery gets a new sequence number and
- * counts in TX_DUP_POSSIBLE (never a loss). The run stays in the state
- * (releasing, releasing_end and its entries) until recovery ends, so that
- * a sender killed in its recovery leaves it to the next; recovery keeps
- * the numbers from the run's oldest to its last new one within the table,
- * and clears the run's entries, then releasing, after it published its
- * new numbers. releasing_end is read only
- * while releasing is set, and written before it: a crash between the two
- * leaves releasing 0 (nothing released yet). State written before runs
- * has releasing_end 0: the run is s alone.
+ * elsewhere: they become VOID records.
+ * A crash between `releasing = s` and `releasing = 0` leaves every number of
+ * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
+ * are not matched; a message that turns up at one of their offsets during
+ * recovery gets a new sequence number and counts in TX_DUP_POSSIBLE (never a
+ * loss). The run stays in the state (releasing, releasing_end and its entries)
+ * until recovery ends, so that a sender killed in its recovery leaves it to the
+ * next; recovery keeps the numbers from the run's oldest to its last new one
+ * within the table, and clears the run's entries, then releasing, after it
+ * published its new numbers. releasing_end is read only while releasing is set,
+ * and written before it: a crash between the two leaves releasing 0 (nothing
+ * released yet). State written before runs has releasing_end 0: the run is s
+ * alone.
  *
  * Limits of the sender's words, which a reader checks before it trusts
  * them (shared memory is a peer's output):
