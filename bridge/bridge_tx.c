@@ -143,6 +143,12 @@ static int tx_recover(lfipc_bridge *b)
 	 * runs (amb_end 0), and in nonsense */
 	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)
 		amb_end = amb + 1;
+	/* and only below next: a number at or above it was never published,
+	 * so never sent nor released (a scribbled run there kept the entry
+	 * at next, which the first new number then took over, and cleared
+	 * that number's entry at the end) */
+	if (amb_end > next)
+		amb_end = amb < next ? next : amb;
 	ents = malloc(sizeof(*ents) * b->table);
 	if (!ents)
 		return -ENOMEM;

@@ -111,7 +111,9 @@
  *            messages, never followed.
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
- *            one number releasing.
+ *            one number releasing. Only its numbers below next count
+ *            (one at or above was never published, so never released:
+ *            its entry is one recorded before its next).
  *
  * Receiver state "<queue>.brx": per stream (RX_ST + 4 * i) its id, next
  * (every sequence number below is in the queue), committing and its count

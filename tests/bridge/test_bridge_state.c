@@ -7,9 +7,9 @@
  * limits, a scribbled entry one table back, and the exact error for
  * another kind of object under the state's name, a state without its
  * Lock and a TX_NEXT above its limit, more orphans than the table holds,
- * the stream id rewritten while the sender runs, and a sender killed in
- * its recovery of a run being released. The world is world.h's, the
- * binary test_bridge's.
+ * the stream id rewritten while the sender runs, a sender killed in its
+ * recovery of a run being released, and a run scribbled at TX_NEXT. The
+ * world is world.h's, the binary test_bridge's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1011,5 +1011,95 @@ Test(bridge, a_sender_killed_in_its_recovery_leaves_the_count_to_the_next,
 	expect_each_once(seen, 10);
 	stats(W.rs, &s);
 	cr_assert_eq(s.tx_dup_possible, 4);
+	lfipc_array_close(seen);
+}
+
+/* ---- an ambiguous run at TX_NEXT ---------------------------------------- */
+
+#define STATE_RX_MAGIC 0x3130585242464c4cull /* word 0 of a receiver's state */
+#define STATE_RX_WORDS (16 + 4 * LFIPC_BRIDGE_MAX_STREAMS)
+
+/* A hostile peer: dies holding the peek of the source's first message
+ * after writing a state whose run being released is [5, 6), at TX_NEXT 5
+ * itself, with an entry for number 5 at an offset no message has. */
+static int die_releasing_next(void *arg)
+{
+	const size_t table = *(const size_t *)arg;
+	uint64_t *w;
+
+	if (!(w = peer_peeks(NULL, 1)))
+		return 10;
+	put_entry(w, table, 5, 5, 8);
+	w[STATE_TX_NEXT] = 5;
+	w[STATE_TX_RELEASING_END] = 6;
+	w[STATE_TX_RELEASING] = 5;
+	_exit(0);
+}
+
+/*
+ * Found by a hostile review of the fix above: recovery keeps the run's
+ * entries and clears each at its end if it still holds the run's number.
+ * A run reaching TX_NEXT (scribbled: no sender releases a number it has
+ * not published) kept the entry at TX_NEXT, the number recovery gives the
+ * first orphan: the orphan's entry, written over it, was then cleared. Its
+ * message, sent under that number by a sender that dies, came back to the
+ * next as a message without an entry: a new number, a duplicate nobody
+ * counted. Numbers at or above TX_NEXT are not part of a run.
+ */
+Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
+     .fini = fini, .timeout = 120)
+{
+	static const char *const win[] = {"--insecure", "--window", "16", NULL};
+	lfipc_bridge_opts o = plain(16);
+	size_t table = 16 + 64;
+	struct msg m0 = {0, check_of(0)};
+	lfipc_array *seen, *st, *rx;
+	uint64_t *w, *r, next;
+	unsigned ents = 0;
+
+	world_up(1024, 1024, MSG);
+	make_state(&o);
+	put_range(0, 1);
+	cr_assert_eq(th_reap(th_fork(die_releasing_next, &table), 10000), 0);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
+	w = lfipc_array_data(st);
+	/* sender B: recovers (message 0 gets a number), sends to nowhere,
+	 * and is killed */
+	W.tx = th_fork(send_nowhere, &o);
+	for (int i = 0;
+	     __atomic_load_n(&w[STATE_TX_RELEASING], __ATOMIC_SEQ_CST) != 0 ||
+	     __atomic_load_n(&w[STATE_TX_NEXT], __ATOMIC_SEQ_CST) <= 5;
+	     i++) {
+		cr_assert_lt(i, 20000, "sender B never recovered");
+		usleep(1000);
+	}
+	usleep(200000);
+	kill_reap(&W.tx);
+	next = __atomic_load_n(&w[STATE_TX_NEXT], __ATOMIC_SEQ_CST);
+	for (size_t k = 0; k < table; k++)
+		ents += w[16 + 2 * k] != 0;
+	cr_expect_eq(ents, 1, "%u entries for the message sender B sent", ents);
+	/* as if B's frame had arrived: message 0 in the destination, and
+	 * the receiver's state at B's next */
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, &rx),
+		     0);
+	r = lfipc_array_data(rx);
+	r[16] = w[1]; /* the stream */
+	r[17] = next;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	cr_assert_eq(lfipc_queue_put(W.qd, &m0, sizeof(m0), LFIPC_NOWAIT), 0);
+	put_range(1, 10);
+	seen = start_all(win);
+	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 10, 0);
+	     i++) {
+		cr_assert_lt(i, 20000, "not all delivered");
+		usleep(1000);
+	}
+	usleep(300000); /* anything more would come now */
+	shut_down_all();
+	expect_each_once(seen, 10);
+	lfipc_array_close(rx);
+	lfipc_array_close(st);
 	lfipc_array_close(seen);
 }
