@@ -208,8 +208,9 @@ static int tx_recover(lfipc_bridge *b)
 	 * (a peek would hand out a new message ahead of them) and let the
 	 * region's recovery rescue them. It ends when the queue holds
 	 * neither, or after RECOVER_NS (a stopped clearer holding the queue
-	 * lock would keep us here), and records no more messages than the
-	 * orphans it took. */
+	 * lock would keep us here: its dead claims wait, and so do its
+	 * orphans, which no rescue can take while the lock is held), and
+	 * records no more messages than the orphans it took. */
 	left = n;
 	for (int64_t until = now_ns() + RECOVER_NS;;) {
 		const void *msg;
@@ -260,8 +261,21 @@ static int tx_recover(lfipc_bridge *b)
 				count(b, TX_DUP_POSSIBLE, 1);
 			tx_record(b, &msg, &len, 1); /* a new number */
 		}
-		if (rc == -EAGAIN || rc == -EPIPE)
+		if (rc == -EAGAIN || rc == -EPIPE) {
 			rc = 0;
+			/* Orphans counted but none to take: a rescue found
+			 * the queue lock busy (or another consumer took
+			 * them). A stopped lock holder keeps them there as it
+			 * keeps dead claims: wait as for those, RECOVER_NS at
+			 * most, looking again in a while (at once, we spun
+			 * for as long as it stayed stopped). */
+			if (k == 0) {
+				if (now_ns() >= until)
+					break;
+				nanosleep(&(struct timespec){0, 1000000},
+					  NULL);
+			}
+		}
 		if (rc || full)
 			break;
 	}

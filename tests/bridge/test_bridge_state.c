@@ -8,8 +8,9 @@
  * another kind of object under the state's name, a state without its
  * Lock and a TX_NEXT above its limit, more orphans than the table holds,
  * the stream id rewritten while the sender runs, a sender killed in its
- * recovery of a run being released, and a run scribbled at TX_NEXT. The
- * world is world.h's, the binary test_bridge's.
+ * recovery of a run being released, a run scribbled at TX_NEXT, and
+ * orphans that no rescue can take. The world is world.h's, the binary
+ * test_bridge's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1101,5 +1102,58 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	expect_each_once(seen, 10);
 	lfipc_array_close(rx);
 	lfipc_array_close(st);
+	lfipc_array_close(seen);
+}
+
+/* ---- orphans behind a stopped clearer ----------------------------------- */
+
+/*
+ * Found by a hostile review: recovery gave up after its 5 s only while the
+ * queue held dead claims and no orphan. Orphans that no rescue can take (a
+ * clearer stopped while it holds the queue lock; the orphans made before,
+ * by a predecessor's recovery or a waiting producer's sweep) made every
+ * peek of a drained source fail, and recovery looked again at once, for
+ * ever: the sender spun on a CPU and never started. It must give up after
+ * its 5 s there too, counting what is still missing.
+ */
+Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
+     .fini = fini, .timeout = 120)
+{
+	static const char *const win[] = {"--insecure", "--window", "16", NULL};
+	lfipc_bridge_opts o = plain(16);
+	size_t table = 16 + 64;
+	lfipc_queue_status q;
+	lfipc_bridge_stats s;
+	lfipc_array *seen;
+
+	world_up(1024, 1024, MSG);
+	make_state(&o);
+	put_range(0, 5);
+	cr_assert_eq(th_reap(th_fork(die_releasing, &table), 10000), 0);
+	lfipc_region_recover(W.rs); /* the peer's five peeks: orphans */
+	qstat(&q);
+	cr_assert_eq(q.orphans, 5);
+	stop_a_clearer_holding_the_lock();
+	W.tx = th_fork(send_nowhere, &o);
+	for (int i = 0;; i++) {
+		stats(W.rs, &s);
+		if (s.tx_dup_possible > 0)
+			break;
+		cr_assert_lt(i, 20000,
+			     "sender B's recovery never gave up (orphans no "
+			     "rescue can take)");
+		usleep(1000);
+	}
+	cr_expect_eq(s.tx_dup_possible, 5);
+	kill_reap(&W.tx);
+	kill_reap(&W.prod); /* the queue lock's holder dies: rescues go on */
+	seen = start_all(win);
+	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 5, 0);
+	     i++) {
+		cr_assert_lt(i, 20000, "not all delivered");
+		usleep(1000);
+	}
+	shut_down_all();
+	expect_each_once(seen, 5);
 	lfipc_array_close(seen);
 }
