@@ -8,9 +8,10 @@
  * another kind of object under the state's name, a state without its
  * Lock and a TX_NEXT above its limit, more orphans than the table holds,
  * the stream id rewritten while the sender runs, a sender killed in its
- * recovery of a run being released, a run scribbled at TX_NEXT, and
- * orphans that no rescue can take. The world is world.h's, the binary
- * test_bridge's.
+ * recovery of a run being released, a run scribbled at TX_NEXT,
+ * orphans that no rescue can take, and (disabled: a known loss) a new
+ * message in the slot of an entry whose message another consumer took.
+ * The world is world.h's, the binary test_bridge's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1155,5 +1156,109 @@ Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
 	}
 	shut_down_all();
 	expect_each_once(seen, 5);
+	lfipc_array_close(seen);
+}
+
+/* ---- a new message in the slot of an entry whose message left ---------- */
+
+/* A hostile peer as a sender that sent the source's four messages as
+ * numbers 1 to 4 (it puts copies into the destination, as the receiver
+ * had; the test writes the receiver's state), holding their peeks
+ * (TX_NEXT 5, no run being released). */
+static int die_after_sending(void *arg)
+{
+	const size_t table = *(const size_t *)arg;
+	const void *m[4];
+	lfipc_region *r;
+	lfipc_queue *q;
+	uint64_t *w;
+
+	if (!(w = peer_peeks(m, 4)))
+		return 10;
+	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
+		return 11;
+	for (uint64_t k = 0; k < 4; k++) {
+		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
+			return 12;
+		put_entry(w, table, k + 1, k + 1,
+			  (uint64_t)((uintptr_t)m[k] - (uintptr_t)w));
+	}
+	w[STATE_TX_NEXT] = 5;
+	_exit(0);
+}
+
+/*
+ * Found by a hostile review (not fixed): recovery takes an orphan by
+ * peeking, and a peek whose rescue finds the queue lock busy (a stopped
+ * clearer) or the orphans gone (another consumer took them) takes the
+ * head message instead. At the offset of an entry whose message another
+ * consumer took (doc/bridge.md: "its number becomes VOID"), a new message
+ * put in that slot is then matched to the entry and sent under its old
+ * number, which the receiver had: dropped as a duplicate, released on the
+ * acknowledgement, lost ("message 4 lost"). The bridge's public queue
+ * API cannot tell a rescued orphan from a head message (neither a peek of
+ * orphans alone nor a message's position is exposed), so the test is
+ * disabled until it can: enable it to see the loss.
+ */
+Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
+     .fini = fini, .timeout = 120, .disabled = true)
+{
+	static const char *const win[] = {"--insecure", "--window", "16", NULL};
+	lfipc_bridge_opts o = plain(16);
+	size_t table = 16 + 64;
+	struct msg m4 = {4, check_of(4)}, got;
+	lfipc_queue_status q;
+	lfipc_bridge_stats s;
+	lfipc_array *seen, *st, *rx;
+	uint64_t *r, *w;
+	size_t len;
+
+	world_up(4, 1024, MSG);
+	make_state(&o);
+	put_range(0, 4);
+	cr_assert_eq(th_reap(th_fork(die_after_sending, &table), 10000), 0);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
+	w = lfipc_array_data(st);
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, &rx),
+		     0);
+	r = lfipc_array_data(rx);
+	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
+	r[17] = 5;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
+	qstat(&q);
+	cr_assert_eq(q.orphans, 4);
+	/* another consumer takes the orphan of slot 0 (message 0, number 1:
+	 * already delivered) */
+	cr_assert_eq(lfipc_queue_get(W.qs, &got, sizeof(got), &len,
+				     LFIPC_NOWAIT),
+		     0);
+	if (got.seq != 0)
+		cr_skip_test("the rescue took message %llu, not slot 0's",
+			     (unsigned long long)got.seq);
+	stop_a_clearer_holding_the_lock();
+	/* message 4 goes into slot 0, the slot of number 1's entry */
+	cr_assert_eq(lfipc_queue_put(W.qs, &m4, sizeof(m4), LFIPC_NOWAIT), 0);
+	W.tx = th_fork(send_nowhere, &o);
+	for (int i = 0;; i++) {
+		stats(W.rs, &s);
+		if (s.tx_dup_possible > 0)
+			break;
+		cr_assert_lt(i, 20000, "sender B's recovery never gave up");
+		usleep(1000);
+	}
+	kill_reap(&W.tx);
+	kill_reap(&W.prod);
+	seen = start_all(win);
+	for (int i = 0; lfipc_queue_qsize(W.qs) > 0; i++) {
+		cr_assert_lt(i, 20000, "the source never emptied");
+		usleep(1000);
+	}
+	seen_all(seen, 0, 5, 2000);
+	shut_down_all();
+	expect_each_once(seen, 5);
+	lfipc_array_close(rx);
+	lfipc_array_close(st);
 	lfipc_array_close(seen);
 }
