@@ -106,11 +106,13 @@ static bool take_off(uint64_t *v, size_t *n, uint64_t off)
  * back (its claims rescued into orphans, and the orphans handed out). */
 #define RECOVER_NS ((int64_t)5 * 1000 * 1000 * 1000)
 
-/* The source queue's orphans and dead claims (lfipc_queue_stat(); a scan
- * of its slots, so called once per round of recovery, not per message).
- * An error of the status call reads as one dead claim: recovery then
- * waits, RECOVER_NS at most. */
-static void dead_ones(lfipc_bridge *b, size_t *orphans, size_t *dead_claims)
+/* The source queue's orphans and dead claims, and its messages peeked by
+ * live consumers, ours included (lfipc_queue_stat(); a scan of its slots,
+ * so called once per round of recovery, not per message). An error of the
+ * status call reads as one dead claim: recovery then waits, RECOVER_NS at
+ * most. */
+static void dead_ones(lfipc_bridge *b, size_t *orphans, size_t *dead_claims,
+		      size_t *reading)
 {
 	lfipc_queue_status st;
 
@@ -119,9 +121,11 @@ static void dead_ones(lfipc_bridge *b, size_t *orphans, size_t *dead_claims)
 	if (lfipc_queue_stat(b->q, &st) < 0) {
 		st.orphans = 0;
 		st.dead_claims = 1;
+		st.reading = 0;
 	}
 	*orphans = st.orphans;
 	*dead_claims = st.dead_claims;
+	*reading = st.reading;
 }
 
 /* After a crash or stop: take back the predecessor's messages (see the
@@ -133,7 +137,7 @@ static int tx_recover(lfipc_bridge *b)
 	uint64_t amb_off[REL_MAX], amb_seq[REL_MAX], oldest;
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
-	size_t unsent = 0;
+	size_t unsent = 0, reading = 0, held = 0, live = 0;
 	bool full = false;
 	int rc = 0;
 
@@ -219,7 +223,10 @@ static int tx_recover(lfipc_bridge *b)
 
 		if (left == 0 && namb == 0 && unsent == 0)
 			break; /* nothing of the dead one's can turn up */
-		dead_ones(b, &orphans, &dead_claims);
+		dead_ones(b, &orphans, &dead_claims, &reading);
+		/* peeked by a live consumer other than us (held: what we
+		 * peeked since we started) */
+		live = reading > held ? reading - held : 0;
 		if (orphans == 0) {
 			if (dead_claims == 0 || now_ns() >= until)
 				break;
@@ -246,6 +253,7 @@ static int tx_recover(lfipc_bridge *b)
 			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
 			if (rc)
 				break; /* -EAGAIN: a clear took the orphans */
+			held++;
 			key.off = offset_of(b, msg);
 			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
 					  rent_cmp)
@@ -282,8 +290,13 @@ static int tx_recover(lfipc_bridge *b)
 	/* Given up with orphans or dead claims left (RECOVER_NS passed, or
 	 * the table full): each unmatched entry's message, and each of the
 	 * ambiguous run's not seen yet, may still come under a new number,
-	 * so each counts as a possible duplicate. */
-	if (rc == 0 && left + namb > 0 && (orphans > 0 || dead_claims > 0))
+	 * so each counts as a possible duplicate. So, too, when messages are
+	 * left peeked by a live consumer: a predecessor closed in this
+	 * process (lfipc_bridge_close() leaves its peeks until the process
+	 * closes the region), whose messages are then neither orphans nor
+	 * dead claims, and come back later, as orphans, under new numbers. */
+	if (rc == 0 && left + namb > 0 &&
+	    (orphans > 0 || dead_claims > 0 || live > 0))
 		count(b, TX_DUP_POSSIBLE, left + namb);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their

@@ -74,7 +74,9 @@
  * receiver drops it if it had it. Recovery ends when the queue holds no
  * orphans and no dead claims any more (or after RECOVER_NS, counting what
  * is still missing in TX_DUP_POSSIBLE); entries left are messages gone
- * elsewhere: they become VOID records.
+ * elsewhere: they become VOID records (counted too while the queue holds
+ * messages peeked by live consumers besides us: one may be a closed
+ * predecessor's of this process, coming back when it closes the region).
  * A crash between `releasing = s` and `releasing = 0` leaves every number of
  * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
  * are not matched; a message that turns up at one of their offsets during

@@ -167,7 +167,9 @@ LFIPC_API int lfipc_bridge_endpoint(const lfipc_bridge *b, char *buf,
 /**
  * Close the sockets and the handle. Messages in flight stay peeked in the
  * source queue until this process closes the region (then they go back to
- * the queue, and the next sender re-sends them). NULL is a no-op.
+ * the queue, and the next sender re-sends them; a sender opened again in
+ * this process before that cannot take them back, and counts each in
+ * tx_dup_possible). NULL is a no-op.
  * Blocks up to 1 s to hand what ZeroMQ has queued to the network.
  */
 LFIPC_API void lfipc_bridge_close(lfipc_bridge *b);
