@@ -134,7 +134,7 @@ static int tx_recover(lfipc_bridge *b)
 {
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
 	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
-	uint64_t amb_off[REL_MAX], amb_seq[REL_MAX], oldest;
+	uint64_t amb_off[REL_MAX], amb_seq[REL_MAX], oldest, keep_hi;
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
 	size_t unsent = 0, reading = 0, held = 0, live = 0;
@@ -153,6 +153,11 @@ static int tx_recover(lfipc_bridge *b)
 	 * that number's entry at the end) */
 	if (amb_end > next)
 		amb_end = amb < next ? next : amb;
+	/* the highest number kept: next (an entry there is one recorded
+	 * before its next), unless next is at its limit, TX_NEXT_MAX, where
+	 * no number more may be given (taking it raised next past the limit:
+	 * a state every later sender refused) */
+	keep_hi = next < TX_NEXT_MAX ? next : next - 1;
 	ents = malloc(sizeof(*ents) * b->table);
 	if (!ents)
 		return -ENOMEM;
@@ -164,12 +169,13 @@ static int tx_recover(lfipc_bridge *b)
 			continue;
 		/* recorded after the last TX_NEXT, never sent: its message
 		 * comes back as an orphan and gets a new number */
-		unsent += ix_of(b, s) == i && s > next && s - next < b->table;
+		unsent += ix_of(b, s) == i && s > keep_hi &&
+			  s - keep_hi <= b->table;
 		/* kept: [next - table, next], whose numbers from the oldest
 		 * to next are at most table (one entry per index): one
 		 * further back would share its flight with next - 1 and
 		 * send one message under two numbers */
-		if (ix_of(b, s) != i || s >= next + 1 ||
+		if (ix_of(b, s) != i || s > keep_hi ||
 		    (next > b->table && s < next - b->table)) {
 			atomic_store(&e[0], 0); /* nonsense: forget it */
 			continue;
@@ -246,7 +252,8 @@ static int tx_recover(lfipc_bridge *b)
 			 * a foreign consumer's may: with table numbers in
 			 * flight, peek no more, and leave the orphans left to
 			 * the run (new messages, within its window). */
-			if (b->b - oldest >= b->table) {
+			if (b->b - oldest >= b->table ||
+			    b->b >= TX_NEXT_MAX) { /* no number left */
 				full = true;
 				break;
 			}
@@ -766,6 +773,12 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				want = b->o.window - (b->b - b->a);
 			if (want > PEEK_MAX)
 				want = PEEK_MAX;
+			/* TX_NEXT stays within its limit (a state above it is
+			 * refused): at the limit, no number is left to give */
+			if (b->b >= TX_NEXT_MAX)
+				return -EPROTO;
+			if (want > TX_NEXT_MAX - b->b)
+				want = TX_NEXT_MAX - b->b;
 			rc = lfipc_queue_peek_many(b->q, msg, len, want,
 						   LFIPC_NOWAIT);
 			if (rc == -EAGAIN) {

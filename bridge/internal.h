@@ -106,10 +106,13 @@
  *            past 2^64. Above it: -EPROTO, from lfipc_bridge_send_open()
  *            and lfipc_bridge_stats_read() alike. Each reads the word
  *            once and checks what it read: send_open in tx_recover(),
- *            with the Lock held, on the value it then uses.
- *   entries: seq in [next - table, next] at index seq % table; any other
- *            is forgotten by recovery (its message comes back as an
- *            orphan). An offset is only compared with those of peeked
+ *            with the Lock held, on the value it then uses. A sender
+ *            never raises it past the limit: at 2^63 it gives no number
+ *            more (recovery leaves the orphans left to the run, and the
+ *            run ends with -EPROTO when it would peek).
+ *   entries: seq in [next - table, next] at index seq % table (below
+ *            next when next is 2^63); any other is forgotten by recovery
+ *            (its message comes back as an orphan). An offset is only compared with those of peeked
  *            messages, never followed.
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
