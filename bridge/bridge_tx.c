@@ -259,7 +259,7 @@ static int tx_recover(lfipc_bridge *b)
 			}
 			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
 			if (rc)
-				break; /* -EAGAIN: a clear took the orphans */
+				break; /* -EAGAIN: none to take (below) */
 			held++;
 			key.off = offset_of(b, msg);
 			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
