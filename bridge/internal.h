@@ -112,8 +112,8 @@
  *            run ends with -EPROTO when it would peek).
  *   entries: seq in [next - table, next] at index seq % table (below
  *            next when next is 2^63); any other is forgotten by recovery
- *            (its message comes back as an orphan). An offset is only compared with those of peeked
- *            messages, never followed.
+ *            (its message comes back as an orphan). An offset is only
+ *            compared with those of peeked messages, never followed.
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
  *            one number releasing. Only its numbers below next count
