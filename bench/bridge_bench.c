@@ -5,7 +5,7 @@
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
  *                [-t | -L] [-B | -Z] [-P] [-R] [-F] [-T] [-q SLOTS]
- *                [-w WINDOW] [-b BATCH]
+ *                [-w WINDOW] [-b BATCH] [-S SPIN_US]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
@@ -15,7 +15,9 @@
  * three quarters of the source queue up to 16384, is then 16384 and
  * 3072); -w the bridge's window (default: the bridge's own); -b messages
  * per ZeroMQ message of both the bridge and raw ZeroMQ packed (default
- * 1024, the bridge's own default); -T after each throughput run, the
+ * 1024, the bridge's own default); -S the bridge's sender spins up to
+ * SPIN_US on an empty source queue before it sleeps (opts.spin_ns;
+ * default 0, as the bridge's); -T after each throughput run, the
  * CPU time per message and the context switches of each thread (by
  * name: ZeroMQ's I/O threads are "ZMQbg/IO/0", the consumer is the main
  * thread), from /proc; -R also the relay, -F also the floor (both
@@ -61,6 +63,7 @@
 #define BATCH_BYTES ((size_t)256 << 10) /* the bridge's default */
 
 static unsigned window; /* -w; 0: the bridge's default */
+static int64_t spin_ns;  /* -S, in us; 0: the bridge's default */
 static bool per_thread; /* -T: each throughput run's CPU time by thread */
 static long qslots; /* -q; 0: slots_for() */
 static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
@@ -180,7 +183,8 @@ static void queues_down(struct path *p)
 static void bridge_up(struct path *p)
 {
 	lfipc_bridge_opts o = {
-	    .insecure = true, .batch = pack, .window = window};
+	    .insecure = true, .batch = pack, .window = window,
+	    .spin_ns = spin_ns};
 	char ep[256];
 	int rc;
 
@@ -788,7 +792,7 @@ static void usage(void)
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
 			"[-P] [-R] [-F] [-T] [-q SLOTS] [-w WINDOW] "
-			"[-b BATCH]\n");
+			"[-b BATCH] [-S SPIN_US]\n");
 	exit(2);
 }
 
@@ -800,7 +804,7 @@ int main(int argc, char **argv)
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
 	bool do_relay = false, do_r1 = true, do_floor = false;
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRFTw:b:q:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRFTw:b:q:S:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -847,6 +851,11 @@ int main(int argc, char **argv)
 			break;
 		case 'b': /* batch of both paths (default BATCH_DEF) */
 			pack = atoi(optarg);
+			break;
+		case 'S': /* the sender's spin, us (opts.spin_ns) */
+			spin_ns = atol(optarg) * 1000;
+			if (spin_ns < 0 || spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
+				usage();
 			break;
 		default:
 			usage();

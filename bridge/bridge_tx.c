@@ -685,6 +685,29 @@ static int tx_acks(lfipc_bridge *b)
  * last look at the acknowledgements (sdirty) may have taken in the
  * socket's news without its fd saying so: read them first, and sleep only
  * if there were none. Then handles what it saw. */
+/* Spins in a row that saw a message its peek then did not find, before
+ * tx_wait() stops spinning (see struct lfipc_bridge, spin_miss). */
+#define SPIN_MISS_MAX 8
+
+/* opts.spin_ns: look at the empty source queue for up to spin_ns before
+ * the sleep (shared reads of the queue's positions, no system call):
+ * true when a message came. SIGTERM (b->stop) ends it too. */
+static bool tx_spin(lfipc_bridge *b)
+{
+	int64_t end = now_ns() + b->o.spin_ns;
+
+	for (unsigned i = 1;; i++) {
+		if (!lfipc_queue_empty(b->q))
+			return true;
+		if ((i & 63) == 0) {
+			if (now_ns() >= end || atomic_load(&b->stop))
+				return false;
+			sched_yield();
+		}
+		cpu_relax();
+	}
+}
+
 static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
 	int64_t due = t + SLICE_NS;
@@ -708,6 +731,14 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 			return zerr();
 		if (zev & (ZMQ_POLLIN | ZMQ_POLLOUT))
 			busy = b->sdirty = true; /* read and send first */
+	}
+	/* Nothing to do but wait for the source (the window has room): spin
+	 * first, if asked to, so that a message coming soon leaves without a
+	 * sleeping thread's wake-up on its path. */
+	if (!busy && b->o.spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
+	    !b->src_done && b->b - b->a < b->o.window && tx_spin(b)) {
+		b->qready = b->spun = true;
+		return 0;
 	}
 	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
 		due = b->news_at + b->resend_ivl;
@@ -783,6 +814,8 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 						   LFIPC_NOWAIT);
 			if (rc == -EAGAIN) {
 				b->qready = false; /* the fd tells the next */
+				b->spin_miss += b->spun;
+				b->spun = false;
 				break;
 			}
 			if (rc == -EPIPE) {
@@ -791,6 +824,8 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 			}
 			if (rc < 0)
 				return rc;
+			b->spun = false;
+			b->spin_miss = 0;
 			tx_record(b, msg, len, rc);
 			/* Fewer than asked for: the last ones there. Send them
 			 * now, and let the peek that finds the queue empty

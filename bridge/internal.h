@@ -291,6 +291,12 @@ struct lfipc_bridge {
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
+	/* o.spin_ns: spun (qready came from a spin, not the fd) and the
+	 * spins in a row whose peek found nothing (a put still in progress,
+	 * or a dead or stopped producer's: tx_wait() stops spinning after
+	 * SPIN_MISS_MAX of them until a peek takes a message) */
+	bool spun;
+	unsigned spin_miss;
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
@@ -309,6 +315,16 @@ static inline int64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A pause in a busy wait (the sender's spin). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
 }
 
 static inline void put32(unsigned char *p, uint32_t v)

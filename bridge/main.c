@@ -96,6 +96,9 @@ static int usage(void)
 	    "  --insecure           plain TCP: no encryption, no "
 	    "authentication\n"
 	    "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
+	    "  --spin-us N          send: look at an empty source queue for\n"
+	    "                       up to N us (at most 10000) before\n"
+	    "                       sleeping: lower latency, a busy CPU\n"
 	    "  --endpoint-file F    recv: write the bound endpoint to F\n"
 	    "  --quiet\n",
 	    stderr);
@@ -267,6 +270,7 @@ int main(int argc, char **argv)
 		O_BATCH,
 		O_BATCH_BYTES,
 		O_RESEND,
+		O_SPIN,
 		O_EPFILE,
 		O_QUIET
 	};
@@ -283,6 +287,7 @@ int main(int argc, char **argv)
 	    {"batch", required_argument, NULL, O_BATCH},
 	    {"batch-bytes", required_argument, NULL, O_BATCH_BYTES},
 	    {"resend-ms", required_argument, NULL, O_RESEND},
+	    {"spin-us", required_argument, NULL, O_SPIN},
 	    {"endpoint-file", required_argument, NULL, O_EPFILE},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {NULL, 0, NULL, 0}};
@@ -340,6 +345,11 @@ int main(int argc, char **argv)
 			break;
 		case O_RESEND:
 			o.resend_ns = num(optarg, 1, 3600000, &bad) * 1000000;
+			break;
+		case O_SPIN:
+			o.spin_ns = num(optarg, 0,
+					LFIPC_BRIDGE_MAX_SPIN_NS / 1000, &bad) *
+				    1000;
 			break;
 		case O_EPFILE:
 			epfile = optarg;

@@ -50,6 +50,8 @@ typedef struct lfipc_bridge lfipc_bridge;
 #define LFIPC_BRIDGE_MAX_STREAMS 16
 /** Largest window (unacknowledged messages per sender). */
 #define LFIPC_BRIDGE_MAX_WINDOW 65536
+/** Longest spin_ns of a sender (lfipc_bridge_opts). */
+#define LFIPC_BRIDGE_MAX_SPIN_NS 10000000
 /** Length of a CURVE key in Z85 text, without the terminating NUL. */
 #define LFIPC_BRIDGE_KEY_LEN 40
 
@@ -85,6 +87,13 @@ typedef struct lfipc_bridge_opts {
 	const char *const *curve_allow;
 	/** Allow plain TCP (no encryption, no authentication). */
 	bool insecure;
+	/** Sender: when the source queue runs empty, keep looking at it for
+	 * up to this long before sleeping (0 to LFIPC_BRIDGE_MAX_SPIN_NS;
+	 * default 0: sleep at once). A message that comes meanwhile leaves
+	 * without waking a sleeping sender, which costs one-way latency
+	 * (10 to 25 us on a 2-vCPU VM: doc/bridge.md), at the price of a
+	 * CPU kept busy for that long after each message or batch. */
+	int64_t spin_ns;
 } lfipc_bridge_opts;
 
 /**

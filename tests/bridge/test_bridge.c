@@ -555,3 +555,125 @@ Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
 			     send ? "sender" : "receiver", i, st, log_tail());
 	}
 }
+
+/* ---- a sender that spins on an empty source (--spin-us) ----------------- */
+
+static const char *const SPIN[] = {"--insecure", "--spin-us", "10000", NULL};
+
+/* The spin bounds: the API and the program refuse a negative one and one
+ * above LFIPC_BRIDGE_MAX_SPIN_NS; a sender spinning its longest moves a
+ * stream exactly once, and its end (the source shut down) ends it. */
+Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
+     .fini = fini, .timeout = 900)
+{
+	static const int64_t bad[] = {-1, LFIPC_BRIDGE_MAX_SPIN_NS + 1};
+	const char *v[] = {"send",    "--to", "tcp://127.0.0.1:1",
+			   "--region", NULL,  "--queue",
+			   "q",	       "--insecure", "--spin-us",
+			   "10001",    NULL};
+	uint64_t n = 200000, got = 0;
+	struct prod p = {NULL, 0, MSG, 0};
+	lfipc_bridge_opts o;
+	lfipc_bridge *b;
+	uint8_t *seen;
+
+	world_up(4096, 4096, MSG);
+	memset(&o, 0, sizeof(o));
+	o.insecure = true;
+	for (int i = 0; i < 2; i++) {
+		o.spin_ns = bad[i];
+		cr_assert_eq(lfipc_bridge_send_open(W.rs, "q",
+						    "tcp://127.0.0.1:1", &o,
+						    &b),
+			     -EINVAL);
+	}
+	v[4] = W.src;
+	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us 10001 taken");
+	v[9] = "-1";
+	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us -1 taken");
+
+	p.region = W.src;
+	p.n = n;
+	lfipc_array_close(ctl_create());
+	start_rx(INSECURE);
+	start_tx(SPIN);
+	W.prod = th_fork(producer, &p);
+	seen = calloc(n, 1);
+	cr_assert(seen);
+	cr_assert_eq(consume_into(W.qd, seen, n, &got, true), 0);
+	cr_assert_eq(got, n);
+	for (uint64_t i = 0; i < n; i++)
+		cr_assert_eq(seen[i], 1, "seq %llu seen %u times",
+			     (unsigned long long)i, seen[i]);
+	free(seen);
+	expect_exit0(&W.prod, "producer");
+	expect_exit0(&W.tx, "sender");
+	expect_exit0(&W.rx, "receiver");
+}
+
+/* A child: reserve a slot of the source (a put begun: the queue is not
+ * empty, yet nothing can be peeked), and stop there. */
+static int reserve_and_stop(void *arg)
+{
+	lfipc_region *r;
+	lfipc_queue *q;
+	void *slot;
+
+	(void)arg;
+	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
+	    lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT))
+		return 10;
+	raise(SIGSTOP);
+	return 0;
+}
+
+/* CPU time (user and system) of process pid so far, in clock ticks. */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	int k;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	cr_assert(f);
+	/* fields 14 and 15; the name (field 2) is ours, without spaces */
+	k = fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+		      "%lu %lu",
+		   &ut, &st);
+	fclose(f);
+	cr_assert_eq(k, 2);
+	return (long)(ut + st);
+}
+
+/*
+ * A producer stopped inside a put (a hostile or stopped peer) leaves the
+ * source not empty with nothing to peek. A spinning sender must not spin
+ * on it for good: after a few spins whose peek found nothing it sleeps
+ * until a peek takes a message. Its CPU over 2 s stays well under one
+ * CPU (a spin without that end took all of it), and SIGTERM stops it.
+ */
+Test(bridge, a_producer_stopped_in_a_put_does_not_keep_a_sender_spinning,
+     .fini = fini, .timeout = 900)
+{
+	int st;
+	long t0, used, hz = sysconf(_SC_CLK_TCK);
+
+	world_up(64, 64, MSG);
+	start_rx(INSECURE);
+	start_tx(SPIN);
+	cr_assert(one_arrives(120000), "nothing arrived; log: %s", log_tail());
+	W.prod = th_fork(reserve_and_stop, NULL);
+	cr_assert_eq(waitpid(W.prod, &st, WUNTRACED), W.prod);
+	cr_assert(WIFSTOPPED(st), "the peer ended: %d", st);
+	cr_assert_not(lfipc_queue_empty(W.qs));
+	usleep(200000);
+	t0 = cpu_ticks(W.tx);
+	usleep(2000000);
+	used = cpu_ticks(W.tx) - t0;
+	cr_log_info("the sender used %ld of %ld ticks", used, 2 * hz);
+	cr_assert_lt(used, hz / 2, "the sender spun: %ld of %ld ticks", used,
+		     2 * hz);
+	stop_reap_within(&W.tx, "sender", 5000);
+}
