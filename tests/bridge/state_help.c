@@ -192,6 +192,17 @@ bool seen_all(lfipc_array *seen, uint64_t from, uint64_t to, int ms)
 	}
 }
 
+/* Wait (ms at most) until the source is empty and each of the numbers
+ * [0, n) was delivered. */
+void wait_all_delivered(lfipc_array *seen, uint64_t n, int ms)
+{
+	for (int i = 0;
+	     lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, n, 0); i++) {
+		cr_assert_lt(i, ms, "not all delivered");
+		usleep(1000);
+	}
+}
+
 /* Put the messages numbered [from, to) into the source. */
 void put_range(uint64_t from, uint64_t to)
 {

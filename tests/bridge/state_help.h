@@ -72,6 +72,10 @@ lfipc_bridge_opts plain(unsigned window);
  * once), waiting up to ms for it. */
 bool seen_all(lfipc_array *seen, uint64_t from, uint64_t to, int ms);
 
+/* Wait (ms at most) until the source is empty and each of the numbers
+ * [0, n) was delivered. */
+void wait_all_delivered(lfipc_array *seen, uint64_t n, int ms);
+
 /* Put the messages numbered [from, to) into the source. */
 void put_range(uint64_t from, uint64_t to);
 

@@ -31,20 +31,18 @@
 
 /* ---- tests --------------------------------------------------------------- */
 
-Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
-     .timeout = 900)
+/* Put n numbered messages through both sides (the sender with tx_args)
+ * and shut the source down: each seen exactly once, and the producer and
+ * both sides end with the stream. */
+static void move_once(uint64_t n, const char *const *tx_args)
 {
-	uint64_t n = 1000000, got = 0;
-	struct prod p = {W.src, 0, MSG, 0};
+	struct prod p = {W.src, n, MSG, 0};
+	uint64_t got = 0;
 	uint8_t *seen;
-	lfipc_bridge_stats s;
 
-	world_up(4096, 4096, MSG);
-	p.region = W.src;
-	p.n = n;
 	lfipc_array_close(ctl_create());
 	start_rx(INSECURE);
-	start_tx(INSECURE);
+	start_tx(tx_args);
 	W.prod = th_fork(producer, &p);
 	seen = calloc(n, 1);
 	cr_assert(seen);
@@ -53,9 +51,20 @@ Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
 	for (uint64_t i = 0; i < n; i++)
 		cr_assert_eq(seen[i], 1, "seq %llu seen %u times",
 			     (unsigned long long)i, seen[i]);
+	free(seen);
 	expect_exit0(&W.prod, "producer");
 	expect_exit0(&W.tx, "sender");
 	expect_exit0(&W.rx, "receiver");
+}
+
+Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
+     .timeout = 900)
+{
+	const uint64_t n = 1000000;
+	lfipc_bridge_stats s;
+
+	world_up(4096, 4096, MSG);
+	move_once(n, INSECURE);
 	stats(W.rs, &s);
 	cr_assert(s.has_tx);
 	cr_assert_eq(s.tx_acked, n);
@@ -70,7 +79,6 @@ Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
 	cr_log_info("1M: %llu batches, %llu copies dropped",
 		    (unsigned long long)s.rx_batches,
 		    (unsigned long long)s.rx_dup_dropped);
-	free(seen);
 }
 
 /* Fail at once, with its status, if the producer or the consumer child
@@ -571,11 +579,8 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 			   "--region", NULL,  "--queue",
 			   "q",	       "--insecure", "--spin-us",
 			   "10001",    NULL};
-	uint64_t n = 200000, got = 0;
-	struct prod p = {NULL, 0, MSG, 0};
 	lfipc_bridge_opts o;
 	lfipc_bridge *b;
-	uint8_t *seen;
 
 	world_up(4096, 4096, MSG);
 	memset(&o, 0, sizeof(o));
@@ -591,24 +596,7 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us 10001 taken");
 	v[9] = "-1";
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us -1 taken");
-
-	p.region = W.src;
-	p.n = n;
-	lfipc_array_close(ctl_create());
-	start_rx(INSECURE);
-	start_tx(SPIN);
-	W.prod = th_fork(producer, &p);
-	seen = calloc(n, 1);
-	cr_assert(seen);
-	cr_assert_eq(consume_into(W.qd, seen, n, &got, true), 0);
-	cr_assert_eq(got, n);
-	for (uint64_t i = 0; i < n; i++)
-		cr_assert_eq(seen[i], 1, "seq %llu seen %u times",
-			     (unsigned long long)i, seen[i]);
-	free(seen);
-	expect_exit0(&W.prod, "producer");
-	expect_exit0(&W.tx, "sender");
-	expect_exit0(&W.rx, "receiver");
+	move_once(200000, SPIN);
 }
 
 /* A child: reserve a slot of the source (a put begun: the queue is not

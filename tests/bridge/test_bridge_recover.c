@@ -153,11 +153,7 @@ Test(bridge, a_sender_killed_in_its_recovery_leaves_the_count_to_the_next,
 	cr_assert_eq(s.tx_dup_possible, 0, "sender B was not killed in time");
 	kill_reap(&W.prod); /* the queue lock's holder dies: rescues go on */
 	seen = start_all(win);
-	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 10, 0);
-	     i++) {
-		cr_assert_lt(i, 20000, "not all delivered");
-		usleep(1000);
-	}
+	wait_all_delivered(seen, 10, 20000);
 	shut_down_all();
 	expect_each_once(seen, 10);
 	stats(W.rs, &s);
@@ -242,11 +238,7 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	cr_assert_eq(lfipc_queue_put(W.qd, &m0, sizeof(m0), LFIPC_NOWAIT), 0);
 	put_range(1, 10);
 	seen = start_all(win);
-	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 10, 0);
-	     i++) {
-		cr_assert_lt(i, 20000, "not all delivered");
-		usleep(1000);
-	}
+	wait_all_delivered(seen, 10, 20000);
 	usleep(300000); /* anything more would come now */
 	shut_down_all();
 	expect_each_once(seen, 10);
@@ -298,11 +290,7 @@ Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
 	kill_reap(&W.tx);
 	kill_reap(&W.prod); /* the queue lock's holder dies: rescues go on */
 	seen = start_all(win);
-	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 5, 0);
-	     i++) {
-		cr_assert_lt(i, 20000, "not all delivered");
-		usleep(1000);
-	}
+	wait_all_delivered(seen, 5, 20000);
 	shut_down_all();
 	expect_each_once(seen, 5);
 	lfipc_array_close(seen);
@@ -483,11 +471,7 @@ Test(bridge, a_sender_opened_again_in_the_same_process_counts_what_comes_back,
 	cr_assert_eq(lfipc_region_open(W.src, &W.rs), 0);
 	cr_assert_eq(lfipc_queue_open(W.rs, "q", &W.qs), 0);
 	seen = start_all(win);
-	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, 4, 0);
-	     i++) {
-		cr_assert_lt(i, 20000, "not all delivered");
-		usleep(1000);
-	}
+	wait_all_delivered(seen, 4, 20000);
 	usleep(300000);
 	shut_down_all();
 	expect_each_once(seen, 4);
@@ -574,11 +558,7 @@ Test(bridge, senders_killed_over_and_over_in_their_recovery_lose_nothing,
 		kill_reap(&W.tx);
 	}
 	seen = start_all(win);
-	for (int i = 0;
-	     lfipc_queue_qsize(W.qs) > 0 || !seen_all(seen, 0, put, 0); i++) {
-		cr_assert_lt(i, 30000, "not all delivered");
-		usleep(1000);
-	}
+	wait_all_delivered(seen, put, 30000);
 	usleep(300000);
 	shut_down_all();
 	expect_each_once(seen, put);
