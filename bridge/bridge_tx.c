@@ -248,10 +248,10 @@ static int tx_recover(lfipc_bridge *b)
 			 * two numbers; the entries of the ambiguous run, kept
 			 * until the end, count too). A sender's own orphans
 			 * never get there (window + TX_SPARE); a scribbled
-			 * state's or
-			 * a foreign consumer's may: with table numbers in
-			 * flight, peek no more, and leave the orphans left to
-			 * the run (new messages, within its window). */
+			 * state's or a foreign consumer's may: with table
+			 * numbers in flight, peek no more, and leave the
+			 * orphans left to the run (new messages, within its
+			 * window). */
 			if (b->b - oldest >= b->table ||
 			    b->b >= TX_NEXT_MAX) { /* no number left */
 				full = true;
@@ -675,23 +675,14 @@ static int tx_acks(lfipc_bridge *b)
 	}
 }
 
-/* The sender's one place of waiting: until the source queue has a message
- * (when the window has room for one), an acknowledgement or a connection
- * event arrives, ZeroMQ has room for a batch that met a full pipe (the
- * socket's fd signals that too), or the next timer (resend, FIN) is due;
- * at most one slice, so that a stop request and a producer's death inside
- * a put (which does not make the fd readable) are seen. busy: work is
- * known to wait (a full batch was taken), so only look. A send since the
- * last look at the acknowledgements (sdirty) may have taken in the
- * socket's news without its fd saying so: read them first, and sleep only
- * if there were none. Then handles what it saw. */
 /* Spins in a row that saw a message its peek then did not find, before
  * tx_wait() stops spinning (see struct lfipc_bridge, spin_miss). */
 #define SPIN_MISS_MAX 8
 
 /* opts.spin_ns: look at the empty source queue for up to spin_ns before
- * the sleep (shared reads of the queue's positions, no system call):
- * true when a message came. SIGTERM (b->stop) ends it too. */
+ * the sleep (reads of the queue's positions; a sched_yield() every 64
+ * pauses lets a thread that shares this CPU run): true when a message
+ * came. SIGTERM (b->stop) ends it too. */
 static bool tx_spin(lfipc_bridge *b)
 {
 	int64_t end = now_ns() + b->o.spin_ns;
@@ -708,6 +699,16 @@ static bool tx_spin(lfipc_bridge *b)
 	}
 }
 
+/* The sender's one place of waiting: until the source queue has a message
+ * (when the window has room for one), an acknowledgement or a connection
+ * event arrives, ZeroMQ has room for a batch that met a full pipe (the
+ * socket's fd signals that too), or the next timer (resend, FIN) is due;
+ * at most one slice, so that a stop request and a producer's death inside
+ * a put (which does not make the fd readable) are seen. busy: work is
+ * known to wait (a full batch was taken), so only look. A send since the
+ * last look at the acknowledgements (sdirty) may have taken in the
+ * socket's news without its fd saying so: read them first, and sleep only
+ * if there were none. Then handles what it saw. */
 static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 {
 	int64_t due = t + SLICE_NS;
