@@ -853,9 +853,11 @@ int main(int argc, char **argv)
 			pack = atoi(optarg);
 			break;
 		case 'S': /* the sender's spin, us (opts.spin_ns) */
-			spin_ns = atol(optarg) * 1000;
-			if (spin_ns < 0 || spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
+			spin_ns = atol(optarg);
+			if (spin_ns < 0 ||
+			    spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS / 1000)
 				usage();
+			spin_ns *= 1000;
 			break;
 		default:
 			usage();
