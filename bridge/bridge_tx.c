@@ -699,6 +699,17 @@ static bool tx_spin(lfipc_bridge *b)
 	}
 }
 
+/* Whether the run loop would peek the source now: not ended, room in the
+ * window, and less than a batch waiting to be sent (a batch that met a
+ * full pipe waits for ZeroMQ's room, not for the source). Only then is
+ * the source worth a spin or a watch of its fd: a backlog behind a full
+ * pipe keeps the queue not empty and its fd readable. */
+static bool tx_can_take(const lfipc_bridge *b)
+{
+	return !b->src_done && b->b - b->a < b->o.window &&
+	       b->b - b->sent_upto < b->o.batch;
+}
+
 /* The sender's one place of waiting: until the source queue has a message
  * (when the window has room for one), an acknowledgement or a connection
  * event arrives, ZeroMQ has room for a batch that met a full pipe (the
@@ -737,7 +748,7 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * first, if asked to, so that a message coming soon leaves without a
 	 * sleeping thread's wake-up on its path. */
 	if (!busy && b->o.spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
-	    !b->src_done && b->b - b->a < b->o.window && tx_spin(b)) {
+	    tx_can_take(b) && tx_spin(b)) {
 		b->qready = b->spun = true;
 		return 0;
 	}
@@ -747,7 +758,7 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		due = b->fin_at + b->resend_ivl;
 	if ((rc = lfipc__bridge_poll(
 		 b->sfd, b->xfd,
-		 !b->src_done && b->b - b->a < b->o.window ? b->qfd : -1,
+		 tx_can_take(b) ? b->qfd : -1,
 		 busy ? 0 : due - t, ev)))
 		return rc;
 	/* The queue's fd, or a whole slice without news: look at the
@@ -847,6 +858,12 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
+		/* A batch still unsent (it met a full pipe, or a probe is out)
+		 * waits for ZeroMQ's room or the receiver's news, which the
+		 * socket's fd tells (tx_wait()), not for more of the source:
+		 * sleep, or the loop comes back here at once for good. */
+		if (more && !tx_can_take(b))
+			more = false;
 		/* The frame just sent woke ZeroMQ's I/O thread; what this
 		 * thread does next (reading acknowledgements, the peek that
 		 * drains the queue's fd: five system calls or more) is off

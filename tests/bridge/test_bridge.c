@@ -665,3 +665,64 @@ Test(bridge, a_producer_stopped_in_a_put_does_not_keep_a_sender_spinning,
 		     2 * hz);
 	stop_reap_within(&W.tx, "sender", 5000);
 }
+
+
+/*
+ * The receiver SIGSTOPped under a backlog of big messages sent one per
+ * frame (--batch 1): a batch meets ZeroMQ's full pipe while the window
+ * still has room, and later (the heartbeat gives up on the stopped peer
+ * after 5 s and the sender reconnects) a probe is out with the backlog
+ * unsent. The source holds messages the sender cannot take then (its
+ * batch is full), so neither a look at the source (the "more" of a full
+ * batch: a poll with no wait) nor a spin on it (the queue is not empty)
+ * may make it busy: it waits for ZeroMQ's room or the receiver's news.
+ * Both were a loop without a sleep: 596 of 800 ticks in 8 s without a
+ * spin, 159 with one (bebcea7); 1 and 1 since.
+ */
+static void a_full_pipe_does_not_keep_a_sender_busy(const char *spin)
+{
+	static char big[65536];
+	const char *a[] = {"--insecure", "--batch", "1", "--window", "250",
+			   "--spin-us", spin, NULL};
+	long t0, used, hz = sysconf(_SC_CLK_TCK);
+	size_t len;
+	int k = 0;
+
+	world_up(256, 32, sizeof(big));
+	start_rx(INSECURE);
+	start_tx(a);
+	cr_assert_eq(lfipc_queue_put(W.qs, big, sizeof(big), LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(W.qd, big, sizeof(big), &len,
+				     INT64_C(120000000000)),
+		     0, "nothing arrived; log: %s", log_tail());
+	cr_assert_eq(kill(W.rx, SIGSTOP), 0);
+	wait_stopped(W.rx);
+	while (k < 250 &&
+	       lfipc_queue_put(W.qs, big, sizeof(big), LFIPC_NOWAIT) == 0)
+		k++;
+	cr_assert_eq(k, 250);
+	usleep(1000000);
+	t0 = cpu_ticks(W.tx);
+	usleep(8000000);
+	used = cpu_ticks(W.tx) - t0;
+	cr_log_info("--spin-us %s: %zu of 250 left in the source, the sender "
+		    "used %ld of %ld ticks",
+		    spin, lfipc_queue_qsize(W.qs), used, 8 * hz);
+	cr_assert_gt(lfipc_queue_qsize(W.qs), 0, "the pipe never filled");
+	cr_assert_lt(used, hz / 2, "--spin-us %s: the sender was busy: %ld "
+		     "of %ld ticks", spin, used, 8 * hz);
+	stop_reap_within(&W.tx, "sender", 5000);
+	cr_assert_eq(kill(W.rx, SIGCONT), 0);
+}
+
+Test(bridge, a_batch_that_meets_a_full_pipe_does_not_keep_a_sender_busy,
+     .fini = fini, .timeout = 900)
+{
+	a_full_pipe_does_not_keep_a_sender_busy("0");
+}
+
+Test(bridge, a_batch_that_meets_a_full_pipe_does_not_keep_a_spinner_busy,
+     .fini = fini, .timeout = 900)
+{
+	a_full_pipe_does_not_keep_a_sender_busy("10000");
+}
