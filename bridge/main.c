@@ -250,8 +250,14 @@ static long num(const char *s, long lo, long hi, bool *bad)
 	char *end;
 	long v = strtol(s, &end, 10);
 
-	if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+	/* A refused value returns 0: the callers scale what they get
+	 * (--spin-us N * 1000, --resend-ms N * 1000000) before the refusal
+	 * is acted on, and LONG_MAX (strtol's overflow) scaled is undefined
+	 * behaviour. */
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
 		*bad = true;
+		return 0;
+	}
 	return v;
 }
 

@@ -596,6 +596,11 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us 10001 taken");
 	v[9] = "-1";
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us -1 taken");
+	/* strtol's LONG_MAX and LONG_MIN, refused before any scaling */
+	v[9] = "99999999999999999999";
+	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us 1e20 taken");
+	v[9] = "-99999999999999999999";
+	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us -1e20 taken");
 	move_once(200000, SPIN);
 }
 
