@@ -746,9 +746,11 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	}
 	/* Nothing to do but wait for the source (the window has room): spin
 	 * first, if asked to, so that a message coming soon leaves without a
-	 * sleeping thread's wake-up on its path. */
+	 * sleeping thread's wake-up on its path. Not while the receiver is
+	 * silent (probing): no latency is won then, and each resend (every
+	 * 8 ms at most with --resend-ms 1) would wake it to a whole spin. */
 	if (!busy && b->o.spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
-	    tx_can_take(b) && tx_spin(b)) {
+	    !b->probing && tx_can_take(b) && tx_spin(b)) {
 		b->qready = b->spun = true;
 		return 0;
 	}

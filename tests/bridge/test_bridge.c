@@ -731,3 +731,37 @@ Test(bridge, a_batch_that_meets_a_full_pipe_does_not_keep_a_spinner_busy,
 {
 	a_full_pipe_does_not_keep_a_sender_busy("10000");
 }
+
+/*
+ * A spinning sender whose receiver is SIGSTOPped with messages in flight
+ * and an idle source: each resend (every 8 ms at most with --resend-ms 1)
+ * woke it to a spin of --spin-us (10 ms), after which its poll still
+ * waited out the time from before the spin. The receiver silent (probing),
+ * a message's latency is not the sender's to win: it must not spin, so it
+ * stays well under a CPU for as long as the receiver stays stopped.
+ */
+Test(bridge, a_silent_receiver_does_not_keep_a_spinner_busy, .fini = fini,
+     .timeout = 900)
+{
+	const char *a[] = {"--insecure", "--resend-ms", "1", "--spin-us",
+			   "10000", NULL};
+	long t0, used, hz = sysconf(_SC_CLK_TCK);
+
+	world_up(64, 64, MSG);
+	start_rx(INSECURE);
+	start_tx(a);
+	cr_assert(one_arrives(120000), "nothing arrived; log: %s", log_tail());
+	cr_assert_eq(kill(W.rx, SIGSTOP), 0);
+	wait_stopped(W.rx);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(lfipc_queue_put(W.qs, "x", 2, LFIPC_NOWAIT), 0);
+	usleep(500000);
+	t0 = cpu_ticks(W.tx);
+	usleep(2000000);
+	used = cpu_ticks(W.tx) - t0;
+	cr_log_info("the sender used %ld of %ld ticks", used, 2 * hz);
+	cr_assert_lt(used, hz / 2, "the sender spun: %ld of %ld ticks", used,
+		     2 * hz);
+	stop_reap_within(&W.tx, "sender", 5000);
+	cr_assert_eq(kill(W.rx, SIGCONT), 0);
+}
