@@ -16,7 +16,7 @@
  * 3072); -w the bridge's window (default: the bridge's own); -b messages
  * per ZeroMQ message of both the bridge and raw ZeroMQ packed (default
  * 1024, the bridge's own default); -S the bridge's sender spins up to
- * SPIN_US on an empty source queue before it sleeps (opts.spin_ns;
+ * SPIN_US on an empty source queue before it sleeps (lfipc_bridge_set_spin();
  * default 0, as the bridge's); -T after each throughput run, the
  * CPU time per message and the context switches of each thread (by
  * name: ZeroMQ's I/O threads are "ZMQbg/IO/0", the consumer is the main
@@ -183,8 +183,7 @@ static void queues_down(struct path *p)
 static void bridge_up(struct path *p)
 {
 	lfipc_bridge_opts o = {
-	    .insecure = true, .batch = pack, .window = window,
-	    .spin_ns = spin_ns};
+	    .insecure = true, .batch = pack, .window = window};
 	char ep[256];
 	int rc;
 
@@ -192,7 +191,8 @@ static void bridge_up(struct path *p)
 	    (rc = lfipc_bridge_recv_open(p->rd, "q", "tcp://127.0.0.1:*", &o,
 					 &p->rx)) ||
 	    (rc = lfipc_bridge_endpoint(p->rx, ep, sizeof(ep))) ||
-	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)))
+	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)) ||
+	    (rc = lfipc_bridge_set_spin(p->tx, spin_ns)))
 		die("set up the bridge", rc);
 	pthread_create(&p->trx, NULL, run_bridge, p->rx);
 	pthread_create(&p->ttx, NULL, run_bridge, p->tx);
@@ -852,7 +852,7 @@ int main(int argc, char **argv)
 		case 'b': /* batch of both paths (default BATCH_DEF) */
 			pack = atoi(optarg);
 			break;
-		case 'S': /* the sender's spin, us (opts.spin_ns) */
+		case 'S': /* the sender's spin, us */
 			spin_ns = atol(optarg);
 			if (spin_ns < 0 ||
 			    spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS / 1000)

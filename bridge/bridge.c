@@ -80,8 +80,7 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 
 static int check_opts(const lfipc_bridge_opts *o, bool tx)
 {
-	if (o->window > LFIPC_BRIDGE_MAX_WINDOW || o->spin_ns < 0 ||
-	    o->spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
+	if (o->window > LFIPC_BRIDGE_MAX_WINDOW)
 		return -EINVAL;
 	if (!o->curve_secret && !o->insecure)
 		return -EINVAL; /* plain TCP only when asked for */

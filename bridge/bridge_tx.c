@@ -679,13 +679,13 @@ static int tx_acks(lfipc_bridge *b)
  * tx_wait() stops spinning (see struct lfipc_bridge, spin_miss). */
 #define SPIN_MISS_MAX 8
 
-/* opts.spin_ns: look at the empty source queue for up to spin_ns before
- * the sleep (reads of the queue's positions; a sched_yield() every 64
- * pauses lets a thread that shares this CPU run): true when a message
- * came. SIGTERM (b->stop) ends it too. */
+/* lfipc_bridge_set_spin(): look at the empty source queue for up to
+ * spin_ns before the sleep (reads of the queue's positions; a
+ * sched_yield() every 64 pauses lets a thread that shares this CPU run):
+ * true when a message came. SIGTERM (b->stop) ends it too. */
 static bool tx_spin(lfipc_bridge *b)
 {
-	int64_t end = now_ns() + b->o.spin_ns;
+	int64_t end = now_ns() + b->spin_ns;
 
 	for (unsigned i = 1;; i++) {
 		if (!lfipc_queue_empty(b->q))
@@ -749,7 +749,7 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * sleeping thread's wake-up on its path. Not while the receiver is
 	 * silent (probing): no latency is won then, and each resend (every
 	 * 8 ms at most with --resend-ms 1) would wake it to a whole spin. */
-	if (!busy && b->o.spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
+	if (!busy && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
 	    !b->probing && tx_can_take(b) && tx_spin(b)) {
 		b->qready = b->spun = true;
 		return 0;
@@ -783,6 +783,14 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	}
 	if (ev[0] && (rc = tx_acks(b)) < 0)
 		return rc;
+	return 0;
+}
+
+int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns)
+{
+	if (!b || !b->tx || spin_ns < 0 || spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
+		return -EINVAL;
+	b->spin_ns = spin_ns;
 	return 0;
 }
 

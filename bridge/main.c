@@ -305,6 +305,7 @@ int main(int argc, char **argv)
 	lfipc_region *r = NULL;
 	lfipc_bridge *b = NULL;
 	bool bad = false, quiet = false, tx;
+	int64_t spin = 0; /* --spin-us, in ns */
 	int c, rc, status = 1;
 
 	if (argc < 2)
@@ -353,9 +354,9 @@ int main(int argc, char **argv)
 			o.resend_ns = num(optarg, 1, 3600000, &bad) * 1000000;
 			break;
 		case O_SPIN:
-			o.spin_ns = num(optarg, 0,
-					LFIPC_BRIDGE_MAX_SPIN_NS / 1000, &bad) *
-				    1000;
+			spin = num(optarg, 0, LFIPC_BRIDGE_MAX_SPIN_NS / 1000,
+				   &bad) *
+			       1000;
 			break;
 		case O_EPFILE:
 			epfile = optarg;
@@ -418,6 +419,8 @@ int main(int argc, char **argv)
 	}
 	rc = tx ? lfipc_bridge_send_open(r, queue, to, &o, &b)
 		: lfipc_bridge_recv_open(r, queue, bind, &o, &b);
+	if (rc == 0 && tx)
+		rc = lfipc_bridge_set_spin(b, spin);
 	if (rc) {
 		fprintf(stderr, "lfipc-bridge: %s %s: %s\n", cmd, queue,
 			lfipc_strerror(rc));

@@ -50,14 +50,16 @@ typedef struct lfipc_bridge lfipc_bridge;
 #define LFIPC_BRIDGE_MAX_STREAMS 16
 /** Largest window (unacknowledged messages per sender). */
 #define LFIPC_BRIDGE_MAX_WINDOW 65536
-/** Longest spin_ns of a sender (lfipc_bridge_opts). */
+/** Longest spin of a sender (lfipc_bridge_set_spin()). */
 #define LFIPC_BRIDGE_MAX_SPIN_NS 10000000
 /** Length of a CURVE key in Z85 text, without the terminating NUL. */
 #define LFIPC_BRIDGE_KEY_LEN 40
 
 /**
  * Options. Zero-initialise and set what you need; zero means the default.
- * Fields may be added at the end in later versions.
+ * Fields may be added at the end only with a new soname (the library
+ * reads the whole struct): options added since are set on the handle
+ * (lfipc_bridge_set_spin()).
  */
 typedef struct lfipc_bridge_opts {
 	/** Sender: most unacknowledged messages (at most
@@ -87,13 +89,6 @@ typedef struct lfipc_bridge_opts {
 	const char *const *curve_allow;
 	/** Allow plain TCP (no encryption, no authentication). */
 	bool insecure;
-	/** Sender: when the source queue runs empty, keep looking at it for
-	 * up to this long before sleeping (0 to LFIPC_BRIDGE_MAX_SPIN_NS;
-	 * default 0: sleep at once). A message that comes meanwhile leaves
-	 * without waking a sleeping sender, which costs one-way latency
-	 * (10 to 25 us on a 2-vCPU VM: doc/bridge.md), at the price of a
-	 * CPU kept busy for that long after each message or batch. */
-	int64_t spin_ns;
 } lfipc_bridge_opts;
 
 /**
@@ -156,6 +151,20 @@ LFIPC_API int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
  * Blocks. Wakes at least every 100 ms to look at the stop flag.
  */
 LFIPC_API int lfipc_bridge_run(lfipc_bridge *b);
+
+/**
+ * Sender: when the source queue runs empty, keep looking at it for up to
+ * spin_ns before sleeping (0, the default after open: sleep at once). A
+ * message that comes meanwhile leaves without waking a sleeping sender,
+ * which costs one-way latency (10 to 25 us on a 2-vCPU VM:
+ * doc/bridge.md), at the price of a CPU kept busy for that long after
+ * each message or batch. Call it before lfipc_bridge_run() or from the
+ * thread that runs it (a handle is not thread-safe).
+ *
+ * Return: 0; -EINVAL b NULL, not a sender, or spin_ns outside 0 ..
+ * LFIPC_BRIDGE_MAX_SPIN_NS.
+ */
+LFIPC_API int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns);
 
 /**
  * Ask lfipc_bridge_run() to return -EINTR soon (within about 100 ms).

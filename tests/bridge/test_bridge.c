@@ -585,13 +585,19 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 	world_up(4096, 4096, MSG);
 	memset(&o, 0, sizeof(o));
 	o.insecure = true;
-	for (int i = 0; i < 2; i++) {
-		o.spin_ns = bad[i];
-		cr_assert_eq(lfipc_bridge_send_open(W.rs, "q",
-						    "tcp://127.0.0.1:1", &o,
-						    &b),
-			     -EINVAL);
-	}
+	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", "tcp://127.0.0.1:1", &o,
+					    &b),
+		     0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(lfipc_bridge_set_spin(b, bad[i]), -EINVAL);
+	cr_assert_eq(lfipc_bridge_set_spin(b, LFIPC_BRIDGE_MAX_SPIN_NS), 0);
+	lfipc_bridge_close(b);
+	cr_assert_eq(lfipc_bridge_recv_open(W.rd, "q", "tcp://127.0.0.1:*", &o,
+					    &b),
+		     0);
+	cr_assert_eq(lfipc_bridge_set_spin(b, 1000), -EINVAL, "a receiver");
+	lfipc_bridge_close(b);
+	cr_assert_eq(lfipc_bridge_set_spin(NULL, 1000), -EINVAL);
 	v[4] = W.src;
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us 10001 taken");
 	v[9] = "-1";
