@@ -750,9 +750,14 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * silent (probing): no latency is won then, and each resend (every
 	 * 8 ms at most with --resend-ms 1) would wake it to a whole spin. */
 	if (!busy && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
-	    !b->probing && tx_can_take(b) && tx_spin(b)) {
-		b->qready = b->spun = true;
-		return 0;
+	    !b->probing && tx_can_take(b)) {
+		if (tx_spin(b)) {
+			b->qready = b->spun = true;
+			return 0;
+		}
+		/* the poll's timeout from now: the spin took its time */
+		t = now_ns();
+		due = t + SLICE_NS;
 	}
 	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
 		due = b->news_at + b->resend_ivl;
