@@ -127,6 +127,15 @@ void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
 	w[17 + 2 * (at % table)] = off;
 }
 
+/* Write a sender's next number and the run [from, end) it was releasing
+ * (its end first, as a sender does). */
+void put_run(uint64_t *w, uint64_t next, uint64_t from, uint64_t end)
+{
+	w[STATE_TX_NEXT] = next;
+	w[STATE_TX_RELEASING_END] = end;
+	w[STATE_TX_RELEASING] = from;
+}
+
 /* Start both sides (the sender with args) and the consumer, which marks
  * what arrives in the returned Array "seen" of the destination. */
 lfipc_array *start_all(const char *const *args)

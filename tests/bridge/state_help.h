@@ -53,6 +53,10 @@ uint64_t *peer_peeks(const void **m, int n);
 void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
 	       uint64_t off);
 
+/* Write a sender's next number and the run [from, end) it was releasing
+ * (its end first, as a sender does). */
+void put_run(uint64_t *w, uint64_t next, uint64_t from, uint64_t end);
+
 /* Start both sides (the sender with args) and the consumer, which marks
  * what arrives in the returned Array "seen" of the destination. */
 lfipc_array *start_all(const char *const *args);

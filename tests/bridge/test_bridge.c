@@ -646,6 +646,20 @@ static long cpu_ticks(pid_t pid)
 	return (long)(ut + st);
 }
 
+/* The sender's CPU time in clock ticks over ms milliseconds, after
+ * settle_ms (logged with what ms allows). */
+static long sender_ticks(int settle_ms, int ms)
+{
+	long t0, used, hz = sysconf(_SC_CLK_TCK);
+
+	usleep((useconds_t)settle_ms * 1000);
+	t0 = cpu_ticks(W.tx);
+	usleep((useconds_t)ms * 1000);
+	used = cpu_ticks(W.tx) - t0;
+	cr_log_info("the sender used %ld of %ld ticks", used, hz * ms / 1000);
+	return used;
+}
+
 /*
  * A producer stopped inside a put (a hostile or stopped peer) leaves the
  * source not empty with nothing to peek. A spinning sender must not spin
@@ -657,7 +671,7 @@ Test(bridge, a_producer_stopped_in_a_put_does_not_keep_a_sender_spinning,
      .fini = fini, .timeout = 900)
 {
 	int st;
-	long t0, used, hz = sysconf(_SC_CLK_TCK);
+	long used, hz = sysconf(_SC_CLK_TCK);
 
 	world_up(64, 64, MSG);
 	start_rx(INSECURE);
@@ -667,11 +681,7 @@ Test(bridge, a_producer_stopped_in_a_put_does_not_keep_a_sender_spinning,
 	cr_assert_eq(waitpid(W.prod, &st, WUNTRACED), W.prod);
 	cr_assert(WIFSTOPPED(st), "the peer ended: %d", st);
 	cr_assert_not(lfipc_queue_empty(W.qs));
-	usleep(200000);
-	t0 = cpu_ticks(W.tx);
-	usleep(2000000);
-	used = cpu_ticks(W.tx) - t0;
-	cr_log_info("the sender used %ld of %ld ticks", used, 2 * hz);
+	used = sender_ticks(200, 2000);
 	cr_assert_lt(used, hz / 2, "the sender spun: %ld of %ld ticks", used,
 		     2 * hz);
 	stop_reap_within(&W.tx, "sender", 5000);
@@ -695,7 +705,7 @@ static void a_full_pipe_does_not_keep_a_sender_busy(const char *spin)
 	static char big[65536];
 	const char *a[] = {"--insecure", "--batch", "1", "--window", "250",
 			   "--spin-us", spin, NULL};
-	long t0, used, hz = sysconf(_SC_CLK_TCK);
+	long used, hz = sysconf(_SC_CLK_TCK);
 	size_t len;
 	int k = 0;
 
@@ -712,13 +722,9 @@ static void a_full_pipe_does_not_keep_a_sender_busy(const char *spin)
 	       lfipc_queue_put(W.qs, big, sizeof(big), LFIPC_NOWAIT) == 0)
 		k++;
 	cr_assert_eq(k, 250);
-	usleep(1000000);
-	t0 = cpu_ticks(W.tx);
-	usleep(8000000);
-	used = cpu_ticks(W.tx) - t0;
-	cr_log_info("--spin-us %s: %zu of 250 left in the source, the sender "
-		    "used %ld of %ld ticks",
-		    spin, lfipc_queue_qsize(W.qs), used, 8 * hz);
+	used = sender_ticks(1000, 8000);
+	cr_log_info("--spin-us %s: %zu of 250 left in the source", spin,
+		    lfipc_queue_qsize(W.qs));
 	cr_assert_gt(lfipc_queue_qsize(W.qs), 0, "the pipe never filled");
 	cr_assert_lt(used, hz / 2, "--spin-us %s: the sender was busy: %ld "
 		     "of %ld ticks", spin, used, 8 * hz);
@@ -751,7 +757,7 @@ Test(bridge, a_silent_receiver_does_not_keep_a_spinner_busy, .fini = fini,
 {
 	const char *a[] = {"--insecure", "--resend-ms", "1", "--spin-us",
 			   "10000", NULL};
-	long t0, used, hz = sysconf(_SC_CLK_TCK);
+	long used, hz = sysconf(_SC_CLK_TCK);
 
 	world_up(64, 64, MSG);
 	start_rx(INSECURE);
@@ -761,11 +767,7 @@ Test(bridge, a_silent_receiver_does_not_keep_a_spinner_busy, .fini = fini,
 	wait_stopped(W.rx);
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(lfipc_queue_put(W.qs, "x", 2, LFIPC_NOWAIT), 0);
-	usleep(500000);
-	t0 = cpu_ticks(W.tx);
-	usleep(2000000);
-	used = cpu_ticks(W.tx) - t0;
-	cr_log_info("the sender used %ld of %ld ticks", used, 2 * hz);
+	used = sender_ticks(500, 2000);
 	cr_assert_lt(used, hz / 2, "the sender spun: %ld of %ld ticks", used,
 		     2 * hz);
 	stop_reap_within(&W.tx, "sender", 5000);

@@ -106,9 +106,7 @@ static int die_releasing(void *arg)
 		put_entry(w, table, k + 1, k + 1,
 			  (uint64_t)((uintptr_t)m[k] - (uintptr_t)w));
 	}
-	w[STATE_TX_NEXT] = 5;
-	w[STATE_TX_RELEASING_END] = 5;
-	w[STATE_TX_RELEASING] = 1;
+	put_run(w, 5, 1, 5);
 	_exit(0);
 }
 
@@ -177,9 +175,7 @@ static int die_releasing_next(void *arg)
 	if (!(w = peer_peeks(NULL, 1)))
 		return 10;
 	put_entry(w, table, 5, 5, 8);
-	w[STATE_TX_NEXT] = 5;
-	w[STATE_TX_RELEASING_END] = 6;
-	w[STATE_TX_RELEASING] = 5;
+	put_run(w, 5, 5, 6);
 	_exit(0);
 }
 
@@ -512,9 +508,7 @@ static int die_releasing_half(void *arg)
 		put_entry(w, table, k + 1, k + 1,
 			  (uint64_t)((uintptr_t)m[k] - (uintptr_t)w));
 	}
-	w[STATE_TX_NEXT] = 65;
-	w[STATE_TX_RELEASING_END] = 33;
-	w[STATE_TX_RELEASING] = 1;
+	put_run(w, 65, 1, 33);
 	if (lfipc_queue_release_many(src, m, 16) != 16)
 		return 13;
 	_exit(0);
