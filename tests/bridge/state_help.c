@@ -18,6 +18,8 @@
 #include "bridge/world.h"
 #include "common/testhelp.h"
 
+const char *const WINDOW_16[] = {"--insecure", "--window", "16", NULL};
+
 static int clear_forever(void *arg)
 {
 	(void)arg;

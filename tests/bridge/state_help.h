@@ -21,6 +21,11 @@
 #define STATE_TX_RELEASING 3 /* the first number of the run being released */
 #define STATE_TX_RELEASING_END 11 /* and its end */
 
+/* The sender of most tests here, "--insecure --window 16", and the table
+ * of a state made for that window (its entries: window + 64). */
+extern const char *const WINDOW_16[];
+#define TABLE_16 (16 + 64)
+
 /* An endpoint nobody listens on. */
 #define NOWHERE "tcp://127.0.0.1:1"
 

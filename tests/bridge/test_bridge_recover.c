@@ -124,9 +124,8 @@ static int die_releasing(void *arg)
 Test(bridge, a_sender_killed_in_its_recovery_leaves_the_count_to_the_next,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	lfipc_bridge_opts o = plain(16);
-	size_t table = 16 + 64;
+	size_t table = TABLE_16;
 	lfipc_bridge_stats s;
 	lfipc_array *seen;
 
@@ -150,7 +149,7 @@ Test(bridge, a_sender_killed_in_its_recovery_leaves_the_count_to_the_next,
 	stats(W.rs, &s);
 	cr_assert_eq(s.tx_dup_possible, 0, "sender B was not killed in time");
 	kill_reap(&W.prod); /* the queue lock's holder dies: rescues go on */
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	wait_all_delivered(seen, 10, 20000);
 	shut_down_all();
 	expect_each_once(seen, 10);
@@ -192,9 +191,8 @@ static int die_releasing_next(void *arg)
 Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	lfipc_bridge_opts o = plain(16);
-	size_t table = 16 + 64;
+	size_t table = TABLE_16;
 	struct msg m0 = {0, check_of(0)};
 	lfipc_array *seen, *st, *rx;
 	uint64_t *w, *r, next;
@@ -233,7 +231,7 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
 	cr_assert_eq(lfipc_queue_put(W.qd, &m0, sizeof(m0), LFIPC_NOWAIT), 0);
 	put_range(1, 10);
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	wait_all_delivered(seen, 10, 20000);
 	usleep(300000); /* anything more would come now */
 	shut_down_all();
@@ -257,9 +255,8 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	lfipc_bridge_opts o = plain(16);
-	size_t table = 16 + 64;
+	size_t table = TABLE_16;
 	lfipc_queue_status q;
 	lfipc_bridge_stats s;
 	lfipc_array *seen;
@@ -285,7 +282,7 @@ Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
 	cr_expect_eq(s.tx_dup_possible, 5);
 	kill_reap(&W.tx);
 	kill_reap(&W.prod); /* the queue lock's holder dies: rescues go on */
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	wait_all_delivered(seen, 5, 20000);
 	shut_down_all();
 	expect_each_once(seen, 5);
@@ -336,9 +333,8 @@ static int die_after_sending(void *arg)
 Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
      .fini = fini, .timeout = 120, .disabled = true)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	lfipc_bridge_opts o = plain(16);
-	size_t table = 16 + 64;
+	size_t table = TABLE_16;
 	struct msg m4 = {4, check_of(4)}, got;
 	lfipc_queue_status q;
 	lfipc_bridge_stats s;
@@ -383,7 +379,7 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
 	}
 	kill_reap(&W.tx);
 	kill_reap(&W.prod);
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	for (int i = 0; lfipc_queue_qsize(W.qs) > 0; i++) {
 		cr_assert_lt(i, 20000, "the source never emptied");
 		usleep(1000);
@@ -419,7 +415,6 @@ static void *run_sender(void *b)
 Test(bridge, a_sender_opened_again_in_the_same_process_counts_what_comes_back,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	lfipc_bridge_opts o = plain(16);
 	lfipc_array *seen, *st, *rx;
 	lfipc_bridge *b;
@@ -466,7 +461,7 @@ Test(bridge, a_sender_opened_again_in_the_same_process_counts_what_comes_back,
 	lfipc_region_close(W.rs);
 	cr_assert_eq(lfipc_region_open(W.src, &W.rs), 0);
 	cr_assert_eq(lfipc_queue_open(W.rs, "q", &W.qs), 0);
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	wait_all_delivered(seen, 4, 20000);
 	usleep(300000);
 	shut_down_all();
@@ -577,7 +572,7 @@ Test(bridge, a_sender_at_the_tx_next_limit_leaves_a_state_the_next_opens,
 	lfipc_bridge_opts o = plain(16);
 	lfipc_bridge_stats s;
 	lfipc_bridge *b = NULL;
-	size_t table = 16 + 64;
+	size_t table = TABLE_16;
 	lfipc_array *st;
 	uint64_t *w;
 

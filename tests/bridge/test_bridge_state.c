@@ -263,9 +263,7 @@ static int peek_and_scribble(void *arg)
 Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16",
-					  NULL};
-	struct alias_arg x = {16 + 64};
+	struct alias_arg x = {TABLE_16};
 	lfipc_bridge_opts o;
 	lfipc_bridge_stats s, t;
 	lfipc_array *seenv;
@@ -282,7 +280,7 @@ Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
 		cr_assert_eq(
 		    lfipc_queue_put(W.qs, &m, sizeof(m), LFIPC_NOWAIT), 0);
 	}
-	seenv = after_a_peer(peek_and_scribble, &x, win);
+	seenv = after_a_peer(peek_and_scribble, &x, WINDOW_16);
 	for (int i = 0; lfipc_queue_qsize(W.qs) > 0 || i < 100; i++) {
 		cr_assert_lt(i, 10000, "not all sent");
 		usleep(1000);
@@ -638,7 +636,6 @@ Test(bridge, more_orphans_than_the_table_holds_send_no_message_twice,
 Test(bridge, a_stream_id_rewritten_while_the_sender_runs_changes_nothing,
      .fini = fini, .timeout = 120)
 {
-	static const char *const win[] = {"--insecure", "--window", "16", NULL};
 	static const uint64_t junk[] = {0, 0x5eed5eed};
 	lfipc_bridge_opts o = plain(16);
 	lfipc_array *seen, *st;
@@ -648,7 +645,7 @@ Test(bridge, a_stream_id_rewritten_while_the_sender_runs_changes_nothing,
 	make_state(&o);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
 	w = lfipc_array_data(st);
-	seen = start_all(win);
+	seen = start_all(WINDOW_16);
 	for (uint64_t round = 0; round <= 2; round++) {
 		if (round > 0)
 			__atomic_store_n(&w[1], junk[round - 1],
