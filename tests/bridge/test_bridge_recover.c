@@ -44,15 +44,12 @@
 Test(bridge, a_restarted_sender_peeks_nothing_new_while_dead_claims_wait,
      .fini = fini, .timeout = 120)
 {
-	lfipc_bridge_opts o;
+	lfipc_bridge_opts o = plain(16);
 	lfipc_queue_status st;
 	lfipc_bridge_stats s;
 	lfipc_bridge *b;
 
 	world_up(8192, 16, 16);
-	memset(&o, 0, sizeof(o));
-	o.insecure = true;
-	o.window = 16;
 	stop_a_clearer_holding_the_lock();
 	for (uint64_t i = 0; i < 6000; i++)
 		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),

@@ -34,14 +34,11 @@
 Test(bridge, a_sender_keeps_to_the_window_its_state_was_made_for,
      .fini = fini, .timeout = 120)
 {
-	lfipc_bridge_opts o;
+	lfipc_bridge_opts o = plain(16);
 	lfipc_queue_status st;
 	lfipc_array *a;
 
 	world_up(1024, 16, 16);
-	memset(&o, 0, sizeof(o));
-	o.insecure = true;
-	o.window = 16;
 	make_state(&o);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
 	cr_assert_eq(lfipc_array_len(a), 16 + 2 * (16 + 64));
@@ -197,15 +194,13 @@ Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
 	    {LFIPC_U32, 16 + 2 * (16 + 64), true, -EPROTO},
 	    {LFIPC_F64, 16 + 2 * (16 + 64), true, -EPROTO},
 	};
-	lfipc_bridge_opts o;
+	lfipc_bridge_opts o = plain(0);
 	lfipc_bridge_stats s;
 	lfipc_queue *q;
 	lfipc_bridge *b = NULL;
 	int rc;
 
 	world_up(64, 16, 16);
-	memset(&o, 0, sizeof(o));
-	o.insecure = true;
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		lfipc_array *a;
 
@@ -264,15 +259,12 @@ Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
      .fini = fini, .timeout = 120)
 {
 	struct alias_arg x = {TABLE_16};
-	lfipc_bridge_opts o;
+	lfipc_bridge_opts o = plain(16);
 	lfipc_bridge_stats s, t;
 	lfipc_array *seenv;
 	uint8_t *seen;
 
 	world_up(1024, 1024, MSG);
-	memset(&o, 0, sizeof(o));
-	o.insecure = true;
-	o.window = 16;
 	make_state(&o);
 	for (uint64_t i = 0; i < 10; i++) {
 		struct msg m = {i, check_of(i)};
@@ -311,15 +303,12 @@ Test(bridge, a_scribbled_entry_one_table_back_sends_no_message_twice,
 Test(bridge, a_scribbled_sender_state_costs_an_error_or_a_recovery,
      .fini = fini, .timeout = 300)
 {
-	lfipc_bridge_opts o;
+	lfipc_bridge_opts o = plain(16);
 	lfipc_bridge_stats s;
 	uint64_t seed = (uint64_t)getpid() * 2654435761u;
 	int opened = 0;
 
 	world_up(64, 16, 16);
-	memset(&o, 0, sizeof(o));
-	o.insecure = true;
-	o.window = 16;
 	for (uint64_t i = 0; i < 40; i++)
 		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
 			     0);
