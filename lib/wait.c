@@ -127,6 +127,23 @@ void lfipc__wait_set_safety_slice(int64_t ns)
 			      memory_order_relaxed);
 }
 
+/* Test hook (lfipc__set_test_hook); V1: relaxed, a test switch. */
+static void (*_Atomic test_hook)(enum lfipc_test_point point, void *arg);
+
+void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg))
+{
+	atomic_store_explicit(&test_hook, fn, memory_order_relaxed);
+}
+
+void lfipc__test_point(enum lfipc_test_point point, void *arg)
+{
+	void (*fn)(enum lfipc_test_point, void *) =
+	    atomic_load_explicit(&test_hook, memory_order_relaxed);
+
+	if (fn)
+		fn(point, arg);
+}
+
 static bool fallback_forced(void)
 {
 	/* V1: relaxed, as above. */
@@ -375,13 +392,21 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 				k = SL_FALLBACK;
 			}
 		} else if (ds == LFIPC_DEATH_ARMED && waitv) {
+			uint32_t seen = v;
+
+			lfipc__test_point(LFIPC_TP_DEATH_PEEKED, w);
 			/* The kernel wakes a sleeper only with WAITERS set.
 			 * W1b: seq_cst CAS; a failure means the word moved
-			 * (mark, disarm, re-arm): sleep on what we saw, the
-			 * futex compare then returns at once. */
+			 * (mark, disarm, re-arm): sleep on what we saw, v,
+			 * so that the futex compare returns at once. The CAS
+			 * works on a copy: on failure it stores the word's
+			 * new value in `expected`, and sleeping on that one
+			 * (a mark the kernel made without a wake, since
+			 * WAITERS was clear) slept a whole safety slice
+			 * (1 s) past the partner's death. */
 			if (!(v & LFIPC_DW_WAITERS) &&
 			    atomic_compare_exchange_strong(
-				w, &v, v | LFIPC_DW_WAITERS))
+				w, &seen, v | LFIPC_DW_WAITERS))
 				v |= LFIPC_DW_WAITERS;
 		} else {
 			k = SL_FALLBACK;

@@ -335,6 +335,26 @@ void lfipc__wait_force_fallback(bool on);
  * hidden by the next slice). ns <= 0 restores the default. */
 void lfipc__wait_set_safety_slice(int64_t ns);
 
+/*
+ * Test hook: the library calls lfipc__test_point() at a few points inside
+ * a race window, so that a test can act there (kill a peer, rewrite a
+ * word) deterministically. One relaxed load when no hook is set; only on
+ * slow paths (before a sleep, after a liveness verdict).
+ */
+enum lfipc_test_point {
+	/* wait.c partners(): a partner's death word was seen armed, WAITERS
+	 * not set yet; arg: the word */
+	LFIPC_TP_DEATH_PEEKED,
+	/* pipe_io.c peer_gone(): the other end's holder was found dead, the
+	 * end not marked closed yet; arg: the connection */
+	LFIPC_TP_PEER_JUDGED,
+	/* queue_tasks.c join_result(): the abandoned count was read, the
+	 * count already reported not yet; arg: the queue */
+	LFIPC_TP_JOIN_LOADED,
+};
+void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg));
+void lfipc__test_point(enum lfipc_test_point point, void *arg);
+
 /* Test switches: the calling thread's spin budget (wait.c, spin_budget);
  * setting it also makes the thread's next wait a probe when the budget is
  * below LFIPC_SPIN_MIN_NS. */

@@ -71,6 +71,56 @@ Test(death, a_sigkilled_owner_is_found_by_the_fallback_slices)
 }
 
 /*
+ * The owner dies between the waiter's look at its armed death word and the
+ * waiter's CAS that sets WAITERS: the kernel marks the word but wakes
+ * nobody (WAITERS was clear), the CAS fails, and the waiter must sleep on
+ * the value it saw (the compare fails at once), not on the mark. Before the
+ * fix the failed CAS left the mark in the value slept on: -EOWNERDEAD came
+ * only at the safety slice's end (a minute here; the acquire's 20 s
+ * timeout first). Found as a TSan-only flake of the barrier's kill tests
+ * ("noticed after 1001 ms").
+ */
+static pid_t race_pid;
+
+static void kill_owner_after_the_peek(enum lfipc_test_point point, void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	int64_t t0 = th_now_ns();
+
+	if (point != LFIPC_TP_DEATH_PEEKED)
+		return;
+	lfipc__set_test_hook(NULL); /* once */
+	kill(race_pid, SIGKILL);
+	/* the kernel marks the word at the owner's exit_mm() */
+	while (!(atomic_load(w) & LFIPC_DW_DIED) &&
+	       th_now_ns() - t0 < 10000 * 1000000LL)
+		usleep(100);
+}
+
+Test(death, an_owner_killed_just_after_the_waiter_peeked_its_word_is_seen)
+{
+	lfipc_lock *l;
+	int64_t t0, dt;
+
+	if (!lfipc__death_push_ok())
+		cr_skip_test("no death push on this system");
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "dr", false, &l), 0);
+	race_pid = held_by_child(l);
+	lfipc__set_test_hook(kill_owner_after_the_peek);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_lock_acquire(l, 20000000000LL), -EOWNERDEAD);
+	dt = th_now_ns() - t0;
+	lfipc__set_test_hook(NULL);
+	/* the fix: microseconds after the mark; the bug: the full 20 s */
+	cr_assert_lt(dt, 10000 * 1000000LL, "took %lld ms",
+		     (long long)(dt / 1000000));
+	cr_assert_eq(th_reap(race_pid, REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+/*
  * The same for a queue consumer blocked behind a dead producer's slot and
  * for a pipe reader whose writer dies: the child holds the slot (reserve)
  * or the write end, we sleep, a thread SIGKILLs the child after 100 ms.
