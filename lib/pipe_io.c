@@ -121,15 +121,27 @@ static void wake_wq(lfipc_conn *c, struct lfipc_wq *wq)
  */
 static bool peer_gone(lfipc_conn *c, bool live)
 {
-	uint32_t v = atomic_load(c->peer), t = OWN_TOKEN(v);
+	uint32_t v = atomic_load(c->peer);
 
-	if (v & OWN_CLOSED)
-		return true;
-	if (!live || t == 0 || lfipc__token_alive(c->r, t))
-		return false;
-	/* The CAS fails only if the word changed; either way it is gone. */
-	atomic_compare_exchange_strong(c->peer, &v, v | OWN_CLOSED);
-	return true;
+	/* A failed CAS stores the word's new value in v: judge it anew. It
+	 * was taken for "gone either way", but a fork child of the dead
+	 * holder may have taken the end over (own()): then the peer lives,
+	 * and a reader told -EPIPE would read that child's data next. A
+	 * peer that rewrites the word without end gets "not gone" after a
+	 * few rounds; the next call looks again. */
+	for (int i = 0; i < 8; i++) {
+		uint32_t t = OWN_TOKEN(v);
+
+		if (v & OWN_CLOSED)
+			return true;
+		if (!live || t == 0 || lfipc__token_alive(c->r, t))
+			return false;
+		lfipc__test_point(LFIPC_TP_PEER_JUDGED, c);
+		if (atomic_compare_exchange_strong(c->peer, &v,
+						   v | OWN_CLOSED))
+			return true;
+	}
+	return false;
 }
 
 /*

@@ -134,10 +134,15 @@ static bool all_done(lfipc_queue *q)
  * (reported to one join only). */
 static int join_result(lfipc_queue *q)
 {
-	uint64_t a = atomic_load(&q->h->abandoned);
-	uint64_t seen = atomic_load(&q->h->abandoned_seen);
+	uint64_t a = atomic_load(&q->h->abandoned), seen;
 
-	while (seen != a) {
+	lfipc__test_point(LFIPC_TP_JOIN_LOADED, q);
+	seen = atomic_load(&q->h->abandoned_seen);
+	/* Both only grow. A seen at or past our a was reported by a join
+	 * that read a later count: never move it back (a failed CAS puts
+	 * that seen here, and `seen != a` moved it back to a, reporting its
+	 * write-offs twice). */
+	while ((int64_t)(a - seen) > 0) {
 		if (atomic_compare_exchange_weak(&q->h->abandoned_seen, &seen,
 						 a))
 			return -EOWNERDEAD;

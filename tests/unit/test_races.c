@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_races.c - race windows held open with the test hook
+ * (lfipc__set_test_hook, internal/wait.h): the hook runs at a named point
+ * inside the window and makes the other party's move there, so each race
+ * is played the same way every run. Found by an audit of every
+ * compare-exchange for the value a failed one leaves behind. (The death
+ * word's window is in test_death.c, beside the push it breaks.)
+ *
+ * White-box: links the static archive to reach the hook.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/pipe.h>
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/testhelp.h"
+#include "internal/wait.h"
+
+#define REGION_SIZE ((size_t)1 << 20)
+#define REAP_MS 30000
+#define MS ((int64_t)1000000)
+
+static lfipc_region *r;
+
+static void setup(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+}
+
+static void teardown(void)
+{
+	lfipc__set_test_hook(NULL);
+	lfipc_region_close(r);
+	r = NULL;
+}
+
+TestSuite(races, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- a pipe end taken over while its dead holder is judged -------------- */
+
+/*
+ * The reader found the other end's holder dead and is about to mark the
+ * end closed when a fork child of that holder, holding its handle, takes
+ * the end over (allowed: include/lfipc/pipe.h) and sends. The reader's
+ * CAS fails; it must judge the new holder (alive) and wait for its data.
+ * Before, it returned -EPIPE anyway, without marking the end closed, and
+ * its next recv read the child's message: data after end-of-file.
+ */
+static int go_fd[2], ack_fd[2], cpid_fd[2];
+
+struct heir {
+	lfipc_conn *e1;
+};
+
+/* The holder's child: on "go", take end 1 over, say so, then send. */
+static int heir_main(void *p)
+{
+	struct heir *h = p;
+	char c;
+	int rc;
+
+	if (read(go_fd[0], &c, 1) != 1)
+		return 4;
+	rc = lfipc_conn_poll(h->e1, LFIPC_NOWAIT); /* own(): takes it over */
+	if (write(ack_fd[1], &rc, sizeof(rc)) != sizeof(rc))
+		return 5;
+	/* after the reader's verdict (the bug: -EPIPE at once, before the
+	 * message could be there to read) */
+	usleep(200 * 1000);
+	return lfipc_conn_send(h->e1, "hello", 5, 10000 * MS) == 0 ? 0 : 6;
+}
+
+/* The holder: claim end 1, fork the heir, tell its pid, die holding it. */
+static int holder_main(void *p)
+{
+	struct heir *h = p;
+	pid_t c;
+
+	if (lfipc_conn_poll(h->e1, LFIPC_NOWAIT) < 0)
+		return 3;
+	c = th_fork(heir_main, h);
+	if (write(cpid_fd[1], &c, sizeof(c)) != sizeof(c))
+		return 3;
+	return 0; /* exits holding end 1, never closing it */
+}
+
+static void heir_takes_over(enum lfipc_test_point point, void *arg)
+{
+	int rc = -99;
+
+	(void)arg;
+	if (point != LFIPC_TP_PEER_JUDGED)
+		return;
+	lfipc__set_test_hook(NULL); /* once */
+	cr_assert_eq(write(go_fd[1], "g", 1), 1);
+	cr_assert_eq(read(ack_fd[0], &rc, sizeof(rc)), (ssize_t)sizeof(rc));
+	cr_assert_geq(rc, 0, "the heir's takeover: %d", rc);
+}
+
+Test(races, a_pipe_end_taken_over_by_the_dead_holders_child_is_not_eof)
+{
+	struct heir h;
+	lfipc_conn *e0;
+	pid_t holder, heir = -1;
+	char buf[16];
+	size_t len = 0;
+
+	/* the heir is re-parented to us when the holder exits */
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	cr_assert_eq(pipe(go_fd), 0);
+	cr_assert_eq(pipe(ack_fd), 0);
+	cr_assert_eq(pipe(cpid_fd), 0);
+	cr_assert_eq(lfipc_pipe_create(r, "p", 0, true, &e0, &h.e1), 0);
+	cr_assert_geq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 0); /* claim end 0 */
+	holder = th_fork(holder_main, &h);
+	cr_assert_eq(read(cpid_fd[0], &heir, sizeof(heir)),
+		     (ssize_t)sizeof(heir));
+	cr_assert_eq(th_reap(holder, REAP_MS), 0);
+	lfipc__set_test_hook(heir_takes_over);
+	cr_assert_eq(lfipc_conn_recv(e0, buf, sizeof(buf), &len, 10000 * MS),
+		     0, "end-of-file while a live heir holds the end");
+	cr_assert_eq(len, 5);
+	cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	cr_assert_eq(th_reap(heir, REAP_MS), 0);
+	lfipc_conn_close(e0);
+	lfipc_conn_close(h.e1);
+	for (int i = 0; i < 2; i++) {
+		close(go_fd[i]);
+		close(ack_fd[i]);
+		close(cpid_fd[i]);
+	}
+}
+
+/* ---- a join that read an old count of write-offs ------------------------ */
+
+/* A consumer that takes one task and dies holding it. */
+static int take_a_task_and_die(void *p)
+{
+	char buf[16];
+	size_t len;
+
+	return lfipc_queue_get(p, buf, sizeof(buf), &len, 10000 * MS) ? 3 : 0;
+}
+
+/* One task written off: put, a consumer dies holding it, recovery. */
+static void write_one_off(lfipc_queue *q)
+{
+	cr_assert_eq(lfipc_queue_put(q, "m", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(th_reap(th_fork(take_a_task_and_die, q), REAP_MS), 0);
+	cr_assert_geq(lfipc_region_recover(r), 0);
+}
+
+static lfipc_queue *jq;
+static int join_b = 1;
+
+/* Join A read abandoned = 1: a second write-off, and join B reports both
+ * (abandoned_seen 0 -> 2) before A goes on. */
+static void another_join_reports_more(enum lfipc_test_point point, void *arg)
+{
+	(void)arg;
+	if (point != LFIPC_TP_JOIN_LOADED)
+		return;
+	lfipc__set_test_hook(NULL); /* once */
+	write_one_off(jq);
+	join_b = lfipc_queue_join(jq, 10000 * MS);
+}
+
+/*
+ * "Each write-off is reported to one join only" (include/lfipc/queue.h):
+ * a join that read the count before another join reported a later one
+ * must not report again. Before, its failed CAS read the other's larger
+ * value, found it unequal to its own and moved it back: -EOWNERDEAD to A,
+ * and once more to the next join C, for write-offs B had reported.
+ */
+Test(races, a_join_with_an_old_count_does_not_report_write_offs_again)
+{
+	cr_assert_eq(
+	    lfipc_queue_create(r, "q", 8, 16, LFIPC_QUEUE_JOINABLE, &jq), 0);
+	write_one_off(jq);
+	cr_assert_eq(lfipc_queue_tasks_abandoned(jq), 1);
+	lfipc__set_test_hook(another_join_reports_more);
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), 0, "join A");
+	cr_assert_eq(join_b, -EOWNERDEAD, "join B");
+	cr_assert_eq(lfipc_queue_tasks_abandoned(jq), 2);
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), 0, "join C");
+	lfipc_queue_close(jq);
+}
