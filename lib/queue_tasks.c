@@ -134,18 +134,23 @@ static bool all_done(lfipc_queue *q)
  * (reported to one join only). */
 static int join_result(lfipc_queue *q)
 {
-	uint64_t a = atomic_load(&q->h->abandoned), seen;
+	/* seen first, the count after it: seen only ever takes a count read
+	 * before (a CAS up to it) and the count only grows, so the count read
+	 * after seen is at or past it. A failed CAS means another join
+	 * reported: read the count again, so that seen is never moved back
+	 * below a count a join has reported (0cfd9e0's bug) and a seen ahead
+	 * of the count (only a scribble) is moved back once and heals,
+	 * instead of hiding every later write-off (review16). Bounded: a
+	 * peer that rewrites the word without end gets 0. */
+	uint64_t seen = atomic_load(&q->h->abandoned_seen), a;
 
 	lfipc__test_point(LFIPC_TP_JOIN_LOADED, q);
-	seen = atomic_load(&q->h->abandoned_seen);
-	/* Both only grow. A seen at or past our a was reported by a join
-	 * that read a later count: never move it back (a failed CAS puts
-	 * that seen here, and `seen != a` moved it back to a, reporting its
-	 * write-offs twice). */
-	while ((int64_t)(a - seen) > 0) {
-		if (atomic_compare_exchange_weak(&q->h->abandoned_seen, &seen,
-						 a))
+	a = atomic_load(&q->h->abandoned);
+	for (int i = 0; seen != a && i < 64; i++) {
+		if (atomic_compare_exchange_strong(&q->h->abandoned_seen, &seen,
+						   a))
 			return -EOWNERDEAD;
+		a = atomic_load(&q->h->abandoned);
 	}
 	return 0;
 }

@@ -348,8 +348,9 @@ enum lfipc_test_point {
 	/* pipe_io.c peer_gone(): the other end's holder was found dead, the
 	 * end not marked closed yet; arg: the connection */
 	LFIPC_TP_PEER_JUDGED,
-	/* queue_tasks.c join_result(): the abandoned count was read, the
-	 * count already reported not yet; arg: the queue */
+	/* queue_tasks.c join_result(): the count already reported
+	 * (abandoned_seen) was read, the abandoned count not yet; arg: the
+	 * queue */
 	LFIPC_TP_JOIN_LOADED,
 };
 void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg));

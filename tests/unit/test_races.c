@@ -194,3 +194,31 @@ Test(races, a_join_with_an_old_count_does_not_report_write_offs_again)
 	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), 0, "join C");
 	lfipc_queue_close(jq);
 }
+
+/* ---- review16: hostile values of the shared words ----------------------- */
+
+#include "internal/queue.h"
+
+/*
+ * abandoned_seen scribbled ahead of abandoned (a peer's stray write, a
+ * corrupt block): with `(int64_t)(a - seen) > 0` every later join
+ * compares its count with a seen that is ahead and reports nothing; up to
+ * 2^63 - 1 write-offs go unreported. Before 0cfd9e0 (`seen != a`) the next
+ * join moved it back and reported once: it healed. It must still heal.
+ */
+Test(races, a_scribbled_abandoned_seen_does_not_hide_later_write_offs)
+{
+	cr_assert_eq(
+	    lfipc_queue_create(r, "q", 8, 16, LFIPC_QUEUE_JOINABLE, &jq), 0);
+	write_one_off(jq);
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), -EOWNERDEAD);
+	atomic_store(&jq->h->abandoned_seen, UINT64_C(1) << 40);
+	write_one_off(jq);
+	cr_assert_eq(lfipc_queue_tasks_abandoned(jq), 2);
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), -EOWNERDEAD,
+		     "a write-off after the scribble, unreported");
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), 0, "reported once");
+	write_one_off(jq);
+	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), -EOWNERDEAD);
+	lfipc_queue_close(jq);
+}
