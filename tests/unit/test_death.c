@@ -730,3 +730,116 @@ Test(death, a_lock_word_that_names_no_owner_is_taken_over_at_once)
 	cr_assert_eq(atomic_load(&lfipc__futex_sleeps), before);
 	cr_assert_eq(atomic_load(&lfipc__hdr(r)->lock), 0);
 }
+
+/* ---- review16: benign and hostile moves in the peek-CAS window ---------- */
+
+/*
+ * What the waiter's CAS failure costs now that it sleeps on the value it
+ * peeked: a failure makes the futex compare fail at once and the wait
+ * loop go round again. Counted with the hook (one call per armed partner
+ * per round). The owner lives; the acquire times out after 300 ms.
+ */
+static _Atomic unsigned peeks;
+static _Atomic int peek_mode; /* 1: set WAITERS once, 2: flip at each peek */
+
+static void peek_hook(enum lfipc_test_point point, void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	uint32_t v;
+
+	if (point != LFIPC_TP_DEATH_PEEKED)
+		return;
+	v = atomic_load(w);
+	if (atomic_fetch_add(&peeks, 1) == 0 && atomic_load(&peek_mode) == 1)
+		atomic_fetch_or(w, LFIPC_DW_WAITERS); /* another waiter */
+	else if (atomic_load(&peek_mode) == 2 && !(v & LFIPC_DW_DIED))
+		atomic_store(w, (v ^ 2u) & ~LFIPC_DW_WAITERS); /* hostile */
+}
+
+/* mode 3: a peer (here a thread) that rewrites the word without end */
+static _Atomic uint32_t *flip_w;
+static _Atomic int flip_stop;
+static pthread_t flipper;
+
+static void *flip_on(void *p)
+{
+	uint32_t v = atomic_load(flip_w) & ~LFIPC_DW_WAITERS;
+
+	(void)p;
+	/* through ever new armed values: the futex compare never matches
+	 * a value the waiter saw */
+	for (uint32_t i = 1; !atomic_load(&flip_stop); i++)
+		atomic_store(flip_w, (v & ~LFIPC_DW_TID) |
+					 (((v + i) & LFIPC_DW_TID) ?: 1u));
+	return NULL;
+}
+
+static unsigned rounds_in_a_timed_out_acquire(int mode, int64_t *dt)
+{
+	lfipc_lock *l;
+	pid_t pid;
+	uint32_t tok, dw;
+	_Atomic uint32_t *w;
+	int64_t t0;
+
+	if (!lfipc__death_push_ok() || !lfipc__wait_have_waitv())
+		cr_skip_test("no death push / futex_waitv on this system");
+	lfipc__wait_set_safety_slice(MINUTE_NS);
+	cr_assert_eq(lfipc_lock_create(r, "rv", false, &l), 0);
+	pid = held_by_child(l);
+	tok = LFIPC_MUTEX_OWNER(atomic_load(lock_word(l)));
+	w = lfipc__death_word_at(r, (tok >> LFIPC_TOKEN_GEN_BITS) - 1);
+	dw = atomic_load(w);
+	atomic_store(&peeks, 0);
+	atomic_store(&peek_mode, mode);
+	lfipc__wait_set_spin_budget(0);
+	lfipc__set_test_hook(peek_hook);
+	flip_w = w;
+	atomic_store(&flip_stop, 0);
+	if (mode == 3)
+		cr_assert_eq(pthread_create(&flipper, NULL, flip_on, NULL), 0);
+	if (mode == 3)
+		usleep(10000); /* it runs */
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_lock_acquire(l, 300 * 1000000LL), -ETIMEDOUT);
+	*dt = th_now_ns() - t0;
+	atomic_store(&flip_stop, 1);
+	if (mode == 3)
+		pthread_join(flipper, NULL);
+	lfipc__set_test_hook(NULL);
+	atomic_store(w, dw); /* so the kernel marks it at the kill */
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, REAP_MS), 128 + SIGKILL);
+	lfipc_lock_close(l);
+	return atomic_load(&peeks);
+}
+
+Test(death, another_waiter_setting_waiters_in_the_window_costs_one_round)
+{
+	int64_t dt;
+	unsigned n = rounds_in_a_timed_out_acquire(1, &dt);
+
+	fprintf(stderr, "review16: WAITERS set in the window: %u rounds, %lld ms\n",
+		n, (long long)(dt / 1000000));
+	cr_assert_leq(n, 3, "%u rounds: the waiter does not sleep", n);
+}
+
+Test(death, a_word_rewritten_in_every_window_keeps_the_deadline)
+{
+	int64_t dt;
+	unsigned n = rounds_in_a_timed_out_acquire(2, &dt);
+
+	fprintf(stderr, "review16: word flipped at each peek: %u rounds, %lld ms\n",
+		n, (long long)(dt / 1000000));
+	cr_assert_lt(dt, 2000 * 1000000LL);
+}
+
+Test(death, a_word_rewritten_without_end_keeps_the_deadline)
+{
+	int64_t dt;
+	unsigned n = rounds_in_a_timed_out_acquire(3, &dt);
+
+	fprintf(stderr, "review16: word flipped by a thread: %u rounds, %lld ms\n",
+		n, (long long)(dt / 1000000));
+	cr_assert_lt(dt, 2000 * 1000000LL);
+}
