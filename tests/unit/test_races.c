@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -221,4 +222,74 @@ Test(races, a_scribbled_abandoned_seen_does_not_hide_later_write_offs)
 	write_one_off(jq);
 	cr_assert_eq(lfipc_queue_join(jq, 10000 * MS), -EOWNERDEAD);
 	lfipc_queue_close(jq);
+}
+
+#include <pthread.h>
+#include "internal/pipe.h"
+
+/*
+ * peer_gone() judging a word that a peer rewrites without end (through
+ * ever new dead tokens, so that every CAS may fail): its 8 rounds end in
+ * "not gone", the wait sleeps by slices and looks again; the caller's
+ * timeout must hold, and each verdict costs at most 8 liveness checks.
+ */
+static _Atomic uint32_t *pw;
+static _Atomic int pw_stop;
+static _Atomic unsigned judged;
+
+static void *rewrite_peer_word(void *p)
+{
+	uint32_t v = atomic_load(pw), slot = OWN_TOKEN(v) >>
+					     LFIPC_TOKEN_GEN_BITS;
+
+	(void)p;
+	for (uint32_t i = 1; !atomic_load(&pw_stop); i++)
+		atomic_store(pw, OWN_CLAIMED | slot << LFIPC_TOKEN_GEN_BITS |
+				     ((OWN_TOKEN(v) + 2 * i) &
+				      ((1u << LFIPC_TOKEN_GEN_BITS) - 1)));
+	return NULL;
+}
+
+static void count_judged(enum lfipc_test_point point, void *arg)
+{
+	(void)arg;
+	if (point == LFIPC_TP_PEER_JUDGED)
+		atomic_fetch_add(&judged, 1);
+}
+
+static int claim_and_exit(void *p)
+{
+	return lfipc_conn_poll(p, LFIPC_NOWAIT) < 0 ? 3 : 0;
+}
+
+Test(races, a_pipe_owner_word_rewritten_without_end_keeps_the_timeout)
+{
+	lfipc_conn *e0, *e1;
+	pthread_t t;
+	char buf[16];
+	size_t len = 0;
+	int64_t t0, dt;
+	int rc;
+
+	cr_assert_eq(lfipc_pipe_create(r, "p", 0, true, &e0, &e1), 0);
+	cr_assert_geq(lfipc_conn_poll(e0, LFIPC_NOWAIT), 0);
+	cr_assert_eq(th_reap(th_fork(claim_and_exit, e1), REAP_MS), 0);
+	pw = e0->peer;
+	atomic_store(&judged, 0);
+	lfipc__set_test_hook(count_judged);
+	cr_assert_eq(pthread_create(&t, NULL, rewrite_peer_word, NULL), 0);
+	usleep(10000);
+	t0 = th_now_ns();
+	rc = lfipc_conn_recv(e0, buf, sizeof(buf), &len, 300 * MS);
+	dt = th_now_ns() - t0;
+	atomic_store(&pw_stop, 1);
+	pthread_join(t, NULL);
+	lfipc__set_test_hook(NULL);
+	fprintf(stderr, "review16: peer word rewritten: recv %d after %lld ms, "
+			"%u CAS attempts\n",
+		rc, (long long)(dt / MS), atomic_load(&judged));
+	cr_assert(rc == -EPIPE || rc == -ETIMEDOUT, "recv: %d", rc);
+	cr_assert_lt(dt, 2000 * MS);
+	lfipc_conn_close(e0);
+	lfipc_conn_close(e1);
 }
