@@ -404,10 +404,16 @@ static enum slice_kind partners(lfipc_region *r, const struct lfipc_sleep *s,
 			 * (a mark the kernel made without a wake, since
 			 * WAITERS was clear) slept a whole safety slice
 			 * (1 s) past the partner's death. */
-			if (!(v & LFIPC_DW_WAITERS) &&
-			    atomic_compare_exchange_strong(
-				w, &seen, v | LFIPC_DW_WAITERS))
-				v |= LFIPC_DW_WAITERS;
+			if (!(v & LFIPC_DW_WAITERS)) {
+				if (atomic_compare_exchange_strong(
+					w, &seen, v | LFIPC_DW_WAITERS))
+					v |= LFIPC_DW_WAITERS;
+				else if (seen == (v | LFIPC_DW_WAITERS))
+					/* another waiter set it: as if we
+					 * had seen it set (the kernel wakes
+					 * at the death); saves a round */
+					v = seen;
+			}
 		} else {
 			k = SL_FALLBACK;
 		}
