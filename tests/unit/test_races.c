@@ -163,8 +163,9 @@ static void write_one_off(lfipc_queue *q)
 static lfipc_queue *jq;
 static int join_b = 1;
 
-/* Join A read abandoned = 1: a second write-off, and join B reports both
- * (abandoned_seen 0 -> 2) before A goes on. */
+/* Join A is at its first load (abandoned = 1 at 0cfd9e0; abandoned_seen = 0
+ * since review16 reads that first): a second write-off, and join B reports
+ * both (abandoned_seen 0 -> 2) before A goes on. */
 static void another_join_reports_more(enum lfipc_test_point point, void *arg)
 {
 	(void)arg;
