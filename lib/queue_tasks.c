@@ -138,10 +138,11 @@ static int join_result(lfipc_queue *q)
 	 * before (a CAS up to it) and the count only grows, so the count read
 	 * after seen is at or past it. A failed CAS means another join
 	 * reported: read the count again, so that seen is never moved back
-	 * below a count a join has reported (0cfd9e0's bug) and a seen ahead
-	 * of the count (only a scribble) is moved back once and heals,
-	 * instead of hiding every later write-off (review16). Bounded: a
-	 * peer that rewrites the word without end gets 0. */
+	 * below a count a join has reported (which reported write-offs
+	 * twice), and a seen ahead of the count (only a scribble) is moved
+	 * back once and heals, instead of hiding every later write-off (as a
+	 * test of `a - seen > 0` did). Bounded: a peer that rewrites the
+	 * word without end gets 0. */
 	uint64_t seen = atomic_load(&q->h->abandoned_seen), a;
 
 	lfipc__test_point(LFIPC_TP_JOIN_LOADED, q);

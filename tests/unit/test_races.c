@@ -24,6 +24,7 @@
 #include <lfipc/region.h>
 
 #include "common/testhelp.h"
+#include "internal/queue.h"
 #include "internal/wait.h"
 
 #define REGION_SIZE ((size_t)1 << 20)
@@ -163,9 +164,9 @@ static void write_one_off(lfipc_queue *q)
 static lfipc_queue *jq;
 static int join_b = 1;
 
-/* Join A is at its first load (abandoned = 1 at 0cfd9e0; abandoned_seen = 0
- * since review16 reads that first): a second write-off, and join B reports
- * both (abandoned_seen 0 -> 2) before A goes on. */
+/* Join A read abandoned_seen = 0 (its first load), abandoned = 1 not yet:
+ * a second write-off, and join B reports both (abandoned_seen 0 -> 2)
+ * before A goes on. */
 static void another_join_reports_more(enum lfipc_test_point point, void *arg)
 {
 	(void)arg;
@@ -197,16 +198,14 @@ Test(races, a_join_with_an_old_count_does_not_report_write_offs_again)
 	lfipc_queue_close(jq);
 }
 
-/* ---- review16: hostile values of the shared words ----------------------- */
-
-#include "internal/queue.h"
+/* ---- hostile values of the shared words --------------------------------- */
 
 /*
  * abandoned_seen scribbled ahead of abandoned (a peer's stray write, a
  * corrupt block): with `(int64_t)(a - seen) > 0` every later join
  * compares its count with a seen that is ahead and reports nothing; up to
- * 2^63 - 1 write-offs go unreported. Before 0cfd9e0 (`seen != a`) the next
- * join moved it back and reported once: it healed. It must still heal.
+ * 2^63 - 1 write-offs go unreported. With `seen != a` the next join moved it
+ * back and reported once: it healed. It must still heal.
  */
 Test(races, a_scribbled_abandoned_seen_does_not_hide_later_write_offs)
 {
@@ -286,9 +285,6 @@ Test(races, a_pipe_owner_word_rewritten_without_end_keeps_the_timeout)
 	atomic_store(&pw_stop, 1);
 	pthread_join(t, NULL);
 	lfipc__set_test_hook(NULL);
-	fprintf(stderr, "review16: peer word rewritten: recv %d after %lld ms, "
-			"%u CAS attempts\n",
-		rc, (long long)(dt / MS), atomic_load(&judged));
 	cr_assert(rc == -EPIPE || rc == -ETIMEDOUT, "recv: %d", rc);
 	cr_assert_lt(dt, 2000 * MS);
 	lfipc_conn_close(e0);
