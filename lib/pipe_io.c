@@ -195,7 +195,8 @@ static uint32_t peer_token(lfipc_conn *c)
  * matters (pidfd_open, then the token confirmed alive): a pid reused by
  * another process after the peer died and was reaped is then never
  * watched in its place. A peer found dead makes the fd readable at once
- * (its doorbell rung by peer_gone's wake-up or here).
+ * (its doorbell rung here when peer_gone() finds the death, or by
+ * lfipc__pipe_recover's wake-up; peer_gone() itself wakes nobody).
  */
 static void watch_peer(lfipc_conn *c, int side)
 {
