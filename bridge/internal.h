@@ -291,11 +291,11 @@ struct lfipc_bridge {
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
-	/* lfipc_bridge_set_spin(): spin_ns, spun (qready came from a spin,
-	 * not the fd) and the
-	 * spins in a row whose peek found nothing (a put still in progress,
-	 * or a dead or stopped producer's: tx_wait() stops spinning after
-	 * SPIN_MISS_MAX of them until a peek takes a message) */
+	/* lfipc_bridge_set_spin(): spin_ns (0: no spin), spun (qready came
+	 * from a spin, not the fd) and spin_miss, the spins in a row whose
+	 * peek found nothing (a put still in progress, or a dead or stopped
+	 * producer's: tx_wait() stops spinning after SPIN_MISS_MAX of them
+	 * until a peek takes a message) */
 	int64_t spin_ns;
 	bool spun;
 	unsigned spin_miss;
