@@ -187,7 +187,6 @@ static uint32_t peer_token(lfipc_conn *c)
 	return OWN_TOKEN(atomic_load_explicit(c->peer, memory_order_relaxed));
 }
 
-
 /*
  * Keep the side's public fd watching the current peer's process (called
  * after the fd was armed, so a peer that took the end over since is

@@ -687,7 +687,6 @@ Test(bridge, a_producer_stopped_in_a_put_does_not_keep_a_sender_spinning,
 	stop_reap_within(&W.tx, "sender", 5000);
 }
 
-
 /*
  * The receiver SIGSTOPped under a backlog of big messages sent one per
  * frame (--batch 1): a batch meets ZeroMQ's full pipe while the window
