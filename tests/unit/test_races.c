@@ -7,44 +7,16 @@
  * compare-exchange for the value a failed one leaves behind. (The death
  * word's window is in test_death.c, beside the push it breaks.)
  *
- * White-box: links the static archive to reach the hook.
+ * White-box: links the static archive to reach the hook; the region per
+ * test is wait_common.h's (each test runs in a process of its own, so the
+ * hook needs no reset).
  */
-#include <criterion/criterion.h>
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdint.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "wait_common.h"
 
-#include <lfipc/pipe.h>
-#include <lfipc/queue.h>
-#include <lfipc/region.h>
-
-#include "common/testhelp.h"
 #include "internal/pipe.h"
 #include "internal/queue.h"
-#include "internal/wait.h"
 
-#define REGION_SIZE ((size_t)1 << 20)
-#define REAP_MS 30000
 #define MS ((int64_t)1000000)
-
-static lfipc_region *r;
-
-static void setup(void)
-{
-	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
-}
-
-static void teardown(void)
-{
-	lfipc__set_test_hook(NULL);
-	lfipc_region_close(r);
-	r = NULL;
-}
 
 TestSuite(races, .init = setup, .fini = teardown, .timeout = 60);
 

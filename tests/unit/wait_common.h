@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wait_common.h - what tests/unit/test_wait.c (the wait layer) and
- * tests/unit/test_death.c (death words and the push) share: the
+ * wait_common.h - what tests/unit/test_wait.c (the wait layer),
+ * tests/unit/test_death.c (death words and the push) and
+ * tests/unit/test_races.c (race windows held open) share: the
  * includes, a region per test, a Lock held by a child process, and a
  * thread that SIGKILLs a child later.
  *
- * White-box: both link the static archive to reach the internal API.
+ * White-box: they link the static archive to reach the internal API.
  * Every function is static inline, so each test program uses what it
  * needs. Each test runs in a process of its own: the wait layer's test
  * switches need no reset. With LFIPC_WAIT_FALLBACK=1
