@@ -81,27 +81,33 @@ static void catch_stop_signals(void)
 
 static int usage(void)
 {
-	fputs(
-	    "usage:\n"
-	    "  lfipc-bridge send --region R --queue Q --to ENDPOINT [opts]\n"
-	    "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q [opts]\n"
-	    "  lfipc-bridge stat --region R --queue Q\n"
-	    "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
-	    "options:\n"
-	    "  --curve-key FILE     this side's secret key (from keygen)\n"
-	    "  --curve-server FILE  send: the receiver's public key\n"
-	    "  --curve-allow FILE   recv: accepted senders' public keys,\n"
-	    "                       one per line (default: any that knows\n"
-	    "                       the receiver's public key)\n"
-	    "  --insecure           plain TCP: no encryption, no "
-	    "authentication\n"
-	    "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
-	    "  --spin-us N          send: look at an empty source queue for\n"
-	    "                       up to N us (at most 10000) before\n"
-	    "                       sleeping: lower latency, a busy CPU\n"
-	    "  --endpoint-file F    recv: write the bound endpoint to F\n"
-	    "  --quiet\n",
-	    stderr);
+	fputs("usage:\n"
+	      "  lfipc-bridge send --region R --queue Q --to ENDPOINT\n"
+	      "                    (--curve-key FILE --curve-server FILE |\n"
+	      "                     --insecure) [--window N] [--batch N]\n"
+	      "                    [--batch-bytes N] [--resend-ms N]\n"
+	      "                    [--spin-us N] [--quiet]\n"
+	      "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q\n"
+	      "                    (--curve-key FILE [--curve-allow FILE] |\n"
+	      "                     --insecure) [--endpoint-file F] [--quiet]\n"
+	      "  lfipc-bridge stat --region R --queue Q\n"
+	      "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
+	      "options (a command refuses one it does not use):\n"
+	      "  --curve-key FILE     this side's secret key (from keygen)\n"
+	      "  --curve-server FILE  send: the receiver's public key\n"
+	      "  --curve-allow FILE   recv: accepted senders' public keys,\n"
+	      "                       one per line (default: any that knows\n"
+	      "                       the receiver's public key)\n"
+	      "  --insecure           plain TCP: no encryption, no "
+	      "authentication\n"
+	      "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
+	      "                       send: see doc/bridge.md\n"
+	      "  --spin-us N          send: look at an empty source queue for\n"
+	      "                       up to N us (at most 10000) before\n"
+	      "                       sleeping: lower latency, a busy CPU\n"
+	      "  --endpoint-file F    recv: write the bound endpoint to F\n"
+	      "  --quiet              send, recv: no progress lines\n",
+	      stderr);
 	return 2;
 }
 
@@ -261,6 +267,27 @@ static long num(const char *s, long lo, long hi, bool *bad)
 	return v;
 }
 
+/* The commands that take options, as bits of what an option is for. */
+enum { C_SEND = 1, C_RECV = 2, C_STAT = 4 };
+
+static unsigned cmd_bit(const char *cmd)
+{
+	return strcmp(cmd, "send") == 0	  ? C_SEND
+	       : strcmp(cmd, "recv") == 0 ? C_RECV
+	       : strcmp(cmd, "stat") == 0 ? C_STAT
+					  : 0;
+}
+
+/* A command refuses an option it does not use (a --spin-us given to a
+ * receiver, a --bind to a sender) instead of ignoring it: whoever wrote it
+ * meant something that would not happen. One line, exit status 2. */
+static int refuse(const char *cmd, const char *opt)
+{
+	fprintf(stderr, "lfipc-bridge: %s does not take --%.*s\n", cmd,
+		(int)strcspn(opt, "="), opt);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -297,6 +324,24 @@ int main(int argc, char **argv)
 	    {"endpoint-file", required_argument, NULL, O_EPFILE},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {NULL, 0, NULL, 0}};
+	/* The commands each option is for, by its value less O_REGION. */
+	static const unsigned char uses[] = {
+	    C_SEND | C_RECV | C_STAT, /* region */
+	    C_SEND | C_RECV | C_STAT, /* queue */
+	    C_SEND,		      /* to */
+	    C_RECV,		      /* bind */
+	    C_SEND | C_RECV,	      /* curve-key */
+	    C_SEND,		      /* curve-server */
+	    C_RECV,		      /* curve-allow */
+	    C_SEND | C_RECV,	      /* insecure */
+	    C_SEND,		      /* window */
+	    C_SEND,		      /* batch */
+	    C_SEND,		      /* batch-bytes */
+	    C_SEND,		      /* resend-ms */
+	    C_SEND,		      /* spin-us */
+	    C_RECV,		      /* endpoint-file */
+	    C_SEND | C_RECV,	      /* quiet */
+	};
 	const char *cmd, *region = NULL, *queue = NULL, *to = NULL;
 	const char *bind = NULL, *keyf = NULL, *serverf = NULL;
 	const char *allowf = NULL, *epfile = NULL;
@@ -307,14 +352,30 @@ int main(int argc, char **argv)
 	bool bad = false, quiet = false, tx;
 	int64_t spin = 0; /* --spin-us, in ns */
 	int c, rc, status = 1;
+	unsigned cb;
 
+	_Static_assert(sizeof(uses) ==
+			   sizeof(longopts) / sizeof(longopts[0]) - 1,
+		       "an entry of uses[] per option");
 	if (argc < 2)
 		return usage();
 	cmd = argv[1];
-	if (strcmp(cmd, "keygen") == 0)
+	if (strcmp(cmd, "keygen") == 0) {
+		/* FILE only: an option here would be taken for a file name */
+		for (int i = 2; i < argc; i++)
+			if (strncmp(argv[i], "--", 2) == 0 && argv[i][2])
+				return refuse(cmd, argv[i] + 2);
 		return argc == 3 ? keygen(argv[2]) : usage();
+	}
+	if (!(cb = cmd_bit(cmd)))
+		return usage();
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		/* before its value is looked at: the option is the error */
+		if (c >= O_REGION && c <= O_QUIET && !(uses[c - O_REGION] & cb))
+			for (int i = 0; longopts[i].name; i++)
+				if (longopts[i].val == c)
+					return refuse(cmd, longopts[i].name);
 		switch (c) {
 		case O_REGION:
 			region = optarg;
@@ -381,11 +442,8 @@ int main(int argc, char **argv)
 		lfipc_region_close(r);
 		return status;
 	}
-	if (strcmp(cmd, "send") == 0 && to && !bind)
-		tx = true;
-	else if (strcmp(cmd, "recv") == 0 && bind && !to)
-		tx = false;
-	else
+	tx = cb == C_SEND;
+	if (tx ? !to : !bind)
 		return usage();
 	catch_stop_signals();
 	if (!keyf && !o.insecure) {

@@ -462,6 +462,99 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
 	cr_assert(found, "stat did not print rx.received 1");
 }
 
+/*
+ * Each command refuses an option it does not use (it used to ignore it),
+ * with exit status 2 and one line naming the option and the command,
+ * before it opens anything (a receiver that ran would bind and never
+ * exit); a sender and a receiver given every option they take still move
+ * a message and stop on SIGTERM.
+ */
+Test(bridge, each_command_refuses_an_option_it_does_not_use, .fini = fini,
+     .timeout = 900)
+{
+	static const struct {
+		const char *cmd, *opt, *val; /* val NULL: a flag */
+	} no[] = {
+	    {"send", "--bind", "tcp://127.0.0.1:*"},
+	    {"send", "--curve-allow", "keys"},
+	    {"send", "--endpoint-file", "ep"},
+	    {"recv", "--to", "tcp://127.0.0.1:1"},
+	    {"recv", "--curve-server", "key.pub"},
+	    {"recv", "--window", "16"},
+	    {"recv", "--batch", "4"},
+	    {"recv", "--batch-bytes", "4096"},
+	    {"recv", "--resend-ms", "100"},
+	    {"recv", "--spin-us", "200"},
+	    {"recv", "--spin-us", "bad"}, /* the option, not its value */
+	    {"stat", "--to", "tcp://127.0.0.1:1"},
+	    {"stat", "--bind", "tcp://127.0.0.1:*"},
+	    {"stat", "--curve-key", "key"},
+	    {"stat", "--curve-server", "key.pub"},
+	    {"stat", "--curve-allow", "keys"},
+	    {"stat", "--insecure", NULL},
+	    {"stat", "--window", "16"},
+	    {"stat", "--batch", "4"},
+	    {"stat", "--batch-bytes", "4096"},
+	    {"stat", "--resend-ms", "100"},
+	    {"stat", "--spin-us", "200"},
+	    {"stat", "--endpoint-file", "ep"},
+	    {"stat", "--quiet", NULL},
+	    {"keygen", "--quiet", NULL},
+	};
+	const char *all[] = {"--insecure", "--window",	  "16",
+			     "--batch",	   "4",		  "--batch-bytes",
+			     "4096",	   "--resend-ms", "100",
+			     "--spin-us",  "10",	  NULL};
+	char log[300], want[128], key[256];
+
+	world_up(64, 64, MSG);
+	snprintf(log, sizeof(log), "%s/log", W.dir);
+	snprintf(key, sizeof(key), "%s/key", W.dir);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		const char *v[16];
+		int n = 0;
+
+		v[n++] = no[i].cmd;
+		if (strcmp(no[i].cmd, "send") == 0) {
+			v[n++] = "--to";
+			v[n++] = "tcp://127.0.0.1:1";
+			v[n++] = "--insecure";
+		} else if (strcmp(no[i].cmd, "recv") == 0) {
+			v[n++] = "--bind";
+			v[n++] = "tcp://127.0.0.1:*";
+			v[n++] = "--insecure";
+		}
+		if (strcmp(no[i].cmd, "keygen") != 0) {
+			v[n++] = "--region";
+			v[n++] = strcmp(no[i].cmd, "recv") ? W.src : W.dst;
+			v[n++] = "--queue";
+			v[n++] = "q";
+		}
+		v[n++] = no[i].opt;
+		if (no[i].val)
+			v[n++] = no[i].val;
+		if (strcmp(no[i].cmd, "keygen") == 0)
+			v[n++] = key;
+		v[n] = NULL;
+		unlink(log);
+		cr_assert_eq(th_reap(spawn(v), 120000), 2, "%s %s: log: %s",
+			     no[i].cmd, no[i].opt, log_tail());
+		snprintf(want, sizeof(want),
+			 "lfipc-bridge: %s does not take %s\n", no[i].cmd,
+			 no[i].opt);
+		cr_assert_str_eq(log_tail(), want);
+	}
+	cr_assert_neq(access(key, F_OK), 0, "keygen wrote a key");
+	unlink(log);
+	start_rx(INSECURE);
+	start_tx(all);
+	cr_assert(one_arrives(120000), "nothing arrived; log: %s", log_tail());
+	kill(W.tx, SIGTERM);
+	expect_exit0(&W.tx, "sender (SIGTERM)");
+	kill(W.rx, SIGTERM);
+	expect_exit0(&W.rx, "receiver (SIGTERM)");
+}
+
 /* With the big default window (16384 in flight), either side SIGSTOPped
  * for seconds: the other one, asked to stop (SIGTERM), still stops within
  * a few resend intervals, its memory flat meanwhile; restarted and let go
