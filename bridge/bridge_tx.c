@@ -699,11 +699,13 @@ static bool tx_spin(lfipc_bridge *b)
 	}
 }
 
-/* Whether the run loop would peek the source now: not ended, room in the
- * window, and less than a batch waiting to be sent (a batch that met a
- * full pipe waits for ZeroMQ's room, not for the source). Only then is
- * the source worth a spin or a watch of its fd: a backlog behind a full
- * pipe keeps the queue not empty and its fd readable. */
+/* Whether the sender would take from the source now: not ended, room in
+ * the window, and less than a batch waiting to be sent (a batch that met a
+ * full pipe waits for ZeroMQ's room, not for the source). The one test of
+ * it: the run loop peeks, and goes back to the peek without a sleep, only
+ * while it holds, and only then is the source worth a spin or a watch of
+ * its fd (tx_wait()): a backlog behind a full pipe keeps the queue not
+ * empty and its fd readable. */
 static bool tx_can_take(const lfipc_bridge *b)
 {
 	return !b->src_done && b->b - b->a < b->o.window &&
@@ -815,14 +817,10 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		 * call: so only when the fd said there is something, qready):
 		 * a backlog fills a batch, a lone message goes alone, at
 		 * once. */
-		while (b->qready && !b->src_done && b->b - b->a < b->o.window) {
+		while (b->qready && tx_can_take(b)) {
 			const void *msg[PEEK_MAX];
 			size_t len[PEEK_MAX], want;
 
-			if (b->b - b->sent_upto >= b->o.batch) {
-				more = true; /* the source may hold more */
-				break;
-			}
 			/* as many as the batch and the window take, in runs
 			 * (lfipc_queue_peek_many: one move of the queue's get
 			 * position per run, not one per message) */
@@ -873,12 +871,14 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 		}
 		if (rc < 0)
 			return rc;
-		/* A batch still unsent (it met a full pipe, or a probe is out)
-		 * waits for ZeroMQ's room or the receiver's news, which the
-		 * socket's fd tells (tx_wait()), not for more of the source:
-		 * sleep, or the loop comes back here at once for good. */
-		if (more && !tx_can_take(b))
-			more = false;
+		/* The source may hold more (the fd said so, and no peek came
+		 * short) and the sender would take it now: back to the peek
+		 * after a look at the rest (tx_wait(), busy). A batch still
+		 * unsent (it met a full pipe, or a probe is out) waits for
+		 * ZeroMQ's room or the receiver's news, which the socket's fd
+		 * tells (tx_wait()), not for more of the source: sleep, or
+		 * the loop comes back here at once for good. */
+		more = b->qready && !emptied && tx_can_take(b);
 		/* The frame just sent woke ZeroMQ's I/O thread; what this
 		 * thread does next (reading acknowledgements, the peek that
 		 * drains the queue's fd: five system calls or more) is off
