@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tsan_zmq.c - ThreadSanitizer and libzmq, for the programs that run
- * ZeroMQ (lfipc-bridge, bridge_bench). Compiled into each of them; empty
- * unless the program is built with -fsanitize=thread.
+ * ZeroMQ (lfipc-bridge, bridge_bench, and the bridge's test binary, which
+ * plays a receiver in test_bridge_spin.c). Compiled into each of them;
+ * empty unless the program is built with -fsanitize=thread.
  *
  * libzmq (Debian's) is not instrumented. It hands a message from the
  * application thread to its I/O thread through its own lock-free pipe
