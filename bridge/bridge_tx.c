@@ -750,7 +750,11 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * first, if asked to, so that a message coming soon leaves without a
 	 * sleeping thread's wake-up on its path. Not while the receiver is
 	 * silent (probing): no latency is won then, and each resend (every
-	 * 8 ms at most with --resend-ms 1) would wake it to a whole spin. */
+	 * 8 ms at most with --resend-ms 1) would wake it to a whole spin.
+	 * An acknowledgement that wakes it (or that it reads after a spin)
+	 * brings it back here for another whole spin: a lone message costs
+	 * two, kept for the messages the second one catches (doc/bridge.md,
+	 * Sender). */
 	if (!busy && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
 	    !b->probing && tx_can_take(b)) {
 		if (tx_spin(b)) {

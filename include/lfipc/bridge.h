@@ -158,8 +158,10 @@ LFIPC_API int lfipc_bridge_run(lfipc_bridge *b);
  * message that comes meanwhile leaves without waking a sleeping sender,
  * which costs one-way latency (10 to 25 us on a 2-vCPU VM:
  * doc/bridge.md), at the price of a CPU kept busy for that long after
- * each message or batch. Call it before lfipc_bridge_run() or from the
- * thread that runs it (a handle is not thread-safe).
+ * each message or batch, and as long again after the acknowledgement that
+ * follows it (a lone message costs two spins: doc/bridge.md, Sender).
+ * Call it before lfipc_bridge_run() or from the thread that runs it (a
+ * handle is not thread-safe).
  *
  * Return: 0; -EINVAL b NULL, not a sender, or spin_ns outside 0 ..
  * LFIPC_BRIDGE_MAX_SPIN_NS.
