@@ -553,6 +553,14 @@ static int tx_send(lfipc_bridge *b)
 	count(b, TX_BATCHES, 1);
 	if (!flags)
 		b->ack_asked = s;
+	/* A frame from the oldest unacknowledged number (nothing older in
+	 * flight: the receiver owed no word before it) starts the resend
+	 * timer: from the last news alone, a message sent after a quiet
+	 * longer than resend_ivl was sent again at once, before its
+	 * acknowledgement could come. After the send, off the message's
+	 * path. */
+	if (first == b->a)
+		b->news_at = now_ns();
 	b->sent_upto = s;
 	return 1;
 }

@@ -287,6 +287,9 @@ struct lfipc_bridge {
 	uint64_t stream;    /* TX_STREAM, read once at open (non-zero) */
 	uint64_t ack_asked; /* end of the last frame sent without DATA_LAZY */
 	struct frame_pool *pool; /* frames: see struct frame_pool */
+	/* news_at: the last word from the receiver, or the send of a frame
+	 * from the oldest unacknowledged number, whichever came later; the
+	 * resend timer runs resend_ivl from it */
 	int64_t news_at, resend_ivl, fin_at;
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch

@@ -97,8 +97,7 @@ static bool fake_data(int ms, uint64_t *first, int64_t *at)
 		int n, k, more;
 		size_t l = sizeof(more);
 
-		if (zmq_poll(&it, 1, left > 0 ? (long)(left / 1000000) : 0) <
-		    0)
+		if (zmq_poll(&it, 1, left > 0 ? (long)(left / 1000000) : 0) < 0)
 			cr_assert_eq(zmq_errno(), EINTR);
 		if (!(it.revents & ZMQ_POLLIN)) {
 			if (left <= 0)
@@ -107,16 +106,16 @@ static bool fake_data(int ms, uint64_t *first, int64_t *at)
 		}
 		n = zmq_recv(F.sock, id, sizeof(id), 0);
 		cr_assert_gt(n, 0);
+		/* the frames after the identity: the first one counts */
 		k = 0;
-		for (;;) { /* the frame(s) after the identity; the first counts */
+		for (;;) {
 			unsigned char x[HDR_LEN];
 			int m = zmq_recv(F.sock, k ? x : p, HDR_LEN, 0);
 
 			cr_assert_geq(m, 0);
 			k = k ? k : m;
-			cr_assert_eq(zmq_getsockopt(F.sock, ZMQ_RCVMORE, &more,
-						    &l),
-				     0);
+			cr_assert_eq(
+			    zmq_getsockopt(F.sock, ZMQ_RCVMORE, &more, &l), 0);
 			if (!more)
 				break;
 		}
@@ -153,8 +152,9 @@ static void put_one(void)
 	cr_assert_eq(lfipc_queue_put(W.qs, m, sizeof(m), LFIPC_NOWAIT), 0);
 }
 
-#define SPIN_MS 10   /* --spin-us 10000, the longest */
-#define RESEND_MS 80 /* --resend-ms */
+#define SPIN_MS 10	    /* --spin-us 10000, the longest */
+#define QUIET_RESEND_MS 200 /* --resend-ms of the quiet's test */
+#define RESEND_MS 80	    /* --resend-ms */
 
 /*
  * The spin's clock. A sender that spins before its poll (the source empty,
@@ -179,10 +179,10 @@ Test(bridge_spin, a_resend_after_a_spin_that_ran_out_is_not_late_by_it,
      .init = fake_up, .fini = fake_fini, .timeout = 900)
 {
 	char spin[16], resend[16];
-	const char *v[] = {"send",    "--to",	   F.ep,	"--region",
-			   NULL,      "--queue",   "q",		"--quiet",
-			   "--insecure", "--spin-us", spin,	"--resend-ms",
-			   resend,    NULL};
+	const char *v[] = {"send",	 "--to",      F.ep, "--region",
+			   NULL,	 "--queue",   "q",  "--quiet",
+			   "--insecure", "--spin-us", spin, "--resend-ms",
+			   resend,	 NULL};
 	int64_t at, acked, late, best = INT64_MAX;
 	uint64_t first, s;
 	int valid = 0;
@@ -193,10 +193,8 @@ Test(bridge_spin, a_resend_after_a_spin_that_ran_out_is_not_late_by_it,
 	v[4] = W.src;
 	W.tx = spawn(v);
 	/* The first message, acknowledged. Each round puts its message at
-	 * once after the acknowledgement of the last: the sender's resend
-	 * timer counts from its last news, not from the send, so a message
-	 * sent after more than 80 ms of quiet is sent again at once. Copies
-	 * (first < s) are read and forgotten. */
+	 * once after the acknowledgement of the last. Copies (first < s)
+	 * are read and forgotten. */
 	put_one();
 	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
 		  log_tail());
@@ -243,4 +241,52 @@ Test(bridge_spin, a_resend_after_a_spin_that_ran_out_is_not_late_by_it,
 	cr_assert_lt(best, 5 * 1000000,
 		     "every resend came %.2f ms late or more (--spin-us %d)",
 		     (double)best / 1e6, SPIN_MS * 1000);
+}
+
+/*
+ * The resend timer of a message sent after a quiet longer than the resend
+ * interval counts from the send. It counted from the receiver's last word
+ * alone, which the quiet had made old: the sender sent each such message
+ * twice, the copy at once, before the acknowledgement could come (4 of 5
+ * lone messages 700 ms apart with the default 500 ms; the receiver dropped
+ * the copies). Here the receiver acknowledges each message the moment it
+ * comes, and no copy may follow within two resend intervals.
+ */
+Test(bridge_spin, a_message_after_a_quiet_is_sent_once, .init = fake_up,
+     .fini = fake_fini, .timeout = 900)
+{
+	char resend[16];
+	const char *v[] = {"send",	 "--to",	F.ep,	"--region",
+			   NULL,	 "--queue",	"q",	"--quiet",
+			   "--insecure", "--resend-ms", resend, NULL};
+	uint64_t first, s;
+	int64_t at, acked;
+
+	snprintf(resend, sizeof(resend), "%d", QUIET_RESEND_MS);
+	world_up(64, 64, MSG);
+	v[4] = W.src;
+	W.tx = spawn(v);
+	put_one();
+	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
+		  log_tail());
+	fake_ack(s + 1);
+	/* copies of the first (its timer counts from the connection) */
+	while (fake_data(2 * QUIET_RESEND_MS, &first, &at))
+		fake_ack(s + 1);
+	for (int round = 0; round < 3; round++) {
+		s++;
+		usleep(2 * QUIET_RESEND_MS * 1000); /* the quiet */
+		put_one();
+		cr_assert(fake_data(120000, &first, &at),
+			  "message %llu never came; log: %s",
+			  (unsigned long long)s, log_tail());
+		cr_assert_eq(first, s);
+		acked = th_now_ns();
+		fake_ack(s + 1);
+		cr_assert_not(fake_data(2 * QUIET_RESEND_MS, &first, &at),
+			      "round %d: message %llu came again, %+.2f ms "
+			      "from its acknowledgement",
+			      round, (unsigned long long)first,
+			      (double)(at - acked) / 1e6);
+	}
 }
