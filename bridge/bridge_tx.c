@@ -689,11 +689,15 @@ static int tx_acks(lfipc_bridge *b)
 
 /* lfipc_bridge_set_spin(): look at the empty source queue for up to
  * spin_ns before the sleep (reads of the queue's positions; a
- * sched_yield() every 64 pauses lets a thread that shares this CPU run):
+ * sched_yield() every 64 pauses lets a thread that shares this CPU run),
+ * and not past until (a timer's due: the spin does not put it off):
  * true when a message came. SIGTERM (b->stop) ends it too. */
-static bool tx_spin(lfipc_bridge *b)
+static bool tx_spin(lfipc_bridge *b, int64_t until)
 {
 	int64_t end = now_ns() + b->spin_ns;
+
+	if (end > until)
+		end = until;
 
 	for (unsigned i = 1;; i++) {
 		if (!lfipc_queue_empty(b->q))
@@ -705,6 +709,17 @@ static bool tx_spin(lfipc_bridge *b)
 		}
 		cpu_relax();
 	}
+}
+
+/* The earlier of due and the sender's timers that run: the resend of
+ * what is unacknowledged, and the FIN's repeat. */
+static int64_t tx_timers_due(const lfipc_bridge *b, int64_t due)
+{
+	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
+		due = b->news_at + b->resend_ivl;
+	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
+		due = b->fin_at + b->resend_ivl;
+	return due;
 }
 
 /* Whether the sender would take from the source now: not ended, room in
@@ -765,7 +780,10 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * Sender). */
 	if (!busy && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
 	    !b->probing && tx_can_take(b)) {
-		if (tx_spin(b)) {
+		/* not past a timer: a resend due inside a spin waited for
+		 * its end, late by up to the spin (--resend-ms 3 --spin-us
+		 * 10000: 10 ms instead of 3) */
+		if (tx_spin(b, tx_timers_due(b, INT64_MAX))) {
 			b->qready = b->spun = true;
 			return 0;
 		}
@@ -773,10 +791,7 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		t = now_ns();
 		due = t + SLICE_NS;
 	}
-	if (b->a < b->sent_upto && b->news_at + b->resend_ivl < due)
-		due = b->news_at + b->resend_ivl;
-	if (b->fin_sent && b->fin_at + b->resend_ivl < due)
-		due = b->fin_at + b->resend_ivl;
+	due = tx_timers_due(b, due);
 	if ((rc = lfipc__bridge_poll(
 		 b->sfd, b->xfd,
 		 tx_can_take(b) ? b->qfd : -1,

@@ -290,3 +290,61 @@ Test(bridge_spin, a_message_after_a_quiet_is_sent_once, .init = fake_up,
 			      (double)(at - acked) / 1e6);
 	}
 }
+
+/*
+ * A resend due inside a spin is not put off to the spin's end. The
+ * receiver the test plays never acknowledges a message before its resend:
+ * with --resend-ms 3 and --spin-us 10000 the sender, spinning after the
+ * send for the next message, must stop at the resend's time and send the
+ * message again 3 ms after the first time, not 10 (the spin ran out its
+ * length first). The earliest of five rounds counts, within 7 ms.
+ */
+Test(bridge_spin, a_resend_due_inside_a_spin_is_not_put_off, .init = fake_up,
+     .fini = fake_fini, .timeout = 900)
+{
+	char spin[16];
+	const char *v[] = {"send",	 "--to",	F.ep, "--region",
+			   NULL,	 "--queue",	"q",  "--quiet",
+			   "--insecure", "--resend-ms", "3",  "--spin-us",
+			   spin,	 NULL};
+	int64_t at, sent, gap, best = INT64_MAX;
+	uint64_t first, s;
+
+	snprintf(spin, sizeof(spin), "%d", SPIN_MS * 1000);
+	world_up(64, 64, MSG);
+	v[4] = W.src;
+	W.tx = spawn(v);
+	put_one();
+	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
+		  log_tail());
+	fake_ack(s + 1);
+	/* Copies of the first, and one more at the connection's event
+	 * (which resends the window at once), which the sender reads in its
+	 * first poll: until 50 ms pass without one. */
+	while (fake_data(50, &first, &at))
+		fake_ack(s + 1);
+	for (int round = 0; round < 5; round++) {
+		s++;
+		put_one();
+		do /* the message (older copies: a late sender's) */
+			cr_assert(fake_data(120000, &first, &sent),
+				  "message %llu never came; log: %s",
+				  (unsigned long long)s, log_tail());
+		while (first < s);
+		cr_assert_eq(first, s);
+		cr_assert(fake_data(120000, &first, &at),
+			  "message %llu never came again; log: %s",
+			  (unsigned long long)s, log_tail());
+		cr_assert_eq(first, s);
+		gap = at - sent;
+		cr_log_info("round %d: sent again after %.2f ms", round,
+			    (double)gap / 1e6);
+		if (gap < best)
+			best = gap;
+		fake_ack(s + 1);
+	}
+	cr_assert_lt(best, 7 * 1000000,
+		     "every resend came %.2f ms after the send or later "
+		     "(--resend-ms 3 --spin-us %d)",
+		     (double)best / 1e6, SPIN_MS * 1000);
+}
