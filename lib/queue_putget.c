@@ -774,6 +774,16 @@ int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 	return get_msg(q, s, w, tok, len, timeout_ns);
 }
 
+/* The caller's token for a consumer's call that never waits
+ * (lfipc_queue_peek_orphans()), holding the consumer role when the queue
+ * has it single: self_in_role() with LFIPC_NOWAIT. */
+int lfipc__q_self_get(lfipc_queue *q, uint32_t *tok)
+{
+	int64_t timeout_ns = LFIPC_NOWAIT;
+
+	return self_in_role(q, LFIPC_Q_ROLE_GET, tok, &timeout_ns);
+}
+
 /* release_slot() for a release. */
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count)

@@ -2,7 +2,8 @@
 /*
  * queue_zerocopy.c - a Queue's zero-copy calls: reserve/commit (a put
  * written in the slot) and peek/release (a get read in the slot, one or
- * many released). The claims, the publication and the release are the
+ * many released; and a peek of orphans only, whose claims are rescues,
+ * queue_recover.c). The claims, the publication and the release are the
  * put and get paths' own (queue_putget.c, through lfipc__q_claim_put,
  * lfipc__q_publish, lfipc__q_get_msg and lfipc__q_release; a peek of many
  * claims its batches as get_many does, queue_bulk.c, lfipc__q_get_batch);
@@ -144,6 +145,51 @@ int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
 	if (done == 0)
 		return -EPROTO; /* only corrupt messages were claimed */
 	return (int)done;
+}
+
+/* Orphans only: each is taken by a rescue (lfipc__q_rescue(), under the
+ * queue lock, tried once and never waited for), which claims nothing but
+ * an ORPHAN slot, so no message that was never a dead consumer's comes
+ * back from here; no head is looked at (the rescue touches deq_pos only
+ * to put the orphan it took behind it), and neither the wait layer nor
+ * the get fd is involved. Each slot stays READING by the
+ * caller, as after a peek: a crash after the call, or inside it, leaves it
+ * to recovery, which orphans it again. A stored length is read once,
+ * checked and used as in peek_many. */
+int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
+			     size_t n)
+{
+	size_t done = 0, corrupt = 0;
+	uint32_t tok;
+	int rc;
+
+	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	if ((rc = lfipc__q_self_get(q, &tok)))
+		return rc;
+	while (done + corrupt < n) {
+		qslot *s;
+		uint64_t w, l;
+
+		/* Q5 (try_claim_get()): relaxed, a hint that spares the
+		 * lock's line when there is no orphan; lfipc__q_rescue()
+		 * re-reads the count under the lock. */
+		if (!atomic_load_explicit(&q->h->orphans,
+					  memory_order_relaxed) ||
+		    !lfipc__q_rescue(q, tok, &s, &w))
+			break; /* none, or the lock busy: -EAGAIN below */
+		l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
+		if (l > q->msg_size) {
+			lfipc__q_release(q, s, w, tok, false);
+			corrupt++;
+			continue;
+		}
+		msgs[done] = s->data;
+		lens[done++] = l;
+	}
+	if (done)
+		return (int)done;
+	return corrupt ? -EPROTO : -EAGAIN;
 }
 
 int lfipc_queue_release(lfipc_queue *q, const void *msg)

@@ -270,6 +270,43 @@ LFIPC_API int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs,
 				    size_t *lens, size_t n, int64_t timeout_ns);
 
 /**
+ * Zero-copy get of orphans only: claim up to n orphans, as
+ * lfipc_queue_peek() claims a message, and return pointers to them in
+ * place (msgs[i]) and their lengths (lens[i]). An orphan is a message
+ * whose consumer died after claiming it (a get, get_many or peek that
+ * never returned, a peek never released), once the death was noticed
+ * (lfipc_region_recover() notices every one at once; a waiter's slice,
+ * a clear and a consumer stuck on it notice them too). Gets and peeks
+ * hand orphans out before the oldest message, but when they find the
+ * queue's lock busy they take the oldest message instead; this call never
+ * takes anything but an orphan: a caller that must tell a dead consumer's
+ * message from a new one (a restarted consumer taking back what its dead
+ * predecessor had peeked) can use it where lfipc_queue_peek() cannot
+ * tell. Orphans come in the order they are found in the ring, not
+ * necessarily in queue order. Give each back with lfipc_queue_release()
+ * or lfipc_queue_release_many().
+ *
+ * Return: how many were claimed (1..n); -EAGAIN none could be had now:
+ * the queue holds no orphan, or the queue lock is held by another
+ * participant (a clear, or another consumer's rescue or repair; the lock
+ * of a dead holder is taken over), or another consumer took the orphans
+ * first: try again later (lfipc_queue_stat() counts the orphans, and
+ * the dead claims that are not orphans yet); -EINVAL q, msgs or lens
+ * NULL, n 0 or above INT32_MAX; -EPROTO only orphans whose stored length
+ * exceeds msg_size were claimed (each is dropped, counted as done in a
+ * JoinableQueue, and towards n); -EUSERS; -EBUSY a single-consumer queue
+ * whose consumer role another live thread or process holds.
+ * Does not block: it tries the queue lock once per orphan, never waits
+ * for it or for an orphan, and does not change the readiness of
+ * lfipc_queue_fd(). Concurrency: any number of producers and consumers,
+ * threads or processes; of two callers (or a get) racing for one orphan,
+ * one claims it. If the process dies before releasing them, the messages
+ * are orphans again, as after lfipc_queue_peek().
+ */
+LFIPC_API int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs,
+				       size_t *lens, size_t n);
+
+/**
  * Zero-copy get, step 2: give back the slot returned by lfipc_queue_peek().
  *
  * Return: 0; -EINVAL msg is not a message of this queue (or q is NULL);

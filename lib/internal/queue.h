@@ -9,9 +9,10 @@
  * The files: queue.c (create, open, close, clear, sizes, shutdown,
  * readiness, status), queue_putget.c (the put and get paths, the
  * single-producer/consumer roles, waiting), queue_bulk.c (put_many and
- * get_many), queue_zerocopy.c (reserve/commit, peek/release),
- * queue_recover.c (the queue lock, holes, dead claimants, orphans,
- * explicit recovery) and queue_tasks.c (JoinableQueue counting, join).
+ * get_many), queue_zerocopy.c (reserve/commit, peek/release, the peek
+ * of orphans only), queue_recover.c (the queue lock, holes, dead
+ * claimants, orphans, explicit recovery) and queue_tasks.c (JoinableQueue
+ * counting, join).
  * What queue_putget.c and queue_bulk.c both make on every call or slot is
  * inline in internal/queue_fast.h.
  *
@@ -316,6 +317,7 @@ int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		     uint64_t *len, int64_t timeout_ns);
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count);
+int lfipc__q_self_get(lfipc_queue *q, uint32_t *tok);
 int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
 			uint64_t len, bool first);
 int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,

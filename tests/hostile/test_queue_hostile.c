@@ -381,6 +381,15 @@ static void random_corruption(unsigned flags, size_t capacity)
 			cr_assert_eq(th_sum(m, len), th_sum(m, len));
 			cr_assert_eq(lfipc_queue_release(q, m), 0);
 		}
+		rc = lfipc_queue_peek_orphans(q, &m, &len, 1);
+		cr_assert(rc == 1 || rc == -EAGAIN || rc == -EPROTO ||
+			      busy(single, rc),
+			  "it %d peek_orphans %d", it, rc);
+		if (rc == 1) {
+			cr_assert(in_block(m, lfbase, &qp));
+			cr_assert_leq(len, lfipc_queue_msg_size(q));
+			cr_assert_eq(lfipc_queue_release(q, m), 0);
+		}
 		rc = lfipc_queue_reserve(q, &slot, LFIPC_NOWAIT);
 		cr_assert(rc == 0 || rc == -EAGAIN || rc == -EPROTO ||
 			      busy(single, rc) || rc == -EPIPE,
