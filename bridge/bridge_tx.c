@@ -209,13 +209,15 @@ static int tx_recover(lfipc_bridge *b)
 	for (uint64_t s = b->a; s < next; s++)
 		b->fl[ix_of(b, s)].msg = NULL; /* VOID until matched */
 	/* Every message the dead sender had peeked comes back as an orphan,
-	 * and the queue hands orphans out before anything else; but a rescue
-	 * that finds the queue lock busy leaves the slot for a later one.
-	 * So recovery goes by rounds: while the queue holds orphans, take
-	 * that many (each is the dead sender's: matched to its entry, or, if
-	 * it peeked the message before writing the entry, recorded under a
-	 * new number); while it holds no orphan but dead claims, peek nothing
-	 * (a peek would hand out a new message ahead of them) and let the
+	 * in its slot; but a rescue that finds the queue lock busy leaves
+	 * the slot for a later one, and another consumer may take it first.
+	 * So recovery takes orphans and nothing else
+	 * (lfipc_queue_peek_orphans(): a peek would take the head message
+	 * then, and one in the slot of an entry would pass for the entry's),
+	 * by rounds: while the queue holds orphans, take that many (each is
+	 * the dead sender's: matched to its entry, or, if it peeked the
+	 * message before writing the entry, recorded under a new number);
+	 * while it holds no orphan but dead claims, take nothing and let the
 	 * region's recovery rescue them. It ends when the queue holds
 	 * neither, or after RECOVER_NS (a stopped clearer holding the queue
 	 * lock would keep us here: its dead claims wait, and so do its
@@ -257,9 +259,17 @@ static int tx_recover(lfipc_bridge *b)
 				full = true;
 				break;
 			}
-			rc = lfipc_queue_peek(b->q, &msg, &len, LFIPC_NOWAIT);
-			if (rc)
+			/* Orphans only: a peek whose rescue found the queue
+			 * lock busy, or the orphans taken by another
+			 * consumer, took the head message instead, and a new
+			 * message in the slot of an entry whose message had
+			 * gone elsewhere was matched to the entry, sent under
+			 * its old number and dropped by the receiver as a
+			 * duplicate: lost. */
+			rc = lfipc_queue_peek_orphans(b->q, &msg, &len, 1);
+			if (rc < 0)
 				break; /* -EAGAIN: none to take (below) */
+			rc = 0;
 			held++;
 			key.off = offset_of(b, msg);
 			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
@@ -276,14 +286,15 @@ static int tx_recover(lfipc_bridge *b)
 				count(b, TX_DUP_POSSIBLE, 1);
 			tx_record(b, &msg, &len, 1); /* a new number */
 		}
-		if (rc == -EAGAIN || rc == -EPIPE) {
+		if (rc == -EAGAIN) {
 			rc = 0;
 			/* Orphans counted but none to take: a rescue found
 			 * the queue lock busy (or another consumer took
-			 * them). A stopped lock holder keeps them there as it
-			 * keeps dead claims: wait as for those, RECOVER_NS at
-			 * most, looking again in a while (at once, we spun
-			 * for as long as it stayed stopped). */
+			 * them: the next round's count says so). A stopped
+			 * lock holder keeps them there as it keeps dead
+			 * claims: wait as for those, RECOVER_NS at most,
+			 * looking again in a while (at once, we spun for as
+			 * long as it stayed stopped). */
 			if (k == 0) {
 				if (now_ns() >= until)
 					break;

@@ -68,15 +68,17 @@
  *            lfipc_queue_release_many(their messages);
  *            entry.seq = 0 for each; releasing = 0.
  * Recovery (a new sender after a crash or a stop): the region's recovery
- * turns the dead process's peeked slots into orphans, which the queue
- * hands out first, in the same slots: a peeked message whose offset is an
- * entry's is that entry's message and keeps its sequence number, so the
- * receiver drops it if it had it. Recovery ends when the queue holds no
- * orphans and no dead claims any more (or after RECOVER_NS, counting what
- * is still missing in TX_DUP_POSSIBLE); entries left are messages gone
- * elsewhere: they become VOID records (counted too while the queue holds
- * messages peeked by live consumers besides us: one may be a closed
- * predecessor's of this process, coming back when it closes the region).
+ * turns the dead process's peeked slots into orphans, in the same slots,
+ * which recovery takes with lfipc_queue_peek_orphans() (orphans only,
+ * never the head message a peek takes when its rescue fails): an orphan
+ * whose offset is an entry's is that entry's message and keeps its
+ * sequence number, so the receiver drops it if it had it. Recovery ends
+ * when the queue holds no orphans and no dead claims any more (or after
+ * RECOVER_NS, counting what is still missing in TX_DUP_POSSIBLE); entries
+ * left are messages gone elsewhere: they become VOID records (counted
+ * too while the queue holds messages peeked by live consumers besides
+ * us: one may be a closed predecessor's of this process, coming back
+ * when it closes the region).
  * A crash between `releasing = s` and `releasing = 0` leaves every number of
  * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
  * are not matched; a message that turns up at one of their offsets during

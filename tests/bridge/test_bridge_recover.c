@@ -3,9 +3,9 @@
  * test_bridge_recover.c - the sender's recovery of a dead or stopped
  * predecessor's messages: a restarted sender that must not peek past
  * dead claims, a sender killed in its recovery of a run being released,
- * a run scribbled at TX_NEXT, orphans that no rescue can take, (disabled:
- * a known loss) a new message in the slot of an entry whose message
- * another consumer took, a sender opened again in the process that
+ * a run scribbled at TX_NEXT, orphans that no rescue can take, a new
+ * message in the slot of an entry whose message another consumer took
+ * while the queue lock is held, a sender opened again in the process that
  * closed one, senders killed over and over in their recovery, and a
  * sender at the limit of TX_NEXT. The helpers are state_help.h's, the
  * world world.h's, the binary test_bridge's.
@@ -315,20 +315,20 @@ static int die_after_sending(void *arg)
 }
 
 /*
- * Found by a hostile review (not fixed): recovery takes an orphan by
- * peeking, and a peek whose rescue finds the queue lock busy (a stopped
- * clearer) or the orphans gone (another consumer took them) takes the
- * head message instead. At the offset of an entry whose message another
- * consumer took (doc/bridge.md: "its number becomes VOID"), a new message
- * put in that slot is then matched to the entry and sent under its old
- * number, which the receiver had: dropped as a duplicate, released on the
- * acknowledgement, lost ("message 4 lost"). The bridge's public queue
- * API cannot tell a rescued orphan from a head message (neither a peek of
- * orphans alone nor a message's position is exposed), so the test is
- * disabled until it can: enable it to see the loss.
+ * Found by a hostile review: recovery took an orphan by peeking, and a
+ * peek whose rescue finds the queue lock busy (a stopped clearer) or the
+ * orphans gone (another consumer took them) takes the head message
+ * instead. At the offset of an entry whose message another consumer took
+ * (doc/bridge.md: "its number becomes VOID"), a new message put in that
+ * slot was then matched to the entry and sent under its old number, which
+ * the receiver had: dropped as a duplicate, released on the
+ * acknowledgement, lost ("message 4 lost"). Recovery now takes orphans
+ * only (lfipc_queue_peek_orphans()): while the lock is held it takes
+ * nothing, gives up after its 5 s counting the entries, and the new
+ * message gets a new number.
  */
 Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
-     .fini = fini, .timeout = 120, .disabled = true)
+     .fini = fini, .timeout = 120)
 {
 	lfipc_bridge_opts o = plain(16);
 	size_t table = TABLE_16;
