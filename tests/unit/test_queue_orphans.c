@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,17 +243,20 @@ Test(queue_orphans, an_orphan_of_corrupt_length_is_dropped)
 	lfipc_queue_close(oq);
 }
 
+/* The start line of the race below, in memory shared with the child:
+ * [0] the child got its first message (it is registered), [1] go. */
+static _Atomic int *line;
+
 /* A consumer in another process: gets what it can (LFIPC_NOWAIT) until
- * the queue is empty, and writes each int it got to the pipe fds[0..1];
- * says on the pipe fds[2..3] when it got its first (registered, it then
- * races with the parent). */
+ * the queue is empty, and writes each int it got to the pipe arg. After
+ * its first (registered), it waits at the start line for the parent, so
+ * that both then race, each spinning on its own CPU until the go. */
 static int get_all(void *arg)
 {
 	int *fds = arg;
 	bool first = true;
 
 	close(fds[0]);
-	close(fds[2]);
 	for (int misses = 0; misses < 1000;) {
 		int v[2]; /* msg_size 8 */
 		size_t len;
@@ -266,8 +270,11 @@ static int get_all(void *arg)
 			return 1;
 		if (write(fds[1], v, sizeof(int)) != sizeof(int))
 			return 2;
-		if (first && write(fds[3], "g", 1) != 1)
-			return 3;
+		if (first) {
+			atomic_store(&line[0], 1);
+			while (!atomic_load(&line[1]))
+				;
+		}
 		first = false;
 		misses = 0;
 	}
@@ -286,21 +293,24 @@ Test(queue_orphans, orphans_shared_with_a_concurrent_consumer_go_once)
 	lfipc_queue_status st;
 	const void *m[4];
 	size_t lens[4];
-	int fds[4], mine = 0, theirs = 0, their_orphans = 0, v;
+	int fds[2], mine = 0, theirs = 0, their_orphans = 0, v;
 	pid_t pid;
-	char c;
 
+	line = mmap(NULL, 2 * sizeof(*line), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(line, MAP_FAILED);
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", 512, 8, 0, &oq), 0);
 	cr_assert_eq(put_ints(oq, 0, ORPH, LFIPC_NOWAIT), ORPH);
 	orphan_first(ORPH);
 	cr_assert_eq(put_ints(oq, ORPH, ALL, LFIPC_NOWAIT), ALL - ORPH);
 	cr_assert_eq(pipe(fds), 0);
-	cr_assert_eq(pipe(fds + 2), 0);
 	kid = pid = th_fork(get_all, fds);
 	close(fds[1]);
-	close(fds[3]);
-	cr_assert_eq(read(fds[2], &c, 1), 1, "the consumer got none");
-	close(fds[2]);
+	for (int i = 0; !atomic_load(&line[0]); i++) {
+		cr_assert_lt(i, 10000, "the consumer got none");
+		usleep(1000);
+	}
+	atomic_store(&line[1], 1); /* go */
 	for (int i = 0;; i++) {
 		int k = lfipc_queue_peek_orphans(oq, m, lens, 1 + i % 4);
 
@@ -331,6 +341,7 @@ Test(queue_orphans, orphans_shared_with_a_concurrent_consumer_go_once)
 		their_orphans += v < ORPH;
 	}
 	close(fds[0]);
+	munmap(line, 2 * sizeof(*line));
 	cr_log_info("%d orphans ours, %d messages theirs (%d orphans)", mine,
 		    theirs, their_orphans);
 	cr_assert_eq(mine + theirs, ALL);
