@@ -320,7 +320,7 @@ typedef struct lfipc_pipe_end_status {
 	bool writer_sleeping;  /**< a sender to this end may sleep (full) */
 } lfipc_pipe_end_status;
 
-/** Pipe status (lfipc_pipe_stat(), lfipc_conn_stat()). */
+/** Pipe status (lfipc_conn_stat(); lfipc_object_stat() by name). */
 typedef struct lfipc_pipe_status {
 	size_t struct_size;	     /**< set by the caller */
 	bool duplex;		     /**< both ends send; else end 1 sends */
