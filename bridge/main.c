@@ -431,6 +431,18 @@ int main(int argc, char **argv)
 	}
 	if (bad || optind != argc || !region || !queue)
 		return usage();
+	/* --insecure is "no CURVE": with a key file it was ignored (the key
+	 * won), and without --curve-key a --curve-server or a --curve-allow
+	 * list was (plain TCP, any peer): an option silently ignored. */
+	if (o.insecure && (keyf || serverf || allowf)) {
+		const char *k = keyf ? "key" : serverf ? "server" : "allow";
+
+		fprintf(stderr,
+			"lfipc-bridge: %s does not take --insecure with "
+			"--curve-%s\n",
+			cmd, k);
+		return 2;
+	}
 	if (strcmp(cmd, "stat") == 0) {
 		rc = lfipc_region_open(region, &r);
 		if (rc) {

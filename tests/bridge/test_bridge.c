@@ -555,6 +555,53 @@ Test(bridge, each_command_refuses_an_option_it_does_not_use, .fini = fini,
 	expect_exit0(&W.rx, "receiver (SIGTERM)");
 }
 
+/*
+ * --insecure with a CURVE option is refused like an option a command does
+ * not use: each was ignored before (a --curve-allow list or a
+ * --curve-server key with plain TCP accepting any peer; a --curve-key
+ * overriding --insecure), exit status 2 and one line, before any file is
+ * read (these do not exist: a read of one exits with 1).
+ */
+Test(bridge, insecure_with_a_curve_option_is_refused, .fini = fini,
+     .timeout = 300)
+{
+	static const struct {
+		const char *cmd, *opt;
+	} no[] = {
+	    {"send", "--curve-server"},
+	    {"send", "--curve-key"},
+	    {"recv", "--curve-allow"},
+	    {"recv", "--curve-key"},
+	};
+	char log[300], want[160];
+
+	world_up(64, 64, MSG);
+	snprintf(log, sizeof(log), "%s/log", W.dir);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		bool tx = strcmp(no[i].cmd, "send") == 0;
+		const char *v[] = {no[i].cmd,
+				   tx ? "--to" : "--bind",
+				   tx ? "tcp://127.0.0.1:1"
+				      : "tcp://127.0.0.1:*",
+				   "--region",
+				   tx ? W.src : W.dst,
+				   "--queue",
+				   "q",
+				   "--insecure",
+				   no[i].opt,
+				   "/nonexistent/key",
+				   NULL};
+
+		unlink(log);
+		cr_assert_eq(th_reap(spawn(v), 120000), 2, "%s %s: log: %s",
+			     no[i].cmd, no[i].opt, log_tail());
+		snprintf(want, sizeof(want),
+			 "lfipc-bridge: %s does not take --insecure with %s\n",
+			 no[i].cmd, no[i].opt);
+		cr_assert_str_eq(log_tail(), want);
+	}
+}
+
 /* With the big default window (16384 in flight), either side SIGSTOPped
  * for seconds: the other one, asked to stop (SIGTERM), still stops within
  * a few resend intervals, its memory flat meanwhile; restarted and let go
