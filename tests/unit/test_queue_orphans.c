@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -346,5 +347,76 @@ Test(queue_orphans, orphans_shared_with_a_concurrent_consumer_go_once)
 		    theirs, their_orphans);
 	cr_assert_eq(mine + theirs, ALL);
 	cr_assert(lfipc_queue_empty(oq));
+	lfipc_queue_close(oq);
+}
+
+/* A second thread of the process calls peek_orphans (arg: the queue). */
+static void *peek_orphans_thread(void *arg)
+{
+	const void *m[4];
+	size_t lens[4];
+
+	return (void *)(intptr_t)lfipc_queue_peek_orphans(arg, m, lens, 4);
+}
+
+/*
+ * A single-consumer queue: the orphans of a dead role holder are taken
+ * (its role with them), and while a live thread holds the role another
+ * one gets -EBUSY, no orphan taken.
+ */
+Test(queue_orphans, a_single_consumer_queue_gives_the_role_or_ebusy)
+{
+	const void *m[4];
+	size_t lens[4];
+	void *ret;
+	pthread_t t;
+	int next = 2;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8,
+					LFIPC_QUEUE_SINGLE_CONSUMER, &oq),
+		     0);
+	cr_assert_eq(put_ints(oq, 0, 6, LFIPC_NOWAIT), 6);
+	orphan_first(2);
+	cr_assert_eq(lfipc_queue_peek_orphans(oq, m, lens, 1), 1,
+		     "the dead holder's role is taken over");
+	cr_assert_eq(val(m[0], lens[0]), 0);
+	cr_assert_eq(pthread_create(&t, NULL, peek_orphans_thread, oq), 0);
+	cr_assert_eq(pthread_join(t, &ret), 0);
+	cr_assert_eq((int)(intptr_t)ret, -EBUSY, "another thread holds it");
+	cr_assert_eq(lfipc_queue_peek_orphans(oq, m + 1, lens + 1, 4), 1);
+	cr_assert_eq(val(m[1], lens[1]), 1);
+	cr_assert_eq(lfipc_queue_release_many(oq, m, 2), 2);
+	cr_assert_eq(get_ints(oq, 4, &next), 4);
+	lfipc_queue_close(oq);
+}
+
+/*
+ * A JoinableQueue counts an orphan taken here as got at its release, and
+ * one dropped for its corrupt length as done: with task_done for the rest,
+ * join has nothing left to wait for.
+ */
+Test(queue_orphans, a_joinable_queue_counts_orphans_got_and_dropped)
+{
+	struct qpeer qp;
+	const void *m[4];
+	size_t lens[4];
+	int next = 3;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &oq), 0);
+	cr_assert_eq(put_ints(oq, 0, 5, LFIPC_NOWAIT), 5);
+	orphan_first(3);
+	qp_open(qt_r, "q", &qp);
+	*qp_len(&qp, 1) = 9; /* message 1: corrupt */
+	cr_assert_eq(lfipc_queue_peek_orphans(oq, m, lens, 4), 2);
+	cr_assert_eq(val(m[0], lens[0]) + val(m[1], lens[1]), 0 + 2);
+	cr_assert_eq(lfipc_queue_join(oq, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq(lfipc_queue_release_many(oq, m, 2), 2);
+	cr_assert_eq(get_ints(oq, 2, &next), 2);
+	for (int i = 0; i < 4; i++) /* 0, 2, 3 and 4 */
+		cr_assert_eq(lfipc_queue_task_done(oq), 0);
+	cr_assert_eq(lfipc_queue_task_done(oq), -EINVAL, "one too many");
+	cr_assert_eq(lfipc_queue_join(oq, LFIPC_NOWAIT), 0);
+	qp_close(&qp);
 	lfipc_queue_close(oq);
 }
