@@ -26,7 +26,7 @@
  * read from the state's length at start (any size, not a power of two),
  * so a division: the loops over consecutive numbers take it once and
  * then step with next_ix() (a 64-bit division per message and use cost
- * the sender 77 → 65 ns per message at 64 B: doc/bridge.md, round 12). */
+ * the sender 77 → 65 ns per message at 64 B: doc/bridge-perf.md, round 12). */
 static inline uint64_t ix_of(const lfipc_bridge *b, uint64_t seq)
 {
 	return seq % b->table;
