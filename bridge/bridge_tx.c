@@ -138,7 +138,7 @@ static int tx_recover(lfipc_bridge *b)
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
 	size_t unsent = 0, reading = 0, held = 0, live = 0;
-	bool full = false;
+	bool full = false, corrupt = false;
 	int rc = 0;
 
 	if (next == 0 || !tx_next_ok(next))
@@ -235,6 +235,14 @@ static int tx_recover(lfipc_bridge *b)
 		/* peeked by a live consumer other than us (held: what we
 		 * peeked since we started) */
 		live = reading > held ? reading - held : 0;
+		/* Orphans are bounded (each is an entry's, or takes a
+		 * number of the table) but corrupt ones, which the queue
+		 * drops, are not: a peer that keeps making them (or a
+		 * queue that says -EPROTO without dropping anything) keeps
+		 * the count up. Once one was seen, RECOVER_NS holds here
+		 * too. */
+		if (corrupt && orphans > 0 && now_ns() >= until)
+			break;
 		if (orphans == 0) {
 			if (dead_claims == 0 || now_ns() >= until)
 				break;
@@ -267,6 +275,21 @@ static int tx_recover(lfipc_bridge *b)
 			 * its old number and dropped by the receiver as a
 			 * duplicate: lost. */
 			rc = lfipc_queue_peek_orphans(b->q, &msg, &len, 1);
+			if (rc == -EPROTO) {
+				/* A corrupt orphan (its stored length above
+				 * the queue's message size): the queue
+				 * dropped it (counted as done in a
+				 * JoinableQueue), and it can never be
+				 * delivered. Its entry, if it had one, stays
+				 * unmatched and becomes VOID below, as that of
+				 * a message gone elsewhere; a message never
+				 * delivered is no possible duplicate. Until
+				 * session 17 this failed the open (the next
+				 * one got past it, the orphan gone). */
+				corrupt = true;
+				rc = 0;
+				continue;
+			}
 			if (rc < 0)
 				break; /* -EAGAIN: none to take (below) */
 			rc = 0;
@@ -698,6 +721,16 @@ static int tx_acks(lfipc_bridge *b)
  * tx_wait() stops spinning (see struct lfipc_bridge, spin_miss). */
 #define SPIN_MISS_MAX 8
 
+/* Peeks in a row that said -EPROTO before the sender stops watching the
+ * source (tx_watch_source()). Each such peek of a corrupt length dropped
+ * up to PEEK_MAX messages, so this many let a run of thousands through at
+ * full speed; but the queue says -EPROTO for nonsense it cannot drop too
+ * (a slot word out of its lap, a corrupt role word): that consumes
+ * nothing and comes back at once, for good, with the fd readable. After
+ * PEEK_EPROTO_MAX the sender peeks once per slice without news (tx_wait()
+ * sets qready then), a sleep between, until a peek says anything else. */
+#define PEEK_EPROTO_MAX 64
+
 /* lfipc_bridge_set_spin(): look at the empty source queue for up to
  * spin_ns before the sleep (reads of the queue's positions; a
  * sched_yield() every 64 pauses lets a thread that shares this CPU run),
@@ -746,6 +779,15 @@ static bool tx_can_take(const lfipc_bridge *b)
 	       b->b - b->sent_upto < b->o.batch;
 }
 
+/* Whether tx_wait() watches the source (its fd, a spin): the sender would
+ * take from it, and it has not said -EPROTO to PEEK_EPROTO_MAX peeks in a
+ * row (a queue whose nonsense no peek gets past keeps its fd readable: a
+ * poll on it returned at once, for good). */
+static bool tx_watch_source(const lfipc_bridge *b)
+{
+	return tx_can_take(b) && b->peek_eproto < PEEK_EPROTO_MAX;
+}
+
 /* The sender's one place of waiting: until the source queue has a message
  * (when the window has room for one), an acknowledgement or a connection
  * event arrives, ZeroMQ has room for a batch that met a full pipe (the
@@ -790,7 +832,7 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	 * two, kept for the messages the second one catches (doc/bridge.md,
 	 * Sender). */
 	if (!busy && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
-	    !b->probing && tx_can_take(b)) {
+	    !b->probing && tx_watch_source(b)) {
 		/* not past a timer: a resend due inside a spin waited for
 		 * its end, late by up to the spin (--resend-ms 3 --spin-us
 		 * 10000: 10 ms instead of 3) */
@@ -803,10 +845,9 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		due = t + SLICE_NS;
 	}
 	due = tx_timers_due(b, due);
-	if ((rc = lfipc__bridge_poll(
-		 b->sfd, b->xfd,
-		 tx_can_take(b) ? b->qfd : -1,
-		 busy ? 0 : due - t, ev)))
+	if ((rc = lfipc__bridge_poll(b->sfd, b->xfd,
+				     tx_watch_source(b) ? b->qfd : -1,
+				     busy ? 0 : due - t, ev)))
 		return rc;
 	/* The queue's fd, or a whole slice without news: look at the
 	 * queue (a producer that died inside a put leaves the fd silent). */
@@ -877,6 +918,7 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 						   LFIPC_NOWAIT);
 			if (rc == -EAGAIN) {
 				b->qready = false; /* the fd tells the next */
+				b->peek_eproto = 0;
 				b->spin_miss += b->spun;
 				b->spun = false;
 				break;
@@ -885,6 +927,29 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				b->src_done = true;
 				break;
 			}
+			if (rc == -EPROTO) {
+				/* Only corrupt messages were claimed (a
+				 * stored length above the queue's message
+				 * size): the queue dropped each (counted as
+				 * done in a JoinableQueue), and no peek can
+				 * return it. Skip them and go on: until
+				 * session 17 this ended the sender, so a peer
+				 * that scribbled one slot's length stopped
+				 * the bridge. Messages were consumed, but a
+				 * source of corrupt ones only must not keep
+				 * the loop from its other duties (a stop,
+				 * acknowledgements, timers): to them first,
+				 * then back to the peek after a look
+				 * (tx_wait(), busy: more below). */
+				b->spin_miss += b->spun;
+				b->spun = false;
+				if (b->peek_eproto < PEEK_EPROTO_MAX)
+					b->peek_eproto++;
+				if (b->peek_eproto == PEEK_EPROTO_MAX)
+					b->qready = false; /* a slice tells */
+				break;
+			}
+			b->peek_eproto = 0;
 			if (rc < 0)
 				return rc;
 			b->spun = false;

@@ -78,7 +78,10 @@
  * left are messages gone elsewhere: they become VOID records (counted
  * too while the queue holds messages peeked by live consumers besides
  * us: one may be a closed predecessor's of this process, coming back
- * when it closes the region).
+ * when it closes the region). An orphan whose stored length a peer
+ * scribbled (above the queue's message size) is dropped by the queue
+ * (-EPROTO): its entry stays unmatched and becomes VOID too, uncounted
+ * (a message never delivered is no duplicate).
  * A crash between `releasing = s` and `releasing = 0` leaves every number of
  * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
  * are not matched; a message that turns up at one of their offsets during
@@ -304,6 +307,9 @@ struct lfipc_bridge {
 	int64_t spin_ns;
 	bool spun;
 	unsigned spin_miss;
+	/* peeks in a row that said -EPROTO (see PEEK_EPROTO_MAX in
+	 * bridge_tx.c): 0 after any other answer */
+	unsigned peek_eproto;
 	/* receiver */
 	bool fin_done;
 	int64_t fin_until; /* answers repeated FINs until then */
