@@ -283,9 +283,7 @@ static int tx_recover(lfipc_bridge *b)
 				 * delivered. Its entry, if it had one, stays
 				 * unmatched and becomes VOID below, as that of
 				 * a message gone elsewhere; a message never
-				 * delivered is no possible duplicate. Until
-				 * session 17 this failed the open (the next
-				 * one got past it, the orphan gone). */
+				 * delivered is no possible duplicate. */
 				corrupt = true;
 				rc = 0;
 				continue;
@@ -932,15 +930,14 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				 * stored length above the queue's message
 				 * size): the queue dropped each (counted as
 				 * done in a JoinableQueue), and no peek can
-				 * return it. Skip them and go on: until
-				 * session 17 this ended the sender, so a peer
-				 * that scribbled one slot's length stopped
-				 * the bridge. Messages were consumed, but a
-				 * source of corrupt ones only must not keep
-				 * the loop from its other duties (a stop,
-				 * acknowledgements, timers): to them first,
-				 * then back to the peek after a look
-				 * (tx_wait(), busy: more below). */
+				 * return it. Skip them and go on (ending the
+				 * sender here let a peer that scribbled one
+				 * slot's length stop the bridge). Messages
+				 * were consumed, but a source of corrupt ones
+				 * only must not keep the loop from its other
+				 * duties (a stop, acknowledgements, timers):
+				 * to them first, then back to the peek after
+				 * a look (tx_wait(), busy: more below). */
 				b->spin_miss += b->spun;
 				b->spun = false;
 				if (b->peek_eproto < PEEK_EPROTO_MAX)
