@@ -631,6 +631,25 @@ static void expect_each_once_but(lfipc_array *seen, uint64_t n, uint64_t bad)
 	cr_expect_eq(lfipc_queue_qsize(W.qs), 0);
 }
 
+/* Both sides running, messages 0 to 9 delivered, the sender SIGSTOPped,
+ * then message 10 put: *q the source's status before that put (q->puts is
+ * message 10's position). Returns the receiving side's record. */
+static lfipc_array *stopped_before_message_10(lfipc_queue_status *q)
+{
+	lfipc_array *seen;
+	int st;
+
+	world_up(64, 1024, MSG);
+	seen = start_all(WINDOW_16);
+	put_range(0, 10);
+	cr_assert(seen_all(seen, 0, 10, 20000), "not all delivered");
+	kill(W.tx, SIGSTOP);
+	cr_assert_eq(waitpid(W.tx, &st, WUNTRACED), W.tx);
+	qstat(q);
+	put_range(10, 11);
+	return seen;
+}
+
 /*
  * Found by a review of the sender's errors: a peek that claims only
  * messages whose stored length is above the queue's message size says
@@ -645,16 +664,8 @@ Test(bridge, a_running_sender_skips_a_message_whose_length_was_scribbled,
 {
 	lfipc_queue_status q;
 	lfipc_array *seen;
-	int st;
 
-	world_up(64, 1024, MSG);
-	seen = start_all(WINDOW_16);
-	put_range(0, 10);
-	cr_assert(seen_all(seen, 0, 10, 20000), "not all delivered");
-	kill(W.tx, SIGSTOP);
-	cr_assert_eq(waitpid(W.tx, &st, WUNTRACED), W.tx);
-	qstat(&q);
-	put_range(10, 11);
+	seen = stopped_before_message_10(&q);
 	scribble_len(q.puts, MSG + 1); /* message 10's slot */
 	kill(W.tx, SIGCONT);
 	for (int i = 0; lfipc_queue_qsize(W.qs) > 0; i++) {
@@ -753,16 +764,8 @@ Test(bridge, a_source_whose_head_makes_no_sense_leaves_the_sender_idle,
 	struct qpeer qp;
 	lfipc_array *seen;
 	double cpu;
-	int st;
 
-	world_up(64, 1024, MSG);
-	seen = start_all(WINDOW_16);
-	put_range(0, 10);
-	cr_assert(seen_all(seen, 0, 10, 20000), "not all delivered");
-	kill(W.tx, SIGSTOP);
-	cr_assert_eq(waitpid(W.tx, &st, WUNTRACED), W.tx);
-	qstat(&q);
-	put_range(10, 11);
+	seen = stopped_before_message_10(&q);
 	/* message 10's slot word: a seq 1,000 positions ahead of its own */
 	qp_open(W.rs, "q", &qp);
 	atomic_store(qp_word(&qp, q.puts % qp.h->nslots),

@@ -152,6 +152,21 @@ static void put_one(void)
 	cr_assert_eq(lfipc_queue_put(W.qs, m, sizeof(m), LFIPC_NOWAIT), 0);
 }
 
+/* Start the sender of v (v[4], its region, filled in here) on a fresh
+ * world, put one message and acknowledge it: *s its number. */
+static void first_acked(const char **v, uint64_t *s)
+{
+	int64_t at;
+
+	world_up(64, 64, MSG);
+	v[4] = W.src;
+	W.tx = spawn(v);
+	put_one();
+	cr_assert(fake_data(120000, s, &at), "nothing came; log: %s",
+		  log_tail());
+	fake_ack(*s + 1);
+}
+
 #define SPIN_MS 10	    /* --spin-us 10000, the longest */
 #define QUIET_RESEND_MS 200 /* --resend-ms of the quiet's test */
 #define RESEND_MS 80	    /* --resend-ms */
@@ -161,7 +176,7 @@ static void put_one(void)
  * the window with room, the receiver not silent) must count the poll's
  * timeout from the spin's end: counted from before it, as it once was, the
  * poll waited out the time the spin had already taken, and the resend
- * timer fired up to a whole spin late (84569ba).
+ * timer fired up to a whole spin late.
  *
  * Each round: the test puts a message; the sender sends it and spins
  * (10 ms) for the next, which does not come, then sleeps in its poll.
@@ -189,16 +204,9 @@ Test(bridge_spin, a_resend_after_a_spin_that_ran_out_is_not_late_by_it,
 
 	snprintf(spin, sizeof(spin), "%d", SPIN_MS * 1000);
 	snprintf(resend, sizeof(resend), "%d", RESEND_MS);
-	world_up(64, 64, MSG);
-	v[4] = W.src;
-	W.tx = spawn(v);
-	/* The first message, acknowledged. Each round puts its message at
-	 * once after the acknowledgement of the last. Copies (first < s)
-	 * are read and forgotten. */
-	put_one();
-	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
-		  log_tail());
-	fake_ack(s + 1);
+	/* Each round puts its message at once after the acknowledgement of
+	 * the last. Copies (first < s) are read and forgotten. */
+	first_acked(v, &s);
 	for (int round = 0; valid < 5; round++) {
 		cr_assert_lt(round, 40, "only %d of 40 rounds ran as planned",
 			     valid);
@@ -263,13 +271,7 @@ Test(bridge_spin, a_message_after_a_quiet_is_sent_once, .init = fake_up,
 	int64_t at, acked;
 
 	snprintf(resend, sizeof(resend), "%d", QUIET_RESEND_MS);
-	world_up(64, 64, MSG);
-	v[4] = W.src;
-	W.tx = spawn(v);
-	put_one();
-	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
-		  log_tail());
-	fake_ack(s + 1);
+	first_acked(v, &s);
 	/* copies of the first (its timer counts from the connection) */
 	while (fake_data(2 * QUIET_RESEND_MS, &first, &at))
 		fake_ack(s + 1);
@@ -311,13 +313,7 @@ Test(bridge_spin, a_resend_due_inside_a_spin_is_not_put_off, .init = fake_up,
 	uint64_t first, s;
 
 	snprintf(spin, sizeof(spin), "%d", SPIN_MS * 1000);
-	world_up(64, 64, MSG);
-	v[4] = W.src;
-	W.tx = spawn(v);
-	put_one();
-	cr_assert(fake_data(120000, &s, &at), "nothing came; log: %s",
-		  log_tail());
-	fake_ack(s + 1);
+	first_acked(v, &s);
 	/* Copies of the first, and one more at the connection's event
 	 * (which resends the window at once), which the sender reads in its
 	 * first poll: until 50 ms pass without one. */
