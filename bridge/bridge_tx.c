@@ -914,9 +914,10 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 				want = TX_NEXT_MAX - b->b;
 			rc = lfipc_queue_peek_many(b->q, msg, len, want,
 						   LFIPC_NOWAIT);
+			if (rc != -EPROTO)
+				b->peek_eproto = 0; /* a run of them ends */
 			if (rc == -EAGAIN) {
 				b->qready = false; /* the fd tells the next */
-				b->peek_eproto = 0;
 				b->spin_miss += b->spun;
 				b->spun = false;
 				break;
@@ -946,7 +947,6 @@ int lfipc__bridge_tx_run(lfipc_bridge *b)
 					b->qready = false; /* a slice tells */
 				break;
 			}
-			b->peek_eproto = 0;
 			if (rc < 0)
 				return rc;
 			b->spun = false;
