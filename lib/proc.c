@@ -517,6 +517,8 @@ void lfipc__proc_unregister(struct lfipc__proc *p)
 	pthread_mutex_unlock(&p->reg_mu);
 }
 
+_Atomic uint64_t lfipc__proc_probes;
+
 bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 {
 	struct lfipc_proc_slot *s;
@@ -539,6 +541,9 @@ bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 	 * thread, and no other thread of it ever used the token: dead
 	 * (death.c; the marks of a multi-threaded slot are only hints). */
 	if (!lfipc__death_marked(lfipc__proc_region(p), slot)) {
+		/* N1: relaxed: a count for tests, ordered with nothing. */
+		atomic_fetch_add_explicit(&lfipc__proc_probes, 1,
+					  memory_order_relaxed);
 		rc = live_lock(p->fd, F_OFD_GETLK, F_WRLCK, slot, &fl);
 		if (rc < 0 || fl.l_type != F_UNLCK)
 			return true; /* held, or undecidable: never death */

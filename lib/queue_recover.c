@@ -191,16 +191,47 @@ static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 	return rc;
 }
 
+/* Claimants a sweep found alive, so that each is asked once per sweep
+ * (an F_OFD_GETLK, about a microsecond on a paravirtualised guest)
+ * however many slots it holds: a consumer's peeked window holds
+ * thousands, a producer's put_many a run. A claimant that dies during the
+ * sweep is found by the next one. Local to one sweep. */
+#define ALIVE_MEMO 8u
+
+struct alive_memo {
+	uint32_t tok[ALIVE_MEMO];
+	unsigned n; /* tokens entered; the oldest is replaced when full */
+};
+
+/* Is who, a claimant other than the caller, alive? Asks the kernel only
+ * for a token not already found alive in this sweep (m NULL: always). */
+static bool claimant_alive(lfipc_queue *q, struct alive_memo *m,
+			   uint32_t who)
+{
+	if (!m)
+		return lfipc__token_alive(q->r, who);
+	for (unsigned i = 0; i < m->n && i < ALIVE_MEMO; i++)
+		if (m->tok[i] == who)
+			return true;
+	if (!lfipc__token_alive(q->r, who))
+		return false;
+	m->tok[m->n++ % ALIVE_MEMO] = who;
+	return true;
+}
+
 /* Slot s holds word w claimed by a token (WRITING, DISCARD or READING):
  * if the claimant is dead, turn WRITING into TOMB, DISCARD into CLR (the
  * clear already accounted for it) and READING into ORPHAN. tok is the
- * caller's token. Returns 1 when it repaired something. */
-int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+ * caller's token: its own claims are alive without a question. m: the
+ * sweep's memo, or NULL. Returns 1 when it repaired something. */
+static int repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
+		  struct alive_memo *m)
 {
 	uint32_t c = wclaim(w), who = c & CL_TOK;
 	uint64_t nw;
 
-	if (who == 0 || !(c & CL_WR) || lfipc__token_alive(q->r, who))
+	if (who == 0 || who == tok || !(c & CL_WR) ||
+	    claimant_alive(q, m, who))
 		return 0;
 	if ((c & CL_WR) == CL_R) {
 		if (!orphan(q, tok, s, w))
@@ -223,6 +254,11 @@ int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 	return 1;
 }
 
+int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
+{
+	return repair(q, tok, s, w, NULL);
+}
+
 /* If the lock is held by a dead participant, take it over, recover and
  * release it. Returns 1 when it did. */
 int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok)
@@ -238,13 +274,15 @@ int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok)
 	return 1;
 }
 
-/* Repair the slot of position pos if its claimant is dead. */
-static int check_slot(lfipc_queue *q, uint32_t tok, uint64_t pos)
+/* Repair the slot of position pos if its claimant is dead (m: the
+ * sweep's memo). */
+static int check_slot(lfipc_queue *q, uint32_t tok, uint64_t pos,
+		      struct alive_memo *m)
 {
 	qslot *s = slot_at(q, pos);
 	uint64_t w = atomic_load(&s->word);
 
-	if ((wclaim(w) & CL_TOK) && lfipc__q_repair(q, tok, s, w)) {
+	if ((wclaim(w) & CL_TOK) && repair(q, tok, s, w, m)) {
 		lfipc__q_drop_holes(q);
 		return 1;
 	}
@@ -263,21 +301,22 @@ static int check_slot(lfipc_queue *q, uint32_t tok, uint64_t pos)
 int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok)
 {
 	uint64_t i0, k = q->n < SWEEP_SLOTS ? q->n : SWEEP_SLOTS;
+	struct alive_memo m = {.n = 0};
 	int n = 0;
 
 	n += lfipc__q_lock_repair(q, tok);
-	n += check_slot(q, tok, atomic_load(&q->h->deq_pos));
-	n += check_slot(q, tok, atomic_load(&q->h->enq_pos));
+	n += check_slot(q, tok, atomic_load(&q->h->deq_pos), &m);
+	n += check_slot(q, tok, atomic_load(&q->h->enq_pos), &m);
 	/* Q1: relaxed: a cursor only; any value sweeps some slots. */
 	i0 = atomic_fetch_add_explicit(&q->h->sweep, k, memory_order_relaxed);
 	for (uint64_t i = 0; i < k; i++) {
 		qslot *s = slot_at(q, i0 + i);
-		/* Q2: relaxed; lfipc__q_repair() re-validates with a CAS. */
+		/* Q2: relaxed; repair() re-validates with a CAS. */
 		uint64_t w =
 		    atomic_load_explicit(&s->word, memory_order_relaxed);
 
 		if ((wclaim(w) & CL_TOK) && (wclaim(w) & CL_WR))
-			n += lfipc__q_repair(q, tok, s, w);
+			n += repair(q, tok, s, w, &m);
 	}
 	lfipc__q_drop_holes(q);
 	return n;
@@ -368,10 +407,11 @@ int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
  * message nobody has noticed yet must not be left behind). */
 int lfipc__q_check_all(lfipc_queue *q, uint32_t tok)
 {
+	struct alive_memo m = {.n = 0};
 	int n = lfipc__q_lock_repair(q, tok);
 
 	for (uint64_t i = 0; i < q->n; i++)
-		n += check_slot(q, tok, i);
+		n += check_slot(q, tok, i, &m);
 	lfipc__q_drop_holes(q);
 	return n;
 }
