@@ -39,7 +39,10 @@
  * after a warm-up of a lap of the queues' slots (lat()); one-way time
  * from before the put (send) to after the get (recv) on
  * CLOCK_MONOTONIC. Each figure is the median of the repeats, with
- * min..max.
+ * min..max. The bridge and raw ZeroMQ take turns at going first, repeat
+ * by repeat; "bridge / raw batched" is the ratio of the two medians,
+ * "repeat by repeat" the median of each repeat's own ratio (its two runs
+ * taken one after the other, under the same load).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -780,7 +783,18 @@ static struct fig summarise(double *v, int r)
 	return f;
 }
 
-/* The median and range of each of n rows of r samples. */
+/* The ratios a[i] / b[i] of the r repeats, each pair taken one after the
+ * other under the same load, summarised. */
+static struct fig ratios(const double *a, const double *b, int r)
+{
+	double q[64];
+
+	for (int i = 0; i < r; i++)
+		q[i] = b[i] > 0 ? a[i] / b[i] : 0;
+	return summarise(q, r);
+}
+
+/* The median and range of each of n rows of r samples (sorts them). */
 static void summarise_rows(struct fig *f, double *const *rows, int n, int r)
 {
 	for (int i = 0; i < n; i++)
@@ -896,28 +910,41 @@ int main(int argc, char **argv)
 					1e6;
 			if (do_lat && do_floor)
 				fl[i] = lat(&FLOOR, size, samples, &f99[i]);
-			if (do_tput && do_br)
-				b[i] = tput(&BRIDGE, size, pack, ns, &cb[i],
-					    &per[i]) /
-				       1e6;
-			if (do_tput && do_raw) {
-				rb[i] = tput(&RAW, size, pack, ns, &crb[i],
-					     NULL) /
-					1e6;
-				if (do_r1)
-					r1[i] = tput(&RAW, size, 1, ns,
-						     &cr1[i], NULL) /
+			/* the bridge and raw ZeroMQ take turns at going
+			 * first, so that neither always meets the machine
+			 * as the other left it */
+			for (int k = 0; k < 2; k++) {
+				bool raw_now = (k == 0) == (i % 2 == 1);
+
+				if (!raw_now && do_tput && do_br)
+					b[i] = tput(&BRIDGE, size, pack, ns,
+						    &cb[i], &per[i]) /
+					       1e6;
+				if (raw_now && do_tput && do_raw) {
+					rb[i] = tput(&RAW, size, pack, ns,
+						     &crb[i], NULL) /
 						1e6;
+					if (do_r1)
+						r1[i] = tput(&RAW, size, 1, ns,
+							     &cr1[i], NULL) /
+							1e6;
+				}
 			}
-			if (do_lat && do_br)
-				bl[i] = lat(&BRIDGE, size, samples, &b99[i]);
-			if (do_lat && do_raw)
-				rl[i] = lat(&RAW, size, samples, &r99[i]);
+			for (int k = 0; k < 2; k++) {
+				bool raw_now = (k == 0) == (i % 2 == 1);
+
+				if (!raw_now && do_lat && do_br)
+					bl[i] = lat(&BRIDGE, size, samples,
+						    &b99[i]);
+				if (raw_now && do_lat && do_raw)
+					rl[i] = lat(&RAW, size, samples,
+						    &r99[i]);
+			}
 		}
 		printf("\n%zu-byte messages (%ld per throughput run)\n", size,
 		       ns);
 		if (do_tput) {
-			struct fig f[7];
+			struct fig f[7], q = ratios(b, rb, reps);
 
 			summarise_rows(f,
 				       (double *[]){b, rb, r1, per, cb, crb, cr1},
@@ -932,6 +959,10 @@ int main(int argc, char **argv)
 			       "batch %.1f [%.1f..%.1f]\n",
 			       f[0].med / f[1].med, f[0].med / f[2].med,
 			       f[3].med, f[3].lo, f[3].hi);
+			if (do_br && do_raw)
+				printf("  bridge / raw batched, repeat by "
+				       "repeat: %.2f [%.2f..%.2f]\n",
+				       q.med, q.lo, q.hi);
 			printf("  CPU time per message (all threads), ns: "
 			       "bridge %.0f [%.0f..%.0f]  raw batched %.0f "
 			       "[%.0f..%.0f]  raw one-per-message %.0f "
