@@ -519,6 +519,37 @@ void lfipc__proc_unregister(struct lfipc__proc *p)
 
 _Atomic uint64_t lfipc__proc_probes;
 
+/* The generation word of token's slot, loaded as L1, or NULL for a token
+ * that names no slot (*g then unset). */
+static struct lfipc_proc_slot *token_slot(struct lfipc__proc *p,
+					  uint32_t token, uint32_t *slot,
+					  uint32_t *g)
+{
+	struct lfipc_proc_slot *s;
+
+	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
+		return NULL;
+	*slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
+	if (*slot >= p->cap)
+		return NULL;
+	s = slot_at(p, *slot);
+	/* L1: acquire, pairs with R1/U1. */
+	*g = atomic_load_explicit(&s->gen, memory_order_acquire);
+	return s;
+}
+
+bool lfipc__proc_maybe_alive(struct lfipc__proc *p, uint32_t token)
+{
+	uint32_t slot, g;
+
+	if (!token_slot(p, token, &slot, &g))
+		return false;
+	if (!(g & 1u) ||
+	    (g & LFIPC_TOKEN_GEN_MASK) != (token & LFIPC_TOKEN_GEN_MASK))
+		return false;
+	return !lfipc__death_marked(lfipc__proc_region(p), slot);
+}
+
 bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 {
 	struct lfipc_proc_slot *s;
@@ -526,14 +557,9 @@ bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 	uint32_t slot, g;
 	int rc;
 
-	if (token == 0 || (token & ~LFIPC_TOKEN_MASK))
+	s = token_slot(p, token, &slot, &g);
+	if (!s)
 		return false;
-	slot = (token >> LFIPC_TOKEN_GEN_BITS) - 1;
-	if (slot >= p->cap)
-		return false;
-	s = slot_at(p, slot);
-	/* L1: acquire, pairs with R1/U1. */
-	g = atomic_load_explicit(&s->gen, memory_order_acquire);
 	if (!(g & 1u) ||
 	    (g & LFIPC_TOKEN_GEN_MASK) != (token & LFIPC_TOKEN_GEN_MASK))
 		return false;

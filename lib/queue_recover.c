@@ -194,8 +194,13 @@ static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 /* Claimants a sweep found alive, so that each is asked once per sweep
  * (an F_OFD_GETLK, about a microsecond on a paravirtualised guest)
  * however many slots it holds: a consumer's peeked window holds
- * thousands, a producer's put_many a run. A claimant that dies during the
- * sweep is found by the next one. Local to one sweep. */
+ * thousands, a producer's put_many a run. Local to one sweep. The memo
+ * saves the system call only: a hit still reads what the region's memory
+ * says (the slot's generation, its death word), so a claimant found dead
+ * by anyone, closed, or marked by the kernel's death push during the
+ * sweep (an explicit recovery of a large ring takes milliseconds) is
+ * repaired in the same sweep; one whose death only its OFD lock shows yet
+ * is found by the next. */
 #define ALIVE_MEMO 8u
 
 struct alive_memo {
@@ -212,7 +217,10 @@ static bool claimant_alive(lfipc_queue *q, struct alive_memo *m,
 		return lfipc__token_alive(q->r, who);
 	for (unsigned i = 0; i < m->n && i < ALIVE_MEMO; i++)
 		if (m->tok[i] == who)
-			return true;
+			/* dead as far as memory tells: lfipc__token_alive
+			 * says so without a system call, and retires it */
+			return lfipc__token_maybe_alive(q->r, who) ||
+			       lfipc__token_alive(q->r, who);
 	if (!lfipc__token_alive(q->r, who))
 		return false;
 	m->tok[m->n++ % ALIVE_MEMO] = who;

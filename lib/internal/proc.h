@@ -189,6 +189,13 @@ int lfipc__proc_self_timed(struct lfipc__proc *p, uint32_t *tok,
  * checks of it make no system call. */
 bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token);
 
+/* What lfipc__proc_alive() learns without a system call: false when the
+ * region's memory says token is dead (malformed, out of range, an old or
+ * retired generation, the death word of its single-threaded slot marked);
+ * true when only the kernel could tell. Retires nothing. For a caller that
+ * found token alive a moment ago (queue_recover.c's sweep memo). */
+bool lfipc__proc_maybe_alive(struct lfipc__proc *p, uint32_t token);
+
 /* Number of those F_OFD_GETLK probes made by this process, for tests that
  * count a sweep's system calls. */
 extern _Atomic uint64_t lfipc__proc_probes;

@@ -103,6 +103,13 @@ static inline bool lfipc__token_alive(lfipc_region *r, uint32_t token)
 	return lfipc__proc_alive(&r->proc, token);
 }
 
+/* lfipc__proc_maybe_alive for a handle: token not dead as far as the
+ * region's memory tells (no system call). */
+static inline bool lfipc__token_maybe_alive(lfipc_region *r, uint32_t token)
+{
+	return lfipc__proc_maybe_alive(&r->proc, token);
+}
+
 /* The pid its slot records for token (internal/proc.h,
  * lfipc__proc_token_pid: a hint), or 0 for a bad token. */
 static inline pid_t lfipc__token_pid(lfipc_region *r, uint32_t token)
