@@ -502,3 +502,27 @@ Test(queue_sweep, a_claimant_killed_during_a_recovery_is_repaired_by_it,
 		     "was repaired by it");
 	lfipc_queue_close(sq);
 }
+
+/* A handle closed holding peeked messages (against the contract) and a
+ * new handle of the same process: the new one has another token, so the
+ * old claims are a dead incarnation's, not "the caller's own". */
+Test(queue_sweep, a_reopened_handles_token_is_not_its_closed_predecessors)
+{
+	lfipc_region *r2, *r3;
+	lfipc_queue *q2;
+	const void *m;
+	size_t len;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", SW_SLOTS, 16, 0, &sq), 0);
+	cr_assert_eq(put_ints(sq, 0, 64, LFIPC_NOWAIT), 64);
+	cr_assert_eq(lfipc_region_open_fd(lfipc_region_fd(qt_r), &r2), 0);
+	cr_assert_eq(lfipc_queue_open(r2, "q", &q2), 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(lfipc_queue_peek(q2, &m, &len, LFIPC_NOWAIT), 0);
+	lfipc_queue_close(q2);
+	lfipc_region_close(r2);
+	cr_assert_eq(lfipc_region_open_fd(lfipc_region_fd(qt_r), &r3), 0);
+	cr_assert_eq(lfipc_region_recover(r3), 10);
+	lfipc_region_close(r3);
+	lfipc_queue_close(sq);
+}
