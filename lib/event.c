@@ -120,22 +120,31 @@ void lfipc_event_close(lfipc_event *e)
 
 int lfipc_event_set(lfipc_event *e)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint32_t v;
+	int rc;
 
 	if (!e)
 		return -EINVAL;
 	/* E5: relaxed guess for the E1 CAS (also its failure order); a set
 	 * flag seen here needs no ordering: set() then does nothing. */
 	v = atomic_load_explicit(&e->s->word, memory_order_relaxed);
-	do {
+	for (;;) {
 		if (v & EV_SET)
 			return 0;
 		/* E1 = K1: seq_cst (release pairs with E3: what the setter
 		 * did before set() happens before a waiter returns; seq_cst
 		 * orders it before K2 in lfipc__wake). */
-	} while (!atomic_compare_exchange_weak_explicit(
-	    &e->s->word, &v, (v | EV_SET) + EV_GEN_ONE, memory_order_seq_cst,
-	    memory_order_relaxed));
+		if (atomic_compare_exchange_weak_explicit(
+			&e->s->word, &v, (v | EV_SET) + EV_GEN_ONE,
+			memory_order_seq_cst, memory_order_relaxed))
+			break;
+		/* A peer that rewrites the word without end: -EPROTO after
+		 * the bound (internal/wait.h), never a live-lock. */
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
+	}
 	lfipc__wake(e->r, &e->s->wq, &e->s->word, INT32_MAX);
 	return 0;
 }

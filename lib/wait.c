@@ -889,3 +889,28 @@ expired:
 		return rc > 0 ? 0 : rc;
 	return lfipc__deadline_error(dl);
 }
+
+/* ---- the bound of CAS retry loops --------------------------------------- */
+
+/* Every LFIPC_CAS_YIELD-th failure of one loop (internal/wait.h). */
+int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl)
+{
+	int64_t now;
+
+	sched_yield();
+	if (b->fails % LFIPC_CAS_CLOCK != 0)
+		return 0;
+	now = lfipc__now_ns();
+	if (b->end == 0) {
+		b->end = now + LFIPC_CAS_BOUND_NS;
+		if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST &&
+		    dl != LFIPC_DL_NEVER && dl < b->end)
+			b->end = dl;
+	}
+	if (now < b->end)
+		return 0;
+	if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST &&
+	    dl != LFIPC_DL_NEVER && dl <= now)
+		return lfipc__deadline_error(dl);
+	return -EPROTO;
+}

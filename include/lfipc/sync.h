@@ -273,7 +273,10 @@ LFIPC_API void lfipc_event_close(lfipc_event *e);
 
 /**
  * lfipc_event_set() - set the flag and wake every waiter. Setting a set
- * event does nothing. Return: 0; -EINVAL. Does not block. Thread-safe.
+ * event does nothing. Return: 0; -EINVAL; -EPROTO another process kept
+ * rewriting the event's word for about a second (corrupt or hostile
+ * memory), the flag was not set. Does not block (at most that second
+ * under such a writer). Thread-safe.
  */
 LFIPC_API int lfipc_event_set(lfipc_event *e);
 

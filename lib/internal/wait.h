@@ -409,4 +409,43 @@ typedef int (*lfipc_try_fn)(void *ctx, bool check);
  */
 int lfipc__wait_retry(lfipc_try_fn try, void *ctx, lfipc_deadline dl);
 
+/*
+ * The bound of a CAS retry loop on a shared word. A peer that rewrites the
+ * word without end (buggy or hostile: doc/hostile.md, "CAS retry loops")
+ * makes every CAS fail; this bound turns the live-lock into an error.
+ * Declare one struct lfipc_cas_bound per loop, zeroed
+ * (LFIPC_CAS_BOUND_INIT), and call lfipc__cas_retry() after each failed
+ * CAS only, so that the first attempt's success path pays nothing. It
+ * counts the failures (a private counter); at every LFIPC_CAS_YIELD-th it
+ * yields the CPU (a stopped-then-resumed peer or an oversubscribed
+ * machine gets it), and at every LFIPC_CAS_CLOCK-th it reads the clock:
+ * the loop may last LFIPC_CAS_BOUND_NS from that first reading, or until
+ * dl when dl is an absolute deadline that comes first. Legitimate
+ * contention never makes a CAS fail for a second in a row: every failure
+ * is another thread's success.
+ * Return: 0 retry; -EPROTO the bound passed (the word changed without
+ * end); lfipc__deadline_error(dl) (-ETIMEDOUT) dl passed first.
+ * LFIPC_DL_NOW, LFIPC_DL_PAST and LFIPC_DL_NEVER get the bound alone (a
+ * NOWAIT call is not a blocked one while its CAS keeps failing).
+ */
+struct lfipc_cas_bound {
+	uint32_t fails; /* failed CAS so far */
+	int64_t end;	/* 0 until the first clock reading */
+};
+#define LFIPC_CAS_BOUND_INIT {0, 0}
+#define LFIPC_CAS_YIELD 256u
+#define LFIPC_CAS_CLOCK 1024u
+/* The same second as LFIPC_SYNC_GRACE_NS (include/lfipc/sync.h). */
+#define LFIPC_CAS_BOUND_NS ((int64_t)1000000000)
+
+int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl);
+
+static inline int lfipc__cas_retry(struct lfipc_cas_bound *b,
+				   lfipc_deadline dl)
+{
+	if (__builtin_expect(++b->fails % LFIPC_CAS_YIELD != 0, 1))
+		return 0;
+	return lfipc__cas_slow(b, dl);
+}
+
 #endif /* LFIPC_INTERNAL_WAIT_H */

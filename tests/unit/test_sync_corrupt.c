@@ -17,6 +17,8 @@
 #include <lfipc/sync.h>
 
 #include "common/testhelp.h"
+#include "common/casfail.h"
+#include "internal/region.h"
 #include "internal/sync_layout.h"
 
 #define REGION_SIZE ((size_t)1 << 20)
@@ -473,4 +475,47 @@ Test(sync_corrupt, rewriting_a_guard_while_held_hangs_no_call)
 	cr_assert_eq(rc, 0, "victim: %d (-1: hung in a guard)", rc);
 	lfipc_barrier_close(b);
 	lfipc_sem_close(s);
+}
+
+/* ---- CAS retry loops under a peer that rewrites their word ------------ */
+
+/* The library's address of what blk points to in the second mapping. */
+static void *lib_addr(const uint8_t *blk)
+{
+	return r->base + (blk - base);
+}
+
+/* How long a call that takes no timeout may last under the peer: the
+ * bound (1 s, LFIPC_CAS_BOUND_NS in internal/wait.h) plus a scheduling
+ * allowance for a loaded or sanitized build (each rewrite costs two
+ * signals and two mprotect calls). */
+#define CAS_BOUND_MAX_NS (4000 * MS)
+
+/* On main, set() retried its CAS for as long as the peer rewrote the word:
+ * the call never returned (the test's timeout). */
+Test(sync_corrupt, event_set_returns_eproto_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_event *e;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	blk = find(EVENT_MAGIC);
+	cr_assert_not_null(blk);
+	/* The event word (offset 4): SET stays clear, the generation
+	 * moves before every CAS. */
+	cf_start(lib_addr(blk + 4), blk + 4, 4);
+	t0 = th_now_ns();
+	rc = lfipc_event_set(e);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "set: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "set took %lld ms",
+		     (long long)(took / MS));
+	cr_assert_eq(lfipc_event_set(e), 0);
+	cr_assert(lfipc_event_is_set(e));
+	lfipc_event_close(e);
 }
