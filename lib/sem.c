@@ -215,12 +215,15 @@ unsigned lfipc_sem_max(const lfipc_sem *s)
 /* ---- untracked: one lock-free word ------------------------------------ */
 
 /* Take a unit if the value is positive (the fast path: no clock, no
- * system call). Return true when taken. */
+ * system call). Return true when taken; false also after
+ * LFIPC_CAS_FAST_TRIES failed CAS (a peer rewriting the word: the slow
+ * path's loop has the caller's deadline). */
 static inline bool try_take(struct sem_shm *s)
 {
 	/* S10: relaxed (also the CAS's failure order): only a guess for the
 	 * CAS below, which does the ordering (S2). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
+	unsigned fails = 0;
 
 	while (SEM_VALUE(d) > 0) {
 		/* S2: acquire on success, pairs with S3 in release: what the
@@ -229,6 +232,8 @@ static inline bool try_take(struct sem_shm *s)
 			&s->data, &d, d - 1, memory_order_acquire,
 			memory_order_relaxed))
 			return true;
+		if (++fails == LFIPC_CAS_FAST_TRIES)
+			return false;
 	}
 	return false;
 }
@@ -251,15 +256,24 @@ static __attribute__((noinline)) int release_wake(lfipc_sem *h)
 static inline int release_untracked(lfipc_sem *h)
 {
 	struct sem_shm *s = h->s;
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	/* S10: relaxed guess for the S3 CAS (also its failure order). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
+	int rc;
 
-	do {
+	for (;;) {
 		if (SEM_VALUE(d) >= h->max)
 			return -EOVERFLOW;
 		/* S3 = K1 of the wait protocol: seq_cst (release pairs with
 		 * S2 / S4; seq_cst orders it before K2). */
-	} while (!atomic_compare_exchange_weak(&s->data, &d, d + 1));
+		if (atomic_compare_exchange_weak(&s->data, &d, d + 1))
+			break;
+		/* A peer that rewrites the word without end: -EPROTO after
+		 * the bound (internal/wait.h), never a live-lock. */
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
+	}
 	/* K2: seq_cst, after K1; looked at here so that a release nobody
 	 * waits for makes no call (lfipc__wake loads it again). */
 	if (atomic_load(&s->wq.waiters))
@@ -274,18 +288,17 @@ static uint32_t token_slot(uint32_t tok)
 	return ((tok & LFIPC_TOKEN_MASK) >> LFIPC_TOKEN_GEN_BITS) - 1;
 }
 
-/* Set the value half of data to v, keeping nwaiters. */
+/* Set data to the value v (bits 32..63 to 0, as they should be). Guard
+ * held: in a tracked semaphore nothing but a guard holder writes data, so
+ * one store does it. (It was a CAS loop that kept bits 32..63, which
+ * counted sleepers once: a peer rewriting the word made it retry for
+ * ever.) */
 static void set_value(struct sem_shm *s, uint32_t v)
 {
-	/* S10: relaxed guess for the S7 CAS (also its failure order). */
-	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
-
 	/* S7 = K1 of the wait protocol: seq_cst (release pairs with S2, S4
 	 * and S8: a unit made available here is taken after everything its
 	 * releaser did; seq_cst orders it before K2 in lfipc__wake). */
-	while (!atomic_compare_exchange_weak(
-	    &s->data, &d, (d & ~(uint64_t)UINT32_MAX) | v))
-		;
+	atomic_store(&s->data, (uint64_t)v);
 }
 
 /* Apply the active journal (again). Guard held. */
@@ -537,11 +550,19 @@ static int sem_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	int rc;
 
 	if (!h->t) {
-		/* S2': seq_cst CAS (its acquire pairs with S3). */
-		while (SEM_VALUE(d) > 0)
+		struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+
+		/* S2': seq_cst CAS (its acquire pairs with S3). A peer that
+		 * rewrites the word without end: the caller's deadline
+		 * (-ETIMEDOUT), at most about a second (-EPROTO). */
+		while (SEM_VALUE(d) > 0) {
 			if (atomic_compare_exchange_weak(&h->s->data, &d,
 							 d - 1))
 				return 1;
+			rc = lfipc__cas_retry(&b, w->dl);
+			if (rc < 0)
+				return rc;
+		}
 	} else if (SEM_VALUE(d) > 0 || check) {
 		/* Under the guard, whose acquire orders us after the last
 		 * S7: a value 0 read there is either older than a release

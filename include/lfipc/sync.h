@@ -213,7 +213,9 @@ LFIPC_API void lfipc_sem_close(lfipc_sem *s);
  * Return: 0; -EOWNERDEAD (tracked only) acquired a unit recovered from a
  * dead holder; -EAGAIN LFIPC_NOWAIT and the value is 0; -ETIMEDOUT;
  * -EINTR no unit taken (an interruptible thread only: see
- * lfipc_thread_set_interruptible()); -EPROTO corrupt semaphore memory;
+ * lfipc_thread_set_interruptible()); -EPROTO corrupt semaphore memory
+ * (also: another process kept rewriting the semaphore's word for about
+ * LFIPC_SYNC_GRACE_NS, or until the deadline: then -ETIMEDOUT);
  * -EUSERS/-errno registering.
  * Tracked only: -EAGAIN/-ETIMEDOUT also when another process sits inside
  * the semaphore's internal guard until the deadline (a running one leaves
@@ -234,7 +236,9 @@ LFIPC_API int lfipc_sem_acquire(lfipc_sem *s, int64_t timeout_ns);
  * unit; -EBUSY (tracked only) another process held the semaphore's internal
  * guard for LFIPC_SYNC_GRACE_NS (it is stopped, or does not progress):
  * nothing changed, the unit is still the caller's (release it again
- * later); -ENOMEM/-EUSERS/-errno (tracked only) as lfipc_lock_acquire().
+ * later); -ENOMEM/-EUSERS/-errno (tracked only) as lfipc_lock_acquire();
+ * -EPROTO another process kept rewriting the semaphore's word for about
+ * LFIPC_SYNC_GRACE_NS (corrupt or hostile memory): nothing changed.
  * Does not block, except that a tracked release (it has no timeout) waits
  * while another process is inside the internal guard: nanoseconds, at most
  * LFIPC_SYNC_GRACE_NS. Thread-safe.

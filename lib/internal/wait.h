@@ -437,6 +437,10 @@ struct lfipc_cas_bound {
 #define LFIPC_CAS_CLOCK 1024u
 /* The same second as LFIPC_SYNC_GRACE_NS (include/lfipc/sync.h). */
 #define LFIPC_CAS_BOUND_NS ((int64_t)1000000000)
+/* A fast path that has no deadline yet (it runs before the clock is read)
+ * gives up after this many failed CAS and takes its slow path, whose loop
+ * is bounded by the caller's deadline. */
+#define LFIPC_CAS_FAST_TRIES 64u
 
 int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl);
 

@@ -519,3 +519,97 @@ Test(sync_corrupt, event_set_returns_eproto_while_a_peer_rewrites_its_word,
 	cr_assert(lfipc_event_is_set(e));
 	lfipc_event_close(e);
 }
+
+/* The value word of the Semaphore whose block is blk: data (offset 16),
+ * and its upper half (unused, 0), which the peer moves so that the value
+ * stays sane and every CAS on data fails. */
+#define SEM_DATA(blk) ((blk) + 16)
+#define SEM_DATA_HI(blk) ((blk) + 20)
+
+/* On main, release() retried its CAS for ever under the peer. */
+Test(sync_corrupt, sem_release_returns_eproto_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_sem *s;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 0, false, &s), 0);
+	blk = find(SEM_MAGIC);
+	cr_assert_not_null(blk);
+	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
+	t0 = th_now_ns();
+	rc = lfipc_sem_release(s);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "release: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "release took %lld ms",
+		     (long long)(took / MS));
+	cr_assert_eq(lfipc_sem_value(s), 0);
+	cr_assert_eq(lfipc_sem_release(s), 0);
+	cr_assert_eq(lfipc_sem_value(s), 1);
+	lfipc_sem_close(s);
+}
+
+/* On main, acquire() retried its CAS for ever under the peer (fast path
+ * and readiness callback alike), past its timeout. */
+Test(sync_corrupt,
+     sem_acquire_honours_its_timeout_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_sem *s;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
+	blk = find(SEM_MAGIC);
+	cr_assert_not_null(blk);
+	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
+	t0 = th_now_ns();
+	rc = lfipc_sem_acquire(s, 200 * MS);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -ETIMEDOUT, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_geq(took, 200 * MS);
+	cr_assert_lt(took, 200 * MS + CAS_BOUND_MAX_NS,
+		     "acquire took %lld ms", (long long)(took / MS));
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_sem_value(s), 0);
+	lfipc_sem_close(s);
+}
+
+/* A tracked release sets the value under the semaphore's guard; on main
+ * that was a CAS loop that a peer rewriting the word kept going for
+ * ever. It is one store now: the release succeeds. */
+Test(sync_corrupt,
+     tracked_sem_release_completes_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_sem *s;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_eq(
+	    lfipc_sem_create_ex(r, "ts", 1, LFIPC_SEM_TRACK_HOLDERS, &s), 0);
+	blk = find(SEM_MAGIC);
+	cr_assert_not_null(blk);
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
+	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
+	t0 = th_now_ns();
+	rc = lfipc_sem_release(s);
+	took = th_now_ns() - t0;
+	cr_assert_geq(cf_stop(), 1);
+	cr_assert_eq(rc, 0, "release: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "release took %lld ms",
+		     (long long)(took / MS));
+	cr_assert_eq(lfipc_sem_value(s), 1);
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_sem_release(s), 0);
+	lfipc_sem_close(s);
+}
