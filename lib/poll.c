@@ -16,6 +16,7 @@
 
 #include "internal/poll.h"
 #include "internal/proc.h"
+#include "internal/wait.h"
 
 #define STATE(gen, armed) ((uint64_t)(gen) | ((uint64_t)(armed) << 32))
 #define GEN(st) ((uint32_t)(st))
@@ -153,16 +154,21 @@ static struct lfipc_wq *wq_at(const lfipc_region *r, uint32_t off)
 }
 
 /* waiters -= one poller, never below zero pollers (a forged or stale
- * count must not borrow from the other fields). */
+ * count must not borrow from the other fields). A peer that rewrites the
+ * word without end makes us give up after the CAS bound (internal/wait.h,
+ * about a second): the count stays one too high, which costs later wakes
+ * of wq a ring each (a scan of the table), nothing else. */
 static void poller_count_down(struct lfipc_wq *wq)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	/* Q1: seq_cst load and CAS (the R1 / reclaim side of P2). */
 	uint64_t w = atomic_load(&wq->waiters);
 
 	while (POLLER_COUNT(w) != 0 &&
 	       !atomic_compare_exchange_weak(&wq->waiters, &w,
 					     w - LFIPC_WQ_POLLER))
-		;
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+			return;
 }
 
 /* Claim a free entry for wq: its index and new (odd) gen. */
@@ -197,10 +203,15 @@ static int claim(lfipc_region *r, struct lfipc_wq *wq, uint32_t token,
 }
 
 /* Free entry i of incarnation gen: disarm (counting down) and move gen
- * to even. Conditional on gen throughout. Return: true when we freed it. */
+ * to even. Conditional on gen throughout. Return: true when we freed it;
+ * false also when a peer kept rewriting the state word (its armed half)
+ * past the CAS bound (internal/wait.h): the entry then stays claimed by
+ * our token, one entry lost until a reclaimer frees it after this process
+ * is gone. */
 static bool release(lfipc_region *r, uint32_t i, uint32_t gen)
 {
 	struct lfipc_poll_entry *e = entry(r, i);
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	/* Q4: seq_cst */
 	uint64_t st = atomic_load(&e->state);
 	uint32_t off = atomic_load(&e->obj_off);
@@ -214,6 +225,8 @@ static bool release(lfipc_region *r, uint32_t i, uint32_t gen)
 				poller_count_down(wq);
 			return true;
 		}
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+			return false;
 	}
 	return false;
 }

@@ -18,6 +18,7 @@
 
 #include "common/testhelp.h"
 #include "common/casfail.h"
+#include "internal/layout.h"
 #include "internal/region.h"
 #include "internal/sync_layout.h"
 
@@ -612,4 +613,89 @@ Test(sync_corrupt,
 	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_sem_release(s), 0);
 	lfipc_sem_close(s);
+}
+
+/* An Event with an fd whose poller is armed (a NOWAIT wait through the
+ * handle that found it clear arms it): one poller counted in the wait
+ * queue's waiters word (offset 16 of the block: bits 40..55). */
+static uint8_t *armed_event(lfipc_event **e)
+{
+	uint8_t *blk;
+
+	cr_assert_eq(lfipc_event_create(r, "e", e), 0);
+	blk = find(EVENT_MAGIC);
+	cr_assert_not_null(blk);
+	cr_assert_geq(lfipc_event_fd(*e), 0);
+	cr_assert_eq(lfipc_event_wait(*e, LFIPC_NOWAIT), -EAGAIN);
+	cr_assert_eq((atomic_load((_Atomic uint64_t *)(blk + 16)) >> 40) &
+			 0xffff,
+		     1);
+	return blk;
+}
+
+/* A set rings the armed poller and counts it down (lib/poll.c,
+ * poller_count_down). The peer moves the waiters word's top byte (bits
+ * 56..63 in its upper half) before every CAS. On main the count-down
+ * retried for ever and the set never returned. */
+Test(sync_corrupt, event_set_rings_its_poller_while_a_peer_rewrites_the_count,
+     .timeout = 30)
+{
+	lfipc_event *e;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	blk = armed_event(&e);
+	cf_start(lib_addr(blk + 16), blk + 20, UINT32_C(1) << 24);
+	t0 = th_now_ns();
+	rc = lfipc_event_set(e);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, 0);
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "set took %lld ms",
+		     (long long)(took / MS));
+	/* The peer stopped: the next arm and ring count down again. */
+	cr_assert_eq(lfipc_event_clear(e), 0);
+	cr_assert_eq(lfipc_event_wait(e, LFIPC_NOWAIT), -EAGAIN);
+	t0 = th_now_ns();
+	cr_assert_eq(lfipc_event_set(e), 0);
+	cr_assert_lt(th_now_ns() - t0, 500 * MS);
+	lfipc_event_close(e);
+}
+
+/* Closing the fd frees its poll-table entry by CAS on the entry's state
+ * (gen in bits 0..31, armed in 32..63: lib/poll.c, release). The peer
+ * moves the armed half before every CAS. On main the close never
+ * returned. */
+Test(sync_corrupt, event_close_frees_its_poller_while_a_peer_rewrites_it,
+     .timeout = 30)
+{
+	struct lfipc_poll_entry *pe = NULL;
+	lfipc_event *e;
+	uint8_t *at;
+	int64_t t0, took;
+
+	armed_event(&e);
+	for (uint32_t i = 0; i < r->poll_cap; i++) {
+		struct lfipc_poll_entry *x =
+		    (struct lfipc_poll_entry *)(base + r->poll_off) + i;
+
+		if (atomic_load(&x->state) & 1u)
+			pe = x;
+	}
+	cr_assert_not_null(pe);
+	at = (uint8_t *)pe;
+	cf_start(lib_addr(at), at + 4, 2);
+	t0 = th_now_ns();
+	lfipc_event_close(e);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "close took %lld ms",
+		     (long long)(took / MS));
+	/* The entry stays claimed by this process (one entry lost until
+	 * it is gone); a new fd still gets one. */
+	cr_assert_eq(lfipc_event_open(r, "e", &e), 0);
+	cr_assert_geq(lfipc_event_fd(e), 0);
+	cr_assert_eq(lfipc_event_set(e), 0);
+	lfipc_event_close(e);
 }
