@@ -39,31 +39,56 @@
  * dead (a half-done put or get of it is repaired as a dead participant's
  * in a multi-producer or multi-consumer queue), else -EBUSY. A holder that
  * is another thread of the caller's process counts as alive. A nonsense
- * word names a dead token (lfipc__token_alive()), so it is taken over. */
-static inline int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o)
+ * word names a dead token (lfipc__token_alive()), so it is taken over.
+ * A peer that rewrites the word before every CAS (always a dead or
+ * nonsense holder) must not keep us here: the CAS bound (internal/wait.h)
+ * ends the loop at the call's deadline (-ETIMEDOUT), else after about a
+ * second (-EPROTO); what the loop used of *timeout_ns is taken off it, as
+ * lfipc__self_timed() does. */
+static inline int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o,
+			    int64_t *timeout_ns)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+	lfipc_deadline dl = LFIPC_DL_NEVER;
 	uint32_t tok = (uint32_t)(me >> 32);
+	int rc = 0;
 
 	for (;;) {
 		uint32_t ot = (uint32_t)(o >> 32);
 
-		if (o != 0 && (ot == tok || lfipc__token_alive(q->r, ot)))
-			return -EBUSY;
+		if (o != 0 && (ot == tok || lfipc__token_alive(q->r, ot))) {
+			rc = -EBUSY;
+			break;
+		}
 		if (atomic_compare_exchange_strong(&q->h->role[i], &o, me)) {
 			/* Q10: relaxed (see struct lfipc_queue). */
 			atomic_store_explicit(&q->role_held[i], me,
 					      memory_order_relaxed);
-			return 0;
+			break;
 		}
 		if (o == me)
-			return 0;
+			break;
+		if (b.fails == 0)
+			dl = lfipc__deadline(*timeout_ns);
+		rc = lfipc__cas_retry(&b, dl);
+		if (rc < 0)
+			return rc;
 	}
+	if (b.fails != 0 && rc == 0 && dl != LFIPC_DL_NOW &&
+	    dl != LFIPC_DL_PAST && dl != LFIPC_DL_NEVER) {
+		int64_t left = dl - lfipc__now_ns();
+
+		*timeout_ns = left > 0 ? left : -2; /* -2: expired */
+	}
+	return rc;
 }
 
 /* Before a put (i = LFIPC_Q_ROLE_PUT) or a get (LFIPC_Q_ROLE_GET) by tok:
- * in a queue with that single role, hold it. 0 or -EBUSY. One load of a
- * line nobody writes while the role stays put. */
-static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
+ * in a queue with that single role, hold it. 0, -EBUSY, or the CAS
+ * bound's -ETIMEDOUT / -EPROTO (role_take). One load of a line nobody
+ * writes while the role stays put. */
+static inline int role_hold(lfipc_queue *q, int i, uint32_t tok,
+			    int64_t *timeout_ns)
 {
 	uint64_t me, o;
 
@@ -71,18 +96,19 @@ static inline int role_hold(lfipc_queue *q, int i, uint32_t tok)
 		return 0;
 	me = LFIPC_Q_ROLE(tok, lfipc__thread_tag());
 	o = atomic_load(&q->h->role[i]);
-	return o == me ? 0 : role_take(q, i, me, o);
+	return o == me ? 0 : role_take(q, i, me, o, timeout_ns);
 }
 
 /* The token of the caller, holding role i if the queue has it single. A
  * fork child's registration waits within *timeout_ns and leaves in it what
- * is left (lfipc__self_timed). */
+ * is left (lfipc__self_timed); so does a role word that a peer rewrites
+ * (role_take). */
 static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok,
 			       int64_t *timeout_ns)
 {
 	int rc = lfipc__self_timed(q->r, tok, timeout_ns);
 
-	return rc ? rc : role_hold(q, i, *tok);
+	return rc ? rc : role_hold(q, i, *tok, timeout_ns);
 }
 
 /* ---- producer side --------------------------------------------------- */

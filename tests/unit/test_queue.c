@@ -27,8 +27,10 @@
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
+#include "common/casfail.h"
 #include "common/qtest.h"
 #include "common/testhelp.h"
+#include "internal/region.h"
 
 TestSuite(queue, .init = qt_setup, .fini = qt_teardown, .timeout = 120);
 
@@ -1152,4 +1154,80 @@ Test(queue, a_single_producer_takes_a_single_freed_slot_of_a_full_queue)
 	cr_assert_eq(lfipc_queue_get(f.q, &v, 8, &len, LFIPC_NOWAIT),
 		     -EAGAIN);
 	lfipc_queue_close(f.q);
+}
+
+/* ---- the role word under a peer that rewrites it ---------------------- */
+
+#define QMS ((int64_t)1000000)
+
+/* A single-producer queue whose role word names a dead producer
+ * (QP_DEAD_TOKEN) with a thread tag that a peer moves before every CAS of
+ * role_take() (tests/common/casfail.h). On main the put retried its CAS
+ * for ever, past its timeout. */
+static void rewritten_role(lfipc_queue **q, struct qpeer *qp)
+{
+	_Atomic uint64_t *role;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER, q),
+		     0);
+	qp_open(qt_r, "q", qp);
+	role = &qp->h->role[LFIPC_Q_ROLE_PUT];
+	atomic_store(role, LFIPC_Q_ROLE(QP_DEAD_TOKEN, 0));
+	/* The tag is the low half (x86-64: the first four bytes). */
+	cf_start(qt_r->base + ((uint8_t *)role - qp->base), (void *)role, 1);
+}
+
+/* What the put gets back once the peer stopped, and the message. */
+static void put_after_peer_stopped(lfipc_queue *q, struct qpeer *qp)
+{
+	uint64_t v = 0;
+	size_t len;
+
+	cr_assert_eq(lfipc_queue_put(q, "12345678", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "12345678", 8), 0);
+	qp_close(qp);
+	lfipc_queue_close(q);
+}
+
+Test(queue, a_put_honours_its_timeout_while_a_peer_rewrites_the_role_word,
+     .timeout = 30)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t t0, took;
+	int rc;
+
+	rewritten_role(&q, &qp);
+	t0 = th_now_ns();
+	rc = lfipc_queue_put(q, "12345678", 8, 200 * QMS);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -ETIMEDOUT, "put: %d after %lld ms", rc,
+		     (long long)(took / QMS));
+	cr_assert_geq(took, 200 * QMS);
+	cr_assert_lt(took, 4200 * QMS, "put took %lld ms",
+		     (long long)(took / QMS));
+	put_after_peer_stopped(q, &qp);
+}
+
+Test(queue, a_put_forever_returns_eproto_while_a_peer_rewrites_the_role_word,
+     .timeout = 30)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t t0, took;
+	int rc;
+
+	rewritten_role(&q, &qp);
+	t0 = th_now_ns();
+	rc = lfipc_queue_put(q, "12345678", 8, LFIPC_FOREVER);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "put: %d after %lld ms", rc,
+		     (long long)(took / QMS));
+	cr_assert_lt(took, 4000 * QMS, "put took %lld ms",
+		     (long long)(took / QMS));
+	put_after_peer_stopped(q, &qp);
 }
