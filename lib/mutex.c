@@ -9,12 +9,21 @@
 int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 {
 	struct lfipc_mutex_waiter *c = p;
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	/* M3: seq_cst: the W3 load of the wait protocol (wait.h). */
 	uint32_t v = atomic_load(c->w);
+	int rc = 0;
 
-	for (;;) {
-		uint32_t owner = LFIPC_MUTEX_OWNER(v);
+	/* Every `continue` below follows a failed CAS: a peer that rewrites
+	 * the word without end (free, or naming nobody or a dead owner)
+	 * ends the loop at the lock's deadline (-ETIMEDOUT), else after
+	 * about a second (-EPROTO): the CAS bound of internal/wait.h. */
+	for (;; rc = lfipc__cas_retry(&b, c->dl)) {
+		uint32_t owner;
 
+		if (rc < 0)
+			return rc;
+		owner = LFIPC_MUTEX_OWNER(v);
 		if (v == 0) {
 			/* M4: seq_cst CAS (acquire pairs with M2). */
 			if (atomic_compare_exchange_strong(c->w, &v, c->self))
@@ -53,7 +62,7 @@ int lfipc__mutex_lock(lfipc_region *r, _Atomic uint32_t *w,
 		      struct lfipc_wq *wq, uint32_t self, lfipc_deadline dl,
 		      unsigned flags, bool siblings)
 {
-	struct lfipc_mutex_waiter c = {r, w, self, siblings};
+	struct lfipc_mutex_waiter c = {r, w, self, siblings, dl};
 
 	if (lfipc__mutex_trylock_fast(w, self))
 		return 0;

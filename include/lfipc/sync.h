@@ -104,7 +104,10 @@ LFIPC_API void lfipc_lock_close(lfipc_lock *l);
  * by the calling thread; -EOVERFLOW RLock
  * depth would exceed UINT32_MAX; -ENOMEM the calling thread holds more
  * than 4 locks at once and its record of them could not grow;
- * -EUSERS/-errno registering this process.
+ * -EUSERS/-errno registering this process; -EPROTO another process kept
+ * rewriting the lock's word (free, or naming nobody or a dead owner) for
+ * about LFIPC_SYNC_GRACE_NS (corrupt or hostile memory; until the deadline
+ * when that comes first: -ETIMEDOUT / -EAGAIN).
  * Blocks (futex): a sleeping waiter is woken by the release, or by the
  * kernel when the owner process dies (its death word, doc/architecture.md);
  * where that push is unavailable it checks the owner's liveness in slices

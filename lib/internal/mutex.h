@@ -68,6 +68,7 @@ struct lfipc_mutex_waiter {
 	_Atomic uint32_t *w;
 	uint32_t self;
 	bool siblings;
+	lfipc_deadline dl; /* the lock's deadline: bounds the CAS loop */
 };
 int lfipc__mutex_ready(void *ctx, struct lfipc_sleep *s, bool check);
 

@@ -466,6 +466,7 @@ Test(death, wait_any_over_locks_learns_a_dead_owner)
 	struct killer k;
 	pthread_t t;
 	int res = 1;
+	lfipc_deadline dl = lfipc__deadline(20000000000LL);
 
 	if (lfipc__death_push_ok())
 		lfipc__wait_set_safety_slice(MINUTE_NS);
@@ -475,16 +476,14 @@ Test(death, wait_any_over_locks_learns_a_dead_owner)
 			     0);
 		pid[i] = held_by_child(l[i]);
 		mw[i] = (struct lfipc_mutex_waiter){r, lock_word(l[i]), self,
-						    true};
+						    true, dl};
 		v[i] = (struct lfipc_any){
 		    (struct lfipc_wq *)((uint8_t *)lock_word(l[i]) + 16),
 		    lfipc__mutex_ready, &mw[i]};
 	}
 	k = (struct killer){pid[1], 100};
 	cr_assert_eq(pthread_create(&t, NULL, kill_later, &k), 0);
-	cr_assert_eq(lfipc__wait_any(r, v, 2, lfipc__deadline(20000000000LL),
-				     0, &res),
-		     1);
+	cr_assert_eq(lfipc__wait_any(r, v, 2, dl, 0, &res), 1);
 	cr_assert_eq(res, -EOWNERDEAD);
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	cr_assert_eq(th_reap(pid[1], REAP_MS), 128 + SIGKILL);

@@ -699,3 +699,66 @@ Test(sync_corrupt, event_close_frees_its_poller_while_a_peer_rewrites_it,
 	cr_assert_eq(lfipc_event_set(e), 0);
 	lfipc_event_close(e);
 }
+
+/* The Lock's word (offset 8) names nobody (owner bits 0, a flag bit set:
+ * taken over at once) and the peer moves its flag bits before every CAS
+ * of the readiness callback (lib/mutex.c, M4/M5). On main the acquire
+ * retried for ever, past its timeout. */
+static uint8_t *rewritten_lock(lfipc_lock **l)
+{
+	uint8_t *blk;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, l), 0);
+	blk = find(SYNC_LOCK_MAGIC);
+	cr_assert_not_null(blk);
+	atomic_store((_Atomic uint32_t *)(blk + 8), UINT32_C(0x40000000));
+	cf_start(lib_addr(blk + 8), blk + 8, UINT32_C(0x40000000));
+	return blk;
+}
+
+Test(sync_corrupt,
+     lock_acquire_honours_its_timeout_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_lock *l;
+	uint8_t *blk;
+	int64_t t0, took;
+	int rc;
+
+	blk = rewritten_lock(&l);
+	t0 = th_now_ns();
+	rc = lfipc_lock_acquire(l, 200 * MS);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -ETIMEDOUT, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_geq(took, 200 * MS);
+	cr_assert_lt(took, 200 * MS + CAS_BOUND_MAX_NS,
+		     "acquire took %lld ms", (long long)(took / MS));
+	/* The peer stopped: a word naming nobody is taken over. */
+	atomic_store((_Atomic uint32_t *)(blk + 8), UINT32_C(0x40000000));
+	rc = lfipc_lock_acquire(l, LFIPC_NOWAIT);
+	cr_assert(rc == 0 || rc == -EOWNERDEAD, "acquire: %d", rc);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+Test(sync_corrupt,
+     lock_acquire_forever_returns_eproto_while_a_peer_rewrites_its_word,
+     .timeout = 30)
+{
+	lfipc_lock *l;
+	int64_t t0, took;
+	int rc;
+
+	rewritten_lock(&l);
+	t0 = th_now_ns();
+	rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, CAS_BOUND_MAX_NS, "acquire took %lld ms",
+		     (long long)(took / MS));
+	lfipc_lock_close(l);
+}
