@@ -224,6 +224,7 @@ static int claim_end(lfipc_region *r, struct pipe_shm *p,
 		     const struct pipe_geom *g, int end, uint32_t self,
 		     lfipc_conn **out)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint32_t v, t;
 	int rc;
 
@@ -239,6 +240,11 @@ static int claim_end(lfipc_region *r, struct pipe_shm *p,
 		if (atomic_compare_exchange_strong(&p->ends.owner[end], &v,
 						   self | OWN_CLAIMED))
 			break;
+		/* A peer that rewrites the word without end (between free
+		 * values): -EPROTO after the CAS bound (internal/wait.h). */
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
 	}
 	rc = make_conn(r, p, g->cap, g->duplex, end, self, true, out);
 	if (rc < 0) {
@@ -265,6 +271,12 @@ void lfipc_conn_close(lfipc_conn *c)
 	if (!c)
 		return;
 	if (lfipc__self(c->r, &self) == 0 && self == c->tok) {
+		struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+
+		/* A peer that rewrites the word without end (our token,
+		 * the CLAIMED bit moving): we give up after the CAS bound
+		 * (internal/wait.h); the end stays ours until our death is
+		 * seen (recovery closes it then). */
 		v = atomic_load(c->mine);
 		while (OWN_TOKEN(v) == self && !(v & OWN_CLOSED)) {
 			/* Claimed: close it. Provisional: hand it on. */
@@ -279,6 +291,8 @@ void lfipc_conn_close(lfipc_conn *c)
 				atomic_store(c->mine, OWN_CLOSED | OWN_CLAIMED);
 				break;
 			}
+			if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+				break;
 		}
 	}
 	for (int i = 0; i < 2; i++) {

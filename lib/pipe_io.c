@@ -154,6 +154,7 @@ static bool peer_gone(lfipc_conn *c, bool live)
  */
 static int own(lfipc_conn *c, lfipc_deadline dl)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint32_t self, v, t;
 	int rc = lfipc__self_until(c->r, &self, dl);
 
@@ -174,6 +175,12 @@ static int own(lfipc_conn *c, lfipc_deadline dl)
 		if (atomic_compare_exchange_strong(c->mine, &v,
 						   self | OWN_CLAIMED))
 			break;
+		/* A peer that rewrites the word without end: the call's
+		 * deadline (-ETIMEDOUT), else about a second (-EPROTO), the
+		 * CAS bound of internal/wait.h. */
+		rc = lfipc__cas_retry(&b, dl);
+		if (rc < 0)
+			return rc;
 	}
 	c->tok = self;
 	c->claimed = true;

@@ -113,8 +113,9 @@ LFIPC_API int lfipc_pipe_create(lfipc_region *r, const char *name,
  * Return: 0 and *out; -ENOENT no such object; -EINVAL end is not 0 or 1,
  * the object is not a pipe, or a NULL argument; -ENAMETOOLONG; -EBUSY the
  * end is held by a live process (this one included); -EPIPE the end was
- * closed, or its holder died; -EPROTO the pipe's memory makes no sense;
- * -ENOMEM; -EUSERS.
+ * closed, or its holder died; -EPROTO the pipe's memory makes no sense
+ * (also: another process kept rewriting the end's word for about a
+ * second); -ENOMEM; -EUSERS.
  * May block briefly on the region's internal lock.
  * Concurrency: any thread.
  */
@@ -221,6 +222,9 @@ LFIPC_API int lfipc_conn_fd(lfipc_conn *c, int side);
  * peer receives what is left, then -EPIPE, and its sends fail with -EPIPE.
  * Otherwise only the handle is freed (see the header comment). NULL is a
  * no-op. The pipe object stays in the region until lfipc_object_remove().
+ * Does not block; when another process keeps rewriting the end's word
+ * (corrupt or hostile memory) it gives up after about a second and the
+ * end stays this process's until it ends.
  * Concurrency: no other thread may use c at the same time.
  */
 LFIPC_API void lfipc_conn_close(lfipc_conn *c);

@@ -12,8 +12,10 @@
 #include <lfipc/pipe.h>
 #include <lfipc/region.h>
 
+#include "common/casfail.h"
 #include "common/testhelp.h"
 #include "internal/pipe_layout.h"
+#include "internal/region.h"
 
 #define RING ((size_t)64 * 1024)
 #define REGION_SIZE ((size_t)4 << 20)
@@ -1065,4 +1067,127 @@ Test(pipe, a_forged_frame_length_holds_a_receiver_no_longer_than_its_timeout,
 	cr_assert_eq(lfipc_conn_poll(e0, 10 * 1000000LL), 0);
 	free(buf);
 	munmap(base, REGION_SIZE);
+}
+
+/* ---- owner words under a peer that rewrites them ---------------------- */
+
+/* The library's address of x, a place in our second mapping base. */
+static void *lib_addr(uint8_t *base, void *x)
+{
+	return r->base + ((uint8_t *)x - base);
+}
+
+#define PMS ((int64_t)1000000)
+/* The CAS bound (1 s, internal/wait.h) plus a scheduling allowance. */
+#define PIPE_BOUND_MAX_NS (4000 * PMS)
+
+/* An end's owner word free, and the peer moving it between free values
+ * (0, CLAIMED) before every CAS of the claim (lib/pipe.c, claim_end). On
+ * main the open never returned. */
+Test(pipe, open_returns_eproto_while_a_peer_rewrites_a_free_end,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	uint8_t *base = map_region();
+	struct pipe_shm *p = find_pipe(base, REGION_SIZE);
+	lfipc_conn *c = NULL;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_not_null(p);
+	lfipc_conn_close(e0); /* end 0 closed: then made free again */
+	e0 = NULL;
+	atomic_store(&p->ends.owner[0], 0);
+	cf_start(lib_addr(base, &p->ends.owner[0]), &p->ends.owner[0],
+		 OWN_CLAIMED);
+	t0 = th_now_ns();
+	rc = lfipc_pipe_open(r, "p", 0, &c);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "open: %d after %lld ms", rc,
+		     (long long)(took / PMS));
+	cr_assert_lt(took, PIPE_BOUND_MAX_NS, "open took %lld ms",
+		     (long long)(took / PMS));
+	atomic_store(&p->ends.owner[0], 0);
+	cr_assert_eq(lfipc_pipe_open(r, "p", 0, &e0), 0);
+	cr_assert_eq(lfipc_conn_send(e1, "x", 1, LFIPC_NOWAIT), 0);
+	munmap(base, REGION_SIZE);
+}
+
+/* The peer moves the CLAIMED bit of the end the caller holds before every
+ * CAS of its close (lib/pipe.c, lfipc_conn_close). On main the close never
+ * returned; now it gives up after the bound and the end stays ours. */
+Test(pipe, close_returns_while_a_peer_rewrites_its_end,
+     .init = setup_duplex, .fini = teardown, .timeout = 30)
+{
+	uint8_t *base = map_region();
+	struct pipe_shm *p = find_pipe(base, REGION_SIZE);
+	lfipc_conn *c;
+	uint32_t mine;
+	int64_t t0, took;
+
+	cr_assert_not_null(p);
+	cr_assert_eq(lfipc_conn_send(e1, "a", 1, LFIPC_NOWAIT), 0); /* claim */
+	mine = atomic_load(&p->ends.owner[1]);
+	cr_assert_eq(mine & OWN_CLAIMED, OWN_CLAIMED);
+	cf_start(lib_addr(base, &p->ends.owner[1]), &p->ends.owner[1],
+		 OWN_CLAIMED);
+	t0 = th_now_ns();
+	lfipc_conn_close(e1);
+	e1 = NULL;
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_lt(took, PIPE_BOUND_MAX_NS, "close took %lld ms",
+		     (long long)(took / PMS));
+	/* The end is still this process's: nobody else may open it. */
+	cr_assert_eq(atomic_load(&p->ends.owner[1]) & ~OWN_CLAIMED,
+		     mine & ~OWN_CLAIMED);
+	cr_assert_eq(lfipc_pipe_open(r, "p", 1, &c), -EBUSY);
+	munmap(base, REGION_SIZE);
+}
+
+static uint8_t *own_base;
+static struct pipe_shm *own_p;
+
+/* A fork child sends through its inherited end 1 while the peer moves
+ * the CLAIMED bit of the parent's word before every CAS of the take-over
+ * (lib/pipe_io.c, own): -ETIMEDOUT by the send's timeout; then, the peer
+ * gone, the send takes the end over. */
+static int child_send_under_rewrites(void *arg)
+{
+	_Atomic uint32_t *w = &own_p->ends.owner[1];
+	int64_t t0, took;
+	int rc;
+
+	(void)arg;
+	cf_start(lib_addr(own_base, w), w, OWN_CLAIMED);
+	t0 = th_now_ns();
+	rc = lfipc_conn_send(e1, "x", 1, 200 * PMS);
+	took = th_now_ns() - t0;
+	if (cf_stop() < 1000)
+		return 2;
+	if (rc != -ETIMEDOUT)
+		return 10 + (rc < 0 ? -rc : rc) % 100;
+	if (took < 200 * PMS || took > 200 * PMS + PIPE_BOUND_MAX_NS)
+		return 3;
+	return lfipc_conn_send(e1, "y", 1, LFIPC_NOWAIT) == 0 ? 0 : 4;
+}
+
+Test(pipe, a_take_over_honours_the_timeout_while_a_peer_rewrites_the_end,
+     .init = setup_duplex, .fini = teardown, .timeout = 60)
+{
+	size_t len;
+	pid_t pid;
+	char c;
+
+	own_base = map_region();
+	own_p = find_pipe(own_base, REGION_SIZE);
+	cr_assert_not_null(own_p);
+	cr_assert_eq(lfipc_conn_send(e1, "a", 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &c, 1, &len, LFIPC_NOWAIT), 0);
+	pid = th_fork(child_send_under_rewrites, NULL);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, REAP_MS), 0);
+	cr_assert_eq(lfipc_conn_recv(e0, &c, 1, &len, 5000 * PMS), 0);
+	cr_assert_eq(c, 'y');
+	munmap(own_base, REGION_SIZE);
 }
