@@ -65,6 +65,7 @@
 #include "internal/recover.h"
 #include "internal/region.h"
 #include "internal/shm.h"
+#include "internal/wait.h"
 
 #define LSN_MAGIC UINT32_C(0x4e53494c) /* "LISN" */
 #define LSN_VERSION 1u
@@ -463,6 +464,7 @@ int lfipc_listener_create(lfipc_region *r, const char *name, unsigned backlog,
 int lfipc_listener_open(lfipc_region *r, const char *name,
 			lfipc_listener **out)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	struct lfipc_listener h;
 	uint32_t self, v;
 	int rc;
@@ -480,6 +482,11 @@ int lfipc_listener_open(lfipc_region *r, const char *name,
 			return -EBUSY;
 		if (atomic_compare_exchange_strong(&h.p->ctl.server, &v, self))
 			break;
+		/* A peer that rewrites the word without end (free or dead
+		 * servers): -EPROTO after the CAS bound (internal/wait.h). */
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
 	}
 	rc = handle_new(&h, self, out);
 	if (rc < 0) {

@@ -97,7 +97,8 @@ LFIPC_API int lfipc_listener_create(lfipc_region *r, const char *name,
  * Return: 0 and *out; -ENOENT no such object; -EINVAL the object is not a
  * listener, or a NULL argument; -ENAMETOOLONG; -EBUSY a live process is
  * its server (this one included); -EPROTO the listener's memory makes no
- * sense; -ENOMEM; -EUSERS.
+ * sense (also: another process kept rewriting its server word for about a
+ * second); -ENOMEM; -EUSERS.
  * May block briefly on the region's internal lock.
  * Concurrency: any thread; of racing processes one becomes the server and
  * the others get -EBUSY.

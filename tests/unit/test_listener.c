@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +15,9 @@
 #include <lfipc/listener.h>
 #include <lfipc/region.h>
 
+#include "common/casfail.h"
 #include "common/testhelp.h"
+#include "internal/region.h"
 
 #define REGION_SIZE ((size_t)4 << 20)
 #define RING ((size_t)4096)
@@ -738,4 +741,47 @@ Test(listener, pipes_left_under_connection_names_make_connect_busy_not_eexist,
 	cr_assert_eq(lfipc_listener_connect(r, "L", LFIPC_NOWAIT, &c), -EAGAIN);
 	cr_assert_eq(lfipc_listener_accept(l, LFIPC_NOWAIT, &c), -EAGAIN);
 	cr_assert_eq(nobjects(), 10);
+}
+
+/* ---- the server word under a peer that rewrites it -------------------- */
+
+/* A token whose participant slot lies past the table: always dead. */
+#define DEAD_TOKEN ((UINT32_C(2046) << 19) | 1u)
+
+/* The listener's server word (after its 128-byte geometry, the second
+ * word of its control line: lib/listener.c, struct lsn_ctl) names a dead
+ * server, and the peer moves it to another dead one before every CAS of
+ * lfipc_listener_open(). On main the open never returned. */
+Test(listener, open_returns_eproto_while_a_peer_rewrites_the_server_word,
+     .init = setup_listener, .fini = teardown, .timeout = 30)
+{
+	uint8_t *base = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_SHARED, lfipc_region_fd(r), 0);
+	_Atomic uint32_t *server = NULL;
+	int64_t t0, took;
+	int rc;
+
+	cr_assert_neq(base, MAP_FAILED);
+	for (size_t off = 0; off + 256 <= REGION_SIZE; off += 64) {
+		uint32_t m;
+
+		memcpy(&m, base + off, sizeof(m));
+		if (m == UINT32_C(0x4e53494c)) /* LSN_MAGIC, "LISN" */
+			server = (_Atomic uint32_t *)(base + off + 128 + 4);
+	}
+	cr_assert_not_null(server);
+	lfipc_listener_close(l);
+	l = NULL;
+	atomic_store(server, DEAD_TOKEN);
+	cf_start(r->base + ((uint8_t *)server - base), server, 2);
+	t0 = th_now_ns();
+	rc = lfipc_listener_open(r, "L", &l);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "open: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, 4000 * MS, "open took %lld ms",
+		     (long long)(took / MS));
+	cr_assert_eq(lfipc_listener_open(r, "L", &l), 0);
+	munmap(base, REGION_SIZE);
 }
