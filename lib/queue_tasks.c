@@ -35,8 +35,12 @@ static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
  * either nothing or all of it done. */
 static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint64_t s = atomic_load(&t->settled);
 
+	/* A peer that rewrites settled without end (below g): we give up
+	 * after the CAS bound (internal/wait.h); the tasks stay
+	 * outstanding, which delays joins (by their timeout), nothing else. */
 	while ((int64_t)(g - s) > 0) {
 		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
 			/* statistics only: a kill here under-counts them */
@@ -44,6 +48,8 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
 			ev_wake(q, &q->h->joined);
 			return;
 		}
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+			return;
 	}
 }
 
@@ -83,31 +89,47 @@ int lfipc__q_tasks_reap(lfipc_queue *q)
 	return n;
 }
 
-/* Settle one task of entry t; false when it has none outstanding. */
-static bool task_settle(struct lfipc_qtask *t)
+/* Settle one task of entry t. Return: 1 done; 0 it has none outstanding;
+ * -EPROTO a peer kept rewriting settled past the CAS bound
+ * (internal/wait.h). */
+static int task_settle(struct lfipc_qtask *t)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint64_t s = atomic_load(&t->settled);
+	int rc;
 
-	while ((int64_t)(atomic_load(&t->got) - s) > 0)
+	while ((int64_t)(atomic_load(&t->got) - s) > 0) {
 		if (atomic_compare_exchange_weak(&t->settled, &s, s + 1))
-			return true;
-	return false;
+			return 1;
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int lfipc_queue_task_done(lfipc_queue *q)
 {
 	uint32_t tok;
+	int rc;
 
 	if (!q || !q->joinable || lfipc__self(q->r, &tok))
 		return -EINVAL;
 	/* The caller's own task first; else one another process got (the
 	 * task was handed over, as Python allows). */
-	if (!task_settle(task_of(q, tok))) {
+	rc = task_settle(task_of(q, tok));
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
 		uint32_t i;
 
-		for (i = 0; i < LFIPC_PROC_SLOTS; i++)
-			if (task_settle(&q->tasks[i]))
+		for (i = 0; i < LFIPC_PROC_SLOTS; i++) {
+			rc = task_settle(&q->tasks[i]);
+			if (rc < 0)
+				return rc;
+			if (rc > 0)
 				break;
+		}
 		if (i == LFIPC_PROC_SLOTS)
 			return -EINVAL;
 	}

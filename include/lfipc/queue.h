@@ -431,8 +431,11 @@ LFIPC_API int lfipc_queue_fd(lfipc_queue *q, int side);
  * nothing else is outstanding.
  *
  * Return: 0; -EINVAL not a joinable queue, or no task outstanding (called
- * more times than messages were got: Python's ValueError); -EUSERS.
- * Does not block. Thread- and process-safe.
+ * more times than messages were got: Python's ValueError); -EUSERS;
+ * -EPROTO another process kept rewriting the task count for about a
+ * second (corrupt or hostile memory): nothing was settled.
+ * Does not block (at most that second under such a writer). Thread- and
+ * process-safe.
  */
 LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
 

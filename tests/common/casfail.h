@@ -48,6 +48,7 @@ static struct {
 	uintptr_t word;		   /* the word, library's mapping */
 	_Atomic uint32_t *bump;	   /* what the peer changes (second map) */
 	uint32_t step;		   /* by how much, at each CAS */
+	int xor;		   /* toggle step's bits instead of adding */
 	volatile sig_atomic_t on;  /* rewriting */
 	volatile unsigned long n;  /* rewrites so far */
 } cf;
@@ -64,8 +65,12 @@ static void cf_segv(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	if (cf.on && a == cf.word) {
-		atomic_fetch_add_explicit(cf.bump, cf.step,
-					  memory_order_relaxed);
+		if (cf.xor)
+			atomic_fetch_xor_explicit(cf.bump, cf.step,
+						  memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(cf.bump, cf.step,
+						  memory_order_relaxed);
 		cf.n++;
 	}
 	mprotect((void *)cf.page, (size_t)pg, PROT_READ | PROT_WRITE);
@@ -102,9 +107,18 @@ static inline void cf_start(void *word, void *bump, uint32_t step)
 	cf.page = cf.word & ~(uintptr_t)(pg - 1);
 	cf.bump = bump;
 	cf.step = step;
+	cf.xor = 0;
 	cf.n = 0;
 	cf.on = 1;
 	cr_assert_eq(mprotect((void *)cf.page, (size_t)pg, PROT_READ), 0);
+}
+
+/* cf_start, the peer toggling step's bits (between two values) instead of
+ * adding step. */
+static inline void cf_start_xor(void *word, void *bump, uint32_t step)
+{
+	cf_start(word, bump, step);
+	cf.xor = 1;
 }
 
 /* The peer stops: the page is writable again. Return: the rewrites. */

@@ -1231,3 +1231,91 @@ Test(queue, a_put_forever_returns_eproto_while_a_peer_rewrites_the_role_word,
 		     (long long)(took / QMS));
 	put_after_peer_stopped(q, &qp);
 }
+
+/* ---- a JoinableQueue's task counts under a peer that rewrites them ---- */
+
+/* A JoinableQueue from which this process got 4 messages: its task entry
+ * (got 4, settled 0), and the peer toggling settled between 0 and 1 before
+ * every CAS on it (tests/common/casfail.h). */
+static struct lfipc_qtask *rewritten_tasks(lfipc_queue **q, struct qpeer *qp)
+{
+	struct lfipc_qtask *t = NULL;
+	int next = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "j", 8, 8,
+					LFIPC_QUEUE_JOINABLE, q),
+		     0);
+	cr_assert_eq(put_ints(*q, 0, 4, LFIPC_NOWAIT), 4);
+	cr_assert_eq(get_ints(*q, 4, &next), 4);
+	qp_open(qt_r, "j", qp);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		if (atomic_load(&qp_task(qp, i)->got) == 4)
+			t = qp_task(qp, i);
+	cr_assert_not_null(t);
+	cr_assert_eq(atomic_load(&t->settled), 0);
+	return t;
+}
+
+static void start_toggling(struct qpeer *qp, struct lfipc_qtask *t)
+{
+	/* settled's low half (x86-64: its first four bytes). */
+	cf_start_xor(qt_r->base + ((uint8_t *)&t->settled - qp->base),
+		     (void *)&t->settled, 1);
+}
+
+/* On main task_done retried its CAS for ever (lib/queue_tasks.c,
+ * task_settle). */
+Test(queue, task_done_returns_eproto_while_a_peer_rewrites_the_task_count,
+     .timeout = 30)
+{
+	struct lfipc_qtask *t;
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t t0, took;
+	int rc;
+
+	t = rewritten_tasks(&q, &qp);
+	start_toggling(&qp, t);
+	t0 = th_now_ns();
+	rc = lfipc_queue_task_done(q);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, -EPROTO, "task_done: %d after %lld ms", rc,
+		     (long long)(took / QMS));
+	cr_assert_lt(took, 4000 * QMS, "task_done took %lld ms",
+		     (long long)(took / QMS));
+	atomic_store(&t->settled, 0);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(atomic_load(&t->settled), 1);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* The entry of this process's slot names a dead predecessor (owner), whose
+ * 4 tasks the next get writes off (lib/queue_tasks.c, write_off) while
+ * the peer toggles settled. On main the get never returned; now it gives
+ * up the write-off after the bound and delivers the message. */
+Test(queue, a_get_returns_while_a_peer_rewrites_a_dead_entry_it_writes_off,
+     .timeout = 30)
+{
+	struct lfipc_qtask *t;
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t t0, took;
+	int next = 4;
+	int rc;
+
+	t = rewritten_tasks(&q, &qp);
+	cr_assert_eq(put_ints(q, 4, 5, LFIPC_NOWAIT), 1);
+	atomic_store(&t->owner, QP_DEAD_TOKEN);
+	start_toggling(&qp, t);
+	t0 = th_now_ns();
+	rc = get_ints(q, 1, &next);
+	took = th_now_ns() - t0;
+	cr_assert_gt(cf_stop(), 1000);
+	cr_assert_eq(rc, 1);
+	cr_assert_lt(took, 4000 * QMS, "get took %lld ms",
+		     (long long)(took / QMS));
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
