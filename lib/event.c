@@ -118,9 +118,31 @@ void lfipc_event_close(lfipc_event *e)
 	free(e);
 }
 
-int lfipc_event_set(lfipc_event *e)
+/* The rest of a set whose first CAS failed, out of line so that the
+ * bound's bookkeeping stays off the fast path. A peer that rewrites the
+ * word without end: -EPROTO after the bound (internal/wait.h), never a
+ * live-lock. Return: 1 set by us, 0 already set, -EPROTO. */
+static __attribute__((noinline)) int set_retry(lfipc_event *e, uint32_t v)
 {
 	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+	int rc;
+
+	for (;;) {
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
+		if (v & EV_SET)
+			return 0;
+		/* E1, as in lfipc_event_set(). */
+		if (atomic_compare_exchange_weak_explicit(
+			&e->s->word, &v, (v | EV_SET) + EV_GEN_ONE,
+			memory_order_seq_cst, memory_order_relaxed))
+			return 1;
+	}
+}
+
+int lfipc_event_set(lfipc_event *e)
+{
 	uint32_t v;
 	int rc;
 
@@ -129,20 +151,16 @@ int lfipc_event_set(lfipc_event *e)
 	/* E5: relaxed guess for the E1 CAS (also its failure order); a set
 	 * flag seen here needs no ordering: set() then does nothing. */
 	v = atomic_load_explicit(&e->s->word, memory_order_relaxed);
-	for (;;) {
-		if (v & EV_SET)
-			return 0;
-		/* E1 = K1: seq_cst (release pairs with E3: what the setter
-		 * did before set() happens before a waiter returns; seq_cst
-		 * orders it before K2 in lfipc__wake). */
-		if (atomic_compare_exchange_weak_explicit(
-			&e->s->word, &v, (v | EV_SET) + EV_GEN_ONE,
-			memory_order_seq_cst, memory_order_relaxed))
-			break;
-		/* A peer that rewrites the word without end: -EPROTO after
-		 * the bound (internal/wait.h), never a live-lock. */
-		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
-		if (rc < 0)
+	if (v & EV_SET)
+		return 0;
+	/* E1 = K1: seq_cst (release pairs with E3: what the setter did
+	 * before set() happens before a waiter returns; seq_cst orders it
+	 * before K2 in lfipc__wake). */
+	if (!atomic_compare_exchange_weak_explicit(
+		&e->s->word, &v, (v | EV_SET) + EV_GEN_ONE,
+		memory_order_seq_cst, memory_order_relaxed)) {
+		rc = set_retry(e, v);
+		if (rc <= 0)
 			return rc;
 	}
 	lfipc__wake(e->r, &e->s->wq, &e->s->word, INT32_MAX);

@@ -253,24 +253,40 @@ static __attribute__((noinline)) int release_wake(lfipc_sem *h)
 	return 0;
 }
 
+/* The rest of an untracked release whose first CAS failed, out of line so
+ * that the bound's bookkeeping stays off the fast path. A peer that
+ * rewrites the word without end: -EPROTO after the bound (internal/wait.h),
+ * never a live-lock. Return: 0, -EOVERFLOW or -EPROTO. */
+static __attribute__((noinline)) int release_retry(lfipc_sem *h, uint64_t d)
+{
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+	int rc;
+
+	for (;;) {
+		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+		if (rc < 0)
+			return rc;
+		if (SEM_VALUE(d) >= h->max)
+			return -EOVERFLOW;
+		/* S3, as in release_untracked(). */
+		if (atomic_compare_exchange_weak(&h->s->data, &d, d + 1))
+			return 0;
+	}
+}
+
 static inline int release_untracked(lfipc_sem *h)
 {
 	struct sem_shm *s = h->s;
-	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	/* S10: relaxed guess for the S3 CAS (also its failure order). */
 	uint64_t d = atomic_load_explicit(&s->data, memory_order_relaxed);
 	int rc;
 
-	for (;;) {
-		if (SEM_VALUE(d) >= h->max)
-			return -EOVERFLOW;
-		/* S3 = K1 of the wait protocol: seq_cst (release pairs with
-		 * S2 / S4; seq_cst orders it before K2). */
-		if (atomic_compare_exchange_weak(&s->data, &d, d + 1))
-			break;
-		/* A peer that rewrites the word without end: -EPROTO after
-		 * the bound (internal/wait.h), never a live-lock. */
-		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
+	if (SEM_VALUE(d) >= h->max)
+		return -EOVERFLOW;
+	/* S3 = K1 of the wait protocol: seq_cst (release pairs with S2 /
+	 * S4; seq_cst orders it before K2). */
+	if (!atomic_compare_exchange_weak(&s->data, &d, d + 1)) {
+		rc = release_retry(h, d);
 		if (rc < 0)
 			return rc;
 	}
