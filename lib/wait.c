@@ -909,8 +909,8 @@ int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl)
 	}
 	if (now < b->end)
 		return 0;
-	if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST &&
-	    dl != LFIPC_DL_NEVER && dl <= now)
+	if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST && dl != LFIPC_DL_NEVER &&
+	    dl <= now)
 		return lfipc__deadline_error(dl);
 	return -EPROTO;
 }

@@ -444,8 +444,7 @@ struct lfipc_cas_bound {
 
 int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl);
 
-static inline int lfipc__cas_retry(struct lfipc_cas_bound *b,
-				   lfipc_deadline dl)
+static inline int lfipc__cas_retry(struct lfipc_cas_bound *b, lfipc_deadline dl)
 {
 	if (__builtin_expect(++b->fails % LFIPC_CAS_YIELD != 0, 1))
 		return 0;

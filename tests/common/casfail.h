@@ -44,13 +44,13 @@
 #endif
 
 static struct {
-	uintptr_t page;		   /* the word's page, library's mapping */
-	uintptr_t word;		   /* the word, library's mapping */
-	_Atomic uint32_t *bump;	   /* what the peer changes (second map) */
-	uint32_t step;		   /* by how much, at each CAS */
-	int xor;		   /* toggle step's bits instead of adding */
-	volatile sig_atomic_t on;  /* rewriting */
-	volatile unsigned long n;  /* rewrites so far */
+	uintptr_t page;		  /* the word's page, library's mapping */
+	uintptr_t word;		  /* the word, library's mapping */
+	_Atomic uint32_t *bump;	  /* what the peer changes (second map) */
+	uint32_t step;		  /* by how much, at each CAS */
+	int toggle;		  /* toggle step's bits instead of adding */
+	volatile sig_atomic_t on; /* rewriting */
+	volatile unsigned long n; /* rewrites so far */
 } cf;
 
 static void cf_segv(int sig, siginfo_t *si, void *ucv)
@@ -65,7 +65,7 @@ static void cf_segv(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	if (cf.on && a == cf.word) {
-		if (cf.xor)
+		if (cf.toggle)
 			atomic_fetch_xor_explicit(cf.bump, cf.step,
 						  memory_order_relaxed);
 		else
@@ -107,7 +107,7 @@ static inline void cf_start(void *word, void *bump, uint32_t step)
 	cf.page = cf.word & ~(uintptr_t)(pg - 1);
 	cf.bump = bump;
 	cf.step = step;
-	cf.xor = 0;
+	cf.toggle = 0;
 	cf.n = 0;
 	cf.on = 1;
 	cr_assert_eq(mprotect((void *)cf.page, (size_t)pg, PROT_READ), 0);
@@ -118,7 +118,7 @@ static inline void cf_start(void *word, void *bump, uint32_t step)
 static inline void cf_start_xor(void *word, void *bump, uint32_t step)
 {
 	cf_start(word, bump, step);
-	cf.xor = 1;
+	cf.toggle = 1;
 }
 
 /* The peer stops: the page is writable again. Return: the rewrites. */
