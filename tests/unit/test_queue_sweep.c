@@ -230,7 +230,8 @@ static void interleave(struct kids *k, int n, int msgs)
 		kid_peek(k, i % n);
 }
 
-Test(queue_sweep, a_recovery_finds_every_message_of_a_killed_consumer_among_live_ones)
+Test(queue_sweep,
+     a_recovery_finds_every_message_of_a_killed_consumer_among_live_ones)
 {
 	static struct kids k;
 
