@@ -7,7 +7,8 @@
 out=$(./bench/bridge_bench -n 3000 -r 1 -l 200 -R -q 256) || exit 1
 echo "$out"
 echo "$out" | grep -q "bridge / raw batched" || exit 1
-echo "$out" | grep -q "repeat by repeat: [0-9.]* \[[0-9.]*\.\.[0-9.]*\]" || exit 1
+num='[0-9.]*'
+echo "$out" | grep -q "repeat by repeat: $num \[$num\.\.$num\]" || exit 1
 echo "$out" | grep -q "latency p50" || exit 1
 echo "$out" | grep -q "relay (two queue hops" || exit 1
 # -T (CPU time by thread), -P (raw packed only), -b (batch of both paths)
