@@ -499,7 +499,7 @@ Test(sync_corrupt, event_set_returns_eproto_while_a_peer_rewrites_its_word,
 {
 	lfipc_event *e;
 	uint8_t *blk;
-	int64_t t0, took;
+	int64_t took;
 	int rc;
 
 	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
@@ -508,10 +508,7 @@ Test(sync_corrupt, event_set_returns_eproto_while_a_peer_rewrites_its_word,
 	/* The event word (offset 4): SET stays clear, the generation
 	 * moves before every CAS. */
 	cf_start(lib_addr(blk + 4), blk + 4, 4);
-	t0 = th_now_ns();
-	rc = lfipc_event_set(e);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_event_set(e));
 	cr_assert_eq(rc, -EPROTO, "set: %d after %lld ms", rc,
 		     (long long)(took / MS));
 	cr_assert_lt(took, CAS_BOUND_MAX_NS, "set took %lld ms",
@@ -533,17 +530,14 @@ Test(sync_corrupt, sem_release_returns_eproto_while_a_peer_rewrites_its_word,
 {
 	lfipc_sem *s;
 	uint8_t *blk;
-	int64_t t0, took;
+	int64_t took;
 	int rc;
 
 	cr_assert_eq(lfipc_sem_create(r, "s", 0, false, &s), 0);
 	blk = find(SEM_MAGIC);
 	cr_assert_not_null(blk);
 	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
-	t0 = th_now_ns();
-	rc = lfipc_sem_release(s);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_sem_release(s));
 	cr_assert_eq(rc, -EPROTO, "release: %d after %lld ms", rc,
 		     (long long)(took / MS));
 	cr_assert_lt(took, CAS_BOUND_MAX_NS, "release took %lld ms",
@@ -562,17 +556,14 @@ Test(sync_corrupt,
 {
 	lfipc_sem *s;
 	uint8_t *blk;
-	int64_t t0, took;
+	int64_t took;
 	int rc;
 
 	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
 	blk = find(SEM_MAGIC);
 	cr_assert_not_null(blk);
 	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
-	t0 = th_now_ns();
-	rc = lfipc_sem_acquire(s, 200 * MS);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_sem_acquire(s, 200 * MS));
 	cr_assert_eq(rc, -ETIMEDOUT, "acquire: %d after %lld ms", rc,
 		     (long long)(took / MS));
 	cr_assert_geq(took, 200 * MS);
@@ -647,10 +638,7 @@ Test(sync_corrupt, event_set_rings_its_poller_while_a_peer_rewrites_the_count,
 
 	blk = armed_event(&e);
 	cf_start(lib_addr(blk + 16), blk + 20, UINT32_C(1) << 24);
-	t0 = th_now_ns();
-	rc = lfipc_event_set(e);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_event_set(e));
 	cr_assert_eq(rc, 0);
 	cr_assert_lt(took, CAS_BOUND_MAX_NS, "set took %lld ms",
 		     (long long)(took / MS));
@@ -673,7 +661,7 @@ Test(sync_corrupt, event_close_frees_its_poller_while_a_peer_rewrites_it,
 	struct lfipc_poll_entry *pe = NULL;
 	lfipc_event *e;
 	uint8_t *at;
-	int64_t t0, took;
+	int64_t took;
 
 	armed_event(&e);
 	for (uint32_t i = 0; i < r->poll_cap; i++) {
@@ -686,10 +674,7 @@ Test(sync_corrupt, event_close_frees_its_poller_while_a_peer_rewrites_it,
 	cr_assert_not_null(pe);
 	at = (uint8_t *)pe;
 	cf_start(lib_addr(at), at + 4, 2);
-	t0 = th_now_ns();
-	lfipc_event_close(e);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, lfipc_event_close(e));
 	cr_assert_lt(took, CAS_BOUND_MAX_NS, "close took %lld ms",
 		     (long long)(took / MS));
 	/* The entry stays claimed by this process (one entry lost until
@@ -722,14 +707,11 @@ Test(sync_corrupt,
 {
 	lfipc_lock *l;
 	uint8_t *blk;
-	int64_t t0, took;
+	int64_t took;
 	int rc;
 
 	blk = rewritten_lock(&l);
-	t0 = th_now_ns();
-	rc = lfipc_lock_acquire(l, 200 * MS);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_lock_acquire(l, 200 * MS));
 	cr_assert_eq(rc, -ETIMEDOUT, "acquire: %d after %lld ms", rc,
 		     (long long)(took / MS));
 	cr_assert_geq(took, 200 * MS);
@@ -748,14 +730,11 @@ Test(sync_corrupt,
      .timeout = 30)
 {
 	lfipc_lock *l;
-	int64_t t0, took;
+	int64_t took;
 	int rc;
 
 	rewritten_lock(&l);
-	t0 = th_now_ns();
-	rc = lfipc_lock_acquire(l, LFIPC_FOREVER);
-	took = th_now_ns() - t0;
-	cr_assert_gt(cf_stop(), 1000);
+	CF_TIMED(took, rc = lfipc_lock_acquire(l, LFIPC_FOREVER));
 	cr_assert_eq(rc, -EPROTO, "acquire: %d after %lld ms", rc,
 		     (long long)(took / MS));
 	cr_assert_lt(took, CAS_BOUND_MAX_NS, "acquire took %lld ms",
