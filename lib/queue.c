@@ -630,6 +630,7 @@ static void q_fill(const lfipc_queue *q, lfipc_queue_status *st)
 	st->puts = atomic_load_explicit(&h->enq_pos, memory_order_relaxed);
 	st->gets = atomic_load_explicit(&h->deq_pos, memory_order_relaxed);
 	st->cleared = atomic_load_explicit(&h->cleared, memory_order_relaxed);
+	st->corrupt = atomic_load_explicit(&h->corrupt, memory_order_relaxed);
 	for (uint64_t i = 0; i < q->n; i++) {
 		uint32_t c = wclaim(atomic_load_explicit(&slot_at(q, i)->word,
 							 memory_order_relaxed));

@@ -359,6 +359,10 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 		 * is seen by ev_wake() below; one after it sees every slot
 		 * released (the Dekker pairing of release_slot()). */
 		atomic_thread_fence(memory_order_seq_cst);
+		/* Q13: relaxed: a statistics counter (lfipc_queue_stat) */
+		if (bad)
+			atomic_fetch_add_explicit(&q->h->corrupt, (uint64_t)bad,
+						  memory_order_relaxed);
 		if (q->joinable) {
 			if (good)
 				lfipc__q_tasks_got(q, tok, (uint64_t)good);

@@ -637,6 +637,11 @@ static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 {
 	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered
+	 * with nothing. */
+	if (!delivered)
+		atomic_fetch_add_explicit(&q->h->corrupt, 1,
+					  memory_order_relaxed);
 	if (q->joinable) {
 		if (delivered) {
 			lfipc__q_tasks_got(q, tok, 1);

@@ -599,6 +599,7 @@ static int object_kvs(lfipc_region *r, const char *name, int type,
 		kv_u(k, "puts", s->puts);
 		kv_u(k, "gets", s->gets);
 		kv_u(k, "cleared", s->cleared);
+		kv_u(k, "corrupt", s->corrupt);
 		if (s->joinable) {
 			kv_u(k, "tasks_unfinished", s->tasks_unfinished);
 			kv_u(k, "tasks_abandoned", s->tasks_abandoned);

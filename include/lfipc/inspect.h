@@ -239,6 +239,11 @@ typedef struct lfipc_queue_status {
 					settled by task_done; 0 otherwise */
 	uint64_t tasks_abandoned;  /**< JoinableQueue: written off after the
 					death of the consumer */
+	uint64_t corrupt;	   /**< messages dropped so far because their
+					stored length exceeded msg_size (a
+					slot scribbled by a peer): a get or
+					peek that took one said nothing of it,
+					or -EPROTO if it took only such */
 } lfipc_queue_status;
 
 /** Lock / RLock status (lfipc_lock_stat()). */

@@ -122,7 +122,10 @@ struct lfipc_qhdr {
 	struct lfipc_wq joined;	    /* offset 704: join waits on it */
 	_Atomic uint64_t cleared;   /* offset 720: messages discarded by
 				     * clear so far (statistics) */
-	uint8_t pad6[128 - 88];
+	_Atomic uint64_t corrupt;   /* offset 728: messages dropped for a
+				     * stored length above msg_size so far
+				     * (statistics) */
+	uint8_t pad6[128 - 96];
 };
 
 struct lfipc_qslot {
@@ -156,6 +159,7 @@ _Static_assert(offsetof(struct lfipc_qhdr, not_full) == 512, "not_full");
 _Static_assert(offsetof(struct lfipc_qhdr, closed) == 640, "closed");
 _Static_assert(offsetof(struct lfipc_qhdr, joined) == 704, "joined");
 _Static_assert(offsetof(struct lfipc_qhdr, cleared) == 720, "cleared");
+_Static_assert(offsetof(struct lfipc_qhdr, corrupt) == 728, "corrupt");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
 _Static_assert(sizeof(struct lfipc_qtask) == 32, "task entry size");

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
@@ -27,6 +28,15 @@
 #define QF(f) offsetof(struct lfipc_qhdr, f)
 
 TestSuite(queue_hostile, .init = qt_setup, .fini = qt_teardown, .timeout = 240);
+
+/* The queue's count of messages dropped for a corrupt length. */
+static uint64_t corrupt_count(const lfipc_queue *q)
+{
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	return st.corrupt;
+}
 
 Test(queue_hostile, a_corrupt_message_length_is_eproto_and_counts_as_done)
 {
@@ -43,14 +53,18 @@ Test(queue_hostile, a_corrupt_message_length_is_eproto_and_counts_as_done)
 	qp_open(qt_r, "q", &qp);
 	*qp_len(&qp, 0) = 9;
 	*qp_len(&qp, 1) = UINT64_MAX;
+	cr_assert_eq(corrupt_count(q), 0);
 	cr_assert_eq(lfipc_queue_get(q, buf, 8, &len, LFIPC_NOWAIT), -EPROTO);
+	cr_assert_eq(corrupt_count(q), 1, "the get's drop is counted");
 	cr_assert_eq(lfipc_queue_peek(q, &m, &len, LFIPC_NOWAIT), -EPROTO);
+	cr_assert_eq(corrupt_count(q), 2, "the peek's drop is counted");
 	cr_assert_eq(lfipc_queue_qsize(q), 0);
 	cr_assert_eq(lfipc_queue_task_done(q), -EINVAL, "nothing was got");
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "dropped = done");
 	cr_assert_eq(lfipc_queue_put(q, "ok", 2, LFIPC_NOWAIT), 0);
 	cr_assert_eq(lfipc_queue_get(q, buf, 8, &len, LFIPC_NOWAIT), 0);
 	cr_assert_eq(len, 2);
+	cr_assert_eq(corrupt_count(q), 2, "a good message is no drop");
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
@@ -72,14 +86,44 @@ Test(queue_hostile, get_many_drops_a_corrupt_message_and_closes_up_over_it)
 	cr_assert_eq(bufs[0][0], 0);
 	cr_assert_eq(bufs[1][0], 2);
 	cr_assert_eq(bufs[2][0], 3);
+	cr_assert_eq(corrupt_count(q), 1, "the drop inside a run counts");
 	cr_assert_eq(put_ints(q, 4, 5, LFIPC_NOWAIT), 1);
 	*qp_len(&qp, 4) = 9;
 	cr_assert_eq(lfipc_queue_get_many(q, bufs, 8, lens, 8, LFIPC_NOWAIT),
 		     -EPROTO, "only a corrupt message was there");
+	cr_assert_eq(corrupt_count(q), 2);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(lfipc_queue_task_done(q), 0);
 	cr_assert_eq(lfipc_queue_task_done(q), -EINVAL);
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "3 got + 2 dropped");
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* peek_many drops corrupt messages among good ones, says nothing of them
+ * (they count towards n), and the queue counts each; a plain queue too
+ * (not only a JoinableQueue's done). */
+Test(queue_hostile, peek_many_drops_corrupt_messages_and_the_queue_counts_them)
+{
+	lfipc_queue *q;
+	struct qpeer qp;
+	const void *m[8];
+	size_t lens[8];
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 8, 8, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 6, LFIPC_NOWAIT), 6);
+	qp_open(qt_r, "q", &qp);
+	*qp_len(&qp, 1) = 9;
+	*qp_len(&qp, 3) = UINT64_MAX;
+	cr_assert_eq(lfipc_queue_peek_many(q, m, lens, 5, LFIPC_NOWAIT), 3,
+		     "5 claimed, 2 of them dropped");
+	cr_assert_eq(*(const int *)m[0], 0);
+	cr_assert_eq(*(const int *)m[1], 2);
+	cr_assert_eq(*(const int *)m[2], 4);
+	cr_assert_eq(corrupt_count(q), 2);
+	cr_assert_eq(lfipc_queue_release_many(q, m, 3), 3);
+	cr_assert_eq(lfipc_queue_qsize(q), 1, "message 5 is still there");
+	cr_assert_eq(corrupt_count(q), 2, "a release is no drop");
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }

@@ -239,6 +239,12 @@ Test(queue_orphans, an_orphan_of_corrupt_length_is_dropped)
 	cr_assert_eq(lfipc_queue_peek_orphans(oq, m, lens, 4), -EPROTO);
 	cr_assert_eq(lfipc_queue_peek_orphans(oq, m, lens, 4), -EAGAIN);
 	cr_assert_eq(lfipc_queue_qsize(oq), 3);
+	{
+		lfipc_queue_status st = {.struct_size = sizeof(st)};
+
+		cr_assert_eq(lfipc_queue_stat(oq, &st), 0);
+		cr_assert_eq(st.corrupt, 1, "the orphan's drop is counted");
+	}
 	cr_assert_eq(get_ints(oq, 4, &next), 3);
 	qp_close(&qp);
 	lfipc_queue_close(oq);
