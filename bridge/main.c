@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <lfipc/bridge.h>
+#include <lfipc/inspect.h>
 #include <lfipc/region.h>
 
 /* The handler may run on any thread that has the signals unblocked,
@@ -248,6 +249,17 @@ static int stat_cmd(lfipc_region *r, const char *queue)
 			printf("%s %llu\n", row[i].name,
 			       (unsigned long long)row[i].v);
 	printf("dup_possible %llu\n", (unsigned long long)s.dup_possible);
+	/* The queue itself (the sender's source, the receiver's
+	 * destination), if it is one: how many it holds, and how many it
+	 * dropped as corrupt (a scribbled length: the sender skips them,
+	 * doc/bridge.md, Security). */
+	{
+		lfipc_queue_status qs = {.struct_size = sizeof(qs)};
+
+		if (lfipc_object_stat(r, queue, LFIPC_OBJ_QUEUE, &qs) == 0)
+			printf("queue.depth %zu\nqueue.corrupt %llu\n",
+			       qs.depth, (unsigned long long)qs.corrupt);
+	}
 	return 0;
 }
 

@@ -426,7 +426,7 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
 				"q",	    NULL};
 	char path[256], line[256];
 	int fd, st;
-	bool found = false;
+	bool found = false, qfound = false;
 	FILE *f;
 	pid_t pid;
 
@@ -456,10 +456,13 @@ Test(bridge, plain_tcp_needs_insecure_and_stat_prints_counters, .fini = fini,
 	cr_assert_eq(st, 0);
 	f = fopen(path, "r");
 	cr_assert(f);
-	while (fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		found |= strcmp(line, "rx.received 1\n") == 0;
+		qfound |= strcmp(line, "queue.corrupt 0\n") == 0;
+	}
 	fclose(f);
 	cr_assert(found, "stat did not print rx.received 1");
+	cr_assert(qfound, "stat did not print queue.corrupt 0");
 }
 
 /*

@@ -677,6 +677,8 @@ Test(bridge, a_running_sender_skips_a_message_whose_length_was_scribbled,
 		  "messages after the corrupt one not delivered: %s",
 		  log_tail());
 	usleep(300000); /* anything more would come now */
+	qstat(&q);
+	cr_assert_eq(q.corrupt, 1, "the source counts the one it dropped");
 	shut_down_all();
 	expect_each_once_but(seen, 20, 10);
 	lfipc_array_close(seen);
@@ -719,6 +721,8 @@ Test(bridge, a_restarted_sender_skips_a_corrupt_orphan_of_its_predecessor,
 	cr_assert(seen_all(seen, 0, 3, 20000) && seen_all(seen, 4, 20, 20000),
 		  "not all delivered: %s", log_tail());
 	usleep(300000); /* anything more would come now */
+	qstat(&q);
+	cr_assert_eq(q.corrupt, 1, "the source counts the orphan it dropped");
 	shut_down_all();
 	expect_each_once_but(seen, 20, 3);
 	lfipc_array_close(seen);
