@@ -261,6 +261,46 @@ static int claim_slot(struct lfipc__proc *p, lfipc_deadline dl, bool forever)
 	return rc;
 }
 
+/*
+ * The retries of R1 in try_slot(), whose first CAS failed leaving g.
+ * Besides the registrant (us, holding the slot's OFD lock), only a
+ * liveness check writes gen: it retires a dead incarnation's odd g to
+ * g + 1 with a CAS (lfipc__proc_alive()), once, and fails if gen moved.
+ * So between well-behaved peers this loop ends within a few turns; a peer
+ * that rewrites gen before each CAS would keep it here for ever. After
+ * the CAS bound (internal/wait.h, no deadline: about a second) a store
+ * ends it: under the OFD lock a store of (g | 1) + 2 is as good as the
+ * CAS. A retirer's CAS from the odd g it saw either came first (its
+ * g + 1 is below our (g | 1) + 2) or fails on our value; a retirer of an
+ * older generation fails too. The registrant thus gets a generation no
+ * earlier incarnation's token names, unless the peer keeps writing gen
+ * (then nothing the registrant does could help: the peer decides what
+ * its tokens' liveness reads as). Returns the g that the new generation
+ * is made from.
+ */
+static uint32_t gen_retry(struct lfipc_proc_slot *s, uint32_t g)
+{
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+
+	for (;;) {
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0) {
+			/* R1 after the bound: release store (its acquire
+			 * half, towards U1 of the predecessor, is the
+			 * acquire load of g); pairs with the acquire load
+			 * in lfipc__token_alive(), as the CAS did. */
+			g = atomic_load_explicit(&s->gen, memory_order_acquire);
+			atomic_store_explicit(&s->gen, (g | 1u) + 2u,
+					      memory_order_release);
+			return g;
+		}
+		/* R1: as in try_slot(). */
+		if (atomic_compare_exchange_weak_explicit(
+			&s->gen, &g, (g | 1u) + 2u, memory_order_acq_rel,
+			memory_order_relaxed))
+			return g;
+	}
+}
+
 /* Take slot if nobody live holds it, as the new incarnation of p.
  * Return: 0 taken; 1 held by a live participant; -errno from fcntl. */
 static int try_slot(struct lfipc__proc *p, int fd, uint32_t slot)
@@ -285,10 +325,10 @@ static int try_slot(struct lfipc__proc *p, int fd, uint32_t slot)
 	 * generation is retired by skipping past it, so its tokens never
 	 * match again. */
 	g = atomic_load_explicit(&s->gen, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(
-		&s->gen, &g, (g | 1u) + 2u, memory_order_acq_rel,
-		memory_order_relaxed))
-		;
+	if (!atomic_compare_exchange_weak_explicit(&s->gen, &g, (g | 1u) + 2u,
+						   memory_order_acq_rel,
+						   memory_order_relaxed))
+		g = gen_retry(s, g);
 	g = (g | 1u) + 2u;
 	/* Sleepers still watching the previous incarnation's word look
 	 * again (they now see the generation mismatch). */

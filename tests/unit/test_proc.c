@@ -16,12 +16,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <lfipc/region.h>
 
+#include "common/casfail.h"
 #include "common/heapcheck.h"
 #include "common/testhelp.h"
 #include "internal/mutex.h"
@@ -438,4 +441,62 @@ Test(proc, region_lock_of_a_killed_holder_is_taken_over)
 	cr_assert_eq(info.participants, 1);
 	close(up[0]);
 	close(up[1]);
+}
+
+/* ---- registration under a peer that rewrites a slot's generation ----- */
+
+static struct lfipc_proc_slot *gen_slot; /* the library's mapping */
+static _Atomic uint32_t *gen_peer;	 /* the same word, a second map */
+
+/* A fork child registers (R1 in lib/proc.c, try_slot()) while the peer
+ * toggles the gen word of the slot it takes before every write to it.
+ * The CAS bound ends the CAS retries after about a second and a store
+ * (under the slot's OFD lock) makes the new generation. */
+static int child_registers_under_rewrites(void *arg)
+{
+	uint32_t t = 0, slot = (uint32_t)(uintptr_t)arg;
+	int64_t t0, took;
+	int rc;
+
+	cf_start_xor((void *)&gen_slot->gen, (void *)gen_peer, 4);
+	t0 = th_now_ns();
+	rc = lfipc__self(r, &t);
+	took = th_now_ns() - t0;
+	if (cf_stop() < 1000)
+		return 2;
+	if (rc != 0)
+		return 10 + (rc < 0 ? -rc : rc) % 100;
+	if (took > (int64_t)4000 * 1000 * 1000)
+		return 3;
+	if (token_slot(t) != slot)
+		return 4; /* not the slot the peer rewrote */
+	/* The generation of the token is the slot's, odd: alive. */
+	if (!lfipc__token_alive(r, t) || !(atomic_load(gen_peer) & 1u))
+		return 5;
+	return 0;
+}
+
+/* On main the child never returned from its registration. */
+Test(proc, registration_ends_while_a_peer_rewrites_the_slots_generation)
+{
+	struct stat st;
+	uint32_t slot = token_slot(my_token(r)) + 1; /* the next free slot */
+	int fd = lfipc_region_fd(r);
+	uint8_t *base;
+	pid_t pid;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0);
+	cr_assert_neq(base, MAP_FAILED);
+	gen_slot = &r->proc.table[slot];
+	gen_peer =
+	    (_Atomic uint32_t *)(base + ((uint8_t *)&gen_slot->gen - r->base));
+	pid = th_fork(child_registers_under_rewrites, (void *)(uintptr_t)slot);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(th_reap(pid, 30000), 0);
+	/* The child is gone: its slot's generation names nobody alive. */
+	cr_assert(lfipc__token_alive(r, my_token(r)));
+	cr_assert_eq(participants(r), 1);
+	munmap(base, (size_t)st.st_size);
 }
