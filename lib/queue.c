@@ -289,9 +289,15 @@ static int clear_wait_consumer(lfipc_queue *q, qslot *s, uint64_t w,
 /* The clear proper, with the lock held: hold the head slot in the slot
  * word (CLR or DISCARD), move deq_pos past everything claimed so far,
  * account for it, let go of the head. Returns the number discarded,
- * -EPROTO or -EBUSY (clear_wait_consumer()). */
+ * -EPROTO or -EBUSY (clear_wait_consumer()). Every turn of the loop after
+ * the first goes through the CAS bound (internal/wait.h) without a
+ * deadline (dl is the wait for a live consumer's store, not the call's):
+ * a peer that keeps rewriting the head's word or a position ends it with
+ * -EPROTO after about a second, before the head is held (a turn that
+ * holds it returns). */
 static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	qhdr *h = q->h;
 
 	for (;;) {
@@ -311,7 +317,7 @@ static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 			if (d == atomic_load(&h->deq_pos) &&
 			    e == atomic_load(&h->enq_pos))
 				return -EPROTO;
-			continue;
+			goto retry;
 		}
 		if (df == 0 && (c == 0 || c == TOMB)) {
 			held = mkword(wseq(w), CLR); /* FULL/TOMB -> CLR */
@@ -328,13 +334,13 @@ static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 
 			if (rc)
 				return rc;
-			continue;
+			goto retry;
 		} else if ((df == 0 && flags == CL_R) ||
 			   (df > 0 && df <= (int64_t)q->n + 1)) {
 			/* head being read, orphaned or released while
 			 * deq_pos lags: help it. */
 			atomic_compare_exchange_strong(&h->deq_pos, &d2, d + 1);
-			continue;
+			goto retry;
 		} else {
 			/* Nothing legitimate looks like this at the head of
 			 * a non-empty queue, unless we read a stale mix. */
@@ -342,11 +348,11 @@ static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 			    e == atomic_load(&h->enq_pos) &&
 			    w == atomic_load(&s->word))
 				return -EPROTO;
-			continue;
+			goto retry;
 		}
 		if (held != w &&
 		    !atomic_compare_exchange_strong(&s->word, &w, held))
-			continue;
+			goto retry;
 		/* Nobody but us moves deq_pos while the head is held: every
 		 * message claimed up to now is discarded. */
 		e = atomic_load(&h->enq_pos);
@@ -364,6 +370,9 @@ static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 		atomic_compare_exchange_strong(&s->word, &w,
 					       mkword((uint32_t)(d + q->n), 0));
 		return (int64_t)(e - d);
+	retry:
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+			return -EPROTO;
 	}
 }
 

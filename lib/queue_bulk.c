@@ -110,6 +110,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 	while (k < m) {
 		qslot *s;
 		uint64_t p, deq = 0;
+		bool run_ok = true;
 		int rc, start;
 
 		if (first && k == 0) {
@@ -138,15 +139,17 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		}
 		if (k == start)
 			continue;
-		if (q->single[LFIPC_Q_ROLE_PUT])
-			sp_advance(q, p + 1);
-		else
-			pos_advance(&q->h->enq_pos, p + 1);
 		/* As in claim_once(): either our claims and enq_pos moving
 		 * past them come before the shutdown in the total order, or
 		 * we see it and give the run up (its first position was
-		 * checked already and stays). */
-		if (atomic_load(&q->h->closed)) {
+		 * checked already and stays). enq_pos left short of the run
+		 * (pos_advance() gave up: a peer keeps rewriting it) gives
+		 * no such order: the run is given up too. */
+		if (q->single[LFIPC_Q_ROLE_PUT])
+			sp_advance(q, p + 1);
+		else if (!pos_advance(&q->h->enq_pos, p + 1))
+			run_ok = false;
+		if (!run_ok || atomic_load(&q->h->closed)) {
 			for (int i = start; i < k; i++)
 				give_up_slot(q, slot_at(q, pos[i]), pos[i],
 					     *tok);
@@ -198,7 +201,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 				woke_e = true;
 				continue;
 			}
-			rc = publish_slot(s, pos[j], tok);
+			rc = publish_slot(q, s, pos[j], tok);
 			if (rc < 0)
 				bad = j;
 			else if (rc == 0)

@@ -68,12 +68,20 @@ static inline void put_pref_set(lfipc_queue *q, bool free_slot)
 
 /* Try to claim one slot for writing. 1: *pos_out, *s_out claimed;
  * 0: full; -EPROTO: the shared words make no sense. first: the call's
- * first attempt, which may prefetch the slot (len bytes of payload). */
+ * first attempt, which may prefetch the slot (len bytes of payload).
+ * Every turn of the loop after the first (a failed CAS, a position
+ * helped or moved on) goes through the CAS bound (q_cas_retry()) with
+ * the call's deadline dl (NULL: none): a peer that keeps rewriting a slot
+ * word or enq_pos ends it with -ETIMEDOUT at the deadline, else -EPROTO
+ * after about a second. */
 static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			 uint64_t *pos_out, uint64_t len, bool first)
+			 uint64_t *pos_out, uint64_t len, bool first,
+			 struct qdl *dl)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	qhdr *h = q->h;
 	uint64_t p = atomic_load(&h->enq_pos);
+	int rc;
 
 	if (first)
 		put_prefetch(q, slot_at(q, p), len);
@@ -102,7 +110,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			if (p2 == p)
 				return 0;
 			p = p2;
-			continue;
+			goto retry;
 		}
 		if (d == 0 && c == 0) {
 			if (put_cas(q, s, w, p, tok)) {
@@ -110,7 +118,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 				*pos_out = p;
 				return 1;
 			}
-			continue;
+			goto retry;
 		}
 		if (d == sdiff((uint32_t)(p - q->n + 1), (uint32_t)p) &&
 		    (c == 0 || c == TOMB || c == CLR) &&
@@ -122,12 +130,12 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 				*pos_out = p;
 				return 1;
 			}
-			continue;
+			goto retry;
 		}
 		p2 = atomic_load(&h->enq_pos);
 		if (p2 != p) {
 			p = p2;
-			continue;
+			goto retry;
 		}
 		/* enq_pos was p when w was loaded: w must be within a lap. */
 		if (!seq_sane(q, d))
@@ -137,7 +145,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 * claimant is dead (checked now and then) */
 			if ((c & CL_TOK) && lfipc__q_stuck(q, w) &&
 			    lfipc__q_repair(q, tok, s, w))
-				continue;
+				goto retry;
 			return 0;
 		}
 		/* slot p is claimed or beyond (its claimant has not moved
@@ -146,6 +154,9 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			p = p + 1;
 		else
 			p = p2;
+	retry:
+		if ((rc = q_cas_retry(&b, dl)) < 0)
+			return rc;
 	}
 }
 
@@ -154,7 +165,7 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 static inline __attribute__((always_inline)) int
 publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	int rc = publish_slot(s, p, tok);
+	int rc = publish_slot(q, s, p, tok);
 
 	if (rc == 0) {
 		ev_wake(q, &q->h->not_empty);
@@ -163,6 +174,92 @@ publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 		ev_wake(q, &q->h->not_full);
 	}
 	return rc < 0 ? rc : 0;
+}
+
+/*
+ * After the CAS bound of lfipc__q_publish_retry(): end the publication
+ * (done 0) or the giving up (done TOMB) of position p, slot s, with a
+ * store, holding the queue lock. A clear (and the undo of a dead
+ * clearer's) changes a WRITING slot only while it holds the lock, so with
+ * the lock held nobody but a hostile peer flips the word, and deq_pos
+ * says which of the two the word really is: past p, a clear discarded p
+ * (it moved deq_pos past p before it let the lock go; nobody else moves
+ * deq_pos past a slot that a live producer holds): CLR(p + 1), as the
+ * protocol would make it; else no clear counted p: done(p + 1), the
+ * publication or the hole itself. A consumer that read deq_pos before a
+ * clear moved it never claims the CLR (its CAS expects FULL), so nothing
+ * is both delivered and counted as discarded. Returns 0 (done(p + 1)), 1
+ * (CLR), or -EBUSY when a live participant holds the lock (the caller
+ * tries again later). lfipc__q_lock_try() never waits.
+ */
+static int publish_locked(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
+			  uint32_t done)
+{
+	bool behind;
+
+	if (!lfipc__q_lock_try(q, tok))
+		return -EBUSY;
+	behind = (int64_t)(atomic_load(&q->h->deq_pos) - p) > 0;
+	/* Q3's release of the payload: a seq_cst store. */
+	atomic_store(&s->word, mkword((uint32_t)(p + 1), behind ? CLR : done));
+	lfipc__q_lock_release(q);
+	return behind ? 1 : 0;
+}
+
+/*
+ * The retries of publish_slot() (done 0: the slot becomes FULL(p + 1))
+ * and give_up_slot() (done TOMB: TOMB(p + 1)) after a first CAS that
+ * failed and left w. The word of a slot that a live producer tok holds is
+ * written by three parties only: tok, a clear (WRITING(p) -> DISCARD(p))
+ * and the undo of a dead clearer's half-done clear (DISCARD(p) ->
+ * WRITING(p)), both holding the queue lock; a repair never touches a live
+ * claimant's slot. So the word flips between the two a few times at most,
+ * while clearers die; a peer that flips it before every CAS of ours would
+ * keep this loop for ever. The CAS bound (internal/wait.h; no deadline: a
+ * publication does not wait) ends the CAS retries after about a second;
+ * then publish_locked() ends them with a store under the queue lock. If a
+ * live participant holds the lock, the retries go on for another bound
+ * and the lock is tried once more; held still (a clear stopped while it
+ * holds the lock, and a peer flipping our slot): -EPROTO, the slot left
+ * as it is, ours, until this process dies (a dead producer's slot is then
+ * repaired as any, lfipc__q_repair()). Returns 0 (FULL or TOMB made), 1
+ * (CLR: a clear discarded it), -EPROTO (overwritten: nothing of ours is
+ * left; or the lock stayed held).
+ */
+int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
+			   uint64_t w, uint32_t done)
+{
+	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
+	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
+	const uint64_t end = mkword((uint32_t)(p + 1), done);
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
+	bool again = false;
+	int rc;
+
+	for (;;) {
+		if (w != mine && w != disc)
+			return -EPROTO;
+		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0) {
+			rc = publish_locked(q, s, p, tok, done);
+			if (rc >= 0)
+				return rc;
+			if (again)
+				return -EPROTO;
+			again = true;
+			b = (struct lfipc_cas_bound)LFIPC_CAS_BOUND_INIT;
+		}
+		/* Q3 (publish_slot()): seq_cst CAS. */
+		if (w == mine &&
+		    atomic_compare_exchange_strong(&s->word, &w, end))
+			return 0;
+		/* A clear took the slot (DISCARD): the message is
+		 * discarded; hand the slot over as CLR, the clear has
+		 * counted it. */
+		if (w == disc &&
+		    atomic_compare_exchange_strong(
+			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
+			return 1;
+	}
 }
 
 /* A put that claimed position p of slot s and then found the queue shut
@@ -184,9 +281,9 @@ static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
  * order (and a get that then sees "closed" also sees our enq_pos, so it
  * waits for our message), or we see it and give the position up. */
 static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
-		      uint64_t len, bool first)
+		      uint64_t len, bool first, struct qdl *dl)
 {
-	int rc = try_claim_put(q, tok, s, pos, len, first);
+	int rc = try_claim_put(q, tok, s, pos, len, first, dl);
 
 	if (rc < 0)
 		return rc;
@@ -241,7 +338,7 @@ int lfipc__q_put_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	if (atomic_load(&c->q->h->closed))
 		return -EPIPE;
 	rc = claim_once(c->q, c->tok, c->s, c->pos, c->len,
-			c->tries++ == 0 && c->pref);
+			c->tries++ == 0 && c->pref, &c->dl);
 	if (rc <= 0)
 		return rc == 0 ? 1 : rc;
 	sl->partner[0] = lfipc__q_blocker(c->q, atomic_load(&c->q->h->enq_pos));
@@ -256,17 +353,20 @@ static struct lfipc_poller *poller_of(lfipc_queue *q, int side)
 }
 
 /* Wait through the wait layer on wq until ready() completes, the call
- * fails or timeout_ns passes. The first attempt reads no clock. */
+ * fails or timeout_ns passes. The first attempt reads no clock. The
+ * deadline is c->dl's when a claim loop of the first attempt made it
+ * already (qdl_get()), so that both end at the same time. */
 int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
 		      lfipc_ready_fn ready, int64_t timeout_ns)
 {
 	struct lfipc_sleep sl = {0};
-	int rc = ready(c, &sl, false);
+	int rc;
 
+	c->dl.timeout_ns = timeout_ns;
+	rc = ready(c, &sl, false);
 	if (rc)
 		return rc > 0 ? 0 : rc;
-	return lfipc__wait_poll(c->q->r, wq, ready, c,
-				lfipc__deadline(timeout_ns), 0,
+	return lfipc__wait_poll(c->q->r, wq, ready, c, qdl_get(&c->dl), 0,
 				side < 0 ? NULL : poller_of(c->q, side));
 }
 
@@ -534,12 +634,17 @@ static inline bool sc_claim_head(lfipc_queue *q, uint32_t tok, qslot **s_out,
  * *head_out the position when it was claimed at the head, UINT64_MAX for a
  * rescued orphan); 0: empty (or the head is in flight); -EPROTO: nonsense
  * in shared memory. blind: the first attempt may CAS the head from FULL
- * without loading it first (see below). */
+ * without loading it first (see below). Every turn of the loop after the
+ * first goes through the CAS bound with the call's deadline dl, as in
+ * try_claim_put(): -ETIMEDOUT, or -EPROTO after about a second. */
 static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			 uint64_t *w_out, uint64_t *head_out, bool blind)
+			 uint64_t *w_out, uint64_t *head_out, bool blind,
+			 struct qdl *dl)
 {
+	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	qhdr *h = q->h;
 	uint64_t p;
+	int rc;
 
 	/* Q5: relaxed; a hint, re-read under the lock by lfipc__q_rescue(). */
 	if (atomic_load_explicit(&h->orphans, memory_order_relaxed) &&
@@ -577,7 +682,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			uint64_t nw = mkword((uint32_t)(p + 1), tok | CL_R);
 
 			if (!atomic_compare_exchange_strong(&s->word, &w, nw))
-				continue;
+				goto retry;
 			p2 = p;
 			if (q->single[LFIPC_Q_ROLE_GET])
 				sc_advance(q, p + 1);
@@ -597,12 +702,12 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 		if (d == 0 && c == TOMB) {
 			if (lfipc__q_drop_hole(q, s, w, p))
 				p = p + 1;
-			continue;
+			goto retry;
 		}
 		p2 = atomic_load(&h->deq_pos);
 		if (p2 != p) {
 			p = p2;
-			continue;
+			goto retry;
 		}
 		/* deq_pos was p when w was loaded: w must be within a lap. */
 		if (!seq_sane(q, d))
@@ -613,10 +718,10 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 * producer (or the clearer) may be dead. */
 			if ((c & CL_TOK) && lfipc__q_stuck(q, w) &&
 			    lfipc__q_repair(q, tok, s, w))
-				continue;
+				goto retry;
 			if (c == CLR && lfipc__q_stuck(q, w) &&
 			    lfipc__q_lock_repair(q, tok))
-				continue;
+				goto retry;
 			return 0;
 		}
 		/* the head is claimed by a reader (or orphaned, or already
@@ -625,6 +730,9 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			p = p + 1;
 		else
 			p = p2;
+	retry:
+		if ((rc = q_cas_retry(&b, dl)) < 0)
+			return rc;
 	}
 }
 
@@ -680,7 +788,8 @@ int lfipc__q_get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
 	if (check)
 		qwait_check(c);
 	rc = try_claim_get(c->q, c->tok, c->s, c->w, c->head,
-			   c->tries++ == 0 && c->q->single[LFIPC_Q_ROLE_GET]);
+			   c->tries++ == 0 && c->q->single[LFIPC_Q_ROLE_GET],
+			   &c->dl);
 	if (rc)
 		return rc;
 	if (drained(c->q, c->tok))
@@ -703,10 +812,14 @@ get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 	       int64_t timeout_ns)
 {
 	uint64_t head;
-	struct qwait c = {
-	    .s = s, .w = w, .head = &head, .tok = tok, .tries = 1};
+	struct qwait c = {.s = s,
+			  .w = w,
+			  .head = &head,
+			  .tok = tok,
+			  .tries = 1,
+			  .dl = {.timeout_ns = timeout_ns}};
 	int rc = try_claim_get(q, tok, s, w, &head,
-			       !q->single[LFIPC_Q_ROLE_GET]);
+			       !q->single[LFIPC_Q_ROLE_GET], &c.dl);
 
 	if (rc < 0)
 		return rc;
@@ -802,12 +915,12 @@ void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
 			uint64_t len, bool first)
 {
-	return claim_once(q, tok, s, pos, len, first);
+	return claim_once(q, tok, s, pos, len, first, NULL);
 }
 
 /* try_claim_get() for a bulk get's later segments. */
 int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			   uint64_t *w_out, uint64_t *head_out, bool blind)
 {
-	return try_claim_get(q, tok, s_out, w_out, head_out, blind);
+	return try_claim_get(q, tok, s_out, w_out, head_out, blind, NULL);
 }

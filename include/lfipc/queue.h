@@ -116,9 +116,10 @@ LFIPC_API int lfipc_queue_open(lfipc_region *r, const char *name,
 /**
  * Release this handle (not the queue; the queue lives until
  * lfipc_object_remove()), and the producer or consumer role of a
- * single-producer or single-consumer queue that was taken through it. NULL is a no-op. No call may be in progress on the
- * handle, and a slot reserved or peeked through it must have been committed
- * or released first.
+ * single-producer or single-consumer queue that was taken through it.
+ * NULL is a no-op. No call may be in progress on the handle, and a slot
+ * reserved or peeked through it must have been committed or released
+ * first.
  */
 LFIPC_API void lfipc_queue_close(lfipc_queue *q);
 
@@ -130,8 +131,11 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  * q NULL or msg NULL with len > 0; -EAGAIN full and LFIPC_NOWAIT;
  * -ETIMEDOUT; -EINTR (an interruptible thread only: see
  * lfipc_thread_set_interruptible()); -EPIPE the queue was shut down; -EPROTO
- * corrupt queue; -EUSERS; -EBUSY a single-producer queue whose producer role
- * another live thread or process holds.
+ * corrupt queue (also: another process kept rewriting the word of the slot
+ * the put claims, or the put position, for about a second; with a
+ * timeout, the put returns -ETIMEDOUT at its end instead); -EUSERS; -EBUSY
+ * a single-producer queue whose producer role another live thread or
+ * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
@@ -147,8 +151,11 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * interruptible thread only: see lfipc_thread_set_interruptible()); -EPIPE
  * the queue is shut down and empty; -EPROTO corrupt queue (a message whose
  * stored length exceeds msg_size is dropped, and counts as done in a
- * JoinableQueue); -EUSERS; -EBUSY a single-consumer queue whose consumer
- * role another live thread or process holds.
+ * JoinableQueue; also: another process kept rewriting the word of the
+ * oldest message's slot, or the get position, for about a second; with a
+ * timeout, the get returns -ETIMEDOUT at its end instead); -EUSERS; -EBUSY
+ * a single-consumer queue whose consumer role another live thread or
+ * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
  */
 LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
@@ -171,7 +178,9 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
  * interruptible thread only: see lfipc_thread_set_interruptible()), -EPIPE,
  * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_put() when none was put. A
  * shutdown that comes during the call ends it early with the count put
- * before it.
+ * before it, and so does another process that keeps rewriting the put
+ * position or a slot's word for about a second (the messages of the run it
+ * could not move the put position past are not put).
  * May block (only for the first message). Safe like lfipc_queue_put(): a
  * producer killed inside the call leaves no hole that blocks consumers; the
  * messages it had not yet published are dropped (the call never returned,
@@ -193,7 +202,9 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
  * NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR (an interruptible thread
  * only: see lfipc_thread_set_interruptible()), -EPIPE (shut down and empty),
- * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_get() when none was taken. A
+ * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_get() when none was taken (also
+ * -EPROTO or -ETIMEDOUT as lfipc_queue_get() for another process that keeps
+ * rewriting a slot's word or the get position). A
  * message whose stored length exceeds msg_size is dropped (counted as done
  * in a JoinableQueue, and towards n) and the others close up over it;
  * -EPROTO if only such messages were taken.
@@ -228,7 +239,9 @@ LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
  * msg_size (the slot stays reserved); -EPROTO the slot's state is not
  * "reserved by this process": another process overwrote it, or the slot
  * was committed already (a caller error that the shared state cannot tell
- * from corruption). Does not block.
+ * from corruption). Does not block; when another process keeps flipping
+ * the slot's word (corrupt or hostile memory) it stops retrying after about
+ * a second and publishes the message with a plain store.
  */
 LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
 
@@ -365,7 +378,9 @@ LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
  * over when its holder dies): a clear waits while another one runs.
  *
  * Return: the number of messages discarded (>= 0); -EINVAL; -EPROTO the
- * queue's shared state makes no sense; -EBUSY another clear has been in
+ * queue's shared state makes no sense (also: another process kept
+ * rewriting the oldest message's slot word or a position for about a
+ * second); -EBUSY another clear has been in
  * progress for over a second (its process is stopped, or the lock word is
  * corrupt), or, in a single-consumer queue, the consumer has been stopped
  * for over a second between its claim and its move of the get position;

@@ -251,15 +251,64 @@ static inline void msg_copy(void *dst, const void *src, uint64_t n)
 	}
 }
 
+/* ---- the CAS bound of the queue's retry loops ------------------------ */
+
+/* The deadline of a put or get call for the CAS bound of its claim loops
+ * (internal/wait.h, lfipc__cas_retry; doc/hostile.md, "CAS retry loops"):
+ * the call's timeout as given, made a deadline (set) only when a loop
+ * reaches the bound's slow part or when the wait layer needs it, whichever
+ * comes first. So the first attempt, and a loop whose CAS fails a few
+ * times under ordinary contention, read no clock. */
+struct qdl {
+	int64_t timeout_ns;
+	lfipc_deadline dl;
+	bool set;
+};
+
+/* The deadline of d (made on first use); NULL d: LFIPC_DL_NEVER, the
+ * bound alone (a bulk call's later segments, which do not wait). */
+static inline lfipc_deadline qdl_get(struct qdl *d)
+{
+	if (!d)
+		return LFIPC_DL_NEVER;
+	if (!d->set) {
+		d->dl = lfipc__deadline(d->timeout_ns);
+		d->set = true;
+	}
+	return d->dl;
+}
+
+/* lfipc__cas_retry() for a loop whose deadline is d: called after a
+ * failed CAS (or a helped position) only; the deadline is made only at
+ * the bound's slow part, where lfipc__cas_retry() may read the clock.
+ * Return: 0 retry; -EPROTO or -ETIMEDOUT (lfipc__cas_retry()). */
+static inline int q_cas_retry(struct lfipc_cas_bound *b, struct qdl *d)
+{
+	if (__builtin_expect((b->fails + 1) % LFIPC_CAS_YIELD != 0, 1)) {
+		b->fails++;
+		return 0;
+	}
+	return lfipc__cas_retry(b, qdl_get(d));
+}
+
+bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v);
+
 /* Move the position word *pos forward to `to`, never backwards (another
- * participant may have helped it further). */
-static inline void pos_advance(_Atomic uint64_t *pos, uint64_t to)
+ * participant may have helped it further). The first CAS is inline; its
+ * retries (lfipc__q_pos_retry) have the CAS bound, after which they give
+ * up: a peer that keeps rewriting the word keeps it wherever it likes
+ * anyway. The callers cope with a position that lags: claims help enq_pos
+ * and deq_pos on past claimed slots (try_claim_put(), try_claim_get()); a
+ * lagging hole_hi makes qsize() count a hole as a message; a bulk put
+ * gives up the run it could not move enq_pos past (put_batch_claim()).
+ * Returns false when it gave up (*pos may lag `to`). */
+static inline bool pos_advance(_Atomic uint64_t *pos, uint64_t to)
 {
 	uint64_t v = atomic_load(pos);
 
-	while ((int64_t)(to - v) > 0 &&
-	       !atomic_compare_exchange_weak(pos, &v, to))
-		;
+	if ((int64_t)(to - v) <= 0 || atomic_compare_exchange_weak(pos, &v, to))
+		return true;
+	return lfipc__q_pos_retry(pos, to, v);
 }
 
 /*
@@ -294,6 +343,8 @@ struct qwait {
 		       * fetches) */
 	qslot **s;
 	uint64_t *pos, *w, *head;
+	struct qdl dl; /* the call's deadline for the CAS bound of its
+			* claim loops (set by claim_wait()) */
 };
 
 /* Claims per batch of the bulk calls (queue_bulk.c, queue_zerocopy.c):

@@ -152,39 +152,34 @@ static inline void sp_advance(lfipc_queue *q, uint64_t to)
 	atomic_store(&q->h->enq_pos, to);
 }
 
+/* The retries of publish_slot() and give_up_slot() (queue_putget.c),
+ * whose first CAS failed: see publish_slot(). */
+int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
+			   uint64_t w, uint32_t done);
+
 /* Publish the slot at position p claimed by tok, without waking anybody.
  * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
  * meanwhile and it was handed over as CLR (the caller wakes not_full), or
  * -EPROTO when the word was overwritten. The word may go WRITING ->
  * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
- * number of times while we look: retry while it is ours in either form. */
-static inline int publish_slot(qslot *s, uint64_t p, uint32_t tok)
+ * number of times while we look: retry while it is ours in either form.
+ * The first CAS is inline; the retries (lfipc__q_publish_retry()) have the
+ * CAS bound, after which a store under the queue lock ends them (see
+ * there). */
+static inline int publish_slot(lfipc_queue *q, qslot *s, uint64_t p,
+			       uint32_t tok)
 {
-	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
-	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
-	uint64_t w = mine;
+	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
-	for (;;) {
-		/* Q3: seq_cst CAS (release for the payload; pairs with the
-		 * consumer's claiming CAS in try_claim_get() or
-		 * get_run_claim(), and orders against the waiter flag load
-		 * in ev_wake). */
-		if (w == mine &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), 0)))
-			return 0;
-		/* A clear took the slot (DISCARD): the message is
-		 * discarded; hand the slot over as CLR, the clear has
-		 * counted it. */
-		if (w == disc &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
-			return 1;
-		if (w != mine && w != disc)
-			return -EPROTO;
-	}
+	/* Q3: seq_cst CAS (release for the payload; pairs with the
+	 * consumer's claiming CAS in try_claim_get() or get_run_claim(),
+	 * and orders against the waiter flag load in ev_wake). */
+	if (__builtin_expect(atomic_compare_exchange_strong(
+				 &s->word, &w, mkword((uint32_t)(p + 1), 0)),
+			     1))
+		return 0;
+	return lfipc__q_publish_retry(q, s, p, tok, w, 0);
 }
-
 /* A slot published at position p behind deq_pos (a clear passed it while
  * it was being written) is free for the next lap at once, so producers
  * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
@@ -204,27 +199,17 @@ static inline void wake_if_behind(lfipc_queue *q, uint64_t p)
  * line (a put's rare way), as gcc kept it when its callers were in one
  * file: each file's copy is then a local function, whose few clobbered
  * registers its callers know (a call of another file's function costs
- * put_many a spill). */
+ * put_many a spill). A hole_hi that a peer keeps from rising
+ * (pos_advance() gave up) only makes qsize() count this hole. */
 static __attribute__((noinline, unused)) void
 give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
-	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
-	uint64_t w = mine;
+	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
 	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
-	for (;;) {
-		if (w == mine &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), TOMB)))
-			return;
-		if (w == disc &&
-		    atomic_compare_exchange_strong(
-			&s->word, &w, mkword((uint32_t)(p + 1), CLR)))
-			return;
-		if (w != mine && w != disc)
-			return; /* overwritten: nothing of ours left */
-	}
+	if (!atomic_compare_exchange_strong(&s->word, &w,
+					    mkword((uint32_t)(p + 1), TOMB)))
+		lfipc__q_publish_retry(q, s, p, tok, w, TOMB);
 }
 
 /* ---- waiting --------------------------------------------------------- */
