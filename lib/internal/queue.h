@@ -344,7 +344,8 @@ struct qwait {
 	qslot **s;
 	uint64_t *pos, *w, *head;
 	struct qdl dl; /* the call's deadline for the CAS bound of its
-			* claim loops (set by claim_wait()) */
+			* claim loops (timeout_ns set by lfipc__q_wait_run()
+			* and get_claim_wait()) */
 };
 
 /* Claims per batch of the bulk calls (queue_bulk.c, queue_zerocopy.c):

@@ -180,6 +180,7 @@ static inline int publish_slot(lfipc_queue *q, qslot *s, uint64_t p,
 		return 0;
 	return lfipc__q_publish_retry(q, s, p, tok, w, 0);
 }
+
 /* A slot published at position p behind deq_pos (a clear passed it while
  * it was being written) is free for the next lap at once, so producers
  * asleep on a full queue must hear of it. Q8: seq_cst loads: the publish
