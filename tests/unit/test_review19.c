@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Review 19: the CAS retry bound (internal/wait.h, lfipc_cas_bound) under
+ * legitimate contention, and what its give-ups leave behind.
+ *
+ * Legitimate contention must never reach the bound: processes x threads
+ * hammering one Semaphore, Event, Lock and Queue get no -EPROTO and no
+ * -ETIMEDOUT before their deadline, and the counts come out exact.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+#include <lfipc/sync.h>
+
+#include "common/testhelp.h"
+
+#define REGION_SIZE ((size_t)4 << 20)
+#define MS ((int64_t)1000000)
+#define NPROC 2
+#define NTHR 4
+/* A timeout no well-behaved contention comes near. */
+#define OP_TIMEOUT (5000 * MS)
+
+static lfipc_region *r;
+static uint8_t *base; /* a second mapping of the whole region */
+
+/* Results of every worker, in memory shared across fork. */
+struct board {
+	_Atomic long ops;      /* operations that succeeded */
+	_Atomic long eproto;   /* -EPROTO seen */
+	_Atomic long other;    /* any other unexpected return */
+	_Atomic int first_rc;  /* the first unexpected return */
+	_Atomic long inside;   /* holders inside a critical section now */
+	_Atomic long too_many; /* more holders inside than allowed */
+	long plain;	       /* a counter only the Lock protects */
+	_Atomic long sum_in, sum_out; /* queue checksums */
+	_Atomic long got;	      /* messages got */
+};
+static struct board *bd;
+
+static void setup(void)
+{
+	cr_assert_eq(lfipc_region_create(NULL, REGION_SIZE, 0, &r), 0);
+	base = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    lfipc_region_fd(r), 0);
+	cr_assert_neq(base, MAP_FAILED);
+	bd = mmap(NULL, sizeof(*bd), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(bd, MAP_FAILED);
+	memset(bd, 0, sizeof(*bd));
+}
+
+static void teardown(void)
+{
+	munmap(bd, sizeof(*bd));
+	munmap(base, REGION_SIZE);
+	lfipc_region_close(r);
+	r = NULL;
+}
+
+TestSuite(review19, .init = setup, .fini = teardown, .timeout = 120);
+
+static void bad(int rc)
+{
+	int zero = 0;
+
+	if (rc == -EPROTO)
+		atomic_fetch_add(&bd->eproto, 1);
+	else
+		atomic_fetch_add(&bd->other, 1);
+	atomic_compare_exchange_strong(&bd->first_rc, &zero, rc);
+}
+
+/* How long each stress worker runs: 1 s in make check. */
+static int64_t stress_ns(void)
+{
+	return 1000 * MS * th_scale();
+}
+
+/* Run fn in NTHR threads here, or in one under TSan (a fork child of a
+ * process with threads must not make threads there). */
+struct work {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static int run_threads(struct work *w)
+{
+	pthread_t t[NTHR];
+	int n = th_tsan() ? 1 : NTHR;
+
+	if (n == 1) {
+		w->fn(w->arg);
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, w->fn, w->arg) != 0)
+			return 2;
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+static int child_main(void *arg)
+{
+	return run_threads(arg);
+}
+
+/* NPROC - 1 children and this process, each with its threads. */
+static void run_everywhere(void *(*fn)(void *), void *arg)
+{
+	struct work w = {fn, arg};
+	pid_t pids[NPROC - 1];
+
+	for (int p = 0; p < NPROC - 1; p++) {
+		pids[p] = th_fork(child_main, &w);
+		cr_assert_geq(pids[p], 0);
+	}
+	if (th_tsan()) {
+		/* threads here only: the children are single-threaded */
+		pthread_t t[NTHR];
+
+		for (int i = 0; i < NTHR; i++)
+			cr_assert_eq(pthread_create(&t[i], NULL, fn, arg), 0);
+		for (int i = 0; i < NTHR; i++)
+			pthread_join(t[i], NULL);
+	} else {
+		cr_assert_eq(run_threads(&w), 0);
+	}
+	cr_assert_eq(th_reap_all(pids, NPROC - 1, 60000), 0);
+}
+
+/* ---- Semaphore -------------------------------------------------------- */
+
+#define SEM_UNITS 3
+
+struct sem_arg {
+	int64_t end;
+	bool nowait; /* acquire with LFIPC_NOWAIT, retrying -EAGAIN */
+};
+
+static void *sem_worker(void *p)
+{
+	struct sem_arg *a = p;
+	lfipc_sem *s;
+	int rc;
+
+	rc = lfipc_sem_open(r, "s", &s);
+	if (rc) {
+		bad(rc);
+		return NULL;
+	}
+	while (th_now_ns() < a->end) {
+		rc =
+		    lfipc_sem_acquire(s, a->nowait ? LFIPC_NOWAIT : OP_TIMEOUT);
+		if (rc == -EAGAIN && a->nowait)
+			continue;
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		if (atomic_fetch_add(&bd->inside, 1) >= SEM_UNITS)
+			atomic_fetch_add(&bd->too_many, 1);
+		atomic_fetch_sub(&bd->inside, 1);
+		rc = lfipc_sem_release(s);
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		atomic_fetch_add(&bd->ops, 1);
+	}
+	lfipc_sem_close(s);
+	return NULL;
+}
+
+static void sem_stress(bool nowait)
+{
+	struct sem_arg a = {th_now_ns() + stress_ns(), nowait};
+	lfipc_sem *s;
+
+	cr_assert_eq(lfipc_sem_create(r, "s", SEM_UNITS, false, &s), 0);
+	run_everywhere(sem_worker, &a);
+	cr_log_info("sem: %ld acquire/release pairs", atomic_load(&bd->ops));
+	cr_assert_eq(atomic_load(&bd->eproto), 0);
+	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
+		     atomic_load(&bd->first_rc));
+	cr_assert_eq(atomic_load(&bd->too_many), 0);
+	cr_assert_eq(lfipc_sem_value(s), SEM_UNITS);
+	cr_assert_gt(atomic_load(&bd->ops), 1000);
+	lfipc_sem_close(s);
+}
+
+Test(review19, sem_acquire_release_contention_never_gives_eproto)
+{
+	sem_stress(false);
+}
+
+Test(review19, sem_nowait_acquire_release_contention_never_gives_eproto)
+{
+	sem_stress(true);
+}
+
+/* ---- Event ------------------------------------------------------------ */
+
+static void *event_worker(void *p)
+{
+	int64_t end = *(int64_t *)p;
+	lfipc_event *e;
+	uint64_t seed = (uint64_t)th_now_ns() | 1;
+	int rc;
+
+	rc = lfipc_event_open(r, "e", &e);
+	if (rc) {
+		bad(rc);
+		return NULL;
+	}
+	while (th_now_ns() < end) {
+		switch (th_rand(&seed) % 3) {
+		case 0:
+			rc = lfipc_event_set(e);
+			break;
+		case 1:
+			rc = lfipc_event_clear(e);
+			break;
+		default:
+			/* a set comes within microseconds */
+			rc = lfipc_event_wait(e, LFIPC_NOWAIT);
+			if (rc == -EAGAIN)
+				rc = 0;
+			break;
+		}
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		atomic_fetch_add(&bd->ops, 1);
+	}
+	lfipc_event_close(e);
+	return NULL;
+}
+
+Test(review19, event_set_clear_contention_never_gives_eproto)
+{
+	int64_t end = th_now_ns() + stress_ns();
+	lfipc_event *e;
+
+	cr_assert_eq(lfipc_event_create(r, "e", &e), 0);
+	run_everywhere(event_worker, &end);
+	cr_log_info("event: %ld calls", atomic_load(&bd->ops));
+	cr_assert_eq(atomic_load(&bd->eproto), 0);
+	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
+		     atomic_load(&bd->first_rc));
+	cr_assert_gt(atomic_load(&bd->ops), 1000);
+	lfipc_event_close(e);
+}
+
+/* ---- Lock ------------------------------------------------------------- */
+
+static void *lock_worker(void *p)
+{
+	int64_t end = *(int64_t *)p;
+	lfipc_lock *l;
+	int rc;
+
+	rc = lfipc_lock_open(r, "l", &l);
+	if (rc) {
+		bad(rc);
+		return NULL;
+	}
+	while (th_now_ns() < end) {
+		rc = lfipc_lock_acquire(l, OP_TIMEOUT);
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		if (atomic_fetch_add(&bd->inside, 1) != 0)
+			atomic_fetch_add(&bd->too_many, 1);
+		bd->plain++;
+		atomic_fetch_sub(&bd->inside, 1);
+		rc = lfipc_lock_release(l);
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		atomic_fetch_add(&bd->ops, 1);
+	}
+	lfipc_lock_close(l);
+	return NULL;
+}
+
+Test(review19, lock_contention_never_gives_eproto_and_counts_exactly)
+{
+	int64_t end = th_now_ns() + stress_ns();
+	lfipc_lock *l;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	run_everywhere(lock_worker, &end);
+	cr_log_info("lock: %ld sections", atomic_load(&bd->ops));
+	cr_assert_eq(atomic_load(&bd->eproto), 0);
+	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
+		     atomic_load(&bd->first_rc));
+	cr_assert_eq(atomic_load(&bd->too_many), 0);
+	cr_assert_eq(bd->plain, atomic_load(&bd->ops));
+	cr_assert_gt(atomic_load(&bd->ops), 1000);
+	lfipc_lock_close(l);
+}
+
+/* ---- Queue ------------------------------------------------------------ */
+
+static void *queue_worker(void *p)
+{
+	int64_t end = *(int64_t *)p;
+	uint64_t seed = (uint64_t)th_now_ns() | 1;
+	lfipc_queue *q;
+	long v, got;
+	size_t len;
+	int rc;
+
+	rc = lfipc_queue_open(r, "q", &q);
+	if (rc) {
+		bad(rc);
+		return NULL;
+	}
+	while (th_now_ns() < end) {
+		v = (long)(th_rand(&seed) % 1000000) + 1;
+		rc = lfipc_queue_put(q, &v, sizeof(v), OP_TIMEOUT);
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		atomic_fetch_add(&bd->sum_in, v);
+		rc = lfipc_queue_get(q, &got, sizeof(got), &len, OP_TIMEOUT);
+		if (rc || len != sizeof(got)) {
+			bad(rc ? rc : -EMSGSIZE);
+			break;
+		}
+		atomic_fetch_add(&bd->sum_out, got);
+		rc = lfipc_queue_task_done(q);
+		if (rc) {
+			bad(rc);
+			break;
+		}
+		atomic_fetch_add(&bd->ops, 1);
+	}
+	lfipc_queue_close(q);
+	return NULL;
+}
+
+Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
+{
+	int64_t end = th_now_ns() + stress_ns();
+	lfipc_queue *q;
+	long dummy;
+
+	cr_assert_eq(lfipc_queue_create(r, "q", 4, sizeof(long),
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	run_everywhere(queue_worker, &end);
+	cr_log_info("queue: %ld put/get/task_done", atomic_load(&bd->ops));
+	cr_assert_eq(atomic_load(&bd->eproto), 0);
+	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
+		     atomic_load(&bd->first_rc));
+	cr_assert_eq(atomic_load(&bd->sum_in), atomic_load(&bd->sum_out));
+	cr_assert_eq(
+	    lfipc_queue_get(q, &dummy, sizeof(dummy), NULL, LFIPC_NOWAIT),
+	    -EAGAIN);
+	cr_assert_eq(lfipc_queue_join(q, 1000 * MS), 0);
+	cr_assert_gt(atomic_load(&bd->ops), 1000);
+	lfipc_queue_close(q);
+}
