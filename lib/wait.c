@@ -900,17 +900,19 @@ int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl)
 	sched_yield();
 	if (b->fails % LFIPC_CAS_CLOCK != 0)
 		return 0;
+	/* LFIPC_NOWAIT and an expired timeout are one attempt: their
+	 * deadline has passed at the first look (no clock needed). */
+	if (dl == LFIPC_DL_NOW || dl == LFIPC_DL_PAST)
+		return lfipc__deadline_error(dl);
 	now = lfipc__now_ns();
 	if (b->end == 0) {
 		b->end = now + LFIPC_CAS_BOUND_NS;
-		if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST &&
-		    dl != LFIPC_DL_NEVER && dl < b->end)
+		if (dl != LFIPC_DL_NEVER && dl < b->end)
 			b->end = dl;
 	}
 	if (now < b->end)
 		return 0;
-	if (dl != LFIPC_DL_NOW && dl != LFIPC_DL_PAST && dl != LFIPC_DL_NEVER &&
-	    dl <= now)
+	if (dl != LFIPC_DL_NEVER && dl <= now)
 		return lfipc__deadline_error(dl);
 	return -EPROTO;
 }

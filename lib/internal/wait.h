@@ -425,8 +425,11 @@ int lfipc__wait_retry(lfipc_try_fn try, void *ctx, lfipc_deadline dl);
  * is another thread's success.
  * Return: 0 retry; -EPROTO the bound passed (the word changed without
  * end); lfipc__deadline_error(dl) (-ETIMEDOUT) dl passed first.
- * LFIPC_DL_NOW, LFIPC_DL_PAST and LFIPC_DL_NEVER get the bound alone (a
- * NOWAIT call is not a blocked one while its CAS keeps failing).
+ * LFIPC_DL_NOW and LFIPC_DL_PAST are deadlines that have passed: the
+ * first look (the LFIPC_CAS_CLOCK-th failure, no clock read) ends the
+ * loop with -EAGAIN / -ETIMEDOUT, so that a NOWAIT call stays one
+ * attempt (a thousand failed CAS, never a second of them) and gets the
+ * error its API documents. LFIPC_DL_NEVER gets the bound alone.
  */
 struct lfipc_cas_bound {
 	uint32_t fails; /* failed CAS so far */

@@ -23,6 +23,11 @@
 #include <lfipc/sync.h>
 
 #include "common/testhelp.h"
+#include "common/casfail.h"
+#include "internal/queue.h"
+#include "internal/region.h"
+#include "internal/sync_layout.h"
+#include "internal/wait.h"
 
 #define REGION_SIZE ((size_t)4 << 20)
 #define MS ((int64_t)1000000)
@@ -376,5 +381,141 @@ Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
 	    -EAGAIN);
 	cr_assert_eq(lfipc_queue_join(q, 1000 * MS), 0);
 	cr_assert_gt(atomic_load(&bd->ops), 1000);
+	lfipc_queue_close(q);
+}
+
+/* ---- the bound's deadline under a peer that rewrites the word --------- */
+
+static uint8_t *find(uint32_t magic)
+{
+	for (size_t off = 0; off + 64 <= REGION_SIZE; off += 64) {
+		uint32_t w;
+
+		memcpy(&w, base + off, sizeof(w));
+		if (w == magic)
+			return base + off;
+	}
+	return NULL;
+}
+
+/* The library's address of what blk points to in the second mapping. */
+static void *lib_addr(const uint8_t *blk)
+{
+	return r->base + (blk - base);
+}
+
+#define SEM_DATA(blk) ((blk) + 16)
+#define SEM_DATA_HI(blk) ((blk) + 20)
+
+/* How long a NOWAIT call may take under the peer: its first look at the
+ * clock (LFIPC_CAS_CLOCK failed CAS, each costing the peer two signals
+ * and two mprotect calls) with room for a sanitized build, well below
+ * the bound's second. */
+#define NOWAIT_MAX_NS (700 * MS)
+
+/*
+ * LFIPC_NOWAIT is one attempt (internal/wait.h, LFIPC_DL_NOW), and
+ * lfipc_lock_acquire() documents -EAGAIN for it while a peer rewrites the
+ * word ("until the deadline when that comes first: -ETIMEDOUT / -EAGAIN").
+ * On main the CAS bound let LFIPC_DL_NOW spin for its whole second: a
+ * NOWAIT acquire returned -EPROTO after about 1.2 s.
+ */
+Test(review19,
+     lock_nowait_acquire_returns_eagain_at_once_under_a_rewriting_peer,
+     .timeout = 30)
+{
+	lfipc_lock *l;
+	uint8_t *blk;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
+	blk = find(SYNC_LOCK_MAGIC);
+	cr_assert_not_null(blk);
+	/* The word names nobody (a flag bit alone: taken over at once);
+	 * the peer moves the flag bits before every CAS. */
+	atomic_store((_Atomic uint32_t *)(blk + 8), UINT32_C(0x40000000));
+	cf_start(lib_addr(blk + 8), blk + 8, UINT32_C(0x40000000));
+	CF_TIMED(took, rc = lfipc_lock_acquire(l, LFIPC_NOWAIT));
+	cr_assert_eq(rc, -EAGAIN, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, NOWAIT_MAX_NS, "acquire took %lld ms",
+		     (long long)(took / MS));
+	/* An expired timeout is a deadline that passed: -ETIMEDOUT. */
+	atomic_store((_Atomic uint32_t *)(blk + 8), UINT32_C(0x40000000));
+	cf_start(lib_addr(blk + 8), blk + 8, UINT32_C(0x40000000));
+	CF_TIMED(took, rc = lfipc_lock_acquire(l, -5));
+	cr_assert_eq(rc, -ETIMEDOUT, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, NOWAIT_MAX_NS, "acquire took %lld ms",
+		     (long long)(took / MS));
+	/* The peer stopped: the word naming nobody is taken over. */
+	rc = lfipc_lock_acquire(l, LFIPC_NOWAIT);
+	cr_assert(rc == 0 || rc == -EOWNERDEAD, "acquire: %d", rc);
+	cr_assert_eq(lfipc_lock_release(l), 0);
+	lfipc_lock_close(l);
+}
+
+/* The same for a Semaphore with a unit to take: the peer moves the unused
+ * upper half of its value word before every CAS. On main: -EPROTO after
+ * about 1.2 s. */
+Test(review19, sem_nowait_acquire_returns_eagain_at_once_under_a_rewriting_peer,
+     .timeout = 30)
+{
+	lfipc_sem *s;
+	uint8_t *blk;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_sem_create(r, "s", 1, false, &s), 0);
+	blk = find(SEM_MAGIC);
+	cr_assert_not_null(blk);
+	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
+	CF_TIMED(took, rc = lfipc_sem_acquire(s, LFIPC_NOWAIT));
+	cr_assert_eq(rc, -EAGAIN, "acquire: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, NOWAIT_MAX_NS, "acquire took %lld ms",
+		     (long long)(took / MS));
+	/* The peer stopped: the unit is still there, and taken. */
+	atomic_store((_Atomic uint32_t *)SEM_DATA_HI(blk), 0);
+	cr_assert_eq(lfipc_sem_value(s), 1);
+	cr_assert_eq(lfipc_sem_acquire(s, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_sem_value(s), 0);
+	lfipc_sem_close(s);
+}
+
+/* A token whose participant slot lies past the table: always dead. */
+#define DEAD_TOKEN ((UINT32_C(2046) << 19) | 1u)
+
+/* A single-producer queue whose role word names a dead producer, the
+ * peer moving its thread tag before every CAS of role_take(). On main a
+ * NOWAIT put returned -EPROTO after about 1.2 s. */
+Test(review19, queue_nowait_put_returns_eagain_at_once_under_a_rewriting_peer,
+     .timeout = 30)
+{
+	_Atomic uint64_t *role;
+	lfipc_queue *q;
+	uint8_t *at;
+	uint64_t v = 0;
+	int64_t took;
+	size_t len;
+	int rc;
+
+	cr_assert_eq(
+	    lfipc_queue_create(r, "q", 4, 8, LFIPC_QUEUE_SINGLE_PRODUCER, &q),
+	    0);
+	role = &q->h->role[LFIPC_Q_ROLE_PUT];
+	at = base + ((uint8_t *)role - r->base);
+	atomic_store((_Atomic uint64_t *)at, LFIPC_Q_ROLE(DEAD_TOKEN, 0));
+	/* The tag is the low half (x86-64: the first four bytes). */
+	cf_start((void *)role, at, 1);
+	CF_TIMED(took, rc = lfipc_queue_put(q, "12345678", 8, LFIPC_NOWAIT));
+	cr_assert_eq(rc, -EAGAIN, "put: %d after %lld ms", rc,
+		     (long long)(took / MS));
+	cr_assert_lt(took, NOWAIT_MAX_NS, "put took %lld ms",
+		     (long long)(took / MS));
+	cr_assert_eq(lfipc_queue_put(q, "12345678", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "12345678", 8), 0);
 	lfipc_queue_close(q);
 }
