@@ -559,6 +559,7 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 	int64_t fb_slice = LFIPC_FALLBACK_SLICE0_NS, now;
 	bool check = false, woken = false, first = true;
 	unsigned quick = 0; /* checks without a sleep since the last sleep */
+	_Atomic uint32_t *slept = NULL; /* the word of the last sleep */
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -605,10 +606,16 @@ int lfipc__wait_until(lfipc_region *r, struct lfipc_wq *wq,
 			rc = -EINVAL; /* nothing to sleep on: a bug */
 		if (rc != 0) {
 			unannounce(wq); /* W5 */
-			return rc > 0 ? 0 : rc;
+			if (rc > 0 || rc == -EOWNERDEAD || !woken)
+				return rc > 0 ? 0 : rc;
+			/* ready() failed after a wake-up (a CAS bound, a
+			 * guard's deadline): the wake-up goes on. */
+			s.word = slept;
+			goto leave;
 		}
 		fv[0] = s.word ? (struct lfipc_futex_wv){s.word, s.val}
 			       : (struct lfipc_futex_wv){&wq->seq, e};
+		slept = s.word;
 		now = lfipc__now_ns();
 		k = partners(r, &s, &st, fv, &nfv, now);
 		w2 = add_word2(&s, fv, &nfv, &k);

@@ -182,7 +182,9 @@ bool lfipc__wait_eintr(unsigned flags);
  * (the lost-wake-up argument is then the kernel's alone: the futex
  * compare-and-queue on the very word the waker changed).
  *
- * Return: 0 (ready returned 1); ready()'s negative return; -EAGAIN not
+ * Return: 0 (ready returned 1); ready()'s negative return (when it
+ * fails after a wake-up, e.g. at its CAS bound, that wake-up is passed on
+ * to the next sleeper; -EOWNERDEAD is a success and keeps it); -EAGAIN not
  * ready and dl == LFIPC_DL_NOW; -ETIMEDOUT the deadline passed; -EINTR a
  * signal handler interrupted a sleep and lfipc__wait_eintr(flags): ready()
  * did not complete, and a wake-up the sleep consumed is passed on.

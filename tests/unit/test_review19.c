@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 #include <lfipc/sync.h>
@@ -518,4 +519,83 @@ Test(review19, queue_nowait_put_returns_eagain_at_once_under_a_rewriting_peer,
 	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
 	cr_assert_eq(memcmp(&v, "12345678", 8), 0);
 	lfipc_queue_close(q);
+}
+
+/* ---- a give-up must not swallow a wake-up ----------------------------- */
+
+struct sleeper {
+	lfipc_sem *s;
+	int64_t timeout;
+	int rc;
+	int64_t done; /* when the acquire returned */
+};
+
+static void *sleep_acquire(void *p)
+{
+	struct sleeper *a = p;
+
+	a->rc = lfipc_sem_acquire(a->s, a->timeout);
+	a->done = th_now_ns();
+	return NULL;
+}
+
+/* Wait until the semaphore has n sleepers, and a little more, so that the
+ * last one is in its futex wait. */
+static void until_sleepers(lfipc_sem *s, unsigned n)
+{
+	lfipc_sem_status st = {.struct_size = sizeof(st)};
+	int64_t end = th_now_ns() + 5000 * MS;
+
+	do {
+		cr_assert_eq(lfipc_sem_stat(s, &st), 0);
+		cr_assert_lt(th_now_ns(), end, "%u sleepers", st.waiters);
+		usleep(1000);
+	} while (st.waiters < n);
+	usleep(30000);
+}
+
+/*
+ * Two acquirers sleep on a Semaphore; a unit arrives with its wake-up of
+ * one (the release's K1 and K3, done here through the second mapping and
+ * the wait layer, since the peer would fail the release's own CAS). The
+ * woken one (the first sleeper: the kernel wakes in order) meets a peer
+ * that rewrites the word before each of its CAS and gives up at its
+ * deadline from inside its readiness callback. The wake-up it consumed
+ * must go on to the other sleeper, which then takes the unit at once. On
+ * main it did not: the other slept on with a unit there until the end of
+ * its safety slice (1 s; set longer here) or, as here, its own deadline.
+ */
+Test(review19, a_sleeper_that_gives_up_in_its_cas_loop_passes_its_wake_on,
+     .timeout = 60)
+{
+	struct sleeper a = {.timeout = 300 * MS}, b = {.timeout = 5000 * MS};
+	struct sem_shm *lib;
+	pthread_t ta, tb;
+	uint8_t *blk;
+
+	lfipc__wait_set_safety_slice(60000 * MS);
+	cr_assert_eq(lfipc_sem_create(r, "s", 0, false, &a.s), 0);
+	b.s = a.s;
+	blk = find(SEM_MAGIC);
+	cr_assert_not_null(blk);
+	lib = lib_addr(blk);
+	cr_assert_eq(pthread_create(&ta, NULL, sleep_acquire, &a), 0);
+	until_sleepers(a.s, 1);
+	cr_assert_eq(pthread_create(&tb, NULL, sleep_acquire, &b), 0);
+	until_sleepers(a.s, 2);
+	cf_start(lib_addr(SEM_DATA(blk)), SEM_DATA_HI(blk), 1);
+	atomic_store((_Atomic uint32_t *)SEM_DATA(blk), 1);
+	lfipc__wake(r, &lib->wq, (_Atomic uint32_t *)(void *)&lib->data, 1);
+	pthread_join(ta, NULL);
+	cr_assert_gt(cf_stop(), 1000);
+	pthread_join(tb, NULL);
+	lfipc__wait_set_safety_slice(0);
+	cr_assert_eq(a.rc, -ETIMEDOUT, "woken sleeper: %d", a.rc);
+	cr_assert_eq(b.rc, 0, "other sleeper: %d", b.rc);
+	cr_assert_lt(b.done - a.done, 1000 * MS,
+		     "the other sleeper took the unit %lld ms after the "
+		     "woken one gave up",
+		     (long long)((b.done - a.done) / MS));
+	cr_assert_eq(lfipc_sem_value(a.s), 0);
+	lfipc_sem_close(a.s);
 }
