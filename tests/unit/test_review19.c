@@ -123,14 +123,42 @@ static int child_main(void *arg)
 }
 
 /* NPROC - 1 children and this process, each with its threads. */
-static void run_everywhere(void *(*fn)(void *), void *arg)
+/* Stop and continue a child every 20 ms until end (a debugger, a job
+ * control shell): its threads stop in the middle of their CAS loops. */
+struct chaos {
+	pid_t pid;
+	int64_t end;
+	pthread_t t;
+};
+
+static void *chaos_main(void *p)
+{
+	struct chaos *c = p;
+
+	while (th_now_ns() < c->end) {
+		kill(c->pid, SIGSTOP);
+		usleep(20000);
+		kill(c->pid, SIGCONT);
+		usleep(20000);
+	}
+	kill(c->pid, SIGCONT);
+	return NULL;
+}
+
+static void run_everywhere_chaos(void *(*fn)(void *), void *arg,
+				 int64_t chaos_end)
 {
 	struct work w = {fn, arg};
 	pid_t pids[NPROC - 1];
+	struct chaos c = {0, chaos_end, 0};
 
 	for (int p = 0; p < NPROC - 1; p++) {
 		pids[p] = th_fork(child_main, &w);
 		cr_assert_geq(pids[p], 0);
+	}
+	if (chaos_end) {
+		c.pid = pids[0];
+		cr_assert_eq(pthread_create(&c.t, NULL, chaos_main, &c), 0);
 	}
 	if (th_tsan()) {
 		/* threads here only: the children are single-threaded */
@@ -143,7 +171,14 @@ static void run_everywhere(void *(*fn)(void *), void *arg)
 	} else {
 		cr_assert_eq(run_threads(&w), 0);
 	}
+	if (chaos_end)
+		pthread_join(c.t, NULL);
 	cr_assert_eq(th_reap_all(pids, NPROC - 1, 60000), 0);
+}
+
+static void run_everywhere(void *(*fn)(void *), void *arg)
+{
+	run_everywhere_chaos(fn, arg, 0);
 }
 
 /* ---- Semaphore -------------------------------------------------------- */
@@ -189,13 +224,13 @@ static void *sem_worker(void *p)
 	return NULL;
 }
 
-static void sem_stress(bool nowait)
+static void sem_stress(bool nowait, bool chaos)
 {
 	struct sem_arg a = {th_now_ns() + stress_ns(), nowait};
 	lfipc_sem *s;
 
 	cr_assert_eq(lfipc_sem_create(r, "s", SEM_UNITS, false, &s), 0);
-	run_everywhere(sem_worker, &a);
+	run_everywhere_chaos(sem_worker, &a, chaos ? a.end : 0);
 	cr_log_info("sem: %ld acquire/release pairs", atomic_load(&bd->ops));
 	cr_assert_eq(atomic_load(&bd->eproto), 0);
 	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
@@ -208,12 +243,18 @@ static void sem_stress(bool nowait)
 
 Test(review19, sem_acquire_release_contention_never_gives_eproto)
 {
-	sem_stress(false);
+	sem_stress(false, false);
 }
 
 Test(review19, sem_nowait_acquire_release_contention_never_gives_eproto)
 {
-	sem_stress(true);
+	sem_stress(true, false);
+}
+
+/* The same while one process is stopped and continued every 20 ms. */
+Test(review19, sem_contention_with_a_stopped_process_never_gives_eproto)
+{
+	sem_stress(false, true);
 }
 
 /* ---- Event ------------------------------------------------------------ */
@@ -304,13 +345,13 @@ static void *lock_worker(void *p)
 	return NULL;
 }
 
-Test(review19, lock_contention_never_gives_eproto_and_counts_exactly)
+static void lock_stress(bool chaos)
 {
 	int64_t end = th_now_ns() + stress_ns();
 	lfipc_lock *l;
 
 	cr_assert_eq(lfipc_lock_create(r, "l", false, &l), 0);
-	run_everywhere(lock_worker, &end);
+	run_everywhere_chaos(lock_worker, &end, chaos ? end : 0);
 	cr_log_info("lock: %ld sections", atomic_load(&bd->ops));
 	cr_assert_eq(atomic_load(&bd->eproto), 0);
 	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
@@ -319,6 +360,18 @@ Test(review19, lock_contention_never_gives_eproto_and_counts_exactly)
 	cr_assert_eq(bd->plain, atomic_load(&bd->ops));
 	cr_assert_gt(atomic_load(&bd->ops), 1000);
 	lfipc_lock_close(l);
+}
+
+Test(review19, lock_contention_never_gives_eproto_and_counts_exactly)
+{
+	lock_stress(false);
+}
+
+/* The same while one process is stopped and continued every 20 ms (its
+ * threads stop holding the Lock, too). */
+Test(review19, lock_contention_with_a_stopped_process_counts_exactly)
+{
+	lock_stress(true);
 }
 
 /* ---- Queue ------------------------------------------------------------ */
@@ -362,7 +415,7 @@ static void *queue_worker(void *p)
 	return NULL;
 }
 
-Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
+static void queue_stress(bool chaos)
 {
 	int64_t end = th_now_ns() + stress_ns();
 	lfipc_queue *q;
@@ -371,7 +424,7 @@ Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
 	cr_assert_eq(lfipc_queue_create(r, "q", 4, sizeof(long),
 					LFIPC_QUEUE_JOINABLE, &q),
 		     0);
-	run_everywhere(queue_worker, &end);
+	run_everywhere_chaos(queue_worker, &end, chaos ? end : 0);
 	cr_log_info("queue: %ld put/get/task_done", atomic_load(&bd->ops));
 	cr_assert_eq(atomic_load(&bd->eproto), 0);
 	cr_assert_eq(atomic_load(&bd->other), 0, "first: %d",
@@ -383,6 +436,17 @@ Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
 	cr_assert_eq(lfipc_queue_join(q, 1000 * MS), 0);
 	cr_assert_gt(atomic_load(&bd->ops), 1000);
 	lfipc_queue_close(q);
+}
+
+Test(review19, joinable_queue_contention_never_gives_eproto_and_sums_match)
+{
+	queue_stress(false);
+}
+
+/* The same while one process is stopped and continued every 20 ms. */
+Test(review19, joinable_queue_with_a_stopped_process_sums_match)
+{
+	queue_stress(true);
 }
 
 /* ---- the bound's deadline under a peer that rewrites the word --------- */
