@@ -16,8 +16,9 @@ int lfipc__mutex_ready(void *p, struct lfipc_sleep *s, bool check)
 
 	/* Every `continue` below follows a failed CAS: a peer that rewrites
 	 * the word without end (free, or naming nobody or a dead owner)
-	 * ends the loop at the lock's deadline (-ETIMEDOUT), else after
-	 * about a second (-EPROTO): the CAS bound of internal/wait.h. */
+	 * ends the loop at the lock's deadline (-ETIMEDOUT; -EAGAIN for
+	 * LFIPC_NOWAIT), else after about a second (-EPROTO): the CAS bound
+	 * of internal/wait.h. */
 	for (;; rc = lfipc__cas_retry(&b, c->dl)) {
 		uint32_t owner;
 

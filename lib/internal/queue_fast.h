@@ -42,8 +42,9 @@
  * word names a dead token (lfipc__token_alive()), so it is taken over.
  * A peer that rewrites the word before every CAS (always a dead or
  * nonsense holder) must not keep us here: the CAS bound (internal/wait.h)
- * ends the loop at the call's deadline (-ETIMEDOUT), else after about a
- * second (-EPROTO); what the loop used of *timeout_ns is taken off it, as
+ * ends the loop at the call's deadline (-ETIMEDOUT; -EAGAIN for
+ * LFIPC_NOWAIT, at its first look), else after about a second (-EPROTO);
+ * what the loop used of *timeout_ns is taken off it, as
  * lfipc__self_timed() does. */
 static inline int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o,
 			    int64_t *timeout_ns)
@@ -85,8 +86,8 @@ static inline int role_take(lfipc_queue *q, int i, uint64_t me, uint64_t o,
 
 /* Before a put (i = LFIPC_Q_ROLE_PUT) or a get (LFIPC_Q_ROLE_GET) by tok:
  * in a queue with that single role, hold it. 0, -EBUSY, or the CAS
- * bound's -ETIMEDOUT / -EPROTO (role_take). One load of a line nobody
- * writes while the role stays put. */
+ * bound's -ETIMEDOUT / -EAGAIN / -EPROTO (role_take). One load of a line
+ * nobody writes while the role stays put. */
 static inline int role_hold(lfipc_queue *q, int i, uint32_t tok,
 			    int64_t *timeout_ns)
 {
