@@ -133,7 +133,8 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  * lfipc_thread_set_interruptible()); -EPIPE the queue was shut down; -EPROTO
  * corrupt queue (also: another process kept rewriting the word of the slot
  * the put claims, or the put position, for about a second; with a
- * timeout, the put returns -ETIMEDOUT at its end instead); -EUSERS; -EBUSY
+ * timeout, the put returns -ETIMEDOUT at its end instead, with
+ * LFIPC_NOWAIT -EAGAIN after its one attempt); -EUSERS; -EBUSY
  * a single-producer queue whose producer role another live thread or
  * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
@@ -153,7 +154,8 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * stored length exceeds msg_size is dropped, and counts as done in a
  * JoinableQueue; also: another process kept rewriting the word of the
  * oldest message's slot, or the get position, for about a second; with a
- * timeout, the get returns -ETIMEDOUT at its end instead); -EUSERS; -EBUSY
+ * timeout, the get returns -ETIMEDOUT at its end instead, with
+ * LFIPC_NOWAIT -EAGAIN after its one attempt); -EUSERS; -EBUSY
  * a single-consumer queue whose consumer role another live thread or
  * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
