@@ -100,9 +100,13 @@ static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
  * the call's first batch, which may wait up to timeout_ns). Returns the
  * number claimed (>= 1), or a negative errno when none was. Every position
  * returned was claimed, enq_pos moved past it and then `closed` seen 0
- * (seq_cst), so, as for a single put, no consumer can have given up on it. */
+ * (seq_cst), so, as for a single put, no consumer can have given up on it.
+ * dl: the call's deadline for the CAS bound of every claim and move after
+ * the first (which makes it, or leaves it to be made at its first use):
+ * a peer that rewrites a word cannot keep a later segment going past the
+ * call's timeout. */
 static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
-			   uint32_t *tok, int64_t timeout_ns)
+			   uint32_t *tok, int64_t timeout_ns, struct qdl *dl)
 {
 	bool pf = run_prefetches(q);
 	int k = 0;
@@ -118,8 +122,9 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 
 			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
 			*tok = c.tok;
+			*dl = c.dl;
 		} else
-			rc = lfipc__q_claim_once(q, *tok, &s, &p, 0, false);
+			rc = lfipc__q_claim_once(q, *tok, &s, &p, 0, false, dl);
 		if (rc)
 			return k ? k : (rc == 1 ? -EAGAIN : rc);
 		/* p is claimed, enq_pos is past it and closed was 0 after. */
@@ -147,7 +152,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		 * no such order: the run is given up too. */
 		if (q->single[LFIPC_Q_ROLE_PUT])
 			sp_advance(q, p + 1);
-		else if (!pos_advance(&q->h->enq_pos, p + 1))
+		else if (!pos_advance_dl(&q->h->enq_pos, p + 1, dl))
 			run_ok = false;
 		if (!run_ok || atomic_load(&q->h->closed)) {
 			for (int i = start; i < k; i++)
@@ -165,6 +170,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 			 const size_t *lens, size_t n, int64_t timeout_ns)
 {
 	uint64_t pos[BULK_MAX];
+	struct qdl dl = {.timeout_ns = timeout_ns};
 	size_t i, done = 0;
 	uint32_t tok = 0;
 	int rc;
@@ -179,7 +185,8 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 	}
 	while (done < n) {
 		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
-		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns);
+		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns,
+					&dl);
 		bool woke_e = false, woke_f = false;
 		int bad = -1;
 
@@ -201,7 +208,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 				woke_e = true;
 				continue;
 			}
-			rc = publish_slot(q, s, pos[j], tok);
+			rc = publish_slot(q, s, pos[j], tok, &dl);
 			if (rc < 0)
 				bad = j;
 			else if (rc == 0)
@@ -257,9 +264,11 @@ static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
 
 /* Claim up to m messages for a get batch into s[], w[] (first: the call's
  * first batch, which may wait up to timeout_ns). Returns the number claimed
- * (>= 1) or a negative errno when none was. */
+ * (>= 1) or a negative errno when none was. dl: the call's deadline for
+ * the claims and moves after the first, as in put_batch_claim(). */
 static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-			   bool first, uint32_t *tok, int64_t timeout_ns)
+			   bool first, uint32_t *tok, int64_t timeout_ns,
+			   struct qdl *dl)
 {
 	bool pf = run_prefetches(q);
 	int k = 0;
@@ -274,12 +283,13 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 
 			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
 			*tok = c.tok;
+			*dl = c.dl;
 			if (rc)
 				return rc;
 		} else {
-			rc =
-			    lfipc__q_try_claim_get(q, *tok, &s[k], &w[k], &head,
-						   q->single[LFIPC_Q_ROLE_GET]);
+			rc = lfipc__q_try_claim_get(
+			    q, *tok, &s[k], &w[k], &head,
+			    q->single[LFIPC_Q_ROLE_GET], dl);
 			if (rc <= 0)
 				return k ? k : (rc ? rc : -EAGAIN);
 		}
@@ -302,7 +312,7 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 		 * moved or saw it moved); move it past the run before any of
 		 * its slots is released. */
 		if (k > start)
-			pos_advance(&q->h->deq_pos, head + 1);
+			pos_advance_dl(&q->h->deq_pos, head + 1, dl);
 	}
 	return k;
 }
@@ -312,6 +322,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 {
 	qslot *s[BULK_MAX];
 	uint64_t w[BULK_MAX];
+	struct qdl dl = {.timeout_ns = timeout_ns};
 	size_t done = 0;
 	uint32_t tok = 0;
 	int corrupt = 0;
@@ -326,7 +337,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 		size_t left = n - done - (size_t)corrupt;
 		int m = left > BULK_MAX ? BULK_MAX : (int)left;
 		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
-					timeout_ns);
+					timeout_ns, &dl);
 		int good = 0, bad = 0;
 
 		if (k < 0) {
@@ -390,7 +401,8 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 
 /* get_batch_claim() for a peek of many. */
 int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns)
+		       bool first, uint32_t *tok, int64_t timeout_ns,
+		       struct qdl *dl)
 {
-	return get_batch_claim(q, s, w, m, first, tok, timeout_ns);
+	return get_batch_claim(q, s, w, m, first, tok, timeout_ns, dl);
 }

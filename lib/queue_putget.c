@@ -160,12 +160,14 @@ static int try_claim_put(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	}
 }
 
-/* Publish the slot at position p claimed by tok and wake whom it concerns.
- * Returns 0 (also when a clear discarded it meanwhile) or -EPROTO. */
+/* Publish the slot at position p claimed by tok and wake whom it concerns,
+ * within the call's deadline dl (NULL: none). Returns 0 (also when a clear
+ * discarded it meanwhile), -EPROTO or -ETIMEDOUT (a peer rewrites the
+ * slot's word and the queue lock stays held: lfipc__q_publish_retry()). */
 static inline __attribute__((always_inline)) int
-publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok, struct qdl *dl)
 {
-	int rc = publish_slot(q, s, p, tok);
+	int rc = publish_slot(q, s, p, tok, dl);
 
 	if (rc == 0) {
 		ev_wake(q, &q->h->not_empty);
@@ -209,45 +211,44 @@ static int publish_locked(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
 /*
  * The retries of publish_slot() (done 0: the slot becomes FULL(p + 1))
  * and give_up_slot() (done TOMB: TOMB(p + 1)) after a first CAS that
- * failed and left w. The word of a slot that a live producer tok holds is
- * written by three parties only: tok, a clear (WRITING(p) -> DISCARD(p))
- * and the undo of a dead clearer's half-done clear (DISCARD(p) ->
- * WRITING(p)), both holding the queue lock; a repair never touches a live
- * claimant's slot. So the word flips between the two a few times at most,
- * while clearers die; a peer that flips it before every CAS of ours would
- * keep this loop for ever. The CAS bound (internal/wait.h; no deadline: a
- * publication does not wait) ends the CAS retries after about a second;
- * then publish_locked() ends them with a store under the queue lock. If a
- * live participant holds the lock, the retries go on for another bound
- * and the lock is tried once more; held still (a clear stopped while it
- * holds the lock, and a peer flipping our slot): -EPROTO, the slot left
- * as it is, ours, until this process dies (a dead producer's slot is then
- * repaired as any, lfipc__q_repair()). Returns 0 (FULL or TOMB made), 1
- * (CLR: a clear discarded it), -EPROTO (overwritten: nothing of ours is
- * left; or the lock stayed held).
+ * failed and left w, within the call's deadline dl (NULL: none). The word
+ * of a slot that a live producer tok holds is written by three parties
+ * only: tok, a clear (WRITING(p) -> DISCARD(p)) and the undo of a dead
+ * clearer's half-done clear (DISCARD(p) -> WRITING(p)), both holding the
+ * queue lock; a repair never touches a live claimant's slot. So the word
+ * flips between the two a few times at most, while clearers die; a peer
+ * that flips it before every CAS of ours would keep this loop for ever.
+ * The store of publish_locked() is as good as the CAS at any time, so it
+ * ends the retries at the first sign of such a peer: at every
+ * LFIPC_CAS_YIELD-th failed CAS (no clock read; between well-behaved
+ * peers the CAS never fails that often). Waiting for the CAS bound's
+ * second first (cas19) made a put with a timeout, or LFIPC_NOWAIT, return
+ * a second late. If a live participant holds the lock (a clear stopped
+ * while it holds it, and a peer flipping our slot), the lock is tried
+ * again at each LFIPC_CAS_YIELD-th failure until the CAS bound with the
+ * deadline dl: then -ETIMEDOUT at the deadline, else -EPROTO, the slot
+ * left as it is, ours, until this process dies (a dead producer's slot is
+ * then repaired as any, lfipc__q_repair()). Returns 0 (FULL or TOMB made),
+ * 1 (CLR: a clear discarded it), -EPROTO (overwritten: nothing of ours is
+ * left; or the lock stayed held), -ETIMEDOUT.
  */
 int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
-			   uint64_t w, uint32_t done)
+			   uint64_t w, uint32_t done, struct qdl *dl)
 {
 	const uint64_t mine = mkword((uint32_t)p, tok | CL_W);
 	const uint64_t disc = mkword((uint32_t)p, tok | CL_WR);
 	const uint64_t end = mkword((uint32_t)(p + 1), done);
 	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
-	bool again = false;
 	int rc;
 
 	for (;;) {
 		if (w != mine && w != disc)
 			return -EPROTO;
-		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0) {
-			rc = publish_locked(q, s, p, tok, done);
-			if (rc >= 0)
-				return rc;
-			if (again)
-				return -EPROTO;
-			again = true;
-			b = (struct lfipc_cas_bound)LFIPC_CAS_BOUND_INIT;
-		}
+		if ((b.fails + 1) % LFIPC_CAS_YIELD == 0 &&
+		    (rc = publish_locked(q, s, p, tok, done)) >= 0)
+			return rc;
+		if ((rc = q_cas_retry(&b, dl)) < 0)
+			return rc;
 		/* Q3 (publish_slot()): seq_cst CAS. */
 		if (w == mine &&
 		    atomic_compare_exchange_strong(&s->word, &w, end))
@@ -386,8 +387,10 @@ int lfipc__q_wait_run(struct qwait *c, int side, struct lfipc_wq *wq,
  * again), else what a put returns.
  */
 static inline __attribute__((always_inline)) int
-sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len, bool first)
+sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len, bool first,
+       int64_t timeout_ns)
 {
+	struct qdl dl = {.timeout_ns = timeout_ns};
 	uint64_t p = atomic_load(&q->h->enq_pos);
 	qslot *s = slot_at(q, p);
 
@@ -413,7 +416,7 @@ sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len, bool first)
 	/* The Dekker pairing with shutdown, as in claim_once(). */
 	if (atomic_load(&q->h->closed))
 		return put_closed(q, s, p, tok);
-	return publish(q, s, p, tok);
+	return publish(q, s, p, tok, &dl);
 }
 
 /*
@@ -521,7 +524,7 @@ put_wait(lfipc_queue *q, uint32_t tok, const void *msg, size_t len,
 		return rc;
 	msg_copy(s->data, msg, len);
 	s->len = len;
-	return publish(q, s, p, c.tok);
+	return publish(q, s, p, c.tok, &c.dl);
 }
 
 /* The rest of a single producer's put after a first sp_put() that found
@@ -537,7 +540,7 @@ static __attribute__((noinline)) int sp_put_slow(lfipc_queue *q, uint32_t tok,
 	if (timeout_ns != LFIPC_NOWAIT) {
 		int64_t spent = sp_await_run(q, timeout_ns);
 
-		if ((rc = sp_put(q, tok, msg, len, false)) <= 0)
+		if ((rc = sp_put(q, tok, msg, len, false, timeout_ns)) <= 0)
 			return rc;
 		/* What is left of the timeout; none left: a negative value
 		 * other than LFIPC_FOREVER, expired. */
@@ -563,7 +566,7 @@ int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
 	if (rc)
 		return rc;
 	if (q->single[LFIPC_Q_ROLE_PUT]) {
-		if ((rc = sp_put(q, tok, msg, len, true)) <= 0)
+		if ((rc = sp_put(q, tok, msg, len, true, timeout_ns)) <= 0)
 			return rc;
 		return sp_put_slow(q, tok, msg, len, timeout_ns);
 	}
@@ -882,7 +885,7 @@ int lfipc__q_claim_put(lfipc_queue *q, struct qwait *c, int64_t timeout_ns)
 /* publish() for a slot written in place. */
 int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 {
-	return publish(q, s, p, tok);
+	return publish(q, s, p, tok, NULL);
 }
 
 /* get_msg() for a peek. */
@@ -911,16 +914,19 @@ void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 
 /* ---- for the bulk calls (queue_bulk.c) -------------------------------- */
 
-/* claim_once() for a bulk put's later segments. */
+/* claim_once() for a bulk put's later segments, within the call's
+ * deadline dl (made at the first use if the first claim did not make it). */
 int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
-			uint64_t len, bool first)
+			uint64_t len, bool first, struct qdl *dl)
 {
-	return claim_once(q, tok, s, pos, len, first, NULL);
+	return claim_once(q, tok, s, pos, len, first, dl);
 }
 
-/* try_claim_get() for a bulk get's later segments. */
+/* try_claim_get() for a bulk get's later segments, within the call's
+ * deadline dl, as lfipc__q_claim_once(). */
 int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			   uint64_t *w_out, uint64_t *head_out, bool blind)
+			   uint64_t *w_out, uint64_t *head_out, bool blind,
+			   struct qdl *dl)
 {
-	return try_claim_get(q, tok, s_out, w_out, head_out, blind, NULL);
+	return try_claim_get(q, tok, s_out, w_out, head_out, blind, dl);
 }

@@ -108,14 +108,16 @@ void lfipc__q_lock_release(lfipc_queue *q)
  * with *pos at v: bounded by the CAS bound without a deadline (a peer that
  * rewrites the word before each CAS would keep an unbounded loop here for
  * ever). True once *pos is at or past `to`; false when the bound passed
- * (about a second of failures) and it gave up with *pos short of `to`:
+ * (about a second of failures, or the deadline dl of the call when it
+ * comes first; NULL: none) and it gave up with *pos short of `to`:
  * others help positions on past claimed slots. */
-bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v)
+bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v,
+			struct qdl *dl)
 {
 	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 
 	while ((int64_t)(to - v) > 0) {
-		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+		if (q_cas_retry(&b, dl) < 0)
 			return false;
 		if (atomic_compare_exchange_weak(pos, &v, to))
 			break;

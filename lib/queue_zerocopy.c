@@ -110,6 +110,7 @@ int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
 {
 	qslot *s[BULK_MAX];
 	uint64_t w[BULK_MAX];
+	struct qdl dl = {.timeout_ns = timeout_ns};
 	size_t done = 0, corrupt = 0;
 	uint32_t tok = 0;
 
@@ -120,7 +121,7 @@ int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
 		size_t left = n - done - corrupt;
 		int m = left > BULK_MAX ? BULK_MAX : (int)left;
 		int k = lfipc__q_get_batch(q, s, w, m, done == 0 && !corrupt,
-					   &tok, timeout_ns);
+					   &tok, timeout_ns, &dl);
 
 		if (k < 0) {
 			if (done)

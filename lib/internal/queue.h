@@ -291,7 +291,8 @@ static inline int q_cas_retry(struct lfipc_cas_bound *b, struct qdl *d)
 	return lfipc__cas_retry(b, qdl_get(d));
 }
 
-bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v);
+bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v,
+			struct qdl *dl);
 
 /* Move the position word *pos forward to `to`, never backwards (another
  * participant may have helped it further). The first CAS is inline; its
@@ -301,14 +302,22 @@ bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v);
  * and deq_pos on past claimed slots (try_claim_put(), try_claim_get()); a
  * lagging hole_hi makes qsize() count a hole as a message; a bulk put
  * gives up the run it could not move enq_pos past (put_batch_claim()).
- * Returns false when it gave up (*pos may lag `to`). */
-static inline bool pos_advance(_Atomic uint64_t *pos, uint64_t to)
+ * Returns false when it gave up (*pos may lag `to`). pos_advance_dl():
+ * the same within the deadline dl of a call that has one (a bulk call's
+ * moves of its run), which ends the retries when it comes first. */
+static inline bool pos_advance_dl(_Atomic uint64_t *pos, uint64_t to,
+				  struct qdl *dl)
 {
 	uint64_t v = atomic_load(pos);
 
 	if ((int64_t)(to - v) <= 0 || atomic_compare_exchange_weak(pos, &v, to))
 		return true;
-	return lfipc__q_pos_retry(pos, to, v);
+	return lfipc__q_pos_retry(pos, to, v, dl);
+}
+
+static inline bool pos_advance(_Atomic uint64_t *pos, uint64_t to)
+{
+	return pos_advance_dl(pos, to, NULL);
 }
 
 /*
@@ -371,14 +380,16 @@ void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count);
 int lfipc__q_self_get(lfipc_queue *q, uint32_t *tok);
 int lfipc__q_claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
-			uint64_t len, bool first);
+			uint64_t len, bool first, struct qdl *dl);
 int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
-			   uint64_t *w_out, uint64_t *head_out, bool blind);
+			   uint64_t *w_out, uint64_t *head_out, bool blind,
+			   struct qdl *dl);
 
 /* queue_bulk.c: the bulk calls (each function's comment is at its
  * definition) */
 int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns);
+		       bool first, uint32_t *tok, int64_t timeout_ns,
+		       struct qdl *dl);
 
 /* queue_recover.c: recovery (each function's comment is at its definition) */
 void lfipc__q_clear_undo(lfipc_queue *q);

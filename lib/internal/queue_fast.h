@@ -156,7 +156,7 @@ static inline void sp_advance(lfipc_queue *q, uint64_t to)
 /* The retries of publish_slot() and give_up_slot() (queue_putget.c),
  * whose first CAS failed: see publish_slot(). */
 int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
-			   uint64_t w, uint32_t done);
+			   uint64_t w, uint32_t done, struct qdl *dl);
 
 /* Publish the slot at position p claimed by tok, without waking anybody.
  * Returns 0 published (the caller wakes not_empty), 1 a clear discarded it
@@ -165,10 +165,11 @@ int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
  * DISCARD (a clear) -> WRITING (the undo of that clearer's death) any
  * number of times while we look: retry while it is ours in either form.
  * The first CAS is inline; the retries (lfipc__q_publish_retry()) have the
- * CAS bound, after which a store under the queue lock ends them (see
- * there). */
+ * CAS bound with the call's deadline dl (NULL: none), and a store under
+ * the queue lock ends them at the first sign of a peer that rewrites the
+ * word (see there). */
 static inline int publish_slot(lfipc_queue *q, qslot *s, uint64_t p,
-			       uint32_t tok)
+			       uint32_t tok, struct qdl *dl)
 {
 	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
@@ -179,7 +180,7 @@ static inline int publish_slot(lfipc_queue *q, qslot *s, uint64_t p,
 				 &s->word, &w, mkword((uint32_t)(p + 1), 0)),
 			     1))
 		return 0;
-	return lfipc__q_publish_retry(q, s, p, tok, w, 0);
+	return lfipc__q_publish_retry(q, s, p, tok, w, 0, dl);
 }
 
 /* A slot published at position p behind deq_pos (a clear passed it while
@@ -211,7 +212,7 @@ give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
 	if (!atomic_compare_exchange_strong(&s->word, &w,
 					    mkword((uint32_t)(p + 1), TOMB)))
-		lfipc__q_publish_retry(q, s, p, tok, w, TOMB);
+		lfipc__q_publish_retry(q, s, p, tok, w, TOMB, NULL);
 }
 
 /* ---- waiting --------------------------------------------------------- */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_review19b.c - the deadlines of the queue's bounded CAS loops (branch
+ * cas19) under a peer that keeps rewriting one word just before each of
+ * the library's CAS on it (tests/common/casfail.h): a call with a timeout
+ * returns near its timeout, not after the CAS bound's second, in every
+ * part of the call (the later segments of a bulk call, the publication).
+ * Found by the hostile review of session 19 (review19b). Part of the
+ * test_queue program (its own suite).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/casfail.h"
+#include "common/qtest.h"
+#include "common/testhelp.h"
+#include "internal/region.h"
+
+TestSuite(review19b, .init = qt_setup, .fini = qt_teardown, .timeout = 60);
+
+#define RMS ((int64_t)1000000)
+/* The calls' timeout, and how late they may return: well below the CAS
+ * bound's second (LFIPC_CAS_BOUND_NS), which cas19 took in each case. */
+#define R_TIMEOUT (100 * RMS)
+#define R_LATE (600 * RMS)
+
+/* The same address in the library's mapping as peer in ours. */
+static void *lib_at(struct qpeer *qp, void *peer)
+{
+	return qt_r->base + ((uint8_t *)peer - qp->base);
+}
+
+static void *seq_of(struct qpeer *qp, uint64_t i)
+{
+	return (void *)qp_word(qp, i);
+}
+
+static void *claim_of(struct qpeer *qp, uint64_t i)
+{
+	return (uint8_t *)qp_word(qp, i) + 4;
+}
+
+/* A put_many of 2 with a timeout into an empty queue of 4 slots whose
+ * slot 1 the peer toggles between FREE(1) and FULL(-3) (the previous
+ * lap's, behind deq_pos: claimable too) before each CAS: the first message
+ * goes to slot 0, and every claim of slot 1 fails. On cas19 the later
+ * segment's claim (lfipc__q_claim_once(), no deadline) ran the CAS bound's
+ * full second past the call's 100 ms. */
+Test(review19b,
+     a_timed_put_many_returns_by_its_timeout_when_a_later_claim_fails)
+{
+	const void *msgs[2] = {"aaaaaaaa", "bbbbbbbb"};
+	const size_t lens[2] = {8, 8};
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "pm", 4, 8, 0, &q), 0);
+	qp_open(qt_r, "pm", &qp);
+	/* seq 1 (FREE(1)) <-> seq -2 (FULL(-3)) */
+	cf_start_xor(lib_at(&qp, seq_of(&qp, 1)), seq_of(&qp, 1),
+		     (uint32_t)1 ^ (uint32_t)-2);
+	CF_TIMED(took, rc = lfipc_queue_put_many(q, msgs, lens, 2, R_TIMEOUT));
+	cr_assert_eq(rc, 1, "put_many: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_lt(took, R_LATE, "put_many took %lld ms",
+		     (long long)(took / RMS));
+	atomic_store(qp_word(&qp, 1), qp_mkword(1, 0));
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "aaaaaaaa", 8), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "bbbbbbbb", 8), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A get_many of 2 with a timeout from a queue holding 2 messages, whose
+ * slot 1 the peer toggles between FULL(1) and TOMB(1) before each CAS: the
+ * first message comes from slot 0, every claim (or drop) of slot 1 fails.
+ * On cas19 the later segment's claim (lfipc__q_try_claim_get(), no
+ * deadline) ran the bound's full second. */
+Test(review19b,
+     a_timed_get_many_returns_by_its_timeout_when_a_later_claim_fails)
+{
+	char bufs[2][8];
+	size_t lens[2];
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "gm", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "gm", &qp);
+	cf_start_xor(lib_at(&qp, seq_of(&qp, 1)), claim_of(&qp, 1),
+		     LFIPC_Q_TOMB);
+	CF_TIMED(took,
+		 rc = lfipc_queue_get_many(q, bufs, 8, lens, 2, R_TIMEOUT));
+	cr_assert_eq(rc, 1, "get_many: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_eq(memcmp(bufs[0], "aaaaaaaa", 8), 0);
+	cr_assert_lt(took, R_LATE, "get_many took %lld ms",
+		     (long long)(took / RMS));
+	atomic_store(qp_word(&qp, 1), qp_mkword(2, 0));
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "bbbbbbbb", 8), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A put_many of 3 with a timeout whose move of enq_pos past its run the
+ * peer keeps from happening (enq_pos toggled between 0 and 1 before each
+ * CAS). On cas19 pos_advance() had no deadline: a full second. The run
+ * behind the first message is given up. */
+Test(review19b,
+     a_timed_put_many_returns_by_its_timeout_when_enq_pos_is_rewritten)
+{
+	const void *msgs[3] = {"aaaaaaaa", "bbbbbbbb", "cccccccc"};
+	const size_t lens[3] = {8, 8, 8};
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "pe", 4, 8, 0, &q), 0);
+	qp_open(qt_r, "pe", &qp);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos),
+		     (void *)&qp.h->enq_pos, 1);
+	CF_TIMED(took, rc = lfipc_queue_put_many(q, msgs, lens, 3, R_TIMEOUT));
+	cr_assert_eq(rc, 1, "put_many: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_lt(took, R_LATE, "put_many took %lld ms",
+		     (long long)(took / RMS));
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "aaaaaaaa", 8), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), -EAGAIN);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A single producer's put (its claim is a store, sp_put()) whose slot the
+ * peer flips between WRITING and DISCARD before each CAS of the
+ * publication. The store under the queue lock is as good at the first
+ * sign of the peer as after a second; on cas19 the publication ran the
+ * CAS bound's full second first, past the put's timeout. */
+static void flipped_publication(int64_t timeout_ns)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "sp", 4, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER, &q),
+		     0);
+	qp_open(qt_r, "sp", &qp);
+	cf_start_xor(lib_at(&qp, seq_of(&qp, 0)), claim_of(&qp, 0),
+		     LFIPC_Q_CL_R);
+	CF_TIMED_MIN(took, 200,
+		     rc = lfipc_queue_put(q, "12345678", 8, timeout_ns));
+	cr_assert_eq(rc, 0, "put: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_lt(took, R_LATE, "put took %lld ms", (long long)(took / RMS));
+	cr_assert_eq(atomic_load(qp_word(&qp, 0)), qp_mkword(1, 0));
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "12345678", 8), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+Test(review19b,
+     a_timed_put_publishes_by_its_timeout_while_a_peer_flips_its_slot)
+{
+	flipped_publication(R_TIMEOUT);
+}
+
+Test(review19b, a_nowait_put_publishes_at_once_while_a_peer_flips_its_slot)
+{
+	flipped_publication(LFIPC_NOWAIT);
+}
+
+/* The same with the queue lock held by a live participant (this process's
+ * own token, as a clear of another thread holds it; a stopped clearer
+ * holds it the same way): the store cannot be made, and the put gives up
+ * at its deadline with -ETIMEDOUT, its slot left claimed. On cas19 it
+ * retried for two CAS bounds (about 2 s) past its 100 ms. */
+Test(review19b, a_timed_put_gives_up_by_its_timeout_when_the_lock_is_held_too)
+{
+	struct qpeer qp;
+	lfipc_queue *q, *q2;
+	void *slot;
+	uint32_t me;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "lk", 4, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER, &q),
+		     0);
+	cr_assert_eq(lfipc_queue_create(qt_r, "me", 4, 8, 0, &q2), 0);
+	cr_assert_eq(lfipc_queue_reserve(q2, &slot, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "me", &qp);
+	me = (uint32_t)(atomic_load(qp_word(&qp, 0)) >> 32) & LFIPC_Q_CL_TOK;
+	cr_assert_neq(me, 0);
+	cr_assert_eq(lfipc_queue_commit(q2, slot, 0), 0);
+	qp_close(&qp);
+	qp_open(qt_r, "lk", &qp);
+	atomic_store(&qp.h->lock, me);
+	cf_start_xor(lib_at(&qp, seq_of(&qp, 0)), claim_of(&qp, 0),
+		     LFIPC_Q_CL_R);
+	CF_TIMED_MIN(took, 200,
+		     rc = lfipc_queue_put(q, "12345678", 8, R_TIMEOUT));
+	cr_assert_eq(rc, -ETIMEDOUT, "put: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_geq(took, R_TIMEOUT);
+	cr_assert_lt(took, R_LATE, "put took %lld ms", (long long)(took / RMS));
+	/* the slot is still ours (WRITING or DISCARD) */
+	cr_assert_eq((uint32_t)(atomic_load(qp_word(&qp, 0)) >> 32) &
+			 LFIPC_Q_CL_TOK,
+		     me);
+	qp_close(&qp);
+	lfipc_queue_close(q2);
+	lfipc_queue_close(q);
+}
