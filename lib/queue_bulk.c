@@ -97,7 +97,7 @@ static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
 }
 
 /* Claim up to m positions for a put batch into pos[] (tok in *tok; first:
- * the call's first batch, which may wait up to timeout_ns). Returns the
+ * the call's first batch, which may wait up to dl->timeout_ns). Returns the
  * number claimed (>= 1), or a negative errno when none was. Every position
  * returned was claimed, enq_pos moved past it and then `closed` seen 0
  * (seq_cst), so, as for a single put, no consumer can have given up on it.
@@ -106,7 +106,7 @@ static qslot *put_run_claim(lfipc_queue *q, uint64_t p, uint64_t deq,
  * a peer that rewrites a word cannot keep a later segment going past the
  * call's timeout. */
 static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
-			   uint32_t *tok, int64_t timeout_ns, struct qdl *dl)
+			   uint32_t *tok, struct qdl *dl)
 {
 	bool pf = run_prefetches(q);
 	int k = 0;
@@ -120,7 +120,8 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		if (first && k == 0) {
 			struct qwait c = {.s = &s, .pos = &p};
 
-			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c, timeout_ns);
+			rc = claim_first(q, LFIPC_Q_ROLE_PUT, &c,
+					 dl->timeout_ns);
 			*tok = c.tok;
 			*dl = c.dl;
 		} else
@@ -185,8 +186,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 	}
 	while (done < n) {
 		int m = n - done > BULK_MAX ? BULK_MAX : (int)(n - done);
-		int k = put_batch_claim(q, pos, m, done == 0, &tok, timeout_ns,
-					&dl);
+		int k = put_batch_claim(q, pos, m, done == 0, &tok, &dl);
 		bool woke_e = false, woke_f = false;
 		int bad = -1;
 
@@ -263,12 +263,11 @@ static qslot *get_run_claim(lfipc_queue *q, uint64_t p, uint32_t tok,
 }
 
 /* Claim up to m messages for a get batch into s[], w[] (first: the call's
- * first batch, which may wait up to timeout_ns). Returns the number claimed
+ * first batch, which may wait up to dl->timeout_ns). Returns the number claimed
  * (>= 1) or a negative errno when none was. dl: the call's deadline for
  * the claims and moves after the first, as in put_batch_claim(). */
 static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-			   bool first, uint32_t *tok, int64_t timeout_ns,
-			   struct qdl *dl)
+			   bool first, uint32_t *tok, struct qdl *dl)
 {
 	bool pf = run_prefetches(q);
 	int k = 0;
@@ -281,7 +280,8 @@ static int get_batch_claim(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 			struct qwait c = {
 			    .s = &s[k], .w = &w[k], .head = &head};
 
-			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+			rc = claim_first(q, LFIPC_Q_ROLE_GET, &c,
+					 dl->timeout_ns);
 			*tok = c.tok;
 			*dl = c.dl;
 			if (rc)
@@ -337,7 +337,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 		size_t left = n - done - (size_t)corrupt;
 		int m = left > BULK_MAX ? BULK_MAX : (int)left;
 		int k = get_batch_claim(q, s, w, m, done == 0 && !corrupt, &tok,
-					timeout_ns, &dl);
+					&dl);
 		int good = 0, bad = 0;
 
 		if (k < 0) {
@@ -401,8 +401,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 
 /* get_batch_claim() for a peek of many. */
 int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns,
-		       struct qdl *dl)
+		       bool first, uint32_t *tok, struct qdl *dl)
 {
-	return get_batch_claim(q, s, w, m, first, tok, timeout_ns, dl);
+	return get_batch_claim(q, s, w, m, first, tok, dl);
 }

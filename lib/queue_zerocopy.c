@@ -121,7 +121,7 @@ int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
 		size_t left = n - done - corrupt;
 		int m = left > BULK_MAX ? BULK_MAX : (int)left;
 		int k = lfipc__q_get_batch(q, s, w, m, done == 0 && !corrupt,
-					   &tok, timeout_ns, &dl);
+					   &tok, &dl);
 
 		if (k < 0) {
 			if (done)

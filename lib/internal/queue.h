@@ -388,8 +388,7 @@ int lfipc__q_try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 /* queue_bulk.c: the bulk calls (each function's comment is at its
  * definition) */
 int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
-		       bool first, uint32_t *tok, int64_t timeout_ns,
-		       struct qdl *dl);
+		       bool first, uint32_t *tok, struct qdl *dl);
 
 /* queue_recover.c: recovery (each function's comment is at its definition) */
 void lfipc__q_clear_undo(lfipc_queue *q);

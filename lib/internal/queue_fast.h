@@ -104,8 +104,8 @@ static inline int role_hold(lfipc_queue *q, int i, uint32_t tok,
  * fork child's registration waits within *timeout_ns and leaves in it what
  * is left (lfipc__self_timed); so does a role word that a peer rewrites
  * (role_take). */
-static inline int self_in_role(lfipc_queue *q, int i, uint32_t *tok,
-			       int64_t *timeout_ns)
+static inline __attribute__((always_inline)) int
+self_in_role(lfipc_queue *q, int i, uint32_t *tok, int64_t *timeout_ns)
 {
 	int rc = lfipc__self_timed(q->r, tok, timeout_ns);
 
