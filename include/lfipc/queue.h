@@ -132,9 +132,11 @@ LFIPC_API void lfipc_queue_close(lfipc_queue *q);
  * -ETIMEDOUT; -EINTR (an interruptible thread only: see
  * lfipc_thread_set_interruptible()); -EPIPE the queue was shut down; -EPROTO
  * corrupt queue (also: another process kept rewriting the word of the slot
- * the put claims, or the put position, for about a second; with a
- * timeout, the put returns -ETIMEDOUT at its end instead, with
- * LFIPC_NOWAIT -EAGAIN after its one attempt); -EUSERS; -EBUSY
+ * the put claims, or the put position, for about a second, or the word of
+ * the slot it publishes while another live participant held the queue
+ * lock; with a timeout, the put returns -ETIMEDOUT at its end instead, with
+ * LFIPC_NOWAIT -EAGAIN after its one attempt, and the message is not put);
+ * -EUSERS; -EBUSY
  * a single-producer queue whose producer role another live thread or
  * process holds.
  * May block. Safe against concurrent puts, gets, clears and crashes.
@@ -181,8 +183,9 @@ LFIPC_API int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size,
  * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_put() when none was put. A
  * shutdown that comes during the call ends it early with the count put
  * before it, and so does another process that keeps rewriting the put
- * position or a slot's word for about a second (the messages of the run it
- * could not move the put position past are not put).
+ * position or a slot's word for about a second, or until the call's
+ * timeout (the messages of the run it could not move the put position past
+ * are not put).
  * May block (only for the first message). Safe like lfipc_queue_put(): a
  * producer killed inside the call leaves no hole that blocks consumers; the
  * messages it had not yet published are dropped (the call never returned,
@@ -242,8 +245,10 @@ LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
  * "reserved by this process": another process overwrote it, or the slot
  * was committed already (a caller error that the shared state cannot tell
  * from corruption). Does not block; when another process keeps flipping
- * the slot's word (corrupt or hostile memory) it stops retrying after about
- * a second and publishes the message with a plain store.
+ * the slot's word (corrupt or hostile memory) it stops retrying after a few
+ * hundred attempts and publishes the message with a plain store under the
+ * queue lock (-EPROTO when a live participant holds the lock for about a
+ * second meanwhile).
  */
 LFIPC_API int lfipc_queue_commit(lfipc_queue *q, void *slot, size_t len);
 

@@ -402,7 +402,47 @@ inline try_claim_put() {                          /* 462-518 */
 	od; skip
 }
 
+/* review19b (branch cas19's publish_locked(), lib/queue_putget.c):
+ * PUBLOCK=1 lets the producer end its publication at any step with a
+ * store under the queue lock: lock_try (olock: free, or taken over from a
+ * dead holder with clear_undo + recount), load deq_pos, STORE CLR(p) if
+ * deq_pos > p (a clear discarded p) else FULL(p), let the lock go. A live
+ * holder: the ordinary CAS path. The library takes this way only against
+ * a peer that keeps rewriting the word (every 256th failed CAS); allowing
+ * it at any step checks that the store is as good as the CAS whenever the
+ * lock is held. PUBLOCK=2: the same store without the lock (negative
+ * control: a consumer gets a message a clear counted). */
+#ifndef PUBLOCK
+#define PUBLOCK 0
+#endif
+inline publish_locked() {
+	ok = 0;
+#if PUBLOCK == 1
+	olock();
+	ok = lk;
+#else
+	ok = 1;
+#endif
+	if
+	:: ok ->
+		tmp2 = deq;
+		d_step { ws[s] = p + 1;
+			 if :: tmp2 > p -> wc[s] = CWR :: else -> wc[s] = 0 fi;
+			 ackd[m] = 1 };
+#if PUBLOCK == 1
+		d_step { clearer = 0; lk = 0 }
+#else
+		skip
+#endif
+	:: else
+	fi
+}
+
 inline publish() {                                /* publish_slot 526-541 */
+#if PUBLOCK
+	if :: publish_locked() :: ok = 0 fi;
+	if :: ok -> skip :: else ->
+#endif
 #if FIXPUB
   do ::	/* hypothetical fix: retry while the word is still ours */
 #endif
@@ -429,6 +469,9 @@ inline publish() {                                /* publish_slot 526-541 */
 #else
 		if :: !ok -> eproto++; assert(!STRICT_EPROTO) :: else fi
 	:: else
+	fi
+#endif
+#if PUBLOCK
 	fi
 #endif
 }
