@@ -703,7 +703,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			return 1;
 		}
 		if (d == 0 && c == TOMB) {
-			if (lfipc__q_drop_hole(q, s, w, p))
+			if (lfipc__q_drop_hole(q, s, w, p, dl))
 				p = p + 1;
 			goto retry;
 		}

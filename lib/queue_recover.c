@@ -133,8 +133,11 @@ bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v,
  * message. Its producer may have died before moving enq_pos past it (and
  * past the rest of its run): every position up to p is claimed, so move
  * it now, before counting p as done, or join's count would undercount.
- * Returns false when the word changed meanwhile. */
-bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p)
+ * That move has the deadline dl of the caller's call (NULL: none), so that
+ * a peer that keeps enq_pos from moving cannot hold a timed get past its
+ * timeout. Returns false when the word changed meanwhile. */
+bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
+			struct qdl *dl)
 {
 	qhdr *h = q->h;
 	uint64_t p2 = p;
@@ -142,7 +145,7 @@ bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p)
 	if (!atomic_compare_exchange_strong(&s->word, &w,
 					    mkword((uint32_t)(p + q->n), 0)))
 		return false;
-	pos_advance(&h->enq_pos, p + 1);
+	pos_advance_dl(&h->enq_pos, p + 1, dl);
 	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 	if (q->joinable) {
 		atomic_fetch_add(&h->done, 1);
@@ -164,7 +167,7 @@ void lfipc__q_drop_holes(lfipc_queue *q)
 
 		if (w != mkword((uint32_t)(d + 1), TOMB))
 			return;
-		lfipc__q_drop_hole(q, s, w, d);
+		lfipc__q_drop_hole(q, s, w, d, NULL);
 	}
 }
 

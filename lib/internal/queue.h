@@ -394,7 +394,8 @@ int lfipc__q_get_batch(lfipc_queue *q, qslot **s, uint64_t *w, int m,
 void lfipc__q_clear_undo(lfipc_queue *q);
 bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok);
 void lfipc__q_lock_release(lfipc_queue *q);
-bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p);
+bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
+			struct qdl *dl);
 void lfipc__q_drop_holes(lfipc_queue *q);
 int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
 int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w);

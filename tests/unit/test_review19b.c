@@ -238,3 +238,38 @@ Test(review19b, a_timed_put_gives_up_by_its_timeout_when_the_lock_is_held_too)
 	lfipc_queue_close(q2);
 	lfipc_queue_close(q);
 }
+
+/* A get with a timeout whose head is a hole (TOMB(2)) left by a producer
+ * that died before moving enq_pos past it (enq_pos 2), while the peer
+ * toggles enq_pos between 2 and 0 before each CAS: dropping the hole moves
+ * enq_pos past it first (lfipc__q_drop_hole()), and on cas19 that move had
+ * no deadline: the get returned a second after its 100 ms. */
+Test(review19b,
+     a_timed_get_returns_by_its_timeout_when_a_hole_drop_cannot_move_enq_pos)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc, next = 0;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "hd", 4, 8, 0, &q), 0);
+	cr_assert_eq(put_ints(q, 0, 2, LFIPC_NOWAIT), 2);
+	cr_assert_eq(get_ints(q, 2, &next), 2);
+	qp_open(qt_r, "hd", &qp);
+	atomic_store(qp_word(&qp, 2), qp_mkword(3, LFIPC_Q_TOMB));
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos),
+		     (void *)&qp.h->enq_pos, 2);
+	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
+	cr_assert_eq(rc, -ETIMEDOUT, "get: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_lt(took, R_LATE, "get took %lld ms", (long long)(took / RMS));
+	/* enq_pos as the peer left it (0 or 2): put it past the hole */
+	atomic_store(&qp.h->enq_pos, 3);
+	cr_assert_eq(lfipc_queue_put(q, "12345678", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(memcmp(&v, "12345678", 8), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
