@@ -158,7 +158,7 @@ static int put_batch_claim(lfipc_queue *q, uint64_t *pos, int m, bool first,
 		if (!run_ok || atomic_load(&q->h->closed)) {
 			for (int i = start; i < k; i++)
 				give_up_slot(q, slot_at(q, pos[i]), pos[i],
-					     *tok);
+					     *tok, dl);
 			lfipc__q_drop_holes(q);
 			ev_wake(q, &q->h->not_empty);
 			return start;
@@ -204,7 +204,7 @@ int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
 			if (bad >= 0) {
 				/* after a corrupt slot: give the rest up, so
 				 * the count returned is exact */
-				give_up_slot(q, s, pos[j], tok);
+				give_up_slot(q, s, pos[j], tok, &dl);
 				woke_e = true;
 				continue;
 			}

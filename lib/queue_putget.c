@@ -268,9 +268,10 @@ int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
  * is at the head: the consumers may all have returned -EPIPE already (they
  * saw the queue closed and empty before our claim), and a hole nobody
  * drops would keep join waiting and qsize() above 0 for ever. */
-static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
+		      struct qdl *dl)
 {
-	give_up_slot(q, s, p, tok);
+	give_up_slot(q, s, p, tok, dl);
 	lfipc__q_drop_holes(q);
 	ev_wake(q, &q->h->not_empty);
 	return -EPIPE;
@@ -293,7 +294,7 @@ static int claim_once(lfipc_queue *q, uint32_t tok, qslot **s, uint64_t *pos,
 	if (rc == 0)
 		return 1;
 	if (atomic_load(&q->h->closed))
-		return put_closed(q, *s, *pos, tok);
+		return put_closed(q, *s, *pos, tok, dl);
 	return 0;
 }
 
@@ -415,7 +416,7 @@ sp_put(lfipc_queue *q, uint32_t tok, const void *msg, size_t len, bool first,
 	sp_advance(q, p + 1);
 	/* The Dekker pairing with shutdown, as in claim_once(). */
 	if (atomic_load(&q->h->closed))
-		return put_closed(q, s, p, tok);
+		return put_closed(q, s, p, tok, &dl);
 	return publish(q, s, p, tok, &dl);
 }
 

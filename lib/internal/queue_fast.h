@@ -203,16 +203,17 @@ static inline void wake_if_behind(lfipc_queue *q, uint64_t p)
  * file: each file's copy is then a local function, whose few clobbered
  * registers its callers know (a call of another file's function costs
  * put_many a spill). A hole_hi that a peer keeps from rising
- * (pos_advance() gave up) only makes qsize() count this hole. */
+ * (pos_advance_dl() gave up, at the call's deadline dl or after the CAS
+ * bound) only makes qsize() count this hole. */
 static __attribute__((noinline, unused)) void
-give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
+give_up_slot(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok, struct qdl *dl)
 {
 	uint64_t w = mkword((uint32_t)p, tok | CL_W);
 
-	pos_advance(&q->h->hole_hi, p + 1); /* before the TOMB exists */
+	pos_advance_dl(&q->h->hole_hi, p + 1, dl); /* before the TOMB exists */
 	if (!atomic_compare_exchange_strong(&s->word, &w,
 					    mkword((uint32_t)(p + 1), TOMB)))
-		lfipc__q_publish_retry(q, s, p, tok, w, TOMB, NULL);
+		lfipc__q_publish_retry(q, s, p, tok, w, TOMB, dl);
 }
 
 /* ---- waiting --------------------------------------------------------- */

@@ -273,3 +273,40 @@ Test(review19b,
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
+
+/* A single producer's put with a timeout into a queue shut down: it
+ * claims its slot with a store, sees the shutdown and gives the slot up
+ * (give_up_slot()), which first raises hole_hi past it, while the peer
+ * toggles hole_hi's high half (0 <-> 0xffffffff00000000, both below the
+ * hole) before each CAS. On cas19 that move had no deadline: -EPIPE a
+ * second after the put's 100 ms. */
+Test(
+    review19b,
+    a_timed_put_after_shutdown_returns_by_its_timeout_when_hole_hi_is_rewritten)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "hh", 4, 8,
+					LFIPC_QUEUE_SINGLE_PRODUCER, &q),
+		     0);
+	qp_open(qt_r, "hh", &qp);
+	cr_assert_eq(lfipc_queue_shutdown(q), 0);
+	cr_assert_eq(atomic_load(&qp.h->hole_hi), 0);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->hole_hi),
+		     (uint8_t *)&qp.h->hole_hi + 4, 0xffffffffu);
+	CF_TIMED(took, rc = lfipc_queue_put(q, "12345678", 8, R_TIMEOUT));
+	cr_assert_eq(rc, -EPIPE, "put: %d after %lld ms", rc,
+		     (long long)(took / RMS));
+	cr_assert_lt(took, R_LATE, "put took %lld ms", (long long)(took / RMS));
+	/* the hole was dropped at once; hole_hi as the peer left it */
+	atomic_store(&qp.h->hole_hi, 1);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), -EPIPE);
+	cr_assert_eq(lfipc_queue_qsize(q), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
