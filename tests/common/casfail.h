@@ -146,4 +146,16 @@ static inline unsigned long cf_stop(void)
 	} while (0)
 #define CF_TIMED(took, ...) CF_TIMED_MIN(took, 1000, __VA_ARGS__)
 
+/* The timed call said want, in lo ns or more and less than hi (the
+ * messages give the time in ms). */
+#define CF_EXPECT(rc, want, took, lo, hi)                                      \
+	do {                                                                   \
+		cr_assert_eq((rc), (want), "rc %d after %lld ms", (int)(rc),   \
+			     (long long)((took) / 1000000));                   \
+		cr_assert_geq((took), (lo), "took %lld ms",                    \
+			      (long long)((took) / 1000000));                  \
+		cr_assert_lt((took), (hi), "took %lld ms",                     \
+			     (long long)((took) / 1000000));                   \
+	} while (0)
+
 #endif /* LFIPC_TEST_CASFAIL_H */
