@@ -379,7 +379,7 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 						  memory_order_relaxed);
 		if (q->joinable) {
 			if (good)
-				lfipc__q_tasks_got(q, tok, (uint64_t)good);
+				lfipc__q_tasks_got(q, tok, (uint64_t)good, &dl);
 			if (bad) {
 				atomic_fetch_add(&q->h->done, (uint64_t)bad);
 				ev_wake(q, &q->h->joined);

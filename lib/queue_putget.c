@@ -272,7 +272,7 @@ static int put_closed(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
 		      struct qdl *dl)
 {
 	give_up_slot(q, s, p, tok, dl);
-	lfipc__q_drop_holes(q);
+	lfipc__q_drop_holes_dl(q, dl);
 	ev_wake(q, &q->h->not_empty);
 	return -EPIPE;
 }
@@ -652,7 +652,7 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 
 	/* Q5: relaxed; a hint, re-read under the lock by lfipc__q_rescue(). */
 	if (atomic_load_explicit(&h->orphans, memory_order_relaxed) &&
-	    lfipc__q_rescue(q, tok, s_out, w_out)) {
+	    lfipc__q_rescue(q, tok, s_out, w_out, dl)) {
 		*head_out = UINT64_MAX;
 		return 1;
 	}
@@ -756,7 +756,7 @@ static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 					  memory_order_relaxed);
 	if (q->joinable) {
 		if (delivered) {
-			lfipc__q_tasks_got(q, tok, 1);
+			lfipc__q_tasks_got(q, tok, 1, NULL);
 		} else {
 			atomic_fetch_add(&q->h->done, 1);
 			ev_wake(q, &q->h->joined);

@@ -48,7 +48,7 @@ static void orphans_recount(lfipc_queue *q)
  * lfipc__q_drop_holes()) drops and counts it: that message was being discarded
  * anyway. A DISCARD head goes back to WRITING for its producer, whose publish
  * retries (see publish_slot()). Called with the lock taken over. */
-void lfipc__q_clear_undo(lfipc_queue *q)
+static void clear_undo(lfipc_queue *q, struct qdl *dl)
 {
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t d = atomic_load(&q->h->deq_pos);
@@ -58,7 +58,7 @@ void lfipc__q_clear_undo(lfipc_queue *q)
 		uint64_t nw;
 
 		if (wseq(w) == (uint32_t)(d + 1) && c == CLR) {
-			pos_advance(&q->h->hole_hi, d + 1);
+			pos_advance_dl(&q->h->hole_hi, d + 1, dl);
 			nw = mkword(wseq(w), TOMB);
 		} else if (wseq(w) == (uint32_t)d && (c & CL_WR) == CL_WR &&
 			   (c & CL_TOK)) {
@@ -73,17 +73,24 @@ void lfipc__q_clear_undo(lfipc_queue *q)
 	}
 }
 
-/* The lock was held by a dead participant and is now ours: undo its
- * half-done clear and recount the orphans it may have been changing. */
-static void lock_recover(lfipc_queue *q)
+void lfipc__q_clear_undo(lfipc_queue *q)
 {
-	lfipc__q_clear_undo(q);
+	clear_undo(q, NULL);
+}
+
+/* The lock was held by a dead participant and is now ours: undo its
+ * half-done clear and recount the orphans it may have been changing. dl:
+ * the deadline of the caller's call for the move of hole_hi (NULL: none). */
+static void lock_recover(lfipc_queue *q, struct qdl *dl)
+{
+	clear_undo(q, dl);
 	orphans_recount(q);
 }
 
 /* Take the lock for tok if it is free, or held by a dead participant (then
- * recover first). Never waits. */
-bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok)
+ * recover first, within the deadline dl of the caller's call; NULL: none).
+ * Never waits. */
+static bool lock_try(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 {
 	uint32_t c = 0;
 
@@ -93,8 +100,13 @@ bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok)
 	if (c == tok || lfipc__token_alive(q->r, c) ||
 	    !atomic_compare_exchange_strong(&q->h->lock, &c, tok))
 		return false;
-	lock_recover(q);
+	lock_recover(q, dl);
 	return true;
+}
+
+bool lfipc__q_lock_try(lfipc_queue *q, uint32_t tok)
+{
+	return lock_try(q, tok, NULL);
 }
 
 void lfipc__q_lock_release(lfipc_queue *q)
@@ -157,8 +169,10 @@ bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 
 /* Drop every hole at the head. Whoever makes a TOMB calls this after, so a
  * hole at the head never waits for a consumer (none may come: a put that
- * gives its slot up at shutdown may be the last participant). */
-void lfipc__q_drop_holes(lfipc_queue *q)
+ * gives its slot up at shutdown may be the last participant). The moves of
+ * enq_pos have the deadline dl of the caller's call (a put that found the
+ * queue shut down, put_closed()); lfipc__q_drop_holes(): none. */
+void lfipc__q_drop_holes_dl(lfipc_queue *q, struct qdl *dl)
 {
 	for (uint64_t i = 0; i <= q->n; i++) {
 		uint64_t d = atomic_load(&q->h->deq_pos);
@@ -167,8 +181,13 @@ void lfipc__q_drop_holes(lfipc_queue *q)
 
 		if (w != mkword((uint32_t)(d + 1), TOMB))
 			return;
-		lfipc__q_drop_hole(q, s, w, d, NULL);
+		lfipc__q_drop_hole(q, s, w, d, dl);
 	}
+}
+
+void lfipc__q_drop_holes(lfipc_queue *q)
+{
+	lfipc__q_drop_holes_dl(q, NULL);
 }
 
 /* ---- dead claimants -------------------------------------------------- */
@@ -179,13 +198,13 @@ void lfipc__q_drop_holes(lfipc_queue *q)
  * deq_pos to p is that run's (now orphaned too). Move deq_pos past p, so
  * that orphans lie behind deq_pos, as everything else assumes (clear's
  * "enq_pos - deq_pos <= N + 1", the capacity test). */
-static void orphan_behind(lfipc_queue *q, uint32_t seq)
+static void orphan_behind(lfipc_queue *q, uint32_t seq, struct qdl *dl)
 {
 	uint64_t d = atomic_load(&q->h->deq_pos);
 	uint64_t p = pos_near(d, seq - 1);
 
 	if ((int64_t)(p - d) >= 0 && p - d < q->n)
-		pos_advance(&q->h->deq_pos, p + 1);
+		pos_advance_dl(&q->h->deq_pos, p + 1, dl);
 }
 
 /* Slot s holds READING (word w) of a dead consumer and the caller holds
@@ -201,7 +220,7 @@ int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w)
 		atomic_fetch_sub(&h->orphans, 1);
 		return 0;
 	}
-	orphan_behind(q, wseq(nw));
+	orphan_behind(q, wseq(nw), NULL);
 	return 1;
 }
 
@@ -302,7 +321,7 @@ int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok)
 	if (holder == 0 || holder == tok || lfipc__token_alive(q->r, holder) ||
 	    !atomic_compare_exchange_strong(&q->h->lock, &holder, tok))
 		return 0;
-	lock_recover(q);
+	lock_recover(q, NULL);
 	lfipc__q_lock_release(q);
 	lfipc__q_drop_holes(q);
 	return 1;
@@ -391,15 +410,18 @@ bool lfipc__q_stuck(lfipc_queue *q, uint64_t w)
 
 /* Take an ORPHAN (a message whose consumer died mid-get) for tok, under
  * the lock, starting where the last one was found (a dead get_many leaves
- * a run of them). 1: claimed (*s_out, its new word *w_out); 0: none, or
+ * a run of them). The moves of a take-over of the lock (hole_hi) and of
+ * orphan_behind() (deq_pos) have the deadline dl of the caller's get
+ * (NULL: none), so that a peer rewriting them cannot hold it past its
+ * timeout. 1: claimed (*s_out, its new word *w_out); 0: none, or
  * the lock is busy (the next get tries again). */
 int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
-		    uint64_t *w_out)
+		    uint64_t *w_out, struct qdl *dl)
 {
 	qhdr *h = q->h;
 	uint64_t start;
 
-	if (!lfipc__q_lock_try(q, tok))
+	if (!lock_try(q, tok, dl))
 		return 0;
 	if (atomic_load(&h->orphans) == 0) {
 		lfipc__q_lock_release(q);
@@ -420,7 +442,7 @@ int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
 			 * a reader's head with deq_pos lagging is always a
 			 * head claim whose consumer moves deq_pos next (the
 			 * single-consumer mode relies on it, sc_advance()). */
-			orphan_behind(q, wseq(nw));
+			orphan_behind(q, wseq(nw), dl);
 			lfipc__q_lock_release(q);
 			*s_out = s;
 			*w_out = nw;

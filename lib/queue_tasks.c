@@ -33,13 +33,15 @@ static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
  * dead): raise settled to the value of got read first. Idempotent, so any
  * number of participants may do it at once, and a kill anywhere leaves
  * either nothing or all of it done. */
-static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
+static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
+		      struct qdl *dl)
 {
 	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint64_t s = atomic_load(&t->settled);
 
 	/* A peer that rewrites settled without end (below g): we give up
-	 * after the CAS bound (internal/wait.h); the tasks stay
+	 * after the CAS bound (internal/wait.h), or at the deadline dl of
+	 * the caller's call when it comes first (NULL: none); the tasks stay
 	 * outstanding, which delays joins (by their timeout), nothing else. */
 	while ((int64_t)(g - s) > 0) {
 		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
@@ -48,7 +50,7 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
 			ev_wake(q, &q->h->joined);
 			return;
 		}
-		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
+		if (q_cas_retry(&b, dl) < 0)
 			return;
 	}
 }
@@ -56,12 +58,13 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g)
 /* Messages delivered to tok: count them in its entry. The entry of a new
  * incarnation of a participant slot still holds its dead predecessor's
  * tasks: write them off before adopting it. */
-void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k)
+void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
+		       struct qdl *dl)
 {
 	struct lfipc_qtask *t = task_of(q, tok);
 
 	if (atomic_load(&t->owner) != tok) {
-		write_off(q, t, atomic_load(&t->got));
+		write_off(q, t, atomic_load(&t->got), dl);
 		atomic_store(&t->owner, tok);
 	}
 	atomic_fetch_add(&t->got, k);
@@ -82,7 +85,7 @@ int lfipc__q_tasks_reap(lfipc_queue *q)
 		if ((int64_t)(g - atomic_load(&t->settled)) <= 0)
 			continue;
 		if (!lfipc__token_alive(q->r, atomic_load(&t->owner))) {
-			write_off(q, t, g);
+			write_off(q, t, g, NULL);
 			n++;
 		}
 	}

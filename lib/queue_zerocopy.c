@@ -177,7 +177,7 @@ int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 		 * re-reads the count under the lock. */
 		if (!atomic_load_explicit(&q->h->orphans,
 					  memory_order_relaxed) ||
-		    !lfipc__q_rescue(q, tok, &s, &w))
+		    !lfipc__q_rescue(q, tok, &s, &w, NULL))
 			break; /* none, or the lock busy: -EAGAIN below */
 		l = lfipc__shm_ld64(&s->len); /* once: checked, then used */
 		if (l > q->msg_size) {
@@ -217,7 +217,7 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 		    &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0)))
 		return -EPROTO;
 	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, 1);
+		lfipc__q_tasks_got(q, tok, 1, NULL);
 	ev_wake(q, &q->h->not_full);
 	return 0;
 }
@@ -283,7 +283,7 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 	 * ev_wake() below; one after it sees every slot released. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, (uint64_t)k);
+		lfipc__q_tasks_got(q, tok, (uint64_t)k, NULL);
 	ev_wake(q, &q->h->not_full);
 	return (int)k;
 }

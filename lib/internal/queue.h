@@ -397,6 +397,7 @@ void lfipc__q_lock_release(lfipc_queue *q);
 bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 			struct qdl *dl);
 void lfipc__q_drop_holes(lfipc_queue *q);
+void lfipc__q_drop_holes_dl(lfipc_queue *q, struct qdl *dl);
 int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
 int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w);
 int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok);
@@ -404,12 +405,13 @@ int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok);
 void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok);
 bool lfipc__q_stuck(lfipc_queue *q, uint64_t w);
 int lfipc__q_rescue(lfipc_queue *q, uint32_t tok, qslot **s_out,
-		    uint64_t *w_out);
+		    uint64_t *w_out, struct qdl *dl);
 int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
 
 /* queue_tasks.c: JoinableQueue counting (each function's comment is at its
  * definition) */
-void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k);
+void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
+		       struct qdl *dl);
 int lfipc__q_tasks_reap(lfipc_queue *q);
 
 #endif /* LFIPC_INTERNAL_QUEUE_H */

@@ -295,3 +295,169 @@ Test(
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
+
+/* A timed get_many of 1 from a JoinableQueue whose caller's task entry
+ * still holds a dead predecessor's tasks (owner not the caller, got 100,
+ * settled 0), while the peer toggles settled between 0 and 1 before each
+ * CAS: the write-off of those tasks (write_off(), lib/queue_tasks.c) never
+ * lands. On moves19's base it ran the CAS bound's full second past the
+ * call's 100 ms; now it ends at the call's deadline. */
+Test(review19b,
+     a_timed_get_many_returns_by_its_timeout_when_a_write_off_fails)
+{
+	char bufs[1][8];
+	size_t lens[1];
+	struct lfipc_qtask *t = NULL;
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "wo", 4, 8, LFIPC_QUEUE_JOINABLE,
+					&q),
+		     0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get_many(q, bufs, 8, lens, 1, LFIPC_NOWAIT),
+		     1);
+	qp_open(qt_r, "wo", &qp);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		if (atomic_load(&qp_task(&qp, i)->got) == 1)
+			t = qp_task(&qp, i);
+	cr_assert_not_null(t);
+	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
+	atomic_store(&t->owner, atomic_load(&t->owner) ^ 0x40000000u);
+	atomic_store(&t->got, 100);
+	cf_start_xor(lib_at(&qp, (void *)&t->settled), (void *)&t->settled,
+		     1);
+	CF_TIMED(took,
+		 rc = lfipc_queue_get_many(q, bufs, 8, lens, 1, R_TIMEOUT));
+	CF_EXPECT(rc, 1, took, 0, R_LATE);
+	cr_assert_eq(memcmp(bufs[0], "bbbbbbbb", 8), 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A timed get from a queue of 4 holding 3 messages whose slot 2 is an
+ * ORPHAN (a dead get_many's run: beyond deq_pos), while the peer toggles
+ * deq_pos between 0 and 1 before each CAS: the rescue takes the orphan
+ * and puts it behind deq_pos (orphan_behind(), lib/queue_recover.c), a
+ * move to 3 that never lands. On moves19's base it ran the CAS bound's
+ * full second past the call's 100 ms; now it ends at the deadline. */
+Test(review19b,
+     a_timed_get_returns_by_its_timeout_when_an_orphan_cannot_go_behind)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0, w;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "ob", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "cccccccc", 8, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "ob", &qp);
+	w = atomic_load(qp_word(&qp, 2));
+	atomic_store(qp_word(&qp, 2), qp_mkword((uint32_t)w, LFIPC_Q_ORPHAN));
+	atomic_store(&qp.h->orphans, 1);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->deq_pos), (void *)&qp.h->deq_pos,
+		     1);
+	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
+	CF_EXPECT(rc, 0, took, 0, R_LATE);
+	cr_assert_eq(memcmp(&v, "cccccccc", 8), 0, "the orphan");
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* A timed get from a queue whose lock a dead participant holds, having
+ * marked the head (position 2) CLR for a clear it did not finish, and
+ * that has an orphan count: the rescue takes the lock over, and the
+ * undo of the clear (clear_undo(), lib/queue_recover.c) raises hole_hi
+ * to 3, while the peer toggles hole_hi between 0 and 1 before each CAS.
+ * The head becomes a hole, dropped; the queue is empty: -ETIMEDOUT. On
+ * moves19's base the move ran the CAS bound's full second first. */
+Test(review19b,
+     a_timed_get_returns_by_its_timeout_when_a_take_over_cannot_undo)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "cu", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "cccccccc", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "cu", &qp);
+	cr_assert_eq(atomic_load(&qp.h->deq_pos), 2);
+	cr_assert_lt(atomic_load(&qp.h->hole_hi), 2);
+	/* the dead clearer's mark: CLR with the sequence of a drop */
+	atomic_store(qp_word(&qp, 2), qp_mkword(3, LFIPC_Q_CLR));
+	atomic_store(&qp.h->lock,
+		     ((uint32_t)(LFIPC_PROC_SLOTS + 1) << LFIPC_TOKEN_GEN_BITS) |
+			 1u);
+	atomic_store(&qp.h->orphans, 1);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->hole_hi), (void *)&qp.h->hole_hi,
+		     1);
+	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
+	CF_EXPECT(rc, -ETIMEDOUT, took, R_TIMEOUT / 2, R_LATE);
+	cr_assert_eq(atomic_load(&qp.h->lock), 0, "taken over and let go");
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+/* The shutdown of the next test: written (through the test's mapping) by
+ * the peer at its first rewrite of enq_pos, so that it falls between the
+ * put's claim and its look at closed (claim_once()). */
+static _Atomic uint32_t *close_at_claim;
+
+static void close_segv(int sig, siginfo_t *si, void *ucv)
+{
+	if (cf.on && (uintptr_t)si->si_addr == cf.word)
+		atomic_store(close_at_claim, 1);
+	cf_segv(sig, si, ucv);
+}
+
+/* A timed put into a queue of 4 at position 2 (empty), while the peer
+ * toggles enq_pos between 2 and 0 before each CAS and shuts the queue down
+ * at the first: the put claims slot 2 (its one CAS of enq_pos fails and
+ * leaves it), then finds the queue shut down and gives the position up; the hole is at the head, and
+ * dropping it moves enq_pos past it (lfipc__q_drop_holes() from
+ * put_closed(), lib/queue_putget.c), a move that never lands. On moves19's
+ * base it ran the CAS bound's full second; now it ends at the deadline. */
+Test(review19b,
+     a_timed_put_into_a_shut_queue_returns_by_its_timeout_dropping_its_hole)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	uint64_t v = 0;
+	struct sigaction sa;
+	size_t len;
+	int64_t took;
+	int rc;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "pc", 4, 8, 0, &q), 0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "pc", &qp);
+	cr_assert_eq(atomic_load(&qp.h->enq_pos), 2);
+	close_at_claim = &qp.h->closed;
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos), (void *)&qp.h->enq_pos,
+		     2);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sa.sa_sigaction = close_segv;
+	cr_assert_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	CF_TIMED(took, rc = lfipc_queue_put(q, "cccccccc", 8, R_TIMEOUT));
+	CF_EXPECT(rc, -EPIPE, took, 0, R_LATE);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
