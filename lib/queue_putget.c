@@ -743,9 +743,10 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 /* Give back a slot claimed for reading by tok (word w = READING(p, tok)):
  * free it for lap p + N. delivered: the message was handed to the caller
  * (a JoinableQueue counts it as got by tok) rather than dropped as
- * corrupt (counted as done). */
+ * corrupt (counted as done). dl: the call's deadline for the write-off of
+ * a dead predecessor's tasks (lfipc__q_tasks_got(); NULL: none). */
 static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
-				uint32_t tok, bool delivered)
+				uint32_t tok, bool delivered, struct qdl *dl)
 {
 	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
@@ -756,7 +757,7 @@ static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 					  memory_order_relaxed);
 	if (q->joinable) {
 		if (delivered) {
-			lfipc__q_tasks_got(q, tok, 1, NULL);
+			lfipc__q_tasks_got(q, tok, 1, dl);
 		} else {
 			atomic_fetch_add(&q->h->done, 1);
 			ev_wake(q, &q->h->joined);
@@ -813,7 +814,7 @@ int lfipc__q_get_ready(void *ctx, struct lfipc_sleep *sl, bool check)
  * saves no registers for it. */
 static __attribute__((noinline)) int
 get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
-	       int64_t timeout_ns)
+	       int64_t timeout_ns, struct qdl *dl)
 {
 	uint64_t head;
 	struct qwait c = {.s = s,
@@ -825,9 +826,12 @@ get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 	int rc = try_claim_get(q, tok, s, w, &head,
 			       !q->single[LFIPC_Q_ROLE_GET], &c.dl);
 
-	if (rc < 0)
-		return rc;
-	return rc ? 0 : claim_wait(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+	if (rc == 0)
+		rc = claim_wait(q, LFIPC_Q_ROLE_GET, &c, timeout_ns);
+	else if (rc > 0)
+		rc = 0;
+	*dl = c.dl; /* the call's deadline, as made so far */
+	return rc;
 }
 
 /* Claim the oldest message for a get or a peek by the caller (in its
@@ -835,18 +839,20 @@ get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
  * and checked); a corrupt length releases the slot as dropped: -EPROTO. */
 static inline __attribute__((always_inline)) int
 get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok, uint64_t *len,
-	int64_t timeout_ns)
+	int64_t timeout_ns, struct qdl *dl)
 {
 	int rc = self_in_role(q, LFIPC_Q_ROLE_GET, tok, &timeout_ns);
 
 	if (rc)
 		return rc;
+	dl->timeout_ns = timeout_ns;
+	dl->set = false;
 	if (!(q->single[LFIPC_Q_ROLE_GET] && sc_claim_head(q, *tok, s, w)) &&
-	    (rc = get_claim_wait(q, s, w, *tok, timeout_ns)))
+	    (rc = get_claim_wait(q, s, w, *tok, timeout_ns, dl)))
 		return rc;
 	*len = lfipc__shm_ld64(&(*s)->len); /* once: checked, then used */
 	if (*len > q->msg_size) {
-		release_slot(q, *s, *w, *tok, false);
+		release_slot(q, *s, *w, *tok, false, NULL);
 		return -EPROTO;
 	}
 	return 0;
@@ -855,6 +861,7 @@ get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok, uint64_t *len,
 int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		    int64_t timeout_ns)
 {
+	struct qdl dl; /* the call's deadline, for release_slot() */
 	qslot *s;
 	uint64_t w, l;
 	uint32_t tok;
@@ -864,13 +871,13 @@ int lfipc_queue_get(lfipc_queue *q, void *buf, size_t buf_size, size_t *len,
 		return -EINVAL;
 	if (buf_size < q->msg_size)
 		return -EMSGSIZE;
-	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns);
+	rc = get_msg(q, &s, &w, &tok, &l, timeout_ns, &dl);
 	if (rc)
 		return rc;
 	msg_copy(buf, s->data, l);
 	if (len)
 		*len = l;
-	release_slot(q, s, w, tok, true);
+	release_slot(q, s, w, tok, true, &dl);
 	return 0;
 }
 
@@ -893,7 +900,9 @@ int lfipc__q_publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok)
 int lfipc__q_get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok,
 		     uint64_t *len, int64_t timeout_ns)
 {
-	return get_msg(q, s, w, tok, len, timeout_ns);
+	struct qdl dl;
+
+	return get_msg(q, s, w, tok, len, timeout_ns, &dl);
 }
 
 /* The caller's token for a consumer's call that never waits
@@ -910,7 +919,7 @@ int lfipc__q_self_get(lfipc_queue *q, uint32_t *tok)
 void lfipc__q_release(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		      bool count)
 {
-	release_slot(q, s, w, tok, count);
+	release_slot(q, s, w, tok, count, NULL);
 }
 
 /* ---- for the bulk calls (queue_bulk.c) -------------------------------- */
