@@ -400,8 +400,8 @@ Test(review19b,
 	w = atomic_load(qp_word(&qp, 2));
 	atomic_store(qp_word(&qp, 2), qp_mkword((uint32_t)w, LFIPC_Q_ORPHAN));
 	atomic_store(&qp.h->orphans, 1);
-	cf_start_xor(lib_at(&qp, (void *)&qp.h->deq_pos), (void *)&qp.h->deq_pos,
-		     1);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->deq_pos),
+		     (void *)&qp.h->deq_pos, 1);
 	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
 	CF_EXPECT(rc, 0, took, 0, R_LATE);
 	cr_assert_eq(memcmp(&v, "cccccccc", 8), 0, "the orphan");
@@ -437,12 +437,11 @@ Test(review19b,
 	cr_assert_lt(atomic_load(&qp.h->hole_hi), 2);
 	/* the dead clearer's mark: CLR with the sequence of a drop */
 	atomic_store(qp_word(&qp, 2), qp_mkword(3, LFIPC_Q_CLR));
-	atomic_store(&qp.h->lock,
-		     ((uint32_t)(LFIPC_PROC_SLOTS + 1) << LFIPC_TOKEN_GEN_BITS) |
-			 1u);
+	atomic_store(&qp.h->lock, ((uint32_t)(LFIPC_PROC_SLOTS + 1)
+				   << LFIPC_TOKEN_GEN_BITS) | 1u);
 	atomic_store(&qp.h->orphans, 1);
-	cf_start_xor(lib_at(&qp, (void *)&qp.h->hole_hi), (void *)&qp.h->hole_hi,
-		     1);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->hole_hi),
+		     (void *)&qp.h->hole_hi, 1);
 	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
 	CF_EXPECT(rc, -ETIMEDOUT, took, R_TIMEOUT / 2, R_LATE);
 	cr_assert_eq(atomic_load(&qp.h->lock), 0, "taken over and let go");
@@ -465,9 +464,10 @@ static void close_segv(int sig, siginfo_t *si, void *ucv)
 /* A timed put into a queue of 4 at position 2 (empty), while the peer
  * toggles enq_pos between 2 and 0 before each CAS and shuts the queue down
  * at the first: the put claims slot 2 (its one CAS of enq_pos fails and
- * leaves it), then finds the queue shut down and gives the position up; the hole is at the head, and
- * dropping it moves enq_pos past it (lfipc__q_drop_holes() from
- * put_closed(), lib/queue_putget.c), a move that never lands. On moves19's
+ * leaves it), then finds the queue shut down and gives the position up;
+ * the hole is at the head, and dropping it moves enq_pos past it
+ * (lfipc__q_drop_holes() from put_closed(), lib/queue_putget.c), a move
+ * that never lands. On moves19's
  * base it ran the CAS bound's full second; now it ends at the deadline. */
 Test(review19b,
      a_timed_put_into_a_shut_queue_returns_by_its_timeout_dropping_its_hole)
@@ -488,8 +488,8 @@ Test(review19b,
 	qp_open(qt_r, "pc", &qp);
 	cr_assert_eq(atomic_load(&qp.h->enq_pos), 2);
 	close_at_claim = &qp.h->closed;
-	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos), (void *)&qp.h->enq_pos,
-		     2);
+	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos),
+		     (void *)&qp.h->enq_pos, 2);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sa.sa_sigaction = close_segv;
