@@ -296,6 +296,37 @@ Test(
 	lfipc_queue_close(q);
 }
 
+/* A JoinableQueue named name holding "bbbbbbbb", whose caller's task entry
+ * still holds a dead predecessor's tasks (owner not the caller, got 100,
+ * settled 0), with the peer toggling settled before each CAS (see the
+ * tests below). */
+static lfipc_queue *dead_tasks_queue(const char *name, struct qpeer *qp)
+{
+	char bufs[1][8];
+	size_t lens[1];
+	struct lfipc_qtask *t = NULL;
+	lfipc_queue *q;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, name, 4, 8, LFIPC_QUEUE_JOINABLE,
+					&q),
+		     0);
+	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get_many(q, bufs, 8, lens, 1, LFIPC_NOWAIT),
+		     1);
+	qp_open(qt_r, name, qp);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		if (atomic_load(&qp_task(qp, i)->got) == 1)
+			t = qp_task(qp, i);
+	cr_assert_not_null(t);
+	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
+	atomic_store(&t->owner, atomic_load(&t->owner) ^ 0x40000000u);
+	atomic_store(&t->got, 100);
+	cf_start_xor(lib_at(qp, (void *)&t->settled), (void *)&t->settled,
+		     1);
+	return q;
+}
+
 /* A timed get_many of 1 from a JoinableQueue whose caller's task entry
  * still holds a dead predecessor's tasks (owner not the caller, got 100,
  * settled 0), while the peer toggles settled between 0 and 1 before each
@@ -307,29 +338,12 @@ Test(review19b,
 {
 	char bufs[1][8];
 	size_t lens[1];
-	struct lfipc_qtask *t = NULL;
 	struct qpeer qp;
 	lfipc_queue *q;
 	int64_t took;
 	int rc;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "wo", 4, 8, LFIPC_QUEUE_JOINABLE,
-					&q),
-		     0);
-	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get_many(q, bufs, 8, lens, 1, LFIPC_NOWAIT),
-		     1);
-	qp_open(qt_r, "wo", &qp);
-	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
-		if (atomic_load(&qp_task(&qp, i)->got) == 1)
-			t = qp_task(&qp, i);
-	cr_assert_not_null(t);
-	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
-	atomic_store(&t->owner, atomic_load(&t->owner) ^ 0x40000000u);
-	atomic_store(&t->got, 100);
-	cf_start_xor(lib_at(&qp, (void *)&t->settled), (void *)&t->settled,
-		     1);
+	q = dead_tasks_queue("wo", &qp);
 	CF_TIMED(took,
 		 rc = lfipc_queue_get_many(q, bufs, 8, lens, 1, R_TIMEOUT));
 	CF_EXPECT(rc, 1, took, 0, R_LATE);
@@ -342,33 +356,14 @@ Test(review19b,
  * release_slot(), lib/queue_putget.c). */
 Test(review19b, a_timed_get_returns_by_its_timeout_when_a_write_off_fails)
 {
-	char bufs[1][8];
-	size_t lens[1];
 	uint64_t v = 0;
 	size_t len;
-	struct lfipc_qtask *t = NULL;
 	struct qpeer qp;
 	lfipc_queue *q;
 	int64_t took;
 	int rc;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "wg", 4, 8, LFIPC_QUEUE_JOINABLE,
-					&q),
-		     0);
-	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get_many(q, bufs, 8, lens, 1, LFIPC_NOWAIT),
-		     1);
-	qp_open(qt_r, "wg", &qp);
-	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
-		if (atomic_load(&qp_task(&qp, i)->got) == 1)
-			t = qp_task(&qp, i);
-	cr_assert_not_null(t);
-	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
-	atomic_store(&t->owner, atomic_load(&t->owner) ^ 0x40000000u);
-	atomic_store(&t->got, 100);
-	cf_start_xor(lib_at(&qp, (void *)&t->settled), (void *)&t->settled,
-		     1);
+	q = dead_tasks_queue("wg", &qp);
 	CF_TIMED(took, rc = lfipc_queue_get(q, &v, 8, &len, R_TIMEOUT));
 	CF_EXPECT(rc, 0, took, 0, R_LATE);
 	cr_assert_eq(memcmp(&v, "bbbbbbbb", 8), 0);
