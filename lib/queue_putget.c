@@ -179,9 +179,10 @@ publish(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok, struct qdl *dl)
 }
 
 /*
- * After the CAS bound of lfipc__q_publish_retry(): end the publication
- * (done 0) or the giving up (done TOMB) of position p, slot s, with a
- * store, holding the queue lock. A clear (and the undo of a dead
+ * At a slow part of the CAS bound of lfipc__q_publish_retry() (every
+ * LFIPC_CAS_YIELD-th failed CAS): end the publication (done 0) or the
+ * giving up (done TOMB) of position p, slot s, with a store, holding the
+ * queue lock. A clear (and the undo of a dead
  * clearer's) changes a WRITING slot only while it holds the lock, so with
  * the lock held nobody but a hostile peer flips the word, and deq_pos
  * says which of the two the word really is: past p, a clear discarded p
@@ -244,11 +245,12 @@ int lfipc__q_publish_retry(lfipc_queue *q, qslot *s, uint64_t p, uint32_t tok,
 	for (;;) {
 		if (w != mine && w != disc)
 			return -EPROTO;
-		if ((b.fails + 1) % LFIPC_CAS_YIELD == 0 &&
-		    (rc = publish_locked(q, s, p, tok, done)) >= 0)
-			return rc;
-		if ((rc = q_cas_retry(&b, dl)) < 0)
-			return rc;
+		if (lfipc__cas_count(&b)) {
+			if ((rc = publish_locked(q, s, p, tok, done)) >= 0)
+				return rc;
+			if ((rc = lfipc__cas_slow(&b, qdl_get(dl))) < 0)
+				return rc;
+		}
 		/* Q3 (publish_slot()): seq_cst CAS. */
 		if (w == mine &&
 		    atomic_compare_exchange_strong(&s->word, &w, end))

@@ -284,11 +284,7 @@ static inline lfipc_deadline qdl_get(struct qdl *d)
  * Return: 0 retry; -EPROTO or -ETIMEDOUT (lfipc__cas_retry()). */
 static inline int q_cas_retry(struct lfipc_cas_bound *b, struct qdl *d)
 {
-	if (__builtin_expect((b->fails + 1) % LFIPC_CAS_YIELD != 0, 1)) {
-		b->fails++;
-		return 0;
-	}
-	return lfipc__cas_retry(b, qdl_get(d));
+	return lfipc__cas_count(b) ? lfipc__cas_slow(b, qdl_get(d)) : 0;
 }
 
 bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v,

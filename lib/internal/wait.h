@@ -449,11 +449,19 @@ struct lfipc_cas_bound {
 
 int lfipc__cas_slow(struct lfipc_cas_bound *b, lfipc_deadline dl);
 
+/* Count one failed CAS of b: true when the bound's slow part
+ * (lfipc__cas_slow()) is due, at every LFIPC_CAS_YIELD-th. For a loop
+ * that does something of its own there first (the queue's, which makes
+ * its deadline only then, and its publication's store under the lock);
+ * the others call lfipc__cas_retry(). */
+static inline bool lfipc__cas_count(struct lfipc_cas_bound *b)
+{
+	return __builtin_expect(++b->fails % LFIPC_CAS_YIELD == 0, 0);
+}
+
 static inline int lfipc__cas_retry(struct lfipc_cas_bound *b, lfipc_deadline dl)
 {
-	if (__builtin_expect(++b->fails % LFIPC_CAS_YIELD != 0, 1))
-		return 0;
-	return lfipc__cas_slow(b, dl);
+	return lfipc__cas_count(b) ? lfipc__cas_slow(b, dl) : 0;
 }
 
 #endif /* LFIPC_INTERNAL_WAIT_H */
