@@ -57,15 +57,28 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
 
 /* Messages delivered to tok: count them in its entry. The entry of a new
  * incarnation of a participant slot still holds its dead predecessor's
- * tasks: write them off before adopting it. */
+ * tasks: write them off before adopting it. The threads of a process
+ * share its token: several may adopt the entry at once, and one of them
+ * may have stored owner and counted its messages in got between our first
+ * look at owner and our load of got. So got is loaded before a second
+ * look at owner, as in lfipc__q_tasks_reap(): a got that includes tok's
+ * counts is followed by owner == tok (tok stores owner before its first
+ * increment; all seq_cst), and then the entry is adopted already and
+ * nothing is written off. Written off otherwise: tasks of the dead only,
+ * and write_off() only raises settled, so a second adopter's write-off
+ * of the same value is a no-op. */
 void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
 		       struct qdl *dl)
 {
 	struct lfipc_qtask *t = task_of(q, tok);
 
 	if (atomic_load(&t->owner) != tok) {
-		write_off(q, t, atomic_load(&t->got), dl);
-		atomic_store(&t->owner, tok);
+		uint64_t g = atomic_load(&t->got);
+
+		if (atomic_load(&t->owner) != tok) {
+			write_off(q, t, g, dl);
+			atomic_store(&t->owner, tok);
+		}
 	}
 	atomic_fetch_add(&t->got, k);
 }

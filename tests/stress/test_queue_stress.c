@@ -453,6 +453,7 @@ struct sd_arg {
 	lfipc_queue *q;
 	long n;
 	int bad;
+	int why; /* the first bad return, for the failure message */
 };
 
 static bool sd_bulk; /* put_many / get_many of 3 */
@@ -473,6 +474,7 @@ static void *sd_put(void *a)
 			return NULL;
 		if (rc < 0 || rc > 3) {
 			s->bad++;
+			s->why = rc;
 			return NULL;
 		}
 		s->n += sd_bulk ? rc : 1;
@@ -495,11 +497,17 @@ static void *sd_get(void *a)
 			return NULL;
 		if (rc < 0 || rc > 3) {
 			s->bad++;
+			s->why = rc;
 			return NULL;
 		}
-		for (int i = 0; i < (sd_bulk ? rc : 1); i++)
-			if (lfipc_queue_task_done(s->q))
+		for (int i = 0; i < (sd_bulk ? rc : 1); i++) {
+			int td = lfipc_queue_task_done(s->q);
+
+			if (td) {
 				s->bad++;
+				s->why = 1000 + td;
+			}
+		}
 		s->n += sd_bulk ? rc : 1;
 	}
 }
@@ -526,8 +534,8 @@ static void run_shutdown_race(void)
 						LFIPC_QUEUE_JOINABLE, &q),
 			     0);
 		for (int i = 0; i < 2; i++) {
-			pa[i] = (struct sd_arg){q, 0, 0};
-			ga[i] = (struct sd_arg){q, 0, 0};
+			pa[i] = (struct sd_arg){q, 0, 0, 0};
+			ga[i] = (struct sd_arg){q, 0, 0, 0};
 			cr_assert_eq(
 			    pthread_create(&gt[i], NULL, sd_get, &ga[i]), 0);
 			cr_assert_eq(
@@ -538,7 +546,10 @@ static void run_shutdown_race(void)
 		for (int i = 0; i < 2; i++) {
 			pthread_join(pt[i], NULL);
 			pthread_join(gt[i], NULL);
-			cr_assert_eq(pa[i].bad + ga[i].bad, 0);
+			cr_assert_eq(pa[i].bad + ga[i].bad, 0,
+				     "round %d: put %d, get %d (task_done: "
+				     "1000 + its return)",
+				     round, pa[i].why, ga[i].why);
 			put += pa[i].n;
 			got += ga[i].n;
 		}
@@ -568,4 +579,71 @@ Test(queue_stress, spsc_threads_keep_joinable_counts_exact_with_clears)
 	mixed = true;
 	joinable = true;
 	run_threads(1, 1, true);
+}
+
+/* ---- threads of one process adopting a fresh task entry ------------- */
+
+struct adopt_arg {
+	lfipc_queue *q;
+	pthread_barrier_t *go;
+	int rc; /* the first failure of get or task_done, else 0 */
+};
+
+static void *adopt_get(void *a)
+{
+	struct adopt_arg *s = a;
+	long v;
+
+	pthread_barrier_wait(s->go);
+	s->rc = lfipc_queue_get(s->q, &v, sizeof(v), NULL, LFIPC_FOREVER);
+	if (s->rc == 0)
+		s->rc = lfipc_queue_task_done(s->q);
+	return NULL;
+}
+
+/* Threads of one process share its token, so its entry in the task table:
+ * the first gets on a new queue adopt the entry (owner 0 is not ours) at
+ * once. One that looked at owner before another thread's adoption, and at
+ * got after that thread had counted its message, used to write that
+ * message off as a dead predecessor's task: the thread's task_done then
+ * said -EINVAL and tasks_abandoned() went above 0 with nobody dead. */
+Test(queue_stress, threads_adopting_the_task_entry_at_once_lose_no_task)
+{
+	int rounds = 300 * th_scale();
+
+	for (int round = 0; round < rounds; round++) {
+		enum { T = 4 };
+		struct adopt_arg a[T];
+		pthread_t t[T];
+		pthread_barrier_t go;
+		lfipc_queue *q;
+		char name[32];
+
+		snprintf(name, sizeof(name), "ad%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, T, sizeof(long),
+						LFIPC_QUEUE_JOINABLE, &q),
+			     0);
+		for (long i = 0; i < T; i++)
+			cr_assert_eq(lfipc_queue_put(q, &i, sizeof(i),
+						     LFIPC_NOWAIT),
+				     0);
+		pthread_barrier_init(&go, NULL, T);
+		for (int i = 0; i < T; i++) {
+			a[i] = (struct adopt_arg){q, &go, 0};
+			cr_assert_eq(
+			    pthread_create(&t[i], NULL, adopt_get, &a[i]), 0);
+		}
+		for (int i = 0; i < T; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < T; i++)
+			cr_assert_eq(a[i].rc, 0, "round %d, thread %d: %d",
+				     round, i, a[i].rc);
+		cr_assert_eq(lfipc_queue_tasks_abandoned(q), 0, "round %d",
+			     round);
+		cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0, "round %d",
+			     round);
+		lfipc_queue_close(q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
 }
