@@ -543,9 +543,13 @@ static void run_shutdown_race(void)
 		}
 		usleep((useconds_t)(th_rand(&rng) % 500));
 		cr_assert_eq(lfipc_queue_shutdown(q), 0);
+		/* all joined before any assertion: a failure must not leave
+		 * a thread running into the teardown's close of the region */
 		for (int i = 0; i < 2; i++) {
 			pthread_join(pt[i], NULL);
 			pthread_join(gt[i], NULL);
+		}
+		for (int i = 0; i < 2; i++) {
 			cr_assert_eq(pa[i].bad + ga[i].bad, 0,
 				     "round %d: put %d, get %d (task_done: "
 				     "1000 + its return)",
