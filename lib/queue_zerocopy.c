@@ -193,6 +193,30 @@ int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 	return corrupt ? -EPROTO : -EAGAIN;
 }
 
+/* The slot word's seq, read once, checked as release checks it (READING
+ * by our token) and taken from the local: READING(p, T) holds seq p + 1,
+ * which the repair of a dead reader (ORPHAN(p)) and the rescue of the
+ * orphan (READING(p, T') again) keep (queue_recover.c), so an orphan's
+ * tag is that of the lap its dead consumer peeked it in. Off every hot
+ * path: one load of a line the caller's own claim wrote. */
+int lfipc_queue_peeked_seq(lfipc_queue *q, const void *msg, uint32_t *seq)
+{
+	qslot *s;
+	uint32_t tok;
+	uint64_t w;
+
+	if (!q || !seq)
+		return -EINVAL;
+	s = slot_of(q, msg);
+	if (!s || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	w = atomic_load(&s->word);
+	if (wclaim(w) != (tok | CL_R))
+		return -EPROTO;
+	*seq = wseq(w);
+	return 0;
+}
+
 int lfipc_queue_release(lfipc_queue *q, const void *msg)
 {
 	qslot *s;

@@ -327,6 +327,30 @@ LFIPC_API int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs,
 				       size_t *lens, size_t n);
 
 /**
+ * The position tag of a message this process holds peeked (returned by
+ * lfipc_queue_peek(), lfipc_queue_peek_many() or
+ * lfipc_queue_peek_orphans() and not released yet): the sequence number
+ * of its slot's lap, the message's position in the queue plus one, mod
+ * 2^32. A slot of the ring holds one message per lap, so two messages
+ * that were in the same slot in different laps have different tags
+ * (unless their positions are a multiple of 2^32 apart). An orphan keeps
+ * the tag it had when its dead consumer peeked it: the caller that takes
+ * it with lfipc_queue_peek_orphans() gets the same tag, so a restarted
+ * consumer that recorded (slot, tag) of what it peeked can tell its dead
+ * predecessor's message from a newer one in the same slot. The tag is
+ * read from the slot's word, which another process can write: compare
+ * it, never use it as a position.
+ *
+ * Return: 0 and *seq; -EINVAL q or seq NULL, msg not a message of this
+ * queue, or no participant token; -EPROTO the slot is not peeked by
+ * this process (released already, or rewritten by another process).
+ * Does not block, changes nothing. Concurrency: any thread of the
+ * process that peeked the message.
+ */
+LFIPC_API int lfipc_queue_peeked_seq(lfipc_queue *q, const void *msg,
+				     uint32_t *seq);
+
+/**
  * Zero-copy get, step 2: give back the slot returned by lfipc_queue_peek().
  *
  * Return: 0; -EINVAL msg is not a message of this queue (or q is NULL);

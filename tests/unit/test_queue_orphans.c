@@ -5,8 +5,9 @@
  * when the orphan count lies), says -EAGAIN when there is none and while
  * the queue lock is busy (takes over a dead holder's), drops an orphan of
  * corrupt length, and shares the orphans with a concurrent consumer's
- * gets, each message taken once. Part of the test_queue program (its own
- * suite).
+ * gets, each message taken once; lfipc_queue_peeked_seq() tells two laps
+ * of a slot apart, and an orphan keeps the tag of the lap its dead
+ * consumer peeked it in. Part of the test_queue program (its own suite).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -424,5 +425,129 @@ Test(queue_orphans, a_joinable_queue_counts_orphans_got_and_dropped)
 	cr_assert_eq(lfipc_queue_task_done(oq), -EINVAL, "one too many");
 	cr_assert_eq(lfipc_queue_join(oq, LFIPC_NOWAIT), 0);
 	qp_close(&qp);
+	lfipc_queue_close(oq);
+}
+
+/* ---- the position tag of a peeked message ------------------------------ */
+
+/*
+ * lfipc_queue_peeked_seq(): a message in slot 0 of a 2-slot ring in lap 0
+ * (position 0) and one in the same slot two laps later (position 4) have
+ * different tags, position + 1; a slot not peeked by the caller is
+ * -EPROTO, a pointer that is no message -EINVAL.
+ */
+Test(queue_orphans, peeked_seq_tells_two_laps_of_a_slot_apart)
+{
+	const void *m0, *m4;
+	size_t len;
+	uint32_t s0, s4, x = 77;
+	int next = 1;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 2, 8, 0, &oq), 0);
+	cr_assert_eq(put_ints(oq, 0, 1, LFIPC_NOWAIT), 1);
+	cr_assert_eq(lfipc_queue_peek(oq, &m0, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(val(m0, len), 0);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, &s0), 0);
+	cr_assert_eq(s0, 1, "position 0: tag %u", s0);
+	cr_assert_eq(lfipc_queue_release(oq, m0), 0);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, &x), -EPROTO,
+		     "released");
+	cr_assert_eq(x, 77, "written on an error");
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, &x, &x), -EINVAL);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, (const char *)m0 + 1, &x),
+		     -EINVAL);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, NULL), -EINVAL);
+	cr_assert_eq(lfipc_queue_peeked_seq(NULL, m0, &x), -EINVAL);
+	/* positions 1 to 3 through, 4 in slot 0 again */
+	cr_assert_eq(put_ints(oq, 1, 3, LFIPC_NOWAIT), 2);
+	cr_assert_eq(get_ints(oq, 2, &next), 2);
+	cr_assert_eq(put_ints(oq, 3, 5, LFIPC_NOWAIT), 2);
+	cr_assert_eq(get_ints(oq, 1, &next), 1);
+	cr_assert_eq(lfipc_queue_peek(oq, &m4, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(val(m4, len), 4);
+	cr_assert_eq(m4, m0, "not the same slot");
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m4, &s4), 0);
+	cr_assert_eq(s4, 5, "position 4: tag %u", s4);
+	cr_assert_neq(s4, s0);
+	cr_assert_eq(lfipc_queue_release(oq, m4), 0);
+	lfipc_queue_close(oq);
+}
+
+/* What a child saw of the message it peeked: its tag, and 1 once
+ * written. */
+struct seen_tag {
+	_Atomic uint32_t tag;
+	_Atomic int done;
+};
+
+static struct seen_tag *seen_tag;
+
+/* A child that peeks one message of oq, writes its tag to seen_tag, and
+ * waits to be killed. */
+static int peek_tag_and_wait(void *arg)
+{
+	const void *m;
+	size_t len;
+	uint32_t t;
+
+	(void)arg;
+	if (lfipc_queue_peek(oq, &m, &len, LFIPC_NOWAIT))
+		return 1;
+	if (lfipc_queue_peeked_seq(oq, m, &t))
+		return 2;
+	atomic_store(&seen_tag->tag, t);
+	atomic_store(&seen_tag->done, 1);
+	for (;;)
+		pause();
+}
+
+/*
+ * An orphan keeps the lap it had: a consumer SIGKILLed while it held a
+ * message peeked in a later lap of its slot (position 5 of a 2-slot ring)
+ * leaves an orphan whose tag, once rescued by lfipc_queue_peek_orphans(),
+ * is the one the dead consumer saw, not that of any other lap of the
+ * slot.
+ */
+Test(queue_orphans, an_orphan_keeps_the_tag_its_dead_consumer_peeked_it_in)
+{
+	const void *m;
+	size_t len;
+	uint32_t t;
+	int next = 0;
+
+	seen_tag = mmap(NULL, sizeof(*seen_tag), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(seen_tag, MAP_FAILED);
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 2, 8, 0, &oq), 0);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(put_ints(oq, i, i + 1, LFIPC_NOWAIT), 1);
+		cr_assert_eq(get_ints(oq, 1, &next), 1);
+	}
+	cr_assert_eq(put_ints(oq, 5, 7, LFIPC_NOWAIT), 2);
+	kid = th_fork(peek_tag_and_wait, NULL);
+	for (int i = 0; !atomic_load(&seen_tag->done); i++) {
+		cr_assert_lt(i, 10000, "the child peeked nothing");
+		usleep(1000);
+	}
+	cr_assert_eq(atomic_load(&seen_tag->tag), 6, "position 5: tag %u",
+		     atomic_load(&seen_tag->tag));
+	kill(kid, SIGKILL);
+	th_reap(kid, QT_REAP_MS);
+	kid = 0;
+	cr_assert_geq(lfipc_region_recover(qt_r), 1);
+	cr_assert_eq(lfipc_queue_peek_orphans(oq, &m, &len, 1), 1);
+	cr_assert_eq(val(m, len), 5);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m, &t), 0);
+	cr_assert_eq(t, atomic_load(&seen_tag->tag),
+		     "the rescued orphan's tag %u, the dead consumer's %u", t,
+		     atomic_load(&seen_tag->tag));
+	cr_assert_eq(lfipc_queue_release(oq, m), 0);
+	/* the head message, position 6, in the other slot: its own tag */
+	cr_assert_eq(lfipc_queue_peek(oq, &m, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(val(m, len), 6);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m, &t), 0);
+	cr_assert_eq(t, 7);
+	cr_assert_eq(lfipc_queue_release(oq, m), 0);
+	munmap(seen_tag, sizeof(*seen_tag));
 	lfipc_queue_close(oq);
 }
