@@ -34,7 +34,9 @@ static bool state_shape_ok(lfipc_array *a, bool tx)
 	size_t len = lfipc_array_len(a);
 
 	return lfipc_array_type(a) == LFIPC_U64 &&
-	       (tx ? tx_table(len) != 0 : len == RX_WORDS) &&
+	       (tx ? tx_table(len, TX_EW) != 0 ||
+			     tx_table(len, TX_EW_OLD) != 0
+		   : len == RX_WORDS) &&
 	       lfipc_array_lock(a) != NULL;
 }
 
@@ -59,11 +61,6 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		return rc;
 	if (!state_shape_ok(b->st, tx))
 		return -EPROTO;
-	if (tx) {
-		b->table = tx_table(lfipc_array_len(b->st));
-		if (b->o.window > b->table - TX_SPARE)
-			b->o.window = (unsigned)(b->table - TX_SPARE);
-	}
 	/* The Array's Lock is an RLock: a second side of the same thread
 	 * would be granted it again. */
 	if (lfipc_lock_owned(lfipc_array_lock(b->st)))
@@ -75,6 +72,17 @@ static int state_open(lfipc_bridge *b, const char *queue, bool tx)
 		return rc;
 	/* From here lfipc_bridge_close() releases the lock. */
 	b->w = (_Atomic uint64_t *)lfipc_array_data(b->st);
+	if (tx) {
+		/* The magic word, read once with the Lock held (the shape of
+		 * the entries hangs on it) and used by send_open. */
+		b->magic = atomic_load(&b->w[TX_MAGIC_W]);
+		b->ew = tx_entry_words(b->magic, lfipc_array_len(b->st));
+		if (!b->ew)
+			return -EPROTO;
+		b->table = tx_table(lfipc_array_len(b->st), b->ew);
+		if (b->o.window > b->table - TX_SPARE)
+			b->o.window = (unsigned)(b->table - TX_SPARE);
+	}
 	return 0;
 }
 
@@ -200,7 +208,6 @@ static int stats_open(lfipc_region *r, const char *queue, bool tx,
 		      lfipc_array **a)
 {
 	const char *suffix = tx ? ".btx" : ".brx";
-	uint64_t magic = tx ? TX_MAGIC : RX_MAGIC;
 	char name[LFIPC_NAME_MAX + 2];
 	int64_t m;
 	int rc;
@@ -212,7 +219,8 @@ static int stats_open(lfipc_region *r, const char *queue, bool tx,
 	if (rc)
 		return rc;
 	if (!state_shape_ok(*a, tx) || lfipc_array_load(*a, 0, &m) ||
-	    (m != 0 && (uint64_t)m != magic)) {
+	    (tx ? !tx_entry_words((uint64_t)m, lfipc_array_len(*a))
+		: m != 0 && (uint64_t)m != RX_MAGIC)) {
 		lfipc_array_close(*a);
 		*a = NULL;
 		return -EPROTO;

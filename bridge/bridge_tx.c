@@ -37,9 +37,21 @@ static inline uint64_t next_ix(const lfipc_bridge *b, uint64_t i)
 	return i + 1 == b->table ? 0 : i + 1;
 }
 
+/* Entry i of the table: [0] seq, [1] offset, [2] tag (b->ew words:
+ * the tag only in a state of TX_MAGIC2). */
 static _Atomic uint64_t *entry_at(lfipc_bridge *b, uint64_t i)
 {
-	return &b->w[TX_ENT + 2 * i];
+	return &b->w[TX_ENT + b->ew * i];
+}
+
+/* The tag word of a message we hold peeked: TX_TAG_SET | its slot's seq,
+ * or 0 if the queue cannot say (the slot's word rewritten by a peer: the
+ * entry is then matched by its offset alone, as before tags). */
+static uint64_t tag_of(lfipc_bridge *b, const void *msg)
+{
+	uint32_t t;
+
+	return lfipc_queue_peeked_seq(b->q, msg, &t) ? 0 : TX_TAG_SET | t;
 }
 
 /* Record the n peeked messages as sequence numbers b->b, b->b + 1, ...
@@ -59,6 +71,10 @@ static void tx_record(lfipc_bridge *b, const void *const *msg,
 		/* relaxed: the release store of the entry's seq orders it */
 		atomic_store_explicit(&e[1], offset_of(b, msg[k]),
 				      memory_order_relaxed);
+		if (b->ew == TX_EW)
+			/* relaxed: as the offset */
+			atomic_store_explicit(&e[2], tag_of(b, msg[k]),
+					      memory_order_relaxed);
 		/* release: partner the seq_cst load of the seq in
 		 * tx_recover(), which reads the offset after it (a crash is
 		 * the only concurrency: this orders the two stores for
@@ -81,7 +97,7 @@ static void tx_publish(lfipc_bridge *b)
 }
 
 struct rent {
-	uint64_t off, seq;
+	uint64_t off, seq, tag;
 };
 
 static int rent_cmp(const void *x, const void *y)
@@ -91,12 +107,24 @@ static int rent_cmp(const void *x, const void *y)
 	return p->off < q->off ? -1 : p->off > q->off;
 }
 
-/* Remove off from v[0 .. *n-1] if it is there: true if it was. */
-static bool take_off(uint64_t *v, size_t *n, uint64_t off)
+/* Whether an entry's tag word et and an orphan's tw say the same lap of
+ * the slot: either unknown (a state from before tags, or a slot word the
+ * queue could not read) leaves the offset alone to decide. */
+static bool same_lap(uint64_t et, uint64_t tw)
+{
+	return !(et & TX_TAG_SET) || !(tw & TX_TAG_SET) || et == tw;
+}
+
+/* Remove the entry of (off, tag) from v[0 .. *n-1], t[0 .. *n-1] if it is
+ * there: true if it was. */
+static bool take_off(uint64_t *v, uint64_t *t, size_t *n, uint64_t off,
+		     uint64_t tag)
 {
 	for (size_t i = 0; i < *n; i++)
-		if (v[i] == off) {
-			v[i] = v[--*n];
+		if (v[i] == off && same_lap(t[i], tag)) {
+			--*n;
+			v[i] = v[*n];
+			t[i] = t[*n];
 			return true;
 		}
 	return false;
@@ -134,7 +162,8 @@ static int tx_recover(lfipc_bridge *b)
 {
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
 	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
-	uint64_t amb_off[REL_MAX], amb_seq[REL_MAX], oldest, keep_hi;
+	uint64_t amb_off[REL_MAX], amb_tag[REL_MAX], amb_seq[REL_MAX];
+	uint64_t oldest, keep_hi;
 	struct rent *ents;
 	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
 	size_t unsent = 0, reading = 0, held = 0, live = 0;
@@ -162,8 +191,9 @@ static int tx_recover(lfipc_bridge *b)
 	if (!ents)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < b->table; i++) {
-		_Atomic uint64_t *e = &b->w[TX_ENT + 2 * i];
+		_Atomic uint64_t *e = entry_at(b, i);
 		uint64_t s = atomic_load(&e[0]), off = atomic_load(&e[1]);
+		uint64_t tag = b->ew == TX_EW ? atomic_load(&e[2]) : 0;
 
 		if (s == 0)
 			continue;
@@ -184,11 +214,13 @@ static int tx_recover(lfipc_bridge *b)
 			/* kept in the state until recovery ends (a sender
 			 * dying in it leaves the run to the next one) */
 			amb_seq[namb] = s;
+			amb_tag[namb] = tag;
 			amb_off[namb++] = off;
 			continue;
 		}
 		ents[n].off = off;
 		ents[n].seq = s;
+		ents[n].tag = tag;
 		n++;
 		if (s < lo)
 			lo = s;
@@ -228,6 +260,7 @@ static int tx_recover(lfipc_bridge *b)
 		const void *msg;
 		size_t len, k;
 		struct rent key, *hit;
+		uint64_t tag;
 
 		if (left == 0 && namb == 0 && unsent == 0)
 			break; /* nothing of the dead one's can turn up */
@@ -293,17 +326,27 @@ static int tx_recover(lfipc_bridge *b)
 			rc = 0;
 			held++;
 			key.off = offset_of(b, msg);
+			tag = tag_of(b, msg);
 			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
 					  rent_cmp)
 				: NULL;
-			if (hit && hit->seq != 0) {
+			/* The entry's message only if it is in the lap the
+			 * entry's tag says: a newer message in the slot of an
+			 * entry whose message went to another consumer,
+			 * peeked by a third that died, is an orphan at the
+			 * entry's offset too, and sent under the entry's
+			 * number it was dropped by the receiver (if it had
+			 * that number): lost. An unknown tag (the state from
+			 * before tags, or a slot word the queue could not
+			 * read) leaves the offset alone to decide. */
+			if (hit && hit->seq != 0 && same_lap(hit->tag, tag)) {
 				b->fl[ix_of(b, hit->seq)].msg = msg;
 				b->fl[ix_of(b, hit->seq)].len = len;
 				hit->seq = 0;
 				left--;
 				continue;
 			}
-			if (take_off(amb_off, &namb, key.off))
+			if (take_off(amb_off, amb_tag, &namb, key.off, tag))
 				count(b, TX_DUP_POSSIBLE, 1);
 			tx_record(b, &msg, &len, 1); /* a new number */
 		}
@@ -386,7 +429,7 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 	 * a peer that rewrites the word while we run must change neither
 	 * (stream 0 made the receiver drop every frame, another id made it
 	 * take the re-sent window as a new stream's). */
-	magic = ld(b, TX_MAGIC_W);
+	magic = b->magic; /* read once, by lfipc__bridge_open() */
 	if (magic == 0) {
 		uint64_t id = 0;
 
@@ -396,11 +439,13 @@ int lfipc_bridge_send_open(lfipc_region *r, const char *queue,
 				     ((uint64_t)getpid() << 32);
 		st(b, TX_STREAM, id);
 		st(b, TX_NEXT, 1);
-		st(b, TX_MAGIC_W, TX_MAGIC);
+		/* the shape of entries that lfipc__bridge_open() chose */
+		st(b, TX_MAGIC_W, b->ew == TX_EW ? TX_MAGIC2 : TX_MAGIC);
 		b->stream = id;
 	} else {
 		b->stream = ld(b, TX_STREAM);
-		if (magic != TX_MAGIC || b->stream == 0) {
+		if ((magic != TX_MAGIC && magic != TX_MAGIC2) ||
+		    b->stream == 0) {
 			rc = -EPROTO;
 			goto fail;
 		}

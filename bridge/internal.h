@@ -156,6 +156,8 @@
 /* ---- shared state layout ------------------------------------------------ */
 
 #define TX_MAGIC UINT64_C(0x3130585442464c4c) /* "LLFBTX01" */
+/* A sender's state whose entries have a third word, the tag (below) */
+#define TX_MAGIC2 UINT64_C(0x3230585442464c4c) /* "LLFBTX02" */
 #define RX_MAGIC UINT64_C(0x3130585242464c4c) /* "LLFBRX01" */
 
 enum {
@@ -186,20 +188,52 @@ static inline bool tx_next_ok(uint64_t next)
 	return next <= TX_NEXT_MAX;
 }
 
-/* Words of a sender's state Array whose table has room for window. */
-static inline size_t tx_words(unsigned window)
+/* Words per entry: seq, offset and tag (TX_MAGIC2, the state a sender
+ * makes); seq and offset (TX_MAGIC, a state made before tags). */
+#define TX_EW 3u
+#define TX_EW_OLD 2u
+/* An entry's tag word: TX_TAG_SET | the peeked slot's seq
+ * (lfipc_queue_peeked_seq()); 0 no tag known (matched by offset alone). */
+#define TX_TAG_SET (UINT64_C(1) << 32)
+
+/* Words of a sender's state Array of ew words per entry whose table has
+ * room for window. */
+static inline size_t tx_words_ew(unsigned window, unsigned ew)
 {
-	return TX_ENT + 2 * ((size_t)window + TX_SPARE);
+	return TX_ENT + ew * ((size_t)window + TX_SPARE);
 }
 
-/* The table of a sender's state Array of len words, or 0 if no sender
- * makes an Array of that length (a peer's, or junk). */
-static inline uint64_t tx_table(size_t len)
+/* Words of the state Array a sender makes for window. */
+static inline size_t tx_words(unsigned window)
 {
-	if (len < tx_words(1) || len > tx_words(LFIPC_BRIDGE_MAX_WINDOW) ||
-	    (len - TX_ENT) % 2 != 0)
+	return tx_words_ew(window, TX_EW);
+}
+
+/* The table of a sender's state Array of len words with ew words per
+ * entry, or 0 if no sender makes an Array of that length (a peer's, or
+ * junk). */
+static inline uint64_t tx_table(size_t len, unsigned ew)
+{
+	if (len < tx_words_ew(1, ew) ||
+	    len > tx_words_ew(LFIPC_BRIDGE_MAX_WINDOW, ew) ||
+	    (len - TX_ENT) % ew != 0)
 		return 0;
-	return (len - TX_ENT) / 2;
+	return (len - TX_ENT) / ew;
+}
+
+/* The words per entry of a sender's state Array of len words whose magic
+ * word holds magic (read once by the caller): TX_EW for TX_MAGIC2,
+ * TX_EW_OLD for TX_MAGIC, and for 0 (no sender set it yet: nothing is in
+ * the table) TX_EW if a table of that shape fits len, else TX_EW_OLD (an
+ * Array made by a sender from before tags that died before its magic).
+ * 0: the length fits no table of that shape, or another magic. */
+static inline unsigned tx_entry_words(uint64_t magic, size_t len)
+{
+	if (magic == TX_MAGIC2 || (magic == 0 && tx_table(len, TX_EW)))
+		return tx_table(len, TX_EW) ? TX_EW : 0;
+	if (magic == TX_MAGIC || magic == 0)
+		return tx_table(len, TX_EW_OLD) ? TX_EW_OLD : 0;
+	return 0;
 }
 
 enum {
@@ -286,6 +320,8 @@ struct lfipc_bridge {
 	size_t nallow;
 	/* sender */
 	uint64_t table;    /* entries of the state's table: tx_table() */
+	unsigned ew;	   /* words per entry: tx_entry_words() */
+	uint64_t magic;	   /* TX_MAGIC_W, read once at open */
 	struct flight *fl; /* [table], index seq % table */
 	uint64_t a, b, sent_upto, max_sent;
 	uint64_t published; /* the TX_NEXT last stored */

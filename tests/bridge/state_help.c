@@ -99,6 +99,8 @@ void make_state(const lfipc_bridge_opts *o)
 /* In a forked hostile peer: open the source queue and the sender's state,
  * peek n messages (into m[], if m), and return the state's words (NULL on
  * any failure). The peer then scribbles and dies holding the peeks. */
+uint32_t peer_tags[64];
+
 uint64_t *peer_peeks(const void **m, int n)
 {
 	lfipc_region *r;
@@ -113,6 +115,8 @@ uint64_t *peer_peeks(const void **m, int n)
 	for (int i = 0; i < n; i++) {
 		if (lfipc_queue_peek(q, &p, &l, LFIPC_NOWAIT))
 			return NULL;
+		if (i < 64 && lfipc_queue_peeked_seq(q, p, &peer_tags[i]))
+			return NULL;
 		if (m)
 			m[i] = p;
 	}
@@ -120,13 +124,22 @@ uint64_t *peer_peeks(const void **m, int n)
 }
 
 /* Write the entry at the index of number at in a table of table entries
- * (the entries start at word 16, two words each): number seq, offset
- * off. */
+ * (the entries start at word 16, three words each, as a sender makes
+ * them: seq, offset, tag): number seq, offset off, no tag (0: matched by
+ * its offset alone). put_entry_tag(): with tag, the slot's seq. */
 void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
 	       uint64_t off)
 {
-	w[16 + 2 * (at % table)] = seq;
-	w[17 + 2 * (at % table)] = off;
+	w[16 + 3 * (at % table)] = seq;
+	w[17 + 3 * (at % table)] = off;
+	w[18 + 3 * (at % table)] = 0;
+}
+
+void put_entry_tag(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
+		   uint64_t off, uint32_t tag)
+{
+	put_entry(w, table, at, seq, off);
+	w[18 + 3 * (at % table)] = (UINT64_C(1) << 32) | tag;
 }
 
 /* Write a sender's next number and the run [from, end) it was releasing

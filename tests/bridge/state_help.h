@@ -52,11 +52,18 @@ void make_state(const lfipc_bridge_opts *o);
  * any failure). The peer then scribbles and dies holding the peeks. */
 uint64_t *peer_peeks(const void **m, int n);
 
+/* The tags (lfipc_queue_peeked_seq()) of what the last peer_peeks() of
+ * this process peeked, in order (its first 64). */
+extern uint32_t peer_tags[64];
+
 /* Write the entry at the index of number at in a table of table entries
- * (the entries start at word 16, two words each): number seq, offset
- * off. */
+ * (the entries start at word 16, three words each, as a sender makes
+ * them: seq, offset, tag): number seq, offset off, no tag (0: matched by
+ * its offset alone). put_entry_tag(): with tag, the slot's seq. */
 void put_entry(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
 	       uint64_t off);
+void put_entry_tag(uint64_t *w, size_t table, uint64_t at, uint64_t seq,
+		   uint64_t off, uint32_t tag);
 
 /* Write a sender's next number and the run [from, end) it was releasing
  * (its end first, as a sender does). */

@@ -5,8 +5,10 @@
  * dead claims, a sender killed in its recovery of a run being released,
  * a run scribbled at TX_NEXT, orphans that no rescue can take, a new
  * message in the slot of an entry whose message another consumer took
- * while the queue lock is held, a sender opened again in the process that
- * closed one, senders killed over and over in their recovery, a sender
+ * while the queue lock is held, and such a message orphaned in its turn
+ * (matched by offset and tag), a state from before tags, a sender opened
+ * again in the process that closed one, senders killed over and over in
+ * their recovery, a sender
  * at the limit of TX_NEXT, and a message whose length a peer scribbled,
  * met by a running sender or by a restarted one's recovery (the slot seen
  * from outside: common/qtest.h). The helpers are state_help.h's, the
@@ -218,7 +220,7 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	kill_reap(&W.tx);
 	next = __atomic_load_n(&w[STATE_TX_NEXT], __ATOMIC_SEQ_CST);
 	for (size_t k = 0; k < table; k++)
-		ents += w[16 + 2 * k] != 0;
+		ents += w[16 + 3 * k] != 0;
 	cr_expect_eq(ents, 1, "%u entries for the message sender B sent", ents);
 	/* as if B's frame had arrived: message 0 in the destination, and
 	 * the receiver's state at B's next */
@@ -387,6 +389,213 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
 	seen_all(seen, 0, 5, 2000);
 	shut_down_all();
 	expect_each_once(seen, 5);
+	lfipc_array_close(rx);
+	lfipc_array_close(st);
+	lfipc_array_close(seen);
+}
+
+/* ---- a new message in such a slot, orphaned in its turn ------------------ */
+
+/* The same peer, as a sender that records each entry's tag (the lap of
+ * the slot it peeked the message in), as senders do since tags. */
+static int die_after_sending_tagged(void *arg)
+{
+	const size_t table = *(const size_t *)arg;
+	const void *m[4];
+	lfipc_region *r;
+	lfipc_queue *q;
+	uint64_t *w;
+
+	if (!(w = peer_peeks(m, 4)))
+		return 10;
+	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
+		return 11;
+	for (uint64_t k = 0; k < 4; k++) {
+		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
+			return 12;
+		put_entry_tag(w, table, k + 1, k + 1,
+			      (uint64_t)((uintptr_t)m[k] - (uintptr_t)w),
+			      peer_tags[k]);
+	}
+	w[STATE_TX_NEXT] = 5;
+	_exit(0);
+}
+
+/* A consumer besides the sender: peeks one message of the source, says
+ * so on the pipe arg, and waits to be killed. */
+static int peek_one_and_wait(void *arg)
+{
+	int *fds = arg;
+	lfipc_region *r;
+	lfipc_queue *q;
+	struct msg m;
+	const void *p;
+	size_t l;
+
+	if (lfipc_region_open(W.src, &r) || lfipc_queue_open(r, "q", &q) ||
+	    lfipc_queue_peek(q, &p, &l, LFIPC_NOWAIT))
+		return 10;
+	memcpy(&m, p, sizeof(m));
+	if (write(fds[1], &m.seq, sizeof(m.seq)) != sizeof(m.seq))
+		return 11;
+	for (;;)
+		pause();
+}
+
+/*
+ * The hole left open by the fix above (doc/bridge.md, "Also not
+ * covered" until session 20): the entry's message (number 1, slot 0) went
+ * to another consumer; a new message (4) put into slot 0 was peeked by a
+ * third consumer, SIGKILLed before the sender's recovery ended. Message
+ * 4 is then an orphan at the offset of number 1's entry: recovery matched
+ * it to the entry by offset, sent it as number 1, which the receiver had,
+ * and the receiver dropped it as a duplicate: lost. The queue now tells
+ * the lap a message was peeked in (lfipc_queue_peeked_seq()), the entry
+ * records it, and recovery matches offset and tag: message 4 gets a new
+ * number and arrives.
+ */
+Test(bridge, a_new_message_orphaned_in_the_slot_of_an_entry_gone_is_not_lost,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o = plain(16);
+	size_t table = TABLE_16;
+	struct msg m4 = {4, check_of(4)}, got;
+	lfipc_queue_status q;
+	lfipc_bridge_stats s;
+	lfipc_array *seen, *st, *rx;
+	uint64_t *r, *w, peeked = 0;
+	size_t len;
+	int fds[2];
+	pid_t third;
+
+	world_up(4, 1024, MSG);
+	make_state(&o);
+	put_range(0, 4);
+	cr_assert_eq(th_reap(th_fork(die_after_sending_tagged, &table), 10000),
+		     0);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
+	w = lfipc_array_data(st);
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, &rx),
+		     0);
+	r = lfipc_array_data(rx);
+	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
+	r[17] = 5;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
+	qstat(&q);
+	cr_assert_eq(q.orphans, 4);
+	/* another consumer takes the four orphans (all delivered already):
+	 * the first is slot 0's, message 0 (number 1) */
+	for (uint64_t i = 0; i < 4; i++) {
+		cr_assert_eq(lfipc_queue_get(W.qs, &got, sizeof(got), &len,
+					     LFIPC_NOWAIT),
+			     0);
+		if (i == 0 && got.seq != 0)
+			cr_skip_test("the rescue took message %llu first",
+				     (unsigned long long)got.seq);
+	}
+	/* message 4 goes into slot 0 (position 4 of a ring of 4), the slot
+	 * of number 1's entry; a third consumer peeks it and is killed */
+	cr_assert_eq(lfipc_queue_put(W.qs, &m4, sizeof(m4), LFIPC_NOWAIT), 0);
+	cr_assert_eq(pipe(fds), 0);
+	third = th_fork(peek_one_and_wait, fds);
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &peeked, sizeof(peeked)), sizeof(peeked));
+	close(fds[0]);
+	cr_assert_eq(peeked, 4);
+	kill_reap(&third);
+	qstat(&q);
+	cr_assert_eq(q.dead_claims + q.orphans, 1);
+	/* the sender's recovery: message 4 is an orphan at number 1's
+	 * offset, in another lap */
+	seen = start_all(WINDOW_16);
+	cr_assert(seen_all(seen, 4, 5, 10000), "message 4 lost");
+	shut_down_all();
+	expect_each_once(seen, 5);
+	stats(W.rs, &s);
+	cr_expect_eq(s.tx_dup_possible, 0);
+	lfipc_array_close(rx);
+	lfipc_array_close(st);
+	lfipc_array_close(seen);
+}
+
+/* ---- a state from before tags ------------------------------------------- */
+
+/* A peer as a sender from before tags: a state of two words an entry
+ * (seq, offset; magic "LLFBTX01"), made here, with the source's four
+ * messages sent as numbers 1 to 4 (copies put into the destination, as
+ * the receiver had) and their peeks held. */
+static int die_after_sending_untagged(void *arg)
+{
+	const size_t table = *(const size_t *)arg;
+	const void *m[4];
+	lfipc_region *r;
+	lfipc_queue *q;
+	uint64_t *w;
+
+	if (!(w = peer_peeks(m, 4)))
+		return 10;
+	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
+		return 11;
+	for (uint64_t k = 0; k < 4; k++) {
+		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
+			return 12;
+		w[16 + 2 * ((k + 1) % table)] = k + 1;
+		w[17 + 2 * ((k + 1) % table)] =
+		    (uint64_t)((uintptr_t)m[k] - (uintptr_t)w);
+	}
+	w[STATE_TX_NEXT] = 5;
+	_exit(0);
+}
+
+/*
+ * State written by a sender from before tags (two words an entry) is
+ * still read, and recovers as it did: each orphan at an entry's offset is
+ * that entry's message and keeps its number (the receiver, which had
+ * them, drops them: each delivered once, none counted possible), and the
+ * state keeps its shape and magic.
+ */
+Test(bridge, a_state_from_before_tags_recovers_as_before,
+     .fini = fini, .timeout = 120)
+{
+	size_t table = TABLE_16;
+	lfipc_bridge_stats s;
+	lfipc_array *seen, *st, *rx;
+	uint64_t *r, *w;
+
+	world_up(1024, 1024, MSG);
+	cr_assert_eq(lfipc_array_create(W.rs, "q.btx", LFIPC_U64,
+					16 + 2 * table, true, &st),
+		     0);
+	w = lfipc_array_data(st);
+	w[1] = 0x5eed; /* the stream */
+	w[STATE_TX_NEXT] = 1;
+	__atomic_store_n(&w[0], 0x3130585442464c4cull, __ATOMIC_SEQ_CST);
+	put_range(0, 4);
+	cr_assert_eq(
+	    th_reap(th_fork(die_after_sending_untagged, &table), 10000), 0);
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, &rx),
+		     0);
+	r = lfipc_array_data(rx);
+	r[16] = w[1];
+	r[17] = 5;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	put_range(4, 8);
+	seen = start_all(WINDOW_16);
+	wait_all_delivered(seen, 8, 20000);
+	usleep(300000); /* anything more would come now */
+	shut_down_all();
+	expect_each_once(seen, 8);
+	stats(W.rs, &s);
+	cr_expect_eq(s.tx_dup_possible, 0);
+	stats(W.rd, &s);
+	cr_expect_eq(s.rx_dup_dropped, 4, "the four kept their numbers: %llu",
+		     (unsigned long long)s.rx_dup_dropped);
+	cr_expect_eq(__atomic_load_n(&w[0], __ATOMIC_SEQ_CST),
+		     0x3130585442464c4cull);
+	cr_expect_eq(lfipc_array_len(st), 16 + 2 * table);
 	lfipc_array_close(rx);
 	lfipc_array_close(st);
 	lfipc_array_close(seen);

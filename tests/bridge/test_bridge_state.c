@@ -41,7 +41,7 @@ Test(bridge, a_sender_keeps_to_the_window_its_state_was_made_for,
 	world_up(1024, 16, 16);
 	make_state(&o);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &a), 0);
-	cr_assert_eq(lfipc_array_len(a), 16 + 2 * (16 + 64));
+	cr_assert_eq(lfipc_array_len(a), 16 + 3 * (16 + 64));
 	lfipc_array_close(a);
 	for (uint64_t i = 0; i < 500; i++)
 		cr_assert_eq(lfipc_queue_put(W.qs, &i, sizeof(i), LFIPC_NOWAIT),
@@ -178,21 +178,29 @@ Test(bridge, state_shapes_at_the_limits, .fini = fini, .timeout = 120)
 	} c[] = {
 	    {LFIPC_U64, 1, true, -EPROTO},
 	    {LFIPC_U64, 16, true, -EPROTO},
+	    /* three words an entry (seq, offset, tag): a sender's now */
+	    {LFIPC_U64, 16 + 3 * 65 - 1, true, 0}, /* 194: 2 x 97 */
+	    {LFIPC_U64, 16 + 3 * 65, true, 0}, /* window 1 */
+	    {LFIPC_U64, 16 + 3 * 65 + 2, true, -EPROTO}, /* 197: neither */
+	    {LFIPC_U64, 16 + 3 * (LFIPC_BRIDGE_MAX_WINDOW + 64) - 1, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 3 * (LFIPC_BRIDGE_MAX_WINDOW + 64), true, 0},
+	    {LFIPC_U64, 16 + 3 * (LFIPC_BRIDGE_MAX_WINDOW + 64) + 1, true,
+	     -EPROTO},
+	    {LFIPC_U64, 16 + 3 * (LFIPC_BRIDGE_MAX_WINDOW + 64) + 3, true,
+	     -EPROTO},
+	    /* two (seq, offset): made before tags, still read */
 	    {LFIPC_U64, 16 + 2 * 65 - 2, true, -EPROTO},
 	    {LFIPC_U64, 16 + 2 * 65 - 1, true, -EPROTO},
 	    {LFIPC_U64, 16 + 2 * 65, true, 0}, /* window 1 */
 	    {LFIPC_U64, 16 + 2 * 65 + 1, true, -EPROTO},
 	    {LFIPC_U64, 16 + 2 * 65 + 2, true, 0},
-	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) - 1, true,
-	     -EPROTO},
 	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64), true, 0},
-	    {LFIPC_U64, 16 + 2 * (LFIPC_BRIDGE_MAX_WINDOW + 64) + 2, true,
-	     -EPROTO},
 	    {LFIPC_U64, 16 + 2 * (4096 + 64), true, 0}, /* before round 11 */
-	    {LFIPC_U64, 16 + 2 * (16 + 64), false, -EPROTO}, /* no Lock */
-	    {LFIPC_U8, 16 + 2 * (16 + 64), true, -EPROTO},
-	    {LFIPC_U32, 16 + 2 * (16 + 64), true, -EPROTO},
-	    {LFIPC_F64, 16 + 2 * (16 + 64), true, -EPROTO},
+	    {LFIPC_U64, 16 + 3 * (16 + 64), false, -EPROTO}, /* no Lock */
+	    {LFIPC_U8, 16 + 3 * (16 + 64), true, -EPROTO},
+	    {LFIPC_U32, 16 + 3 * (16 + 64), true, -EPROTO},
+	    {LFIPC_F64, 16 + 3 * (16 + 64), true, -EPROTO},
 	};
 	lfipc_bridge_opts o = plain(0);
 	lfipc_bridge_stats s;
