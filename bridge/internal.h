@@ -45,17 +45,25 @@
  * A crash is the only concurrency on the state words (one sender, one
  * receiver per queue, held by the Array's Lock); stat only reads.
  *
- * Sender state "<queue>.btx" (TX_* below): entry (TX_ENT + 2 * (seq %
- * table)) holds seq (0 = empty) and, at +1, the offset of the peeked
- * message from the Array's data (both in one mapping of one region, so the
- * offset is the same in every process). In-flight sequence numbers are
+ * Sender state "<queue>.btx" (TX_* below): entry (TX_ENT + 3 * (seq %
+ * table)) holds seq (0 = empty), at +1 the offset of the peeked message
+ * from the Array's data (both in one mapping of one region, so the
+ * offset is the same in every process), and at +2 its tag: TX_TAG_SET |
+ * the slot's seq when it was peeked (lfipc_queue_peeked_seq(): position
+ * + 1 of the slot's lap, mod 2^32), 0 if the queue could not say. The
+ * offset says which slot, the tag which lap of it. A state of TX_MAGIC
+ * (made by a sender from before tags) has two words an entry, seq and
+ * offset, at TX_ENT + 2 * (seq % table): it is read and kept so
+ * (tx_entry_words(); its entries are matched by offset alone, as
+ * before), never converted. In-flight sequence numbers are
  * always one contiguous range [A, next), at most table long. The table
  * has window + TX_SPARE entries for the window of the sender that made
  * the Array; every later sender reads table from the Array's length
  * (tx_table()) and keeps its window at most table - TX_SPARE.
  *   peek:    a run of up to 64 (lfipc_queue_peek_many), then per
  *            message entry.off = off; entry.seq = s; then, once per
- *            batch, next = the batch's last s + 1; then send. (A crash
+ *            batch, next = the batch's last s + 1; then send. (entry.tag
+ *            is stored with entry.off, before entry.seq. A crash
  *            between the peek and the entries leaves up to 64 peeked
  *            messages without one: orphans that get new numbers, never
  *            sent, so never duplicates.)
@@ -71,8 +79,16 @@
  * turns the dead process's peeked slots into orphans, in the same slots,
  * which recovery takes with lfipc_queue_peek_orphans() (orphans only,
  * never the head message a peek takes when its rescue fails): an orphan
- * whose offset is an entry's is that entry's message and keeps its
- * sequence number, so the receiver drops it if it had it. Recovery ends
+ * whose offset and tag are an entry's is that entry's message and keeps
+ * its sequence number, so the receiver drops it if it had it (an orphan
+ * keeps the seq its dead consumer peeked it with, through its repair and
+ * rescue). An orphan at an entry's offset with another tag is a newer
+ * message of that slot (the entry's message went to another consumer of
+ * the source, and a third one peeked the new message and died): it gets
+ * a new number (matched by offset alone, it was sent under the entry's
+ * number, which the receiver had, and lost). An unknown tag, on either
+ * side (a state from before tags, or a slot word the queue could not
+ * read), leaves the offset alone to decide, as before. Recovery ends
  * when the queue holds no orphans and no dead claims any more (or after
  * RECOVER_NS, counting what is still missing in TX_DUP_POSSIBLE); entries
  * left are messages gone elsewhere: they become VOID records (counted
@@ -84,23 +100,30 @@
  * (a message never delivered is no duplicate).
  * A crash between `releasing = s` and `releasing = 0` leaves every number of
  * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
- * are not matched; a message that turns up at one of their offsets during
- * recovery gets a new sequence number and counts in TX_DUP_POSSIBLE (never a
- * loss). The run stays in the state (releasing, releasing_end and its entries)
- * until recovery ends, so that a sender killed in its recovery leaves it to the
- * next; recovery keeps the numbers from the run's oldest to its last new one
- * within the table, and clears the run's entries, then releasing, after it
- * published its new numbers. releasing_end is read only while releasing is set,
- * and written before it: a crash between the two leaves releasing 0 (nothing
- * released yet). State written before runs has releasing_end 0: the run is s
- * alone.
+ * are not matched; a message that turns up at one of their offsets (and
+ * tags, where both are known) during recovery gets a new sequence number
+ * and counts in TX_DUP_POSSIBLE (never a loss). The run stays in the state
+ * (releasing, releasing_end and its entries) until recovery ends, so that
+ * a sender killed in its recovery leaves it to the next; recovery keeps
+ * the numbers from the run's oldest to its last new one within the table,
+ * and clears the run's entries, then releasing, after it published its
+ * new numbers. releasing_end is read only while releasing is set, and
+ * written before it: a crash between the two leaves releasing 0 (nothing
+ * released yet). State written before runs has releasing_end 0: the run
+ * is s alone.
  *
  * Limits of the sender's words, which a reader checks before it trusts
  * them (shared memory is a peer's output):
- *   the Array: U64, with its Lock, of tx_words(w) words for a window w of
- *            1..LFIPC_BRIDGE_MAX_WINDOW (tx_table() > 0); anything else,
- *            or another kind of object under the name, is -EPROTO.
- *   magic:   0 (not made yet: a sender makes the words) or TX_MAGIC.
+ *   the Array: U64, with its Lock, of tx_words_ew(w, ew) words for a
+ *            window w of 1..LFIPC_BRIDGE_MAX_WINDOW and ew 3 (TX_MAGIC2)
+ *            or 2 (TX_MAGIC) words an entry (tx_entry_words() > 0);
+ *            anything else, or another kind of object under the name, is
+ *            -EPROTO.
+ *   magic:   0 (not made yet: a sender makes the words), TX_MAGIC2 (three
+ *            words an entry) or TX_MAGIC (two: made before tags). Read
+ *            once, at open with the Lock held (b->magic). A sender from
+ *            before tags refuses TX_MAGIC2 (-EPROTO), so it never writes
+ *            two-word entries into a three-word table.
  *   stream:  non-zero once magic is set. A sender reads it once, at
  *            open, and uses what it read: a rewrite while it runs changes
  *            neither its frames nor the acknowledgements it takes.
@@ -117,8 +140,9 @@
  *            run ends with -EPROTO when it would peek).
  *   entries: seq in [next - table, next] at index seq % table (below
  *            next when next is 2^63); any other is forgotten by recovery
- *            (its message comes back as an orphan). An offset is only
- *            compared with those of peeked messages, never followed.
+ *            (its message comes back as an orphan). An offset and a tag
+ *            are only compared with those of peeked messages, never
+ *            followed.
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
  *            one number releasing. Only its numbers below next count

@@ -394,7 +394,7 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
 	lfipc_array_close(seen);
 }
 
-/* ---- a new message in such a slot, orphaned in its turn ------------------ */
+/* ---- a new message in such a slot, orphaned in its turn -------------- */
 
 /* The same peer, as a sender that records each entry's tag (the lap of
  * the slot it peeked the message in), as senders do since tags. */
@@ -520,7 +520,7 @@ Test(bridge, a_new_message_orphaned_in_the_slot_of_an_entry_gone_is_not_lost,
 	lfipc_array_close(seen);
 }
 
-/* ---- a state from before tags ------------------------------------------- */
+/* ---- a state from before tags ---------------------------------------- */
 
 /* A peer as a sender from before tags: a state of two words an entry
  * (seq, offset; magic "LLFBTX01"), made here, with the source's four

@@ -428,7 +428,7 @@ Test(queue_orphans, a_joinable_queue_counts_orphans_got_and_dropped)
 	lfipc_queue_close(oq);
 }
 
-/* ---- the position tag of a peeked message ------------------------------ */
+/* ---- the position tag of a peeked message --------------------------- */
 
 /*
  * lfipc_queue_peeked_seq(): a message in slot 0 of a 2-slot ring in lap 0
