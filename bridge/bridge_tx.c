@@ -72,13 +72,13 @@ static void tx_record(lfipc_bridge *b, const void *const *msg,
 		atomic_store_explicit(&e[1], offset_of(b, msg[k]),
 				      memory_order_relaxed);
 		if (b->ew == TX_EW)
-			/* relaxed: as the offset */
+			/* relaxed: ordered as the offset */
 			atomic_store_explicit(&e[2], tag_of(b, msg[k]),
 					      memory_order_relaxed);
 		/* release: partner the seq_cst load of the seq in
-		 * tx_recover(), which reads the offset after it (a crash is
-		 * the only concurrency: this orders the two stores for
-		 * whoever reads them after it) */
+		 * tx_recover(), which reads the offset and the tag after it
+		 * (a crash is the only concurrency: this orders the stores
+		 * for whoever reads them after it) */
 		atomic_store_explicit(&e[0], s, memory_order_release);
 		b->fl[i].msg = msg[k];
 		b->fl[i].len = len[k];
