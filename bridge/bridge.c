@@ -34,8 +34,7 @@ static bool state_shape_ok(lfipc_array *a, bool tx)
 	size_t len = lfipc_array_len(a);
 
 	return lfipc_array_type(a) == LFIPC_U64 &&
-	       (tx ? tx_table(len, TX_EW) != 0 ||
-			     tx_table(len, TX_EW_OLD) != 0
+	       (tx ? tx_table(len, TX_EW) != 0 || tx_table(len, TX_EW_OLD) != 0
 		   : len == RX_WORDS) &&
 	       lfipc_array_lock(a) != NULL;
 }

@@ -343,7 +343,7 @@ struct lfipc_bridge {
 	unsigned char (*allow)[32];
 	size_t nallow;
 	/* sender */
-	uint64_t table;    /* entries of the state's table: tx_table() */
+	uint64_t table;	   /* entries of the state's table: tx_table() */
 	unsigned ew;	   /* words per entry: tx_entry_words() */
 	uint64_t magic;	   /* TX_MAGIC_W, read once at open */
 	struct flight *fl; /* [table], index seq % table */

@@ -556,8 +556,8 @@ static int die_after_sending_untagged(void *arg)
  * them, drops them: each delivered once, none counted possible), and the
  * state keeps its shape and magic.
  */
-Test(bridge, a_state_from_before_tags_recovers_as_before,
-     .fini = fini, .timeout = 120)
+Test(bridge, a_state_from_before_tags_recovers_as_before, .fini = fini,
+     .timeout = 120)
 {
 	size_t table = TABLE_16;
 	lfipc_bridge_stats s;

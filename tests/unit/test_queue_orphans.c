@@ -450,8 +450,7 @@ Test(queue_orphans, peeked_seq_tells_two_laps_of_a_slot_apart)
 	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, &s0), 0);
 	cr_assert_eq(s0, 1, "position 0: tag %u", s0);
 	cr_assert_eq(lfipc_queue_release(oq, m0), 0);
-	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, &x), -EPROTO,
-		     "released");
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m0, &x), -EPROTO, "released");
 	cr_assert_eq(x, 77, "written on an error");
 	cr_assert_eq(lfipc_queue_peeked_seq(oq, &x, &x), -EINVAL);
 	cr_assert_eq(lfipc_queue_peeked_seq(oq, (const char *)m0 + 1, &x),
