@@ -124,31 +124,54 @@ static int task_settle(struct lfipc_qtask *t)
 	return 0;
 }
 
+/* Does entry t have a task outstanding and a live owner (tok, the
+ * caller's process, is alive without a question)? A system call
+ * (lfipc__token_alive) per entry with tasks outstanding. */
+static bool live_tasks(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
+{
+	uint32_t o;
+
+	if ((int64_t)(atomic_load(&t->got) - atomic_load(&t->settled)) <= 0)
+		return false;
+	o = atomic_load(&t->owner);
+	return o == tok || lfipc__token_alive(q->r, o);
+}
+
 int lfipc_queue_task_done(lfipc_queue *q)
 {
+	struct lfipc_qtask *own;
 	uint32_t tok;
-	int rc;
+	int rc = 0;
 
 	if (!q || !q->joinable || lfipc__self(q->r, &tok))
 		return -EINVAL;
-	/* The caller's own task first; else one another process got (the
-	 * task was handed over, as Python allows). */
-	rc = task_settle(task_of(q, tok));
-	if (rc < 0)
-		return rc;
-	if (rc == 0) {
-		uint32_t i;
+	/* The caller's own task first: its entry, once it has adopted it
+	 * (its first get stores owner before counting; until then what the
+	 * entry holds is a dead predecessor's). Else one another process
+	 * got (the task was handed over, as Python allows): a live
+	 * getter's first, so that a task handed over by a live process is
+	 * never charged to a dead one's entry (which then was neither
+	 * written off nor reported, and the live one's stayed outstanding:
+	 * join waited for a task that was done); a dead one's only when no
+	 * live entry has one (a task the dead handed over before dying). */
+	own = task_of(q, tok);
+	if (atomic_load(&own->owner) == tok)
+		rc = task_settle(own);
+	for (int pass = 0; rc == 0 && pass < 2; pass++) {
+		for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+			struct lfipc_qtask *t = &q->tasks[i];
 
-		for (i = 0; i < LFIPC_PROC_SLOTS; i++) {
-			rc = task_settle(&q->tasks[i]);
-			if (rc < 0)
-				return rc;
-			if (rc > 0)
+			if (pass == 0 && !live_tasks(q, t, tok))
+				continue;
+			rc = task_settle(t);
+			if (rc != 0)
 				break;
 		}
-		if (i == LFIPC_PROC_SLOTS)
-			return -EINVAL;
 	}
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -EINVAL;
 	ev_wake(q, &q->h->joined);
 	return 0;
 }

@@ -469,7 +469,9 @@ LFIPC_API int lfipc_queue_fd(lfipc_queue *q, int side);
  * Every task is charged to the process that got it. task_done settles one
  * of the caller's own outstanding tasks; when the caller has none, it
  * settles one that another process got (a task handed over to the caller,
- * which Python allows). When a process dies (or closes the region) with
+ * which Python allows): one a live process got if there is one (a live
+ * process's check of another's liveness, a system call), else one of a
+ * dead process whose tasks were not written off yet. When a process dies (or closes the region) with
  * tasks it got and nobody settled, they are written off as done once the
  * death is noticed (by join, at the end of each of its sleep slices or at
  * each LFIPC_NOWAIT call, or by lfipc_region_recover()); a process that

@@ -208,6 +208,65 @@ Test(queue_crash, join_writes_off_only_what_nobody_settled)
 	lfipc_queue_close(q);
 }
 
+/* Fork a child that holds what (its pid in *pid, its pipe in ho; the
+ * caller kills or releases it: HOLD_GET's child pauses until killed). */
+static void fork_holding(struct holder *ho, lfipc_queue *q, enum hold what,
+			 pid_t *pid)
+{
+	char x;
+
+	*ho = (struct holder){q, what, {-1, -1}};
+	cr_assert_eq(pipe(ho->fd), 0);
+	*pid = th_fork(hold_and_wait, ho);
+	cr_assert_gt(*pid, 0);
+	cr_assert_eq(th_read_all(ho->fd[0], &x, 1), 0, "the child holds it");
+}
+
+/* A task handed over by a live process (its getter, alive, still counts
+ * it) is settled there, not in the entry of a dead one that comes first
+ * in the table: a task_done that took the dead one's task left the live
+ * one's outstanding for as long as its getter lived, and join waited for
+ * a task that was done (-EAGAIN here), while the dead one's was neither
+ * written off nor reported. */
+Test(queue_crash, a_handed_over_task_is_settled_in_a_live_getters_entry)
+{
+	struct holder dead, live;
+	pid_t dpid, lpid;
+	lfipc_queue *q;
+	uint64_t ab;
+	int td, j1, j2;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+	/* both alive while the second registers: the dead one's slot (and
+	 * so its task entry) comes first and is not reused */
+	fork_holding(&dead, q, HOLD_GET, &dpid);
+	fork_holding(&live, q, HOLD_GET, &lpid);
+	kill(dpid, SIGKILL);
+	cr_assert_eq(th_reap(dpid, QT_REAP_MS), 128 + SIGKILL);
+	td = lfipc_queue_task_done(q);
+	j1 = lfipc_queue_join(q, LFIPC_NOWAIT);
+	ab = lfipc_queue_tasks_abandoned(q);
+	j2 = lfipc_queue_join(q, LFIPC_NOWAIT);
+	kill(lpid, SIGKILL); /* before any assertion: it pauses */
+	cr_assert_eq(th_reap(lpid, QT_REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(td, 0, "the live getter's task");
+	cr_assert_eq(j1, -EOWNERDEAD,
+		     "the dead one's task written off, every task done");
+	cr_assert_eq(ab, 1);
+	cr_assert_eq(j2, 0, "reported once");
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0,
+		     "nothing of the live getter's left to write off");
+	cr_assert_eq(lfipc_queue_tasks_abandoned(q), 1);
+	for (int i = 0; i < 2; i++) {
+		close(dead.fd[i]);
+		close(live.fd[i]);
+	}
+	lfipc_queue_close(q);
+}
+
 /* The orphan count is changed only under the queue lock. A consumer killed
  * right after its rescue CAS, before it lowered the count, leaves the lock
  * held by a dead token, the count one too high and the message READING by
