@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -650,4 +651,202 @@ Test(queue_stress, threads_adopting_the_task_entry_at_once_lose_no_task)
 		lfipc_queue_close(q);
 		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
 	}
+}
+
+/* ---- a hostile process: its threads get, hand over and clear -------- */
+
+struct hz {
+	lfipc_queue *q;
+	pthread_barrier_t go;
+	_Atomic long handed; /* tasks got and handed to the finisher */
+	_Atomic long got, cleared;
+	_Atomic int consumers; /* still running */
+	_Atomic int bad, why; /* failures, the first one's return */
+};
+
+static void hz_bad(struct hz *z, int why)
+{
+	int zero = 0;
+
+	atomic_fetch_add(&z->bad, 1);
+	atomic_compare_exchange_strong(&z->why, &zero, why);
+}
+
+/* One task done, by this thread or handed to the finisher thread (every
+ * other one: a task_done of a thread that did not get the message). */
+static void hz_done(struct hz *z, uint64_t *rng)
+{
+	int rc;
+
+	atomic_fetch_add(&z->got, 1);
+	if (th_rand(rng) & 1) {
+		atomic_fetch_add(&z->handed, 1);
+		return;
+	}
+	if ((rc = lfipc_queue_task_done(z->q)))
+		hz_bad(z, 1000 + rc);
+}
+
+struct hz_arg {
+	struct hz *z;
+	int kind;
+};
+
+/* A consumer: get, get_many, peek + release, or peek_many + release_many
+ * (each delivery path counts its tasks at its own place). */
+static void *hz_consume(void *a)
+{
+	struct hz_arg *s = a;
+	struct hz *z = s->z;
+	uint64_t rng = (uint64_t)s->kind * 7919 + 1;
+
+	pthread_barrier_wait(&z->go);
+	for (;;) {
+		char buf[3][8];
+		size_t lens[3];
+		const void *m[3];
+		int rc, k = 1;
+
+		switch (s->kind % 4) {
+		case 0:
+			rc = lfipc_queue_get(z->q, buf[0], 8, NULL,
+					     LFIPC_FOREVER);
+			break;
+		case 1:
+			rc = k = lfipc_queue_get_many(z->q, buf, 8, lens, 3,
+						      LFIPC_FOREVER);
+			break;
+		case 2:
+			rc = lfipc_queue_peek(z->q, &m[0], &lens[0],
+					      LFIPC_FOREVER);
+			if (rc == 0)
+				rc = lfipc_queue_release(z->q, m[0]);
+			break;
+		default:
+			rc = k = lfipc_queue_peek_many(z->q, m, lens, 3,
+						       LFIPC_FOREVER);
+			if (k > 0 && lfipc_queue_release_many(z->q, m,
+							      (size_t)k) != k)
+				rc = -EBADE;
+			break;
+		}
+		if (rc == -EPIPE)
+			break;
+		if (rc < 0) {
+			hz_bad(z, rc);
+			break;
+		}
+		for (int i = 0; i < k; i++)
+			hz_done(z, &rng);
+	}
+	atomic_fetch_sub(&z->consumers, 1);
+	return NULL;
+}
+
+/* task_done for the tasks the consumers handed over, until they are all
+ * gone and nothing is left. */
+static void *hz_finish(void *a)
+{
+	struct hz *z = ((struct hz_arg *)a)->z;
+
+	pthread_barrier_wait(&z->go);
+	for (;;) {
+		long h = atomic_load(&z->handed);
+		int rc;
+
+		if (h == 0) {
+			if (atomic_load(&z->consumers) == 0 &&
+			    atomic_load(&z->handed) == 0)
+				break;
+			sched_yield();
+			continue;
+		}
+		if (!atomic_compare_exchange_weak(&z->handed, &h, h - 1))
+			continue;
+		if ((rc = lfipc_queue_task_done(z->q)))
+			hz_bad(z, 2000 + rc);
+	}
+	return NULL;
+}
+
+/* Puts n messages, clearing now and then; then shuts the queue down. */
+static void *hz_produce(void *a)
+{
+	struct hz_arg *s = a;
+	struct hz *z = s->z;
+	uint64_t rng = 17;
+
+	pthread_barrier_wait(&z->go);
+	for (long i = 0; i < s->kind; i++) {
+		int rc = lfipc_queue_put(z->q, &i, sizeof(i), LFIPC_FOREVER);
+
+		if (rc) {
+			hz_bad(z, 3000 + rc);
+			break;
+		}
+		if (th_rand(&rng) % 16 == 0) {
+			int64_t c = lfipc_queue_clear(z->q);
+
+			if (c < 0)
+				hz_bad(z, 4000 + (int)c);
+			else
+				atomic_fetch_add(&z->cleared, c);
+		}
+	}
+	if (lfipc_queue_shutdown(z->q))
+		hz_bad(z, 5000);
+	return NULL;
+}
+
+/* Threads of one process share its token and so its task entry: on every
+ * fresh queue they adopt it at once, through each delivery path (get,
+ * get_many, release, release_many), while a thread of theirs that got
+ * nothing calls task_done for tasks handed to it, and a producer clears
+ * and shuts the queue down. Exact counts: no task_done says -EINVAL
+ * (1000 + or 2000 + its return in the message), nothing is written off
+ * with nobody dead, and join finds every task done. */
+static int hz_round(int round, int per)
+{
+	enum { C = 4 };
+	struct hz z = {.consumers = C};
+	struct hz_arg ca[C], fa = {&z, 0}, pa = {&z, per};
+	pthread_t ct[C], ft, pt;
+	char name[32];
+
+	snprintf(name, sizeof(name), "hz%d-%d", (int)getpid(), round);
+	if (lfipc_queue_create(qt_r, name, 4, 8, LFIPC_QUEUE_JOINABLE,
+			       &z.q))
+		return -1;
+	pthread_barrier_init(&z.go, NULL, C + 2);
+	for (int i = 0; i < C; i++) {
+		ca[i] = (struct hz_arg){&z, i + round};
+		pthread_create(&ct[i], NULL, hz_consume, &ca[i]);
+	}
+	pthread_create(&ft, NULL, hz_finish, &fa);
+	pthread_create(&pt, NULL, hz_produce, &pa);
+	pthread_join(pt, NULL);
+	for (int i = 0; i < C; i++)
+		pthread_join(ct[i], NULL);
+	pthread_join(ft, NULL);
+	pthread_barrier_destroy(&z.go);
+	cr_expect_eq(atomic_load(&z.bad), 0, "round %d: %d bad, first %d",
+		     round, atomic_load(&z.bad), atomic_load(&z.why));
+	cr_expect_eq(atomic_load(&z.got) + atomic_load(&z.cleared), per,
+		     "round %d: %ld got, %ld cleared", round,
+		     atomic_load(&z.got), atomic_load(&z.cleared));
+	cr_expect_eq(lfipc_queue_tasks_abandoned(z.q), 0, "round %d", round);
+	cr_expect_eq(lfipc_queue_join(z.q, LFIPC_NOWAIT), 0, "round %d",
+		     round);
+	lfipc_queue_close(z.q);
+	lfipc_object_remove(qt_r, name);
+	return atomic_load(&z.bad) ? 1 : 0;
+}
+
+Test(queue_stress, hostile_threads_adopt_hand_over_and_clear_exactly)
+{
+	int rounds = 200 * th_scale();
+
+	for (int round = 0; round < rounds; round++)
+		if (hz_round(round, 64))
+			break;
 }
