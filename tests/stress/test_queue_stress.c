@@ -805,10 +805,29 @@ static void *hz_produce(void *a)
  * and shuts the queue down. Exact counts: no task_done says -EINVAL
  * (1000 + or 2000 + its return in the message), nothing is written off
  * with nobody dead, and join finds every task done. */
-static int hz_round(int round, int per)
+/* Another process of consumers on the same queue: two consumer threads
+ * and a finisher, with its own counts in shared memory. */
+static int hz_child(void *arg)
+{
+	struct hz *z = arg;
+	struct hz_arg ca[2] = {{z, 1}, {z, 2}}, fa = {z, 0};
+	pthread_t ct[2], ft;
+
+	pthread_barrier_init(&z->go, NULL, 3);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&ct[i], NULL, hz_consume, &ca[i]);
+	pthread_create(&ft, NULL, hz_finish, &fa);
+	for (int i = 0; i < 2; i++)
+		pthread_join(ct[i], NULL);
+	pthread_join(ft, NULL);
+	return atomic_load(&z->bad) ? 1 : 0;
+}
+
+static int hz_round(int round, int per, struct hz *cz)
 {
 	enum { C = 4 };
 	struct hz z = {.consumers = C};
+	pid_t pid = 0;
 	struct hz_arg ca[C], fa = {&z, 0}, pa = {&z, per};
 	pthread_t ct[C], ft, pt;
 	char name[32];
@@ -817,6 +836,13 @@ static int hz_round(int round, int per)
 	if (lfipc_queue_create(qt_r, name, 4, 8, LFIPC_QUEUE_JOINABLE,
 			       &z.q))
 		return -1;
+	if (cz) {
+		memset(cz, 0, sizeof(*cz));
+		cz->q = z.q;
+		cz->consumers = 2;
+		pid = th_fork(hz_child, cz);
+		cr_assert_gt(pid, 0);
+	}
 	pthread_barrier_init(&z.go, NULL, C + 2);
 	for (int i = 0; i < C; i++) {
 		ca[i] = (struct hz_arg){&z, i + round};
@@ -829,6 +855,15 @@ static int hz_round(int round, int per)
 		pthread_join(ct[i], NULL);
 	pthread_join(ft, NULL);
 	pthread_barrier_destroy(&z.go);
+	if (cz) {
+		cr_expect_eq(th_reap(pid, QT_REAP_MS), 0, "round %d: child",
+			     round);
+		cr_expect_eq(atomic_load(&cz->bad), 0,
+			     "round %d: child: %d bad, first %d", round,
+			     atomic_load(&cz->bad), atomic_load(&cz->why));
+		atomic_fetch_add(&z.got, atomic_load(&cz->got));
+		atomic_fetch_add(&z.bad, atomic_load(&cz->bad));
+	}
 	cr_expect_eq(atomic_load(&z.bad), 0, "round %d: %d bad, first %d",
 		     round, atomic_load(&z.bad), atomic_load(&z.why));
 	cr_expect_eq(atomic_load(&z.got) + atomic_load(&z.cleared), per,
@@ -847,6 +882,21 @@ Test(queue_stress, hostile_threads_adopt_hand_over_and_clear_exactly)
 	int rounds = 200 * th_scale();
 
 	for (int round = 0; round < rounds; round++)
-		if (hz_round(round, 64))
+		if (hz_round(round, 64, NULL))
 			break;
+}
+
+/* The same with a second process of consumers (its own token and task
+ * entry, also adopted by several threads at once) on each queue. */
+Test(queue_stress, hostile_threads_of_two_processes_keep_counts_exact)
+{
+	int rounds = 60 * th_scale();
+	struct hz *cz = mmap(NULL, sizeof(*cz), PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(cz, MAP_FAILED);
+	for (int round = 0; round < rounds; round++)
+		if (hz_round(round, 256, cz))
+			break;
+	munmap(cz, sizeof(*cz));
 }
