@@ -469,14 +469,16 @@ LFIPC_API int lfipc_queue_fd(lfipc_queue *q, int side);
  * Every task is charged to the process that got it. task_done settles one
  * of the caller's own outstanding tasks; when the caller has none, it
  * settles one that another process got (a task handed over to the caller,
- * which Python allows): one a live process got if there is one (a live
- * process's check of another's liveness, a system call), else one of a
- * dead process whose tasks were not written off yet. When a process dies (or closes the region) with
- * tasks it got and nobody settled, they are written off as done once the
- * death is noticed (by join, at the end of each of its sleep slices or at
- * each LFIPC_NOWAIT call, or by lfipc_region_recover()); a process that
- * was handed one of them and calls task_done for it later gets -EINVAL if
- * nothing else is outstanding.
+ * which Python allows): one a live process got if there is one (a check
+ * of another process's liveness is a system call), else one of a dead
+ * process whose tasks were not written off yet. The caller's own tasks
+ * are those counted since its first get on the queue. When a process dies
+ * (or closes the region) with tasks it got and nobody settled, they are
+ * written off as done once the death is noticed (by join, at the end of
+ * each of its sleep slices or at each LFIPC_NOWAIT call, or by
+ * lfipc_region_recover()); a process that was handed one of them and
+ * calls task_done for it later gets -EINVAL if nothing else is
+ * outstanding.
  *
  * Return: 0; -EINVAL not a joinable queue, or no task outstanding (called
  * more times than messages were got: Python's ValueError); -EUSERS;

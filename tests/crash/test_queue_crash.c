@@ -28,6 +28,7 @@
 #include <lfipc/region.h>
 
 #include "common/killcheck.h"
+#include "internal/proc.h"
 #include "common/qtest.h"
 #include "common/testhelp.h"
 
@@ -264,6 +265,57 @@ Test(queue_crash, a_handed_over_task_is_settled_in_a_live_getters_entry)
 		close(dead.fd[i]);
 		close(live.fd[i]);
 	}
+	lfipc_queue_close(q);
+}
+
+/* Our participant slot's task entry still owned by a dead incarnation
+ * of the slot, with a task outstanding (made here by rewriting the owner
+ * of the entry our get counted in: a dead token of our slot): until our
+ * first get adopts it, its tasks are the dead one's, not ours. A
+ * task_done for a task a live process handed over settles that live
+ * one's entry; before, it settled the dead one's task as ours (join then
+ * waited for the live one's, -EAGAIN, and wrote off nothing). */
+Test(queue_crash, a_task_entry_not_adopted_yet_is_not_the_callers_own)
+{
+	struct holder live;
+	struct qpeer qp;
+	struct lfipc_qtask *e = NULL;
+	lfipc_queue *q;
+	uint32_t tok;
+	pid_t lpid;
+	uint64_t ab;
+	char b[8];
+	int td, j1, j2;
+
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(lfipc_queue_put(q, &i, 1, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_get(q, b, sizeof(b), NULL, LFIPC_NOWAIT), 0);
+	qp_open(qt_r, "q", &qp);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS && !e; i++)
+		if (atomic_load(&qp_task(&qp, i)->got) == 1)
+			e = qp_task(&qp, i);
+	cr_assert_not_null(e, "our entry");
+	tok = atomic_load(&e->owner);
+	/* the same slot, another (odd: once live) generation: dead */
+	atomic_store(&e->owner, (tok & ~LFIPC_TOKEN_GEN_MASK) |
+				    ((tok + 2) & LFIPC_TOKEN_GEN_MASK));
+	fork_holding(&live, q, HOLD_GET, &lpid);
+	td = lfipc_queue_task_done(q);
+	j1 = lfipc_queue_join(q, LFIPC_NOWAIT);
+	ab = lfipc_queue_tasks_abandoned(q);
+	j2 = lfipc_queue_join(q, LFIPC_NOWAIT);
+	kill(lpid, SIGKILL); /* before any assertion: it pauses */
+	cr_assert_eq(th_reap(lpid, QT_REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(td, 0, "the live getter's task");
+	cr_assert_eq(j1, -EOWNERDEAD, "the dead incarnation's task written off");
+	cr_assert_eq(ab, 1);
+	cr_assert_eq(j2, 0, "reported once");
+	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
+	for (int i = 0; i < 2; i++)
+		close(live.fd[i]);
+	qp_close(&qp);
 	lfipc_queue_close(q);
 }
 
