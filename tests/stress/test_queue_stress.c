@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -906,4 +907,154 @@ Test(queue_stress, hostile_threads_of_two_processes_keep_counts_exact)
 		if (hz_round(round, 256, cz))
 			break;
 	munmap(cz, sizeof(*cz));
+}
+
+/* ---- threads of one process rescue a dead consumer's messages ------- */
+
+enum { RS_N = 16, RS_DEAD = 8 };
+
+struct rs {
+	lfipc_queue *q;
+	pthread_barrier_t go;
+	_Atomic int seen[RS_N];
+	_Atomic int total, bad, why;
+	int64_t end_ns;
+};
+
+struct rs_arg {
+	struct rs *z;
+	int kind;
+};
+
+struct rs_holder {
+	lfipc_queue *q;
+	int fd[2];
+};
+
+static void rs_take(struct rs *z, const void *m)
+{
+	long v;
+
+	memcpy(&v, m, sizeof(v));
+	if (v < 0 || v >= RS_N) {
+		atomic_fetch_add(&z->bad, 1);
+		return;
+	}
+	atomic_fetch_add(&z->seen[v], 1);
+	atomic_fetch_add(&z->total, 1);
+}
+
+/* kind 0, 1: peek_orphans + release_many; 2: recover; 3: get. */
+static void *rs_thread(void *a)
+{
+	struct rs_arg *s = a;
+	struct rs *z = s->z;
+
+	pthread_barrier_wait(&z->go);
+	while (atomic_load(&z->total) < RS_N && th_now_ns() < z->end_ns) {
+		const void *m[3];
+		size_t lens[3];
+		long v;
+		int rc;
+
+		switch (s->kind) {
+		case 0:
+		case 1:
+			rc = lfipc_queue_peek_orphans(z->q, m, lens, 3);
+			for (int i = 0; i < rc; i++)
+				rs_take(z, m[i]);
+			if (rc > 0 &&
+			    lfipc_queue_release_many(z->q, m, (size_t)rc) != rc)
+				rc = -EBADE;
+			break;
+		case 2:
+			rc = lfipc_region_recover(qt_r);
+			break;
+		default:
+			rc = lfipc_queue_get(z->q, &v, sizeof(v), NULL,
+					     LFIPC_NOWAIT);
+			if (rc == 0)
+				rs_take(z, &v);
+			break;
+		}
+		if (rc < 0 && rc != -EAGAIN) {
+			int zero = 0;
+
+			atomic_fetch_add(&z->bad, 1);
+			atomic_compare_exchange_strong(&z->why, &zero, rc);
+		}
+	}
+	return NULL;
+}
+
+static int rs_peek_and_wait(void *arg)
+{
+	struct rs_holder *h = arg;
+	const void *m[RS_DEAD];
+	size_t lens[RS_DEAD];
+	char x = 1;
+
+	if (lfipc_queue_peek_many(h->q, m, lens, RS_DEAD, LFIPC_NOWAIT) !=
+		RS_DEAD ||
+	    th_write_all(h->fd[1], &x, 1))
+		return 1;
+	pause();
+	return 0;
+}
+
+/* A consumer killed holding peeked messages: threads of one process (one
+ * token) take its orphans (peek_orphans, get) and make them (recover)
+ * at once, so that the queue lock is often held by a sibling: a thread
+ * that finds its own token in the lock must neither take it as its own
+ * nor as a dead holder's. Every message is delivered exactly once, none
+ * stays behind, and no call fails. */
+Test(queue_stress, threads_of_one_process_rescue_a_dead_consumers_messages)
+{
+	int rounds = 40 * th_scale();
+
+	for (int round = 0; round < rounds; round++) {
+		enum { T = 4 };
+		struct rs z = {.end_ns = th_now_ns() + 20 * INT64_C(1000000000)};
+		struct rs_arg a[T];
+		struct rs_holder h;
+		pthread_t t[T];
+		char name[32], x;
+		pid_t pid;
+
+		snprintf(name, sizeof(name), "rs%d", round);
+		cr_assert_eq(lfipc_queue_create(qt_r, name, RS_N, sizeof(long),
+						0, &z.q),
+			     0);
+		for (long i = 0; i < RS_N; i++)
+			cr_assert_eq(lfipc_queue_put(z.q, &i, sizeof(i),
+						     LFIPC_NOWAIT),
+				     0);
+		h.q = z.q;
+		cr_assert_eq(pipe(h.fd), 0);
+		pid = th_fork(rs_peek_and_wait, &h);
+		cr_assert_gt(pid, 0);
+		cr_assert_eq(th_read_all(h.fd[0], &x, 1), 0, "child peeked");
+		kill(pid, SIGKILL);
+		cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+		close(h.fd[0]);
+		close(h.fd[1]);
+		pthread_barrier_init(&z.go, NULL, T);
+		for (int i = 0; i < T; i++) {
+			a[i] = (struct rs_arg){&z, i};
+			cr_assert_eq(
+			    pthread_create(&t[i], NULL, rs_thread, &a[i]), 0);
+		}
+		for (int i = 0; i < T; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&z.go);
+		cr_assert_eq(atomic_load(&z.bad), 0, "round %d: first %d",
+			     round, atomic_load(&z.why));
+		for (int i = 0; i < RS_N; i++)
+			cr_assert_eq(atomic_load(&z.seen[i]), 1,
+				     "round %d: message %d seen %d times",
+				     round, i, atomic_load(&z.seen[i]));
+		cr_assert_eq(lfipc_queue_qsize(z.q), 0, "round %d", round);
+		lfipc_queue_close(z.q);
+		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
+	}
 }
