@@ -193,6 +193,22 @@ int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 	return corrupt ? -EPROTO : -EAGAIN;
 }
 
+/* The slot *s of a message msg of q peeked by this process (token *tok),
+ * and its word *w, read once and checked: READING(p, tok). -EINVAL msg is
+ * not a message of q (or q is NULL); -EPROTO the word is anything else
+ * (as in commit). */
+static int peeked_slot(lfipc_queue *q, const void *msg, qslot **s,
+		       uint32_t *tok, uint64_t *w)
+{
+	if (!q)
+		return -EINVAL;
+	*s = slot_of(q, msg);
+	if (!*s || lfipc__self(q->r, tok))
+		return -EINVAL;
+	*w = atomic_load(&(*s)->word);
+	return wclaim(*w) == (*tok | CL_R) ? 0 : -EPROTO;
+}
+
 /* The slot word's seq, read once, checked as release checks it (READING
  * by our token) and taken from the local: READING(p, T) holds seq p + 1,
  * which the repair of a dead reader (ORPHAN(p)) and the rescue of the
@@ -204,15 +220,12 @@ int lfipc_queue_peeked_seq(lfipc_queue *q, const void *msg, uint32_t *seq)
 	qslot *s;
 	uint32_t tok;
 	uint64_t w;
+	int rc;
 
-	if (!q || !seq)
+	if (!seq)
 		return -EINVAL;
-	s = slot_of(q, msg);
-	if (!s || lfipc__self(q->r, &tok))
-		return -EINVAL;
-	w = atomic_load(&s->word);
-	if (wclaim(w) != (tok | CL_R))
-		return -EPROTO;
+	if ((rc = peeked_slot(q, msg, &s, &tok, &w)))
+		return rc;
 	*seq = wseq(w);
 	return 0;
 }
@@ -222,16 +235,10 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	qslot *s;
 	uint32_t tok;
 	uint64_t w;
+	int rc;
 
-	if (!q)
-		return -EINVAL;
-	s = slot_of(q, msg);
-	if (!s || lfipc__self(q->r, &tok))
-		return -EINVAL;
-	w = atomic_load(&s->word);
-	/* ours: READING(p, tok); anything else, as in commit. */
-	if (wclaim(w) != (tok | CL_R))
-		return -EPROTO;
+	if ((rc = peeked_slot(q, msg, &s, &tok, &w)))
+		return rc;
 	/* Q6 (as release_slot()), but a seq_cst CAS from the word checked,
 	 * not a store: another thread of this process (the same token)
 	 * releasing the same message at the same time then loses with
