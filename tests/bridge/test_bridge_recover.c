@@ -297,9 +297,20 @@ Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
  * numbers 1 to 4 (it puts copies into the destination, as the receiver
  * had; the test writes the receiver's state), holding their peeks
  * (TX_NEXT 5, no run being released). */
+/* How such a peer writes its entries: three words with no tag (matched
+ * by offset alone), with the tag (the lap of the slot it peeked the
+ * message in, as senders do since tags), or two words, as a sender from
+ * before tags did (the test makes that state's shape and magic). */
+enum entries { UNTAGGED, TAGGED, TWO_WORDS };
+
+struct sender_peer {
+	size_t table;
+	enum entries entries;
+};
+
 static int die_after_sending(void *arg)
 {
-	const size_t table = *(const size_t *)arg;
+	const struct sender_peer *p = arg;
 	const void *m[4];
 	lfipc_region *r;
 	lfipc_queue *q;
@@ -310,10 +321,20 @@ static int die_after_sending(void *arg)
 	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
 		return 11;
 	for (uint64_t k = 0; k < 4; k++) {
+		uint64_t off = (uint64_t)((uintptr_t)m[k] - (uintptr_t)w);
+		size_t i = (size_t)((k + 1) % p->table);
+
 		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
 			return 12;
-		put_entry(w, table, k + 1, k + 1,
-			  (uint64_t)((uintptr_t)m[k] - (uintptr_t)w));
+		if (p->entries == TWO_WORDS) {
+			w[16 + 2 * i] = k + 1;
+			w[17 + 2 * i] = off;
+		} else if (p->entries == TAGGED) {
+			put_entry_tag(w, p->table, k + 1, k + 1, off,
+				      peer_tags[k]);
+		} else {
+			put_entry(w, p->table, k + 1, k + 1, off);
+		}
 	}
 	w[STATE_TX_NEXT] = 5;
 	_exit(0);
@@ -347,7 +368,10 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
 	world_up(4, 1024, MSG);
 	make_state(&o);
 	put_range(0, 4);
-	cr_assert_eq(th_reap(th_fork(die_after_sending, &table), 10000), 0);
+	cr_assert_eq(th_reap(th_fork(die_after_sending,
+				     &(struct sender_peer){table, UNTAGGED}),
+			     10000),
+		     0);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
 	w = lfipc_array_data(st);
 	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
@@ -395,31 +419,6 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
 }
 
 /* ---- a new message in such a slot, orphaned in its turn -------------- */
-
-/* The same peer, as a sender that records each entry's tag (the lap of
- * the slot it peeked the message in), as senders do since tags. */
-static int die_after_sending_tagged(void *arg)
-{
-	const size_t table = *(const size_t *)arg;
-	const void *m[4];
-	lfipc_region *r;
-	lfipc_queue *q;
-	uint64_t *w;
-
-	if (!(w = peer_peeks(m, 4)))
-		return 10;
-	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
-		return 11;
-	for (uint64_t k = 0; k < 4; k++) {
-		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
-			return 12;
-		put_entry_tag(w, table, k + 1, k + 1,
-			      (uint64_t)((uintptr_t)m[k] - (uintptr_t)w),
-			      peer_tags[k]);
-	}
-	w[STATE_TX_NEXT] = 5;
-	_exit(0);
-}
 
 /* A consumer besides the sender: peeks one message of the source, says
  * so on the pipe arg, and waits to be killed. */
@@ -471,7 +470,9 @@ Test(bridge, a_new_message_orphaned_in_the_slot_of_an_entry_gone_is_not_lost,
 	world_up(4, 1024, MSG);
 	make_state(&o);
 	put_range(0, 4);
-	cr_assert_eq(th_reap(th_fork(die_after_sending_tagged, &table), 10000),
+	cr_assert_eq(th_reap(th_fork(die_after_sending,
+				     &(struct sender_peer){table, TAGGED}),
+			     10000),
 		     0);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
 	w = lfipc_array_data(st);
@@ -522,33 +523,6 @@ Test(bridge, a_new_message_orphaned_in_the_slot_of_an_entry_gone_is_not_lost,
 
 /* ---- a state from before tags ---------------------------------------- */
 
-/* A peer as a sender from before tags: a state of two words an entry
- * (seq, offset; magic "LLFBTX01"), made here, with the source's four
- * messages sent as numbers 1 to 4 (copies put into the destination, as
- * the receiver had) and their peeks held. */
-static int die_after_sending_untagged(void *arg)
-{
-	const size_t table = *(const size_t *)arg;
-	const void *m[4];
-	lfipc_region *r;
-	lfipc_queue *q;
-	uint64_t *w;
-
-	if (!(w = peer_peeks(m, 4)))
-		return 10;
-	if (lfipc_region_open(W.dst, &r) || lfipc_queue_open(r, "q", &q))
-		return 11;
-	for (uint64_t k = 0; k < 4; k++) {
-		if (lfipc_queue_put(q, m[k], MSG, LFIPC_NOWAIT))
-			return 12;
-		w[16 + 2 * ((k + 1) % table)] = k + 1;
-		w[17 + 2 * ((k + 1) % table)] =
-		    (uint64_t)((uintptr_t)m[k] - (uintptr_t)w);
-	}
-	w[STATE_TX_NEXT] = 5;
-	_exit(0);
-}
-
 /*
  * State written by a sender from before tags (two words an entry) is
  * still read, and recovers as it did: each orphan at an entry's offset is
@@ -573,8 +547,10 @@ Test(bridge, a_state_from_before_tags_recovers_as_before, .fini = fini,
 	w[STATE_TX_NEXT] = 1;
 	__atomic_store_n(&w[0], 0x3130585442464c4cull, __ATOMIC_SEQ_CST);
 	put_range(0, 4);
-	cr_assert_eq(
-	    th_reap(th_fork(die_after_sending_untagged, &table), 10000), 0);
+	cr_assert_eq(th_reap(th_fork(die_after_sending,
+				     &(struct sender_peer){table, TWO_WORDS}),
+			     10000),
+		     0);
 	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
 					STATE_RX_WORDS, true, &rx),
 		     0);
