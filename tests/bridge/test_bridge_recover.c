@@ -340,6 +340,39 @@ static int die_after_sending(void *arg)
 	_exit(0);
 }
 
+/* The scene of the two tests below: the source's messages 0 to 3 sent
+ * as numbers 1 to 4 by a peer as a sender (writing its entries as
+ * entries says) that died holding their peeks, the receiver's state
+ * saying it has them (in *rx; the sender's state in *st), and the
+ * region's recovery run: four orphans. */
+static void sent_and_died(enum entries entries, lfipc_array **st,
+			  lfipc_array **rx)
+{
+	lfipc_bridge_opts o = plain(16);
+	lfipc_queue_status q;
+	uint64_t *r, *w;
+
+	world_up(4, 1024, MSG);
+	make_state(&o);
+	put_range(0, 4);
+	cr_assert_eq(th_reap(th_fork(die_after_sending,
+				     &(struct sender_peer){TABLE_16, entries}),
+			     10000),
+		     0);
+	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", st), 0);
+	w = lfipc_array_data(*st);
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, rx),
+		     0);
+	r = lfipc_array_data(*rx);
+	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
+	r[17] = 5;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
+	qstat(&q);
+	cr_assert_eq(q.orphans, 4);
+}
+
 /*
  * Found by a hostile review: recovery took an orphan by peeking, and a
  * peek whose rescue finds the queue lock busy (a stopped clearer) or the
@@ -357,33 +390,12 @@ Test(bridge, a_new_message_in_the_slot_of_an_entry_gone_elsewhere_is_not_lost,
      .fini = fini, .timeout = 120)
 {
 	lfipc_bridge_opts o = plain(16);
-	size_t table = TABLE_16;
 	struct msg m4 = {4, check_of(4)}, got;
-	lfipc_queue_status q;
 	lfipc_bridge_stats s;
 	lfipc_array *seen, *st, *rx;
-	uint64_t *r, *w;
 	size_t len;
 
-	world_up(4, 1024, MSG);
-	make_state(&o);
-	put_range(0, 4);
-	cr_assert_eq(th_reap(th_fork(die_after_sending,
-				     &(struct sender_peer){table, UNTAGGED}),
-			     10000),
-		     0);
-	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
-	w = lfipc_array_data(st);
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
-	r[17] = 5;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
-	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
-	qstat(&q);
-	cr_assert_eq(q.orphans, 4);
+	sent_and_died(UNTAGGED, &st, &rx);
 	/* another consumer takes the orphan of slot 0 (message 0, number 1:
 	 * already delivered) */
 	cr_assert_eq(lfipc_queue_get(W.qs, &got, sizeof(got), &len,
@@ -456,36 +468,16 @@ static int peek_one_and_wait(void *arg)
 Test(bridge, a_new_message_orphaned_in_the_slot_of_an_entry_gone_is_not_lost,
      .fini = fini, .timeout = 120)
 {
-	lfipc_bridge_opts o = plain(16);
-	size_t table = TABLE_16;
 	struct msg m4 = {4, check_of(4)}, got;
 	lfipc_queue_status q;
 	lfipc_bridge_stats s;
 	lfipc_array *seen, *st, *rx;
-	uint64_t *r, *w, peeked = 0;
+	uint64_t peeked = 0;
 	size_t len;
 	int fds[2];
 	pid_t third;
 
-	world_up(4, 1024, MSG);
-	make_state(&o);
-	put_range(0, 4);
-	cr_assert_eq(th_reap(th_fork(die_after_sending,
-				     &(struct sender_peer){table, TAGGED}),
-			     10000),
-		     0);
-	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
-	w = lfipc_array_data(st);
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
-	r[17] = 5;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
-	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
-	qstat(&q);
-	cr_assert_eq(q.orphans, 4);
+	sent_and_died(TAGGED, &st, &rx);
 	/* another consumer takes the four orphans (all delivered already):
 	 * the first is slot 0's, message 0 (number 1) */
 	for (uint64_t i = 0; i < 4; i++) {
