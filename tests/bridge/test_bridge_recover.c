@@ -180,6 +180,23 @@ static int die_releasing_next(void *arg)
 	_exit(0);
 }
 
+/* The receiver's state (in the destination's region), as a receiver's
+ * that has put every number of stream below next. */
+static lfipc_array *rx_state(uint64_t stream, uint64_t next)
+{
+	lfipc_array *rx;
+	uint64_t *r;
+
+	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
+					STATE_RX_WORDS, true, &rx),
+		     0);
+	r = lfipc_array_data(rx);
+	r[16] = stream;
+	r[17] = next;
+	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	return rx;
+}
+
 /*
  * Found by a hostile review of the fix above: recovery keeps the run's
  * entries and clears each at its end if it still holds the run's number.
@@ -197,7 +214,7 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	size_t table = TABLE_16;
 	struct msg m0 = {0, check_of(0)};
 	lfipc_array *seen, *st, *rx;
-	uint64_t *w, *r, next;
+	uint64_t *w, next;
 	unsigned ents = 0;
 
 	world_up(1024, 1024, MSG);
@@ -224,13 +241,7 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
 	cr_expect_eq(ents, 1, "%u entries for the message sender B sent", ents);
 	/* as if B's frame had arrived: message 0 in the destination, and
 	 * the receiver's state at B's next */
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1]; /* the stream */
-	r[17] = next;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	rx = rx_state(w[1], next);
 	cr_assert_eq(lfipc_queue_put(W.qd, &m0, sizeof(m0), LFIPC_NOWAIT), 0);
 	put_range(1, 10);
 	seen = start_all(WINDOW_16);
@@ -350,7 +361,7 @@ static void sent_and_died(enum entries entries, lfipc_array **st,
 {
 	lfipc_bridge_opts o = plain(16);
 	lfipc_queue_status q;
-	uint64_t *r, *w;
+	uint64_t *w;
 
 	world_up(4, 1024, MSG);
 	make_state(&o);
@@ -361,13 +372,7 @@ static void sent_and_died(enum entries entries, lfipc_array **st,
 		     0);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", st), 0);
 	w = lfipc_array_data(*st);
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, rx),
-		     0);
-	r = lfipc_array_data(*rx);
-	r[16] = w[1]; /* the stream, numbers 1 to 4 in */
-	r[17] = 5;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	*rx = rx_state(w[1], 5); /* numbers 1 to 4 in */
 	lfipc_region_recover(W.rs); /* the peer's four peeks: orphans */
 	qstat(&q);
 	cr_assert_eq(q.orphans, 4);
@@ -528,7 +533,7 @@ Test(bridge, a_state_from_before_tags_recovers_as_before, .fini = fini,
 	size_t table = TABLE_16;
 	lfipc_bridge_stats s;
 	lfipc_array *seen, *st, *rx;
-	uint64_t *r, *w;
+	uint64_t *w;
 
 	world_up(1024, 1024, MSG);
 	cr_assert_eq(lfipc_array_create(W.rs, "q.btx", LFIPC_U64,
@@ -543,13 +548,7 @@ Test(bridge, a_state_from_before_tags_recovers_as_before, .fini = fini,
 				     &(struct sender_peer){table, TWO_WORDS}),
 			     10000),
 		     0);
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1];
-	r[17] = 5;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	rx = rx_state(w[1], 5);
 	put_range(4, 8);
 	seen = start_all(WINDOW_16);
 	wait_all_delivered(seen, 8, 20000);
@@ -596,7 +595,7 @@ Test(bridge, a_sender_opened_again_in_the_same_process_counts_what_comes_back,
 	lfipc_array *seen, *st, *rx;
 	lfipc_bridge *b;
 	pthread_t t;
-	uint64_t *r, *w;
+	uint64_t *w;
 	void *rc;
 
 	world_up(1024, 1024, MSG);
@@ -622,13 +621,7 @@ Test(bridge, a_sender_opened_again_in_the_same_process_counts_what_comes_back,
 		cr_assert_eq(
 		    lfipc_queue_put(W.qd, &m, sizeof(m), LFIPC_NOWAIT), 0);
 	}
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1];
-	r[17] = 5;
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	rx = rx_state(w[1], 5);
 	/* sender B, in this process too: recovers, and is closed */
 	cr_assert_eq(lfipc_bridge_send_open(W.rs, "q", NOWHERE, &o, &b), 0);
 	lfipc_bridge_close(b);
@@ -699,7 +692,7 @@ Test(bridge, senders_killed_over_and_over_in_their_recovery_lose_nothing,
 	size_t table = 64 + 64;
 	uint64_t seed = (uint64_t)getpid() * 2654435761u, put = 64;
 	lfipc_array *seen, *st, *rx;
-	uint64_t *r, *w;
+	uint64_t *w;
 
 	world_up(64, 1024, MSG);
 	make_state(&o);
@@ -707,13 +700,7 @@ Test(bridge, senders_killed_over_and_over_in_their_recovery_lose_nothing,
 	cr_assert_eq(th_reap(th_fork(die_releasing_half, &table), 10000), 0);
 	cr_assert_eq(lfipc_array_open(W.rs, "q.btx", &st), 0);
 	w = lfipc_array_data(st);
-	cr_assert_eq(lfipc_array_create(W.rd, "q.brx", LFIPC_U64,
-					STATE_RX_WORDS, true, &rx),
-		     0);
-	r = lfipc_array_data(rx);
-	r[16] = w[1];
-	r[17] = 33; /* numbers 1 to 32 in */
-	__atomic_store_n(&r[0], STATE_RX_MAGIC, __ATOMIC_SEQ_CST);
+	rx = rx_state(w[1], 33); /* numbers 1 to 32 in */
 	for (int round = 0; round < 40; round++) {
 		if (put < 80) { /* into the 16 slots the peer released */
 			put_range(put, put + 4);

@@ -223,6 +223,26 @@ static void fork_holding(struct holder *ho, lfipc_queue *q, enum hold what,
 	cr_assert_eq(th_read_all(ho->fd[0], &x, 1), 0, "the child holds it");
 }
 
+/* The two tests below: a task_done for the task that the live getter
+ * lpid (which pauses holding it) handed over settles the live one's
+ * entry, so the dead one's task is written off and every task is done:
+ * join says -EOWNERDEAD once, then 0. lpid is killed and reaped before
+ * any assertion. */
+static void settle_handed_over(lfipc_queue *q, pid_t lpid)
+{
+	int td = lfipc_queue_task_done(q);
+	int j1 = lfipc_queue_join(q, LFIPC_NOWAIT);
+	uint64_t ab = lfipc_queue_tasks_abandoned(q);
+	int j2 = lfipc_queue_join(q, LFIPC_NOWAIT);
+
+	kill(lpid, SIGKILL);
+	cr_assert_eq(th_reap(lpid, QT_REAP_MS), 128 + SIGKILL);
+	cr_assert_eq(td, 0, "the live getter's task");
+	cr_assert_eq(j1, -EOWNERDEAD, "the dead one's task written off");
+	cr_assert_eq(ab, 1);
+	cr_assert_eq(j2, 0, "reported once");
+}
+
 /* A task handed over by a live process (its getter, alive, still counts
  * it) is settled there, not in the entry of a dead one that comes first
  * in the table: a task_done that took the dead one's task left the live
@@ -234,8 +254,6 @@ Test(queue_crash, a_handed_over_task_is_settled_in_a_live_getters_entry)
 	struct holder dead, live;
 	pid_t dpid, lpid;
 	lfipc_queue *q;
-	uint64_t ab;
-	int td, j1, j2;
 
 	cr_assert_eq(
 	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
@@ -247,17 +265,7 @@ Test(queue_crash, a_handed_over_task_is_settled_in_a_live_getters_entry)
 	fork_holding(&live, q, HOLD_GET, &lpid);
 	kill(dpid, SIGKILL);
 	cr_assert_eq(th_reap(dpid, QT_REAP_MS), 128 + SIGKILL);
-	td = lfipc_queue_task_done(q);
-	j1 = lfipc_queue_join(q, LFIPC_NOWAIT);
-	ab = lfipc_queue_tasks_abandoned(q);
-	j2 = lfipc_queue_join(q, LFIPC_NOWAIT);
-	kill(lpid, SIGKILL); /* before any assertion: it pauses */
-	cr_assert_eq(th_reap(lpid, QT_REAP_MS), 128 + SIGKILL);
-	cr_assert_eq(td, 0, "the live getter's task");
-	cr_assert_eq(j1, -EOWNERDEAD,
-		     "the dead one's task written off, every task done");
-	cr_assert_eq(ab, 1);
-	cr_assert_eq(j2, 0, "reported once");
+	settle_handed_over(q, lpid);
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0,
 		     "nothing of the live getter's left to write off");
 	cr_assert_eq(lfipc_queue_tasks_abandoned(q), 1);
@@ -283,9 +291,7 @@ Test(queue_crash, a_task_entry_not_adopted_yet_is_not_the_callers_own)
 	lfipc_queue *q;
 	uint32_t tok;
 	pid_t lpid;
-	uint64_t ab;
 	char b[8];
-	int td, j1, j2;
 
 	cr_assert_eq(
 	    lfipc_queue_create(qt_r, "q", 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
@@ -302,16 +308,7 @@ Test(queue_crash, a_task_entry_not_adopted_yet_is_not_the_callers_own)
 	atomic_store(&e->owner, (tok & ~LFIPC_TOKEN_GEN_MASK) |
 				    ((tok + 2) & LFIPC_TOKEN_GEN_MASK));
 	fork_holding(&live, q, HOLD_GET, &lpid);
-	td = lfipc_queue_task_done(q);
-	j1 = lfipc_queue_join(q, LFIPC_NOWAIT);
-	ab = lfipc_queue_tasks_abandoned(q);
-	j2 = lfipc_queue_join(q, LFIPC_NOWAIT);
-	kill(lpid, SIGKILL); /* before any assertion: it pauses */
-	cr_assert_eq(th_reap(lpid, QT_REAP_MS), 128 + SIGKILL);
-	cr_assert_eq(td, 0, "the live getter's task");
-	cr_assert_eq(j1, -EOWNERDEAD, "the dead incarnation's task written off");
-	cr_assert_eq(ab, 1);
-	cr_assert_eq(j2, 0, "reported once");
+	settle_handed_over(q, lpid);
 	cr_assert_eq(lfipc_queue_join(q, LFIPC_NOWAIT), 0);
 	for (int i = 0; i < 2; i++)
 		close(live.fd[i]);
