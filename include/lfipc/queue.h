@@ -244,7 +244,12 @@ LFIPC_API int lfipc_queue_reserve(lfipc_queue *q, void **slot,
  * msg_size (the slot stays reserved); -EPROTO the slot's state is not
  * "reserved by this process": another process overwrote it, or the slot
  * was committed already (a caller error that the shared state cannot tell
- * from corruption). Does not block; when another process keeps flipping
+ * from corruption). A slot is reserved by the process, not by the thread
+ * (the threads of a process share its token): a slot committed a second
+ * time after another thread of this process reserved it again (it went
+ * round the ring meanwhile) publishes that thread's message as it stands,
+ * half written, and that thread's commit then says -EPROTO. Commit each
+ * reservation once. Does not block; when another process keeps flipping
  * the slot's word (corrupt or hostile memory) it stops retrying after a few
  * hundred attempts and publishes the message with a plain store under the
  * queue lock (-EPROTO when a live participant holds the lock for about a
