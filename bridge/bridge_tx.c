@@ -193,7 +193,9 @@ static int tx_recover(lfipc_bridge *b)
 	for (uint64_t i = 0; i < b->table; i++) {
 		_Atomic uint64_t *e = entry_at(b, i);
 		uint64_t s = atomic_load(&e[0]), off = atomic_load(&e[1]);
-		uint64_t tag = b->ew == TX_EW ? atomic_load(&e[2]) : 0;
+		/* read once, checked: bits no sender writes, no tag */
+		uint64_t tag =
+		    b->ew == TX_EW ? tx_tag_word(atomic_load(&e[2])) : 0;
 
 		if (s == 0)
 			continue;

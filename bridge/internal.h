@@ -142,7 +142,8 @@
  *            next when next is 2^63); any other is forgotten by recovery
  *            (its message comes back as an orphan). An offset and a tag
  *            are only compared with those of peeked messages, never
- *            followed.
+ *            followed. A tag word other than 0 and TX_TAG_SET | a
+ *            32-bit seq is read as 0, no tag (tx_tag_word()).
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
  *            one number releasing. Only its numbers below next count
@@ -219,6 +220,16 @@ static inline bool tx_next_ok(uint64_t next)
 /* An entry's tag word: TX_TAG_SET | the peeked slot's seq
  * (lfipc_queue_peeked_seq()); 0 no tag known (matched by offset alone). */
 #define TX_TAG_SET (UINT64_C(1) << 32)
+
+/* An entry's tag word as read (once) from the state: itself if it is one
+ * a sender writes (0, or TX_TAG_SET | a 32-bit seq), else 0: no tag, the
+ * entry matched by its offset alone (a tag with bits no sender writes
+ * matched no orphan, and the entry's message, which the receiver had,
+ * went again under a new number, counted nowhere). */
+static inline uint64_t tx_tag_word(uint64_t w)
+{
+	return (w & ~(TX_TAG_SET | UINT32_MAX)) == 0 ? w : 0;
+}
 
 /* Words of a sender's state Array of ew words per entry whose table has
  * room for window. */
