@@ -98,13 +98,99 @@ static void tx_publish(lfipc_bridge *b)
 
 struct rent {
 	uint64_t off, seq, tag;
+	bool twin; /* another entry at its offset with its lap: below */
 };
 
+/* By offset, then tag (an unknown tag, below TX_TAG_SET, first). */
 static int rent_cmp(const void *x, const void *y)
 {
 	const struct rent *p = x, *q = y;
 
-	return p->off < q->off ? -1 : p->off > q->off;
+	if (p->off != q->off)
+		return p->off < q->off ? -1 : 1;
+	return p->tag < q->tag ? -1 : p->tag > q->tag;
+}
+
+/* The first of e[0 .. n-1] (in rent_cmp's order) not before (off, tag),
+ * or n. */
+static size_t rent_at(const struct rent *e, size_t n, uint64_t off,
+		      uint64_t tag)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t m = lo + (hi - lo) / 2;
+
+		if (e[m].off < off || (e[m].off == off && e[m].tag < tag))
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo;
+}
+
+/* Entries at one offset whose tags do not tell them apart (two with one
+ * tag, or two or more where one has none) cannot all be true: a slot
+ * holds one message a lap, so a peer wrote one of them, and the orphan
+ * at that offset may be any one's message (matched to the first met, it
+ * went under a number the receiver had, and was dropped: lost). None of
+ * them is matched: their entries are forgotten (VOID), each counts as a
+ * possible duplicate (the orphan there gets a new number, and so does the
+ * message of the entry a peer rewrote, which comes back elsewhere), and
+ * e[0 .. *n-1], sorted, keeps the others. Returns how many went. */
+static size_t drop_twins(lfipc_bridge *b, struct rent *e, size_t *n)
+{
+	size_t k = 0, twins = 0;
+
+	for (size_t i = 0, j; i < *n; i = j) {
+		bool untagged = false;
+
+		for (j = i; j < *n && e[j].off == e[i].off; j++)
+			untagged |= !(e[j].tag & TX_TAG_SET);
+		for (size_t x = i; x < j; x++) {
+			e[x].twin =
+			    j - i > 1 &&
+			    (untagged || (x > i && e[x].tag == e[x - 1].tag) ||
+			     (x + 1 < j && e[x].tag == e[x + 1].tag));
+			twins += e[x].twin;
+		}
+	}
+	if (!twins)
+		return 0;
+	/* counted before they are forgotten: a crash between leaves them
+	 * to the next sender, which counts them again */
+	count(b, TX_DUP_POSSIBLE, twins);
+	for (size_t x = 0; x < *n; x++) {
+		if (!e[x].twin)
+			e[k++] = e[x];
+		else
+			atomic_store(&entry_at(b, ix_of(b, e[x].seq))[0], 0);
+	}
+	*n = k;
+	return twins;
+}
+
+/* The entry of an orphan at offset off with tag word tag in e[0 .. n-1]
+ * (drop_twins() done), or NULL. One without a tag is alone at its offset
+ * and takes any orphan there; an orphan without a tag takes the entry at
+ * its offset if it is alone there (*unsure: it is not, and the orphan may
+ * be any one's). */
+static struct rent *rent_of(struct rent *e, size_t n, uint64_t off,
+			    uint64_t tag, bool *unsure)
+{
+	size_t i = rent_at(e, n, off, 0);
+
+	*unsure = false;
+	if (i == n || e[i].off != off)
+		return NULL;
+	if (!(e[i].tag & TX_TAG_SET))
+		return &e[i];
+	if (!(tag & TX_TAG_SET)) {
+		*unsure = i + 1 < n && e[i + 1].off == off;
+		return *unsure ? NULL : &e[i];
+	}
+	i = rent_at(e, n, off, tag);
+	return i < n && e[i].off == off && e[i].tag == tag ? &e[i] : NULL;
 }
 
 /* Whether an entry's tag word et and an orphan's tw say the same lap of
@@ -232,6 +318,7 @@ static int tx_recover(lfipc_bridge *b)
 	st(b, TX_NEXT, next);
 	b->published = next;
 	qsort(ents, n, sizeof(*ents), rent_cmp);
+	drop_twins(b, ents, &n);
 	b->a = n ? lo : next;
 	b->b = next;
 	/* the oldest number with an entry: the run's kept ones included */
@@ -261,8 +348,9 @@ static int tx_recover(lfipc_bridge *b)
 	for (int64_t until = now_ns() + RECOVER_NS;;) {
 		const void *msg;
 		size_t len, k;
-		struct rent key, *hit;
-		uint64_t tag;
+		struct rent *hit;
+		uint64_t off, tag;
+		bool unsure;
 
 		if (left == 0 && namb == 0 && unsent == 0)
 			break; /* nothing of the dead one's can turn up */
@@ -327,11 +415,9 @@ static int tx_recover(lfipc_bridge *b)
 				break; /* -EAGAIN: none to take (below) */
 			rc = 0;
 			held++;
-			key.off = offset_of(b, msg);
+			off = offset_of(b, msg);
 			tag = tag_of(b, msg);
-			hit = n ? bsearch(&key, ents, n, sizeof(*ents),
-					  rent_cmp)
-				: NULL;
+			hit = rent_of(ents, n, off, tag, &unsure);
 			/* The entry's message only if it is in the lap the
 			 * entry's tag says: a newer message in the slot of an
 			 * entry whose message went to another consumer,
@@ -341,14 +427,15 @@ static int tx_recover(lfipc_bridge *b)
 			 * that number): lost. An unknown tag (the state from
 			 * before tags, or a slot word the queue could not
 			 * read) leaves the offset alone to decide. */
-			if (hit && hit->seq != 0 && same_lap(hit->tag, tag)) {
+			if (hit && hit->seq != 0) {
 				b->fl[ix_of(b, hit->seq)].msg = msg;
 				b->fl[ix_of(b, hit->seq)].len = len;
 				hit->seq = 0;
 				left--;
 				continue;
 			}
-			if (take_off(amb_off, amb_tag, &namb, key.off, tag))
+			if (take_off(amb_off, amb_tag, &namb, off, tag) ||
+			    unsure)
 				count(b, TX_DUP_POSSIBLE, 1);
 			tx_record(b, &msg, &len, 1); /* a new number */
 		}

@@ -143,7 +143,10 @@
  *            (its message comes back as an orphan). An offset and a tag
  *            are only compared with those of peeked messages, never
  *            followed. A tag word other than 0 and TX_TAG_SET | a
- *            32-bit seq is read as 0, no tag (tx_tag_word()).
+ *            32-bit seq is read as 0, no tag (tx_tag_word()). Entries
+ *            at one offset whose tags do not tell them apart (one tag,
+ *            or one without) cannot all be true: none is matched, each
+ *            counts in TX_DUP_POSSIBLE and becomes VOID (drop_twins()).
  *   releasing, releasing_end: 0, or the run [releasing, releasing_end)
  *            of at most REL_MAX numbers; any other end is taken as the
  *            one number releasing. Only its numbers below next count
