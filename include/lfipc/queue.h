@@ -344,7 +344,10 @@ LFIPC_API int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs,
  * consumer that recorded (slot, tag) of what it peeked can tell its dead
  * predecessor's message from a newer one in the same slot. The tag is
  * read from the slot's word, which another process can write: compare
- * it, never use it as a position.
+ * it, never use it as a position. A slot is peeked by the process, not
+ * by the thread (the threads of a process share its token): once another
+ * thread released msg and a thread of this process peeked its slot again
+ * (a later lap), this says 0 and the tag of that thread's message.
  *
  * Return: 0 and *seq; -EINVAL q or seq NULL, msg not a message of this
  * queue, or no participant token; -EPROTO the slot is not peeked by
