@@ -226,6 +226,11 @@ int lfipc_queue_peeked_seq(lfipc_queue *q, const void *msg, uint32_t *seq)
 		return -EINVAL;
 	if ((rc = peeked_slot(q, msg, &s, &tok, &w)))
 		return rc;
+	/* and its seq a lap of this slot (position seq - 1 is in it): a
+	 * peer that rewrote the seq and kept our claim gets -EPROTO, as one
+	 * that rewrote the claim (a later lap it may write is not telling) */
+	if (slot_at(q, (uint32_t)(wseq(w) - 1u)) != s)
+		return -EPROTO;
 	*seq = wseq(w);
 	return 0;
 }

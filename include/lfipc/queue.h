@@ -351,7 +351,8 @@ LFIPC_API int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs,
  *
  * Return: 0 and *seq; -EINVAL q or seq NULL, msg not a message of this
  * queue, or no participant token; -EPROTO the slot is not peeked by
- * this process (released already, or rewritten by another process).
+ * this process (released already, or rewritten by another process), or
+ * its word's seq is no lap of that slot (rewritten).
  * Does not block, changes nothing. Concurrency: any thread of the
  * process that peeked the message.
  */

@@ -472,6 +472,44 @@ Test(queue_orphans, peeked_seq_tells_two_laps_of_a_slot_apart)
 	lfipc_queue_close(oq);
 }
 
+/*
+ * Found by a hostile review: peeked_seq checked the claim of the slot's
+ * word, not its seq, which a peer can rewrite keeping the claim: it said
+ * 0 and a seq that is no lap of that slot (position seq - 1 lies in
+ * another). A seq out of its slot is now -EPROTO, as a claim not ours;
+ * a later lap of the slot cannot be told from its own.
+ */
+Test(queue_orphans, peeked_seq_refuses_a_seq_of_another_slot)
+{
+	_Atomic uint64_t *w;
+	struct qpeer qp;
+	const void *m;
+	uint64_t w0;
+	uint32_t t, x = 77;
+	size_t len;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "q", 4, 8, 0, &oq), 0);
+	cr_assert_eq(put_ints(oq, 0, 1, LFIPC_NOWAIT), 1);
+	cr_assert_eq(lfipc_queue_peek(oq, &m, &len, LFIPC_NOWAIT), 0);
+	cr_assert_eq(lfipc_queue_peeked_seq(oq, m, &t), 0);
+	cr_assert_eq(t, 1);
+	qp_open(qt_r, "q", &qp);
+	w = qp_word(&qp, 0);
+	w0 = atomic_load(w);
+	/* position 1's seq: slot 1's, our claim kept */
+	atomic_store(w, qp_mkword(t + 1, (uint32_t)(w0 >> 32)));
+	cr_expect_eq(lfipc_queue_peeked_seq(oq, m, &x), -EPROTO);
+	cr_expect_eq(x, 77, "written on an error");
+	/* position 4's: slot 0 a lap later */
+	atomic_store(w, qp_mkword(t + 4, (uint32_t)(w0 >> 32)));
+	cr_expect_eq(lfipc_queue_peeked_seq(oq, m, &x), 0);
+	cr_expect_eq(x, t + 4);
+	atomic_store(w, w0);
+	cr_assert_eq(lfipc_queue_release(oq, m), 0);
+	qp_close(&qp);
+	lfipc_queue_close(oq);
+}
+
 /* What a child saw of the message it peeked: its tag, and 1 once
  * written. */
 struct seen_tag {
