@@ -196,9 +196,11 @@ int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 /* The slot *s of a message msg of q peeked by this process (token *tok),
  * and its word *w, read once and checked: READING(p, tok). -EINVAL msg is
  * not a message of q (or q is NULL); -EPROTO the word is anything else
- * (as in commit). */
-static int peeked_slot(lfipc_queue *q, const void *msg, qslot **s,
-		       uint32_t *tok, uint64_t *w)
+ * (as in commit). Always inline: release is a peek's fast path, and gcc
+ * left it out of line (a call and the out-values through memory). */
+static inline __attribute__((always_inline)) int
+peeked_slot(lfipc_queue *q, const void *msg, qslot **s, uint32_t *tok,
+	    uint64_t *w)
 {
 	if (!q)
 		return -EINVAL;
