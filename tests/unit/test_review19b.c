@@ -404,6 +404,25 @@ Test(review19b,
 	lfipc_queue_close(q);
 }
 
+/* A queue of 4 slots of 8 bytes, named name, through which n (below 4)
+ * messages have passed (each put, then got): empty, both positions at
+ * n; mapped by the peer qp. */
+static lfipc_queue *passed_queue(const char *name, int n, struct qpeer *qp)
+{
+	lfipc_queue *q;
+	uint64_t v;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, name, 4, 8, 0, &q), 0);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT),
+			     0);
+		cr_assert_eq(
+		    lfipc_queue_get(q, &v, sizeof(v), NULL, LFIPC_NOWAIT), 0);
+	}
+	qp_open(qt_r, name, qp);
+	return q;
+}
+
 /* A timed get from a queue whose lock a dead participant holds, having
  * marked the head (position 2) CLR for a clear it did not finish, and
  * that has an orphan count: the rescue takes the lock over, and the
@@ -421,13 +440,8 @@ Test(review19b,
 	int64_t took;
 	int rc;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "cu", 4, 8, 0, &q), 0);
-	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
+	q = passed_queue("cu", 2, &qp);
 	cr_assert_eq(lfipc_queue_put(q, "cccccccc", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
-	qp_open(qt_r, "cu", &qp);
 	cr_assert_eq(atomic_load(&qp.h->deq_pos), 2);
 	cr_assert_lt(atomic_load(&qp.h->hole_hi), 2);
 	/* the dead clearer's mark: CLR with the sequence of a drop */
@@ -469,18 +483,11 @@ Test(review19b,
 {
 	struct qpeer qp;
 	lfipc_queue *q;
-	uint64_t v = 0;
 	struct sigaction sa;
-	size_t len;
 	int64_t took;
 	int rc;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, "pc", 4, 8, 0, &q), 0);
-	cr_assert_eq(lfipc_queue_put(q, "aaaaaaaa", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_put(q, "bbbbbbbb", 8, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
-	cr_assert_eq(lfipc_queue_get(q, &v, 8, &len, LFIPC_NOWAIT), 0);
-	qp_open(qt_r, "pc", &qp);
+	q = passed_queue("pc", 2, &qp);
 	cr_assert_eq(atomic_load(&qp.h->enq_pos), 2);
 	close_at_claim = &qp.h->closed;
 	cf_start_xor(lib_at(&qp, (void *)&qp.h->enq_pos),
