@@ -88,7 +88,7 @@ static uint32_t live_stopped_token(pid_t *pid)
 	return tok;
 }
 
-#define R21_TIMED(call, want)                                                 \
+#define R21_TIMED(call, want)                                                  \
 	do {                                                                   \
 		int64_t t0_ = th_now_ns(), el_;                                \
 		int rc_ = (call);                                              \
@@ -119,17 +119,15 @@ Test(review21,
 	size_t inl[2] = {1, 1};
 
 	cr_assert_eq(lfipc_queue_create(qt_r, "q", 2, 8, 0, &q), 0);
-	cr_assert_eq(lfipc_queue_create(qt_r, "jq", 2, 8,
-					LFIPC_QUEUE_JOINABLE, &jq),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, "jq", 2, 8, LFIPC_QUEUE_JOINABLE, &jq), 0);
 	qp_open(qt_r, "q", &qp);
 	qp_open(qt_r, "jq", &jp);
 	atomic_store(&qp.h->lock, tok);
 	atomic_store(&jp.h->lock, tok);
 
 	/* empty */
-	R21_TIMED(lfipc_queue_get(q, buf, 8, &len, R21_TIMEOUT_NS),
-		  -ETIMEDOUT);
+	R21_TIMED(lfipc_queue_get(q, buf, 8, &len, R21_TIMEOUT_NS), -ETIMEDOUT);
 	R21_TIMED(lfipc_queue_get_many(q, bufs, 8, lens, 4, R21_TIMEOUT_NS),
 		  -ETIMEDOUT);
 	R21_TIMED(lfipc_queue_peek(q, &m, &len, R21_TIMEOUT_NS), -ETIMEDOUT);
@@ -141,6 +139,13 @@ Test(review21,
 	R21_TIMED(lfipc_queue_put_many(q, in, inl, 2, R21_TIMEOUT_NS),
 		  -ETIMEDOUT);
 	R21_TIMED(lfipc_queue_reserve(q, &slot, R21_TIMEOUT_NS), -ETIMEDOUT);
+	{
+		struct lfipc_waitable w[2] = {
+		    {LFIPC_WAIT_QUEUE, LFIPC_FD_PUT, q},
+		    {LFIPC_WAIT_QUEUE, LFIPC_FD_GET, jq}};
+
+		R21_TIMED(lfipc_wait_any(w, 2, R21_TIMEOUT_NS), -ETIMEDOUT);
+	}
 	/* a task outstanding */
 	cr_assert_eq(lfipc_queue_put(jq, "a", 1, LFIPC_NOWAIT), 0);
 	R21_TIMED(lfipc_queue_join(jq, R21_TIMEOUT_NS), -ETIMEDOUT);
@@ -172,14 +177,18 @@ Test(review21, timed_gets_keep_their_timeout_behind_a_stopped_producer)
 	for (int i = 0; i < 3; i++) {
 		R21_TIMED(lfipc_queue_get(q, buf, 8, &len, R21_TIMEOUT_NS),
 			  -ETIMEDOUT);
-		R21_TIMED(lfipc_queue_get_many(q, bufs, 8, lens, 4,
-					       R21_TIMEOUT_NS),
-			  -ETIMEDOUT);
+		R21_TIMED(
+		    lfipc_queue_get_many(q, bufs, 8, lens, 4, R21_TIMEOUT_NS),
+		    -ETIMEDOUT);
 		R21_TIMED(lfipc_queue_peek(q, &m, &len, R21_TIMEOUT_NS),
 			  -ETIMEDOUT);
-		R21_TIMED(lfipc_queue_peek_many(q, ms, lens, 4,
-						R21_TIMEOUT_NS),
+		R21_TIMED(lfipc_queue_peek_many(q, ms, lens, 4, R21_TIMEOUT_NS),
 			  -ETIMEDOUT);
+		R21_TIMED(
+		    lfipc_wait_any(&(struct lfipc_waitable){LFIPC_WAIT_QUEUE,
+							    LFIPC_FD_GET, q},
+				   1, R21_TIMEOUT_NS),
+		    -ETIMEDOUT);
 	}
 	end_child(pid);
 	/* dead now: its hole is dropped and the message comes */
