@@ -216,6 +216,22 @@ static bool take_off(uint64_t *v, uint64_t *t, size_t *n, uint64_t off,
 	return false;
 }
 
+/* Entries of e[0 .. n-1] left unmatched (seq not 0) below sent_hi, the
+ * TX_NEXT the dead sender published: each message may have been sent,
+ * and had by the receiver, before another consumer took it as an orphan:
+ * delivered twice, once by us. (An entry whose message came back corrupt,
+ * and was dropped by the queue, is unmatched too, and delivered once at
+ * most: the caller takes the corrupt orphans it met off the count.) */
+static size_t gone_after_sending(const struct rent *e, size_t n,
+				 uint64_t sent_hi)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += e[i].seq != 0 && e[i].seq < sent_hi;
+	return k;
+}
+
 /* How long a new sender waits for the dead one's peeked messages to come
  * back (its claims rescued into orphans, and the orphans handed out). */
 #define RECOVER_NS ((int64_t)5 * 1000 * 1000 * 1000)
@@ -249,15 +265,16 @@ static int tx_recover(lfipc_bridge *b)
 	uint64_t next = ld(b, TX_NEXT), amb = ld(b, TX_RELEASING);
 	uint64_t amb_end = ld(b, TX_RELEASING_END), lo = UINT64_MAX;
 	uint64_t amb_off[REL_MAX], amb_tag[REL_MAX], amb_seq[REL_MAX];
-	uint64_t oldest, keep_hi;
+	uint64_t oldest, keep_hi, sent_hi;
 	struct rent *ents;
-	size_t n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
-	size_t unsent = 0, reading = 0, held = 0, live = 0;
+	size_t k, n = 0, left, namb = 0, namb0, orphans = 0, dead_claims = 0;
+	size_t unsent = 0, reading = 0, held = 0, live = 0, ncorrupt = 0;
 	bool full = false, corrupt = false;
 	int rc = 0;
 
 	if (next == 0 || !tx_next_ok(next))
 		return -EPROTO; /* read once, checked, used */
+	sent_hi = next;
 	/* the ambiguous run [amb, amb_end): one number in state from before
 	 * runs (amb_end 0), and in nonsense */
 	if (amb == 0 || amb_end <= amb || amb_end - amb > REL_MAX)
@@ -347,7 +364,7 @@ static int tx_recover(lfipc_bridge *b)
 	left = n;
 	for (int64_t until = now_ns() + RECOVER_NS;;) {
 		const void *msg;
-		size_t len, k;
+		size_t len;
 		struct rent *hit;
 		uint64_t off, tag;
 		bool unsure;
@@ -408,6 +425,7 @@ static int tx_recover(lfipc_bridge *b)
 				 * a message gone elsewhere; a message never
 				 * delivered is no possible duplicate. */
 				corrupt = true;
+				ncorrupt++;
 				rc = 0;
 				continue;
 			}
@@ -469,9 +487,14 @@ static int tx_recover(lfipc_bridge *b)
 	if (rc == 0 && left + namb > 0 &&
 	    (orphans > 0 || dead_claims > 0 || live > 0))
 		count(b, TX_DUP_POSSIBLE, left + namb);
+	else if (rc == 0 &&
+		 (k = gone_after_sending(ents, n, sent_hi)) > ncorrupt)
+		count(b, TX_DUP_POSSIBLE, k - ncorrupt);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their
-	 * offsets, which a later message may occupy. */
+	 * offsets, which a later message may occupy (counted above first: a
+	 * crash between leaves them to the next sender, which counts them
+	 * again). */
 	for (size_t i = 0; i < n; i++)
 		if (ents[i].seq != 0)
 			atomic_store(&entry_at(b, ix_of(b, ents[i].seq))[0], 0);
