@@ -25,8 +25,10 @@
 TestSuite(review21, .init = qt_setup, .fini = qt_teardown, .timeout = 60);
 
 #define R21_TIMEOUT_NS ((int64_t)50 * 1000 * 1000)
-/* what a timed call may take past its timeout */
-#define R21_SLACK_NS ((int64_t)40 * 1000 * 1000)
+/* What a timed call may take past its timeout: scheduling on a loaded
+ * 2-CPU machine under ThreadSanitizer (one call 69 ms late in 20 runs),
+ * well below the 1 s safety slice and CAS bound these tests are about. */
+#define R21_SLACK_NS ((int64_t)300 * 1000 * 1000)
 
 /* A child that reserves a slot of q (WRITING by its token) and stops. */
 static int reserve_and_stop(void *arg)
