@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,44 @@ int lfipc__bridge_open(lfipc_region *r, const char *queue, const char *endpoint,
 							     : (unsigned)cap;
 	}
 	return state_open(b, queue, tx);
+}
+
+int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns)
+{
+	if (!b || spin_ns < 0 || spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
+		return -EINVAL;
+	b->spin_ns = spin_ns;
+	return 0;
+}
+
+/* The spin of either side (lfipc_bridge_set_spin()), before the sleep of
+ * its poll: look(b, arg) for up to b->spin_ns from now, and not past until
+ * (a timer's due: the spin does not put it off), with pauses cpu_relax()
+ * between two looks; every every looks, a look at the clock and at the
+ * stop flag, and a sched_yield() (a thread that shares this CPU, often
+ * the one whose work the look waits for, runs). 1: look() saw something;
+ * 0: the spin ran out; -EINTR: lfipc_bridge_stop() was called. */
+int lfipc__bridge_spin(lfipc_bridge *b, int64_t until,
+		       bool (*look)(lfipc_bridge *b, void *arg), void *arg,
+		       unsigned every, unsigned pauses)
+{
+	int64_t end = now_ns() + b->spin_ns;
+
+	if (end > until)
+		end = until;
+	for (unsigned i = 1;; i++) {
+		if (look(b, arg))
+			return 1;
+		if (i % every == 0) {
+			if (atomic_load(&b->stop))
+				return -EINTR;
+			if (now_ns() >= end)
+				return 0;
+			sched_yield();
+		}
+		for (unsigned k = 0; k < pauses; k++)
+			cpu_relax();
+	}
 }
 
 int lfipc_bridge_run(lfipc_bridge *b)

@@ -299,6 +299,79 @@ static int rx_data(lfipc_bridge *b, zmq_msg_t *id, const unsigned char *p,
 	}
 }
 
+/* What the receiver's look in its spin saw: its fds' revents, as
+ * lfipc__bridge_poll() gives them, and that call's return. */
+struct rx_seen {
+	short ev[3];
+	int rc;
+};
+
+/* The receiver's look in its spin (lfipc__bridge_spin()): one poll(2)
+ * without a wait on its socket's ZMQ_FD and the ZAP handler's, the fds its
+ * sleep would watch. Nothing cheaper tells that a frame came: ZeroMQ's
+ * I/O thread says so to the socket by a command in its mailbox, whose
+ * eventfd ZMQ_FD is, and a zmq_msg_recv() or a ZMQ_EVENTS with
+ * ZMQ_DONTWAIT that finds nothing makes the same poll of that fd (and a
+ * getpid(), libzmq's check for a fork): two system calls, 2.7 us of CPU
+ * each time on a 2-vCPU VM, where this one is 1.3 (doc/bridge.md,
+ * Receiver). */
+static bool rx_look(lfipc_bridge *b, void *arg)
+{
+	struct rx_seen *l = arg;
+
+	l->rc = lfipc__bridge_poll(b->sfd, b->xfd, -1, 0, l->ev);
+	return l->rc || l->ev[0] || l->ev[1];
+}
+
+/* The receiver's spin: a clock reading, stop flag and sched_yield() every
+ * RX_SPIN_EVERY looks, RX_SPIN_PAUSES pauses between two looks (a look is
+ * a system call of about 1.3 us: one every 2 us or so, a sched_yield()
+ * every 8 or so, as the sender's spin yields). */
+#define RX_SPIN_EVERY 4
+#define RX_SPIN_PAUSES 16
+
+/* The receiver's one place of waiting, from t: until its socket's fd or
+ * the ZAP handler's says something, or the delayed acknowledgement is
+ * due, or a slice has passed (so that a stop request is seen); not at all
+ * after a send on sock (sdirty: read it first). ev: what the fds said.
+ * Spins first if asked to (lfipc_bridge_set_spin()), so that a frame that
+ * comes soon is read without the wake-up of a sleeping thread: not past
+ * the delayed acknowledgement's due (the spin does not put it off), not
+ * after the end of stream (no frame comes but a repeated FIN), and not
+ * after SPIN_MISS_MAX spins in a row that saw news and read no frame
+ * (until a frame comes). Each wake-up of the poll that follows (a frame,
+ * the acknowledgement's due, a slice) brings it back to one spin more:
+ * a quiet or stopped sender costs a spin per 100 ms slice, a lone message
+ * a spin from its frame to its acknowledgement's due (1 ms at most) and
+ * one after the acknowledgement (doc/bridge.md, Receiver). */
+static int rx_wait(lfipc_bridge *b, int64_t t, short ev[3])
+{
+	int64_t due = b->ack_stream ? b->ack_due : t + SLICE_NS;
+	struct rx_seen l;
+	int rc;
+
+	b->spun = false;
+	if (!b->sdirty && b->spin_ns > 0 && b->spin_miss < SPIN_MISS_MAX &&
+	    !b->fin_done) {
+		rc = lfipc__bridge_spin(
+		    b, b->ack_stream ? b->ack_due : INT64_MAX, rx_look, &l,
+		    RX_SPIN_EVERY, RX_SPIN_PAUSES);
+		if (rc < 0)
+			return rc; /* stopped */
+		if (rc) {
+			memcpy(ev, l.ev, sizeof(l.ev));
+			b->spun = true;
+			return l.rc;
+		}
+		/* the poll's timeout from now: the spin took its time */
+		t = now_ns();
+		if (!b->ack_stream)
+			due = t + SLICE_NS;
+	}
+	return lfipc__bridge_poll(b->sfd, b->xfd, -1, b->sdirty ? 0 : due - t,
+				  ev);
+}
+
 int lfipc__bridge_rx_run(lfipc_bridge *b)
 {
 	zmq_msg_t id, body;
@@ -310,7 +383,8 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 	/* After an end of stream, stay (up to 2 s) to answer the sender's
 	 * repeated FIN if the acknowledgement was lost with a connection. */
 	while (!b->fin_done || now_ns() < b->fin_until) {
-		int64_t t = now_ns(), due = t + SLICE_NS;
+		int64_t t = now_ns();
+		bool got = false;
 		short ev[3];
 
 		if (atomic_load(&b->stop)) {
@@ -319,23 +393,18 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 		}
 		if (b->ack_stream && t >= b->ack_due && (rc = rx_flush(b)))
 			break;
-		if (b->ack_stream)
-			due = b->ack_due;
 		/* After a send on sock (an acknowledgement), its fd may not
 		 * tell what came meanwhile: read first, sleep after. */
-		if ((rc = lfipc__bridge_poll(b->sfd, b->xfd, -1,
-					     b->sdirty ? 0 : due - t, ev)))
+		if ((rc = rx_wait(b, t, ev)))
 			break;
 		while (ev[1] && (rc = lfipc__bridge_zap(b)) == 1)
 			;
 		if (rc < 0)
 			break;
-		if (!ev[0] && !b->sdirty)
-			continue;
 		/* Every frame waiting, until EAGAIN: that also takes in the
 		 * commands ZeroMQ's I/O thread left, so the fd tells the
 		 * next arrival. */
-		for (;;) {
+		while (ev[0] || b->sdirty) {
 			if (zmq_msg_recv(&id, b->sock, ZMQ_DONTWAIT) < 0) {
 				if (zmq_errno() != EAGAIN)
 					rc = zerr();
@@ -346,6 +415,8 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 			if (!zmq_msg_more(&id) ||
 			    zmq_msg_recv(&body, b->sock, 0) < 0)
 				continue;
+			got = true;
+			b->spin_miss = 0;
 			while (zmq_msg_more(&body)) /* extra frames: drop */
 				if (zmq_msg_recv(&body, b->sock, 0) < 0)
 					break;
@@ -356,6 +427,8 @@ int lfipc__bridge_rx_run(lfipc_bridge *b)
 		}
 		if (rc)
 			break;
+		if (b->spun && !got && b->spin_miss < SPIN_MISS_MAX)
+			b->spin_miss++; /* news of ZeroMQ's, no frame */
 	}
 	if (rc == 0 || rc == -EINTR) {
 		int rc2 = rx_flush(b);

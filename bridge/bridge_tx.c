@@ -872,10 +872,6 @@ static int tx_acks(lfipc_bridge *b)
 	}
 }
 
-/* Spins in a row that saw a message its peek then did not find, before
- * tx_wait() stops spinning (see struct lfipc_bridge, spin_miss). */
-#define SPIN_MISS_MAX 8
-
 /* Peeks in a row that said -EPROTO before the sender stops watching the
  * source (tx_watch_source()). Each such peek of a corrupt length dropped
  * up to PEEK_MAX messages, so this many let a run of thousands through at
@@ -886,28 +882,14 @@ static int tx_acks(lfipc_bridge *b)
  * sets qready then), a sleep between, until a peek says anything else. */
 #define PEEK_EPROTO_MAX 64
 
-/* lfipc_bridge_set_spin(): look at the empty source queue for up to
- * spin_ns before the sleep (reads of the queue's positions; a
- * sched_yield() every 64 pauses lets a thread that shares this CPU run),
- * and not past until (a timer's due: the spin does not put it off):
- * true when a message came. SIGTERM (b->stop) ends it too. */
-static bool tx_spin(lfipc_bridge *b, int64_t until)
+/* The sender's look in its spin (lfipc__bridge_spin()): whether the
+ * source queue holds a message, from reads of its positions (no system
+ * call, so a look every pause, and the clock, the stop flag and a
+ * sched_yield() every 64 looks). */
+static bool tx_look(lfipc_bridge *b, void *arg)
 {
-	int64_t end = now_ns() + b->spin_ns;
-
-	if (end > until)
-		end = until;
-
-	for (unsigned i = 1;; i++) {
-		if (!lfipc_queue_empty(b->q))
-			return true;
-		if ((i & 63) == 0) {
-			if (now_ns() >= end || atomic_load(&b->stop))
-				return false;
-			sched_yield();
-		}
-		cpu_relax();
-	}
+	(void)arg;
+	return !lfipc_queue_empty(b->q);
 }
 
 /* The earlier of due and the sender's timers that run: the resend of
@@ -991,7 +973,11 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 		/* not past a timer: a resend due inside a spin waited for
 		 * its end, late by up to the spin (--resend-ms 3 --spin-us
 		 * 10000: 10 ms instead of 3) */
-		if (tx_spin(b, tx_timers_due(b, INT64_MAX))) {
+		rc = lfipc__bridge_spin(b, tx_timers_due(b, INT64_MAX), tx_look,
+					NULL, 64, 1);
+		if (rc < 0)
+			return rc; /* stopped */
+		if (rc) {
 			b->qready = b->spun = true;
 			return 0;
 		}
@@ -1024,14 +1010,6 @@ static int tx_wait(lfipc_bridge *b, int64_t t, bool busy)
 	}
 	if (ev[0] && (rc = tx_acks(b)) < 0)
 		return rc;
-	return 0;
-}
-
-int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns)
-{
-	if (!b || !b->tx || spin_ns < 0 || spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS)
-		return -EINVAL;
-	b->spin_ns = spin_ns;
 	return 0;
 }
 

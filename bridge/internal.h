@@ -309,6 +309,9 @@ enum {
 #define ACK_DELAY_MAX 32u
 #define RUN_MAX 64 /* messages per put into the destination */
 #define REL_MAX 64 /* messages per release from the source */
+/* Spins in a row that saw something and took nothing, before a side stops
+ * spinning (see struct lfipc_bridge, spin_miss). */
+#define SPIN_MISS_MAX 8
 #define ZAP_EP "inproc://zeromq.zap.01"
 #define MON_EP "inproc://lfipc-bridge-monitor"
 
@@ -352,6 +355,17 @@ struct lfipc_bridge {
 	int qfd, sfd, xfd;
 	bool sdirty;
 	bool qready; /* sender: peek (qfd readable, or not asked since) */
+	/* lfipc_bridge_set_spin(), both sides: spin_ns (0: no spin), spun
+	 * (what the side is taking came from a spin, not its poll) and
+	 * spin_miss, the spins in a row that saw something and then found
+	 * nothing to take: the sender's peek nothing (a put still in
+	 * progress, or a dead or stopped producer's), the receiver's reads no
+	 * frame (news of ZeroMQ's that carried none: a connection made or
+	 * lost). After SPIN_MISS_MAX of them the side stops spinning until
+	 * it takes a message (tx_wait(), rx_wait()). */
+	int64_t spin_ns;
+	bool spun;
+	unsigned spin_miss;
 	char endpoint[256];
 	lfipc_bridge_opts o;
 	unsigned char (*allow)[32];
@@ -373,14 +387,6 @@ struct lfipc_bridge {
 	bool src_done, fin_sent, fin_acked;
 	bool probing, probe_out; /* resending after silence: one batch
 				  * (probe_out once sent) until news */
-	/* lfipc_bridge_set_spin(): spin_ns (0: no spin), spun (qready came
-	 * from a spin, not the fd) and spin_miss, the spins in a row whose
-	 * peek found nothing (a put still in progress, or a dead or stopped
-	 * producer's: tx_wait() stops spinning after SPIN_MISS_MAX of them
-	 * until a peek takes a message) */
-	int64_t spin_ns;
-	bool spun;
-	unsigned spin_miss;
 	/* peeks in a row that said -EPROTO (see PEEK_EPROTO_MAX in
 	 * bridge_tx.c): 0 after any other answer */
 	unsigned peek_eproto;
@@ -404,7 +410,7 @@ static inline int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A pause in a busy wait (the sender's spin). */
+/* A pause in a busy wait (the spin of either side). */
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -485,6 +491,10 @@ int lfipc__bridge_zap(lfipc_bridge *b);
 int lfipc__bridge_fd(void *sock);
 int lfipc__bridge_poll(int sfd, int xfd, int qfd, int64_t timeout_ns,
 		       short revents[3]);
+/* bridge.c: the spin of either side (lfipc_bridge_set_spin()) */
+int lfipc__bridge_spin(lfipc_bridge *b, int64_t until,
+		       bool (*look)(lfipc_bridge *b, void *arg), void *arg,
+		       unsigned every, unsigned pauses);
 /* bridge_tx.c, bridge_rx.c: the loops of lfipc_bridge_run() */
 int lfipc__bridge_tx_run(lfipc_bridge *b);
 int lfipc__bridge_rx_run(lfipc_bridge *b);

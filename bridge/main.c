@@ -90,7 +90,8 @@ static int usage(void)
 	      "                    [--spin-us N] [--quiet]\n"
 	      "  lfipc-bridge recv --bind ENDPOINT --region R --queue Q\n"
 	      "                    (--curve-key FILE [--curve-allow FILE] |\n"
-	      "                     --insecure) [--endpoint-file F] [--quiet]\n"
+	      "                     --insecure) [--endpoint-file F]\n"
+	      "                    [--spin-us N] [--quiet]\n"
 	      "  lfipc-bridge stat --region R --queue Q\n"
 	      "  lfipc-bridge keygen FILE    (writes FILE and FILE.pub)\n"
 	      "options (a command refuses one it does not use):\n"
@@ -103,9 +104,10 @@ static int usage(void)
 	      "authentication\n"
 	      "  --window N  --batch N  --batch-bytes N  --resend-ms N\n"
 	      "                       send: see doc/bridge.md\n"
-	      "  --spin-us N          send: look at an empty source queue for\n"
-	      "                       up to N us (at most 10000) before\n"
-	      "                       sleeping: lower latency, a busy CPU\n"
+	      "  --spin-us N          send: look at an empty source queue,\n"
+	      "                       recv: at the socket, for up to N us\n"
+	      "                       (at most 10000) before sleeping:\n"
+	      "                       lower latency, a busy CPU\n"
 	      "  --endpoint-file F    recv: write the bound endpoint to F\n"
 	      "  --quiet              send, recv: no progress lines\n",
 	      stderr);
@@ -290,7 +292,7 @@ static unsigned cmd_bit(const char *cmd)
 					  : 0;
 }
 
-/* A command refuses an option it does not use (a --spin-us given to a
+/* A command refuses an option it does not use (a --window given to a
  * receiver, a --bind to a sender) instead of ignoring it: whoever wrote it
  * meant something that would not happen. One line, exit status 2. */
 static int refuse(const char *cmd, const char *opt)
@@ -350,7 +352,7 @@ int main(int argc, char **argv)
 	    C_SEND,		      /* batch */
 	    C_SEND,		      /* batch-bytes */
 	    C_SEND,		      /* resend-ms */
-	    C_SEND,		      /* spin-us */
+	    C_SEND | C_RECV,	      /* spin-us */
 	    C_RECV,		      /* endpoint-file */
 	    C_SEND | C_RECV,	      /* quiet */
 	};
@@ -501,7 +503,7 @@ int main(int argc, char **argv)
 	}
 	rc = tx ? lfipc_bridge_send_open(r, queue, to, &o, &b)
 		: lfipc_bridge_recv_open(r, queue, bind, &o, &b);
-	if (rc == 0 && tx)
+	if (rc == 0)
 		rc = lfipc_bridge_set_spin(b, spin);
 	if (rc) {
 		fprintf(stderr, "lfipc-bridge: %s %s: %s\n", cmd, queue,

@@ -31,17 +31,18 @@
 
 /* ---- tests --------------------------------------------------------------- */
 
-/* Put n numbered messages through both sides (the sender with tx_args)
- * and shut the source down: each seen exactly once, and the producer and
- * both sides end with the stream. */
-static void move_once(uint64_t n, const char *const *tx_args)
+/* Put n numbered messages through both sides (the sender with tx_args,
+ * the receiver with rx_args) and shut the source down: each seen exactly
+ * once, and the producer and both sides end with the stream. */
+static void move_once_rx(uint64_t n, const char *const *tx_args,
+			 const char *const *rx_args)
 {
 	struct prod p = {W.src, n, MSG, 0};
 	uint64_t got = 0;
 	uint8_t *seen;
 
 	lfipc_array_close(ctl_create());
-	start_rx(INSECURE);
+	start_rx(rx_args);
 	start_tx(tx_args);
 	W.prod = th_fork(producer, &p);
 	seen = calloc(n, 1);
@@ -55,6 +56,11 @@ static void move_once(uint64_t n, const char *const *tx_args)
 	expect_exit0(&W.prod, "producer");
 	expect_exit0(&W.tx, "sender");
 	expect_exit0(&W.rx, "receiver");
+}
+
+static void move_once(uint64_t n, const char *const *tx_args)
+{
+	move_once_rx(n, tx_args, INSECURE);
 }
 
 Test(bridge, moves_a_million_messages_in_order_exactly_once, .fini = fini,
@@ -487,8 +493,7 @@ Test(bridge, each_command_refuses_an_option_it_does_not_use, .fini = fini,
 	    {"recv", "--batch", "4"},
 	    {"recv", "--batch-bytes", "4096"},
 	    {"recv", "--resend-ms", "100"},
-	    {"recv", "--spin-us", "200"},
-	    {"recv", "--spin-us", "bad"}, /* the option, not its value */
+	    {"recv", "--resend-ms", "bad"}, /* the option, not its value */
 	    {"stat", "--to", "tcp://127.0.0.1:1"},
 	    {"stat", "--bind", "tcp://127.0.0.1:*"},
 	    {"stat", "--curve-key", "key"},
@@ -508,6 +513,7 @@ Test(bridge, each_command_refuses_an_option_it_does_not_use, .fini = fini,
 			     "--batch",	   "4",		  "--batch-bytes",
 			     "4096",	   "--resend-ms", "100",
 			     "--spin-us",  "10",	  NULL};
+	const char *rx_all[] = {"--insecure", "--spin-us", "10", NULL};
 	char log[300], want[128], key[256];
 
 	world_up(64, 64, MSG);
@@ -549,7 +555,7 @@ Test(bridge, each_command_refuses_an_option_it_does_not_use, .fini = fini,
 	}
 	cr_assert_neq(access(key, F_OK), 0, "keygen wrote a key");
 	unlink(log);
-	start_rx(INSECURE);
+	start_rx(rx_all);
 	start_tx(all);
 	cr_assert(one_arrives(120000), "nothing arrived; log: %s", log_tail());
 	kill(W.tx, SIGTERM);
@@ -711,8 +717,9 @@ Test(bridge, sigterm_at_any_moment_of_start_up_stops_a_side_cleanly,
 
 static const char *const SPIN[] = {"--insecure", "--spin-us", "10000", NULL};
 
-/* The spin bounds: the API and the program refuse a negative one and one
- * above LFIPC_BRIDGE_MAX_SPIN_NS; a sender spinning its longest moves a
+/* The spin bounds: the API refuses a negative one and one above
+ * LFIPC_BRIDGE_MAX_SPIN_NS on either side, and so does the sender's
+ * program (the receiver's: below); a sender spinning its longest moves a
  * stream exactly once, and its end (the source shut down) ends it. */
 Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
      .fini = fini, .timeout = 900)
@@ -738,7 +745,11 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 	cr_assert_eq(lfipc_bridge_recv_open(W.rd, "q", "tcp://127.0.0.1:*", &o,
 					    &b),
 		     0);
-	cr_assert_eq(lfipc_bridge_set_spin(b, 1000), -EINVAL, "a receiver");
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(lfipc_bridge_set_spin(b, bad[i]), -EINVAL,
+			     "a receiver");
+	cr_assert_eq(lfipc_bridge_set_spin(b, LFIPC_BRIDGE_MAX_SPIN_NS), 0,
+		     "a receiver");
 	lfipc_bridge_close(b);
 	cr_assert_eq(lfipc_bridge_set_spin(NULL, 1000), -EINVAL);
 	v[4] = W.src;
@@ -751,6 +762,32 @@ Test(bridge, a_spinning_sender_moves_a_stream_once_and_ends_with_it,
 	v[9] = "-99999999999999999999";
 	cr_assert_eq(th_reap(spawn(v), 120000), 2, "--spin-us -1e20 taken");
 	move_once(200000, SPIN);
+}
+
+/* The receiver's spin (recv --spin-us): the program refuses a negative
+ * one and one above LFIPC_BRIDGE_MAX_SPIN_NS (it took none before: exit
+ * status 2 for any); a receiver spinning its longest, fed by a sender
+ * that does not spin (lone messages and batches, so that the receiver
+ * spins between frames), moves a stream exactly once and its end ends
+ * it. */
+Test(bridge, a_spinning_receiver_moves_a_stream_once_and_ends_with_it,
+     .fini = fini, .timeout = 900)
+{
+	static const char *const bad[] = {"10001", "-1", "99999999999999999999",
+					  "-99999999999999999999"};
+	const char *v[] = {"recv",     "--bind",     "tcp://127.0.0.1:*",
+			   "--region", NULL,	     "--queue",
+			   "q",	       "--insecure", "--spin-us",
+			   NULL,       NULL};
+
+	world_up(4096, 4096, MSG);
+	v[4] = W.dst;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v[9] = bad[i];
+		cr_assert_eq(th_reap(spawn(v), 120000), 2,
+			     "recv --spin-us %s taken", bad[i]);
+	}
+	move_once_rx(200000, INSECURE, SPIN);
 }
 
 /* A child: reserve a slot of the source (a put begun: the queue is not
@@ -789,18 +826,23 @@ static long cpu_ticks(pid_t pid)
 	return (long)(ut + st);
 }
 
-/* The sender's CPU time in clock ticks over ms milliseconds, after
- * settle_ms (logged with what ms allows). */
-static long sender_ticks(int settle_ms, int ms)
+/* The CPU time of side pid (who: its name) in clock ticks over ms
+ * milliseconds, after settle_ms (logged with what ms allows). */
+static long side_ticks(pid_t pid, const char *who, int settle_ms, int ms)
 {
 	long t0, used, hz = sysconf(_SC_CLK_TCK);
 
 	usleep((useconds_t)settle_ms * 1000);
-	t0 = cpu_ticks(W.tx);
+	t0 = cpu_ticks(pid);
 	usleep((useconds_t)ms * 1000);
-	used = cpu_ticks(W.tx) - t0;
-	cr_log_info("the sender used %ld of %ld ticks", used, hz * ms / 1000);
+	used = cpu_ticks(pid) - t0;
+	cr_log_info("the %s used %ld of %ld ticks", who, used, hz * ms / 1000);
 	return used;
+}
+
+static long sender_ticks(int settle_ms, int ms)
+{
+	return side_ticks(W.tx, "sender", settle_ms, ms);
 }
 
 /*
@@ -914,4 +956,33 @@ Test(bridge, a_silent_receiver_does_not_keep_a_spinner_busy, .fini = fini,
 		     2 * hz);
 	stop_reap_within(&W.tx, "sender", 5000);
 	cr_assert_eq(kill(W.rx, SIGCONT), 0);
+}
+
+/*
+ * A spinning receiver (--spin-us 10000, its longest) whose sender is idle,
+ * then SIGSTOPped: nothing comes, and after each spin that ran out it
+ * sleeps until a frame, its delayed acknowledgement's due or the end of a
+ * 100 ms slice, each of which starts one spin more. Its CPU over 2 s stays
+ * near a spin per slice (10 ms of 100: 20 of 200 ticks), far from a busy
+ * CPU (a spin that did not end took all it could get); SIGTERM stops it.
+ */
+Test(bridge, an_idle_or_stopped_sender_does_not_keep_a_receiver_spinning,
+     .fini = fini, .timeout = 900)
+{
+	long used, hz = sysconf(_SC_CLK_TCK);
+
+	world_up(64, 64, MSG);
+	start_rx(SPIN);
+	start_tx(INSECURE);
+	cr_assert(one_arrives(120000), "nothing arrived; log: %s", log_tail());
+	used = side_ticks(W.rx, "receiver (sender idle)", 200, 2000);
+	cr_assert_lt(used, hz / 2, "the receiver spun: %ld of %ld ticks", used,
+		     2 * hz);
+	cr_assert_eq(kill(W.tx, SIGSTOP), 0);
+	wait_stopped(W.tx);
+	used = side_ticks(W.rx, "receiver (sender stopped)", 200, 2000);
+	cr_assert_lt(used, hz / 2, "the receiver spun: %ld of %ld ticks", used,
+		     2 * hz);
+	stop_reap_within(&W.rx, "receiver", 5000);
+	cr_assert_eq(kill(W.tx, SIGCONT), 0);
 }
