@@ -5,7 +5,7 @@
  *
  *   bridge_bench [-n MESSAGES] [-r REPEATS] [-l LATENCY_SAMPLES] [-s SIZE]
  *                [-t | -L] [-B | -Z] [-P] [-R] [-F] [-T] [-q SLOTS]
- *                [-w WINDOW] [-b BATCH] [-S SPIN_US]
+ *                [-w WINDOW] [-b BATCH] [-S SPIN_US [-e tx | -e rx]]
  *
  * -s one message size instead of 64 B and 4 KiB; -t throughput only, -L
  * latency only, -B the bridge only, -Z raw ZeroMQ only, -P of raw ZeroMQ
@@ -15,9 +15,12 @@
  * three quarters of the source queue up to 16384, is then 16384 and
  * 3072); -w the bridge's window (default: the bridge's own); -b messages
  * per ZeroMQ message of both the bridge and raw ZeroMQ packed (default
- * 1024, the bridge's own default); -S the bridge's sender spins up to
- * SPIN_US on an empty source queue before it sleeps (lfipc_bridge_set_spin();
- * default 0, as the bridge's); -T after each throughput run, the
+ * 1024, the bridge's own default); -S both sides of the bridge spin up to
+ * SPIN_US before they sleep, the sender on its empty source queue, the
+ * receiver on its socket (lfipc_bridge_set_spin(); default 0, as the
+ * bridge's; before session 21 the sender alone), -e tx only the sender,
+ * -e rx only the receiver (the latency lines say which sides spun); -T
+ * after each throughput run, the
  * CPU time per message and the context switches of each thread (by
  * name: ZeroMQ's I/O threads are "ZMQbg/IO/0", the consumer is the main
  * thread), from /proc; -R also the relay, -F also the floor (both
@@ -67,6 +70,7 @@
 
 static unsigned window; /* -w; 0: the bridge's default */
 static int64_t spin_ns;  /* -S, in us; 0: the bridge's default */
+static unsigned spin_sides = 3; /* -e: 1 the sender, 2 the receiver */
 static bool per_thread; /* -T: each throughput run's CPU time by thread */
 static long qslots; /* -q; 0: slots_for() */
 static int pack = BATCH_DEF; /* -b: messages per ZeroMQ message, both paths */
@@ -195,7 +199,8 @@ static void bridge_up(struct path *p)
 					 &p->rx)) ||
 	    (rc = lfipc_bridge_endpoint(p->rx, ep, sizeof(ep))) ||
 	    (rc = lfipc_bridge_send_open(p->rs, "q", ep, &o, &p->tx)) ||
-	    (rc = lfipc_bridge_set_spin(p->tx, spin_ns)))
+	    (rc = lfipc_bridge_set_spin(p->tx, spin_sides & 1 ? spin_ns : 0)) ||
+	    (rc = lfipc_bridge_set_spin(p->rx, spin_sides & 2 ? spin_ns : 0)))
 		die("set up the bridge", rc);
 	pthread_create(&p->trx, NULL, run_bridge, p->rx);
 	pthread_create(&p->ttx, NULL, run_bridge, p->tx);
@@ -806,7 +811,7 @@ static void usage(void)
 	fprintf(stderr, "usage: bridge_bench [-n MESSAGES] [-r REPEATS] "
 			"[-l LATENCY_SAMPLES] [-s SIZE] [-t | -L] [-B | -Z] "
 			"[-P] [-R] [-F] [-T] [-q SLOTS] [-w WINDOW] "
-			"[-b BATCH] [-S SPIN_US]\n");
+			"[-b BATCH] [-S SPIN_US [-e tx | -e rx]]\n");
 	exit(2);
 }
 
@@ -817,8 +822,10 @@ int main(int argc, char **argv)
 	size_t sizes[2] = {64, 4096};
 	bool do_tput = true, do_lat = true, do_raw = true, do_br = true;
 	bool do_relay = false, do_r1 = true, do_floor = false;
+	char spin_txt[64];
+	const char *spun = spin_txt; /* which sides spin, for the report */
 
-	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRFTw:b:q:S:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:l:s:tLBZPRFTw:b:q:S:e:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);
@@ -866,7 +873,14 @@ int main(int argc, char **argv)
 		case 'b': /* batch of both paths (default BATCH_DEF) */
 			pack = atoi(optarg);
 			break;
-		case 'S': /* the sender's spin, us */
+		case 'e': /* the side that spins: tx or rx (default both) */
+			spin_sides = strcmp(optarg, "tx") == 0	 ? 1
+				     : strcmp(optarg, "rx") == 0 ? 2
+								 : 0;
+			if (!spin_sides)
+				usage();
+			break;
+		case 'S': /* the spin of both sides (-e: one), us */
 			spin_ns = atol(optarg);
 			if (spin_ns < 0 ||
 			    spin_ns > LFIPC_BRIDGE_MAX_SPIN_NS / 1000)
@@ -880,6 +894,14 @@ int main(int argc, char **argv)
 	if (pack < 1 || n < 1 || qslots < 0 || qslots > (1 << 24) || reps < 1 || reps > 64 || samples < 100 || sizes[0] < 8 ||
 	    sizes[0] > (1 << 20))
 		usage();
+	if (spin_ns == 0)
+		spun = "no spin";
+	else
+		snprintf(spin_txt, sizeof(spin_txt), "spin %lld us: %s",
+			 (long long)(spin_ns / 1000),
+			 spin_sides == 3   ? "sender and receiver"
+			 : spin_sides == 1 ? "sender only"
+					   : "receiver only");
 	printf("# lfipc-bridge vs raw ZeroMQ PUSH/PULL, tcp://127.0.0.1, "
 	       "%ld messages x %d repeats, %d latency samples; "
 	       "median [min..max]\n",
@@ -976,9 +998,9 @@ int main(int argc, char **argv)
 			summarise_rows(f, (double *[]){bl, rl, b99, r99}, 4,
 				       reps);
 			printf("  latency p50, us: bridge %.1f [%.1f..%.1f]  "
-			       "raw %.1f [%.1f..%.1f]  added %.1f\n",
+			       "raw %.1f [%.1f..%.1f]  added %.1f (%s)\n",
 			       f[0].med, f[0].lo, f[0].hi, f[1].med, f[1].lo,
-			       f[1].hi, f[0].med - f[1].med);
+			       f[1].hi, f[0].med - f[1].med, spun);
 			printf("  latency p99, us: bridge %.1f  raw %.1f\n",
 			       f[2].med, f[3].med);
 		}

@@ -50,7 +50,7 @@ typedef struct lfipc_bridge lfipc_bridge;
 #define LFIPC_BRIDGE_MAX_STREAMS 16
 /** Largest window (unacknowledged messages per sender). */
 #define LFIPC_BRIDGE_MAX_WINDOW 65536
-/** Longest spin of a sender (lfipc_bridge_set_spin()). */
+/** Longest spin of either side (lfipc_bridge_set_spin()). */
 #define LFIPC_BRIDGE_MAX_SPIN_NS 10000000
 /** Length of a CURVE key in Z85 text, without the terminating NUL. */
 #define LFIPC_BRIDGE_KEY_LEN 40
@@ -153,17 +153,20 @@ LFIPC_API int lfipc_bridge_recv_open(lfipc_region *r, const char *queue,
 LFIPC_API int lfipc_bridge_run(lfipc_bridge *b);
 
 /**
- * Sender: when the source queue runs empty, keep looking at it for up to
- * spin_ns before sleeping (0, the default after open: sleep at once). A
- * message that comes meanwhile leaves without waking a sleeping sender,
- * which costs one-way latency (10 to 25 us on a 2-vCPU VM:
- * doc/bridge.md), at the price of a CPU kept busy for that long after
- * each message or batch, and as long again after the acknowledgement that
- * follows it (a lone message costs two spins: doc/bridge.md, Sender).
- * Call it before lfipc_bridge_run() or from the thread that runs it (a
- * handle is not thread-safe).
+ * Before sleeping, keep looking for up to spin_ns for work (0, the
+ * default after open: sleep at once). A sender looks at its empty source
+ * queue, a receiver (since session 21) at its socket: a message that
+ * comes meanwhile goes on without waking a sleeping thread, which costs
+ * one-way latency (10 to 25 us per side on a 2-vCPU VM: doc/bridge.md),
+ * at the price of a CPU kept busy for that long after each message or
+ * batch, and as long again after the acknowledgement that follows it (a
+ * lone message costs two spins: doc/bridge.md, Sender and Receiver), and
+ * while idle for that long every 100 ms. A spin never runs past a timer
+ * of the side (a resend, a delayed acknowledgement). Call it before
+ * lfipc_bridge_run() or from the thread that runs it (a handle is not
+ * thread-safe).
  *
- * Return: 0; -EINVAL b NULL, not a sender, or spin_ns outside 0 ..
+ * Return: 0; -EINVAL b NULL, or spin_ns outside 0 ..
  * LFIPC_BRIDGE_MAX_SPIN_NS.
  */
 LFIPC_API int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns);

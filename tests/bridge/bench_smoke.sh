@@ -25,3 +25,7 @@ echo "$out" | grep -q "floor (queue hops and ZeroMQ, no bridge logic): throughpu
 echo "$out" | grep -q "floor / raw batched = [0-9]" || exit 1
 echo "$out" | grep -q "bridge above the floor" || exit 1
 echo "$out" | grep -q -- "-T floor 64 B: .*bb-fsend [0-9]" || exit 1
+# -S with -e: the latency line says which sides spun
+out=$(./bench/bridge_bench -L -B -S 50 -e rx -r 1 -l 200 -s 64) || exit 1
+echo "$out"
+echo "$out" | grep -q "added .* (spin 50 us: receiver only)" || exit 1
