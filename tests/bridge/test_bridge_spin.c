@@ -458,3 +458,82 @@ Test(bridge_spin, a_delayed_ack_is_not_put_off_by_a_receivers_spin,
 		     "later (--spin-us 10000)",
 		     (double)best / 1e6);
 }
+
+/* CPU time (user and system) of the main thread of process pid so far,
+ * in clock ticks: lfipc-bridge runs its side there, and ZeroMQ's I/O
+ * thread, which connections keep busy here, is left out. */
+static long main_thread_ticks(pid_t pid)
+{
+	char path[96];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	int k;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+		 (int)pid);
+	f = fopen(path, "r");
+	cr_assert(f);
+	/* fields 14 and 15; the name (field 2) is ours, without spaces */
+	k = fscanf(f,
+		   "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+		   "%lu %lu",
+		   &ut, &st);
+	fclose(f);
+	cr_assert_eq(k, 2);
+	return (long)(ut + st);
+}
+
+/*
+ * A peer that connects and goes away over and over, without a frame,
+ * wakes the receiver each time (a connection made or lost is news on its
+ * socket's fd, which its reads then find carries no frame), and each
+ * wake-up led to a whole spin (--spin-us 10000), back to back: a busy
+ * CPU. After 8 spins in a row that read no frame the receiver stops
+ * spinning until a frame comes: its thread's CPU over 2 s of such a peer
+ * stays far under a busy one, and a frame then still arrives.
+ */
+Test(bridge_spin, a_peer_that_keeps_connecting_does_not_keep_a_receiver_busy,
+     .fini = fake_sender_fini, .timeout = 900)
+{
+	const char *a[] = {"--insecure", "--spin-us", "10000", NULL};
+	long t0, used, hz = sysconf(_SC_CLK_TCK);
+	int64_t end;
+	int zero = 0, n = 0;
+	size_t len;
+	uint64_t m[2];
+
+	world_up(64, 64, MSG);
+	start_rx(a);
+	fs_ctx = zmq_ctx_new();
+	cr_assert(fs_ctx);
+	t0 = main_thread_ticks(W.rx);
+	for (end = th_now_ns() + INT64_C(2000000000); th_now_ns() < end; n++) {
+		void *s = zmq_socket(fs_ctx, ZMQ_DEALER);
+
+		cr_assert(s);
+		cr_assert_eq(zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)),
+			     0);
+		cr_assert_eq(zmq_connect(s, W.ep), 0);
+		usleep(4000); /* the handshake */
+		cr_assert_eq(zmq_close(s), 0);
+		usleep(1000);
+	}
+	used = main_thread_ticks(W.rx) - t0;
+	cr_log_info("%d connections: the receiver's thread used %ld of %ld "
+		    "ticks",
+		    n, used, 2 * hz);
+	cr_assert_lt(used, hz / 2, "the receiver spun: %ld of %ld ticks", used,
+		     2 * hz);
+	/* and it still takes a frame */
+	fs_sock = zmq_socket(fs_ctx, ZMQ_DEALER);
+	cr_assert(fs_sock);
+	cr_assert_eq(zmq_setsockopt(fs_sock, ZMQ_LINGER, &zero, sizeof(zero)),
+		     0);
+	cr_assert_eq(zmq_connect(fs_sock, W.ep), 0);
+	fs_data(0x5eed, 1);
+	cr_assert_neq(fs_ack(0x5eed, 2, 120000), 0,
+		      "no acknowledgement; log: %s", log_tail());
+	cr_assert_eq(lfipc_queue_get(W.qd, m, sizeof(m), &len, LFIPC_NOWAIT),
+		     0);
+	cr_assert_eq(m[0], 1);
+}
