@@ -2,7 +2,8 @@
 /*
  * bridge.c - a Queue across hosts over ZeroMQ (liblfipc-bridge): what both
  * sides share: opening (arguments, the queue, the state Array and its
- * Lock), run, stop, close, and the statistics read from the state words.
+ * Lock), run, stop, close, the statistics read from the state words, and
+ * the spin before a side's sleep (lfipc_bridge_set_spin()).
  * The protocol and the state words are described in internal.h.
  */
 #include "config.h"

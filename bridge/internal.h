@@ -3,7 +3,8 @@
  * bridge/internal.h - what the files of liblfipc-bridge share (never
  * installed): the protocol, the layout of the shared state words, the
  * handle, small helpers and the functions one file calls in another.
- *   bridge.c       opening, the state Arrays, run/stop/close, statistics
+ *   bridge.c       opening, the state Arrays, run/stop/close, statistics,
+ *                  the spin of both sides (lfipc__bridge_spin())
  *   bridge_tx.c    the sender: recovery, batches, the acknowledgement window
  *   bridge_rx.c    the receiver: streams, runs into the queue, acknowledgements
  *   bridge_sock.c  ZeroMQ sockets and options, CURVE, the ZAP handler, keys
