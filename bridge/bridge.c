@@ -168,10 +168,12 @@ int lfipc_bridge_set_spin(lfipc_bridge *b, int64_t spin_ns)
 /* The spin of either side (lfipc_bridge_set_spin()), before the sleep of
  * its poll: look(b, arg) for up to b->spin_ns from now, and not past until
  * (a timer's due: the spin does not put it off), with pauses cpu_relax()
- * between two looks; every every looks, a look at the clock and at the
- * stop flag, and a sched_yield() (a thread that shares this CPU, often
- * the one whose work the look waits for, runs). 1: look() saw something;
- * 0: the spin ran out; -EINTR: lfipc_bridge_stop() was called. */
+ * between two looks; after each run of `every` looks, a look at the stop
+ * flag and the clock, and a sched_yield() (a thread that shares this CPU,
+ * often the one whose work the look waits for, runs). 1: look() saw
+ * something; 0: the spin ran out; -EINTR: lfipc_bridge_stop() was
+ * called (ends the spin at once, where a false return left the poll
+ * after it to sleep up to a slice). */
 int lfipc__bridge_spin(lfipc_bridge *b, int64_t until,
 		       bool (*look)(lfipc_bridge *b, void *arg), void *arg,
 		       unsigned every, unsigned pauses)
