@@ -746,10 +746,14 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
  * free it for lap p + N. delivered: the message was handed to the caller
  * (a JoinableQueue counts it as got by tok) rather than dropped as
  * corrupt (counted as done). dl: the call's deadline for the write-off of
- * a dead predecessor's tasks (lfipc__q_tasks_got(); NULL: none). */
+ * a dead predecessor's tasks (lfipc__q_tasks_adopt(); NULL: none), made
+ * before the store: between the store and the count a kill leaves a task
+ * nobody owns (doc/queue.md, "Windows that remain"). */
 static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 				uint32_t tok, bool delivered, struct qdl *dl)
 {
+	if (q->joinable && delivered)
+		q_tasks_adopt(q, tok, dl);
 	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
 	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered

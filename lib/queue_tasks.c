@@ -25,8 +25,7 @@
 
 static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
 {
-	return &q->tasks[((tok >> LFIPC_TOKEN_GEN_BITS) - 1) %
-			 LFIPC_PROC_SLOTS];
+	return q_task_of(q, tok);
 }
 
 /* Settle every task of entry t not settled yet (its participants are
@@ -55,20 +54,25 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
 	}
 }
 
-/* Messages delivered to tok: count them in its entry. The entry of a new
- * incarnation of a participant slot still holds its dead predecessor's
- * tasks: write them off before adopting it. The threads of a process
- * share its token: several may adopt the entry at once, and one of them
- * may have stored owner and counted its messages in got between our first
- * look at owner and our load of got. So got is loaded before a second
- * look at owner, as in lfipc__q_tasks_reap(): a got that includes tok's
- * counts is followed by owner == tok (tok stores owner before its first
- * increment; all seq_cst), and then the entry is adopted already and
- * nothing is written off. Written off otherwise: tasks of the dead only,
- * and write_off() only raises settled, so a second adopter's write-off
- * of the same value is a no-op. */
-void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
-		       struct qdl *dl)
+/* Adopt tok's entry: the entry of a new incarnation of a participant
+ * slot still holds its dead predecessor's tasks: write them off, then
+ * store owner. The threads of a process share its token: several may
+ * adopt the entry at once, and one of them may have stored owner and
+ * counted its messages in got between our first look at owner and our
+ * load of got. So got is loaded before a second look at owner, as in
+ * lfipc__q_tasks_reap(): a got that includes tok's counts is followed by
+ * owner == tok (tok stores owner before its first increment; all
+ * seq_cst), and then the entry is adopted already and nothing is written
+ * off. Written off otherwise: tasks of the dead only, and write_off()
+ * only raises settled, so a second adopter's write-off of the same value
+ * is a no-op. A consumer calls this before it frees the slots of the
+ * messages it counts (lfipc__q_tasks_got() then finds the entry adopted:
+ * one load): a kill between freeing a slot and counting its message
+ * leaves a task nobody owns (doc/queue.md, "Windows that remain"), and
+ * the write-off (a CAS, a wake-up of `joined`) is then outside that
+ * window. Harmless at any time: a different owner in the entry of a live
+ * token is a dead predecessor's. */
+void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 {
 	struct lfipc_qtask *t = task_of(q, tok);
 
@@ -80,7 +84,15 @@ void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
 			atomic_store(&t->owner, tok);
 		}
 	}
-	atomic_fetch_add(&t->got, k);
+}
+
+/* Messages delivered to tok: count them in its entry, adopting it first
+ * if the caller has not (lfipc__q_tasks_adopt()). */
+void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
+		       struct qdl *dl)
+{
+	lfipc__q_tasks_adopt(q, tok, dl);
+	atomic_fetch_add(&task_of(q, tok)->got, k);
 }
 
 /* Write off the unsettled tasks of every dead participant. got is loaded

@@ -246,6 +246,9 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 
 	if ((rc = peeked_slot(q, msg, &s, &tok, &w)))
 		return rc;
+	/* the entry adopted before the slot is freed (release_slot()) */
+	if (q->joinable)
+		q_tasks_adopt(q, tok, NULL);
 	/* Q6 (as release_slot()), but a seq_cst CAS from the word checked,
 	 * not a store: another thread of this process (the same token)
 	 * releasing the same message at the same time then loses with
@@ -292,6 +295,9 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 	}
 	if (lfipc__self(q->r, &tok))
 		return -EINVAL;
+	/* the entry adopted before the first slot is freed (release_slot()) */
+	if (q->joinable)
+		q_tasks_adopt(q, tok, NULL);
 	for (k = 0; k < n; k++) {
 		qslot *s = k < BULK_MAX ? first[k] : slot_of(q, msgs[k]);
 		uint64_t w = atomic_load(&s->word);
@@ -315,13 +321,16 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 	}
 	if (k == 0)
 		return -EPROTO;
+	/* Counted at once after the last CAS, before the fence: the window
+	 * in which a kill leaves tasks nobody owns (doc/queue.md) is the
+	 * run's CASes and this increment. */
+	if (q->joinable)
+		lfipc__q_tasks_got(q, tok, (uint64_t)k, NULL);
 	/* Q11: one full fence for the run instead of a seq_cst CAS per
 	 * slot (K1 before K2): a producer that announced itself on not_full
 	 * (seq_cst) before this fence in the total order is seen by
 	 * ev_wake() below; one after it sees every slot released. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, (uint64_t)k, NULL);
 	ev_wake(q, &q->h->not_full);
 	return (int)k;
 }

@@ -406,8 +406,28 @@ int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
 
 /* queue_tasks.c: JoinableQueue counting (each function's comment is at its
  * definition) */
+void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl);
 void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
 		       struct qdl *dl);
 int lfipc__q_tasks_reap(lfipc_queue *q);
+
+/* The task entry of token tok (its participant slot, modulo the table). */
+static inline struct lfipc_qtask *q_task_of(const lfipc_queue *q,
+					    uint32_t tok)
+{
+	return &q->tasks[((tok >> LFIPC_TOKEN_GEN_BITS) - 1) %
+			 LFIPC_PROC_SLOTS];
+}
+
+/* A JoinableQueue consumer about to free the slots of messages it will
+ * count: adopt its entry first (lfipc__q_tasks_adopt(), out of line only
+ * the first time per process and queue), so that the count after the
+ * frees is one increment. */
+static inline void q_tasks_adopt(lfipc_queue *q, uint32_t tok,
+				 struct qdl *dl)
+{
+	if (atomic_load(&q_task_of(q, tok)->owner) != tok)
+		lfipc__q_tasks_adopt(q, tok, dl);
+}
 
 #endif /* LFIPC_INTERNAL_QUEUE_H */

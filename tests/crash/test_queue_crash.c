@@ -21,9 +21,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
@@ -892,4 +894,171 @@ Test(queue_crash, a_single_consumer_and_clearers_killed_at_random_lose_nothing)
 		cr_assert_eq(lfipc_object_remove(qt_r, name), 0);
 	}
 	kc_fini();
+}
+
+/* ---- JoinableQueue: get_many consumers SIGKILLed at random -------------- */
+
+#define JK_C 2	     /* consumers */
+#define JK_MAX (1u << 18) /* messages the producer may put */
+
+/* The ledger of the get_many torture, in a shared mapping: each consumer
+ * gets straight into its cbuf, so that after a kill the parent can see
+ * what the dead had taken but not recorded (a sequence number there
+ * excuses a message never seen). */
+struct jk_ledger {
+	_Atomic uint32_t acked; /* messages 0 .. acked-1 were put */
+	_Atomic int stop;	/* the producer stops putting */
+	_Atomic uint8_t seen[JK_MAX];
+	uint8_t excused[JK_MAX];
+	uint32_t cbuf[JK_C][64][4];
+};
+static struct jk_ledger *jk;
+static lfipc_queue *jk_q;
+
+/* put_many of 1..64 messages {seq, ~seq, 0, 0} until told to stop */
+static int jk_producer(void *arg)
+{
+	uint32_t m[64][4] = {{0}};
+	const void *mp[64];
+	size_t len[64];
+	uint64_t rng = 99;
+	uint32_t seq = 0;
+
+	(void)arg;
+	for (int i = 0; i < 64; i++) {
+		mp[i] = m[i];
+		len[i] = sizeof(m[i]);
+	}
+	while (!atomic_load(&jk->stop) && seq + 64 <= JK_MAX) {
+		int n = 1 + (int)(th_rand(&rng) % 64), rc;
+
+		for (int i = 0; i < n; i++) {
+			m[i][0] = seq + (uint32_t)i;
+			m[i][1] = ~(seq + (uint32_t)i);
+		}
+		rc = lfipc_queue_put_many(jk_q, mp, len, (size_t)n, 100000000);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc <= 0)
+			return 1;
+		seq += (uint32_t)rc;
+		atomic_store(&jk->acked, seq);
+		usleep(10); /* so that the kills find the flow going */
+	}
+	return 0;
+}
+
+/* Record what cbuf holds (k messages), or 1 if one is malformed. */
+static int jk_record(uint32_t (*b)[4], const size_t *lens, int k)
+{
+	for (int i = 0; i < k; i++) {
+		if (lens[i] != sizeof(b[i]) || b[i][1] != ~b[i][0] ||
+		    b[i][0] >= JK_MAX)
+			return 1;
+		atomic_fetch_add(&jk->seen[b[i][0]], 1);
+	}
+	return 0;
+}
+
+/* get_many of 1..64 into cbuf, record, task_done per message, until
+ * -EPIPE */
+static int jk_consumer(void *arg)
+{
+	int cid = (int)(uintptr_t)arg;
+	uint32_t(*b)[4] = jk->cbuf[cid];
+	uint64_t rng = 1000 + (uint64_t)getpid();
+	size_t lens[64];
+
+	for (;;) {
+		int n = 1 + (int)(th_rand(&rng) % 64);
+		int k = lfipc_queue_get_many(jk_q, b, sizeof(b[0]), lens,
+					     (size_t)n, 1000000000);
+
+		if (k == -EPIPE)
+			return 0;
+		if (k == -ETIMEDOUT)
+			continue;
+		if (k <= 0 || jk_record(b, lens, k))
+			return 1;
+		for (int i = 0; i < k; i++)
+			if (lfipc_queue_task_done(jk_q))
+				return 2;
+		memset(b, 0xff, sizeof(jk->cbuf[cid]));
+	}
+}
+
+/* Consumers of a JoinableQueue doing get_many (task_done per message)
+ * SIGKILLed at random and respawned: no message is delivered twice (a
+ * get_many frees its slots before it returns, or not at all, when they
+ * are delivered again), none is lost (one never seen was in a killed
+ * consumer's buffer), and join returns what it may: 0, -EOWNERDEAD (the
+ * dead's tasks written off) or -ETIMEDOUT (a kill between a free and its
+ * count left tasks nobody owns: doc/queue.md, "Windows that remain"). */
+Test(queue_crash, sigkilled_get_many_consumers_of_a_joinable_queue)
+{
+	int kills = 60 * th_scale(), jr;
+	uint64_t rng = 31337, missing = 0;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+	pid_t cons[JK_C], prod;
+	uint32_t acked, b[4];
+	size_t len;
+
+	jk = mmap(NULL, sizeof(*jk), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(jk, MAP_FAILED);
+	memset(jk->cbuf, 0xff, sizeof(jk->cbuf));
+	cr_assert_eq(lfipc_queue_create(qt_r, "jk", 128, sizeof(b),
+					LFIPC_QUEUE_JOINABLE, &jk_q),
+		     0);
+	for (int c = 0; c < JK_C; c++)
+		cr_assert_gt(cons[c] = th_fork(jk_consumer,
+					       (void *)(uintptr_t)c),
+			     0);
+	cr_assert_gt(prod = th_fork(jk_producer, NULL), 0);
+	for (int i = 0; i < kills; i++) {
+		int c = (int)(th_rand(&rng) % JK_C);
+
+		usleep((useconds_t)(300 + th_rand(&rng) % 2000));
+		kill(cons[c], SIGKILL);
+		cr_assert_eq(th_reap(cons[c], QT_REAP_MS), 128 + SIGKILL);
+		for (int j = 0; j < 64; j++)
+			if (jk->cbuf[c][j][0] < JK_MAX)
+				jk->excused[jk->cbuf[c][j][0]] = 1;
+		memset(jk->cbuf[c], 0xff, sizeof(jk->cbuf[c]));
+		cr_assert_gt(cons[c] = th_fork(jk_consumer,
+					       (void *)(uintptr_t)c),
+			     0);
+	}
+	atomic_store(&jk->stop, 1);
+	cr_assert_eq(th_reap(prod, QT_REAP_MS), 0);
+	acked = atomic_load(&jk->acked);
+	cr_assert_gt(acked, 0u);
+	cr_assert_eq(lfipc_queue_shutdown(jk_q), 0);
+	for (int c = 0; c < JK_C; c++)
+		cr_assert_eq(th_reap(cons[c], QT_REAP_MS), 0);
+	/* the consumers saw -EPIPE: nothing is left for a drain */
+	cr_assert_eq(lfipc_queue_get(jk_q, b, sizeof(b), &len, LFIPC_NOWAIT),
+		     -EPIPE);
+	for (uint32_t s = 0; s < JK_MAX; s++) {
+		unsigned n = atomic_load(&jk->seen[s]);
+
+		cr_assert_leq(n, 1u, "message %u delivered %u times", s, n);
+		if (s < acked && n == 0) {
+			cr_assert(jk->excused[s], "message %u lost", s);
+			missing++;
+		}
+		if (s >= acked)
+			cr_assert_eq(n, 0u, "message %u was never put", s);
+	}
+	jr = lfipc_queue_join(jk_q, 200000000);
+	cr_assert(jr == 0 || jr == -EOWNERDEAD || jr == -ETIMEDOUT,
+		  "join returned %d", jr);
+	cr_assert_eq(lfipc_queue_stat(jk_q, &st), 0);
+	cr_log_info("get_many torture: %u put, %llu taken by the killed, "
+		    "join %d, %llu tasks unfinished",
+		    acked, (unsigned long long)missing, jr,
+		    (unsigned long long)st.tasks_unfinished);
+	lfipc_queue_close(jk_q);
+	cr_assert_eq(lfipc_object_remove(qt_r, "jk"), 0);
+	munmap(jk, sizeof(*jk));
 }
