@@ -1062,3 +1062,134 @@ Test(queue_crash, sigkilled_get_many_consumers_of_a_joinable_queue)
 	cr_assert_eq(lfipc_object_remove(qt_r, "jk"), 0);
 	munmap(jk, sizeof(*jk));
 }
+
+/* ---- JoinableQueue: a new incarnation's threads adopting at once ------ */
+
+#define AT_T 4	   /* threads of the new incarnation */
+#define AT_M 200   /* messages each */
+#define AT_DEAD 5  /* tasks its predecessor left */
+#define AT_TMO 2000000000 /* ns */
+
+static lfipc_queue *at_q;
+static _Atomic int at_go, at_bad;
+
+/* the predecessor: gets AT_DEAD messages, settles none, closes the
+ * region (its participant slot then names no pid: the next process to
+ * register takes it, and its task entry, before any dead one's) */
+static int at_dead(void *arg)
+{
+	uint64_t b;
+	size_t len;
+
+	(void)arg;
+	for (int i = 0; i < AT_DEAD; i++)
+		if (lfipc_queue_get(at_q, &b, sizeof(b), &len, LFIPC_NOWAIT))
+			return 1;
+	lfipc_region_close(qt_r);
+	return 0;
+}
+
+/* AT_M messages by get, get_many, peek+release or peek_many+release_many
+ * (by thread), each settled at once: task_done must never say -EINVAL */
+static void *at_thread(void *arg)
+{
+	int mode = (int)(uintptr_t)arg, got = 0;
+	uint64_t b[8];
+	const void *m[8];
+	size_t len[8];
+
+	while (!atomic_load(&at_go))
+		;
+	while (got < AT_M) {
+		int n = AT_M - got < 8 ? AT_M - got : 8, k = 1;
+
+		if (mode == 0)
+			k = (k = lfipc_queue_get(at_q, b, sizeof(b[0]), len,
+						 AT_TMO))
+				    ? k
+				    : 1;
+		else if (mode == 1)
+			k = lfipc_queue_get_many(at_q, b, sizeof(b[0]), len,
+						 (size_t)n, AT_TMO);
+		else if (mode == 2)
+			k = lfipc_queue_peek(at_q, m, len, AT_TMO) ||
+					    lfipc_queue_release(at_q, m[0])
+				    ? -1
+				    : 1;
+		else if ((k = lfipc_queue_peek_many(at_q, m, len, (size_t)n,
+						    AT_TMO)) > 0 &&
+			 lfipc_queue_release_many(at_q, m, (size_t)k) != k)
+			k = -1;
+		if (k <= 0) {
+			fprintf(stderr, "mode %d got %d: %d\n", mode, got, k);
+			atomic_fetch_add(&at_bad, 1);
+			return NULL;
+		}
+		for (int i = 0; i < k; i++)
+			if ((n = lfipc_queue_task_done(at_q))) {
+				fprintf(stderr, "mode %d task_done %d\n", mode, n);
+				atomic_fetch_add(&at_bad, 1);
+			}
+		got += k;
+	}
+	return NULL;
+}
+
+static int at_new(void *arg)
+{
+	pthread_t t[AT_T];
+
+	(void)arg;
+	for (int i = 0; i < AT_T; i++)
+		if (pthread_create(&t[i], NULL, at_thread, (void *)(uintptr_t)i))
+			return 1;
+	atomic_store(&at_go, 1);
+	for (int i = 0; i < AT_T; i++)
+		pthread_join(t[i], NULL);
+	/* every task settled, none left: one more is -EINVAL */
+	if (lfipc_queue_task_done(at_q) != -EINVAL)
+		return 3;
+	return atomic_load(&at_bad) ? 2 : 0;
+}
+
+/* The threads of a process whose participant slot (and task entry) a
+ * consumer that left with tasks outstanding held before all get at once, each way there is:
+ * the entry is adopted (the dead's AT_DEAD tasks written off once),
+ * every message counted exactly (task_done never -EINVAL, one more is),
+ * and join finds nothing unfinished. */
+Test(queue_crash, threads_of_a_new_incarnation_adopt_its_entry_at_once)
+{
+	int rounds = 30 * th_scale();
+	uint64_t v = 0;
+
+	for (int r = 0; r < rounds; r++) {
+		lfipc_queue_status st = {.struct_size = sizeof(st)};
+		pid_t pid;
+		int jr;
+
+		cr_assert_eq(lfipc_queue_create(qt_r, "at", 1024, 8,
+						LFIPC_QUEUE_JOINABLE, &at_q),
+			     0);
+		for (int i = 0; i < AT_DEAD + AT_T * AT_M; i++, v++)
+			cr_assert_eq(lfipc_queue_put(at_q, &v, sizeof(v),
+						     LFIPC_NOWAIT),
+				     0);
+		cr_assert_gt(pid = th_fork(at_dead, NULL), 0);
+		cr_assert_eq(th_reap(pid, QT_REAP_MS), 0);
+		/* not written off yet: the adopters do it */
+		cr_assert_eq(lfipc_queue_tasks_abandoned(at_q), 0u);
+		cr_assert_gt(pid = th_fork(at_new, NULL), 0);
+		cr_assert_eq(jr = th_reap(pid, QT_REAP_MS), 0, "round %d: %d", r, jr);
+		cr_assert_eq(lfipc_queue_tasks_abandoned(at_q),
+			     (uint64_t)AT_DEAD, "round %d", r);
+		jr = lfipc_queue_join(at_q, LFIPC_NOWAIT);
+		cr_assert(jr == 0 || jr == -EOWNERDEAD, "join %d", jr);
+		cr_assert_eq(lfipc_queue_join(at_q, LFIPC_NOWAIT), 0);
+		cr_assert_eq(lfipc_queue_stat(at_q, &st), 0);
+		cr_assert_eq(st.tasks_unfinished, 0u);
+		cr_assert_eq(lfipc_queue_tasks_abandoned(at_q),
+			     (uint64_t)AT_DEAD);
+		lfipc_queue_close(at_q);
+		cr_assert_eq(lfipc_object_remove(qt_r, "at"), 0);
+	}
+}
