@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -520,4 +521,103 @@ Test(queue_hostile, random_corruption_of_an_spsc_queue_never_crashes_or_hangs,
 	random_corruption(LFIPC_QUEUE_JOINABLE | LFIPC_QUEUE_SINGLE_PRODUCER |
 			      LFIPC_QUEUE_SINGLE_CONSUMER,
 			  8);
+}
+
+/* ---- corrupt lengths scribbled while get_many runs --------------------- */
+
+#define SC_N 20000 /* messages put */
+
+static lfipc_queue *sc_q;
+static _Atomic int sc_stop;
+static _Atomic uint64_t sc_good, sc_bad_task_done;
+static _Atomic uint8_t sc_seen[SC_N];
+
+static void *sc_consumer(void *arg)
+{
+	uint64_t rng = (uintptr_t)arg, b[8];
+	size_t lens[8];
+
+	for (;;) {
+		int n = 1 + (int)(th_rand(&rng) % 8);
+		int k = lfipc_queue_get_many(sc_q, b, sizeof(b[0]), lens,
+					     (size_t)n, 100000000);
+
+		if (k == -EPIPE)
+			return NULL;
+		if (k <= 0)
+			continue; /* -ETIMEDOUT, -EPROTO: only corrupt ones */
+		for (int i = 0; i < k; i++) {
+			if (lens[i] != 8 || b[i] >= SC_N)
+				return (void *)1;
+			atomic_fetch_add(&sc_seen[b[i]], 1);
+			if (lfipc_queue_task_done(sc_q))
+				atomic_fetch_add(&sc_bad_task_done, 1);
+		}
+		atomic_fetch_add(&sc_good, (uint64_t)k);
+	}
+}
+
+static void *sc_scribbler(void *arg)
+{
+	struct qpeer *qp = arg;
+	uint64_t rng = 5;
+
+	while (!atomic_load(&sc_stop)) {
+		uint64_t r = th_rand(&rng);
+
+		__atomic_store_n(qp_len(qp, r % 16), r & 1 ? 9 : UINT64_MAX,
+				 __ATOMIC_RELAXED);
+		usleep(20);
+	}
+	return NULL;
+}
+
+/* Lengths past msg_size scribbled into random slots of a JoinableQueue
+ * while two threads get_many from it (a batch is copied, then freed,
+ * then counted): no crash, every message delivered once or dropped and
+ * counted as done (delivered + dropped == put), task_done never -EINVAL
+ * for a message delivered, and join finds nothing unfinished. */
+Test(queue_hostile, corrupt_lengths_scribbled_during_get_many_count_as_done)
+{
+	struct qpeer qp;
+	pthread_t c[2], s;
+	void *rv;
+	uint64_t v;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "sc", 16, 8,
+					LFIPC_QUEUE_JOINABLE, &sc_q),
+		     0);
+	qp_open(qt_r, "sc", &qp);
+	for (uintptr_t i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&c[i], NULL, sc_consumer,
+					    (void *)(i + 1)),
+			     0);
+	cr_assert_eq(pthread_create(&s, NULL, sc_scribbler, &qp), 0);
+	for (v = 0; v < SC_N; v++)
+		cr_assert_eq(lfipc_queue_put(sc_q, &v, 8, 10000000000), 0);
+	atomic_store(&sc_stop, 1);
+	pthread_join(s, NULL);
+	for (int i = 0; i < 10000 && lfipc_queue_qsize(sc_q); i++)
+		usleep(1000);
+	cr_assert_eq(lfipc_queue_qsize(sc_q), 0);
+	cr_assert_eq(lfipc_queue_shutdown(sc_q), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(c[i], &rv);
+		cr_assert_null(rv, "a malformed message delivered");
+	}
+	cr_assert_eq(lfipc_queue_stat(sc_q, &st), 0);
+	cr_assert_eq(atomic_load(&sc_good) + st.corrupt, (uint64_t)SC_N,
+		     "%llu got + %llu dropped",
+		     (unsigned long long)atomic_load(&sc_good),
+		     (unsigned long long)st.corrupt);
+	for (v = 0; v < SC_N; v++)
+		cr_assert_leq(atomic_load(&sc_seen[v]), 1u);
+	cr_assert_eq(atomic_load(&sc_bad_task_done), 0u);
+	cr_assert_eq(lfipc_queue_task_done(sc_q), -EINVAL);
+	cr_assert_eq(lfipc_queue_join(sc_q, LFIPC_NOWAIT), 0);
+	cr_log_info("scribbled get_many: %llu dropped",
+		    (unsigned long long)st.corrupt);
+	qp_close(&qp);
+	lfipc_queue_close(sc_q);
 }
