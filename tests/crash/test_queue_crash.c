@@ -959,7 +959,8 @@ static void *at_thread(void *arg)
 		}
 		for (int i = 0; i < k; i++)
 			if ((n = lfipc_queue_task_done(at_q))) {
-				fprintf(stderr, "mode %d task_done %d\n", mode, n);
+				fprintf(stderr, "mode %d task_done %d\n",
+					mode, n);
 				atomic_fetch_add(&at_bad, 1);
 			}
 		got += k;
@@ -978,7 +979,8 @@ static int at_new(void *arg)
 			at_thread((void *)(uintptr_t)i);
 	}
 	for (int i = 0; i < AT_T && !th_tsan(); i++)
-		if (pthread_create(&t[i], NULL, at_thread, (void *)(uintptr_t)i))
+		if (pthread_create(&t[i], NULL, at_thread,
+				   (void *)(uintptr_t)i))
 			return 1;
 	atomic_store(&at_go, 1);
 	for (int i = 0; i < AT_T && !th_tsan(); i++)
@@ -990,10 +992,10 @@ static int at_new(void *arg)
 }
 
 /* The threads of a process whose participant slot (and task entry) a
- * consumer that left with tasks outstanding held before all get at once, each way there is:
- * the entry is adopted (the dead's AT_DEAD tasks written off once),
- * every message counted exactly (task_done never -EINVAL, one more is),
- * and join finds nothing unfinished. */
+ * consumer that left with tasks outstanding held before all get at once,
+ * each way there is: the entry is adopted (the dead's AT_DEAD tasks
+ * written off once), every message counted exactly (task_done never
+ * -EINVAL, one more is), and join finds nothing unfinished. */
 Test(queue_crash, threads_of_a_new_incarnation_adopt_its_entry_at_once)
 {
 	int rounds = 30 * th_scale();
@@ -1016,7 +1018,8 @@ Test(queue_crash, threads_of_a_new_incarnation_adopt_its_entry_at_once)
 		/* not written off yet: the adopters do it */
 		cr_assert_eq(lfipc_queue_tasks_abandoned(at_q), 0u);
 		cr_assert_gt(pid = th_fork(at_new, NULL), 0);
-		cr_assert_eq(jr = th_reap(pid, QT_REAP_MS), 0, "round %d: %d", r, jr);
+		jr = th_reap(pid, QT_REAP_MS);
+		cr_assert_eq(jr, 0, "round %d: %d", r, jr);
 		cr_assert_eq(lfipc_queue_tasks_abandoned(at_q),
 			     (uint64_t)AT_DEAD, "round %d", r);
 		jr = lfipc_queue_join(at_q, LFIPC_NOWAIT);
