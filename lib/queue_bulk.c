@@ -346,10 +346,10 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			return corrupt ? -EPROTO : k;
 		}
 		/* Every message of the batch is copied before any slot is
-		 * freed, and the entry is adopted before too: a kill between
-		 * the first free and the count leaves the batch's tasks owned
-		 * by nobody (doc/queue.md, "Windows that remain"), so that
-		 * window is the stores and one increment, not the copies. */
+		 * freed. A JoinableQueue counts the batch (the corrupt ones
+		 * too, settled at once below) through the entry's record as
+		 * it frees the slots (lfipc__q_count_free()), so that a kill
+		 * at any point leaves the count exact. */
 		for (int j = 0; j < k; j++) {
 			/* once: checked, then used */
 			uint64_t l = lfipc__shm_ld64(&s[j]->len);
@@ -363,25 +363,24 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 			lens[done + good] = l;
 			good++;
 		}
-		if (q->joinable && good)
-			q_tasks_adopt(q, tok, &dl);
-		for (int j = 0; j < k; j++) {
-			/* Q11: release store; pairs with the producer's
-			 * claiming CAS or load (acquire: our copies of the
-			 * batch's payloads above are done before it writes a
-			 * new one). The seq_cst fence below orders the batch's
-			 * stores before the one look at not_full. */
-			atomic_store_explicit(
-			    &s[j]->word,
-			    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
-			    memory_order_release);
-		}
-		/* counted at once after the last store, before the fence */
 		if (q->joinable) {
-			if (good)
-				lfipc__q_tasks_got(q, tok, (uint64_t)good, &dl);
+			lfipc__q_count_free(q, tok, s, w, k, QF_STORE_REL, &dl);
 			if (bad)
-				atomic_fetch_add(&q->h->done, (uint64_t)bad);
+				lfipc__q_tasks_settle_own(q, tok,
+							  (uint64_t)bad);
+		} else {
+			for (int j = 0; j < k; j++) {
+				/* Q11: release store; pairs with the
+				 * producer's claiming CAS or load (acquire:
+				 * our copies of the batch's payloads above
+				 * are done before it writes a new one). The
+				 * seq_cst fence below orders the batch's
+				 * stores before the one look at not_full. */
+				atomic_store_explicit(
+				    &s[j]->word,
+				    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
+				    memory_order_release);
+			}
 		}
 		/* Q11: one full fence for the batch instead of a seq_cst
 		 * store per slot: a producer that announced itself on
@@ -393,8 +392,6 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 		if (bad)
 			atomic_fetch_add_explicit(&q->h->corrupt, (uint64_t)bad,
 						  memory_order_relaxed);
-		if (q->joinable && bad)
-			ev_wake(q, &q->h->joined);
 		/* one look at not_full for the whole batch */
 		ev_wake(q, &q->h->not_full);
 		done += (size_t)good;

@@ -742,18 +742,37 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 	}
 }
 
+/* The JoinableQueue's release_slot(): count the message through tok's
+ * record and free the slot (lfipc__q_count_free()); a corrupt one is
+ * settled at once. Out of line: a plain queue's get does not carry it. */
+static __attribute__((noinline)) void
+release_joinable(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
+		 bool delivered, struct qdl *dl)
+{
+	lfipc__q_count_free(q, tok, &s, &w, 1, QF_STORE, dl);
+	if (!delivered) {
+		/* Q13: relaxed: a statistics counter (lfipc_queue_stat) */
+		atomic_fetch_add_explicit(&q->h->corrupt, 1,
+					  memory_order_relaxed);
+		lfipc__q_tasks_settle_own(q, tok, 1);
+	}
+	ev_wake(q, &q->h->not_full);
+}
+
 /* Give back a slot claimed for reading by tok (word w = READING(p, tok)):
  * free it for lap p + N. delivered: the message was handed to the caller
- * (a JoinableQueue counts it as got by tok) rather than dropped as
- * corrupt (counted as done). dl: the call's deadline for the write-off of
- * a dead predecessor's tasks (lfipc__q_tasks_adopt(); NULL: none), made
- * before the store: between the store and the count a kill leaves a task
- * nobody owns (doc/queue.md, "Windows that remain"). */
+ * rather than dropped as corrupt. A JoinableQueue counts it as got by tok
+ * (a corrupt one as got and settled at once) through the entry's record,
+ * so that a kill at any point leaves the count exact
+ * (release_joinable()); dl: the call's deadline for the write-off of a
+ * dead predecessor's tasks (NULL: none). */
 static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 				uint32_t tok, bool delivered, struct qdl *dl)
 {
-	if (q->joinable && delivered)
-		q_tasks_adopt(q, tok, dl);
+	if (q->joinable) {
+		release_joinable(q, s, w, tok, delivered, dl);
+		return;
+	}
 	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
 	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
 	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered
@@ -761,14 +780,6 @@ static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 	if (!delivered)
 		atomic_fetch_add_explicit(&q->h->corrupt, 1,
 					  memory_order_relaxed);
-	if (q->joinable) {
-		if (delivered) {
-			lfipc__q_tasks_got(q, tok, 1, dl);
-		} else {
-			atomic_fetch_add(&q->h->done, 1);
-			ev_wake(q, &q->h->joined);
-		}
-	}
 	ev_wake(q, &q->h->not_full);
 }
 

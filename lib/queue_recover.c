@@ -207,14 +207,70 @@ static void orphan_behind(lfipc_queue *q, uint32_t seq, struct qdl *dl)
 		pos_advance_dl(&q->h->deq_pos, p + 1, dl);
 }
 
+/* Free slot s, READING (word w) by a dead consumer whose COUNTED record
+ * covers it, for the next lap (a CAS from w: never a slot that is not
+ * READING by that token). Put behind deq_pos first, as an orphan would
+ * be (orphan_behind(): a run claimed beyond deq_pos by a consumer that
+ * died before moving it). 1 freed, 0 the word changed. */
+static int counted_free(lfipc_queue *q, qslot *s, uint64_t w)
+{
+	orphan_behind(q, wseq(w), NULL);
+	return atomic_compare_exchange_strong(
+	    &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+}
+
+/* Resolve the COUNTED record r, p (rec, rec_pos, a snapshot validated by
+ * the caller: lfipc__q_rec_covers() or the adoption) of the dead token
+ * who: free every slot of its run still READING by who (their messages
+ * are counted in who's entry and written off with it), then CAS the
+ * record from r back to IDLE with the same cnt. IDLE only after every
+ * slot of the run is resolved: a resolver that reads IDLE orphans a slot
+ * READING by who, which then must not be one of the run. At most 64
+ * slots; a slot at a position of the run is freed only from the exact
+ * word READING(position, who). */
+void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
+{
+	uint32_t n = lfipc__qrec_n(r), seq = wseq(p);
+	struct lfipc_qtask *t = q_task_of(q, who);
+
+	for (uint32_t i = 0; i < n && i < LFIPC_QREC_NMAX; i++) {
+		qslot *s = slot_at(q, (uint64_t)(uint32_t)(seq + i - 1));
+		uint64_t w = atomic_load(&s->word);
+
+		if (w == mkword(seq + i, who | CL_R))
+			counted_free(q, s, w);
+	}
+	atomic_compare_exchange_strong(
+	    &t->rec, &r, lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
+	ev_wake(q, &q->h->not_full);
+}
+
+/* Slot s holds READING (word w) of a dead consumer: if its COUNTED record
+ * covers the slot (lfipc__q_rec_covers()), resolve that record: the slot
+ * is freed, not orphaned. 1 resolved, 0 not covered (orphan it). */
+static int counted_resolve(lfipc_queue *q, uint64_t w)
+{
+	uint32_t who = wclaim(w) & CL_TOK;
+	uint64_t r, p;
+
+	if (!q->joinable || !lfipc__q_rec_covers(q, who, w, &r, &p))
+		return 0;
+	lfipc__q_rec_resolve(q, who, r, p);
+	return 1;
+}
+
 /* Slot s holds READING (word w) of a dead consumer and the caller holds
  * the lock: make it ORPHAN, counting it first (a kill in between leaves
- * the lock to a take-over, which recounts). 1 done, 0 the word changed. */
+ * the lock to a take-over, which recounts); a JoinableQueue's slot whose
+ * message the dead consumer counted already is freed instead
+ * (counted_resolve()). 1 done, 0 the word changed. */
 int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w)
 {
 	qhdr *h = q->h;
 	uint64_t nw = mkword(wseq(w), ORPHAN);
 
+	if (counted_resolve(q, w))
+		return 1;
 	atomic_fetch_add(&h->orphans, 1);
 	if (!atomic_compare_exchange_strong(&s->word, &w, nw)) {
 		atomic_fetch_sub(&h->orphans, 1);
@@ -229,6 +285,9 @@ static int orphan(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w)
 {
 	int rc;
 
+	/* a counted message's slot is freed without the lock */
+	if (counted_resolve(q, w))
+		return 1;
 	if (!lfipc__q_lock_try(q, tok))
 		return 0;
 	rc = lfipc__q_orphan_locked(q, s, w);

@@ -28,6 +28,18 @@ static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
 	return q_task_of(q, tok);
 }
 
+/* The messages delivered through entry t: got + REC_CNT(rec)
+ * (internal/queue_layout.h). got is loaded first, then rec: both only
+ * grow (rec's cnt: but for the undo of a failed release's count,
+ * lfipc__q_count_free()), and callers that compare the sum with owner
+ * load owner after both (lfipc__q_tasks_reap()). */
+static uint64_t entry_got(struct lfipc_qtask *t)
+{
+	uint64_t g = atomic_load(&t->got);
+
+	return g + lfipc__qrec_cnt(atomic_load(&t->rec));
+}
+
 /* Settle every task of entry t not settled yet (its participants are
  * dead): raise settled to the value of got read first. Idempotent, so any
  * number of participants may do it at once, and a kill anywhere leaves
@@ -54,31 +66,102 @@ static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
 	}
 }
 
+/* The snapshot of the record of entry t while owner is `who` (loaded
+ * before and after rec and rec_pos: nobody but who's threads writes them
+ * while who owns the entry and lives, and nobody but a resolver, moving
+ * it to IDLE with the same cnt, after its death; a new incarnation
+ * changes owner only after resolving it, lfipc__q_tasks_adopt()). want:
+ * the owner to see, or 0 for "anything but tok" (the adoption by tok).
+ * True with *r, *p when owner was as wanted both times. */
+static bool rec_snap(struct lfipc_qtask *t, uint32_t want, uint32_t tok,
+		     uint64_t *r, uint64_t *p)
+{
+	uint32_t o = atomic_load(&t->owner);
+
+	if (want ? o != want : o == tok)
+		return false;
+	*r = atomic_load(&t->rec);
+	*p = atomic_load(&t->rec_pos);
+	o = atomic_load(&t->owner);
+	return want ? o == want : o != tok;
+}
+
+/* Is the snapshot r, p a COUNTED record of the token `who`, sane (n in
+ * 1..64, rec_pos READING by who)? Shared memory is untrusted: a record
+ * that fails this is never used to free a slot. */
+static bool rec_counted(uint64_t r, uint64_t p, uint32_t who)
+{
+	uint32_t n = lfipc__qrec_n(r);
+
+	return lfipc__qrec_state(r) == LFIPC_QREC_COUNTED && n >= 1 &&
+	       n <= LFIPC_QREC_NMAX && wclaim(p) == (who | CL_R);
+}
+
+/* Slot word w is READING by the dead token who: does who's COUNTED record
+ * cover it (its position in the record's run)? True with the snapshot in
+ * *r, *p (for lfipc__q_rec_resolve()). Read once: owner, rec, rec_pos,
+ * owner (rec_snap()), validated (rec_counted()). */
+bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
+			 uint64_t *r, uint64_t *p)
+{
+	struct lfipc_qtask *t = task_of(q, who);
+
+	if (!rec_snap(t, who, 0, r, p) || !rec_counted(*r, *p, who))
+		return false;
+	return wseq(w) - wseq(*p) < lfipc__qrec_n(*r);
+}
+
+/* The adoption's resolution of a dead predecessor's record: a COUNTED one
+ * (valid: its token of tok's participant slot, not tok) has the slots of
+ * its run still READING by the predecessor freed (its count is written
+ * off next); any record not IDLE is moved back to IDLE with its cnt (a
+ * CLAIMED one's slots are orphaned by the repairs, as any dead reader's),
+ * so that tok's threads can hold it. Only while owner is not tok (the
+ * snapshot of rec_snap()): a thread of tok that adopted already may hold
+ * the record, and its value is then never the one seen here (cnt grows
+ * with every run). */
+static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
+{
+	uint64_t r, p;
+	uint32_t who;
+
+	if (!rec_snap(t, 0, tok, &r, &p) ||
+	    lfipc__qrec_state(r) == LFIPC_QREC_IDLE)
+		return;
+	who = wclaim(p) & CL_TOK;
+	if (who != tok && q_task_of(q, who) == t && rec_counted(r, p, who)) {
+		lfipc__q_rec_resolve(q, who, r, p);
+		return;
+	}
+	atomic_compare_exchange_strong(
+	    &t->rec, &r, lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
+}
+
 /* Adopt tok's entry: the entry of a new incarnation of a participant
- * slot still holds its dead predecessor's tasks: write them off, then
+ * slot still holds its dead predecessor's tasks and maybe its in-flight
+ * record: resolve the record (rec_adopt()), write the tasks off, then
  * store owner. The threads of a process share its token: several may
  * adopt the entry at once, and one of them may have stored owner and
- * counted its messages in got between our first look at owner and our
- * load of got. So got is loaded before a second look at owner, as in
- * lfipc__q_tasks_reap(): a got that includes tok's counts is followed by
- * owner == tok (tok stores owner before its first increment; all
- * seq_cst), and then the entry is adopted already and nothing is written
- * off. Written off otherwise: tasks of the dead only, and write_off()
- * only raises settled, so a second adopter's write-off of the same value
- * is a no-op. A consumer calls this before it frees the slots of the
- * messages it counts (lfipc__q_tasks_got() then finds the entry adopted:
- * one load): a kill between freeing a slot and counting its message
- * leaves a task nobody owns (doc/queue.md, "Windows that remain"), and
- * the write-off (a CAS, a wake-up of `joined`) is then outside that
- * window. Harmless at any time: a different owner in the entry of a live
- * token is a dead predecessor's. */
+ * counted its messages between our first look at owner and our load of
+ * got and rec. So those are loaded before a second look at owner, as in
+ * lfipc__q_tasks_reap(): a count that includes tok's is followed by
+ * owner == tok (tok stores owner before its first count; all seq_cst),
+ * and then the entry is adopted already and nothing is written off.
+ * Written off otherwise: tasks of the dead only, and write_off() only
+ * raises settled, so a second adopter's write-off of the same value is a
+ * no-op. A consumer calls this before it frees the slots of the messages
+ * it counts (lfipc__q_count_free()), so the write-off (a CAS, a wake-up
+ * of `joined`) is never inside a count. Harmless at any time: a different
+ * owner in the entry of a live token is a dead predecessor's. */
 void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 {
 	struct lfipc_qtask *t = task_of(q, tok);
 
 	if (atomic_load(&t->owner) != tok) {
-		uint64_t g = atomic_load(&t->got);
+		uint64_t g;
 
+		rec_adopt(q, t, tok);
+		g = entry_got(t);
 		if (atomic_load(&t->owner) != tok) {
 			write_off(q, t, g, dl);
 			atomic_store(&t->owner, tok);
@@ -86,18 +169,144 @@ void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 	}
 }
 
-/* Messages delivered to tok: count them in its entry, adopting it first
- * if the caller has not (lfipc__q_tasks_adopt()). */
-void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
-		       struct qdl *dl)
+/* Free slot s (word w, READING by the caller) as `how` says: 1 freed, 0
+ * the CAS of QF_CAS / QF_CAS_REL failed (the word is not w). */
+static inline int free_slot(lfipc_queue *q, qslot *s, uint64_t w, int how)
 {
-	lfipc__q_tasks_adopt(q, tok, dl);
-	atomic_fetch_add(&task_of(q, tok)->got, k);
+	uint64_t nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
+
+	switch (how) {
+	case QF_STORE:
+		/* Q6 (release_slot()): seq_cst store */
+		atomic_store(&s->word, nw);
+		return 1;
+	case QF_STORE_REL:
+		/* Q11 (get_many): release store, the caller's fence after */
+		atomic_store_explicit(&s->word, nw, memory_order_release);
+		return 1;
+	case QF_CAS:
+		/* Q6 (lfipc_queue_release()): seq_cst CAS */
+		return atomic_compare_exchange_strong(&s->word, &w, nw);
+	default:
+		/* Q11 (release_many): release CAS, the caller's fence after;
+		 * failure relaxed: nothing is read from it */
+		return atomic_compare_exchange_strong_explicit(
+		    &s->word, &w, nw, memory_order_release,
+		    memory_order_relaxed);
+	}
 }
 
-/* Write off the unsettled tasks of every dead participant. got is loaded
- * before owner: a new incarnation stores owner before its first got
- * increment, so a got value that includes its tasks is always followed by
+/* One run of n <= 64 slots s[] (words w[], READING by tok at consecutive
+ * positions) through the record of tok's entry t, held (CLAIMED(c, n))
+ * by the caller: rec_pos, COUNTED(c + n, n), the frees, IDLE. Returns the
+ * slots freed (fewer than n only when a CAS failed: then the rest stay
+ * ours and the count is taken back to what was freed). */
+static int run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
+			  qslot *const *s, const uint64_t *w, int n, int how)
+{
+	int m = 0;
+
+	/* Q19: relaxed: ordered before the release store of COUNTED that
+	 * follows; read by a resolver only after our death (whose stores
+	 * are then all visible, in program order) or by our own threads
+	 * after their acquiring CAS of the record. */
+	atomic_store_explicit(&t->rec_pos, w[0], memory_order_relaxed);
+	/* Q19: release: the count and "these slots are counted" in one
+	 * store; pairs with the seq_cst loads of rec by task_done, the
+	 * write-off and the resolvers (the run's rec_pos before it). */
+	atomic_store_explicit(&t->rec,
+			      lfipc__qrec(c + (uint64_t)n, (uint32_t)n,
+					  LFIPC_QREC_COUNTED),
+			      memory_order_release);
+	lfipc__test_point(LFIPC_TP_QREC_COUNTED, q);
+	while (m < n && free_slot(q, s[m], w[m], how))
+		m++;
+	/* Q19: release: the frees before IDLE (a resolver reading IDLE
+	 * after our death finds none of the run READING); pairs with the
+	 * acquiring CAS of our next run (run_hold()). */
+	atomic_store_explicit(
+	    &t->rec, lfipc__qrec(c + (uint64_t)m, 0, LFIPC_QREC_IDLE),
+	    memory_order_release);
+	return m;
+}
+
+/* Hold the record of entry t for a run of n: true and *c its cnt, or
+ * false when another thread of this process holds it (or a peer left it
+ * in another state). */
+static inline bool run_hold(struct lfipc_qtask *t, uint32_t n, uint64_t *c)
+{
+	/* Q19: relaxed load, then an acquiring CAS (pairs with the release
+	 * store of IDLE by the last run of this process's threads). */
+	uint64_t r = atomic_load_explicit(&t->rec, memory_order_relaxed);
+
+	if (lfipc__qrec_state(r) != LFIPC_QREC_IDLE)
+		return false;
+	*c = lfipc__qrec_cnt(r);
+	return atomic_compare_exchange_strong_explicit(
+	    &t->rec, &r, lfipc__qrec(*c, n, LFIPC_QREC_CLAIMED),
+	    memory_order_acquire, memory_order_relaxed);
+}
+
+/*
+ * A JoinableQueue consumer tok counts the k messages in slots s[] (words
+ * w[], READING by tok) as got by it and frees the slots (how: QF_STORE,
+ * QF_STORE_REL, QF_CAS, QF_CAS_REL, free_slot()), in runs of consecutive
+ * positions (at most 64 each), each through the record of its entry:
+ * count and mark in one store, free, IDLE (run_count_free()), so that a
+ * kill at any point leaves either uncounted slots READING by tok (the
+ * repair orphans them: delivered again) or counted ones covered by the
+ * COUNTED record (the repair frees them: written off with the entry),
+ * never a freed message nobody counted or a counted one delivered again.
+ * When another thread of this process holds the record, the run takes
+ * the old way: the frees, then got += m; a kill between them leaves tasks
+ * nobody owns (doc/queue.md, "Windows that remain"). The entry is adopted
+ * first (dl: the deadline of its write-off; NULL none). Returns the slots
+ * freed: k, or fewer when a CAS failed (the CAS ways stop there).
+ */
+int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
+			const uint64_t *w, int k, int how, struct qdl *dl)
+{
+	struct lfipc_qtask *t = task_of(q, tok);
+	int done = 0;
+
+	q_tasks_adopt(q, tok, dl);
+	while (done < k) {
+		int n = 1, m;
+		uint64_t c;
+
+		while (done + n < k && n < (int)LFIPC_QREC_NMAX &&
+		       wseq(w[done + n]) == wseq(w[done + n - 1]) + 1)
+			n++;
+		if (run_hold(t, (uint32_t)n, &c)) {
+			m = run_count_free(q, t, c, s + done, w + done, n, how);
+		} else {
+			qslot *const *rs = s + done;
+
+			for (m = 0; m < n; m++)
+				if (!free_slot(q, rs[m], w[done + m], how))
+					break;
+			if (m)
+				atomic_fetch_add(&t->got, (uint64_t)m);
+		}
+		done += m;
+		if (m < n)
+			break;
+	}
+	return done;
+}
+
+/* The corrupt messages among them (counted as got by
+ * lfipc__q_count_free()) are settled at once: k of tok's tasks. A kill
+ * before leaves them to the write-off. */
+void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k)
+{
+	atomic_fetch_add(&task_of(q, tok)->settled, k);
+	ev_wake(q, &q->h->joined);
+}
+
+/* Write off the unsettled tasks of every dead participant. got and rec
+ * are loaded before owner: a new incarnation stores owner before its
+ * first count, so a count that includes its tasks is always followed by
  * the live owner, never by its dead predecessor. O(participants). */
 int lfipc__q_tasks_reap(lfipc_queue *q)
 {
@@ -105,7 +314,7 @@ int lfipc__q_tasks_reap(lfipc_queue *q)
 
 	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
 		struct lfipc_qtask *t = &q->tasks[i];
-		uint64_t g = atomic_load(&t->got);
+		uint64_t g = entry_got(t);
 
 		if ((int64_t)(g - atomic_load(&t->settled)) <= 0)
 			continue;
@@ -126,7 +335,7 @@ static int task_settle(struct lfipc_qtask *t)
 	uint64_t s = atomic_load(&t->settled);
 	int rc;
 
-	while ((int64_t)(atomic_load(&t->got) - s) > 0) {
+	while ((int64_t)(entry_got(t) - s) > 0) {
 		if (atomic_compare_exchange_weak(&t->settled, &s, s + 1))
 			return 1;
 		rc = lfipc__cas_retry(&b, LFIPC_DL_NEVER);
@@ -143,7 +352,7 @@ static bool live_tasks(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
 {
 	uint32_t o;
 
-	if ((int64_t)(atomic_load(&t->got) - atomic_load(&t->settled)) <= 0)
+	if ((int64_t)(entry_got(t) - atomic_load(&t->settled)) <= 0)
 		return false;
 	o = atomic_load(&t->owner);
 	return o == tok || lfipc__token_alive(q->r, o);

@@ -246,21 +246,89 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 
 	if ((rc = peeked_slot(q, msg, &s, &tok, &w)))
 		return rc;
-	/* the entry adopted before the slot is freed (release_slot()) */
-	if (q->joinable)
-		q_tasks_adopt(q, tok, NULL);
 	/* Q6 (as release_slot()), but a seq_cst CAS from the word checked,
 	 * not a store: another thread of this process (the same token)
 	 * releasing the same message at the same time then loses with
 	 * -EPROTO, instead of storing a stale FREE over the claim of a
-	 * producer that took the slot after the first release. */
-	if (!atomic_compare_exchange_strong(
-		    &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0)))
+	 * producer that took the slot after the first release. A
+	 * JoinableQueue counts the message through the entry's record as
+	 * it frees the slot (lfipc__q_count_free(); a count whose CAS
+	 * failed is taken back). */
+	if (q->joinable) {
+		if (!lfipc__q_count_free(q, tok, &s, &w, 1, QF_CAS, NULL))
+			return -EPROTO;
+	} else if (!atomic_compare_exchange_strong(
+		       &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0))) {
 		return -EPROTO;
-	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, 1, NULL);
+	}
 	ev_wake(q, &q->h->not_full);
 	return 0;
+}
+
+/* release_many() on a JoinableQueue: in chunks of up to 64 messages,
+ * the words loaded and checked first (READING by tok; the chunk ends at
+ * the first that is not), then counted through the entry's record as the
+ * slots are freed by release CASes (lfipc__q_count_free(), QF_CAS_REL:
+ * runs of consecutive positions, each counted in one store). Stops where
+ * a check or a CAS fails. Returns the messages released. */
+static size_t release_counted(lfipc_queue *q, const void *const *msgs,
+			      qslot *const *first, size_t n, uint32_t tok)
+{
+	qslot *s[BULK_MAX];
+	uint64_t w[BULK_MAX];
+	size_t k = 0;
+
+	while (k < n) {
+		int m = 0, f;
+
+		while (m < (int)BULK_MAX && k + (size_t)m < n) {
+			size_t i = k + (size_t)m;
+
+			s[m] = i < BULK_MAX ? first[i] : slot_of(q, msgs[i]);
+			w[m] = atomic_load(&s[m]->word);
+			if (wclaim(w[m]) != (tok | CL_R))
+				break;
+			m++;
+		}
+		f = m ? lfipc__q_count_free(q, tok, s, w, m, QF_CAS_REL, NULL)
+		      : 0;
+		k += (size_t)f;
+		if (f < (int)BULK_MAX)
+			break;
+	}
+	return k;
+}
+
+/* release_many() on a plain queue: each slot released by a release CAS
+ * from the word checked, up to the first that is not READING by tok or
+ * whose CAS fails. Returns the messages released. */
+static size_t release_plain(lfipc_queue *q, const void *const *msgs,
+			    qslot *const *first, size_t n, uint32_t tok)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		qslot *s = k < BULK_MAX ? first[k] : slot_of(q, msgs[k]);
+		uint64_t w = atomic_load(&s->word), nw;
+
+		if (wclaim(w) != (tok | CL_R))
+			break;
+		/* Q11 (as get_many's batch, queue_bulk.c; a single
+		 * release's Q6 is a seq_cst CAS): release CAS from the word
+		 * checked; pairs with the producer's claiming CAS or load
+		 * (acquire: the caller's reads of the payload are done
+		 * before it writes a new one). Failure (relaxed: nothing is
+		 * read from it) means another thread of this process
+		 * released the slot first: stop, as for any slot not ours.
+		 * The seq_cst fence of the caller orders the run's CASes
+		 * before the one look at not_full. */
+		nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
+		if (!atomic_compare_exchange_strong_explicit(
+			    &s->word, &w, nw, memory_order_release,
+			    memory_order_relaxed))
+			break;
+	}
+	return k;
 }
 
 /* Each slot is released by its own CAS, as lfipc_queue_release() does it
@@ -295,37 +363,10 @@ int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs, size_t n)
 	}
 	if (lfipc__self(q->r, &tok))
 		return -EINVAL;
-	/* the entry adopted before the first slot is freed (release_slot()) */
-	if (q->joinable)
-		q_tasks_adopt(q, tok, NULL);
-	for (k = 0; k < n; k++) {
-		qslot *s = k < BULK_MAX ? first[k] : slot_of(q, msgs[k]);
-		uint64_t w = atomic_load(&s->word);
-
-		if (wclaim(w) != (tok | CL_R))
-			break;
-		/* Q11 (as get_many's batch, queue_bulk.c; a single
-		 * release's Q6 is a seq_cst CAS): release CAS from the word
-		 * checked; pairs with the producer's claiming CAS or load
-		 * (acquire: the caller's reads of the payload are done
-		 * before it writes a new one). Failure (relaxed: nothing is
-		 * read from it) means another thread of this process
-		 * released the slot first: stop, as for any slot not ours.
-		 * The seq_cst fence below orders the run's CASes before
-		 * the one look at not_full. */
-		if (!atomic_compare_exchange_strong_explicit(
-			    &s->word, &w,
-			    mkword(wseq(w) - 1 + (uint32_t)q->n, 0),
-			    memory_order_release, memory_order_relaxed))
-			break;
-	}
+	k = q->joinable ? release_counted(q, msgs, first, n, tok)
+			: release_plain(q, msgs, first, n, tok);
 	if (k == 0)
 		return -EPROTO;
-	/* Counted at once after the last CAS, before the fence: the window
-	 * in which a kill leaves tasks nobody owns (doc/queue.md) is the
-	 * run's CASes and this increment. */
-	if (q->joinable)
-		lfipc__q_tasks_got(q, tok, (uint64_t)k, NULL);
 	/* Q11: one full fence for the run instead of a seq_cst CAS per
 	 * slot (K1 before K2): a producer that announced itself on not_full
 	 * (seq_cst) before this fence in the total order is seen by

@@ -396,6 +396,8 @@ void lfipc__q_drop_holes(lfipc_queue *q);
 void lfipc__q_drop_holes_dl(lfipc_queue *q, struct qdl *dl);
 int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
 int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w);
+void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r,
+			  uint64_t p);
 int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok);
 int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok);
 void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok);
@@ -407,9 +409,16 @@ int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
 /* queue_tasks.c: JoinableQueue counting (each function's comment is at its
  * definition) */
 void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl);
-void lfipc__q_tasks_got(lfipc_queue *q, uint32_t tok, uint64_t k,
-		       struct qdl *dl);
 int lfipc__q_tasks_reap(lfipc_queue *q);
+/* How lfipc__q_count_free() frees a slot: a seq_cst store (get), a
+ * release store (get_many, a fence after), a seq_cst CAS (release), a
+ * release CAS (release_many, a fence after). */
+enum { QF_STORE, QF_STORE_REL, QF_CAS, QF_CAS_REL };
+int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
+			const uint64_t *w, int k, int how, struct qdl *dl);
+void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k);
+bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
+			 uint64_t *r, uint64_t *p);
 
 /* The task entry of token tok (its participant slot, modulo the table). */
 static inline struct lfipc_qtask *q_task_of(const lfipc_queue *q,
@@ -419,10 +428,9 @@ static inline struct lfipc_qtask *q_task_of(const lfipc_queue *q,
 			 LFIPC_PROC_SLOTS];
 }
 
-/* A JoinableQueue consumer about to free the slots of messages it will
- * count: adopt its entry first (lfipc__q_tasks_adopt(), out of line only
- * the first time per process and queue), so that the count after the
- * frees is one increment. */
+/* A JoinableQueue consumer about to count and free the slots of its
+ * messages: adopt its entry first (lfipc__q_tasks_adopt(), out of line
+ * only the first time per process and queue). */
 static inline void q_tasks_adopt(lfipc_queue *q, uint32_t tok,
 				 struct qdl *dl)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal/queue_layout.h - the shared layout of a Queue (layout version 4)
+ * internal/queue_layout.h - the shared layout of a Queue (layout version 5)
  * and the encoding of its slot words. lib/queue.c and the tests that look
  * at a queue from outside (crash and hostile tests) include this one
  * definition, so no offset is typed twice. doc/queue.md explains every
@@ -23,7 +23,7 @@
 #include "internal/layout.h"
 
 #define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
-#define LFIPC_Q_VERSION 4u
+#define LFIPC_Q_VERSION 5u
 
 /*
  * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
@@ -136,19 +136,70 @@ struct lfipc_qslot {
 
 /*
  * JoinableQueue task entry of the participant in proc slot i (the entry
- * index is the token's slot index). got counts the messages delivered to
- * that slot's participants, settled the tasks settled for them (by their
- * own task_done, by another process's task_done, or written off after
- * their death); both only grow and settled <= got. owner is the token of
- * the participant that last got through this entry: when it is dead, its
- * outstanding tasks (got - settled) are written off (settled := got).
- * Unfinished tasks = enq_pos - done - sum(settled).
+ * index is the token's slot index), 64 bytes. The messages delivered to
+ * that slot's participants are got + REC_CNT(rec) (the entry's "got"
+ * below): got counts those a consumer counted without the record (another
+ * thread of its process held it, lfipc__q_count_free()), REC_CNT(rec)
+ * those counted through it. settled counts the tasks settled for them (by
+ * their own task_done, by another process's task_done, or written off
+ * after their death); both only grow and settled <= got + REC_CNT(rec).
+ * owner is the token of the participant that last got through this entry:
+ * when it is dead, its outstanding tasks are written off (settled := got
+ * + REC_CNT(rec)). Unfinished tasks = enq_pos - done - sum(settled).
+ *
+ * rec and rec_pos: the in-flight record, written only by the owner's
+ * threads while it lives (the one that holds the record: CLAIMED or
+ * COUNTED), and after its death by whoever resolves it (a repairer, the
+ * adoption by a new incarnation), which only moves COUNTED or CLAIMED
+ * back to IDLE with the same cnt. rec (64 bits):
+ *
+ *   bits 0..1   state: REC_IDLE 0, REC_CLAIMED 1 (held, nothing counted
+ *               yet), REC_COUNTED 2 (the n slots from rec_pos are counted
+ *               in cnt; those still READING by the owner are to be freed,
+ *               not orphaned, if it dies); 3 is never written
+ *   bits 2..8   n: the slots of the run in flight (1..64; 0 when IDLE)
+ *   bits 9..63  cnt: messages counted through the record (mod 2^55)
+ *
+ * rec_pos: the word READING(p, T) of the run's first slot (seq p + 1,
+ * claim T | CL_R): the run is the n positions p .. p + n - 1, all READING
+ * by T. A consumer: CAS rec IDLE(c) -> CLAIMED(c, n); store rec_pos; store
+ * rec = COUNTED(c + n, n) (the count and "these slots are counted" in one
+ * store); free the slots; store rec = IDLE(c + n). doc/queue.md, "The
+ * in-flight record"; tests/model/task_record.pml.
  */
+#define LFIPC_QREC_IDLE 0u
+#define LFIPC_QREC_CLAIMED 1u
+#define LFIPC_QREC_COUNTED 2u
+#define LFIPC_QREC_NMAX 64u
+
+static inline uint64_t lfipc__qrec(uint64_t cnt, uint32_t n, uint32_t state)
+{
+	return (cnt << 9) | ((uint64_t)(n & 127u) << 2) | (state & 3u);
+}
+
+static inline uint32_t lfipc__qrec_state(uint64_t r)
+{
+	return (uint32_t)r & 3u;
+}
+
+static inline uint32_t lfipc__qrec_n(uint64_t r)
+{
+	return (uint32_t)(r >> 2) & 127u;
+}
+
+static inline uint64_t lfipc__qrec_cnt(uint64_t r)
+{
+	return r >> 9;
+}
+
 struct lfipc_qtask {
 	_Atomic uint64_t got;
 	_Atomic uint64_t settled;
 	_Atomic uint32_t owner;
-	uint8_t pad[32 - 20];
+	uint32_t pad0;
+	_Atomic uint64_t rec;	  /* the in-flight record (above) */
+	_Atomic uint64_t rec_pos; /* its first slot's READING word */
+	uint8_t pad[64 - 40];
 };
 
 _Static_assert(offsetof(struct lfipc_qhdr, role) == 64, "role");
@@ -162,9 +213,10 @@ _Static_assert(offsetof(struct lfipc_qhdr, cleared) == 720, "cleared");
 _Static_assert(offsetof(struct lfipc_qhdr, corrupt) == 728, "corrupt");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
-_Static_assert(sizeof(struct lfipc_qtask) == 32, "task entry size");
+_Static_assert(offsetof(struct lfipc_qtask, rec) == 24, "rec");
+_Static_assert(sizeof(struct lfipc_qtask) == 64, "task entry size");
 
 /* Size of a JoinableQueue's task table. */
-#define LFIPC_Q_TASKS_SIZE ((uint64_t)LFIPC_PROC_SLOTS * 32u)
+#define LFIPC_Q_TASKS_SIZE ((uint64_t)LFIPC_PROC_SLOTS * 64u)
 
 #endif /* LFIPC_INTERNAL_QUEUE_LAYOUT_H */

@@ -354,6 +354,10 @@ enum lfipc_test_point {
 	 * (abandoned_seen) was read, the abandoned count not yet; arg: the
 	 * queue */
 	LFIPC_TP_JOIN_LOADED,
+	/* queue_tasks.c run_count_free(): a JoinableQueue consumer's record
+	 * was stored COUNTED, no slot of its run freed yet; arg: the
+	 * queue */
+	LFIPC_TP_QREC_COUNTED,
 };
 void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg));
 void lfipc__test_point(enum lfipc_test_point point, void *arg);

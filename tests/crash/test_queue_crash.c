@@ -301,7 +301,7 @@ Test(queue_crash, a_task_entry_not_adopted_yet_is_not_the_callers_own)
 	cr_assert_eq(lfipc_queue_get(q, b, sizeof(b), NULL, LFIPC_NOWAIT), 0);
 	qp_open(qt_r, "q", &qp);
 	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS && !e; i++)
-		if (atomic_load(&qp_task(&qp, i)->got) == 1)
+		if (qp_task_got(qp_task(&qp, i)) == 1)
 			e = qp_task(&qp, i);
 	cr_assert_not_null(e, "our entry");
 	tok = atomic_load(&e->owner);

@@ -105,7 +105,7 @@ static struct lfipc_qtask *rewritten_tasks(lfipc_queue **q, struct qpeer *qp)
 	cr_assert_eq(get_ints(*q, 4, &next), 4);
 	qp_open(qt_r, "j", qp);
 	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
-		if (atomic_load(&qp_task(qp, i)->got) == 4)
+		if (qp_task_got(qp_task(qp, i)) == 4)
 			t = qp_task(qp, i);
 	cr_assert_not_null(t);
 	cr_assert_eq(atomic_load(&t->settled), 0);

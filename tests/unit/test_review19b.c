@@ -316,7 +316,7 @@ static lfipc_queue *dead_tasks_queue(const char *name, struct qpeer *qp)
 		     1);
 	qp_open(qt_r, name, qp);
 	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
-		if (atomic_load(&qp_task(qp, i)->got) == 1)
+		if (qp_task_got(qp_task(qp, i)) == 1)
 			t = qp_task(qp, i);
 	cr_assert_not_null(t);
 	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
