@@ -171,7 +171,8 @@ void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 
 /* Free slot s (word w, READING by the caller) as `how` says: 1 freed, 0
  * the CAS of QF_CAS / QF_CAS_REL failed (the word is not w). */
-static inline int free_slot(lfipc_queue *q, qslot *s, uint64_t w, int how)
+static inline __attribute__((always_inline)) int
+free_slot(lfipc_queue *q, qslot *s, uint64_t w, int how)
 {
 	uint64_t nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
 
@@ -201,8 +202,9 @@ static inline int free_slot(lfipc_queue *q, qslot *s, uint64_t w, int how)
  * by the caller: rec_pos, COUNTED(c + n, n), the frees, IDLE. Returns the
  * slots freed (fewer than n only when a CAS failed: then the rest stay
  * ours and the count is taken back to what was freed). */
-static int run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
-			  qslot *const *s, const uint64_t *w, int n, int how)
+static inline __attribute__((always_inline)) int
+run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
+	       qslot *const *s, const uint64_t *w, int n, int how)
 {
 	int m = 0;
 
@@ -247,6 +249,46 @@ static inline bool run_hold(struct lfipc_qtask *t, uint32_t n, uint64_t *c)
 	    memory_order_acquire, memory_order_relaxed);
 }
 
+/* lfipc__q_count_free() for one way of freeing (a constant: each way
+ * gets its own loops). */
+static inline __attribute__((always_inline)) int
+count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
+	       const uint64_t *w, int k, int how, struct qdl *dl)
+{
+	struct lfipc_qtask *t = task_of(q, tok);
+	int done = 0;
+
+	q_tasks_adopt(q, tok, dl);
+	while (done < k) {
+		const uint64_t *rw = w + done;
+		int lim = k - done, n = 1, m;
+		uint64_t c;
+
+		/* a run: the words READING(p, tok), READING(p + 1, tok), ...
+		 * (seq in the low half: the next word is one more; a seq
+		 * that wraps to 0 only ends the run there) */
+		if (lim > (int)LFIPC_QREC_NMAX)
+			lim = (int)LFIPC_QREC_NMAX;
+		while (n < lim && rw[n] == rw[0] + (uint64_t)n)
+			n++;
+		if (run_hold(t, (uint32_t)n, &c)) {
+			m = run_count_free(q, t, c, s + done, rw, n, how);
+		} else {
+			qslot *const *rs = s + done;
+
+			for (m = 0; m < n; m++)
+				if (!free_slot(q, rs[m], rw[m], how))
+					break;
+			if (m)
+				atomic_fetch_add(&t->got, (uint64_t)m);
+		}
+		done += m;
+		if (m < n)
+			break;
+	}
+	return done;
+}
+
 /*
  * A JoinableQueue consumer tok counts the k messages in slots s[] (words
  * w[], READING by tok) as got by it and frees the slots (how: QF_STORE,
@@ -266,33 +308,16 @@ static inline bool run_hold(struct lfipc_qtask *t, uint32_t n, uint64_t *c)
 int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
 			const uint64_t *w, int k, int how, struct qdl *dl)
 {
-	struct lfipc_qtask *t = task_of(q, tok);
-	int done = 0;
-
-	q_tasks_adopt(q, tok, dl);
-	while (done < k) {
-		int n = 1, m;
-		uint64_t c;
-
-		while (done + n < k && n < (int)LFIPC_QREC_NMAX &&
-		       wseq(w[done + n]) == wseq(w[done + n - 1]) + 1)
-			n++;
-		if (run_hold(t, (uint32_t)n, &c)) {
-			m = run_count_free(q, t, c, s + done, w + done, n, how);
-		} else {
-			qslot *const *rs = s + done;
-
-			for (m = 0; m < n; m++)
-				if (!free_slot(q, rs[m], w[done + m], how))
-					break;
-			if (m)
-				atomic_fetch_add(&t->got, (uint64_t)m);
-		}
-		done += m;
-		if (m < n)
-			break;
+	switch (how) {
+	case QF_STORE:
+		return count_free_how(q, tok, s, w, k, QF_STORE, dl);
+	case QF_STORE_REL:
+		return count_free_how(q, tok, s, w, k, QF_STORE_REL, dl);
+	case QF_CAS:
+		return count_free_how(q, tok, s, w, k, QF_CAS, dl);
+	default:
+		return count_free_how(q, tok, s, w, k, QF_CAS_REL, dl);
 	}
-	return done;
 }
 
 /* The corrupt messages among them (counted as got by
