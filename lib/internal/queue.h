@@ -44,12 +44,15 @@
  *                     starts (each sweep looks at SWEEP_SLOTS slots).
  *   orphan_at         slot index where the last rescue found an orphan.
  *   done              JoinableQueue: positions dropped (discarded by a clear
- *                     or a hole, or a corrupt message).
+ *                     or a hole; a corrupt message is counted as got and
+ *                     settled at once instead, lfipc__q_count_free()).
  *   abandoned(_seen)  JoinableQueue: tasks written off because the process
  *                     that got them died (and how many join has reported).
- *   task table        JoinableQueue: per participant, messages got and
- *                     tasks settled. Unfinished tasks = enq_pos - done -
- *                     sum(settled).
+ *   task table        JoinableQueue: per participant, messages got (got
+ *                     + the in-flight record's cnt) and tasks settled,
+ *                     the owner, and the in-flight record (rec, rec_pos:
+ *                     internal/queue_layout.h gives their encoding).
+ *                     Unfinished tasks = enq_pos - done - sum(settled).
  *
  * Memory order: every access to a slot word, a position, the lock and the
  * counters is seq_cst (the payload is published by the seq_cst CAS that
@@ -57,7 +60,8 @@
  * same total order gives the wait layer's pairing of "change state (K1),
  * then look for sleepers (K2)" with "announce (W1), then look at the state
  * (W3)" that makes lost wake-ups impossible: internal/wait.h). The few
- * relaxed accesses are labelled Q<n>.
+ * relaxed, acquire or release accesses are labelled Q<n> with their
+ * partner (Q19: the in-flight record, lib/queue_tasks.c).
  *
  * Shared memory is untrusted: every shared word is read once into a local
  * (an atomic load, or lfipc__shm_ld* for the plain fields), the local is
