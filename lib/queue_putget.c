@@ -743,13 +743,13 @@ static int try_claim_get(lfipc_queue *q, uint32_t tok, qslot **s_out,
 }
 
 /* The JoinableQueue's release_slot(): count the message through tok's
- * record and free the slot (lfipc__q_count_free()); a corrupt one is
+ * record and free the slot (lfipc__q_count_free1()); a corrupt one is
  * settled at once. Out of line: a plain queue's get does not carry it. */
 static __attribute__((noinline)) void
 release_joinable(lfipc_queue *q, qslot *s, uint64_t w, uint32_t tok,
 		 bool delivered, struct qdl *dl)
 {
-	lfipc__q_count_free(q, tok, &s, &w, 1, QF_STORE, dl);
+	lfipc__q_count_free1(q, tok, s, w, QF_STORE, dl);
 	if (!delivered) {
 		/* Q13: relaxed: a statistics counter (lfipc_queue_stat) */
 		atomic_fetch_add_explicit(&q->h->corrupt, 1,

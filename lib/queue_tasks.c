@@ -320,6 +320,31 @@ int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
 	}
 }
 
+/* lfipc__q_count_free() of one message (a get, a release): the same
+ * steps without the loops. Returns 1 freed, 0 the CAS of QF_CAS failed
+ * (the count taken back). how: QF_STORE or QF_CAS. */
+int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
+			 int how, struct qdl *dl)
+{
+	struct lfipc_qtask *t = task_of(q, tok);
+	uint64_t c;
+	int m;
+
+	q_tasks_adopt(q, tok, dl);
+	if (how == QF_CAS) {
+		if (run_hold(t, 1, &c))
+			return run_count_free(q, t, c, &s, &w, 1, QF_CAS);
+		m = free_slot(q, s, w, QF_CAS);
+	} else {
+		if (run_hold(t, 1, &c))
+			return run_count_free(q, t, c, &s, &w, 1, QF_STORE);
+		m = free_slot(q, s, w, QF_STORE);
+	}
+	if (m)
+		atomic_fetch_add(&t->got, 1);
+	return m;
+}
+
 /* The corrupt messages among them (counted as got by
  * lfipc__q_count_free()) are settled at once: k of tok's tasks. A kill
  * before leaves them to the write-off. */

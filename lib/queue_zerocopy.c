@@ -252,10 +252,10 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	 * -EPROTO, instead of storing a stale FREE over the claim of a
 	 * producer that took the slot after the first release. A
 	 * JoinableQueue counts the message through the entry's record as
-	 * it frees the slot (lfipc__q_count_free(); a count whose CAS
+	 * it frees the slot (lfipc__q_count_free1(); a count whose CAS
 	 * failed is taken back). */
 	if (q->joinable) {
-		if (!lfipc__q_count_free(q, tok, &s, &w, 1, QF_CAS, NULL))
+		if (!lfipc__q_count_free1(q, tok, s, w, QF_CAS, NULL))
 			return -EPROTO;
 	} else if (!atomic_compare_exchange_strong(
 		       &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0))) {

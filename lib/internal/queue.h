@@ -420,6 +420,8 @@ int lfipc__q_tasks_reap(lfipc_queue *q);
 enum { QF_STORE, QF_STORE_REL, QF_CAS, QF_CAS_REL };
 int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
 			const uint64_t *w, int k, int how, struct qdl *dl);
+int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
+			 int how, struct qdl *dl);
 void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k);
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
 			 uint64_t *r, uint64_t *p);
