@@ -50,6 +50,14 @@
  *    the repairer).
  *  - Every load, store and CAS is one step (seq_cst = interleaving).
  *
+ * NOT MODELLED (argued in doc/queue.md, "The in-flight record"): the old
+ * way a thread takes when another thread of its process holds the record
+ * (its window remains), the take-back of a count whose release CAS
+ * failed (two threads releasing one message), a record scribbled by a
+ * peer (validated in the C code; tests/unit/test_queue_record.c), laps
+ * and the 32-bit seq (each position is its own slot here), the orphan
+ * count and the queue lock (tests/model/queue_recovery.pml).
+ *
  * PROPERTIES
  *  P1 (monitor and end) no message is counted twice: cntd[i] <= 1, and
  *     no ORPHAN slot holds a counted message (re-offered and counted).
