@@ -839,7 +839,7 @@ get_claim_wait(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t tok,
 			  .head = &head,
 			  .tok = tok,
 			  .tries = 1,
-			  .dl = {.timeout_ns = timeout_ns}};
+			  .dl = *dl}; /* as made by the adoption, if it was */
 	int rc = try_claim_get(q, tok, s, w, &head,
 			       !q->single[LFIPC_Q_ROLE_GET], &c.dl);
 
@@ -864,6 +864,10 @@ get_msg(lfipc_queue *q, qslot **s, uint64_t *w, uint32_t *tok, uint64_t *len,
 		return rc;
 	dl->timeout_ns = timeout_ns;
 	dl->set = false;
+	/* a JoinableQueue consumer adopts its task entry before it claims
+	 * (lfipc__q_tasks_adopt()): a failure claims nothing */
+	if (q->joinable && (rc = q_tasks_adopt(q, *tok, dl)))
+		return rc;
 	if (!(q->single[LFIPC_Q_ROLE_GET] && sc_claim_head(q, *tok, s, w)) &&
 	    (rc = get_claim_wait(q, s, w, *tok, timeout_ns, dl)))
 		return rc;

@@ -43,27 +43,31 @@ static uint64_t entry_got(struct lfipc_qtask *t)
 /* Settle every task of entry t not settled yet (its participants are
  * dead): raise settled to the value of got read first. Idempotent, so any
  * number of participants may do it at once, and a kill anywhere leaves
- * either nothing or all of it done. */
-static void write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
-		      struct qdl *dl)
+ * either nothing or all of it done. Return: 0 settled is at or past g;
+ * -ETIMEDOUT or -EPROTO it gave up (below). */
+static int write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
+		     struct qdl *dl)
 {
 	struct lfipc_cas_bound b = LFIPC_CAS_BOUND_INIT;
 	uint64_t s = atomic_load(&t->settled);
+	int rc;
 
 	/* A peer that rewrites settled without end (below g): we give up
 	 * after the CAS bound (internal/wait.h), or at the deadline dl of
 	 * the caller's call when it comes first (NULL: none); the tasks stay
-	 * outstanding, which delays joins (by their timeout), nothing else. */
+	 * outstanding under the dead owner, for the next reap or adoption
+	 * (joins wait for them meanwhile). */
 	while ((int64_t)(g - s) > 0) {
 		if (atomic_compare_exchange_weak(&t->settled, &s, g)) {
 			/* statistics only: a kill here under-counts them */
 			atomic_fetch_add(&q->h->abandoned, g - s);
 			ev_wake(q, &q->h->joined);
-			return;
+			return 0;
 		}
-		if (q_cas_retry(&b, dl) < 0)
-			return;
+		if ((rc = q_cas_retry(&b, dl)) < 0)
+			return rc;
 	}
+	return 0;
 }
 
 /* The snapshot of the record of entry t while owner is `who` (loaded
@@ -152,21 +156,29 @@ static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
  * no-op. A consumer calls this before it frees the slots of the messages
  * it counts (lfipc__q_count_free()), so the write-off (a CAS, a wake-up
  * of `joined`) is never inside a count. Harmless at any time: a different
- * owner in the entry of a live token is a dead predecessor's. */
-void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
+ * owner in the entry of a live token is a dead predecessor's.
+ * owner is stored only once the write-off is done: stored after a
+ * write-off that gave up (a peer rewriting settled, the caller's
+ * deadline), it put the dead one's tasks under a live owner, which no
+ * reap writes off (join waited for ever). So a consumer adopts before it
+ * claims anything (claim_first(), get_msg()), and a failure fails its
+ * call with nothing claimed; the entry stays the dead one's, for the next
+ * call or a reap. Return: 0 adopted; -ETIMEDOUT, -EPROTO (write_off()). */
+int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 {
 	struct lfipc_qtask *t = task_of(q, tok);
+	int rc = 0;
 
 	if (atomic_load(&t->owner) != tok) {
 		uint64_t g;
 
 		rec_adopt(q, t, tok);
 		g = entry_got(t);
-		if (atomic_load(&t->owner) != tok) {
-			write_off(q, t, g, dl);
+		if (atomic_load(&t->owner) != tok &&
+		    !(rc = write_off(q, t, g, dl)))
 			atomic_store(&t->owner, tok);
-		}
 	}
+	return rc;
 }
 
 /* Free slot s (word w, READING by the caller) as `how` says: 1 freed, 0
@@ -258,7 +270,7 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
 	struct lfipc_qtask *t = task_of(q, tok);
 	int done = 0;
 
-	q_tasks_adopt(q, tok, dl);
+	(void)q_tasks_adopt(q, tok, dl); /* done before the claim, bar a peer */
 	while (done < k) {
 		const uint64_t *rw = w + done;
 		int lim = k - done, n = 1, m;
@@ -330,7 +342,7 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 	uint64_t c;
 	int m;
 
-	q_tasks_adopt(q, tok, dl);
+	(void)q_tasks_adopt(q, tok, dl); /* done before the claim, bar a peer */
 	if (how == QF_CAS) {
 		if (run_hold(t, 1, &c))
 			return run_count_free(q, t, c, &s, &w, 1, QF_CAS);

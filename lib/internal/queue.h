@@ -412,7 +412,7 @@ int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
 
 /* queue_tasks.c: JoinableQueue counting (each function's comment is at its
  * definition) */
-void lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl);
+int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl);
 int lfipc__q_tasks_reap(lfipc_queue *q);
 /* How lfipc__q_count_free() frees a slot: a seq_cst store (get), a
  * release store (get_many, a fence after), a seq_cst CAS (release), a
@@ -434,14 +434,15 @@ static inline struct lfipc_qtask *q_task_of(const lfipc_queue *q,
 			 LFIPC_PROC_SLOTS];
 }
 
-/* A JoinableQueue consumer about to count and free the slots of its
- * messages: adopt its entry first (lfipc__q_tasks_adopt(), out of line
- * only the first time per process and queue). */
-static inline void q_tasks_adopt(lfipc_queue *q, uint32_t tok,
-				 struct qdl *dl)
+/* A JoinableQueue consumer about to claim messages (and again before it
+ * counts and frees the slots of its messages): adopt its entry first
+ * (lfipc__q_tasks_adopt(), out of line only the first time per process
+ * and queue). 0, or the adoption gave up: -ETIMEDOUT, -EPROTO. */
+static inline int q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 {
 	if (atomic_load(&q_task_of(q, tok)->owner) != tok)
-		lfipc__q_tasks_adopt(q, tok, dl);
+		return lfipc__q_tasks_adopt(q, tok, dl);
+	return 0;
 }
 
 #endif /* LFIPC_INTERNAL_QUEUE_H */

@@ -242,7 +242,16 @@ static inline int claim_first(lfipc_queue *q, int role, struct qwait *c,
 {
 	int rc = self_in_role(q, role, &c->tok, &timeout_ns);
 
-	return rc ? rc : claim_wait(q, role, c, timeout_ns);
+	if (rc)
+		return rc;
+	/* a JoinableQueue consumer adopts its task entry before it claims
+	 * (lfipc__q_tasks_adopt()): a failure claims nothing */
+	if (role == LFIPC_Q_ROLE_GET && q->joinable) {
+		c->dl.timeout_ns = timeout_ns;
+		if ((rc = q_tasks_adopt(q, c->tok, &c->dl)))
+			return rc;
+	}
+	return claim_wait(q, role, c, timeout_ns);
 }
 
 #endif /* LFIPC_INTERNAL_QUEUE_FAST_H */

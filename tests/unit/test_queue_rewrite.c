@@ -144,12 +144,16 @@ Test(queue_rewrite,
 
 /* The entry of this process's slot names a dead predecessor (owner), whose
  * 4 tasks the next get writes off (lib/queue_tasks.c, write_off) while
- * the peer toggles settled. On main the get never returned; now it gives
- * up the write-off after the bound and delivers the message. */
+ * the peer toggles settled. On main the get never returned; then it gave
+ * up the write-off after the bound, stored itself as owner anyway (the 4
+ * tasks under a live owner: join waited for ever) and delivered. Now the
+ * get fails with nothing taken, and once the peer stops the next one
+ * writes them off and delivers, and join's count is exact. */
 Test(queue_rewrite,
-     a_get_returns_while_a_peer_rewrites_a_dead_entry_it_writes_off,
+     a_get_fails_cleanly_while_a_peer_rewrites_a_dead_entry_it_writes_off,
      .timeout = 30)
 {
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
 	struct lfipc_qtask *t;
 	struct qpeer qp;
 	lfipc_queue *q;
@@ -162,9 +166,19 @@ Test(queue_rewrite,
 	atomic_store(&t->owner, QP_DEAD_TOKEN);
 	start_toggling(&qp, t);
 	CF_TIMED(took, rc = get_ints(q, 1, &next));
-	cr_assert_eq(rc, 1);
+	cr_assert_eq(rc, -EAGAIN, "rc %d", rc); /* LFIPC_NOWAIT */
 	cr_assert_lt(took, 4000 * QMS, "get took %lld ms",
 		     (long long)(took / QMS));
+	cr_assert_eq(atomic_load(&t->owner), QP_DEAD_TOKEN);
+	cr_assert_eq(lfipc_queue_qsize(q), 1, "the message was taken");
+	/* the peer stopped */
+	cr_assert_eq(get_ints(q, 1, &next), 1);
+	cr_assert_eq(atomic_load(&t->settled), 4);
+	cr_assert_eq(atomic_load(&t->got), 5);
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	cr_assert_eq(st.tasks_unfinished, 1);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_join(q, 0), -EOWNERDEAD);
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
