@@ -81,6 +81,7 @@ static int q_init(void *block, uint64_t size, void *arg)
 
 		atomic_init(&s->word, mkword((uint32_t)i, 0));
 	}
+	atomic_init(&h->clr_cb, LFIPC_Q_NOREC);
 	return 0;
 }
 
@@ -286,6 +287,55 @@ static int clear_wait_consumer(lfipc_queue *q, qslot *s, uint64_t w,
 	return rc == -ETIMEDOUT ? -EBUSY : rc;
 }
 
+/*
+ * Discard positions d .. e - 1 (0 < e - d <= N + 1) past the head d we
+ * hold: move deq_pos from d to e and count them in `cleared`, so that a
+ * kill at any step leaves the count exact (the JoinableQueue counts
+ * enq_pos - done - cleared - sum(settled) unfinished; before layout 5 a
+ * kill between the move and an add to `done` lost e - d for ever). The
+ * lock makes us the only writer of `cleared` and of the clear record, so
+ * both are plain stores of absolute values, and the taker of the lock
+ * after our death (lfipc__q_clear_recover()) can tell every step apart:
+ *
+ *   1. the record: clr_d = d, clr_e = e, then clr_cb = cleared (the
+ *      value now; clr_cb != LFIPC_Q_NOREC is what opens it, so a record
+ *      seen open is whole);
+ *   2. CAS deq_pos d -> e;
+ *   3. cleared = clr_cb + (e - d);
+ *   4. let go of the head: CLR(d) -> FREE(d + N) (a DISCARD head is left
+ *      to its producer, whose publish makes it CLR, which producers of
+ *      the next lap take because deq_pos is now past it);
+ *   5. close the record: clr_cb = LFIPC_Q_NOREC.
+ *
+ * Checked with a death at each step, and of the taker at each of its
+ * steps, in tests/model/queue_recovery.pml (CLRREC=2). false: deq_pos was
+ * not d (only a peer writing it): the record is closed, nothing counted,
+ * and the caller undoes the head.
+ */
+static bool clear_move(lfipc_queue *q, qslot *s, uint64_t d, uint64_t e)
+{
+	qhdr *h = q->h;
+	uint64_t cb = atomic_load(&h->cleared), d2 = d;
+	uint64_t w = mkword((uint32_t)(d + 1), CLR);
+
+	atomic_store(&h->clr_d, d);
+	atomic_store(&h->clr_e, e);
+	atomic_store(&h->clr_cb, cb);
+	lfipc__test_point(LFIPC_TP_CLEAR_RECORDED, q);
+	if (!atomic_compare_exchange_strong(&h->deq_pos, &d2, e)) {
+		atomic_store(&h->clr_cb, LFIPC_Q_NOREC);
+		return false;
+	}
+	lfipc__test_point(LFIPC_TP_CLEAR_MOVED, q);
+	atomic_store(&h->cleared, cb + (e - d));
+	lfipc__test_point(LFIPC_TP_CLEAR_COUNTED, q);
+	atomic_compare_exchange_strong(&s->word, &w,
+				       mkword((uint32_t)(d + q->n), 0));
+	lfipc__test_point(LFIPC_TP_CLEAR_FREED, q);
+	atomic_store(&h->clr_cb, LFIPC_Q_NOREC);
+	return true;
+}
+
 /* The clear proper, with the lock held: hold the head slot in the slot
  * word (CLR or DISCARD), move deq_pos past everything claimed so far,
  * account for it, let go of the head. Returns the number discarded,
@@ -355,20 +405,12 @@ static int64_t clear_locked(lfipc_queue *q, lfipc_deadline dl)
 			goto retry;
 		/* Nobody but us moves deq_pos while the head is held: every
 		 * message claimed up to now is discarded. */
+		lfipc__test_point(LFIPC_TP_CLEAR_HELD, q);
 		e = atomic_load(&h->enq_pos);
-		if ((uint64_t)(e - d) > q->n + 1 ||
-		    !atomic_compare_exchange_strong(&h->deq_pos, &d2, e)) {
+		if ((uint64_t)(e - d) > q->n + 1 || !clear_move(q, s, d, e)) {
 			lfipc__q_clear_undo(q);
 			return -EPROTO;
 		}
-		if (q->joinable)
-			atomic_fetch_add(&h->done, e - d);
-		/* Let go of the head: CLR(d) -> FREE(d + N). A DISCARD head
-		 * is left to its producer (it becomes CLR, which producers of
-		 * the next lap take because deq_pos is now past it). */
-		w = mkword((uint32_t)(d + 1), CLR);
-		atomic_compare_exchange_strong(&s->word, &w,
-					       mkword((uint32_t)(d + q->n), 0));
 		return (int64_t)(e - d);
 	retry:
 		if (lfipc__cas_retry(&b, LFIPC_DL_NEVER) < 0)
@@ -392,12 +434,7 @@ int64_t lfipc_queue_clear(lfipc_queue *q)
 	rc = clear_lock(q, tok, dl);
 	if (rc)
 		return rc;
-	n = clear_locked(q, dl);
-	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered
-	 * with nothing. */
-	if (n > 0)
-		atomic_fetch_add_explicit(&q->h->cleared, (uint64_t)n,
-					  memory_order_relaxed);
+	n = clear_locked(q, dl); /* counted in `cleared` (clear_move()) */
 	lfipc__q_lock_release(q);
 	lfipc__q_drop_holes(q); /* a take-over may have left the head a TOMB */
 	ev_wake(q, &q->h->not_full);
@@ -667,7 +704,7 @@ static void q_fill(const lfipc_queue *q, lfipc_queue_status *st)
 		st->tasks_unfinished =
 		    st->puts -
 		    atomic_load_explicit(&h->done, memory_order_relaxed) -
-		    settled;
+		    st->cleared - settled;
 		if ((int64_t)st->tasks_unfinished < 0)
 			st->tasks_unfinished = 0;
 		st->tasks_abandoned =

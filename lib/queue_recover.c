@@ -78,12 +78,78 @@ void lfipc__q_clear_undo(lfipc_queue *q)
 	clear_undo(q, NULL);
 }
 
-/* The lock was held by a dead participant and is now ours: undo its
- * half-done clear and recount the orphans it may have been changing. dl:
- * the deadline of the caller's call for the move of hole_hi (NULL: none). */
+/* Let go of the head d that a dead clearer held as CLR after it moved
+ * deq_pos past it (what its step 4 does; a producer of the next lap takes
+ * a CLR behind deq_pos anyway, so this only saves it the detour). */
+static void clear_free_head(lfipc_queue *q, uint64_t d)
+{
+	uint64_t w = mkword((uint32_t)(d + 1), CLR);
+
+	atomic_compare_exchange_strong(&slot_at(q, d)->word, &w,
+				       mkword((uint32_t)(d + q->n), 0));
+}
+
+/*
+ * The lock was taken over from a dead holder: bring a clear it left with
+ * its record open (clear_move() in queue.c, steps 1-5) to the end that
+ * makes `cleared` and deq_pos agree. The record is read once and checked
+ * against `cleared` and deq_pos, which tell the dead clearer's steps
+ * apart: while its head is held nobody but it moves deq_pos, and only a
+ * lock holder writes `cleared` and the record. With n = clr_e - clr_d:
+ *
+ *   cleared == cb + n, deq_pos at or past clr_e: moved and counted: let
+ *       go of the head, close;
+ *   cleared == cb, deq_pos at or past clr_e: moved, not counted: store
+ *       cleared = cb + n (an absolute value: a second taker stores the
+ *       same), let go of the head, close;
+ *   cleared == cb, deq_pos == clr_d: not moved: close, then undo the
+ *       head (clear_undo()), as for a clearer that died before its record;
+ *   anything else: not a record a clear leaves (a peer wrote it): close
+ *       and undo the head, counting nothing.
+ *
+ * Closed before the undo: the undone head (a TOMB) is dropped by anybody
+ * soon, moving deq_pos past clr_d with `cleared` still cb, which an open
+ * record read by a later taker (this one killed) would take for "moved,
+ * not counted". A taker killed at any step leaves the record closed, or
+ * open in a state the next taker treats the same way. Checked, with the
+ * clearer and then its taker killed at each step, in
+ * tests/model/queue_recovery.pml (CLRREC=2).
+ */
+static void clear_recover(lfipc_queue *q, struct qdl *dl)
+{
+	qhdr *h = q->h;
+	uint64_t cb = atomic_load(&h->clr_cb), d, e, n, c, dq;
+	bool moved;
+
+	if (cb == LFIPC_Q_NOREC) {
+		clear_undo(q, dl);
+		return;
+	}
+	d = atomic_load(&h->clr_d);
+	e = atomic_load(&h->clr_e);
+	c = atomic_load(&h->cleared);
+	dq = atomic_load(&h->deq_pos);
+	n = e - d;
+	moved = (int64_t)(dq - e) >= 0;
+	if (n == 0 || n > q->n + 1 || !moved || (c != cb && c != cb + n)) {
+		atomic_store(&h->clr_cb, LFIPC_Q_NOREC);
+		clear_undo(q, dl);
+		return;
+	}
+	if (c == cb)
+		atomic_store(&h->cleared, cb + n);
+	clear_free_head(q, d);
+	lfipc__test_point(LFIPC_TP_CLEAR_RECOVERED, q);
+	atomic_store(&h->clr_cb, LFIPC_Q_NOREC);
+}
+
+/* The lock was held by a dead participant and is now ours: finish or
+ * undo its half-done clear and recount the orphans it may have been
+ * changing. dl: the deadline of the caller's call for the move of hole_hi
+ * (NULL: none). */
 static void lock_recover(lfipc_queue *q, struct qdl *dl)
 {
-	clear_undo(q, dl);
+	clear_recover(q, dl);
 	orphans_recount(q);
 }
 

@@ -461,17 +461,20 @@ int lfipc_queue_task_done(lfipc_queue *q)
 
 static bool all_done(lfipc_queue *q)
 {
-	/* settled and done first, enq_pos last: each only grows, so a put,
-	 * get and task_done racing with these loads can only make the count
-	 * of unfinished tasks look higher (join returns late), never lower
+	/* settled, done and cleared first, enq_pos last: each only grows
+	 * (cleared too: a clear and the taker of a dead clearer's lock only
+	 * ever store a higher value, clear_move()), so a put, get, clear and
+	 * task_done racing with these loads can only make the count of
+	 * unfinished tasks look higher (join returns late), never lower
 	 * (join returning while a task is outstanding). */
-	uint64_t sum = 0, d, e;
+	uint64_t sum = 0, d, c, e;
 
 	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
 		sum += atomic_load(&q->tasks[i].settled);
 	d = atomic_load(&q->h->done);
+	c = atomic_load(&q->h->cleared);
 	e = atomic_load(&q->h->enq_pos);
-	return (int64_t)(e - d - sum) <= 0;
+	return (int64_t)(e - d - c - sum) <= 0;
 }
 
 /* All done: 0, or -EOWNERDEAD the first time after tasks were written off

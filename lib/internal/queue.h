@@ -43,16 +43,22 @@
  *   sweep             where the next slice-end sweep for dead claimants
  *                     starts (each sweep looks at SWEEP_SLOTS slots).
  *   orphan_at         slot index where the last rescue found an orphan.
- *   done              JoinableQueue: positions dropped (discarded by a clear
- *                     or a hole; a corrupt message is counted as got and
- *                     settled at once instead, lfipc__q_count_free()).
+ *   done              JoinableQueue: positions dropped as a hole (a
+ *                     corrupt message is counted as got and settled at
+ *                     once instead, lfipc__q_count_free()).
+ *   cleared           positions discarded by clears (written only by the
+ *                     lock holder, with a store); the clear record
+ *                     (clr_d, clr_e, clr_cb) lets the taker of a dead
+ *                     clearer's lock make it agree with deq_pos
+ *                     (clear_move() in queue.c).
  *   abandoned(_seen)  JoinableQueue: tasks written off because the process
  *                     that got them died (and how many join has reported).
  *   task table        JoinableQueue: per participant, messages got (got
  *                     + the in-flight record's cnt) and tasks settled,
  *                     the owner, and the in-flight record (rec, rec_pos:
  *                     internal/queue_layout.h gives their encoding).
- *                     Unfinished tasks = enq_pos - done - sum(settled).
+ *                     Unfinished tasks = enq_pos - done -
+ *                     cleared - sum(settled).
  *
  * Memory order: every access to a slot word, a position, the lock and the
  * counters is seq_cst (the payload is published by the seq_cst CAS that

@@ -113,20 +113,36 @@ struct lfipc_qhdr {
 	_Atomic uint32_t lock;	    /* token of the holder of the queue
 				     * lock (clear, orphan bookkeeping);
 				     * 0 free */
-	_Atomic uint64_t done;	    /* JoinableQueue: positions dropped */
+	_Atomic uint64_t done;	    /* JoinableQueue: positions dropped
+				     * as holes or corrupt messages */
 	_Atomic uint64_t hole_hi;   /* every TOMB lies below this position */
 	_Atomic uint64_t sweep;	    /* next slot a slice-end sweep looks at */
 	_Atomic uint64_t orphan_at; /* where the last orphan was found */
 	_Atomic uint64_t abandoned; /* JoinableQueue: tasks written off */
 	_Atomic uint64_t abandoned_seen; /* ... of which join has reported */
 	struct lfipc_wq joined;	    /* offset 704: join waits on it */
-	_Atomic uint64_t cleared;   /* offset 720: messages discarded by
-				     * clear so far (statistics) */
+	_Atomic uint64_t cleared;   /* offset 720: positions discarded
+				     * by clears so far (layout 5: exact,
+				     * counted by the JoinableQueue; written
+				     * only by the holder of `lock`, with a
+				     * store) */
 	_Atomic uint64_t corrupt;   /* offset 728: messages dropped for a
 				     * stored length above msg_size so far
 				     * (statistics) */
-	uint8_t pad6[128 - 96];
+	/* The clear record (offset 736, layout 5): written only by the
+	 * holder of `lock`. clr_cb is LFIPC_Q_NOREC while no clear is
+	 * between its record and its close; else the clear whose record it
+	 * is discards positions clr_d .. clr_e - 1 (0 < clr_e - clr_d <=
+	 * N + 1) and `cleared` was clr_cb before it. clr_d and clr_e are
+	 * stored before clr_cb. See lfipc__q_clear_recover(). */
+	_Atomic uint64_t clr_d;
+	_Atomic uint64_t clr_e;
+	_Atomic uint64_t clr_cb;
+	uint8_t pad6[128 - 120];
 };
+
+/* clr_cb of no open clear record. */
+#define LFIPC_Q_NOREC UINT64_MAX
 
 struct lfipc_qslot {
 	_Atomic uint64_t word;
@@ -145,7 +161,8 @@ struct lfipc_qslot {
  * after their death); both only grow and settled <= got + REC_CNT(rec).
  * owner is the token of the participant that last got through this entry:
  * when it is dead, its outstanding tasks are written off (settled := got
- * + REC_CNT(rec)). Unfinished tasks = enq_pos - done - sum(settled).
+ * + REC_CNT(rec)). Unfinished tasks = enq_pos - done - cleared -
+ * sum(settled).
  *
  * rec and rec_pos: the in-flight record, written only by the owner's
  * threads while it lives (the one that holds the record: CLAIMED or
@@ -211,6 +228,7 @@ _Static_assert(offsetof(struct lfipc_qhdr, closed) == 640, "closed");
 _Static_assert(offsetof(struct lfipc_qhdr, joined) == 704, "joined");
 _Static_assert(offsetof(struct lfipc_qhdr, cleared) == 720, "cleared");
 _Static_assert(offsetof(struct lfipc_qhdr, corrupt) == 728, "corrupt");
+_Static_assert(offsetof(struct lfipc_qhdr, clr_d) == 736, "clr_d");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
 _Static_assert(offsetof(struct lfipc_qtask, rec) == 24, "rec");

@@ -358,6 +358,19 @@ enum lfipc_test_point {
 	 * was stored COUNTED, no slot of its run freed yet; arg: the
 	 * queue */
 	LFIPC_TP_QREC_COUNTED,
+	/* queue.c clear_move(), each step of a clear's count, the lock and
+	 * the head held (arg: the queue): the head held, no record yet; the
+	 * record open; deq_pos moved; `cleared` stored; the head let go,
+	 * the record not closed yet */
+	LFIPC_TP_CLEAR_HELD,
+	LFIPC_TP_CLEAR_RECORDED,
+	LFIPC_TP_CLEAR_MOVED,
+	LFIPC_TP_CLEAR_COUNTED,
+	LFIPC_TP_CLEAR_FREED,
+	/* queue_recover.c clear_recover(): a taker of a dead clearer's lock
+	 * has read its open record and acted on it, the record not closed
+	 * yet (arg: the queue) */
+	LFIPC_TP_CLEAR_RECOVERED,
 };
 void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg));
 void lfipc__test_point(enum lfipc_test_point point, void *arg);

@@ -165,6 +165,19 @@
 #ifndef NORECOUNT
 #define NORECOUNT 0	/* 1: a take-over does not recount (negative control) */
 #endif
+#ifndef CLRREC
+#define CLRREC 0	/* the clear's count (session 22, see clear_recover()):
+			 * 0 its deq_pos CAS and done += as one step (the
+			 * documented window left out); 1 the two as two steps
+			 * (the library before session 22: negative control);
+			 * 2 the record and `cleared` as built */
+#endif
+#define NOREC 255	/* rcb: no clear record open */
+#ifndef CLRMUT
+#define CLRMUT 0	/* CLRREC=2 mutants (negative controls): 1 the taker
+			 * does not store the count of a moved, uncounted
+			 * clear; 2 it undoes the head before it closes */
+#endif
 #define MAXPOS (NM+2)
 
 #define CW 16
@@ -183,6 +196,9 @@ byte ws[N]; byte wc[N];          /* slot word: seq, claim */
 byte enq; byte deq;
 byte clearer; byte orphans;
 byte done; byte got;             /* got == tdone (task_done right after get) */
+byte clrd;                       /* CLRREC=2: cleared (positions discarded) */
+byte rd; byte re; byte rcb = NOREC; /* CLRREC=2: the clear record */
+#define DONE (done + clrd)       /* everything dropped */
 /* liveness and killing */
 bool alive[NTOK]; bool killreq[NTOK]; bool running[NTOK]; bool nodie[NTOK];
 byte deaths; byte nfin;
@@ -203,7 +219,7 @@ byte eproto;
 #endif
 
 #define LOCALS byte p, p2, s, es, ec, ns, nc, i, tmp, tgt, rs, rcl, rtok, \
-	holder, ut, us, uc, s2, tmp2, m, rc, tries, j2, cnt; bool ok, crep, lk; \
+	holder, ut, us, uc, s2, tmp2, m, rc, tries, j2, cnt, xcb, xd, xe, xc, xq; bool xu, ok, crep, lk; \
 	short dd
 
 /* ---- helpers --------------------------------------------------------- */
@@ -252,7 +268,7 @@ inline olock() {
 	:: !lk && holder != tok && !alive[holder] ->
 		d_step { if :: clearer == holder -> clearer = tok; lk = 1
 			    :: else fi };
-		if :: lk -> clear_undo(); recount() :: else fi
+		if :: lk -> clear_recover(); recount() :: else fi
 	:: else
 	fi
 }
@@ -318,6 +334,40 @@ inline clear_undo() {
 	od; skip
 }
 
+/* CLRREC=2: what the taker of a dead holder's lock does first
+ * (lib/queue_recover.c clear_recover()): an open record says the dead
+ * holder was between its record and its close. Count (cleared) and
+ * deq_pos are brought to agree: moved and counted -> close; moved, not
+ * counted -> store cleared = cb + n; not moved -> close, then undo the
+ * head (clear_undo). Each step may be the taker's last (it may die too). */
+inline clear_recover() {
+	xcb = rcb;
+	if
+	:: CLRREC == 2 && xcb != NOREC ->
+		xd = rd; xe = re; xc = clrd; xq = deq;
+		assert(xe > xd && xe - xd <= N + 1);      /* valid record */
+		xu = 0;
+		if
+		:: xc == xcb + xe - xd -> skip            /* counted */
+		:: xc == xcb && xq >= xe ->               /* moved, not counted */
+			if :: CLRMUT != 1 -> clrd = xcb + xe - xd :: else fi
+		:: xc == xcb && xq == xd -> xu = 1        /* not moved */
+		:: else -> assert(false)                  /* cannot happen */
+		fi;
+		if
+		:: !xu ->
+			d_step { if :: ws[xd % N] == xd + 1 && wc[xd % N] == CWR ->
+					ws[xd % N] = xd + N; wc[xd % N] = 0
+				    :: else fi };
+			rcb = NOREC
+		:: xu && CLRMUT != 2 -> rcb = NOREC; clear_undo()
+		:: xu && CLRMUT == 2 -> clear_undo(); rcb = NOREC
+		fi
+	:: else -> clear_undo()
+	fi;
+	d_step { xcb = 0; xd = 0; xe = 0; xc = 0; xq = 0; xu = 0 }
+}
+
 /* clear_lock_repair (399-411), holder loaded */
 inline clear_lock_repair() {
 	crep = 0;
@@ -325,7 +375,7 @@ inline clear_lock_repair() {
 	:: holder != 0 && !alive[holder] ->   /* token_alive */
 		d_step { if :: clearer == holder -> clearer = tok; ok = 1
 			    :: else -> ok = 0 fi };
-		if :: ok -> clear_undo();
+		if :: ok -> clear_recover();
 			   if :: ORPHLOCK -> recount() :: else fi;
 			   clearer = 0; crep = 1
 		   :: else fi
@@ -634,7 +684,7 @@ inline try_claim_get() {                          /* 925-1010 */
 						assert(!ackd[m] || undone[p]);
 						assert(!gotm[m] && !discm[m]);   /* P2 */
 						discm[m] = 1;
-						assert(enq >= done + got);       /* P4 */
+						assert(enq >= DONE + got);       /* P4 */
 						nodie[tok] = 0
 					};
 					p = p + 1
@@ -669,7 +719,7 @@ inline release() {
 		gotm[m] = 1;
 		ws[s] = es - 1 + N; wc[s] = 0;
 		got++;
-		assert(enq >= done + got)  /* P4 */
+		assert(enq >= DONE + got)  /* P4 */
 	}
 }
 
@@ -763,10 +813,21 @@ inline clear_locked() {                           /* 1320-1388 */
 				if
 				:: ok ->
 					e0 = enq;
+#if CLRREC == 2
+					/* the record, cb last (rcb is NOREC
+					 * while the lock is free) */
+					cb = clrd;
+					rd = d0;
+					re = e0;
+					rcb = cb;
+#endif
 					d_step {
 						assert(e0 - d0 <= N + 1);   /* else -EPROTO */
 						assert(deq == d0);          /* CAS cannot fail */
-						deq = e0; done = done + e0 - d0;
+						deq = e0;
+#if CLRREC == 0
+						done = done + e0 - d0;
+#endif
 						tmp = d0;
 						do
 						:: tmp < e0 ->
@@ -775,10 +836,18 @@ inline clear_locked() {                           /* 1320-1388 */
 							discm[m] = 1; tmp++
 						:: else -> break
 						od; skip;
-						assert(enq >= done + got)   /* P4 */
+						assert(enq >= DONE + got)   /* P4 */
 					};
+#if CLRREC == 1
+					done = done + e0 - d0;
+#elif CLRREC == 2
+					clrd = cb + e0 - d0;
+#endif
 					d_step { if :: ws[s] == d0 + 1 && wc[s] == CWR -> ws[s] = d0 + N; wc[s] = 0
 						    :: else fi };
+#if CLRREC == 2
+					rcb = NOREC;
+#endif
 					break
 				:: else
 				fi
@@ -790,7 +859,7 @@ inline clear_locked() {                           /* 1320-1388 */
 
 proctype clearer_p(byte tok)
 {
-	LOCALS; byte ct = 0; byte d0, e0, hs, hc;
+	LOCALS; byte ct = 0; byte d0, e0, hs, hc, cb;
 	{
 		do                                     /* clear_lock 1291-1314 */
 		:: d_step { if :: clearer == 0 -> clearer = tok; ok = 1
@@ -835,8 +904,8 @@ active proctype killer()
 active proctype joinmon()
 {
 end:	do
-	:: atomic { enq < done + got -> assert(enq >= done + got) }
-	:: atomic { (enq == done + got) && PENDING -> assert(!(enq == done + got && PENDING)) }
+	:: atomic { enq < DONE + got -> assert(enq >= DONE + got) }
+	:: atomic { (enq == DONE + got) && PENDING -> assert(!(enq == DONE + got && PENDING)) }
 	od; skip
 }
 
@@ -876,7 +945,8 @@ active proctype drain()
 	assert(!ORPHLOCK || orphans == NORPH);   /* P7 at the end */
 	/* P6: drained and exact */
 	assert(enq == deq);
-	assert(enq == done + got);
+	assert(enq == DONE + got);
+	assert(CLRREC != 2 || rcb == NOREC);      /* every record closed */
 	/* P1: every acked message got or discarded by a clear */
 	i = 0;
 	do
