@@ -80,9 +80,8 @@ static lfipc_queue *ck_queue(const char *name, struct qpeer *qp)
 	uint64_t v;
 	size_t len;
 
-	cr_assert_eq(lfipc_queue_create(qt_r, name, 8, 8, LFIPC_QUEUE_JOINABLE,
-					&q),
-		     0);
+	cr_assert_eq(
+	    lfipc_queue_create(qt_r, name, 8, 8, LFIPC_QUEUE_JOINABLE, &q), 0);
 	for (uint64_t i = 0; i < CK_PUTS; i++)
 		cr_assert_eq(lfipc_queue_put(q, &i, 8, LFIPC_NOWAIT), 0);
 	for (uint64_t i = 0; i < CK_GOT; i++) {
@@ -145,8 +144,8 @@ static const struct {
 	enum lfipc_test_point point;
 	bool cleared; /* deq_pos moved: the clear took effect */
 } ck_steps[] = {
-    {LFIPC_TP_CLEAR_HELD, false},    {LFIPC_TP_CLEAR_RECORDED, false},
-    {LFIPC_TP_CLEAR_MOVED, true},    {LFIPC_TP_CLEAR_COUNTED, true},
+    {LFIPC_TP_CLEAR_HELD, false}, {LFIPC_TP_CLEAR_RECORDED, false},
+    {LFIPC_TP_CLEAR_MOVED, true}, {LFIPC_TP_CLEAR_COUNTED, true},
     {LFIPC_TP_CLEAR_FREED, true},
 };
 
