@@ -160,6 +160,7 @@ int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs, size_t *lens,
 int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 			     size_t n)
 {
+	struct qdl dl = {.timeout_ns = LFIPC_NOWAIT};
 	size_t done = 0, corrupt = 0;
 	uint32_t tok;
 	int rc;
@@ -167,6 +168,10 @@ int lfipc_queue_peek_orphans(lfipc_queue *q, const void **msgs, size_t *lens,
 	if (!q || !msgs || !lens || n == 0 || n > INT32_MAX)
 		return -EINVAL;
 	if ((rc = lfipc__q_self_get(q, &tok)))
+		return rc;
+	/* a JoinableQueue consumer adopts its task entry before it claims
+	 * (lfipc__q_tasks_adopt()): a failure claims nothing */
+	if (q->joinable && (rc = q_tasks_adopt(q, tok, &dl)))
 		return rc;
 	while (done + corrupt < n) {
 		qslot *s;

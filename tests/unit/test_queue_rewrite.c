@@ -183,6 +183,45 @@ Test(queue_rewrite,
 	lfipc_queue_close(q);
 }
 
+/* The same for a peek of orphans: its rescue claims nothing while the
+ * adoption cannot write the dead predecessor off; once the peer stops,
+ * the orphan comes back and the tasks are written off. */
+Test(queue_rewrite,
+     a_peek_of_orphans_claims_nothing_while_a_dead_entry_is_rewritten,
+     .timeout = 30)
+{
+	struct lfipc_qtask *t;
+	const void *m[1];
+	size_t lens[1];
+	struct qpeer qp;
+	lfipc_queue *q;
+	int64_t took;
+	int rc;
+
+	t = rewritten_tasks(&q, &qp);
+	cr_assert_eq(put_ints(q, 4, 5, LFIPC_NOWAIT), 1);
+	/* position 4 orphaned behind deq_pos (a dead reader's) */
+	atomic_store(qp_word(&qp, 4), qp_mkword(5, LFIPC_Q_ORPHAN));
+	atomic_store(&qp.h->deq_pos, 5);
+	atomic_store(&qp.h->orphans, 1);
+	atomic_store(&t->owner, QP_DEAD_TOKEN);
+	start_toggling(&qp, t);
+	CF_TIMED(took, rc = lfipc_queue_peek_orphans(q, m, lens, 1));
+	cr_assert_lt(rc, 0);
+	cr_assert_lt(took, 4000 * QMS);
+	cr_assert_eq(atomic_load(qp_word(&qp, 4)),
+		     qp_mkword(5, LFIPC_Q_ORPHAN));
+	cr_assert_eq(atomic_load(&t->owner), QP_DEAD_TOKEN);
+	/* the peer stopped */
+	cr_assert_eq(lfipc_queue_peek_orphans(q, m, lens, 1), 1);
+	cr_assert_eq(*(const int *)m[0], 4);
+	cr_assert_eq(atomic_load(&t->settled), 4);
+	cr_assert_eq(lfipc_queue_release(q, m[0]), 0);
+	cr_assert_eq(atomic_load(&t->got), 5);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
 /* ---- the claim loops under a peer that rewrites a slot or a position -- */
 
 /* The low (sequence) half of slot i's word, and the high (claim) half, in
