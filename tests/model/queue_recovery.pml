@@ -12,6 +12,12 @@
  *               a rescue that finds none sets the count to 0, and
  *               property P7 checks that whenever the lock is free the
  *               count equals the number of ORPHAN slots.
+ *   CLRREC=2    (session 22) the clear's count as built: a clear record
+ *               (rd, re, rcb) and `cleared` (clrd), written only by the
+ *               lock holder; the taker of a dead holder's lock finishes
+ *               or undoes the count (clear_recover). P4/P6 count
+ *               done + clrd. CLRREC=1: the old deq_pos CAS and done +=
+ *               as two steps (negative control); CLRMUT: mutants.
  * Line numbers below refer to lib/queue.c before issue 9; the slice-end
  * scan_dead of the model looks at every slot, which for N = 2 is what the
  * bounded slice_check (head, enq slot, 1024-slot sweep) looks at too.
