@@ -358,6 +358,18 @@ static void random_corruption(unsigned flags, size_t capacity)
 			atomic_store(&qp.h->orphan_at, th_rand(&seed));
 			atomic_store(&qp.h->abandoned, near(0, n, &seed));
 			atomic_store(&qp.h->abandoned_seen, near(0, n, &seed));
+			/* the count of clears and the clear record, which a
+			 * take-over of the (dead) lock reads and acts on */
+			atomic_store(&qp.h->cleared, near(0, n, &seed));
+			atomic_store(&qp.h->clr_d,
+				     near(atomic_load(&qp.h->deq_pos), n,
+					  &seed));
+			atomic_store(&qp.h->clr_e,
+				     near(atomic_load(&qp.h->deq_pos), n,
+					  &seed));
+			atomic_store(&qp.h->clr_cb, th_rand(&seed) % 2
+							? LFIPC_Q_NOREC
+							: near(0, n, &seed));
 			/* wait queues: a forged count costs wake-ups and
 			 * poll-table scans, never safety */
 			atomic_store(&qp.h->not_empty.seq,
