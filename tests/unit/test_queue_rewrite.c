@@ -174,7 +174,7 @@ Test(queue_rewrite,
 	/* the peer stopped */
 	cr_assert_eq(get_ints(q, 1, &next), 1);
 	cr_assert_eq(atomic_load(&t->settled), 4);
-	cr_assert_eq(atomic_load(&t->got), 5);
+	cr_assert_eq(qp_task_got(t), 5);
 	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
 	cr_assert_eq(st.tasks_unfinished, 1);
 	cr_assert_eq(lfipc_queue_task_done(q), 0);
@@ -217,7 +217,7 @@ Test(queue_rewrite,
 	cr_assert_eq(*(const int *)m[0], 4);
 	cr_assert_eq(atomic_load(&t->settled), 4);
 	cr_assert_eq(lfipc_queue_release(q, m[0]), 0);
-	cr_assert_eq(atomic_load(&t->got), 5);
+	cr_assert_eq(qp_task_got(t), 5);
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
