@@ -270,7 +270,8 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
 	struct lfipc_qtask *t = task_of(q, tok);
 	int done = 0;
 
-	(void)q_tasks_adopt(q, tok, dl); /* done before the claim, bar a peer */
+	/* done before the claim; after a peer's rewrite, counted anyway */
+	(void)q_tasks_adopt(q, tok, dl);
 	while (done < k) {
 		const uint64_t *rw = w + done;
 		int lim = k - done, n = 1, m;
@@ -342,7 +343,8 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 	uint64_t c;
 	int m;
 
-	(void)q_tasks_adopt(q, tok, dl); /* done before the claim, bar a peer */
+	/* done before the claim; after a peer's rewrite, counted anyway */
+	(void)q_tasks_adopt(q, tok, dl);
 	if (how == QF_CAS) {
 		if (run_hold(t, 1, &c))
 			return run_count_free(q, t, c, &s, &w, 1, QF_CAS);
