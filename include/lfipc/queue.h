@@ -200,8 +200,9 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * copied to (char *)bufs + i * stride, its length to lens[i]. Consecutive
  * messages are claimed slot by slot, while the queue's shared get position
  * is moved, the sleeping producers are looked for and (JoinableQueue) the
- * got counter is updated once per run of up to 64 messages. Waits (up to
- * timeout_ns) only for the first; then takes what is there, up to n.
+ * caller's count of tasks is updated once per run of up to 64 consecutive
+ * messages. Waits (up to timeout_ns) only for the first; then takes what
+ * is there, up to n.
  *
  * Return: how many were taken (1..n), or -EMSGSIZE stride < msg_size
  * (checked before anything is taken), -EINVAL (n 0 or above INT32_MAX,
@@ -210,8 +211,9 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * -EPROTO, -EUSERS, -EBUSY as lfipc_queue_get() when none was taken (also
  * -EPROTO or -ETIMEDOUT as lfipc_queue_get() for another process that keeps
  * rewriting a slot's word or the get position). A
- * message whose stored length exceeds msg_size is dropped (counted as done
- * in a JoinableQueue, and towards n) and the others close up over it;
+ * message whose stored length exceeds msg_size is dropped (counted as got
+ * and settled at once in a JoinableQueue, and towards n) and the others
+ * close up over it;
  * -EPROTO if only such messages were taken.
  * May block (only for the first message). Safe like lfipc_queue_get(): if
  * the process dies inside the call, every message it had claimed but not
@@ -377,7 +379,8 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  * yet, in that order, as a bulk operation: each slot is released by its
  * own store, as lfipc_queue_release() does it, while the sleeping
  * producers are looked for (and woken) once and, in a JoinableQueue, the
- * caller's count of messages got is updated once for the whole call.
+ * caller's count of messages got is updated once per run of consecutive
+ * messages.
  *
  * Return: how many were released (1..n; the first ones: msgs[0 .. ret-1]
  * are released; if ret < n, msgs[ret] is not "peeked by this process and
@@ -394,8 +397,9 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  * process killed inside the call leaves the messages it had not released
  * yet as peeked by a dead process, so they are delivered to another
  * consumer (those released before are gone, as after single releases); in
- * a JoinableQueue a kill between the releases and the count update leaves
- * up to n tasks uncounted, as a kill inside lfipc_queue_get_many() does.
+ * a JoinableQueue the count stays exact, as for lfipc_queue_get_many():
+ * each run is counted, and marked counted, in one store before its
+ * releases (doc/queue.md, "The in-flight record").
  */
 LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
 				       size_t n);
@@ -505,9 +509,12 @@ LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
  * a hole (its producer died mid-put, or its put failed at shutdown).
  * join does not wait for a dead process: at the end of each sleep slice
  * (and at each LFIPC_NOWAIT call) it writes off the tasks of dead
- * processes and repairs a dead producer's hole at the head. (A process
- * killed inside a few-instruction window of get, clear or a hole's drop
- * can still leave one position uncounted: doc/queue.md, Crash recovery.)
+ * processes and repairs a dead producer's hole at the head. A process
+ * killed at any instruction of a get, a release or a clear leaves the
+ * count exact; one killed between dropping a hole and counting it, or
+ * while another thread of its process was counting messages at the same
+ * moment, can still leave positions uncounted (give join a timeout;
+ * doc/queue.md, Crash recovery).
  * Any number of joiners, in any process.
  *
  * Return: 0; -EOWNERDEAD all done, but tasks were written off since the
