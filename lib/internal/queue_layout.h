@@ -194,19 +194,19 @@ static inline uint64_t lfipc__qrec(uint64_t cnt, uint32_t n, uint32_t state)
 	return (cnt << 9) | ((uint64_t)(n & 127u) << 2) | (state & 3u);
 }
 
-static inline uint32_t lfipc__qrec_state(uint64_t r)
+static inline uint32_t lfipc__qrec_state(uint64_t rec)
 {
-	return (uint32_t)r & 3u;
+	return (uint32_t)rec & 3u;
 }
 
-static inline uint32_t lfipc__qrec_n(uint64_t r)
+static inline uint32_t lfipc__qrec_n(uint64_t rec)
 {
-	return (uint32_t)(r >> 2) & 127u;
+	return (uint32_t)(rec >> 2) & 127u;
 }
 
-static inline uint64_t lfipc__qrec_cnt(uint64_t r)
+static inline uint64_t lfipc__qrec_cnt(uint64_t rec)
 {
-	return r >> 9;
+	return rec >> 9;
 }
 
 struct lfipc_qtask {
