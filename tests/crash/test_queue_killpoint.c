@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_queue_killpoint.c - a JoinableQueue participant SIGKILLed at every
+ * instruction of one call (review 22).
+ *
+ * The victim, a fork child traced with ptrace, stops itself right before
+ * the call; the parent single-steps it k instructions and SIGKILLs it,
+ * for every k (or every LFIPC_KILLPOINT_STRIDE-th) from 0 to the call's
+ * length. Each k on a fresh queue (capacity 16, six numbered messages).
+ * Then the parent recovers (lfipc_region_recover()), drains the queue
+ * without task_done and asserts the exact count:
+ *   tasks_unfinished == the messages the parent holds
+ * (more: a position counted nowhere, join without a timeout waits for
+ * ever; fewer: a message counted twice, join returns early), that join
+ * times out while they are held and returns 0 or -EOWNERDEAD once they
+ * are done, and that the parent never gets a message the victim's call
+ * had handed over and given back (returned by get, released).
+ *
+ * Only the public API is used. Skipped where ptrace is refused.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lfipc/inspect.h>
+#include <lfipc/queue.h>
+#include <lfipc/region.h>
+
+#include "common/testhelp.h"
+
+TestSuite(queue_killpoint, .timeout = 600);
+
+#define KP_P 6	 /* messages queued before the call */
+#define KP_MS 64 /* message size */
+
+struct kp_state {
+	lfipc_region *r;
+	lfipc_queue *q, *wq;
+	char op;
+	_Atomic uint8_t *gave; /* shared: seq the victim got and gave back */
+};
+static struct kp_state kp;
+
+static uint64_t kp_seq(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v < 64 ? v : 63;
+}
+
+/* Every entry point the victim may call, once on a plain queue, so that
+ * lazy binding is not inside the stepped call. */
+static void kp_warm(void)
+{
+	char b[4][KP_MS] = {{0}};
+	const void *m[4] = {b[0], b[1], b[2], b[3]};
+	size_t l[4] = {KP_MS, KP_MS, KP_MS, KP_MS};
+
+	lfipc_queue_put(kp.wq, b[0], KP_MS, LFIPC_NOWAIT);
+	lfipc_queue_put_many(kp.wq, m, l, 1, LFIPC_NOWAIT);
+	lfipc_queue_peek(kp.wq, &m[0], &l[0], LFIPC_NOWAIT);
+	lfipc_queue_release(kp.wq, m[0]);
+	lfipc_queue_peek_many(kp.wq, m, l, 1, LFIPC_NOWAIT);
+	lfipc_queue_release_many(kp.wq, m, 1);
+	lfipc_queue_get(kp.wq, b[0], KP_MS, &l[0], LFIPC_NOWAIT);
+	lfipc_queue_get_many(kp.wq, b, KP_MS, l, 1, LFIPC_NOWAIT);
+	lfipc_queue_clear(kp.wq);
+	lfipc_queue_task_done(kp.wq);
+}
+
+static void kp_victim(void)
+{
+	char b[4][KP_MS] = {{0}};
+	const void *m[4];
+	size_t l[4];
+	int k = 0;
+
+	ptrace(PTRACE_TRACEME, 0, 0, 0);
+	kp_warm();
+	if (kp.op == 'p')
+		k = lfipc_queue_peek(kp.q, &m[0], &l[0], LFIPC_NOWAIT) ? 0 : 1;
+	else if (kp.op == 'P' || kp.op == 's')
+		k = lfipc_queue_peek_many(kp.q, m, l, 4, LFIPC_NOWAIT);
+	raise(SIGSTOP);
+	switch (kp.op) {
+	case 'g':
+		if (lfipc_queue_get(kp.q, b[0], KP_MS, &l[0], LFIPC_NOWAIT) ==
+		    0)
+			kp.gave[kp_seq(b[0])] = 1;
+		break;
+	case 'G':
+		k = lfipc_queue_get_many(kp.q, b, KP_MS, l, 4, LFIPC_NOWAIT);
+		for (int i = 0; i < k; i++)
+			kp.gave[kp_seq(b[i])] = 1;
+		break;
+	case 'p':
+	case 's':
+		for (int i = 0; i < k; i++) {
+			uint64_t v = kp_seq(m[i]);
+
+			if (lfipc_queue_release(kp.q, m[i]) == 0)
+				kp.gave[v] = 1;
+		}
+		break;
+	case 'P': {
+		uint64_t v[4];
+
+		for (int i = 0; i < k; i++)
+			v[i] = kp_seq(m[i]);
+		k = lfipc_queue_release_many(kp.q, m, k);
+		for (int i = 0; i < k; i++)
+			kp.gave[v[i]] = 1;
+		break;
+	}
+	case 'c':
+		lfipc_queue_clear(kp.q);
+		break;
+	}
+	raise(SIGSTOP);
+	_exit(0);
+}
+
+static void kp_setup(void)
+{
+	char b[KP_MS] = {0};
+
+	memset((void *)kp.gave, 0, 64);
+	cr_assert_eq(lfipc_region_create(NULL, 4 << 20, 0, &kp.r), 0);
+	cr_assert_eq(lfipc_queue_create(kp.r, "q", 16, KP_MS,
+					LFIPC_QUEUE_JOINABLE, &kp.q),
+		     0);
+	cr_assert_eq(lfipc_queue_create(kp.r, "w", 4, KP_MS, 0, &kp.wq), 0);
+	for (uint64_t i = 0; i < KP_P; i++) {
+		memcpy(b, &i, 8);
+		cr_assert_eq(lfipc_queue_put(kp.q, b, KP_MS, LFIPC_NOWAIT), 0);
+	}
+}
+
+static void kp_teardown(void)
+{
+	lfipc_queue_close(kp.q);
+	lfipc_queue_close(kp.wq);
+	lfipc_region_close(kp.r);
+}
+
+/* Fork the victim and step it k instructions (k < 0: to the end of its
+ * call). Returns the steps made; -1 when the call ended before k. The
+ * victim is left stopped (the caller kills it). */
+static long kp_run(long k, pid_t *out)
+{
+	int st;
+	long n = 0;
+	pid_t p = fork();
+
+	cr_assert_geq(p, 0);
+	if (p == 0)
+		kp_victim();
+	*out = p;
+	cr_assert_eq(waitpid(p, &st, 0), p);
+	cr_assert(WIFSTOPPED(st), "the victim stops before its call");
+	for (;;) {
+		if (k >= 0 && n >= k)
+			return n;
+		if (ptrace(PTRACE_SINGLESTEP, p, 0, 0) != 0)
+			return -2;
+		cr_assert_eq(waitpid(p, &st, 0), p);
+		cr_assert(WIFSTOPPED(st), "the victim lives while stepped");
+		if (WSTOPSIG(st) == SIGSTOP)
+			return k < 0 ? n : -1;
+		n++;
+	}
+}
+
+static void kp_kill(pid_t p)
+{
+	kill(p, SIGKILL);
+	cr_assert_eq(th_reap(p, 10000), 128 + SIGKILL, "the victim is reaped");
+}
+
+static uint64_t kp_unfinished(void)
+{
+	lfipc_queue_status st;
+
+	memset(&st, 0, sizeof st);
+	st.struct_size = sizeof st;
+	cr_assert_eq(lfipc_queue_stat(kp.q, &st), 0);
+	return st.tasks_unfinished;
+}
+
+struct kp_result {
+	long points, over, under, early, wedge, dup, first_bad;
+};
+
+/* After the victim's death at step k: recover, drain, check. */
+static void kp_check(long k, struct kp_result *res)
+{
+	char b[16][KP_MS];
+	size_t l[16];
+	uint8_t seen[64] = {0};
+	uint64_t d = 0, u;
+	int empty = 0, jr;
+	bool bad = false;
+
+	lfipc_region_recover(kp.r);
+	while (empty < 3) {
+		int g = lfipc_queue_get_many(kp.q, b, KP_MS, l, 16, 1000000);
+
+		if (g <= 0) {
+			cr_assert(g == -ETIMEDOUT || g == -EAGAIN, "drain %d",
+				  g);
+			empty++;
+			lfipc_region_recover(kp.r);
+			continue;
+		}
+		for (int i = 0; i < g; i++) {
+			uint64_t s = kp_seq(b[i]);
+
+			if (seen[s]++ || kp.gave[s])
+				res->dup++;
+		}
+		d += (uint64_t)g;
+	}
+	u = kp_unfinished();
+	if (u > d) {
+		res->over++;
+		bad = true;
+	} else if (u < d) {
+		res->under++;
+		bad = true;
+	}
+	if (d > 0) {
+		jr = lfipc_queue_join(kp.q, 1000000);
+		if (jr == 0 || jr == -EOWNERDEAD) {
+			res->early++;
+			bad = true;
+		}
+	}
+	for (uint64_t i = 0; i < d; i++)
+		lfipc_queue_task_done(kp.q);
+	jr = lfipc_queue_join(kp.q, 200000000);
+	if (jr != 0 && jr != -EOWNERDEAD) {
+		res->wedge++;
+		bad = true;
+	}
+	if (bad && res->first_bad < 0)
+		res->first_bad = k;
+	if (bad)
+		cr_log_info("op %c killed at step %ld: held %llu, unfinished "
+			    "%llu, join %d",
+			    kp.op, k, (unsigned long long)d,
+			    (unsigned long long)u, jr);
+}
+
+static void kp_all(char op)
+{
+	const char *e = getenv("LFIPC_KILLPOINT_STRIDE");
+	long stride = e ? atol(e) : 1, len;
+	struct kp_result res = {.first_bad = -1};
+	pid_t p;
+	int st;
+
+	if (stride < 1)
+		stride = 1;
+	kp.op = op;
+	kp.gave = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq((void *)kp.gave, MAP_FAILED);
+	kp_setup();
+	p = fork();
+	cr_assert_geq(p, 0);
+	if (p == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(p, &st, 0), p);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		cr_skip_test("ptrace refused here");
+	len = kp_run(-1, &p);
+	kp_kill(p);
+	kp_teardown();
+	cr_assert_gt(len, 0, "the call was stepped to its end");
+	for (long k = 0; k <= len; k += stride) {
+		kp_setup();
+		kp_run(k, &p);
+		kp_kill(p);
+		res.points++;
+		kp_check(k, &res);
+		kp_teardown();
+	}
+	cr_log_info("op %c: %ld instructions, %ld kill points: over %ld "
+		    "under %ld early-join %ld wedge %ld dup %ld",
+		    op, len, res.points, res.over, res.under, res.early,
+		    res.wedge, res.dup);
+	munmap((void *)kp.gave, 4096);
+	cr_expect_eq(res.over, 0,
+		     "op %c: %ld of %ld kill points left a position counted "
+		     "nowhere (first at step %ld)",
+		     op, res.over, res.points, res.first_bad);
+	cr_expect_eq(res.under, 0,
+		     "op %c: %ld of %ld kill points counted a message twice "
+		     "(first at step %ld)",
+		     op, res.under, res.points, res.first_bad);
+	cr_expect_eq(res.early, 0, "op %c: join returned early", op);
+	cr_expect_eq(res.wedge, 0, "op %c: join waited after all done", op);
+	cr_expect_eq(res.dup, 0, "op %c: a message given back came again",
+		     op);
+}
+
+Test(queue_killpoint, get_killed_at_every_instruction)
+{
+	kp_all('g');
+}
+
+Test(queue_killpoint, get_many_killed_at_every_instruction)
+{
+	kp_all('G');
+}
+
+Test(queue_killpoint, release_killed_at_every_instruction)
+{
+	kp_all('p');
+}
+
+Test(queue_killpoint, release_many_killed_at_every_instruction)
+{
+	kp_all('P');
+}
+
+Test(queue_killpoint, single_releases_killed_at_every_instruction)
+{
+	kp_all('s');
+}
+
+Test(queue_killpoint, clear_killed_at_every_instruction)
+{
+	kp_all('c');
+}
