@@ -16,7 +16,11 @@
  * are done, and that the parent never gets a message the victim's call
  * had handed over and given back (returned by get, released).
  *
- * Only the public API is used. Skipped where ptrace is refused.
+ * Ops: get, get_many(4), peek + release, peek_many(4) + release_many,
+ * peek_many(4) + single releases, clear, and get_many(4) over a hole (a
+ * producer killed with its slot claimed, made a TOMB by a recovery before
+ * the call: the victim drops it). Only the public API is used. Skipped
+ * where ptrace is refused.
  */
 #include "config.h"
 
@@ -100,6 +104,7 @@ static void kp_victim(void)
 			kp.gave[kp_seq(b[0])] = 1;
 		break;
 	case 'G':
+	case 'h':
 		k = lfipc_queue_get_many(kp.q, b, KP_MS, l, 4, LFIPC_NOWAIT);
 		for (int i = 0; i < k; i++)
 			kp.gave[kp_seq(b[i])] = 1;
@@ -131,6 +136,47 @@ static void kp_victim(void)
 	_exit(0);
 }
 
+static void kp_kill(pid_t p)
+{
+	kill(p, SIGKILL);
+	cr_assert_eq(th_reap(p, 10000), 128 + SIGKILL, "the victim is reaped");
+}
+
+/* A producer killed with its slot claimed (stepped until the queue shows
+ * a slot being written), for op h. */
+static void kp_dead_writer(void)
+{
+	int st;
+	pid_t p = fork();
+
+	cr_assert_geq(p, 0);
+	if (p == 0) {
+		char b[KP_MS] = {0};
+
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		kp_warm();
+		raise(SIGSTOP);
+		lfipc_queue_put(kp.q, b, KP_MS, LFIPC_NOWAIT);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(p, &st, 0), p);
+	for (int i = 0; i < 100000; i++) {
+		lfipc_queue_status qs;
+
+		memset(&qs, 0, sizeof qs);
+		qs.struct_size = sizeof qs;
+		cr_assert_eq(lfipc_queue_stat(kp.q, &qs), 0);
+		if (qs.writing)
+			break;
+		cr_assert_eq(ptrace(PTRACE_SINGLESTEP, p, 0, 0), 0);
+		cr_assert_eq(waitpid(p, &st, 0), p);
+		cr_assert(WIFSTOPPED(st) && WSTOPSIG(st) != SIGSTOP,
+			  "the producer is caught writing");
+	}
+	kp_kill(p);
+}
+
 static void kp_setup(void)
 {
 	char b[KP_MS] = {0};
@@ -144,7 +190,14 @@ static void kp_setup(void)
 	for (uint64_t i = 0; i < KP_P; i++) {
 		memcpy(b, &i, 8);
 		cr_assert_eq(lfipc_queue_put(kp.q, b, KP_MS, LFIPC_NOWAIT), 0);
+		/* op h: a dead producer's claim at position 1, made a hole
+		 * (TOMB) behind message 0 by the recovery below; the
+		 * victim's get_many drops it */
+		if (kp.op == 'h' && i == 0)
+			kp_dead_writer();
 	}
+	if (kp.op == 'h')
+		lfipc_region_recover(kp.r);
 }
 
 static void kp_teardown(void)
@@ -180,12 +233,6 @@ static long kp_run(long k, pid_t *out)
 			return k < 0 ? n : -1;
 		n++;
 	}
-}
-
-static void kp_kill(pid_t p)
-{
-	kill(p, SIGKILL);
-	cr_assert_eq(th_reap(p, 10000), 128 + SIGKILL, "the victim is reaped");
 }
 
 static uint64_t kp_unfinished(void)
@@ -341,6 +388,11 @@ Test(queue_killpoint, release_many_killed_at_every_instruction)
 Test(queue_killpoint, single_releases_killed_at_every_instruction)
 {
 	kp_all('s');
+}
+
+Test(queue_killpoint, hole_drop_killed_at_every_instruction)
+{
+	kp_all('h');
 }
 
 Test(queue_killpoint, clear_killed_at_every_instruction)
