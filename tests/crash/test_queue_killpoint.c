@@ -51,7 +51,10 @@ struct kp_state {
 	lfipc_region *r;
 	lfipc_queue *q, *wq;
 	char op;
-	_Atomic uint8_t *gave; /* shared: seq the victim got and gave back */
+	_Atomic uint8_t *gave; /* shared: seq the victim got and gave back;
+				* [64 + seq]: the racer got it; [128]: a
+				* racer's duplicates */
+	bool race;
 };
 static struct kp_state kp;
 
@@ -181,7 +184,7 @@ static void kp_setup(void)
 {
 	char b[KP_MS] = {0};
 
-	memset((void *)kp.gave, 0, 64);
+	memset((void *)kp.gave, 0, 256);
 	cr_assert_eq(lfipc_region_create(NULL, 4 << 20, 0, &kp.r), 0);
 	cr_assert_eq(lfipc_queue_create(kp.r, "q", 16, KP_MS,
 					LFIPC_QUEUE_JOINABLE, &kp.q),
@@ -249,6 +252,46 @@ struct kp_result {
 	long points, over, under, early, wedge, dup, first_bad;
 };
 
+/* Right after the victim's death: a new process (likely a new incarnation
+ * of the victim's participant slot, so of its task entry) gets and
+ * settles what it finds while two others run lfipc_region_recover(), all
+ * at once. */
+static void kp_race(void)
+{
+	pid_t rc[3];
+	char b[16][KP_MS];
+	size_t l[16];
+
+	for (int j = 0; j < 3; j++) {
+		rc[j] = fork();
+		cr_assert_geq(rc[j], 0);
+		if (rc[j] != 0)
+			continue;
+		for (int e = 0; j == 0 && e < 3;) {
+			int g = lfipc_queue_get_many(kp.q, b, KP_MS, l, 16,
+						     2000000);
+
+			if (g <= 0) {
+				e++;
+				continue;
+			}
+			for (int i = 0; i < g; i++) {
+				uint64_t s = kp_seq(b[i]);
+
+				if (kp.gave[s] || kp.gave[64 + s])
+					kp.gave[128]++;
+				kp.gave[64 + s] = 1;
+				lfipc_queue_task_done(kp.q);
+			}
+		}
+		for (int e = 0; j > 0 && e < 3; e++)
+			lfipc_region_recover(kp.r);
+		_exit(0);
+	}
+	for (int j = 0; j < 3; j++)
+		cr_assert_eq(th_reap(rc[j], 30000), 0, "racer %d", j);
+}
+
 /* After the victim's death at step k: recover, drain, check. */
 static void kp_check(long k, struct kp_result *res)
 {
@@ -259,6 +302,10 @@ static void kp_check(long k, struct kp_result *res)
 	int empty = 0, jr;
 	bool bad = false;
 
+	if (kp.race) {
+		kp_race();
+		res->dup += kp.gave[128];
+	}
 	lfipc_region_recover(kp.r);
 	while (empty < 3) {
 		int g = lfipc_queue_get_many(kp.q, b, KP_MS, l, 16, 1000000);
@@ -273,7 +320,7 @@ static void kp_check(long k, struct kp_result *res)
 		for (int i = 0; i < g; i++) {
 			uint64_t s = kp_seq(b[i]);
 
-			if (seen[s]++ || kp.gave[s])
+			if (seen[s]++ || kp.gave[s] || kp.gave[64 + s])
 				res->dup++;
 		}
 		d += (uint64_t)g;
@@ -309,7 +356,7 @@ static void kp_check(long k, struct kp_result *res)
 			    (unsigned long long)u, jr);
 }
 
-static void kp_all(char op)
+static void kp_all(char op, bool race)
 {
 	const char *e = getenv("LFIPC_KILLPOINT_STRIDE");
 	long stride = e ? atol(e) : 1, len;
@@ -320,6 +367,7 @@ static void kp_all(char op)
 	if (stride < 1)
 		stride = 1;
 	kp.op = op;
+	kp.race = race;
 	kp.gave = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq((void *)kp.gave, MAP_FAILED);
@@ -367,35 +415,45 @@ static void kp_all(char op)
 
 Test(queue_killpoint, get_killed_at_every_instruction)
 {
-	kp_all('g');
+	kp_all('g', false);
 }
 
 Test(queue_killpoint, get_many_killed_at_every_instruction)
 {
-	kp_all('G');
+	kp_all('G', false);
 }
 
 Test(queue_killpoint, release_killed_at_every_instruction)
 {
-	kp_all('p');
+	kp_all('p', false);
 }
 
 Test(queue_killpoint, release_many_killed_at_every_instruction)
 {
-	kp_all('P');
+	kp_all('P', false);
 }
 
 Test(queue_killpoint, single_releases_killed_at_every_instruction)
 {
-	kp_all('s');
+	kp_all('s', false);
 }
 
 Test(queue_killpoint, hole_drop_killed_at_every_instruction)
 {
-	kp_all('h');
+	kp_all('h', false);
 }
 
 Test(queue_killpoint, clear_killed_at_every_instruction)
 {
-	kp_all('c');
+	kp_all('c', false);
+}
+
+Test(queue_killpoint, get_many_killed_then_raced_by_recoverers)
+{
+	kp_all('G', true);
+}
+
+Test(queue_killpoint, release_many_killed_then_raced_by_recoverers)
+{
+	kp_all('P', true);
 }
