@@ -410,8 +410,7 @@ static void kp_all(char op, bool race)
 		     op, res.under, res.points, res.first_bad);
 	cr_expect_eq(res.early, 0, "op %c: join returned early", op);
 	cr_expect_eq(res.wedge, 0, "op %c: join waited after all done", op);
-	cr_expect_eq(res.dup, 0, "op %c: a message given back came again",
-		     op);
+	cr_expect_eq(res.dup, 0, "op %c: a message given back came again", op);
 }
 
 Test(queue_killpoint, get_killed_at_every_instruction)
