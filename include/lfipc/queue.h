@@ -33,8 +33,13 @@
  *
  * Crash safety: a producer killed in the middle of a put leaves no hole that
  * blocks consumers (the put never returned, so its message may be dropped);
- * a consumer killed in the middle of a get does not lose the message: it is
- * delivered to another consumer; a process killed inside a clear leaves
+ * a consumer killed in the middle of a get, before the get released the
+ * message's slot, does not lose the message: it is delivered to another
+ * consumer (in a JoinableQueue the get counts the message a few
+ * instructions before that release; from then on it is the dead
+ * consumer's, as after a return, and written off as its task:
+ * lfipc_queue_join() reports -EOWNERDEAD); a process killed inside a
+ * clear leaves
  * no slot held (the next clear, waiter or recovery undoes its half-done
  * step). Dead participants are noticed by a caller that keeps finding the
  * same slot claimed (also with LFIPC_NOWAIT), by waiters at the end of a
@@ -153,8 +158,8 @@ LFIPC_API int lfipc_queue_put(lfipc_queue *q, const void *msg, size_t len,
  * buf NULL; -EAGAIN empty and LFIPC_NOWAIT; -ETIMEDOUT; -EINTR (an
  * interruptible thread only: see lfipc_thread_set_interruptible()); -EPIPE
  * the queue is shut down and empty; -EPROTO corrupt queue (a message whose
- * stored length exceeds msg_size is dropped, and counts as done in a
- * JoinableQueue; also: another process kept rewriting the word of the
+ * stored length exceeds msg_size is dropped, and counts as got and settled
+ * in a JoinableQueue; also: another process kept rewriting the word of the
  * oldest message's slot, or the get position, for about a second; with a
  * timeout, the get returns -ETIMEDOUT at its end instead, with
  * LFIPC_NOWAIT -EAGAIN after its one attempt); -EUSERS; -EBUSY
@@ -218,7 +223,9 @@ LFIPC_API int lfipc_queue_put_many(lfipc_queue *q, const void *const *msgs,
  * May block (only for the first message). Safe like lfipc_queue_get(): if
  * the process dies inside the call, every message it had claimed but not
  * yet released is delivered to another consumer (a message already copied
- * into bufs and released is gone with the process).
+ * into bufs and released is gone with the process, and so is, in a
+ * JoinableQueue, one already counted: each run is counted just before its
+ * releases, and written off with the dead process's tasks).
  */
 LFIPC_API int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				   size_t *lens, size_t n, int64_t timeout_ns);
@@ -286,9 +293,9 @@ LFIPC_API int lfipc_queue_peek(lfipc_queue *q, const void **msg, size_t *len,
  * Return: how many were claimed (1..n), or -EINVAL (n 0 or above
  * INT32_MAX, NULL arguments), -EAGAIN, -ETIMEDOUT, -EINTR, -EPIPE, -EPROTO,
  * -EUSERS, -EBUSY as lfipc_queue_peek() when none was claimed. A message
- * whose stored length exceeds msg_size is dropped (counted as done in a
- * JoinableQueue, and towards n) and the others close up over it; -EPROTO
- * if only such messages were claimed.
+ * whose stored length exceeds msg_size is dropped (counted as got and
+ * settled in a JoinableQueue, and towards n) and the others close up over
+ * it; -EPROTO if only such messages were claimed.
  * May block (only for the first message). If the process dies before
  * releasing them, the messages are delivered to another consumer, as
  * after lfipc_queue_peek().
@@ -320,9 +327,10 @@ LFIPC_API int lfipc_queue_peek_many(lfipc_queue *q, const void **msgs,
  * first: try again later (lfipc_queue_stat() counts the orphans, and
  * the dead claims that are not orphans yet); -EINVAL q, msgs or lens
  * NULL, n 0 or above INT32_MAX; -EPROTO only orphans whose stored length
- * exceeds msg_size were claimed (each is dropped, counted as done in a
- * JoinableQueue, and towards n); -EUSERS; -EBUSY a single-consumer queue
- * whose consumer role another live thread or process holds.
+ * exceeds msg_size were claimed (each is dropped, counted as got and
+ * settled in a JoinableQueue, and towards n); -EUSERS; -EBUSY a
+ * single-consumer queue whose consumer role another live thread or
+ * process holds.
  * Does not block: it tries the queue lock once per orphan, never waits
  * for it or for an orphan, and does not change the readiness of
  * lfipc_queue_fd(). Concurrency: any number of producers and consumers,
@@ -399,7 +407,8 @@ LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
  * consumer (those released before are gone, as after single releases); in
  * a JoinableQueue the count stays exact, as for lfipc_queue_get_many():
  * each run is counted, and marked counted, in one store before its
- * releases (doc/queue.md, "The in-flight record").
+ * releases, and a run counted is gone with the process like one released
+ * (doc/queue.md, "The in-flight record").
  */
 LFIPC_API int lfipc_queue_release_many(lfipc_queue *q, const void *const *msgs,
 				       size_t n);
