@@ -41,7 +41,8 @@ cd "$LFIPC_PY_SRCDIR/tests/python" || exit 99
 lock=
 case $t in
 */test_install.py) ;;
-*) command -v flock >/dev/null && lock="flock -s $LFIPC_PY_BUILDDIR/install.lock" ;;
+*) command -v flock >/dev/null &&
+	lock="flock -s $LFIPC_PY_BUILDDIR/install.lock" ;;
 esac
 exec $lock timeout -k 10 ${LFIPC_PY_TIMEOUT:-600} "$PYTHON" -m pytest -q \
 	-p no:cacheprovider -o console_output_style=classic "$t" "$@"
