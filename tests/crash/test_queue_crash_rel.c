@@ -150,93 +150,90 @@ static int jk_settle(uint32_t (*b)[4], const size_t *lens, int k)
 	return 0;
 }
 
-/* cid 0: get_many of 1..64 into cbuf; cid 1: 1..64 single gets into
- * cbuf (the first waits); until -EPIPE */
-static int jk_get_many(void *arg)
+/* A take's return when a release failed (the consumer exits with 3). */
+#define JK_RELEASE_FAILED (-100000)
+
+/* cid 0: one get_many of n into b; cid 1: n single gets into b (the
+ * first waits). The messages taken, or the first get's error. */
+static int jk_take_get(int cid, uint32_t (*b)[4], size_t *lens, int n)
+{
+	int k = 0, rc;
+
+	if (cid == 0)
+		return lfipc_queue_get_many(jk_q, b, sizeof(b[0]), lens,
+					    (size_t)n, 1000000000);
+	while (k < n) {
+		rc = lfipc_queue_get(jk_q, b[k], sizeof(b[k]), &lens[k],
+				     k ? 0 : 1000000000);
+		if (rc)
+			return k ? k : rc;
+		k++;
+	}
+	return k;
+}
+
+/* cid 0: one peek_many of n and one release_many; cid 1: n peeks, each
+ * released at once (the first waits); each message copied into b before
+ * its release. The messages taken, the first peek's error, or
+ * JK_RELEASE_FAILED. */
+static int jk_take_peek(int cid, uint32_t (*b)[4], size_t *lens, int n)
+{
+	const void *m[64];
+	int k = 0, rc;
+
+	if (cid == 0) {
+		k = lfipc_queue_peek_many(jk_q, m, lens, (size_t)n,
+					  1000000000);
+		for (int i = 0; i < k; i++)
+			memcpy(b[i], m[i], sizeof(b[i]));
+		if (k > 0 && lfipc_queue_release_many(jk_q, m, (size_t)k) != k)
+			return JK_RELEASE_FAILED;
+		return k;
+	}
+	while (k < n) {
+		rc = lfipc_queue_peek(jk_q, m, lens + k, k ? 0 : 1000000000);
+		if (rc)
+			return k ? k : rc;
+		memcpy(b[k], m[0], sizeof(b[k]));
+		if (lfipc_queue_release(jk_q, m[0]))
+			return JK_RELEASE_FAILED;
+		k++;
+	}
+	return k;
+}
+
+/* Consumer cid (arg) taking batches of 1..64 with take into its cbuf and
+ * settling them (jk_settle()), until -EPIPE (exit status 0). */
+static int jk_consume(void *arg, uint64_t seed,
+		      int (*take)(int, uint32_t (*)[4], size_t *, int))
 {
 	int cid = (int)(uintptr_t)arg, rc;
 	uint32_t(*b)[4] = jk->cbuf[cid];
-	uint64_t rng = 1000 + (uint64_t)getpid();
+	uint64_t rng = seed + (uint64_t)getpid();
 	size_t lens[64];
 
 	for (;;) {
-		int n = 1 + (int)(th_rand(&rng) % 64), k = 0;
+		int k = take(cid, b, lens, 1 + (int)(th_rand(&rng) % 64));
 
-		if (cid == 0) {
-			k = lfipc_queue_get_many(jk_q, b, sizeof(b[0]), lens,
-						 (size_t)n, 1000000000);
-		} else {
-			while (k < n) {
-				rc = lfipc_queue_get(jk_q, b[k], sizeof(b[k]),
-						     &lens[k],
-						     k ? 0 : 1000000000);
-				if (rc) {
-					if (k == 0)
-						k = rc;
-					break;
-				}
-				k++;
-			}
-		}
 		if (k == -EPIPE)
 			return 0;
 		if (k == -ETIMEDOUT || k == -EAGAIN)
 			continue;
 		if (k <= 0)
-			return 1;
+			return k == JK_RELEASE_FAILED ? 3 : 1;
 		if ((rc = jk_settle(b, lens, k)))
 			return rc;
 	}
 }
 
-/* peek 1..64 (cid 0: one peek_many, one release_many; cid 1: peek and
- * release one at a time), copied into cbuf before the release, until
- * -EPIPE */
+static int jk_get_many(void *arg)
+{
+	return jk_consume(arg, 1000, jk_take_get);
+}
+
 static int jk_release(void *arg)
 {
-	int cid = (int)(uintptr_t)arg, rc;
-	uint32_t(*b)[4] = jk->cbuf[cid];
-	uint64_t rng = 2000 + (uint64_t)getpid();
-	const void *m[64];
-	size_t lens[64];
-
-	for (;;) {
-		int n = 1 + (int)(th_rand(&rng) % 64), k = 0;
-
-		if (cid == 0) {
-			k = lfipc_queue_peek_many(jk_q, m, lens, (size_t)n,
-						  1000000000);
-			if (k > 0) {
-				for (int i = 0; i < k; i++)
-					memcpy(b[i], m[i], sizeof(b[i]));
-				if (lfipc_queue_release_many(jk_q, m,
-							     (size_t)k) != k)
-					return 3;
-			}
-		} else {
-			while (k < n) {
-				rc = lfipc_queue_peek(jk_q, m, lens + k,
-						      k ? 0 : 1000000000);
-				if (rc) {
-					if (k == 0)
-						k = rc;
-					break;
-				}
-				memcpy(b[k], m[0], sizeof(b[k]));
-				if (lfipc_queue_release(jk_q, m[0]))
-					return 3;
-				k++;
-			}
-		}
-		if (k == -EPIPE)
-			return 0;
-		if (k == -ETIMEDOUT || k == -EAGAIN)
-			continue;
-		if (k <= 0)
-			return 1;
-		if ((rc = jk_settle(b, lens, k)))
-			return rc;
-	}
+	return jk_consume(arg, 2000, jk_take_peek);
 }
 
 /* JK_C consumer processes (consumer, given its index) of a JoinableQueue
