@@ -369,18 +369,12 @@ int lfipc_queue_get_many(lfipc_queue *q, void *bufs, size_t stride,
 				lfipc__q_tasks_settle_own(q, tok,
 							  (uint64_t)bad);
 		} else {
-			for (int j = 0; j < k; j++) {
-				/* Q11: release store; pairs with the
-				 * producer's claiming CAS or load (acquire:
-				 * our copies of the batch's payloads above
-				 * are done before it writes a new one). The
-				 * seq_cst fence below orders the batch's
-				 * stores before the one look at not_full. */
-				atomic_store_explicit(
-				    &s[j]->word,
-				    mkword(wseq(w[j]) - 1 + (uint32_t)q->n, 0),
-				    memory_order_release);
-			}
+			/* Q11: release stores (our copies of the batch's
+			 * payloads above are done before a producer writes
+			 * a new one); the seq_cst fence below orders the
+			 * batch's stores before the one look at not_full. */
+			for (int j = 0; j < k; j++)
+				q_free_slot(q, s[j], w[j], QF_STORE_REL);
 		}
 		/* Q11: one full fence for the batch instead of a seq_cst
 		 * store per slot: a producer that announced itself on

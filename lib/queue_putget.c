@@ -773,8 +773,7 @@ static inline void release_slot(lfipc_queue *q, qslot *s, uint64_t w,
 		release_joinable(q, s, w, tok, delivered, dl);
 		return;
 	}
-	/* Q6: seq_cst store; pairs with the producer's claiming CAS. */
-	atomic_store(&s->word, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	q_free_slot(q, s, w, QF_STORE); /* Q6 */
 	/* Q13: relaxed: a statistics counter (lfipc_queue_stat), ordered
 	 * with nothing. */
 	if (!delivered)

@@ -281,8 +281,7 @@ static void orphan_behind(lfipc_queue *q, uint32_t seq, struct qdl *dl)
 static int counted_free(lfipc_queue *q, qslot *s, uint64_t w)
 {
 	orphan_behind(q, wseq(w), NULL);
-	return atomic_compare_exchange_strong(
-	    &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0));
+	return q_free_slot(q, s, w, QF_CAS);
 }
 
 /* Resolve the COUNTED record r, p (rec, rec_pos, a snapshot validated by

@@ -181,34 +181,6 @@ int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 	return rc;
 }
 
-/* Free slot s (word w, READING by the caller) as `how` says: 1 freed, 0
- * the CAS of QF_CAS / QF_CAS_REL failed (the word is not w). */
-static inline __attribute__((always_inline)) int
-free_slot(lfipc_queue *q, qslot *s, uint64_t w, int how)
-{
-	uint64_t nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
-
-	switch (how) {
-	case QF_STORE:
-		/* Q6 (release_slot()): seq_cst store */
-		atomic_store(&s->word, nw);
-		return 1;
-	case QF_STORE_REL:
-		/* Q11 (get_many): release store, the caller's fence after */
-		atomic_store_explicit(&s->word, nw, memory_order_release);
-		return 1;
-	case QF_CAS:
-		/* Q6 (lfipc_queue_release()): seq_cst CAS */
-		return atomic_compare_exchange_strong(&s->word, &w, nw);
-	default:
-		/* Q11 (release_many): release CAS, the caller's fence after;
-		 * failure relaxed: nothing is read from it */
-		return atomic_compare_exchange_strong_explicit(
-		    &s->word, &w, nw, memory_order_release,
-		    memory_order_relaxed);
-	}
-}
-
 /* One run of n <= 64 slots s[] (words w[], READING by tok at consecutive
  * positions) through the record of tok's entry t, held (CLAIMED(c, n))
  * by the caller: rec_pos, COUNTED(c + n, n), the frees, IDLE. Returns the
@@ -233,7 +205,7 @@ run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
 					  LFIPC_QREC_COUNTED),
 			      memory_order_release);
 	lfipc__test_point(LFIPC_TP_QREC_COUNTED, q);
-	while (m < n && free_slot(q, s[m], w[m], how))
+	while (m < n && q_free_slot(q, s[m], w[m], how))
 		m++;
 	/* Q19: release: the frees before IDLE (a resolver reading IDLE
 	 * after our death finds none of the run READING); pairs with the
@@ -290,7 +262,7 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
 			qslot *const *rs = s + done;
 
 			for (m = 0; m < n; m++)
-				if (!free_slot(q, rs[m], rw[m], how))
+				if (!q_free_slot(q, rs[m], rw[m], how))
 					break;
 			if (m)
 				atomic_fetch_add(&t->got, (uint64_t)m);
@@ -348,11 +320,11 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 	if (how == QF_CAS) {
 		if (run_hold(t, 1, &c))
 			return run_count_free(q, t, c, &s, &w, 1, QF_CAS);
-		m = free_slot(q, s, w, QF_CAS);
+		m = q_free_slot(q, s, w, QF_CAS);
 	} else {
 		if (run_hold(t, 1, &c))
 			return run_count_free(q, t, c, &s, &w, 1, QF_STORE);
-		m = free_slot(q, s, w, QF_STORE);
+		m = q_free_slot(q, s, w, QF_STORE);
 	}
 	if (m)
 		atomic_fetch_add(&t->got, 1);

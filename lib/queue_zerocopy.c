@@ -262,8 +262,7 @@ int lfipc_queue_release(lfipc_queue *q, const void *msg)
 	if (q->joinable) {
 		if (!lfipc__q_count_free1(q, tok, s, w, QF_CAS, NULL))
 			return -EPROTO;
-	} else if (!atomic_compare_exchange_strong(
-		       &s->word, &w, mkword(wseq(w) - 1 + (uint32_t)q->n, 0))) {
+	} else if (!q_free_slot(q, s, w, QF_CAS)) {
 		return -EPROTO;
 	}
 	ev_wake(q, &q->h->not_full);
@@ -314,7 +313,7 @@ static size_t release_plain(lfipc_queue *q, const void *const *msgs,
 
 	for (k = 0; k < n; k++) {
 		qslot *s = k < BULK_MAX ? first[k] : slot_of(q, msgs[k]);
-		uint64_t w = atomic_load(&s->word), nw;
+		uint64_t w = atomic_load(&s->word);
 
 		if (wclaim(w) != (tok | CL_R))
 			break;
@@ -327,10 +326,7 @@ static size_t release_plain(lfipc_queue *q, const void *const *msgs,
 		 * released the slot first: stop, as for any slot not ours.
 		 * The seq_cst fence of the caller orders the run's CASes
 		 * before the one look at not_full. */
-		nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
-		if (!atomic_compare_exchange_strong_explicit(
-			    &s->word, &w, nw, memory_order_release,
-			    memory_order_relaxed))
+		if (!q_free_slot(q, s, w, QF_CAS_REL))
 			break;
 	}
 	return k;

@@ -420,10 +420,50 @@ int lfipc__q_check_all(lfipc_queue *q, uint32_t tok);
  * definition) */
 int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl);
 int lfipc__q_tasks_reap(lfipc_queue *q);
-/* How lfipc__q_count_free() frees a slot: a seq_cst store (get), a
- * release store (get_many, a fence after), a seq_cst CAS (release), a
- * release CAS (release_many, a fence after). */
+/* How a consumer frees a slot (q_free_slot(), lfipc__q_count_free()): a
+ * seq_cst store (get), a release store (get_many, a fence after), a
+ * seq_cst CAS (release), a release CAS (release_many, a fence after). */
 enum { QF_STORE, QF_STORE_REL, QF_CAS, QF_CAS_REL };
+
+/* Free slot s (word w, READING by the caller, or by a dead consumer whose
+ * COUNTED record covers it) for its next lap, FREE(p + N), the one place
+ * that does it, `how` a constant at each call: 1 freed, 0 the CAS of
+ * QF_CAS / QF_CAS_REL failed (the word is not w: another thread of the
+ * process released it first, or a recoverer did). */
+static inline __attribute__((always_inline)) int
+q_free_slot(const lfipc_queue *q, qslot *s, uint64_t w, int how)
+{
+	uint64_t nw = mkword(wseq(w) - 1 + (uint32_t)q->n, 0);
+
+	switch (how) {
+	case QF_STORE:
+		/* Q6: seq_cst store; pairs with the producer's claiming CAS
+		 * (the caller's reads of the payload are done before it
+		 * writes a new one) and, in the total order, with a sleeping
+		 * producer's announcement on not_full (the caller's
+		 * ev_wake()). */
+		atomic_store(&s->word, nw);
+		return 1;
+	case QF_STORE_REL:
+		/* Q11: release store; pairs with the producer's claiming CAS
+		 * or load (acquire: the payload reads before it). The
+		 * caller's seq_cst fence after its batch orders the batch
+		 * before its one look at not_full. */
+		atomic_store_explicit(&s->word, nw, memory_order_release);
+		return 1;
+	case QF_CAS:
+		/* Q6, as QF_STORE, but a CAS from the word checked: of two
+		 * threads of one process releasing one message only one
+		 * frees it, never over a producer's newer claim. */
+		return atomic_compare_exchange_strong(&s->word, &w, nw);
+	default:
+		/* Q11, as QF_STORE_REL, but a CAS from the word checked (as
+		 * QF_CAS); failure relaxed: nothing is read from it. */
+		return atomic_compare_exchange_strong_explicit(
+		    &s->word, &w, nw, memory_order_release,
+		    memory_order_relaxed);
+	}
+}
 int lfipc__q_count_free(lfipc_queue *q, uint32_t tok, qslot *const *s,
 			const uint64_t *w, int k, int how, struct qdl *dl);
 int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
