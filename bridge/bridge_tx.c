@@ -487,8 +487,19 @@ static int tx_recover(lfipc_bridge *b)
 	if (rc == 0 && left + namb > 0 &&
 	    (orphans > 0 || dead_claims > 0 || live > 0))
 		count(b, TX_DUP_POSSIBLE, left + namb);
+	/* Ended: each of the ambiguous run's members that did not turn up
+	 * was released by the dead sender, or was not and went, as an
+	 * orphan, to another consumer of the source, which then delivered
+	 * it a second time (it was acknowledged: the receiver had it). Both
+	 * leave the slot free in its next lap, and nothing tells them apart:
+	 * each counts (an upper bound, the run's length at most), as does
+	 * each unmatched entry the dead sender may have sent. A corrupt
+	 * orphan (dropped by the queue: its message nobody gets) is taken
+	 * off the count as one of these; one that was not (an entry never
+	 * published, a message peeked before its entry: a peer scribbled
+	 * its length) may leave the count one low. */
 	else if (rc == 0 &&
-		 (k = gone_after_sending(ents, n, sent_hi)) > ncorrupt)
+		 (k = gone_after_sending(ents, n, sent_hi) + namb) > ncorrupt)
 		count(b, TX_DUP_POSSIBLE, k - ncorrupt);
 	/* Entries left unmatched are VOID records (their messages went to
 	 * another consumer): the receiver skips their numbers. Forget their

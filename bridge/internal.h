@@ -103,9 +103,15 @@
  * the run [s, e) ambiguous (released or not, and its slot maybe reused): they
  * are not matched; a message that turns up at one of their offsets (and
  * tags, where both are known) during recovery gets a new sequence number
- * and counts in TX_DUP_POSSIBLE (never a loss). The run stays in the state
- * (releasing, releasing_end and its entries) until recovery ends, so that
- * a sender killed in its recovery leaves it to the next; recovery keeps
+ * and counts in TX_DUP_POSSIBLE (never a loss). So does, when recovery
+ * ends, each number of the run whose message did not turn up: released,
+ * or not and taken as an orphan by another consumer of the source, which
+ * delivered it again (it was acknowledged); the queue cannot tell the two
+ * apart, so each entry of the run counts once per recovery, an upper
+ * bound (less the corrupt orphans recovery met). The run stays in the
+ * state (releasing, releasing_end and its entries) until recovery ends,
+ * so that a sender killed in its recovery leaves it to the next (which
+ * counts it again, what the killed one counted too); recovery keeps
  * the numbers from the run's oldest to its last new one within the table,
  * and clears the run's entries, then releasing, after it published its
  * new numbers. releasing_end is read only while releasing is set, and
