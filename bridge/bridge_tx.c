@@ -514,8 +514,9 @@ static int tx_recover(lfipc_bridge *b)
 	/* Only now, with every number recovery gave published, forget the
 	 * ambiguous run: first its entries (those a new number has not taken
 	 * over), then the word. A sender dying before this leaves both, and
-	 * the next one counts what turns up at the run's offsets again. An
-	 * error leaves them to the next sender too. */
+	 * the next one counts the run's members again (what turns up at
+	 * their offsets, and what does not). An error leaves them to the
+	 * next sender too. */
 	for (size_t i = 0; rc == 0 && i < namb0; i++) {
 		uint64_t x = amb_seq[i];
 
