@@ -205,10 +205,16 @@ bool lfipc__q_pos_retry(_Atomic uint64_t *pos, uint64_t to, uint64_t v,
 
 /* ---- holes ------------------------------------------------------------ */
 
-/* Drop the hole TOMB(p) (word w) of slot s at deq_pos: straight to
- * FREE(p + N), never through READING, so that a participant dying here
- * cannot turn the hole into an ORPHAN that would be delivered as a
- * message. Its producer may have died before moving enq_pos past it (and
+/* Drop the hole TOMB(p) (word w) of slot s at deq_pos. A JoinableQueue
+ * drops it through the dropper's in-flight record
+ * (lfipc__q_tasks_drop_hole(): READING, counted as got and settled, a
+ * dead dropper's slot counted and freed by its recovery, never
+ * orphaned). A plain queue, and a JoinableQueue dropper that cannot hold
+ * its record (another thread of its process holds it, or its entry could
+ * not be adopted), go straight to FREE(p + N), never through READING, so
+ * that a participant dying here cannot turn the hole into an ORPHAN that
+ * would be delivered as a message; a JoinableQueue then counts p in
+ * `done`. Its producer may have died before moving enq_pos past it (and
  * past the rest of its run): every position up to p is claimed, so move
  * it now, before counting p as done, or join's count would undercount.
  * That move has the deadline dl of the caller's call (NULL: none), so that
@@ -220,12 +226,23 @@ bool lfipc__q_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 	qhdr *h = q->h;
 	uint64_t p2 = p;
 
+	if (q->joinable) {
+		/* through the dropper's record: a kill at any step leaves
+		 * p counted (lfipc__q_tasks_drop_hole()); -1: no record to
+		 * hold, the way below (its window remains) */
+		int rc = lfipc__q_tasks_drop_hole(q, s, w, p, dl);
+
+		if (rc >= 0)
+			return rc;
+	}
 	if (!atomic_compare_exchange_strong(&s->word, &w,
 					    mkword((uint32_t)(p + q->n), 0)))
 		return false;
 	pos_advance_dl(&h->enq_pos, p + 1, dl);
 	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 	if (q->joinable) {
+		/* a kill between the CAS and this add leaves p counted
+		 * nowhere (doc/queue.md, "Windows that remain") */
 		atomic_fetch_add(&h->done, 1);
 		ev_wake(q, &h->joined);
 	}
@@ -292,11 +309,36 @@ static int counted_free(lfipc_queue *q, qslot *s, uint64_t w)
  * slot of the run is resolved: a resolver that reads IDLE orphans a slot
  * READING by who, which then must not be one of the run. At most 64
  * slots; a slot at a position of the run is freed only from the exact
- * word READING(position, who). */
+ * word READING(position, who).
+ *
+ * A HOLE record r (n 1) whose slot holds rec_pos (the caller saw it: the
+ * dead dropper claimed the hole p) is rolled forward: enq_pos past p (p
+ * was claimed by a producer; moved before p is counted, as the dropper
+ * does), CAS r -> COUNTED(cnt + 1, 1), and then resolved as that COUNTED
+ * record whoever won the CAS. The CAS fails only for a record another
+ * resolver rolled forward (p counted: freeing the slot is right) or moved
+ * to IDLE after the slot stopped being READING by who (the free's CAS
+ * from that word then fails): a resolver that lost it and left the slot
+ * READING would let the adoption store its owner, after which the next
+ * repair orphans the hole (tests/model/hole_drop.pml, ROLLCAS). Never
+ * back to TOMB: a peer may have helped deq_pos past the READING head, and
+ * a TOMB behind deq_pos is never dropped (the model's REC=1). The
+ * write-off then settles p with who's tasks (counted as abandoned). */
 void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
 {
-	uint32_t n = lfipc__qrec_n(r), seq = wseq(p);
+	uint32_t n, seq = wseq(p);
 	struct lfipc_qtask *t = q_task_of(q, who);
+
+	if (lfipc__qrec_state(r) == LFIPC_QREC_HOLE) {
+		uint64_t c = lfipc__qrec_cnt(r);
+		uint64_t e = atomic_load(&q->h->enq_pos);
+
+		pos_advance(&q->h->enq_pos, pos_near(e, seq - 1) + 1);
+		atomic_compare_exchange_strong(
+		    &t->rec, &r, lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED));
+		r = lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED);
+	}
+	n = lfipc__qrec_n(r);
 
 	for (uint32_t i = 0; i < n && i < LFIPC_QREC_NMAX; i++) {
 		qslot *s = slot_at(q, (uint64_t)(uint32_t)(seq + i - 1));

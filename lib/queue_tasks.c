@@ -101,16 +101,30 @@ static bool rec_counted(uint64_t r, uint64_t p, uint32_t who)
 	       n <= LFIPC_QREC_NMAX && wclaim(p) == (who | CL_R);
 }
 
+/* Is the snapshot r, p a HOLE record of the token `who`, sane (n 1,
+ * rec_pos READING by who)? It covers only the slot whose word is exactly
+ * rec_pos. */
+static bool rec_hole(uint64_t r, uint64_t p, uint32_t who)
+{
+	return lfipc__qrec_state(r) == LFIPC_QREC_HOLE &&
+	       lfipc__qrec_n(r) == 1 && wclaim(p) == (who | CL_R);
+}
+
 /* Slot word w is READING by the dead token who: does who's COUNTED record
- * cover it (its position in the record's run)? True with the snapshot in
- * *r, *p (for lfipc__q_rec_resolve()). Read once: owner, rec, rec_pos,
- * owner (rec_snap()), validated (rec_counted()). */
+ * cover it (its position in the record's run), or its HOLE record name it
+ * (w is rec_pos: the slot is a hole it was dropping)? True with the
+ * snapshot in *r, *p (for lfipc__q_rec_resolve()). Read once: owner, rec,
+ * rec_pos, owner (rec_snap()), validated (rec_counted(), rec_hole()). */
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
 			 uint64_t *r, uint64_t *p)
 {
 	struct lfipc_qtask *t = task_of(q, who);
 
-	if (!rec_snap(t, who, 0, r, p) || !rec_counted(*r, *p, who))
+	if (!rec_snap(t, who, 0, r, p))
+		return false;
+	if (rec_hole(*r, *p, who))
+		return w == *p;
+	if (!rec_counted(*r, *p, who))
 		return false;
 	return wseq(w) - wseq(*p) < lfipc__qrec_n(*r);
 }
@@ -118,12 +132,15 @@ bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
 /* The adoption's resolution of a dead predecessor's record: a COUNTED one
  * (valid: its token of tok's participant slot, not tok) has the slots of
  * its run still READING by the predecessor freed (its count is written
- * off next); any record not IDLE is moved back to IDLE with its cnt (a
- * CLAIMED one's slots are orphaned by the repairs, as any dead reader's),
- * so that tok's threads can hold it. Only while owner is not tok (the
- * snapshot of rec_snap()): a thread of tok that adopted already may hold
- * the record, and its value is then never the one seen here (cnt grows
- * with every run). */
+ * off next); a HOLE one whose slot holds rec_pos (the hole claimed) is
+ * rolled forward the same way (lfipc__q_rec_resolve(): counted, freed,
+ * written off next); any other record not IDLE is moved back to IDLE
+ * with its cnt (a CLAIMED one's slots are orphaned by the repairs, as any
+ * dead reader's; a HOLE one's slot was never claimed, or was resolved
+ * already, and no dead dropper claims it now), so that tok's threads can
+ * hold it. Only while owner is not tok (the snapshot of rec_snap()): a
+ * thread of tok that adopted already may hold the record, and its value
+ * is then never the one seen here (cnt grows with every run). */
 static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
 {
 	uint64_t r, p;
@@ -133,7 +150,10 @@ static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
 	    lfipc__qrec_state(r) == LFIPC_QREC_IDLE)
 		return;
 	who = wclaim(p) & CL_TOK;
-	if (who != tok && q_task_of(q, who) == t && rec_counted(r, p, who)) {
+	if (who != tok && q_task_of(q, who) == t &&
+	    (rec_counted(r, p, who) ||
+	     (rec_hole(r, p, who) &&
+	      atomic_load(&slot_at(q, (uint32_t)(wseq(p) - 1))->word) == p))) {
 		lfipc__q_rec_resolve(q, who, r, p);
 		return;
 	}
@@ -338,6 +358,96 @@ void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k)
 {
 	atomic_fetch_add(&task_of(q, tok)->settled, k);
 	ev_wake(q, &q->h->joined);
+}
+
+/*
+ * A JoinableQueue drops the hole TOMB(p) (word w) of slot s at deq_pos
+ * through the record of the dropper's entry t, so that a kill at any step
+ * leaves p counted (tests/model/hole_drop.pml; the record's encoding:
+ * internal/queue_layout.h):
+ *
+ *   1. CAS rec IDLE(c) -> HOLE(c, 1)  (held; else -1 below)
+ *   2. rec_pos = READING(p, tok)      (the word the slot will hold)
+ *   3. CAS slot TOMB(p) -> READING(p, tok)  (a loser: rec = IDLE(c), 0)
+ *   4. enq_pos past p                 (p was claimed; before p counts)
+ *   5. rec = COUNTED(c + 1, 1)        (p counted in the entry's got)
+ *   6. the slot FREE(p + N), deq_pos p -> p + 1
+ *   7. settled += 1                   (settled at once, as a corrupt
+ *                                      message is)
+ *   8. rec = IDLE(c + 1)
+ *
+ * Killed before 3: nothing changed but the record, which the adoption
+ * by the next incarnation moves back to IDLE (the slot is not rec_pos).
+ * Killed after 3: the slot is READING(p, tok) of a dead token whose
+ * record is HOLE naming that word, or COUNTED covering it; every
+ * recovery of a dead reader's slot asks lfipc__q_rec_covers() first and
+ * lfipc__q_rec_resolve() then counts it if need be (HOLE: COUNTED(c + 1,
+ * 1)) and frees it; the write-off settles it (so it is counted as an
+ * abandoned task). Killed after 6: the slot is free, the record COUNTED,
+ * resolved to IDLE; settled or written off. A hole is never orphaned (a
+ * hole delivered as a message) and never counted twice.
+ *
+ * Return: 1 dropped; 0 the slot was not w any more (someone else dropped
+ * it, or a clear took it); -1 no record to hold: this process's token
+ * (lfipc__self()) or its entry's adoption failed, or another of its
+ * threads holds the record (the caller drops it the old way).
+ */
+int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
+			     struct qdl *dl)
+{
+	qhdr *h = q->h;
+	struct lfipc_qtask *t;
+	uint64_t r, c, rw, p2 = p;
+	uint32_t tok;
+
+	if (lfipc__self(q->r, &tok) || q_tasks_adopt(q, tok, dl))
+		return -1;
+	t = task_of(q, tok);
+	/* Q19: relaxed load, then an acquiring CAS (run_hold()). */
+	r = atomic_load_explicit(&t->rec, memory_order_relaxed);
+	if (lfipc__qrec_state(r) != LFIPC_QREC_IDLE)
+		return -1;
+	c = lfipc__qrec_cnt(r);
+	if (!atomic_compare_exchange_strong_explicit(
+		&t->rec, &r, lfipc__qrec(c, 1, LFIPC_QREC_HOLE),
+		memory_order_acquire, memory_order_relaxed))
+		return -1;
+	rw = mkword((uint32_t)(p + 1), tok | CL_R);
+	/* Q19: relaxed: ordered before the seq_cst CAS of the slot that
+	 * follows (a release), which a resolver's load of the slot (seq_cst:
+	 * an acquire) reads from before it loads rec_pos; read otherwise
+	 * only after our death (run_count_free()). */
+	atomic_store_explicit(&t->rec_pos, rw, memory_order_relaxed);
+	lfipc__test_point(LFIPC_TP_QHOLE_HELD, q);
+	if (!atomic_compare_exchange_strong(&s->word, &w, rw)) {
+		/* Q19: release: pairs with the acquiring CAS of the next
+		 * holder (run_hold()). */
+		atomic_store_explicit(&t->rec,
+				      lfipc__qrec(c, 0, LFIPC_QREC_IDLE),
+				      memory_order_release);
+		return 0;
+	}
+	lfipc__test_point(LFIPC_TP_QHOLE_CLAIMED, q);
+	pos_advance_dl(&h->enq_pos, p + 1, dl);
+	lfipc__test_point(LFIPC_TP_QHOLE_MOVED, q);
+	/* Q19: release: "p is counted" (run_count_free()); pairs with the
+	 * seq_cst loads of rec by task_done, the write-off and the
+	 * resolvers. */
+	atomic_store_explicit(&t->rec,
+			      lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED),
+			      memory_order_release);
+	lfipc__test_point(LFIPC_TP_QHOLE_COUNTED, q);
+	q_free_slot(q, s, rw, QF_STORE); /* Q6 */
+	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
+	lfipc__test_point(LFIPC_TP_QHOLE_FREED, q);
+	atomic_fetch_add(&t->settled, 1);
+	lfipc__test_point(LFIPC_TP_QHOLE_SETTLED, q);
+	/* Q19: release: the free before IDLE (run_count_free()). */
+	atomic_store_explicit(&t->rec, lfipc__qrec(c + 1, 0, LFIPC_QREC_IDLE),
+			      memory_order_release);
+	ev_wake(q, &h->joined);
+	ev_wake(q, &h->not_full);
+	return 1;
 }
 
 /* Write off the unsettled tasks of every dead participant. got and rec

@@ -43,9 +43,10 @@
  *   sweep             where the next slice-end sweep for dead claimants
  *                     starts (each sweep looks at SWEEP_SLOTS slots).
  *   orphan_at         slot index where the last rescue found an orphan.
- *   done              JoinableQueue: positions dropped as a hole (a
- *                     corrupt message is counted as got and settled at
- *                     once instead, lfipc__q_count_free()).
+ *   done              JoinableQueue: positions dropped as a hole by a
+ *                     dropper that could not hold its record (a hole is
+ *                     otherwise counted as got and settled at once, as a
+ *                     corrupt message is: lfipc__q_tasks_drop_hole()).
  *   cleared           positions discarded by clears (written only by the
  *                     lock holder, with a store); the clear record
  *                     (clr_d, clr_e, clr_cb) lets the taker of a dead
@@ -471,6 +472,8 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k);
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
 			 uint64_t *r, uint64_t *p);
+int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
+			     struct qdl *dl);
 
 /* The task entry of token tok (its participant slot, modulo the table). */
 static inline struct lfipc_qtask *q_task_of(const lfipc_queue *q,

@@ -165,15 +165,20 @@ struct lfipc_qslot {
  * sum(settled).
  *
  * rec and rec_pos: the in-flight record, written only by the owner's
- * threads while it lives (the one that holds the record: CLAIMED or
- * COUNTED), and after its death by whoever resolves it (a repairer, the
+ * threads while it lives (the one that holds the record: CLAIMED, COUNTED
+ * or HOLE), and after its death by whoever resolves it (a repairer, the
  * adoption by a new incarnation), which only moves COUNTED or CLAIMED
- * back to IDLE with the same cnt. rec (64 bits):
+ * back to IDLE with the same cnt, and HOLE to COUNTED(cnt + 1, 1) (then
+ * IDLE) or to IDLE. rec (64 bits):
  *
  *   bits 0..1   state: REC_IDLE 0, REC_CLAIMED 1 (held, nothing counted
  *               yet), REC_COUNTED 2 (the n slots from rec_pos are counted
  *               in cnt; those still READING by the owner are to be freed,
- *               not orphaned, if it dies); 3 is never written
+ *               not orphaned, if it dies), REC_HOLE 3 (n 1: dropping the
+ *               hole TOMB(p) whose slot, once claimed, holds the word
+ *               rec_pos = READING(p, owner); a slot with that word is a
+ *               hole, to be counted and freed, never orphaned, if it
+ *               dies)
  *   bits 2..8   n: the slots of the run in flight (1..64; 0 when IDLE)
  *   bits 9..63  cnt: messages counted through the record (mod 2^55)
  *
@@ -181,12 +186,18 @@ struct lfipc_qslot {
  * claim T | CL_R): the run is the n positions p .. p + n - 1, all READING
  * by T. A consumer: CAS rec IDLE(c) -> CLAIMED(c, n); store rec_pos; store
  * rec = COUNTED(c + n, n) (the count and "these slots are counted" in one
- * store); free the slots; store rec = IDLE(c + n). doc/queue.md, "The
- * in-flight record"; tests/model/task_record.pml.
+ * store); free the slots; store rec = IDLE(c + n). A JoinableQueue's
+ * dropper of the hole TOMB(p) (lfipc__q_tasks_drop_hole()): CAS rec
+ * IDLE(c) -> HOLE(c, 1); store rec_pos = READING(p, T); CAS the slot
+ * TOMB(p) -> READING(p, T) (a loser stores IDLE(c)); move enq_pos past p;
+ * store rec = COUNTED(c + 1, 1); free the slot, move deq_pos; settled +=
+ * 1; store rec = IDLE(c + 1). doc/queue.md, "The in-flight record";
+ * tests/model/task_record.pml, tests/model/hole_drop.pml.
  */
 #define LFIPC_QREC_IDLE 0u
 #define LFIPC_QREC_CLAIMED 1u
 #define LFIPC_QREC_COUNTED 2u
+#define LFIPC_QREC_HOLE 3u
 #define LFIPC_QREC_NMAX 64u
 
 static inline uint64_t lfipc__qrec(uint64_t cnt, uint32_t n, uint32_t state)

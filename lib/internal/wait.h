@@ -358,6 +358,17 @@ enum lfipc_test_point {
 	 * was stored COUNTED, no slot of its run freed yet; arg: the
 	 * queue */
 	LFIPC_TP_QREC_COUNTED,
+	/* queue_tasks.c lfipc__q_tasks_drop_hole(), each step of a
+	 * JoinableQueue's drop of a hole (arg: the queue): the record held
+	 * HOLE, rec_pos stored; the slot claimed (READING); enq_pos moved;
+	 * the record stored COUNTED; the slot freed and deq_pos moved;
+	 * settled */
+	LFIPC_TP_QHOLE_HELD,
+	LFIPC_TP_QHOLE_CLAIMED,
+	LFIPC_TP_QHOLE_MOVED,
+	LFIPC_TP_QHOLE_COUNTED,
+	LFIPC_TP_QHOLE_FREED,
+	LFIPC_TP_QHOLE_SETTLED,
 	/* queue.c clear_move(), each step of a clear's count, the lock and
 	 * the head held (arg: the queue): the head held, no record yet; the
 	 * record open; deq_pos moved; `cleared` stored; the head let go,

@@ -229,12 +229,16 @@ static int rs_child(void *arg)
 }
 
 /*
- * The dead child's record rewritten in each way a peer may: state 3, n
- * above 64, a COUNTED run whose first word names another token (the
- * parent's, which holds message 5 READING), a COUNTED run over the slots
- * of the parent, the owner changed. Recovery must never crash, never free
- * a slot not READING by the dead (the parent's peek stays its own and its
- * release works), and orphan what the record does not validly cover.
+ * The dead child's record rewritten in each way a peer may: state 3
+ * (HOLE) with n 4, n above 64, a COUNTED run whose first word names
+ * another token (the parent's, which holds message 5 READING), a COUNTED
+ * run over the slots of the parent, the owner changed, a HOLE record (the
+ * drop of a hole, lfipc__q_tasks_drop_hole()) naming the parent's slot
+ * (not valid: another token) or exactly the child's slot of message 1
+ * (valid: that one slot is counted and freed as a hole, never made TOMB
+ * again nor delivered). Recovery must never crash, never free a slot not
+ * READING by the dead (the parent's peek stays its own and its release
+ * works), and orphan what the record does not validly cover.
  */
 static void rs_case(int how)
 {
@@ -269,7 +273,7 @@ static void rs_case(int how)
 	cr_assert_not_null(t);
 	cw = atomic_load(qp_word(&rk_qp, 1)); /* READING(1, child) */
 	switch (how) {
-	case 0: /* state 3 */
+	case 0: /* HOLE with n 4 (a HOLE record has n 1) */
 		atomic_store(&t->rec, lfipc__qrec(7, 4, 3));
 		atomic_store(&t->rec_pos, cw);
 		break;
@@ -284,6 +288,14 @@ static void rs_case(int how)
 	case 3: /* a run from the child's first slot over the parent's */
 		atomic_store(&t->rec, lfipc__qrec(7, 64, 2));
 		atomic_store(&t->rec_pos, cw - 1); /* seq 1: position 0 */
+		break;
+	case 5: /* HOLE naming the parent's slot (READING by the parent) */
+		atomic_store(&t->rec, lfipc__qrec(7, 1, LFIPC_QREC_HOLE));
+		atomic_store(&t->rec_pos, pw);
+		break;
+	case 6: /* HOLE naming the child's slot of message 1 */
+		atomic_store(&t->rec, lfipc__qrec(7, 1, LFIPC_QREC_HOLE));
+		atomic_store(&t->rec_pos, cw);
 		break;
 	default: /* the owner changed */
 		atomic_store(&t->rec, lfipc__qrec(7, 4, 2));
@@ -301,6 +313,17 @@ static void rs_case(int how)
 		rc = lfipc_queue_get_many(rk_q, v, sizeof(v[0]), lens, 8,
 					  LFIPC_NOWAIT);
 		cr_assert_eq(rc, -EAGAIN, "rc %d", rc);
+	} else if (how == 6) {
+		/* a valid-looking HOLE record of the child naming its slot:
+		 * that one is counted and freed as a hole (never re-tombed,
+		 * never delivered), the other 3 come back as orphans */
+		rc = lfipc_queue_get_many(rk_q, v, sizeof(v[0]), lens, 8,
+					  LFIPC_NOWAIT);
+		cr_assert_eq(rc, 3, "rc %d", rc);
+		for (int i = 0; i < rc; i++)
+			cr_assert_eq(v[i][0], 2 + i);
+		cr_assert_eq(atomic_load(qp_word(&rk_qp, 1)),
+			     qp_mkword(1 + 16, 0));
 	} else {
 		/* not validly covered: the child's 4 come back as orphans */
 		rc = lfipc_queue_get_many(rk_q, v, sizeof(v[0]), lens, 8,
@@ -319,3 +342,5 @@ Test(queue_record, scribbled_record_length) { rs_case(1); }
 Test(queue_record, scribbled_record_names_a_live_token) { rs_case(2); }
 Test(queue_record, scribbled_record_covers_a_live_slot) { rs_case(3); }
 Test(queue_record, scribbled_record_owner) { rs_case(4); }
+Test(queue_record, scribbled_hole_names_a_live_slot) { rs_case(5); }
+Test(queue_record, scribbled_hole_names_a_dead_slot) { rs_case(6); }
