@@ -519,11 +519,13 @@ LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
  * join does not wait for a dead process: at the end of each sleep slice
  * (and at each LFIPC_NOWAIT call) it writes off the tasks of dead
  * processes and repairs a dead producer's hole at the head. A process
- * killed at any instruction of a get, a release or a clear leaves the
- * count exact; one killed between dropping a hole and counting it, or
- * while another thread of its process was counting messages at the same
- * moment, can still leave positions uncounted (give join a timeout;
- * doc/queue.md, Crash recovery).
+ * killed at any instruction of a get, a release, a clear or the drop of a
+ * hole leaves the count exact (a hole whose dropper died mid-drop is
+ * written off with that process's tasks: counted by
+ * lfipc_queue_tasks_abandoned(), reported by -EOWNERDEAD); one killed
+ * while another thread of its process was counting messages or dropping
+ * a hole at the same moment can still leave positions uncounted (give
+ * join a timeout; doc/queue.md, Crash recovery).
  * Any number of joiners, in any process.
  *
  * Return: 0; -EOWNERDEAD all done, but tasks were written off since the

@@ -113,8 +113,9 @@ struct lfipc_qhdr {
 	_Atomic uint32_t lock;	    /* token of the holder of the queue
 				     * lock (clear, orphan bookkeeping);
 				     * 0 free */
-	_Atomic uint64_t done;	    /* JoinableQueue: positions dropped
-				     * as holes or corrupt messages */
+	_Atomic uint64_t done;	    /* JoinableQueue: holes dropped by a
+				     * participant that could not hold
+				     * its record (lfipc__q_drop_hole()) */
 	_Atomic uint64_t hole_hi;   /* every TOMB lies below this position */
 	_Atomic uint64_t sweep;	    /* next slot a slice-end sweep looks at */
 	_Atomic uint64_t orphan_at; /* where the last orphan was found */
