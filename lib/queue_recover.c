@@ -332,8 +332,12 @@ void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
 	if (lfipc__qrec_state(r) == LFIPC_QREC_HOLE) {
 		uint64_t c = lfipc__qrec_cnt(r);
 		uint64_t e = atomic_load(&q->h->enq_pos);
+		uint64_t to = pos_near(e, seq - 1) + 1;
 
-		pos_advance(&q->h->enq_pos, pos_near(e, seq - 1) + 1);
+		/* at most a run of holes beyond enq_pos (a dead producer's);
+		 * a scribbled seq further on never moves it */
+		if ((int64_t)(to - e) > 0 && to - e <= q->n + 1)
+			pos_advance(&q->h->enq_pos, to);
 		atomic_compare_exchange_strong(
 		    &t->rec, &r, lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED));
 		r = lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED);
