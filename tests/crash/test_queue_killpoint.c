@@ -38,33 +38,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/ptrace.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lfipc/inspect.h>
 #include <lfipc/queue.h>
 #include <lfipc/region.h>
 
+#include "common/killpoint.h"
 #include "common/testhelp.h"
 
 TestSuite(queue_killpoint, .timeout = 600);
 
-/* The default stride: every second instruction; under ASan (whose
- * instrumentation makes a call several times longer, every step a
- * ptrace round trip) every 16th, so that the suite stays in minutes. */
-#if defined(__SANITIZE_ADDRESS__)
-#define KP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KP_ASAN 1
-#endif
-#endif
-#ifdef KP_ASAN
-#define KP_STRIDE 16
-#else
-#define KP_STRIDE 2
-#endif
+/* The stride and the stepping: common/killpoint.h. */
 
 #define KP_P 6	 /* messages queued before the call */
 #define KP_MS 64 /* message size */
@@ -108,14 +93,14 @@ static void kp_warm(void)
 	lfipc_queue_task_done(kp.wq);
 }
 
-static void kp_victim(void)
+static void kp_victim(void *arg)
 {
 	char b[4][KP_MS] = {{0}};
 	const void *m[4];
 	size_t l[4];
 	int k = 0;
 
-	ptrace(PTRACE_TRACEME, 0, 0, 0);
+	(void)arg;
 	kp_warm();
 	if (kp.op == 'p')
 		k = lfipc_queue_peek(kp.q, &m[0], &l[0], LFIPC_NOWAIT) ? 0 : 1;
@@ -161,31 +146,23 @@ static void kp_victim(void)
 	_exit(0);
 }
 
-static void kp_kill(pid_t p)
-{
-	kill(p, SIGKILL);
-	cr_assert_eq(th_reap(p, 10000), 128 + SIGKILL, "the victim is reaped");
-}
-
 /* A producer killed with its slot claimed (stepped until the queue shows
  * a slot being written), for op h. */
+static void kp_writer(void *arg)
+{
+	char b[KP_MS] = {0};
+
+	(void)arg;
+	kp_warm();
+	raise(SIGSTOP);
+	lfipc_queue_put(kp.q, b, KP_MS, LFIPC_NOWAIT);
+	raise(SIGSTOP);
+}
+
 static void kp_dead_writer(void)
 {
-	int st;
-	pid_t p = fork();
+	pid_t p = kpt_fork(kp_writer, NULL);
 
-	cr_assert_geq(p, 0);
-	if (p == 0) {
-		char b[KP_MS] = {0};
-
-		ptrace(PTRACE_TRACEME, 0, 0, 0);
-		kp_warm();
-		raise(SIGSTOP);
-		lfipc_queue_put(kp.q, b, KP_MS, LFIPC_NOWAIT);
-		raise(SIGSTOP);
-		_exit(0);
-	}
-	cr_assert_eq(waitpid(p, &st, 0), p);
 	for (int i = 0; i < 100000; i++) {
 		lfipc_queue_status qs;
 
@@ -194,12 +171,10 @@ static void kp_dead_writer(void)
 		cr_assert_eq(lfipc_queue_stat(kp.q, &qs), 0);
 		if (qs.writing)
 			break;
-		cr_assert_eq(ptrace(PTRACE_SINGLESTEP, p, 0, 0), 0);
-		cr_assert_eq(waitpid(p, &st, 0), p);
-		cr_assert(WIFSTOPPED(st) && WSTOPSIG(st) != SIGSTOP,
-			  "the producer is caught writing");
+		cr_assert_eq(kpt_step(p, 1, 10000, NULL), 1,
+			     "the producer is caught writing");
 	}
-	kp_kill(p);
+	kpt_kill(p);
 }
 
 static void kp_setup(void)
@@ -237,27 +212,10 @@ static void kp_teardown(void)
  * victim is left stopped (the caller kills it). */
 static long kp_run(long k, pid_t *out)
 {
-	int st;
-	long n = 0;
-	pid_t p = fork();
-
-	cr_assert_geq(p, 0);
-	if (p == 0)
-		kp_victim();
-	*out = p;
-	cr_assert_eq(waitpid(p, &st, 0), p);
-	cr_assert(WIFSTOPPED(st), "the victim stops before its call");
-	for (;;) {
-		if (k >= 0 && n >= k)
-			return n;
-		if (ptrace(PTRACE_SINGLESTEP, p, 0, 0) != 0)
-			return -2;
-		cr_assert_eq(waitpid(p, &st, 0), p);
-		cr_assert(WIFSTOPPED(st), "the victim lives while stepped");
-		if (WSTOPSIG(st) == SIGSTOP)
-			return k < 0 ? n : -1;
-		n++;
-	}
+	*out = kpt_fork(kp_victim, NULL);
+	/* none of these calls sleeps (LFIPC_NOWAIT): a step that does not
+	 * come back in 10 s fails the test */
+	return kpt_step(*out, k, 10000, NULL);
 }
 
 static uint64_t kp_unfinished(void)
@@ -380,43 +338,31 @@ static void kp_check(long k, struct kp_result *res)
 
 static void kp_all(char op, bool race)
 {
-	const char *e = getenv("LFIPC_KILLPOINT_STRIDE");
-	long stride = e ? atol(e) : KP_STRIDE, len;
+	long stride = kpt_stride(), len;
 	struct kp_result res = {.first_bad = -1};
 	pid_t p;
-	int st;
 
 	/* TSan sees nothing here (one thread, stepped and killed), and
 	 * stepping its runtime took past the 600 s limit per test */
 	if (th_tsan())
 		cr_skip_test("ThreadSanitizer build: the normal and ASan "
 			     "builds run it");
-	if (stride < 1)
-		stride = 1;
 	kp.op = op;
 	kp.race = race;
 	kp.gave = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq((void *)kp.gave, MAP_FAILED);
 	kp_setup();
-	p = fork();
-	cr_assert_geq(p, 0);
-	if (p == 0) {
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
-			_exit(1);
-		_exit(0);
-	}
-	cr_assert_eq(waitpid(p, &st, 0), p);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	if (!kpt_ptrace_works())
 		cr_skip_test("ptrace refused here");
 	len = kp_run(-1, &p);
-	kp_kill(p);
+	kpt_kill(p);
 	kp_teardown();
 	cr_assert_gt(len, 0, "the call was stepped to its end");
 	for (long k = 0; k <= len; k += stride) {
 		kp_setup();
 		kp_run(k, &p);
-		kp_kill(p);
+		kpt_kill(p);
 		res.points++;
 		kp_check(k, &res);
 		kp_teardown();
