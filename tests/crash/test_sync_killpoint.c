@@ -592,6 +592,10 @@ static void sk_check_barrier(struct sk_bad *b, long k,
 		if ((r0 != -ETIMEDOUT && r0 != -EPIPE) ||
 		    (r1 != -ETIMEDOUT && r1 != -EPIPE))
 			sk_fail(b, k, "barrier: %d and %d", r0, r1);
+		/* op x: the victim had arrived (counted): it died waiting,
+		 * which must break the barrier, not leave a timeout */
+		if (op == 'x' && sn->bwait >= 2)
+			sk_fail(b, k, "a counted party died, yet a timeout");
 		return;
 	}
 	if (op == 'x' && (r0 >= 0 || r1 >= 0))
@@ -979,6 +983,12 @@ static void sk_probe_stopped(struct sk_bad *b, long k, pid_t *w, int nw)
 static void sk_stop_all(char which)
 {
 	long stride = kpt_stride() * 4, len;
+
+	/* each stop point costs the survivors' timeouts (200 ms, and a
+	 * Condition's 1 s grace): a notify's 4,000 instructions every
+	 * 64th */
+	if (strchr("nN", which))
+		stride *= 8;
 	struct sk_bad b = {.first = -1};
 	pid_t p, w[4];
 	int nw;
