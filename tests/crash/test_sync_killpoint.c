@@ -835,6 +835,10 @@ static long sk_step(pid_t p, long k)
 			return sk_notify_and_resume(p, made, k);
 		return made;
 	}
+	/* a streaming send's length depends on its reader's pace: it may
+	 * end before k (then it is killed after its call) */
+	if (n == KPT_ENDED)
+		return k;
 	cr_assert_geq(n, 0, "op %c: step %ld: %ld", op, k, n);
 	return n;
 }
