@@ -759,6 +759,11 @@ static void sk_check(struct sk_bad *b, long k, const struct sk_snap *sn,
 			       1000 + 100);
 		return;
 	case 'G':
+		/* FINDING rev23-F1 (fails on integ at every kill point): a
+		 * send to a dead receiver with room in the ring returns 0,
+		 * an acknowledged message nobody can receive; lfipc/pipe.h
+		 * promises -EPIPE "at its next call". Reproducer:
+		 * /work/scratch/rev23/repro_pipe_send_dead.c */
 		r = lfipc_conn_send(o.c1, m, 8, LFIPC_NOWAIT);
 		if (r != -EPIPE)
 			sk_fail(b, k, "pipe: a send to the dead reader: %d",
@@ -1084,6 +1089,7 @@ SK_TEST(barrier_last_arrival_killed_at_every_instruction, 'X')
 SK_TEST(barrier_earlier_arrival_killed_at_every_instruction, 'x')
 SK_TEST(pipe_send_killed_at_every_instruction, 'P')
 SK_TEST(pipe_streaming_send_killed_at_every_instruction, 'O')
+/* fails on integ: finding rev23-F1 (see sk_check, op G) */
 SK_TEST(pipe_recv_killed_at_every_instruction, 'G')
 SK_TEST(array_update_killed_at_every_instruction, 'A')
 
