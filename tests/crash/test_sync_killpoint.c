@@ -58,7 +58,7 @@
 
 TestSuite(sync_killpoint, .timeout = 900);
 
-#define SK_MS 1000000LL	   /* one millisecond, ns */
+#define SK_MS 1000000LL	     /* one millisecond, ns */
 #define SK_WT (3000 * SK_MS) /* a survivor's wait: long enough to tell */
 #define SK_SLACK (100 * SK_MS)
 #define SK_BIG 1000 /* a Pipe message larger than its 256-byte ring */
@@ -76,11 +76,11 @@ struct sk_objs {
 
 /* Shared with the children (a MAP_SHARED page). */
 struct sk_shared {
-	_Atomic int ready;	 /* survivors in position */
-	_Atomic int64_t t[4];	 /* survivor i's return, th_now_ns() */
-	_Atomic int res[4];	 /* survivor i's result */
-	_Atomic int got_len;	 /* the Pipe reader's message length */
-	_Atomic int got_ok;	 /* ... and whether its bytes were right */
+	_Atomic int ready;    /* survivors in position */
+	_Atomic int64_t t[4]; /* survivor i's return, th_now_ns() */
+	_Atomic int res[4];   /* survivor i's result */
+	_Atomic int got_len;  /* the Pipe reader's message length */
+	_Atomic int got_ok;   /* ... and whether its bytes were right */
 };
 
 static struct sk_objs o;
@@ -94,7 +94,7 @@ struct sk_bad {
 };
 
 static void sk_fail(struct sk_bad *b, long k, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void sk_fail(struct sk_bad *b, long k, const char *fmt, ...)
 {
 	char m[160];
@@ -119,9 +119,8 @@ static void sk_setup(void)
 	cr_assert_eq(lfipc_region_create(NULL, 2 << 20, 0, &o.r), 0);
 	cr_assert_eq(lfipc_lock_create(o.r, "lk", false, &o.lk), 0);
 	cr_assert_eq(lfipc_lock_create(o.r, "rl", true, &o.rl), 0);
-	cr_assert_eq(lfipc_sem_create(o.r, "sem", op == 's' ? 1 : 2, false,
-				      &o.sem),
-		     0);
+	cr_assert_eq(
+	    lfipc_sem_create(o.r, "sem", op == 's' ? 1 : 2, false, &o.sem), 0);
 	cr_assert_eq(lfipc_sem_create_ex(o.r, "tsem", 2,
 					 LFIPC_SEM_TRACK_HOLDERS, &o.tsem),
 		     0);
@@ -136,10 +135,8 @@ static void sk_setup(void)
 	cr_assert_eq(lfipc_barrier_create(o.r, "bar", 3, &o.bar), 0);
 	cr_assert_eq(lfipc_barrier_create(o.r, "wbar", 1, &o.wbar), 0);
 	cr_assert_eq(lfipc_pipe_create(o.r, "p", 256, true, &o.c0, &o.c1), 0);
-	cr_assert_eq(lfipc_pipe_create(o.r, "wp", 256, true, &o.w0, &o.w1),
-		     0);
-	cr_assert_eq(lfipc_array_create(o.r, "arr", LFIPC_I64, 4, true,
-					&o.arr),
+	cr_assert_eq(lfipc_pipe_create(o.r, "wp", 256, true, &o.w0, &o.w1), 0);
+	cr_assert_eq(lfipc_array_create(o.r, "arr", LFIPC_I64, 4, true, &o.arr),
 		     0);
 	memset(sh, 0, sizeof *sh);
 	if (op == 'e')
@@ -470,11 +467,10 @@ static int sk_child_acquire(void *arg)
 
 /* The lock: taken within 500 ms, -EOWNERDEAD exactly when the victim
  * held it; then by a second process with 0. */
-static void sk_check_lock(struct sk_bad *b, long k, lfipc_lock *l,
-			  bool held)
+static void sk_check_lock(struct sk_bad *b, long k, lfipc_lock *l, bool held)
 {
-	int r = lfipc_lock_acquire(l, 500 * SK_MS), want = held ? -EOWNERDEAD
-								 : 0;
+	int r = lfipc_lock_acquire(l, 500 * SK_MS),
+	    want = held ? -EOWNERDEAD : 0;
 	pid_t p;
 
 	if (r != want)
@@ -495,24 +491,22 @@ static int sk_units(struct sk_bad *b, long k, lfipc_sem *s, int want)
 	int got = 0, dead = 0, r = 0;
 
 	while (got < want + 1) {
-		r = lfipc_sem_acquire(s, got < want ? 500 * SK_MS
-						    : 20 * SK_MS);
+		r = lfipc_sem_acquire(s, got < want ? 500 * SK_MS : 20 * SK_MS);
 		if (r != 0 && r != -EOWNERDEAD)
 			break;
 		dead += r == -EOWNERDEAD;
 		got++;
 	}
 	if (got != want)
-		sk_fail(b, k, "took %d units, want %d (last %d)", got, want,
-			r);
+		sk_fail(b, k, "took %d units, want %d (last %d)", got, want, r);
 	for (int i = 0; i < got; i++)
 		cr_assert_eq(lfipc_sem_release(s), 0);
 	return dead;
 }
 
 /* Survivor i returned res within ms of the kill? */
-static void sk_res(struct sk_bad *b, long k, const struct sk_snap *sn,
-		   int i, const int *ok, int nok, int ms)
+static void sk_res(struct sk_bad *b, long k, const struct sk_snap *sn, int i,
+		   const int *ok, int nok, int ms)
 {
 	int r = sh->res[i];
 	int64_t dt = (sh->t[i] - sn->t) / SK_MS;
@@ -523,8 +517,9 @@ static void sk_res(struct sk_bad *b, long k, const struct sk_snap *sn,
 	if (!good)
 		sk_fail(b, k, "survivor %d: result %d", i, r);
 	else if (dt > ms)
-		sk_fail(b, k, "survivor %d: result %d after %lld ms (at "
-			      "most %d)",
+		sk_fail(b, k,
+			"survivor %d: result %d after %lld ms (at "
+			"most %d)",
 			i, r, (long long)dt, ms);
 }
 
@@ -577,8 +572,8 @@ static void sk_bar_again(struct sk_bad *b, long k)
  * the documentation allows for a party that dies before it arrives;
  * counted in late[0] (the first and last such k in late[1], late[2])
  * and logged, not failed. */
-static void sk_check_barrier(struct sk_bad *b, long k,
-			     const struct sk_snap *sn, long *late)
+static void sk_check_barrier(struct sk_bad *b, long k, const struct sk_snap *sn,
+			     long *late)
 {
 	int r0 = sh->res[0], r1 = sh->res[1];
 	int64_t dt0 = (sh->t[0] - sn->t) / SK_MS;
@@ -734,16 +729,15 @@ static void sk_check(struct sk_bad *b, long k, const struct sk_snap *sn,
 		return;
 	case 'P':
 		do /* the victim's 0-byte message that claimed end 1 */
-			r = lfipc_conn_recv(o.c0, m, sizeof m, &n,
-					    500 * SK_MS);
+			r = lfipc_conn_recv(o.c0, m, sizeof m, &n, 500 * SK_MS);
 		while (r == 0 && n == 0);
 		if (r == 0 && (n != 40 || th_check(m, n, 23) >= 0))
-			sk_fail(b, k, "pipe: a message of %zu bytes, "
-				      "%s",
+			sk_fail(b, k,
+				"pipe: a message of %zu bytes, "
+				"%s",
 				n, n == 40 ? "wrong bytes" : "torn");
 		if (r == 0)
-			r = lfipc_conn_recv(o.c0, m, sizeof m, &n,
-					    500 * SK_MS);
+			r = lfipc_conn_recv(o.c0, m, sizeof m, &n, 500 * SK_MS);
 		if (r != -EPIPE)
 			sk_fail(b, k, "pipe: recv %d, want -EPIPE", r);
 		break;
@@ -755,8 +749,7 @@ static void sk_check(struct sk_bad *b, long k, const struct sk_snap *sn,
 		else if (sh->res[0] != 0 && sh->res[0] != -EPIPE)
 			sk_fail(b, k, "pipe: the reader got %d", sh->res[0]);
 		else
-			sk_res(b, k, sn, 0, (int[]){sh->res[0]}, 1,
-			       1000 + 100);
+			sk_res(b, k, sn, 0, (int[]){sh->res[0]}, 1, 1000 + 100);
 		return;
 	case 'G':
 		/* FINDING rev23-F1 (fails on integ at every kill point): a
@@ -766,8 +759,7 @@ static void sk_check(struct sk_bad *b, long k, const struct sk_snap *sn,
 		 * /work/scratch/rev23/repro_pipe_send_dead.c */
 		r = lfipc_conn_send(o.c1, m, 8, LFIPC_NOWAIT);
 		if (r != -EPIPE)
-			sk_fail(b, k, "pipe: a send to the dead reader: %d",
-				r);
+			sk_fail(b, k, "pipe: a send to the dead reader: %d", r);
 		break;
 	}
 	sk_reap(b, k, w, nw, 5000);
@@ -834,8 +826,8 @@ static long sk_step(pid_t p, long k)
 
 	n = kpt_step(p, k, sk_sleeps() ? 300 : 5000, &made);
 	if (n == KPT_ASLEEP) {
-		cr_assert(sk_sleeps(), "op %c: the call slept at step %ld",
-			  op, made);
+		cr_assert(sk_sleeps(), "op %c: the call slept at step %ld", op,
+			  made);
 		if (op == 'C')
 			return sk_notify_and_resume(p, made, k);
 		return made;
@@ -990,8 +982,9 @@ static void sk_probe_stopped(struct sk_bad *b, long k, pid_t *w, int nw)
 		}
 		dt = (sh->t[i] - sh->t[3]) / SK_MS;
 		if (dt > ms + SK_SLACK / SK_MS)
-			sk_fail(b, k, "survivor %d: %d after %lld ms, at most "
-				      "%d",
+			sk_fail(b, k,
+				"survivor %d: %d after %lld ms, at most "
+				"%d",
 				i, sh->res[i], (long long)dt, ms);
 		if (sh->res[i] == -EOWNERDEAD)
 			sk_fail(b, k, "survivor %d: -EOWNERDEAD", i);
@@ -1054,16 +1047,16 @@ static void sk_stop_all(char which)
 		     op, b.bad, b.points, b.first, b.first_what);
 }
 
-#define SK_STOP(name, c)                                                     \
-	Test(sync_killpoint, name)                                           \
-	{                                                                    \
-		sk_stop_all(c);                                              \
+#define SK_STOP(name, c)                                                       \
+	Test(sync_killpoint, name)                                             \
+	{                                                                      \
+		sk_stop_all(c);                                                \
 	}
 
-#define SK_TEST(name, c)                                                     \
-	Test(sync_killpoint, name)                                           \
-	{                                                                    \
-		sk_all(c);                                                   \
+#define SK_TEST(name, c)                                                       \
+	Test(sync_killpoint, name)                                             \
+	{                                                                      \
+		sk_all(c);                                                     \
 	}
 
 SK_TEST(lock_acquire_killed_at_every_instruction, 'L')
