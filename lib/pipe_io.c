@@ -145,6 +145,30 @@ static bool peer_gone(lfipc_conn *c, bool live)
 }
 
 /*
+ * peer_gone() for a send that finds room: the end closed, or its holder's
+ * death hinted by the region's memory (lfipc__death_hinted(): its slot's
+ * generation moved on, or the kernel's mark, with the robust-list push)
+ * and then confirmed by peer_gone(c, true). No system call while the
+ * peer lives, a few loads of lines that stay shared, so that a message
+ * sent after the receiver's death is refused at once rather than taken
+ * into a ring nobody reads. Without the push (the fallback) the death is
+ * found when the ring is full, as before (tx_ready()).
+ */
+static bool peer_gone_send(lfipc_conn *c)
+{
+	uint32_t v = atomic_load(c->peer), t = OWN_TOKEN(v);
+
+	if (v & OWN_CLOSED)
+		return true;
+	if (t == 0)
+		return false;
+	if (t != c->peer_hint.tok &&
+	    !lfipc__proc_death_words(&c->r->proc, t, &c->peer_hint))
+		return peer_gone(c, true); /* a token no slot has */
+	return lfipc__death_hinted(&c->peer_hint) && peer_gone(c, true);
+}
+
+/*
  * Make sure this process holds c's end, claiming it if needed: the end is
  * held by nobody, provisionally by us, or by the token this handle was
  * made under (our parent, when we are a fork child using an inherited
@@ -388,7 +412,7 @@ int lfipc_conn_send(lfipc_conn *c, const void *msg, size_t len,
 		return rc;
 	if (!c->tx)
 		return -EBADF;
-	if (peer_gone(c, false))
+	if (peer_gone_send(c))
 		return -EPIPE;
 	frame = round8(FRAME_HDR + (uint64_t)len);
 	/* T1: relaxed: the tail is stored only by this end's writer, which

@@ -590,6 +590,20 @@ bool lfipc__proc_maybe_alive(struct lfipc__proc *p, uint32_t token)
 	return !lfipc__death_marked(lfipc__proc_region(p), slot);
 }
 
+bool lfipc__proc_death_words(struct lfipc__proc *p, uint32_t token,
+			     struct lfipc_death_hint *h)
+{
+	struct lfipc_proc_slot *s;
+	uint32_t slot, g;
+
+	if (!(s = token_slot(p, token, &slot, &g)))
+		return false;
+	h->tok = token;
+	h->gen = &s->gen;
+	h->word = lfipc__death_word_at(lfipc__proc_region(p), slot);
+	return true;
+}
+
 bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token)
 {
 	struct lfipc_proc_slot *s;

@@ -39,8 +39,11 @@
  *    a send), the peer sees end-of-file the same way: at once if it is
  *    waiting and the kernel pushes the death (glibc's robust list and
  *    futex_waitv), else within the growing fallback slices (0.6 ms to
- *    1 s), at its next call otherwise. A message that the
- *    dead writer had not finished is discarded, never delivered in part.
+ *    1 s), at its next call otherwise (a send that finds room: at once
+ *    with the kernel's push; without it, once the ring is full). A
+ *    message sent before the death and not yet received is lost with the
+ *    receiver, as with an OS pipe. A message that the dead writer had
+ *    not finished is discarded, never delivered in part.
  *  - An end that nobody holds (created, handed on, not yet attached) is not
  *    closed: the peer waits for it to be attached and used.
  *

@@ -67,6 +67,10 @@ struct lfipc_conn {
 	 * waits. S1: relaxed loads and stores: a heuristic; a lost update
 	 * between two threads of one end only costs a spin or a sleep. */
 	_Atomic uint32_t spin[2];
+	/* The words that tell the receiving peer's death (tok 0: none
+	 * yet), looked at by each send (peer_gone_send()); the sender's
+	 * own (one sender per end at a time). */
+	struct lfipc_death_hint peer_hint;
 };
 
 #endif /* LFIPC_INTERNAL_PIPE_H */

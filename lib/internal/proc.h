@@ -196,6 +196,43 @@ bool lfipc__proc_alive(struct lfipc__proc *p, uint32_t token);
  * found token alive a moment ago (queue_recover.c's sweep memo). */
 bool lfipc__proc_maybe_alive(struct lfipc__proc *p, uint32_t token);
 
+/*
+ * The words of token's slot that tell its death without a system call,
+ * for a caller that asks often about one token (a Pipe's sender about its
+ * receiver): the slot's generation and its death word (NULL: none).
+ * lfipc__death_hinted() reads them. false for a malformed token or a slot
+ * out of range (dead). The addresses are the region's: valid while it is
+ * mapped.
+ */
+struct lfipc_death_hint {
+	uint32_t tok;		/* the token they are of; 0 none yet */
+	_Atomic uint32_t *gen;	/* its slot's generation word */
+	_Atomic uint32_t *word; /* its slot's death word, or NULL */
+};
+bool lfipc__proc_death_words(struct lfipc__proc *p, uint32_t token,
+			     struct lfipc_death_hint *h);
+
+/* Does the region's memory hint that h's token died: its slot's
+ * generation is not the token's (or says free), or its death word is
+ * marked by the kernel (whatever its threads: for a multi-threaded slot
+ * a hint only)? A few loads; lfipc__proc_alive() decides. false for a
+ * live participant, and for a dead one whose death the kernel did not
+ * push (no robust list: the fallback). */
+static inline bool lfipc__death_hinted(const struct lfipc_death_hint *h)
+{
+	/* L1: acquire, as token_slot(). */
+	uint32_t g = atomic_load_explicit(h->gen, memory_order_acquire), v;
+
+	if (!(g & 1u) ||
+	    (g & LFIPC_TOKEN_GEN_MASK) != (h->tok & LFIPC_TOKEN_GEN_MASK))
+		return true;
+	if (!h->word)
+		return false;
+	/* D10 (death.c): seq_cst; the kernel's mark is a locked cmpxchg. */
+	v = atomic_load(h->word);
+	return (v & LFIPC_DW_DIED) && !(v & LFIPC_DW_TID);
+}
+
 /* Number of those F_OFD_GETLK probes made by this process, for tests that
  * count a sweep's system calls. */
 extern _Atomic uint64_t lfipc__proc_probes;
