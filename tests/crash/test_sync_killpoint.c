@@ -840,6 +840,25 @@ static long sk_step(pid_t p, long k)
 	return n;
 }
 
+/* The slow cases, unless LFIPC_KILLPOINT_SLOW=1 asks for them whole (a
+ * run of hours): a Barrier's kill points cost the survivors' timeouts
+ * (1.5 s each where the victim had not arrived), so every 16th stride;
+ * an Event's wait steps through clock_gettime in the vDSO, which on a
+ * kvm-clock guest can loop for ever under single-stepping (review 23,
+ * rev23-F2), so it is skipped. */
+static long sk_slow(char which, long stride)
+{
+	const char *e = getenv("LFIPC_KILLPOINT_SLOW");
+
+	if (e && *e == '1')
+		return stride;
+	if (which == 'V')
+		cr_skip_test("an Event's wait steps through the vDSO's clock, "
+			     "which single-stepping can hold for ever: "
+			     "LFIPC_KILLPOINT_SLOW=1 runs it");
+	return strchr("Xx", which) ? stride * 16 : stride;
+}
+
 static void sk_all(char which)
 {
 	long stride = kpt_stride(), len, late[3] = {0, -1, -1};
@@ -855,6 +874,7 @@ static void sk_all(char which)
 	if (th_tsan())
 		cr_skip_test("ThreadSanitizer build: the normal and ASan "
 			     "builds run it");
+	stride = sk_slow(which, stride);
 	op = which;
 	/* a dead party inside the guard is found within a safety slice
 	 * (1 s): half a second more tells it from a timeout */
@@ -1007,6 +1027,7 @@ static void sk_stop_all(char which)
 	if (th_tsan())
 		cr_skip_test("ThreadSanitizer build: the normal and ASan "
 			     "builds run it");
+	stride = sk_slow(which, stride);
 	op = which;
 	sk_wt = 200 * SK_MS;
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
@@ -1082,7 +1103,7 @@ SK_TEST(barrier_last_arrival_killed_at_every_instruction, 'X')
 SK_TEST(barrier_earlier_arrival_killed_at_every_instruction, 'x')
 SK_TEST(pipe_send_killed_at_every_instruction, 'P')
 SK_TEST(pipe_streaming_send_killed_at_every_instruction, 'O')
-/* fails on integ: finding rev23-F1 (see sk_check, op G) */
+/* finding rev23-F1 (see sk_check, op G): failed until session 23 */
 SK_TEST(pipe_recv_killed_at_every_instruction, 'G')
 SK_TEST(array_update_killed_at_every_instruction, 'A')
 
