@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,4 +228,189 @@ Test(review23h, handed_over_task_done_in_the_drop_window)
 		close(rv_got[i]);
 		close(rv_end[i]);
 	}
+}
+
+/*
+ * A kill torture: producers of 8 KiB messages are SIGKILLed at random
+ * (some mid-put: holes, from the repairs of their dead claims),
+ * consumers (get, get_many, peek/release) are SIGKILLed at random too
+ * and restarted; every message is checked (its id's pattern: a hole
+ * delivered as a message fails it) and recorded (delivered twice
+ * fails). At the end: the recovery, a drain; the tasks unfinished must
+ * be exactly the messages the drain holds; join times out while they are
+ * held and returns (0 or -EOWNERDEAD) once they are done.
+ */
+#define TT_MSG 8192
+#define TT_GENS 4096
+#define TT_SEQS 4096
+#define TT_P 2
+#define TT_C 3
+
+struct tt_shared {
+	_Atomic uint32_t gen;	 /* producer incarnations */
+	_Atomic uint32_t bad;	 /* garbage, duplicates, task_done errors */
+	_Atomic uint32_t why;	 /* the first bad one's reason */
+	_Atomic uint8_t seen[TT_GENS * TT_SEQS];
+};
+static struct tt_shared *tt;
+
+static void tt_fail(uint32_t why)
+{
+	uint32_t z = 0;
+
+	atomic_compare_exchange_strong(&tt->why, &z, why);
+	atomic_fetch_add(&tt->bad, 1);
+}
+
+/* Check and record one message; 0 or the reason. */
+static void tt_check(const void *m, size_t len)
+{
+	uint64_t id;
+
+	if (len != TT_MSG) {
+		tt_fail(1);
+		return;
+	}
+	memcpy(&id, m, sizeof(id));
+	if (id >= (uint64_t)TT_GENS * TT_SEQS) {
+		tt_fail(2);
+		return;
+	}
+	if (th_check((const uint8_t *)m + 8, TT_MSG - 8, id) != -1) {
+		tt_fail(3);
+		return;
+	}
+	if (atomic_fetch_add(&tt->seen[id], 1) != 0)
+		tt_fail(4);
+}
+
+static int tt_producer(void *arg)
+{
+	static uint8_t m[TT_MSG];
+	uint32_t g = atomic_fetch_add(&tt->gen, 1);
+
+	if (g >= TT_GENS)
+		return 0;
+	for (uint64_t s = 0; s < TT_SEQS; s++) {
+		uint64_t id = (uint64_t)g * TT_SEQS + s;
+
+		memcpy(m, &id, 8);
+		th_fill(m + 8, TT_MSG - 8, id);
+		(void)lfipc_queue_put(arg, m, TT_MSG, 100000000);
+	}
+	return 0;
+}
+
+static int tt_consumer(void *arg)
+{
+	static uint8_t b[4][TT_MSG];
+	size_t lens[4];
+	int mode = (int)(getpid() % 3);
+
+	for (;;) {
+		if (mode == 0) {
+			if (lfipc_queue_get(arg, b[0], TT_MSG, &lens[0],
+					    100000000) == 0) {
+				tt_check(b[0], lens[0]);
+				if (lfipc_queue_task_done(arg) != 0)
+					tt_fail(5);
+			}
+		} else if (mode == 1) {
+			int n = lfipc_queue_get_many(arg, b, TT_MSG, lens, 4,
+						     100000000);
+
+			for (int i = 0; i < n; i++) {
+				tt_check(b[i], lens[i]);
+				if (lfipc_queue_task_done(arg) != 0)
+					tt_fail(5);
+			}
+		} else {
+			const void *m;
+			size_t len;
+
+			if (lfipc_queue_peek(arg, &m, &len, 100000000) == 0) {
+				tt_check(m, len);
+				if (lfipc_queue_release(arg, m) != 0)
+					tt_fail(6);
+				else if (lfipc_queue_task_done(arg) != 0)
+					tt_fail(5);
+			}
+		}
+	}
+	return 0;
+}
+
+Test(review23h, kill_torture, .timeout = 120)
+{
+	lfipc_queue *q;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+	struct qpeer qp;
+	pid_t p[TT_P + TT_C];
+	uint64_t rs = 23, holes = 0;
+	int64_t end = th_now_ns() + (int64_t)th_scale() * 8000000000;
+	static uint8_t b[TT_MSG];
+	size_t len;
+	int k = 0, jrc;
+
+	tt = mmap(NULL, sizeof(*tt), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(tt, MAP_FAILED);
+	cr_assert_eq(lfipc_queue_create(qt_r, "tt", 16, TT_MSG,
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	for (int i = 0; i < TT_P + TT_C; i++)
+		cr_assert_gt(p[i] = th_fork(i < TT_P ? tt_producer
+						     : tt_consumer,
+					    q),
+			     0);
+	while (th_now_ns() < end) {
+		int i = (int)(th_rand(&rs) % (TT_P + TT_C));
+
+		usleep((useconds_t)(200 + th_rand(&rs) % 3000));
+		kill(p[i], SIGKILL);
+		/* a producer may have ended its run (0) */
+		cr_assert_geq(th_reap(p[i], QT_REAP_MS), 0);
+		cr_assert_gt(p[i] = th_fork(i < TT_P ? tt_producer
+						     : tt_consumer,
+					    q),
+			     0);
+		cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+		holes += st.holes;
+	}
+	for (int i = 0; i < TT_P + TT_C; i++) {
+		kill(p[i], SIGKILL);
+		cr_assert_geq(th_reap(p[i], QT_REAP_MS), 0);
+	}
+	cr_assert_geq(lfipc_region_recover(qt_r), 0);
+	while (lfipc_queue_get(q, b, TT_MSG, &len, LFIPC_NOWAIT) == 0) {
+		tt_check(b, len);
+		k++;
+	}
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	qp_open(qt_r, "tt", &qp);
+	cr_log_info("torture: %u producers, holes seen %llu, hole_hi %llu, "
+		    "done %llu, enq_pos %llu, drained %d, abandoned %llu",
+		    atomic_load(&tt->gen), (unsigned long long)holes,
+		    (unsigned long long)atomic_load(&qp.h->hole_hi),
+		    (unsigned long long)atomic_load(&qp.h->done),
+		    (unsigned long long)atomic_load(&qp.h->enq_pos), k,
+		    (unsigned long long)lfipc_queue_tasks_abandoned(q));
+	cr_expect_eq(atomic_load(&tt->bad), 0, "%u bad (first: reason %u)",
+		     atomic_load(&tt->bad), atomic_load(&tt->why));
+	cr_expect_eq(st.tasks_unfinished, (uint64_t)k,
+		     "unfinished %llu, the drain holds %d",
+		     (unsigned long long)st.tasks_unfinished, k);
+	if (k > 0)
+		cr_expect_eq(lfipc_queue_join(q, 10000000), -ETIMEDOUT,
+			     "join returned with %d tasks held", k);
+	for (int i = 0; i < k; i++)
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	jrc = lfipc_queue_join(q, 5000000000);
+	cr_expect(jrc == 0 || jrc == -EOWNERDEAD, "join %d", jrc);
+	cr_expect_eq(lfipc_queue_join(q, 0), 0);
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	cr_expect_eq(st.tasks_unfinished, 0);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+	munmap(tt, sizeof(*tt));
 }
