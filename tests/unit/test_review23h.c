@@ -414,3 +414,97 @@ Test(review23h, kill_torture, .timeout = 120)
 	lfipc_queue_close(q);
 	munmap(tt, sizeof(*tt));
 }
+
+/*
+ * A dropper SIGSTOPped at each step of the drop: the others' timed calls
+ * (get, get_many, put, join) keep their timeouts and get the messages
+ * behind the hole; once it continues, everything completes and the
+ * count is exact.
+ */
+static enum lfipc_test_point st_point;
+
+static void st_stop(enum lfipc_test_point point, void *arg)
+{
+	(void)arg;
+	if (point == st_point)
+		raise(SIGSTOP);
+}
+
+static int st_dropper(void *arg)
+{
+	int v[2];
+	size_t len;
+	int rc;
+
+	lfipc__set_test_hook(st_stop);
+	rc = lfipc_queue_get(arg, v, sizeof(v), &len, LFIPC_NOWAIT);
+	if (rc == 0)
+		return lfipc_queue_task_done(arg) == 0 ? v[0] : 99;
+	return rc == -EAGAIN ? 0 : 98;
+}
+
+static void st_case(enum lfipc_test_point point)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+	int v[2], k = 0, drc, seen[6] = {0};
+	size_t len;
+	int64_t t0;
+	pid_t d;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "st", RV_N, 8,
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	qp_open(qt_r, "st", &qp);
+	rv_hole_at(&qp, 0);
+	cr_assert_eq(put_ints(q, 1, 4, LFIPC_NOWAIT), 3);
+	st_point = point;
+	cr_assert_gt(d = th_fork(st_dropper, q), 0);
+	rv_wait_stopped(d);
+	/* the messages behind the stopped drop */
+	t0 = th_now_ns();
+	while (lfipc_queue_get(q, v, sizeof(v), &len, 50000000) == 0) {
+		cr_assert(v[0] >= 1 && v[0] <= 5 && !seen[v[0]]++,
+			  "got %d", v[0]);
+		k++;
+	}
+	cr_expect_lt(th_now_ns() - t0, 2000000000, "the gets took %lld ns",
+		     (long long)(th_now_ns() - t0));
+	t0 = th_now_ns();
+	cr_expect_eq(lfipc_queue_join(q, 50000000), -ETIMEDOUT);
+	cr_expect_lt(th_now_ns() - t0, 1000000000, "join took %lld ns",
+		     (long long)(th_now_ns() - t0));
+	cr_expect_eq(put_ints(q, 4, 5, 50000000), 1, "a put behind it");
+	kill(d, SIGCONT);
+	drc = th_reap(d, QT_REAP_MS);
+	cr_assert(drc == 0 || drc == 4, "the dropper's result %d", drc);
+	if (drc == 4)
+		seen[4]++;
+	else if (lfipc_queue_get(q, v, sizeof(v), &len, 50000000) == 0) {
+		cr_assert(v[0] == 4 && !seen[4]++, "got %d", v[0]);
+		k++;
+	}
+	cr_expect_eq(seen[1] + seen[2] + seen[3] + seen[4], 4,
+		     "point %d: %d %d %d %d", (int)point, seen[1], seen[2],
+		     seen[3], seen[4]);
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	cr_expect_eq(st.tasks_unfinished, (uint64_t)k,
+		     "point %d: unfinished %llu, we hold %d", (int)point,
+		     (unsigned long long)st.tasks_unfinished, k);
+	for (int i = 0; i < k; i++)
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_expect_eq(lfipc_queue_join(q, 2000000000), 0, "point %d",
+		     (int)point);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+Test(review23h, stopped_dropper_at_every_step)
+{
+	for (int p = LFIPC_TP_QHOLE_HELD; p <= LFIPC_TP_QHOLE_SETTLED; p++) {
+		qt_teardown();
+		qt_setup();
+		st_case((enum lfipc_test_point)p);
+	}
+}
