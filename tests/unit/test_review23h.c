@@ -508,3 +508,140 @@ Test(review23h, stopped_dropper_at_every_step)
 		st_case((enum lfipc_test_point)p);
 	}
 }
+
+/*
+ * Scribbles: a hostile process writes HOLE records (any cnt, n, rec_pos
+ * READING by the entry's token or any other) into every task entry, live
+ * or dead, while a producer puts SC_MSGS and a consumer gets and
+ * task_dones them (phase 0: no message lost or doubled, no hang). Phase
+ * 1 adds TOMB and READING words in the slots: only no crash, no
+ * sanitizer report, no hang.
+ */
+#define SC_MSGS 20000
+
+static struct qpeer sc_qp;
+static int sc_phase;
+
+static int sc_hostile(void *arg)
+{
+	uint64_t rs = (uint64_t)getpid();
+
+	(void)arg;
+	for (;;) {
+		uint32_t i = (uint32_t)(th_rand(&rs) % 8);
+		struct lfipc_qtask *t = qp_task(&sc_qp, i);
+		uint64_t e = atomic_load(&sc_qp.h->deq_pos);
+		uint32_t seq = (uint32_t)(e + th_rand(&rs) % 20) + 1;
+		uint32_t tok = th_rand(&rs) % 2
+				   ? atomic_load(&t->owner)
+				   : (uint32_t)th_rand(&rs);
+		uint64_t rp = qp_mkword(seq, (tok & LFIPC_Q_CL_TOK) |
+						 LFIPC_Q_CL_R);
+
+		atomic_store(&t->rec_pos, rp);
+		atomic_store(&t->rec, (th_rand(&rs) << 9) |
+					  ((th_rand(&rs) % 70) << 2) | 3u);
+		if (sc_phase == 1 && th_rand(&rs) % 4 == 0)
+			atomic_store(qp_word(&sc_qp, seq - 1),
+				     th_rand(&rs) % 2
+					 ? qp_mkword(seq, LFIPC_Q_TOMB)
+					 : rp);
+		usleep((useconds_t)(th_rand(&rs) % 200));
+	}
+	return 0;
+}
+
+static int sc_producer(void *arg)
+{
+	int bad = 0;
+
+	for (int i = 1; i <= SC_MSGS; i++)
+		if (lfipc_queue_put(arg, &i, sizeof(i), 1000000000) != 0)
+			bad++;
+	return bad > 255 ? 255 : bad;
+}
+
+static uint8_t *sc_seen;
+
+static int sc_consumer(void *arg)
+{
+	int v[2], bad = 0;
+	size_t len;
+
+	for (;;) {
+		int rc = lfipc_queue_get(arg, v, sizeof(v), &len, 300000000);
+
+		if (rc == -ETIMEDOUT)
+			break;
+		if (rc != 0)
+			continue;
+		if (len != sizeof(int) || v[0] < 1 || v[0] > SC_MSGS ||
+		    sc_seen[v[0]]++)
+			bad++;
+		(void)lfipc_queue_task_done(arg);
+	}
+	return bad > 255 ? 255 : bad;
+}
+
+static int sc_one(void *arg)
+{
+	int v[2];
+	size_t len;
+
+	return lfipc_queue_get(arg, v, sizeof(v), &len, 1000000000) == 0 ? 0
+								    : 1;
+}
+
+static void sc_case(int phase)
+{
+	lfipc_queue *q;
+	pid_t h, p, c, o;
+	int lost = 0, prc, crc, jrc;
+
+	sc_phase = phase;
+	sc_seen = mmap(NULL, SC_MSGS + 1, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sc_seen, MAP_FAILED);
+	cr_assert_eq(lfipc_queue_create(qt_r, "sc", RV_N, 8,
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	qp_open(qt_r, "sc", &sc_qp);
+	/* a dead consumer's entry, with a task written off */
+	cr_assert_eq(put_ints(q, 0, 1, LFIPC_NOWAIT), 1);
+	cr_assert_gt(o = th_fork(sc_one, q), 0);
+	cr_assert_eq(th_reap(o, QT_REAP_MS), 0);
+	cr_assert_gt(h = th_fork(sc_hostile, q), 0);
+	cr_assert_gt(c = th_fork(sc_consumer, q), 0);
+	cr_assert_gt(p = th_fork(sc_producer, q), 0);
+	prc = th_reap(p, QT_REAP_MS);
+	crc = th_reap(c, QT_REAP_MS);
+	kill(h, SIGKILL);
+	cr_assert_eq(th_reap(h, QT_REAP_MS), 128 + SIGKILL,
+		     "the hostile one crashed");
+	for (int i = 1; i <= SC_MSGS; i++)
+		lost += !sc_seen[i];
+	cr_log_info("scribble phase %d: producer %d consumer %d lost %d",
+		    phase, prc, crc, lost);
+	cr_assert(prc >= 0 && prc < 128, "the producer: %d", prc);
+	cr_assert(crc >= 0 && crc < 128, "the consumer: %d", crc);
+	if (phase == 0) {
+		cr_expect_eq(prc, 0);
+		cr_expect_eq(crc, 0, "garbage or doubles: %d", crc);
+		cr_expect_eq(lost, 0, "%d messages lost", lost);
+	}
+	jrc = lfipc_queue_join(q, 3000000000);
+	cr_log_info("scribble phase %d: join %d", phase, jrc);
+	qp_close(&sc_qp);
+	lfipc_queue_close(q);
+	munmap(sc_seen, SC_MSGS + 1);
+}
+
+Test(review23h, scribbled_hole_records)
+{
+	sc_case(0);
+}
+
+Test(review23h, scribbled_hole_records_and_slots)
+{
+	sc_case(1);
+}
