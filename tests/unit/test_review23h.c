@@ -18,6 +18,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -644,4 +645,94 @@ Test(review23h, scribbled_hole_records)
 Test(review23h, scribbled_hole_records_and_slots)
 {
 	sc_case(1);
+}
+
+/*
+ * Two threads of one process drop holes at once: thread A holds the
+ * record (stopped at a step of its drop by the hook), thread B's get
+ * finds the next hole and falls back to the direct drop (`done`). The
+ * count must be exact and each message come once.
+ */
+
+static _Atomic int tw_go, tw_in;
+static enum lfipc_test_point tw_point;
+static pthread_t tw_a;
+
+static void tw_hold(enum lfipc_test_point point, void *arg)
+{
+	(void)arg;
+	if (point == tw_point && pthread_equal(pthread_self(), tw_a)) {
+		atomic_store(&tw_in, 1);
+		while (!atomic_load(&tw_go))
+			usleep(1000);
+	}
+}
+
+static void *tw_get(void *arg)
+{
+	int v[2];
+	size_t len;
+
+	if (lfipc_queue_get(arg, v, sizeof(v), &len, 1000000000) != 0)
+		return (void *)(intptr_t)-1;
+	return (void *)(intptr_t)v[0];
+}
+
+static void tw_case(enum lfipc_test_point point)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+	pthread_t b;
+	void *ra, *rb;
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "tw", RV_N, 8,
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	qp_open(qt_r, "tw", &qp);
+	/* holes at 0 and 1, messages 2 and 3 */
+	atomic_store(&qp.h->hole_hi, 2);
+	atomic_store(qp_word(&qp, 0), qp_mkword(1, LFIPC_Q_TOMB));
+	atomic_store(qp_word(&qp, 1), qp_mkword(2, LFIPC_Q_TOMB));
+	atomic_store(&qp.h->enq_pos, 2);
+	cr_assert_eq(put_ints(q, 2, 4, LFIPC_NOWAIT), 2);
+	atomic_store(&tw_go, 0);
+	atomic_store(&tw_in, 0);
+	tw_point = point;
+	lfipc__set_test_hook(tw_hold);
+	cr_assert_eq(pthread_create(&tw_a, NULL, tw_get, q), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&tw_in); i++)
+		usleep(1000);
+	cr_assert(atomic_load(&tw_in), "A never got to point %d", point);
+	cr_assert_eq(pthread_create(&b, NULL, tw_get, q), 0);
+	usleep(100000);
+	atomic_store(&tw_go, 1);
+	cr_assert_eq(pthread_join(tw_a, &ra), 0);
+	cr_assert_eq(pthread_join(b, &rb), 0);
+	lfipc__set_test_hook(NULL);
+	cr_expect((intptr_t)ra + (intptr_t)rb == 5 &&
+		      (intptr_t)ra != (intptr_t)rb,
+		  "point %d: got %d and %d", point, (int)(intptr_t)ra,
+		  (int)(intptr_t)rb);
+	cr_log_info("point %d: done %llu (B's fallback)", point,
+		    (unsigned long long)atomic_load(&qp.h->done));
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	cr_expect_eq(st.tasks_unfinished, 2, "point %d: unfinished %llu",
+		     point, (unsigned long long)st.tasks_unfinished);
+	cr_expect_eq(lfipc_queue_join(q, 1000000), -ETIMEDOUT);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_assert_eq(lfipc_queue_task_done(q), 0);
+	cr_expect_eq(lfipc_queue_task_done(q), -EINVAL, "point %d", point);
+	cr_expect_eq(lfipc_queue_join(q, 1000000000), 0, "point %d", point);
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
+
+Test(review23h, two_threads_drop_holes_at_once)
+{
+	for (int p = LFIPC_TP_QHOLE_HELD; p <= LFIPC_TP_QHOLE_SETTLED; p++) {
+		qt_teardown();
+		qt_setup();
+		tw_case((enum lfipc_test_point)p);
+	}
 }
