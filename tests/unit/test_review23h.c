@@ -463,6 +463,11 @@ static void st_case(enum lfipc_test_point point)
 	st_point = point;
 	cr_assert_gt(d = th_fork(st_dropper, q), 0);
 	rv_wait_stopped(d);
+	cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+	cr_log_info("point %d stopped: qsize %zu depth %zu reading %zu "
+		    "holes %zu unfinished %llu",
+		    (int)point, lfipc_queue_qsize(q), st.depth, st.reading,
+		    st.holes, (unsigned long long)st.tasks_unfinished);
 	/* the messages behind the stopped drop */
 	t0 = th_now_ns();
 	while (lfipc_queue_get(q, v, sizeof(v), &len, 50000000) == 0) {
@@ -552,13 +557,33 @@ static int sc_hostile(void *arg)
 	return 0;
 }
 
+/* The longest call of a producer or consumer, ns: past its timeout by
+ * more than SC_SLACK is a hang. Phase 1 stops at SC_END. */
+#define SC_SLACK 1000000000
+static _Atomic int64_t *sc_max;
+static int64_t sc_end;
+
+static void sc_took(int64_t t0)
+{
+	int64_t d = th_now_ns() - t0, m = atomic_load(sc_max);
+
+	while (d > m && !atomic_compare_exchange_weak(sc_max, &m, d))
+		;
+}
+
 static int sc_producer(void *arg)
 {
 	int bad = 0;
 
-	for (int i = 1; i <= SC_MSGS; i++)
+	for (int i = 1; i <= SC_MSGS; i++) {
+		int64_t t0 = th_now_ns();
+
+		if (sc_phase == 1 && t0 > sc_end)
+			break;
 		if (lfipc_queue_put(arg, &i, sizeof(i), 1000000000) != 0)
 			bad++;
+		sc_took(t0);
+	}
 	return bad > 255 ? 255 : bad;
 }
 
@@ -570,9 +595,12 @@ static int sc_consumer(void *arg)
 	size_t len;
 
 	for (;;) {
+		int64_t t0 = th_now_ns();
 		int rc = lfipc_queue_get(arg, v, sizeof(v), &len, 300000000);
 
-		if (rc == -ETIMEDOUT)
+		sc_took(t0);
+		if (rc == -ETIMEDOUT ||
+		    (sc_phase == 1 && t0 > sc_end + 1000000000))
 			break;
 		if (rc != 0)
 			continue;
@@ -600,6 +628,11 @@ static void sc_case(int phase)
 	int lost = 0, prc, crc, jrc;
 
 	sc_phase = phase;
+	sc_end = th_now_ns() + 5000000000;
+	sc_max = mmap(NULL, sizeof(*sc_max), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sc_max, MAP_FAILED);
+	atomic_store(sc_max, 0);
 	sc_seen = mmap(NULL, SC_MSGS + 1, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sc_seen, MAP_FAILED);
@@ -621,8 +654,13 @@ static void sc_case(int phase)
 		     "the hostile one crashed");
 	for (int i = 1; i <= SC_MSGS; i++)
 		lost += !sc_seen[i];
-	cr_log_info("scribble phase %d: producer %d consumer %d lost %d",
-		    phase, prc, crc, lost);
+	cr_log_info("scribble phase %d: producer %d consumer %d lost %d "
+		    "longest call %lld ms",
+		    phase, prc, crc, lost,
+		    (long long)(atomic_load(sc_max) / 1000000));
+	cr_expect_lt(atomic_load(sc_max), 1000000000 + SC_SLACK,
+		     "a timed call took %lld ms",
+		     (long long)(atomic_load(sc_max) / 1000000));
 	cr_assert(prc >= 0 && prc < 128, "the producer: %d", prc);
 	cr_assert(crc >= 0 && crc < 128, "the consumer: %d", crc);
 	if (phase == 0) {
@@ -635,6 +673,7 @@ static void sc_case(int phase)
 	qp_close(&sc_qp);
 	lfipc_queue_close(q);
 	munmap(sc_seen, SC_MSGS + 1);
+	munmap(sc_max, sizeof(*sc_max));
 }
 
 Test(review23h, scribbled_hole_records)
