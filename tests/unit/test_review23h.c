@@ -775,3 +775,60 @@ Test(review23h, two_threads_drop_holes_at_once)
 		tw_case((enum lfipc_test_point)p);
 	}
 }
+
+/* The same free-running: a run of RV_N - 2 holes and 2 messages, two
+ * threads get at once, many rounds (for TSan): each message once, the
+ * count exact. */
+static void *fr_get(void *arg)
+{
+	int v[2];
+	size_t len;
+
+	if (lfipc_queue_get(arg, v, sizeof(v), &len, 200000000) != 0)
+		return (void *)(intptr_t)-1;
+	return (void *)(intptr_t)v[0];
+}
+
+Test(review23h, two_threads_drop_holes_free_running)
+{
+	struct qpeer qp;
+	lfipc_queue *q;
+	lfipc_queue_status st = {.struct_size = sizeof(st)};
+
+	cr_assert_eq(lfipc_queue_create(qt_r, "fr", RV_N, 8,
+					LFIPC_QUEUE_JOINABLE, &q),
+		     0);
+	qp_open(qt_r, "fr", &qp);
+	for (int r = 0; r < 300; r++) {
+		uint64_t e = atomic_load(&qp.h->enq_pos);
+		pthread_t a, b;
+		void *ra, *rb;
+
+		cr_assert_eq(atomic_load(&qp.h->deq_pos), e);
+		for (uint64_t i = 0; i < RV_N - 2; i++)
+			atomic_store(qp_word(&qp, (e + i) % RV_N),
+				     qp_mkword((uint32_t)(e + i + 1),
+					       LFIPC_Q_TOMB));
+		atomic_store(&qp.h->hole_hi, e + RV_N - 2);
+		atomic_store(&qp.h->enq_pos, e + RV_N - 2);
+		cr_assert_eq(put_ints(q, 1, 3, LFIPC_NOWAIT), 2);
+		cr_assert_eq(pthread_create(&a, NULL, fr_get, q), 0);
+		cr_assert_eq(pthread_create(&b, NULL, fr_get, q), 0);
+		cr_assert_eq(pthread_join(a, &ra), 0);
+		cr_assert_eq(pthread_join(b, &rb), 0);
+		cr_assert((intptr_t)ra + (intptr_t)rb == 3 &&
+			      (intptr_t)ra != (intptr_t)rb,
+			  "round %d: got %d and %d", r, (int)(intptr_t)ra,
+			  (int)(intptr_t)rb);
+		cr_assert_eq(lfipc_queue_stat(q, &st), 0);
+		cr_assert_eq(st.tasks_unfinished, 2, "round %d: unfinished %llu",
+			     r, (unsigned long long)st.tasks_unfinished);
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+		cr_assert_eq(lfipc_queue_task_done(q), 0);
+		cr_assert_eq(lfipc_queue_join(q, 0), 0, "round %d", r);
+	}
+	cr_log_info("free-running: done %llu",
+		    (unsigned long long)atomic_load(&qp.h->done));
+	qp_close(&qp);
+	lfipc_queue_close(q);
+}
