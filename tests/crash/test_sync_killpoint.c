@@ -859,6 +859,36 @@ static long sk_slow(char which, long stride)
 	return strchr("Xx", which) ? stride * 16 : stride;
 }
 
+/* The prologue of both runs: skips where they cannot run, sets op and
+ * the survivors' wait wt, maps the shared page and measures the call's
+ * length in instructions on a first, whole run. Returns the stride the
+ * run takes (stride, less for the slow cases: sk_slow()). */
+static long sk_prepare(char which, long stride, int64_t wt, long *len)
+{
+	pid_t p, w[4];
+	int nw;
+
+	if (th_tsan())
+		cr_skip_test("ThreadSanitizer build: the normal and ASan "
+			     "builds run it");
+	stride = sk_slow(which, stride);
+	op = which;
+	sk_wt = wt;
+	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq((void *)sh, MAP_FAILED);
+	if (!kpt_ptrace_works())
+		cr_skip_test("ptrace refused here");
+	p = sk_start(w, &nw);
+	*len = sk_step(p, -1);
+	kpt_kill(p);
+	for (int i = 0; i < nw; i++)
+		kill(w[i], SIGKILL), th_reap(w[i], 5000);
+	sk_teardown();
+	cr_assert_gt(*len, 0);
+	return stride;
+}
+
 static void sk_all(char which)
 {
 	long stride = kpt_stride(), len, late[3] = {0, -1, -1};
@@ -871,26 +901,10 @@ static void sk_all(char which)
 	pid_t p, w[4];
 	int nw;
 
-	if (th_tsan())
-		cr_skip_test("ThreadSanitizer build: the normal and ASan "
-			     "builds run it");
-	stride = sk_slow(which, stride);
-	op = which;
 	/* a dead party inside the guard is found within a safety slice
 	 * (1 s): half a second more tells it from a timeout */
-	sk_wt = strchr("Xx", op) ? 1500 * SK_MS : SK_WT;
-	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq((void *)sh, MAP_FAILED);
-	if (!kpt_ptrace_works())
-		cr_skip_test("ptrace refused here");
-	p = sk_start(w, &nw);
-	len = sk_step(p, -1);
-	kpt_kill(p);
-	for (int i = 0; i < nw; i++)
-		kill(w[i], SIGKILL), th_reap(w[i], 5000);
-	sk_teardown();
-	cr_assert_gt(len, 0);
+	stride = sk_prepare(which, stride,
+			    strchr("Xx", which) ? 1500 * SK_MS : SK_WT, &len);
 	for (long k = 0; k <= len; k += stride) {
 		struct sk_snap sn;
 
@@ -1024,24 +1038,7 @@ static void sk_stop_all(char which)
 	pid_t p, w[4];
 	int nw;
 
-	if (th_tsan())
-		cr_skip_test("ThreadSanitizer build: the normal and ASan "
-			     "builds run it");
-	stride = sk_slow(which, stride);
-	op = which;
-	sk_wt = 200 * SK_MS;
-	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq((void *)sh, MAP_FAILED);
-	if (!kpt_ptrace_works())
-		cr_skip_test("ptrace refused here");
-	p = sk_start(w, &nw);
-	len = sk_step(p, -1);
-	kpt_kill(p);
-	for (int i = 0; i < nw; i++)
-		kill(w[i], SIGKILL), th_reap(w[i], 5000);
-	sk_teardown();
-	cr_assert_gt(len, 0);
+	stride = sk_prepare(which, stride, 200 * SK_MS, &len);
 	for (long k = 0; k <= len; k += stride) {
 		p = sk_start(w, &nw);
 		sh->t[3] = th_now_ns(); /* the survivors' waits began */
