@@ -351,12 +351,20 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 	return m;
 }
 
+static int settle_one(lfipc_queue *q, uint32_t tok);
+
 /* The corrupt messages among them (counted as got by
- * lfipc__q_count_free()) are settled at once: k of tok's tasks. A kill
- * before leaves them to the write-off. */
+ * lfipc__q_count_free()) are settled at once: k tasks, as k task_done
+ * calls of tok settle them (settle_one()), not k added to tok's entry: a
+ * task_done of another process (a handed-over task, or one too many) may
+ * have settled one of them on tok's entry since they were counted, and
+ * adding k would then settle it twice (the count one low for ever: join
+ * returning early; review 23h). A kill before leaves them to the
+ * write-off. */
 void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k)
 {
-	atomic_fetch_add(&task_of(q, tok)->settled, k);
+	for (uint64_t i = 0; i < k && settle_one(q, tok) > 0; i++)
+		;
 	ev_wake(q, &q->h->joined);
 }
 
@@ -440,7 +448,10 @@ int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 	q_free_slot(q, s, rw, QF_STORE); /* Q6 */
 	atomic_compare_exchange_strong(&h->deq_pos, &p2, p + 1);
 	lfipc__test_point(LFIPC_TP_QHOLE_FREED, q);
-	atomic_fetch_add(&t->settled, 1);
+	/* as a task_done of ours, not settled += 1: one of another
+	 * process since step 5 may have settled it on our entry already
+	 * (lfipc__q_tasks_settle_own()) */
+	settle_one(q, tok);
 	lfipc__test_point(LFIPC_TP_QHOLE_SETTLED, q);
 	/* Q19: release: the free before IDLE (run_count_free()). */
 	atomic_store_explicit(&t->rec, lfipc__qrec(c + 1, 0, LFIPC_QREC_IDLE),
@@ -504,14 +515,13 @@ static bool live_tasks(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
 	return o == tok || lfipc__token_alive(q->r, o);
 }
 
-int lfipc_queue_task_done(lfipc_queue *q)
+/* Settle one task for tok (lfipc_queue_task_done()). Return: 1 done; 0
+ * none is outstanding anywhere; -EPROTO a peer kept rewriting settled. */
+static int settle_one(lfipc_queue *q, uint32_t tok)
 {
 	struct lfipc_qtask *own;
-	uint32_t tok;
 	int rc = 0;
 
-	if (!q || !q->joinable || lfipc__self(q->r, &tok))
-		return -EINVAL;
 	/* The caller's own task first: its entry, once it has adopted it
 	 * (its first get stores owner before counting; until then what the
 	 * entry holds is a dead predecessor's). Else one another process
@@ -535,6 +545,17 @@ int lfipc_queue_task_done(lfipc_queue *q)
 				break;
 		}
 	}
+	return rc;
+}
+
+int lfipc_queue_task_done(lfipc_queue *q)
+{
+	uint32_t tok;
+	int rc;
+
+	if (!q || !q->joinable || lfipc__self(q->r, &tok))
+		return -EINVAL;
+	rc = settle_one(q, tok);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)

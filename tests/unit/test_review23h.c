@@ -63,8 +63,12 @@ static void rv_td_at_counted(enum lfipc_test_point point, void *arg)
 }
 
 /* A surplus task_done (Python: ValueError; here -EINVAL) that falls in
- * the window of a hole's drop is taken as done, and the count drifts: the
- * hole is settled twice. Afterwards join returns with a task held. */
+ * the window of a hole's drop was taken as done, and the count drifted:
+ * the hole was settled twice; afterwards join returned with a task held.
+ * Since review 23h the dropper settles the hole as a task_done would
+ * (settle_one()): a surplus one in the window takes the hole and returns
+ * 0 (documented), the dropper's then finds nothing to settle, and the
+ * count stays exact. */
 Test(review23h, surplus_task_done_in_the_drop_window)
 {
 	struct qpeer qp;
@@ -87,10 +91,9 @@ Test(review23h, surplus_task_done_in_the_drop_window)
 	cr_assert_eq(v[0], 1);
 	next = 2;
 	cr_assert_eq(lfipc_queue_stat(rv_q, &st), 0);
-	cr_expect_eq(rv_td_rc, -EINVAL,
-		     "a surplus task_done inside the hole's drop returned %d "
-		     "(the hole's count was settled by it)",
-		     rv_td_rc);
+	cr_expect(rv_td_rc == -EINVAL || rv_td_rc == 0,
+		  "a surplus task_done inside the hole's drop returned %d",
+		  rv_td_rc);
 	cr_expect_eq(st.tasks_unfinished, 3,
 		     "unfinished %llu, want 3 (1 got, 2 queued)",
 		     (unsigned long long)st.tasks_unfinished);
@@ -329,11 +332,15 @@ static int tt_consumer(void *arg)
 			const void *m;
 			size_t len;
 
+			/* seen only once released: a peeked message whose
+			 * consumer is killed before its release is delivered
+			 * again (at-least-once), not a duplicate */
 			if (lfipc_queue_peek(arg, &m, &len, 100000000) == 0) {
-				tt_check(m, len);
+				memcpy(b[0], m, len < TT_MSG ? len : TT_MSG);
 				if (lfipc_queue_release(arg, m) != 0)
 					tt_fail(6);
-				else if (lfipc_queue_task_done(arg) != 0)
+				tt_check(b[0], len);
+				if (lfipc_queue_task_done(arg) != 0)
 					tt_fail(5);
 			}
 		}
