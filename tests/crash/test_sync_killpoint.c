@@ -842,7 +842,9 @@ static long sk_step(pid_t p, long k)
 
 /* The slow cases, unless LFIPC_KILLPOINT_SLOW=1 asks for them whole (a
  * run of hours): a Barrier's kill points cost the survivors' timeouts
- * (1.5 s each where the victim had not arrived), so every 16th stride;
+ * (1.5 s each where the victim had not arrived), so every 16th stride; a
+ * Condition's wait after a notify and a streaming Pipe send (600 s and
+ * 330 s at their own strides, under load), every 8th;
  * an Event's wait steps through clock_gettime in the vDSO, which on a
  * kvm-clock guest can loop for ever under single-stepping (review 23,
  * rev23-F2), so it is skipped. */
@@ -856,7 +858,9 @@ static long sk_slow(char which, long stride)
 		cr_skip_test("an Event's wait steps through the vDSO's clock, "
 			     "which single-stepping can hold for ever: "
 			     "LFIPC_KILLPOINT_SLOW=1 runs it");
-	return strchr("Xx", which) ? stride * 16 : stride;
+	if (strchr("Xx", which))
+		return stride * 16;
+	return strchr("CO", which) ? stride * 8 : stride;
 }
 
 /* The prologue of both runs: skips where they cannot run, sets op and
