@@ -503,7 +503,10 @@ LFIPC_API int lfipc_queue_fd(lfipc_queue *q, int side);
  * outstanding.
  *
  * Return: 0; -EINVAL not a joinable queue, or no task outstanding (called
- * more times than messages were got: Python's ValueError); -EUSERS;
+ * more times than messages were got: Python's ValueError; one call too
+ * many that meets another process dropping a dead producer's hole in a
+ * window of a few instructions returns 0 instead and settles the hole,
+ * the count staying exact: doc/queue-record.md); -EUSERS;
  * -EPROTO another process kept rewriting the task count for about a
  * second (corrupt or hostile memory): nothing was settled.
  * Does not block (at most that second under such a writer). Thread- and
