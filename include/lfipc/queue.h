@@ -445,7 +445,10 @@ LFIPC_API int64_t lfipc_queue_clear(lfipc_queue *q);
  * not counted, messages of dead consumers waiting to be delivered again
  * are): exact when quiescent, also after a crash once the dead participant
  * was noticed (lfipc_region_recover() does it at once); always within
- * [0, capacity]. Does not block. 0 for NULL. */
+ * [0, capacity]. A JoinableQueue's hole that a process is dropping
+ * counts, as a message being read (lfipc_queue_stat()'s reading), for
+ * the few instructions of its drop, or for as long as that process is
+ * stopped there. Does not block. 0 for NULL. */
 LFIPC_API size_t lfipc_queue_qsize(const lfipc_queue *q);
 /** lfipc_queue_qsize() == 0. */
 LFIPC_API bool lfipc_queue_empty(const lfipc_queue *q);
