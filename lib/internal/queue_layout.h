@@ -23,7 +23,9 @@
 #include "internal/layout.h"
 
 #define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
-#define LFIPC_Q_VERSION 5u
+/* 6: a task record's state 3 is HOLE (session 23): a library of layout 5
+ * would take it for garbage and orphan the hole's slot. */
+#define LFIPC_Q_VERSION 6u
 
 /*
  * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
