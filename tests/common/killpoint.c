@@ -103,6 +103,8 @@ long kpt_step(pid_t p, long k, int asleep_ms, long *made)
 	for (;;) {
 		if (k >= 0 && n >= k)
 			return n;
+		if (k < 0 && n >= KPT_MAX_STEPS)
+			return KPT_LONG;
 		if (ptrace(PTRACE_SINGLESTEP, p, 0, 0) != 0)
 			return KPT_ERROR;
 		if (!kpt_wait_stop(p, asleep_ms, &sig)) {

@@ -37,6 +37,12 @@
 #define KPT_ENDED (-1)	/* the victim reached its next SIGSTOP before k */
 #define KPT_ERROR (-2)	/* ptrace refused the step */
 #define KPT_ASLEEP (-3) /* the victim sleeps in a system call */
+#define KPT_LONG (-4)	/* k < 0 and no SIGSTOP within KPT_MAX_STEPS */
+
+/* A call measured (k < 0) longer than this is taken for one that loops
+ * under single-stepping: clock_gettime in the vDSO on a kvm-clock guest
+ * can (review 23, rev23-F2). */
+#define KPT_MAX_STEPS 2000000L
 
 /* LFIPC_KILLPOINT_STRIDE, else KPT_STRIDE; at least 1. */
 long kpt_stride(void);
@@ -53,7 +59,7 @@ pid_t kpt_fork(void (*fn)(void *), void *arg);
  * Single-step victim p (stopped) up to k instructions (k < 0: until its
  * next SIGSTOP). Returns the steps made when k was reached (or, k < 0,
  * when the victim raised SIGSTOP); KPT_ENDED when it raised SIGSTOP
- * before k; KPT_ERROR; KPT_ASLEEP when one step did not come back within
+ * before k; KPT_ERROR; KPT_LONG; KPT_ASLEEP when one step did not come back within
  * asleep_ms (the victim sleeps in the kernel: it is left in that step;
  * *made, when not NULL, gets the steps made before it). A victim that
  * dies while stepped fails the test.
