@@ -59,10 +59,10 @@ pid_t kpt_fork(void (*fn)(void *), void *arg);
  * Single-step victim p (stopped) up to k instructions (k < 0: until its
  * next SIGSTOP). Returns the steps made when k was reached (or, k < 0,
  * when the victim raised SIGSTOP); KPT_ENDED when it raised SIGSTOP
- * before k; KPT_ERROR; KPT_LONG; KPT_ASLEEP when one step did not come back within
- * asleep_ms (the victim sleeps in the kernel: it is left in that step;
- * *made, when not NULL, gets the steps made before it). A victim that
- * dies while stepped fails the test.
+ * before k; KPT_ERROR; KPT_LONG; KPT_ASLEEP when one step did not come
+ * back within asleep_ms (the victim sleeps in the kernel: it is left in
+ * that step; *made, when not NULL, gets the steps made before it). A
+ * victim that dies while stepped fails the test.
  */
 long kpt_step(pid_t p, long k, int asleep_ms, long *made);
 
