@@ -268,22 +268,31 @@ Test(bridge, a_run_at_tx_next_leaves_the_entry_of_its_new_number,
  * ever: the sender spun on a CPU and never started. It must give up after
  * its 5 s there too, counting what is still missing.
  */
-Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
-     .fini = fini, .timeout = 120)
+/* Both worlds up, a sender's state for o, messages 0 to 4 in the
+ * source, and a sender killed releasing (die_releasing()) whose five
+ * peeks the region's recovery made orphans. */
+static void five_orphans_of_a_dead_sender(const lfipc_bridge_opts *o)
 {
-	lfipc_bridge_opts o = plain(16);
 	size_t table = TABLE_16;
 	lfipc_queue_status q;
-	lfipc_bridge_stats s;
-	lfipc_array *seen;
 
 	world_up(1024, 1024, MSG);
-	make_state(&o);
+	make_state(o);
 	put_range(0, 5);
 	cr_assert_eq(th_reap(th_fork(die_releasing, &table), 10000), 0);
 	lfipc_region_recover(W.rs); /* the peer's five peeks: orphans */
 	qstat(&q);
 	cr_assert_eq(q.orphans, 5);
+}
+
+Test(bridge, a_restarted_sender_gives_up_on_orphans_no_rescue_can_take,
+     .fini = fini, .timeout = 120)
+{
+	lfipc_bridge_opts o = plain(16);
+	lfipc_bridge_stats s;
+	lfipc_array *seen;
+
+	five_orphans_of_a_dead_sender(&o);
 	stop_a_clearer_holding_the_lock();
 	W.tx = th_fork(send_nowhere, &o);
 	for (int i = 0;; i++) {
@@ -587,21 +596,14 @@ static void scribble_len(uint64_t i, uint64_t len);
 static void run_taken_by_another(uint64_t take, uint64_t corrupt)
 {
 	lfipc_bridge_opts o = plain(16);
-	size_t table = TABLE_16, len;
+	size_t len;
 	uint8_t other[10] = {0};
 	lfipc_bridge_stats s, t;
-	lfipc_queue_status q;
 	uint64_t extra = 0;
 	lfipc_array *seen;
 	struct msg got;
 
-	world_up(1024, 1024, MSG);
-	make_state(&o);
-	put_range(0, 5);
-	cr_assert_eq(th_reap(th_fork(die_releasing, &table), 10000), 0);
-	lfipc_region_recover(W.rs); /* the peer's five peeks: orphans */
-	qstat(&q);
-	cr_assert_eq(q.orphans, 5);
+	five_orphans_of_a_dead_sender(&o);
 	if (corrupt != NO_SLOT) /* dropped when taken: delivered once */
 		scribble_len(corrupt, UINT64_MAX);
 	for (uint64_t i = 0; i < take; i++) {
