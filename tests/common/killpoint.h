@@ -9,7 +9,11 @@
  * then SIGKILLs it (or stops it for good), for every stride-th k from 0
  * to the call's length, each k on a fresh object. A victim whose call
  * sleeps in the kernel does not come back from a step: kpt_step() says
- * so (KPT_ASLEEP) instead of waiting for it.
+ * so (KPT_ASLEEP) instead of waiting for it. A call into the vDSO
+ * (clock_gettime) is stepped over, not through, and counts as one step:
+ * the vDSO holds none of the library's state, so a kill point inside it
+ * is one at its call, and single-stepping its clock read can loop for
+ * ever on a kvm-clock guest (x86-64; killpoint.c says how).
  */
 #ifndef LFIPC_TEST_KILLPOINT_H
 #define LFIPC_TEST_KILLPOINT_H
@@ -41,7 +45,8 @@
 
 /* A call measured (k < 0) longer than this is taken for one that loops
  * under single-stepping: clock_gettime in the vDSO on a kvm-clock guest
- * can (review 23, rev23-F2). */
+ * did (review 23, rev23-F2) until kpt_step() stepped over the vDSO; kept
+ * as a bound. */
 #define KPT_MAX_STEPS 2000000L
 
 /* LFIPC_KILLPOINT_STRIDE, else KPT_STRIDE; at least 1. */
@@ -62,13 +67,24 @@ pid_t kpt_fork(void (*fn)(void *), void *arg);
  * before k; KPT_ERROR; KPT_LONG; KPT_ASLEEP when one step did not come
  * back within asleep_ms (the victim sleeps in the kernel: it is left in
  * that step; *made, when not NULL, gets the steps made before it). A
- * victim that dies while stepped fails the test.
+ * victim that dies while stepped fails the test. A step into the vDSO
+ * runs (PTRACE_CONT) to the vDSO function's return and counts as one;
+ * signals that stop the victim meanwhile are suppressed, as those that
+ * stop a step are.
  */
 long kpt_step(pid_t p, long k, int asleep_ms, long *made);
 
 /* Wait up to ms for victim p, running or asleep in a step, to stop;
- * true when it did (by a signal: its status goes to *sig). */
+ * true when it did (by a signal: its status goes to *sig). A victim
+ * asleep in a run over the vDSO stops at its end, the int3 taken out. */
 bool kpt_wait_stop(pid_t p, int ms, int *sig);
+
+/* Let go of victim p (stopped, or asleep in a step), stopped for real
+ * (SIGSTOP, state T), with no int3 of the harness left in it. */
+void kpt_detach(pid_t p);
+
+/* The calls into the vDSO stepped over so far, by this process. */
+long kpt_vdso_calls(void);
 
 /* SIGKILL victim p and reap it; fails the test unless SIGKILL ended it. */
 void kpt_kill(pid_t p);

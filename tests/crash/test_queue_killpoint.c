@@ -21,7 +21,10 @@
  * Ops: get, get_many(4), peek + release, peek_many(4) + release_many,
  * peek_many(4) + single releases, clear, and get_many(4) over a hole (a
  * producer killed with its slot claimed, made a TOMB by a recovery before
- * the call: the victim drops it). Only the public API is used. Skipped
+ * the call: the victim drops it). And a clear racing that dropper of a
+ * hole stopped (SIGSTOP) at every instruction of its get_many: the clear
+ * returns at once, the count is exact once the dropper goes on
+ * (session 24). Only the public API is used. Skipped
  * where ptrace is refused. Until session 23 the hole's drop had a window
  * (a kill between freeing its slot and counting it in `done` left that
  * position counted nowhere; rev22 measured 15 kill points), which this
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lfipc/inspect.h>
@@ -230,6 +234,7 @@ static uint64_t kp_unfinished(void)
 
 struct kp_result {
 	long points, over, under, early, wedge, dup, first_bad;
+	long reading, tomb; /* stop points: a slot held, the hole a TOMB */
 };
 
 /* Right after the victim's death: a new process (likely a new incarnation
@@ -383,6 +388,161 @@ static void kp_all(char op, bool race)
 	cr_expect_eq(res.early, 0, "op %c: join returned early", op);
 	cr_expect_eq(res.wedge, 0, "op %c: join waited after all done", op);
 	cr_expect_eq(res.dup, 0, "op %c: a message given back came again", op);
+}
+
+/* ---- a clear racing a stopped dropper of a hole ----------------------- */
+
+/* The victim (op h: get_many(4) over message 0, the hole at position 1
+ * and messages 1..5), let go stopped for real: wait up to 10 s for its
+ * next stop (or its exit). true stopped, false exited with 0. */
+static bool kp_wait_untraced(pid_t p)
+{
+	int64_t end = th_now_ns() + 10000000000LL;
+	int st;
+
+	for (;;) {
+		pid_t w = waitpid(p, &st, WNOHANG | WUNTRACED);
+
+		cr_assert_geq(w, 0, "waitpid");
+		if (w == p) {
+			cr_assert(WIFSTOPPED(st) ||
+				      (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+				  "the resumed dropper: status %#x", st);
+			return WIFSTOPPED(st);
+		}
+		cr_assert_lt(th_now_ns(), end,
+			     "the resumed dropper ends its "
+			     "call within 10 s");
+		usleep(1000);
+	}
+}
+
+/* Stopped at step k of its get_many (whose drop of the hole goes through
+ * its record, doc/queue-record.md "The drop of a hole"): a clear by the
+ * parent returns at once with what it discarded (nothing waits for a
+ * dropper: it holds no lock); after SIGCONT the dropper's call ends and
+ * the count is exact while it lives (tasks unfinished == what it got +
+ * what the parent drains), every message once (got, drained or cleared,
+ * the clear's count is those cleared, plus the hole if it took it), and
+ * join returns once the parent's are done and the dropper is dead. */
+static void kp_clear_one(long k, struct kp_result *res)
+{
+	char b[16][KP_MS];
+	size_t l[16];
+	uint8_t seen[64] = {0};
+	lfipc_queue_status qs;
+	int64_t t0, ms, n;
+	uint64_t g = 0, d = 0, u;
+	bool live, bad = false;
+	pid_t p;
+	int jr;
+
+	kp_setup();
+	kp_run(k, &p);
+	kpt_detach(p);
+	memset(&qs, 0, sizeof qs);
+	qs.struct_size = sizeof qs;
+	cr_assert_eq(lfipc_queue_stat(kp.q, &qs), 0);
+	res->reading += qs.reading > 0;
+	res->tomb += qs.holes > 0;
+	t0 = th_now_ns();
+	n = lfipc_queue_clear(kp.q);
+	ms = (th_now_ns() - t0) / 1000000;
+	cr_assert_eq(kill(p, SIGCONT), 0);
+	live = kp_wait_untraced(p);
+	for (int s = 0; s < 64; s++)
+		g += kp.gave[s];
+	u = kp_unfinished();
+	for (int e = 0; e < 2;) {
+		int r =
+		    lfipc_queue_get_many(kp.q, b, KP_MS, l, 16, LFIPC_NOWAIT);
+
+		if (r <= 0) {
+			e++;
+			continue;
+		}
+		for (int i = 0; i < r; i++) {
+			uint64_t s = kp_seq(b[i]);
+
+			if (s >= KP_P || seen[s]++ || kp.gave[s])
+				res->dup++, bad = true;
+		}
+		d += (uint64_t)r;
+	}
+	if (n < 0 || ms > 200 || n + g + d < KP_P || n + g + d > KP_P + 1) {
+		res->wedge++;
+		bad = true;
+	}
+	if (live && u != g + d) {
+		res->over += u > g + d;
+		res->under += u < g + d;
+		bad = true;
+	}
+	for (uint64_t i = 0; i < d; i++)
+		lfipc_queue_task_done(kp.q);
+	if (live && g > 0 && lfipc_queue_join(kp.q, 20000000) != -ETIMEDOUT) {
+		res->early++;
+		bad = true;
+	}
+	kpt_kill(p);
+	lfipc_region_recover(kp.r);
+	jr = lfipc_queue_join(kp.q, 200000000);
+	if (jr != 0 && jr != -EOWNERDEAD) {
+		res->wedge++;
+		bad = true;
+	}
+	if (bad && res->first_bad < 0)
+		res->first_bad = k;
+	if (bad)
+		cr_log_info(
+		    "stopped at step %ld: clear %lld in %lld ms, dropper "
+		    "got %llu (%s), parent %llu, unfinished %llu, "
+		    "join %d",
+		    k, (long long)n, (long long)ms, (unsigned long long)g,
+		    live ? "alive" : "exited", (unsigned long long)d,
+		    (unsigned long long)u, jr);
+	kp_teardown();
+}
+
+Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
+{
+	long stride = kpt_stride(), len;
+	struct kp_result res = {.first_bad = -1};
+	pid_t p;
+
+	if (th_tsan())
+		cr_skip_test("ThreadSanitizer build: the normal and ASan "
+			     "builds run it");
+	kp.op = 'h';
+	kp.race = false;
+	kp.gave = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq((void *)kp.gave, MAP_FAILED);
+	kp_setup();
+	if (!kpt_ptrace_works())
+		cr_skip_test("ptrace refused here");
+	len = kp_run(-1, &p);
+	kpt_kill(p);
+	kp_teardown();
+	cr_assert_gt(len, 0, "the call was stepped to its end");
+	for (long k = 0; k <= len; k += stride) {
+		res.points++;
+		kp_clear_one(k, &res);
+	}
+	cr_log_info("clear vs stopped dropper: %ld instructions, %ld stop "
+		    "points (%ld with a slot held, %ld with the hole a TOMB): "
+		    "over %ld under %ld early-join %ld wedge %ld dup %ld",
+		    len, res.points, res.reading, res.tomb, res.over, res.under,
+		    res.early, res.wedge, res.dup);
+	munmap((void *)kp.gave, 4096);
+	/* the race was run: the clear met the dropper holding a slot (the
+	 * hole READING by it among them) and the hole not yet claimed */
+	cr_assert(res.reading > 0 && res.tomb > 0, "the race was not met");
+	cr_expect_eq(res.over + res.under + res.early + res.wedge + res.dup, 0,
+		     "%ld of %ld stop points broke a promise (first at step "
+		     "%ld)",
+		     res.over + res.under + res.early + res.wedge + res.dup,
+		     res.points, res.first_bad);
 }
 
 Test(queue_killpoint, get_killed_at_every_instruction)
