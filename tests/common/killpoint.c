@@ -25,10 +25,15 @@
 static pid_t vd_pid = -1;
 static uintptr_t vd_lo, vd_hi;
 
-/* The int3 in place: victim, address, the word it replaced. */
+/* The int3 in place: victim, address, the word it replaced, and the
+ * stack pointer the return leaves. */
 static pid_t bp_pid = -1;
-static uintptr_t bp_at;
+static uintptr_t bp_at, bp_sp;
 static long bp_word;
+
+/* The last step made (kpt_step()): of st_pid, from outside the vDSO? */
+static pid_t st_pid = -1;
+static bool st_out;
 
 static long vd_calls; /* calls stepped over so far (kpt_vdso_calls()) */
 
@@ -70,6 +75,8 @@ pid_t kpt_fork(void (*fn)(void *), void *arg)
 		vd_pid = -1;
 	if (bp_pid == p)
 		bp_pid = -1;
+	if (st_pid == p)
+		st_pid = -1;
 	cr_assert_eq(waitpid(p, &st, 0), p);
 	cr_assert(WIFSTOPPED(st), "the victim stops before its call");
 	return p;
@@ -169,13 +176,22 @@ static void bp_remove(pid_t p, bool at_trap)
 	bp_pid = -1;
 }
 
-/* p stopped with SIGTRAP: is it our int3 (restored then)? */
+/* p stopped with SIGTRAP: is it our int3 (restored then: the call is
+ * over)? */
 static bool bp_hit(pid_t p)
 {
 	if (bp_pid != p || reg(p, KPT_RIP) != bp_at + 1)
 		return false;
+	cr_assert_eq(reg(p, KPT_RSP), bp_sp,
+		     "the vDSO function returned, not a deeper call");
 	bp_remove(p, true);
+	vd_calls++;
 	return true;
+}
+
+bool kpt_in_vdso_run(pid_t p)
+{
+	return bp_pid == p;
 }
 
 /* One look at p: 1 stopped (*sig), 0 not yet. */
@@ -220,19 +236,6 @@ static bool wait_stop(pid_t p, int ms, int *sig)
 	return r == 1;
 }
 
-bool kpt_wait_stop(pid_t p, int ms, int *sig)
-{
-	int s;
-
-	if (!wait_stop(p, ms, &s))
-		return false;
-	if (s == SIGTRAP)
-		bp_hit(p); /* the end of a run over the vDSO left asleep */
-	if (sig)
-		*sig = s;
-	return true;
-}
-
 /* Run stopped victim p to the int3 in place (bp_*), within ms a stop.
  * 1 there; KPT_ASLEEP; KPT_ERROR. */
 static long vd_run(pid_t p, int ms)
@@ -245,10 +248,8 @@ static long vd_run(pid_t p, int ms)
 			return KPT_ERROR;
 		if (!wait_stop(p, ms, &sig))
 			return KPT_ASLEEP;
-		if (sig == SIGTRAP && bp_hit(p)) {
-			vd_calls++;
+		if (sig == SIGTRAP && bp_hit(p))
 			return 1;
-		}
 		/* a signal: suppressed (as a step suppresses it), run on */
 	}
 }
@@ -273,12 +274,42 @@ static long vd_over(pid_t p, int ms)
 	    "an int3 at the vDSO call's return");
 	bp_pid = p;
 	bp_at = ret;
+	bp_sp = sp + 8;
 	bp_word = w;
-	w = vd_run(p, ms);
-	if (w == 1)
-		cr_assert_eq(reg(p, KPT_RSP), sp + 8,
-			     "the vDSO function returned, not a deeper call");
-	return w;
+	return vd_run(p, ms);
+}
+
+static int ms_left(int64_t end)
+{
+	int64_t left = (end - th_now_ns()) / 1000000;
+
+	return left > 0 ? (int)left : 0;
+}
+
+/* A step left asleep (KPT_ASLEEP) ends here: when it entered the vDSO,
+ * with the run over it; when it was that run, at the int3. */
+bool kpt_wait_stop(pid_t p, int ms, int *sig)
+{
+	int64_t end = th_now_ns() + (int64_t)ms * 1000000;
+	long r = 1;
+	int s;
+
+	if (!wait_stop(p, ms, &s))
+		return false;
+	if (bp_pid == p) { /* asleep in a run over the vDSO */
+		if (!(s == SIGTRAP && bp_hit(p)))
+			r = vd_run(p, ms_left(end)); /* a signal: run on */
+		s = SIGTRAP;
+	} else if (s == SIGTRAP && st_pid == p && st_out &&
+		   in_vdso(p, reg(p, KPT_RIP))) {
+		r = vd_over(p, ms_left(end)); /* the step was a call */
+	}
+	if (r == KPT_ASLEEP)
+		return false;
+	cr_assert_geq(r, 0, "a run over the vDSO: %ld", r);
+	if (sig)
+		*sig = s;
+	return true;
 }
 
 long kpt_step(pid_t p, long k, int asleep_ms, long *made)
@@ -303,6 +334,8 @@ long kpt_step(pid_t p, long k, int asleep_ms, long *made)
 			return n;
 		if (k < 0 && n >= KPT_MAX_STEPS)
 			return KPT_LONG;
+		st_pid = p;
+		st_out = !was_in;
 		if (ptrace(PTRACE_SINGLESTEP, p, 0, 0) != 0)
 			return KPT_ERROR;
 		if (!wait_stop(p, asleep_ms, &sig)) {
@@ -334,14 +367,18 @@ void kpt_detach(pid_t p)
 
 	if (bp_pid != p && ptrace(PTRACE_DETACH, p, 0, SIGSTOP) == 0)
 		return;
-	/* asleep in a step or a run: stop it there first */
-	errno = 0;
-	ptrace(PTRACE_PEEKUSER, p, (void *)KPT_RIP, 0);
-	if (errno) {
-		kill(p, SIGSTOP);
-		cr_assert(wait_stop(p, 2000, &sig), "the victim stops");
+	/* asleep in a step or a run over the vDSO: stop it there first (a
+	 * stop it has made already, reported or not yet, will do) */
+	if (!look(p, &sig)) {
+		errno = 0;
+		ptrace(PTRACE_PEEKUSER, p, (void *)KPT_RIP, 0);
+		if (errno) {
+			kill(p, SIGSTOP);
+			cr_assert(wait_stop(p, 2000, &sig), "the victim stops");
+		}
 	}
-	if (!(sig == SIGTRAP && bp_hit(p)))
+	/* at the int3 (rip past it), or short of it */
+	if (!bp_hit(p))
 		bp_remove(p, false);
 	cr_assert_eq(ptrace(PTRACE_DETACH, p, 0, SIGSTOP), 0, "detach");
 }

@@ -75,9 +75,14 @@ pid_t kpt_fork(void (*fn)(void *), void *arg);
 long kpt_step(pid_t p, long k, int asleep_ms, long *made);
 
 /* Wait up to ms for victim p, running or asleep in a step, to stop;
- * true when it did (by a signal: its status goes to *sig). A victim
- * asleep in a run over the vDSO stops at its end, the int3 taken out. */
+ * true when it did (by a signal: its status goes to *sig). A step that
+ * was asleep ends as kpt_step() ends it: out of the vDSO (when it was a
+ * call into it, the run over it follows here; false while that runs). */
 bool kpt_wait_stop(pid_t p, int ms, int *sig);
+
+/* Is victim p asleep in a run over the vDSO (an int3 of the harness in
+ * it)? */
+bool kpt_in_vdso_run(pid_t p);
 
 /* Let go of victim p (stopped, or asleep in a step), stopped for real
  * (SIGSTOP, state T), with no int3 of the harness left in it. */

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lfipc/inspect.h>
@@ -543,6 +544,158 @@ Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
 		     "%ld)",
 		     res.over + res.under + res.early + res.wedge + res.dup,
 		     res.points, res.first_bad);
+}
+
+/* ---- the harness over the vDSO (tests/common/killpoint.c) -------------- */
+
+#define KH_CALLS 200 /* clock reads in the stepped stretch */
+
+static void kh_victim(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* lazy binding before */
+	raise(SIGSTOP);
+	for (int i = 0; i < KH_CALLS; i++)
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	raise(SIGSTOP);
+	_exit(0);
+}
+
+/* The stretch's length in steps (each clock read one, its loop around
+ * it a few), from a whole run. */
+static long kh_len(void)
+{
+	long v = kpt_vdso_calls(), n;
+	pid_t p = kpt_fork(kh_victim, NULL);
+
+	n = kpt_step(p, -1, 10000, NULL);
+	kpt_kill(p);
+	cr_assert_gt(n, 0, "stepped to the end: %ld", n);
+	cr_assert_eq(kpt_vdso_calls() - v, KH_CALLS,
+		     "each clock read stepped over once");
+	return n;
+}
+
+static void kh_prologue(void)
+{
+#if !defined(__x86_64__)
+	cr_skip_test("the vDSO is stepped over on x86-64 only");
+#endif
+	if (th_tsan())
+		cr_skip_test("ThreadSanitizer build");
+	if (!kpt_ptrace_works())
+		cr_skip_test("ptrace refused here");
+}
+
+/* Stepped over, a clock read is one step, however the pvclock read
+ * would loop under single-stepping: the same count every run, far below
+ * the reads' own instructions (dozens each). */
+Test(queue_killpoint, harness_steps_over_the_vdso)
+{
+	long n;
+
+	kh_prologue();
+	n = kh_len();
+	cr_assert_eq(kh_len(), n, "the same length twice");
+	cr_assert_lt(n, KH_CALLS * 25, "%ld steps for %d reads", n, KH_CALLS);
+}
+
+/* One victim's stretch with every step and every wait for a step's end
+ * given 0 ms (most are left asleep): the steps it adds up to. *runs
+ * counts the looks that found a run over the vDSO left asleep. */
+static long kh_asleep(long *runs)
+{
+	pid_t p = kpt_fork(kh_victim, NULL);
+	long total = 0, made, r;
+
+	for (;;) {
+		int64_t end = th_now_ns() + 10000000000LL;
+		int sig;
+
+		r = kpt_step(p, -1, 0, &made);
+		if (r != KPT_ASLEEP)
+			break;
+		total += made;
+		while (!kpt_wait_stop(p, 0, &sig)) {
+			*runs += kpt_in_vdso_run(p);
+			cr_assert_lt(th_now_ns(), end, "the step ends");
+		}
+		cr_assert_not(kpt_in_vdso_run(p), "no int3 left");
+		if (sig == SIGSTOP) { /* its end, not a step */
+			r = 0;
+			break;
+		}
+		total++;
+	}
+	cr_assert_geq(r, 0, "%ld", r);
+	kpt_kill(p);
+	return total + r;
+}
+
+/* A call's run over the vDSO left asleep keeps its int3 until the run
+ * ends, then takes it out; the steps add up to the same length. Whether
+ * a run is caught asleep is a race: up to 50 victims, until one is. */
+Test(queue_killpoint, harness_asleep_in_runs_over_the_vdso)
+{
+	long n, runs = 0;
+	int v;
+
+	kh_prologue();
+	n = kh_len();
+	for (v = 0; v < 50 && runs == 0; v++)
+		cr_assert_eq(kh_asleep(&runs), n,
+			     "the length with steps "
+			     "asleep (victim %d)",
+			     v);
+	cr_assert_gt(runs, 0, "a run over the vDSO was left asleep");
+	cr_log_info("harness: %ld steps, %d victims, %ld looks at a run "
+		    "left asleep",
+		    n, v, runs);
+}
+
+/* Let go (kpt_detach()) while asleep in a run over the vDSO: no int3
+ * is left in it (it would die of SIGTRAP, or of a rip inside an
+ * instruction); resumed, it ends its stretch and stops. Caught in a run
+ * by a race: up to 200 victims, until 10 are. */
+Test(queue_killpoint, harness_detached_in_a_run_over_the_vdso)
+{
+	long made, hits = 0;
+	int sig;
+
+	kh_prologue();
+	for (int i = 0; i < 200 && hits < 10; i++) {
+		pid_t p = kpt_fork(kh_victim, NULL);
+		long r = kpt_step(p, 10 * (i % 20), 10000, NULL);
+
+		/* asleep at 0 ms, mostly; r >= 0: it came to its end */
+		while (r == 10 * (i % 20) || r == KPT_ASLEEP) {
+			r = kpt_step(p, -1, 0, &made);
+			if (r != KPT_ASLEEP || kpt_in_vdso_run(p))
+				break;
+			sig = 0;
+			while (!kpt_wait_stop(p, 0, &sig) &&
+			       !kpt_in_vdso_run(p))
+				;
+			if (sig == SIGSTOP) /* at its end */
+				r = 0;
+			if (sig == SIGSTOP || kpt_in_vdso_run(p))
+				break;
+		}
+		cr_assert(r == KPT_ASLEEP || r >= 0, "%ld", r);
+		hits += kpt_in_vdso_run(p);
+		kpt_detach(p);
+		cr_assert_not(kpt_in_vdso_run(p));
+		cr_assert_eq(kill(p, SIGCONT), 0);
+		/* stopped at its final raise; exited (reaped) when it had
+		 * stopped there before the detach (r >= 0) */
+		if (kp_wait_untraced(p))
+			kpt_kill(p);
+		else
+			cr_assert_geq(r, 0, "it stopped at its end");
+	}
+	cr_assert_gt(hits, 0, "detached in a run over the vDSO");
 }
 
 Test(queue_killpoint, get_killed_at_every_instruction)
