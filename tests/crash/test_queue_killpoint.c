@@ -425,15 +425,18 @@ static bool kp_wait_untraced(pid_t p)
  * the count is exact while it lives (tasks unfinished == what it got +
  * what the parent drains), every message once (got, drained or cleared,
  * the clear's count is those cleared, plus the hole if it took it), and
- * join returns once the parent's are done and the dropper is dead. */
-static void kp_clear_one(long k, struct kp_result *res)
+ * join returns once the parent's are done and the dropper is dead.
+ * Without cont, the dropper is SIGKILLed after the clear instead: after
+ * a recovery the count is what the parent drains (the dropper's are
+ * written off), nothing comes twice. */
+static void kp_clear_one(long k, bool cont, struct kp_result *res)
 {
 	char b[16][KP_MS];
 	size_t l[16];
 	uint8_t seen[64] = {0};
 	lfipc_queue_status qs;
 	int64_t t0, ms, n;
-	uint64_t g = 0, d = 0, u;
+	uint64_t g = 0, d = 0, u, want;
 	bool live, bad = false;
 	pid_t p;
 	int jr;
@@ -449,8 +452,14 @@ static void kp_clear_one(long k, struct kp_result *res)
 	t0 = th_now_ns();
 	n = lfipc_queue_clear(kp.q);
 	ms = (th_now_ns() - t0) / 1000000;
-	cr_assert_eq(kill(p, SIGCONT), 0);
-	live = kp_wait_untraced(p);
+	if (cont) {
+		cr_assert_eq(kill(p, SIGCONT), 0);
+		live = kp_wait_untraced(p);
+	} else {
+		kpt_kill(p);
+		live = false;
+		lfipc_region_recover(kp.r);
+	}
 	for (int s = 0; s < 64; s++)
 		g += kp.gave[s];
 	u = kp_unfinished();
@@ -470,13 +479,16 @@ static void kp_clear_one(long k, struct kp_result *res)
 		}
 		d += (uint64_t)r;
 	}
-	if (n < 0 || ms > 200 || n + g + d < KP_P || n + g + d > KP_P + 1) {
+	if (n < 0 || ms > 200 || n + g + d > KP_P + 1 ||
+	    (cont && n + g + d < KP_P)) {
 		res->wedge++;
 		bad = true;
 	}
-	if (live && u != g + d) {
-		res->over += u > g + d;
-		res->under += u < g + d;
+	/* alive: its own are unfinished too; killed: written off */
+	want = live ? g + d : d;
+	if ((live || !cont) && u != want) {
+		res->over += u > want;
+		res->under += u < want;
 		bad = true;
 	}
 	for (uint64_t i = 0; i < d; i++)
@@ -485,7 +497,8 @@ static void kp_clear_one(long k, struct kp_result *res)
 		res->early++;
 		bad = true;
 	}
-	kpt_kill(p);
+	if (live)
+		kpt_kill(p);
 	lfipc_region_recover(kp.r);
 	jr = lfipc_queue_join(kp.q, 200000000);
 	if (jr != 0 && jr != -EOWNERDEAD) {
@@ -500,12 +513,14 @@ static void kp_clear_one(long k, struct kp_result *res)
 		    "got %llu (%s), parent %llu, unfinished %llu, "
 		    "join %d",
 		    k, (long long)n, (long long)ms, (unsigned long long)g,
-		    live ? "alive" : "exited", (unsigned long long)d,
-		    (unsigned long long)u, jr);
+		    live   ? "alive"
+		    : cont ? "exited"
+			   : "killed",
+		    (unsigned long long)d, (unsigned long long)u, jr);
 	kp_teardown();
 }
 
-Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
+static void kp_clear_all(bool cont)
 {
 	long stride = kpt_stride(), len;
 	struct kp_result res = {.first_bad = -1};
@@ -528,13 +543,14 @@ Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
 	cr_assert_gt(len, 0, "the call was stepped to its end");
 	for (long k = 0; k <= len; k += stride) {
 		res.points++;
-		kp_clear_one(k, &res);
+		kp_clear_one(k, cont, &res);
 	}
-	cr_log_info("clear vs stopped dropper: %ld instructions, %ld stop "
+	cr_log_info("clear vs stopped dropper%s: %ld instructions, %ld stop "
 		    "points (%ld with a slot held, %ld with the hole a TOMB): "
 		    "over %ld under %ld early-join %ld wedge %ld dup %ld",
-		    len, res.points, res.reading, res.tomb, res.over, res.under,
-		    res.early, res.wedge, res.dup);
+		    cont ? "" : ", then killed", len, res.points, res.reading,
+		    res.tomb, res.over, res.under, res.early, res.wedge,
+		    res.dup);
 	munmap((void *)kp.gave, 4096);
 	/* the race was run: the clear met the dropper holding a slot (the
 	 * hole READING by it among them) and the hole not yet claimed */
@@ -544,6 +560,16 @@ Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
 		     "%ld)",
 		     res.over + res.under + res.early + res.wedge + res.dup,
 		     res.points, res.first_bad);
+}
+
+Test(queue_killpoint, clear_while_hole_dropper_stopped_at_every_instruction)
+{
+	kp_clear_all(true);
+}
+
+Test(queue_killpoint, clear_while_hole_dropper_stopped_then_killed)
+{
+	kp_clear_all(false);
 }
 
 /* ---- the harness over the vDSO (tests/common/killpoint.c) -------------- */
