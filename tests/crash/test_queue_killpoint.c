@@ -575,6 +575,13 @@ Test(queue_killpoint, clear_while_hole_dropper_stopped_then_killed)
 /* ---- the harness over the vDSO (tests/common/killpoint.c) -------------- */
 
 #define KH_CALLS 200 /* clock reads in the stepped stretch */
+/* Steps a read costs at most, its call stepped over: 17 measured (86
+ * under ASan, whose interceptor wraps it) */
+#ifdef KPT_ASAN
+#define KH_PER_READ 120
+#else
+#define KH_PER_READ 25
+#endif
 
 static void kh_victim(void *arg)
 {
@@ -625,7 +632,8 @@ Test(queue_killpoint, harness_steps_over_the_vdso)
 	kh_prologue();
 	n = kh_len();
 	cr_assert_eq(kh_len(), n, "the same length twice");
-	cr_assert_lt(n, KH_CALLS * 25, "%ld steps for %d reads", n, KH_CALLS);
+	cr_assert_lt(n, KH_CALLS * KH_PER_READ, "%ld steps for %d reads", n,
+		     KH_CALLS);
 }
 
 /* One victim's stretch with every step and every wait for a step's end
