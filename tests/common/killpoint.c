@@ -98,10 +98,12 @@ pid_t kpt_fork(void (*fn)(void *), void *arg)
  * below suppresses signals, and it runs on; one that does not reach the
  * trap within the step's asleep_ms is asleep (KPT_ASLEEP): the int3 stays
  * until the victim comes to it (kpt_wait_stop() then restores it) or is
- * detached (kpt_detach()) or killed. A victim found inside the vDSO with
- * no return address known (it cannot happen with these victims: they
- * never stop there otherwise) is stepped through it as before, bounded by
- * KPT_MAX_STEPS.
+ * detached (kpt_detach()) or killed. A step into the vDSO that was itself
+ * asleep is run over when kpt_wait_stop() sees it end there. Mid-function
+ * (a victim found inside the vDSO with no return address known, which
+ * these victims never are: they stop only at their raise() and at steps)
+ * it is stepped through as before, bounded by KPT_MAX_STEPS. The int3 is
+ * poked into the victim's private copy of the page (copy on write).
  */
 
 long kpt_vdso_calls(void)
