@@ -854,7 +854,9 @@ static bool sk_out_of_time(int64_t t0, long k, long len)
 
 	if (s <= 0 || th_now_ns() - t0 < s * 1000000000LL)
 		return false;
-	cr_log_warn("op %c: time budget of %ld s spent at step %ld of %ld",
+	/* info, not warn: Criterion 2.4 exits 1 after a warning, every test
+	 * passed or not, so a run cut short failed `make check` */
+	cr_log_info("op %c: time budget of %ld s spent at step %ld of %ld",
 		    op, s, k, len);
 	return true;
 }
@@ -867,7 +869,7 @@ static bool sk_out_of_time(int64_t t0, long k, long len)
  * single-stepped), every 8th. An Event's wait was skipped until the
  * harness stepped over the vDSO (rev23-F2: its clock_gettime looped
  * under single-stepping); it now runs at the full stride (3,206 steps
- * to its sleep, 170 s under load), every 4th under ASan. */
+ * to its sleep, 170 s under load), every 8th under ASan. */
 static long sk_slow(char which, long stride)
 {
 	const char *e = getenv("LFIPC_KILLPOINT_SLOW");
@@ -879,9 +881,10 @@ static long sk_slow(char which, long stride)
 #ifdef KPT_ASAN
 	/* 16,837 steps to its sleep under ASan, most in the 64 turns of
 	 * its spin (each a read-only look; a clock read every 64th is
-	 * taken for a preemption when stepped): every 4th stride */
+	 * taken for a preemption when stepped): every 8th stride (every
+	 * 4th spent the time budget under load) */
 	if (which == 'V')
-		return stride * 4;
+		return stride * 8;
 #endif
 	return strchr("CO", which) ? stride * 8 : stride;
 }
