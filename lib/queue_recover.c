@@ -301,8 +301,9 @@ static int counted_free(lfipc_queue *q, qslot *s, uint64_t w)
 	return q_free_slot(q, s, w, QF_CAS);
 }
 
-/* Resolve the COUNTED record r, p (rec, rec_pos, a snapshot validated by
- * the caller: lfipc__q_rec_covers() or the adoption) of the dead token
+/* Resolve the COUNTED record k, r, p (rec[k], rec_pos[k], a snapshot
+ * validated by the caller: lfipc__q_rec_covers() or the adoption; k <
+ * LFIPC_QREC_K, the caller's own loop index) of the dead token
  * who: free every slot of its run still READING by who (their messages
  * are counted in who's entry and written off with it), then CAS the
  * record from r back to IDLE with the same cnt. IDLE only after every
@@ -324,7 +325,8 @@ static int counted_free(lfipc_queue *q, qslot *s, uint64_t w)
  * back to TOMB: a peer may have helped deq_pos past the READING head, and
  * a TOMB behind deq_pos is never dropped (the model's REC=1). The
  * write-off then settles p with who's tasks (counted as abandoned). */
-void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
+void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint32_t k, uint64_t r,
+			  uint64_t p)
 {
 	uint32_t n, seq = wseq(p);
 	struct lfipc_qtask *t = q_task_of(q, who);
@@ -339,7 +341,7 @@ void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
 		if ((int64_t)(to - e) > 0 && to - e <= q->n + 1)
 			pos_advance(&q->h->enq_pos, to);
 		atomic_compare_exchange_strong(
-		    &t->rec, &r, lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED));
+		    &t->rec[k], &r, lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED));
 		r = lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED);
 	}
 	n = lfipc__qrec_n(r);
@@ -352,7 +354,8 @@ void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
 			counted_free(q, s, w);
 	}
 	atomic_compare_exchange_strong(
-	    &t->rec, &r, lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
+	    &t->rec[k], &r,
+	    lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
 	ev_wake(q, &q->h->not_full);
 }
 
@@ -361,12 +364,12 @@ void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r, uint64_t p)
  * is freed, not orphaned. 1 resolved, 0 not covered (orphan it). */
 static int counted_resolve(lfipc_queue *q, uint64_t w)
 {
-	uint32_t who = wclaim(w) & CL_TOK;
+	uint32_t who = wclaim(w) & CL_TOK, k;
 	uint64_t r, p;
 
-	if (!q->joinable || !lfipc__q_rec_covers(q, who, w, &r, &p))
+	if (!q->joinable || !lfipc__q_rec_covers(q, who, w, &k, &r, &p))
 		return 0;
-	lfipc__q_rec_resolve(q, who, r, p);
+	lfipc__q_rec_resolve(q, who, k, r, p);
 	return 1;
 }
 

@@ -28,16 +28,20 @@ static struct lfipc_qtask *task_of(const lfipc_queue *q, uint32_t tok)
 	return q_task_of(q, tok);
 }
 
-/* The messages delivered through entry t: got + REC_CNT(rec)
- * (internal/queue_layout.h). got is loaded first, then rec: both only
- * grow (rec's cnt: but for the undo of a failed release's count,
- * lfipc__q_count_free()), and callers that compare the sum with owner
- * load owner after both (lfipc__q_tasks_reap()). */
+/* The messages delivered through entry t: got + the cnt of each record
+ * (internal/queue_layout.h). got is loaded first, then the records: each
+ * only grows (a record's cnt: but for the undo of a failed release's
+ * count, lfipc__q_count_free()), so a sum of loads made one after another
+ * lies between the sums at the first load and at the last, and callers
+ * that compare the sum with owner load owner after all of them
+ * (lfipc__q_tasks_reap()). */
 static uint64_t entry_got(struct lfipc_qtask *t)
 {
 	uint64_t g = atomic_load(&t->got);
 
-	return g + lfipc__qrec_cnt(atomic_load(&t->rec));
+	for (uint32_t k = 0; k < LFIPC_QREC_K; k++)
+		g += lfipc__qrec_cnt(atomic_load(&t->rec[k]));
+	return g;
 }
 
 /* Settle every task of entry t not settled yet (its participants are
@@ -70,22 +74,22 @@ static int write_off(lfipc_queue *q, struct lfipc_qtask *t, uint64_t g,
 	return 0;
 }
 
-/* The snapshot of the record of entry t while owner is `who` (loaded
+/* The snapshot of record k of entry t while owner is `who` (loaded
  * before and after rec and rec_pos: nobody but who's threads writes them
  * while who owns the entry and lives, and nobody but a resolver, moving
  * it to IDLE with the same cnt, after its death; a new incarnation
  * changes owner only after resolving it, lfipc__q_tasks_adopt()). want:
  * the owner to see, or 0 for "anything but tok" (the adoption by tok).
  * True with *r, *p when owner was as wanted both times. */
-static bool rec_snap(struct lfipc_qtask *t, uint32_t want, uint32_t tok,
-		     uint64_t *r, uint64_t *p)
+static bool rec_snap(struct lfipc_qtask *t, uint32_t k, uint32_t want,
+		     uint32_t tok, uint64_t *r, uint64_t *p)
 {
 	uint32_t o = atomic_load(&t->owner);
 
 	if (want ? o != want : o == tok)
 		return false;
-	*r = atomic_load(&t->rec);
-	*p = atomic_load(&t->rec_pos);
+	*r = atomic_load(&t->rec[k]);
+	*p = atomic_load(&t->rec_pos[k]);
 	o = atomic_load(&t->owner);
 	return want ? o == want : o != tok;
 }
@@ -110,26 +114,38 @@ static bool rec_hole(uint64_t r, uint64_t p, uint32_t who)
 	       lfipc__qrec_n(r) == 1 && wclaim(p) == (who | CL_R);
 }
 
-/* Slot word w is READING by the dead token who: does who's COUNTED record
- * cover it (its position in the record's run), or its HOLE record name it
- * (w is rec_pos: the slot is a hole it was dropping)? True with the
- * snapshot in *r, *p (for lfipc__q_rec_resolve()). Read once: owner, rec,
- * rec_pos, owner (rec_snap()), validated (rec_counted(), rec_hole()). */
+/* Slot word w is READING by the dead token who: does a COUNTED record of
+ * who cover it (its position in the record's run), or a HOLE record name
+ * it (w is rec_pos: the slot is a hole it was dropping)? True with the
+ * record's index in *k and its snapshot in *r, *p (for
+ * lfipc__q_rec_resolve()). Each record read once: owner, rec, rec_pos,
+ * owner (rec_snap()), validated (rec_counted(), rec_hole()). At most one
+ * valid record covers a slot: the runs of a process's records are slots
+ * it held READING at once, each position once a lap, and a run of n
+ * slots at once has n <= N (a stale COUNTED record of a run freed a lap
+ * ago is N or more positions behind). A scribble that makes two cover it
+ * gets the first. */
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
-			 uint64_t *r, uint64_t *p)
+			 uint32_t *k, uint64_t *r, uint64_t *p)
 {
 	struct lfipc_qtask *t = task_of(q, who);
 
-	if (!rec_snap(t, who, 0, r, p))
-		return false;
-	if (rec_hole(*r, *p, who))
-		return w == *p;
-	if (!rec_counted(*r, *p, who))
-		return false;
-	return wseq(w) - wseq(*p) < lfipc__qrec_n(*r);
+	for (uint32_t i = 0; i < LFIPC_QREC_K; i++) {
+		if (!rec_snap(t, i, who, 0, r, p))
+			return false;
+		*k = i;
+		if (rec_hole(*r, *p, who)) {
+			if (w == *p)
+				return true;
+		} else if (rec_counted(*r, *p, who) &&
+			   wseq(w) - wseq(*p) < lfipc__qrec_n(*r)) {
+			return true;
+		}
+	}
+	return false;
 }
 
-/* The adoption's resolution of a dead predecessor's record: a COUNTED one
+/* The adoption's resolution of a dead predecessor's record k: a COUNTED one
  * (valid: its token of tok's participant slot, not tok) has the slots of
  * its run still READING by the predecessor freed (its count is written
  * off next); a HOLE one whose slot holds rec_pos (the hole claimed) is
@@ -141,12 +157,13 @@ bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
  * hold it. Only while owner is not tok (the snapshot of rec_snap()): a
  * thread of tok that adopted already may hold the record, and its value
  * is then never the one seen here (cnt grows with every run). */
-static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
+static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok,
+		      uint32_t k)
 {
 	uint64_t r, p;
 	uint32_t who;
 
-	if (!rec_snap(t, 0, tok, &r, &p) ||
+	if (!rec_snap(t, k, 0, tok, &r, &p) ||
 	    lfipc__qrec_state(r) == LFIPC_QREC_IDLE)
 		return;
 	who = wclaim(p) & CL_TOK;
@@ -154,16 +171,17 @@ static void rec_adopt(lfipc_queue *q, struct lfipc_qtask *t, uint32_t tok)
 	    (rec_counted(r, p, who) ||
 	     (rec_hole(r, p, who) &&
 	      atomic_load(&slot_at(q, (uint32_t)(wseq(p) - 1))->word) == p))) {
-		lfipc__q_rec_resolve(q, who, r, p);
+		lfipc__q_rec_resolve(q, who, k, r, p);
 		return;
 	}
 	atomic_compare_exchange_strong(
-	    &t->rec, &r, lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
+	    &t->rec[k], &r,
+	    lfipc__qrec(lfipc__qrec_cnt(r), 0, LFIPC_QREC_IDLE));
 }
 
 /* Adopt tok's entry: the entry of a new incarnation of a participant
  * slot still holds its dead predecessor's tasks and maybe its in-flight
- * record: resolve the record (rec_adopt()), write the tasks off, then
+ * records: resolve each (rec_adopt()), write the tasks off, then
  * store owner. The threads of a process share its token: several may
  * adopt the entry at once, and one of them may have stored owner and
  * counted its messages between our first look at owner and our load of
@@ -192,7 +210,8 @@ int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 	if (atomic_load(&t->owner) != tok) {
 		uint64_t g;
 
-		rec_adopt(q, t, tok);
+		for (uint32_t k = 0; k < LFIPC_QREC_K; k++)
+			rec_adopt(q, t, tok, k);
 		g = entry_got(t);
 		if (atomic_load(&t->owner) != tok &&
 		    !(rc = write_off(q, t, g, dl)))
@@ -202,12 +221,12 @@ int lfipc__q_tasks_adopt(lfipc_queue *q, uint32_t tok, struct qdl *dl)
 }
 
 /* One run of n <= 64 slots s[] (words w[], READING by tok at consecutive
- * positions) through the record of tok's entry t, held (CLAIMED(c, n))
- * by the caller: rec_pos, COUNTED(c + n, n), the frees, IDLE. Returns the
+ * positions) through record k of tok's entry t, held (CLAIMED(c, n)) by
+ * the caller: rec_pos, COUNTED(c + n, n), the frees, IDLE. Returns the
  * slots freed (fewer than n only when a CAS failed: then the rest stay
  * ours and the count is taken back to what was freed). */
 static inline __attribute__((always_inline)) int
-run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
+run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint32_t k, uint64_t c,
 	       qslot *const *s, const uint64_t *w, int n, int how)
 {
 	int m = 0;
@@ -216,11 +235,11 @@ run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
 	 * follows; read by a resolver only after our death (whose stores
 	 * are then all visible, in program order) or by our own threads
 	 * after their acquiring CAS of the record. */
-	atomic_store_explicit(&t->rec_pos, w[0], memory_order_relaxed);
+	atomic_store_explicit(&t->rec_pos[k], w[0], memory_order_relaxed);
 	/* Q19: release: the count and "these slots are counted" in one
 	 * store; pairs with the seq_cst loads of rec by task_done, the
 	 * write-off and the resolvers (the run's rec_pos before it). */
-	atomic_store_explicit(&t->rec,
+	atomic_store_explicit(&t->rec[k],
 			      lfipc__qrec(c + (uint64_t)n, (uint32_t)n,
 					  LFIPC_QREC_COUNTED),
 			      memory_order_release);
@@ -231,26 +250,34 @@ run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint64_t c,
 	 * after our death finds none of the run READING); pairs with the
 	 * acquiring CAS of our next run (run_hold()). */
 	atomic_store_explicit(
-	    &t->rec, lfipc__qrec(c + (uint64_t)m, 0, LFIPC_QREC_IDLE),
+	    &t->rec[k], lfipc__qrec(c + (uint64_t)m, 0, LFIPC_QREC_IDLE),
 	    memory_order_release);
 	return m;
 }
 
-/* Hold the record of entry t for a run of n: true and *c its cnt, or
- * false when another thread of this process holds it (or a peer left it
- * in another state). */
-static inline bool run_hold(struct lfipc_qtask *t, uint32_t n, uint64_t *c)
+/* Hold a record of entry t (record 0, else record 1) in state st (CLAIMED
+ * for a run of n, HOLE with n 1): its index and *c its cnt, or -1 when
+ * other threads of this process hold both (or a peer left them in
+ * another state). */
+static inline int rec_hold(struct lfipc_qtask *t, uint32_t n, uint32_t st,
+			   uint64_t *c)
 {
-	/* Q19: relaxed load, then an acquiring CAS (pairs with the release
-	 * store of IDLE by the last run of this process's threads). */
-	uint64_t r = atomic_load_explicit(&t->rec, memory_order_relaxed);
+	for (uint32_t k = 0; k < LFIPC_QREC_K; k++) {
+		/* Q19: relaxed load, then an acquiring CAS (pairs with the
+		 * release store of IDLE by the last run of this process's
+		 * threads through record k). */
+		uint64_t r =
+		    atomic_load_explicit(&t->rec[k], memory_order_relaxed);
 
-	if (lfipc__qrec_state(r) != LFIPC_QREC_IDLE)
-		return false;
-	*c = lfipc__qrec_cnt(r);
-	return atomic_compare_exchange_strong_explicit(
-	    &t->rec, &r, lfipc__qrec(*c, n, LFIPC_QREC_CLAIMED),
-	    memory_order_acquire, memory_order_relaxed);
+		if (lfipc__qrec_state(r) != LFIPC_QREC_IDLE)
+			continue;
+		*c = lfipc__qrec_cnt(r);
+		if (atomic_compare_exchange_strong_explicit(
+			&t->rec[k], &r, lfipc__qrec(*c, n, st),
+			memory_order_acquire, memory_order_relaxed))
+			return (int)k;
+	}
+	return -1;
 }
 
 /* lfipc__q_count_free() for one way of freeing (a constant: each way
@@ -266,7 +293,7 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
 	(void)q_tasks_adopt(q, tok, dl);
 	while (done < k) {
 		const uint64_t *rw = w + done;
-		int lim = k - done, n = 1, m;
+		int lim = k - done, n = 1, m, rk;
 		uint64_t c;
 
 		/* a run: the words READING(p, tok), READING(p + 1, tok), ...
@@ -276,14 +303,17 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
 			lim = (int)LFIPC_QREC_NMAX;
 		while (n < lim && rw[n] == rw[0] + (uint64_t)n)
 			n++;
-		if (run_hold(t, (uint32_t)n, &c)) {
-			m = run_count_free(q, t, c, s + done, rw, n, how);
+		if ((rk = rec_hold(t, (uint32_t)n, LFIPC_QREC_CLAIMED, &c)) >=
+		    0) {
+			m = run_count_free(q, t, (uint32_t)rk, c, s + done, rw,
+					   n, how);
 		} else {
 			qslot *const *rs = s + done;
 
 			for (m = 0; m < n; m++)
 				if (!q_free_slot(q, rs[m], rw[m], how))
 					break;
+			lfipc__test_point(LFIPC_TP_QREC_OLDWAY, q);
 			if (m)
 				atomic_fetch_add(&t->got, (uint64_t)m);
 		}
@@ -304,7 +334,7 @@ count_free_how(lfipc_queue *q, uint32_t tok, qslot *const *s,
  * repair orphans them: delivered again) or counted ones covered by the
  * COUNTED record (the repair frees them: written off with the entry),
  * never a freed message nobody counted or a counted one delivered again.
- * When another thread of this process holds the record, the run takes
+ * When other threads of this process hold both records, the run takes
  * the old way: the frees, then got += m; a kill between them leaves tasks
  * nobody owns (doc/queue.md, "Windows that remain"). The entry is adopted
  * first (dl: the deadline of its write-off; NULL none). Returns the slots
@@ -333,19 +363,23 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 {
 	struct lfipc_qtask *t = task_of(q, tok);
 	uint64_t c;
-	int m;
+	int m, k;
 
 	/* done before the claim; after a peer's rewrite, counted anyway */
 	(void)q_tasks_adopt(q, tok, dl);
+	k = rec_hold(t, 1, LFIPC_QREC_CLAIMED, &c);
 	if (how == QF_CAS) {
-		if (run_hold(t, 1, &c))
-			return run_count_free(q, t, c, &s, &w, 1, QF_CAS);
+		if (k >= 0)
+			return run_count_free(q, t, (uint32_t)k, c, &s, &w, 1,
+					      QF_CAS);
 		m = q_free_slot(q, s, w, QF_CAS);
 	} else {
-		if (run_hold(t, 1, &c))
-			return run_count_free(q, t, c, &s, &w, 1, QF_STORE);
+		if (k >= 0)
+			return run_count_free(q, t, (uint32_t)k, c, &s, &w, 1,
+					      QF_STORE);
 		m = q_free_slot(q, s, w, QF_STORE);
 	}
+	lfipc__test_point(LFIPC_TP_QREC_OLDWAY, q);
 	if (m)
 		atomic_fetch_add(&t->got, 1);
 	return m;
@@ -374,7 +408,7 @@ void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k)
  * leaves p counted (tests/model/hole_drop.pml; the record's encoding:
  * internal/queue_layout.h):
  *
- *   1. CAS rec IDLE(c) -> HOLE(c, 1)  (held; else -1 below)
+ *   1. CAS rec IDLE(c) -> HOLE(c, 1)  (record 0, else 1; else -1)
  *   2. rec_pos = READING(p, tok)      (the word the slot will hold)
  *   3. CAS slot TOMB(p) -> READING(p, tok)  (a loser: rec = IDLE(c), 0)
  *   4. enq_pos past p                 (p was claimed; before p counts)
@@ -397,40 +431,35 @@ void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k)
  *
  * Return: 1 dropped; 0 the slot was not w any more (someone else dropped
  * it, or a clear took it); -1 no record to hold: this process's token
- * (lfipc__self()) or its entry's adoption failed, or another of its
- * threads holds the record (the caller drops it the old way).
+ * (lfipc__self()) or its entry's adoption failed, or other threads of
+ * its process hold both records (the caller drops it the old way).
  */
 int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 			     struct qdl *dl)
 {
 	qhdr *h = q->h;
 	struct lfipc_qtask *t;
-	uint64_t r, c, rw, p2 = p;
+	uint64_t c, rw, p2 = p;
 	uint32_t tok;
+	int k;
 
 	if (lfipc__self(q->r, &tok) || q_tasks_adopt(q, tok, dl))
 		return -1;
 	t = task_of(q, tok);
-	/* Q19: relaxed load, then an acquiring CAS (run_hold()). */
-	r = atomic_load_explicit(&t->rec, memory_order_relaxed);
-	if (lfipc__qrec_state(r) != LFIPC_QREC_IDLE)
-		return -1;
-	c = lfipc__qrec_cnt(r);
-	if (!atomic_compare_exchange_strong_explicit(
-		&t->rec, &r, lfipc__qrec(c, 1, LFIPC_QREC_HOLE),
-		memory_order_acquire, memory_order_relaxed))
+	/* record 0, else record 1 (rec_hold(): an acquiring CAS) */
+	if ((k = rec_hold(t, 1, LFIPC_QREC_HOLE, &c)) < 0)
 		return -1;
 	rw = mkword((uint32_t)(p + 1), tok | CL_R);
 	/* Q19: relaxed: ordered before the seq_cst CAS of the slot that
 	 * follows (a release), which a resolver's load of the slot (seq_cst:
 	 * an acquire) reads from before it loads rec_pos; read otherwise
 	 * only after our death (run_count_free()). */
-	atomic_store_explicit(&t->rec_pos, rw, memory_order_relaxed);
+	atomic_store_explicit(&t->rec_pos[k], rw, memory_order_relaxed);
 	lfipc__test_point(LFIPC_TP_QHOLE_HELD, q);
 	if (!atomic_compare_exchange_strong(&s->word, &w, rw)) {
 		/* Q19: release: pairs with the acquiring CAS of the next
-		 * holder (run_hold()). */
-		atomic_store_explicit(&t->rec,
+		 * holder (rec_hold()). */
+		atomic_store_explicit(&t->rec[k],
 				      lfipc__qrec(c, 0, LFIPC_QREC_IDLE),
 				      memory_order_release);
 		return 0;
@@ -441,7 +470,7 @@ int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 	/* Q19: release: "p is counted" (run_count_free()); pairs with the
 	 * seq_cst loads of rec by task_done, the write-off and the
 	 * resolvers. */
-	atomic_store_explicit(&t->rec,
+	atomic_store_explicit(&t->rec[k],
 			      lfipc__qrec(c + 1, 1, LFIPC_QREC_COUNTED),
 			      memory_order_release);
 	lfipc__test_point(LFIPC_TP_QHOLE_COUNTED, q);
@@ -454,7 +483,8 @@ int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 	settle_one(q, tok);
 	lfipc__test_point(LFIPC_TP_QHOLE_SETTLED, q);
 	/* Q19: release: the free before IDLE (run_count_free()). */
-	atomic_store_explicit(&t->rec, lfipc__qrec(c + 1, 0, LFIPC_QREC_IDLE),
+	atomic_store_explicit(&t->rec[k],
+			      lfipc__qrec(c + 1, 0, LFIPC_QREC_IDLE),
 			      memory_order_release);
 	ev_wake(q, &h->joined);
 	ev_wake(q, &h->not_full);

@@ -55,9 +55,10 @@
  *   abandoned(_seen)  JoinableQueue: tasks written off because the process
  *                     that got them died (and how many join has reported).
  *   task table        JoinableQueue: per participant, messages got (got
- *                     + the in-flight record's cnt) and tasks settled,
- *                     the owner, and the in-flight record (rec, rec_pos:
- *                     internal/queue_layout.h gives their encoding).
+ *                     + the in-flight records' cnt) and tasks settled,
+ *                     the owner, and two in-flight records (rec[k],
+ *                     rec_pos[k]: internal/queue_layout.h gives their
+ *                     encoding).
  *                     Unfinished tasks = enq_pos - done -
  *                     cleared - sum(settled).
  *
@@ -407,8 +408,8 @@ void lfipc__q_drop_holes(lfipc_queue *q);
 void lfipc__q_drop_holes_dl(lfipc_queue *q, struct qdl *dl);
 int lfipc__q_repair(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w);
 int lfipc__q_orphan_locked(lfipc_queue *q, qslot *s, uint64_t w);
-void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint64_t r,
-			  uint64_t p);
+void lfipc__q_rec_resolve(lfipc_queue *q, uint32_t who, uint32_t k,
+			  uint64_t r, uint64_t p);
 int lfipc__q_lock_repair(lfipc_queue *q, uint32_t tok);
 int lfipc__q_slice_check(lfipc_queue *q, uint32_t tok);
 void lfipc__q_poll_tick(lfipc_queue *q, uint32_t tok);
@@ -471,7 +472,7 @@ int lfipc__q_count_free1(lfipc_queue *q, uint32_t tok, qslot *s, uint64_t w,
 			 int how, struct qdl *dl);
 void lfipc__q_tasks_settle_own(lfipc_queue *q, uint32_t tok, uint64_t k);
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
-			 uint64_t *r, uint64_t *p);
+			 uint32_t *k, uint64_t *r, uint64_t *p);
 int lfipc__q_tasks_drop_hole(lfipc_queue *q, qslot *s, uint64_t w, uint64_t p,
 			     struct qdl *dl);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal/queue_layout.h - the shared layout of a Queue (layout version 5)
+ * internal/queue_layout.h - the shared layout of a Queue (layout version 7)
  * and the encoding of its slot words. lib/queue.c and the tests that look
  * at a queue from outside (crash and hostile tests) include this one
  * definition, so no offset is typed twice. doc/queue.md explains every
@@ -24,8 +24,13 @@
 
 #define LFIPC_Q_MAGIC UINT64_C(0x6c66697063517565) /* "lfipcQue" */
 /* 6: a task record's state 3 is HOLE (session 23): a library of layout 5
- * would take it for garbage and orphan the hole's slot. */
-#define LFIPC_Q_VERSION 6u
+ * would take it for garbage and orphan the hole's slot. 7: a task entry
+ * has two in-flight records (session 24): a library of layout 6 reads
+ * record 0 only, so it would neither count record 1's cnt in the entry's
+ * got (a write-off short of the dead one's tasks: join waiting for ever)
+ * nor resolve record 1 of a dead process (its counted messages orphaned
+ * and delivered again, or its claimed hole delivered as a message). */
+#define LFIPC_Q_VERSION 7u
 
 /*
  * Slot word (64 bits): low 32 bits seq, high 32 bits claim = two flag bits
@@ -156,23 +161,28 @@ struct lfipc_qslot {
 /*
  * JoinableQueue task entry of the participant in proc slot i (the entry
  * index is the token's slot index), 64 bytes. The messages delivered to
- * that slot's participants are got + REC_CNT(rec) (the entry's "got"
- * below): got counts those a consumer counted without the record (another
- * thread of its process held it, lfipc__q_count_free()), REC_CNT(rec)
- * those counted through it. settled counts the tasks settled for them (by
- * their own task_done, by another process's task_done, or written off
- * after their death); both only grow and settled <= got + REC_CNT(rec).
- * owner is the token of the participant that last got through this entry:
- * when it is dead, its outstanding tasks are written off (settled := got
- * + REC_CNT(rec)). Unfinished tasks = enq_pos - done - cleared -
- * sum(settled).
+ * that slot's participants are got + REC_CNT(rec[0]) + REC_CNT(rec[1])
+ * (the entry's "got" below): got counts those a consumer counted without
+ * a record (the records were held by other threads of its process,
+ * lfipc__q_count_free()), REC_CNT(rec[k]) those counted through record k.
+ * settled counts the tasks settled for them (by their own task_done, by
+ * another process's task_done, or written off after their death); both
+ * only grow and settled <= the entry's got. owner is the token of the
+ * participant that last got through this entry: when it is dead, its
+ * outstanding tasks are written off (settled := the entry's got).
+ * Unfinished tasks = enq_pos - done - cleared - sum(settled).
  *
- * rec and rec_pos: the in-flight record, written only by the owner's
- * threads while it lives (the one that holds the record: CLAIMED, COUNTED
- * or HOLE), and after its death by whoever resolves it (a repairer, the
- * adoption by a new incarnation), which only moves COUNTED or CLAIMED
- * back to IDLE with the same cnt, and HOLE to COUNTED(cnt + 1, 1) (then
- * IDLE) or to IDLE. rec (64 bits):
+ * rec[k] and rec_pos[k] (k < LFIPC_QREC_K = 2): the in-flight records.
+ * The threads of a process share its token and its entry; a thread holds
+ * record 0 if it can, else record 1 (else it takes the old ways: three
+ * threads of a process counting at once). Two fit in the 64 bytes of the
+ * entry; a third would not. Each is written only by the owner's threads
+ * while it lives (the one that holds it: CLAIMED, COUNTED or HOLE), and
+ * after its death by whoever resolves it (a repairer, the adoption by a
+ * new incarnation), which only moves COUNTED or CLAIMED back to IDLE with
+ * the same cnt, and HOLE to COUNTED(cnt + 1, 1) (then IDLE) or to IDLE.
+ * The records are independent: each covers its own run, and recovery and
+ * the adoption resolve each. rec[k] (64 bits):
  *
  *   bits 0..1   state: REC_IDLE 0, REC_CLAIMED 1 (held, nothing counted
  *               yet), REC_COUNTED 2 (the n slots from rec_pos are counted
@@ -185,7 +195,7 @@ struct lfipc_qslot {
  *   bits 2..8   n: the slots of the run in flight (1..64; 0 when IDLE)
  *   bits 9..63  cnt: messages counted through the record (mod 2^55)
  *
- * rec_pos: the word READING(p, T) of the run's first slot (seq p + 1,
+ * rec_pos[k]: the word READING(p, T) of the run's first slot (seq p + 1,
  * claim T | CL_R): the run is the n positions p .. p + n - 1, all READING
  * by T. A consumer: CAS rec IDLE(c) -> CLAIMED(c, n); store rec_pos; store
  * rec = COUNTED(c + n, n) (the count and "these slots are counted" in one
@@ -193,8 +203,8 @@ struct lfipc_qslot {
  * dropper of the hole TOMB(p) (lfipc__q_tasks_drop_hole()): CAS rec
  * IDLE(c) -> HOLE(c, 1); store rec_pos = READING(p, T); CAS the slot
  * TOMB(p) -> READING(p, T) (a loser stores IDLE(c)); move enq_pos past p;
- * store rec = COUNTED(c + 1, 1); free the slot, move deq_pos; settled +=
- * 1; store rec = IDLE(c + 1). doc/queue.md, "The in-flight record";
+ * store rec = COUNTED(c + 1, 1); free the slot, move deq_pos; settle one
+ * task; store rec = IDLE(c + 1). doc/queue-record.md;
  * tests/model/task_record.pml, tests/model/hole_drop.pml.
  */
 #define LFIPC_QREC_IDLE 0u
@@ -202,6 +212,7 @@ struct lfipc_qslot {
 #define LFIPC_QREC_COUNTED 2u
 #define LFIPC_QREC_HOLE 3u
 #define LFIPC_QREC_NMAX 64u
+#define LFIPC_QREC_K 2u /* records per entry */
 
 static inline uint64_t lfipc__qrec(uint64_t cnt, uint32_t n, uint32_t state)
 {
@@ -228,9 +239,11 @@ struct lfipc_qtask {
 	_Atomic uint64_t settled;
 	_Atomic uint32_t owner;
 	uint32_t pad0;
-	_Atomic uint64_t rec;	  /* the in-flight record (above) */
-	_Atomic uint64_t rec_pos; /* its first slot's READING word */
-	uint8_t pad[64 - 40];
+	/* the in-flight records (above), offset 24 */
+	_Atomic uint64_t rec[LFIPC_QREC_K];
+	/* their first slots' READING words, offset 40 */
+	_Atomic uint64_t rec_pos[LFIPC_QREC_K];
+	uint8_t pad[64 - 56];
 };
 
 _Static_assert(offsetof(struct lfipc_qhdr, role) == 64, "role");
@@ -246,6 +259,7 @@ _Static_assert(offsetof(struct lfipc_qhdr, clr_d) == 736, "clr_d");
 _Static_assert(sizeof(struct lfipc_qhdr) == 6 * 128, "qhdr size");
 _Static_assert(sizeof(struct lfipc_qslot) == LFIPC_Q_SLOT_HDR, "slot header");
 _Static_assert(offsetof(struct lfipc_qtask, rec) == 24, "rec");
+_Static_assert(offsetof(struct lfipc_qtask, rec_pos) == 40, "rec_pos");
 _Static_assert(sizeof(struct lfipc_qtask) == 64, "task entry size");
 
 /* Size of a JoinableQueue's task table. */

@@ -382,6 +382,11 @@ enum lfipc_test_point {
 	 * has read its open record and acted on it, the record not closed
 	 * yet (arg: the queue) */
 	LFIPC_TP_CLEAR_RECOVERED,
+	/* queue_tasks.c lfipc__q_count_free(), _free1(): a consumer that
+	 * found both records of its entry held by other threads of its
+	 * process freed its run's slots the old way and has not counted
+	 * them yet (the window that remains); arg: the queue */
+	LFIPC_TP_QREC_OLDWAY,
 };
 void lfipc__set_test_hook(void (*fn)(enum lfipc_test_point point, void *arg));
 void lfipc__test_point(enum lfipc_test_point point, void *arg);

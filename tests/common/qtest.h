@@ -142,11 +142,15 @@ static inline struct lfipc_qtask *qp_task(struct qpeer *qp, uint32_t i)
 	return (struct lfipc_qtask *)(qp->q + qp->h->tasks_off) + i;
 }
 
-/* The messages entry t counts as got: got + the record's cnt
+/* The messages entry t counts as got: got + each record's cnt
  * (lib/internal/queue_layout.h). */
 static inline uint64_t qp_task_got(struct lfipc_qtask *t)
 {
-	return atomic_load(&t->got) + lfipc__qrec_cnt(atomic_load(&t->rec));
+	uint64_t g = atomic_load(&t->got);
+
+	for (uint32_t k = 0; k < LFIPC_QREC_K; k++)
+		g += lfipc__qrec_cnt(atomic_load(&t->rec[k]));
+	return g;
 }
 
 #define qp_mkword lfipc__qword

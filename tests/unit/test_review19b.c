@@ -321,8 +321,8 @@ static lfipc_queue *dead_tasks_queue(const char *name, struct qpeer *qp)
 	cr_assert_not_null(t);
 	/* a dead predecessor's entry: another owner, 100 tasks unsettled */
 	atomic_store(&t->owner, atomic_load(&t->owner) ^ 0x40000000u);
-	/* 100 in all: got + the record's count of the get above */
-	atomic_store(&t->got, 100 - lfipc__qrec_cnt(atomic_load(&t->rec)));
+	/* 100 in all: got + the records' count of the get above */
+	atomic_store(&t->got, 100 - (qp_task_got(t) - atomic_load(&t->got)));
 	cf_start_xor(lib_at(qp, (void *)&t->settled), (void *)&t->settled,
 		     1);
 	return q;

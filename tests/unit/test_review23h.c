@@ -550,9 +550,10 @@ static int sc_hostile(void *arg)
 				   : (uint32_t)th_rand(&rs);
 		uint64_t rp = qp_mkword(seq, (tok & LFIPC_Q_CL_TOK) |
 						 LFIPC_Q_CL_R);
+		uint32_t k = (uint32_t)(th_rand(&rs) % LFIPC_QREC_K);
 
-		atomic_store(&t->rec_pos, rp);
-		atomic_store(&t->rec, (th_rand(&rs) << 9) |
+		atomic_store(&t->rec_pos[k], rp);
+		atomic_store(&t->rec[k], (th_rand(&rs) << 9) |
 					  ((th_rand(&rs) % 70) << 2) | 3u);
 		if (sc_phase == 1 && th_rand(&rs) % 4 == 0)
 			atomic_store(qp_word(&sc_qp, seq - 1),
