@@ -528,10 +528,11 @@ LFIPC_API int lfipc_queue_task_done(lfipc_queue *q);
  * killed at any instruction of a get, a release, a clear or the drop of a
  * hole leaves the count exact (a hole whose dropper died mid-drop is
  * written off with that process's tasks: counted by
- * lfipc_queue_tasks_abandoned(), reported by -EOWNERDEAD); one killed
- * while another thread of its process was counting messages or dropping
- * a hole at the same moment can still leave positions uncounted (give
- * join a timeout; doc/queue.md, Crash recovery).
+ * lfipc_queue_tasks_abandoned(), reported by -EOWNERDEAD), also with a
+ * second thread of the process counting at the same moment; one killed
+ * while two other threads of its process were counting messages or
+ * dropping a hole at the same moment can still leave positions uncounted
+ * (give join a timeout; doc/queue.md, Crash recovery).
  * Any number of joiners, in any process.
  *
  * Return: 0; -EOWNERDEAD all done, but tasks were written off since the

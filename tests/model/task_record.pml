@@ -50,9 +50,10 @@
  *    the repairer).
  *  - Every load, store and CAS is one step (seq_cst = interleaving).
  *
- * NOT MODELLED (argued in doc/queue.md, "The in-flight record"): the old
- * way a thread takes when another thread of its process holds the record
- * (its window remains), the take-back of a count whose release CAS
+ * NOT MODELLED (argued in doc/queue.md, "The in-flight record"): a
+ * second thread of the dying process holding the entry's second record
+ * (layout 7: tests/model/task_record2.pml), the old way a third thread
+ * takes (its window remains), the take-back of a count whose release CAS
  * failed (two threads releasing one message), a record scribbled by a
  * peer (validated in the C code; tests/unit/test_queue_record.c), laps
  * and the 32-bit seq (each position is its own slot here), the orphan
