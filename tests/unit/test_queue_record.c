@@ -322,6 +322,8 @@ static void tt_run(enum rk_kind k, int n, unsigned unclaim, int counted)
 	bool seen[8] = {false};
 	pid_t pid;
 
+	if (th_tsan())
+		cr_skip_test("TSan: a fork child must not create threads");
 	tt_old = mmap(NULL, sizeof(*tt_old), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(tt_old, MAP_FAILED);
