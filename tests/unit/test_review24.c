@@ -672,3 +672,155 @@ Test(review24, layout6_queue_refused)
 	qp_close(&qp);
 	lfipc_queue_close(q);
 }
+
+/* ---- both records scribbled at once, at random ----------------------- */
+
+/*
+ * A dead child held messages 1..4 READING (message 0 it released, so its
+ * entry is its own); the parent holds message 5 READING. Both records of
+ * the dead child's entry and their rec_pos words are scribbled at random
+ * (any state, n 0..127, any cnt; rec_pos a word of the child's slots, of
+ * the parent's, one naming the other record's run, or noise); then a
+ * supervisor's recovery, or a new process's gets first (maybe the dead
+ * one's next incarnation: its adoption reads the scribbles). Never a
+ * crash (ASan: no access out of bounds), never a hang (every call within
+ * its timeout), the parent's slot never touched, no message delivered
+ * twice.
+ */
+static lfipc_queue *sf_q;
+static _Atomic int *sf_ready;
+
+static int sf_child(void *arg)
+{
+	const void *m[4];
+	size_t lens[4];
+
+	(void)arg;
+	if (lfipc_queue_peek(sf_q, m, lens, LFIPC_NOWAIT) ||
+	    lfipc_queue_release(sf_q, m[0]))
+		return 1;
+	if (lfipc_queue_peek_many(sf_q, m, lens, 4, LFIPC_NOWAIT) != 4)
+		return 2;
+	atomic_store(sf_ready, 1);
+	pause();
+	return 0;
+}
+
+/* A new process: get what it can (100 + v: a message twice). */
+static int sf_getter(void *arg)
+{
+	int v[16][2], seen[16] = {0}, k = 0;
+	size_t lens[16];
+
+	(void)arg;
+	for (int tries = 0; tries < 2; tries++) {
+		int g = lfipc_queue_get_many(sf_q, v, sizeof(v[0]), lens, 16,
+					     20000000);
+
+		for (int i = 0; i < g; i++) {
+			if (v[i][0] < 0 || v[i][0] > 15 || seen[v[i][0]]++)
+				return 100 + (v[i][0] & 15);
+			lfipc_queue_task_done(sf_q);
+			k++;
+		}
+	}
+	return k;
+}
+
+static uint64_t sf_word(uint64_t *rs, uint64_t cw, uint64_t pw)
+{
+	switch (th_rand(rs) % 6) {
+	case 0:
+		return cw + th_rand(rs) % 4; /* the child's, seq 2..5 */
+	case 1:
+		return cw - 1; /* seq 1: position 0, freed */
+	case 2:
+		return pw;
+	case 3:
+		return cw + 16 * (1 + th_rand(rs) % 3); /* a later lap */
+	case 4:
+		return cw - th_rand(rs) % 64;
+	default:
+		return th_rand(rs);
+	}
+}
+
+static void sf_round(uint64_t *rs)
+{
+	int v[16][2], rc, seen[16] = {0};
+	const void *m[1];
+	size_t lens[16];
+	struct lfipc_qtask *t = NULL;
+	struct qpeer qp;
+	uint64_t pw, cw, t0;
+	pid_t pid;
+
+	lfipc_region *r;
+
+	atomic_store(sf_ready, 0);
+	cr_assert_eq(lfipc_region_create(NULL, 1 << 20, 0, &r), 0);
+	cr_assert_eq(lfipc_queue_create(r, "sf", 16, 8,
+					LFIPC_QUEUE_JOINABLE, &sf_q),
+		     0);
+	qp_open(r, "sf", &qp);
+	cr_assert_eq(put_ints(sf_q, 0, 6, LFIPC_NOWAIT), 6);
+	cr_assert_gt(pid = th_fork(sf_child, NULL), 0);
+	for (int i = 0; i < 5000 && !atomic_load(sf_ready); i++)
+		usleep(1000);
+	cr_assert(atomic_load(sf_ready));
+	cr_assert_eq(lfipc_queue_peek(sf_q, m, lens, LFIPC_NOWAIT), 0);
+	cr_assert_eq(*(const int *)m[0], 5);
+	pw = atomic_load(qp_word(&qp, 5));
+	kill(pid, SIGKILL);
+	cr_assert_eq(th_reap(pid, QT_REAP_MS), 128 + SIGKILL);
+	cw = atomic_load(qp_word(&qp, 1));
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++)
+		if (atomic_load(&qp_task(&qp, i)->owner) ==
+		    ((uint32_t)(cw >> 32) & LFIPC_Q_CL_TOK))
+			t = qp_task(&qp, i);
+	cr_assert_not_null(t);
+	for (uint32_t k = 0; k < LFIPC_QREC_K; k++) {
+		uint64_t cnt = th_rand(rs) % 2 ? th_rand(rs) % 16 : th_rand(rs);
+
+		atomic_store(&t->rec[k],
+			     lfipc__qrec(cnt, (uint32_t)(th_rand(rs) % 128),
+					 (uint32_t)(th_rand(rs) % 4)));
+		atomic_store(&t->rec_pos[k], sf_word(rs, cw, pw));
+	}
+	if (th_rand(rs) % 3 == 0) /* both name the same run */
+		atomic_store(&t->rec_pos[1], atomic_load(&t->rec_pos[0]));
+	t0 = (uint64_t)th_now_ns();
+	if (th_rand(rs) % 2) {
+		cr_assert_gt(pid = th_fork(sf_getter, NULL), 0);
+		rc = th_reap(pid, QT_REAP_MS);
+		cr_assert(rc >= 0 && rc < 100, "the getter: %d", rc);
+	}
+	cr_assert_geq(lfipc_region_recover(r), 0);
+	cr_assert_eq(atomic_load(qp_word(&qp, 5)), pw,
+		     "the parent's slot was touched");
+	cr_assert_eq(lfipc_queue_release(sf_q, m[0]), 0);
+	rc = lfipc_queue_get_many(sf_q, v, sizeof(v[0]), lens, 16, 10000000);
+	for (int i = 0; i < rc; i++) {
+		cr_assert(v[i][0] >= 1 && v[i][0] <= 4, "message %d",
+			  v[i][0]);
+		cr_assert(!seen[v[i][0]]++, "message %d twice", v[i][0]);
+	}
+	rc = lfipc_queue_join(sf_q, 20000000);
+	(void)rc;
+	cr_assert_lt((uint64_t)th_now_ns() - t0, 8000000000u, "a hang");
+	qp_close(&qp);
+	lfipc_queue_close(sf_q);
+	lfipc_region_close(r);
+}
+
+Test(review24, both_records_scribbled_at_random, .timeout = 300)
+{
+	uint64_t rs = 0x2424;
+
+	sf_ready = mmap(NULL, sizeof(*sf_ready), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sf_ready, MAP_FAILED);
+	for (int i = 0; i < 150; i++)
+		sf_round(&rs);
+	munmap(sf_ready, sizeof(*sf_ready));
+}
