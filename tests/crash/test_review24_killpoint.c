@@ -117,7 +117,7 @@ static void kr_setup(void)
 	char b[KR_MS] = {0};
 	struct qpeer qp;
 
-	memset((void *)kr_gave, 0, 64);
+	memset((void *)kr_gave, 0, 128);
 	cr_assert_eq(lfipc_region_create(NULL, 4 << 20, 0, &kr_r), 0);
 	cr_assert_eq(lfipc_queue_create(kr_r, "q", 16, KR_MS,
 					LFIPC_QUEUE_JOINABLE, &kr_q),
@@ -147,6 +147,50 @@ struct kr_res {
 	long points, over, under, early, wedge, dup, first_bad;
 };
 
+static bool kr_racing;
+
+/* Right after the death: a new process (likely the victim's next
+ * incarnation: its adoption resolves both records) gets and settles
+ * what it finds while two others run lfipc_region_recover(), all at
+ * once. What the getter gets is marked in kr_gave[32 + seq]; a message
+ * it gets that the victim handed over, or message 0, counts in
+ * kr_gave[62]. */
+static void kr_race(void)
+{
+	pid_t rc[3];
+	char b[16][KR_MS];
+	size_t l[16];
+
+	for (int j = 0; j < 3; j++) {
+		rc[j] = fork();
+		cr_assert_geq(rc[j], 0);
+		if (rc[j] != 0)
+			continue;
+		for (int e = 0; j == 0 && e < 3;) {
+			int g = lfipc_queue_get_many(kr_q, b, KR_MS, l, 16,
+						     2000000);
+
+			if (g <= 0) {
+				e++;
+				continue;
+			}
+			for (int i = 0; i < g; i++) {
+				uint64_t sq = kr_seq(b[i]);
+
+				if (sq == 0 || kr_gave[sq] || kr_gave[32 + sq])
+					kr_gave[62]++;
+				kr_gave[32 + sq] = 1;
+				lfipc_queue_task_done(kr_q);
+			}
+		}
+		for (int e = 0; j > 0 && e < 3; e++)
+			lfipc_region_recover(kr_r);
+		_exit(0);
+	}
+	for (int j = 0; j < 3; j++)
+		cr_assert_eq(th_reap(rc[j], 30000), 0, "racer %d", j);
+}
+
 static void kr_check(long k, struct kr_res *res)
 {
 	char b[16][KR_MS];
@@ -157,6 +201,10 @@ static void kr_check(long k, struct kr_res *res)
 	bool bad = false;
 	lfipc_queue_status st = {.struct_size = sizeof(st)};
 
+	if (kr_racing) {
+		kr_race();
+		res->dup += kr_gave[62];
+	}
 	lfipc_region_recover(kr_r);
 	while (empty < 3) {
 		int g = lfipc_queue_get_many(kr_q, b, KR_MS, l, 16, 1000000);
@@ -170,7 +218,8 @@ static void kr_check(long k, struct kr_res *res)
 			uint64_t s = kr_seq(b[i]);
 
 			/* message 0 was counted by the held sibling */
-			if (seen[s]++ || kr_gave[s] || s == 0)
+			if (seen[s]++ || kr_gave[s] || kr_gave[32 + s] ||
+			    s == 0)
 				res->dup++;
 		}
 		d += (uint64_t)g;
@@ -228,7 +277,7 @@ static void kr_used_rec1(void)
 	cr_assert_eq(found, 1, "the call counted through record 1");
 }
 
-static void kr_all(char op)
+static void kr_all(char op, bool race)
 {
 	long stride = kpt_stride(), len;
 	struct kr_res res = {.first_bad = -1};
@@ -237,6 +286,7 @@ static void kr_all(char op)
 	if (th_tsan())
 		cr_skip_test("ThreadSanitizer build: stepping is too slow");
 	kr_op = op;
+	kr_racing = race;
 	kr_gave = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq((void *)kr_gave, MAP_FAILED);
@@ -269,6 +319,17 @@ static void kr_all(char op)
 		     res.first_bad);
 }
 
-Test(review24_killpoint, get_many_through_record1) { kr_all('G'); }
-Test(review24_killpoint, release_many_through_record1) { kr_all('P'); }
-Test(review24_killpoint, hole_drop_through_record1) { kr_all('h'); }
+Test(review24_killpoint, get_many_through_record1) { kr_all('G', false); }
+Test(review24_killpoint, release_many_through_record1)
+{
+	kr_all('P', false);
+}
+Test(review24_killpoint, hole_drop_through_record1) { kr_all('h', false); }
+Test(review24_killpoint, get_many_through_record1_raced)
+{
+	kr_all('G', true);
+}
+Test(review24_killpoint, hole_drop_through_record1_raced)
+{
+	kr_all('h', true);
+}
