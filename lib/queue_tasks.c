@@ -139,7 +139,11 @@ static bool rec_hole(uint64_t r, uint64_t p, uint32_t who)
  * valid record covers a slot: the runs of a process's records are slots
  * it held READING at once, each position once a lap, and a run of n
  * slots at once has n <= N (a stale COUNTED record of a run freed a lap
- * ago is N or more positions behind). A scribble that makes two cover it
+ * ago is N or more positions behind). Except when two threads release
+ * one peeked message at once (a race the API tolerates: the loser gets
+ * -EPROTO), each through its record: a kill then leaves both COUNTED
+ * over the slot, and both counts are written off (review 24's R24-1,
+ * left open: doc/queue-record.md). A scribble that makes two cover it
  * gets the first. */
 bool lfipc__q_rec_covers(lfipc_queue *q, uint32_t who, uint64_t w,
 			 uint32_t *k, uint64_t *r, uint64_t *p)

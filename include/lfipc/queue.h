@@ -377,7 +377,11 @@ LFIPC_API int lfipc_queue_peeked_seq(lfipc_queue *q, const void *msg,
  * process overwrote it, or the message was released already (a caller
  * error that the shared state cannot tell from corruption), or another
  * thread of this process released it at the same time (only one of them
- * releases it); nothing was changed. Does not block.
+ * releases it); nothing was changed. Does not block. In a JoinableQueue,
+ * a process killed while two of its threads release one message at once
+ * may leave that message counted twice (one task too few unfinished:
+ * join returns while it is outstanding; doc/queue-record.md): release a
+ * peeked message from one thread.
  */
 LFIPC_API int lfipc_queue_release(lfipc_queue *q, const void *msg);
 
