@@ -90,6 +90,11 @@ static int64_t sk_wt = SK_WT; /* the survivors' timeout */
 struct sk_bad {
 	long points, bad, first;
 	char first_what[160];
+	/* a timed call late at a stop point (sk_timed()): asked once more
+	 * at the same point before it counts (again), so that a load spike
+	 * on this shared machine is not taken for a broken timeout */
+	int late;
+	bool again;
 };
 
 static void sk_fail(struct sk_bad *b, long k, const char *fmt, ...)
@@ -980,14 +985,17 @@ static void sk_timed(struct sk_bad *b, long k, const char *what, int r,
 		good |= r == ok[j];
 	if (!good)
 		sk_fail(b, k, "%s: %d with the victim stopped", what, r);
-	if (dt > ms + SK_SLACK / SK_MS)
-		sk_fail(b, k, "%s: %d after %lld ms, timeout %d ms", what, r,
-			(long long)dt, ms);
+	if (dt > ms + SK_SLACK / SK_MS) {
+		if (!b->again)
+			b->late++;
+		else
+			sk_fail(b, k, "%s: %d after %lld ms, timeout %d ms, "
+				"late twice", what, r, (long long)dt, ms);
+	}
 }
 
-/* The victim stopped at step k: every timed call of the others keeps its
- * timeout and none takes the victim for dead. */
-static void sk_probe_stopped(struct sk_bad *b, long k, pid_t *w, int nw)
+/* The timed calls of sk_probe_stopped(), made by the parent. */
+static void sk_probe_calls(struct sk_bad *b, long k)
 {
 	static const int lk[] = {0, -ETIMEDOUT}, sm[] = {0, -ETIMEDOUT},
 			 rel[] = {0, -EBUSY}, pp[] = {0, -ETIMEDOUT};
@@ -1040,6 +1048,20 @@ static void sk_probe_stopped(struct sk_bad *b, long k, pid_t *w, int nw)
 		r = lfipc_conn_send(o.c1, m, 8, 20 * SK_MS);
 		sk_timed(b, k, "pipe send", r, t0, 20, pp, 2);
 		break;
+	}
+}
+
+/* The victim stopped at step k: every timed call of the others keeps its
+ * timeout (a late one, asked again, is late again) and none takes the
+ * victim for dead. */
+static void sk_probe_stopped(struct sk_bad *b, long k, pid_t *w, int nw)
+{
+	b->late = 0;
+	sk_probe_calls(b, k);
+	if (b->late) {
+		b->again = true;
+		sk_probe_calls(b, k);
+		b->again = false;
 	}
 	/* the survivors' own waits (sk_wt) kept their timeouts too: a
 	 * Condition's re-take of the lock has a grace of 1 s */
