@@ -26,8 +26,15 @@
  * returns at once, the count is exact once the dropper goes on, or
  * once it is killed instead (every 4th stride unless
  * LFIPC_KILLPOINT_SLOW=1) (session 24); and three tests of the stepping
- * harness over the vDSO. Only the public API is used. Skipped
- * where ptrace is refused. Until session 23 the hole's drop had a window
+ * harness over the vDSO. Skipped where ptrace is refused.
+ *
+ * Through record 1 (review 24): ops G, P and h again with a sibling
+ * thread of the victim holding record 0 of their task entry (it peeked
+ * message 0 and releases it, held at COUNTED by the test hook), so that
+ * the stepped call counts, or drops the hole, through record 1 (checked
+ * once per op at the end of the call); message 0 is counted by the dead
+ * and written off, never delivered again. White-box for the hook: linked
+ * static. Until session 23 the hole's drop had a window
  * (a kill between freeing its slot and counting it in `done` left that
  * position counted nowhere; rev22 measured 15 kill points), which this
  * test allowed; the drop now goes through the dropper's record
@@ -37,6 +44,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -52,7 +60,9 @@
 #include <lfipc/region.h>
 
 #include "common/killpoint.h"
+#include "common/qtest.h"
 #include "common/testhelp.h"
+#include "internal/wait.h"
 
 TestSuite(queue_killpoint, .timeout = 600);
 
@@ -67,10 +77,49 @@ struct kp_state {
 	char op;
 	_Atomic uint8_t *gave; /* shared: seq the victim got and gave back;
 				* [64 + seq]: the racer got it; [128]: a
-				* racer's duplicates */
+				* racer's duplicates; [129]: the sibling
+				* is held (op through record 1) */
 	bool race;
+	bool rec1; /* a sibling holds record 0 (review 24) */
 };
 static struct kp_state kp;
+static _Thread_local bool kp_sib;
+
+/* The sibling's hook: held for good at COUNTED (record 0). */
+static void kp_hook(enum lfipc_test_point point, void *arg)
+{
+	(void)arg;
+	if (!kp_sib || point != LFIPC_TP_QREC_COUNTED)
+		return;
+	atomic_store(&kp.gave[129], 1);
+	for (;;)
+		pause();
+}
+
+static void *kp_sibling(void *msg)
+{
+	kp_sib = true;
+	lfipc_queue_release(kp.q, msg);
+	return NULL;
+}
+
+/* In the victim, before its stop: peek message 0 and have a sibling
+ * thread release it, held at COUNTED: record 0 is taken. */
+static void kp_hold_rec0(void)
+{
+	const void *m;
+	size_t l;
+	pthread_t th;
+
+	lfipc__set_test_hook(kp_hook);
+	if (lfipc_queue_peek(kp.q, &m, &l, LFIPC_NOWAIT) ||
+	    pthread_create(&th, NULL, kp_sibling, (void *)m))
+		_exit(3);
+	for (int i = 0; i < 5000 && !atomic_load(&kp.gave[129]); i++)
+		usleep(1000);
+	if (!atomic_load(&kp.gave[129]))
+		_exit(4);
+}
 
 static uint64_t kp_seq(const void *p)
 {
@@ -109,6 +158,8 @@ static void kp_victim(void *arg)
 
 	(void)arg;
 	kp_warm();
+	if (kp.rec1)
+		kp_hold_rec0();
 	if (kp.op == 'p')
 		k = lfipc_queue_peek(kp.q, &m[0], &l[0], LFIPC_NOWAIT) ? 0 : 1;
 	else if (kp.op == 'P' || kp.op == 's')
@@ -308,7 +359,10 @@ static void kp_check(long k, struct kp_result *res)
 		for (int i = 0; i < g; i++) {
 			uint64_t s = kp_seq(b[i]);
 
-			if (seen[s]++ || kp.gave[s] || kp.gave[64 + s])
+			/* through record 1, message 0 was counted by the
+			 * held sibling */
+			if (seen[s]++ || kp.gave[s] || kp.gave[64 + s] ||
+			    (kp.rec1 && s == 0))
 				res->dup++;
 		}
 		d += (uint64_t)g;
@@ -344,6 +398,27 @@ static void kp_check(long k, struct kp_result *res)
 			    (unsigned long long)u, jr);
 }
 
+/* The victim at the end of its call, through record 1: its entry's
+ * record 0 is COUNTED (the held sibling) and record 1 counted. */
+static void kp_used_rec1(void)
+{
+	struct qpeer qp;
+	int found = 0;
+
+	qp_open(kp.r, "q", &qp);
+	for (uint32_t i = 0; i < LFIPC_PROC_SLOTS; i++) {
+		struct lfipc_qtask *t = qp_task(&qp, i);
+		uint64_t r0 = atomic_load(&t->rec[0]);
+		uint64_t r1 = atomic_load(&t->rec[1]);
+
+		if (lfipc__qrec_state(r0) == LFIPC_QREC_COUNTED &&
+		    lfipc__qrec_cnt(r1) >= 1)
+			found++;
+	}
+	qp_close(&qp);
+	cr_assert_eq(found, 1, "the call counted through record 1");
+}
+
 static void kp_all(char op, bool race)
 {
 	long stride = kpt_stride(), len;
@@ -364,6 +439,8 @@ static void kp_all(char op, bool race)
 	if (!kpt_ptrace_works())
 		cr_skip_test("ptrace refused here");
 	len = kp_run(-1, &p);
+	if (kp.rec1)
+		kp_used_rec1();
 	kpt_kill(p);
 	kp_teardown();
 	cr_assert_gt(len, 0, "the call was stepped to its end");
@@ -789,4 +866,36 @@ Test(queue_killpoint, release_many_killed_then_raced_by_recoverers)
 Test(queue_killpoint, hole_drop_killed_then_raced_by_recoverers)
 {
 	kp_all('h', true);
+}
+
+/* Review 24: the same calls counting through record 1. */
+static void kp_all_rec1(char op, bool race)
+{
+	kp.rec1 = true;
+	kp_all(op, race);
+}
+
+Test(queue_killpoint, get_many_through_record1_killed)
+{
+	kp_all_rec1('G', false);
+}
+
+Test(queue_killpoint, release_many_through_record1_killed)
+{
+	kp_all_rec1('P', false);
+}
+
+Test(queue_killpoint, hole_drop_through_record1_killed)
+{
+	kp_all_rec1('h', false);
+}
+
+Test(queue_killpoint, get_many_through_record1_killed_then_raced)
+{
+	kp_all_rec1('G', true);
+}
+
+Test(queue_killpoint, hole_drop_through_record1_killed_then_raced)
+{
+	kp_all_rec1('h', true);
 }
