@@ -268,7 +268,7 @@ run_count_free(lfipc_queue *q, struct lfipc_qtask *t, uint32_t k, uint64_t c,
 		m++;
 	/* Q19: release: the frees before IDLE (a resolver reading IDLE
 	 * after our death finds none of the run READING); pairs with the
-	 * acquiring CAS of our next run (run_hold()). */
+	 * acquiring CAS of our next run (rec_hold()). */
 	atomic_store_explicit(
 	    &t->rec[k], lfipc__qrec(c + (uint64_t)m, 0, LFIPC_QREC_IDLE),
 	    memory_order_release);
