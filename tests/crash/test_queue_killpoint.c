@@ -331,6 +331,22 @@ static void kp_race(void)
 		cr_assert_eq(th_reap(rc[j], 30000), 0, "racer %d", j);
 }
 
+/* The last join of a kill or stop point: it returns (0 or -EOWNERDEAD)
+ * once every task is done, else the point wedged; the first bad point
+ * noted. */
+static int kp_last_join(struct kp_result *res, long k, bool *bad)
+{
+	int jr = lfipc_queue_join(kp.q, 200000000);
+
+	if (jr != 0 && jr != -EOWNERDEAD) {
+		res->wedge++;
+		*bad = true;
+	}
+	if (*bad && res->first_bad < 0)
+		res->first_bad = k;
+	return jr;
+}
+
 /* After the victim's death at step k: recover, drain, check. */
 static void kp_check(long k, struct kp_result *res)
 {
@@ -384,13 +400,7 @@ static void kp_check(long k, struct kp_result *res)
 	}
 	for (uint64_t i = 0; i < d; i++)
 		lfipc_queue_task_done(kp.q);
-	jr = lfipc_queue_join(kp.q, 200000000);
-	if (jr != 0 && jr != -EOWNERDEAD) {
-		res->wedge++;
-		bad = true;
-	}
-	if (bad && res->first_bad < 0)
-		res->first_bad = k;
+	jr = kp_last_join(res, k, &bad);
 	if (bad)
 		cr_log_info("op %c killed at step %ld: held %llu, unfinished "
 			    "%llu, join %d",
@@ -579,13 +589,7 @@ static void kp_clear_one(long k, bool cont, struct kp_result *res)
 	if (live)
 		kpt_kill(p);
 	lfipc_region_recover(kp.r);
-	jr = lfipc_queue_join(kp.q, 200000000);
-	if (jr != 0 && jr != -EOWNERDEAD) {
-		res->wedge++;
-		bad = true;
-	}
-	if (bad && res->first_bad < 0)
-		res->first_bad = k;
+	jr = kp_last_join(res, k, &bad);
 	if (bad)
 		cr_log_info(
 		    "stopped at step %ld: clear %lld in %lld ms, dropper "
